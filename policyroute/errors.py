@@ -1,0 +1,326 @@
+"""The one error tree of policyroute.
+
+Every exception policyroute raises derives from :class:`PolicyRouteError`. Problems with a
+policy are found before any call is made and are kept apart from refusals at run time (budget)
+and from failures of the providers themselves::
+
+    PolicyRouteError
+    ├── PolicyError                     the policy file is wrong (found before any call)
+    │   └── PolicyValidationError         carries every Diagnostic found, not just the first
+    ├── RequestError                    the request handed to policyroute is malformed
+    ├── RoutingError                    the policy has no answer for this request
+    │   └── NoCandidateError              every candidate was filtered out or is circuit-open
+    ├── BudgetError
+    │   ├── BudgetExceeded                refused before anything was sent to a provider
+    │   └── BudgetStoreError              the budget store could not be read or written
+    ├── ReceiptError                    a receipt could not be written
+    └── ProviderError                   a provider call failed (carries the error class)
+        ├── RateLimitError                429, provider overloaded
+        ├── ProviderTimeoutError          request, first-token or idle timeout
+        ├── ServerError                   5xx
+        ├── ProviderConnectionError       refused, reset, DNS
+        ├── ContextWindowExceededError    the prompt does not fit the model
+        ├── ContentPolicyError            the provider's content filter refused
+        ├── AuthenticationError           401 / 403
+        ├── BadRequestError               any other 4xx
+        ├── MalformedResponseError        the provider answered something unreadable
+        ├── StreamInterruptedError        a stream broke after tokens reached the caller
+        └── AllCandidatesFailedError      every candidate and retry was used up
+
+Example:
+    >>> from policyroute.errors import BudgetExceeded, PolicyRouteError
+    >>> issubclass(BudgetExceeded, PolicyRouteError)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from policyroute.policy.diagnostics import Diagnostic
+
+__all__ = [
+    "AllCandidatesFailedError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetError",
+    "BudgetExceeded",
+    "BudgetStoreError",
+    "ContentPolicyError",
+    "ContextWindowExceededError",
+    "ErrorClass",
+    "MalformedResponseError",
+    "NoCandidateError",
+    "PolicyError",
+    "PolicyRouteError",
+    "PolicyValidationError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "ReceiptError",
+    "RequestError",
+    "RoutingError",
+    "ServerError",
+    "StreamInterruptedError",
+]
+
+ErrorClass = Literal[
+    "rate_limit",
+    "timeout",
+    "server_error",
+    "connection",
+    "context_window",
+    "content_policy",
+    "authentication",
+    "bad_request",
+    "malformed_response",
+]
+"""The classes a provider failure is sorted into; the policy decides per class."""
+
+
+class PolicyRouteError(Exception):
+    """Base class of every error policyroute raises."""
+
+
+# --------------------------------------------------------------------------- policy
+
+
+class PolicyError(PolicyRouteError):
+    """The policy itself is wrong; raised while loading, never during a call."""
+
+
+class PolicyValidationError(PolicyError):
+    """A policy failed validation. ``diagnostics`` holds every problem found.
+
+    Example:
+        >>> try:
+        ...     load_policy("broken.yaml")  # doctest: +SKIP
+        ... except PolicyValidationError as exc:
+        ...     for d in exc.diagnostics:
+        ...         print(d.format())
+    """
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], source: str | None = None) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        self.source = source
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        shown = errors or list(self.diagnostics)
+        lines = [d.format() for d in shown[:20]]
+        more = len(shown) - len(lines)
+        if more > 0:
+            lines.append(f"... and {more} more")
+        head = f"{len(errors)} error(s) in policy" + (f" {source}" if source else "")
+        super().__init__(head + ":\n  " + "\n  ".join(lines))
+
+
+# --------------------------------------------------------------------------- request / routing
+
+
+class RequestError(PolicyRouteError, ValueError):
+    """The request handed to policyroute is malformed (messages, parameters, metadata)."""
+
+
+class RoutingError(PolicyRouteError):
+    """The policy has no answer for this request (no route matched)."""
+
+
+class NoCandidateError(RoutingError):
+    """A route matched, but every candidate was filtered out or is circuit-open."""
+
+    def __init__(self, message: str, *, route: str | None = None, skipped: Sequence[str] = ()):
+        self.route = route
+        self.skipped = tuple(skipped)
+        super().__init__(message)
+
+
+# --------------------------------------------------------------------------- budgets
+
+
+class BudgetError(PolicyRouteError):
+    """Base class of budget errors."""
+
+
+class BudgetExceeded(BudgetError):
+    """The call was refused before anything was sent: its worst-case cost would break a budget.
+
+    All amounts are in USD as :class:`~decimal.Decimal`.
+
+    Example:
+        >>> exc = BudgetExceeded(
+        ...     budget="per-user-daily", scope="user-1", limit=Decimal("2"),
+        ...     spent=Decimal("1.9"), reserved=Decimal("0.05"), estimate=Decimal("0.2"))
+        >>> exc.remaining
+        Decimal('0.05')
+    """
+
+    def __init__(
+        self,
+        *,
+        budget: str,
+        scope: str,
+        limit: Decimal,
+        spent: Decimal,
+        reserved: Decimal,
+        estimate: Decimal,
+        window: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.budget = budget
+        self.scope = scope
+        self.limit = limit
+        self.spent = spent
+        self.reserved = reserved
+        self.estimate = estimate
+        self.window = window
+        super().__init__(
+            message
+            or (
+                f"budget '{budget}' (scope {scope!r}"
+                + (f", window {window}" if window else "")
+                + f") would be exceeded: limit ${limit}, spent ${spent}, reserved ${reserved},"
+                f" this call may cost up to ${estimate}"
+            )
+        )
+
+    @property
+    def remaining(self) -> Decimal:
+        """What is left of the limit after spend and open reservations (never negative)."""
+        return max(Decimal(0), self.limit - self.spent - self.reserved)
+
+
+class BudgetStoreError(BudgetError):
+    """The budget store could not be read or written; the call is refused, not let through."""
+
+
+# --------------------------------------------------------------------------- receipts
+
+
+class ReceiptError(PolicyRouteError):
+    """A receipt could not be written to its sink."""
+
+
+# --------------------------------------------------------------------------- providers
+
+
+class ProviderError(PolicyRouteError):
+    """A provider call failed.
+
+    Attributes:
+        error_class: the class the failure was sorted into (see :data:`ErrorClass`).
+        deployment: the policy's alias of the deployment that failed, if known.
+        model: the litellm model string of that deployment, if known.
+        status_code: the HTTP status, if the provider answered.
+        retry_after: seconds the provider asked to wait, if it said.
+        attempts: the attempts made for the call so far (filled in by the executor).
+    """
+
+    error_class: ErrorClass = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        deployment: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        attempts: Sequence[Any] = (),
+        route: str | None = None,
+    ) -> None:
+        self.deployment = deployment
+        self.model = model
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.attempts = tuple(attempts)
+        self.route = route
+        super().__init__(message)
+
+
+class RateLimitError(ProviderError):
+    """The provider rate-limited the call (429) or said it is overloaded."""
+
+    error_class: ErrorClass = "rate_limit"
+
+
+class ProviderTimeoutError(ProviderError):
+    """The request, the first token or the next chunk did not arrive in time."""
+
+    error_class: ErrorClass = "timeout"
+
+
+class ServerError(ProviderError):
+    """The provider failed with a 5xx status."""
+
+    error_class: ErrorClass = "server_error"
+
+
+class ProviderConnectionError(ProviderError):
+    """The connection could not be made or was reset."""
+
+    error_class: ErrorClass = "connection"
+
+
+class ContextWindowExceededError(ProviderError):
+    """The prompt does not fit the model's context window; the same model is never retried."""
+
+    error_class: ErrorClass = "context_window"
+
+
+class ContentPolicyError(ProviderError):
+    """The provider's content filter refused the request; the same model is never retried."""
+
+    error_class: ErrorClass = "content_policy"
+
+
+class AuthenticationError(ProviderError):
+    """The provider rejected the credentials (401/403)."""
+
+    error_class: ErrorClass = "authentication"
+
+
+class BadRequestError(ProviderError):
+    """The provider rejected the request as malformed (other 4xx)."""
+
+    error_class: ErrorClass = "bad_request"
+
+
+class MalformedResponseError(ProviderError):
+    """The provider answered with something that is not a valid response."""
+
+    error_class: ErrorClass = "malformed_response"
+
+
+class StreamInterruptedError(ProviderError):
+    """A stream failed after tokens had reached the caller.
+
+    The answer is incomplete and must not be taken as whole; ``partial_text`` and
+    ``partial_usage`` hold what was received before the failure.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partial_text: str = "",
+        partial_usage: dict[str, int] | None = None,
+        cause_class: ErrorClass = "connection",
+        **kwargs: Any,
+    ) -> None:
+        self.partial_text = partial_text
+        self.partial_usage = dict(partial_usage or {})
+        self.error_class = cause_class
+        super().__init__(message, **kwargs)
+
+
+class AllCandidatesFailedError(ProviderError):
+    """Every candidate deployment (and its retries) failed; ``errors`` holds each failure."""
+
+    def __init__(self, message: str, *, errors: Sequence[ProviderError] = (), **kwargs: Any):
+        self.errors = tuple(errors)
+        super().__init__(message, **kwargs)
+        if self.errors:
+            self.error_class = self.errors[-1].error_class
