@@ -158,7 +158,8 @@ class ModelInfo:
     """What is known about a deployment: prices per token, limits and capabilities.
 
     Resolved once at compile time from the policy's overrides, else litellm's model data.
-    ``price_source`` is ``"policy"``, ``"litellm"`` or ``"none"`` (cannot be priced).
+    The ``*_max`` prices are the highest tier (e.g. above 200k tokens), for worst-case
+    estimates; the plain prices are the base tier. ``price_source`` is ``"policy"``, ``"litellm"`` or ``"none"`` (cannot be priced).
     """
 
     input_cost_per_token: Decimal | None = None
@@ -166,6 +167,8 @@ class ModelInfo:
     cache_read_cost_per_token: Decimal | None = None
     cache_write_cost_per_token: Decimal | None = None
     reasoning_cost_per_token: Decimal | None = None
+    input_cost_per_token_max: Decimal | None = None
+    output_cost_per_token_max: Decimal | None = None
     max_input_tokens: int | None = None
     max_output_tokens: int | None = None
     supports_tools: bool = False
