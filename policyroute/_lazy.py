@@ -1,0 +1,41 @@
+"""Lazy, reproducible import of litellm.
+
+``import litellm`` fetches a fresh price map over the network unless
+``LITELLM_LOCAL_MODEL_COST_MAP`` is true; policyroute defaults it to true so prices (and so
+budgets and receipts) are reproducible and import works offline. A user who wants the live map
+sets the variable to ``False`` before the first call. litellm takes seconds to import, so it is
+imported on first use only: validating a policy never pays for it.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+__all__ = ["import_litellm", "litellm_version"]
+
+_litellm: ModuleType | None = None
+
+
+def import_litellm() -> Any:
+    """Import litellm once, with the local price map unless the user chose otherwise."""
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        # policyroute owns the only retry layer; litellm must not retry on its own.
+        litellm.num_retries = 0
+        _litellm = litellm
+    return _litellm
+
+
+def litellm_version() -> str:
+    """The installed litellm version, read from package metadata (no import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("litellm")
+    except PackageNotFoundError:
+        return "unknown"
