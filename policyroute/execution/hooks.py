@@ -1,0 +1,204 @@
+"""The seam between the executor and accounting (budgets and receipts).
+
+The executor knows how to reach providers; it knows nothing of money. Before each attempt it
+asks :meth:`Accounting.admit` (which may reserve budget, clamp ``max_tokens``, ask for a
+downgrade, or refuse with :class:`~policyroute.errors.BudgetExceeded`); after each attempt,
+whatever its end, it calls :meth:`Accounting.settle` exactly once; after the call it calls
+:meth:`Accounting.finish` exactly once. :class:`NullAccounting` does nothing and is what the
+executor uses when no budgets or receipts are configured.
+
+Example:
+    >>> acct = NullAccounting()
+    >>> acct.admit(attempt).params is attempt.params  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from policyroute.errors import ErrorClass
+from policyroute.request import Request
+from policyroute.routing.decision import Candidate, Decision
+
+if TYPE_CHECKING:
+    from policyroute.policy.compile import CompiledPolicy
+
+__all__ = [
+    "Accounting",
+    "Admission",
+    "AttemptInfo",
+    "AttemptOutcome",
+    "AttemptStatus",
+    "CallInfo",
+    "CallOutcome",
+    "NullAccounting",
+    "Usage",
+]
+
+AttemptStatus = Literal["ok", "error", "cancelled", "interrupted", "refused"]
+"""How an attempt ended. ``interrupted``: a stream broke after tokens reached the caller;
+``refused``: accounting refused it before anything was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one attempt, as the provider reported them (zeros when unknown).
+
+    ``input_tokens`` includes cached reads and cache writes; ``output_tokens`` includes
+    reasoning tokens (the OpenAI convention; Anthropic usage is normalised to it).
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """One call to policyroute, across all its attempts."""
+
+    request: Request
+    policy: CompiledPolicy
+    decision: Decision
+    started_at: float = field(default_factory=time.time)
+    started_monotonic: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(slots=True)
+class AttemptInfo:
+    """One attempt on one deployment.
+
+    ``params`` are the litellm keyword arguments of the attempt (everything but ``messages``),
+    already merged: deployment params < call params < route params. ``number`` counts attempts
+    within the call from 1; ``retry`` counts tries of this deployment from 0.
+    """
+
+    call: CallInfo
+    candidate: Candidate
+    params: Mapping[str, Any]
+    number: int
+    retry: int = 0
+    route: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Accounting's answer before an attempt.
+
+    Attributes:
+        params: the params to send (``max_tokens`` may have been clamped to fit a budget).
+        estimate: the worst-case cost reserved for the attempt, if computed.
+        handle: opaque state that :meth:`Accounting.settle` receives back (the reservation).
+        downgrade_to: when set, do not send this attempt: re-route the call to this route or
+            group (``CompiledPolicy.candidates_for``) and ask again for each new candidate.
+    """
+
+    params: Mapping[str, Any]
+    estimate: Decimal | None = None
+    handle: Any = None
+    downgrade_to: str | None = None
+
+
+@dataclass(slots=True)
+class AttemptOutcome:
+    """How an attempt ended, for settling its reservation and writing its receipt.
+
+    ``response`` is litellm's ``ModelResponse`` (for a stream: the answer assembled from the
+    chunks received, with the usage chunk's usage); ``usage`` is what the provider reported,
+    or what was seen before a stream broke. ``provider_billed`` is true when the provider
+    processed the input (an answer, even a partial one), false when it refused or was
+    unreachable.
+    """
+
+    status: AttemptStatus
+    response: Any = None
+    usage: Usage | None = None
+    error: BaseException | None = None
+    error_class: ErrorClass | None = None
+    latency_s: float = 0.0
+    time_to_first_token_s: float | None = None
+    provider_billed: bool = False
+    litellm_call_id: str | None = None
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """How the whole call ended."""
+
+    status: Literal["ok", "error", "cancelled", "interrupted", "refused"]
+    deployment: str | None = None
+    response: Any = None
+    error: BaseException | None = None
+    attempts: int = 0
+    cost: Decimal = Decimal(0)
+    latency_s: float = 0.0
+    time_to_first_token_s: float | None = None
+
+
+class Accounting(Protocol):
+    """Budget and receipt bookkeeping around the executor's attempts.
+
+    Implementations must make :meth:`settle` and :meth:`finish` safe to call from ``finally``
+    blocks: they must not raise for a normal provider failure, and they must release what
+    :meth:`admit` reserved even when the outcome carries no usage.
+    """
+
+    def admit(self, attempt: AttemptInfo) -> Admission:
+        """Check and reserve before the attempt; may raise ``BudgetExceeded``."""
+
+    async def aadmit(self, attempt: AttemptInfo) -> Admission:
+        """Async twin of :meth:`admit`."""
+
+    def settle(
+        self, attempt: AttemptInfo, admission: Admission, outcome: AttemptOutcome
+    ) -> Decimal:
+        """Settle the reservation to the actual cost, write the attempt receipt; return cost."""
+
+    async def asettle(
+        self, attempt: AttemptInfo, admission: Admission, outcome: AttemptOutcome
+    ) -> Decimal:
+        """Async twin of :meth:`settle`."""
+
+    def finish(self, call: CallInfo, outcome: CallOutcome) -> None:
+        """Write the call receipt."""
+
+    async def afinish(self, call: CallInfo, outcome: CallOutcome) -> None:
+        """Async twin of :meth:`finish`."""
+
+
+class NullAccounting:
+    """Accounting that reserves nothing and writes nothing."""
+
+    def admit(self, attempt: AttemptInfo) -> Admission:
+        return Admission(params=attempt.params)
+
+    async def aadmit(self, attempt: AttemptInfo) -> Admission:
+        return Admission(params=attempt.params)
+
+    def settle(
+        self, attempt: AttemptInfo, admission: Admission, outcome: AttemptOutcome
+    ) -> Decimal:
+        return Decimal(0)
+
+    async def asettle(
+        self, attempt: AttemptInfo, admission: Admission, outcome: AttemptOutcome
+    ) -> Decimal:
+        return Decimal(0)
+
+    def finish(self, call: CallInfo, outcome: CallOutcome) -> None:
+        return None
+
+    async def afinish(self, call: CallInfo, outcome: CallOutcome) -> None:
+        return None
