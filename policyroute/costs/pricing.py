@@ -60,8 +60,9 @@ def lookup_litellm_entry(model: str) -> Mapping[str, Any] | None:
     if entry is None:
         return None
     owner = str(entry.get("litellm_provider", ""))
-    aliases = {provider, f"{provider}_chat", "text-completion-openai" if provider == "openai" else ""}
-    if owner in aliases or owner.startswith(provider):
+    if owner == provider or owner.startswith(provider) or (
+        provider == "openai" and owner == "text-completion-openai"
+    ):
         return entry
     return None
 

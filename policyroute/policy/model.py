@@ -159,7 +159,8 @@ class ModelInfo:
 
     Resolved once at compile time from the policy's overrides, else litellm's model data.
     The ``*_max`` prices are the highest tier (e.g. above 200k tokens), for worst-case
-    estimates; the plain prices are the base tier. ``price_source`` is ``"policy"``, ``"litellm"`` or ``"none"`` (cannot be priced).
+    estimates; the plain prices are the base tier. ``price_source`` is ``"policy"``,
+    ``"litellm"`` or ``"none"`` (cannot be priced).
     """
 
     input_cost_per_token: Decimal | None = None
