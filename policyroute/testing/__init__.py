@@ -1,0 +1,59 @@
+"""Test helpers for policyroute: a fake OpenAI / Anthropic provider served on 127.0.0.1.
+
+Example:
+    >>> from policyroute.testing import FakeProvider, Fault, Reply, Usage
+    >>> with FakeProvider() as fp:
+    ...     fp.script("gpt-x", Fault.status(429, retry_after=1), Reply(text="hi", usage=Usage(3)))
+    ...     api_base = fp.openai_base  # litellm: model="openai/gpt-x", api_base=api_base
+"""
+
+from policyroute.testing._faults import (
+    BadRequestFault,
+    ConnectionReset,
+    ContentFilterFault,
+    ContextLengthFault,
+    Fault,
+    MalformedBody,
+    MalformedChunk,
+    MissingDone,
+    NoResponse,
+    SlowFirstToken,
+    StatusFault,
+    StreamCut,
+    StreamStall,
+)
+from policyroute.testing._steps import Reply, ToolCall, Usage
+from policyroute.testing._synth import count_tokens, value_for_schema
+from policyroute.testing.fake_provider import (
+    ANY_MODEL,
+    FakeProvider,
+    RecordedRequest,
+    Source,
+    Step,
+)
+
+__all__ = [
+    "ANY_MODEL",
+    "BadRequestFault",
+    "ConnectionReset",
+    "ContentFilterFault",
+    "ContextLengthFault",
+    "FakeProvider",
+    "Fault",
+    "MalformedBody",
+    "MalformedChunk",
+    "MissingDone",
+    "NoResponse",
+    "RecordedRequest",
+    "Reply",
+    "SlowFirstToken",
+    "Source",
+    "StatusFault",
+    "Step",
+    "StreamCut",
+    "StreamStall",
+    "ToolCall",
+    "Usage",
+    "count_tokens",
+    "value_for_schema",
+]

@@ -1,0 +1,289 @@
+"""Faults the fake provider can inject instead of (or while) answering a request.
+
+Build them with the :class:`Fault` factory methods, e.g. ``Fault.status(429, retry_after=1)``
+or ``Fault.stream_cut(after=3)``; each returns an immutable instance of a concrete subclass
+that a test can also construct directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policyroute.testing._steps import Reply
+
+DEFAULT_HANG_SECONDS = 300.0
+"""How long :class:`NoResponse` and :class:`StreamStall` keep a connection open by default."""
+
+
+class Fault:
+    """Base class of every fault, with one factory method per fault kind.
+
+    Example:
+        >>> Fault.status(429, retry_after=1.5)
+        StatusFault(status_code=429, retry_after=1.5, message=None)
+        >>> Fault.stream_cut(after=2).after
+        2
+    """
+
+    __slots__ = ()
+
+    @staticmethod
+    def status(
+        status: int, *, retry_after: float | None = None, message: str | None = None
+    ) -> StatusFault:
+        """An HTTP error status with a JSON error body in the provider's format."""
+        return StatusFault(status, retry_after, message)
+
+    @staticmethod
+    def context_length(message: str | None = None) -> ContextLengthFault:
+        """A 400 saying the prompt exceeds the model's context window."""
+        return ContextLengthFault(message)
+
+    @staticmethod
+    def content_filter(
+        code: str = "content_policy_violation", message: str | None = None
+    ) -> ContentFilterFault:
+        """A 400 saying the request was blocked by a content filter."""
+        return ContentFilterFault(code, message)
+
+    @staticmethod
+    def bad_request(message: str = "Invalid request.", param: str | None = None) -> BadRequestFault:
+        """A generic 400 ``invalid_request_error``."""
+        return BadRequestFault(message, param)
+
+    @staticmethod
+    def connection_reset() -> ConnectionReset:
+        """Read the request, then close the socket with a TCP RST and no response."""
+        return ConnectionReset()
+
+    @staticmethod
+    def no_response(timeout: float = DEFAULT_HANG_SECONDS) -> NoResponse:
+        """Read the request and never answer (until ``stop()`` or ``timeout`` seconds)."""
+        return NoResponse(timeout)
+
+    @staticmethod
+    def slow_first_token(delay: float, reply: Reply | None = None) -> SlowFirstToken:
+        """Answer normally, but wait ``delay`` seconds before the first byte."""
+        return SlowFirstToken(delay, reply)
+
+    @staticmethod
+    def stream_cut(after: int, reply: Reply | None = None) -> StreamCut:
+        """Send ``after`` stream chunks, then close the connection mid-body."""
+        return StreamCut(after, reply)
+
+    @staticmethod
+    def stall(
+        after: int, reply: Reply | None = None, timeout: float = DEFAULT_HANG_SECONDS
+    ) -> StreamStall:
+        """Send ``after`` stream chunks, then keep the connection open without sending."""
+        return StreamStall(after, reply, timeout)
+
+    @staticmethod
+    def malformed_chunk(after: int, reply: Reply | None = None) -> MalformedChunk:
+        """Send ``after`` stream chunks, one chunk that is not JSON, then the rest."""
+        return MalformedChunk(after, reply)
+
+    @staticmethod
+    def missing_done(reply: Reply | None = None) -> MissingDone:
+        """Stream everything except the terminal ``[DONE]`` / ``message_stop`` event."""
+        return MissingDone(reply)
+
+    @staticmethod
+    def malformed_body() -> MalformedBody:
+        """Answer ``200`` with a ``application/json`` body that does not parse."""
+        return MalformedBody()
+
+
+def _check_non_negative(name: str, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFault(Fault):
+    """HTTP ``status_code`` with a provider-shaped JSON error and an optional ``Retry-After``.
+
+    ``retry_after`` is in seconds; it is sent as an integer when whole, else as a decimal
+    (``"1.5"``), which the OpenAI and Anthropic SDKs accept. ``message`` overrides the
+    provider-like default message for the status. 529 is Anthropic's ``overloaded_error``.
+
+    Example:
+        >>> StatusFault(503).retry_after is None
+        True
+    """
+
+    status_code: int
+    retry_after: float | None = None
+    message: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 400 <= self.status_code <= 599:
+            raise ValueError(f"StatusFault.status_code must be 4xx/5xx, got {self.status_code}")
+        if self.retry_after is not None:
+            _check_non_negative("StatusFault.retry_after", self.retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextLengthFault(Fault):
+    """400 ``context_length_exceeded`` (OpenAI) / ``prompt is too long`` (Anthropic).
+
+    Example:
+        >>> ContextLengthFault().message is None
+        True
+    """
+
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContentFilterFault(Fault):
+    """400 content-policy rejection; ``code`` is the OpenAI error code to report.
+
+    Use ``"content_filter"`` for the Azure OpenAI flavour.
+
+    Example:
+        >>> ContentFilterFault("content_filter").code
+        'content_filter'
+    """
+
+    code: str = "content_policy_violation"
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BadRequestFault(Fault):
+    """A plain 400 ``invalid_request_error`` with ``message`` (and OpenAI ``param``).
+
+    Example:
+        >>> BadRequestFault("bad 'temperature'", param="temperature").param
+        'temperature'
+    """
+
+    message: str = "Invalid request."
+    param: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionReset(Fault):
+    """Read the request, then reset the connection (``SO_LINGER`` 0) without answering.
+
+    Example:
+        >>> ConnectionReset()
+        ConnectionReset()
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class NoResponse(Fault):
+    """Read the request and send nothing; close after ``timeout`` seconds or on ``stop()``.
+
+    Example:
+        >>> NoResponse(timeout=5).timeout
+        5
+    """
+
+    timeout: float = DEFAULT_HANG_SECONDS
+
+    def __post_init__(self) -> None:
+        _check_non_negative("NoResponse.timeout", self.timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class SlowFirstToken(Fault):
+    """Answer with ``reply`` (default content if ``None``) after ``delay`` seconds.
+
+    For streams the response headers are also held back, as an API that is slow to start
+    generating does.
+
+    Example:
+        >>> SlowFirstToken(0.5).delay
+        0.5
+    """
+
+    delay: float
+    reply: Reply | None = None
+
+    def __post_init__(self) -> None:
+        _check_non_negative("SlowFirstToken.delay", self.delay)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCut(Fault):
+    """Send the first ``after`` SSE events, then close the connection mid-body.
+
+    On a non-streaming request the headers and half of the JSON body are sent instead.
+
+    Example:
+        >>> StreamCut(after=3).after
+        3
+    """
+
+    after: int
+    reply: Reply | None = None
+
+    def __post_init__(self) -> None:
+        _check_non_negative("StreamCut.after", self.after)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStall(Fault):
+    """Send the first ``after`` SSE events, then go silent with the connection open.
+
+    The connection is closed after ``timeout`` seconds or on ``stop()``. On a
+    non-streaming request the headers and half of the JSON body are sent, then nothing.
+
+    Example:
+        >>> StreamStall(after=1, timeout=10).timeout
+        10
+    """
+
+    after: int
+    reply: Reply | None = None
+    timeout: float = DEFAULT_HANG_SECONDS
+
+    def __post_init__(self) -> None:
+        _check_non_negative("StreamStall.after", self.after)
+        _check_non_negative("StreamStall.timeout", self.timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedChunk(Fault):
+    """Send ``after`` SSE events, then ``data: {not json``, then the rest of the stream.
+
+    Non-streaming requests are answered normally.
+
+    Example:
+        >>> MalformedChunk(after=2).after
+        2
+    """
+
+    after: int
+    reply: Reply | None = None
+
+    def __post_init__(self) -> None:
+        _check_non_negative("MalformedChunk.after", self.after)
+
+
+@dataclass(frozen=True, slots=True)
+class MissingDone(Fault):
+    """Stream every event (usage included) but not ``data: [DONE]`` / ``message_stop``.
+
+    The HTTP body is terminated cleanly and the connection closed. Non-streaming requests
+    are answered normally.
+
+    Example:
+        >>> MissingDone().reply is None
+        True
+    """
+
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedBody(Fault):
+    """Answer ``200 application/json`` with a truncated, unparsable body (stream or not).
+
+    Example:
+        >>> MalformedBody()
+        MalformedBody()
+    """

@@ -1,0 +1,744 @@
+"""A fake OpenAI / Anthropic compatible LLM provider served on 127.0.0.1.
+
+:class:`FakeProvider` runs a small HTTP/1.1 server (keep-alive, chunked SSE streaming) on
+its own asyncio event loop in a daemon thread, so synchronous and asynchronous clients can
+use it alike. Each request is answered by the next scripted step for its model, else the
+model's default step, else generated default content, and is recorded.
+
+Example:
+    >>> import httpx
+    >>> with FakeProvider() as fp:
+    ...     fp.script("gpt-x", Reply(text="hi"), Fault.status(429, retry_after=1))
+    ...     body = {"model": "gpt-x", "messages": [{"role": "user", "content": "yo"}]}
+    ...     url = fp.openai_base + "/chat/completions"
+    ...     first = httpx.post(url, json=body).json()["choices"][0]["message"]["content"]
+    ...     second = httpx.post(url, json=body).status_code
+    ...     third = httpx.post(url, json=body).json()["choices"][0]["message"]["content"]
+    >>> first, second, third
+    ('hi', 429, 'Hello from fake-gpt-x: yo')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, TypeAlias
+
+from policyroute.testing import _anthropic_wire as anthropic_wire
+from policyroute.testing import _openai_wire as openai_wire
+from policyroute.testing._faults import (
+    BadRequestFault,
+    ConnectionReset,
+    ContentFilterFault,
+    ContextLengthFault,
+    Fault,
+    MalformedBody,
+    MalformedChunk,
+    MissingDone,
+    NoResponse,
+    SlowFirstToken,
+    StatusFault,
+    StreamCut,
+    StreamStall,
+)
+from policyroute.testing._http import (
+    LAST_CHUNK,
+    HTTPError,
+    HTTPRequest,
+    encode_chunk,
+    full_response,
+    read_request,
+    stream_head,
+)
+from policyroute.testing._steps import Reply
+from policyroute.testing._synth import Api, ChatRequest, build_answer
+
+Step: TypeAlias = Reply | Fault
+"""One scripted answer: a :class:`Reply` or a :class:`Fault`."""
+
+Source = Literal["script", "default", "outage", "auto", "invalid"]
+"""Where the answer to a request came from (see :class:`RecordedRequest`)."""
+
+ANY_MODEL = "*"
+"""Model key matching every model, for :meth:`FakeProvider.script` and friends."""
+
+_ROUTES: dict[str, Api] = {
+    "/v1/chat/completions": "openai",
+    "/chat/completions": "openai",
+    "/v1/messages": "anthropic",
+    "/messages": "anthropic",
+}
+_SSE_TYPE = "text/event-stream; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request the fake provider received.
+
+    ``body`` is the parsed JSON body (``None`` if absent or not JSON), ``model`` its
+    ``model`` field, ``timestamp`` the ``time.time()`` of arrival, ``step`` the scripted
+    :class:`Reply` / :class:`Fault` that answered (``None`` for generated content) and
+    ``source`` where it came from: ``"script"`` (queue), ``"default"`` (:meth:`set_default`),
+    ``"outage"`` (:meth:`schedule_outage`), ``"auto"`` (generated) or ``"invalid"`` (unknown
+    path, bad method or unparsable body, answered with an error).
+
+    Example:
+        >>> import httpx
+        >>> with FakeProvider() as fp:
+        ...     _ = httpx.post(fp.anthropic_base + "/v1/messages",
+        ...                    json={"model": "c", "max_tokens": 9, "messages": []})
+        ...     fp.requests[0].api, fp.requests[0].model, fp.requests[0].source
+        ('anthropic', 'c', 'auto')
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: Any
+    model: str | None
+    timestamp: float
+    step: Step | None
+    source: Source
+    api: Api | None
+    raw_body: bytes = b""
+
+    @property
+    def stream(self) -> bool:
+        """Whether the request asked for a streamed answer."""
+        return isinstance(self.body, dict) and self.body.get("stream") is True
+
+
+@dataclass(slots=True)
+class _Outage:
+    fault: Fault
+    remaining: int | None
+    until: float | None
+
+    def take(self, now: float) -> bool:
+        if self.until is not None:
+            return now < self.until
+        if self.remaining is not None and self.remaining > 0:
+            self.remaining -= 1
+            return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    delay: float = 0.0
+    cut_after: int | None = None
+    stall_after: int | None = None
+    stall_timeout: float = 0.0
+    malformed_after: int | None = None
+    omit_terminal: bool = False
+
+
+class FakeProvider:
+    """A scriptable fake LLM API server on ``127.0.0.1`` (OpenAI and Anthropic wire formats).
+
+    Endpoints: ``POST /v1/chat/completions`` (also ``/chat/completions``) and
+    ``POST /v1/messages`` (also ``/messages``), JSON or SSE (``"stream": true``); plus
+    ``GET /v1/models`` and ``GET /health``. Point litellm at it with
+    ``api_base=fp.openai_base`` for ``openai/<model>`` and ``api_base=fp.anthropic_base``
+    for ``anthropic/<model>`` (litellm appends ``/v1/messages`` itself).
+
+    Answers are chosen per request by the body's ``model``: an active outage
+    (:meth:`schedule_outage`), else the next queued step (:meth:`script`), else the
+    default step (:meth:`set_default`), else generated content. Each lookup tries the exact
+    model first, then :data:`ANY_MODEL` (``"*"``).
+
+    Generated content is ``"Hello from fake-<model>: <first 5 words of the last user
+    message>"``; a JSON object when ``response_format`` (or Anthropic ``output_format``)
+    asks for JSON, built from the JSON schema if there is one; a call of the first or
+    named tool (arguments from its schema) when ``tool_choice`` forces one. ``stop`` cuts
+    it and ``max_tokens`` truncates it to that many words with finish reason ``"length"``.
+    Usage is deterministic: prompt tokens are the words of every message (and Anthropic
+    ``system``) plus 3 per message, completion tokens the words of the reply text plus,
+    per tool call, 1 + the words of its arguments JSON.
+
+    Example:
+        >>> import httpx
+        >>> with FakeProvider() as fp:
+        ...     fp.set_default("*", Reply(text="pong"))
+        ...     msg = {"role": "user", "content": "a b"}
+        ...     r = httpx.post(fp.openai_base + "/chat/completions",
+        ...                    json={"model": "m", "messages": [msg]})
+        ...     r.json()["choices"][0]["message"]["content"], r.json()["usage"]["prompt_tokens"]
+        ('pong', 5)
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._lock = threading.Lock()
+        self._recorded = threading.Condition(self._lock)
+        self._lifecycle = threading.Lock()
+        self._queues: dict[str, deque[Step]] = {}
+        self._defaults: dict[str, Step] = {}
+        self._outages: dict[str, _Outage] = {}
+        self._requests: list[RecordedRequest] = []
+        self._attempts: dict[str, int] = {}
+        self._seq = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeProvider:
+        """Start serving in a background thread; returns ``self``. Raises if already running.
+
+        Example:
+            >>> fp = FakeProvider().start()
+            >>> fp.base_url.startswith("http://127.0.0.1:")
+            True
+            >>> fp.stop()
+        """
+        with self._lifecycle:
+            if self._thread is not None:
+                raise RuntimeError("FakeProvider is already running")
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+            failure: list[BaseException] = []
+            thread = threading.Thread(
+                target=self._run, args=(loop, ready, failure), name="FakeProvider", daemon=True
+            )
+            thread.start()
+            ready.wait()
+            if failure:
+                thread.join()
+                raise failure[0]
+            self._loop, self._thread = loop, thread
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and close every connection at once, stalled ones included.
+
+        Idempotent; the provider can be started again afterwards (on a new port if the
+        port was ephemeral).
+        """
+        with self._lifecycle:
+            loop, thread = self._loop, self._thread
+            if loop is None or thread is None:
+                return
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            try:
+                future.result(timeout)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            self._loop = self._thread = None
+            self._port = None
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is started."""
+        return self._thread is not None
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (only while running)."""
+        if self._port is None:
+            raise RuntimeError("FakeProvider is not running; call start() first")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def openai_base(self) -> str:
+        """``base_url + "/v1"``: the ``api_base`` for litellm ``openai/...`` models."""
+        return self.base_url + "/v1"
+
+    @property
+    def anthropic_base(self) -> str:
+        """``base_url``: the ``api_base`` for litellm ``anthropic/...`` models.
+
+        litellm appends ``/v1/messages`` to it (as does the Anthropic SDK's ``base_url``).
+        """
+        return self.base_url
+
+    # ------------------------------------------------------------------ scripting
+
+    def script(self, model: str, *steps: Step) -> None:
+        """Queue ``steps`` for ``model`` (``"*"``: any model); one is consumed per request.
+
+        Example:
+            >>> fp = FakeProvider()
+            >>> fp.script("gpt-x", Reply(text="hi"), Fault.status(503))
+            >>> fp.pending("gpt-x")
+            2
+        """
+        for step in steps:
+            _check_step(step)
+        with self._lock:
+            self._queues.setdefault(model, deque()).extend(steps)
+
+    def set_default(self, model: str, step: Step | None) -> None:
+        """Answer ``model``'s requests with ``step`` once its queue is empty (``None``: unset).
+
+        Example:
+            >>> fp = FakeProvider()
+            >>> fp.set_default("*", Reply(text="ok"))
+        """
+        if step is not None:
+            _check_step(step)
+        with self._lock:
+            if step is None:
+                self._defaults.pop(model, None)
+            else:
+                self._defaults[model] = step
+
+    def schedule_outage(
+        self,
+        model: str,
+        *,
+        failures: int | None = None,
+        down_for: float | None = None,
+        fault: Fault | None = None,
+    ) -> None:
+        """Fail ``model``'s next ``failures`` requests, or all of them for ``down_for`` seconds
+        from now, with ``fault`` (default ``Fault.status(503)``), then answer normally.
+
+        Outage failures take precedence over, and do not consume, the scripted queue.
+
+        Example:
+            >>> fp = FakeProvider()
+            >>> fp.schedule_outage("gpt-x", failures=3, fault=Fault.status(502))
+            >>> fp.schedule_outage("claude", down_for=0.5)
+        """
+        if (failures is None) == (down_for is None):
+            raise ValueError("pass exactly one of failures= or down_for=")
+        if (failures is not None and failures < 0) or (down_for is not None and down_for < 0):
+            raise ValueError("failures and down_for must be >= 0")
+        chosen = StatusFault(503) if fault is None else fault
+        _check_step(chosen)
+        until = None if down_for is None else time.monotonic() + down_for
+        with self._lock:
+            self._outages[model] = _Outage(chosen, failures, until)
+
+    def pending(self, model: str) -> int:
+        """How many scripted steps are still queued for ``model`` (exact key)."""
+        with self._lock:
+            return len(self._queues.get(model, ()))
+
+    def reset(self) -> None:
+        """Forget scripts, defaults, outages, recorded requests and attempt counts."""
+        with self._lock:
+            self._queues.clear()
+            self._defaults.clear()
+            self._outages.clear()
+            self._requests.clear()
+            self._attempts.clear()
+
+    # ------------------------------------------------------------------ recording
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A copy of every recorded request, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, model: str) -> list[RecordedRequest]:
+        """The recorded requests whose ``model`` is ``model``."""
+        with self._lock:
+            return [r for r in self._requests if r.model == model]
+
+    def attempts(self, model: str) -> int:
+        """How many chat requests arrived for ``model`` since the last :meth:`clear`."""
+        with self._lock:
+            return self._attempts.get(model, 0)
+
+    @property
+    def attempt_counts(self) -> dict[str, int]:
+        """A copy of the per-model attempt counts."""
+        with self._lock:
+            return dict(self._attempts)
+
+    def clear(self) -> None:
+        """Forget recorded requests and attempt counts (scripts are kept)."""
+        with self._lock:
+            self._requests.clear()
+            self._attempts.clear()
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Block until at least ``count`` requests are recorded; raise ``TimeoutError`` if not.
+
+        Handy with faults that never answer, e.g. to know a request has arrived.
+        """
+        with self._recorded:
+            if not self._recorded.wait_for(lambda: len(self._requests) >= count, timeout):
+                raise TimeoutError(f"{len(self._requests)} request(s) recorded, wanted {count}")
+            return list(self._requests)
+
+    # ------------------------------------------------------------------ server internals
+
+    def _run(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        ready: threading.Event,
+        failure: list[BaseException],
+    ) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            try:
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(
+                        self._on_connection,
+                        self._host,
+                        self._requested_port,
+                        limit=256 * 1024,
+                        reuse_address=True,
+                    )
+                )
+                self._port = int(self._server.sockets[0].getsockname()[1])
+            except BaseException as exc:
+                failure.append(exc)
+                return
+            finally:
+                ready.set()
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _shutdown(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._connections.values()):
+            writer.transport.abort()
+        tasks = list(self._connections)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = writer
+        try:
+            while True:
+                try:
+                    request = await read_request(reader, writer)
+                except HTTPError as exc:
+                    body = openai_wire.bad_request_error(exc.detail, None)
+                    writer.write(full_response(exc.status, body, keep_alive=False))
+                    await writer.drain()
+                    break
+                if request is None:
+                    break
+                if not await self._dispatch(request, writer) or not request.keep_alive:
+                    break
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._connections.pop(task, None)
+            writer.close()
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _record(
+        self,
+        request: HTTPRequest,
+        body: Any,
+        model: str | None,
+        step: Step | None,
+        source: Source,
+        api: Api | None,
+    ) -> None:
+        entry = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers=dict(request.headers),
+            body=body,
+            model=model,
+            timestamp=time.time(),
+            step=step,
+            source=source,
+            api=api,
+            raw_body=request.body,
+        )
+        with self._recorded:
+            self._requests.append(entry)
+            self._recorded.notify_all()
+
+    def _select(self, model: str) -> tuple[Step | None, Source]:
+        with self._lock:
+            self._attempts[model] = self._attempts.get(model, 0) + 1
+            now = time.monotonic()
+            for key in (model, ANY_MODEL):
+                outage = self._outages.get(key)
+                if outage is not None and outage.take(now):
+                    return outage.fault, "outage"
+            for key in (model, ANY_MODEL):
+                queue = self._queues.get(key)
+                if queue:
+                    return queue.popleft(), "script"
+            for key in (model, ANY_MODEL):
+                step = self._defaults.get(key)
+                if step is not None:
+                    return step, "default"
+            return None, "auto"
+
+    async def _dispatch(self, request: HTTPRequest, writer: asyncio.StreamWriter) -> bool:
+        keep = request.keep_alive
+        path = request.path.rstrip("/") or "/"
+        api = _ROUTES.get(path)
+        if api is None or request.method != "POST":
+            self._record(request, _parse_json(request.body), None, None, "invalid", api)
+            return await self._serve_misc(request, path, api, writer, keep)
+        body = _parse_json(request.body)
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            self._record(request, body, None, None, "invalid", api)
+            message = "Request body must be a JSON object with a string 'model'."
+            return await self._send_error(api, writer, keep, 400, message, "invalid_request_error")
+        chat = (openai_wire if api == "openai" else anthropic_wire).parse_request(body)
+        step, source = self._select(chat.model)
+        self._record(request, body, chat.model, step, source, api)
+        return await self._execute(api, chat, step, writer, keep)
+
+    async def _serve_misc(
+        self,
+        request: HTTPRequest,
+        path: str,
+        api: Api | None,
+        writer: asyncio.StreamWriter,
+        keep: bool,
+    ) -> bool:
+        if api is not None:
+            message = f"Method {request.method} not allowed on {path}."
+            return await self._send_error(api, writer, keep, 405, message, "invalid_request_error")
+        if request.method == "GET" and path in ("/", "/health"):
+            writer.write(full_response(200, b'{"status":"ok"}', keep_alive=keep))
+        elif request.method == "GET" and path in ("/v1/models", "/models"):
+            with self._lock:
+                names = sorted({*self._queues, *self._defaults, *self._attempts} - {ANY_MODEL})
+            models = [{"id": n, "object": "model", "created": 0, "owned_by": "fake"} for n in names]
+            body = json.dumps({"object": "list", "data": models}).encode()
+            writer.write(full_response(200, body, keep_alive=keep))
+        else:
+            message = f"Unknown request URL: {request.method} {path}."
+            return await self._send_error(
+                "openai", writer, keep, 404, message, "invalid_request_error"
+            )
+        await writer.drain()
+        return keep
+
+    async def _send_error(
+        self,
+        api: Api,
+        writer: asyncio.StreamWriter,
+        keep: bool,
+        status: int,
+        message: str,
+        error_type: str,
+    ) -> bool:
+        request_id = f"req_fake{self._next_seq():06d}"
+        if api == "anthropic":
+            body = anthropic_wire.error_body(error_type, message, request_id)
+        else:
+            body = openai_wire.error_body(message, error_type, None, None)
+        return await self._write_error(api, writer, keep, status, body, request_id, None)
+
+    async def _write_error(
+        self,
+        api: Api,
+        writer: asyncio.StreamWriter,
+        keep: bool,
+        status: int,
+        body: bytes,
+        request_id: str,
+        retry_after: float | None,
+    ) -> bool:
+        extra = [("request-id" if api == "anthropic" else "x-request-id", request_id)]
+        if retry_after is not None:
+            extra.append(("retry-after", _format_seconds(retry_after)))
+        writer.write(full_response(status, body, keep_alive=keep, extra_headers=extra))
+        await writer.drain()
+        return keep
+
+    async def _execute(
+        self,
+        api: Api,
+        chat: ChatRequest,
+        step: Step | None,
+        writer: asyncio.StreamWriter,
+        keep: bool,
+    ) -> bool:
+        if step is None or isinstance(step, Reply):
+            return await self._answer(api, chat, step, _Delivery(), writer, keep)
+        if isinstance(step, (StatusFault, ContextLengthFault, ContentFilterFault, BadRequestFault)):
+            request_id = f"req_fake{self._next_seq():06d}"
+            status, body, retry_after = _error_for(api, step, chat.model, request_id)
+            return await self._write_error(api, writer, keep, status, body, request_id, retry_after)
+        if isinstance(step, ConnectionReset):
+            sock = writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return False
+        if isinstance(step, NoResponse):
+            await asyncio.sleep(step.timeout)
+            writer.transport.abort()
+            return False
+        if isinstance(step, MalformedBody):
+            garbage = (
+                anthropic_wire.MALFORMED_BODY if api == "anthropic" else openai_wire.MALFORMED_BODY
+            )
+            writer.write(full_response(200, garbage, keep_alive=keep))
+            await writer.drain()
+            return keep
+        reply, delivery = _delivery_for(step)
+        return await self._answer(api, chat, reply, delivery, writer, keep)
+
+    async def _answer(
+        self,
+        api: Api,
+        chat: ChatRequest,
+        reply: Reply | None,
+        delivery: _Delivery,
+        writer: asyncio.StreamWriter,
+        keep: bool,
+    ) -> bool:
+        answer = build_answer(chat, reply, self._next_seq(), int(time.time()))
+        delay = delivery.delay + (reply.delay if reply is not None else 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        broken = delivery.cut_after is not None or delivery.stall_after is not None
+        if not chat.stream:
+            render = anthropic_wire.render_json if api == "anthropic" else openai_wire.render_json
+            body = render(answer)
+            if not broken:
+                writer.write(full_response(200, body, keep_alive=keep))
+                await writer.drain()
+                return keep
+            response = full_response(200, body, keep_alive=False)
+            writer.write(response[: len(response) - len(body) // 2])
+            await writer.drain()
+            if delivery.stall_after is not None:
+                await asyncio.sleep(delivery.stall_timeout)
+            writer.transport.abort()
+            return False
+        if api == "anthropic":
+            events, terminal = anthropic_wire.render_events(answer)
+            malformed = anthropic_wire.MALFORMED_EVENT
+        else:
+            events, terminal = openai_wire.render_events(answer, chat.include_usage)
+            malformed = openai_wire.MALFORMED_EVENT
+        keep_after = keep and not broken and not delivery.omit_terminal
+        writer.write(stream_head(content_type=_SSE_TYPE, keep_alive=keep_after, extra=[]))
+        plain = not broken and delivery.malformed_after is None and answer.chunk_delay <= 0
+        if plain:
+            writer.write(b"".join(encode_chunk(e) for e in (*events, terminal)) + LAST_CHUNK)
+            await writer.drain()
+            return keep_after
+        for index in range(len(events) + 1):
+            if index == delivery.cut_after:
+                await writer.drain()
+                writer.close()
+                return False
+            if index == delivery.stall_after:
+                await writer.drain()
+                await asyncio.sleep(delivery.stall_timeout)
+                writer.transport.abort()
+                return False
+            if index == delivery.malformed_after:
+                writer.write(encode_chunk(malformed))
+            if index == len(events):
+                break
+            if answer.chunk_delay > 0 and index > 0:
+                await writer.drain()
+                await asyncio.sleep(answer.chunk_delay)
+            writer.write(encode_chunk(events[index]))
+        if not delivery.omit_terminal:
+            writer.write(encode_chunk(terminal))
+        writer.write(LAST_CHUNK)
+        await writer.drain()
+        return keep_after
+
+
+def _check_step(step: object) -> None:
+    if not isinstance(step, (Reply, Fault)):
+        raise TypeError(f"expected a Reply or a Fault, got {type(step).__name__}")
+
+
+def _parse_json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _format_seconds(seconds: float) -> str:
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+def _error_for(
+    api: Api, fault: Fault, model: str, request_id: str
+) -> tuple[int, bytes, float | None]:
+    if isinstance(fault, StatusFault):
+        if api == "anthropic":
+            body = anthropic_wire.status_error(fault.status_code, fault.message, request_id)
+        else:
+            body = openai_wire.status_error(fault.status_code, model, fault.message)
+        return fault.status_code, body, fault.retry_after
+    if isinstance(fault, ContextLengthFault):
+        if api == "anthropic":
+            return 400, anthropic_wire.context_length_error(fault.message, request_id), None
+        return 400, openai_wire.context_length_error(fault.message), None
+    if isinstance(fault, ContentFilterFault):
+        if api == "anthropic":
+            return 400, anthropic_wire.content_filter_error(fault.message, request_id), None
+        return 400, openai_wire.content_filter_error(fault.code, fault.message), None
+    if isinstance(fault, BadRequestFault):
+        if api == "anthropic":
+            return 400, anthropic_wire.bad_request_error(fault.message, request_id), None
+        return 400, openai_wire.bad_request_error(fault.message, fault.param), None
+    raise TypeError(f"not an error fault: {fault!r}")
+
+
+def _delivery_for(fault: Fault) -> tuple[Reply | None, _Delivery]:
+    if isinstance(fault, SlowFirstToken):
+        return fault.reply, _Delivery(delay=fault.delay)
+    if isinstance(fault, StreamCut):
+        return fault.reply, _Delivery(cut_after=fault.after)
+    if isinstance(fault, StreamStall):
+        return fault.reply, _Delivery(stall_after=fault.after, stall_timeout=fault.timeout)
+    if isinstance(fault, MalformedChunk):
+        return fault.reply, _Delivery(malformed_after=fault.after)
+    if isinstance(fault, MissingDone):
+        return fault.reply, _Delivery(omit_terminal=True)
+    raise TypeError(f"unsupported fault: {fault!r}")
