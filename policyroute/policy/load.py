@@ -1,0 +1,332 @@
+"""Read policy YAML into plain JSON-like data while remembering where every node came from.
+
+The YAML is *composed* (parsed into nodes) by ruamel.yaml and converted here, node by node, so
+that nothing but strings, numbers, booleans, ``None``, lists and dicts is ever constructed (no
+Python object tags), duplicate keys become diagnostics instead of silent overwrites, and every
+mapping key, value and sequence item keeps its 1-based line and column, keyed by its JSON path.
+
+Example:
+    >>> doc = load_yaml("models:\\n  mini: {model: openai/gpt-4o-mini}\\n")
+    >>> doc.data["models"]["mini"]["model"]
+    'openai/gpt-4o-mini'
+    >>> doc.locate(("models", "mini", "model"))
+    Position(line=2, column=17)
+    >>> format_path(("routes", 2, "to"))
+    'routes[2].to'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from policyroute.policy.diagnostics import Diagnostic
+
+__all__ = ["JsonPath", "LoadedDocument", "Position", "format_path", "load_yaml"]
+
+JsonPath = tuple["str | int", ...]
+
+# A policy is a few hundred nodes; a document that expands past this through aliases is an
+# attack ("billion laughs") or a mistake, and validating it would take forever.
+MAX_NODES = 50_000
+# No field of a policy needs more digits than this; Python also refuses int() past 4300 digits.
+MAX_INT_DIGITS = 64
+
+_TAG = "tag:yaml.org,2002:"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class Position(NamedTuple):
+    """A 1-based place in the source; ``line == 0`` means "the whole file"."""
+
+    line: int
+    column: int
+
+
+@dataclass
+class LoadedDocument:
+    """The loaded data plus positions and the problems found while reading it.
+
+    ``data`` is ``None`` when the text could not be read at all (see ``diagnostics``).
+    ``raw_scalars`` keeps the source text of numbers so money can become ``Decimal`` exactly.
+    """
+
+    file: str = "<string>"
+    data: Any = None
+    positions: dict[JsonPath, Position] = field(default_factory=dict)
+    key_positions: dict[JsonPath, Position] = field(default_factory=dict)
+    raw_scalars: dict[JsonPath, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def locate(self, path: JsonPath, *, key: bool = False) -> Position:
+        """Where ``path`` is; with ``key=True`` the mapping key rather than its value.
+
+        Falls back to the nearest ancestor that has a position (e.g. content reached through
+        an alias), then to line 1, column 1.
+        """
+        if key and path in self.key_positions:
+            return self.key_positions[path]
+        probe = path
+        while True:
+            if probe in self.positions:
+                return self.positions[probe]
+            if not probe:
+                return Position(1, 1)
+            probe = probe[:-1]
+
+
+def format_path(path: JsonPath) -> str:
+    """``("routes", 2, "to")`` -> ``routes[2].to``; odd keys are quoted: ``when["a.b"]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENT.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _offset_to_position(text: str, offset: int) -> Position:
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Position(line, column)
+
+
+def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
+    """Parse ``text`` into a :class:`LoadedDocument`; never raises on bad input."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
+
+    doc = LoadedDocument(file=file)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        root = YAML(typ="safe", pure=True).compose(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        hint = None
+        if "\\t" in repr(problem) or "\t" in problem:
+            hint = "indent with spaces; YAML does not allow tabs for indentation"
+        doc.diagnostics.append(
+            Diagnostic("PR002", f"YAML syntax error: {problem}", "", file, line, col, hint=hint)
+        )
+        return doc
+    except ReaderError as exc:
+        pos = _offset_to_position(text, exc.position)
+        doc.diagnostics.append(
+            Diagnostic(
+                "PR002",
+                f"YAML syntax error: character {exc.character!r} is not allowed ({exc.reason})",
+                "",
+                file,
+                pos.line,
+                pos.column,
+            )
+        )
+        return doc
+    except (YAMLError, RecursionError, ValueError) as exc:
+        # ruamel raises a few unmarked errors (and deep nesting recurses): report, don't crash.
+        doc.diagnostics.append(
+            Diagnostic("PR002", f"YAML syntax error: {type(exc).__name__}", "", file, 1, 1)
+        )
+        return doc
+    if root is None:
+        doc.diagnostics.append(
+            Diagnostic(
+                "PR005",
+                "the policy is empty",
+                "",
+                file,
+                hint="a policy needs at least 'policyroute: 1', 'name', 'models' and 'routes'",
+            )
+        )
+        return doc
+    converter = _Converter(doc)
+    size = converter.size(root)
+    if size > MAX_NODES:
+        doc.diagnostics.append(
+            Diagnostic(
+                "PR009",
+                f"the document expands to more than {MAX_NODES} nodes (through aliases)",
+                "",
+                file,
+            )
+        )
+        return doc
+    try:
+        data = converter.convert(root, ())
+    except RecursionError:
+        doc.diagnostics.append(
+            Diagnostic("PR009", "the document is nested too deeply", "", file, 1, 1)
+        )
+        return doc
+    if not isinstance(data, dict):
+        pos = doc.locate(())
+        kind = "a list" if isinstance(data, list) else "a single value"
+        doc.diagnostics.append(
+            Diagnostic(
+                "PR006",
+                f"the policy must be a mapping of keys to values, not {kind}",
+                "",
+                file,
+                pos.line,
+                pos.column,
+            )
+        )
+        return doc
+    doc.data = data
+    return doc
+
+
+class _Converter:
+    """Turns composed nodes into plain data, recording positions and problems."""
+
+    def __init__(self, doc: LoadedDocument) -> None:
+        self.doc = doc
+        self.done: dict[int, Any] = {}
+        self.active: set[int] = set()
+        self.sizes: dict[int, int] = {}
+
+    def size(self, node: Any) -> int:
+        """Node count after alias expansion (memoised, so cheap even when it is huge)."""
+        key = id(node)
+        if key in self.sizes:
+            return self.sizes[key]
+        self.sizes[key] = 1  # a recursive alias counts once here; convert() reports it
+        total = 1
+        if node.id == "mapping":
+            total += sum(self.size(k) + self.size(v) for k, v in node.value)
+        elif node.id == "sequence":
+            total += sum(self.size(v) for v in node.value)
+        self.sizes[key] = total
+        return total
+
+    def _diag(
+        self, code: str, message: str, path: JsonPath, node: Any, hint: str | None = None
+    ) -> None:
+        mark = node.start_mark
+        self.doc.diagnostics.append(
+            Diagnostic(
+                code,
+                message,
+                format_path(path),
+                self.doc.file,
+                mark.line + 1,
+                mark.column + 1,
+                hint=hint,
+            )
+        )
+
+    def convert(self, node: Any, path: JsonPath) -> Any:
+        mark = node.start_mark
+        self.doc.positions.setdefault(path, Position(mark.line + 1, mark.column + 1))
+        key = id(node)
+        if key in self.done:
+            return self.done[key]
+        if key in self.active:
+            self._diag("PR009", "an alias refers to a node that contains it", path, node)
+            return None
+        self.active.add(key)
+        try:
+            if node.id == "mapping":
+                value: Any = self._mapping(node, path)
+            elif node.id == "sequence":
+                value = [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+            else:
+                value = self._scalar(node, path)
+        finally:
+            self.active.discard(key)
+        self.done[key] = value
+        return value
+
+    def _mapping(self, node: Any, path: JsonPath) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        merges: list[Any] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _TAG + "merge":
+                merges.extend(value_node.value if value_node.id == "sequence" else [value_node])
+                continue
+            if key_node.id != "scalar":
+                self._diag("PR007", "a mapping key must be a plain value", path, key_node)
+                continue
+            name = str(key_node.value)
+            child = (*path, name)
+            if name in out:
+                first = self.doc.key_positions.get(child)
+                where = f"first defined at line {first.line}" if first else None
+                self._diag("PR003", f"duplicate key '{name}'", child, key_node, hint=where)
+                continue
+            mark = key_node.start_mark
+            self.doc.key_positions[child] = Position(mark.line + 1, mark.column + 1)
+            out[name] = self.convert(value_node, child)
+        for merged in merges:
+            if merged.id != "mapping":
+                self._diag("PR007", "'<<' (merge) needs a mapping or a list of them", path, merged)
+                continue
+            source = self.convert(merged, path)
+            if isinstance(source, dict):
+                for name, value in source.items():
+                    out.setdefault(name, value)
+        return out
+
+    def _scalar(self, node: Any, path: JsonPath) -> Any:
+        tag: str = node.tag or ""
+        text: str = node.value
+        if tag == _TAG + "str" or tag == _TAG + "timestamp" or tag == "?":
+            return text
+        if tag == _TAG + "null":
+            return None
+        if tag == _TAG + "bool":
+            return text.lower() == "true"
+        if tag == _TAG + "int":
+            return self._int(node, path, text)
+        if tag == _TAG + "float":
+            return self._float(node, path, text)
+        self._diag(
+            "PR008",
+            f"unsupported YAML tag '{tag}'",
+            path,
+            node,
+            hint="policies use plain YAML values; remove the tag",
+        )
+        return text
+
+    def _int(self, node: Any, path: JsonPath, text: str) -> Any:
+        clean = text.replace("_", "")
+        digits = clean.lstrip("+-")
+        if len(digits) > MAX_INT_DIGITS:
+            self._diag("PR004", f"number too large ({len(digits)} digits)", path, node)
+            return None
+        sign = -1 if clean.startswith("-") else 1
+        try:
+            for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+                if digits.lower().startswith(prefix):
+                    return sign * int(digits[2:], base)
+            return sign * int(digits, 10)
+        except ValueError:
+            self._diag("PR004", f"cannot read {text!r} as an integer", path, node)
+            return None
+
+    def _float(self, node: Any, path: JsonPath, text: str) -> Any:
+        if text.lower().lstrip("+-") in (".inf", ".nan"):
+            self._diag("PR004", f"number {text!r} is not finite", path, node)
+            return None
+        try:
+            value = float(text.replace("_", ""))
+        except ValueError:
+            self._diag("PR004", f"cannot read {text!r} as a number", path, node)
+            return None
+        if not math.isfinite(value):
+            self._diag("PR004", f"number {text!r} is not finite", path, node)
+            return None
+        self.doc.raw_scalars[path] = text
+        return value

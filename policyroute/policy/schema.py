@@ -1,0 +1,215 @@
+"""The published JSON Schema, and its errors turned into readable diagnostics.
+
+The schema ships inside the package (``policyroute/schema/policy.schema.json``, identical to
+``schemas/policy.schema.json`` at the repository root). The validator is built once, on first
+use. Each jsonschema error becomes at most one :class:`Diagnostic` at the most specific node:
+unknown keys point at the key and suggest the closest known one, ``oneOf`` trees collapse into
+the branch that fits the value's type.
+
+Example:
+    >>> from policyroute.policy.load import load_yaml
+    >>> doc = load_yaml("policyroute: 1\\nname: x\\nmodels: {m: {model: a, tmeout: 1}}\\n"
+    ...                 "routes: [{name: r, to: m}]\\n")
+    >>> [d.format() for d in schema_diagnostics(doc)]
+    ["<string>:3:21 models.m.tmeout: unknown property 'tmeout' in models.m (did you mean 'timeout'?) [PR010]"]
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from typing import Any
+
+from policyroute.policy.diagnostics import Diagnostic
+from policyroute.policy.load import JsonPath, LoadedDocument, format_path
+
+__all__ = ["load_schema", "schema_diagnostics", "validator"]
+
+# Values at these keys may be credentials: never quote them in a message.
+SENSITIVE_KEYS = frozenset({"api_key", "url"})
+
+_JSON_TYPES = {
+    dict: "mapping",
+    list: "list",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+_TYPE_WORDS = {"object": "mapping", "array": "list"}
+
+
+@functools.lru_cache(maxsize=1)
+def load_schema() -> Mapping[str, Any]:
+    """The policy JSON Schema shipped with the package, parsed."""
+    text = resources.files("policyroute.schema").joinpath("policy.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.lru_cache(maxsize=1)
+def validator() -> Any:
+    """A ``Draft202012Validator`` for the policy schema, built once per process."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema())
+
+
+def schema_diagnostics(doc: LoadedDocument) -> list[Diagnostic]:
+    """Check ``doc.data`` against the schema; one diagnostic per real problem."""
+    mapper = _ErrorMapper(doc)
+    for error in validator().iter_errors(doc.data):
+        mapper.add(error)
+    return mapper.diagnostics
+
+
+def _kind(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _expected(schema: Mapping[str, Any]) -> str:
+    if "title" in schema:
+        return str(schema["title"])
+    types = schema.get("type", [])
+    names = [types] if isinstance(types, str) else list(types)
+    words = [_TYPE_WORDS.get(t, t) for t in names]
+    return " or ".join(words) if words else "another value"
+
+
+def _hint(word: str, choices: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _show(path: JsonPath, value: Any) -> str:
+    if path and path[-1] in SENSITIVE_KEYS:
+        return "the value"
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _ErrorMapper:
+    def __init__(self, doc: LoadedDocument) -> None:
+        self.doc = doc
+        self.diagnostics: list[Diagnostic] = []
+        self._seen: set[tuple[str, str]] = set()
+
+    def emit(
+        self, code: str, path: JsonPath, message: str, *, key: bool = False, hint: str | None = None
+    ) -> None:
+        where = format_path(path)
+        if (code, where) in self._seen:
+            return
+        self._seen.add((code, where))
+        pos = self.doc.locate(path, key=key)
+        self.diagnostics.append(
+            Diagnostic(code, message, where, self.doc.file, pos.line, pos.column, hint=hint)
+        )
+
+    def add(self, error: Any) -> None:
+        path: JsonPath = tuple(error.absolute_path)
+        kind = error.validator
+        schema = error.schema
+        value = error.instance
+        if "propertyNames" in error.absolute_schema_path:
+            self._property_name(error, path)
+        elif kind in ("oneOf", "anyOf"):
+            self._one_of(error, path)
+        elif kind == "additionalProperties":
+            known = list(schema.get("properties", {}))
+            for name in value:
+                if name in known or not isinstance(name, str):
+                    continue
+                where = f"in {format_path(path)}" if path else "at the top level"
+                self.emit(
+                    "PR010",
+                    (*path, name),
+                    f"unknown property '{name}' {where}",
+                    key=True,
+                    hint=_hint(name, known),
+                )
+        elif kind == "required":
+            for name in schema["required"]:
+                if name not in value:
+                    self.emit("PR011", path, f"missing required property '{name}'", key=True)
+        elif kind == "type":
+            self.emit("PR012", path, f"expected {_expected(schema)}, got {_kind(value)}")
+        elif kind in ("enum", "const"):
+            allowed = schema["enum"] if kind == "enum" else [schema["const"]]
+            listed = ", ".join(repr(a) for a in allowed)
+            hint = _hint(value, [str(a) for a in allowed]) if isinstance(value, str) else None
+            self.emit(
+                "PR013",
+                path,
+                f"{_show(path, value)} is not allowed; expected {listed}",
+                hint=hint,
+            )
+        elif kind == "pattern":
+            if path and path[-1] == "api_key":
+                return  # the semantic check reports literal keys without quoting them
+            self.emit("PR013", path, f"{_show(path, value)} is not a valid {_expected(schema)}")
+        elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">"}.get(kind, "<")
+            self.emit("PR013", path, f"must be {sign} {schema[kind]}, got {_show(path, value)}")
+        elif kind == "minLength":
+            self.emit("PR013", path, "must not be empty")
+        elif kind in ("minItems", "minProperties"):
+            self.emit("PR014", path, f"must have at least {schema[kind]} entry")
+        elif kind in ("maxItems", "maxProperties"):
+            self.emit("PR014", path, f"must have at most {schema[kind]} entries")
+        elif kind == "uniqueItems":
+            self.emit("PR015", path, "lists the same item more than once")
+        else:
+            self.emit("PR013", path, error.message)
+
+    def _property_name(self, error: Any, path: JsonPath) -> None:
+        # jsonschema checks each key as an instance of its own; the path is the mapping's.
+        name = error.instance
+        if not isinstance(name, str):
+            return
+        if name == "":
+            message = "an empty key is not allowed"
+        else:
+            message = f"{name!r} is not a valid {_expected(error.schema)}"
+        self.emit("PR013", (*path, name), message, key=True)
+
+    def _one_of(self, error: Any, path: JsonPath) -> None:
+        """Pick the branch meant by the value (by type, then by keys) and report only its errors."""
+        branches: dict[int, list[Any]] = {}
+        for sub in error.context or []:
+            branches.setdefault(sub.schema_path[0], []).append(sub)
+        options: list[Mapping[str, Any]] = error.schema[error.validator]
+        value = error.instance
+
+        def type_fails(errs: list[Any]) -> bool:
+            return any(e.validator in ("type", "const") and not e.relative_path for e in errs)
+
+        fitting = [i for i, errs in branches.items() if not type_fails(errs)]
+        if len(fitting) > 1 and isinstance(value, dict):
+            keyed = [i for i in fitting if set(value) & set(options[i].get("properties", {}))]
+            fitting = keyed or fitting
+        if len(fitting) == 1:
+            for sub in branches[fitting[0]]:
+                self.add(sub)
+            return
+        if fitting and isinstance(value, dict) and value:
+            # No branch knows any of the keys: report them as unknown, with a suggestion.
+            known = [p for i in fitting for p in options[i].get("properties", {})]
+            for name in value:
+                self.emit(
+                    "PR010",
+                    (*path, name),
+                    f"unknown property '{name}' in {format_path(path)}",
+                    key=True,
+                    hint=_hint(str(name), known),
+                )
+            return
+        forms = " or ".join(str(o.get("title", "?")) for o in options)
+        consts = [str(o["const"]) for o in options if "const" in o]
+        hint = _hint(value, consts) if isinstance(value, str) else None
+        self.emit("PR016", path, f"expected {forms}, got {_show(path, value)}", hint=hint)
+
