@@ -1,0 +1,333 @@
+"""Semantic checks: what the JSON Schema cannot say about a policy.
+
+References between models, groups, routes and budgets; names used twice; routes that can never
+match; cycles; weights; conditions; prices; secrets and environment variables; time zones.
+Every problem is collected and returned, never raised. The checks read the loaded tree
+defensively, so they also run (and stay quiet about shapes) when the schema found problems.
+
+Example:
+    >>> from policyroute.policy.load import load_yaml
+    >>> doc = load_yaml("policyroute: 1\\nname: x\\nmodels: {m: {model: openai/gpt-4o-mini}}\\n"
+    ...                 "routes: [{name: r, to: mni}]\\n")
+    >>> [d.format() for d in semantic_diagnostics(doc, environ={})]  # doctest: +NORMALIZE_WHITESPACE
+    ["<string>:4:24 routes[0].to: unknown model or group 'mni' (did you mean 'm'?) [PR101]",
+     "<string>:3:10 models.m: model 'm' is never used [PR105]"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from policyroute.policy.codes import CODES
+from policyroute.policy.condchecks import always_true, check_condition
+from policyroute.policy.diagnostics import Diagnostic, Severity
+from policyroute.policy.envrefs import check_env
+from policyroute.policy.load import JsonPath, LoadedDocument, format_path
+from policyroute.policy.modelchecks import check_models, check_requirements
+from policyroute.policy.schema import _hint
+
+__all__ = ["semantic_diagnostics"]
+
+
+class Checker:
+    """Collects diagnostics with positions from the loaded document."""
+
+    def __init__(self, doc: LoadedDocument, *, strict: bool, environ: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.strict = strict
+        self.environ = environ
+        self.diagnostics: list[Diagnostic] = []
+        data = doc.data if isinstance(doc.data, dict) else {}
+        self.data: dict[str, Any] = data
+        self.models: dict[str, Any] = _dict(data.get("models"))
+        self.groups: dict[str, Any] = _dict(data.get("groups"))
+        self.routes: list[Any] = _list(data.get("routes"))
+        self.budgets: list[Any] = _list(data.get("budgets"))
+
+    def emit(
+        self,
+        code: str,
+        path: JsonPath,
+        message: str,
+        *,
+        key: bool = False,
+        hint: str | None = None,
+        severity: Severity | None = None,
+    ) -> None:
+        """Record one diagnostic at ``path`` (the key's position with ``key=True``)."""
+        pos = self.doc.locate(path, key=key)
+        self.diagnostics.append(
+            Diagnostic(
+                code,
+                message,
+                format_path(path),
+                self.doc.file,
+                pos.line,
+                pos.column,
+                severity or CODES[code].severity,
+                hint,
+            )
+        )
+
+    def route_names(self) -> list[str]:
+        return [r["name"] for r in self.routes if isinstance(r, dict) and _is_str(r.get("name"))]
+
+
+def semantic_diagnostics(
+    doc: LoadedDocument, *, strict: bool = False, environ: Mapping[str, str]
+) -> list[Diagnostic]:
+    """Run every semantic check on ``doc`` and return what they found."""
+    checker = Checker(doc, strict=strict, environ=environ)
+    _check_names(checker)
+    _check_groups(checker)
+    _check_routes(checker)
+    _check_budgets(checker)
+    _check_unused(checker)
+    check_models(checker)
+    check_requirements(checker)
+    check_env(checker)
+    return checker.diagnostics
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def targets(value: Any) -> list[tuple[int | None, str]]:
+    """The names in a ``to:`` value with their index in the list (``None`` for a string)."""
+    if isinstance(value, str):
+        return [(None, value)]
+    return [(i, v) for i, v in enumerate(_list(value)) if isinstance(v, str)]
+
+
+def group_members(group: Any) -> list[tuple[int, str]]:
+    """The member names of a group with their index."""
+    members = _list(group.get("models")) if isinstance(group, dict) else []
+    return [(i, m) for i, m in enumerate(members) if isinstance(m, str)]
+
+
+def expand(c: Checker, name: str, seen: frozenset[str] = frozenset()) -> Iterator[str]:
+    """The model aliases a model or group name stands for (cycles and unknowns skipped)."""
+    if name in c.models:
+        yield name
+    elif name in c.groups and name not in seen:
+        for _, member in group_members(c.groups[name]):
+            yield from expand(c, member, seen | {name})
+
+
+def _check_names(c: Checker) -> None:
+    for name in c.groups:
+        if name in c.models:
+            c.emit(
+                "PR107",
+                ("groups", name),
+                f"'{name}' is both a model alias and a group name",
+                key=True,
+                hint="model aliases and group names share one namespace; rename one",
+            )
+    for code, items, what in (("PR108", c.routes, "routes"), ("PR109", c.budgets, "budgets")):
+        first: dict[str, int] = {}
+        for i, item in enumerate(items):
+            name = item.get("name") if isinstance(item, dict) else None
+            if not _is_str(name):
+                continue
+            if name in first:
+                c.emit(
+                    code,
+                    (what, i, "name"),
+                    f"duplicate {what[:-1]} name '{name}'",
+                    hint=f"first used by {what}[{first[name]}]",
+                )
+            else:
+                first[name] = i
+
+
+def _check_groups(c: Checker) -> None:
+    known = [*c.models, *c.groups]
+    for name, group in c.groups.items():
+        for i, member in group_members(group):
+            if member not in c.models and member not in c.groups:
+                c.emit(
+                    "PR102",
+                    ("groups", name, "models", i),
+                    f"unknown model or group '{member}'",
+                    hint=_hint(member, known),
+                )
+    reported: set[frozenset[str]] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            loop = trail[trail.index(name) :]
+            if frozenset(loop) not in reported:
+                reported.add(frozenset(loop))
+                c.emit(
+                    "PR112",
+                    ("groups", loop[0]),
+                    "groups contain each other: " + " -> ".join([*loop, name]),
+                    key=True,
+                )
+            return
+        for _, member in group_members(c.groups.get(name)):
+            if member in c.groups and member not in c.models:
+                visit(member, [*trail, name])
+
+    for name in c.groups:
+        visit(name, [])
+    for name, group in c.groups.items():
+        if not isinstance(group, dict) or group.get("strategy") != "weighted":
+            continue
+        leaves = set(expand(c, name))
+        weights = [_dict(c.models[m]).get("weight", 1) for m in leaves]
+        numbers = [w for w in weights if isinstance(w, (int, float)) and not isinstance(w, bool)]
+        if leaves and len(numbers) == len(weights) and sum(numbers) == 0:
+            c.emit(
+                "PR114",
+                ("groups", name),
+                f"the weights of weighted group '{name}' sum to zero",
+                key=True,
+                hint="give at least one member a weight above 0",
+            )
+
+
+def _check_routes(c: Checker) -> None:
+    known = [*c.models, *c.groups]
+    downgrade_targets = {t for _, t in _downgrades(c)}
+    catch_all: tuple[int, str] | None = None
+    for i, route in enumerate(c.routes):
+        if not isinstance(route, dict):
+            continue
+        rname = route.get("name", f"#{i}")
+        for j, target in targets(route.get("to")):
+            if target not in c.models and target not in c.groups:
+                c.emit(
+                    "PR101",
+                    ("routes", i, "to") if j is None else ("routes", i, "to", j),
+                    f"unknown model or group '{target}'",
+                    hint=_hint(target, known),
+                )
+        if "when" in route:
+            check_condition(route["when"], ("routes", i, "when"), c.emit)
+        if catch_all is not None and rname not in downgrade_targets:
+            c.emit(
+                "PR110",
+                ("routes", i),
+                f"route '{rname}' can never match: route '{catch_all[1]}' (routes[{catch_all[0]}])"
+                " above it matches every request",
+                hint="move the catch-all route last",
+            )
+        is_catch_all = "when" not in route or always_true(route["when"])
+        if catch_all is None and is_catch_all:
+            catch_all = (i, str(rname))
+    if c.routes and catch_all is None:
+        c.emit(
+            "PR111",
+            ("routes",),
+            "no route matches every request, so some requests would have nowhere to go",
+            key=True,
+            hint="end the list with a route that has no 'when'",
+        )
+
+
+def _downgrades(c: Checker) -> list[tuple[int, str]]:
+    out = []
+    for i, budget in enumerate(c.budgets):
+        on_exceed = budget.get("on_exceed") if isinstance(budget, dict) else None
+        if isinstance(on_exceed, dict) and _is_str(on_exceed.get("downgrade")):
+            out.append((i, on_exceed["downgrade"]))
+    return out
+
+
+def _check_budgets(c: Checker) -> None:
+    from zoneinfo import ZoneInfo
+
+    routes = c.route_names()
+    for i, target in _downgrades(c):
+        if target not in routes and target not in c.groups:
+            c.emit(
+                "PR103",
+                ("budgets", i, "on_exceed", "downgrade"),
+                f"unknown route or group '{target}'",
+                hint=_hint(target, [*routes, *c.groups]),
+            )
+    for i, budget in enumerate(c.budgets):
+        if not isinstance(budget, dict):
+            continue
+        for j, rname in enumerate(_list(budget.get("routes"))):
+            if _is_str(rname) and rname not in routes:
+                c.emit(
+                    "PR104",
+                    ("budgets", i, "routes", j),
+                    f"unknown route '{rname}'",
+                    hint=_hint(rname, routes),
+                )
+        zone = budget.get("timezone")
+        if _is_str(zone) and zone:
+            try:
+                ZoneInfo(zone)
+            except (ValueError, OSError):
+                c.emit(
+                    "PR122",
+                    ("budgets", i, "timezone"),
+                    f"unknown time zone {zone!r}",
+                    hint="use an IANA name such as UTC or Europe/Paris",
+                )
+        warn = [w for w in _list(budget.get("warn_at")) if isinstance(w, (int, float))]
+        if any(b <= a for a, b in zip(warn, warn[1:])):
+            c.emit("PR123", ("budgets", i, "warn_at"), "warn_at fractions must be ascending")
+    _check_downgrade_cycles(c, routes)
+
+
+def _check_downgrade_cycles(c: Checker, routes: list[str]) -> None:
+    """A budget on route A downgrading to B, and one on B downgrading to A, never settles."""
+    edges: dict[str, list[tuple[str, int]]] = {r: [] for r in routes}
+    for i, target in _downgrades(c):
+        if target not in edges:
+            continue  # groups are end points: the call keeps its route
+        scope = _list(_dict(c.budgets[i]).get("routes")) or routes
+        for source in scope:
+            if source in edges and source != target:
+                edges[source].append((target, i))
+    reported: set[frozenset[str]] = set()
+
+    def visit(node: str, trail: list[str]) -> None:
+        for target, budget in edges[node]:
+            if target in trail:
+                loop = trail[trail.index(target) :]
+                if frozenset(loop) not in reported:
+                    reported.add(frozenset(loop))
+                    c.emit(
+                        "PR113",
+                        ("budgets", budget, "on_exceed", "downgrade"),
+                        "budget downgrades form a cycle: " + " -> ".join([*loop, target]),
+                    )
+            else:
+                visit(target, [*trail, target])
+
+    for route in routes:
+        visit(route, [route])
+
+
+def _check_unused(c: Checker) -> None:
+    used: set[str] = set()
+    for route in c.routes:
+        if isinstance(route, dict):
+            used.update(t for _, t in targets(route.get("to")))
+    for group in c.groups.values():
+        used.update(m for _, m in group_members(group))
+    used.update(t for _, t in _downgrades(c))
+    for name in c.models:
+        if name not in used:
+            c.emit("PR105", ("models", name), f"model '{name}' is never used", key=True)
+    for name in c.groups:
+        if name not in used:
+            c.emit("PR106", ("groups", name), f"group '{name}' is never used", key=True)
+

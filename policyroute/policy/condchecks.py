@@ -1,0 +1,157 @@
+"""Semantic checks of conditions (``when``): fact paths, regexes, operators that cannot hold.
+
+Works on the loaded tree, defensively: the schema may already have reported a malformed
+condition, and these checks must neither crash on it nor report it twice.
+
+Example:
+    >>> always_true({"all": []}), always_true({"has_tools": True})
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_ROOTS, fact_type
+from policyroute.policy.load import JsonPath
+
+__all__ = ["always_true", "check_condition"]
+
+Emit = Callable[..., None]
+
+_COMBINATORS = ("all", "any", "not")
+_ORDER_OPS = ("gt", "gte", "lt", "lte")
+
+
+def always_true(cond: Any) -> bool:
+    """Whether a condition holds for every request (``all: []`` and nestings of it)."""
+    if not isinstance(cond, dict) or not cond:
+        return False
+    for key, value in cond.items():
+        if key == "all":
+            if not (isinstance(value, list) and all(always_true(c) for c in value)):
+                return False
+        elif key == "any":
+            if not (isinstance(value, list) and any(always_true(c) for c in value)):
+                return False
+        else:
+            return False
+    return True
+
+
+def check_condition(cond: Any, path: JsonPath, emit: Emit) -> None:
+    """Report invalid fact paths, bad regexes and impossible tests under ``cond``."""
+    if not isinstance(cond, dict):
+        return
+    for key, value in cond.items():
+        here = (*path, key)
+        if key in ("all", "any"):
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    check_condition(item, (*here, i), emit)
+        elif key == "not":
+            check_condition(value, here, emit)
+        elif isinstance(key, str) and key and _check_fact_path(key, here, emit):
+            _check_test(key, value, here, emit)
+
+
+def _check_fact_path(fact: str, path: JsonPath, emit: Emit) -> bool:
+    parts = fact.split(".")
+    if any(not part for part in parts):
+        emit("PR116", path, f"fact path {fact!r} has an empty segment", key=True)
+        return False
+    root = parts[0]
+    if root not in FACT_ROOTS:
+        from policyroute.policy.schema import _hint
+
+        emit(
+            "PR116",
+            path,
+            f"unknown fact {root!r}",
+            key=True,
+            hint=_hint(root, FACT_ROOTS)
+            or "facts are metadata.<path>, params.<name>, tags, " + ", ".join(DERIVED_FACTS),
+        )
+        return False
+    if root in ("metadata", "params") and len(parts) == 1:
+        emit(
+            "PR116",
+            path,
+            f"fact {root!r} needs a field name",
+            key=True,
+            hint=f"e.g. {root}.user_id" if root == "metadata" else "e.g. params.temperature",
+        )
+        return False
+    if root not in ("metadata", "params") and len(parts) > 1:
+        emit("PR116", path, f"fact {root!r} has no field {'.'.join(parts[1:])!r}", key=True)
+        return False
+    return True
+
+
+def _check_test(fact: str, test: Any, path: JsonPath, emit: Emit) -> None:
+    if isinstance(test, dict):
+        ops = test
+    elif isinstance(test, (str, int, float, bool)) or test is None:
+        ops = {"eq": test}
+    else:
+        return
+    pattern = ops.get("regex")
+    if isinstance(pattern, str):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            where = (*path, "regex") if isinstance(test, dict) else path
+            emit("PR115", where, f"regex does not compile: {exc.msg} at position {exc.pos}")
+    kind = fact_type(fact)
+    if kind is None:
+        return
+    for op, value in ops.items():
+        problem = _impossible(kind, op, value)
+        if problem:
+            where = (*path, op) if isinstance(test, dict) else path
+            emit("PR117", where, f"{fact}: {problem}", hint=_TYPE_HINTS.get(kind))
+
+
+_TYPE_HINTS = {
+    "bool": "this fact is true or false: use e.g. has_tools: true",
+    "int": "this fact is a whole number: use eq, ne, in, nin, gt, gte, lt or lte",
+    "str": "this fact is text: use eq, ne, in, nin, regex or contains",
+    "str_or_null": "this fact is text or null: use eq, ne, in, nin, regex, contains or exists",
+    "list": "tags is a list: use contains, in, nin or exists",
+}
+
+
+def _fits(kind: str, value: Any) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "str_or_null":
+        return value is None or isinstance(value, str)
+    return True
+
+
+def _impossible(kind: str, op: str, value: Any) -> str | None:
+    """Why ``op: value`` can never hold for a fact of type ``kind``, or ``None`` if it can."""
+    if op == "exists":
+        return None
+    if kind == "list":
+        if op in ("eq", "ne"):
+            return f"'{op}' compares the whole tag list; use contains to test one tag"
+        if op in (*_ORDER_OPS, "regex"):
+            return f"'{op}' does not apply to a list"
+        return None
+    if op in _ORDER_OPS:
+        return None if kind == "int" else f"'{op}' compares numbers, but the fact is {kind}"
+    if op == "regex" or op == "contains":
+        return None if kind.startswith("str") else f"'{op}' needs text, but the fact is {kind}"
+    if op in ("eq", "ne") and not _fits(kind, value):
+        return f"{value!r} can never equal a {kind} fact"
+    if op in ("in", "nin") and isinstance(value, list):
+        if value and not any(_fits(kind, v) for v in value):
+            return f"no value in {value!r} can equal a {kind} fact"
+    return None
