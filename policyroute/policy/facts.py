@@ -1,0 +1,524 @@
+"""The facts routing conditions read from a request, computed lazily and at most once.
+
+A :class:`RequestFacts` wraps one :class:`~policyroute.request.Request`. Cheap facts
+(``metadata.*``, ``params.*``, ``tags``, ``model``, ``stream``, ...) are read straight from the
+request; facts that cost something (``input_tokens``, ``has_images``, ``last_user_message``) are
+computed on first use and cached on the instance, so a condition that never runs never pays.
+A fact whose value is ``None`` (or that the request does not have) is *absent*: :data:`MISSING`.
+
+Example:
+    >>> facts = RequestFacts(request_from_mapping(
+    ...     {"messages": [{"role": "user", "content": "hi"}], "metadata": {"tier": "gold"}}))
+    >>> facts.get("metadata.tier"), facts.get("message_count"), facts.get("metadata.nope")
+    ('gold', 1, MISSING)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+from policyroute._lazy import import_litellm
+from policyroute.errors import RequestError
+from policyroute.request import Request
+
+__all__ = [
+    "CALL_PARAM_KEYS",
+    "CHEAP_FACTS",
+    "DERIVED_FACTS",
+    "FACT_PREFIXES",
+    "MISSING",
+    "FactGetter",
+    "RequestFacts",
+    "TokenCounter",
+    "default_token_counter",
+    "fact_getter",
+    "is_known_fact",
+    "request_from_mapping",
+]
+
+
+class _Missing:
+    """The value of an absent fact; falsy, equal only to itself."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final[Any] = _Missing()
+"""Returned by :meth:`RequestFacts.get` for an absent fact (``None`` counts as absent)."""
+
+DERIVED_FACTS: Final[frozenset[str]] = frozenset(
+    {
+        "input_tokens",
+        "message_count",
+        "has_tools",
+        "has_images",
+        "stream",
+        "model",
+        "last_user_message",
+        "run_id",
+        "tags",
+    }
+)
+"""Fact names computed from the request itself (besides ``metadata.*`` and ``params.*``)."""
+
+FACT_PREFIXES: Final[tuple[str, ...]] = ("metadata", "params")
+"""Fact paths ``<prefix>.<dotted.path>`` read from the request's mappings."""
+
+CHEAP_FACTS: Final[frozenset[str]] = frozenset(
+    {"message_count", "has_tools", "stream", "model", "run_id", "tags"}
+)
+"""Derived facts that cost next to nothing (safe to read for every request, e.g. to index)."""
+
+CALL_PARAM_KEYS: Final[frozenset[str]] = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "n",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "user",
+        "reasoning_effort",
+        "parallel_tool_calls",
+        "extra_headers",
+        "timeout",
+    }
+)
+"""Call parameters :func:`request_from_mapping` also accepts at the top level."""
+
+TokenCounter = Callable[[Request], int]
+FactGetter = Callable[["RequestFacts"], Any]
+
+_UNSET: Final[Any] = object()
+_IMAGE_PART_TYPES: Final[frozenset[str]] = frozenset({"image_url", "image", "input_image"})
+_LIST_TYPES: Final = (list, tuple)
+# A byte-level BPE token is at least one byte, so UTF-8 bytes bound the text's tokens; these
+# cover what token counters add on top: per-message framing and an image's tile estimate.
+_PER_MESSAGE_OVERHEAD: Final = 8
+_PER_IMAGE_ALLOWANCE: Final = 4096
+_STAND_IN_TOKENIZER: Final = "gpt-4o"
+
+
+def is_known_fact(path: str) -> bool:
+    """Whether ``path`` names a fact routing knows (``metadata.x``, ``params.y``, derived).
+
+    Example:
+        >>> is_known_fact("metadata.user.tier"), is_known_fact("input_tokens"), is_known_fact("x")
+        (True, True, False)
+    """
+    head, sep, rest = path.partition(".")
+    if head in FACT_PREFIXES:
+        return bool(sep and rest and all(rest.split(".")))
+    return not sep and path in DERIVED_FACTS
+
+
+def default_token_counter(request: Request) -> int:
+    """Count the request's input tokens with litellm's counter.
+
+    The request's model names the tokenizer; without one, ``gpt-4o``'s stands in. Images are
+    counted with litellm's default size, so counting never fetches an image.
+    """
+    litellm = import_litellm()
+    try:
+        return int(
+            litellm.token_counter(
+                model=request.model or _STAND_IN_TOKENIZER,
+                messages=list(request.messages),
+                tools=list(request.tools) if request.tools else None,
+                use_default_image_token_count=True,
+            )
+        )
+    except Exception as exc:
+        raise RequestError(f"cannot count the request's input tokens: {exc}") from exc
+
+
+def _is_image_part(part: Any) -> bool:
+    if not isinstance(part, Mapping):
+        return False
+    kind = part.get("type")
+    if kind in _IMAGE_PART_TYPES:
+        return True
+    # LangChain's older blocks: {"type": "media" | "file", "mime_type": "image/png", ...}
+    mime = part.get("mime_type")
+    return kind in ("media", "file") and isinstance(mime, str) and mime.startswith("image/")
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, _LIST_TYPES):
+        texts = [
+            p["text"]
+            for p in content
+            if isinstance(p, Mapping) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        ]
+        return "\n".join(texts)
+    return ""
+
+
+def _size(value: Any) -> int:
+    """UTF-8 bytes of a string (its length when ASCII: no encoding needed)."""
+    return len(value) if value.isascii() else len(value.encode("utf-8"))
+
+
+class RequestFacts:
+    """The facts of one request, each computed at most once.
+
+    ``token_counter`` replaces litellm's counter for ``input_tokens`` (tests, custom
+    tokenizers). Instances are cheap and meant to live for one routing decision; they are not
+    shared across threads.
+
+    Example:
+        >>> calls = []
+        >>> facts = RequestFacts(Request(messages=[{"role": "user", "content": "hello"}]),
+        ...                      token_counter=lambda r: calls.append(1) or 5)
+        >>> facts.get("input_tokens"), facts.get("input_tokens"), len(calls)
+        (5, 5, 1)
+    """
+
+    __slots__ = (
+        "_has_images",
+        "_input_tokens",
+        "_last_user",
+        "_size_bound",
+        "_token_counter",
+        "metadata",
+        "params",
+        "request",
+    )
+
+    def __init__(self, request: Request, token_counter: TokenCounter | None = None) -> None:
+        self.request = request
+        self.metadata = request.metadata
+        self.params = request.params
+        self._token_counter = token_counter
+        self._input_tokens: Any = _UNSET
+        self._has_images: Any = _UNSET
+        self._last_user: Any = _UNSET
+        self._size_bound: Any = _UNSET
+
+    def get(self, path: str) -> Any:
+        """The fact at ``path`` or :data:`MISSING`."""
+        return fact_getter(path)(self)
+
+    # ------------------------------------------------------------------ derived facts
+
+    def input_tokens(self) -> int:
+        """Input tokens of the request (messages and tools), counted once."""
+        if self._input_tokens is _UNSET:
+            counter = self._token_counter or default_token_counter
+            self._input_tokens = int(counter(self.request))
+        return int(self._input_tokens)
+
+    def token_upper_bound(self) -> int:
+        """A cheap bound no tokenizer count should exceed: UTF-8 bytes plus framing.
+
+        Used to skip counting tokens when the request cannot come near any context window.
+        """
+        if self._size_bound is _UNSET:
+            total = 0
+            images = 0
+            for message in self.request.messages:
+                total += _PER_MESSAGE_OVERHEAD
+                content = message.get("content")
+                if isinstance(content, str):
+                    total += _size(content)
+                elif isinstance(content, _LIST_TYPES):
+                    for part in content:
+                        if _is_image_part(part):
+                            images += 1
+                        else:
+                            total += len(json.dumps(part, default=str).encode("utf-8"))
+                elif content is not None:
+                    total += len(json.dumps(content, default=str).encode("utf-8"))
+                for key in ("tool_calls", "function_call", "name"):
+                    extra = message.get(key)
+                    if extra is not None:
+                        total += len(json.dumps(extra, default=str).encode("utf-8"))
+            if self.request.tools:
+                total += len(json.dumps(list(self.request.tools), default=str).encode("utf-8"))
+            self._size_bound = total + images * _PER_IMAGE_ALLOWANCE
+        return int(self._size_bound)
+
+    def message_count(self) -> int:
+        """Number of messages."""
+        return len(self.request.messages)
+
+    def has_tools(self) -> bool:
+        """Whether the call offers tools."""
+        return bool(self.request.tools)
+
+    def has_images(self) -> bool:
+        """Whether any message carries an image part, computed once."""
+        if self._has_images is _UNSET:
+            found = False
+            for message in self.request.messages:
+                content = message.get("content")
+                if isinstance(content, _LIST_TYPES) and any(_is_image_part(p) for p in content):
+                    found = True
+                    break
+            self._has_images = found
+        return bool(self._has_images)
+
+    def wants_json_schema(self) -> bool:
+        """Whether the call asks for structured output (``response_format`` json_schema)."""
+        fmt = self.request.response_format
+        if isinstance(fmt, Mapping):
+            return fmt.get("type") == "json_schema"
+        # pydantic models and other schema classes passed as response_format
+        return isinstance(fmt, type)
+
+    def stream(self) -> bool:
+        """Whether the caller streams the answer."""
+        return bool(self.request.stream)
+
+    def model(self) -> Any:
+        """The model the caller asked for, or :data:`MISSING`."""
+        model = self.request.model
+        return MISSING if model is None else model
+
+    def run_id(self) -> Any:
+        """The caller's run id, or :data:`MISSING`."""
+        run_id = self.request.run_id
+        return MISSING if run_id is None else run_id
+
+    def tags(self) -> Any:
+        """The call's tags (a list fact)."""
+        return self.request.tags
+
+    def last_user_message(self) -> Any:
+        """Text of the last user message, or :data:`MISSING` when there is none."""
+        if self._last_user is _UNSET:
+            value: Any = MISSING
+            for message in reversed(self.request.messages):
+                if message.get("role") in ("user", "human"):
+                    value = _text_of(message.get("content"))
+                    break
+            self._last_user = value
+        return self._last_user
+
+
+_DERIVED_GETTERS: Final[Mapping[str, FactGetter]] = {
+    "input_tokens": RequestFacts.input_tokens,
+    "message_count": RequestFacts.message_count,
+    "has_tools": RequestFacts.has_tools,
+    "has_images": RequestFacts.has_images,
+    "stream": RequestFacts.stream,
+    "model": RequestFacts.model,
+    "last_user_message": RequestFacts.last_user_message,
+    "run_id": RequestFacts.run_id,
+    "tags": RequestFacts.tags,
+}
+
+
+def _missing(_: RequestFacts) -> Any:
+    return MISSING
+
+
+def _walk(value: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return MISSING
+        value = value.get(key)
+        if value is None:
+            return MISSING
+    return value
+
+
+def _metadata_getter(keys: tuple[str, ...]) -> FactGetter:
+    if len(keys) == 1:
+        (key,) = keys
+
+        def get_one(facts: RequestFacts) -> Any:
+            value = facts.metadata.get(key)
+            return MISSING if value is None else value
+
+        return get_one
+
+    def get_deep(facts: RequestFacts) -> Any:
+        return _walk(facts.metadata, keys)
+
+    return get_deep
+
+
+def _params_getter(keys: tuple[str, ...]) -> FactGetter:
+    def get(facts: RequestFacts) -> Any:
+        return _walk(facts.params, keys)
+
+    return get
+
+
+@functools.lru_cache(maxsize=4096)
+def fact_getter(path: str) -> FactGetter:
+    """A function reading the fact at ``path`` from :class:`RequestFacts` (unknown: MISSING).
+
+    Getters are pure and cached by path, so compiled conditions share them.
+
+    Example:
+        >>> fact_getter("metadata.user.tier")(RequestFacts(
+        ...     Request(messages=[], metadata={"user": {"tier": "gold"}})))
+        'gold'
+    """
+    derived = _DERIVED_GETTERS.get(path)
+    if derived is not None:
+        return derived
+    head, sep, rest = path.partition(".")
+    if head in FACT_PREFIXES and sep and rest:
+        keys = tuple(rest.split("."))
+        return _metadata_getter(keys) if head == "metadata" else _params_getter(keys)
+    return _missing
+
+
+# --------------------------------------------------------------------------- mappings
+
+
+_REQUEST_KEYS: Final[frozenset[str]] = frozenset(
+    {
+        "messages",
+        "model",
+        "params",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "stream",
+        "metadata",
+        "tags",
+        "run_id",
+        "request_id",
+    }
+)
+
+
+def _messages(value: Any) -> list[Mapping[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        # a bare string is one user message: convenient in policy test files
+        return [{"role": "user", "content": value}]
+    if not isinstance(value, _LIST_TYPES):
+        raise RequestError(f"request field 'messages' must be a list, got {type(value).__name__}")
+    out: list[Mapping[str, Any]] = []
+    for i, message in enumerate(value):
+        if not isinstance(message, Mapping):
+            raise RequestError(
+                f"request field 'messages[{i}]' must be a mapping with 'role' and 'content',"
+                f" got {type(message).__name__}"
+            )
+        role = message.get("role")
+        if not isinstance(role, str) or not role:
+            raise RequestError(f"request field 'messages[{i}].role' must be a non-empty string")
+        content = message.get("content")
+        if content is not None and not isinstance(content, (str, list, tuple)):
+            raise RequestError(
+                f"request field 'messages[{i}].content' must be a string or a list of parts,"
+                f" got {type(content).__name__}"
+            )
+        out.append(dict(message))
+    return out
+
+
+def _mapping(field: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise RequestError(f"request field '{field}' must be a mapping, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise RequestError(f"request field '{field}' has a non-string key {key!r}")
+    return dict(value)
+
+
+def request_from_mapping(data: Mapping[str, Any]) -> Request:
+    """Build a :class:`Request` from a plain mapping (policy test files, ``explain --request``).
+
+    Keys: ``messages`` (a list of message mappings, or a string for one user message),
+    ``model``, ``params`` (call parameters such as ``temperature`` may also be given at the
+    top level), ``tools``, ``tool_choice``, ``response_format``, ``stream``, ``metadata``,
+    ``tags``, ``run_id``, ``request_id``. A wrong shape raises
+    :class:`~policyroute.errors.RequestError` naming the field.
+
+    Example:
+        >>> r = request_from_mapping({"messages": "hi", "temperature": 0, "tags": ["beta"]})
+        >>> r.messages, dict(r.params), r.tags
+        ([{'role': 'user', 'content': 'hi'}], {'temperature': 0}, ('beta',))
+    """
+    if not isinstance(data, Mapping):
+        raise RequestError(f"a request must be a mapping, got {type(data).__name__}")
+    unknown = sorted(str(k) for k in data if k not in _REQUEST_KEYS and k not in CALL_PARAM_KEYS)
+    if unknown:
+        raise RequestError(
+            f"unknown request field(s) {', '.join(map(repr, unknown))}; expected some of "
+            + ", ".join(sorted(_REQUEST_KEYS))
+            + " or a call parameter such as 'temperature'"
+        )
+    params = _mapping("params", data.get("params"))
+    for key in CALL_PARAM_KEYS & data.keys():
+        if key in params:
+            raise RequestError(
+                f"request parameter '{key}' is given both at the top level and in"
+                " 'params'; give it once"
+            )
+        params[key] = data[key]
+
+    model = data.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError(f"request field 'model' must be a string, got {type(model).__name__}")
+
+    tools = data.get("tools")
+    if tools is not None:
+        if not isinstance(tools, _LIST_TYPES) or not all(isinstance(t, Mapping) for t in tools):
+            raise RequestError("request field 'tools' must be a list of tool mappings")
+        tools = [dict(t) for t in tools]
+
+    stream = data.get("stream", False)
+    if not isinstance(stream, bool):
+        raise RequestError(f"request field 'stream' must be true or false, got {stream!r}")
+
+    tags = data.get("tags", ())
+    if isinstance(tags, str) or not isinstance(tags, Sequence):
+        raise RequestError("request field 'tags' must be a list of strings")
+    if not all(isinstance(t, str) for t in tags):
+        raise RequestError("request field 'tags' must be a list of strings")
+
+    run_id = data.get("run_id")
+    if run_id is not None and not isinstance(run_id, str):
+        run_id = str(run_id)  # LangChain hands out UUIDs
+
+    extra: dict[str, Any] = {}
+    request_id = data.get("request_id")
+    if request_id is not None:
+        if not isinstance(request_id, str):
+            raise RequestError("request field 'request_id' must be a string")
+        extra["request_id"] = request_id
+
+    return Request(
+        messages=_messages(data.get("messages")),
+        model=model,
+        params=params,
+        tools=tools,
+        tool_choice=data.get("tool_choice"),
+        response_format=data.get("response_format"),
+        stream=stream,
+        metadata=_mapping("metadata", data.get("metadata")),
+        tags=tuple(tags),
+        run_id=run_id,
+        **extra,
+    )

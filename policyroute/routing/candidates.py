@@ -1,0 +1,374 @@
+"""Expanding a route's target into the ordered deployments to try.
+
+A :class:`TargetPlan` is built once per target at compile time. Target names are expanded left
+to right, groups in place (nested groups recursively, each ordered by its own strategy and
+ranked inside its parent by its first member), then filtered and de-duplicated (the first
+surviving occurrence of an alias wins):
+
+1. static requirements — the route's ``require`` and the ``require`` of every group the alias
+   was reached through — are checked at compile time;
+2. requirements the request implies are checked per call: tools offered → tool calling,
+   images → vision, a ``json_schema`` response format → structured output, and an input that
+   exceeds the deployment's context window (tokens are counted only when a cheap upper bound
+   of the input exceeds the smallest known window among the candidates);
+3. deployments that ``stats`` reports unavailable (circuit open) go last, not away.
+
+When no group needs run-time ordering, the expansion is done once and the common call costs a
+few attribute reads.
+
+Example:
+    >>> plan.resolve(facts, None, rng, None)  # doctest: +SKIP
+    ((Candidate(alias='sonnet', ...), ...), (), Requirements())
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from policyroute.errors import NoCandidateError, PolicyError
+from policyroute.policy.facts import RequestFacts
+from policyroute.policy.model import GroupSpec, Requirements, Strategy
+from policyroute.routing.decision import Candidate, DeploymentStats
+from policyroute.routing.strategies import order_members
+
+__all__ = ["Entry", "GroupNode", "TargetPlan", "build_nodes", "format_price", "static_reason"]
+
+_MILLION: Final = Decimal(1_000_000)
+_NO_REQUIREMENTS: Final = Requirements()
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One occurrence of a deployment in a target, with what filtering needs precomputed."""
+
+    candidate: Candidate
+    price: Decimal | None  # input + output per token
+    weight: float
+    tools: bool
+    vision: bool
+    json_schema: bool
+    window: int | None
+    static_reason: str | None
+
+    @property
+    def alias(self) -> str:
+        """The deployment's alias."""
+        return self.candidate.alias
+
+
+@dataclass(frozen=True, slots=True)
+class GroupNode:
+    """A group occurrence in a target: its strategy and its expanded members."""
+
+    name: str
+    strategy: Strategy
+    children: tuple[Entry | GroupNode, ...]
+
+
+Node = Entry | GroupNode
+
+
+def static_reason(candidate: Candidate, require: Requirements) -> str | None:
+    """Why ``candidate`` fails ``require`` (``None`` if it meets it).
+
+    Example:
+        >>> static_reason(cand, Requirements(tools=True))  # doctest: +SKIP
+        'lacks tool calling (required)'
+    """
+    info = candidate.info
+    if require.tools and not info.supports_tools:
+        return "lacks tool calling (required)"
+    if require.vision and not info.supports_vision:
+        return "lacks vision (required)"
+    if require.json_schema and not info.supports_json_schema:
+        return "lacks json_schema output (required)"
+    if require.reasoning and not info.supports_reasoning:
+        return "lacks reasoning (required)"
+    need = require.min_context_window
+    if need is not None:
+        window = info.max_input_tokens
+        if window is None:
+            return f"context window unknown (required >= {need})"
+        if window < need:
+            return f"context window {window} < required {need}"
+    return None
+
+
+def format_price(per_token: Decimal | None) -> str:
+    """A per-token price as dollars per million tokens (``$0.15``, ``$0.60``, ``$0.075``)."""
+    if per_token is None:
+        return "?"
+    per_mtok = (per_token * _MILLION).normalize()
+    cents = per_mtok.quantize(Decimal("0.01"))
+    return f"${cents}" if cents == per_mtok else f"${per_mtok:f}"
+
+
+def _block_alias(block: Sequence[Entry]) -> str:
+    return block[0].alias if block else ""
+
+
+def _block_price(block: Sequence[Entry]) -> Decimal | None:
+    return block[0].price if block else None
+
+
+def _block_weight(block: Sequence[Entry]) -> float:
+    return sum(e.weight for e in block)
+
+
+def _note(strategy: Strategy, entry: Entry, stats: DeploymentStats | None) -> str:
+    if strategy == "cheapest":
+        info = entry.candidate.info
+        if not info.priced:
+            return f"{entry.alias} unpriced"
+        return (
+            f"{entry.alias} {format_price(info.input_cost_per_token)}/"
+            f"{format_price(info.output_cost_per_token)} per Mtok"
+        )
+    if strategy == "weighted":
+        return f"{entry.alias} weight {entry.weight:g}"
+    if strategy == "fastest":
+        seconds = None if stats is None else stats.latency(entry.alias)
+        return f"{entry.alias} " + ("no data" if seconds is None else f"{seconds * 1000:.0f}ms")
+    if strategy == "least_busy":
+        busy = 0 if stats is None else stats.in_flight(entry.alias)
+        return f"{entry.alias} {busy} in flight"
+    return entry.alias
+
+
+def _expand(
+    node: Node,
+    stats: DeploymentStats | None,
+    rng: random.Random,
+    trace: list[str] | None,
+    out: list[Entry],
+) -> None:
+    if isinstance(node, Entry):
+        out.append(node)
+        return
+    blocks: list[list[Entry]] = []
+    for child in node.children:
+        block: list[Entry] = []
+        _expand(child, stats, rng, trace, block)
+        blocks.append(block)
+    ordered = order_members(
+        node.strategy,
+        blocks,
+        alias=_block_alias,
+        price=_block_price,
+        weight=_block_weight,
+        stats=stats,
+        rng=rng,
+    )
+    start = len(out)
+    for block in ordered:
+        out.extend(block)
+    if trace is not None:
+        notes = ", ".join(_note(node.strategy, e, stats) for e in out[start:])
+        trace.append(f"group '{node.name}' ({node.strategy}): {notes}")
+
+
+def _walk(node: Node) -> list[Entry]:
+    if isinstance(node, Entry):
+        return [node]
+    return [e for child in node.children for e in _walk(child)]
+
+
+def _has_strategy(node: Node, strategies: frozenset[str]) -> bool:
+    if isinstance(node, Entry):
+        return False
+    if node.strategy in strategies and len(node.children) > 1:
+        return True
+    return any(_has_strategy(c, strategies) for c in node.children)
+
+
+def _select(entries: Sequence[Entry]) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """Drop entries failing static requirements, then keep each alias's first survivor."""
+    kept: list[Entry] = []
+    seen: set[str] = set()
+    dropped: dict[str, str] = {}
+    for entry in entries:
+        if entry.static_reason is not None:
+            dropped.setdefault(entry.alias, entry.static_reason)
+        elif entry.alias not in seen:
+            seen.add(entry.alias)
+            kept.append(entry)
+    skipped = [(alias, why) for alias, why in dropped.items() if alias not in seen]
+    return kept, skipped
+
+
+class TargetPlan:
+    """The compiled expansion of one target (a route's ``to``, a group or a model alias)."""
+
+    __slots__ = (
+        "_dynamic",
+        "_lacks_json",
+        "_lacks_tools",
+        "_lacks_vision",
+        "_min_window",
+        "_nodes",
+        "_static_candidates",
+        "_static_entries",
+        "_static_skipped",
+        "_stats_dynamic",
+        "label",
+        "requirements",
+    )
+
+    def __init__(self, label: str, nodes: Sequence[Node], requirements: Requirements) -> None:
+        self.label = label
+        self.requirements = requirements
+        self._nodes = tuple(nodes)
+        self._dynamic = any(_has_strategy(n, frozenset({"weighted"})) for n in self._nodes)
+        self._stats_dynamic = any(
+            _has_strategy(n, frozenset({"fastest", "least_busy"})) for n in self._nodes
+        )
+        every = [e for n in self._nodes for e in _walk(n) if e.static_reason is None]
+        self._lacks_tools = any(not e.tools for e in every)
+        self._lacks_vision = any(not e.vision for e in every)
+        self._lacks_json = any(not e.json_schema for e in every)
+        windows = [e.window for e in every if e.window is not None]
+        self._min_window = min(windows) if windows else None
+        # the expansion without stats or randomness, reused by every call that needs no more
+        raw: list[Entry] = []
+        unused = random.Random(0)
+        for node in self._nodes:
+            _expand(node, None, unused, None, raw)
+        kept, skipped = _select(raw)
+        self._static_entries = tuple(kept)
+        self._static_candidates = tuple(e.candidate for e in kept)
+        self._static_skipped = tuple(skipped)
+
+    def resolve(
+        self,
+        facts: RequestFacts,
+        stats: DeploymentStats | None,
+        rng: random.Random,
+        trace: list[str] | None,
+        *,
+        route: str | None = None,
+    ) -> tuple[tuple[Candidate, ...], tuple[tuple[str, str], ...], Requirements]:
+        """Ordered candidates, skipped ``(alias, reason)`` pairs and the requirements applied.
+
+        Raises :class:`~policyroute.errors.NoCandidateError` when nothing is left.
+        """
+        if trace is None and not self._dynamic and (stats is None or not self._stats_dynamic):
+            entries: Sequence[Entry] = self._static_entries
+            skipped: Sequence[tuple[str, str]] = self._static_skipped
+        else:
+            raw: list[Entry] = []
+            for node in self._nodes:
+                _expand(node, stats, rng, trace, raw)
+            entries, skipped = _select(raw)
+
+        need_tools = facts.has_tools()
+        need_vision = facts.has_images()
+        need_json = facts.wants_json_schema()
+        tokens: int | None = None
+        window = self._min_window
+        if window is not None and facts.token_upper_bound() > window:
+            tokens = facts.input_tokens()
+            if tokens <= window:
+                tokens = None
+        requirements = self.requirements
+        if need_tools or need_vision or need_json:
+            requirements = requirements.merge(
+                Requirements(
+                    tools=need_tools or None,
+                    vision=need_vision or None,
+                    json_schema=need_json or None,
+                )
+            )
+
+        filtering = (
+            (need_tools and self._lacks_tools)
+            or (need_vision and self._lacks_vision)
+            or (need_json and self._lacks_json)
+            or tokens is not None
+        )
+        if filtering:
+            kept: list[Entry] = []
+            dropped = list(skipped)
+            for entry in entries:
+                why = _dynamic_reason(entry, need_tools, need_vision, need_json, tokens)
+                if why is None:
+                    kept.append(entry)
+                else:
+                    dropped.append((entry.alias, why))
+            entries, skipped = kept, dropped
+
+        if not entries:
+            where = f"route '{route}'" if route else f"target '{self.label}'"
+            reasons = "; ".join(f"{alias}: {why}" for alias, why in skipped)
+            raise NoCandidateError(
+                f"{where}: no candidate deployment left ({reasons or 'none listed'})",
+                route=route,
+                skipped=[f"{alias}: {why}" for alias, why in skipped],
+            )
+
+        if stats is not None:
+            candidates = _availability_last(entries, stats, trace)
+        elif entries is self._static_entries:
+            candidates = self._static_candidates
+        else:
+            candidates = tuple(e.candidate for e in entries)
+        if trace is not None and skipped:
+            trace.extend(f"skipped {alias}: {why}" for alias, why in skipped)
+        return candidates, tuple(skipped), requirements
+
+
+def _dynamic_reason(
+    entry: Entry, tools: bool, vision: bool, json_schema: bool, tokens: int | None
+) -> str | None:
+    if tools and not entry.tools:
+        return "request offers tools; deployment lacks tool calling"
+    if vision and not entry.vision:
+        return "request has images; deployment lacks vision"
+    if json_schema and not entry.json_schema:
+        return "request wants json_schema output; deployment lacks it"
+    if tokens is not None and entry.window is not None and tokens > entry.window:
+        return f"input_tokens={tokens} > context window {entry.window}"
+    return None
+
+
+def _availability_last(
+    entries: Sequence[Entry], stats: DeploymentStats, trace: list[str] | None
+) -> tuple[Candidate, ...]:
+    available: list[Candidate] = []
+    unavailable: list[Candidate] = []
+    for entry in entries:
+        (available if stats.is_available(entry.alias) else unavailable).append(entry.candidate)
+    if unavailable and trace is not None:
+        names = ", ".join(c.alias for c in unavailable)
+        trace.append(f"unavailable (circuit open), moved last: {names}")
+    return tuple(available + unavailable)
+
+
+def build_nodes(
+    names: Sequence[str],
+    *,
+    groups: Mapping[str, GroupSpec],
+    make_entry: Callable[[str, str | None, Requirements], Entry],
+    require: Requirements,
+) -> list[Node]:
+    """Nodes for target ``names``; ``make_entry(alias, via, require)`` builds one entry.
+
+    ``require`` accumulates down the tree: an alias reached through groups must meet the
+    route's requirements and those of each group on the way.
+    """
+
+    def node(name: str, via: str | None, req: Requirements, path: tuple[str, ...]) -> Node:
+        group = groups.get(name)
+        if group is None:
+            return make_entry(name, via, req)
+        if name in path:
+            cycle = " -> ".join((*path, name))
+            raise PolicyError(f"groups nest each other in a loop: {cycle}")
+        inner = req.merge(group.require) if group.require != _NO_REQUIREMENTS else req
+        children = tuple(node(m, name, inner, (*path, name)) for m in group.models)
+        return GroupNode(name, group.strategy, children)
+
+    return [node(n, None, require, ()) for n in names]

@@ -1,0 +1,153 @@
+"""How a group orders its members for one request.
+
+Every strategy returns a permutation of its input; none drops a member (filtering by
+capability and availability happens afterwards). All sorts are stable, so ties keep the order
+the group lists its members in.
+
+- ``ordered``: as listed.
+- ``cheapest``: by input + output price per token; unpriced members last.
+- ``fastest``: members without latency data first, in listed order, then the rest by observed
+  latency. Trying unmeasured deployments first is deliberate: otherwise a deployment that has
+  never been tried would never be measured. With no data at all this is the listed order.
+- ``weighted``: a weighted random order without replacement (each position drawn in
+  proportion to the remaining weights); zero-weight members last, in listed order.
+- ``least_busy``: by calls in flight, fewest first.
+
+The functions are generic over the items they order (the compiler orders candidate entries and
+nested groups with them) and take key functions.
+
+Example:
+    >>> order_cheapest(["a", "b", "c"], {"a": 3.0, "b": None, "c": 1.0}.get)
+    ['c', 'a', 'b']
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Final, TypeVar
+
+from policyroute.errors import PolicyError
+from policyroute.policy.model import Strategy
+from policyroute.routing.decision import DeploymentStats
+
+__all__ = [
+    "STRATEGIES",
+    "order_cheapest",
+    "order_fastest",
+    "order_least_busy",
+    "order_members",
+    "order_weighted",
+]
+
+T = TypeVar("T")
+
+STRATEGIES: Final[tuple[Strategy, ...]] = (
+    "ordered",
+    "cheapest",
+    "fastest",
+    "weighted",
+    "least_busy",
+)
+
+
+def order_cheapest(items: Sequence[T], price: Callable[[T], Decimal | float | None]) -> list[T]:
+    """Cheapest first by ``price`` (per token, input + output); ``None`` prices last.
+
+    Example:
+        >>> order_cheapest(["x", "y"], {"x": None, "y": 2.0}.get)
+        ['y', 'x']
+    """
+    priced = [(p, i, item) for i, item in enumerate(items) if (p := price(item)) is not None]
+    priced.sort(key=lambda t: (t[0], t[1]))
+    unpriced = [item for item in items if price(item) is None]
+    return [item for _, _, item in priced] + unpriced
+
+
+def order_fastest(items: Sequence[T], latency: Callable[[T], float | None]) -> list[T]:
+    """Unmeasured first (listed order), then lowest observed latency first.
+
+    Example:
+        >>> order_fastest(["a", "b", "c"], {"a": 0.9, "c": 0.2}.get)
+        ['b', 'c', 'a']
+    """
+    known: list[tuple[float, int, T]] = []
+    unknown: list[T] = []
+    for i, item in enumerate(items):
+        seconds = latency(item)
+        if seconds is None:
+            unknown.append(item)
+        else:
+            known.append((seconds, i, item))
+    known.sort(key=lambda t: (t[0], t[1]))
+    return unknown + [item for _, _, item in known]
+
+
+def order_weighted(items: Sequence[T], weight: Callable[[T], float], rng: random.Random) -> list[T]:
+    """A random order where each next item is drawn with probability proportional to weight.
+
+    Uses Efraimidis-Spirakis keys (``u ** (1 / w)``, largest first), which gives exactly that
+    distribution with one random draw per item. Zero-weight items come last, in listed order.
+
+    Example:
+        >>> order_weighted(["a", "b", "z"], {"a": 1.0, "b": 1.0, "z": 0.0}.get,
+        ...                random.Random(7))[-1]
+        'z'
+    """
+    keyed: list[tuple[float, int, T]] = []
+    zero: list[T] = []
+    for i, item in enumerate(items):
+        w = weight(item)
+        if w > 0:
+            keyed.append((rng.random() ** (1.0 / w), -i, item))
+        else:
+            zero.append(item)
+    keyed.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    return [item for _, _, item in keyed] + zero
+
+
+def order_least_busy(items: Sequence[T], in_flight: Callable[[T], int]) -> list[T]:
+    """Fewest calls in flight first; ties keep the listed order.
+
+    Example:
+        >>> order_least_busy(["a", "b", "c"], {"a": 2, "b": 0, "c": 2}.get)
+        ['b', 'a', 'c']
+    """
+    return sorted(items, key=in_flight)
+
+
+def order_members(
+    strategy: Strategy,
+    items: Sequence[T],
+    *,
+    alias: Callable[[T], str],
+    price: Callable[[T], Decimal | float | None],
+    weight: Callable[[T], float],
+    stats: DeploymentStats | None,
+    rng: random.Random,
+) -> list[T]:
+    """Order ``items`` by ``strategy``; ``alias`` names the deployment ``stats`` is asked about.
+
+    Without ``stats``, ``fastest`` and ``least_busy`` keep the listed order.
+
+    Example:
+        >>> order_members("cheapest", ["a", "b"], alias=str, price={"a": 2, "b": 1}.get,
+        ...               weight=lambda _: 1.0, stats=None, rng=random.Random(0))
+        ['b', 'a']
+    """
+    if strategy == "ordered":
+        return list(items)
+    if strategy == "cheapest":
+        return order_cheapest(items, price)
+    if strategy == "weighted":
+        return order_weighted(items, weight, rng)
+    if strategy == "fastest":
+        if stats is None:
+            return list(items)
+        return order_fastest(items, lambda item: stats.latency(alias(item)))
+    if strategy == "least_busy":
+        if stats is None:
+            return list(items)
+        return order_least_busy(items, lambda item: stats.in_flight(alias(item)))
+    raise PolicyError(f"unknown group strategy {strategy!r}")
