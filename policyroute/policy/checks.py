@@ -273,7 +273,7 @@ def _check_budgets(c: Checker) -> None:
         if _is_str(zone) and zone:
             try:
                 ZoneInfo(zone)
-            except (ValueError, OSError):
+            except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
                 c.emit(
                     "PR122",
                     ("budgets", i, "timezone"),
@@ -330,4 +330,3 @@ def _check_unused(c: Checker) -> None:
     for name in c.groups:
         if name not in used:
             c.emit("PR106", ("groups", name), f"group '{name}' is never used", key=True)
-

@@ -98,6 +98,11 @@ def _offset_to_position(text: str, offset: int) -> Position:
     return Position(line, column)
 
 
+def _char(character: Any) -> str:
+    code = character if isinstance(character, int) else ord(str(character)[:1] or "?")
+    return f"U+{code:04X}"
+
+
 def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
     """Parse ``text`` into a :class:`LoadedDocument`; never raises on bad input."""
     from ruamel.yaml import YAML
@@ -114,6 +119,9 @@ def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         hint = None
+        if "another document" in problem:
+            problem = "the file holds more than one YAML document"
+            hint = "a policy is one document: remove the '---' separator and what follows"
         if "\\t" in repr(problem) or "\t" in problem:
             hint = "indent with spaces; YAML does not allow tabs for indentation"
         doc.diagnostics.append(
@@ -125,7 +133,7 @@ def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
         doc.diagnostics.append(
             Diagnostic(
                 "PR002",
-                f"YAML syntax error: character {exc.character!r} is not allowed ({exc.reason})",
+                f"YAML syntax error: character {_char(exc.character)} is not allowed",
                 "",
                 file,
                 pos.line,

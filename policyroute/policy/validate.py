@@ -55,6 +55,16 @@ def _sort_key(d: Diagnostic) -> tuple[int, int, str, str]:
     return (d.line, d.column, d.code, d.path)
 
 
+# A value already reported as unreadable, of the wrong type or not allowed is one problem;
+# later stages would only restate it.
+_VALUE_CODES = frozenset({"PR004", "PR008", "PR009", "PR012", "PR013", "PR016"})
+
+
+def _unseen(new: list[Diagnostic], earlier: list[Diagnostic]) -> list[Diagnostic]:
+    taken = {d.path for d in earlier if d.code in _VALUE_CODES}
+    return [d for d in new if d.path not in taken]
+
+
 def _validate(
     text: str,
     *,
@@ -72,8 +82,10 @@ def _validate(
     diagnostics = list(doc.diagnostics)
     spec = None
     if doc.data is not None:
-        diagnostics += schema_diagnostics(doc)
-        diagnostics += semantic_diagnostics(doc, strict=strict, environ=environ)
+        diagnostics += _unseen(schema_diagnostics(doc), diagnostics)
+        diagnostics += _unseen(
+            semantic_diagnostics(doc, strict=strict, environ=environ), diagnostics
+        )
         if all(d.severity != "error" for d in diagnostics):
             spec = build_spec(doc, environ=environ)
     diagnostics.sort(key=_sort_key)
