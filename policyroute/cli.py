@@ -1,0 +1,152 @@
+"""The ``policyroute`` command line: argument parsing and dispatch, nothing else.
+
+Each sub-command lives in its own ``policyroute/cli_*.py`` module and is imported only when it
+runs, so ``policyroute validate`` never pays for importing litellm, LangChain or the executor.
+Exit status: 0 ok, 1 problems found, 2 usage error.
+
+Example:
+    >>> main(["schema"])  # doctest: +SKIP
+    0
+
+Commands::
+
+    policyroute validate PATH... [--format text|json|github] [--strict]
+    policyroute explain POLICY --request FILE|- [--format text|json]
+    policyroute test PATH...
+    policyroute schema
+    policyroute demo
+    policyroute receipts report FILE... [--by KEYS] [--format table|json|csv]
+    policyroute budget status POLICY [--format table|json|csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from policyroute.errors import PolicyRouteError, PolicyValidationError
+
+__all__ = ["REPORT_KEYS", "build_parser", "main"]
+
+REPORT_KEYS = ("provider", "model", "route", "user", "budget", "day")
+"""What ``receipts report --by`` can group by."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("policyroute")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """``--version`` that reads package metadata only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(f"policyroute {_version()}")
+        parser.exit()
+
+
+def _report_keys(text: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in keys if k not in REPORT_KEYS]
+    if not keys or unknown:
+        bad = ", ".join(unknown) or repr(text)
+        raise argparse.ArgumentTypeError(
+            f"invalid key(s) {bad}; choose from {','.join(REPORT_KEYS)}"
+        )
+    return keys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; each sub-command sets ``handler`` to ``"module:function"``."""
+    parser = argparse.ArgumentParser(
+        prog="policyroute",
+        description="Validate, explain and test policyroute routing policies.",
+    )
+    parser.add_argument("--version", action=_VersionAction)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser("validate", help="check policy files against the schema and rules")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="policy files or folders")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.set_defaults(handler="cli_validate:run")
+
+    p = commands.add_parser("explain", help="show how a policy routes one request")
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument(
+        "--request", required=True, metavar="FILE", help="request as YAML or JSON; '-' = stdin"
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(handler="cli_explain:run")
+
+    p = commands.add_parser("test", help="run policy unit tests (*.tests.yaml)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="tests files or folders")
+    p.set_defaults(handler="cli_test:run")
+
+    p = commands.add_parser("schema", help="print the policy JSON Schema")
+    p.set_defaults(handler="cli_misc:run_schema")
+
+    p = commands.add_parser("demo", help="run the offline demo")
+    p.set_defaults(handler="cli_misc:run_demo")
+
+    receipts = commands.add_parser("receipts", help="work with cost receipts")
+    sub = receipts.add_subparsers(dest="receipts_command", metavar="COMMAND", required=True)
+    p = sub.add_parser("report", help="summarise receipts files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "--by",
+        type=_report_keys,
+        default=("provider", "model"),
+        metavar="KEYS",
+        help=f"comma-separated grouping keys from {','.join(REPORT_KEYS)} (default provider,model)",
+    )
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(handler="cli_misc:run_receipts_report")
+
+    budget = commands.add_parser("budget", help="inspect budgets")
+    sub = budget.add_subparsers(dest="budget_command", metavar="COMMAND", required=True)
+    p = sub.add_parser("status", help="spend and limits of a policy's budgets")
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.set_defaults(handler="cli_misc:run_budget_status")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 for --help/--version
+        return exc.code if isinstance(exc.code, int) else 2
+    module_name, _, func_name = str(args.handler).partition(":")
+    # Imported here, not at the top: each sub-command pays only for what it uses.
+    handler = getattr(importlib.import_module(f"policyroute.{module_name}"), func_name)
+    try:
+        status: int = handler(args)
+    except PolicyValidationError as exc:
+        for diagnostic in exc.diagnostics:
+            print(diagnostic.format(), file=sys.stderr)
+        return 1
+    except PolicyRouteError as exc:
+        print(f"policyroute {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`policyroute schema | head`); keep Python from complaining
+        # again while flushing stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return status

@@ -1,0 +1,57 @@
+"""``policyroute explain POLICY --request FILE|-``: show how a policy routes one request.
+
+The request is YAML or JSON (JSON is YAML), shaped like a ``request:`` in a policy tests file.
+The work is done by :func:`policyroute.explain.explain`; this module reads files and prints.
+
+Example:
+    >>> read_request_text("messages: hi", "req.yaml")
+    {'messages': 'hi'}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from policyroute.cli_output import Style, usage_error
+from policyroute.errors import RequestError
+
+__all__ = ["read_request_text", "run"]
+
+
+def read_request_text(text: str, name: str) -> Any:
+    """Parse a request document; a YAML problem raises :class:`RequestError` with its place."""
+    from policyroute.policy.load import load_yaml
+
+    doc = load_yaml(text, file=name)
+    errors = [d for d in doc.diagnostics if d.severity == "error"]
+    if errors:
+        raise RequestError("cannot read the request: " + "; ".join(d.format() for d in errors))
+    return doc.data
+
+
+def run(args: argparse.Namespace) -> int:
+    """Explain the decision for ``args.request``; exit 1 if the request cannot be routed."""
+    from policyroute.explain import explain, render_text
+    from policyroute.policy.loader import load_policy
+
+    if not Path(args.policy).is_file():
+        return usage_error("explain", f"no such policy file: {args.policy}")
+    if args.request == "-":
+        text, name = sys.stdin.read(), "<stdin>"
+    else:
+        path = Path(args.request)
+        if not path.is_file():
+            return usage_error("explain", f"no such request file: {args.request}")
+        text, name = path.read_text(encoding="utf-8"), args.request
+
+    policy = load_policy(args.policy)
+    explanation = explain(policy, read_request_text(text, name))
+    if args.format == "json":
+        print(json.dumps(explanation.as_dict(), indent=2, default=str))
+    else:
+        print(render_text(explanation, style=Style.for_stream(sys.stdout)))
+    return 0

@@ -1,0 +1,66 @@
+"""The small sub-commands: ``schema``, ``demo``, ``receipts report`` and ``budget status``.
+
+Each is a wrapper over one library function; the heavy modules are imported inside the
+handlers so that loading this module costs nothing.
+
+Example:
+    >>> schema_text().startswith("{")
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+from policyroute.cli_output import usage_error
+
+__all__ = ["run_budget_status", "run_demo", "run_receipts_report", "run_schema", "schema_text"]
+
+
+def schema_text() -> str:
+    """The policy JSON Schema shipped in the package, exactly as stored."""
+    return resources.files("policyroute.schema").joinpath("policy.schema.json").read_text("utf-8")
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema (for editors: ``policyroute schema > policy.schema.json``)."""
+    text = schema_text()
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the offline demo and return its status."""
+    from policyroute.demo import run_demo as demo
+
+    return demo(sys.stdout)
+
+
+def run_receipts_report(args: argparse.Namespace) -> int:
+    """Summarise receipts files by ``args.by`` in ``args.format``."""
+    from policyroute.costs.report import format_report, load_receipts, summarize
+
+    missing = [f for f in args.files if not Path(f).exists()]
+    if missing:
+        return usage_error("receipts report", f"no such file: {', '.join(missing)}")
+    records = load_receipts(args.files)
+    report = summarize(records, args.by)
+    text = format_report(report, args.format)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def run_budget_status(args: argparse.Namespace) -> int:
+    """Show every budget of ``args.policy``: limit, spend and what is left, per scope."""
+    from policyroute.budgets.status import budget_status, format_status
+    from policyroute.policy.loader import load_policy
+
+    if not Path(args.policy).is_file():
+        return usage_error("budget status", f"no such policy file: {args.policy}")
+    rows = budget_status(load_policy(args.policy))
+    text = format_status(rows, args.format)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0

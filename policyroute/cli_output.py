@@ -1,0 +1,112 @@
+"""Output helpers shared by the CLI's sub-commands: colour and usage errors.
+
+Colour is used only on a TTY and never when ``NO_COLOR`` is set (https://no-color.org); the
+rule lives here so every sub-command renders the same way.
+
+Example:
+    >>> import io
+    >>> style = Style.for_stream(io.StringIO())  # not a TTY: no colour
+    >>> style.red("error")
+    'error'
+    >>> plural(1, "error"), plural(2, "warning")
+    ('1 error', '2 warnings')
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+__all__ = ["USAGE_ERROR", "Style", "colour_enabled", "plural", "usage_error"]
+
+USAGE_ERROR = 2
+"""Exit status for a command line that cannot be acted on (as argparse uses)."""
+
+_CODES = {"red": "31", "green": "32", "yellow": "33", "cyan": "36", "bold": "1", "dim": "2"}
+
+
+def colour_enabled(stream: TextIO) -> bool:
+    """Whether to colour output written to ``stream``.
+
+    ``NO_COLOR`` set to any non-empty value turns colour off (as no-color.org says); otherwise
+    colour is used only when the stream is a terminal, so pipes, files and CI logs stay plain.
+    """
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    """ANSI styling that is a no-op when ``enabled`` is false."""
+
+    enabled: bool = False
+
+    @classmethod
+    def for_stream(cls, stream: TextIO) -> Style:
+        """The style to use for ``stream`` (see :func:`colour_enabled`)."""
+        return cls(colour_enabled(stream))
+
+    def paint(self, text: str, *names: str) -> str:
+        """``text`` wrapped in the SGR codes for ``names`` (``"red"``, ``"bold"``, ...)."""
+        if not self.enabled or not names:
+            return text
+        codes = ";".join(_CODES[n] for n in names)
+        return f"\x1b[{codes}m{text}\x1b[0m"
+
+    def red(self, text: str) -> str:
+        """Errors and failures."""
+        return self.paint(text, "red")
+
+    def green(self, text: str) -> str:
+        """Success."""
+        return self.paint(text, "green")
+
+    def yellow(self, text: str) -> str:
+        """Warnings."""
+        return self.paint(text, "yellow")
+
+    def cyan(self, text: str) -> str:
+        """Names worth spotting (routes, hunk headers)."""
+        return self.paint(text, "cyan")
+
+    def bold(self, text: str) -> str:
+        """Headings."""
+        return self.paint(text, "bold")
+
+    def dim(self, text: str) -> str:
+        """Secondary detail."""
+        return self.paint(text, "dim")
+
+    def severity(self, text: str, severity: str) -> str:
+        """``text`` coloured for a diagnostic severity (``error`` red, ``warning`` yellow)."""
+        return self.red(text) if severity == "error" else self.yellow(text)
+
+    def diff_line(self, line: str) -> str:
+        """One line of a unified diff: removals red, additions green, hunk headers cyan."""
+        if line.startswith(("---", "+++")):
+            return self.bold(line)
+        if line.startswith("-"):
+            return self.red(line)
+        if line.startswith("+"):
+            return self.green(line)
+        if line.startswith("@@"):
+            return self.cyan(line)
+        return line
+
+
+def plural(count: int, noun: str) -> str:
+    """``"1 error"``, ``"2 errors"``, ``"0 files"``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def usage_error(command: str, message: str) -> int:
+    """Print ``policyroute <command>: error: <message>`` to stderr; return exit status 2."""
+    print(f"policyroute {command}: error: {message}", file=sys.stderr)
+    return USAGE_ERROR

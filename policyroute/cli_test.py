@@ -1,0 +1,82 @@
+"""``policyroute test PATH...``: run policy unit tests and show failures as diffs.
+
+Output: one line per tests file, then every failing case with its ``file:line``, name and a
+unified diff of expected vs actual, then ``N passed, M failed``. Exit 1 on any failure.
+
+Example:
+    >>> format_totals(12, 1, 0)
+    '12 passed, 1 failed'
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from policyroute.cli_output import Style, plural, usage_error
+
+if TYPE_CHECKING:
+    from policyroute.policytest import SuiteResult
+
+__all__ = ["format_totals", "render_results", "run"]
+
+
+def format_totals(passed: int, failed: int, broken_files: int) -> str:
+    """``N passed, M failed`` plus ``, K files with errors`` when some files could not run."""
+    text = f"{passed} passed, {failed} failed"
+    if broken_files:
+        text += f", {plural(broken_files, 'file')} with errors"
+    return text
+
+
+def render_results(results: Sequence[SuiteResult], style: Style) -> str:
+    """The report printed by ``policyroute test``."""
+    out: list[str] = []
+    for suite in results:
+        if suite.problems:
+            out.append(f"{style.red('ERROR')} {suite.file}")
+        elif suite.failed:
+            out.append(
+                f"{style.red('FAIL')}  {suite.file} ({suite.passed} passed, {suite.failed} failed)"
+            )
+        else:
+            out.append(f"{style.green('ok')}    {suite.file} ({plural(suite.passed, 'case')})")
+    for suite in results:
+        for problem in suite.problems:
+            out.append("")
+            out.append(style.red(problem))
+        for case in suite.cases:
+            if case.passed:
+                continue
+            out.append("")
+            out.append(f"{style.red('FAILED')} {case.location} {style.bold(case.name)}")
+            if case.error is not None:
+                out.append(f"  {case.error}")
+            else:
+                out.extend(f"  {style.diff_line(line)}" for line in case.diff().splitlines())
+    passed = sum(s.passed for s in results)
+    failed = sum(s.failed for s in results)
+    broken = sum(1 for s in results if s.problems)
+    totals = format_totals(passed, failed, broken)
+    ok = not failed and not broken
+    out.append("")
+    out.append(style.green(totals) if ok else style.red(totals))
+    return "\n".join(out)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the tests files in ``args.paths``; exit 1 if any case fails or any file is broken."""
+    from pathlib import Path
+
+    from policyroute.policytest import find_tests_files, run_policy_tests
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        return usage_error("test", f"no such file or directory: {', '.join(missing)}")
+    if not find_tests_files(args.paths):
+        return usage_error("test", f"no *.tests.yaml files found in {', '.join(args.paths)}")
+    results = run_policy_tests(args.paths)
+    print(render_results(results, Style.for_stream(sys.stdout)))
+    return 0 if all(s.ok for s in results) else 1

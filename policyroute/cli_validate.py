@@ -1,0 +1,128 @@
+"""``policyroute validate``: check policy files and report every diagnostic.
+
+Formats:
+
+- ``text``: one ``file:line:col path: message (hint) [code]`` line per diagnostic, then a
+  summary such as ``2 errors, 1 warning in 3 files``.
+- ``json``: one document with every file's diagnostics (see :func:`report_as_json`).
+- ``github``: GitHub Actions workflow commands (``::error file=...,line=...::message``) that
+  turn into annotations on the pull request.
+
+This module must stay cheap to import: validation runs in pre-commit hooks and editors, so it
+never imports litellm, LangChain or the executor.
+
+Example:
+    >>> from policyroute.policy.diagnostics import Diagnostic
+    >>> github_annotation(Diagnostic("PR104", "unknown model 'sonet'", "routes[2].to",
+    ...                              "p.yaml", 14, 7))
+    "::error file=p.yaml,line=14,col=7,title=PR104::routes[2].to: unknown model 'sonet'"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from policyroute.cli_output import Style, plural, usage_error
+
+if TYPE_CHECKING:
+    from policyroute.policy.diagnostics import Diagnostic
+    from policyroute.policy.validate import ValidationResult
+
+__all__ = ["format_summary", "github_annotation", "report_as_json", "run"]
+
+
+def _escape_data(text: str) -> str:
+    # The escaping GitHub's runner expects in a workflow command's message.
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotation(diagnostic: Diagnostic) -> str:
+    """The diagnostic as a GitHub Actions ``::error``/``::warning`` workflow command."""
+    d = diagnostic
+    level = "error" if d.severity == "error" else "warning"
+    props = [f"file={_escape_property(d.file)}"]
+    if d.line:
+        props.append(f"line={d.line}")
+    if d.column:
+        props.append(f"col={d.column}")
+    props.append(f"title={_escape_property(d.code)}")
+    message = f"{d.path}: {d.message}" if d.path else d.message
+    if d.hint:
+        message += f" ({d.hint})"
+    return f"::{level} {','.join(props)}::{_escape_data(message)}"
+
+
+def _counts(results: Sequence[ValidationResult]) -> tuple[int, int]:
+    errors = sum(1 for r in results for d in r.diagnostics if d.severity == "error")
+    warnings = sum(1 for r in results for d in r.diagnostics if d.severity != "error")
+    return errors, warnings
+
+
+def format_summary(results: Sequence[ValidationResult]) -> str:
+    """``2 errors, 1 warning in 3 files``."""
+    errors, warnings = _counts(results)
+    return (
+        f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"
+        f" in {plural(len(results), 'file')}"
+    )
+
+
+def report_as_json(results: Sequence[ValidationResult], *, strict: bool) -> dict[str, Any]:
+    """Every file's diagnostics as one JSON-ready document.
+
+    Shape: ``{"ok", "strict", "summary": {"files", "errors", "warnings"}, "files": [{"file",
+    "ok", "content_hash", "diagnostics": [Diagnostic.as_dict(), ...]}]}``.
+    """
+    errors, warnings = _counts(results)
+    return {
+        "ok": all(r.ok for r in results),
+        "strict": strict,
+        "summary": {"files": len(results), "errors": errors, "warnings": warnings},
+        "files": [
+            {
+                "file": r.file,
+                "ok": r.ok,
+                "content_hash": r.content_hash,
+                "diagnostics": [d.as_dict() for d in r.diagnostics],
+            }
+            for r in results
+        ],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate ``args.paths``; exit 1 if any file fails (warnings fail only with --strict)."""
+    from policyroute.policy.validate import validate_paths
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        return usage_error("validate", f"no such file or directory: {', '.join(missing)}")
+    results = validate_paths(list(args.paths), strict=args.strict)
+    if not results:
+        return usage_error("validate", f"no policy files found in {', '.join(args.paths)}")
+
+    if args.format == "json":
+        print(json.dumps(report_as_json(results, strict=args.strict), indent=2))
+    elif args.format == "github":
+        for result in results:
+            for d in result.diagnostics:
+                print(github_annotation(d))
+        print(format_summary(results))
+    else:
+        style = Style.for_stream(sys.stdout)
+        for result in results:
+            for d in result.diagnostics:
+                print(style.severity(d.format(), d.severity))
+        ok = all(r.ok for r in results)
+        summary = format_summary(results)
+        print(style.green(summary) if ok else style.red(summary))
+    return 0 if all(r.ok for r in results) else 1

@@ -1,0 +1,345 @@
+"""Explain a routing decision: which route, which deployments, at what worst-case cost, and why.
+
+:func:`explain` routes one request through a compiled policy and gathers everything a person
+debugging a policy wants to see into an :class:`Explanation`; :func:`render_text` prints it and
+:meth:`Explanation.as_dict` gives it to JSON. ``policyroute explain`` is a thin wrapper.
+
+Example:
+    >>> policy = load_policy("policies/tiered.yaml")  # doctest: +SKIP
+    >>> ex = explain(policy, {"messages": "hi", "metadata": {"risk": "low"}})  # doctest: +SKIP
+    >>> ex.route, [c.alias for c in ex.candidates]  # doctest: +SKIP
+    ('fast', ['local', 'mini'])
+    >>> print(render_text(ex))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from policyroute.cli_output import Style
+from policyroute.policy.facts import (
+    MISSING,
+    RequestFacts,
+    TokenCounter,
+    fact_getter,
+    request_from_mapping,
+)
+from policyroute.request import Request
+
+if TYPE_CHECKING:
+    from policyroute.policy.compile import CompiledPolicy
+    from policyroute.policy.model import BudgetSpec, Requirements
+    from policyroute.routing.decision import Candidate, Decision
+
+__all__ = ["BudgetLine", "CandidateLine", "Explanation", "explain", "render_text"]
+
+_MILLION = Decimal(1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateLine:
+    """One candidate deployment, in the order it would be tried.
+
+    Prices are USD per million tokens (``None`` when unknown); ``worst_case_cost`` is the most
+    the call could cost on this deployment: counted input tokens plus ``output_tokens`` (the
+    call's max_tokens, else the policy default, else the model's output limit).
+    """
+
+    alias: str
+    model: str
+    via: str | None
+    input_per_mtok: Decimal | None
+    output_per_mtok: Decimal | None
+    price_source: str
+    context_window: int | None
+    input_tokens: int
+    output_tokens: int
+    worst_case_cost: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLine:
+    """A budget in scope for the request, with the scope value this request is charged to."""
+
+    name: str
+    limit_usd: Decimal
+    window: str
+    per: str | None
+    scope: str | None
+    warn_at: tuple[float, ...]
+    on_exceed: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Everything :func:`explain` found out about one request."""
+
+    policy: str
+    route: str
+    route_description: str | None
+    candidates: tuple[CandidateLine, ...]
+    params: Mapping[str, Any]
+    requirements: Mapping[str, Any]
+    budgets: tuple[BudgetLine, ...]
+    skipped: tuple[tuple[str, str], ...]
+    trace: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping; money is given as decimal strings so nothing is rounded."""
+        return {
+            "policy": self.policy,
+            "route": self.route,
+            "route_description": self.route_description,
+            "candidates": [
+                {
+                    "alias": c.alias,
+                    "model": c.model,
+                    "via": c.via,
+                    "input_per_mtok": _dec_str(c.input_per_mtok),
+                    "output_per_mtok": _dec_str(c.output_per_mtok),
+                    "price_source": c.price_source,
+                    "context_window": c.context_window,
+                    "worst_case": {
+                        "input_tokens": c.input_tokens,
+                        "output_tokens": c.output_tokens,
+                        "cost_usd": _dec_str(c.worst_case_cost),
+                    },
+                }
+                for c in self.candidates
+            ],
+            "params": dict(self.params),
+            "requirements": dict(self.requirements),
+            "budgets": [
+                {
+                    "name": b.name,
+                    "limit_usd": _dec_str(b.limit_usd),
+                    "window": b.window,
+                    "per": b.per,
+                    "scope": b.scope,
+                    "warn_at": list(b.warn_at),
+                    "on_exceed": b.on_exceed,
+                }
+                for b in self.budgets
+            ],
+            "skipped": [{"alias": alias, "reason": reason} for alias, reason in self.skipped],
+            "trace": list(self.trace),
+        }
+
+
+def _dec_str(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    # normalize() drops trailing zeros; "f" keeps 1E-7 from turning into scientific notation
+    return format(value.normalize(), "f")
+
+
+def _per_mtok(per_token: Decimal | None) -> Decimal | None:
+    return None if per_token is None else per_token * _MILLION
+
+
+def _requirements_dict(req: Requirements) -> dict[str, Any]:
+    fields = ("tools", "vision", "json_schema", "reasoning", "min_context_window")
+    return {f: getattr(req, f) for f in fields if getattr(req, f) is not None}
+
+
+def _on_exceed(budget: BudgetSpec) -> str:
+    action = budget.on_exceed
+    if action.action == "downgrade":
+        return f"downgrade to {action.target}"
+    if action.action == "clamp_max_tokens":
+        return f"clamp max_tokens (min {action.min_tokens})"
+    return "block"
+
+
+def _scope(budget: BudgetSpec, request: Request, decision: Decision) -> str | None:
+    """The value of the budget's ``per`` fact for this request (``None`` = one global budget)."""
+    per = budget.per
+    if per is None:
+        return None
+    if per == "route":
+        return decision.route
+    if per == "model":
+        return decision.candidates[0].alias if decision.candidates else None
+    value = fact_getter(per)(RequestFacts(request))
+    if value is MISSING:
+        return None
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _candidate_line(
+    candidate: Candidate,
+    request: Request,
+    params: Mapping[str, Any],
+    *,
+    default_max_tokens: int | None,
+    token_counter: TokenCounter | None,
+) -> CandidateLine:
+    from policyroute.costs.estimate import worst_case
+
+    counter: Callable[..., int] | None = None
+    if token_counter is not None:
+        # worst_case calls litellm's keyword signature; a caller's counter sees the request.
+        def counter(**_: Any) -> int:
+            return token_counter(request)
+
+    estimate = worst_case(
+        request,
+        candidate,
+        params,
+        default_max_tokens=default_max_tokens,
+        token_counter=counter,
+    )
+    info = candidate.info
+    return CandidateLine(
+        alias=candidate.alias,
+        model=candidate.model,
+        via=candidate.via,
+        input_per_mtok=_per_mtok(info.input_cost_per_token),
+        output_per_mtok=_per_mtok(info.output_cost_per_token),
+        price_source=info.price_source,
+        context_window=info.max_input_tokens,
+        input_tokens=estimate.input_tokens,
+        output_tokens=estimate.output_tokens,
+        worst_case_cost=estimate.cost if estimate.priced else None,
+    )
+
+
+def explain(
+    policy: CompiledPolicy,
+    request: Request | Mapping[str, Any],
+    *,
+    token_counter: TokenCounter | None = None,
+) -> Explanation:
+    """Route ``request`` through ``policy`` and explain the decision.
+
+    ``request`` is a :class:`~policyroute.request.Request` or a mapping as in policy test
+    files. ``token_counter`` counts input tokens for both routing and the cost estimates;
+    without it litellm's counter is used, with each candidate's own tokenizer for its estimate.
+    Raises :class:`~policyroute.errors.RequestError` for a malformed request and
+    :class:`~policyroute.errors.RoutingError` when the policy has no answer.
+    """
+    req = request if isinstance(request, Request) else request_from_mapping(request)
+    decision = policy.route(req, token_counter=token_counter, trace=True)
+    spec = policy.spec
+    route_spec = next((r for r in spec.routes if r.name == decision.route), None)
+    params = {**req.params, **decision.params}
+    candidates = tuple(
+        _candidate_line(
+            c, req, params, default_max_tokens=spec.defaults.max_tokens, token_counter=token_counter
+        )
+        for c in decision.candidates
+    )
+    budgets = tuple(
+        BudgetLine(
+            name=b.name,
+            limit_usd=b.limit_usd,
+            window=b.window.describe(),
+            per=b.per,
+            scope=_scope(b, req, decision),
+            warn_at=b.warn_at,
+            on_exceed=_on_exceed(b),
+        )
+        for b in decision.budgets
+    )
+    return Explanation(
+        policy=spec.name,
+        route=decision.route,
+        route_description=route_spec.description if route_spec else None,
+        candidates=candidates,
+        params=dict(decision.params),
+        requirements=_requirements_dict(decision.requirements),
+        budgets=budgets,
+        skipped=decision.skipped,
+        trace=decision.trace,
+    )
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _usd(value: Decimal | None) -> str:
+    return "unpriced" if value is None else f"${_dec_str(value)}"
+
+
+def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+def render_text(explanation: Explanation, *, style: Style | None = None) -> str:
+    """A human-readable rendering of ``explanation`` (coloured when ``style`` says so)."""
+    s = style or Style()
+    ex = explanation
+    out = [f"{s.bold('policy')}  {ex.policy}"]
+    route = f"{s.bold('route')}   {s.cyan(ex.route)}"
+    if ex.route_description:
+        route += s.dim(f"  ({ex.route_description})")
+    out.append(route)
+
+    out.append(s.bold("candidates") + s.dim("  (tried in this order)"))
+    if ex.candidates:
+        rows = [["#", "alias", "model", "in $/Mtok", "out $/Mtok", "worst case", "tokens in+out"]]
+        for i, c in enumerate(ex.candidates, 1):
+            alias = c.alias if c.via is None else f"{c.alias} (via {c.via})"
+            rows.append(
+                [
+                    str(i),
+                    alias,
+                    c.model,
+                    _dec_str(c.input_per_mtok) or "?",
+                    _dec_str(c.output_per_mtok) or "?",
+                    _usd(c.worst_case_cost),
+                    f"{c.input_tokens}+{c.output_tokens}",
+                ]
+            )
+        out.extend(_table(rows))
+    else:
+        out.append("  (none)")
+
+    if ex.params:
+        items = ", ".join(f"{k}={_scalar(v)}" for k, v in ex.params.items())
+        out.append(f"{s.bold('params')}  {items}")
+    if ex.requirements:
+        items = ", ".join(f"{k}={_scalar(v)}" for k, v in ex.requirements.items())
+        out.append(f"{s.bold('requires')}  {items}")
+
+    out.append(s.bold("budgets"))
+    if ex.budgets:
+        rows = []
+        for b in ex.budgets:
+            scope = "global" if b.per is None else f"{b.per}={b.scope or '(absent)'}"
+            warn = ", ".join(f"{w:.0%}" for w in b.warn_at)
+            rows.append(
+                [
+                    b.name,
+                    scope,
+                    f"{_usd(b.limit_usd)} per {b.window}",
+                    f"warn at {warn}" if warn else "",
+                    f"on exceed: {b.on_exceed}",
+                ]
+            )
+        out.extend(_table(rows))
+    else:
+        out.append("  (none)")
+
+    if ex.skipped:
+        out.append(s.bold("skipped"))
+        out.extend(f"  {s.yellow(alias)}: {reason}" for alias, reason in ex.skipped)
+
+    out.append(s.bold("trace"))
+    out.extend(f"  {line}" for line in ex.trace)
+    return "\n".join(out)
