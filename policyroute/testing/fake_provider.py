@@ -89,7 +89,8 @@ class RecordedRequest:
     :class:`Reply` / :class:`Fault` that answered (``None`` for generated content) and
     ``source`` where it came from: ``"script"`` (queue), ``"default"`` (:meth:`set_default`),
     ``"outage"`` (:meth:`schedule_outage`), ``"auto"`` (generated) or ``"invalid"`` (unknown
-    path, bad method or unparsable body, answered with an error).
+    path, bad method or unparsable body, answered with an error). ``connection`` numbers the
+    TCP connection the request came on (from 1), which shows whether a client reuses them.
 
     Example:
         >>> import httpx
@@ -110,6 +111,7 @@ class RecordedRequest:
     source: Source
     api: Api | None
     raw_body: bytes = b""
+    connection: int = 0
 
     @property
     def stream(self) -> bool:
@@ -189,6 +191,7 @@ class FakeProvider:
         self._requests: list[RecordedRequest] = []
         self._attempts: dict[str, int] = {}
         self._seq = 0
+        self._connection_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -445,6 +448,8 @@ class FakeProvider:
         task = asyncio.current_task()
         assert task is not None
         self._connections[task] = writer
+        self._connection_count += 1
+        connection = self._connection_count
         try:
             while True:
                 try:
@@ -456,9 +461,13 @@ class FakeProvider:
                     break
                 if request is None:
                     break
-                if not await self._dispatch(request, writer) or not request.keep_alive:
+                if not await self._dispatch(request, writer, connection) or not request.keep_alive:
                     break
         except (ConnectionError, OSError):
+            pass
+        except asyncio.CancelledError:
+            # Only _shutdown cancels these tasks. Ending normally matters on Python 3.11,
+            # whose start_server callback calls task.exception() and logs a cancelled task.
             pass
         finally:
             self._connections.pop(task, None)
@@ -476,6 +485,7 @@ class FakeProvider:
         step: Step | None,
         source: Source,
         api: Api | None,
+        connection: int,
     ) -> None:
         entry = RecordedRequest(
             method=request.method,
@@ -488,6 +498,7 @@ class FakeProvider:
             source=source,
             api=api,
             raw_body=request.body,
+            connection=connection,
         )
         with self._recorded:
             self._requests.append(entry)
@@ -511,21 +522,23 @@ class FakeProvider:
                     return step, "default"
             return None, "auto"
 
-    async def _dispatch(self, request: HTTPRequest, writer: asyncio.StreamWriter) -> bool:
+    async def _dispatch(
+        self, request: HTTPRequest, writer: asyncio.StreamWriter, connection: int
+    ) -> bool:
         keep = request.keep_alive
         path = request.path.rstrip("/") or "/"
         api = _ROUTES.get(path)
         if api is None or request.method != "POST":
-            self._record(request, _parse_json(request.body), None, None, "invalid", api)
+            self._record(request, _parse_json(request.body), None, None, "invalid", api, connection)
             return await self._serve_misc(request, path, api, writer, keep)
         body = _parse_json(request.body)
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
-            self._record(request, body, None, None, "invalid", api)
+            self._record(request, body, None, None, "invalid", api, connection)
             message = "Request body must be a JSON object with a string 'model'."
             return await self._send_error(api, writer, keep, 400, message, "invalid_request_error")
         chat = (openai_wire if api == "openai" else anthropic_wire).parse_request(body)
         step, source = self._select(chat.model)
-        self._record(request, body, chat.model, step, source, api)
+        self._record(request, body, chat.model, step, source, api, connection)
         return await self._execute(api, chat, step, writer, keep)
 
     async def _serve_misc(
@@ -660,7 +673,8 @@ class FakeProvider:
         writer.write(stream_head(content_type=_SSE_TYPE, keep_alive=keep_after, extra=[]))
         plain = not broken and delivery.malformed_after is None and answer.chunk_delay <= 0
         if plain:
-            writer.write(b"".join(encode_chunk(e) for e in (*events, terminal)) + LAST_CHUNK)
+            tail = () if delivery.omit_terminal else (terminal,)
+            writer.write(b"".join(encode_chunk(e) for e in (*events, *tail)) + LAST_CHUNK)
             await writer.drain()
             return keep_after
         for index in range(len(events) + 1):
