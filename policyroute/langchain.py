@@ -1,0 +1,454 @@
+"""``ChatPolicyRoute``: a LangChain chat model whose every call is routed by a policy.
+
+The model is a thin adapter: it converts messages, tools and usage between LangChain and litellm
+(:mod:`policyroute._litellm`), reads the per-call routing facts (metadata, tags, run id) from
+the call's own run manager, and hands the call to the
+:class:`~policyroute.execution.executor.Executor`, which picks the deployment, retries, falls
+over and accounts for the cost.
+
+Example:
+    >>> from policyroute import ChatPolicyRoute
+    >>> llm = ChatPolicyRoute(policy="policies/support.yaml", temperature=0)  # doctest: +SKIP
+    >>> msg = llm.invoke("hi", config={"metadata": {"task": "code"}})  # doctest: +SKIP
+    >>> msg.response_metadata["policyroute"]["route"]  # doctest: +SKIP
+    'code'
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
+from langchain_core.language_models.chat_models import (
+    BaseChatModel,
+    agenerate_from_stream,
+    generate_from_stream,
+)
+from langchain_core.language_models.model_profile import ModelProfile
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+
+from policyroute._litellm import (
+    chunk_to_message,
+    message_from_response,
+    to_openai_messages,
+    tool_choice_param,
+    usage_metadata,
+)
+from policyroute.errors import RequestError
+from policyroute.execution.result import StreamDone
+from policyroute.langchain_ import events
+from policyroute.langchain_.profile import policy_profile
+from policyroute.langchain_.structured import StructuredMethod, structured_runnable
+from policyroute.request import Request
+
+if TYPE_CHECKING:
+    from policyroute.execution.executor import Executor
+    from policyroute.execution.hooks import Accounting
+    from policyroute.execution.result import CallResult
+    from policyroute.policy.compile import CompiledPolicy
+
+__all__ = ["ChatPolicyRoute"]
+
+# Keys LangChain adds to a run's metadata for tracing; they describe this model, not the call.
+_TRACING_PREFIX = "ls_"
+
+
+def _load(policy: Any) -> CompiledPolicy:
+    from policyroute.policy.compile import CompiledPolicy
+    from policyroute.policy.loader import load_policy, load_policy_text
+
+    if isinstance(policy, CompiledPolicy):
+        return policy
+    if isinstance(policy, str) and "\n" in policy:
+        return load_policy_text(policy)
+    if isinstance(policy, (str, os.PathLike)):
+        return load_policy(policy)
+    raise RequestError(
+        f"policy must be a path, policy text or CompiledPolicy, not {type(policy).__name__}"
+    )
+
+
+class ChatPolicyRoute(BaseChatModel):
+    """A LangChain chat model that routes each call through a policyroute policy.
+
+    ``policy`` is a path to a policy file, the YAML text of a policy (any string with a line
+    break) or a :class:`~policyroute.policy.compile.CompiledPolicy`; it is loaded and
+    validated once, at construction. Call parameters set here are the caller's; the chosen
+    route's ``params`` override them. Per-call routing facts come from the RunnableConfig:
+    ``config={"metadata": {...}, "tags": [...]}``.
+
+    ``model`` is the *requested* model, a fact that conditions can test (``model: gpt-4o``),
+    not a command; a per-call ``model=`` keyword overrides it.
+
+    Example:
+        >>> llm = ChatPolicyRoute(policy="policies/support.yaml")  # doctest: +SKIP
+        >>> llm.bind_tools([get_weather], tool_choice="any").invoke("Paris?")  # doctest: +SKIP
+        >>> for chunk in llm.stream("hi", config={"tags": ["cheap"]}):  # doctest: +SKIP
+        ...     print(chunk.content, end="")
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
+
+    policy: Any
+    """Path, YAML text or CompiledPolicy (typed ``Any`` for pydantic; see the class doc)."""
+    model: str | None = Field(default=None, alias="model_name")
+    """The requested model: a routing fact, not a command."""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float | None = None
+    """Per-request timeout in seconds (the policy's ``defaults.timeout`` when unset)."""
+    stop: list[str] | None = Field(default=None, alias="stop_sequences")
+    streaming: bool = False
+    """Stream under ``invoke`` too (the answer is merged from the chunks)."""
+    accounting: Any = None
+    """An :class:`~policyroute.execution.hooks.Accounting` replacing the policy's own budgets
+    and receipts (``NullAccounting()`` turns them off)."""
+
+    _compiled: CompiledPolicy | None = PrivateAttr(default=None)
+    _executor: Executor | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _thresholds: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _load_policy(self) -> ChatPolicyRoute:
+        # Loading here (not lazily) makes a broken policy fail at construction, with every
+        # diagnostic, rather than at the first call.
+        _ = self.compiled_policy
+        return self
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def compiled_policy(self) -> CompiledPolicy:
+        """The loaded, validated and compiled policy."""
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = _load(self.policy)
+        return compiled
+
+    @property
+    def executor(self) -> Executor:
+        """The executor running this model's calls (created on first use, then shared)."""
+        executor = self._executor
+        if executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = self._new_executor()
+                executor = self._executor
+        return executor
+
+    def _new_executor(self) -> Executor:
+        from policyroute.execution.executor import Executor
+
+        accounting: Accounting | None = self.accounting
+        if accounting is None:
+            from policyroute.accounting import default_accounting
+
+            accounting = default_accounting(self.compiled_policy)
+        self._thresholds = events.install(accounting)
+        return Executor(self.compiled_policy, accounting=accounting)
+
+    @property
+    def _llm_type(self) -> str:
+        return "policyroute"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        # The content hash makes LangChain's caches miss when the policy changes.
+        policy = self.compiled_policy
+        return {
+            "policy": policy.name,
+            "policy_hash": policy.content_hash,
+            **self._call_params(),
+        }
+
+    def _call_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        if self.timeout is not None:
+            params["timeout"] = self.timeout
+        if self.stop:
+            params["stop"] = list(self.stop)
+        return params
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        ls = LangSmithParams(
+            ls_provider="policyroute",
+            ls_model_name=kwargs.get("model") or self.model or self.compiled_policy.name,
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            ls["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            ls["ls_max_tokens"] = max_tokens
+        stop = stop or kwargs.get("stop") or self.stop
+        if stop:
+            ls["ls_stop"] = list(stop)
+        return ls
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        return policy_profile(self.compiled_policy)
+
+    # ------------------------------------------------------------------ requests
+
+    def _request(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+        *,
+        stream: bool,
+    ) -> Request:
+        params = self._call_params()
+        requested = kwargs.pop("model", None) or params.pop("model")
+        params.pop("model", None)
+        tools = kwargs.pop("tools", None)
+        tool_choice = kwargs.pop("tool_choice", None)
+        response_format = kwargs.pop("response_format", None)
+        kwargs.pop("stream", None)
+        params.update(kwargs)
+        if stop:
+            params["stop"] = list(stop)
+        elif "stop" in params and not params["stop"]:
+            del params["stop"]
+        if run_manager is not None:
+            metadata = {
+                k: v for k, v in run_manager.metadata.items() if not k.startswith(_TRACING_PREFIX)
+            }
+            tags: Sequence[str] = tuple(run_manager.tags)
+            run_id: str | None = str(run_manager.run_id)
+        else:
+            metadata = dict(self.metadata or {})
+            tags = tuple(self.tags or ())
+            run_id = None
+        return Request(
+            messages=to_openai_messages(messages),
+            model=requested,
+            params=params,
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            stream=stream,
+            metadata=metadata,
+            tags=tags,
+            run_id=run_id,
+        )
+
+    # ------------------------------------------------------------------ results
+
+    @staticmethod
+    def _response_metadata(result: CallResult, finish_reason: str | None) -> dict[str, Any]:
+        return {
+            "model_name": result.model,
+            "finish_reason": finish_reason,
+            "model_provider": "policyroute",
+            "policyroute": {
+                "route": result.route,
+                "deployment": result.deployment,
+                "attempts": [attempt.as_dict() for attempt in result.attempts],
+                "cost": str(result.cost),
+                "request_id": result.request_id,
+                "time_to_first_token_s": result.time_to_first_token_s,
+            },
+        }
+
+    def _chat_result(self, result: CallResult) -> ChatResult:
+        message, finish = message_from_response(result.response)
+        message.usage_metadata = usage_metadata(result.usage)
+        message.response_metadata = self._response_metadata(result, finish)
+        generation = ChatGeneration(message=message, generation_info={"finish_reason": finish})
+        return ChatResult(generations=[generation], llm_output={"model_name": result.model})
+
+    def _final_chunk(self, result: CallResult, finish: str | None) -> ChatGenerationChunk:
+        # The only chunk with usage and response metadata: LangChain sums usage across chunks,
+        # so reporting it once is what makes the merged message's totals right.
+        if finish is None:
+            _, finish = message_from_response(result.response)
+        message = AIMessageChunk(
+            content="",
+            usage_metadata=usage_metadata(result.usage),
+            response_metadata=self._response_metadata(result, finish),
+            chunk_position="last",
+        )
+        return ChatGenerationChunk(message=message, generation_info={"finish_reason": finish})
+
+    # ------------------------------------------------------------------ calls
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming and kwargs.get("stream", True):
+            return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+        request = self._request(messages, stop, run_manager, kwargs, stream=False)
+        executor = self.executor
+        if not self._thresholds:
+            return self._chat_result(executor.complete(request))
+        crossed = events.watch(request.request_id)
+        try:
+            return self._chat_result(executor.complete(request))
+        finally:
+            events.unwatch(request.request_id)
+            events.dispatch(run_manager, crossed)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self.streaming and kwargs.get("stream", True):
+            return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
+        request = self._request(messages, stop, run_manager, kwargs, stream=False)
+        executor = self.executor
+        if not self._thresholds:
+            return self._chat_result(await executor.acomplete(request))
+        crossed = events.watch(request.request_id)
+        try:
+            return self._chat_result(await executor.acomplete(request))
+        finally:
+            events.unwatch(request.request_id)
+            await events.adispatch(run_manager, crossed)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        request = self._request(messages, stop, run_manager, kwargs, stream=True)
+        executor = self.executor
+        crossed = events.watch(request.request_id) if self._thresholds else []
+        finish: str | None = None
+        try:
+            for event in executor.stream(request):
+                if isinstance(event, StreamDone):
+                    events.dispatch(run_manager, crossed)
+                    out = self._final_chunk(event.result, finish)
+                else:
+                    message, reason = chunk_to_message(event.chunk)
+                    finish = reason or finish
+                    if message is None:
+                        continue
+                    out = ChatGenerationChunk(message=message)
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(out.text, chunk=out)
+                yield out
+        finally:
+            if self._thresholds:
+                events.unwatch(request.request_id)
+                events.dispatch(run_manager, crossed)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        request = self._request(messages, stop, run_manager, kwargs, stream=True)
+        executor = self.executor
+        crossed = events.watch(request.request_id) if self._thresholds else []
+        finish: str | None = None
+        try:
+            async for event in executor.astream(request):
+                if isinstance(event, StreamDone):
+                    await events.adispatch(run_manager, crossed)
+                    out = self._final_chunk(event.result, finish)
+                else:
+                    message, reason = chunk_to_message(event.chunk)
+                    finish = reason or finish
+                    if message is None:
+                        continue
+                    out = ChatGenerationChunk(message=message)
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(out.text, chunk=out)
+                yield out
+        finally:
+            if self._thresholds:
+                events.unwatch(request.request_id)
+                await events.adispatch(run_manager, crossed)
+
+    # ------------------------------------------------------------------ tools & structure
+
+    def bind_tools(
+        self,
+        tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | Mapping[str, Any] | None = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer ``tools`` to the model on every call of the returned runnable.
+
+        ``tools`` may be LangChain tools, pydantic models, typed functions or OpenAI tool
+        dicts. ``tool_choice``: ``"auto"``, ``"none"``, ``"any"``/``True`` (must call one),
+        or a tool name (must call that one).
+
+        Example:
+            >>> llm.bind_tools([add], tool_choice="add").invoke("2+3?")  # doctest: +SKIP
+        """
+        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+        names = [tool["function"]["name"] for tool in formatted]
+        choice = tool_choice_param(tool_choice, names)
+        if choice is not None:
+            kwargs["tool_choice"] = choice
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: Mapping[str, Any] | type,
+        *,
+        method: StructuredMethod = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """A runnable whose answers are shaped by ``schema`` (pydantic class, TypedDict or
+        JSON schema dict).
+
+        ``method``: ``"function_calling"`` forces a call of a tool made from the schema,
+        ``"json_schema"`` sends the schema as an OpenAI ``response_format``, ``"json_mode"``
+        asks for any JSON object (name the keys in the prompt). With ``include_raw=True`` the
+        result is ``{"raw": AIMessage, "parsed": ..., "parsing_error": ...}`` and a parsing
+        failure is returned, not raised.
+
+        Example:
+            >>> class Joke(BaseModel):  # doctest: +SKIP
+            ...     setup: str
+            ...     punchline: str
+            >>> joker = llm.with_structured_output(Joke, method="json_schema")  # doctest: +SKIP
+            >>> joker.invoke("a joke about cats").punchline  # doctest: +SKIP
+        """
+        if kwargs:
+            raise RequestError(f"unsupported arguments to with_structured_output: {sorted(kwargs)}")
+        return structured_runnable(
+            self, schema, method=method, include_raw=include_raw, strict=strict
+        )
