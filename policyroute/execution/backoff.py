@@ -1,0 +1,54 @@
+"""How long to wait before retrying the same deployment.
+
+A provider's ``Retry-After`` is honoured (capped at ``retry_after_max``); otherwise the wait
+is exponential with full jitter (AWS architecture blog, "Exponential Backoff And Jitter"):
+a uniform draw between 0 and ``min(max, initial * multiplier ** retry)``, which spreads the
+retries of many clients that failed together.
+
+Example:
+    >>> import random
+    >>> from policyroute.policy.model import RetrySpec, BackoffSpec
+    >>> spec = RetrySpec(backoff=BackoffSpec(initial=0.5, max=8, multiplier=2, jitter=False))
+    >>> [backoff_delay(spec, n) for n in range(6)]
+    [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+    >>> backoff_delay(spec, 0, retry_after=90.0)
+    30.0
+"""
+
+from __future__ import annotations
+
+import random
+
+from policyroute.policy.model import RetrySpec
+
+__all__ = ["backoff_delay"]
+
+_SHARED_RNG = random.Random()
+
+
+def backoff_delay(
+    spec: RetrySpec,
+    retry: int,
+    *,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to sleep before retry number ``retry`` (0 for the first retry).
+
+    ``retry_after`` is what the provider asked for, if anything; it wins over the computed
+    backoff, capped at ``spec.retry_after_max``. ``rng`` makes the jitter reproducible.
+
+    Example:
+        >>> import random
+        >>> from policyroute.policy.model import RetrySpec
+        >>> 0.0 <= backoff_delay(RetrySpec(), 2, rng=random.Random(7)) <= 2.0
+        True
+    """
+    if retry_after is not None:
+        return max(0.0, min(retry_after, spec.retry_after_max))
+    b = spec.backoff
+    # Cap the exponent before computing so huge retry counts cannot overflow a float.
+    ceiling = min(b.max, b.initial * b.multiplier ** min(retry, 64))
+    if not b.jitter:
+        return max(0.0, ceiling)
+    return (rng or _SHARED_RNG).uniform(0.0, max(0.0, ceiling))

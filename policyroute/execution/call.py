@@ -1,0 +1,307 @@
+"""The state of one call across its attempts, shared by the sync and async drivers.
+
+:class:`CallState` holds no I/O: it picks the next deployment (skipping circuit-open ones),
+builds each attempt's litellm params, decides after a failure whether to retry, fall over or
+stop, and records every attempt. The executor and the stream drivers do the calling, the
+sleeping and the accounting around it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
+from policyroute.execution.backoff import backoff_delay
+from policyroute.execution.breaker import CircuitBreakers
+from policyroute.execution.hooks import AttemptInfo, CallInfo, Usage
+from policyroute.execution.result import AttemptRecord, CallResult
+from policyroute.policy.model import DefaultsSpec, Requirements, Secret
+from policyroute.request import Request
+from policyroute.routing.decision import Candidate, Decision, DeploymentStats
+
+if TYPE_CHECKING:
+    from policyroute.policy.compile import CompiledPolicy
+
+__all__ = ["Action", "CallState", "RoutingPolicy"]
+
+_NEVER_SAME_DEPLOYMENT = frozenset({"context_window", "content_policy"})
+
+
+class RoutingPolicy(Protocol):
+    """What the executor needs of a compiled policy."""
+
+    @property
+    def defaults(self) -> DefaultsSpec:
+        """Execution defaults (retries, timeouts, breaker, max_tokens)."""
+
+    def route(
+        self,
+        request: Request,
+        *,
+        stats: DeploymentStats | None = None,
+        token_counter: Any = None,
+        trace: bool = True,
+    ) -> Decision:
+        """Decide the route and the ordered candidates for ``request``."""
+
+    def candidates_for(
+        self,
+        target: str,
+        request: Request,
+        *,
+        stats: DeploymentStats | None = None,
+        requirements: Requirements | None = None,
+    ) -> Sequence[Candidate]:
+        """The candidates of a route or group name (budget downgrades)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What to do after a failed attempt: ``retry`` after ``delay`` s, ``next`` or ``stop``."""
+
+    kind: Literal["retry", "next", "stop"]
+    delay: float = 0.0
+
+
+class CallState:
+    """One call: its decision, the candidates left, and the attempts made so far."""
+
+    __slots__ = (
+        "_breakers",
+        "_call_params",
+        "_defaults",
+        "_downgrades",
+        "_forced",
+        "_rng",
+        "_skipped",
+        "attempts",
+        "candidates",
+        "cost",
+        "decision",
+        "errors",
+        "info",
+        "policy",
+        "request",
+    )
+
+    def __init__(
+        self,
+        policy: RoutingPolicy,
+        request: Request,
+        decision: Decision,
+        breakers: CircuitBreakers,
+        rng: random.Random | None,
+        *,
+        stream: bool,
+    ) -> None:
+        self.policy = policy
+        self.request = request
+        self.decision = decision
+        self._defaults = policy.defaults
+        self._breakers = breakers
+        self._rng = rng
+        self.candidates: deque[Candidate] = deque(decision.candidates)
+        self._skipped: list[Candidate] = []
+        self._forced = False
+        self._downgrades: set[str] = set()
+        self.attempts: list[AttemptRecord] = []
+        self.errors: list[ProviderError] = []
+        self.cost = Decimal(0)
+        self.info = CallInfo(request=request, policy=_as_compiled(policy), decision=decision)
+        self._call_params = _call_params(request, stream)
+
+    # ------------------------------------------------------------------ candidates
+
+    def next_candidate(self) -> Candidate | None:
+        """The next deployment to try, skipping circuit-open ones.
+
+        When every deployment of the call is open and nothing was tried yet, the one whose
+        breaker opened longest ago is tried anyway: failing fast on every call while all
+        providers cool down would turn a partial outage into a full one.
+        """
+        while self.candidates:
+            candidate = self.candidates.popleft()
+            if self._breakers.allow(candidate.alias):
+                return candidate
+            self._skipped.append(candidate)
+        if self.attempts or self._forced or not self._skipped:
+            return None
+        self._forced = True
+        breakers = self._breakers
+        oldest = min(self._skipped, key=lambda c: breakers.opened_at(c.alias) or 0.0)
+        breakers.force(oldest.alias)
+        return oldest
+
+    def downgrade(self, target: str) -> None:
+        """Replace the remaining candidates with those of ``target`` (a budget downgrade)."""
+        if target in self._downgrades:
+            raise NoCandidateError(
+                f"budget downgrade to '{target}' was already applied for this call;"
+                " check the budgets' on_exceed targets",
+                route=self.decision.route,
+            )
+        self._downgrades.add(target)
+        candidates = self.policy.candidates_for(target, self.request)
+        if not candidates:
+            raise NoCandidateError(
+                f"budget downgrade target '{target}' has no usable candidate",
+                route=self.decision.route,
+            )
+        self.candidates = deque(candidates)
+        self._skipped.clear()
+        self._forced = False
+
+    # ------------------------------------------------------------------ attempts
+
+    def attempt_info(self, candidate: Candidate, retry: int) -> AttemptInfo:
+        """The :class:`AttemptInfo` of the next attempt, with its merged litellm params."""
+        return AttemptInfo(
+            call=self.info,
+            candidate=candidate,
+            params=self._params(candidate),
+            number=len(self.attempts) + 1,
+            retry=retry,
+            route=self.decision.route,
+        )
+
+    def _params(self, candidate: Candidate) -> dict[str, Any]:
+        # deployment < call < route; litellm_params already carry the deployment's own.
+        params = {**candidate.spec.params, **candidate.litellm_params}
+        key = params.get("api_key")
+        if isinstance(key, Secret):
+            params["api_key"] = key.reveal()
+        params.update(self._call_params)
+        params.update(self.decision.params)
+        if (
+            "max_tokens" not in params
+            and "max_completion_tokens" not in params
+            and self._defaults.max_tokens is not None
+        ):
+            params["max_tokens"] = self._defaults.max_tokens
+        if params.get("timeout") is None:
+            if self._defaults.timeout is None:
+                params.pop("timeout", None)
+            else:
+                params["timeout"] = self._defaults.timeout
+        # policyroute is the only retry layer: neither litellm nor the SDK below may retry.
+        params["num_retries"] = 0
+        params["max_retries"] = 0
+        return params
+
+    def record(
+        self,
+        attempt: AttemptInfo,
+        status: Any,
+        error: ProviderError | None,
+        latency_s: float,
+        cost: Decimal,
+    ) -> None:
+        """Remember how an attempt ended."""
+        self.cost += cost
+        self.attempts.append(
+            AttemptRecord(
+                alias=attempt.candidate.alias,
+                model=attempt.candidate.model,
+                status=status,
+                error_class=None if error is None else error.error_class,
+                latency_s=latency_s,
+                retry=attempt.retry,
+                cost=cost,
+                number=attempt.number,
+            )
+        )
+        if error is not None:
+            self.errors.append(error)
+
+    def after_failure(self, error: ProviderError, candidate: Candidate, retry: int) -> Action:
+        """Retry the same deployment, fall over to the next one, or stop."""
+        spec = self._defaults.retry
+        cls = error.error_class
+        if (
+            cls in spec.on
+            and cls not in _NEVER_SAME_DEPLOYMENT
+            and retry < spec.attempts
+            and self._breakers.allow(candidate.alias)
+        ):
+            delay = backoff_delay(spec, retry, retry_after=error.retry_after, rng=self._rng)
+            return Action("retry", delay)
+        if cls in spec.fallback_on or cls in spec.on:
+            return Action("next")
+        return Action("stop")
+
+    def fail(self, error: ProviderError) -> ProviderError:
+        """``error`` with the call's attempts and route attached, ready to raise."""
+        error.attempts = tuple(self.attempts)
+        error.route = self.decision.route
+        return error
+
+    def exhausted(self) -> ProviderError:
+        """The error raised when no candidate is left."""
+        if not self.errors:
+            skipped = [c.alias for c in self._skipped]
+            raise NoCandidateError(
+                f"route '{self.decision.route}': every candidate is circuit-open"
+                f" ({', '.join(skipped)}); retry after the cooldown or reset the breakers",
+                route=self.decision.route,
+                skipped=skipped,
+            )
+        tried = ", ".join(f"{e.deployment}: {e.error_class}" for e in self.errors)
+        open_note = ""
+        if self._skipped:
+            open_note = f"; skipped circuit-open: {', '.join(c.alias for c in self._skipped)}"
+        err = AllCandidatesFailedError(
+            f"route '{self.decision.route}': all {len(self.attempts)} attempt(s) failed"
+            f" ({tried}){open_note}",
+            errors=self.errors,
+            deployment=self.errors[-1].deployment,
+            model=self.errors[-1].model,
+            status_code=self.errors[-1].status_code,
+        )
+        return self.fail(err)
+
+    def result(
+        self,
+        attempt: AttemptInfo,
+        response: Any,
+        usage: Usage,
+        ttft: float | None,
+    ) -> CallResult:
+        """The :class:`CallResult` of a call that ``attempt`` answered."""
+        return CallResult(
+            response=response,
+            decision=self.decision,
+            route=self.decision.route,
+            deployment=attempt.candidate.alias,
+            model=attempt.candidate.model,
+            attempts=tuple(self.attempts),
+            cost=self.cost,
+            usage=usage,
+            request_id=self.request.request_id,
+            time_to_first_token_s=ttft,
+        )
+
+
+def _call_params(request: Request, stream: bool) -> Mapping[str, Any]:
+    params = {k: v for k, v in request.params.items() if k != "stream"}
+    if request.tools is not None:
+        params["tools"] = request.tools
+    if request.tool_choice is not None:
+        params["tool_choice"] = request.tool_choice
+    if request.response_format is not None:
+        params["response_format"] = request.response_format
+    if stream:
+        params["stream"] = True
+        params["stream_options"] = {"include_usage": True}
+    else:
+        params.pop("stream_options", None)
+    return params
+
+
+def _as_compiled(policy: RoutingPolicy) -> CompiledPolicy:
+    # CallInfo names the concrete compiled policy; any RoutingPolicy stands in for it.
+    return policy  # type: ignore[return-value]

@@ -1,0 +1,290 @@
+"""Sort a failed provider call into one of policyroute's error classes.
+
+litellm maps most provider failures to its own exception types, but not all of them the way
+a retry policy needs: a reset connection arrives as ``InternalServerError("Connection
+error.")``, a body that does not parse as ``InternalServerError`` or ``APIConnectionError``,
+an Azure-style ``content_filter`` 400 as a plain ``BadRequestError``, a 403 from an
+OpenAI-compatible server as a ``BadRequestError`` with status 403. :func:`classify` therefore
+looks at the exception chain (``__cause__`` / ``__context__``) first, then at litellm's type,
+then at the HTTP status, so every failure lands in the class that says what happened.
+
+Example:
+    >>> import litellm  # doctest: +SKIP
+    >>> err = classify(litellm.RateLimitError("slow down", "openai", "gpt-4o"),
+    ...                deployment="mini", model="openai/gpt-4o")  # doctest: +SKIP
+    >>> err.error_class, err.deployment  # doctest: +SKIP
+    ('rate_limit', 'mini')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from policyroute.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ContentPolicyError,
+    ContextWindowExceededError,
+    ErrorClass,
+    MalformedResponseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ServerError,
+)
+
+__all__ = ["CLASS_TO_ERROR", "classify", "make_error", "retry_after_seconds"]
+
+CLASS_TO_ERROR: Mapping[ErrorClass, type[ProviderError]] = {
+    "rate_limit": RateLimitError,
+    "timeout": ProviderTimeoutError,
+    "server_error": ServerError,
+    "connection": ProviderConnectionError,
+    "context_window": ContextWindowExceededError,
+    "content_policy": ContentPolicyError,
+    "authentication": AuthenticationError,
+    "bad_request": BadRequestError,
+    "malformed_response": MalformedResponseError,
+}
+"""The :class:`~policyroute.errors.ProviderError` subclass raised for each error class."""
+
+# litellm exception class name -> error class. Matched by name along the MRO so that
+# classification never imports litellm (and so also works on litellm's subclasses).
+_LITELLM_NAMES: Mapping[str, ErrorClass] = {
+    "ContextWindowExceededError": "context_window",
+    "ContentPolicyViolationError": "content_policy",
+    "RateLimitError": "rate_limit",
+    "Timeout": "timeout",
+    "APITimeoutError": "timeout",
+    "AuthenticationError": "authentication",
+    "PermissionDeniedError": "authentication",
+    "ServiceUnavailableError": "server_error",
+    "InternalServerError": "server_error",
+    "BadGatewayError": "server_error",
+    "APIConnectionError": "connection",
+    "APIResponseValidationError": "malformed_response",
+    "NotFoundError": "bad_request",
+    "UnprocessableEntityError": "bad_request",
+    "BadRequestError": "bad_request",
+}
+
+# Exceptions found in the chain that say more than litellm's wrapper does.
+_CHAIN_NAMES: Mapping[str, ErrorClass] = {
+    "JSONDecodeError": "malformed_response",
+    "ReadTimeout": "timeout",
+    "ConnectTimeout": "timeout",
+    "WriteTimeout": "timeout",
+    "PoolTimeout": "timeout",
+    "TimeoutException": "timeout",
+    "RemoteProtocolError": "connection",
+    "ReadError": "connection",
+    "WriteError": "connection",
+    "ConnectError": "connection",
+    "ConnectionResetError": "connection",
+    "ConnectionRefusedError": "connection",
+    "ConnectionAbortedError": "connection",
+    "BrokenPipeError": "connection",
+}
+
+_CONTENT_POLICY_CODES = frozenset({"content_filter", "content_policy_violation"})
+_CONTENT_POLICY_TEXT = (
+    "content_policy_violation",
+    "content_filter_policy",
+    "responsibleaipolicyviolation",
+    "rejected as a result of our safety system",
+    "rejected as a result of the safety system",
+)
+_CONTEXT_WINDOW_TEXT = ("context_length_exceeded", "maximum context length", "prompt is too long")
+
+
+def classify(
+    exc: BaseException,
+    *,
+    deployment: str | None = None,
+    model: str | None = None,
+) -> ProviderError:
+    """Return ``exc`` as a :class:`~policyroute.errors.ProviderError` of the right class.
+
+    A ``ProviderError`` is returned as is (its deployment and model filled in if missing).
+    Otherwise a new error is built with the status code, the ``Retry-After`` the provider
+    sent (seconds) and ``exc`` as its ``__cause__``.
+
+    Example:
+        >>> classify(TimeoutError(), deployment="mini").error_class
+        'timeout'
+        >>> classify(json.JSONDecodeError("bad", "{", 0)).error_class
+        'malformed_response'
+    """
+    if isinstance(exc, ProviderError):
+        if exc.deployment is None:
+            exc.deployment = deployment
+        if exc.model is None:
+            exc.model = model
+        return exc
+    error_class = _class_of(exc)
+    status = _status_code(exc)
+    err = make_error(
+        error_class,
+        _message(exc, deployment),
+        deployment=deployment,
+        model=model,
+        status_code=status,
+        retry_after=retry_after_seconds(exc),
+    )
+    err.__cause__ = exc
+    return err
+
+
+def make_error(error_class: ErrorClass, message: str, **fields: Any) -> ProviderError:
+    """Build the :class:`~policyroute.errors.ProviderError` subclass for ``error_class``.
+
+    Example:
+        >>> make_error("rate_limit", "429", deployment="mini").__class__.__name__
+        'RateLimitError'
+    """
+    return CLASS_TO_ERROR[error_class](message, **fields)
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The wait the provider asked for, from ``retry-after-ms`` or ``retry-after`` (seconds).
+
+    Looks at the headers litellm kept (``litellm_response_headers``), the exception's own
+    ``headers`` and its ``response.headers``. HTTP-date values are ignored.
+
+    Example:
+        >>> class E(Exception):
+        ...     headers = {"retry-after": "1.5"}
+        >>> retry_after_seconds(E())
+        1.5
+    """
+    for headers in _header_sources(exc):
+        ms = _header(headers, "retry-after-ms")
+        if ms is not None:
+            value = _number(ms)
+            if value is not None:
+                return value / 1000.0
+        seconds = _header(headers, "retry-after")
+        if seconds is not None:
+            value = _number(seconds)
+            if value is not None:
+                return value
+    return None
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _class_of(exc: BaseException) -> ErrorClass:
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
+        return "timeout"
+    if isinstance(exc, json.JSONDecodeError):
+        return "malformed_response"
+    if isinstance(exc, ConnectionError):
+        return "connection"
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    by_type = next((_LITELLM_NAMES[n] for n in _LITELLM_NAMES if n in names), None)
+    if by_type in ("context_window", "content_policy", "rate_limit", "authentication"):
+        return by_type
+    # Below here litellm's type is generic (500, 400, connection): the root cause decides.
+    for cause in _chain(exc):
+        cause_class = _CHAIN_NAMES.get(type(cause).__name__)
+        if cause_class is not None:
+            return cause_class
+    status = _status_code(exc)
+    text = str(exc).lower()
+    if by_type == "bad_request" or status == 400:
+        if _code(exc) in _CONTENT_POLICY_CODES or any(t in text for t in _CONTENT_POLICY_TEXT):
+            return "content_policy"
+        if any(t in text for t in _CONTEXT_WINDOW_TEXT):
+            return "context_window"
+    if status in (401, 403):
+        return "authentication"
+    if status == 429:
+        return "rate_limit"
+    if status == 408:
+        return "timeout"
+    if by_type is not None:
+        return by_type
+    if status is not None and status >= 500:
+        return "server_error"
+    if status is not None and 400 <= status < 500:
+        return "bad_request"
+    if "Timeout" in names:
+        return "timeout"
+    # Anything else raised by litellm (APIError without status, a provider SDK error) is
+    # most likely a response it could not make sense of.
+    return "malformed_response" if "APIError" in names else "connection"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exceptions behind ``exc``, nearest first (litellm keeps the provider's error)."""
+    found: list[BaseException] = []
+    seen = {id(exc)}
+    pending: list[BaseException | None] = [exc.__cause__ or exc.__context__]
+    original = getattr(exc, "original_exception", None)
+    if isinstance(original, BaseException):
+        pending.insert(0, original)
+    for current in pending:
+        while current is not None and id(current) not in seen and len(found) < 16:
+            found.append(current)
+            seen.add(id(current))
+            current = current.__cause__ or current.__context__
+    return found
+
+
+def _status_code(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _code(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    if isinstance(code, str):
+        return code
+    body = getattr(exc, "body", None)
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and isinstance(inner.get("code"), str):
+            return str(inner["code"])
+    return None
+
+
+def _message(exc: BaseException, deployment: str | None) -> str:
+    text = str(exc) or type(exc).__name__
+    if len(text) > 500:
+        text = text[:500] + "..."
+    where = f"deployment '{deployment}': " if deployment else ""
+    return f"{where}{text}"
+
+
+def _header_sources(exc: BaseException) -> list[Any]:
+    sources = [
+        getattr(exc, "litellm_response_headers", None),
+        getattr(exc, "headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+    ]
+    return [s for s in sources if s]
+
+
+def _header(headers: Any, name: str) -> str | None:
+    try:
+        value = headers.get(name)
+    except (AttributeError, TypeError):
+        return None
+    return str(value) if value is not None else None
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if value >= 0 else None

@@ -1,0 +1,421 @@
+"""The executor: the only retry layer between policyroute and litellm.
+
+For each call it routes the request, then tries the candidate deployments left to right:
+each attempt is admitted by accounting, sent through litellm (whose own retries are off),
+classified if it fails, and settled whatever its end. A failure's class decides, as the
+policy's ``defaults.retry`` says, whether the same deployment is tried again after a backoff,
+the next candidate is tried, or the call stops. Circuit-open deployments are skipped.
+
+Example:
+    >>> executor = Executor(policy)  # doctest: +SKIP
+    >>> result = executor.complete(Request(messages=[{"role": "user", "content": "hi"}]))
+    ... # doctest: +SKIP
+    >>> result.deployment, result.response.choices[0].message.content  # doctest: +SKIP
+    ('mini', 'Hello!')
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from policyroute._lazy import import_litellm
+from policyroute.errors import (
+    BudgetExceeded,
+    MalformedResponseError,
+    ProviderError,
+    StreamInterruptedError,
+)
+from policyroute.execution.breaker import CircuitBreakers
+from policyroute.execution.call import CallState, RoutingPolicy
+from policyroute.execution.classify import classify
+from policyroute.execution.hooks import (
+    Accounting,
+    Admission,
+    AttemptInfo,
+    AttemptOutcome,
+    CallOutcome,
+    NullAccounting,
+    Usage,
+)
+from policyroute.execution.result import (
+    AttemptRecord,
+    CallResult,
+    StreamDelta,
+    StreamDone,
+    StreamEvent,
+)
+from policyroute.execution.timeouts import within
+from policyroute.execution.usage import usage_of
+from policyroute.request import Request
+from policyroute.routing.stats import DeploymentStatsTracker
+
+if TYPE_CHECKING:
+    from policyroute.policy.compile import CompiledPolicy
+
+__all__ = [
+    "AttemptRecord",
+    "CallResult",
+    "Executor",
+    "StreamDelta",
+    "StreamDone",
+    "StreamEvent",
+]
+
+# Grace on top of the litellm timeout for the outer (async) deadline: litellm's own timeout
+# should normally fire first and say more; the outer one catches a call that ignores it.
+_OUTER_TIMEOUT_GRACE = 1.0
+
+CallStatus = Literal["ok", "error", "cancelled", "interrupted", "refused"]
+
+
+class Executor:
+    """Runs requests through litellm as a compiled policy says.
+
+    Args:
+        policy: the compiled policy (routes, candidates, ``defaults``).
+        accounting: budgets and receipts around each attempt (default: none).
+        stats: latency and in-flight tracker shared with routing (default: a new one).
+            The executor's circuit breakers become its availability predicate.
+        breakers: circuit breakers per deployment (default: from the policy's defaults).
+        completion: the sync completion callable (default ``litellm.completion``).
+        acompletion: the async completion callable (default ``litellm.acompletion``).
+        sleep: how to wait between retries in sync calls (injectable for tests).
+        asleep: how to wait between retries in async calls.
+        rng: random source for backoff jitter.
+
+    Example:
+        >>> executor = Executor(policy, sleep=lambda s: None)  # doctest: +SKIP
+        >>> executor.complete(request).attempts  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        policy: CompiledPolicy | RoutingPolicy,
+        *,
+        accounting: Accounting | None = None,
+        stats: DeploymentStatsTracker | None = None,
+        breakers: CircuitBreakers | None = None,
+        completion: Callable[..., Any] | None = None,
+        acompletion: Callable[..., Awaitable[Any]] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy: RoutingPolicy = policy
+        self.accounting: Accounting = accounting if accounting is not None else NullAccounting()
+        self.breakers = (
+            breakers if breakers is not None else CircuitBreakers(policy.defaults.circuit_breaker)
+        )
+        self.stats = stats if stats is not None else DeploymentStatsTracker()
+        self.stats.set_availability(self.breakers.is_available)
+        self._completion = completion
+        self._acompletion = acompletion
+        self._sleep = sleep
+        self._asleep = asleep
+        self._rng = rng
+
+    # ------------------------------------------------------------------ public API
+
+    def complete(self, request: Request) -> CallResult:
+        """Run ``request`` to completion, with retries and fallback.
+
+        Raises the classified :class:`~policyroute.errors.ProviderError` when a failure's
+        class says stop, :class:`~policyroute.errors.AllCandidatesFailedError` when every
+        candidate failed, and :class:`~policyroute.errors.BudgetExceeded` unchanged.
+        """
+        call = self.start(request, stream=False)
+        result: CallResult | None = None
+        error: BaseException | None = None
+        try:
+            result = self._run(call)
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.accounting.finish(call.info, self.call_outcome(call, result, error))
+
+    async def acomplete(self, request: Request) -> CallResult:
+        """Async twin of :meth:`complete`; cancelling it settles and finishes the call."""
+        call = self.start(request, stream=False)
+        result: CallResult | None = None
+        error: BaseException | None = None
+        try:
+            result = await self._arun(call)
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            await self.accounting.afinish(call.info, self.call_outcome(call, result, error))
+
+    def stream(self, request: Request) -> Iterator[StreamEvent]:
+        """Stream ``request``: :class:`StreamDelta` events, then one :class:`StreamDone`.
+
+        Failures before the first content token fall over transparently; after it, the
+        stream ends with :class:`~policyroute.errors.StreamInterruptedError`.
+        """
+        from policyroute.execution.streaming import stream_sync
+
+        return stream_sync(self, request)
+
+    def astream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        """Async twin of :meth:`stream`."""
+        from policyroute.execution.streaming import stream_async
+
+        return stream_async(self, request)
+
+    # ------------------------------------------------------------------ shared steps
+
+    @property
+    def completion_fn(self) -> Callable[..., Any]:
+        """The sync completion callable (litellm's unless one was injected)."""
+        if self._completion is None:
+            self._completion = import_litellm().completion
+        return self._completion
+
+    @property
+    def acompletion_fn(self) -> Callable[..., Awaitable[Any]]:
+        """The async completion callable (litellm's unless one was injected)."""
+        if self._acompletion is None:
+            self._acompletion = import_litellm().acompletion
+        return self._acompletion
+
+    def start(self, request: Request, *, stream: bool) -> CallState:
+        """Route ``request`` and open the state of its call."""
+        decision = self.policy.route(request, stats=self.stats, trace=False)
+        return CallState(self.policy, request, decision, self.breakers, self._rng, stream=stream)
+
+    def admit(self, attempt: AttemptInfo) -> Admission | str:
+        """Admission of ``attempt``, or the downgrade target; releases the breaker probe if
+        nothing will be sent."""
+        try:
+            admission = self.accounting.admit(attempt)
+        except BaseException:
+            self.breakers.release(attempt.candidate.alias)
+            raise
+        return self._checked(attempt, admission)
+
+    async def aadmit(self, attempt: AttemptInfo) -> Admission | str:
+        """Async twin of :meth:`admit`."""
+        try:
+            admission = await self.accounting.aadmit(attempt)
+        except BaseException:
+            self.breakers.release(attempt.candidate.alias)
+            raise
+        return self._checked(attempt, admission)
+
+    def _checked(self, attempt: AttemptInfo, admission: Admission) -> Admission | str:
+        if admission.downgrade_to is not None:
+            self.breakers.release(attempt.candidate.alias)
+            return admission.downgrade_to
+        return admission
+
+    def observe(
+        self, attempt: AttemptInfo, outcome: AttemptOutcome, error: ProviderError | None
+    ) -> None:
+        """Feed an attempt's end to the stats tracker and the circuit breaker."""
+        alias = attempt.candidate.alias
+        ok = outcome.status == "ok"
+        self.stats.finish(alias, outcome.latency_s if ok else None)
+        if ok:
+            self.breakers.record_success(alias)
+        elif error is not None and outcome.status != "interrupted":
+            self.breakers.record_failure(alias, error.error_class)
+        else:
+            self.breakers.release(alias)
+
+    def settle(
+        self,
+        call: CallState,
+        attempt: AttemptInfo,
+        admission: Admission,
+        outcome: AttemptOutcome,
+        error: ProviderError | None,
+    ) -> None:
+        """Observe, settle (once) and record an attempt."""
+        self.observe(attempt, outcome, error)
+        cost = Decimal(0)
+        try:
+            cost = self.accounting.settle(attempt, admission, outcome)
+        finally:
+            call.record(attempt, outcome.status, error, outcome.latency_s, cost)
+
+    async def asettle(
+        self,
+        call: CallState,
+        attempt: AttemptInfo,
+        admission: Admission,
+        outcome: AttemptOutcome,
+        error: ProviderError | None,
+    ) -> None:
+        """Async twin of :meth:`settle`."""
+        self.observe(attempt, outcome, error)
+        cost = Decimal(0)
+        try:
+            cost = await self.accounting.asettle(attempt, admission, outcome)
+        finally:
+            call.record(attempt, outcome.status, error, outcome.latency_s, cost)
+
+    @staticmethod
+    def call_outcome(
+        call: CallState, result: CallResult | None, error: BaseException | None
+    ) -> CallOutcome:
+        """The :class:`CallOutcome` handed to ``Accounting.finish``."""
+        elapsed = time.perf_counter() - call.info.started_monotonic
+        if result is not None:
+            return CallOutcome(
+                status="ok",
+                deployment=result.deployment,
+                response=result.response,
+                attempts=len(call.attempts),
+                cost=call.cost,
+                latency_s=elapsed,
+                time_to_first_token_s=result.time_to_first_token_s,
+            )
+        status: CallStatus
+        if isinstance(error, BudgetExceeded):
+            status = "refused"
+        elif isinstance(error, StreamInterruptedError):
+            status = "interrupted"
+        elif error is None or not isinstance(error, Exception):
+            status = "cancelled"  # CancelledError, GeneratorExit, KeyboardInterrupt
+        else:
+            status = "error"
+        deployment = call.attempts[-1].alias if call.attempts else None
+        return CallOutcome(
+            status=status,
+            deployment=deployment,
+            error=error,
+            attempts=len(call.attempts),
+            cost=call.cost,
+            latency_s=elapsed,
+        )
+
+    # ------------------------------------------------------------------ non-streaming
+
+    def _run(self, call: CallState) -> CallResult:
+        while True:
+            candidate = call.next_candidate()
+            if candidate is None:
+                raise call.exhausted()
+            retry = 0
+            while True:
+                attempt = call.attempt_info(candidate, retry)
+                admission = self.admit(attempt)
+                if isinstance(admission, str):
+                    call.downgrade(admission)
+                    break
+                answer = self._attempt(call, attempt, admission)
+                if isinstance(answer, CallResult):
+                    return answer
+                action = call.after_failure(answer, candidate, retry)
+                if action.kind == "retry":
+                    self._sleep(action.delay)
+                    retry += 1
+                elif action.kind == "next":
+                    break
+                else:
+                    raise call.fail(answer)
+
+    async def _arun(self, call: CallState) -> CallResult:
+        while True:
+            candidate = call.next_candidate()
+            if candidate is None:
+                raise call.exhausted()
+            retry = 0
+            while True:
+                attempt = call.attempt_info(candidate, retry)
+                admission = await self.aadmit(attempt)
+                if isinstance(admission, str):
+                    call.downgrade(admission)
+                    break
+                answer = await self._aattempt(call, attempt, admission)
+                if isinstance(answer, CallResult):
+                    return answer
+                action = call.after_failure(answer, candidate, retry)
+                if action.kind == "retry":
+                    await self._asleep(action.delay)
+                    retry += 1
+                elif action.kind == "next":
+                    break
+                else:
+                    raise call.fail(answer)
+
+    def _attempt(
+        self, call: CallState, attempt: AttemptInfo, admission: Admission
+    ) -> CallResult | ProviderError:
+        candidate = attempt.candidate
+        outcome = AttemptOutcome(status="cancelled")
+        error: ProviderError | None = None
+        self.stats.start(candidate.alias)
+        started = time.perf_counter()
+        try:
+            response = _checked_response(
+                self.completion_fn(messages=_messages(call.request), **admission.params)
+            )
+            outcome = _ok(response)
+        except Exception as exc:
+            error = classify(exc, deployment=candidate.alias, model=candidate.model)
+            outcome = AttemptOutcome(status="error", error=error, error_class=error.error_class)
+        finally:
+            outcome.latency_s = time.perf_counter() - started
+            self.settle(call, attempt, admission, outcome, error)
+        if error is not None:
+            return error
+        return call.result(attempt, outcome.response, outcome.usage or Usage(), None)
+
+    async def _aattempt(
+        self, call: CallState, attempt: AttemptInfo, admission: Admission
+    ) -> CallResult | ProviderError:
+        candidate = attempt.candidate
+        outcome = AttemptOutcome(status="cancelled")
+        error: ProviderError | None = None
+        timeout = admission.params.get("timeout")
+        outer = None if timeout is None else float(timeout) + _OUTER_TIMEOUT_GRACE
+        self.stats.start(candidate.alias)
+        started = time.perf_counter()
+        try:
+            pending = self.acompletion_fn(messages=_messages(call.request), **admission.params)
+            response = _checked_response(await within(pending, outer))
+            outcome = _ok(response)
+        except Exception as exc:
+            error = classify(exc, deployment=candidate.alias, model=candidate.model)
+            outcome = AttemptOutcome(status="error", error=error, error_class=error.error_class)
+        finally:
+            outcome.latency_s = time.perf_counter() - started
+            await self.asettle(call, attempt, admission, outcome, error)
+        if error is not None:
+            return error
+        return call.result(attempt, outcome.response, outcome.usage or Usage(), None)
+
+
+def _messages(request: Request) -> list[Any]:
+    messages = request.messages
+    return messages if isinstance(messages, list) else list(messages)
+
+
+def _checked_response(response: Any) -> Any:
+    """``response`` if it looks like a chat completion, else MalformedResponseError."""
+    if not getattr(response, "choices", None):
+        raise MalformedResponseError(
+            f"provider answered without choices ({type(response).__name__})"
+        )
+    return response
+
+
+def _ok(response: Any) -> AttemptOutcome:
+    hidden = getattr(response, "_hidden_params", None)
+    call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
+    return AttemptOutcome(
+        status="ok",
+        response=response,
+        usage=usage_of(response) or Usage(),
+        provider_billed=True,
+        litellm_call_id=call_id,
+    )

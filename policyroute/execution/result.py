@@ -1,0 +1,117 @@
+"""What the executor hands back: the answer plus how it was obtained.
+
+Example:
+    >>> result = executor.complete(request)  # doctest: +SKIP
+    >>> result.deployment, [a.status for a in result.attempts]  # doctest: +SKIP
+    ('mini', ('error', 'ok'))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeAlias
+
+from policyroute.errors import ErrorClass
+from policyroute.execution.hooks import AttemptStatus, Usage
+from policyroute.routing.decision import Decision
+
+__all__ = ["AttemptRecord", "CallResult", "StreamDelta", "StreamDone", "StreamEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt of a call: which deployment, how it ended, how long it took, its cost.
+
+    ``retry`` counts tries of this deployment from 0; ``number`` counts attempts of the
+    call from 1.
+    """
+
+    alias: str
+    model: str
+    status: AttemptStatus
+    error_class: ErrorClass | None
+    latency_s: float
+    retry: int
+    cost: Decimal
+    number: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly dict (cost as a decimal string)."""
+        return {
+            "number": self.number,
+            "deployment": self.alias,
+            "model": self.model,
+            "status": self.status,
+            "error_class": self.error_class,
+            "latency_s": self.latency_s,
+            "retry": self.retry,
+            "cost": str(self.cost),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """A successful call.
+
+    Attributes:
+        response: litellm's ``ModelResponse`` (for a stream: assembled from the chunks).
+        decision: the routing decision.
+        route: the matched route's name.
+        deployment: alias of the deployment that answered.
+        model: litellm model string that answered.
+        attempts: every attempt, failed ones included.
+        cost: total cost of the call's attempts, as accounting settled it.
+        usage: token usage of the answering attempt.
+        request_id: the request's id.
+        time_to_first_token_s: for streams, seconds from the start of the answering attempt
+            to its first content token.
+    """
+
+    response: Any
+    decision: Decision
+    route: str
+    deployment: str
+    model: str
+    attempts: tuple[AttemptRecord, ...]
+    cost: Decimal
+    usage: Usage
+    request_id: str
+    time_to_first_token_s: float | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly summary (what ``response._hidden_params["policyroute"]`` holds)."""
+        u = self.usage
+        return {
+            "request_id": self.request_id,
+            "route": self.route,
+            "deployment": self.deployment,
+            "model": self.model,
+            "cost": str(self.cost),
+            "usage": {
+                "input_tokens": u.input_tokens,
+                "output_tokens": u.output_tokens,
+                "cache_read_tokens": u.cache_read_tokens,
+                "cache_write_tokens": u.cache_write_tokens,
+                "reasoning_tokens": u.reasoning_tokens,
+            },
+            "time_to_first_token_s": self.time_to_first_token_s,
+            "attempts": [a.as_dict() for a in self.attempts],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDelta:
+    """One chunk of a streamed answer (litellm's ``ModelResponseStream``, untouched)."""
+
+    chunk: Any
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDone:
+    """The last event of a stream that completed; never sent for a broken stream."""
+
+    result: CallResult
+
+
+StreamEvent: TypeAlias = StreamDelta | StreamDone

@@ -1,0 +1,382 @@
+"""Streaming with failover until the first token, and no silent truncation after it.
+
+Chunks that carry no content (the role chunk some providers send first) are held back until
+the first content or tool-call chunk arrives; until then any failure (an error, the
+first-token timeout, a stream that ends empty) is retried or falls over like a non-streamed
+call, and the caller sees nothing of it. Once content has reached the caller, a failure ends
+the stream with :class:`~policyroute.errors.StreamInterruptedError` carrying the partial text;
+:class:`~policyroute.execution.result.StreamDone` is only sent for a complete answer.
+
+Timeouts:
+    async: the first-token deadline (``defaults.first_token_timeout``) covers opening the
+    stream and every chunk until the first content; the idle deadline
+    (``defaults.idle_timeout``) covers each later chunk. Both are enforced with
+    ``asyncio.timeout`` around each ``__anext__``, so they are exact.
+
+    sync: a blocking read cannot be interrupted without a thread, so litellm's ``timeout``
+    (httpx's read timeout, which bounds every wait for bytes) is set to the larger of the two
+    deadlines (the request timeout when no idle deadline is set), and both deadlines are
+    checked again as each chunk arrives. A silent stream is therefore detected after the read
+    timeout at the latest; a slow trickle is caught by the per-chunk checks.
+
+Abandoned streams (the consumer stops iterating, closes the generator, or its task is
+cancelled) still settle the attempt and finish the call, from the generators' ``finally``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from policyroute._lazy import import_litellm
+from policyroute.errors import ErrorClass, ProviderError, StreamInterruptedError
+from policyroute.execution.call import CallState
+from policyroute.execution.classify import classify, make_error
+from policyroute.execution.hooks import Admission, AttemptInfo, AttemptOutcome, Usage
+from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
+from policyroute.execution.timeouts import within
+from policyroute.execution.usage import chunk_text, has_content, usage_of
+from policyroute.request import Request
+
+if TYPE_CHECKING:
+    from policyroute.execution.executor import Executor
+
+__all__ = ["stream_async", "stream_sync"]
+
+
+class _Attempt:
+    """What one streamed attempt has seen so far."""
+
+    __slots__ = ("chunks", "error", "first_at", "outcome", "started", "usage")
+
+    def __init__(self) -> None:
+        self.chunks: list[Any] = []
+        self.first_at: float | None = None
+        self.started = time.perf_counter()
+        self.outcome = AttemptOutcome(status="cancelled")
+        self.error: ProviderError | None = None
+        self.usage: Usage | None = None
+
+    def take(self, chunk: Any) -> list[Any]:
+        """Keep ``chunk``; return the chunks to pass on now (none before the first token)."""
+        self.chunks.append(chunk)
+        usage = usage_of(chunk)
+        if usage is not None:
+            self.usage = usage
+        if self.first_at is not None:
+            return [chunk]
+        if not has_content(chunk):
+            return []
+        self.first_at = time.perf_counter()
+        return self.chunks[:]
+
+    def deadline_error(
+        self, first_token: float | None, idle: float | None, last: float
+    ) -> ProviderError | None:
+        """A timeout error if a chunk arrived later than allowed (sync streams)."""
+        now = time.perf_counter()
+        if self.first_at is None:
+            if first_token is not None and now - self.started > first_token:
+                return _timeout(f"no first token within {first_token:g}s")
+        elif idle is not None and now - last > idle:
+            return _timeout(f"no chunk for more than {idle:g}s")
+        return None
+
+    def succeed(self, messages: list[Any]) -> None:
+        if self.first_at is None:
+            raise make_error("malformed_response", "the stream ended without any content")
+        response = import_litellm().stream_chunk_builder(self.chunks, messages=messages)
+        self.outcome = AttemptOutcome(
+            status="ok",
+            response=response,
+            usage=usage_of(response) or self.usage or Usage(),
+            provider_billed=True,
+            time_to_first_token_s=self.first_at - self.started,
+        )
+
+    def fail(self, exc: BaseException, attempt: AttemptInfo) -> None:
+        candidate = attempt.candidate
+        error = classify(exc, deployment=candidate.alias, model=candidate.model)
+        self.error = error
+        self.outcome = AttemptOutcome(
+            status="error" if self.first_at is None else "interrupted",
+            error=error,
+            error_class=error.error_class,
+            usage=self.usage,
+            provider_billed=bool(self.chunks),
+        )
+
+    def finalize(self) -> AttemptOutcome:
+        outcome = self.outcome
+        outcome.latency_s = time.perf_counter() - self.started
+        if outcome.status == "cancelled":
+            outcome.usage = self.usage
+            outcome.provider_billed = bool(self.chunks)
+        if self.first_at is not None and outcome.time_to_first_token_s is None:
+            outcome.time_to_first_token_s = self.first_at - self.started
+        return outcome
+
+    def interrupted(self, call: CallState, cause: ProviderError) -> StreamInterruptedError:
+        usage = self.usage
+        partial = (
+            {}
+            if usage is None
+            else {
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+            }
+        )
+        cause_class: ErrorClass = cause.error_class
+        err = StreamInterruptedError(
+            f"stream from deployment '{cause.deployment}' broke after content reached the"
+            f" caller ({cause_class}): {cause}",
+            partial_text="".join(chunk_text(c) for c in self.chunks),
+            partial_usage=partial,
+            cause_class=cause_class,
+            deployment=cause.deployment,
+            model=cause.model,
+            status_code=cause.status_code,
+        )
+        err.__cause__ = cause
+        call.fail(err)
+        return err
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def stream_sync(executor: Executor, request: Request) -> Iterator[StreamEvent]:
+    """The generator behind :meth:`Executor.stream`."""
+    call = executor.start(request, stream=True)
+    finished = False
+    try:
+        while True:
+            candidate = call.next_candidate()
+            if candidate is None:
+                raise call.exhausted()
+            retry = 0
+            while True:
+                attempt = call.attempt_info(candidate, retry)
+                admission = executor.admit(attempt)
+                if isinstance(admission, str):
+                    call.downgrade(admission)
+                    break
+                answer = yield from _sync_attempt(executor, call, attempt, admission)
+                if isinstance(answer, CallResult):
+                    finished = True
+                    executor.accounting.finish(call.info, executor.call_outcome(call, answer, None))
+                    yield StreamDone(answer)
+                    return
+                action = call.after_failure(answer, candidate, retry)
+                if action.kind == "retry":
+                    executor._sleep(action.delay)
+                    retry += 1
+                elif action.kind == "next":
+                    break
+                else:
+                    raise call.fail(answer)
+    except BaseException as exc:
+        if not finished:
+            finished = True
+            executor.accounting.finish(call.info, executor.call_outcome(call, None, exc))
+        raise
+
+
+def _sync_attempt(
+    executor: Executor, call: CallState, attempt: AttemptInfo, admission: Admission
+) -> Generator[StreamEvent, None, CallResult | ProviderError]:
+    defaults = call.policy.defaults
+    first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
+    params = _sync_read_timeout(admission.params, first_token, idle)
+    messages = _messages(call.request)
+    state = _Attempt()
+    stream: Any = None
+    executor.stats.start(attempt.candidate.alias)
+    try:
+        stream = executor.completion_fn(messages=messages, **params)
+        last = state.started
+        for chunk in stream:
+            late = state.deadline_error(first_token, idle, last)
+            if late is not None:
+                raise late
+            last = time.perf_counter()
+            for ready in state.take(chunk):
+                yield StreamDelta(ready)
+        state.succeed(messages)
+    except Exception as exc:
+        state.fail(exc, attempt)
+    finally:
+        if state.outcome.status != "ok":
+            _close(stream)
+        executor.settle(call, attempt, admission, state.finalize(), state.error)
+    if state.error is not None:
+        if state.first_at is not None:
+            raise state.interrupted(call, state.error)
+        return state.error
+    return _result(call, attempt, state)
+
+
+# --------------------------------------------------------------------------- async
+
+
+async def stream_async(executor: Executor, request: Request) -> AsyncIterator[StreamEvent]:
+    """The async generator behind :meth:`Executor.astream`."""
+    call = executor.start(request, stream=True)
+    finished = False
+    try:
+        while True:
+            candidate = call.next_candidate()
+            if candidate is None:
+                raise call.exhausted()
+            retry = 0
+            while True:
+                attempt = call.attempt_info(candidate, retry)
+                admission = await executor.aadmit(attempt)
+                if isinstance(admission, str):
+                    call.downgrade(admission)
+                    break
+                box: list[CallResult | ProviderError] = []
+                inner = _async_attempt(executor, call, attempt, admission, box)
+                try:
+                    async for event in inner:
+                        yield event
+                finally:
+                    # Closing the outer generator does not close the inner one; its
+                    # settle must not wait for the garbage collector.
+                    await inner.aclose()
+                answer = box[0]
+                if isinstance(answer, CallResult):
+                    finished = True
+                    await executor.accounting.afinish(
+                        call.info, executor.call_outcome(call, answer, None)
+                    )
+                    yield StreamDone(answer)
+                    return
+                action = call.after_failure(answer, candidate, retry)
+                if action.kind == "retry":
+                    await executor._asleep(action.delay)
+                    retry += 1
+                elif action.kind == "next":
+                    break
+                else:
+                    raise call.fail(answer)
+    except BaseException as exc:
+        if not finished:
+            finished = True
+            await executor.accounting.afinish(call.info, executor.call_outcome(call, None, exc))
+        raise
+
+
+async def _async_attempt(
+    executor: Executor,
+    call: CallState,
+    attempt: AttemptInfo,
+    admission: Admission,
+    box: list[CallResult | ProviderError],
+) -> AsyncGenerator[StreamEvent, None]:
+    defaults = call.policy.defaults
+    first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
+    messages = _messages(call.request)
+    state = _Attempt()
+    stream: Any = None
+    executor.stats.start(attempt.candidate.alias)
+    try:
+        opening = executor.acompletion_fn(messages=messages, **admission.params)
+        stream = await _timed(within(opening, first_token), first_token, "first token")
+        iterator = stream.__aiter__()
+        while True:
+            if state.first_at is None:
+                limit = _remaining(first_token, state.started)
+                what = "first token"
+            else:
+                limit, what = idle, "next chunk"
+            try:
+                chunk = await _timed(within(iterator.__anext__(), limit), limit, what)
+            except StopAsyncIteration:
+                break
+            for ready in state.take(chunk):
+                yield StreamDelta(ready)
+        state.succeed(messages)
+    except Exception as exc:
+        state.fail(exc, attempt)
+    finally:
+        if state.outcome.status != "ok":
+            await _aclose(stream)
+        await executor.asettle(call, attempt, admission, state.finalize(), state.error)
+    if state.error is not None:
+        if state.first_at is not None:
+            raise state.interrupted(call, state.error)
+        box.append(state.error)
+        return
+    box.append(_result(call, attempt, state))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _result(call: CallState, attempt: AttemptInfo, state: _Attempt) -> CallResult:
+    outcome = state.outcome
+    return call.result(
+        attempt, outcome.response, outcome.usage or Usage(), outcome.time_to_first_token_s
+    )
+
+
+async def _timed(awaitable: Any, limit: float | None, what: str) -> Any:
+    try:
+        return await awaitable
+    except TimeoutError as exc:
+        raise _timeout(f"no {what} within {limit:g}s" if limit is not None else what) from exc
+
+
+def _timeout(message: str) -> ProviderError:
+    return make_error("timeout", message)
+
+
+def _remaining(limit: float | None, started: float) -> float | None:
+    if limit is None:
+        return None
+    return limit - (time.perf_counter() - started)
+
+
+def _sync_read_timeout(
+    params: Mapping[str, Any], first_token: float | None, idle: float | None
+) -> Mapping[str, Any]:
+    if first_token is None and idle is None:
+        return params
+    request_timeout = params.get("timeout")
+    read = max(first_token or 0.0, idle) if idle is not None else request_timeout
+    if read is None:
+        return params
+    if isinstance(request_timeout, (int, float)):
+        read = min(float(read), float(request_timeout))
+    return {**params, "timeout": read}
+
+
+def _messages(request: Request) -> list[Any]:
+    messages = request.messages
+    return messages if isinstance(messages, list) else list(messages)
+
+
+def _close(stream: Any) -> None:
+    """Close a sync litellm stream so its HTTP connection is released."""
+    if stream is None:
+        return
+    for target in (getattr(stream, "completion_stream", None), stream):
+        close = getattr(target, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # the stream is already broken; closing is best effort
+                pass
+            return
+
+
+async def _aclose(stream: Any) -> None:
+    """Close an async litellm stream so its HTTP connection is released."""
+    aclose = getattr(stream, "aclose", None)
+    if callable(aclose):
+        try:
+            await aclose()
+        except Exception:  # the stream is already broken; closing is best effort
+            pass
