@@ -1,0 +1,389 @@
+"""The budget guard: refuse, downgrade or clamp an attempt before it is sent.
+
+For each attempt the guard computes the attempt's worst-case cost
+(:func:`~policyroute.costs.estimate.worst_case`), builds one line per budget in scope and scope
+value (``per: tags`` with three tags is three lines), and reserves the worst case on all lines
+at once in the store. If a line would go over its limit, the refusing budget's ``on_exceed``
+decides: ``block`` raises :class:`~policyroute.errors.BudgetExceeded`, ``downgrade`` asks the
+executor to re-route, ``clamp_max_tokens`` lowers ``max_tokens`` until the worst case fits.
+After the attempt, :meth:`BudgetGuard.settle` turns the reservation into the actual spend.
+
+Example:
+    >>> guard = BudgetGuard(policy, MemoryStore())  # doctest: +SKIP
+    >>> admission = guard.admit(attempt)             # may raise BudgetExceeded
+    >>> charges = guard.settle(admission, Decimal("0.0012"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine, ReserveResult
+from policyroute.budgets.windows import Window, line_key, scope_values, window_for
+from policyroute.costs.estimate import Estimate, worst_case
+from policyroute.errors import BudgetError, BudgetExceeded
+from policyroute.execution.hooks import Admission, AttemptInfo
+from policyroute.policy.model import BudgetSpec
+
+if TYPE_CHECKING:
+    from policyroute.policy.compile import CompiledPolicy
+
+__all__ = ["BudgetCharge", "BudgetGuard", "Reservation", "ReservedLine"]
+
+_CLAMP_ROUNDS = 3
+_ONE_NANO = Decimal("1e-9")
+_DOWNGRADE_MEMORY = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetCharge:
+    """What one settled attempt did to one budget line.
+
+    ``thresholds_crossed`` lists the ``warn_at`` fractions this attempt's spend reached first
+    in the line's window (each fires once per window and scope, across processes).
+    """
+
+    budget: str
+    scope: str
+    window: str
+    limit: Decimal
+    spent_after: Decimal
+    reserved_after: Decimal
+    thresholds_crossed: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedLine:
+    """One line of a reservation: which budget, scope and window it holds money on."""
+
+    budget: BudgetSpec
+    scope: str
+    window: Window
+    key: str
+
+    def reserve_line(self, amount: Decimal) -> ReserveLine:
+        """The store's view of the line for a reservation of ``amount``."""
+        w = self.window
+        return ReserveLine(
+            key=self.key,
+            limit=self.budget.limit_usd,
+            amount=amount,
+            expires_at=w.expires_at,
+            bucket_seconds=w.bucket_seconds,
+            span_seconds=w.span_seconds,
+            thresholds=tuple(sorted(self.budget.warn_at)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The handle an admitted attempt carries to :meth:`BudgetGuard.settle`."""
+
+    reservation_id: str
+    lines: tuple[ReservedLine, ...]
+    estimate: Estimate
+    amount: Decimal
+
+
+@dataclass(slots=True)
+class _Refusal:
+    line: ReservedLine
+    spent: Decimal
+    reserved: Decimal
+
+
+class BudgetGuard:
+    """Checks and reserves every budget in scope of an attempt, atomically.
+
+    Args:
+        policy: the compiled policy (for ``defaults.max_tokens`` and the store's lease).
+        store: where budget state lives (shared by every process enforcing the policy).
+        clock: seconds since the epoch; injectable for tests.
+        token_counter: replaces ``litellm.token_counter`` when estimating.
+    """
+
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        store: BudgetStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        token_counter: Callable[..., int] | None = None,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self._clock = clock
+        self._token_counter = token_counter
+        self._lease = float(policy.spec.store.lease)
+        self._default_max_tokens = policy.defaults.max_tokens
+        self._downgrades: OrderedDict[str, set[str]] = OrderedDict()
+        self._downgrades_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ admit
+
+    def admit(self, attempt: AttemptInfo) -> Admission:
+        """Reserve the attempt's worst case on every budget in scope, or apply ``on_exceed``."""
+        plan = self._plan(attempt)
+        if plan is None:
+            return Admission(params=attempt.params)
+        lines, estimate = plan
+        params: Mapping[str, Any] = attempt.params
+        amount = estimate.cost
+        for _ in range(_CLAMP_ROUNDS):
+            rid = uuid.uuid4().hex
+            refusal = self._check_call_lines(lines, amount)
+            if refusal is None:
+                store_lines = [rl.reserve_line(amount) for rl in lines if rl.window.persistent]
+                if not store_lines:
+                    return self._admitted(params, rid, lines, estimate, amount)
+                result = self.store.reserve(
+                    store_lines, reservation_id=rid, lease_seconds=self._lease, now=self._clock()
+                )
+                if result.ok:
+                    return self._admitted(params, rid, lines, estimate, amount)
+                refusal = self._store_refusal(lines, result)
+            final = refusal
+            states = {}
+            if refusal.line.budget.on_exceed.action == "clamp_max_tokens":
+                states = {rl.key: self.store.state(rl.key, now=self._clock()) for rl in lines}
+            outcome = self._on_refusal(attempt, refusal, estimate, amount, params, lines, states)
+            if isinstance(outcome, Admission):
+                return outcome
+            params, amount = outcome
+        # Still refused after clamping as far as the budgets' states allowed: others raced us.
+        raise self._exceeded(final, amount)
+
+    async def aadmit(self, attempt: AttemptInfo) -> Admission:
+        """Async twin of :meth:`admit`."""
+        plan = self._plan(attempt)
+        if plan is None:
+            return Admission(params=attempt.params)
+        lines, estimate = plan
+        params: Mapping[str, Any] = attempt.params
+        amount = estimate.cost
+        for _ in range(_CLAMP_ROUNDS):
+            rid = uuid.uuid4().hex
+            refusal = self._check_call_lines(lines, amount)
+            if refusal is None:
+                store_lines = [rl.reserve_line(amount) for rl in lines if rl.window.persistent]
+                if not store_lines:
+                    return self._admitted(params, rid, lines, estimate, amount)
+                result = await self.store.areserve(
+                    store_lines, reservation_id=rid, lease_seconds=self._lease, now=self._clock()
+                )
+                if result.ok:
+                    return self._admitted(params, rid, lines, estimate, amount)
+                refusal = self._store_refusal(lines, result)
+            final = refusal
+            states = {}
+            if refusal.line.budget.on_exceed.action == "clamp_max_tokens":
+                now = self._clock()
+                states = {rl.key: await _astate(self.store, rl.key, now) for rl in lines}
+            outcome = self._on_refusal(attempt, refusal, estimate, amount, params, lines, states)
+            if isinstance(outcome, Admission):
+                return outcome
+            params, amount = outcome
+        # Still refused after clamping as far as the budgets' states allowed: others raced us.
+        raise self._exceeded(final, amount)
+
+    # ------------------------------------------------------------------ settle
+
+    def settle(self, admission: Admission, actual_cost: Decimal) -> tuple[BudgetCharge, ...]:
+        """Turn the admission's reservation into ``actual_cost`` of spend (idempotent)."""
+        handle = admission.handle
+        if not isinstance(handle, Reservation):
+            return ()
+        states: list[LineState] = []
+        if any(rl.window.persistent for rl in handle.lines):
+            states = self.store.settle(handle.reservation_id, actual_cost, now=self._clock())
+        return _charges(handle, states, actual_cost)
+
+    async def asettle(self, admission: Admission, actual_cost: Decimal) -> tuple[BudgetCharge, ...]:
+        """Async twin of :meth:`settle`."""
+        handle = admission.handle
+        if not isinstance(handle, Reservation):
+            return ()
+        states: list[LineState] = []
+        if any(rl.window.persistent for rl in handle.lines):
+            states = await self.store.asettle(handle.reservation_id, actual_cost, now=self._clock())
+        return _charges(handle, states, actual_cost)
+
+    # ------------------------------------------------------------------ internals
+
+    def _plan(self, attempt: AttemptInfo) -> tuple[tuple[ReservedLine, ...], Estimate] | None:
+        decision = attempt.call.decision
+        budgets = [b for b in decision.budgets if b.routes is None or decision.route in b.routes]
+        if not budgets:
+            return None
+        candidate = attempt.candidate
+        estimate = worst_case(
+            attempt.call.request,
+            candidate,
+            attempt.params,
+            default_max_tokens=self._default_max_tokens,
+            token_counter=self._token_counter,
+        )
+        if not estimate.priced:
+            names = ", ".join(repr(b.name) for b in budgets)
+            raise BudgetError(
+                f"cannot enforce budget(s) {names}: {estimate.problem}; add `price:` (and"
+                f" `max_output_tokens:` if unknown) to model '{candidate.alias}' in the policy"
+            )
+        now = self._clock()
+        lines: list[ReservedLine] = []
+        for budget in budgets:
+            window = window_for(budget.window, now)
+            scopes = scope_values(
+                budget.per, attempt.call.request, route=decision.route, model=candidate.alias
+            )
+            lines.extend(
+                ReservedLine(budget, scope, window, line_key(budget.name, scope, window.key))
+                for scope in scopes
+            )
+        return tuple(lines), estimate
+
+    @staticmethod
+    def _check_call_lines(lines: Sequence[ReservedLine], amount: Decimal) -> _Refusal | None:
+        for rl in lines:
+            if not rl.window.persistent and amount > rl.budget.limit_usd:
+                return _Refusal(rl, Decimal(0), Decimal(0))
+        return None
+
+    @staticmethod
+    def _store_refusal(lines: Sequence[ReservedLine], result: ReserveResult) -> _Refusal:
+        persistent = [rl for rl in lines if rl.window.persistent]
+        if result.refused is None or result.refused_index is None:
+            raise BudgetError("the budget store refused a reservation without saying which line")
+        return _Refusal(
+            persistent[result.refused_index], result.refused.spent, result.refused.reserved
+        )
+
+    def _admitted(
+        self,
+        params: Mapping[str, Any],
+        rid: str,
+        lines: tuple[ReservedLine, ...],
+        estimate: Estimate,
+        amount: Decimal,
+    ) -> Admission:
+        handle = Reservation(rid, lines, estimate, amount)
+        return Admission(params=params, estimate=amount, handle=handle)
+
+    def _on_refusal(
+        self,
+        attempt: AttemptInfo,
+        refusal: _Refusal,
+        estimate: Estimate,
+        amount: Decimal,
+        params: Mapping[str, Any],
+        lines: Sequence[ReservedLine],
+        states: Mapping[str, LineState],
+    ) -> Admission | tuple[Mapping[str, Any], Decimal]:
+        """An Admission (downgrade), new (params, amount) to retry with (clamp), or raise."""
+        on_exceed = refusal.line.budget.on_exceed
+        if on_exceed.action == "downgrade" and on_exceed.target is not None:
+            if not self._first_downgrade(attempt.call.request.request_id, on_exceed.target):
+                raise self._exceeded(refusal, amount, note="already downgraded once")
+            return Admission(params=params, estimate=amount, downgrade_to=on_exceed.target)
+        if on_exceed.action == "clamp_max_tokens":
+            clamped = _clamped_max_tokens(estimate, lines, states)
+            if clamped is None or clamped < on_exceed.min_tokens:
+                raise self._exceeded(
+                    refusal, amount, note=f"max_tokens cannot be clamped to {on_exceed.min_tokens}"
+                )
+            key = "max_completion_tokens" if "max_completion_tokens" in params else "max_tokens"
+            new_params = {**params, key: clamped}
+            return new_params, estimate.cost_with_output(clamped)
+        raise self._exceeded(refusal, amount)
+
+    def _first_downgrade(self, request_id: str, target: str) -> bool:
+        # A downgrade whose target is refused again must not bounce forever.
+        with self._downgrades_lock:
+            seen = self._downgrades.setdefault(request_id, set())
+            self._downgrades.move_to_end(request_id)
+            while len(self._downgrades) > _DOWNGRADE_MEMORY:
+                self._downgrades.popitem(last=False)
+            if target in seen:
+                return False
+            seen.add(target)
+            return True
+
+    @staticmethod
+    def _exceeded(refusal: _Refusal, amount: Decimal, note: str | None = None) -> BudgetExceeded:
+        rl = refusal.line
+        exc = BudgetExceeded(
+            budget=rl.budget.name,
+            scope=rl.scope,
+            limit=rl.budget.limit_usd,
+            spent=refusal.spent,
+            reserved=refusal.reserved,
+            estimate=amount,
+            window=rl.window.key,
+        )
+        if note:
+            exc.args = (f"{exc.args[0]} ({note})",)
+        return exc
+
+
+def _clamped_max_tokens(
+    estimate: Estimate, lines: Sequence[ReservedLine], states: Mapping[str, LineState]
+) -> int | None:
+    """The largest max_tokens whose worst case fits every line, or None if none does."""
+    remaining = []
+    for rl in lines:
+        state = states.get(rl.key)
+        if rl.window.persistent and state is not None:
+            remaining.append(rl.budget.limit_usd - state.spent - state.reserved)
+        else:
+            remaining.append(rl.budget.limit_usd)
+    # One nano-dollar of slack: stores round charges up to whole nano-dollars.
+    room = min(remaining) / estimate.n - estimate.input_tokens * estimate.input_rate - _ONE_NANO
+    if room < 0:
+        return None
+    if estimate.output_rate <= 0:
+        return estimate.output_tokens
+    return min(estimate.output_tokens, math.floor(room / estimate.output_rate))
+
+
+def _charges(
+    handle: Reservation, states: Sequence[LineState], actual: Decimal
+) -> tuple[BudgetCharge, ...]:
+    by_key = {s.key: s for s in states}
+    charges = []
+    for rl in handle.lines:
+        state = by_key.get(rl.key)
+        if rl.window.persistent:
+            if state is None:
+                continue  # already settled, released or reclaimed
+            charge = BudgetCharge(
+                rl.budget.name,
+                rl.scope,
+                rl.window.key,
+                rl.budget.limit_usd,
+                state.spent,
+                state.reserved,
+                state.crossed,
+            )
+        else:
+            limit = rl.budget.limit_usd
+            crossed = tuple(t for t in sorted(rl.budget.warn_at) if actual >= limit * Decimal(t))
+            charge = BudgetCharge(
+                rl.budget.name, rl.scope, "call", limit, actual, Decimal(0), crossed
+            )
+        charges.append(charge)
+    return tuple(charges)
+
+
+async def _astate(store: BudgetStore, key: str, now: float) -> LineState:
+    # State reads are rare (clamping only) and the protocol keeps them sync; a worker thread
+    # keeps blocking stores off the event loop.
+    return await asyncio.to_thread(store.state, key, now=now)

@@ -1,0 +1,193 @@
+"""The budget store interface and the exact money units stores keep.
+
+A store holds, per budget line (``budget/scope/window`` key), the money spent and the money
+reserved by calls in flight, and settles reservations atomically: :meth:`BudgetStore.reserve`
+succeeds for all lines of a call or for none. Amounts cross this interface as
+:class:`~decimal.Decimal` USD and are kept as integer nano-dollars (10⁻⁹ USD), never floats:
+reservations and spend round up, limits round down, so rounding can only refuse, never overspend.
+
+Rolling windows are kept as spend buckets: a line with ``bucket_seconds`` set records each
+settlement in the bucket ``floor(now / bucket_seconds)``, and its spend at time ``now`` is the
+sum of the buckets that overlap ``(now - span_seconds, now]``. The oldest overlapping bucket is
+counted whole, so the sum over-counts by at most one bucket (1/60 of the window): the check is
+conservative, a budget can refuse a little early but is never exceeded.
+
+Example:
+    >>> line = ReserveLine(key="daily/u1/day:2025-01-02", limit=Decimal("2"),
+    ...                    amount=Decimal("0.01"), expires_at=1735900000.0)
+    >>> to_nano(Decimal("0.0000000015"))
+    2
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "NANO",
+    "WINDOW_MARGIN_SECONDS",
+    "BudgetStore",
+    "LineState",
+    "ReserveLine",
+    "ReserveResult",
+    "crossed_thresholds",
+    "first_live_bucket",
+    "from_nano",
+    "to_nano",
+]
+
+NANO = Decimal("1e9")
+"""Nano-dollars per USD: the integer unit every store keeps amounts in."""
+
+WINDOW_MARGIN_SECONDS = 3600.0
+"""How long a window's state outlives the window (status reports, late settlements)."""
+
+
+def to_nano(amount: Decimal, *, up: bool = True) -> int:
+    """USD to integer nano-dollars, rounding up (charges) or down (limits)."""
+    return int((amount * NANO).to_integral_value(ROUND_CEILING if up else ROUND_FLOOR))
+
+
+def from_nano(nano: int) -> Decimal:
+    """Integer nano-dollars back to USD, exactly."""
+    return (Decimal(nano) / NANO).normalize() if nano else Decimal(0)
+
+
+def first_live_bucket(now: float, bucket_seconds: float, span_seconds: float) -> int:
+    """The oldest bucket that overlaps the window ``(now - span, now]`` (counted whole)."""
+    return math.floor((now - span_seconds) / bucket_seconds)
+
+
+def crossed_thresholds(
+    thresholds: Sequence[float], fired: Sequence[float], spent_nano: int, limit_nano: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Which thresholds fire now, and the new fired set.
+
+    A threshold fires when spend reaches it and it has not fired in this window yet; it re-arms
+    when spend falls back below it, which only happens in rolling windows as old buckets age out.
+    Stores call this inside their atomic settle so a threshold fires once across processes.
+    """
+    if limit_nano <= 0:
+        return (), tuple(fired)
+    reached = {t for t in thresholds if spent_nano * 1.0 >= t * limit_nano}
+    newly = tuple(sorted(reached - set(fired)))
+    return newly, tuple(sorted(reached))
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveLine:
+    """One budget line a reservation is checked and held against.
+
+    Attributes:
+        key: ``budget/scope/window`` (see :func:`policyroute.budgets.windows.line_key`).
+        limit: the budget's limit in USD.
+        amount: the worst-case cost to reserve.
+        expires_at: when the line's state may be dropped (the window's end plus a margin).
+        bucket_seconds / span_seconds: set for rolling windows (see the module docstring).
+        thresholds: ``warn_at`` fractions, recorded so settle can report crossings.
+    """
+
+    key: str
+    limit: Decimal
+    amount: Decimal
+    expires_at: float
+    bucket_seconds: float | None = None
+    span_seconds: float | None = None
+    thresholds: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LineState:
+    """A budget line as the store sees it; ``crossed`` is filled in by settle only."""
+
+    key: str
+    spent: Decimal
+    reserved: Decimal
+    limit: Decimal
+    crossed: tuple[float, ...] = ()
+
+    @property
+    def remaining(self) -> Decimal:
+        """Limit minus spend and open reservations, never negative."""
+        return max(Decimal(0), self.limit - self.spent - self.reserved)
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveResult:
+    """The answer of :meth:`BudgetStore.reserve`: ``ok``, or the first line that refused."""
+
+    ok: bool
+    refused: LineState | None = None
+    refused_index: int | None = None
+
+
+@runtime_checkable
+class BudgetStore(Protocol):
+    """Budget state shared by every process that enforces a policy.
+
+    Every method is atomic with respect to every other caller of the same store (other
+    threads, processes, or hosts, depending on the backend). Failures to reach the store raise
+    :class:`~policyroute.errors.BudgetStoreError`. ``now`` is seconds since the epoch; it is
+    passed in so tests (and guards with an injected clock) control time.
+    """
+
+    def reserve(
+        self,
+        lines: Sequence[ReserveLine],
+        *,
+        reservation_id: str,
+        lease_seconds: float,
+        now: float,
+    ) -> ReserveResult:
+        """Hold ``amount`` on every line if ``spent + reserved + amount <= limit`` for all."""
+
+    def settle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
+        """Drop the reservation and record ``actual`` as spend on each of its lines.
+
+        Idempotent: an unknown (already settled, released or reclaimed) id returns ``[]``.
+        """
+
+    def release(self, reservation_id: str, *, now: float | None = None) -> None:
+        """Drop the reservation without spend (the call never reached a provider)."""
+
+    def reclaim_expired(self, now: float) -> int:
+        """Reclaim reservations whose lease ran out (a crashed process's); return how many.
+
+        The process may have made the call before it died, so the reserved worst case is
+        recorded as spend: reclaiming can only make a budget stricter, never overspend it.
+        """
+
+    def state(self, key: str, *, now: float) -> LineState:
+        """One line's spend, reservations and last known limit (zeros if unknown)."""
+
+    def scan(self, prefix: str, *, now: float) -> list[LineState]:
+        """Every live line whose key starts with ``prefix``, sorted by key."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    async def areserve(
+        self,
+        lines: Sequence[ReserveLine],
+        *,
+        reservation_id: str,
+        lease_seconds: float,
+        now: float,
+    ) -> ReserveResult:
+        """Async twin of :meth:`reserve`."""
+
+    async def asettle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
+        """Async twin of :meth:`settle`."""
+
+    async def arelease(self, reservation_id: str, *, now: float | None = None) -> None:
+        """Async twin of :meth:`release`."""
+
+    async def areclaim_expired(self, now: float) -> int:
+        """Async twin of :meth:`reclaim_expired`."""
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""

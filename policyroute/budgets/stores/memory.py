@@ -1,0 +1,237 @@
+"""An in-process budget store: a dict behind a lock. Right for one process and for tests.
+
+Example:
+    >>> store = MemoryStore()
+    >>> line = ReserveLine(key="b/*/day:2025-01-02", limit=Decimal("1"),
+    ...                    amount=Decimal("0.4"), expires_at=2e9)
+    >>> store.reserve([line], reservation_id="r1", lease_seconds=60, now=0).ok
+    True
+    >>> store.settle("r1", Decimal("0.1"), now=1)[0].spent
+    Decimal('0.1')
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from policyroute.budgets.stores.base import (
+    LineState,
+    ReserveLine,
+    ReserveResult,
+    crossed_thresholds,
+    first_live_bucket,
+    from_nano,
+    to_nano,
+)
+
+__all__ = ["MemoryStore"]
+
+_SWEEP_EVERY = 1.0
+
+
+@dataclass(slots=True)
+class _Line:
+    limit: int
+    expires_at: float
+    bucket_seconds: float | None
+    span_seconds: float | None
+    thresholds: tuple[float, ...]
+    reserved: int = 0
+    fired: tuple[float, ...] = ()
+    buckets: dict[int, int] = field(default_factory=dict)
+
+    def spent(self, now: float) -> int:
+        if self.bucket_seconds is None or self.span_seconds is None:
+            return self.buckets.get(0, 0)
+        first = first_live_bucket(now, self.bucket_seconds, self.span_seconds)
+        for old in [b for b in self.buckets if b < first]:
+            del self.buckets[old]
+        return sum(self.buckets.values())
+
+    def bucket(self, now: float) -> int:
+        return 0 if self.bucket_seconds is None else int(now // self.bucket_seconds)
+
+
+@dataclass(slots=True)
+class _Reservation:
+    expires_at: float
+    lines: list[tuple[str, int]]
+
+
+class MemoryStore:
+    """Budget state in this process's memory; lost when the process ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lines: dict[str, _Line] = {}
+        self._reservations: dict[str, _Reservation] = {}
+        self._last_sweep = float("-inf")
+
+    # ------------------------------------------------------------------ sync
+
+    def reserve(
+        self,
+        lines: Sequence[ReserveLine],
+        *,
+        reservation_id: str,
+        lease_seconds: float,
+        now: float,
+    ) -> ReserveResult:
+        """See :meth:`BudgetStore.reserve`."""
+        with self._lock:
+            if now - self._last_sweep >= _SWEEP_EVERY:
+                # Sweeping walks every line and reservation: once a second is plenty.
+                self._last_sweep = now
+                self._reclaim(now)
+                self._drop_expired_lines(now)
+            amounts = [to_nano(line.amount) for line in lines]
+            for index, (line, amount) in enumerate(zip(lines, amounts, strict=True)):
+                state = self._line(line)
+                spent = state.spent(now)
+                if spent + state.reserved + amount > state.limit:
+                    refused = LineState(
+                        line.key, from_nano(spent), from_nano(state.reserved), line.limit
+                    )
+                    return ReserveResult(ok=False, refused=refused, refused_index=index)
+            for line, amount in zip(lines, amounts, strict=True):
+                self._lines[line.key].reserved += amount
+            self._reservations[reservation_id] = _Reservation(
+                expires_at=now + lease_seconds,
+                lines=[(line.key, amount) for line, amount in zip(lines, amounts, strict=True)],
+            )
+            return ReserveResult(ok=True)
+
+    def settle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
+        """See :meth:`BudgetStore.settle`."""
+        with self._lock:
+            return self._settle(reservation_id, to_nano(actual), now)
+
+    def release(self, reservation_id: str, *, now: float | None = None) -> None:
+        """See :meth:`BudgetStore.release`."""
+        with self._lock:
+            self._settle(reservation_id, 0, now or 0.0)
+
+    def reclaim_expired(self, now: float) -> int:
+        """See :meth:`BudgetStore.reclaim_expired`."""
+        with self._lock:
+            return self._reclaim(now)
+
+    def state(self, key: str, *, now: float) -> LineState:
+        """See :meth:`BudgetStore.state`."""
+        with self._lock:
+            line = self._lines.get(key)
+            if line is None or line.expires_at <= now:
+                return LineState(key, Decimal(0), Decimal(0), Decimal(0))
+            return self._state(key, line, now)
+
+    def scan(self, prefix: str, *, now: float) -> list[LineState]:
+        """See :meth:`BudgetStore.scan`."""
+        with self._lock:
+            return [
+                self._state(key, line, now)
+                for key, line in sorted(self._lines.items())
+                if key.startswith(prefix) and line.expires_at > now
+            ]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    # ------------------------------------------------------------------ async
+    # Every operation is a few dict updates under a lock held for microseconds, so the async
+    # twins run inline rather than paying for a thread hop.
+
+    async def areserve(
+        self,
+        lines: Sequence[ReserveLine],
+        *,
+        reservation_id: str,
+        lease_seconds: float,
+        now: float,
+    ) -> ReserveResult:
+        """Async twin of :meth:`reserve`."""
+        return self.reserve(
+            lines, reservation_id=reservation_id, lease_seconds=lease_seconds, now=now
+        )
+
+    async def asettle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
+        """Async twin of :meth:`settle`."""
+        return self.settle(reservation_id, actual, now=now)
+
+    async def arelease(self, reservation_id: str, *, now: float | None = None) -> None:
+        """Async twin of :meth:`release`."""
+        self.release(reservation_id, now=now)
+
+    async def areclaim_expired(self, now: float) -> int:
+        """Async twin of :meth:`reclaim_expired`."""
+        return self.reclaim_expired(now)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    # ------------------------------------------------------------------ internals
+
+    def _line(self, spec: ReserveLine) -> _Line:
+        line = self._lines.get(spec.key)
+        if line is None:
+            line = _Line(
+                limit=to_nano(spec.limit, up=False),
+                expires_at=spec.expires_at,
+                bucket_seconds=spec.bucket_seconds,
+                span_seconds=spec.span_seconds,
+                thresholds=spec.thresholds,
+            )
+            self._lines[spec.key] = line
+        else:
+            # The policy may have been reloaded with a new limit: the latest one applies.
+            line.limit = to_nano(spec.limit, up=False)
+            line.thresholds = spec.thresholds
+            line.expires_at = max(line.expires_at, spec.expires_at)
+        return line
+
+    def _state(
+        self, key: str, line: _Line, now: float, crossed: tuple[float, ...] = ()
+    ) -> LineState:
+        return LineState(
+            key,
+            from_nano(line.spent(now)),
+            from_nano(line.reserved),
+            from_nano(line.limit),
+            crossed,
+        )
+
+    def _settle(self, reservation_id: str, actual: int, now: float) -> list[LineState]:
+        reservation = self._reservations.pop(reservation_id, None)
+        if reservation is None:
+            return []
+        states = []
+        for key, amount in reservation.lines:
+            line = self._lines.get(key)
+            if line is None:
+                continue
+            line.reserved -= amount
+            if actual:
+                bucket = line.bucket(now)
+                line.buckets[bucket] = line.buckets.get(bucket, 0) + actual
+            spent = line.spent(now)
+            crossed, line.fired = crossed_thresholds(line.thresholds, line.fired, spent, line.limit)
+            states.append(self._state(key, line, now, crossed))
+        return states
+
+    def _reclaim(self, now: float) -> int:
+        expired = [rid for rid, r in self._reservations.items() if r.expires_at <= now]
+        for rid in expired:
+            reservation = self._reservations[rid]
+            # Charged at its worst case: the dead process may have made the call.
+            worst = max((amount for _, amount in reservation.lines), default=0)
+            self._settle(rid, worst, now)
+        return len(expired)
+
+    def _drop_expired_lines(self, now: float) -> None:
+        dead = [
+            k for k, line in self._lines.items() if line.expires_at <= now and not line.reserved
+        ]
+        for key in dead:
+            del self._lines[key]
