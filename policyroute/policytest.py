@@ -57,7 +57,7 @@ EXPECT_KEYS = ("route", "model", "candidates", "params", "budgets", "error")
 
 _CASE_KEYS = frozenset({"name", "request", "expect", "env", "description"})
 _FILE_KEYS = frozenset({"policy", "cases", "description"})
-_SUFFIXES = (".tests.yaml", ".tests.yml")
+_SUFFIXES = (".tests.yaml", ".tests.yml", "_tests.yaml", "_tests.yml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +158,24 @@ def _to_yaml(data: Mapping[str, Any]) -> str:
 def find_tests_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Tests files named by ``paths``: files as given, folders searched for ``*.tests.yaml``.
 
-    Missing paths are returned as given, so running them reports the problem.
+    Folder searches skip hidden folders (``.git``, ``.venv``, ...). Missing paths are
+    returned as given, so running them reports the problem.
     """
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(_SUFFIXES))
-            )
-        else:
+        if not path.is_dir():
             found.append(path)
+            continue
+        found.extend(
+            sorted(
+                p
+                for p in path.rglob("*")
+                if p.name.endswith(_SUFFIXES)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and p.is_file()
+            )
+        )
     return list(dict.fromkeys(found))
 
 
