@@ -190,7 +190,7 @@ def _class_of(exc: BaseException) -> ErrorClass:
     if by_type in ("context_window", "content_policy", "rate_limit", "authentication"):
         return by_type
     # Below here litellm's type is generic (500, 400, connection): the root cause decides.
-    for cause in _chain(exc):
+    for cause in (exc, *_chain(exc)):
         cause_class = _CHAIN_NAMES.get(type(cause).__name__)
         if cause_class is not None:
             return cause_class

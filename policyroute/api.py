@@ -1,0 +1,284 @@
+"""litellm-style entry points: ``policyroute.completion`` and ``policyroute.acompletion``.
+
+They take litellm's arguments plus a ``policy`` (a compiled policy or a path to one), route
+the call by the policy, run it through the executor, and return litellm's own response
+object. How the answer was obtained is attached as ``response._hidden_params["policyroute"]``
+(route, deployment, model, cost, usage, attempts).
+
+Example:
+    >>> import policyroute
+    >>> response = policyroute.completion(  # doctest: +SKIP
+    ...     policy="policies/tiered.yaml",
+    ...     messages=[{"role": "user", "content": "hello"}],
+    ...     metadata={"user_id": "u1"},
+    ... )
+    >>> response.choices[0].message.content  # doctest: +SKIP
+    'Hello! How can I help?'
+    >>> response._hidden_params["policyroute"]["deployment"]  # doctest: +SKIP
+    'mini'
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any
+
+from policyroute.execution.executor import Executor
+from policyroute.execution.hooks import Accounting, NullAccounting
+from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
+from policyroute.policy.compile import CompiledPolicy
+from policyroute.request import Request
+
+__all__ = ["AsyncCompletionStream", "CompletionStream", "acompletion", "completion"]
+
+PolicyRef = CompiledPolicy | str | os.PathLike[str]
+
+_CACHE_SIZE = 64
+_lock = threading.Lock()
+_policies: OrderedDict[tuple[str, int], CompiledPolicy] = OrderedDict()
+_executors: OrderedDict[tuple[int, int], tuple[CompiledPolicy, Any, Executor]] = OrderedDict()
+
+# Request fields that litellm callers pass as keyword arguments.
+_REQUEST_FIELDS = ("tools", "tool_choice", "response_format")
+
+
+def completion(
+    *,
+    policy: PolicyRef,
+    messages: Sequence[Mapping[str, Any]],
+    model: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    stream: bool = False,
+    accounting: Accounting | None = None,
+    **params: Any,
+) -> Any:
+    """Route and run one chat call; returns litellm's ``ModelResponse``.
+
+    ``policy`` is a :class:`~policyroute.policy.compile.CompiledPolicy`, a path to a policy
+    file, or YAML text (a string with a line break). Loaded policies and their executors are
+    cached per path (reloaded when the file changes) so circuit breakers and latency stats
+    are shared by every call. ``model``, ``metadata`` and ``tags`` are routing facts;
+    everything else (``temperature``, ``max_tokens``, ``tools``...) is passed on to the
+    deployment. With ``stream=True`` a :class:`CompletionStream` of litellm chunks is
+    returned instead.
+
+    Example:
+        >>> r = completion(policy="p.yaml", messages=[{"role": "user", "content": "hi"}])
+        ... # doctest: +SKIP
+        >>> r._hidden_params["policyroute"]["route"]  # doctest: +SKIP
+        'default'
+    """
+    executor = _executor_for(policy, accounting)
+    request = _request(messages, model, metadata, tags, stream, params)
+    if stream:
+        return CompletionStream(executor.stream(request))
+    return _annotated(executor.complete(request))
+
+
+async def acompletion(
+    *,
+    policy: PolicyRef,
+    messages: Sequence[Mapping[str, Any]],
+    model: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    stream: bool = False,
+    accounting: Accounting | None = None,
+    **params: Any,
+) -> Any:
+    """Async twin of :func:`completion`; with ``stream=True`` returns an
+    :class:`AsyncCompletionStream`.
+
+    Example:
+        >>> r = await acompletion(policy="p.yaml", messages=[{"role": "user", "content": "hi"}])
+        ... # doctest: +SKIP
+    """
+    executor = _executor_for(policy, accounting)
+    request = _request(messages, model, metadata, tags, stream, params)
+    if stream:
+        return AsyncCompletionStream(executor.astream(request))
+    return _annotated(await executor.acomplete(request))
+
+
+class CompletionStream:
+    """An iterator of litellm ``ModelResponseStream`` chunks.
+
+    Once the stream completed, :attr:`result` holds the :class:`CallResult` and
+    :attr:`policyroute` the same summary a non-streamed response carries. A stream that
+    breaks after content was sent raises :class:`~policyroute.errors.StreamInterruptedError`.
+
+    Example:
+        >>> for chunk in completion(policy="p.yaml", messages=msgs, stream=True):  # doctest: +SKIP
+        ...     print(chunk.choices[0].delta.content or "", end="")
+    """
+
+    def __init__(self, events: Iterator[StreamEvent]) -> None:
+        self._events = events
+        self.result: CallResult | None = None
+
+    def __iter__(self) -> CompletionStream:
+        return self
+
+    def __next__(self) -> Any:
+        for event in self._events:
+            if isinstance(event, StreamDelta):
+                return event.chunk
+            self.result = event.result
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop early; the attempt is settled and the call finished."""
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> CompletionStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def policyroute(self) -> dict[str, Any] | None:
+        """The call summary, once the stream completed."""
+        return None if self.result is None else self.result.summary()
+
+
+class AsyncCompletionStream:
+    """Async twin of :class:`CompletionStream`.
+
+    Example:
+        >>> stream = await acompletion(policy="p.yaml", messages=msgs, stream=True)
+        ... # doctest: +SKIP
+        >>> async for chunk in stream:  # doctest: +SKIP
+        ...     print(chunk.choices[0].delta.content or "", end="")
+    """
+
+    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+        self._events = events
+        self.result: CallResult | None = None
+
+    def __aiter__(self) -> AsyncCompletionStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        async for event in self._events:
+            if isinstance(event, StreamDelta):
+                return event.chunk
+            self.result = event.result
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Stop early; the attempt is settled and the call finished."""
+        aclose = getattr(self._events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> AsyncCompletionStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @property
+    def policyroute(self) -> dict[str, Any] | None:
+        """The call summary, once the stream completed."""
+        return None if self.result is None else self.result.summary()
+
+
+def _default_accounting(policy: CompiledPolicy) -> Accounting:
+    """The accounting used when the caller gives none."""
+    return NullAccounting()
+
+
+def clear_cache() -> None:
+    """Forget cached policies and executors (their breakers and stats with them)."""
+    with _lock:
+        _policies.clear()
+        _executors.clear()
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _request(
+    messages: Sequence[Mapping[str, Any]],
+    model: str | None,
+    metadata: Mapping[str, Any] | None,
+    tags: Sequence[str] | None,
+    stream: bool,
+    params: dict[str, Any],
+) -> Request:
+    fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
+    return Request(
+        messages=messages,
+        model=model,
+        params=params,
+        stream=stream,
+        metadata=metadata if metadata is not None else {},
+        tags=tuple(tags) if tags is not None else (),
+        **fields,
+    )
+
+
+def _annotated(result: CallResult) -> Any:
+    response = result.response
+    hidden = getattr(response, "_hidden_params", None)
+    if not isinstance(hidden, dict):
+        hidden = {}
+        try:
+            response._hidden_params = hidden
+        except AttributeError:
+            return response
+    hidden["policyroute"] = result.summary()
+    return response
+
+
+def _policy_for(ref: PolicyRef) -> CompiledPolicy:
+    if isinstance(ref, CompiledPolicy):
+        return ref
+    from policyroute.policy.loader import load_policy, load_policy_text
+
+    if isinstance(ref, str) and "\n" in ref:
+        key = (ref, -1)
+        loader = lambda: load_policy_text(ref)  # noqa: E731
+    else:
+        path = os.path.abspath(os.fspath(ref))
+        # The modification time is part of the key so an edited policy is picked up.
+        key = (path, os.stat(path).st_mtime_ns)
+        loader = lambda: load_policy(path)  # noqa: E731
+    with _lock:
+        cached = _policies.get(key)
+        if cached is not None:
+            _policies.move_to_end(key)
+            return cached
+    compiled = loader()
+    with _lock:
+        cached = _policies.setdefault(key, compiled)
+        _trim(_policies)
+    return cached
+
+
+def _executor_for(ref: PolicyRef, accounting: Accounting | None) -> Executor:
+    policy = _policy_for(ref)
+    key = (id(policy), id(accounting))
+    with _lock:
+        entry = _executors.get(key)
+        if entry is not None and entry[0] is policy and entry[1] is accounting:
+            _executors.move_to_end(key)
+            return entry[2]
+        chosen = accounting if accounting is not None else _default_accounting(policy)
+        executor = Executor(policy, accounting=chosen)
+        # The policy and accounting are held so their ids cannot be reused by other objects.
+        _executors[key] = (policy, accounting, executor)
+        _trim(_executors)
+        return executor
+
+
+def _trim(cache: OrderedDict[Any, Any]) -> None:
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
