@@ -1,0 +1,170 @@
+"""The Lua scripts the Redis budget store runs server-side (each call is atomic in Redis).
+
+Layout, every key under the hash tag ``{prefix}`` so a cluster keeps them in one slot:
+
+- ``{prefix}:line:<key>``: hash ``limit``, ``reserved``, ``spent`` (calendar windows),
+  ``width``/``span`` (rolling windows), ``thr`` and ``fired`` (thresholds, comma-separated).
+- ``{prefix}:spend:<key>``: hash bucket -> nano-dollars, for rolling windows.
+- ``{prefix}:res``: sorted set of open reservations scored by lease expiry.
+- ``{prefix}:resl:<id>``: JSON ``[[key, amount], ...]`` of one reservation.
+
+Amounts are integer nano-dollars; Lua numbers are doubles, exact to 2^53 nano-dollars
+(about nine million USD per line). Numbers leave the scripts as ``%.0f`` strings.
+Times arrive from the client (``now``) and expiries are set relative to it, so an injected or
+skewed client clock never makes Redis drop live state early.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RECLAIM", "RESERVE", "SETTLE"]
+
+_COMMON = r"""
+local P = ARGV[1]
+local now = tonumber(ARGV[2])
+
+local function fmt(x) return string.format('%.0f', x) end
+
+local function split(csv)
+  local out = {}
+  if csv then for part in string.gmatch(csv, '[^,]+') do out[#out + 1] = tonumber(part) end end
+  return out
+end
+
+local function extend(k, ttl_ms)
+  local cur = redis.call('PTTL', k)
+  if cur < 0 or cur < ttl_ms then redis.call('PEXPIRE', k, ttl_ms) end
+end
+
+local function spent_of(key, lk, width, span)
+  if not width or width == '' then
+    return tonumber(redis.call('HGET', lk, 'spent') or '0')
+  end
+  local w, s = tonumber(width), tonumber(span)
+  local first = math.floor((now - s) / w)
+  local sk = P .. 'spend:' .. key
+  local flat = redis.call('HGETALL', sk)
+  local total = 0
+  for i = 1, #flat, 2 do
+    local b = tonumber(flat[i])
+    if b < first then redis.call('HDEL', sk, flat[i]) else total = total + tonumber(flat[i + 1]) end
+  end
+  return total
+end
+
+local function settle(rid, actual)
+  if redis.call('ZREM', P .. 'res', rid) == 0 then return {} end
+  local rk = P .. 'resl:' .. rid
+  local raw = redis.call('GET', rk)
+  redis.call('DEL', rk)
+  if not raw then return {} end
+  local out = {}
+  for _, l in ipairs(cjson.decode(raw)) do
+    local key, amount = l[1], l[2]
+    local lk = P .. 'line:' .. key
+    if redis.call('EXISTS', lk) == 1 then
+      local reserved = tonumber(redis.call('HGET', lk, 'reserved') or '0')
+      if amount ~= '0' then reserved = redis.call('HINCRBY', lk, 'reserved', '-' .. amount) end
+      local charge = actual or amount
+      local f = redis.call('HMGET', lk, 'limit', 'width', 'span', 'thr', 'fired')
+      local limit, width, span, thr, fired = tonumber(f[1]), f[2], f[3], f[4], f[5]
+      if charge ~= '0' then
+        if width and width ~= '' then
+          local sk = P .. 'spend:' .. key
+          local bucket = fmt(math.floor(now / tonumber(width)))
+          redis.call('HINCRBY', sk, bucket, charge)
+          local ttl = redis.call('PTTL', lk)
+          if ttl > 0 then extend(sk, ttl) end
+        else
+          redis.call('HINCRBY', lk, 'spent', charge)
+        end
+      end
+      local spent = spent_of(key, lk, width, span)
+      local crossed, reached = {}, {}
+      if thr and thr ~= '' then
+        local was = {}
+        for _, t in ipairs(split(fired)) do was[t] = true end
+        for _, t in ipairs(split(thr)) do
+          if limit > 0 and spent >= t * limit then
+            reached[#reached + 1] = t
+            if not was[t] then crossed[#crossed + 1] = t end
+          end
+        end
+        local parts = {}
+        for i, t in ipairs(reached) do parts[i] = string.format('%.17g', t) end
+        redis.call('HSET', lk, 'fired', table.concat(parts, ','))
+      end
+      local cparts = {}
+      for i, t in ipairs(crossed) do cparts[i] = string.format('%.17g', t) end
+      out[#out + 1] = {key, fmt(spent), fmt(reserved), fmt(limit), table.concat(cparts, ',')}
+    end
+  end
+  return out
+end
+
+local function reclaim(max)
+  local expired = redis.call('ZRANGEBYSCORE', P .. 'res', '-inf', now, 'LIMIT', 0, max)
+  for _, rid in ipairs(expired) do
+    -- Charged at its worst case: the dead process may have made the call.
+    settle(rid, nil)
+  end
+  return #expired
+end
+"""
+
+RESERVE = (
+    _COMMON
+    + r"""
+-- ARGV: P, now, rid, lease_ms, n, then n x (key, limit, amount, ttl_ms, width, span, thr)
+local rid, lease_ms, n = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+reclaim(100)
+for li = 0, n - 1 do
+  local a = 6 + li * 7
+  local key, limit, amount = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local lk = P .. 'line:' .. key
+  local reserved = tonumber(redis.call('HGET', lk, 'reserved') or '0')
+  local spent = spent_of(key, lk, ARGV[a + 4], ARGV[a + 5])
+  if spent + reserved + amount > limit then
+    return {0, li, fmt(spent), fmt(reserved)}
+  end
+end
+local lines = {}
+for li = 0, n - 1 do
+  local a = 6 + li * 7
+  local key = ARGV[a]
+  local lk = P .. 'line:' .. key
+  redis.call('HSET', lk, 'limit', ARGV[a + 1], 'width', ARGV[a + 4], 'span', ARGV[a + 5],
+             'thr', ARGV[a + 6])
+  redis.call('HINCRBY', lk, 'reserved', ARGV[a + 2])
+  local ttl = tonumber(ARGV[a + 3])
+  extend(lk, ttl)
+  if ARGV[a + 4] ~= '' and redis.call('EXISTS', P .. 'spend:' .. key) == 1 then
+    extend(P .. 'spend:' .. key, ttl)
+  end
+  lines[#lines + 1] = {key, ARGV[a + 2]}
+end
+redis.call('ZADD', P .. 'res', now + lease_ms / 1000, rid)
+redis.call('SET', P .. 'resl:' .. rid, cjson.encode(lines))
+return {1}
+"""
+)
+
+SETTLE = (
+    _COMMON
+    + r"""
+-- ARGV: P, now, rid, actual
+return settle(ARGV[3], ARGV[4])
+"""
+)
+
+RECLAIM = (
+    _COMMON
+    + r"""
+-- ARGV: P, now
+local total = 0
+while true do
+  local n = reclaim(1000)
+  total = total + n
+  if n < 1000 then return total end
+end
+"""
+)

@@ -1,0 +1,284 @@
+"""A budget store in Redis, for processes on many hosts.
+
+Each operation is one Lua script run atomically by the server (registered once, then called
+by SHA): a reservation checks and holds every line in one step, reclaims expired leases on the
+way, and settlement records spend and threshold crossings in the same step. All keys share the
+hash tag ``{prefix}``, so in a Redis Cluster they live in one slot and multi-key scripts work.
+See :mod:`policyroute.budgets.stores._redis_lua` for the key layout.
+
+Any Redis failure (connection refused, timeout, script error) raises
+:class:`~policyroute.errors.BudgetStoreError`: the call is refused, never let through.
+
+Example:
+    >>> store = RedisStore.from_url("redis://localhost:6379/0", prefix="myapp")  # doctest: +SKIP
+    >>> store.reserve(lines, reservation_id="r1", lease_seconds=300, now=time.time()).ok
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from policyroute.budgets.stores._redis_lua import RECLAIM, RESERVE, SETTLE
+from policyroute.budgets.stores.base import (
+    LineState,
+    ReserveLine,
+    ReserveResult,
+    first_live_bucket,
+    from_nano,
+    to_nano,
+)
+from policyroute.errors import BudgetStoreError
+
+__all__ = ["RedisStore"]
+
+_GLOB_SPECIALS = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+
+
+def _redis() -> Any:
+    try:
+        import redis
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise BudgetStoreError(
+            "the redis budget store needs the redis package: pip install 'policyroute[redis]'"
+        ) from exc
+    return redis
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+class RedisStore:
+    """Budget state in Redis, shared by every host that enforces the policy.
+
+    Args:
+        url: a ``redis://`` or ``rediss://`` URL.
+        prefix: namespace of every key (wrapped in a hash tag).
+        socket_timeout: seconds before a Redis command counts as failed.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "policyroute", socket_timeout: float = 5.0):
+        redis = _redis()
+        self.url = url
+        self.prefix = prefix
+        self._p = "{" + prefix + "}:"
+        self._socket_timeout = socket_timeout
+        self._exc: type[BaseException] = redis.exceptions.RedisError
+        self._sync = redis.Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+        )
+        self._scripts = {
+            name: self._sync.register_script(src)
+            for name, src in (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM))
+        }
+        self._async: Any = None
+        self._ascripts: dict[str, Any] = {}
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "policyroute") -> RedisStore:
+        """A store on the Redis at ``url`` (connections open lazily)."""
+        return cls(url, prefix=prefix)
+
+    def __repr__(self) -> str:
+        # The URL may carry a password.
+        return f"RedisStore(prefix={self.prefix!r})"
+
+    # ------------------------------------------------------------------ argument building
+
+    def _reserve_call(
+        self, lines: Sequence[ReserveLine], reservation_id: str, lease_seconds: float, now: float
+    ) -> tuple[list[str], list[str]]:
+        keys = [self._p + "res"]
+        args = [self._p, repr(now), reservation_id, str(int(lease_seconds * 1000)), str(len(lines))]
+        for line in lines:
+            keys.append(self._p + "line:" + line.key)
+            if line.bucket_seconds is not None:
+                keys.append(self._p + "spend:" + line.key)
+            ttl_ms = max(1, int((line.expires_at - now) * 1000))
+            args += [
+                line.key,
+                str(to_nano(line.limit, up=False)),
+                str(to_nano(line.amount)),
+                str(ttl_ms),
+                _num(line.bucket_seconds),
+                _num(line.span_seconds),
+                ",".join(repr(float(t)) for t in line.thresholds),
+            ]
+        return keys, args
+
+    @staticmethod
+    def _reserve_result(lines: Sequence[ReserveLine], reply: Any) -> ReserveResult:
+        if int(reply[0]) == 1:
+            return ReserveResult(ok=True)
+        index = int(reply[1])
+        line = lines[index]
+        refused = LineState(
+            line.key, from_nano(int(_text(reply[2]))), from_nano(int(_text(reply[3]))), line.limit
+        )
+        return ReserveResult(ok=False, refused=refused, refused_index=index)
+
+    @staticmethod
+    def _states(reply: Any) -> list[LineState]:
+        states = []
+        for key, spent, reserved, limit, crossed in reply:
+            states.append(
+                LineState(
+                    _text(key),
+                    from_nano(int(_text(spent))),
+                    from_nano(int(_text(reserved))),
+                    from_nano(int(_text(limit))),
+                    tuple(float(t) for t in _text(crossed).split(",") if t),
+                )
+            )
+        return states
+
+    def _line_state(self, key: str, fields: Sequence[Any], buckets: Any, now: float) -> LineState:
+        limit, spent, reserved, width, span = (_text(f) if f is not None else "" for f in fields)
+        if width and span:
+            first = first_live_bucket(now, float(width), float(span))
+            total = sum(int(v) for b, v in (buckets or {}).items() if int(b) >= first)
+        else:
+            total = int(spent or 0)
+        return LineState(
+            key, from_nano(total), from_nano(int(reserved or 0)), from_nano(int(limit or 0))
+        )
+
+    def _fail(self, exc: BaseException) -> BudgetStoreError:
+        return BudgetStoreError(f"redis budget store ({self.prefix}): {exc}")
+
+    # ------------------------------------------------------------------ sync API
+
+    def reserve(
+        self,
+        lines: Sequence[ReserveLine],
+        *,
+        reservation_id: str,
+        lease_seconds: float,
+        now: float,
+    ) -> ReserveResult:
+        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reserve`."""
+        keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
+        try:
+            reply = self._scripts["reserve"](keys=keys, args=args)
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+        return self._reserve_result(lines, reply)
+
+    def settle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
+        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.settle`."""
+        args = [self._p, repr(now), reservation_id, str(to_nano(actual))]
+        try:
+            reply = self._scripts["settle"](keys=[self._p + "res"], args=args)
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+        return self._states(reply)
+
+    def release(self, reservation_id: str, *, now: float | None = None) -> None:
+        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.release`."""
+        self.settle(reservation_id, Decimal(0), now=time.time() if now is None else now)
+
+    def reclaim_expired(self, now: float) -> int:
+        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reclaim_expired`."""
+        try:
+            return int(self._scripts["reclaim"](keys=[self._p + "res"], args=[self._p, repr(now)]))
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+
+    def state(self, key: str, *, now: float) -> LineState:
+        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.state`."""
+        try:
+            pipe = self._sync.pipeline(transaction=True)
+            pipe.hmget(self._p + "line:" + key, "limit", "spent", "reserved", "width", "span")
+            pipe.hgetall(self._p + "spend:" + key)
+            fields, buckets = pipe.execute()
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+        return self._line_state(key, fields, buckets, now)
+
+    def scan(self, prefix: str, *, now: float) -> list[LineState]:
+        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.scan`."""
+        head = self._p + "line:"
+        pattern = head.translate(_GLOB_SPECIALS) + prefix.translate(_GLOB_SPECIALS) + "*"
+        try:
+            keys = sorted(_text(k)[len(head) :] for k in self._sync.scan_iter(match=pattern))
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+        states = [self.state(key, now=now) for key in keys]
+        return [s for s in states if s.limit or s.spent or s.reserved]
+
+    def close(self) -> None:
+        """Close the connection pools."""
+        self._sync.close()
+
+    # ------------------------------------------------------------------ async API
+
+    def _aclient(self) -> Any:
+        if self._async is None:
+            redis = _redis()
+            self._async = redis.asyncio.Redis.from_url(
+                self.url,
+                socket_timeout=self._socket_timeout,
+                socket_connect_timeout=self._socket_timeout,
+            )
+            self._ascripts = {
+                name: self._async.register_script(src)
+                for name, src in (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM))
+            }
+        return self._async
+
+    async def areserve(
+        self,
+        lines: Sequence[ReserveLine],
+        *,
+        reservation_id: str,
+        lease_seconds: float,
+        now: float,
+    ) -> ReserveResult:
+        """Async twin of :meth:`reserve`."""
+        self._aclient()
+        keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
+        try:
+            reply = await self._ascripts["reserve"](keys=keys, args=args)
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+        return self._reserve_result(lines, reply)
+
+    async def asettle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
+        """Async twin of :meth:`settle`."""
+        self._aclient()
+        args = [self._p, repr(now), reservation_id, str(to_nano(actual))]
+        try:
+            reply = await self._ascripts["settle"](keys=[self._p + "res"], args=args)
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+        return self._states(reply)
+
+    async def arelease(self, reservation_id: str, *, now: float | None = None) -> None:
+        """Async twin of :meth:`release`."""
+        await self.asettle(reservation_id, Decimal(0), now=time.time() if now is None else now)
+
+    async def areclaim_expired(self, now: float) -> int:
+        """Async twin of :meth:`reclaim_expired`."""
+        self._aclient()
+        try:
+            reply = await self._ascripts["reclaim"](
+                keys=[self._p + "res"], args=[self._p, repr(now)]
+            )
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+        return int(reply)
+
+    async def aclose(self) -> None:
+        """Close both the sync and the async connection pools."""
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
+        self.close()
