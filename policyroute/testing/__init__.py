@@ -19,6 +19,7 @@ from policyroute.testing._faults import (
     NoResponse,
     SlowFirstToken,
     StatusFault,
+    Step,
     StreamCut,
     StreamStall,
 )
@@ -29,7 +30,6 @@ from policyroute.testing.fake_provider import (
     FakeProvider,
     RecordedRequest,
     Source,
-    Step,
 )
 
 __all__ = [

@@ -8,6 +8,7 @@ that a test can also construct directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from policyroute.testing._steps import Reply
 
@@ -287,3 +288,7 @@ class MalformedBody(Fault):
         >>> MalformedBody()
         MalformedBody()
     """
+
+
+Step: TypeAlias = Reply | Fault
+"""One scripted answer: a :class:`~policyroute.testing.Reply` or a :class:`Fault`."""

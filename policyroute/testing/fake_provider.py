@@ -23,47 +23,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import socket
-import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 
 from policyroute.testing import _anthropic_wire as anthropic_wire
 from policyroute.testing import _openai_wire as openai_wire
-from policyroute.testing._faults import (
-    BadRequestFault,
-    ConnectionReset,
-    ContentFilterFault,
-    ContextLengthFault,
-    Fault,
-    MalformedBody,
-    MalformedChunk,
-    MissingDone,
-    NoResponse,
-    SlowFirstToken,
-    StatusFault,
-    StreamCut,
-    StreamStall,
-)
-from policyroute.testing._http import (
-    LAST_CHUNK,
-    HTTPError,
-    HTTPRequest,
-    encode_chunk,
-    full_response,
-    read_request,
-    stream_head,
-)
+from policyroute.testing._faults import Fault, StatusFault, Step
+from policyroute.testing._http import HTTPError, HTTPRequest, full_response, read_request
+from policyroute.testing._responder import Responder
 from policyroute.testing._steps import Reply
-from policyroute.testing._synth import Api, ChatRequest, build_answer
-
-Step: TypeAlias = Reply | Fault
-"""One scripted answer: a :class:`Reply` or a :class:`Fault`."""
+from policyroute.testing._synth import Api
 
 Source = Literal["script", "default", "outage", "auto", "invalid"]
 """Where the answer to a request came from (see :class:`RecordedRequest`)."""
@@ -77,7 +51,6 @@ _ROUTES: dict[str, Api] = {
     "/v1/messages": "anthropic",
     "/messages": "anthropic",
 }
-_SSE_TYPE = "text/event-stream; charset=utf-8"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,16 +107,6 @@ class _Outage:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class _Delivery:
-    delay: float = 0.0
-    cut_after: int | None = None
-    stall_after: int | None = None
-    stall_timeout: float = 0.0
-    malformed_after: int | None = None
-    omit_terminal: bool = False
-
-
 class FakeProvider:
     """A scriptable fake LLM API server on ``127.0.0.1`` (OpenAI and Anthropic wire formats).
 
@@ -167,6 +130,9 @@ class FakeProvider:
     ``system``) plus 3 per message, completion tokens the words of the reply text plus,
     per tool call, 1 + the words of its arguments JSON.
 
+    The server binds ``host``:``port`` (port 0: an ephemeral port). ``max_recorded`` bounds
+    how many recorded requests are kept (oldest dropped first), for long benchmarks.
+
     Example:
         >>> import httpx
         >>> with FakeProvider() as fp:
@@ -178,7 +144,9 @@ class FakeProvider:
         ('pong', 5)
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, max_recorded: int | None = None
+    ) -> None:
         self._host = host
         self._requested_port = port
         self._port: int | None = None
@@ -188,9 +156,10 @@ class FakeProvider:
         self._queues: dict[str, deque[Step]] = {}
         self._defaults: dict[str, Step] = {}
         self._outages: dict[str, _Outage] = {}
-        self._requests: list[RecordedRequest] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
+        self._recorded_total = 0
         self._attempts: dict[str, int] = {}
-        self._seq = 0
+        self._responder = Responder()
         self._connection_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -357,6 +326,7 @@ class FakeProvider:
             self._defaults.clear()
             self._outages.clear()
             self._requests.clear()
+            self._recorded_total = 0
             self._attempts.clear()
 
     # ------------------------------------------------------------------ recording
@@ -387,16 +357,26 @@ class FakeProvider:
         """Forget recorded requests and attempt counts (scripts are kept)."""
         with self._lock:
             self._requests.clear()
+            self._recorded_total = 0
             self._attempts.clear()
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
-        """Block until at least ``count`` requests are recorded; raise ``TimeoutError`` if not.
+        """Block until ``count`` requests arrived since the last :meth:`clear`, then return
+        :attr:`requests`; raise ``TimeoutError`` after ``timeout`` seconds.
 
-        Handy with faults that never answer, e.g. to know a request has arrived.
+        Handy with faults that never answer, to know that the request has arrived.
+
+        Example:
+            >>> import httpx
+            >>> with FakeProvider() as fp:
+            ...     _ = httpx.post(fp.openai_base + "/chat/completions", json={"model": "m"})
+            ...     [r.model for r in fp.wait_for_requests(1, timeout=1)]
+            ['m']
         """
         with self._recorded:
-            if not self._recorded.wait_for(lambda: len(self._requests) >= count, timeout):
-                raise TimeoutError(f"{len(self._requests)} request(s) recorded, wanted {count}")
+            if not self._recorded.wait_for(lambda: self._recorded_total >= count, timeout):
+                total = self._recorded_total
+                raise TimeoutError(f"{total} request(s) recorded, wanted {count}")
             return list(self._requests)
 
     # ------------------------------------------------------------------ server internals
@@ -473,19 +453,16 @@ class FakeProvider:
             self._connections.pop(task, None)
             writer.close()
 
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
     def _record(
         self,
         request: HTTPRequest,
-        body: Any,
-        model: str | None,
-        step: Step | None,
-        source: Source,
-        api: Api | None,
         connection: int,
+        body: Any,
+        api: Api | None,
+        *,
+        model: str | None = None,
+        step: Step | None = None,
+        source: Source = "invalid",
     ) -> None:
         entry = RecordedRequest(
             method=request.method,
@@ -502,6 +479,7 @@ class FakeProvider:
         )
         with self._recorded:
             self._requests.append(entry)
+            self._recorded_total += 1
             self._recorded.notify_all()
 
     def _select(self, model: str) -> tuple[Step | None, Source]:
@@ -528,18 +506,20 @@ class FakeProvider:
         keep = request.keep_alive
         path = request.path.rstrip("/") or "/"
         api = _ROUTES.get(path)
-        if api is None or request.method != "POST":
-            self._record(request, _parse_json(request.body), None, None, "invalid", api, connection)
-            return await self._serve_misc(request, path, api, writer, keep)
         body = _parse_json(request.body)
+        if api is None or request.method != "POST":
+            self._record(request, connection, body, api)
+            return await self._serve_misc(request, path, api, writer, keep)
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
-            self._record(request, body, None, None, "invalid", api, connection)
+            self._record(request, connection, body, api)
             message = "Request body must be a JSON object with a string 'model'."
-            return await self._send_error(api, writer, keep, 400, message, "invalid_request_error")
+            return await self._responder.send_error(
+                api, writer, keep, 400, message, "invalid_request_error"
+            )
         chat = (openai_wire if api == "openai" else anthropic_wire).parse_request(body)
         step, source = self._select(chat.model)
-        self._record(request, body, chat.model, step, source, api, connection)
-        return await self._execute(api, chat, step, writer, keep)
+        self._record(request, connection, body, api, model=chat.model, step=step, source=source)
+        return await self._responder.execute(api, chat, step, writer, keep)
 
     async def _serve_misc(
         self,
@@ -551,7 +531,9 @@ class FakeProvider:
     ) -> bool:
         if api is not None:
             message = f"Method {request.method} not allowed on {path}."
-            return await self._send_error(api, writer, keep, 405, message, "invalid_request_error")
+            return await self._responder.send_error(
+                api, writer, keep, 405, message, "invalid_request_error"
+            )
         if request.method == "GET" and path in ("/", "/health"):
             writer.write(full_response(200, b'{"status":"ok"}', keep_alive=keep))
         elif request.method == "GET" and path in ("/v1/models", "/models"):
@@ -562,144 +544,11 @@ class FakeProvider:
             writer.write(full_response(200, body, keep_alive=keep))
         else:
             message = f"Unknown request URL: {request.method} {path}."
-            return await self._send_error(
+            return await self._responder.send_error(
                 "openai", writer, keep, 404, message, "invalid_request_error"
             )
         await writer.drain()
         return keep
-
-    async def _send_error(
-        self,
-        api: Api,
-        writer: asyncio.StreamWriter,
-        keep: bool,
-        status: int,
-        message: str,
-        error_type: str,
-    ) -> bool:
-        request_id = f"req_fake{self._next_seq():06d}"
-        if api == "anthropic":
-            body = anthropic_wire.error_body(error_type, message, request_id)
-        else:
-            body = openai_wire.error_body(message, error_type, None, None)
-        return await self._write_error(api, writer, keep, status, body, request_id, None)
-
-    async def _write_error(
-        self,
-        api: Api,
-        writer: asyncio.StreamWriter,
-        keep: bool,
-        status: int,
-        body: bytes,
-        request_id: str,
-        retry_after: float | None,
-    ) -> bool:
-        extra = [("request-id" if api == "anthropic" else "x-request-id", request_id)]
-        if retry_after is not None:
-            extra.append(("retry-after", _format_seconds(retry_after)))
-        writer.write(full_response(status, body, keep_alive=keep, extra_headers=extra))
-        await writer.drain()
-        return keep
-
-    async def _execute(
-        self,
-        api: Api,
-        chat: ChatRequest,
-        step: Step | None,
-        writer: asyncio.StreamWriter,
-        keep: bool,
-    ) -> bool:
-        if step is None or isinstance(step, Reply):
-            return await self._answer(api, chat, step, _Delivery(), writer, keep)
-        if isinstance(step, (StatusFault, ContextLengthFault, ContentFilterFault, BadRequestFault)):
-            request_id = f"req_fake{self._next_seq():06d}"
-            status, body, retry_after = _error_for(api, step, chat.model, request_id)
-            return await self._write_error(api, writer, keep, status, body, request_id, retry_after)
-        if isinstance(step, ConnectionReset):
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.transport.abort()
-            return False
-        if isinstance(step, NoResponse):
-            await asyncio.sleep(step.timeout)
-            writer.transport.abort()
-            return False
-        if isinstance(step, MalformedBody):
-            garbage = (
-                anthropic_wire.MALFORMED_BODY if api == "anthropic" else openai_wire.MALFORMED_BODY
-            )
-            writer.write(full_response(200, garbage, keep_alive=keep))
-            await writer.drain()
-            return keep
-        reply, delivery = _delivery_for(step)
-        return await self._answer(api, chat, reply, delivery, writer, keep)
-
-    async def _answer(
-        self,
-        api: Api,
-        chat: ChatRequest,
-        reply: Reply | None,
-        delivery: _Delivery,
-        writer: asyncio.StreamWriter,
-        keep: bool,
-    ) -> bool:
-        answer = build_answer(chat, reply, self._next_seq(), int(time.time()))
-        delay = delivery.delay + (reply.delay if reply is not None else 0.0)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        broken = delivery.cut_after is not None or delivery.stall_after is not None
-        if not chat.stream:
-            render = anthropic_wire.render_json if api == "anthropic" else openai_wire.render_json
-            body = render(answer)
-            if not broken:
-                writer.write(full_response(200, body, keep_alive=keep))
-                await writer.drain()
-                return keep
-            response = full_response(200, body, keep_alive=False)
-            writer.write(response[: len(response) - len(body) // 2])
-            await writer.drain()
-            if delivery.stall_after is not None:
-                await asyncio.sleep(delivery.stall_timeout)
-            writer.transport.abort()
-            return False
-        if api == "anthropic":
-            events, terminal = anthropic_wire.render_events(answer)
-            malformed = anthropic_wire.MALFORMED_EVENT
-        else:
-            events, terminal = openai_wire.render_events(answer, chat.include_usage)
-            malformed = openai_wire.MALFORMED_EVENT
-        keep_after = keep and not broken and not delivery.omit_terminal
-        writer.write(stream_head(content_type=_SSE_TYPE, keep_alive=keep_after, extra=[]))
-        plain = not broken and delivery.malformed_after is None and answer.chunk_delay <= 0
-        if plain:
-            tail = () if delivery.omit_terminal else (terminal,)
-            writer.write(b"".join(encode_chunk(e) for e in (*events, *tail)) + LAST_CHUNK)
-            await writer.drain()
-            return keep_after
-        for index in range(len(events) + 1):
-            if index == delivery.cut_after:
-                await writer.drain()
-                writer.close()
-                return False
-            if index == delivery.stall_after:
-                await writer.drain()
-                await asyncio.sleep(delivery.stall_timeout)
-                writer.transport.abort()
-                return False
-            if index == delivery.malformed_after:
-                writer.write(encode_chunk(malformed))
-            if index == len(events):
-                break
-            if answer.chunk_delay > 0 and index > 0:
-                await writer.drain()
-                await asyncio.sleep(answer.chunk_delay)
-            writer.write(encode_chunk(events[index]))
-        if not delivery.omit_terminal:
-            writer.write(encode_chunk(terminal))
-        writer.write(LAST_CHUNK)
-        await writer.drain()
-        return keep_after
 
 
 def _check_step(step: object) -> None:
@@ -714,45 +563,3 @@ def _parse_json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
-
-
-def _format_seconds(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
-
-
-def _error_for(
-    api: Api, fault: Fault, model: str, request_id: str
-) -> tuple[int, bytes, float | None]:
-    if isinstance(fault, StatusFault):
-        if api == "anthropic":
-            body = anthropic_wire.status_error(fault.status_code, fault.message, request_id)
-        else:
-            body = openai_wire.status_error(fault.status_code, model, fault.message)
-        return fault.status_code, body, fault.retry_after
-    if isinstance(fault, ContextLengthFault):
-        if api == "anthropic":
-            return 400, anthropic_wire.context_length_error(fault.message, request_id), None
-        return 400, openai_wire.context_length_error(fault.message), None
-    if isinstance(fault, ContentFilterFault):
-        if api == "anthropic":
-            return 400, anthropic_wire.content_filter_error(fault.message, request_id), None
-        return 400, openai_wire.content_filter_error(fault.code, fault.message), None
-    if isinstance(fault, BadRequestFault):
-        if api == "anthropic":
-            return 400, anthropic_wire.bad_request_error(fault.message, request_id), None
-        return 400, openai_wire.bad_request_error(fault.message, fault.param), None
-    raise TypeError(f"not an error fault: {fault!r}")
-
-
-def _delivery_for(fault: Fault) -> tuple[Reply | None, _Delivery]:
-    if isinstance(fault, SlowFirstToken):
-        return fault.reply, _Delivery(delay=fault.delay)
-    if isinstance(fault, StreamCut):
-        return fault.reply, _Delivery(cut_after=fault.after)
-    if isinstance(fault, StreamStall):
-        return fault.reply, _Delivery(stall_after=fault.after, stall_timeout=fault.timeout)
-    if isinstance(fault, MalformedChunk):
-        return fault.reply, _Delivery(malformed_after=fault.after)
-    if isinstance(fault, MissingDone):
-        return fault.reply, _Delivery(omit_terminal=True)
-    raise TypeError(f"unsupported fault: {fault!r}")

@@ -656,6 +656,19 @@ def test_recording(fp: FakeProvider, client: httpx.Client) -> None:
     assert fp.attempts("gpt-x") == 0
 
 
+def test_max_recorded_and_wait_for_requests(client: httpx.Client) -> None:
+    with FakeProvider(max_recorded=2) as fp:
+        for model in ("a", "b", "c"):
+            chat(client, fp, model=model)
+        assert [r.model for r in fp.wait_for_requests(3, timeout=1)] == ["b", "c"]
+        assert fp.attempt_counts == {"a": 1, "b": 1, "c": 1}
+        with pytest.raises(TimeoutError, match="wanted 4"):
+            fp.wait_for_requests(4, timeout=0.05)
+        fp.clear()
+        with pytest.raises(TimeoutError):
+            fp.wait_for_requests(1, timeout=0.05)
+
+
 def test_concurrent_requests_are_all_counted(fp: FakeProvider) -> None:
     async def run() -> list[int]:
         async with httpx.AsyncClient(timeout=TIMEOUT) as c:
