@@ -243,20 +243,19 @@ def _policy_for(ref: PolicyRef) -> CompiledPolicy:
         return ref
     from policyroute.policy.loader import load_policy, load_policy_text
 
-    if isinstance(ref, str) and "\n" in ref:
-        key = (ref, -1)
-        loader = lambda: load_policy_text(ref)  # noqa: E731
+    text = ref if isinstance(ref, str) and "\n" in ref else None
+    if text is not None:
+        key = (text, -1)
     else:
         path = os.path.abspath(os.fspath(ref))
         # The modification time is part of the key so an edited policy is picked up.
         key = (path, os.stat(path).st_mtime_ns)
-        loader = lambda: load_policy(path)  # noqa: E731
     with _lock:
         cached = _policies.get(key)
         if cached is not None:
             _policies.move_to_end(key)
             return cached
-    compiled = loader()
+    compiled = load_policy_text(text) if text is not None else load_policy(key[0])
     with _lock:
         cached = _policies.setdefault(key, compiled)
         _trim(_policies)

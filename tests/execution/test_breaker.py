@@ -32,10 +32,12 @@ def cb(clock: Clock) -> CircuitBreakers:
 def test_opens_after_consecutive_failures(cb: CircuitBreakers) -> None:
     for _ in range(2):
         cb.record_failure("a", "server_error")
-    assert cb.state("a") == "closed" and cb.allow("a")
+    assert cb.state("a") == "closed"
+    assert cb.allow("a")
     cb.record_failure("a", "timeout")
     assert cb.state("a") == "open"
-    assert not cb.allow("a") and not cb.is_available("a")
+    assert not cb.allow("a")
+    assert not cb.is_available("a")
     assert cb.state("b") == "closed"
 
 
@@ -64,11 +66,14 @@ def test_half_open_lets_one_probe_through(cb: CircuitBreakers, clock: Clock) -> 
     clock.now += 9.9
     assert not cb.allow("a")
     clock.now += 0.1
-    assert cb.state("a") == "half_open" and cb.is_available("a")
+    assert cb.state("a") == "half_open"
+    assert cb.is_available("a")
     assert cb.allow("a")
-    assert not cb.allow("a") and not cb.is_available("a")  # the probe is taken
+    assert not cb.allow("a")
+    assert not cb.is_available("a")
     cb.record_success("a")
-    assert cb.state("a") == "closed" and cb.allow("a")
+    assert cb.state("a") == "closed"
+    assert cb.allow("a")
 
 
 @pytest.mark.timeout(20)
@@ -102,7 +107,8 @@ def test_manual_reset(cb: CircuitBreakers) -> None:
         for _ in range(3):
             cb.record_failure(alias, "server_error")
     cb.reset("a")
-    assert cb.state("a") == "closed" and cb.state("b") == "open"
+    assert cb.state("a") == "closed"
+    assert cb.state("b") == "open"
     cb.reset()
     assert cb.state("b") == "closed"
 
