@@ -1,0 +1,272 @@
+"""What an attempt actually cost: token usage from a response, and its price in USD.
+
+litellm normalises every provider's usage to the OpenAI shape, and policyroute reads only that
+shape (plus the raw provider shapes, for plain dicts that never went through litellm):
+
+- OpenAI: ``prompt_tokens`` (cached reads included, listed in
+  ``prompt_tokens_details.cached_tokens``), ``completion_tokens`` (reasoning included, listed in
+  ``completion_tokens_details.reasoning_tokens``).
+- Anthropic: the wire reports ``input_tokens`` *without* ``cache_read_input_tokens`` and
+  ``cache_creation_input_tokens``; litellm (``AnthropicConfig.calculate_usage``) adds both to
+  ``prompt_tokens`` and lists them as ``prompt_tokens_details.cached_tokens`` and
+  ``cache_creation_tokens`` (mirrored as ``cache_write_tokens``).
+- Gemini: ``promptTokenCount`` (cached content included) becomes ``prompt_tokens``;
+  ``thoughtsTokenCount`` is added to ``completion_tokens`` and listed as reasoning tokens.
+
+Prices: a model litellm can price costs exactly what ``litellm.completion_cost`` says (the same
+figure litellm's own logging reports), read as ``Decimal(repr(float))`` so no binary rounding
+leaks in, quantised to 1e-9 USD. A model priced by the policy costs its per-token prices times
+the usage. A model nobody can price costs 0 with source ``"none"``.
+
+Example:
+    >>> usage_from_response({"usage": {"prompt_tokens": 10, "completion_tokens": 5}})
+    Usage(input_tokens=10, output_tokens=5, cache_read_tokens=0, cache_write_tokens=0, \
+reasoning_tokens=0)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from policyroute._lazy import import_litellm
+from policyroute.execution.hooks import Usage
+from policyroute.policy.model import ModelInfo
+from policyroute.routing.decision import Candidate
+
+__all__ = [
+    "QUANTUM",
+    "CostResult",
+    "PriceSource",
+    "actual_cost",
+    "cost_from_usage",
+    "to_decimal",
+    "usage_from_response",
+]
+
+_log = logging.getLogger("policyroute.costs")
+
+QUANTUM = Decimal("1e-9")
+"""Internal precision of costs (USD); receipts show 6 decimal places."""
+
+PriceSource = Literal["litellm", "policy", "none"]
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class CostResult:
+    """A cost in USD and where its price came from.
+
+    Example:
+        >>> CostResult(Decimal("0.000125"), "litellm").cost
+        Decimal('0.000125')
+    """
+
+    cost: Decimal
+    source: PriceSource
+
+
+def to_decimal(value: float | int | str | Decimal) -> Decimal:
+    """A float as the shortest decimal that round-trips, quantised to :data:`QUANTUM`.
+
+    Example:
+        >>> to_decimal(0.1 + 0.2)
+        Decimal('0.300000000')
+    """
+    if isinstance(value, float):
+        value = repr(value)
+    return Decimal(value).quantize(QUANTUM)
+
+
+# --------------------------------------------------------------------------- usage
+
+
+def _get(obj: Any, key: str) -> Any:
+    """``obj[key]`` for mappings, ``obj.key`` for objects; ``None`` when absent."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return int(value)
+
+
+def _first(*values: Any) -> int:
+    """The first value that is a positive count, else 0 (providers send 0 and None alike)."""
+    for value in values:
+        n = _int(value)
+        if n:
+            return n
+    return 0
+
+
+def _usage_object(response: Any) -> Any:
+    usage = _get(response, "usage")
+    if usage is not None:
+        return usage
+    # A raw Gemini body carries ``usageMetadata``; a bare usage mapping may be passed directly.
+    meta = _get(response, "usageMetadata")
+    if meta is not None:
+        return meta
+    if isinstance(response, Mapping) and (
+        "prompt_tokens" in response or "input_tokens" in response
+    ):
+        return response
+    return None
+
+
+def usage_from_response(response: Any) -> Usage:
+    """Token counts of a litellm ``ModelResponse`` (or a plain dict of one), zeros if absent.
+
+    ``input_tokens`` always includes cache reads and writes and ``output_tokens`` includes
+    reasoning, whatever the provider's own convention.
+
+    Example:
+        >>> usage_from_response({"usage": {"input_tokens": 10, "output_tokens": 3,
+        ...                                "cache_read_input_tokens": 90}}).input_tokens
+        100
+    """
+    usage = _usage_object(response)
+    if usage is None:
+        return Usage()
+    if _get(usage, "promptTokenCount") is not None:  # raw Gemini usageMetadata
+        thoughts = _int(_get(usage, "thoughtsTokenCount"))
+        return Usage(
+            input_tokens=_int(_get(usage, "promptTokenCount")),
+            output_tokens=_int(_get(usage, "candidatesTokenCount")) + thoughts,
+            cache_read_tokens=_int(_get(usage, "cachedContentTokenCount")),
+            reasoning_tokens=thoughts,
+        )
+    prompt = _get(usage, "prompt_tokens")
+    prompt_details = _get(usage, "prompt_tokens_details")
+    completion_details = _get(usage, "completion_tokens_details")
+    top_read = _get(usage, "cache_read_input_tokens")
+    top_write = _get(usage, "cache_creation_input_tokens")
+    if prompt is None and _get(usage, "input_tokens") is not None:
+        # Raw Anthropic usage: input_tokens excludes the cached parts; normalise as litellm does.
+        read, write = _int(top_read), _int(top_write)
+        return Usage(
+            input_tokens=_int(_get(usage, "input_tokens")) + read + write,
+            output_tokens=_int(_get(usage, "output_tokens")),
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+        )
+    return Usage(
+        input_tokens=_int(prompt),
+        output_tokens=_int(_get(usage, "completion_tokens")),
+        cache_read_tokens=_first(
+            _get(prompt_details, "cached_tokens"),
+            top_read,
+            _get(usage, "_cache_read_input_tokens"),
+        ),
+        cache_write_tokens=_first(
+            _get(prompt_details, "cache_write_tokens"),
+            _get(prompt_details, "cache_creation_tokens"),
+            top_write,
+            _get(usage, "_cache_creation_input_tokens"),
+        ),
+        reasoning_tokens=_first(
+            _get(completion_details, "reasoning_tokens"), _get(usage, "reasoning_tokens")
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def _price_from_info(usage: Usage, info: ModelInfo) -> Decimal:
+    """Usage times per-token prices; cache and reasoning fall back to the input/output rate."""
+    inp = info.input_cost_per_token or _ZERO
+    out = info.output_cost_per_token or _ZERO
+    read_rate = info.cache_read_cost_per_token
+    write_rate = info.cache_write_cost_per_token
+    reasoning_rate = info.reasoning_cost_per_token
+    read = usage.cache_read_tokens if read_rate is not None else 0
+    write = usage.cache_write_tokens if write_rate is not None else 0
+    reasoning = usage.reasoning_tokens if reasoning_rate is not None else 0
+    cost = Decimal(max(usage.input_tokens - read - write, 0)) * inp
+    cost += Decimal(max(usage.output_tokens - reasoning, 0)) * out
+    if read_rate is not None:
+        cost += Decimal(read) * read_rate
+    if write_rate is not None:
+        cost += Decimal(write) * write_rate
+    if reasoning_rate is not None:
+        cost += Decimal(reasoning) * reasoning_rate
+    return cost.quantize(QUANTUM)
+
+
+def _litellm_usage(usage: Usage) -> Any:
+    litellm = import_litellm()
+    return litellm.Usage(
+        prompt_tokens=usage.input_tokens,
+        completion_tokens=usage.output_tokens,
+        total_tokens=usage.total_tokens,
+        prompt_tokens_details={
+            "cached_tokens": usage.cache_read_tokens,
+            "cache_creation_tokens": usage.cache_write_tokens,
+        },
+        completion_tokens_details={"reasoning_tokens": usage.reasoning_tokens},
+        cache_read_input_tokens=usage.cache_read_tokens,
+        cache_creation_input_tokens=usage.cache_write_tokens,
+    )
+
+
+def cost_from_usage(usage: Usage, candidate: Candidate) -> CostResult:
+    """The cost of ``usage`` on ``candidate``'s deployment, without a full response.
+
+    For a stream cut midway (the usage seen so far) and for provider errors that billed the
+    input. litellm-priced models go through ``litellm.cost_per_token`` so the figure matches
+    what :func:`actual_cost` would say for a response carrying the same usage.
+
+    Example:
+        >>> cost_from_usage(Usage(input_tokens=1000), candidate).cost  # doctest: +SKIP
+        Decimal('0.000150000')
+    """
+    info = candidate.info
+    if info.price_source == "policy":
+        return CostResult(_price_from_info(usage, info), "policy")
+    if info.price_source == "none":
+        return CostResult(_ZERO, "none")
+    if usage.total_tokens == 0:
+        return CostResult(_ZERO, "litellm")
+    litellm = import_litellm()
+    try:
+        prompt_cost, completion_cost = litellm.cost_per_token(
+            model=candidate.model, usage_object=_litellm_usage(usage)
+        )
+    except Exception as exc:  # litellm raises bare Exceptions for unmapped models
+        _log.warning("litellm could not price %s (%s); using its listed prices", candidate, exc)
+        return CostResult(_price_from_info(usage, info), "litellm")
+    return CostResult(to_decimal(float(prompt_cost) + float(completion_cost)), "litellm")
+
+
+def actual_cost(response: Any, candidate: Candidate) -> CostResult:
+    """The exact cost of a response from ``candidate``'s deployment.
+
+    For a litellm-priced model this is ``litellm.completion_cost(completion_response=response,
+    model=candidate.model)``, nothing else, so receipts agree with litellm's own accounting.
+
+    Example:
+        >>> actual_cost(response, candidate)  # doctest: +SKIP
+        CostResult(cost=Decimal('0.000042500'), source='litellm')
+    """
+    info = candidate.info
+    if info.price_source == "policy":
+        return CostResult(_price_from_info(usage_from_response(response), info), "policy")
+    if info.price_source == "none":
+        return CostResult(_ZERO, "none")
+    litellm = import_litellm()
+    try:
+        cost = litellm.completion_cost(completion_response=response, model=candidate.model)
+    except Exception as exc:  # e.g. a plain dict litellm cannot read; price the usage instead
+        _log.debug("litellm.completion_cost failed for %s: %s", candidate, exc)
+        return cost_from_usage(usage_from_response(response), candidate)
+    return CostResult(to_decimal(float(cost)), "litellm")

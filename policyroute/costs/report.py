@@ -1,0 +1,318 @@
+"""Spend reports from receipt files: totals and counts by provider, model, route, user, ...
+
+Where each figure comes from:
+
+- **Money** is summed as :class:`~decimal.Decimal` from the receipts' decimal strings, so no
+  float rounding drifts in. The totals and the ``route``, ``user``, ``day``, ``policy`` and
+  ``status`` breakdowns sum **call** receipts (one per call, the sum of its attempts). The
+  ``provider``, ``model``, ``deployment`` and ``budget`` breakdowns sum **attempt** receipts,
+  because a call that fell over from one model to another spent money on both and only the
+  attempts say how much on each.
+- **Calls** count call receipts; **attempts** count attempt receipts.
+- ``attempt_cost`` is the sum over attempt receipts. It equals ``cost`` unless call receipts
+  are missing (a process killed between an attempt and the end of its call).
+
+Example:
+    >>> records = load_receipts(["receipts/2026-01-02.jsonl"])  # doctest: +SKIP
+    >>> print(format_report(summarize(records, by=["model", "day"])))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+__all__ = [
+    "DIMENSIONS",
+    "ReceiptStream",
+    "Report",
+    "ReportFormat",
+    "Totals",
+    "format_report",
+    "load_receipts",
+    "summarize",
+]
+
+DIMENSIONS = (
+    "provider",
+    "model",
+    "deployment",
+    "route",
+    "user",
+    "budget",
+    "day",
+    "policy",
+    "status",
+)
+"""The keys a report can be broken down by."""
+
+_FROM_ATTEMPTS = frozenset({"provider", "model", "deployment", "budget"})
+_NONE = "(none)"
+ReportFormat = Literal["table", "json", "csv"]
+
+
+class ReceiptStream(Iterator[dict[str, Any]]):
+    """Receipt records read from JSON-lines files, skipping (and counting) bad lines.
+
+    A process killed mid-write leaves at most its last line incomplete; such a line, and any
+    other line that is not a JSON object, is skipped and counted in :attr:`skipped`.
+
+    Example:
+        >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP
+        >>> records = list(stream); stream.skipped  # doctest: +SKIP
+        0
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self.paths = [os.fspath(p) for p in paths]
+        self.skipped = 0
+        self.read = 0
+        self._records = self._iterate()
+
+    def _iterate(self) -> Iterator[dict[str, Any]]:
+        for path in self.paths:
+            with open(path, "rb") as fh:
+                for raw in fh:
+                    if not raw.strip():
+                        continue
+                    try:
+                        record = json.loads(raw)
+                    except (ValueError, UnicodeDecodeError):
+                        self.skipped += 1
+                        continue
+                    if not isinstance(record, dict) or not raw.endswith(b"\n"):
+                        # An unterminated last line may parse by accident (a truncated number);
+                        # a complete receipt always ends with its newline.
+                        self.skipped += 1
+                        continue
+                    self.read += 1
+                    yield record
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._records)
+
+    def __iter__(self) -> ReceiptStream:
+        return self
+
+
+def load_receipts(paths: Iterable[str | os.PathLike[str]]) -> ReceiptStream:
+    """Iterate over the receipt records in ``paths`` (JSON lines), in file order.
+
+    Example:
+        >>> [r["kind"] for r in load_receipts(["r.jsonl"])]  # doctest: +SKIP
+        ['attempt', 'call']
+    """
+    return ReceiptStream(paths)
+
+
+@dataclass(slots=True)
+class Totals:
+    """Counts and sums for one group (or for everything)."""
+
+    calls: int = 0
+    attempts: int = 0
+    errors: int = 0
+    cost: Decimal = Decimal(0)
+    attempt_cost: Decimal = Decimal(0)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def add_tokens(self, record: Mapping[str, Any]) -> None:
+        self.input_tokens += _int(record.get("input_tokens"))
+        self.output_tokens += _int(record.get("output_tokens"))
+        self.cache_read_tokens += _int(record.get("cache_read_tokens"))
+        self.cache_write_tokens += _int(record.get("cache_write_tokens"))
+        self.reasoning_tokens += _int(record.get("reasoning_tokens"))
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: money as decimal strings."""
+        return {
+            "calls": self.calls,
+            "attempts": self.attempts,
+            "errors": self.errors,
+            "cost": _usd(self.cost),
+            "attempt_cost": _usd(self.attempt_cost),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
+
+
+@dataclass(slots=True)
+class Report:
+    """Totals over all records and per group, for each dimension asked for."""
+
+    by: tuple[str, ...]
+    total: Totals = field(default_factory=Totals)
+    groups: dict[str, dict[str, Totals]] = field(default_factory=dict)
+    skipped: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the ``json`` format)."""
+        return {
+            "total": self.total.as_dict(),
+            "by": {
+                dim: {key: t.as_dict() for key, t in sorted(groups.items())}
+                for dim, groups in self.groups.items()
+            },
+            "skipped_lines": self.skipped,
+        }
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _money(value: Any) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _usd(amount: Decimal) -> str:
+    return f"{amount.quantize(Decimal('0.000001')):f}"
+
+
+def _keys(record: Mapping[str, Any], dim: str) -> list[str]:
+    if dim == "day":
+        ts = record.get("ts")
+        return [ts[:10] if isinstance(ts, str) else _NONE]
+    if dim == "budget":
+        budgets = record.get("budgets") or []
+        return [str(b.get("budget")) for b in budgets if isinstance(b, Mapping)] or [_NONE]
+    value = record.get(dim)
+    return [_NONE if value is None or value == "" else str(value)]
+
+
+def summarize(records: Iterable[Mapping[str, Any]], by: Sequence[str] = ()) -> Report:
+    """Add up receipt records, overall and per value of each dimension in ``by``.
+
+    Example:
+        >>> report = summarize([{"kind": "call", "cost": "0.5", "model": "m"}], by=["model"])
+        >>> report.total.cost, report.groups["model"]["m"].calls
+        (Decimal('0.5'), 1)
+    """
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"unknown report dimension(s) {unknown}; choose from {DIMENSIONS}")
+    report = Report(by=tuple(by), groups={dim: {} for dim in by})
+    for record in records:
+        kind = record.get("kind")
+        if kind not in ("call", "attempt"):
+            continue
+        is_call = kind == "call"
+        cost = _money(record.get("cost"))
+        failed = record.get("status") != "ok"
+        for dim, groups in report.groups.items():
+            if is_call and dim == "budget":
+                continue  # only attempts carry the budgets they charged
+            money = (dim in _FROM_ATTEMPTS) != is_call
+            for key in _keys(record, dim):
+                _add(groups.setdefault(key, Totals()), record, cost, is_call, failed, money=money)
+        _add(report.total, record, cost, is_call, failed, money=is_call)
+    if isinstance(records, ReceiptStream):
+        report.skipped = records.skipped
+    return report
+
+
+def _add(
+    totals: Totals,
+    record: Mapping[str, Any],
+    cost: Decimal,
+    is_call: bool,
+    failed: bool,
+    *,
+    money: bool,
+) -> None:
+    if is_call:
+        totals.calls += 1
+        totals.errors += failed
+    else:
+        totals.attempts += 1
+        totals.attempt_cost += cost
+    if money:
+        totals.cost += cost
+        totals.add_tokens(record)
+
+
+_COLUMNS = ("calls", "attempts", "errors", "cost", "input_tokens", "output_tokens")
+_CSV_COLUMNS = (
+    "dimension",
+    "key",
+    "calls",
+    "attempts",
+    "errors",
+    "cost",
+    "attempt_cost",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+
+
+def _table(report: Report) -> str:
+    sections: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
+        ("total", [("all", report.total.as_dict())])
+    ]
+    for dim, groups in report.groups.items():
+        sections.append((dim, [(k, t.as_dict()) for k, t in sorted(groups.items())]))
+    lines: list[str] = []
+    for dim, rows in sections:
+        header = (dim, *_COLUMNS)
+        body = [(key, *(str(row[c]) for c in _COLUMNS)) for key, row in rows]
+        widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
+        fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+        if lines:
+            lines.append("")
+        lines.append(fmt.format(*header))
+        lines.append("  ".join("-" * w for w in widths))
+        lines.extend(fmt.format(*row) for row in body)
+    if report.skipped:
+        lines.append("")
+        lines.append(f"{report.skipped} malformed or partial line(s) skipped")
+    return "\n".join(lines) + "\n"
+
+
+def _csv(report: Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_CSV_COLUMNS)
+    rows: list[tuple[str, str, Totals]] = [("total", "all", report.total)]
+    for dim, groups in report.groups.items():
+        rows.extend((dim, key, t) for key, t in sorted(groups.items()))
+    for dim, key, totals in rows:
+        data = totals.as_dict()
+        writer.writerow([dim, key, *(data[c] for c in _CSV_COLUMNS[2:])])
+    return out.getvalue()
+
+
+def format_report(report: Report, fmt: ReportFormat = "table") -> str:
+    """Render a report as an aligned text table, JSON, or CSV (money as decimal strings).
+
+    Example:
+        >>> print(format_report(summarize([]), "csv").splitlines()[1])
+        total,all,0,0,0,0.000000,0.000000,0,0,0,0,0
+    """
+    if fmt == "json":
+        return json.dumps(report.as_dict(), indent=2) + "\n"
+    if fmt == "csv":
+        return _csv(report)
+    if fmt == "table":
+        return _table(report)
+    raise ValueError(f"unknown report format {fmt!r}; choose table, json or csv")

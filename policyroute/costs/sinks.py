@@ -1,0 +1,283 @@
+"""Where receipts go: JSON lines, SQLite, a user callable, or several of these.
+
+A sink takes a receipt record (a JSON-ready dict) and stores it, or raises
+:class:`~policyroute.errors.ReceiptError`. Sinks never drop a record silently: the caller
+(:class:`~policyroute.accounting.PolicyAccounting`) decides what to do with a failure.
+
+JSON lines are the default because appending is safe across processes without locks: each
+record is encoded as one complete line and handed to a single ``os.write`` on a descriptor
+opened with ``O_APPEND``. The kernel positions and writes an ``O_APPEND`` write as one step,
+so lines from many processes never interleave: writes up to ``PIPE_BUF`` (4096 bytes on Linux)
+are atomic on any file system (POSIX), and larger writes are atomic on local file systems
+(ext4, xfs, btrfs, APFS) in practice. NFS does not honour ``O_APPEND`` across hosts: give each
+host its own file there. A process killed mid-write leaves at most its last line incomplete;
+:func:`policyroute.costs.report.load_receipts` skips and counts such a line.
+
+Example:
+    >>> sink = JsonlSink("receipts/{date}.jsonl")
+    >>> sink.write({"kind": "call", "ts": "2026-01-02T03:04:05+00:00", "cost": "0.000100"})
+    >>> sink.close()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from policyroute.errors import ReceiptError
+
+__all__ = [
+    "CallableSink",
+    "JsonlSink",
+    "MultiSink",
+    "ReceiptSink",
+    "SqliteSink",
+    "encode_record",
+]
+
+
+@runtime_checkable
+class ReceiptSink(Protocol):
+    """Stores receipt records. ``write`` raises :class:`ReceiptError` when it cannot.
+
+    A sink may set ``blocking = True`` to ask async callers to run its writes in a worker
+    thread (SQLite does); sinks without the attribute are treated as blocking.
+    """
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Store one record."""
+
+    def close(self) -> None:
+        """Release files and connections; the sink may not be used afterwards."""
+
+
+def encode_record(record: Mapping[str, Any]) -> bytes:
+    """One record as one compact JSON line, newline included.
+
+    Example:
+        >>> encode_record({"a": 1})
+        b'{"a":1}\\n'
+    """
+    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+    return (text + "\n").encode("utf-8")
+
+
+def _record_date(record: Mapping[str, Any]) -> str:
+    ts = record.get("ts")
+    if isinstance(ts, str) and len(ts) >= 10 and ts[4] == "-" and ts[7] == "-":
+        return ts[:10]
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+class JsonlSink:
+    """Appends each record as one line to a JSON-lines file.
+
+    ``path_template`` may contain ``{date}``, replaced by the record's UTC date
+    (``YYYY-MM-DD`` of its ``ts``), so files roll over daily. Missing directories are created.
+    The descriptor of the current file is cached and reopened when the date changes; one lock
+    guards it, so a sink can be shared by threads.
+
+    Example:
+        >>> JsonlSink(".policyroute/receipts/{date}.jsonl").path_for({"ts": "2026-03-01T00:00Z"})
+        PosixPath('.policyroute/receipts/2026-03-01.jsonl')
+    """
+
+    blocking = False  # one append of a few hundred bytes: cheap enough inline in async code
+
+    def __init__(self, path_template: str | os.PathLike[str]) -> None:
+        self.path_template = os.fspath(path_template)
+        self._lock = threading.Lock()
+        self._path: Path | None = None
+        self._fd: int | None = None
+        self._pid = os.getpid()
+
+    def path_for(self, record: Mapping[str, Any]) -> Path:
+        """The file a record goes to."""
+        return Path(self.path_template.replace("{date}", _record_date(record)))
+
+    def _fd_for(self, path: Path) -> int:
+        if self._fd is not None and self._path == path and self._pid == os.getpid():
+            return self._fd
+        self._close_fd()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(path, flags, 0o644)
+        self._path = path
+        self._pid = os.getpid()
+        return self._fd
+
+    def _close_fd(self) -> None:
+        fd, self._fd, self._path = self._fd, None, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Append ``record`` as one line with one ``os.write``."""
+        try:
+            line = encode_record(record)
+        except (TypeError, ValueError) as exc:
+            raise ReceiptError(f"receipt is not JSON-serialisable: {exc}") from exc
+        path = self.path_for(record)
+        with self._lock:
+            try:
+                fd = self._fd_for(path)
+                written = os.write(fd, line)
+                # A short write only happens on a full disk or a signal; finish the line so
+                # the file stays line-structured, and report it.
+                while written < len(line):
+                    written += os.write(fd, line[written:])
+            except OSError as exc:
+                self._close_fd()
+                raise ReceiptError(f"cannot append receipt to {path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the cached descriptor."""
+        with self._lock:
+            self._close_fd()
+
+
+_COLUMNS = (
+    "kind",
+    "ts",
+    "request_id",
+    "run_id",
+    "policy",
+    "route",
+    "deployment",
+    "model",
+    "provider",
+    "user",
+    "status",
+    "cost",
+)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS receipts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(f"{c} TEXT" for c in _COLUMNS)},
+    attempt INTEGER,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS receipts_ts ON receipts (ts);
+CREATE INDEX IF NOT EXISTS receipts_request ON receipts (request_id);
+CREATE INDEX IF NOT EXISTS receipts_user ON receipts (user, ts);
+CREATE INDEX IF NOT EXISTS receipts_model ON receipts (model, ts);
+"""
+_INSERT = (
+    f"INSERT INTO receipts ({', '.join(_COLUMNS)}, attempt, record) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)}, ?, ?)"
+)
+
+
+class SqliteSink:
+    """One row per receipt in a SQLite database (WAL mode), with indexed columns + the JSON.
+
+    Costs are stored as decimal strings (``cost TEXT``) so sums never drift; query them with
+    ``CAST(cost AS REAL)`` for a quick look or read ``record`` for exact figures.
+
+    Example:
+        >>> sink = SqliteSink(".policyroute/receipts.sqlite3")  # doctest: +SKIP
+        >>> sink.write({"kind": "call", "cost": "0.000100"})  # doctest: +SKIP
+    """
+
+    blocking = True
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn: sqlite3.Connection | None = sqlite3.connect(
+                self.path, timeout=timeout, check_same_thread=False, isolation_level=None
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ReceiptError(f"cannot open receipt database {self.path}: {exc}") from exc
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Insert one row."""
+        try:
+            payload = encode_record(record)[:-1].decode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise ReceiptError(f"receipt is not JSON-serialisable: {exc}") from exc
+        values = [None if record.get(c) is None else str(record.get(c)) for c in _COLUMNS]
+        attempt = record.get("attempt")
+        row = (*values, attempt if isinstance(attempt, int) else None, payload)
+        with self._lock:
+            if self._conn is None:
+                raise ReceiptError(f"receipt database {self.path} is closed")
+            try:
+                self._conn.execute(_INSERT, row)
+            except sqlite3.Error as exc:
+                raise ReceiptError(f"cannot insert receipt into {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+
+class CallableSink:
+    """Hands each record to ``fn``; any exception it raises becomes a :class:`ReceiptError`.
+
+    Example:
+        >>> seen = []
+        >>> CallableSink(seen.append).write({"kind": "call"})
+        >>> seen
+        [{'kind': 'call'}]
+    """
+
+    def __init__(
+        self, fn: Callable[[Mapping[str, Any]], object], *, blocking: bool = False
+    ) -> None:
+        self.fn = fn
+        self.blocking = blocking
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Call ``fn(record)``."""
+        try:
+            self.fn(record)
+        except Exception as exc:
+            raise ReceiptError(f"receipt callable {self.fn!r} failed: {exc}") from exc
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class MultiSink:
+    """Writes each record to every sink; one failing sink does not stop the others.
+
+    Raises one :class:`ReceiptError` naming every sink that failed.
+    """
+
+    def __init__(self, sinks: Sequence[ReceiptSink]) -> None:
+        self.sinks = tuple(sinks)
+        self.blocking = any(getattr(s, "blocking", True) for s in self.sinks)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Write to each sink in turn."""
+        failures: list[str] = []
+        for sink in self.sinks:
+            try:
+                sink.write(record)
+            except ReceiptError as exc:
+                failures.append(f"{type(sink).__name__}: {exc}")
+        if failures:
+            raise ReceiptError("; ".join(failures))
+
+    def close(self) -> None:
+        """Close every sink."""
+        for sink in self.sinks:
+            sink.close()
