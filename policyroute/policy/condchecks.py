@@ -151,7 +151,7 @@ def _impossible(kind: str, op: str, value: Any) -> str | None:
         return None if kind.startswith("str") else f"'{op}' needs text, but the fact is {kind}"
     if op in ("eq", "ne") and not _fits(kind, value):
         return f"{value!r} can never equal a {kind} fact"
-    if op in ("in", "nin") and isinstance(value, list):
-        if value and not any(_fits(kind, v) for v in value):
-            return f"no value in {value!r} can equal a {kind} fact"
+    in_op = op in ("in", "nin") and isinstance(value, list) and value
+    if in_op and not any(_fits(kind, v) for v in value):
+        return f"no value in {value!r} can equal a {kind} fact"
     return None

@@ -76,15 +76,15 @@ def _strings(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
 def check_env(c: Checker) -> None:
     """PR119 unset variables, PR120 literal api_key, PR121 misplaced refs, PR126 malformed."""
     for path, text in _strings(c.data, ()):
-        if path and path[-1] == "api_key" and len(path) == 3 and path[0] == "models":
-            if not is_single_ref(text):
-                c.emit(
-                    "PR120",
-                    path,
-                    "api_key must be an ${ENV_VAR} reference; literal keys are not allowed",
-                    hint="write api_key: ${OPENAI_API_KEY} and set the variable",
-                )
-                continue
+        is_key = len(path) == 3 and path[0] == "models" and path[2] == "api_key"
+        if is_key and not is_single_ref(text):
+            c.emit(
+                "PR120",
+                path,
+                "api_key must be an ${ENV_VAR} reference; literal keys are not allowed",
+                hint="write api_key: ${OPENAI_API_KEY} and set the variable",
+            )
+            continue
         if "${" not in text:
             continue
         if not is_env_allowed(path):

@@ -34,6 +34,8 @@ JsonPath = tuple["str | int", ...]
 MAX_NODES = 50_000
 # No field of a policy needs more digits than this; Python also refuses int() past 4300 digits.
 MAX_INT_DIGITS = 64
+# ruamel composes recursively; far below Python's recursion limit.
+MAX_DEPTH = 100
 
 _TAG = "tag:yaml.org,2002:"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -98,6 +100,22 @@ def _offset_to_position(text: str, offset: int) -> Position:
     return Position(line, column)
 
 
+def _too_deep(text: str) -> int | None:
+    """Offset where flow brackets nest past MAX_DEPTH (ruamel would hit the recursion limit).
+
+    Brackets inside quoted strings are counted too; no real policy comes near the limit.
+    """
+    depth = 0
+    for offset, char in enumerate(text):
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return offset
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
 def _char(character: Any) -> str:
     code = character if isinstance(character, int) else ord(str(character)[:1] or "?")
     return f"U+{code:04X}"
@@ -112,8 +130,25 @@ def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
     doc = LoadedDocument(file=file)
     if text.startswith("\ufeff"):
         text = text[1:]
+    deep = _too_deep(text)
+    if deep is not None:
+        pos = _offset_to_position(text, deep)
+        doc.diagnostics.append(
+            Diagnostic(
+                "PR009",
+                f"the document is nested more than {MAX_DEPTH} levels deep",
+                "",
+                file,
+                pos.line,
+                pos.column,
+            )
+        )
+        return doc
     try:
-        root = YAML(typ="safe", pure=True).compose(text)
+        yaml = YAML(typ="safe", pure=True)
+        # A re-defined anchor is legal YAML (the later one wins); do not turn it into a warning.
+        yaml.composer.warn_double_anchors = False
+        root = yaml.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -141,13 +176,18 @@ def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
             )
         )
         return doc
-    except (YAMLError, RecursionError, ValueError) as exc:
+    except RecursionError:
+        doc.diagnostics.append(
+            Diagnostic("PR009", "the document is nested too deeply", "", file, 1, 1)
+        )
+        return doc
+    except (YAMLError, ValueError) as exc:
         # ruamel raises a few unmarked errors (and deep nesting recurses): report, don't crash.
         doc.diagnostics.append(
             Diagnostic("PR002", f"YAML syntax error: {type(exc).__name__}", "", file, 1, 1)
         )
         return doc
-    if root is None:
+    if root is None or (root.id == "scalar" and root.tag == _TAG + "null" and not root.value):
         doc.diagnostics.append(
             Diagnostic(
                 "PR005",

@@ -53,13 +53,13 @@ def _lacks(model: dict[str, Any], require: dict[str, Any]) -> list[str]:
     info = _info(model)
     missing = []
     for cap in _CAPS:
-        if require.get(cap) is True and knows_capability(model, cap):
-            if not getattr(info, f"supports_{cap}"):
-                missing.append(cap)
+        known = require.get(cap) is True and knows_capability(model, cap)
+        if known and not getattr(info, f"supports_{cap}"):
+            missing.append(cap)
     need = require.get("min_context_window")
-    if isinstance(need, int) and not isinstance(need, bool):
-        if info.max_input_tokens is not None and info.max_input_tokens < need:
-            missing.append(f"min_context_window {need}")
+    window = info.max_input_tokens
+    if isinstance(need, int) and window is not None and window < need:
+        missing.append(f"min_context_window {need}")
     return missing
 
 

@@ -10,8 +10,10 @@ Example:
     >>> from policyroute.policy.load import load_yaml
     >>> doc = load_yaml("policyroute: 1\\nname: x\\nmodels: {m: {model: a, tmeout: 1}}\\n"
     ...                 "routes: [{name: r, to: m}]\\n")
-    >>> [d.format() for d in schema_diagnostics(doc)]
-    ["<string>:3:21 models.m.tmeout: unknown property 'tmeout' in models.m (did you mean 'timeout'?) [PR010]"]
+    >>> for d in schema_diagnostics(doc):
+    ...     print(d.format())  # doctest: +NORMALIZE_WHITESPACE
+    <string>:3:24 models.m.tmeout: unknown property 'tmeout' in models.m
+        (did you mean 'timeout'?) [PR010]
 """
 
 from __future__ import annotations
@@ -212,4 +214,3 @@ class _ErrorMapper:
         consts = [str(o["const"]) for o in options if "const" in o]
         hint = _hint(value, consts) if isinstance(value, str) else None
         self.emit("PR016", path, f"expected {forms}, got {_show(path, value)}", hint=hint)
-

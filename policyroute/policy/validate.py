@@ -134,7 +134,7 @@ def validate_paths(
     paths: Iterable[str | os.PathLike[str]], *, strict: bool = False
 ) -> list[ValidationResult]:
     """Validate files and folders (recursing into ``*.yaml``/``*.yml``, skipping test files)."""
-    results = []
+    results: list[ValidationResult] = []
     for path in paths:
         p = Path(path)
         if p.is_dir():
