@@ -41,7 +41,9 @@ CODES = MappingProxyType(
         "PR006": CodeInfo(_E, "the top level of the policy is not a mapping"),
         "PR007": CodeInfo(_E, "a mapping key is not a plain value, or a merge key is misused"),
         "PR008": CodeInfo(_E, "an unsupported YAML tag (e.g. !!python/object) is used"),
-        "PR009": CodeInfo(_E, "aliases expand too far, or an alias refers to itself"),
+        "PR009": CodeInfo(
+            _E, "aliases expand too far, an alias refers to itself, or nesting is too deep"
+        ),
         # ---- schema
         "PR010": CodeInfo(_E, "unknown property"),
         "PR011": CodeInfo(_E, "a required property is missing"),
@@ -72,7 +74,7 @@ CODES = MappingProxyType(
         "PR117": CodeInfo(_E, "an operator or value can never hold for the fact's type"),
         # ---- semantic: models, secrets, environment
         "PR118": CodeInfo(_E, "litellm cannot price a model and the policy gives no price"),
-        "PR119": CodeInfo(_W, "an ${ENV_VAR} is not set (an error under --strict)"),
+        "PR119": CodeInfo(_W, "an ${ENV_VAR} is not set (an error under strict mode)"),
         "PR120": CodeInfo(_E, "api_key is a literal instead of one ${ENV_VAR} reference"),
         "PR121": CodeInfo(_E, "${ENV_VAR} is used where it is not expanded"),
         "PR122": CodeInfo(_E, "a budget's timezone is not a known IANA time zone"),

@@ -97,3 +97,11 @@ def test_wrong_type_in_call_params_names_the_expected_type() -> None:
     (d,) = result.diagnostics
     assert (d.code, d.path) == ("PR012", "routes[0].params.stop")
     assert d.message == "expected stop sequence or list of them, got integer"
+
+
+def test_reference_documents_every_code() -> None:
+    from policyroute.policy.codes import CODES
+
+    text = (ROOT / "docs" / "policy-language.md").read_text()
+    for code in CODES:
+        assert f"`{code}`" in text, code
