@@ -62,19 +62,36 @@ class RedisStore:
     Args:
         url: a ``redis://`` or ``rediss://`` URL.
         prefix: namespace of every key (wrapped in a hash tag).
-        socket_timeout: seconds before a Redis command counts as failed.
+        socket_timeout: seconds before a Redis command (or a wait for a pooled connection)
+            counts as failed.
+        max_connections: connections per pool (one pool for sync, one for async calls).
     """
 
-    def __init__(self, url: str, *, prefix: str = "policyroute", socket_timeout: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "policyroute",
+        socket_timeout: float = 5.0,
+        max_connections: int = 50,
+    ):
         redis = _redis()
         self.url = url
         self.prefix = prefix
         self._p = "{" + prefix + "}:"
         self._socket_timeout = socket_timeout
         self._exc: type[BaseException] = redis.exceptions.RedisError
-        self._sync = redis.Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+        # Blocking pools: a burst of concurrent calls waits its turn for a connection
+        # (up to the timeout) instead of failing with "Too many connections".
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=socket_timeout,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
         )
+        self._max_connections = max_connections
+        self._sync = redis.Redis(connection_pool=pool)
         self._scripts = {
             name: self._sync.register_script(src)
             for name, src in (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM))
@@ -223,11 +240,14 @@ class RedisStore:
     def _aclient(self) -> Any:
         if self._async is None:
             redis = _redis()
-            self._async = redis.asyncio.Redis.from_url(
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
                 self.url,
+                max_connections=self._max_connections,
+                timeout=self._socket_timeout,
                 socket_timeout=self._socket_timeout,
                 socket_connect_timeout=self._socket_timeout,
             )
+            self._async = redis.asyncio.Redis(connection_pool=pool)
             self._ascripts = {
                 name: self._async.register_script(src)
                 for name, src in (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM))
@@ -280,5 +300,6 @@ class RedisStore:
         """Close both the sync and the async connection pools."""
         if self._async is not None:
             await self._async.aclose()
+            await self._async.connection_pool.disconnect()
             self._async = None
         self.close()
