@@ -3,11 +3,12 @@ fake provider on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -32,6 +33,7 @@ from policyroute.request import Request
 from policyroute.routing.decision import Candidate, Decision, DeploymentStats
 from policyroute.testing import FakeProvider
 
+T = TypeVar("T")
 FAST_RETRY = RetrySpec(attempts=2, backoff=BackoffSpec(initial=0.01, max=0.05), retry_after_max=5)
 
 
@@ -138,3 +140,40 @@ def fp(provider: FakeProvider) -> Iterator[FakeProvider]:
 
 def ask(text: str = "hello there", **kwargs: Any) -> Request:
     return Request(messages=[{"role": "user", "content": text}], **kwargs)
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def arun(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on one event loop shared by the whole session.
+
+    litellm caches HTTP sessions and a logging worker per event loop; a fresh loop per test
+    would leave the previous ones unclosed.
+    """
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+    return _loop.run_until_complete(coro)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_loop() -> Iterator[None]:
+    yield
+    if _loop is not None:
+        _loop.run_until_complete(_loop.shutdown_asyncgens())
+        _loop.close()
+
+
+# Warnings litellm triggers inside pydantic while handling stream chunks; litellm's to fix.
+_LITELLM_WARNINGS = (
+    "ignore:Item .* is using the `ReadOnly` qualifier:UserWarning",
+    "ignore:Accessing the 'model_.*' attribute on the instance is deprecated",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/execution/" in str(item.path).replace("\\", "/"):
+            for spec in _LITELLM_WARNINGS:
+                item.add_marker(pytest.mark.filterwarnings(spec))
