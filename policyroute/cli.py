@@ -31,8 +31,20 @@ from policyroute.errors import PolicyRouteError, PolicyValidationError
 
 __all__ = ["REPORT_KEYS", "build_parser", "main"]
 
-REPORT_KEYS = ("provider", "model", "route", "user", "budget", "day")
-"""What ``receipts report --by`` can group by."""
+# The same as policyroute.costs.report.DIMENSIONS (a test keeps them equal); repeated here so
+# that parsing arguments imports nothing.
+REPORT_KEYS = (
+    "provider",
+    "model",
+    "deployment",
+    "route",
+    "user",
+    "budget",
+    "day",
+    "policy",
+    "status",
+)
+"""What ``receipts report --by`` can break totals down by."""
 
 
 def _version() -> str:

@@ -36,7 +36,8 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the offline demo and return its status."""
     from policyroute.demo import run_demo as demo
 
-    return demo(sys.stdout)
+    status: int = demo(sys.stdout)
+    return status
 
 
 def run_receipts_report(args: argparse.Namespace) -> int:
