@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import importlib
 import logging
 import os
 import threading
@@ -31,7 +30,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from policyroute._lazy import import_litellm
 from policyroute.costs.actual import (
@@ -58,6 +57,9 @@ from policyroute.execution.hooks import (
     CallOutcome,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from policyroute.policy.compile import CompiledPolicy
 
 __all__ = [
     "BudgetThresholdWarning",
@@ -174,7 +176,7 @@ class PolicyAccounting:
 
     def __init__(
         self,
-        policy: object,
+        policy: CompiledPolicy,
         *,
         guard: Guard | None,
         sinks: Sequence[ReceiptSink],
@@ -274,10 +276,13 @@ class PolicyAccounting:
     ) -> tuple[Usage, CostResult]:
         candidate = attempt.candidate
         response = outcome.response
-        usage = outcome.usage
-        if usage is None or usage.total_tokens == 0:
-            usage = usage_from_response(response) if response is not None else Usage()
         answered = outcome.status == "ok" and response is not None
+        # An answer's own usage is the most complete (cache writes included); for a broken
+        # or failed attempt the executor's usage is what the provider reported before the end.
+        reported = outcome.usage if outcome.usage is not None else Usage()
+        usage = usage_from_response(response) if response is not None else Usage()
+        if (not answered and reported.total_tokens) or usage.total_tokens == 0:
+            usage = reported
         billed = outcome.provider_billed or answered
         if outcome.status == "refused" or not billed:
             return usage, CostResult(Decimal(0), candidate.info.price_source)
@@ -443,7 +448,7 @@ _cache: dict[tuple[str, str], PolicyAccounting] = {}
 _cache_lock = threading.Lock()
 
 
-def _sinks_for(policy: object) -> list[ReceiptSink]:
+def _sinks_for(policy: CompiledPolicy) -> list[ReceiptSink]:
     spec = policy_spec(policy)
     if spec is None or spec.receipts.sink == "none":
         return []
@@ -455,20 +460,17 @@ def _sinks_for(policy: object) -> list[ReceiptSink]:
     return [JsonlSink(spec.receipts.path)]
 
 
-def _guard_for(policy: object) -> Guard | None:
-    spec = policy_spec(policy)
-    if spec is None or not spec.budgets:
+def _guard_for(policy: CompiledPolicy) -> Guard | None:
+    if not policy.spec.budgets:
         return None
-    # Imported here: the budgets package pulls in store drivers a receipts-only policy never
-    # needs.
-    stores = importlib.import_module("policyroute.budgets.stores")
-    guard_module = importlib.import_module("policyroute.budgets.guard")
-    store = stores.open_store(spec.store)
-    guard: Guard = guard_module.BudgetGuard(policy, store)
-    return guard
+    # Imported here: a receipts-only policy never pays for the budget machinery.
+    from policyroute.budgets.guard import BudgetGuard
+    from policyroute.budgets.stores import open_store
+
+    return BudgetGuard(policy, open_store(policy.spec.store))
 
 
-def default_accounting(policy: object) -> Accounting:
+def default_accounting(policy: CompiledPolicy) -> Accounting:
     """The accounting a policy asks for: its budget store and its receipt sink.
 
     Cached per policy content hash and working directory (paths in a policy are relative to

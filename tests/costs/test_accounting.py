@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import sqlite3
 import warnings
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -252,9 +255,7 @@ async def test_async_path_writes_sqlite_and_jsonl(
     assert guard.settled == [(admission, cost)]
     (jsonl_file,) = tmp_path.glob("r-*.jsonl")
     assert len(jsonl_file.read_text().splitlines()) == 2
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "r.sqlite3") as conn:
+    with contextlib.closing(sqlite3.connect(tmp_path / "r.sqlite3")) as conn:
         rows = conn.execute("SELECT kind, cost FROM receipts ORDER BY id").fetchall()
     assert rows == [("attempt", "0.000270"), ("call", "0.000270")]
 
@@ -297,3 +298,47 @@ def test_default_accounting_builds_the_policy_sink(
         assert os.path.getsize(written) > 0
     finally:
         _clear_default_cache()
+
+
+def test_with_the_real_guard_receipts_carry_budget_state(
+    tmp_cwd: Path, make_attempt: MakeAttempt
+) -> None:
+    from dataclasses import replace
+
+    from policyroute.budgets.guard import BudgetGuard
+    from policyroute.policy.compile import compile_policy
+
+    base = make_policy(budgets=(daily_budget(limit="0.001"),))
+    policy = compile_policy(
+        replace(base.spec, receipts=ReceiptsSpec(sink="jsonl", path="r/{date}.jsonl"))
+    )
+    events: list[ThresholdEvent] = []
+    try:
+        acct = default_accounting(policy)
+        assert isinstance(acct, PolicyAccounting)
+        assert isinstance(acct.guard, BudgetGuard)
+        acct.on_threshold = events.append
+        attempt = make_attempt(policy)
+        admission = acct.admit(attempt)
+        assert admission.estimate is not None
+        with pytest.warns(BudgetThresholdWarning):
+            cost = acct.settle(attempt, admission, _ok(prompt=3000, completion=100))
+        acct.finish(attempt.call, CallOutcome(status="ok", deployment="mini", attempts=1))
+    finally:
+        _clear_default_cache()
+    assert cost == Decimal("0.000510000")  # 3000*0.15/M + 100*0.6/M: 51% of $0.001
+    (path,) = (tmp_cwd / "r").glob("*.jsonl")
+    attempt_receipt, call_receipt = (json.loads(x) for x in path.read_text().splitlines())
+    (budget,) = attempt_receipt["budgets"]
+    assert budget["budget"] == "per-user-daily"
+    assert budget["scope"] == "u-1"
+    assert (budget["limit"], budget["spent"], budget["reserved"]) == (
+        "0.001000",
+        "0.000510",
+        "0.000000",
+    )
+    assert budget["remaining"] == "0.000490"
+    assert budget["thresholds_crossed"] == [0.5]
+    assert attempt_receipt["threshold_crossed"] is True
+    assert [e.threshold for e in events] == [0.5]
+    assert call_receipt["cost"] == "0.000510"
