@@ -87,7 +87,7 @@ def canonical_hash(spec: PolicySpec) -> str:
 class _Route:
     """A compiled route: what a match hands to the Decision."""
 
-    __slots__ = ("budgets", "name", "params", "plan", "spec")
+    __slots__ = ("budgets", "decision", "name", "params", "plan", "spec")
 
     def __init__(self, spec: RouteSpec, plan: TargetPlan, budgets: tuple[BudgetSpec, ...]) -> None:
         self.spec = spec
@@ -95,6 +95,19 @@ class _Route:
         self.plan = plan
         self.params: Mapping[str, Any] = MappingProxyType(dict(spec.params))
         self.budgets = budgets
+        # Decisions are immutable: a request that changes nothing about the precomputed
+        # candidates shares this one, so the hot path allocates no Decision at all.
+        self.decision: Decision | None = None
+        if plan.static_candidates:
+            self.decision = Decision(
+                route=self.name,
+                candidates=plan.static_candidates,
+                params=self.params,
+                budgets=budgets,
+                requirements=plan.requirements,
+                trace=(),
+                skipped=plan.static_skipped,
+            )
 
 
 class CompiledPolicy:
@@ -312,6 +325,13 @@ class CompiledPolicy:
         )
         if lines is not None:
             lines.append("candidates: " + ", ".join(c.alias for c in candidates))
+        elif (
+            candidates is compiled.plan.static_candidates
+            and requirements is compiled.plan.requirements
+            and skipped is compiled.plan.static_skipped
+            and compiled.decision is not None
+        ):
+            return compiled.decision
         return Decision(
             route=compiled.name,
             candidates=candidates,

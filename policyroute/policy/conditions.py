@@ -218,12 +218,32 @@ def _always(_: RequestFacts) -> bool:
     return True
 
 
+def _metadata_key(fact: str) -> str | None:
+    """The key of a one-level ``metadata.<key>`` fact (the most common kind), else None."""
+    head, _, key = fact.partition(".")
+    return key if head == "metadata" and key and "." not in key else None
+
+
 def _fact(cond: FactCondition) -> Predicate:
-    get = fact_getter(cond.fact)
     tests = tuple(compile_test(t) for t in cond.tests)
-    if len(tests) == 1:
+    key = _metadata_key(cond.fact)
+    if key is not None and len(tests) == 1:
+        # fused read-and-test for `metadata.<key>`: one call per route on the hot path
         (only,) = tests
-        return lambda facts: only(get(facts))
+        only_test = cond.tests[0]
+        if only_test.op == "eq" and isinstance(only_test.value, str):
+            operand = only_test.value
+            return lambda facts: facts.metadata.get(key) == operand
+
+        def metadata_test(facts: RequestFacts) -> bool:
+            value = facts.metadata.get(key)
+            return only(MISSING if value is None else value)
+
+        return metadata_test
+    get = fact_getter(cond.fact)
+    if len(tests) == 1:
+        (single,) = tests
+        return lambda facts: single(get(facts))
 
     def all_tests(facts: RequestFacts) -> bool:
         value = get(facts)

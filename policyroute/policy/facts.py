@@ -114,6 +114,7 @@ _LIST_TYPES: Final = (list, tuple)
 # cover what token counters add on top: per-message framing and an image's tile estimate.
 _PER_MESSAGE_OVERHEAD: Final = 8
 _PER_IMAGE_ALLOWANCE: Final = 4096
+_PER_TOOL_OVERHEAD: Final = 64
 _STAND_IN_TOKENIZER: Final = "gpt-4o"
 
 
@@ -174,9 +175,9 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _size(value: Any) -> int:
-    """UTF-8 bytes of a string (its length when ASCII: no encoding needed)."""
-    return len(value) if value.isascii() else len(value.encode("utf-8"))
+def _json_size(value: Any) -> int:
+    """Bytes of a value's JSON form (``ensure_ascii`` escapes bound any UTF-8 encoding)."""
+    return len(json.dumps(value, default=str))
 
 
 class RequestFacts:
@@ -234,29 +235,37 @@ class RequestFacts:
         Used to skip counting tokens when the request cannot come near any context window.
         """
         if self._size_bound is _UNSET:
-            total = 0
-            images = 0
-            for message in self.request.messages:
-                total += _PER_MESSAGE_OVERHEAD
-                content = message.get("content")
-                if isinstance(content, str):
-                    total += _size(content)
-                elif isinstance(content, _LIST_TYPES):
-                    for part in content:
-                        if _is_image_part(part):
-                            images += 1
-                        else:
-                            total += len(json.dumps(part, default=str).encode("utf-8"))
-                elif content is not None:
-                    total += len(json.dumps(content, default=str).encode("utf-8"))
-                for key in ("tool_calls", "function_call", "name"):
-                    extra = message.get(key)
-                    if extra is not None:
-                        total += len(json.dumps(extra, default=str).encode("utf-8"))
-            if self.request.tools:
-                total += len(json.dumps(list(self.request.tools), default=str).encode("utf-8"))
-            self._size_bound = total + images * _PER_IMAGE_ALLOWANCE
+            self._scan()
         return int(self._size_bound)
+
+    def _scan(self) -> None:
+        """One pass over the messages for the size bound and the image flag."""
+        total = 0
+        images = 0
+        for message in self.request.messages:
+            total += _PER_MESSAGE_OVERHEAD
+            content = message.get("content")
+            if isinstance(content, str):
+                # UTF-8 needs at most 4 bytes a character; ASCII exactly one
+                total += len(content) if content.isascii() else 4 * len(content)
+            elif isinstance(content, _LIST_TYPES):
+                for part in content:
+                    if _is_image_part(part):
+                        images += 1
+                    else:
+                        total += _json_size(part)
+            elif content is not None:
+                total += _json_size(content)
+            if len(message) > 2:  # beyond role and content: tool calls, names, ...
+                total += sum(
+                    _json_size(v) for k, v in message.items() if k not in ("role", "content")
+                )
+        if self.request.tools:
+            tools = list(self.request.tools)
+            # counters render tools in their own prompt format, with framing per tool
+            total += _json_size(tools) + _PER_TOOL_OVERHEAD * len(tools)
+        self._size_bound = total + images * _PER_IMAGE_ALLOWANCE
+        self._has_images = images > 0
 
     def message_count(self) -> int:
         """Number of messages."""
@@ -269,18 +278,14 @@ class RequestFacts:
     def has_images(self) -> bool:
         """Whether any message carries an image part, computed once."""
         if self._has_images is _UNSET:
-            found = False
-            for message in self.request.messages:
-                content = message.get("content")
-                if isinstance(content, _LIST_TYPES) and any(_is_image_part(p) for p in content):
-                    found = True
-                    break
-            self._has_images = found
+            self._scan()
         return bool(self._has_images)
 
     def wants_json_schema(self) -> bool:
         """Whether the call asks for structured output (``response_format`` json_schema)."""
         fmt = self.request.response_format
+        if fmt is None:
+            return False
         if isinstance(fmt, Mapping):
             return fmt.get("type") == "json_schema"
         # pydantic models and other schema classes passed as response_format

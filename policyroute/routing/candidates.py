@@ -210,12 +210,12 @@ class TargetPlan:
         "_lacks_vision",
         "_min_window",
         "_nodes",
-        "_static_candidates",
         "_static_entries",
-        "_static_skipped",
         "_stats_dynamic",
         "label",
         "requirements",
+        "static_candidates",
+        "static_skipped",
     )
 
     def __init__(self, label: str, nodes: Sequence[Node], requirements: Requirements) -> None:
@@ -239,8 +239,8 @@ class TargetPlan:
             _expand(node, None, unused, None, raw)
         kept, skipped = _select(raw)
         self._static_entries = tuple(kept)
-        self._static_candidates = tuple(e.candidate for e in kept)
-        self._static_skipped = tuple(skipped)
+        self.static_candidates = tuple(e.candidate for e in kept)
+        self.static_skipped = tuple(skipped)
 
     def resolve(
         self,
@@ -257,16 +257,17 @@ class TargetPlan:
         """
         if trace is None and not self._dynamic and (stats is None or not self._stats_dynamic):
             entries: Sequence[Entry] = self._static_entries
-            skipped: Sequence[tuple[str, str]] = self._static_skipped
+            skipped: Sequence[tuple[str, str]] = self.static_skipped
         else:
             raw: list[Entry] = []
             for node in self._nodes:
                 _expand(node, stats, rng, trace, raw)
             entries, skipped = _select(raw)
 
-        need_tools = facts.has_tools()
+        request = facts.request
+        need_tools = bool(request.tools)
         need_vision = facts.has_images()
-        need_json = facts.wants_json_schema()
+        need_json = request.response_format is not None and facts.wants_json_schema()
         tokens: int | None = None
         window = self._min_window
         if window is not None and facts.token_upper_bound() > window:
@@ -309,10 +310,11 @@ class TargetPlan:
                 skipped=[f"{alias}: {why}" for alias, why in skipped],
             )
 
-        if stats is not None:
-            candidates = _availability_last(entries, stats, trace)
+        moved = None if stats is None else _availability_last(entries, stats, trace)
+        if moved is not None:
+            candidates = moved
         elif entries is self._static_entries:
-            candidates = self._static_candidates
+            candidates = self.static_candidates
         else:
             candidates = tuple(e.candidate for e in entries)
         if trace is not None and skipped:
@@ -336,12 +338,16 @@ def _dynamic_reason(
 
 def _availability_last(
     entries: Sequence[Entry], stats: DeploymentStats, trace: list[str] | None
-) -> tuple[Candidate, ...]:
+) -> tuple[Candidate, ...] | None:
+    """Candidates with unavailable ones moved last, or ``None`` when all are available."""
+    is_available = stats.is_available
+    if all(is_available(e.alias) for e in entries):
+        return None
     available: list[Candidate] = []
     unavailable: list[Candidate] = []
     for entry in entries:
-        (available if stats.is_available(entry.alias) else unavailable).append(entry.candidate)
-    if unavailable and trace is not None:
+        (available if is_available(entry.alias) else unavailable).append(entry.candidate)
+    if trace is not None:
         names = ", ".join(c.alias for c in unavailable)
         trace.append(f"unavailable (circuit open), moved last: {names}")
     return tuple(available + unavailable)

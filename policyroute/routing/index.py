@@ -175,7 +175,12 @@ class RouteMatcher:
             value = table.get(facts)
             if value is MISSING:
                 continue
-            if isinstance(value, _LIST):
+            if value.__class__ is str:  # the common case, without the generic lookup's checks
+                got = table.scalars.get(value)
+                if not got:
+                    continue
+                found_t = got
+            elif isinstance(value, _LIST):
                 # a list fact matches `in` when any element does: union of the elements' routes
                 found: set[int] = set()
                 for element in value:
@@ -197,7 +202,7 @@ class RouteMatcher:
     def first_match(self, facts: RequestFacts) -> int:
         """Index of the first route whose condition holds, or ``-1``."""
         predicates = self._predicates
-        for i in self.candidates(facts):
+        for i in self.candidates(facts) if self._tables else self._always:
             if predicates[i](facts):
                 return i
         return -1

@@ -452,3 +452,49 @@ def test_token_counter_not_called_when_no_condition_needs_it() -> None:
     calls: list[int] = []
     p.route({"messages": "x"}, token_counter=lambda r: calls.append(1) or 5)
     assert calls == [1]
+
+
+def test_policy_text_from_the_language_reference() -> None:
+    from policyroute.policy.loader import load_policy_text
+
+    compiled = load_policy_text(
+        """
+policyroute: 1
+name: support
+models:
+  sonnet: {model: anthropic/claude-sonnet-4-5-20250929}
+  mini: {model: openai/gpt-4o-mini}
+  local:
+    model: ollama/llama3.1
+    price: {input_per_mtok: 0, output_per_mtok: 0}
+groups:
+  cheap: {strategy: cheapest, models: [mini, local]}
+routes:
+  - name: long
+    when: {input_tokens: {gt: 100000}}
+    to: sonnet
+  - name: code
+    when:
+      any:
+        - metadata.task: {in: [code, review]}
+        - has_tools: true
+      input_tokens: {lte: 100000}
+    to: [sonnet, mini]
+    params: {temperature: 0}
+  - name: default
+    to: cheap
+"""
+    )
+    counter = {"token_counter": lambda r: 12}
+    code = compiled.route({"messages": "x", "metadata": {"task": "review"}}, **counter)
+    assert (code.route, aliases(code), dict(code.params)) == (
+        "code",
+        ["sonnet", "mini"],
+        {"temperature": 0},
+    )
+    default = compiled.route({"messages": "x", "metadata": {"task": "chat"}}, **counter)
+    assert (default.route, aliases(default)) == ("default", ["local", "mini"])
+    assert (
+        "group 'cheap' (cheapest): local $0.00/$0.00 per Mtok, mini $0.15/$0.60 per Mtok"
+        in default.trace
+    )
