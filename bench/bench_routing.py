@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         p50, p99 = percentile(timings, 0.5), percentile(timings, 0.99)
         mean = statistics.fmean(timings) / 1000.0
         p50s[n] = p50
-        indexed = policy._matcher.indexed_facts
+        indexed = policy.indexed_facts
         print(f"{n:>7} {indexed:>8} {p50:>8.2f} {p99:>8.2f} {mean:>8.2f}")
         if n == 100:
             ok = ok and p50 <= 10 and p99 <= 50

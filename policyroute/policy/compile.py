@@ -266,6 +266,11 @@ class CompiledPolicy:
         """The routes, in the order they are tried."""
         return tuple(r.name for r in self._routes)
 
+    @property
+    def indexed_facts(self) -> int:
+        """How many facts the route index looks up per request (0: plain linear scan)."""
+        return self._matcher.indexed_facts
+
     def model_info(self, alias: str) -> ModelInfo:
         """Prices, limits and capabilities of a deployment, resolved at compile time.
 
@@ -301,9 +306,8 @@ class CompiledPolicy:
         :class:`~policyroute.errors.RequestError` for a malformed mapping request.
 
         Example:
-            >>> d = policy.route({"messages": "hi"}, trace=True)  # doctest: +SKIP
-            >>> d.trace[-1]
-            "route 'default' matched: catch-all"
+            >>> policy.route({"messages": "hi"}).trace  # doctest: +SKIP
+            ("route 'default' matched: catch-all", 'candidates: mini')
         """
         if not isinstance(request, Request):
             request = request_from_mapping(request)

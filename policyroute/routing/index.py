@@ -75,8 +75,8 @@ def index_keys(cond: Condition | None) -> dict[str, frozenset[Any]]:
 
     Example:
         >>> from policyroute.policy.model import Test
-        >>> index_keys(FactCondition("metadata.t", (Test("in", ["a", "b"]),)))
-        {'metadata.t': frozenset({(False, 'a'), (False, 'b')})}
+        >>> sorted(index_keys(FactCondition("metadata.t", (Test("in", ["a", "b"]),)))["metadata.t"])
+        [(False, 'a'), (False, 'b')]
     """
     out: dict[str, frozenset[Any]] = {}
     stack: list[Condition] = [] if cond is None else [cond]

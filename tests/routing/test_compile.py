@@ -59,6 +59,7 @@ def test_first_match_wins_and_route_params() -> None:
     )
     assert p.route({"messages": "x"}).route == "default"
     assert p.route_names == ("code", "also-code", "default")
+    assert p.indexed_facts == 1
 
 
 def test_no_route_matches_is_a_routing_error() -> None:
@@ -498,3 +499,31 @@ routes:
         "group 'cheap' (cheapest): local $0.00/$0.00 per Mtok, mini $0.15/$0.60 per Mtok"
         in default.trace
     )
+
+
+def test_unchanged_decisions_are_shared_and_changed_ones_are_not() -> None:
+    p = compile_policy(
+        policy([route("default", ("a", "b"))], models=[model("a", caps={}), model("b")])
+    )
+    stats = DeploymentStatsTracker()
+    first = p.route({"messages": "x"}, trace=False)
+    assert p.route({"messages": "y"}, trace=False) is first
+    assert p.route({"messages": "y"}, stats=stats, trace=False) is first
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    with_tools = p.route({"messages": "x", "tools": tools}, trace=False)
+    assert with_tools is not first
+    assert aliases(with_tools) == ["b"]
+    assert aliases(p.route({"messages": "x"}, trace=False)) == ["a", "b"]
+    stats.set_availability(lambda alias: alias != "a")
+    assert aliases(p.route({"messages": "x"}, stats=stats, trace=False)) == ["b", "a"]
+
+
+def test_size_bound_counts_tool_calls_and_names() -> None:
+    from policyroute.policy.facts import RequestFacts
+
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}" * 500}}
+    facts = RequestFacts(
+        Request(messages=[{"role": "assistant", "content": None, "tool_calls": [call]}])
+    )
+    assert facts.token_upper_bound() > 1000
+    assert facts.get("has_images") is False
