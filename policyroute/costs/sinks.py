@@ -15,7 +15,7 @@ host its own file there. A process killed mid-write leaves at most its last line
 
 Example:
     >>> sink = JsonlSink("receipts/{date}.jsonl")
-    >>> sink.write({"kind": "call", "ts": "2026-01-02T03:04:05+00:00", "cost": "0.000100"})
+    >>> sink.write({"kind": "call", "ts": "2026-01-02T03:04:05+00:00"})  # doctest: +SKIP
     >>> sink.close()
 """
 
@@ -57,6 +57,11 @@ class ReceiptSink(Protocol):
         """Release files and connections; the sink may not be used afterwards."""
 
 
+# One encoder for every record: ``json.dumps`` with options builds a new encoder per call,
+# which costs a third of the time of a receipt write.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def encode_record(record: Mapping[str, Any]) -> bytes:
     """One record as one compact JSON line, newline included.
 
@@ -64,8 +69,7 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
         >>> encode_record({"a": 1})
         b'{"a":1}\\n'
     """
-    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
-    return (text + "\n").encode("utf-8")
+    return (_ENCODER.encode(record) + "\n").encode("utf-8")
 
 
 def _record_date(record: Mapping[str, Any]) -> str:
@@ -92,20 +96,27 @@ class JsonlSink:
 
     def __init__(self, path_template: str | os.PathLike[str]) -> None:
         self.path_template = os.fspath(path_template)
+        self._dated = "{date}" in self.path_template
         self._lock = threading.Lock()
-        self._path: Path | None = None
+        self._path: str | None = None
         self._fd: int | None = None
         self._pid = os.getpid()
 
     def path_for(self, record: Mapping[str, Any]) -> Path:
         """The file a record goes to."""
-        return Path(self.path_template.replace("{date}", _record_date(record)))
+        return Path(self._path_str(record))
 
-    def _fd_for(self, path: Path) -> int:
+    def _path_str(self, record: Mapping[str, Any]) -> str:
+        if not self._dated:
+            return self.path_template
+        return self.path_template.replace("{date}", _record_date(record))
+
+    def _fd_for(self, path: str) -> int:
+        # A forked child must not share the parent's cached descriptor bookkeeping.
         if self._fd is not None and self._path == path and self._pid == os.getpid():
             return self._fd
         self._close_fd()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(path, flags, 0o644)
         self._path = path
@@ -126,7 +137,7 @@ class JsonlSink:
             line = encode_record(record)
         except (TypeError, ValueError) as exc:
             raise ReceiptError(f"receipt is not JSON-serialisable: {exc}") from exc
-        path = self.path_for(record)
+        path = self._path_str(record)
         with self._lock:
             try:
                 fd = self._fd_for(path)
