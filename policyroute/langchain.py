@@ -35,7 +35,7 @@ from langchain_core.language_models.chat_models import (
 from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
@@ -50,6 +50,13 @@ from policyroute._litellm import (
 from policyroute.errors import RequestError
 from policyroute.execution.result import StreamDone
 from policyroute.langchain_ import events
+from policyroute.langchain_.facts import (
+    FACTS_KEY,
+    CallFacts,
+    facts_from_config,
+    facts_from_run_manager,
+    with_run_id,
+)
 from policyroute.langchain_.profile import policy_profile
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
 from policyroute.request import Request
@@ -61,9 +68,6 @@ if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
 
 __all__ = ["ChatPolicyRoute"]
-
-# Keys LangChain adds to a run's metadata for tracing; they describe this model, not the call.
-_TRACING_PREFIX = "ls_"
 
 
 def _load(policy: Any) -> CompiledPolicy:
@@ -224,6 +228,7 @@ class ChatPolicyRoute(BaseChatModel):
         tools = kwargs.pop("tools", None)
         tool_choice = kwargs.pop("tool_choice", None)
         response_format = kwargs.pop("response_format", None)
+        passed: CallFacts | None = kwargs.pop(FACTS_KEY, None)
         kwargs.pop("stream", None)
         params.update(kwargs)
         if stop:
@@ -231,15 +236,13 @@ class ChatPolicyRoute(BaseChatModel):
         elif "stop" in params and not params["stop"]:
             del params["stop"]
         if run_manager is not None:
-            metadata = {
-                k: v for k, v in run_manager.metadata.items() if not k.startswith(_TRACING_PREFIX)
-            }
-            tags: Sequence[str] = tuple(run_manager.tags)
-            run_id: str | None = str(run_manager.run_id)
+            facts = facts_from_run_manager(run_manager)
+        elif passed is not None:
+            facts = passed
         else:
-            metadata = dict(self.metadata or {})
-            tags = tuple(self.tags or ())
-            run_id = None
+            # Called directly (``_generate``/``generate`` without callbacks): only the model's
+            # own defaults are known.
+            facts = CallFacts(dict(self.metadata or {}), tuple(self.tags or ()), None)
         return Request(
             messages=to_openai_messages(messages),
             model=requested,
@@ -248,9 +251,9 @@ class ChatPolicyRoute(BaseChatModel):
             tool_choice=tool_choice,
             response_format=response_format,
             stream=stream,
-            metadata=metadata,
-            tags=tags,
-            run_id=run_id,
+            metadata=facts.metadata,
+            tags=facts.tags,
+            run_id=facts.run_id,
         )
 
     # ------------------------------------------------------------------ results
@@ -290,6 +293,73 @@ class ChatPolicyRoute(BaseChatModel):
             chunk_position="last",
         )
         return ChatGenerationChunk(message=message, generation_info={"finish_reason": finish})
+
+    # ------------------------------------------------------------------ entry points
+
+    def _with_facts(self, config: RunnableConfig | None, kwargs: dict[str, Any]) -> RunnableConfig:
+        # See policyroute.langchain_.facts: langchain-core does not give ``_stream`` the run
+        # manager, so the facts travel down with the call's keyword arguments.
+        config = ensure_config(config)
+        if FACTS_KEY not in kwargs:
+            config = with_run_id(config)
+            kwargs[FACTS_KEY] = facts_from_config(config, self.metadata, self.tags)
+        return config
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        config = self._with_facts(config, kwargs)
+        return super().invoke(input, config, stop=stop, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        config = self._with_facts(config, kwargs)
+        return await super().ainvoke(input, config, stop=stop, **kwargs)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        config = self._with_facts(config, kwargs)
+        return super().stream(input, config, stop=stop, **kwargs)
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        config = self._with_facts(config, kwargs)
+        return super().astream(input, config, stop=stop, **kwargs)
+
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        # The facts are not call parameters: keep them out of traces.
+        kwargs.pop(FACTS_KEY, None)
+        return super()._get_invocation_params(stop=stop, **kwargs)
+
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        # ... and out of cache keys, which would otherwise differ by run id on every call.
+        kwargs.pop(FACTS_KEY, None)
+        return super()._get_llm_string(stop=stop, **kwargs)
 
     # ------------------------------------------------------------------ calls
 

@@ -1,0 +1,86 @@
+"""The per-call routing facts of a LangChain call: metadata, tags and run id.
+
+They come from the call's run manager, which LangChain builds from the RunnableConfig (merged
+with the model's own ``metadata`` and ``tags``). langchain-core hands the run manager to
+``_generate`` but not to ``_stream`` when it streams from ``stream()``, ``astream()`` or an
+``invoke()`` that streams for a streaming callback handler (LangGraph's ``messages`` mode,
+``astream_events``). For those paths ``ChatPolicyRoute`` computes the same facts from the
+config in its public entry points and passes them down as a private keyword argument,
+:data:`FACTS_KEY`; nothing is kept in a global or a context variable, so concurrent calls
+cannot see each other's facts.
+
+Example:
+    >>> facts = facts_from_config({"metadata": {"task": "code"}, "tags": ["a"]}, None, None)
+    >>> facts.metadata, facts.tags
+    ({'task': 'code'}, ('a',))
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.runnables import RunnableConfig
+
+__all__ = ["FACTS_KEY", "CallFacts", "facts_from_config", "facts_from_run_manager", "with_run_id"]
+
+FACTS_KEY = "_policyroute_facts"
+"""The keyword argument carrying :class:`CallFacts` from the public entry points down."""
+
+# Keys LangChain itself puts in a run's metadata (tracing parameters of this model, library
+# versions); they describe the model, not the call, so routing never sees them.
+_INTERNAL_PREFIXES = ("ls_", "lc_")
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What routing may know about one LangChain call."""
+
+    metadata: Mapping[str, Any]
+    tags: tuple[str, ...]
+    run_id: str | None
+
+
+def _public(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if not k.startswith(_INTERNAL_PREFIXES)}
+
+
+def facts_from_run_manager(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun,
+) -> CallFacts:
+    """The facts of the run ``run_manager`` manages."""
+    return CallFacts(
+        metadata=_public(run_manager.metadata),
+        tags=tuple(run_manager.tags),
+        run_id=str(run_manager.run_id),
+    )
+
+
+def facts_from_config(
+    config: RunnableConfig,
+    own_metadata: Mapping[str, Any] | None,
+    own_tags: Sequence[str] | None,
+) -> CallFacts:
+    """The facts LangChain's run manager will hold for ``config`` (the model's own metadata
+    wins over the config's, its tags follow the config's, as in ``CallbackManager.configure``).
+
+    ``config`` must carry the ``run_id`` the run will get (see :func:`with_run_id`).
+    """
+    metadata = _public({**(config.get("metadata") or {}), **(own_metadata or {})})
+    tags = list(config.get("tags") or ())
+    tags += [tag for tag in own_tags or () if tag not in tags]
+    run_id = config.get("run_id")
+    return CallFacts(metadata=metadata, tags=tuple(tags), run_id=str(run_id) if run_id else None)
+
+
+def with_run_id(config: RunnableConfig) -> RunnableConfig:
+    """``config`` with a ``run_id``, so that the request and LangChain's run share it.
+
+    ``config`` is a fresh copy (from ``ensure_config``) and may be changed in place.
+    """
+    if config.get("run_id") is None:
+        config["run_id"] = uuid.uuid4()
+    return config
