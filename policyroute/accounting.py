@@ -288,10 +288,17 @@ class PolicyAccounting:
             return usage, CostResult(Decimal(0), candidate.info.price_source)
         if answered:
             return usage, actual_cost(response, candidate)
-        if usage.input_tokens == 0:
+        partial = getattr(outcome.error, "partial_text", "")
+        if usage.input_tokens == 0 or (usage.output_tokens == 0 and partial):
+            # The usage chunk comes last, so a stream cut midway reported none: count what
+            # was sent and what arrived (the partial text) as the provider would bill it.
             usage = Usage(
-                input_tokens=self._count_input(attempt),
-                output_tokens=usage.output_tokens,
+                input_tokens=usage.input_tokens
+                or self._count(candidate.model, messages=list(attempt.call.request.messages)),
+                output_tokens=usage.output_tokens
+                or (self._count(candidate.model, text=partial) if partial else 0),
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
             )
         if outcome.status == "error":
@@ -304,17 +311,12 @@ class PolicyAccounting:
         return usage, cost_from_usage(usage, candidate)
 
     @staticmethod
-    def _count_input(attempt: AttemptInfo) -> int:
-        """Input tokens counted locally, for billed attempts whose usage never arrived."""
+    def _count(model: str, **what: Any) -> int:
+        """Tokens counted locally by litellm (``messages=`` or ``text=``); 0 if it cannot."""
         try:
-            litellm = import_litellm()
-            return int(
-                litellm.token_counter(
-                    model=attempt.candidate.model, messages=list(attempt.call.request.messages)
-                )
-            )
+            return int(import_litellm().token_counter(model=model, **what))
         except Exception:
-            _log.debug("could not count input tokens for %s", attempt.candidate, exc_info=True)
+            _log.debug("could not count tokens for %s", model, exc_info=True)
             return 0
 
     # ----------------------------------------------------------------------- records
