@@ -61,7 +61,9 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     """Receipt records read from JSON-lines files, skipping (and counting) bad lines.
 
     A process killed mid-write leaves at most its last line incomplete; such a line, and any
-    other line that is not a JSON object, is skipped and counted in :attr:`skipped`.
+    other line that is not a JSON object, is skipped and counted in :attr:`skipped`. When
+    another process appended after the partial line, its whole record (receipts start with
+    ``{"schema_version":``) is recovered from the end of the glued line.
 
     Example:
         >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP
@@ -81,16 +83,14 @@ class ReceiptStream(Iterator[dict[str, Any]]):
                 for raw in fh:
                     if not raw.strip():
                         continue
-                    try:
-                        record = json.loads(raw)
-                    except (ValueError, UnicodeDecodeError):
+                    record = _parse(raw)
+                    if record is None:
                         self.skipped += 1
-                        continue
-                    if not isinstance(record, dict) or not raw.endswith(b"\n"):
-                        # An unterminated last line may parse by accident (a truncated number);
-                        # a complete receipt always ends with its newline.
-                        self.skipped += 1
-                        continue
+                        # A writer killed inside a large write leaves a partial line that the
+                        # next writer's line is glued to; that line is still whole at the end.
+                        record = _recover(raw)
+                        if record is None:
+                            continue
                     self.read += 1
                     yield record
 
@@ -99,6 +99,26 @@ class ReceiptStream(Iterator[dict[str, Any]]):
 
     def __iter__(self) -> ReceiptStream:
         return self
+
+
+_RECORD_START = b'{"schema_version":'
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    # An unterminated last line may parse by accident (a truncated number); a complete
+    # receipt always ends with its newline.
+    if not raw.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _recover(raw: bytes) -> dict[str, Any] | None:
+    start = raw.rfind(_RECORD_START, 1)
+    return _parse(raw[start:]) if start > 0 else None
 
 
 def load_receipts(paths: Iterable[str | os.PathLike[str]]) -> ReceiptStream:

@@ -24,7 +24,7 @@ from policyroute.accounting import (
     default_accounting,
 )
 from policyroute.costs.sinks import CallableSink, JsonlSink, SqliteSink
-from policyroute.errors import RateLimitError, ReceiptError
+from policyroute.errors import RateLimitError, ReceiptError, StreamInterruptedError
 from policyroute.execution.hooks import (
     AttemptInfo,
     AttemptOutcome,
@@ -135,6 +135,28 @@ def test_interrupted_stream_costs_the_usage_seen(make_attempt: MakeAttempt) -> N
     )
     assert acct.settle(attempt, acct.admit(attempt), outcome) == Decimal("1.5")
     assert records[0]["status"] == "interrupted"
+
+
+def test_stream_cut_before_its_usage_chunk_is_priced_from_counted_tokens(
+    make_attempt: MakeAttempt,
+) -> None:
+    acct, records = _accounting(None)
+    attempt = make_attempt(acct.policy, alias="local")  # $1 in, $2 out per M tokens
+    partial = "The first half of an answer that never finished because the connection"
+    outcome = AttemptOutcome(
+        status="interrupted",
+        error=StreamInterruptedError("reset", partial_text=partial),
+        error_class="connection",
+        provider_billed=True,
+    )
+    cost = acct.settle(attempt, acct.admit(attempt), outcome)
+    receipt = records[0]
+    counted_in = litellm.token_counter(
+        model="ollama/llama3.1", messages=attempt.call.request.messages
+    )
+    counted_out = litellm.token_counter(model="ollama/llama3.1", text=partial)
+    assert (receipt["input_tokens"], receipt["output_tokens"]) == (counted_in, counted_out)
+    assert cost == (Decimal(counted_in) + 2 * Decimal(counted_out)) / 1_000_000
 
 
 def test_billed_attempt_without_usage_counts_the_input(make_attempt: MakeAttempt) -> None:

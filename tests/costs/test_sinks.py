@@ -198,3 +198,13 @@ def test_callable_and_multi_sink_report_failures(tmp_path: Path) -> None:
     with_sqlite = MultiSink([SqliteSink(tmp_path / "x.db")])
     assert with_sqlite.blocking is True
     with_sqlite.close()
+
+
+def test_a_record_glued_to_a_partial_line_is_recovered(tmp_path: Path) -> None:
+    path = tmp_path / "glued.jsonl"
+    first, second, third = (encode_record(sample_record("g", n)) for n in range(3))
+    # A writer died 100 bytes into ``second``; another process then appended ``third``.
+    path.write_bytes(first + second[:100] + third)
+    stream = load_receipts([path])
+    assert [r["seq"] for r in stream] == [0, 2]
+    assert stream.skipped == 1
