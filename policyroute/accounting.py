@@ -28,17 +28,11 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from policyroute._lazy import import_litellm
-from policyroute.costs.actual import (
-    CostResult,
-    actual_cost,
-    cost_from_usage,
-    usage_from_response,
-)
+from policyroute.costs.actual import CostResult, attempt_cost
 from policyroute.costs.receipts import (
     BudgetChargeLike,
     attempt_record,
@@ -130,30 +124,15 @@ class _Tally:
     """Running totals of one call's attempts, for its call receipt."""
 
     cost: Decimal = Decimal(0)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-    providers: dict[str, tuple[str, str]] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+    deployments: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias: model, provider
 
     def add(self, usage: Usage, cost: Decimal, alias: str, model: str, provider: str) -> None:
         self.cost += cost
-        self.input_tokens += usage.input_tokens
-        self.output_tokens += usage.output_tokens
-        self.cache_read_tokens += usage.cache_read_tokens
-        self.cache_write_tokens += usage.cache_write_tokens
-        self.reasoning_tokens += usage.reasoning_tokens
-        self.providers[alias] = (model, provider)
-
-    def usage(self) -> Usage:
-        return Usage(
-            self.input_tokens,
-            self.output_tokens,
-            self.cache_read_tokens,
-            self.cache_write_tokens,
-            self.reasoning_tokens,
+        self.usage = Usage(
+            *(a + b for a, b in zip(astuple(self.usage), astuple(usage), strict=True))
         )
+        self.deployments[alias] = (model, provider)
 
 
 _ZERO_COST = CostResult(Decimal(0), "none")
@@ -163,7 +142,7 @@ class PolicyAccounting:
     """Budgets and receipts for one policy; an :class:`~policyroute.execution.hooks.Accounting`.
 
     Args:
-        policy: the compiled policy (or its :class:`~policyroute.policy.model.PolicySpec`).
+        policy: the compiled policy.
         guard: the budget guard, or ``None`` when the policy has no budgets.
         sinks: where receipts go (none: receipts are built only for their cost).
         on_threshold: called once per threshold crossed, after the receipt is written.
@@ -264,60 +243,12 @@ class PolicyAccounting:
 
     def _price(self, attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, CostResult]:
         try:
-            return self._price_unsafe(attempt, outcome)
+            return attempt_cost(attempt, outcome)
         except Exception:
             # Pricing must never fail a call that was answered; the receipt shows cost 0
             # with price source "none" and the log says why.
             _log.exception("pricing attempt %d of %s failed", attempt.number, attempt.candidate)
             return outcome.usage or Usage(), _ZERO_COST
-
-    def _price_unsafe(
-        self, attempt: AttemptInfo, outcome: AttemptOutcome
-    ) -> tuple[Usage, CostResult]:
-        candidate = attempt.candidate
-        response = outcome.response
-        answered = outcome.status == "ok" and response is not None
-        # An answer's own usage is the most complete (cache writes included); for a broken
-        # or failed attempt the executor's usage is what the provider reported before the end.
-        reported = outcome.usage if outcome.usage is not None else Usage()
-        usage = usage_from_response(response) if response is not None else Usage()
-        if (not answered and reported.total_tokens) or usage.total_tokens == 0:
-            usage = reported
-        billed = outcome.provider_billed or answered
-        if outcome.status == "refused" or not billed:
-            return usage, CostResult(Decimal(0), candidate.info.price_source)
-        if answered:
-            return usage, actual_cost(response, candidate)
-        partial = getattr(outcome.error, "partial_text", "")
-        if usage.input_tokens == 0 or (usage.output_tokens == 0 and partial):
-            # The usage chunk comes last, so a stream cut midway reported none: count what
-            # was sent and what arrived (the partial text) as the provider would bill it.
-            usage = Usage(
-                input_tokens=usage.input_tokens
-                or self._count(candidate.model, messages=list(attempt.call.request.messages)),
-                output_tokens=usage.output_tokens
-                or (self._count(candidate.model, text=partial) if partial else 0),
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-                reasoning_tokens=usage.reasoning_tokens,
-            )
-        if outcome.status == "error":
-            # A billed failure is charged for its input only; nothing useful came back.
-            usage = Usage(
-                input_tokens=usage.input_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-            )
-        return usage, cost_from_usage(usage, candidate)
-
-    @staticmethod
-    def _count(model: str, **what: Any) -> int:
-        """Tokens counted locally by litellm (``messages=`` or ``text=``); 0 if it cannot."""
-        try:
-            return int(import_litellm().token_counter(model=model, **what))
-        except Exception:
-            _log.debug("could not count tokens for %s", model, exc_info=True)
-            return 0
 
     # ----------------------------------------------------------------------- records
 
@@ -355,8 +286,8 @@ class PolicyAccounting:
         with self._lock:
             tally = self._tallies.pop(call.request.request_id, None)
         model = provider = None
-        if tally is not None and outcome.deployment in tally.providers:
-            model, provider = tally.providers[outcome.deployment]
+        if tally is not None and outcome.deployment in tally.deployments:
+            model, provider = tally.deployments[outcome.deployment]
         elif outcome.deployment is not None:
             model = next(
                 (c.model for c in call.decision.candidates if c.alias == outcome.deployment),
@@ -366,7 +297,7 @@ class PolicyAccounting:
             call,
             outcome,
             cost=tally.cost if tally is not None else outcome.cost,
-            usage=tally.usage() if tally is not None else Usage(),
+            usage=tally.usage if tally is not None else Usage(),
             model=model,
             provider=provider,
             include_prompt=self.include_prompt,
@@ -451,15 +382,15 @@ _cache_lock = threading.Lock()
 
 
 def _sinks_for(policy: CompiledPolicy) -> list[ReceiptSink]:
-    spec = policy_spec(policy)
-    if spec is None or spec.receipts.sink == "none":
+    receipts = policy.spec.receipts
+    if receipts.sink == "none":
         return []
-    if spec.receipts.sink == "sqlite":
-        path = spec.receipts.path
-        if path.endswith(".jsonl"):  # the language's default path is the JSONL one
-            path = _DEFAULT_SQLITE_PATH
-        return [SqliteSink(path.replace("{date}", "all"))]
-    return [JsonlSink(spec.receipts.path)]
+    if receipts.sink == "jsonl":
+        return [JsonlSink(receipts.path)]
+    # SQLite keeps every day in one indexed database: the JSONL default path (and a {date}
+    # in the path) would scatter it into one file per day for no gain.
+    path = _DEFAULT_SQLITE_PATH if receipts.path.endswith(".jsonl") else receipts.path
+    return [SqliteSink(path.replace("{date}", "all"))]
 
 
 def _guard_for(policy: CompiledPolicy) -> Guard | None:

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
-from policyroute.execution.hooks import Usage
+from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
 from policyroute.policy.model import ModelInfo
 from policyroute.routing.decision import Candidate
 
@@ -42,6 +42,7 @@ __all__ = [
     "CostResult",
     "PriceSource",
     "actual_cost",
+    "attempt_cost",
     "cost_from_usage",
     "to_decimal",
     "usage_from_response",
@@ -270,3 +271,65 @@ def actual_cost(response: Any, candidate: Candidate) -> CostResult:
         _log.debug("litellm.completion_cost failed for %s: %s", candidate, exc)
         return cost_from_usage(usage_from_response(response), candidate)
     return CostResult(to_decimal(float(cost)), "litellm")
+
+
+# --------------------------------------------------------------------------- attempts
+
+
+def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, CostResult]:
+    """The usage and cost of an attempt, however it ended.
+
+    - answered: :func:`actual_cost` of the response (exactly litellm's figure);
+    - refused, or not billed by the provider (refused by it or unreachable): 0;
+    - a billed failure: its input only;
+    - cut or cancelled after the provider started: the usage seen so far, with tokens counted
+      locally where the provider's usage never arrived (it comes in the last chunk).
+
+    Example:
+        >>> attempt_cost(attempt, AttemptOutcome(status="error"))  # doctest: +SKIP
+        (Usage(...), CostResult(cost=Decimal('0'), source='litellm'))
+    """
+    candidate = attempt.candidate
+    response = outcome.response
+    answered = outcome.status == "ok" and response is not None
+    # An answer's own usage is the most complete (cache writes included); for a broken
+    # or failed attempt the executor's usage is what the provider reported before the end.
+    reported = outcome.usage if outcome.usage is not None else Usage()
+    usage = usage_from_response(response) if response is not None else Usage()
+    if (not answered and reported.total_tokens) or usage.total_tokens == 0:
+        usage = reported
+    billed = outcome.provider_billed or answered
+    if outcome.status == "refused" or not billed:
+        return usage, CostResult(Decimal(0), candidate.info.price_source)
+    if answered:
+        return usage, actual_cost(response, candidate)
+    partial = getattr(outcome.error, "partial_text", "")
+    if usage.input_tokens == 0 or (usage.output_tokens == 0 and partial):
+        # The usage chunk comes last, so a stream cut midway reported none: count what
+        # was sent and what arrived (the partial text) as the provider would bill it.
+        usage = Usage(
+            input_tokens=usage.input_tokens
+            or _count(candidate.model, messages=list(attempt.call.request.messages)),
+            output_tokens=usage.output_tokens
+            or (_count(candidate.model, text=partial) if partial else 0),
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+        )
+    if outcome.status == "error":
+        # A billed failure is charged for its input only; nothing useful came back.
+        usage = Usage(
+            input_tokens=usage.input_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+        )
+    return usage, cost_from_usage(usage, candidate)
+
+
+def _count(model: str, **what: Any) -> int:
+    """Tokens counted locally by litellm (``messages=`` or ``text=``); 0 if it cannot."""
+    try:
+        return int(import_litellm().token_counter(model=model, **what))
+    except Exception:
+        _log.debug("could not count tokens for %s", model, exc_info=True)
+        return 0

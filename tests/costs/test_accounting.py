@@ -364,3 +364,19 @@ def test_with_the_real_guard_receipts_carry_budget_state(
     assert attempt_receipt["threshold_crossed"] is True
     assert [e.threshold for e in events] == [0.5]
     assert call_receipt["cost"] == "0.000510"
+
+
+def test_default_accounting_sqlite_sink_uses_its_own_default_path(tmp_cwd: Path) -> None:
+    from dataclasses import replace
+
+    from policyroute.policy.compile import compile_policy
+
+    spec = replace(make_policy().spec, receipts=ReceiptsSpec(sink="sqlite"))
+    try:
+        acct = default_accounting(compile_policy(spec))
+        assert isinstance(acct, PolicyAccounting)
+        (sink,) = acct.sinks
+        assert isinstance(sink, SqliteSink)
+        assert sink.path == Path(".policyroute/receipts.sqlite3")
+    finally:
+        _clear_default_cache()
