@@ -161,4 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as exc:  # unreadable input, unwritable store: a problem, not a crash
+        print(f"policyroute {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     return status

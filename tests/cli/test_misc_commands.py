@@ -128,3 +128,12 @@ def test_budget_status_of_an_invalid_policy_exits_1(
 ) -> None:
     assert main(["budget", "status", str(broken_path)]) == 1
     assert "[PR101]" in capsys.readouterr().err
+
+
+def test_an_unreadable_input_is_reported_not_raised(
+    tmp_path: Path, policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder_as_receipts = tmp_path / "dir.jsonl"
+    folder_as_receipts.mkdir()
+    assert main(["receipts", "report", str(folder_as_receipts)]) == 1
+    assert "policyroute receipts: error:" in capsys.readouterr().err
