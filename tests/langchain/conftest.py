@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from lc_support import policy_text
 
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
@@ -27,67 +27,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/langchain/" in str(item.path).replace("\\", "/"):
             for spec in _LITELLM_WARNINGS:
                 item.add_marker(pytest.mark.filterwarnings(spec))
-
-
-# litellm's OpenAI client insists on a key; the fake provider ignores it.
-os.environ.setdefault("POLICYROUTE_TEST_KEY", "sk-fake")
-
-_MODEL = """
-  {alias}:
-    model: openai/fake-{alias}
-    api_base: {base}
-    api_key: ${{POLICYROUTE_TEST_KEY}}
-    price: {{input_per_mtok: {inp}, output_per_mtok: {out}}}
-    context_window: {window}
-    max_output_tokens: 4096
-    capabilities: {{tools: {tools}, vision: true, json_schema: true}}
-"""
-
-
-def policy_text(
-    base: str, *, name: str = "lc-tests", extra: str = "", backup_tools: bool = True
-) -> str:
-    """A policy whose three models are served by the fake provider at ``base``.
-
-    Routes: ``code`` (metadata.task == code, or the tag ``strong``) -> strong; ``requested``
-    (requested model ``big``) -> strong; ``default`` -> fast, falling over to backup. No
-    retries, so a scripted outage falls over at once. ``backup_tools`` sets whether the
-    backup model supports tools.
-    """
-    models = "".join(
-        _MODEL.format(
-            alias=alias,
-            base=base,
-            inp=inp,
-            out=out,
-            window=window,
-            tools="true" if backup_tools or alias != "backup" else "false",
-        )
-        for alias, inp, out, window in (
-            ("fast", 1, 2, 128000),
-            ("strong", 3, 15, 200000),
-            ("backup", 2, 4, 64000),
-        )
-    )
-    return f"""policyroute: 1
-name: {name}
-models:{models}
-routes:
-  - name: code
-    when:
-      any:
-        - metadata.task: code
-        - tags: {{contains: strong}}
-    to: strong
-  - name: requested
-    when: {{model: big}}
-    to: strong
-  - name: default
-    to: [fast, backup]
-defaults:
-  retry: {{attempts: 0}}
-receipts: {{sink: none}}
-{extra}"""
 
 
 @pytest.fixture(autouse=True)

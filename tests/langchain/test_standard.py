@@ -1,0 +1,195 @@
+"""LangChain's standard chat model test suites, run against the fake provider on loopback.
+
+The fake provider stands in for a model: by default it answers from the request (a forced tool
+call with arguments drawn from the schema, JSON for a JSON ``response_format``). A few tests
+check that the *model* understood the prompt (call ``magic_function`` with 3, keep the Chinese
+name); for those the provider is scripted with the answer such a model gives, so what is
+tested is everything between LangChain and the wire: conversions, streaming, tool-call
+assembly, usage.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+from langchain_tests.unit_tests import ChatModelUnitTests
+from lc_support import policy_text
+
+from policyroute.execution.hooks import NullAccounting
+from policyroute.langchain import ChatPolicyRoute
+from policyroute.testing import FakeProvider, Reply, Step, ToolCall
+
+
+class TestChatPolicyRouteUnit(ChatModelUnitTests):
+    @property
+    def chat_model_class(self) -> type[BaseChatModel]:
+        return ChatPolicyRoute
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        # Unit tests never call the model; the address is never dialled.
+        return {"policy": policy_text("http://127.0.0.1:9/v1"), "accounting": NullAccounting()}
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return True
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+    @property
+    def supports_model_override(self) -> bool:
+        return True
+
+    @property
+    def model_override_value(self) -> str:
+        # The requested model is a routing fact: the test policy routes requests for
+        # "fake-strong" to the deployment of that name.
+        return "fake-strong"
+
+
+_JOKE = '{"setup": "Why do cats sit on keyboards?", "punchline": "To keep an eye on the mouse."}'
+_MAGIC = Reply(tool_calls=[ToolCall("magic_function", {"input": 3})])
+
+# test name -> (queued steps, default step) for any model.
+_SCRIPTS: dict[str, tuple[tuple[Step, ...], Step | None]] = {
+    "test_tool_calling": ((), _MAGIC),
+    "test_tool_calling_async": ((), _MAGIC),
+    "test_json_mode": ((), Reply(text=_JOKE)),
+    "test_agent_loop": (
+        (Reply(tool_calls=[ToolCall("get_weather", {"location": "San Francisco, CA"})]),),
+        Reply(text="It is sunny in San Francisco."),
+    ),
+    "test_unicode_tool_call_integration": (
+        (
+            Reply(
+                tool_calls=[
+                    ToolCall(
+                        "unicode_customer", {"customer_name": "你好啊集团", "description": "tech"}
+                    )
+                ]
+            ),
+            Reply(
+                tool_calls=[
+                    ToolCall(
+                        "unicode_customer",
+                        {"customer_name": "こんにちは株式会社", "description": "company"},
+                    )
+                ]
+            ),
+        ),
+        None,
+    ),
+}
+
+# A 1x1 PNG: the image tests download a picture from the internet, which tests never do.
+_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def _offline_get(url: str, **_: Any) -> httpx.Response:
+    return httpx.Response(200, content=_PNG, request=httpx.Request("GET", url))
+
+
+@pytest.fixture(scope="module")
+def standard_provider() -> Iterator[FakeProvider]:
+    with FakeProvider() as fp:
+        yield fp
+
+
+# The suite's async tests carry no asyncio mark and pytest runs in strict asyncio mode: mark the
+# class, which marks the sync tests too, and silence pytest-asyncio's note about those.
+@pytest.mark.asyncio
+@pytest.mark.filterwarnings(
+    "ignore:The test .* is marked with '@pytest.mark.asyncio' but it is not"
+)
+class TestChatPolicyRouteIntegration(ChatModelIntegrationTests):
+    provider: FakeProvider
+
+    @pytest.fixture(autouse=True)
+    def _provider(
+        self,
+        standard_provider: FakeProvider,
+        request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        standard_provider.reset()
+        queued, default = _SCRIPTS.get(request.node.originalname, ((), None))
+        standard_provider.script("*", *queued)
+        standard_provider.set_default("*", default)
+        monkeypatch.setattr("langchain_tests.integration_tests.chat_models.httpx.get", _offline_get)
+        self.provider = standard_provider
+
+    @property
+    def chat_model_class(self) -> type[BaseChatModel]:
+        return ChatPolicyRoute
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"policy": policy_text(self.provider.openai_base), "accounting": NullAccounting()}
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return True
+
+    @property
+    def supports_image_urls(self) -> bool:
+        return True
+
+    @property
+    def supports_image_tool_message(self) -> bool:
+        return True
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True
+
+    @property
+    def supports_model_override(self) -> bool:
+        return True
+
+    @property
+    def model_override_value(self) -> str:
+        # The requested model is a routing fact: the test policy routes requests for
+        # "fake-strong" to the deployment of that name.
+        return "fake-strong"
