@@ -225,7 +225,9 @@ def cost_from_usage(usage: Usage, candidate: Candidate) -> CostResult:
 
     For a stream cut midway (the usage seen so far) and for provider errors that billed the
     input. litellm-priced models go through ``litellm.cost_per_token`` so the figure matches
-    what :func:`actual_cost` would say for a response carrying the same usage.
+    what :func:`actual_cost` would say for a response carrying the same usage. (A
+    :class:`Usage` does not say how long a cache write lives, so Anthropic's 1-hour cache
+    writes are priced at the 5-minute rate here; full responses keep the distinction.)
 
     Example:
         >>> cost_from_usage(Usage(input_tokens=1000), candidate).cost  # doctest: +SKIP
