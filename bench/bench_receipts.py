@@ -1,5 +1,8 @@
 """Receipt throughput: JSONL lines per second, one process and eight processes on one file.
 
+Also times one whole ``PolicyAccounting.settle`` (litellm's exact price, the receipt, the
+JSONL append) in one process.
+
 Each writer appends realistic attempt receipts (about 1 KB of JSON each, built the way
 ``PolicyAccounting`` builds them) through :class:`policyroute.costs.sinks.JsonlSink`: one
 ``os.write`` per line on an ``O_APPEND`` descriptor. Afterwards every line is parsed and
@@ -128,6 +131,49 @@ def run(writers: int, per_writer: int, directory: Path) -> tuple[float, int]:
     return writers * per_writer / elapsed, line_bytes
 
 
+def settle_us(directory: Path, rounds: int = 2000) -> float:
+    """Microseconds per ``PolicyAccounting.settle`` of an answered gpt-4o-mini attempt."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import warnings
+
+    warnings.simplefilter("ignore")  # litellm's pydantic warnings on first use
+    from policyroute._lazy import import_litellm
+    from policyroute.accounting import PolicyAccounting
+    from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, CallInfo
+    from policyroute.policy.compile import compile_policy
+    from policyroute.policy.model import ModelSpec, PolicySpec, RouteSpec, TargetSpec
+    from policyroute.request import Request
+
+    litellm = import_litellm()
+    spec = PolicySpec(
+        name="bench",
+        version=1,
+        models={"mini": ModelSpec(alias="mini", model="openai/gpt-4o-mini")},
+        groups={},
+        routes=(RouteSpec(name="default", to=TargetSpec(("mini",))),),
+    )
+    policy = compile_policy(spec)
+    acct = PolicyAccounting(policy, guard=None, sinks=[JsonlSink(directory / "settle.jsonl")])
+    request = Request(messages=[{"role": "user", "content": "hi"}], metadata={"user_id": "u1"})
+    call = CallInfo(request=request, policy=policy, decision=policy.route(request))
+    attempt = AttemptInfo(call=call, candidate=call.decision.candidates[0], params={}, number=1)
+    usage = litellm.Usage(prompt_tokens=1000, completion_tokens=200, total_tokens=1200)
+    outcome = AttemptOutcome(
+        status="ok",
+        response=litellm.ModelResponse(model="gpt-4o-mini", usage=usage),
+        provider_billed=True,
+    )
+    admission = acct.admit(attempt)
+    for _ in range(50):
+        acct.settle(attempt, admission, outcome)
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        acct.settle(attempt, admission, outcome)
+    elapsed = time.perf_counter() - t0
+    acct.close()
+    return elapsed / rounds * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20_000, help="records per writer")
@@ -137,11 +183,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         single, size = run(1, args.records, Path(tmp))
         multi, _ = run(args.writers, args.records, Path(tmp))
+        settle = settle_us(Path(tmp))
     print(f"record size: {size} bytes per line (CPU cores: {os.cpu_count()})")
     print(f"1 writer process:   {single:>10,.0f} lines/s")
     print(
         f"{args.writers} writer processes: {multi:>10,.0f} lines/s (all lines parsed, counts exact)"
     )
+    print(f"PolicyAccounting.settle (litellm price + receipt + append): {settle:,.0f} us/attempt")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import time
@@ -89,6 +90,13 @@ class BudgetChargeLike(Protocol):
 class _HasSpec(Protocol):
     @property
     def spec(self) -> PolicySpec: ...
+
+
+@functools.lru_cache(maxsize=1)
+def _litellm_version() -> str:
+    # Reading package metadata parses a file (milliseconds); the version cannot change
+    # while the process runs.
+    return litellm_version()
 
 
 def format_usd(amount: Decimal | None) -> str | None:
@@ -274,7 +282,7 @@ def _common(call: CallInfo, *, include_prompt: bool) -> dict[str, Any]:
         "user": _user(call, selected),
         "metadata": selected,
         "tags": list(call.request.tags),
-        "litellm_version": litellm_version(),
+        "litellm_version": _litellm_version(),
     }
     if include_prompt:
         record["prompt"] = _prompt(call)
