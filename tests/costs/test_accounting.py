@@ -380,3 +380,27 @@ def test_default_accounting_sqlite_sink_uses_its_own_default_path(tmp_cwd: Path)
         assert sink.path == Path(".policyroute/receipts.sqlite3")
     finally:
         _clear_default_cache()
+
+
+@pytest.mark.asyncio
+async def test_async_path_runs_blocking_sinks_off_the_event_loop(make_attempt: MakeAttempt) -> None:
+    import threading
+
+    loop_thread = threading.get_ident()
+    blocking_threads: list[int] = []
+    inline_threads: list[int] = []
+    policy = make_policy()
+    acct = PolicyAccounting(
+        policy,
+        guard=None,
+        sinks=[
+            CallableSink(lambda r: blocking_threads.append(threading.get_ident()), blocking=True),
+            CallableSink(lambda r: inline_threads.append(threading.get_ident())),
+        ],
+    )
+    attempt = make_attempt(policy)
+    await acct.asettle(attempt, await acct.aadmit(attempt), _ok())
+    await acct.afinish(attempt.call, CallOutcome(status="ok", deployment="mini", attempts=1))
+    assert len(blocking_threads) == 2
+    assert loop_thread not in blocking_threads
+    assert inline_threads == [loop_thread, loop_thread]
