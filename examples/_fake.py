@@ -1,0 +1,27 @@
+"""Shared by the examples: start the fake provider and load the examples' policy against it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from policyroute import ChatPolicyRoute
+from policyroute._lazy import import_litellm
+from policyroute.testing import FakeProvider
+
+POLICY = Path(__file__).with_name("fake-provider.policy.yaml")
+
+
+@contextmanager
+def fake_llm() -> Iterator[tuple[ChatPolicyRoute, FakeProvider]]:
+    """A ChatPolicyRoute on the examples' policy, its models served by a fake provider."""
+    with FakeProvider() as fp:
+        os.environ["FAKE_PROVIDER_URL"] = fp.base_url
+        # The fake provider ignores keys, but litellm's clients refuse to run without one.
+        os.environ.setdefault("EXAMPLES_API_KEY", "not-a-real-key")
+        # litellm prints a "Provider List" banner when it cannot price a model itself; the
+        # fake models are priced by the policy, so the banner is noise here.
+        import_litellm().suppress_debug_info = True
+        yield ChatPolicyRoute(policy=POLICY), fp
