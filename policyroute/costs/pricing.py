@@ -60,8 +60,10 @@ def lookup_litellm_entry(model: str) -> Mapping[str, Any] | None:
     if entry is None:
         return None
     owner = str(entry.get("litellm_provider", ""))
-    if owner == provider or owner.startswith(provider) or (
-        provider == "openai" and owner == "text-completion-openai"
+    if (
+        owner == provider
+        or owner.startswith(provider)
+        or (provider == "openai" and owner == "text-completion-openai")
     ):
         return entry
     return None

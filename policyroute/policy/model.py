@@ -95,9 +95,7 @@ class Secret:
 
 # --------------------------------------------------------------------------- conditions
 
-Operator = Literal[
-    "eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "regex", "contains", "exists"
-]
+Operator = Literal["eq", "ne", "in", "nin", "gt", "gte", "lt", "lte", "regex", "contains", "exists"]
 
 
 @dataclass(frozen=True, slots=True)
