@@ -137,3 +137,19 @@ def test_an_unreadable_input_is_reported_not_raised(
     folder_as_receipts.mkdir()
     assert main(["receipts", "report", str(folder_as_receipts)]) == 1
     assert "policyroute receipts: error:" in capsys.readouterr().err
+
+
+def test_demo_runs_the_library_demo_on_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The demo itself (a fake provider, LangChain calls) is tested with the demo; here only
+    # that the command hands it stdout and returns its status.
+    import policyroute.demo
+
+    def fake_demo(out: io.TextIOBase) -> int:
+        out.write("demo ran\n")
+        return 3
+
+    monkeypatch.setattr(policyroute.demo, "run_demo", fake_demo)
+    assert main(["demo"]) == 3
+    assert capsys.readouterr().out == "demo ran\n"
