@@ -45,6 +45,7 @@ from policyroute.execution.hooks import Usage
 
 __all__ = [
     "chunk_to_message",
+    "finish_reason_of",
     "jsonable",
     "message_from_response",
     "to_openai_content",
@@ -57,11 +58,25 @@ __all__ = [
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
-    """Read ``key`` from a dict or an attribute of a litellm/pydantic object."""
+    """Read ``key`` from a dict or a litellm (pydantic) object.
+
+    litellm deletes unset optional fields from its objects, and a failed attribute lookup on a
+    pydantic model goes through ``__getattr__`` and an exception: reading the instance dict
+    first keeps the hot path of every call and every chunk cheap.
+    """
     if obj is None:
         return default
     if isinstance(obj, Mapping):
         return obj.get(key, default)
+    values = getattr(obj, "__dict__", None)
+    if values is not None:
+        if key in values:
+            return values[key]
+        extra = getattr(obj, "__pydantic_extra__", None)
+        if extra and key in extra:
+            return extra[key]
+        if hasattr(type(obj), "model_fields"):
+            return default
     return getattr(obj, key, default)
 
 
@@ -297,18 +312,25 @@ def usage_metadata(usage: Usage) -> UsageMetadata:
     return out
 
 
-def message_from_response(response: Any) -> tuple[AIMessage, str | None]:
-    """The first choice of a litellm ``ModelResponse`` as an ``AIMessage``, and its finish reason.
+def finish_reason_of(response: Any) -> str | None:
+    """The finish reason of the first choice of a litellm ``ModelResponse``."""
+    choices = _get(response, "choices")
+    return _get(choices[0], "finish_reason") if choices else None
 
-    Usage and response metadata are added by the caller, who knows the whole call.
+
+def message_from_response(
+    response: Any,
+    *,
+    usage_metadata: UsageMetadata | None = None,
+    response_metadata: dict[str, Any] | None = None,
+) -> AIMessage:
+    """The first choice of a litellm ``ModelResponse`` as an ``AIMessage``.
+
+    Usage and response metadata come from the caller, who knows the whole call; they are
+    passed in so that the message is built once.
     """
-    choices = _get(response, "choices") or []
-    if not choices:
-        return AIMessage(content=""), None
-    choice = choices[0]
-    message = _get(choice, "message")
-    content = _get(message, "content") or ""
-    calls, invalid = tool_calls_from_openai(_get(message, "tool_calls"))
+    choices = _get(response, "choices")
+    message = _get(choices[0], "message") if choices else None
     extra: dict[str, Any] = {}
     reasoning = _get(message, "reasoning_content")
     if reasoning:
@@ -316,14 +338,17 @@ def message_from_response(response: Any) -> tuple[AIMessage, str | None]:
     refusal = _get(message, "refusal")
     if refusal:
         extra["refusal"] = refusal
-    ai = AIMessage(
-        content=content,
-        tool_calls=calls,
-        invalid_tool_calls=invalid,
-        additional_kwargs=extra,
-        id=_get(response, "id"),
-    )
-    return ai, _get(choice, "finish_reason")
+    fields: dict[str, Any] = {
+        "content": _get(message, "content") or "",
+        "additional_kwargs": extra,
+        "response_metadata": response_metadata or {},
+        "usage_metadata": usage_metadata,
+        "id": _get(response, "id"),
+    }
+    raw_calls = _get(message, "tool_calls")
+    if raw_calls:
+        fields["tool_calls"], fields["invalid_tool_calls"] = tool_calls_from_openai(raw_calls)
+    return AIMessage(**fields)
 
 
 def chunk_to_message(chunk: Any) -> tuple[AIMessageChunk | None, str | None]:

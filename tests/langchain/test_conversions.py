@@ -17,6 +17,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream
 
 from policyroute._litellm import (
     chunk_to_message,
+    finish_reason_of,
     jsonable,
     message_from_response,
     to_openai_content,
@@ -198,7 +199,8 @@ def test_message_from_litellm_response() -> None:
             }
         ],
     )
-    message, finish = message_from_response(response)
+    finish = finish_reason_of(response)
+    message = message_from_response(response)
     assert finish == "tool_calls"
     assert message.content == ""
     assert message.tool_calls == [{"name": "f", "args": {"a": 2}, "id": "c1", "type": "tool_call"}]

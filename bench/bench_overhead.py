@@ -1,0 +1,126 @@
+"""Per-call overhead of ChatPolicyRoute over bare litellm and over langchain-litellm.
+
+One fake provider on loopback answers every call. After a warm-up, each round makes one call of
+each kind in turn, so that drift in the machine's load hits all three alike:
+
+- bare ``litellm.acompletion``,
+- langchain-litellm's ``ChatLiteLLM.ainvoke``,
+- ``ChatPolicyRoute.ainvoke`` (NullAccounting: routing, executor, conversions, LangChain),
+- ``ChatPolicyRoute._agenerate``, the same without LangChain's run machinery (callback
+  managers, tracing, ``LLMResult``), to tell policyroute's share from LangChain's.
+
+It prints the median time per call of each and their ratios to bare litellm. The machine's
+load moves the medians by several percent from run to run; compare ratios within one run.
+
+    /work/venv/bin/python bench/bench_overhead.py [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("BENCH_API_KEY", "sk-bench")
+
+from langchain_core.messages import HumanMessage
+from langchain_litellm import ChatLiteLLM
+
+from policyroute._lazy import import_litellm
+from policyroute.execution.hooks import NullAccounting
+from policyroute.langchain import ChatPolicyRoute
+from policyroute.testing import FakeProvider, Reply
+
+POLICY = """
+policyroute: 1
+name: bench
+models:
+  fast:
+    model: openai/bench-model
+    api_base: {base}
+    api_key: ${{BENCH_API_KEY}}
+    price: {{input_per_mtok: 0.15, output_per_mtok: 0.6}}
+routes:
+  - name: default
+    to: fast
+defaults:
+  max_tokens: 64
+receipts: {{sink: none}}
+"""
+TEXT = "say something short"
+WARMUP = 30
+SETTLE_TICKS = 20
+
+
+async def settle() -> None:
+    """Let the background work a call leaves behind run: litellm schedules its logging and
+    cost tasks (half a millisecond of CPU) to run after it returns.
+
+    The work is counted in each call's time: otherwise it lands in whichever call next yields
+    to the event loop (LangChain's callbacks yield after the model returns; a bare
+    ``acompletion`` does not), which would charge litellm's own cost to the adapters.
+    """
+    for _ in range(SETTLE_TICKS):
+        await asyncio.sleep(0)
+
+
+async def main(rounds: int) -> None:
+    litellm = import_litellm()
+    litellm.suppress_debug_info = True
+    with FakeProvider() as fp:
+        fp.set_default("*", Reply(text="ok"))
+        base = fp.openai_base
+        key = os.environ["BENCH_API_KEY"]
+        messages = [{"role": "user", "content": TEXT}]
+        lc_messages = [HumanMessage(TEXT)]
+        chat_litellm = ChatLiteLLM(
+            model="openai/bench-model", api_base=base, api_key=key, max_tokens=64
+        )
+        policyroute = ChatPolicyRoute(policy=POLICY.format(base=base), accounting=NullAccounting())
+
+        async def bare() -> Any:
+            return await litellm.acompletion(
+                model="openai/bench-model",
+                api_base=base,
+                api_key=key,
+                messages=messages,
+                max_tokens=64,
+            )
+
+        kinds: dict[str, Callable[[], Awaitable[Any]]] = {
+            "litellm.acompletion": bare,
+            "ChatLiteLLM.ainvoke": lambda: chat_litellm.ainvoke(lc_messages),
+            "ChatPolicyRoute.ainvoke": lambda: policyroute.ainvoke(lc_messages),
+            # The adapter without LangChain's run machinery (callbacks, tracing, result
+            # objects): what policyroute itself adds, for attributing the difference.
+            "ChatPolicyRoute._agenerate": lambda: policyroute._agenerate(lc_messages),
+        }
+        times: dict[str, list[float]] = {name: [] for name in kinds}
+        for _ in range(WARMUP):
+            for call in kinds.values():
+                await call()
+        for _ in range(rounds):
+            for name, call in kinds.items():
+                await settle()
+                start = time.perf_counter()
+                await call()
+                await settle()
+                times[name].append(time.perf_counter() - start)
+
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    bare_median = medians["litellm.acompletion"]
+    print(f"{rounds} rounds after {WARMUP} warm-up rounds, loopback fake provider")
+    print("time per call includes the background work it leaves behind (see settle())")
+    for name, median in medians.items():
+        print(
+            f"{name:<26} median {median * 1e3:7.3f} ms   ratio to bare {median / bare_median:5.3f}"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 300))
