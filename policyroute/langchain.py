@@ -26,6 +26,7 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
+from langchain_core.callbacks.manager import BaseRunManager
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.chat_models import (
@@ -57,6 +58,7 @@ from policyroute.langchain_.facts import (
     CallFacts,
     facts_from_config,
     facts_from_run_manager,
+    run_manager_from_facts,
     with_run_id,
 )
 from policyroute.langchain_.profile import policy_profile
@@ -415,14 +417,20 @@ class ChatPolicyRoute(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        facts: CallFacts | None = kwargs.get(FACTS_KEY)
         request = self._request(messages, stop, run_manager, kwargs, stream=True)
         executor = self.executor
         crossed = events.watch(request.request_id) if self._thresholds else []
+        # Budget events need the run's handlers, which langchain-core does not pass to
+        # _stream from stream(): rebuild them from the config when there are events.
+        target = run_manager
         finish: str | None = None
         try:
             for event in executor.stream(request):
                 if isinstance(event, StreamDone):
-                    events.dispatch(run_manager, crossed)
+                    if crossed and target is None:
+                        target = run_manager_from_facts(facts, self)
+                    events.dispatch(target, crossed)
                     out = self._final_chunk(event.result, finish)
                 else:
                     message, reason = chunk_to_message(event.chunk)
@@ -436,7 +444,9 @@ class ChatPolicyRoute(BaseChatModel):
         finally:
             if self._thresholds:
                 events.unwatch(request.request_id)
-                events.dispatch(run_manager, crossed)
+                if crossed and target is None:
+                    target = run_manager_from_facts(facts, self)
+                events.dispatch(target, crossed)
 
     async def _astream(
         self,
@@ -445,14 +455,18 @@ class ChatPolicyRoute(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        facts: CallFacts | None = kwargs.get(FACTS_KEY)
         request = self._request(messages, stop, run_manager, kwargs, stream=True)
         executor = self.executor
         crossed = events.watch(request.request_id) if self._thresholds else []
+        target: BaseRunManager | None = run_manager
         finish: str | None = None
         try:
             async for event in executor.astream(request):
                 if isinstance(event, StreamDone):
-                    await events.adispatch(run_manager, crossed)
+                    if crossed and target is None:
+                        target = run_manager_from_facts(facts, self)
+                    await events.adispatch(target, crossed)
                     out = self._final_chunk(event.result, finish)
                 else:
                     message, reason = chunk_to_message(event.chunk)
@@ -466,7 +480,9 @@ class ChatPolicyRoute(BaseChatModel):
         finally:
             if self._thresholds:
                 events.unwatch(request.request_id)
-                await events.adispatch(run_manager, crossed)
+                if crossed and target is None:
+                    target = run_manager_from_facts(facts, self)
+                await events.adispatch(target, crossed)
 
     # ------------------------------------------------------------------ tools & structure
 

@@ -21,8 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.callbacks.manager import ahandle_event, handle_event
+from langchain_core.callbacks.manager import BaseRunManager, ahandle_event, handle_event
 
 from policyroute._litellm import jsonable
 
@@ -75,7 +74,7 @@ def unwatch(request_id: str) -> None:
         _pending.pop(request_id, None)
 
 
-def dispatch(run_manager: CallbackManagerForLLMRun | None, events: list[Any]) -> None:
+def dispatch(run_manager: BaseRunManager | None, events: list[Any]) -> None:
     """Send the collected ``events`` to the call's handlers, then forget them."""
     if run_manager is not None:
         for event in events:
@@ -92,7 +91,7 @@ def dispatch(run_manager: CallbackManagerForLLMRun | None, events: list[Any]) ->
     events.clear()
 
 
-async def adispatch(run_manager: AsyncCallbackManagerForLLMRun | None, events: list[Any]) -> None:
+async def adispatch(run_manager: BaseRunManager | None, events: list[Any]) -> None:
     """Async twin of :func:`dispatch`."""
     if run_manager is not None:
         for event in events:

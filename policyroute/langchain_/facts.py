@@ -22,10 +22,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
-__all__ = ["FACTS_KEY", "CallFacts", "facts_from_config", "facts_from_run_manager", "with_run_id"]
+__all__ = [
+    "FACTS_KEY",
+    "CallFacts",
+    "facts_from_config",
+    "facts_from_run_manager",
+    "run_manager_from_facts",
+    "with_run_id",
+]
 
 FACTS_KEY = "_policyroute_facts"
 """The keyword argument carrying :class:`CallFacts` from the public entry points down."""
@@ -37,11 +49,16 @@ _INTERNAL_PREFIXES = ("ls_", "lc_")
 
 @dataclass(frozen=True, slots=True)
 class CallFacts:
-    """What routing may know about one LangChain call."""
+    """What routing may know about one LangChain call.
+
+    ``config`` is the call's RunnableConfig when the facts were computed from it; it lets the
+    budget events of a stream reach the call's callback handlers.
+    """
 
     metadata: Mapping[str, Any]
     tags: tuple[str, ...]
     run_id: str | None
+    config: RunnableConfig | None = None
 
 
 def _public(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +90,41 @@ def facts_from_config(
     tags = list(config.get("tags") or ())
     tags += [tag for tag in own_tags or () if tag not in tags]
     run_id = config.get("run_id")
-    return CallFacts(metadata=metadata, tags=tuple(tags), run_id=str(run_id) if run_id else None)
+    return CallFacts(
+        metadata=metadata,
+        tags=tuple(tags),
+        run_id=str(run_id) if run_id else None,
+        config=config,
+    )
+
+
+def run_manager_from_facts(
+    facts: CallFacts | None, model: BaseChatModel
+) -> CallbackManagerForLLMRun | None:
+    """A run manager addressing the handlers of the run ``facts`` describe, for the paths on
+    which langchain-core does not hand one over (streams). ``None`` without a config."""
+    if facts is None or facts.config is None or facts.run_id is None:
+        return None
+    config = facts.config
+    manager = CallbackManager.configure(
+        config.get("callbacks"),
+        model.callbacks,
+        model.verbose,
+        config.get("tags"),
+        model.tags,
+        config.get("metadata"),
+        model.metadata,
+    )
+    return CallbackManagerForLLMRun(
+        run_id=uuid.UUID(facts.run_id),
+        handlers=manager.handlers,
+        inheritable_handlers=manager.inheritable_handlers,
+        parent_run_id=manager.parent_run_id,
+        tags=manager.tags,
+        inheritable_tags=manager.inheritable_tags,
+        metadata=manager.metadata,
+        inheritable_metadata=manager.inheritable_metadata,
+    )
 
 
 def with_run_id(config: RunnableConfig) -> RunnableConfig:
