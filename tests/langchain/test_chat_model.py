@@ -312,3 +312,43 @@ def test_profile_is_false_when_one_reachable_model_lacks_a_capability(
     assert profile is not None
     assert profile["tool_calling"] is False
     assert profile["structured_output"] is True
+
+
+ANTHROPIC_POLICY = """policyroute: 1
+name: lc-anthropic
+models:
+  claude:
+    model: anthropic/fake-claude
+    api_base: {base}
+    api_key: ${{POLICYROUTE_TEST_KEY}}
+    price: {{input_per_mtok: 3, output_per_mtok: 15}}
+    capabilities: {{tools: true, vision: true, json_schema: true}}
+routes:
+  - name: default
+    to: claude
+receipts: {{sink: none}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("choice", "sent"),
+    [
+        ("any", {"type": "any"}),
+        ("add", {"type": "tool", "name": "add"}),
+        ("auto", {"type": "auto"}),
+    ],
+)
+def test_anthropic_wire_gets_translated_tool_choice(
+    fp: FakeProvider, choice: str, sent: dict[str, str]
+) -> None:
+    llm = ChatPolicyRoute(
+        policy=ANTHROPIC_POLICY.format(base=fp.anthropic_base), accounting=NullAccounting()
+    )
+    message = llm.bind_tools([add, shout], tool_choice=choice).invoke("2 plus 3")
+    body = _body(fp)
+    assert body["tool_choice"] == sent
+    assert [t["name"] for t in body["tools"]] == ["add", "shout"]
+    if choice != "auto":
+        assert message.tool_calls[0]["name"] == "add"
+        assert message.usage_metadata is not None
+        assert message.response_metadata["model_name"] == "anthropic/fake-claude"
