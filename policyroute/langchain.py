@@ -40,7 +40,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, SkipValidation, model_validator
 
 from policyroute._litellm import (
     chunk_to_message,
@@ -51,6 +51,7 @@ from policyroute._litellm import (
     usage_metadata,
 )
 from policyroute.errors import RequestError
+from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import StreamDone
 from policyroute.langchain_ import events
 from policyroute.langchain_.facts import (
@@ -63,19 +64,17 @@ from policyroute.langchain_.facts import (
 )
 from policyroute.langchain_.profile import policy_profile
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
+from policyroute.policy.compile import CompiledPolicy
 from policyroute.request import Request
 
 if TYPE_CHECKING:
     from policyroute.execution.executor import Executor
-    from policyroute.execution.hooks import Accounting
     from policyroute.execution.result import CallResult
-    from policyroute.policy.compile import CompiledPolicy
 
 __all__ = ["ChatPolicyRoute"]
 
 
 def _load(policy: Any) -> CompiledPolicy:
-    from policyroute.policy.compile import CompiledPolicy
     from policyroute.policy.loader import load_policy, load_policy_text
 
     if isinstance(policy, CompiledPolicy):
@@ -110,8 +109,8 @@ class ChatPolicyRoute(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
-    policy: Any
-    """Path, YAML text or CompiledPolicy (typed ``Any`` for pydantic; see the class doc)."""
+    policy: str | os.PathLike[str] | CompiledPolicy
+    """A policy file's path, a policy's YAML text, or a compiled policy."""
     model: str | None = Field(default=None, alias="model_name")
     """The requested model: a routing fact, not a command."""
     temperature: float | None = None
@@ -121,7 +120,7 @@ class ChatPolicyRoute(BaseChatModel):
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     streaming: bool = False
     """Stream under ``invoke`` too (the answer is merged from the chunks)."""
-    accounting: Any = None
+    accounting: SkipValidation[Accounting | None] = None
     """An :class:`~policyroute.execution.hooks.Accounting` replacing the policy's own budgets
     and receipts (``NullAccounting()`` turns them off)."""
 

@@ -352,3 +352,36 @@ def test_anthropic_wire_gets_translated_tool_choice(
         assert message.tool_calls[0]["name"] == "add"
         assert message.usage_metadata is not None
         assert message.response_metadata["model_name"] == "anthropic/fake-claude"
+
+
+def test_policy_from_path_text_or_compiled(
+    fp: FakeProvider, make_policy: Callable[..., str], tmp_path: Any
+) -> None:
+    from policyroute.policy.loader import load_policy_text
+
+    path = tmp_path / "p.yaml"
+    path.write_text(make_policy())
+    from_path = ChatPolicyRoute(policy=path, accounting=NullAccounting())
+    from_str_path = ChatPolicyRoute(policy=str(path), accounting=NullAccounting())
+    compiled = load_policy_text(make_policy())
+    from_compiled = ChatPolicyRoute(policy=compiled, accounting=NullAccounting())
+    assert from_compiled.compiled_policy is compiled
+    hashes = {m.compiled_policy.content_hash for m in (from_path, from_str_path, from_compiled)}
+    assert len(hashes) == 1
+    assert from_path.invoke("hi").content == "Hello from fake-fake-fast: hi"
+
+
+def test_broken_policy_fails_at_construction(make_policy: Callable[..., str]) -> None:
+    from policyroute.errors import PolicyValidationError
+
+    with pytest.raises(PolicyValidationError):
+        ChatPolicyRoute(policy=make_policy().replace("to: [fast, backup]", "to: [fats]"))
+
+
+def test_structured_output_rejects_unknown_arguments(llm: ChatPolicyRoute) -> None:
+    from policyroute.errors import RequestError
+
+    with pytest.raises(RequestError, match="unsupported arguments"):
+        llm.with_structured_output(Person, mode="fast")
+    with pytest.raises(RequestError, match="unknown structured output method"):
+        llm.with_structured_output(Person, method="xml")  # type: ignore[arg-type]
