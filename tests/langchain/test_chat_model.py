@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from policyroute.errors import AllCandidatesFailedError
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
-from policyroute.testing import FakeProvider, Reply, ToolCall, Usage
+from policyroute.testing import FakeProvider, Fault, Reply, ToolCall, Usage
 
 
 @tool
@@ -385,3 +385,41 @@ def test_structured_output_rejects_unknown_arguments(llm: ChatPolicyRoute) -> No
         llm.with_structured_output(Person, mode="fast")
     with pytest.raises(RequestError, match="unknown structured output method"):
         llm.with_structured_output(Person, method="xml")  # type: ignore[arg-type]
+
+
+def test_stream_failing_before_content_falls_over(llm: ChatPolicyRoute, fp: FakeProvider) -> None:
+    fp.script("fake-fast", Fault.stream_cut(after=0))
+    chunks = list(llm.stream("hi"))
+    meta = chunks[-1].response_metadata["policyroute"]
+    assert meta["deployment"] == "backup"
+    assert "".join(str(c.content) for c in chunks) == "Hello from fake-fake-backup: hi"
+
+
+def test_stream_broken_after_content_raises_and_reports_the_error(
+    llm: ChatPolicyRoute, fp: FakeProvider
+) -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    from policyroute.errors import StreamInterruptedError
+
+    class Errors(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.errors: list[BaseException] = []
+
+        def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+            self.errors.append(error)
+
+    handler = Errors()
+    fp.script("fake-fast", Fault.stream_cut(after=3, reply=Reply(text="one two three four five")))
+    received: list[str] = []
+
+    def consume() -> None:
+        for chunk in llm.stream("hi", config={"callbacks": [handler]}):
+            received.append(str(chunk.content))
+
+    with pytest.raises(StreamInterruptedError):
+        consume()
+    assert received
+    assert not any(c for c in received if "five" in c)
+    assert len(handler.errors) == 1
+    assert isinstance(handler.errors[0], StreamInterruptedError)
