@@ -2,7 +2,8 @@
 
 The model is a thin adapter: it converts messages, tools and usage between LangChain and litellm
 (:mod:`policyroute._litellm`), reads the per-call routing facts (metadata, tags, run id) from
-the call's own run manager, and hands the call to the
+the call's own run manager (or its config, where langchain-core passes no run manager: see
+:mod:`policyroute.langchain_.facts`), and hands the call to the
 :class:`~policyroute.execution.executor.Executor`, which picks the deployment, retries, falls
 over and accounts for the cost.
 
@@ -30,25 +31,21 @@ from langchain_core.callbacks.manager import BaseRunManager
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.chat_models import (
-    BaseChatModel,
     agenerate_from_stream,
     generate_from_stream,
 )
 from langchain_core.language_models.model_profile import ModelProfile
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SkipValidation, model_validator
 
 from policyroute._litellm import (
     chunk_to_message,
-    finish_reason_of,
-    message_from_response,
     to_openai_messages,
     tool_choice_param,
-    usage_metadata,
 )
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
@@ -57,19 +54,18 @@ from policyroute.langchain_ import events
 from policyroute.langchain_.facts import (
     FACTS_KEY,
     CallFacts,
-    facts_from_config,
+    FactsCarryingChatModel,
     facts_from_run_manager,
     run_manager_from_facts,
-    with_run_id,
 )
 from policyroute.langchain_.profile import policy_profile
+from policyroute.langchain_.results import chat_result, final_chunk
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.request import Request
 
 if TYPE_CHECKING:
     from policyroute.execution.executor import Executor
-    from policyroute.execution.result import CallResult
 
 __all__ = ["ChatPolicyRoute"]
 
@@ -88,7 +84,7 @@ def _load(policy: Any) -> CompiledPolicy:
     )
 
 
-class ChatPolicyRoute(BaseChatModel):
+class ChatPolicyRoute(FactsCarryingChatModel):
     """A LangChain chat model that routes each call through a policyroute policy.
 
     ``policy`` is a path to a policy file, the YAML text of a policy (any string with a line
@@ -259,114 +255,6 @@ class ChatPolicyRoute(BaseChatModel):
             run_id=facts.run_id,
         )
 
-    # ------------------------------------------------------------------ results
-
-    @staticmethod
-    def _response_metadata(result: CallResult, finish_reason: str | None) -> dict[str, Any]:
-        return {
-            "model_name": result.model,
-            "finish_reason": finish_reason,
-            "model_provider": "policyroute",
-            "policyroute": {
-                "route": result.route,
-                "deployment": result.deployment,
-                "attempts": [attempt.as_dict() for attempt in result.attempts],
-                "cost": str(result.cost),
-                "request_id": result.request_id,
-                "time_to_first_token_s": result.time_to_first_token_s,
-            },
-        }
-
-    def _chat_result(self, result: CallResult) -> ChatResult:
-        finish = finish_reason_of(result.response)
-        message = message_from_response(
-            result.response,
-            usage_metadata=usage_metadata(result.usage),
-            response_metadata=self._response_metadata(result, finish),
-        )
-        generation = ChatGeneration(message=message, generation_info={"finish_reason": finish})
-        return ChatResult(generations=[generation], llm_output={"model_name": result.model})
-
-    def _final_chunk(self, result: CallResult, finish: str | None) -> ChatGenerationChunk:
-        # The only chunk with usage and response metadata: LangChain sums usage across chunks,
-        # so reporting it once is what makes the merged message's totals right.
-        if finish is None:
-            finish = finish_reason_of(result.response)
-        message = AIMessageChunk(
-            content="",
-            usage_metadata=usage_metadata(result.usage),
-            response_metadata=self._response_metadata(result, finish),
-            chunk_position="last",
-        )
-        return ChatGenerationChunk(message=message, generation_info={"finish_reason": finish})
-
-    # ------------------------------------------------------------------ entry points
-
-    def _with_facts(self, config: RunnableConfig | None, kwargs: dict[str, Any]) -> RunnableConfig:
-        # See policyroute.langchain_.facts: langchain-core does not give ``_stream`` the run
-        # manager, so the facts travel down with the call's keyword arguments.
-        config = ensure_config(config)
-        if FACTS_KEY not in kwargs:
-            config = with_run_id(config)
-            kwargs[FACTS_KEY] = facts_from_config(config, self.metadata, self.tags)
-        return config
-
-    def invoke(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AIMessage:
-        config = self._with_facts(config, kwargs)
-        return super().invoke(input, config, stop=stop, **kwargs)
-
-    async def ainvoke(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AIMessage:
-        config = self._with_facts(config, kwargs)
-        return await super().ainvoke(input, config, stop=stop, **kwargs)
-
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        config = self._with_facts(config, kwargs)
-        return super().stream(input, config, stop=stop, **kwargs)
-
-    def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
-        config = self._with_facts(config, kwargs)
-        return super().astream(input, config, stop=stop, **kwargs)
-
-    def _get_invocation_params(
-        self, stop: list[str] | None = None, **kwargs: Any
-    ) -> dict[str, Any]:
-        # The facts are not call parameters: keep them out of traces.
-        kwargs.pop(FACTS_KEY, None)
-        return super()._get_invocation_params(stop=stop, **kwargs)
-
-    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
-        # ... and out of cache keys, which would otherwise differ by run id on every call.
-        kwargs.pop(FACTS_KEY, None)
-        return super()._get_llm_string(stop=stop, **kwargs)
-
     # ------------------------------------------------------------------ calls
 
     def _generate(
@@ -381,10 +269,10 @@ class ChatPolicyRoute(BaseChatModel):
         request = self._request(messages, stop, run_manager, kwargs, stream=False)
         executor = self.executor
         if not self._thresholds:
-            return self._chat_result(executor.complete(request))
+            return chat_result(executor.complete(request))
         crossed = events.watch(request.request_id)
         try:
-            return self._chat_result(executor.complete(request))
+            return chat_result(executor.complete(request))
         finally:
             events.unwatch(request.request_id)
             events.dispatch(run_manager, crossed)
@@ -401,10 +289,10 @@ class ChatPolicyRoute(BaseChatModel):
         request = self._request(messages, stop, run_manager, kwargs, stream=False)
         executor = self.executor
         if not self._thresholds:
-            return self._chat_result(await executor.acomplete(request))
+            return chat_result(await executor.acomplete(request))
         crossed = events.watch(request.request_id)
         try:
-            return self._chat_result(await executor.acomplete(request))
+            return chat_result(await executor.acomplete(request))
         finally:
             events.unwatch(request.request_id)
             await events.adispatch(run_manager, crossed)
@@ -430,7 +318,7 @@ class ChatPolicyRoute(BaseChatModel):
                     if crossed and target is None:
                         target = run_manager_from_facts(facts, self)
                     events.dispatch(target, crossed)
-                    out = self._final_chunk(event.result, finish)
+                    out = final_chunk(event.result, finish)
                 else:
                     message, reason = chunk_to_message(event.chunk)
                     finish = reason or finish
@@ -466,7 +354,7 @@ class ChatPolicyRoute(BaseChatModel):
                     if crossed and target is None:
                         target = run_manager_from_facts(facts, self)
                     await events.adispatch(target, crossed)
-                    out = self._final_chunk(event.result, finish)
+                    out = final_chunk(event.result, finish)
                 else:
                     message, reason = chunk_to_message(event.chunk)
                     finish = reason or finish

@@ -18,7 +18,7 @@ Example:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +27,14 @@ from langchain_core.callbacks import (
     CallbackManager,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import RunnableConfig
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.runnables import RunnableConfig, ensure_config
 
 __all__ = [
     "FACTS_KEY",
     "CallFacts",
+    "FactsCarryingChatModel",
     "facts_from_config",
     "facts_from_run_manager",
     "run_manager_from_facts",
@@ -135,3 +137,78 @@ def with_run_id(config: RunnableConfig) -> RunnableConfig:
     if config.get("run_id") is None:
         config["run_id"] = uuid.uuid4()
     return config
+
+
+class FactsCarryingChatModel(BaseChatModel):
+    """A chat model whose public entry points pass the call's facts down to ``_stream``.
+
+    ``invoke``, ``ainvoke``, ``stream`` and ``astream`` compute :class:`CallFacts` from the
+    config (giving the run the id the request will carry) and add them to the call's keyword
+    arguments under :data:`FACTS_KEY`; they are kept out of invocation params (traces) and
+    cache keys. Subclasses read them in ``_generate``/``_stream`` when there is no run manager.
+    """
+
+    def _with_facts(self, config: RunnableConfig | None, kwargs: dict[str, Any]) -> RunnableConfig:
+        # See policyroute.langchain_.facts: langchain-core does not give ``_stream`` the run
+        # manager, so the facts travel down with the call's keyword arguments.
+        config = ensure_config(config)
+        if FACTS_KEY not in kwargs:
+            config = with_run_id(config)
+            kwargs[FACTS_KEY] = facts_from_config(config, self.metadata, self.tags)
+        return config
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        config = self._with_facts(config, kwargs)
+        return super().invoke(input, config, stop=stop, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        config = self._with_facts(config, kwargs)
+        return await super().ainvoke(input, config, stop=stop, **kwargs)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        config = self._with_facts(config, kwargs)
+        return super().stream(input, config, stop=stop, **kwargs)
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        config = self._with_facts(config, kwargs)
+        return super().astream(input, config, stop=stop, **kwargs)
+
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        # The facts are not call parameters: keep them out of traces.
+        kwargs.pop(FACTS_KEY, None)
+        return super()._get_invocation_params(stop=stop, **kwargs)
+
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        # ... and out of cache keys, which would otherwise differ by run id on every call.
+        kwargs.pop(FACTS_KEY, None)
+        return super()._get_llm_string(stop=stop, **kwargs)
