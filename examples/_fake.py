@@ -7,8 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# Offline and reproducible: litellm's bundled price map, not a download at import.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm
+
 from policyroute import ChatPolicyRoute
-from policyroute._lazy import import_litellm
 from policyroute.testing import FakeProvider
 
 POLICY = Path(__file__).with_name("fake-provider.policy.yaml")
@@ -23,5 +27,5 @@ def fake_llm() -> Iterator[tuple[ChatPolicyRoute, FakeProvider]]:
         os.environ.setdefault("EXAMPLES_API_KEY", "not-a-real-key")
         # litellm prints a "Provider List" banner when it cannot price a model itself; the
         # fake models are priced by the policy, so the banner is noise here.
-        import_litellm().suppress_debug_info = True
+        litellm.suppress_debug_info = True
         yield ChatPolicyRoute(policy=POLICY), fp
