@@ -37,7 +37,7 @@ from langchain_core.language_models.chat_models import (
 from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SkipValidation, model_validator
@@ -55,8 +55,9 @@ from policyroute.langchain_.facts import (
     FACTS_KEY,
     CallFacts,
     FactsCarryingChatModel,
+    facts_from_config,
     facts_from_run_manager,
-    run_manager_from_facts,
+    run_manager_from_config,
 )
 from policyroute.langchain_.profile import policy_profile
 from policyroute.langchain_.results import chat_result, final_chunk
@@ -227,7 +228,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         tools = kwargs.pop("tools", None)
         tool_choice = kwargs.pop("tool_choice", None)
         response_format = kwargs.pop("response_format", None)
-        passed: CallFacts | None = kwargs.pop(FACTS_KEY, None)
+        passed: RunnableConfig | None = kwargs.pop(FACTS_KEY, None)
         kwargs.pop("stream", None)
         params.update(kwargs)
         if stop:
@@ -237,7 +238,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         if run_manager is not None:
             facts = facts_from_run_manager(run_manager)
         elif passed is not None:
-            facts = passed
+            facts = facts_from_config(passed, self.metadata, self.tags)
         else:
             # Called directly (``_generate``/``generate`` without callbacks): only the model's
             # own defaults are known.
@@ -304,7 +305,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        facts: CallFacts | None = kwargs.get(FACTS_KEY)
+        config: RunnableConfig | None = kwargs.get(FACTS_KEY)
         request = self._request(messages, stop, run_manager, kwargs, stream=True)
         executor = self.executor
         crossed = events.watch(request.request_id) if self._thresholds else []
@@ -316,7 +317,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             for event in executor.stream(request):
                 if isinstance(event, StreamDone):
                     if crossed and target is None:
-                        target = run_manager_from_facts(facts, self)
+                        target = run_manager_from_config(config, self)
                     events.dispatch(target, crossed)
                     out = final_chunk(event.result, finish)
                 else:
@@ -332,7 +333,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             if self._thresholds:
                 events.unwatch(request.request_id)
                 if crossed and target is None:
-                    target = run_manager_from_facts(facts, self)
+                    target = run_manager_from_config(config, self)
                 events.dispatch(target, crossed)
 
     async def _astream(
@@ -342,7 +343,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        facts: CallFacts | None = kwargs.get(FACTS_KEY)
+        config: RunnableConfig | None = kwargs.get(FACTS_KEY)
         request = self._request(messages, stop, run_manager, kwargs, stream=True)
         executor = self.executor
         crossed = events.watch(request.request_id) if self._thresholds else []
@@ -352,7 +353,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             async for event in executor.astream(request):
                 if isinstance(event, StreamDone):
                     if crossed and target is None:
-                        target = run_manager_from_facts(facts, self)
+                        target = run_manager_from_config(config, self)
                     await events.adispatch(target, crossed)
                     out = final_chunk(event.result, finish)
                 else:
@@ -368,7 +369,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             if self._thresholds:
                 events.unwatch(request.request_id)
                 if crossed and target is None:
-                    target = run_manager_from_facts(facts, self)
+                    target = run_manager_from_config(config, self)
                 await events.adispatch(target, crossed)
 
     # ------------------------------------------------------------------ tools & structure

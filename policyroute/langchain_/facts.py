@@ -4,10 +4,10 @@ They come from the call's run manager, which LangChain builds from the RunnableC
 with the model's own ``metadata`` and ``tags``). langchain-core hands the run manager to
 ``_generate`` but not to ``_stream`` when it streams from ``stream()``, ``astream()`` or an
 ``invoke()`` that streams for a streaming callback handler (LangGraph's ``messages`` mode,
-``astream_events``). For those paths ``ChatPolicyRoute`` computes the same facts from the
-config in its public entry points and passes them down as a private keyword argument,
-:data:`FACTS_KEY`; nothing is kept in a global or a context variable, so concurrent calls
-cannot see each other's facts.
+``astream_events``). For those paths ``ChatPolicyRoute``'s public entry points pass the call's
+config down as a private keyword argument, :data:`FACTS_KEY`, from which
+:func:`facts_from_config` computes the same facts the run manager would hold; nothing is kept in
+a global or a context variable, so concurrent calls cannot see each other's facts.
 
 Example:
     >>> facts = facts_from_config({"metadata": {"task": "code"}, "tags": ["a"]}, None, None)
@@ -37,12 +37,13 @@ __all__ = [
     "FactsCarryingChatModel",
     "facts_from_config",
     "facts_from_run_manager",
-    "run_manager_from_facts",
+    "run_manager_from_config",
     "with_run_id",
 ]
 
-FACTS_KEY = "_policyroute_facts"
-"""The keyword argument carrying :class:`CallFacts` from the public entry points down."""
+FACTS_KEY = "_policyroute_config"
+"""The keyword argument carrying the call's RunnableConfig from the public entry points down;
+:func:`facts_from_config` turns it into :class:`CallFacts` when there is no run manager."""
 
 # Keys LangChain itself puts in a run's metadata (tracing parameters of this model, library
 # versions); they describe the model, not the call, so routing never sees them.
@@ -51,16 +52,11 @@ _INTERNAL_PREFIXES = ("ls_", "lc_")
 
 @dataclass(frozen=True, slots=True)
 class CallFacts:
-    """What routing may know about one LangChain call.
-
-    ``config`` is the call's RunnableConfig when the facts were computed from it; it lets the
-    budget events of a stream reach the call's callback handlers.
-    """
+    """What routing may know about one LangChain call."""
 
     metadata: Mapping[str, Any]
     tags: tuple[str, ...]
     run_id: str | None
-    config: RunnableConfig | None = None
 
 
 def _public(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,22 +88,16 @@ def facts_from_config(
     tags = list(config.get("tags") or ())
     tags += [tag for tag in own_tags or () if tag not in tags]
     run_id = config.get("run_id")
-    return CallFacts(
-        metadata=metadata,
-        tags=tuple(tags),
-        run_id=str(run_id) if run_id else None,
-        config=config,
-    )
+    return CallFacts(metadata=metadata, tags=tuple(tags), run_id=str(run_id) if run_id else None)
 
 
-def run_manager_from_facts(
-    facts: CallFacts | None, model: BaseChatModel
+def run_manager_from_config(
+    config: RunnableConfig | None, model: BaseChatModel
 ) -> CallbackManagerForLLMRun | None:
-    """A run manager addressing the handlers of the run ``facts`` describe, for the paths on
+    """A run manager addressing the handlers of the run ``config`` starts, for the paths on
     which langchain-core does not hand one over (streams). ``None`` without a config."""
-    if facts is None or facts.config is None or facts.run_id is None:
+    if config is None or config.get("run_id") is None:
         return None
-    config = facts.config
     manager = CallbackManager.configure(
         config.get("callbacks"),
         model.callbacks,
@@ -118,7 +108,7 @@ def run_manager_from_facts(
         model.metadata,
     )
     return CallbackManagerForLLMRun(
-        run_id=uuid.UUID(facts.run_id),
+        run_id=uuid.UUID(str(config["run_id"])),
         handlers=manager.handlers,
         inheritable_handlers=manager.inheritable_handlers,
         parent_run_id=manager.parent_run_id,
@@ -142,10 +132,11 @@ def with_run_id(config: RunnableConfig) -> RunnableConfig:
 class FactsCarryingChatModel(BaseChatModel):
     """A chat model whose public entry points pass the call's facts down to ``_stream``.
 
-    ``invoke``, ``ainvoke``, ``stream`` and ``astream`` compute :class:`CallFacts` from the
-    config (giving the run the id the request will carry) and add them to the call's keyword
-    arguments under :data:`FACTS_KEY`; they are kept out of invocation params (traces) and
-    cache keys. Subclasses read them in ``_generate``/``_stream`` when there is no run manager.
+    ``invoke``, ``ainvoke``, ``stream`` and ``astream`` give the run an id up front (so the
+    request carries the run's id) and add the config to the call's keyword arguments under
+    :data:`FACTS_KEY`; it is kept out of invocation params (traces) and cache keys.
+    Subclasses turn it into facts with :func:`facts_from_config` in ``_generate``/``_stream``
+    when they have no run manager.
     """
 
     def _with_facts(self, config: RunnableConfig | None, kwargs: dict[str, Any]) -> RunnableConfig:
@@ -154,7 +145,7 @@ class FactsCarryingChatModel(BaseChatModel):
         config = ensure_config(config)
         if FACTS_KEY not in kwargs:
             config = with_run_id(config)
-            kwargs[FACTS_KEY] = facts_from_config(config, self.metadata, self.tags)
+            kwargs[FACTS_KEY] = config
         return config
 
     def invoke(
@@ -204,9 +195,11 @@ class FactsCarryingChatModel(BaseChatModel):
     def _get_invocation_params(
         self, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        # The facts are not call parameters: keep them out of traces.
+        # The config is not a call parameter: keep it out of traces. ``asdict()`` is what the
+        # deprecated ``dict()`` that langchain-core calls here returns; calling it directly
+        # skips the deprecation-silencing wrapper it puts around ``dict()`` on every call.
         kwargs.pop(FACTS_KEY, None)
-        return super()._get_invocation_params(stop=stop, **kwargs)
+        return {**self.asdict(), "stop": stop, **kwargs}
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         # ... and out of cache keys, which would otherwise differ by run id on every call.
