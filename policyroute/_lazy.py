@@ -5,6 +5,10 @@
 budgets and receipts) are reproducible and import works offline. A user who wants the live map
 sets the variable to ``False`` before the first call. litellm takes seconds to import, so it is
 imported on first use only: validating a policy never pays for it.
+
+Token counting (for ``input_tokens`` conditions and worst-case budget estimates) uses
+tiktoken, which litellm bundles; Hugging Face tokenizer downloads stay off unless
+``POLICYROUTE_ALLOW_TOKENIZER_DOWNLOAD=1``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ def import_litellm() -> Any:
 
         # policyroute owns the only retry layer; litellm must not retry on its own.
         litellm.num_retries = 0
+        # Token counts for budgets must not depend on reaching the Hugging Face hub: without
+        # this, counting tokens for a llama or cohere model tries a download (and retries for
+        # ~25 s offline) before falling back to tiktoken.
+        if os.environ.get("POLICYROUTE_ALLOW_TOKENIZER_DOWNLOAD", "").lower() not in {"1", "true"}:
+            litellm.disable_hf_tokenizer_download = True
         _litellm = litellm
     return _litellm
 
