@@ -189,6 +189,12 @@ class TestChatPolicyRouteIntegration(ChatModelIntegrationTests):
         return True
 
     @property
+    def structured_output_kwargs(self) -> dict[str, Any]:
+        # The native way (a JSON schema response_format); function calling is covered by the
+        # suite's other tool tests and by tests/langchain/test_chat_model.py.
+        return {"method": "json_schema"}
+
+    @property
     def model_override_value(self) -> str:
         # The requested model is a routing fact: the test policy routes requests for
         # "fake-strong" to the deployment of that name.
