@@ -223,8 +223,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         stream: bool,
     ) -> Request:
         params = self._call_params()
-        requested = kwargs.pop("model", None) or params.pop("model")
-        params.pop("model", None)
+        own_model = params.pop("model")
+        requested = kwargs.pop("model", None) or own_model
         tools = kwargs.pop("tools", None)
         tool_choice = kwargs.pop("tool_choice", None)
         response_format = kwargs.pop("response_format", None)
