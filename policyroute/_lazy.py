@@ -31,6 +31,9 @@ def import_litellm() -> Any:
 
         # policyroute owns the only retry layer; litellm must not retry on its own.
         litellm.num_retries = 0
+        # litellm prints a "Provider List" banner to stdout whenever it cannot price a model
+        # itself; policy-priced deployments hit that on every call.
+        litellm.suppress_debug_info = True
         # Token counts for budgets must not depend on reaching the Hugging Face hub: without
         # this, counting tokens for a llama or cohere model tries a download (and retries for
         # ~25 s offline) before falling back to tiktoken.
