@@ -7,11 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# Offline and reproducible: litellm's bundled price map, not a download at import.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-import litellm
-
 from policyroute import ChatPolicyRoute
 from policyroute.testing import FakeProvider
 
@@ -25,7 +20,4 @@ def fake_llm() -> Iterator[tuple[ChatPolicyRoute, FakeProvider]]:
         os.environ["FAKE_PROVIDER_URL"] = fp.base_url
         # The fake provider ignores keys, but litellm's clients refuse to run without one.
         os.environ.setdefault("EXAMPLES_API_KEY", "not-a-real-key")
-        # litellm prints a "Provider List" banner when it cannot price a model itself; the
-        # fake models are priced by the policy, so the banner is noise here.
-        litellm.suppress_debug_info = True
         yield ChatPolicyRoute(policy=POLICY), fp

@@ -90,8 +90,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     started = time.perf_counter()
     # The fake provider ignores keys, but litellm's clients refuse to run without one.
     os.environ.setdefault("POLICYROUTE_DEMO_KEY", "demo-key-for-the-fake-provider")
-    litellm = import_litellm()
-    litellm.suppress_debug_info = True  # no "Give Feedback" banners on the scripted outage
+    import_litellm()  # before the clock starts mattering: it also silences litellm's banners
     weather = tool(get_weather)
     with FakeProvider() as fp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # third-party deprecation noise has no place in a demo
