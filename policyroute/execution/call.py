@@ -137,7 +137,7 @@ class CallState:
         breakers.force(oldest.alias)
         return oldest
 
-    def downgrade(self, target: str) -> None:
+    def downgrade(self, target: str, stats: DeploymentStats | None = None) -> None:
         """Replace the remaining candidates with those of ``target`` (a budget downgrade)."""
         if target in self._downgrades:
             raise NoCandidateError(
@@ -146,7 +146,7 @@ class CallState:
                 route=self.decision.route,
             )
         self._downgrades.add(target)
-        candidates = self.policy.candidates_for(target, self.request)
+        candidates = self.policy.candidates_for(target, self.request, stats=stats)
         if not candidates:
             raise NoCandidateError(
                 f"budget downgrade target '{target}' has no usable candidate",
@@ -244,6 +244,11 @@ class CallState:
         """The error raised when no candidate is left."""
         if not self.errors:
             skipped = [c.alias for c in self._skipped]
+            if not skipped:
+                raise NoCandidateError(
+                    f"route '{self.decision.route}' has no candidate for this request",
+                    route=self.decision.route,
+                )
             raise NoCandidateError(
                 f"route '{self.decision.route}': every candidate is circuit-open"
                 f" ({', '.join(skipped)}); retry after the cooldown or reset the breakers",

@@ -309,7 +309,7 @@ class Executor:
                 attempt = call.attempt_info(candidate, retry)
                 admission = self.admit(attempt)
                 if isinstance(admission, str):
-                    call.downgrade(admission)
+                    call.downgrade(admission, self.stats)
                     break
                 answer = self._attempt(call, attempt, admission)
                 if isinstance(answer, CallResult):
@@ -333,7 +333,7 @@ class Executor:
                 attempt = call.attempt_info(candidate, retry)
                 admission = await self.aadmit(attempt)
                 if isinstance(admission, str):
-                    call.downgrade(admission)
+                    call.downgrade(admission, self.stats)
                     break
                 answer = await self._aattempt(call, attempt, admission)
                 if isinstance(answer, CallResult):

@@ -160,7 +160,7 @@ def stream_sync(executor: Executor, request: Request) -> Iterator[StreamEvent]:
                 attempt = call.attempt_info(candidate, retry)
                 admission = executor.admit(attempt)
                 if isinstance(admission, str):
-                    call.downgrade(admission)
+                    call.downgrade(admission, executor.stats)
                     break
                 answer = yield from _sync_attempt(executor, call, attempt, admission)
                 if isinstance(answer, CallResult):
@@ -234,7 +234,7 @@ async def stream_async(executor: Executor, request: Request) -> AsyncIterator[St
                 attempt = call.attempt_info(candidate, retry)
                 admission = await executor.aadmit(attempt)
                 if isinstance(admission, str):
-                    call.downgrade(admission)
+                    call.downgrade(admission, executor.stats)
                     break
                 box: list[CallResult | ProviderError] = []
                 inner = _async_attempt(executor, call, attempt, admission, box)

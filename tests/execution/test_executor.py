@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import RecordingAccounting, StubPolicy, arun, ask, candidate
+from exec_support import RecordingAccounting, StubPolicy, arun, ask, candidate
 
 from policyroute.errors import (
     AllCandidatesFailedError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import RecordingAccounting, StubPolicy, arun, ask, candidate
+from exec_support import RecordingAccounting, StubPolicy, arun, ask, candidate
 
 from policyroute.errors import StreamInterruptedError
 from policyroute.execution.executor import Executor, StreamDelta, StreamDone, StreamEvent

@@ -1,0 +1,164 @@
+"""Helpers for the executor tests: a small hand-built policy, a recording accounting, a
+shared event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+from policyroute.execution.hooks import (
+    Admission,
+    AttemptInfo,
+    AttemptOutcome,
+    CallInfo,
+    CallOutcome,
+)
+from policyroute.policy.model import (
+    BackoffSpec,
+    DefaultsSpec,
+    ModelInfo,
+    ModelSpec,
+    Requirements,
+    RetrySpec,
+)
+from policyroute.request import Request
+from policyroute.routing.decision import Candidate, Decision, DeploymentStats
+
+T = TypeVar("T")
+FAST_RETRY = RetrySpec(attempts=2, backoff=BackoffSpec(initial=0.01, max=0.05), retry_after_max=5)
+
+
+def candidate(alias: str, api_base: str, *, model: str | None = None, **params: Any) -> Candidate:
+    """A candidate for ``openai/<alias>`` (or ``model``) served by the fake provider."""
+    spec = ModelSpec(alias=alias, model=model or f"openai/{alias}", api_base=api_base)
+    litellm_params = {"model": spec.model, "api_base": api_base, "api_key": "sk-test", **params}
+    return Candidate(alias=alias, spec=spec, info=ModelInfo(), litellm_params=litellm_params)
+
+
+@dataclass
+class StubPolicy:
+    """A compiled policy stand-in: one route to ``candidates``; ``groups`` for downgrades."""
+
+    candidates: Sequence[Candidate]
+    defaults: DefaultsSpec = field(default_factory=lambda: DefaultsSpec(retry=FAST_RETRY))
+    params: Mapping[str, Any] = field(default_factory=dict)
+    groups: Mapping[str, Sequence[Candidate]] = field(default_factory=dict)
+    routed_with: list[tuple[Any, bool]] = field(default_factory=list)
+
+    def route(
+        self,
+        request: Request,
+        *,
+        stats: DeploymentStats | None = None,
+        token_counter: Any = None,
+        trace: bool = True,
+    ) -> Decision:
+        self.routed_with.append((stats, trace))
+        return Decision(
+            route="default",
+            candidates=tuple(self.candidates),
+            params=self.params,
+            budgets=(),
+            requirements=Requirements(),
+            trace=(),
+        )
+
+    def candidates_for(
+        self,
+        target: str,
+        request: Request,
+        *,
+        stats: DeploymentStats | None = None,
+        requirements: Requirements | None = None,
+    ) -> Sequence[Candidate]:
+        return self.groups[target]
+
+
+class RecordingAccounting:
+    """Records every admit / settle / finish; can refuse or downgrade on demand."""
+
+    def __init__(self, *, downgrade: Mapping[str, str] | None = None, refuse: Any = None) -> None:
+        self.admitted: list[AttemptInfo] = []
+        self.settled: list[tuple[AttemptInfo, AttemptOutcome]] = []
+        self.finished: list[CallOutcome] = []
+        self.downgrade = dict(downgrade or {})
+        self.refuse = refuse
+
+    def admit(self, attempt: AttemptInfo) -> Admission:
+        if self.refuse is not None:
+            raise self.refuse
+        self.admitted.append(attempt)
+        target = self.downgrade.pop(attempt.candidate.alias, None)
+        return Admission(params=attempt.params, handle=len(self.admitted), downgrade_to=target)
+
+    async def aadmit(self, attempt: AttemptInfo) -> Admission:
+        return self.admit(attempt)
+
+    def settle(
+        self, attempt: AttemptInfo, admission: Admission, outcome: AttemptOutcome
+    ) -> Decimal:
+        self.settled.append((attempt, outcome))
+        return Decimal("0.001") if outcome.provider_billed else Decimal(0)
+
+    async def asettle(
+        self, attempt: AttemptInfo, admission: Admission, outcome: AttemptOutcome
+    ) -> Decimal:
+        return self.settle(attempt, admission, outcome)
+
+    def finish(self, call: CallInfo, outcome: CallOutcome) -> None:
+        self.finished.append(outcome)
+
+    async def afinish(self, call: CallInfo, outcome: CallOutcome) -> None:
+        self.finish(call, outcome)
+
+    @property
+    def statuses(self) -> list[str]:
+        return [o.status for _, o in self.settled]
+
+
+def ask(text: str = "hello there", **kwargs: Any) -> Request:
+    return Request(messages=[{"role": "user", "content": text}], **kwargs)
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def arun(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on one event loop shared by the test session.
+
+    litellm caches HTTP sessions and a logging worker per event loop; a fresh loop per test
+    would leave the previous ones unclosed. The loop is also made the thread's current loop:
+    litellm's HTTP handlers close themselves on garbage collection through
+    ``asyncio.get_event_loop()``, which would otherwise create a loop nobody closes.
+    """
+    return open_shared_loop().run_until_complete(coro)
+
+
+def open_shared_loop() -> asyncio.AbstractEventLoop:
+    """The shared loop, created and made current on first use.
+
+    Being current also matters to sync tests: litellm's sync path asks
+    ``asyncio.get_event_loop()``, which otherwise creates a loop that is never closed.
+    """
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_loop)
+    return _loop
+
+
+def close_shared_loop() -> None:
+    """Close the shared loop (end of the session)."""
+    global _loop
+    if _loop is not None:
+        _loop.run_until_complete(_loop.shutdown_asyncgens())
+        _loop.close()
+        asyncio.set_event_loop(None)
+        _loop = None
