@@ -48,7 +48,7 @@ def backoff_delay(
         return max(0.0, min(retry_after, spec.retry_after_max))
     b = spec.backoff
     # Cap the exponent before computing so huge retry counts cannot overflow a float.
-    ceiling = min(b.max, b.initial * b.multiplier ** min(retry, 64))
+    ceiling = float(min(b.max, b.initial * b.multiplier ** min(retry, 64)))
     if not b.jitter:
         return max(0.0, ceiling)
     return (rng or _SHARED_RNG).uniform(0.0, max(0.0, ceiling))
