@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import policyroute
 from policyroute import errors
 
@@ -27,16 +29,14 @@ def test_every_error_is_exported_and_in_the_tree() -> None:
 
 
 def test_unknown_attribute_raises() -> None:
-    try:
+    with pytest.raises(AttributeError, match="does_not_exist"):
         _ = policyroute.does_not_exist  # type: ignore[attr-defined]
-    except AttributeError as exc:
-        assert "does_not_exist" in str(exc)
-    else:
-        raise AssertionError("expected AttributeError")
 
 
 def test_import_is_light() -> None:
-    code = "import sys, policyroute; print('litellm' in sys.modules, 'langchain_core' in sys.modules)"
+    code = (
+        "import sys, policyroute; print('litellm' in sys.modules, 'langchain_core' in sys.modules)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()

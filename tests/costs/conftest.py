@@ -14,21 +14,6 @@ from policyroute.request import Request
 
 from .helpers import MESSAGES
 
-# Warnings litellm triggers inside pydantic on first use of its response types; they are
-# litellm's to fix and say nothing about our code.
-_LITELLM_WARNINGS = (
-    "ignore:Item .* is using the `ReadOnly` qualifier:UserWarning",
-    r"ignore:Accessing the 'model_\w+' attribute on the instance:DeprecationWarning",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/costs/" in str(item.path).replace("\\", "/"):
-            for spec in _LITELLM_WARNINGS:
-                item.add_marker(pytest.mark.filterwarnings(spec))
-
-
 AttemptFactory = Callable[..., AttemptInfo]
 
 

@@ -31,17 +31,3 @@ def _shared_loop() -> Iterator[None]:
     open_shared_loop()
     yield
     close_shared_loop()
-
-
-# Warnings litellm triggers inside pydantic while handling stream chunks; litellm's to fix.
-_LITELLM_WARNINGS = (
-    "ignore:Item .* is using the `ReadOnly` qualifier:UserWarning",
-    "ignore:Accessing the 'model_.*' attribute on the instance is deprecated",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/execution/" in str(item.path).replace("\\", "/"):
-            for spec in _LITELLM_WARNINGS:
-                item.add_marker(pytest.mark.filterwarnings(spec))

@@ -13,21 +13,6 @@ from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.testing import FakeProvider
 
-# Warnings litellm itself triggers in pydantic (ReadOnly TypedDict items on first use, and the
-# instance access to ``model_fields`` and friends in its stream chunk handling); they are litellm's
-# to fix and say nothing about our code.
-_LITELLM_WARNINGS = (
-    "ignore:Item .* is using the `ReadOnly` qualifier:UserWarning",
-    "ignore:Accessing the 'model_.*' attribute on the instance is deprecated",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/langchain/" in str(item.path).replace("\\", "/"):
-            for spec in _LITELLM_WARNINGS:
-                item.add_marker(pytest.mark.filterwarnings(spec))
-
 
 @pytest.fixture(autouse=True)
 def _closed_sync_loop(request: pytest.FixtureRequest) -> Iterator[None]:

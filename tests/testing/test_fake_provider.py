@@ -34,14 +34,6 @@ from policyroute.testing import (
     value_for_schema,
 )
 
-# litellm and its response types emit these pydantic warnings on first use (not our code).
-pytestmark = [
-    pytest.mark.filterwarnings("ignore:Item .* is using the `ReadOnly` qualifier:UserWarning"),
-    pytest.mark.filterwarnings(
-        r"ignore:Accessing the 'model_\w+' attribute on the instance:DeprecationWarning"
-    ),
-]
-
 TIMEOUT = httpx.Timeout(2.0)
 USER = [{"role": "user", "content": "What is the weather like in Paris today?"}]
 WEATHER_TOOL = {
