@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 from policyroute.execution.executor import Executor
-from policyroute.execution.hooks import Accounting, NullAccounting
+from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.request import Request
@@ -191,8 +191,10 @@ class AsyncCompletionStream:
 
 
 def _default_accounting(policy: CompiledPolicy) -> Accounting:
-    """The accounting used when the caller gives none."""
-    return NullAccounting()
+    """The accounting the policy asks for (its budgets and receipts) when the caller gives none."""
+    from policyroute.accounting import default_accounting
+
+    return default_accounting(policy)
 
 
 def clear_cache() -> None:

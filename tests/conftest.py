@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Iterator
+
+import pytest
 
 # litellm fetches a live price map at import unless told otherwise; tests must stay offline
 # and reproducible.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
+
+
+@pytest.fixture(autouse=True)
+def _closed_sync_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Give sync tests a current event loop and close it afterwards.
+
+    litellm's sync stream wrapper calls ``asyncio.get_event_loop()``, which in the main thread
+    creates a loop that nobody closes (a ResourceWarning, an error here). Async tests run on
+    pytest-asyncio's loop and need nothing.
+    """
+    if request.node.get_closest_marker("asyncio") is not None:
+        yield
+        return
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
