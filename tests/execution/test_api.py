@@ -39,7 +39,9 @@ MESSAGES = [{"role": "user", "content": "hi there"}]
 
 
 @pytest.fixture
-def policy_file(fp: FakeProvider, tmp_path: Path) -> Path:
+def policy_file(fp: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # The policy's default receipts go to .policyroute/ under the working directory.
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / "policy.yaml"
     path.write_text(POLICY.format(base=fp.openai_base))
     api.clear_cache()
