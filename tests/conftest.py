@@ -32,3 +32,12 @@ def _closed_sync_loop(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_state_left_in_the_checkout(pytestconfig: pytest.Config) -> Iterator[None]:
+    """Tests keep budget stores and receipts in temp dirs, never in the working tree."""
+    state = pytestconfig.rootpath / ".policyroute"
+    existed = state.exists()
+    yield
+    assert existed or not state.exists(), f"a test wrote policyroute state into {state}"
