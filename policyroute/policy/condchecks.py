@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_ROOTS, fact_type
+from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, FACT_ROOTS, fact_type
 from policyroute.policy.load import JsonPath
 
 __all__ = ["always_true", "check_condition"]
@@ -72,10 +72,10 @@ def _check_fact_path(fact: str, path: JsonPath, emit: Emit) -> bool:
             f"unknown fact {root!r}",
             key=True,
             hint=_hint(root, FACT_ROOTS)
-            or "facts are metadata.<path>, params.<name>, tags, " + ", ".join(DERIVED_FACTS),
+            or "facts are metadata.<path>, params.<name>, " + ", ".join(DERIVED_FACTS),
         )
         return False
-    if root in ("metadata", "params") and len(parts) == 1:
+    if root in FACT_PREFIXES and len(parts) == 1:
         emit(
             "PR116",
             path,
@@ -84,7 +84,7 @@ def _check_fact_path(fact: str, path: JsonPath, emit: Emit) -> bool:
             hint=f"e.g. {root}.user_id" if root == "metadata" else "e.g. params.temperature",
         )
         return False
-    if root not in ("metadata", "params") and len(parts) > 1:
+    if root not in FACT_PREFIXES and len(parts) > 1:
         emit("PR116", path, f"fact {root!r} has no field {'.'.join(parts[1:])!r}", key=True)
         return False
     return True

@@ -5,6 +5,7 @@ A :class:`RequestFacts` wraps one :class:`~policyroute.request.Request`. Cheap f
 request; facts that cost something (``input_tokens``, ``has_images``, ``last_user_message``) are
 computed on first use and cached on the instance, so a condition that never runs never pays.
 A fact whose value is ``None`` (or that the request does not have) is *absent*: :data:`MISSING`.
+Which facts exist, and their types, is :mod:`policyroute.policy.facts_catalog`'s to say.
 
 Example:
     >>> facts = RequestFacts(request_from_mapping(
@@ -22,6 +23,7 @@ from typing import Any, Final
 
 from policyroute._lazy import import_litellm
 from policyroute.errors import RequestError
+from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, is_known_fact
 from policyroute.request import Request
 
 __all__ = [
@@ -58,28 +60,13 @@ class _Missing:
 MISSING: Final[Any] = _Missing()
 """Returned by :meth:`RequestFacts.get` for an absent fact (``None`` counts as absent)."""
 
-DERIVED_FACTS: Final[frozenset[str]] = frozenset(
-    {
-        "input_tokens",
-        "message_count",
-        "has_tools",
-        "has_images",
-        "stream",
-        "model",
-        "last_user_message",
-        "run_id",
-        "tags",
-    }
-)
-"""Fact names computed from the request itself (besides ``metadata.*`` and ``params.*``)."""
-
-FACT_PREFIXES: Final[tuple[str, ...]] = ("metadata", "params")
-"""Fact paths ``<prefix>.<dotted.path>`` read from the request's mappings."""
-
 CHEAP_FACTS: Final[frozenset[str]] = frozenset(
     {"message_count", "has_tools", "stream", "model", "run_id", "tags"}
 )
-"""Derived facts that cost next to nothing (safe to read for every request, e.g. to index)."""
+"""Derived facts that cost next to nothing (safe to read for every request, e.g. to index).
+
+Listed rather than derived from the catalogue, so that a new fact is costly until shown cheap.
+"""
 
 CALL_PARAM_KEYS: Final[frozenset[str]] = frozenset(
     {
@@ -116,19 +103,6 @@ _PER_MESSAGE_OVERHEAD: Final = 8
 _PER_IMAGE_ALLOWANCE: Final = 4096
 _PER_TOOL_OVERHEAD: Final = 64
 _STAND_IN_TOKENIZER: Final = "gpt-4o"
-
-
-def is_known_fact(path: str) -> bool:
-    """Whether ``path`` names a fact routing knows (``metadata.x``, ``params.y``, derived).
-
-    Example:
-        >>> is_known_fact("metadata.user.tier"), is_known_fact("input_tokens"), is_known_fact("x")
-        (True, True, False)
-    """
-    head, sep, rest = path.partition(".")
-    if head in FACT_PREFIXES:
-        return bool(sep and rest and all(rest.split(".")))
-    return not sep and path in DERIVED_FACTS
 
 
 def default_token_counter(request: Request) -> int:
@@ -385,11 +359,12 @@ def fact_getter(path: str) -> FactGetter:
     derived = _DERIVED_GETTERS.get(path)
     if derived is not None:
         return derived
-    head, sep, rest = path.partition(".")
-    if head in FACT_PREFIXES and sep and rest:
-        keys = tuple(rest.split("."))
-        return _metadata_getter(keys) if head == "metadata" else _params_getter(keys)
-    return _missing
+    # the same rule the policy checks apply, so routing resolves exactly the facts they accept
+    if not is_known_fact(path):
+        return _missing
+    head, _, rest = path.partition(".")
+    keys = tuple(rest.split("."))
+    return _metadata_getter(keys) if head == "metadata" else _params_getter(keys)
 
 
 # --------------------------------------------------------------------------- mappings

@@ -131,7 +131,7 @@ def test_token_upper_bound_covers_non_ascii_tools_and_images() -> None:
 
 
 def test_known_facts() -> None:
-    assert {"input_tokens", "has_images", "tags", "last_user_message"} <= DERIVED_FACTS
+    assert {"input_tokens", "has_images", "tags", "last_user_message"} <= DERIVED_FACTS.keys()
     assert is_known_fact("metadata.a.b")
     assert is_known_fact("params.temperature")
     assert not is_known_fact("metadata")
