@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from policyroute.cli_output import Style
 from policyroute.policy.facts import (
     MISSING,
     RequestFacts,
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     from policyroute.policy.model import BudgetSpec, Requirements
     from policyroute.routing.decision import Candidate, Decision
 
-__all__ = ["BudgetLine", "CandidateLine", "Explanation", "explain", "render_text"]
+__all__ = ["BudgetLine", "CandidateLine", "Explanation", "TextStyle", "explain", "render_text"]
 
 _MILLION = Decimal(1_000_000)
 
@@ -280,9 +279,48 @@ def _scalar(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def render_text(explanation: Explanation, *, style: Style | None = None) -> str:
-    """A human-readable rendering of ``explanation`` (coloured when ``style`` says so)."""
-    s = style or Style()
+class TextStyle(Protocol):
+    """How :func:`render_text` sets parts of its text apart; the CLI passes its ANSI colours.
+
+    Example:
+        >>> class Shout:
+        ...     def bold(self, text: str) -> str: return text.upper()
+        ...     cyan = dim = yellow = bold
+        >>> render_text(ex, style=Shout())  # doctest: +SKIP
+    """
+
+    def bold(self, text: str) -> str:
+        """Headings."""
+        ...
+
+    def cyan(self, text: str) -> str:
+        """The chosen route."""
+        ...
+
+    def dim(self, text: str) -> str:
+        """Secondary detail."""
+        ...
+
+    def yellow(self, text: str) -> str:
+        """Skipped deployments."""
+        ...
+
+
+def _unstyled(text: str) -> str:
+    return text
+
+
+class _Plain:
+    """Text left as it is."""
+
+    bold = cyan = dim = yellow = staticmethod(_unstyled)
+
+
+def render_text(explanation: Explanation, *, style: TextStyle | None = None) -> str:
+    """A human-readable rendering of ``explanation`` (emphasised as ``style`` says; plain text
+    by default).
+    """
+    s = style or _Plain()
     ex = explanation
     out = [f"{s.bold('policy')}  {ex.policy}"]
     route = f"{s.bold('route')}   {s.cyan(ex.route)}"
