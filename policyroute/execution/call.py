@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
 from policyroute.execution.backoff import backoff_delay
 from policyroute.execution.breaker import CircuitBreakers
-from policyroute.execution.hooks import AttemptInfo, CallInfo, Usage
+from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, CallInfo, Usage
 from policyroute.execution.result import AttemptRecord, CallResult
 from policyroute.policy.model import DefaultsSpec, Requirements, Secret
 from policyroute.request import Request
@@ -27,7 +28,7 @@ from policyroute.routing.decision import Candidate, Decision, DeploymentStats
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
 
-__all__ = ["Action", "CallState", "RoutingPolicy"]
+__all__ = ["Action", "CallState", "RoutingPolicy", "Settled"]
 
 _NEVER_SAME_DEPLOYMENT = frozenset({"context_window", "content_policy"})
 
@@ -68,15 +69,26 @@ class Action:
     delay: float = 0.0
 
 
+class Settled:
+    """What accounting charged for an attempt; set inside :meth:`CallState.recording`."""
+
+    __slots__ = ("cost",)
+
+    def __init__(self) -> None:
+        self.cost = Decimal(0)
+
+
 class CallState:
     """One call: its decision, the candidates left, and the attempts made so far."""
 
     __slots__ = (
         "_breakers",
         "_call_params",
+        "_current",
         "_defaults",
         "_downgrades",
         "_forced",
+        "_retry",
         "_rng",
         "_skipped",
         "attempts",
@@ -85,6 +97,7 @@ class CallState:
         "decision",
         "errors",
         "info",
+        "messages",
         "policy",
         "request",
     )
@@ -113,7 +126,45 @@ class CallState:
         self.errors: list[ProviderError] = []
         self.cost = Decimal(0)
         self.info = CallInfo(request=request, policy=_as_compiled(policy), decision=decision)
+        self.messages: list[Any] = (
+            request.messages if isinstance(request.messages, list) else list(request.messages)
+        )
         self._call_params = _call_params(request, stream)
+        self._current: Candidate | None = None
+        self._retry = 0
+
+    # ------------------------------------------------------------------ sequencing
+    # The drivers (sync, async, streamed or not) all run the same loop:
+    #     attempt = call.next_attempt(); admit it; run it; on failure sleep(call.failed(error))
+    # These two methods hold the loop's decisions so that each driver only does its I/O.
+
+    def next_attempt(self) -> AttemptInfo:
+        """The next attempt: a retry of the current deployment, or the next candidate's first.
+
+        Raises the call's final error (:meth:`exhausted`) when no candidate is left.
+        """
+        if self._current is None:
+            candidate = self.next_candidate()
+            if candidate is None:
+                raise self.exhausted()
+            self._current, self._retry = candidate, 0
+        return self.attempt_info(self._current, self._retry)
+
+    def failed(self, error: ProviderError) -> float | None:
+        """After a failed attempt: the delay before retrying it, or ``None`` to move on.
+
+        Raises ``error`` (with the call's attempts attached) when its class says stop.
+        """
+        if self._current is None:
+            raise self.fail(error)
+        action = self.after_failure(error, self._current, self._retry)
+        if action.kind == "retry":
+            self._retry += 1
+            return action.delay
+        if action.kind == "next":
+            self._current = None
+            return None
+        raise self.fail(error)
 
     # ------------------------------------------------------------------ candidates
 
@@ -155,6 +206,7 @@ class CallState:
         self.candidates = deque(candidates)
         self._skipped.clear()
         self._forced = False
+        self._current = None
 
     # ------------------------------------------------------------------ attempts
 
@@ -217,6 +269,21 @@ class CallState:
         )
         if error is not None:
             self.errors.append(error)
+
+    @contextmanager
+    def recording(
+        self, attempt: AttemptInfo, outcome: AttemptOutcome, error: ProviderError | None
+    ) -> Iterator[Settled]:
+        """Record ``attempt`` when the block ends, with the cost the block settled.
+
+        The attempt is recorded even when settling raises (at cost 0): the call's attempts
+        must list every attempt made, whatever accounting did.
+        """
+        settled = Settled()
+        try:
+            yield settled
+        finally:
+            self.record(attempt, outcome.status, error, outcome.latency_s, settled.cost)
 
     def after_failure(self, error: ProviderError, candidate: Candidate, retry: int) -> Action:
         """Retry the same deployment, fall over to the next one, or stop."""

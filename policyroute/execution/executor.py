@@ -20,19 +20,14 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from decimal import Decimal
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 from policyroute._lazy import import_litellm
-from policyroute.errors import (
-    BudgetExceeded,
-    MalformedResponseError,
-    ProviderError,
-    StreamInterruptedError,
-)
+from policyroute.errors import BudgetExceeded, ProviderError, StreamInterruptedError
+from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.breaker import CircuitBreakers
 from policyroute.execution.call import CallState, RoutingPolicy
-from policyroute.execution.classify import classify
 from policyroute.execution.hooks import (
     Accounting,
     Admission,
@@ -40,7 +35,6 @@ from policyroute.execution.hooks import (
     AttemptOutcome,
     CallOutcome,
     NullAccounting,
-    Usage,
 )
 from policyroute.execution.result import (
     AttemptRecord,
@@ -50,7 +44,6 @@ from policyroute.execution.result import (
     StreamEvent,
 )
 from policyroute.execution.timeouts import within
-from policyroute.execution.usage import usage_of
 from policyroute.request import Request
 from policyroute.routing.stats import DeploymentStatsTracker
 
@@ -191,30 +184,36 @@ class Executor:
         decision = self.policy.route(request, stats=self.stats, trace=False)
         return CallState(self.policy, request, decision, self.breakers, self._rng, stream=stream)
 
-    def admit(self, attempt: AttemptInfo) -> Admission | str:
-        """Admission of ``attempt``, or the downgrade target; releases the breaker probe if
-        nothing will be sent."""
-        try:
+    def admit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
+        """Admission of ``attempt``, or ``None`` when accounting re-routed the call instead
+        (a budget downgrade: ``call`` now holds the new candidates)."""
+        with self._released_on_error(attempt):
             admission = self.accounting.admit(attempt)
-        except BaseException:
-            self.breakers.release(attempt.candidate.alias)
-            raise
-        return self._checked(attempt, admission)
+        return self._admitted(call, attempt, admission)
 
-    async def aadmit(self, attempt: AttemptInfo) -> Admission | str:
+    async def aadmit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
         """Async twin of :meth:`admit`."""
-        try:
+        with self._released_on_error(attempt):
             admission = await self.accounting.aadmit(attempt)
+        return self._admitted(call, attempt, admission)
+
+    @contextmanager
+    def _released_on_error(self, attempt: AttemptInfo) -> Iterator[None]:
+        # A refused attempt is never sent: its breaker probe (if it was one) is given back.
+        try:
+            yield
         except BaseException:
             self.breakers.release(attempt.candidate.alias)
             raise
-        return self._checked(attempt, admission)
 
-    def _checked(self, attempt: AttemptInfo, admission: Admission) -> Admission | str:
-        if admission.downgrade_to is not None:
-            self.breakers.release(attempt.candidate.alias)
-            return admission.downgrade_to
-        return admission
+    def _admitted(
+        self, call: CallState, attempt: AttemptInfo, admission: Admission
+    ) -> Admission | None:
+        if admission.downgrade_to is None:
+            return admission
+        self.breakers.release(attempt.candidate.alias)
+        call.downgrade(admission.downgrade_to, self.stats)
+        return None
 
     def observe(
         self, attempt: AttemptInfo, outcome: AttemptOutcome, error: ProviderError | None
@@ -230,37 +229,19 @@ class Executor:
         else:
             self.breakers.release(alias)
 
-    def settle(
-        self,
-        call: CallState,
-        attempt: AttemptInfo,
-        admission: Admission,
-        outcome: AttemptOutcome,
-        error: ProviderError | None,
-    ) -> None:
-        """Observe, settle (once) and record an attempt."""
+    def settle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
+        """Observe, settle (once) and record how ``run`` ended."""
+        attempt, outcome, error = run.attempt, run.finalize(), run.error
         self.observe(attempt, outcome, error)
-        cost = Decimal(0)
-        try:
-            cost = self.accounting.settle(attempt, admission, outcome)
-        finally:
-            call.record(attempt, outcome.status, error, outcome.latency_s, cost)
+        with call.recording(attempt, outcome, error) as settled:
+            settled.cost = self.accounting.settle(attempt, admission, outcome)
 
-    async def asettle(
-        self,
-        call: CallState,
-        attempt: AttemptInfo,
-        admission: Admission,
-        outcome: AttemptOutcome,
-        error: ProviderError | None,
-    ) -> None:
+    async def asettle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Async twin of :meth:`settle`."""
+        attempt, outcome, error = run.attempt, run.finalize(), run.error
         self.observe(attempt, outcome, error)
-        cost = Decimal(0)
-        try:
-            cost = await self.accounting.asettle(attempt, admission, outcome)
-        finally:
-            call.record(attempt, outcome.status, error, outcome.latency_s, cost)
+        with call.recording(attempt, outcome, error) as settled:
+            settled.cost = await self.accounting.asettle(attempt, admission, outcome)
 
     @staticmethod
     def call_outcome(
@@ -301,121 +282,55 @@ class Executor:
 
     def _run(self, call: CallState) -> CallResult:
         while True:
-            candidate = call.next_candidate()
-            if candidate is None:
-                raise call.exhausted()
-            retry = 0
-            while True:
-                attempt = call.attempt_info(candidate, retry)
-                admission = self.admit(attempt)
-                if isinstance(admission, str):
-                    call.downgrade(admission, self.stats)
-                    break
-                answer = self._attempt(call, attempt, admission)
-                if isinstance(answer, CallResult):
-                    return answer
-                action = call.after_failure(answer, candidate, retry)
-                if action.kind == "retry":
-                    self._sleep(action.delay)
-                    retry += 1
-                elif action.kind == "next":
-                    break
-                else:
-                    raise call.fail(answer)
+            attempt = call.next_attempt()
+            admission = self.admit(call, attempt)
+            if admission is None:
+                continue
+            answer = self._attempt(call, attempt, admission)
+            if isinstance(answer, CallResult):
+                return answer
+            delay = call.failed(answer)
+            if delay is not None:
+                self._sleep(delay)
 
     async def _arun(self, call: CallState) -> CallResult:
         while True:
-            candidate = call.next_candidate()
-            if candidate is None:
-                raise call.exhausted()
-            retry = 0
-            while True:
-                attempt = call.attempt_info(candidate, retry)
-                admission = await self.aadmit(attempt)
-                if isinstance(admission, str):
-                    call.downgrade(admission, self.stats)
-                    break
-                answer = await self._aattempt(call, attempt, admission)
-                if isinstance(answer, CallResult):
-                    return answer
-                action = call.after_failure(answer, candidate, retry)
-                if action.kind == "retry":
-                    await self._asleep(action.delay)
-                    retry += 1
-                elif action.kind == "next":
-                    break
-                else:
-                    raise call.fail(answer)
+            attempt = call.next_attempt()
+            admission = await self.aadmit(call, attempt)
+            if admission is None:
+                continue
+            answer = await self._aattempt(call, attempt, admission)
+            if isinstance(answer, CallResult):
+                return answer
+            delay = call.failed(answer)
+            if delay is not None:
+                await self._asleep(delay)
 
     def _attempt(
         self, call: CallState, attempt: AttemptInfo, admission: Admission
     ) -> CallResult | ProviderError:
-        candidate = attempt.candidate
-        outcome = AttemptOutcome(status="cancelled")
-        error: ProviderError | None = None
-        self.stats.start(candidate.alias)
-        started = time.perf_counter()
+        self.stats.start(attempt.candidate.alias)
+        run = AttemptRun(attempt)
         try:
-            response = _checked_response(
-                self.completion_fn(messages=_messages(call.request), **admission.params)
-            )
-            outcome = _ok(response)
+            run.answered(self.completion_fn(messages=call.messages, **admission.params))
         except Exception as exc:
-            error = classify(exc, deployment=candidate.alias, model=candidate.model)
-            outcome = AttemptOutcome(status="error", error=error, error_class=error.error_class)
+            run.failed(exc)
         finally:
-            outcome.latency_s = time.perf_counter() - started
-            self.settle(call, attempt, admission, outcome, error)
-        if error is not None:
-            return error
-        return call.result(attempt, outcome.response, outcome.usage or Usage(), None)
+            self.settle(call, admission, run)
+        return run.answer(call)
 
     async def _aattempt(
         self, call: CallState, attempt: AttemptInfo, admission: Admission
     ) -> CallResult | ProviderError:
-        candidate = attempt.candidate
-        outcome = AttemptOutcome(status="cancelled")
-        error: ProviderError | None = None
         timeout = admission.params.get("timeout")
         outer = None if timeout is None else float(timeout) + _OUTER_TIMEOUT_GRACE
-        self.stats.start(candidate.alias)
-        started = time.perf_counter()
+        self.stats.start(attempt.candidate.alias)
+        run = AttemptRun(attempt)
         try:
-            pending = self.acompletion_fn(messages=_messages(call.request), **admission.params)
-            response = _checked_response(await within(pending, outer))
-            outcome = _ok(response)
+            pending = self.acompletion_fn(messages=call.messages, **admission.params)
+            run.answered(await within(pending, outer))
         except Exception as exc:
-            error = classify(exc, deployment=candidate.alias, model=candidate.model)
-            outcome = AttemptOutcome(status="error", error=error, error_class=error.error_class)
+            run.failed(exc)
         finally:
-            outcome.latency_s = time.perf_counter() - started
-            await self.asettle(call, attempt, admission, outcome, error)
-        if error is not None:
-            return error
-        return call.result(attempt, outcome.response, outcome.usage or Usage(), None)
-
-
-def _messages(request: Request) -> list[Any]:
-    messages = request.messages
-    return messages if isinstance(messages, list) else list(messages)
-
-
-def _checked_response(response: Any) -> Any:
-    """``response`` if it looks like a chat completion, else MalformedResponseError."""
-    if not getattr(response, "choices", None):
-        raise MalformedResponseError(
-            f"provider answered without choices ({type(response).__name__})"
-        )
-    return response
-
-
-def _ok(response: Any) -> AttemptOutcome:
-    hidden = getattr(response, "_hidden_params", None)
-    call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
-    return AttemptOutcome(
-        status="ok",
-        response=response,
-        usage=usage_of(response) or Usage(),
-        provider_billed=True,
-        litellm_call_id=call_id,
-    )
+            await self.asettle(call, admission, run)
+        return run.answer(call)

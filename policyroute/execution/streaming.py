@@ -25,14 +25,16 @@ cancelled) still settle the attempt and finish the call, from the generators' ``
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from policyroute._lazy import import_litellm
 from policyroute.errors import ErrorClass, ProviderError, StreamInterruptedError
+from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.call import CallState
-from policyroute.execution.classify import classify, make_error
+from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import Admission, AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
 from policyroute.execution.timeouts import within
@@ -44,18 +46,19 @@ if TYPE_CHECKING:
 
 __all__ = ["stream_async", "stream_sync"]
 
+_log = logging.getLogger("policyroute.execution")
 
-class _Attempt:
+
+class _StreamRun(AttemptRun):
     """What one streamed attempt has seen so far."""
 
-    __slots__ = ("chunks", "error", "first_at", "outcome", "started", "usage")
+    __slots__ = ("chunks", "first_at", "messages", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, attempt: AttemptInfo, messages: list[Any]) -> None:
+        super().__init__(attempt)
+        self.messages = messages
         self.chunks: list[Any] = []
         self.first_at: float | None = None
-        self.started = time.perf_counter()
-        self.outcome = AttemptOutcome(status="cancelled")
-        self.error: ProviderError | None = None
         self.usage: Usage | None = None
 
     def take(self, chunk: Any) -> list[Any]:
@@ -83,10 +86,11 @@ class _Attempt:
             return _timeout(f"no chunk for more than {idle:g}s")
         return None
 
-    def succeed(self, messages: list[Any]) -> None:
+    def succeed(self) -> None:
+        """The stream ended: assemble the answer (an error if no content ever came)."""
         if self.first_at is None:
             raise make_error("malformed_response", "the stream ended without any content")
-        response = import_litellm().stream_chunk_builder(self.chunks, messages=messages)
+        response = import_litellm().stream_chunk_builder(self.chunks, messages=self.messages)
         self.outcome = AttemptOutcome(
             status="ok",
             response=response,
@@ -95,11 +99,8 @@ class _Attempt:
             time_to_first_token_s=self.first_at - self.started,
         )
 
-    def fail(self, exc: BaseException, attempt: AttemptInfo) -> None:
-        candidate = attempt.candidate
-        error = classify(exc, deployment=candidate.alias, model=candidate.model)
-        self.error = error
-        self.outcome = AttemptOutcome(
+    def failure_outcome(self, error: ProviderError) -> AttemptOutcome:
+        return AttemptOutcome(
             status="error" if self.first_at is None else "interrupted",
             error=error,
             error_class=error.error_class,
@@ -108,16 +109,33 @@ class _Attempt:
         )
 
     def finalize(self) -> AttemptOutcome:
-        outcome = self.outcome
-        outcome.latency_s = time.perf_counter() - self.started
+        outcome = super().finalize()
         if outcome.status == "cancelled":
             outcome.usage = self.usage
             outcome.provider_billed = bool(self.chunks)
-        if self.first_at is not None and outcome.time_to_first_token_s is None:
-            outcome.time_to_first_token_s = self.first_at - self.started
+        if self.first_at is not None:
+            if outcome.time_to_first_token_s is None:
+                outcome.time_to_first_token_s = self.first_at - self.started
+            if outcome.response is None:
+                # Cut or abandoned after content arrived: the provider bills what it sent,
+                # so accounting prices the partial answer, not just the prompt.
+                outcome.response = self._partial_response()
         return outcome
 
-    def interrupted(self, call: CallState, cause: ProviderError) -> StreamInterruptedError:
+    def _partial_response(self) -> Any:
+        try:
+            return import_litellm().stream_chunk_builder(self.chunks, messages=self.messages)
+        except Exception:  # accounting then prices the prompt and the usage seen
+            _log.debug("could not assemble a partial stream", exc_info=True)
+            return None
+
+    def answer(self, call: CallState) -> CallResult | ProviderError:
+        """As :meth:`AttemptRun.answer`; raises once content reached the caller."""
+        if self.error is not None and self.first_at is not None:
+            raise self._interrupted(call, self.error)
+        return super().answer(call)
+
+    def _interrupted(self, call: CallState, cause: ProviderError) -> StreamInterruptedError:
         usage = self.usage
         partial = (
             {}
@@ -152,33 +170,21 @@ def stream_sync(executor: Executor, request: Request) -> Iterator[StreamEvent]:
     finished = False
     try:
         while True:
-            candidate = call.next_candidate()
-            if candidate is None:
-                raise call.exhausted()
-            retry = 0
-            while True:
-                attempt = call.attempt_info(candidate, retry)
-                admission = executor.admit(attempt)
-                if isinstance(admission, str):
-                    call.downgrade(admission, executor.stats)
-                    break
-                answer = yield from _sync_attempt(executor, call, attempt, admission)
-                if isinstance(answer, CallResult):
-                    finished = True
-                    executor.accounting.finish(call.info, executor.call_outcome(call, answer, None))
-                    yield StreamDone(answer)
-                    return
-                action = call.after_failure(answer, candidate, retry)
-                if action.kind == "retry":
-                    executor._sleep(action.delay)
-                    retry += 1
-                elif action.kind == "next":
-                    break
-                else:
-                    raise call.fail(answer)
+            attempt = call.next_attempt()
+            admission = executor.admit(call, attempt)
+            if admission is None:
+                continue
+            answer = yield from _sync_attempt(executor, call, attempt, admission)
+            if isinstance(answer, CallResult):
+                finished = True
+                executor.accounting.finish(call.info, executor.call_outcome(call, answer, None))
+                yield StreamDone(answer)
+                return
+            delay = call.failed(answer)
+            if delay is not None:
+                executor._sleep(delay)
     except BaseException as exc:
         if not finished:
-            finished = True
             executor.accounting.finish(call.info, executor.call_outcome(call, None, exc))
         raise
 
@@ -189,32 +195,27 @@ def _sync_attempt(
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
     params = _sync_read_timeout(admission.params, first_token, idle)
-    messages = _messages(call.request)
-    state = _Attempt()
-    stream: Any = None
     executor.stats.start(attempt.candidate.alias)
+    run = _StreamRun(attempt, call.messages)
+    stream: Any = None
     try:
-        stream = executor.completion_fn(messages=messages, **params)
-        last = state.started
+        stream = executor.completion_fn(messages=call.messages, **params)
+        last = run.started
         for chunk in stream:
-            late = state.deadline_error(first_token, idle, last)
+            late = run.deadline_error(first_token, idle, last)
             if late is not None:
                 raise late
             last = time.perf_counter()
-            for ready in state.take(chunk):
+            for ready in run.take(chunk):
                 yield StreamDelta(ready)
-        state.succeed(messages)
+        run.succeed()
     except Exception as exc:
-        state.fail(exc, attempt)
+        run.failed(exc)
     finally:
-        if state.outcome.status != "ok":
+        if run.outcome.status != "ok":
             _close(stream)
-        executor.settle(call, attempt, admission, state.finalize(), state.error)
-    if state.error is not None:
-        if state.first_at is not None:
-            raise state.interrupted(call, state.error)
-        return state.error
-    return _result(call, attempt, state)
+        executor.settle(call, admission, run)
+    return run.answer(call)
 
 
 # --------------------------------------------------------------------------- async
@@ -226,44 +227,32 @@ async def stream_async(executor: Executor, request: Request) -> AsyncIterator[St
     finished = False
     try:
         while True:
-            candidate = call.next_candidate()
-            if candidate is None:
-                raise call.exhausted()
-            retry = 0
-            while True:
-                attempt = call.attempt_info(candidate, retry)
-                admission = await executor.aadmit(attempt)
-                if isinstance(admission, str):
-                    call.downgrade(admission, executor.stats)
-                    break
-                box: list[CallResult | ProviderError] = []
-                inner = _async_attempt(executor, call, attempt, admission, box)
-                try:
-                    async for event in inner:
-                        yield event
-                finally:
-                    # Closing the outer generator does not close the inner one; its
-                    # settle must not wait for the garbage collector.
-                    await inner.aclose()
-                answer = box[0]
-                if isinstance(answer, CallResult):
-                    finished = True
-                    await executor.accounting.afinish(
-                        call.info, executor.call_outcome(call, answer, None)
-                    )
-                    yield StreamDone(answer)
-                    return
-                action = call.after_failure(answer, candidate, retry)
-                if action.kind == "retry":
-                    await executor._asleep(action.delay)
-                    retry += 1
-                elif action.kind == "next":
-                    break
-                else:
-                    raise call.fail(answer)
+            attempt = call.next_attempt()
+            admission = await executor.aadmit(call, attempt)
+            if admission is None:
+                continue
+            box: list[CallResult | ProviderError] = []
+            inner = _async_attempt(executor, call, attempt, admission, box)
+            try:
+                async for event in inner:
+                    yield event
+            finally:
+                # Closing the outer generator does not close the inner one; its
+                # settle must not wait for the garbage collector.
+                await inner.aclose()
+            answer = box[0]
+            if isinstance(answer, CallResult):
+                finished = True
+                await executor.accounting.afinish(
+                    call.info, executor.call_outcome(call, answer, None)
+                )
+                yield StreamDone(answer)
+                return
+            delay = call.failed(answer)
+            if delay is not None:
+                await executor._asleep(delay)
     except BaseException as exc:
         if not finished:
-            finished = True
             await executor.accounting.afinish(call.info, executor.call_outcome(call, None, exc))
         raise
 
@@ -277,17 +266,16 @@ async def _async_attempt(
 ) -> AsyncGenerator[StreamEvent, None]:
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
-    messages = _messages(call.request)
-    state = _Attempt()
-    stream: Any = None
     executor.stats.start(attempt.candidate.alias)
+    run = _StreamRun(attempt, call.messages)
+    stream: Any = None
     try:
-        opening = executor.acompletion_fn(messages=messages, **admission.params)
+        opening = executor.acompletion_fn(messages=call.messages, **admission.params)
         stream = await _timed(within(opening, first_token), first_token, "first token")
         iterator = stream.__aiter__()
         while True:
-            if state.first_at is None:
-                limit = _remaining(first_token, state.started)
+            if run.first_at is None:
+                limit = _remaining(first_token, run.started)
                 what = "first token"
             else:
                 limit, what = idle, "next chunk"
@@ -295,31 +283,19 @@ async def _async_attempt(
                 chunk = await _timed(within(iterator.__anext__(), limit), limit, what)
             except StopAsyncIteration:
                 break
-            for ready in state.take(chunk):
+            for ready in run.take(chunk):
                 yield StreamDelta(ready)
-        state.succeed(messages)
+        run.succeed()
     except Exception as exc:
-        state.fail(exc, attempt)
+        run.failed(exc)
     finally:
-        if state.outcome.status != "ok":
+        if run.outcome.status != "ok":
             await _aclose(stream)
-        await executor.asettle(call, attempt, admission, state.finalize(), state.error)
-    if state.error is not None:
-        if state.first_at is not None:
-            raise state.interrupted(call, state.error)
-        box.append(state.error)
-        return
-    box.append(_result(call, attempt, state))
+        await executor.asettle(call, admission, run)
+    box.append(run.answer(call))
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _result(call: CallState, attempt: AttemptInfo, state: _Attempt) -> CallResult:
-    outcome = state.outcome
-    return call.result(
-        attempt, outcome.response, outcome.usage or Usage(), outcome.time_to_first_token_s
-    )
 
 
 async def _timed(awaitable: Any, limit: float | None, what: str) -> Any:
@@ -351,11 +327,6 @@ def _sync_read_timeout(
     if isinstance(request_timeout, (int, float)):
         read = min(float(read), float(request_timeout))
     return {**params, "timeout": read}
-
-
-def _messages(request: Request) -> list[Any]:
-    messages = request.messages
-    return messages if isinstance(messages, list) else list(messages)
 
 
 def _close(stream: Any) -> None:

@@ -1,0 +1,88 @@
+"""How one attempt ended, streamed or not: its outcome and error, built without I/O.
+
+An :class:`AttemptRun` starts its clock when created. The driver hands it the provider's
+answer (:meth:`AttemptRun.answered`) or the exception it raised (:meth:`AttemptRun.failed`),
+settles :meth:`AttemptRun.finalize`'s outcome from a ``finally`` block, and returns
+:meth:`AttemptRun.answer`. An attempt that reaches neither (its task was cancelled, its
+stream abandoned) settles as ``cancelled``. The sync and async drivers differ only in how
+they call the provider.
+
+Example:
+    >>> run = AttemptRun(attempt)  # doctest: +SKIP
+    >>> try:
+    ...     run.answered(completion(messages=call.messages, **admission.params))
+    ... except Exception as exc:
+    ...     run.failed(exc)
+    ... finally:
+    ...     executor.settle(call, admission, run)  # settles run.finalize()
+    >>> run.answer(call)  # a CallResult, or the classified ProviderError  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from policyroute.errors import MalformedResponseError, ProviderError
+from policyroute.execution.classify import classify
+from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
+from policyroute.execution.usage import usage_of
+
+if TYPE_CHECKING:
+    from policyroute.execution.call import CallState
+    from policyroute.execution.result import CallResult
+
+__all__ = ["AttemptRun"]
+
+
+class AttemptRun:
+    """The outcome of one attempt so far (``cancelled`` until told otherwise)."""
+
+    __slots__ = ("attempt", "error", "outcome", "started")
+
+    def __init__(self, attempt: AttemptInfo) -> None:
+        self.attempt = attempt
+        self.started = time.perf_counter()
+        self.outcome = AttemptOutcome(status="cancelled")
+        self.error: ProviderError | None = None
+
+    def answered(self, response: Any) -> None:
+        """The provider answered (not streamed); raises if the answer has no choices."""
+        if not getattr(response, "choices", None):
+            raise MalformedResponseError(
+                f"provider answered without choices ({type(response).__name__})"
+            )
+        hidden = getattr(response, "_hidden_params", None)
+        call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
+        self.outcome = AttemptOutcome(
+            status="ok",
+            response=response,
+            usage=usage_of(response) or Usage(),
+            provider_billed=True,
+            litellm_call_id=call_id,
+        )
+
+    def failed(self, exc: BaseException) -> None:
+        """The attempt raised ``exc``: classify it and remember it as the attempt's error."""
+        candidate = self.attempt.candidate
+        error = classify(exc, deployment=candidate.alias, model=candidate.model)
+        self.error = error
+        self.outcome = self.failure_outcome(error)
+
+    def failure_outcome(self, error: ProviderError) -> AttemptOutcome:
+        """The outcome of a failed attempt (streams add what arrived before the failure)."""
+        return AttemptOutcome(status="error", error=error, error_class=error.error_class)
+
+    def finalize(self) -> AttemptOutcome:
+        """The outcome to settle, with its latency."""
+        self.outcome.latency_s = time.perf_counter() - self.started
+        return self.outcome
+
+    def answer(self, call: CallState) -> CallResult | ProviderError:
+        """The call's result if the attempt answered, else its classified error."""
+        if self.error is not None:
+            return self.error
+        outcome = self.outcome
+        return call.result(
+            self.attempt, outcome.response, outcome.usage or Usage(), outcome.time_to_first_token_s
+        )
