@@ -16,6 +16,7 @@ from typing import Any
 
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, FACT_ROOTS, fact_type
 from policyroute.policy.load import JsonPath
+from policyroute.policy.regexes import regex_warnings
 
 __all__ = ["always_true", "check_condition"]
 
@@ -99,11 +100,7 @@ def _check_test(fact: str, test: Any, path: JsonPath, emit: Emit) -> None:
         return
     pattern = ops.get("regex")
     if isinstance(pattern, str):
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            where = (*path, "regex") if isinstance(test, dict) else path
-            emit("PR115", where, f"regex does not compile: {exc.msg} at position {exc.pos}")
+        _check_regex(pattern, (*path, "regex") if isinstance(test, dict) else path, emit)
     kind = fact_type(fact)
     if kind is None:
         return
@@ -112,6 +109,23 @@ def _check_test(fact: str, test: Any, path: JsonPath, emit: Emit) -> None:
         if problem:
             where = (*path, op) if isinstance(test, dict) else path
             emit("PR117", where, f"{fact}: {problem}", hint=_TYPE_HINTS.get(kind))
+
+
+def _check_regex(pattern: str, path: JsonPath, emit: Emit) -> None:
+    try:
+        warned = regex_warnings(pattern)
+    except re.error as exc:
+        emit("PR115", path, f"regex does not compile: {exc.msg} at position {exc.pos}")
+        return
+    for message in warned:
+        # it compiles today, but a later Python may read it differently (FutureWarning)
+        emit(
+            "PR115",
+            path,
+            f"regex may change meaning in a future Python: {message}",
+            hint="escape a literal '[', '-', '&', '~' or '|' inside [...] with a backslash",
+            severity="warning",
+        )
 
 
 _TYPE_HINTS = {

@@ -35,6 +35,7 @@ from typing import Any, Final
 from policyroute.errors import PolicyError
 from policyroute.policy.facts import MISSING, RequestFacts, fact_getter
 from policyroute.policy.model import AllOf, AnyOf, Condition, FactCondition, Not, Test
+from policyroute.policy.regexes import compile_quietly
 
 __all__ = [
     "Predicate",
@@ -162,7 +163,7 @@ def _regex(operand: Any) -> ValueTest:
     if not isinstance(operand, str):
         raise PolicyError(f"'regex' needs a string, got {operand!r}")
     try:
-        search = re.compile(operand).search
+        search = compile_quietly(operand).search
     except re.error as exc:
         raise PolicyError(f"regex {operand!r} does not compile: {exc}") from exc
     return lambda v: isinstance(v, str) and search(v) is not None
