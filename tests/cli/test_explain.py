@@ -119,34 +119,37 @@ def test_cli_explain_colours_only_on_a_terminal(
     assert "\x1b[" not in out.getvalue()
 
 
-def test_a_request_no_candidate_can_serve_exits_1(
-    policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("policy_fixture", "request_text", "expected_on_stderr"),
+    [
+        pytest.param(
+            "policy_path",
+            "metadata: {offline: true}\n"
+            "messages: [{role: user, content: [{type: image_url, image_url: {url: u}}]}]\n",
+            "local",
+            id="no-candidate-can-serve-the-request",
+        ),
+        pytest.param(
+            "policy_path", "messages: hi\nmessgaes: typo\n", "messgaes", id="malformed-request"
+        ),
+        pytest.param(
+            "broken_path", "messages: hi\n", "[PR101]", id="invalid-policy-prints-its-diagnostics"
+        ),
+    ],
+)
+def test_what_cannot_be_explained_exits_1(
+    policy_fixture: str,
+    request_text: str,
+    expected_on_stderr: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
-    request = tmp_path / "r.yaml"
-    request.write_text(
-        "metadata: {offline: true}\n"
-        "messages: [{role: user, content: [{type: image_url, image_url: {url: u}}]}]\n"
-    )
-    assert main(["explain", str(policy_path), "--request", str(request)]) == 1
-    assert "local" in capsys.readouterr().err
-
-
-def test_a_malformed_request_exits_1(
-    policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    request = tmp_path / "r.yaml"
-    request.write_text("messages: hi\nmessgaes: typo\n")
-    assert main(["explain", str(policy_path), "--request", str(request)]) == 1
-    assert "messgaes" in capsys.readouterr().err
-
-
-def test_an_invalid_policy_prints_its_diagnostics(
-    broken_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    request = tmp_path / "r.yaml"
-    request.write_text("messages: hi\n")
-    assert main(["explain", str(broken_path), "--request", str(request)]) == 1
-    assert "[PR101]" in capsys.readouterr().err
+    policy: Path = request.getfixturevalue(policy_fixture)
+    request_file = tmp_path / "r.yaml"
+    request_file.write_text(request_text)
+    assert main(["explain", str(policy), "--request", str(request_file)]) == 1
+    assert expected_on_stderr in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

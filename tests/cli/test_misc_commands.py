@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policyroute.cli import REPORT_KEYS, main
+from policyroute.cli import main
 from policyroute.costs.report import DIMENSIONS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,8 +59,13 @@ def test_schema_prints_the_published_schema(capsys: pytest.CaptureFixture[str]) 
     assert printed["$schema"].startswith("https://json-schema.org/")
 
 
-def test_report_keys_match_the_report_dimensions() -> None:
-    assert REPORT_KEYS == DIMENSIONS
+def test_report_keys_are_the_report_dimensions(
+    receipts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["receipts", "report", str(receipts), "--by", ",".join(DIMENSIONS)]) == 0
+    capsys.readouterr()
+    assert main(["receipts", "report", str(receipts), "--by", "model,colour"]) == 2
+    assert f"invalid key(s) colour; choose from {','.join(DIMENSIONS)}" in capsys.readouterr().err
 
 
 @pytest.fixture
