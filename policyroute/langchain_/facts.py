@@ -31,6 +31,8 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.runnables import RunnableConfig, ensure_config
 
+from policyroute.langchain_.unobserved import answer, prepare, unobserved
+
 __all__ = [
     "FACTS_KEY",
     "CallFacts",
@@ -137,6 +139,9 @@ class FactsCarryingChatModel(BaseChatModel):
     :data:`FACTS_KEY`; it is kept out of invocation params (traces) and cache keys.
     Subclasses turn it into facts with :func:`facts_from_config` in ``_generate``/``_stream``
     when they have no run manager.
+
+    ``invoke`` and ``ainvoke`` call ``_generate``/``_agenerate`` directly when nothing observes
+    the call (see :mod:`policyroute.langchain_.unobserved`).
     """
 
     def _with_facts(self, config: RunnableConfig | None, kwargs: dict[str, Any]) -> RunnableConfig:
@@ -157,6 +162,9 @@ class FactsCarryingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         config = self._with_facts(config, kwargs)
+        if unobserved(self, config, kwargs, async_api=False):
+            messages = prepare(self, input, kwargs)
+            return answer(self._generate(messages, stop, None, **kwargs), config.get("run_id"))
         return super().invoke(input, config, stop=stop, **kwargs)
 
     async def ainvoke(
@@ -168,6 +176,10 @@ class FactsCarryingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         config = self._with_facts(config, kwargs)
+        if unobserved(self, config, kwargs, async_api=True):
+            messages = prepare(self, input, kwargs)
+            result = await self._agenerate(messages, stop, None, **kwargs)
+            return answer(result, config.get("run_id"))
         return await super().ainvoke(input, config, stop=stop, **kwargs)
 
     def stream(
