@@ -221,6 +221,42 @@ class PolicyAccounting:
         self._thresholds(attempt, charges)
         return cost.cost
 
+    # ----------------------------------------------------------------------- renew
+
+    def renew(self, attempt: AttemptInfo, admission: Admission) -> None:
+        """Extend the lease of the attempt's budget reservation (a long stream)."""
+        renew = getattr(self.guard, "renew", None)
+        if renew is None:
+            return
+        try:
+            held = bool(renew(admission))
+        except Exception:
+            _budget_log.exception("renewing budget reservation failed")
+            return
+        self._lease_lost(attempt, held)
+
+    async def arenew(self, attempt: AttemptInfo, admission: Admission) -> None:
+        """Async twin of :meth:`renew`."""
+        arenew = getattr(self.guard, "arenew", None)
+        if arenew is None:
+            return
+        try:
+            held = bool(await arenew(admission))
+        except Exception:
+            _budget_log.exception("renewing budget reservation failed")
+            return
+        self._lease_lost(attempt, held)
+
+    @staticmethod
+    def _lease_lost(attempt: AttemptInfo, held: bool) -> None:
+        if not held:
+            _budget_log.warning(
+                "budget reservation of attempt %d of request %s expired before it was renewed;"
+                " it is charged its worst case (raise store.lease)",
+                attempt.number,
+                attempt.call.request.request_id,
+            )
+
     # ----------------------------------------------------------------------- finish
 
     def finish(self, call: CallInfo, outcome: CallOutcome) -> None:

@@ -217,6 +217,27 @@ class BudgetGuard:
             states = await self.store.asettle(handle.reservation_id, actual_cost, now=self._clock())
         return _charges(handle, states, actual_cost)
 
+    # ------------------------------------------------------------------ renew
+
+    def renew(self, admission: Admission) -> bool:
+        """Extend the lease of the admission's reservation while its attempt still runs.
+
+        Returns ``False`` only when the store no longer holds the reservation (its lease ran
+        out and it was, or is being, charged its worst case); ``True`` when it was renewed or
+        there is no store reservation to renew.
+        """
+        handle = admission.handle
+        if not isinstance(handle, Reservation) or admission.lease_seconds is None:
+            return True
+        return self.store.renew(handle.reservation_id, self._lease, now=self._clock())
+
+    async def arenew(self, admission: Admission) -> bool:
+        """Async twin of :meth:`renew`."""
+        handle = admission.handle
+        if not isinstance(handle, Reservation) or admission.lease_seconds is None:
+            return True
+        return await self.store.arenew(handle.reservation_id, self._lease, now=self._clock())
+
     # ------------------------------------------------------------------ internals
 
     def _plan(self, attempt: AttemptInfo) -> tuple[tuple[ReservedLine, ...], Estimate] | None:
@@ -276,7 +297,9 @@ class BudgetGuard:
         amount: Decimal,
     ) -> Admission:
         handle = Reservation(rid, lines, estimate, amount)
-        return Admission(params=params, estimate=amount, handle=handle)
+        # Only store reservations have a lease; per-call budgets hold nothing in the store.
+        lease = self._lease if any(rl.window.persistent for rl in lines) else None
+        return Admission(params=params, estimate=amount, handle=handle, lease_seconds=lease)
 
     def _on_refusal(
         self,

@@ -17,11 +17,12 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from policyroute._lazy import import_litellm
 from policyroute.errors import BudgetExceeded, ProviderError, StreamInterruptedError
@@ -34,8 +35,10 @@ from policyroute.execution.hooks import (
     AttemptInfo,
     AttemptOutcome,
     CallOutcome,
+    LeaseRenewal,
     NullAccounting,
 )
+from policyroute.execution.lease import LeaseTimer
 from policyroute.execution.result import (
     AttemptRecord,
     CallResult,
@@ -63,6 +66,8 @@ __all__ = [
 # should normally fire first and say more; the outer one catches a call that ignores it.
 _OUTER_TIMEOUT_GRACE = 1.0
 
+_log = logging.getLogger("policyroute.execution")
+
 CallStatus = Literal["ok", "error", "cancelled", "interrupted", "refused"]
 
 
@@ -80,6 +85,7 @@ class Executor:
         sleep: how to wait between retries in sync calls (injectable for tests).
         asleep: how to wait between retries in async calls.
         rng: random source for backoff jitter.
+        clock: monotonic seconds, for renewing budget leases during streams (tests inject it).
 
     Example:
         >>> executor = Executor(policy, sleep=lambda s: None)  # doctest: +SKIP
@@ -98,6 +104,7 @@ class Executor:
         sleep: Callable[[float], None] = time.sleep,
         asleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy: RoutingPolicy = policy
         self.accounting: Accounting = accounting if accounting is not None else NullAccounting()
@@ -111,6 +118,8 @@ class Executor:
         self._sleep = sleep
         self._asleep = asleep
         self._rng = rng
+        self._clock = clock
+        self._renews = callable(getattr(self.accounting, "renew", None))
 
     # ------------------------------------------------------------------ public API
 
@@ -214,6 +223,26 @@ class Executor:
         self.breakers.release(attempt.candidate.alias)
         call.downgrade(admission.downgrade_to, self.stats)
         return None
+
+    def lease_timer(self, admission: Admission) -> LeaseTimer | None:
+        """When to renew ``admission``'s lease during a stream; ``None``: never."""
+        if admission.lease_seconds is None or not self._renews:
+            return None
+        return LeaseTimer(admission.lease_seconds, self._clock)
+
+    def renew(self, attempt: AttemptInfo, admission: Admission) -> None:
+        """Renew the attempt's reservation; a failure is logged, never raised into a stream."""
+        try:
+            cast(LeaseRenewal, self.accounting).renew(attempt, admission)
+        except Exception:
+            _log.exception("renewing the budget lease of %s failed", attempt.candidate.alias)
+
+    async def arenew(self, attempt: AttemptInfo, admission: Admission) -> None:
+        """Async twin of :meth:`renew`."""
+        try:
+            await cast(LeaseRenewal, self.accounting).arenew(attempt, admission)
+        except Exception:
+            _log.exception("renewing the budget lease of %s failed", attempt.candidate.alias)
 
     def observe(
         self, attempt: AttemptInfo, outcome: AttemptOutcome, error: ProviderError | None

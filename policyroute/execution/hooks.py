@@ -4,8 +4,11 @@ The executor knows how to reach providers; it knows nothing of money. Before eac
 asks :meth:`Accounting.admit` (which may reserve budget, clamp ``max_tokens``, ask for a
 downgrade, or refuse with :class:`~policyroute.errors.BudgetExceeded`); after each attempt,
 whatever its end, it calls :meth:`Accounting.settle` exactly once; after the call it calls
-:meth:`Accounting.finish` exactly once. :class:`NullAccounting` does nothing and is what the
-executor uses when no budgets or receipts are configured.
+:meth:`Accounting.finish` exactly once. While a stream runs, an accounting that also has
+:class:`LeaseRenewal`'s methods is asked to renew the attempt's reservation every third of its
+lease (:attr:`Admission.lease_seconds`), so a long stream is not reclaimed as a crashed one.
+:class:`NullAccounting` does nothing and is what the executor uses when no budgets or receipts
+are configured.
 
 Example:
     >>> acct = NullAccounting()
@@ -36,6 +39,7 @@ __all__ = [
     "AttemptStatus",
     "CallInfo",
     "CallOutcome",
+    "LeaseRenewal",
     "NullAccounting",
     "Usage",
 ]
@@ -103,12 +107,15 @@ class Admission:
         handle: opaque state that :meth:`Accounting.settle` receives back (the reservation).
         downgrade_to: when set, do not send this attempt: re-route the call to this route or
             group (``CompiledPolicy.candidates_for``) and ask again for each new candidate.
+        lease_seconds: when set, the reservation expires (and is charged its worst case)
+            unless renewed within this many seconds; streams renew it while chunks flow.
     """
 
     params: Mapping[str, Any]
     estimate: Decimal | None = None
     handle: Any = None
     downgrade_to: str | None = None
+    lease_seconds: float | None = None
 
 
 @dataclass(slots=True)
@@ -178,6 +185,21 @@ class Accounting(Protocol):
         """Async twin of :meth:`finish`."""
 
 
+class LeaseRenewal(Protocol):
+    """Optional methods of an :class:`Accounting`: keep an attempt's reservation alive.
+
+    The executor calls them only for admissions with :attr:`Admission.lease_seconds` set, and
+    only if the accounting has them; like :meth:`Accounting.settle` they must not raise for a
+    store failure (a lost lease costs the worst case, it must not break a running stream).
+    """
+
+    def renew(self, attempt: AttemptInfo, admission: Admission) -> None:
+        """Extend the lease of ``admission``'s reservation; the attempt is still running."""
+
+    async def arenew(self, attempt: AttemptInfo, admission: Admission) -> None:
+        """Async twin of :meth:`renew`."""
+
+
 class NullAccounting:
     """Accounting that reserves nothing and writes nothing."""
 
@@ -196,6 +218,12 @@ class NullAccounting:
         self, attempt: AttemptInfo, admission: Admission, outcome: AttemptOutcome
     ) -> Decimal:
         return Decimal(0)
+
+    def renew(self, attempt: AttemptInfo, admission: Admission) -> None:
+        return None
+
+    async def arenew(self, attempt: AttemptInfo, admission: Admission) -> None:
+        return None
 
     def finish(self, call: CallInfo, outcome: CallOutcome) -> None:
         return None

@@ -19,6 +19,10 @@ Timeouts:
     checked again as each chunk arrives. A silent stream is therefore detected after the read
     timeout at the latest; a slow trickle is caught by the per-chunk checks.
 
+Leases: while chunks flow, the attempt's budget reservation is renewed every third of its
+lease (:mod:`policyroute.execution.lease`), so a stream longer than the lease is settled to
+its actual cost instead of being reclaimed at its worst case.
+
 Abandoned streams (the consumer stops iterating, closes the generator, or its task is
 cancelled) still settle the attempt and finish the call, from the generators' ``finally``.
 """
@@ -195,6 +199,7 @@ def _sync_attempt(
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
     params = _sync_read_timeout(admission.params, first_token, idle)
+    lease = executor.lease_timer(admission)
     executor.stats.start(attempt.candidate.alias)
     run = _StreamRun(attempt, call.messages)
     stream: Any = None
@@ -206,6 +211,8 @@ def _sync_attempt(
             if late is not None:
                 raise late
             last = time.perf_counter()
+            if lease is not None and lease.due():
+                executor.renew(attempt, admission)
             for ready in run.take(chunk):
                 yield StreamDelta(ready)
         run.succeed()
@@ -266,6 +273,7 @@ async def _async_attempt(
 ) -> AsyncGenerator[StreamEvent, None]:
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
+    lease = executor.lease_timer(admission)
     executor.stats.start(attempt.candidate.alias)
     run = _StreamRun(attempt, call.messages)
     stream: Any = None
@@ -283,6 +291,8 @@ async def _async_attempt(
                 chunk = await _timed(within(iterator.__anext__(), limit), limit, what)
             except StopAsyncIteration:
                 break
+            if lease is not None and lease.due():
+                await executor.arenew(attempt, admission)
             for ready in run.take(chunk):
                 yield StreamDelta(ready)
         run.succeed()

@@ -106,6 +106,42 @@ def test_reserve_reclaims_expired_leases_lazily(store: BudgetStore) -> None:
     assert store.state("a/*/day:x", now=NOW + 20).reserved == 0
 
 
+def test_a_renewed_lease_is_not_reclaimed_and_settles_normally(store: BudgetStore) -> None:
+    assert store.reserve(
+        [line("a/*/day:x", "1", "0.6")], reservation_id="long", lease_seconds=10, now=NOW
+    ).ok
+    assert store.renew("long", 10, now=NOW + 8)
+    assert store.reclaim_expired(NOW + 12) == 0  # the first lease ended at NOW + 10
+    assert store.state("a/*/day:x", now=NOW + 12).reserved == D("0.6")
+    (state,) = store.settle("long", D("0.1"), now=NOW + 15)
+    assert (state.spent, state.reserved) == (D("0.1"), D(0))
+
+
+def test_renewing_never_shortens_a_lease(store: BudgetStore) -> None:
+    assert store.reserve(
+        [line("a/*/day:x", "1", "0.6")], reservation_id="r1", lease_seconds=60, now=NOW
+    ).ok
+    assert store.renew("r1", 1, now=NOW)
+    assert store.reclaim_expired(NOW + 30) == 0
+    assert store.reclaim_expired(NOW + 60) == 1
+
+
+def test_only_open_live_reservations_are_renewed(store: BudgetStore) -> None:
+    assert not store.renew("unknown", 10, now=NOW)
+    assert store.reserve(
+        [line("a/*/day:x", "1", "0.2")], reservation_id="done", lease_seconds=10, now=NOW
+    ).ok
+    store.settle("done", D("0.1"), now=NOW)
+    assert not store.renew("done", 10, now=NOW + 1)
+    assert store.reserve(
+        [line("a/*/day:x", "1", "0.3")], reservation_id="late", lease_seconds=10, now=NOW
+    ).ok
+    # Its lease ran out at NOW + 10: another process may be reclaiming it, so it stays dead.
+    assert not store.renew("late", 10, now=NOW + 10)
+    assert store.reclaim_expired(NOW + 10) == 1
+    assert store.state("a/*/day:x", now=NOW + 10).spent == D("0.4")
+
+
 def test_window_state_expires_after_the_window(store: BudgetStore) -> None:
     now = time.time()
     expiring = line("a/*/day:old", "1", "0.1", expires_at=now + 0.3)
@@ -218,5 +254,8 @@ async def test_async_twins(store: BudgetStore) -> None:
             [line("a/*/day:x", "1", "0.2")], reservation_id="r4", lease_seconds=10, now=NOW
         )
     ).ok
-    assert await store.areclaim_expired(NOW + 11) == 1
+    assert await store.arenew("r4", 10, now=NOW + 5)
+    assert not await store.arenew("r1", 10, now=NOW + 5)
+    assert await store.areclaim_expired(NOW + 11) == 0
+    assert await store.areclaim_expired(NOW + 15) == 1
     await store.aclose()

@@ -81,7 +81,12 @@ def billing(
 ) -> Billing:
     policy: CompiledPolicy = load_policy_text(POLICY.format(base=fp.openai_base, lease=lease))
     store = MemoryStore()
-    guard = BudgetGuard(policy, store) if clock is None else BudgetGuard(policy, store, clock=clock)
+    if clock is None:
+        guard = BudgetGuard(policy, store)
+    else:
+        # One clock for the store's leases and the executor's renewals.
+        guard = BudgetGuard(policy, store, clock=clock)
+        executor_kw["clock"] = clock
     path = tmp_path / "receipts.jsonl"
     sink = JsonlSink(path)
     acct = PolicyAccounting(policy, guard=guard, sinks=[sink])

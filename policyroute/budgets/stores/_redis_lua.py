@@ -16,7 +16,7 @@ skewed client clock never makes Redis drop live state early.
 
 from __future__ import annotations
 
-__all__ = ["RECLAIM", "RESERVE", "SETTLE"]
+__all__ = ["RECLAIM", "RENEW", "RESERVE", "SETTLE"]
 
 _COMMON = r"""
 local P = ARGV[1]
@@ -168,3 +168,14 @@ while true do
 end
 """
 )
+
+# Needs none of _COMMON: one sorted-set member's score, compared and raised in one step.
+RENEW = r"""
+-- KEYS: res; ARGV: now, rid, lease_ms. Returns 1 if renewed, 0 if unknown or already expired.
+local now = tonumber(ARGV[1])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if not score or tonumber(score) <= now then return 0 end
+local until_ = now + tonumber(ARGV[3]) / 1000
+if until_ > tonumber(score) then redis.call('ZADD', KEYS[1], 'XX', until_, ARGV[2]) end
+return 1
+"""

@@ -154,6 +154,15 @@ class BudgetStore(Protocol):
     def release(self, reservation_id: str, *, now: float | None = None) -> None:
         """Drop the reservation without spend (the call never reached a provider)."""
 
+    def renew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
+        """Extend an open reservation's lease to ``now + lease_seconds`` (never shortening it).
+
+        For attempts that legitimately outlive the lease (long streams). Returns ``False``,
+        changing nothing, when the reservation is unknown (settled, released or reclaimed) or
+        its lease had already run out at ``now``: another process may be reclaiming it, so it
+        is not revived.
+        """
+
     def reclaim_expired(self, now: float) -> int:
         """Reclaim reservations whose lease ran out (a crashed process's); return how many.
 
@@ -185,6 +194,9 @@ class BudgetStore(Protocol):
 
     async def arelease(self, reservation_id: str, *, now: float | None = None) -> None:
         """Async twin of :meth:`release`."""
+
+    async def arenew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
+        """Async twin of :meth:`renew`."""
 
     async def areclaim_expired(self, now: float) -> int:
         """Async twin of :meth:`reclaim_expired`."""

@@ -114,6 +114,15 @@ class MemoryStore:
         with self._lock:
             self._settle(reservation_id, 0, now or 0.0)
 
+    def renew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
+        """See :meth:`BudgetStore.renew`."""
+        with self._lock:
+            reservation = self._reservations.get(reservation_id)
+            if reservation is None or reservation.expires_at <= now:
+                return False
+            reservation.expires_at = max(reservation.expires_at, now + lease_seconds)
+            return True
+
     def reclaim_expired(self, now: float) -> int:
         """See :meth:`BudgetStore.reclaim_expired`."""
         with self._lock:
@@ -163,6 +172,10 @@ class MemoryStore:
     async def arelease(self, reservation_id: str, *, now: float | None = None) -> None:
         """Async twin of :meth:`release`."""
         self.release(reservation_id, now=now)
+
+    async def arenew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
+        """Async twin of :meth:`renew`."""
+        return self.renew(reservation_id, lease_seconds, now=now)
 
     async def areclaim_expired(self, now: float) -> int:
         """Async twin of :meth:`reclaim_expired`."""

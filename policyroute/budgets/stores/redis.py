@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from policyroute.budgets.stores._redis_lua import RECLAIM, RESERVE, SETTLE
+from policyroute.budgets.stores._redis_lua import RECLAIM, RENEW, RESERVE, SETTLE
 from policyroute.budgets.stores.base import (
     LineState,
     ReserveLine,
@@ -36,6 +36,7 @@ from policyroute.errors import BudgetStoreError
 __all__ = ["RedisStore"]
 
 _GLOB_SPECIALS = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+_SCRIPTS = (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM), ("renew", RENEW))
 
 
 def _redis() -> Any:
@@ -92,10 +93,7 @@ class RedisStore:
         )
         self._max_connections = max_connections
         self._sync = redis.Redis(connection_pool=pool)
-        self._scripts = {
-            name: self._sync.register_script(src)
-            for name, src in (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM))
-        }
+        self._scripts = {name: self._sync.register_script(src) for name, src in _SCRIPTS}
         self._async: Any = None
         self._ascripts: dict[str, Any] = {}
 
@@ -202,6 +200,17 @@ class RedisStore:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.release`."""
         self.settle(reservation_id, Decimal(0), now=time.time() if now is None else now)
 
+    def _renew_args(self, reservation_id: str, lease_seconds: float, now: float) -> list[str]:
+        return [repr(now), reservation_id, str(int(lease_seconds * 1000))]
+
+    def renew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
+        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.renew`."""
+        args = self._renew_args(reservation_id, lease_seconds, now)
+        try:
+            return bool(int(self._scripts["renew"](keys=[self._p + "res"], args=args)))
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+
     def reclaim_expired(self, now: float) -> int:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reclaim_expired`."""
         try:
@@ -248,10 +257,7 @@ class RedisStore:
                 socket_connect_timeout=self._socket_timeout,
             )
             self._async = redis.asyncio.Redis(connection_pool=pool)
-            self._ascripts = {
-                name: self._async.register_script(src)
-                for name, src in (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM))
-            }
+            self._ascripts = {name: self._async.register_script(src) for name, src in _SCRIPTS}
         return self._async
 
     async def areserve(
@@ -284,6 +290,16 @@ class RedisStore:
     async def arelease(self, reservation_id: str, *, now: float | None = None) -> None:
         """Async twin of :meth:`release`."""
         await self.asettle(reservation_id, Decimal(0), now=time.time() if now is None else now)
+
+    async def arenew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
+        """Async twin of :meth:`renew`."""
+        self._aclient()
+        args = self._renew_args(reservation_id, lease_seconds, now)
+        try:
+            reply = await self._ascripts["renew"](keys=[self._p + "res"], args=args)
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+        return bool(int(reply))
 
     async def areclaim_expired(self, now: float) -> int:
         """Async twin of :meth:`reclaim_expired`."""

@@ -88,6 +88,9 @@ _INSERT_RESERVATION_LINE = (
     "INSERT INTO reservation_lines (reservation_id, key, amount_nano) VALUES (?, ?, ?)"
 )
 _DELETE_RESERVATION = "DELETE FROM reservations WHERE id = ?"
+_RENEW_RESERVATION = (
+    "UPDATE reservations SET expires_at = max(expires_at, ?) WHERE id = ? AND expires_at > ?"
+)
 _TAKE_RESERVATION_LINES = (
     "DELETE FROM reservation_lines WHERE reservation_id = ? RETURNING key, amount_nano"
 )
@@ -241,6 +244,12 @@ class SQLiteStore:
         with self._lock_retry() as cur:
             self._settle(cur, reservation_id, 0, time.time() if now is None else now)
 
+    def renew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
+        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.renew`."""
+        with self._lock_retry() as cur:
+            args = (now + lease_seconds, reservation_id, now)
+            return bool(cur.execute(_RENEW_RESERVATION, args).rowcount)
+
     def reclaim_expired(self, now: float) -> int:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reclaim_expired`."""
         with self._lock_retry() as cur:
@@ -295,6 +304,10 @@ class SQLiteStore:
     async def arelease(self, reservation_id: str, *, now: float | None = None) -> None:
         """Async twin of :meth:`release`."""
         await asyncio.to_thread(self.release, reservation_id, now=now)
+
+    async def arenew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
+        """Async twin of :meth:`renew`."""
+        return await asyncio.to_thread(self.renew, reservation_id, lease_seconds, now=now)
 
     async def areclaim_expired(self, now: float) -> int:
         """Async twin of :meth:`reclaim_expired`."""
