@@ -207,7 +207,8 @@ def _check_routes(c: Checker) -> None:
     for i, route in enumerate(c.routes):
         if not isinstance(route, dict):
             continue
-        rname = route.get("name", f"#{i}")
+        # the schema reports a name that is not a string; here it must not be hashed or shown
+        rname = route["name"] if _is_str(route.get("name")) else f"#{i}"
         for j, target in targets(route.get("to")):
             if target not in c.models and target not in c.groups:
                 c.emit(
@@ -228,7 +229,7 @@ def _check_routes(c: Checker) -> None:
             )
         is_catch_all = "when" not in route or always_true(route["when"])
         if catch_all is None and is_catch_all:
-            catch_all = (i, str(rname))
+            catch_all = (i, rname)
     if c.routes and catch_all is None:
         c.emit(
             "PR111",
@@ -296,7 +297,7 @@ def _check_downgrade_cycles(c: Checker, routes: list[str]) -> None:
             continue  # groups are end points: the call keeps its route
         scope = _list(_dict(c.budgets[i]).get("routes")) or routes
         for source in scope:
-            if source in edges and source != target:
+            if _is_str(source) and source in edges and source != target:
                 edges[source].append((target, i))
     reported: set[frozenset[str]] = set()
 
