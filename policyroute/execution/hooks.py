@@ -123,10 +123,11 @@ class AttemptOutcome:
     """How an attempt ended, for settling its reservation and writing its receipt.
 
     ``response`` is litellm's ``ModelResponse`` (for a stream: the answer assembled from the
-    chunks received, with the usage chunk's usage); ``usage`` is what the provider reported,
-    or what was seen before a stream broke. ``provider_billed`` is true when the provider
-    processed the input (an answer, even a partial one), false when it refused or was
-    unreachable.
+    chunks received, with the usage chunk's usage; for a stream cut, cancelled or abandoned
+    after content arrived, the partial answer, so that the output received is priced);
+    ``usage`` is what the provider reported, or what was seen before a stream broke.
+    ``provider_billed`` is true when the provider processed the input (an answer, even a
+    partial one), false when it refused or was unreachable.
     """
 
     status: AttemptStatus
