@@ -18,8 +18,8 @@ Example:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from policyroute.policy.codes import CODES
 from policyroute.policy.condchecks import always_true, check_condition
@@ -164,26 +164,18 @@ def _check_groups(c: Checker) -> None:
                     f"unknown model or group '{member}'",
                     hint=_hint(member, known),
                 )
-    reported: set[frozenset[str]] = set()
 
-    def visit(name: str, trail: list[str]) -> None:
-        if name in trail:
-            loop = trail[trail.index(name) :]
-            if frozenset(loop) not in reported:
-                reported.add(frozenset(loop))
-                c.emit(
-                    "PR112",
-                    ("groups", loop[0]),
-                    "groups contain each other: " + " -> ".join([*loop, name]),
-                    key=True,
-                )
-            return
-        for _, member in group_members(c.groups.get(name)):
-            if member in c.groups and member not in c.models:
-                visit(member, [*trail, name])
+    def subgroups(name: str) -> list[tuple[str, None]]:
+        members = group_members(c.groups.get(name))
+        return [(m, None) for _, m in members if m in c.groups and m not in c.models]
 
-    for name in c.groups:
-        visit(name, [])
+    for loop, _ in _cycles(c.groups, subgroups):
+        c.emit(
+            "PR112",
+            ("groups", loop[0]),
+            "groups contain each other: " + " -> ".join([*loop, loop[0]]),
+            key=True,
+        )
     for name, group in c.groups.items():
         if not isinstance(group, dict) or group.get("strategy") != "weighted":
             continue
@@ -299,24 +291,36 @@ def _check_downgrade_cycles(c: Checker, routes: list[str]) -> None:
         for source in scope:
             if _is_str(source) and source in edges and source != target:
                 edges[source].append((target, i))
+    for loop, budget in _cycles(routes, edges.__getitem__):
+        c.emit(
+            "PR113",
+            ("budgets", budget, "on_exceed", "downgrade"),
+            "budget downgrades form a cycle: " + " -> ".join([*loop, loop[0]]),
+        )
+
+
+_Label = TypeVar("_Label")
+
+
+def _cycles(
+    nodes: Iterable[str], edges: Callable[[str], Iterable[tuple[str, _Label]]]
+) -> Iterator[tuple[list[str], _Label]]:
+    """Each cycle reachable from ``nodes``, once: its nodes in order, and the label of the edge
+    that closes it. ``edges(node)`` gives a node's successors with their labels."""
     reported: set[frozenset[str]] = set()
 
-    def visit(node: str, trail: list[str]) -> None:
-        for target, budget in edges[node]:
-            if target in trail:
-                loop = trail[trail.index(target) :]
-                if frozenset(loop) not in reported:
-                    reported.add(frozenset(loop))
-                    c.emit(
-                        "PR113",
-                        ("budgets", budget, "on_exceed", "downgrade"),
-                        "budget downgrades form a cycle: " + " -> ".join([*loop, target]),
-                    )
-            else:
-                visit(target, [*trail, target])
+    def visit(trail: list[str]) -> Iterator[tuple[list[str], _Label]]:
+        for target, label in edges(trail[-1]):
+            if target not in trail:
+                yield from visit([*trail, target])
+                continue
+            loop = trail[trail.index(target) :]
+            if frozenset(loop) not in reported:
+                reported.add(frozenset(loop))
+                yield loop, label
 
-    for route in routes:
-        visit(route, [route])
+    for node in nodes:
+        yield from visit([node])
 
 
 def _check_unused(c: Checker) -> None:
