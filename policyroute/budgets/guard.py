@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["BudgetCharge", "BudgetGuard", "Reservation", "ReservedLine"]
 
 _CLAMP_ROUNDS = 3
+# Extra lease beyond a request's timeout, for the settle that follows it.
+_LEASE_MARGIN_S = 30.0
 _ONE_NANO = Decimal("1e-9")
 _DOWNGRADE_MEMORY = 10_000
 
@@ -145,8 +147,9 @@ class BudgetGuard:
                 store_lines = [rl.reserve_line(amount) for rl in lines if rl.window.persistent]
                 if not store_lines:
                     return self._admitted(params, rid, lines, estimate, amount)
+                lease = self._lease_for(params)
                 result = self.store.reserve(
-                    store_lines, reservation_id=rid, lease_seconds=self._lease, now=self._clock()
+                    store_lines, reservation_id=rid, lease_seconds=lease, now=self._clock()
                 )
                 if result.ok:
                     return self._admitted(params, rid, lines, estimate, amount)
@@ -177,8 +180,9 @@ class BudgetGuard:
                 store_lines = [rl.reserve_line(amount) for rl in lines if rl.window.persistent]
                 if not store_lines:
                     return self._admitted(params, rid, lines, estimate, amount)
+                lease = self._lease_for(params)
                 result = await self.store.areserve(
-                    store_lines, reservation_id=rid, lease_seconds=self._lease, now=self._clock()
+                    store_lines, reservation_id=rid, lease_seconds=lease, now=self._clock()
                 )
                 if result.ok:
                     return self._admitted(params, rid, lines, estimate, amount)
@@ -229,14 +233,16 @@ class BudgetGuard:
         handle = admission.handle
         if not isinstance(handle, Reservation) or admission.lease_seconds is None:
             return True
-        return self.store.renew(handle.reservation_id, self._lease, now=self._clock())
+        return self.store.renew(handle.reservation_id, admission.lease_seconds, now=self._clock())
 
     async def arenew(self, admission: Admission) -> bool:
         """Async twin of :meth:`renew`."""
         handle = admission.handle
         if not isinstance(handle, Reservation) or admission.lease_seconds is None:
             return True
-        return await self.store.arenew(handle.reservation_id, self._lease, now=self._clock())
+        return await self.store.arenew(
+            handle.reservation_id, admission.lease_seconds, now=self._clock()
+        )
 
     # ------------------------------------------------------------------ internals
 
@@ -279,6 +285,21 @@ class BudgetGuard:
                 return _Refusal(rl, Decimal(0), Decimal(0))
         return None
 
+    def _lease_for(self, params: Mapping[str, Any]) -> float:
+        """The lease of one reservation: the store's, or longer than the attempt may run.
+
+        A call that is still legitimately running must not see its reservation reclaimed (and
+        charged at its worst case) by another process. Streams renew their lease while chunks
+        flow (so they keep the store's lease, and a crashed process's streams are reclaimed
+        soon); a single non-streamed request cannot, so its lease covers its own timeout.
+        """
+        if params.get("stream"):
+            return self._lease
+        timeout = params.get("timeout")
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
+            return max(self._lease, float(timeout) + _LEASE_MARGIN_S)
+        return self._lease
+
     @staticmethod
     def _store_refusal(lines: Sequence[ReservedLine], result: ReserveResult) -> _Refusal:
         persistent = [rl for rl in lines if rl.window.persistent]
@@ -298,7 +319,7 @@ class BudgetGuard:
     ) -> Admission:
         handle = Reservation(rid, lines, estimate, amount)
         # Only store reservations have a lease; per-call budgets hold nothing in the store.
-        lease = self._lease if any(rl.window.persistent for rl in lines) else None
+        lease = self._lease_for(params) if any(rl.window.persistent for rl in lines) else None
         return Admission(params=params, estimate=amount, handle=handle, lease_seconds=lease)
 
     def _on_refusal(

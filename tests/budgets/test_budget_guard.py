@@ -158,3 +158,22 @@ async def test_async_admit_and_settle() -> None:
     assert charge.thresholds_crossed == (0.5,)
     clamped = await g.aadmit(attempt([b], params=PARAMS))
     assert clamped.params["max_tokens"] == 399
+
+
+def test_a_reservation_outlives_its_requests_timeout_not_just_the_store_lease() -> None:
+    # Store lease 300 s (the default); a request allowed to run 600 s must keep its reservation
+    # until it ends, else another process would reclaim it and charge its worst case.
+    b = budget(limit="1")
+    store = MemoryStore()
+    g = BudgetGuard(policy([b]), store, clock=lambda: NOW, token_counter=fixed_counter(100))  # type: ignore[arg-type]
+    long_call = g.admit(attempt([b], params={**PARAMS, "timeout": 600.0}))
+    short_call = g.admit(attempt([b], params=PARAMS))
+    stream = g.admit(attempt([b], params={**PARAMS, "timeout": 600.0, "stream": True}))
+    assert long_call.lease_seconds is not None
+    assert long_call.lease_seconds > 600
+    assert short_call.lease_seconds == 300
+    assert stream.lease_seconds == 300  # streams renew their lease while chunks flow
+
+    assert store.reclaim_expired(NOW + 301) == 2  # the call without a timeout, and the stream
+    assert store.reclaim_expired(NOW + 601) == 0  # still covered: timeout + settle margin
+    assert store.reclaim_expired(NOW + long_call.lease_seconds + 1) == 1
