@@ -10,8 +10,10 @@ After the attempt, :meth:`BudgetGuard.settle` turns the reservation into the act
 
 Example:
     >>> guard = BudgetGuard(policy, MemoryStore())  # doctest: +SKIP
-    >>> admission = guard.admit(attempt)             # may raise BudgetExceeded
-    >>> charges = guard.settle(admission, Decimal("0.0012"))
+    >>> admission = guard.admit(attempt)  # doctest: +SKIP
+    >>> charges = guard.settle(admission, Decimal("0.0012"))  # doctest: +SKIP
+
+``admit`` raises ``BudgetExceeded`` when a budget refuses and its ``on_exceed`` is ``block``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ by ``n``.
 Example:
     >>> est = worst_case(request, candidate, {"max_tokens": 100}, default_max_tokens=None)
     ... # doctest: +SKIP
-    >>> est.cost
+    >>> est.cost  # doctest: +SKIP
     Decimal('0.0000615')
 """
 

@@ -9,13 +9,13 @@ they call the provider.
 
 Example:
     >>> run = AttemptRun(attempt)  # doctest: +SKIP
-    >>> try:
+    >>> try:  # doctest: +SKIP
     ...     run.answered(completion(messages=call.messages, **admission.params))
     ... except Exception as exc:
     ...     run.failed(exc)
     ... finally:
     ...     executor.settle(call, admission, run)  # settles run.finalize()
-    >>> run.answer(call)  # a CallResult, or the classified ProviderError  # doctest: +SKIP
+    >>> run.answer(call)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ Any Redis failure (connection refused, timeout, script error) raises
 
 Example:
     >>> store = RedisStore.from_url("redis://localhost:6379/0", prefix="myapp")  # doctest: +SKIP
-    >>> store.reserve(lines, reservation_id="r1", lease_seconds=300, now=time.time()).ok
+    >>> result = store.reserve(lines, reservation_id="r1", lease_seconds=300, now=now)
+    ... # doctest: +SKIP
+    >>> result.ok  # doctest: +SKIP
     True
 """
 

@@ -12,7 +12,9 @@ and ``reservation_lines`` (each reservation's amount per line).
 
 Example:
     >>> store = SQLiteStore("/tmp/budgets.sqlite3")  # doctest: +SKIP
-    >>> store.reserve(lines, reservation_id="r1", lease_seconds=300, now=time.time()).ok
+    >>> result = store.reserve(lines, reservation_id="r1", lease_seconds=300, now=now)
+    ... # doctest: +SKIP
+    >>> result.ok  # doctest: +SKIP
     True
 """
 
