@@ -18,8 +18,25 @@ TEXTS = [p.read_text() for p in VALID]
 TREES = [load_yaml(t).data for t in TEXTS]
 WHOLE_FILE = {"PR001", "PR005", "PR009"}
 
+
+def _strings(node: Any) -> set[str]:
+    if isinstance(node, str):
+        return {node}
+    children = [*node, *node.values()] if isinstance(node, dict) else node
+    return set().union(*map(_strings, children)) if isinstance(children, list) else set()
+
+
+# Strings the policies already use, so that a mutation can make a reference resolve or a name
+# collide (paths random text almost never reaches), and regexes that Python warns about.
+KNOWN_STRINGS = sorted(set().union(*map(_strings, TREES)) | {"[[a]", "[a-b--c]", "${UNSET_VAR}"})
+
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.sampled_from(KNOWN_STRINGS),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
     ),
@@ -56,7 +73,8 @@ def mutated_trees(draw: st.DrawFn) -> str:
             elif action == "replace":
                 target[key] = draw(json_values)
             else:
-                target[draw(st.text(min_size=1, max_size=8))] = draw(json_values)
+                key = draw(st.text(min_size=1, max_size=8) | st.sampled_from(KNOWN_STRINGS))
+                target[key] = draw(json_values)
         elif target:
             index = draw(st.integers(0, len(target) - 1))
             if action == "delete":
