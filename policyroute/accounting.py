@@ -28,7 +28,7 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -129,8 +129,14 @@ class _Tally:
 
     def add(self, usage: Usage, cost: Decimal, alias: str, model: str, provider: str) -> None:
         self.cost += cost
+        # Field by field: ``dataclasses.astuple`` deep-copies every value (tens of us a call).
+        total = self.usage
         self.usage = Usage(
-            *(a + b for a, b in zip(astuple(self.usage), astuple(usage), strict=True))
+            input_tokens=total.input_tokens + usage.input_tokens,
+            output_tokens=total.output_tokens + usage.output_tokens,
+            cache_read_tokens=total.cache_read_tokens + usage.cache_read_tokens,
+            cache_write_tokens=total.cache_write_tokens + usage.cache_write_tokens,
+            reasoning_tokens=total.reasoning_tokens + usage.reasoning_tokens,
         )
         self.deployments[alias] = (model, provider)
 

@@ -26,11 +26,14 @@ reasoning_tokens=0)
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from policyroute._lazy import import_litellm
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
@@ -55,6 +58,8 @@ QUANTUM = Decimal("1e-9")
 
 PriceSource = Literal["litellm", "policy", "none"]
 _ZERO = Decimal(0)
+_PYDANTIC_GETATTR = getattr(BaseModel, "__getattr__", None)
+_OBJECT_GETATTRIBUTE = object.__getattribute__
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,44 @@ def _get(obj: Any, key: str) -> Any:
         return None
     if isinstance(obj, Mapping):
         return obj.get(key)
+    if isinstance(obj, BaseModel):
+        return _model_get(obj, key)
     return getattr(obj, key, None)
+
+
+def _model_get(obj: BaseModel, key: str) -> Any:
+    """``getattr(obj, key, None)`` for a pydantic model, without pydantic's slow miss.
+
+    litellm's usage objects lack most of the keys read here, and a miss goes through
+    pydantic's ``__getattr__`` and its metaclass's, each raising and catching an
+    AttributeError. An attribute that is not on the class can only live in the instance's
+    ``__dict__`` (fields), its private values or its extras, which are read directly; anything
+    else (class attributes, properties, models that override attribute access) takes the
+    ordinary lookup.
+    """
+    if not _instance_only(type(obj), key):
+        return getattr(obj, key, None)
+    values = obj.__dict__
+    if key in values:
+        return values[key]
+    for store in (obj.__pydantic_private__, obj.__pydantic_extra__):
+        if store and key in store:
+            return store[key]
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _instance_only(cls: type, key: str) -> bool:
+    """Whether ``key`` on instances of ``cls`` can only come from the instance's own stores.
+
+    Cached per class and key: the answer depends on the classes only, and litellm's response
+    classes are not changed after import.
+    """
+    if getattr(cls, "__getattr__", None) is not _PYDANTIC_GETATTR:
+        return False
+    if getattr(cls, "__getattribute__", None) is not _OBJECT_GETATTRIBUTE:
+        return False
+    return not any(key in klass.__dict__ for klass in cls.__mro__)
 
 
 def _int(value: Any) -> int:
