@@ -6,11 +6,16 @@ each kind in turn, so that drift in the machine's load hits all three alike:
 - bare ``litellm.acompletion``,
 - langchain-litellm's ``ChatLiteLLM.ainvoke``,
 - ``ChatPolicyRoute.ainvoke`` (NullAccounting: routing, executor, conversions, LangChain),
-- ``ChatPolicyRoute._agenerate``, the same without LangChain's run machinery (callback
-  managers, tracing, ``LLMResult``), to tell policyroute's share from LangChain's.
+- ``ChatPolicyRoute._agenerate``, the same without LangChain's ``ainvoke`` (config, input
+  conversion, and the run machinery when something observes the call),
+- ``Executor.acomplete`` on a ready ``Request``: routing, admission, the litellm call and
+  result bookkeeping, without the LangChain adapter's conversions,
 
-It prints the median time per call of each and their ratios to bare litellm. The machine's
-load moves the medians by several percent from run to run; compare ratios within one run.
+to tell LangChain's share, the adapter's and the executor's apart.
+
+It prints the median time per call of each, their ratios to bare litellm, and the overhead
+of each layer (difference of medians). The machine's load moves the medians by several
+percent from run to run; compare ratios within one run.
 
     /work/venv/bin/python bench/bench_overhead.py [ROUNDS]
 """
@@ -34,6 +39,7 @@ from langchain_litellm import ChatLiteLLM
 from policyroute._lazy import import_litellm
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
+from policyroute.request import Request
 from policyroute.testing import FakeProvider, Reply
 
 POLICY = """
@@ -82,6 +88,7 @@ async def main(rounds: int) -> None:
             model="openai/bench-model", api_base=base, api_key=key, max_tokens=64
         )
         policyroute = ChatPolicyRoute(policy=POLICY.format(base=base), accounting=NullAccounting())
+        executor = policyroute.executor
 
         async def bare() -> Any:
             return await litellm.acompletion(
@@ -99,6 +106,7 @@ async def main(rounds: int) -> None:
             # The adapter without LangChain's run machinery (callbacks, tracing, result
             # objects): what policyroute itself adds, for attributing the difference.
             "ChatPolicyRoute._agenerate": lambda: policyroute._agenerate(lc_messages),
+            "Executor.acomplete": lambda: executor.acomplete(Request(messages=messages)),
         }
         times: dict[str, list[float]] = {name: [] for name in kinds}
         for _ in range(WARMUP):
@@ -120,6 +128,15 @@ async def main(rounds: int) -> None:
         print(
             f"{name:<26} median {median * 1e3:7.3f} ms   ratio to bare {median / bare_median:5.3f}"
         )
+    layers = (
+        ("executor (routing, admission, bookkeeping)", "Executor.acomplete", "litellm.acompletion"),
+        ("adapter (conversions, results)", "ChatPolicyRoute._agenerate", "Executor.acomplete"),
+        ("LangChain ainvoke", "ChatPolicyRoute.ainvoke", "ChatPolicyRoute._agenerate"),
+    )
+    print()
+    print("overhead per layer (difference of medians)")
+    for label, outer, inner in layers:
+        print(f"{label:<44} {(medians[outer] - medians[inner]) * 1e6:7.0f} us")
 
 
 if __name__ == "__main__":
