@@ -77,9 +77,15 @@ def prepare(
     tracing-only keywords from ``kwargs``."""
     for key in _TRACING_ONLY:
         kwargs.pop(key, None)
+    if isinstance(input, list) and all(isinstance(m, BaseMessage) for m in input):
+        # What ``_convert_input(input).to_messages()`` returns for a list of messages (the
+        # same message objects in a new list), without building the prompt value.
+        messages = list(input)
+    else:
+        messages = model._convert_input(input).to_messages()
     # LangChain normalises content blocks (v0 and OpenAI-format data blocks to v1) before
     # handing messages to ``_generate``; the model must see the same messages here.
-    return _normalize_messages(model._convert_input(input).to_messages())
+    return _normalize_messages(messages)
 
 
 def answer(result: ChatResult, run_id: Any) -> AIMessage:
