@@ -33,7 +33,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("BENCH_API_KEY", "sk-bench")
 
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_litellm import ChatLiteLLM
 
 from policyroute._lazy import import_litellm
@@ -83,7 +83,7 @@ async def main(rounds: int) -> None:
         base = fp.openai_base
         key = os.environ["BENCH_API_KEY"]
         messages = [{"role": "user", "content": TEXT}]
-        lc_messages = [HumanMessage(TEXT)]
+        lc_messages: list[BaseMessage] = [HumanMessage(TEXT)]
         chat_litellm = ChatLiteLLM(
             model="openai/bench-model", api_base=base, api_key=key, max_tokens=64
         )
