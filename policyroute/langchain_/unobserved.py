@@ -29,12 +29,20 @@ from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
 from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.language_models._utils import _normalize_messages
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.runnables import RunnableConfig
-from langchain_core.utils._gateway import GATEWAY_METADATA_RESPONSE_KEY
-from langchain_core.utils.utils import LC_ID_PREFIX
+
+try:
+    # The direct path mirrors what langchain-core does with these private helpers. If a
+    # langchain-core release moves them, every call takes LangChain's full path instead.
+    from langchain_core.language_models._utils import _normalize_messages
+    from langchain_core.utils._gateway import GATEWAY_METADATA_RESPONSE_KEY
+    from langchain_core.utils.utils import LC_ID_PREFIX
+except ImportError:  # pragma: no cover - depends on the installed langchain-core
+    _DIRECT_PATH = False
+else:
+    _DIRECT_PATH = True
 
 __all__ = ["answer", "prepare", "unobserved"]
 
@@ -55,6 +63,8 @@ def unobserved(
     tracers (as ``CallbackManager.configure`` finds them), a cache, a rate limiter, v1 output
     blocks, or streaming.
     """
+    if not _DIRECT_PATH:
+        return False
     if model.rate_limiter is not None or model.output_version not in (None, "v0"):
         return False
     cache = model.cache
