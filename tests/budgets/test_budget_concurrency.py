@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ from budgets.workers import (
     LIMIT,
     contended_budget,
     process_main,
+    process_main_async,
     reserve_and_die,
     run_calls,
 )
@@ -114,14 +116,14 @@ def _shared_store_calls(store: BudgetStore, calls: int, start: threading.Barrier
     return admitted
 
 
-def _run_processes(backend: str, location: str, prefix: str, processes: int) -> int:
+def _run_processes(
+    backend: str, location: str, prefix: str, processes: int, main: Any = process_main
+) -> int:
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Barrier(processes)
     out = ctx.Queue()
     procs = [
-        ctx.Process(
-            target=process_main, args=(backend, location, prefix, CALLS // processes, start, out)
-        )
+        ctx.Process(target=main, args=(backend, location, prefix, CALLS // processes, start, out))
         for _ in range(processes)
     ]
     for proc in procs:
@@ -140,6 +142,20 @@ def test_four_processes_on_one_sqlite_file(tmp_path: Path) -> None:
 
     path = str(tmp_path / "budgets.sqlite3")
     admitted = _run_processes("sqlite", path, "unused", 4)
+    store = SQLiteStore(path)
+    try:
+        assert_budget_held(store, admitted)
+    finally:
+        store.close()
+
+
+def test_four_async_processes_on_one_sqlite_file(tmp_path: Path) -> None:
+    # Async calls run their transactions on the loop thread when the file is free and fall
+    # back to a waiting worker thread when another process holds the lock: both paths here.
+    from policyroute.budgets.stores.sqlite import SQLiteStore
+
+    path = str(tmp_path / "budgets.sqlite3")
+    admitted = _run_processes("sqlite", path, "unused", 4, process_main_async)
     store = SQLiteStore(path)
     try:
         assert_budget_held(store, admitted)

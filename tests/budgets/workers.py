@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -43,10 +44,43 @@ def run_calls(backend: str, location: str | None, prefix: str, calls: int, start
     return admitted
 
 
+async def run_calls_async(
+    backend: str, location: str | None, prefix: str, calls: int, start: Any
+) -> int:
+    """Like :func:`run_calls` through the async API, eight calls in flight at a time."""
+    store = make_store(backend, location, prefix)
+    b = contended_budget()
+    guard = BudgetGuard(policy([b]), store, token_counter=fixed_counter(100))
+    start.wait()
+
+    async def one() -> int:
+        try:
+            admission = await guard.aadmit(attempt([b], params=CALL_PARAMS))
+        except BudgetExceeded:
+            return 0
+        await asyncio.sleep(0.0005)
+        await guard.asettle(admission, CALL_COST)
+        return 1
+
+    admitted = 0
+    try:
+        for first in range(0, calls, 8):
+            admitted += sum(await asyncio.gather(*(one() for _ in range(min(8, calls - first)))))
+    finally:
+        await store.aclose()
+    return admitted
+
+
 def process_main(
     backend: str, location: str | None, prefix: str, calls: int, start: Any, out: Any
 ) -> None:
     out.put(run_calls(backend, location, prefix, calls, start))
+
+
+def process_main_async(
+    backend: str, location: str | None, prefix: str, calls: int, start: Any, out: Any
+) -> None:
+    out.put(asyncio.run(run_calls_async(backend, location, prefix, calls, start)))
 
 
 def reserve_and_die(backend: str, location: str | None, prefix: str, now: float) -> None:

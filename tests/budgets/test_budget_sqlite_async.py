@@ -1,0 +1,137 @@
+"""The SQLite store's async path: on the loop thread when free, in a worker when locked."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policyroute.budgets.stores import sqlite as sqlite_store
+from policyroute.budgets.stores.base import ReserveLine
+from policyroute.budgets.stores.sqlite import SQLiteStore
+
+NOW = 1_700_000_000.0
+
+
+def line(amount: str) -> ReserveLine:
+    return ReserveLine(
+        key="b/*/day:x", limit=Decimal(1), amount=Decimal(amount), expires_at=NOW + 86_400
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    s = SQLiteStore(tmp_path / "b.sqlite3", timeout=5.0)
+    yield s
+    s.close()
+
+
+@pytest.mark.asyncio
+async def test_uncontended_calls_take_no_thread_hop(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hops: list[object] = []
+
+    async def counting_to_thread(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(fn)
+        return fn(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite_store.asyncio, "to_thread", counting_to_thread)
+    ok = await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
+    assert ok.ok
+    states = await store.asettle("r1", Decimal("0.1"), now=NOW)
+    assert [(s.spent, s.reserved) for s in states] == [(Decimal("0.1"), Decimal(0))]
+    assert await store.asettle("r1", Decimal("0.1"), now=NOW) == []  # still idempotent
+    assert hops == []
+
+
+@pytest.mark.asyncio
+async def test_a_locked_database_falls_back_to_a_waiting_worker(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hops: list[object] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting_to_thread(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(fn)
+        return await real_to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite_store.asyncio, "to_thread", counting_to_thread)
+    # Another process's writer holds the lock for a moment, having spent 0.5 already.
+    other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute(
+        "INSERT INTO budget_lines (key, limit_nano, spent_nano, expires_at) VALUES (?, ?, ?, ?)",
+        ("b/*/day:x", 10**9, 5 * 10**8, NOW + 86_400),
+    )
+    timer = threading.Timer(0.05, lambda: other.execute("COMMIT"))
+    timer.start()
+    started = time.monotonic()
+    try:
+        first = await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
+        second = await store.areserve([line("0.4")], reservation_id="r2", lease_seconds=30, now=NOW)
+    finally:
+        timer.join()
+        other.close()
+    assert time.monotonic() - started >= 0.04  # the first waited for the commit
+    # The waiting reservation saw the other writer's spend: 0.5 + 0.4 fits, one more does not.
+    assert (first.ok, second.ok) == (True, False)
+    assert len(hops) == 1  # only the locked attempt went to a worker
+    assert store.state("b/*/day:x", now=NOW).reserved == Decimal("0.4")
+
+
+@pytest.mark.asyncio
+async def test_a_busy_error_mid_transaction_rolls_back_and_retries(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Busy after BEGIN IMMEDIATE should not happen in WAL mode; if it does, the loop attempt
+    # must leave nothing behind and the worker must run the whole transaction again.
+    calls = {"n": 0}
+    real_housekeep = SQLiteStore._housekeep
+
+    def flaky_housekeep(self: SQLiteStore, cur: Any, now: float) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise sqlite3.OperationalError("database is locked")
+        real_housekeep(self, cur, now)
+
+    monkeypatch.setattr(SQLiteStore, "_housekeep", flaky_housekeep)
+    result = await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
+    assert result.ok
+    assert calls["n"] == 2
+    assert store.state("b/*/day:x", now=NOW).reserved == Decimal("0.4")
+
+
+@pytest.mark.asyncio
+async def test_other_errors_are_not_retried(store: SQLiteStore) -> None:
+    from policyroute.errors import BudgetStoreError
+
+    await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
+    with pytest.raises(BudgetStoreError, match="UNIQUE"):
+        await store.areserve([line("0.1")], reservation_id="r1", lease_seconds=30, now=NOW)
+    assert store.state("b/*/day:x", now=NOW).reserved == Decimal("0.4")
+
+
+@pytest.mark.asyncio
+async def test_the_loop_connection_checkpoints_in_a_worker(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "_LOOP_CHECKPOINT_EVERY", 3)
+    seen: list[str] = []
+    real_checkpoint = store._checkpoint
+
+    def checkpoint() -> None:
+        seen.append(threading.current_thread().name)
+        real_checkpoint()
+
+    monkeypatch.setattr(store, "_checkpoint", checkpoint)
+    for i in range(7):
+        await store.arenew(f"r{i}", 30, now=NOW)
+    assert len(seen) == 2
+    assert threading.main_thread().name not in seen
