@@ -73,6 +73,13 @@ class Window:
         return self.key != "call"
 
 
+# The last calendar window computed per (kind, time zone). A timestamp falls in a calendar window
+# exactly when start <= now < end, so a hit returns what the computation would (and saves the
+# time-zone arithmetic, most of this function's cost, on nearly every call).
+_CALENDAR_CACHE: dict[tuple[str, str], Window] = {}
+_CALENDAR_CACHE_MAX = 256
+
+
 def _midnight(day: date, tz: ZoneInfo) -> float:
     # fold=0 on a non-existent local midnight resolves to the instant of the DST jump.
     return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
@@ -100,6 +107,18 @@ def window_for(spec: WindowSpec, now: float) -> Window:
             bucket_seconds=bucket,
             span_seconds=span,
         )
+    cache_key = (spec.kind, spec.timezone)
+    cached = _CALENDAR_CACHE.get(cache_key)
+    if cached is not None and cached.start <= now < cached.end:
+        return cached
+    window = _calendar_window(spec, now)
+    if len(_CALENDAR_CACHE) >= _CALENDAR_CACHE_MAX:
+        _CALENDAR_CACHE.clear()
+    _CALENDAR_CACHE[cache_key] = window
+    return window
+
+
+def _calendar_window(spec: WindowSpec, now: float) -> Window:
     tz = ZoneInfo(spec.timezone)
     today = datetime.fromtimestamp(now, tz).date()
     if spec.kind == "day":

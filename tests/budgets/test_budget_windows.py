@@ -117,3 +117,30 @@ def test_scopes() -> None:
     assert scope_values("tags", Request(messages=[]), route="r", model="m") == ("<none>",)
     assert scope_values("route", req, route="code", model="m") == ("code",)
     assert scope_values("model", req, route="r", model="mini") == ("mini",)
+
+
+@pytest.mark.parametrize(
+    ("kind", "tz", "start"),
+    [
+        ("day", "America/New_York", "2025-11-02T00:00"),  # a 25-hour day
+        ("day", "America/Santiago", "2024-09-08T01:00"),  # starts at the jump
+        ("week", "Europe/Paris", "2025-03-24T00:00"),  # spans spring forward
+        ("month", "Asia/Kolkata", "2025-02-01T00:00"),
+    ],
+)
+def test_cached_calendar_windows_match_a_fresh_computation(kind: str, tz: str, start: str) -> None:
+    # Walk across the window and both its edges in random order, so each call may hit the
+    # cache filled by a neighbouring window; every answer must equal the uncached one.
+    import random
+
+    from policyroute.budgets import windows
+
+    spec = WindowSpec(kind=kind, timezone=tz)  # type: ignore[arg-type]
+    first = windows._calendar_window(spec, at(start, tz))
+    moments = [first.start - 1, first.start - 0.001, first.start, first.end - 0.001, first.end]
+    moments += [first.start + i * (first.end - first.start) / 50 for i in range(50)]
+    random.Random(7).shuffle(moments)
+    for moment in moments * 2:
+        assert window_for(spec, moment) == windows._calendar_window(spec, moment)
+    assert window_for(spec, first.start) == first
+    assert window_for(spec, first.end) != first
