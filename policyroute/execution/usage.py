@@ -7,20 +7,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+# The reader that skips pydantic's slow path for missing attributes: litellm's usage objects
+# lack most of the keys read here, and each miss would raise and catch AttributeError twice.
+from policyroute.costs.actual import _get
 from policyroute.execution.hooks import Usage
 
 __all__ = ["chunk_text", "has_content", "usage_of"]
-
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
 
 
 def _int(value: Any) -> int:
