@@ -43,6 +43,7 @@ async def test_uncontended_calls_take_no_thread_hop(
         return fn(*args, **kwargs)
 
     monkeypatch.setattr(sqlite_store.asyncio, "to_thread", counting_to_thread)
+    store._last_sweep = NOW  # the sweep just ran (see the sweep test)
     ok = await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
     assert ok.ok
     states = await store.asettle("r1", Decimal("0.1"), now=NOW)
@@ -63,6 +64,7 @@ async def test_a_locked_database_falls_back_to_a_waiting_worker(
         return await real_to_thread(fn, *args, **kwargs)
 
     monkeypatch.setattr(sqlite_store.asyncio, "to_thread", counting_to_thread)
+    store._last_sweep = NOW
     # Another process's writer holds the lock for a moment, having spent 0.5 already.
     other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
@@ -102,6 +104,7 @@ async def test_a_busy_error_mid_transaction_rolls_back_and_retries(
         real_housekeep(self, cur, now)
 
     monkeypatch.setattr(SQLiteStore, "_housekeep", flaky_housekeep)
+    store._last_sweep = NOW
     result = await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
     assert result.ok
     assert calls["n"] == 2
@@ -135,3 +138,22 @@ async def test_the_loop_connection_checkpoints_in_a_worker(
         await store.arenew(f"r{i}", 30, now=NOW)
     assert len(seen) == 2
     assert threading.main_thread().name not in seen
+
+
+@pytest.mark.asyncio
+async def test_the_periodic_sweep_runs_in_a_worker(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    real_housekeep = SQLiteStore._housekeep
+
+    def recording_housekeep(self: SQLiteStore, cur: Any, now: float) -> None:
+        threads.append(threading.current_thread().name)
+        real_housekeep(self, cur, now)
+
+    monkeypatch.setattr(SQLiteStore, "_housekeep", recording_housekeep)
+    for i, at in enumerate([NOW, NOW + 1, NOW + 61]):
+        await store.areserve([line("0.1")], reservation_id=f"r{i}", lease_seconds=30, now=at)
+    main = threading.current_thread().name
+    # First call: sweep due (worker); second: not due (loop); third: due again (worker).
+    assert [name == main for name in threads] == [False, True, False]

@@ -352,6 +352,15 @@ class SQLiteStore:
         now: float,
     ) -> ReserveResult:
         """Async twin of :meth:`reserve` (on the loop thread unless the database is locked)."""
+        if now - self._last_sweep >= _SWEEP_EVERY:
+            # The periodic sweep scans whole tables: keep it off the event loop.
+            return await asyncio.to_thread(
+                self.reserve,
+                lines,
+                reservation_id=reservation_id,
+                lease_seconds=lease_seconds,
+                now=now,
+            )
         return await self._run(
             self.reserve,
             lines,
