@@ -38,6 +38,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("BENCH_API_KEY", "sk-bench")
 
+from _harness import interleave, settle
 from langchain_core.messages import HumanMessage
 
 import policyroute
@@ -80,13 +81,6 @@ receipts:
 TEXT = "say something short"
 METADATA = {"user_id": "u-bench"}
 WARMUP = 30
-SETTLE_TICKS = 20
-
-
-async def settle() -> None:
-    """Let the background work a call leaves behind run (see bench_overhead.settle)."""
-    for _ in range(SETTLE_TICKS):
-        await asyncio.sleep(0)
 
 
 def instrument(acct: PolicyAccounting, spent: dict[str, list[float]]) -> None:
@@ -157,18 +151,7 @@ async def main(rounds: int) -> None:
             ),
             "policyroute.acompletion (guard+receipts)": completion,
         }
-        times: dict[str, list[float]] = {name: [] for name in kinds}
-        for _ in range(WARMUP):
-            for call in kinds.values():
-                await call()
-                await settle()
-        for _ in range(rounds):
-            for name, call in kinds.items():
-                await settle()
-                start = time.perf_counter()
-                await call()
-                await settle()
-                times[name].append(time.perf_counter() - start)
+        times = await interleave(kinds, rounds=rounds, warmup=WARMUP)
 
         spent: dict[str, list[float]] = defaultdict(list)
         instrument(acct, spent)

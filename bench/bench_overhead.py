@@ -26,13 +26,13 @@ import asyncio
 import os
 import statistics
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("BENCH_API_KEY", "sk-bench")
 
+from _harness import interleave
 from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_litellm import ChatLiteLLM
 
@@ -60,19 +60,6 @@ receipts: {{sink: none}}
 """
 TEXT = "say something short"
 WARMUP = 30
-SETTLE_TICKS = 20
-
-
-async def settle() -> None:
-    """Let the background work a call leaves behind run: litellm schedules its logging and
-    cost tasks (half a millisecond of CPU) to run after it returns.
-
-    The work is counted in each call's time: otherwise it lands in whichever call next yields
-    to the event loop (LangChain's callbacks yield after the model returns; a bare
-    ``acompletion`` does not), which would charge litellm's own cost to the adapters.
-    """
-    for _ in range(SETTLE_TICKS):
-        await asyncio.sleep(0)
 
 
 async def main(rounds: int) -> None:
@@ -108,17 +95,7 @@ async def main(rounds: int) -> None:
             "ChatPolicyRoute._agenerate": lambda: policyroute._agenerate(lc_messages),
             "Executor.acomplete": lambda: executor.acomplete(Request(messages=messages)),
         }
-        times: dict[str, list[float]] = {name: [] for name in kinds}
-        for _ in range(WARMUP):
-            for call in kinds.values():
-                await call()
-        for _ in range(rounds):
-            for name, call in kinds.items():
-                await settle()
-                start = time.perf_counter()
-                await call()
-                await settle()
-                times[name].append(time.perf_counter() - start)
+        times = await interleave(kinds, rounds=rounds, warmup=WARMUP)
 
     medians = {name: statistics.median(values) for name, values in times.items()}
     bare_median = medians["litellm.acompletion"]
