@@ -26,15 +26,12 @@ from policyroute.langchain import ChatPolicyRoute
 from policyroute.testing import FakeProvider, Reply, Step, ToolCall
 
 
-class TestChatPolicyRouteUnit(ChatModelUnitTests):
+class _Features:
+    """What ChatPolicyRoute supports, declared once for both standard suites."""
+
     @property
     def chat_model_class(self) -> type[BaseChatModel]:
         return ChatPolicyRoute
-
-    @property
-    def chat_model_params(self) -> dict[str, Any]:
-        # Unit tests never call the model; the address is never dialled.
-        return {"policy": policy_text("http://127.0.0.1:9/v1"), "accounting": NullAccounting()}
 
     @property
     def has_tool_calling(self) -> bool:
@@ -69,6 +66,13 @@ class TestChatPolicyRouteUnit(ChatModelUnitTests):
         # The requested model is a routing fact: the test policy routes requests for
         # "fake-strong" to the deployment of that name.
         return "fake-strong"
+
+
+class TestChatPolicyRouteUnit(_Features, ChatModelUnitTests):
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        # Unit tests never call the model; the address is never dialled.
+        return {"policy": policy_text("http://127.0.0.1:9/v1"), "accounting": NullAccounting()}
 
 
 _JOKE = '{"setup": "Why do cats sit on keyboards?", "punchline": "To keep an eye on the mouse."}'
@@ -127,7 +131,7 @@ def standard_provider() -> Iterator[FakeProvider]:
 @pytest.mark.filterwarnings(
     "ignore:The test .* is marked with '@pytest.mark.asyncio' but it is not"
 )
-class TestChatPolicyRouteIntegration(ChatModelIntegrationTests):
+class TestChatPolicyRouteIntegration(_Features, ChatModelIntegrationTests):
     provider: FakeProvider
 
     @pytest.fixture(autouse=True)
@@ -145,32 +149,8 @@ class TestChatPolicyRouteIntegration(ChatModelIntegrationTests):
         self.provider = standard_provider
 
     @property
-    def chat_model_class(self) -> type[BaseChatModel]:
-        return ChatPolicyRoute
-
-    @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"policy": policy_text(self.provider.openai_base), "accounting": NullAccounting()}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
 
     @property
     def supports_image_urls(self) -> bool:
@@ -181,21 +161,7 @@ class TestChatPolicyRouteIntegration(ChatModelIntegrationTests):
         return True
 
     @property
-    def returns_usage_metadata(self) -> bool:
-        return True
-
-    @property
-    def supports_model_override(self) -> bool:
-        return True
-
-    @property
     def structured_output_kwargs(self) -> dict[str, Any]:
         # The native way (a JSON schema response_format); function calling is covered by the
         # suite's other tool tests and by tests/langchain/test_chat_model.py.
         return {"method": "json_schema"}
-
-    @property
-    def model_override_value(self) -> str:
-        # The requested model is a routing fact: the test policy routes requests for
-        # "fake-strong" to the deployment of that name.
-        return "fake-strong"
