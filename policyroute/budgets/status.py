@@ -15,10 +15,12 @@ import json
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
 from policyroute.budgets.stores import BudgetStore, open_store
+from policyroute.budgets.stores.memory import MemoryStore
 from policyroute.budgets.windows import GLOBAL_SCOPE, parse_line_key, window_for
 
 if TYPE_CHECKING:
@@ -54,6 +56,17 @@ class BudgetStatusRow:
         }
 
 
+def _open_for_reading(policy: CompiledPolicy) -> BudgetStore:
+    """The policy's store; an empty one where its SQLite file does not exist yet.
+
+    Reporting must not create state: opening a SQLite store creates its file.
+    """
+    spec = policy.spec.store
+    if spec.backend == "sqlite" and not Path(spec.path).exists():
+        return MemoryStore()
+    return open_store(spec)
+
+
 def budget_status(
     policy: CompiledPolicy, store: BudgetStore | None = None, *, now: float | None = None
 ) -> list[BudgetStatusRow]:
@@ -65,7 +78,7 @@ def budget_status(
     """
     moment = time.time() if now is None else now
     own = store is None
-    active = open_store(policy.spec.store) if store is None else store
+    active = _open_for_reading(policy) if store is None else store
     try:
         rows: list[BudgetStatusRow] = []
         for budget in policy.spec.budgets:

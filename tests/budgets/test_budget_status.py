@@ -71,3 +71,15 @@ def test_default_store_comes_from_the_policy(tmp_path: Path) -> None:
         store.close()
     (row,) = budget_status(pol, now=NOW)
     assert (row.spent, row.reserved, row.remaining) == (D("0.0004"), D(0), D("1.9996"))
+
+
+def test_status_of_a_policy_never_used_creates_no_state(tmp_path: Path) -> None:
+    team = budget("team", limit="2")
+    path = tmp_path / "state" / "budgets.sqlite3"
+    pol = policy([team], store=StoreSpec(backend="sqlite", path=str(path)))
+
+    (row,) = budget_status(pol, now=NOW)
+
+    assert (row.budget, row.spent, row.remaining) == ("team", D(0), D("2"))
+    assert not path.exists()
+    assert not path.parent.exists()
