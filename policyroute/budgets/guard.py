@@ -24,7 +24,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -105,6 +105,27 @@ class _Refusal:
     reserved: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class _Reserve:
+    """A store call the admission logic needs: reserve these lines."""
+
+    lines: list[ReserveLine]
+    reservation_id: str
+    lease_seconds: float
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class _States:
+    """A store call the admission logic needs: the state of these lines (to clamp)."""
+
+    keys: tuple[str, ...]
+    now: float
+
+
+_StoreOp = _Reserve | _States
+
+
 class BudgetGuard:
     """Checks and reserves every budget in scope of an attempt, atomically.
 
@@ -136,6 +157,51 @@ class BudgetGuard:
 
     def admit(self, attempt: AttemptInfo) -> Admission:
         """Reserve the attempt's worst case on every budget in scope, or apply ``on_exceed``."""
+        steps = self._admission(attempt)
+        try:
+            op = next(steps)
+            while True:
+                if isinstance(op, _Reserve):
+                    reply: Any = self.store.reserve(
+                        op.lines,
+                        reservation_id=op.reservation_id,
+                        lease_seconds=op.lease_seconds,
+                        now=op.now,
+                    )
+                else:
+                    reply = {key: self.store.state(key, now=op.now) for key in op.keys}
+                op = steps.send(reply)
+        except StopIteration as done:
+            admission: Admission = done.value
+            return admission
+
+    async def aadmit(self, attempt: AttemptInfo) -> Admission:
+        """Async twin of :meth:`admit`."""
+        steps = self._admission(attempt)
+        try:
+            op = next(steps)
+            while True:
+                if isinstance(op, _Reserve):
+                    reply: Any = await self.store.areserve(
+                        op.lines,
+                        reservation_id=op.reservation_id,
+                        lease_seconds=op.lease_seconds,
+                        now=op.now,
+                    )
+                else:
+                    reply = {key: await _astate(self.store, key, op.now) for key in op.keys}
+                op = steps.send(reply)
+        except StopIteration as done:
+            admission: Admission = done.value
+            return admission
+
+    def _admission(self, attempt: AttemptInfo) -> Generator[_StoreOp, Any, Admission]:
+        """The admission decision, with each store call yielded to the caller.
+
+        :meth:`admit` and :meth:`aadmit` run this same logic and differ only in how they
+        answer the store calls (a ``ReserveResult`` for :class:`_Reserve`, a key → LineState
+        mapping for :class:`_States`).
+        """
         plan = self._plan(attempt)
         if plan is None:
             return Admission(params=attempt.params)
@@ -150,51 +216,16 @@ class BudgetGuard:
                 store_lines = [rl.reserve_line(amount) for rl in lines if rl.window.persistent]
                 if not store_lines:
                     return self._admitted(params, rid, lines, estimate, amount)
-                lease = self._lease_for(params)
-                result = self.store.reserve(
-                    store_lines, reservation_id=rid, lease_seconds=lease, now=self._clock()
+                result: ReserveResult = yield _Reserve(
+                    store_lines, rid, self._lease_for(params), self._clock()
                 )
                 if result.ok:
                     return self._admitted(params, rid, lines, estimate, amount)
                 refusal = self._store_refusal(lines, result)
             final = refusal
-            states = {}
+            states: dict[str, LineState] = {}
             if refusal.line.budget.on_exceed.action == "clamp_max_tokens":
-                states = {rl.key: self.store.state(rl.key, now=self._clock()) for rl in lines}
-            outcome = self._on_refusal(attempt, refusal, estimate, amount, params, lines, states)
-            if isinstance(outcome, Admission):
-                return outcome
-            params, amount = outcome
-        # Still refused after clamping as far as the budgets' states allowed: others raced us.
-        raise self._exceeded(final, amount)
-
-    async def aadmit(self, attempt: AttemptInfo) -> Admission:
-        """Async twin of :meth:`admit`."""
-        plan = self._plan(attempt)
-        if plan is None:
-            return Admission(params=attempt.params)
-        lines, estimate = plan
-        params: Mapping[str, Any] = attempt.params
-        amount = estimate.cost
-        for _ in range(_CLAMP_ROUNDS):
-            rid = os.urandom(16).hex()
-            refusal = self._check_call_lines(lines, amount)
-            if refusal is None:
-                store_lines = [rl.reserve_line(amount) for rl in lines if rl.window.persistent]
-                if not store_lines:
-                    return self._admitted(params, rid, lines, estimate, amount)
-                lease = self._lease_for(params)
-                result = await self.store.areserve(
-                    store_lines, reservation_id=rid, lease_seconds=lease, now=self._clock()
-                )
-                if result.ok:
-                    return self._admitted(params, rid, lines, estimate, amount)
-                refusal = self._store_refusal(lines, result)
-            final = refusal
-            states = {}
-            if refusal.line.budget.on_exceed.action == "clamp_max_tokens":
-                now = self._clock()
-                states = {rl.key: await _astate(self.store, rl.key, now) for rl in lines}
+                states = yield _States(tuple(rl.key for rl in lines), self._clock())
             outcome = self._on_refusal(attempt, refusal, estimate, amount, params, lines, states)
             if isinstance(outcome, Admission):
                 return outcome
