@@ -26,10 +26,12 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
+from policyroute.errors import RequestError
 from policyroute.execution.executor import Executor
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
 from policyroute.policy.compile import CompiledPolicy
+from policyroute.policy.facts import parse_messages
 from policyroute.request import Request
 
 __all__ = ["AsyncCompletionStream", "CompletionStream", "acompletion", "completion"]
@@ -215,9 +217,15 @@ def _request(
     stream: bool,
     params: dict[str, Any],
 ) -> Request:
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise RequestError(
+            "messages must be a non-empty list of chat messages"
+            f" ({{'role': ..., 'content': ...}}), got {type(messages).__name__}"
+            + (" (empty)" if isinstance(messages, (list, tuple)) else "")
+        )
     fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
     return Request(
-        messages=messages,
+        messages=parse_messages(messages),
         model=model,
         params=params,
         stream=stream,

@@ -38,6 +38,7 @@ __all__ = [
     "default_token_counter",
     "fact_getter",
     "is_known_fact",
+    "parse_messages",
     "request_from_mapping",
 ]
 
@@ -387,7 +388,14 @@ _REQUEST_KEYS: Final[frozenset[str]] = frozenset(
 )
 
 
-def _messages(value: Any) -> list[Mapping[str, Any]]:
+def parse_messages(value: Any) -> list[Mapping[str, Any]]:
+    """Chat messages checked for shape: a list of mappings with a ``role`` and a string or
+    list ``content``; a bare string is one user message. Raises :class:`RequestError`.
+
+    Example:
+        >>> parse_messages("hi")
+        [{'role': 'user', 'content': 'hi'}]
+    """
     if value is None:
         return []
     if isinstance(value, str):
@@ -490,7 +498,7 @@ def request_from_mapping(data: Mapping[str, Any]) -> Request:
         extra["request_id"] = request_id
 
     return Request(
-        messages=_messages(data.get("messages")),
+        messages=parse_messages(data.get("messages")),
         model=model,
         params=params,
         tools=tools,

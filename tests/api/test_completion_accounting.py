@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -94,3 +95,24 @@ def test_completion_refuses_before_sending_when_the_budget_cannot_cover_the_wors
     assert fp.requests == []  # nothing was sent
     statuses = [(r["kind"], r["status"]) for r in _receipts(tmp_path)]
     assert ("call", "refused") in statuses
+
+
+@pytest.mark.parametrize(
+    ("messages", "says"),
+    [
+        ("hello", "non-empty list"),
+        ([], "(empty)"),
+        ([{"content": "no role"}], "messages[0].role"),
+        (["just text"], "messages[0]"),
+        ([{"role": "user", "content": 42}], "messages[0].content"),
+    ],
+)
+def test_malformed_messages_are_a_request_error_before_anything_is_sent(
+    tmp_path: Path, fp: FakeProvider, messages: object, says: str
+) -> None:
+    policy = _write_policy(tmp_path, fp, "1.00")
+
+    with pytest.raises(policyroute.RequestError, match=re.escape(says)):
+        policyroute.completion(policy=policy, messages=messages)  # type: ignore[arg-type]
+
+    assert fp.requests == []
