@@ -5,18 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from policyroute.budgets.guard import BudgetCharge
 from policyroute.execution.hooks import Admission, AttemptInfo
-
-
-@dataclass(frozen=True)
-class FakeCharge:
-    budget: str
-    scope: str
-    window: str
-    limit: Decimal
-    spent_after: Decimal
-    reserved_after: Decimal
-    thresholds_crossed: tuple[float, ...] = ()
 
 
 @dataclass
@@ -36,7 +26,7 @@ class FakeGuard:
     async def aadmit(self, attempt: AttemptInfo) -> Admission:
         return self.admit(attempt)
 
-    def settle(self, admission: Admission, actual_cost: Decimal) -> tuple[FakeCharge, ...]:
+    def settle(self, admission: Admission, actual_cost: Decimal) -> tuple[BudgetCharge, ...]:
         self.settled.append((admission, actual_cost))
         before = self.spent
         self.spent += actual_cost
@@ -44,7 +34,7 @@ class FakeGuard:
             t for t in (0.5, 0.9) if before < self.limit * Decimal(str(t)) <= self.spent
         )
         return (
-            FakeCharge(
+            BudgetCharge(
                 budget="per-user-daily",
                 scope="u-1",
                 window="day",
@@ -55,5 +45,5 @@ class FakeGuard:
             ),
         )
 
-    async def asettle(self, admission: Admission, actual_cost: Decimal) -> tuple[FakeCharge, ...]:
+    async def asettle(self, admission: Admission, actual_cost: Decimal) -> tuple[BudgetCharge, ...]:
         return self.settle(admission, actual_cost)

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from policyroute._lazy import litellm_version
+from policyroute.budgets.guard import BudgetCharge
 from policyroute.costs.actual import CostResult
 from policyroute.costs.receipts import (
     SCHEMA_VERSION,
@@ -28,7 +29,6 @@ from policyroute.execution.hooks import (
     Usage,
 )
 
-from .fakes import FakeCharge
 from .helpers import daily_budget, make_policy
 
 MakeAttempt = Callable[..., AttemptInfo]
@@ -53,7 +53,7 @@ def test_attempt_record_fields(make_attempt: MakeAttempt) -> None:
     outcome = AttemptOutcome(
         status="ok", latency_s=1.25, time_to_first_token_s=0.3, litellm_call_id="lc-1"
     )
-    charge = FakeCharge(
+    charge = BudgetCharge(
         "per-user-daily", "u-9", "day", Decimal(2), Decimal("1.5"), Decimal("0.25"), (0.75,)
     )
     record = _attempt_record(attempt, outcome, charges=[charge])
