@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -293,11 +294,15 @@ def cost_from_usage(usage: Usage, candidate: Candidate) -> CostResult:
     return CostResult(to_decimal(float(prompt_cost) + float(completion_cost)), "litellm")
 
 
-def actual_cost(response: Any, candidate: Candidate) -> CostResult:
+def actual_cost(response: Any, candidate: Candidate, *, use_attached: bool = False) -> CostResult:
     """The exact cost of a response from ``candidate``'s deployment.
 
     For a litellm-priced model this is ``litellm.completion_cost(completion_response=response,
     model=candidate.model)``, nothing else, so receipts agree with litellm's own accounting.
+    With ``use_attached``, the figure litellm attached to a response it returned from
+    ``completion``/``acompletion`` (priced there with the same model) is read back instead of
+    pricing the response a second time; pass it only for such responses, not for streams
+    assembled afterwards, which litellm prices from the model name the provider echoed.
 
     Example:
         >>> actual_cost(response, candidate)  # doctest: +SKIP
@@ -308,6 +313,9 @@ def actual_cost(response: Any, candidate: Candidate) -> CostResult:
         return CostResult(_price_from_info(usage_from_response(response), info), "policy")
     if info.price_source == "none":
         return CostResult(_ZERO, "none")
+    known = _litellm_reported_cost(response) if use_attached else None
+    if known is not None:
+        return CostResult(known, "litellm")
     litellm = import_litellm()
     try:
         cost = litellm.completion_cost(completion_response=response, model=candidate.model)
@@ -315,6 +323,26 @@ def actual_cost(response: Any, candidate: Candidate) -> CostResult:
         _log.debug("litellm.completion_cost failed for %s: %s", candidate, exc)
         return cost_from_usage(usage_from_response(response), candidate)
     return CostResult(to_decimal(float(cost)), "litellm")
+
+
+def _litellm_reported_cost(response: Any) -> Decimal | None:
+    """The cost litellm computed for ``response`` when it returned it, if it did.
+
+    ``litellm.completion``/``acompletion`` price every answer before returning it (with
+    ``completion_cost``, given the same model) and keep the figure in
+    ``response._hidden_params["response_cost"]``; reading it back saves pricing the same
+    response twice. Plain dicts and responses litellm could not price carry no usable figure
+    and are priced by :func:`actual_cost` itself.
+    """
+    hidden = getattr(response, "_hidden_params", None)
+    if not isinstance(hidden, dict):
+        return None
+    cost = hidden.get("response_cost")
+    if isinstance(cost, bool) or not isinstance(cost, int | float):
+        return None
+    if not math.isfinite(cost) or cost < 0:
+        return None
+    return to_decimal(float(cost))
 
 
 # --------------------------------------------------------------------------- attempts
@@ -346,7 +374,9 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
     if outcome.status == "refused" or not billed:
         return usage, CostResult(Decimal(0), candidate.info.price_source)
     if answered:
-        return usage, actual_cost(response, candidate)
+        # A unary answer is priced by litellm before it is returned; a stream is assembled here.
+        unary = not attempt.params.get("stream")
+        return usage, actual_cost(response, candidate, use_attached=unary)
     partial = getattr(outcome.error, "partial_text", "")
     if usage.input_tokens == 0 or (usage.output_tokens == 0 and partial):
         # The usage chunk comes last, so a stream cut midway reported none: count what

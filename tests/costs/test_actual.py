@@ -144,3 +144,33 @@ def test_unpriceable_model_costs_nothing_with_source_none() -> None:
 def test_to_decimal_takes_the_shortest_float_repr() -> None:
     assert to_decimal(0.0019426) == Decimal("0.001942600")
     assert to_decimal(1e-10) == Decimal("0E-9")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_litellm_attaches_the_figure_completion_cost_gives(model: str) -> None:
+    # actual_cost reads the figure litellm attached when it returned the answer; it must be
+    # the one completion_cost computes for the same response and model.
+    response = litellm_response(model, stream=False)
+    attached = response._hidden_params["response_cost"]
+    assert attached == litellm.completion_cost(completion_response=response, model=model)
+
+
+def test_actual_cost_reads_the_figure_litellm_attached() -> None:
+    model = "openai/o4-mini"
+    response = litellm_response(model, stream=False)
+    response._hidden_params["response_cost"] = 0.125
+    cand = candidate(model)
+    assert actual_cost(response, cand, use_attached=True) == CostResult(Decimal("0.125"), "litellm")
+    # Without use_attached the response is priced again.
+    assert actual_cost(response, cand).cost == to_decimal(
+        litellm.completion_cost(completion_response=response, model=model)
+    )
+
+
+@pytest.mark.parametrize("attached", [None, float("nan"), -1.0, True, "0.5"])
+def test_an_unusable_attached_figure_is_priced_again(attached: object) -> None:
+    model = "openai/o4-mini"
+    response = litellm_response(model, stream=False)
+    expected = litellm.completion_cost(completion_response=response, model=model)
+    response._hidden_params["response_cost"] = attached
+    assert actual_cost(response, candidate(model), use_attached=True).cost == to_decimal(expected)
