@@ -367,7 +367,11 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
     # An answer's own usage is the most complete (cache writes included); for a broken
     # or failed attempt the executor's usage is what the provider reported before the end.
     reported = outcome.usage if outcome.usage is not None else Usage()
-    usage = usage_from_response(response) if response is not None else Usage()
+    unary = not attempt.params.get("stream")
+    if answered and unary and outcome.usage is not None:
+        usage = outcome.usage  # read from this very response when it arrived
+    else:
+        usage = usage_from_response(response) if response is not None else Usage()
     if (not answered and reported.total_tokens) or usage.total_tokens == 0:
         usage = reported
     billed = outcome.provider_billed or answered
@@ -375,7 +379,6 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
         return usage, CostResult(Decimal(0), candidate.info.price_source)
     if answered:
         # A unary answer is priced by litellm before it is returned; a stream is assembled here.
-        unary = not attempt.params.get("stream")
         return usage, actual_cost(response, candidate, use_attached=unary)
     partial = getattr(outcome.error, "partial_text", "")
     if usage.input_tokens == 0 or (usage.output_tokens == 0 and partial):

@@ -9,35 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-# The reader that skips pydantic's slow path for missing attributes: litellm's usage objects
-# lack most of the keys read here, and each miss would raise and catch AttributeError twice.
-from policyroute.costs.actual import _get
+from policyroute.costs.actual import _get, _usage_object, usage_from_response
 from policyroute.execution.hooks import Usage
 
 __all__ = ["chunk_text", "has_content", "usage_of"]
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def usage_of(response: Any) -> Usage | None:
     """The :class:`~policyroute.execution.hooks.Usage` of a response or chunk, if it has one.
 
-    Cache writes are read from ``cache_creation_input_tokens`` (Anthropic, via litellm).
+    Read as :func:`~policyroute.costs.actual.usage_from_response` reads it (cache reads and
+    writes, reasoning), so an attempt's usage and its receipt's agree; ``None`` when the
+    response or chunk carries no usage at all (most stream chunks).
     """
-    usage = _get(response, "usage")
-    if usage is None:
+    if _usage_object(response) is None:
         return None
-    prompt_details = _get(usage, "prompt_tokens_details")
-    completion_details = _get(usage, "completion_tokens_details")
-    return Usage(
-        input_tokens=_int(_get(usage, "prompt_tokens")),
-        output_tokens=_int(_get(usage, "completion_tokens")),
-        cache_read_tokens=_int(_get(prompt_details, "cached_tokens")),
-        cache_write_tokens=_int(_get(usage, "cache_creation_input_tokens")),
-        reasoning_tokens=_int(_get(completion_details, "reasoning_tokens")),
-    )
+    return usage_from_response(response)
 
 
 def has_content(chunk: Any) -> bool:
