@@ -14,8 +14,11 @@ transaction runs through :func:`asyncio.to_thread`, where SQLite's busy handler 
 the sync API. Either way it is one ``BEGIN IMMEDIATE`` transaction, so atomicity is unchanged.
 
 Schema: ``budget_lines`` (one row per budget line: limit, spent, reserved, thresholds),
-``spend_buckets`` (spend of rolling windows, by bucket), ``reservations`` (id and lease expiry)
-and ``reservation_lines`` (each reservation's amount per line).
+``spend_buckets`` (spend of rolling windows, by bucket) and ``open_reservations`` (one row per
+reservation: id, lease expiry, and its amount per line as JSON). One row per reservation keeps a
+reserve to one INSERT and a settle to one DELETE: each table a transaction touches is another
+page written to the WAL at commit, the bulk of a transaction's cost. A file created with the
+earlier layout (``reservations`` plus ``reservation_lines``) is migrated when a store opens it.
 
 Example:
     >>> store = SQLiteStore("/tmp/budgets.sqlite3")  # doctest: +SKIP
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import os
 import sqlite3
 import threading
@@ -69,40 +73,40 @@ CREATE TABLE IF NOT EXISTS spend_buckets (
     nano INTEGER NOT NULL,
     PRIMARY KEY (key, bucket)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS reservations (
+CREATE TABLE IF NOT EXISTS open_reservations (
     id TEXT PRIMARY KEY,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    lines TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS reservations_by_expiry ON reservations (expires_at);
-CREATE TABLE IF NOT EXISTS reservation_lines (
-    reservation_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    amount_nano INTEGER NOT NULL,
-    PRIMARY KEY (reservation_id, key)
-) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS open_reservations_by_expiry ON open_reservations (expires_at);
 """
+# The earlier layout: a reservation's amount per line in a row of its own.
+_OLD_TABLES = "SELECT count(*) FROM sqlite_master WHERE name = 'reservation_lines'"
+_OLD_RESERVATIONS = """
+SELECT r.id, r.expires_at, l.key, l.amount_nano
+FROM reservations AS r LEFT JOIN reservation_lines AS l ON l.reservation_id = r.id
+ORDER BY r.id, l.key
+"""
+_DROP_OLD_TABLES = ("DROP TABLE reservation_lines", "DROP TABLE reservations")
 
-_UPSERT_LINE = """
-INSERT INTO budget_lines (key, limit_nano, expires_at, bucket_seconds, span_seconds, thresholds)
-VALUES (?, ?, ?, ?, ?, ?)
+# Adds the amount to the line's reservations and returns the line's totals after that: the
+# caller checks the limit and rolls the whole transaction back on a refusal.
+_RESERVE_LINE = """
+INSERT INTO budget_lines
+    (key, limit_nano, reserved_nano, expires_at, bucket_seconds, span_seconds, thresholds)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     limit_nano = excluded.limit_nano,
+    reserved_nano = reserved_nano + excluded.reserved_nano,
     thresholds = excluded.thresholds,
     expires_at = max(expires_at, excluded.expires_at)
 RETURNING spent_nano, reserved_nano
 """
 _SUM_BUCKETS = "SELECT coalesce(sum(nano), 0) FROM spend_buckets WHERE key = ? AND bucket >= ?"
-_ADD_RESERVED = "UPDATE budget_lines SET reserved_nano = reserved_nano + ? WHERE key = ?"
-_INSERT_RESERVATION = "INSERT INTO reservations (id, expires_at) VALUES (?, ?)"
-_INSERT_RESERVATION_LINE = (
-    "INSERT INTO reservation_lines (reservation_id, key, amount_nano) VALUES (?, ?, ?)"
-)
-_DELETE_RESERVATION = "DELETE FROM reservations WHERE id = ?"
+_INSERT_RESERVATION = "INSERT INTO open_reservations (id, expires_at, lines) VALUES (?, ?, ?)"
+_TAKE_RESERVATION = "DELETE FROM open_reservations WHERE id = ? RETURNING lines"
 _RENEW_RESERVATION = (
-    "UPDATE reservations SET expires_at = max(expires_at, ?) WHERE id = ? AND expires_at > ?"
-)
-_TAKE_RESERVATION_LINES = (
-    "DELETE FROM reservation_lines WHERE reservation_id = ? RETURNING key, amount_nano"
+    "UPDATE open_reservations SET expires_at = max(expires_at, ?) WHERE id = ? AND expires_at > ?"
 )
 _SETTLE_LINE = """
 UPDATE budget_lines SET
@@ -116,8 +120,7 @@ INSERT INTO spend_buckets (key, bucket, nano) VALUES (?, ?, ?)
 ON CONFLICT (key, bucket) DO UPDATE SET nano = nano + excluded.nano
 """
 _SET_FIRED = "UPDATE budget_lines SET fired = ? WHERE key = ?"
-_EXPIRED_RESERVATIONS = "SELECT id FROM reservations WHERE expires_at <= ? LIMIT 1000"
-_RESERVATION_WORST = "SELECT max(amount_nano) FROM reservation_lines WHERE reservation_id = ?"
+_EXPIRED_RESERVATIONS = "SELECT id, lines FROM open_reservations WHERE expires_at <= ? LIMIT 1000"
 _SELECT_LINE = (
     "SELECT key, limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds"
     " FROM budget_lines WHERE key = ? AND expires_at > ?"
@@ -191,6 +194,8 @@ class SQLiteStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         cur.execute(statement)
+                if cur.execute(_OLD_TABLES).fetchone()[0]:
+                    _migrate(cur)
         except (OSError, sqlite3.Error) as exc:
             raise BudgetStoreError(f"cannot open the budget store {self.path}: {exc}") from exc
 
@@ -259,40 +264,33 @@ class SQLiteStore:
         now: float,
     ) -> ReserveResult:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reserve`."""
-        amounts = [to_nano(line.amount) for line in lines]
+        held = [(line.key, to_nano(line.amount)) for line in lines]
         with self._lock_retry() as cur:
             self._housekeep(cur, now)
-            for index, (line, amount) in enumerate(zip(lines, amounts, strict=True)):
+            for index, (line, (key, amount)) in enumerate(zip(lines, held, strict=True)):
                 limit = to_nano(line.limit, up=False)
                 spent, reserved = cur.execute(
-                    _UPSERT_LINE,
+                    _RESERVE_LINE,
                     (
-                        line.key,
+                        key,
                         limit,
+                        amount,
                         line.expires_at,
                         line.bucket_seconds,
                         line.span_seconds,
                         _text(line.thresholds),
                     ),
                 ).fetchone()
+                reserved -= amount  # the totals before this reservation
                 if line.bucket_seconds is not None and line.span_seconds is not None:
                     first = first_live_bucket(now, line.bucket_seconds, line.span_seconds)
-                    spent = cur.execute(_SUM_BUCKETS, (line.key, first)).fetchone()[0]
+                    spent = cur.execute(_SUM_BUCKETS, (key, first)).fetchone()[0]
                 if spent + reserved + amount > limit:
-                    refused = LineState(line.key, from_nano(spent), from_nano(reserved), line.limit)
-                    cur.rollback = True
+                    refused = LineState(key, from_nano(spent), from_nano(reserved), line.limit)
+                    cur.rollback = True  # also undoes the amounts added to earlier lines
                     return ReserveResult(ok=False, refused=refused, refused_index=index)
-            cur.execute(_INSERT_RESERVATION, (reservation_id, now + lease_seconds))
-            cur.executemany(
-                _INSERT_RESERVATION_LINE,
-                [
-                    (reservation_id, line.key, amount)
-                    for line, amount in zip(lines, amounts, strict=True)
-                ],
-            )
-            cur.executemany(
-                _ADD_RESERVED,
-                [(amount, line.key) for line, amount in zip(lines, amounts, strict=True)],
+            cur.execute(
+                _INSERT_RESERVATION, (reservation_id, now + lease_seconds, json.dumps(held))
             )
         return ReserveResult(ok=True)
 
@@ -401,11 +399,11 @@ class SQLiteStore:
     def _settle(
         self, cur: _Transaction, reservation_id: str, actual: int, now: float
     ) -> list[LineState]:
-        if cur.execute(_DELETE_RESERVATION, (reservation_id,)).rowcount == 0:
+        taken = cur.execute(_TAKE_RESERVATION, (reservation_id,)).fetchone()
+        if taken is None:
             return []
-        taken = cur.execute(_TAKE_RESERVATION_LINES, (reservation_id,)).fetchall()
         states = []
-        for key, amount in taken:
+        for key, amount in json.loads(taken[0]):
             row = cur.execute(_SETTLE_LINE, (amount, actual, key)).fetchone()
             if row is None:
                 continue
@@ -430,9 +428,9 @@ class SQLiteStore:
     def _reclaim(self, cur: _Transaction, now: float) -> int:
         count = 0
         while True:
-            expired = [row[0] for row in cur.execute(_EXPIRED_RESERVATIONS, (now,)).fetchall()]
-            for rid in expired:
-                worst = cur.execute(_RESERVATION_WORST, (rid,)).fetchone()[0] or 0
+            expired = cur.execute(_EXPIRED_RESERVATIONS, (now,)).fetchall()
+            for rid, lines in expired:
+                worst = max((amount for _, amount in json.loads(lines)), default=0)
                 # Charged at its worst case: the dead process may have made the call.
                 self._settle(cur, rid, worst, now)
             count += len(expired)
@@ -446,6 +444,26 @@ class SQLiteStore:
             self._last_sweep = now
             for statement in _SWEEP:
                 cur.execute(statement, (now,) if "?" in statement else ())
+
+
+def _migrate(cur: _Transaction) -> None:
+    """Move the reservations of the earlier layout into ``open_reservations``, then drop it.
+
+    Runs inside the opening transaction, so another process sees the file either before or
+    after the move, never half-way. The amounts held on ``budget_lines`` are not touched: each
+    moved reservation settles, releases or is reclaimed exactly as before.
+    """
+    moved: dict[str, tuple[float, list[tuple[str, int]]]] = {}
+    for rid, expires_at, key, amount in cur.execute(_OLD_RESERVATIONS).fetchall():
+        held = moved.setdefault(rid, (expires_at, []))[1]
+        if key is not None:
+            held.append((key, amount))
+    cur.executemany(
+        _INSERT_RESERVATION,
+        [(rid, expires_at, json.dumps(held)) for rid, (expires_at, held) in moved.items()],
+    )
+    for statement in _DROP_OLD_TABLES:
+        cur.execute(statement)
 
 
 class _Transaction:
