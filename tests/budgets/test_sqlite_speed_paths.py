@@ -108,3 +108,30 @@ def test_opening_drops_the_lease_expiry_index_of_an_interim_layout(tmp_path: Pat
     finally:
         conn.close()
     assert "open_reservations_by_expiry" not in names
+
+
+def page_size(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        size: int = conn.execute("PRAGMA page_size").fetchone()[0]
+        return size
+    finally:
+        conn.close()
+
+
+def test_a_new_file_gets_small_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    new = tmp_path / "new.sqlite3"
+    SQLiteStore(new).close()
+    assert page_size(new) == sqlite_store._PAGE_SIZE < 4096
+    existing = tmp_path / "existing.sqlite3"
+    conn = sqlite3.connect(existing)
+    conn.execute("PRAGMA page_size=4096")
+    conn.execute("CREATE TABLE unrelated (x)")
+    conn.close()
+    store = SQLiteStore(existing)
+    try:
+        assert hold(store, "a/*/day:x", "0.5", "r1", lease=60, now=NOW).ok
+        assert [s.spent for s in store.settle("r1", D("0.2"), now=NOW)] == [D("0.2")]
+    finally:
+        store.close()
+    assert page_size(existing) == 4096

@@ -134,6 +134,7 @@ _SWEEP = (
     "DELETE FROM spend_buckets WHERE key NOT IN (SELECT key FROM budget_lines)",
 )
 
+_PAGE_SIZE = 1024
 _SWEEP_EVERY = 60.0
 # How often (in ``now`` seconds) a reserve looks for expired leases to reclaim. The look scans
 # ``open_reservations``, which has no index on the lease expiry: an index is one more page written
@@ -221,6 +222,10 @@ class SQLiteStore:
             isolation_level=None,
             check_same_thread=False,
         )
+        # Only takes effect on a new, empty file. A commit writes each page it changed to the
+        # WAL, checksummed; rows here are small, and 1 KiB pages measured a reserve+settle pair
+        # ~15% faster than the default 4 KiB, with 50,000 budget lines as with a few.
+        conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         # Checkpoints are where WAL mode fsyncs: fewer, larger ones measured ~25% faster.
