@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import os
 import sqlite3
@@ -89,8 +90,10 @@ ORDER BY r.id, l.key
 """
 _DROP_OLD_TABLES = ("DROP TABLE reservation_lines", "DROP TABLE reservations")
 
-# Adds the amount to the line's reservations and returns the line's totals after that: the
-# caller checks the limit and rolls the whole transaction back on a refusal.
+# Both add the amount to the line's reservations and return the line's totals after that: the
+# caller checks the limit and rolls the whole transaction back on a refusal. A line is new once
+# per window; the plain UPDATE is tried first, as it measured faster than the upsert's conflict
+# path (the insert attempt, then the update).
 _RESERVE_LINE = """
 INSERT INTO budget_lines
     (key, limit_nano, reserved_nano, expires_at, bucket_seconds, span_seconds, thresholds)
@@ -100,6 +103,15 @@ ON CONFLICT (key) DO UPDATE SET
     reserved_nano = reserved_nano + excluded.reserved_nano,
     thresholds = excluded.thresholds,
     expires_at = max(expires_at, excluded.expires_at)
+RETURNING spent_nano, reserved_nano
+"""
+_RESERVE_KNOWN_LINE = """
+UPDATE budget_lines SET
+    limit_nano = ?,
+    reserved_nano = reserved_nano + ?,
+    thresholds = ?,
+    expires_at = max(expires_at, ?)
+WHERE key = ?
 RETURNING spent_nano, reserved_nano
 """
 _SUM_BUCKETS = "SELECT coalesce(sum(nano), 0) FROM spend_buckets WHERE key = ? AND bucket >= ?"
@@ -165,11 +177,14 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
+# Thresholds and fired sets are the same few values call after call: parse and format once.
+@functools.lru_cache(maxsize=256)
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(part) for part in text.split(",") if part)
 
 
-def _text(values: Sequence[float]) -> str:
+@functools.lru_cache(maxsize=256)
+def _text(values: tuple[float, ...]) -> str:
     return ",".join(repr(v) for v in values)
 
 
@@ -280,18 +295,24 @@ class SQLiteStore:
             self._housekeep(cur, now)
             for index, (line, (key, amount)) in enumerate(zip(lines, held, strict=True)):
                 limit = to_nano(line.limit, up=False)
-                spent, reserved = cur.execute(
-                    _RESERVE_LINE,
-                    (
-                        key,
-                        limit,
-                        amount,
-                        line.expires_at,
-                        line.bucket_seconds,
-                        line.span_seconds,
-                        _text(line.thresholds),
-                    ),
+                thresholds = _text(tuple(line.thresholds))
+                row = cur.execute(
+                    _RESERVE_KNOWN_LINE, (limit, amount, thresholds, line.expires_at, key)
                 ).fetchone()
+                if row is None:
+                    row = cur.execute(
+                        _RESERVE_LINE,
+                        (
+                            key,
+                            limit,
+                            amount,
+                            line.expires_at,
+                            line.bucket_seconds,
+                            line.span_seconds,
+                            thresholds,
+                        ),
+                    ).fetchone()
+                spent, reserved = row
                 reserved -= amount  # the totals before this reservation
                 if line.bucket_seconds is not None and line.span_seconds is not None:
                     first = first_live_bucket(now, line.bucket_seconds, line.span_seconds)
@@ -426,10 +447,11 @@ class SQLiteStore:
                 spent = cur.execute(_SUM_BUCKETS, (key, first)).fetchone()[0]
             crossed: tuple[float, ...] = ()
             if thresholds:
+                old_fired = _floats(fired)
                 crossed, new_fired = crossed_thresholds(
-                    _floats(thresholds), _floats(fired), spent, limit
+                    _floats(thresholds), old_fired, spent, limit
                 )
-                if _text(new_fired) != fired:
+                if new_fired != old_fired:
                     cur.execute(_SET_FIRED, (_text(new_fired), key))
             states.append(
                 LineState(key, from_nano(spent), from_nano(reserved), from_nano(limit), crossed)
