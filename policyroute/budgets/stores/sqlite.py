@@ -19,6 +19,8 @@ reservation: id, lease expiry, and its amount per line as JSON). One row per res
 reserve to one INSERT and a settle to one DELETE: each table a transaction touches is another
 page written to the WAL at commit, the bulk of a transaction's cost. A file created with the
 earlier layout (``reservations`` plus ``reservation_lines``) is migrated when a store opens it.
+Run one version per file: a process already running the earlier code then fails with "no such
+table: reservations" rather than write where this code does not look.
 
 Example:
     >>> store = SQLiteStore("/tmp/budgets.sqlite3")  # doctest: +SKIP
