@@ -45,6 +45,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from policyroute.budgets.stores import _sqlite_sql as sql
+from policyroute.budgets.stores._sqlite_tx import Busy, Transaction
 from policyroute.budgets.stores.base import (
     LineState,
     ReserveLine,
@@ -58,96 +60,6 @@ from policyroute.errors import BudgetStoreError
 
 __all__ = ["SQLiteStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS budget_lines (
-    key TEXT PRIMARY KEY,
-    limit_nano INTEGER NOT NULL,
-    spent_nano INTEGER NOT NULL DEFAULT 0,
-    reserved_nano INTEGER NOT NULL DEFAULT 0,
-    expires_at REAL NOT NULL,
-    bucket_seconds REAL,
-    span_seconds REAL,
-    thresholds TEXT NOT NULL DEFAULT '',
-    fired TEXT NOT NULL DEFAULT ''
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS spend_buckets (
-    key TEXT NOT NULL,
-    bucket INTEGER NOT NULL,
-    nano INTEGER NOT NULL,
-    PRIMARY KEY (key, bucket)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS open_reservations (
-    id TEXT PRIMARY KEY,
-    expires_at REAL NOT NULL,
-    lines TEXT NOT NULL
-) WITHOUT ROWID;
-DROP INDEX IF EXISTS open_reservations_by_expiry;
-"""
-# The earlier layout: a reservation's amount per line in a row of its own.
-_OLD_TABLES = "SELECT count(*) FROM sqlite_master WHERE name = 'reservation_lines'"
-_OLD_RESERVATIONS = """
-SELECT r.id, r.expires_at, l.key, l.amount_nano
-FROM reservations AS r LEFT JOIN reservation_lines AS l ON l.reservation_id = r.id
-ORDER BY r.id, l.key
-"""
-_DROP_OLD_TABLES = ("DROP TABLE reservation_lines", "DROP TABLE reservations")
-
-# Both add the amount to the line's reservations and return the line's totals after that: the
-# caller checks the limit and rolls the whole transaction back on a refusal. A line is new once
-# per window; the plain UPDATE is tried first, as it measured faster than the upsert's conflict
-# path (the insert attempt, then the update).
-_RESERVE_LINE = """
-INSERT INTO budget_lines
-    (key, limit_nano, reserved_nano, expires_at, bucket_seconds, span_seconds, thresholds)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET
-    limit_nano = excluded.limit_nano,
-    reserved_nano = reserved_nano + excluded.reserved_nano,
-    thresholds = excluded.thresholds,
-    expires_at = max(expires_at, excluded.expires_at)
-RETURNING spent_nano, reserved_nano
-"""
-_RESERVE_KNOWN_LINE = """
-UPDATE budget_lines SET
-    limit_nano = ?,
-    reserved_nano = reserved_nano + ?,
-    thresholds = ?,
-    expires_at = max(expires_at, ?)
-WHERE key = ?
-RETURNING spent_nano, reserved_nano
-"""
-_SUM_BUCKETS = "SELECT coalesce(sum(nano), 0) FROM spend_buckets WHERE key = ? AND bucket >= ?"
-_INSERT_RESERVATION = "INSERT INTO open_reservations (id, expires_at, lines) VALUES (?, ?, ?)"
-_TAKE_RESERVATION = "DELETE FROM open_reservations WHERE id = ? RETURNING lines"
-_RENEW_RESERVATION = (
-    "UPDATE open_reservations SET expires_at = max(expires_at, ?) WHERE id = ? AND expires_at > ?"
-)
-_SETTLE_LINE = """
-UPDATE budget_lines SET
-    reserved_nano = reserved_nano - ?,
-    spent_nano = spent_nano + (CASE WHEN bucket_seconds IS NULL THEN ? ELSE 0 END)
-WHERE key = ?
-RETURNING limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds, thresholds, fired
-"""
-_ADD_BUCKET = """
-INSERT INTO spend_buckets (key, bucket, nano) VALUES (?, ?, ?)
-ON CONFLICT (key, bucket) DO UPDATE SET nano = nano + excluded.nano
-"""
-_SET_FIRED = "UPDATE budget_lines SET fired = ? WHERE key = ?"
-_EXPIRED_RESERVATIONS = "SELECT id, lines FROM open_reservations WHERE expires_at <= ? LIMIT 1000"
-_SELECT_LINE = (
-    "SELECT key, limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds"
-    " FROM budget_lines WHERE key = ? AND expires_at > ?"
-)
-_SCAN_LINES = (
-    "SELECT key, limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds"
-    " FROM budget_lines WHERE key >= ? AND key < ? AND expires_at > ? ORDER BY key"
-)
-_SWEEP = (
-    "DELETE FROM budget_lines WHERE expires_at <= ? AND reserved_nano = 0",
-    "DELETE FROM spend_buckets WHERE key NOT IN (SELECT key FROM budget_lines)",
-)
-
 _PAGE_SIZE = 1024
 _SWEEP_EVERY = 60.0
 # How often (in ``now`` seconds) a reserve looks for expired leases to reclaim. The look scans
@@ -160,23 +72,10 @@ _LOCK_RETRY_SECONDS = 30.0
 # block the loop); every this many of its commits, one checkpoint runs in a worker thread. About
 # the page count that the worker connections' wal_autocheckpoint lets accumulate.
 _LOOP_CHECKPOINT_EVERY = 1000
-# SQLITE_BUSY and SQLITE_LOCKED (primary codes; extended codes keep them in the low byte).
-_BUSY_CODES = (5, 6)
 
 _T = TypeVar("_T")
 # Set while an async method runs its transaction on the loop thread's non-waiting connection.
 _ON_LOOP: contextvars.ContextVar[bool] = contextvars.ContextVar("_ON_LOOP", default=False)
-
-
-class _Busy(Exception):
-    """The loop thread's attempt found the database locked; nothing was changed."""
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
-    if code is not None:
-        return code & 0xFF in _BUSY_CODES
-    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 # Thresholds and fired sets are the same few values call after call: parse and format once.
@@ -215,11 +114,11 @@ class SQLiteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock_retry() as cur:
-                for statement in _SCHEMA.split(";"):
+                for statement in sql.SCHEMA.split(";"):
                     if statement.strip():
                         cur.execute(statement)
-                if cur.execute(_OLD_TABLES).fetchone()[0]:
-                    _migrate(cur)
+                if cur.execute(sql.OLD_TABLES).fetchone()[0]:
+                    sql.migrate(cur)
         except (OSError, sqlite3.Error) as exc:
             raise BudgetStoreError(f"cannot open the budget store {self.path}: {exc}") from exc
 
@@ -255,15 +154,15 @@ class SQLiteStore:
             self._all.append(conn)
         return conn
 
-    def _lock_retry(self, *, read_only: bool = False) -> _Transaction:
-        return _Transaction(self, read_only=read_only, on_loop=_ON_LOOP.get())
+    def _lock_retry(self, *, read_only: bool = False) -> Transaction:
+        return Transaction(self, read_only=read_only, on_loop=_ON_LOOP.get())
 
     async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """Run the sync method ``fn`` here if the database is free, else in a worker thread."""
         token = _ON_LOOP.set(True)
         try:
             result = fn(*args, **kwargs)
-        except _Busy:
+        except Busy:
             pass
         else:
             self._loop_commits += 1
@@ -299,11 +198,11 @@ class SQLiteStore:
                 limit = to_nano(line.limit, up=False)
                 thresholds = _text(tuple(line.thresholds))
                 row = cur.execute(
-                    _RESERVE_KNOWN_LINE, (limit, amount, thresholds, line.expires_at, key)
+                    sql.RESERVE_KNOWN_LINE, (limit, amount, thresholds, line.expires_at, key)
                 ).fetchone()
                 if row is None:
                     row = cur.execute(
-                        _RESERVE_LINE,
+                        sql.RESERVE_LINE,
                         (
                             key,
                             limit,
@@ -318,13 +217,13 @@ class SQLiteStore:
                 reserved -= amount  # the totals before this reservation
                 if line.bucket_seconds is not None and line.span_seconds is not None:
                     first = first_live_bucket(now, line.bucket_seconds, line.span_seconds)
-                    spent = cur.execute(_SUM_BUCKETS, (key, first)).fetchone()[0]
+                    spent = cur.execute(sql.SUM_BUCKETS, (key, first)).fetchone()[0]
                 if spent + reserved + amount > limit:
                     refused = LineState(key, from_nano(spent), from_nano(reserved), line.limit)
                     cur.rollback = True  # also undoes the amounts added to earlier lines
                     return ReserveResult(ok=False, refused=refused, refused_index=index)
             cur.execute(
-                _INSERT_RESERVATION, (reservation_id, now + lease_seconds, json.dumps(held))
+                sql.INSERT_RESERVATION, (reservation_id, now + lease_seconds, json.dumps(held))
             )
         return ReserveResult(ok=True)
 
@@ -342,7 +241,7 @@ class SQLiteStore:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.renew`."""
         with self._lock_retry() as cur:
             args = (now + lease_seconds, reservation_id, now)
-            return bool(cur.execute(_RENEW_RESERVATION, args).rowcount)
+            return bool(cur.execute(sql.RENEW_RESERVATION, args).rowcount)
 
     def reclaim_expired(self, now: float) -> int:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reclaim_expired`."""
@@ -352,7 +251,7 @@ class SQLiteStore:
     def state(self, key: str, *, now: float) -> LineState:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.state`."""
         with self._lock_retry(read_only=True) as cur:
-            row = cur.execute(_SELECT_LINE, (key, now)).fetchone()
+            row = cur.execute(sql.SELECT_LINE, (key, now)).fetchone()
             if row is None:
                 return LineState(key, Decimal(0), Decimal(0), Decimal(0))
             return self._row_state(cur, row, now)
@@ -361,7 +260,7 @@ class SQLiteStore:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.scan`."""
         # Keys are text; every key with the prefix sorts in [prefix, prefix + U+10FFFF).
         with self._lock_retry(read_only=True) as cur:
-            rows = cur.execute(_SCAN_LINES, (prefix, prefix + "\U0010ffff", now)).fetchall()
+            rows = cur.execute(sql.SCAN_LINES, (prefix, prefix + "\U0010ffff", now)).fetchall()
             return [self._row_state(cur, row, now) for row in rows]
 
     def close(self) -> None:
@@ -423,30 +322,30 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ internals
 
-    def _row_state(self, cur: _Transaction, row: Any, now: float) -> LineState:
+    def _row_state(self, cur: Transaction, row: Any, now: float) -> LineState:
         key, limit, spent, reserved, bucket_seconds, span_seconds = row
         if bucket_seconds is not None and span_seconds is not None:
             first = first_live_bucket(now, bucket_seconds, span_seconds)
-            spent = cur.execute(_SUM_BUCKETS, (key, first)).fetchone()[0]
+            spent = cur.execute(sql.SUM_BUCKETS, (key, first)).fetchone()[0]
         return LineState(key, from_nano(spent), from_nano(reserved), from_nano(limit))
 
     def _settle(
-        self, cur: _Transaction, reservation_id: str, actual: int, now: float
+        self, cur: Transaction, reservation_id: str, actual: int, now: float
     ) -> list[LineState]:
-        taken = cur.execute(_TAKE_RESERVATION, (reservation_id,)).fetchone()
+        taken = cur.execute(sql.TAKE_RESERVATION, (reservation_id,)).fetchone()
         if taken is None:
             return []
         states = []
         for key, amount in json.loads(taken[0]):
-            row = cur.execute(_SETTLE_LINE, (amount, actual, key)).fetchone()
+            row = cur.execute(sql.SETTLE_LINE, (amount, actual, key)).fetchone()
             if row is None:
                 continue
             limit, spent, reserved, bucket_seconds, span_seconds, thresholds, fired = row
             if bucket_seconds is not None and span_seconds is not None:
                 if actual:
-                    cur.execute(_ADD_BUCKET, (key, int(now // bucket_seconds), actual))
+                    cur.execute(sql.ADD_BUCKET, (key, int(now // bucket_seconds), actual))
                 first = first_live_bucket(now, bucket_seconds, span_seconds)
-                spent = cur.execute(_SUM_BUCKETS, (key, first)).fetchone()[0]
+                spent = cur.execute(sql.SUM_BUCKETS, (key, first)).fetchone()[0]
             crossed: tuple[float, ...] = ()
             if thresholds:
                 old_fired = _floats(fired)
@@ -454,16 +353,16 @@ class SQLiteStore:
                     _floats(thresholds), old_fired, spent, limit
                 )
                 if new_fired != old_fired:
-                    cur.execute(_SET_FIRED, (_text(new_fired), key))
+                    cur.execute(sql.SET_FIRED, (_text(new_fired), key))
             states.append(
                 LineState(key, from_nano(spent), from_nano(reserved), from_nano(limit), crossed)
             )
         return states
 
-    def _reclaim(self, cur: _Transaction, now: float) -> int:
+    def _reclaim(self, cur: Transaction, now: float) -> int:
         count = 0
         while True:
-            expired = cur.execute(_EXPIRED_RESERVATIONS, (now,)).fetchall()
+            expired = cur.execute(sql.EXPIRED_RESERVATIONS, (now,)).fetchall()
             for rid, lines in expired:
                 worst = max((amount for _, amount in json.loads(lines)), default=0)
                 # Charged at its worst case: the dead process may have made the call.
@@ -472,93 +371,12 @@ class SQLiteStore:
             if len(expired) < 1000:
                 return count
 
-    def _housekeep(self, cur: _Transaction, now: float) -> None:
+    def _housekeep(self, cur: Transaction, now: float) -> None:
         # Only a look that found nothing counts as done: a refused reserve rolls back what its
         # look reclaimed, so the next reserve must look again.
         if not 0.0 <= now - self._last_reclaim < _RECLAIM_EVERY and self._reclaim(cur, now) == 0:
             self._last_reclaim = now
         if now - self._last_sweep >= _SWEEP_EVERY:
             self._last_sweep = now
-            for statement in _SWEEP:
+            for statement in sql.SWEEP:
                 cur.execute(statement, (now,) if "?" in statement else ())
-
-
-def _migrate(cur: _Transaction) -> None:
-    """Move the reservations of the earlier layout into ``open_reservations``, then drop it.
-
-    Runs inside the opening transaction, so another process sees the file either before or
-    after the move, never half-way. The amounts held on ``budget_lines`` are not touched: each
-    moved reservation settles, releases or is reclaimed exactly as before.
-    """
-    moved: dict[str, tuple[float, list[tuple[str, int]]]] = {}
-    for rid, expires_at, key, amount in cur.execute(_OLD_RESERVATIONS).fetchall():
-        held = moved.setdefault(rid, (expires_at, []))[1]
-        if key is not None:
-            held.append((key, amount))
-    cur.executemany(
-        _INSERT_RESERVATION,
-        [(rid, expires_at, json.dumps(held)) for rid, (expires_at, held) in moved.items()],
-    )
-    for statement in _DROP_OLD_TABLES:
-        cur.execute(statement)
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` on this thread's connection, rolled back on error.
-
-    Waiting for another process's lock is left to SQLite's busy handler (``timeout``): polling
-    from Python with shorter sleeps measured slower, as the waiters then steal CPU from the
-    lock holder. Errors leave as :class:`BudgetStoreError`; on the loop thread's connection a
-    locked database leaves as :class:`_Busy` once the transaction is rolled back, so the caller
-    can run it again in a worker thread.
-    """
-
-    __slots__ = ("_conn", "_cur", "_on_loop", "_read_only", "_store", "rollback")
-
-    def __init__(self, store: SQLiteStore, *, read_only: bool = False, on_loop: bool = False):
-        self._store = store
-        self._read_only = read_only
-        self._on_loop = on_loop
-        self.rollback = False
-
-    def __enter__(self) -> _Transaction:
-        try:
-            self._conn = self._store._conn(on_loop=self._on_loop)
-            self._cur = self._conn.cursor()
-            self._begin()
-        except sqlite3.Error as exc:
-            if self._on_loop and _is_busy(exc):
-                raise _Busy from exc
-            raise BudgetStoreError(f"budget store {self._store.path}: {exc}") from exc
-        return self
-
-    def _begin(self) -> None:
-        self._cur.execute("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self._cur.execute(sql, params)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
-        return self._cur.executemany(sql, rows)
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        try:
-            if exc_type is None and not self.rollback:
-                try:
-                    self._conn.execute("COMMIT")
-                except sqlite3.Error:
-                    # A failed COMMIT leaves the transaction open: end it before reporting.
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                    raise
-            else:
-                self._conn.execute("ROLLBACK")
-        except sqlite3.Error as error:
-            if exc is None:
-                if self._on_loop and _is_busy(error):
-                    raise _Busy from error
-                raise BudgetStoreError(f"budget store {self._store.path}: {error}") from error
-        if isinstance(exc, sqlite3.Error):
-            if self._on_loop and _is_busy(exc):
-                raise _Busy from exc
-            raise BudgetStoreError(f"budget store {self._store.path}: {exc}") from exc

@@ -1,0 +1,155 @@
+"""The SQLite budget store's schema and statements, and the migration from its earlier layout.
+
+Tables: ``budget_lines`` (one row per budget line: limit, spent, reserved, thresholds),
+``spend_buckets`` (spend of rolling windows, by bucket) and ``open_reservations`` (one row per
+reservation: id, lease expiry, and its amount per line as JSON). One row per reservation keeps a
+reserve to one INSERT and a settle to one DELETE: each table a transaction touches is another
+page written to the WAL at commit, the bulk of a transaction's cost.
+
+Example:
+    >>> "open_reservations" in SCHEMA
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+__all__ = [
+    "ADD_BUCKET",
+    "DROP_OLD_TABLES",
+    "EXPIRED_RESERVATIONS",
+    "INSERT_RESERVATION",
+    "OLD_RESERVATIONS",
+    "OLD_TABLES",
+    "RENEW_RESERVATION",
+    "RESERVE_KNOWN_LINE",
+    "RESERVE_LINE",
+    "SCAN_LINES",
+    "SCHEMA",
+    "SELECT_LINE",
+    "SETTLE_LINE",
+    "SET_FIRED",
+    "SUM_BUCKETS",
+    "SWEEP",
+    "TAKE_RESERVATION",
+    "migrate",
+]
+
+
+class _Cursor(Protocol):
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, rows: Any, /) -> Any: ...
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS budget_lines (
+    key TEXT PRIMARY KEY,
+    limit_nano INTEGER NOT NULL,
+    spent_nano INTEGER NOT NULL DEFAULT 0,
+    reserved_nano INTEGER NOT NULL DEFAULT 0,
+    expires_at REAL NOT NULL,
+    bucket_seconds REAL,
+    span_seconds REAL,
+    thresholds TEXT NOT NULL DEFAULT '',
+    fired TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spend_buckets (
+    key TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    nano INTEGER NOT NULL,
+    PRIMARY KEY (key, bucket)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS open_reservations (
+    id TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL,
+    lines TEXT NOT NULL
+) WITHOUT ROWID;
+DROP INDEX IF EXISTS open_reservations_by_expiry;
+"""
+# The earlier layout: a reservation's amount per line in a row of its own.
+OLD_TABLES = "SELECT count(*) FROM sqlite_master WHERE name = 'reservation_lines'"
+OLD_RESERVATIONS = """
+SELECT r.id, r.expires_at, l.key, l.amount_nano
+FROM reservations AS r LEFT JOIN reservation_lines AS l ON l.reservation_id = r.id
+ORDER BY r.id, l.key
+"""
+DROP_OLD_TABLES = ("DROP TABLE reservation_lines", "DROP TABLE reservations")
+
+# Both add the amount to the line's reservations and return the line's totals after that: the
+# caller checks the limit and rolls the whole transaction back on a refusal. A line is new once
+# per window; the plain UPDATE is tried first, as it measured faster than the upsert's conflict
+# path (the insert attempt, then the update).
+RESERVE_LINE = """
+INSERT INTO budget_lines
+    (key, limit_nano, reserved_nano, expires_at, bucket_seconds, span_seconds, thresholds)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    limit_nano = excluded.limit_nano,
+    reserved_nano = reserved_nano + excluded.reserved_nano,
+    thresholds = excluded.thresholds,
+    expires_at = max(expires_at, excluded.expires_at)
+RETURNING spent_nano, reserved_nano
+"""
+RESERVE_KNOWN_LINE = """
+UPDATE budget_lines SET
+    limit_nano = ?,
+    reserved_nano = reserved_nano + ?,
+    thresholds = ?,
+    expires_at = max(expires_at, ?)
+WHERE key = ?
+RETURNING spent_nano, reserved_nano
+"""
+SUM_BUCKETS = "SELECT coalesce(sum(nano), 0) FROM spend_buckets WHERE key = ? AND bucket >= ?"
+INSERT_RESERVATION = "INSERT INTO open_reservations (id, expires_at, lines) VALUES (?, ?, ?)"
+TAKE_RESERVATION = "DELETE FROM open_reservations WHERE id = ? RETURNING lines"
+RENEW_RESERVATION = (
+    "UPDATE open_reservations SET expires_at = max(expires_at, ?) WHERE id = ? AND expires_at > ?"
+)
+SETTLE_LINE = """
+UPDATE budget_lines SET
+    reserved_nano = reserved_nano - ?,
+    spent_nano = spent_nano + (CASE WHEN bucket_seconds IS NULL THEN ? ELSE 0 END)
+WHERE key = ?
+RETURNING limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds, thresholds, fired
+"""
+ADD_BUCKET = """
+INSERT INTO spend_buckets (key, bucket, nano) VALUES (?, ?, ?)
+ON CONFLICT (key, bucket) DO UPDATE SET nano = nano + excluded.nano
+"""
+SET_FIRED = "UPDATE budget_lines SET fired = ? WHERE key = ?"
+EXPIRED_RESERVATIONS = "SELECT id, lines FROM open_reservations WHERE expires_at <= ? LIMIT 1000"
+SELECT_LINE = (
+    "SELECT key, limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds"
+    " FROM budget_lines WHERE key = ? AND expires_at > ?"
+)
+SCAN_LINES = (
+    "SELECT key, limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds"
+    " FROM budget_lines WHERE key >= ? AND key < ? AND expires_at > ? ORDER BY key"
+)
+SWEEP = (
+    "DELETE FROM budget_lines WHERE expires_at <= ? AND reserved_nano = 0",
+    "DELETE FROM spend_buckets WHERE key NOT IN (SELECT key FROM budget_lines)",
+)
+
+
+def migrate(cur: _Cursor) -> None:
+    """Move the reservations of the earlier layout into ``open_reservations``, then drop it.
+
+    Runs inside the opening transaction, so another process sees the file either before or
+    after the move, never half-way. The amounts held on ``budget_lines`` are not touched: each
+    moved reservation settles, releases or is reclaimed exactly as before.
+    """
+    moved: dict[str, tuple[float, list[tuple[str, int]]]] = {}
+    for rid, expires_at, key, amount in cur.execute(OLD_RESERVATIONS).fetchall():
+        held = moved.setdefault(rid, (expires_at, []))[1]
+        if key is not None:
+            held.append((key, amount))
+    cur.executemany(
+        INSERT_RESERVATION,
+        [(rid, expires_at, json.dumps(held)) for rid, (expires_at, held) in moved.items()],
+    )
+    for statement in DROP_OLD_TABLES:
+        cur.execute(statement)

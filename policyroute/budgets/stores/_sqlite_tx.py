@@ -1,0 +1,94 @@
+"""One SQLite transaction of the budget store, and how its errors leave it.
+
+Example:
+    >>> _is_busy(sqlite3.OperationalError("database is locked"))
+    True
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from policyroute.errors import BudgetStoreError
+
+if TYPE_CHECKING:
+    from policyroute.budgets.stores.sqlite import SQLiteStore
+
+__all__ = ["Busy", "Transaction"]
+
+# SQLITE_BUSY and SQLITE_LOCKED (primary codes; extended codes keep them in the low byte).
+_BUSY_CODES = (5, 6)
+
+
+class Busy(Exception):
+    """The loop thread's attempt found the database locked; nothing was changed."""
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return code & 0xFF in _BUSY_CODES
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
+class Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on this thread's connection, rolled back on error.
+
+    Waiting for another process's lock is left to SQLite's busy handler (``timeout``): polling
+    from Python with shorter sleeps measured slower, as the waiters then steal CPU from the
+    lock holder. Errors leave as :class:`BudgetStoreError`; on the loop thread's connection a
+    locked database leaves as :class:`Busy` once the transaction is rolled back, so the caller
+    can run it again in a worker thread.
+    """
+
+    __slots__ = ("_conn", "_cur", "_on_loop", "_read_only", "_store", "rollback")
+
+    def __init__(self, store: SQLiteStore, *, read_only: bool = False, on_loop: bool = False):
+        self._store = store
+        self._read_only = read_only
+        self._on_loop = on_loop
+        self.rollback = False
+
+    def __enter__(self) -> Transaction:
+        try:
+            self._conn = self._store._conn(on_loop=self._on_loop)
+            self._cur = self._conn.cursor()
+            self._begin()
+        except sqlite3.Error as exc:
+            if self._on_loop and _is_busy(exc):
+                raise Busy from exc
+            raise BudgetStoreError(f"budget store {self._store.path}: {exc}") from exc
+        return self
+
+    def _begin(self) -> None:
+        self._cur.execute("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._cur.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
+        return self._cur.executemany(sql, rows)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc_type is None and not self.rollback:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error:
+                    # A failed COMMIT leaves the transaction open: end it before reporting.
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+                    raise
+            else:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error as error:
+            if exc is None:
+                if self._on_loop and _is_busy(error):
+                    raise Busy from error
+                raise BudgetStoreError(f"budget store {self._store.path}: {error}") from error
+        if isinstance(exc, sqlite3.Error):
+            if self._on_loop and _is_busy(exc):
+                raise Busy from exc
+            raise BudgetStoreError(f"budget store {self._store.path}: {exc}") from exc
