@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -143,7 +144,13 @@ def line_key(budget: str, scope: str, window_key: str) -> str:
         >>> line_key("daily", "a/b", "day:2025-01-01")
         'daily/a%2Fb/day:2025-01-01'
     """
-    return f"{quote(budget, safe='')}/{quote(scope, safe='')}/{window_key}"
+    return f"{_quoted(budget)}/{_quoted(scope)}/{window_key}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    # Budget names and scope values (user ids, teams) recur call after call.
+    return quote(text, safe="")
 
 
 def parse_line_key(key: str) -> tuple[str, str, str]:
