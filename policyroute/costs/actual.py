@@ -179,8 +179,12 @@ def usage_from_response(response: Any) -> Usage:
         100
     """
     usage = _usage_object(response)
-    if usage is None:
-        return Usage()
+    return Usage() if usage is None else _usage_from_object(usage)
+
+
+def _usage_from_object(usage: Any) -> Usage:
+    """:func:`usage_from_response` of the usage object itself (OpenAI, Anthropic or Gemini
+    shape), for callers that already hold it."""
     if _get(usage, "promptTokenCount") is not None:  # raw Gemini usageMetadata
         thoughts = _int(_get(usage, "thoughtsTokenCount"))
         return Usage(

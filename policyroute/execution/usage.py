@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from policyroute.costs.actual import _get, _usage_object, usage_from_response
+from policyroute.costs.actual import _get, _usage_from_object, _usage_object
 from policyroute.execution.hooks import Usage
 
 __all__ = ["chunk_text", "has_content", "usage_of"]
@@ -22,9 +22,8 @@ def usage_of(response: Any) -> Usage | None:
     writes, reasoning), so an attempt's usage and its receipt's agree; ``None`` when the
     response or chunk carries no usage at all (most stream chunks).
     """
-    if _usage_object(response) is None:
-        return None
-    return usage_from_response(response)
+    usage = _usage_object(response)
+    return None if usage is None else _usage_from_object(usage)
 
 
 def has_content(chunk: Any) -> bool:
