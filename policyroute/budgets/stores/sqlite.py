@@ -89,6 +89,15 @@ def _text(values: tuple[float, ...]) -> str:
     return ",".join(repr(v) for v in values)
 
 
+def _rolling_spend(
+    cur: Transaction, key: str, now: float, bucket_seconds: float, span_seconds: float
+) -> int:
+    """Spend of a rolling-window line at ``now``: the sum of its live buckets (nano-USD)."""
+    first = first_live_bucket(now, bucket_seconds, span_seconds)
+    spent: int = cur.execute(sql.SUM_BUCKETS, (key, first)).fetchone()[0]
+    return spent
+
+
 class SQLiteStore:
     """Budget state in a SQLite file shared by the processes of one host.
 
@@ -216,8 +225,7 @@ class SQLiteStore:
                 spent, reserved = row
                 reserved -= amount  # the totals before this reservation
                 if line.bucket_seconds is not None and line.span_seconds is not None:
-                    first = first_live_bucket(now, line.bucket_seconds, line.span_seconds)
-                    spent = cur.execute(sql.SUM_BUCKETS, (key, first)).fetchone()[0]
+                    spent = _rolling_spend(cur, key, now, line.bucket_seconds, line.span_seconds)
                 if spent + reserved + amount > limit:
                     refused = LineState(key, from_nano(spent), from_nano(reserved), line.limit)
                     cur.rollback = True  # also undoes the amounts added to earlier lines
@@ -325,8 +333,7 @@ class SQLiteStore:
     def _row_state(self, cur: Transaction, row: Any, now: float) -> LineState:
         key, limit, spent, reserved, bucket_seconds, span_seconds = row
         if bucket_seconds is not None and span_seconds is not None:
-            first = first_live_bucket(now, bucket_seconds, span_seconds)
-            spent = cur.execute(sql.SUM_BUCKETS, (key, first)).fetchone()[0]
+            spent = _rolling_spend(cur, key, now, bucket_seconds, span_seconds)
         return LineState(key, from_nano(spent), from_nano(reserved), from_nano(limit))
 
     def _settle(
@@ -344,8 +351,7 @@ class SQLiteStore:
             if bucket_seconds is not None and span_seconds is not None:
                 if actual:
                     cur.execute(sql.ADD_BUCKET, (key, int(now // bucket_seconds), actual))
-                first = first_live_bucket(now, bucket_seconds, span_seconds)
-                spent = cur.execute(sql.SUM_BUCKETS, (key, first)).fetchone()[0]
+                spent = _rolling_spend(cur, key, now, bucket_seconds, span_seconds)
             crossed: tuple[float, ...] = ()
             if thresholds:
                 old_fired = _floats(fired)
