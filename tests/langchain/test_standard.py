@@ -115,8 +115,33 @@ _PNG = base64.b64decode(
 )
 
 
+# The smallest well-formed PDF and WAV files, for the document and audio tests.
+_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 3 3]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+_WAV = (
+    b"RIFF"
+    + (36 + 2).to_bytes(4, "little")
+    + b"WAVEfmt "
+    + (16).to_bytes(4, "little")
+    + (1).to_bytes(2, "little")
+    + (1).to_bytes(2, "little")
+    + (8000).to_bytes(4, "little")
+    + (16000).to_bytes(4, "little")
+    + (2).to_bytes(2, "little")
+    + (16).to_bytes(2, "little")
+    + b"data"
+    + (2).to_bytes(4, "little")
+    + b"\x00\x00"
+)
+
+
 def _offline_get(url: str, **_: Any) -> httpx.Response:
-    return httpx.Response(200, content=_PNG, request=httpx.Request("GET", url))
+    content = _PDF if url.endswith(".pdf") else _WAV if url.endswith(".wav") else _PNG
+    return httpx.Response(200, content=content, request=httpx.Request("GET", url))
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +171,8 @@ class TestChatPolicyRouteIntegration(_Features, ChatModelIntegrationTests):
         standard_provider.script("*", *queued)
         standard_provider.set_default("*", default)
         monkeypatch.setattr("langchain_tests.integration_tests.chat_models.httpx.get", _offline_get)
+        # Read by the audio test's download helper (served offline above); unset, it warns.
+        monkeypatch.setenv("LANGCHAIN_TESTS_USER_AGENT", "policyroute-tests/1 (offline)")
         self.provider = standard_provider
 
     @property
@@ -158,6 +185,22 @@ class TestChatPolicyRouteIntegration(_Features, ChatModelIntegrationTests):
 
     @property
     def supports_image_tool_message(self) -> bool:
+        return True
+
+    @property
+    def supports_pdf_inputs(self) -> bool:
+        return True
+
+    @property
+    def supports_pdf_tool_message(self) -> bool:
+        return True
+
+    @property
+    def supports_audio_inputs(self) -> bool:
+        return True
+
+    @property
+    def supports_anthropic_inputs(self) -> bool:
         return True
 
     @property
