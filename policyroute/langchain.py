@@ -1,6 +1,7 @@
 """``ChatPolicyRoute``: a LangChain chat model whose every call is routed by a policy.
 
-The model is a thin adapter: it converts messages, tools and usage between LangChain and litellm
+The model is a thin adapter: it converts messages and tools to litellm's shape
+(:mod:`policyroute.langchain_.outbound`) and answers and usage back
 (:mod:`policyroute._litellm`), reads the per-call routing facts (metadata, tags, run id) from
 the call's own run manager (or its config, where langchain-core passes no run manager: see
 :mod:`policyroute.langchain_.facts`), and hands the call to the
@@ -39,14 +40,9 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr, SkipValidation, model_validator
 
-from policyroute._litellm import (
-    chunk_to_message,
-    to_openai_messages,
-    tool_choice_param,
-)
+from policyroute._litellm import chunk_to_message
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import StreamDone
@@ -59,6 +55,7 @@ from policyroute.langchain_.facts import (
     facts_from_run_manager,
     run_manager_from_config,
 )
+from policyroute.langchain_.outbound import to_openai_messages, to_openai_tool, tool_choice_param
 from policyroute.langchain_.profile import policy_profile
 from policyroute.langchain_.results import chat_result, final_chunk
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
@@ -385,14 +382,14 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """Offer ``tools`` to the model on every call of the returned runnable.
 
-        ``tools`` may be LangChain tools, pydantic models, typed functions or OpenAI tool
-        dicts. ``tool_choice``: ``"auto"``, ``"none"``, ``"any"``/``True`` (must call one),
-        or a tool name (must call that one).
+        ``tools`` may be LangChain tools, pydantic models, typed functions, or OpenAI or
+        Anthropic tool dicts (whose ``cache_control`` is kept). ``tool_choice``: ``"auto"``,
+        ``"none"``, ``"any"``/``True`` (must call one), or a tool name (must call that one).
 
         Example:
             >>> llm.bind_tools([add], tool_choice="add").invoke("2+3?")  # doctest: +SKIP
         """
-        formatted = [convert_to_openai_tool(tool, strict=strict) for tool in tools]
+        formatted = [to_openai_tool(tool, strict=strict) for tool in tools]
         names = [tool["function"]["name"] for tool in formatted]
         choice = tool_choice_param(tool_choice, names)
         if choice is not None:

@@ -20,15 +20,17 @@ from policyroute._litellm import (
     finish_reason_of,
     jsonable,
     message_from_response,
-    to_openai_content,
-    to_openai_message,
-    to_openai_messages,
     tool_calls_from_openai,
-    tool_choice_param,
     usage_metadata,
 )
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Usage
+from policyroute.langchain_.outbound import (
+    to_openai_content,
+    to_openai_message,
+    to_openai_messages,
+    tool_choice_param,
+)
 
 
 def test_plain_roles() -> None:

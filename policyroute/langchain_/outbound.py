@@ -1,0 +1,405 @@
+"""LangChain messages and tools in the OpenAI chat-completions shape litellm takes.
+
+litellm translates that shape for every provider (Anthropic, Gemini, Bedrock, ...), so this is
+the one place where LangChain's content is mapped. It accepts LangChain's standard (v1) blocks,
+the older v0 data blocks, OpenAI-format parts, and Anthropic-format blocks (``image`` and
+``document`` with a ``source``, ``tool_result`` in a human turn, ``tool_use`` beside the tool
+calls). ``cache_control`` marks on parts and tools are kept: litellm passes them to providers
+with prompt caching and strips them for the others.
+
+Example:
+    >>> from langchain_core.messages import HumanMessage, SystemMessage
+    >>> to_openai_messages([SystemMessage("be brief"), HumanMessage("hi")])
+    [{'role': 'system', 'content': 'be brief'}, {'role': 'user', 'content': 'hi'}]
+    >>> tool_choice_param("any", ["lookup"])
+    'required'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    FunctionMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from policyroute.errors import RequestError
+
+__all__ = [
+    "to_openai_content",
+    "to_openai_message",
+    "to_openai_messages",
+    "to_openai_tool",
+    "tool_choice_param",
+]
+
+Content = str | Sequence[str | Mapping[str, Any]]
+
+# Block types that are not content in the OpenAI shape: tool calls travel in ``tool_calls``,
+# and reasoning is the provider's own and is not sent back.
+_NOT_CONTENT = frozenset(
+    {
+        "reasoning",
+        "thinking",
+        "redacted_thinking",
+        "tool_call",
+        "tool_call_chunk",
+        "function_call",
+        "tool_use",
+    }
+)
+
+
+def _cache_control(block: Mapping[str, Any]) -> Any:
+    """A block's prompt-cache mark: Anthropic-format blocks carry it at the top, LangChain's
+    standard blocks in ``extras``."""
+    mark = block.get("cache_control")
+    if mark is None:
+        extras = block.get("extras")
+        if isinstance(extras, Mapping):
+            mark = extras.get("cache_control")
+    return mark
+
+
+def _data_url(block: Mapping[str, Any], default_mime: str) -> str:
+    # v1 standard blocks carry ``base64``; the older v0 ones ``source_type: base64`` + ``data``.
+    data = block.get("base64") or block.get("data")
+    if not data:
+        raise RequestError(
+            f"{block.get('type')} block has no data: give a url, base64 data or a file id"
+        )
+    mime = block.get("mime_type") or default_mime
+    return f"data:{mime};base64,{data}"
+
+
+def _block_url(block: Mapping[str, Any]) -> str | None:
+    if block.get("url"):
+        return str(block["url"])
+    if block.get("base64") or (block.get("source_type") == "base64" and block.get("data")):
+        return None
+    if block.get("source_type") == "url" and block.get("data"):
+        # Legacy v0 blocks put the URL in ``data``.
+        return str(block["data"])
+    return None
+
+
+def _source(block: Mapping[str, Any], default_mime: str) -> tuple[str, str]:
+    """An Anthropic-format ``source`` as ``(kind, value)``: ``("url", data or web URL)``,
+    ``("file_id", id)`` or ``("text", text)``."""
+    source = block["source"]
+    if not isinstance(source, Mapping):
+        raise RequestError(f"{block.get('type')} block: source must be an object")
+    kind = source.get("type")
+    if kind == "base64" and source.get("data"):
+        mime = source.get("media_type") or default_mime
+        return "url", f"data:{mime};base64,{source['data']}"
+    if kind == "url" and source.get("url"):
+        return "url", str(source["url"])
+    if kind == "file" and source.get("file_id"):
+        return "file_id", str(source["file_id"])
+    if kind == "text" and isinstance(source.get("data"), str):
+        return "text", source["data"]
+    raise RequestError(
+        f"{block.get('type')} block: unsupported source {dict(source)!r} "
+        "(expected base64 with data, url, file or text)"
+    )
+
+
+def _image(block: Mapping[str, Any]) -> dict[str, Any]:
+    if "source" in block:
+        kind, value = _source(block, "image/png")
+        if kind == "file_id":
+            return {"type": "file", "file": {"file_id": value}}
+        if kind == "text":
+            raise RequestError("image block: a text source is not an image")
+        return {"type": "image_url", "image_url": {"url": value}}
+    if block.get("file_id"):
+        return {"type": "file", "file": {"file_id": block["file_id"]}}
+    url = _block_url(block)
+    return {"type": "image_url", "image_url": {"url": url or _data_url(block, "image/png")}}
+
+
+def _file(block: Mapping[str, Any]) -> dict[str, Any]:
+    name = (
+        (block.get("extras") or {}).get("filename")
+        or block.get("filename")
+        or block.get("title")
+        or "document"
+    )
+    if "source" in block:
+        kind, value = _source(block, "application/pdf")
+        if kind == "text":
+            return {"type": "text", "text": value}
+        if kind == "file_id":
+            return {"type": "file", "file": {"file_id": value}}
+        return {"type": "file", "file": {"filename": name, "file_data": value}}
+    if block.get("file_id"):
+        return {"type": "file", "file": {"file_id": block["file_id"]}}
+    if isinstance(block.get("file"), Mapping):
+        # Already the OpenAI shape.
+        return {"type": "file", "file": dict(block["file"])}
+    url = _block_url(block) or _data_url(block, "application/pdf")
+    return {"type": "file", "file": {"filename": name, "file_data": url}}
+
+
+def _audio(block: Mapping[str, Any]) -> dict[str, Any]:
+    mime = str(block.get("mime_type") or "audio/wav")
+    data = block.get("base64") or block.get("data")
+    if not data:
+        raise RequestError("audio block has no base64 data (audio URLs are not sent)")
+    return {"type": "input_audio", "input_audio": {"data": data, "format": mime.split("/")[-1]}}
+
+
+def _image_url(block: Mapping[str, Any]) -> dict[str, Any]:
+    image = block.get("image_url")
+    return {"type": "image_url", "image_url": {"url": image} if isinstance(image, str) else image}
+
+
+_CONVERTERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "text": lambda block: {"type": "text", "text": block.get("text", "")},
+    "image_url": _image_url,
+    "image": _image,
+    "file": _file,
+    "document": _file,
+    "input_audio": dict,
+    "audio": _audio,
+}
+
+
+def _convert_block(block: str | Mapping[str, Any]) -> dict[str, Any] | None:
+    """One LangChain content block as an OpenAI content part; ``None`` drops it."""
+    if isinstance(block, str):
+        return {"type": "text", "text": block}
+    kind = block.get("type")
+    convert = _CONVERTERS.get(kind) if isinstance(kind, str) else None
+    if convert is None:
+        if kind in _NOT_CONTENT:
+            return None
+        raise RequestError(f"unsupported content block type {kind!r} in a message")
+    part = convert(block)
+    mark = _cache_control(block)
+    if mark is not None:
+        part["cache_control"] = mark
+    return part
+
+
+def to_openai_content(content: Content) -> Any:
+    """LangChain message content as OpenAI content: a string or a list of parts.
+
+    Example:
+        >>> to_openai_content([{"type": "image", "url": "https://x/y.png"}])
+        [{'type': 'image_url', 'image_url': {'url': 'https://x/y.png'}}]
+        >>> to_openai_content([{"type": "text", "text": "ctx", "cache_control": {"type": "ephemeral"}}])
+        [{'type': 'text', 'text': 'ctx', 'cache_control': {'type': 'ephemeral'}}]
+    """  # noqa: E501
+    if isinstance(content, str):
+        return content
+    return [part for part in (_convert_block(b) for b in content) if part is not None]
+
+
+def _assistant_content(content: Content) -> Any:
+    """An assistant message's content: providers accept only text from the assistant role.
+
+    Plain text unless a text block carries a prompt-cache mark, which only a list of text
+    parts can keep.
+    """
+    if isinstance(content, str):
+        return content or None
+    texts = [
+        {"type": "text", "text": b} if isinstance(b, str) else b
+        for b in content
+        if isinstance(b, str) or b.get("type") == "text"
+    ]
+    if any(_cache_control(b) is not None for b in texts):
+        return [_convert_block(b) for b in texts if b.get("text")]
+    joined = "".join(str(b.get("text", "")) for b in texts)
+    return joined or None
+
+
+def _openai_tool_call(call_id: str | None, name: str | None, arguments: str) -> dict[str, Any]:
+    return {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+
+
+def _tool_result_text(block: Mapping[str, Any]) -> Any:
+    content = block.get("content")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return to_openai_content(content)
+    raise RequestError("tool_result block: content must be text or a list of blocks")
+
+
+def _human(message: HumanMessage) -> list[dict[str, Any]]:
+    """A human turn; Anthropic-format ``tool_result`` blocks in it become tool messages,
+    placed first (they answer the assistant turn before it)."""
+    content = message.content
+    if isinstance(content, str) or not any(
+        isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content
+    ):
+        return [{"role": "user", "content": to_openai_content(content)}]
+    out: list[dict[str, Any]] = []
+    rest: list[str | Mapping[str, Any]] = []
+    for block in content:
+        if isinstance(block, Mapping) and block.get("type") == "tool_result":
+            call_id = block.get("tool_use_id")
+            if not call_id:
+                raise RequestError("tool_result block without a tool_use_id")
+            out.append(
+                {"role": "tool", "tool_call_id": str(call_id), "content": _tool_result_text(block)}
+            )
+        else:
+            rest.append(block)
+    parts = to_openai_content(rest)
+    if parts:
+        out.append({"role": "user", "content": parts})
+    return out
+
+
+def _one(message: BaseMessage) -> dict[str, Any]:
+    if isinstance(message, SystemMessage):
+        return {"role": "system", "content": to_openai_content(message.content)}
+    if isinstance(message, AIMessage):
+        out: dict[str, Any] = {
+            "role": "assistant",
+            "content": _assistant_content(message.content),
+        }
+        calls = [
+            _openai_tool_call(c["id"], c["name"], json.dumps(c["args"], ensure_ascii=False))
+            for c in message.tool_calls
+        ]
+        # Malformed calls the model made are sent back verbatim so that the ToolMessages
+        # answering them still match an id.
+        calls += [
+            _openai_tool_call(c["id"], c["name"], c["args"] or "")
+            for c in message.invalid_tool_calls
+        ]
+        if calls:
+            out["tool_calls"] = calls
+        return out
+    if isinstance(message, ToolMessage):
+        content = to_openai_content(message.content)
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": content}
+    if isinstance(message, FunctionMessage):
+        return {"role": "function", "name": message.name, "content": message.content}
+    if isinstance(message, ChatMessage):
+        return {"role": message.role, "content": to_openai_content(message.content)}
+    raise RequestError(f"unsupported message type {type(message).__name__}")
+
+
+def _with_name(message: BaseMessage, out: dict[str, Any]) -> dict[str, Any]:
+    if message.name and out["role"] in ("user", "assistant", "system"):
+        out["name"] = message.name
+    return out
+
+
+def to_openai_message(message: BaseMessage) -> dict[str, Any]:
+    """One LangChain message as one OpenAI chat message dict.
+
+    A human message holding Anthropic-format ``tool_result`` blocks maps to several OpenAI
+    messages: convert it with :func:`to_openai_messages`.
+
+    Example:
+        >>> from langchain_core.messages import AIMessage
+        >>> m = AIMessage("", tool_calls=[{"name": "f", "args": {"x": 1}, "id": "c1"}])
+        >>> to_openai_message(m)["tool_calls"][0]["function"]
+        {'name': 'f', 'arguments': '{"x": 1}'}
+    """
+    if isinstance(message, HumanMessage):
+        converted = _human(message)
+        if len(converted) != 1 or converted[0]["role"] != "user":
+            raise RequestError(
+                "a human message with tool_result blocks maps to several messages: "
+                "use to_openai_messages"
+            )
+        return _with_name(message, converted[0])
+    return _with_name(message, _one(message))
+
+
+def to_openai_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
+    """LangChain messages as OpenAI chat messages.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage
+        >>> turn = HumanMessage([{"type": "tool_result", "tool_use_id": "t1", "content": "42"}])
+        >>> to_openai_messages([turn])
+        [{'role': 'tool', 'tool_call_id': 't1', 'content': '42'}]
+    """
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            out.extend(
+                _with_name(message, part) if part["role"] == "user" else part
+                for part in _human(message)
+            )
+        else:
+            out.append(_with_name(message, _one(message)))
+    return out
+
+
+def to_openai_tool(
+    tool: Mapping[str, Any] | type | Callable[..., Any] | BaseTool, *, strict: bool | None = None
+) -> dict[str, Any]:
+    """A LangChain tool, pydantic model, function, or OpenAI/Anthropic tool dict as an
+    OpenAI tool; a tool dict's ``cache_control`` is kept.
+
+    Example:
+        >>> to_openai_tool({"name": "pick", "description": "Pick one.",
+        ...                 "input_schema": {"type": "object", "properties": {}},
+        ...                 "cache_control": {"type": "ephemeral"}})["cache_control"]
+        {'type': 'ephemeral'}
+    """
+    formatted = convert_to_openai_tool(tool, strict=strict)
+    if isinstance(tool, Mapping) and tool.get("cache_control") is not None:
+        formatted["cache_control"] = tool["cache_control"]
+    return formatted
+
+
+def tool_choice_param(choice: Any, tool_names: Sequence[str]) -> Any:
+    """LangChain's ``tool_choice`` in the OpenAI form litellm expects; ``None`` means omit.
+
+    ``"any"`` and ``True`` force some tool (``"required"``; with a single tool ``True`` names
+    it), ``"auto"``/``"none"``/``"required"`` pass through, a tool name forces that tool, and
+    ``False``/``None`` send nothing. litellm translates the OpenAI form per provider
+    (Anthropic: ``{"type": "any"}`` / ``{"type": "tool", "name": ...}``).
+
+    Example:
+        >>> tool_choice_param("lookup", ["lookup", "other"])
+        {'type': 'function', 'function': {'name': 'lookup'}}
+        >>> tool_choice_param(True, ["lookup"])
+        {'type': 'function', 'function': {'name': 'lookup'}}
+    """
+    if choice is None or choice is False:
+        return None
+    if choice is True:
+        if len(tool_names) == 1:
+            return {"type": "function", "function": {"name": tool_names[0]}}
+        return "required"
+    if isinstance(choice, str):
+        if choice == "any":
+            return "required"
+        if choice in ("auto", "none", "required"):
+            return choice
+        if choice not in tool_names:
+            raise RequestError(
+                f"tool_choice {choice!r} names no bound tool (bound: {', '.join(tool_names)})"
+            )
+        return {"type": "function", "function": {"name": choice}}
+    if isinstance(choice, Mapping):
+        return dict(choice)
+    raise RequestError(f"unsupported tool_choice {choice!r}")
