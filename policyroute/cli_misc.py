@@ -55,7 +55,11 @@ def run_receipts_report(args: argparse.Namespace) -> int:
 
 
 def run_budget_status(args: argparse.Namespace) -> int:
-    """Show every budget of ``args.policy``: limit, spend and what is left, per scope."""
+    """Show every budget of ``args.policy``: limit, spend and what is left, per scope.
+
+    Every budget gets a row, ``call`` budgets and ``per`` budgets nothing was charged to yet
+    included (see :mod:`policyroute.budgets.status` for how those read).
+    """
     from policyroute.budgets.status import budget_status, format_status
     from policyroute.policy.loader import load_policy
 

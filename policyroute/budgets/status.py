@@ -1,10 +1,31 @@
-"""What ``policyroute budget status`` prints: every budget line of the current windows.
+"""What ``policyroute budget status`` prints: every budget of a policy, in its current window.
+
+Every budget the policy declares yields at least one row, in policy order, so a budget that
+is missing from the output is missing from the policy. Within a budget, rows are sorted by
+scope. Each row carries a ``state``:
+
+- ``charged``: the store holds this scope's line in the current window (spend, reservations,
+  or both; a line whose reservations were all released shows zeros).
+- ``idle``: nothing charged yet in the current window. A budget without ``per`` shows its one
+  scope ``*``; a budget with ``per`` shows a single placeholder row whose scope reads
+  ``<per metadata.user: none charged>`` (every scope then has the whole limit left). As soon
+  as one scope is charged, the placeholder gives way to that scope's row.
+- ``per-call``: a ``call`` window. Its limit bounds each call on its own and nothing is
+  stored, so ``spent``, ``reserved`` and ``remaining`` do not apply: ``None`` on the row,
+  ``null`` in JSON, an empty field in CSV, ``n/a`` in the table. Its scope reads
+  ``<each call>`` and its window ``call``.
+
+Amounts are exact decimal strings in JSON and CSV. JSON and CSV also carry ``per`` (the
+budget's ``per`` expression; ``null`` in JSON, empty in CSV for a budget without one); the
+table leaves it out, the scope placeholder naming it where it matters.
 
 Example:
     >>> rows = budget_status(policy, MemoryStore(), now=0.0)  # doctest: +SKIP
     >>> print(format_status(rows, "csv"))                      # doctest: +SKIP
-    budget,scope,window,limit,spent,reserved,remaining
-    team-daily,*,day:1970-01-01,10,0,0,10
+    budget,scope,window,limit,spent,reserved,remaining,per,state
+    team-daily,*,day:1970-01-01,10,0,0,10,,idle
+    users,<per metadata.user: none charged>,day:1970-01-01,1,0,0,1,metadata.user,idle
+    per-call,<each call>,call,0.5,,,,,per-call
 """
 
 from __future__ import annotations
@@ -25,35 +46,90 @@ from policyroute.budgets.windows import GLOBAL_SCOPE, parse_line_key, window_for
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
+    from policyroute.policy.model import BudgetSpec
 
-__all__ = ["BudgetStatusRow", "budget_status", "format_status"]
+__all__ = [
+    "EACH_CALL_SCOPE",
+    "BudgetState",
+    "BudgetStatusRow",
+    "budget_status",
+    "format_status",
+    "idle_scope",
+]
 
-_COLUMNS = ("budget", "scope", "window", "limit", "spent", "reserved", "remaining")
+BudgetState = Literal["charged", "idle", "per-call"]
+
+EACH_CALL_SCOPE = "<each call>"
+
+_COLUMNS = ("budget", "scope", "window", "limit", "spent", "reserved", "remaining", "per", "state")
+# ``per`` is left out of the table to keep it narrow: an idle row's scope already names it.
+_TABLE_COLUMNS = tuple(c for c in _COLUMNS if c != "per")
+_NUMERIC = frozenset({"limit", "spent", "reserved", "remaining"})
+_NOT_APPLICABLE = "n/a"
+
+
+def idle_scope(per: str) -> str:
+    """The scope shown for a ``per`` budget that no scope has been charged under yet.
+
+    Example:
+        >>> idle_scope("metadata.user")
+        '<per metadata.user: none charged>'
+    """
+    return f"<per {per}: none charged>"
+
+
+def _amount(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)
 class BudgetStatusRow:
-    """One budget line in its current window; amounts in USD."""
+    """One budget line in its current window; amounts in USD.
+
+    ``spent``, ``reserved`` and ``remaining`` are ``None`` exactly when ``state`` is
+    ``"per-call"``: a ``call`` budget keeps no running spend.
+    """
 
     budget: str
     scope: str
     window: str
     limit: Decimal
-    spent: Decimal
-    reserved: Decimal
-    remaining: Decimal
+    spent: Decimal | None
+    reserved: Decimal | None
+    remaining: Decimal | None
+    per: str | None = None
+    state: BudgetState = "charged"
 
-    def as_strings(self) -> dict[str, str]:
-        """The row with amounts as exact decimal strings (for JSON and CSV)."""
+    def as_json(self) -> dict[str, str | None]:
+        """The row for JSON: amounts as exact decimal strings, ``None`` where not applicable.
+
+        Example:
+            >>> row = BudgetStatusRow("c", EACH_CALL_SCOPE, "call", Decimal("0.5"), None, None,
+            ...                       None, state="per-call")
+            >>> row.as_json()["spent"] is None, row.as_json()["limit"]
+            (True, '0.5')
+        """
         return {
             "budget": self.budget,
             "scope": self.scope,
             "window": self.window,
             "limit": str(self.limit),
-            "spent": str(self.spent),
-            "reserved": str(self.reserved),
-            "remaining": str(self.remaining),
+            "spent": _amount(self.spent),
+            "reserved": _amount(self.reserved),
+            "remaining": _amount(self.remaining),
+            "per": self.per,
+            "state": self.state,
         }
+
+    def as_strings(self) -> dict[str, str]:
+        """The row for CSV: :meth:`as_json` with every ``None`` as an empty string.
+
+        Example:
+            >>> BudgetStatusRow("t", "*", "day:2025-01-01", Decimal(2), Decimal("0.5"),
+            ...                 Decimal(0), Decimal("1.5"), state="charged").as_strings()["per"]
+            ''
+        """
+        return {key: "" if value is None else value for key, value in self.as_json().items()}
 
 
 def _open_for_reading(policy: CompiledPolicy) -> BudgetStore:
@@ -67,56 +143,81 @@ def _open_for_reading(policy: CompiledPolicy) -> BudgetStore:
     return open_store(spec)
 
 
+def _budget_rows(budget: BudgetSpec, store: BudgetStore, moment: float) -> list[BudgetStatusRow]:
+    """The rows of one budget: never empty, sorted by scope."""
+    if budget.window.kind == "call":
+        return [
+            BudgetStatusRow(
+                budget.name,
+                EACH_CALL_SCOPE,
+                "call",
+                budget.limit_usd,
+                None,
+                None,
+                None,
+                per=budget.per,
+                state="per-call",
+            )
+        ]
+    window = window_for(budget.window, moment)
+    rows: list[BudgetStatusRow] = []
+    for state in store.scan(quote(budget.name, safe="") + "/", now=moment):
+        _, scope, window_key = parse_line_key(state.key)
+        # Lines of earlier windows may outlive them in the store (until they expire).
+        if window_key != window.key:
+            continue
+        left = max(Decimal(0), budget.limit_usd - state.spent - state.reserved)
+        rows.append(
+            BudgetStatusRow(
+                budget.name,
+                scope,
+                window_key,
+                budget.limit_usd,
+                state.spent,
+                state.reserved,
+                left,
+                per=budget.per,
+            )
+        )
+    if rows:
+        # The store sorts by percent-encoded key; people read decoded scopes.
+        return sorted(rows, key=lambda row: row.scope)
+    zero = Decimal(0)
+    scope = GLOBAL_SCOPE if budget.per is None else idle_scope(budget.per)
+    return [
+        BudgetStatusRow(
+            budget.name,
+            scope,
+            window.key,
+            budget.limit_usd,
+            zero,
+            zero,
+            budget.limit_usd,
+            per=budget.per,
+            state="idle",
+        )
+    ]
+
+
 def budget_status(
     policy: CompiledPolicy, store: BudgetStore | None = None, *, now: float | None = None
 ) -> list[BudgetStatusRow]:
-    """Spend and reservations of every budget of ``policy`` in its current window.
+    """Every budget of ``policy`` in its current window: at least one row per budget.
 
-    ``store`` defaults to the one the policy's ``store:`` section describes (opened and closed
-    here). ``call`` budgets keep no state and are not listed; a budget without ``per`` is
-    listed even before its first call.
+    Rows come in policy order, then by scope; see the module docstring for the states and
+    how a ``call`` budget and a ``per`` budget with no charged scope are shown. ``store``
+    defaults to the one the policy's ``store:`` section describes (opened and closed here;
+    a SQLite file that does not exist yet is not created).
+
+    Example:
+        >>> [r.state for r in budget_status(policy, MemoryStore(), now=0.0)]  # doctest: +SKIP
+        ['idle', 'idle', 'per-call']
     """
     moment = time.time() if now is None else now
     own = store is None
     active = _open_for_reading(policy) if store is None else store
     try:
-        rows: list[BudgetStatusRow] = []
-        for budget in policy.spec.budgets:
-            if budget.window.kind == "call":
-                continue
-            window = window_for(budget.window, moment)
-            states = active.scan(quote(budget.name, safe="") + "/", now=moment)
-            found = False
-            for state in states:
-                _, scope, window_key = parse_line_key(state.key)
-                if window_key != window.key:
-                    continue
-                found = True
-                rows.append(
-                    BudgetStatusRow(
-                        budget.name,
-                        scope,
-                        window_key,
-                        budget.limit_usd,
-                        state.spent,
-                        state.reserved,
-                        max(Decimal(0), budget.limit_usd - state.spent - state.reserved),
-                    )
-                )
-            if not found and budget.per is None:
-                zero = Decimal(0)
-                rows.append(
-                    BudgetStatusRow(
-                        budget.name,
-                        GLOBAL_SCOPE,
-                        window.key,
-                        budget.limit_usd,
-                        zero,
-                        zero,
-                        budget.limit_usd,
-                    )
-                )
-        return rows
+        return [row for b in policy.spec.budgets for row in _budget_rows(b, active, moment)]
     finally:
         if own:
             active.close()
@@ -130,10 +231,15 @@ def format_status(
     Example:
         >>> format_status([], "json")
         '[]'
+        >>> row = BudgetStatusRow("c", EACH_CALL_SCOPE, "call", Decimal("0.5"), None, None,
+        ...                       None, state="per-call")
+        >>> print(format_status([row]))
+        budget  scope        window  limit  spent  reserved  remaining  state
+        c       <each call>  call      0.5    n/a       n/a        n/a  per-call
     """
-    cells = [row.as_strings() for row in rows]
     if fmt == "json":
-        return json.dumps(cells, indent=2) if cells else "[]"
+        return json.dumps([row.as_json() for row in rows], indent=2) if rows else "[]"
+    cells = [row.as_strings() for row in rows]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=_COLUMNS, lineterminator="\n")
@@ -142,15 +248,18 @@ def format_status(
         return out.getvalue().rstrip("\n")
     if not cells:
         return "no budgets"
-    widths = {c: max(len(c), *(len(cell[c]) for cell in cells)) for c in _COLUMNS}
-    numeric = {"limit", "spent", "reserved", "remaining"}
+    shown = [
+        {c: (cell[c] or _NOT_APPLICABLE) if c in _NUMERIC else cell[c] for c in _TABLE_COLUMNS}
+        for cell in cells
+    ]
+    widths = {c: max(len(c), *(len(cell[c]) for cell in shown)) for c in _TABLE_COLUMNS}
 
     def line(values: dict[str, str]) -> str:
         parts = [
-            values[c].rjust(widths[c]) if c in numeric else values[c].ljust(widths[c])
-            for c in _COLUMNS
+            values[c].rjust(widths[c]) if c in _NUMERIC else values[c].ljust(widths[c])
+            for c in _TABLE_COLUMNS
         ]
         return "  ".join(parts).rstrip()
 
-    header = line({c: c for c in _COLUMNS})
-    return "\n".join([header, *(line(cell) for cell in cells)])
+    header = line({c: c for c in _TABLE_COLUMNS})
+    return "\n".join([header, *(line(cell) for cell in shown)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,212 @@ def test_budget_status_formats(
     assert main(["budget", "status", "p.yaml", "--format", "csv"]) == 0
     header = capsys.readouterr().out.splitlines()[0]
     assert header.startswith("budget,scope,window,limit,spent")
+
+
+# Budgets of every kind: per-user lines charged by real calls, a global budget charged too, a
+# per-team budget and a global one nothing reaches (only the unused "code" route is in their
+# scope), and a per-call limit. Charged budgets use rolling windows so that no calendar
+# boundary can fall between the calls and the status.
+SPEND_POLICY = """\
+policyroute: 1
+name: status
+models:
+  a:
+    model: openai/fake-a
+    api_base: {base}
+    api_key: ${{PR_STATUS_KEY}}
+    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+routes:
+  - name: code
+    when: {{metadata.task: code}}
+    to: a
+  - name: default
+    to: a
+budgets:
+  - name: users
+    per: metadata.user_id
+    limit_usd: 1
+    window: 6h
+  - name: teams
+    per: metadata.team
+    limit_usd: 3
+    window: day
+    routes: [code]
+  - name: global
+    limit_usd: 10
+    window: 24h
+  - name: code-weekly
+    limit_usd: 4
+    window: week
+    routes: [code]
+  - name: per-call
+    limit_usd: "0.50"
+    window: call
+store: {{backend: sqlite, path: state/budgets.sqlite3}}
+receipts: {{sink: jsonl, path: receipts/calls.jsonl}}
+defaults: {{max_tokens: 10}}
+"""
+
+
+@pytest.fixture
+def spent_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A policy whose SQLite store holds the spend of three real calls (by two users)."""
+    import policyroute
+    from policyroute.accounting import _clear_default_cache
+    from policyroute.api import clear_cache
+    from policyroute.testing import FakeProvider, Reply, Usage
+
+    monkeypatch.chdir(tmp_path)  # the store and receipt paths in the policy are relative
+    monkeypatch.setenv("PR_STATUS_KEY", "sk-test")
+    path = tmp_path / "policy.yaml"
+    try:
+        with FakeProvider() as fp:
+            # 7 input tokens at $0.001 + 3 output tokens at $0.002: $0.013 a call.
+            fp.set_default("fake-a", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
+            path.write_text(SPEND_POLICY.format(base=fp.openai_base), encoding="utf-8")
+            for user in ("u,2", "u1", "u1"):
+                policyroute.completion(
+                    policy=path,
+                    messages=[{"role": "user", "content": "hello"}],
+                    metadata={"user_id": user},
+                )
+    finally:
+        clear_cache()  # release the store the cached executor holds
+        _clear_default_cache()
+    return path
+
+
+def test_budget_status_lists_every_budget_of_a_used_policy(
+    spent_policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["budget", "status", str(spent_policy), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    for row in rows:
+        if row["window"] not in ("call", "rolling:21600s", "rolling:86400s"):
+            assert re.fullmatch(r"(day:\d{4}-\d\d-\d\d|week:\d{4}-W\d\d)", row["window"])
+            row["window"] = row["window"].split(":")[0]
+    assert rows == [
+        {
+            "budget": "users",
+            "scope": "u,2",
+            "window": "rolling:21600s",
+            "limit": "1",
+            "spent": "0.013",
+            "reserved": "0",
+            "remaining": "0.987",
+            "per": "metadata.user_id",
+            "state": "charged",
+        },
+        {
+            "budget": "users",
+            "scope": "u1",
+            "window": "rolling:21600s",
+            "limit": "1",
+            "spent": "0.026",
+            "reserved": "0",
+            "remaining": "0.974",
+            "per": "metadata.user_id",
+            "state": "charged",
+        },
+        {
+            "budget": "teams",
+            "scope": "<per metadata.team: none charged>",
+            "window": "day",
+            "limit": "3",
+            "spent": "0",
+            "reserved": "0",
+            "remaining": "3",
+            "per": "metadata.team",
+            "state": "idle",
+        },
+        {
+            "budget": "global",
+            "scope": "*",
+            "window": "rolling:86400s",
+            "limit": "10",
+            "spent": "0.039",
+            "reserved": "0",
+            "remaining": "9.961",
+            "per": None,
+            "state": "charged",
+        },
+        {
+            "budget": "code-weekly",
+            "scope": "*",
+            "window": "week",
+            "limit": "4",
+            "spent": "0",
+            "reserved": "0",
+            "remaining": "4",
+            "per": None,
+            "state": "idle",
+        },
+        {
+            "budget": "per-call",
+            "scope": "<each call>",
+            "window": "call",
+            "limit": "0.50",
+            "spent": None,
+            "reserved": None,
+            "remaining": None,
+            "per": None,
+            "state": "per-call",
+        },
+    ]
+
+
+def test_budget_status_table_and_csv_of_a_used_policy(
+    spent_policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["budget", "status", str(spent_policy)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == [
+        "budget",
+        "scope",
+        "window",
+        "limit",
+        "spent",
+        "reserved",
+        "remaining",
+        "state",
+    ]
+    cells = [line.split() for line in table[1:]]
+    assert [c[0] for c in cells] == ["users", "users", "teams", "global", "code-weekly", "per-call"]
+    assert cells[1] == ["users", "u1", "rolling:21600s", "1", "0.026", "0", "0.974", "charged"]
+    assert table[3].startswith("teams        <per metadata.team: none charged>  day:")
+    assert cells[2][-5:] == ["3", "0", "0", "3", "idle"]
+    assert cells[5] == [
+        "per-call",
+        "<each",
+        "call>",
+        "call",
+        "0.50",
+        "n/a",
+        "n/a",
+        "n/a",
+        "per-call",
+    ]
+
+    assert main(["budget", "status", str(spent_policy), "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "budget,scope,window,limit,spent,reserved,remaining,per,state"
+    parsed = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["budget"], r["scope"], r["state"]) for r in parsed] == [
+        ("users", "u,2", "charged"),
+        ("users", "u1", "charged"),
+        ("teams", "<per metadata.team: none charged>", "idle"),
+        ("global", "*", "charged"),
+        ("code-weekly", "*", "idle"),
+        ("per-call", "<each call>", "per-call"),
+    ]
+    assert parsed[3]["spent"] == "0.039"
+    assert [parsed[5][k] for k in ("limit", "spent", "reserved", "remaining", "per")] == [
+        "0.50",
+        "",
+        "",
+        "",
+        "",
+    ]
 
 
 def test_budget_status_of_an_invalid_policy_exits_1(
