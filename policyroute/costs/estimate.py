@@ -4,8 +4,12 @@ Budgets are enforced against this bound, so every choice here errs high: input t
 counted with litellm's tokenizer for the model, output is bounded by ``max_tokens`` (else the
 policy default, else the model's output limit), input is priced at the highest tier (and at the
 cache-write price when the prompt asks for caching, which costs more than plain input on
-Anthropic), output at the higher of the output and reasoning rates, and the whole is multiplied
-by ``n``.
+Anthropic, and at the audio price when the prompt holds audio), output at the highest of the
+output, reasoning and (when audio output is asked for) audio output rates, and the whole is
+multiplied by ``n``.
+
+litellm's counter does not count audio: each ``input_audio`` part is bounded from its length
+instead (:func:`audio_input_tokens`).
 
 Example:
     >>> est = worst_case(request, candidate, {"max_tokens": 100}, default_max_tokens=None)
@@ -16,6 +20,8 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,10 +29,18 @@ from typing import Any
 
 from policyroute._lazy import import_litellm
 from policyroute.costs.pricing import lookup_litellm_entry
+from policyroute.errors import RequestError
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate
 
-__all__ = ["Estimate", "count_input_tokens", "has_cache_control", "output_bound", "worst_case"]
+__all__ = [
+    "Estimate",
+    "audio_input_tokens",
+    "count_input_tokens",
+    "has_cache_control",
+    "output_bound",
+    "worst_case",
+]
 
 FALLBACK_TOKENIZER_MODEL = "gpt-4o"
 """Tokenizer used for models litellm does not know; close enough for a bound with headroom."""
@@ -76,6 +90,99 @@ def has_cache_control(messages: Sequence[Mapping[str, Any]], tools: Any = None) 
     return False
 
 
+AUDIO_TOKENS_PER_SECOND = 32
+"""Audio tokens per second of input: the highest rate chat models publish (Gemini's)."""
+
+# Bytes per second assumed for audio whose duration cannot be read from a header: a low bitrate
+# (16 kbit/s) makes a long duration, which errs high.
+_COMPRESSED_BYTES_PER_SECOND = 2_000
+# OpenAI's ``pcm16``: 24 kHz, 16-bit, mono.
+_PCM16_BYTES_PER_SECOND = 48_000
+
+
+def _audio_parts(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [
+        part
+        for message in messages
+        if isinstance(content := message.get("content"), list)
+        for part in content
+        if isinstance(part, Mapping) and part.get("type") == "input_audio"
+    ]
+
+
+def _wav_byte_rate(data: str) -> int | None:
+    """The byte rate in a base64 WAV's header, if it has one."""
+    try:
+        header = base64.b64decode(data[:64], validate=False)
+    except (ValueError, TypeError):
+        return None
+    if len(header) < 32 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    rate = int.from_bytes(header[28:32], "little")
+    return rate if rate > 0 else None
+
+
+def _audio_tokens(part: Mapping[str, Any]) -> int:
+    audio = part.get("input_audio")
+    data = audio.get("data") if isinstance(audio, Mapping) else None
+    if not isinstance(data, str) or not data:
+        raise RequestError("input_audio part without base64 data")
+    fmt = str(audio.get("format") or "").lower() if isinstance(audio, Mapping) else ""
+    size = len(data) * 3 // 4 - data[-2:].count("=")
+    if fmt == "pcm16":
+        rate = _PCM16_BYTES_PER_SECOND
+    else:
+        rate = (_wav_byte_rate(data) if fmt == "wav" else None) or _COMPRESSED_BYTES_PER_SECOND
+    return math.ceil(size / rate * AUDIO_TOKENS_PER_SECOND)
+
+
+def audio_input_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
+    """A bound on the audio tokens of the ``input_audio`` parts in ``messages``.
+
+    The duration is read from a WAV header, fixed for ``pcm16``, and bounded for compressed
+    formats by assuming 16 kbit/s; tokens are :data:`AUDIO_TOKENS_PER_SECOND` per second.
+
+    Example:
+        >>> pcm = {"type": "input_audio", "input_audio": {"data": "A" * 64000, "format": "pcm16"}}
+        >>> audio_input_tokens([{"role": "user", "content": [pcm]}])  # one second
+        32
+    """
+    return sum(_audio_tokens(part) for part in _audio_parts(messages))
+
+
+def _without_audio(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            kept = [
+                p
+                for p in content
+                if not (isinstance(p, Mapping) and p.get("type") == "input_audio")
+            ]
+            message = {**message, "content": kept}
+        out.append(message)
+    return out
+
+
+def _counted(
+    counter: Callable[..., int],
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None,
+) -> int:
+    kwargs: dict[str, Any] = {"messages": list(messages), "use_default_image_token_count": True}
+    if tools:
+        kwargs["tools"] = list(tools)
+    if lookup_litellm_entry(model) is not None:
+        try:
+            return int(counter(model=model, **kwargs))
+        except Exception:
+            # A tokenizer litellm lists but cannot load (e.g. a gated Hugging Face one).
+            pass
+    return int(counter(model=FALLBACK_TOKENIZER_MODEL, **kwargs))
+
+
 def count_input_tokens(
     model: str,
     messages: Sequence[Mapping[str, Any]],
@@ -85,19 +192,25 @@ def count_input_tokens(
     """Prompt tokens of messages plus tools, with litellm's counter for ``model``.
 
     Images count as litellm's default image size: measuring them would fetch their URLs.
+    Audio parts, which litellm's counter refuses, are bounded by :func:`audio_input_tokens`.
+    Content no counter understands raises :class:`~policyroute.errors.RequestError`: a budget
+    cannot be guarded against input it cannot measure.
     """
     counter = token_counter or import_litellm().token_counter
-    known = lookup_litellm_entry(model) is not None
-    kwargs: dict[str, Any] = {"messages": list(messages), "use_default_image_token_count": True}
-    if tools:
-        kwargs["tools"] = list(tools)
-    if known:
-        try:
-            return int(counter(model=model, **kwargs))
-        except Exception:
-            # A tokenizer litellm lists but cannot load (e.g. a gated Hugging Face one).
-            pass
-    return int(counter(model=FALLBACK_TOKENIZER_MODEL, **kwargs))
+    try:
+        return _counted(counter, model, messages, tools)
+    except Exception as exc:
+        if not _audio_parts(messages):
+            raise RequestError(
+                f"cannot count the input tokens of this request for {model}: {exc}"
+            ) from exc
+    audio = audio_input_tokens(messages)
+    try:
+        return _counted(counter, model, _without_audio(messages), tools) + audio
+    except Exception as exc:
+        raise RequestError(
+            f"cannot count the input tokens of this request for {model}: {exc}"
+        ) from exc
 
 
 def output_bound(
@@ -159,11 +272,17 @@ def worst_case(
     input_rates = [info.input_cost_per_token_max, info.input_cost_per_token]
     if has_cache_control(request.messages, tools):
         input_rates.append(info.cache_write_cost_per_token)
+    audio_rate = info.audio_input_cost_per_token
+    if audio_rate is not None and _audio_parts(request.messages):
+        input_rates.append(audio_rate)
     output_rates = [
         info.output_cost_per_token_max,
         info.output_cost_per_token,
         info.reasoning_cost_per_token,
     ]
+    modalities = params.get("modalities")
+    if isinstance(modalities, (list, tuple)) and "audio" in modalities:
+        output_rates.append(info.audio_output_cost_per_token)
     input_rate = max(r for r in input_rates if r is not None)
     output_rate = max(r for r in output_rates if r is not None)
     cost = (input_tokens * input_rate + output_tokens * output_rate) * n

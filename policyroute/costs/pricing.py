@@ -145,6 +145,8 @@ def resolve_model_info(spec: ModelSpec) -> ModelInfo:
         reasoning_cost_per_token=_dec(entry.get("output_cost_per_reasoning_token")),
         input_cost_per_token_max=_tier_max(entry, "input_cost_per_token"),
         output_cost_per_token_max=_tier_max(entry, "output_cost_per_token"),
+        audio_input_cost_per_token=_dec(entry.get("input_cost_per_audio_token")),
+        audio_output_cost_per_token=_dec(entry.get("output_cost_per_audio_token")),
         price_source="litellm" if inp is not None and out is not None else "none",
         **common,
     )

@@ -21,7 +21,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from policyroute._lazy import import_litellm
 from policyroute.errors import RequestError
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, is_known_fact
 from policyroute.request import Request
@@ -107,23 +106,20 @@ _STAND_IN_TOKENIZER: Final = "gpt-4o"
 
 
 def default_token_counter(request: Request) -> int:
-    """Count the request's input tokens with litellm's counter.
+    """Count the request's input tokens as budget estimates do
+    (:func:`~policyroute.costs.estimate.count_input_tokens`: litellm's counter, audio bounded
+    from its length).
 
     The request's model names the tokenizer; without one, ``gpt-4o``'s stands in. Images are
-    counted with litellm's default size, so counting never fetches an image.
+    counted with litellm's default size, so counting never fetches an image. Content that
+    cannot be counted raises :class:`~policyroute.errors.RequestError`.
     """
-    litellm = import_litellm()
-    try:
-        return int(
-            litellm.token_counter(
-                model=request.model or _STAND_IN_TOKENIZER,
-                messages=list(request.messages),
-                tools=list(request.tools) if request.tools else None,
-                use_default_image_token_count=True,
-            )
-        )
-    except Exception as exc:
-        raise RequestError(f"cannot count the request's input tokens: {exc}") from exc
+    # Imported here: policies that never test input_tokens never load the counter.
+    from policyroute.costs.estimate import count_input_tokens
+
+    return count_input_tokens(
+        request.model or _STAND_IN_TOKENIZER, request.messages, request.tools or None
+    )
 
 
 def _is_image_part(part: Any) -> bool:

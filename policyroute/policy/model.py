@@ -157,7 +157,8 @@ class ModelInfo:
 
     Resolved once at compile time from the policy's overrides, else litellm's model data.
     The ``*_max`` prices are the highest tier (e.g. above 200k tokens), for worst-case
-    estimates; the plain prices are the base tier. ``price_source`` is ``"policy"``,
+    estimates; the plain prices are the base tier. The ``audio_*`` prices are those of audio input
+    and output where they differ from text. ``price_source`` is ``"policy"``,
     ``"litellm"`` or ``"none"`` (cannot be priced).
     """
 
@@ -168,6 +169,8 @@ class ModelInfo:
     reasoning_cost_per_token: Decimal | None = None
     input_cost_per_token_max: Decimal | None = None
     output_cost_per_token_max: Decimal | None = None
+    audio_input_cost_per_token: Decimal | None = None
+    audio_output_cost_per_token: Decimal | None = None
     max_input_tokens: int | None = None
     max_output_tokens: int | None = None
     supports_tools: bool = False

@@ -1,0 +1,173 @@
+"""Worst-case estimates of prompts holding audio, which litellm's token counter refuses, and of
+content nothing can count."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import policyroute
+from budgets.helpers import candidate
+from policyroute.costs.estimate import (
+    AUDIO_TOKENS_PER_SECOND,
+    audio_input_tokens,
+    count_input_tokens,
+    worst_case,
+)
+from policyroute.errors import BudgetExceeded, RequestError
+from policyroute.policy.loader import load_policy_text
+from policyroute.request import Request
+from policyroute.testing import FakeProvider, Reply
+
+D = Decimal
+
+
+def wav(seconds: float, rate: int = 16_000) -> str:
+    """A base64 16-bit mono WAV of silence lasting ``seconds``."""
+    data = b"\x00\x00" * int(rate * seconds)
+    header = (
+        b"RIFF"
+        + (36 + len(data)).to_bytes(4, "little")
+        + b"WAVEfmt "
+        + (16).to_bytes(4, "little")
+        + (1).to_bytes(2, "little")  # PCM
+        + (1).to_bytes(2, "little")  # mono
+        + rate.to_bytes(4, "little")
+        + (rate * 2).to_bytes(4, "little")  # byte rate
+        + (2).to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+        + b"data"
+        + len(data).to_bytes(4, "little")
+    )
+    return base64.b64encode(header + data).decode()
+
+
+def audio_message(data: str, fmt: str = "wav", text: str = "Transcribe this.") -> dict[str, Any]:
+    return {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": text},
+            {"type": "input_audio", "input_audio": {"data": data, "format": fmt}},
+        ],
+    }
+
+
+def test_wav_duration_comes_from_its_header() -> None:
+    # 10 s at 16 kHz: 320 kB, 320 tokens (plus the 44-byte header's share of a second).
+    tokens = audio_input_tokens([audio_message(wav(10))])
+    assert tokens == 10 * AUDIO_TOKENS_PER_SECOND + 1
+    # The same bytes at 8 kHz last twice as long.
+    assert audio_input_tokens([audio_message(wav(20, rate=8_000))]) == 20 * 32 + 1
+
+
+def test_pcm16_and_compressed_audio_are_bounded_from_their_size() -> None:
+    one_second_pcm16 = base64.b64encode(b"\x00" * 48_000).decode()
+    assert audio_input_tokens([audio_message(one_second_pcm16, "pcm16")]) == 32
+    # 20 kB of mp3 is taken as 10 s (16 kbit/s), longer than at any usual bitrate.
+    mp3 = base64.b64encode(b"\xff" * 20_000).decode()
+    assert audio_input_tokens([audio_message(mp3, "mp3")]) == 320
+    # A "wav" without a RIFF header is bounded like compressed audio.
+    assert audio_input_tokens([audio_message(mp3, "wav")]) == 320
+
+
+def test_audio_adds_to_the_text_count() -> None:
+    text_only = count_input_tokens(
+        "openai/gpt-audio", [{"role": "user", "content": "Transcribe this."}], None
+    )
+    with_audio = count_input_tokens("openai/gpt-audio", [audio_message(wav(10))], None)
+    assert with_audio == text_only + 321
+
+
+def test_audio_without_data_is_a_request_error() -> None:
+    message = {
+        "role": "user",
+        "content": [{"type": "input_audio", "input_audio": {"format": "wav"}}],
+    }
+    with pytest.raises(RequestError, match="without base64 data"):
+        count_input_tokens("openai/gpt-audio", [message], None)
+
+
+def test_content_no_counter_understands_is_a_request_error() -> None:
+    message = {"role": "user", "content": [{"type": "hologram", "data": "..."}]}
+    with pytest.raises(RequestError, match=r"cannot count the input tokens .* hologram"):
+        count_input_tokens("openai/gpt-4o-mini", [message], None)
+
+
+def test_audio_input_is_priced_at_the_audio_rate() -> None:
+    cand = candidate("audio", "openai/gpt-audio", price=None)
+    text = worst_case(
+        Request(messages=[{"role": "user", "content": "Transcribe this."}]),
+        cand,
+        {"max_tokens": 0},
+        default_max_tokens=None,
+    )
+    spoken = worst_case(
+        Request(messages=[audio_message(wav(10))]), cand, {"max_tokens": 0}, default_max_tokens=None
+    )
+    # gpt-audio: $2.50 per million text tokens in, $32 per million audio tokens in.
+    assert text.input_rate == D("0.0000025")
+    assert spoken.input_rate == D("0.000032")
+    assert spoken.cost == spoken.input_tokens * D("0.000032")
+
+
+def test_audio_output_is_priced_at_the_audio_output_rate_when_asked_for() -> None:
+    cand = candidate("audio", "openai/gpt-audio", price=None)
+    messages = [{"role": "user", "content": "Say hello."}]
+    text = worst_case(Request(messages=messages), cand, {"max_tokens": 10}, default_max_tokens=None)
+    spoken = worst_case(
+        Request(messages=messages),
+        cand,
+        {"max_tokens": 10, "modalities": ["text", "audio"]},
+        default_max_tokens=None,
+    )
+    assert (text.output_rate, spoken.output_rate) == (D("0.00001"), D("0.000064"))
+
+
+# --------------------------------------------------------------------------- through a call
+
+POLICY = """
+policyroute: 1
+name: audio-budget
+models:
+  voice:
+    model: openai/gpt-audio
+    api_base: {base}
+    api_key: ${{POLICYROUTE_TEST_KEY}}
+routes:
+  - name: default
+    to: voice
+defaults:
+  max_tokens: 100
+budgets:
+  - name: per-call
+    limit_usd: 0.005
+    window: call
+store: {{backend: memory}}
+receipts: {{sink: none}}
+"""
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    os.environ.setdefault("POLICYROUTE_TEST_KEY", "sk-fake")
+    with FakeProvider() as fp:
+        fp.set_default("*", Reply(text="hello"))
+        yield fp
+
+
+def test_a_long_recording_is_refused_before_it_is_sent(provider: FakeProvider) -> None:
+    policy = load_policy_text(POLICY.format(base=provider.openai_base))
+    # 10 s: 321 audio tokens at $32/M plus 100 output tokens at $10/M, about $0.011.
+    with pytest.raises(BudgetExceeded):
+        policyroute.completion(policy=policy, messages=[audio_message(wav(10))])
+    assert provider.requests == []
+    # 2 s fits: 65 tokens, about $0.0031.
+    answer = policyroute.completion(policy=policy, messages=[audio_message(wav(2))])
+    assert answer.choices[0].message.content == "hello"
+    sent = provider.requests[-1].body["messages"][0]["content"][1]
+    assert sent["type"] == "input_audio"
