@@ -36,11 +36,19 @@ from langchain_core.language_models.chat_models import (
     generate_from_stream,
 )
 from langchain_core.language_models.model_profile import ModelProfile
+from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
-from pydantic import ConfigDict, Field, PrivateAttr, SkipValidation, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SkipValidation,
+    field_validator,
+    model_validator,
+)
 
 from policyroute._litellm import chunk_to_message
 from policyroute.errors import RequestError
@@ -58,6 +66,12 @@ from policyroute.langchain_.facts import (
 from policyroute.langchain_.outbound import to_openai_messages, to_openai_tool, tool_choice_param
 from policyroute.langchain_.profile import policy_profile
 from policyroute.langchain_.results import chat_result, final_chunk
+from policyroute.langchain_.serialization import (
+    Withheld,
+    is_policy_text,
+    policy_from_env,
+    serialised_policy,
+)
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.request import Request
@@ -73,7 +87,7 @@ def _load(policy: Any) -> CompiledPolicy:
 
     if isinstance(policy, CompiledPolicy):
         return policy
-    if isinstance(policy, str) and "\n" in policy:
+    if is_policy_text(policy):
         return load_policy_text(policy)
     if isinstance(policy, (str, os.PathLike)):
         return load_policy(policy)
@@ -87,24 +101,46 @@ class ChatPolicyRoute(FactsCarryingChatModel):
 
     ``policy`` is a path to a policy file, the YAML text of a policy (any string with a line
     break) or a :class:`~policyroute.policy.compile.CompiledPolicy`; it is loaded and
-    validated once, at construction. Call parameters set here are the caller's; the chosen
-    route's ``params`` override them. Per-call routing facts come from the RunnableConfig:
+    validated once, at construction (a broken policy raises
+    :class:`~policyroute.errors.PolicyValidationError` with every diagnostic). When it is not
+    given, ``$POLICYROUTE_POLICY`` supplies it, read by the same rule (a path, or YAML text if
+    it has a line break); with neither, :class:`~policyroute.errors.PolicyError` says what to
+    set. Call parameters set here are the caller's; the chosen route's ``params`` override
+    them. Per-call routing facts come from the RunnableConfig:
     ``config={"metadata": {...}, "tags": [...]}``.
 
     ``model`` is the *requested* model, a fact that conditions can test (``model: gpt-4o``),
     not a command; a per-call ``model=`` keyword overrides it.
+
+    The model serialises with LangChain's ``dumpd``/``dumps`` under the id
+    ``["policyroute", "langchain", "ChatPolicyRoute"]``; ``load`` rebuilds it given
+    ``valid_namespaces=["policyroute"]`` and ``allowed_objects=[ChatPolicyRoute]`` (its
+    ``"all"`` covers only the classes in langchain-core's own mapping). The policy is written
+    as it was given: a path as the path (a relative one is read against the working directory
+    when loaded), YAML text as the text (keys stay ``${VAR}`` references, read from the
+    environment when loaded), a ``CompiledPolicy`` as the path of the file it was loaded from.
+    What cannot be rebuilt or would carry a secret is written as a ``not_implemented`` entry
+    saying why: a ``CompiledPolicy`` not loaded from a file, policy text holding a secret (a
+    URL password, a credential header, the value of a referenced variable), and any
+    ``accounting`` object (it holds live state such as budget stores). ``load`` refuses those
+    unless given ``ignore_unserializable_fields=True``, which rebuilds the model without them:
+    the policy then comes from ``$POLICYROUTE_POLICY``, the accounting from the policy.
 
     Example:
         >>> llm = ChatPolicyRoute(policy="policies/support.yaml")  # doctest: +SKIP
         >>> llm.bind_tools([get_weather], tool_choice="any").invoke("Paris?")  # doctest: +SKIP
         >>> for chunk in llm.stream("hi", config={"tags": ["cheap"]}):  # doctest: +SKIP
         ...     print(chunk.content, end="")
+        >>> from langchain_core.load import dumpd, load
+        >>> again = load(  # doctest: +SKIP
+        ...     dumpd(llm), valid_namespaces=["policyroute"], allowed_objects=[ChatPolicyRoute])
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
-    policy: str | os.PathLike[str] | CompiledPolicy
-    """A policy file's path, a policy's YAML text, or a compiled policy."""
+    policy: str | os.PathLike[str] | CompiledPolicy = Field(default_factory=policy_from_env)
+    """A policy file's path, a policy's YAML text, or a compiled policy (default:
+    ``$POLICYROUTE_POLICY``)."""
     model: str | None = Field(default=None, alias="model_name")
     """The requested model: a routing fact, not a command."""
     temperature: float | None = None
@@ -123,12 +159,60 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _thresholds: bool = PrivateAttr(default=False)
 
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_or_env(cls, policy: Any) -> Any:
+        # An explicit None means "not given", as it does for LangChain's keys read from the
+        # environment; ``load(..., ignore_unserializable_fields=True)`` passes it so.
+        return policy_from_env() if policy is None else policy
+
     @model_validator(mode="after")
     def _load_policy(self) -> ChatPolicyRoute:
         # Loading here (not lazily) makes a broken policy fail at construction, with every
         # diagnostic, rather than at the first call.
         _ = self.compiled_policy
         return self
+
+    # ------------------------------------------------------------------ serialisation
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        """``True``: ``dumpd``/``load`` rebuild the model (see the class docstring)."""
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        """``["policyroute", "langchain"]``, fixed so that moving the module keeps saved ids."""
+        return ["policyroute", "langchain"]
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        """The model as LangChain serialises it: the policy as given, no accounting object.
+
+        Example:
+            >>> ChatPolicyRoute(policy="policies/tiered.yaml").to_json()["kwargs"]["policy"]
+            'policies/tiered.yaml'
+        """
+        data = super().to_json()
+        if data["type"] != "constructor":
+            return data
+        kwargs = data["kwargs"]
+        kwargs["policy"] = serialised_policy(self.policy, self.compiled_policy)
+        if self.accounting is not None:
+            kwargs["accounting"] = Withheld.of(
+                self.accounting,
+                "accounting objects hold live state (budget stores, sinks) and are not"
+                " serialised; load with ignore_unserializable_fields=True to rebuild the model"
+                " with the policy's own budgets and receipts",
+            )
+        return data
+
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        # langchain-core keys the cache of a serialisable model by its serialised form, which
+        # names a policy file but not its content. The invocation params carry the policy's
+        # content hash, so a changed policy never answers from the old one's cache entries.
+        kwargs.pop(FACTS_KEY, None)
+        params = {**self._get_invocation_params(stop=stop, **kwargs), **kwargs}
+        return str(sorted(params.items()))
 
     # ------------------------------------------------------------------ identity
 

@@ -68,11 +68,59 @@ class _Features:
         return "fake-strong"
 
 
+# test_serdes calls load(), a beta API, and the deprecated BaseChatModel.dict().
+@pytest.mark.filterwarnings("ignore:The function `load` is in beta")
+@pytest.mark.filterwarnings("ignore:The method `BaseChatModel.dict` was deprecated")
 class TestChatPolicyRouteUnit(_Features, ChatModelUnitTests):
+    @pytest.fixture(autouse=True)
+    def _loadable(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # test_serdes loads with allowed_objects="all", which langchain-core 1.7 limits to the
+        # classes in its own serialization mapping; applications load ChatPolicyRoute with
+        # allowed_objects=[ChatPolicyRoute] (tests/langchain/test_serialization.py). List it in
+        # the mapping for the length of the test, so the suite's own round trip runs.
+        import importlib
+
+        lc_load = importlib.import_module("langchain_core.load.load")
+
+        path = tuple(ChatPolicyRoute.lc_id())
+        monkeypatch.setattr(
+            lc_load, "ALL_SERIALIZABLE_MAPPINGS", {**lc_load.ALL_SERIALIZABLE_MAPPINGS, path: path}
+        )
+        monkeypatch.setattr(lc_load, "_default_class_paths_cache", {})
+
+    # Unit tests never call the model; the address is never dialled. The policy is this
+    # class's own, as test_serdes pins its serialised form in a snapshot.
+    _POLICY = """policyroute: 1
+name: lc-unit
+models:
+  fast:
+    model: openai/fake-fast
+    api_base: http://127.0.0.1:9/v1
+    api_key: ${POLICYROUTE_TEST_KEY}
+    price: {input_per_mtok: 1, output_per_mtok: 2}
+    capabilities: {tools: true, vision: true, json_schema: true}
+routes:
+  - name: default
+    to: fast
+receipts: {sink: none}
+"""
+
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        # Unit tests never call the model; the address is never dialled.
-        return {"policy": policy_text("http://127.0.0.1:9/v1"), "accounting": NullAccounting()}
+        # No accounting object: one is serialised as not_implemented, which load refuses.
+        return {"policy": self._POLICY}
+
+    @property
+    def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+        from pathlib import Path
+
+        # A checked-in policy, named by an absolute path so the test runs from any directory.
+        tiered = str(Path(__file__).resolve().parents[2] / "policies" / "tiered.yaml")
+        return (
+            {"POLICYROUTE_POLICY": tiered},
+            {"model": "gpt-4.1", "temperature": 0.5},
+            {"policy": tiered, "model": "gpt-4.1", "temperature": 0.5},
+        )
 
 
 _JOKE = '{"setup": "Why do cats sit on keyboards?", "punchline": "To keep an eye on the mouse."}'
