@@ -1,12 +1,15 @@
 """The worst-case cost of one attempt, before it is sent.
 
-Budgets are enforced against this bound, so every choice here errs high: input tokens are
-counted with litellm's tokenizer for the model, output is bounded by ``max_tokens`` (else the
-policy default, else the model's output limit), input is priced at the highest tier (and at the
-cache-write price when the prompt asks for caching, which costs more than plain input on
-Anthropic, and at the audio price when the prompt holds audio), output at the highest of the
-output, reasoning and (when audio output is asked for) audio output rates, and the whole is
-multiplied by ``n``.
+Budgets are enforced against this bound, so every choice here errs high:
+
+- input tokens are counted with litellm's tokenizer for the model;
+- output is bounded by ``max_tokens``, else the policy default, else the model's output limit;
+- input is priced at the highest tier, and at the cache-write price when the prompt asks for
+  caching (more than plain input on Anthropic; the hour-long price for ``ttl: 1h``), and at
+  the audio price when the prompt holds audio;
+- output is priced at the highest of the output, reasoning and (when audio output is asked
+  for) audio output rates;
+- the whole is multiplied by ``n``.
 
 litellm's counter does not count audio: each ``input_audio`` part is bounded from its length
 instead (:func:`audio_input_tokens`).
@@ -22,10 +25,10 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
 from policyroute.costs.pricing import lookup_litellm_entry
@@ -36,6 +39,7 @@ from policyroute.routing.decision import Candidate
 __all__ = [
     "Estimate",
     "audio_input_tokens",
+    "cache_write_ttl",
     "count_input_tokens",
     "has_cache_control",
     "output_bound",
@@ -74,20 +78,56 @@ class Estimate:
         return (self.input_tokens * self.input_rate + output_tokens * self.output_rate) * self.n
 
 
-def has_cache_control(messages: Sequence[Mapping[str, Any]], tools: Any = None) -> bool:
-    """Whether any message, content block or tool carries an Anthropic ``cache_control``."""
-    items: list[Any] = list(messages) + list(tools or [])
-    for item in items:
+# Anthropic prices an hour-long cache write at 2x input against 1.25x for five minutes: where
+# the hour rate is not known, the five-minute rate times 1.6 stands in.
+_HOUR_OVER_FIVE_MINUTES = Decimal("1.6")
+
+
+def _marks(item: Mapping[str, Any]) -> Iterator[Any]:
+    if "cache_control" in item:
+        yield item["cache_control"]
+    content = item.get("content")
+    if isinstance(content, list):
+        for block in content:
+            if isinstance(block, Mapping) and "cache_control" in block:
+                yield block["cache_control"]
+
+
+def cache_write_ttl(
+    messages: Sequence[Mapping[str, Any]], tools: Any = None
+) -> Literal["5m", "1h"] | None:
+    """The longest prompt-cache lifetime the messages and tools ask for, ``None`` if none.
+
+    Example:
+        >>> mark = {"type": "ephemeral", "ttl": "1h"}
+        >>> cache_write_ttl([{"role": "system", "content": [{"type": "text", "text": "x",
+        ...                                                  "cache_control": mark}]}])
+        '1h'
+    """
+    longest: Literal["5m", "1h"] | None = None
+    for item in [*messages, *(tools or [])]:
         if not isinstance(item, Mapping):
             continue
-        if "cache_control" in item:
-            return True
-        content = item.get("content")
-        if isinstance(content, list) and any(
-            isinstance(block, Mapping) and "cache_control" in block for block in content
-        ):
-            return True
-    return False
+        for mark in _marks(item):
+            if isinstance(mark, Mapping) and mark.get("ttl") == "1h":
+                return "1h"
+            longest = "5m"
+    return longest
+
+
+def has_cache_control(messages: Sequence[Mapping[str, Any]], tools: Any = None) -> bool:
+    """Whether any message, content block or tool carries an Anthropic ``cache_control``."""
+    return cache_write_ttl(messages, tools) is not None
+
+
+def _cache_write_rate(info: Any, ttl: Literal["5m", "1h"]) -> Decimal | None:
+    five_minutes: Decimal | None = info.cache_write_cost_per_token
+    if ttl == "5m":
+        return five_minutes
+    hour: Decimal | None = info.cache_write_1h_cost_per_token
+    if hour is not None:
+        return hour
+    return None if five_minutes is None else five_minutes * _HOUR_OVER_FIVE_MINUTES
 
 
 AUDIO_TOKENS_PER_SECOND = 32
@@ -270,8 +310,9 @@ def worst_case(
             " known output limit",
         )
     input_rates = [info.input_cost_per_token_max, info.input_cost_per_token]
-    if has_cache_control(request.messages, tools):
-        input_rates.append(info.cache_write_cost_per_token)
+    ttl = cache_write_ttl(request.messages, tools)
+    if ttl is not None:
+        input_rates.append(_cache_write_rate(info, ttl))
     audio_rate = info.audio_input_cost_per_token
     if audio_rate is not None and _audio_parts(request.messages):
         input_rates.append(audio_rate)

@@ -142,6 +142,7 @@ def resolve_model_info(spec: ModelSpec) -> ModelInfo:
         output_cost_per_token=out,
         cache_read_cost_per_token=_dec(entry.get("cache_read_input_token_cost")),
         cache_write_cost_per_token=_dec(entry.get("cache_creation_input_token_cost")),
+        cache_write_1h_cost_per_token=_dec(entry.get("cache_creation_input_token_cost_above_1hr")),
         reasoning_cost_per_token=_dec(entry.get("output_cost_per_reasoning_token")),
         input_cost_per_token_max=_tier_max(entry, "input_cost_per_token"),
         output_cost_per_token_max=_tier_max(entry, "output_cost_per_token"),

@@ -158,7 +158,8 @@ class ModelInfo:
     Resolved once at compile time from the policy's overrides, else litellm's model data.
     The ``*_max`` prices are the highest tier (e.g. above 200k tokens), for worst-case
     estimates; the plain prices are the base tier. The ``audio_*`` prices are those of audio input
-    and output where they differ from text. ``price_source`` is ``"policy"``,
+    and output where they differ from text; ``cache_write_1h_cost_per_token`` that of cache
+    writes kept for an hour (Anthropic's ``ttl: 1h``). ``price_source`` is ``"policy"``,
     ``"litellm"`` or ``"none"`` (cannot be priced).
     """
 
@@ -166,6 +167,7 @@ class ModelInfo:
     output_cost_per_token: Decimal | None = None
     cache_read_cost_per_token: Decimal | None = None
     cache_write_cost_per_token: Decimal | None = None
+    cache_write_1h_cost_per_token: Decimal | None = None
     reasoning_cost_per_token: Decimal | None = None
     input_cost_per_token_max: Decimal | None = None
     output_cost_per_token_max: Decimal | None = None

@@ -137,3 +137,53 @@ def test_unbounded_output_is_flagged() -> None:
     assert not est.priced
     assert est.problem is not None
     assert "unbounded" in est.problem
+
+
+def _cached(ttl: str | None) -> list[dict[str, Any]]:
+    mark: dict[str, Any] = {"type": "ephemeral"}
+    if ttl is not None:
+        mark["ttl"] = ttl
+    return [
+        {"role": "system", "content": [{"type": "text", "text": "rules", "cache_control": mark}]},
+        {"role": "user", "content": "hi"},
+    ]
+
+
+def test_hour_long_cache_writes_are_priced_at_the_hour_rate() -> None:
+    sonnet = candidate("sonnet", "anthropic/claude-sonnet-4-5-20250929", price=None)
+
+    def rate(messages: list[dict[str, Any]]) -> Decimal:
+        return worst_case(
+            Request(messages=messages), sonnet, {"max_tokens": 0}, default_max_tokens=None
+        ).input_rate
+
+    # Sonnet 4.5: $3/M input, $3.75/M five-minute writes, $6/M hour-long writes.
+    assert rate(HELLO) == D("0.000003")
+    assert rate(_cached(None)) == D("0.00000375")
+    assert rate(_cached("5m")) == D("0.00000375")
+    assert rate(_cached("1h")) == D("0.000006")
+
+
+def test_hour_long_writes_without_a_known_hour_rate_cost_1_6_times_the_five_minute_rate() -> None:
+    cand = candidate("p", "custom/p", price=PRICE)
+    est = worst_case(
+        Request(messages=_cached("1h")),
+        cand,
+        {"max_tokens": 0},
+        default_max_tokens=None,
+        token_counter=fixed_counter(1_000_000),
+    )
+    assert est.cost == D("4.8")
+
+
+def test_a_tool_marked_for_an_hour_counts() -> None:
+    sonnet = candidate("sonnet", "anthropic/claude-sonnet-4-5-20250929", price=None)
+    tool = {
+        "type": "function",
+        "function": {"name": "f", "parameters": {"type": "object", "properties": {}}},
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+    }
+    est = worst_case(
+        Request(messages=HELLO, tools=[tool]), sonnet, {"max_tokens": 0}, default_max_tokens=None
+    )
+    assert est.input_rate == D("0.000006")
