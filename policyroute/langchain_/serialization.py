@@ -48,21 +48,21 @@ def is_policy_text(policy: object) -> TypeGuard[str]:
 
 
 def policy_from_env() -> str:
-    """The policy named by ``$POLICYROUTE_POLICY``: a file's path, or YAML text (with a line
-    break, as for ``policy=``). A single-line value is stripped of surrounding blanks.
+    """The policy named by ``$POLICYROUTE_POLICY``: YAML text if it has a line break inside
+    (as for ``policy=``), else a file's path, stripped of surrounding blanks and line breaks
+    (a value written from a file often ends with one).
 
     Raises :class:`~policyroute.errors.PolicyError` saying what to set when it is unset or blank.
     """
     value = os.environ.get(POLICY_ENV, "")
-    if not is_policy_text(value):
-        value = value.strip()
-    if not value.strip():
+    stripped = value.strip()
+    if not stripped:
         raise PolicyError(
             "ChatPolicyRoute has no policy: pass policy=... (a policy file's path, its YAML text"
             f" or a CompiledPolicy) or set the environment variable {POLICY_ENV} to a policy"
             " file's path"
         )
-    return value
+    return value if is_policy_text(stripped) else stripped
 
 
 class Withheld(Serializable):
