@@ -28,7 +28,6 @@ from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.callbacks.manager import BaseRunManager
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.chat_models import (
@@ -50,7 +49,6 @@ from pydantic import (
     model_validator,
 )
 
-from policyroute._litellm import chunk_to_message
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import StreamDone
@@ -61,17 +59,17 @@ from policyroute.langchain_.facts import (
     FactsCarryingChatModel,
     facts_from_config,
     facts_from_run_manager,
-    run_manager_from_config,
 )
 from policyroute.langchain_.outbound import to_openai_messages, to_openai_tool, tool_choice_param
 from policyroute.langchain_.profile import policy_profile
-from policyroute.langchain_.results import chat_result, final_chunk
+from policyroute.langchain_.results import chat_result
 from policyroute.langchain_.serialization import (
     Withheld,
     is_policy_text,
     policy_from_env,
     serialised_policy,
 )
+from policyroute.langchain_.streams import StreamState
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.request import Request
@@ -388,34 +386,21 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         config: RunnableConfig | None = kwargs.get(FACTS_KEY)
         request = self._request(messages, stop, run_manager, kwargs, stream=True)
-        executor = self.executor
-        crossed = events.watch(request.request_id) if self._thresholds else []
-        # Budget events need the run's handlers, which langchain-core does not pass to
-        # _stream from stream(): rebuild them from the config when there are events.
-        target = run_manager
-        finish: str | None = None
+        executor = self.executor  # first: creating it tells whether thresholds are reported
+        state = StreamState(self, request, run_manager, config, watching=self._thresholds)
         try:
             for event in executor.stream(request):
                 if isinstance(event, StreamDone):
-                    if crossed and target is None:
-                        target = run_manager_from_config(config, self)
-                    events.dispatch(target, crossed)
-                    out = final_chunk(event.result, finish)
-                else:
-                    message, reason = chunk_to_message(event.chunk)
-                    finish = reason or finish
-                    if message is None:
-                        continue
-                    out = ChatGenerationChunk(message=message)
+                    events.dispatch(state.target(), state.crossed)
+                out = state.chunk(event)
+                if out is None:
+                    continue
                 if run_manager is not None:
                     run_manager.on_llm_new_token(out.text, chunk=out)
                 yield out
         finally:
-            if self._thresholds:
-                events.unwatch(request.request_id)
-                if crossed and target is None:
-                    target = run_manager_from_config(config, self)
-                events.dispatch(target, crossed)
+            if state.stop_watching():
+                events.dispatch(state.target(), state.crossed)
 
     async def _astream(
         self,
@@ -426,32 +411,21 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         config: RunnableConfig | None = kwargs.get(FACTS_KEY)
         request = self._request(messages, stop, run_manager, kwargs, stream=True)
-        executor = self.executor
-        crossed = events.watch(request.request_id) if self._thresholds else []
-        target: BaseRunManager | None = run_manager
-        finish: str | None = None
+        executor = self.executor  # first: creating it tells whether thresholds are reported
+        state = StreamState(self, request, run_manager, config, watching=self._thresholds)
         try:
             async for event in executor.astream(request):
                 if isinstance(event, StreamDone):
-                    if crossed and target is None:
-                        target = run_manager_from_config(config, self)
-                    await events.adispatch(target, crossed)
-                    out = final_chunk(event.result, finish)
-                else:
-                    message, reason = chunk_to_message(event.chunk)
-                    finish = reason or finish
-                    if message is None:
-                        continue
-                    out = ChatGenerationChunk(message=message)
+                    await events.adispatch(state.target(), state.crossed)
+                out = state.chunk(event)
+                if out is None:
+                    continue
                 if run_manager is not None:
                     await run_manager.on_llm_new_token(out.text, chunk=out)
                 yield out
         finally:
-            if self._thresholds:
-                events.unwatch(request.request_id)
-                if crossed and target is None:
-                    target = run_manager_from_config(config, self)
-                await events.adispatch(target, crossed)
+            if state.stop_watching():
+                await events.adispatch(state.target(), state.crossed)
 
     # ------------------------------------------------------------------ tools & structure
 

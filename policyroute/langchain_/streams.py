@@ -1,0 +1,80 @@
+"""What ``ChatPolicyRoute``'s sync and async streams share.
+
+Both turn the executor's events into LangChain chunks the same way (a chunk per provider chunk
+with content, then one final chunk with the call's usage and metadata) and send the budget
+threshold events their call crossed to the call's run; only the awaiting differs, so the loops
+stay in :mod:`policyroute.langchain` and everything else is here.
+
+Example:
+    >>> state = StreamState(model, request, run_manager, config, watching=False)  # doctest: +SKIP
+    >>> [state.chunk(event) for event in executor.stream(request)]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks.manager import BaseRunManager
+from langchain_core.language_models import BaseChatModel
+from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.runnables import RunnableConfig
+
+from policyroute._litellm import chunk_to_message
+from policyroute.execution.result import StreamDone
+from policyroute.langchain_ import events
+from policyroute.langchain_.facts import run_manager_from_config
+from policyroute.langchain_.results import final_chunk
+from policyroute.request import Request
+
+__all__ = ["StreamState"]
+
+
+class StreamState:
+    """One stream's progress: the finish reason seen so far and its budget events.
+
+    ``watching`` collects the threshold events of the request while the stream runs (when the
+    model's accounting reports thresholds).
+    """
+
+    __slots__ = ("_config", "_model", "_target", "crossed", "finish", "request_id", "watching")
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        request: Request,
+        run_manager: BaseRunManager | None,
+        config: RunnableConfig | None,
+        *,
+        watching: bool,
+    ) -> None:
+        self._model = model
+        self._config = config
+        self._target = run_manager
+        self.request_id = request.request_id
+        self.watching = watching
+        self.crossed: list[Any] = events.watch(request.request_id) if watching else []
+        self.finish: str | None = None
+
+    def chunk(self, event: Any) -> ChatGenerationChunk | None:
+        """The LangChain chunk for an executor event; ``None`` for a chunk with nothing in it."""
+        if isinstance(event, StreamDone):
+            return final_chunk(event.result, self.finish)
+        message, reason = chunk_to_message(event.chunk)
+        self.finish = reason or self.finish
+        return None if message is None else ChatGenerationChunk(message=message)
+
+    def target(self) -> BaseRunManager | None:
+        """Where the crossed thresholds go.
+
+        langchain-core does not pass the run's handlers to ``_stream`` from ``stream()``: they
+        are rebuilt from the config, once, when there is an event to send.
+        """
+        if self.crossed and self._target is None:
+            self._target = run_manager_from_config(self._config, self._model)
+        return self._target
+
+    def stop_watching(self) -> bool:
+        """Stop collecting; true if events were collected and may still need sending."""
+        if self.watching:
+            events.unwatch(self.request_id)
+        return self.watching
