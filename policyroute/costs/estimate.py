@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
 from policyroute.costs.pricing import lookup_litellm_entry
+from policyroute.costs.token_cache import PrefixCounts
 from policyroute.errors import RequestError
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate
@@ -223,6 +224,30 @@ def _counted(
     return int(counter(model=FALLBACK_TOKENIZER_MODEL, **kwargs))
 
 
+_COUNTS = PrefixCounts()
+
+
+def _measure(
+    counter: Callable[..., int],
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] | None,
+    *,
+    reuse: bool,
+) -> int:
+    """litellm's count of ``messages`` and ``tools``; with ``reuse``, from the counts kept of
+    earlier prompts (:mod:`policyroute.costs.token_cache`), which give the same figure."""
+    if not reuse:
+        return _counted(counter, model, messages, tools)
+    total = _COUNTS.count(model, messages, lambda part: _counted(counter, model, part, None))
+    if tools:
+        with_system = any(m.get("role") == "system" for m in messages)
+        total += _COUNTS.tool_tokens(
+            model, tools, with_system, lambda base, t: _counted(counter, model, base, t)
+        )
+    return total
+
+
 def count_input_tokens(
     model: str,
     messages: Sequence[Mapping[str, Any]],
@@ -235,10 +260,16 @@ def count_input_tokens(
     Audio parts, which litellm's counter refuses, are bounded by :func:`audio_input_tokens`.
     Content no counter understands raises :class:`~policyroute.errors.RequestError`: a budget
     cannot be guarded against input it cannot measure.
+
+    With litellm's counter, a conversation's earlier turns are not tokenized again: counts of
+    recent prompts are kept per model and extended with the new messages, to the same figure
+    (:mod:`policyroute.costs.token_cache`). A ``token_counter`` given here counts every
+    prompt whole.
     """
+    reuse = token_counter is None
     counter = token_counter or import_litellm().token_counter
     try:
-        return _counted(counter, model, messages, tools)
+        return _measure(counter, model, messages, tools, reuse=reuse)
     except Exception as exc:
         if not _audio_parts(messages):
             raise RequestError(
@@ -246,7 +277,7 @@ def count_input_tokens(
             ) from exc
     audio = audio_input_tokens(messages)
     try:
-        return _counted(counter, model, _without_audio(messages), tools) + audio
+        return _measure(counter, model, _without_audio(messages), tools, reuse=reuse) + audio
     except Exception as exc:
         raise RequestError(
             f"cannot count the input tokens of this request for {model}: {exc}"

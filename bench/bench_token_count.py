@@ -1,0 +1,104 @@
+"""Counting a growing conversation's prompt tokens, turn after turn, as a budget guard does.
+
+An agent resends its whole conversation on every turn. Counted whole (litellm's
+``token_counter`` on every call, the baseline), the cost grows with the conversation; counted
+with the kept counts of earlier turns (``policyroute.costs.estimate.count_input_tokens``), only
+the new messages are tokenized. Both give the same figure (checked here on every turn).
+
+It prints, at several conversation lengths, the time per count of each way and their ratio,
+plus the cost of a short prompt counted again (the whole list found in the kept counts).
+
+    /work/venv/bin/python bench/bench_token_count.py [TURNS]
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from policyroute._lazy import import_litellm
+from policyroute.costs import estimate
+from policyroute.costs.estimate import count_input_tokens
+from policyroute.costs.token_cache import message_key
+
+MODEL = "gpt-4o-mini"
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "search",
+            "description": "Search the documentation",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
+]
+REPEATS = 5
+WORDS = "the quick brown fox jumps over the lazy dog while the agent plans its next step "
+
+
+def turn_messages(i: int) -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": f"turn {i}: " + WORDS * 12},
+        {"role": "assistant", "content": f"answer {i}: " + WORDS * 12},
+    ]
+
+
+def timed(fn: Any) -> tuple[float, int]:
+    samples = []
+    result = 0
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), result
+
+
+def main(turns: int) -> None:
+    litellm = import_litellm()
+    whole_counter = litellm.token_counter
+    conversation: list[dict[str, Any]] = [{"role": "system", "content": "You are an agent."}]
+    marks = {10, 25, 50, 100, 200, turns}
+    print(f"{MODEL}, one tool, ~200 tokens per message, {REPEATS} repeats per point")
+    print(f"{'turn':>5} {'tokens':>7} {'whole (us)':>11} {'kept (us)':>10} {'ratio':>7}")
+    for i in range(1, turns + 1):
+        conversation += turn_messages(i)
+        snapshot = list(conversation)
+        # The kept counts of the previous turn are what a real agent finds; time the first
+        # count of this turn's list, then drop it so that each repeat measures the same work.
+        kept_times = []
+        kept = 0
+        for _ in range(REPEATS):
+            start = time.perf_counter()
+            kept = count_input_tokens(MODEL, snapshot, TOOLS)
+            kept_times.append(time.perf_counter() - start)
+            key = (MODEL, tuple(message_key(m) for m in snapshot))
+            with estimate._COUNTS._lock:
+                estimate._COUNTS._entries.pop(key, None)
+        count_input_tokens(MODEL, snapshot, TOOLS)  # keep this turn for the next
+        if i in marks:
+            whole_time, whole = timed(
+                functools.partial(count_input_tokens, MODEL, snapshot, TOOLS, whole_counter)
+            )
+            assert whole == kept, (whole, kept)
+            kept_time = statistics.median(kept_times)
+            print(
+                f"{i:>5} {whole:>7} {whole_time * 1e6:>11.0f} {kept_time * 1e6:>10.0f}"
+                f" {whole_time / kept_time:>7.1f}"
+            )
+    short = [{"role": "user", "content": "say something short"}]
+    count_input_tokens(MODEL, short, None)
+    again, _ = timed(lambda: count_input_tokens(MODEL, short, None))
+    whole_short, _ = timed(lambda: count_input_tokens(MODEL, short, None, whole_counter))
+    print(
+        f"short prompt counted again: whole {whole_short * 1e6:.0f} us, kept {again * 1e6:.1f} us"
+    )
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100)

@@ -1,0 +1,193 @@
+"""Prompt token counts that do not re-tokenize a conversation's history on every call.
+
+An agent sends its whole conversation on every turn, and a budget guard counts the prompt of
+every attempt: with litellm's counter that is about 2.5 ms of CPU per 10,000 tokens, on the
+event loop, growing with the conversation. litellm's count of a message list is additive: the
+list counts its messages one by one plus a constant (the reply priming), which is also the count
+of an empty list::
+
+    count(A + B) == count(A) + count(B) - count([])
+
+So a list whose first messages were counted before (the previous turn) is counted from that
+stored prefix plus its new messages, and the result is exact. ``tests/costs`` checks the identity
+against the installed litellm on random conversations; a litellm release that broke it would
+fail there.
+
+The cache keeps the counts of recent message lists per model. Keys hold the messages' content
+(strings are shared with the messages, not copied) and are compared by value, so a hit is
+always the same prompt. Lists are probed from the longest: the whole list, then up to
+:data:`PROBES` shorter prefixes.
+
+Example:
+    >>> counts = PrefixCounts()
+    >>> def words(messages):  # stands in for litellm's counter: 3 + words per message
+    ...     return 3 + sum(len(str(m["content"]).split()) for m in messages)
+    >>> turn1 = [{"role": "user", "content": "hello there"}]
+    >>> counts.count("m", turn1, words)
+    5
+    >>> counts.count("m", [*turn1, {"role": "assistant", "content": "hi"}], words)
+    6
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["PROBES", "PrefixCounts", "freeze", "message_key"]
+
+PROBES = 8
+"""Shorter prefixes tried after the whole list: an agent's turn adds a few messages."""
+
+_SIMPLE_KEYS = frozenset({"role", "content", "name"})
+_SYSTEM_PROBE: Mapping[str, Any] = {"role": "system", "content": ""}
+
+
+def freeze(value: Any) -> Any:
+    """A hashable value equal for equal JSON values and different for different ones.
+
+    Example:
+        >>> freeze({"b": [1, True], "a": "x"}) == freeze({"a": "x", "b": [1, True]})
+        True
+        >>> freeze([1]) == freeze([True])
+        False
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return ("{", tuple(sorted((str(k), freeze(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return ("[", tuple(freeze(v) for v in value))
+    if value is None or isinstance(value, (bool, int, float)):
+        # The type is part of the key: 1, 1.0 and True are equal in Python, not as tokens.
+        return (type(value).__name__, value)
+    raise TypeError(f"cannot key a {type(value).__name__} in a message")
+
+
+def message_key(message: Mapping[str, Any]) -> Any:
+    """A hashable key equal for messages that tokenize the same.
+
+    Plain text messages (role, string content, optional name) key as a flat tuple that
+    reuses the content string; anything else as its frozen JSON structure.
+
+    Example:
+        >>> message_key({"role": "user", "content": "hi"})
+        ('user', 'hi', None)
+    """
+    content = message.get("content")
+    if isinstance(content, str) and message.keys() <= _SIMPLE_KEYS:
+        return (message.get("role"), content, message.get("name"))
+    return freeze(message)
+
+
+class PrefixCounts:
+    """A bounded, thread-safe store of message-list token counts, per model.
+
+    ``max_entries`` bounds the lists kept (least recently used go first). Each entry refers
+    to the content strings of its messages, so memory is that of the conversations being
+    counted, held until their entries are evicted.
+    """
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Any, int] = OrderedDict()
+        self._empty: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, key: Any) -> int | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def _put(self, key: Any, value: int) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every count."""
+        with self._lock:
+            self._entries.clear()
+            self._empty.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def count(
+        self,
+        model: str,
+        messages: Sequence[Mapping[str, Any]],
+        counter: Callable[[Sequence[Mapping[str, Any]]], int],
+    ) -> int:
+        """The count ``counter`` gives ``messages``, from stored prefixes where it can.
+
+        ``counter`` must count a message list for ``model`` and be additive as described in
+        the module docstring (litellm's counter is). Messages that cannot be keyed are
+        counted directly.
+        """
+        try:
+            keys = [message_key(m) for m in messages]
+        except TypeError:
+            return counter(messages)
+        whole = (model, tuple(keys))
+        found = self._get(whole)
+        if found is not None:
+            return found
+        total: int | None = None
+        for length in range(len(keys) - 1, max(0, len(keys) - 1 - PROBES), -1):
+            prefix = self._get((model, tuple(keys[:length])))
+            if prefix is not None:
+                total = prefix + counter(messages[length:]) - self._empty_count(model, counter)
+                break
+        if total is None:
+            total = counter(messages)
+        self._put(whole, total)
+        return total
+
+    def tool_tokens(
+        self,
+        model: str,
+        tools: Sequence[Mapping[str, Any]],
+        with_system: bool,
+        counter: Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]] | None], int],
+    ) -> int:
+        """What ``tools`` add to the count of a message list for ``model``.
+
+        ``counter(messages, tools)`` counts a list with tools. litellm's tool overhead depends
+        on whether the list holds a system message, so the difference is measured on an empty
+        list or on a list of one empty system message, as ``with_system`` says.
+
+        Example:
+            >>> counts = PrefixCounts()
+            >>> def count(messages, tools):  # 12 for tools, 4 less beside a system message
+            ...     return 3 + len(messages) + (8 if tools and messages else 12 if tools else 0)
+            >>> counts.tool_tokens("m", [{"type": "function"}], True, count)
+            8
+        """
+        try:
+            key = ("tools", model, freeze(list(tools)), with_system)
+        except TypeError:
+            key = None
+        if key is not None:
+            found = self._get(key)
+            if found is not None:
+                return found
+        base = [_SYSTEM_PROBE] if with_system else []
+        extra = counter(base, tools) - counter(base, None)
+        if key is not None:
+            self._put(key, extra)
+        return extra
+
+    def _empty_count(
+        self, model: str, counter: Callable[[Sequence[Mapping[str, Any]]], int]
+    ) -> int:
+        empty = self._empty.get(model)
+        if empty is None:
+            empty = self._empty[model] = counter([])
+        return empty
