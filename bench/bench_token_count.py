@@ -5,8 +5,9 @@ An agent resends its whole conversation on every turn. Counted whole (litellm's
 with the kept counts of earlier turns (``policyroute.costs.estimate.count_input_tokens``), only
 the new messages are tokenized. Both give the same figure (checked here on every turn).
 
-It prints, at several conversation lengths, the time per count of each way and their ratio,
-plus the cost of a short prompt counted again (the whole list found in the kept counts).
+It prints, at several conversation lengths, the time per count of each way (the kept way: the
+median of the last few turns' single counts) and their ratio, plus the cost of a short prompt
+counted again (the whole list found in the kept counts).
 
     /work/venv/bin/python bench/bench_token_count.py [TURNS]
 """
@@ -23,9 +24,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from policyroute._lazy import import_litellm
-from policyroute.costs import estimate
 from policyroute.costs.estimate import count_input_tokens
-from policyroute.costs.token_cache import message_key
 
 MODEL = "gpt-4o-mini"
 TOOLS = [
@@ -66,27 +65,20 @@ def main(turns: int) -> None:
     marks = {10, 25, 50, 100, 200, turns}
     print(f"{MODEL}, one tool, ~200 tokens per message, {REPEATS} repeats per point")
     print(f"{'turn':>5} {'tokens':>7} {'whole (us)':>11} {'kept (us)':>10} {'ratio':>7}")
+    kept_times: list[float] = []
     for i in range(1, turns + 1):
         conversation += turn_messages(i)
         snapshot = list(conversation)
-        # The kept counts of the previous turn are what a real agent finds; time the first
-        # count of this turn's list, then drop it so that each repeat measures the same work.
-        kept_times = []
-        kept = 0
-        for _ in range(REPEATS):
-            start = time.perf_counter()
-            kept = count_input_tokens(MODEL, snapshot, TOOLS)
-            kept_times.append(time.perf_counter() - start)
-            key = (MODEL, tuple(message_key(m) for m in snapshot))
-            with estimate._COUNTS._lock:
-                estimate._COUNTS._entries.pop(key, None)
-        count_input_tokens(MODEL, snapshot, TOOLS)  # keep this turn for the next
+        # One count per turn, as an agent makes: the previous turn's list is kept.
+        start = time.perf_counter()
+        kept = count_input_tokens(MODEL, snapshot, TOOLS)
+        kept_times.append(time.perf_counter() - start)
         if i in marks:
             whole_time, whole = timed(
                 functools.partial(count_input_tokens, MODEL, snapshot, TOOLS, whole_counter)
             )
             assert whole == kept, (whole, kept)
-            kept_time = statistics.median(kept_times)
+            kept_time = statistics.median(kept_times[-REPEATS:])
             print(
                 f"{i:>5} {whole:>7} {whole_time * 1e6:>11.0f} {kept_time * 1e6:>10.0f}"
                 f" {whole_time / kept_time:>7.1f}"
