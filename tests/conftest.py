@@ -41,3 +41,12 @@ def _no_state_left_in_the_checkout(pytestconfig: pytest.Config) -> Iterator[None
     existed = state.exists()
     yield
     assert existed or not state.exists(), f"a test wrote policyroute state into {state}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_counts() -> None:
+    """Each test counts prompts from scratch: token counts kept by an earlier test (see
+    ``policyroute.costs.token_cache``) would hide a counter a test replaces."""
+    from policyroute.costs import estimate
+
+    estimate._COUNTS.clear()
