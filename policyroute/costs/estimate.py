@@ -11,8 +11,8 @@ Budgets are enforced against this bound, so every choice here errs high:
   for) audio output rates;
 - the whole is multiplied by ``n``.
 
-litellm's counter does not count audio: each ``input_audio`` part is bounded from its length
-instead (:func:`audio_input_tokens`).
+litellm's counter does not count audio: each audio part is bounded from its length instead
+(:func:`audio_input_tokens`).
 
 Example:
     >>> est = worst_case(request, candidate, {"max_tokens": 100}, default_max_tokens=None)
@@ -134,11 +134,32 @@ def _cache_write_rate(info: Any, ttl: Literal["5m", "1h"]) -> Decimal | None:
 AUDIO_TOKENS_PER_SECOND = 32
 """Audio tokens per second of input: the highest rate chat models publish (Gemini's)."""
 
-# Bytes per second assumed for audio whose duration cannot be read from a header: a low bitrate
-# (16 kbit/s) makes a long duration, which errs high.
-_COMPRESSED_BYTES_PER_SECOND = 2_000
+# Bytes per second assumed for audio whose duration cannot be read from a header: a bitrate
+# (4 kbit/s) below what speech codecs use makes a long duration, which errs high.
+_COMPRESSED_BYTES_PER_SECOND = 500
 # OpenAI's ``pcm16``: 24 kHz, 16-bit, mono.
 _PCM16_BYTES_PER_SECOND = 48_000
+
+
+def _audio_payload(part: Any) -> tuple[str | None, str] | None:
+    """``(base64 data, format)`` of an audio part: an ``input_audio`` part, or a ``file`` part
+    holding an ``audio/*`` data URL; ``None`` for anything else."""
+    if not isinstance(part, Mapping):
+        return None
+    kind = part.get("type")
+    if kind == "input_audio":
+        audio = part.get("input_audio")
+        if not isinstance(audio, Mapping):
+            return None, ""
+        data = audio.get("data")
+        return (data if isinstance(data, str) else None), str(audio.get("format") or "").lower()
+    if kind == "file":
+        file = part.get("file")
+        url = file.get("file_data") if isinstance(file, Mapping) else None
+        if isinstance(url, str) and url.startswith("data:audio/"):
+            mime, _, data = url[5:].partition(";base64,")
+            return (data or None), mime.split("/", 1)[1].lower()
+    return None
 
 
 def _audio_parts(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -147,41 +168,50 @@ def _audio_parts(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any
         for message in messages
         if isinstance(content := message.get("content"), list)
         for part in content
-        if isinstance(part, Mapping) and part.get("type") == "input_audio"
+        if _audio_payload(part) is not None
     ]
 
 
 def _wav_byte_rate(data: str) -> int | None:
-    """The byte rate in a base64 WAV's header, if it has one."""
+    """The byte rate in a base64 WAV's header, when its ``fmt `` chunk comes first."""
     try:
         header = base64.b64decode(data[:64], validate=False)
     except (ValueError, TypeError):
         return None
-    if len(header) < 32 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+    if (
+        len(header) < 32
+        or header[:4] != b"RIFF"
+        or header[8:12] != b"WAVE"
+        or header[12:16] != b"fmt "
+    ):
+        # Other chunks (``bext``, ``LIST``) may come first: then the duration is bounded
+        # like compressed audio rather than read from the wrong bytes.
         return None
     rate = int.from_bytes(header[28:32], "little")
     return rate if rate > 0 else None
 
 
 def _audio_tokens(part: Mapping[str, Any]) -> int:
-    audio = part.get("input_audio")
-    data = audio.get("data") if isinstance(audio, Mapping) else None
-    if not isinstance(data, str) or not data:
-        raise RequestError("input_audio part without base64 data")
-    fmt = str(audio.get("format") or "").lower() if isinstance(audio, Mapping) else ""
+    payload = _audio_payload(part)
+    data, fmt = payload if payload is not None else (None, "")
+    if not data:
+        raise RequestError("audio part without base64 data")
     size = len(data) * 3 // 4 - data[-2:].count("=")
     if fmt == "pcm16":
         rate = _PCM16_BYTES_PER_SECOND
+    elif fmt in ("wav", "x-wav", "wave"):
+        rate = _wav_byte_rate(data) or _COMPRESSED_BYTES_PER_SECOND
     else:
-        rate = (_wav_byte_rate(data) if fmt == "wav" else None) or _COMPRESSED_BYTES_PER_SECOND
+        rate = _COMPRESSED_BYTES_PER_SECOND
     return math.ceil(size / rate * AUDIO_TOKENS_PER_SECOND)
 
 
 def audio_input_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    """A bound on the audio tokens of the ``input_audio`` parts in ``messages``.
+    """A bound on the audio tokens of the audio parts in ``messages``: ``input_audio`` parts
+    and ``file`` parts holding an ``audio/*`` data URL.
 
-    The duration is read from a WAV header, fixed for ``pcm16``, and bounded for compressed
-    formats by assuming 16 kbit/s; tokens are :data:`AUDIO_TOKENS_PER_SECOND` per second.
+    The duration is read from a WAV header, fixed for ``pcm16``, and bounded for other formats
+    by assuming 4 kbit/s; tokens are :data:`AUDIO_TOKENS_PER_SECOND` per second.
 
     Example:
         >>> pcm = {"type": "input_audio", "input_audio": {"data": "A" * 64000, "format": "pcm16"}}
@@ -196,11 +226,7 @@ def _without_audio(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, A
     for message in messages:
         content = message.get("content")
         if isinstance(content, list):
-            kept = [
-                p
-                for p in content
-                if not (isinstance(p, Mapping) and p.get("type") == "input_audio")
-            ]
+            kept = [p for p in content if _audio_payload(p) is None]
             message = {**message, "content": kept}
         out.append(message)
     return out
@@ -268,16 +294,13 @@ def count_input_tokens(
     """
     reuse = token_counter is None
     counter = token_counter or import_litellm().token_counter
+    audio = 0
+    if _audio_parts(messages):
+        # litellm's counter refuses audio, or counts an audio file as one image.
+        audio = audio_input_tokens(messages)
+        messages = _without_audio(messages)
     try:
-        return _measure(counter, model, messages, tools, reuse=reuse)
-    except Exception as exc:
-        if not _audio_parts(messages):
-            raise RequestError(
-                f"cannot count the input tokens of this request for {model}: {exc}"
-            ) from exc
-    audio = audio_input_tokens(messages)
-    try:
-        return _measure(counter, model, _without_audio(messages), tools, reuse=reuse) + audio
+        return _measure(counter, model, messages, tools, reuse=reuse) + audio
     except Exception as exc:
         raise RequestError(
             f"cannot count the input tokens of this request for {model}: {exc}"

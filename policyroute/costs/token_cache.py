@@ -48,16 +48,19 @@ _SYSTEM_PROBE: Mapping[str, Any] = {"role": "system", "content": ""}
 def freeze(value: Any) -> Any:
     """A hashable value equal for equal JSON values and different for different ones.
 
+    Mappings keep their key order: litellm counts some of them (tool inputs, tool schemas)
+    as their text, whose tokens depend on it.
+
     Example:
-        >>> freeze({"b": [1, True], "a": "x"}) == freeze({"a": "x", "b": [1, True]})
+        >>> freeze({"a": [1, True]}) == freeze({"a": [1, True]})
         True
-        >>> freeze([1]) == freeze([True])
-        False
+        >>> freeze([1]) == freeze([True]), freeze({"a": 1, "b": 2}) == freeze({"b": 2, "a": 1})
+        (False, False)
     """
     if isinstance(value, str):
         return value
     if isinstance(value, Mapping):
-        return ("{", tuple(sorted((str(k), freeze(v)) for k, v in value.items())))
+        return ("{", tuple((str(k), freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
         return ("[", tuple(freeze(v) for v in value))
     if value is None or isinstance(value, (bool, int, float)):
@@ -82,38 +85,65 @@ def message_key(message: Mapping[str, Any]) -> Any:
     return freeze(message)
 
 
+def _chars(key: Any) -> int:
+    """The characters of the strings a key holds."""
+    if isinstance(key, str):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_chars(part) for part in key)
+    return 0
+
+
 class PrefixCounts:
     """A bounded, thread-safe store of message-list token counts, per model.
 
-    ``max_entries`` bounds the lists kept (least recently used go first). Each entry refers
-    to the content strings of its messages, so memory is that of the conversations being
-    counted, held until their entries are evicted.
+    Least recently used entries go first once there are ``max_entries`` of them or their keys
+    hold ``max_chars`` characters in all. Keys refer to the messages' strings; a string two
+    entries share (a conversation's history, counted again each turn) is counted once per
+    entry, so the real memory is at most about ``max_chars`` bytes (ASCII text) and usually
+    far less. Large payloads rebuilt on every call (a base64 image's data URL) are copies,
+    which is why the bound is on characters and not only on entries.
     """
 
-    def __init__(self, max_entries: int = 1024) -> None:
+    def __init__(self, max_entries: int = 1024, max_chars: int = 32_000_000) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[Any, int] = OrderedDict()
+        self.max_chars = max_chars
+        self._entries: OrderedDict[Any, tuple[int, int]] = OrderedDict()
+        self._chars = 0
         self._empty: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _get(self, key: Any) -> int | None:
         with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
-
-    def _put(self, key: Any, value: int) -> None:
-        with self._lock:
-            self._entries[key] = value
+            found = self._entries.get(key)
+            if found is None:
+                return None
             self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            return found[0]
+
+    def _put(self, key: Any, value: int, chars: int) -> None:
+        if chars > self.max_chars:
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._chars -= previous[1]
+            self._entries[key] = (value, chars)
+            self._chars += chars
+            while len(self._entries) > self.max_entries or self._chars > self.max_chars:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self._chars -= evicted
+
+    @property
+    def chars(self) -> int:
+        """The characters the kept keys hold (each entry's strings counted for that entry)."""
+        return self._chars
 
     def clear(self) -> None:
         """Forget every count."""
         with self._lock:
             self._entries.clear()
+            self._chars = 0
             self._empty.clear()
 
     def __len__(self) -> int:
@@ -147,7 +177,7 @@ class PrefixCounts:
                 break
         if total is None:
             total = counter(messages)
-        self._put(whole, total)
+        self._put(whole, total, sum(_chars(key) for key in keys))
         return total
 
     def tool_tokens(
@@ -181,7 +211,7 @@ class PrefixCounts:
         base = [_SYSTEM_PROBE] if with_system else []
         extra = counter(base, tools) - counter(base, None)
         if key is not None:
-            self._put(key, extra)
+            self._put(key, extra, _chars(key))
         return extra
 
     def _empty_count(

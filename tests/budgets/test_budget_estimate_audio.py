@@ -68,11 +68,42 @@ def test_wav_duration_comes_from_its_header() -> None:
 def test_pcm16_and_compressed_audio_are_bounded_from_their_size() -> None:
     one_second_pcm16 = base64.b64encode(b"\x00" * 48_000).decode()
     assert audio_input_tokens([audio_message(one_second_pcm16, "pcm16")]) == 32
-    # 20 kB of mp3 is taken as 10 s (16 kbit/s), longer than at any usual bitrate.
+    # 20 kB of mp3 is taken as 40 s (4 kbit/s), longer than at any speech codec's bitrate.
     mp3 = base64.b64encode(b"\xff" * 20_000).decode()
-    assert audio_input_tokens([audio_message(mp3, "mp3")]) == 320
+    assert audio_input_tokens([audio_message(mp3, "mp3")]) == 1280
     # A "wav" without a RIFF header is bounded like compressed audio.
-    assert audio_input_tokens([audio_message(mp3, "wav")]) == 320
+    assert audio_input_tokens([audio_message(mp3, "wav")]) == 1280
+
+
+def test_a_wav_whose_format_chunk_is_not_first_is_bounded_like_compressed_audio() -> None:
+    # A broadcast WAV puts a ``bext`` chunk before ``fmt ``: the bytes at the usual offset are
+    # not the byte rate (here they would read as a huge rate, i.e. a tiny duration).
+    plain = base64.b64decode(wav(1))
+    bext = b"bext" + (8).to_bytes(4, "little") + b"\xff" * 8
+    broadcast = base64.b64encode(plain[:12] + bext + plain[12:]).decode()
+    size = len(plain) + len(bext)
+    assert audio_input_tokens([audio_message(broadcast)]) == -(-size * 32 // 500)
+
+
+def test_audio_sent_as_a_file_is_bounded_and_not_counted_as_an_image() -> None:
+    mp3 = base64.b64encode(b"\xff" * 20_000).decode()
+    as_file = {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Transcribe this."},
+            {
+                "type": "file",
+                "file": {"filename": "a.mp3", "file_data": f"data:audio/mpeg;base64,{mp3}"},
+            },
+        ],
+    }
+    text_only = count_input_tokens(
+        "openai/gpt-audio",
+        [{"role": "user", "content": [{"type": "text", "text": "Transcribe this."}]}],
+        None,
+    )
+    assert audio_input_tokens([as_file]) == 1280
+    assert count_input_tokens("openai/gpt-audio", [as_file], None) == text_only + 1280
 
 
 def test_audio_adds_to_the_text_count() -> None:

@@ -183,10 +183,47 @@ def test_keys_tell_apart_what_tokenizes_differently() -> None:
     )
     assert freeze({"a": 1}) != freeze({"a": True}) != freeze({"a": 1.0})
     assert freeze({"a": [1, 2]}) != freeze({"a": [2, 1]})
-    assert freeze({"a": "x", "b": "y"}) == freeze({"b": "y", "a": "x"})
+    # litellm counts tool inputs and schemas as text, whose tokens follow the key order.
+    assert freeze({"a": "x", "b": "y"}) != freeze({"b": "y", "a": "x"})
     assert message_key({"role": "user", "content": "x"}) != message_key(
         {"role": "user", "content": "x", "name": "ann"}
     )
+
+
+def test_key_order_counts_as_litellm_counts_it() -> None:
+    # litellm counts an Anthropic-format tool input as its text: the key order changes it.
+    def turn(tool_input: dict[str, str]) -> list[dict[str, Any]]:
+        block = {"type": "tool_use", "id": "t1", "name": "get_weather", "input": tool_input}
+        return [{"role": "assistant", "content": [block]}]
+
+    first, second = turn({"city": "Paris", "unit": ""}), turn({"unit": "", "city": "Paris"})
+    assert exact("gpt-4o-mini", first, None) != exact("gpt-4o-mini", second, None)
+    for messages in (first, second):
+        assert count_input_tokens("gpt-4o-mini", messages, None) == exact(
+            "gpt-4o-mini", messages, None
+        )
+
+
+def test_kept_characters_are_bounded() -> None:
+    counts = PrefixCounts(max_chars=10_000)
+
+    def fixed(messages: Sequence[Mapping[str, Any]]) -> int:
+        return 3 + 85 * len(messages)
+
+    conversation: list[dict[str, Any]] = []
+    for turn in range(10):
+        # Each turn's data URL is a new string, as the conversion builds it on every call.
+        image = "data:image/png;base64," + "A" * 4_000
+        conversation = [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]},
+            {"role": "user", "content": f"turn {turn}"},
+        ]
+        counts.count("m", conversation, fixed)
+        assert counts.chars <= 10_000
+    assert 1 <= len(counts) <= 2
+    # A single prompt larger than the bound is counted but not kept.
+    counts.count("m", [{"role": "user", "content": "x" * 20_000}], fixed)
+    assert counts.chars <= 10_000
 
 
 def test_messages_that_cannot_be_keyed_are_counted_directly() -> None:
