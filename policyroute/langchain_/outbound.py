@@ -221,7 +221,8 @@ def _assistant_content(content: Content) -> Any:
         if isinstance(b, str) or b.get("type") == "text"
     ]
     if any(_cache_control(b) is not None for b in texts):
-        return [_convert_block(b) for b in texts if b.get("text")]
+        # Empty text blocks are refused by Anthropic; a list left empty means no content.
+        return [_convert_block(b) for b in texts if b.get("text")] or None
     joined = "".join(str(b.get("text", "")) for b in texts)
     return joined or None
 
@@ -234,6 +235,33 @@ def _openai_tool_call(call_id: str | None, name: str | None, arguments: str) -> 
     }
 
 
+def _tool_use_blocks(content: Content) -> list[Mapping[str, Any]]:
+    if isinstance(content, str):
+        return []
+    return [b for b in content if isinstance(b, Mapping) and b.get("type") == "tool_use"]
+
+
+def _assistant_calls(message: AIMessage) -> list[dict[str, Any]]:
+    """The assistant turn's tool calls: its ``tool_calls``, else its Anthropic-format
+    ``tool_use`` blocks (which langchain-core does not always copy into ``tool_calls``); a
+    block's prompt-cache mark goes on its call, where litellm reads it."""
+    blocks = _tool_use_blocks(message.content)
+    pairs: list[tuple[Any, Any, Any]]
+    if message.tool_calls:
+        pairs = [(c["id"], c["name"], c["args"]) for c in message.tool_calls]
+    else:
+        pairs = [(b.get("id"), b.get("name"), b.get("input") or {}) for b in blocks]
+    marks = {b.get("id"): _cache_control(b) for b in blocks}
+    calls = []
+    for call_id, name, args in pairs:
+        call = _openai_tool_call(call_id, name, json.dumps(args, ensure_ascii=False))
+        mark = marks.get(call_id)
+        if mark is not None:
+            call["cache_control"] = mark
+        calls.append(call)
+    return calls
+
+
 def _tool_result_text(block: Mapping[str, Any]) -> Any:
     content = block.get("content")
     if content is None:
@@ -243,6 +271,12 @@ def _tool_result_text(block: Mapping[str, Any]) -> Any:
     if isinstance(content, Sequence):
         return to_openai_content(content)
     raise RequestError("tool_result block: content must be text or a list of blocks")
+
+
+def _empty_text(block: str | Mapping[str, Any]) -> bool:
+    if isinstance(block, str):
+        return not block
+    return block.get("type") == "text" and not block.get("text")
 
 
 def _human(message: HumanMessage) -> list[dict[str, Any]]:
@@ -260,10 +294,20 @@ def _human(message: HumanMessage) -> list[dict[str, Any]]:
             call_id = block.get("tool_use_id")
             if not call_id:
                 raise RequestError("tool_result block without a tool_use_id")
-            out.append(
-                {"role": "tool", "tool_call_id": str(call_id), "content": _tool_result_text(block)}
-            )
-        else:
+            result = {
+                "role": "tool",
+                "tool_call_id": str(call_id),
+                "content": _tool_result_text(block),
+            }
+            mark = _cache_control(block)
+            if mark is not None:
+                # The usual cache breakpoint of an agent loop; litellm reads it on the message.
+                result["cache_control"] = mark
+            out.append(result)
+        elif not (
+            isinstance(block, Mapping) and block.get("type") == "text" and not block.get("text")
+        ):
+            # Empty text beside tool results is dropped: Anthropic refuses empty text blocks.
             rest.append(block)
     parts = to_openai_content(rest)
     if parts:
@@ -279,10 +323,7 @@ def _one(message: BaseMessage) -> dict[str, Any]:
             "role": "assistant",
             "content": _assistant_content(message.content),
         }
-        calls = [
-            _openai_tool_call(c["id"], c["name"], json.dumps(c["args"], ensure_ascii=False))
-            for c in message.tool_calls
-        ]
+        calls = _assistant_calls(message)
         # Malformed calls the model made are sent back verbatim so that the ToolMessages
         # answering them still match an id.
         calls += [

@@ -331,3 +331,104 @@ async def test_openai_compatible_endpoint_receives_tool_messages_in_order(
         "type": "image_url",
         "image_url": {"url": f"data:image/png;base64,{PNG}"},
     }
+
+
+# --------------------------------------------------------------------------- agent-loop turns
+
+
+def test_a_cache_mark_on_a_tool_result_goes_on_the_tool_message() -> None:
+    turn = HumanMessage(
+        [
+            {
+                "type": "tool_result",
+                "tool_use_id": "t1",
+                "content": "42",
+                "cache_control": EPHEMERAL,
+            },
+            {"type": "text", "text": ""},
+        ]
+    )
+    assert to_openai_messages([turn]) == [
+        {"role": "tool", "tool_call_id": "t1", "content": "42", "cache_control": EPHEMERAL}
+    ]
+
+
+def test_anthropic_tool_use_blocks_stand_for_missing_tool_calls() -> None:
+    ai = AIMessage(
+        [
+            {"type": "text", "text": "Checking."},
+            {
+                "type": "tool_use",
+                "id": "t1",
+                "name": "get_weather",
+                "input": {"city": "Paris"},
+                "cache_control": EPHEMERAL,
+            },
+        ]
+    )
+    out = to_openai_message(ai)
+    assert out["content"] == "Checking."
+    assert out["tool_calls"] == [
+        {
+            "id": "t1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            "cache_control": EPHEMERAL,
+        }
+    ]
+
+
+def test_tool_calls_win_over_tool_use_blocks_but_keep_their_marks() -> None:
+    ai = AIMessage(
+        [{"type": "tool_use", "id": "t1", "name": "f", "input": {}, "cache_control": EPHEMERAL}],
+        tool_calls=[{"id": "t1", "name": "f", "args": {"x": 1}}],
+    )
+    (call,) = to_openai_message(ai)["tool_calls"]
+    assert call["function"]["arguments"] == '{"x": 1}'
+    assert call["cache_control"] == EPHEMERAL
+
+
+def test_an_assistant_turn_of_empty_marked_text_has_no_content() -> None:
+    ai = AIMessage([{"type": "text", "text": "", "cache_control": EPHEMERAL}])
+    assert to_openai_message(ai)["content"] is None
+
+
+def test_anthropic_receives_cache_marks_on_tool_use_and_tool_result(provider: FakeProvider) -> None:
+    conversation = [
+        HumanMessage("Weather in Paris?"),
+        AIMessage(
+            [
+                {
+                    "type": "tool_use",
+                    "id": "t1",
+                    "name": "pick",
+                    "input": {"c": "x"},
+                    "cache_control": EPHEMERAL,
+                }
+            ]
+        ),
+        HumanMessage(
+            [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "t1",
+                    "content": "sunny",
+                    "cache_control": EPHEMERAL,
+                }
+            ]
+        ),
+    ]
+    _model(provider).bind_tools([PICK]).invoke(conversation)
+    _, reply, results = provider.requests[-1].body["messages"]
+    assert reply["content"] == [
+        {
+            "type": "tool_use",
+            "id": "t1",
+            "name": "pick",
+            "input": {"c": "x"},
+            "cache_control": EPHEMERAL,
+        }
+    ]
+    assert results["content"] == [
+        {"type": "tool_result", "tool_use_id": "t1", "content": "sunny", "cache_control": EPHEMERAL}
+    ]
