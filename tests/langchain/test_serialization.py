@@ -307,3 +307,128 @@ def test_harmless_headers_and_env_passwords_keep_the_text(
     policy = dumpd(llm)["kwargs"]["policy"]
     assert policy == text
     assert "from-the-env-only" not in dumps(llm)
+
+
+def _withheld_for(text: str, secret: str) -> str:
+    """The ``repr`` of the not_implemented entry ``text`` is written as; checks ``secret`` is in
+    ``text`` and nowhere in the serialised model."""
+    assert secret in text
+    blob = dumps(ChatPolicyRoute(policy=text, accounting=NullAccounting()))
+    assert secret not in blob
+    entry = _not_implemented(json.loads(blob)["kwargs"]["policy"])
+    assert secret not in entry["repr"]
+    assert "${ENV_VAR}" in entry["repr"]
+    return str(entry["repr"])
+
+
+def _on_fast(text: str, line: str) -> str:
+    """``text`` with ``line`` added to the model ``fast``."""
+    anchor = "    max_output_tokens: 4096\n"
+    return text.replace(anchor, f"{anchor}    {line}\n", 1)
+
+
+@pytest.mark.parametrize(
+    ("api_base", "secret", "problem"),
+    [
+        ("https://api.example.com/v1?key=AIzaSECRET999", "AIzaSECRET999", "has a query string"),
+        ("https://ghp_TOKEN@host/v1", "ghp_TOKEN", "has user info"),
+        ("'https://user:p%40ss/word@host/v1'", "p%40ss/word", "has user info"),
+        ("https://host/v1#access_token=tok-55", "tok-55", "has a fragment"),
+    ],
+    ids=["query-key", "user-name-token", "password-with-slash", "fragment-token"],
+)
+def test_an_api_base_with_literal_credentials_is_not_serialised(
+    api_base: str, secret: str, problem: str, make_policy: Callable[..., str], fp: FakeProvider
+) -> None:
+    text = make_policy().replace(f"api_base: {fp.openai_base}", f"api_base: {api_base}", 1)
+    assert f"models.fast.api_base {problem}" in _withheld_for(text, secret)
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "problem"),
+    [
+        ("redis://admin-9f3c@localhost:6379/0", "admin-9f3c", "has user info"),
+        ("rediss://localhost:6379/0?password=hunter2", "hunter2", "has a query string"),
+        ("redis://default-u7:${REDIS_PASSWORD}@localhost/0", "default-u7", "has user info"),
+    ],
+    ids=["user-name", "query-password", "literal-user-env-password"],
+)
+def test_a_store_url_with_literal_credentials_is_not_serialised(
+    url: str,
+    secret: str,
+    problem: str,
+    make_policy: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_PASSWORD", "from-the-env-only")
+    text = make_policy(extra=_STORE.replace("URL", url))
+    assert f"store.url {problem}" in _withheld_for(text, secret)
+
+
+@pytest.mark.parametrize(
+    ("header", "secret", "where"),
+    [
+        # YAML escapes: the text never holds the parsed value "Bearer sk-ABC".
+        (r'Authorization: "Bearer sk-\x41BC"', r"sk-\x41BC", "Authorization"),
+        ("X-Custom: sk-ant-api03-abcdef", "sk-ant-api03-abcdef", "X-Custom"),
+        ("X-Upstream: 'Basic dXNlcjpwYXNz'", "dXNlcjpwYXNz", "X-Upstream"),
+    ],
+    ids=["escaped-authorization", "key-under-a-plain-name", "basic-auth-under-a-plain-name"],
+)
+def test_a_literal_credential_header_is_not_serialised(
+    header: str, secret: str, where: str, make_policy: Callable[..., str]
+) -> None:
+    text = _on_fast(make_policy(), f"params: {{extra_headers: {{{header}}}}}")
+    problem = f"models.fast.params.extra_headers.{where} is a literal credential"
+    assert problem in _withheld_for(text, secret)
+
+
+def test_a_credential_header_on_a_route_is_not_serialised(make_policy: Callable[..., str]) -> None:
+    text = make_policy().replace(
+        "    to: [fast, backup]\n",
+        "    to: [fast, backup]\n    params: {extra_headers: {X-Api-Key: route-key-31337}}\n",
+        1,
+    )
+    problem = "routes[2].params.extra_headers.X-Api-Key is a literal credential"
+    assert problem in _withheld_for(text, "route-key-31337")
+
+
+def test_an_escaped_copy_of_an_environment_secret_is_not_serialised(
+    make_policy: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICYROUTE_TEST_KEY", "sk-live-0123456789")
+    text = make_policy(extra='description: "old key sk-live-\\x30123456789"\n')
+    repr_ = _withheld_for(text, "sk-live-\\x30123456789")
+    assert "the value of models.fast.api_key is written in the text" in repr_
+
+
+def test_a_harmless_policy_keeps_its_text_and_round_trips(
+    make_policy: Callable[..., str], fp: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # References wherever a credential could go, and headers that are not credentials.
+    monkeypatch.setenv("POLICYROUTE_TEST_BASE", fp.openai_base)
+    monkeypatch.setenv("REDIS_PASSWORD", "from-the-env-only")
+    text = _on_fast(
+        make_policy(
+            extra=_STORE.replace("URL", "redis://:${REDIS_PASSWORD}@localhost:6379/0")
+            + "description: 'see https://docs.example.com/routing for the tiers'\n"
+        ).replace(f"api_base: {fp.openai_base}", "api_base: ${POLICYROUTE_TEST_BASE}"),
+        "params: {extra_headers: {anthropic-beta: tools-1, X-Request-Source: lc-tests}}",
+    )
+    llm = ChatPolicyRoute(policy=text, accounting=NullAccounting())
+    data = dumpd(llm)
+    assert data["kwargs"]["policy"] == text
+    assert "from-the-env-only" not in dumps(llm)
+    again = _revive(data, ignore_unserializable_fields=True)
+    assert again.policy == text
+    assert again.compiled_policy.spec.models["fast"].api_base == fp.openai_base
+
+
+def test_a_policy_path_is_written_as_the_path_whatever_the_file_holds(
+    tmp_path: Path, make_policy: Callable[..., str], fp: FakeProvider
+) -> None:
+    path = tmp_path / "policy.yaml"
+    leaky = make_policy().replace(f"api_base: {fp.openai_base}", "api_base: https://tok@host/v1")
+    path.write_text(leaky, encoding="utf-8")
+    assert dumpd(ChatPolicyRoute(policy=path))["kwargs"]["policy"] == str(path)
+    assert dumpd(ChatPolicyRoute(policy=str(path)))["kwargs"]["policy"] == str(path)
