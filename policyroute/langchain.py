@@ -388,8 +388,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         request = self._request(messages, stop, run_manager, kwargs, stream=True)
         executor = self.executor  # first: creating it tells whether thresholds are reported
         state = StreamState(self, request, run_manager, config, watching=self._thresholds)
+        events_of = executor.stream(request)
         try:
-            for event in executor.stream(request):
+            for event in events_of:
                 if isinstance(event, StreamDone):
                     events.dispatch(state.target(), state.crossed)
                 out = state.chunk(event)
@@ -399,6 +400,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
                     run_manager.on_llm_new_token(out.text, chunk=out)
                 yield out
         finally:
+            # Closing the executor's stream first settles an abandoned call, whose threshold
+            # events must still reach this run.
+            events_of.close()
             if state.stop_watching():
                 events.dispatch(state.target(), state.crossed)
 
@@ -413,8 +417,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         request = self._request(messages, stop, run_manager, kwargs, stream=True)
         executor = self.executor  # first: creating it tells whether thresholds are reported
         state = StreamState(self, request, run_manager, config, watching=self._thresholds)
+        events_of = executor.astream(request)
         try:
-            async for event in executor.astream(request):
+            async for event in events_of:
                 if isinstance(event, StreamDone):
                     await events.adispatch(state.target(), state.crossed)
                 out = state.chunk(event)
@@ -424,6 +429,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
                     await run_manager.on_llm_new_token(out.text, chunk=out)
                 yield out
         finally:
+            # An abandoned async generator is not closed by leaving the loop: close it here,
+            # so that the call is settled (and its threshold events filed) before they are sent.
+            await events_of.aclose()
             if state.stop_watching():
                 await events.adispatch(state.target(), state.crossed)
 

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -156,17 +156,18 @@ class Executor:
         finally:
             await self.accounting.afinish(call.info, self.call_outcome(call, result, error))
 
-    def stream(self, request: Request) -> Iterator[StreamEvent]:
+    def stream(self, request: Request) -> Generator[StreamEvent, None, None]:
         """Stream ``request``: :class:`StreamDelta` events, then one :class:`StreamDone`.
 
         Failures before the first content token fall over transparently; after it, the
-        stream ends with :class:`~policyroute.errors.StreamInterruptedError`.
+        stream ends with :class:`~policyroute.errors.StreamInterruptedError`. Closing the
+        generator early settles the call at once.
         """
         from policyroute.execution.streaming import stream_sync
 
         return stream_sync(self, request)
 
-    def astream(self, request: Request) -> AsyncIterator[StreamEvent]:
+    def astream(self, request: Request) -> AsyncGenerator[StreamEvent, None]:
         """Async twin of :meth:`stream`."""
         from policyroute.execution.streaming import stream_async
 

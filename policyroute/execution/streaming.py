@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from policyroute._lazy import import_litellm
@@ -168,7 +168,7 @@ class _StreamRun(AttemptRun):
 # --------------------------------------------------------------------------- sync
 
 
-def stream_sync(executor: Executor, request: Request) -> Iterator[StreamEvent]:
+def stream_sync(executor: Executor, request: Request) -> Generator[StreamEvent, None, None]:
     """The generator behind :meth:`Executor.stream`."""
     call = executor.start(request, stream=True)
     finished = False
@@ -228,7 +228,7 @@ def _sync_attempt(
 # --------------------------------------------------------------------------- async
 
 
-async def stream_async(executor: Executor, request: Request) -> AsyncIterator[StreamEvent]:
+async def stream_async(executor: Executor, request: Request) -> AsyncGenerator[StreamEvent, None]:
     """The async generator behind :meth:`Executor.astream`."""
     call = executor.start(request, stream=True)
     finished = False

@@ -109,3 +109,25 @@ def test_existing_threshold_callback_still_runs(budgeted: ChatPolicyRoute) -> No
     finally:
         previous.previous = None
     assert [event.budget for event in seen] == ["daily"]
+
+
+def test_an_abandoned_stream_still_reports_its_threshold(budgeted: ChatPolicyRoute) -> None:
+    recorder = Recorder()
+    stream = budgeted.stream("hello there, tell me a long story", config={"callbacks": [recorder]})
+    next(stream)
+    stream.close()
+    assert [name for name, _, _ in recorder.events] == [EVENT_NAME]
+
+
+@pytest.mark.asyncio
+async def test_an_abandoned_async_stream_still_reports_its_threshold(
+    budgeted: ChatPolicyRoute,
+) -> None:
+    recorder = AsyncRecorder()
+    stream = budgeted.astream("hello there, tell me a long story", config={"callbacks": [recorder]})
+    async for _ in stream:
+        break
+    # Closing the caller's generator settles the call there and then, not when it is
+    # collected: the event reaches this run.
+    await stream.aclose()
+    assert [name for name, _, _ in recorder.events] == [EVENT_NAME]
