@@ -82,16 +82,20 @@ class Estimate:
 # Anthropic prices an hour-long cache write at 2x input against 1.25x for five minutes: where
 # the hour rate is not known, the five-minute rate times 1.6 stands in.
 _HOUR_OVER_FIVE_MINUTES = Decimal("1.6")
+# Without any cache-write price (a policy price that gives none), Anthropic's multipliers of
+# the input price stand in: 1.25x for five minutes, 2x for an hour.
+_WRITE_OVER_INPUT = {"5m": Decimal("1.25"), "1h": Decimal(2)}
 
 
 def _marks(item: Mapping[str, Any]) -> Iterator[Any]:
     if "cache_control" in item:
         yield item["cache_control"]
-    content = item.get("content")
-    if isinstance(content, list):
-        for block in content:
-            if isinstance(block, Mapping) and "cache_control" in block:
-                yield block["cache_control"]
+    for key in ("content", "tool_calls"):
+        blocks = item.get(key)
+        if isinstance(blocks, list):
+            for block in blocks:
+                if isinstance(block, Mapping) and "cache_control" in block:
+                    yield block["cache_control"]
 
 
 def cache_write_ttl(
@@ -123,12 +127,13 @@ def has_cache_control(messages: Sequence[Mapping[str, Any]], tools: Any = None) 
 
 def _cache_write_rate(info: Any, ttl: Literal["5m", "1h"]) -> Decimal | None:
     five_minutes: Decimal | None = info.cache_write_cost_per_token
+    if five_minutes is None:
+        base: Decimal | None = info.input_cost_per_token_max or info.input_cost_per_token
+        return None if base is None else base * _WRITE_OVER_INPUT[ttl]
     if ttl == "5m":
         return five_minutes
     hour: Decimal | None = info.cache_write_1h_cost_per_token
-    if hour is not None:
-        return hour
-    return None if five_minutes is None else five_minutes * _HOUR_OVER_FIVE_MINUTES
+    return hour if hour is not None else five_minutes * _HOUR_OVER_FIVE_MINUTES
 
 
 AUDIO_TOKENS_PER_SECOND = 32

@@ -187,3 +187,33 @@ def test_a_tool_marked_for_an_hour_counts() -> None:
         Request(messages=HELLO, tools=[tool]), sonnet, {"max_tokens": 0}, default_max_tokens=None
     )
     assert est.input_rate == D("0.000006")
+
+
+def test_cache_writes_without_a_write_price_cost_anthropic_multiples_of_input() -> None:
+    cand = candidate("p", "custom/p", price=PriceSpec(input_per_mtok=D(2), output_per_mtok=D(8)))
+
+    def cost(messages: list[dict[str, Any]]) -> Decimal:
+        return worst_case(
+            Request(messages=messages),
+            cand,
+            {"max_tokens": 0},
+            default_max_tokens=None,
+            token_counter=fixed_counter(1_000_000),
+        ).cost
+
+    assert cost(HELLO) == D(2)
+    assert cost(_cached("5m")) == D("2.5")
+    assert cost(_cached("1h")) == D(4)
+
+
+def test_a_cache_mark_on_a_tool_call_counts() -> None:
+    sonnet = candidate("sonnet", "anthropic/claude-sonnet-4-5-20250929", price=None)
+    call = {
+        "id": "t1",
+        "type": "function",
+        "function": {"name": "f", "arguments": "{}"},
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+    }
+    messages = [*HELLO, {"role": "assistant", "content": None, "tool_calls": [call]}]
+    est = worst_case(Request(messages=messages), sonnet, {"max_tokens": 0}, default_max_tokens=None)
+    assert est.input_rate == D("0.000006")
