@@ -11,8 +11,8 @@ Budgets are enforced against this bound, so every choice here errs high:
   for) audio output rates;
 - the whole is multiplied by ``n``.
 
-litellm's counter does not count audio: each audio part is bounded from its length instead
-(:func:`audio_input_tokens`).
+litellm's counter does not measure audio or video: each such part is bounded from its length
+instead (:mod:`policyroute.costs.media`).
 
 Example:
     >>> est = worst_case(request, candidate, {"max_tokens": 100}, default_max_tokens=None)
@@ -23,14 +23,13 @@ Example:
 
 from __future__ import annotations
 
-import base64
-import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
+from policyroute.costs.media import has_audio, media_of, media_tokens, without_media
 from policyroute.costs.pricing import lookup_litellm_entry
 from policyroute.costs.token_cache import PrefixCounts
 from policyroute.errors import RequestError
@@ -39,7 +38,6 @@ from policyroute.routing.decision import Candidate
 
 __all__ = [
     "Estimate",
-    "audio_input_tokens",
     "cache_write_ttl",
     "count_input_tokens",
     "has_cache_control",
@@ -136,107 +134,6 @@ def _cache_write_rate(info: Any, ttl: Literal["5m", "1h"]) -> Decimal | None:
     return hour if hour is not None else five_minutes * _HOUR_OVER_FIVE_MINUTES
 
 
-AUDIO_TOKENS_PER_SECOND = 32
-"""Audio tokens per second of input: the highest rate chat models publish (Gemini's)."""
-
-# Bytes per second assumed for audio whose duration cannot be read from a header: a bitrate
-# (4 kbit/s) below what speech codecs use makes a long duration, which errs high.
-_COMPRESSED_BYTES_PER_SECOND = 500
-# OpenAI's ``pcm16``: 24 kHz, 16-bit, mono.
-_PCM16_BYTES_PER_SECOND = 48_000
-
-
-def _audio_payload(part: Any) -> tuple[str | None, str] | None:
-    """``(base64 data, format)`` of an audio part: an ``input_audio`` part, or a ``file`` part
-    holding an ``audio/*`` data URL; ``None`` for anything else."""
-    if not isinstance(part, Mapping):
-        return None
-    kind = part.get("type")
-    if kind == "input_audio":
-        audio = part.get("input_audio")
-        if not isinstance(audio, Mapping):
-            return None, ""
-        data = audio.get("data")
-        return (data if isinstance(data, str) else None), str(audio.get("format") or "").lower()
-    if kind == "file":
-        file = part.get("file")
-        url = file.get("file_data") if isinstance(file, Mapping) else None
-        if isinstance(url, str) and url.startswith("data:audio/"):
-            mime, _, data = url[5:].partition(";base64,")
-            return (data or None), mime.split("/", 1)[1].lower()
-    return None
-
-
-def _audio_parts(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [
-        part
-        for message in messages
-        if isinstance(content := message.get("content"), list)
-        for part in content
-        if _audio_payload(part) is not None
-    ]
-
-
-def _wav_byte_rate(data: str) -> int | None:
-    """The byte rate in a base64 WAV's header, when its ``fmt `` chunk comes first."""
-    try:
-        header = base64.b64decode(data[:64], validate=False)
-    except (ValueError, TypeError):
-        return None
-    if (
-        len(header) < 32
-        or header[:4] != b"RIFF"
-        or header[8:12] != b"WAVE"
-        or header[12:16] != b"fmt "
-    ):
-        # Other chunks (``bext``, ``LIST``) may come first: then the duration is bounded
-        # like compressed audio rather than read from the wrong bytes.
-        return None
-    rate = int.from_bytes(header[28:32], "little")
-    return rate if rate > 0 else None
-
-
-def _audio_tokens(part: Mapping[str, Any]) -> int:
-    payload = _audio_payload(part)
-    data, fmt = payload if payload is not None else (None, "")
-    if not data:
-        raise RequestError("audio part without base64 data")
-    size = len(data) * 3 // 4 - data[-2:].count("=")
-    if fmt == "pcm16":
-        rate = _PCM16_BYTES_PER_SECOND
-    elif fmt in ("wav", "x-wav", "wave"):
-        rate = _wav_byte_rate(data) or _COMPRESSED_BYTES_PER_SECOND
-    else:
-        rate = _COMPRESSED_BYTES_PER_SECOND
-    return math.ceil(size / rate * AUDIO_TOKENS_PER_SECOND)
-
-
-def audio_input_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    """A bound on the audio tokens of the audio parts in ``messages``: ``input_audio`` parts
-    and ``file`` parts holding an ``audio/*`` data URL.
-
-    The duration is read from a WAV header, fixed for ``pcm16``, and bounded for other formats
-    by assuming 4 kbit/s; tokens are :data:`AUDIO_TOKENS_PER_SECOND` per second.
-
-    Example:
-        >>> pcm = {"type": "input_audio", "input_audio": {"data": "A" * 64000, "format": "pcm16"}}
-        >>> audio_input_tokens([{"role": "user", "content": [pcm]}])  # one second
-        32
-    """
-    return sum(_audio_tokens(part) for part in _audio_parts(messages))
-
-
-def _without_audio(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    out: list[Mapping[str, Any]] = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            kept = [p for p in content if _audio_payload(p) is None]
-            message = {**message, "content": kept}
-        out.append(message)
-    return out
-
-
 def _counted(
     counter: Callable[..., int],
     model: str,
@@ -284,13 +181,17 @@ def count_input_tokens(
     messages: Sequence[Mapping[str, Any]],
     tools: Sequence[Mapping[str, Any]] | None,
     token_counter: Callable[..., int] | None = None,
+    *,
+    media_cap: int | None = None,
 ) -> int:
     """Prompt tokens of messages plus tools, with litellm's counter for ``model``.
 
     Images count as litellm's default image size: measuring them would fetch their URLs.
-    Audio parts, which litellm's counter refuses, are bounded by :func:`audio_input_tokens`.
-    Content no counter understands raises :class:`~policyroute.errors.RequestError`: a budget
-    cannot be guarded against input it cannot measure.
+    Audio and video, which litellm's counter cannot measure, are bounded from their length
+    (:mod:`policyroute.costs.media`), each part's bound capped at ``media_cap`` (the model's
+    input window) when given. Content no counter understands raises
+    :class:`~policyroute.errors.RequestError`: a budget cannot be guarded against input it
+    cannot measure.
 
     With litellm's counter, a conversation's earlier turns are not tokenized again: counts of
     recent prompts are kept per model and extended with the new messages, to the same figure
@@ -299,13 +200,16 @@ def count_input_tokens(
     """
     reuse = token_counter is None
     counter = token_counter or import_litellm().token_counter
-    audio = 0
-    if _audio_parts(messages):
-        # litellm's counter refuses audio, or counts an audio file as one image.
-        audio = audio_input_tokens(messages)
-        messages = _without_audio(messages)
+    media = 0
+    if any(
+        isinstance(content := message.get("content"), list)
+        and any(media_of(part) is not None for part in content)
+        for message in messages
+    ):
+        media = media_tokens(messages, media_cap)
+        messages = without_media(messages)
     try:
-        return _measure(counter, model, messages, tools, reuse=reuse) + audio
+        return _measure(counter, model, messages, tools, reuse=reuse) + media
     except Exception as exc:
         raise RequestError(
             f"cannot count the input tokens of this request for {model}: {exc}"
@@ -347,7 +251,13 @@ def worst_case(
     raw_n = params.get("n", 1)
     n = raw_n if isinstance(raw_n, int) and not isinstance(raw_n, bool) and raw_n > 0 else 1
     tools = request.tools if request.tools is not None else params.get("tools")
-    input_tokens = count_input_tokens(candidate.model, request.messages, tools, token_counter)
+    input_tokens = count_input_tokens(
+        candidate.model,
+        request.messages,
+        tools,
+        token_counter,
+        media_cap=info.max_input_tokens,
+    )
     output_tokens = output_bound(params, candidate, default_max_tokens)
     if not info.priced:
         return Estimate(
@@ -373,7 +283,7 @@ def worst_case(
     if ttl is not None:
         input_rates.append(_cache_write_rate(info, ttl))
     audio_rate = info.audio_input_cost_per_token
-    if audio_rate is not None and _audio_parts(request.messages):
+    if audio_rate is not None and has_audio(request.messages):
         input_rates.append(audio_rate)
     output_rates = [
         info.output_cost_per_token_max,

@@ -1,11 +1,11 @@
 """LangChain messages and tools in the OpenAI chat-completions shape litellm takes.
 
 litellm translates that shape for every provider (Anthropic, Gemini, Bedrock, ...), so this is
-the one place where LangChain's content is mapped. It accepts LangChain's standard (v1) blocks,
-the older v0 data blocks, OpenAI-format parts, and Anthropic-format blocks (``image`` and
-``document`` with a ``source``, ``tool_result`` in a human turn, ``tool_use`` beside the tool
-calls). ``cache_control`` marks on parts and tools are kept: litellm passes them to providers
-with prompt caching and strips them for the others.
+the one place where LangChain's content is mapped. It accepts LangChain's standard (v1) blocks
+(text, image, file, audio, video), the older v0 data blocks, OpenAI-format parts, and
+Anthropic-format blocks (``image`` and ``document`` with a ``source``, ``tool_result`` in a
+human turn, ``tool_use`` beside the tool calls). ``cache_control`` marks on parts and tools
+are kept: litellm passes them to providers with prompt caching and strips them for the others.
 
 Example:
     >>> from langchain_core.messages import HumanMessage, SystemMessage
@@ -129,6 +129,15 @@ def _image(block: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url or _data_url(block, "image/png")}}
 
 
+def _video(block: Mapping[str, Any]) -> dict[str, Any]:
+    """A video block as a file part: litellm sends it to the providers that take video
+    (Gemini) as inline data or a file URI."""
+    if block.get("file_id"):
+        return {"type": "file", "file": {"file_id": block["file_id"]}}
+    url = _block_url(block) or _data_url(block, "video/mp4")
+    return {"type": "file", "file": {"file_data": url}}
+
+
 def _file(block: Mapping[str, Any]) -> dict[str, Any]:
     name = (
         (block.get("extras") or {}).get("filename")
@@ -173,6 +182,7 @@ _CONVERTERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "document": _file,
     "input_audio": dict,
     "audio": _audio,
+    "video": _video,
 }
 
 

@@ -1,5 +1,5 @@
-"""Worst-case estimates of prompts holding audio, which litellm's token counter refuses, and of
-content nothing can count."""
+"""Worst-case estimates of prompts holding audio or video, which litellm's token counter cannot
+measure, and of content nothing can count."""
 
 from __future__ import annotations
 
@@ -13,12 +13,8 @@ import pytest
 
 import policyroute
 from budgets.helpers import candidate
-from policyroute.costs.estimate import (
-    AUDIO_TOKENS_PER_SECOND,
-    audio_input_tokens,
-    count_input_tokens,
-    worst_case,
-)
+from policyroute.costs.estimate import count_input_tokens, worst_case
+from policyroute.costs.media import AUDIO_TOKENS_PER_SECOND, audio_input_tokens, media_tokens
 from policyroute.errors import BudgetExceeded, RequestError
 from policyroute.policy.loader import load_policy_text
 from policyroute.request import Request
@@ -202,3 +198,46 @@ def test_a_long_recording_is_refused_before_it_is_sent(provider: FakeProvider) -
     assert answer.choices[0].message.content == "hello"
     sent = provider.requests[-1].body["messages"][0]["content"][1]
     assert sent["type"] == "input_audio"
+
+
+def video_file(size: int) -> dict[str, Any]:
+    data = base64.b64encode(b"\x00" * size).decode()
+    return {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "Describe this clip."},
+            {
+                "type": "file",
+                "file": {"filename": "clip.mp4", "file_data": f"data:video/mp4;base64,{data}"},
+            },
+        ],
+    }
+
+
+def test_video_is_bounded_from_its_size_and_capped_at_the_input_window() -> None:
+    # 62,500 bytes at 50 kbit/s: 10 s, 300 tokens a second.
+    assert media_tokens([video_file(62_500)]) == 3_000
+    assert media_tokens([video_file(62_500)], cap=1_000) == 1_000
+    plain = count_input_tokens(
+        "gemini/gemini-2.5-flash",
+        [{"role": "user", "content": [{"type": "text", "text": "Describe this clip."}]}],
+        None,
+    )
+    assert (
+        count_input_tokens("gemini/gemini-2.5-flash", [video_file(62_500)], None) == plain + 3_000
+    )
+
+
+def test_the_worst_case_caps_video_at_the_model_window_but_never_text() -> None:
+    cand = candidate("small", "custom/small", context_window=2_000)
+    huge_video = worst_case(
+        Request(messages=[video_file(625_000)]), cand, {"max_tokens": 0}, default_max_tokens=None
+    )
+    assert huge_video.input_tokens <= 2_000 + 20
+    long_text = worst_case(
+        Request(messages=[{"role": "user", "content": "word " * 5_000}]),
+        cand,
+        {"max_tokens": 0},
+        default_max_tokens=None,
+    )
+    assert long_text.input_tokens > 5_000

@@ -1,0 +1,170 @@
+"""Bounds on the prompt tokens of audio and video, which litellm's token counter cannot measure.
+
+litellm refuses ``input_audio`` parts and counts an audio or video file as one default-sized
+image, which would let a long recording through a budget at a fraction of its cost. Each
+audio or video part is bounded from its length instead:
+
+- audio: the duration read from a WAV header, fixed for ``pcm16``, else assumed from a bitrate
+  (4 kbit/s) below any speech codec's; :data:`AUDIO_TOKENS_PER_SECOND` tokens a second;
+- video: the duration assumed from a low bitrate (50 kbit/s); :data:`VIDEO_TOKENS_PER_SECOND`
+  tokens a second.
+
+Each part's bound is capped at the model's input window where it is known: a provider never
+bills more input than it accepts. Text is always counted exactly, never capped.
+
+Example:
+    >>> pcm = {"type": "input_audio", "input_audio": {"data": "A" * 64000, "format": "pcm16"}}
+    >>> media_tokens([{"role": "user", "content": [pcm]}])  # one second of audio
+    32
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from policyroute.errors import RequestError
+
+__all__ = [
+    "AUDIO_TOKENS_PER_SECOND",
+    "VIDEO_TOKENS_PER_SECOND",
+    "Media",
+    "audio_input_tokens",
+    "has_audio",
+    "media_of",
+    "media_tokens",
+    "without_media",
+]
+
+AUDIO_TOKENS_PER_SECOND = 32
+"""Audio tokens per second of input: the highest rate chat models publish (Gemini's)."""
+
+VIDEO_TOKENS_PER_SECOND = 300
+"""Video tokens per second of input: Gemini's frame (258 at one frame a second) and sound."""
+
+_AUDIO_BYTES_PER_SECOND = 500  # 4 kbit/s
+_VIDEO_BYTES_PER_SECOND = 6_250  # 50 kbit/s
+_PCM16_BYTES_PER_SECOND = 48_000  # OpenAI's pcm16: 24 kHz, 16-bit, mono
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """An audio or video part: its base64 data (``None`` when missing) and format."""
+
+    kind: Literal["audio", "video"]
+    data: str | None
+    format: str
+
+
+def media_of(part: Any) -> Media | None:
+    """The audio or video in a content part: an ``input_audio`` part, or a ``file`` part holding
+    an ``audio/*`` or ``video/*`` data URL; ``None`` for anything else.
+
+    Example:
+        >>> media_of({"type": "file", "file": {"file_data": "data:video/mp4;base64,AAAA"}})
+        Media(kind='video', data='AAAA', format='mp4')
+    """
+    if not isinstance(part, Mapping):
+        return None
+    kind = part.get("type")
+    if kind == "input_audio":
+        audio = part.get("input_audio")
+        if not isinstance(audio, Mapping):
+            return Media("audio", None, "")
+        data = audio.get("data")
+        fmt = str(audio.get("format") or "").lower()
+        return Media("audio", data if isinstance(data, str) else None, fmt)
+    if kind == "file":
+        file = part.get("file")
+        url = file.get("file_data") if isinstance(file, Mapping) else None
+        if isinstance(url, str) and url.startswith(("data:audio/", "data:video/")):
+            mime, _, data = url[5:].partition(";base64,")
+            family, _, subtype = mime.partition("/")
+            return Media("audio" if family == "audio" else "video", data or None, subtype.lower())
+    return None
+
+
+def _parts(messages: Sequence[Mapping[str, Any]]) -> list[Media]:
+    return [
+        media
+        for message in messages
+        if isinstance(content := message.get("content"), list)
+        for part in content
+        if (media := media_of(part)) is not None
+    ]
+
+
+def has_audio(messages: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any message holds an audio part."""
+    return any(media.kind == "audio" for media in _parts(messages))
+
+
+def _wav_byte_rate(data: str) -> int | None:
+    """The byte rate in a base64 WAV's header, when its ``fmt `` chunk comes first."""
+    try:
+        header = base64.b64decode(data[:64], validate=False)
+    except (ValueError, TypeError):
+        return None
+    if (
+        len(header) < 32
+        or header[:4] != b"RIFF"
+        or header[8:12] != b"WAVE"
+        or header[12:16] != b"fmt "
+    ):
+        # Other chunks (``bext``, ``LIST``) may come first: then the duration is bounded
+        # like compressed audio rather than read from the wrong bytes.
+        return None
+    rate = int.from_bytes(header[28:32], "little")
+    return rate if rate > 0 else None
+
+
+def _tokens(media: Media) -> int:
+    data = media.data
+    if not data:
+        raise RequestError(f"{media.kind} part without base64 data")
+    size = len(data) * 3 // 4 - data[-2:].count("=")
+    if media.kind == "video":
+        return math.ceil(size / _VIDEO_BYTES_PER_SECOND * VIDEO_TOKENS_PER_SECOND)
+    if media.format == "pcm16":
+        rate = _PCM16_BYTES_PER_SECOND
+    elif media.format in ("wav", "x-wav", "wave"):
+        rate = _wav_byte_rate(data) or _AUDIO_BYTES_PER_SECOND
+    else:
+        rate = _AUDIO_BYTES_PER_SECOND
+    return math.ceil(size / rate * AUDIO_TOKENS_PER_SECOND)
+
+
+def media_tokens(messages: Sequence[Mapping[str, Any]], cap: int | None = None) -> int:
+    """A bound on the tokens of the audio and video parts in ``messages``, each part's bound
+    capped at ``cap`` (the model's input window) when given.
+
+    Raises:
+        RequestError: a part carries no data to measure.
+    """
+    bounds = (_tokens(media) for media in _parts(messages))
+    return sum(bounds if cap is None else (min(bound, cap) for bound in bounds))
+
+
+def audio_input_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
+    """A bound on the tokens of the audio parts in ``messages`` alone.
+
+    Example:
+        >>> pcm = {"type": "input_audio", "input_audio": {"data": "A" * 64000, "format": "pcm16"}}
+        >>> audio_input_tokens([{"role": "user", "content": [pcm]}])  # one second
+        32
+    """
+    return sum(_tokens(media) for media in _parts(messages) if media.kind == "audio")
+
+
+def without_media(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``messages`` without their audio and video parts, for litellm's counter."""
+    out: list[Mapping[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            message = {**message, "content": [p for p in content if media_of(p) is None]}
+        out.append(message)
+    return out
