@@ -109,10 +109,23 @@ def _source(block: Mapping[str, Any], default_mime: str) -> tuple[str, str]:
         return "file_id", str(source["file_id"])
     if kind == "text" and isinstance(source.get("data"), str):
         return "text", source["data"]
+    if kind == "content":
+        return "text", _source_content_text(block, source.get("content"))
     raise RequestError(
         f"{block.get('type')} block: unsupported source {dict(source)!r} "
-        "(expected base64 with data, url, file or text)"
+        "(expected base64 with data, url, file, text or content)"
     )
+
+
+def _source_content_text(block: Mapping[str, Any], content: Any) -> str:
+    """The text of a ``content`` source (a custom document): a string or text blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(
+        isinstance(b, Mapping) and b.get("type") == "text" for b in content
+    ):
+        return "\n\n".join(str(b.get("text", "")) for b in content)
+    raise RequestError(f"{block.get('type')} block: a content source must be text or text blocks")
 
 
 def _image(block: Mapping[str, Any]) -> dict[str, Any]:
@@ -289,7 +302,7 @@ def _empty_text(block: str | Mapping[str, Any]) -> bool:
     return block.get("type") == "text" and not block.get("text")
 
 
-def _human(message: HumanMessage) -> list[dict[str, Any]]:
+def _human(message: HumanMessage | ChatMessage) -> list[dict[str, Any]]:
     """A human turn; Anthropic-format ``tool_result`` blocks in it become tool messages,
     placed first (they answer the assistant turn before it)."""
     content = message.content
@@ -393,7 +406,9 @@ def to_openai_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     """
     out: list[dict[str, Any]] = []
     for message in messages:
-        if isinstance(message, HumanMessage):
+        if isinstance(message, HumanMessage) or (
+            isinstance(message, ChatMessage) and message.role == "user"
+        ):
             out.extend(
                 _with_name(message, part) if part["role"] == "user" else part
                 for part in _human(message)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage
 
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import NullAccounting
@@ -431,4 +431,39 @@ def test_anthropic_receives_cache_marks_on_tool_use_and_tool_result(provider: Fa
     ]
     assert results["content"] == [
         {"type": "tool_result", "tool_use_id": "t1", "content": "sunny", "cache_control": EPHEMERAL}
+    ]
+
+
+def test_custom_documents_become_text() -> None:
+    plain = {"type": "document", "source": {"type": "content", "content": "Chapter one."}}
+    blocks = {
+        "type": "document",
+        "source": {
+            "type": "content",
+            "content": [{"type": "text", "text": "First."}, {"type": "text", "text": "Second."}],
+        },
+    }
+    assert to_openai_content([plain, blocks]) == [
+        {"type": "text", "text": "Chapter one."},
+        {"type": "text", "text": "First.\n\nSecond."},
+    ]
+    with_image = {
+        "type": "document",
+        "source": {"type": "content", "content": [{"type": "image", "url": "https://x/a.png"}]},
+    }
+    with pytest.raises(RequestError, match="content source must be text"):
+        to_openai_content([with_image])
+
+
+def test_a_chat_message_from_the_user_splits_tool_results_too() -> None:
+    turn = ChatMessage(
+        role="user",
+        content=[
+            {"type": "tool_result", "tool_use_id": "t1", "content": "42"},
+            {"type": "text", "text": "thanks"},
+        ],
+    )
+    assert to_openai_messages([turn]) == [
+        {"role": "tool", "tool_call_id": "t1", "content": "42"},
+        {"role": "user", "content": [{"type": "text", "text": "thanks"}]},
     ]
