@@ -137,6 +137,7 @@ class _Tally:
             cache_read_tokens=total.cache_read_tokens + usage.cache_read_tokens,
             cache_write_tokens=total.cache_write_tokens + usage.cache_write_tokens,
             reasoning_tokens=total.reasoning_tokens + usage.reasoning_tokens,
+            cache_write_1h_tokens=total.cache_write_1h_tokens + usage.cache_write_1h_tokens,
         )
         self.deployments[alias] = (model, provider)
 

@@ -21,7 +21,7 @@ the usage. A model nobody can price costs 0 with source ``"none"``.
 Example:
     >>> usage_from_response({"usage": {"prompt_tokens": 10, "completion_tokens": 5}})
     Usage(input_tokens=10, output_tokens=5, cache_read_tokens=0, cache_write_tokens=0, \
-reasoning_tokens=0)
+reasoning_tokens=0, cache_write_1h_tokens=0)
 """
 
 from __future__ import annotations
@@ -206,6 +206,9 @@ def _usage_from_object(usage: Any) -> Usage:
             output_tokens=_int(_get(usage, "output_tokens")),
             cache_read_tokens=read,
             cache_write_tokens=write,
+            cache_write_1h_tokens=_int(
+                _get(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens")
+            ),
         )
     return Usage(
         input_tokens=_int(prompt),
@@ -224,6 +227,11 @@ def _usage_from_object(usage: Any) -> Usage:
         reasoning_tokens=_first(
             _get(completion_details, "reasoning_tokens"), _get(usage, "reasoning_tokens")
         ),
+        cache_write_1h_tokens=_int(
+            _get(_get(prompt_details, "cache_creation_token_details"), "ephemeral_1h_input_tokens")
+        )
+        if prompt_details is not None
+        else 0,
     )
 
 
@@ -260,6 +268,16 @@ def _litellm_usage(usage: Usage) -> Any:
         prompt_tokens_details={
             "cached_tokens": usage.cache_read_tokens,
             "cache_creation_tokens": usage.cache_write_tokens,
+            # litellm prices hour-long writes at their own rate when it is told how many.
+            "cache_creation_token_details": {
+                "ephemeral_5m_input_tokens": usage.cache_write_tokens - hour,
+                "ephemeral_1h_input_tokens": hour,
+            },
+        }
+        if (hour := min(usage.cache_write_1h_tokens, usage.cache_write_tokens))
+        else {
+            "cached_tokens": usage.cache_read_tokens,
+            "cache_creation_tokens": usage.cache_write_tokens,
         },
         completion_tokens_details={"reasoning_tokens": usage.reasoning_tokens},
         cache_read_input_tokens=usage.cache_read_tokens,
@@ -272,9 +290,9 @@ def cost_from_usage(usage: Usage, candidate: Candidate) -> CostResult:
 
     For a stream cut midway (the usage seen so far) and for provider errors that billed the
     input. litellm-priced models go through ``litellm.cost_per_token`` so the figure matches
-    what :func:`actual_cost` would say for a response carrying the same usage. (A
-    :class:`Usage` does not say how long a cache write lives, so Anthropic's 1-hour cache
-    writes are priced at the 5-minute rate here; full responses keep the distinction.)
+    what :func:`actual_cost` would say for a response carrying the same usage, hour-long
+    Anthropic cache writes included. A policy price has a single cache-write rate, used for
+    both lifetimes.
 
     Example:
         >>> cost_from_usage(Usage(input_tokens=1000), candidate).cost  # doctest: +SKIP
@@ -396,6 +414,7 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
             reasoning_tokens=usage.reasoning_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
         )
     if outcome.status == "error":
         # A billed failure is charged for its input only; nothing useful came back.
@@ -403,13 +422,19 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
             input_tokens=usage.input_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
         )
     return usage, cost_from_usage(usage, candidate)
 
 
 def _count(model: str, **what: Any) -> int:
-    """Tokens counted locally by litellm (``messages=`` or ``text=``); 0 if it cannot."""
+    """Tokens counted locally (``messages=`` as budget estimates count them, audio and video
+    included; ``text=`` by litellm); 0 if they cannot be."""
     try:
+        if "messages" in what:
+            from policyroute.costs.estimate import count_input_tokens
+
+            return count_input_tokens(model, what["messages"], None)
         return int(import_litellm().token_counter(model=model, **what))
     except Exception:
         _log.debug("could not count tokens for %s", model, exc_info=True)

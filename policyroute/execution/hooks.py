@@ -62,6 +62,9 @@ class Usage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    """Of ``cache_write_tokens``, those kept for an hour (Anthropic's ``ttl: 1h``), priced
+    higher than five-minute writes."""
 
     @property
     def total_tokens(self) -> int:

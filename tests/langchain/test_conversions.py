@@ -262,6 +262,7 @@ def test_jsonable() -> None:
             "cache_read_tokens": 0,
             "cache_write_tokens": 0,
             "reasoning_tokens": 0,
+            "cache_write_1h_tokens": 0,
         },
         "e": "ValueError: x",
     }
