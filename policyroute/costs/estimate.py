@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
-from policyroute.costs.media import has_audio, media_of, media_tokens, without_media
+from policyroute.costs.media import has_audio, has_media, media_tokens, without_media
 from policyroute.costs.pricing import lookup_litellm_entry
 from policyroute.costs.token_cache import PrefixCounts
 from policyroute.errors import RequestError
@@ -40,7 +40,6 @@ __all__ = [
     "Estimate",
     "cache_write_ttl",
     "count_input_tokens",
-    "has_cache_control",
     "output_bound",
     "worst_case",
 ]
@@ -116,11 +115,6 @@ def cache_write_ttl(
                 return "1h"
             longest = "5m"
     return longest
-
-
-def has_cache_control(messages: Sequence[Mapping[str, Any]], tools: Any = None) -> bool:
-    """Whether any message, content block or tool carries an Anthropic ``cache_control``."""
-    return cache_write_ttl(messages, tools) is not None
 
 
 def _cache_write_rate(info: Any, ttl: Literal["5m", "1h"]) -> Decimal | None:
@@ -201,11 +195,7 @@ def count_input_tokens(
     reuse = token_counter is None
     counter = token_counter or import_litellm().token_counter
     media = 0
-    if any(
-        isinstance(content := message.get("content"), list)
-        and any(media_of(part) is not None for part in content)
-        for message in messages
-    ):
+    if has_media(messages):
         media = media_tokens(messages, media_cap)
         messages = without_media(messages)
     try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ __all__ = [
     "Media",
     "audio_input_tokens",
     "has_audio",
+    "has_media",
     "media_of",
     "media_tokens",
     "without_media",
@@ -87,14 +88,19 @@ def media_of(part: Any) -> Media | None:
     return None
 
 
-def _parts(messages: Sequence[Mapping[str, Any]]) -> list[Media]:
-    return [
-        media
-        for message in messages
-        if isinstance(content := message.get("content"), list)
-        for part in content
-        if (media := media_of(part)) is not None
-    ]
+def _parts(messages: Sequence[Mapping[str, Any]]) -> Iterator[Media]:
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                media = media_of(part)
+                if media is not None:
+                    yield media
+
+
+def has_media(messages: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any message holds an audio or video part."""
+    return next(_parts(messages), None) is not None
 
 
 def has_audio(messages: Sequence[Mapping[str, Any]]) -> bool:
