@@ -142,13 +142,19 @@ def _image(block: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url or _data_url(block, "image/png")}}
 
 
+def _file_part(block: Mapping[str, Any], default_mime: str, name: str | None) -> dict[str, Any]:
+    """A standard block as an OpenAI file part: by file id, else by URL or data URL."""
+    if block.get("file_id"):
+        return {"type": "file", "file": {"file_id": block["file_id"]}}
+    url = _block_url(block) or _data_url(block, default_mime)
+    file = {"file_data": url} if name is None else {"filename": name, "file_data": url}
+    return {"type": "file", "file": file}
+
+
 def _video(block: Mapping[str, Any]) -> dict[str, Any]:
     """A video block as a file part: litellm sends it to the providers that take video
     (Gemini) as inline data or a file URI."""
-    if block.get("file_id"):
-        return {"type": "file", "file": {"file_id": block["file_id"]}}
-    url = _block_url(block) or _data_url(block, "video/mp4")
-    return {"type": "file", "file": {"file_data": url}}
+    return _file_part(block, "video/mp4", None)
 
 
 def _file(block: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,13 +171,10 @@ def _file(block: Mapping[str, Any]) -> dict[str, Any]:
         if kind == "file_id":
             return {"type": "file", "file": {"file_id": value}}
         return {"type": "file", "file": {"filename": name, "file_data": value}}
-    if block.get("file_id"):
-        return {"type": "file", "file": {"file_id": block["file_id"]}}
-    if isinstance(block.get("file"), Mapping):
+    if not block.get("file_id") and isinstance(block.get("file"), Mapping):
         # Already the OpenAI shape.
         return {"type": "file", "file": dict(block["file"])}
-    url = _block_url(block) or _data_url(block, "application/pdf")
-    return {"type": "file", "file": {"filename": name, "file_data": url}}
+    return _file_part(block, "application/pdf", name)
 
 
 def _audio(block: Mapping[str, Any]) -> dict[str, Any]:
