@@ -38,11 +38,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import quote
 
 from policyroute.budgets.stores import BudgetStore, open_store
 from policyroute.budgets.stores.memory import MemoryStore
-from policyroute.budgets.windows import GLOBAL_SCOPE, parse_line_key, window_for
+from policyroute.budgets.windows import GLOBAL_SCOPE, budget_prefix, parse_line_key, window_for
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
@@ -161,7 +160,7 @@ def _budget_rows(budget: BudgetSpec, store: BudgetStore, moment: float) -> list[
         ]
     window = window_for(budget.window, moment)
     rows: list[BudgetStatusRow] = []
-    for state in store.scan(quote(budget.name, safe="") + "/", now=moment):
+    for state in store.scan(budget_prefix(budget.name), now=moment):
         _, scope, window_key = parse_line_key(state.key)
         # Lines of earlier windows may outlive them in the store (until they expire).
         if window_key != window.key:

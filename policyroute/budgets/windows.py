@@ -42,6 +42,7 @@ __all__ = [
     "MISSING_SCOPE",
     "ROLLING_BUCKETS",
     "Window",
+    "budget_prefix",
     "line_key",
     "parse_line_key",
     "scope_values",
@@ -145,6 +146,16 @@ def line_key(budget: str, scope: str, window_key: str) -> str:
         'daily/a%2Fb/day:2025-01-01'
     """
     return f"{_quoted(budget)}/{_quoted(scope)}/{window_key}"
+
+
+def budget_prefix(budget: str) -> str:
+    """The prefix every :func:`line_key` of ``budget`` starts with, for scanning a store.
+
+    Example:
+        >>> budget_prefix("team daily")
+        'team%20daily/'
+    """
+    return f"{_quoted(budget)}/"
 
 
 @functools.lru_cache(maxsize=4096)
