@@ -251,9 +251,10 @@ def _annotated(result: CallResult) -> Any:
 def _policy_for(ref: PolicyRef) -> CompiledPolicy:
     if isinstance(ref, CompiledPolicy):
         return ref
+    from policyroute.policy.load import is_policy_text
     from policyroute.policy.loader import load_policy, load_policy_text
 
-    text = ref if isinstance(ref, str) and "\n" in ref else None
+    text = ref if is_policy_text(ref) else None
     if text is not None:
         key = (text, -1)
     else:

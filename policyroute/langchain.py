@@ -63,12 +63,7 @@ from policyroute.langchain_.facts import (
 from policyroute.langchain_.outbound import to_openai_messages, to_openai_tool, tool_choice_param
 from policyroute.langchain_.profile import policy_profile
 from policyroute.langchain_.results import chat_result
-from policyroute.langchain_.serialization import (
-    Withheld,
-    is_policy_text,
-    policy_from_env,
-    serialised_policy,
-)
+from policyroute.langchain_.serialization import Withheld, policy_from_env, serialised_policy
 from policyroute.langchain_.streams import StreamState
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
 from policyroute.policy.compile import CompiledPolicy
@@ -81,6 +76,7 @@ __all__ = ["ChatPolicyRoute"]
 
 
 def _load(policy: Any) -> CompiledPolicy:
+    from policyroute.policy.load import is_policy_text
     from policyroute.policy.loader import load_policy, load_policy_text
 
     if isinstance(policy, CompiledPolicy):

@@ -22,20 +22,19 @@ import functools
 import os
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeGuard
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from langchain_core.load.serializable import Serializable, SerializedNotImplemented
 
 from policyroute.errors import PolicyError
 from policyroute.policy.compile import CompiledPolicy
-from policyroute.policy.load import JsonPath, format_path, load_yaml
+from policyroute.policy.load import JsonPath, format_path, is_policy_text, load_yaml
 from policyroute.policy.model import PolicySpec, Secret
 
 __all__ = [
     "POLICY_ENV",
     "Withheld",
-    "is_policy_text",
     "policy_from_env",
     "secret_risks",
     "serialised_policy",
@@ -58,16 +57,6 @@ _SECRET_VALUE = re.compile(
 # An HTTP auth scheme on its own: what is left of ``Bearer ${TOKEN}`` once the reference is gone.
 _AUTH_SCHEME = re.compile(r"^\s*(?:bearer|basic|digest|token|apikey|negotiate)?\s*$", re.I)
 _REF = re.compile(r"\$\{[^}]*\}")
-
-
-def is_policy_text(policy: object) -> TypeGuard[str]:
-    """Whether ``policy`` is a policy's YAML text rather than a path: a string with a line break.
-
-    Example:
-        >>> is_policy_text("policyroute: 1\\nname: x\\n"), is_policy_text("policies/x.yaml")
-        (True, False)
-    """
-    return isinstance(policy, str) and "\n" in policy
 
 
 def policy_from_env() -> str:

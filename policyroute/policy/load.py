@@ -21,11 +21,23 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from policyroute.policy.diagnostics import Diagnostic
 
-__all__ = ["JsonPath", "LoadedDocument", "Position", "format_path", "load_yaml"]
+__all__ = ["JsonPath", "LoadedDocument", "Position", "format_path", "is_policy_text", "load_yaml"]
+
+
+def is_policy_text(policy: object) -> TypeGuard[str]:
+    """Whether ``policy`` is a policy's YAML text rather than a path: a string with a line
+    break. Every API taking "a path or the text" tells them apart by this.
+
+    Example:
+        >>> is_policy_text("policyroute: 1\\nname: x\\n"), is_policy_text("policies/x.yaml")
+        (True, False)
+    """
+    return isinstance(policy, str) and "\n" in policy
+
 
 JsonPath = tuple["str | int", ...]
 
