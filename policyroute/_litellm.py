@@ -31,6 +31,7 @@ from langchain_core.messages.tool import (
     tool_call_chunk,
 )
 
+from policyroute._fields import read as _get
 from policyroute.execution.hooks import Usage
 
 __all__ = [
@@ -41,29 +42,6 @@ __all__ = [
     "tool_calls_from_openai",
     "usage_metadata",
 ]
-
-
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    """Read ``key`` from a dict or a litellm (pydantic) object.
-
-    litellm deletes unset optional fields from its objects, and a failed attribute lookup on a
-    pydantic model goes through ``__getattr__`` and an exception: reading the instance dict
-    first keeps the hot path of every call and every chunk cheap.
-    """
-    if obj is None:
-        return default
-    if isinstance(obj, Mapping):
-        return obj.get(key, default)
-    values = getattr(obj, "__dict__", None)
-    if values is not None:
-        if key in values:
-            return values[key]
-        extra = getattr(obj, "__pydantic_extra__", None)
-        if extra and key in extra:
-            return extra[key]
-        if hasattr(type(obj), "model_fields"):
-            return default
-    return getattr(obj, key, default)
 
 
 # --------------------------------------------------------------------------- litellm -> LangChain

@@ -26,7 +26,6 @@ reasoning_tokens=0, cache_write_1h_tokens=0)
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Mapping
@@ -34,8 +33,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
+from policyroute._fields import flat
+from policyroute._fields import read as _get
 from policyroute._lazy import import_litellm
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
 from policyroute.policy.model import ModelInfo
@@ -59,8 +58,6 @@ QUANTUM = Decimal("1e-9")
 
 PriceSource = Literal["litellm", "policy", "none"]
 _ZERO = Decimal(0)
-_PYDANTIC_GETATTR = getattr(BaseModel, "__getattr__", None)
-_OBJECT_GETATTRIBUTE = object.__getattribute__
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,54 +88,31 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
 # --------------------------------------------------------------------------- usage
 
 
-def _get(obj: Any, key: str) -> Any:
-    """``obj[key]`` for mappings, ``obj.key`` for objects; ``None`` when absent."""
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    if isinstance(obj, BaseModel):
-        return _model_get(obj, key)
-    return getattr(obj, key, None)
-
-
-def _model_get(obj: BaseModel, key: str) -> Any:
-    """``getattr(obj, key, None)`` for a pydantic model, without pydantic's slow miss.
-
-    litellm's usage objects lack most of the keys read here, and a miss goes through
-    pydantic's ``__getattr__`` and its metaclass's, each raising and catching an
-    AttributeError. An attribute that is not on the class can only live in the instance's
-    ``__dict__`` (fields), its private values or its extras, which are read directly; anything
-    else (class attributes, properties, models that override attribute access) takes the
-    ordinary lookup.
-    """
-    if not _instance_only(type(obj), key):
-        return getattr(obj, key, None)
-    values = obj.__dict__
-    if key in values:
-        return values[key]
-    for store in (obj.__pydantic_private__, obj.__pydantic_extra__):
-        if store and key in store:
-            return store[key]
-    return None
-
-
-@functools.lru_cache(maxsize=256)
-def _instance_only(cls: type, key: str) -> bool:
-    """Whether ``key`` on instances of ``cls`` can only come from the instance's own stores.
-
-    Cached per class and key: the answer depends on the classes only, and litellm's response
-    classes are not changed after import.
-    """
-    if getattr(cls, "__getattr__", None) is not _PYDANTIC_GETATTR:
-        return False
-    if getattr(cls, "__getattribute__", None) is not _OBJECT_GETATTRIBUTE:
-        return False
-    return not any(key in klass.__dict__ for klass in cls.__mro__)
+# Every key read from a usage object (all shapes), for ``flat``.
+_USAGE_KEYS = (
+    "promptTokenCount",
+    "thoughtsTokenCount",
+    "candidatesTokenCount",
+    "cachedContentTokenCount",
+    "prompt_tokens",
+    "prompt_tokens_details",
+    "completion_tokens",
+    "completion_tokens_details",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation",
+    "_cache_read_input_tokens",
+    "_cache_creation_input_tokens",
+    "reasoning_tokens",
+)
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if type(value) is int:
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return 0
     return int(value)
 
@@ -185,6 +159,7 @@ def usage_from_response(response: Any) -> Usage:
 def _usage_from_object(usage: Any) -> Usage:
     """:func:`usage_from_response` of the usage object itself (OpenAI, Anthropic or Gemini
     shape), for callers that already hold it."""
+    usage = flat(usage, _USAGE_KEYS)
     if _get(usage, "promptTokenCount") is not None:  # raw Gemini usageMetadata
         thoughts = _int(_get(usage, "thoughtsTokenCount"))
         return Usage(

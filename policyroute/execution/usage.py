@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from policyroute.costs.actual import _get, _usage_from_object, _usage_object
+from policyroute._fields import read as _get
+from policyroute.costs.actual import _usage_from_object, _usage_object
 from policyroute.execution.hooks import Usage
 
 __all__ = ["chunk_text", "has_content", "usage_of"]
