@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -50,3 +51,32 @@ def _fresh_token_counts() -> None:
     from policyroute.costs import estimate
 
     estimate._COUNTS.clear()
+
+
+_WORKER_TASKS: list[asyncio.Task[object]] = []
+
+
+@pytest.fixture(autouse=True)
+def _litellm_worker_closed_with_its_loop() -> Iterator[None]:
+    """Close litellm's logging worker once the loop it ran on is closed.
+
+    litellm starts one worker task per event loop and leaves it pending when the loop closes
+    (each async test has its own loop). Collected later, the orphaned coroutine cancels a
+    future on the closed loop, and the RuntimeError is reported as an unraisable exception by
+    whichever test happens to be running: an error here. Each worker task seen after a test is
+    held until its loop is closed, then its coroutine is closed, so no error lands elsewhere.
+    """
+    yield
+    module = sys.modules.get("litellm.litellm_core_utils.logging_worker")
+    task = getattr(getattr(module, "GLOBAL_LOGGING_WORKER", None), "_worker_task", None)
+    if task is not None and task not in _WORKER_TASKS:
+        _WORKER_TASKS.append(task)
+    for held in list(_WORKER_TASKS):
+        if held.done():
+            _WORKER_TASKS.remove(held)
+        elif held.get_loop().is_closed():
+            _WORKER_TASKS.remove(held)
+            try:
+                held.get_coro().close()  # type: ignore[union-attr]
+            except RuntimeError:  # "Event loop is closed", from the coroutine's own clean-up
+                pass
