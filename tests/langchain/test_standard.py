@@ -252,6 +252,12 @@ class TestChatPolicyRouteIntegration(_Features, ChatModelIntegrationTests):
         return True
 
     @property
+    def enable_vcr_tests(self) -> bool:
+        # test_stream_time replays a cassette of a stream from the fake provider
+        # (tests/langchain/cassettes; see vcr_config in conftest.py).
+        return True
+
+    @property
     def structured_output_kwargs(self) -> dict[str, Any]:
         # The native way (a JSON schema response_format); function calling is covered by the
         # suite's other tool tests and by tests/langchain/test_chat_model.py.
