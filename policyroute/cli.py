@@ -2,7 +2,19 @@
 
 Each sub-command lives in its own ``policyroute/cli_*.py`` module and is imported only when it
 runs, so ``policyroute validate`` never pays for importing litellm, LangChain or the executor.
-Exit status: 0 ok, 1 problems found, 2 usage error.
+Exit status, the same for every sub-command:
+
+- 0: done, nothing wrong.
+- 1: problems found: an invalid policy, a failing policy test, a request that cannot be read
+  or routed, malformed receipt lines, an unreadable input file, an unreachable budget store,
+  or standard output closed or gone (``policyroute receipts report big.jsonl | head -1``).
+- 2: usage error: unknown command or flag, a bad ``--format``/``--by`` value, an input file
+  that does not exist.
+- 130: interrupted (Ctrl-C).
+
+Every error goes to stderr as ``policyroute <command>: error: <what>`` with the file and,
+where it has one, the line and column or JSON path; a traceback is never the answer to bad
+input.
 
 Example:
     >>> main(["schema"])  # doctest: +SKIP
@@ -122,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_name(args: argparse.Namespace) -> str:
+    """``receipts report``, ``budget status``, ``validate``: the words the user typed."""
+    sub = getattr(args, f"{args.command}_command", None)
+    return f"{args.command} {sub}" if sub else str(args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -129,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 for --help/--version
         return exc.code if isinstance(exc.code, int) else 2
+    command = _command_name(args)
+    if sys.stdout is None:  # started with stdout closed (`policyroute ... >&-`)
+        if sys.stderr is not None:
+            print(f"policyroute {command}: error: standard output is closed", file=sys.stderr)
+        return 1
     module_name, _, func_name = str(args.handler).partition(":")
     # Imported here, not at the top: each sub-command pays only for what it uses.
     handler = getattr(importlib.import_module(f"policyroute.{module_name}"), func_name)
@@ -139,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(diagnostic.format(), file=sys.stderr)
         return 1
     except PolicyRouteError as exc:
-        print(f"policyroute {args.command}: error: {exc}", file=sys.stderr)
+        print(f"policyroute {command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -150,6 +173,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except OSError as exc:  # unreadable input, unwritable store: a problem, not a crash
-        print(f"policyroute {args.command}: error: {exc}", file=sys.stderr)
+        print(f"policyroute {command}: error: {exc}", file=sys.stderr)
         return 1
     return status

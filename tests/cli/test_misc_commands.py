@@ -348,7 +348,7 @@ def test_an_unreadable_input_is_reported_not_raised(
     folder_as_receipts = tmp_path / "dir.jsonl"
     folder_as_receipts.mkdir()
     assert main(["receipts", "report", str(folder_as_receipts)]) == 1
-    assert "policyroute receipts: error:" in capsys.readouterr().err
+    assert "policyroute receipts report: error:" in capsys.readouterr().err
 
 
 def test_demo_runs_the_library_demo_on_stdout(
