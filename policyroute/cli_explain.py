@@ -26,11 +26,26 @@ def read_request_text(text: str, name: str) -> Any:
     """Parse a request document; a YAML problem raises :class:`RequestError` with its place."""
     from policyroute.policy.load import load_yaml
 
-    doc = load_yaml(text, file=name)
+    doc = load_yaml(text, file=name, what="request")
     errors = [d for d in doc.diagnostics if d.severity == "error"]
     if errors:
         raise RequestError("cannot read the request: " + "; ".join(d.format() for d in errors))
     return doc.data
+
+
+def _text_only(stream: Any) -> bool:
+    # Standard input replaced by a text-only stream (an embedding program, a test).
+    return not hasattr(stream, "buffer")
+
+
+def _decode(data: str | bytes, name: str) -> str:
+    """The request text; bytes that are not UTF-8 are a :class:`RequestError`, not a crash."""
+    if isinstance(data, str):
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"{name}: the request is not UTF-8 text (byte {exc.start})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,15 +56,23 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.policy).is_file():
         return usage_error("explain", f"no such policy file: {args.policy}")
     if args.request == "-":
-        text, name = sys.stdin.read(), "<stdin>"
+        if sys.stdin is None:
+            return usage_error("explain", "--request - reads standard input, which is closed")
+        name = "<stdin>"
+        data: str | bytes = sys.stdin.read() if _text_only(sys.stdin) else sys.stdin.buffer.read()
     else:
         path = Path(args.request)
         if not path.is_file():
             return usage_error("explain", f"no such request file: {args.request}")
-        text, name = path.read_text(encoding="utf-8"), args.request
+        name, data = args.request, path.read_bytes()
 
     policy = load_policy(args.policy)
-    explanation = explain(policy, read_request_text(text, name))
+    request = read_request_text(_decode(data, name), name)
+    try:
+        explanation = explain(policy, request)
+    except RequestError as exc:
+        # Request checks name the field (a JSON path); the file makes the place complete.
+        raise RequestError(f"{name}: {exc}") from None
     if args.format == "json":
         print(json.dumps(explanation.as_dict(), indent=2, default=str))
     else:

@@ -57,6 +57,14 @@ EXPECT_KEYS = ("route", "model", "candidates", "params", "budgets", "error")
 
 _CASE_KEYS = frozenset({"name", "request", "expect", "env", "description"})
 _FILE_KEYS = frozenset({"policy", "cases", "description"})
+
+
+def _subclass_names(cls: type[BaseException]) -> frozenset[str]:
+    return frozenset({cls.__name__}).union(*(_subclass_names(c) for c in cls.__subclasses__()))
+
+
+# The errors a route can end in: what ``expect.error`` may name.
+_ROUTING_ERRORS = _subclass_names(RoutingError)
 _SUFFIXES = (".tests.yaml", ".tests.yml", "_tests.yaml", "_tests.yml")
 
 
@@ -238,6 +246,12 @@ def _check_case(raw: Any) -> str | None:
         )
     if "error" in expect and len(expect) > 1:
         return "'expect.error' cannot be combined with other expectations"
+    if "error" in expect and expect["error"] not in _ROUTING_ERRORS:
+        # A misspelt name would otherwise only ever show up as a failed comparison.
+        return (
+            f"unknown 'expect.error' {expect['error']!r}; routing raises one of "
+            f"{', '.join(sorted(_ROUTING_ERRORS))}"
+        )
     if "candidates" in expect and not isinstance(expect["candidates"], list):
         return "'expect.candidates' must be a list of model aliases"
     if "params" in expect and not isinstance(expect["params"], Mapping):
@@ -307,10 +321,12 @@ def _load_tests_doc(path: Path) -> tuple[LoadedDocument | None, list[str]]:
     from policyroute.policy.load import load_yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         return None, [f"{path}: cannot read tests file: {exc.strerror or exc}"]
-    doc = load_yaml(text, file=str(path))
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: the tests file is not UTF-8 text (byte {exc.start})"]
+    doc = load_yaml(text, file=str(path), what="tests file")
     problems = [d.format() for d in doc.diagnostics if d.severity == "error"]
     data = doc.data
     if problems:

@@ -50,6 +50,11 @@ MAX_INT_DIGITS = 64
 MAX_DEPTH = 100
 
 _TAG = "tag:yaml.org,2002:"
+_EMPTY_HINTS = {
+    "policy": "a policy needs at least 'policyroute: 1', 'name', 'models' and 'routes'",
+    "tests file": "a tests file needs 'policy' and 'cases'",
+    "request": "a request needs at least 'messages'",
+}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -133,8 +138,16 @@ def _char(character: Any) -> str:
     return f"U+{code:04X}"
 
 
-def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
-    """Parse ``text`` into a :class:`LoadedDocument`; never raises on bad input."""
+def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> LoadedDocument:
+    """Parse ``text`` into a :class:`LoadedDocument`; never raises on bad input.
+
+    ``what`` names the document in the messages ("the request is empty"), so that files
+    read with this loader that are not policies (requests, tests files) are not called one.
+
+    Example:
+        >>> load_yaml("- a", file="req.yaml", what="request").diagnostics[0].message
+        'the request must be a mapping of keys to values, not a list'
+    """
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
@@ -168,7 +181,7 @@ def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
         hint = None
         if "another document" in problem:
             problem = "the file holds more than one YAML document"
-            hint = "a policy is one document: remove the '---' separator and what follows"
+            hint = f"a {what} is one document: remove the '---' separator and what follows"
         if "\\t" in repr(problem) or "\t" in problem:
             hint = "indent with spaces; YAML does not allow tabs for indentation"
         doc.diagnostics.append(
@@ -203,10 +216,10 @@ def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
         doc.diagnostics.append(
             Diagnostic(
                 "PR005",
-                "the policy is empty",
+                f"the {what} is empty",
                 "",
                 file,
-                hint="a policy needs at least 'policyroute: 1', 'name', 'models' and 'routes'",
+                hint=_EMPTY_HINTS.get(what),
             )
         )
         return doc
@@ -235,7 +248,7 @@ def load_yaml(text: str, *, file: str = "<string>") -> LoadedDocument:
         doc.diagnostics.append(
             Diagnostic(
                 "PR006",
-                f"the policy must be a mapping of keys to values, not {kind}",
+                f"the {what} must be a mapping of keys to values, not {kind}",
                 "",
                 file,
                 pos.line,
