@@ -7,7 +7,8 @@ that a test can also construct directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from policyroute.testing._steps import Reply
@@ -93,6 +94,31 @@ class Fault:
     def malformed_body() -> MalformedBody:
         """Answer ``200`` with a ``application/json`` body that does not parse."""
         return MalformedBody()
+
+    @staticmethod
+    def raw(
+        body: bytes | str = b"",
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+    ) -> RawResponse:
+        """Answer with exactly ``body`` (stream or not): an HTML error page, ``{}``, nothing."""
+        return RawResponse(body, status, content_type)
+
+    @staticmethod
+    def raw_stream(
+        *events: str,
+        done: bool = False,
+        repeat_every: float | None = None,
+        timeout: float = DEFAULT_HANG_SECONDS,
+    ) -> RawStream:
+        """Answer ``200 text/event-stream`` with exactly ``events`` (each a ``data:`` payload,
+        or a whole event when it starts with ``event:``), then ``data: [DONE]`` if ``done``.
+
+        With ``repeat_every``, the last event is sent again every that many seconds until
+        ``timeout``: a stall that still sends bytes.
+        """
+        return RawStream(tuple(events), done, repeat_every, timeout)
 
 
 def _check_non_negative(name: str, value: float) -> None:
@@ -288,6 +314,67 @@ class MalformedBody(Fault):
         >>> MalformedBody()
         MalformedBody()
     """
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse(Fault):
+    """Answer ``status`` with exactly ``body`` and ``content_type``, whatever was asked.
+
+    Streamed requests get the same plain body (with ``Content-Length``), as a proxy's error
+    page does; ``str`` bodies are sent as UTF-8.
+
+    Example:
+        >>> RawResponse(b"<html>Bad gateway</html>", 502, "text/html").status_code
+        502
+    """
+
+    body: bytes | str = b""
+    status_code: int = 200
+    content_type: str = "application/json"
+
+    def __post_init__(self) -> None:
+        if not 200 <= self.status_code <= 599:
+            raise ValueError(f"RawResponse.status_code must be 2xx-5xx, got {self.status_code}")
+
+    @property
+    def payload(self) -> bytes:
+        """The body as bytes."""
+        return self.body.encode() if isinstance(self.body, str) else self.body
+
+
+@dataclass(frozen=True, slots=True)
+class RawStream(Fault):
+    """A ``200 text/event-stream`` whose events are exactly ``events``, on either wire.
+
+    An event starting with ``event:`` is sent as is (Anthropic style), any other as
+    ``data: <event>``. ``done`` appends ``data: [DONE]``. With ``repeat_every`` seconds the
+    last event is repeated until ``timeout`` (or ``stop()``), then the connection is closed;
+    without it the body ends cleanly after the events. Non-streamed requests get the same
+    stream: a provider that ignores ``stream: false``.
+
+    Example:
+        >>> RawStream(('{"choices": []}',), repeat_every=0.05).repeat_every
+        0.05
+    """
+
+    events: Sequence[str] = field(default_factory=tuple)
+    done: bool = False
+    repeat_every: float | None = None
+    timeout: float = DEFAULT_HANG_SECONDS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "events", tuple(self.events))
+        if self.repeat_every is not None:
+            if self.repeat_every <= 0:
+                raise ValueError("RawStream.repeat_every must be > 0")
+            if not self.events:
+                raise ValueError("RawStream.repeat_every needs at least one event to repeat")
+        _check_non_negative("RawStream.timeout", self.timeout)
+
+    def encoded(self, event: str) -> bytes:
+        """One event as SSE bytes."""
+        text = event if event.startswith("event:") else f"data: {event}"
+        return text.encode() + b"\n\n"
 
 
 Step: TypeAlias = Reply | Fault

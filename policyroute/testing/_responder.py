@@ -20,6 +20,8 @@ from policyroute.testing._faults import (
     MalformedChunk,
     MissingDone,
     NoResponse,
+    RawResponse,
+    RawStream,
     SlowFirstToken,
     StatusFault,
     Step,
@@ -119,6 +121,19 @@ class Responder:
             writer.write(full_response(200, garbage, keep_alive=keep))
             await writer.drain()
             return keep
+        if isinstance(step, RawResponse):
+            writer.write(
+                full_response(
+                    step.status_code,
+                    step.payload,
+                    content_type=step.content_type,
+                    keep_alive=keep,
+                )
+            )
+            await writer.drain()
+            return keep
+        if isinstance(step, RawStream):
+            return await _raw_stream(step, writer)
         reply, delivery = _delivery_for(step)
         return await self.answer(api, chat, reply, delivery, writer, keep)
 
@@ -188,6 +203,26 @@ class Responder:
         writer.write(LAST_CHUNK)
         await writer.drain()
         return keep_after
+
+
+async def _raw_stream(step: RawStream, writer: asyncio.StreamWriter) -> bool:
+    writer.write(stream_head(content_type=_SSE_TYPE, keep_alive=False, extra=[]))
+    writer.write(b"".join(encode_chunk(step.encoded(e)) for e in step.events))
+    if step.repeat_every is None:
+        if step.done:
+            writer.write(encode_chunk(b"data: [DONE]\n\n"))
+        writer.write(LAST_CHUNK)
+        await writer.drain()
+        return False
+    again = encode_chunk(step.encoded(step.events[-1]))
+    deadline = time.monotonic() + step.timeout
+    while time.monotonic() < deadline:
+        await writer.drain()
+        await asyncio.sleep(step.repeat_every)
+        writer.write(again)
+    await writer.drain()
+    writer.transport.abort()
+    return False
 
 
 def _format_seconds(seconds: float) -> str:
