@@ -90,6 +90,19 @@ _CHAIN_NAMES: Mapping[str, ErrorClass] = {
     "BrokenPipeError": "connection",
 }
 
+# litellm reads a 200 body it cannot make sense of into one of these, then wraps it as a 500
+# (InternalServerError) or a connection error: a response that broke litellm's parser.
+_PARSE_ERRORS = frozenset(
+    {"KeyError", "TypeError", "AttributeError", "IndexError", "ValidationError"}
+)
+# ... or says so in words (litellm 1.7x: an HTML page, an empty or non-object body).
+_MALFORMED_TEXT = (
+    "empty or invalid response from llm endpoint",
+    "invalid response object",
+    "provider returned 'choices'",
+    "unable to get json response",
+)
+
 _CONTENT_POLICY_CODES = frozenset({"content_filter", "content_policy_violation"})
 _CONTENT_POLICY_TEXT = (
     "content_policy_violation",
@@ -190,12 +203,15 @@ def _class_of(exc: BaseException) -> ErrorClass:
     if by_type in ("context_window", "content_policy", "rate_limit", "authentication"):
         return by_type
     # Below here litellm's type is generic (500, 400, connection): the root cause decides.
-    for cause in (exc, *_chain(exc)):
+    chain = _chain(exc)
+    for cause in (exc, *chain):
         cause_class = _CHAIN_NAMES.get(type(cause).__name__)
         if cause_class is not None:
             return cause_class
     status = _status_code(exc)
     text = str(exc).lower()
+    if _is_unreadable_answer(exc, chain, text):
+        return "malformed_response"
     if by_type == "bad_request" or status == 400:
         if _code(exc) in _CONTENT_POLICY_CODES or any(t in text for t in _CONTENT_POLICY_TEXT):
             return "content_policy"
@@ -218,6 +234,15 @@ def _class_of(exc: BaseException) -> ErrorClass:
     # Anything else raised by litellm (APIError without status, a provider SDK error) is
     # most likely a response it could not make sense of.
     return "malformed_response" if "APIError" in names else "connection"
+
+
+def _is_unreadable_answer(exc: BaseException, chain: list[BaseException], text: str) -> bool:
+    """Whether litellm failed reading an answer the provider did send (a 2xx body)."""
+    if any(200 <= (_status_code(cause) or 0) < 300 for cause in chain):
+        return True
+    if chain and type(chain[-1]).__name__ in _PARSE_ERRORS:
+        return True
+    return any(t in text for t in _MALFORMED_TEXT)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
