@@ -15,6 +15,7 @@ import pytest
 
 from budgets.helpers import make_store
 from policyroute.budgets.stores.base import BudgetStore
+from policyroute.testing import FakeProvider, Reply, Usage
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -108,3 +109,23 @@ def store_factory(
 @pytest.fixture
 def store(store_factory: Callable[[], BudgetStore]) -> BudgetStore:
     return store_factory()
+
+
+@pytest.fixture
+def fake_provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
+    """A fake provider on loopback; policy paths are relative to ``tmp_path``.
+
+    Clears policyroute's cached executors afterwards, which closes the stores they hold.
+    """
+    from policyroute.accounting import _clear_default_cache
+    from policyroute.api import clear_cache
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PR_FAULT_KEY", "sk-test")
+    try:
+        with FakeProvider() as provider:
+            provider.set_default("fake-a", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
+            yield provider
+    finally:
+        clear_cache()
+        _clear_default_cache()

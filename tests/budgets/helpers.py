@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -124,3 +125,33 @@ def attempt(
     )
     call = CallInfo(request=request, policy=policy(budgets), decision=decision)
     return AttemptInfo(call=call, candidate=cand, params=dict(params or {}), number=1)
+
+
+# A policy whose one budget lives in ``store``; the fake provider's default answer costs $0.013
+# (7 input tokens at $0.001 + 3 output tokens at $0.002).
+STORE_POLICY = """\
+policyroute: 1
+name: store-faults
+models:
+  a:
+    model: openai/fake-a
+    api_base: {base}
+    api_key: ${{PR_FAULT_KEY}}
+    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+routes:
+  - name: default
+    to: a
+budgets:
+  - name: daily
+    limit_usd: 1
+    window: day
+store: {store}
+receipts: {{sink: jsonl, path: receipts.jsonl}}
+defaults: {{max_tokens: 10}}
+"""
+
+
+def write_store_policy(path: Path, base: str, store: str) -> Path:
+    """Write :data:`STORE_POLICY` with ``store`` (a flow mapping) to ``path``; return it."""
+    path.write_text(STORE_POLICY.format(base=base, store=store), encoding="utf-8")
+    return path

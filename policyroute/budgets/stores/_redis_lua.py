@@ -116,6 +116,9 @@ RESERVE = (
     + r"""
 -- ARGV: P, now, rid, lease_ms, n, then n x (key, limit, amount, ttl_ms, width, span, thr)
 local rid, lease_ms, n = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+-- Already held: this is a retry of a reserve whose reply was lost. Holding it again would
+-- hold the amounts twice while settle releases them once.
+if redis.call('ZSCORE', P .. 'res', rid) then return {1} end
 reclaim(100)
 for li = 0, n - 1 do
   local a = 6 + li * 7

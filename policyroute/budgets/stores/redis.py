@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from policyroute.budgets.stores._redis_lua import RECLAIM, RENEW, RESERVE, SETTLE
 from policyroute.budgets.stores.base import (
@@ -35,7 +36,7 @@ from policyroute.budgets.stores.base import (
 )
 from policyroute.errors import BudgetStoreError
 
-__all__ = ["RedisStore"]
+__all__ = ["RedisStore", "redacted_url"]
 
 _GLOB_SPECIALS = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 _SCRIPTS = (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM), ("renew", RENEW))
@@ -57,6 +58,31 @@ def _text(value: Any) -> str:
 
 def _num(value: float | None) -> str:
     return "" if value is None else repr(float(value))
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, fit for messages and logs.
+
+    Example:
+        >>> redacted_url("redis://app:s3cret@cache:6379/2")
+        'redis://app:***@cache:6379/2'
+        >>> redacted_url("redis://cache:6379/0?password=s3cret")
+        'redis://cache:6379/0?password=***'
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    if parts.query:
+        # redis-py also reads a password from the query string.
+        query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, True)]
+        parts = parts._replace(query=urlencode(query, safe="*"))
+    # Built by hand: urlunsplit drops the "//" of "unix:///path".
+    url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return url + (f"?{parts.query}" if parts.query else "")
 
 
 class RedisStore:
@@ -81,19 +107,15 @@ class RedisStore:
         redis = _redis()
         self.url = url
         self.prefix = prefix
+        self.where = redacted_url(url)
         self._p = "{" + prefix + "}:"
         self._socket_timeout = socket_timeout
         self._exc: type[BaseException] = redis.exceptions.RedisError
-        # Blocking pools: a burst of concurrent calls waits its turn for a connection
-        # (up to the timeout) instead of failing with "Too many connections".
-        pool = redis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=socket_timeout,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-        )
         self._max_connections = max_connections
+        try:
+            pool = self._pool(redis.BlockingConnectionPool, redis.retry.Retry)
+        except ValueError as exc:  # the URL itself is malformed
+            raise self._fail(exc) from exc
         self._sync = redis.Redis(connection_pool=pool)
         self._scripts = {name: self._sync.register_script(src) for name, src in _SCRIPTS}
         self._async: Any = None
@@ -105,8 +127,26 @@ class RedisStore:
         return cls(url, prefix=prefix)
 
     def __repr__(self) -> str:
-        # The URL may carry a password.
-        return f"RedisStore(prefix={self.prefix!r})"
+        return f"RedisStore({self.where!r}, prefix={self.prefix!r})"
+
+    def _pool(self, pool_class: Any, retry_class: Any) -> Any:
+        redis = _redis()
+        # Blocking pools: a burst of concurrent calls waits its turn for a connection
+        # (up to the timeout) instead of failing with "Too many connections".
+        # One retry on a broken connection: a pooled connection that a Redis restart or a
+        # network blip closed fails its next command even though Redis is back. Every script
+        # is idempotent (a reserve whose reply was lost finds its id held and holds nothing
+        # more), so running one again is safe; timeouts are not retried, to bound the wait.
+        return pool_class.from_url(
+            self.url,
+            max_connections=self._max_connections,
+            timeout=self._socket_timeout,
+            socket_timeout=self._socket_timeout,
+            socket_connect_timeout=self._socket_timeout,
+            retry=retry_class(
+                redis.backoff.NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+            ),
+        )
 
     # ------------------------------------------------------------------ argument building
 
@@ -169,7 +209,7 @@ class RedisStore:
         )
 
     def _fail(self, exc: BaseException) -> BudgetStoreError:
-        return BudgetStoreError(f"redis budget store ({self.prefix}): {exc}")
+        return BudgetStoreError(f"redis budget store {self.where} (prefix {self.prefix}): {exc}")
 
     # ------------------------------------------------------------------ sync API
 
@@ -251,13 +291,7 @@ class RedisStore:
     def _aclient(self) -> Any:
         if self._async is None:
             redis = _redis()
-            pool = redis.asyncio.BlockingConnectionPool.from_url(
-                self.url,
-                max_connections=self._max_connections,
-                timeout=self._socket_timeout,
-                socket_timeout=self._socket_timeout,
-                socket_connect_timeout=self._socket_timeout,
-            )
+            pool = self._pool(redis.asyncio.BlockingConnectionPool, redis.asyncio.retry.Retry)
             self._async = redis.asyncio.Redis(connection_pool=pool)
             self._ascripts = {name: self._async.register_script(src) for name, src in _SCRIPTS}
         return self._async
