@@ -10,8 +10,10 @@ the stream with :class:`~policyroute.errors.StreamInterruptedError` carrying the
 Timeouts:
     async: the first-token deadline (``defaults.first_token_timeout``) covers opening the
     stream and every chunk until the first content; the idle deadline
-    (``defaults.idle_timeout``) covers each later chunk. Both are enforced with
-    ``asyncio.timeout`` around each ``__anext__``, so they are exact.
+    (``defaults.idle_timeout``) covers the wait for progress after it: a chunk with content,
+    a finish reason or usage. Chunks without any (``"choices": []`` sent as a keep-alive)
+    do not reset it, so a provider that keeps sending bytes but no answer is caught. Both
+    are enforced with ``asyncio.timeout`` around each ``__anext__``, so they are exact.
 
     sync: a blocking read cannot be interrupted without a thread, so litellm's ``timeout``
     (httpx's read timeout, which bounds every wait for bytes) is set to the larger of the two
@@ -42,7 +44,7 @@ from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import Admission, AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
 from policyroute.execution.timeouts import within
-from policyroute.execution.usage import chunk_text, has_content, usage_of
+from policyroute.execution.usage import chunk_text, has_content, has_finish_reason, usage_of
 from policyroute.request import Request
 
 if TYPE_CHECKING:
@@ -56,13 +58,14 @@ _log = logging.getLogger("policyroute.execution")
 class _StreamRun(AttemptRun):
     """What one streamed attempt has seen so far."""
 
-    __slots__ = ("chunks", "first_at", "messages", "usage")
+    __slots__ = ("chunks", "first_at", "messages", "progress_at", "usage")
 
     def __init__(self, attempt: AttemptInfo, messages: list[Any]) -> None:
         super().__init__(attempt)
         self.messages = messages
         self.chunks: list[Any] = []
         self.first_at: float | None = None
+        self.progress_at = self.started
         self.usage: Usage | None = None
 
     def take(self, chunk: Any) -> list[Any]:
@@ -71,23 +74,24 @@ class _StreamRun(AttemptRun):
         usage = usage_of(chunk)
         if usage is not None:
             self.usage = usage
+        content = has_content(chunk)
+        if content or usage is not None or has_finish_reason(chunk):
+            self.progress_at = time.perf_counter()
         if self.first_at is not None:
             return [chunk]
-        if not has_content(chunk):
+        if not content:
             return []
-        self.first_at = time.perf_counter()
+        self.first_at = self.progress_at
         return self.chunks[:]
 
-    def deadline_error(
-        self, first_token: float | None, idle: float | None, last: float
-    ) -> ProviderError | None:
-        """A timeout error if a chunk arrived later than allowed (sync streams)."""
+    def deadline_error(self, first_token: float | None, idle: float | None) -> ProviderError | None:
+        """A timeout error if the answer made no progress in time (sync streams)."""
         now = time.perf_counter()
         if self.first_at is None:
             if first_token is not None and now - self.started > first_token:
                 return _timeout(f"no first token within {first_token:g}s")
-        elif idle is not None and now - last > idle:
-            return _timeout(f"no chunk for more than {idle:g}s")
+        elif idle is not None and now - self.progress_at > idle:
+            return _timeout(_idle_message(idle))
         return None
 
     def succeed(self) -> None:
@@ -205,12 +209,10 @@ def _sync_attempt(
     stream: Any = None
     try:
         stream = executor.completion_fn(messages=call.messages, **params)
-        last = run.started
         for chunk in stream:
-            late = run.deadline_error(first_token, idle, last)
+            late = run.deadline_error(first_token, idle)
             if late is not None:
                 raise late
-            last = time.perf_counter()
             if lease is not None and lease.due():
                 executor.renew(attempt, admission)
             for ready in run.take(chunk):
@@ -279,16 +281,16 @@ async def _async_attempt(
     stream: Any = None
     try:
         opening = executor.acompletion_fn(messages=call.messages, **admission.params)
-        stream = await _timed(within(opening, first_token), first_token, "first token")
+        stream = await _timed(within(opening, first_token), _first_token_message(first_token))
         iterator = stream.__aiter__()
         while True:
             if run.first_at is None:
                 limit = _remaining(first_token, run.started)
-                what = "first token"
+                message = _first_token_message(first_token)
             else:
-                limit, what = idle, "next chunk"
+                limit, message = _remaining(idle, run.progress_at), _idle_message(idle)
             try:
-                chunk = await _timed(within(iterator.__anext__(), limit), limit, what)
+                chunk = await _timed(within(iterator.__anext__(), limit), message)
             except StopAsyncIteration:
                 break
             if lease is not None and lease.due():
@@ -308,11 +310,21 @@ async def _async_attempt(
 # --------------------------------------------------------------------------- helpers
 
 
-async def _timed(awaitable: Any, limit: float | None, what: str) -> Any:
+async def _timed(awaitable: Any, message: str) -> Any:
     try:
         return await awaitable
     except TimeoutError as exc:
-        raise _timeout(f"no {what} within {limit:g}s" if limit is not None else what) from exc
+        raise _timeout(message) from exc
+
+
+def _first_token_message(limit: float | None) -> str:
+    return "no first token" if limit is None else f"no first token within {limit:g}s"
+
+
+def _idle_message(limit: float | None) -> str:
+    if limit is None:
+        return "no new content"
+    return f"no new content for more than {limit:g}s (chunks without content do not count)"
 
 
 def _timeout(message: str) -> ProviderError:

@@ -13,7 +13,7 @@ from policyroute._fields import read as _get
 from policyroute.costs.actual import _usage_from_object, _usage_object
 from policyroute.execution.hooks import Usage
 
-__all__ = ["chunk_text", "has_content", "usage_of"]
+__all__ = ["chunk_text", "has_content", "has_finish_reason", "usage_of"]
 
 
 def usage_of(response: Any) -> Usage | None:
@@ -39,6 +39,17 @@ def has_content(chunk: Any) -> bool:
         if _get(delta, "content") or _get(delta, "tool_calls") or _get(delta, "function_call"):
             return True
     return False
+
+
+def has_finish_reason(chunk: Any) -> bool:
+    """Whether a stream chunk ends one of its choices (carries a ``finish_reason``).
+
+    Example:
+        >>> has_finish_reason({"choices": [{"delta": {}, "finish_reason": "stop"}]})
+        True
+    """
+    choices = _get(chunk, "choices")
+    return bool(choices) and any(_get(choice, "finish_reason") for choice in choices)
 
 
 def chunk_text(chunk: Any) -> str:

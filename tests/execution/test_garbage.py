@@ -12,9 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from garbage_support import NON_STREAMING, call, completion_body
+from garbage_support import NON_STREAMING, STREAMING, call, chunk, completion_body
 
-from policyroute.errors import AllCandidatesFailedError, MalformedResponseError
+from policyroute.errors import (
+    AllCandidatesFailedError,
+    MalformedResponseError,
+    StreamInterruptedError,
+)
 from policyroute.testing import FakeProvider, Fault, Reply, Step
 
 pytestmark = pytest.mark.timeout(30)
@@ -107,4 +111,50 @@ def test_502_with_an_html_page_stays_a_server_error(
     ]
     assert seen.call_summary == [("error", "server_error")]
     assert len(seen.attempts) == 2
+    assert seen.reserved == 0
+
+
+# --------------------------------------------------------------------------- streams
+
+EMPTY_CHUNK = chunk({}, choices=False)
+
+
+@pytest.mark.parametrize("mode", STREAMING)
+def test_idle_timeout_catches_a_stream_of_empty_chunks_after_content(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    # Bytes keep coming, answer content does not: a stall all the same.
+    fp.script(
+        "a",
+        Fault.raw_stream(
+            chunk({"role": "assistant", "content": "partial"}),
+            EMPTY_CHUNK,
+            repeat_every=0.05,
+            timeout=15,
+        ),
+    )
+    seen = call(fp, tmp_path, mode, idle="0.5s")
+    assert isinstance(seen.error, StreamInterruptedError), seen.error
+    assert seen.error.error_class == "timeout"
+    assert seen.error.deployment == "a"
+    assert seen.error.partial_text == "partial"
+    assert seen.seconds < 5
+    assert fp.attempt_counts == {"a": 1}
+    assert seen.attempt_summary == [("a", "interrupted", "timeout")]
+    assert seen.call_summary == [("interrupted", "timeout")]
+    assert seen.reserved == 0
+
+
+@pytest.mark.parametrize("mode", STREAMING)
+def test_empty_chunks_before_any_content_fall_over_at_the_first_token_timeout(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    fp.script("a", Fault.raw_stream(EMPTY_CHUNK, repeat_every=0.05, timeout=15))
+    fp.script("b", Reply(text="from b"))
+    seen = call(fp, tmp_path, mode, first_token="0.5s")
+    assert seen.error is None, seen.error
+    assert seen.text == "from b"
+    assert seen.seconds < 5
+    assert seen.attempt_summary == [("a", "error", "timeout"), ("b", "ok", None)]
+    assert seen.call_summary == [("ok", None)]
     assert seen.reserved == 0
