@@ -40,8 +40,17 @@ def run_demo(args: argparse.Namespace) -> int:
     return status
 
 
+# Enough to see what is wrong with a file without burying the report under a broken one.
+MAX_LINE_PROBLEMS = 20
+
+
 def run_receipts_report(args: argparse.Namespace) -> int:
-    """Summarise receipts files by ``args.by`` in ``args.format``."""
+    """Summarise receipts files by ``args.by`` in ``args.format``.
+
+    Every skipped line is named on stderr (``file:line: why``). A line a killed writer left
+    is a warning; any other bad line (not JSON, a receipt with wrong-typed fields) means the
+    totals are short, so the report is still printed but the exit status is 1.
+    """
     from policyroute.costs.report import format_report, load_receipts, summarize
 
     missing = [f for f in args.files if not Path(f).exists()]
@@ -51,7 +60,14 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     report = summarize(records, args.by)
     text = format_report(report, args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return 0
+    problems = records.problems
+    for problem in problems[:MAX_LINE_PROBLEMS]:
+        level = "warning" if problem.partial else "error"
+        print(f"policyroute receipts report: {level}: {problem.format()}", file=sys.stderr)
+    if len(problems) > MAX_LINE_PROBLEMS:
+        more = len(problems) - MAX_LINE_PROBLEMS
+        print(f"policyroute receipts report: ... and {more} more bad line(s)", file=sys.stderr)
+    return 1 if any(not p.partial for p in problems) else 0
 
 
 def run_budget_status(args: argparse.Namespace) -> int:

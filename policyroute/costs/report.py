@@ -12,6 +12,9 @@ Where each figure comes from:
 - ``attempt_cost`` is the sum over attempt receipts. It equals ``cost`` unless call receipts
   are missing (a process killed between an attempt and the end of its call).
 
+Reading the files (gzip included) and accounting for every line that cannot be added up is
+:mod:`policyroute.costs.receipt_files`; its names are re-exported here.
+
 Example:
     >>> records = load_receipts(["receipts/2026-01-02.jsonl"])  # doctest: +SKIP
     >>> print(format_report(summarize(records, by=["model", "day"])))  # doctest: +SKIP
@@ -22,20 +25,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
+
+from policyroute.costs.receipt_files import (
+    LineProblem,
+    ReceiptStream,
+    load_receipts,
+    parse_amount,
+    receipt_problem,
+)
 
 __all__ = [
     "DIMENSIONS",
+    "LineProblem",
     "ReceiptStream",
     "Report",
     "ReportFormat",
     "Totals",
     "format_report",
     "load_receipts",
+    "receipt_problem",
     "summarize",
 ]
 
@@ -55,80 +67,6 @@ DIMENSIONS = (
 _FROM_ATTEMPTS = frozenset({"provider", "model", "deployment", "budget"})
 _NONE = "(none)"
 ReportFormat = Literal["table", "json", "csv"]
-
-
-class ReceiptStream(Iterator[dict[str, Any]]):
-    """Receipt records read from JSON-lines files, skipping (and counting) bad lines.
-
-    A process killed mid-write leaves at most its last line incomplete; such a line, and any
-    other line that is not a JSON object, is skipped and counted in :attr:`skipped`. When
-    another process appended after the partial line, its whole record (receipts start with
-    ``{"schema_version":``) is recovered from the end of the glued line.
-
-    Example:
-        >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP
-        >>> records = list(stream); stream.skipped  # doctest: +SKIP
-        0
-    """
-
-    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
-        self.paths = [os.fspath(p) for p in paths]
-        self.skipped = 0
-        self.read = 0
-        self._records = self._iterate()
-
-    def _iterate(self) -> Iterator[dict[str, Any]]:
-        for path in self.paths:
-            with open(path, "rb") as fh:
-                for raw in fh:
-                    if not raw.strip():
-                        continue
-                    record = _parse(raw)
-                    if record is None:
-                        self.skipped += 1
-                        # A writer killed inside a large write leaves a partial line that the
-                        # next writer's line is glued to; that line is still whole at the end.
-                        record = _recover(raw)
-                        if record is None:
-                            continue
-                    self.read += 1
-                    yield record
-
-    def __next__(self) -> dict[str, Any]:
-        return next(self._records)
-
-    def __iter__(self) -> ReceiptStream:
-        return self
-
-
-_RECORD_START = b'{"schema_version":'
-
-
-def _parse(raw: bytes) -> dict[str, Any] | None:
-    # An unterminated last line may parse by accident (a truncated number); a complete
-    # receipt always ends with its newline.
-    if not raw.endswith(b"\n"):
-        return None
-    try:
-        record = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _recover(raw: bytes) -> dict[str, Any] | None:
-    start = raw.rfind(_RECORD_START, 1)
-    return _parse(raw[start:]) if start > 0 else None
-
-
-def load_receipts(paths: Iterable[str | os.PathLike[str]]) -> ReceiptStream:
-    """Iterate over the receipt records in ``paths`` (JSON lines), in file order.
-
-    Example:
-        >>> [r["kind"] for r in load_receipts(["r.jsonl"])]  # doctest: +SKIP
-        ['attempt', 'call']
-    """
-    return ReceiptStream(paths)
 
 
 @dataclass(slots=True)
@@ -195,12 +133,8 @@ def _int(value: Any) -> int:
 
 
 def _money(value: Any) -> Decimal:
-    if value is None:
-        return Decimal(0)
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return Decimal(0)
+    amount = parse_amount(value)
+    return Decimal(0) if amount is None else amount
 
 
 def _usd(amount: Decimal) -> str:
@@ -212,7 +146,9 @@ def _keys(record: Mapping[str, Any], dim: str) -> list[str]:
         ts = record.get("ts")
         return [ts[:10] if isinstance(ts, str) else _NONE]
     if dim == "budget":
-        budgets = record.get("budgets") or []
+        budgets = record.get("budgets")
+        if not isinstance(budgets, list):
+            budgets = []
         return [str(b.get("budget")) for b in budgets if isinstance(b, Mapping)] or [_NONE]
     value = record.get(dim)
     return [_NONE if value is None or value == "" else str(value)]

@@ -3,6 +3,7 @@ traceback, never a silent success, and the documented exit status (see policyrou
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import subprocess
@@ -156,3 +157,97 @@ def test_a_closed_stdout_is_an_error_not_a_traceback() -> None:
     done = _shell('"$PR" schema >&-')
     assert done.returncode == 1
     assert done.stderr == "policyroute schema: error: standard output is closed\n"
+
+
+# --------------------------------------------------------------------------- receipts report
+
+CALL = '{"schema_version": 1, "kind": "call", "cost": "0.25", "route": "r", "input_tokens": 10}'
+
+
+def _receipts(tmp_path: Path, data: str | bytes, name: str = "r.jsonl") -> Path:
+    path = tmp_path / name
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        path.write_text(data, encoding="utf-8")
+    return path
+
+
+def _report(path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    status = main(["receipts", "report", str(path), "--format", "csv", *extra])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return status, out, err
+
+
+def _total_cost(csv_text: str) -> str:
+    return csv_text.splitlines()[1].split(",")[5]
+
+
+def test_a_cut_last_line_is_a_warning_with_its_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _receipts(tmp_path, f"{CALL}\n{CALL}\n{CALL[:30]}")
+    status, out, err = _report(path, capsys)
+    assert status == 0
+    assert _total_cost(out) == "0.500000"
+    assert f"warning: {path}:3: the last line is cut short" in err
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("not json", "not JSON (Expecting value at column 1)"),
+        ("[1, 2]", "a JSON array where a receipt object was expected"),
+        ('{"cost": "1"}', "no 'kind'"),
+        ('{"kind": "call", "cost": "abc"}', "'cost' must be a decimal amount"),
+        ('{"kind": "call", "cost": "NaN"}', "'cost' must be a decimal amount"),
+        ('{"kind": "call", "cost": "1e999999999"}', "'cost' '1e999999999' is out of range"),
+        ('{"kind": "call", "cost": "1", "input_tokens": "10"}', "'input_tokens' must be a whole"),
+        ('{"kind": "attempt", "cost": "1", "budgets": 5}', "'budgets' must be a list of objects"),
+    ],
+)
+def test_a_bad_line_is_named_and_fails_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    path = _receipts(tmp_path, f"{CALL}\n{line}\n{CALL}\n")
+    status, out, err = _report(path, capsys, "--by", "route,budget")
+    assert status == 1
+    assert _total_cost(out) == "0.500000"  # the good lines are still added up
+    assert f"error: {path}:2: {message}" in err
+
+
+def test_a_binary_file_is_not_an_empty_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _receipts(tmp_path, b"\xff\xfe\x00\x01\n" * 30)
+    status, _, err = _report(path, capsys)
+    assert status == 1
+    assert f"error: {path}:1: not UTF-8 text" in err
+    assert "... and 10 more bad line(s)" in err
+
+
+def test_a_gzip_file_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _receipts(tmp_path, gzip.compress(f"{CALL}\n{CALL}\n".encode()), "r.jsonl.gz")
+    status, out, err = _report(path, capsys)
+    assert (status, err) == (0, "")
+    assert _total_cost(out) == "0.500000"
+
+
+def test_a_cut_gzip_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    whole = gzip.compress(f"{CALL}\n".encode() * 200)
+    path = _receipts(tmp_path, whole[: len(whole) // 2], "r.jsonl.gz")
+    status, _, err = _report(path, capsys)
+    assert status == 1
+    assert f"{path}:" in err
+    assert "cannot decompress" in err
+
+
+def test_a_report_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    lines = "".join(
+        CALL.replace('"route": "r"', f'"route": "r", "user": "u{n}"') + "\n" for n in range(5000)
+    )
+    path = _receipts(tmp_path, lines)
+    done = _shell(f'"$PR" receipts report --by user {path} | head -1')
+    assert done.stdout.startswith("total")
+    assert done.stderr == ""

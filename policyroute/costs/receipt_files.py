@@ -1,0 +1,248 @@
+"""Reading receipt files back: JSON lines, plain or gzip, with every bad line accounted for.
+
+A receipts file is appended to by many processes; one killed mid-write leaves a cut line, and
+files are edited, concatenated and compressed by hand. :class:`ReceiptStream` yields the
+records that can be added up and describes every line it skipped (file, line number, why) in
+:class:`LineProblem` entries, so that a report is never quietly short.
+
+Example:
+    >>> receipt_problem({"kind": "call", "cost": "0.5", "input_tokens": "12"})
+    "'input_tokens' must be a whole number, got string '12'"
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = ["LineProblem", "ReceiptStream", "load_receipts", "parse_amount", "receipt_problem"]
+
+
+@dataclass(frozen=True, slots=True)
+class LineProblem:
+    """A receipts line that was skipped: where it is and why.
+
+    ``partial`` marks what a writer killed mid-write leaves (an unterminated last line, or a
+    cut line another writer's record was glued to): expected after a crash, not an error.
+
+    Example:
+        >>> LineProblem("r.jsonl", 7, "not JSON (Expecting value at column 1)").format()
+        'r.jsonl:7: not JSON (Expecting value at column 1)'
+    """
+
+    file: str
+    line: int
+    message: str
+    partial: bool = False
+
+    def format(self) -> str:
+        """``file:line: message``."""
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class ReceiptStream(Iterator[dict[str, Any]]):
+    """Receipt records read from JSON-lines files (plain or gzip), skipping bad lines.
+
+    A process killed mid-write leaves at most its last line incomplete; such a line, any line
+    that is not a JSON object, and any receipt whose fields have the wrong type (see
+    :func:`receipt_problem`) is skipped, counted in :attr:`skipped` and described, with its
+    file and line number, in :attr:`problems`. When another process appended after the
+    partial line, its whole record (receipts start with ``{"schema_version":``) is recovered
+    from the end of the glued line.
+
+    Example:
+        >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP
+        >>> records = list(stream); stream.skipped, stream.problems  # doctest: +SKIP
+        (0, [])
+    """
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self.paths = [os.fspath(p) for p in paths]
+        self.skipped = 0
+        self.read = 0
+        self.problems: list[LineProblem] = []
+        self._records = self._iterate()
+
+    def _iterate(self) -> Iterator[dict[str, Any]]:
+        for path in self.paths:
+            with _open(path) as fh:
+                number = 0
+                try:
+                    for number, raw in enumerate(fh, start=1):
+                        record = self._record(path, number, raw)
+                        if record is not None:
+                            self.read += 1
+                            yield record
+                except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+                    # A compressed file cut short (or not really gzip): keep what was read.
+                    self.skipped += 1
+                    reason = str(exc) or type(exc).__name__
+                    self.problems.append(
+                        LineProblem(path, number + 1, f"cannot decompress: {reason}")
+                    )
+
+    def _record(self, path: str, number: int, raw: bytes) -> dict[str, Any] | None:
+        if not raw.strip():
+            return None
+        record, reason = _parse(raw)
+        if record is None:
+            self.skipped += 1
+            # A writer killed inside a large write leaves a partial line that the next
+            # writer's line is glued to; that line is still whole at the end.
+            record = _recover(raw)
+            if record is None:
+                partial = not raw.endswith(b"\n")
+                self.problems.append(LineProblem(path, number, reason, partial))
+                return None
+            reason = "a cut line (a writer killed mid-write); the record after it was kept"
+            self.problems.append(LineProblem(path, number, reason, partial=True))
+        problem = receipt_problem(record)
+        if problem is not None:
+            self.skipped += 1
+            self.problems.append(LineProblem(path, number, problem))
+            return None
+        return record
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._records)
+
+    def __iter__(self) -> ReceiptStream:
+        return self
+
+
+_RECORD_START = b'{"schema_version":'
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _open(path: str) -> io.BufferedIOBase:
+    # Rotated receipt logs are often compressed; read them as they are.
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == _GZIP_MAGIC:
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    # An unterminated last line may parse by accident (a truncated number); a complete
+    # receipt always ends with its newline.
+    if not raw.endswith(b"\n"):
+        return None, "the last line is cut short (no newline): a writer was killed mid-write"
+    try:
+        # Decoded here: json.loads would take a UTF-16 byte order mark for a valid encoding.
+        record = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte {exc.start + 1} of the line)"
+    except json.JSONDecodeError as exc:
+        return None, f"not JSON ({exc.msg} at column {exc.colno})"
+    except ValueError as exc:  # e.g. an integer too long to convert
+        return None, f"not JSON ({exc})"
+    if not isinstance(record, dict):
+        return None, f"a JSON {_json_type(record)} where a receipt object was expected"
+    return record, ""
+
+
+def _recover(raw: bytes) -> dict[str, Any] | None:
+    start = raw.rfind(_RECORD_START, 1)
+    return _parse(raw[start:])[0] if start > 0 else None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+_TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+# No single receipt costs a trillion dollars; an exponent past this is corruption, and summing
+# it would overflow the decimal context.
+_MAX_COST_DIGITS = 12
+
+
+def receipt_problem(record: Mapping[str, Any]) -> str | None:
+    """What makes ``record`` unusable in a report (naming the field), or ``None``.
+
+    Receipts of kinds other than ``call`` and ``attempt`` are left alone: the report does not
+    add them up.
+
+    Example:
+        >>> print(receipt_problem({"kind": "call", "cost": "abc"}))
+        'cost' must be a decimal amount such as "0.000150", got 'abc'
+        >>> receipt_problem({"kind": "call", "cost": "0.5", "input_tokens": 12}) is None
+        True
+    """
+    kind = record.get("kind")
+    if kind is None:
+        return 'no \'kind\': not a receipt (a receipt\'s kind is "call" or "attempt")'
+    if not isinstance(kind, str):
+        return f'\'kind\' must be "call" or "attempt", got {_json_type(kind)} {kind!r}'
+    if kind not in ("call", "attempt"):
+        return None
+    cost = record.get("cost")
+    if cost is not None:
+        amount = parse_amount(cost)
+        if amount is None:
+            return f"'cost' must be a decimal amount such as \"0.000150\", got {cost!r}"
+        if amount < 0 or amount.adjusted() >= _MAX_COST_DIGITS:
+            return f"'cost' {cost!r} is out of range"
+    for name in _TOKEN_FIELDS:
+        value = record.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            return f"'{name}' must be a whole number, got {_json_type(value)} {value!r}"
+        if isinstance(value, int) and value < 0:
+            return f"'{name}' must not be negative, got {value}"
+    for name in ("ts", "status"):
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"'{name}' must be a string, got {_json_type(value)}"
+    budgets = record.get("budgets")
+    if budgets is not None and not (
+        isinstance(budgets, list) and all(isinstance(b, Mapping) for b in budgets)
+    ):
+        return "'budgets' must be a list of objects"
+    return None
+
+
+def parse_amount(value: Any) -> Decimal | None:
+    """A finite decimal from a string or JSON number; ``None`` for anything else.
+
+    Example:
+        >>> parse_amount("0.000150"), parse_amount("NaN"), parse_amount(True)
+        (Decimal('0.000150'), None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def load_receipts(paths: Iterable[str | os.PathLike[str]]) -> ReceiptStream:
+    """Iterate over the receipt records in ``paths`` (JSON lines), in file order.
+
+    Example:
+        >>> [r["kind"] for r in load_receipts(["r.jsonl"])]  # doctest: +SKIP
+        ['attempt', 'call']
+    """
+    return ReceiptStream(paths)
