@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import os
 import threading
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine, ReserveResult
 from policyroute.budgets.windows import Window, line_key, scope_values, window_for
 from policyroute.costs.estimate import Estimate, worst_case
-from policyroute.errors import BudgetError, BudgetExceeded, BudgetStoreError
+from policyroute.errors import BudgetError, BudgetExceeded
 from policyroute.execution.hooks import Admission, AttemptInfo
 from policyroute.policy.model import BudgetSpec
 
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BudgetCharge", "BudgetGuard", "Reservation", "ReservedLine"]
 
-_log = logging.getLogger("policyroute.budgets")
 _CLAMP_ROUNDS = 3
 # Extra lease beyond a request's timeout, for the settle that follows it.
 _LEASE_MARGIN_S = 30.0
@@ -164,16 +162,12 @@ class BudgetGuard:
             op = next(steps)
             while True:
                 if isinstance(op, _Reserve):
-                    try:
-                        reply: Any = self.store.reserve(
-                            op.lines,
-                            reservation_id=op.reservation_id,
-                            lease_seconds=op.lease_seconds,
-                            now=op.now,
-                        )
-                    except BudgetStoreError:
-                        self._release_unanswered(op.reservation_id)
-                        raise
+                    reply: Any = self.store.reserve(
+                        op.lines,
+                        reservation_id=op.reservation_id,
+                        lease_seconds=op.lease_seconds,
+                        now=op.now,
+                    )
                 else:
                     reply = {key: self.store.state(key, now=op.now) for key in op.keys}
                 op = steps.send(reply)
@@ -188,16 +182,12 @@ class BudgetGuard:
             op = next(steps)
             while True:
                 if isinstance(op, _Reserve):
-                    try:
-                        reply: Any = await self.store.areserve(
-                            op.lines,
-                            reservation_id=op.reservation_id,
-                            lease_seconds=op.lease_seconds,
-                            now=op.now,
-                        )
-                    except BudgetStoreError:
-                        await self._arelease_unanswered(op.reservation_id)
-                        raise
+                    reply: Any = await self.store.areserve(
+                        op.lines,
+                        reservation_id=op.reservation_id,
+                        lease_seconds=op.lease_seconds,
+                        now=op.now,
+                    )
                 else:
                     reply = {key: await _astate(self.store, key, op.now) for key in op.keys}
                 op = steps.send(reply)
@@ -289,25 +279,6 @@ class BudgetGuard:
         )
 
     # ------------------------------------------------------------------ internals
-
-    def _release_unanswered(self, reservation_id: str) -> None:
-        """Release a reservation whose reserve failed, in case the store recorded it anyway.
-
-        A reply lost after the store ran the reserve leaves the reservation held: the call is
-        refused, so it would otherwise be charged its worst case when its lease runs out.
-        Best effort: if the store is still unreachable, that lease reclaims it.
-        """
-        try:
-            self.store.release(reservation_id, now=self._clock())
-        except BudgetStoreError:
-            _log.warning("releasing unanswered budget reservation %s failed", reservation_id)
-
-    async def _arelease_unanswered(self, reservation_id: str) -> None:
-        """Async twin of :meth:`_release_unanswered`."""
-        try:
-            await self.store.arelease(reservation_id, now=self._clock())
-        except BudgetStoreError:
-            _log.warning("releasing unanswered budget reservation %s failed", reservation_id)
 
     def _plan(self, attempt: AttemptInfo) -> tuple[tuple[ReservedLine, ...], Estimate] | None:
         decision = attempt.call.decision

@@ -208,6 +208,16 @@ class RedisStore:
             key, from_nano(total), from_nano(int(reserved or 0)), from_nano(int(limit or 0))
         )
 
+    def _maybe_ran(self, exc: BaseException) -> bool:
+        """Whether a failed reserve may have been run by Redis all the same.
+
+        A reply lost to a reset connection or a timeout leaves the reservation held, and the
+        refused call would then be charged its worst case when the lease runs out: such a
+        reserve is released at once (by id, so releasing one that never ran changes nothing).
+        """
+        redis = _redis()
+        return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError))
+
     def _fail(self, exc: BaseException) -> BudgetStoreError:
         return BudgetStoreError(f"redis budget store {self.where} (prefix {self.prefix}): {exc}")
 
@@ -226,6 +236,11 @@ class RedisStore:
         try:
             reply = self._scripts["reserve"](keys=keys, args=args)
         except self._exc as exc:
+            if self._maybe_ran(exc):
+                try:
+                    self.release(reservation_id, now=now)
+                except BudgetStoreError:
+                    pass  # still unreachable: the lease reclaims it
             raise self._fail(exc) from exc
         return self._reserve_result(lines, reply)
 
@@ -310,6 +325,11 @@ class RedisStore:
         try:
             reply = await self._ascripts["reserve"](keys=keys, args=args)
         except self._exc as exc:
+            if self._maybe_ran(exc):
+                try:
+                    await self.arelease(reservation_id, now=now)
+                except BudgetStoreError:
+                    pass  # still unreachable: the lease reclaims it
             raise self._fail(exc) from exc
         return self._reserve_result(lines, reply)
 
