@@ -16,10 +16,21 @@ from policyroute.errors import BudgetStoreError
 if TYPE_CHECKING:
     from policyroute.budgets.stores.sqlite import SQLiteStore
 
-__all__ = ["Busy", "Transaction"]
+__all__ = ["Busy", "Transaction", "store_error"]
 
 # SQLITE_BUSY and SQLITE_LOCKED (primary codes; extended codes keep them in the low byte).
 _BUSY_CODES = (5, 6)
+
+
+def store_error(store: SQLiteStore, exc: sqlite3.Error) -> BudgetStoreError:
+    """``exc`` as the store's error: the file, what SQLite said, and how long it waited."""
+    message = f"budget store {store.path}: {exc}"
+    if _is_busy(exc):
+        message += (
+            f" (another connection held its write lock for more than {store.timeout:g} s;"
+            " a long transaction on this file, or a process stopped while holding it?)"
+        )
+    return BudgetStoreError(message)
 
 
 class Busy(Exception):
@@ -59,7 +70,7 @@ class Transaction:
         except sqlite3.Error as exc:
             if self._on_loop and _is_busy(exc):
                 raise Busy from exc
-            raise BudgetStoreError(f"budget store {self._store.path}: {exc}") from exc
+            raise store_error(self._store, exc) from exc
         return self
 
     def _begin(self) -> None:
@@ -87,8 +98,8 @@ class Transaction:
             if exc is None:
                 if self._on_loop and _is_busy(error):
                     raise Busy from error
-                raise BudgetStoreError(f"budget store {self._store.path}: {error}") from error
+                raise store_error(self._store, error) from error
         if isinstance(exc, sqlite3.Error):
             if self._on_loop and _is_busy(exc):
                 raise Busy from exc
-            raise BudgetStoreError(f"budget store {self._store.path}: {exc}") from exc
+            raise store_error(self._store, exc) from exc

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from policyroute.budgets.stores import _sqlite_sql as sql
-from policyroute.budgets.stores._sqlite_tx import Busy, Transaction
+from policyroute.budgets.stores._sqlite_tx import Busy, Transaction, store_error
 from policyroute.budgets.stores.base import (
     LineState,
     ReserveLine,
@@ -112,7 +112,7 @@ class SQLiteStore:
                 f"the SQLite budget store needs SQLite >= 3.35 (found {sqlite3.sqlite_version})"
             )
         self.path = Path(path)
-        self._timeout = timeout
+        self.timeout = timeout
         self._local = threading.local()
         self._loop_local = threading.local()
         self._loop_commits = 0
@@ -143,7 +143,7 @@ class SQLiteStore:
         # worker thread instead of blocking the event loop.
         conn = sqlite3.connect(
             self.path,
-            timeout=0.0 if on_loop else self._timeout,
+            timeout=0.0 if on_loop else self.timeout,
             isolation_level=None,
             check_same_thread=False,
         )
@@ -187,7 +187,7 @@ class SQLiteStore:
         try:
             self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
-            raise BudgetStoreError(f"budget store {self.path}: {exc}") from exc
+            raise store_error(self, exc) from exc
 
     # ------------------------------------------------------------------ sync API
 
