@@ -46,6 +46,9 @@ JsonPath = tuple["str | int", ...]
 MAX_NODES = 50_000
 # No field of a policy needs more digits than this; Python also refuses int() past 4300 digits.
 MAX_INT_DIGITS = 64
+# Parsing runs at 60k to 200k characters a second; past this a file is not a policy (real
+# ones are a few kilobytes) and parsing it would take seconds to minutes and much memory.
+MAX_CHARS = 512 * 1024
 # ruamel composes recursively; far below Python's recursion limit.
 MAX_DEPTH = 100
 
@@ -155,6 +158,17 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
     doc = LoadedDocument(file=file)
     if text.startswith("\ufeff"):
         text = text[1:]
+    if len(text) > MAX_CHARS:
+        doc.diagnostics.append(
+            Diagnostic(
+                "PR009",
+                f"the {what} is {len(text):,} characters long, more than the {MAX_CHARS:,} allowed",
+                "",
+                file,
+                hint="is this the right file?",
+            )
+        )
+        return doc
     deep = _too_deep(text)
     if deep is not None:
         pos = _offset_to_position(text, deep)
@@ -229,7 +243,7 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
         doc.diagnostics.append(
             Diagnostic(
                 "PR009",
-                f"the document expands to more than {MAX_NODES} nodes (through aliases)",
+                f"the document has more than {MAX_NODES:,} nodes (aliases counted expanded)",
                 "",
                 file,
             )

@@ -251,3 +251,29 @@ def test_a_report_piped_into_head_ends_quietly(tmp_path: Path) -> None:
     done = _shell(f'"$PR" receipts report --by user {path} | head -1')
     assert done.stdout.startswith("total")
     assert done.stderr == ""
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def test_a_huge_file_is_refused_before_it_is_parsed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1.3 MB of models: parsing it would take seconds.
+    models = "".join(f"  m{n}: {{model: openai/gpt-4o-mini}}\n" for n in range(40_000))
+    path = tmp_path / "huge.yaml"
+    path.write_text(f"policyroute: 1\nname: huge\nmodels:\n{models}", encoding="utf-8")
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "characters long, more than the 524,288 allowed" in out
+    assert "[PR009]" in out
+
+
+def test_an_alias_bomb_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["validate", str(path)]) == 1
+    assert "more than 50,000 nodes (aliases counted expanded) [PR009]" in capsys.readouterr().out
