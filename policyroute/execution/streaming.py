@@ -94,10 +94,17 @@ class _StreamRun(AttemptRun):
             return _timeout(_idle_message(idle))
         return None
 
-    def succeed(self) -> None:
-        """The stream ended: assemble the answer (an error if no content ever came)."""
+    def succeed(self, stream: Any) -> None:
+        """The stream ended: assemble the answer (an error if no content ever came, or if
+        the provider never said the answer was finished)."""
         if self.first_at is None:
             raise make_error("malformed_response", "the stream ended without any content")
+        if not _provider_finished(stream):
+            raise make_error(
+                "malformed_response",
+                "the stream ended without a finish reason from the provider: the answer is"
+                " truncated (a proxy or the provider closed the body early)",
+            )
         response = import_litellm().stream_chunk_builder(self.chunks, messages=self.messages)
         self.outcome = AttemptOutcome(
             status="ok",
@@ -217,7 +224,7 @@ def _sync_attempt(
                 executor.renew(attempt, admission)
             for ready in run.take(chunk):
                 yield StreamDelta(ready)
-        run.succeed()
+        run.succeed(stream)
     except Exception as exc:
         run.failed(exc)
     finally:
@@ -297,7 +304,7 @@ async def _async_attempt(
                 await executor.arenew(attempt, admission)
             for ready in run.take(chunk):
                 yield StreamDelta(ready)
-        run.succeed()
+        run.succeed(stream)
     except Exception as exc:
         run.failed(exc)
     finally:
@@ -349,6 +356,18 @@ def _sync_read_timeout(
     if isinstance(request_timeout, (int, float)):
         read = min(float(read), float(request_timeout))
     return {**params, "timeout": read}
+
+
+def _provider_finished(stream: Any) -> bool:
+    """Whether the provider sent a finish reason. litellm's stream wrapper makes one up
+    ("stop") when the body ends without it, so what it received is read from the wrapper;
+    another iterable (an injected completion callable) is trusted."""
+    if not hasattr(stream, "received_finish_reason"):
+        return True
+    return (
+        getattr(stream, "received_finish_reason", None) is not None
+        or getattr(stream, "intermittent_finish_reason", None) is not None
+    )
 
 
 def _close(stream: Any) -> None:

@@ -158,3 +158,36 @@ def test_empty_chunks_before_any_content_fall_over_at_the_first_token_timeout(
     assert seen.attempt_summary == [("a", "error", "timeout"), ("b", "ok", None)]
     assert seen.call_summary == [("ok", None)]
     assert seen.reserved == 0
+
+
+@pytest.mark.parametrize("mode", STREAMING)
+def test_stream_ending_without_finish_reason_or_done_is_interrupted_not_complete(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    # A proxy closed the body cleanly mid-answer: litellm makes up a finish reason ("stop"),
+    # which must not pass the partial answer off as whole.
+    fp.script("a", Fault.raw_stream(chunk({"role": "assistant", "content": "the start of"})))
+    seen = call(fp, tmp_path, mode)
+    assert isinstance(seen.error, StreamInterruptedError), (seen.text, seen.error)
+    assert seen.error.error_class == "malformed_response"
+    assert seen.error.deployment == "a"
+    assert "finish reason" in str(seen.error)
+    assert seen.error.partial_text == "the start of"
+    assert seen.attempt_summary == [("a", "interrupted", "malformed_response")]
+    assert seen.call_summary == [("interrupted", "malformed_response")]
+    assert seen.reserved == 0
+    assert seen.spent > 0  # the partial answer is billed
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+@pytest.mark.parametrize("mode", STREAMING)
+def test_stream_with_finish_reason_but_no_terminal_event_is_complete(
+    fp: FakeProvider, tmp_path: Path, mode: str, wire: str
+) -> None:
+    fp.script("a", Fault.missing_done(Reply(text="all of it")))
+    seen = call(fp, tmp_path, mode, wire=wire)
+    assert seen.error is None, seen.error
+    assert seen.text == "all of it"
+    assert seen.attempt_summary == [("a", "ok", None)]
+    assert seen.call_summary == [("ok", None)]
+    assert seen.reserved == 0
