@@ -14,10 +14,21 @@ import argparse
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from policyroute.cli_output import usage_error
 
-__all__ = ["run_budget_status", "run_demo", "run_receipts_report", "run_schema", "schema_text"]
+if TYPE_CHECKING:
+    from policyroute.policy.model import StoreSpec
+
+__all__ = [
+    "run_budget_status",
+    "run_demo",
+    "run_receipts_report",
+    "run_schema",
+    "schema_text",
+    "store_note",
+]
 
 
 def schema_text() -> str:
@@ -81,7 +92,31 @@ def run_budget_status(args: argparse.Namespace) -> int:
 
     if not Path(args.policy).is_file():
         return usage_error("budget status", f"no such policy file: {args.policy}")
-    rows = budget_status(load_policy(args.policy))
+    policy = load_policy(args.policy)
+    rows = budget_status(policy)
     text = format_status(rows, args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    note = store_note(policy.spec.store) if any(r.state != "per-call" for r in rows) else None
+    if note:
+        print(f"policyroute budget status: note: {note}", file=sys.stderr)
     return 0
+
+
+def store_note(store: StoreSpec) -> str | None:
+    """Why a status read from ``store`` may show no spend although calls were made, or ``None``.
+
+    Zero spend from a store that cannot hold any is not news about the budgets; said on
+    stderr, it keeps a misplaced store path from passing for an idle budget.
+
+    Example:
+        >>> from policyroute.policy.model import StoreSpec
+        >>> print(store_note(StoreSpec(backend="memory")))
+        the budget store is in memory: spend lives only in the process making the calls
+    """
+    if store.backend == "memory":
+        return "the budget store is in memory: spend lives only in the process making the calls"
+    if store.backend == "sqlite" and not Path(store.path).exists():
+        where = Path(store.path)
+        shown = where if where.is_absolute() else f"{where} (from {Path.cwd()})"
+        return f"budget store {shown} does not exist: nothing charged yet, or a wrong path"
+    return None

@@ -277,3 +277,36 @@ def test_an_alias_bomb_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert main(["validate", str(path)]) == 1
     assert "more than 50,000 nodes (aliases counted expanded) [PR009]" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- budget status
+
+
+def test_budget_status_of_a_store_that_does_not_exist_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "policyroute: 1\nname: b\nmodels:\n  mini: {model: openai/gpt-4o-mini}\n"
+        "routes:\n  - {name: default, to: mini}\n"
+        "budgets:\n  - {name: monthly, limit_usd: 100, window: month}\n"
+        f"store: {{backend: sqlite, path: {tmp_path / 'typo' / 'budgets.sqlite3'}}}\n",
+        encoding="utf-8",
+    )
+    assert main(["budget", "status", str(policy)]) == 0
+    out, err = capsys.readouterr()
+    assert "monthly" in out
+    assert f"note: budget store {tmp_path / 'typo' / 'budgets.sqlite3'} does not exist" in err
+
+
+def test_budget_status_of_a_policy_without_budgets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "policyroute: 1\nname: b\nmodels:\n  mini: {model: openai/gpt-4o-mini}\n"
+        "routes:\n  - {name: default, to: mini}\n",
+        encoding="utf-8",
+    )
+    assert main(["budget", "status", str(policy)]) == 0
+    assert capsys.readouterr() == ("no budgets\n", "")
