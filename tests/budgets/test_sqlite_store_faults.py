@@ -19,6 +19,7 @@ import pytest
 
 import policyroute
 from budgets.helpers import write_store_policy
+from policyroute.budgets.stores.base import ReserveLine, ReserveResult
 from policyroute.budgets.stores.sqlite import SQLiteStore
 from policyroute.budgets.windows import budget_prefix
 from policyroute.cli import main
@@ -182,3 +183,32 @@ def test_a_database_locked_at_settle_keeps_the_answer_and_reclaims_later(
     finally:
         store.close()
     assert _daily(db) == (spent_before + reserved, Decimal(0))
+
+
+def test_a_relative_path_stays_the_same_file_when_the_process_changes_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each thread opens its own connection: one opened after a chdir must not start a second,
+    # empty file elsewhere, where the budget's spend would not count.
+    (tmp_path / "app").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "app")
+    store = SQLiteStore("state/budgets.sqlite3")
+    line = ReserveLine("daily/*/day:x", Decimal("1"), Decimal("0.6"), time.time() + 3600)
+    try:
+        assert store.reserve([line], reservation_id="r1", lease_seconds=60, now=time.time()).ok
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        results: list[ReserveResult] = []
+        worker = threading.Thread(
+            target=lambda: results.append(
+                store.reserve([line], reservation_id="r2", lease_seconds=60, now=time.time())
+            )
+        )
+        worker.start()
+        worker.join(timeout=30)
+
+        assert [r.ok for r in results] == [False]  # 0.6 + 0.6 would break the $1 limit
+        assert not (tmp_path / "elsewhere" / "state").exists()
+        assert "app" in str(store.path)
+    finally:
+        store.close()

@@ -111,7 +111,9 @@ class SQLiteStore:
             raise BudgetStoreError(
                 f"the SQLite budget store needs SQLite >= 3.35 (found {sqlite3.sqlite_version})"
             )
-        self.path = Path(path)
+        # Made absolute once: each thread opens its own connection, and a relative path would
+        # name another file (a second, empty budget) after the process changed directory.
+        self.path = Path(path).absolute()
         self.timeout = timeout
         self._local = threading.local()
         self._loop_local = threading.local()
