@@ -44,7 +44,14 @@ from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import Admission, AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
 from policyroute.execution.timeouts import within
-from policyroute.execution.usage import chunk_text, has_content, has_finish_reason, usage_of
+from policyroute.execution.usage import (
+    chunk_text,
+    has_content,
+    has_finish_reason,
+    is_impossible,
+    repair_usage,
+    usage_of,
+)
 from policyroute.request import Request
 
 if TYPE_CHECKING:
@@ -72,6 +79,8 @@ class _StreamRun(AttemptRun):
         """Keep ``chunk``; return the chunks to pass on now (none before the first token)."""
         self.chunks.append(chunk)
         usage = usage_of(chunk)
+        if usage is not None and is_impossible(usage):
+            usage = None  # negative counts: the answer is counted locally at the end
         if usage is not None:
             self.usage = usage
         content = has_content(chunk)
@@ -105,7 +114,7 @@ class _StreamRun(AttemptRun):
                 "the stream ended without a finish reason from the provider: the answer is"
                 " truncated (a proxy or the provider closed the body early)",
             )
-        response = import_litellm().stream_chunk_builder(self.chunks, messages=self.messages)
+        response = self._assemble()
         self.outcome = AttemptOutcome(
             status="ok",
             response=response,
@@ -137,9 +146,15 @@ class _StreamRun(AttemptRun):
                 outcome.response = self._partial_response()
         return outcome
 
+    def _assemble(self) -> Any:
+        response = import_litellm().stream_chunk_builder(self.chunks, messages=self.messages)
+        if response is not None:
+            repair_usage(response, self.attempt.candidate.model, self.messages)
+        return response
+
     def _partial_response(self) -> Any:
         try:
-            return import_litellm().stream_chunk_builder(self.chunks, messages=self.messages)
+            return self._assemble()
         except Exception:  # accounting then prices the prompt and the usage seen
             _log.debug("could not assemble a partial stream", exc_info=True)
             return None

@@ -7,13 +7,25 @@ Example:
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 from policyroute._fields import read as _get
+from policyroute._lazy import import_litellm
 from policyroute.costs.actual import _usage_from_object, _usage_object
 from policyroute.execution.hooks import Usage
 
-__all__ = ["chunk_text", "has_content", "has_finish_reason", "usage_of"]
+__all__ = [
+    "chunk_text",
+    "has_content",
+    "has_finish_reason",
+    "is_impossible",
+    "repair_usage",
+    "usage_of",
+]
+
+_log = logging.getLogger("policyroute.execution")
 
 
 def usage_of(response: Any) -> Usage | None:
@@ -25,6 +37,94 @@ def usage_of(response: Any) -> Usage | None:
     """
     usage = _usage_object(response)
     return None if usage is None else _usage_from_object(usage)
+
+
+def is_impossible(usage: Usage) -> bool:
+    """Whether ``usage`` holds a negative count, which no provider can mean.
+
+    Example:
+        >>> is_impossible(Usage(input_tokens=5, output_tokens=-1))
+        True
+    """
+    return (
+        min(
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            usage.reasoning_tokens,
+            usage.cache_write_1h_tokens,
+        )
+        < 0
+    )
+
+
+def repair_usage(response: Any, model: str, messages: Sequence[Any]) -> bool:
+    """Replace impossible (negative) usage in ``response`` by tokens counted locally.
+
+    Taken as reported, negative counts price an answer at zero (or below) and the budget
+    never sees it. The prompt and the answer (text and tool call arguments) are counted
+    with litellm's token counter, as budget estimates count them, and the cost litellm
+    attached from the bad figures is dropped so that the answer is priced again. Returns
+    whether the usage was replaced.
+
+    Example:
+        >>> response = {"choices": [{"message": {"content": "hi"}}],
+        ...             "usage": {"prompt_tokens": -5, "completion_tokens": -1}}
+        >>> repair_usage(response, "openai/gpt-4o", [{"role": "user", "content": "hello"}])
+        True
+        >>> response["usage"]["completion_tokens"]
+        1
+    """
+    usage = usage_of(response)
+    if usage is None or not is_impossible(usage):
+        return False
+    litellm = import_litellm()
+    prompt = _count(litellm, model, messages=list(messages))
+    completion = _count(litellm, model, text=_answer_text(response))
+    counts = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if isinstance(response, dict):
+        response["usage"] = counts
+    else:
+        response.usage = litellm.Usage(**counts)
+        hidden = getattr(response, "_hidden_params", None)
+        if isinstance(hidden, dict):
+            hidden.pop("response_cost", None)
+    _log.warning(
+        "%s reported negative token usage (%d in, %d out); counted locally instead: %d in, %d out",
+        model,
+        usage.input_tokens,
+        usage.output_tokens,
+        prompt,
+        completion,
+    )
+    return True
+
+
+def _answer_text(response: Any) -> str:
+    parts: list[str] = []
+    for choice in _get(response, "choices") or ():
+        message = _get(choice, "message")
+        content = _get(message, "content")
+        if isinstance(content, str):
+            parts.append(content)
+        for call in _get(message, "tool_calls") or ():
+            arguments = _get(_get(call, "function"), "arguments")
+            if isinstance(arguments, str):
+                parts.append(arguments)
+    return "".join(parts)
+
+
+def _count(litellm: Any, model: str, **what: Any) -> int:
+    try:
+        return int(litellm.token_counter(model=model, **what))
+    except Exception:  # an unknown model or content litellm cannot count: count nothing
+        _log.debug("could not count tokens for %s", model, exc_info=True)
+        return 0
 
 
 def has_content(chunk: Any) -> bool:

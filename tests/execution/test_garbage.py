@@ -191,3 +191,48 @@ def test_stream_with_finish_reason_but_no_terminal_event_is_complete(
     assert seen.attempt_summary == [("a", "ok", None)]
     assert seen.call_summary == [("ok", None)]
     assert seen.reserved == 0
+
+
+# --------------------------------------------------------------------------- usage
+
+NEGATIVE_USAGE = {"prompt_tokens": -5, "completion_tokens": -100, "total_tokens": -105}
+
+
+@pytest.mark.parametrize("mode", NON_STREAMING)
+def test_negative_usage_is_counted_locally_not_taken_as_free(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    fp.script("a", Fault.raw(completion_body(NEGATIVE_USAGE)))
+    seen = call(fp, tmp_path, mode)
+    assert seen.error is None, seen.error
+    assert seen.text == "hi there"
+    assert seen.attempt_summary == [("a", "ok", None)]
+    (receipt,) = seen.attempts
+    assert receipt["input_tokens"] > 0
+    assert receipt["output_tokens"] > 0
+    assert seen.spent > 0
+    assert seen.reserved == 0
+
+
+@pytest.mark.parametrize("mode", STREAMING)
+def test_negative_usage_in_a_stream_is_counted_locally(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    fp.script(
+        "a",
+        Fault.raw_stream(
+            chunk({"role": "assistant", "content": "hi there"}),
+            chunk({}, finish="stop"),
+            chunk({}, choices=False, usage=NEGATIVE_USAGE),
+            done=True,
+        ),
+    )
+    seen = call(fp, tmp_path, mode)
+    assert seen.error is None, seen.error
+    assert seen.text == "hi there"
+    assert seen.attempt_summary == [("a", "ok", None)]
+    (receipt,) = seen.attempts
+    assert receipt["input_tokens"] > 0
+    assert receipt["output_tokens"] > 0
+    assert seen.spent > 0
+    assert seen.reserved == 0
