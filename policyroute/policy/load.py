@@ -192,6 +192,11 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        start = exc.context_mark
+        if exc.problem and exc.context and start is not None and start is not mark:
+            # The error is often found far from its cause (an unclosed quote or bracket is
+            # noticed at the end of the file): name where the construct began.
+            problem += f" ({exc.context} from line {start.line + 1}, column {start.column + 1})"
         hint = None
         if "another document" in problem:
             problem = "the file holds more than one YAML document"

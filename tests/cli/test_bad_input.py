@@ -328,3 +328,14 @@ def test_budget_status_of_a_policy_without_budgets(
     )
     assert main(["budget", "status", str(policy)]) == 0
     assert capsys.readouterr() == ("no budgets\n", "")
+
+
+def test_an_unclosed_quote_points_at_where_it_opened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "quote.yaml"
+    path.write_text('policyroute: 1\nname: "x\nmodels: {}\n', encoding="utf-8")
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:4:1 YAML syntax error: found unexpected end of stream" in out
+    assert "(while scanning a quoted scalar from line 2, column 7) [PR002]" in out
