@@ -202,12 +202,17 @@ class PolicyAccounting:
         """Price the attempt, settle its reservation, write its receipt; return the cost."""
         usage, cost = self._price(attempt, outcome)
         charges: Sequence[BudgetChargeLike] = ()
+        budget_error: str | None = None
         if self.guard is not None:
             try:
                 charges = self.guard.settle(admission, cost.cost)
-            except Exception:
+            except Exception as exc:
                 _budget_log.exception("settling budget reservation failed")
+                budget_error = str(exc)
         record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
+        if budget_error is not None:
+            # The reservation stays held until its lease ends; the receipt says so.
+            record["budget_error"] = budget_error
         self._emit(record)
         self._thresholds(attempt, charges)
         return cost.cost
@@ -218,12 +223,16 @@ class PolicyAccounting:
         """Async twin of :meth:`settle`; blocking sinks run in a worker thread."""
         usage, cost = self._price(attempt, outcome)
         charges: Sequence[BudgetChargeLike] = ()
+        budget_error: str | None = None
         if self.guard is not None:
             try:
                 charges = await self.guard.asettle(admission, cost.cost)
-            except Exception:
+            except Exception as exc:
                 _budget_log.exception("settling budget reservation failed")
+                budget_error = str(exc)
         record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
+        if budget_error is not None:
+            record["budget_error"] = budget_error
         await self._aemit(record)
         self._thresholds(attempt, charges)
         return cost.cost

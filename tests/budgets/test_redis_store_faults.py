@@ -242,6 +242,8 @@ def test_redis_lost_after_the_answer_keeps_the_answer_and_the_receipt_and_reclai
     assert any("settling budget reservation failed" in r.getMessage() for r in caplog.records)
     receipts = [json.loads(line) for line in (tmp_path / "receipts.jsonl").read_text().splitlines()]
     assert [(r["kind"], r["status"]) for r in receipts] == [("attempt", "ok"), ("call", "ok")]
+    assert receipts[0]["budgets"] == []
+    assert f"redis budget store {proxy.url()}" in receipts[0]["budget_error"]
     proxy.refuse = False
     store = RedisStore(proxy.url(), prefix=prefix)
     try:

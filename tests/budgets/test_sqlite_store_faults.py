@@ -172,8 +172,10 @@ def test_a_database_locked_at_settle_keeps_the_answer_and_reclaims_later(
     assert [a.choices[0].message.content for a in answers] == ["late"]  # type: ignore[attr-defined]
     assert any("settling budget reservation failed" in r.getMessage() for r in caplog.records)
     lines = (tmp_path / "receipts.jsonl").read_text().splitlines()
-    statuses = [(r["kind"], r["status"]) for r in map(json.loads, lines)]
-    assert statuses == [("attempt", "ok"), ("call", "ok")] * 2
+    receipts = [json.loads(line) for line in lines]
+    assert [(r["kind"], r["status"]) for r in receipts] == [("attempt", "ok"), ("call", "ok")] * 2
+    assert "budget_error" not in receipts[0]
+    assert f"budget store {db}: database is locked" in receipts[2]["budget_error"]
     spent, reserved = _daily(db)
     assert spent == spent_before
     assert reserved > 0  # still held: the budget stays covered
