@@ -317,6 +317,20 @@ def _run_case(
     return CaseResult(doc.file, line, name, expected, actual)
 
 
+def _unique_names(cases: tuple[CaseResult, ...]) -> tuple[CaseResult, ...]:
+    """A case named like an earlier one becomes an error: a failure must say which case."""
+    first: dict[str, int] = {}
+    out: list[CaseResult] = []
+    for case in cases:
+        if case.name in first:
+            problem = f"duplicate case name {case.name!r} (first used at line {first[case.name]})"
+            case = CaseResult(case.file, case.line, case.name, case.expected, {}, error=problem)
+        else:
+            first[case.name] = case.line
+        out.append(case)
+    return tuple(out)
+
+
 def _load_tests_doc(path: Path) -> tuple[LoadedDocument | None, list[str]]:
     from policyroute.policy.load import load_yaml
 
@@ -369,9 +383,11 @@ def run_tests_file(
         )
     policies = _Policies(policy_path)
     try:
-        cases = tuple(
-            _run_case(raw, i, doc, policies, token_counter)
-            for i, raw in enumerate(doc.data["cases"])
+        cases = _unique_names(
+            tuple(
+                _run_case(raw, i, doc, policies, token_counter)
+                for i, raw in enumerate(doc.data["cases"])
+            )
         )
     except PolicyValidationError as exc:
         lines = [d.format() for d in exc.diagnostics if d.severity == "error"]

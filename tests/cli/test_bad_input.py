@@ -339,3 +339,15 @@ def test_an_unclosed_quote_points_at_where_it_opened(
     out = capsys.readouterr().out
     assert f"{path}:4:1 YAML syntax error: found unexpected end of stream" in out
     assert "(while scanning a quoted scalar from line 2, column 7) [PR002]" in out
+
+
+def test_a_duplicate_case_name_is_a_malformed_case(
+    policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = "  - name: same\n    request: {messages: hi}\n    expect: {route: default}\n"
+    tests = _tests_file(policy_path, f"policy: policy.yaml\ncases:\n{case}{case}")
+    assert main(["test", str(tests)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tests}:6 same" in out
+    assert "duplicate case name 'same' (first used at line 3)" in out
+    assert "1 passed, 1 failed" in out
