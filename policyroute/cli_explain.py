@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from policyroute.cli_output import Style, usage_error
+from policyroute.cli_output import Style, not_a_file, usage_error
 from policyroute.errors import RequestError
 
 __all__ = ["read_request_text", "run"]
@@ -53,18 +53,19 @@ def run(args: argparse.Namespace) -> int:
     from policyroute.explain import explain, render_text
     from policyroute.policy.loader import load_policy
 
-    if not Path(args.policy).is_file():
-        return usage_error("explain", f"no such policy file: {args.policy}")
+    problem = not_a_file(args.policy, "policy")
+    if problem:
+        return usage_error("explain", problem)
     if args.request == "-":
         if sys.stdin is None:
             return usage_error("explain", "--request - reads standard input, which is closed")
         name = "<stdin>"
         data: str | bytes = sys.stdin.read() if _text_only(sys.stdin) else sys.stdin.buffer.read()
     else:
-        path = Path(args.request)
-        if not path.is_file():
-            return usage_error("explain", f"no such request file: {args.request}")
-        name, data = args.request, path.read_bytes()
+        problem = not_a_file(args.request, "request")
+        if problem:
+            return usage_error("explain", problem)
+        name, data = args.request, Path(args.request).read_bytes()
 
     policy = load_policy(args.policy)
     request = read_request_text(_decode(data, name), name)

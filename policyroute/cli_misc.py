@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policyroute.cli_output import usage_error
+from policyroute.cli_output import not_a_file, usage_error
 
 if TYPE_CHECKING:
     from policyroute.policy.model import StoreSpec
@@ -90,8 +90,9 @@ def run_budget_status(args: argparse.Namespace) -> int:
     from policyroute.budgets.status import budget_status, format_status
     from policyroute.policy.loader import load_policy
 
-    if not Path(args.policy).is_file():
-        return usage_error("budget status", f"no such policy file: {args.policy}")
+    problem = not_a_file(args.policy, "policy")
+    if problem:
+        return usage_error("budget status", problem)
     policy = load_policy(args.policy)
     rows = budget_status(policy)
     text = format_status(rows, args.format)

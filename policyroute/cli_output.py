@@ -17,9 +17,10 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
-__all__ = ["USAGE_ERROR", "Style", "colour_enabled", "plural", "usage_error"]
+__all__ = ["USAGE_ERROR", "Style", "colour_enabled", "not_a_file", "plural", "usage_error"]
 
 USAGE_ERROR = 2
 """Exit status for a command line that cannot be acted on (as argparse uses)."""
@@ -110,3 +111,22 @@ def usage_error(command: str, message: str) -> int:
     """Print ``policyroute <command>: error: <message>`` to stderr; return exit status 2."""
     print(f"policyroute {command}: error: {message}", file=sys.stderr)
     return USAGE_ERROR
+
+
+def not_a_file(path: str, what: str) -> str | None:
+    """Why ``path`` cannot be read as the ``what`` file, or ``None`` when it is a file.
+
+    Pipes are files here; devices are not (``/dev/zero`` would never end).
+
+    Example:
+        >>> not_a_file("/", "policy")
+        'the policy must be a file; / is a directory'
+    """
+    target = Path(path)
+    if target.is_file() or target.is_fifo():  # a pipe: `--request <(jq ... req.json)`
+        return None
+    if target.is_dir():
+        return f"the {what} must be a file; {path} is a directory"
+    if target.exists():
+        return f"the {what} must be a regular file; {path} is not one"
+    return f"no such {what} file: {path}"

@@ -351,3 +351,31 @@ def test_a_duplicate_case_name_is_a_malformed_case(
     assert f"{tests}:6 same" in out
     assert "duplicate case name 'same' (first used at line 3)" in out
     assert "1 passed, 1 failed" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["explain", "DIR", "--request", "FILE"], "the policy must be a file; DIR is a directory"),
+        (["explain", "FILE", "--request", "DIR"], "the request must be a file; DIR is a directory"),
+        (["budget", "status", "DIR"], "the policy must be a file; DIR is a directory"),
+    ],
+)
+def test_a_directory_given_for_a_file_is_called_a_directory(
+    tmp_path: Path,
+    policy_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    names = {"DIR": str(tmp_path), "FILE": str(policy_path)}
+    assert main([names.get(a, a) for a in argv]) == 2
+    assert message.replace("DIR", str(tmp_path)) in _err(capsys)
+
+
+def test_a_request_from_a_pipe_is_read(policy_path: Path) -> None:
+    done = _shell(
+        f'echo \'{{"messages": "hi"}}\' | "$PR" explain {policy_path} --request /dev/fd/0'
+    )
+    assert done.returncode == 0, done.stderr
+    assert "route   default" in done.stdout
