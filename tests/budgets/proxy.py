@@ -1,8 +1,9 @@
 """A TCP proxy in front of the test redis-server that can break the connection on demand.
 
 It stands for the network between a process and Redis: commands pass through unchanged, and
-``cut_replies`` makes it drop the connection after the server has run a command but before its
-reply reaches the client (the reply is lost, the command's effect is not).
+``cut_replies`` makes it drop the connection after the server has run a script (EVALSHA or
+EVAL) but before its reply reaches the client: the reply is lost, the script's effect is not.
+Replies to other commands (connection handshakes, plain reads) pass.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ class FaultyProxy:
 
     Example:
         >>> with FaultyProxy(6379) as proxy:  # doctest: +SKIP
-        ...     proxy.cut_replies = 1  # the next reply from Redis is lost, its connection reset
+        ...     proxy.cut_replies = 1  # the next script's reply is lost, its connection reset
     """
 
     def __init__(self, upstream_port: int) -> None:
@@ -82,16 +83,23 @@ class FaultyProxy:
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
             with self._lock:
                 self._sockets += [client, upstream]
-            self._spawn(self._pump, client, upstream, False)
-            self._spawn(self._pump, upstream, client, True)
+            # Whether the last command sent on this connection ran a script.
+            script = [False]
+            self._spawn(self._pump, client, upstream, script, False)
+            self._spawn(self._pump, upstream, client, script, True)
 
-    def _pump(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
+    def _pump(
+        self, src: socket.socket, dst: socket.socket, script: list[bool], replies: bool
+    ) -> None:
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                if replies:
+                if not replies:
+                    # The clients here send one command and wait for its reply.
+                    script[0] = b"\r\nEVALSHA\r\n" in data or b"\r\nEVAL\r\n" in data
+                elif script[0]:
                     with self._lock:
                         cut = self.cut_replies > 0
                         if cut:

@@ -63,6 +63,12 @@ def _line(amount: str = "0.1") -> ReserveLine:
     return ReserveLine("daily/*/day:x", Decimal("1"), Decimal(amount), time.time() + 3600)
 
 
+def _warm_up(store: RedisStore) -> None:
+    """Connect and load the reserve script, so that the next script reply is the reserve's."""
+    assert store.reserve([_line()], reservation_id="w", lease_seconds=60, now=0.0).ok
+    store.release("w", now=0.0)
+
+
 # ----------------------------------------------------------------------- refused before the call
 
 
@@ -154,7 +160,7 @@ def test_a_reserve_whose_reply_was_lost_is_retried_and_held_once(
 ) -> None:
     store = RedisStore(proxy.url(), prefix=prefix)
     try:
-        store.settle("warm-up", Decimal(0), now=time.time())  # connect, load the scripts
+        _warm_up(store)
         proxy.cut_replies = 1  # Redis runs the reserve; its reply never arrives
 
         result = store.reserve([_line()], reservation_id="r1", lease_seconds=60, now=time.time())
@@ -183,6 +189,26 @@ async def test_async_calls_survive_a_connection_reset_between_them(
         states = await store.asettle("r1", Decimal("0.04"), now=time.time())
 
         assert [(s.spent, s.reserved) for s in states] == [(Decimal("0.04"), Decimal(0))]
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.asyncio
+async def test_an_async_reserve_whose_replies_were_lost_is_released(
+    proxy: FaultyProxy, prefix: str
+) -> None:
+    store = RedisStore(proxy.url(), prefix=prefix)
+    try:
+        warm = await store.areserve([_line()], reservation_id="w", lease_seconds=60, now=0.0)
+        assert warm.ok
+        await store.arelease("w", now=0.0)
+        proxy.cut_replies = 2  # the reserve and its retry both run; neither reply arrives
+
+        with pytest.raises(BudgetStoreError, match="Connection closed"):
+            await store.areserve([_line()], reservation_id="r1", lease_seconds=60, now=time.time())
+
+        assert store.state("daily/*/day:x", now=time.time()).reserved == 0
+        assert await store.areclaim_expired(time.time() + 3600) == 0
     finally:
         await store.aclose()
 
