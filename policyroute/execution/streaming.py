@@ -48,6 +48,7 @@ from policyroute.execution.usage import (
     chunk_text,
     has_content,
     has_finish_reason,
+    has_role,
     is_impossible,
     repair_usage,
     usage_of,
@@ -65,7 +66,7 @@ _log = logging.getLogger("policyroute.execution")
 class _StreamRun(AttemptRun):
     """What one streamed attempt has seen so far."""
 
-    __slots__ = ("chunks", "first_at", "messages", "progress_at", "usage")
+    __slots__ = ("began", "chunks", "first_at", "messages", "progress_at", "usage")
 
     def __init__(self, attempt: AttemptInfo, messages: list[Any]) -> None:
         super().__init__(attempt)
@@ -74,6 +75,10 @@ class _StreamRun(AttemptRun):
         self.first_at: float | None = None
         self.progress_at = self.started
         self.usage: Usage | None = None
+        # Whether the provider itself began answering (a role, content or its usage): only
+        # then is a failed attempt billed. litellm closes even an empty or unreadable body
+        # with chunks of its own (a "stop" and an empty usage), which prove nothing.
+        self.began = False
 
     def take(self, chunk: Any) -> list[Any]:
         """Keep ``chunk``; return the chunks to pass on now (none before the first token)."""
@@ -86,6 +91,8 @@ class _StreamRun(AttemptRun):
         content = has_content(chunk)
         if content or usage is not None or has_finish_reason(chunk):
             self.progress_at = time.perf_counter()
+        if content or has_role(chunk) or (usage is not None and usage.total_tokens > 0):
+            self.began = True
         if self.first_at is not None:
             return [chunk]
         if not content:
@@ -129,14 +136,14 @@ class _StreamRun(AttemptRun):
             error=error,
             error_class=error.error_class,
             usage=self.usage,
-            provider_billed=bool(self.chunks),
+            provider_billed=self.began,
         )
 
     def finalize(self) -> AttemptOutcome:
         outcome = super().finalize()
         if outcome.status == "cancelled":
             outcome.usage = self.usage
-            outcome.provider_billed = bool(self.chunks)
+            outcome.provider_billed = self.began
         if self.first_at is not None:
             if outcome.time_to_first_token_s is None:
                 outcome.time_to_first_token_s = self.first_at - self.started

@@ -20,6 +20,7 @@ __all__ = [
     "chunk_text",
     "has_content",
     "has_finish_reason",
+    "has_role",
     "is_impossible",
     "repair_usage",
     "usage_of",
@@ -150,6 +151,17 @@ def has_finish_reason(chunk: Any) -> bool:
     """
     choices = _get(chunk, "choices")
     return bool(choices) and any(_get(choice, "finish_reason") for choice in choices)
+
+
+def has_role(chunk: Any) -> bool:
+    """Whether a stream chunk names the role of its delta (a provider's opening chunk).
+
+    Example:
+        >>> has_role({"choices": [{"delta": {"role": "assistant"}}]})
+        True
+    """
+    choices = _get(chunk, "choices")
+    return bool(choices) and any(_get(_get(c, "delta"), "role") for c in choices)
 
 
 def chunk_text(chunk: Any) -> str:

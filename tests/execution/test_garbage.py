@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -235,4 +236,46 @@ def test_negative_usage_in_a_stream_is_counted_locally(
     assert receipt["input_tokens"] > 0
     assert receipt["output_tokens"] > 0
     assert seen.spent > 0
+    assert seen.reserved == 0
+
+
+# --------------------------------------------------------------------------- billing
+
+GARBAGE_STREAMS: dict[str, Step] = {
+    "html-page": Fault.raw(HTML, content_type="text/html"),
+    "object": Fault.raw("{}"),
+    "no-events": Fault.raw_stream(),
+    "only-done": Fault.raw_stream(done=True),
+    "garbage-first-event": Fault.raw_stream("<html>", done=True),
+}
+
+
+@pytest.mark.parametrize("mode", STREAMING)
+@pytest.mark.parametrize("garbage", list(GARBAGE_STREAMS))
+def test_a_stream_that_never_began_is_not_billed(
+    fp: FakeProvider, tmp_path: Path, mode: str, garbage: str
+) -> None:
+    fp.script("a", GARBAGE_STREAMS[garbage])
+    fp.script("b", Reply(text="from b"))
+    seen = call(fp, tmp_path, mode)
+    assert seen.error is None, seen.error
+    assert seen.text == "from b"
+    assert seen.attempt_summary == [("a", "error", "malformed_response"), ("b", "ok", None)]
+    first, second = seen.attempts
+    assert (first["provider_billed"], Decimal(first["cost"])) == (False, 0)
+    assert seen.spent == Decimal(second["cost"]) > 0
+    assert seen.reserved == 0
+
+
+@pytest.mark.parametrize("mode", STREAMING)
+def test_a_stream_cut_after_its_role_chunk_is_still_billed_its_prompt(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    fp.script("a", Fault.raw_stream(chunk({"role": "assistant"})))
+    fp.script("b", Reply(text="from b"))
+    seen = call(fp, tmp_path, mode)
+    assert seen.text == "from b"
+    first, _ = seen.attempts
+    assert first["provider_billed"] is True
+    assert Decimal(first["cost"]) > 0
     assert seen.reserved == 0
