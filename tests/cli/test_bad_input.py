@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -373,9 +374,20 @@ def test_a_directory_given_for_a_file_is_called_a_directory(
     assert message.replace("DIR", str(tmp_path)) in _err(capsys)
 
 
-def test_a_request_from_a_pipe_is_read(policy_path: Path) -> None:
-    done = _shell(
-        f'echo \'{{"messages": "hi"}}\' | "$PR" explain {policy_path} --request /dev/fd/0'
-    )
-    assert done.returncode == 0, done.stderr
-    assert "route   default" in done.stdout
+def test_a_request_from_a_pipe_is_read(
+    policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "request.fifo"  # what `--request <(jq ... req.json)` hands over
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with fifo.open("w", encoding="utf-8") as fh:
+            fh.write('{"messages": "hi"}')
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert main(["explain", str(policy_path), "--request", str(fifo)]) == 0
+    finally:
+        writer.join(timeout=10)
+    assert "route   default" in capsys.readouterr().out
