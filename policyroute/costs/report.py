@@ -109,12 +109,17 @@ class Totals:
 
 @dataclass(slots=True)
 class Report:
-    """Totals over all records and per group, for each dimension asked for."""
+    """Totals over all records and per group, for each dimension asked for.
+
+    Summed from a :class:`ReceiptStream`, ``skipped`` counts the lines left out and
+    ``problems`` says where and why (the ``json`` format carries both).
+    """
 
     by: tuple[str, ...]
     total: Totals = field(default_factory=Totals)
     groups: dict[str, dict[str, Totals]] = field(default_factory=dict)
     skipped: int = 0
+    problems: tuple[LineProblem, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``json`` format)."""
@@ -125,6 +130,10 @@ class Report:
                 for dim, groups in self.groups.items()
             },
             "skipped_lines": self.skipped,
+            "problems": [
+                {"file": p.file, "line": p.line, "message": p.message, "partial": p.partial}
+                for p in self.problems
+            ],
         }
 
 
@@ -182,6 +191,7 @@ def summarize(records: Iterable[Mapping[str, Any]], by: Sequence[str] = ()) -> R
         _add(report.total, record, cost, is_call, failed, money=is_call)
     if isinstance(records, ReceiptStream):
         report.skipped = records.skipped
+        report.problems = tuple(records.problems)
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import subprocess
 import sys
@@ -391,3 +392,26 @@ def test_a_request_from_a_pipe_is_read(
     finally:
         writer.join(timeout=10)
     assert "route   default" in capsys.readouterr().out
+
+
+def test_the_json_report_lists_the_bad_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _receipts(tmp_path, f'{CALL}\n{{"kind": "call", "cost": "abc"}}\n{CALL[:20]}')
+    assert main(["receipts", "report", str(path), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["skipped_lines"] == 2
+    assert report["problems"] == [
+        {
+            "file": str(path),
+            "line": 2,
+            "message": "'cost' must be a decimal amount such as \"0.000150\", got 'abc'",
+            "partial": False,
+        },
+        {
+            "file": str(path),
+            "line": 3,
+            "message": "the last line is cut short (no newline): a writer was killed mid-write",
+            "partial": True,
+        },
+    ]
