@@ -214,3 +214,31 @@ def test_a_relative_path_stays_the_same_file_when_the_process_changes_directory(
         assert "app" in str(store.path)
     finally:
         store.close()
+
+
+def test_a_file_deleted_while_in_use_is_reopened_not_written_unseen(tmp_path: Path) -> None:
+    # Removing the file (a cleanup script, an operator starting afresh) must not leave this
+    # process enforcing budgets on the unlinked file while other processes use the new one.
+    db = tmp_path / "budgets.sqlite3"
+    first = SQLiteStore(db)
+    second: SQLiteStore | None = None
+    now = time.time()
+    line = ReserveLine("daily/*/day:x", Decimal("1"), Decimal("0.3"), now + 3600)
+    try:
+        assert first.reserve([line], reservation_id="a1", lease_seconds=60, now=now).ok
+        for path in tmp_path.glob("budgets.sqlite3*"):
+            path.unlink()
+        second = SQLiteStore(db)  # another process, starting on the new file
+        big = ReserveLine(line.key, line.limit, Decimal("0.6"), line.expires_at)
+        assert second.reserve([big], reservation_id="b1", lease_seconds=60, now=now).ok
+
+        half = ReserveLine(line.key, line.limit, Decimal("0.5"), line.expires_at)
+        result = first.reserve([half], reservation_id="a2", lease_seconds=60, now=now)
+
+        assert not result.ok  # 0.6 held by the other process + 0.5 would break $1
+        assert second.state(line.key, now=now).reserved == Decimal("0.6")
+        assert first.settle("a1", Decimal("0.1"), now=now) == []  # held in the removed file
+    finally:
+        first.close()
+        if second is not None:
+            second.close()

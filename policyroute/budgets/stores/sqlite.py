@@ -4,7 +4,9 @@ Every operation is one short ``BEGIN IMMEDIATE`` transaction: the write lock is 
 so two processes can never both read a line's spend and then both reserve against it. The
 database runs in WAL mode with ``synchronous=NORMAL`` (a commit is durable against a process
 crash, which is what reservations need; a power cut may lose the last few commits). Each thread
-keeps its own connection.
+keeps its own connection, and checks before each transaction that the path still names the file
+it opened: a file removed or replaced while in use is reopened (its tables created if need be),
+so every process enforces budgets on the same file.
 
 Async methods first run the transaction on the event loop's own thread, on a connection that
 never waits for a lock: uncontended, that is one short transaction (tens of microseconds, no
@@ -36,6 +38,7 @@ import asyncio
 import contextvars
 import functools
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -59,6 +62,8 @@ from policyroute.budgets.stores.base import (
 from policyroute.errors import BudgetStoreError
 
 __all__ = ["SQLiteStore"]
+
+_log = logging.getLogger("policyroute.budgets")
 
 _PAGE_SIZE = 1024
 _SWEEP_EVERY = 60.0
@@ -87,6 +92,24 @@ def _floats(text: str) -> tuple[float, ...]:
 @functools.lru_cache(maxsize=256)
 def _text(values: tuple[float, ...]) -> str:
     return ",".join(repr(v) for v in values)
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The file's (device, inode), or ``None`` when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _create_schema(cur: sql._Cursor) -> None:
+    """Create the tables if missing, and migrate the earlier layout (inside a transaction)."""
+    for statement in sql.SCHEMA.split(";"):
+        if statement.strip():
+            cur.execute(statement)
+    if cur.execute(sql.OLD_TABLES).fetchone()[0]:
+        sql.migrate(cur)
 
 
 def _rolling_spend(
@@ -122,15 +145,19 @@ class SQLiteStore:
         self._all_lock = threading.Lock()
         self._last_sweep = float("-inf")
         self._last_reclaim = float("-inf")
+        # The file's identity (device, inode), taken by the first connection.
+        self._ident: tuple[int, int] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BudgetStoreError(
+                f"cannot create the directory of the budget store {self.path}:"
+                f" {exc.strerror} ({exc.filename})"
+            ) from exc
+        try:
             with self._lock_retry() as cur:
-                for statement in sql.SCHEMA.split(";"):
-                    if statement.strip():
-                        cur.execute(statement)
-                if cur.execute(sql.OLD_TABLES).fetchone()[0]:
-                    sql.migrate(cur)
-        except (OSError, sqlite3.Error) as exc:
+                _create_schema(cur)
+        except sqlite3.Error as exc:
             raise BudgetStoreError(f"cannot open the budget store {self.path}: {exc}") from exc
 
     # ------------------------------------------------------------------ connections
@@ -139,7 +166,11 @@ class SQLiteStore:
         local = self._loop_local if on_loop else self._local
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is not None and local.pid == os.getpid():
-            return conn
+            # One stat per transaction (~1 us): a connection to a file that was removed or
+            # replaced would go on enforcing budgets that no other process sees.
+            if local.ident == _file_id(self.path):
+                return conn
+            self._forget(local, conn)
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE. The loop
         # thread's connection never waits for a lock (timeout 0): its caller falls back to a
         # worker thread instead of blocking the event loop.
@@ -159,11 +190,45 @@ class SQLiteStore:
         # The size limit truncates the WAL file back after each checkpoint.
         conn.execute(f"PRAGMA wal_autocheckpoint={0 if on_loop else 10000}")
         conn.execute("PRAGMA journal_size_limit=67108864")
+        ident = _file_id(self.path)
+        if self._ident is None:
+            self._ident = ident
+        elif ident != self._ident:
+            try:
+                self._adopt(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._ident = ident
         local.conn = conn
         local.pid = os.getpid()
+        local.ident = ident
         with self._all_lock:
             self._all.append(conn)
         return conn
+
+    def _adopt(self, conn: sqlite3.Connection) -> None:
+        """Make sure a file that replaced the one this store opened has the tables."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _create_schema(conn.cursor())
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        _log.warning(
+            "budget store %s was removed or replaced while open; budgets continue on the"
+            " new file (what the old one held is gone with it)",
+            self.path,
+        )
+
+    def _forget(self, local: threading.local, conn: sqlite3.Connection) -> None:
+        del local.conn
+        with self._all_lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        conn.close()
 
     def _lock_retry(self, *, read_only: bool = False) -> Transaction:
         return Transaction(self, read_only=read_only, on_loop=_ON_LOOP.get())
