@@ -140,8 +140,26 @@ def _command_name(args: argparse.Namespace) -> str:
     return f"{args.command} {sub}" if sub else str(args.command)
 
 
+def _reader_gone() -> int:
+    # The reader went away (`policyroute schema | head`); keep Python from complaining
+    # again while flushing stdout at exit.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    try:
+        status = _main(argv)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
+    except BrokenPipeError:
+        return _reader_gone()
+    return status
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -167,11 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # The reader went away (`policyroute schema | head`); keep Python from complaining
-        # again while flushing stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 1
+        raise  # answered by main()
     except OSError as exc:  # unreadable input, unwritable store: a problem, not a crash
         print(f"policyroute {command}: error: {exc}", file=sys.stderr)
         return 1

@@ -415,3 +415,21 @@ def test_the_json_report_lists_the_bad_lines(
             "partial": True,
         },
     ]
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["schema"]])
+def test_output_to_a_pipe_nobody_reads_ends_quietly(argv: list[str]) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (1, "")
