@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policyroute.cli_output import not_a_file, usage_error
+from policyroute.cli_output import devices, not_a_file, usage_error
 
 if TYPE_CHECKING:
     from policyroute.policy.model import StoreSpec
@@ -67,6 +67,9 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     missing = [f for f in args.files if not Path(f).exists()]
     if missing:
         return usage_error("receipts report", f"no such file: {', '.join(missing)}")
+    unreadable = devices(args.files)
+    if unreadable:
+        return usage_error("receipts report", f"not a file: {', '.join(unreadable)}")
     records = load_receipts(args.files)
     report = summarize(records, args.by)
     text = format_report(report, args.format)

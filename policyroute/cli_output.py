@@ -16,11 +16,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["USAGE_ERROR", "Style", "colour_enabled", "not_a_file", "plural", "usage_error"]
+__all__ = [
+    "USAGE_ERROR",
+    "Style",
+    "colour_enabled",
+    "devices",
+    "not_a_file",
+    "plural",
+    "usage_error",
+]
 
 USAGE_ERROR = 2
 """Exit status for a command line that cannot be acted on (as argparse uses)."""
@@ -130,3 +139,20 @@ def not_a_file(path: str, what: str) -> str | None:
     if target.exists():
         return f"the {what} must be a regular file; {path} is not one"
     return f"no such {what} file: {path}"
+
+
+def devices(paths: Sequence[str]) -> list[str]:
+    """The ``paths`` that exist but are neither files, folders nor pipes (``/dev/zero``).
+
+    Reading one would never end, or fill memory before it did.
+
+    Example:
+        >>> devices(["/dev/zero", "/"])
+        ['/dev/zero']
+    """
+    found = []
+    for path in paths:
+        target = Path(path)
+        if target.exists() and not (target.is_file() or target.is_dir() or target.is_fifo()):
+            found.append(path)
+    return found

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from policyroute.cli_output import Style, plural, usage_error
+from policyroute.cli_output import Style, devices, plural, usage_error
 
 if TYPE_CHECKING:
     from policyroute.policytest import SuiteResult
@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         return usage_error("test", f"no such file or directory: {', '.join(missing)}")
+    unreadable = devices(args.paths)
+    if unreadable:
+        return usage_error("test", f"not a file: {', '.join(unreadable)}")
     if not find_tests_files(args.paths):
         return usage_error("test", f"no *.tests.yaml files found in {', '.join(args.paths)}")
     results = run_policy_tests(args.paths)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policyroute.cli_output import Style, plural, usage_error
+from policyroute.cli_output import Style, devices, plural, usage_error
 
 if TYPE_CHECKING:
     from policyroute.policy.diagnostics import Diagnostic
@@ -106,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         return usage_error("validate", f"no such file or directory: {', '.join(missing)}")
+    unreadable = devices(args.paths)
+    if unreadable:
+        return usage_error("validate", f"not a file: {', '.join(unreadable)}")
     results = validate_paths(list(args.paths), strict=args.strict)
     if not results:
         return usage_error("validate", f"no policy files found in {', '.join(args.paths)}")

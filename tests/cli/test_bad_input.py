@@ -433,3 +433,15 @@ def test_output_to_a_pipe_nobody_reads_ends_quietly(argv: list[str]) -> None:
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (1, "")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["validate", "DEVICE"], ["test", "DEVICE"], ["receipts", "report", "DEVICE"]],
+)
+def test_a_device_is_refused_before_it_is_read(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    # /dev/null stands in for /dev/zero or a tty, which would be read without end.
+    assert main([os.devnull if a == "DEVICE" else a for a in argv]) == 2
+    assert f"error: not a file: {os.devnull}" in _err(capsys)
