@@ -10,6 +10,8 @@ Exit status, the same for every sub-command:
   or standard output closed or gone (``policyroute receipts report big.jsonl | head -1``).
 - 2: usage error: unknown command or flag, a bad ``--format``/``--by`` value, an input file
   that does not exist.
+- 70: an internal error: a bug in policyroute, not a problem with the input. One line on
+  stderr; ``POLICYROUTE_TRACEBACK=1`` shows the traceback.
 - 130: interrupted (Ctrl-C).
 
 Every error goes to stderr as ``policyroute <command>: error: <what>`` with the file and,
@@ -41,7 +43,10 @@ from collections.abc import Sequence
 
 from policyroute.errors import PolicyRouteError, PolicyValidationError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["INTERNAL_ERROR", "build_parser", "main"]
+
+INTERNAL_ERROR = 70
+"""Exit status for a failure inside policyroute itself (``EX_SOFTWARE`` of sysexits.h)."""
 
 
 def _version() -> str:
@@ -156,6 +161,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
     except BrokenPipeError:
         return _reader_gone()
+    except Exception as exc:
+        # Bad input is answered above with what is wrong and where; reaching here is a bug.
+        # A CI log gets one line and a status of its own; the traceback is there on demand.
+        if os.environ.get("POLICYROUTE_TRACEBACK"):
+            raise
+        print(
+            f"policyroute: internal error: {type(exc).__name__}: {exc} (a bug in policyroute;"
+            " set POLICYROUTE_TRACEBACK=1 to see where)",
+            file=sys.stderr,
+        )
+        return INTERNAL_ERROR
     return status
 
 

@@ -445,3 +445,20 @@ def test_a_device_is_refused_before_it_is_read(
     # /dev/null stands in for /dev/zero or a tty, which would be read without end.
     assert main([os.devnull if a == "DEVICE" else a for a in argv]) == 2
     assert f"error: not a file: {os.devnull}" in _err(capsys)
+
+
+def test_a_bug_is_one_line_and_status_70_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import policyroute.cli_misc
+
+    def broken(args: object) -> int:
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(policyroute.cli_misc, "run_schema", broken)
+    monkeypatch.delenv("POLICYROUTE_TRACEBACK", raising=False)
+    assert main(["schema"]) == 70
+    assert _err(capsys).startswith("policyroute: internal error: TypeError: unsupported operand")
+    monkeypatch.setenv("POLICYROUTE_TRACEBACK", "1")
+    with pytest.raises(TypeError):
+        main(["schema"])
