@@ -174,6 +174,30 @@ def test_a_reserve_whose_reply_was_lost_is_retried_and_held_once(
         store.close()
 
 
+def test_a_settle_whose_reply_was_lost_still_reports_what_it_did(
+    proxy: FaultyProxy, prefix: str
+) -> None:
+    # The retried settle finds the reservation gone; it must still return the line states
+    # (for the receipt) and the thresholds the first run crossed (they fire only once).
+    store = RedisStore(proxy.url(), prefix=prefix)
+    line = ReserveLine(
+        "daily/*/day:x", Decimal("1"), Decimal("0.7"), time.time() + 3600, thresholds=(0.5,)
+    )
+    try:
+        _warm_up(store)
+        assert store.reserve([line], reservation_id="r1", lease_seconds=60, now=time.time()).ok
+        proxy.cut_replies = 1
+
+        states = store.settle("r1", Decimal("0.6"), now=time.time())
+
+        assert [(s.spent, s.reserved, s.crossed) for s in states] == [
+            (Decimal("0.6"), Decimal(0), (0.5,))
+        ]
+        assert store.state(line.key, now=time.time()).spent == Decimal("0.6")
+    finally:
+        store.close()
+
+
 @pytest.mark.asyncio
 async def test_async_calls_survive_a_connection_reset_between_them(
     proxy: FaultyProxy, prefix: str

@@ -7,6 +7,8 @@ Layout, every key under the hash tag ``{prefix}`` so a cluster keeps them in one
 - ``{prefix}:spend:<key>``: hash bucket -> nano-dollars, for rolling windows.
 - ``{prefix}:res``: sorted set of open reservations scored by lease expiry.
 - ``{prefix}:resl:<id>``: JSON ``[[key, amount], ...]`` of one reservation.
+- ``{prefix}:done:<id>``: JSON ``[call token, reply]`` of a settle, kept 10 s for a retry of
+  the same call whose reply was lost.
 
 Amounts are integer nano-dollars; Lua numbers are doubles, exact to 2^53 nano-dollars
 (about nine million USD per line). Numbers leave the scripts as ``%.0f`` strings.
@@ -154,8 +156,22 @@ return {1}
 SETTLE = (
     _COMMON
     + r"""
--- ARGV: P, now, rid, actual
-return settle(ARGV[3], ARGV[4])
+-- ARGV: P, now, rid, actual, call token
+-- A settle's reply is kept a few seconds under its call's token: the same call run again (a
+-- retry after its reply was lost) gets the same line states and threshold crossings back;
+-- any other settle of a settled id gets nothing, as the store protocol says.
+local done = P .. 'done:' .. ARGV[3]
+local out = settle(ARGV[3], ARGV[4])
+if #out > 0 then
+  redis.call('SET', done, cjson.encode({ARGV[5], out}), 'PX', 10000)
+  return out
+end
+local kept = redis.call('GET', done)
+if kept then
+  local prior = cjson.decode(kept)
+  if prior[1] == ARGV[5] then return prior[2] end
+end
+return out
 """
 )
 

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -246,7 +247,7 @@ class RedisStore:
 
     def settle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.settle`."""
-        args = [self._p, repr(now), reservation_id, str(to_nano(actual))]
+        args = self._settle_args(reservation_id, actual, now)
         try:
             reply = self._scripts["settle"](keys=[self._p + "res"], args=args)
         except self._exc as exc:
@@ -256,6 +257,11 @@ class RedisStore:
     def release(self, reservation_id: str, *, now: float | None = None) -> None:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.release`."""
         self.settle(reservation_id, Decimal(0), now=time.time() if now is None else now)
+
+    def _settle_args(self, reservation_id: str, actual: Decimal, now: float) -> list[str]:
+        # The token tells a retry of this call (same token) from another settle of the id.
+        token = os.urandom(8).hex()
+        return [self._p, repr(now), reservation_id, str(to_nano(actual)), token]
 
     def _renew_args(self, reservation_id: str, lease_seconds: float, now: float) -> list[str]:
         return [repr(now), reservation_id, str(int(lease_seconds * 1000))]
@@ -336,7 +342,7 @@ class RedisStore:
     async def asettle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """Async twin of :meth:`settle`."""
         self._aclient()
-        args = [self._p, repr(now), reservation_id, str(to_nano(actual))]
+        args = self._settle_args(reservation_id, actual, now)
         try:
             reply = await self._ascripts["settle"](keys=[self._p + "res"], args=args)
         except self._exc as exc:
