@@ -7,6 +7,7 @@ reservation is lost: what could not be settled is reclaimed when its lease runs 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -302,5 +303,32 @@ def test_redis_lost_after_the_answer_keeps_the_answer_and_the_receipt_and_reclai
         assert reserved > 0  # still held: the budget stays covered
         assert store.reclaim_expired(time.time() + 3600) == 1  # past its lease
         assert _daily(store) == (reserved, Decimal(0))
+    finally:
+        store.close()
+
+
+@pytest.mark.asyncio
+async def test_async_redis_lost_after_the_answer_keeps_the_answer_and_records_the_error(
+    tmp_path: Path, fake_provider: FakeProvider, proxy: FaultyProxy, prefix: str
+) -> None:
+    slow = Fault.slow_first_token(0.5, Reply(text="late", usage=Usage(prompt=7, completion=3)))
+    fake_provider.script("fake-a", slow)
+    policy = _policy(tmp_path, fake_provider, proxy.url(), prefix)
+
+    pending = asyncio.ensure_future(policyroute.acompletion(policy=policy, messages=MESSAGES))
+    await asyncio.to_thread(fake_provider.wait_for_requests, 1)
+    proxy.refuse = True
+    proxy.reset_all()
+    answer = await asyncio.wait_for(pending, timeout=30)
+
+    assert answer.choices[0].message.content == "late"
+    lines = (tmp_path / "receipts.jsonl").read_text().splitlines()
+    attempt = json.loads(lines[0])
+    assert attempt["status"] == "ok"
+    assert f"redis budget store {proxy.url()}" in attempt["budget_error"]
+    proxy.refuse = False
+    store = RedisStore(proxy.url(), prefix=prefix)
+    try:
+        assert _daily(store)[1] > 0  # held until its lease ends
     finally:
         store.close()
