@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncGenerator, Generator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from policyroute._lazy import import_litellm
@@ -53,6 +54,7 @@ from policyroute.execution.usage import (
     repair_usage,
     usage_of,
 )
+from policyroute.execution.watchdog import Watchdog
 from policyroute.request import Request
 
 if TYPE_CHECKING:
@@ -236,9 +238,22 @@ def _sync_attempt(
     executor.stats.start(attempt.candidate.alias)
     run = _StreamRun(attempt, call.messages)
     stream: Any = None
+    watchdog: Watchdog | None = None
     try:
         stream = executor.completion_fn(messages=call.messages, **params)
-        for chunk in stream:
+        if first_token is not None or idle is not None:
+            opened = stream
+            watchdog = Watchdog(
+                lambda: run.deadline_error(first_token, idle),
+                close=lambda: _abort(opened),
+                interval=_watch_interval(first_token, idle),
+            )
+        chunks = iter(stream)
+        while True:
+            with _reading(watchdog):
+                chunk = next(chunks, _END)
+            if chunk is _END:
+                break
             late = run.deadline_error(first_token, idle)
             if late is not None:
                 raise late
@@ -246,14 +261,36 @@ def _sync_attempt(
                 executor.renew(attempt, admission)
             for ready in run.take(chunk):
                 yield StreamDelta(ready)
+        _raise_expired(watchdog)
         run.succeed(stream)
     except Exception as exc:
-        run.failed(exc)
+        # Closing the stream on the watchdog's deadline ends the read with whatever error
+        # (or clean end) the transport makes of it; the deadline is what happened.
+        run.failed(watchdog.expired if watchdog and watchdog.expired else exc)
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         if run.outcome.status != "ok":
             _close(stream)
         executor.settle(call, admission, run)
     return run.answer(call)
+
+
+_END = object()
+
+
+def _reading(watchdog: Watchdog | None) -> AbstractContextManager[None]:
+    return nullcontext() if watchdog is None else watchdog.reading()
+
+
+def _raise_expired(watchdog: Watchdog | None) -> None:
+    if watchdog is not None and watchdog.expired is not None:
+        raise watchdog.expired
+
+
+def _watch_interval(first_token: float | None, idle: float | None) -> float:
+    shortest = min(t for t in (first_token, idle) if t is not None)
+    return min(0.25, max(0.01, shortest / 10))
 
 
 # --------------------------------------------------------------------------- async
@@ -390,6 +427,31 @@ def _provider_finished(stream: Any) -> bool:
         getattr(stream, "received_finish_reason", None) is not None
         or getattr(stream, "intermittent_finish_reason", None) is not None
     )
+
+
+def _abort(stream: Any) -> None:
+    """Close the HTTP response under a sync litellm stream from another thread, so that a
+    read blocked on it (or looping over events litellm swallows) ends; the stream itself
+    cannot be closed while it is being iterated."""
+    response = _http_response(getattr(stream, "completion_stream", None))
+    if response is None:
+        return
+    try:
+        response.close()
+    except Exception:  # closing a response another thread reads is best effort
+        _log.debug("closing the response of a stream past its deadline failed", exc_info=True)
+
+
+def _http_response(completion_stream: Any) -> Any:
+    # openai.Stream keeps its httpx.Response; litellm's own iterators (Anthropic and most
+    # providers) keep only the generator of response.iter_lines(), whose frame holds it.
+    response = getattr(completion_stream, "response", None)
+    if callable(getattr(response, "close", None)):
+        return response
+    lines = getattr(completion_stream, "streaming_response", None)
+    frame = getattr(lines, "gi_frame", None)
+    owner = frame.f_locals.get("self") if frame is not None else None
+    return owner if callable(getattr(owner, "close", None)) else None
 
 
 def _close(stream: Any) -> None:

@@ -7,6 +7,7 @@ against the fake provider, with a SQLite budget store and JSONL receipts.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator
 from decimal import Decimal
@@ -278,4 +279,65 @@ def test_a_stream_cut_after_its_role_chunk_is_still_billed_its_prompt(
     first, _ = seen.attempts
     assert first["provider_billed"] is True
     assert Decimal(first["cost"]) > 0
+    assert seen.reserved == 0
+
+
+def anthropic_event(name: str, data: dict[str, object]) -> str:
+    return f"event: {name}\ndata: {json.dumps({'type': name, **data})}"
+
+
+MESSAGE_START = anthropic_event(
+    "message_start",
+    {
+        "message": {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "a",
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": 5, "output_tokens": 0},
+        }
+    },
+)
+BLOCK_START = anthropic_event(
+    "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+)
+TEXT_DELTA = anthropic_event(
+    "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "partial"}}
+)
+PING = anthropic_event("ping", {})
+
+
+@pytest.mark.parametrize("mode", STREAMING)
+def test_pings_forever_after_content_end_at_the_idle_timeout(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    # litellm swallows pings: a sync read never returns a chunk to check the deadline on.
+    fp.script(
+        "a",
+        Fault.raw_stream(MESSAGE_START, BLOCK_START, TEXT_DELTA, PING, repeat_every=0.05),
+    )
+    seen = call(fp, tmp_path, mode, wire="anthropic", idle="0.5s")
+    assert isinstance(seen.error, StreamInterruptedError), seen.error
+    assert (seen.error.error_class, seen.error.deployment) == ("timeout", "a")
+    assert seen.error.partial_text == "partial"
+    assert seen.seconds < 5
+    assert seen.attempt_summary == [("a", "interrupted", "timeout")]
+    assert seen.call_summary == [("interrupted", "timeout")]
+    assert seen.reserved == 0
+
+
+@pytest.mark.parametrize("mode", STREAMING)
+def test_pings_forever_before_content_fall_over_at_the_first_token_timeout(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    fp.script("a", Fault.raw_stream(MESSAGE_START, PING, repeat_every=0.05))
+    fp.script("b", Reply(text="from b"))
+    seen = call(fp, tmp_path, mode, wire="anthropic", first_token="0.5s")
+    assert seen.error is None, seen.error
+    assert seen.text == "from b"
+    assert seen.seconds < 5
+    assert seen.attempt_summary == [("a", "error", "timeout"), ("b", "ok", None)]
+    assert seen.call_summary == [("ok", None)]
     assert seen.reserved == 0
