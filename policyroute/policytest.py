@@ -375,11 +375,12 @@ def run_tests_file(
     policy_path = tests_path.parent / str(doc.data["policy"])
     if not policy_path.is_file():
         line = doc.locate(("policy",)).line
+        why = "'policy' names a directory" if policy_path.is_dir() else "policy file not found"
         return SuiteResult(
             str(tests_path),
             str(policy_path),
             (),
-            (f"{tests_path}:{line}: policy file not found: {policy_path}",),
+            (f"{tests_path}:{line}: {why}: {policy_path}",),
         )
     policies = _Policies(policy_path)
     try:

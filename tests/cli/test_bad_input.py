@@ -462,3 +462,17 @@ def test_a_bug_is_one_line_and_status_70_not_a_traceback(
     monkeypatch.setenv("POLICYROUTE_TRACEBACK", "1")
     with pytest.raises(TypeError):
         main(["schema"])
+
+
+def test_a_tests_file_whose_policy_is_a_directory(
+    policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (policy_path.parent / "policies").mkdir()
+    tests = _tests_file(
+        policy_path,
+        "policy: policies\ncases:\n  - name: x\n    request: {messages: hi}\n"
+        "    expect: {route: default}\n",
+    )
+    assert main(["test", str(tests)]) == 1
+    out = capsys.readouterr().out
+    assert f"{tests}:1: 'policy' names a directory: {policy_path.parent / 'policies'}" in out
