@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, Generator
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,13 @@ from policyroute.execution.call import CallState
 from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import Admission, AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
+from policyroute.execution.stream_io import (
+    abort,
+    aclose,
+    close,
+    provider_finished,
+    sync_read_timeout,
+)
 from policyroute.execution.timeouts import within
 from policyroute.execution.usage import (
     chunk_text,
@@ -117,7 +124,7 @@ class _StreamRun(AttemptRun):
         the provider never said the answer was finished)."""
         if self.first_at is None:
             raise make_error("malformed_response", "the stream ended without any content")
-        if not _provider_finished(stream):
+        if not provider_finished(stream):
             raise make_error(
                 "malformed_response",
                 "the stream ended without a finish reason from the provider: the answer is"
@@ -233,7 +240,7 @@ def _sync_attempt(
 ) -> Generator[StreamEvent, None, CallResult | ProviderError]:
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
-    params = _sync_read_timeout(admission.params, first_token, idle)
+    params = sync_read_timeout(admission.params, first_token, idle)
     lease = executor.lease_timer(admission)
     executor.stats.start(attempt.candidate.alias)
     run = _StreamRun(attempt, call.messages)
@@ -245,7 +252,7 @@ def _sync_attempt(
             opened = stream
             watchdog = Watchdog(
                 lambda: run.deadline_error(first_token, idle),
-                close=lambda: _abort(opened),
+                close=lambda: abort(opened),
                 interval=_watch_interval(first_token, idle),
             )
         chunks = iter(stream)
@@ -271,7 +278,7 @@ def _sync_attempt(
         if watchdog is not None:
             watchdog.stop()
         if run.outcome.status != "ok":
-            _close(stream)
+            close(stream)
         executor.settle(call, admission, run)
     return run.answer(call)
 
@@ -368,7 +375,7 @@ async def _async_attempt(
         run.failed(exc)
     finally:
         if run.outcome.status != "ok":
-            await _aclose(stream)
+            await aclose(stream)
         await executor.asettle(call, admission, run)
     box.append(run.answer(call))
 
@@ -401,78 +408,3 @@ def _remaining(limit: float | None, started: float) -> float | None:
     if limit is None:
         return None
     return limit - (time.perf_counter() - started)
-
-
-def _sync_read_timeout(
-    params: Mapping[str, Any], first_token: float | None, idle: float | None
-) -> Mapping[str, Any]:
-    if first_token is None and idle is None:
-        return params
-    request_timeout = params.get("timeout")
-    read = max(first_token or 0.0, idle) if idle is not None else request_timeout
-    if read is None:
-        return params
-    if isinstance(request_timeout, (int, float)):
-        read = min(float(read), float(request_timeout))
-    return {**params, "timeout": read}
-
-
-def _provider_finished(stream: Any) -> bool:
-    """Whether the provider sent a finish reason. litellm's stream wrapper makes one up
-    ("stop") when the body ends without it, so what it received is read from the wrapper;
-    another iterable (an injected completion callable) is trusted."""
-    if not hasattr(stream, "received_finish_reason"):
-        return True
-    return (
-        getattr(stream, "received_finish_reason", None) is not None
-        or getattr(stream, "intermittent_finish_reason", None) is not None
-    )
-
-
-def _abort(stream: Any) -> None:
-    """Close the HTTP response under a sync litellm stream from another thread, so that a
-    read blocked on it (or looping over events litellm swallows) ends; the stream itself
-    cannot be closed while it is being iterated."""
-    response = _http_response(getattr(stream, "completion_stream", None))
-    if response is None:
-        return
-    try:
-        response.close()
-    except Exception:  # closing a response another thread reads is best effort
-        _log.debug("closing the response of a stream past its deadline failed", exc_info=True)
-
-
-def _http_response(completion_stream: Any) -> Any:
-    # openai.Stream keeps its httpx.Response; litellm's own iterators (Anthropic and most
-    # providers) keep only the generator of response.iter_lines(), whose frame holds it.
-    response = getattr(completion_stream, "response", None)
-    if callable(getattr(response, "close", None)):
-        return response
-    lines = getattr(completion_stream, "streaming_response", None)
-    frame = getattr(lines, "gi_frame", None)
-    owner = frame.f_locals.get("self") if frame is not None else None
-    return owner if callable(getattr(owner, "close", None)) else None
-
-
-def _close(stream: Any) -> None:
-    """Close a sync litellm stream so its HTTP connection is released."""
-    if stream is None:
-        return
-    for target in (getattr(stream, "completion_stream", None), stream):
-        close = getattr(target, "close", None)
-        if callable(close):
-            try:
-                close()
-            except Exception:  # the stream is already broken; closing is best effort
-                pass
-            return
-
-
-async def _aclose(stream: Any) -> None:
-    """Close an async litellm stream so its HTTP connection is released."""
-    aclose = getattr(stream, "aclose", None)
-    if callable(aclose):
-        try:
-            await aclose()
-        except Exception:  # the stream is already broken; closing is best effort
-            pass

@@ -1,0 +1,97 @@
+"""What policyroute needs from litellm's stream objects: their read timeout, whether the
+provider finished, and closing them (from the reading thread, or from another to end a
+read that is past its deadline).
+
+Example:
+    >>> sync_read_timeout({"timeout": 600}, first_token=5.0, idle=2.0)["timeout"]
+    5.0
+    >>> provider_finished(iter([]))  # not litellm's wrapper: trusted
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["abort", "aclose", "close", "provider_finished", "sync_read_timeout"]
+
+_log = logging.getLogger("policyroute.execution")
+
+
+def sync_read_timeout(
+    params: Mapping[str, Any], first_token: float | None, idle: float | None
+) -> Mapping[str, Any]:
+    """``params`` with litellm's ``timeout`` (httpx's read timeout for a sync stream) set to
+    the larger deadline, so a silent connection is noticed without a thread."""
+    if first_token is None and idle is None:
+        return params
+    request_timeout = params.get("timeout")
+    read = max(first_token or 0.0, idle) if idle is not None else request_timeout
+    if read is None:
+        return params
+    if isinstance(request_timeout, (int, float)):
+        read = min(float(read), float(request_timeout))
+    return {**params, "timeout": read}
+
+
+def provider_finished(stream: Any) -> bool:
+    """Whether the provider sent a finish reason. litellm's stream wrapper makes one up
+    ("stop") when the body ends without it, so what it received is read from the wrapper;
+    another iterable (an injected completion callable) is trusted."""
+    if not hasattr(stream, "received_finish_reason"):
+        return True
+    return (
+        getattr(stream, "received_finish_reason", None) is not None
+        or getattr(stream, "intermittent_finish_reason", None) is not None
+    )
+
+
+def abort(stream: Any) -> None:
+    """Close the HTTP response under a sync litellm stream from another thread, so that a
+    read blocked on it (or looping over events litellm swallows) ends; the stream itself
+    cannot be closed while it is being iterated."""
+    response = _http_response(getattr(stream, "completion_stream", None))
+    if response is None:
+        return
+    try:
+        response.close()
+    except Exception:  # closing a response another thread reads is best effort
+        _log.debug("closing the response of a stream past its deadline failed", exc_info=True)
+
+
+def _http_response(completion_stream: Any) -> Any:
+    # openai.Stream keeps its httpx.Response; litellm's own iterators (Anthropic and most
+    # providers) keep only the generator of response.iter_lines(), whose frame holds it.
+    response = getattr(completion_stream, "response", None)
+    if callable(getattr(response, "close", None)):
+        return response
+    lines = getattr(completion_stream, "streaming_response", None)
+    frame = getattr(lines, "gi_frame", None)
+    owner = frame.f_locals.get("self") if frame is not None else None
+    return owner if callable(getattr(owner, "close", None)) else None
+
+
+def close(stream: Any) -> None:
+    """Close a sync litellm stream so its HTTP connection is released."""
+    if stream is None:
+        return
+    for target in (getattr(stream, "completion_stream", None), stream):
+        close = getattr(target, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # the stream is already broken; closing is best effort
+                pass
+            return
+
+
+async def aclose(stream: Any) -> None:
+    """Close an async litellm stream so its HTTP connection is released."""
+    aclose = getattr(stream, "aclose", None)
+    if callable(aclose):
+        try:
+            await aclose()
+        except Exception:  # the stream is already broken; closing is best effort
+            pass
