@@ -140,9 +140,15 @@ def classify(
         return exc
     error_class = _class_of(exc)
     status = _status_code(exc)
+    message = _message(exc, deployment)
+    if error_class == "malformed_response":
+        # litellm reports an answer it could not read as a 500 of its own making; the
+        # provider's status (a 2xx) is the true one, when litellm kept it.
+        status = _answered_status(exc)
+        message = _malformed_message(exc, deployment, model)
     err = make_error(
         error_class,
-        _message(exc, deployment),
+        message,
         deployment=deployment,
         model=model,
         status_code=status,
@@ -283,11 +289,37 @@ def _code(exc: BaseException) -> str | None:
 
 
 def _message(exc: BaseException, deployment: str | None) -> str:
-    text = str(exc) or type(exc).__name__
-    if len(text) > 500:
-        text = text[:500] + "..."
     where = f"deployment '{deployment}': " if deployment else ""
-    return f"{where}{text}"
+    return f"{where}{_short(str(exc) or type(exc).__name__)}"
+
+
+def _malformed_message(exc: BaseException, deployment: str | None, model: str | None) -> str:
+    who = f"deployment '{deployment}'" if deployment else "the provider"
+    if model:
+        who += f" ({model})"
+    root = ([exc, *_chain(exc)])[-1]
+    detail = _short(str(exc) or type(exc).__name__)
+    if type(root).__name__ in _PARSE_ERRORS:
+        # litellm's own text is then a traceback; the parse error says what was missing.
+        detail = f"{type(root).__name__}: {_short(str(root))}"
+    return (
+        f"{who} answered with something that is not a valid response"
+        f" (a proxy's page, an empty body or a body of another shape?): {detail}"
+    )
+
+
+def _short(text: str) -> str:
+    # litellm appends tracebacks to some messages; they say nothing about the provider.
+    text = text.split("Traceback (most recent call last)", 1)[0].strip()
+    return text[:500] + "..." if len(text) > 500 else text
+
+
+def _answered_status(exc: BaseException) -> int | None:
+    for cause in (exc, *_chain(exc)):
+        status = _status_code(cause)
+        if status is not None and 200 <= status < 300:
+            return status
+    return None
 
 
 def _header_sources(exc: BaseException) -> list[Any]:

@@ -87,7 +87,10 @@ def test_garbage_everywhere_raises_typed_errors_naming_each_deployment(
     assert seen.error.error_class == "malformed_response"
     assert [type(e) for e in seen.error.errors] == [MalformedResponseError] * 2
     assert [e.deployment for e in seen.error.errors] == ["a", "b"]
-    assert "deployment 'a'" in str(seen.error.errors[0])
+    first = str(seen.error.errors[0])
+    assert f"deployment 'a' ({wire}/a) answered with something that is not a valid" in first
+    assert "Traceback" not in first
+    assert [e.status_code for e in seen.error.errors] != [500, 500]
     assert "a: malformed_response" in str(seen.error)
     assert seen.attempt_summary == [
         ("a", "error", "malformed_response"),
