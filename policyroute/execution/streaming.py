@@ -11,15 +11,17 @@ Timeouts:
     async: the first-token deadline (``defaults.first_token_timeout``) covers opening the
     stream and every chunk until the first content; the idle deadline
     (``defaults.idle_timeout``) covers the wait for progress after it: a chunk with content,
-    a finish reason or usage. Chunks without any (``"choices": []`` sent as a keep-alive)
-    do not reset it, so a provider that keeps sending bytes but no answer is caught. Both
-    are enforced with ``asyncio.timeout`` around each ``__anext__``, so they are exact.
+    reasoning, a finish reason or usage. Chunks without any (``"choices": []`` sent as a
+    keep-alive) do not reset it, so a provider that keeps sending bytes but no answer is
+    caught. Both are enforced with ``asyncio.timeout`` around each ``__anext__``, so they
+    are exact.
 
-    sync: a blocking read cannot be interrupted without a thread, so litellm's ``timeout``
-    (httpx's read timeout, which bounds every wait for bytes) is set to the larger of the two
-    deadlines (the request timeout when no idle deadline is set), and both deadlines are
-    checked again as each chunk arrives. A silent stream is therefore detected after the read
-    timeout at the latest; a slow trickle is caught by the per-chunk checks.
+    sync: litellm's ``timeout`` (httpx's read timeout, which bounds every wait for bytes) is
+    set to the larger of the two deadlines (the request timeout when no idle deadline is
+    set), both deadlines are checked as each chunk arrives, and a
+    :class:`~policyroute.execution.watchdog.Watchdog` thread closes the HTTP response when a
+    deadline passes during a read: events litellm swallows without yielding a chunk
+    (Anthropic pings) would otherwise keep every read busy and no chunk would come to check.
 
 Leases: while chunks flow, the attempt's budget reservation is renewed every third of its
 lease (:mod:`policyroute.execution.lease`), so a stream longer than the lease is settled to
@@ -56,6 +58,7 @@ from policyroute.execution.usage import (
     chunk_text,
     has_content,
     has_finish_reason,
+    has_reasoning,
     has_role,
     is_impossible,
     repair_usage,
@@ -98,7 +101,7 @@ class _StreamRun(AttemptRun):
         if usage is not None:
             self.usage = usage
         content = has_content(chunk)
-        if content or usage is not None or has_finish_reason(chunk):
+        if content or usage is not None or has_finish_reason(chunk) or has_reasoning(chunk):
             self.progress_at = time.perf_counter()
         if content or has_role(chunk) or (usage is not None and usage.total_tokens > 0):
             self.began = True

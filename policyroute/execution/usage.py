@@ -20,6 +20,7 @@ __all__ = [
     "chunk_text",
     "has_content",
     "has_finish_reason",
+    "has_reasoning",
     "has_role",
     "is_impossible",
     "repair_usage",
@@ -151,6 +152,23 @@ def has_finish_reason(chunk: Any) -> bool:
     """
     choices = _get(chunk, "choices")
     return bool(choices) and any(_get(choice, "finish_reason") for choice in choices)
+
+
+def has_reasoning(chunk: Any) -> bool:
+    """Whether a stream chunk carries reasoning (``reasoning_content`` or thinking blocks).
+
+    Example:
+        >>> has_reasoning({"choices": [{"delta": {"reasoning_content": "hmm"}}]})
+        True
+    """
+    choices = _get(chunk, "choices")
+    if not choices:
+        return False
+    for choice in choices:
+        delta = _get(choice, "delta")
+        if _get(delta, "reasoning_content") or _get(delta, "thinking_blocks"):
+            return True
+    return False
 
 
 def has_role(chunk: Any) -> bool:

@@ -344,3 +344,24 @@ def test_pings_forever_before_content_fall_over_at_the_first_token_timeout(
     assert seen.attempt_summary == [("a", "error", "timeout"), ("b", "ok", None)]
     assert seen.call_summary == [("ok", None)]
     assert seen.reserved == 0
+
+
+@pytest.mark.parametrize("mode", ["stream", "astream"])
+def test_reasoning_after_content_is_progress_for_the_idle_timeout(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    # Reasoning for longer than the idle timeout, then the connection drops: the stream
+    # ends on the drop, not on the idle deadline.
+    fp.script(
+        "a",
+        Fault.raw_stream(
+            chunk({"role": "assistant", "content": "first, "}),
+            chunk({"reasoning_content": "hmm "}),
+            repeat_every=0.05,
+            timeout=1.0,
+        ),
+    )
+    seen = call(fp, tmp_path, mode, idle="0.4s")
+    assert isinstance(seen.error, StreamInterruptedError), seen.error
+    assert seen.error.error_class == "connection"
+    assert seen.seconds >= 0.9
