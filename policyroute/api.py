@@ -33,6 +33,7 @@ from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.policy.facts import parse_messages
 from policyroute.request import Request
+from policyroute.request_checks import check_call
 
 __all__ = ["AsyncCompletionStream", "CompletionStream", "acompletion", "completion"]
 
@@ -224,6 +225,7 @@ def _request(
             + (" (empty)" if isinstance(messages, (list, tuple)) else "")
         )
     fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
+    check_call(params, **fields)
     return Request(
         messages=parse_messages(messages),
         model=model,

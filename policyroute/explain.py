@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from policyroute.errors import RequestError
 from policyroute.policy.facts import (
     MISSING,
     RequestFacts,
@@ -28,6 +27,7 @@ from policyroute.policy.facts import (
     request_from_mapping,
 )
 from policyroute.request import Request
+from policyroute.request_checks import check_params
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
@@ -209,20 +209,6 @@ def _candidate_line(
     )
 
 
-def _check_output_limits(params: Mapping[str, Any]) -> None:
-    # The cost estimate ignores a limit that is not a whole number (as the budget guard does,
-    # leaving the provider to refuse it); an explanation built on that would quietly show
-    # the model's whole output window as the worst case.
-    for key in ("max_tokens", "max_completion_tokens"):
-        value = params.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise RequestError(
-                f"request field '{key}' must be a whole number of tokens, got {value!r}"
-            )
-
-
 def explain(
     policy: CompiledPolicy,
     request: Request | Mapping[str, Any],
@@ -238,7 +224,8 @@ def explain(
     :class:`~policyroute.errors.RoutingError` when the policy has no answer.
     """
     req = request if isinstance(request, Request) else request_from_mapping(request)
-    _check_output_limits(req.params)
+    # The cost estimate would read a malformed output limit as no limit at all.
+    check_params(req.params)
     decision = policy.route(req, token_counter=token_counter, trace=True)
     spec = policy.spec
     route_spec = next((r for r in spec.routes if r.name == decision.route), None)

@@ -24,6 +24,7 @@ from typing import Any, Final
 from policyroute.errors import RequestError
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, is_known_fact
 from policyroute.request import Request
+from policyroute.request_checks import check_call, check_parts
 
 __all__ = [
     "CALL_PARAM_KEYS",
@@ -416,6 +417,7 @@ def parse_messages(value: Any) -> list[Mapping[str, Any]]:
                 f" got {type(content).__name__}"
             )
         out.append(dict(message))
+    check_parts(out)
     return out
 
 
@@ -493,6 +495,12 @@ def request_from_mapping(data: Mapping[str, Any]) -> Request:
             raise RequestError("request field 'request_id' must be a string")
         extra["request_id"] = request_id
 
+    check_call(
+        params,
+        tools=tools,
+        tool_choice=data.get("tool_choice"),
+        response_format=data.get("response_format"),
+    )
     return Request(
         messages=parse_messages(data.get("messages")),
         model=model,

@@ -104,7 +104,7 @@ def test_explain_a_max_tokens_that_is_not_a_count_is_an_error_not_ignored(
     assert main(["explain", str(policy_path), "--request", str(request)]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert f"{request}: request field 'max_tokens' must be a whole number of tokens" in err
+    assert f"{request}: request parameter 'max_tokens' must be a whole number of at least 1" in err
 
 
 # --------------------------------------------------------------------------- test

@@ -1,0 +1,187 @@
+"""The shape of a call, checked before it is routed, priced or sent.
+
+A malformed call must fail at once with a :class:`~policyroute.errors.RequestError` that
+names the field, not travel on: a budget estimate would read ``max_tokens="lots"`` as no
+limit, a provider would answer it with a 400 after the reservation was made, and litellm
+fails on some shapes (a ``response_format`` that is a number) with errors that look like a
+provider's and would be retried. Only what has one unambiguous type is checked; parameters
+policyroute does not know are passed on untouched, for the provider to judge.
+
+Example:
+    >>> check_params({"max_tokens": 256, "temperature": 0.2, "stop": ["\\n\\n"]})
+    >>> try:
+    ...     check_params({"n": "two"})
+    ... except RequestError as exc:
+    ...     print(exc)
+    request parameter 'n' must be a whole number of at least 1, got 'two'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from policyroute.errors import RequestError
+
+__all__ = ["check_call", "check_params", "check_parts"]
+
+# Counts a provider needs at least 1 of.
+_COUNTS = ("n", "max_tokens", "max_completion_tokens", "max_output_tokens")
+_WHOLE = ("seed", "top_logprobs", "top_k")
+_NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+_FLAGS = ("logprobs", "parallel_tool_calls")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Raise :class:`RequestError` when a call parameter policyroute knows has a wrong type.
+
+    ``None`` means "not given" and passes. ``n`` and the ``max_*tokens`` limits are whole
+    numbers of at least 1; sampling parameters are numbers; ``stop`` is a string or a list of
+    strings; ``timeout`` is a positive number of seconds.
+    """
+    for key in _COUNTS:
+        value = params.get(key)
+        if value is not None and (not _is_int(value) or value < 1):
+            raise RequestError(
+                f"request parameter {key!r} must be a whole number of at least 1,"
+                f" got {_show(value)}"
+            )
+    for key in _WHOLE:
+        value = params.get(key)
+        if value is not None and not _is_int(value):
+            raise RequestError(
+                f"request parameter {key!r} must be a whole number, got {_show(value)}"
+            )
+    for key in _NUMBERS:
+        value = params.get(key)
+        if value is not None and not _is_number(value):
+            raise RequestError(f"request parameter {key!r} must be a number, got {_show(value)}")
+    for key in _FLAGS:
+        value = params.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise RequestError(
+                f"request parameter {key!r} must be true or false, got {_show(value)}"
+            )
+    stop = params.get("stop")
+    if not (
+        stop is None
+        or isinstance(stop, str)
+        or (isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop))
+    ):
+        raise RequestError(
+            f"request parameter 'stop' must be a string or a list of strings, got {_show(stop)}"
+        )
+    timeout: Any = params.get("timeout")
+    # litellm also takes an httpx.Timeout object; a plain number must be positive.
+    if isinstance(timeout, (str, bool)) or (_is_number(timeout) and timeout <= 0):
+        raise RequestError(
+            f"request parameter 'timeout' must be a positive number of seconds,"
+            f" got {_show(timeout)}"
+        )
+
+
+def check_call(
+    params: Mapping[str, Any],
+    *,
+    tools: Any = None,
+    tool_choice: Any = None,
+    response_format: Any = None,
+) -> None:
+    """:func:`check_params`, plus the shape of ``tools``, ``tool_choice`` and
+    ``response_format`` (OpenAI format; ``response_format`` may also be a pydantic class,
+    which litellm turns into a JSON schema).
+
+    Example:
+        >>> check_call({}, tools=[{"type": "function", "function": {"name": "f"}}])
+        >>> try:
+        ...     check_call({}, response_format=5)
+        ... except RequestError as exc:
+        ...     print(exc)
+        request field 'response_format' must be a mapping such as {'type': 'json_object'}, got 5
+    """
+    check_params(params)
+    if tools is not None:
+        if isinstance(tools, (str, bytes)) or not isinstance(tools, Sequence):
+            raise RequestError(f"request field 'tools' must be a list of tools, got {_show(tools)}")
+        for i, tool in enumerate(tools):
+            _check_tool(i, tool)
+    if tool_choice is not None and not isinstance(tool_choice, (str, Mapping)):
+        raise RequestError(
+            "request field 'tool_choice' must be a string such as 'auto' or a mapping,"
+            f" got {_show(tool_choice)}"
+        )
+    if response_format is not None and not isinstance(response_format, (Mapping, type)):
+        raise RequestError(
+            "request field 'response_format' must be a mapping such as {'type': 'json_object'},"
+            f" got {_show(response_format)}"
+        )
+
+
+def _check_tool(i: int, tool: Any) -> None:
+    if not isinstance(tool, Mapping):
+        raise RequestError(f"request field 'tools[{i}]' must be a mapping, got {_show(tool)}")
+    if "function" not in tool:
+        return  # a provider's own tool type (web search, code execution...): theirs to judge
+    function = tool["function"]
+    if not isinstance(function, Mapping):
+        raise RequestError(
+            f"request field 'tools[{i}].function' must be a mapping with a 'name',"
+            f" got {_show(function)}"
+        )
+    name = function.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError(
+            f"request field 'tools[{i}].function.name' must be a non-empty string,"
+            f" got {_show(name)}"
+        )
+    parameters = function.get("parameters")
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise RequestError(
+            f"request field 'tools[{i}].function.parameters' must be a JSON schema mapping,"
+            f" got {_show(parameters)}"
+        )
+
+
+def check_parts(messages: Sequence[Mapping[str, Any]]) -> None:
+    """Raise :class:`RequestError` when a content part of ``messages`` is malformed: every part
+    is a mapping with a string ``type``, and a ``text`` part's ``text`` is a string.
+
+    Example:
+        >>> try:
+        ...     check_parts([{"role": "user", "content": [{"type": "text", "text": 5}]}])
+        ... except RequestError as exc:
+        ...     print(exc)
+        request field 'messages[0].content[0].text' must be a string, got 5
+    """
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if not isinstance(content, (list, tuple)):
+            continue
+        for j, part in enumerate(content):
+            where = f"messages[{i}].content[{j}]"
+            if not isinstance(part, Mapping):
+                raise RequestError(
+                    f"request field '{where}' must be a mapping with a 'type', got {_show(part)}"
+                )
+            kind = part.get("type")
+            if not isinstance(kind, str) or not kind:
+                raise RequestError(
+                    f"request field '{where}.type' must be a non-empty string, got {_show(kind)}"
+                )
+            if kind == "text" and not isinstance(part.get("text"), str):
+                raise RequestError(
+                    f"request field '{where}.text' must be a string, got {_show(part.get('text'))}"
+                )

@@ -1,0 +1,172 @@
+"""A malformed call is refused with a RequestError naming the field, before anything is sent
+or reserved: through policyroute.completion/acompletion, and the checks themselves."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+import policyroute
+from policyroute.api import clear_cache
+from policyroute.errors import RequestError
+from policyroute.policy.facts import request_from_mapping
+from policyroute.request_checks import check_call, check_params, check_parts
+from policyroute.testing import FakeProvider, Reply
+
+POLICY = """
+policyroute: 1
+name: request-checks
+models:
+  a:
+    model: openai/fake-a
+    api_base: {base}
+    api_key: ${{PR_TEST_KEY}}
+    price: {{input_per_mtok: 1, output_per_mtok: 2}}
+    capabilities: {{tools: true, json_schema: true}}
+routes:
+  - name: default
+    to: a
+budgets:
+  - name: daily
+    limit_usd: 10
+    window: day
+store: {{backend: sqlite, path: budgets.sqlite3}}
+receipts: {{sink: jsonl, path: receipts.jsonl}}
+defaults: {{max_tokens: 16}}
+"""
+
+HI = [{"role": "user", "content": "hi"}]
+
+# (keyword arguments of the call, the field the error must name)
+BAD_CALLS: list[tuple[dict[str, Any], str]] = [
+    ({"n": "two"}, "'n'"),
+    ({"n": 0}, "'n'"),
+    ({"max_tokens": "lots"}, "'max_tokens'"),
+    ({"max_tokens": -5}, "'max_tokens'"),
+    ({"max_tokens": True}, "'max_tokens'"),
+    ({"max_completion_tokens": 2.5}, "'max_completion_tokens'"),
+    ({"temperature": "hot"}, "'temperature'"),
+    ({"stop": 5}, "'stop'"),
+    ({"stop": ["ok", 5]}, "'stop'"),
+    ({"timeout": "soon"}, "'timeout'"),
+    ({"timeout": 0}, "'timeout'"),
+    ({"parallel_tool_calls": "yes"}, "'parallel_tool_calls'"),
+    ({"tools": {"type": "function"}}, "'tools'"),
+    ({"tools": [5]}, "'tools[0]'"),
+    ({"tools": [{"type": "function", "function": 5}]}, "'tools[0].function'"),
+    ({"tools": [{"type": "function", "function": {"parameters": {}}}]}, "'tools[0].function.name'"),
+    ({"tools": [{"function": {"name": "f", "parameters": "x"}}]}, "'tools[0].function.parameters'"),
+    ({"tool_choice": 3}, "'tool_choice'"),
+    ({"response_format": 5}, "'response_format'"),
+    ({"response_format": "json"}, "'response_format'"),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}, "content[0].text"),
+    ({"messages": [{"role": "user", "content": ["hi"]}]}, "'messages[0].content[0]'"),
+    ({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}, "content[0].type"),
+]
+
+
+@pytest.fixture
+def fp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PR_TEST_KEY", "sk-test")
+    with FakeProvider() as provider:
+        provider.set_default("*", Reply(text="ok"))
+        yield provider
+    clear_cache()
+    from policyroute.accounting import _clear_default_cache
+
+    _clear_default_cache()
+
+
+def _policy(tmp_path: Path, fp: FakeProvider) -> Path:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY.format(base=fp.openai_base))
+    return path
+
+
+def _reserved(tmp_path: Path) -> list[Any]:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "budgets.sqlite3") as db:
+        tables = [row[0] for row in db.execute("select name from sqlite_master where type='table'")]
+        return [
+            row
+            for table in tables
+            if "reserv" in table
+            for row in db.execute(f"select * from {table}")
+        ]
+
+
+@pytest.mark.parametrize(("kwargs", "field"), BAD_CALLS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_malformed_call_is_refused_before_it_is_sent(
+    tmp_path: Path, fp: FakeProvider, kwargs: dict[str, Any], field: str, stream: bool
+) -> None:
+    policy = _policy(tmp_path, fp)
+    call = {"messages": HI, **kwargs}
+
+    with pytest.raises(RequestError, match=r"^request (parameter|field) ") as info:
+        policyroute.completion(policy=policy, stream=stream, **call)
+
+    assert field in str(info.value)
+    assert fp.requests == []
+    assert not (tmp_path / "budgets.sqlite3").exists() or _reserved(tmp_path) == []
+
+
+@pytest.mark.parametrize(("kwargs", "field"), BAD_CALLS[:3] + BAD_CALLS[-3:])
+def test_the_async_entry_refuses_the_same_calls(
+    tmp_path: Path, fp: FakeProvider, kwargs: dict[str, Any], field: str
+) -> None:
+    policy = _policy(tmp_path, fp)
+    call = {"messages": HI, **kwargs}
+
+    async def main() -> None:
+        await policyroute.acompletion(policy=policy, **call)
+
+    with pytest.raises(RequestError) as info:
+        asyncio.run(main())
+    assert field in str(info.value)
+    assert fp.requests == []
+
+
+def test_well_formed_calls_pass_and_reach_the_provider(tmp_path: Path, fp: FakeProvider) -> None:
+    class Answer(BaseModel):
+        text: str
+
+    policy = _policy(tmp_path, fp)
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    good: list[dict[str, Any]] = [
+        {"max_tokens": 5, "n": 1, "temperature": 0, "top_p": 0.5, "stop": "\n", "seed": 3},
+        {"stop": ["a", "b"], "timeout": 30, "max_tokens": None},
+        {"tools": [tool], "tool_choice": "auto", "parallel_tool_calls": False},
+        {"tools": [{"type": "web_search"}]},  # a provider's own tool type passes untouched
+        {"response_format": {"type": "json_object"}},
+        {"response_format": Answer},
+        {"user": "u-1", "logit_bias": {"50256": -100}},  # not checked: passed on untouched
+    ]
+    for kwargs in good:
+        policyroute.completion(policy=policy, messages=HI, **kwargs)
+    assert len(fp.requests) == len(good)
+    assert fp.requests[0].body["max_tokens"] == 5
+
+
+def test_policy_test_and_explain_requests_are_checked_the_same_way() -> None:
+    with pytest.raises(RequestError, match="'n'"):
+        request_from_mapping({"messages": "hi", "n": "two"})
+    with pytest.raises(RequestError, match=r"'tools\[0\]\.function\.name'"):
+        request_from_mapping({"messages": "hi", "tools": [{"function": {}}]})
+    with pytest.raises(RequestError, match=r"content\[0\]\.text"):
+        request_from_mapping({"messages": [{"role": "user", "content": [{"type": "text"}]}]})
+
+
+def test_the_checks_pass_what_they_do_not_know() -> None:
+    check_params({})
+    check_params({"max_tokens": None, "vendor_knob": "anything"})
+    check_call({}, tools=[], tool_choice={"type": "function", "function": {"name": "f"}})
+    check_parts([{"role": "user", "content": "plain text is not parts"}])
+    check_parts([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])
