@@ -146,6 +146,15 @@ def classify(
         # provider's status (a 2xx) is the true one, when litellm kept it.
         status = _answered_status(exc)
         message = _malformed_message(exc, deployment, model)
+    elif error_class == "bad_request" and _is_unencodable_request(([exc, *_chain(exc)])[-1]):
+        # Nothing was sent: litellm's "InternalServerError" wrapper would mislead.
+        status = None
+        root = ([exc, *_chain(exc)])[-1]
+        where = f"deployment '{deployment}': " if deployment else ""
+        message = (
+            f"{where}the request could not be sent: a call parameter holds a value JSON cannot"
+            f" carry ({_short(str(root))})"
+        )
     err = make_error(
         error_class,
         message,
@@ -214,6 +223,8 @@ def _class_of(exc: BaseException) -> ErrorClass:
         cause_class = _CHAIN_NAMES.get(type(cause).__name__)
         if cause_class is not None:
             return cause_class
+    if chain and _is_unencodable_request(chain[-1]):
+        return "bad_request"
     status = _status_code(exc)
     text = str(exc).lower()
     if _is_unreadable_answer(exc, chain, text):
@@ -240,6 +251,13 @@ def _class_of(exc: BaseException) -> ErrorClass:
     # Anything else raised by litellm (APIError without status, a provider SDK error) is
     # most likely a response it could not make sense of.
     return "malformed_response" if "APIError" in names else "connection"
+
+
+def _is_unencodable_request(root: BaseException) -> bool:
+    """Whether the request itself could not be written as JSON (a call parameter holding an
+    object): the caller's input, not an answer, so neither retried nor passed to another
+    deployment that would fail alike."""
+    return isinstance(root, TypeError) and "is not JSON serializable" in str(root)
 
 
 def _is_unreadable_answer(exc: BaseException, chain: list[BaseException], text: str) -> bool:

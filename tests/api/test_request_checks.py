@@ -4,6 +4,7 @@ or reserved: through policyroute.completion/acompletion, and the checks themselv
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 
 import policyroute
 from policyroute.api import clear_cache
-from policyroute.errors import RequestError
+from policyroute.errors import BadRequestError, RequestError
 from policyroute.policy.facts import request_from_mapping
 from policyroute.request_checks import check_call, check_params, check_parts
 from policyroute.testing import FakeProvider, Reply
@@ -90,16 +91,11 @@ def _policy(tmp_path: Path, fp: FakeProvider) -> Path:
 
 
 def _reserved(tmp_path: Path) -> list[Any]:
+    """The reservations the SQLite store holds (a missing table fails the test)."""
     import sqlite3
 
     with sqlite3.connect(tmp_path / "budgets.sqlite3") as db:
-        tables = [row[0] for row in db.execute("select name from sqlite_master where type='table'")]
-        return [
-            row
-            for table in tables
-            if "reserv" in table
-            for row in db.execute(f"select * from {table}")
-        ]
+        return db.execute("select * from open_reservations").fetchall()
 
 
 @pytest.mark.parametrize(("kwargs", "field"), BAD_CALLS)
@@ -170,3 +166,22 @@ def test_the_checks_pass_what_they_do_not_know() -> None:
     check_call({}, tools=[], tool_choice={"type": "function", "function": {"name": "f"}})
     check_parts([{"role": "user", "content": "plain text is not parts"}])
     check_parts([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])
+
+
+def test_a_parameter_json_cannot_carry_is_a_bad_request_not_retried(
+    tmp_path: Path, fp: FakeProvider
+) -> None:
+    # Not checked up front (the parameter is the provider's), but the request cannot be encoded:
+    # the caller's input, so no retry and no other deployment, and the reservation is released.
+    policy = _policy(tmp_path, fp)
+    with pytest.raises(BadRequestError, match="JSON cannot carry") as info:
+        policyroute.completion(policy=policy, messages=HI, vendor_option=object())
+    assert info.value.error_class == "bad_request"
+    assert fp.requests == []
+    assert _reserved(tmp_path) == []
+    lines = (tmp_path / "receipts.jsonl").read_text().splitlines()
+    receipts = [json.loads(line) for line in lines]
+    attempts = [r for r in receipts if r["kind"] == "attempt"]
+    assert [(r["status"], r["error_class"], r["cost"]) for r in attempts] == [
+        ("error", "bad_request", "0.000000")
+    ]
