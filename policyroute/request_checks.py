@@ -18,18 +18,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from policyroute.errors import RequestError
 
 __all__ = ["check_call", "check_params", "check_parts"]
-
-# Counts a provider needs at least 1 of.
-_COUNTS = ("n", "max_tokens", "max_completion_tokens", "max_output_tokens")
-_WHOLE = ("seed", "top_logprobs", "top_k")
-_NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
-_FLAGS = ("logprobs", "parallel_tool_calls")
 
 
 def _show(value: Any) -> str:
@@ -45,6 +39,54 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _count(value: Any) -> bool:
+    return _is_int(value) and value >= 1
+
+
+def _stop(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value)
+    )
+
+
+def _timeout(value: Any) -> bool:
+    # litellm also takes an httpx.Timeout object; a plain number must be positive.
+    if isinstance(value, (str, bool)):
+        return False
+    return not _is_number(value) or value > 0
+
+
+_Check = tuple[Callable[[Any], bool], str]
+_COUNT: _Check = (_count, "a whole number of at least 1")
+_WHOLE: _Check = (_is_int, "a whole number")
+_NUMBER: _Check = (_is_number, "a number")
+_FLAG: _Check = (_flag, "true or false")
+
+# Parameter -> (test, what it must be). A call's few parameters are looked up here, rather
+# than every known parameter being looked up in the call.
+_CHECKS: dict[str, _Check] = {
+    "n": _COUNT,
+    "max_tokens": _COUNT,
+    "max_completion_tokens": _COUNT,
+    "max_output_tokens": _COUNT,
+    "seed": _WHOLE,
+    "top_logprobs": _WHOLE,
+    "top_k": _WHOLE,
+    "temperature": _NUMBER,
+    "top_p": _NUMBER,
+    "presence_penalty": _NUMBER,
+    "frequency_penalty": _NUMBER,
+    "logprobs": _FLAG,
+    "parallel_tool_calls": _FLAG,
+    "stop": (_stop, "a string or a list of strings"),
+    "timeout": (_timeout, "a positive number of seconds"),
+}
+
+
 def check_params(params: Mapping[str, Any]) -> None:
     """Raise :class:`RequestError` when a call parameter policyroute knows has a wrong type.
 
@@ -52,45 +94,10 @@ def check_params(params: Mapping[str, Any]) -> None:
     numbers of at least 1; sampling parameters are numbers; ``stop`` is a string or a list of
     strings; ``timeout`` is a positive number of seconds.
     """
-    for key in _COUNTS:
-        value = params.get(key)
-        if value is not None and (not _is_int(value) or value < 1):
-            raise RequestError(
-                f"request parameter {key!r} must be a whole number of at least 1,"
-                f" got {_show(value)}"
-            )
-    for key in _WHOLE:
-        value = params.get(key)
-        if value is not None and not _is_int(value):
-            raise RequestError(
-                f"request parameter {key!r} must be a whole number, got {_show(value)}"
-            )
-    for key in _NUMBERS:
-        value = params.get(key)
-        if value is not None and not _is_number(value):
-            raise RequestError(f"request parameter {key!r} must be a number, got {_show(value)}")
-    for key in _FLAGS:
-        value = params.get(key)
-        if value is not None and not isinstance(value, bool):
-            raise RequestError(
-                f"request parameter {key!r} must be true or false, got {_show(value)}"
-            )
-    stop = params.get("stop")
-    if not (
-        stop is None
-        or isinstance(stop, str)
-        or (isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop))
-    ):
-        raise RequestError(
-            f"request parameter 'stop' must be a string or a list of strings, got {_show(stop)}"
-        )
-    timeout: Any = params.get("timeout")
-    # litellm also takes an httpx.Timeout object; a plain number must be positive.
-    if isinstance(timeout, (str, bool)) or (_is_number(timeout) and timeout <= 0):
-        raise RequestError(
-            f"request parameter 'timeout' must be a positive number of seconds,"
-            f" got {_show(timeout)}"
-        )
+    for key, value in params.items():
+        check = _CHECKS.get(key)
+        if check is not None and value is not None and not check[0](value):
+            raise RequestError(f"request parameter {key!r} must be {check[1]}, got {_show(value)}")
 
 
 def check_call(
