@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import logging
 import os
 import threading
@@ -34,9 +35,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from policyroute.costs.actual import CostResult, attempt_cost
 from policyroute.costs.receipts import (
+    SCHEMA_VERSION,
     BudgetChargeLike,
     attempt_record,
     call_record,
+    format_usd,
     policy_identity,
     policy_secrets,
     policy_spec,
@@ -313,16 +316,29 @@ class PolicyAccounting:
         cost: CostResult,
         charges: Sequence[BudgetChargeLike],
     ) -> dict[str, Any]:
-        record = attempt_record(
-            attempt,
-            admission,
-            outcome,
-            usage=usage,
-            cost=cost,
-            charges=charges,
-            include_prompt=self.include_prompt,
-            secrets=self._secrets,
-        )
+        try:
+            record = attempt_record(
+                attempt,
+                admission,
+                outcome,
+                usage=usage,
+                cost=cost,
+                charges=charges,
+                include_prompt=self.include_prompt,
+                secrets=self._secrets,
+            )
+        except Exception as exc:
+            record = self._bare_record("attempt", attempt.call, exc)
+            record.update(
+                attempt=attempt.number,
+                deployment=attempt.candidate.alias,
+                model=attempt.candidate.model,
+                provider="",
+                cost=format_usd(cost.cost),
+                price_source=cost.source,
+                status=outcome.status,
+                error_class=outcome.error_class,
+            )
         with self._lock:
             tally = self._tallies.setdefault(attempt.call.request.request_id, _Tally())
             tally.add(
@@ -345,16 +361,50 @@ class PolicyAccounting:
                 (c.model for c in call.decision.candidates if c.alias == outcome.deployment),
                 None,
             )
-        return call_record(
-            call,
-            outcome,
-            cost=tally.cost if tally is not None else outcome.cost,
-            usage=tally.usage if tally is not None else Usage(),
-            model=model,
-            provider=provider,
-            include_prompt=self.include_prompt,
-            secrets=self._secrets,
-        )
+        cost = tally.cost if tally is not None else outcome.cost
+        try:
+            return call_record(
+                call,
+                outcome,
+                cost=cost,
+                usage=tally.usage if tally is not None else Usage(),
+                model=model,
+                provider=provider,
+                include_prompt=self.include_prompt,
+                secrets=self._secrets,
+            )
+        except Exception as exc:
+            record = self._bare_record("call", call, exc)
+            record.update(
+                deployment=outcome.deployment,
+                model=model,
+                attempts=outcome.attempts,
+                cost=format_usd(cost),
+                status=outcome.status,
+            )
+            return record
+
+    @staticmethod
+    def _bare_record(kind: str, call: CallInfo, exc: Exception) -> dict[str, Any]:
+        """The fields of a receipt that cannot fail, for when building the full one did.
+
+        Settling and finishing must not raise (the executor calls them from ``finally``), and
+        the money must still reach the books: the receipt keeps its ids, cost and status, and
+        ``receipt_error`` says why the rest is missing.
+        """
+        _log.exception("building the %s receipt of %s failed", kind, call.request.request_id)
+        name, content_hash = policy_identity(call.policy)
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": kind,
+            "ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "request_id": call.request.request_id,
+            "run_id": call.request.run_id,
+            "policy": name,
+            "policy_hash": content_hash,
+            "route": call.decision.route,
+            "receipt_error": f"{type(exc).__name__}: {exc}",
+        }
 
     # ----------------------------------------------------------------------- sinks
 

@@ -58,6 +58,7 @@ SCHEMA_VERSION = 1
 _USD_PLACES = Decimal("0.000001")
 _ZERO = Decimal(0)
 _ERROR_MAX_CHARS = 300
+_JSON_READY_DEPTH = 32
 _REDACTED = "[REDACTED]"
 _SECRET_PATTERNS = (
     re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),  # OpenAI / Anthropic style keys
@@ -212,7 +213,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 def _error_message(error: BaseException | None, secrets: Iterable[str]) -> str | None:
     if error is None:
         return None
-    text = " ".join(str(error).split()) or type(error).__name__
+    text = " ".join(_text(error).split()) or type(error).__name__
     text = scrub(text, secrets)
     if len(text) > _ERROR_MAX_CHARS:
         text = text[: _ERROR_MAX_CHARS - 1] + "…"
@@ -222,14 +223,24 @@ def _error_message(error: BaseException | None, secrets: Iterable[str]) -> str |
 # --------------------------------------------------------------------------- facts
 
 
-def _json_ready(value: Any) -> Any:
+def _text(value: object) -> str:
+    """``str(value)``; a caller's object whose ``__str__`` raises must not lose the receipt."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _json_ready(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
+    if depth >= _JSON_READY_DEPTH:  # a cyclic or absurdly deep value from the caller
+        return "<too deep>"
     if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {_text(k): _json_ready(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
-    return str(value)
+        return [_json_ready(v, depth + 1) for v in value]
+    return _text(value)
 
 
 # The metadata paths of a budgets tuple, keyed by the tuple's id; the tuple is kept with
@@ -279,10 +290,10 @@ def _user(call: CallInfo, selected: Mapping[str, Any]) -> str | None:
     for key in ("user_id", "user"):
         value = call.request.metadata.get(key)
         if value is not None:
-            return str(value)
+            return _text(value)
     for key, value in selected.items():
         if "user" in key.rsplit(".", 1)[-1]:
-            return str(value)
+            return _text(value)
     return None
 
 
