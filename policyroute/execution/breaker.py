@@ -11,6 +11,11 @@ Only failures that say something about the deployment count (rate limit, timeout
 error, connection, malformed response, authentication); a bad request, an oversized prompt
 or a content-filter refusal is the caller's doing and leaves the breaker alone.
 
+Concurrent calls share the breakers: :meth:`CircuitBreakers.acquire` hands each caller a
+:class:`Permit` saying whether it holds the half-open probe, and the caller gives that permit
+back with its outcome, so a call sent before the breaker opened (and ending while a probe is
+in flight) can neither end the probe nor let a second one through.
+
 Example:
     >>> from policyroute.policy.model import CircuitBreakerSpec
     >>> now = [0.0]
@@ -27,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +42,7 @@ from typing import Literal
 from policyroute.errors import ErrorClass
 from policyroute.policy.model import CircuitBreakerSpec
 
-__all__ = ["BREAKER_CLASSES", "BreakerState", "CircuitBreakers"]
+__all__ = ["BREAKER_CLASSES", "BreakerState", "CircuitBreakers", "Permit"]
 
 BreakerState = Literal["closed", "open", "half_open"]
 
@@ -46,11 +52,34 @@ BREAKER_CLASSES: frozenset[ErrorClass] = frozenset(
 """Error classes that count against a deployment's breaker."""
 
 
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """Leave to call ``alias`` once; ``probe`` is the ticket of the half-open probe it holds.
+
+    Example:
+        >>> Permit("mini").is_probe, Permit("mini", probe=7).is_probe
+        (False, True)
+    """
+
+    alias: str
+    probe: int | None = None
+
+    @property
+    def is_probe(self) -> bool:
+        """Whether this call is the breaker's probe (its end decides open or closed)."""
+        return self.probe is not None
+
+
 @dataclass(slots=True)
 class _Breaker:
     failures: int = 0
     opened_at: float | None = None
-    probing: bool = False
+    # Ticket of the probe in flight: only the permit carrying it may end the probe.
+    probe: int | None = None
+
+    def owns_probe(self, permit: Permit | None) -> bool:
+        # No permit: a caller of the single-call API (allow/release), taken as the owner.
+        return permit is None or (permit.probe is not None and permit.probe == self.probe)
 
 
 class CircuitBreakers:
@@ -69,6 +98,7 @@ class CircuitBreakers:
         self._clock = clock
         self._lock = threading.Lock()
         self._breakers: dict[str, _Breaker] = {}
+        self._tickets = itertools.count(1)
 
     def state(self, alias: str) -> BreakerState:
         """The breaker's state now (``open`` turns ``half_open`` once the cooldown is over)."""
@@ -76,7 +106,7 @@ class CircuitBreakers:
             b = self._breakers.get(alias)
             if b is None or b.opened_at is None:
                 return "closed"
-            if b.probing or self._clock() - b.opened_at >= self.spec.cooldown:
+            if b.probe is not None or self._clock() - b.opened_at >= self.spec.cooldown:
                 return "half_open"
             return "open"
 
@@ -86,29 +116,50 @@ class CircuitBreakers:
             b = self._breakers.get(alias)
             if b is None or b.opened_at is None:
                 return True
-            return not b.probing and self._clock() - b.opened_at >= self.spec.cooldown
+            return b.probe is None and self._clock() - b.opened_at >= self.spec.cooldown
 
-    def allow(self, alias: str) -> bool:
-        """Ask to call ``alias`` now. In half-open state the first caller gets the probe.
+    def acquire(self, alias: str) -> Permit | None:
+        """Ask to call ``alias`` now: a :class:`Permit`, or ``None`` while the breaker is open
+        (or half-open with its probe taken). In half-open state the first caller gets the probe.
 
-        A caller that got ``True`` must report back with :meth:`record_success`,
-        :meth:`record_failure` or :meth:`release`, or the probe slot stays taken.
+        The permit goes back with the call's end (:meth:`record_success`,
+        :meth:`record_failure` or :meth:`release`), or the probe slot stays taken.
+
+        Example:
+            >>> cb = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=0))
+            >>> cb.acquire("mini")
+            Permit(alias='mini', probe=None)
+            >>> cb.record_failure("mini", "timeout")
+            >>> probe = cb.acquire("mini"); probe.is_probe, cb.acquire("mini")
+            (True, None)
+            >>> cb.release("mini", probe); cb.acquire("mini").is_probe
+            True
         """
         with self._lock:
             b = self._breakers.get(alias)
             if b is None or b.opened_at is None:
-                return True
-            if b.probing or self._clock() - b.opened_at < self.spec.cooldown:
-                return False
-            b.probing = True
-            return True
+                return Permit(alias)
+            if b.probe is not None or self._clock() - b.opened_at < self.spec.cooldown:
+                return None
+            b.probe = next(self._tickets)
+            return Permit(alias, b.probe)
 
-    def force(self, alias: str) -> None:
+    def allow(self, alias: str) -> bool:
+        """Whether a call to ``alias`` may go now (:meth:`acquire` without the permit).
+
+        A caller that got ``True`` must report back with :meth:`record_success`,
+        :meth:`record_failure` or :meth:`release`, or the probe slot stays taken.
+        """
+        return self.acquire(alias) is not None
+
+    def force(self, alias: str) -> Permit:
         """Let one call through whatever the state (the last resort when all are open)."""
         with self._lock:
             b = self._breakers.get(alias)
-            if b is not None and b.opened_at is not None:
-                b.probing = True
+            if b is None or b.opened_at is None:
+                return Permit(alias)
+            b.probe = next(self._tickets)
+            return Permit(alias, b.probe)
 
     def opened_at(self, alias: str) -> float | None:
         """When the breaker last opened (clock time), or ``None`` if it is closed."""
@@ -116,31 +167,44 @@ class CircuitBreakers:
             b = self._breakers.get(alias)
             return None if b is None else b.opened_at
 
-    def record_success(self, alias: str) -> None:
-        """A call to ``alias`` succeeded: close its breaker."""
+    def record_success(self, alias: str, permit: Permit | None = None) -> None:
+        """A call to ``alias`` succeeded: close its breaker (any call's answer shows the
+        deployment works, so ``permit`` only says which call it was)."""
         with self._lock:
             b = self._breakers.get(alias)
             if b is not None:
-                b.failures, b.opened_at, b.probing = 0, None, False
+                b.failures, b.opened_at, b.probe = 0, None, None
 
-    def record_failure(self, alias: str, error_class: ErrorClass) -> None:
-        """A call to ``alias`` failed; open the breaker when the failures say so."""
+    def record_failure(
+        self, alias: str, error_class: ErrorClass, permit: Permit | None = None
+    ) -> None:
+        """A call to ``alias`` failed; open the breaker when the failures say so.
+
+        A failed probe reopens the breaker for a full cooldown. The failure of a call that
+        does not hold the probe (``permit`` without its ticket) counts, but leaves a probe
+        in flight to decide.
+        """
         if error_class not in BREAKER_CLASSES:
-            self.release(alias)
+            self.release(alias, permit)
             return
         with self._lock:
             b = self._breakers.setdefault(alias, _Breaker())
             b.failures += 1
-            if b.probing or b.opened_at is not None or b.failures >= self.spec.failures:
+            owner = b.probe is not None and b.owns_probe(permit)
+            if owner or b.opened_at is not None or b.failures >= self.spec.failures:
                 b.opened_at = self._clock()
-            b.probing = False
+            if owner:
+                b.probe = None
 
-    def release(self, alias: str) -> None:
-        """Give back a probe slot unused (the call was refused, cancelled or said nothing)."""
+    def release(self, alias: str, permit: Permit | None = None) -> None:
+        """Give back a probe slot unused (the call was refused, cancelled or said nothing).
+
+        Only the holder of the probe gives it back: another call's ``permit`` changes nothing.
+        """
         with self._lock:
             b = self._breakers.get(alias)
-            if b is not None:
-                b.probing = False
+            if b is not None and b.owns_probe(permit):
+                b.probe = None
 
     def reset(self, alias: str | None = None) -> None:
         """Close the breaker of ``alias``, or of every deployment when ``alias`` is ``None``."""

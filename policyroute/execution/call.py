@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
 from policyroute.execution.backoff import backoff_delay
-from policyroute.execution.breaker import CircuitBreakers
+from policyroute.execution.breaker import CircuitBreakers, Permit
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, CallInfo, Usage
 from policyroute.execution.result import AttemptRecord, CallResult
 from policyroute.policy.model import DefaultsSpec, Requirements, Secret
@@ -88,6 +88,7 @@ class CallState:
         "_defaults",
         "_downgrades",
         "_forced",
+        "_permit",
         "_retry",
         "_rng",
         "_skipped",
@@ -132,6 +133,8 @@ class CallState:
         self._call_params = _call_params(request, stream)
         self._current: Candidate | None = None
         self._retry = 0
+        # The breaker permit of the attempt under way, handed back with its end (take_permit).
+        self._permit: Permit | None = None
 
     # ------------------------------------------------------------------ sequencing
     # The drivers (sync, async, streamed or not) all run the same loop:
@@ -141,14 +144,39 @@ class CallState:
     def next_attempt(self) -> AttemptInfo:
         """The next attempt: a retry of the current deployment, or the next candidate's first.
 
+        Each attempt takes its breaker permit here, right before it is admitted and sent, so
+        no permit (a half-open probe) is held while the call sleeps between attempts.
         Raises the call's final error (:meth:`exhausted`) when no candidate is left.
         """
+        if self._current is not None:
+            permit = self._breakers.acquire(self._current.alias)
+            if permit is None:
+                # Opened (by this call or others) while waiting to retry: fall over instead.
+                self._current = None
+            else:
+                self._permit = permit
         if self._current is None:
             candidate = self.next_candidate()
             if candidate is None:
                 raise self.exhausted()
             self._current, self._retry = candidate, 0
-        return self.attempt_info(self._current, self._retry)
+        try:
+            return self.attempt_info(self._current, self._retry)
+        except BaseException:
+            self.release_permit()
+            raise
+
+    def take_permit(self) -> Permit | None:
+        """The breaker permit of the attempt under way, handed over to whoever reports its
+        end to the breaker (once: a second call returns ``None``)."""
+        permit, self._permit = self._permit, None
+        return permit
+
+    def release_permit(self) -> None:
+        """Give the attempt's breaker permit back unused (the attempt was never sent)."""
+        permit = self.take_permit()
+        if permit is not None:
+            self._breakers.release(permit.alias, permit)
 
     def failed(self, error: ProviderError) -> float | None:
         """After a failed attempt: the delay before retrying it, or ``None`` to move on.
@@ -177,7 +205,9 @@ class CallState:
         """
         while self.candidates:
             candidate = self.candidates.popleft()
-            if self._breakers.allow(candidate.alias):
+            permit = self._breakers.acquire(candidate.alias)
+            if permit is not None:
+                self._permit = permit
                 return candidate
             self._skipped.append(candidate)
         if self.attempts or self._forced or not self._skipped:
@@ -185,7 +215,7 @@ class CallState:
         self._forced = True
         breakers = self._breakers
         oldest = min(self._skipped, key=lambda c: breakers.opened_at(c.alias) or 0.0)
-        breakers.force(oldest.alias)
+        self._permit = breakers.force(oldest.alias)
         return oldest
 
     def downgrade(self, target: str, stats: DeploymentStats | None = None) -> None:
@@ -293,7 +323,7 @@ class CallState:
             cls in spec.on
             and cls not in _NEVER_SAME_DEPLOYMENT
             and retry < spec.attempts
-            and self._breakers.allow(candidate.alias)
+            and self._breakers.is_available(candidate.alias)
         ):
             delay = backoff_delay(spec, retry, retry_after=error.retry_after, rng=self._rng)
             return Action("retry", delay)

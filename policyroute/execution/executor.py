@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from policyroute._lazy import import_litellm
 from policyroute.errors import BudgetExceeded, ProviderError, StreamInterruptedError
 from policyroute.execution.attempt import AttemptRun
-from policyroute.execution.breaker import CircuitBreakers
+from policyroute.execution.breaker import CircuitBreakers, Permit
 from policyroute.execution.call import CallState, RoutingPolicy
 from policyroute.execution.hooks import (
     Accounting,
@@ -197,31 +197,20 @@ class Executor:
     def admit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
         """Admission of ``attempt``, or ``None`` when accounting re-routed the call instead
         (a budget downgrade: ``call`` now holds the new candidates)."""
-        with self._released_on_error(attempt):
+        with _released_on_error(call):
             admission = self.accounting.admit(attempt)
-        return self._admitted(call, attempt, admission)
+        return self._admitted(call, admission)
 
     async def aadmit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
         """Async twin of :meth:`admit`."""
-        with self._released_on_error(attempt):
+        with _released_on_error(call):
             admission = await self.accounting.aadmit(attempt)
-        return self._admitted(call, attempt, admission)
+        return self._admitted(call, admission)
 
-    @contextmanager
-    def _released_on_error(self, attempt: AttemptInfo) -> Iterator[None]:
-        # A refused attempt is never sent: its breaker probe (if it was one) is given back.
-        try:
-            yield
-        except BaseException:
-            self.breakers.release(attempt.candidate.alias)
-            raise
-
-    def _admitted(
-        self, call: CallState, attempt: AttemptInfo, admission: Admission
-    ) -> Admission | None:
+    def _admitted(self, call: CallState, admission: Admission) -> Admission | None:
         if admission.downgrade_to is None:
             return admission
-        self.breakers.release(attempt.candidate.alias)
+        call.release_permit()
         call.downgrade(admission.downgrade_to, self.stats)
         return None
 
@@ -246,30 +235,38 @@ class Executor:
             _log.exception("renewing the budget lease of %s failed", attempt.candidate.alias)
 
     def observe(
-        self, attempt: AttemptInfo, outcome: AttemptOutcome, error: ProviderError | None
+        self,
+        attempt: AttemptInfo,
+        outcome: AttemptOutcome,
+        error: ProviderError | None,
+        permit: Permit | None = None,
     ) -> None:
-        """Feed an attempt's end to the stats tracker and the circuit breaker."""
+        """Feed an attempt's end to the stats tracker and the circuit breaker.
+
+        ``permit`` is the breaker permit the attempt went out with: only the holder of a
+        half-open probe ends the probe.
+        """
         alias = attempt.candidate.alias
         ok = outcome.status == "ok"
         self.stats.finish(alias, outcome.latency_s if ok else None)
         if ok:
-            self.breakers.record_success(alias)
+            self.breakers.record_success(alias, permit)
         elif error is not None and outcome.status != "interrupted":
-            self.breakers.record_failure(alias, error.error_class)
-        else:
-            self.breakers.release(alias)
+            self.breakers.record_failure(alias, error.error_class, permit)
+        elif permit is not None:
+            self.breakers.release(alias, permit)
 
     def settle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Observe, settle (once) and record how ``run`` ended."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
-        self.observe(attempt, outcome, error)
+        self.observe(attempt, outcome, error, call.take_permit())
         with call.recording(attempt, outcome, error) as settled:
             settled.cost = self.accounting.settle(attempt, admission, outcome)
 
     async def asettle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Async twin of :meth:`settle`."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
-        self.observe(attempt, outcome, error)
+        self.observe(attempt, outcome, error, call.take_permit())
         with call.recording(attempt, outcome, error) as settled:
             settled.cost = await self.accounting.asettle(attempt, admission, outcome)
 
@@ -364,3 +361,13 @@ class Executor:
         finally:
             await self.asettle(call, admission, run)
         return run.answer(call)
+
+
+@contextmanager
+def _released_on_error(call: CallState) -> Iterator[None]:
+    # A refused attempt is never sent: its breaker probe (if it was one) is given back.
+    try:
+        yield
+    except BaseException:
+        call.release_permit()
+        raise
