@@ -64,9 +64,20 @@ _SECRET_PATTERNS = (
     re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),  # OpenAI / Anthropic style keys
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{6,}"),
     re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),  # Google API keys
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids (Bedrock)
+    re.compile(r"\b(?:gh[pousr]|hf|xox[abpr])_[A-Za-z0-9_\-]{16,}"),  # GitHub, HF, Slack
+    # ``Authorization: <scheme> <credentials>`` for any scheme (Basic, Token, Digest, ...):
+    # the scheme word is kept out of the value so the credentials after it are caught too.
     re.compile(
-        r"(?i)((?:api[_-]?key|x-api-key|authorization|access[_-]?token|secret)"
-        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
+        r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+        r"(?:[A-Za-z][A-Za-z0-9_\-]*(?:\s+|%20))?[^\s\"',}&]+"
+    ),
+    # ``name=value`` / ``"name": "value"`` where the name ends like a credential's
+    # (api_key, x-api-key, aws_secret_access_key, refresh_token, password) or is a URL's
+    # ``key=`` (Gemini); ``max_tokens: 10`` is not one (the name must end in ``token``).
+    re.compile(
+        r"(?i)((?:\b[\w-]*(?:key|token|secret|password|passwd|credentials?)|[?&]key)"
+        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]+"
     ),
 )
 
