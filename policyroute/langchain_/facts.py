@@ -24,6 +24,7 @@ from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
+    BaseCallbackManager,
     CallbackManager,
     CallbackManagerForLLMRun,
 )
@@ -81,16 +82,37 @@ def facts_from_config(
     own_metadata: Mapping[str, Any] | None,
     own_tags: Sequence[str] | None,
 ) -> CallFacts:
-    """The facts LangChain's run manager will hold for ``config`` (the model's own metadata
-    wins over the config's, its tags follow the config's, as in ``CallbackManager.configure``).
+    """The facts LangChain's run manager will hold for ``config``, merged as
+    ``CallbackManager.configure`` merges them: what the enclosing run passes down through the
+    config's callback manager (a chain's metadata and tags reach a model called inside it
+    even when that call gives a config of its own), then the config's, then the model's own
+    metadata (last wins); tags in that order, a repeated tag moved to the end.
 
     ``config`` must carry the ``run_id`` the run will get (see :func:`with_run_id`).
+
+    Example:
+        >>> from langchain_core.callbacks import CallbackManager
+        >>> chain = CallbackManager([], metadata={"user_id": "u1"}, tags=["outer"])
+        >>> config = {"callbacks": chain, "metadata": {"task": "chat"}, "tags": ["inner"]}
+        >>> facts = facts_from_config(config, None, None)
+        >>> facts.metadata, facts.tags
+        ({'user_id': 'u1', 'task': 'chat'}, ('outer', 'inner'))
     """
-    metadata = _public({**(config.get("metadata") or {}), **(own_metadata or {})})
-    tags = list(config.get("tags") or ())
-    tags += [tag for tag in own_tags or () if tag not in tags]
+    callbacks = config.get("callbacks")
+    metadata: dict[str, Any] = {}
+    tags: list[str] = []
+    if isinstance(callbacks, BaseCallbackManager):
+        metadata.update(callbacks.metadata)
+        tags.extend(callbacks.tags)
+    metadata.update(config.get("metadata") or {})
+    metadata.update(own_metadata or {})
+    for added in (config.get("tags") or (), own_tags or ()):
+        added = list(added)
+        tags = [tag for tag in tags if tag not in added] + added
     run_id = config.get("run_id")
-    return CallFacts(metadata=metadata, tags=tuple(tags), run_id=str(run_id) if run_id else None)
+    return CallFacts(
+        metadata=_public(metadata), tags=tuple(tags), run_id=str(run_id) if run_id else None
+    )
 
 
 def run_manager_from_config(
