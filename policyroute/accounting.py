@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import datetime as dt
 import logging
@@ -44,7 +43,7 @@ from policyroute.costs.receipts import (
     policy_secrets,
     policy_spec,
 )
-from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink
+from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink, awrite_record
 from policyroute.execution.hooks import (
     Accounting,
     Admission,
@@ -430,10 +429,7 @@ class PolicyAccounting:
     async def _aemit(self, record: dict[str, Any]) -> None:
         for sink in self.sinks:
             try:
-                if getattr(sink, "blocking", True):
-                    await asyncio.to_thread(sink.write, record)
-                else:
-                    sink.write(record)
+                await awrite_record(sink, record)
             except Exception as exc:
                 self._failed(record, sink, exc)
 

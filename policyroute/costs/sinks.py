@@ -22,13 +22,15 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import inspect
 import json
 import math
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,6 +43,7 @@ __all__ = [
     "MultiSink",
     "ReceiptSink",
     "SqliteSink",
+    "awrite_record",
     "encode_record",
 ]
 
@@ -51,6 +54,9 @@ class ReceiptSink(Protocol):
 
     A sink may set ``blocking = True`` to ask async callers to run its writes in a worker
     thread (SQLite does); sinks without the attribute are treated as blocking.
+
+    A sink may offer ``async awrite(record)``, which async callers await instead (see
+    :func:`awrite_record`).
 
     A sink may also offer ``write_many(records)`` to store several records at once (see
     :class:`BatchReceiptSink`); it is optional, so callers check for it and fall back to a
@@ -394,6 +400,13 @@ class SqliteSink:
 class CallableSink:
     """Hands each record to ``fn``; any exception it raises becomes a :class:`ReceiptError`.
 
+    ``fn`` may be a plain function or a coroutine function. Async code (``ainvoke``,
+    ``astream``, ``policyroute.acompletion``) awaits a coroutine function on its own event loop
+    through :meth:`awrite`, and calls a plain function inline, or in a worker thread when
+    ``blocking=True`` (set it for a callable that does I/O, so it does not hold up the event
+    loop). Sync code runs a coroutine function to completion with :func:`asyncio.run`; from a
+    thread whose event loop is running it cannot, and says so with a :class:`ReceiptError`.
+
     Example:
         >>> seen = []
         >>> CallableSink(seen.append).write({"kind": "call"})
@@ -408,14 +421,71 @@ class CallableSink:
         self.blocking = blocking
 
     def write(self, record: Mapping[str, Any]) -> None:
-        """Call ``fn(record)``."""
+        """Call ``fn(record)``; run it to completion if it is a coroutine function."""
         try:
-            self.fn(record)
+            result = self.fn(record)
+            if inspect.isawaitable(result):
+                _run_to_completion(result, self.fn)
+        except ReceiptError:
+            raise
+        except Exception as exc:
+            raise ReceiptError(f"receipt callable {self.fn!r} failed: {exc}") from exc
+
+    async def awrite(self, record: Mapping[str, Any]) -> None:
+        """Call ``fn(record)`` from async code, awaiting it if it is a coroutine function."""
+        try:
+            if self.blocking:
+                result = await asyncio.to_thread(self.fn, record)
+            else:
+                result = self.fn(record)
+            if inspect.isawaitable(result):
+                await result
         except Exception as exc:
             raise ReceiptError(f"receipt callable {self.fn!r} failed: {exc}") from exc
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _run_to_completion(awaitable: Awaitable[object], fn: object) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        # Blocking on the loop this thread runs would deadlock it; dropping the coroutine
+        # would lose the receipt without a word.
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
+        raise ReceiptError(
+            f"async receipt callable {fn!r} was called synchronously from a thread whose"
+            " event loop is running: use the async API (ainvoke, astream, acompletion), which"
+            " awaits it through CallableSink.awrite, or give a plain function"
+        )
+
+    async def wait() -> None:
+        await awaitable
+
+    asyncio.run(wait())
+
+
+async def awrite_record(sink: ReceiptSink, record: Mapping[str, Any]) -> None:
+    """Write ``record`` to ``sink`` from async code, as the sink asks.
+
+    A sink with ``awrite`` (a :class:`CallableSink`, a :class:`MultiSink`) is awaited; a
+    blocking sink (``blocking`` true or missing) runs in a worker thread; any other is called
+    inline.
+
+    Example:
+        >>> await awrite_record(JsonlSink("r.jsonl"), {"kind": "call"})  # doctest: +SKIP
+    """
+    awrite = getattr(sink, "awrite", None)
+    if awrite is not None:
+        await awrite(record)
+    elif getattr(sink, "blocking", True):
+        await asyncio.to_thread(sink.write, record)
+    else:
+        sink.write(record)
 
 
 def _write_batch(sink: ReceiptSink, batch: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -452,6 +522,17 @@ class MultiSink:
         for sink in self.sinks:
             try:
                 sink.write(record)
+            except ReceiptError as exc:
+                failures.append(f"{type(sink).__name__}: {exc}")
+        if failures:
+            raise ReceiptError("; ".join(failures))
+
+    async def awrite(self, record: Mapping[str, Any]) -> None:
+        """Write to each sink in turn from async code (see :func:`awrite_record`)."""
+        failures: list[str] = []
+        for sink in self.sinks:
+            try:
+                await awrite_record(sink, record)
             except ReceiptError as exc:
                 failures.append(f"{type(sink).__name__}: {exc}")
         if failures:

@@ -1,0 +1,129 @@
+"""A user's callable sink: sync or async, called from sync or async code, failing or slow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policyroute import load_policy
+from policyroute.accounting import PolicyAccounting
+from policyroute.costs.sinks import CallableSink, MultiSink
+from policyroute.errors import ReceiptError
+from policyroute.langchain import ChatPolicyRoute
+from policyroute.testing import FakeProvider, Reply, Usage
+
+POLICY = """
+policyroute: 1
+name: callables
+models:
+  a:
+    model: openai/fake-a
+    api_base: {base}
+    api_key: ${{PR_CALLABLES_KEY}}
+    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+routes:
+  - name: default
+    to: a
+receipts: {{sink: none}}
+defaults: {{max_tokens: 10}}
+"""
+
+
+@pytest.fixture
+def fp(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
+    monkeypatch.setenv("PR_CALLABLES_KEY", "sk-callables-0123456789")
+    with FakeProvider() as provider:
+        provider.set_default("fake-a", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
+        yield provider
+
+
+def _llm(tmp_path: Path, fp: FakeProvider, *sinks: Any) -> tuple[ChatPolicyRoute, PolicyAccounting]:
+    path = tmp_path / "p.yaml"
+    path.write_text(POLICY.format(base=fp.openai_base))
+    policy = load_policy(path)
+    acct = PolicyAccounting(policy, guard=None, sinks=sinks)
+    return ChatPolicyRoute(policy=path, accounting=acct), acct
+
+
+class _AsyncCollector:
+    def __init__(self) -> None:
+        self.records: list[Mapping[str, Any]] = []
+        self.loops: list[asyncio.AbstractEventLoop] = []
+
+    async def __call__(self, record: Mapping[str, Any]) -> None:
+        self.loops.append(asyncio.get_running_loop())
+        await asyncio.sleep(0)
+        self.records.append(record)
+
+
+@pytest.mark.asyncio
+async def test_an_async_callable_is_awaited_on_the_callers_loop(
+    tmp_path: Path, fp: FakeProvider
+) -> None:
+    collect = _AsyncCollector()
+    llm, acct = _llm(tmp_path, fp, CallableSink(collect))
+
+    answer = await llm.ainvoke("hello")
+
+    assert answer.content == "hi"
+    assert [r["kind"] for r in collect.records] == ["attempt", "call"]
+    assert set(collect.loops) == {asyncio.get_running_loop()}
+    assert not acct.unwritten
+
+
+@pytest.mark.asyncio
+async def test_an_async_callable_inside_a_multi_sink_is_awaited(
+    tmp_path: Path, fp: FakeProvider
+) -> None:
+    collect = _AsyncCollector()
+    plain: list[Mapping[str, Any]] = []
+    llm, acct = _llm(tmp_path, fp, MultiSink([CallableSink(plain.append), CallableSink(collect)]))
+
+    await llm.ainvoke("hello")
+
+    assert [r["kind"] for r in collect.records] == ["attempt", "call"]
+    assert plain == collect.records
+    assert not acct.unwritten
+
+
+def test_an_async_callable_receives_the_receipts_of_a_sync_call(
+    tmp_path: Path, fp: FakeProvider
+) -> None:
+    collect = _AsyncCollector()
+    llm, acct = _llm(tmp_path, fp, CallableSink(collect))
+
+    llm.invoke("hello")
+
+    assert [r["kind"] for r in collect.records] == ["attempt", "call"]
+    assert not acct.unwritten
+
+
+@pytest.mark.asyncio
+async def test_an_async_callable_written_synchronously_under_a_running_loop_says_why() -> None:
+    sink = CallableSink(_AsyncCollector())
+
+    with pytest.raises(ReceiptError, match=r"async receipt callable .* event loop .*awrite"):
+        sink.write({"kind": "call"})  # no "coroutine was never awaited" either: it is closed
+
+
+def test_a_raising_callable_is_reported_and_the_answer_kept(
+    tmp_path: Path, fp: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(record: Mapping[str, Any]) -> None:
+        raise ConnectionError("collector down")
+
+    llm, acct = _llm(tmp_path, fp, CallableSink(refuse))
+
+    with caplog.at_level(logging.ERROR, logger="policyroute.accounting"):
+        answer = llm.invoke("hello")
+
+    assert answer.content == "hi"
+    assert [r["kind"] for r in acct.unwritten] == ["attempt", "call"]
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(messages) == 2
+    assert all("refuse" in m and "collector down" in m for m in messages)
