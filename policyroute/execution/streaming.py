@@ -377,9 +377,12 @@ async def _async_attempt(
     except Exception as exc:
         run.failed(exc)
     finally:
-        if run.outcome.status != "ok":
-            await aclose(stream)
-        await executor.asettle(call, admission, run)
+        try:
+            if run.outcome.status != "ok":
+                await aclose(stream)
+        finally:
+            # A second cancellation can land while the stream closes: settle regardless.
+            await executor.asettle(call, admission, run)
     box.append(run.answer(call))
 
 
