@@ -8,7 +8,10 @@ Semantics (policy language v1):
 - ``in`` on a list fact (``tags``) holds when any element is in the list; ``nin`` when none is.
 - ``gt``/``gte``/``lt``/``lte`` compare numbers only; a string or a bool is never greater or
   smaller than a number (false, not an exception).
-- ``regex`` is :func:`re.search` (precompiled) on string facts only.
+- ``regex`` is :func:`re.search` (precompiled) on string facts only, over at most the first
+  :data:`REGEX_TEXT_LIMIT` characters (``$`` then matches at the cut): Python's ``re`` cannot be
+  interrupted, so a pattern whose time grows faster than the text (``\\s+y`` is quadratic) must
+  not see a message of any length.
 - ``contains``: a list fact contains an element equal to the value; a string fact contains the
   value as a substring.
 
@@ -38,6 +41,7 @@ from policyroute.policy.model import AllOf, AnyOf, Condition, FactCondition, Not
 from policyroute.policy.regexes import compile_quietly
 
 __all__ = [
+    "REGEX_TEXT_LIMIT",
     "Predicate",
     "ValueTest",
     "compile_condition",
@@ -52,6 +56,9 @@ Predicate = Callable[[RequestFacts], bool]
 """A compiled condition: facts in, bool out."""
 ValueTest = Callable[[Any], bool]
 """A compiled test: a fact value (or MISSING) in, bool out."""
+
+REGEX_TEXT_LIMIT: Final = 10_000
+"""How many leading characters of a fact a ``regex`` test reads (a search bounded in time)."""
 
 _NUMBER: Final = (int, float, Decimal)
 _LIST: Final = (list, tuple)
@@ -166,7 +173,9 @@ def _regex(operand: Any) -> ValueTest:
         search = compile_quietly(operand).search
     except re.error as exc:
         raise PolicyError(f"regex {operand!r} does not compile: {exc}") from exc
-    return lambda v: isinstance(v, str) and search(v) is not None
+    limit = REGEX_TEXT_LIMIT
+    # the slice bounds even a quadratic pattern (about 0.25 s for 10,000 spaces and `\s+y`)
+    return lambda v: isinstance(v, str) and search(v[:limit]) is not None
 
 
 def _contains(operand: Any) -> ValueTest:
