@@ -412,8 +412,9 @@ class PolicyAccounting:
             "receipt %s/%s not written to %s: %s (kept in PolicyAccounting.unwritten)",
             record.get("request_id"),
             record.get("kind"),
-            type(sink).__name__,
+            _describe(sink),
             exc,
+            extra={"policyroute_receipt": record, "policyroute_sink": sink},
         )
         with self._lock:
             if not self.unwritten or self.unwritten[-1] is not record:
@@ -469,6 +470,17 @@ class PolicyAccounting:
                 self.on_threshold(event)
             except Exception:
                 _log.exception("on_threshold callback failed for %s", message)
+
+
+def _describe(sink: ReceiptSink) -> str:
+    """The sink's type and where it writes, for log records."""
+    where: object = getattr(sink, "path_template", None) or getattr(sink, "path", None)
+    if isinstance(where, str | os.PathLike):
+        return f"{type(sink).__name__} {os.path.abspath(where)}"
+    fn = getattr(sink, "fn", None)
+    if fn is not None:
+        return f"{type(sink).__name__} {fn!r}"
+    return type(sink).__name__
 
 
 # --------------------------------------------------------------------------- default

@@ -211,6 +211,7 @@ class JsonlSink:
         self._path: str | None = None
         self._fd: int | None = None
         self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
+        self._torn = False  # the open file ends without a newline: start with one
         self._pid = os.getpid()
 
     def path_for(self, record: Mapping[str, Any]) -> Path:
@@ -237,11 +238,24 @@ class JsonlSink:
                 if (st.st_dev, st.st_ino) == self._file_id:
                     return self._fd
         self._close_fd()
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(path, flags, 0o644)
+        parent = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot create directory {parent}: {exc.strerror}") from exc
+        flags = os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        try:
+            # Read access only to look at the last byte below; appends are as with O_WRONLY.
+            fd = os.open(path, flags | os.O_RDWR, 0o644)
+            readable = True
+        except PermissionError:
+            fd, readable = os.open(path, flags | os.O_WRONLY, 0o644), False
         try:
             st = os.fstat(fd)
+            # A writer that died or hit a full disk mid-line leaves the file without its
+            # final newline: the next line starts on a line of its own instead of being
+            # glued to the fragment (a reader then skips one blank line at worst).
+            self._torn = readable and st.st_size > 0 and os.pread(fd, 1, st.st_size - 1) != b"\n"
         except OSError:
             os.close(fd)
             raise
@@ -261,14 +275,19 @@ class JsonlSink:
         """Append ``data`` (whole lines) to ``path`` with one ``os.write``; hold the lock."""
         try:
             fd = self._fd_for(path)
+            if self._torn:
+                data = b"\n" + data
             written = os.write(fd, data)
             # A short write only happens on a full disk or a signal; finish the line so
             # the file stays line-structured, and report it.
             while written < len(data):
                 written += os.write(fd, data[written:])
+            self._torn = False
         except OSError as exc:
+            # Closed so that the next write reopens the file and finds any torn line.
             self._close_fd()
-            raise ReceiptError(f"cannot append receipt to {path}: {exc}") from exc
+            where = os.path.abspath(path)
+            raise ReceiptError(f"cannot append receipt to {where}: {exc}") from exc
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append ``record`` as one line with one ``os.write``."""
