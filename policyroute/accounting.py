@@ -500,7 +500,9 @@ def _sinks_for(policy: CompiledPolicy) -> list[ReceiptSink]:
     # SQLite keeps every day in one indexed database: the JSONL default path (and a {date}
     # in the path) would scatter it into one file per day for no gain.
     path = _DEFAULT_SQLITE_PATH if receipts.path.endswith(".jsonl") else receipts.path
-    return [SqliteSink(path.replace("{date}", "all"))]
+    # Opened at the first write: a database that cannot be opened is then reported like any
+    # other receipt that cannot be written, instead of failing calls before they are made.
+    return [SqliteSink(path.replace("{date}", "all"), connect=False)]
 
 
 def _guard_for(policy: CompiledPolicy) -> Guard | None:

@@ -370,6 +370,11 @@ class SqliteSink:
     Costs are stored as decimal strings (``cost TEXT``) so sums never drift; query them with
     ``CAST(cost AS REAL)`` for a quick look or read ``record`` for exact figures.
 
+    The database is opened when the sink is made (a bad path raises :class:`ReceiptError`
+    there), or at the first write with ``connect=False``. Like :class:`JsonlSink`, it checks
+    before each insert that ``path`` still names the open database: one removed or replaced
+    while open is opened (and created) again, instead of rows going on into the unlinked file.
+
     Example:
         >>> sink = SqliteSink(".policyroute/receipts.sqlite3")  # doctest: +SKIP
         >>> sink.write({"kind": "call", "cost": "0.000100"})  # doctest: +SKIP
@@ -377,19 +382,55 @@ class SqliteSink:
 
     blocking = True
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 10.0, connect: bool = True
+    ) -> None:
         self.path = Path(path)
+        self.timeout = timeout
         self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._file_id: tuple[int, int] | None = None
+        self._closed = False
+        if connect:
+            with self._lock:
+                self._connection()
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection, (re)opened if ``path`` no longer names its file; hold the lock."""
+        if self._conn is not None:
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                pass
+            else:
+                if (st.st_dev, st.st_ino) == self._file_id:
+                    return self._conn
+            self._conn.close()
+            self._conn = None
+        where = os.path.abspath(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn: sqlite3.Connection | None = sqlite3.connect(
-                self.path, timeout=timeout, check_same_thread=False, isolation_level=None
+            os.makedirs(os.path.dirname(where), exist_ok=True)
+        except OSError as exc:
+            raise ReceiptError(
+                f"cannot open receipt database {where}: cannot create directory"
+                f" {os.path.dirname(where)}: {exc.strerror}"
+            ) from exc
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None
             )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+                st = os.stat(self.path)
+            except BaseException:
+                conn.close()
+                raise
         except (OSError, sqlite3.Error) as exc:
-            raise ReceiptError(f"cannot open receipt database {self.path}: {exc}") from exc
+            raise ReceiptError(f"cannot open receipt database {where}: {exc}") from exc
+        self._conn, self._file_id = conn, (st.st_dev, st.st_ino)
+        return conn
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Insert one row."""
@@ -401,17 +442,19 @@ class SqliteSink:
         attempt = record.get("attempt")
         row = (*values, attempt if isinstance(attempt, int) else None, payload)
         with self._lock:
-            if self._conn is None:
+            if self._closed:
                 raise ReceiptError(f"receipt database {self.path} is closed")
+            conn = self._connection()
             try:
-                self._conn.execute(_INSERT, row)
+                conn.execute(_INSERT, row)
             except sqlite3.Error as exc:
-                raise ReceiptError(f"cannot insert receipt into {self.path}: {exc}") from exc
+                where = os.path.abspath(self.path)
+                raise ReceiptError(f"cannot insert receipt into {where}: {exc}") from exc
 
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
-            conn, self._conn = self._conn, None
+            conn, self._conn, self._closed = self._conn, None, True
             if conn is not None:
                 conn.close()
 
