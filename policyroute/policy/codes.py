@@ -82,5 +82,6 @@ CODES = MappingProxyType(
         "PR124": CodeInfo(_E, "a group's require filters out every member"),
         "PR125": CodeInfo(_E, "a route's require filters out every candidate"),
         "PR126": CodeInfo(_E, "an ${...} reference is malformed"),
+        "PR127": CodeInfo(_E, "a regex can take exponential time (catastrophic backtracking)"),
     }
 )

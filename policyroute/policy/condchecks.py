@@ -16,6 +16,7 @@ from typing import Any
 
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, FACT_ROOTS, fact_type
 from policyroute.policy.load import JsonPath
+from policyroute.policy.regex_risk import catastrophic
 from policyroute.policy.regexes import regex_warnings
 
 __all__ = ["always_true", "check_condition"]
@@ -117,6 +118,21 @@ def _check_regex(pattern: str, path: JsonPath, emit: Emit) -> None:
     except re.error as exc:
         emit("PR115", path, f"regex does not compile: {exc.msg} at position {exc.pos}")
         return
+    except RecursionError:  # re's parser recurses once per group
+        emit("PR115", path, "regex does not compile: its groups are nested too deeply")
+        return
+    except OverflowError as exc:  # a{4294967295}
+        emit("PR115", path, f"regex does not compile: {exc}")
+        return
+    risk = catastrophic(pattern)
+    if risk is not None:
+        emit(
+            "PR127",
+            path,
+            f"regex can take exponential time on some texts: {risk}",
+            hint="repeat one thing once: (a+)+ is a+, (\\w+\\s?)+ is [\\w\\s]+; or end each"
+            " repeated part with a character it cannot match, as in (\\w+,)+",
+        )
     for message in warned:
         # it compiles today, but a later Python may read it differently (FutureWarning)
         emit(

@@ -38,6 +38,7 @@ from typing import Any, Final
 from policyroute.errors import PolicyError
 from policyroute.policy.facts import MISSING, RequestFacts, fact_getter
 from policyroute.policy.model import AllOf, AnyOf, Condition, FactCondition, Not, Test
+from policyroute.policy.regex_risk import catastrophic
 from policyroute.policy.regexes import compile_quietly
 
 __all__ = [
@@ -171,8 +172,11 @@ def _regex(operand: Any) -> ValueTest:
         raise PolicyError(f"'regex' needs a string, got {operand!r}")
     try:
         search = compile_quietly(operand).search
-    except re.error as exc:
+    except (re.error, RecursionError, OverflowError) as exc:
         raise PolicyError(f"regex {operand!r} does not compile: {exc}") from exc
+    risk = catastrophic(operand)
+    if risk is not None:  # a spec built in code skips the checks that report PR127
+        raise PolicyError(f"regex {operand!r} can take exponential time: {risk}")
     limit = REGEX_TEXT_LIMIT
     # the slice bounds even a quadratic pattern (about 0.25 s for 10,000 spaces and `\s+y`)
     return lambda v: isinstance(v, str) and search(v[:limit]) is not None
