@@ -121,7 +121,16 @@ class DeploymentStatsTracker:
             self.finish(alias, time.perf_counter() - began if ok else None)
 
     def reset(self) -> None:
-        """Forget every observation (in-flight counts included)."""
+        """Forget every latency observed.
+
+        Calls in flight stay counted: they are running, and each counts itself out when it
+        ends; forgetting them would let those ends cancel out calls started after the reset.
+
+        Example:
+            >>> stats = DeploymentStatsTracker()
+            >>> stats.start("mini"); stats.record_latency("mini", 0.5); stats.reset()
+            >>> stats.latency("mini"), stats.in_flight("mini")
+            (None, 1)
+        """
         with self._lock:
             self._latency.clear()
-            self._in_flight.clear()
