@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -74,6 +75,14 @@ _SYMBOL: Final[Mapping[str, str]] = {
     "lte": "<=",
     "regex": "=~",
     "contains": "contains",
+}
+
+
+_ORDERING: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
 }
 
 
@@ -158,13 +167,17 @@ def _membership(operands: Any) -> ValueTest:
 def _compare(op: str, operand: Any) -> ValueTest:
     if not _is_number(operand):
         raise PolicyError(f"'{op}' needs a number, got {operand!r}")
-    if op == "gt":
-        return lambda v: _is_number(v) and v > operand
-    if op == "gte":
-        return lambda v: _is_number(v) and v >= operand
-    if op == "lt":
-        return lambda v: _is_number(v) and v < operand
-    return lambda v: _is_number(v) and v <= operand
+    compare = _ORDERING[op]
+
+    def test(v: Any) -> bool:
+        if not _is_number(v):
+            return False
+        try:
+            return bool(compare(v, operand))
+        except ArithmeticError:  # a Decimal NaN signals InvalidOperation when ordered
+            return False
+
+    return test
 
 
 def _regex(operand: Any) -> ValueTest:
@@ -319,14 +332,30 @@ def condition_facts(cond: Condition | None) -> frozenset[str]:
 # --------------------------------------------------------------------------- explanations
 
 
+_SHOWN: Final = 100
+"""Characters of a text (and items of a list) an explanation shows; the rest is counted."""
+
+
 def _fmt(value: Any) -> str:
+    # facts are the caller's data: a message of a megabyte, an integer too long for str(), an
+    # object whose repr fails; an explanation names them, shortened, and never raises
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, str) and len(value) > _SHOWN:
+        return f"{value[:_SHOWN]!r}... ({len(value)} characters)"
+    if isinstance(value, int) and value.bit_length() > 4 * _SHOWN:
+        return f"<an integer of {value.bit_length()} bits>"
     if isinstance(value, _LIST):
-        return "[" + ", ".join(_fmt(v) for v in value) + "]"
-    return repr(value)
+        shown = ", ".join(_fmt(v) for v in value[:_SHOWN])
+        more = f", ... ({len(value)} items)" if len(value) > _SHOWN else ""
+        return f"[{shown}{more}]"
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}... ({type(value).__name__})"
 
 
 def _describe_test(fact: str, test: Test) -> str:
