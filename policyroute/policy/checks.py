@@ -255,6 +255,16 @@ def _check_budgets(c: Checker) -> None:
                 f"unknown route or group '{target}'",
                 hint=_hint(target, [*routes, *c.groups]),
             )
+        elif target in routes and (target in c.groups or target in c.models):
+            # the guard looks models and groups up before routes: the route would be ignored,
+            # while the cycle and reachability checks would reason about it
+            other = "group" if target in c.groups else "model alias"
+            c.emit(
+                "PR128",
+                ("budgets", i, "on_exceed", "downgrade"),
+                f"downgrade target '{target}' is both a route and a {other}",
+                hint=f"rename the route or the {other}",
+            )
     for i, budget in enumerate(c.budgets):
         if not isinstance(budget, dict):
             continue

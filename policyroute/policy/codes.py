@@ -83,5 +83,6 @@ CODES = MappingProxyType(
         "PR125": CodeInfo(_E, "a route's require filters out every candidate"),
         "PR126": CodeInfo(_E, "an ${...} reference is malformed"),
         "PR127": CodeInfo(_E, "a regex can take exponential time (catastrophic backtracking)"),
+        "PR128": CodeInfo(_E, "a budget's downgrade target is both a route and a model or group"),
     }
 )

@@ -381,6 +381,7 @@ class CompiledPolicy:
         plan = self._targets.get(target)
         names: tuple[str, ...] = (target,)
         base = _NO_REQUIREMENTS
+        route: str | None = None
         if plan is None:
             compiled = self._routes_by_name.get(target)
             if compiled is None:
@@ -390,10 +391,11 @@ class CompiledPolicy:
             plan = compiled.plan
             names = compiled.spec.to.names
             base = compiled.spec.require
+            route = target
         if requirements is not None and requirements != _NO_REQUIREMENTS:
             plan = self._plan(names, base.merge(requirements), target)
         facts = RequestFacts(request, token_counter)
-        candidates, _, _ = plan.resolve(facts, stats, self._rng, None)
+        candidates, _, _ = plan.resolve(facts, stats, self._rng, None, route=route)
         return candidates
 
     def describe_routes(self) -> tuple[str, ...]:

@@ -10,8 +10,9 @@ Example:
     >>> from policyroute.policy.checks import semantic_diagnostics
     >>> doc = load_yaml("policyroute: 1\\nname: x\\nmodels: {m: {model: openai/gpt-4o-mini}}\\n"
     ...                 "routes: [{name: r, to: m}]\\ndefaults: {timeout: 99999999d}\\n")
-    >>> print(semantic_diagnostics(doc, environ={})[0].format())
-    <string>:5:21 defaults.timeout: must be at most 3650d (315360000 seconds), got '99999999d' [PR013]
+    >>> (d,) = semantic_diagnostics(doc, environ={})
+    >>> d.path, d.message
+    ('defaults.timeout', "must be at most 3650d (315360000 seconds), got '99999999d'")
 """
 
 from __future__ import annotations
