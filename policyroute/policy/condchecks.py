@@ -28,7 +28,10 @@ _ORDER_OPS = ("gt", "gte", "lt", "lte")
 
 
 def always_true(cond: Any) -> bool:
-    """Whether a condition holds for every request (``all: []`` and nestings of it)."""
+    """Whether a condition holds for every request (``all: []``, ``x: {ne: null}``, nestings).
+
+    ``ne: null`` and ``nin: []`` hold on every value, an absent fact included.
+    """
     if not isinstance(cond, dict) or not cond:
         return False
     for key, value in cond.items():
@@ -38,9 +41,18 @@ def always_true(cond: Any) -> bool:
         elif key == "any":
             if not (isinstance(value, list) and any(always_true(c) for c in value)):
                 return False
-        else:
+        elif key == "not" or not _always_holds(value):
             return False
     return True
+
+
+def _always_holds(test: Any) -> bool:
+    """A fact's test that holds for every value, absent included (``ne: null``, ``nin: []``)."""
+    return (
+        isinstance(test, dict)
+        and bool(test)
+        and all((op, _shape(v)) in (("ne", "null"), ("nin", "[]")) for op, v in test.items())
+    )
 
 
 def check_condition(cond: Any, path: JsonPath, emit: Emit) -> None:
@@ -102,10 +114,17 @@ def _check_test(fact: str, test: Any, path: JsonPath, emit: Emit) -> None:
     pattern = ops.get("regex")
     if isinstance(pattern, str):
         _check_regex(pattern, (*path, "regex") if isinstance(test, dict) else path, emit)
+    for op, value in ops.items():
+        vacuous = _VACUOUS.get((op, _shape(value)))
+        if vacuous:
+            where = (*path, op) if isinstance(test, dict) else path
+            emit("PR117", where, f"{fact}: {vacuous[0]}", hint=vacuous[1])
     kind = fact_type(fact)
     if kind is None:
         return
     for op, value in ops.items():
+        if (op, _shape(value)) in _VACUOUS:
+            continue  # reported above, once
         problem = _impossible(kind, op, value)
         if problem:
             where = (*path, op) if isinstance(test, dict) else path
@@ -142,6 +161,22 @@ def _check_regex(pattern: str, path: JsonPath, emit: Emit) -> None:
             hint="escape a literal '[', '-', '&', '~' or '|' inside [...] with a backslash",
             severity="warning",
         )
+
+
+# Tests that hold for no value at all, whatever the fact: (message, hint).
+_VACUOUS: dict[tuple[str, str], tuple[str, str]] = {
+    ("eq", "null"): (
+        "'eq: null' never holds: a fact that is null counts as absent",
+        "test absence with exists: false",
+    ),
+    ("in", "[]"): ("'in: []' never holds: the list is empty", "list the values to match"),
+}
+
+
+def _shape(value: Any) -> str:
+    if value is None:
+        return "null"
+    return "[]" if isinstance(value, list) and not value else ""
 
 
 _TYPE_HINTS = {
