@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,66 @@ def test_a_raising_callable_is_reported_and_the_answer_kept(
     messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(messages) == 2
     assert all("refuse" in m and "collector down" in m for m in messages)
+
+
+class _SlowAsyncSink:
+    """An async callable that takes a while; ``started`` is set when a write begins."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.kinds: list[str] = []
+
+    async def __call__(self, record: Mapping[str, Any]) -> None:
+        self.started.set()
+        await asyncio.sleep(0.05)
+        self.kinds.append(str(record["kind"]))
+
+
+@pytest.mark.asyncio
+async def test_cancelling_a_call_while_its_receipt_is_written_loses_no_receipt(
+    tmp_path: Path, fp: FakeProvider
+) -> None:
+    sink = _SlowAsyncSink()
+    llm, acct = _llm(tmp_path, fp, CallableSink(sink))
+    task = asyncio.create_task(llm.ainvoke("hello"))
+    await sink.started.wait()  # the attempt receipt is being written
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert sink.kinds == ["attempt", "call"]
+    assert not acct.unwritten
+
+
+@pytest.mark.asyncio
+async def test_cancelling_a_call_while_its_budget_settles_still_settles_and_records_it(
+    make_attempt: Any,
+) -> None:
+    from .fakes import FakeGuard
+    from .helpers import make_policy
+    from .test_accounting import _ok
+
+    class SlowGuard(FakeGuard):
+        async def asettle(self, admission: Any, actual_cost: Any) -> Any:
+            settling.set()
+            await asyncio.sleep(0.05)
+            return self.settle(admission, actual_cost)
+
+    settling = asyncio.Event()
+    written: list[Mapping[str, Any]] = []
+    policy = make_policy()
+    guard = SlowGuard()
+    acct = PolicyAccounting(policy, guard=guard, sinks=[CallableSink(written.append)])
+    attempt = make_attempt(policy)
+    admission = acct.admit(attempt)
+    task = asyncio.create_task(acct.asettle(attempt, admission, _ok()))
+    await settling.wait()
+
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert len(guard.settled) == 1
+    assert [r["kind"] for r in written] == ["attempt"]
+    assert Decimal(written[0]["budgets"][0]["spent"]) == round(guard.settled[0][1], 6)
