@@ -29,6 +29,7 @@ import json
 import math
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -255,7 +256,12 @@ class JsonlSink:
             # A writer that died or hit a full disk mid-line leaves the file without its
             # final newline: the next line starts on a line of its own instead of being
             # glued to the fragment (a reader then skips one blank line at worst).
-            self._torn = readable and st.st_size > 0 and os.pread(fd, 1, st.st_size - 1) != b"\n"
+            self._torn = (
+                readable
+                and stat.S_ISREG(st.st_mode)  # not a pipe or /dev/stdout, which cannot seek
+                and st.st_size > 0
+                and os.pread(fd, 1, st.st_size - 1) != b"\n"
+            )
         except OSError:
             os.close(fd)
             raise

@@ -160,3 +160,17 @@ def test_a_direct_write_error_names_the_directory(tmp_path: Path) -> None:
 
     with pytest.raises(ReceiptError, match=r"cannot create directory .*blocker"):
         sink.write({"kind": "call"})
+
+
+def test_receipts_can_go_to_a_pipe(tmp_path: Path) -> None:
+    fifo = tmp_path / "receipts.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader, as /dev/stdout has one
+    try:
+        sink = JsonlSink(fifo)
+        sink.write({"kind": "call", "n": 1})
+        sink.write({"kind": "call", "n": 2})
+        sink.close()
+        assert os.read(reader, 4096) == b'{"kind":"call","n":1}\n{"kind":"call","n":2}\n'
+    finally:
+        os.close(reader)
