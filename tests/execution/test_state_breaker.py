@@ -4,9 +4,12 @@ whatever the calls that were already in flight do meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+import litellm
 import pytest
 from exec_support import RecordingAccounting, StubPolicy, arun, ask, candidate
 from test_state_gate import Gate, settle_tasks
@@ -261,3 +264,34 @@ def test_outage_then_recovery_under_concurrent_calls(fp: FakeProvider) -> None:
 
     arun(scenario())
     assert ex.stats.in_flight("a") == ex.stats.in_flight("b") == 0
+
+
+def test_one_probe_among_threads_calling_complete(fp: FakeProvider) -> None:
+    """Sync calls from 50 threads while a is half-open: one probe, held until the others are
+    done, the rest served by b."""
+    entered, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def completion(**params: Any) -> Any:
+        calls.append(params["model"])
+        if params["model"] == "openai/a":
+            entered.set()
+            release.wait(timeout=20)
+        return litellm.completion(**params)
+
+    clock = Clock()
+    breakers = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=10), clock=clock)
+    policy = StubPolicy([candidate(a, fp.openai_base) for a in ("a", "b")], defaults=NO_RETRY)
+    ex = Executor(
+        policy, accounting=RecordingAccounting(), breakers=breakers, completion=completion
+    )
+    half_open(breakers, clock)
+    with ThreadPoolExecutor(8) as pool:
+        probe = pool.submit(ex.complete, ask())
+        assert entered.wait(timeout=20)
+        others = list(pool.map(lambda _: ex.complete(ask()).deployment, range(50)))
+        release.set()
+        assert probe.result().deployment == "a"
+    assert others == ["b"] * 50
+    assert calls.count("openai/a") == 1
+    assert breakers.state("a") == "closed"
