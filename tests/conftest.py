@@ -37,11 +37,15 @@ def _closed_sync_loop(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_state_left_in_the_checkout(pytestconfig: pytest.Config) -> Iterator[None]:
-    """Tests keep budget stores and receipts in temp dirs, never in the working tree."""
-    state = pytestconfig.rootpath / ".policyroute"
-    existed = state.exists()
+    """Tests keep budget stores and receipts in temp dirs, never in the working tree: no new
+    entry may appear at the top of the checkout (the default ``.policyroute`` state, or a
+    policy's relative ``receipts/`` or ``budgets.sqlite3`` resolved against it)."""
+    root = pytestconfig.rootpath
+    before = {entry.name for entry in root.iterdir()}
     yield
-    assert existed or not state.exists(), f"a test wrote policyroute state into {state}"
+    caches = {".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache", "__pycache__"}
+    added = sorted({entry.name for entry in root.iterdir()} - before - caches)
+    assert not added, f"tests wrote into the checkout {root}: {', '.join(added)}"
 
 
 @pytest.fixture(autouse=True)
