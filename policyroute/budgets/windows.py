@@ -33,6 +33,7 @@ from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 from policyroute.budgets.stores.base import WINDOW_MARGIN_SECONDS
+from policyroute.errors import RequestError
 from policyroute.policy.facts import MISSING, RequestFacts, fact_getter
 from policyroute.policy.model import WindowSpec
 from policyroute.request import Request
@@ -170,12 +171,28 @@ def parse_line_key(key: str) -> tuple[str, str, str]:
     return unquote(budget), unquote(scope), window
 
 
-def _scope_text(value: Any) -> str:
+def _scope_text(value: Any, per: str) -> str:
     if value is None or value is MISSING:
         return MISSING_SCOPE
     if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, default=str)
+        text = value
+    else:
+        try:
+            text = json.dumps(value, sort_keys=True, default=str)
+        except Exception as exc:  # a __str__ that raises, a circular structure, ...
+            raise RequestError(
+                f"budget scope {per!r}: a value of type {type(value).__name__} cannot be"
+                f" written as text ({type(exc).__name__}: {exc})"
+            ) from exc
+    return _storable(text)
+
+
+def _storable(text: str) -> str:
+    if text.isascii():
+        return text
+    # Lone surrogates (from undecodable bytes) cannot be stored as UTF-8: escape them so the
+    # call is charged under a scope every store can hold.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def scope_values(per: str | None, request: Request, *, route: str, model: str) -> tuple[str, ...]:
@@ -193,10 +210,10 @@ def scope_values(per: str | None, request: Request, *, route: str, model: str) -
     if per is None:
         return (GLOBAL_SCOPE,)
     if per == "tags":
-        unique = tuple(dict.fromkeys(str(t) for t in request.tags))
+        unique = tuple(dict.fromkeys(_storable(str(t)) for t in request.tags))
         return unique or (MISSING_SCOPE,)
     if per == "route":
         return (route or MISSING_SCOPE,)
     if per == "model":
         return (model or MISSING_SCOPE,)
-    return (_scope_text(fact_getter(per)(RequestFacts(request))),)
+    return (_scope_text(fact_getter(per)(RequestFacts(request)), per),)
