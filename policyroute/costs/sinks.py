@@ -199,14 +199,17 @@ class JsonlSink:
     ``stat`` per write); one lock guards it, so a sink can be shared by threads.
 
     Example:
-        >>> JsonlSink(".policyroute/receipts/{date}.jsonl").path_for({"ts": "2026-03-01T00:00Z"})
-        PosixPath('.policyroute/receipts/2026-03-01.jsonl')
+        >>> JsonlSink("/var/log/receipts/{date}.jsonl").path_for({"ts": "2026-03-01T00:00Z"})
+        PosixPath('/var/log/receipts/2026-03-01.jsonl')
+
+    A relative path is made absolute when the sink is made, so a process that later changes
+    directory keeps writing to the same files.
     """
 
     blocking = False  # one append of a few hundred bytes: cheap enough inline in async code
 
     def __init__(self, path_template: str | os.PathLike[str]) -> None:
-        self.path_template = os.fspath(path_template)
+        self.path_template = os.path.abspath(os.fspath(path_template))
         self._dated = "{date}" in self.path_template
         self._lock = threading.Lock()
         self._path: str | None = None
@@ -391,7 +394,8 @@ class SqliteSink:
     def __init__(
         self, path: str | os.PathLike[str], *, timeout: float = 10.0, connect: bool = True
     ) -> None:
-        self.path = Path(path)
+        # Absolute from the start, like JsonlSink's: a later chdir must not move the database.
+        self.path = Path(os.path.abspath(path))
         self.timeout = timeout
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None

@@ -377,7 +377,7 @@ def test_default_accounting_sqlite_sink_uses_its_own_default_path(tmp_cwd: Path)
         assert isinstance(acct, PolicyAccounting)
         (sink,) = acct.sinks
         assert isinstance(sink, SqliteSink)
-        assert sink.path == Path(".policyroute/receipts.sqlite3")
+        assert sink.path == tmp_cwd / ".policyroute" / "receipts.sqlite3"
     finally:
         _clear_default_cache()
 

@@ -208,3 +208,25 @@ def test_a_record_glued_to_a_partial_line_is_recovered(tmp_path: Path) -> None:
     stream = load_receipts([path])
     assert [r["seq"] for r in stream] == [0, 2]
     assert stream.skipped == 1
+
+
+def test_relative_sink_paths_stay_put_when_the_process_changes_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    jsonl = JsonlSink("receipts/{date}.jsonl")
+    sqlite = SqliteSink("receipts.sqlite3")
+    try:
+        monkeypatch.chdir(second)
+        record = {"kind": "call", "ts": "2026-03-01T00:00:00.000+00:00", "cost": "0.000100"}
+        jsonl.write(record)
+        sqlite.write(record)
+    finally:
+        jsonl.close()
+        sqlite.close()
+    assert (first / "receipts" / "2026-03-01.jsonl").read_text().count("\n") == 1
+    assert (first / "receipts.sqlite3").exists()
+    assert list(second.iterdir()) == []
