@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 from policyroute.policy.codes import CODES
 from policyroute.policy.condchecks import always_true, check_condition
 from policyroute.policy.diagnostics import Diagnostic, Severity
-from policyroute.policy.durationchecks import check_durations
 from policyroute.policy.envrefs import check_env
 from policyroute.policy.load import JsonPath, LoadedDocument, format_path
 from policyroute.policy.modelchecks import check_models, check_requirements
@@ -90,7 +89,6 @@ def semantic_diagnostics(
     check_models(checker)
     check_requirements(checker)
     check_env(checker)
-    check_durations(checker.data, checker.emit)
     return checker.diagnostics
 
 
