@@ -1,0 +1,147 @@
+"""The SQLite receipt sink: one row per receipt, costs kept as decimal strings.
+
+Example:
+    >>> sink = SqliteSink(".policyroute/receipts.sqlite3")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from policyroute.costs.receipt_json import UNENCODABLE, encode_record, text_of
+from policyroute.errors import ReceiptError
+
+__all__ = ["SqliteSink"]
+
+
+_COLUMNS = (
+    "kind",
+    "ts",
+    "request_id",
+    "run_id",
+    "policy",
+    "route",
+    "deployment",
+    "model",
+    "provider",
+    "user",
+    "status",
+    "cost",
+)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS receipts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(f"{c} TEXT" for c in _COLUMNS)},
+    attempt INTEGER,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS receipts_ts ON receipts (ts);
+CREATE INDEX IF NOT EXISTS receipts_request ON receipts (request_id);
+CREATE INDEX IF NOT EXISTS receipts_user ON receipts (user, ts);
+CREATE INDEX IF NOT EXISTS receipts_model ON receipts (model, ts);
+"""
+_INSERT = (
+    f"INSERT INTO receipts ({', '.join(_COLUMNS)}, attempt, record) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)}, ?, ?)"
+)
+
+
+class SqliteSink:
+    """One row per receipt in a SQLite database (WAL mode), with indexed columns + the JSON.
+
+    Costs are stored as decimal strings (``cost TEXT``) so sums never drift; query them with
+    ``CAST(cost AS REAL)`` for a quick look or read ``record`` for exact figures.
+
+    The database is opened when the sink is made (a bad path raises :class:`ReceiptError`
+    there), or at the first write with ``connect=False``. Like :class:`JsonlSink`, it checks
+    before each insert that ``path`` still names the open database: one removed or replaced
+    while open is opened (and created) again, instead of rows going on into the unlinked file.
+
+    Example:
+        >>> sink = SqliteSink(".policyroute/receipts.sqlite3")  # doctest: +SKIP
+        >>> sink.write({"kind": "call", "cost": "0.000100"})  # doctest: +SKIP
+    """
+
+    blocking = True
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 10.0, connect: bool = True
+    ) -> None:
+        # Absolute from the start, like JsonlSink's: a later chdir must not move the database.
+        self.path = Path(os.path.abspath(path))
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._file_id: tuple[int, int] | None = None
+        self._closed = False
+        if connect:
+            with self._lock:
+                self._connection()
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection, (re)opened if ``path`` no longer names its file; hold the lock."""
+        if self._conn is not None:
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                pass
+            else:
+                if (st.st_dev, st.st_ino) == self._file_id:
+                    return self._conn
+            self._conn.close()
+            self._conn = None
+        where = os.path.abspath(self.path)
+        try:
+            os.makedirs(os.path.dirname(where), exist_ok=True)
+        except OSError as exc:
+            raise ReceiptError(
+                f"cannot open receipt database {where}: cannot create directory"
+                f" {os.path.dirname(where)}: {exc.strerror}"
+            ) from exc
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+                st = os.stat(self.path)
+            except BaseException:
+                conn.close()
+                raise
+        except (OSError, sqlite3.Error) as exc:
+            raise ReceiptError(f"cannot open receipt database {where}: {exc}") from exc
+        self._conn, self._file_id = conn, (st.st_dev, st.st_ino)
+        return conn
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        """Insert one row."""
+        try:
+            payload = encode_record(record)[:-1].decode("utf-8")
+        except UNENCODABLE as exc:
+            raise ReceiptError(f"receipt is not JSON-serialisable: {exc}") from exc
+        values = [None if record.get(c) is None else text_of(record.get(c)) for c in _COLUMNS]
+        attempt = record.get("attempt")
+        row = (*values, attempt if isinstance(attempt, int) else None, payload)
+        with self._lock:
+            if self._closed:
+                raise ReceiptError(f"receipt database {self.path} is closed")
+            conn = self._connection()
+            try:
+                conn.execute(_INSERT, row)
+            except sqlite3.Error as exc:
+                where = os.path.abspath(self.path)
+                raise ReceiptError(f"cannot insert receipt into {where}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            conn, self._conn, self._closed = self._conn, None, True
+            if conn is not None:
+                conn.close()
