@@ -27,6 +27,7 @@ from policyroute.policy.diagnostics import Diagnostic, Severity
 from policyroute.policy.envrefs import check_env
 from policyroute.policy.load import JsonPath, LoadedDocument, format_path
 from policyroute.policy.modelchecks import check_models, check_requirements
+from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH, measure
 from policyroute.policy.schema import _hint
 
 __all__ = ["semantic_diagnostics"]
@@ -46,6 +47,7 @@ class Checker:
         self.groups: dict[str, Any] = _dict(data.get("groups"))
         self.routes: list[Any] = _list(data.get("routes"))
         self.budgets: list[Any] = _list(data.get("budgets"))
+        self.expansions: dict[str, tuple[str, ...]] = {}
 
     def emit(
         self,
@@ -117,13 +119,28 @@ def group_members(group: Any) -> list[tuple[int, str]]:
     return [(i, m) for i, m in enumerate(members) if isinstance(m, str)]
 
 
-def expand(c: Checker, name: str, seen: frozenset[str] = frozenset()) -> Iterator[str]:
-    """The model aliases a model or group name stands for (cycles and unknowns skipped)."""
+def expand(c: Checker, name: str) -> tuple[str, ...]:
+    """The model aliases a model or group name stands for, each once, in the order first met
+    (cycles, unknowns and nesting past MAX_GROUP_DEPTH skipped: each reported elsewhere)."""
+    if name in c.models:
+        return (name,)
+    found = c.expansions.get(name)
+    if found is None:
+        found = tuple(dict.fromkeys(_expand(c, name, frozenset())))
+        c.expansions[name] = found
+    return found
+
+
+def _expand(c: Checker, name: str, seen: frozenset[str]) -> Iterator[str]:
     if name in c.models:
         yield name
-    elif name in c.groups and name not in seen:
+    elif name in c.groups and name not in seen and len(seen) < MAX_GROUP_DEPTH:
+        done = c.expansions.get(name)
+        if done is not None:
+            yield from done
+            return
         for _, member in group_members(c.groups[name]):
-            yield from expand(c, member, seen | {name})
+            yield from _expand(c, member, seen | {name})
 
 
 def _check_names(c: Checker) -> None:
@@ -176,6 +193,7 @@ def _check_groups(c: Checker) -> None:
             "groups contain each other: " + " -> ".join([*loop, loop[0]]),
             key=True,
         )
+    _check_nesting(c)
     for name, group in c.groups.items():
         if not isinstance(group, dict) or group.get("strategy") != "weighted":
             continue
@@ -189,6 +207,39 @@ def _check_groups(c: Checker) -> None:
                 f"the weights of weighted group '{name}' sum to zero",
                 key=True,
                 hint="give at least one member a weight above 0",
+            )
+
+
+def _check_nesting(c: Checker) -> None:
+    """PR129: groups nested too deep or expanding to too many entries (each cause once)."""
+    members = {name: [m for _, m in group_members(g)] for name, g in c.groups.items()}
+    sizes, depths = measure(members, c.models)
+    for name, inner in members.items():
+        if depths[name] == MAX_GROUP_DEPTH + 1:
+            c.emit(
+                "PR129",
+                ("groups", name),
+                f"group '{name}' nests groups {depths[name]} levels deep"
+                f" (at most {MAX_GROUP_DEPTH})",
+                key=True,
+            )
+        elif sizes[name] > MAX_EXPANSION and all(sizes.get(m, 0) <= MAX_EXPANSION for m in inner):
+            c.emit(
+                "PR129",
+                ("groups", name),
+                f"group '{name}' expands to more than {MAX_EXPANSION} entries through nested"
+                " groups (a group listed by several others is expanded once for each)",
+                key=True,
+                hint="list each model once, in the group that uses it",
+            )
+    for i, route in enumerate(c.routes):
+        names = [t for _, t in targets(route.get("to"))] if isinstance(route, dict) else []
+        each = [1 if n in c.models else sizes.get(n, 0) for n in names]
+        if sum(each) > MAX_EXPANSION and all(n <= MAX_EXPANSION for n in each):
+            c.emit(
+                "PR129",
+                ("routes", i, "to"),
+                f"this target expands to more than {MAX_EXPANSION} entries through nested groups",
             )
 
 
@@ -317,20 +368,32 @@ def _cycles(
 ) -> Iterator[tuple[list[str], _Label]]:
     """Each cycle reachable from ``nodes``, once: its nodes in order, and the label of the edge
     that closes it. ``edges(node)`` gives a node's successors with their labels."""
+    # an iterative depth-first search, each node entered once: enumerating every path from
+    # every node took exponential time, and recursion failed on long chains
     reported: set[frozenset[str]] = set()
-
-    def visit(trail: list[str]) -> Iterator[tuple[list[str], _Label]]:
-        for target, label in edges(trail[-1]):
-            if target not in trail:
-                yield from visit([*trail, target])
+    state: dict[str, int] = {}  # 1 on the current path, 2 finished
+    for root in nodes:
+        if root in state:
+            continue
+        trail = [root]
+        state[root] = 1
+        pending = [iter(edges(root))]
+        while pending:
+            step = next(pending[-1], None)
+            if step is None:
+                state[trail.pop()] = 2
+                pending.pop()
                 continue
-            loop = trail[trail.index(target) :]
-            if frozenset(loop) not in reported:
-                reported.add(frozenset(loop))
-                yield loop, label
-
-    for node in nodes:
-        yield from visit([node])
+            target, label = step
+            if state.get(target) == 1:
+                loop = trail[trail.index(target) :]
+                if frozenset(loop) not in reported:
+                    reported.add(frozenset(loop))
+                    yield loop, label
+            elif target not in state:
+                state[target] = 1
+                trail.append(target)
+                pending.append(iter(edges(target)))
 
 
 def _check_unused(c: Checker) -> None:

@@ -32,6 +32,7 @@ from typing import Final
 from policyroute.errors import NoCandidateError, PolicyError
 from policyroute.policy.facts import RequestFacts
 from policyroute.policy.model import GroupSpec, Requirements, Strategy
+from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH
 from policyroute.routing.decision import Candidate, DeploymentStats
 from policyroute.routing.strategies import order_members
 
@@ -366,13 +367,27 @@ def build_nodes(
     route's requirements and those of each group on the way.
     """
 
+    made = 0
+
     def node(name: str, via: str | None, req: Requirements, path: tuple[str, ...]) -> Node:
+        nonlocal made
         group = groups.get(name)
         if group is None:
+            made += 1
+            if made > MAX_EXPANSION:  # the checks report this as PR129 first
+                raise PolicyError(
+                    f"{' or '.join(names)} expands to more than {MAX_EXPANSION} entries"
+                    " through nested groups"
+                )
             return make_entry(name, via, req)
         if name in path:
             cycle = " -> ".join((*path, name))
             raise PolicyError(f"groups nest each other in a loop: {cycle}")
+        if len(path) >= MAX_GROUP_DEPTH:
+            raise PolicyError(
+                f"groups nest deeper than {MAX_GROUP_DEPTH} levels: "
+                + " -> ".join((*path[:3], "...", name))
+            )
         inner = req.merge(group.require) if group.require != _NO_REQUIREMENTS else req
         children = tuple(node(m, name, inner, (*path, name)) for m in group.models)
         return GroupNode(name, group.strategy, children)
