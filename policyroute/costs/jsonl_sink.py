@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -91,12 +92,11 @@ class JsonlSink:
             st = os.fstat(fd)
             # A writer that died or hit a full disk mid-line leaves the file without its
             # final newline: the next line starts on a line of its own instead of being
-            # glued to the fragment (a reader then skips one blank line at worst).
+            # glued to the fragment.
             self._torn = (
                 readable
                 and stat.S_ISREG(st.st_mode)  # not a pipe or /dev/stdout, which cannot seek
-                and st.st_size > 0
-                and os.pread(fd, 1, st.st_size - 1) != b"\n"
+                and _ends_torn(fd, st.st_size)
             )
         except OSError:
             os.close(fd)
@@ -172,3 +172,26 @@ class JsonlSink:
         """Close the cached descriptor."""
         with self._lock:
             self._close_fd()
+
+
+# How long a file's size must stay put before a tail without a newline counts as torn.
+_SETTLE_SECONDS = 0.002
+
+
+def _ends_torn(fd: int, size: int) -> bool:
+    """Whether the file ends in the middle of a line that nobody is still writing.
+
+    Another process's append may be under way: the file's size grows page by page during
+    one ``write``, so its last byte can be read mid-record. Such a tail is only taken as torn
+    once the size stays put: an empty ``write`` on an ``O_APPEND`` descriptor waits for a
+    write in progress on local file systems, and a short pause covers the others. A live
+    append is read as torn only if it stalls past the pause; the cost is one blank line.
+    """
+    while size > 0 and os.pread(fd, 1, size - 1) != b"\n":
+        os.write(fd, b"")
+        time.sleep(_SETTLE_SECONDS)
+        grown = os.fstat(fd).st_size
+        if grown == size:
+            return True
+        size = grown
+    return False
