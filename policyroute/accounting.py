@@ -28,11 +28,12 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
+from policyroute._shielded import despite_cancellation
 from policyroute.costs.actual import CostResult, attempt_cost
 from policyroute.costs.receipts import (
     SCHEMA_VERSION,
@@ -66,7 +67,6 @@ __all__ = [
     "default_accounting",
 ]
 
-_T = TypeVar("_T")
 _log = logging.getLogger("policyroute.accounting")
 _budget_log = logging.getLogger("policyroute.budgets")
 
@@ -229,7 +229,7 @@ class PolicyAccounting:
         Cancelling the caller meanwhile does not stop it: the reservation is settled and the
         receipt written, then the cancellation goes on.
         """
-        return await _despite_cancellation(self._asettle(attempt, admission, outcome))
+        return await despite_cancellation(self._asettle(attempt, admission, outcome))
 
     async def _asettle(
         self, attempt: AttemptInfo, admission: Admission, outcome: AttemptOutcome
@@ -294,7 +294,7 @@ class PolicyAccounting:
 
     async def afinish(self, call: CallInfo, outcome: CallOutcome) -> None:
         """Async twin of :meth:`finish`; like :meth:`asettle`, it outlasts a cancellation."""
-        await _despite_cancellation(self._aemit(self._call_record(call, outcome)))
+        await despite_cancellation(self._aemit(self._call_record(call, outcome)))
 
     def close(self) -> None:
         """Close every sink."""
@@ -485,70 +485,6 @@ class PolicyAccounting:
                 self.on_threshold(event)
             except Exception:
                 _log.exception("on_threshold callback failed for %s", message)
-
-
-async def _despite_cancellation(work: Coroutine[Any, Any, _T]) -> _T:
-    """Await ``work`` to its end even if the caller is cancelled meanwhile, then re-raise.
-
-    The executor settles and finishes from ``finally`` blocks: a cancellation landing while a
-    budget store or an async sink is awaited would otherwise leave the reservation held and
-    the receipt unwritten, without a word. ``work`` runs in the caller's task until it first
-    suspends (an in-memory store and a JSON-lines sink never do, so nothing changes for
-    them); from there it runs as its own task behind :func:`asyncio.shield`, so only the loop
-    closing can cancel it. (``eager_start``, which does this, is Python 3.12+.)
-    """
-    try:
-        pending = work.send(None)
-    except StopIteration as stop:
-        result: _T = stop.value
-        return result
-    task = asyncio.ensure_future(_Resumed(work, pending))
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.done():  # the work itself was cancelled (the loop is closing)
-                raise
-            cancelled = True
-            continue
-        if cancelled:
-            raise asyncio.CancelledError
-        return result
-
-
-class _Resumed(Generic[_T]):
-    """Awaitable going on with a coroutine that was stepped by hand up to ``pending``.
-
-    ``pending`` is what the coroutine yielded to the event loop (a future it waits for, or
-    ``None`` to be resumed soon); handing it to the task that awaits this object lets the
-    loop wake the coroutine exactly as if the task had started it.
-    """
-
-    def __init__(self, work: Coroutine[Any, Any, _T], pending: Any) -> None:
-        self._work = work
-        self._pending = pending
-
-    def __await__(self) -> Generator[Any, Any, _T]:
-        work, pending = self._work, self._pending
-        while True:
-            try:
-                sent = yield pending
-            except GeneratorExit:
-                work.close()
-                raise
-            except BaseException as exc:
-                try:
-                    pending = work.throw(exc)
-                except StopIteration as stop:
-                    thrown: _T = stop.value
-                    return thrown
-                continue
-            try:
-                pending = work.send(sent)
-            except StopIteration as stop:
-                done: _T = stop.value
-                return done
 
 
 def _describe(sink: ReceiptSink) -> str:
