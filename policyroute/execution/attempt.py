@@ -80,6 +80,11 @@ class AttemptRun:
         self.outcome.latency_s = time.perf_counter() - self.started
         return self.outcome
 
+    def provider_latency(self) -> float | None:
+        """The attempt's time spent waiting for the provider; ``None``: all of it (a call
+        that is not streamed has no consumer in between)."""
+        return None
+
     def answer(self, call: CallState) -> CallResult | ProviderError:
         """The call's result if the attempt answered, else its classified error."""
         if self.error is not None:

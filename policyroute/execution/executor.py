@@ -240,15 +240,18 @@ class Executor:
         outcome: AttemptOutcome,
         error: ProviderError | None,
         permit: Permit | None = None,
+        latency_s: float | None = None,
     ) -> None:
         """Feed an attempt's end to the stats tracker and the circuit breaker.
 
         ``permit`` is the breaker permit the attempt went out with: only the holder of a
-        half-open probe ends the probe.
+        half-open probe ends the probe. ``latency_s`` is the provider's share of the attempt
+        (a stream's reads, not its consumer's pauses); the outcome's latency by default.
         """
         alias = attempt.candidate.alias
         ok = outcome.status == "ok"
-        self.stats.finish(alias, outcome.latency_s if ok else None)
+        latency = outcome.latency_s if latency_s is None else latency_s
+        self.stats.finish(alias, latency if ok else None)
         if ok:
             self.breakers.record_success(alias, permit)
         elif error is not None and outcome.status != "interrupted":
@@ -259,14 +262,14 @@ class Executor:
     def settle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Observe, settle (once) and record how ``run`` ended."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
-        self.observe(attempt, outcome, error, call.take_permit())
+        self.observe(attempt, outcome, error, call.take_permit(), run.provider_latency())
         with call.recording(attempt, outcome, error) as settled:
             settled.cost = self.accounting.settle(attempt, admission, outcome)
 
     async def asettle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Async twin of :meth:`settle`."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
-        self.observe(attempt, outcome, error, call.take_permit())
+        self.observe(attempt, outcome, error, call.take_permit(), run.provider_latency())
         with call.recording(attempt, outcome, error) as settled:
             settled.cost = await self.accounting.asettle(attempt, admission, outcome)
 

@@ -78,7 +78,17 @@ _log = logging.getLogger("policyroute.execution")
 class _StreamRun(AttemptRun):
     """What one streamed attempt has seen so far."""
 
-    __slots__ = ("began", "chunks", "first_at", "messages", "progress_at", "usage")
+    __slots__ = (
+        "began",
+        "chunks",
+        "first_at",
+        "messages",
+        "progress_at",
+        "read_from",
+        "reading_s",
+        "usage",
+        "waited_s",
+    )
 
     def __init__(self, attempt: AttemptInfo, messages: list[Any]) -> None:
         super().__init__(attempt)
@@ -87,10 +97,38 @@ class _StreamRun(AttemptRun):
         self.first_at: float | None = None
         self.progress_at = self.started
         self.usage: Usage | None = None
+        # Time is the provider's only while a read waits for it: what the consumer spends
+        # between chunks counts neither towards the idle deadline nor the latency routing
+        # sees. ``waited_s``: read time since the last progress; ``reading_s``: all of it.
+        self.read_from: float | None = self.started  # opening the stream is a read too
+        self.waited_s = 0.0
+        self.reading_s = 0.0
         # Whether the provider itself began answering (a role, content or its usage): only
         # then is a failed attempt billed. litellm closes even an empty or unreadable body
         # with chunks of its own (a "stop" and an empty usage), which prove nothing.
         self.began = False
+
+    def read_begins(self) -> None:
+        """The driver starts waiting for the provider's next chunk."""
+        self.read_from = time.perf_counter()
+
+    def read_ends(self) -> None:
+        """The wait for the provider is over (a chunk, the end or an error)."""
+        if self.read_from is not None:
+            spent = time.perf_counter() - self.read_from
+            self.waited_s += spent
+            self.reading_s += spent
+            self.read_from = None
+
+    def idle_s(self) -> float:
+        """Seconds the provider has kept the caller waiting since its last progress."""
+        current = 0.0 if self.read_from is None else time.perf_counter() - self.read_from
+        return self.waited_s + current
+
+    def provider_latency(self) -> float:
+        """The attempt's time spent waiting for the provider (reads and opening)."""
+        self.read_ends()
+        return self.reading_s
 
     def take(self, chunk: Any) -> list[Any]:
         """Keep ``chunk``; return the chunks to pass on now (none before the first token)."""
@@ -103,6 +141,7 @@ class _StreamRun(AttemptRun):
         content = has_content(chunk)
         if content or usage is not None or has_finish_reason(chunk) or has_reasoning(chunk):
             self.progress_at = time.perf_counter()
+            self.waited_s = 0.0
         if content or has_role(chunk) or (usage is not None and usage.total_tokens > 0):
             self.began = True
         if self.first_at is not None:
@@ -118,7 +157,7 @@ class _StreamRun(AttemptRun):
         if self.first_at is None:
             if first_token is not None and now - self.started > first_token:
                 return _timeout(f"no first token within {first_token:g}s")
-        elif idle is not None and now - self.progress_at > idle:
+        elif idle is not None and self.idle_s() > idle:
             return _timeout(_idle_message(idle))
         return None
 
@@ -251,6 +290,7 @@ def _sync_attempt(
     watchdog: Watchdog | None = None
     try:
         stream = executor.completion_fn(messages=call.messages, **params)
+        run.read_ends()
         if first_token is not None or idle is not None:
             opened = stream
             watchdog = Watchdog(
@@ -260,8 +300,10 @@ def _sync_attempt(
             )
         chunks = iter(stream)
         while True:
+            run.read_begins()
             with _reading(watchdog):
                 chunk = next(chunks, _END)
+            run.read_ends()
             if chunk is _END:
                 break
             late = run.deadline_error(first_token, idle)
@@ -358,17 +400,22 @@ async def _async_attempt(
     try:
         opening = executor.acompletion_fn(messages=call.messages, **admission.params)
         stream = await _timed(within(opening, first_token), _first_token_message(first_token))
+        run.read_ends()
         iterator = stream.__aiter__()
         while True:
             if run.first_at is None:
                 limit = _remaining(first_token, run.started)
                 message = _first_token_message(first_token)
             else:
-                limit, message = _remaining(idle, run.progress_at), _idle_message(idle)
+                limit = None if idle is None else idle - run.waited_s
+                message = _idle_message(idle)
+            run.read_begins()
             try:
                 chunk = await _timed(within(iterator.__anext__(), limit), message)
             except StopAsyncIteration:
                 break
+            finally:
+                run.read_ends()
             if lease is not None and lease.due():
                 await executor.arenew(attempt, admission)
             for ready in run.take(chunk):
