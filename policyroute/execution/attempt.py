@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from policyroute.errors import MalformedResponseError, ProviderError
 from policyroute.execution.classify import classify
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
-from policyroute.execution.usage import repair_usage, usage_of
+from policyroute.execution.usage import checked_usage
 
 if TYPE_CHECKING:
     from policyroute.execution.call import CallState
@@ -53,13 +53,13 @@ class AttemptRun:
                 f"provider answered without choices ({type(response).__name__})"
             )
         candidate = self.attempt.candidate
-        repair_usage(response, candidate.model, self.attempt.call.request.messages)
+        usage = checked_usage(response, candidate.model, self.attempt.call.request.messages)
         hidden = getattr(response, "_hidden_params", None)
         call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
         self.outcome = AttemptOutcome(
             status="ok",
             response=response,
-            usage=usage_of(response) or Usage(),
+            usage=usage or Usage(),
             provider_billed=True,
             litellm_call_id=call_id,
         )

@@ -17,6 +17,7 @@ from policyroute.costs.actual import _usage_from_object, _usage_object
 from policyroute.execution.hooks import Usage
 
 __all__ = [
+    "checked_usage",
     "chunk_text",
     "has_content",
     "has_finish_reason",
@@ -81,6 +82,27 @@ def repair_usage(response: Any, model: str, messages: Sequence[Any]) -> bool:
     usage = usage_of(response)
     if usage is None or not is_impossible(usage):
         return False
+    _replace(response, model, messages, usage)
+    return True
+
+
+def checked_usage(response: Any, model: str, messages: Sequence[Any]) -> Usage | None:
+    """:func:`usage_of` ``response``, after :func:`repair_usage` if its counts are impossible
+    (one read of the usage in the common case).
+
+    Example:
+        >>> checked_usage({"usage": {"prompt_tokens": 9, "completion_tokens": 3}}, "m", [])
+        Usage(input_tokens=9, output_tokens=3, cache_read_tokens=0, cache_write_tokens=0, \
+reasoning_tokens=0, cache_write_1h_tokens=0)
+    """
+    usage = usage_of(response)
+    if usage is None or not is_impossible(usage):
+        return usage
+    _replace(response, model, messages, usage)
+    return usage_of(response)
+
+
+def _replace(response: Any, model: str, messages: Sequence[Any], usage: Usage) -> None:
     litellm = import_litellm()
     prompt = _count(litellm, model, messages=list(messages))
     completion = _count(litellm, model, text=_answer_text(response))
@@ -104,7 +126,6 @@ def repair_usage(response: Any, model: str, messages: Sequence[Any]) -> bool:
         prompt,
         completion,
     )
-    return True
 
 
 def _answer_text(response: Any) -> str:
