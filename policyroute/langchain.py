@@ -53,6 +53,7 @@ from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import StreamDone
 from policyroute.langchain_ import events
+from policyroute.langchain_.cache_key import RoutingFacts
 from policyroute.langchain_.facts import (
     FACTS_KEY,
     CallFacts,
@@ -153,6 +154,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     _executor: Executor | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _thresholds: bool = PrivateAttr(default=False)
+    _read_facts: RoutingFacts | None = PrivateAttr(default=None)
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -205,9 +207,22 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         # langchain-core keys the cache of a serialisable model by its serialised form, which
         # names a policy file but not its content. The invocation params carry the policy's
         # content hash, so a changed policy never answers from the old one's cache entries.
-        kwargs.pop(FACTS_KEY, None)
+        # The routing facts the policy reads are part of the key too: they pick the model.
+        passed: RunnableConfig | None = kwargs.pop(FACTS_KEY, None)
+        if passed is not None:
+            facts = facts_from_config(passed, self.metadata, self.tags)
+        else:
+            facts = CallFacts(dict(self.metadata or {}), tuple(self.tags or ()), None)
         params = {**self._get_invocation_params(stop=stop, **kwargs), **kwargs}
+        params["routing_facts"] = self._routing_facts.key(facts)
         return str(sorted(params.items()))
+
+    @property
+    def _routing_facts(self) -> RoutingFacts:
+        read = self._read_facts
+        if read is None:
+            read = self._read_facts = RoutingFacts.of(self.compiled_policy)
+        return read
 
     # ------------------------------------------------------------------ identity
 

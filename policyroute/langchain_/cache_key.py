@@ -1,0 +1,56 @@
+"""The part of a LangChain cache key that routing decides: the facts the policy's routes read.
+
+LangChain keys its LLM cache by prompt and model parameters. For ``ChatPolicyRoute`` the
+call's metadata and tags choose the route, and so the model that answers: two calls with the
+same prompt but a different ``metadata.task`` may be answered by different models, and must not
+share a cache entry. Only the facts some route condition reads are part of the key, so
+metadata no route looks at (trace ids, LangGraph's step counters) leaves the cache working.
+
+Example:
+    >>> from policyroute.langchain_.facts import CallFacts
+    >>> read = RoutingFacts(metadata=frozenset({"task"}), tags=True, run_id=False)
+    >>> read.key(CallFacts({"task": "code", "trace": "t1"}, ("a",), "r1"))
+    "[('metadata', [('task', 'code')]), ('tags', ['a'])]"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from policyroute.langchain_.facts import CallFacts
+from policyroute.policy.compile import CompiledPolicy
+from policyroute.policy.conditions import condition_facts
+
+__all__ = ["RoutingFacts"]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingFacts:
+    """Which per-call LangChain facts a policy's routes read."""
+
+    metadata: frozenset[str]
+    """Top-level metadata keys (``metadata.user.tier`` reads ``user``)."""
+    tags: bool
+    run_id: bool
+
+    @classmethod
+    def of(cls, policy: CompiledPolicy) -> RoutingFacts:
+        """The facts read by any route condition of ``policy``."""
+        read: set[str] = set()
+        for route in policy.spec.routes:
+            read |= condition_facts(route.when)
+        metadata = frozenset(fact.split(".", 2)[1] for fact in read if fact.startswith("metadata."))
+        return cls(metadata=metadata, tags="tags" in read, run_id="run_id" in read)
+
+    def key(self, facts: CallFacts) -> str:
+        """The cache-key part of ``facts``: the values of the facts read, in a stable order."""
+        parts: list[tuple[str, Any]] = []
+        if self.metadata:
+            values = [(k, facts.metadata[k]) for k in sorted(self.metadata) if k in facts.metadata]
+            parts.append(("metadata", values))
+        if self.tags:
+            parts.append(("tags", sorted(set(facts.tags))))
+        if self.run_id:
+            parts.append(("run_id", facts.run_id))
+        return repr(parts)
