@@ -16,7 +16,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import pytest
 from ruamel.yaml import YAML
@@ -435,3 +435,82 @@ def test_the_faults_listed_are_the_fault_factories() -> None:
     assert named == factories
     for method in re.findall(r"`fp\.(\w+)`", text):
         assert hasattr(FakeProvider, method), method
+
+
+# ---- the language reference's tables and lists
+
+
+def _schema() -> dict[str, Any]:
+    return dict(json.loads((REPO / "schemas" / "policy.schema.json").read_text(encoding="utf-8")))
+
+
+def _table(header: str) -> list[list[str]]:
+    """The rows of the language doc's table whose header line starts with ``header``."""
+    lines = LANGUAGE.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    assert rows, header
+    return rows
+
+
+def _ticked(cell: str) -> list[str]:
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def test_the_top_level_table_matches_the_schema() -> None:
+    schema = _schema()
+    rows = {_ticked(key)[0]: required for key, required, _ in _table("| key | required |")}
+    assert rows.pop("x-…") == "no"
+    assert list(schema["patternProperties"]) == ["^x-"]
+    assert list(rows) == list(schema["properties"])
+    assert [k for k, required in rows.items() if required == "yes"] == schema["required"]
+
+
+def test_the_operators_table_matches_the_schema() -> None:
+    operators = [op for row in _table("| operator |") for op in _ticked(row[0])]
+    assert operators == list(_schema()["$defs"]["Test"]["properties"])
+
+
+def test_the_facts_table_matches_the_catalogue() -> None:
+    from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES
+
+    words = {
+        "int": "integer",
+        "bool": "boolean",
+        "str": "string",
+        "str_or_null": "string or null",
+        "list": "list of strings",
+    }
+    documented: dict[str, str] = {}
+    for cell, kind in _table("| fact | type |"):
+        for fact in _ticked(cell):
+            documented[fact.split(".")[0]] = kind
+    for prefix in FACT_PREFIXES:
+        assert documented.pop(prefix).startswith("any"), prefix
+    assert documented == {fact: words[kind] for fact, kind in DERIVED_FACTS.items()}
+
+
+def test_the_error_classes_listed_match_the_schema_and_errors_py() -> None:
+    text = LANGUAGE.read_text(encoding="utf-8")
+    paragraph = text.split("Error classes:", 1)[1].split("\n\n", 1)[0]
+    listed = _ticked(paragraph)
+    assert listed == _schema()["$defs"]["ErrorClass"]["enum"]
+    assert tuple(listed) == get_args(policyroute.errors.ErrorClass)
+
+
+def test_the_group_strategies_in_the_comment_match_the_schema() -> None:
+    (block,) = [b for b in _of("yaml") if b.doc == LANGUAGE.name and "strategy:" in b.text]
+    comment = block.text.split("strategy:", 1)[1].splitlines()[0].split("#", 1)[1]
+    listed = re.findall(r"[a-z_]+", comment.replace("(default)", ""))
+    assert listed == _schema()["$defs"]["Group"]["properties"]["strategy"]["enum"]
+
+
+def test_the_invalid_policies_folder_shows_every_code() -> None:
+    shown: set[str] = set()
+    for expected in (REPO / "tests" / "policies" / "invalid").glob("*.expected.json"):
+        shown.update(d["code"] for d in json.loads(expected.read_text(encoding="utf-8")))
+    assert shown == set(CODES)
