@@ -34,6 +34,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from policyroute.errors import RequestError
+from policyroute.langchain_.tool_choice import tool_choice_param
 
 __all__ = [
     "to_openai_content",
@@ -437,38 +438,3 @@ def to_openai_tool(
     if isinstance(tool, Mapping) and tool.get("cache_control") is not None:
         formatted["cache_control"] = tool["cache_control"]
     return formatted
-
-
-def tool_choice_param(choice: Any, tool_names: Sequence[str]) -> Any:
-    """LangChain's ``tool_choice`` in the OpenAI form litellm expects; ``None`` means omit.
-
-    ``"any"`` and ``True`` force some tool (``"required"``; with a single tool ``True`` names
-    it), ``"auto"``/``"none"``/``"required"`` pass through, a tool name forces that tool, and
-    ``False``/``None`` send nothing. litellm translates the OpenAI form per provider
-    (Anthropic: ``{"type": "any"}`` / ``{"type": "tool", "name": ...}``).
-
-    Example:
-        >>> tool_choice_param("lookup", ["lookup", "other"])
-        {'type': 'function', 'function': {'name': 'lookup'}}
-        >>> tool_choice_param(True, ["lookup"])
-        {'type': 'function', 'function': {'name': 'lookup'}}
-    """
-    if choice is None or choice is False:
-        return None
-    if choice is True:
-        if len(tool_names) == 1:
-            return {"type": "function", "function": {"name": tool_names[0]}}
-        return "required"
-    if isinstance(choice, str):
-        if choice == "any":
-            return "required"
-        if choice in ("auto", "none", "required"):
-            return choice
-        if choice not in tool_names:
-            raise RequestError(
-                f"tool_choice {choice!r} names no bound tool (bound: {', '.join(tool_names)})"
-            )
-        return {"type": "function", "function": {"name": choice}}
-    if isinstance(choice, Mapping):
-        return dict(choice)
-    raise RequestError(f"unsupported tool_choice {choice!r}")
