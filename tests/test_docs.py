@@ -514,3 +514,32 @@ def test_the_invalid_policies_folder_shows_every_code() -> None:
     for expected in (REPO / "tests" / "policies" / "invalid").glob("*.expected.json"):
         shown.update(d["code"] for d in json.loads(expected.read_text(encoding="utf-8")))
     assert shown == set(CODES)
+
+
+def test_explain_runs_as_the_cli_list_shows_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (line,) = [line for line in _cli_lines() if line.startswith("policyroute explain")]
+    assert line.split()[2:4] == ["POLICY", "--request"]
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    request = tmp_path / "request.yaml"
+    request.write_text("metadata: {risk: high}\nmessages: hi\n", encoding="utf-8")
+    assert main(["explain", str(REPO / "policies" / "tiered.yaml"), "--request", str(request)]) == 0
+    assert "high-risk" in capsys.readouterr().out
+
+
+def test_the_diagnostic_shown_is_what_validate_reports() -> None:
+    (block,) = [b for b in _of("") if b.doc == LANGUAGE.name and "[PR" in b.text]
+    match = re.fullmatch(r"(\S+):\d+:\d+ routes\[(\d+)\]\.to: (.*?'(\w+)'.*)\n", block.text)
+    assert match
+    file, index, said, typo = match.groups()
+    routes = [
+        {"name": f"r{i}", "when": {"stream": True}, "to": "sonnet"} for i in range(int(index))
+    ]
+    routes.append({"name": "last", "to": typo})
+    policy = {"policyroute": 1, "name": "p", "models": {"sonnet": {"model": "openai/gpt-4o-mini"}}}
+    text = json.dumps({**policy, "routes": routes}, indent=1)
+    # The line and column depend on the layout; the rest is what a user reads.
+    found = [d.format().split(" ", 1)[1] for d in validate_text(text, file=file).diagnostics]
+    assert f"routes[{index}].to: {said}" in found
