@@ -543,3 +543,18 @@ def test_the_diagnostic_shown_is_what_validate_reports() -> None:
     # The line and column depend on the layout; the rest is what a user reads.
     found = [d.format().split(" ", 1)[1] for d in validate_text(text, file=file).diagnostics]
     assert f"routes[{index}].to: {said}" in found
+
+
+def test_the_set_up_steps_name_what_the_repository_has() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    (block,) = [b for b in _of("bash") if "pip install" in b.text]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for extra in re.findall(r"\.\[(\w+)\]", block.text):
+        assert extra in project["optional-dependencies"], extra
+    assert project["scripts"]["policyroute"] == "policyroute.cli:main"
+    script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    said = README.read_text(encoding="utf-8").split("`bash .ci/run` creates", 1)[1]
+    said = said.split("\n\n", 1)[0]
+    for step in _ticked(said):
+        assert step.replace("python -m ", "") in script.replace("python -m ", ""), step
+    assert "redis-server" in script
