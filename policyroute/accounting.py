@@ -184,6 +184,30 @@ class PolicyAccounting:
         self.unwritten: collections.deque[dict[str, Any]] = collections.deque(maxlen=UNWRITTEN_MAX)
         """Receipts no sink could take, newest last (bounded by :data:`UNWRITTEN_MAX`)."""
 
+    @classmethod
+    def from_policy(
+        cls,
+        policy: CompiledPolicy,
+        *,
+        sinks: Sequence[ReceiptSink] | None = None,
+        on_threshold: Callable[[ThresholdEvent], None] | None = None,
+    ) -> PolicyAccounting:
+        """The policy's own budgets (its store) with receipts going to ``sinks`` (default:
+        the policy's ``receipts`` sink) and an ``on_threshold`` callback.
+
+        Unlike :func:`default_accounting` it is not cached: each call opens its own store
+        connection, to be shared by the models and calls that use the result.
+
+        Example:
+            >>> from policyroute.costs.sinks import CallableSink
+            >>> seen: list[dict] = []
+            >>> acct = PolicyAccounting.from_policy(policy, sinks=[CallableSink(seen.append)])
+            ... # doctest: +SKIP
+            >>> ChatPolicyRoute(policy=policy, accounting=acct)  # doctest: +SKIP
+        """
+        chosen = _sinks_for(policy) if sinks is None else sinks
+        return cls(policy, guard=_guard_for(policy), sinks=chosen, on_threshold=on_threshold)
+
     # ----------------------------------------------------------------------- admit
 
     def admit(self, attempt: AttemptInfo) -> Admission:
