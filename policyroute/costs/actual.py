@@ -47,6 +47,7 @@ __all__ = [
     "actual_cost",
     "attempt_cost",
     "cost_from_usage",
+    "count_locally",
     "to_decimal",
     "usage_from_response",
 ]
@@ -383,9 +384,9 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
         # was sent and what arrived (the partial text) as the provider would bill it.
         usage = Usage(
             input_tokens=usage.input_tokens
-            or _count(candidate.model, messages=list(attempt.call.request.messages)),
+            or count_locally(candidate.model, messages=list(attempt.call.request.messages)),
             output_tokens=usage.output_tokens
-            or (_count(candidate.model, text=partial) if partial else 0),
+            or (count_locally(candidate.model, text=partial) if partial else 0),
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
             reasoning_tokens=usage.reasoning_tokens,
@@ -402,7 +403,7 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
     return usage, cost_from_usage(usage, candidate)
 
 
-def _count(model: str, **what: Any) -> int:
+def count_locally(model: str, **what: Any) -> int:
     """Tokens counted locally (``messages=`` as budget estimates count them, audio and video
     included; ``text=`` by litellm); 0 if they cannot be."""
     try:

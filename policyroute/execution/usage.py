@@ -13,7 +13,7 @@ from typing import Any
 
 from policyroute._fields import read as _get
 from policyroute._lazy import import_litellm
-from policyroute.costs.actual import _usage_from_object, _usage_object
+from policyroute.costs.actual import _usage_from_object, _usage_object, count_locally
 from policyroute.execution.hooks import Usage
 
 __all__ = [
@@ -104,8 +104,8 @@ reasoning_tokens=0, cache_write_1h_tokens=0)
 
 def _replace(response: Any, model: str, messages: Sequence[Any], usage: Usage) -> None:
     litellm = import_litellm()
-    prompt = _count(litellm, model, messages=list(messages))
-    completion = _count(litellm, model, text=_answer_text(response))
+    prompt = count_locally(model, messages=list(messages))
+    completion = count_locally(model, text=_answer_text(response))
     counts = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -140,14 +140,6 @@ def _answer_text(response: Any) -> str:
             if isinstance(arguments, str):
                 parts.append(arguments)
     return "".join(parts)
-
-
-def _count(litellm: Any, model: str, **what: Any) -> int:
-    try:
-        return int(litellm.token_counter(model=model, **what))
-    except Exception:  # an unknown model or content litellm cannot count: count nothing
-        _log.debug("could not count tokens for %s", model, exc_info=True)
-        return 0
 
 
 def has_content(chunk: Any) -> bool:
