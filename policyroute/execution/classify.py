@@ -146,10 +146,9 @@ def classify(
         # provider's status (a 2xx) is the true one, when litellm kept it.
         status = _answered_status(exc)
         message = _malformed_message(exc, deployment, model)
-    elif error_class == "bad_request" and _is_unencodable_request(([exc, *_chain(exc)])[-1]):
+    elif error_class == "bad_request" and _is_unencodable_request(root := _root(exc)):
         # Nothing was sent: litellm's "InternalServerError" wrapper would mislead.
         status = None
-        root = ([exc, *_chain(exc)])[-1]
         where = f"deployment '{deployment}': " if deployment else ""
         message = (
             f"{where}the request could not be sent: a call parameter holds a value JSON cannot"
@@ -269,6 +268,12 @@ def _is_unreadable_answer(exc: BaseException, chain: list[BaseException], text: 
     return any(t in text for t in _MALFORMED_TEXT)
 
 
+def _root(exc: BaseException) -> BaseException:
+    """The innermost exception behind ``exc`` (``exc`` itself when nothing is behind it)."""
+    chain = _chain(exc)
+    return chain[-1] if chain else exc
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     """The exceptions behind ``exc``, nearest first (litellm keeps the provider's error)."""
     found: list[BaseException] = []
@@ -315,7 +320,7 @@ def _malformed_message(exc: BaseException, deployment: str | None, model: str | 
     who = f"deployment '{deployment}'" if deployment else "the provider"
     if model:
         who += f" ({model})"
-    root = ([exc, *_chain(exc)])[-1]
+    root = _root(exc)
     detail = _short(str(exc) or type(exc).__name__)
     if type(root).__name__ in _PARSE_ERRORS:
         # litellm's own text is then a traceback; the parse error says what was missing.
