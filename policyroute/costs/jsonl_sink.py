@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from policyroute._files import file_id
 from policyroute.costs.receipt_json import UNENCODABLE, encode_record, record_date
 from policyroute.errors import ReceiptError
 
@@ -67,14 +68,13 @@ class JsonlSink:
         # file it refers to: after a rotation (rename) or deletion the next record goes to a
         # new file at ``path``, not to the old inode. The stat costs about as much as the
         # write itself; reopening every time would cost the same, plus the close.
-        if self._fd is not None and self._path == path and self._pid == os.getpid():
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                pass
-            else:
-                if (st.st_dev, st.st_ino) == self._file_id:
-                    return self._fd
+        if (
+            self._fd is not None
+            and self._path == path
+            and self._pid == os.getpid()
+            and file_id(path) == self._file_id
+        ):
+            return self._fd
         self._close_fd()
         parent = os.path.dirname(os.path.abspath(path))
         try:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from policyroute._files import file_id
 from policyroute.costs.receipt_json import UNENCODABLE, encode_record, text_of
 from policyroute.errors import ReceiptError
 
@@ -86,13 +87,8 @@ class SqliteSink:
     def _connection(self) -> sqlite3.Connection:
         """The open connection, (re)opened if ``path`` no longer names its file; hold the lock."""
         if self._conn is not None:
-            try:
-                st = os.stat(self.path)
-            except FileNotFoundError:
-                pass
-            else:
-                if (st.st_dev, st.st_ino) == self._file_id:
-                    return self._conn
+            if file_id(self.path) == self._file_id:
+                return self._conn
             self._conn.close()
             self._conn = None
         where = os.path.abspath(self.path)
@@ -111,13 +107,13 @@ class SqliteSink:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(_SCHEMA)
-                st = os.stat(self.path)
+                opened = file_id(self.path)
             except BaseException:
                 conn.close()
                 raise
         except (OSError, sqlite3.Error) as exc:
             raise ReceiptError(f"cannot open receipt database {where}: {exc}") from exc
-        self._conn, self._file_id = conn, (st.st_dev, st.st_ino)
+        self._conn, self._file_id = conn, opened
         return conn
 
     def write(self, record: Mapping[str, Any]) -> None:

@@ -48,6 +48,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from policyroute._files import file_id
 from policyroute.budgets.stores import _sqlite_sql as sql
 from policyroute.budgets.stores._sqlite_tx import Busy, Transaction, store_error
 from policyroute.budgets.stores.base import (
@@ -92,15 +93,6 @@ def _floats(text: str) -> tuple[float, ...]:
 @functools.lru_cache(maxsize=256)
 def _text(values: tuple[float, ...]) -> str:
     return ",".join(repr(v) for v in values)
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    """The file's (device, inode), or ``None`` when it does not exist."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _create_schema(cur: sql._Cursor) -> None:
@@ -168,7 +160,7 @@ class SQLiteStore:
         if conn is not None and local.pid == os.getpid():
             # One stat per transaction (~1 us): a connection to a file that was removed or
             # replaced would go on enforcing budgets that no other process sees.
-            if local.ident == _file_id(self.path):
+            if local.ident == file_id(self.path):
                 return conn
             self._forget(local, conn)
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE. The loop
@@ -190,7 +182,7 @@ class SQLiteStore:
         # The size limit truncates the WAL file back after each checkpoint.
         conn.execute(f"PRAGMA wal_autocheckpoint={0 if on_loop else 10000}")
         conn.execute("PRAGMA journal_size_limit=67108864")
-        ident = _file_id(self.path)
+        ident = file_id(self.path)
         if self._ident is None:
             self._ident = ident
         elif ident != self._ident:
