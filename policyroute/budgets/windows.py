@@ -33,6 +33,7 @@ from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 from policyroute.budgets.stores.base import WINDOW_MARGIN_SECONDS
+from policyroute.costs.receipt_json import utf8_safe
 from policyroute.errors import RequestError
 from policyroute.policy.facts import MISSING, RequestFacts, fact_getter
 from policyroute.policy.model import WindowSpec
@@ -184,15 +185,9 @@ def _scope_text(value: Any, per: str) -> str:
                 f"budget scope {per!r}: a value of type {type(value).__name__} cannot be"
                 f" written as text ({type(exc).__name__}: {exc})"
             ) from exc
-    return _storable(text)
-
-
-def _storable(text: str) -> str:
-    if text.isascii():
-        return text
-    # Lone surrogates (from undecodable bytes) cannot be stored as UTF-8: escape them so the
-    # call is charged under a scope every store can hold.
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    # Lone surrogates (from undecodable bytes) cannot be stored as UTF-8: escaped, the call
+    # is charged under a scope every store can hold.
+    return utf8_safe(text)
 
 
 def scope_values(per: str | None, request: Request, *, route: str, model: str) -> tuple[str, ...]:
@@ -210,7 +205,7 @@ def scope_values(per: str | None, request: Request, *, route: str, model: str) -
     if per is None:
         return (GLOBAL_SCOPE,)
     if per == "tags":
-        unique = tuple(dict.fromkeys(_storable(str(t)) for t in request.tags))
+        unique = tuple(dict.fromkeys(utf8_safe(str(t)) for t in request.tags))
         return unique or (MISSING_SCOPE,)
     if per == "route":
         return (route or MISSING_SCOPE,)

@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["UNENCODABLE", "encode_record", "record_date", "text_of"]
+__all__ = ["UNENCODABLE", "encode_record", "record_date", "text_of", "utf8_safe"]
 
 _MAX_DEPTH = 64
 
@@ -29,12 +29,20 @@ def text_of(value: object) -> str:
         text = str(value)
     except Exception:
         return f"<unprintable {type(value).__name__}>"
-    return _clean(text)
+    return utf8_safe(text)
 
 
-def _clean(text: str) -> str:
+def utf8_safe(text: str) -> str:
     """``text`` as valid UTF-8: lone surrogates (from ``surrogateescape`` decoding or broken
-    input) become their ``\\udXXX`` spelling instead of failing the whole line."""
+    input) become their ``\\udXXX`` spelling instead of failing the whole line (or a store's
+    key); any other text is returned as it is.
+
+    Example:
+        >>> utf8_safe("caf\\udce9"), utf8_safe("café")
+        ('caf\\\\udce9', 'café')
+    """
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -57,7 +65,7 @@ def _plain(value: Any, depth: int = 0) -> Any:
             return value
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, str):
-        return _clean(value)
+        return utf8_safe(value)
     if isinstance(value, Mapping | list | tuple):
         if depth >= _MAX_DEPTH:
             raise ValueError(f"record nested deeper than {_MAX_DEPTH} levels (a cycle?)")
@@ -69,7 +77,7 @@ def _plain(value: Any, depth: int = 0) -> Any:
 
 def _key(key: object) -> object:
     if isinstance(key, str):
-        return _clean(key)
+        return utf8_safe(key)
     if key is None or isinstance(key, bool | int | float):
         return key  # the encoder spells these as JSON does
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
