@@ -150,8 +150,13 @@ class BudgetGuard:
         self._token_counter = token_counter
         self._lease = float(policy.spec.store.lease)
         self._default_max_tokens = policy.defaults.max_tokens
-        self._downgrades: OrderedDict[str, set[str]] = OrderedDict()
+        # Per request: the downgrade targets it was sent to, in order (a dict as ordered set).
+        self._downgrades: OrderedDict[str, dict[str, None]] = OrderedDict()
         self._downgrades_lock = threading.Lock()
+        # A downgrade to a route makes the call that route's (its budgets and ``per: route``
+        # scope apply from then on); one to a group keeps the call's route. The stand-in
+        # policies of unit tests may carry no routes at all.
+        self._route_names = frozenset(getattr(policy, "route_names", ()))
 
     # ------------------------------------------------------------------ admit
 
@@ -280,9 +285,22 @@ class BudgetGuard:
 
     # ------------------------------------------------------------------ internals
 
+    def _route_of(self, attempt: AttemptInfo) -> str:
+        """The route the attempt is charged as: the last route its call was downgraded to,
+        else the route that matched it."""
+        if self._route_names:
+            with self._downgrades_lock:
+                targets = tuple(self._downgrades.get(attempt.call.request.request_id, ()))
+            for target in reversed(targets):
+                if target in self._route_names:
+                    return target
+        return attempt.call.decision.route
+
     def _plan(self, attempt: AttemptInfo) -> tuple[tuple[ReservedLine, ...], Estimate] | None:
         decision = attempt.call.decision
-        budgets = [b for b in decision.budgets if b.routes is None or decision.route in b.routes]
+        route = self._route_of(attempt)
+        in_scope = decision.budgets if route == decision.route else self.policy.budgets_for(route)
+        budgets = [b for b in in_scope if b.routes is None or route in b.routes]
         if not budgets:
             return None
         candidate = attempt.candidate
@@ -304,7 +322,7 @@ class BudgetGuard:
         for budget in budgets:
             window = window_for(budget.window, now)
             scopes = scope_values(
-                budget.per, attempt.call.request, route=decision.route, model=candidate.alias
+                budget.per, attempt.call.request, route=route, model=candidate.alias
             )
             lines.extend(
                 ReservedLine(budget, scope, window, line_key(budget.name, scope, window.key))
@@ -386,13 +404,13 @@ class BudgetGuard:
     def _first_downgrade(self, request_id: str, target: str) -> bool:
         # A downgrade whose target is refused again must not bounce forever.
         with self._downgrades_lock:
-            seen = self._downgrades.setdefault(request_id, set())
+            seen = self._downgrades.setdefault(request_id, {})
             self._downgrades.move_to_end(request_id)
             while len(self._downgrades) > _DOWNGRADE_MEMORY:
                 self._downgrades.popitem(last=False)
             if target in seen:
                 return False
-            seen.add(target)
+            seen[target] = None
             return True
 
     @staticmethod
