@@ -471,7 +471,10 @@ def _charges(
             )
         else:
             limit = rl.budget.limit_usd
-            crossed = tuple(t for t in sorted(rl.budget.warn_at) if actual >= limit * Decimal(t))
+            # The decimal the policy wrote, not the binary float (Decimal(0.1) > 0.1).
+            crossed = tuple(
+                t for t in sorted(rl.budget.warn_at) if actual >= limit * Decimal(repr(t))
+            )
             charge = BudgetCharge(
                 rl.budget.name, rl.scope, "call", limit, actual, Decimal(0), crossed
             )

@@ -73,7 +73,9 @@ def crossed_thresholds(
     """
     if limit_nano <= 0:
         return (), tuple(fired)
-    reached = {t for t in thresholds if spent_nano * 1.0 >= t * limit_nano}
+    # Compared as the decimal the policy wrote (0.07, not the binary float just above it):
+    # spend that reaches the threshold exactly fires it.
+    reached = {t for t in thresholds if spent_nano >= Decimal(repr(t)) * limit_nano}
     newly = tuple(sorted(reached - set(fired)))
     return newly, tuple(sorted(reached))
 
