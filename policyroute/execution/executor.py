@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from policyroute._lazy import import_litellm
 from policyroute.errors import BudgetExceeded, ProviderError, StreamInterruptedError
 from policyroute.execution.attempt import AttemptRun
-from policyroute.execution.breaker import CircuitBreakers, Permit
+from policyroute.execution.breaker import BREAKER_CLASSES, CircuitBreakers, Permit
 from policyroute.execution.call import CallState, RoutingPolicy
 from policyroute.execution.hooks import (
     Accounting,
@@ -252,6 +252,8 @@ class Executor:
         ok = outcome.status == "ok"
         latency = outcome.latency_s if latency_s is None else latency_s
         self.stats.finish(alias, latency if ok else None)
+        if outcome.status == "error" and error is not None and error.error_class in BREAKER_CLASSES:
+            self.stats.record_failure(alias)  # so fastest does not keep trying it first
         if ok:
             self.breakers.record_success(alias, permit)
         elif error is not None and outcome.status != "interrupted":

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from policyroute.policy.facts import RequestFacts
 from policyroute.policy.model import GroupSpec, Requirements, Strategy
 from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH
 from policyroute.routing.decision import Candidate, DeploymentStats
-from policyroute.routing.strategies import order_members
+from policyroute.routing.strategies import order_members, ranking_latency
 
 __all__ = ["Entry", "GroupNode", "TargetPlan", "build_nodes", "format_price", "static_reason"]
 
@@ -132,8 +133,12 @@ def _note(strategy: Strategy, entry: Entry, stats: DeploymentStats | None) -> st
     if strategy == "weighted":
         return f"{entry.alias} weight {entry.weight:g}"
     if strategy == "fastest":
-        seconds = None if stats is None else stats.latency(entry.alias)
-        return f"{entry.alias} " + ("no data" if seconds is None else f"{seconds * 1000:.0f}ms")
+        seconds = None if stats is None else ranking_latency(stats)(entry.alias)
+        if seconds is None:
+            return f"{entry.alias} no data"
+        if math.isinf(seconds):
+            return f"{entry.alias} failing"
+        return f"{entry.alias} {seconds * 1000:.0f}ms"
     if strategy == "least_busy":
         busy = 0 if stats is None else stats.in_flight(entry.alias)
         return f"{entry.alias} {busy} in flight"

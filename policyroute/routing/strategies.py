@@ -9,6 +9,9 @@ the group lists its members in.
 - ``fastest``: members without latency data first, in listed order, then the rest by observed
   latency. Trying unmeasured deployments first is deliberate: otherwise a deployment that has
   never been tried would never be measured. With no data at all this is the listed order.
+  Stats that offer ``ranking_latency`` (as
+  :class:`~policyroute.routing.stats.DeploymentStatsTracker` does) are ranked by it: failures
+  count against a deployment and old observations go stale.
 - ``weighted``: a weighted random order without replacement (each position drawn in
   proportion to the remaining weights); zero-weight members last, in listed order.
 - ``least_busy``: by calls in flight, fewest first.
@@ -23,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -39,6 +43,7 @@ __all__ = [
     "order_least_busy",
     "order_members",
     "order_weighted",
+    "ranking_latency",
 ]
 
 T = TypeVar("T")
@@ -88,7 +93,10 @@ def order_weighted(items: Sequence[T], weight: Callable[[T], float], rng: random
     """A random order where each next item is drawn with probability proportional to weight.
 
     Uses Efraimidis-Spirakis keys (``u ** (1 / w)``, largest first), which gives exactly that
-    distribution with one random draw per item. Zero-weight items come last, in listed order.
+    distribution with one random draw per item. The keys are compared as logarithms
+    (``log(u) / w``, the same order): ``u ** (1 / w)`` underflows to 0.0 for small weights
+    (half the time at ``w = 0.001``), and the tie then went to the member listed first.
+    Zero-weight items come last, in listed order.
 
     Example:
         >>> order_weighted(["a", "b", "z"], {"a": 1.0, "b": 1.0, "z": 0.0}.get,
@@ -100,7 +108,8 @@ def order_weighted(items: Sequence[T], weight: Callable[[T], float], rng: random
     for i, item in enumerate(items):
         w = weight(item)
         if w > 0:
-            keyed.append((rng.random() ** (1.0 / w), -i, item))
+            u = rng.random()
+            keyed.append((math.log(u) / w if u > 0.0 else -math.inf, -i, item))
         else:
             zero.append(item)
     keyed.sort(key=lambda t: (t[0], t[1]), reverse=True)
@@ -129,7 +138,8 @@ def order_members(
 ) -> list[T]:
     """Order ``items`` by ``strategy``; ``alias`` names the deployment ``stats`` is asked about.
 
-    Without ``stats``, ``fastest`` and ``least_busy`` keep the listed order.
+    Without ``stats``, ``fastest`` and ``least_busy`` keep the listed order. ``fastest`` reads
+    ``stats.ranking_latency`` when the stats have it, ``stats.latency`` otherwise.
 
     Example:
         >>> order_members("cheapest", ["a", "b"], alias=str, price={"a": 2, "b": 1}.get,
@@ -145,9 +155,25 @@ def order_members(
     if strategy == "fastest":
         if stats is None:
             return list(items)
-        return order_fastest(items, lambda item: stats.latency(alias(item)))
+        seconds = ranking_latency(stats)
+        return order_fastest(items, lambda item: seconds(alias(item)))
     if strategy == "least_busy":
         if stats is None:
             return list(items)
         return order_least_busy(items, lambda item: stats.in_flight(alias(item)))
     raise PolicyError(f"unknown group strategy {strategy!r}")
+
+
+def ranking_latency(stats: DeploymentStats) -> Callable[[str], float | None]:
+    """What ``fastest`` ranks a deployment by: ``stats.ranking_latency`` if the stats offer it
+    (the protocol predates it, and user implementations need not have it), else ``latency``.
+
+    Example:
+        >>> from policyroute.routing.stats import DeploymentStatsTracker
+        >>> stats = DeploymentStatsTracker()
+        >>> stats.record_failure("a")
+        >>> stats.latency("a"), ranking_latency(stats)("a")
+        (None, inf)
+    """
+    ranking: Callable[[str], float | None] | None = getattr(stats, "ranking_latency", None)
+    return stats.latency if ranking is None else ranking
