@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine, ReserveResult
 from policyroute.budgets.windows import Window, line_key, scope_values, window_for
-from policyroute.costs.estimate import Estimate, worst_case
+from policyroute.costs.estimate import OUTPUT_LIMIT_KEYS, Estimate, worst_case
 from policyroute.errors import BudgetError, BudgetExceeded
 from policyroute.execution.hooks import Admission, AttemptInfo
 from policyroute.policy.model import BudgetSpec
@@ -396,8 +396,9 @@ class BudgetGuard:
                 raise self._exceeded(
                     refusal, amount, note=f"max_tokens cannot be clamped to {on_exceed.min_tokens}"
                 )
-            key = "max_completion_tokens" if "max_completion_tokens" in params else "max_tokens"
-            new_params = {**params, key: clamped}
+            # Every output limit the call gives is lowered: the provider may honour either.
+            keys = [k for k in OUTPUT_LIMIT_KEYS if k in params] or ["max_tokens"]
+            new_params = {**params, **dict.fromkeys(keys, clamped)}
             return new_params, estimate.cost_with_output(clamped)
         raise self._exceeded(refusal, amount)
 

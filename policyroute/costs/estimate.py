@@ -37,12 +37,16 @@ from policyroute.request import Request
 from policyroute.routing.decision import Candidate
 
 __all__ = [
+    "OUTPUT_LIMIT_KEYS",
     "Estimate",
     "cache_write_ttl",
     "count_input_tokens",
     "output_bound",
     "worst_case",
 ]
+
+OUTPUT_LIMIT_KEYS = ("max_tokens", "max_completion_tokens")
+"""The call parameters that bound a choice's output tokens."""
 
 FALLBACK_TOKENIZER_MODEL = "gpt-4o"
 """Tokenizer used for models litellm does not know; close enough for a bound with headroom."""
@@ -209,12 +213,28 @@ def count_input_tokens(
 def output_bound(
     params: Mapping[str, Any], candidate: Candidate, default_max_tokens: int | None
 ) -> int | None:
-    """The most output tokens one choice can produce, or ``None`` if nothing bounds it."""
-    for key in ("max_tokens", "max_completion_tokens"):
-        value = params.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-    if default_max_tokens is not None:
+    """The most output tokens one choice can produce, or ``None`` if nothing bounds it.
+
+    The policy default applies only when the call names neither limit, as the executor
+    applies it. When a call gives both ``max_tokens`` and ``max_completion_tokens``, either
+    may be the one the provider honours (litellm maps both onto one field for some
+    providers, the last one winning), so the larger bounds the output.
+
+    Example:
+        >>> output_bound({"max_tokens": 100, "max_completion_tokens": 300}, candidate, None)
+        ... # doctest: +SKIP
+        300
+    """
+    given = [
+        value
+        for key in OUTPUT_LIMIT_KEYS
+        if isinstance(value := params.get(key), int) and not isinstance(value, bool) and value >= 0
+    ]
+    if given:
+        return max(given)
+    # The executor sends the policy default only to calls that name neither limit: a call
+    # passing ``max_tokens=None`` goes out without one, bounded by the model alone.
+    if default_max_tokens is not None and not any(k in params for k in OUTPUT_LIMIT_KEYS):
         return default_max_tokens
     return candidate.info.max_output_tokens
 
