@@ -2,8 +2,9 @@
 
 A :class:`TargetPlan` is built once per target at compile time. Target names are expanded left
 to right, groups in place (nested groups recursively, each ordered by its own strategy and
-ranked inside its parent by its first member), then filtered and de-duplicated (the first
-surviving occurrence of an alias wins):
+ranked inside its parent by its first member, or in a weighted parent by the sum of its
+members' weights), then filtered and de-duplicated (the first surviving occurrence of an alias
+wins):
 
 1. static requirements — the route's ``require`` and the ``require`` of every group the alias
    was reached through — are checked at compile time;
