@@ -2,7 +2,8 @@
 
 Budgets are enforced against this bound, so every choice here errs high:
 
-- input tokens are counted with litellm's tokenizer for the model;
+- input tokens are counted with litellm's tokenizer for the model, tools and the
+  structured-output schema (``response_format``) included;
 - output is bounded by ``max_tokens``, else the policy default, else the model's output limit;
 - input is priced at the highest tier, and at the cache-write price when the prompt asks for
   caching (more than plain input on Anthropic; the hour-long price for ``ttl: 1h``), and at
@@ -23,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,6 +44,7 @@ __all__ = [
     "cache_write_ttl",
     "count_input_tokens",
     "output_bound",
+    "schema_text",
     "worst_case",
 ]
 
@@ -57,7 +60,7 @@ class Estimate:
     """A worst-case bound on one attempt's cost.
 
     Attributes:
-        input_tokens: prompt tokens (messages and tools), counted once.
+        input_tokens: prompt tokens (messages, tools and response schema), counted once.
         output_tokens: the output bound per choice.
         cost: USD for all ``n`` choices at the worst rates; zero when ``priced`` is false.
         priced: false when the model has no known price (or output cannot be bounded).
@@ -174,6 +177,29 @@ def _measure(
     return total
 
 
+def schema_text(response_format: Any) -> str | None:
+    """The JSON text of a structured-output schema, ``None`` when there is none.
+
+    Providers bill the schema as input (OpenAI adds it to the prompt; litellm sends it to
+    Anthropic as a tool), and litellm's counter does not see it. ``response_format`` is the
+    OpenAI form or a pydantic class, which litellm turns into its JSON schema.
+
+    Example:
+        >>> schema_text({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}})
+        '{"name": "x", "schema": {}}'
+        >>> schema_text({"type": "json_object"}) is None
+        True
+    """
+    if isinstance(response_format, Mapping):
+        schema = response_format.get("json_schema") or response_format.get("response_schema")
+    else:
+        to_schema = getattr(response_format, "model_json_schema", None)
+        schema = to_schema() if callable(to_schema) else None
+    if not schema:
+        return None
+    return json.dumps(schema, default=str)
+
+
 def count_input_tokens(
     model: str,
     messages: Sequence[Mapping[str, Any]],
@@ -207,6 +233,21 @@ def count_input_tokens(
     except Exception as exc:
         raise RequestError(
             f"cannot count the input tokens of this request for {model}: {exc}"
+        ) from exc
+
+
+def _schema_tokens(
+    model: str, response_format: Any, token_counter: Callable[..., int] | None
+) -> int:
+    try:
+        text = schema_text(response_format)
+        if text is None:
+            return 0
+        counter = token_counter or import_litellm().token_counter
+        return _counted(counter, model, [{"role": "system", "content": text}], None)
+    except Exception as exc:
+        raise RequestError(
+            f"cannot count the tokens of this request's response_format for {model}: {exc}"
         ) from exc
 
 
@@ -268,6 +309,12 @@ def worst_case(
         token_counter,
         media_cap=info.max_input_tokens,
     )
+    response_format = (
+        request.response_format
+        if request.response_format is not None
+        else params.get("response_format")
+    )
+    input_tokens += _schema_tokens(candidate.model, response_format, token_counter)
     output_tokens = output_bound(params, candidate, default_max_tokens)
     if not info.priced:
         return Estimate(
