@@ -231,6 +231,11 @@ class BudgetGuard:
             states: dict[str, LineState] = {}
             if refusal.line.budget.on_exceed.action == "clamp_max_tokens":
                 states = yield _States(tuple(rl.key for rl in lines), self._clock())
+                # A budget that blocks refuses the call even when another budget, checked
+                # first, would have clamped it: the outcome must not hang on budget order.
+                blocking = _blocking_refusal(lines, states, amount)
+                if blocking is not None:
+                    raise self._exceeded(blocking, amount)
             outcome = self._on_refusal(attempt, refusal, estimate, amount, params, lines, states)
             if isinstance(outcome, Admission):
                 return outcome
@@ -429,6 +434,21 @@ class BudgetGuard:
         if note:
             exc.args = (f"{exc.args[0]} ({note})",)
         return exc
+
+
+def _blocking_refusal(
+    lines: Sequence[ReservedLine], states: Mapping[str, LineState], amount: Decimal
+) -> _Refusal | None:
+    """The first line whose budget blocks and that ``amount`` would break, if any."""
+    for rl in lines:
+        if rl.budget.on_exceed.action != "block":
+            continue
+        state = states.get(rl.key) if rl.window.persistent else None
+        spent = state.spent if state is not None else Decimal(0)
+        reserved = state.reserved if state is not None else Decimal(0)
+        if spent + reserved + amount > rl.budget.limit_usd:
+            return _Refusal(rl, spent, reserved)
+    return None
 
 
 def _clamped_max_tokens(

@@ -1,0 +1,90 @@
+"""on_exceed: which budget's action applies, how far a clamp goes, what a refusal reports."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from budgets.helpers import attempt, budget, fixed_counter, policy
+from policyroute.budgets import BudgetGuard, MemoryStore
+from policyroute.errors import BudgetExceeded
+from policyroute.policy.model import BudgetSpec, OnExceed, WindowSpec
+
+D = Decimal
+NOW = 1_750_000_000.0
+# 100 input tokens + max_tokens 900 at $1/M each way: $0.001 per call.
+PARAMS = {"max_tokens": 900}
+CLAMP = OnExceed(action="clamp_max_tokens", min_tokens=50)
+
+
+def _guard(*budgets: BudgetSpec) -> BudgetGuard:
+    return BudgetGuard(
+        policy(budgets), MemoryStore(), clock=lambda: NOW, token_counter=fixed_counter(100)
+    )
+
+
+@pytest.mark.parametrize("clamp_first", [True, False])
+def test_a_blocking_budget_refuses_whatever_the_budget_order(clamp_first: bool) -> None:
+    clamps = budget("clamps", limit="0.0006", on_exceed=CLAMP)
+    blocks = budget("blocks", limit="0.0007")
+    order = (clamps, blocks) if clamp_first else (blocks, clamps)
+    with pytest.raises(BudgetExceeded) as info:
+        _guard(*order).admit(attempt(order, params=PARAMS))
+    assert (info.value.budget, info.value.estimate) == ("blocks", D("0.001"))
+
+
+def test_a_clamp_still_fits_a_blocking_budget_that_the_call_does_not_break() -> None:
+    clamps = budget("clamps", limit="0.0006", on_exceed=CLAMP)
+    blocks = budget("blocks", limit="1")
+    admission = _guard(clamps, blocks).admit(attempt([clamps, blocks], params=PARAMS))
+    assert admission.params["max_tokens"] == 499
+
+
+def test_a_clamp_divides_the_room_among_n_choices() -> None:
+    b = budget(limit="0.0012", on_exceed=CLAMP)
+    admission = _guard(b).admit(attempt([b], params={**PARAMS, "n": 2}))
+    # $0.0012 / 2 choices - 100 input tokens = room for 499 output tokens each.
+    assert admission.params == {"max_tokens": 499, "n": 2}
+    assert admission.estimate == D("0.001198")
+
+
+def test_a_clamp_below_its_floor_refuses_with_the_unclamped_estimate() -> None:
+    b = budget(limit="0.00012", on_exceed=CLAMP)
+    with pytest.raises(BudgetExceeded, match="cannot be clamped to 50") as info:
+        _guard(b).admit(attempt([b], params=PARAMS))
+    assert (info.value.limit, info.value.estimate) == (D("0.00012"), D("0.001"))
+
+
+def test_a_refusal_reports_the_refusing_line_spend_reservations_and_estimate() -> None:
+    b = budget("team", limit="0.0025", per="metadata.team")
+    g = _guard(b)
+    g.settle(g.admit(attempt([b], params=PARAMS, metadata={"team": "red"})), D("0.0007"))
+    g.admit(attempt([b], params=PARAMS, metadata={"team": "red"}))  # held, not settled
+    g.admit(attempt([b], params=PARAMS, metadata={"team": "blue"}))
+    with pytest.raises(BudgetExceeded) as info:
+        g.admit(attempt([b], params={"max_tokens": 1000}, metadata={"team": "red"}))
+    exc = info.value
+    assert (exc.budget, exc.scope, exc.limit, exc.spent, exc.reserved, exc.estimate) == (
+        "team",
+        "red",
+        D("0.0025"),
+        D("0.0007"),
+        D("0.001"),
+        D("0.0011"),
+    )
+    assert exc.window == "day:2025-06-15"
+
+
+def test_a_call_window_refusal_reports_no_spend_and_the_calls_estimate() -> None:
+    b = budget("per-call", limit="0.0005", window=WindowSpec(kind="call"))
+    with pytest.raises(BudgetExceeded) as info:
+        _guard(b).admit(attempt([b], params=PARAMS))
+    exc = info.value
+    assert (exc.scope, exc.spent, exc.reserved, exc.estimate, exc.window) == (
+        "*",
+        D(0),
+        D(0),
+        D("0.001"),
+        "call",
+    )
