@@ -356,9 +356,10 @@ class CallState:
         open_note = ""
         if self._skipped:
             open_note = f"; skipped circuit-open: {', '.join(c.alias for c in self._skipped)}"
+        # The last error's own message says why, which the class names alone do not.
         err = AllCandidatesFailedError(
             f"route '{self.decision.route}': all {len(self.attempts)} attempt(s) failed"
-            f" ({tried}){open_note}",
+            f" ({tried}){open_note}; last error: {self.errors[-1]}",
             errors=self.errors,
             deployment=self.errors[-1].deployment,
             model=self.errors[-1].model,

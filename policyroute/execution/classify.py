@@ -146,7 +146,16 @@ def classify(
         # provider's status (a 2xx) is the true one, when litellm kept it.
         status = _answered_status(exc)
         message = _malformed_message(exc, deployment, model)
-    elif error_class == "bad_request" and _is_unencodable_request(root := _root(exc)):
+    elif isinstance(root := _root(exc), ImportError):
+        # litellm imports some provider SDKs and optional modules on first use: the deployment
+        # cannot work in this environment, which a "connection" message would hide.
+        where = f"deployment '{deployment}': " if deployment else ""
+        missing = f"'{root.name}'" if root.name else "a module"
+        message = (
+            f"{where}litellm could not import {missing}, which this call needs"
+            f" ({_short(str(root))}); install the package that provides it"
+        )
+    elif error_class == "bad_request" and _is_unencodable_request(root):
         # Nothing was sent: litellm's "InternalServerError" wrapper would mislead.
         status = None
         where = f"deployment '{deployment}': " if deployment else ""
