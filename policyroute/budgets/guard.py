@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import threading
 import time
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from policyroute.budgets.clamp import MIN_THINKING_BUDGET, max_tokens_within, thinking_within
 from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine, ReserveResult
 from policyroute.budgets.windows import Window, line_key, scope_values, window_for
 from policyroute.costs.estimate import OUTPUT_LIMIT_KEYS, Estimate, worst_case
@@ -44,7 +44,6 @@ __all__ = ["BudgetCharge", "BudgetGuard", "Reservation", "ReservedLine"]
 _CLAMP_ROUNDS = 3
 # Extra lease beyond a request's timeout, for the settle that follows it.
 _LEASE_MARGIN_S = 30.0
-_ONE_NANO = Decimal("1e-9")
 _DOWNGRADE_MEMORY = 10_000
 
 
@@ -404,6 +403,17 @@ class BudgetGuard:
             # Every output limit the call gives is lowered: the provider may honour either.
             keys = [k for k in OUTPUT_LIMIT_KEYS if k in params] or ["max_tokens"]
             new_params = {**params, **dict.fromkeys(keys, clamped)}
+            thinking = thinking_within(params.get("thinking"), clamped)
+            if thinking is False:
+                raise self._exceeded(
+                    refusal,
+                    amount,
+                    note=f"max_tokens cannot be clamped to {MIN_THINKING_BUDGET + 1}: extended"
+                    f" thinking needs budget_tokens of at least {MIN_THINKING_BUDGET}, below"
+                    " max_tokens",
+                )
+            if thinking is not None:
+                new_params["thinking"] = thinking
             return new_params, estimate.cost_with_output(clamped)
         raise self._exceeded(refusal, amount)
 
@@ -462,13 +472,7 @@ def _clamped_max_tokens(
             remaining.append(rl.budget.limit_usd - state.spent - state.reserved)
         else:
             remaining.append(rl.budget.limit_usd)
-    # One nano-dollar of slack: stores round charges up to whole nano-dollars.
-    room = min(remaining) / estimate.n - estimate.input_tokens * estimate.input_rate - _ONE_NANO
-    if room < 0:
-        return None
-    if estimate.output_rate <= 0:
-        return estimate.output_tokens
-    return min(estimate.output_tokens, math.floor(room / estimate.output_rate))
+    return max_tokens_within(estimate, min(remaining))
 
 
 def _charges(

@@ -88,3 +88,25 @@ def test_a_call_window_refusal_reports_no_spend_and_the_calls_estimate() -> None
         D("0.001"),
         "call",
     )
+
+
+THINKING = {"type": "enabled", "budget_tokens": 2048}
+
+
+def test_a_clamp_keeps_the_thinking_budget_below_max_tokens() -> None:
+    # $0.0022 - 100 input tokens = room for 2099 output tokens; thinking must stay below.
+    b = budget(limit="0.0022", on_exceed=CLAMP)
+    params = {"max_tokens": 4096, "thinking": THINKING}
+    admission = _guard(b).admit(attempt([b], params=params))
+    assert admission.params["max_tokens"] == 2099
+    assert admission.params["thinking"] == THINKING
+    tighter = budget(limit="0.0015", on_exceed=CLAMP)
+    admission = _guard(tighter).admit(attempt([tighter], params=params))
+    assert admission.params["max_tokens"] == 1399
+    assert admission.params["thinking"] == {"type": "enabled", "budget_tokens": 1398}
+
+
+def test_a_clamp_that_leaves_no_room_for_thinking_refuses() -> None:
+    b = budget(limit="0.001", on_exceed=CLAMP)
+    with pytest.raises(BudgetExceeded, match="thinking"):
+        _guard(b).admit(attempt([b], params={"max_tokens": 4096, "thinking": THINKING}))
