@@ -256,10 +256,10 @@ def output_bound(
 ) -> int | None:
     """The most output tokens one choice can produce, or ``None`` if nothing bounds it.
 
-    The policy default applies only when the call names neither limit, as the executor
-    applies it. When a call gives both ``max_tokens`` and ``max_completion_tokens``, either
-    may be the one the provider honours (litellm maps both onto one field for some
-    providers, the last one winning), so the larger bounds the output.
+    The policy default applies when the call gives neither limit (``None`` is not given), as
+    the executor applies it. When a call gives both ``max_tokens`` and
+    ``max_completion_tokens``, either may be the one the provider honours (litellm maps both
+    onto one field for some providers, the last one winning), so the larger bounds the output.
 
     Example:
         >>> output_bound({"max_tokens": 100, "max_completion_tokens": 300}, candidate, None)
@@ -273,9 +273,7 @@ def output_bound(
     ]
     if given:
         return max(given)
-    # The executor sends the policy default only to calls that name neither limit: a call
-    # passing ``max_tokens=None`` goes out without one, bounded by the model alone.
-    if default_max_tokens is not None and not any(k in params for k in OUTPUT_LIMIT_KEYS):
+    if default_max_tokens is not None:
         return default_max_tokens
     return candidate.info.max_output_tokens
 

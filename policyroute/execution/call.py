@@ -259,9 +259,10 @@ class CallState:
             params["api_key"] = key.reveal()
         params.update(self._call_params)
         params.update(self.decision.params)
+        # A limit given as None is not given (litellm drops it): the default applies then too.
         if (
-            "max_tokens" not in params
-            and "max_completion_tokens" not in params
+            params.get("max_tokens") is None
+            and params.get("max_completion_tokens") is None
             and self._defaults.max_tokens is not None
         ):
             params["max_tokens"] = self._defaults.max_tokens

@@ -9,13 +9,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
 import policyroute
 from budgets.helpers import attempt, budget, candidate, fixed_counter, policy
 from policyroute.budgets import BudgetGuard, MemoryStore
 from policyroute.costs.estimate import output_bound
-from policyroute.errors import BudgetExceeded
 from policyroute.policy.model import OnExceed
 from policyroute.testing import FakeProvider, Reply, Usage
 
@@ -47,16 +44,10 @@ def test_clamping_lowers_every_output_limit_the_call_gives() -> None:
     assert admission.params == {"max_tokens": 199, "max_completion_tokens": 199}
 
 
-def test_a_limit_given_as_none_is_bounded_by_the_model_not_the_policy_default() -> None:
+def test_a_limit_given_as_none_is_not_given_the_policy_default_bounds_it() -> None:
     cand = candidate(max_output_tokens=100_000)
-    # The executor adds the policy default only to calls naming neither limit, so this call
-    # goes out with no limit at all.
-    assert output_bound({"max_tokens": None}, cand, 400) == 100_000
-    assert output_bound({}, cand, 400) == 400
-    b = budget(limit="0.01")
-    with pytest.raises(BudgetExceeded) as info:
-        _guard(b, max_tokens=400).admit(attempt([b], cand=cand, params={"max_tokens": None}))
-    assert info.value.estimate == D("0.1001")
+    assert output_bound({"max_tokens": None}, cand, 400) == 400
+    assert output_bound({"max_tokens": None, "max_completion_tokens": None}, cand, 400) == 400
 
 
 POLICY = """\
@@ -82,14 +73,14 @@ defaults: {{max_tokens: 10}}
 """
 
 
-def test_a_call_sent_without_a_limit_is_refused_when_the_models_limit_does_not_fit(
+def test_a_call_giving_max_tokens_none_is_sent_the_default_the_budget_reserved_for(
     tmp_path: Path, fake_provider: FakeProvider
 ) -> None:
     fake_provider.set_default("fake-small", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
     path = tmp_path / "policy.yaml"
     path.write_text(POLICY.format(base=fake_provider.openai_base), encoding="utf-8")
     messages = [{"role": "user", "content": "hi"}]
-    policyroute.completion(policy=str(path), messages=messages)  # the default 10 tokens fit
-    with pytest.raises(BudgetExceeded):
-        policyroute.completion(policy=str(path), messages=messages, max_tokens=None)
-    assert len(fake_provider.requests) == 1
+    # The worst case assumed the default 10 tokens; the provider must not be sent less of a
+    # limit than that (None reaches it as no limit at all: up to 100000 tokens).
+    policyroute.completion(policy=str(path), messages=messages, max_tokens=None)
+    assert [r.body.get("max_tokens") for r in fake_provider.requests] == [10]
