@@ -55,6 +55,7 @@ from policyroute.execution.stream_io import (
 )
 from policyroute.execution.timeouts import within
 from policyroute.execution.usage import (
+    all_choices_finished,
     chunk_text,
     has_content,
     has_finish_reason,
@@ -172,6 +173,38 @@ class _StreamRun(AttemptRun):
                 "the stream ended without a finish reason from the provider: the answer is"
                 " truncated (a proxy or the provider closed the body early)",
             )
+        self._complete()
+
+    def broke(self, exc: BaseException, stream: Any) -> None:
+        """The stream raised ``exc``. Once every choice has its finish reason the answer is
+        whole: what fails after it (a usage chunk of the wrong shape, an event that is not
+        JSON, a stall before ``[DONE]``) is logged and the answer kept, its tokens counted
+        locally when the provider's count never came. Before that, the attempt failed."""
+        if self.first_at is not None and self._finished(stream):
+            try:
+                self._complete()
+            except Exception:  # the chunks do not make an answer: the error stands
+                _log.debug("could not assemble a finished stream", exc_info=True)
+            else:
+                _log.warning(
+                    "deployment '%s': the stream failed after its answer was complete; the"
+                    " answer is kept (%s: %s)",
+                    self.attempt.candidate.alias,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+                return
+        self.failed(exc)
+
+    def _finished(self, stream: Any) -> bool:
+        # litellm's wrapper knows what the provider sent: it holds a finish reason back for
+        # its last chunk, and makes one up when a body ends without it. Another iterable (an
+        # injected completion callable) is judged by its chunks.
+        if hasattr(stream, "received_finish_reason"):
+            return provider_finished(stream)
+        return all_choices_finished(self.chunks)
+
+    def _complete(self) -> None:
         response = self._assemble()
         self.outcome = AttemptOutcome(
             status="ok",
@@ -318,7 +351,7 @@ def _sync_attempt(
     except Exception as exc:
         # Closing the stream on the watchdog's deadline ends the read with whatever error
         # (or clean end) the transport makes of it; the deadline is what happened.
-        run.failed(watchdog.expired if watchdog and watchdog.expired else exc)
+        run.broke(watchdog.expired if watchdog and watchdog.expired else exc, stream)
     finally:
         if watchdog is not None:
             watchdog.stop()
@@ -422,7 +455,7 @@ async def _async_attempt(
                 yield StreamDelta(ready)
         run.succeed(stream)
     except Exception as exc:
-        run.failed(exc)
+        run.broke(exc, stream)
     finally:
         try:
             if run.outcome.status != "ok":

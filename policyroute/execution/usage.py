@@ -17,6 +17,7 @@ from policyroute.costs.actual import _usage_from_object, _usage_object, count_lo
 from policyroute.execution.hooks import Usage
 
 __all__ = [
+    "all_choices_finished",
     "checked_usage",
     "chunk_text",
     "has_content",
@@ -165,6 +166,29 @@ def has_finish_reason(chunk: Any) -> bool:
     """
     choices = _get(chunk, "choices")
     return bool(choices) and any(_get(choice, "finish_reason") for choice in choices)
+
+
+def all_choices_finished(chunks: Sequence[Any]) -> bool:
+    """Whether every choice the stream began has received its ``finish_reason``: the answer
+    is complete whatever comes after.
+
+    Example:
+        >>> all_choices_finished([
+        ...     {"choices": [{"index": 0, "delta": {"content": "a"}}]},
+        ...     {"choices": [{"index": 1, "delta": {"content": "b"}, "finish_reason": "stop"}]}])
+        False
+        >>> all_choices_finished([{"choices": [{"delta": {}, "finish_reason": "stop"}]}])
+        True
+    """
+    begun: set[Any] = set()
+    finished: set[Any] = set()
+    for chunk in chunks:
+        for choice in _get(chunk, "choices") or ():
+            index = _get(choice, "index") or 0
+            begun.add(index)
+            if _get(choice, "finish_reason"):
+                finished.add(index)
+    return bool(finished) and begun <= finished
 
 
 def has_reasoning(chunk: Any) -> bool:
