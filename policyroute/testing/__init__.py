@@ -25,8 +25,9 @@ from policyroute.testing._faults import (
     StreamCut,
     StreamStall,
 )
+from policyroute.testing._schema_value import value_for_schema
 from policyroute.testing._steps import Reply, ToolCall, Usage
-from policyroute.testing._synth import count_tokens, value_for_schema
+from policyroute.testing._synth import count_tokens
 from policyroute.testing.fake_provider import (
     ANY_MODEL,
     FakeProvider,

@@ -12,6 +12,7 @@ from policyroute.testing._synth import (
     Choice,
     ToolSpec,
     UsageOut,
+    array_field,
     content_text,
     split_fragments,
     split_words,
@@ -38,20 +39,20 @@ def _event(name: str, obj: object) -> bytes:
 
 
 def parse_request(body: Mapping[str, Any]) -> ChatRequest:
-    """Normalise a ``/v1/messages`` body."""
+    """Normalise a ``/v1/messages`` body; raise :class:`InvalidRequest` when ``messages``
+    or ``tools`` is not an array."""
     request = ChatRequest("anthropic", str(body.get("model", "")))
     system = body.get("system")
     if system:
         request.texts.append(content_text(system))
-    messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else []:
+    for message in array_field(body, "messages"):
         if not isinstance(message, Mapping):
             continue
         text = content_text(message.get("content"))
         request.texts.append(text)
         if message.get("role") == "user" and text:
             request.last_user_text = text
-    for tool in body.get("tools") or []:
+    for tool in array_field(body, "tools"):
         if isinstance(tool, Mapping) and isinstance(tool.get("name"), str):
             schema = tool.get("input_schema")
             request.tools.append(
@@ -174,6 +175,8 @@ def render_events(answer: Answer) -> tuple[list[bytes], bytes]:
                 {"type": "content_block_start", "index": offset, "content_block": block},
             )
         )
+        if offset == 0:  # Anthropic pings once, after the first block starts, whatever it is
+            events.append(_event("ping", {"type": "ping"}))
         events.extend(
             _event(
                 "content_block_delta",

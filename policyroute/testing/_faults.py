@@ -238,7 +238,9 @@ class SlowFirstToken(Fault):
 class StreamCut(Fault):
     """Send the first ``after`` SSE events, then close the connection mid-body.
 
-    On a non-streaming request the headers and half of the JSON body are sent instead.
+    When the answer has ``after`` events or fewer, every event but the terminal
+    ``[DONE]`` / ``message_stop`` is sent before the cut. On a non-streaming request the
+    headers and half of the JSON body are sent instead.
 
     Example:
         >>> StreamCut(after=3).after
@@ -256,8 +258,10 @@ class StreamCut(Fault):
 class StreamStall(Fault):
     """Send the first ``after`` SSE events, then go silent with the connection open.
 
-    The connection is closed after ``timeout`` seconds or on ``stop()``. On a
-    non-streaming request the headers and half of the JSON body are sent, then nothing.
+    When the answer has ``after`` events or fewer, the stall comes just before the
+    terminal ``[DONE]`` / ``message_stop`` event. The connection is closed after
+    ``timeout`` seconds or on ``stop()``. On a non-streaming request the headers and half
+    of the JSON body are sent, then nothing.
 
     Example:
         >>> StreamStall(after=1, timeout=10).timeout
@@ -277,7 +281,8 @@ class StreamStall(Fault):
 class MalformedChunk(Fault):
     """Send ``after`` SSE events, then ``data: {not json``, then the rest of the stream.
 
-    Non-streaming requests are answered normally.
+    When the answer has ``after`` events or fewer, the malformed chunk comes just before
+    the terminal ``[DONE]`` / ``message_stop`` event. Non-streaming requests are answered normally.
 
     Example:
         >>> MalformedChunk(after=2).after

@@ -7,11 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from policyroute.testing._synth import (
+    MAX_CHOICES,
     Answer,
     ChatRequest,
     Choice,
+    InvalidRequest,
     ToolSpec,
     UsageOut,
+    array_field,
     content_text,
     split_fragments,
     split_words,
@@ -32,17 +35,18 @@ def _event(obj: object) -> bytes:
 
 
 def parse_request(body: Mapping[str, Any]) -> ChatRequest:
-    """Normalise a ``/v1/chat/completions`` body."""
+    """Normalise a ``/v1/chat/completions`` body; raise :class:`InvalidRequest` for a body
+    OpenAI refuses and the fake cannot answer (``messages`` or ``tools`` not arrays, ``n``
+    out of range)."""
     request = ChatRequest("openai", str(body.get("model", "")))
-    messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else []:
+    for message in array_field(body, "messages"):
         if not isinstance(message, Mapping):
             continue
         text = content_text(message.get("content"))
         request.texts.append(text)
         if message.get("role") == "user":
             request.last_user_text = text
-    for tool in body.get("tools") or []:
+    for tool in array_field(body, "tools"):
         function = tool.get("function") if isinstance(tool, Mapping) else None
         if isinstance(function, Mapping) and isinstance(function.get("name"), str):
             params = function.get("parameters")
@@ -74,7 +78,15 @@ def parse_request(body: Mapping[str, Any]) -> ChatRequest:
     elif isinstance(stop, list):
         request.stop = [s for s in stop if isinstance(s, str)]
     n = body.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+    if isinstance(n, int) and not isinstance(n, bool):
+        if not 1 <= n <= MAX_CHOICES:
+            bound = "above maximum" if n > MAX_CHOICES else "below minimum"
+            limit = f"<= {MAX_CHOICES}" if n > MAX_CHOICES else ">= 1"
+            raise InvalidRequest(
+                f"Invalid 'n': integer {bound} value. Expected a value {limit}, but got {n} "
+                "instead.",
+                "n",
+            )
         request.n = n
     request.stream = body.get("stream") is True
     options = body.get("stream_options")

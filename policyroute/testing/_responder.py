@@ -62,13 +62,14 @@ class Responder:
         status: int,
         message: str,
         error_type: str,
+        param: str | None = None,
     ) -> bool:
         """Answer a request the provider rejects itself (bad body, wrong method...)."""
         request_id = f"req_fake{self._ids.next():06d}"
         if api == "anthropic":
             body = anthropic_wire.error_body(error_type, message, request_id)
         else:
-            body = openai_wire.error_body(message, error_type, None, None)
+            body = openai_wire.error_body(message, error_type, None, param)
         return await self.write_error(api, writer, keep, status, body, request_id, None)
 
     async def write_error(
@@ -172,25 +173,31 @@ class Responder:
         else:
             events, terminal = openai_wire.render_events(answer, chat.include_usage)
             malformed = openai_wire.MALFORMED_EVENT
+        # A fault placed past the last event still happens, just before the terminal one:
+        # a test scripting Fault.stream_cut(after=50) on a short answer wants a cut stream.
+        cut_after, stall_after, malformed_after = (
+            None if at is None else min(at, len(events))
+            for at in (delivery.cut_after, delivery.stall_after, delivery.malformed_after)
+        )
         keep_after = keep and not broken and not delivery.omit_terminal
         writer.write(stream_head(content_type=_SSE_TYPE, keep_alive=keep_after, extra=[]))
-        plain = not broken and delivery.malformed_after is None and answer.chunk_delay <= 0
+        plain = not broken and malformed_after is None and answer.chunk_delay <= 0
         if plain:
             tail = () if delivery.omit_terminal else (terminal,)
             writer.write(b"".join(encode_chunk(e) for e in (*events, *tail)) + LAST_CHUNK)
             await writer.drain()
             return keep_after
         for index in range(len(events) + 1):
-            if index == delivery.cut_after:
+            if index == cut_after:
                 await writer.drain()
                 writer.close()
                 return False
-            if index == delivery.stall_after:
+            if index == stall_after:
                 await writer.drain()
                 await asyncio.sleep(delivery.stall_timeout)
                 writer.transport.abort()
                 return False
-            if index == delivery.malformed_after:
+            if index == malformed_after:
                 writer.write(encode_chunk(malformed))
             if index == len(events):
                 break

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from policyroute.testing._schema_value import value_for_schema
 from policyroute.testing._steps import Reply, ToolCall
 
 Api = Literal["openai", "anthropic"]
@@ -48,6 +49,48 @@ class ToolSpec:
 
     name: str
     parameters: Mapping[str, Any]
+
+
+MAX_CHOICES = 128
+"""The largest ``n`` OpenAI accepts; a larger one is refused with a 400, as OpenAI does."""
+
+
+class InvalidRequest(Exception):
+    """A chat request body the provider refuses with a 400 (answered, never raised to users)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+def json_type_name(value: object) -> str:
+    """How OpenAI names a JSON value's type in its error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    return "an object" if isinstance(value, Mapping) else "an array"
+
+
+def array_field(body: Mapping[str, Any], name: str) -> list[Any]:
+    """``body[name]`` when it is an array (``[]`` when absent or null), else a 400."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidRequest(
+            f"Invalid type for '{name}': expected an array, but got {json_type_name(value)} "
+            "instead.",
+            name,
+        )
+    return value
 
 
 @dataclass(slots=True)
@@ -114,119 +157,6 @@ class Answer:
     choices: tuple[Choice, ...]
     usage: UsageOut
     chunk_delay: float = 0.0
-
-
-def value_for_schema(schema: object, root: Mapping[str, Any] | None = None, depth: int = 0) -> Any:
-    """A minimal value valid for a simple JSON ``schema``.
-
-    Strings are ``"x"`` (or a sample for common formats), integers ``1``, numbers ``1.0``,
-    booleans ``true``; arrays hold one item, objects fill every listed property, ``enum``
-    and ``const`` give their first value, ``anyOf``/``oneOf`` use their first non-null
-    branch and local ``$ref`` (``#/$defs/...``) are followed.
-
-    Example:
-        >>> value_for_schema({"type": "object", "properties": {"n": {"type": "integer"}}})
-        {'n': 1}
-        >>> value_for_schema({"type": "array", "items": {"enum": ["b", "a"]}})
-        ['b']
-    """
-    if not isinstance(schema, Mapping) or depth > 32:
-        return "x"
-    root = schema if root is None else root
-    if "const" in schema:
-        return schema["const"]
-    enum = schema.get("enum")
-    if isinstance(enum, list) and enum:
-        return enum[0]
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        return value_for_schema(_resolve_ref(ref, root), root, depth + 1)
-    for key in ("anyOf", "oneOf", "allOf"):
-        branches = schema.get(key)
-        if isinstance(branches, list) and branches:
-            non_null = [b for b in branches if not (isinstance(b, Mapping) and _is_null(b))]
-            return value_for_schema((non_null or branches)[0], root, depth + 1)
-    kind = _schema_type(schema)
-    if kind == "object":
-        properties = schema.get("properties")
-        props = properties if isinstance(properties, Mapping) else {}
-        return {str(k): value_for_schema(v, root, depth + 1) for k, v in props.items()}
-    if kind == "array":
-        count = max(1, _int_or(schema.get("minItems"), 1))
-        items = schema.get("items", {})
-        return [value_for_schema(items, root, depth + 1) for _ in range(count)]
-    if kind == "integer":
-        return _bounded(schema, 1)
-    if kind == "number":
-        return float(_bounded(schema, 1))
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    return _string_for(schema)
-
-
-def _is_null(schema: Mapping[str, Any]) -> bool:
-    return schema.get("type") == "null"
-
-
-def _schema_type(schema: Mapping[str, Any]) -> str:
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if isinstance(kind, str):
-        return kind
-    if "properties" in schema:
-        return "object"
-    if "items" in schema:
-        return "array"
-    return "string"
-
-
-def _resolve_ref(ref: str, root: Mapping[str, Any]) -> object:
-    if not ref.startswith("#"):
-        return {}
-    node: object = root
-    for part in ref.lstrip("#").strip("/").split("/"):
-        if not part:
-            continue
-        if not isinstance(node, Mapping):
-            return {}
-        node = node.get(part.replace("~1", "/").replace("~0", "~"), {})
-    return node
-
-
-def _int_or(value: object, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _bounded(schema: Mapping[str, Any], preferred: int) -> int:
-    value = preferred
-    minimum = schema.get("minimum", schema.get("exclusiveMinimum"))
-    maximum = schema.get("maximum", schema.get("exclusiveMaximum"))
-    if isinstance(minimum, (int, float)) and value < minimum:
-        value = int(minimum) + (1 if "exclusiveMinimum" in schema else 0)
-    if isinstance(maximum, (int, float)) and value > maximum:
-        value = int(maximum) - (1 if "exclusiveMaximum" in schema else 0)
-    return value
-
-
-_FORMAT_SAMPLES = {
-    "date-time": "1970-01-01T00:00:00Z",
-    "date": "1970-01-01",
-    "time": "00:00:00Z",
-    "email": "x@example.com",
-    "uri": "https://example.com",
-    "url": "https://example.com",
-    "uuid": "00000000-0000-0000-0000-000000000000",
-}
-
-
-def _string_for(schema: Mapping[str, Any]) -> str:
-    sample = _FORMAT_SAMPLES.get(str(schema.get("format", "")))
-    if sample is not None:
-        return sample
-    return "x" * max(1, _int_or(schema.get("minLength"), 1))
 
 
 def greeting(request: ChatRequest) -> str:

@@ -37,7 +37,7 @@ from policyroute.testing._faults import Fault, StatusFault, Step
 from policyroute.testing._http import HTTPError, HTTPRequest, full_response, read_request
 from policyroute.testing._responder import Responder
 from policyroute.testing._steps import Reply
-from policyroute.testing._synth import Api
+from policyroute.testing._synth import Api, InvalidRequest
 
 Source = Literal["script", "default", "outage", "auto", "invalid"]
 """Where the answer to a request came from (see :class:`RecordedRequest`)."""
@@ -516,7 +516,13 @@ class FakeProvider:
             return await self._responder.send_error(
                 api, writer, keep, 400, message, "invalid_request_error"
             )
-        chat = (openai_wire if api == "openai" else anthropic_wire).parse_request(body)
+        try:
+            chat = (openai_wire if api == "openai" else anthropic_wire).parse_request(body)
+        except InvalidRequest as exc:
+            self._record(request, connection, body, api, model=body["model"])
+            return await self._responder.send_error(
+                api, writer, keep, 400, exc.message, "invalid_request_error", exc.param
+            )
         step, source = self._select(chat.model)
         self._record(request, connection, body, api, model=chat.model, step=step, source=source)
         return await self._responder.execute(api, chat, step, writer, keep)
