@@ -206,12 +206,13 @@ class _StreamRun(AttemptRun):
 
     def _complete(self) -> None:
         response = self._assemble()
+        first_at = self.first_at if self.first_at is not None else self.progress_at
         self.outcome = AttemptOutcome(
             status="ok",
             response=response,
             usage=usage_of(response) or self.usage or Usage(),
             provider_billed=True,
-            time_to_first_token_s=self.first_at - self.started,
+            time_to_first_token_s=first_at - self.started,
         )
 
     def failure_outcome(self, error: ProviderError) -> AttemptOutcome:
