@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,8 +28,11 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> BudgetStore:
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        return make_store("redis", url, f"t-{uuid.uuid4().hex[:8]}")
     return make_store(request.param, str(tmp_path / "b.sqlite3"), "t")
 
 

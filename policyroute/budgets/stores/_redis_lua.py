@@ -3,7 +3,8 @@
 Layout, every key under the hash tag ``{prefix}`` so a cluster keeps them in one slot:
 
 - ``{prefix}:line:<key>``: hash ``limit``, ``reserved``, ``spent`` (calendar windows),
-  ``width``/``span`` (rolling windows), ``thr`` and ``fired`` (thresholds, comma-separated).
+  ``width``/``span`` (rolling windows), ``thr`` (thresholds, ``fraction:spend reaching it``)
+  and ``fired`` (fractions), each comma-separated.
 - ``{prefix}:spend:<key>``: hash bucket -> nano-dollars, for rolling windows.
 - ``{prefix}:res``: sorted set of open reservations scored by lease expiry.
 - ``{prefix}:resl:<id>``: JSON ``[[key, amount], ...]`` of one reservation.
@@ -85,8 +86,18 @@ local function settle(rid, actual)
       if thr and thr ~= '' then
         local was = {}
         for _, t in ipairs(split(fired)) do was[t] = true end
-        for _, t in ipairs(split(thr)) do
-          if limit > 0 and spent >= t * limit then
+        for part in string.gmatch(thr, '[^,]+') do
+          -- 'fraction:need': need is the spend that reaches it, an exact integer worked out
+          -- by the client from the decimal the policy wrote (t * limit in doubles lands
+          -- just above 0.07 of 0.01 USD); a bare fraction is from an older client.
+          local t, need = string.match(part, '^([^:]+):(.+)$')
+          if t then
+            t, need = tonumber(t), tonumber(need)
+          else
+            t = tonumber(part)
+            need = t * limit
+          end
+          if limit > 0 and spent >= need then
             reached[#reached + 1] = t
             if not was[t] then crossed[#crossed + 1] = t end
           end

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -59,6 +60,20 @@ def _text(value: Any) -> str:
 
 def _num(value: float | None) -> str:
     return "" if value is None else repr(float(value))
+
+
+def _thresholds(fractions: Sequence[float], limit_nano: int) -> str:
+    """``fraction:need`` pairs, need being the whole nano-dollars of spend that reach the
+    fraction as the policy wrote it (as :func:`~policyroute.budgets.stores.base.
+    crossed_thresholds` compares): the script compares integers, not doubles.
+
+    Example:
+        >>> _thresholds([0.07, 0.5], 10_000_000)
+        '0.07:700000,0.5:5000000'
+    """
+    return ",".join(
+        f"{float(t)!r}:{math.ceil(Decimal(repr(float(t))) * limit_nano)}" for t in fractions
+    )
 
 
 def redacted_url(url: str) -> str:
@@ -168,7 +183,7 @@ class RedisStore:
                 str(ttl_ms),
                 _num(line.bucket_seconds),
                 _num(line.span_seconds),
-                ",".join(repr(float(t)) for t in line.thresholds),
+                _thresholds(line.thresholds, to_nano(line.limit, up=False)),
             ]
         return keys, args
 
