@@ -97,8 +97,13 @@ class Responder:
         step: Step | None,
         writer: asyncio.StreamWriter,
         keep: bool,
+        reader: asyncio.StreamReader | None = None,
     ) -> bool:
-        """Answer ``chat`` with ``step`` (``None``: generated default content)."""
+        """Answer ``chat`` with ``step`` (``None``: generated default content).
+
+        ``reader`` lets faults that hang (no response, stall) end as soon as the client
+        closes its end, instead of holding the connection until their timeout.
+        """
         if step is None or isinstance(step, Reply):
             return await self.answer(api, chat, step, _Delivery(), writer, keep)
         if isinstance(step, (StatusFault, ContextLengthFault, ContentFilterFault, BadRequestFault)):
@@ -112,7 +117,7 @@ class Responder:
             writer.transport.abort()
             return False
         if isinstance(step, NoResponse):
-            await asyncio.sleep(step.timeout)
+            await _hang(reader, step.timeout)
             writer.transport.abort()
             return False
         if isinstance(step, MalformedBody):
@@ -136,7 +141,7 @@ class Responder:
         if isinstance(step, RawStream):
             return await _raw_stream(step, writer)
         reply, delivery = _delivery_for(step)
-        return await self.answer(api, chat, reply, delivery, writer, keep)
+        return await self.answer(api, chat, reply, delivery, writer, keep, reader)
 
     async def answer(
         self,
@@ -146,6 +151,7 @@ class Responder:
         delivery: _Delivery,
         writer: asyncio.StreamWriter,
         keep: bool,
+        reader: asyncio.StreamReader | None = None,
     ) -> bool:
         """Send a successful answer, as JSON or SSE, shaped by the ``delivery`` faults."""
         answer = build_answer(chat, reply, self._ids.next(), int(time.time()))
@@ -164,7 +170,7 @@ class Responder:
             writer.write(response[: len(response) - len(body) // 2])
             await writer.drain()
             if delivery.stall_after is not None:
-                await asyncio.sleep(delivery.stall_timeout)
+                await _hang(reader, delivery.stall_timeout)
             writer.transport.abort()
             return False
         if api == "anthropic":
@@ -194,7 +200,7 @@ class Responder:
                 return False
             if index == stall_after:
                 await writer.drain()
-                await asyncio.sleep(delivery.stall_timeout)
+                await _hang(reader, delivery.stall_timeout)
                 writer.transport.abort()
                 return False
             if index == malformed_after:
@@ -210,6 +216,23 @@ class Responder:
         writer.write(LAST_CHUNK)
         await writer.drain()
         return keep_after
+
+
+async def _hang(reader: asyncio.StreamReader | None, seconds: float) -> None:
+    """Wait ``seconds``, or less if the client closes its end (the connection is dropped
+    afterwards, so whatever the client sends meanwhile is read and discarded)."""
+    if reader is None:
+        await asyncio.sleep(seconds)
+        return
+
+    async def until_closed(stream: asyncio.StreamReader) -> None:
+        while await stream.read(65536):
+            pass
+
+    try:
+        await asyncio.wait_for(until_closed(reader), seconds)
+    except (asyncio.TimeoutError, ConnectionError):
+        pass
 
 
 async def _raw_stream(step: RawStream, writer: asyncio.StreamWriter) -> bool:

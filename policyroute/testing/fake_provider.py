@@ -42,6 +42,8 @@ from policyroute.testing._synth import Api, InvalidRequest
 Source = Literal["script", "default", "outage", "auto", "invalid"]
 """Where the answer to a request came from (see :class:`RecordedRequest`)."""
 
+_BACKLOG = 2048
+
 ANY_MODEL = "*"
 """Model key matching every model, for :meth:`FakeProvider.script` and friends."""
 
@@ -225,10 +227,57 @@ class FakeProvider:
     ) -> None:
         self.stop()
 
+    async def __aenter__(self) -> FakeProvider:
+        """``async with FakeProvider() as fp``: start without blocking the caller's loop.
+
+        Example:
+            >>> import asyncio, httpx
+            >>> async def main() -> int:
+            ...     async with FakeProvider() as fp, httpx.AsyncClient() as client:
+            ...         r = await client.post(fp.openai_base + "/chat/completions",
+            ...                               json={"model": "m"})
+            ...         return r.status_code
+            >>> asyncio.run(main())
+            200
+        """
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
     @property
     def running(self) -> bool:
         """Whether the server is started."""
         return self._thread is not None
+
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are open now; shows whether a client closes its
+        connections, and that the server let go of those whose client went away.
+
+        Example:
+            >>> import httpx
+            >>> with FakeProvider() as fp:
+            ...     with httpx.Client() as client:
+            ...         _ = client.post(fp.openai_base + "/chat/completions", json={"model": "m"})
+            ...         during = fp.open_connections
+            ...     fp.wait_for_connections(0)
+            ...     during, fp.open_connections
+            (1, 0)
+        """
+        return len(self._connections)
+
+    def wait_for_connections(self, count: int, timeout: float = 5.0) -> None:
+        """Block until at most ``count`` client connections are open; raise
+        ``TimeoutError`` after ``timeout`` seconds (see :attr:`open_connections`)."""
+        with self._recorded:
+            if not self._recorded.wait_for(lambda: len(self._connections) <= count, timeout):
+                raise TimeoutError(f"{len(self._connections)} connection(s) open, wanted {count}")
 
     @property
     def port(self) -> int:
@@ -397,6 +446,9 @@ class FakeProvider:
                         self._requested_port,
                         limit=256 * 1024,
                         reuse_address=True,
+                        # asyncio's default backlog (100) drops the SYNs of a burst of clients,
+                        # which then wait out TCP's 1 s (then 2 s...) retransmission timer.
+                        backlog=_BACKLOG,
                     )
                 )
                 self._port = int(self._server.sockets[0].getsockname()[1])
@@ -441,7 +493,10 @@ class FakeProvider:
                     break
                 if request is None:
                     break
-                if not await self._dispatch(request, writer, connection) or not request.keep_alive:
+                if (
+                    not await self._dispatch(request, reader, writer, connection)
+                    or not request.keep_alive
+                ):
                     break
         except (ConnectionError, OSError):
             pass
@@ -450,8 +505,10 @@ class FakeProvider:
             # whose start_server callback calls task.exception() and logs a cancelled task.
             pass
         finally:
-            self._connections.pop(task, None)
             writer.close()
+            with self._recorded:
+                self._connections.pop(task, None)
+                self._recorded.notify_all()
 
     def _record(
         self,
@@ -501,7 +558,11 @@ class FakeProvider:
             return None, "auto"
 
     async def _dispatch(
-        self, request: HTTPRequest, writer: asyncio.StreamWriter, connection: int
+        self,
+        request: HTTPRequest,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        connection: int,
     ) -> bool:
         keep = request.keep_alive
         path = request.path.rstrip("/") or "/"
@@ -525,7 +586,7 @@ class FakeProvider:
             )
         step, source = self._select(chat.model)
         self._record(request, connection, body, api, model=chat.model, step=step, source=source)
-        return await self._responder.execute(api, chat, step, writer, keep)
+        return await self._responder.execute(api, chat, step, writer, keep, reader)
 
     async def _serve_misc(
         self,
