@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import collections
 import datetime as dt
 import logging
 import os
@@ -46,6 +45,7 @@ from policyroute.costs.receipts import (
     policy_spec,
 )
 from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink, awrite_record
+from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
 from policyroute.execution.hooks import (
     Accounting,
     Admission,
@@ -69,9 +69,6 @@ __all__ = [
 
 _log = logging.getLogger("policyroute.accounting")
 _budget_log = logging.getLogger("policyroute.budgets")
-
-UNWRITTEN_MAX = 1000
-"""How many unwritable receipts :attr:`PolicyAccounting.unwritten` keeps."""
 
 
 class BudgetThresholdWarning(UserWarning):
@@ -181,8 +178,9 @@ class PolicyAccounting:
         self._secrets = policy_secrets(policy)
         self._lock = threading.Lock()
         self._tallies: dict[str, _Tally] = {}
-        self.unwritten: collections.deque[dict[str, Any]] = collections.deque(maxlen=UNWRITTEN_MAX)
-        """Receipts no sink could take, newest last (bounded by :data:`UNWRITTEN_MAX`)."""
+        self.unwritten = UnwrittenReceipts()
+        """Receipts a sink refused, newest last (bounded by
+        :data:`~policyroute.costs.unwritten.UNWRITTEN_MAX`); see :meth:`resend_unwritten`."""
 
     @classmethod
     def from_policy(
@@ -447,13 +445,26 @@ class PolicyAccounting:
             "receipt %s/%s not written to %s: %s (kept in PolicyAccounting.unwritten)",
             record.get("request_id"),
             record.get("kind"),
-            _describe(sink),
+            describe_sink(sink),
             exc,
             extra={"policyroute_receipt": record, "policyroute_sink": sink},
         )
-        with self._lock:
-            if not self.unwritten or self.unwritten[-1] is not record:
-                self.unwritten.append(record)
+        self.unwritten.keep(record, sink)
+
+    def resend_unwritten(self) -> int:
+        """Write the receipts kept in :attr:`unwritten` again, each to the sinks that
+        refused it (never twice to one that took it); return how many are now written
+        everywhere. Those a sink still refuses stay, logged at WARNING.
+
+        Example:
+            >>> acct.resend_unwritten()  # once the disk has room again  # doctest: +SKIP
+            2
+        """
+        return self.unwritten.resend(self.sinks)
+
+    async def aresend_unwritten(self) -> int:
+        """:meth:`resend_unwritten` from async code."""
+        return await self.unwritten.aresend(self.sinks)
 
     def _emit(self, record: dict[str, Any]) -> None:
         for sink in self.sinks:
@@ -509,17 +520,6 @@ class PolicyAccounting:
                 self.on_threshold(event)
             except Exception:
                 _log.exception("on_threshold callback failed for %s", message)
-
-
-def _describe(sink: ReceiptSink) -> str:
-    """The sink's type and where it writes, for log records."""
-    where: object = getattr(sink, "path_template", None) or getattr(sink, "path", None)
-    if isinstance(where, str | os.PathLike):
-        return f"{type(sink).__name__} {os.path.abspath(where)}"
-    fn = getattr(sink, "fn", None)
-    if fn is not None:
-        return f"{type(sink).__name__} {fn!r}"
-    return type(sink).__name__
 
 
 # --------------------------------------------------------------------------- default

@@ -1,0 +1,147 @@
+"""Receipts a sink refused, kept with the sinks that refused them so they can be sent again.
+
+:class:`~policyroute.accounting.PolicyAccounting` never fails a call for a receipt it could
+not write: it logs it and keeps it here (:attr:`PolicyAccounting.unwritten`). Once the cause
+is gone (the disk has room again, the database is back), :meth:`UnwrittenReceipts.resend`
+writes each kept receipt to the sinks that refused it, and to those only: a sink that took
+the receipt the first time never gets it twice.
+
+Example:
+    >>> from policyroute.costs.sinks import CallableSink
+    >>> failing = True
+    >>> def flaky(record):
+    ...     if failing:
+    ...         raise OSError("disk full")
+    ...     print("written", record["kind"])
+    >>> sink = CallableSink(flaky)
+    >>> kept = UnwrittenReceipts()
+    >>> kept.keep({"kind": "call"}, sink)
+    >>> failing = False
+    >>> kept.resend([sink])
+    written call
+    1
+    >>> len(kept)
+    0
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from policyroute.costs.sinks import ReceiptSink, awrite_record
+
+__all__ = ["UNWRITTEN_MAX", "UnwrittenReceipts", "describe_sink"]
+
+_log = logging.getLogger("policyroute.accounting")
+
+UNWRITTEN_MAX = 1000
+"""How many unwritable receipts :class:`UnwrittenReceipts` keeps by default."""
+
+Record = dict[str, Any]
+
+
+class UnwrittenReceipts(collections.deque[Record]):
+    """Receipts no sink could take, oldest first, bounded (the oldest is dropped first).
+
+    A deque of the receipts themselves, so ``list(acct.unwritten)`` shows them as they would
+    have been written; which sinks refused each is kept alongside. Safe to use from several
+    threads.
+    """
+
+    def __init__(self, records: Iterable[Record] = (), maxlen: int | None = UNWRITTEN_MAX):
+        super().__init__(records, maxlen)
+        self._refused: dict[int, list[ReceiptSink]] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, record: Record, sink: ReceiptSink) -> None:
+        """Keep ``record``, which ``sink`` refused (once however many sinks refused it)."""
+        with self._lock:
+            if not any(kept is record for kept in reversed(self)):
+                if self.maxlen is not None and len(self) >= self.maxlen and self:
+                    self._refused.pop(id(self[0]), None)  # about to be dropped
+                self.append(record)
+            refused = self._refused.setdefault(id(record), [])
+            if not any(s is sink for s in refused):
+                refused.append(sink)
+
+    def resend(self, sinks: Sequence[ReceiptSink]) -> int:
+        """Write each kept receipt again to the sinks that refused it; return how many are
+        now written everywhere (and no longer kept). A sink that still refuses keeps its
+        receipts here, logged at WARNING. ``sinks`` stands in for the refusing sinks of a
+        receipt added by other means than :meth:`keep`."""
+        written = 0
+        for record, targets in self._pending(sinks):
+            still = []
+            for sink in targets:
+                try:
+                    sink.write(record)
+                except Exception as exc:  # ReceiptError, or a third-party sink's own error
+                    still.append(sink)
+                    _still_refused(record, sink, exc)
+            written += self._done(record, still)
+        return written
+
+    async def aresend(self, sinks: Sequence[ReceiptSink]) -> int:
+        """:meth:`resend` from async code (blocking sinks write in a worker thread)."""
+        written = 0
+        for record, targets in self._pending(sinks):
+            still = []
+            for sink in targets:
+                try:
+                    await awrite_record(sink, record)
+                except Exception as exc:
+                    still.append(sink)
+                    _still_refused(record, sink, exc)
+            written += self._done(record, still)
+        return written
+
+    def _pending(self, sinks: Sequence[ReceiptSink]) -> list[tuple[Record, list[ReceiptSink]]]:
+        with self._lock:
+            present = {id(record) for record in self}
+            for stale in [key for key in self._refused if key not in present]:
+                del self._refused[stale]  # dropped or removed by other means
+            return [(r, list(self._refused.get(id(r)) or sinks)) for r in self]
+
+    def _done(self, record: Record, still: list[ReceiptSink]) -> int:
+        with self._lock:
+            if still:
+                self._refused[id(record)] = still
+                return 0
+            self._refused.pop(id(record), None)
+            for index, kept in enumerate(self):
+                if kept is record:
+                    del self[index]
+                    break
+            return 1
+
+
+def describe_sink(sink: ReceiptSink) -> str:
+    """The sink's type and where it writes, for log records.
+
+    Example:
+        >>> from policyroute.costs.sinks import CallableSink
+        >>> describe_sink(CallableSink(print))
+        'CallableSink <built-in function print>'
+    """
+    where: object = getattr(sink, "path_template", None) or getattr(sink, "path", None)
+    if isinstance(where, str | os.PathLike):
+        return f"{type(sink).__name__} {os.path.abspath(where)}"
+    fn = getattr(sink, "fn", None)
+    if fn is not None:
+        return f"{type(sink).__name__} {fn!r}"
+    return type(sink).__name__
+
+
+def _still_refused(record: Record, sink: ReceiptSink, exc: BaseException) -> None:
+    _log.warning(
+        "receipt %s/%s still not written to %s: %s (kept in PolicyAccounting.unwritten)",
+        record.get("request_id"),
+        record.get("kind"),
+        describe_sink(sink),
+        exc,
+    )

@@ -1,0 +1,180 @@
+"""Receipts a sink refused are written again by resend_unwritten once the sink recovers, to
+the sinks that refused them only, through a real call as through the accounting directly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from policyroute.accounting import PolicyAccounting, _clear_default_cache
+from policyroute.api import clear_cache
+from policyroute.costs.sinks import CallableSink, JsonlSink
+from policyroute.costs.unwritten import UnwrittenReceipts
+from policyroute.langchain import ChatPolicyRoute
+from policyroute.policy.loader import load_policy_text
+from policyroute.testing import FakeProvider, Reply, Usage
+
+from .helpers import make_policy
+from .test_accounting import _ok
+
+POLICY = """
+policyroute: 1
+name: resend
+models:
+  a:
+    model: openai/fake-a
+    api_base: {base}
+    api_key: ${{PR_RESEND_KEY}}
+    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+routes:
+  - name: default
+    to: a
+receipts: {{sink: none}}
+defaults: {{max_tokens: 10}}
+"""
+
+
+class Flaky:
+    """A sink body that refuses while ``down`` and records what it took."""
+
+    def __init__(self, down: bool = True) -> None:
+        self.down = down
+        self.taken: list[Mapping[str, Any]] = []
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        if self.down:
+            raise OSError("disk full")
+        self.taken.append(record)
+
+
+@pytest.fixture
+def fp(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
+    monkeypatch.setenv("PR_RESEND_KEY", "sk-resend-0123456789")
+    with FakeProvider() as provider:
+        provider.set_default("fake-a", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
+        yield provider
+    clear_cache()
+    _clear_default_cache()
+
+
+@pytest.fixture(autouse=True)
+def _quiet() -> Iterator[None]:
+    logger = logging.getLogger("policyroute.accounting")
+    logger.disabled = True
+    yield
+    logger.disabled = False
+
+
+def test_resend_writes_only_to_the_sink_that_refused(make_attempt: Any) -> None:
+    flaky, healthy = Flaky(), Flaky(down=False)
+    policy = make_policy()
+    acct = PolicyAccounting(policy, guard=None, sinks=[CallableSink(flaky), CallableSink(healthy)])
+    attempt = make_attempt(policy)
+    acct.settle(attempt, acct.admit(attempt), _ok())
+    assert len(acct.unwritten) == 1
+    assert len(healthy.taken) == 1
+
+    assert acct.resend_unwritten() == 0  # still down: kept
+    assert len(acct.unwritten) == 1
+
+    flaky.down = False
+    assert acct.resend_unwritten() == 1
+    assert not acct.unwritten
+    assert flaky.taken == healthy.taken  # the same receipt, once each
+    assert acct.resend_unwritten() == 0
+
+
+def test_a_receipt_refused_by_two_sinks_waits_for_both(make_attempt: Any) -> None:
+    first, second = Flaky(), Flaky()
+    policy = make_policy()
+    acct = PolicyAccounting(policy, guard=None, sinks=[CallableSink(first), CallableSink(second)])
+    attempt = make_attempt(policy)
+    acct.settle(attempt, acct.admit(attempt), _ok())
+    assert len(acct.unwritten) == 1  # one receipt, refused twice
+
+    first.down = False
+    assert acct.resend_unwritten() == 0
+    assert len(first.taken) == 1
+    assert len(acct.unwritten) == 1
+
+    second.down = False
+    assert acct.resend_unwritten() == 1
+    assert len(first.taken) == 1  # not sent again to the sink that took it
+    assert len(second.taken) == 1
+
+
+def test_still_refused_is_logged_at_warning(
+    make_attempt: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    flaky = Flaky()
+    policy = make_policy()
+    acct = PolicyAccounting(policy, guard=None, sinks=[CallableSink(flaky)])
+    attempt = make_attempt(policy)
+    acct.settle(attempt, acct.admit(attempt), _ok())
+    logging.getLogger("policyroute.accounting").disabled = False
+    with caplog.at_level(logging.WARNING, logger="policyroute.accounting"):
+        assert acct.resend_unwritten() == 0
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "still not written to CallableSink" in record.getMessage()
+    assert "disk full" in record.getMessage()
+
+
+def test_async_resend_awaits_an_async_sink(make_attempt: Any) -> None:
+    taken: list[Mapping[str, Any]] = []
+    down = True
+
+    async def write(record: Mapping[str, Any]) -> None:
+        if down:
+            raise OSError("database away")
+        taken.append(record)
+
+    policy = make_policy()
+    acct = PolicyAccounting(policy, guard=None, sinks=[CallableSink(write)])
+    attempt = make_attempt(policy)
+    asyncio.run(acct.asettle(attempt, acct.admit(attempt), _ok()))
+    assert len(acct.unwritten) == 1
+    down = False
+    assert asyncio.run(acct.aresend_unwritten()) == 1
+    assert len(taken) == 1
+    assert not acct.unwritten
+
+
+def test_receipts_of_real_calls_reach_the_file_once_it_can_be_written(
+    fp: FakeProvider, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "receipts"
+    blocker.write_text("a file where the receipts directory should be")
+    policy = load_policy_text(POLICY.format(base=fp.openai_base))
+    acct = PolicyAccounting.from_policy(policy, sinks=[JsonlSink(str(blocker / "{date}.jsonl"))])
+    llm = ChatPolicyRoute(policy=policy, accounting=acct)
+    assert llm.invoke([HumanMessage("hello")]).content == "hi"
+    assert asyncio.run(llm.ainvoke([HumanMessage("hello")])).content == "hi"
+    assert [r["kind"] for r in acct.unwritten] == ["attempt", "call"] * 2
+
+    blocker.unlink()
+    assert acct.resend_unwritten() == 4
+    (written,) = list(blocker.iterdir())
+    records = [json.loads(line) for line in written.read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["attempt", "call"] * 2
+    assert len({r["request_id"] for r in records}) == 2
+    assert not acct.unwritten
+
+
+def test_the_oldest_receipt_dropped_from_a_full_store_is_not_resent() -> None:
+    sink = CallableSink(Flaky())
+    kept = UnwrittenReceipts(maxlen=2)
+    records = [{"kind": "call", "n": n} for n in range(3)]
+    for record in records:
+        kept.keep(record, sink)
+    assert [r["n"] for r in kept] == [1, 2]
+    target = Flaky(down=False)
+    assert kept.resend([CallableSink(target)]) == 0  # refused by `sink`, which is still down
+    assert kept.resend([]) == 0
+    assert [r["n"] for r in kept] == [1, 2]
