@@ -33,66 +33,127 @@ class Fault:
     def status(
         status: int, *, retry_after: float | None = None, message: str | None = None
     ) -> StatusFault:
-        """An HTTP error status with a JSON error body in the provider's format."""
+        """An HTTP error status with a JSON error body in the provider's format.
+
+        Example:
+            >>> Fault.status(503).status_code
+            503
+        """
         return StatusFault(status, retry_after, message)
 
     @staticmethod
     def context_length(message: str | None = None) -> ContextLengthFault:
-        """A 400 saying the prompt exceeds the model's context window."""
+        """A 400 saying the prompt exceeds the model's context window.
+
+        Example:
+            >>> Fault.context_length()
+            ContextLengthFault(message=None)
+        """
         return ContextLengthFault(message)
 
     @staticmethod
     def content_filter(
         code: str = "content_policy_violation", message: str | None = None
     ) -> ContentFilterFault:
-        """A 400 saying the request was blocked by a content filter."""
+        """A 400 saying the request was blocked by a content filter.
+
+        Example:
+            >>> Fault.content_filter().code
+            'content_policy_violation'
+        """
         return ContentFilterFault(code, message)
 
     @staticmethod
     def bad_request(message: str = "Invalid request.", param: str | None = None) -> BadRequestFault:
-        """A generic 400 ``invalid_request_error``."""
+        """A generic 400 ``invalid_request_error``.
+
+        Example:
+            >>> Fault.bad_request("bad 'top_p'", param="top_p").param
+            'top_p'
+        """
         return BadRequestFault(message, param)
 
     @staticmethod
     def connection_reset() -> ConnectionReset:
-        """Read the request, then close the socket with a TCP RST and no response."""
+        """Read the request, then close the socket with a TCP RST and no response.
+
+        Example:
+            >>> Fault.connection_reset()
+            ConnectionReset()
+        """
         return ConnectionReset()
 
     @staticmethod
     def no_response(timeout: float = DEFAULT_HANG_SECONDS) -> NoResponse:
-        """Read the request and never answer (until ``stop()`` or ``timeout`` seconds)."""
+        """Read the request and never answer (until ``stop()``, ``timeout`` seconds, or the
+        client closing its end).
+
+        Example:
+            >>> Fault.no_response(timeout=30).timeout
+            30
+        """
         return NoResponse(timeout)
 
     @staticmethod
     def slow_first_token(delay: float, reply: Reply | None = None) -> SlowFirstToken:
-        """Answer normally, but wait ``delay`` seconds before the first byte."""
+        """Answer normally, but wait ``delay`` seconds before the first byte.
+
+        Example:
+            >>> Fault.slow_first_token(2.5).delay
+            2.5
+        """
         return SlowFirstToken(delay, reply)
 
     @staticmethod
     def stream_cut(after: int, reply: Reply | None = None) -> StreamCut:
-        """Send ``after`` stream chunks, then close the connection mid-body."""
+        """Send ``after`` stream chunks, then close the connection mid-body.
+
+        Example:
+            >>> Fault.stream_cut(after=3, reply=Reply(text="a b c d e")).after
+            3
+        """
         return StreamCut(after, reply)
 
     @staticmethod
     def stall(
         after: int, reply: Reply | None = None, timeout: float = DEFAULT_HANG_SECONDS
     ) -> StreamStall:
-        """Send ``after`` stream chunks, then keep the connection open without sending."""
+        """Send ``after`` stream chunks, then keep the connection open without sending.
+
+        Example:
+            >>> Fault.stall(after=2, timeout=10).timeout
+            10
+        """
         return StreamStall(after, reply, timeout)
 
     @staticmethod
     def malformed_chunk(after: int, reply: Reply | None = None) -> MalformedChunk:
-        """Send ``after`` stream chunks, one chunk that is not JSON, then the rest."""
+        """Send ``after`` stream chunks, one chunk that is not JSON, then the rest.
+
+        Example:
+            >>> Fault.malformed_chunk(after=1).after
+            1
+        """
         return MalformedChunk(after, reply)
 
     @staticmethod
     def missing_done(reply: Reply | None = None) -> MissingDone:
-        """Stream everything except the terminal ``[DONE]`` / ``message_stop`` event."""
+        """Stream everything except the terminal ``[DONE]`` / ``message_stop`` event.
+
+        Example:
+            >>> Fault.missing_done()
+            MissingDone(reply=None)
+        """
         return MissingDone(reply)
 
     @staticmethod
     def malformed_body() -> MalformedBody:
-        """Answer ``200`` with a ``application/json`` body that does not parse."""
+        """Answer ``200`` with a ``application/json`` body that does not parse.
+
+        Example:
+            >>> Fault.malformed_body()
+            MalformedBody()
+        """
         return MalformedBody()
 
     @staticmethod
@@ -102,7 +163,12 @@ class Fault:
         status: int = 200,
         content_type: str = "application/json",
     ) -> RawResponse:
-        """Answer with exactly ``body`` (stream or not): an HTML error page, ``{}``, nothing."""
+        """Answer with exactly ``body`` (stream or not): an HTML error page, ``{}``, nothing.
+
+        Example:
+            >>> Fault.raw("<html>502</html>", status=502, content_type="text/html").payload
+            b'<html>502</html>'
+        """
         return RawResponse(body, status, content_type)
 
     @staticmethod
@@ -117,6 +183,10 @@ class Fault:
 
         With ``repeat_every``, the last event is sent again every that many seconds until
         ``timeout``: a stall that still sends bytes.
+
+        Example:
+            >>> Fault.raw_stream('{"choices": []}', done=True).events
+            ('{"choices": []}',)
         """
         return RawStream(tuple(events), done, repeat_every, timeout)
 
@@ -154,6 +224,11 @@ class StatusFault(Fault):
 class ContextLengthFault(Fault):
     """400 ``context_length_exceeded`` (OpenAI) / ``prompt is too long`` (Anthropic).
 
+    litellm recognises this error by its message text, not its code: a custom ``message``
+    must keep ``"maximum context length"`` (OpenAI) or ``"prompt is too long"``
+    (Anthropic), as the real ones do, to be raised as ``ContextWindowExceededError``
+    rather than a plain ``BadRequestError``.
+
     Example:
         >>> ContextLengthFault().message is None
         True
@@ -166,7 +241,11 @@ class ContextLengthFault(Fault):
 class ContentFilterFault(Fault):
     """400 content-policy rejection; ``code`` is the OpenAI error code to report.
 
-    Use ``"content_filter"`` for the Azure OpenAI flavour.
+    Use ``"content_filter"`` for the Azure OpenAI flavour. litellm raises
+    ``ContentPolicyViolationError`` for the default code on the OpenAI wire and for any
+    code on the Anthropic wire; for ``"content_filter"`` through ``openai/`` models it
+    raises ``BadRequestError``, as it does for Azure's real answer. A custom ``message``
+    is what litellm reads on the Anthropic wire: keep ``"content filtering policy"`` in it.
 
     Example:
         >>> ContentFilterFault("content_filter").code
@@ -343,7 +422,12 @@ class RawResponse(Fault):
 
     @property
     def payload(self) -> bytes:
-        """The body as bytes."""
+        """The body as bytes.
+
+        Example:
+            >>> RawResponse("{}").payload
+            b'{}'
+        """
         return self.body.encode() if isinstance(self.body, str) else self.body
 
 
@@ -377,7 +461,12 @@ class RawStream(Fault):
         _check_non_negative("RawStream.timeout", self.timeout)
 
     def encoded(self, event: str) -> bytes:
-        """One event as SSE bytes."""
+        """One event as SSE bytes.
+
+        Example:
+            >>> RawStream().encoded("{}")
+            b'data: {}\\n\\n'
+        """
         text = event if event.startswith("event:") else f"data: {event}"
         return text.encode() + b"\n\n"
 

@@ -90,5 +90,10 @@ class Reply:
 
     @property
     def is_content_scripted(self) -> bool:
-        """Whether the reply carries its own text or tool calls."""
+        """Whether the reply carries its own text or tool calls.
+
+        Example:
+            >>> Reply(text="hi").is_content_scripted, Reply(usage=Usage(3)).is_content_scripted
+            (True, False)
+        """
         return self.text is not None or bool(self.tool_calls)

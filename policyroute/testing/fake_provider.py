@@ -90,7 +90,16 @@ class RecordedRequest:
 
     @property
     def stream(self) -> bool:
-        """Whether the request asked for a streamed answer."""
+        """Whether the request asked for a streamed answer.
+
+        Example:
+            >>> import httpx
+            >>> with FakeProvider() as fp:
+            ...     _ = httpx.post(fp.openai_base + "/chat/completions",
+            ...                    json={"model": "m", "stream": True})
+            ...     fp.requests[0].stream
+            True
+        """
         return isinstance(self.body, dict) and self.body.get("stream") is True
 
 
@@ -201,6 +210,12 @@ class FakeProvider:
 
         Idempotent; the provider can be started again afterwards (on a new port if the
         port was ephemeral).
+
+        Example:
+            >>> fp = FakeProvider().start()
+            >>> fp.stop(); fp.stop()
+            >>> fp.running
+            False
         """
         with self._lifecycle:
             loop, thread = self._loop, self._thread
@@ -252,7 +267,12 @@ class FakeProvider:
 
     @property
     def running(self) -> bool:
-        """Whether the server is started."""
+        """Whether the server is started.
+
+        Example:
+            >>> FakeProvider().running
+            False
+        """
         return self._thread is not None
 
     @property
@@ -274,26 +294,49 @@ class FakeProvider:
 
     def wait_for_connections(self, count: int, timeout: float = 5.0) -> None:
         """Block until at most ``count`` client connections are open; raise
-        ``TimeoutError`` after ``timeout`` seconds (see :attr:`open_connections`)."""
+        ``TimeoutError`` after ``timeout`` seconds (see :attr:`open_connections`).
+
+        Example:
+            >>> with FakeProvider() as fp:
+            ...     fp.wait_for_connections(0, timeout=1)
+        """
         with self._recorded:
             if not self._recorded.wait_for(lambda: len(self._connections) <= count, timeout):
                 raise TimeoutError(f"{len(self._connections)} connection(s) open, wanted {count}")
 
     @property
     def port(self) -> int:
-        """The bound TCP port (only while running)."""
+        """The bound TCP port (only while running).
+
+        Example:
+            >>> with FakeProvider() as fp:
+            ...     fp.port > 0
+            True
+        """
         if self._port is None:
             raise RuntimeError("FakeProvider is not running; call start() first")
         return self._port
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
+        """``http://127.0.0.1:PORT``.
+
+        Example:
+            >>> with FakeProvider() as fp:
+            ...     fp.base_url == f"http://127.0.0.1:{fp.port}"
+            True
+        """
         return f"http://{self._host}:{self.port}"
 
     @property
     def openai_base(self) -> str:
-        """``base_url + "/v1"``: the ``api_base`` for litellm ``openai/...`` models."""
+        """``base_url + "/v1"``: the ``api_base`` for litellm ``openai/...`` models.
+
+        Example:
+            >>> with FakeProvider() as fp:
+            ...     fp.openai_base.endswith("/v1")
+            True
+        """
         return self.base_url + "/v1"
 
     @property
@@ -301,6 +344,11 @@ class FakeProvider:
         """``base_url``: the ``api_base`` for litellm ``anthropic/...`` models.
 
         litellm appends ``/v1/messages`` to it (as does the Anthropic SDK's ``base_url``).
+
+        Example:
+            >>> with FakeProvider() as fp:
+            ...     fp.anthropic_base == fp.base_url
+            True
         """
         return self.base_url
 
@@ -364,12 +412,27 @@ class FakeProvider:
             self._outages[model] = _Outage(chosen, failures, until)
 
     def pending(self, model: str) -> int:
-        """How many scripted steps are still queued for ``model`` (exact key)."""
+        """How many scripted steps are still queued for ``model`` (exact key).
+
+        Example:
+            >>> fp = FakeProvider()
+            >>> fp.script("*", Reply(text="a"))
+            >>> fp.pending("*"), fp.pending("gpt-x")
+            (1, 0)
+        """
         with self._lock:
             return len(self._queues.get(model, ()))
 
     def reset(self) -> None:
-        """Forget scripts, defaults, outages, recorded requests and attempt counts."""
+        """Forget scripts, defaults, outages, recorded requests and attempt counts.
+
+        Example:
+            >>> fp = FakeProvider()
+            >>> fp.script("m", Reply(text="a"))
+            >>> fp.reset()
+            >>> fp.pending("m")
+            0
+        """
         with self._lock:
             self._queues.clear()
             self._defaults.clear()
@@ -382,28 +445,71 @@ class FakeProvider:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """A copy of every recorded request, oldest first."""
+        """A copy of every recorded request, oldest first.
+
+        Example:
+            >>> import httpx
+            >>> with FakeProvider() as fp:
+            ...     _ = httpx.post(fp.openai_base + "/chat/completions", json={"model": "m"})
+            ...     [(r.path, r.source) for r in fp.requests]
+            [('/v1/chat/completions', 'auto')]
+        """
         with self._lock:
             return list(self._requests)
 
     def requests_for(self, model: str) -> list[RecordedRequest]:
-        """The recorded requests whose ``model`` is ``model``."""
+        """The recorded requests whose ``model`` is ``model``.
+
+        Example:
+            >>> import httpx
+            >>> with FakeProvider() as fp:
+            ...     for model in ("a", "b", "a"):
+            ...         _ = httpx.post(fp.openai_base + "/chat/completions", json={"model": model})
+            ...     len(fp.requests_for("a"))
+            2
+        """
         with self._lock:
             return [r for r in self._requests if r.model == model]
 
     def attempts(self, model: str) -> int:
-        """How many chat requests arrived for ``model`` since the last :meth:`clear`."""
+        """How many chat requests arrived for ``model`` since the last :meth:`clear`.
+
+        Example:
+            >>> import httpx
+            >>> with FakeProvider() as fp:
+            ...     fp.schedule_outage("m", failures=1)
+            ...     codes = [httpx.post(fp.openai_base + "/chat/completions",
+            ...                         json={"model": "m"}).status_code for _ in range(2)]
+            ...     codes, fp.attempts("m")
+            ([503, 200], 2)
+        """
         with self._lock:
             return self._attempts.get(model, 0)
 
     @property
     def attempt_counts(self) -> dict[str, int]:
-        """A copy of the per-model attempt counts."""
+        """A copy of the per-model attempt counts.
+
+        Example:
+            >>> import httpx
+            >>> with FakeProvider() as fp:
+            ...     _ = httpx.post(fp.anthropic_base + "/v1/messages", json={"model": "c"})
+            ...     fp.attempt_counts
+            {'c': 1}
+        """
         with self._lock:
             return dict(self._attempts)
 
     def clear(self) -> None:
-        """Forget recorded requests and attempt counts (scripts are kept)."""
+        """Forget recorded requests and attempt counts (scripts are kept).
+
+        Example:
+            >>> fp = FakeProvider()
+            >>> fp.script("m", Reply(text="a"))
+            >>> fp.clear()
+            >>> fp.requests, fp.pending("m")
+            ([], 1)
+        """
         with self._lock:
             self._requests.clear()
             self._recorded_total = 0
