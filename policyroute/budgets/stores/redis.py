@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -36,6 +36,7 @@ from policyroute.budgets.stores.base import (
     from_nano,
     to_nano,
 )
+from policyroute.budgets.stores.redis_eviction import warn_if_evicting
 from policyroute.errors import BudgetStoreError
 
 __all__ = ["RedisStore", "redacted_url"]
@@ -136,6 +137,7 @@ class RedisStore:
         self._scripts = {name: self._sync.register_script(src) for name, src in _SCRIPTS}
         self._async: Any = None
         self._ascripts: dict[str, Any] = {}
+        self._eviction_checked = False
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "policyroute") -> RedisStore:
@@ -234,6 +236,16 @@ class RedisStore:
         redis = _redis()
         return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError))
 
+    def _check_eviction(self, config_get: Callable[[str], Any]) -> None:
+        # Once per store: a server that refuses CONFIG (managed services) or cannot be
+        # reached now is not checked; the reservation reports an unreachable server.
+        self._eviction_checked = True
+        try:
+            config = config_get("maxmemory*")
+        except self._exc:
+            return
+        warn_if_evicting(config or {}, repr(self))
+
     def _fail(self, exc: BaseException) -> BudgetStoreError:
         return BudgetStoreError(f"redis budget store {self.where} (prefix {self.prefix}): {exc}")
 
@@ -249,6 +261,8 @@ class RedisStore:
     ) -> ReserveResult:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reserve`."""
         keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
+        if not self._eviction_checked:
+            self._check_eviction(self._sync.config_get)
         try:
             reply = self._scripts["reserve"](keys=keys, args=args)
         except self._exc as exc:
@@ -341,8 +355,14 @@ class RedisStore:
         now: float,
     ) -> ReserveResult:
         """Async twin of :meth:`reserve`."""
-        self._aclient()
+        client = self._aclient()
         keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
+        if not self._eviction_checked:
+            try:
+                config = await client.config_get("maxmemory*")
+            except self._exc:
+                config = {}
+            self._check_eviction(lambda _: config)
         try:
             reply = await self._ascripts["reserve"](keys=keys, args=args)
         except self._exc as exc:
