@@ -41,11 +41,42 @@ PolicyRef = CompiledPolicy | str | os.PathLike[str]
 
 _CACHE_SIZE = 64
 _lock = threading.Lock()
-_policies: OrderedDict[tuple[str, int], CompiledPolicy] = OrderedDict()
+_policies: OrderedDict[tuple[str, tuple[int, ...]], CompiledPolicy] = OrderedDict()
 _executors: OrderedDict[tuple[int, int], tuple[CompiledPolicy, Any, Executor]] = OrderedDict()
 
 # Request fields that litellm callers pass as keyword arguments.
 _REQUEST_FIELDS = ("tools", "tool_choice", "response_format")
+
+# litellm arguments that would take over what the policy decides, refused with the reason
+# and what to do instead. The retry counts pass when they ask for no retries (0), which is
+# what policyroute sends anyway.
+_RETRIES = "policyroute is the only retry layer; set defaults.retry in the policy instead"
+_FALLBACKS = (
+    "litellm's own fallbacks would bypass the policy's routes, budgets and receipts;"
+    " list the fallback deployments in the route's 'to' instead"
+)
+_DEPLOYMENT = (
+    "a deployment setting would be sent to every candidate of the route, another"
+    " provider's included; set it on the policy's model (for a key: api_key: ${ENV_VAR})"
+)
+_MOCK = (
+    "litellm's mock answers without a provider, yet its made-up usage would be charged to"
+    " the policy's budgets and receipts; test with policyroute.testing.FakeProvider instead"
+)
+_REFUSED: dict[str, str] = {
+    "num_retries": _RETRIES,
+    "max_retries": _RETRIES,
+    "fallbacks": _FALLBACKS,
+    "context_window_fallback_dict": _FALLBACKS,
+    "api_key": _DEPLOYMENT,
+    "api_base": _DEPLOYMENT,
+    "base_url": _DEPLOYMENT,
+    "api_version": _DEPLOYMENT,
+    "custom_llm_provider": _DEPLOYMENT,
+    "mock_response": _MOCK,
+    "mock_tool_calls": _MOCK,
+    "mock_timeout": _MOCK,
+}
 
 
 def completion(
@@ -67,7 +98,19 @@ def completion(
     are shared by every call. ``model``, ``metadata`` and ``tags`` are routing facts;
     everything else (``temperature``, ``max_tokens``, ``tools``...) is passed on to the
     deployment. With ``stream=True`` a :class:`CompletionStream` of litellm chunks is
-    returned instead.
+    returned instead, once the first token arrived: as with litellm, a call that fails
+    before its answer begins (every candidate failed, a budget refused it) raises here.
+
+    litellm arguments that would take over what the policy decides are refused with a
+    :class:`~policyroute.errors.RequestError`: ``num_retries`` and ``max_retries`` above 0
+    (policyroute is the only retry layer), ``fallbacks`` and
+    ``context_window_fallback_dict`` (the route's candidates are the fallbacks),
+    ``api_key``, ``api_base``, ``base_url``, ``api_version`` and ``custom_llm_provider``
+    (deployment settings, which would reach every candidate) and litellm's mocks
+    (``mock_response``...; test with :class:`policyroute.testing.FakeProvider`).
+    ``metadata`` is handed to litellm as well, for its callbacks. Failures raise
+    :mod:`policyroute.errors` types, never litellm's: ``exc.error_class`` says which kind
+    (``"rate_limit"``...), also on :class:`~policyroute.errors.AllCandidatesFailedError`.
 
     Example:
         >>> r = completion(policy="p.yaml", messages=[{"role": "user", "content": "hi"}])
@@ -78,7 +121,7 @@ def completion(
     executor = _executor_for(policy, accounting)
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
-        return CompletionStream(executor.stream(request))
+        return CompletionStream(executor.stream(request)).start()
     return _annotated(executor.complete(request))
 
 
@@ -103,7 +146,7 @@ async def acompletion(
     executor = _executor_for(policy, accounting)
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
-        return AsyncCompletionStream(executor.astream(request))
+        return await AsyncCompletionStream(executor.astream(request)).start()
     return _annotated(await executor.acomplete(request))
 
 
@@ -121,12 +164,21 @@ class CompletionStream:
 
     def __init__(self, events: Iterator[StreamEvent]) -> None:
         self._events = events
+        self._first: Any = None
         self.result: CallResult | None = None
+
+    def start(self) -> CompletionStream:
+        """Wait for the first chunk, so a call that fails before it raises here."""
+        self._first = next(self, None)
+        return self
 
     def __iter__(self) -> CompletionStream:
         return self
 
     def __next__(self) -> Any:
+        if self._first is not None:
+            chunk, self._first = self._first, None
+            return chunk
         for event in self._events:
             if isinstance(event, StreamDelta):
                 return event.chunk
@@ -163,12 +215,24 @@ class AsyncCompletionStream:
 
     def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
         self._events = events
+        self._first: Any = None
         self.result: CallResult | None = None
+
+    async def start(self) -> AsyncCompletionStream:
+        """Wait for the first chunk, so a call that fails before it raises here."""
+        try:
+            self._first = await self.__anext__()
+        except StopAsyncIteration:
+            pass
+        return self
 
     def __aiter__(self) -> AsyncCompletionStream:
         return self
 
     async def __anext__(self) -> Any:
+        if self._first is not None:
+            chunk, self._first = self._first, None
+            return chunk
         async for event in self._events:
             if isinstance(event, StreamDelta):
                 return event.chunk
@@ -224,8 +288,12 @@ def _request(
             f" ({{'role': ..., 'content': ...}}), got {type(messages).__name__}"
             + (" (empty)" if isinstance(messages, (list, tuple)) else "")
         )
+    _refuse_takeovers(params)
     fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
     check_call(params, **fields)
+    if metadata is not None:
+        # Also litellm's own argument: its callbacks (loggers, tracing) read it as before.
+        params["metadata"] = dict(metadata)
     return Request(
         messages=parse_messages(messages),
         model=model,
@@ -235,6 +303,16 @@ def _request(
         tags=tuple(tags) if tags is not None else (),
         **fields,
     )
+
+
+def _refuse_takeovers(params: Mapping[str, Any]) -> None:
+    for name, value in params.items():
+        reason = _REFUSED.get(name)
+        if reason is None or value is None or value is False:
+            continue
+        if reason is _RETRIES and value == 0:
+            continue
+        raise RequestError(f"request parameter {name!r} is not accepted: {reason}")
 
 
 def _annotated(result: CallResult) -> Any:
@@ -247,22 +325,37 @@ def _annotated(result: CallResult) -> Any:
         except AttributeError:
             return response
     hidden["policyroute"] = result.summary()
+    if hidden.get("response_cost") is None and result.attempts:
+        # litellm leaves it unset for a model it cannot price; the policy priced it.
+        hidden["response_cost"] = float(result.attempts[-1].cost)
     return response
 
 
 def _policy_for(ref: PolicyRef) -> CompiledPolicy:
     if isinstance(ref, CompiledPolicy):
         return ref
+    if not isinstance(ref, (str, os.PathLike)):
+        raise RequestError(
+            "policy must be a CompiledPolicy, a path to a policy file or the policy's YAML"
+            f" text, got {type(ref).__name__}"
+        )
     from policyroute.policy.load import is_policy_text
     from policyroute.policy.loader import load_policy, load_policy_text
 
     text = ref if is_policy_text(ref) else None
+    key: tuple[str, tuple[int, ...]]
     if text is not None:
-        key = (text, -1)
+        key = (text, ())
     else:
         path = os.path.abspath(os.fspath(ref))
-        # The modification time is part of the key so an edited policy is picked up.
-        key = (path, os.stat(path).st_mtime_ns)
+        try:
+            stat = os.stat(path)
+        except OSError:
+            # Missing or deleted: the loader reports it as a policy problem (PR001).
+            return load_policy(path)
+        # An edit within the clock tick of the last load keeps the modification time (and
+        # a rename over the file may too): size, inode and change time tell those apart.
+        key = (path, (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino))
     with _lock:
         cached = _policies.get(key)
         if cached is not None:
