@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -166,8 +167,10 @@ def render_events(answer: Answer, include_usage: bool) -> tuple[list[bytes], byt
             obj["usage"] = None
         return _event(obj)
 
-    events: list[bytes] = []
+    per_choice: list[list[bytes]] = []
     for index, choice in enumerate(answer.choices):
+        events: list[bytes] = []
+        per_choice.append(events)
         role_sent = False
         if choice.text is not None or not choice.tool_calls:
             events.append(chunk(index, {"role": "assistant", "content": "", "refusal": None}))
@@ -196,6 +199,9 @@ def render_events(answer: Answer, include_usage: bool) -> tuple[list[bytes], byt
                 if part
             )
         events.append(chunk(index, {}, _finish(choice)))
+    # OpenAI interleaves the choices of an n > 1 stream as they are generated; sending one
+    # whole choice after another makes litellm drop the later choices' finish chunks.
+    events = [e for row in itertools.zip_longest(*per_choice) for e in row if e is not None]
     if include_usage:
         events.append(_event({**base, "choices": [], "usage": usage_json(answer.usage)}))
     return events, DONE_EVENT

@@ -1,0 +1,134 @@
+"""Each answer shape of the fake provider parses through a real litellm call, on both wires."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonschema
+import litellm
+import pytest
+
+from policyroute.testing import FakeProvider, Reply
+
+USER = [{"role": "user", "content": "one two three four five six"}]
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 2}},
+            "required": ["city"],
+        },
+    },
+}
+SCHEMA = {
+    "type": "object",
+    "properties": {"score": {"type": "number", "minimum": 2.5}, "tags": {"type": "array"}},
+    "required": ["score", "tags"],
+}
+MODELS = {"openai": "openai/gpt-4o", "anthropic": "anthropic/claude-haiku-4-5"}
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeProvider]:
+    with FakeProvider() as fp:
+        yield fp
+
+
+@pytest.fixture
+def fp(provider: FakeProvider) -> FakeProvider:
+    provider.reset()
+    return provider
+
+
+def call(fp: FakeProvider, api: str, stream: bool, **extra: Any) -> Any:
+    base = fp.openai_base if api == "openai" else fp.anthropic_base
+    response = litellm.completion(
+        model=MODELS[api],
+        messages=USER,
+        stream=stream,
+        api_base=base,
+        api_key="sk-test",
+        num_retries=0,
+        max_retries=0,
+        timeout=5,
+        **extra,
+    )
+    if stream:
+        return litellm.stream_chunk_builder(list(response), messages=USER)
+    return response
+
+
+WIRES = [
+    pytest.param(api, stream, id=f"{api}-{'stream' if stream else 'json'}")
+    for api in ("openai", "anthropic")
+    for stream in (False, True)
+]
+
+
+@pytest.mark.parametrize(("api", "stream"), WIRES)
+def test_review_litellm_parses_a_forced_tool_call_without_text(
+    fp: FakeProvider, api: str, stream: bool
+) -> None:
+    response = call(fp, api, stream, tools=[TOOL], tool_choice="required")
+    choice = response.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert not choice.message.content
+    [tool_call] = choice.message.tool_calls
+    assert tool_call.function.name == "get_weather"
+    arguments = json.loads(tool_call.function.arguments)
+    jsonschema.validate(arguments, TOOL["function"]["parameters"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("api", "stream"), WIRES)
+@pytest.mark.parametrize(
+    ("extra", "finish", "text"),
+    [
+        ({"max_tokens": 2}, "length", "Hello from"),
+        ({"stop": ["three"]}, "stop", ": one two "),
+    ],
+    ids=["max_tokens", "stop"],
+)
+def test_review_litellm_maps_finish_reasons(
+    fp: FakeProvider, api: str, stream: bool, extra: dict[str, Any], finish: str, text: str
+) -> None:
+    choice = call(fp, api, stream, **extra).choices[0]
+    assert choice.finish_reason == finish
+    assert choice.message.content.endswith(text) or choice.message.content == text
+
+
+@pytest.mark.parametrize(("api", "stream"), WIRES)
+def test_review_litellm_sees_a_scripted_content_filter_finish(
+    fp: FakeProvider, api: str, stream: bool
+) -> None:
+    fp.script("*", Reply(text="partial", finish_reason="content_filter"))
+    choice = call(fp, api, stream).choices[0]
+    assert (choice.finish_reason, choice.message.content) == ("content_filter", "partial")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_review_litellm_json_schema_answer_validates(fp: FakeProvider, stream: bool) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA}}
+    response = call(fp, "openai", stream, response_format=fmt)
+    jsonschema.validate(json.loads(response.choices[0].message.content), SCHEMA)
+
+
+def test_review_litellm_non_streamed_n_choices(fp: FakeProvider) -> None:
+    response = call(fp, "openai", False, n=3)
+    assert [c.index for c in response.choices] == [0, 1, 2]
+    assert {c.message.content for c in response.choices} == {
+        "Hello from fake-gpt-4o: one two three four five"
+    }
+
+
+def test_review_streamed_choices_are_interleaved_as_openai_sends_them(fp: FakeProvider) -> None:
+    body = {"model": "m", "n": 2, "stream": True, "messages": USER}
+    with httpx.stream("POST", fp.openai_base + "/chat/completions", json=body) as r:
+        lines = [line for line in r.iter_lines() if line.startswith("data: {")]
+    indexes = [json.loads(line[6:])["choices"][0]["index"] for line in lines]
+    assert indexes[:4] == [0, 1, 0, 1]
+    assert indexes.count(0) == indexes.count(1)
