@@ -36,6 +36,7 @@ from policyroute.budgets.stores.base import (
     from_nano,
     to_nano,
 )
+from policyroute.budgets.stores.loop_clients import LoopClients
 from policyroute.budgets.stores.redis_eviction import warn_if_evicting
 from policyroute.errors import BudgetStoreError
 
@@ -135,8 +136,9 @@ class RedisStore:
             raise self._fail(exc) from exc
         self._sync = redis.Redis(connection_pool=pool)
         self._scripts = {name: self._sync.register_script(src) for name, src in _SCRIPTS}
-        self._async: Any = None
-        self._ascripts: dict[str, Any] = {}
+        # One async client per event loop: redis-py's async connections belong to the loop
+        # that made them (see loop_clients).
+        self._async_clients = LoopClients(self._make_async)
         self._eviction_checked = False
 
     @classmethod
@@ -338,13 +340,11 @@ class RedisStore:
 
     # ------------------------------------------------------------------ async API
 
-    def _aclient(self) -> Any:
-        if self._async is None:
-            redis = _redis()
-            pool = self._pool(redis.asyncio.BlockingConnectionPool, redis.asyncio.retry.Retry)
-            self._async = redis.asyncio.Redis(connection_pool=pool)
-            self._ascripts = {name: self._async.register_script(src) for name, src in _SCRIPTS}
-        return self._async
+    def _make_async(self) -> tuple[Any, dict[str, Any]]:
+        redis = _redis()
+        pool = self._pool(redis.asyncio.BlockingConnectionPool, redis.asyncio.retry.Retry)
+        client = redis.asyncio.Redis(connection_pool=pool)
+        return client, {name: client.register_script(src) for name, src in _SCRIPTS}
 
     async def areserve(
         self,
@@ -355,7 +355,7 @@ class RedisStore:
         now: float,
     ) -> ReserveResult:
         """Async twin of :meth:`reserve`."""
-        client = self._aclient()
+        client, scripts = await self._async_clients.get()
         keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
         if not self._eviction_checked:
             try:
@@ -364,7 +364,7 @@ class RedisStore:
                 config = {}
             self._check_eviction(lambda _: config)
         try:
-            reply = await self._ascripts["reserve"](keys=keys, args=args)
+            reply = await scripts["reserve"](keys=keys, args=args)
         except self._exc as exc:
             if self._maybe_ran(exc):
                 try:
@@ -376,10 +376,10 @@ class RedisStore:
 
     async def asettle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """Async twin of :meth:`settle`."""
-        self._aclient()
+        _, scripts = await self._async_clients.get()
         args = self._settle_args(reservation_id, actual, now)
         try:
-            reply = await self._ascripts["settle"](keys=[self._p + "res"], args=args)
+            reply = await scripts["settle"](keys=[self._p + "res"], args=args)
         except self._exc as exc:
             raise self._fail(exc) from exc
         return self._states(reply)
@@ -390,29 +390,25 @@ class RedisStore:
 
     async def arenew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
         """Async twin of :meth:`renew`."""
-        self._aclient()
+        _, scripts = await self._async_clients.get()
         args = self._renew_args(reservation_id, lease_seconds, now)
         try:
-            reply = await self._ascripts["renew"](keys=[self._p + "res"], args=args)
+            reply = await scripts["renew"](keys=[self._p + "res"], args=args)
         except self._exc as exc:
             raise self._fail(exc) from exc
         return bool(int(reply))
 
     async def areclaim_expired(self, now: float) -> int:
         """Async twin of :meth:`reclaim_expired`."""
-        self._aclient()
+        _, scripts = await self._async_clients.get()
         try:
-            reply = await self._ascripts["reclaim"](
-                keys=[self._p + "res"], args=[self._p, repr(now)]
-            )
+            reply = await scripts["reclaim"](keys=[self._p + "res"], args=[self._p, repr(now)])
         except self._exc as exc:
             raise self._fail(exc) from exc
         return int(reply)
 
     async def aclose(self) -> None:
-        """Close both the sync and the async connection pools."""
-        if self._async is not None:
-            await self._async.aclose()
-            await self._async.connection_pool.disconnect()
-            self._async = None
+        """Close the sync connection pool and this event loop's async one (those of loops
+        already closed went with them)."""
+        await self._async_clients.close()
         self.close()

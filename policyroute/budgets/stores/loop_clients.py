@@ -1,0 +1,85 @@
+"""Async clients kept per event loop, each closed when its loop ends.
+
+An async network client (redis-py's, for one) belongs to the event loop that opened its
+connections. A store used from one ``asyncio.run`` after another (a script run twice, a
+worker, a test suite) must not hand the second loop the first loop's client, whose
+connections are bound to a closed loop. :class:`LoopClients` keeps one client per running
+loop, weakly keyed so a loop's client goes with it, and closes each before its loop closes:
+``asyncio.run`` closes the async generators still open (``shutdown_asyncgens``) before it
+closes the loop, and a generator held open per client closes that client in its ``finally``.
+
+Example:
+    >>> class Client:
+    ...     async def aclose(self):
+    ...         print("closed")
+    >>> clients = LoopClients(lambda: (Client(), {}))
+    >>> async def use():
+    ...     client, _ = await clients.get()
+    ...     return client is (await clients.get())[0]
+    >>> asyncio.run(use())
+    closed
+    True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["LoopClients"]
+
+Made = tuple[Any, dict[str, Any]]
+"""A client and what goes with it (a store's registered scripts, say)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    made: Made
+    closer: AsyncGenerator[None, None]
+
+
+class LoopClients:
+    """One client per running event loop, made by ``make`` on first use in that loop.
+
+    ``make`` returns ``(client, extras)``; the client's ``aclose()`` is awaited when its loop
+    ends or on :meth:`close`, and a ``connection_pool.disconnect()`` too if it has one.
+    """
+
+    def __init__(self, make: Callable[[], Made]) -> None:
+        self._make = make
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Entry] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def get(self) -> Made:
+        """The running loop's client and extras."""
+        loop = asyncio.get_running_loop()
+        entry = self._by_loop.get(loop)
+        if entry is None:
+            made = self._make()
+            closer = _close_at_loop_end(made[0])
+            await closer.__anext__()  # now open: the loop closes it at its end
+            entry = _Entry(made, closer)
+            self._by_loop[loop] = entry
+        return entry.made
+
+    async def close(self) -> None:
+        """Close the running loop's client now (the next :meth:`get` makes a new one)."""
+        entry = self._by_loop.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry.closer.aclose()
+
+
+async def _close_at_loop_end(client: Any) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a server gone already: nothing to close
+            await client.aclose()
+            pool = getattr(client, "connection_pool", None)
+            if pool is not None:
+                await pool.disconnect()
