@@ -288,6 +288,7 @@ def _request(
             f" ({{'role': ..., 'content': ...}}), got {type(messages).__name__}"
             + (" (empty)" if isinstance(messages, (list, tuple)) else "")
         )
+    _check_facts(model, metadata, tags)
     _refuse_takeovers(params)
     fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
     check_call(params, **fields)
@@ -303,6 +304,23 @@ def _request(
         tags=tuple(tags) if tags is not None else (),
         **fields,
     )
+
+
+def _check_facts(model: Any, metadata: Any, tags: Any) -> None:
+    # Routing facts of the wrong shape would be read as other facts (a string of tags as
+    # one tag per letter) or fail deep inside routing with a bare TypeError.
+    if model is not None and not isinstance(model, str):
+        raise RequestError(f"request field 'model' must be a string, got {type(model).__name__}")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise RequestError(
+            f"request field 'metadata' must be a mapping, got {type(metadata).__name__}"
+        )
+    if tags is not None and (
+        isinstance(tags, str)
+        or not isinstance(tags, (list, tuple, set, frozenset))
+        or not all(isinstance(tag, str) for tag in tags)
+    ):
+        raise RequestError(f"request field 'tags' must be a list of strings, got {tags!r}"[:160])
 
 
 def _refuse_takeovers(params: Mapping[str, Any]) -> None:

@@ -185,3 +185,26 @@ def test_n_above_one_returns_every_choice(provider: FakeProvider, policy: Path) 
     assert isinstance(response, litellm.ModelResponse)
     assert [c.message.content for c in response.choices] == ["hi you", "hi you"]
     assert provider.requests[0].body["n"] == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("metadata", [("user_id", "u1")]),
+        ("metadata", "user_id=u1"),
+        ("tags", "prod"),
+        ("tags", ["prod", 3]),
+        ("model", 4),
+    ],
+)
+def test_routing_facts_of_the_wrong_shape_are_request_errors(
+    provider: FakeProvider, policy: Path, field: str, value: Any
+) -> None:
+    with pytest.raises(RequestError, match=f"'{field}'"):
+        policyroute.completion(policy=policy, messages=MESSAGES, **{field: value})
+    assert provider.requests == []
+
+
+def test_tags_may_be_any_collection_of_strings(policy: Path) -> None:
+    response = policyroute.completion(policy=policy, messages=MESSAGES, tags={"prod"})
+    assert response.choices[0].message.content == "hi you"
