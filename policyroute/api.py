@@ -1,9 +1,11 @@
 """litellm-style entry points: ``policyroute.completion`` and ``policyroute.acompletion``.
 
-They take litellm's arguments plus a ``policy`` (a compiled policy or a path to one), route
-the call by the policy, run it through the executor, and return litellm's own response
-object. How the answer was obtained is attached as ``response._hidden_params["policyroute"]``
-(route, deployment, model, cost, usage, attempts).
+They take litellm's arguments plus a ``policy`` (a compiled policy, a path to one or its
+YAML text), route the call by the policy, run it through the executor, and return litellm's
+own response object. How the answer was obtained is attached as
+``response._hidden_params["policyroute"]`` (route, deployment, model, cost, usage, attempts).
+The litellm arguments that would override the policy (retries, fallbacks, credentials,
+mocks) are refused; see :func:`completion`.
 
 Example:
     >>> import policyroute
@@ -122,7 +124,7 @@ def completion(
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
         return CompletionStream(executor.stream(request)).start()
-    return _annotated(executor.complete(request))
+    return _annotated(executor.complete(request), executor.policy)
 
 
 async def acompletion(
@@ -147,7 +149,7 @@ async def acompletion(
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
         return await AsyncCompletionStream(executor.astream(request)).start()
-    return _annotated(await executor.acomplete(request))
+    return _annotated(await executor.acomplete(request), executor.policy)
 
 
 class CompletionStream:
@@ -333,7 +335,7 @@ def _refuse_takeovers(params: Mapping[str, Any]) -> None:
         raise RequestError(f"request parameter {name!r} is not accepted: {reason}")
 
 
-def _annotated(result: CallResult) -> Any:
+def _annotated(result: CallResult, policy: object) -> Any:
     response = result.response
     hidden = getattr(response, "_hidden_params", None)
     if not isinstance(hidden, dict):
@@ -343,8 +345,12 @@ def _annotated(result: CallResult) -> Any:
         except AttributeError:
             return response
     hidden["policyroute"] = result.summary()
-    if hidden.get("response_cost") is None and result.attempts:
-        # litellm leaves it unset for a model it cannot price; the policy priced it.
+    # What the answering attempt was charged: litellm's own figure unless the policy prices
+    # the deployment itself (litellm's list price is then not what budgets and receipts say)
+    # or litellm could not price the model at all.
+    spec = policy.spec.models.get(result.deployment) if isinstance(policy, CompiledPolicy) else None
+    priced_by_policy = spec is not None and spec.price is not None
+    if result.attempts and (priced_by_policy or hidden.get("response_cost") is None):
         hidden["response_cost"] = float(result.attempts[-1].cost)
     return response
 

@@ -208,3 +208,45 @@ def test_routing_facts_of_the_wrong_shape_are_request_errors(
 def test_tags_may_be_any_collection_of_strings(policy: Path) -> None:
     response = policyroute.completion(policy=policy, messages=MESSAGES, tags={"prod"})
     assert response.choices[0].message.content == "hi you"
+
+
+PRICED = """
+policyroute: 1
+name: api-review-prices
+models:
+  listed:
+    model: openai/gpt-4o-mini
+    api_base: {base}
+    api_key: ${{PR_REVIEW_KEY}}
+  negotiated:
+    model: openai/gpt-4o-mini
+    api_base: {base}
+    api_key: ${{PR_REVIEW_KEY}}
+    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+routes:
+  - name: negotiated
+    when: {{metadata.deal: true}}
+    to: negotiated
+  - name: default
+    to: listed
+receipts: {{sink: jsonl, path: receipts/calls.jsonl}}
+defaults: {{max_tokens: 10}}
+"""
+
+
+def test_response_cost_is_what_the_policy_charged(
+    provider: FakeProvider, policy: Path, tmp_path: Path
+) -> None:
+    provider.set_default("gpt-4o-mini", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
+    priced = tmp_path / "priced.yaml"
+    priced.write_text(PRICED.format(base=provider.openai_base))
+
+    listed = policyroute.completion(policy=priced, messages=MESSAGES)
+    negotiated = policyroute.completion(policy=priced, messages=MESSAGES, metadata={"deal": True})
+
+    # litellm's list price where the policy gives none, the policy's own price where it does
+    assert listed._hidden_params["response_cost"] == pytest.approx(
+        litellm.completion_cost(completion_response=listed)
+    )
+    assert negotiated._hidden_params["response_cost"] == pytest.approx(0.013)
+    assert negotiated._hidden_params["policyroute"]["cost"] == "0.013000000"

@@ -252,3 +252,17 @@ async def test_an_async_stream_closed_after_one_chunk_is_settled_once(
     await stream.aclose()
     await asyncio.sleep(0)
     assert _calls(tmp_path) == ["cancelled"]
+
+
+@pytest.mark.asyncio
+async def test_an_async_stream_cancelled_while_waiting_for_its_first_token_is_settled_once(
+    fp: FakeProvider, tmp_path: Path
+) -> None:
+    path = _write(fp, tmp_path)
+    fp.script("fake-a", Fault.slow_first_token(1.5))
+    task = asyncio.create_task(policyroute.acompletion(policy=path, messages=MESSAGES, stream=True))
+    await asyncio.to_thread(fp.wait_for_requests, 1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _calls(tmp_path) == ["cancelled"]
