@@ -227,20 +227,24 @@ class SQLiteStore:
 
     async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """Run the sync method ``fn`` here if the database is free, else in a worker thread."""
+        # The flag is reset before anything is awaited: a settle may go on in another task
+        # (``despite_cancellation``), whose context cannot reset a token made in this one.
         token = _ON_LOOP.set(True)
         try:
             result = fn(*args, **kwargs)
         except Busy:
-            pass
+            busy = True
         else:
-            self._loop_commits += 1
-            if self._loop_commits >= _LOOP_CHECKPOINT_EVERY:
-                self._loop_commits = 0
-                await asyncio.to_thread(self._checkpoint)
-            return result
+            busy = False
         finally:
             _ON_LOOP.reset(token)
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        if busy:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        self._loop_commits += 1
+        if self._loop_commits >= _LOOP_CHECKPOINT_EVERY:
+            self._loop_commits = 0
+            await asyncio.to_thread(self._checkpoint)
+        return result
 
     def _checkpoint(self) -> None:
         try:
