@@ -25,15 +25,11 @@ from policyroute.testing._faults import (
     StreamCut,
     StreamStall,
 )
+from policyroute.testing._recorded import RecordedRequest, Source
 from policyroute.testing._schema_value import value_for_schema
 from policyroute.testing._steps import Reply, ToolCall, Usage
 from policyroute.testing._synth import count_tokens
-from policyroute.testing.fake_provider import (
-    ANY_MODEL,
-    FakeProvider,
-    RecordedRequest,
-    Source,
-)
+from policyroute.testing.fake_provider import ANY_MODEL, FakeProvider
 
 __all__ = [
     "ANY_MODEL",

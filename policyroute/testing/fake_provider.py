@@ -21,28 +21,23 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from policyroute.testing import _anthropic_wire as anthropic_wire
 from policyroute.testing import _openai_wire as openai_wire
 from policyroute.testing._faults import Fault, StatusFault, Step
-from policyroute.testing._http import HTTPError, HTTPRequest, full_response, read_request
+from policyroute.testing._http import HTTPRequest, full_response
+from policyroute.testing._recorded import RecordedRequest, Source
 from policyroute.testing._responder import Responder
+from policyroute.testing._server import LoopServer
 from policyroute.testing._steps import Reply
 from policyroute.testing._synth import Api, InvalidRequest
-
-Source = Literal["script", "default", "outage", "auto", "invalid"]
-"""Where the answer to a request came from (see :class:`RecordedRequest`)."""
-
-_BACKLOG = 2048
 
 ANY_MODEL = "*"
 """Model key matching every model, for :meth:`FakeProvider.script` and friends."""
@@ -53,54 +48,6 @@ _ROUTES: dict[str, Api] = {
     "/v1/messages": "anthropic",
     "/messages": "anthropic",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """A request the fake provider received.
-
-    ``body`` is the parsed JSON body (``None`` if absent or not JSON), ``model`` its
-    ``model`` field, ``timestamp`` the ``time.time()`` of arrival, ``step`` the scripted
-    :class:`Reply` / :class:`Fault` that answered (``None`` for generated content) and
-    ``source`` where it came from: ``"script"`` (queue), ``"default"`` (:meth:`set_default`),
-    ``"outage"`` (:meth:`schedule_outage`), ``"auto"`` (generated) or ``"invalid"`` (unknown
-    path, bad method or unparsable body, answered with an error). ``connection`` numbers the
-    TCP connection the request came on (from 1), which shows whether a client reuses them.
-
-    Example:
-        >>> import httpx
-        >>> with FakeProvider() as fp:
-        ...     _ = httpx.post(fp.anthropic_base + "/v1/messages",
-        ...                    json={"model": "c", "max_tokens": 9, "messages": []})
-        ...     fp.requests[0].api, fp.requests[0].model, fp.requests[0].source
-        ('anthropic', 'c', 'auto')
-    """
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: Any
-    model: str | None
-    timestamp: float
-    step: Step | None
-    source: Source
-    api: Api | None
-    raw_body: bytes = b""
-    connection: int = 0
-
-    @property
-    def stream(self) -> bool:
-        """Whether the request asked for a streamed answer.
-
-        Example:
-            >>> import httpx
-            >>> with FakeProvider() as fp:
-            ...     _ = httpx.post(fp.openai_base + "/chat/completions",
-            ...                    json={"model": "m", "stream": True})
-            ...     fp.requests[0].stream
-            True
-        """
-        return isinstance(self.body, dict) and self.body.get("stream") is True
 
 
 @dataclass(slots=True)
@@ -159,11 +106,8 @@ class FakeProvider:
         self, host: str = "127.0.0.1", port: int = 0, *, max_recorded: int | None = None
     ) -> None:
         self._host = host
-        self._requested_port = port
-        self._port: int | None = None
         self._lock = threading.Lock()
         self._recorded = threading.Condition(self._lock)
-        self._lifecycle = threading.Lock()
         self._queues: dict[str, deque[Step]] = {}
         self._defaults: dict[str, Step] = {}
         self._outages: dict[str, _Outage] = {}
@@ -171,11 +115,7 @@ class FakeProvider:
         self._recorded_total = 0
         self._attempts: dict[str, int] = {}
         self._responder = Responder()
-        self._connection_count = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._server: asyncio.base_events.Server | None = None
-        self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._server = LoopServer(host, port, self._dispatch)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -188,21 +128,7 @@ class FakeProvider:
             True
             >>> fp.stop()
         """
-        with self._lifecycle:
-            if self._thread is not None:
-                raise RuntimeError("FakeProvider is already running")
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-            failure: list[BaseException] = []
-            thread = threading.Thread(
-                target=self._run, args=(loop, ready, failure), name="FakeProvider", daemon=True
-            )
-            thread.start()
-            ready.wait()
-            if failure:
-                thread.join()
-                raise failure[0]
-            self._loop, self._thread = loop, thread
+        self._server.start()
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -217,19 +143,7 @@ class FakeProvider:
             >>> fp.running
             False
         """
-        with self._lifecycle:
-            loop, thread = self._loop, self._thread
-            if loop is None or thread is None:
-                return
-            future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-            try:
-                future.result(timeout)
-            except concurrent.futures.TimeoutError:
-                future.cancel()
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
-            self._loop = self._thread = None
-            self._port = None
+        self._server.stop(timeout)
 
     def __enter__(self) -> FakeProvider:
         return self.start()
@@ -273,7 +187,7 @@ class FakeProvider:
             >>> FakeProvider().running
             False
         """
-        return self._thread is not None
+        return self._server.running
 
     @property
     def open_connections(self) -> int:
@@ -290,7 +204,7 @@ class FakeProvider:
             ...     during, fp.open_connections
             (1, 0)
         """
-        return len(self._connections)
+        return self._server.open_connections
 
     def wait_for_connections(self, count: int, timeout: float = 5.0) -> None:
         """Block until at most ``count`` client connections are open; raise
@@ -300,9 +214,7 @@ class FakeProvider:
             >>> with FakeProvider() as fp:
             ...     fp.wait_for_connections(0, timeout=1)
         """
-        with self._recorded:
-            if not self._recorded.wait_for(lambda: len(self._connections) <= count, timeout):
-                raise TimeoutError(f"{len(self._connections)} connection(s) open, wanted {count}")
+        self._server.wait_for_connections(count, timeout)
 
     @property
     def port(self) -> int:
@@ -313,9 +225,9 @@ class FakeProvider:
             ...     fp.port > 0
             True
         """
-        if self._port is None:
+        if self._server.port is None:
             raise RuntimeError("FakeProvider is not running; call start() first")
-        return self._port
+        return self._server.port
 
     @property
     def base_url(self) -> str:
@@ -535,86 +447,6 @@ class FakeProvider:
             return list(self._requests)
 
     # ------------------------------------------------------------------ server internals
-
-    def _run(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        ready: threading.Event,
-        failure: list[BaseException],
-    ) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            try:
-                self._server = loop.run_until_complete(
-                    asyncio.start_server(
-                        self._on_connection,
-                        self._host,
-                        self._requested_port,
-                        limit=256 * 1024,
-                        reuse_address=True,
-                        # asyncio's default backlog (100) drops the SYNs of a burst of clients,
-                        # which then wait out TCP's 1 s (then 2 s...) retransmission timer.
-                        backlog=_BACKLOG,
-                    )
-                )
-                self._port = int(self._server.sockets[0].getsockname()[1])
-            except BaseException as exc:
-                failure.append(exc)
-                return
-            finally:
-                ready.set()
-            loop.run_forever()
-        finally:
-            loop.close()
-
-    async def _shutdown(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        for writer in list(self._connections.values()):
-            writer.transport.abort()
-        tasks = list(self._connections)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
-
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections[task] = writer
-        self._connection_count += 1
-        connection = self._connection_count
-        try:
-            while True:
-                try:
-                    request = await read_request(reader, writer)
-                except HTTPError as exc:
-                    body = openai_wire.bad_request_error(exc.detail, None)
-                    writer.write(full_response(exc.status, body, keep_alive=False))
-                    await writer.drain()
-                    break
-                if request is None:
-                    break
-                if (
-                    not await self._dispatch(request, reader, writer, connection)
-                    or not request.keep_alive
-                ):
-                    break
-        except (ConnectionError, OSError):
-            pass
-        except asyncio.CancelledError:
-            # Only _shutdown cancels these tasks. Ending normally matters on Python 3.11,
-            # whose start_server callback calls task.exception() and logs a cancelled task.
-            pass
-        finally:
-            writer.close()
-            with self._recorded:
-                self._connections.pop(task, None)
-                self._recorded.notify_all()
 
     def _record(
         self,
