@@ -88,8 +88,12 @@ class FakeProvider:
     ``system``) plus 3 per message, completion tokens the words of the reply text plus,
     per tool call, 1 + the words of its arguments JSON.
 
-    The server binds ``host``:``port`` (port 0: an ephemeral port). ``max_recorded`` bounds
-    how many recorded requests are kept (oldest dropped first), for long benchmarks.
+    The server binds ``host``:``port`` (port 0: an ephemeral port) and runs on its own
+    thread, so it serves sync and async clients alike; use it with ``with`` or
+    ``async with``, or :meth:`start` / :meth:`stop`. ``max_recorded`` bounds how many
+    recorded requests are kept (oldest dropped first), for long benchmarks. Bodies it cannot
+    answer (not JSON, no string ``model``, ``messages`` or ``tools`` not arrays, ``n``
+    outside 1-128) get a 400 in the wire format of the path.
 
     Example:
         >>> import httpx
