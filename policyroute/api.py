@@ -35,7 +35,7 @@ from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.policy.facts import parse_messages
 from policyroute.request import Request
-from policyroute.request_checks import check_call
+from policyroute.request_checks import check_call, refuse_takeovers
 
 __all__ = ["AsyncCompletionStream", "CompletionStream", "acompletion", "completion"]
 
@@ -48,37 +48,6 @@ _executors: OrderedDict[tuple[int, int], tuple[CompiledPolicy, Any, Executor]] =
 
 # Request fields that litellm callers pass as keyword arguments.
 _REQUEST_FIELDS = ("tools", "tool_choice", "response_format")
-
-# litellm arguments that would take over what the policy decides, refused with the reason
-# and what to do instead. The retry counts pass when they ask for no retries (0), which is
-# what policyroute sends anyway.
-_RETRIES = "policyroute is the only retry layer; set defaults.retry in the policy instead"
-_FALLBACKS = (
-    "litellm's own fallbacks would bypass the policy's routes, budgets and receipts;"
-    " list the fallback deployments in the route's 'to' instead"
-)
-_DEPLOYMENT = (
-    "a deployment setting would be sent to every candidate of the route, another"
-    " provider's included; set it on the policy's model (for a key: api_key: ${ENV_VAR})"
-)
-_MOCK = (
-    "litellm's mock answers without a provider, yet its made-up usage would be charged to"
-    " the policy's budgets and receipts; test with policyroute.testing.FakeProvider instead"
-)
-_REFUSED: dict[str, str] = {
-    "num_retries": _RETRIES,
-    "max_retries": _RETRIES,
-    "fallbacks": _FALLBACKS,
-    "context_window_fallback_dict": _FALLBACKS,
-    "api_key": _DEPLOYMENT,
-    "api_base": _DEPLOYMENT,
-    "base_url": _DEPLOYMENT,
-    "api_version": _DEPLOYMENT,
-    "custom_llm_provider": _DEPLOYMENT,
-    "mock_response": _MOCK,
-    "mock_tool_calls": _MOCK,
-    "mock_timeout": _MOCK,
-}
 
 
 def completion(
@@ -291,7 +260,7 @@ def _request(
             + (" (empty)" if isinstance(messages, (list, tuple)) else "")
         )
     _check_facts(model, metadata, tags)
-    _refuse_takeovers(params)
+    refuse_takeovers(params)
     fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
     check_call(params, **fields)
     if metadata is not None:
@@ -323,16 +292,6 @@ def _check_facts(model: Any, metadata: Any, tags: Any) -> None:
         or not all(isinstance(tag, str) for tag in tags)
     ):
         raise RequestError(f"request field 'tags' must be a list of strings, got {tags!r}"[:160])
-
-
-def _refuse_takeovers(params: Mapping[str, Any]) -> None:
-    for name, value in params.items():
-        reason = _REFUSED.get(name)
-        if reason is None or value is None or value is False:
-            continue
-        if reason is _RETRIES and value == 0:
-            continue
-        raise RequestError(f"request parameter {name!r} is not accepted: {reason}")
 
 
 def _annotated(result: CallResult, policy: object) -> Any:

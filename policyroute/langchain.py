@@ -69,7 +69,7 @@ from policyroute.langchain_.streams import StreamState
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.request import Request
-from policyroute.request_checks import check_call, check_parts
+from policyroute.request_checks import check_call, check_parts, refuse_takeovers
 
 if TYPE_CHECKING:
     from policyroute.execution.executor import Executor
@@ -334,6 +334,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             # Called directly (``_generate``/``generate`` without callbacks): only the model's
             # own defaults are known.
             facts = CallFacts(dict(self.metadata or {}), tuple(self.tags or ()), None)
+        refuse_takeovers(params)
         check_call(params, tools=tools, tool_choice=tool_choice, response_format=response_format)
         converted = to_openai_messages(messages)
         check_parts(converted)

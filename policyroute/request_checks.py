@@ -23,7 +23,7 @@ from typing import Any
 
 from policyroute.errors import RequestError
 
-__all__ = ["check_call", "check_params", "check_parts"]
+__all__ = ["check_call", "check_params", "check_parts", "refuse_takeovers"]
 
 
 def _show(value: Any) -> str:
@@ -85,6 +85,62 @@ _CHECKS: dict[str, _Check] = {
     "stop": (_stop, "a string or a list of strings"),
     "timeout": (_timeout, "a positive number of seconds"),
 }
+
+
+# litellm arguments that would take over what the policy decides, refused with the reason
+# and what to do instead. The retry counts pass when they ask for no retries (0), which is
+# what policyroute sends anyway.
+_RETRIES = "policyroute is the only retry layer; set defaults.retry in the policy instead"
+_FALLBACKS = (
+    "litellm's own fallbacks would bypass the policy's routes, budgets and receipts;"
+    " list the fallback deployments in the route's 'to' instead"
+)
+_DEPLOYMENT = (
+    "a deployment setting would be sent to every candidate of the route, another"
+    " provider's included; set it on the policy's model (for a key: api_key: ${ENV_VAR})"
+)
+_MOCK = (
+    "litellm's mock answers without a provider, yet its made-up usage would be charged to"
+    " the policy's budgets and receipts; test with policyroute.testing.FakeProvider instead"
+)
+_REFUSED: dict[str, str] = {
+    "num_retries": _RETRIES,
+    "max_retries": _RETRIES,
+    "fallbacks": _FALLBACKS,
+    "context_window_fallback_dict": _FALLBACKS,
+    "api_key": _DEPLOYMENT,
+    "api_base": _DEPLOYMENT,
+    "base_url": _DEPLOYMENT,
+    "api_version": _DEPLOYMENT,
+    "custom_llm_provider": _DEPLOYMENT,
+    "mock_response": _MOCK,
+    "mock_tool_calls": _MOCK,
+    "mock_timeout": _MOCK,
+}
+
+
+def refuse_takeovers(params: Mapping[str, Any]) -> None:
+    """Refuse litellm arguments that would take over what the policy decides: retries,
+    litellm's own fallbacks, a deployment's key or endpoint (sent to every candidate,
+    another provider's included) and litellm's mock answers (whose made-up usage would be
+    charged). Each is a :class:`RequestError` saying what to do instead; ``None``,
+    ``False`` and retry counts of 0 pass.
+
+    Example:
+        >>> refuse_takeovers({"num_retries": 0, "temperature": 0.2})
+        >>> try:
+        ...     refuse_takeovers({"fallbacks": ["gpt-4o"]})
+        ... except RequestError as exc:
+        ...     print(str(exc)[:46])
+        request parameter 'fallbacks' is not accepted:
+    """
+    for name, value in params.items():
+        reason = _REFUSED.get(name)
+        if reason is None or value is None or value is False:
+            continue
+        if reason is _RETRIES and value == 0:
+            continue
+        raise RequestError(f"request parameter {name!r} is not accepted: {reason}")
 
 
 def check_params(params: Mapping[str, Any]) -> None:
