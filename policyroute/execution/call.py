@@ -366,6 +366,7 @@ class CallState:
             model=self.errors[-1].model,
             status_code=self.errors[-1].status_code,
         )
+        err.__cause__ = self.errors[-1]  # tracebacks show the last failure's own chain
         return self.fail(err)
 
     def result(

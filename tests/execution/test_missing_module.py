@@ -58,3 +58,16 @@ def test_every_candidate_missing_a_module_ends_with_the_reason(mode: str) -> Non
     message = str(info.value)
     assert message.startswith("route 'default': all 2 attempt(s) failed (a: connection, b: ")
     assert "last error: deployment 'b': litellm could not import 'mcp'" in message
+
+
+def test_the_last_failure_is_the_cause_of_the_error_that_ends_the_call() -> None:
+    async def acompletion(**_: Any) -> Any:
+        raise _wrapped("mcp")
+
+    policy = StubPolicy([candidate("a", "http://127.0.0.1:9")])
+    policy.defaults = DefaultsSpec(retry=RetrySpec(attempts=0))
+    ex = Executor(policy, accounting=RecordingAccounting(), acompletion=acompletion)
+    with pytest.raises(AllCandidatesFailedError) as info:
+        arun(ex.acomplete(ask()))
+    assert info.value.__cause__ is info.value.errors[-1]
+    assert isinstance(info.value.__cause__.__cause__, litellm.APIConnectionError)
