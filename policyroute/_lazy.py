@@ -1,9 +1,12 @@
 """Lazy, reproducible import of litellm.
 
 ``import litellm`` fetches a fresh price map over the network unless
-``LITELLM_LOCAL_MODEL_COST_MAP`` is true; policyroute defaults it to true so prices (and so
-budgets and receipts) are reproducible and import works offline. A user who wants the live map
-sets the variable to ``False`` before the first call. litellm takes seconds to import, so it is
+``LITELLM_LOCAL_MODEL_COST_MAP`` is true, and its first Bedrock call fetches its rules for
+Anthropic beta headers from GitHub unless ``LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS`` is true (a
+wait of up to 5 s on a call's path where the network is closed). policyroute defaults both to
+true, so prices (and so budgets and receipts) are reproducible and nothing is fetched from the
+network but the providers. A user who wants the live copies sets the variables to ``False``
+before the first call. litellm takes seconds to import, so it is
 imported on first use only: validating a policy never pays for it.
 
 Token counting (for ``input_tokens`` conditions and worst-case budget estimates) uses
@@ -27,6 +30,7 @@ def import_litellm() -> Any:
     global _litellm
     if _litellm is None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
         import litellm
 
         # policyroute owns the only retry layer; litellm must not retry on its own.
