@@ -12,6 +12,7 @@ import pytest
 # litellm fetches a live price map at import unless told otherwise; tests must stay offline
 # and reproducible.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
 
 
