@@ -15,16 +15,16 @@ and from failures of the providers themselves::
     │   └── BudgetStoreError              the budget store could not be read or written
     ├── ReceiptError                    a receipt could not be written
     └── ProviderError                   a provider call failed (carries the error class)
-        ├── RateLimitError                429, provider overloaded
+        ├── RateLimitError                429
         ├── ProviderTimeoutError          request, first-token or idle timeout
-        ├── ServerError                   5xx
+        ├── ServerError                   5xx, Anthropic's 529 overloaded included
         ├── ProviderConnectionError       refused, reset, DNS
         ├── ContextWindowExceededError    the prompt does not fit the model
         ├── ContentPolicyError            the provider's content filter refused
         ├── AuthenticationError           401 / 403
         ├── BadRequestError               any other 4xx
         ├── MalformedResponseError        the provider answered something unreadable
-        ├── StreamInterruptedError        a stream broke after tokens reached the caller
+        ├── StreamInterruptedError        a stream broke mid-answer, tokens already delivered
         └── AllCandidatesFailedError      every candidate and retry was used up
 
 Example:
@@ -241,7 +241,7 @@ class ProviderError(PolicyRouteError):
 
 
 class RateLimitError(ProviderError):
-    """The provider rate-limited the call (429) or said it is overloaded."""
+    """The provider rate-limited the call (429)."""
 
     error_class: ErrorClass = "rate_limit"
 
@@ -253,7 +253,7 @@ class ProviderTimeoutError(ProviderError):
 
 
 class ServerError(ProviderError):
-    """The provider failed with a 5xx status."""
+    """The provider failed with a 5xx status (an overloaded provider's 503 or 529 too)."""
 
     error_class: ErrorClass = "server_error"
 
@@ -295,10 +295,12 @@ class MalformedResponseError(ProviderError):
 
 
 class StreamInterruptedError(ProviderError):
-    """A stream failed after tokens had reached the caller.
+    """A stream failed after tokens had reached the caller, before every choice had its
+    finish reason.
 
     The answer is incomplete and must not be taken as whole; ``partial_text`` and
-    ``partial_usage`` hold what was received before the failure.
+    ``partial_usage`` hold what was received before the failure. A failure after every
+    finish reason arrived does not raise: the answer is complete and kept.
     """
 
     def __init__(
