@@ -3,7 +3,9 @@
 They take litellm's arguments plus a ``policy`` (a compiled policy, a path to one or its
 YAML text), route the call by the policy, run it through the executor, and return litellm's
 own response object. How the answer was obtained is attached as
-``response._hidden_params["policyroute"]`` (route, deployment, model, cost, usage, attempts).
+``response._hidden_params["policyroute"]`` (request id, route, deployment, model, cost,
+usage, attempts, time to first token); ``response._hidden_params["response_cost"]`` is the
+cost the receipt charged.
 The litellm arguments that would override the policy (retries, fallbacks, credentials,
 mocks) are refused; see :func:`completion`.
 
@@ -79,7 +81,10 @@ def completion(
     ``api_key``, ``api_base``, ``base_url``, ``api_version`` and ``custom_llm_provider``
     (deployment settings, which would reach every candidate) and litellm's mocks
     (``mock_response``...; test with :class:`policyroute.testing.FakeProvider`).
-    ``metadata`` is handed to litellm as well, for its callbacks. Failures raise
+    ``metadata`` is handed to litellm as well, for its callbacks. ``accounting`` replaces
+    the policy's own budgets and receipts (e.g.
+    :meth:`~policyroute.accounting.PolicyAccounting.from_policy` with other sinks, or
+    ``NullAccounting()`` to turn them off). Failures raise
     :mod:`policyroute.errors` types, never litellm's: ``exc.error_class`` says which kind
     (``"rate_limit"``...), also on :class:`~policyroute.errors.AllCandidatesFailedError`.
 
@@ -126,7 +131,8 @@ class CompletionStream:
 
     Once the stream completed, :attr:`result` holds the :class:`CallResult` and
     :attr:`policyroute` the same summary a non-streamed response carries. A stream that
-    breaks after content was sent raises :class:`~policyroute.errors.StreamInterruptedError`.
+    breaks after content was sent, before every choice had its finish reason, raises
+    :class:`~policyroute.errors.StreamInterruptedError`.
 
     Example:
         >>> for chunk in completion(policy="p.yaml", messages=msgs, stream=True):  # doctest: +SKIP
