@@ -10,7 +10,8 @@ over and accounts for the cost.
 
 Example:
     >>> from policyroute import ChatPolicyRoute
-    >>> llm = ChatPolicyRoute(policy="policies/support.yaml", temperature=0)  # doctest: +SKIP
+    >>> llm = ChatPolicyRoute(policy="policies/strategies-budgets.yaml", temperature=0)
+    ... # doctest: +SKIP
     >>> msg = llm.invoke("hi", config={"metadata": {"task": "code"}})  # doctest: +SKIP
     >>> msg.response_metadata["policyroute"]["route"]  # doctest: +SKIP
     'code'
@@ -123,9 +124,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     the policy then comes from ``$POLICYROUTE_POLICY``, the accounting from the policy.
 
     Example:
-        >>> llm = ChatPolicyRoute(policy="policies/support.yaml")  # doctest: +SKIP
+        >>> llm = ChatPolicyRoute(policy="policies/strategies-budgets.yaml")  # doctest: +SKIP
         >>> llm.bind_tools([get_weather], tool_choice="any").invoke("Paris?")  # doctest: +SKIP
-        >>> for chunk in llm.stream("hi", config={"tags": ["cheap"]}):  # doctest: +SKIP
+        >>> for chunk in llm.stream("hi", config={"tags": ["batch"]}):  # doctest: +SKIP
         ...     print(chunk.content, end="")
         >>> from langchain_core.load import dumpd, load
         >>> again = load(  # doctest: +SKIP
