@@ -7,10 +7,12 @@ world when a budget crosses one of its ``warn_at`` thresholds: a
 :class:`BudgetThresholdWarning`, a log record on ``policyroute.budgets``, the ``on_threshold``
 callback, and ``threshold_crossed`` in the receipt.
 
-Once a provider has answered, nothing here may fail the user's call: a receipt that no sink
-could take is logged at ERROR and kept in :attr:`PolicyAccounting.unwritten` (bounded, oldest
-dropped first), where an operator or a test can inspect it. Raising instead would throw away
-an answer that was already paid for; dropping it silently would lose money from the books.
+Once a provider has answered, nothing here may fail the user's call: a receipt that a sink
+could not take is logged at ERROR and kept in :attr:`PolicyAccounting.unwritten` (bounded,
+oldest dropped first) with the sinks that refused it, where an operator or a test can inspect
+it and :meth:`PolicyAccounting.resend_unwritten` can write it again to those sinks. Raising
+instead would throw away an answer that was already paid for; dropping it silently would lose
+money from the books.
 
 Example:
     >>> acct = PolicyAccounting(policy, guard=None, sinks=[JsonlSink("r/{date}.jsonl")])
