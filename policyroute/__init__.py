@@ -3,7 +3,7 @@
 A YAML policy says which model answers which request, what happens on a 429 or an outage, and
 how much may be spent by whom. policyroute validates it, compiles it into a fast router, and
 runs each call through litellm with retries, fallback, circuit breaking, budget guards that
-refuse before the call, and an exact cost receipt per attempt.
+refuse before the call, and an exact cost receipt per attempt and per call.
 
 Example:
     >>> from policyroute import ChatPolicyRoute  # doctest: +SKIP
