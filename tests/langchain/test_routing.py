@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any, TypedDict
 
 import pytest
@@ -141,8 +142,11 @@ def test_langgraph_node_sees_the_graph_config(llm: ChatPolicyRoute) -> None:
 
 @pytest.mark.asyncio
 async def test_langgraph_concurrent_runs(llm: ChatPolicyRoute) -> None:
-    async def call_model(state: _State) -> _State:
-        answer = await llm.ainvoke(state["messages"])
+    async def call_model(state: _State, config: RunnableConfig) -> _State:
+        # Before Python 3.11 asyncio tasks take no context, so LangGraph cannot hand its config
+        # to an async node implicitly: the node passes it on, as LangGraph's docs say to.
+        passed = config if sys.version_info < (3, 11) else None
+        answer = await llm.ainvoke(state["messages"], passed)
         return {"messages": [*state["messages"], answer]}
 
     graph = StateGraph(_State)
