@@ -149,8 +149,13 @@ class SQLiteStore:
         try:
             with self._lock_retry() as cur:
                 _create_schema(cur)
-        except sqlite3.Error as exc:
-            raise BudgetStoreError(f"cannot open the budget store {self.path}: {exc}") from exc
+        except BaseException as exc:
+            # The caller gets no store to close (a connection left to the collector is a
+            # ResourceWarning since Python 3.13).
+            self.close()
+            if isinstance(exc, sqlite3.Error):
+                raise BudgetStoreError(f"cannot open the budget store {self.path}: {exc}") from exc
+            raise
 
     # ------------------------------------------------------------------ connections
 
@@ -172,26 +177,27 @@ class SQLiteStore:
             isolation_level=None,
             check_same_thread=False,
         )
-        # Only takes effect on a new, empty file. A commit writes each page it changed to the
-        # WAL, checksummed; rows here are small, and 1 KiB pages measured a reserve+settle pair
-        # ~15% faster than the default 4 KiB, with 50,000 budget lines as with a few.
-        conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoints are where WAL mode fsyncs: fewer, larger ones measured ~25% faster.
-        # The size limit truncates the WAL file back after each checkpoint.
-        conn.execute(f"PRAGMA wal_autocheckpoint={0 if on_loop else 10000}")
-        conn.execute("PRAGMA journal_size_limit=67108864")
-        ident = file_id(self.path)
-        if self._ident is None:
-            self._ident = ident
-        elif ident != self._ident:
-            try:
+        try:
+            # Only takes effect on a new, empty file. A commit writes each page it changed to
+            # the WAL, checksummed; rows here are small, and 1 KiB pages measured a
+            # reserve+settle pair ~15% faster than the default 4 KiB, with 50,000 budget lines
+            # as with a few.
+            conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints are where WAL mode fsyncs: fewer, larger ones measured ~25% faster.
+            # The size limit truncates the WAL file back after each checkpoint.
+            conn.execute(f"PRAGMA wal_autocheckpoint={0 if on_loop else 10000}")
+            conn.execute("PRAGMA journal_size_limit=67108864")
+            ident = file_id(self.path)
+            if self._ident is not None and ident != self._ident:
                 self._adopt(conn)
-            except BaseException:
-                conn.close()
-                raise
-            self._ident = ident
+        except BaseException:
+            # Not yet in ``_all``, so close() would miss it (a file that is not a database
+            # fails here); left to the collector it is a ResourceWarning since Python 3.13.
+            conn.close()
+            raise
+        self._ident = ident
         local.conn = conn
         local.pid = os.getpid()
         local.ident = ident
