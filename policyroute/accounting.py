@@ -580,4 +580,9 @@ def _clear_default_cache() -> None:
     with _cache_lock:
         for acct in _cache.values():
             acct.close()
+            # The cache opened the budget store too (see _guard_for). A SQLite connection left
+            # to the garbage collector is a ResourceWarning since Python 3.13.
+            store = getattr(acct.guard, "store", None)
+            if store is not None:
+                store.close()
         _cache.clear()
