@@ -92,9 +92,10 @@ def _policy(tmp_path: Path, fp: FakeProvider) -> Path:
 
 def _reserved(tmp_path: Path) -> list[Any]:
     """The reservations the SQLite store holds (a missing table fails the test)."""
+    import contextlib
     import sqlite3
 
-    with sqlite3.connect(tmp_path / "budgets.sqlite3") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "budgets.sqlite3")) as db:
         return db.execute("select * from open_reservations").fetchall()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,11 +30,14 @@ class Clock:
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> BudgetStore:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BudgetStore]:
     if request.param == "redis":
         url = request.getfixturevalue("redis_url")
-        return make_store("redis", url, f"t-{uuid.uuid4().hex[:8]}")
-    return make_store(request.param, str(tmp_path / "b.sqlite3"), "t")
+        made = make_store("redis", url, f"t-{uuid.uuid4().hex[:8]}")
+    else:
+        made = make_store(request.param, str(tmp_path / "b.sqlite3"), "t")
+    yield made
+    made.close()
 
 
 def _guard(store: BudgetStore, *budgets: object, clock: Clock | None = None) -> BudgetGuard:

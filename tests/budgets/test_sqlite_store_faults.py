@@ -135,7 +135,7 @@ def test_a_database_locked_past_the_timeout_refuses_the_call_in_that_time(
     assert f"{LOCK_TIMEOUT:g} s" in message  # says how long it waited
     assert elapsed < 2 * LOCK_TIMEOUT  # one wait, not one more to release what never was
     assert len(fake_provider.requests) == 1  # the first call only
-    write_lock.pop().rollback()
+    write_lock[-1].rollback()
     assert _daily(db) == spent
 
 
@@ -167,7 +167,7 @@ def test_a_database_locked_at_settle_keeps_the_answer_and_reclaims_later(
         _lock(write_lock, db)
         caller.join(timeout=30)
     assert not caller.is_alive()
-    write_lock.pop().rollback()
+    write_lock[-1].rollback()
 
     assert [a.choices[0].message.content for a in answers] == ["late"]  # type: ignore[attr-defined]
     assert any("settling budget reservation failed" in r.getMessage() for r in caplog.records)

@@ -151,9 +151,10 @@ def test_sqlite_sink_stores_a_record_with_a_lone_surrogate(tmp_path: Path) -> No
         sink.write({"kind": "call", "user": "u\ud800", "cost": float("nan")})
     finally:
         sink.close()
+    import contextlib
     import sqlite3
 
-    with sqlite3.connect(tmp_path / "r.sqlite3") as conn:
+    with contextlib.closing(sqlite3.connect(tmp_path / "r.sqlite3")) as conn:
         user, record = conn.execute("SELECT user, record FROM receipts").fetchone()
     assert user == "u\\ud800"
     assert json.loads(record, parse_constant=_no_constant)["cost"] == "NaN"
