@@ -39,6 +39,7 @@ from policyroute.execution.hooks import (
     NullAccounting,
 )
 from policyroute.execution.lease import LeaseTimer
+from policyroute.execution.loop_cleanup import close_litellm_clients_with_loop
 from policyroute.execution.result import (
     AttemptRecord,
     CallResult,
@@ -144,6 +145,7 @@ class Executor:
 
     async def acomplete(self, request: Request) -> CallResult:
         """Async twin of :meth:`complete`; cancelling it settles and finishes the call."""
+        await close_litellm_clients_with_loop()
         call = self.start(request, stream=False)
         result: CallResult | None = None
         error: BaseException | None = None

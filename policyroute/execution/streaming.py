@@ -45,6 +45,7 @@ from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.call import CallState
 from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import Admission, AttemptInfo, AttemptOutcome, Usage
+from policyroute.execution.loop_cleanup import close_litellm_clients_with_loop
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
 from policyroute.execution.stream_io import (
     abort,
@@ -384,6 +385,7 @@ def _watch_interval(first_token: float | None, idle: float | None) -> float:
 
 async def stream_async(executor: Executor, request: Request) -> AsyncGenerator[StreamEvent, None]:
     """The async generator behind :meth:`Executor.astream`."""
+    await close_litellm_clients_with_loop()
     call = executor.start(request, stream=True)
     finished = False
     try:
