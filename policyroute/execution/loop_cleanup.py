@@ -8,9 +8,8 @@ finished loop's clients behind with their sockets open: closed by the garbage co
 later, if at all, with a ``ResourceWarning`` each, and a file descriptor held per socket until
 then.
 
-The first async call on a loop registers a closer: an async generator held open, which
-``asyncio.run`` (and any loop that runs ``shutdown_asyncgens`` before closing) finalizes while
-the loop can still run, and whose ``finally`` closes the clients cached for that loop, and
+The first async call on a loop registers a clean-up for the loop's end
+(:func:`policyroute._loop_end.at_loop_end`) that closes the clients cached for that loop, and
 only those: other loops' clients, in other threads, are left alone. Nothing is done for a
 litellm whose cache does not look as expected.
 
@@ -23,12 +22,15 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import sys
 import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
+
+from policyroute._loop_end import at_loop_end
 
 __all__ = ["close_litellm_clients_with_loop"]
 
@@ -45,16 +47,7 @@ async def close_litellm_clients_with_loop() -> None:
     loop = asyncio.get_running_loop()
     if loop in _closers:
         return
-    closer = _close_at_loop_end(id(loop))
-    await closer.__anext__()  # open: the loop finalizes it at its end
-    _closers[loop] = closer
-
-
-async def _close_at_loop_end(loop_id: int) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        await _close_cached_clients(f"-{loop_id}")
+    _closers[loop] = await at_loop_end(functools.partial(_close_cached_clients, f"-{id(loop)}"))
 
 
 async def _close_cached_clients(suffix: str) -> None:

@@ -4,9 +4,8 @@ An async network client (redis-py's, for one) belongs to the event loop that ope
 connections. A store used from one ``asyncio.run`` after another (a script run twice, a
 worker, a test suite) must not hand the second loop the first loop's client, whose
 connections are bound to a closed loop. :class:`LoopClients` keeps one client per running
-loop, weakly keyed so a loop's client goes with it, and closes each before its loop closes:
-``asyncio.run`` closes the async generators still open (``shutdown_asyncgens``) before it
-closes the loop, and a generator held open per client closes that client in its ``finally``.
+loop, weakly keyed so a loop's client goes with it, and closes each as its loop ends
+(:func:`policyroute._loop_end.at_loop_end`).
 
 Example:
     >>> class Client:
@@ -25,10 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from policyroute._loop_end import at_loop_end
 
 __all__ = ["LoopClients"]
 
@@ -61,9 +63,7 @@ class LoopClients:
         entry = self._by_loop.get(loop)
         if entry is None:
             made = self._make()
-            closer = _close_at_loop_end(made[0])
-            await closer.__anext__()  # now open: the loop closes it at its end
-            entry = _Entry(made, closer)
+            entry = _Entry(made, await at_loop_end(functools.partial(_close, made[0])))
             self._by_loop[loop] = entry
         return entry.made
 
@@ -74,12 +74,9 @@ class LoopClients:
             await entry.closer.aclose()
 
 
-async def _close_at_loop_end(client: Any) -> AsyncGenerator[None, None]:
-    try:
-        yield
-    finally:
-        with contextlib.suppress(Exception):  # a server gone already: nothing to close
-            await client.aclose()
-            pool = getattr(client, "connection_pool", None)
-            if pool is not None:
-                await pool.disconnect()
+async def _close(client: Any) -> None:
+    with contextlib.suppress(Exception):  # a server gone already: nothing to close
+        await client.aclose()
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect()
