@@ -29,7 +29,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from policyroute.budgets.clamp import MIN_THINKING_BUDGET, max_tokens_within, thinking_within
-from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine, ReserveResult
+from policyroute.budgets.stores.base import (
+    BudgetStore,
+    LineState,
+    ReserveLine,
+    ReserveResult,
+    threshold_fraction,
+)
 from policyroute.budgets.windows import Window, line_key, scope_values, window_for
 from policyroute.costs.estimate import OUTPUT_LIMIT_KEYS, Estimate, worst_case
 from policyroute.errors import BudgetError, BudgetExceeded
@@ -496,9 +502,8 @@ def _charges(
             )
         else:
             limit = rl.budget.limit_usd
-            # The decimal the policy wrote, not the binary float (Decimal(0.1) > 0.1).
             crossed = tuple(
-                t for t in sorted(rl.budget.warn_at) if actual >= limit * Decimal(repr(t))
+                t for t in sorted(rl.budget.warn_at) if actual >= limit * threshold_fraction(t)
             )
             charge = BudgetCharge(
                 rl.budget.name, rl.scope, "call", limit, actual, Decimal(0), crossed

@@ -37,6 +37,7 @@ __all__ = [
     "crossed_thresholds",
     "first_live_bucket",
     "from_nano",
+    "threshold_fraction",
     "to_nano",
 ]
 
@@ -62,6 +63,17 @@ def first_live_bucket(now: float, bucket_seconds: float, span_seconds: float) ->
     return math.floor((now - span_seconds) / bucket_seconds)
 
 
+def threshold_fraction(fraction: float) -> Decimal:
+    """A ``warn_at`` fraction as the decimal the policy wrote: ``0.07``, not the binary float
+    just above it, so spend reaching the threshold exactly fires it.
+
+    Example:
+        >>> threshold_fraction(0.07)
+        Decimal('0.07')
+    """
+    return Decimal(repr(float(fraction)))
+
+
 def crossed_thresholds(
     thresholds: Sequence[float], fired: Sequence[float], spent_nano: int, limit_nano: int
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -73,9 +85,7 @@ def crossed_thresholds(
     """
     if limit_nano <= 0:
         return (), tuple(fired)
-    # Compared as the decimal the policy wrote (0.07, not the binary float just above it):
-    # spend that reaches the threshold exactly fires it.
-    reached = {t for t in thresholds if spent_nano >= Decimal(repr(t)) * limit_nano}
+    reached = {t for t in thresholds if spent_nano >= threshold_fraction(t) * limit_nano}
     newly = tuple(sorted(reached - set(fired)))
     return newly, tuple(sorted(reached))
 

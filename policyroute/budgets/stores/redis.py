@@ -34,6 +34,7 @@ from policyroute.budgets.stores.base import (
     ReserveResult,
     first_live_bucket,
     from_nano,
+    threshold_fraction,
     to_nano,
 )
 from policyroute.budgets.stores.loop_clients import LoopClients
@@ -74,7 +75,7 @@ def _thresholds(fractions: Sequence[float], limit_nano: int) -> str:
         '0.07:700000,0.5:5000000'
     """
     return ",".join(
-        f"{float(t)!r}:{math.ceil(Decimal(repr(float(t))) * limit_nano)}" for t in fractions
+        f"{float(t)!r}:{math.ceil(threshold_fraction(t) * limit_nano)}" for t in fractions
     )
 
 
