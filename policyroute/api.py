@@ -37,7 +37,7 @@ from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.policy.facts import parse_messages
 from policyroute.request import Request
-from policyroute.request_checks import check_call, refuse_takeovers
+from policyroute.request_checks import check_call, check_facts, refuse_takeovers
 
 __all__ = ["AsyncCompletionStream", "CompletionStream", "acompletion", "completion"]
 
@@ -265,7 +265,7 @@ def _request(
             f" ({{'role': ..., 'content': ...}}), got {type(messages).__name__}"
             + (" (empty)" if isinstance(messages, (list, tuple)) else "")
         )
-    _check_facts(model, metadata, tags)
+    check_facts(model, metadata, tags)
     refuse_takeovers(params)
     fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
     check_call(params, **fields)
@@ -281,23 +281,6 @@ def _request(
         tags=tuple(tags) if tags is not None else (),
         **fields,
     )
-
-
-def _check_facts(model: Any, metadata: Any, tags: Any) -> None:
-    # Routing facts of the wrong shape would be read as other facts (a string of tags as
-    # one tag per letter) or fail deep inside routing with a bare TypeError.
-    if model is not None and not isinstance(model, str):
-        raise RequestError(f"request field 'model' must be a string, got {type(model).__name__}")
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise RequestError(
-            f"request field 'metadata' must be a mapping, got {type(metadata).__name__}"
-        )
-    if tags is not None and (
-        isinstance(tags, str)
-        or not isinstance(tags, (list, tuple, set, frozenset))
-        or not all(isinstance(tag, str) for tag in tags)
-    ):
-        raise RequestError(f"request field 'tags' must be a list of strings, got {tags!r}"[:160])
 
 
 def _annotated(result: CallResult, policy: object) -> Any:

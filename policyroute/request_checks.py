@@ -23,7 +23,7 @@ from typing import Any
 
 from policyroute.errors import RequestError
 
-__all__ = ["check_call", "check_params", "check_parts", "refuse_takeovers"]
+__all__ = ["check_call", "check_facts", "check_params", "check_parts", "refuse_takeovers"]
 
 
 def _show(value: Any) -> str:
@@ -141,6 +141,33 @@ def refuse_takeovers(params: Mapping[str, Any]) -> None:
         if reason is _RETRIES and value == 0:
             continue
         raise RequestError(f"request parameter {name!r} is not accepted: {reason}")
+
+
+def check_facts(model: Any, metadata: Any, tags: Any) -> None:
+    """Check the routing facts of a call: a ``model`` string, a ``metadata`` mapping and a
+    collection of string ``tags`` (each may be ``None``). Of the wrong shape they would be read
+    as other facts (a string of tags as one tag per letter) or fail deep inside routing.
+
+    Example:
+        >>> check_facts("gpt-4o", {"user_id": "u1"}, ["beta"])
+        >>> try:
+        ...     check_facts(None, None, "beta")
+        ... except RequestError as exc:
+        ...     print(exc)
+        request field 'tags' must be a list of strings, got 'beta'
+    """
+    if model is not None and not isinstance(model, str):
+        raise RequestError(f"request field 'model' must be a string, got {type(model).__name__}")
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise RequestError(
+            f"request field 'metadata' must be a mapping, got {type(metadata).__name__}"
+        )
+    if tags is not None and (
+        isinstance(tags, str)
+        or not isinstance(tags, (Sequence, set, frozenset))
+        or not all(isinstance(tag, str) for tag in tags)
+    ):
+        raise RequestError(f"request field 'tags' must be a list of strings, got {tags!r}"[:160])
 
 
 def check_params(params: Mapping[str, Any]) -> None:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from policyroute.errors import RequestError
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, is_known_fact
 from policyroute.request import Request
-from policyroute.request_checks import check_call, check_parts
+from policyroute.request_checks import check_call, check_facts, check_parts
 
 __all__ = [
     "CALL_PARAM_KEYS",
@@ -465,8 +465,10 @@ def request_from_mapping(data: Mapping[str, Any]) -> Request:
         params[key] = data[key]
 
     model = data.get("model")
-    if model is not None and not isinstance(model, str):
-        raise RequestError(f"request field 'model' must be a string, got {type(model).__name__}")
+    tags = data.get("tags", ())
+    if tags is None:  # written but empty in a file: not a list, as check_facts would let pass
+        raise RequestError("request field 'tags' must be a list of strings, got None")
+    check_facts(model, data.get("metadata"), tags)
 
     tools = data.get("tools")
     if tools is not None:
@@ -477,12 +479,6 @@ def request_from_mapping(data: Mapping[str, Any]) -> Request:
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
         raise RequestError(f"request field 'stream' must be true or false, got {stream!r}")
-
-    tags = data.get("tags", ())
-    if isinstance(tags, str) or not isinstance(tags, Sequence):
-        raise RequestError("request field 'tags' must be a list of strings")
-    if not all(isinstance(t, str) for t in tags):
-        raise RequestError("request field 'tags' must be a list of strings")
 
     run_id = data.get("run_id")
     if run_id is not None and not isinstance(run_id, str):
