@@ -174,6 +174,7 @@ class _Builder:
             url=url,
             lease=parse_duration(tree.get("lease", base.lease)),
             prefix=tree.get("prefix", base.prefix),
+            lock_timeout=parse_duration(tree.get("lock_timeout", base.lock_timeout)),
         )
 
 

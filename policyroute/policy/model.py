@@ -374,13 +374,18 @@ class DefaultsSpec:
 
 @dataclass(frozen=True, slots=True)
 class StoreSpec:
-    """Where budget state lives: ``memory``, ``sqlite`` (``path``) or ``redis`` (``url``)."""
+    """Where budget state lives: ``memory``, ``sqlite`` (``path``) or ``redis`` (``url``).
+
+    ``lock_timeout`` (seconds, SQLite only) bounds the wait for another process's write lock
+    on the file; past it an operation fails with ``BudgetStoreError``.
+    """
 
     backend: Literal["memory", "sqlite", "redis"] = "sqlite"
     path: str = ".policyroute/budgets.sqlite3"
     url: Secret | str | None = None
     lease: float = 300.0
     prefix: str = "policyroute"
+    lock_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

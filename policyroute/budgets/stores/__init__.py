@@ -33,7 +33,7 @@ def open_store(spec: StoreSpec) -> BudgetStore:
     if spec.backend == "memory":
         return MemoryStore()
     if spec.backend == "sqlite":
-        return SQLiteStore(spec.path)
+        return SQLiteStore(spec.path, timeout=spec.lock_timeout)
     url = spec.url.reveal() if isinstance(spec.url, Secret) else spec.url
     if not url:
         source = f" (${{{spec.url.source}}} is unset)" if isinstance(spec.url, Secret) else ""
