@@ -208,6 +208,31 @@ def _check_groups(c: Checker) -> None:
                 key=True,
                 hint="give at least one member a weight above 0",
             )
+        _check_weighted_overlap(c, name, group)
+
+
+def _check_weighted_overlap(c: Checker, name: str, group: dict[str, Any]) -> None:
+    """PR130: a weighted group whose members reach one model twice (directly and through a
+    nested group, or through two nested groups): each place counts towards the model's chance
+    of coming first, so its share is not the weight the policy gives it."""
+    first: dict[str, str] = {}
+    listed: set[str] = set()
+    for i, member in group_members(group):
+        if member in listed:
+            continue  # a member listed twice is the schema's PR015
+        listed.add(member)
+        for model in expand(c, member):
+            if model not in first:
+                first[model] = member
+                continue
+            places = " and ".join(f"'{m}'" for m in dict.fromkeys((first[model], member)))
+            c.emit(
+                "PR130",
+                ("groups", name, "models", i),
+                f"weighted group '{name}' reaches model '{model}' through {places}:"
+                " both places count towards its chance of coming first",
+                hint="list each model once under a weighted group if its weight is its share",
+            )
 
 
 def _check_nesting(c: Checker) -> None:

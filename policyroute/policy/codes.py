@@ -85,5 +85,6 @@ CODES = MappingProxyType(
         "PR127": CodeInfo(_E, "a regex can take exponential time (catastrophic backtracking)"),
         "PR128": CodeInfo(_E, "a budget's downgrade target is both a route and a model or group"),
         "PR129": CodeInfo(_E, "groups nest too deep or expand to too many entries"),
+        "PR130": CodeInfo(_W, "a weighted group reaches one model through two of its members"),
     }
 )
