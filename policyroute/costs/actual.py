@@ -26,6 +26,8 @@ reasoning_tokens=0, cache_write_1h_tokens=0)
 
 from __future__ import annotations
 
+import dataclasses
+import decimal
 import logging
 import math
 from collections.abc import Mapping
@@ -41,6 +43,7 @@ from policyroute.policy.model import ModelInfo
 from policyroute.routing.decision import Candidate
 
 __all__ = [
+    "MAX_TOKENS",
     "QUANTUM",
     "CostResult",
     "PriceSource",
@@ -48,6 +51,7 @@ __all__ = [
     "attempt_cost",
     "cost_from_usage",
     "count_locally",
+    "sound_usage",
     "to_decimal",
     "usage_from_response",
 ]
@@ -59,6 +63,14 @@ QUANTUM = Decimal("1e-9")
 
 PriceSource = Literal["litellm", "policy", "none"]
 _ZERO = Decimal(0)
+
+MAX_TOKENS = 10**10
+"""More tokens than any one response can hold (context windows are a few million): a count
+past it is corrupt, like a negative one."""
+
+# Wide enough for any float quantised to QUANTUM (the default 28 digits is not: 4.4e24 USD
+# at 1e-9 needs 34), so a corrupt figure is reported, not raised as InvalidOperation.
+_WIDE = decimal.Context(prec=400, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +89,18 @@ class CostResult:
 def to_decimal(value: float | int | str | Decimal) -> Decimal:
     """A float as the shortest decimal that round-trips, quantised to :data:`QUANTUM`.
 
+    Raises ``ValueError`` for NaN and infinities, which are no amount of money.
+
     Example:
         >>> to_decimal(0.1 + 0.2)
         Decimal('0.300000000')
     """
     if isinstance(value, float):
         value = repr(value)
-    return Decimal(value).quantize(QUANTUM)
+    amount = Decimal(value)
+    if not amount.is_finite():
+        raise ValueError(f"cost {value!r} is not a finite amount")
+    return amount.quantize(QUANTUM, context=_WIDE)
 
 
 # --------------------------------------------------------------------------- usage
@@ -111,11 +128,20 @@ _USAGE_KEYS = (
 
 
 def _int(value: Any) -> int:
+    """A count as sent: ints and whole floats; 0 for anything else (NaN, text, objects).
+
+    Negative counts are kept here (the executor detects them and counts tokens locally);
+    :func:`sound_usage` clamps whatever is left before anything is priced.
+    """
     if type(value) is int:
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool):
         return 0
-    return int(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else 0
+    return 0
 
 
 def _first(*values: Any) -> int:
@@ -146,7 +172,8 @@ def usage_from_response(response: Any) -> Usage:
     """Token counts of a litellm ``ModelResponse`` (or a plain dict of one), zeros if absent.
 
     ``input_tokens`` always includes cache reads and writes and ``output_tokens`` includes
-    reasoning, whatever the provider's own convention.
+    reasoning, whatever the provider's own convention. Counts no provider can mean (negative,
+    or past :data:`MAX_TOKENS`) read as 0, with a warning (see :func:`sound_usage`).
 
     Example:
         >>> usage_from_response({"usage": {"input_tokens": 10, "output_tokens": 3,
@@ -154,7 +181,44 @@ def usage_from_response(response: Any) -> Usage:
         100
     """
     usage = _usage_object(response)
-    return Usage() if usage is None else _usage_from_object(usage)
+    return Usage() if usage is None else sound_usage(_usage_from_object(usage))
+
+
+_COUNT_FIELDS = tuple(f.name for f in dataclasses.fields(Usage))
+
+
+def sound_usage(usage: Usage, model: str = "") -> Usage:
+    """``usage`` with every impossible count (negative, or past :data:`MAX_TOKENS`) set to 0.
+
+    A broken provider's usage must neither lower a bill below zero nor charge a budget
+    10^24 dollars; the bad counts are logged at WARNING so that the gap is seen. Sound usage
+    is returned as it is (the same object).
+
+    Example:
+        >>> sound_usage(Usage(input_tokens=100, output_tokens=-5))
+        Usage(input_tokens=100, output_tokens=0, cache_read_tokens=0, cache_write_tokens=0, \
+reasoning_tokens=0, cache_write_1h_tokens=0)
+    """
+    if (
+        0 <= usage.input_tokens <= MAX_TOKENS
+        and 0 <= usage.output_tokens <= MAX_TOKENS
+        and 0 <= usage.cache_read_tokens <= MAX_TOKENS
+        and 0 <= usage.cache_write_tokens <= MAX_TOKENS
+        and 0 <= usage.reasoning_tokens <= MAX_TOKENS
+        and 0 <= usage.cache_write_1h_tokens <= MAX_TOKENS
+    ):
+        return usage
+    bad = {
+        name: value
+        for name in _COUNT_FIELDS
+        if not 0 <= (value := getattr(usage, name)) <= MAX_TOKENS
+    }
+    _log.warning(
+        "impossible token count(s) from %s read as 0: %s",
+        model or "the provider",
+        ", ".join(f"{name}={value}" for name, value in bad.items()),
+    )
+    return dataclasses.replace(usage, **dict.fromkeys(bad, 0))
 
 
 def _usage_from_object(usage: Any) -> Usage:
@@ -275,6 +339,7 @@ def cost_from_usage(usage: Usage, candidate: Candidate) -> CostResult:
         Decimal('0.000150000')
     """
     info = candidate.info
+    usage = sound_usage(usage, candidate.model)
     if info.price_source == "policy":
         return CostResult(_price_from_info(usage, info), "policy")
     if info.price_source == "none":
@@ -286,13 +351,23 @@ def cost_from_usage(usage: Usage, candidate: Candidate) -> CostResult:
         prompt_cost, completion_cost = litellm.cost_per_token(
             model=candidate.model, usage_object=_litellm_usage(usage)
         )
+        total = float(prompt_cost) + float(completion_cost)
     except Exception as exc:  # litellm raises bare Exceptions for unmapped models
         _log.warning("litellm could not price %s (%s); using its listed prices", candidate, exc)
         return CostResult(_price_from_info(usage, info), "litellm")
-    return CostResult(to_decimal(float(prompt_cost) + float(completion_cost)), "litellm")
+    if not math.isfinite(total) or total < 0:
+        # Counts that contradict each other (more cached than sent) can make litellm's
+        # figure negative; the listed prices clamp each kind of token at zero.
+        _log.warning(
+            "litellm priced %s at %r for %s; using its listed prices", usage, total, candidate
+        )
+        return CostResult(_price_from_info(usage, info), "litellm")
+    return CostResult(to_decimal(total), "litellm")
 
 
-def actual_cost(response: Any, candidate: Candidate, *, use_attached: bool = False) -> CostResult:
+def actual_cost(
+    response: Any, candidate: Candidate, *, use_attached: bool = False, usage: Usage | None = None
+) -> CostResult:
     """The exact cost of a response from ``candidate``'s deployment.
 
     For a litellm-priced model this is ``litellm.completion_cost(completion_response=response,
@@ -302,25 +377,36 @@ def actual_cost(response: Any, candidate: Candidate, *, use_attached: bool = Fal
     pricing the response a second time; pass it only for such responses, not for streams
     assembled afterwards, which litellm prices from the model name the provider echoed.
 
+    A response whose usage holds an impossible count (see :func:`sound_usage`) is priced
+    from its usage with those counts at 0 instead: litellm would price them as they are,
+    below zero or at 10^24 dollars. ``usage``: the response's usage when the caller has
+    already read it (saves reading it again).
+
     Example:
         >>> actual_cost(response, candidate)  # doctest: +SKIP
         CostResult(cost=Decimal('0.000042500'), source='litellm')
     """
     info = candidate.info
-    if info.price_source == "policy":
-        return CostResult(_price_from_info(usage_from_response(response), info), "policy")
     if info.price_source == "none":
         return CostResult(_ZERO, "none")
+    if usage is None:
+        raw = _usage_object(response)
+        usage = Usage() if raw is None else _usage_from_object(raw)
+    sound = sound_usage(usage, candidate.model)
+    if info.price_source == "policy" or sound is not usage:
+        return cost_from_usage(sound, candidate)
     known = _litellm_reported_cost(response) if use_attached else None
     if known is not None:
         return CostResult(known, "litellm")
     litellm = import_litellm()
     try:
-        cost = litellm.completion_cost(completion_response=response, model=candidate.model)
+        cost = float(litellm.completion_cost(completion_response=response, model=candidate.model))
     except Exception as exc:  # e.g. a plain dict litellm cannot read; price the usage instead
         _log.debug("litellm.completion_cost failed for %s: %s", candidate, exc)
-        return cost_from_usage(usage_from_response(response), candidate)
-    return CostResult(to_decimal(float(cost)), "litellm")
+        return cost_from_usage(usage, candidate)
+    if not math.isfinite(cost) or cost < 0:
+        return cost_from_usage(usage, candidate)
+    return CostResult(to_decimal(cost), "litellm")
 
 
 def _litellm_reported_cost(response: Any) -> Decimal | None:
@@ -366,18 +452,26 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
     # or failed attempt the executor's usage is what the provider reported before the end.
     reported = outcome.usage if outcome.usage is not None else Usage()
     unary = not attempt.params.get("stream")
-    if answered and unary and outcome.usage is not None:
-        usage = outcome.usage  # read from this very response when it arrived
+    read_from_response = answered and unary and outcome.usage is not None
+    if read_from_response:
+        usage = reported  # read from this very response when it arrived
     else:
         usage = usage_from_response(response) if response is not None else Usage()
     if (not answered and reported.total_tokens) or usage.total_tokens == 0:
         usage = reported
     billed = outcome.provider_billed or answered
     if outcome.status == "refused" or not billed:
-        return usage, CostResult(Decimal(0), candidate.info.price_source)
+        return sound_usage(usage, candidate.model), CostResult(_ZERO, candidate.info.price_source)
     if answered:
         # A unary answer is priced by litellm before it is returned; a stream is assembled here.
-        return usage, actual_cost(response, candidate, use_attached=unary)
+        cost = actual_cost(
+            response,
+            candidate,
+            use_attached=unary,
+            usage=usage if read_from_response else None,
+        )
+        return sound_usage(usage, candidate.model), cost
+    usage = sound_usage(usage, candidate.model)
     partial = getattr(outcome.error, "partial_text", "")
     if usage.input_tokens == 0 or (usage.output_tokens == 0 and partial):
         # The usage chunk comes last, so a stream cut midway reported none: count what
