@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import threading
@@ -53,8 +54,9 @@ from pydantic import (
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import StreamDone
-from policyroute.langchain_ import events
+from policyroute.langchain_ import events, model_kwargs
 from policyroute.langchain_.cache_key import RoutingFacts
+from policyroute.langchain_.copying import fresh_private, picklable_policy, rebuilds
 from policyroute.langchain_.facts import (
     FACTS_KEY,
     CallFacts,
@@ -150,12 +152,24 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     accounting: SkipValidation[Accounting | None] = None
     """An :class:`~policyroute.execution.hooks.Accounting` replacing the policy's own budgets
     and receipts (``NullAccounting()`` turns them off)."""
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Provider parameters sent with every call, as if passed to ``invoke`` (a call's own
+    keywords override them). Constructor keywords the model does not declare
+    (``ChatPolicyRoute(policy=..., top_p=0.9)``) are gathered here."""
 
     _compiled: CompiledPolicy | None = PrivateAttr(default=None)
     _executor: Executor | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _thresholds: bool = PrivateAttr(default=False)
     _read_facts: RoutingFacts | None = PrivateAttr(default=None)
+
+    def __init__(self, **data: Any) -> None:
+        # langchain-core's models ignore undeclared keywords: ``top_p=0.9`` (or a refused
+        # ``api_base``) would vanish without a word. Gathered here rather than in a validator
+        # so that a refusal is the typed RequestError, not wrapped in pydantic's error.
+        declared = set(type(self).model_fields)
+        declared.update(f.alias for f in type(self).model_fields.values() if f.alias)
+        super().__init__(**model_kwargs.gather(data, declared))
 
     @field_validator("policy", mode="before")
     @classmethod
@@ -170,6 +184,54 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         # diagnostic, rather than at the first call.
         _ = self.compiled_policy
         return self
+
+    # ------------------------------------------------------------------ copies
+
+    def __getstate__(self) -> dict[Any, Any]:
+        # The compiled policy and the executor do not pickle; the unpickled model loads the
+        # policy again (see policyroute.langchain_.copying).
+        state = super().__getstate__()
+        fields = dict(state["__dict__"])
+        fields["policy"] = picklable_policy(self.policy, self.compiled_policy)
+        state["__dict__"] = fields
+        state["__pydantic_private__"] = None
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        object.__setattr__(self, "__pydantic_private__", fresh_private())
+        _ = self.compiled_policy
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ChatPolicyRoute:
+        # The compiled policy is immutable and the accounting is live shared state (budget
+        # stores, sinks): the copy uses the same ones. Its executor is its own.
+        memo = {} if memo is None else memo
+        for shared in (self.policy, self._compiled, self.accounting):
+            memo.setdefault(id(shared), shared)
+        copied = copy.copy(self)
+        memo[id(self)] = copied
+        object.__setattr__(copied, "__dict__", copy.deepcopy(self.__dict__, memo))
+        object.__setattr__(copied, "__pydantic_private__", fresh_private(self._compiled))
+        return copied
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> ChatPolicyRoute:
+        """A copy of the model; ``update`` replaces fields without validation, as pydantic's.
+
+        A copy that updates ``policy`` loads the new policy (a broken one raises here) and a
+        copy that updates ``policy`` or ``accounting`` gets its own executor, so that it routes
+        by the new policy and charges the new accounting.
+
+        Example:
+            >>> cheap = llm.model_copy(update={"policy": "policies/tiered.yaml"})  # doctest: +SKIP
+        """
+        copied = super().model_copy(update=update, deep=deep)
+        if update is not None and rebuilds(update.keys()):
+            keep = None if "policy" in update else self._compiled
+            object.__setattr__(copied, "__pydantic_private__", fresh_private(keep))
+            _ = copied.compiled_policy
+        return copied
 
     # ------------------------------------------------------------------ serialisation
 
@@ -265,11 +327,11 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         # The content hash makes LangChain's caches miss when the policy changes.
         policy = self.compiled_policy
-        return {
-            "policy": policy.name,
-            "policy_hash": policy.content_hash,
-            **self._call_params(),
-        }
+        params: dict[str, Any] = {"policy": policy.name, "policy_hash": policy.content_hash}
+        params.update(self._call_params())
+        if self.model_kwargs:
+            params["model_kwargs"] = self.model_kwargs
+        return params
 
     def _call_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model}
@@ -316,6 +378,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ) -> Request:
         params = self._call_params()
         own_model = params.pop("model")
+        if self.model_kwargs:
+            kwargs = {**self.model_kwargs, **kwargs}
         requested = kwargs.pop("model", None) or own_model
         tools = kwargs.pop("tools", None)
         tool_choice = kwargs.pop("tool_choice", None)

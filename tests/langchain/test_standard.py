@@ -34,6 +34,15 @@ class _Features:
         return ChatPolicyRoute
 
     @property
+    def standard_chat_model_params(self) -> dict[str, Any]:
+        # The suites pass ``max_retries=2`` (and the integration suite ``api_key``) to every
+        # model; ChatPolicyRoute refuses both, since the policy owns retries and keys.
+        params = dict(super().standard_chat_model_params)  # type: ignore[misc]
+        params.pop("max_retries", None)
+        params.pop("api_key", None)
+        return params
+
+    @property
     def has_tool_calling(self) -> bool:
         return True
 
