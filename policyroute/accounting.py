@@ -48,6 +48,7 @@ from policyroute.costs.receipts import (
 )
 from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink, awrite_record
 from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
+from policyroute.errors import BudgetStoreError
 from policyroute.execution.hooks import (
     Accounting,
     Admission,
@@ -59,6 +60,9 @@ from policyroute.execution.hooks import (
 )
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
+    from policyroute.budgets.stores.base import BudgetStore
     from policyroute.policy.compile import CompiledPolicy
 
 __all__ = [
@@ -157,10 +161,17 @@ class PolicyAccounting:
         sinks: where receipts go (none: receipts are built only for their cost).
         on_threshold: called once per threshold crossed, after the receipt is written.
 
+    :meth:`close` (or :meth:`aclose`, or leaving a ``with`` / ``async with`` block) closes the
+    sinks, and the budget store if this accounting opened it (:meth:`from_policy`,
+    :func:`default_accounting`); a guard passed in keeps its store open, for its owner to close.
+    Once closed, admitting an attempt raises :class:`~policyroute.errors.BudgetStoreError`.
+
     Example:
         >>> seen = []
         >>> acct = PolicyAccounting(policy, guard=None, sinks=[CallableSink(seen.append)],
         ...                         on_threshold=print)  # doctest: +SKIP
+        >>> with PolicyAccounting.from_policy(policy) as acct:  # doctest: +SKIP
+        ...     ChatPolicyRoute(policy=policy, accounting=acct).invoke("hi")
     """
 
     def __init__(
@@ -183,6 +194,30 @@ class PolicyAccounting:
         self.unwritten = UnwrittenReceipts()
         """Receipts a sink refused, newest last (bounded by
         :data:`~policyroute.costs.unwritten.UNWRITTEN_MAX`); see :meth:`resend_unwritten`."""
+        # The budget store this accounting opened itself, closed with it; a guard handed in
+        # belongs to the caller, who may share its store with other accountings.
+        self._owned_store: BudgetStore | None = None
+        self._closed = False
+
+    @classmethod
+    def _opening(
+        cls,
+        policy: CompiledPolicy,
+        *,
+        sinks: Sequence[ReceiptSink],
+        on_threshold: Callable[[ThresholdEvent], None] | None = None,
+    ) -> PolicyAccounting:
+        """An accounting on the policy's own store, which it opens now and owns."""
+        store = _store_for(policy)
+        try:
+            guard = _guard_on(policy, store) if store is not None else None
+            acct = cls(policy, guard=guard, sinks=sinks, on_threshold=on_threshold)
+        except BaseException:
+            if store is not None:
+                store.close()
+            raise
+        acct._owned_store = store
+        return acct
 
     @classmethod
     def from_policy(
@@ -206,18 +241,20 @@ class PolicyAccounting:
             >>> ChatPolicyRoute(policy=policy, accounting=acct)  # doctest: +SKIP
         """
         chosen = _sinks_for(policy) if sinks is None else sinks
-        return cls(policy, guard=_guard_for(policy), sinks=chosen, on_threshold=on_threshold)
+        return cls._opening(policy, sinks=chosen, on_threshold=on_threshold)
 
     # ----------------------------------------------------------------------- admit
 
     def admit(self, attempt: AttemptInfo) -> Admission:
         """Reserve the attempt's worst-case cost (may raise ``BudgetExceeded``)."""
+        self._check_open()
         if self.guard is None:
             return Admission(params=attempt.params)
         return self.guard.admit(attempt)
 
     async def aadmit(self, attempt: AttemptInfo) -> Admission:
         """Async twin of :meth:`admit`."""
+        self._check_open()
         if self.guard is None:
             return Admission(params=attempt.params)
         return await self.guard.aadmit(attempt)
@@ -320,13 +357,92 @@ class PolicyAccounting:
         """Async twin of :meth:`finish`; like :meth:`asettle`, it outlasts a cancellation."""
         await despite_cancellation(self._aemit(self._call_record(call, outcome)))
 
+    # ----------------------------------------------------------------------- close
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` or :meth:`aclose` ran."""
+        return self._closed
+
     def close(self) -> None:
-        """Close every sink."""
+        """Close every sink, and the budget store this accounting opened; a second call does
+        nothing.
+
+        An attempt admitted before and settled after is still priced and its receipt kept in
+        :attr:`unwritten`; its reservation, which the closed store cannot settle, is reclaimed
+        at its lease's end.
+
+        Example:
+            >>> acct = PolicyAccounting.from_policy(policy)  # doctest: +SKIP
+            >>> acct.close(); acct.close()  # doctest: +SKIP
+            >>> acct.closed  # doctest: +SKIP
+            True
+        """
+        store = self._mark_closed()
+        if store is not None:
+            try:
+                store.close()
+            except Exception:
+                _budget_log.exception("closing budget store %r failed", store)
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`: the store's ``aclose`` also closes the connections it
+        opened for the running event loop (Redis)."""
+        store = self._mark_closed()
+        if store is not None:
+            aclose = getattr(store, "aclose", None)
+            try:
+                if aclose is not None:
+                    await aclose()
+                else:
+                    store.close()
+            except Exception:
+                _budget_log.exception("closing budget store %r failed", store)
+
+    def _mark_closed(self) -> BudgetStore | None:
+        """Close the sinks once; return the owned store if this call is the one to close it."""
+        with self._lock:
+            if self._closed:
+                return None
+            self._closed = True
+            store, self._owned_store = self._owned_store, None
         for sink in self.sinks:
             try:
                 sink.close()
             except Exception:
                 _log.exception("closing receipt sink %r failed", sink)
+        return store
+
+    def _check_open(self) -> None:
+        if self._closed:
+            name = policy_identity(self.policy)[0]
+            raise BudgetStoreError(
+                f"the accounting of policy {name!r} is closed (its receipt sinks and the budget"
+                " store it opened are released): make a new one, e.g."
+                " PolicyAccounting.from_policy(policy)"
+            )
+
+    def __enter__(self) -> PolicyAccounting:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> PolicyAccounting:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     # ----------------------------------------------------------------------- pricing
 
@@ -546,14 +662,20 @@ def _sinks_for(policy: CompiledPolicy) -> list[ReceiptSink]:
     return [SqliteSink(path.replace("{date}", "all"), connect=False)]
 
 
-def _guard_for(policy: CompiledPolicy) -> Guard | None:
+def _store_for(policy: CompiledPolicy) -> BudgetStore | None:
+    """The policy's budget store, opened; ``None`` when it has no budgets."""
     if not policy.spec.budgets:
         return None
     # Imported here: a receipts-only policy never pays for the budget machinery.
-    from policyroute.budgets.guard import BudgetGuard
     from policyroute.budgets.stores import open_store
 
-    return BudgetGuard(policy, open_store(policy.spec.store))
+    return open_store(policy.spec.store)
+
+
+def _guard_on(policy: CompiledPolicy, store: BudgetStore) -> Guard:
+    from policyroute.budgets.guard import BudgetGuard
+
+    return BudgetGuard(policy, store)
 
 
 def default_accounting(policy: CompiledPolicy) -> Accounting:
@@ -561,6 +683,7 @@ def default_accounting(policy: CompiledPolicy) -> Accounting:
 
     Cached per policy content hash and working directory (paths in a policy are relative to
     it), so many chat models built on one policy share one store connection and one sink.
+    One that was closed is replaced by a new one.
 
     Example:
         >>> default_accounting(policy) is default_accounting(policy)  # doctest: +SKIP
@@ -569,8 +692,8 @@ def default_accounting(policy: CompiledPolicy) -> Accounting:
     key = (policy_identity(policy)[1], os.getcwd())
     with _cache_lock:
         cached = _cache.get(key)
-        if cached is None:
-            cached = PolicyAccounting(policy, guard=_guard_for(policy), sinks=_sinks_for(policy))
+        if cached is None or cached.closed:
+            cached = PolicyAccounting._opening(policy, sinks=_sinks_for(policy))
             _cache[key] = cached
         return cached
 
@@ -579,10 +702,7 @@ def _clear_default_cache() -> None:
     """Close and forget every cached accounting (tests, and code that reloads policies)."""
     with _cache_lock:
         for acct in _cache.values():
+            # Closes the budget store it opened too: a SQLite connection left to the garbage
+            # collector is a ResourceWarning since Python 3.13.
             acct.close()
-            # The cache opened the budget store too (see _guard_for). A SQLite connection left
-            # to the garbage collector is a ResourceWarning since Python 3.13.
-            store = getattr(acct.guard, "store", None)
-            if store is not None:
-                store.close()
         _cache.clear()

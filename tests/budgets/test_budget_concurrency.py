@@ -63,9 +63,9 @@ async def test_asyncio_tasks(store: BudgetStore) -> None:
 
     try:
         results = await asyncio.gather(*(one() for _ in range(CALLS)))
+        assert_budget_held(store, sum(results))
     finally:
         await store.aclose()
-    assert_budget_held(store, sum(results))
 
 
 def test_threads(store_factory: Callable[[], BudgetStore]) -> None:

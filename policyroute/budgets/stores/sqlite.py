@@ -137,6 +137,7 @@ class SQLiteStore:
         self._all_lock = threading.Lock()
         self._last_sweep = float("-inf")
         self._last_reclaim = float("-inf")
+        self._closed = False
         # The file's identity (device, inode), taken by the first connection.
         self._ident: tuple[int, int] | None = None
         try:
@@ -160,6 +161,9 @@ class SQLiteStore:
     # ------------------------------------------------------------------ connections
 
     def _conn(self, *, on_loop: bool = False) -> sqlite3.Connection:
+        if self._closed:
+            # Opening a fresh connection here would leak it past the owner's close().
+            raise BudgetStoreError(f"budget store {self.path} is closed")
         local = self._loop_local if on_loop else self._local
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is not None and local.pid == os.getpid():
@@ -341,8 +345,10 @@ class SQLiteStore:
             return [self._row_state(cur, row, now) for row in rows]
 
     def close(self) -> None:
-        """Close every connection this store opened (in any thread)."""
+        """Close every connection this store opened (in any thread); later operations raise
+        :class:`~policyroute.errors.BudgetStoreError`. A second call does nothing."""
         with self._all_lock:
+            self._closed = True
             conns, self._all = self._all, []
         for conn in conns:
             conn.close()
