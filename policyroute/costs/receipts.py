@@ -3,8 +3,9 @@
 A receipt says what was asked of which deployment, what came back, what it cost and what the
 budgets looked like afterwards. Money is a decimal string with 6 places (``"0.000125"``);
 times are UTC ISO 8601; token counts follow :class:`~policyroute.execution.hooks.Usage`.
-There is no prompt text unless the policy sets ``receipts.include_prompt``, and error
-messages are scrubbed of anything that looks like a credential.
+There is no prompt text unless the policy sets ``receipts.include_prompt`` (not even echoed
+in a provider's error message), and error messages are scrubbed of anything that looks like a
+credential (see :mod:`policyroute.costs.redact`).
 
 Records are plain dicts so every sink (JSON lines, SQLite, a user callable) sees the same
 thing; ``schema_version`` changes whenever a field changes meaning or disappears.
@@ -20,7 +21,6 @@ import datetime as dt
 import functools
 import hashlib
 import math
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from policyroute._lazy import litellm_version
 from policyroute.costs.actual import CostResult
 from policyroute.costs.pricing import lookup_litellm_entry
+from policyroute.costs.redact import prompt_texts, redact_prompt, scrub
 from policyroute.execution.hooks import (
     Admission,
     AttemptInfo,
@@ -59,27 +60,6 @@ _USD_PLACES = Decimal("0.000001")
 _ZERO = Decimal(0)
 _ERROR_MAX_CHARS = 300
 _JSON_READY_DEPTH = 32
-_REDACTED = "[REDACTED]"
-_SECRET_PATTERNS = (
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),  # OpenAI / Anthropic style keys
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{6,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"),  # Google API keys
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids (Bedrock)
-    re.compile(r"\b(?:gh[pousr]|hf|xox[abpr])_[A-Za-z0-9_\-]{16,}"),  # GitHub, HF, Slack
-    # ``Authorization: <scheme> <credentials>`` for any scheme (Basic, Token, Digest, ...):
-    # the scheme word is kept out of the value so the credentials after it are caught too.
-    re.compile(
-        r"(?i)((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
-        r"(?:[A-Za-z][A-Za-z0-9_\-]*(?:\s+|%20))?[^\s\"',}&]+"
-    ),
-    # ``name=value`` / ``"name": "value"`` where the name ends like a credential's
-    # (api_key, x-api-key, aws_secret_access_key, refresh_token, password) or is a URL's
-    # ``key=`` (Gemini); ``max_tokens: 10`` is not one (the name must end in ``token``).
-    re.compile(
-        r"(?i)((?:\b[\w-]*(?:key|token|secret|password|passwd|credentials?)|[?&]key)"
-        r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]+"
-    ),
-)
 
 
 class BudgetChargeLike(Protocol):
@@ -203,28 +183,19 @@ def policy_secrets(policy: object) -> tuple[str, ...]:
     return tuple(sorted(values, key=len, reverse=True))
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with known secret values and anything shaped like a credential redacted.
-
-    Example:
-        >>> scrub("Authorization: Bearer abc.def.ghi123", secrets=())
-        'Authorization: [REDACTED]'
-    """
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, _REDACTED)
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(
-            lambda m: (m.group(1) if m.re.groups else "") + _REDACTED,
-            text,
-        )
-    return text
-
-
-def _error_message(error: BaseException | None, secrets: Iterable[str]) -> str | None:
+def _error_message(
+    error: BaseException | None,
+    secrets: Iterable[str],
+    messages: Sequence[Mapping[str, Any]] | None = None,
+) -> str | None:
+    """The error's text for a receipt: one line, scrubbed, cut to 300 characters; without
+    the prompt's text when ``messages`` (the request's, unless the policy keeps the prompt)
+    are given, as providers echo the request back."""
     if error is None:
         return None
     text = " ".join(_text(error).split()) or type(error).__name__
+    if messages is not None:
+        text = redact_prompt(text, prompt_texts(messages))
     text = scrub(text, secrets)
     if len(text) > _ERROR_MAX_CHARS:
         text = text[: _ERROR_MAX_CHARS - 1] + "…"
@@ -409,7 +380,9 @@ def attempt_record(
             for k, v in candidate.litellm_params.items()
             if k == "api_key" and v
         )
-        error = _error_message(outcome.error, secrets)
+        error = _error_message(
+            outcome.error, secrets, None if include_prompt else call.request.messages
+        )
     record["kind"] = "attempt"
     record["ts"] = _iso(ended)
     record["started_at"] = _iso(ended - max(outcome.latency_s, 0.0))
@@ -478,5 +451,7 @@ def call_record(
     record["ttft_ms"] = _ms(outcome.time_to_first_token_s)
     record["status"] = outcome.status
     record["error_class"] = error_class if isinstance(error_class, str) else None
-    record["error"] = _error_message(outcome.error, secrets)
+    record["error"] = _error_message(
+        outcome.error, secrets, None if include_prompt else call.request.messages
+    )
     return record
