@@ -12,18 +12,21 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from operator import itemgetter
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import (
     JsonOutputKeyToolsParser,
     JsonOutputParser,
     PydanticOutputParser,
     PydanticToolsParser,
 )
-from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
+from langchain_core.outputs import ChatGeneration, Generation
+from langchain_core.runnables import Runnable, RunnableGenerator, RunnableMap
+from langchain_core.runnables.utils import AddableDict
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
@@ -36,6 +39,44 @@ __all__ = ["StructuredMethod", "structured_runnable"]
 
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 """How structured output is asked for."""
+
+
+def _missing_call(result: list[Generation], name: str) -> OutputParserException:
+    message = result[0].message if result and isinstance(result[0], ChatGeneration) else None
+    invalid = [
+        call
+        for call in (message.invalid_tool_calls if isinstance(message, AIMessage) else ())
+        if call.get("name") in (name, None)
+    ]
+    if invalid:
+        why = f"called {name!r} with arguments that are not a JSON object: {invalid[0]['args']!r}"
+    else:
+        why = f"answered without calling {name!r}"
+    return OutputParserException(
+        f"the model {why}", llm_output=str(message.content) if message is not None else None
+    )
+
+
+class _RequiredPydanticTool(PydanticToolsParser):
+    """:class:`PydanticToolsParser` that raises, rather than returns ``None``, when the answer
+    holds no valid call of the forced tool: a garbage answer must reach ``parsing_error``."""
+
+    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        parsed = super().parse_result(result, partial=partial)
+        if parsed is None and not partial:
+            raise _missing_call(result, self.tools[0].__name__)
+        return parsed
+
+
+class _RequiredKeyTool(JsonOutputKeyToolsParser):
+    """:class:`JsonOutputKeyToolsParser` that raises when the forced tool was not validly
+    called (see :class:`_RequiredPydanticTool`)."""
+
+    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        parsed = super().parse_result(result, partial=partial)
+        if parsed is None and not partial:
+            raise _missing_call(result, self.key_name)
+        return parsed
 
 
 def response_format_for(
@@ -68,7 +109,10 @@ def structured_runnable(
     """``llm`` bound to ask for ``schema`` and piped into the matching parser.
 
     With ``include_raw`` the result is ``{"raw", "parsed", "parsing_error"}`` and a parsing
-    failure is returned in ``parsing_error`` instead of raised (as langchain-openai does).
+    failure is returned in ``parsing_error`` instead of raised (as langchain-openai does); a
+    stream yields the ``raw`` chunks, then ``parsed`` and ``parsing_error`` once, at its end.
+    With ``function_calling``, an answer without a valid call of the schema's tool (plain text,
+    or arguments that are not JSON) is a parsing failure, not a ``None`` result.
     """
     is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
     # LangChain traces the requested schema under this key (and strips it before the call).
@@ -81,9 +125,9 @@ def structured_runnable(
             [schema], tool_choice=name, strict=strict, ls_structured_output_format=ls_format
         )
         if is_pydantic:
-            parser = PydanticToolsParser(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+            parser = _RequiredPydanticTool(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
         else:
-            parser = JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
+            parser = _RequiredKeyTool(key_name=name, first_tool_only=True)
     elif method in ("json_schema", "json_mode"):
         bound = llm.bind(
             response_format=response_format_for(schema, method, strict),
@@ -101,8 +145,36 @@ def structured_runnable(
         )
     if not include_raw:
         return bound | parser
-    parsed = RunnablePassthrough.assign(
-        parsed=itemgetter("raw") | parser, parsing_error=lambda _: None
-    )
-    unparsed = RunnablePassthrough.assign(parsed=lambda _: None)
-    return RunnableMap(raw=bound) | parsed.with_fallbacks([unparsed], exception_key="parsing_error")
+    return RunnableMap(raw=bound) | _raw_then_parsed(parser)
+
+
+def _raw_then_parsed(parser: Runnable[Any, Any]) -> Runnable[Any, Any]:
+    """Pass the ``raw`` chunks on as they come, then parse the whole answer once and add
+    ``parsed`` and ``parsing_error``.
+
+    LangChain's usual ``RunnablePassthrough.assign(...).with_fallbacks(...)`` streams the
+    answer through the parser's cumulative transform, which drops what it cannot parse
+    without a word: a streamed garbage answer ended with neither ``parsed`` nor an error.
+    """
+
+    def transform(chunks: Iterator[Mapping[str, Any]]) -> Iterator[AddableDict]:
+        raw: Any = None
+        for chunk in chunks:
+            raw = chunk["raw"] if raw is None else raw + chunk["raw"]
+            yield AddableDict(raw=chunk["raw"])
+        try:
+            yield AddableDict(parsed=parser.invoke(raw), parsing_error=None)
+        except Exception as exc:  # what with_fallbacks caught: any parser failure
+            yield AddableDict(parsed=None, parsing_error=exc)
+
+    async def atransform(chunks: AsyncIterator[Mapping[str, Any]]) -> AsyncIterator[AddableDict]:
+        raw: Any = None
+        async for chunk in chunks:
+            raw = chunk["raw"] if raw is None else raw + chunk["raw"]
+            yield AddableDict(raw=chunk["raw"])
+        try:
+            yield AddableDict(parsed=await parser.ainvoke(raw), parsing_error=None)
+        except Exception as exc:
+            yield AddableDict(parsed=None, parsing_error=exc)
+
+    return RunnableGenerator(transform, atransform, name="parse_with_raw")
