@@ -15,6 +15,19 @@ scope. Each row carries a ``state``:
   ``null`` in JSON, an empty field in CSV, ``n/a`` in the table. Its scope reads
   ``<each call>`` and its window ``call``.
 
+``expired`` is the part of ``reserved`` held by reservations whose lease ran out: the process
+that made them died (or hung past ``store.lease``) before settling. Status shows them apart
+rather than reclaiming them, because reporting must not change what it reports: reclaiming
+charges each one its worst case as spend and may fire ``warn_at`` thresholds that nobody would
+then be told about (no receipt, no callback). The next reservation made on the store reclaims
+them; until then they are counted, exactly as a reservation would count them, so ``remaining``
+is what the next call can have either way (a reclaimed amount moves from ``reserved`` to
+``spent``). A non-zero ``expired`` that persists means nothing is reserving on that store.
+
+A SQLite store waits at most ``store.lock_timeout`` for another process's write lock (opening
+the file takes it once, to create or migrate the tables), then fails with
+:class:`~policyroute.errors.BudgetStoreError` naming the file and the wait.
+
 Amounts are exact decimal strings in JSON and CSV. JSON and CSV also carry ``per`` (the
 budget's ``per`` expression; ``null`` in JSON, empty in CSV for a budget without one); the
 table leaves it out, the scope placeholder naming it where it matters.
@@ -22,10 +35,10 @@ table leaves it out, the scope placeholder naming it where it matters.
 Example:
     >>> rows = budget_status(policy, MemoryStore(), now=0.0)  # doctest: +SKIP
     >>> print(format_status(rows, "csv"))                      # doctest: +SKIP
-    budget,scope,window,limit,spent,reserved,remaining,per,state
-    team-daily,*,day:1970-01-01,10,0,0,10,,idle
-    users,<per metadata.user: none charged>,day:1970-01-01,1,0,0,1,metadata.user,idle
-    per-call,<each call>,call,0.5,,,,,per-call
+    budget,scope,window,limit,spent,reserved,expired,remaining,per,state
+    team-daily,*,day:1970-01-01,10,0,0,0,10,,idle
+    users,<per metadata.user: none charged>,day:1970-01-01,1,0,0,0,1,metadata.user,idle
+    per-call,<each call>,call,0.5,,,,,,per-call
 """
 
 from __future__ import annotations
@@ -60,10 +73,21 @@ BudgetState = Literal["charged", "idle", "per-call"]
 
 EACH_CALL_SCOPE = "<each call>"
 
-_COLUMNS = ("budget", "scope", "window", "limit", "spent", "reserved", "remaining", "per", "state")
+_COLUMNS = (
+    "budget",
+    "scope",
+    "window",
+    "limit",
+    "spent",
+    "reserved",
+    "expired",
+    "remaining",
+    "per",
+    "state",
+)
 # ``per`` is left out of the table to keep it narrow: an idle row's scope already names it.
 _TABLE_COLUMNS = tuple(c for c in _COLUMNS if c != "per")
-_NUMERIC = frozenset({"limit", "spent", "reserved", "remaining"})
+_NUMERIC = frozenset({"limit", "spent", "reserved", "expired", "remaining"})
 _NOT_APPLICABLE = "n/a"
 
 
@@ -85,8 +109,9 @@ def _amount(value: Decimal | None) -> str | None:
 class BudgetStatusRow:
     """One budget line in its current window; amounts in USD.
 
-    ``spent``, ``reserved`` and ``remaining`` are ``None`` exactly when ``state`` is
-    ``"per-call"``: a ``call`` budget keeps no running spend.
+    ``spent``, ``reserved``, ``expired`` and ``remaining`` are ``None`` exactly when
+    ``state`` is ``"per-call"``: a ``call`` budget keeps no running spend. ``expired`` is the
+    part of ``reserved`` whose lease ran out (see the module docstring).
     """
 
     budget: str
@@ -98,6 +123,12 @@ class BudgetStatusRow:
     remaining: Decimal | None
     per: str | None = None
     state: BudgetState = "charged"
+    expired: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        # Left out, ``expired`` reads as none expired, except on a per-call row (not applicable).
+        if self.expired is None and self.state != "per-call":
+            object.__setattr__(self, "expired", Decimal(0))
 
     def as_json(self) -> dict[str, str | None]:
         """The row for JSON: amounts as exact decimal strings, ``None`` where not applicable.
@@ -115,6 +146,7 @@ class BudgetStatusRow:
             "limit": str(self.limit),
             "spent": _amount(self.spent),
             "reserved": _amount(self.reserved),
+            "expired": _amount(self.expired),
             "remaining": _amount(self.remaining),
             "per": self.per,
             "state": self.state,
@@ -176,6 +208,7 @@ def _budget_rows(budget: BudgetSpec, store: BudgetStore, moment: float) -> list[
                 state.reserved,
                 left,
                 per=budget.per,
+                expired=state.expired,
             )
         )
     if rows:
@@ -233,8 +266,8 @@ def format_status(
         >>> row = BudgetStatusRow("c", EACH_CALL_SCOPE, "call", Decimal("0.5"), None, None,
         ...                       None, state="per-call")
         >>> print(format_status([row]))
-        budget  scope        window  limit  spent  reserved  remaining  state
-        c       <each call>  call      0.5    n/a       n/a        n/a  per-call
+        budget  scope        window  limit  spent  reserved  expired  remaining  state
+        c       <each call>  call      0.5    n/a       n/a      n/a        n/a  per-call
     """
     if fmt == "json":
         return json.dumps([row.as_json() for row in rows], indent=2) if rows else "[]"

@@ -97,6 +97,7 @@ def test_formats_of_a_charged_line() -> None:
         "limit",
         "spent",
         "reserved",
+        "expired",
         "remaining",
         "state",
     ]
@@ -106,6 +107,7 @@ def test_formats_of_a_charged_line() -> None:
         "day:2025-06-15",
         "1",
         "0.0004",
+        "0",
         "0",
         "0.9996",
         "charged",
@@ -118,14 +120,15 @@ def test_formats_of_a_charged_line() -> None:
             "limit": "1",
             "spent": "0.0004",
             "reserved": "0",
+            "expired": "0",
             "remaining": "0.9996",
             "per": "metadata.user",
             "state": "charged",
         }
     ]
     assert format_status(rows, "csv").splitlines() == [
-        "budget,scope,window,limit,spent,reserved,remaining,per,state",
-        'users,"u,1",day:2025-06-15,1,0.0004,0,0.9996,metadata.user,charged',
+        "budget,scope,window,limit,spent,reserved,expired,remaining,per,state",
+        'users,"u,1",day:2025-06-15,1,0.0004,0,0,0.9996,metadata.user,charged',
     ]
     assert format_status([], "table") == "no budgets"
     assert format_status([], "json") == "[]"
@@ -138,9 +141,9 @@ def test_formats_mark_call_budgets_not_applicable_and_name_idle_per_budgets() ->
 
     table = format_status(rows).splitlines()
     assert table[1].startswith("per-call  <each call>  ")
-    assert table[1].split()[3:] == ["call", "0.50", "n/a", "n/a", "n/a", "per-call"]
+    assert table[1].split()[3:] == ["call", "0.50", "n/a", "n/a", "n/a", "n/a", "per-call"]
     assert "<per metadata.user: none charged>" in table[2]
-    assert table[2].split()[-5:] == ["2", "0", "0", "2", "idle"]
+    assert table[2].split()[-6:] == ["2", "0", "0", "0", "2", "idle"]
     # Amounts, "n/a" included, are right-aligned under their header.
     end = table[0].index("remaining") + len("remaining")
     assert table[1][:end].endswith(" n/a")
@@ -154,6 +157,7 @@ def test_formats_mark_call_budgets_not_applicable_and_name_idle_per_budgets() ->
         "limit": "0.50",
         "spent": None,
         "reserved": None,
+        "expired": None,
         "remaining": None,
         "per": None,
         "state": "per-call",

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 __all__ = [
     "ADD_BUCKET",
     "DROP_OLD_TABLES",
+    "EXPIRED_LINES",
     "EXPIRED_RESERVATIONS",
     "INSERT_RESERVATION",
     "OLD_RESERVATIONS",
@@ -121,6 +122,7 @@ ON CONFLICT (key, bucket) DO UPDATE SET nano = nano + excluded.nano
 """
 SET_FIRED = "UPDATE budget_lines SET fired = ? WHERE key = ?"
 EXPIRED_RESERVATIONS = "SELECT id, lines FROM open_reservations WHERE expires_at <= ? LIMIT 1000"
+EXPIRED_LINES = "SELECT lines FROM open_reservations WHERE expires_at <= ?"
 SELECT_LINE = (
     "SELECT key, limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds"
     " FROM budget_lines WHERE key = ? AND expires_at > ?"

@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol, runtime_checkable
@@ -35,6 +35,7 @@ __all__ = [
     "ReserveLine",
     "ReserveResult",
     "crossed_thresholds",
+    "expired_by_key",
     "first_live_bucket",
     "from_nano",
     "threshold_fraction",
@@ -90,6 +91,24 @@ def crossed_thresholds(
     return newly, tuple(sorted(reached))
 
 
+def expired_by_key(
+    reservations: Iterable[Iterable[tuple[str, int]]], prefix: str
+) -> dict[str, int]:
+    """Nano-dollars held per line key (those starting with ``prefix``) by ``reservations``,
+    each given as its ``(key, amount)`` pairs; for :meth:`BudgetStore.scan`'s ``expired``.
+
+    Example:
+        >>> expired_by_key([[("a/x", 5), ("b/x", 5)], [("a/x", 2)]], "a/")
+        {'a/x': 7}
+    """
+    held: dict[str, int] = {}
+    for lines in reservations:
+        for key, amount in lines:
+            if key.startswith(prefix):
+                held[key] = held.get(key, 0) + int(amount)
+    return held
+
+
 @dataclass(frozen=True, slots=True)
 class ReserveLine:
     """One budget line a reservation is checked and held against.
@@ -114,13 +133,19 @@ class ReserveLine:
 
 @dataclass(frozen=True, slots=True)
 class LineState:
-    """A budget line as the store sees it; ``crossed`` is filled in by settle only."""
+    """A budget line as the store sees it; ``crossed`` is filled in by settle only.
+
+    ``expired`` (filled in by :meth:`BudgetStore.scan` only) is the part of ``reserved`` held
+    by reservations whose lease ran out: their process died or hung, and the next reservation
+    made on the store reclaims them, recording that worst case as spend.
+    """
 
     key: str
     spent: Decimal
     reserved: Decimal
     limit: Decimal
     crossed: tuple[float, ...] = ()
+    expired: Decimal = Decimal(0)
 
     @property
     def remaining(self) -> Decimal:
@@ -186,7 +211,8 @@ class BudgetStore(Protocol):
         """One line's spend, reservations and last known limit (zeros if unknown)."""
 
     def scan(self, prefix: str, *, now: float) -> list[LineState]:
-        """Every live line whose key starts with ``prefix``, sorted by key."""
+        """Every live line whose key starts with ``prefix``, sorted by key, with ``expired``
+        filled in; it changes nothing (expired leases are left for a reservation to reclaim)."""
 
     def close(self) -> None:
         """Release connections."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from policyroute.budgets.stores.base import (
@@ -22,6 +22,7 @@ from policyroute.budgets.stores.base import (
     ReserveLine,
     ReserveResult,
     crossed_thresholds,
+    expired_by_key,
     first_live_bucket,
     from_nano,
     to_nano,
@@ -139,8 +140,11 @@ class MemoryStore:
     def scan(self, prefix: str, *, now: float) -> list[LineState]:
         """See :meth:`BudgetStore.scan`."""
         with self._lock:
+            expired = expired_by_key(
+                (r.lines for r in self._reservations.values() if r.expires_at <= now), prefix
+            )
             return [
-                self._state(key, line, now)
+                replace(self._state(key, line, now), expired=from_nano(expired.get(key, 0)))
                 for key, line in sorted(self._lines.items())
                 if key.startswith(prefix) and line.expires_at > now
             ]

@@ -19,10 +19,12 @@ Example:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -32,6 +34,7 @@ from policyroute.budgets.stores.base import (
     LineState,
     ReserveLine,
     ReserveResult,
+    expired_by_key,
     first_live_bucket,
     from_nano,
     threshold_fraction,
@@ -333,7 +336,23 @@ class RedisStore:
         except self._exc as exc:
             raise self._fail(exc) from exc
         states = [self.state(key, now=now) for key in keys]
-        return [s for s in states if s.limit or s.spent or s.reserved]
+        expired = self._expired(prefix, now)
+        return [
+            replace(s, expired=from_nano(expired.get(s.key, 0)))
+            for s in states
+            if s.limit or s.spent or s.reserved
+        ]
+
+    def _expired(self, prefix: str, now: float) -> dict[str, int]:
+        """Nano-dollars held per line by reservations whose lease ran out at ``now``."""
+        try:
+            ids = self._sync.zrangebyscore(self._p + "res", "-inf", repr(now))
+            raws = self._sync.mget([self._p + "resl:" + _text(i) for i in ids]) if ids else []
+        except self._exc as exc:
+            raise self._fail(exc) from exc
+        # Amounts are strings in the reservation's JSON (Lua keeps them exact that way).
+        pairs = (((str(k), int(a)) for k, a in json.loads(_text(raw))) for raw in raws if raw)
+        return expired_by_key(pairs, prefix)
 
     def close(self) -> None:
         """Close the connection pools."""

@@ -44,6 +44,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,6 +57,7 @@ from policyroute.budgets.stores.base import (
     ReserveLine,
     ReserveResult,
     crossed_thresholds,
+    expired_by_key,
     first_live_bucket,
     from_nano,
     to_nano,
@@ -342,7 +344,13 @@ class SQLiteStore:
         # Keys are text; every key with the prefix sorts in [prefix, prefix + U+10FFFF).
         with self._lock_retry(read_only=True) as cur:
             rows = cur.execute(sql.SCAN_LINES, (prefix, prefix + "\U0010ffff", now)).fetchall()
-            return [self._row_state(cur, row, now) for row in rows]
+            expired = expired_by_key(
+                (json.loads(lines) for (lines,) in cur.execute(sql.EXPIRED_LINES, (now,))), prefix
+            )
+            return [
+                replace(self._row_state(cur, row, now), expired=from_nano(expired.get(row[0], 0)))
+                for row in rows
+            ]
 
     def close(self) -> None:
         """Close every connection this store opened (in any thread); later operations raise
