@@ -22,7 +22,24 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-__all__ = ["LineProblem", "ReceiptStream", "load_receipts", "parse_amount", "receipt_problem"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "NEWEST_SCHEMA_VERSION",
+    "LineProblem",
+    "ReceiptStream",
+    "load_receipts",
+    "parse_amount",
+    "receipt_problem",
+]
+
+NEWEST_SCHEMA_VERSION = 1
+"""The newest receipt layout this reader understands (``receipts.SCHEMA_VERSION``, kept
+here so that reading files does not import the writers); a newer receipt's fields may mean
+something else, so it is skipped and named rather than added up."""
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""The longest line read; a receipt with its prompt is a few MB at most. A longer "line" (a
+run of NUL bytes left by a crash, a binary file) is skipped unread, so memory stays bounded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +92,12 @@ class ReceiptStream(Iterator[dict[str, Any]]):
             with _open(path) as fh:
                 number = 0
                 try:
-                    for number, raw in enumerate(fh, start=1):
+                    for number, raw in enumerate(_lines(fh), start=1):
+                        if raw is None:
+                            self.skipped += 1
+                            reason = f"a line longer than {MAX_LINE_BYTES} bytes (not read)"
+                            self.problems.append(LineProblem(path, number, reason))
+                            continue
                         record = self._record(path, number, raw)
                         if record is not None:
                             self.read += 1
@@ -118,6 +140,27 @@ class ReceiptStream(Iterator[dict[str, Any]]):
 
 
 _RECORD_START = b'{"schema_version":'
+_CHUNK = 1024 * 1024
+
+
+def _lines(fh: io.BufferedIOBase) -> Iterator[bytes | None]:
+    """The lines of ``fh``, ``None`` for each one past :data:`MAX_LINE_BYTES` (read past in
+    chunks, never held whole)."""
+    limit = MAX_LINE_BYTES
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit:
+            yield line
+            continue
+        while not line.endswith(b"\n"):
+            line = fh.readline(_CHUNK)
+            if not line:
+                break
+        yield None
+
+
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -197,6 +240,18 @@ def receipt_problem(record: Mapping[str, Any]) -> str | None:
         return f'\'kind\' must be "call" or "attempt", got {_json_type(kind)} {kind!r}'
     if kind not in ("call", "attempt"):
         return None
+    version = record.get("schema_version")
+    if version is not None:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            return f"'schema_version' must be a whole number from 1, got {version!r}"
+        if version > NEWEST_SCHEMA_VERSION:
+            return (
+                f"written by a newer policyroute (schema_version {version}; this one reads up"
+                f" to {NEWEST_SCHEMA_VERSION}): report it with that version"
+            )
+    currency = record.get("currency", "USD")
+    if currency != "USD":
+        return f"costs in {currency!r}: receipts are in USD and are not converted"
     cost = record.get("cost")
     if cost is not None:
         amount = parse_amount(cost)
@@ -230,6 +285,8 @@ def parse_amount(value: Any) -> Decimal | None:
         (Decimal('0.000150'), None, None)
     """
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    if isinstance(value, str) and "_" in value:  # Decimal() reads digit separators
         return None
     try:
         amount = Decimal(str(value).strip())

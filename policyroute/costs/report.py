@@ -232,6 +232,16 @@ _CSV_COLUMNS = (
 )
 
 
+# A name holding a newline or tab (metadata comes from callers) would break the table's rows
+# and columns; the table shows such characters escaped (json and csv keep them as they are).
+_CONTROL_ESCAPES = {
+    code: (
+        "\\n" if code == 10 else "\\t" if code == 9 else "\\r" if code == 13 else f"\\x{code:02x}"
+    )
+    for code in (*range(32), 127)
+}
+
+
 def _table(report: Report) -> str:
     sections: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
         ("total", [("all", report.total.as_dict())])
@@ -241,7 +251,9 @@ def _table(report: Report) -> str:
     lines: list[str] = []
     for dim, rows in sections:
         header = (dim, *_COLUMNS)
-        body = [(key, *(str(row[c]) for c in _COLUMNS)) for key, row in rows]
+        body = [
+            (key.translate(_CONTROL_ESCAPES), *(str(row[c]) for c in _COLUMNS)) for key, row in rows
+        ]
         widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
         fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
         if lines:
