@@ -104,7 +104,7 @@ def window_for(spec: WindowSpec, now: float) -> Window:
             raise ValueError("a rolling window needs a positive length")
         bucket = span / ROLLING_BUCKETS
         return Window(
-            key=f"rolling:{span:g}s",
+            key=f"rolling:{_span_text(span)}s",
             start=now - span,
             end=now,
             expires_at=now + span + bucket,
@@ -120,6 +120,26 @@ def window_for(spec: WindowSpec, now: float) -> Window:
         _CALENDAR_CACHE.clear()
     _CALENDAR_CACHE[cache_key] = window
     return window
+
+
+@functools.lru_cache(maxsize=256)
+def _span_text(span: float) -> str:
+    """A rolling window's span in its line key: exact, so two spans never share a line.
+
+    Keys were once written with ``:g`` (six significant digits): ``1234567`` and ``1234568``
+    both read ``1.23457e+06``. A span that ``:g`` writes exactly keeps that text, so lines in
+    flight across an upgrade keep their spend (30 days is still ``2.592e+06``). Any other span
+    is written in full (an integer, else the float's shortest repr): seven significant digits
+    or more, which no ``:g`` key has, so it never lands on a line of the old format.
+
+    Example:
+        >>> _span_text(21600.0), _span_text(2592000.0), _span_text(1234567.0)
+        ('21600', '2.592e+06', '1234567')
+    """
+    short = f"{span:g}"
+    if float(short) == span:
+        return short
+    return str(int(span)) if span.is_integer() else repr(span)
 
 
 def _calendar_window(spec: WindowSpec, now: float) -> Window:
