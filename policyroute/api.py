@@ -24,11 +24,13 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from policyroute.errors import RequestError
 from policyroute.execution.executor import Executor
@@ -43,9 +45,15 @@ __all__ = ["AsyncCompletionStream", "CompletionStream", "acompletion", "completi
 
 PolicyRef = CompiledPolicy | str | os.PathLike[str]
 
+# A policy file's absolute path and (modification time, change time, size, inode), or a
+# policy's YAML text and ().
+_Key = tuple[str, tuple[int, ...]]
+
 _CACHE_SIZE = 64
 _lock = threading.Lock()
-_policies: OrderedDict[tuple[str, tuple[int, ...]], CompiledPolicy] = OrderedDict()
+_policies: OrderedDict[_Key, CompiledPolicy] = OrderedDict()
+# Loads under way for asynchronous callers, shared by every caller that misses meanwhile.
+_loading: dict[_Key, concurrent.futures.Future[CompiledPolicy]] = {}
 _executors: OrderedDict[tuple[int, int], tuple[CompiledPolicy, Any, Executor]] = OrderedDict()
 
 # Request fields that litellm callers pass as keyword arguments.
@@ -115,11 +123,16 @@ async def acompletion(
     """Async twin of :func:`completion`; with ``stream=True`` returns an
     :class:`AsyncCompletionStream`.
 
+    Loading a policy file (on the first call, and on the first after the file changed) runs
+    in the loop's default executor, not on the loop: other tasks keep running meanwhile.
+    Concurrent calls that miss the cache for one policy share one load, and a policy that
+    fails to load raises the same :class:`~policyroute.errors.PolicyValidationError` in each.
+
     Example:
         >>> r = await acompletion(policy="p.yaml", messages=[{"role": "user", "content": "hi"}])
         ... # doctest: +SKIP
     """
-    executor = _executor_for(policy, accounting)
+    executor = await _aexecutor_for(policy, accounting)
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
         return await AsyncCompletionStream(executor.astream(request)).start()
@@ -306,54 +319,153 @@ def _annotated(result: CallResult, policy: object) -> Any:
 def _policy_for(ref: PolicyRef) -> CompiledPolicy:
     if isinstance(ref, CompiledPolicy):
         return ref
+    source = _source(ref)
+    cached = _cached(source)
+    return cached if cached is not None else _load(source)
+
+
+async def _apolicy_for(ref: PolicyRef) -> CompiledPolicy:
+    """:func:`_policy_for` for a running loop: a miss loads in a worker thread (reading,
+    validating and compiling a policy takes tens of milliseconds, which would stall every
+    other task on the loop), and concurrent misses on one source share that one load."""
+    if isinstance(ref, CompiledPolicy):
+        return ref
+    source = _source(ref)
+    cached = _cached(source)
+    if cached is not None:
+        return cached
+    if source.key is None:
+        return await asyncio.to_thread(_load, source)
+    with _lock:
+        cached = _policies.get(source.key)
+        if cached is not None:
+            return cached
+        loading = _loading.get(source.key)
+        if loading is None:
+            loading = concurrent.futures.Future()
+            # Running, so that a waiter's cancellation (wrap_future passes it on) cannot
+            # cancel the load the other waiters are sharing.
+            loading.set_running_or_notify_cancel()
+            _loading[source.key] = loading
+            asyncio.get_running_loop().run_in_executor(None, _load_shared, source, loading)
+    return await asyncio.wrap_future(loading)
+
+
+class _Source(NamedTuple):
+    """Where a policy comes from: its cache key (``None`` for a file that is missing, which is
+    never cached), and its YAML text or its absolute path."""
+
+    key: _Key | None
+    text: str | None = None
+    path: str | None = None
+
+
+def _source(ref: PolicyRef) -> _Source:
     if not isinstance(ref, (str, os.PathLike)):
         raise RequestError(
             "policy must be a CompiledPolicy, a path to a policy file or the policy's YAML"
             f" text, got {type(ref).__name__}"
         )
     from policyroute.policy.load import is_policy_text
-    from policyroute.policy.loader import load_policy, load_policy_text
 
-    text = ref if is_policy_text(ref) else None
-    key: tuple[str, tuple[int, ...]]
-    if text is not None:
-        key = (text, ())
-    else:
-        path = os.path.abspath(os.fspath(ref))
-        try:
-            stat = os.stat(path)
-        except OSError:
-            # Missing or deleted: the loader reports it as a policy problem (PR001).
-            return load_policy(path)
-        # An edit within the clock tick of the last load keeps the modification time (and
-        # a rename over the file may too): size, inode and change time tell those apart.
-        key = (path, (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino))
+    if is_policy_text(ref):
+        return _Source(key=(ref, ()), text=ref)
+    path = os.path.abspath(os.fspath(ref))
+    try:
+        stat = os.stat(path)
+    except OSError:
+        # Missing or deleted: the loader reports it as a policy problem (PR001).
+        return _Source(key=None, path=path)
+    # An edit within the clock tick of the last load keeps the modification time (and a
+    # rename over the file may too): size, inode and change time tell those apart.
+    key = (path, (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino))
+    return _Source(key=key, path=path)
+
+
+def _cached(source: _Source) -> CompiledPolicy | None:
+    if source.key is None:
+        return None
     with _lock:
-        cached = _policies.get(key)
+        cached = _policies.get(source.key)
         if cached is not None:
-            _policies.move_to_end(key)
-            return cached
-    compiled = load_policy_text(text) if text is not None else load_policy(key[0])
+            _policies.move_to_end(source.key)
+        return cached
+
+
+def _load(source: _Source) -> CompiledPolicy:
+    """Load, validate and compile ``source``, and cache the result (the first one cached wins,
+    so every caller shares one compiled policy)."""
+    from policyroute.policy import loader
+
+    if source.text is not None:
+        compiled = loader.load_policy_text(source.text)
+    else:
+        assert source.path is not None
+        compiled = loader.load_policy(source.path)
+    if source.key is None:
+        return compiled
     with _lock:
-        cached = _policies.setdefault(key, compiled)
+        cached = _policies.setdefault(source.key, compiled)
         _trim(_policies)
     return cached
 
 
+def _load_shared(source: _Source, loading: concurrent.futures.Future[CompiledPolicy]) -> None:
+    """Run in a worker thread: every waiter gets the policy, or the same error."""
+    assert source.key is not None
+    try:
+        compiled = _load(source)
+    except BaseException as exc:  # whatever it is, the waiters must not wait forever
+        with _lock:
+            _loading.pop(source.key, None)
+        loading.set_exception(exc)
+    else:
+        with _lock:
+            _loading.pop(source.key, None)
+        loading.set_result(compiled)
+
+
 def _executor_for(ref: PolicyRef, accounting: Accounting | None) -> Executor:
     policy = _policy_for(ref)
-    key = (id(policy), id(accounting))
+    executor = _cached_executor(policy, accounting)
+    return executor if executor is not None else _new_executor(policy, accounting)
+
+
+async def _aexecutor_for(ref: PolicyRef, accounting: Accounting | None) -> Executor:
+    policy = await _apolicy_for(ref)
+    executor = _cached_executor(policy, accounting)
+    if executor is not None:
+        return executor
+    # The policy's default accounting opens its budget store and receipt sink: file I/O.
+    return await asyncio.to_thread(_new_executor, policy, accounting)
+
+
+def _cached_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Executor | None:
     with _lock:
-        entry = _executors.get(key)
-        if entry is not None and entry[0] is policy and entry[1] is accounting:
-            _executors.move_to_end(key)
-            return entry[2]
+        return _executor_entry(policy, accounting)
+
+
+def _new_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Executor:
+    with _lock:
+        executor = _executor_entry(policy, accounting)
+        if executor is not None:
+            return executor
         chosen = accounting if accounting is not None else _default_accounting(policy)
         executor = Executor(policy, accounting=chosen)
         # The policy and accounting are held so their ids cannot be reused by other objects.
-        _executors[key] = (policy, accounting, executor)
+        _executors[(id(policy), id(accounting))] = (policy, accounting, executor)
         _trim(_executors)
         return executor
+
+
+def _executor_entry(policy: CompiledPolicy, accounting: Accounting | None) -> Executor | None:
+    """The cached executor for ``policy`` and ``accounting``; the caller holds ``_lock``."""
+    key = (id(policy), id(accounting))
+    entry = _executors.get(key)
+    if entry is None or entry[0] is not policy or entry[1] is not accounting:
+        return None
+    _executors.move_to_end(key)
+    return entry[2]
 
 
 def _trim(cache: OrderedDict[Any, Any]) -> None:
