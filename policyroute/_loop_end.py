@@ -27,7 +27,11 @@ __all__ = ["at_loop_end"]
 
 async def at_loop_end(cleanup: Callable[[], Awaitable[None]]) -> AsyncGenerator[None, None]:
     """Await ``cleanup`` when the running loop ends. Keep the returned handle referenced;
-    ``await handle.aclose()`` runs the clean-up now instead (once either way)."""
+    ``await handle.aclose()`` runs the clean-up now instead (once either way).
+
+    The handle holds the loop (an async generator keeps its loop's finalizer hook): a map of
+    handles keyed by weak references to loops keeps every loop alive unless ``cleanup`` drops
+    its loop's entry."""
     handle = _until_closed(cleanup)
     await handle.__anext__()  # now open: registered with the running loop
     return handle

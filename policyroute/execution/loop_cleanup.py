@@ -8,10 +8,20 @@ finished loop's clients behind with their sockets open: closed by the garbage co
 later, if at all, with a ``ResourceWarning`` each, and a file descriptor held per socket until
 then.
 
+Two more hold aiohttp sessions outside that cache, one at a time, for whichever loop used them
+last: ``litellm.module_level_aclient`` (the HTTP handler of Anthropic's streamed calls, and of
+the OpenAI-compatible, Ollama and image fetching paths), whose aiohttp transport makes a new
+session when a call comes from another loop and closes the previous one only then; and
+``litellm.main.base_llm_aiohttp_handler`` (the ``aiohttp_openai/`` provider), which keeps its
+first session for good. The last loop's session stays open with its sockets after that loop
+ended.
+
 The first async call on a loop registers a clean-up for the loop's end
-(:func:`policyroute._loop_end.at_loop_end`) that closes the clients cached for that loop, and
-only those: other loops' clients, in other threads, are left alone. Nothing is done for a
-litellm whose cache does not look as expected.
+(:func:`policyroute._loop_end.at_loop_end`) that closes the clients cached for that loop and
+the sessions of those two handlers that belong to that loop, and only those: other loops'
+clients and sessions, in other threads, are left alone, and the two handlers stay usable (their
+next call makes a new session). Nothing is done for a litellm whose objects do not look as
+expected.
 
 Example:
     >>> async def call():
@@ -47,7 +57,17 @@ async def close_litellm_clients_with_loop() -> None:
     loop = asyncio.get_running_loop()
     if loop in _closers:
         return
-    _closers[loop] = await at_loop_end(functools.partial(_close_cached_clients, f"-{id(loop)}"))
+    _closers[loop] = await at_loop_end(functools.partial(_close_loop_clients, f"-{id(loop)}"))
+
+
+async def _close_loop_clients(suffix: str) -> None:
+    # Run by the loop as it ends: the running loop is the one ending.
+    loop = asyncio.get_running_loop()
+    # The clean-up's async generator holds the loop (its finalizer is a method of the loop),
+    # so the loop would never leave ``_closers`` while the entry is there.
+    _closers.pop(loop, None)
+    await _close_cached_clients(suffix)
+    await _close_module_sessions(loop)
 
 
 async def _close_cached_clients(suffix: str) -> None:
@@ -82,3 +102,44 @@ async def _close_one(client: Any) -> None:
             if inspect.isawaitable(result):
                 await result
             return
+
+
+async def _close_module_sessions(loop: asyncio.AbstractEventLoop) -> None:
+    """Close the aiohttp sessions of litellm's module-level handlers that belong to ``loop``."""
+    litellm = sys.modules.get("litellm")
+    # Read from the module's namespace: litellm makes module_level_aclient on first attribute
+    # access, and there is nothing to close when no call made it.
+    handler = vars(litellm).get("module_level_aclient") if litellm is not None else None
+    # Its httpx client (not the ``client`` property, which would make a new one if closed).
+    httpx_client = getattr(handler, "_client", None)
+    transports = [getattr(httpx_client, "_transport", None)]
+    transports += list((getattr(httpx_client, "_mounts", None) or {}).values())
+    main = sys.modules.get("litellm.main")
+    aiohttp_handler: Any = getattr(main, "base_llm_aiohttp_handler", None)
+    transports.append(getattr(aiohttp_handler, "transport", None))
+    for transport in transports:
+        if getattr(transport, "_owns_session", False):
+            await _close_session(getattr(transport, "client", None), loop)
+    # Its own session, reused for every later call: forgotten once closed, so that the next
+    # call, on another loop, makes a new one instead of failing on a closed session.
+    session = getattr(aiohttp_handler, "client_session", None)
+    if getattr(aiohttp_handler, "_owns_session", False) and await _close_session(session, loop):
+        aiohttp_handler.client_session = None
+
+
+async def _close_session(session: Any, loop: asyncio.AbstractEventLoop) -> bool:
+    """Close ``session`` if it is an aiohttp session of ``loop``; say whether it is one, now
+    closed (the handler's own session is often its transport's too, closed just before)."""
+    aiohttp = sys.modules.get("aiohttp")
+    client_session = getattr(aiohttp, "ClientSession", None)
+    if client_session is None or not isinstance(session, client_session):
+        return False
+    # A session of another loop is left to that loop: it may be running, in another thread.
+    if getattr(session, "_loop", None) is not loop:
+        return False
+    if not session.closed:
+        try:
+            await session.close()
+        except Exception:  # a session that fails to close is litellm's to collect
+            _log.debug("closing litellm's aiohttp session %r failed", session, exc_info=True)
+    return bool(session.closed)
