@@ -341,13 +341,17 @@ async def _apolicy_for(ref: PolicyRef) -> CompiledPolicy:
         if cached is not None:
             return cached
         loading = _loading.get(source.key)
+        starts = loading is None
         if loading is None:
-            loading = concurrent.futures.Future()
+            loading = _loading[source.key] = concurrent.futures.Future()
             # Running, so that a waiter's cancellation (wrap_future passes it on) cannot
             # cancel the load the other waiters are sharing.
             loading.set_running_or_notify_cancel()
-            _loading[source.key] = loading
+    if starts:
+        try:
             asyncio.get_running_loop().run_in_executor(None, _load_shared, source, loading)
+        except BaseException as exc:  # an executor shut down: fail the waiters, not hang them
+            _settle(source, loading, exc)
     return await asyncio.wrap_future(loading)
 
 
@@ -412,17 +416,26 @@ def _load(source: _Source) -> CompiledPolicy:
 
 def _load_shared(source: _Source, loading: concurrent.futures.Future[CompiledPolicy]) -> None:
     """Run in a worker thread: every waiter gets the policy, or the same error."""
-    assert source.key is not None
     try:
         compiled = _load(source)
     except BaseException as exc:  # whatever it is, the waiters must not wait forever
-        with _lock:
-            _loading.pop(source.key, None)
-        loading.set_exception(exc)
+        _settle(source, loading, exc)
     else:
-        with _lock:
-            _loading.pop(source.key, None)
-        loading.set_result(compiled)
+        _settle(source, loading, compiled)
+
+
+def _settle(
+    source: _Source,
+    loading: concurrent.futures.Future[CompiledPolicy],
+    outcome: CompiledPolicy | BaseException,
+) -> None:
+    with _lock:
+        if source.key is not None and _loading.get(source.key) is loading:
+            del _loading[source.key]
+    if isinstance(outcome, BaseException):
+        loading.set_exception(outcome)
+    else:
+        loading.set_result(outcome)
 
 
 def _executor_for(ref: PolicyRef, accounting: Accounting | None) -> Executor:

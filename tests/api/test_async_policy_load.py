@@ -268,3 +268,19 @@ def test_a_policy_given_as_text_loads_off_the_loop_too(
     assert len({id(p) for p in policies}) == 1
     assert len(threads) == 1
     assert threads[0] != threading.get_ident()
+
+
+def test_a_load_that_cannot_start_fails_its_callers_and_the_next_load_runs(
+    fp: FakeProvider, tmp_path: Path, compiles: list[str]
+) -> None:
+    path = _write(tmp_path / "p.yaml", fp)
+
+    async def without_executor() -> None:
+        await asyncio.get_running_loop().shutdown_default_executor()
+        await api._apolicy_for(path)
+
+    with pytest.raises(RuntimeError, match="shutdown"):
+        asyncio.run(without_executor())
+    assert compiles == []
+    assert asyncio.run(_route(path)) == "default"  # not left waiting for the failed start
+    assert compiles == ["async-load"]
