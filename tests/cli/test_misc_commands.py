@@ -219,6 +219,7 @@ def test_budget_status_lists_every_budget_of_a_used_policy(
             "limit": "1",
             "spent": "0.013",
             "reserved": "0",
+            "expired": "0",
             "remaining": "0.987",
             "per": "metadata.user_id",
             "state": "charged",
@@ -230,6 +231,7 @@ def test_budget_status_lists_every_budget_of_a_used_policy(
             "limit": "1",
             "spent": "0.026",
             "reserved": "0",
+            "expired": "0",
             "remaining": "0.974",
             "per": "metadata.user_id",
             "state": "charged",
@@ -241,6 +243,7 @@ def test_budget_status_lists_every_budget_of_a_used_policy(
             "limit": "3",
             "spent": "0",
             "reserved": "0",
+            "expired": "0",
             "remaining": "3",
             "per": "metadata.team",
             "state": "idle",
@@ -252,6 +255,7 @@ def test_budget_status_lists_every_budget_of_a_used_policy(
             "limit": "10",
             "spent": "0.039",
             "reserved": "0",
+            "expired": "0",
             "remaining": "9.961",
             "per": None,
             "state": "charged",
@@ -263,6 +267,7 @@ def test_budget_status_lists_every_budget_of_a_used_policy(
             "limit": "4",
             "spent": "0",
             "reserved": "0",
+            "expired": "0",
             "remaining": "4",
             "per": None,
             "state": "idle",
@@ -274,6 +279,7 @@ def test_budget_status_lists_every_budget_of_a_used_policy(
             "limit": "0.50",
             "spent": None,
             "reserved": None,
+            "expired": None,
             "remaining": None,
             "per": None,
             "state": "per-call",
@@ -293,14 +299,15 @@ def test_budget_status_table_and_csv_of_a_used_policy(
         "limit",
         "spent",
         "reserved",
+        "expired",
         "remaining",
         "state",
     ]
     cells = [line.split() for line in table[1:]]
     assert [c[0] for c in cells] == ["users", "users", "teams", "global", "code-weekly", "per-call"]
-    assert cells[1] == ["users", "u1", "rolling:21600s", "1", "0.026", "0", "0.974", "charged"]
+    assert cells[1] == ["users", "u1", "rolling:21600s", "1", "0.026", "0", "0", "0.974", "charged"]
     assert table[3].startswith("teams        <per metadata.team: none charged>  day:")
-    assert cells[2][-5:] == ["3", "0", "0", "3", "idle"]
+    assert cells[2][-6:] == ["3", "0", "0", "0", "3", "idle"]
     assert cells[5] == [
         "per-call",
         "<each",
@@ -310,12 +317,13 @@ def test_budget_status_table_and_csv_of_a_used_policy(
         "n/a",
         "n/a",
         "n/a",
+        "n/a",
         "per-call",
     ]
 
     assert main(["budget", "status", str(spent_policy), "--format", "csv"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "budget,scope,window,limit,spent,reserved,remaining,per,state"
+    assert out.splitlines()[0] == "budget,scope,window,limit,spent,reserved,expired,remaining,per,state"
     parsed = list(csv.DictReader(io.StringIO(out)))
     assert [(r["budget"], r["scope"], r["state"]) for r in parsed] == [
         ("users", "u,2", "charged"),
