@@ -13,7 +13,7 @@ from typing import Any
 
 from policyroute._fields import read as _get
 from policyroute._lazy import import_litellm
-from policyroute.costs.actual import _usage_from_object, _usage_object, count_locally
+from policyroute.costs.actual import MAX_TOKENS, _usage_from_object, _usage_object, count_locally
 from policyroute.execution.hooks import Usage
 
 __all__ = [
@@ -44,33 +44,36 @@ def usage_of(response: Any) -> Usage | None:
 
 
 def is_impossible(usage: Usage) -> bool:
-    """Whether ``usage`` holds a negative count, which no provider can mean.
+    """Whether ``usage`` holds a count no provider can mean: negative, or past
+    :data:`~policyroute.costs.actual.MAX_TOKENS`.
 
     Example:
         >>> is_impossible(Usage(input_tokens=5, output_tokens=-1))
         True
+        >>> is_impossible(Usage(input_tokens=10**30, output_tokens=1))
+        True
     """
-    return (
-        min(
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.cache_read_tokens,
-            usage.cache_write_tokens,
-            usage.reasoning_tokens,
-            usage.cache_write_1h_tokens,
-        )
-        < 0
+    counts = (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+        usage.cache_write_1h_tokens,
     )
+    return min(counts) < 0 or max(counts) > MAX_TOKENS
 
 
 def repair_usage(response: Any, model: str, messages: Sequence[Any]) -> bool:
-    """Replace impossible (negative) usage in ``response`` by tokens counted locally.
+    """Replace impossible usage in ``response`` (see :func:`is_impossible`) by tokens
+    counted locally.
 
     Taken as reported, negative counts price an answer at zero (or below) and the budget
-    never sees it. The prompt and the answer (text and tool call arguments) are counted
-    with litellm's token counter, as budget estimates count them, and the cost litellm
-    attached from the bad figures is dropped so that the answer is priced again. Returns
-    whether the usage was replaced.
+    never sees it; absurdly large ones would charge a fortune (or, read as 0, nothing). The
+    prompt and the answer (text and tool call arguments) are counted with litellm's token
+    counter, as budget estimates count them, and the cost litellm attached from the bad
+    figures is dropped so that the answer is priced again. Returns whether the usage was
+    replaced.
 
     Example:
         >>> response = {"choices": [{"message": {"content": "hi"}}],

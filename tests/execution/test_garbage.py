@@ -201,20 +201,23 @@ def test_stream_with_finish_reason_but_no_terminal_event_is_complete(
 # --------------------------------------------------------------------------- usage
 
 NEGATIVE_USAGE = {"prompt_tokens": -5, "completion_tokens": -100, "total_tokens": -105}
+# Past any context window by twenty orders of magnitude: a provider bug, not a bill.
+ABSURD_USAGE = {"prompt_tokens": 10**30, "completion_tokens": 7, "total_tokens": 10**30 + 7}
 
 
+@pytest.mark.parametrize("usage", [NEGATIVE_USAGE, ABSURD_USAGE], ids=["negative", "absurd"])
 @pytest.mark.parametrize("mode", NON_STREAMING)
-def test_negative_usage_is_counted_locally_not_taken_as_free(
-    fp: FakeProvider, tmp_path: Path, mode: str
+def test_impossible_usage_is_counted_locally_not_taken_as_reported(
+    fp: FakeProvider, tmp_path: Path, mode: str, usage: dict[str, int]
 ) -> None:
-    fp.script("a", Fault.raw(completion_body(NEGATIVE_USAGE)))
+    fp.script("a", Fault.raw(completion_body(usage)))
     seen = call(fp, tmp_path, mode)
     assert seen.error is None, seen.error
     assert seen.text == "hi there"
     assert seen.attempt_summary == [("a", "ok", None)]
     (receipt,) = seen.attempts
-    assert receipt["input_tokens"] > 0
-    assert receipt["output_tokens"] > 0
+    assert 0 < receipt["input_tokens"] < 100
+    assert 0 < receipt["output_tokens"] < 100
     assert seen.spent > 0
     assert seen.reserved == 0
 
