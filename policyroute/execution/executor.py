@@ -29,6 +29,7 @@ from policyroute.errors import BudgetExceeded, ProviderError, StreamInterruptedE
 from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.breaker import BREAKER_CLASSES, CircuitBreakers, Permit
 from policyroute.execution.call import CallState, RoutingPolicy
+from policyroute.execution.handoff import handed_off
 from policyroute.execution.hooks import (
     Accounting,
     Admission,
@@ -361,7 +362,7 @@ class Executor:
         self.stats.start(attempt.candidate.alias)
         run = AttemptRun(attempt)
         try:
-            pending = self.acompletion_fn(messages=call.messages, **admission.params)
+            pending = handed_off(self.acompletion_fn(messages=call.messages, **admission.params))
             run.answered(await within(pending, outer))
         except Exception as exc:
             run.failed(exc)

@@ -44,6 +44,7 @@ from policyroute.errors import ErrorClass, ProviderError, StreamInterruptedError
 from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.call import CallState
 from policyroute.execution.classify import make_error
+from policyroute.execution.handoff import handed_off
 from policyroute.execution.hooks import Admission, AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.loop_cleanup import close_litellm_clients_with_loop
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
@@ -434,7 +435,7 @@ async def _async_attempt(
     run = _StreamRun(attempt, call.messages)
     stream: Any = None
     try:
-        opening = executor.acompletion_fn(messages=call.messages, **admission.params)
+        opening = handed_off(executor.acompletion_fn(messages=call.messages, **admission.params))
         stream = await _timed(within(opening, first_token), _first_token_message(first_token))
         run.read_ends()
         iterator = stream.__aiter__()
