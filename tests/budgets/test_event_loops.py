@@ -5,7 +5,9 @@ ones bound to a loop that has closed."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -87,3 +89,23 @@ def test_calls_on_a_redis_budget_run_in_one_event_loop_after_another(
 
     assert [asyncio.run(ask()) for _ in range(3)] == ["hi", "hi", "hi"]
     assert len(fp.requests) == 3
+
+
+def test_a_finished_event_loop_is_not_kept_by_the_store(
+    store_factory: Callable[[], BudgetStore],
+) -> None:
+    # Each store keeps async clients per loop; a loop that has ended must be free to go, with
+    # its client, instead of piling up for as long as the store lives.
+    store = store_factory()
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def reserve(n: int) -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        result = await store.areserve([LINE], reservation_id=f"r{n}", lease_seconds=60, now=NOW)
+        assert result.ok
+        await store.asettle(f"r{n}", Decimal(0), now=NOW)
+
+    for n in range(3):
+        asyncio.run(reserve(n))
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None, None]

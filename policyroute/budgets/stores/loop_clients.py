@@ -63,9 +63,15 @@ class LoopClients:
         entry = self._by_loop.get(loop)
         if entry is None:
             made = self._make()
-            entry = _Entry(made, await at_loop_end(functools.partial(_close, made[0])))
+            entry = _Entry(made, await at_loop_end(functools.partial(self._ended, made[0])))
             self._by_loop[loop] = entry
         return entry.made
+
+    async def _ended(self, client: Any) -> None:
+        # The entry's clean-up handle holds its loop: drop the entry, or the weak key never
+        # goes and every finished loop stays in memory with its closed client.
+        self._by_loop.pop(asyncio.get_running_loop(), None)
+        await _close(client)
 
     async def close(self) -> None:
         """Close the running loop's client now (the next :meth:`get` makes a new one)."""
