@@ -54,7 +54,7 @@ from pydantic import (
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import StreamDone
-from policyroute.langchain_ import events, model_kwargs
+from policyroute.langchain_ import events, model_kwargs, shared
 from policyroute.langchain_.cache_key import RoutingFacts
 from policyroute.langchain_.copying import fresh_private, picklable_policy, rebuilds
 from policyroute.langchain_.facts import (
@@ -78,21 +78,6 @@ if TYPE_CHECKING:
     from policyroute.execution.executor import Executor
 
 __all__ = ["ChatPolicyRoute"]
-
-
-def _load(policy: Any) -> CompiledPolicy:
-    from policyroute.policy.load import is_policy_text
-    from policyroute.policy.loader import load_policy, load_policy_text
-
-    if isinstance(policy, CompiledPolicy):
-        return policy
-    if is_policy_text(policy):
-        return load_policy_text(policy)
-    if isinstance(policy, (str, os.PathLike)):
-        return load_policy(policy)
-    raise RequestError(
-        f"policy must be a path, policy text or CompiledPolicy, not {type(policy).__name__}"
-    )
 
 
 class ChatPolicyRoute(FactsCarryingChatModel):
@@ -158,6 +143,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     (``ChatPolicyRoute(policy=..., top_p=0.9)``) are gathered here."""
 
     _compiled: CompiledPolicy | None = PrivateAttr(default=None)
+    _shared: bool = PrivateAttr(default=True)
     _executor: Executor | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _thresholds: bool = PrivateAttr(default=False)
@@ -204,14 +190,16 @@ class ChatPolicyRoute(FactsCarryingChatModel):
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ChatPolicyRoute:
         # The compiled policy is immutable and the accounting is live shared state (budget
-        # stores, sinks): the copy uses the same ones. Its executor is its own.
+        # stores, sinks): the copy uses the same ones. Its executor is its own: a deep copy
+        # is asked for to be independent, and its breakers and stats are part of that.
         memo = {} if memo is None else memo
-        for shared in (self.policy, self._compiled, self.accounting):
-            memo.setdefault(id(shared), shared)
+        for kept in (self.policy, self._compiled, self.accounting):
+            memo.setdefault(id(kept), kept)
         copied = copy.copy(self)
         memo[id(self)] = copied
         object.__setattr__(copied, "__dict__", copy.deepcopy(self.__dict__, memo))
-        object.__setattr__(copied, "__pydantic_private__", fresh_private(self._compiled))
+        private = fresh_private(self._compiled, shared=False)
+        object.__setattr__(copied, "__pydantic_private__", private)
         return copied
 
     def model_copy(
@@ -229,7 +217,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         copied = super().model_copy(update=update, deep=deep)
         if update is not None and rebuilds(update.keys()):
             keep = None if "policy" in update else self._compiled
-            object.__setattr__(copied, "__pydantic_private__", fresh_private(keep))
+            private = fresh_private(keep, shared=self._shared and not deep)
+            object.__setattr__(copied, "__pydantic_private__", private)
             _ = copied.compiled_policy
         return copied
 
@@ -294,12 +283,24 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         """The loaded, validated and compiled policy."""
         compiled = self._compiled
         if compiled is None:
-            compiled = self._compiled = _load(self.policy)
+            compiled = self._compiled = shared.load(self.policy)
         return compiled
 
     @property
     def executor(self) -> Executor:
-        """The executor running this model's calls (created on first use, then shared)."""
+        """The executor running this model's calls, with its circuit breakers and latency stats.
+
+        Models built on the same policy (same content hash and, for a path, the same file
+        version) and the same ``accounting`` object (or none) share one, also when built
+        anew for every call as ``configurable_fields`` does: what one learns about a failing
+        or slow deployment, the next routes by. A deep copy has one of its own.
+
+        Example:
+            >>> a = ChatPolicyRoute(policy="policies/tiered.yaml")  # doctest: +SKIP
+            >>> a.executor is ChatPolicyRoute(policy="policies/tiered.yaml").executor
+            ... # doctest: +SKIP
+            True
+        """
         executor = self._executor
         if executor is None:
             with self._lock:
@@ -309,15 +310,13 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         return executor
 
     def _new_executor(self) -> Executor:
-        from policyroute.execution.executor import Executor
-
-        accounting: Accounting | None = self.accounting
-        if accounting is None:
-            from policyroute.accounting import default_accounting
-
-            accounting = default_accounting(self.compiled_policy)
-        self._thresholds = events.install(accounting)
-        return Executor(self.compiled_policy, accounting=accounting)
+        policy, accounting = self.compiled_policy, self.accounting
+        if self._shared:
+            executor = shared.shared_executor(policy, accounting)
+        else:
+            executor = shared.own_executor(policy, accounting)
+        self._thresholds = events.install(executor.accounting)
+        return executor
 
     @property
     def _llm_type(self) -> str:

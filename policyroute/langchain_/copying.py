@@ -1,7 +1,9 @@
 """How ``ChatPolicyRoute`` is copied and pickled.
 
 A model holds, besides its fields, state derived from them: the compiled policy, the executor
-(with its circuit breakers and a lock) and the routing facts its policy reads. pydantic copies
+(with its circuit breakers and a lock) and the routing facts its policy reads. A deep copy
+gets an executor of its own; other copies use the executor shared by the models on their
+policy and accounting. pydantic copies
 that state as is, which goes wrong three ways: ``pickle`` and ``copy.deepcopy`` fail on the
 compiled policy's read-only mappings and the lock, and ``model_copy(update={"policy": ...})``
 keeps routing by the old policy (``update={"accounting": ...}``: charging the old accounting).
@@ -28,13 +30,15 @@ DERIVED_FROM = frozenset({"policy", "accounting"})
 """The fields the derived state is built from: a copy updating one of them rebuilds it."""
 
 
-def fresh_private(compiled: CompiledPolicy | None = None) -> dict[str, Any]:
+def fresh_private(compiled: CompiledPolicy | None = None, *, shared: bool = True) -> dict[str, Any]:
     """The private state of a model nothing has run on yet (``compiled``, when given, is kept:
-    it is immutable and loading it again would only cost time).
+    it is immutable and loading it again would only cost time). A model with ``shared=False``
+    builds an executor of its own instead of using the one shared by the models on its policy
+    and accounting (see :mod:`policyroute.langchain_.shared`).
 
     Example:
         >>> sorted(fresh_private())
-        ['_compiled', '_executor', '_lock', '_read_facts', '_thresholds']
+        ['_compiled', '_executor', '_lock', '_read_facts', '_shared', '_thresholds']
     """
     return {
         "_compiled": compiled,
@@ -42,6 +46,7 @@ def fresh_private(compiled: CompiledPolicy | None = None) -> dict[str, Any]:
         "_lock": threading.Lock(),
         "_thresholds": False,
         "_read_facts": None,
+        "_shared": shared,
     }
 
 
