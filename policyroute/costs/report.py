@@ -267,16 +267,39 @@ def _table(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+# A name a spreadsheet would run as a formula (=, +, -, @, or a tab or carriage return before
+# one): metadata such as a user id comes from callers, and a CSV report is opened by people in
+# spreadsheet programs. Such a name is written with a leading apostrophe, which they show as
+# text (OWASP's advice on CSV injection); every other name is written as it is.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(name: str) -> str:
+    """``name`` as a CSV cell a spreadsheet shows as text, never runs as a formula.
+
+    Example:
+        >>> spreadsheet_safe("=1+2")
+        "'=1+2"
+        >>> spreadsheet_safe("team-a")
+        'team-a'
+    """
+    return "'" + name if name.startswith(_FORMULA_STARTS) else name
+
+
 def _csv(report: Report) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+    # csv quotes a field holding a line feed (the line terminator) but not a lone carriage
+    # return, which readers take as a line break: rows with one quote every field.
+    quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(_CSV_COLUMNS)
     rows: list[tuple[str, str, Totals]] = [("total", "all", report.total)]
     for dim, groups in report.groups.items():
         rows.extend((dim, key, t) for key, t in sorted(groups.items()))
     for dim, key, totals in rows:
         data = totals.as_dict()
-        writer.writerow([dim, key, *(data[c] for c in _CSV_COLUMNS[2:])])
+        row = [dim, spreadsheet_safe(key), *(data[c] for c in _CSV_COLUMNS[2:])]
+        (quoting_all if "\r" in key else writer).writerow(row)
     return out.getvalue()
 
 

@@ -126,12 +126,22 @@ NASTY = 'acme, inc.\n"quoted" =SUM(A1)'
 
 
 def test_csv_quotes_commas_newlines_and_quotes_in_names() -> None:
-    report = summarize([_call(route=NASTY, user="a,b")], by=["route", "user"])
-    rows = list(csv.reader(io.StringIO(format_report(report, "csv"))))
+    report = summarize([_call(route=NASTY, user="a,b"), _call(user="c\rd")], by=["route", "user"])
+    rows = list(csv.reader(io.StringIO(format_report(report, "csv"), newline="")))
     assert len({len(row) for row in rows}) == 1  # every row has every column
     keys = {(row[0], row[1]) for row in rows[1:]}
     assert ("route", NASTY) in keys
     assert ("user", "a,b") in keys
+    assert ("user", "c\rd") in keys  # a lone carriage return is quoted too
+
+
+@pytest.mark.parametrize("name", ["=1+2", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"])
+def test_csv_names_a_spreadsheet_would_run_are_written_as_text(name: str) -> None:
+    report = summarize([_call(user=name), _call(user="u-1")], by=["user"])
+    rows = list(csv.reader(io.StringIO(format_report(report, "csv"), newline="")))
+    assert {row[1] for row in rows[1:] if row[0] == "user"} == {"'" + name, "u-1"}
+    # json and the table keep the name as it is
+    assert name in json.loads(format_report(report, "json"))["by"]["user"]
 
 
 def test_table_keeps_one_row_per_group_whatever_the_name_holds() -> None:
