@@ -48,7 +48,7 @@ from policyroute.costs.receipts import (
 )
 from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink, awrite_record
 from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
-from policyroute.errors import BudgetStoreError
+from policyroute.errors import BudgetExceeded, BudgetStoreError
 from policyroute.execution.hooks import (
     Accounting,
     Admission,
@@ -88,7 +88,13 @@ class BudgetThresholdWarning(UserWarning):
 
 @dataclass(frozen=True, slots=True)
 class ThresholdEvent:
-    """A budget crossed ``threshold`` (a fraction of ``limit``) after an attempt settled."""
+    """A budget crossed ``threshold`` (a fraction of ``limit``) after an attempt settled.
+
+    ``reclaimed`` is true when the spend that crossed it was not the attempt's own but the
+    worst case of reservations whose lease ran out (their process died or hung), charged when
+    this attempt reserved; the attempt (``request_id``, ``route``, ``deployment``) is only the
+    one that found them, and may even have been refused.
+    """
 
     budget: str
     scope: str
@@ -100,6 +106,7 @@ class ThresholdEvent:
     request_id: str
     route: str
     deployment: str
+    reclaimed: bool = False
 
     def describe(self) -> str:
         """One line for logs and warnings.
@@ -112,6 +119,12 @@ class ThresholdEvent:
             f"budget {self.budget!r} (scope {self.scope!r}, {self.window}) crossed "
             f"{self.threshold:.0%} of ${self.limit}: spent ${self.spent.normalize():f},"
             f" remaining ${self.remaining.normalize():f}"
+            + (
+                " (charged by reclaiming expired reservations of stopped processes at their"
+                " worst case)"
+                if self.reclaimed
+                else ""
+            )
         )
 
 
@@ -250,14 +263,26 @@ class PolicyAccounting:
         self._check_open()
         if self.guard is None:
             return Admission(params=attempt.params)
-        return self.guard.admit(attempt)
+        try:
+            admission = self.guard.admit(attempt)
+        except BudgetExceeded as exc:
+            self._reclaimed(attempt, exc)
+            raise
+        self._reclaimed(attempt, admission)
+        return admission
 
     async def aadmit(self, attempt: AttemptInfo) -> Admission:
         """Async twin of :meth:`admit`."""
         self._check_open()
         if self.guard is None:
             return Admission(params=attempt.params)
-        return await self.guard.aadmit(attempt)
+        try:
+            admission = await self.guard.aadmit(attempt)
+        except BudgetExceeded as exc:
+            self._reclaimed(attempt, exc)
+            raise
+        self._reclaimed(attempt, admission)
+        return admission
 
     # ----------------------------------------------------------------------- settle
 
@@ -275,6 +300,7 @@ class PolicyAccounting:
                 _budget_log.exception("settling budget reservation failed")
                 budget_error = str(exc)
         record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
+        _mark_reclaimed(record, charges)
         if budget_error is not None:
             # The reservation stays held until its lease ends; the receipt says so.
             record["budget_error"] = budget_error
@@ -305,6 +331,7 @@ class PolicyAccounting:
                 _budget_log.exception("settling budget reservation failed")
                 budget_error = str(exc)
         record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
+        _mark_reclaimed(record, charges)
         if budget_error is not None:
             record["budget_error"] = budget_error
         await self._aemit(record)
@@ -604,6 +631,17 @@ class PolicyAccounting:
 
     # ----------------------------------------------------------------------- thresholds
 
+    def _reclaimed(self, attempt: AttemptInfo, source: Admission | BudgetExceeded) -> None:
+        """Report the thresholds reserving crossed by reclaiming expired reservations, for an
+        attempt that no settle follows: one the guard refused or downgraded. An admitted
+        attempt reports them when it settles, with its receipt."""
+        carrier: object = source
+        if isinstance(source, Admission):
+            if source.downgrade_to is None:
+                return  # sent: its settle reports them
+            carrier = source.handle
+        self._thresholds(attempt, getattr(carrier, "reclaimed", ()))
+
     def _thresholds(self, attempt: AttemptInfo, charges: Sequence[BudgetChargeLike]) -> None:
         for charge in charges:
             for threshold in charge.thresholds_crossed:
@@ -622,6 +660,7 @@ class PolicyAccounting:
                     request_id=attempt.call.request.request_id,
                     route=attempt.route or attempt.call.decision.route,
                     deployment=attempt.candidate.alias,
+                    reclaimed=bool(getattr(charge, "reclaimed", False)),
                 )
                 self._fire(event)
 
@@ -638,6 +677,17 @@ class PolicyAccounting:
                 self.on_threshold(event)
             except Exception:
                 _log.exception("on_threshold callback failed for %s", message)
+
+
+def _mark_reclaimed(record: dict[str, Any], charges: Sequence[BudgetChargeLike]) -> None:
+    """Flag, in an attempt receipt, the ``budgets`` entries that are reclaimed reservations'
+    spend (see ``BudgetCharge.reclaimed``) rather than the attempt's own."""
+    entries = record.get("budgets")
+    if not isinstance(entries, list) or len(entries) != len(charges):
+        return
+    for entry, charge in zip(entries, charges, strict=True):
+        if getattr(charge, "reclaimed", False) and isinstance(entry, dict):
+            entry["reclaimed"] = True
 
 
 # --------------------------------------------------------------------------- default

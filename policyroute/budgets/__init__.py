@@ -7,7 +7,13 @@ Example:
 
 from __future__ import annotations
 
-from policyroute.budgets.guard import BudgetCharge, BudgetGuard, Reservation, ReservedLine
+from policyroute.budgets.guard import (
+    BudgetCharge,
+    BudgetGuard,
+    Reclaimed,
+    Reservation,
+    ReservedLine,
+)
 from policyroute.budgets.status import BudgetStatusRow, budget_status, format_status
 from policyroute.budgets.stores import (
     BudgetStore,
@@ -27,6 +33,7 @@ __all__ = [
     "BudgetStore",
     "LineState",
     "MemoryStore",
+    "Reclaimed",
     "Reservation",
     "ReserveLine",
     "ReserveResult",

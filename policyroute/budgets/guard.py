@@ -24,28 +24,27 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from policyroute.budgets.clamp import MIN_THINKING_BUDGET, max_tokens_within, thinking_within
-from policyroute.budgets.stores.base import (
-    BudgetStore,
-    LineState,
-    ReserveLine,
-    ReserveResult,
-    threshold_fraction,
+from policyroute.budgets.charges import (
+    BudgetCharge,
+    ReservedLine,
+    reclaimed_charges,
+    settled_charges,
 )
-from policyroute.budgets.windows import Window, line_key, scope_values, window_for
+from policyroute.budgets.clamp import MIN_THINKING_BUDGET, max_tokens_within, thinking_within
+from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine, ReserveResult
+from policyroute.budgets.windows import line_key, scope_values, window_for
 from policyroute.costs.estimate import OUTPUT_LIMIT_KEYS, Estimate, worst_case
 from policyroute.errors import BudgetError, BudgetExceeded
 from policyroute.execution.hooks import Admission, AttemptInfo
-from policyroute.policy.model import BudgetSpec
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
 
-__all__ = ["BudgetCharge", "BudgetGuard", "Reservation", "ReservedLine"]
+__all__ = ["BudgetCharge", "BudgetGuard", "Reclaimed", "Reservation", "ReservedLine"]
 
 _CLAMP_ROUNDS = 3
 # Extra lease beyond a request's timeout, for the settle that follows it.
@@ -54,53 +53,37 @@ _DOWNGRADE_MEMORY = 10_000
 
 
 @dataclass(frozen=True, slots=True)
-class BudgetCharge:
-    """What one settled attempt did to one budget line.
-
-    ``thresholds_crossed`` lists the ``warn_at`` fractions this attempt's spend reached first
-    in the line's window (each fires once per window and scope, across processes).
-    """
-
-    budget: str
-    scope: str
-    window: str
-    limit: Decimal
-    spent_after: Decimal
-    reserved_after: Decimal
-    thresholds_crossed: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ReservedLine:
-    """One line of a reservation: which budget, scope and window it holds money on."""
-
-    budget: BudgetSpec
-    scope: str
-    window: Window
-    key: str
-
-    def reserve_line(self, amount: Decimal) -> ReserveLine:
-        """The store's view of the line for a reservation of ``amount``."""
-        w = self.window
-        return ReserveLine(
-            key=self.key,
-            limit=self.budget.limit_usd,
-            amount=amount,
-            expires_at=w.expires_at,
-            bucket_seconds=w.bucket_seconds,
-            span_seconds=w.span_seconds,
-            thresholds=tuple(sorted(self.budget.warn_at)),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Reservation:
-    """The handle an admitted attempt carries to :meth:`BudgetGuard.settle`."""
+    """The handle an admitted attempt carries to :meth:`BudgetGuard.settle`.
+
+    ``reclaimed`` holds the thresholds that reserving it crossed by reclaiming expired
+    reservations (see :attr:`BudgetCharge.reclaimed`); settling returns them with the
+    attempt's own charges, so they are reported with its receipt.
+    """
 
     reservation_id: str
     lines: tuple[ReservedLine, ...]
     estimate: Estimate
     amount: Decimal
+    reclaimed: tuple[BudgetCharge, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    """The handle of an attempt that is not sent (a downgrade) but whose reservation attempt
+    crossed thresholds by reclaiming expired reservations: ``reclaimed`` is for the caller to
+    report at once, as no settle follows.
+
+    A refusal carries them the same way: :class:`~policyroute.errors.BudgetExceeded` raised
+    by the guard has a ``reclaimed`` attribute (an empty tuple when nothing was crossed).
+
+    Example:
+        >>> admission = guard.admit(attempt)  # doctest: +SKIP
+        >>> getattr(admission.handle, "reclaimed", ())  # doctest: +SKIP
+        (BudgetCharge(budget='daily', scope='u1', ..., reclaimed=True),)
+    """
+
+    reclaimed: tuple[BudgetCharge, ...]
 
 
 @dataclass(slots=True)
@@ -211,7 +194,29 @@ class BudgetGuard:
         :meth:`admit` and :meth:`aadmit` run this same logic and differ only in how they
         answer the store calls (a ``ReserveResult`` for :class:`_Reserve`, a key → LineState
         mapping for :class:`_States`).
+
+        Thresholds that the store's reclaiming crossed meanwhile ride on whatever comes out:
+        the reservation, a :class:`Reclaimed` handle (a downgrade), or the refusal.
         """
+        reclaimed: list[BudgetCharge] = []
+        try:
+            admission = yield from self._decide(attempt, reclaimed)
+        except BudgetExceeded as exc:
+            # BudgetExceeded (errors.py) has no field for them; they ride on the instance.
+            vars(exc)["reclaimed"] = tuple(reclaimed)
+            raise
+        if not reclaimed:
+            return admission
+        handle = admission.handle
+        if isinstance(handle, Reservation):
+            return replace(admission, handle=replace(handle, reclaimed=tuple(reclaimed)))
+        return replace(admission, handle=Reclaimed(tuple(reclaimed)))
+
+    def _decide(
+        self, attempt: AttemptInfo, reclaimed: list[BudgetCharge]
+    ) -> Generator[_StoreOp, Any, Admission]:
+        """:meth:`_admission` itself; the reclaimed crossings reserving found go to
+        ``reclaimed``."""
         plan = self._plan(attempt)
         if plan is None:
             return Admission(params=attempt.params)
@@ -229,6 +234,7 @@ class BudgetGuard:
                 result: ReserveResult = yield _Reserve(
                     store_lines, rid, self._lease_for(params), self._clock()
                 )
+                reclaimed.extend(reclaimed_charges(result.reclaimed))
                 if result.ok:
                     return self._admitted(params, rid, lines, estimate, amount)
                 refusal = self._store_refusal(lines, result)
@@ -258,7 +264,7 @@ class BudgetGuard:
         states: list[LineState] = []
         if any(rl.window.persistent for rl in handle.lines):
             states = self.store.settle(handle.reservation_id, actual_cost, now=self._clock())
-        return _charges(handle, states, actual_cost)
+        return _with_reclaimed(handle, states, actual_cost)
 
     async def asettle(self, admission: Admission, actual_cost: Decimal) -> tuple[BudgetCharge, ...]:
         """Async twin of :meth:`settle`."""
@@ -268,7 +274,7 @@ class BudgetGuard:
         states: list[LineState] = []
         if any(rl.window.persistent for rl in handle.lines):
             states = await self.store.asettle(handle.reservation_id, actual_cost, now=self._clock())
-        return _charges(handle, states, actual_cost)
+        return _with_reclaimed(handle, states, actual_cost)
 
     # ------------------------------------------------------------------ renew
 
@@ -481,35 +487,15 @@ def _clamped_max_tokens(
     return max_tokens_within(estimate, min(remaining))
 
 
-def _charges(
+def _with_reclaimed(
     handle: Reservation, states: Sequence[LineState], actual: Decimal
 ) -> tuple[BudgetCharge, ...]:
-    by_key = {s.key: s for s in states}
-    charges = []
-    for rl in handle.lines:
-        state = by_key.get(rl.key)
-        if rl.window.persistent:
-            if state is None:
-                continue  # already settled, released or reclaimed
-            charge = BudgetCharge(
-                rl.budget.name,
-                rl.scope,
-                rl.window.key,
-                rl.budget.limit_usd,
-                state.spent,
-                state.reserved,
-                state.crossed,
-            )
-        else:
-            limit = rl.budget.limit_usd
-            crossed = tuple(
-                t for t in sorted(rl.budget.warn_at) if actual >= limit * threshold_fraction(t)
-            )
-            charge = BudgetCharge(
-                rl.budget.name, rl.scope, "call", limit, actual, Decimal(0), crossed
-            )
-        charges.append(charge)
-    return tuple(charges)
+    charges = settled_charges(handle.lines, states, actual)
+    # Only the settle that settled the reservation reports them: settling again (it is
+    # idempotent) must not report the crossings a second time.
+    if states:
+        charges += handle.reclaimed
+    return charges
 
 
 async def _astate(store: BudgetStore, key: str, now: float) -> LineState:

@@ -97,11 +97,11 @@ async def test_a_busy_error_mid_transaction_rolls_back_and_retries(
     calls = {"n": 0}
     real_housekeep = SQLiteStore._housekeep
 
-    def flaky_housekeep(self: SQLiteStore, cur: Any, now: float) -> None:
+    def flaky_housekeep(self: SQLiteStore, cur: Any, now: float, settled: Any) -> int:
         calls["n"] += 1
         if calls["n"] == 1:
             raise sqlite3.OperationalError("database is locked")
-        real_housekeep(self, cur, now)
+        return real_housekeep(self, cur, now, settled)
 
     monkeypatch.setattr(SQLiteStore, "_housekeep", flaky_housekeep)
     store._last_sweep = NOW
@@ -147,9 +147,9 @@ async def test_the_periodic_sweep_runs_in_a_worker(
     threads: list[str] = []
     real_housekeep = SQLiteStore._housekeep
 
-    def recording_housekeep(self: SQLiteStore, cur: Any, now: float) -> None:
+    def recording_housekeep(self: SQLiteStore, cur: Any, now: float, settled: Any) -> int:
         threads.append(threading.current_thread().name)
-        real_housekeep(self, cur, now)
+        return real_housekeep(self, cur, now, settled)
 
     monkeypatch.setattr(SQLiteStore, "_housekeep", recording_housekeep)
     for i, at in enumerate([NOW, NOW + 1, NOW + 61]):

@@ -259,3 +259,67 @@ async def test_async_twins(store: BudgetStore) -> None:
     assert await store.areclaim_expired(NOW + 11) == 0
     assert await store.areclaim_expired(NOW + 15) == 1
     await store.aclose()
+
+
+# ------------------------------------------------------- thresholds crossed by reclaiming
+
+
+def test_a_reserve_that_reclaims_reports_the_thresholds_the_worst_case_crossed(
+    store: BudgetStore,
+) -> None:
+    warned = line("w/*/day:x", "1", "0.6", thresholds=(0.5,))
+    assert store.reserve([warned], reservation_id="dead", lease_seconds=10, now=NOW).ok
+    result = store.reserve(
+        [line("other/*/day:x", "1", "0.1")], reservation_id="next", lease_seconds=60, now=NOW + 20
+    )
+    assert result.ok
+    ((key, spent, reserved, crossed),) = [
+        (s.key, s.spent, s.reserved, s.crossed) for s in result.reclaimed
+    ]
+    assert (key, spent, reserved, crossed) == ("w/*/day:x", D("0.6"), D(0), (0.5,))
+    # Fired for the window: neither a later reserve nor a settle reports it again.
+    small = line("w/*/day:x", "1", "0.1", thresholds=(0.5,))
+    later = store.reserve([small], reservation_id="later", lease_seconds=60, now=NOW + 40)
+    assert (later.ok, later.reclaimed) == (True, ())
+    assert [s.crossed for s in store.settle("later", D("0.1"), now=NOW + 41)] == [()]
+
+
+def test_a_refused_reserve_keeps_the_reclaimed_spend_and_reports_its_crossings(
+    store: BudgetStore,
+) -> None:
+    warned = line("w/*/day:x", "1", "0.6", thresholds=(0.5, 0.9))
+    assert store.reserve([warned], reservation_id="dead", lease_seconds=10, now=NOW).ok
+    result = store.reserve([warned], reservation_id="refused", lease_seconds=60, now=NOW + 20)
+    assert not result.ok
+    assert [(s.key, s.crossed) for s in result.reclaimed] == [("w/*/day:x", (0.5,))]
+    state = store.state("w/*/day:x", now=NOW + 21)
+    assert (state.spent, state.reserved) == (D("0.6"), D(0))
+    again = store.reserve(
+        [line("w/*/day:x", "1", "0.3", thresholds=(0.5, 0.9))],
+        reservation_id="fits",
+        lease_seconds=60,
+        now=NOW + 40,
+    )
+    assert again.ok
+    assert again.reclaimed == ()
+
+
+def test_reclaimed_crossings_come_once_per_line_with_every_threshold(store: BudgetStore) -> None:
+    warned = [line("w/*/day:x", "1", "0.3", thresholds=(0.25, 0.5)), line("z/*/day:x", "9", "0.3")]
+    for rid in ("dead1", "dead2"):
+        assert store.reserve(warned, reservation_id=rid, lease_seconds=10, now=NOW).ok
+    result = store.reserve(
+        [line("other/*/day:x", "1", "0.1")], reservation_id="next", lease_seconds=60, now=NOW + 20
+    )
+    assert [(s.key, s.spent, s.crossed) for s in result.reclaimed] == [
+        ("w/*/day:x", D("0.6"), (0.25, 0.5))
+    ]
+
+
+def test_a_reserve_that_reclaims_nothing_reports_nothing(store: BudgetStore) -> None:
+    warned = line("w/*/day:x", "1", "0.6", thresholds=(0.5,))
+    assert store.reserve([warned], reservation_id="live", lease_seconds=60, now=NOW).ok
+    result = store.reserve(
+        [line("other/*/day:x", "1", "0.1")], reservation_id="next", lease_seconds=60, now=NOW + 20
+    )
+    assert (result.ok, result.reclaimed) == (True, ())

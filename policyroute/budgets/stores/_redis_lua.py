@@ -114,11 +114,18 @@ local function settle(rid, actual)
   return out
 end
 
-local function reclaim(max)
+-- Settled lines that crossed a threshold are appended to ``crossed_out`` (when given): the
+-- reserve that reclaimed reports them, as nobody else will.
+local function reclaim(max, crossed_out)
   local expired = redis.call('ZRANGEBYSCORE', P .. 'res', '-inf', now, 'LIMIT', 0, max)
   for _, rid in ipairs(expired) do
     -- Charged at its worst case: the dead process may have made the call.
-    settle(rid, nil)
+    local states = settle(rid, nil)
+    if crossed_out then
+      for _, st in ipairs(states) do
+        if st[5] ~= '' then crossed_out[#crossed_out + 1] = st end
+      end
+    end
   end
   return #expired
 end
@@ -131,8 +138,11 @@ RESERVE = (
 local rid, lease_ms, n = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 -- Already held: this is a retry of a reserve whose reply was lost. Holding it again would
 -- hold the amounts twice while settle releases them once.
-if redis.call('ZSCORE', P .. 'res', rid) then return {1} end
-reclaim(100)
+if redis.call('ZSCORE', P .. 'res', rid) then return {1, {}} end
+-- Reply: {1, reclaimed} or {0, refused line, spent, reserved, reclaimed}; ``reclaimed`` lists
+-- the settle states (as SETTLE returns them) of lines whose thresholds reclaiming crossed.
+local reclaimed = {}
+reclaim(100, reclaimed)
 for li = 0, n - 1 do
   local a = 6 + li * 7
   local key, limit, amount = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
@@ -140,7 +150,7 @@ for li = 0, n - 1 do
   local reserved = tonumber(redis.call('HGET', lk, 'reserved') or '0')
   local spent = spent_of(key, lk, ARGV[a + 4], ARGV[a + 5])
   if spent + reserved + amount > limit then
-    return {0, li, fmt(spent), fmt(reserved)}
+    return {0, li, fmt(spent), fmt(reserved), reclaimed}
   end
 end
 local lines = {}
@@ -160,7 +170,7 @@ for li = 0, n - 1 do
 end
 redis.call('ZADD', P .. 'res', now + lease_ms / 1000, rid)
 redis.call('SET', P .. 'resl:' .. rid, cjson.encode(lines))
-return {1}
+return {1, reclaimed}
 """
 )
 

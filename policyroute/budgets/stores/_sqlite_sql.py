@@ -27,6 +27,8 @@ __all__ = [
     "RENEW_RESERVATION",
     "RESERVE_KNOWN_LINE",
     "RESERVE_LINE",
+    "ROLLBACK_LINES",
+    "SAVEPOINT_LINES",
     "SCAN_LINES",
     "SCHEMA",
     "SELECT_LINE",
@@ -105,6 +107,9 @@ RETURNING spent_nano, reserved_nano
 """
 SUM_BUCKETS = "SELECT coalesce(sum(nano), 0) FROM spend_buckets WHERE key = ? AND bucket >= ?"
 INSERT_RESERVATION = "INSERT INTO open_reservations (id, expires_at, lines) VALUES (?, ?, ?)"
+# A reserve that reclaimed expired reservations keeps that spend when it is itself refused.
+SAVEPOINT_LINES = "SAVEPOINT reserve_lines"
+ROLLBACK_LINES = "ROLLBACK TO reserve_lines"
 TAKE_RESERVATION = "DELETE FROM open_reservations WHERE id = ? RETURNING lines"
 RENEW_RESERVATION = (
     "UPDATE open_reservations SET expires_at = max(expires_at, ?) WHERE id = ? AND expires_at > ?"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol, runtime_checkable
 
@@ -38,6 +38,7 @@ __all__ = [
     "expired_by_key",
     "first_live_bucket",
     "from_nano",
+    "reclaimed_crossings",
     "threshold_fraction",
     "to_nano",
 ]
@@ -109,6 +110,29 @@ def expired_by_key(
     return held
 
 
+def reclaimed_crossings(states: Iterable[LineState]) -> tuple[LineState, ...]:
+    """The settled ``states`` of reclaimed reservations that crossed a threshold, one per line.
+
+    Several reservations reclaimed at once may cross thresholds of one line: the line is
+    reported once, with the latest totals and every threshold crossed, in the order lines were
+    first crossed.
+
+    Example:
+        >>> a = LineState("k", Decimal("0.5"), Decimal(0), Decimal(1), (0.5,))
+        >>> b = LineState("k", Decimal("0.9"), Decimal(0), Decimal(1), (0.75,))
+        >>> reclaimed_crossings([a, b])[0].crossed
+        (0.5, 0.75)
+    """
+    merged: dict[str, LineState] = {}
+    for state in states:
+        if not state.crossed:
+            continue
+        prior = merged.get(state.key)
+        crossed = tuple(sorted({*prior.crossed, *state.crossed})) if prior else state.crossed
+        merged[state.key] = replace(state, crossed=crossed)
+    return tuple(merged.values())
+
+
 @dataclass(frozen=True, slots=True)
 class ReserveLine:
     """One budget line a reservation is checked and held against.
@@ -155,11 +179,19 @@ class LineState:
 
 @dataclass(frozen=True, slots=True)
 class ReserveResult:
-    """The answer of :meth:`BudgetStore.reserve`: ``ok``, or the first line that refused."""
+    """The answer of :meth:`BudgetStore.reserve`: ``ok``, or the first line that refused.
+
+    ``reclaimed`` lists the lines (any line of the store, not only this reservation's) whose
+    ``warn_at`` thresholds were crossed when this reserve reclaimed expired reservations and
+    charged their worst case; each state's ``crossed`` says which. The spend is recorded
+    whether or not the reservation itself is refused, so a refusal carries them too: the caller
+    is the only one who can report those crossings, which then count as fired for the window.
+    """
 
     ok: bool
     refused: LineState | None = None
     refused_index: int | None = None
+    reclaimed: tuple[LineState, ...] = ()
 
 
 @runtime_checkable

@@ -25,6 +25,7 @@ from policyroute.budgets.stores.base import (
     expired_by_key,
     first_live_bucket,
     from_nano,
+    reclaimed_crossings,
     to_nano,
 )
 
@@ -83,11 +84,13 @@ class MemoryStore:
     ) -> ReserveResult:
         """See :meth:`BudgetStore.reserve`."""
         with self._lock:
+            settled: list[LineState] = []
             if now - self._last_sweep >= _SWEEP_EVERY:
                 # Sweeping walks every line and reservation: once a second is plenty.
                 self._last_sweep = now
-                self._reclaim(now)
+                self._reclaim(now, settled)
                 self._drop_expired_lines(now)
+            reclaimed = reclaimed_crossings(settled)
             amounts = [to_nano(line.amount) for line in lines]
             for index, (line, amount) in enumerate(zip(lines, amounts, strict=True)):
                 state = self._line(line)
@@ -96,14 +99,16 @@ class MemoryStore:
                     refused = LineState(
                         line.key, from_nano(spent), from_nano(state.reserved), line.limit
                     )
-                    return ReserveResult(ok=False, refused=refused, refused_index=index)
+                    return ReserveResult(
+                        ok=False, refused=refused, refused_index=index, reclaimed=reclaimed
+                    )
             for line, amount in zip(lines, amounts, strict=True):
                 self._lines[line.key].reserved += amount
             self._reservations[reservation_id] = _Reservation(
                 expires_at=now + lease_seconds,
                 lines=[(line.key, amount) for line, amount in zip(lines, amounts, strict=True)],
             )
-            return ReserveResult(ok=True)
+            return ReserveResult(ok=True, reclaimed=reclaimed)
 
     def settle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """See :meth:`BudgetStore.settle`."""
@@ -237,13 +242,16 @@ class MemoryStore:
             states.append(self._state(key, line, now, crossed))
         return states
 
-    def _reclaim(self, now: float) -> int:
+    def _reclaim(self, now: float, settled: list[LineState] | None = None) -> int:
+        """Charge expired reservations their worst case; their line states go to ``settled``."""
         expired = [rid for rid, r in self._reservations.items() if r.expires_at <= now]
         for rid in expired:
             reservation = self._reservations[rid]
             # Charged at its worst case: the dead process may have made the call.
             worst = max((amount for _, amount in reservation.lines), default=0)
-            self._settle(rid, worst, now)
+            states = self._settle(rid, worst, now)
+            if settled is not None:
+                settled.extend(states)
         return len(expired)
 
     def _drop_expired_lines(self, now: float) -> None:

@@ -37,6 +37,7 @@ from policyroute.budgets.stores.base import (
     expired_by_key,
     first_live_bucket,
     from_nano,
+    reclaimed_crossings,
     threshold_fraction,
     to_nano,
 )
@@ -195,16 +196,18 @@ class RedisStore:
             ]
         return keys, args
 
-    @staticmethod
-    def _reserve_result(lines: Sequence[ReserveLine], reply: Any) -> ReserveResult:
+    @classmethod
+    def _reserve_result(cls, lines: Sequence[ReserveLine], reply: Any) -> ReserveResult:
         if int(reply[0]) == 1:
-            return ReserveResult(ok=True)
+            reclaimed = reclaimed_crossings(cls._states(reply[1] if len(reply) > 1 else []))
+            return ReserveResult(ok=True, reclaimed=reclaimed)
         index = int(reply[1])
         line = lines[index]
         refused = LineState(
             line.key, from_nano(int(_text(reply[2]))), from_nano(int(_text(reply[3]))), line.limit
         )
-        return ReserveResult(ok=False, refused=refused, refused_index=index)
+        reclaimed = reclaimed_crossings(cls._states(reply[4] if len(reply) > 4 else []))
+        return ReserveResult(ok=False, refused=refused, refused_index=index, reclaimed=reclaimed)
 
     @staticmethod
     def _states(reply: Any) -> list[LineState]:

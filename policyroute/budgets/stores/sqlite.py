@@ -60,6 +60,7 @@ from policyroute.budgets.stores.base import (
     expired_by_key,
     first_live_bucket,
     from_nano,
+    reclaimed_crossings,
     to_nano,
 )
 from policyroute.errors import BudgetStoreError
@@ -276,8 +277,13 @@ class SQLiteStore:
     ) -> ReserveResult:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reserve`."""
         held = [(line.key, to_nano(line.amount)) for line in lines]
+        settled: list[LineState] = []
         with self._lock_retry() as cur:
-            self._housekeep(cur, now)
+            saved = self._housekeep(cur, now, settled) > 0
+            if saved:
+                # What was reclaimed stays charged (and its thresholds fired) even if this
+                # reservation is refused: a refusal rolls back to here, not the transaction.
+                cur.execute(sql.SAVEPOINT_LINES)
             for index, (line, (key, amount)) in enumerate(zip(lines, held, strict=True)):
                 limit = to_nano(line.limit, up=False)
                 thresholds = _text(tuple(line.thresholds))
@@ -303,12 +309,21 @@ class SQLiteStore:
                     spent = _rolling_spend(cur, key, now, line.bucket_seconds, line.span_seconds)
                 if spent + reserved + amount > limit:
                     refused = LineState(key, from_nano(spent), from_nano(reserved), line.limit)
-                    cur.rollback = True  # also undoes the amounts added to earlier lines
-                    return ReserveResult(ok=False, refused=refused, refused_index=index)
+                    # Either undoes the amounts added to earlier lines too.
+                    if saved:
+                        cur.execute(sql.ROLLBACK_LINES)
+                    else:
+                        cur.rollback = True
+                    return ReserveResult(
+                        ok=False,
+                        refused=refused,
+                        refused_index=index,
+                        reclaimed=reclaimed_crossings(settled),
+                    )
             cur.execute(
                 sql.INSERT_RESERVATION, (reservation_id, now + lease_seconds, json.dumps(held))
             )
-        return ReserveResult(ok=True)
+        return ReserveResult(ok=True, reclaimed=reclaimed_crossings(settled))
 
     def settle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.settle`."""
@@ -448,24 +463,32 @@ class SQLiteStore:
             )
         return states
 
-    def _reclaim(self, cur: Transaction, now: float) -> int:
+    def _reclaim(self, cur: Transaction, now: float, settled: list[LineState] | None = None) -> int:
+        """Charge expired reservations their worst case; their line states go to ``settled``."""
         count = 0
         while True:
             expired = cur.execute(sql.EXPIRED_RESERVATIONS, (now,)).fetchall()
             for rid, lines in expired:
                 worst = max((amount for _, amount in json.loads(lines)), default=0)
                 # Charged at its worst case: the dead process may have made the call.
-                self._settle(cur, rid, worst, now)
+                states = self._settle(cur, rid, worst, now)
+                if settled is not None:
+                    settled.extend(states)
             count += len(expired)
             if len(expired) < 1000:
                 return count
 
-    def _housekeep(self, cur: Transaction, now: float) -> None:
-        # Only a look that found nothing counts as done: a refused reserve rolls back what its
-        # look reclaimed, so the next reserve must look again.
-        if not 0.0 <= now - self._last_reclaim < _RECLAIM_EVERY and self._reclaim(cur, now) == 0:
-            self._last_reclaim = now
+    def _housekeep(self, cur: Transaction, now: float, settled: list[LineState]) -> int:
+        """Reclaim (at most once per ``_RECLAIM_EVERY``) and sweep; how many were reclaimed."""
+        reclaimed = 0
+        if not 0.0 <= now - self._last_reclaim < _RECLAIM_EVERY:
+            reclaimed = self._reclaim(cur, now, settled)
+            # Only a look that found nothing counts as done: should the transaction fail
+            # after reclaiming, the next reserve must look again.
+            if reclaimed == 0:
+                self._last_reclaim = now
         if now - self._last_sweep >= _SWEEP_EVERY:
             self._last_sweep = now
             for statement in sql.SWEEP:
                 cur.execute(statement, (now,) if "?" in statement else ())
+        return reclaimed
