@@ -34,7 +34,15 @@ from policyroute.budgets.charges import (
     reclaimed_charges,
     settled_charges,
 )
-from policyroute.budgets.clamp import MIN_THINKING_BUDGET, max_tokens_within, thinking_within
+from policyroute.budgets.clamp import MIN_THINKING_BUDGET, thinking_within
+from policyroute.budgets.refusal import (
+    Refusal,
+    blocking_refusal,
+    check_call_lines,
+    clamped_max_tokens,
+    exceeded,
+    store_refusal,
+)
 from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine, ReserveResult
 from policyroute.budgets.windows import line_key, scope_values, window_for
 from policyroute.costs.estimate import OUTPUT_LIMIT_KEYS, Estimate, worst_case
@@ -84,13 +92,6 @@ class Reclaimed:
     """
 
     reclaimed: tuple[BudgetCharge, ...]
-
-
-@dataclass(slots=True)
-class _Refusal:
-    line: ReservedLine
-    spent: Decimal
-    reserved: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +227,7 @@ class BudgetGuard:
         for _ in range(_CLAMP_ROUNDS):
             # 128 random bits, as unique as uuid4 and cheaper to make.
             rid = os.urandom(16).hex()
-            refusal = self._check_call_lines(lines, amount)
+            refusal = check_call_lines(lines, amount)
             if refusal is None:
                 store_lines = [rl.reserve_line(amount) for rl in lines if rl.window.persistent]
                 if not store_lines:
@@ -237,22 +238,22 @@ class BudgetGuard:
                 reclaimed.extend(reclaimed_charges(result.reclaimed))
                 if result.ok:
                     return self._admitted(params, rid, lines, estimate, amount)
-                refusal = self._store_refusal(lines, result)
+                refusal = store_refusal(lines, result)
             final = refusal
             states: dict[str, LineState] = {}
             if refusal.line.budget.on_exceed.action == "clamp_max_tokens":
                 states = yield _States(tuple(rl.key for rl in lines), self._clock())
                 # A budget that blocks refuses the call even when another budget, checked
                 # first, would have clamped it: the outcome must not hang on budget order.
-                blocking = _blocking_refusal(lines, states, amount)
+                blocking = blocking_refusal(lines, states, amount)
                 if blocking is not None:
-                    raise self._exceeded(blocking, amount)
+                    raise exceeded(blocking, amount)
             outcome = self._on_refusal(attempt, refusal, estimate, amount, params, lines, states)
             if isinstance(outcome, Admission):
                 return outcome
             params, amount = outcome
         # Still refused after clamping as far as the budgets' states allowed: others raced us.
-        raise self._exceeded(final, amount)
+        raise exceeded(final, amount)
 
     # ------------------------------------------------------------------ settle
 
@@ -346,13 +347,6 @@ class BudgetGuard:
             )
         return tuple(lines), estimate
 
-    @staticmethod
-    def _check_call_lines(lines: Sequence[ReservedLine], amount: Decimal) -> _Refusal | None:
-        for rl in lines:
-            if not rl.window.persistent and amount > rl.budget.limit_usd:
-                return _Refusal(rl, Decimal(0), Decimal(0))
-        return None
-
     def _lease_for(self, params: Mapping[str, Any]) -> float:
         """The lease of one reservation: the store's, or longer than the attempt may run.
 
@@ -367,15 +361,6 @@ class BudgetGuard:
         if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
             return max(self._lease, float(timeout) + _LEASE_MARGIN_S)
         return self._lease
-
-    @staticmethod
-    def _store_refusal(lines: Sequence[ReservedLine], result: ReserveResult) -> _Refusal:
-        persistent = [rl for rl in lines if rl.window.persistent]
-        if result.refused is None or result.refused_index is None:
-            raise BudgetError("the budget store refused a reservation without saying which line")
-        return _Refusal(
-            persistent[result.refused_index], result.refused.spent, result.refused.reserved
-        )
 
     def _admitted(
         self,
@@ -393,7 +378,7 @@ class BudgetGuard:
     def _on_refusal(
         self,
         attempt: AttemptInfo,
-        refusal: _Refusal,
+        refusal: Refusal,
         estimate: Estimate,
         amount: Decimal,
         params: Mapping[str, Any],
@@ -404,12 +389,12 @@ class BudgetGuard:
         on_exceed = refusal.line.budget.on_exceed
         if on_exceed.action == "downgrade" and on_exceed.target is not None:
             if not self._first_downgrade(attempt.call.request.request_id, on_exceed.target):
-                raise self._exceeded(refusal, amount, note="already downgraded once")
+                raise exceeded(refusal, amount, note="already downgraded once")
             return Admission(params=params, estimate=amount, downgrade_to=on_exceed.target)
         if on_exceed.action == "clamp_max_tokens":
-            clamped = _clamped_max_tokens(estimate, lines, states)
+            clamped = clamped_max_tokens(estimate, lines, states)
             if clamped is None or clamped < on_exceed.min_tokens:
-                raise self._exceeded(
+                raise exceeded(
                     refusal, amount, note=f"max_tokens cannot be clamped to {on_exceed.min_tokens}"
                 )
             # Every output limit the call gives is lowered: the provider may honour either.
@@ -417,7 +402,7 @@ class BudgetGuard:
             new_params = {**params, **dict.fromkeys(keys, clamped)}
             thinking = thinking_within(params.get("thinking"), clamped)
             if thinking is False:
-                raise self._exceeded(
+                raise exceeded(
                     refusal,
                     amount,
                     note=f"max_tokens cannot be clamped to {MIN_THINKING_BUDGET + 1}: extended"
@@ -427,7 +412,7 @@ class BudgetGuard:
             if thinking is not None:
                 new_params["thinking"] = thinking
             return new_params, estimate.cost_with_output(clamped)
-        raise self._exceeded(refusal, amount)
+        raise exceeded(refusal, amount)
 
     def _first_downgrade(self, request_id: str, target: str) -> bool:
         # A downgrade whose target is refused again must not bounce forever.
@@ -440,51 +425,6 @@ class BudgetGuard:
                 return False
             seen[target] = None
             return True
-
-    @staticmethod
-    def _exceeded(refusal: _Refusal, amount: Decimal, note: str | None = None) -> BudgetExceeded:
-        rl = refusal.line
-        exc = BudgetExceeded(
-            budget=rl.budget.name,
-            scope=rl.scope,
-            limit=rl.budget.limit_usd,
-            spent=refusal.spent,
-            reserved=refusal.reserved,
-            estimate=amount,
-            window=rl.window.key,
-        )
-        if note:
-            exc.args = (f"{exc.args[0]} ({note})",)
-        return exc
-
-
-def _blocking_refusal(
-    lines: Sequence[ReservedLine], states: Mapping[str, LineState], amount: Decimal
-) -> _Refusal | None:
-    """The first line whose budget blocks and that ``amount`` would break, if any."""
-    for rl in lines:
-        if rl.budget.on_exceed.action != "block":
-            continue
-        state = states.get(rl.key) if rl.window.persistent else None
-        spent = state.spent if state is not None else Decimal(0)
-        reserved = state.reserved if state is not None else Decimal(0)
-        if spent + reserved + amount > rl.budget.limit_usd:
-            return _Refusal(rl, spent, reserved)
-    return None
-
-
-def _clamped_max_tokens(
-    estimate: Estimate, lines: Sequence[ReservedLine], states: Mapping[str, LineState]
-) -> int | None:
-    """The largest max_tokens whose worst case fits every line, or None if none does."""
-    remaining = []
-    for rl in lines:
-        state = states.get(rl.key)
-        if rl.window.persistent and state is not None:
-            remaining.append(rl.budget.limit_usd - state.spent - state.reserved)
-        else:
-            remaining.append(rl.budget.limit_usd)
-    return max_tokens_within(estimate, min(remaining))
 
 
 def _with_reclaimed(

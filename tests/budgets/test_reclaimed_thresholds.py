@@ -253,3 +253,62 @@ def test_a_downgraded_call_that_reclaims_reports_the_crossing(
 
     assert admission.downgrade_to == "cheap"
     assert [(e.budget, e.threshold, e.reclaimed) for e in events] == [(daily.name, 0.5, True)]
+
+
+def _dead(store: BudgetStore, spec: Any, amount: str, now: float = NOW) -> None:
+    window = window_for(spec.window, now)
+    held = ReservedLine(spec, "*", window, line_key(spec.name, "*", window.key))
+    lines = [held.reserve_line(D(amount))]
+    assert store.reserve(lines, reservation_id="dead", lease_seconds=DEAD_LEASE, now=now).ok
+
+
+def _guard_after_lease(store: BudgetStore, *budgets: Any) -> BudgetGuard:
+    clock = Clock()
+    clock.now += DEAD_LEASE + 1
+    return BudgetGuard(policy(budgets), store, clock=clock, token_counter=fixed_counter(100))  # type: ignore[arg-type]
+
+
+def test_a_clamped_admission_carries_what_its_refused_first_try_reclaimed(
+    store: BudgetStore,
+) -> None:
+    # $0.001 worst case at max_tokens 900; $0.0012 of $0.002 held by the dead reservation.
+    clamp = OnExceed("clamp_max_tokens", min_tokens=10)
+    daily = budget(limit="0.002", warn_at=[0.5], on_exceed=clamp)
+    _dead(store, daily, "0.0012")
+    guard = _guard_after_lease(store, daily)
+
+    admission = guard.admit(attempt([daily], params={"max_tokens": 900}))
+
+    assert admission.params["max_tokens"] < 900
+    own, reclaimed = guard.settle(admission, D("0.0001"))
+    assert (own.reclaimed, own.thresholds_crossed) == (False, ())
+    assert (reclaimed.reclaimed, reclaimed.thresholds_crossed) == (True, (0.5,))
+    assert reclaimed.spent_after == D("0.0012")
+    # Settling again changes nothing and reports nothing again.
+    assert guard.settle(admission, D("0.0001")) == ()
+
+
+def test_a_refusal_carries_the_reclaimed_crossings_on_the_exception(store: BudgetStore) -> None:
+    daily = budget(limit="0.0015", warn_at=[0.5])
+    other = budget("other", limit="1")
+    _dead(store, daily, "0.001")
+    guard = _guard_after_lease(store, daily, other)
+
+    with pytest.raises(BudgetExceeded) as refused:
+        guard.admit(attempt([other, daily], params={"max_tokens": 900}))
+
+    (charge,) = refused.value.reclaimed  # type: ignore[attr-defined]
+    assert (charge.budget, charge.scope, charge.limit) == ("b", "*", D("0.0015"))
+    assert (charge.spent_after, charge.thresholds_crossed, charge.reclaimed) == (
+        D("0.001"),
+        (0.5,),
+        True,
+    )
+
+
+def test_a_refusal_that_reclaimed_nothing_carries_an_empty_tuple(store: BudgetStore) -> None:
+    daily = budget(limit="0.0005")
+    guard = _guard_after_lease(store, daily)
+    with pytest.raises(BudgetExceeded) as refused:
+        guard.admit(attempt([daily], params={"max_tokens": 900}))
+    assert refused.value.reclaimed == ()  # type: ignore[attr-defined]
