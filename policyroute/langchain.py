@@ -19,29 +19,21 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import inspect
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import (
-    AsyncCallbackManagerForLLMRun,
-    CallbackManagerForLLMRun,
-)
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
-from langchain_core.language_models.chat_models import (
-    agenerate_from_stream,
-    generate_from_stream,
-)
+from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
 from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
-from langchain_core.tools import BaseTool
 from pydantic import (
     ConfigDict,
     Field,
@@ -53,26 +45,17 @@ from pydantic import (
 
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
-from policyroute.execution.result import StreamDone
-from policyroute.langchain_ import events, model_kwargs, shared
-from policyroute.langchain_.cache_key import RoutingFacts
-from policyroute.langchain_.copying import fresh_private, picklable_policy, rebuilds
-from policyroute.langchain_.facts import (
-    FACTS_KEY,
-    CallFacts,
-    FactsCarryingChatModel,
-    facts_from_config,
-    facts_from_run_manager,
-)
-from policyroute.langchain_.outbound import to_openai_messages, to_openai_tool, tool_choice_param
+from policyroute.langchain_ import calls, events, model_kwargs, shared
+from policyroute.langchain_.cache_key import RoutingFacts, llm_string
+from policyroute.langchain_.copying import deep_copy, pickled_state, rebuild, rebuilds
+from policyroute.langchain_.facts import FACTS_KEY, FactsCarryingChatModel
 from policyroute.langchain_.profile import policy_profile
 from policyroute.langchain_.results import chat_result
-from policyroute.langchain_.serialization import Withheld, policy_from_env, serialised_policy
-from policyroute.langchain_.streams import StreamState
+from policyroute.langchain_.serialization import constructor_kwargs, policy_from_env
+from policyroute.langchain_.streams import astream_chunks, stream_chunks
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
+from policyroute.langchain_.tool_choice import Tool, bound_tools
 from policyroute.policy.compile import CompiledPolicy
-from policyroute.request import Request
-from policyroute.request_checks import check_call, check_parts, refuse_takeovers
 
 if TYPE_CHECKING:
     from policyroute.execution.executor import Executor
@@ -176,31 +159,18 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     def __getstate__(self) -> dict[Any, Any]:
         # The compiled policy and the executor do not pickle; the unpickled model loads the
         # policy again (see policyroute.langchain_.copying).
-        state = super().__getstate__()
-        fields = dict(state["__dict__"])
-        fields["policy"] = picklable_policy(self.policy, self.compiled_policy)
-        state["__dict__"] = fields
-        state["__pydantic_private__"] = None
-        return state
+        return pickled_state(super().__getstate__(), self.policy, self.compiled_policy)
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
-        object.__setattr__(self, "__pydantic_private__", fresh_private())
+        rebuild(self, None)
         _ = self.compiled_policy
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> ChatPolicyRoute:
-        # The compiled policy is immutable and the accounting is live shared state (budget
-        # stores, sinks): the copy uses the same ones. Its executor is its own: a deep copy
-        # is asked for to be independent, and its breakers and stats are part of that.
-        memo = {} if memo is None else memo
-        for kept in (self.policy, self._compiled, self.accounting):
-            memo.setdefault(id(kept), kept)
-        copied = copy.copy(self)
-        memo[id(self)] = copied
-        object.__setattr__(copied, "__dict__", copy.deepcopy(self.__dict__, memo))
-        private = fresh_private(self._compiled, shared=False)
-        object.__setattr__(copied, "__pydantic_private__", private)
-        return copied
+        # The compiled policy is immutable and the accounting is live shared state: the copy
+        # uses the same ones, and an executor of its own (see langchain_.copying.deep_copy).
+        kept = (self.policy, self._compiled, self.accounting)
+        return deep_copy(self, memo, kept, self._compiled)
 
     def model_copy(
         self, *, update: Mapping[str, Any] | None = None, deep: bool = False
@@ -217,8 +187,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         copied = super().model_copy(update=update, deep=deep)
         if update is not None and rebuilds(update.keys()):
             keep = None if "policy" in update else self._compiled
-            private = fresh_private(keep, shared=self._shared and not deep)
-            object.__setattr__(copied, "__pydantic_private__", private)
+            rebuild(copied, keep, shared=self._shared and not deep)
             _ = copied.compiled_policy
         return copied
 
@@ -242,39 +211,17 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             'policies/tiered.yaml'
         """
         data = super().to_json()
-        if data["type"] != "constructor":
-            return data
-        kwargs = data["kwargs"]
-        kwargs["policy"] = serialised_policy(self.policy, self.compiled_policy)
-        if self.accounting is not None:
-            kwargs["accounting"] = Withheld.of(
-                self.accounting,
-                "accounting objects hold live state (budget stores, sinks) and are not"
-                " serialised; load with ignore_unserializable_fields=True to rebuild the model"
-                " with the policy's own budgets and receipts",
-            )
+        if data["type"] == "constructor":
+            constructor_kwargs(data["kwargs"], self.policy, self.compiled_policy, self.accounting)
         return data
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         # langchain-core keys the cache of a serialisable model by its serialised form, which
-        # names a policy file but not its content. The invocation params carry the policy's
-        # content hash, so a changed policy never answers from the old one's cache entries.
-        # The routing facts the policy reads are part of the key too: they pick the model.
-        passed: RunnableConfig | None = kwargs.pop(FACTS_KEY, None)
-        if passed is not None:
-            facts = facts_from_config(passed, self.metadata, self.tags)
-        else:
-            facts = CallFacts(dict(self.metadata or {}), tuple(self.tags or ()), None)
-        params = {**self._get_invocation_params(stop=stop, **kwargs), **kwargs}
-        params["routing_facts"] = self._routing_facts.key(facts)
-        return str(sorted(params.items()))
-
-    @property
-    def _routing_facts(self) -> RoutingFacts:
+        # names a policy file but not its content (see langchain_.cache_key.llm_string).
         read = self._read_facts
         if read is None:
             read = self._read_facts = RoutingFacts.of(self.compiled_policy)
-        return read
+        return llm_string(self, read, stop, kwargs)
 
     # ------------------------------------------------------------------ identity
 
@@ -305,17 +252,12 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         if executor is None:
             with self._lock:
                 if self._executor is None:
-                    self._executor = self._new_executor()
+                    policy, accounting = self.compiled_policy, self.accounting
+                    made = shared.executor(policy, accounting, shared=self._shared)
+                    # Known before the executor is published, which other threads read unlocked.
+                    self._thresholds = events.install(made.accounting)
+                    self._executor = made
                 executor = self._executor
-        return executor
-
-    def _new_executor(self) -> Executor:
-        policy, accounting = self.compiled_policy, self.accounting
-        if self._shared:
-            executor = shared.shared_executor(policy, accounting)
-        else:
-            executor = shared.own_executor(policy, accounting)
-        self._thresholds = events.install(executor.accounting)
         return executor
 
     @property
@@ -324,96 +266,13 @@ class ChatPolicyRoute(FactsCarryingChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        # The content hash makes LangChain's caches miss when the policy changes.
-        policy = self.compiled_policy
-        params: dict[str, Any] = {"policy": policy.name, "policy_hash": policy.content_hash}
-        params.update(self._call_params())
-        if self.model_kwargs:
-            params["model_kwargs"] = self.model_kwargs
-        return params
-
-    def _call_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.model}
-        if self.temperature is not None:
-            params["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            params["max_tokens"] = self.max_tokens
-        if self.timeout is not None:
-            params["timeout"] = self.timeout
-        if self.stop:
-            params["stop"] = list(self.stop)
-        return params
+        return calls.identifying_params(self)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        ls = LangSmithParams(
-            ls_provider="policyroute",
-            ls_model_name=kwargs.get("model") or self.model or self.compiled_policy.name,
-            ls_model_type="chat",
-        )
-        temperature = kwargs.get("temperature", self.temperature)
-        if temperature is not None:
-            ls["ls_temperature"] = temperature
-        max_tokens = kwargs.get("max_tokens", self.max_tokens)
-        if max_tokens is not None:
-            ls["ls_max_tokens"] = max_tokens
-        stop = stop or kwargs.get("stop") or self.stop
-        if stop:
-            ls["ls_stop"] = list(stop)
-        return ls
+        return calls.ls_params(self, stop, kwargs)
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         return policy_profile(self.compiled_policy)
-
-    # ------------------------------------------------------------------ requests
-
-    def _request(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None,
-        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
-        kwargs: dict[str, Any],
-        *,
-        stream: bool,
-    ) -> Request:
-        params = self._call_params()
-        own_model = params.pop("model")
-        if self.model_kwargs:
-            kwargs = {**self.model_kwargs, **kwargs}
-        requested = kwargs.pop("model", None) or own_model
-        tools = kwargs.pop("tools", None)
-        tool_choice = kwargs.pop("tool_choice", None)
-        response_format = kwargs.pop("response_format", None)
-        passed: RunnableConfig | None = kwargs.pop(FACTS_KEY, None)
-        kwargs.pop("stream", None)
-        params.update(kwargs)
-        if stop:
-            params["stop"] = list(stop)
-        elif "stop" in params and not params["stop"]:
-            del params["stop"]
-        if run_manager is not None:
-            facts = facts_from_run_manager(run_manager)
-        elif passed is not None:
-            facts = facts_from_config(passed, self.metadata, self.tags)
-        else:
-            # Called directly (``_generate``/``generate`` without callbacks): only the model's
-            # own defaults are known.
-            facts = CallFacts(dict(self.metadata or {}), tuple(self.tags or ()), None)
-        refuse_takeovers(params)
-        check_call(params, tools=tools, tool_choice=tool_choice, response_format=response_format)
-        converted = to_openai_messages(messages)
-        check_parts(converted)
-        return Request(
-            messages=converted,
-            model=requested,
-            params=params,
-            tools=tools,
-            tool_choice=tool_choice,
-            response_format=response_format,
-            stream=stream,
-            metadata=facts.metadata,
-            tags=facts.tags,
-            run_id=facts.run_id,
-        )
 
     # ------------------------------------------------------------------ calls
 
@@ -426,16 +285,10 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ) -> ChatResult:
         if self.streaming and kwargs.get("stream", True):
             return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
-        request = self._request(messages, stop, run_manager, kwargs, stream=False)
-        executor = self.executor
-        if not self._thresholds:
-            return chat_result(executor.complete(request))
-        crossed = events.watch(request.request_id)
-        try:
-            return chat_result(executor.complete(request))
-        finally:
-            events.unwatch(request.request_id)
-            events.dispatch(run_manager, crossed)
+        request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=False)
+        # In this order: creating the executor tells whether thresholds are reported.
+        executor, watching = self.executor, self._thresholds
+        return chat_result(events.complete(executor, request, run_manager, watching=watching))
 
     async def _agenerate(
         self,
@@ -446,16 +299,11 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ) -> ChatResult:
         if self.streaming and kwargs.get("stream", True):
             return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
-        request = self._request(messages, stop, run_manager, kwargs, stream=False)
-        executor = self.executor
-        if not self._thresholds:
-            return chat_result(await executor.acomplete(request))
-        crossed = events.watch(request.request_id)
-        try:
-            return chat_result(await executor.acomplete(request))
-        finally:
-            events.unwatch(request.request_id)
-            await events.adispatch(run_manager, crossed)
+        request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=False)
+        executor, watching = self.executor, self._thresholds  # in this order, as in _generate
+        return chat_result(
+            await events.acomplete(executor, request, run_manager, watching=watching)
+        )
 
     def _stream(
         self,
@@ -465,26 +313,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         config: RunnableConfig | None = kwargs.get(FACTS_KEY)
-        request = self._request(messages, stop, run_manager, kwargs, stream=True)
-        executor = self.executor  # first: creating it tells whether thresholds are reported
-        state = StreamState(self, request, run_manager, config, watching=self._thresholds)
-        events_of = executor.stream(request)
-        try:
-            for event in events_of:
-                if isinstance(event, StreamDone):
-                    events.dispatch(state.target(), state.crossed)
-                out = state.chunk(event)
-                if out is None:
-                    continue
-                if run_manager is not None:
-                    run_manager.on_llm_new_token(out.text, chunk=out)
-                yield out
-        finally:
-            # Closing the executor's stream first settles an abandoned call, whose threshold
-            # events must still reach this run.
-            events_of.close()
-            if state.stop_watching():
-                events.dispatch(state.target(), state.crossed)
+        request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=True)
+        executor, watching = self.executor, self._thresholds  # in this order, as in _generate
+        yield from stream_chunks(self, executor, request, run_manager, config, watching=watching)
 
     async def _astream(
         self,
@@ -494,32 +325,21 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         config: RunnableConfig | None = kwargs.get(FACTS_KEY)
-        request = self._request(messages, stop, run_manager, kwargs, stream=True)
-        executor = self.executor  # first: creating it tells whether thresholds are reported
-        state = StreamState(self, request, run_manager, config, watching=self._thresholds)
-        events_of = executor.astream(request)
+        request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=True)
+        executor, watching = self.executor, self._thresholds  # in this order, as in _generate
+        chunks = astream_chunks(self, executor, request, run_manager, config, watching=watching)
         try:
-            async for event in events_of:
-                if isinstance(event, StreamDone):
-                    await events.adispatch(state.target(), state.crossed)
-                out = state.chunk(event)
-                if out is None:
-                    continue
-                if run_manager is not None:
-                    await run_manager.on_llm_new_token(out.text, chunk=out)
-                yield out
+            async for chunk in chunks:
+                yield chunk
         finally:
-            # An abandoned async generator is not closed by leaving the loop: close it here,
-            # so that the call is settled (and its threshold events filed) before they are sent.
-            await events_of.aclose()
-            if state.stop_watching():
-                await events.adispatch(state.target(), state.crossed)
+            # An abandoned async generator is not closed by leaving the loop: close it here.
+            await chunks.aclose()
 
     # ------------------------------------------------------------------ tools & structure
 
     def bind_tools(
         self,
-        tools: Sequence[Mapping[str, Any] | type | Callable[..., Any] | BaseTool],
+        tools: Sequence[Tool],
         *,
         tool_choice: str | bool | Mapping[str, Any] | None = None,
         strict: bool | None = None,
@@ -535,14 +355,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         Example:
             >>> llm.bind_tools([add], tool_choice="add").invoke("2+3?")  # doctest: +SKIP
         """
-        formatted = [to_openai_tool(tool, strict=strict) for tool in tools]
-        names = [tool["function"]["name"] for tool in formatted]
-        choice = tool_choice_param(tool_choice, names)
-        if choice is not None:
-            kwargs["tool_choice"] = choice
         if parallel_tool_calls is not None:
             kwargs["parallel_tool_calls"] = parallel_tool_calls
-        return super().bind(tools=formatted, **kwargs)
+        return super().bind(**bound_tools(tools, tool_choice, strict=strict), **kwargs)
 
     def with_structured_output(
         self,

@@ -16,13 +16,18 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from policyroute.langchain_.facts import CallFacts
+from langchain_core.runnables import RunnableConfig
+
+from policyroute.langchain_.facts import FACTS_KEY, CallFacts, facts_from_config
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.policy.conditions import condition_facts
 
-__all__ = ["RoutingFacts"]
+if TYPE_CHECKING:
+    from policyroute.langchain import ChatPolicyRoute
+
+__all__ = ["RoutingFacts", "llm_string"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +59,26 @@ class RoutingFacts:
         if self.run_id:
             parts.append(("run_id", facts.run_id))
         return repr(parts)
+
+
+def llm_string(
+    model: ChatPolicyRoute, read: RoutingFacts, stop: list[str] | None, kwargs: dict[str, Any]
+) -> str:
+    """The LLM-cache key of a call of ``model`` (``kwargs``: the call's keywords), whose
+    policy's routes read ``read``.
+
+    langchain-core keys the cache of a serialisable model by its serialised form, which names a
+    policy file but not its content. The invocation params carry the policy's content hash, so
+    a changed policy never answers from the old one's cache entries; the routing facts the
+    policy reads are part of the key too, since they pick the model.
+    """
+    from policyroute.langchain_.calls import default_facts
+
+    passed: RunnableConfig | None = kwargs.pop(FACTS_KEY, None)
+    if passed is not None:
+        facts = facts_from_config(passed, model.metadata, model.tags)
+    else:
+        facts = default_facts(model)
+    params = {**model._get_invocation_params(stop=stop, **kwargs), **kwargs}
+    params["routing_facts"] = read.key(facts)
+    return str(sorted(params.items()))

@@ -16,15 +16,28 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Collection, Iterable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from policyroute.langchain_.serialization import Withheld, serialised_policy
 from policyroute.policy.compile import CompiledPolicy
 
-__all__ = ["DERIVED_FROM", "fresh_private", "picklable_policy", "rebuilds"]
+__all__ = [
+    "DERIVED_FROM",
+    "deep_copy",
+    "fresh_private",
+    "picklable_policy",
+    "pickled_state",
+    "rebuild",
+    "rebuilds",
+]
+
+M = TypeVar("M", bound=BaseModel)
 
 DERIVED_FROM = frozenset({"policy", "accounting"})
 """The fields the derived state is built from: a copy updating one of them rebuilds it."""
@@ -48,6 +61,12 @@ def fresh_private(compiled: CompiledPolicy | None = None, *, shared: bool = True
         "_read_facts": None,
         "_shared": shared,
     }
+
+
+def rebuild(model: BaseModel, compiled: CompiledPolicy | None, *, shared: bool = True) -> None:
+    """Give ``model`` the private state of :func:`fresh_private` (for a copy or an unpickled
+    model, whose state was copied as is or not at all)."""
+    object.__setattr__(model, "__pydantic_private__", fresh_private(compiled, shared=shared))
 
 
 def rebuilds(update: Collection[str] | None) -> bool:
@@ -79,3 +98,38 @@ def picklable_policy(
             " a file; give it the policy's path or YAML text instead"
         )
     return named
+
+
+def pickled_state(
+    state: dict[Any, Any],
+    policy: str | os.PathLike[str] | CompiledPolicy,
+    compiled: CompiledPolicy,
+) -> dict[Any, Any]:
+    """pydantic's pickled ``state`` of a model, with a policy that pickles
+    (:func:`picklable_policy`) and no private state: the unpickled model loads the policy
+    again and starts from :func:`fresh_private`."""
+    fields = dict(state["__dict__"])
+    fields["policy"] = picklable_policy(policy, compiled)
+    state["__dict__"] = fields
+    state["__pydantic_private__"] = None
+    return state
+
+
+def deep_copy(
+    model: M,
+    memo: dict[int, Any] | None,
+    kept: Iterable[object],
+    compiled: CompiledPolicy | None,
+) -> M:
+    """A deep copy of ``model`` that shares the objects in ``kept`` (the policy, which is
+    immutable, and the accounting, which is live shared state: budget stores, sinks) and has an
+    executor of its own: a deep copy is asked for to be independent, and its breakers and stats
+    are part of that."""
+    memo = {} if memo is None else memo
+    for shared in kept:
+        memo.setdefault(id(shared), shared)
+    copied = copy.copy(model)
+    memo[id(model)] = copied
+    object.__setattr__(copied, "__dict__", copy.deepcopy(model.__dict__, memo))
+    rebuild(copied, compiled, shared=False)
+    return copied

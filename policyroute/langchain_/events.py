@@ -19,13 +19,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks.manager import BaseRunManager, ahandle_event, handle_event
 
 from policyroute._litellm import jsonable
 
-__all__ = ["EVENT_NAME", "adispatch", "dispatch", "install", "unwatch", "watch"]
+if TYPE_CHECKING:
+    from policyroute.execution.executor import Executor
+    from policyroute.execution.result import CallResult
+    from policyroute.request import Request
+
+__all__ = [
+    "EVENT_NAME",
+    "acomplete",
+    "adispatch",
+    "complete",
+    "dispatch",
+    "install",
+    "unwatch",
+    "watch",
+]
 
 EVENT_NAME = "policyroute_budget_threshold"
 """The name of the custom event sent for each crossed budget threshold."""
@@ -106,3 +120,40 @@ async def adispatch(run_manager: BaseRunManager | None, events: list[Any]) -> No
                 metadata=run_manager.metadata,
             )
     events.clear()
+
+
+def complete(
+    executor: Executor,
+    request: Request,
+    run_manager: BaseRunManager | None,
+    *,
+    watching: bool,
+) -> CallResult:
+    """Run ``request`` through ``executor``; with ``watching``, the thresholds it crossed are
+    sent to ``run_manager`` once it ends, however it ends."""
+    if not watching:
+        return executor.complete(request)
+    crossed = watch(request.request_id)
+    try:
+        return executor.complete(request)
+    finally:
+        unwatch(request.request_id)
+        dispatch(run_manager, crossed)
+
+
+async def acomplete(
+    executor: Executor,
+    request: Request,
+    run_manager: BaseRunManager | None,
+    *,
+    watching: bool,
+) -> CallResult:
+    """Async twin of :func:`complete`."""
+    if not watching:
+        return await executor.acomplete(request)
+    crossed = watch(request.request_id)
+    try:
+        return await executor.acomplete(request)
+    finally:
+        unwatch(request.request_id)
+        await adispatch(run_manager, crossed)

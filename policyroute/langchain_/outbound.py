@@ -30,11 +30,9 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from policyroute.errors import RequestError
-from policyroute.langchain_.tool_choice import tool_choice_param
+from policyroute.langchain_.tool_choice import to_openai_tool, tool_choice_param
 
 __all__ = [
     "to_openai_content",
@@ -420,21 +418,3 @@ def to_openai_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
         else:
             out.append(_with_name(message, _one(message)))
     return out
-
-
-def to_openai_tool(
-    tool: Mapping[str, Any] | type | Callable[..., Any] | BaseTool, *, strict: bool | None = None
-) -> dict[str, Any]:
-    """A LangChain tool, pydantic model, function, or OpenAI/Anthropic tool dict as an
-    OpenAI tool; a tool dict's ``cache_control`` is kept.
-
-    Example:
-        >>> to_openai_tool({"name": "pick", "description": "Pick one.",
-        ...                 "input_schema": {"type": "object", "properties": {}},
-        ...                 "cache_control": {"type": "ephemeral"}})["cache_control"]
-        {'type': 'ephemeral'}
-    """
-    formatted = convert_to_openai_tool(tool, strict=strict)
-    if isinstance(tool, Mapping) and tool.get("cache_control") is not None:
-        formatted["cache_control"] = tool["cache_control"]
-    return formatted

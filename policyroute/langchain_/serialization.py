@@ -35,6 +35,7 @@ from policyroute.policy.model import PolicySpec, Secret
 __all__ = [
     "POLICY_ENV",
     "Withheld",
+    "constructor_kwargs",
     "policy_from_env",
     "secret_risks",
     "serialised_policy",
@@ -97,6 +98,31 @@ class Withheld(Serializable):
 
     def to_json(self) -> SerializedNotImplemented:  # type: ignore[override]
         return {"lc": 1, "type": "not_implemented", "id": list(self.id), "repr": self.reason}
+
+
+def constructor_kwargs(
+    kwargs: dict[str, Any],
+    policy: str | os.PathLike[str] | CompiledPolicy,
+    compiled: CompiledPolicy,
+    accounting: object | None,
+) -> None:
+    """Fix LangChain's constructor ``kwargs`` of a model in place: the policy as
+    :func:`serialised_policy` writes it, and any accounting object withheld.
+
+    Example:
+        >>> kwargs = {"policy": "policies/tiered.yaml"}
+        >>> constructor_kwargs(kwargs, "policies/tiered.yaml", compiled, None)  # doctest: +SKIP
+        >>> kwargs  # doctest: +SKIP
+        {'policy': 'policies/tiered.yaml'}
+    """
+    kwargs["policy"] = serialised_policy(policy, compiled)
+    if accounting is not None:
+        kwargs["accounting"] = Withheld.of(
+            accounting,
+            "accounting objects hold live state (budget stores, sinks) and are not"
+            " serialised; load with ignore_unserializable_fields=True to rebuild the model"
+            " with the policy's own budgets and receipts",
+        )
 
 
 def serialised_policy(

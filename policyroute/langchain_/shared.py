@@ -39,7 +39,7 @@ from policyroute.policy.compile import CompiledPolicy
 if TYPE_CHECKING:
     from policyroute.execution.executor import Executor
 
-__all__ = ["CACHE_SIZE", "clear", "load", "own_executor", "shared_executor"]
+__all__ = ["CACHE_SIZE", "clear", "executor", "load", "own_executor", "shared_executor"]
 
 CACHE_SIZE = 64
 """How many loaded policies, and how many executors, are kept (least recently used go first)."""
@@ -127,6 +127,16 @@ def _file_version(path: str) -> Version:
     # An edit within the clock tick of the last load keeps the modification time (and a
     # rename over the file may too): size, inode and change time tell those apart.
     return (absolute, (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino))
+
+
+def executor(policy: CompiledPolicy, accounting: Accounting | None, *, shared: bool) -> Executor:
+    """:func:`shared_executor` if ``shared``, else :func:`own_executor`.
+
+    Example:
+        >>> executor(policy, None, shared=True) is shared_executor(policy, None)  # doctest: +SKIP
+        True
+    """
+    return shared_executor(policy, accounting) if shared else own_executor(policy, accounting)
 
 
 def shared_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Executor:

@@ -1,19 +1,21 @@
-"""What ``ChatPolicyRoute``'s sync and async streams share.
+"""``ChatPolicyRoute``'s sync and async streams.
 
 Both turn the executor's events into LangChain chunks the same way (a chunk per provider chunk
 with content, then one final chunk with the call's usage and metadata) and send the budget
-threshold events their call crossed to the call's run; only the awaiting differs, so the loops
-stay in :mod:`policyroute.langchain` and everything else is here.
+threshold events their call crossed to the call's run; only the awaiting differs, so
+:func:`stream_chunks` and :func:`astream_chunks` are twin loops over one :class:`StreamState`.
 
 Example:
-    >>> state = StreamState(model, request, run_manager, config, watching=False)  # doctest: +SKIP
-    >>> [state.chunk(event) for event in executor.stream(request)]  # doctest: +SKIP
+    >>> for chunk in stream_chunks(model, executor, request, run_manager, config):
+    ...     print(chunk.text)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncGenerator, Iterator
+from typing import TYPE_CHECKING, Any
 
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.callbacks.manager import BaseRunManager
 from langchain_core.language_models import BaseChatModel
 from langchain_core.outputs import ChatGenerationChunk
@@ -26,7 +28,10 @@ from policyroute.langchain_.facts import run_manager_from_config
 from policyroute.langchain_.results import final_chunk
 from policyroute.request import Request
 
-__all__ = ["StreamState"]
+if TYPE_CHECKING:
+    from policyroute.execution.executor import Executor
+
+__all__ = ["StreamState", "astream_chunks", "stream_chunks"]
 
 
 class StreamState:
@@ -78,3 +83,65 @@ class StreamState:
         if self.watching:
             events.unwatch(self.request_id)
         return self.watching
+
+
+def stream_chunks(
+    model: BaseChatModel,
+    executor: Executor,
+    request: Request,
+    run_manager: CallbackManagerForLLMRun | None,
+    config: RunnableConfig | None,
+    *,
+    watching: bool,
+) -> Iterator[ChatGenerationChunk]:
+    """Stream ``request`` through ``executor`` as LangChain chunks, each also reported to
+    ``run_manager`` as a new token; ``watching`` sends the crossed budget thresholds to the run.
+    """
+    state = StreamState(model, request, run_manager, config, watching=watching)
+    events_of = executor.stream(request)
+    try:
+        for event in events_of:
+            if isinstance(event, StreamDone):
+                events.dispatch(state.target(), state.crossed)
+            out = state.chunk(event)
+            if out is None:
+                continue
+            if run_manager is not None:
+                run_manager.on_llm_new_token(out.text, chunk=out)
+            yield out
+    finally:
+        # Closing the executor's stream first settles an abandoned call, whose threshold
+        # events must still reach this run.
+        events_of.close()
+        if state.stop_watching():
+            events.dispatch(state.target(), state.crossed)
+
+
+async def astream_chunks(
+    model: BaseChatModel,
+    executor: Executor,
+    request: Request,
+    run_manager: AsyncCallbackManagerForLLMRun | None,
+    config: RunnableConfig | None,
+    *,
+    watching: bool,
+) -> AsyncGenerator[ChatGenerationChunk, None]:
+    """Async twin of :func:`stream_chunks`."""
+    state = StreamState(model, request, run_manager, config, watching=watching)
+    events_of = executor.astream(request)
+    try:
+        async for event in events_of:
+            if isinstance(event, StreamDone):
+                await events.adispatch(state.target(), state.crossed)
+            out = state.chunk(event)
+            if out is None:
+                continue
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(out.text, chunk=out)
+            yield out
+    finally:
+        # An abandoned async generator is not closed by leaving the loop: close it here,
+        # so that the call is settled (and its threshold events filed) before they are sent.
+        await events_of.aclose()
+        if state.stop_watching():
+            await events.adispatch(state.target(), state.crossed)

@@ -1,4 +1,5 @@
-"""LangChain's ``tool_choice`` in the one form litellm takes (OpenAI chat completions).
+"""LangChain's tools and ``tool_choice`` in the one form litellm takes (OpenAI chat
+completions), as ``ChatPolicyRoute.bind_tools`` binds them.
 
 Example:
     >>> tool_choice_param("any", ["lookup"])
@@ -7,12 +8,18 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from policyroute.errors import RequestError
 
-__all__ = ["tool_choice_param"]
+__all__ = ["Tool", "bound_tools", "to_openai_tool", "tool_choice_param"]
+
+Tool = Mapping[str, Any] | type | Callable[..., Any] | BaseTool
+"""What ``bind_tools`` takes as a tool."""
 
 
 def tool_choice_param(choice: Any, tool_names: Sequence[str]) -> Any:
@@ -77,3 +84,37 @@ def _dict_choice(choice: Mapping[str, Any], tool_names: Sequence[str]) -> Any:
         f"unsupported tool_choice {dict(choice)!r}; use 'auto', 'none', 'any', a tool name,"
         ' or {"type": "function", "function": {"name": ...}}'
     )
+
+
+def to_openai_tool(tool: Tool, *, strict: bool | None = None) -> dict[str, Any]:
+    """A LangChain tool, pydantic model, function, or OpenAI/Anthropic tool dict as an
+    OpenAI tool; a tool dict's ``cache_control`` is kept.
+
+    Example:
+        >>> to_openai_tool({"name": "pick", "description": "Pick one.",
+        ...                 "input_schema": {"type": "object", "properties": {}},
+        ...                 "cache_control": {"type": "ephemeral"}})["cache_control"]
+        {'type': 'ephemeral'}
+    """
+    formatted = convert_to_openai_tool(tool, strict=strict)
+    if isinstance(tool, Mapping) and tool.get("cache_control") is not None:
+        formatted["cache_control"] = tool["cache_control"]
+    return formatted
+
+
+def bound_tools(
+    tools: Sequence[Tool], tool_choice: Any, *, strict: bool | None = None
+) -> dict[str, Any]:
+    """The keywords ``bind_tools`` binds: ``tools`` as OpenAI tools and, unless it is to be
+    omitted, ``tool_choice`` in OpenAI's form.
+
+    Example:
+        >>> sorted(bound_tools([{"name": "pick", "parameters": {}}], "any"))
+        ['tool_choice', 'tools']
+    """
+    formatted = [to_openai_tool(tool, strict=strict) for tool in tools]
+    bound: dict[str, Any] = {"tools": formatted}
+    choice = tool_choice_param(tool_choice, [tool["function"]["name"] for tool in formatted])
+    if choice is not None:
+        bound["tool_choice"] = choice
+    return bound
