@@ -119,7 +119,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     """Stream under ``invoke`` too (the answer is merged from the chunks)."""
     accounting: SkipValidation[Accounting | None] = None
     """An :class:`~policyroute.execution.hooks.Accounting` replacing the policy's own budgets
-    and receipts (``NullAccounting()`` turns them off)."""
+    and receipts (``NullAccounting()`` turns them off); models given the same object share
+    one executor (see :attr:`executor`)."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Provider parameters sent with every call, as if passed to ``invoke`` (a call's own
     keywords override them). Constructor keywords the model does not declare

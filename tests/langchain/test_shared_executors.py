@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import ConfigurableField
 
 from policyroute.execution.hooks import NullAccounting
@@ -46,8 +47,8 @@ def fast_is_down(fp: FakeProvider) -> FakeProvider:
     return fp
 
 
-def _deployment(message: object) -> str:
-    return str(message.response_metadata["policyroute"]["deployment"])  # type: ignore[attr-defined]
+def _deployment(message: BaseMessage) -> str:
+    return str(message.response_metadata["policyroute"]["deployment"])
 
 
 def test_configurable_field_calls_open_one_breaker(
@@ -79,7 +80,7 @@ def test_async_calls_and_alternatives_share_the_breaker(
         return [_deployment(await llm.ainvoke("hi")) for _ in range(CALLS)]
 
     assert asyncio.run(calls()) == ["backup"] * CALLS
-    assert plain.invoke("hi").response_metadata["policyroute"]["deployment"] == "backup"
+    assert _deployment(plain.invoke("hi")) == "backup"
     assert fast_is_down.attempts("fake-fast") == BREAKER_FAILURES
 
 
@@ -102,7 +103,7 @@ def test_a_model_per_request_shares_until_the_policy_file_changes(
 def test_fastest_orders_by_latency_earlier_models_observed(
     fp: FakeProvider, make_policy: Callable[..., str]
 ) -> None:
-    fp.set_default("fake-backup", Reply(text="slow", delay=0.15))
+    fp.set_default("fake-backup", Reply(text="slow", delay=0.3))
     fp.set_default("fake-fast", Reply(text="quick"))
     policy = make_policy(
         name="fastest", extra="groups:\n  speedy: {strategy: fastest, models: [backup, fast]}\n"
