@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from policyroute._shielded import despite_cancellation
 from policyroute.budgets.charges import (
     BudgetCharge,
     ReservedLine,
@@ -176,18 +177,30 @@ class BudgetGuard:
             op = next(steps)
             while True:
                 if isinstance(op, _Reserve):
-                    reply: Any = await self.store.areserve(
-                        op.lines,
-                        reservation_id=op.reservation_id,
-                        lease_seconds=op.lease_seconds,
-                        now=op.now,
-                    )
+                    reply: Any = await self._areserve(op)
                 else:
                     reply = {key: await _astate(self.store, key, op.now) for key in op.keys}
                 op = steps.send(reply)
         except StopIteration as done:
             admission: Admission = done.value
             return admission
+
+    async def _areserve(self, op: _Reserve) -> ReserveResult:
+        # A store may finish a reservation after the caller stops waiting for it (a worker
+        # thread, a Redis script already run): cancelled while reserving, the caller would
+        # never learn of a reservation that holds the budget until its lease runs out. The
+        # reservation is awaited to its end, then given back, then the cancellation goes on.
+        reserving = self.store.areserve(
+            op.lines,
+            reservation_id=op.reservation_id,
+            lease_seconds=op.lease_seconds,
+            now=op.now,
+        )
+        try:
+            return await despite_cancellation(reserving)
+        except asyncio.CancelledError:
+            await despite_cancellation(self.store.arelease(op.reservation_id, now=op.now))
+            raise
 
     def _admission(self, attempt: AttemptInfo) -> Generator[_StoreOp, Any, Admission]:
         """The admission decision, with each store call yielded to the caller.
