@@ -48,7 +48,12 @@ from policyroute.execution.hooks import Accounting
 from policyroute.langchain_ import calls, events, model_kwargs, shared
 from policyroute.langchain_.cache_key import RoutingFacts, llm_string
 from policyroute.langchain_.copying import deep_copy, pickled_state, rebuild, rebuilds
-from policyroute.langchain_.facts import FACTS_KEY, FactsCarryingChatModel
+from policyroute.langchain_.facts import (
+    FACTS_KEY,
+    OPEN_STREAMS,
+    FactsCarryingChatModel,
+    OpenStream,
+)
 from policyroute.langchain_.profile import policy_profile
 from policyroute.langchain_.results import chat_result
 from policyroute.langchain_.serialization import constructor_kwargs, policy_from_env
@@ -329,12 +334,19 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=True)
         executor, watching = self.executor, self._thresholds  # in this order, as in _generate
         chunks = astream_chunks(self, executor, request, run_manager, config, watching=watching)
+        opened = OpenStream(chunks)
+        registry = (config or {}).get(OPEN_STREAMS)
+        if isinstance(registry, list):
+            registry.append(opened)  # for ``astream`` to close when its caller stops early
         try:
             async for chunk in chunks:
                 yield chunk
         finally:
             # An abandoned async generator is not closed by leaving the loop: close it here.
-            await chunks.aclose()
+            try:
+                await chunks.aclose()
+            finally:
+                opened.closed.set()
 
     # ------------------------------------------------------------------ tools & structure
 

@@ -17,10 +17,11 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -36,8 +37,10 @@ from policyroute.langchain_.unobserved import answer, prepare, unobserved
 
 __all__ = [
     "FACTS_KEY",
+    "OPEN_STREAMS",
     "CallFacts",
     "FactsCarryingChatModel",
+    "OpenStream",
     "facts_from_config",
     "facts_from_run_manager",
     "run_manager_from_config",
@@ -47,6 +50,33 @@ __all__ = [
 FACTS_KEY = "_policyroute_config"
 """The keyword argument carrying the call's RunnableConfig from the public entry points down;
 :func:`facts_from_config` turns it into :class:`CallFacts` when there is no run manager."""
+
+OPEN_STREAMS = "_policyroute_open_streams"
+"""A key of the config under :data:`FACTS_KEY` in an ``astream`` call: the list to which
+``_astream`` adds the :class:`OpenStream` it opens, for ``astream`` to close when its caller
+stops."""
+
+
+@dataclass
+class OpenStream:
+    """A stream ``_astream`` opened, and an event set once it is closed.
+
+    Example:
+        >>> opened = OpenStream(chunks)  # doctest: +SKIP
+        >>> await opened.close()  # doctest: +SKIP
+    """
+
+    stream: AsyncGenerator[Any, None]
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def close(self) -> None:
+        """Close the stream, or wait for the close already under way (``_astream``'s own,
+        when the garbage collector finalized it first) to end."""
+        if getattr(self.stream, "ag_running", False):
+            await self.closed.wait()
+        else:
+            await self.stream.aclose()
+
 
 # Keys LangChain itself puts in a run's metadata (tracing parameters of this model, library
 # versions); they describe the model, not the call, so routing never sees them.
@@ -215,7 +245,7 @@ class FactsCarryingChatModel(BaseChatModel):
         config = self._with_facts(config, kwargs)
         return super().stream(input, config, stop=stop, **kwargs)
 
-    def astream(
+    async def astream(
         self,
         input: LanguageModelInput,
         config: RunnableConfig | None = None,
@@ -224,7 +254,20 @@ class FactsCarryingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         config = self._with_facts(config, kwargs)
-        return super().astream(input, config, stop=stop, **kwargs)
+        # langchain-core's astream does not close the ``_astream`` generator when its caller
+        # stops early; the garbage collector's finalizer would, later, in a task of its own,
+        # which the loop's end may cancel. The stream ``_astream`` opened (whose end settles
+        # the budget and writes the receipts) is closed here, before ``aclose()`` returns.
+        opened: list[OpenStream] = []
+        kwargs[FACTS_KEY] = {**kwargs[FACTS_KEY], OPEN_STREAMS: opened}
+        stream = super().astream(input, config, stop=stop, **kwargs)
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await cast(AsyncGenerator[Any, None], stream).aclose()
+            for inner in opened:
+                await inner.close()
 
     def _get_invocation_params(
         self, stop: list[str] | None = None, **kwargs: Any
