@@ -1,0 +1,39 @@
+"""Fixtures for the mixed-fault runs: the budget tests' throwaway redis-server, and a clean
+litellm client cache after each run."""
+
+from __future__ import annotations
+
+import gc
+import inspect
+from collections.abc import Iterator
+
+import pytest
+from budgets.conftest import redis_url
+
+from policyroute._lazy import import_litellm
+
+__all__ = ["redis_url"]
+
+
+@pytest.fixture(autouse=True)
+def _sync_clients_closed() -> Iterator[None]:
+    """Close the sync HTTP clients litellm cached during the run, and collect garbage.
+
+    A run leaves sync clients (threads' ``completion`` and ``stream``) in litellm's
+    process-wide client cache, with connections the fake provider's faults cut or left
+    hanging; litellm closes them only when it evicts them, which may be during a later test
+    or never, and their sockets would be reported there. Async clients are closed with their
+    event loop (policyroute does that).
+    """
+    yield
+    cache = import_litellm().in_memory_llm_clients_cache
+    for client in list(cache.cache_dict.values()):
+        close = getattr(client, "close", None)
+        if callable(close) and not _is_async_close(close):
+            close()
+    cache.flush_cache()
+    gc.collect()
+
+
+def _is_async_close(close: object) -> bool:
+    return inspect.iscoroutinefunction(close)
