@@ -323,7 +323,8 @@ def test_budget_status_table_and_csv_of_a_used_policy(
 
     assert main(["budget", "status", str(spent_policy), "--format", "csv"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "budget,scope,window,limit,spent,reserved,expired,remaining,per,state"
+    header = "budget,scope,window,limit,spent,reserved,expired,remaining,per,state"
+    assert out.splitlines()[0] == header
     parsed = list(csv.DictReader(io.StringIO(out)))
     assert [(r["budget"], r["scope"], r["state"]) for r in parsed] == [
         ("users", "u,2", "charged"),
