@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import warnings
 from collections.abc import Iterator
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -31,3 +33,20 @@ def _shared_loop() -> Iterator[None]:
     open_shared_loop()
     yield
     close_shared_loop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _litellm_sockets_collected_here() -> Iterator[None]:
+    """Collect each module's garbage when it ends, with ResourceWarning ignored meanwhile.
+
+    litellm keeps HTTP clients of its own (for its logging and for event loops it starts in
+    worker threads) that it never closes; their sockets reach the garbage collector whenever
+    it happens to run, and with warnings as errors the ResourceWarning fails whichever test is
+    running then (the thread and task tests, which make the most garbage, most often). The
+    sockets are litellm's, not ours: collecting them here, ignored, keeps them from failing an
+    unrelated test later.
+    """
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()

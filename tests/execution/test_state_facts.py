@@ -24,6 +24,14 @@ from policyroute.testing import FakeProvider
 
 pytestmark = [
     pytest.mark.timeout(60),
+    # A garbage collection in the middle of these tests (they make a lot of garbage) can meet
+    # sockets of litellm's own clients that litellm never closes: litellm's, not ours (see
+    # _litellm_sockets_collected_here in conftest.py).
+    pytest.mark.filterwarnings(
+        r"ignore:Exception ignored in. <socket\.socket:pytest.PytestUnraisableExceptionWarning",
+        r"ignore:Exception ignored in. <function _SelectorTransport\.__del__"
+        ":pytest.PytestUnraisableExceptionWarning",
+    ),
 ]
 
 # litellm's OpenAI client insists on a key; the fake provider ignores it.
