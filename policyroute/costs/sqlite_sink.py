@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -104,9 +105,7 @@ class SqliteSink:
                 self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None
             )
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
+                _set_up(conn, self.timeout)
                 opened = file_id(self.path)
             except BaseException:
                 conn.close()
@@ -141,3 +140,29 @@ class SqliteSink:
             conn, self._conn, self._closed = self._conn, None, True
             if conn is not None:
                 conn.close()
+
+
+def _set_up(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch ``conn``'s database to WAL and create the table, waiting up to ``timeout``
+    seconds for other processes doing the same.
+
+    SQLite does not always wait on its busy handler here: processes opening one fresh file
+    at once can get "database is locked" at once (switching to WAL needs the file to
+    themselves), so that is retried with a growing pause until ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)  # CREATE ... IF NOT EXISTS: safe to run again
+            return
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if "locked" not in message and "busy" not in message:
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)

@@ -34,9 +34,18 @@ def test_processes_create_and_fill_one_database_without_losing_a_row(tmp_path: P
         )
         for tag in "abcd"
     ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err.decode()
+    errors: list[str] = []
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            if proc.returncode != 0:
+                errors.append(err.decode())
+    finally:
+        for proc in procs:  # reaped whatever happened, not left to a later test's collector
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert errors == []
     with closing(sqlite3.connect(path)) as conn:
         rows = conn.execute("SELECT user, record FROM receipts ORDER BY id").fetchall()
     seen: dict[str, list[int]] = {}
