@@ -88,6 +88,9 @@ class _HandedOff(Awaitable[T]):
         value: Any = None
         error: BaseException | None = None
         cancelled: BaseException | None = None  # the caller's, held back during a handoff
+        # litellm hands off once per call, before the request is sent: after that, each await
+        # passes straight through, without looking down the coroutine chain again.
+        handed = False
         while True:
             try:
                 if error is None:
@@ -105,7 +108,8 @@ class _HandedOff(Awaitable[T]):
                     step.cancel()
                 error, cancelled = cancelled, None
                 continue
-            if isinstance(step, asyncio.Future) and in_handoff(coro):
+            if not handed and isinstance(step, asyncio.Future) and in_handoff(coro):
+                handed = True
                 cancelled = yield from _wait_for_thread(step)
                 if cancelled is not None and not step.done():
                     # The thread is stuck past the bound: cancel its wait after all.
