@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from policyroute._files import file_version
 from policyroute.errors import RequestError
 from policyroute.execution.executor import Executor
 from policyroute.execution.hooks import Accounting
@@ -375,15 +376,11 @@ def _source(ref: PolicyRef) -> _Source:
     if is_policy_text(ref):
         return _Source(key=(ref, ()), text=ref)
     path = os.path.abspath(os.fspath(ref))
-    try:
-        stat = os.stat(path)
-    except OSError:
+    version = file_version(path)
+    if version is None:
         # Missing or deleted: the loader reports it as a policy problem (PR001).
         return _Source(key=None, path=path)
-    # An edit within the clock tick of the last load keeps the modification time (and a
-    # rename over the file may too): size, inode and change time tell those apart.
-    key = (path, (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino))
-    return _Source(key=key, path=path)
+    return _Source(key=(path, version), path=path)
 
 
 def _cached(source: _Source) -> CompiledPolicy | None:

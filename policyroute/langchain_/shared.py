@@ -32,6 +32,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from policyroute._files import file_version
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.policy.compile import CompiledPolicy
@@ -120,13 +121,8 @@ def _read(path: str) -> str | None:
 
 def _file_version(path: str) -> Version:
     absolute = os.path.abspath(path)
-    try:
-        stat = os.stat(absolute)
-    except OSError:
-        return ()
-    # An edit within the clock tick of the last load keeps the modification time (and a
-    # rename over the file may too): size, inode and change time tell those apart.
-    return (absolute, (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino))
+    version = file_version(absolute)
+    return () if version is None else (absolute, version)
 
 
 def executor(policy: CompiledPolicy, accounting: Accounting | None, *, shared: bool) -> Executor:
