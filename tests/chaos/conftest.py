@@ -29,11 +29,7 @@ def _sync_clients_closed() -> Iterator[None]:
     cache = import_litellm().in_memory_llm_clients_cache
     for client in list(cache.cache_dict.values()):
         close = getattr(client, "close", None)
-        if callable(close) and not _is_async_close(close):
+        if callable(close) and not inspect.iscoroutinefunction(close):
             close()
     cache.flush_cache()
     gc.collect()
-
-
-def _is_async_close(close: object) -> bool:
-    return inspect.iscoroutinefunction(close)
