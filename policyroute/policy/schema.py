@@ -44,6 +44,28 @@ _JSON_TYPES = {
 }
 _TYPE_WORDS = {"object": "mapping", "array": "list"}
 
+# Keys people bring from litellm Router configs and similar files, which no spelling
+# suggestion reaches: what the policy says instead.
+_FALLBACKS_HINT = "list fallbacks as the later entries of 'to', tried in order: to: [main, backup]"
+_FOREIGN_KEYS = {
+    "fallbacks": _FALLBACKS_HINT,
+    "fallback": _FALLBACKS_HINT,
+    "model_list": "declare deployments under 'models' (alias: {model: provider/name})",
+    "model_name": "a model's alias is its key under 'models'; 'model' is the litellm model name",
+    "litellm_params": "put the litellm model name in 'model' and call parameters in 'params'",
+    "condition": "a route's condition is its 'when'",
+    "if": "a route's condition is its 'when'",
+    "match": "a route's condition is its 'when'",
+    "num_retries": "set retries under defaults: retry: {attempts: N}",
+    "retries": "set retries under defaults: retry: {attempts: N}",
+    "max_budget": "a budget's limit is 'limit_usd'",
+    "budget_duration": "a budget's period is 'window' (call, day, week, month or a duration)",
+}
+_CONDITION_HINT = (
+    "write a condition as a mapping of facts to values or operators, e.g."
+    " when: {metadata.tier: gold, input_tokens: {gt: 100}}; a string is not parsed"
+)
+
 
 @functools.lru_cache(maxsize=1)
 def load_schema() -> Mapping[str, Any]:
@@ -85,6 +107,11 @@ def _expected(schema: Mapping[str, Any]) -> str:
 def _hint(word: str, choices: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def _key_hint(word: str, choices: Iterable[str]) -> str | None:
+    """A spelling suggestion for an unknown key, else what the policy uses in its place."""
+    return _hint(word, choices) or _FOREIGN_KEYS.get(word.lower())
 
 
 def _show(path: JsonPath, value: Any) -> str:
@@ -132,14 +159,16 @@ class _ErrorMapper:
                     (*path, name),
                     f"unknown property '{name}' {where}",
                     key=True,
-                    hint=_hint(name, known),
+                    hint=_key_hint(name, known),
                 )
         elif kind == "required":
             for name in schema["required"]:
                 if name not in value:
                     self.emit("PR011", path, f"missing required property '{name}'", key=True)
         elif kind == "type":
-            self.emit("PR012", path, f"expected {_expected(schema)}, got {_kind(value)}")
+            expected = _expected(schema)
+            hint = _CONDITION_HINT if expected == "condition" and isinstance(value, str) else None
+            self.emit("PR012", path, f"expected {expected}, got {_kind(value)}", hint=hint)
         elif kind in ("enum", "const"):
             allowed = schema["enum"] if kind == "enum" else [schema["const"]]
             listed = ", ".join(repr(a) for a in allowed)
@@ -207,7 +236,7 @@ class _ErrorMapper:
                     (*path, name),
                     f"unknown property '{name}' in {format_path(path)}",
                     key=True,
-                    hint=_hint(str(name), known),
+                    hint=_key_hint(str(name), known),
                 )
             return
         forms = " or ".join(str(o.get("title", "?")) for o in options)

@@ -105,3 +105,26 @@ def test_reference_documents_every_code() -> None:
     text = (ROOT / "docs" / "policy-language.md").read_text()
     for code in CODES:
         assert f"`{code}`" in text, code
+
+
+def test_a_string_condition_is_told_how_conditions_are_written() -> None:
+    text = HEAD + "routes:\n  - {name: r, when: \"metadata.tier == 'gold'\", to: m}\n"
+    text += "  - {name: d, to: m}\n"
+    ((code, path, hint),) = _codes(text)
+    assert (code, path) == ("PR012", "routes[0].when")
+    assert "when: {metadata.tier: gold" in str(hint)
+
+
+def test_keys_from_litellm_router_configs_say_what_the_policy_uses() -> None:
+    text = HEAD + "routes:\n  - {name: d, to: m, fallbacks: [m]}\n"
+    text += "budgets: [{name: b, max_budget: 5, limit_usd: 5, window: day}]\n"
+    hints = {path: hint for _, path, hint in _codes(text)}
+    assert "later entries of 'to'" in str(hints["routes[0].fallbacks"])
+    assert "'limit_usd'" in str(hints["budgets[0].max_budget"])
+
+
+def test_a_near_spelling_wins_over_a_foreign_key_hint() -> None:
+    # 'retries' is both a near spelling of 'retry' (under defaults) and a Router key.
+    text = HEAD + "routes: [{name: d, to: m}]\ndefaults: {retries: {attempts: 2}}\n"
+    ((code, path, hint),) = _codes(text)
+    assert (code, path, hint) == ("PR010", "defaults.retries", "did you mean 'retry'?")
