@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from policyroute._files import file_id
+from policyroute._sqlite_busy import is_busy
 from policyroute.costs.receipt_json import UNENCODABLE, encode_record, text_of
 from policyroute.errors import ReceiptError
 
@@ -159,10 +160,7 @@ def _set_up(conn: sqlite3.Connection, timeout: float) -> None:
             conn.executescript(_SCHEMA)  # CREATE ... IF NOT EXISTS: safe to run again
             return
         except sqlite3.OperationalError as exc:
-            message = str(exc)
-            if "locked" not in message and "busy" not in message:
-                raise
-            if time.monotonic() + pause > deadline:
+            if not is_busy(exc) or time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.1)

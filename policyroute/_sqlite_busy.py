@@ -1,0 +1,49 @@
+"""Telling a SQLite error that another connection's lock caused from every other error.
+
+Such an error means "try again": nothing was changed, and the same statement may succeed once
+the other connection lets go. The budget store runs a transaction that met one again in a
+worker thread; the SQLite receipt sink retries its set-up while processes opening one fresh
+database at once get it without SQLite waiting on its busy handler.
+
+Example:
+    >>> import sqlite3
+    >>> is_busy(sqlite3.OperationalError("database is locked"))
+    True
+    >>> is_busy(sqlite3.OperationalError("no such table: receipts"))
+    False
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["is_busy"]
+
+# SQLITE_BUSY (another connection holds the file's lock) and SQLITE_LOCKED (a conflict inside
+# one connection or shared cache, "database table is locked"): primary codes, which extended
+# codes such as SQLITE_BUSY_SNAPSHOT keep in their low byte.
+_BUSY_CODES = (5, 6)
+# What SQLite says for them (sqlite3_errstr; shared-cache conflicts name the table or schema
+# after a colon). Matched from the start: "no such column: locked" is not one of them.
+_BUSY_MESSAGES = ("database is locked", "database table is locked", "database schema is locked")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite saying a lock is held (SQLITE_BUSY or SQLITE_LOCKED).
+
+    Reads the error code where Python gives it (3.11 and later); on 3.10, or for an error
+    that carries no code, an :class:`sqlite3.OperationalError` with one of SQLite's messages
+    for them.
+
+    Example:
+        >>> is_busy(sqlite3.OperationalError("database table is locked"))
+        True
+        >>> is_busy(ValueError("locked"))
+        False
+    """
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _BUSY_CODES
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith(_BUSY_MESSAGES)
