@@ -128,20 +128,52 @@ _USAGE_KEYS = (
 
 
 def _int(value: Any) -> int:
-    """A count as sent: ints and whole floats; 0 for anything else (NaN, text, objects).
+    """A count as sent: ints, whole floats and digit strings (``"12"``); 0 for anything else
+    (NaN, other text, objects).
 
     Negative counts are kept here (the executor detects them and counts tokens locally);
     :func:`sound_usage` clamps whatever is left before anything is priced.
     """
     if type(value) is int:
         return value
+    if value is None:  # the usual absent field, before the slower checks
+        return 0
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return int(value) if math.isfinite(value) else 0
+    if isinstance(value, str):
+        return _int_text(value)
     return 0
+
+
+# Digits past this many cannot be a count (MAX_TOKENS has 11), and Python refuses to parse
+# more than 4300 of them: longer text reads as a count just past MAX_TOKENS.
+_MAX_DIGITS = 4000
+
+
+def _int_text(text: str) -> int:
+    """A count sent as text, read as litellm's ``Usage`` reads it (pydantic's lax integers:
+    surrounding blanks and a sign allowed) so that a receipt counts the tokens
+    ``litellm.completion_cost`` prices; anything but ASCII digits reads as 0.
+
+    Example:
+        >>> _int_text(" 12 "), _int_text("-3"), _int_text("1.5"), _int_text("12abc")
+        (12, -3, 0, 0)
+    """
+    digits = text.strip()
+    sign = -1 if digits[:1] == "-" else 1
+    if digits[:1] in ("-", "+"):
+        digits = digits[1:]
+    # isdigit alone also accepts superscripts and other scripts' digits, which int() refuses
+    # or reads differently from pydantic.
+    if not (digits.isascii() and digits.isdigit()):
+        return 0
+    if len(digits) > _MAX_DIGITS:
+        return sign * (MAX_TOKENS + 1)
+    return sign * int(digits)
 
 
 def _first(*values: Any) -> int:

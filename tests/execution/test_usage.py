@@ -54,7 +54,7 @@ def test_dicts_and_plain_objects(response: object) -> None:
 
 def test_no_usage_and_bad_values() -> None:
     assert usage_of({"choices": []}) is None
-    assert usage_of({"usage": {"prompt_tokens": True, "completion_tokens": "3"}}) == Usage()
+    assert usage_of({"usage": {"prompt_tokens": True, "completion_tokens": "3 tokens"}}) == Usage()
 
 
 def test_chunks() -> None:
