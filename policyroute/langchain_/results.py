@@ -5,6 +5,10 @@ Every answer carries ``usage_metadata`` (LangChain's shape) and ``response_metad
 entry: route, deployment, every attempt, cost as a decimal string, request id. A stream
 carries both on its last chunk only.
 
+A stream's first and last chunks are :class:`StreamedChunk`: merged with the rest, they parse
+the finished tool-call arguments strictly, so that the merged message reports arguments that
+are not JSON as ``invalid_tool_calls``, as the answer to ``invoke`` does.
+
 Example:
     >>> msg = llm.invoke("hi")  # doctest: +SKIP
     >>> msg.response_metadata["policyroute"]["attempts"][0]["status"]  # doctest: +SKIP
@@ -16,14 +20,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessageChunk
+from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from policyroute._litellm import finish_reason_of, message_from_response, usage_metadata
+from policyroute._litellm import (
+    finish_reason_of,
+    message_from_response,
+    tool_calls_from_openai,
+    usage_metadata,
+)
 
 if TYPE_CHECKING:
     from policyroute.execution.result import CallResult
 
-__all__ = ["chat_result", "final_chunk", "response_metadata"]
+__all__ = ["StreamedChunk", "chat_result", "final_chunk", "response_metadata"]
 
 
 def response_metadata(result: CallResult, finish_reason: str | None) -> dict[str, Any]:
@@ -55,15 +65,80 @@ def chat_result(result: CallResult) -> ChatResult:
     return ChatResult(generations=[generation], llm_output={"model_name": result.model})
 
 
-def final_chunk(result: CallResult, finish: str | None) -> ChatGenerationChunk:
+class StreamedChunk(AIMessageChunk):
+    """A chunk of a ``ChatPolicyRoute`` stream whose merges end with strictly parsed tool calls.
+
+    langchain-core rebuilds a merged chunk's ``tool_calls`` from its ``tool_call_chunks`` with a
+    partial-JSON parser at every merge (``AIMessageChunk.init_tool_calls``). Mid-stream that
+    is what shows arguments as they arrive, but it also reads finished arguments that are not
+    JSON (``{name: nope``) as ``{}``: an agent would run the tool with no arguments. Once the
+    stream's last chunk is merged in, the arguments are whole, and a merge involving a
+    ``StreamedChunk`` parses them as the answer to ``invoke`` is parsed (see
+    :func:`~policyroute._litellm.tool_calls_from_openai`): a call whose arguments are not a
+    JSON object is an ``invalid_tool_call`` holding the raw string and the error.
+
+    A stream's first chunk is one (a merge of a list, as ``generate_from_stream`` does, is
+    the first chunk's ``__add__``), and so is its last (``merged + last`` calls the last
+    chunk's ``__radd__`` first, Python's rule for a subclass on the right). What a merge
+    returns is a plain ``AIMessageChunk``: ``message_chunk_to_message`` makes a message of
+    the class after the chunk's own in its MRO, which must be ``AIMessage``. It serialises as
+    an ``AIMessageChunk``.
+
+    Example:
+        >>> first = StreamedChunk(content="", tool_call_chunks=[
+        ...     {"name": "f", "args": "{x: 1", "id": "c1", "index": 0}])
+        >>> last = StreamedChunk(content="", chunk_position="last")
+        >>> merged = first + last
+        >>> merged.tool_calls, merged.invalid_tool_calls[0]["args"]
+        ([], '{x: 1')
+    """
+
+    @classmethod
+    def lc_id(cls) -> list[str]:
+        """``AIMessageChunk``'s id: what is saved loads as a plain chunk."""
+        return AIMessageChunk.lc_id()
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, AIMessageChunk):
+            others: list[AIMessageChunk] = [other]
+        elif isinstance(other, (list, tuple)) and all(isinstance(o, AIMessageChunk) for o in other):
+            others = list(other)
+        else:
+            return super().__add__(other)
+        plain = AIMessageChunk.model_construct(self.model_fields_set, **self.__dict__)
+        return _settled(add_ai_message_chunks(plain, *others))
+
+    def __radd__(self, other: Any) -> Any:
+        if not isinstance(other, AIMessageChunk):
+            return NotImplemented
+        return _settled(add_ai_message_chunks(other, self))
+
+
+def _settled(merged: AIMessageChunk) -> AIMessageChunk:
+    # Only a merge holding the last chunk has whole arguments; before it, partial parsing is
+    # what shows the arguments as they stream.
+    if merged.chunk_position == "last" and merged.tool_call_chunks:
+        merged.tool_calls, merged.invalid_tool_calls = tool_calls_from_openai(
+            [
+                {"id": c["id"], "function": {"name": c["name"], "arguments": c["args"]}}
+                for c in merged.tool_call_chunks
+            ]
+        )
+    return merged
+
+
+def final_chunk(
+    result: CallResult, finish: str | None, *, first: bool = False
+) -> ChatGenerationChunk:
     """The last chunk of a stream: no content, the call's usage and metadata.
 
     It is the only chunk with usage: LangChain sums usage across chunks, so reporting it once
-    is what makes the merged message's totals right.
+    is what makes the merged message's totals right. It is a :class:`StreamedChunk`, unless
+    it is also the ``first`` (then there is nothing to merge it with).
     """
     if finish is None:
         finish = finish_reason_of(result.response)
-    message = AIMessageChunk(
+    message = (AIMessageChunk if first else StreamedChunk)(
         content="",
         usage_metadata=usage_metadata(result.usage),
         response_metadata=response_metadata(result, finish),

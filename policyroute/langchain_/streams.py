@@ -25,7 +25,7 @@ from policyroute._litellm import chunk_to_message
 from policyroute.execution.result import StreamDone
 from policyroute.langchain_ import events
 from policyroute.langchain_.facts import run_manager_from_config
-from policyroute.langchain_.results import final_chunk
+from policyroute.langchain_.results import StreamedChunk, final_chunk
 from policyroute.request import Request
 
 if TYPE_CHECKING:
@@ -41,7 +41,16 @@ class StreamState:
     model's accounting reports thresholds).
     """
 
-    __slots__ = ("_config", "_model", "_target", "crossed", "finish", "request_id", "watching")
+    __slots__ = (
+        "_config",
+        "_model",
+        "_target",
+        "crossed",
+        "finish",
+        "request_id",
+        "started",
+        "watching",
+    )
 
     def __init__(
         self,
@@ -59,14 +68,24 @@ class StreamState:
         self.watching = watching
         self.crossed: list[Any] = events.watch(request.request_id) if watching else []
         self.finish: str | None = None
+        self.started = False
 
     def chunk(self, event: Any) -> ChatGenerationChunk | None:
-        """The LangChain chunk for an executor event; ``None`` for a chunk with nothing in it."""
+        """The LangChain chunk for an executor event; ``None`` for a chunk with nothing in it.
+
+        The first and the last chunks are :class:`~policyroute.langchain_.results.StreamedChunk`
+        (whose merges parse the finished tool-call arguments strictly).
+        """
         if isinstance(event, StreamDone):
-            return final_chunk(event.result, self.finish)
+            return final_chunk(event.result, self.finish, first=not self.started)
         message, reason = chunk_to_message(event.chunk)
         self.finish = reason or self.finish
-        return None if message is None else ChatGenerationChunk(message=message)
+        if message is None:
+            return None
+        if not self.started:
+            self.started = True
+            message = StreamedChunk.model_construct(message.model_fields_set, **message.__dict__)
+        return ChatGenerationChunk(message=message)
 
     def target(self) -> BaseRunManager | None:
         """Where the crossed thresholds go.
