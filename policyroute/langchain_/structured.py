@@ -12,18 +12,19 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import LanguageModelInput
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
 from langchain_core.output_parsers import (
     JsonOutputKeyToolsParser,
     JsonOutputParser,
     PydanticOutputParser,
     PydanticToolsParser,
 )
+from langchain_core.output_parsers.transform import BaseCumulativeTransformOutputParser
 from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableMap
 from langchain_core.runnables.utils import AddableDict
@@ -57,7 +58,71 @@ def _missing_call(result: list[Generation], name: str) -> OutputParserException:
     )
 
 
-class _RequiredPydanticTool(PydanticToolsParser):
+class _ParsedAtEnd(BaseCumulativeTransformOutputParser[Any]):
+    """A streaming parser whose stream raises what ``invoke`` raises when the whole answer
+    does not parse.
+
+    langchain-core's cumulative transform parses the answer so far with ``partial=True`` after
+    each chunk, which answers ``None`` for what does not parse (yet), and never parses the
+    whole answer without it: an answer that ends unparsable (prose for JSON, tool arguments
+    that are not JSON) streamed nothing and no error, where ``invoke`` raises. Here the
+    partial objects stream as before, and the whole answer is then parsed once more as
+    ``invoke`` parses it: its error is raised at the stream's end, and its result is yielded
+    if the last partial object was not it already.
+    """
+
+    def _transform(self, input: Iterator[str | BaseMessage]) -> Iterator[Any]:
+        seen: list[str | BaseMessage] = []
+        last: Any = None
+        for last in super()._transform(_kept(input, seen)):
+            yield last
+        if seen:
+            whole = self.parse_result([_whole(seen)])
+            if whole != last and not self.diff:
+                yield whole
+
+    async def _atransform(self, input: AsyncIterator[str | BaseMessage]) -> AsyncIterator[Any]:
+        seen: list[str | BaseMessage] = []
+        last: Any = None
+        async for last in super()._atransform(_akept(input, seen)):
+            yield last
+        if seen:
+            whole = await self.aparse_result([_whole(seen)])
+            if whole != last and not self.diff:
+                yield whole
+
+
+def _kept(input: Iterator[str | BaseMessage], seen: list[str | BaseMessage]) -> Iterator[Any]:
+    for item in input:
+        seen.append(item)
+        yield item
+
+
+async def _akept(
+    input: AsyncIterator[str | BaseMessage], seen: list[str | BaseMessage]
+) -> AsyncIterator[Any]:
+    async for item in input:
+        seen.append(item)
+        yield item
+
+
+def _whole(seen: Sequence[str | BaseMessage]) -> Generation:
+    """The streamed answer merged, as ``invoke`` would have given it to the parser."""
+    first = seen[0]
+    if isinstance(first, str):
+        return Generation(text="".join(str(item) for item in seen))
+    if isinstance(first, AIMessageChunk) and len(seen) > 1:
+        # One merge of the whole list: linear, and it ends with the arguments of tool calls
+        # parsed strictly (see policyroute.langchain_.results.StreamedChunk).
+        merged: Any = first + list(seen[1:])
+    else:
+        merged = first
+        for item in seen[1:]:
+            merged = merged + item
+    return ChatGeneration(message=message_chunk_to_message(merged))
+
+
+class _RequiredPydanticTool(_ParsedAtEnd, PydanticToolsParser):
     """:class:`PydanticToolsParser` that raises, rather than returns ``None``, when the answer
     holds no valid call of the forced tool: a garbage answer must reach ``parsing_error``."""
 
@@ -68,7 +133,7 @@ class _RequiredPydanticTool(PydanticToolsParser):
         return parsed
 
 
-class _RequiredKeyTool(JsonOutputKeyToolsParser):
+class _RequiredKeyTool(_ParsedAtEnd, JsonOutputKeyToolsParser):
     """:class:`JsonOutputKeyToolsParser` that raises when the forced tool was not validly
     called (see :class:`_RequiredPydanticTool`)."""
 
@@ -77,6 +142,15 @@ class _RequiredKeyTool(JsonOutputKeyToolsParser):
         if parsed is None and not partial:
             raise _missing_call(result, self.key_name)
         return parsed
+
+
+class _WholeJson(_ParsedAtEnd, JsonOutputParser):
+    """:class:`JsonOutputParser` whose stream raises when the whole answer is not JSON."""
+
+
+class _WholePydantic(_ParsedAtEnd, PydanticOutputParser):  # type: ignore[type-arg]
+    """:class:`PydanticOutputParser` whose stream raises when the whole answer does not parse
+    into the schema."""
 
 
 def response_format_for(
@@ -112,7 +186,9 @@ def structured_runnable(
     failure is returned in ``parsing_error`` instead of raised (as langchain-openai does); a
     stream yields the ``raw`` chunks, then ``parsed`` and ``parsing_error`` once, at its end.
     With ``function_calling``, an answer without a valid call of the schema's tool (plain text,
-    or arguments that are not JSON) is a parsing failure, not a ``None`` result.
+    or arguments that are not JSON) is a parsing failure, not a ``None`` result. Without
+    ``include_raw``, a stream yields the partial objects as they grow and, when the whole
+    answer does not parse, raises at its end what ``invoke`` raises.
     """
     is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
     # LangChain traces the requested schema under this key (and strips it before the call).
@@ -134,9 +210,9 @@ def structured_runnable(
             ls_structured_output_format=ls_format,
         )
         parser = (
-            PydanticOutputParser(pydantic_object=schema)  # type: ignore[arg-type]
+            _WholePydantic(pydantic_object=schema)  # type: ignore[arg-type]
             if is_pydantic
-            else JsonOutputParser()
+            else _WholeJson()
         )
     else:
         raise RequestError(
