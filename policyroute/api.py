@@ -24,17 +24,12 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import os
-import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
-from policyroute._files import file_version
+from policyroute import _shared_cache
+from policyroute._shared_cache import PolicyRef
 from policyroute.errors import RequestError
-from policyroute.execution.executor import Executor
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
 from policyroute.policy.compile import CompiledPolicy
@@ -43,19 +38,6 @@ from policyroute.request import Request
 from policyroute.request_checks import check_call, check_facts, refuse_takeovers
 
 __all__ = ["AsyncCompletionStream", "CompletionStream", "acompletion", "completion"]
-
-PolicyRef = CompiledPolicy | str | os.PathLike[str]
-
-# A policy file's absolute path and (modification time, change time, size, inode), or a
-# policy's YAML text and ().
-_Key = tuple[str, tuple[int, ...]]
-
-_CACHE_SIZE = 64
-_lock = threading.Lock()
-_policies: OrderedDict[_Key, CompiledPolicy] = OrderedDict()
-# Loads under way for asynchronous callers, shared by every caller that misses meanwhile.
-_loading: dict[_Key, concurrent.futures.Future[CompiledPolicy]] = {}
-_executors: OrderedDict[tuple[int, int], tuple[CompiledPolicy, Any, Executor]] = OrderedDict()
 
 # Request fields that litellm callers pass as keyword arguments.
 _REQUEST_FIELDS = ("tools", "tool_choice", "response_format")
@@ -76,10 +58,13 @@ def completion(
 
     ``policy`` is a :class:`~policyroute.policy.compile.CompiledPolicy`, a path to a policy
     file, or YAML text (a string with a line break). Loaded policies and their executors are
-    cached per path (reloaded when the file changes) so circuit breakers and latency stats
-    are shared by every call. ``model``, ``metadata`` and ``tags`` are routing facts;
-    everything else (``temperature``, ``max_tokens``, ``tools``...) is passed on to the
-    deployment. With ``stream=True`` a :class:`CompletionStream` of litellm chunks is
+    cached (see :mod:`policyroute._shared_cache`): a policy is loaded again when its file
+    changes or a ``${VAR}`` it references takes another value, and every call on one policy
+    and accounting (``ChatPolicyRoute`` models too) shares one executor, its circuit breakers
+    and latency stats; without ``accounting``, one per working directory, which the policy's
+    store and receipt paths are relative to. ``model``, ``metadata`` and ``tags`` are
+    routing facts; everything else (``temperature``, ``max_tokens``, ``tools``...) is passed
+    on to the deployment. With ``stream=True`` a :class:`CompletionStream` of litellm chunks is
     returned instead, once the first token arrived: as with litellm, a call that fails
     before its answer begins (every candidate failed, a budget refused it) raises here.
 
@@ -126,7 +111,8 @@ async def acompletion(
 
     Loading a policy file (on the first call, and on the first after the file changed) runs
     in the loop's default executor, not on the loop: other tasks keep running meanwhile.
-    Concurrent calls that miss the cache for one policy share one load, and a policy that
+    Concurrent calls that miss the cache for one policy share one load (with :func:`completion`
+    calls and ``ChatPolicyRoute`` models built meanwhile in other threads), and a policy that
     fails to load raises the same :class:`~policyroute.errors.PolicyValidationError` in each.
 
     Example:
@@ -248,18 +234,14 @@ class AsyncCompletionStream:
         return None if self.result is None else self.result.summary()
 
 
-def _default_accounting(policy: CompiledPolicy) -> Accounting:
-    """The accounting the policy asks for (its budgets and receipts) when the caller gives none."""
-    from policyroute.accounting import default_accounting
-
-    return default_accounting(policy)
-
-
 def clear_cache() -> None:
-    """Forget cached policies and executors (their breakers and stats with them)."""
-    with _lock:
-        _policies.clear()
-        _executors.clear()
+    """Forget cached policies and executors (their breakers and stats with them), those of
+    ``ChatPolicyRoute`` models too: both share one cache (see :mod:`policyroute._shared_cache`).
+
+    Example:
+        >>> clear_cache()
+    """
+    _shared_cache.clear()
 
 
 # --------------------------------------------------------------------------- internals
@@ -317,167 +299,8 @@ def _annotated(result: CallResult, policy: object) -> Any:
     return response
 
 
-def _policy_for(ref: PolicyRef) -> CompiledPolicy:
-    if isinstance(ref, CompiledPolicy):
-        return ref
-    source = _source(ref)
-    cached = _cached(source)
-    return cached if cached is not None else _load(source)
-
-
-async def _apolicy_for(ref: PolicyRef) -> CompiledPolicy:
-    """:func:`_policy_for` for a running loop: a miss loads in a worker thread (reading,
-    validating and compiling a policy takes tens of milliseconds, which would stall every
-    other task on the loop), and concurrent misses on one source share that one load."""
-    if isinstance(ref, CompiledPolicy):
-        return ref
-    source = _source(ref)
-    cached = _cached(source)
-    if cached is not None:
-        return cached
-    if source.key is None:
-        return await asyncio.to_thread(_load, source)
-    with _lock:
-        cached = _policies.get(source.key)
-        if cached is not None:
-            return cached
-        loading = _loading.get(source.key)
-        starts = loading is None
-        if loading is None:
-            loading = _loading[source.key] = concurrent.futures.Future()
-            # Running, so that a waiter's cancellation (wrap_future passes it on) cannot
-            # cancel the load the other waiters are sharing.
-            loading.set_running_or_notify_cancel()
-    if starts:
-        try:
-            asyncio.get_running_loop().run_in_executor(None, _load_shared, source, loading)
-        except BaseException as exc:  # an executor shut down: fail the waiters, not hang them
-            _settle(source, loading, exc)
-    return await asyncio.wrap_future(loading)
-
-
-class _Source(NamedTuple):
-    """Where a policy comes from: its cache key (``None`` for a file that is missing, which is
-    never cached), and its YAML text or its absolute path."""
-
-    key: _Key | None
-    text: str | None = None
-    path: str | None = None
-
-
-def _source(ref: PolicyRef) -> _Source:
-    if not isinstance(ref, (str, os.PathLike)):
-        raise RequestError(
-            "policy must be a CompiledPolicy, a path to a policy file or the policy's YAML"
-            f" text, got {type(ref).__name__}"
-        )
-    from policyroute.policy.load import is_policy_text
-
-    if is_policy_text(ref):
-        return _Source(key=(ref, ()), text=ref)
-    path = os.path.abspath(os.fspath(ref))
-    version = file_version(path)
-    if version is None:
-        # Missing or deleted: the loader reports it as a policy problem (PR001).
-        return _Source(key=None, path=path)
-    return _Source(key=(path, version), path=path)
-
-
-def _cached(source: _Source) -> CompiledPolicy | None:
-    if source.key is None:
-        return None
-    with _lock:
-        cached = _policies.get(source.key)
-        if cached is not None:
-            _policies.move_to_end(source.key)
-        return cached
-
-
-def _load(source: _Source) -> CompiledPolicy:
-    """Load, validate and compile ``source``, and cache the result (the first one cached wins,
-    so every caller shares one compiled policy)."""
-    from policyroute.policy import loader
-
-    if source.text is not None:
-        compiled = loader.load_policy_text(source.text)
-    else:
-        assert source.path is not None
-        compiled = loader.load_policy(source.path)
-    if source.key is None:
-        return compiled
-    with _lock:
-        cached = _policies.setdefault(source.key, compiled)
-        _trim(_policies)
-    return cached
-
-
-def _load_shared(source: _Source, loading: concurrent.futures.Future[CompiledPolicy]) -> None:
-    """Run in a worker thread: every waiter gets the policy, or the same error."""
-    try:
-        compiled = _load(source)
-    except BaseException as exc:  # whatever it is, the waiters must not wait forever
-        _settle(source, loading, exc)
-    else:
-        _settle(source, loading, compiled)
-
-
-def _settle(
-    source: _Source,
-    loading: concurrent.futures.Future[CompiledPolicy],
-    outcome: CompiledPolicy | BaseException,
-) -> None:
-    with _lock:
-        if source.key is not None and _loading.get(source.key) is loading:
-            del _loading[source.key]
-    if isinstance(outcome, BaseException):
-        loading.set_exception(outcome)
-    else:
-        loading.set_result(outcome)
-
-
-def _executor_for(ref: PolicyRef, accounting: Accounting | None) -> Executor:
-    policy = _policy_for(ref)
-    executor = _cached_executor(policy, accounting)
-    return executor if executor is not None else _new_executor(policy, accounting)
-
-
-async def _aexecutor_for(ref: PolicyRef, accounting: Accounting | None) -> Executor:
-    policy = await _apolicy_for(ref)
-    executor = _cached_executor(policy, accounting)
-    if executor is not None:
-        return executor
-    # The policy's default accounting opens its budget store and receipt sink: file I/O.
-    return await asyncio.to_thread(_new_executor, policy, accounting)
-
-
-def _cached_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Executor | None:
-    with _lock:
-        return _executor_entry(policy, accounting)
-
-
-def _new_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Executor:
-    with _lock:
-        executor = _executor_entry(policy, accounting)
-        if executor is not None:
-            return executor
-        chosen = accounting if accounting is not None else _default_accounting(policy)
-        executor = Executor(policy, accounting=chosen)
-        # The policy and accounting are held so their ids cannot be reused by other objects.
-        _executors[(id(policy), id(accounting))] = (policy, accounting, executor)
-        _trim(_executors)
-        return executor
-
-
-def _executor_entry(policy: CompiledPolicy, accounting: Accounting | None) -> Executor | None:
-    """The cached executor for ``policy`` and ``accounting``; the caller holds ``_lock``."""
-    key = (id(policy), id(accounting))
-    entry = _executors.get(key)
-    if entry is None or entry[0] is not policy or entry[1] is not accounting:
-        return None
-    _executors.move_to_end(key)
-    return entry[2]
-
-
-def _trim(cache: OrderedDict[Any, Any]) -> None:
-    while len(cache) > _CACHE_SIZE:
-        cache.popitem(last=False)
+# Kept under these names: tests and tools reach the shared cache through this module.
+_policy_for = _shared_cache.policy
+_apolicy_for = _shared_cache.apolicy
+_executor_for = _shared_cache.executor_for
+_aexecutor_for = _shared_cache.aexecutor_for

@@ -5,19 +5,15 @@ runnable with ``configurable_fields`` or ``configurable_alternatives``, and web 
 build one per request. An executor of its own for each would forget, between those calls, what
 the circuit breakers and the latency stats (which the ``fastest`` and ``least_busy``
 strategies order by) learnt. So models on the same policy and the same accounting share one
-executor, from small LRU caches keyed and bounded as :mod:`policyroute.api` keys and bounds
-its own:
+executor, from the cache :func:`policyroute.completion` uses too (see
+:mod:`policyroute._shared_cache` for its keys): a chat model and a completion call on one policy
+file and accounting share their breakers and stats as well.
 
-- a policy file or text is loaded once per source: the path as given (for a file, with its
-  version: absolute path, modification and change time, size and inode, so an edited file is
-  loaded again and gets a fresh executor) or the text, and the values of the ``${VAR}``
-  references it reads (keys are not part of the content hash). Building a model per call then
-  neither reads, validates nor compiles the policy again;
-- an executor is kept per compiled policy (by identity: the same object, which the step above
-  hands out for the same content) and accounting (by identity too, or, for a model without
-  one, the policy's default accounting in the current working directory, against which its
-  budget store and receipt paths are read). The cache holds both, so their ids cannot be
-  reused by other objects.
+- a policy file or text is loaded once per file version (or text) and values of the
+  ``${VAR}`` references it holds: building a model per call then neither reads, validates nor
+  compiles the policy again;
+- an executor is kept per compiled policy and accounting (by identity), or, for a model
+  without one, the policy's default accounting in the current working directory.
 
 Example:
     >>> llm = ChatPolicyRoute(policy="policies/tiered.yaml")  # doctest: +SKIP
@@ -28,11 +24,10 @@ Example:
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from policyroute._files import file_version
+from policyroute import _shared_cache
+from policyroute._shared_cache import CACHE_SIZE
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.policy.compile import CompiledPolicy
@@ -41,20 +36,6 @@ if TYPE_CHECKING:
     from policyroute.execution.executor import Executor
 
 __all__ = ["CACHE_SIZE", "clear", "executor", "load", "own_executor", "shared_executor"]
-
-CACHE_SIZE = 64
-"""How many loaded policies, and how many executors, are kept (least recently used go first)."""
-
-# A policy file's (absolute path, (mtime_ns, ctime_ns, size, inode)); () for policy text.
-Version = tuple[Any, ...]
-
-_lock = threading.Lock()
-# (the path as given or the text, the file version, the referenced variables' values)
-_PolicyKey = tuple[str, Version, tuple[tuple[str, str | None], ...]]
-_policies: OrderedDict[_PolicyKey, CompiledPolicy] = OrderedDict()
-_executors: OrderedDict[
-    tuple[int, int, str], tuple[CompiledPolicy, Accounting | None, Executor]
-] = OrderedDict()
 
 
 def load(policy: object) -> CompiledPolicy:
@@ -65,64 +46,14 @@ def load(policy: object) -> CompiledPolicy:
     policies that load are cached.
 
     Example:
-        >>> load("policies/tiered.yaml") is load("policies/tiered.yaml")  # doctest: +SKIP
+        >>> load("policies/tiered.yaml") is load("policies/tiered.yaml")
         True
     """
-    from policyroute.policy.load import is_policy_text
-    from policyroute.policy.loader import load_policy, load_policy_text
-
-    if isinstance(policy, CompiledPolicy):
-        return policy
-    if is_policy_text(policy):
-        source, text = policy, policy
-        version: Version = ()
-    elif isinstance(policy, (str, os.PathLike)):
-        # The path as given is part of the key: the compiled policy names it as its source.
-        source = os.fspath(policy)
-        version = _file_version(source)
-        read = _read(source) if version else None
-        if read is None:
-            # Missing or unreadable: the loader reports it as a policy problem (PR001).
-            return load_policy(source)
-        text = read
-    else:
+    if not isinstance(policy, (CompiledPolicy, str, os.PathLike)):
         raise RequestError(
             f"policy must be a path, policy text or CompiledPolicy, not {type(policy).__name__}"
         )
-    # A policy reads keys and URLs from ${VAR} references when it is loaded; their values are
-    # not part of its content hash, so a changed value must load the policy again.
-    key = (source, version, tuple((name, os.environ.get(name)) for name in _names(text)))
-    with _lock:
-        cached = _policies.get(key)
-        if cached is not None:
-            _policies.move_to_end(key)
-            return cached
-    compiled = load_policy(source) if version else load_policy_text(source)
-    with _lock:
-        # The first one cached wins, so that every model shares one compiled policy.
-        cached = _policies.setdefault(key, compiled)
-        _trim(_policies)
-    return cached
-
-
-def _names(text: str) -> list[str]:
-    from policyroute.policy.envrefs import env_names
-
-    return sorted(set(env_names(text)))
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as file:
-            return file.read()
-    except OSError:
-        return None
-
-
-def _file_version(path: str) -> Version:
-    absolute = os.path.abspath(path)
-    version = file_version(absolute)
-    return () if version is None else (absolute, version)
+    return _shared_cache.policy(policy)
 
 
 def executor(policy: CompiledPolicy, accounting: Accounting | None, *, shared: bool) -> Executor:
@@ -136,8 +67,8 @@ def executor(policy: CompiledPolicy, accounting: Accounting | None, *, shared: b
 
 
 def shared_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Executor:
-    """The executor every model on ``policy`` and ``accounting`` uses; ``None`` stands for the
-    policy's default accounting.
+    """The executor every model (and every ``policyroute.completion`` call) on ``policy`` and
+    ``accounting`` uses; ``None`` stands for the policy's default accounting.
 
     ``policy`` is keyed by identity, as :func:`load` hands out one compiled policy per content,
     file version and referenced variables' values: two policies of the same content hash may
@@ -148,31 +79,7 @@ def shared_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Ex
         >>> a is shared_executor(policy, None)  # doctest: +SKIP
         True
     """
-    # The default accounting is per working directory (see accounting.default_accounting).
-    where = os.getcwd() if accounting is None else ""
-    key = (id(policy), id(accounting), where)
-    with _lock:
-        entry = _executors.get(key)
-        if (
-            entry is not None
-            and entry[0] is policy
-            and entry[1] is accounting
-            and _usable(entry[2], accounting)
-        ):
-            _executors.move_to_end(key)
-            return entry[2]
-        # Built under the lock so that models racing to their first call share one executor.
-        # The policy and accounting are held so that their ids cannot be reused meanwhile.
-        executor = own_executor(policy, accounting)
-        _executors[key] = (policy, accounting, executor)
-        _trim(_executors)
-        return executor
-
-
-def _usable(executor: Executor, accounting: Accounting | None) -> bool:
-    # A closed default accounting is replaced by default_accounting; an executor still holding
-    # it would refuse every call. An accounting given by the caller is the caller's to manage.
-    return accounting is not None or not getattr(executor.accounting, "closed", False)
+    return _shared_cache.executor(policy, accounting)
 
 
 def own_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Executor:
@@ -182,27 +89,14 @@ def own_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Execu
         >>> own_executor(policy, None) is own_executor(policy, None)  # doctest: +SKIP
         False
     """
-    from policyroute.execution.executor import Executor
-
-    if accounting is None:
-        from policyroute.accounting import default_accounting
-
-        accounting = default_accounting(policy)
-    return Executor(policy, accounting=accounting)
+    return _shared_cache.new_executor(policy, accounting)
 
 
 def clear() -> None:
-    """Forget the shared policies and executors (their breakers and stats with them); models
-    already holding an executor keep it.
+    """Forget the shared policies and executors (their breakers and stats with them), those of
+    ``policyroute.completion`` too; models already holding an executor keep it.
 
     Example:
         >>> clear()
     """
-    with _lock:
-        _policies.clear()
-        _executors.clear()
-
-
-def _trim(cache: OrderedDict[Any, Any]) -> None:
-    while len(cache) > CACHE_SIZE:
-        cache.popitem(last=False)
+    _shared_cache.clear()

@@ -1,0 +1,379 @@
+"""The policies and executors every call on one policy shares, in one process.
+
+``policyroute.completion``, ``policyroute.acompletion`` and every
+:class:`~policyroute.langchain.ChatPolicyRoute` draw from the same two small LRU caches, so a
+completion call and a chat model on the same policy file and accounting run on one executor:
+one circuit breaker per deployment, one set of latency stats.
+
+- A policy (a file or YAML text) is loaded once per *policy key*: the file's absolute path and
+  version (see :func:`policyroute._files.file_version`; an edited file loads again), or the
+  text, plus the values of the ``${VAR}`` references it holds. Those values are read when the
+  policy loads and are not part of its content hash, so a changed value loads it again. A
+  hit costs a stat, a read of each referenced variable and two dict lookups; only a policy
+  that loads is cached. Concurrent misses on one source share one load, whether the callers
+  are threads or tasks on any event loop: an async caller loads in its loop's default
+  executor, a sync caller in its own thread, and each joins a load already under way.
+- An executor is kept per *executor key*: the compiled policy (by identity, as the step above
+  hands out one per policy key) and the accounting (by identity too), or, for none, the
+  policy's default accounting of the current working directory, against which the policy's
+  store and receipt paths are read. A default accounting that was closed gets a new executor.
+
+Example:
+    >>> import policyroute._shared_cache as cache
+    >>> cache.policy("policies/tiered.yaml") is cache.policy("policies/tiered.yaml")
+    True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from policyroute._files import file_version
+from policyroute.errors import RequestError
+from policyroute.execution.hooks import Accounting
+from policyroute.policy.compile import CompiledPolicy
+from policyroute.policy.load import is_policy_text
+
+if TYPE_CHECKING:
+    from policyroute.execution.executor import Executor
+
+__all__ = [
+    "CACHE_SIZE",
+    "PolicyRef",
+    "aexecutor_for",
+    "apolicy",
+    "clear",
+    "executor",
+    "executor_for",
+    "new_executor",
+    "policy",
+]
+
+PolicyRef = CompiledPolicy | str | os.PathLike[str]
+
+CACHE_SIZE = 64
+"""How many loaded policies, and how many executors, are kept (least recently used go first)."""
+
+# A policy file's absolute path and version, or a policy's YAML text and ().
+_Origin = tuple[str, tuple[int, ...]]
+_ExecutorKey = tuple[int, int, str]
+_Loading = concurrent.futures.Future[CompiledPolicy]
+
+
+class _Loaded(NamedTuple):
+    """A policy loaded from one origin, the variables it references (sorted by name) and the
+    values they had when it was loaded."""
+
+    names: tuple[str, ...]
+    values: tuple[str | None, ...]
+    policy: CompiledPolicy
+
+
+_lock = threading.Lock()
+# Only the latest load of an origin is kept: the values of its variables are the process's.
+_policies: OrderedDict[_Origin, _Loaded] = OrderedDict()
+_loading: dict[_Origin, _Loading] = {}
+_executors: OrderedDict[_ExecutorKey, tuple[CompiledPolicy, Accounting | None, Executor]] = (
+    OrderedDict()
+)
+# Builds one executor at a time, outside ``_lock``: opening a default accounting's store and
+# sinks is file I/O, which cache hits (on an event loop, say) must not wait for.
+_building = threading.Lock()
+
+
+# --------------------------------------------------------------------------- policies
+
+
+def policy(ref: PolicyRef) -> CompiledPolicy:
+    """The compiled policy for ``ref`` (a compiled policy, a path or YAML text), loaded in this
+    thread on a miss unless a load of the same source is under way, which it waits for.
+
+    A broken policy raises :class:`~policyroute.errors.PolicyValidationError` (the same one
+    for every caller sharing the load); a missing file is one (PR001).
+
+    Example:
+        >>> policy("policies/tiered.yaml").name
+        'tiered'
+    """
+    if isinstance(ref, CompiledPolicy):
+        return ref
+    source = _source(ref)
+    if source.origin is None:
+        return _load(source)
+    cached = _cached(source.origin)
+    if cached is not None:
+        return cached
+    loading, starts = _join(source.origin)
+    if starts:
+        _load_shared(source, loading)
+    return loading.result()
+
+
+async def apolicy(ref: PolicyRef) -> CompiledPolicy:
+    """:func:`policy` for a running loop: a miss loads in the loop's default executor (reading,
+    validating and compiling a policy takes tens of milliseconds, which would stall every other
+    task), or waits for the load of the same source under way in any thread.
+
+    A caller's cancellation leaves the shared load to the others.
+
+    Example:
+        >>> (await apolicy("policies/tiered.yaml")).name  # doctest: +SKIP
+        'tiered'
+    """
+    if isinstance(ref, CompiledPolicy):
+        return ref
+    source = _source(ref)
+    if source.origin is None:
+        return await asyncio.to_thread(_load, source)
+    cached = _cached(source.origin)
+    if cached is not None:
+        return cached
+    loading, starts = _join(source.origin)
+    if starts:
+        try:
+            asyncio.get_running_loop().run_in_executor(None, _load_shared, source, loading)
+        except BaseException as exc:  # an executor shut down: fail the waiters, not hang them
+            _settle(source.origin, loading, exc)
+    return await asyncio.wrap_future(loading)
+
+
+class _Source(NamedTuple):
+    """A policy as given (a path or the text), where it comes from (``None`` for a file that
+    is missing, which is never cached), and whether it is the text."""
+
+    given: str
+    origin: _Origin | None
+    text: bool
+
+
+def _source(ref: object) -> _Source:
+    if not isinstance(ref, (str, os.PathLike)):
+        raise RequestError(
+            "policy must be a CompiledPolicy, a path to a policy file or the policy's YAML"
+            f" text, got {type(ref).__name__}"
+        )
+    if is_policy_text(ref):
+        return _Source(ref, (ref, ()), True)
+    given = os.fspath(ref)
+    path = os.path.abspath(given)
+    version = file_version(path)
+    return _Source(given, None if version is None else (path, version), False)
+
+
+def _cached(origin: _Origin) -> CompiledPolicy | None:
+    with _lock:
+        return _hit(origin)
+
+
+def _hit(origin: _Origin) -> CompiledPolicy | None:
+    """The cached policy of ``origin``, if its variables still have the values it was loaded
+    with; the caller holds ``_lock``."""
+    loaded = _policies.get(origin)
+    if loaded is None or (
+        loaded.names and tuple(map(os.environ.get, loaded.names)) != loaded.values
+    ):
+        return None
+    _policies.move_to_end(origin)
+    return loaded.policy
+
+
+def _join(origin: _Origin) -> tuple[_Loading, bool]:
+    """The load of ``origin`` under way (or a done one, if it has just been cached), and
+    whether the caller is to run it."""
+    with _lock:
+        loading = _loading.get(origin)
+        if loading is not None:
+            return loading, False
+        loading = concurrent.futures.Future()
+        cached = _hit(origin)
+        if cached is not None:
+            loading.set_result(cached)
+            return loading, False
+        _loading[origin] = loading
+    # Running, so that a waiter's cancellation (wrap_future passes it on) cannot cancel the
+    # load the other waiters are sharing.
+    loading.set_running_or_notify_cancel()
+    return loading, True
+
+
+def _load(source: _Source) -> CompiledPolicy:
+    """Load, validate and compile ``source``, and cache it (the first one cached wins, so every
+    caller shares one compiled policy)."""
+    from policyroute.policy import loader
+
+    origin = source.origin
+    text = source.given if source.text else None if origin is None else _read(origin[0])
+    if origin is None or text is None:
+        # Missing or unreadable: the loader reports it as a policy problem (PR001).
+        return loader.load_policy(source.given)
+    # Read before loading: a value changed meanwhile makes the next call load again.
+    names = _env_names(text)
+    values = tuple(map(os.environ.get, names))
+    # A file by the path as given: the compiled policy names it as its source.
+    load = loader.load_policy_text if source.text else loader.load_policy
+    compiled = load(source.given)
+    with _lock:
+        # The first one cached wins, unless it is of other values.
+        cached = _policies.get(origin)
+        if cached is None or cached.values != values:
+            cached = _policies[origin] = _Loaded(names, values, compiled)
+        _policies.move_to_end(origin)
+        _trim(_policies)
+    return cached.policy
+
+
+def _load_shared(source: _Source, loading: _Loading) -> None:
+    """Every waiter gets the policy, or the same error."""
+    assert source.origin is not None
+    try:
+        compiled = _load(source)
+    except BaseException as exc:  # whatever it is, the waiters must not wait forever
+        _settle(source.origin, loading, exc)
+    else:
+        _settle(source.origin, loading, compiled)
+
+
+def _settle(origin: _Origin, loading: _Loading, outcome: CompiledPolicy | BaseException) -> None:
+    with _lock:
+        if _loading.get(origin) is loading:
+            del _loading[origin]
+    if isinstance(outcome, BaseException):
+        loading.set_exception(outcome)
+    else:
+        loading.set_result(outcome)
+
+
+def _env_names(text: str) -> tuple[str, ...]:
+    from policyroute.policy.envrefs import env_names
+
+    return tuple(sorted(set(env_names(text))))
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read()
+    except OSError:
+        return None
+
+
+# --------------------------------------------------------------------------- executors
+
+
+def executor(policy: CompiledPolicy, accounting: Accounting | None) -> Executor:
+    """The executor every call on ``policy`` and ``accounting`` uses; ``None`` stands for the
+    policy's default accounting in the current working directory.
+
+    Example:
+        >>> from policyroute.execution.hooks import NullAccounting
+        >>> p, off = policy("policies/tiered.yaml"), NullAccounting()
+        >>> executor(p, off) is executor(p, off)
+        True
+    """
+    key = _executor_key(policy, accounting)
+    cached = _cached_executor(key, policy, accounting)
+    return cached if cached is not None else _build(key, policy, accounting)
+
+
+def executor_for(ref: PolicyRef, accounting: Accounting | None) -> Executor:
+    """:func:`executor` of :func:`policy`, for ``policyroute.completion``.
+
+    Example:
+        >>> from policyroute.execution.hooks import NullAccounting
+        >>> executor_for("policies/tiered.yaml", NullAccounting()).policy.name
+        'tiered'
+    """
+    return executor(policy(ref), accounting)
+
+
+async def aexecutor_for(ref: PolicyRef, accounting: Accounting | None) -> Executor:
+    """:func:`executor_for` for a running loop: loading the policy and opening its default
+    accounting (file I/O) run in the loop's default executor.
+
+    Example:
+        >>> (await aexecutor_for("policies/tiered.yaml", None)).policy.name  # doctest: +SKIP
+        'tiered'
+    """
+    compiled = await apolicy(ref)
+    key = _executor_key(compiled, accounting)
+    cached = _cached_executor(key, compiled, accounting)
+    if cached is not None:
+        return cached
+    return await asyncio.to_thread(_build, key, compiled, accounting)
+
+
+def new_executor(policy: CompiledPolicy, accounting: Accounting | None) -> Executor:
+    """A new executor, shared with nobody: its breakers and stats start empty.
+
+    Example:
+        >>> from policyroute.execution.hooks import NullAccounting
+        >>> p, off = policy("policies/tiered.yaml"), NullAccounting()
+        >>> new_executor(p, off) is new_executor(p, off)
+        False
+    """
+    from policyroute.execution.executor import Executor
+
+    if accounting is None:
+        from policyroute.accounting import default_accounting
+
+        accounting = default_accounting(policy)
+    return Executor(policy, accounting=accounting)
+
+
+def _executor_key(policy: CompiledPolicy, accounting: Accounting | None) -> _ExecutorKey:
+    # The default accounting is per working directory (see accounting.default_accounting).
+    return id(policy), id(accounting), os.getcwd() if accounting is None else ""
+
+
+def _cached_executor(
+    key: _ExecutorKey, policy: CompiledPolicy, accounting: Accounting | None
+) -> Executor | None:
+    with _lock:
+        entry = _executors.get(key)
+        if entry is None or entry[0] is not policy or entry[1] is not accounting:
+            return None
+        made = entry[2]
+        # A closed default accounting is replaced by default_accounting; an executor still
+        # holding it would refuse every call. An accounting given by the caller is the
+        # caller's to manage.
+        if accounting is None and getattr(made.accounting, "closed", False):
+            return None
+        _executors.move_to_end(key)
+        return made
+
+
+def _build(key: _ExecutorKey, policy: CompiledPolicy, accounting: Accounting | None) -> Executor:
+    with _building:
+        # Callers racing to their first call share one executor.
+        cached = _cached_executor(key, policy, accounting)
+        if cached is not None:
+            return cached
+        made = new_executor(policy, accounting)
+        with _lock:
+            # The policy and accounting are held so that their ids cannot be reused meanwhile.
+            _executors[key] = (policy, accounting, made)
+            _executors.move_to_end(key)
+            _trim(_executors)
+        return made
+
+
+def clear() -> None:
+    """Forget the cached policies and executors (their breakers and stats with them); callers
+    already holding an executor keep it.
+
+    Example:
+        >>> clear()
+    """
+    with _lock:
+        _policies.clear()
+        _executors.clear()
+
+
+def _trim(cache: OrderedDict[Any, Any]) -> None:
+    while len(cache) > CACHE_SIZE:
+        cache.popitem(last=False)
