@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -69,8 +70,14 @@ class ReservedLine:
             expires_at=w.expires_at,
             bucket_seconds=w.bucket_seconds,
             span_seconds=w.span_seconds,
-            thresholds=tuple(sorted(self.budget.warn_at)),
+            thresholds=_sorted(self.budget.warn_at),
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _sorted(thresholds: tuple[float, ...]) -> tuple[float, ...]:
+    # A budget's ``warn_at`` is sorted on each reservation of each of its lines: once is enough.
+    return tuple(sorted(thresholds))
 
 
 def settled_charges(
@@ -97,7 +104,7 @@ def settled_charges(
         else:
             limit = rl.budget.limit_usd
             crossed = tuple(
-                t for t in sorted(rl.budget.warn_at) if actual >= limit * threshold_fraction(t)
+                t for t in _sorted(rl.budget.warn_at) if actual >= limit * threshold_fraction(t)
             )
             charge = BudgetCharge(
                 rl.budget.name, rl.scope, "call", limit, actual, Decimal(0), crossed

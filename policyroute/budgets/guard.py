@@ -244,13 +244,13 @@ class BudgetGuard:
             if refusal is None:
                 store_lines = [rl.reserve_line(amount) for rl in lines if rl.window.persistent]
                 if not store_lines:
-                    return self._admitted(params, rid, lines, estimate, amount)
-                result: ReserveResult = yield _Reserve(
-                    store_lines, rid, self._lease_for(params), self._clock()
-                )
-                reclaimed.extend(reclaimed_charges(result.reclaimed))
+                    return self._admitted(params, rid, lines, estimate, amount, None)
+                lease = self._lease_for(params)
+                result: ReserveResult = yield _Reserve(store_lines, rid, lease, self._clock())
+                if result.reclaimed:
+                    reclaimed.extend(reclaimed_charges(result.reclaimed))
                 if result.ok:
-                    return self._admitted(params, rid, lines, estimate, amount)
+                    return self._admitted(params, rid, lines, estimate, amount, lease)
                 refusal = store_refusal(lines, result)
             final = refusal
             states: dict[str, LineState] = {}
@@ -382,10 +382,11 @@ class BudgetGuard:
         lines: tuple[ReservedLine, ...],
         estimate: Estimate,
         amount: Decimal,
+        lease: float | None,
     ) -> Admission:
+        """The admission of a reservation; ``lease`` is ``None`` when no line is in the store
+        (per-call budgets hold nothing there, so there is nothing to renew)."""
         handle = Reservation(rid, lines, estimate, amount)
-        # Only store reservations have a lease; per-call budgets hold nothing in the store.
-        lease = self._lease_for(params) if any(rl.window.persistent for rl in lines) else None
         return Admission(params=params, estimate=amount, handle=handle, lease_seconds=lease)
 
     def _on_refusal(

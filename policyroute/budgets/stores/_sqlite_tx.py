@@ -64,8 +64,7 @@ class Transaction:
 
     def __enter__(self) -> Transaction:
         try:
-            self._conn = self._store._conn(on_loop=self._on_loop)
-            self._cur = self._conn.cursor()
+            self._conn, self._cur = self._store._cursor(on_loop=self._on_loop)
             self._begin()
         except sqlite3.Error as exc:
             if self._on_loop and _is_busy(exc):
@@ -86,14 +85,14 @@ class Transaction:
         try:
             if exc_type is None and not self.rollback:
                 try:
-                    self._conn.execute("COMMIT")
+                    self._cur.execute("COMMIT")
                 except sqlite3.Error:
                     # A failed COMMIT leaves the transaction open: end it before reporting.
                     if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
+                        self._cur.execute("ROLLBACK")
                     raise
             else:
-                self._conn.execute("ROLLBACK")
+                self._cur.execute("ROLLBACK")
         except sqlite3.Error as error:
             if exc is None:
                 if self._on_loop and _is_busy(error):

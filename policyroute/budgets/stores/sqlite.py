@@ -98,6 +98,22 @@ def _text(values: tuple[float, ...]) -> str:
     return ",".join(repr(v) for v in values)
 
 
+# A line's limit and thresholds are the same call after call (the policy's): converted once.
+@functools.lru_cache(maxsize=1024)
+def _line_constants(limit: Decimal, thresholds: tuple[float, ...]) -> tuple[int, str]:
+    return to_nano(limit, up=False), _text(thresholds)
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_key(key: str) -> str:
+    return json.dumps(key)
+
+
+def _held_text(held: Sequence[tuple[str, int]]) -> str:
+    """``json.dumps(held)``, compact, with each key's JSON spelling made once per key."""
+    return "[" + ",".join(f"[{_json_key(key)},{amount}]" for key, amount in held) + "]"
+
+
 def _create_schema(cur: sql._Cursor) -> None:
     """Create the tables if missing, and migrate the earlier layout (inside a transaction)."""
     for statement in sql.SCHEMA.split(";"):
@@ -164,6 +180,11 @@ class SQLiteStore:
     # ------------------------------------------------------------------ connections
 
     def _conn(self, *, on_loop: bool = False) -> sqlite3.Connection:
+        return self._cursor(on_loop=on_loop)[0]
+
+    def _cursor(self, *, on_loop: bool = False) -> tuple[sqlite3.Connection, sqlite3.Cursor]:
+        """This thread's connection and a cursor kept with it (one per transaction cost
+        about as much as a statement)."""
         if self._closed:
             # Opening a fresh connection here would leak it past the owner's close().
             raise BudgetStoreError(f"budget store {self.path} is closed")
@@ -173,7 +194,7 @@ class SQLiteStore:
             # One stat per transaction (~1 us): a connection to a file that was removed or
             # replaced would go on enforcing budgets that no other process sees.
             if local.ident == file_id(self.path):
-                return conn
+                return conn, local.cur
             self._forget(local, conn)
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE. The loop
         # thread's connection never waits for a lock (timeout 0): its caller falls back to a
@@ -206,11 +227,12 @@ class SQLiteStore:
             raise
         self._ident = ident
         local.conn = conn
+        local.cur = conn.cursor()
         local.pid = os.getpid()
         local.ident = ident
         with self._all_lock:
             self._all.append(conn)
-        return conn
+        return conn, local.cur
 
     def _adopt(self, conn: sqlite3.Connection) -> None:
         """Make sure a file that replaced the one this store opened has the tables."""
@@ -229,7 +251,7 @@ class SQLiteStore:
         )
 
     def _forget(self, local: threading.local, conn: sqlite3.Connection) -> None:
-        del local.conn
+        del local.conn, local.cur
         with self._all_lock:
             if conn in self._all:
                 self._all.remove(conn)
@@ -285,8 +307,7 @@ class SQLiteStore:
                 # reservation is refused: a refusal rolls back to here, not the transaction.
                 cur.execute(sql.SAVEPOINT_LINES)
             for index, (line, (key, amount)) in enumerate(zip(lines, held, strict=True)):
-                limit = to_nano(line.limit, up=False)
-                thresholds = _text(tuple(line.thresholds))
+                limit, thresholds = _line_constants(line.limit, tuple(line.thresholds))
                 row = cur.execute(
                     sql.RESERVE_KNOWN_LINE, (limit, amount, thresholds, line.expires_at, key)
                 ).fetchone()
@@ -321,7 +342,7 @@ class SQLiteStore:
                         reclaimed=reclaimed_crossings(settled),
                     )
             cur.execute(
-                sql.INSERT_RESERVATION, (reservation_id, now + lease_seconds, json.dumps(held))
+                sql.INSERT_RESERVATION, (reservation_id, now + lease_seconds, _held_text(held))
             )
         return ReserveResult(ok=True, reclaimed=reclaimed_crossings(settled))
 
