@@ -490,6 +490,14 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
     else:
         usage = usage_from_response(response) if response is not None else Usage()
     if (not answered and reported.total_tokens) or usage.total_tokens == 0:
+        if not answered and not reported.output_tokens and usage.output_tokens:
+            # The provider reported its input when the stream began (Anthropic's
+            # message_start) and the output never: the partial answer counts what arrived.
+            reported = dataclasses.replace(
+                reported,
+                output_tokens=usage.output_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+            )
         usage = reported
     billed = outcome.provider_billed or answered
     if outcome.status == "refused" or not billed:

@@ -1,6 +1,6 @@
 """What policyroute needs from litellm's stream objects: their read timeout, whether the
-provider finished, and closing them (from the reading thread, or from another to end a
-read that is past its deadline).
+provider finished, the usage they received but never passed on, and closing them (from the
+reading thread, or from another to end a read that is past its deadline).
 
 Example:
     >>> sync_read_timeout({"timeout": 600}, first_token=5.0, idle=2.0)["timeout"]
@@ -15,7 +15,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["abort", "aclose", "close", "provider_finished", "sync_read_timeout"]
+from policyroute.execution.hooks import Usage
+from policyroute.execution.usage import is_impossible, usage_of
+
+__all__ = ["abort", "aclose", "close", "held_usage", "provider_finished", "sync_read_timeout"]
 
 _log = logging.getLogger("policyroute.execution")
 
@@ -46,6 +49,40 @@ def provider_finished(stream: Any) -> bool:
         getattr(stream, "received_finish_reason", None) is not None
         or getattr(stream, "intermittent_finish_reason", None) is not None
     )
+
+
+def held_usage(stream: Any) -> Usage | None:
+    """The input side of the last usage litellm's stream wrapper received without passing
+    it on, for a stream that ends before the provider's final usage reached the caller.
+
+    Anthropic reports the input tokens (cache reads and writes included) in its first
+    event, ``message_start``; litellm turns it into a chunk without content, which its
+    wrapper keeps in ``chunks`` but never yields (it yields usage only with the last chunk).
+    A stream cut after it was still billed for that input. The output side is left out:
+    ``message_start`` carries a placeholder output count, and the output received is
+    counted from the text that arrived. ``None`` when nothing usable was received, or for
+    an iterable that is not litellm's wrapper.
+
+    Example:
+        >>> held_usage(iter([])) is None
+        True
+    """
+    if not hasattr(stream, "received_finish_reason"):
+        return None
+    chunks = getattr(stream, "chunks", None)
+    if not isinstance(chunks, list):
+        return None
+    for chunk in reversed(chunks):
+        usage = usage_of(chunk)
+        if usage is None or usage.input_tokens <= 0 or is_impossible(usage):
+            continue
+        return Usage(
+            input_tokens=usage.input_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        )
+    return None
 
 
 def abort(stream: Any) -> None:

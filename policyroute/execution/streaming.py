@@ -52,6 +52,7 @@ from policyroute.execution.stream_io import (
     abort,
     aclose,
     close,
+    held_usage,
     provider_finished,
     sync_read_timeout,
 )
@@ -89,6 +90,7 @@ class _StreamRun(AttemptRun):
         "progress_at",
         "read_from",
         "reading_s",
+        "stream",
         "usage",
         "waited_s",
     )
@@ -110,6 +112,12 @@ class _StreamRun(AttemptRun):
         # then is a failed attempt billed. litellm closes even an empty or unreadable body
         # with chunks of its own (a "stop" and an empty usage), which prove nothing.
         self.began = False
+        self.stream: Any = None  # the provider's stream, once opened
+
+    def opened(self, stream: Any) -> None:
+        """The provider's stream is open (its first read is over)."""
+        self.stream = stream
+        self.read_ends()
 
     def read_begins(self) -> None:
         """The driver starts waiting for the provider's next chunk."""
@@ -218,6 +226,7 @@ class _StreamRun(AttemptRun):
         )
 
     def failure_outcome(self, error: ProviderError) -> AttemptOutcome:
+        self._take_held_usage()
         return AttemptOutcome(
             status="error" if self.first_at is None else "interrupted",
             error=error,
@@ -229,6 +238,7 @@ class _StreamRun(AttemptRun):
     def finalize(self) -> AttemptOutcome:
         outcome = super().finalize()
         if outcome.status == "cancelled":
+            self._take_held_usage()
             outcome.usage = self.usage
             outcome.provider_billed = self.began
         if self.first_at is not None:
@@ -239,6 +249,16 @@ class _StreamRun(AttemptRun):
                 # so accounting prices the partial answer, not just the prompt.
                 outcome.response = self._partial_response()
         return outcome
+
+    def _take_held_usage(self) -> None:
+        # The stream ends before the provider's usage reached the caller: what litellm's
+        # wrapper received and kept (Anthropic's message_start) says what input was billed.
+        if self.usage is not None:
+            return
+        held = held_usage(self.stream)
+        if held is not None:
+            self.usage = held
+            self.began = True
 
     def _assemble(self) -> Any:
         response = import_litellm().stream_chunk_builder(self.chunks, messages=self.messages)
@@ -326,7 +346,7 @@ def _sync_attempt(
     watchdog: Watchdog | None = None
     try:
         stream = executor.completion_fn(messages=call.messages, **params)
-        run.read_ends()
+        run.opened(stream)
         if first_token is not None or idle is not None:
             opened = stream
             watchdog = Watchdog(
@@ -437,7 +457,7 @@ async def _async_attempt(
     try:
         opening = handed_off(executor.acompletion_fn(messages=call.messages, **admission.params))
         stream = await _timed(within(opening, first_token), _first_token_message(first_token))
-        run.read_ends()
+        run.opened(stream)
         iterator = stream.__aiter__()
         while True:
             if run.first_at is None:

@@ -1,0 +1,202 @@
+"""An Anthropic stream cut after ``message_start`` is billed for the input that event reported.
+
+Anthropic reports the input tokens (cache reads and writes included) in its first event;
+litellm keeps that usage in its stream wrapper and yields nothing until content comes. A
+stream cut, stalled or abandoned after it was still billed for that input by the provider,
+so the receipt and the budget charge it: through ``policyroute.acompletion`` and a policy
+file, as a user meets it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import litellm
+import pytest
+from exec_support import arun
+
+import policyroute
+from policyroute.api import clear_cache
+from policyroute.errors import PolicyRouteError
+from policyroute.testing import FakeProvider, Fault, Reply, Usage
+
+pytestmark = pytest.mark.timeout(30)
+
+CLAUDE = "claude-sonnet-4-5-20250929"
+POLICY = """
+policyroute: 1
+name: held-usage
+models:
+  claude:
+    model: anthropic/{model}
+    api_base: {base}
+    api_key: ${{HELD_USAGE_TEST_KEY}}
+budgets:
+  - name: daily
+    limit_usd: 100
+    window: day
+store: {{backend: memory}}
+receipts: {{sink: jsonl, path: receipts.jsonl}}
+routes:
+  - name: default
+    to: claude
+defaults:
+  max_tokens: 64
+  first_token_timeout: {first_token}
+  retry: {{attempts: 0}}
+"""
+MESSAGES = [{"role": "user", "content": "hello there"}]
+# 1000 tokens sent afresh, 200 read from the cache, 300 written to it.
+REPORTED = Usage(prompt=1000, cached=200, cache_creation=300)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)  # the policy's receipt path is relative to the cwd
+    monkeypatch.setenv("HELD_USAGE_TEST_KEY", "sk-ant-test")
+    yield tmp_path
+    clear_cache()
+    from policyroute.accounting import _clear_default_cache
+
+    _clear_default_cache()
+
+
+def _policy(workdir: Path, fp: FakeProvider, first_token: str = "10s") -> Path:
+    path = workdir / "policy.yaml"
+    path.write_text(POLICY.format(model=CLAUDE, base=fp.anthropic_base, first_token=first_token))
+    return path
+
+
+def _receipts(workdir: Path, kind: str) -> list[dict[str, Any]]:
+    lines = (workdir / "receipts.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def _input_price() -> Decimal:
+    """What litellm charges for the reported input: fresh, cache reads and cache writes."""
+    usage = litellm.Usage(
+        prompt_tokens=1500,
+        completion_tokens=0,
+        total_tokens=1500,
+        prompt_tokens_details={"cached_tokens": 200, "cache_creation_tokens": 300},
+        cache_read_input_tokens=200,
+        cache_creation_input_tokens=300,
+    )
+    prompt, completion = litellm.cost_per_token(model=f"anthropic/{CLAUDE}", usage_object=usage)
+    return Decimal(repr(prompt + completion))
+
+
+def _assert_input_billed(receipt: dict[str, Any], status: str) -> Decimal:
+    assert receipt["status"] == status
+    assert receipt["provider_billed"] is True
+    assert receipt["input_tokens"] == 1500  # input_tokens counts the cached parts too
+    assert receipt["cache_read_tokens"] == 200
+    assert receipt["cache_write_tokens"] == 300
+    assert receipt["output_tokens"] == 0
+    cost = Decimal(receipt["cost"])
+    assert abs(cost - _input_price()) < Decimal("1e-6")
+    assert receipt["price_source"] == "litellm"
+    (budget,) = receipt["budgets"]
+    assert Decimal(budget["spent"]) == cost
+    assert Decimal(budget["reserved"]) == 0
+    return cost
+
+
+async def _stream(policy: Path) -> str:
+    stream = await policyroute.acompletion(policy=policy, messages=MESSAGES, stream=True)
+    return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+
+def test_stream_cut_right_after_message_start_is_billed_for_its_input(
+    fp: FakeProvider, workdir: Path
+) -> None:
+    fp.script(CLAUDE, Fault.stream_cut(after=1, reply=Reply(text="one two", usage=REPORTED)))
+    policy = _policy(workdir, fp)
+
+    with pytest.raises(PolicyRouteError):
+        arun(_stream(policy))
+
+    (attempt,) = _receipts(workdir, "attempt")
+    cost = _assert_input_billed(attempt, "error")
+    (call,) = _receipts(workdir, "call")
+    assert (call["input_tokens"], Decimal(call["cost"])) == (1500, cost)
+
+
+def test_sync_stream_cut_before_content_is_billed_for_its_input(
+    fp: FakeProvider, workdir: Path
+) -> None:
+    # message_start, content_block_start and ping: no content yet.
+    fp.script(CLAUDE, Fault.stream_cut(after=3, reply=Reply(text="one two", usage=REPORTED)))
+    policy = _policy(workdir, fp)
+
+    with pytest.raises(PolicyRouteError):
+        policyroute.completion(policy=policy, messages=MESSAGES, stream=True)
+
+    (attempt,) = _receipts(workdir, "attempt")
+    _assert_input_billed(attempt, "error")
+
+
+def test_stream_stalled_after_message_start_is_billed_for_its_input(
+    fp: FakeProvider, workdir: Path
+) -> None:
+    fp.script(CLAUDE, Fault.stall(after=1, reply=Reply(text="one", usage=REPORTED), timeout=5))
+    policy = _policy(workdir, fp, first_token="0.3s")
+
+    with pytest.raises(PolicyRouteError) as info:
+        arun(_stream(policy))
+
+    assert getattr(info.value, "error_class", None) == "timeout"
+    (attempt,) = _receipts(workdir, "attempt")
+    _assert_input_billed(attempt, "error")
+
+
+def test_stream_abandoned_after_message_start_is_billed_for_its_input(
+    fp: FakeProvider, workdir: Path
+) -> None:
+    fp.script(CLAUDE, Fault.stall(after=1, reply=Reply(text="one", usage=REPORTED), timeout=5))
+    policy = _policy(workdir, fp)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(_stream(policy))
+        await asyncio.sleep(0.5)  # message_start is in; nothing reached the caller
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    arun(main())
+    (attempt,) = _receipts(workdir, "attempt")
+    _assert_input_billed(attempt, "cancelled")
+
+
+def test_stream_cut_after_content_keeps_the_cache_split_of_message_start(
+    fp: FakeProvider, workdir: Path
+) -> None:
+    fp.script(CLAUDE, Fault.stream_cut(after=5, reply=Reply(text="one two three", usage=REPORTED)))
+    policy = _policy(workdir, fp)
+
+    async def consume() -> list[str]:
+        received: list[str] = []
+        stream = await policyroute.acompletion(policy=policy, messages=MESSAGES, stream=True)
+        async for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "")
+        return received
+
+    with pytest.raises(PolicyRouteError) as info:
+        arun(consume())
+
+    partial = getattr(info.value, "partial_text", "")
+    assert partial
+    (attempt,) = _receipts(workdir, "attempt")
+    assert attempt["status"] == "interrupted"
+    assert (attempt["input_tokens"], attempt["cache_read_tokens"]) == (1500, 200)
+    assert attempt["cache_write_tokens"] == 300
+    output = litellm.token_counter(model=f"anthropic/{CLAUDE}", text=partial)
+    assert attempt["output_tokens"] == output
+    out_rate = Decimal(repr(litellm.model_cost[CLAUDE]["output_cost_per_token"]))
+    expected = _input_price() + output * out_rate
+    assert abs(Decimal(attempt["cost"]) - expected) < Decimal("1e-6")
