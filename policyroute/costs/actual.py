@@ -77,6 +77,10 @@ _WIDE = decimal.Context(prec=400, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 class CostResult:
     """A cost in USD and where its price came from.
 
+    ``usage_estimated``: some of the tokens priced were counted locally (litellm's token
+    counter) because the provider's own count never arrived, as for a stream cut before its
+    final usage chunk.
+
     Example:
         >>> CostResult(Decimal("0.000125"), "litellm").cost
         Decimal('0.000125')
@@ -84,6 +88,7 @@ class CostResult:
 
     cost: Decimal
     source: PriceSource
+    usage_estimated: bool = False
 
 
 def to_decimal(value: float | int | str | Decimal) -> Decimal:
@@ -471,7 +476,8 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
     - refused, or not billed by the provider (refused by it or unreachable): 0;
     - a billed failure: its input only;
     - cut or cancelled after the provider started: the usage seen so far, with tokens counted
-      locally where the provider's usage never arrived (it comes in the last chunk).
+      locally where the provider's usage never arrived (it comes in the last chunk); the
+      cost then says ``usage_estimated``.
 
     Example:
         >>> attempt_cost(attempt, AttemptOutcome(status="error"))  # doctest: +SKIP
@@ -489,6 +495,9 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
         usage = reported  # read from this very response when it arrived
     else:
         usage = usage_from_response(response) if response is not None else Usage()
+    # Whether tokens were counted locally; the partial answer of a broken stream is assembled
+    # by litellm, which counts its tokens when no usage chunk came.
+    estimated = False
     if (not answered and reported.total_tokens) or usage.total_tokens == 0:
         if not answered and not reported.output_tokens and usage.output_tokens:
             # The provider reported its input when the stream began (Anthropic's
@@ -498,7 +507,10 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
                 output_tokens=usage.output_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
             )
+            estimated = True
         usage = reported
+    elif not answered:
+        estimated = True
     billed = outcome.provider_billed or answered
     if outcome.status == "refused" or not billed:
         return sound_usage(usage, candidate.model), CostResult(_ZERO, candidate.info.price_source)
@@ -516,6 +528,7 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
     if usage.input_tokens == 0 or (usage.output_tokens == 0 and partial):
         # The usage chunk comes last, so a stream cut midway reported none: count what
         # was sent and what arrived (the partial text) as the provider would bill it.
+        estimated = True
         usage = Usage(
             input_tokens=usage.input_tokens
             or count_locally(candidate.model, messages=list(attempt.call.request.messages)),
@@ -534,7 +547,8 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
             cache_write_tokens=usage.cache_write_tokens,
             cache_write_1h_tokens=usage.cache_write_1h_tokens,
         )
-    return usage, cost_from_usage(usage, candidate)
+    cost = cost_from_usage(usage, candidate)
+    return usage, dataclasses.replace(cost, usage_estimated=True) if estimated else cost
 
 
 def count_locally(model: str, **what: Any) -> int:

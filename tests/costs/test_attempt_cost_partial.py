@@ -1,11 +1,12 @@
-"""attempt_cost of a stream that broke after the provider reported its input but not its
-output: the input as reported, the output counted from the partial answer."""
+"""attempt_cost of a stream that broke before the provider's usage arrived: what was
+reported as reported, the rest counted locally, and the cost says it was."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
-from policyroute.costs.actual import attempt_cost, cost_from_usage
+from policyroute.costs.actual import attempt_cost, cost_from_usage, count_locally
 from policyroute.execution.hooks import AttemptOutcome, Usage
 
 from .helpers import candidate
@@ -19,16 +20,23 @@ PARTIAL = {
 }
 
 
+MESSAGES = [{"role": "user", "content": "hello there"}]
+
+
 class _Attempt:
     def __init__(self, cand: Any) -> None:
         self.candidate, self.params = cand, {"stream": True}
+        self.call = SimpleNamespace(request=SimpleNamespace(messages=MESSAGES))
 
 
-def _cost(status: str, response: Any) -> tuple[Usage, Any]:
+def _cost(
+    status: str, response: Any, usage: Usage | None = REPORTED, error: Any = None
+) -> tuple[Usage, Any]:
     outcome = AttemptOutcome(
         status=status,  # type: ignore[arg-type]
         response=response,
-        usage=REPORTED,
+        usage=usage,
+        error=error,
         provider_billed=True,
     )
     return attempt_cost(_Attempt(candidate(CLAUDE)), outcome)  # type: ignore[arg-type]
@@ -39,7 +47,8 @@ def test_interrupted_stream_keeps_the_reported_input_and_counts_the_output_recei
     assert usage == Usage(
         input_tokens=1500, output_tokens=2, cache_read_tokens=200, cache_write_tokens=300
     )
-    assert cost == cost_from_usage(usage, candidate(CLAUDE))
+    assert cost.usage_estimated
+    assert cost.cost == cost_from_usage(usage, candidate(CLAUDE)).cost
 
 
 def test_cancelled_stream_with_content_is_charged_its_output_too() -> None:
@@ -52,3 +61,30 @@ def test_a_failure_before_content_is_charged_its_input_only() -> None:
     assert usage == REPORTED
     assert cost == cost_from_usage(REPORTED, candidate(CLAUDE))
     assert cost.cost > 0
+    assert not cost.usage_estimated
+
+
+def test_a_partial_answer_without_any_reported_usage_is_estimated() -> None:
+    usage, cost = _cost("interrupted", PARTIAL, usage=None)
+    assert (usage.input_tokens, usage.output_tokens) == (11, 2)
+    assert cost.usage_estimated
+
+
+def test_a_prompt_counted_locally_is_estimated() -> None:
+    usage, cost = _cost("error", None, usage=None)
+    assert usage.input_tokens == count_locally(CLAUDE, messages=MESSAGES) > 0
+    assert cost.usage_estimated
+
+
+def test_text_received_counted_locally_is_estimated() -> None:
+    error = SimpleNamespace(partial_text="one two three")
+    usage, cost = _cost("interrupted", None, usage=Usage(input_tokens=40), error=error)
+    assert usage.output_tokens == count_locally(CLAUDE, text="one two three") > 0
+    assert cost.usage_estimated
+
+
+def test_an_answer_is_not_estimated() -> None:
+    answer = {**PARTIAL, "usage": {"prompt_tokens": 1500, "completion_tokens": 9}}
+    usage, cost = _cost("ok", answer, usage=None)
+    assert usage == Usage(input_tokens=1500, output_tokens=9)
+    assert not cost.usage_estimated
