@@ -104,6 +104,11 @@ def _line_constants(limit: Decimal, thresholds: tuple[float, ...]) -> tuple[int,
     return to_nano(limit, up=False), _text(thresholds)
 
 
+@functools.lru_cache(maxsize=1024)
+def _limit_usd(limit_nano: int) -> Decimal:
+    return from_nano(limit_nano)
+
+
 @functools.lru_cache(maxsize=4096)
 def _json_key(key: str) -> str:
     return json.dumps(key)
@@ -148,6 +153,8 @@ class SQLiteStore:
         # Made absolute once: each thread opens its own connection, and a relative path would
         # name another file (a second, empty budget) after the process changed directory.
         self.path = Path(path).absolute()
+        # The text of the path, stat'ed before each transaction (a Path is converted each time).
+        self._fspath = os.fspath(self.path)
         self.timeout = timeout
         self._local = threading.local()
         self._loop_local = threading.local()
@@ -193,7 +200,7 @@ class SQLiteStore:
         if conn is not None and local.pid == os.getpid():
             # One stat per transaction (~1 us): a connection to a file that was removed or
             # replaced would go on enforcing budgets that no other process sees.
-            if local.ident == file_id(self.path):
+            if local.ident == file_id(self._fspath):
                 return conn, local.cur
             self._forget(local, conn)
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE. The loop
@@ -480,7 +487,7 @@ class SQLiteStore:
                 if new_fired != old_fired:
                     cur.execute(sql.SET_FIRED, (_text(new_fired), key))
             states.append(
-                LineState(key, from_nano(spent), from_nano(reserved), from_nano(limit), crossed)
+                LineState(key, from_nano(spent), from_nano(reserved), _limit_usd(limit), crossed)
             )
         return states
 
