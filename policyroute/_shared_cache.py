@@ -62,7 +62,6 @@ CACHE_SIZE = 64
 # A policy file's absolute path and version, or a policy's YAML text and ().
 _Origin = tuple[str, tuple[int, ...]]
 _ExecutorKey = tuple[int, int, str]
-_Loading = concurrent.futures.Future[CompiledPolicy]
 
 
 class _Loaded(NamedTuple):
@@ -77,7 +76,7 @@ class _Loaded(NamedTuple):
 _lock = threading.Lock()
 # Only the latest load of an origin is kept: the values of its variables are the process's.
 _policies: OrderedDict[_Origin, _Loaded] = OrderedDict()
-_loading: dict[_Origin, _Loading] = {}
+_loading: dict[_Origin, _Load] = {}
 _executors: OrderedDict[_ExecutorKey, tuple[CompiledPolicy, Accounting | None, Executor]] = (
     OrderedDict()
 )
@@ -108,10 +107,11 @@ def policy(ref: PolicyRef) -> CompiledPolicy:
     cached = _cached(source.origin)
     if cached is not None:
         return cached
-    loading, starts = _join(source.origin)
-    if starts:
-        _load_shared(source, loading)
-    return loading.result()
+    # A load under way that no thread runs yet (queued in a loop's executor, whose workers
+    # may all be callers like this one, waiting) is run here rather than waited for.
+    load, _ = _join(source.origin)
+    _run(source, load)
+    return load.outcome.result()
 
 
 async def apolicy(ref: PolicyRef) -> CompiledPolicy:
@@ -133,13 +133,14 @@ async def apolicy(ref: PolicyRef) -> CompiledPolicy:
     cached = _cached(source.origin)
     if cached is not None:
         return cached
-    loading, starts = _join(source.origin)
-    if starts:
+    load, new = _join(source.origin)
+    if new:
         try:
-            asyncio.get_running_loop().run_in_executor(None, _load_shared, source, loading)
+            asyncio.get_running_loop().run_in_executor(None, _run, source, load)
         except BaseException as exc:  # an executor shut down: fail the waiters, not hang them
-            _settle(source.origin, loading, exc)
-    return await asyncio.wrap_future(loading)
+            if _claim(load):
+                _settle(source.origin, load, exc)
+    return await asyncio.wrap_future(load.outcome)
 
 
 class _Source(NamedTuple):
@@ -182,23 +183,42 @@ def _hit(origin: _Origin) -> CompiledPolicy | None:
     return loaded.policy
 
 
-def _join(origin: _Origin) -> tuple[_Loading, bool]:
-    """The load of ``origin`` under way (or a done one, if it has just been cached), and
-    whether the caller is to run it."""
+class _Load:
+    """A load of one origin, which every caller missing meanwhile waits for, and whether a
+    thread has taken it on yet."""
+
+    __slots__ = ("claimed", "outcome")
+
+    def __init__(self) -> None:
+        self.claimed = False
+        self.outcome: concurrent.futures.Future[CompiledPolicy] = concurrent.futures.Future()
+        # Running, so that a waiter's cancellation (wrap_future passes it on) cannot cancel
+        # the load the other waiters are sharing.
+        self.outcome.set_running_or_notify_cancel()
+
+
+def _join(origin: _Origin) -> tuple[_Load, bool]:
+    """The load of ``origin`` under way, or a new one (done already if the policy has just
+    been cached), and whether it is new."""
     with _lock:
-        loading = _loading.get(origin)
-        if loading is not None:
-            return loading, False
-        loading = concurrent.futures.Future()
+        load = _loading.get(origin)
+        if load is not None:
+            return load, False
+        load = _Load()
         cached = _hit(origin)
         if cached is not None:
-            loading.set_result(cached)
-            return loading, False
-        _loading[origin] = loading
-    # Running, so that a waiter's cancellation (wrap_future passes it on) cannot cancel the
-    # load the other waiters are sharing.
-    loading.set_running_or_notify_cancel()
-    return loading, True
+            load.claimed = True
+            load.outcome.set_result(cached)
+            return load, False
+        _loading[origin] = load
+        return load, True
+
+
+def _claim(load: _Load) -> bool:
+    """Whether the caller is the one to run ``load`` (no thread runs it yet)."""
+    with _lock:
+        claimed, load.claimed = load.claimed, True
+    return not claimed
 
 
 def _load(source: _Source) -> CompiledPolicy:
@@ -227,25 +247,28 @@ def _load(source: _Source) -> CompiledPolicy:
     return cached.policy
 
 
-def _load_shared(source: _Source, loading: _Loading) -> None:
-    """Every waiter gets the policy, or the same error."""
+def _run(source: _Source, load: _Load) -> None:
+    """Run ``load`` unless a thread already does: every waiter gets the policy, or the same
+    error."""
     assert source.origin is not None
+    if not _claim(load):
+        return
     try:
         compiled = _load(source)
     except BaseException as exc:  # whatever it is, the waiters must not wait forever
-        _settle(source.origin, loading, exc)
+        _settle(source.origin, load, exc)
     else:
-        _settle(source.origin, loading, compiled)
+        _settle(source.origin, load, compiled)
 
 
-def _settle(origin: _Origin, loading: _Loading, outcome: CompiledPolicy | BaseException) -> None:
+def _settle(origin: _Origin, load: _Load, outcome: CompiledPolicy | BaseException) -> None:
     with _lock:
-        if _loading.get(origin) is loading:
+        if _loading.get(origin) is load:
             del _loading[origin]
     if isinstance(outcome, BaseException):
-        loading.set_exception(outcome)
+        load.outcome.set_exception(outcome)
     else:
-        loading.set_result(outcome)
+        load.outcome.set_result(outcome)
 
 
 def _env_names(text: str) -> tuple[str, ...]:

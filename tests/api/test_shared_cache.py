@@ -11,6 +11,7 @@ executor to be built.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -317,3 +318,28 @@ def test_the_cache_is_bounded(fp: FakeProvider, path: Path) -> None:
         api._executor_for(path, acct)
     # The least recently used executor made room.
     assert api._executor_for(path, off[0]) is not first
+
+
+def test_a_sync_caller_runs_a_load_still_queued_in_the_loops_executor(
+    fp: FakeProvider, path: Path, compiles: list[str]
+) -> None:
+    # The loop's only worker is taken by a sync caller that misses after an async caller
+    # queued its load behind it: waiting for that load would wait forever.
+    go = threading.Event()
+
+    def sync_caller() -> CompiledPolicy:
+        assert go.wait(HOLD_LIMIT)
+        return api._policy_for(path)
+
+    async def main() -> tuple[CompiledPolicy, CompiledPolicy]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=1))
+        in_worker = loop.run_in_executor(None, sync_caller)
+        on_loop = asyncio.create_task(api._apolicy_for(path))
+        await asyncio.sleep(0.05)  # the async caller's load is queued behind sync_caller
+        go.set()
+        return await asyncio.wait_for(in_worker, HOLD_LIMIT), await on_loop
+
+    from_sync, from_async = asyncio.run(main())
+    assert from_sync is from_async
+    assert compiles == ["shared"]
