@@ -146,9 +146,20 @@ class _Tally:
     cost: Decimal = Decimal(0)
     usage: Usage = field(default_factory=Usage)
     deployments: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias: model, provider
+    usage_estimated: bool = False
 
-    def add(self, usage: Usage, cost: Decimal, alias: str, model: str, provider: str) -> None:
+    def add(
+        self,
+        usage: Usage,
+        cost: Decimal,
+        alias: str,
+        model: str,
+        provider: str,
+        *,
+        estimated: bool = False,
+    ) -> None:
         self.cost += cost
+        self.usage_estimated = self.usage_estimated or estimated
         # Field by field: ``dataclasses.astuple`` deep-copies every value (tens of us a call).
         total = self.usage
         self.usage = Usage(
@@ -524,6 +535,7 @@ class PolicyAccounting:
                 attempt.candidate.alias,
                 attempt.candidate.model,
                 record["provider"],
+                estimated=cost.usage_estimated,
             )
         return record
 
@@ -545,6 +557,7 @@ class PolicyAccounting:
                 outcome,
                 cost=cost,
                 usage=tally.usage if tally is not None else Usage(),
+                usage_estimated=tally is not None and tally.usage_estimated,
                 model=model,
                 provider=provider,
                 include_prompt=self.include_prompt,

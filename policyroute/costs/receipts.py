@@ -401,6 +401,7 @@ def attempt_record(
     record["estimated_cost"] = format_usd(admission.estimate if admission else None)
     record["cost"] = format_usd(cost.cost)
     record["price_source"] = cost.source
+    record["usage_estimated"] = cost.usage_estimated
     record["latency_ms"] = _ms(outcome.latency_s)
     record["ttft_ms"] = _ms(outcome.time_to_first_token_s)
     record["status"] = outcome.status
@@ -418,6 +419,7 @@ def call_record(
     *,
     cost: Decimal,
     usage: Usage,
+    usage_estimated: bool = False,
     model: str | None = None,
     provider: str | None = None,
     include_prompt: bool = False,
@@ -425,6 +427,9 @@ def call_record(
     now: float | None = None,
 ) -> dict[str, Any]:
     """The receipt of a whole call (``kind: "call"``): the sum of its attempts.
+
+    ``usage_estimated`` says that some attempt's tokens were counted locally (the provider
+    never reported them), as that attempt's receipt says.
 
     Example:
         >>> call_record(call, outcome, cost=Decimal("0.0002"), usage=Usage())["kind"]
@@ -446,6 +451,7 @@ def call_record(
     record["cache_write_tokens"] = usage.cache_write_tokens
     record["output_tokens"] = usage.output_tokens
     record["reasoning_tokens"] = usage.reasoning_tokens
+    record["usage_estimated"] = usage_estimated
     record["cost"] = format_usd(cost)
     record["latency_ms"] = _ms(outcome.latency_s)
     record["ttft_ms"] = _ms(outcome.time_to_first_token_s)

@@ -110,6 +110,9 @@ def test_stream_cut_midway_is_charged_the_prompt_and_text_counted_locally(
     assert tokens_in > 10
     assert tokens_out > 0
     _charged(attempt, tokens_in, tokens_out)
+    assert attempt["usage_estimated"] is True
+    (call,) = _receipts(workdir, "call")
+    assert call["usage_estimated"] is True
 
 
 def test_stream_cut_before_content_is_charged_the_prompt_counted_locally(
@@ -127,3 +130,19 @@ def test_stream_cut_before_content_is_charged_the_prompt_counted_locally(
     from policyroute.costs.estimate import count_input_tokens
 
     _charged(attempt, count_input_tokens("openai/cut-a", MESSAGES, None), 0)
+    assert attempt["usage_estimated"] is True
+
+
+def test_a_stream_with_its_usage_chunk_is_not_marked_estimated(
+    fp: FakeProvider, workdir: Path
+) -> None:
+    fp.script("cut-a", Reply(text=TEXT))
+    policy = _policy(workdir, fp)
+
+    for _ in policyroute.completion(policy=policy, messages=MESSAGES, stream=True):
+        pass
+
+    (attempt,) = _receipts(workdir, "attempt")
+    (call,) = _receipts(workdir, "call")
+    assert attempt["status"] == "ok"
+    assert (attempt["usage_estimated"], call["usage_estimated"]) == (False, False)
