@@ -244,9 +244,11 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         """The executor running this model's calls, with its circuit breakers and latency stats.
 
         Models built on the same policy (same content hash and, for a path, the same file
-        version) and the same ``accounting`` object (or none) share one, also when built
-        anew for every call as ``configurable_fields`` does: what one learns about a failing
-        or slow deployment, the next routes by. A deep copy has one of its own.
+        version and ``${VAR}`` values) and the same ``accounting`` object (or none, then per
+        working directory) share one with each other and with ``policyroute.completion``
+        calls, also when built anew for every call as ``configurable_fields`` does: what one
+        learns about a failing or slow deployment, the next routes by. A deep copy has one of
+        its own.
 
         Example:
             >>> a = ChatPolicyRoute(policy="policies/tiered.yaml")  # doctest: +SKIP
