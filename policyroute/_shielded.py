@@ -15,12 +15,21 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar, cast
 
-__all__ = ["despite_cancellation"]
+__all__ = ["SHUTDOWN_GRACE_S", "despite_cancellation"]
 
 _T = TypeVar("_T")
+
+_log = logging.getLogger("policyroute.accounting")
+
+SHUTDOWN_GRACE_S: Final = 30.0
+"""How long work under way is let finish once the loop (its end) cancels it.
+
+A backstop only: each step of a store is bounded by the store's own timeouts (a Redis
+``socket_timeout``, SQLite's lock ``timeout``), which end the work sooner with an error."""
 
 
 async def despite_cancellation(work: Coroutine[Any, Any, _T]) -> _T:
@@ -30,27 +39,79 @@ async def despite_cancellation(work: Coroutine[Any, Any, _T]) -> _T:
     budget store or an async sink is awaited would otherwise leave the reservation held and
     the receipt unwritten, without a word. ``work`` runs in the caller's task until it first
     suspends (an in-memory store and a JSON-lines sink never do, so nothing changes for
-    them); from there it runs as its own task behind :func:`asyncio.shield`, so only the loop
-    closing can cancel it. (``eager_start``, which does this, is Python 3.12+.)
+    them); from there it runs as its own task behind :func:`asyncio.shield`, so that
+    cancelling the caller does not reach it. (``eager_start``, which does this, is Python
+    3.12+.)
+
+    Only a sweep over every task of the loop (``asyncio.run()`` cancelling what is left when
+    its main coroutine returns) cancels that task too: the cancellation is then held back,
+    and the future the work awaits (a worker thread's, a socket's) left alone, until the work
+    finishes or :data:`SHUTDOWN_GRACE_S` passes; ``asyncio.run`` runs the tasks it cancelled
+    until they end, so the work finishes. A loop closed with tasks still pending (``close()``
+    without running them to their end first) destroys them, and nothing can be done then.
     """
     try:
         pending = work.send(None)
     except StopIteration as stop:
         result: _T = stop.value
         return result
-    task = asyncio.ensure_future(_Resumed(work, pending))
+    task: asyncio.Task[_T] = _Settling(_resume(_Resumed(work, pending)))
     cancelled = False
     while True:
         try:
             result = await asyncio.shield(task)
         except asyncio.CancelledError:
-            if task.done():  # the work itself was cancelled (the loop is closing)
+            if task.done():  # the work itself was cancelled (its grace ran out)
                 raise
             cancelled = True
             continue
         if cancelled:
             raise asyncio.CancelledError
         return result
+
+
+async def _resume(resumed: _Resumed[_T]) -> _T:
+    return await resumed
+
+
+class _Settling(asyncio.Task[_T]):
+    """The task work goes on in once suspended: a cancellation waits for the work to end.
+
+    Nothing of ours cancels it (the caller's cancellation stops at the shield); what does is
+    a sweep over all tasks, typically the loop's end. Holding the cancellation back, instead
+    of letting :meth:`asyncio.Task.cancel` cancel the future the work awaits, lets the work
+    take the result it waits for (a settle committed in a worker thread, a Redis reply) and
+    go on; the grace timer bounds a store that never answers.
+    """
+
+    _grace: asyncio.TimerHandle | None = None
+    _given_up = False
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        if self.done():
+            return False
+        if self._given_up:
+            return super().cancel(msg)
+        if self._grace is None:
+            self._grace = self.get_loop().call_later(SHUTDOWN_GRACE_S, self._give_up, msg)
+            self.add_done_callback(_stop_grace)
+        return True
+
+    def _give_up(self, msg: Any | None) -> None:
+        self._given_up = True
+        _log.warning(
+            "accounting work still pending %g s after its task was cancelled (the event loop"
+            " is ending?); cancelling it: a budget reservation it held is reclaimed when its"
+            " lease ends",
+            SHUTDOWN_GRACE_S,
+        )
+        super().cancel(msg)
+
+
+def _stop_grace(task: asyncio.Future[Any]) -> None:
+    grace = cast(_Settling[Any], task)._grace
+    if grace is not None:
+        grace.cancel()
 
 
 class _Resumed(Generic[_T]):
