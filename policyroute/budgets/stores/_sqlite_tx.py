@@ -11,15 +11,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from policyroute._sqlite_busy import is_busy as _is_busy
 from policyroute.errors import BudgetStoreError
 
 if TYPE_CHECKING:
     from policyroute.budgets.stores.sqlite import SQLiteStore
 
 __all__ = ["Busy", "Transaction", "store_error"]
-
-# SQLITE_BUSY and SQLITE_LOCKED (primary codes; extended codes keep them in the low byte).
-_BUSY_CODES = (5, 6)
 
 
 def store_error(store: SQLiteStore, exc: sqlite3.Error) -> BudgetStoreError:
@@ -35,13 +33,6 @@ def store_error(store: SQLiteStore, exc: sqlite3.Error) -> BudgetStoreError:
 
 class Busy(Exception):
     """The loop thread's attempt found the database locked; nothing was changed."""
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
-    if code is not None:
-        return code & 0xFF in _BUSY_CODES
-    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
 
 class Transaction:
