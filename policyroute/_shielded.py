@@ -43,12 +43,13 @@ async def despite_cancellation(work: Coroutine[Any, Any, _T]) -> _T:
     cancelling the caller does not reach it. (``eager_start``, which does this, is Python
     3.12+.)
 
-    Only a sweep over every task of the loop (``asyncio.run()`` cancelling what is left when
-    its main coroutine returns) cancels that task too: the cancellation is then held back,
-    and the future the work awaits (a worker thread's, a socket's) left alone, until the work
-    finishes or :data:`SHUTDOWN_GRACE_S` passes; ``asyncio.run`` runs the tasks it cancelled
-    until they end, so the work finishes. A loop closed with tasks still pending (``close()``
-    without running them to their end first) destroys them, and nothing can be done then.
+    The loop's end reaches that task too: ``asyncio.run()`` cancels every task left when its
+    main coroutine returns, then runs them until they end. That cancellation is held back, and
+    the future the work awaits (a worker thread's, a socket's) left alone, until the work
+    finishes or :data:`SHUTDOWN_GRACE_S` passes. Two ends cannot be outlasted: a loop closed
+    with tasks still pending (``loop.close()`` without running them to their end first), which
+    destroys them, and tasks cancelled from inside the running loop (a shutdown handler
+    cancelling ``asyncio.all_tasks()``), which cannot be told from the work's own timeouts.
     """
     try:
         pending = work.send(None)
@@ -75,41 +76,40 @@ async def _resume(resumed: _Resumed[_T]) -> _T:
 
 
 class _Settling(asyncio.Task[_T]):
-    """The task work goes on in once suspended: a cancellation waits for the work to end.
+    """The task work goes on in once suspended: the loop's end waits for the work to end.
 
-    Nothing of ours cancels it (the caller's cancellation stops at the shield); what does is
-    a sweep over all tasks, typically the loop's end. Holding the cancellation back, instead
-    of letting :meth:`asyncio.Task.cancel` cancel the future the work awaits, lets the work
-    take the result it waits for (a settle committed in a worker thread, a Redis reply) and
-    go on; the grace timer bounds a store that never answers.
+    Nothing of ours cancels this task (the caller's cancellation stops at the shield). What
+    does is a sweep over every task by the loop's owner while the loop stands still:
+    ``asyncio.run()`` (and ``asyncio.Runner``) ending, which then runs the tasks until they
+    finish. Such a cancellation is held back instead of cancelling the future the work awaits,
+    so the work takes the answer it waits for (a settle committed in a worker thread, a Redis
+    reply) and goes on; the grace timer bounds a store that never answers. A cancellation
+    made while the loop runs goes through as usual: the work's own timeouts
+    (``asyncio.timeout`` cancels the current task) must keep working.
     """
 
     _grace: asyncio.TimerHandle | None = None
-    _given_up = False
 
     def cancel(self, msg: Any | None = None) -> bool:
-        if self.done():
-            return False
-        if self._given_up:
+        loop = self.get_loop()
+        if self.done() or loop.is_running():
             return super().cancel(msg)
         if self._grace is None:
-            self._grace = self.get_loop().call_later(SHUTDOWN_GRACE_S, self._give_up, msg)
+            self._grace = loop.call_later(SHUTDOWN_GRACE_S, self._give_up, msg)
             self.add_done_callback(_stop_grace)
         return True
 
     def _give_up(self, msg: Any | None) -> None:
-        self._given_up = True
         _log.warning(
-            "accounting work still pending %g s after its task was cancelled (the event loop"
-            " is ending?); cancelling it: a budget reservation it held is reclaimed when its"
-            " lease ends",
+            "accounting work still pending %g s after the event loop's end cancelled it;"
+            " cancelling it now: a budget reservation it held is reclaimed when its lease ends",
             SHUTDOWN_GRACE_S,
         )
         super().cancel(msg)
 
 
 def _stop_grace(task: asyncio.Future[Any]) -> None:
-    grace = cast(_Settling[Any], task)._grace
+    grace = cast("_Settling[Any]", task)._grace
     if grace is not None:
         grace.cancel()
 
