@@ -30,7 +30,7 @@ import dataclasses
 import decimal
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -51,8 +51,10 @@ __all__ = [
     "attempt_cost",
     "cost_from_usage",
     "count_locally",
+    "mark_usage_estimated",
     "sound_usage",
     "to_decimal",
+    "usage_estimated",
     "usage_from_response",
 ]
 
@@ -312,6 +314,44 @@ def _usage_from_object(usage: Any) -> Usage:
     )
 
 
+# The mark :func:`mark_usage_estimated` leaves in a response's ``_hidden_params``, where
+# litellm keeps what it knows about a response beyond the provider's body.
+_ESTIMATED = "policyroute_usage_estimated"
+
+
+def mark_usage_estimated(response: Any) -> None:
+    """Note on ``response`` that its usage was counted locally (litellm's token counter):
+    the provider never reported it, or reported counts no provider can mean.
+
+    Example:
+        >>> response = {"usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+        >>> mark_usage_estimated(response)
+        >>> usage_estimated(response)
+        True
+    """
+    hidden = _get(response, "_hidden_params")
+    if isinstance(hidden, dict):
+        hidden[_ESTIMATED] = True
+    elif isinstance(response, MutableMapping):
+        response["_hidden_params"] = {_ESTIMATED: True}
+    else:
+        try:
+            response._hidden_params = {_ESTIMATED: True}
+        except (AttributeError, TypeError, ValueError):  # a frozen or slotted object
+            _log.debug("could not mark %s as estimated", type(response).__name__)
+
+
+def usage_estimated(response: Any) -> bool:
+    """Whether :func:`mark_usage_estimated` marked ``response``.
+
+    Example:
+        >>> usage_estimated({"usage": {"prompt_tokens": 3}})
+        False
+    """
+    hidden = _get(response, "_hidden_params")
+    return isinstance(hidden, Mapping) and hidden.get(_ESTIMATED) is True
+
+
 # --------------------------------------------------------------------------- prices
 
 
@@ -472,7 +512,10 @@ def _litellm_reported_cost(response: Any) -> Decimal | None:
 def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, CostResult]:
     """The usage and cost of an attempt, however it ended.
 
-    - answered: :func:`actual_cost` of the response (exactly litellm's figure);
+    - answered: :func:`actual_cost` of the response (exactly litellm's figure), its cost
+      saying ``usage_estimated`` when the executor counted the answer's tokens locally
+      (:func:`mark_usage_estimated`: a stream that ended without the provider's usage, or
+      a response whose counts were impossible);
     - refused, or not billed by the provider (refused by it or unreachable): 0;
     - a billed failure: its input only;
     - cut or cancelled after the provider started: the usage seen so far, with tokens counted
@@ -522,6 +565,8 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
             use_attached=unary,
             usage=usage if read_from_response else None,
         )
+        if usage_estimated(response):
+            cost = dataclasses.replace(cost, usage_estimated=True)
         return sound_usage(usage, candidate.model), cost
     usage = sound_usage(usage, candidate.model)
     partial = getattr(outcome.error, "partial_text", "")

@@ -16,9 +16,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from policyroute.execution.hooks import Usage
-from policyroute.execution.usage import is_impossible, usage_of
+from policyroute.execution.usage import has_content, has_finish_reason, is_impossible, usage_of
 
-__all__ = ["abort", "aclose", "close", "held_usage", "provider_finished", "sync_read_timeout"]
+__all__ = [
+    "abort",
+    "aclose",
+    "close",
+    "held_usage",
+    "is_litellm_stream",
+    "provider_finished",
+    "reported_usage",
+    "sync_read_timeout",
+]
 
 _log = logging.getLogger("policyroute.execution")
 
@@ -39,11 +48,22 @@ def sync_read_timeout(
     return {**params, "timeout": read}
 
 
+def is_litellm_stream(stream: Any) -> bool:
+    """Whether ``stream`` is litellm's stream wrapper (which keeps what the provider sent),
+    not another iterable from an injected completion callable.
+
+    Example:
+        >>> is_litellm_stream(iter([]))
+        False
+    """
+    return hasattr(stream, "received_finish_reason")
+
+
 def provider_finished(stream: Any) -> bool:
     """Whether the provider sent a finish reason. litellm's stream wrapper makes one up
     ("stop") when the body ends without it, so what it received is read from the wrapper;
     another iterable (an injected completion callable) is trusted."""
-    if not hasattr(stream, "received_finish_reason"):
+    if not is_litellm_stream(stream):
         return True
     return (
         getattr(stream, "received_finish_reason", None) is not None
@@ -67,11 +87,7 @@ def held_usage(stream: Any) -> Usage | None:
         >>> held_usage(iter([])) is None
         True
     """
-    if not hasattr(stream, "received_finish_reason"):
-        return None
-    chunks = getattr(stream, "chunks", None)
-    if not isinstance(chunks, list):
-        return None
+    chunks = _received(stream)
     for chunk in reversed(chunks):
         usage = usage_of(chunk)
         if usage is None or usage.input_tokens <= 0 or is_impossible(usage):
@@ -83,6 +99,58 @@ def held_usage(stream: Any) -> Usage | None:
             cache_write_1h_tokens=usage.cache_write_1h_tokens,
         )
     return None
+
+
+def reported_usage(stream: Any) -> Usage | None:
+    """The provider's own count of a whole answer, as litellm's stream wrapper received it:
+    the last usage that came once the answer had begun (OpenAI's usage chunk, Anthropic's
+    ``message_delta``), its input side completed from :func:`held_usage` when that usage
+    reports the output only.
+
+    The wrapper's last chunk carries usage whether or not the provider sent any: without it,
+    litellm counts the tokens itself. What the wrapper kept tells the two apart. ``None``
+    when the provider's count never arrived (or was impossible, see
+    :func:`~policyroute.execution.usage.is_impossible`), and for an iterable that is not
+    litellm's wrapper. Usage that came before any content (Anthropic's ``message_start``,
+    whose output count is a placeholder) is not the answer's count.
+
+    Example:
+        >>> reported_usage(iter([])) is None
+        True
+    """
+    chunks = _received(stream)
+    began = False
+    final: Usage | None = None
+    for chunk in chunks:
+        began = began or has_content(chunk) or has_finish_reason(chunk)
+        if began:
+            usage = usage_of(chunk)
+            if usage is not None:
+                final = usage
+    if final is None or is_impossible(final):
+        return None
+    if final.input_tokens > 0:
+        return final
+    held = held_usage(stream)
+    if held is None:
+        return final
+    return Usage(
+        input_tokens=held.input_tokens,
+        output_tokens=final.output_tokens,
+        cache_read_tokens=held.cache_read_tokens,
+        cache_write_tokens=held.cache_write_tokens,
+        reasoning_tokens=final.reasoning_tokens,
+        cache_write_1h_tokens=held.cache_write_1h_tokens,
+    )
+
+
+def _received(stream: Any) -> list[Any]:
+    # litellm's wrapper keeps every chunk it made of the provider's events in ``chunks``,
+    # usage-only ones included, but never the usage it makes up for its last chunk.
+    if not is_litellm_stream(stream):
+        return []
+    chunks = getattr(stream, "chunks", None)
+    return chunks if isinstance(chunks, list) else []
 
 
 def abort(stream: Any) -> None:

@@ -40,6 +40,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from policyroute._lazy import import_litellm
+from policyroute.costs.actual import mark_usage_estimated, usage_estimated
 from policyroute.errors import ErrorClass, ProviderError, StreamInterruptedError
 from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.call import CallState
@@ -53,19 +54,23 @@ from policyroute.execution.stream_io import (
     aclose,
     close,
     held_usage,
+    is_litellm_stream,
     provider_finished,
+    reported_usage,
     sync_read_timeout,
 )
 from policyroute.execution.timeouts import within
 from policyroute.execution.usage import (
     all_choices_finished,
     chunk_text,
+    count_answer,
     has_content,
     has_finish_reason,
     has_reasoning,
     has_role,
     is_impossible,
     repair_usage,
+    set_usage,
     usage_of,
 )
 from policyroute.execution.watchdog import Watchdog
@@ -210,12 +215,14 @@ class _StreamRun(AttemptRun):
         # litellm's wrapper knows what the provider sent: it holds a finish reason back for
         # its last chunk, and makes one up when a body ends without it. Another iterable (an
         # injected completion callable) is judged by its chunks.
-        if hasattr(stream, "received_finish_reason"):
+        if is_litellm_stream(stream):
             return provider_finished(stream)
         return all_choices_finished(self.chunks)
 
     def _complete(self) -> None:
         response = self._assemble()
+        if response is not None and not usage_estimated(response):
+            self._settle_usage(response)
         first_at = self.first_at if self.first_at is not None else self.progress_at
         self.outcome = AttemptOutcome(
             status="ok",
@@ -224,6 +231,32 @@ class _StreamRun(AttemptRun):
             provider_billed=True,
             time_to_first_token_s=first_at - self.started,
         )
+
+    def _settle_usage(self, response: Any) -> None:
+        """Give a finished answer the usage the provider reported, and mark it estimated
+        where its tokens had to be counted locally.
+
+        A stream can end whole (every choice finished) without the provider's usage: an
+        OpenAI-style body cut before its usage chunk or sent without one, an Anthropic
+        ``message_delta`` without usage. litellm then counts the tokens itself (Anthropic's
+        ``message_start`` placeholder standing for the output when a finish reason came);
+        the answer is counted here instead, as a cut stream is, keeping the input side the
+        provider reported in ``message_start``. A usage the provider sent that litellm's
+        wrapper received but never passed on (the stream failed after it) is used as it is.
+        """
+        stream = self.stream
+        if not is_litellm_stream(stream):
+            if self.usage is None:  # litellm's chunk builder counted the tokens
+                mark_usage_estimated(response)
+            return
+        reported = reported_usage(stream)
+        if reported is not None:
+            if self.usage is None:
+                set_usage(response, reported)
+            return
+        model = self.attempt.candidate.model
+        set_usage(response, count_answer(response, model, self.messages, held_usage(stream)))
+        mark_usage_estimated(response)
 
     def failure_outcome(self, error: ProviderError) -> AttemptOutcome:
         self._take_held_usage()

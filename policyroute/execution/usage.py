@@ -12,20 +12,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from policyroute._fields import read as _get
-from policyroute._lazy import import_litellm
-from policyroute.costs.actual import MAX_TOKENS, _usage_from_object, _usage_object, count_locally
+from policyroute.costs.actual import (
+    MAX_TOKENS,
+    _litellm_usage,
+    _usage_from_object,
+    _usage_object,
+    count_locally,
+    mark_usage_estimated,
+)
 from policyroute.execution.hooks import Usage
 
 __all__ = [
     "all_choices_finished",
     "checked_usage",
     "chunk_text",
+    "count_answer",
     "has_content",
     "has_finish_reason",
     "has_reasoning",
     "has_role",
     "is_impossible",
     "repair_usage",
+    "set_usage",
     "usage_of",
 ]
 
@@ -72,8 +80,9 @@ def repair_usage(response: Any, model: str, messages: Sequence[Any]) -> bool:
     never sees it; absurdly large ones would charge a fortune (or, read as 0, nothing). The
     prompt and the answer (text and tool call arguments) are counted with litellm's token
     counter, as budget estimates count them, and the cost litellm attached from the bad
-    figures is dropped so that the answer is priced again. Returns whether the usage was
-    replaced.
+    figures is dropped so that the answer is priced again; the response is marked
+    (:func:`~policyroute.costs.actual.mark_usage_estimated`) so that its receipt says
+    ``usage_estimated``. Returns whether the usage was replaced.
 
     Example:
         >>> response = {"choices": [{"message": {"content": "hi"}}],
@@ -107,33 +116,82 @@ reasoning_tokens=0, cache_write_1h_tokens=0)
 
 
 def _replace(response: Any, model: str, messages: Sequence[Any], usage: Usage) -> None:
-    litellm = import_litellm()
-    prompt = count_locally(model, messages=list(messages))
-    completion = count_locally(model, text=_answer_text(response))
-    counts = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    if isinstance(response, dict):
-        response["usage"] = counts
-    else:
-        response.usage = litellm.Usage(**counts)
-        hidden = getattr(response, "_hidden_params", None)
-        if isinstance(hidden, dict):
-            hidden.pop("response_cost", None)
+    counted = count_answer(response, model, messages)
+    set_usage(response, counted)
+    mark_usage_estimated(response)
     _log.warning(
-        "%s reported negative token usage (%d in, %d out); counted locally instead: %d in, %d out",
+        "%s reported impossible token usage (%d in, %d out); counted locally instead:"
+        " %d in, %d out",
         model,
         usage.input_tokens,
         usage.output_tokens,
-        prompt,
-        completion,
+        counted.input_tokens,
+        counted.output_tokens,
     )
 
 
-def _answer_text(response: Any) -> str:
+def count_answer(
+    response: Any, model: str, messages: Sequence[Any], held: Usage | None = None
+) -> Usage:
+    """The usage of ``response`` counted locally: the prompt as budget estimates count it
+    (:func:`~policyroute.costs.actual.count_locally`), the answer (text, tool call
+    arguments and reasoning) with litellm's token counter. ``held``: the input side the
+    provider did report (see :func:`~policyroute.execution.stream_io.held_usage`), kept
+    instead of counting the prompt.
+
+    Example:
+        >>> count_answer({"choices": [{"message": {"content": "hi"}}]}, "openai/gpt-4o",
+        ...              [], held=Usage(input_tokens=7, cache_read_tokens=2))
+        Usage(input_tokens=7, output_tokens=1, cache_read_tokens=2, cache_write_tokens=0, \
+reasoning_tokens=0, cache_write_1h_tokens=0)
+    """
+    text, reasoning = _answer_text(response)
+    output = count_locally(model, text=text) if text else 0
+    thought = count_locally(model, text=reasoning) if reasoning else 0
+    if held is None:
+        held = Usage(input_tokens=count_locally(model, messages=list(messages)))
+    return Usage(
+        input_tokens=held.input_tokens,
+        output_tokens=output + thought,
+        cache_read_tokens=held.cache_read_tokens,
+        cache_write_tokens=held.cache_write_tokens,
+        reasoning_tokens=thought,
+        cache_write_1h_tokens=held.cache_write_1h_tokens,
+    )
+
+
+def set_usage(response: Any, usage: Usage) -> None:
+    """Put ``usage`` on ``response`` (a litellm response or a dict of one), dropping the cost
+    litellm attached from the usage it replaces, so that the answer is priced again.
+
+    Example:
+        >>> response = {"usage": {"prompt_tokens": -1, "completion_tokens": 0}}
+        >>> set_usage(response, Usage(input_tokens=4, output_tokens=2))
+        >>> response["usage"]
+        {'prompt_tokens': 4, 'completion_tokens': 2, 'total_tokens': 6}
+    """
+    if isinstance(response, dict):
+        response["usage"] = {
+            "prompt_tokens": usage.input_tokens,
+            "completion_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        }
+        if usage.cache_read_tokens or usage.cache_write_tokens:
+            response["usage"]["prompt_tokens_details"] = {
+                "cached_tokens": usage.cache_read_tokens,
+                "cache_creation_tokens": usage.cache_write_tokens,
+            }
+        return
+    response.usage = _litellm_usage(usage)
+    hidden = getattr(response, "_hidden_params", None)
+    if isinstance(hidden, dict):
+        hidden.pop("response_cost", None)
+
+
+def _answer_text(response: Any) -> tuple[str, str]:
+    """The answer's text and tool call arguments, and its reasoning text."""
     parts: list[str] = []
+    thoughts: list[str] = []
     for choice in _get(response, "choices") or ():
         message = _get(choice, "message")
         content = _get(message, "content")
@@ -143,7 +201,10 @@ def _answer_text(response: Any) -> str:
             arguments = _get(_get(call, "function"), "arguments")
             if isinstance(arguments, str):
                 parts.append(arguments)
-    return "".join(parts)
+        reasoning = _get(message, "reasoning_content")
+        if isinstance(reasoning, str):
+            thoughts.append(reasoning)
+    return "".join(parts), "".join(thoughts)
 
 
 def has_content(chunk: Any) -> bool:
