@@ -25,13 +25,13 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
-from policyroute.costs.media import has_audio, has_media, media_tokens, without_media
+from policyroute.costs.media import PromptFacts, media_tokens, prompt_facts, without_media
 from policyroute.costs.pricing import lookup_litellm_entry
 from policyroute.costs.token_cache import PrefixCounts
 from policyroute.errors import RequestError
@@ -91,21 +91,11 @@ _HOUR_OVER_FIVE_MINUTES = Decimal("1.6")
 _WRITE_OVER_INPUT = {"5m": Decimal("1.25"), "1h": Decimal(2)}
 
 
-def _marks(item: Mapping[str, Any]) -> Iterator[Any]:
-    if "cache_control" in item:
-        yield item["cache_control"]
-    for key in ("content", "tool_calls"):
-        blocks = item.get(key)
-        if isinstance(blocks, list):
-            for block in blocks:
-                if isinstance(block, Mapping) and "cache_control" in block:
-                    yield block["cache_control"]
-
-
 def cache_write_ttl(
     messages: Sequence[Mapping[str, Any]], tools: Any = None
 ) -> Literal["5m", "1h"] | None:
-    """The longest prompt-cache lifetime the messages and tools ask for, ``None`` if none.
+    """The longest prompt-cache lifetime the messages and tools ask for, ``None`` if none
+    (:func:`~policyroute.costs.media.prompt_facts`).
 
     Example:
         >>> mark = {"type": "ephemeral", "ttl": "1h"}
@@ -113,15 +103,7 @@ def cache_write_ttl(
         ...                                                  "cache_control": mark}]}])
         '1h'
     """
-    longest: Literal["5m", "1h"] | None = None
-    for item in [*messages, *(tools or [])]:
-        if not isinstance(item, Mapping):
-            continue
-        for mark in _marks(item):
-            if isinstance(mark, Mapping) and mark.get("ttl") == "1h":
-                return "1h"
-            longest = "5m"
-    return longest
+    return prompt_facts(messages, tools).cache_ttl
 
 
 def _cache_write_rate(info: Any, ttl: Literal["5m", "1h"]) -> Decimal | None:
@@ -207,6 +189,7 @@ def count_input_tokens(
     token_counter: Callable[..., int] | None = None,
     *,
     media_cap: int | None = None,
+    facts: PromptFacts | None = None,
 ) -> int:
     """Prompt tokens of messages plus tools, with litellm's counter for ``model``.
 
@@ -220,12 +203,15 @@ def count_input_tokens(
     With litellm's counter, a conversation's earlier turns are not tokenized again: counts of
     recent prompts are kept per model and extended with the new messages, to the same figure
     (:mod:`policyroute.costs.token_cache`). A ``token_counter`` given here counts every
-    prompt whole.
+    prompt whole. ``facts``: :func:`~policyroute.costs.media.prompt_facts` of ``messages``
+    when the caller has read them already.
     """
     reuse = token_counter is None
     counter = token_counter or import_litellm().token_counter
+    if facts is None:
+        facts = prompt_facts(messages)
     media = 0
-    if has_media(messages):
+    if facts.media:
         media = media_tokens(messages, media_cap)
         messages = without_media(messages)
     try:
@@ -300,12 +286,15 @@ def worst_case(
     raw_n = params.get("n", 1)
     n = raw_n if isinstance(raw_n, int) and not isinstance(raw_n, bool) and raw_n > 0 else 1
     tools = request.tools if request.tools is not None else params.get("tools")
+    # One pass over the messages answers every question the estimate asks of them.
+    facts = prompt_facts(request.messages, tools)
     input_tokens = count_input_tokens(
         candidate.model,
         request.messages,
         tools,
         token_counter,
         media_cap=info.max_input_tokens,
+        facts=facts,
     )
     response_format = (
         request.response_format
@@ -334,11 +323,10 @@ def worst_case(
             " known output limit",
         )
     input_rates = [info.input_cost_per_token_max, info.input_cost_per_token]
-    ttl = cache_write_ttl(request.messages, tools)
-    if ttl is not None:
-        input_rates.append(_cache_write_rate(info, ttl))
+    if facts.cache_ttl is not None:
+        input_rates.append(_cache_write_rate(info, facts.cache_ttl))
     audio_rate = info.audio_input_cost_per_token
-    if audio_rate is not None and has_audio(request.messages):
+    if audio_rate is not None and facts.audio:
         input_rates.append(audio_rate)
     output_rates = [
         info.output_cost_per_token_max,

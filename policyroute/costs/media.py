@@ -12,6 +12,10 @@ audio or video part is bounded from its length instead:
 Each part's bound is capped at the model's input window where it is known: a provider never
 bills more input than it accepts. Text is always counted exactly, never capped.
 
+:func:`prompt_facts` reads in one pass over the messages what the estimate needs to know of
+them: whether they hold audio or video, whether audio, and the longest prompt-cache lifetime
+they ask for.
+
 Example:
     >>> pcm = {"type": "input_audio", "input_audio": {"data": "A" * 64000, "format": "pcm16"}}
     >>> media_tokens([{"role": "user", "content": [pcm]}])  # one second of audio
@@ -32,11 +36,13 @@ __all__ = [
     "AUDIO_TOKENS_PER_SECOND",
     "VIDEO_TOKENS_PER_SECOND",
     "Media",
+    "PromptFacts",
     "audio_input_tokens",
     "has_audio",
     "has_media",
     "media_of",
     "media_tokens",
+    "prompt_facts",
     "without_media",
 ]
 
@@ -96,6 +102,83 @@ def _parts(messages: Sequence[Mapping[str, Any]]) -> Iterator[Media]:
                 media = media_of(part)
                 if media is not None:
                     yield media
+
+
+CacheTTL = Literal["5m", "1h"]
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFacts:
+    """What a prompt holds that changes its worst-case price.
+
+    Attributes:
+        media: some message holds an audio or video part (:func:`media_of`).
+        audio: some message holds an audio part.
+        cache_ttl: the longest prompt-cache lifetime a ``cache_control`` mark asks for
+            (``"1h"`` for ``ttl: 1h``, else ``"5m"``), ``None`` without any mark.
+    """
+
+    media: bool = False
+    audio: bool = False
+    cache_ttl: CacheTTL | None = None
+
+
+_NO_FACTS = PromptFacts()
+
+
+def prompt_facts(messages: Sequence[Any], tools: Sequence[Any] | None = None) -> PromptFacts:
+    """:class:`PromptFacts` of ``messages`` (and the cache marks of ``tools``), in one pass.
+
+    Cache marks are read where Anthropic takes them: on a message or tool, on its content
+    blocks, on its tool calls. Items that are not mappings hold nothing.
+
+    Example:
+        >>> mark = {"type": "ephemeral", "ttl": "1h"}
+        >>> prompt_facts([{"role": "system", "content": "be brief", "cache_control": mark},
+        ...               {"role": "user", "content": [{"type": "input_audio",
+        ...                                             "input_audio": {"data": "AAAA"}}]}])
+        PromptFacts(media=True, audio=True, cache_ttl='1h')
+    """
+    media = audio = marked = hour = False
+    for items in (messages, tools or ()):
+        for item in items:
+            # type() first: messages are dicts, and the ABC check costs more than the rest.
+            if type(item) is not dict and not isinstance(item, Mapping):
+                continue
+            if "cache_control" in item:
+                marked = True
+                hour = hour or _hour_long(item["cache_control"])
+            content = item.get("content")
+            if isinstance(content, list):
+                for part in content:
+                    if type(part) is not dict and not isinstance(part, Mapping):
+                        continue
+                    if "cache_control" in part:
+                        marked = True
+                        hour = hour or _hour_long(part["cache_control"])
+                    kind = part.get("type")
+                    if (
+                        (kind == "input_audio" or kind == "file")
+                        and items is messages
+                        and not audio
+                    ):
+                        found = media_of(part)
+                        if found is not None:
+                            media = True
+                            audio = found.kind == "audio"
+            calls = item.get("tool_calls")
+            if isinstance(calls, list):
+                for call in calls:
+                    if isinstance(call, Mapping) and "cache_control" in call:
+                        marked = True
+                        hour = hour or _hour_long(call["cache_control"])
+    if not (media or marked):
+        return _NO_FACTS
+    return PromptFacts(media, audio, ("1h" if hour else "5m") if marked else None)
+
+
+def _hour_long(mark: Any) -> bool:
+    return isinstance(mark, Mapping) and mark.get("ttl") == "1h"
 
 
 def has_media(messages: Sequence[Mapping[str, Any]]) -> bool:
