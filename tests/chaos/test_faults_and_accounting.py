@@ -44,14 +44,17 @@ from policyroute.policy.compile import CompiledPolicy
 from policyroute.policy.loader import load_policy
 from policyroute.testing import FakeProvider, Fault, Reply, Step
 
-pytestmark = [
-    pytest.mark.timeout(90),
-    # About one async run in ten leaves one client socket that only the garbage collector
-    # closes (after resets, hangs and cut streams; not yet traced to its owner). These runs
-    # check the books, not sockets: the conftest collects garbage at each test's end, so the
-    # warning is raised here, where it is ignored, not in whichever later test it would hit.
-    pytest.mark.filterwarnings("ignore:unclosed <socket:ResourceWarning"),
-]
+pytestmark = pytest.mark.timeout(90)
+
+# RedisStore.close() (policyroute/budgets/stores/redis.py) closes its sync client with
+# redis.Redis.close(), which leaves a connection pool it was handed open (redis-py closes the
+# pool only when it made it: auto_close_connection_pool); the pool's socket goes to the garbage
+# collector with the store, and when the collector finalizes the socket before its Connection
+# (whose __del__ would close it) that is an "unclosed <socket" ResourceWarning: about one Redis
+# run in ten, from the store _books_balance opens to scan (and, in the thread runs, the
+# accounting's store, whose sync client the calls used).
+# Ignored for the Redis runs until RedisStore.close() disconnects its sync pool.
+_REDIS_POOL_LEFT_OPEN = pytest.mark.filterwarnings("ignore:unclosed <socket:ResourceWarning")
 
 os.environ.setdefault("CHAOS_TEST_KEY", "sk-chaos")
 
@@ -146,7 +149,7 @@ class Run:
             self.untyped.append(f"{kind}: {type(exc).__module__}.{type(exc).__name__}: {exc}")
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=_REDIS_POOL_LEFT_OPEN)])
 def run(request: pytest.FixtureRequest, tmp_path: Path, fp: FakeProvider) -> Iterator[Run]:
     if request.param == "sqlite":
         store = f"{{backend: sqlite, path: {tmp_path / 'budgets.sqlite'}, lease: 30s}}"
@@ -294,6 +297,10 @@ async def test_async_calls_under_faults_cancellations_and_abandoned_streams(
     _books_balance(run)
 
 
+# A thread run on SQLite, too, sometimes leaves one socket to the fake provider to the
+# collector (seen in 1 of 2 runs of 20; sync path, owner not traced yet): ignored for the thread
+# runs, which check the books, not sockets. The async runs on SQLite are checked for sockets.
+@pytest.mark.filterwarnings("ignore:unclosed <socket:ResourceWarning")
 def test_threads_under_faults_and_abandoned_streams(run: Run, fp: FakeProvider) -> None:
     calls = 80
     _script(fp, seed=1122, steps=calls)
