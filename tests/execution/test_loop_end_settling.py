@@ -1,4 +1,5 @@
-"""A call still settling when ``asyncio.run()`` ends is settled and receipted all the same.
+"""A call still settling when ``asyncio.run()`` ends is settled and receipted all the same;
+one still reserving gives its reservation back.
 
 ``asyncio.run`` cancels every task left when its main coroutine returns, then runs them until
 they finish. Settling a call runs as a task of its own (so that cancelling the call does not
@@ -14,7 +15,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,7 @@ from exec_support import open_shared_loop
 import policyroute
 from policyroute.accounting import PolicyAccounting
 from policyroute.budgets.guard import BudgetGuard
-from policyroute.budgets.stores.base import LineState
+from policyroute.budgets.stores.base import LineState, ReserveLine, ReserveResult
 from policyroute.budgets.stores.memory import MemoryStore
 from policyroute.costs.sinks import CallableSink
 from policyroute.policy.loader import load_policy_text
@@ -162,3 +163,70 @@ def test_a_call_left_running_when_main_returns_is_settled(fp: FakeProvider, how:
     assert_settled(store, receipts, "ok", "cancelled")
     (line,) = store.scan("day/", now=time.time())
     assert line.spent > 0
+
+
+class SlowReservingStore(MemoryStore):
+    """Makes each reservation at once, then answers after a pause (on the loop or a thread):
+    the window in which a call can end with a reservation it never heard of."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.reserving = threading.Event()
+
+    async def areserve(
+        self,
+        lines: Sequence[ReserveLine],
+        *,
+        reservation_id: str,
+        lease_seconds: float,
+        now: float,
+    ) -> ReserveResult:
+        self.reserving.set()
+
+        def slowly() -> ReserveResult:
+            result = self.reserve(
+                lines, reservation_id=reservation_id, lease_seconds=lease_seconds, now=now
+            )
+            time.sleep(SETTLE_S)
+            return result
+
+        if self.how == "thread":
+            return await asyncio.to_thread(slowly)
+        result = self.reserve(
+            lines, reservation_id=reservation_id, lease_seconds=lease_seconds, now=now
+        )
+        await asyncio.sleep(SETTLE_S)
+        return result
+
+
+@pytest.mark.parametrize("how", ["sleep", "thread"])
+@pytest.mark.usefixtures("shared_loop_kept")
+def test_a_call_reserving_when_main_returns_gives_its_reservation_back(
+    fp: FakeProvider, how: str
+) -> None:
+    fp.set_default("a", Reply(text="hello there"))
+    store = SlowReservingStore(how)
+    acct, receipts = accounting(fp, store, "inline")
+    started: list[asyncio.Future[Any]] = []
+
+    async def main() -> None:
+        started.append(
+            asyncio.ensure_future(
+                policyroute.acompletion(
+                    policy=acct.policy,
+                    messages=[{"role": "user", "content": "hi"}],
+                    accounting=acct,
+                )
+            )
+        )
+        while not store.reserving.is_set():
+            await asyncio.sleep(0.005)
+
+    asyncio.run(main())
+
+    assert fp.attempts("a") == 0  # nothing was sent
+    assert [(r["kind"], r["status"]) for r in receipts] == [("call", "cancelled")]
+    (line,) = store.scan("day/", now=time.time())
+    assert line.reserved == 0
+    assert line.spent == 0
