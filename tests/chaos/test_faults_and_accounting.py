@@ -46,16 +46,6 @@ from policyroute.testing import FakeProvider, Fault, Reply, Step
 
 pytestmark = pytest.mark.timeout(90)
 
-# RedisStore.close() (policyroute/budgets/stores/redis.py) closes its sync client with
-# redis.Redis.close(), which leaves a connection pool it was handed open (redis-py closes the
-# pool only when it made it: auto_close_connection_pool); the pool's socket goes to the garbage
-# collector with the store, and when the collector finalizes the socket before its Connection
-# (whose __del__ would close it) that is an "unclosed <socket" ResourceWarning: about one Redis
-# run in ten, from the store _books_balance opens to scan (and, in the thread runs, the
-# accounting's store, whose sync client the calls used).
-# Ignored for the Redis runs until RedisStore.close() disconnects its sync pool.
-_REDIS_POOL_LEFT_OPEN = pytest.mark.filterwarnings("ignore:unclosed <socket:ResourceWarning")
-
 os.environ.setdefault("CHAOS_TEST_KEY", "sk-chaos")
 
 POLICY = """
@@ -149,7 +139,7 @@ class Run:
             self.untyped.append(f"{kind}: {type(exc).__module__}.{type(exc).__name__}: {exc}")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=_REDIS_POOL_LEFT_OPEN)])
+@pytest.fixture(params=["sqlite", "redis"])
 def run(request: pytest.FixtureRequest, tmp_path: Path, fp: FakeProvider) -> Iterator[Run]:
     if request.param == "sqlite":
         store = f"{{backend: sqlite, path: {tmp_path / 'budgets.sqlite'}, lease: 30s}}"

@@ -360,6 +360,9 @@ class RedisStore:
     def close(self) -> None:
         """Close the connection pools."""
         self._sync.close()
+        # redis-py closes a pool it was handed only when it made it itself: disconnect it,
+        # or its sockets are left to the garbage collector (a ResourceWarning, late).
+        self._sync.connection_pool.disconnect()
 
     # ------------------------------------------------------------------ async API
 
