@@ -16,12 +16,18 @@ session when a call comes from another loop and closes the previous one only the
 first session for good. The last loop's session stays open with its sockets after that loop
 ended.
 
+litellm also queues the logging of each async call (its success and failure handlers, which
+run the callbacks a user registered) on one process-wide worker, bound to the loop of the last
+call. A loop that ends right after its calls cancels the worker before it ran them; the next
+loop takes them over, and ends the same way: each ``asyncio.run`` added its calls' logging work,
+request and response included, to a backlog that grew for the life of the process.
+
 The first async call on a loop registers a clean-up for the loop's end
-(:func:`policyroute._loop_end.at_loop_end`) that closes the clients cached for that loop and
-the sessions of those two handlers that belong to that loop, and only those: other loops'
-clients and sessions, in other threads, are left alone, and the two handlers stay usable (their
-next call makes a new session). Nothing is done for a litellm whose objects do not look as
-expected.
+(:func:`policyroute._loop_end.at_loop_end`) that runs the logging work left for that loop (for
+a few seconds at most), then closes the clients cached for that loop and the sessions of those
+two handlers that belong to that loop, and only those: other loops' clients, sessions and
+logging, in other threads, are left alone, and the two handlers stay usable (their next call
+makes a new session). Nothing is done for a litellm whose objects do not look as expected.
 
 Example:
     >>> async def call():
@@ -32,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -45,6 +52,10 @@ from policyroute._loop_end import at_loop_end
 __all__ = ["close_litellm_clients_with_loop"]
 
 _log = logging.getLogger("policyroute.execution")
+
+# How long the logging work left for an ending loop may run (litellm's worker allows each
+# callback 20 s; a loop's end must not wait that long for a hung one).
+_LOGGING_SECONDS = 5.0
 
 _closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
     weakref.WeakKeyDictionary()
@@ -66,8 +77,57 @@ async def _close_loop_clients(suffix: str) -> None:
     # The clean-up's async generator holds the loop (its finalizer is a method of the loop),
     # so the loop would never leave ``_closers`` while the entry is there.
     _closers.pop(loop, None)
+    # Logging first: a callback may still use the clients closed next.
+    try:
+        await _run_logging_left(loop)
+    except Exception:  # litellm's logging is best-effort; its clients must still be closed
+        _log.debug("running litellm's logging left for the ending loop failed", exc_info=True)
     await _close_cached_clients(suffix)
     await _close_module_sessions(loop)
+
+
+async def _run_logging_left(loop: asyncio.AbstractEventLoop) -> None:
+    """Run the logging work litellm's worker holds for ``loop``: what is still queued, and what
+    its worker took off the queue but was cancelled before starting. litellm's own
+    ``clear_queue`` misses the latter, and ``flush`` would wait for them forever."""
+    module = sys.modules.get("litellm.litellm_core_utils.logging_worker")
+    worker: Any = getattr(module, "GLOBAL_LOGGING_WORKER", None)
+    if worker is None or getattr(worker, "_bound_loop", None) is not loop:
+        return
+    queue = getattr(worker, "_queue", None)
+    unstarted = getattr(worker, "_unstarted_dequeued_tasks", None)
+    untrack = getattr(worker, "_untrack_dequeued", None)
+    if not (isinstance(queue, asyncio.Queue) and callable(unstarted) and callable(untrack)):
+        return
+    left = list(unstarted())
+    for task in left:
+        untrack(task)
+    while not queue.empty():
+        left.append(queue.get_nowait())
+        queue.task_done()
+    runs = [run for run in map(_logging_run, left) if run is not None]
+    if not runs:
+        return
+    _done, late = await asyncio.wait(runs, timeout=_LOGGING_SECONDS)
+    for run in late:  # a callback that hangs is dropped rather than holding the loop open
+        run.cancel()
+    if late:
+        _log.debug("%d litellm logging callbacks still running at the loop's end", len(late))
+        await asyncio.wait(late)
+    for run in runs:  # retrieved, as litellm's worker does, instead of logged by the loop
+        if not run.cancelled() and run.exception() is not None:
+            _log.debug("a litellm logging callback failed", exc_info=run.exception())
+
+
+def _logging_run(task: Any) -> asyncio.Task[Any] | None:
+    """The logging coroutine of ``task`` started in the context it was queued from."""
+    coroutine = task.get("coroutine") if isinstance(task, dict) else None
+    context = task.get("context") if isinstance(task, dict) else None
+    if not inspect.iscoroutine(coroutine):
+        return None
+    if not isinstance(context, contextvars.Context):
+        return asyncio.ensure_future(coroutine)
+    return context.copy().run(asyncio.ensure_future, coroutine)
 
 
 async def _close_cached_clients(suffix: str) -> None:
