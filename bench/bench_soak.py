@@ -11,8 +11,9 @@ retries, fallback, the circuit breaker and partial billing all run. ``b`` always
 Each round runs, at once, one call of each kind: ``ChatPolicyRoute.ainvoke``; ``astream``
 consumed to its end; ``astream`` abandoned after its first chunk (``aclose``);
 ``policyroute.acompletion``, streamed or not, some streams abandoned; a task cancelled after a
-few milliseconds; and from a worker thread ``invoke`` or ``stream`` (some abandoned). Some
-calls ask for so many tokens that the per-user budget refuses them.
+few milliseconds; and from a worker thread ``invoke``, ``stream`` (some abandoned) or
+``asyncio.run(policyroute.acompletion(...))``, a new event loop per call. Some calls ask for so
+many tokens that the per-user budget downgrades them to ``b`` or refuses them.
 
 Every K rounds, with no call in flight and after a garbage collection, it samples the
 process (RSS, tracemalloc's traced size, open file descriptors, threads, asyncio tasks), the
@@ -27,8 +28,12 @@ left, each budget line's spend equal to what the attempt receipts charged to it.
 Exit status 1 when a book does not balance or a per-call registry (or fd, thread, task or
 live-object count) grew by more than its allowance over the second half.
 
-    /work/venv/bin/python bench/bench_soak.py [ROUNDS] [SAMPLE_EVERY] [SEED]
+    /work/venv/bin/python bench/bench_soak.py [ROUNDS] [SAMPLE_EVERY] [SEED] [RELOAD_EVERY]
     SOAK_TRACEMALLOC=0 /work/venv/bin/python bench/bench_soak.py 150 10
+
+RELOAD_EVERY (default 0: never) rewrites the policy file every that many rounds with another
+global limit, as a service whose policy is edited while it runs; each version gets the
+default accounting of its own (``default accountings`` counts them).
 
 Defaults: 50 rounds after 10 of warm-up, 16 calls each (about 90 s on two busy cores, most of
 it tracemalloc's cost), a sample every 5 rounds.
@@ -95,7 +100,7 @@ budgets:
     window: day
     on_exceed: {{downgrade: cheap}}
   - name: total
-    limit_usd: 100000
+    limit_usd: {total}
     window: day
 store: {{backend: sqlite, path: budgets.sqlite3, lease: 30s}}
 receipts:
@@ -111,6 +116,7 @@ defaults:
 """
 USERS = 8
 WORDS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
+THREAD_KINDS = ("invoke", "stream", "stream-abandoned", "asyncio.run plain", "asyncio.run stream")
 WIDTH = 2  # calls of each kind at once in a round
 QUEUE = 24  # scripted steps kept waiting for deployment ``a``
 WARMUP_SAMPLES = 2  # samples before tracemalloc starts and the measured run begins
@@ -237,6 +243,10 @@ async def _acompletion(soak: Soak, tag: str, mode: str) -> None:
 
 def _sync_call(soak: Soak, tag: str, kind: str, config: RunnableConfig) -> None:
     messages = [HumanMessage(f"question {tag}")]
+    if kind.startswith("asyncio.run"):
+        # Sync code calling the async API, one event loop per call (scripts, task workers).
+        asyncio.run(_acompletion(soak, tag, kind.rpartition(" ")[2]))
+        return
     if kind == "invoke":
         soak.llm.invoke(messages, config)
         return
@@ -290,7 +300,7 @@ async def _calls(soak: Soak) -> None:
     add(f"acompletion-{mode}", lambda t: _acompletion(soak, t, mode))
     add("cancelled", lambda t: _cancelled(soak, t))
     for _ in range(3):
-        kind = rng.choice(("invoke", "stream", "stream-abandoned"))
+        kind = rng.choice(THREAD_KINDS)
         add(
             kind,
             lambda t, k=kind: loop.run_in_executor(  # type: ignore[misc]
@@ -339,9 +349,30 @@ def registries(soak: Soak) -> dict[str, float]:
         "breakers._breakers": _len(executor.breakers, "_breakers"),
         "shared_cache._loading": _len(_module("policyroute._shared_cache"), "_loading"),
         "loop_cleanup._closers": _len(_module("policyroute.execution.loop_cleanup"), "_closers"),
+        "breaker probes held": float(_probes_held(executor.breakers)),
+        "default accountings": _len(_module("policyroute.accounting"), "_cache"),
         "unwritten receipts": _len(acct, "unwritten"),
         "open reservations": float(_open_reservations()),
+        "litellm logging backlog": float(_logging_backlog()),
     }
+
+
+def _probes_held(breakers: Any) -> int:
+    """Half-open probes taken: with no call in flight, one held is a permit never given back,
+    which keeps its deployment skipped for good."""
+    table = getattr(breakers, "_breakers", {})
+    return sum(1 for b in list(table.values()) if getattr(b, "probe", None) is not None)
+
+
+def _logging_backlog() -> int:
+    """litellm's logging work queued, or dequeued and never started (see
+    ``policyroute.execution.loop_cleanup``)."""
+    module = _module("litellm.litellm_core_utils.logging_worker")
+    worker = getattr(module, "GLOBAL_LOGGING_WORKER", None)
+    queue = getattr(worker, "_queue", None)
+    unstarted = getattr(worker, "_unstarted_dequeued_tasks", None)
+    queued = queue.qsize() if queue is not None else 0
+    return queued + (len(unstarted()) if callable(unstarted) else 0)
 
 
 def caches(soak: Soak) -> dict[str, float]:
@@ -385,6 +416,10 @@ def _net_traced() -> float:
     return sum(stat.size for stat in snapshot.statistics("filename")) / 1024
 
 
+def _litellm_pool(thread: threading.Thread) -> bool:
+    return thread.name.startswith("litellm-logging")
+
+
 def live_objects() -> Counter[str]:
     """Live instances of policyroute's own classes (the OpenStreams, calls and attempts a leak
     would keep), by class."""
@@ -416,7 +451,9 @@ async def sample(soak: Soak) -> None:
         "net traced KB": net,
         "tracemalloc's own KB": tracemalloc.get_tracemalloc_memory() / 1024,
         "fds": float(len(os.listdir("/proc/self/fd"))),
-        "threads": float(threading.active_count()),
+        # litellm's logging pool starts threads as bursts need them, up to 100: not ours.
+        "threads": float(sum(1 for t in threading.enumerate() if not _litellm_pool(t))),
+        "litellm logging threads": float(sum(1 for t in threading.enumerate() if _litellm_pool(t))),
         "tasks": float(len(asyncio.all_tasks())),
         "pr objects": float(sum(objects.values())),
     }
@@ -551,7 +588,7 @@ def _top_allocations(before: tracemalloc.Snapshot) -> None:
         print(f"  {stat.size_diff / 1024:9.1f} KB {stat.count_diff:+7d}  {stat.traceback[0]}")
 
 
-async def main(rounds: int, every: int, seed: int) -> int:
+async def main(rounds: int, every: int, seed: int, reload_every: int = 0) -> int:
     litellm = import_litellm()
     litellm.suppress_debug_info = True
     # asyncio warns of every write to a connection a fault or an abandoned stream cut.
@@ -564,12 +601,16 @@ async def main(rounds: int, every: int, seed: int) -> int:
         os.chdir(tmp)
         fp.set_default("*", Reply(text="the usual answer"))
         path = Path(tmp, "policy.yaml")
-        path.write_text(POLICY.format(base=fp.openai_base), encoding="utf-8")
+        path.write_text(POLICY.format(base=fp.openai_base, total=100000), encoding="utf-8")
         soak = Soak(path, ChatPolicyRoute(policy=str(path)), pool, random.Random(seed))
         start = time.perf_counter()
         mid_snapshot: tracemalloc.Snapshot | None = None
         total = rounds + WARMUP_SAMPLES * every
         for i in range(1, total + 1):
+            if reload_every and i % reload_every == 0:
+                # A policy edited while the service runs (here the global limit goes up).
+                text = POLICY.format(base=fp.openai_base, total=100000 + i)
+                path.write_text(text, encoding="utf-8")
             await one_round(soak, fp)
             if i % every == 0:
                 if len(soak.samples) == WARMUP_SAMPLES - 1 and TRACE:
@@ -595,6 +636,6 @@ async def main(rounds: int, every: int, seed: int) -> int:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:4]]
-    rounds, every, seed = (args + [50, 5, 20261122][len(args) :])[:3]
-    sys.exit(asyncio.run(main(rounds, every, seed)))
+    args = [int(a) for a in sys.argv[1:5]]
+    rounds, every, seed, reload_every = (args + [50, 5, 20261122, 0][len(args) :])[:4]
+    sys.exit(asyncio.run(main(rounds, every, seed, reload_every)))
