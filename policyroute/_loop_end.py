@@ -20,9 +20,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from typing import Any
 
-__all__ = ["at_loop_end"]
+__all__ = ["at_loop_end", "forget_closed_loops"]
 
 
 async def at_loop_end(cleanup: Callable[[], Awaitable[None]]) -> AsyncGenerator[None, None]:
@@ -35,6 +37,30 @@ async def at_loop_end(cleanup: Callable[[], Awaitable[None]]) -> AsyncGenerator[
     handle = _until_closed(cleanup)
     await handle.__anext__()  # now open: registered with the running loop
     return handle
+
+
+def forget_closed_loops(handles: MutableMapping[asyncio.AbstractEventLoop, Any]) -> None:
+    """Drop the entries of loops already closed from ``handles`` (keyed by loop, holding
+    handles from :func:`at_loop_end`); call it when a new loop registers.
+
+    A loop closed without ``shutdown_asyncgens`` (``loop.close()`` after
+    ``run_until_complete``, where ``asyncio.run`` would have shut it down) never runs its
+    clean-ups: its handle, which holds it, would stay in ``handles`` for good, and the loop
+    with it. Nothing can be run on a closed loop; its entry is only dropped.
+
+    Example:
+        >>> import asyncio
+        >>> loop = asyncio.new_event_loop(); loop.close()
+        >>> handles = {loop: None}
+        >>> forget_closed_loops(handles); handles
+        {}
+    """
+    try:
+        closed = [loop for loop in list(handles) if loop.is_closed()]
+    except RuntimeError:  # changed by another thread meanwhile: the next registration sweeps
+        return
+    for loop in closed:
+        handles.pop(loop, None)
 
 
 async def _until_closed(cleanup: Callable[[], Awaitable[None]]) -> AsyncGenerator[None, None]:

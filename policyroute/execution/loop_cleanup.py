@@ -27,7 +27,9 @@ The first async call on a loop registers a clean-up for the loop's end
 a few seconds at most), then closes the clients cached for that loop and the sessions of those
 two handlers that belong to that loop, and only those: other loops' clients, sessions and
 logging, in other threads, are left alone, and the two handlers stay usable (their next call
-makes a new session). Nothing is done for a litellm whose objects do not look as expected.
+makes a new session). A loop closed without that clean-up (``loop.close()`` after
+``run_until_complete``) is forgotten when the next loop registers, so that it can be collected.
+Nothing is done for a litellm whose objects do not look as expected.
 
 Example:
     >>> async def call():
@@ -47,7 +49,7 @@ import weakref
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from policyroute._loop_end import at_loop_end
+from policyroute._loop_end import at_loop_end, forget_closed_loops
 
 __all__ = ["close_litellm_clients_with_loop"]
 
@@ -68,6 +70,7 @@ async def close_litellm_clients_with_loop() -> None:
     loop = asyncio.get_running_loop()
     if loop in _closers:
         return
+    forget_closed_loops(_closers)
     _closers[loop] = await at_loop_end(functools.partial(_close_loop_clients, f"-{id(loop)}"))
 
 

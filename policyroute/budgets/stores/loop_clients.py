@@ -5,7 +5,8 @@ connections. A store used from one ``asyncio.run`` after another (a script run t
 worker, a test suite) must not hand the second loop the first loop's client, whose
 connections are bound to a closed loop. :class:`LoopClients` keeps one client per running
 loop, weakly keyed so a loop's client goes with it, and closes each as its loop ends
-(:func:`policyroute._loop_end.at_loop_end`).
+(:func:`policyroute._loop_end.at_loop_end`). A loop closed without shutting down its
+async generators never runs that; its client is only forgotten, when another loop comes.
 
 Example:
     >>> class Client:
@@ -30,7 +31,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from policyroute._loop_end import at_loop_end
+from policyroute._loop_end import at_loop_end, forget_closed_loops
 
 __all__ = ["LoopClients"]
 
@@ -62,6 +63,7 @@ class LoopClients:
         loop = asyncio.get_running_loop()
         entry = self._by_loop.get(loop)
         if entry is None:
+            forget_closed_loops(self._by_loop)
             made = self._make()
             entry = _Entry(made, await at_loop_end(functools.partial(self._ended, made[0])))
             self._by_loop[loop] = entry
