@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -50,3 +52,24 @@ def _litellm_sockets_collected_here() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """``tmp_path`` as the working directory, where a policy file's relative receipts path
+    points; policyroute's cached executors and accounting are dropped afterwards."""
+    from policyroute.accounting import _clear_default_cache
+    from policyroute.api import clear_cache
+
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    clear_cache()
+    _clear_default_cache()
+
+
+@pytest.fixture
+def shared_loop_kept() -> Iterator[None]:
+    """For tests that call ``asyncio.run()``, which leaves no current loop behind: makes the
+    shared loop current again afterwards, as the other tests expect."""
+    yield
+    asyncio.set_event_loop(open_shared_loop())

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import threading
 import time
 import warnings
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from budgets.slow_stores import CANCELLED, assert_settled, one_model_policy
 from langchain_core.messages import HumanMessage
 
 import policyroute
@@ -28,31 +28,9 @@ from policyroute.accounting import PolicyAccounting
 from policyroute.costs.sinks import CallableSink
 from policyroute.execution import handoff
 from policyroute.execution.handoff import in_handoff
-from policyroute.policy.loader import load_policy_text
 from policyroute.testing import FakeProvider, Fault
 
 pytestmark = pytest.mark.timeout(30)
-os.environ.setdefault("HANDOFF_TEST_KEY", "sk-test")
-
-POLICY = """
-policyroute: 1
-name: handoff
-models:
-  a:
-    model: openai/a
-    api_base: {base}
-    api_key: ${{HANDOFF_TEST_KEY}}
-    price: {{input_per_mtok: 1, output_per_mtok: 2}}
-routes:
-  - name: default
-    to: a
-budgets:
-  - name: day
-    limit_usd: 10
-    window: day
-store: {{backend: memory}}
-defaults: {{max_tokens: 16}}
-"""
 PREPARING_S = 0.15
 HANG_S = 5.0
 
@@ -85,7 +63,7 @@ def fp() -> Iterator[FakeProvider]:
 
 
 def _accounting(fp: FakeProvider) -> tuple[PolicyAccounting, list[dict[str, Any]]]:
-    policy = load_policy_text(POLICY.format(base=fp.openai_base))
+    policy = one_model_policy(fp.openai_base, "handoff")
     receipts: list[dict[str, Any]] = []
     return PolicyAccounting.from_policy(policy, sinks=[CallableSink(receipts.append)]), receipts
 
@@ -112,11 +90,8 @@ def _nothing_orphaned(caught: list[warnings.WarningMessage]) -> None:
 
 
 def _settled_as_cancelled(acct: PolicyAccounting, receipts: list[dict[str, Any]]) -> None:
-    kinds = [(r["kind"], r["status"]) for r in receipts]
-    assert kinds == [("attempt", "cancelled"), ("call", "cancelled")]
     assert acct.guard is not None
-    (line,) = acct.guard.store.scan("day/", now=time.time())
-    assert line.reserved == 0
+    assert_settled(acct.guard.store, receipts, *CANCELLED)
 
 
 @pytest.mark.asyncio

@@ -12,31 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
-import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from exec_support import open_shared_loop
-from test_loop_end_settling import POLICY, SlowSettlingStore
+from budgets.slow_stores import (
+    CANCELLED,
+    SlowSettlingStore,
+    assert_settled,
+    list_accounting,
+    one_model_policy,
+    until,
+)
 
 import policyroute
-from policyroute.accounting import PolicyAccounting
-from policyroute.budgets.guard import BudgetGuard
-from policyroute.costs.sinks import CallableSink
-from policyroute.policy.loader import load_policy_text
 from policyroute.testing import FakeProvider, Reply
 
 pytestmark = pytest.mark.timeout(30)
-os.environ.setdefault("LOOP_END_KEY", "sk-test")
-
-
-@pytest.fixture
-def shared_loop_kept() -> Iterator[None]:
-    # asyncio.run() leaves no current loop behind; the other tests here expect theirs.
-    yield
-    asyncio.set_event_loop(open_shared_loop())
 
 
 @pytest.mark.parametrize("how", ["sleep", "thread"])
@@ -45,15 +36,12 @@ def shared_loop_kept() -> Iterator[None]:
 )
 @pytest.mark.usefixtures("shared_loop_kept")
 def test_a_stream_abandoned_as_main_returns_is_settled(
-    fp: FakeProvider, end: str, how: str
+    fp: FakeProvider, end: str, how: Literal["sleep", "thread"]
 ) -> None:
     fp.set_default("a", Reply(text="one two three four five six", chunk_delay=0.02))
-    policy = load_policy_text(POLICY.format(base=fp.openai_base))
+    policy = one_model_policy(fp.openai_base, "loop-end")
     store = SlowSettlingStore(how)
-    receipts: list[Mapping[str, Any]] = []
-    acct = PolicyAccounting(
-        policy, guard=BudgetGuard(policy, store), sinks=[CallableSink(receipts.append)]
-    )
+    acct, receipts = list_accounting(policy, store)
     consumers: list[asyncio.Future[None]] = []
 
     async def first_chunk() -> Any:
@@ -85,15 +73,9 @@ def test_a_stream_abandoned_as_main_returns_is_settled(
         if end == "collected":
             gc.collect()
         if end == "dropped, settling":  # main returns while the stream's closing settles
-            while not store.settling.is_set():
-                await asyncio.sleep(0.001)
+            await until(store.settling)
 
     asyncio.run(main())
 
-    assert [(r["kind"], r["status"]) for r in receipts] == [
-        ("attempt", "cancelled"),
-        ("call", "cancelled"),
-    ]
-    (line,) = store.scan("day/", now=time.time())
-    assert line.reserved == 0
+    line = assert_settled(store, receipts, *CANCELLED)
     assert line.spent > 0  # the prompt and the text received are charged

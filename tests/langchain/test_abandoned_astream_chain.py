@@ -14,62 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import time
-from collections.abc import Iterator
-from decimal import Decimal
+from collections.abc import Sequence
 
 import pytest
+from budgets.slow_stores import (
+    CANCELLED,
+    SlowSettlingStore,
+    assert_settled,
+    list_accounting,
+    one_model_policy,
+)
 from langchain_core.messages import HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 
 from policyroute import ChatPolicyRoute
-from policyroute.accounting import PolicyAccounting
-from policyroute.budgets.guard import BudgetGuard
-from policyroute.budgets.stores.base import LineState
-from policyroute.budgets.stores.memory import MemoryStore
-from policyroute.costs.sinks import CallableSink
-from policyroute.policy.loader import load_policy_text
 from policyroute.testing import FakeProvider, Reply
 
 pytestmark = pytest.mark.timeout(30)
-os.environ.setdefault("ABANDONED_CHAIN_KEY", "sk-test")
-
-POLICY = """
-policyroute: 1
-name: abandoned-chain
-models:
-  a:
-    model: openai/a
-    api_base: {base}
-    api_key: ${{ABANDONED_CHAIN_KEY}}
-    price: {{input_per_mtok: 1, output_per_mtok: 2}}
-routes:
-  - name: default
-    to: a
-budgets:
-  - name: day
-    limit_usd: 10
-    window: day
-store: {{backend: memory, lease: 3600s}}
-defaults: {{max_tokens: 16}}
-"""
 
 
-class SlowSettlingStore(MemoryStore):
-    async def asettle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
-        await asyncio.sleep(0.05)
-        return self.settle(reservation_id, actual, now=now)
-
-
-@pytest.fixture
-def fp() -> Iterator[FakeProvider]:
-    with FakeProvider() as provider:
-        provider.set_default("a", Reply(text="one two three four five six", chunk_delay=0.01))
-        yield provider
-
-
-async def settled(receipts: list[dict[str, object]], *, within: float) -> None:
+async def settled(receipts: Sequence[object], *, within: float) -> None:
     deadline = time.monotonic() + within
     while len(receipts) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
@@ -80,12 +45,10 @@ async def settled(receipts: list[dict[str, object]], *, within: float) -> None:
 async def test_an_abandoned_chain_astream_is_settled_while_the_loop_runs(
     fp: FakeProvider, collect: bool
 ) -> None:
-    policy = load_policy_text(POLICY.format(base=fp.openai_base))
-    store = SlowSettlingStore()
-    receipts: list[dict[str, object]] = []
-    acct = PolicyAccounting(
-        policy, guard=BudgetGuard(policy, store), sinks=[CallableSink(receipts.append)]
-    )
+    fp.set_default("a", Reply(text="one two three four five six", chunk_delay=0.01))
+    policy = one_model_policy(fp.openai_base, "abandoned-chain")
+    store = SlowSettlingStore(pause=0.05)
+    acct, receipts = list_accounting(policy, store)
     chain = ChatPolicyRoute(policy=policy, accounting=acct) | StrOutputParser()
     stream = chain.astream([HumanMessage("hello")])
     async for text in stream:
@@ -97,10 +60,5 @@ async def test_an_abandoned_chain_astream_is_settled_while_the_loop_runs(
         gc.collect()
 
     await settled(receipts, within=5)
-    assert [(r["kind"], r["status"]) for r in receipts] == [
-        ("attempt", "cancelled"),
-        ("call", "cancelled"),
-    ]
-    (line,) = store.scan("day/", now=time.time())
-    assert line.reserved == 0
+    line = assert_settled(store, receipts, *CANCELLED)
     assert line.spent > 0
