@@ -8,18 +8,19 @@ of the steps are faults: 429 with ``Retry-After: 0``, 500, connection resets, st
 sending a malformed chunk, first tokens slower than the policy's ``first_token_timeout``; so
 retries, fallback, the circuit breaker and partial billing all run. ``b`` always answers.
 
-Each round runs, at once, one call of each kind: ``ChatPolicyRoute.ainvoke``; ``astream``
-consumed to its end; ``astream`` abandoned after its first chunk (``aclose``);
-``policyroute.acompletion``, streamed or not, some streams abandoned; a task cancelled after a
-few milliseconds; and from a worker thread ``invoke``, ``stream`` (some abandoned) or
-``asyncio.run(policyroute.acompletion(...))``, a new event loop per call. Some calls ask for so
-many tokens that the per-user budget downgrades them to ``b`` or refuses them.
+Each round runs, at once, two calls of each kind: ``ChatPolicyRoute.ainvoke``; ``astream``
+consumed to its end; ``astream`` abandoned after its first chunk, closed with ``aclose`` or
+dropped without it; ``policyroute.acompletion``, streamed or not, some streams abandoned; a
+task cancelled after a few milliseconds; and from worker threads ``invoke``, ``stream`` (some
+abandoned) or ``asyncio.run(policyroute.acompletion(...))``, a new event loop per call. Some
+calls ask for so many tokens that the per-user budget downgrades them to ``b`` or refuses them.
 
 Every K rounds, with no call in flight and after a garbage collection, it samples the
 process (RSS, tracemalloc's traced size, open file descriptors, threads, asyncio tasks), the
 entries of policyroute's per-call registries (accounting tallies, threshold-event watches,
-downgrade records, in-flight counts, breakers, loading policies, loop clean-ups), its bounded
-caches, the live instances of policyroute's own classes and the store's open reservations.
+downgrade records, in-flight counts, breakers and their probes, loading policies, loop
+clean-ups, default accountings), litellm's logging backlog, the bounded caches, the live
+instances of policyroute's own classes and the store's open reservations.
 It prints the samples, then each measure's growth per 1,000 calls over the first and the
 second half of the run: warm-up shows in the first half; a leak grows in both. Finally it
 checks the books: one call receipt per call, attempt receipts numbered 1..n, no reservation
@@ -35,7 +36,7 @@ RELOAD_EVERY (default 0: never) rewrites the policy file every that many rounds 
 global limit, as a service whose policy is edited while it runs; each version gets the
 default accounting of its own (``default accountings`` counts them).
 
-Defaults: 50 rounds after 10 of warm-up, 16 calls each (about 90 s on two busy cores, most of
+Defaults: 50 rounds after 10 of warm-up, 18 calls each (about 90 s on two busy cores, most of
 it tracemalloc's cost), a sample every 5 rounds.
 """
 
@@ -210,7 +211,7 @@ async def _guarded(soak: Soak, tag: str, kind: str, work: Any) -> None:
         soak.saw(tag, kind, None)
 
 
-async def _astream(soak: Soak, tag: str, abandon: bool) -> None:
+async def _astream(soak: Soak, tag: str, abandon: bool, close: bool = True) -> None:
     config = _config(tag, soak.rng)
     stream = soak.llm.astream([HumanMessage(f"question {tag}")], config, **_kwargs(soak.rng))
     try:
@@ -218,7 +219,9 @@ async def _astream(soak: Soak, tag: str, abandon: bool) -> None:
             if abandon:
                 break
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        if close:
+            await stream.aclose()  # type: ignore[attr-defined]
+        # else dropped: the loop's async generator finalizer closes it
 
 
 async def _acompletion(soak: Soak, tag: str, mode: str) -> None:
@@ -296,6 +299,7 @@ async def _calls(soak: Soak) -> None:
     )
     add("astream", lambda t: _astream(soak, t, abandon=False))
     add("astream-abandoned", lambda t: _astream(soak, t, abandon=True))
+    add("astream-dropped", lambda t: _astream(soak, t, abandon=True, close=False))
     mode = rng.choice(("plain", "plain", "stream", "abandoned"))
     add(f"acompletion-{mode}", lambda t: _acompletion(soak, t, mode))
     add("cancelled", lambda t: _cancelled(soak, t))
