@@ -8,24 +8,29 @@ and ``policyroute.completion`` with a policy file, as a user meets it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import litellm
 import pytest
+from billing_support import (
+    CLAUDE,
+    assert_counted_locally,
+    cached_input_usage,
+    claude_price,
+    ok_receipts,
+    policy_file,
+    receipts,
+)
 from exec_support import arun
 
 import policyroute
-from policyroute.api import clear_cache
-from policyroute.costs.estimate import count_input_tokens
 from policyroute.errors import PolicyRouteError
 from policyroute.testing import FakeProvider, Fault, Reply, Usage
 
 pytestmark = pytest.mark.timeout(30)
 
-CLAUDE = "claude-sonnet-4-5-20250929"
 POLICY = """
 policyroute: 1
 name: estimated-stream-end
@@ -33,12 +38,12 @@ models:
   gpt:
     model: openai/end-gpt
     api_base: {openai}
-    api_key: ${{ESTIMATED_END_TEST_KEY}}
+    api_key: ${{BILLING_TEST_KEY}}
     price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
   claude:
     model: anthropic/{claude}
     api_base: {anthropic}
-    api_key: ${{ESTIMATED_END_TEST_KEY}}
+    api_key: ${{BILLING_TEST_KEY}}
 budgets:
   - name: daily
     limit_usd: 100
@@ -64,32 +69,11 @@ OPENAI_FINISHED = 1 + len(WORDS) + 1
 # message_delta; message_stop follows.
 ANTHROPIC_DELTA_SENT = 3 + len(WORDS) + 2
 REPORTED = Usage(prompt=1000, completion=50, cached=200, cache_creation=300)
-INPUT_RATE = Decimal(1000) / 1_000_000
-OUTPUT_RATE = Decimal(2000) / 1_000_000
-
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)  # the policy's receipt path is relative to the cwd
-    monkeypatch.setenv("ESTIMATED_END_TEST_KEY", "sk-test")
-    yield tmp_path
-    clear_cache()
-    from policyroute.accounting import _clear_default_cache
-
-    _clear_default_cache()
 
 
 def _policy(workdir: Path, fp: FakeProvider) -> Path:
-    path = workdir / "policy.yaml"
-    path.write_text(
-        POLICY.format(openai=fp.openai_base, anthropic=fp.anthropic_base, claude=CLAUDE)
-    )
-    return path
-
-
-def _receipts(workdir: Path, kind: str) -> list[dict[str, Any]]:
-    lines = (workdir / "receipts.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+    text = POLICY.format(openai=fp.openai_base, anthropic=fp.anthropic_base, claude=CLAUDE)
+    return policy_file(workdir, text)
 
 
 def _stream_async(policy: Path, provider: str = "openai") -> str:
@@ -112,47 +96,12 @@ def _stream_sync(policy: Path, provider: str = "openai") -> str:
 STREAMERS = [pytest.param(_stream_async, id="async"), pytest.param(_stream_sync, id="sync")]
 
 
-def _only_receipts(workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    (attempt,) = _receipts(workdir, "attempt")
-    (call,) = _receipts(workdir, "call")
-    assert attempt["status"] == "ok"
-    return attempt, call
-
-
-def _assert_counted_locally(workdir: Path, model: str) -> None:
-    attempt, call = _only_receipts(workdir)
-    tokens_in = count_input_tokens(model, MESSAGES, None)
-    tokens_out = litellm.token_counter(model=model, text=TEXT)
-    assert (attempt["input_tokens"], attempt["output_tokens"]) == (tokens_in, tokens_out)
-    cost = (tokens_in * INPUT_RATE + tokens_out * OUTPUT_RATE).quantize(Decimal("1e-6"))
-    assert Decimal(attempt["cost"]) == cost
-    (budget,) = attempt["budgets"]
-    assert (Decimal(budget["spent"]), Decimal(budget["reserved"])) == (cost, 0)
-    assert (attempt["usage_estimated"], call["usage_estimated"]) == (True, True)
-
-
-def _anthropic_price(usage: litellm.Usage) -> Decimal:
-    prompt, completion = litellm.cost_per_token(model=f"anthropic/{CLAUDE}", usage_object=usage)
-    return Decimal(repr(prompt + completion))
-
-
-def _reported_input(output_tokens: int) -> litellm.Usage:
-    return litellm.Usage(
-        prompt_tokens=1500,
-        completion_tokens=output_tokens,
-        total_tokens=1500 + output_tokens,
-        prompt_tokens_details={"cached_tokens": 200, "cache_creation_tokens": 300},
-        cache_read_input_tokens=200,
-        cache_creation_input_tokens=300,
-    )
-
-
 def _assert_anthropic(workdir: Path, output_tokens: int, *, estimated: bool) -> None:
-    attempt, call = _only_receipts(workdir)
+    attempt, call = ok_receipts(workdir)
     assert attempt["input_tokens"] == 1500  # message_start's, cached parts included
     assert (attempt["cache_read_tokens"], attempt["cache_write_tokens"]) == (200, 300)
     assert attempt["output_tokens"] == output_tokens
-    expected = _anthropic_price(_reported_input(output_tokens))
+    expected = claude_price(cached_input_usage(output_tokens))
     assert abs(Decimal(attempt["cost"]) - expected) < Decimal("1e-6")
     assert (attempt["usage_estimated"], call["usage_estimated"]) == (estimated, estimated)
 
@@ -170,7 +119,7 @@ def test_openai_stream_cut_after_its_finish_chunk_is_kept_and_counted_locally(
 
     (request,) = fp.requests_for("end-gpt")
     assert request.body["stream_options"] == {"include_usage": True}
-    _assert_counted_locally(workdir, "openai/end-gpt")
+    assert_counted_locally(workdir, "openai/end-gpt", MESSAGES, TEXT)
 
 
 def _openai_chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -193,7 +142,7 @@ def test_openai_stream_that_never_sends_its_usage_chunk_is_counted_locally(
 
     assert stream(_policy(workdir, fp)) == TEXT
 
-    _assert_counted_locally(workdir, "openai/end-gpt")
+    assert_counted_locally(workdir, "openai/end-gpt", MESSAGES, TEXT)
 
 
 @pytest.mark.parametrize("stream", STREAMERS)
@@ -204,7 +153,7 @@ def test_openai_stream_missing_only_done_keeps_the_reported_usage(
 
     assert stream(_policy(workdir, fp)) == TEXT
 
-    attempt, call = _only_receipts(workdir)
+    attempt, call = ok_receipts(workdir)
     assert (attempt["input_tokens"], attempt["output_tokens"]) == (300, 40)
     assert (attempt["usage_estimated"], call["usage_estimated"]) == (False, False)
 
@@ -317,8 +266,8 @@ def test_anthropic_stream_cut_after_content_without_message_delta_is_estimated(
 
     partial = getattr(info.value, "partial_text", "")
     assert partial == TEXT
-    (attempt,) = _receipts(workdir, "attempt")
-    (call,) = _receipts(workdir, "call")
+    (attempt,) = receipts(workdir, "attempt")
+    (call,) = receipts(workdir, "call")
     assert attempt["status"] == "interrupted"
     assert (attempt["input_tokens"], attempt["cache_read_tokens"]) == (1500, 200)
     assert attempt["output_tokens"] == litellm.token_counter(model=f"anthropic/{CLAUDE}", text=TEXT)

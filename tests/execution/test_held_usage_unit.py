@@ -9,6 +9,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm
+from billing_support import cached_input_usage
 
 from policyroute.execution.hooks import Usage
 from policyroute.execution.stream_io import held_usage
@@ -20,14 +21,7 @@ def _wrapper(*usages: Any) -> SimpleNamespace:
     return SimpleNamespace(received_finish_reason=None, chunks=chunks)
 
 
-START = litellm.Usage(
-    prompt_tokens=1500,
-    completion_tokens=1,
-    total_tokens=1501,
-    prompt_tokens_details={"cached_tokens": 200, "cache_creation_tokens": 300},
-    cache_read_input_tokens=200,
-    cache_creation_input_tokens=300,
-)
+START = cached_input_usage(1)  # message_start's placeholder output of 1
 
 
 def test_the_input_side_of_message_start_usage() -> None:

@@ -12,6 +12,7 @@ settles slowly (a pause on the loop, or a worker thread, like SQLite's or Redis'
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -42,6 +43,26 @@ def accounting(
     )
 
 
+def start_call(acct: PolicyAccounting) -> asyncio.Future[Any]:
+    return asyncio.ensure_future(
+        policyroute.acompletion(
+            policy=acct.policy, messages=[{"role": "user", "content": "hi"}], accounting=acct
+        )
+    )
+
+
+def run_until(acct: PolicyAccounting, event: threading.Event) -> None:
+    """``asyncio.run()`` of a main that starts a call and returns, the call still running,
+    once the store sets ``event``."""
+    started: list[asyncio.Future[Any]] = []
+
+    async def main() -> None:
+        started.append(start_call(acct))
+        await until(event)
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize("sink", ["inline", "thread"])
 @pytest.mark.parametrize("how", ["sleep", "thread"])
 @pytest.mark.usefixtures("shared_loop_kept")
@@ -53,13 +74,7 @@ def test_a_cancelled_call_settling_when_main_returns_is_settled(
     acct, receipts = accounting(fp, store, sink)
 
     async def main() -> None:
-        call = asyncio.ensure_future(
-            policyroute.acompletion(
-                policy=acct.policy,
-                messages=[{"role": "user", "content": "hi"}],
-                accounting=acct,
-            )
-        )
+        call = start_call(acct)
         while fp.attempts("a") == 0:
             await asyncio.sleep(0.01)
         call.cancel()
@@ -79,21 +94,8 @@ def test_a_call_left_running_when_main_returns_is_settled(
     fp.set_default("a", Reply(text="hello there"))
     store = SlowSettlingStore(how)
     acct, receipts = accounting(fp, store, "inline")
-    started: list[asyncio.Future[Any]] = []
 
-    async def main() -> None:
-        started.append(
-            asyncio.ensure_future(
-                policyroute.acompletion(
-                    policy=acct.policy,
-                    messages=[{"role": "user", "content": "hi"}],
-                    accounting=acct,
-                )
-            )
-        )
-        await until(store.settling)
-
-    asyncio.run(main())
+    run_until(acct, store.settling)
 
     # The attempt had its answer and is charged for it; the call's end says it was cancelled.
     line = assert_settled(store, receipts, ("attempt", "ok"), ("call", "cancelled"))
@@ -108,21 +110,8 @@ def test_a_call_reserving_when_main_returns_gives_its_reservation_back(
     fp.set_default("a", Reply(text="hello there"))
     store = SlowReservingStore(how)
     acct, receipts = accounting(fp, store, "inline")
-    started: list[asyncio.Future[Any]] = []
 
-    async def main() -> None:
-        started.append(
-            asyncio.ensure_future(
-                policyroute.acompletion(
-                    policy=acct.policy,
-                    messages=[{"role": "user", "content": "hi"}],
-                    accounting=acct,
-                )
-            )
-        )
-        await until(store.reserving)
-
-    asyncio.run(main())
+    run_until(acct, store.reserving)
 
     assert fp.attempts("a") == 0  # nothing was sent
     line = assert_settled(store, receipts, ("call", "cancelled"))

@@ -10,85 +10,49 @@ file, as a user meets it.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import litellm
 import pytest
+from billing_support import (
+    CLAUDE,
+    cached_input_usage,
+    claude_price,
+    policy_file,
+    policy_text,
+    receipts,
+)
 from exec_support import arun
 
 import policyroute
-from policyroute.api import clear_cache
 from policyroute.errors import PolicyRouteError
 from policyroute.testing import FakeProvider, Fault, Reply, Usage
 
 pytestmark = pytest.mark.timeout(30)
 
-CLAUDE = "claude-sonnet-4-5-20250929"
-POLICY = """
-policyroute: 1
-name: held-usage
-models:
-  claude:
-    model: anthropic/{model}
-    api_base: {base}
-    api_key: ${{HELD_USAGE_TEST_KEY}}
-budgets:
-  - name: daily
-    limit_usd: 100
-    window: day
-store: {{backend: memory}}
-receipts: {{sink: jsonl, path: receipts.jsonl}}
-routes:
-  - name: default
-    to: claude
-defaults:
-  max_tokens: 64
-  first_token_timeout: {first_token}
-  retry: {{attempts: 0}}
-"""
 MESSAGES = [{"role": "user", "content": "hello there"}]
 # 1000 tokens sent afresh, 200 read from the cache, 300 written to it.
 REPORTED = Usage(prompt=1000, cached=200, cache_creation=300)
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)  # the policy's receipt path is relative to the cwd
-    monkeypatch.setenv("HELD_USAGE_TEST_KEY", "sk-ant-test")
-    yield tmp_path
-    clear_cache()
-    from policyroute.accounting import _clear_default_cache
-
-    _clear_default_cache()
-
-
 def _policy(workdir: Path, fp: FakeProvider, first_token: str = "10s") -> Path:
-    path = workdir / "policy.yaml"
-    path.write_text(POLICY.format(model=CLAUDE, base=fp.anthropic_base, first_token=first_token))
-    return path
-
-
-def _receipts(workdir: Path, kind: str) -> list[dict[str, Any]]:
-    lines = (workdir / "receipts.jsonl").read_text().splitlines()
-    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+    # Unpriced: litellm's prices for the model, cache reads and writes included.
+    text = policy_text(
+        fp.anthropic_base,
+        model=f"anthropic/{CLAUDE}",
+        name="held-usage",
+        priced=False,
+        receipts=True,
+        first_token=first_token,
+    )
+    return policy_file(workdir, text)
 
 
 def _input_price() -> Decimal:
     """What litellm charges for the reported input: fresh, cache reads and cache writes."""
-    usage = litellm.Usage(
-        prompt_tokens=1500,
-        completion_tokens=0,
-        total_tokens=1500,
-        prompt_tokens_details={"cached_tokens": 200, "cache_creation_tokens": 300},
-        cache_read_input_tokens=200,
-        cache_creation_input_tokens=300,
-    )
-    prompt, completion = litellm.cost_per_token(model=f"anthropic/{CLAUDE}", usage_object=usage)
-    return Decimal(repr(prompt + completion))
+    return claude_price(cached_input_usage(0))
 
 
 def _assert_input_billed(receipt: dict[str, Any], status: str) -> Decimal:
@@ -121,9 +85,9 @@ def test_stream_cut_right_after_message_start_is_billed_for_its_input(
     with pytest.raises(PolicyRouteError):
         arun(_stream(policy))
 
-    (attempt,) = _receipts(workdir, "attempt")
+    (attempt,) = receipts(workdir, "attempt")
     cost = _assert_input_billed(attempt, "error")
-    (call,) = _receipts(workdir, "call")
+    (call,) = receipts(workdir, "call")
     assert (call["input_tokens"], Decimal(call["cost"])) == (1500, cost)
 
 
@@ -137,7 +101,7 @@ def test_sync_stream_cut_before_content_is_billed_for_its_input(
     with pytest.raises(PolicyRouteError):
         policyroute.completion(policy=policy, messages=MESSAGES, stream=True)
 
-    (attempt,) = _receipts(workdir, "attempt")
+    (attempt,) = receipts(workdir, "attempt")
     _assert_input_billed(attempt, "error")
 
 
@@ -151,7 +115,7 @@ def test_stream_stalled_after_message_start_is_billed_for_its_input(
         arun(_stream(policy))
 
     assert getattr(info.value, "error_class", None) == "timeout"
-    (attempt,) = _receipts(workdir, "attempt")
+    (attempt,) = receipts(workdir, "attempt")
     _assert_input_billed(attempt, "error")
 
 
@@ -169,7 +133,7 @@ def test_stream_abandoned_after_message_start_is_billed_for_its_input(
             await task
 
     arun(main())
-    (attempt,) = _receipts(workdir, "attempt")
+    (attempt,) = receipts(workdir, "attempt")
     _assert_input_billed(attempt, "cancelled")
 
 
@@ -191,7 +155,7 @@ def test_stream_cut_after_content_keeps_the_cache_split_of_message_start(
 
     partial = getattr(info.value, "partial_text", "")
     assert partial
-    (attempt,) = _receipts(workdir, "attempt")
+    (attempt,) = receipts(workdir, "attempt")
     assert attempt["status"] == "interrupted"
     assert (attempt["input_tokens"], attempt["cache_read_tokens"]) == (1500, 200)
     assert attempt["cache_write_tokens"] == 300
