@@ -13,7 +13,7 @@ from lc_support import policy_text
 
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
-from policyroute.testing import FakeProvider
+from policyroute.testing import FakeProvider, Fault, Reply
 
 
 @pytest.fixture
@@ -33,6 +33,14 @@ def fp(fake_provider: FakeProvider) -> FakeProvider:
     """The module's fake provider, with scripts and recordings cleared."""
     fake_provider.reset()
     return fake_provider
+
+
+@pytest.fixture
+def fast_is_down(fp: FakeProvider) -> FakeProvider:
+    """The fake provider with ``fake-fast`` failing (503) and ``fake-backup`` answering."""
+    fp.set_default("fake-fast", Fault.status(503))
+    fp.set_default("fake-backup", Reply(text="ok"))
+    return fp
 
 
 @pytest.fixture

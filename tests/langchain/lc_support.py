@@ -1,8 +1,14 @@
-"""Policies for the LangChain adapter tests (importable by conftest and test modules alike)."""
+"""Policies and structured-output schemas for the LangChain adapter tests (importable by
+conftest and test modules alike)."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from pydantic import BaseModel
+from typing_extensions import TypedDict
 
 # litellm's OpenAI client insists on a key; the fake provider ignores it.
 os.environ.setdefault("POLICYROUTE_TEST_KEY", "sk-fake")
@@ -63,3 +69,49 @@ defaults:
   retry: {{attempts: 0}}
 receipts: {{sink: none}}
 {extra}"""
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+class PersonDict(TypedDict):
+    name: str
+    age: int
+
+
+PERSON_SCHEMA: dict[str, Any] = {
+    "title": "Person",
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+}
+# One schema of each kind with_structured_output takes, and every method it has.
+SCHEMAS = [Person, PersonDict, PERSON_SCHEMA]
+SCHEMA_IDS = ["pydantic", "typeddict", "json-schema"]
+METHODS = ["function_calling", "json_schema", "json_mode"]
+
+
+def schema_name(schema: Any) -> str:
+    """The name the model's tool call gives ``schema`` (a JSON schema's title, or a class's)."""
+    return str(schema["title"]) if isinstance(schema, dict) else str(schema.__name__)
+
+
+BREAKER_FAILURES = 2
+
+
+def with_breaker(policy: str) -> str:
+    """``policy`` (a :func:`policy_text`) with a circuit breaker that opens after
+    ``BREAKER_FAILURES`` failures in a row."""
+    assert "  retry: {attempts: 0}" in policy
+    return policy.replace(
+        "  retry: {attempts: 0}",
+        f"  retry: {{attempts: 0}}\n  circuit_breaker: {{failures: {BREAKER_FAILURES},"
+        " cooldown: 60s}",
+    )
+
+
+def deployment(message: BaseMessage) -> str:
+    """The deployment that answered ``message``, from its policyroute metadata."""
+    return str(message.response_metadata["policyroute"]["deployment"])

@@ -9,15 +9,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import BaseMessage
+from lc_support import BREAKER_FAILURES, deployment, with_breaker
 
 import policyroute
 from policyroute import api
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
-from policyroute.testing import FakeProvider, Fault, Reply
+from policyroute.testing import FakeProvider, Reply
 
-BREAKER_FAILURES = 2
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
@@ -34,25 +33,8 @@ def path(make_policy: Callable[..., str], tmp_path: Path, monkeypatch: pytest.Mo
     directory (its default accounting writes no receipts)."""
     monkeypatch.chdir(tmp_path)
     written = tmp_path / "policy.yaml"
-    written.write_text(
-        make_policy(name="shared-entry").replace(
-            "  retry: {attempts: 0}",
-            f"  retry: {{attempts: 0}}\n  circuit_breaker: {{failures: {BREAKER_FAILURES},"
-            " cooldown: 60s}",
-        )
-    )
+    written.write_text(with_breaker(make_policy(name="shared-entry")))
     return written
-
-
-@pytest.fixture
-def fast_is_down(fp: FakeProvider) -> FakeProvider:
-    fp.set_default("fake-fast", Fault.status(503))
-    fp.set_default("fake-backup", Reply(text="ok"))
-    return fp
-
-
-def _deployment(message: BaseMessage) -> str:
-    return str(message.response_metadata["policyroute"]["deployment"])
 
 
 def test_a_chat_model_and_completion_calls_share_one_executor(path: Path) -> None:
@@ -70,7 +52,7 @@ def test_completion_calls_open_the_breaker_a_chat_model_routes_by(
     for _ in range(BREAKER_FAILURES):
         response = policyroute.completion(policy=path, messages=MESSAGES)
         assert response._hidden_params["policyroute"]["deployment"] == "backup"
-    assert _deployment(ChatPolicyRoute(policy="policy.yaml").invoke("hi")) == "backup"
+    assert deployment(ChatPolicyRoute(policy="policy.yaml").invoke("hi")) == "backup"
     # The chat model skipped the deployment whose breaker the completion calls opened.
     assert fast_is_down.attempts("fake-fast") == BREAKER_FAILURES
 

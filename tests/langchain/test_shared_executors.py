@@ -11,16 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import BaseMessage
 from langchain_core.runnables import ConfigurableField
+from lc_support import BREAKER_FAILURES, deployment, with_breaker
 
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.langchain_ import shared
-from policyroute.testing import FakeProvider, Fault, Reply
+from policyroute.testing import FakeProvider, Reply
 
 CALLS = 6
-BREAKER_FAILURES = 2
 
 
 @pytest.fixture(autouse=True)
@@ -33,22 +32,7 @@ def _fresh_cache() -> Iterator[None]:
 @pytest.fixture
 def breaking(make_policy: Callable[..., str]) -> str:
     """The test policy with a breaker that opens after two failures in a row."""
-    return make_policy(name="breaking").replace(
-        "  retry: {attempts: 0}",
-        f"  retry: {{attempts: 0}}\n  circuit_breaker: {{failures: {BREAKER_FAILURES},"
-        " cooldown: 60s}",
-    )
-
-
-@pytest.fixture
-def fast_is_down(fp: FakeProvider) -> FakeProvider:
-    fp.set_default("fake-fast", Fault.status(503))
-    fp.set_default("fake-backup", Reply(text="ok"))
-    return fp
-
-
-def _deployment(message: BaseMessage) -> str:
-    return str(message.response_metadata["policyroute"]["deployment"])
+    return with_breaker(make_policy(name="breaking"))
 
 
 def test_configurable_field_calls_open_one_breaker(
@@ -59,7 +43,7 @@ def test_configurable_field_calls_open_one_breaker(
     )
     for i in range(CALLS):
         message = llm.invoke("hi", config={"configurable": {"temperature": i / 10}})
-        assert _deployment(message) == "backup"
+        assert deployment(message) == "backup"
     # Once open, the breaker skips the failing deployment: without sharing, each new model
     # would have tried it again.
     assert fast_is_down.attempts("fake-fast") == BREAKER_FAILURES
@@ -77,10 +61,10 @@ def test_async_calls_and_alternatives_share_the_breaker(
     ).with_config(configurable={"which": "warm"})
 
     async def calls() -> list[str]:
-        return [_deployment(await llm.ainvoke("hi")) for _ in range(CALLS)]
+        return [deployment(await llm.ainvoke("hi")) for _ in range(CALLS)]
 
     assert asyncio.run(calls()) == ["backup"] * CALLS
-    assert _deployment(plain.invoke("hi")) == "backup"
+    assert deployment(plain.invoke("hi")) == "backup"
     assert fast_is_down.attempts("fake-fast") == BREAKER_FAILURES
 
 
@@ -90,7 +74,7 @@ def test_a_model_per_request_shares_until_the_policy_file_changes(
     path = tmp_path / "policy.yaml"
     path.write_text(breaking)
     for _ in range(CALLS):
-        assert _deployment(ChatPolicyRoute(policy=str(path)).invoke("hi")) == "backup"
+        assert deployment(ChatPolicyRoute(policy=str(path)).invoke("hi")) == "backup"
     assert fast_is_down.attempts("fake-fast") == BREAKER_FAILURES
     path.write_text(breaking.replace("name: breaking", "name: breaking-v2"))
     edited = ChatPolicyRoute(policy=str(path))
@@ -112,7 +96,7 @@ def test_fastest_orders_by_latency_earlier_models_observed(
         temperature=ConfigurableField(id="temperature")
     )
     picked = [
-        _deployment(llm.invoke("hi", config={"configurable": {"temperature": i / 10}}))
+        deployment(llm.invoke("hi", config={"configurable": {"temperature": i / 10}}))
         for i in range(4)
     ]
     # Unmeasured deployments go first in listed order, then the lowest latency: only with

@@ -9,31 +9,11 @@ from typing import Any
 import pytest
 from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import AIMessage
+from lc_support import METHODS, SCHEMAS, Person, PersonDict, schema_name
 from pydantic import BaseModel
-from typing_extensions import TypedDict
 
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.testing import FakeProvider, Reply, Step, ToolCall
-
-
-class Person(BaseModel):
-    name: str
-    age: int
-
-
-class PersonDict(TypedDict):
-    name: str
-    age: int
-
-
-PERSON_SCHEMA: dict[str, Any] = {
-    "title": "Person",
-    "type": "object",
-    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-    "required": ["name", "age"],
-}
-SCHEMAS = [Person, PersonDict, PERSON_SCHEMA]
-METHODS = ["function_calling", "json_schema", "json_mode"]
 
 GARBAGE: dict[str, Step] = {
     "prose": Reply(text="I would rather not."),
@@ -106,10 +86,6 @@ def test_good_answers_parse_in_every_method(
     streamed = list(llm.with_structured_output(schema, method=method).stream("who?"))
     last = streamed[-1]
     assert (last.model_dump() if isinstance(last, BaseModel) else last) == answer
-
-
-def schema_name(schema: Any) -> str:
-    return str(schema["title"]) if isinstance(schema, dict) else str(schema.__name__)
 
 
 def test_strict_reaches_the_provider(llm: ChatPolicyRoute, fp: FakeProvider) -> None:

@@ -9,36 +9,11 @@ from typing import Any
 
 import pytest
 from langchain_core.exceptions import OutputParserException
+from lc_support import METHODS, SCHEMA_IDS, SCHEMAS, Person, schema_name
 from pydantic import BaseModel
-from typing_extensions import TypedDict
 
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.testing import FakeProvider, Reply, Step, ToolCall
-
-
-class Person(BaseModel):
-    name: str
-    age: int
-
-
-class PersonDict(TypedDict):
-    name: str
-    age: int
-
-
-PERSON_SCHEMA: dict[str, Any] = {
-    "title": "Person",
-    "type": "object",
-    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-    "required": ["name", "age"],
-}
-SCHEMAS = [Person, PersonDict, PERSON_SCHEMA]
-SCHEMA_IDS = ["pydantic", "typeddict", "json-schema"]
-METHODS = ["function_calling", "json_schema", "json_mode"]
-
-
-def name_of(schema: Any) -> str:
-    return str(schema["title"]) if isinstance(schema, dict) else str(schema.__name__)
 
 
 def garbage(kind: str, schema: Any) -> Step:
@@ -46,7 +21,7 @@ def garbage(kind: str, schema: Any) -> Step:
         return Reply(text="I would rather not.")
     if kind == "broken-json":
         return Reply(text='{"name": "Ada", age: 36}')
-    return Reply(tool_calls=[ToolCall(name_of(schema), '{"name": "Ada", age: 36}')])
+    return Reply(tool_calls=[ToolCall(schema_name(schema), '{"name": "Ada", age: 36}')])
 
 
 def invoke_error(runnable: Any) -> Exception:
@@ -102,7 +77,7 @@ def test_a_good_answer_still_streams_partial_objects(
     text = '{"name": "Ada Lovelace", "age": 36}'
     fp.set_default(
         "*",
-        Reply(tool_calls=[ToolCall(name_of(schema), text)])
+        Reply(tool_calls=[ToolCall(schema_name(schema), text)])
         if method == "function_calling"
         else Reply(text=text),
     )
