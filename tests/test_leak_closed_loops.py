@@ -45,7 +45,9 @@ def test_litellm_clean_up_registry_lets_closed_loops_go() -> None:
     _run_and_close(loop_cleanup.close_litellm_clients_with_loop)
     gc.collect()
     assert [ref for ref in dead if ref() is not None] == []
-    assert len(loop_cleanup._closers) <= 1
+    # The last loop's entry stays until another loop registers (other tests' loops may be
+    # open and registered too).
+    assert len([loop for loop in list(loop_cleanup._closers) if loop.is_closed()]) <= 1
 
 
 def test_loop_clients_let_closed_loops_go() -> None:
