@@ -129,7 +129,11 @@ class ThresholdEvent:
 
 
 class Guard(Protocol):
-    """What accounting needs of ``policyroute.budgets.guard.BudgetGuard``."""
+    """What accounting needs of ``policyroute.budgets.guard.BudgetGuard``.
+
+    A guard that keeps state per call while it runs may also have ``forget_call(request_id)``,
+    called once when the call ends, whatever its end.
+    """
 
     def admit(self, attempt: AttemptInfo) -> Admission: ...
     async def aadmit(self, attempt: AttemptInfo) -> Admission: ...
@@ -388,12 +392,27 @@ class PolicyAccounting:
     # ----------------------------------------------------------------------- finish
 
     def finish(self, call: CallInfo, outcome: CallOutcome) -> None:
-        """Write the call receipt."""
+        """Write the call receipt, and let the guard forget the call."""
+        self._forget(call)
         self._emit(self._call_record(call, outcome))
 
     async def afinish(self, call: CallInfo, outcome: CallOutcome) -> None:
         """Async twin of :meth:`finish`; like :meth:`asettle`, it outlasts a cancellation."""
+        self._forget(call)
         await despite_cancellation(self._aemit(self._call_record(call, outcome)))
+
+    def _forget(self, call: CallInfo) -> None:
+        # First, before anything that may raise or be cancelled: the executor calls finish
+        # once per call whatever its end (answer, error, refusal, cancellation, a stream
+        # closed or collected), so this is where the guard's per-call records go.
+        forget = getattr(self.guard, "forget_call", None)
+        if forget is not None:
+            try:
+                forget(call.request.request_id)
+            except Exception:
+                _budget_log.exception(
+                    "forgetting call %s in the guard failed", call.request.request_id
+                )
 
     # ----------------------------------------------------------------------- close
 

@@ -93,29 +93,6 @@ def test_threads_that_ended_leave_no_store_connection_open(tmp_path: Path) -> No
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BudgetGuard._first_downgrade (policyroute/budgets/guard.py) files each downgraded"
-    " call's request id in self._downgrades, trimmed only past 10,000 entries: nothing drops"
-    " the entry when the call ends (PolicyAccounting.finish/afinish in accounting.py could)",
-)
-def test_a_finished_downgraded_call_leaves_no_downgrade_record(
-    provider: FakeProvider, tmp_path: Path
-) -> None:
-    # max_tokens 400,000: 8 USD on a, over the 5 USD budget; 4 USD on b, within it.
-    path = _write(tmp_path / "policy.yaml", provider, limit=5)
-
-    async def calls() -> None:
-        for _ in range(3):
-            await policyroute.acompletion(
-                policy=path, messages=[{"role": "user", "content": "hi"}], max_tokens=400_000
-            )
-
-    asyncio.run(calls())
-    acct = accounting.default_accounting(policyroute.load_policy(path))
-    assert len(acct.guard._downgrades) == 0  # type: ignore[attr-defined]
-
-
-@pytest.mark.xfail(
-    strict=True,
     reason="default_accounting (policyroute/accounting.py) caches one PolicyAccounting per"
     " policy content hash and working directory in _cache, never evicted nor closed: each"
     " edited version of a policy file leaves an accounting with its SQLite connections and"

@@ -313,6 +313,24 @@ class BudgetGuard:
             handle.reservation_id, admission.lease_seconds, now=self._clock()
         )
 
+    # ------------------------------------------------------------------ call end
+
+    def forget_call(self, request_id: str) -> None:
+        """Drop what the guard keeps of a call while it runs (the downgrades it made), once
+        the call has ended; the accounting calls it from ``finish``, on every outcome.
+
+        A call still running under the same request id would lose its record of downgrades
+        and could be downgraded once more to a target it was already sent to: request ids
+        are meant to be unique per call.
+
+        Example:
+            >>> guard.forget_call(attempt.call.request.request_id)  # doctest: +SKIP
+        """
+        # Most calls are never downgraded: a length check spares them the lock.
+        if self._downgrades:
+            with self._downgrades_lock:
+                self._downgrades.pop(request_id, None)
+
     # ------------------------------------------------------------------ internals
 
     def _route_of(self, attempt: AttemptInfo) -> str:
@@ -429,7 +447,9 @@ class BudgetGuard:
         raise exceeded(refusal, amount)
 
     def _first_downgrade(self, request_id: str, target: str) -> bool:
-        # A downgrade whose target is refused again must not bounce forever.
+        # A downgrade whose target is refused again must not bounce forever. The record goes
+        # when the call ends (forget_call); the trim only bounds the records of calls whose
+        # end the guard is never told of (a guard used without PolicyAccounting).
         with self._downgrades_lock:
             seen = self._downgrades.setdefault(request_id, {})
             self._downgrades.move_to_end(request_id)
