@@ -29,17 +29,26 @@ its actual cost instead of being reclaimed at its worst case.
 
 Abandoned streams (the consumer stops iterating, closes the generator, or its task is
 cancelled) still settle the attempt and finish the call, from the generators' ``finally``.
+
+Streams still open when ``asyncio.run()`` ends are closed by the loop's
+``shutdown_asyncgens``, which closes every async generator it tracks at once, in no order. The
+attempt's generator is closed by the call's generator only: the loop does not track it (see
+:func:`untracked_first`). Should someone else close it all the same, the call's generator
+waits for that close to settle the attempt before it finishes the call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 import time
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Awaitable, Generator
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from policyroute._lazy import import_litellm
+from policyroute._shielded import despite_cancellation
 from policyroute.costs.actual import mark_usage_estimated, usage_estimated
 from policyroute.errors import ErrorClass, ProviderError, StreamInterruptedError
 from policyroute.execution.attempt import AttemptRun
@@ -79,7 +88,9 @@ from policyroute.request import Request
 if TYPE_CHECKING:
     from policyroute.execution.executor import Executor
 
-__all__ = ["stream_async", "stream_sync"]
+__all__ = ["stream_async", "stream_sync", "untracked_first"]
+
+_T = TypeVar("_T")
 
 _log = logging.getLogger("policyroute.execution")
 
@@ -449,14 +460,29 @@ async def stream_async(executor: Executor, request: Request) -> AsyncGenerator[S
             if admission is None:
                 continue
             box: list[CallResult | ProviderError] = []
-            inner = _async_attempt(executor, call, attempt, admission, box)
+            settled = asyncio.Event()
+            inner = _async_attempt(executor, call, attempt, admission, box, settled)
             try:
-                async for event in inner:
+                try:
+                    event = await untracked_first(inner)
+                except StopAsyncIteration:
+                    pass
+                else:
                     yield event
+                    async for event in inner:
+                        yield event
             finally:
                 # Closing the outer generator does not close the inner one; its
                 # settle must not wait for the garbage collector.
-                await inner.aclose()
+                try:
+                    await inner.aclose()
+                except RuntimeError:
+                    if not getattr(inner, "ag_running", False):
+                        raise
+                    # Someone else is closing it (a sweep closing every open generator):
+                    # the call is finished once that close has settled the attempt, so
+                    # that the call's receipt follows the attempt's and says what it did.
+                    await despite_cancellation(settled.wait())
             answer = box[0]
             if isinstance(answer, CallResult):
                 finished = True
@@ -480,6 +506,7 @@ async def _async_attempt(
     attempt: AttemptInfo,
     admission: Admission,
     box: list[CallResult | ProviderError],
+    settled: asyncio.Event,
 ) -> AsyncGenerator[StreamEvent, None]:
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
@@ -519,8 +546,41 @@ async def _async_attempt(
                 await aclose(stream)
         finally:
             # A second cancellation can land while the stream closes: settle regardless.
-            await executor.asettle(call, admission, run)
+            try:
+                await executor.asettle(call, admission, run)
+            finally:
+                settled.set()
     box.append(run.answer(call))
+
+
+def untracked_first(agen: AsyncGenerator[_T, None]) -> Awaitable[_T]:
+    """``agen.__anext__()``, for a first step that keeps ``agen`` out of the event loop's
+    list of async generators to close at its end.
+
+    For a generator that another generator owns and closes in its ``finally``: the loop's end
+    (``shutdown_asyncgens``) closes every generator it tracks at once, in no order, so it
+    would close the inner one while its owner does too, and the second ``aclose()`` fails
+    ("asynchronous generator is already running"). asyncio tracks a generator from its first
+    step, through ``sys``'s first-iteration hook, which is off while that step is made (the
+    hooks are per thread, and nothing else runs meanwhile). The finalizer hook stays: a
+    generator dropped unclosed is still closed on the loop. Later steps are the usual ones.
+
+    Example:
+        >>> async def outer():  # doctest: +SKIP
+        ...     inner = numbers()
+        ...     try:
+        ...         yield await untracked_first(inner)
+        ...         async for n in inner:
+        ...             yield n
+        ...     finally:
+        ...         await inner.aclose()
+    """
+    hooks = sys.get_asyncgen_hooks()
+    sys.set_asyncgen_hooks(firstiter=None)
+    try:
+        return agen.__anext__()
+    finally:
+        sys.set_asyncgen_hooks(firstiter=hooks.firstiter)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -21,7 +21,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -33,6 +33,8 @@ from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.runnables import RunnableConfig, ensure_config
 
+from policyroute._shielded import despite_cancellation
+from policyroute.execution.streaming import untracked_first
 from policyroute.langchain_.unobserved import answer, prepare, unobserved
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "CallFacts",
     "FactsCarryingChatModel",
     "OpenStream",
+    "OwnedStream",
     "facts_from_config",
     "facts_from_run_manager",
     "run_manager_from_config",
@@ -76,6 +79,65 @@ class OpenStream:
             await self.closed.wait()
         else:
             await self.stream.aclose()
+
+
+_T = TypeVar("_T")
+
+
+class OwnedStream(AsyncGenerator[_T, None]):
+    """An async generator closed by its owners only, any number of them, at once or not.
+
+    The generators of one LangChain stream are nested, and each closes the one inside it when
+    it ends; ``astream`` also closes the innermost of the model's own. When ``asyncio.run()``
+    ends, the loop's ``shutdown_asyncgens`` closes every generator it tracks at once, in no
+    order: a generator already being closed by one owner would fail the other's ``aclose()``
+    ("asynchronous generator is already running"), leaving an error in the log and, for the
+    owner, a close that returns before the settle under way is over. The loop does not track
+    the wrapped generator (see :func:`~policyroute.execution.streaming.untracked_first`), and a
+    second ``aclose()`` waits for the first one to end.
+
+    Example:
+        >>> chunks = OwnedStream(astream_chunks(...))  # doctest: +SKIP
+        >>> await asyncio.gather(chunks.aclose(), chunks.aclose())  # doctest: +SKIP
+    """
+
+    __slots__ = ("_closing", "_gen", "_started")
+
+    def __init__(self, gen: AsyncGenerator[_T, None]) -> None:
+        self._gen = gen
+        self._started = False
+        self._closing: asyncio.Event | None = None
+
+    def __aiter__(self) -> OwnedStream[_T]:
+        return self
+
+    async def __anext__(self) -> _T:
+        if self._started:
+            return await self._gen.__anext__()
+        self._started = True
+        return await untracked_first(self._gen)
+
+    async def asend(self, value: None) -> _T:
+        """As an async generator's ``asend``: only ``None`` is sent."""
+        return await self.__anext__()
+
+    async def athrow(self, typ: Any, val: Any = None, tb: Any = None) -> _T:
+        """As an async generator's ``athrow``."""
+        if val is None and tb is None:
+            return await self._gen.athrow(typ)
+        return await self._gen.athrow(typ, val, tb)
+
+    async def aclose(self) -> None:
+        """Close the generator, or wait for the close another owner began to end."""
+        closing = self._closing
+        if closing is not None:
+            await despite_cancellation(closing.wait())
+            return
+        self._closing = closing = asyncio.Event()
+        try:
+            await self._gen.aclose()
+        finally:
+            closing.set()
 
 
 # Keys LangChain itself puts in a run's metadata (tracing parameters of this model, library
@@ -260,12 +322,13 @@ class FactsCarryingChatModel(BaseChatModel):
         # the budget and writes the receipts) is closed here, before ``aclose()`` returns.
         opened: list[OpenStream] = []
         kwargs[FACTS_KEY] = {**kwargs[FACTS_KEY], OPEN_STREAMS: opened}
-        stream = super().astream(input, config, stop=stop, **kwargs)
+        outer = super().astream(input, config, stop=stop, **kwargs)
+        stream = OwnedStream(cast("AsyncGenerator[AIMessageChunk, None]", outer))
         try:
             async for chunk in stream:
                 yield chunk
         finally:
-            await cast(AsyncGenerator[Any, None], stream).aclose()
+            await stream.aclose()
             for inner in opened:
                 await inner.close()
 

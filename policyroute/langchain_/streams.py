@@ -24,7 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from policyroute._litellm import chunk_to_message
 from policyroute.execution.result import StreamDone
 from policyroute.langchain_ import events
-from policyroute.langchain_.facts import run_manager_from_config
+from policyroute.langchain_.facts import OwnedStream, run_manager_from_config
 from policyroute.langchain_.results import StreamedChunk, final_chunk
 from policyroute.request import Request
 
@@ -136,7 +136,7 @@ def stream_chunks(
             events.dispatch(state.target(), state.crossed)
 
 
-async def astream_chunks(
+def astream_chunks(
     model: BaseChatModel,
     executor: Executor,
     request: Request,
@@ -145,9 +145,24 @@ async def astream_chunks(
     *,
     watching: bool,
 ) -> AsyncGenerator[ChatGenerationChunk, None]:
-    """Async twin of :func:`stream_chunks`."""
+    """Async twin of :func:`stream_chunks`.
+
+    Both ``_astream`` and ``astream`` close the stream returned, the loop's end does not (see
+    :class:`~policyroute.langchain_.facts.OwnedStream`).
+    """
+    return OwnedStream(_astream_chunks(model, executor, request, run_manager, config, watching))
+
+
+async def _astream_chunks(
+    model: BaseChatModel,
+    executor: Executor,
+    request: Request,
+    run_manager: AsyncCallbackManagerForLLMRun | None,
+    config: RunnableConfig | None,
+    watching: bool,
+) -> AsyncGenerator[ChatGenerationChunk, None]:
     state = StreamState(model, request, run_manager, config, watching=watching)
-    events_of = executor.astream(request)
+    events_of = OwnedStream(executor.astream(request))  # closed here only
     try:
         async for event in events_of:
             if isinstance(event, StreamDone):
