@@ -67,13 +67,6 @@ def _write(path: Path, fp: FakeProvider, limit: float) -> str:
 
 
 @pytest.mark.skipif(not _PROC_FD.is_dir(), reason="counts descriptors in /proc/self/fd")
-@pytest.mark.xfail(
-    strict=True,
-    reason="SQLiteStore._cursor (policyroute/budgets/stores/sqlite.py) appends each thread's"
-    " connection to self._all, which holds it until store.close(): a thread that ends (a"
-    " loop's default executor under asyncio.run, a short-lived worker) leaves its connection"
-    " and its two descriptors (database, WAL) open for the life of the store",
-)
 def test_threads_that_ended_leave_no_store_connection_open(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "budgets.sqlite3")
     try:

@@ -1,4 +1,5 @@
-"""One SQLite transaction of the budget store, and how its errors leave it.
+"""One SQLite transaction of the budget store, the thread's connection it runs on, and how its
+errors leave it.
 
 Example:
     >>> _is_busy(sqlite3.OperationalError("database is locked"))
@@ -17,7 +18,41 @@ from policyroute.errors import BudgetStoreError
 if TYPE_CHECKING:
     from policyroute.budgets.stores.sqlite import SQLiteStore
 
-__all__ = ["Busy", "Transaction", "store_error"]
+__all__ = ["Busy", "ThreadConnection", "Transaction", "store_error"]
+
+
+class ThreadConnection:
+    """One thread's connection to the store's file, its cursor, and what it was opened on.
+
+    Kept in a :class:`threading.local` only (the store's list of connections holds it by weak
+    reference), so it dies with its thread: CPython clears a thread's local storage in that
+    thread as it ends, before ``join()`` returns, and :meth:`__del__` then closes the
+    connection there. A thread that ends with a transaction open (a failed ROLLBACK) has it
+    rolled back by SQLite as the connection closes. The connection is opened with
+    ``check_same_thread=False``, so the store's ``close()`` and a replaced thread-local may
+    close it from another thread too; closing twice does nothing.
+    """
+
+    __slots__ = ("__weakref__", "conn", "cur", "ident", "pid")
+
+    def __init__(self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int] | None):
+        self.conn = conn
+        self.cur = conn.cursor()
+        # The process that opened it: a child after fork() opens its own.
+        self.pid = pid
+        # The (device, inode) of the file it opened: one replaced at the path is reopened.
+        self.ident = ident
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __del__(self) -> None:
+        # Runs as the owning thread ends (or in whichever thread drops the last reference):
+        # an error here can only be reported as "Exception ignored", so none is let out.
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
 
 
 def store_error(store: SQLiteStore, exc: sqlite3.Error) -> BudgetStoreError:

@@ -6,7 +6,10 @@ database runs in WAL mode with ``synchronous=NORMAL`` (a commit is durable again
 crash, which is what reservations need; a power cut may lose the last few commits). Each thread
 keeps its own connection, and checks before each transaction that the path still names the file
 it opened: a file removed or replaced while in use is reopened (its tables created if need be),
-so every process enforces budgets on the same file.
+so every process enforces budgets on the same file. A thread's connection is closed as the
+thread ends (the workers of each ``asyncio.run``'s default executor, a short-lived thread, a
+pool that shrinks): the store holds the connections of live threads only, and :meth:`close`
+closes those.
 
 Async methods first run the transaction on the event loop's own thread, on a connection that
 never waits for a lock: uncontended, that is one short transaction (tens of microseconds, no
@@ -43,6 +46,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -51,7 +55,12 @@ from typing import Any, TypeVar
 
 from policyroute._files import file_id
 from policyroute.budgets.stores import _sqlite_sql as sql
-from policyroute.budgets.stores._sqlite_tx import Busy, Transaction, store_error
+from policyroute.budgets.stores._sqlite_tx import (
+    Busy,
+    ThreadConnection,
+    Transaction,
+    store_error,
+)
 from policyroute.budgets.stores.base import (
     LineState,
     ReserveLine,
@@ -156,10 +165,14 @@ class SQLiteStore:
         # The text of the path, stat'ed before each transaction (a Path is converted each time).
         self._fspath = os.fspath(self.path)
         self.timeout = timeout
+        # Each thread's ThreadConnection (``.held``) lives in these only: it dies, and closes
+        # its connection, with the thread.
         self._local = threading.local()
         self._loop_local = threading.local()
         self._loop_commits = 0
-        self._all: list[sqlite3.Connection] = []
+        # The live threads' connections, for close(); weak, so that a thread that ended
+        # leaves nothing here.
+        self._all: weakref.WeakSet[ThreadConnection] = weakref.WeakSet()
         self._all_lock = threading.Lock()
         self._last_sweep = float("-inf")
         self._last_reclaim = float("-inf")
@@ -196,13 +209,19 @@ class SQLiteStore:
             # Opening a fresh connection here would leak it past the owner's close().
             raise BudgetStoreError(f"budget store {self.path} is closed")
         local = self._loop_local if on_loop else self._local
-        conn: sqlite3.Connection | None = getattr(local, "conn", None)
-        if conn is not None and local.pid == os.getpid():
-            # One stat per transaction (~1 us): a connection to a file that was removed or
-            # replaced would go on enforcing budgets that no other process sees.
-            if local.ident == file_id(self._fspath):
-                return conn, local.cur
-            self._forget(local, conn)
+        held: ThreadConnection | None = getattr(local, "held", None)
+        if held is not None:
+            if held.pid == os.getpid():
+                # One stat per transaction (~1 us): a connection to a file that was removed or
+                # replaced would go on enforcing budgets that no other process sees.
+                if held.ident == file_id(self._fspath):
+                    return held.conn, held.cur
+                self._forget(local, held)
+            else:
+                # Inherited through fork(): this process opens its own. Dropping the inherited
+                # one closes this process's copy (the parent's connection stays open), as the
+                # child's close() did before; the other threads' go as fork() ends them here.
+                del local.held
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE. The loop
         # thread's connection never waits for a lock (timeout 0): its caller falls back to a
         # worker thread instead of blocking the event loop.
@@ -233,13 +252,15 @@ class SQLiteStore:
             conn.close()
             raise
         self._ident = ident
-        local.conn = conn
-        local.cur = conn.cursor()
-        local.pid = os.getpid()
-        local.ident = ident
+        held = ThreadConnection(conn, os.getpid(), ident)
         with self._all_lock:
-            self._all.append(conn)
-        return conn, local.cur
+            if self._closed:
+                # close() ran while this connection was being opened: it must not outlive it.
+                held.close()
+                raise BudgetStoreError(f"budget store {self.path} is closed")
+            self._all.add(held)
+        local.held = held
+        return conn, held.cur
 
     def _adopt(self, conn: sqlite3.Connection) -> None:
         """Make sure a file that replaced the one this store opened has the tables."""
@@ -257,12 +278,11 @@ class SQLiteStore:
             self.path,
         )
 
-    def _forget(self, local: threading.local, conn: sqlite3.Connection) -> None:
-        del local.conn, local.cur
+    def _forget(self, local: threading.local, held: ThreadConnection) -> None:
+        del local.held
         with self._all_lock:
-            if conn in self._all:
-                self._all.remove(conn)
-        conn.close()
+            self._all.discard(held)
+        held.close()
 
     def _lock_retry(self, *, read_only: bool = False) -> Transaction:
         return Transaction(self, read_only=read_only, on_loop=_ON_LOOP.get())
@@ -400,9 +420,9 @@ class SQLiteStore:
         :class:`~policyroute.errors.BudgetStoreError`. A second call does nothing."""
         with self._all_lock:
             self._closed = True
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+            held, self._all = list(self._all), weakref.WeakSet()
+        for each in held:
+            each.close()
         self._local = threading.local()
         self._loop_local = threading.local()
 
