@@ -8,7 +8,10 @@ one circuit breaker per deployment, one set of latency stats.
 - A policy (a file or YAML text) is loaded once per *policy key*: the file's absolute path and
   version (see :func:`policyroute._files.file_version`; an edited file loads again), or the
   text, plus the values of the ``${VAR}`` references it holds. Those values are read when the
-  policy loads and are not part of its content hash, so a changed value loads it again. A
+  policy loads and are not part of its content hash, so a changed value loads it again. Only
+  the newest version of a file is kept: loading one drops the older ones and their executors,
+  so that a file edited while the process runs does not keep every version's executor (and
+  its default accounting's open store and receipt file) until it ages out. A
   hit costs a stat, a read of each referenced variable and two dict lookups; only a policy
   that loads is cached. Concurrent misses on one source share one load, whether the callers
   are threads or tasks on any event loop: an async caller loads in its loop's default
@@ -17,6 +20,9 @@ one circuit breaker per deployment, one set of latency stats.
   hands out one per policy key) and the accounting (by identity too), or, for none, the
   policy's default accounting of the current working directory, against which the policy's
   store and receipt paths are read. A default accounting that was closed gets a new executor.
+  An executor dropped here (the least recently used one past :data:`CACHE_SIZE`, or one of a
+  file version superseded) is only forgotten: a chat model or a call still using it keeps it,
+  and its default accounting, which closes once nothing uses it any more.
 
 Example:
     >>> import policyroute._shared_cache as cache
@@ -243,8 +249,26 @@ def _load(source: _Source) -> CompiledPolicy:
         if cached is None or cached.values != values:
             cached = _policies[origin] = _Loaded(names, values, compiled)
         _policies.move_to_end(origin)
-        _trim(_policies)
+        dropped = _trim(_policies)
+        if not source.text:
+            dropped += _supersede(origin)
+    # Released outside the lock: the last reference to an executor going may close its
+    # default accounting's store and sinks (file I/O).
+    del dropped
     return cached.policy
+
+
+def _supersede(origin: _Origin) -> list[Any]:
+    """Drop the other versions of ``origin``'s file and their executors; return what was
+    dropped, for the caller to release once it no longer holds ``_lock``, which it holds."""
+    path = origin[0]
+    stale = [o for o, loaded in _policies.items() if o[0] == path and o != origin and o[1]]
+    old = {id(loaded.policy): loaded for loaded in map(_policies.pop, stale)}
+    dropped: list[Any] = list(old.values())
+    if old:
+        for key in [k for k, entry in _executors.items() if id(entry[0]) in old]:
+            dropped.append(_executors.pop(key))
+    return dropped
 
 
 def _run(source: _Source, load: _Load) -> None:
@@ -381,7 +405,8 @@ def _build(key: _ExecutorKey, policy: CompiledPolicy, accounting: Accounting | N
             # The policy and accounting are held so that their ids cannot be reused meanwhile.
             _executors[key] = (policy, accounting, made)
             _executors.move_to_end(key)
-            _trim(_executors)
+            dropped = _trim(_executors)
+        del dropped  # outside the lock, as in _load
         return made
 
 
@@ -393,10 +418,16 @@ def clear() -> None:
         >>> clear()
     """
     with _lock:
+        dropped = [*_policies.values(), *_executors.values()]
         _policies.clear()
         _executors.clear()
+    del dropped  # outside the lock, as in _load
 
 
-def _trim(cache: OrderedDict[Any, Any]) -> None:
+def _trim(cache: OrderedDict[Any, Any]) -> list[Any]:
+    """Drop the least recently used entries past :data:`CACHE_SIZE`; return them, for the
+    caller to release outside ``_lock``."""
+    dropped = []
     while len(cache) > CACHE_SIZE:
-        cache.popitem(last=False)
+        dropped.append(cache.popitem(last=False)[1])
+    return dropped

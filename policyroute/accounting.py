@@ -29,6 +29,7 @@ import logging
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -226,6 +227,8 @@ class PolicyAccounting:
         # belongs to the caller, who may share its store with other accountings.
         self._owned_store: BudgetStore | None = None
         self._closed = False
+        # Set for a default accounting, which nobody closes: see default_accounting.
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     @classmethod
     def _opening(
@@ -463,12 +466,19 @@ class PolicyAccounting:
                 return None
             self._closed = True
             store, self._owned_store = self._owned_store, None
-        for sink in self.sinks:
-            try:
-                sink.close()
-            except Exception:
-                _log.exception("closing receipt sink %r failed", sink)
+            finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
+        _close_sinks(self.sinks)
         return store
+
+    def _close_when_collected(self) -> None:
+        """Close the sinks and the owned store once this accounting is garbage, if it was
+        not closed before (and at the latest when the interpreter exits)."""
+        with self._lock:
+            if not self._closed and self._finalizer is None:
+                # The callback must not hold the accounting itself, or it would never go.
+                self._finalizer = weakref.finalize(self, _release, self.sinks, self._owned_store)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -711,6 +721,24 @@ class PolicyAccounting:
                 _log.exception("on_threshold callback failed for %s", message)
 
 
+def _close_sinks(sinks: Sequence[ReceiptSink]) -> None:
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception:
+            _log.exception("closing receipt sink %r failed", sink)
+
+
+def _release(sinks: Sequence[ReceiptSink], store: BudgetStore | None) -> None:
+    """Close what a collected accounting held (no call can be using it any more)."""
+    _close_sinks(sinks)
+    if store is not None:
+        try:
+            store.close()
+        except Exception:
+            _budget_log.exception("closing budget store %r failed", store)
+
+
 def _mark_reclaimed(record: dict[str, Any], charges: Sequence[BudgetChargeLike]) -> None:
     """Flag, in an attempt receipt, the ``budgets`` entries that are reclaimed reservations'
     spend (see ``BudgetCharge.reclaimed``) rather than the attempt's own."""
@@ -726,7 +754,14 @@ def _mark_reclaimed(record: dict[str, Any], charges: Sequence[BudgetChargeLike])
 
 
 _DEFAULT_SQLITE_PATH = ".policyroute/receipts.sqlite3"
-_cache: dict[tuple[str, str], PolicyAccounting] = {}
+# Weak values: a default accounting lives as long as something uses it (an executor, which
+# every chat model and every call in flight holds), and no longer. Held strongly, each edited
+# version of a policy file would keep its store connections and receipt file open for good;
+# closed by a count or age bound instead, a call still running on it could find its store
+# closed under it.
+_cache: weakref.WeakValueDictionary[tuple[str, str], PolicyAccounting] = (
+    weakref.WeakValueDictionary()
+)
 _cache_lock = threading.Lock()
 
 
@@ -763,12 +798,15 @@ def _guard_on(policy: CompiledPolicy, store: BudgetStore) -> Guard:
 def default_accounting(policy: CompiledPolicy) -> Accounting:
     """The accounting a policy asks for: its budget store and its receipt sink.
 
-    Cached per policy content hash and working directory (paths in a policy are relative to
-    it), so many chat models built on one policy share one store connection and one sink.
-    One that was closed is replaced by a new one.
+    Shared per policy content hash and working directory (paths in a policy are relative to
+    it) while anything holds it, so many chat models and calls on one policy share one store
+    connection and one sink. Once nothing does (the executors of an edited policy's old
+    version are dropped from the shared cache, say), it closes its sinks and store and the
+    next call opens a new one. One that was closed is replaced by a new one.
 
     Example:
-        >>> default_accounting(policy) is default_accounting(policy)  # doctest: +SKIP
+        >>> acct = default_accounting(policy)  # doctest: +SKIP
+        >>> acct is default_accounting(policy)  # doctest: +SKIP
         True
     """
     key = (policy_identity(policy)[1], os.getcwd())
@@ -776,6 +814,7 @@ def default_accounting(policy: CompiledPolicy) -> Accounting:
         cached = _cache.get(key)
         if cached is None or cached.closed:
             cached = PolicyAccounting._opening(policy, sinks=_sinks_for(policy))
+            cached._close_when_collected()
             _cache[key] = cached
         return cached
 
@@ -783,8 +822,9 @@ def default_accounting(policy: CompiledPolicy) -> Accounting:
 def _clear_default_cache() -> None:
     """Close and forget every cached accounting (tests, and code that reloads policies)."""
     with _cache_lock:
-        for acct in _cache.values():
-            # Closes the budget store it opened too: a SQLite connection left to the garbage
-            # collector is a ResourceWarning since Python 3.13.
-            acct.close()
+        accts = list(_cache.values())
         _cache.clear()
+    for acct in accts:
+        # Closes the budget store it opened too: a SQLite connection left to the garbage
+        # collector is a ResourceWarning since Python 3.13.
+        acct.close()

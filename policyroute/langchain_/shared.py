@@ -13,7 +13,10 @@ file and accounting share their breakers and stats as well.
   ``${VAR}`` references it holds: building a model per call then neither reads, validates nor
   compiles the policy again;
 - an executor is kept per compiled policy and accounting (by identity), or, for a model
-  without one, the policy's default accounting in the current working directory.
+  without one, the policy's default accounting in the current working directory;
+- a model keeps the executor it got, and with it its policy version and accounting: when the
+  file is edited, the cache keeps only the newest version, and the default accounting of an
+  older one closes its store and receipt sink once the last model or call using it is gone.
 
 Example:
     >>> llm = ChatPolicyRoute(policy="policies/tiered.yaml")  # doctest: +SKIP
