@@ -205,3 +205,19 @@ def test_a_closed_default_accounting_is_replaced_and_a_dropped_one_closes(
         store.state("total/%2A/day", now=time.time())
     if _PROC_FD.is_dir():
         assert open_fds() < before
+
+
+def test_an_edit_drops_only_the_older_versions_of_that_file(fp: FakeProvider) -> None:
+    path = write(fp, 0)
+    other = Path("other.yaml")
+    other.write_text(POLICY.format(base=fp.openai_base, limit=50), encoding="utf-8")
+    text = POLICY.format(base=fp.openai_base, limit=60)
+    kept = [_shared_cache.executor_for(ref, None) for ref in (str(other), text)]
+    old = _shared_cache.executor_for(path, None)
+    write(fp, 1)
+    new = _shared_cache.executor_for(path, None)
+    assert new is not old
+    # Another file and a policy given as text keep their executors (and accountings).
+    assert [_shared_cache.executor_for(ref, None) for ref in (str(other), text)] == kept
+    assert old.accounting is not new.accounting
+    assert not old.accounting.closed  # type: ignore[attr-defined]  # still held here
