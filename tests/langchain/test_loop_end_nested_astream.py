@@ -1,0 +1,154 @@
+"""A ``ChatPolicyRoute.astream`` still open when ``asyncio.run()`` ends is settled with the
+right receipts, whichever of its generators the loop closes first.
+
+A stream kept referenced past the end of ``main`` (in a global, or returned) is closed by the
+loop's ``shutdown_asyncgens``, which closes every async generator the loop tracks at once, in
+no particular order. A LangChain stream nests several: ``astream`` around langchain-core's,
+around ``_astream``, around the chunks' loop, around the executor's call and its attempt; each
+closes the one inside it, and ``astream`` closes the chunks' loop too. Closing one while
+another owner does failed the second ``aclose()`` ("asynchronous generator is already
+running"): ERRORs in the log, and owners returning before the settle under way was over. The
+store settles slowly (a pause on the loop, or a worker thread), so that one close is under way
+when the others start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import weakref
+from collections.abc import AsyncGenerator, Callable, Iterator
+from typing import Any, Literal
+
+import pytest
+from budgets.slow_stores import (
+    CANCELLED,
+    SlowSettlingStore,
+    assert_settled,
+    list_accounting,
+    one_model_policy,
+)
+from langchain_core.messages import HumanMessage
+
+from policyroute import ChatPolicyRoute
+from policyroute.accounting import PolicyAccounting
+from policyroute.testing import FakeProvider, Reply
+
+pytestmark = pytest.mark.timeout(30)
+
+KEPT: list[Any] = []
+"""Streams kept alive past ``asyncio.run()``, as a program's global would."""
+
+# The stream's generators, outermost first (as they nest).
+NESTING = [
+    "FactsCarryingChatModel.astream",
+    "BaseChatModel.astream",
+    "ChatPolicyRoute._astream",
+    "_astream_chunks",
+    "astream_chunks",
+    "stream_async",
+    "_async_attempt",
+]
+
+
+@pytest.fixture(autouse=True)
+def _kept_cleared() -> Iterator[None]:
+    yield
+    KEPT.clear()
+
+
+def tracking() -> Callable[[], list[AsyncGenerator[Any, None]]]:
+    """Record the async generators the running loop starts tracking from now on (through the
+    first-iteration hook ``asyncio.run()`` installs); returns a getter of those still alive."""
+    loop_hooks = sys.get_asyncgen_hooks()
+    seen: list[weakref.ref[AsyncGenerator[Any, None]]] = []
+
+    def firstiter(agen: AsyncGenerator[Any, None]) -> None:
+        seen.append(weakref.ref(agen))
+        if loop_hooks.firstiter is not None:
+            loop_hooks.firstiter(agen)
+
+    sys.set_asyncgen_hooks(firstiter=firstiter)
+    return lambda: [g for g in (ref() for ref in seen) if g is not None]
+
+
+async def sweep(agens: list[AsyncGenerator[Any, None]]) -> list[BaseException | None]:
+    """What ``loop.shutdown_asyncgens()`` does: close them all at once, in this order."""
+    return await asyncio.gather(*(g.aclose() for g in agens), return_exceptions=True)
+
+
+async def first_chunk(acct: PolicyAccounting) -> Any:
+    stream = ChatPolicyRoute(policy=acct.policy, accounting=acct).astream([HumanMessage("hi")])
+    async for chunk in stream:
+        assert chunk.content
+        break
+    return stream
+
+
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("how", ["sleep", "thread"])
+@pytest.mark.parametrize("kept", ["global", "returned"])
+def test_an_astream_kept_past_the_loop_end_is_settled_once_without_error(
+    fp: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+    kept: str,
+    how: Literal["sleep", "thread"],
+) -> None:
+    fp.set_default("a", Reply(text="one two three four five six", chunk_delay=0.02))
+    store = SlowSettlingStore(how, pause=0.1)
+    acct, receipts = list_accounting(one_model_policy(fp.openai_base, "loop-end-nested"), store)
+
+    async def main() -> Any:
+        stream = await first_chunk(acct)
+        if kept == "global":
+            KEPT.append(stream)
+            return None
+        return stream
+
+    with caplog.at_level(logging.ERROR):
+        KEPT.append(asyncio.run(main()))
+
+    assert errors_logged(caplog) == []
+    line = assert_settled(store, receipts, *CANCELLED)
+    assert line.spent > 0
+
+
+@pytest.mark.parametrize("how", ["sleep", "thread"])
+@pytest.mark.parametrize("order", ["outermost first", "innermost first"])
+def test_the_loop_sweep_in_either_order_settles_the_call_once(
+    fp: FakeProvider,
+    caplog: pytest.LogCaptureFixture,
+    order: str,
+    how: Literal["sleep", "thread"],
+) -> None:
+    """The loop's sweep, forced: every generator of the stream it tracks, outermost or
+    innermost first (then the provider's HTTP stream generators)."""
+    fp.set_default("a", Reply(text="one two three four five six", chunk_delay=0.02))
+    store = SlowSettlingStore(how, pause=0.1)
+    acct, receipts = list_accounting(one_model_policy(fp.openai_base, "loop-end-nested"), store)
+    results: list[BaseException | None] = []
+
+    async def main() -> None:
+        tracked = tracking()
+        KEPT.append(await first_chunk(acct))
+        swept = tracked()
+        stream = sorted(
+            (g for g in swept if g.__qualname__ in NESTING),
+            key=lambda g: NESTING.index(g.__qualname__),
+            reverse=order == "innermost first",
+        )
+        assert stream[0 if order == "outermost first" else -1] is KEPT[0]
+        others = [g for g in swept if g not in stream]
+        results.extend(await sweep([*stream, *others]))
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(main())
+
+    assert [r for r in results if r is not None] == []
+    assert errors_logged(caplog) == []
+    line = assert_settled(store, receipts, *CANCELLED)  # the call's receipt comes last
+    assert line.spent > 0
