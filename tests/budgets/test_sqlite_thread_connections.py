@@ -94,6 +94,25 @@ def test_short_lived_threads_leave_no_connection_open(store: SQLiteStore) -> Non
     assert _spent(store) == 61 * AMOUNT
 
 
+def test_a_store_used_only_from_threads_that_end_keeps_one_connection(tmp_path: Path) -> None:
+    # Made in a thread that ends, used from threads that end: one connection stays, or each
+    # thread's would be the file's last and its close would checkpoint and delete the WAL.
+    made: list[SQLiteStore] = []
+    _in_thread(lambda: made.append(SQLiteStore(tmp_path / "budgets.sqlite3")))
+    store = made[0]
+    try:
+        before = _fds()
+        for n in range(20):
+            _in_thread(_pair, store, f"t{n}")
+            assert (tmp_path / "budgets.sqlite3-wal").exists()
+        assert _fds() - before <= SLACK
+        assert len(store._all) == 1
+        assert _spent(store) == 20 * AMOUNT
+    finally:
+        store.close()
+    assert len(store._all) == 0
+
+
 def test_asyncio_run_per_call_from_threads_leaves_no_connection_open(
     store: SQLiteStore,
 ) -> None:

@@ -8,8 +8,9 @@ keeps its own connection, and checks before each transaction that the path still
 it opened: a file removed or replaced while in use is reopened (its tables created if need be),
 so every process enforces budgets on the same file. A thread's connection is closed as the
 thread ends (the workers of each ``asyncio.run``'s default executor, a short-lived thread, a
-pool that shrinks): the store holds the connections of live threads only, and :meth:`close`
-closes those.
+pool that shrinks), except the store's first, which it keeps open so that the file's WAL is not
+checkpointed and deleted each time its last connection closes: the store holds the connections
+of live threads and that one, and :meth:`close` closes them all.
 
 Async methods first run the transaction on the event loop's own thread, on a connection that
 never waits for a lock: uncontended, that is one short transaction (tens of microseconds, no
@@ -173,6 +174,11 @@ class SQLiteStore:
         # The live threads' connections, for close(); weak, so that a thread that ended
         # leaves nothing here.
         self._all: weakref.WeakSet[ThreadConnection] = weakref.WeakSet()
+        # One connection to the file stays open for the life of the store, even once its
+        # thread ended: SQLite checkpoints and deletes the WAL as the last connection to a
+        # file closes, so with calls each in a thread of its own every call would pay a
+        # checkpoint (an fsync) and a new WAL, measured 1.7 -> 19 ms per thread.
+        self._anchor: ThreadConnection | None = None
         self._all_lock = threading.Lock()
         self._last_sweep = float("-inf")
         self._last_reclaim = float("-inf")
@@ -259,6 +265,10 @@ class SQLiteStore:
                 held.close()
                 raise BudgetStoreError(f"budget store {self.path} is closed")
             self._all.add(held)
+            anchor = self._anchor
+            if anchor is None or anchor.pid != held.pid or anchor.ident != ident:
+                # The first, or one on a file replaced since or inherited through fork().
+                self._anchor = held
         local.held = held
         return conn, held.cur
 
@@ -421,6 +431,7 @@ class SQLiteStore:
         with self._all_lock:
             self._closed = True
             held, self._all = list(self._all), weakref.WeakSet()
+            self._anchor = None
         for each in held:
             each.close()
         self._local = threading.local()
