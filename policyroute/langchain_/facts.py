@@ -322,6 +322,7 @@ class FactsCarryingChatModel(BaseChatModel):
         # the budget and writes the receipts) is closed here, before ``aclose()`` returns.
         opened: list[OpenStream] = []
         kwargs[FACTS_KEY] = {**kwargs[FACTS_KEY], OPEN_STREAMS: opened}
+        # Closed here only, never by the loop's end as well (see OwnedStream).
         outer = super().astream(input, config, stop=stop, **kwargs)
         stream = OwnedStream(cast("AsyncGenerator[AIMessageChunk, None]", outer))
         try:
