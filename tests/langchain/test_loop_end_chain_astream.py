@@ -8,7 +8,8 @@ task and the settling it starts meet the loop's cancellation of every task left,
 finish anyway. The store settles slowly (a pause on the loop, or a worker thread).
 
 (Generators still alive when the loop ends are closed by ``shutdown_asyncgens`` all at once,
-inner ones concurrently with the outer ones that close them: not covered here.)
+inner ones concurrently with the outer ones that close them: see
+``test_loop_end_nested_astream.py``.)
 """
 
 from __future__ import annotations
