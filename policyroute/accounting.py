@@ -28,7 +28,6 @@ import datetime as dt
 import logging
 import os
 import threading
-import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from policyroute._shielded import despite_cancellation
+from policyroute.accounting_.thresholds import (
+    BudgetThresholdWarning,
+    ThresholdEvent,
+    ThresholdReporting,
+    mark_reclaimed,
+)
 from policyroute.costs.actual import CostResult, attempt_cost
 from policyroute.costs.receipts import (
     SCHEMA_VERSION,
@@ -76,57 +81,6 @@ __all__ = [
 
 _log = logging.getLogger("policyroute.accounting")
 _budget_log = logging.getLogger("policyroute.budgets")
-
-
-class BudgetThresholdWarning(UserWarning):
-    """A budget's spend crossed one of its ``warn_at`` fractions.
-
-    Example:
-        >>> import warnings
-        >>> warnings.simplefilter("ignore", BudgetThresholdWarning)  # silence them
-    """
-
-
-@dataclass(frozen=True, slots=True)
-class ThresholdEvent:
-    """A budget crossed ``threshold`` (a fraction of ``limit``) after an attempt settled.
-
-    ``reclaimed`` is true when the spend that crossed it was not the attempt's own but the
-    worst case of reservations whose lease ran out (their process died or hung), charged when
-    this attempt reserved; the attempt (``request_id``, ``route``, ``deployment``) is only the
-    one that found them, and may even have been refused.
-    """
-
-    budget: str
-    scope: str
-    window: str
-    threshold: float
-    limit: Decimal
-    spent: Decimal
-    remaining: Decimal
-    request_id: str
-    route: str
-    deployment: str
-    reclaimed: bool = False
-
-    def describe(self) -> str:
-        """One line for logs and warnings.
-
-        Example:
-            >>> ev.describe()  # doctest: +SKIP
-            "budget 'daily' (scope 'u1', day) crossed 75% of $2.00: spent $1.52"
-        """
-        return (
-            f"budget {self.budget!r} (scope {self.scope!r}, {self.window}) crossed "
-            f"{self.threshold:.0%} of ${self.limit}: spent ${self.spent.normalize():f},"
-            f" remaining ${self.remaining.normalize():f}"
-            + (
-                " (charged by reclaiming expired reservations of stopped processes at their"
-                " worst case)"
-                if self.reclaimed
-                else ""
-            )
-        )
 
 
 class Guard(Protocol):
@@ -181,7 +135,7 @@ class _Tally:
 _ZERO_COST = CostResult(Decimal(0), "none")
 
 
-class PolicyAccounting:
+class PolicyAccounting(ThresholdReporting):
     """Budgets and receipts for one policy; an :class:`~policyroute.execution.hooks.Accounting`.
 
     Args:
@@ -318,7 +272,7 @@ class PolicyAccounting:
                 _budget_log.exception("settling budget reservation failed")
                 budget_error = str(exc)
         record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
-        _mark_reclaimed(record, charges)
+        mark_reclaimed(record, charges)
         if budget_error is not None:
             # The reservation stays held until its lease ends; the receipt says so.
             record["budget_error"] = budget_error
@@ -349,7 +303,7 @@ class PolicyAccounting:
                 _budget_log.exception("settling budget reservation failed")
                 budget_error = str(exc)
         record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
-        _mark_reclaimed(record, charges)
+        mark_reclaimed(record, charges)
         if budget_error is not None:
             record["budget_error"] = budget_error
         await self._aemit(record)
@@ -671,55 +625,6 @@ class PolicyAccounting:
                 self._failed(record, sink, exc)
                 raise
 
-    # ----------------------------------------------------------------------- thresholds
-
-    def _reclaimed(self, attempt: AttemptInfo, source: Admission | BudgetExceeded) -> None:
-        """Report the thresholds reserving crossed by reclaiming expired reservations, for an
-        attempt that no settle follows: one the guard refused or downgraded. An admitted
-        attempt reports them when it settles, with its receipt."""
-        carrier: object = source
-        if isinstance(source, Admission):
-            if source.downgrade_to is None:
-                return  # sent: its settle reports them
-            carrier = source.handle
-        self._thresholds(attempt, getattr(carrier, "reclaimed", ()))
-
-    def _thresholds(self, attempt: AttemptInfo, charges: Sequence[BudgetChargeLike]) -> None:
-        for charge in charges:
-            for threshold in charge.thresholds_crossed:
-                window = charge.window
-                describe = getattr(window, "describe", None)
-                event = ThresholdEvent(
-                    budget=charge.budget,
-                    scope=str(charge.scope),
-                    window=str(describe()) if callable(describe) else str(window),
-                    threshold=float(threshold),
-                    limit=charge.limit,
-                    spent=charge.spent_after,
-                    remaining=max(
-                        Decimal(0), charge.limit - charge.spent_after - charge.reserved_after
-                    ),
-                    request_id=attempt.call.request.request_id,
-                    route=attempt.route or attempt.call.decision.route,
-                    deployment=attempt.candidate.alias,
-                    reclaimed=bool(getattr(charge, "reclaimed", False)),
-                )
-                self._fire(event)
-
-    def _fire(self, event: ThresholdEvent) -> None:
-        message = event.describe()
-        _budget_log.warning(message, extra={"policyroute_threshold": event})
-        try:
-            warnings.warn(BudgetThresholdWarning(message), stacklevel=4)
-        except Exception:
-            # Warnings turned into errors must not fail a call the provider already answered.
-            _log.debug("BudgetThresholdWarning raised by the warnings filter", exc_info=True)
-        if self.on_threshold is not None:
-            try:
-                self.on_threshold(event)
-            except Exception:
-                _log.exception("on_threshold callback failed for %s", message)
-
 
 def _close_sinks(sinks: Sequence[ReceiptSink]) -> None:
     for sink in sinks:
@@ -737,17 +642,6 @@ def _release(sinks: Sequence[ReceiptSink], store: BudgetStore | None) -> None:
             store.close()
         except Exception:
             _budget_log.exception("closing budget store %r failed", store)
-
-
-def _mark_reclaimed(record: dict[str, Any], charges: Sequence[BudgetChargeLike]) -> None:
-    """Flag, in an attempt receipt, the ``budgets`` entries that are reclaimed reservations'
-    spend (see ``BudgetCharge.reclaimed``) rather than the attempt's own."""
-    entries = record.get("budgets")
-    if not isinstance(entries, list) or len(entries) != len(charges):
-        return
-    for entry, charge in zip(entries, charges, strict=True):
-        if getattr(charge, "reclaimed", False) and isinstance(entry, dict):
-            entry["reclaimed"] = True
 
 
 # --------------------------------------------------------------------------- default
