@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import os
@@ -35,6 +34,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from policyroute._shielded import despite_cancellation
+from policyroute.accounting_.emission import ReceiptEmitting, close_sinks
 from policyroute.accounting_.thresholds import (
     BudgetThresholdWarning,
     ThresholdEvent,
@@ -52,8 +52,8 @@ from policyroute.costs.receipts import (
     policy_secrets,
     policy_spec,
 )
-from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink, awrite_record
-from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
+from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink
+from policyroute.costs.unwritten import UnwrittenReceipts
 from policyroute.errors import BudgetExceeded, BudgetStoreError
 from policyroute.execution.hooks import (
     Accounting,
@@ -135,7 +135,7 @@ class _Tally:
 _ZERO_COST = CostResult(Decimal(0), "none")
 
 
-class PolicyAccounting(ThresholdReporting):
+class PolicyAccounting(ReceiptEmitting, ThresholdReporting):
     """Budgets and receipts for one policy; an :class:`~policyroute.execution.hooks.Accounting`.
 
     Args:
@@ -423,7 +423,7 @@ class PolicyAccounting(ThresholdReporting):
             finalizer, self._finalizer = self._finalizer, None
         if finalizer is not None:
             finalizer.detach()
-        _close_sinks(self.sinks)
+        close_sinks(self.sinks)
         return store
 
     def _close_when_collected(self) -> None:
@@ -579,64 +579,10 @@ class PolicyAccounting(ThresholdReporting):
             "receipt_error": f"{type(exc).__name__}: {exc}",
         }
 
-    # ----------------------------------------------------------------------- sinks
-
-    def _failed(self, record: dict[str, Any], sink: ReceiptSink, exc: BaseException) -> None:
-        _log.error(
-            "receipt %s/%s not written to %s: %s (kept in PolicyAccounting.unwritten)",
-            record.get("request_id"),
-            record.get("kind"),
-            describe_sink(sink),
-            exc,
-            extra={"policyroute_receipt": record, "policyroute_sink": sink},
-        )
-        self.unwritten.keep(record, sink)
-
-    def resend_unwritten(self) -> int:
-        """Write the receipts kept in :attr:`unwritten` again, each to the sinks that
-        refused it (never twice to one that took it); return how many are now written
-        everywhere. Those a sink still refuses stay, logged at WARNING.
-
-        Example:
-            >>> acct.resend_unwritten()  # once the disk has room again  # doctest: +SKIP
-            2
-        """
-        return self.unwritten.resend(self.sinks)
-
-    async def aresend_unwritten(self) -> int:
-        """:meth:`resend_unwritten` from async code."""
-        return await self.unwritten.aresend(self.sinks)
-
-    def _emit(self, record: dict[str, Any]) -> None:
-        for sink in self.sinks:
-            try:
-                sink.write(record)
-            except Exception as exc:  # ReceiptError, or a third-party sink's own error
-                self._failed(record, sink, exc)
-
-    async def _aemit(self, record: dict[str, Any]) -> None:
-        for sink in self.sinks:
-            try:
-                await awrite_record(sink, record)
-            except Exception as exc:
-                self._failed(record, sink, exc)
-            except asyncio.CancelledError as exc:
-                # Only when the loop itself cancels the write (shutting down): say so.
-                self._failed(record, sink, exc)
-                raise
-
-
-def _close_sinks(sinks: Sequence[ReceiptSink]) -> None:
-    for sink in sinks:
-        try:
-            sink.close()
-        except Exception:
-            _log.exception("closing receipt sink %r failed", sink)
-
 
 def _release(sinks: Sequence[ReceiptSink], store: BudgetStore | None) -> None:
     """Close what a collected accounting held (no call can be using it any more)."""
-    _close_sinks(sinks)
+    close_sinks(sinks)
     if store is not None:
         try:
             store.close()

@@ -1,0 +1,93 @@
+"""Receipt emission: each receipt written to every sink, and the ones a sink refused kept.
+
+A receipt a sink could not take never fails the user's call (the provider already answered
+and was paid): it is logged at ERROR on ``policyroute.accounting`` (the receipt and the sink
+in the record's ``policyroute_receipt`` and ``policyroute_sink`` attributes) and kept in the
+accounting's :attr:`~policyroute.accounting.PolicyAccounting.unwritten` with the sinks that
+refused it, until :meth:`~ReceiptEmitting.resend_unwritten` writes it to them again.
+
+Example:
+    >>> acct = PolicyAccounting.from_policy(policy)  # doctest: +SKIP
+    >>> len(acct.unwritten), acct.resend_unwritten()  # once the disk has room again
+    ... # doctest: +SKIP
+    (2, 2)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from policyroute.costs.sinks import ReceiptSink, awrite_record
+from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
+
+__all__ = ["ReceiptEmitting", "close_sinks"]
+
+# The accounting's logger, whichever module of it logs: operators and tests configure it.
+_log = logging.getLogger("policyroute.accounting")
+
+
+class ReceiptEmitting:
+    """The receipt writing of :class:`~policyroute.accounting.PolicyAccounting`.
+
+    A mixin rather than a helper object: settling and finishing call these as their own
+    methods, with no extra call per receipt.
+    """
+
+    sinks: tuple[ReceiptSink, ...]
+    unwritten: UnwrittenReceipts
+
+    def _failed(self, record: dict[str, Any], sink: ReceiptSink, exc: BaseException) -> None:
+        _log.error(
+            "receipt %s/%s not written to %s: %s (kept in PolicyAccounting.unwritten)",
+            record.get("request_id"),
+            record.get("kind"),
+            describe_sink(sink),
+            exc,
+            extra={"policyroute_receipt": record, "policyroute_sink": sink},
+        )
+        self.unwritten.keep(record, sink)
+
+    def resend_unwritten(self) -> int:
+        """Write the receipts kept in :attr:`unwritten` again, each to the sinks that
+        refused it (never twice to one that took it); return how many are now written
+        everywhere. Those a sink still refuses stay, logged at WARNING.
+
+        Example:
+            >>> acct.resend_unwritten()  # once the disk has room again  # doctest: +SKIP
+            2
+        """
+        return self.unwritten.resend(self.sinks)
+
+    async def aresend_unwritten(self) -> int:
+        """:meth:`resend_unwritten` from async code."""
+        return await self.unwritten.aresend(self.sinks)
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            try:
+                sink.write(record)
+            except Exception as exc:  # ReceiptError, or a third-party sink's own error
+                self._failed(record, sink, exc)
+
+    async def _aemit(self, record: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            try:
+                await awrite_record(sink, record)
+            except Exception as exc:
+                self._failed(record, sink, exc)
+            except asyncio.CancelledError as exc:
+                # Only when the loop itself cancels the write (shutting down): say so.
+                self._failed(record, sink, exc)
+                raise
+
+
+def close_sinks(sinks: Sequence[ReceiptSink]) -> None:
+    """Close each sink; one that fails to close is logged and the others are still closed."""
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception:
+            _log.exception("closing receipt sink %r failed", sink)
