@@ -29,12 +29,12 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from policyroute._shielded import despite_cancellation
 from policyroute.accounting_.emission import ReceiptEmitting, close_sinks
+from policyroute.accounting_.tallies import CallTally as _Tally
 from policyroute.accounting_.thresholds import (
     BudgetThresholdWarning,
     ThresholdEvent,
@@ -96,40 +96,6 @@ class Guard(Protocol):
     async def asettle(
         self, admission: Admission, actual_cost: Decimal
     ) -> Sequence[BudgetChargeLike]: ...
-
-
-@dataclass(slots=True)
-class _Tally:
-    """Running totals of one call's attempts, for its call receipt."""
-
-    cost: Decimal = Decimal(0)
-    usage: Usage = field(default_factory=Usage)
-    deployments: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias: model, provider
-    usage_estimated: bool = False
-
-    def add(
-        self,
-        usage: Usage,
-        cost: Decimal,
-        alias: str,
-        model: str,
-        provider: str,
-        *,
-        estimated: bool = False,
-    ) -> None:
-        self.cost += cost
-        self.usage_estimated = self.usage_estimated or estimated
-        # Field by field: ``dataclasses.astuple`` deep-copies every value (tens of us a call).
-        total = self.usage
-        self.usage = Usage(
-            input_tokens=total.input_tokens + usage.input_tokens,
-            output_tokens=total.output_tokens + usage.output_tokens,
-            cache_read_tokens=total.cache_read_tokens + usage.cache_read_tokens,
-            cache_write_tokens=total.cache_write_tokens + usage.cache_write_tokens,
-            reasoning_tokens=total.reasoning_tokens + usage.reasoning_tokens,
-            cache_write_1h_tokens=total.cache_write_1h_tokens + usage.cache_write_1h_tokens,
-        )
-        self.deployments[alias] = (model, provider)
 
 
 _ZERO_COST = CostResult(Decimal(0), "none")
