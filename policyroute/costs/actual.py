@@ -1,7 +1,8 @@
 """What an attempt actually cost: its token usage, and the price of that usage in USD.
 
 Usage is read from a response by :mod:`policyroute.costs.usage_read` (every provider's shape,
-impossible counts set to 0), whose names are re-exported here.
+impossible counts set to 0); a count made locally is flagged by
+:mod:`policyroute.costs.estimated_mark`. The names of both are re-exported here.
 
 Prices: a model litellm can price costs exactly what ``litellm.completion_cost`` says (the same
 figure litellm's own logging reports), read as ``Decimal(repr(float))`` so no binary rounding
@@ -20,13 +21,13 @@ import dataclasses
 import decimal
 import logging
 import math
-from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from policyroute._fields import read as _get
+from policyroute._fields import read as _get  # noqa: F401  (tests read it from here)
 from policyroute._lazy import import_litellm
+from policyroute.costs.estimated_mark import mark_usage_estimated, usage_estimated
 from policyroute.costs.usage_read import (
     MAX_TOKENS,
     sound_usage,
@@ -103,44 +104,6 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
     if not amount.is_finite():
         raise ValueError(f"cost {value!r} is not a finite amount")
     return amount.quantize(QUANTUM, context=_WIDE)
-
-
-# The mark :func:`mark_usage_estimated` leaves in a response's ``_hidden_params``, where
-# litellm keeps what it knows about a response beyond the provider's body.
-_ESTIMATED = "policyroute_usage_estimated"
-
-
-def mark_usage_estimated(response: Any) -> None:
-    """Note on ``response`` that its usage was counted locally (litellm's token counter):
-    the provider never reported it, or reported counts no provider can mean.
-
-    Example:
-        >>> response = {"usage": {"prompt_tokens": 3, "completion_tokens": 1}}
-        >>> mark_usage_estimated(response)
-        >>> usage_estimated(response)
-        True
-    """
-    hidden = _get(response, "_hidden_params")
-    if isinstance(hidden, dict):
-        hidden[_ESTIMATED] = True
-    elif isinstance(response, MutableMapping):
-        response["_hidden_params"] = {_ESTIMATED: True}
-    else:
-        try:
-            response._hidden_params = {_ESTIMATED: True}
-        except (AttributeError, TypeError, ValueError):  # a frozen or slotted object
-            _log.debug("could not mark %s as estimated", type(response).__name__)
-
-
-def usage_estimated(response: Any) -> bool:
-    """Whether :func:`mark_usage_estimated` marked ``response``.
-
-    Example:
-        >>> usage_estimated({"usage": {"prompt_tokens": 3}})
-        False
-    """
-    hidden = _get(response, "_hidden_params")
-    return isinstance(hidden, Mapping) and hidden.get(_ESTIMATED) is True
 
 
 # --------------------------------------------------------------------------- prices
