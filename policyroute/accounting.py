@@ -33,7 +33,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from policyroute._shielded import despite_cancellation
-from policyroute.accounting_.emission import ReceiptEmitting, close_sinks
+from policyroute.accounting_.closing import Closing
+from policyroute.accounting_.emission import ReceiptEmitting
 from policyroute.accounting_.tallies import CallTally as _Tally
 from policyroute.accounting_.thresholds import (
     BudgetThresholdWarning,
@@ -54,7 +55,7 @@ from policyroute.costs.receipts import (
 )
 from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink
 from policyroute.costs.unwritten import UnwrittenReceipts
-from policyroute.errors import BudgetExceeded, BudgetStoreError
+from policyroute.errors import BudgetExceeded
 from policyroute.execution.hooks import (
     Accounting,
     Admission,
@@ -66,8 +67,6 @@ from policyroute.execution.hooks import (
 )
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from policyroute.budgets.stores.base import BudgetStore
     from policyroute.policy.compile import CompiledPolicy
 
@@ -101,7 +100,7 @@ class Guard(Protocol):
 _ZERO_COST = CostResult(Decimal(0), "none")
 
 
-class PolicyAccounting(ReceiptEmitting, ThresholdReporting):
+class PolicyAccounting(ReceiptEmitting, ThresholdReporting, Closing):
     """Budgets and receipts for one policy; an :class:`~policyroute.execution.hooks.Accounting`.
 
     Args:
@@ -337,100 +336,6 @@ class PolicyAccounting(ReceiptEmitting, ThresholdReporting):
                     "forgetting call %s in the guard failed", call.request.request_id
                 )
 
-    # ----------------------------------------------------------------------- close
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` or :meth:`aclose` ran."""
-        return self._closed
-
-    def close(self) -> None:
-        """Close every sink, and the budget store this accounting opened; a second call does
-        nothing.
-
-        An attempt admitted before and settled after is still priced and its receipt kept in
-        :attr:`unwritten`; its reservation, which the closed store cannot settle, is reclaimed
-        at its lease's end.
-
-        Example:
-            >>> acct = PolicyAccounting.from_policy(policy)  # doctest: +SKIP
-            >>> acct.close(); acct.close()  # doctest: +SKIP
-            >>> acct.closed  # doctest: +SKIP
-            True
-        """
-        store = self._mark_closed()
-        if store is not None:
-            try:
-                store.close()
-            except Exception:
-                _budget_log.exception("closing budget store %r failed", store)
-
-    async def aclose(self) -> None:
-        """Async twin of :meth:`close`: the store's ``aclose`` also closes the connections it
-        opened for the running event loop (Redis)."""
-        store = self._mark_closed()
-        if store is not None:
-            aclose = getattr(store, "aclose", None)
-            try:
-                if aclose is not None:
-                    await aclose()
-                else:
-                    store.close()
-            except Exception:
-                _budget_log.exception("closing budget store %r failed", store)
-
-    def _mark_closed(self) -> BudgetStore | None:
-        """Close the sinks once; return the owned store if this call is the one to close it."""
-        with self._lock:
-            if self._closed:
-                return None
-            self._closed = True
-            store, self._owned_store = self._owned_store, None
-            finalizer, self._finalizer = self._finalizer, None
-        if finalizer is not None:
-            finalizer.detach()
-        close_sinks(self.sinks)
-        return store
-
-    def _close_when_collected(self) -> None:
-        """Close the sinks and the owned store once this accounting is garbage, if it was
-        not closed before (and at the latest when the interpreter exits)."""
-        with self._lock:
-            if not self._closed and self._finalizer is None:
-                # The callback must not hold the accounting itself, or it would never go.
-                self._finalizer = weakref.finalize(self, _release, self.sinks, self._owned_store)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            name = policy_identity(self.policy)[0]
-            raise BudgetStoreError(
-                f"the accounting of policy {name!r} is closed (its receipt sinks and the budget"
-                " store it opened are released): make a new one, e.g."
-                " PolicyAccounting.from_policy(policy)"
-            )
-
-    def __enter__(self) -> PolicyAccounting:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> PolicyAccounting:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
     # ----------------------------------------------------------------------- pricing
 
     def _price(self, attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, CostResult]:
@@ -544,16 +449,6 @@ class PolicyAccounting(ReceiptEmitting, ThresholdReporting):
             "route": call.decision.route,
             "receipt_error": f"{type(exc).__name__}: {exc}",
         }
-
-
-def _release(sinks: Sequence[ReceiptSink], store: BudgetStore | None) -> None:
-    """Close what a collected accounting held (no call can be using it any more)."""
-    close_sinks(sinks)
-    if store is not None:
-        try:
-            store.close()
-        except Exception:
-            _budget_log.exception("closing budget store %r failed", store)
 
 
 # --------------------------------------------------------------------------- default
