@@ -1,0 +1,312 @@
+"""What one streamed attempt has seen so far: its chunks, its clock, its usage and outcome.
+
+A :class:`StreamRun` is the state both stream drivers
+(:mod:`~policyroute.execution.stream_sync`, :mod:`~policyroute.execution.stream_async`)
+keep for one attempt. It holds content-less chunks back until the first content or tool-call
+chunk (:meth:`StreamRun.take`), counts only the time a read waits for the provider towards
+the idle deadline and the latency routing sees, and settles the attempt's outcome: a whole
+answer with the provider's usage (or tokens counted locally, marked estimated), a failure
+billed only when the provider began answering, or the partial answer of a stream cut after
+content reached the caller (:class:`~policyroute.errors.StreamInterruptedError`).
+
+Example:
+    >>> run = StreamRun(attempt, call.messages)  # doctest: +SKIP
+    >>> run.opened(stream)  # doctest: +SKIP
+    >>> for chunk in stream:  # doctest: +SKIP
+    ...     for ready in run.take(chunk):
+    ...         yield StreamDelta(ready)
+    >>> run.succeed(stream)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from policyroute._lazy import import_litellm
+from policyroute.costs.actual import mark_usage_estimated, usage_estimated
+from policyroute.errors import ErrorClass, ProviderError, StreamInterruptedError
+from policyroute.execution.attempt import AttemptRun
+from policyroute.execution.call import CallState
+from policyroute.execution.classify import make_error
+from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
+from policyroute.execution.result import CallResult
+from policyroute.execution.stream_deadlines import idle_message, timeout_error
+from policyroute.execution.stream_io import (
+    held_usage,
+    is_litellm_stream,
+    provider_finished,
+    reported_usage,
+)
+from policyroute.execution.usage import (
+    all_choices_finished,
+    chunk_text,
+    count_answer,
+    has_content,
+    has_finish_reason,
+    has_reasoning,
+    has_role,
+    is_impossible,
+    repair_usage,
+    set_usage,
+    usage_of,
+)
+
+__all__ = ["StreamRun"]
+
+_log = logging.getLogger("policyroute.execution")
+
+
+class StreamRun(AttemptRun):
+    """What one streamed attempt has seen so far."""
+
+    __slots__ = (
+        "began",
+        "chunks",
+        "first_at",
+        "messages",
+        "progress_at",
+        "read_from",
+        "reading_s",
+        "stream",
+        "usage",
+        "waited_s",
+    )
+
+    def __init__(self, attempt: AttemptInfo, messages: list[Any]) -> None:
+        super().__init__(attempt)
+        self.messages = messages
+        self.chunks: list[Any] = []
+        self.first_at: float | None = None
+        self.progress_at = self.started
+        self.usage: Usage | None = None
+        # Time is the provider's only while a read waits for it: what the consumer spends
+        # between chunks counts neither towards the idle deadline nor the latency routing
+        # sees. ``waited_s``: read time since the last progress; ``reading_s``: all of it.
+        self.read_from: float | None = self.started  # opening the stream is a read too
+        self.waited_s = 0.0
+        self.reading_s = 0.0
+        # Whether the provider itself began answering (a role, content or its usage): only
+        # then is a failed attempt billed. litellm closes even an empty or unreadable body
+        # with chunks of its own (a "stop" and an empty usage), which prove nothing.
+        self.began = False
+        self.stream: Any = None  # the provider's stream, once opened
+
+    def opened(self, stream: Any) -> None:
+        """The provider's stream is open (its first read is over)."""
+        self.stream = stream
+        self.read_ends()
+
+    def read_begins(self) -> None:
+        """The driver starts waiting for the provider's next chunk."""
+        self.read_from = time.perf_counter()
+
+    def read_ends(self) -> None:
+        """The wait for the provider is over (a chunk, the end or an error)."""
+        if self.read_from is not None:
+            spent = time.perf_counter() - self.read_from
+            self.waited_s += spent
+            self.reading_s += spent
+            self.read_from = None
+
+    def idle_s(self) -> float:
+        """Seconds the provider has kept the caller waiting since its last progress."""
+        current = 0.0 if self.read_from is None else time.perf_counter() - self.read_from
+        return self.waited_s + current
+
+    def provider_latency(self) -> float:
+        """The attempt's time spent waiting for the provider (reads and opening)."""
+        self.read_ends()
+        return self.reading_s
+
+    def take(self, chunk: Any) -> list[Any]:
+        """Keep ``chunk``; return the chunks to pass on now (none before the first token)."""
+        self.chunks.append(chunk)
+        usage = usage_of(chunk)
+        if usage is not None and is_impossible(usage):
+            usage = None  # negative counts: the answer is counted locally at the end
+        if usage is not None:
+            self.usage = usage
+        content = has_content(chunk)
+        if content or usage is not None or has_finish_reason(chunk) or has_reasoning(chunk):
+            self.progress_at = time.perf_counter()
+            self.waited_s = 0.0
+        if content or has_role(chunk) or (usage is not None and usage.total_tokens > 0):
+            self.began = True
+        if self.first_at is not None:
+            return [chunk]
+        if not content:
+            return []
+        self.first_at = self.progress_at
+        return self.chunks[:]
+
+    def deadline_error(self, first_token: float | None, idle: float | None) -> ProviderError | None:
+        """A timeout error if the answer made no progress in time (sync streams)."""
+        now = time.perf_counter()
+        if self.first_at is None:
+            if first_token is not None and now - self.started > first_token:
+                return timeout_error(f"no first token within {first_token:g}s")
+        elif idle is not None and self.idle_s() > idle:
+            return timeout_error(idle_message(idle))
+        return None
+
+    def succeed(self, stream: Any) -> None:
+        """The stream ended: assemble the answer (an error if no content ever came, or if
+        the provider never said the answer was finished)."""
+        if self.first_at is None:
+            raise make_error("malformed_response", "the stream ended without any content")
+        if not provider_finished(stream):
+            raise make_error(
+                "malformed_response",
+                "the stream ended without a finish reason from the provider: the answer is"
+                " truncated (a proxy or the provider closed the body early)",
+            )
+        self._complete()
+
+    def broke(self, exc: BaseException, stream: Any) -> None:
+        """The stream raised ``exc``. Once every choice has its finish reason the answer is
+        whole: what fails after it (a usage chunk of the wrong shape, an event that is not
+        JSON, a stall before ``[DONE]``) is logged and the answer kept, its tokens counted
+        locally when the provider's count never came. Before that, the attempt failed."""
+        if self.first_at is not None and self._finished(stream):
+            try:
+                self._complete()
+            except Exception:  # the chunks do not make an answer: the error stands
+                _log.debug("could not assemble a finished stream", exc_info=True)
+            else:
+                _log.warning(
+                    "deployment '%s': the stream failed after its answer was complete; the"
+                    " answer is kept (%s: %s)",
+                    self.attempt.candidate.alias,
+                    type(exc).__name__,
+                    str(exc)[:200],
+                )
+                return
+        self.failed(exc)
+
+    def _finished(self, stream: Any) -> bool:
+        # litellm's wrapper knows what the provider sent: it holds a finish reason back for
+        # its last chunk, and makes one up when a body ends without it. Another iterable (an
+        # injected completion callable) is judged by its chunks.
+        if is_litellm_stream(stream):
+            return provider_finished(stream)
+        return all_choices_finished(self.chunks)
+
+    def _complete(self) -> None:
+        response = self._assemble()
+        if response is not None and not usage_estimated(response):
+            self._settle_usage(response)
+        first_at = self.first_at if self.first_at is not None else self.progress_at
+        self.outcome = AttemptOutcome(
+            status="ok",
+            response=response,
+            usage=usage_of(response) or self.usage or Usage(),
+            provider_billed=True,
+            time_to_first_token_s=first_at - self.started,
+        )
+
+    def _settle_usage(self, response: Any) -> None:
+        """Give a finished answer the usage the provider reported, and mark it estimated
+        where its tokens had to be counted locally.
+
+        A stream can end whole (every choice finished) without the provider's usage: an
+        OpenAI-style body cut before its usage chunk or sent without one, an Anthropic
+        ``message_delta`` without usage. litellm then counts the tokens itself (Anthropic's
+        ``message_start`` placeholder standing for the output when a finish reason came);
+        the answer is counted here instead, as a cut stream is, keeping the input side the
+        provider reported in ``message_start``. A usage the provider sent that litellm's
+        wrapper received but never passed on (the stream failed after it) is used as it is.
+        """
+        stream = self.stream
+        if not is_litellm_stream(stream):
+            if self.usage is None:  # litellm's chunk builder counted the tokens
+                mark_usage_estimated(response)
+            return
+        reported = reported_usage(stream)
+        if reported is not None:
+            if self.usage is None:
+                set_usage(response, reported)
+            return
+        model = self.attempt.candidate.model
+        set_usage(response, count_answer(response, model, self.messages, held_usage(stream)))
+        mark_usage_estimated(response)
+
+    def failure_outcome(self, error: ProviderError) -> AttemptOutcome:
+        self._take_held_usage()
+        return AttemptOutcome(
+            status="error" if self.first_at is None else "interrupted",
+            error=error,
+            error_class=error.error_class,
+            usage=self.usage,
+            provider_billed=self.began,
+        )
+
+    def finalize(self) -> AttemptOutcome:
+        outcome = super().finalize()
+        if outcome.status == "cancelled":
+            self._take_held_usage()
+            outcome.usage = self.usage
+            outcome.provider_billed = self.began
+        if self.first_at is not None:
+            if outcome.time_to_first_token_s is None:
+                outcome.time_to_first_token_s = self.first_at - self.started
+            if outcome.response is None:
+                # Cut or abandoned after content arrived: the provider bills what it sent,
+                # so accounting prices the partial answer, not just the prompt.
+                outcome.response = self._partial_response()
+        return outcome
+
+    def _take_held_usage(self) -> None:
+        # The stream ends before the provider's usage reached the caller: what litellm's
+        # wrapper received and kept (Anthropic's message_start) says what input was billed.
+        if self.usage is not None:
+            return
+        held = held_usage(self.stream)
+        if held is not None:
+            self.usage = held
+            self.began = True
+
+    def _assemble(self) -> Any:
+        response = import_litellm().stream_chunk_builder(self.chunks, messages=self.messages)
+        if response is not None:
+            repair_usage(response, self.attempt.candidate.model, self.messages)
+        return response
+
+    def _partial_response(self) -> Any:
+        try:
+            return self._assemble()
+        except Exception:  # accounting then prices the prompt and the usage seen
+            _log.debug("could not assemble a partial stream", exc_info=True)
+            return None
+
+    def answer(self, call: CallState) -> CallResult | ProviderError:
+        """As :meth:`AttemptRun.answer`; raises once content reached the caller."""
+        if self.error is not None and self.first_at is not None:
+            raise self._interrupted(call, self.error)
+        return super().answer(call)
+
+    def _interrupted(self, call: CallState, cause: ProviderError) -> StreamInterruptedError:
+        usage = self.usage
+        partial = (
+            {}
+            if usage is None
+            else {
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+            }
+        )
+        cause_class: ErrorClass = cause.error_class
+        err = StreamInterruptedError(
+            f"stream from deployment '{cause.deployment}' broke after content reached the"
+            f" caller ({cause_class}): {cause}",
+            partial_text="".join(chunk_text(c) for c in self.chunks),
+            partial_usage=partial,
+            cause_class=cause_class,
+            deployment=cause.deployment,
+            model=cause.model,
+            status_code=cause.status_code,
+        )
+        err.__cause__ = cause
+        call.fail(err)
+        return err

@@ -1,0 +1,131 @@
+"""The sync stream driver behind :meth:`Executor.stream`: attempts in turn until one answers.
+
+Timeouts: litellm's ``timeout`` (httpx's read timeout, which bounds every wait for bytes) is
+set to the larger of the first-token and idle deadlines (the request timeout when no idle
+deadline is set), both deadlines are checked as each chunk arrives, and a
+:class:`~policyroute.execution.watchdog.Watchdog` thread closes the HTTP response when a
+deadline passes during a read: events litellm swallows without yielding a chunk (Anthropic
+pings) would otherwise keep every read busy and no chunk would come to check.
+
+Abandoned streams (the consumer stops iterating or closes the generator) still settle the
+attempt and finish the call, from the generators' ``finally``. See
+:mod:`policyroute.execution.streaming` for what a stream promises.
+
+Example:
+    >>> for event in stream_sync(executor, request):  # doctest: +SKIP
+    ...     if isinstance(event, StreamDelta):
+    ...         handle(event.chunk)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+from policyroute.errors import ProviderError
+from policyroute.execution.call import CallState
+from policyroute.execution.hooks import Admission, AttemptInfo
+from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
+from policyroute.execution.stream_io import abort, close, sync_read_timeout
+from policyroute.execution.stream_run import StreamRun
+from policyroute.execution.watchdog import Watchdog
+from policyroute.request import Request
+
+if TYPE_CHECKING:
+    from policyroute.execution.executor import Executor
+
+__all__ = ["stream_sync"]
+
+
+def stream_sync(executor: Executor, request: Request) -> Generator[StreamEvent, None, None]:
+    """The generator behind :meth:`Executor.stream`."""
+    call = executor.start(request, stream=True)
+    finished = False
+    try:
+        while True:
+            attempt = call.next_attempt()
+            admission = executor.admit(call, attempt)
+            if admission is None:
+                continue
+            answer = yield from _sync_attempt(executor, call, attempt, admission)
+            if isinstance(answer, CallResult):
+                finished = True
+                executor.accounting.finish(call.info, executor.call_outcome(call, answer, None))
+                yield StreamDone(answer)
+                return
+            delay = call.failed(answer)
+            if delay is not None:
+                executor._sleep(delay)
+    except BaseException as exc:
+        if not finished:
+            executor.accounting.finish(call.info, executor.call_outcome(call, None, exc))
+        raise
+
+
+def _sync_attempt(
+    executor: Executor, call: CallState, attempt: AttemptInfo, admission: Admission
+) -> Generator[StreamEvent, None, CallResult | ProviderError]:
+    defaults = call.policy.defaults
+    first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
+    params = sync_read_timeout(admission.params, first_token, idle)
+    lease = executor.lease_timer(admission)
+    executor.stats.start(attempt.candidate.alias)
+    run = StreamRun(attempt, call.messages)
+    stream: Any = None
+    watchdog: Watchdog | None = None
+    try:
+        stream = executor.completion_fn(messages=call.messages, **params)
+        run.opened(stream)
+        if first_token is not None or idle is not None:
+            opened = stream
+            watchdog = Watchdog(
+                lambda: run.deadline_error(first_token, idle),
+                close=lambda: abort(opened),
+                interval=_watch_interval(first_token, idle),
+            )
+        chunks = iter(stream)
+        while True:
+            run.read_begins()
+            with _reading(watchdog):
+                chunk = next(chunks, _END)
+            run.read_ends()
+            if chunk is _END:
+                break
+            late = run.deadline_error(first_token, idle)
+            if late is not None:
+                raise late
+            if lease is not None and lease.due():
+                executor.renew(attempt, admission)
+            for ready in run.take(chunk):
+                yield StreamDelta(ready)
+        _raise_expired(watchdog)
+        run.succeed(stream)
+    except Exception as exc:
+        # Closing the stream on the watchdog's deadline ends the read with whatever error
+        # (or clean end) the transport makes of it; the deadline is what happened.
+        run.broke(watchdog.expired if watchdog and watchdog.expired else exc, stream)
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
+        if run.outcome.status != "ok":
+            close(stream)
+        executor.settle(call, admission, run)
+    return run.answer(call)
+
+
+_END = object()
+
+
+def _reading(watchdog: Watchdog | None) -> AbstractContextManager[None]:
+    return nullcontext() if watchdog is None else watchdog.reading()
+
+
+def _raise_expired(watchdog: Watchdog | None) -> None:
+    if watchdog is not None and watchdog.expired is not None:
+        raise watchdog.expired
+
+
+def _watch_interval(first_token: float | None, idle: float | None) -> float:
+    shortest = min(t for t in (first_token, idle) if t is not None)
+    return min(0.25, max(0.01, shortest / 10))
