@@ -33,6 +33,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from policyroute._shielded import despite_cancellation
+from policyroute.accounting_.building import guard_on, sinks_for, store_for
 from policyroute.accounting_.closing import Closing
 from policyroute.accounting_.emission import ReceiptEmitting
 from policyroute.accounting_.tallies import CallTally as _Tally
@@ -53,7 +54,7 @@ from policyroute.costs.receipts import (
     policy_secrets,
     policy_spec,
 )
-from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink
+from policyroute.costs.sinks import ReceiptSink
 from policyroute.costs.unwritten import UnwrittenReceipts
 from policyroute.errors import BudgetExceeded
 from policyroute.execution.hooks import (
@@ -158,9 +159,9 @@ class PolicyAccounting(ReceiptEmitting, ThresholdReporting, Closing):
         on_threshold: Callable[[ThresholdEvent], None] | None = None,
     ) -> PolicyAccounting:
         """An accounting on the policy's own store, which it opens now and owns."""
-        store = _store_for(policy)
+        store = store_for(policy)
         try:
-            guard = _guard_on(policy, store) if store is not None else None
+            guard = guard_on(policy, store) if store is not None else None
             acct = cls(policy, guard=guard, sinks=sinks, on_threshold=on_threshold)
         except BaseException:
             if store is not None:
@@ -190,7 +191,7 @@ class PolicyAccounting(ReceiptEmitting, ThresholdReporting, Closing):
             ... # doctest: +SKIP
             >>> ChatPolicyRoute(policy=policy, accounting=acct)  # doctest: +SKIP
         """
-        chosen = _sinks_for(policy) if sinks is None else sinks
+        chosen = sinks_for(policy) if sinks is None else sinks
         return cls._opening(policy, sinks=chosen, on_threshold=on_threshold)
 
     # ----------------------------------------------------------------------- admit
@@ -454,7 +455,6 @@ class PolicyAccounting(ReceiptEmitting, ThresholdReporting, Closing):
 # --------------------------------------------------------------------------- default
 
 
-_DEFAULT_SQLITE_PATH = ".policyroute/receipts.sqlite3"
 # Weak values: a default accounting lives as long as something uses it (an executor, which
 # every chat model and every call in flight holds), and no longer. Held strongly, each edited
 # version of a policy file would keep its store connections and receipt file open for good;
@@ -464,36 +464,6 @@ _cache: weakref.WeakValueDictionary[tuple[str, str], PolicyAccounting] = (
     weakref.WeakValueDictionary()
 )
 _cache_lock = threading.Lock()
-
-
-def _sinks_for(policy: CompiledPolicy) -> list[ReceiptSink]:
-    receipts = policy.spec.receipts
-    if receipts.sink == "none":
-        return []
-    if receipts.sink == "jsonl":
-        return [JsonlSink(receipts.path)]
-    # SQLite keeps every day in one indexed database: the JSONL default path (and a {date}
-    # in the path) would scatter it into one file per day for no gain.
-    path = _DEFAULT_SQLITE_PATH if receipts.path.endswith(".jsonl") else receipts.path
-    # Opened at the first write: a database that cannot be opened is then reported like any
-    # other receipt that cannot be written, instead of failing calls before they are made.
-    return [SqliteSink(path.replace("{date}", "all"), connect=False)]
-
-
-def _store_for(policy: CompiledPolicy) -> BudgetStore | None:
-    """The policy's budget store, opened; ``None`` when it has no budgets."""
-    if not policy.spec.budgets:
-        return None
-    # Imported here: a receipts-only policy never pays for the budget machinery.
-    from policyroute.budgets.stores import open_store
-
-    return open_store(policy.spec.store)
-
-
-def _guard_on(policy: CompiledPolicy, store: BudgetStore) -> Guard:
-    from policyroute.budgets.guard import BudgetGuard
-
-    return BudgetGuard(policy, store)
 
 
 def default_accounting(policy: CompiledPolicy) -> Accounting:
@@ -514,7 +484,7 @@ def default_accounting(policy: CompiledPolicy) -> Accounting:
     with _cache_lock:
         cached = _cache.get(key)
         if cached is None or cached.closed:
-            cached = PolicyAccounting._opening(policy, sinks=_sinks_for(policy))
+            cached = PolicyAccounting._opening(policy, sinks=sinks_for(policy))
             cached._close_when_collected()
             _cache[key] = cached
         return cached
