@@ -14,6 +14,12 @@ it and :meth:`PolicyAccounting.resend_unwritten` can write it again to those sin
 instead would throw away an answer that was already paid for; dropping it silently would lose
 money from the books.
 
+This module holds the settling itself (admit, price, settle, renew, finish, and the receipts
+they build); the rest lives in :mod:`policyroute.accounting_`: ``thresholds`` (the events and
+how they are told), ``emission`` (writing to sinks, the unwritten receipts), ``tallies`` (each
+call's running totals), ``closing``, ``building`` (sinks, store and guard from a policy) and
+``default`` (the shared :func:`default_accounting`). Every public name is exported here.
+
 Example:
     >>> acct = PolicyAccounting(policy, guard=None, sinks=[JsonlSink("r/{date}.jsonl")])
     ...     # doctest: +SKIP
@@ -25,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -35,6 +40,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from policyroute._shielded import despite_cancellation
 from policyroute.accounting_.building import guard_on, sinks_for, store_for
 from policyroute.accounting_.closing import Closing
+from policyroute.accounting_.default import _cache as _cache
+from policyroute.accounting_.default import _clear_default_cache as _clear_default_cache
+from policyroute.accounting_.default import default_accounting
 from policyroute.accounting_.emission import ReceiptEmitting
 from policyroute.accounting_.tallies import CallTally as _Tally
 from policyroute.accounting_.thresholds import (
@@ -58,7 +66,6 @@ from policyroute.costs.sinks import ReceiptSink
 from policyroute.costs.unwritten import UnwrittenReceipts
 from policyroute.errors import BudgetExceeded
 from policyroute.execution.hooks import (
-    Accounting,
     Admission,
     AttemptInfo,
     AttemptOutcome,
@@ -78,6 +85,8 @@ __all__ = [
     "ThresholdEvent",
     "default_accounting",
 ]
+# Also reached through this module, outside ``__all__``: the default accountings' ``_cache``
+# and ``_clear_default_cache`` (see policyroute.accounting_.default), for tests and benchmarks.
 
 _log = logging.getLogger("policyroute.accounting")
 _budget_log = logging.getLogger("policyroute.budgets")
@@ -450,52 +459,3 @@ class PolicyAccounting(ReceiptEmitting, ThresholdReporting, Closing):
             "route": call.decision.route,
             "receipt_error": f"{type(exc).__name__}: {exc}",
         }
-
-
-# --------------------------------------------------------------------------- default
-
-
-# Weak values: a default accounting lives as long as something uses it (an executor, which
-# every chat model and every call in flight holds), and no longer. Held strongly, each edited
-# version of a policy file would keep its store connections and receipt file open for good;
-# closed by a count or age bound instead, a call still running on it could find its store
-# closed under it.
-_cache: weakref.WeakValueDictionary[tuple[str, str], PolicyAccounting] = (
-    weakref.WeakValueDictionary()
-)
-_cache_lock = threading.Lock()
-
-
-def default_accounting(policy: CompiledPolicy) -> Accounting:
-    """The accounting a policy asks for: its budget store and its receipt sink.
-
-    Shared per policy content hash and working directory (paths in a policy are relative to
-    it) while anything holds it, so many chat models and calls on one policy share one store
-    connection and one sink. Once nothing does (the executors of an edited policy's old
-    version are dropped from the shared cache, say), it closes its sinks and store and the
-    next call opens a new one. One that was closed is replaced by a new one.
-
-    Example:
-        >>> acct = default_accounting(policy)  # doctest: +SKIP
-        >>> acct is default_accounting(policy)  # doctest: +SKIP
-        True
-    """
-    key = (policy_identity(policy)[1], os.getcwd())
-    with _cache_lock:
-        cached = _cache.get(key)
-        if cached is None or cached.closed:
-            cached = PolicyAccounting._opening(policy, sinks=sinks_for(policy))
-            cached._close_when_collected()
-            _cache[key] = cached
-        return cached
-
-
-def _clear_default_cache() -> None:
-    """Close and forget every cached accounting (tests, and code that reloads policies)."""
-    with _cache_lock:
-        accts = list(_cache.values())
-        _cache.clear()
-    for acct in accts:
-        # Closes the budget store it opened too: a SQLite connection left to the garbage
-        # collector is a ResourceWarning since Python 3.13.
-        acct.close()
