@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Coroutine, Generator
 from typing import Any, Final, Generic, TypeVar, cast
 
@@ -56,7 +57,15 @@ async def despite_cancellation(work: Coroutine[Any, Any, _T]) -> _T:
     except StopIteration as stop:
         result: _T = stop.value
         return result
-    task: asyncio.Task[_T] = _Settling(_resume(_Resumed(work, pending)))
+    caller = asyncio.current_task()
+    task: _Settling[_T] = _Settling(_resume(_Resumed(work, pending)))
+    task._caller = caller
+    deadline = _ending.get(caller) if caller is not None else None
+    if deadline is not None:
+        # The caller goes on writing its books after the loop's end held back its first
+        # work (a release once a reservation gave up, a receipt after a settle): that work
+        # shares what is left of the grace instead of waiting unbounded.
+        task._hold(deadline, None)
     cancelled = False
     while True:
         try:
@@ -89,15 +98,24 @@ class _Settling(asyncio.Task[_T]):
     """
 
     _grace: asyncio.TimerHandle | None = None
+    _caller: asyncio.Task[Any] | None = None
 
     def cancel(self, msg: Any | None = None) -> bool:
         loop = self.get_loop()
         if self.done() or loop.is_running():
             return super().cancel(msg)
-        if self._grace is None:
-            self._grace = loop.call_later(SHUTDOWN_GRACE_S, self._give_up, msg)
-            self.add_done_callback(_stop_grace)
+        self._hold(loop.time() + SHUTDOWN_GRACE_S, msg)
         return True
+
+    def _hold(self, deadline: float, msg: Any | None) -> None:
+        """Let the work go on until ``deadline`` (the loop's clock), then cancel it."""
+        if self._grace is not None:
+            return
+        self._grace = self.get_loop().call_at(deadline, self._give_up, msg)
+        self.add_done_callback(_stop_grace)
+        for ending in (self._caller, self):
+            if ending is not None:
+                _ending.setdefault(ending, deadline)
 
     def _give_up(self, msg: Any | None) -> None:
         _log.warning(
@@ -106,6 +124,11 @@ class _Settling(asyncio.Task[_T]):
             SHUTDOWN_GRACE_S,
         )
         super().cancel(msg)
+
+
+# The tasks whose work the loop's end held back, and when its grace runs out: the caller, and
+# the settling task itself (work nested in it), may start more such work as they end.
+_ending: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = weakref.WeakKeyDictionary()
 
 
 def _stop_grace(task: asyncio.Future[Any]) -> None:
