@@ -40,6 +40,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -139,13 +140,28 @@ async def _close_cached_clients(suffix: str) -> None:
     entries = getattr(cache, "cache_dict", None)
     if cache is None or not isinstance(entries, dict):
         return
+    closer = getattr(cache, "evicted_client_closer", None)
     for key in [k for k in list(entries) if isinstance(k, str) and k.endswith(suffix)]:
         client = entries.get(key)
         try:
             await _aclose(client)
+            _disown(closer, client)
             cache.delete_cache(key)
         except Exception:  # a client that fails to close is litellm's to collect
             _log.debug("closing litellm's client %s failed", key, exc_info=True)
+
+
+def _disown(closer: Any, client: Any) -> None:
+    """Tell litellm's evicted-client closer that ``client``, closed here, is not its to close.
+
+    Deleting a cache entry hands its client to that closer, which closes a client whose close
+    is a coroutine only from the loop it was evicted on: here the loop that is ending, which
+    never asks again. Each ``asyncio.run`` would leave it one entry for good (about 1 KB) until
+    its queue is full (10,000), and from then on it would close no evicted client at all."""
+    owned = getattr(closer, "_owned", None)
+    if isinstance(owned, weakref.WeakSet):
+        with contextlib.suppress(TypeError):  # not weakly referenceable: never queued either
+            owned.discard(client)
 
 
 async def _aclose(client: Any) -> None:
