@@ -1,15 +1,19 @@
 """Memory stores that reserve or settle after a pause, a one-model policy with a day budget
 for them, and accounting whose receipts go to a list: the set-up of the tests that cancel or
 abandon a call while its books are being written (execution, LangChain and budget tests alike,
-imported as ``budgets.slow_stores``)."""
+imported as ``budgets.slow_stores``), and for those that leave a stream open past
+``asyncio.run()``: which async generators the loop tracks, and its end's sweep over them."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -146,3 +150,28 @@ def assert_settled(
 
 
 CANCELLED = (("attempt", "cancelled"), ("call", "cancelled"))
+
+
+def tracking() -> Callable[[], list[AsyncGenerator[Any, None]]]:
+    """Record the async generators the running loop starts tracking from now on (through the
+    first-iteration hook ``asyncio.run()`` installs); returns a getter of those still alive."""
+    loop_hooks = sys.get_asyncgen_hooks()
+    seen: list[weakref.ref[AsyncGenerator[Any, None]]] = []
+
+    def firstiter(agen: AsyncGenerator[Any, None]) -> None:
+        seen.append(weakref.ref(agen))
+        if loop_hooks.firstiter is not None:
+            loop_hooks.firstiter(agen)
+
+    sys.set_asyncgen_hooks(firstiter=firstiter)
+    return lambda: [g for g in (ref() for ref in seen) if g is not None]
+
+
+async def sweep(agens: list[AsyncGenerator[Any, None]]) -> list[BaseException | None]:
+    """What ``loop.shutdown_asyncgens()`` does: close them all at once, in this order."""
+    return await asyncio.gather(*(g.aclose() for g in agens), return_exceptions=True)
+
+
+def errors_logged(records: Sequence[logging.LogRecord]) -> list[str]:
+    """The messages of the records at ERROR or above."""
+    return [r.getMessage() for r in records if r.levelno >= logging.ERROR]

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-import weakref
-from collections.abc import AsyncGenerator, Callable
 from typing import Any, Literal
 
 import pytest
@@ -25,8 +22,11 @@ from budgets.slow_stores import (
     CANCELLED,
     SlowSettlingStore,
     assert_settled,
+    errors_logged,
     list_accounting,
     one_model_policy,
+    sweep,
+    tracking,
 )
 
 import policyroute
@@ -45,26 +45,6 @@ def _kept_cleared() -> Any:
     KEPT.clear()
 
 
-def tracking() -> Callable[[], list[AsyncGenerator[Any, None]]]:
-    """Record the async generators the running loop starts tracking from now on (through the
-    first-iteration hook ``asyncio.run()`` installs); returns a getter of those still alive."""
-    loop_hooks = sys.get_asyncgen_hooks()
-    seen: list[weakref.ref[AsyncGenerator[Any, None]]] = []
-
-    def firstiter(agen: AsyncGenerator[Any, None]) -> None:
-        seen.append(weakref.ref(agen))
-        if loop_hooks.firstiter is not None:
-            loop_hooks.firstiter(agen)
-
-    sys.set_asyncgen_hooks(firstiter=firstiter)
-    return lambda: [g for g in (ref() for ref in seen) if g is not None]
-
-
-async def sweep(agens: list[AsyncGenerator[Any, None]]) -> list[BaseException | None]:
-    """What ``loop.shutdown_asyncgens()`` does: close them all at once, in this order."""
-    return await asyncio.gather(*(g.aclose() for g in agens), return_exceptions=True)
-
-
 async def first_chunk(acct: PolicyAccounting) -> Any:
     stream = await policyroute.acompletion(
         policy=acct.policy,
@@ -75,10 +55,6 @@ async def first_chunk(acct: PolicyAccounting) -> Any:
     async for _ in stream:
         break
     return stream
-
-
-def no_errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize("how", ["sleep", "thread"])
@@ -104,7 +80,7 @@ def test_a_stream_kept_past_the_loop_end_is_settled_once_without_error(
     with caplog.at_level(logging.ERROR):
         KEPT.append(asyncio.run(main()))
 
-    assert no_errors_logged(caplog) == []
+    assert errors_logged(caplog.records) == []
     line = assert_settled(store, receipts, *CANCELLED)
     assert line.spent > 0
 
@@ -144,6 +120,6 @@ def test_generators_closed_at_once_in_any_order_settle_the_call_once(
         asyncio.run(main())
 
     assert [r for r in results if r is not None] == []
-    assert no_errors_logged(caplog) == []
+    assert errors_logged(caplog.records) == []
     line = assert_settled(store, receipts, *CANCELLED)  # the call's receipt comes last
     assert line.spent > 0
