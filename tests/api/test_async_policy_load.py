@@ -20,7 +20,6 @@ import pytest
 import policyroute
 from policyroute import api
 from policyroute.errors import PolicyValidationError
-from policyroute.policy import compile as compile_module
 from policyroute.policy import loader
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.testing import FakeProvider, Reply
@@ -43,12 +42,6 @@ MESSAGES = [{"role": "user", "content": "hello"}]
 # How long a held load waits for the loop's other tasks before it gives up: only reached when
 # the load blocks the loop (those tasks cannot run then).
 HOLD_LIMIT = 5.0
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
 
 
 @pytest.fixture
@@ -89,19 +82,6 @@ def held(monkeypatch: pytest.MonkeyPatch) -> HeldLoads:
     loads = HeldLoads(loader.load_policy)
     monkeypatch.setattr(loader, "load_policy", loads)
     return loads
-
-
-@pytest.fixture
-def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    names: list[str] = []
-    real = compile_module.compile_policy
-
-    def counting(spec: Any, **kwargs: Any) -> CompiledPolicy:
-        names.append(spec.name)
-        return real(spec, **kwargs)
-
-    monkeypatch.setattr(compile_module, "compile_policy", counting)
-    return names
 
 
 def _write(path: Path, fp: FakeProvider, route: str = "default") -> Path:

@@ -45,12 +45,6 @@ defaults: {{max_tokens: 10, retry: {{attempts: 0}}}}
 MESSAGES = [{"role": "user", "content": "hello there"}]
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
-
-
 @pytest.fixture
 def policy(
     provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -56,12 +56,6 @@ MESSAGES = [{"role": "user", "content": "hello there"}]
 TEXT = "one two three four five six"
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
-
-
 @pytest.fixture
 def fp(provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.chdir(tmp_path)  # the policy's store and receipts are relative to the cwd

@@ -23,7 +23,6 @@ import pytest
 import policyroute
 from policyroute import _shared_cache, accounting, api
 from policyroute.execution.hooks import NullAccounting
-from policyroute.policy import compile as compile_module
 from policyroute.policy import loader
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.testing import FakeProvider, Reply
@@ -47,12 +46,6 @@ MESSAGES = [{"role": "user", "content": "hello"}]
 HOLD_LIMIT = 5.0
 
 
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
-
-
 @pytest.fixture
 def fp(
     provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -72,19 +65,6 @@ def path(fp: FakeProvider, tmp_path: Path) -> Path:
     written = tmp_path / "policy.yaml"
     written.write_text(POLICY.format(name="shared", base=fp.openai_base))
     return written
-
-
-@pytest.fixture
-def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    names: list[str] = []
-    real = compile_module.compile_policy
-
-    def counting(spec: Any, **kwargs: Any) -> CompiledPolicy:
-        names.append(spec.name)
-        return real(spec, **kwargs)
-
-    monkeypatch.setattr(compile_module, "compile_policy", counting)
-    return names
 
 
 class Held:

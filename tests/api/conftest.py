@@ -1,0 +1,33 @@
+"""Fixtures the API tests share: a fake provider per module, and a record of compilations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from policyroute.policy import compile as compile_module
+from policyroute.policy.compile import CompiledPolicy
+from policyroute.testing import FakeProvider
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[FakeProvider]:
+    """One fake provider for the test module; tests reset it as they need."""
+    with FakeProvider() as fp:
+        yield fp
+
+
+@pytest.fixture
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the policies compiled during the test, in order."""
+    names: list[str] = []
+    real = compile_module.compile_policy
+
+    def counting(spec: Any, **kwargs: Any) -> CompiledPolicy:
+        names.append(spec.name)
+        return real(spec, **kwargs)
+
+    monkeypatch.setattr(compile_module, "compile_policy", counting)
+    return names
