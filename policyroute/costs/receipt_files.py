@@ -18,6 +18,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -89,16 +90,18 @@ class ReceiptStream(Iterator[dict[str, Any]]):
 
     def _iterate(self) -> Iterator[dict[str, Any]]:
         for path in self.paths:
-            with _open(path) as fh:
+            with open(path, "rb") as raw, _decompressed(raw) as fh:
                 number = 0
                 try:
-                    for number, raw in enumerate(_lines(fh), start=1):
-                        if raw is None:
+                    for number, line in enumerate(_lines(fh), start=1):
+                        if line is None:
                             self.skipped += 1
                             reason = f"a line longer than {MAX_LINE_BYTES} bytes (not read)"
                             self.problems.append(LineProblem(path, number, reason))
                             continue
-                        record = self._record(path, number, raw)
+                        if number == 1 and line.startswith(_BOM):
+                            line = line[len(_BOM) :]  # saved by an editor that writes one
+                        record = self._record(path, number, line)
                         if record is not None:
                             self.read += 1
                             yield record
@@ -162,15 +165,18 @@ def _lines(fh: io.BufferedIOBase) -> Iterator[bytes | None]:
 
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
 
 
-def _open(path: str) -> io.BufferedIOBase:
-    # Rotated receipt logs are often compressed; read them as they are.
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    if magic == _GZIP_MAGIC:
-        return gzip.open(path, "rb")
-    return open(path, "rb")
+@contextmanager
+def _decompressed(raw: io.BufferedReader) -> Iterator[io.BufferedIOBase]:
+    # Rotated receipt logs are often compressed; read them as they are. The first bytes are
+    # peeked, not read: a pipe (``<(zcat ...)``) cannot be opened a second time.
+    if raw.peek(len(_GZIP_MAGIC)).startswith(_GZIP_MAGIC):
+        with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+            yield unzipped
+    else:
+        yield raw
 
 
 def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:

@@ -1,0 +1,77 @@
+"""Receipts read from what a shell hands the report: pipes (``<(zcat ...)``), files that start
+with a byte order mark, Windows line ends, the same file named twice."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policyroute.costs.receipts import SCHEMA_VERSION
+from policyroute.costs.report import load_receipts, summarize
+
+
+def _call(**fields: Any) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "call",
+        "ts": "2026-01-02T03:04:05.000+00:00",
+        "status": "ok",
+        "cost": "0.100000",
+        **fields,
+    }
+
+
+def _lines(count: int) -> bytes:
+    return b"".join(json.dumps(_call()).encode() + b"\n" for _ in range(count))
+
+
+def _pipe_with(data: bytes) -> tuple[str, int, threading.Thread]:
+    """``/dev/fd/N`` of a pipe fed ``data`` by a thread: what bash's ``<(zcat ...)`` passes."""
+    read_end, write_end = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_end, "wb") as fh:
+            fh.write(data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    return f"/dev/fd/{read_end}", read_end, writer
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/fd"), reason="needs /dev/fd")
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_pipe_is_read_whole(compressed: bool) -> None:
+    # A pipe can be read once: looking at its first bytes to tell gzip from text must not
+    # throw away what was read (it did, and the report said 0 calls, exit status 0).
+    data = _lines(3)
+    path, read_end, writer = _pipe_with(gzip.compress(data) if compressed else data)
+    try:
+        stream = load_receipts([path])
+        report = summarize(stream)
+    finally:
+        writer.join(timeout=10)
+        os.close(read_end)
+    assert report.total.calls == 3
+    assert stream.problems == []
+
+
+def test_a_byte_order_mark_is_not_a_cut_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + _lines(2))
+    stream = load_receipts([path])
+    assert summarize(stream).total.calls == 2
+    assert stream.problems == []
+
+
+def test_windows_line_ends(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(_lines(2).replace(b"\n", b"\r\n"))
+    stream = load_receipts([path])
+    assert summarize(stream).total.calls == 2
+    assert stream.problems == []
