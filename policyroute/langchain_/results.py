@@ -23,6 +23,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.messages.ai import add_ai_message_chunks
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
+from policyroute._fields import read
 from policyroute._litellm import (
     finish_reason_of,
     message_from_response,
@@ -54,15 +55,33 @@ def response_metadata(result: CallResult, finish_reason: str | None) -> dict[str
 
 
 def chat_result(result: CallResult) -> ChatResult:
-    """A whole answer as LangChain's ``ChatResult``."""
-    finish = finish_reason_of(result.response)
-    message = message_from_response(
-        result.response,
-        usage_metadata=usage_metadata(result.usage),
-        response_metadata=response_metadata(result, finish),
-    )
-    generation = ChatGeneration(message=message, generation_info={"finish_reason": finish})
-    return ChatResult(generations=[generation], llm_output={"model_name": result.model})
+    """A whole answer as LangChain's ``ChatResult``: a generation per choice (a call with
+    ``n`` > 1 has several; ``invoke`` answers the first).
+
+    Every generation carries the call's usage and metadata, as langchain-openai's do: they
+    describe the one call that produced all of them.
+    """
+    response = result.response
+    choices = read(response, "choices") or ()
+    # One choice is the rule: its message is built straight from the response.
+    answers = [response] if len(choices) < 2 else [_one_choice(response, c) for c in choices]
+    generations = []
+    for answer in answers:
+        finish = finish_reason_of(answer)
+        message = message_from_response(
+            answer,
+            usage_metadata=usage_metadata(result.usage),
+            response_metadata=response_metadata(result, finish),
+        )
+        generations.append(
+            ChatGeneration(message=message, generation_info={"finish_reason": finish})
+        )
+    return ChatResult(generations=generations, llm_output={"model_name": result.model})
+
+
+def _one_choice(response: Any, choice: Any) -> dict[str, Any]:
+    """``response`` narrowed to ``choice``, in the shape :func:`message_from_response` reads."""
+    return {"id": read(response, "id"), "choices": [choice]}
 
 
 class StreamedChunk(AIMessageChunk):

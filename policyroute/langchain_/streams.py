@@ -21,6 +21,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableConfig
 
+from policyroute._fields import read
 from policyroute._litellm import chunk_to_message
 from policyroute.execution.result import StreamDone
 from policyroute.langchain_ import events
@@ -78,6 +79,8 @@ class StreamState:
         """
         if isinstance(event, StreamDone):
             return final_chunk(event.result, self.finish, first=not self.started)
+        if not _first_choice(event.chunk):
+            return None
         message, reason = chunk_to_message(event.chunk)
         self.finish = reason or self.finish
         if message is None:
@@ -102,6 +105,18 @@ class StreamState:
         if self.watching:
             events.unwatch(self.request_id)
         return self.watching
+
+
+def _first_choice(chunk: Any) -> bool:
+    """Whether a provider chunk belongs to the first choice (or has no choice in it).
+
+    A call with ``n`` > 1 streams the deltas of every choice, each chunk naming its choice's
+    ``index``; a LangChain stream carries one message, so it is the first choice's, which is
+    also what ``invoke`` answers. Merging them all would interleave the choices' texts and
+    splice their tool calls together.
+    """
+    choices = read(chunk, "choices")
+    return not choices or not read(choices[0], "index")
 
 
 def stream_chunks(
