@@ -60,7 +60,8 @@ def run_receipts_report(args: argparse.Namespace) -> int:
 
     Every skipped line is named on stderr (``file:line: why``). A line a killed writer left
     is a warning; any other bad line (not JSON, a receipt with wrong-typed fields) means the
-    totals are short, so the report is still printed but the exit status is 1.
+    totals are short, so the report is still printed but the exit status is 1. A file named
+    twice is read once, with a note.
     """
     from policyroute.costs.report import format_report, load_receipts, summarize
 
@@ -74,6 +75,9 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     report = summarize(records, args.by)
     text = format_report(report, args.format)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    for path, first in records.repeated:
+        note = f"{path} is the same file as {first}: read once"
+        print(f"policyroute receipts report: note: {note}", file=sys.stderr)
     problems = records.problems
     for problem in problems[:MAX_LINE_PROBLEMS]:
         level = "warning" if problem.partial else "error"

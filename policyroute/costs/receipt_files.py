@@ -16,6 +16,7 @@ import gzip
 import io
 import json
 import os
+import stat
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -73,7 +74,8 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     :func:`receipt_problem`) is skipped, counted in :attr:`skipped` and described, with its
     file and line number, in :attr:`problems`. When another process appended after the
     partial line, its whole record (receipts start with ``{"schema_version":``) is recovered
-    from the end of the glued line.
+    from the end of the glued line. A file named again (by another path, a link, or the same
+    path twice) is read once; :attr:`repeated` lists each such ``(path, path read)``.
 
     Example:
         >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP
@@ -86,32 +88,44 @@ class ReceiptStream(Iterator[dict[str, Any]]):
         self.skipped = 0
         self.read = 0
         self.problems: list[LineProblem] = []
+        self.repeated: list[tuple[str, str]] = []
         self._records = self._iterate()
 
     def _iterate(self) -> Iterator[dict[str, Any]]:
+        seen: dict[tuple[int, int], str] = {}
         for path in self.paths:
-            with open(path, "rb") as raw, _decompressed(raw) as fh:
-                number = 0
-                try:
-                    for number, line in enumerate(_lines(fh), start=1):
-                        if line is None:
-                            self.skipped += 1
-                            reason = f"a line longer than {MAX_LINE_BYTES} bytes (not read)"
-                            self.problems.append(LineProblem(path, number, reason))
-                            continue
-                        if number == 1 and line.startswith(_BOM):
-                            line = line[len(_BOM) :]  # saved by an editor that writes one
-                        record = self._record(path, number, line)
-                        if record is not None:
-                            self.read += 1
-                            yield record
-                except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-                    # A compressed file cut short (or not really gzip): keep what was read.
-                    self.skipped += 1
-                    reason = str(exc) or type(exc).__name__
-                    self.problems.append(
-                        LineProblem(path, number + 1, f"cannot decompress: {reason}")
-                    )
+            with open(path, "rb") as raw:
+                st = os.fstat(raw.fileno())
+                # The same file named twice (``r.jsonl ./r.jsonl``, overlapping globs, a
+                # link) would have its spend counted twice: it is read once and named.
+                key = (st.st_dev, st.st_ino)
+                if stat.S_ISREG(st.st_mode) and key in seen:
+                    self.repeated.append((path, seen[key]))
+                    continue
+                seen[key] = path
+                yield from self._file(path, raw)
+
+    def _file(self, path: str, raw: io.BufferedReader) -> Iterator[dict[str, Any]]:
+        with _decompressed(raw) as fh:
+            number = 0
+            try:
+                for number, line in enumerate(_lines(fh), start=1):
+                    if line is None:
+                        self.skipped += 1
+                        reason = f"a line longer than {MAX_LINE_BYTES} bytes (not read)"
+                        self.problems.append(LineProblem(path, number, reason))
+                        continue
+                    if number == 1 and line.startswith(_BOM):
+                        line = line[len(_BOM) :]  # saved by an editor that writes one
+                    record = self._record(path, number, line)
+                    if record is not None:
+                        self.read += 1
+                        yield record
+            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+                # A compressed file cut short (or not really gzip): keep what was read.
+                self.skipped += 1
+                reason = str(exc) or type(exc).__name__
+                self.problems.append(LineProblem(path, number + 1, f"cannot decompress: {reason}"))
 
     def _record(self, path: str, number: int, raw: bytes) -> dict[str, Any] | None:
         if not raw.strip():

@@ -75,3 +75,19 @@ def test_windows_line_ends(tmp_path: Path) -> None:
     stream = load_receipts([path])
     assert summarize(stream).total.calls == 2
     assert stream.problems == []
+
+
+def test_the_same_file_named_twice_is_counted_once(tmp_path: Path) -> None:
+    # Overlapping globs (`receipts/*.jsonl receipts/2026-01-*.jsonl`), `./r.jsonl` beside
+    # `r.jsonl`, or a link: summing each name would double the spend.
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(_lines(2))
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(path)
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(_lines(1))
+    names = [path, other, tmp_path / "." / "r.jsonl", link, path]
+    stream = load_receipts(names)
+    assert summarize(stream).total.calls == 3
+    assert [p for p, _ in stream.repeated] == [str(n) for n in names[2:]]
+    assert {first for _, first in stream.repeated} == {str(path)}

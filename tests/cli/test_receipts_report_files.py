@@ -1,0 +1,24 @@
+"""`policyroute receipts report` over the files a shell hands it: the same file twice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from policyroute.cli import main
+
+CALL = {"kind": "call", "cost": "0.25", "model": "m", "ts": "2026-01-02T03:04:05.000+00:00"}
+
+
+def test_a_file_named_twice_is_read_once_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(CALL) + "\n", encoding="utf-8")
+    again = str(tmp_path / "." / "r.jsonl")
+    assert main(["receipts", "report", str(path), again, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["total"]["cost"] == "0.250000"
+    assert f"note: {again} is the same file as {path}: read once" in captured.err
