@@ -3,8 +3,9 @@
 Layout, every key under the hash tag ``{prefix}`` so a cluster keeps them in one slot:
 
 - ``{prefix}:line:<key>``: hash ``limit``, ``reserved``, ``spent`` (calendar windows),
-  ``width``/``span`` (rolling windows), ``thr`` (thresholds, ``fraction:spend reaching it``)
-  and ``fired`` (fractions), each comma-separated.
+  ``width``/``span`` (rolling windows), ``thr`` (thresholds, ``fraction:spend reaching it``),
+  ``fired`` (fractions), each comma-separated, and ``until`` (when the line may expire once no
+  reservation holds it; its TTL covers every open reservation's lease too).
 - ``{prefix}:spend:<key>``: hash bucket -> nano-dollars, for rolling windows.
 - ``{prefix}:res``: sorted set of open reservations scored by lease expiry.
 - ``{prefix}:resl:<id>``: JSON ``[[key, amount], ...]`` of one reservation.
@@ -36,6 +37,19 @@ end
 local function extend(k, ttl_ms)
   local cur = redis.call('PTTL', k)
   if cur < 0 or cur < ttl_ms then redis.call('PEXPIRE', k, ttl_ms) end
+end
+
+-- Milliseconds a rolling line (and its buckets) must outlive spend recorded now: a span and a
+-- bucket. 0 for a calendar line, whose expiry is its window's end.
+local function keep_ms(width, span)
+  if not width or width == '' then return 0 end
+  return math.ceil((tonumber(span) + tonumber(width)) * 1000)
+end
+
+-- ``until``: when the line may go once no reservation holds it (client time, like ``now``).
+local function live_until(lk, t)
+  local cur = tonumber(redis.call('HGET', lk, 'until') or '0')
+  if t > cur then redis.call('HSET', lk, 'until', string.format('%.17g', t)) end
 end
 
 local function spent_of(key, lk, width, span)
@@ -75,11 +89,23 @@ local function settle(rid, actual)
           local sk = P .. 'spend:' .. key
           local bucket = fmt(math.floor(now / tonumber(width)))
           redis.call('HINCRBY', sk, bucket, charge)
-          local ttl = redis.call('PTTL', lk)
-          if ttl > 0 then extend(sk, ttl) end
+          -- Spend settled (or reclaimed) late counts a whole span from now: the TTL set when
+          -- the reservation was made would drop it early.
+          local keep = keep_ms(width, span)
+          extend(sk, keep)
+          extend(lk, keep)
+          live_until(lk, now + keep / 1000)
         else
           redis.call('HINCRBY', lk, 'spent', charge)
         end
+      end
+      local until_ = redis.call('HGET', lk, 'until')
+      if reserved <= 0 and until_ then
+        -- No reservation holds the line any more: it lives as long as its window (or its
+        -- latest spend) needs, no longer the lease of the last reservation. (A line written
+        -- before ``until`` was kept has none, and keeps its TTL.)
+        local left = math.ceil((tonumber(until_) - now) * 1000)
+        if redis.call('PTTL', lk) > left then redis.call('PEXPIRE', lk, math.max(left, 1)) end
       end
       local spent = spent_of(key, lk, width, span)
       local crossed, reached = {}, {}
@@ -162,6 +188,12 @@ for li = 0, n - 1 do
              'thr', ARGV[a + 6])
   redis.call('HINCRBY', lk, 'reserved', ARGV[a + 2])
   local ttl = tonumber(ARGV[a + 3])
+  -- The line outlives the reservation's lease (and, rolling, a span past it, for a worst case
+  -- reclaimed then): a hold that expired with the line would let others spend it, and the
+  -- settle that follows would leave ``reserved`` negative. The last settle brings the TTL
+  -- back to ``until``.
+  live_until(lk, now + ttl / 1000)
+  extend(lk, lease_ms + keep_ms(ARGV[a + 4], ARGV[a + 5]))
   extend(lk, ttl)
   if ARGV[a + 4] ~= '' and redis.call('EXISTS', P .. 'spend:' .. key) == 1 then
     extend(P .. 'spend:' .. key, ttl)
@@ -209,13 +241,30 @@ end
 """
 )
 
-# Needs none of _COMMON: one sorted-set member's score, compared and raised in one step.
+# Needs none of _COMMON: one sorted-set member's score, compared and raised in one step, and
+# the TTLs of the reservation's lines raised to cover the new lease.
 RENEW = r"""
--- KEYS: res; ARGV: now, rid, lease_ms. Returns 1 if renewed, 0 if unknown or already expired.
-local now = tonumber(ARGV[1])
+-- KEYS: res; ARGV: now, rid, lease_ms, P. Returns 1 if renewed, 0 if unknown or expired.
+local now, lease_ms, P = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
 local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
 if not score or tonumber(score) <= now then return 0 end
-local until_ = now + tonumber(ARGV[3]) / 1000
+local until_ = now + lease_ms / 1000
 if until_ > tonumber(score) then redis.call('ZADD', KEYS[1], 'XX', until_, ARGV[2]) end
+local raw = P and redis.call('GET', P .. 'resl:' .. ARGV[2])
+if raw then
+  for _, l in ipairs(cjson.decode(raw)) do
+    local lk = P .. 'line:' .. l[1]
+    -- As at reserve: a rolling line lives a span and a bucket past the lease, for the
+    -- worst case charged should the lease run out.
+    local want = lease_ms
+    local f = redis.call('HMGET', lk, 'width', 'span')
+    if f[1] and f[1] ~= '' then
+      want = want + math.ceil((tonumber(f[2]) + tonumber(f[1])) * 1000)
+    end
+    local cur = redis.call('PTTL', lk)
+    -- A line made without a TTL keeps none; a line already gone is not made again.
+    if cur >= 0 and cur < want then redis.call('PEXPIRE', lk, want) end
+  end
+end
 return 1
 """

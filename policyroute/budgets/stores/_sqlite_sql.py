@@ -114,11 +114,15 @@ TAKE_RESERVATION = "DELETE FROM open_reservations WHERE id = ? RETURNING lines"
 RENEW_RESERVATION = (
     "UPDATE open_reservations SET expires_at = max(expires_at, ?) WHERE id = ? AND expires_at > ?"
 )
+# A rolling line is kept for as long as the spend settled now counts (a whole span from now):
+# the expiry set when the reservation was made would drop spend settled late in a long call.
 SETTLE_LINE = """
 UPDATE budget_lines SET
-    reserved_nano = reserved_nano - ?,
-    spent_nano = spent_nano + (CASE WHEN bucket_seconds IS NULL THEN ? ELSE 0 END)
-WHERE key = ?
+    reserved_nano = reserved_nano - ?1,
+    spent_nano = spent_nano + (CASE WHEN bucket_seconds IS NULL THEN ?2 ELSE 0 END),
+    expires_at = (CASE WHEN bucket_seconds IS NULL OR ?2 = 0 THEN expires_at
+                  ELSE max(expires_at, ?3 + span_seconds + bucket_seconds) END)
+WHERE key = ?4
 RETURNING limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds, thresholds, fired
 """
 ADD_BUCKET = """
@@ -128,13 +132,15 @@ ON CONFLICT (key, bucket) DO UPDATE SET nano = nano + excluded.nano
 SET_FIRED = "UPDATE budget_lines SET fired = ? WHERE key = ?"
 EXPIRED_RESERVATIONS = "SELECT id, lines FROM open_reservations WHERE expires_at <= ? LIMIT 1000"
 EXPIRED_LINES = "SELECT lines FROM open_reservations WHERE expires_at <= ?"
+# A line past its window still holds the reservations made on it (a long call): it is live.
 SELECT_LINE = (
     "SELECT key, limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds"
-    " FROM budget_lines WHERE key = ? AND expires_at > ?"
+    " FROM budget_lines WHERE key = ? AND (expires_at > ? OR reserved_nano > 0)"
 )
 SCAN_LINES = (
     "SELECT key, limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds"
-    " FROM budget_lines WHERE key >= ? AND key < ? AND expires_at > ? ORDER BY key"
+    " FROM budget_lines WHERE key >= ? AND key < ? AND (expires_at > ? OR reserved_nano > 0)"
+    " ORDER BY key"
 )
 SWEEP = (
     "DELETE FROM budget_lines WHERE expires_at <= ? AND reserved_nano = 0",

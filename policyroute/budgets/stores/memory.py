@@ -56,6 +56,16 @@ class _Line:
     def bucket(self, now: float) -> int:
         return 0 if self.bucket_seconds is None else int(now // self.bucket_seconds)
 
+    def live(self, now: float) -> bool:
+        # A line past its window still holds the reservations made on it (a long call).
+        return self.expires_at > now or self.reserved > 0
+
+    def charged(self, now: float) -> None:
+        """Keep a rolling line for as long as spend recorded at ``now`` counts."""
+        if self.bucket_seconds is not None and self.span_seconds is not None:
+            keep = now + self.span_seconds + self.bucket_seconds
+            self.expires_at = max(self.expires_at, keep)
+
 
 @dataclass(slots=True)
 class _Reservation:
@@ -138,7 +148,7 @@ class MemoryStore:
         """See :meth:`BudgetStore.state`."""
         with self._lock:
             line = self._lines.get(key)
-            if line is None or line.expires_at <= now:
+            if line is None or not line.live(now):
                 return LineState(key, Decimal(0), Decimal(0), Decimal(0))
             return self._state(key, line, now)
 
@@ -151,7 +161,7 @@ class MemoryStore:
             return [
                 replace(self._state(key, line, now), expired=from_nano(expired.get(key, 0)))
                 for key, line in sorted(self._lines.items())
-                if key.startswith(prefix) and line.expires_at > now
+                if key.startswith(prefix) and line.live(now)
             ]
 
     def close(self) -> None:
@@ -237,6 +247,9 @@ class MemoryStore:
             if actual:
                 bucket = line.bucket(now)
                 line.buckets[bucket] = line.buckets.get(bucket, 0) + actual
+                # Spend settled (or reclaimed) late in the line's life counts a whole span from
+                # now: the expiry set when the reservation was made would drop it early.
+                line.charged(now)
             spent = line.spent(now)
             crossed, line.fired = crossed_thresholds(line.thresholds, line.fired, spent, line.limit)
             states.append(self._state(key, line, now, crossed))

@@ -302,7 +302,7 @@ class RedisStore:
         return [self._p, repr(now), reservation_id, str(to_nano(actual)), token]
 
     def _renew_args(self, reservation_id: str, lease_seconds: float, now: float) -> list[str]:
-        return [repr(now), reservation_id, str(int(lease_seconds * 1000))]
+        return [repr(now), reservation_id, str(int(lease_seconds * 1000)), self._p]
 
     def renew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.renew`."""
