@@ -340,6 +340,19 @@ def _human(message: HumanMessage | ChatMessage) -> list[dict[str, Any]]:
     return out
 
 
+def _function_call(message: AIMessage) -> dict[str, Any] | None:
+    """The legacy OpenAI ``function_call`` of an assistant turn (LangChain keeps it in
+    ``additional_kwargs``): without it, the function message answering it would follow an
+    empty assistant turn, which providers refuse."""
+    call = message.additional_kwargs.get("function_call")
+    if not isinstance(call, Mapping) or not call.get("name"):
+        return None
+    arguments = call.get("arguments")
+    if not isinstance(arguments, str):
+        arguments = json.dumps(arguments or {}, ensure_ascii=False)
+    return {"name": call["name"], "arguments": arguments}
+
+
 def _one(message: BaseMessage) -> dict[str, Any]:
     if isinstance(message, SystemMessage):
         return {"role": "system", "content": to_openai_content(message.content)}
@@ -357,6 +370,10 @@ def _one(message: BaseMessage) -> dict[str, Any]:
         ]
         if calls:
             out["tool_calls"] = calls
+        else:
+            function_call = _function_call(message)
+            if function_call is not None:
+                out["function_call"] = function_call
         return out
     if isinstance(message, ToolMessage):
         content = to_openai_content(message.content)
