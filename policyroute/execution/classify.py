@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+import traceback
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from policyroute.errors import (
@@ -103,6 +104,9 @@ _MALFORMED_TEXT = (
     "unable to get json response",
 )
 
+# Where litellm turns chat messages into each provider's format (request side only).
+_PROMPT_TEMPLATES = "litellm/litellm_core_utils/prompt_templates/"
+
 _CONTENT_POLICY_CODES = frozenset({"content_filter", "content_policy_violation"})
 _CONTENT_POLICY_TEXT = (
     "content_policy_violation",
@@ -162,6 +166,14 @@ def classify(
         message = (
             f"{where}the request could not be sent: a call parameter holds a value JSON cannot"
             f" carry ({_short(str(root))})"
+        )
+    elif error_class == "bad_request" and _is_untranslatable_request(exc, _chain(exc)):
+        status = None  # nothing was sent: litellm's 400 or 500 is its own
+        where = f"deployment '{deployment}': " if deployment else ""
+        message = (
+            f"{where}litellm could not turn the call into this provider's request"
+            f" ({type(root).__name__}: {_short(str(root))}); check the call's messages (a tool"
+            " message answers an assistant tool call by its id; tool-call arguments are JSON)"
         )
     err = make_error(
         error_class,
@@ -227,6 +239,8 @@ def _class_of(exc: BaseException) -> ErrorClass:
         return by_type
     # Below here litellm's type is generic (500, 400, connection): the root cause decides.
     chain = _chain(exc)
+    if _is_untranslatable_request(exc, chain):
+        return "bad_request"
     for cause in (exc, *chain):
         cause_class = _CHAIN_NAMES.get(type(cause).__name__)
         if cause_class is not None:
@@ -266,6 +280,29 @@ def _is_unencodable_request(root: BaseException) -> bool:
     object): the caller's input, not an answer, so neither retried nor passed to another
     deployment that would fail alike."""
     return isinstance(root, TypeError) and "is not JSON serializable" in str(root)
+
+
+def _is_untranslatable_request(exc: BaseException, chain: list[BaseException]) -> bool:
+    """Whether litellm failed turning the call into the provider's request, before sending it
+    (a tool message without its ``tool_call_id``, tool-call arguments that are not JSON, a role
+    the provider has no place for). litellm wraps these as a 400, a 500 or a connection error
+    around a ``KeyError`` or ``JSONDecodeError`` that reads like an unreadable answer; where it
+    was raised tells them apart: the caller's input, which every retry would fail alike, and
+    which says nothing about the deployment's health."""
+    if isinstance(chain[-1] if chain else exc, ImportError):
+        return False  # a missing module: the environment's doing, reported as such
+    return any(_raised_translating(cause) for cause in (exc, *chain))
+
+
+def _raised_translating(exc: BaseException) -> bool:
+    frames: Iterable[tuple[Any, int]] = traceback.walk_tb(exc.__traceback__)
+    for frame, _ in frames:
+        code = frame.f_code
+        if "transform_request" in code.co_name:
+            return True
+        if _PROMPT_TEMPLATES in code.co_filename.replace("\\", "/"):
+            return True
+    return False
 
 
 def _is_unreadable_answer(exc: BaseException, chain: list[BaseException], text: str) -> bool:

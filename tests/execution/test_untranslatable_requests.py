@@ -1,0 +1,81 @@
+"""A call litellm cannot turn into a provider's request is the caller's bad request.
+
+litellm translates OpenAI-format messages into each provider's format before sending; a
+message it cannot translate (a tool message without ``tool_call_id``, tool-call arguments
+that are not JSON, a role the provider has no place for) fails inside litellm with a
+``KeyError`` or ``JSONDecodeError`` wrapped as a 400, a 500 or a connection error. Nothing
+was sent: retrying it, falling over with it, or counting it against the deployment's
+circuit breaker would turn one caller's malformed message into an outage for everyone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from exec_support import RecordingAccounting, StubPolicy, arun, candidate
+
+from policyroute.errors import BadRequestError, ProviderError
+from policyroute.execution.breaker import CircuitBreakers
+from policyroute.execution.executor import Executor
+from policyroute.policy.model import CircuitBreakerSpec
+from policyroute.request import Request
+from policyroute.testing import FakeProvider, Reply
+
+pytestmark = pytest.mark.timeout(30)
+
+ANTHROPIC = "anthropic/claude-3-5-sonnet-20241022"
+GEMINI = "gemini/gemini-1.5-flash"
+
+_CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+MESSAGES: dict[str, list[dict[str, Any]]] = {
+    "tool message without tool_call_id": [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [_CALL]},
+        {"role": "tool", "content": "42"},
+    ],
+    "tool-call arguments that are not JSON": [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{**_CALL, "function": {"name": "f", "arguments": "{oops"}}],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+    ],
+    "a role the provider has no place for": [{"role": "robot", "content": "hi"}],
+}
+
+
+def _run(ex: Executor, request: Request, mode: str) -> Any:
+    if mode == "sync":
+        return ex.complete(request)
+    if mode == "async":
+        return arun(ex.acomplete(request))
+    return list(ex.stream(request))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+@pytest.mark.parametrize("model", [ANTHROPIC, GEMINI])
+@pytest.mark.parametrize("case", list(MESSAGES))
+def test_an_untranslatable_call_stops_at_once_and_leaves_the_breaker_closed(
+    fp: FakeProvider, mode: str, model: str, case: str
+) -> None:
+    base = fp.anthropic_base if model == ANTHROPIC else fp.openai_base
+    fp.set_default("*", Reply(text="never asked"))
+    policy = StubPolicy([candidate("a", base, model=model), candidate("b", fp.openai_base)])
+    breakers = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=60))
+    acct = RecordingAccounting()
+    ex = Executor(policy, accounting=acct, breakers=breakers, sleep=lambda s: None)
+
+    with pytest.raises(ProviderError) as caught:
+        _run(ex, Request(messages=MESSAGES[case]), mode)
+
+    err = caught.value
+    assert isinstance(err, BadRequestError), err
+    assert err.error_class == "bad_request"
+    assert err.status_code is None  # nothing was sent; litellm's 400/500 is its own
+    assert "could not turn the call into this provider's request" in str(err)
+    assert [(a.alias, a.error_class) for a in err.attempts] == [("a", "bad_request")]
+    assert fp.requests == []
+    assert breakers.state("a") == "closed"
