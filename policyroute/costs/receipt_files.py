@@ -1,4 +1,5 @@
-"""Reading receipt files back: JSON lines, plain or gzip, with every bad line accounted for.
+"""Reading receipt files back: JSON lines, plain or gzip, or the SQLite sink's database, with
+every bad line accounted for.
 
 A receipts file is appended to by many processes; one killed mid-write leaves a cut line, and
 files are edited, concatenated and compressed by hand. :class:`ReceiptStream` yields the
@@ -16,12 +17,14 @@ import gzip
 import io
 import json
 import os
+import sqlite3
 import stat
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -67,7 +70,8 @@ class LineProblem:
 
 
 class ReceiptStream(Iterator[dict[str, Any]]):
-    """Receipt records read from JSON-lines files (plain or gzip), skipping bad lines.
+    """Receipt records read from JSON-lines files (plain or gzip) or a SQLite receipts
+    database (:class:`~policyroute.costs.sqlite_sink.SqliteSink`'s), skipping bad lines.
 
     A process killed mid-write leaves at most its last line incomplete; such a line, any line
     that is not a JSON object, and any receipt whose fields have the wrong type (see
@@ -75,7 +79,8 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     file and line number, in :attr:`problems`. When another process appended after the
     partial line, its whole record (receipts start with ``{"schema_version":``) is recovered
     from the end of the glued line. A file named again (by another path, a link, or the same
-    path twice) is read once; :attr:`repeated` lists each such ``(path, path read)``.
+    path twice) is read once; :attr:`repeated` lists each such ``(path, path read)``. In a
+    database, a problem's ``line`` is the row's ``id``.
 
     Example:
         >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP
@@ -103,7 +108,42 @@ class ReceiptStream(Iterator[dict[str, Any]]):
                     self.repeated.append((path, seen[key]))
                     continue
                 seen[key] = path
-                yield from self._file(path, raw)
+                if stat.S_ISREG(st.st_mode) and raw.peek(len(_SQLITE_MAGIC)).startswith(
+                    _SQLITE_MAGIC
+                ):
+                    yield from self._database(path)
+                else:
+                    yield from self._file(path, raw)
+
+    def _database(self, path: str) -> Iterator[dict[str, Any]]:
+        # What SqliteSink writes: each row keeps its receipt whole in ``record``. Read-only
+        # and row by row, so a database in use by writers is neither changed nor held.
+        uri = Path(os.path.abspath(path)).as_uri() + "?mode=ro"
+        row_id = 0
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+        except sqlite3.Error as exc:
+            self._unreadable(path, row_id, f"cannot open the receipts database: {exc}")
+            return
+        try:
+            conn.text_factory = bytes  # bad UTF-8 is one row's problem, not the file's
+            rows = conn.execute("SELECT id, record FROM receipts ORDER BY id")
+            for row_id, text in rows:
+                record = self._record(path, row_id, bytes(text or b"") + b"\n")
+                if record is not None:
+                    self.read += 1
+                    yield record
+        except sqlite3.Error as exc:
+            where = f"after row {row_id}" if row_id else "its receipts table"
+            self._unreadable(
+                path, row_id + 1, f"cannot read the receipts database ({where}): {exc}"
+            )
+        finally:
+            conn.close()
+
+    def _unreadable(self, path: str, line: int, reason: str) -> None:
+        self.skipped += 1
+        self.problems.append(LineProblem(path, line, reason))
 
     def _file(self, path: str, raw: io.BufferedReader) -> Iterator[dict[str, Any]]:
         with _decompressed(raw) as fh:
@@ -180,6 +220,7 @@ def _lines(fh: io.BufferedIOBase) -> Iterator[bytes | None]:
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""`policyroute receipts report` over the files a shell hands it: the same file twice."""
+"""`policyroute receipts report` over the files a shell hands it: the same file twice, the
+SQLite sink's database."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import pytest
 
 from policyroute.cli import main
 
-CALL = {"kind": "call", "cost": "0.25", "model": "m", "ts": "2026-01-02T03:04:05.000+00:00"}
+CALL = {
+    "kind": "call",
+    "status": "ok",
+    "cost": "0.25",
+    "model": "m",
+    "ts": "2026-01-02T03:04:05.000+00:00",
+}
 
 
 def test_a_file_named_twice_is_read_once_with_a_note(
@@ -22,3 +29,18 @@ def test_a_file_named_twice_is_read_once_with_a_note(
     captured = capsys.readouterr()
     assert json.loads(captured.out)["total"]["cost"] == "0.250000"
     assert f"note: {again} is the same file as {path}: read once" in captured.err
+
+
+def test_the_sqlite_sinks_database_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from policyroute.costs.sqlite_sink import SqliteSink
+
+    path = tmp_path / "receipts.sqlite3"
+    sink = SqliteSink(path)
+    sink.write(CALL)
+    sink.close()
+    assert main(["receipts", "report", str(path), "--by", "model", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert "total,all,1,0,0,0.250000," in captured.out
+    assert captured.err == ""

@@ -1,0 +1,67 @@
+"""Reports over the SQLite receipts database (the policy's ``sink: sqlite``), read as it is:
+while its writer still has it open, with a row gone bad, or a database of something else."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from policyroute.costs.receipts import SCHEMA_VERSION
+from policyroute.costs.report import load_receipts, summarize
+from policyroute.costs.sqlite_sink import SqliteSink
+
+
+def _call(**fields: Any) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "call",
+        "ts": "2026-01-02T03:04:05.000+00:00",
+        "status": "ok",
+        "cost": "0.100000",
+        "user": "u-1",
+        **fields,
+    }
+
+
+def test_a_database_the_sink_still_has_open_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "receipts.sqlite3"
+    sink = SqliteSink(path)
+    try:
+        for user in ("u-1", "u-1", "u-2"):
+            sink.write(_call(user=user))
+        stream = load_receipts([path])  # the rows are in the write-ahead log yet
+        report = summarize(stream, by=["user"])
+    finally:
+        sink.close()
+    assert report.total.calls == 3
+    assert str(report.total.cost) == "0.300000"
+    assert report.groups["user"]["u-2"].calls == 1
+    assert stream.problems == []
+
+
+def test_a_bad_row_is_named_by_its_id(tmp_path: Path) -> None:
+    path = tmp_path / "receipts.sqlite3"
+    sink = SqliteSink(path)
+    sink.write(_call())
+    sink.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO receipts (kind, record) VALUES ('call', 'not json')")
+        conn.execute("INSERT INTO receipts (kind, record) VALUES ('call', ?)", (b"\xff{",))
+    conn.close()
+    stream = load_receipts([path])
+    assert summarize(stream).total.calls == 1
+    assert [(p.line, p.message.split(" ")[0]) for p in stream.problems] == [(2, "not"), (3, "not")]
+    assert stream.skipped == 2
+
+
+def test_a_database_without_receipts_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "budgets.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE spend (scope TEXT)")
+    conn.close()
+    stream = load_receipts([path])
+    assert summarize(stream).total.calls == 0
+    (problem,) = stream.problems
+    assert "receipts" in problem.message
+    assert not problem.partial
