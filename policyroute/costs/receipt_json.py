@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["UNENCODABLE", "encode_record", "record_date", "text_of", "utf8_safe"]
+__all__ = ["UNENCODABLE", "encode_record", "record_date", "text_of", "utc_date", "utf8_safe"]
 
 _MAX_DEPTH = 64
 
@@ -118,8 +118,33 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
         return (_ENCODER.encode(_plain(record)) + "\n").encode("utf-8")
 
 
-def record_date(record: Mapping[str, Any]) -> str:
-    ts = record.get("ts")
-    if isinstance(ts, str) and len(ts) >= 10 and ts[4] == "-" and ts[7] == "-":
+def utc_date(ts: str) -> str | None:
+    """The UTC day (``YYYY-MM-DD``) of an ISO 8601 timestamp, or ``None`` if ``ts`` is not one.
+
+    Receipts are written in UTC (``+00:00``) and read without parsing; a timestamp with
+    another offset is moved to UTC first, so that its day is the day a UTC report and the
+    sink's ``{date}`` file give it. One without an offset is taken as UTC.
+
+    Example:
+        >>> utc_date("2026-01-02T23:30:00-05:00"), utc_date("2026-01-02T03:04:05.000+00:00")
+        ('2026-01-03', '2026-01-02')
+    """
+    if len(ts) < 10 or ts[4] != "-" or ts[7] != "-":
+        return None
+    if len(ts) == 10 or ts.endswith(("+00:00", "Z")):
         return ts[:10]
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+    try:
+        # Python 3.10's fromisoformat reads no "Z"; the ends above leave only offsets to it.
+        stamp = dt.datetime.fromisoformat(ts)
+    except ValueError:
+        return ts[:10]  # a date with a time this reader does not know: its day as written
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.timezone.utc)
+    return stamp.date().isoformat()
+
+
+def record_date(record: Mapping[str, Any]) -> str:
+    """The UTC day of ``record``'s ``ts`` (today's for a record without a usable one)."""
+    ts = record.get("ts")
+    day = utc_date(ts) if isinstance(ts, str) else None
+    return day or dt.datetime.now(dt.timezone.utc).date().isoformat()

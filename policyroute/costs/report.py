@@ -9,6 +9,8 @@ Where each figure comes from:
   because a call that fell over from one model to another spent money on both and only the
   attempts say how much on each.
 - **Calls** count call receipts; **attempts** count attempt receipts.
+- A **day** is the UTC day of the receipt's ``ts`` (a timestamp written with another offset
+  is moved to UTC first).
 - ``attempt_cost`` is the sum over attempt receipts. It equals ``cost`` unless call receipts
   are missing (a process killed between an attempt and the end of its call).
 
@@ -37,6 +39,7 @@ from policyroute.costs.receipt_files import (
     parse_amount,
     receipt_problem,
 )
+from policyroute.costs.receipt_json import utc_date
 
 __all__ = [
     "DIMENSIONS",
@@ -153,7 +156,7 @@ def _usd(amount: Decimal) -> str:
 def _keys(record: Mapping[str, Any], dim: str) -> list[str]:
     if dim == "day":
         ts = record.get("ts")
-        return [ts[:10] if isinstance(ts, str) else _NONE]
+        return [(utc_date(ts) or ts[:10] or _NONE) if isinstance(ts, str) else _NONE]
     if dim == "budget":
         budgets = record.get("budgets")
         if not isinstance(budgets, list):
