@@ -134,7 +134,8 @@ local function settle(rid, actual)
       end
       local cparts = {}
       for i, t in ipairs(crossed) do cparts[i] = string.format('%.17g', t) end
-      out[#out + 1] = {key, fmt(spent), fmt(reserved), fmt(limit), table.concat(cparts, ',')}
+      -- The limit as stored: a double formatted back is off above 2^53 nano-dollars.
+      out[#out + 1] = {key, fmt(spent), fmt(reserved), f[1] or '0', table.concat(cparts, ',')}
     end
   end
   return out

@@ -108,10 +108,16 @@ def _text(values: tuple[float, ...]) -> str:
     return ",".join(repr(v) for v in values)
 
 
+# SQLite integers are 64-bit. A limit above this (about $4.6 billion, a budget meant as
+# unlimited) is kept as this: no spend that a column can hold reaches either. Half the range,
+# so that spend, reservations and an amount added to them stay within it.
+_MAX_LIMIT_NANO = 2**62
+
+
 # A line's limit and thresholds are the same call after call (the policy's): converted once.
 @functools.lru_cache(maxsize=1024)
 def _line_constants(limit: Decimal, thresholds: tuple[float, ...]) -> tuple[int, str]:
-    return to_nano(limit, up=False), _text(thresholds)
+    return min(to_nano(limit, up=False), _MAX_LIMIT_NANO), _text(thresholds)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -335,7 +341,13 @@ class SQLiteStore:
         now: float,
     ) -> ReserveResult:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reserve`."""
-        held = [(line.key, to_nano(line.amount)) for line in lines]
+        constants = [_line_constants(line.limit, tuple(line.thresholds)) for line in lines]
+        # An amount above its line's limit is refused whatever it is: one nano-dollar over
+        # decides the same and fits in a column.
+        held = [
+            (line.key, min(to_nano(line.amount), limit + 1))
+            for line, (limit, _) in zip(lines, constants, strict=True)
+        ]
         settled: list[LineState] = []
         with self._lock_retry() as cur:
             saved = self._housekeep(cur, now, settled) > 0
@@ -343,8 +355,9 @@ class SQLiteStore:
                 # What was reclaimed stays charged (and its thresholds fired) even if this
                 # reservation is refused: a refusal rolls back to here, not the transaction.
                 cur.execute(sql.SAVEPOINT_LINES)
-            for index, (line, (key, amount)) in enumerate(zip(lines, held, strict=True)):
-                limit, thresholds = _line_constants(line.limit, tuple(line.thresholds))
+            for index, (line, (key, amount), (limit, thresholds)) in enumerate(
+                zip(lines, held, constants, strict=True)
+            ):
                 row = cur.execute(
                     sql.RESERVE_KNOWN_LINE, (limit, amount, thresholds, line.expires_at, key)
                 ).fetchone()
