@@ -53,6 +53,7 @@ MAX_CHARS = 512 * 1024
 MAX_DEPTH = 100
 
 _TAG = "tag:yaml.org,2002:"
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _EMPTY_HINTS = {
     "policy": "a policy needs at least 'policyroute: 1', 'name', 'models' and 'routes'",
     "tests file": "a tests file needs 'policy' and 'cases'",
@@ -225,11 +226,9 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
             Diagnostic("PR009", "the document is nested too deeply", "", file, 1, 1)
         )
         return doc
-    except (YAMLError, ValueError) as exc:
+    except (YAMLError, ValueError, OverflowError) as exc:
         # ruamel raises a few unmarked errors (and deep nesting recurses): report, don't crash.
-        doc.diagnostics.append(
-            Diagnostic("PR002", f"YAML syntax error: {type(exc).__name__}", "", file, 1, 1)
-        )
+        doc.diagnostics.append(_unmarked(text, file, exc))
         return doc
     if root is None or (root.id == "scalar" and root.tag == _TAG + "null" and not root.value):
         doc.diagnostics.append(
@@ -277,6 +276,27 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
         return doc
     doc.data = data
     return doc
+
+
+# A double-quoted "\\U" escape past U+10FFFF makes ruamel call chr() out of range, and it raises
+# an unmarked ValueError or OverflowError: found again here to say where.
+_BAD_ESCAPE = re.compile(r"\\U([0-9A-Fa-f]{8})")
+
+
+def _unmarked(text: str, file: str, exc: Exception) -> Diagnostic:
+    for match in _BAD_ESCAPE.finditer(text):
+        if int(match.group(1), 16) > 0x10FFFF:
+            pos = _offset_to_position(text, match.start())
+            escape = match.group(0)
+            return Diagnostic(
+                "PR002",
+                f"YAML syntax error: escape {escape!r} is past the last character, U+10FFFF",
+                "",
+                file,
+                pos.line,
+                pos.column,
+            )
+    return Diagnostic("PR002", f"YAML syntax error: {type(exc).__name__}", "", file, 1, 1)
 
 
 class _Converter:
@@ -329,8 +349,20 @@ class _Converter:
             return None
         self.active.add(key)
         try:
-            if node.id == "mapping":
-                value: Any = self._mapping(node, path)
+            if node.id != "scalar" and node.tag not in (_TAG + "map", _TAG + "seq"):
+                # Nothing tagged is ever constructed, but a tag on a list or mapping
+                # (!!python/object:x {...}, !!set, !!omap) asks for a type that is not
+                # plain data: refused like a tag on a scalar.
+                self._diag(
+                    "PR008",
+                    f"unsupported YAML tag '{node.tag}'",
+                    path,
+                    node,
+                    hint="policies use plain YAML values; remove the tag",
+                )
+                value: Any = None
+            elif node.id == "mapping":
+                value = self._mapping(node, path)
             elif node.id == "sequence":
                 value = [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
             else:
@@ -376,8 +408,14 @@ class _Converter:
         if tag == _TAG + "str" or tag == _TAG + "timestamp" or tag == "?":
             return text
         if tag == _TAG + "null":
+            if text not in _NULLS:
+                self._diag("PR004", f"cannot read {text!r} as null", path, node)
             return None
         if tag == _TAG + "bool":
+            if text.lower() not in ("true", "false"):
+                # an explicit !!bool on any other text would otherwise quietly be false
+                self._diag("PR004", f"cannot read {text!r} as true or false", path, node)
+                return None
             return text.lower() == "true"
         if tag == _TAG + "int":
             return self._int(node, path, text)
