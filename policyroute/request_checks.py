@@ -247,7 +247,10 @@ def _check_tool(i: int, tool: Any) -> None:
 
 def check_parts(messages: Sequence[Mapping[str, Any]]) -> None:
     """Raise :class:`RequestError` when a content part of ``messages`` is malformed: every part
-    is a mapping with a string ``type``, and a ``text`` part's ``text`` is a string.
+    is a mapping with a string ``type``, and a ``text`` part's ``text`` is a string. Tool turns
+    are checked too: a ``tool`` message names the call it answers (``tool_call_id``), and each
+    of an assistant's ``tool_calls`` has an ``id`` and a ``function`` with a ``name``; every
+    provider refuses them otherwise (some inside litellm, with errors that look like theirs).
 
     Example:
         >>> try:
@@ -257,6 +260,7 @@ def check_parts(messages: Sequence[Mapping[str, Any]]) -> None:
         request field 'messages[0].content[0].text' must be a string, got 5
     """
     for i, message in enumerate(messages):
+        _check_tool_turn(i, message)
         content = message.get("content")
         if not isinstance(content, (list, tuple)):
             continue
@@ -275,3 +279,38 @@ def check_parts(messages: Sequence[Mapping[str, Any]]) -> None:
                 raise RequestError(
                     f"request field '{where}.text' must be a string, got {_show(part.get('text'))}"
                 )
+
+
+def _check_tool_turn(i: int, message: Mapping[str, Any]) -> None:
+    if message.get("role") == "tool":
+        call_id = message.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise RequestError(
+                f"request field 'messages[{i}].tool_call_id' must be the id of the assistant"
+                f" tool call this tool message answers, got {_show(call_id)}"
+            )
+    calls = message.get("tool_calls")
+    if calls is None or message.get("role") != "assistant":
+        return
+    if isinstance(calls, (str, bytes)) or not isinstance(calls, Sequence):
+        raise RequestError(
+            f"request field 'messages[{i}].tool_calls' must be a list of tool calls,"
+            f" got {_show(calls)}"
+        )
+    for j, call in enumerate(calls):
+        where = f"messages[{i}].tool_calls[{j}]"
+        if not isinstance(call, Mapping):
+            raise RequestError(f"request field '{where}' must be a mapping, got {_show(call)}")
+        call_id = call.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            raise RequestError(
+                f"request field '{where}.id' must be a non-empty string (the tool message"
+                f" answering it names it), got {_show(call_id)}"
+            )
+        function = call.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if not isinstance(name, str) or not name:
+            raise RequestError(
+                f"request field '{where}.function.name' must be a non-empty string,"
+                f" got {_show(name)}"
+            )
