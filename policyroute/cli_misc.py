@@ -78,14 +78,14 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     for path, first in records.repeated:
         note = f"{path} is the same file as {first}: read once"
         print(f"policyroute receipts report: note: {note}", file=sys.stderr)
-    problems = records.problems
-    for problem in problems[:MAX_LINE_PROBLEMS]:
+    shown = records.problems[:MAX_LINE_PROBLEMS]
+    for problem in shown:
         level = "warning" if problem.partial else "error"
         print(f"policyroute receipts report: {level}: {problem.format()}", file=sys.stderr)
-    if len(problems) > MAX_LINE_PROBLEMS:
-        more = len(problems) - MAX_LINE_PROBLEMS
+    if records.problem_count > len(shown):
+        more = records.problem_count - len(shown)
         print(f"policyroute receipts report: ... and {more} more bad line(s)", file=sys.stderr)
-    return 1 if any(not p.partial for p in problems) else 0
+    return 1 if records.error_count else 0
 
 
 def run_budget_status(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "MAX_PROBLEMS",
     "NEWEST_SCHEMA_VERSION",
     "LineProblem",
     "ReceiptStream",
@@ -45,6 +46,9 @@ something else, so it is skipped and named rather than added up."""
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """The longest line read; a receipt with its prompt is a few MB at most. A longer "line" (a
 run of NUL bytes left by a crash, a binary file) is skipped unread, so memory stays bounded."""
+
+MAX_PROBLEMS = 1000
+"""How many :class:`LineProblem` entries a stream keeps; the rest are only counted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +80,11 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     A process killed mid-write leaves at most its last line incomplete; such a line, any line
     that is not a JSON object, and any receipt whose fields have the wrong type (see
     :func:`receipt_problem`) is skipped, counted in :attr:`skipped` and described, with its
-    file and line number, in :attr:`problems`. When another process appended after the
-    partial line, its whole record (receipts start with ``{"schema_version":``) is recovered
-    from the end of the glued line. A file named again (by another path, a link, or the same
+    file and line number, in :attr:`problems` (the first :data:`MAX_PROBLEMS` of them;
+    :attr:`problem_count` counts them all, :attr:`error_count` those that are not
+    ``partial``). When another process appended after the partial line, its whole record
+    (receipts start with ``{"schema_version":``) is recovered from the end of the glued
+    line. A file named again (by another path, a link, or the same
     path twice) is read once; :attr:`repeated` lists each such ``(path, path read)``. In a
     database, a problem's ``line`` is the row's ``id``.
 
@@ -93,6 +99,8 @@ class ReceiptStream(Iterator[dict[str, Any]]):
         self.skipped = 0
         self.read = 0
         self.problems: list[LineProblem] = []
+        self.problem_count = 0
+        self.error_count = 0
         self.repeated: list[tuple[str, str]] = []
         self._records = self._iterate()
 
@@ -141,9 +149,17 @@ class ReceiptStream(Iterator[dict[str, Any]]):
         finally:
             conn.close()
 
+    def _note(self, problem: LineProblem) -> None:
+        # Every problem is counted; the first MAX_PROBLEMS are kept, so that a big file of
+        # bad lines (a binary file, a newer schema's receipts) keeps memory bounded too.
+        self.problem_count += 1
+        self.error_count += not problem.partial
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
     def _unreadable(self, path: str, line: int, reason: str) -> None:
         self.skipped += 1
-        self.problems.append(LineProblem(path, line, reason))
+        self._note(LineProblem(path, line, reason))
 
     def _file(self, path: str, raw: io.BufferedReader) -> Iterator[dict[str, Any]]:
         with _decompressed(raw) as fh:
@@ -153,7 +169,7 @@ class ReceiptStream(Iterator[dict[str, Any]]):
                     if line is None:
                         self.skipped += 1
                         reason = f"a line longer than {MAX_LINE_BYTES} bytes (not read)"
-                        self.problems.append(LineProblem(path, number, reason))
+                        self._note(LineProblem(path, number, reason))
                         continue
                     if number == 1 and line.startswith(_BOM):
                         line = line[len(_BOM) :]  # saved by an editor that writes one
@@ -165,7 +181,7 @@ class ReceiptStream(Iterator[dict[str, Any]]):
                 # A compressed file cut short (or not really gzip): keep what was read.
                 self.skipped += 1
                 reason = str(exc) or type(exc).__name__
-                self.problems.append(LineProblem(path, number + 1, f"cannot decompress: {reason}"))
+                self._note(LineProblem(path, number + 1, f"cannot decompress: {reason}"))
 
     def _record(self, path: str, number: int, raw: bytes) -> dict[str, Any] | None:
         if not raw.strip():
@@ -178,14 +194,14 @@ class ReceiptStream(Iterator[dict[str, Any]]):
             record = _recover(raw)
             if record is None:
                 partial = not raw.endswith(b"\n")
-                self.problems.append(LineProblem(path, number, reason, partial))
+                self._note(LineProblem(path, number, reason, partial))
                 return None
             reason = "a cut line (a writer killed mid-write); the record after it was kept"
-            self.problems.append(LineProblem(path, number, reason, partial=True))
+            self._note(LineProblem(path, number, reason, partial=True))
         problem = receipt_problem(record)
         if problem is not None:
             self.skipped += 1
-            self.problems.append(LineProblem(path, number, problem))
+            self._note(LineProblem(path, number, problem))
             return None
         return record
 

@@ -115,7 +115,9 @@ class Report:
     """Totals over all records and per group, for each dimension asked for.
 
     Summed from a :class:`ReceiptStream`, ``skipped`` counts the lines left out and
-    ``problems`` says where and why (the ``json`` format carries both).
+    ``problems`` says where and why (the ``json`` format carries both); past
+    :data:`~policyroute.costs.receipt_files.MAX_PROBLEMS` problems, ``problems_left_out``
+    counts those not listed.
     """
 
     by: tuple[str, ...]
@@ -123,6 +125,7 @@ class Report:
     groups: dict[str, dict[str, Totals]] = field(default_factory=dict)
     skipped: int = 0
     problems: tuple[LineProblem, ...] = ()
+    problems_left_out: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``json`` format)."""
@@ -137,6 +140,7 @@ class Report:
                 {"file": p.file, "line": p.line, "message": p.message, "partial": p.partial}
                 for p in self.problems
             ],
+            "problems_left_out": self.problems_left_out,
         }
 
 
@@ -195,6 +199,7 @@ def summarize(records: Iterable[Mapping[str, Any]], by: Sequence[str] = ()) -> R
     if isinstance(records, ReceiptStream):
         report.skipped = records.skipped
         report.problems = tuple(records.problems)
+        report.problems_left_out = records.problem_count - len(records.problems)
     return report
 
 

@@ -44,3 +44,20 @@ def test_the_sqlite_sinks_database_is_reported(
     captured = capsys.readouterr()
     assert "total,all,1,0,0,0.250000," in captured.out
     assert captured.err == ""
+
+
+def test_an_error_past_the_kept_problems_sets_the_exit_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policyroute.costs import receipt_files
+
+    monkeypatch.setattr(receipt_files, "MAX_PROBLEMS", 2)
+    path = tmp_path / "r.jsonl"
+    cut = json.dumps(CALL)[:20].encode()
+    path.write_bytes((cut + json.dumps({"schema_version": 1, **CALL}).encode() + b"\n") * 3)
+    with path.open("ab") as fh:
+        fh.write(b"not json\n")
+    assert main(["receipts", "report", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 2
+    assert "... and 2 more bad line(s)" in err
