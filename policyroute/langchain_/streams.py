@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamState", "astream_chunks", "stream_chunks"]
 
+_UNSEEN = object()
+"""The choice index of a stream that has not seen a choice yet."""
+
 
 class StreamState:
     """One stream's progress: the finish reason seen so far and its budget events.
@@ -46,6 +49,7 @@ class StreamState:
         "_config",
         "_model",
         "_target",
+        "choice",
         "crossed",
         "finish",
         "request_id",
@@ -70,6 +74,7 @@ class StreamState:
         self.crossed: list[Any] = events.watch(request.request_id) if watching else []
         self.finish: str | None = None
         self.started = False
+        self.choice: Any = _UNSEEN
 
     def chunk(self, event: Any) -> ChatGenerationChunk | None:
         """The LangChain chunk for an executor event; ``None`` for a chunk with nothing in it.
@@ -79,7 +84,7 @@ class StreamState:
         """
         if isinstance(event, StreamDone):
             return final_chunk(event.result, self.finish, first=not self.started)
-        if not _first_choice(event.chunk):
+        if not self._same_choice(event.chunk):
             return None
         message, reason = chunk_to_message(event.chunk)
         self.finish = reason or self.finish
@@ -89,6 +94,23 @@ class StreamState:
             self.started = True
             message = StreamedChunk.model_construct(message.model_fields_set, **message.__dict__)
         return ChatGenerationChunk(message=message)
+
+    def _same_choice(self, chunk: Any) -> bool:
+        """Whether a provider chunk belongs to the stream's choice: the first one seen.
+
+        A call with ``n`` > 1 streams the deltas of every choice, each chunk naming its
+        choice's ``index``; a LangChain stream carries one message, so it is the first
+        choice's, which is also what ``invoke`` answers. Merging them all would interleave the
+        choices' texts and splice their tool calls together. The index is compared, not
+        required to be 0, so that a provider numbering its one choice otherwise loses nothing.
+        """
+        choices = read(chunk, "choices")
+        if not choices:
+            return True
+        index = read(choices[0], "index")
+        if self.choice is _UNSEEN:
+            self.choice = index
+        return bool(index == self.choice)
 
     def target(self) -> BaseRunManager | None:
         """Where the crossed thresholds go.
@@ -105,18 +127,6 @@ class StreamState:
         if self.watching:
             events.unwatch(self.request_id)
         return self.watching
-
-
-def _first_choice(chunk: Any) -> bool:
-    """Whether a provider chunk belongs to the first choice (or has no choice in it).
-
-    A call with ``n`` > 1 streams the deltas of every choice, each chunk naming its choice's
-    ``index``; a LangChain stream carries one message, so it is the first choice's, which is
-    also what ``invoke`` answers. Merging them all would interleave the choices' texts and
-    splice their tool calls together.
-    """
-    choices = read(chunk, "choices")
-    return not choices or not read(choices[0], "index")
 
 
 def stream_chunks(

@@ -5,11 +5,12 @@ rather than the choices' deltas interleaved."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from langchain_core.messages import AIMessage, HumanMessage
 
 from policyroute.langchain import ChatPolicyRoute
-from policyroute.testing import FakeProvider
+from policyroute.testing import FakeProvider, RawStream
 
 
 def test_generate_returns_one_generation_per_choice(llm: ChatPolicyRoute, fp: FakeProvider) -> None:
@@ -49,3 +50,26 @@ def test_a_stream_of_several_choices_is_the_first_choice(
         return "".join([str(c.content) async for c in llm.astream("tell me", n=2)])
 
     assert asyncio.run(astream()) == "Hello from fake-fake-fast: tell me"
+
+
+def _delta(index: int, content: str, finish: str | None = None) -> str:
+    choice = {"index": index, "delta": {"content": content}, "finish_reason": finish}
+    return json.dumps(
+        {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "fake-fast",
+            "choices": [choice],
+        }
+    )
+
+
+def test_a_stream_whose_one_choice_is_not_numbered_0_keeps_its_content(
+    llm: ChatPolicyRoute, fp: FakeProvider
+) -> None:
+    # The stream follows the first choice it sees, whatever its number.
+    fp.script("fake-fast", RawStream([_delta(1, "only "), _delta(1, "choice", "stop")], done=True))
+    chunks = list(llm.stream("hi"))
+    assert "".join(str(c.content) for c in chunks) == "only choice"
+    assert chunks[-1].response_metadata["finish_reason"] == "stop"
