@@ -225,6 +225,20 @@ class _Policies:
         return self._cache[key]
 
 
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
 def _check_case(raw: Any) -> str | None:
     """What is wrong with the shape of a case, or ``None``."""
     if not isinstance(raw, Mapping):
@@ -252,11 +266,16 @@ def _check_case(raw: Any) -> str | None:
             f"unknown 'expect.error' {expect['error']!r}; routing raises one of "
             f"{', '.join(sorted(_ROUTING_ERRORS))}"
         )
-    if "candidates" in expect and not isinstance(expect["candidates"], list):
+    # A value of the wrong shape could never equal what routing gives: the case would only
+    # ever fail, as a diff that hides the mistake in the tests file.
+    for key in ("route", "model"):
+        if key in expect and not isinstance(expect[key], str):
+            return f"'expect.{key}' must be a {key} name, got {_kind(expect[key])}"
+    if "candidates" in expect and not _names(expect["candidates"]):
         return "'expect.candidates' must be a list of model aliases"
     if "params" in expect and not isinstance(expect["params"], Mapping):
         return "'expect.params' must be a mapping"
-    if "budgets" in expect and not isinstance(expect["budgets"], list):
+    if "budgets" in expect and not _names(expect["budgets"]):
         return "'expect.budgets' must be a list of budget names"
     env = raw.get("env", {})
     if not isinstance(env, Mapping) or not all(

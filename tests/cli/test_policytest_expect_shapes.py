@@ -1,0 +1,56 @@
+"""A tests file whose expectation has the wrong shape is told so, not run as a case that can
+only ever fail with a confusing diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policyroute.policytest import run_tests_file
+
+POLICY = """policyroute: 1
+name: demo
+models:
+  mini: {model: openai/gpt-4o-mini}
+routes:
+  - name: default
+    to: mini
+"""
+
+
+@pytest.mark.parametrize(
+    ("expect", "message"),
+    [
+        ("{route: [default]}", "'expect.route' must be a route name, got a list"),
+        ("{route: 5}", "'expect.route' must be a route name, got a number"),
+        ("{model: null}", "'expect.model' must be a model name, got null"),
+        ("{model: {a: 1}}", "'expect.model' must be a model name, got a mapping"),
+        ("{candidates: [mini, [x]]}", "'expect.candidates' must be a list of model aliases"),
+        ("{budgets: [1]}", "'expect.budgets' must be a list of budget names"),
+    ],
+)
+def test_an_expectation_of_the_wrong_shape_is_an_error(
+    tmp_path: Path, expect: str, message: str
+) -> None:
+    (tmp_path / "p.yaml").write_text(POLICY)
+    tests = tmp_path / "p.tests.yaml"
+    tests.write_text(
+        "policy: p.yaml\ncases:\n  - name: c\n    request: {messages: hi}\n"
+        f"    expect: {expect}\n"
+    )
+    (case,) = run_tests_file(tests).cases
+    assert case.error == message
+    assert not case.passed
+
+
+def test_well_formed_expectations_still_pass(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(POLICY)
+    tests = tmp_path / "p.tests.yaml"
+    tests.write_text(
+        "policy: p.yaml\ncases:\n  - name: c\n    request: {messages: hi}\n"
+        "    expect: {route: default, model: mini, candidates: [mini], budgets: []}\n"
+    )
+    (case,) = run_tests_file(tests).cases
+    assert case.error is None
+    assert case.passed
