@@ -110,6 +110,10 @@ local function settle(rid, actual)
       local spent = spent_of(key, lk, width, span)
       local crossed, reached = {}, {}
       if thr and thr ~= '' then
+        -- A fired threshold stays fired only if the spend before this charge still reached
+        -- it: below it, it had re-armed (a rolling window's spend aged out) even if no settle
+        -- saw the spend that low.
+        local before = spent - (charge ~= '0' and tonumber(charge) or 0)
         local was = {}
         for _, t in ipairs(split(fired)) do was[t] = true end
         for part in string.gmatch(thr, '[^,]+') do
@@ -125,7 +129,7 @@ local function settle(rid, actual)
           end
           if limit > 0 and spent >= need then
             reached[#reached + 1] = t
-            if not was[t] then crossed[#crossed + 1] = t end
+            if not (was[t] and before >= need) then crossed[#crossed + 1] = t end
           end
         end
         local parts = {}

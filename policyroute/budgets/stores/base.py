@@ -77,18 +77,31 @@ def threshold_fraction(fraction: float) -> Decimal:
 
 
 def crossed_thresholds(
-    thresholds: Sequence[float], fired: Sequence[float], spent_nano: int, limit_nano: int
+    thresholds: Sequence[float],
+    fired: Sequence[float],
+    spent_nano: int,
+    limit_nano: int,
+    charged_nano: int = 0,
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Which thresholds fire now, and the new fired set.
+    """Which thresholds fire now, and the new fired set, after a settle charged
+    ``charged_nano`` and brought the spend to ``spent_nano``.
 
     A threshold fires when spend reaches it and it has not fired in this window yet; it re-arms
     when spend falls back below it, which only happens in rolling windows as old buckets age out.
+    The spend before this charge is what the window held just now: a threshold it is below had
+    re-armed, even if no settle saw the spend that low (an idle span between two bursts).
     Stores call this inside their atomic settle so a threshold fires once across processes.
+
+    Example:
+        >>> crossed_thresholds([0.5], [0.5], spent_nano=60, limit_nano=100, charged_nano=60)
+        ((0.5,), (0.5,))
     """
     if limit_nano <= 0:
         return (), tuple(fired)
+    before = spent_nano - charged_nano
+    armed = {t for t in fired if before >= threshold_fraction(t) * limit_nano}
     reached = {t for t in thresholds if spent_nano >= threshold_fraction(t) * limit_nano}
-    newly = tuple(sorted(reached - set(fired)))
+    newly = tuple(sorted(reached - armed))
     return newly, tuple(sorted(reached))
 
 

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -128,7 +129,7 @@ class MemoryStore:
     def release(self, reservation_id: str, *, now: float | None = None) -> None:
         """See :meth:`BudgetStore.release`."""
         with self._lock:
-            self._settle(reservation_id, 0, now or 0.0)
+            self._settle(reservation_id, 0, time.time() if now is None else now)
 
     def renew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
         """See :meth:`BudgetStore.renew`."""
@@ -251,7 +252,9 @@ class MemoryStore:
                 # now: the expiry set when the reservation was made would drop it early.
                 line.charged(now)
             spent = line.spent(now)
-            crossed, line.fired = crossed_thresholds(line.thresholds, line.fired, spent, line.limit)
+            crossed, line.fired = crossed_thresholds(
+                line.thresholds, line.fired, spent, line.limit, actual
+            )
             states.append(self._state(key, line, now, crossed))
         return states
 

@@ -526,7 +526,7 @@ class SQLiteStore:
             if thresholds:
                 old_fired = _floats(fired)
                 crossed, new_fired = crossed_thresholds(
-                    _floats(thresholds), old_fired, spent, limit
+                    _floats(thresholds), old_fired, spent, limit, actual
                 )
                 if new_fired != old_fired:
                     cur.execute(sql.SET_FIRED, (_text(new_fired), key))
