@@ -5,10 +5,13 @@ call's metadata and tags choose the route, and so the model that answers: two ca
 same prompt but a different ``metadata.task`` may be answered by different models, and must not
 share a cache entry. Only the facts some route condition reads are part of the key, so
 metadata no route looks at (trace ids, LangGraph's step counters) leaves the cache working.
+Whether the call streams is part of the key when a route reads ``stream``: ``invoke`` streams on
+a model built with ``streaming=True`` or for a streaming handler (``astream_events``,
+LangGraph's ``messages`` mode), and may then be routed elsewhere.
 
 Example:
     >>> from policyroute.langchain_.facts import CallFacts
-    >>> read = RoutingFacts(metadata=frozenset({"task"}), tags=True, run_id=False)
+    >>> read = RoutingFacts(metadata=frozenset({"task"}), tags=True, run_id=False, stream=False)
     >>> read.key(CallFacts({"task": "code", "trace": "t1"}, ("a",), "r1"))
     "[('metadata', [('task', 'code')]), ('tags', ['a'])]"
 """
@@ -16,8 +19,10 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.callbacks import CallbackManager
 from langchain_core.runnables import RunnableConfig
 
 from policyroute.langchain_.facts import FACTS_KEY, CallFacts, facts_from_config
@@ -38,6 +43,7 @@ class RoutingFacts:
     """Top-level metadata keys (``metadata.user.tier`` reads ``user``)."""
     tags: bool
     run_id: bool
+    stream: bool
 
     @classmethod
     def of(cls, policy: CompiledPolicy) -> RoutingFacts:
@@ -46,7 +52,9 @@ class RoutingFacts:
         for route in policy.spec.routes:
             read |= condition_facts(route.when)
         metadata = frozenset(fact.split(".", 2)[1] for fact in read if fact.startswith("metadata."))
-        return cls(metadata=metadata, tags="tags" in read, run_id="run_id" in read)
+        return cls(
+            metadata=metadata, tags="tags" in read, run_id="run_id" in read, stream="stream" in read
+        )
 
     def key(self, facts: CallFacts) -> str:
         """The cache-key part of ``facts``: the values of the facts read, in a stable order."""
@@ -81,4 +89,20 @@ def llm_string(
         facts = default_facts(model)
     params = {**model._get_invocation_params(stop=stop, **kwargs), **kwargs}
     params["routing_facts"] = read.key(facts)
+    if read.stream:
+        params["streams"] = _streams(model, passed, kwargs)
     return str(sorted(params.items()))
+
+
+def _streams(model: ChatPolicyRoute, config: RunnableConfig | None, kwargs: dict[str, Any]) -> bool:
+    """Whether the call of ``model`` with ``config`` and ``kwargs`` is made as a stream: by
+    ``ChatPolicyRoute._generate`` itself (``streaming=True``), or by langchain-core for a
+    streaming handler among the call's callbacks (its own rule, ``_should_stream``, asked with
+    the handlers the call's run will have)."""
+    if model.streaming and kwargs.get("stream", True):
+        return True
+    handlers: Any = None
+    if config is not None:
+        manager = CallbackManager.configure(config.get("callbacks"), model.callbacks, model.verbose)
+        handlers = SimpleNamespace(handlers=manager.handlers)
+    return model._should_stream(async_api=False, run_manager=handlers, **kwargs)
