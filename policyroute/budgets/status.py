@@ -47,6 +47,7 @@ import csv
 import io
 import json
 import time
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -99,6 +100,28 @@ def idle_scope(per: str) -> str:
         '<per metadata.user: none charged>'
     """
     return f"<per {per}: none charged>"
+
+
+def _printable(text: str) -> str:
+    r"""``text`` for one table cell: control characters escaped, an empty scope shown as ``""``.
+
+    Scopes come from request metadata: a newline would split a row, and an escape sequence
+    would reach the operator's terminal. JSON and CSV keep the exact text.
+
+    Example:
+        >>> _printable("a\nb"), _printable("")
+        ('a\\nb', '""')
+    """
+    if not text:
+        return '""'
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _amount(value: Decimal | None) -> str | None:
@@ -281,16 +304,19 @@ def format_status(
     if not cells:
         return "no budgets"
     shown = [
-        {c: (cell[c] or _NOT_APPLICABLE) if c in _NUMERIC else cell[c] for c in _TABLE_COLUMNS}
+        {
+            c: (cell[c] or _NOT_APPLICABLE) if c in _NUMERIC else _printable(cell[c])
+            for c in _TABLE_COLUMNS
+        }
         for cell in cells
     ]
-    widths = {c: max(len(c), *(len(cell[c]) for cell in shown)) for c in _TABLE_COLUMNS}
+    widths = {c: max(len(c), *(_width(cell[c]) for cell in shown)) for c in _TABLE_COLUMNS}
 
     def line(values: dict[str, str]) -> str:
-        parts = [
-            values[c].rjust(widths[c]) if c in _NUMERIC else values[c].ljust(widths[c])
-            for c in _TABLE_COLUMNS
-        ]
+        parts = []
+        for c in _TABLE_COLUMNS:
+            pad = " " * (widths[c] - _width(values[c]))
+            parts.append(pad + values[c] if c in _NUMERIC else values[c] + pad)
         return "  ".join(parts).rstrip()
 
     header = line({c: c for c in _TABLE_COLUMNS})
