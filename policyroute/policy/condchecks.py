@@ -16,6 +16,7 @@ from typing import Any
 
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, FACT_ROOTS, fact_type
 from policyroute.policy.load import JsonPath
+from policyroute.policy.regex_degree import slow_search
 from policyroute.policy.regex_risk import catastrophic
 from policyroute.policy.regexes import regex_warnings
 
@@ -151,6 +152,16 @@ def _check_regex(pattern: str, path: JsonPath, emit: Emit) -> None:
             f"regex can take exponential time on some texts: {risk}",
             hint="repeat one thing once: (a+)+ is a+, (\\w+\\s?)+ is [\\w\\s]+; or end each"
             " repeated part with a character it cannot match, as in (\\w+,)+",
+        )
+    slow = None if risk is not None else slow_search(pattern)
+    if slow is not None:
+        emit(
+            "PR127",
+            path,
+            f"regex can take minutes on a long text: {slow}",
+            hint="a regex is searched for anywhere, so a leading .* is not needed (foo.*bar);"
+            " put a character the repetitions cannot match between them (\\w+ \\w+), or"
+            " anchor the pattern with ^",
         )
     for message in warned:
         # it compiles today, but a later Python may read it differently (FutureWarning)

@@ -39,6 +39,7 @@ from typing import Any, Final
 from policyroute.errors import PolicyError
 from policyroute.policy.facts import MISSING, RequestFacts, fact_getter
 from policyroute.policy.model import AllOf, AnyOf, Condition, FactCondition, Not, Test
+from policyroute.policy.regex_degree import slow_search
 from policyroute.policy.regex_risk import catastrophic
 from policyroute.policy.regexes import compile_quietly
 
@@ -190,6 +191,9 @@ def _regex(operand: Any) -> ValueTest:
     risk = catastrophic(operand)
     if risk is not None:  # a spec built in code skips the checks that report PR127
         raise PolicyError(f"regex {operand!r} can take exponential time: {risk}")
+    slow = slow_search(operand)
+    if slow is not None:
+        raise PolicyError(f"regex {operand!r} can take minutes on a long text: {slow}")
     limit = REGEX_TEXT_LIMIT
     # the slice bounds even a quadratic pattern (about 0.25 s for 10,000 spaces and `\s+y`)
     return lambda v: isinstance(v, str) and search(v[:limit]) is not None
