@@ -220,11 +220,21 @@ def _impossible(kind: str, op: str, value: Any) -> str | None:
             return f"'{op}' compares the whole tag list; use contains to test one tag"
         if op in (*_ORDER_OPS, "regex"):
             return f"'{op}' does not apply to a list"
+        # tags are strings: a tag can never equal a number, a list or a mapping
+        if op == "contains" and not isinstance(value, str):
+            return f"tags are text: no tag can equal {value!r}"
+        in_tags = op == "in" and isinstance(value, list) and value
+        if in_tags and not any(isinstance(v, str) for v in value):
+            return f"tags are text: no value in {value!r} can equal a tag"
         return None
     if op in _ORDER_OPS:
         return None if kind == "int" else f"'{op}' compares numbers, but the fact is {kind}"
     if op == "regex" or op == "contains":
-        return None if kind.startswith("str") else f"'{op}' needs text, but the fact is {kind}"
+        if not kind.startswith("str"):
+            return f"'{op}' needs text, but the fact is {kind}"
+        if op == "contains" and not isinstance(value, str):
+            return f"'contains' finds text in text, but {value!r} is not text"
+        return None
     if op in ("eq", "ne") and not _fits(kind, value):
         return f"{value!r} can never equal a {kind} fact"
     in_op = op in ("in", "nin") and isinstance(value, list) and value
