@@ -388,6 +388,7 @@ class CallState:
             usage=usage,
             request_id=self.request.request_id,
             time_to_first_token_s=ttft,
+            candidate=attempt.candidate,
         )
 
 

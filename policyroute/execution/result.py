@@ -14,7 +14,7 @@ from typing import Any, TypeAlias
 
 from policyroute.errors import ErrorClass
 from policyroute.execution.hooks import AttemptStatus, Usage
-from policyroute.routing.decision import Decision
+from policyroute.routing.decision import Candidate, Decision
 
 __all__ = ["AttemptRecord", "CallResult", "StreamDelta", "StreamDone", "StreamEvent"]
 
@@ -66,6 +66,7 @@ class CallResult:
         request_id: the request's id.
         time_to_first_token_s: for streams, seconds from the start of the answering attempt
             to its first content token.
+        candidate: the deployment that answered (``None`` when built by hand).
     """
 
     response: Any
@@ -78,6 +79,7 @@ class CallResult:
     usage: Usage
     request_id: str
     time_to_first_token_s: float | None = None
+    candidate: Candidate | None = None
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly summary (what ``response._hidden_params["policyroute"]`` holds)."""
