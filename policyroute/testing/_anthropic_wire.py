@@ -106,7 +106,11 @@ def _tool_input(arguments: str) -> object:
 def render_json(answer: Answer) -> bytes:
     """The non-streaming ``message`` body."""
     choice = answer.choices[0]
-    content: list[dict[str, Any]] = []
+    content: list[dict[str, Any]] = [
+        {"type": "thinking", "thinking": text, "signature": signature}
+        for text, signature in choice.thinking
+    ]
+    content.extend({"type": "redacted_thinking", "data": data} for data in choice.redacted)
     if choice.text is not None and (choice.text or not choice.tool_calls):
         content.append({"type": "text", "text": choice.text})
     content.extend(
@@ -141,54 +145,49 @@ def render_events(answer: Answer) -> tuple[list[bytes], bytes]:
         "usage": _usage(answer.usage, 1),
     }
     events = [_event("message_start", {"type": "message_start", "message": message})]
-    index = 0
+    blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
+        (
+            {"type": "thinking", "thinking": ""},
+            [{"type": "thinking_delta", "thinking": part} for part in split_words(text) or [""]]
+            + [{"type": "signature_delta", "signature": signature}],
+        )
+        for text, signature in choice.thinking
+    ]
+    blocks.extend(({"type": "redacted_thinking", "data": data}, []) for data in choice.redacted)
     if choice.text is not None and (choice.text or not choice.tool_calls):
+        blocks.append(
+            (
+                {"type": "text", "text": ""},
+                [{"type": "text_delta", "text": w} for w in split_words(choice.text)],
+            )
+        )
+    blocks.extend(
+        (
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
+            [
+                {"type": "input_json_delta", "partial_json": part}
+                for part in split_fragments(call.arguments)
+            ],
+        )
+        for call in choice.tool_calls
+    )
+    for index, (block, deltas) in enumerate(blocks):
         events.append(
             _event(
                 "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                },
+                {"type": "content_block_start", "index": index, "content_block": block},
             )
         )
-        events.append(_event("ping", {"type": "ping"}))
-        events.extend(
-            _event(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": w},
-                },
-            )
-            for w in split_words(choice.text)
-        )
-        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
-        index = 1
-    for offset, call in enumerate(choice.tool_calls, start=index):
-        block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
-        events.append(
-            _event(
-                "content_block_start",
-                {"type": "content_block_start", "index": offset, "content_block": block},
-            )
-        )
-        if offset == 0:  # Anthropic pings once, after the first block starts, whatever it is
+        if index == 0:  # Anthropic pings once, after the first block starts, whatever it is
             events.append(_event("ping", {"type": "ping"}))
         events.extend(
             _event(
                 "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": offset,
-                    "delta": {"type": "input_json_delta", "partial_json": part},
-                },
+                {"type": "content_block_delta", "index": index, "delta": delta},
             )
-            for part in split_fragments(call.arguments)
+            for delta in deltas
         )
-        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": offset}))
+        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
     events.append(
         _event(
             "message_delta",

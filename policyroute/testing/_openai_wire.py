@@ -123,6 +123,8 @@ def render_json(answer: Answer) -> bytes:
             "refusal": None,
             "annotations": [],
         }
+        if choice.thinking:
+            message["reasoning_content"] = choice.reasoning_text
         if choice.tool_calls:
             message["tool_calls"] = [
                 {
@@ -172,9 +174,14 @@ def render_events(answer: Answer, include_usage: bool) -> tuple[list[bytes], byt
         events: list[bytes] = []
         per_choice.append(events)
         role_sent = False
-        if choice.text is not None or not choice.tool_calls:
+        if choice.text is not None or not choice.tool_calls or choice.thinking:
             events.append(chunk(index, {"role": "assistant", "content": "", "refusal": None}))
             role_sent = True
+            # Reasoning servers stream the whole reasoning before the first content token.
+            events.extend(
+                chunk(index, {"reasoning_content": word})
+                for word in split_words(choice.reasoning_text)
+            )
             events.extend(
                 chunk(index, {"content": word}) for word in split_words(choice.text or "")
             )

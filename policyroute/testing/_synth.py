@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from policyroute.testing._schema_value import value_for_schema
@@ -128,12 +128,21 @@ class ToolCallOut:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """One generated choice. ``finish`` uses the OpenAI vocabulary."""
+    """One generated choice. ``finish`` uses the OpenAI vocabulary; ``thinking`` holds
+    ``(text, signature)`` pairs and ``redacted`` the data of redacted thinking blocks."""
 
     text: str | None
     tool_calls: tuple[ToolCallOut, ...]
     finish: str
     stop_sequence: str | None = None
+    thinking: tuple[tuple[str, str], ...] = ()
+    redacted: tuple[str, ...] = ()
+
+    @property
+    def reasoning_text(self) -> str:
+        """The thinking texts concatenated, as litellm concatenates Anthropic's blocks into
+        ``reasoning_content``, so both wires give a client the same text."""
+        return "".join(text for text, _ in self.thinking)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +255,15 @@ def _default_choice(request: ChatRequest, seq: int) -> Choice:
     return Choice(text, (), finish, stop_seq)
 
 
+def thinking_tokens(choice: Choice) -> int:
+    """Words of the choice's thinking (redacted thinking is opaque and not counted)."""
+    return sum(count_tokens(text) for text, _ in choice.thinking)
+
+
 def completion_tokens(choice: Choice) -> int:
-    """Words of the choice's text plus, per tool call, 1 + words of its arguments."""
-    total = count_tokens(choice.text or "")
+    """Words of the choice's text and thinking plus, per tool call, 1 + words of its
+    arguments."""
+    total = count_tokens(choice.text or "") + thinking_tokens(choice)
     return total + sum(1 + count_tokens(call.arguments) for call in choice.tool_calls)
 
 
@@ -269,20 +284,27 @@ def build_answer(request: ChatRequest, reply: Reply | None, seq: int, created: i
         base = _default_choice(request, seq)
         if reply is not None and reply.finish_reason is not None:
             base = Choice(base.text, base.tool_calls, reply.finish_reason, base.stop_sequence)
+    if reply is not None:
+        base = replace(
+            base, thinking=reply.thinking_blocks, redacted=tuple(reply.redacted_thinking)
+        )
     n = max(1, request.n) if request.api == "openai" else 1
     choices = tuple(base for _ in range(n))
     scripted = reply.usage if reply is not None else None
     computed_completion = sum(completion_tokens(c) for c in choices)
+    # Only a reply that thinks reports reasoning tokens, so other answers keep their shape.
+    reasoning = sum(thinking_tokens(c) for c in choices) if base.thinking else None
     usage = UsageOut(
         prompt=request.prompt_tokens,
         completion=computed_completion,
+        reasoning=reasoning,
     )
     if scripted is not None:
         usage = UsageOut(
             prompt=usage.prompt if scripted.prompt is None else scripted.prompt,
             completion=usage.completion if scripted.completion is None else scripted.completion,
             cached=scripted.cached,
-            reasoning=scripted.reasoning,
+            reasoning=reasoning if scripted.reasoning is None else scripted.reasoning,
             cache_creation=scripted.cache_creation,
         )
     prefix = "msg_fake" if request.api == "anthropic" else "chatcmpl-fake"
