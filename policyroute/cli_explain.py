@@ -42,10 +42,12 @@ def _decode(data: str | bytes, name: str) -> str:
     """The request text; bytes that are not UTF-8 are a :class:`RequestError`, not a crash."""
     if isinstance(data, str):
         return data
+    from policyroute.policy.load import not_utf8
+
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RequestError(f"{name}: the request is not UTF-8 text (byte {exc.start})") from None
+        raise RequestError(f"{name}: the request is {not_utf8(data, exc)}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -351,14 +351,15 @@ def _unique_names(cases: tuple[CaseResult, ...]) -> tuple[CaseResult, ...]:
 
 
 def _load_tests_doc(path: Path) -> tuple[LoadedDocument | None, list[str]]:
-    from policyroute.policy.load import load_yaml
+    from policyroute.policy.load import load_yaml, not_utf8
 
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except OSError as exc:
         return None, [f"{path}: cannot read tests file: {exc.strerror or exc}"]
     except UnicodeDecodeError as exc:
-        return None, [f"{path}: the tests file is not UTF-8 text (byte {exc.start})"]
+        return None, [f"{path}: the tests file is {not_utf8(data, exc)}"]
     doc = load_yaml(text, file=str(path), what="tests file")
     problems = [d.format() for d in doc.diagnostics if d.severity == "error"]
     data = doc.data

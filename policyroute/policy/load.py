@@ -25,7 +25,15 @@ from typing import Any, NamedTuple, TypeGuard
 
 from policyroute.policy.diagnostics import Diagnostic
 
-__all__ = ["JsonPath", "LoadedDocument", "Position", "format_path", "is_policy_text", "load_yaml"]
+__all__ = [
+    "JsonPath",
+    "LoadedDocument",
+    "Position",
+    "format_path",
+    "is_policy_text",
+    "load_yaml",
+    "not_utf8",
+]
 
 
 def is_policy_text(policy: object) -> TypeGuard[str]:
@@ -40,6 +48,40 @@ def is_policy_text(policy: object) -> TypeGuard[str]:
 
 
 JsonPath = tuple["str | int", ...]
+
+# Editors on Windows save "Unicode" as UTF-16 with a byte-order mark; say so rather than
+# pointing at byte 0.
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def not_utf8(data: bytes, error: UnicodeDecodeError) -> str:
+    """Why ``data`` did not decode, for a message that starts "the file is ...".
+
+    Example:
+        >>> data = "name: x".encode("utf-16")
+        >>> try:
+        ...     data.decode("utf-8")
+        ... except UnicodeDecodeError as exc:
+        ...     print(not_utf8(data, exc))
+        UTF-16 text, not UTF-8 (save it as UTF-8)
+    """
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding.lower())
+            except UnicodeDecodeError:
+                break
+            # YAML is mostly ASCII: binary junk that happens to start with a mark is not text
+            if sum(ch.isascii() for ch in text) * 2 >= len(text):
+                return f"{encoding} text, not UTF-8 (save it as UTF-8)"
+            break
+    return f"not UTF-8 text (byte {error.start})"
+
 
 # A policy is a few hundred nodes; a document that expands past this through aliases is an
 # attack ("billion laughs") or a mistake, and validating it would take forever.

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policyroute.policy.diagnostics import Diagnostic
+from policyroute.policy.load import not_utf8
 from policyroute.policy.model import PolicySpec
 
 __all__ = ["ValidationResult", "validate_file", "validate_paths", "validate_text"]
@@ -122,7 +123,7 @@ def validate_file(path: str | os.PathLike[str], *, strict: bool = False) -> Vali
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return _unreadable(name, f"the file is not UTF-8 text (byte {exc.start})", digest)
+        return _unreadable(name, f"the file is {not_utf8(data, exc)}", digest)
     return _validate(text, file=name, strict=strict, environ=os.environ, content_hash=digest)
 
 
