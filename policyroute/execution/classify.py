@@ -115,6 +115,7 @@ _CONTENT_POLICY_TEXT = (
     "rejected as a result of our safety system",
     "rejected as a result of the safety system",
 )
+_CONTEXT_WINDOW_CODES = frozenset({"context_length_exceeded"})
 _CONTEXT_WINDOW_TEXT = ("context_length_exceeded", "maximum context length", "prompt is too long")
 
 
@@ -251,11 +252,18 @@ def _class_of(exc: BaseException) -> ErrorClass:
     text = str(exc).lower()
     if _is_unreadable_answer(exc, chain, text):
         return "malformed_response"
-    if by_type == "bad_request" or status == 400:
-        if _code(exc) in _CONTENT_POLICY_CODES or any(t in text for t in _CONTENT_POLICY_TEXT):
+    statuses = {status, *(_status_code(cause) for cause in chain)}
+    if by_type == "bad_request" or status == 400 or 413 in statuses:
+        # The provider's error code says it even when its message uses other words.
+        codes = {_code(cause) for cause in (exc, *chain)}
+        if codes & _CONTENT_POLICY_CODES or any(t in text for t in _CONTENT_POLICY_TEXT):
             return "content_policy"
-        if any(t in text for t in _CONTEXT_WINDOW_TEXT):
+        if codes & _CONTEXT_WINDOW_CODES or any(t in text for t in _CONTEXT_WINDOW_TEXT):
             return "context_window"
+    if 413 in statuses:
+        # Too large for this deployment (a provider's byte limit, reported as a 400 by litellm
+        # for some): another deployment of the route may take it, as with a context window.
+        return "context_window"
     if status in (401, 403):
         return "authentication"
     if status == 429:
