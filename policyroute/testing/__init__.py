@@ -27,7 +27,7 @@ from policyroute.testing._faults import (
 )
 from policyroute.testing._recorded import RecordedRequest, Source
 from policyroute.testing._schema_value import value_for_schema
-from policyroute.testing._steps import Reply, ToolCall, Usage
+from policyroute.testing._steps import Reply, ToolCall, Usage, default_signature
 from policyroute.testing._synth import count_tokens
 from policyroute.testing.fake_provider import ANY_MODEL, FakeProvider
 
@@ -56,5 +56,6 @@ __all__ = [
     "ToolCall",
     "Usage",
     "count_tokens",
+    "default_signature",
     "value_for_schema",
 ]

@@ -63,3 +63,42 @@ class RecordedRequest:
             True
         """
         return isinstance(self.body, dict) and self.body.get("stream") is True
+
+    @property
+    def assistant_blocks(self) -> list[list[Mapping[str, Any]]]:
+        """The content blocks of each assistant message in the body, oldest first.
+
+        A string ``content`` reads as one ``text`` block and an absent or null one as no
+        block; items that are not JSON objects are skipped. On the Anthropic wire this is
+        what the client sent back, thinking blocks and their signatures included; on the
+        OpenAI wire ``tool_calls`` and ``reasoning_content`` sit beside ``content`` and are
+        not blocks (read them from ``body["messages"]``).
+
+        Example:
+            >>> import httpx
+            >>> from policyroute.testing import FakeProvider
+            >>> turn = [{"type": "thinking", "thinking": "t", "signature": "s"},
+            ...         {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}]
+            >>> with FakeProvider() as fp:
+            ...     _ = httpx.post(fp.anthropic_base + "/v1/messages", json={
+            ...         "model": "c", "max_tokens": 9,
+            ...         "messages": [{"role": "user", "content": "hi"},
+            ...                      {"role": "assistant", "content": turn}]})
+            ...     [block["type"] for block in fp.requests[0].assistant_blocks[0]]
+            ['thinking', 'tool_use']
+        """
+        messages = self.body.get("messages") if isinstance(self.body, dict) else None
+        if not isinstance(messages, list):
+            return []
+        turns: list[list[Mapping[str, Any]]] = []
+        for message in messages:
+            if not isinstance(message, Mapping) or message.get("role") != "assistant":
+                continue
+            content = message.get("content")
+            if isinstance(content, str):
+                turns.append([{"type": "text", "text": content}])
+            elif isinstance(content, list):
+                turns.append([block for block in content if isinstance(block, Mapping)])
+            else:
+                turns.append([])
+        return turns
