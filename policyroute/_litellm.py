@@ -32,6 +32,7 @@ from langchain_core.messages.tool import (
 )
 
 from policyroute._fields import read as _get
+from policyroute._thinking import signed_blocks
 from policyroute.execution.hooks import Usage
 
 __all__ = [
@@ -116,11 +117,14 @@ def message_from_response(
     *,
     usage_metadata: UsageMetadata | None = None,
     response_metadata: dict[str, Any] | None = None,
+    thinking_origin: str | None = None,
 ) -> AIMessage:
     """The first choice of a litellm ``ModelResponse`` as an ``AIMessage``.
 
     Usage and response metadata come from the caller, who knows the whole call; they are
-    passed in so that the message is built once.
+    passed in so that the message is built once. Signed thinking blocks are kept in
+    ``additional_kwargs["thinking_blocks"]``, marked with ``thinking_origin`` (the answering
+    deployment's, see :mod:`policyroute._thinking`), so that a later turn can send them back.
     """
     choices = _get(response, "choices")
     message = _get(choices[0], "message") if choices else None
@@ -128,6 +132,11 @@ def message_from_response(
     reasoning = _get(message, "reasoning_content")
     if reasoning:
         extra["reasoning_content"] = reasoning
+    raw_blocks = _get(message, "thinking_blocks")
+    if raw_blocks:
+        blocks = signed_blocks(raw_blocks, thinking_origin)
+        if blocks:
+            extra["thinking_blocks"] = blocks
     refusal = _get(message, "refusal")
     if refusal:
         extra["refusal"] = refusal

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from policyroute._thinking import anthropic_format, has_thinking, messages_for, origin_of
 from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
 from policyroute.execution.backoff import backoff_delay
 from policyroute.execution.breaker import CircuitBreakers, Permit
@@ -92,6 +93,7 @@ class CallState:
         "_retry",
         "_rng",
         "_skipped",
+        "_thinking",
         "attempts",
         "candidates",
         "cost",
@@ -130,6 +132,7 @@ class CallState:
         self.messages: list[Any] = (
             request.messages if isinstance(request.messages, list) else list(request.messages)
         )
+        self._thinking: bool | None = None  # whether a turn carries thinking blocks; unread
         self._call_params = _call_params(request, stream)
         self._current: Candidate | None = None
         self._retry = 0
@@ -239,6 +242,17 @@ class CallState:
         self._current = None
 
     # ------------------------------------------------------------------ attempts
+
+    def messages_for(self, candidate: Candidate) -> list[Any]:
+        """The messages as sent to ``candidate``: each turn's thinking blocks only where they
+        hold (see :mod:`policyroute._thinking`); :attr:`messages` itself when no turn has any.
+        """
+        if self._thinking is None:
+            self._thinking = has_thinking(self.messages)
+        if not self._thinking:
+            return self.messages
+        spec = candidate.spec
+        return messages_for(self.messages, origin_of(spec), anthropic_format=anthropic_format(spec))
 
     def attempt_info(self, candidate: Candidate, retry: int) -> AttemptInfo:
         """The :class:`AttemptInfo` of the next attempt, with its merged litellm params."""

@@ -347,7 +347,8 @@ class Executor:
         self.stats.start(attempt.candidate.alias)
         run = AttemptRun(attempt)
         try:
-            run.answered(self.completion_fn(messages=call.messages, **admission.params))
+            messages = call.messages_for(attempt.candidate)
+            run.answered(self.completion_fn(messages=messages, **admission.params))
         except Exception as exc:
             run.failed(exc)
         finally:
@@ -362,7 +363,8 @@ class Executor:
         self.stats.start(attempt.candidate.alias)
         run = AttemptRun(attempt)
         try:
-            pending = handed_off(self.acompletion_fn(messages=call.messages, **admission.params))
+            messages = call.messages_for(attempt.candidate)
+            pending = handed_off(self.acompletion_fn(messages=messages, **admission.params))
             run.answered(await within(pending, outer))
         except Exception as exc:
             run.failed(exc)

@@ -119,10 +119,11 @@ async def _async_attempt(
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
     lease = executor.lease_timer(admission)
     executor.stats.start(attempt.candidate.alias)
-    run = StreamRun(attempt, call.messages)
+    messages = call.messages_for(attempt.candidate)
+    run = StreamRun(attempt, messages)
     stream: Any = None
     try:
-        opening = handed_off(executor.acompletion_fn(messages=call.messages, **admission.params))
+        opening = handed_off(executor.acompletion_fn(messages=messages, **admission.params))
         stream = await timed(within(opening, first_token), first_token_message(first_token))
         run.opened(stream)
         iterator = stream.__aiter__()

@@ -71,11 +71,12 @@ def _sync_attempt(
     params = sync_read_timeout(admission.params, first_token, idle)
     lease = executor.lease_timer(admission)
     executor.stats.start(attempt.candidate.alias)
-    run = StreamRun(attempt, call.messages)
+    messages = call.messages_for(attempt.candidate)
+    run = StreamRun(attempt, messages)
     stream: Any = None
     watchdog: Watchdog | None = None
     try:
-        stream = executor.completion_fn(messages=call.messages, **params)
+        stream = executor.completion_fn(messages=messages, **params)
         run.opened(stream)
         if first_token is not None or idle is not None:
             opened = stream

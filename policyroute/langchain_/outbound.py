@@ -31,6 +31,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from policyroute._thinking import signed_blocks
 from policyroute.errors import RequestError
 from policyroute.langchain_.tool_choice import to_openai_tool, tool_choice_param
 
@@ -45,7 +46,8 @@ __all__ = [
 Content = str | Sequence[str | Mapping[str, Any]]
 
 # Block types that are not content in the OpenAI shape: tool calls travel in ``tool_calls``,
-# and reasoning is the provider's own and is not sent back.
+# signed thinking travels in ``thinking_blocks`` (see _thinking_blocks), and other reasoning
+# is the provider's own and is not sent back.
 _NOT_CONTENT = frozenset(
     {
         "reasoning",
@@ -353,6 +355,23 @@ def _function_call(message: AIMessage) -> dict[str, Any] | None:
     return {"name": call["name"], "arguments": arguments}
 
 
+def _thinking_blocks(message: AIMessage) -> list[dict[str, Any]]:
+    """The thinking blocks an assistant turn is sent back with (see
+    :mod:`policyroute._thinking`): policyroute's own, kept in ``additional_kwargs`` with
+    their origin marks, else signed ``thinking``/``redacted_thinking`` content blocks (as
+    langchain-anthropic keeps them), unmarked."""
+    kept = message.additional_kwargs.get("thinking_blocks")
+    if isinstance(kept, Sequence) and not isinstance(kept, str):
+        return [
+            dict(b)
+            for b in kept
+            if isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")
+        ]
+    if isinstance(message.content, str):
+        return []
+    return signed_blocks(message.content, None)
+
+
 def _one(message: BaseMessage) -> dict[str, Any]:
     if isinstance(message, SystemMessage):
         return {"role": "system", "content": to_openai_content(message.content)}
@@ -374,6 +393,9 @@ def _one(message: BaseMessage) -> dict[str, Any]:
             function_call = _function_call(message)
             if function_call is not None:
                 out["function_call"] = function_call
+        blocks = _thinking_blocks(message)
+        if blocks:
+            out["thinking_blocks"] = blocks
         return out
     if isinstance(message, ToolMessage):
         content = to_openai_content(message.content)

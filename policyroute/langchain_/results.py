@@ -30,6 +30,7 @@ from policyroute._litellm import (
     tool_calls_from_openai,
     usage_metadata,
 )
+from policyroute._thinking import origin_of, signed_blocks
 
 if TYPE_CHECKING:
     from policyroute.execution.result import CallResult
@@ -66,17 +67,33 @@ def chat_result(result: CallResult) -> ChatResult:
     # One choice is the rule: its message is built straight from the response.
     answers = [response] if len(choices) < 2 else [_one_choice(response, c) for c in choices]
     generations = []
+    # Only an answer with thinking blocks needs to know where it came from.
+    origin = thinking_origin(result) if _thinking_of(response) else None
     for answer in answers:
         finish = finish_reason_of(answer)
         message = message_from_response(
             answer,
             usage_metadata=usage_metadata(result.usage),
             response_metadata=response_metadata(result, finish),
+            thinking_origin=origin,
         )
         generations.append(
             ChatGeneration(message=message, generation_info={"finish_reason": finish})
         )
     return ChatResult(generations=generations, llm_output={"model_name": result.model})
+
+
+def thinking_origin(result: CallResult) -> str | None:
+    """Where the thinking blocks of ``result``'s answer hold (see :mod:`policyroute._thinking`);
+    ``None`` for a result that does not say which deployment answered."""
+    return None if result.candidate is None else origin_of(result.candidate.spec)
+
+
+def _thinking_of(response: Any) -> Any:
+    """The raw thinking blocks of the first choice of ``response`` (``None`` when it has none)."""
+    choices = read(response, "choices")
+    message = read(choices[0], "message") if choices else None
+    return read(message, "thinking_blocks")
 
 
 def _one_choice(response: Any, choice: Any) -> dict[str, Any]:
@@ -157,8 +174,13 @@ def final_chunk(
     """
     if finish is None:
         finish = finish_reason_of(result.response)
+    # A stream's thinking arrives as unsigned fragments closed by a signature; the blocks to
+    # send back are the whole ones of the answer assembled from the answering attempt.
+    raw = _thinking_of(result.response)
+    blocks = signed_blocks(raw, thinking_origin(result)) if raw else None
     message = (AIMessageChunk if first else StreamedChunk)(
         content="",
+        additional_kwargs={"thinking_blocks": blocks} if blocks else {},
         usage_metadata=usage_metadata(result.usage),
         response_metadata=response_metadata(result, finish),
         chunk_position="last",

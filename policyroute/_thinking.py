@@ -1,0 +1,176 @@
+"""Thinking blocks sent back to the provider that signed them, and only there.
+
+With extended thinking on, Claude opens an answer with ``thinking`` blocks (their text and a
+``signature``) or ``redacted_thinking`` blocks (opaque ``data``); litellm hands them over as
+the message's ``thinking_blocks``. In a tool-use loop, Anthropic requires the assistant turn
+that made the tool call to be sent back with those blocks first, unchanged, or it refuses the
+next request. A signature holds only where it was issued: on Anthropic's own platforms (the
+Claude API, Bedrock, Vertex AI, which accept each other's), or at the one Anthropic-format
+endpoint that signed it. Any other provider has no use for the blocks, and some refuse
+unknown message fields.
+
+So each kept block is marked with its **origin** (:func:`origin_of`), and before each attempt
+:func:`messages_for` sends every assistant turn's blocks only to a deployment of the same
+origin, with the mark taken off; other deployments get the turn without them. Blocks with no
+mark (a caller's own, or from another LangChain chat model) go to every Anthropic-format
+deployment, as the caller sent them.
+
+Example:
+    >>> from policyroute.policy.model import ModelSpec
+    >>> spec = ModelSpec(alias="claude", model="anthropic/claude-sonnet-4-5")
+    >>> origin_of(spec)
+    'anthropic'
+    >>> blocks = signed_blocks([{"type": "thinking", "thinking": "hm", "signature": "s1"}],
+    ...                        "anthropic")
+    >>> turn = {"role": "assistant", "content": None, "thinking_blocks": blocks}
+    >>> messages_for([turn], "anthropic", anthropic_format=True)[0]["thinking_blocks"]
+    [{'type': 'thinking', 'thinking': 'hm', 'signature': 's1'}]
+    >>> "thinking_blocks" in messages_for([turn], "openai:x:gpt-4o", anthropic_format=False)[0]
+    False
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+from policyroute._fields import read
+
+if TYPE_CHECKING:
+    from policyroute.policy.model import ModelSpec
+
+__all__ = [
+    "ORIGIN_KEY",
+    "anthropic_format",
+    "has_thinking",
+    "messages_for",
+    "origin_of",
+    "signed_blocks",
+]
+
+ORIGIN_KEY: Final = "policyroute_origin"
+"""The key of a kept block that names where it was signed (taken off before it is sent)."""
+
+FIRST_PARTY: Final = "anthropic"
+"""The origin shared by Anthropic's own platforms, whose signatures hold on each other."""
+
+_FIRST_PARTY_PROVIDERS: Final = frozenset({"anthropic", "bedrock", "vertex_ai"})
+# Hosts serving Claude in Anthropic's format under another provider prefix.
+_CLAUDE_HOSTS: Final = frozenset({"bedrock", "vertex_ai", "azure_ai"})
+_ANTHROPIC_API_HOST: Final = "api.anthropic.com"
+
+
+def _provider(spec: ModelSpec) -> tuple[str, str]:
+    """The litellm provider of ``spec`` and the model name after its prefix."""
+    given = spec.params.get("custom_llm_provider")
+    model = spec.model
+    prefix, slash, rest = model.partition("/")
+    if isinstance(given, str) and given:
+        return given, rest if slash and prefix == given else model
+    if slash:
+        return prefix, rest
+    if model.lower().startswith("claude"):
+        return "anthropic", model
+    return "", model
+
+
+def anthropic_format(spec: ModelSpec) -> bool:
+    """Whether litellm talks to ``spec``'s deployment in Anthropic's message format (so that
+    thinking blocks sent to it reach the model).
+
+    Example:
+        >>> from policyroute.policy.model import ModelSpec
+        >>> anthropic_format(ModelSpec(alias="b", model="bedrock/anthropic.claude-3-7-sonnet"))
+        True
+    """
+    provider, name = _provider(spec)
+    return provider == "anthropic" or (provider in _CLAUDE_HOSTS and "claude" in name.lower())
+
+
+def origin_of(spec: ModelSpec) -> str:
+    """Where a thinking block from ``spec``'s deployment holds: :data:`FIRST_PARTY` for
+    Anthropic's own platforms, else the provider, endpoint and model.
+
+    Example:
+        >>> from policyroute.policy.model import ModelSpec
+        >>> origin_of(ModelSpec(alias="k", model="anthropic/kimi", api_base="https://k.example"))
+        'anthropic:https://k.example:kimi'
+    """
+    provider, name = _provider(spec)
+    if anthropic_format(spec) and provider in _FIRST_PARTY_PROVIDERS:
+        base = spec.api_base
+        if (
+            provider != "anthropic"
+            or base is None
+            or urlsplit(base).hostname == (_ANTHROPIC_API_HOST)
+        ):
+            return FIRST_PARTY
+    return f"{provider}:{spec.api_base or ''}:{name}"
+
+
+def signed_blocks(blocks: Any, origin: str | None) -> list[dict[str, Any]]:
+    """The blocks of ``blocks`` a provider can check, as plain dicts marked with ``origin``.
+
+    A ``thinking`` block counts with a non-empty ``signature`` (a block still being streamed
+    has none), a ``redacted_thinking`` block with its ``data``; anything else is dropped.
+    Only the keys Anthropic defines are kept.
+
+    Example:
+        >>> signed_blocks([{"type": "thinking", "thinking": "x", "signature": None}], "a")
+        []
+    """
+    kept: list[dict[str, Any]] = []
+    if not isinstance(blocks, Sequence) or isinstance(blocks, str):
+        return kept
+    for block in blocks:
+        kind = read(block, "type")
+        if kind == "thinking":
+            signature = read(block, "signature")
+            if not isinstance(signature, str) or not signature:
+                continue
+            text = read(block, "thinking")
+            out = {"type": "thinking", "thinking": text if isinstance(text, str) else ""}
+            out["signature"] = signature
+        elif kind == "redacted_thinking":
+            data = read(block, "data")
+            if not isinstance(data, str) or not data:
+                continue
+            out = {"type": "redacted_thinking", "data": data}
+        else:
+            continue
+        if origin is not None:
+            out[ORIGIN_KEY] = origin
+        kept.append(out)
+    return kept
+
+
+def has_thinking(messages: Sequence[Any]) -> bool:
+    """Whether any message of ``messages`` (chat dicts) carries thinking blocks."""
+    return any(isinstance(m, Mapping) and m.get("thinking_blocks") for m in messages)
+
+
+def messages_for(messages: list[Any], origin: str, *, anthropic_format: bool) -> list[Any]:
+    """``messages`` as sent to a deployment of ``origin``: each turn's thinking blocks kept
+    where they hold (same origin; unmarked ones on any Anthropic-format deployment), their
+    marks taken off; the turns that keep none lose the key. ``messages`` is not changed: the
+    turns that change are copies.
+    """
+    out: list[Any] = []
+    for message in messages:
+        blocks = message.get("thinking_blocks") if isinstance(message, Mapping) else None
+        if not blocks:
+            out.append(message)
+            continue
+        kept = []
+        for block in blocks if isinstance(blocks, Sequence) else ():
+            if not isinstance(block, Mapping):
+                continue
+            mark = block.get(ORIGIN_KEY)
+            if mark == origin or (mark is None and anthropic_format):
+                kept.append({k: v for k, v in block.items() if k != ORIGIN_KEY})
+        turn = {k: v for k, v in message.items() if k != "thinking_blocks"}
+        if kept:
+            turn["thinking_blocks"] = kept
+        out.append(turn)
+    return out
