@@ -82,7 +82,7 @@ CODES = MappingProxyType(
         "PR124": CodeInfo(_E, "a group's require filters out every member"),
         "PR125": CodeInfo(_E, "a route's require filters out every candidate"),
         "PR126": CodeInfo(_E, "an ${...} reference is malformed"),
-        "PR127": CodeInfo(_E, "a regex can take exponential time (catastrophic backtracking)"),
+        "PR127": CodeInfo(_E, "a regex can backtrack catastrophically (exponential or cubic time)"),
         "PR128": CodeInfo(_E, "a budget's downgrade target is both a route and a model or group"),
         "PR129": CodeInfo(_E, "groups nest too deep or expand to too many entries"),
         "PR130": CodeInfo(_W, "a weighted group reaches one model through two of its members"),
