@@ -38,8 +38,6 @@ from policyroute.execution.loop_cleanup import close_litellm_clients_with_loop
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
 from policyroute.execution.stream_deadlines import (
     first_token_message,
-    idle_message,
-    remaining,
     timed,
 )
 from policyroute.execution.stream_io import aclose
@@ -128,12 +126,7 @@ async def _async_attempt(
         run.opened(stream)
         iterator = stream.__aiter__()
         while True:
-            if run.first_at is None:
-                limit = remaining(first_token, run.started)
-                message = first_token_message(first_token)
-            else:
-                limit = None if idle is None else idle - run.waited_s
-                message = idle_message(idle)
+            limit, message = run.deadline(first_token, idle)
             run.read_begins()
             try:
                 chunk = await timed(within(iterator.__anext__(), limit), message)

@@ -32,7 +32,12 @@ from policyroute.execution.call import CallState
 from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.result import CallResult
-from policyroute.execution.stream_deadlines import idle_message, timeout_error
+from policyroute.execution.stream_deadlines import (
+    first_token_message,
+    idle_message,
+    remaining,
+    timeout_error,
+)
 from policyroute.execution.stream_io import (
     held_usage,
     is_litellm_stream,
@@ -62,6 +67,7 @@ class StreamRun(AttemptRun):
     """What one streamed attempt has seen so far."""
 
     __slots__ = (
+        "answering_at",
         "began",
         "chunks",
         "first_at",
@@ -79,6 +85,9 @@ class StreamRun(AttemptRun):
         self.messages = messages
         self.chunks: list[Any] = []
         self.first_at: float | None = None
+        # When the provider began answering: its first content or reasoning. A model that
+        # thinks before it writes is answering, and is held to the idle deadline from then.
+        self.answering_at: float | None = None
         self.progress_at = self.started
         self.usage: Usage | None = None
         # Time is the provider's only while a read waits for it: what the consumer spends
@@ -129,9 +138,12 @@ class StreamRun(AttemptRun):
         if usage is not None:
             self.usage = usage
         content = has_content(chunk)
-        if content or usage is not None or has_finish_reason(chunk) or has_reasoning(chunk):
+        reasoning = not content and has_reasoning(chunk)
+        if content or reasoning or usage is not None or has_finish_reason(chunk):
             self.progress_at = time.perf_counter()
             self.waited_s = 0.0
+            if self.answering_at is None and (content or reasoning):
+                self.answering_at = self.progress_at
         if content or has_role(chunk) or (usage is not None and usage.total_tokens > 0):
             self.began = True
         if self.first_at is not None:
@@ -141,14 +153,31 @@ class StreamRun(AttemptRun):
         self.first_at = self.progress_at
         return self.chunks[:]
 
+    def gap_limit(self, first_token: float | None, idle: float | None) -> float | None:
+        """The longest wait allowed between chunks that make progress, once the provider is
+        answering: ``idle``; while it only thinks and no ``idle`` is set, ``first_token``
+        (thinking that stalls is held to the deadline of an answer that never starts)."""
+        if idle is None and self.first_at is None:
+            return first_token
+        return idle
+
+    def deadline(self, first_token: float | None, idle: float | None) -> tuple[float | None, str]:
+        """How long the next read may wait (``None``: no limit) and what a timeout says."""
+        if self.answering_at is None:
+            return remaining(first_token, self.started), first_token_message(first_token)
+        gap = self.gap_limit(first_token, idle)
+        return (None if gap is None else gap - self.waited_s), idle_message(gap)
+
     def deadline_error(self, first_token: float | None, idle: float | None) -> ProviderError | None:
         """A timeout error if the answer made no progress in time (sync streams)."""
         now = time.perf_counter()
-        if self.first_at is None:
+        if self.answering_at is None:
             if first_token is not None and now - self.started > first_token:
-                return timeout_error(f"no first token within {first_token:g}s")
-        elif idle is not None and self.idle_s() > idle:
-            return timeout_error(idle_message(idle))
+                return timeout_error(first_token_message(first_token))
+            return None
+        gap = self.gap_limit(first_token, idle)
+        if gap is not None and self.idle_s() > gap:
+            return timeout_error(idle_message(gap))
         return None
 
     def succeed(self, stream: Any) -> None:
