@@ -339,12 +339,22 @@ class CallState:
             and cls not in _NEVER_SAME_DEPLOYMENT
             and retry < spec.attempts
             and self._breakers.is_available(candidate.alias)
+            and not self._beyond_cap(error, spec.retry_after_max)
         ):
             delay = backoff_delay(spec, retry, retry_after=error.retry_after, rng=self._rng)
             return Action("retry", delay)
         if cls in spec.fallback_on or cls in spec.on:
             return Action("next")
         return Action("stop")
+
+    def _beyond_cap(self, error: ProviderError, cap: float) -> bool:
+        """Whether ``error`` asks for a longer wait than the policy allows while another
+        deployment could answer now: retrying after the cap would likely be refused again."""
+        if error.retry_after is None or error.retry_after <= cap:
+            return False
+        if error.error_class not in self._defaults.retry.fallback_on:
+            return False
+        return any(self._breakers.is_available(c.alias) for c in self.candidates)
 
     def fail(self, error: ProviderError) -> ProviderError:
         """``error`` with the call's attempts and route attached, ready to raise."""

@@ -252,3 +252,29 @@ def test_cancelled_async_call_still_settles_and_finishes(fp: FakeProvider):
     assert acct.statuses == ["cancelled"]
     assert [o.status for o in acct.finished] == ["cancelled"]
     assert ex.stats.in_flight("a") == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_retry_after_beyond_the_cap_falls_over_to_an_available_deployment(
+    fp: FakeProvider, mode: str
+) -> None:
+    # FAST_RETRY caps Retry-After at 5 s: a provider asking for 60 s is not retried after 5 s
+    # (it would most likely refuse again) while another deployment can answer now.
+    fp.script("a", Fault.status(429, retry_after=60))
+    fp.script("b", Reply(text="from b"))
+    ex, _, sleeps = make(fp, "a", "b")
+    result = run(ex, mode)
+    assert result.response.choices[0].message.content == "from b"
+    assert attempts(result) == [("a", "error", "rate_limit"), ("b", "ok", None)]
+    assert sleeps == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_retry_after_beyond_the_cap_waits_the_cap_when_no_other_deployment_is_left(
+    fp: FakeProvider, mode: str
+) -> None:
+    fp.script("a", Fault.status(429, retry_after=60), Reply(text="ok"))
+    ex, _, sleeps = make(fp, "a")
+    result = run(ex, mode)
+    assert attempts(result) == [("a", "error", "rate_limit"), ("a", "ok", None)]
+    assert sleeps == [5.0]
