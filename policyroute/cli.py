@@ -37,9 +37,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from policyroute.errors import PolicyRouteError, PolicyValidationError
 
@@ -175,6 +177,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def _json_error(
+    args: argparse.Namespace, exc: Exception, diagnostics: list[dict[str, Any]] | None = None
+) -> None:
+    """With ``--format json``, the error as a JSON document on stdout too, so that a program
+    reading the output gets a document, not nothing: ``{"error": {"type", "message",
+    "diagnostics"}}``."""
+    if getattr(args, "format", None) != "json":
+        return
+    error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
+    if diagnostics is not None:
+        error["diagnostics"] = diagnostics
+    print(json.dumps({"error": error}, indent=2, default=str))
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
@@ -194,9 +210,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except PolicyValidationError as exc:
         for diagnostic in exc.diagnostics:
             print(diagnostic.format(), file=sys.stderr)
+        _json_error(args, exc, [d.as_dict() for d in exc.diagnostics])
         return 1
     except PolicyRouteError as exc:
         print(f"policyroute {command}: error: {exc}", file=sys.stderr)
+        _json_error(args, exc)
         return 1
     except KeyboardInterrupt:
         return 130
