@@ -28,10 +28,12 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any
 
 from policyroute import _shared_cache
+from policyroute._fields import read
 from policyroute._shared_cache import PolicyRef
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
+from policyroute.execution.usage import has_content, has_finish_reason, has_reasoning
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.policy.facts import parse_messages
 from policyroute.request import Request
@@ -91,7 +93,7 @@ def completion(
     executor = _executor_for(policy, accounting)
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
-        return CompletionStream(executor.stream(request)).start()
+        return CompletionStream(executor.stream(request), usage_chunk=_usage_asked(params)).start()
     return _annotated(executor.complete(request), executor.policy)
 
 
@@ -122,7 +124,8 @@ async def acompletion(
     executor = await _aexecutor_for(policy, accounting)
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
-        return await AsyncCompletionStream(executor.astream(request)).start()
+        events = executor.astream(request)
+        return await AsyncCompletionStream(events, usage_chunk=_usage_asked(params)).start()
     return _annotated(await executor.acomplete(request), executor.policy)
 
 
@@ -139,9 +142,10 @@ class CompletionStream:
         ...     print(chunk.choices[0].delta.content or "", end="")
     """
 
-    def __init__(self, events: Iterator[StreamEvent]) -> None:
+    def __init__(self, events: Iterator[StreamEvent], *, usage_chunk: bool = True) -> None:
         self._events = events
         self._first: Any = None
+        self._usage_chunk = usage_chunk
         self.result: CallResult | None = None
 
     def start(self) -> CompletionStream:
@@ -158,7 +162,9 @@ class CompletionStream:
             return chunk
         for event in self._events:
             if isinstance(event, StreamDelta):
-                return event.chunk
+                if self._usage_chunk or not _usage_only(event.chunk):
+                    return event.chunk
+                continue
             self.result = event.result
         raise StopIteration
 
@@ -190,9 +196,10 @@ class AsyncCompletionStream:
         ...     print(chunk.choices[0].delta.content or "", end="")
     """
 
-    def __init__(self, events: AsyncIterator[StreamEvent]) -> None:
+    def __init__(self, events: AsyncIterator[StreamEvent], *, usage_chunk: bool = True) -> None:
         self._events = events
         self._first: Any = None
+        self._usage_chunk = usage_chunk
         self.result: CallResult | None = None
 
     async def start(self) -> AsyncCompletionStream:
@@ -212,7 +219,9 @@ class AsyncCompletionStream:
             return chunk
         async for event in self._events:
             if isinstance(event, StreamDelta):
-                return event.chunk
+                if self._usage_chunk or not _usage_only(event.chunk):
+                    return event.chunk
+                continue
             self.result = event.result
         raise StopAsyncIteration
 
@@ -245,6 +254,26 @@ def clear_cache() -> None:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _usage_asked(params: Mapping[str, Any]) -> bool:
+    """Whether the caller asked for the stream's usage chunk, as litellm reads
+    ``stream_options`` (policyroute always asks the provider for it, to charge the call)."""
+    options = params.get("stream_options")
+    return isinstance(options, Mapping) and bool(options.get("include_usage"))
+
+
+def _usage_only(chunk: Any) -> bool:
+    """Whether a stream chunk carries usage and nothing else (no content, tool call,
+    reasoning or finish reason): the chunk a caller gets only when asking for usage.
+
+    Example:
+        >>> _usage_only({"choices": [{"delta": {}}], "usage": {"prompt_tokens": 3}})
+        True
+    """
+    if read(chunk, "usage") is None:
+        return False
+    return not (has_content(chunk) or has_reasoning(chunk) or has_finish_reason(chunk))
 
 
 def _request(
