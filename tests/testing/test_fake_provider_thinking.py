@@ -11,6 +11,7 @@ import httpx
 import litellm
 import pytest
 
+from policyroute.execution.loop_cleanup import close_litellm_clients_with_loop
 from policyroute.testing import FakeProvider, Reply, ToolCall, Usage, default_signature
 
 MODEL = "claude-sonnet-4-5"
@@ -289,6 +290,9 @@ def test_litellm_async_stream_gets_the_same_thinking(fp: FakeProvider) -> None:
     fp.script(MODEL, Reply(text="Sunny.", thinking="Async thought."))
 
     async def collect() -> list[Any]:
+        # litellm keeps the aiohttp session of its Anthropic streams past this loop; closed
+        # with the loop, as policyroute's own calls have it, instead of by the collector.
+        await close_litellm_clients_with_loop()
         stream = await litellm.acompletion(
             model=f"anthropic/{MODEL}",
             messages=USER,
