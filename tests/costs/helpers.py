@@ -11,6 +11,7 @@ import httpx
 import respx
 
 from policyroute.costs.pricing import resolve_model_info
+from policyroute.costs.receipts import SCHEMA_VERSION
 from policyroute.policy.compile import CompiledPolicy, compile_policy
 from policyroute.policy.model import (
     BudgetSpec,
@@ -126,3 +127,17 @@ def daily_budget(name: str = "per-user-daily", limit: str = "1") -> BudgetSpec:
         per="metadata.user_id",
         warn_at=(0.5, 0.9),
     )
+
+
+def call_receipt(**fields: Any) -> dict[str, Any]:
+    """A call receipt as the sinks write it (10 in, 5 out, $0.10, ok), ``fields`` on top."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "call",
+        "ts": "2026-01-02T03:04:05.000+00:00",
+        "status": "ok",
+        "cost": "0.100000",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        **fields,
+    }

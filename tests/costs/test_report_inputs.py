@@ -17,18 +17,7 @@ from policyroute.costs import receipt_files
 from policyroute.costs.receipts import SCHEMA_VERSION
 from policyroute.costs.report import format_report, load_receipts, receipt_problem, summarize
 
-
-def _call(**fields: Any) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "call",
-        "ts": "2026-01-02T03:04:05.000+00:00",
-        "status": "ok",
-        "cost": "0.100000",
-        "input_tokens": 10,
-        "output_tokens": 5,
-        **fields,
-    }
+from .helpers import call_receipt
 
 
 def _write(path: Path, *lines: bytes | dict[str, Any]) -> Path:
@@ -43,8 +32,8 @@ def test_the_reader_knows_the_writers_schema_version() -> None:
 
 
 def test_a_receipt_from_a_newer_schema_is_skipped_and_named(tmp_path: Path) -> None:
-    newer = _call(schema_version=SCHEMA_VERSION + 1, cost="5.000000")
-    path = _write(tmp_path / "r.jsonl", _call(), newer, _call(schema_version=None))
+    newer = call_receipt(schema_version=SCHEMA_VERSION + 1, cost="5.000000")
+    path = _write(tmp_path / "r.jsonl", call_receipt(), newer, call_receipt(schema_version=None))
     stream = load_receipts([path])
     report = summarize(stream)
     assert report.total.calls == 2  # the current one, and one without a version (older)
@@ -58,7 +47,7 @@ def test_a_receipt_from_a_newer_schema_is_skipped_and_named(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("version", ["1", 1.5, True, -1, 0])
 def test_a_schema_version_that_is_not_a_version_is_a_problem(version: object) -> None:
-    problem = receipt_problem(_call(schema_version=version))
+    problem = receipt_problem(call_receipt(schema_version=version))
     assert problem is not None
     assert "schema_version" in problem
 
@@ -77,21 +66,24 @@ def test_a_schema_version_that_is_not_a_version_is_a_problem(version: object) ->
     ],
 )
 def test_amounts(cost: object, ok: bool) -> None:
-    assert (receipt_problem(_call(cost=cost)) is None) is ok
+    assert (receipt_problem(call_receipt(cost=cost)) is None) is ok
 
 
 def test_an_amount_in_another_currency_is_not_added_to_dollars() -> None:
-    assert receipt_problem(_call(currency="USD")) is None
-    problem = receipt_problem(_call(currency="EUR"))
+    assert receipt_problem(call_receipt(currency="USD")) is None
+    problem = receipt_problem(call_receipt(currency="EUR"))
     assert problem is not None
     assert "EUR" in problem
-    records = [_call(), _call(currency="EUR", cost="9.0")]
+    records = [call_receipt(), call_receipt(currency="EUR", cost="9.0")]
     assert summarize(r for r in records if receipt_problem(r) is None).total.cost == Decimal("0.1")
 
 
 def test_decimal_strings_sum_exactly_whatever_their_spelling(tmp_path: Path) -> None:
     path = _write(
-        tmp_path / "r.jsonl", _call(cost="0.1"), _call(cost="1E-1"), _call(cost=" 0.100000 ")
+        tmp_path / "r.jsonl",
+        call_receipt(cost="0.1"),
+        call_receipt(cost="1E-1"),
+        call_receipt(cost=" 0.100000 "),
     )
     assert format_report(summarize(load_receipts([path])), "json").count('"0.300000"') == 1
 
@@ -99,10 +91,10 @@ def test_decimal_strings_sum_exactly_whatever_their_spelling(tmp_path: Path) -> 
 def test_a_truncated_last_line_and_a_non_json_line(tmp_path: Path) -> None:
     path = _write(
         tmp_path / "r.jsonl",
-        _call(),
+        call_receipt(),
         b"this is not json\n",
-        _call(),
-        json.dumps(_call()).encode()[:40],  # a writer killed mid-line
+        call_receipt(),
+        json.dumps(call_receipt()).encode()[:40],  # a writer killed mid-line
     )
     stream = load_receipts([path])
     report = summarize(stream)
@@ -126,7 +118,9 @@ NASTY = 'acme, inc.\n"quoted" =SUM(A1)'
 
 
 def test_csv_quotes_commas_newlines_and_quotes_in_names() -> None:
-    report = summarize([_call(route=NASTY, user="a,b"), _call(user="c\rd")], by=["route", "user"])
+    report = summarize(
+        [call_receipt(route=NASTY, user="a,b"), call_receipt(user="c\rd")], by=["route", "user"]
+    )
     rows = list(csv.reader(io.StringIO(format_report(report, "csv"), newline="")))
     assert len({len(row) for row in rows}) == 1  # every row has every column
     keys = {(row[0], row[1]) for row in rows[1:]}
@@ -137,7 +131,7 @@ def test_csv_quotes_commas_newlines_and_quotes_in_names() -> None:
 
 @pytest.mark.parametrize("name", ["=1+2", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"])
 def test_csv_names_a_spreadsheet_would_run_are_written_as_text(name: str) -> None:
-    report = summarize([_call(user=name), _call(user="u-1")], by=["user"])
+    report = summarize([call_receipt(user=name), call_receipt(user="u-1")], by=["user"])
     rows = list(csv.reader(io.StringIO(format_report(report, "csv"), newline="")))
     assert {row[1] for row in rows[1:] if row[0] == "user"} == {"'" + name, "u-1"}
     # json and the table keep the name as it is
@@ -145,7 +139,7 @@ def test_csv_names_a_spreadsheet_would_run_are_written_as_text(name: str) -> Non
 
 
 def test_table_keeps_one_row_per_group_whatever_the_name_holds() -> None:
-    report = summarize([_call(user=NASTY), _call(user="tab\there")], by=["user"])
+    report = summarize([call_receipt(user=NASTY), call_receipt(user="tab\there")], by=["user"])
     lines = format_report(report, "table").splitlines()
     user_rows = lines[lines.index(next(line for line in lines if line.startswith("user"))) + 2 :]
     assert len(user_rows) == 2
@@ -161,9 +155,9 @@ def test_an_overlong_line_is_skipped_without_reading_it_whole(
     monkeypatch.setattr(receipt_files, "MAX_LINE_BYTES", 64 * 1024)
     path = tmp_path / "r.jsonl"
     with path.open("wb") as fh:
-        fh.write(json.dumps(_call()).encode() + b"\n")
+        fh.write(json.dumps(call_receipt()).encode() + b"\n")
         fh.write(b"\0" * (16 * 1024 * 1024) + b"\n")
-        fh.write(json.dumps(_call()).encode() + b"\n")
+        fh.write(json.dumps(call_receipt()).encode() + b"\n")
     tracemalloc.start()
     try:
         stream = load_receipts([path])
@@ -181,7 +175,7 @@ def test_an_overlong_line_is_skipped_without_reading_it_whole(
 
 def test_many_records_are_summed_in_bounded_memory(tmp_path: Path) -> None:
     path = tmp_path / "big.jsonl"
-    line = json.dumps(_call(user="u", route="r")).encode() + b"\n"
+    line = json.dumps(call_receipt(user="u", route="r")).encode() + b"\n"
     with path.open("wb") as fh:
         for _ in range(20):
             fh.write(line * 1000)

@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
-from policyroute.costs.receipts import SCHEMA_VERSION
 from policyroute.costs.report import load_receipts, summarize
 from policyroute.costs.sqlite_sink import SqliteSink
 
-
-def _call(**fields: Any) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "call",
-        "ts": "2026-01-02T03:04:05.000+00:00",
-        "status": "ok",
-        "cost": "0.100000",
-        "user": "u-1",
-        **fields,
-    }
+from .helpers import call_receipt
 
 
 def test_a_database_the_sink_still_has_open_is_reported(tmp_path: Path) -> None:
@@ -29,7 +17,7 @@ def test_a_database_the_sink_still_has_open_is_reported(tmp_path: Path) -> None:
     sink = SqliteSink(path)
     try:
         for user in ("u-1", "u-1", "u-2"):
-            sink.write(_call(user=user))
+            sink.write(call_receipt(user=user))
         stream = load_receipts([path])  # the rows are in the write-ahead log yet
         report = summarize(stream, by=["user"])
     finally:
@@ -43,7 +31,7 @@ def test_a_database_the_sink_still_has_open_is_reported(tmp_path: Path) -> None:
 def test_a_bad_row_is_named_by_its_id(tmp_path: Path) -> None:
     path = tmp_path / "receipts.sqlite3"
     sink = SqliteSink(path)
-    sink.write(_call())
+    sink.write(call_receipt())
     sink.close()
     with sqlite3.connect(path) as conn:
         conn.execute("INSERT INTO receipts (kind, record) VALUES ('call', 'not json')")

@@ -8,27 +8,16 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from policyroute.costs.receipts import SCHEMA_VERSION
 from policyroute.costs.report import load_receipts, summarize
 
-
-def _call(**fields: Any) -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "call",
-        "ts": "2026-01-02T03:04:05.000+00:00",
-        "status": "ok",
-        "cost": "0.100000",
-        **fields,
-    }
+from .helpers import call_receipt
 
 
 def _lines(count: int) -> bytes:
-    return b"".join(json.dumps(_call()).encode() + b"\n" for _ in range(count))
+    return b"".join(json.dumps(call_receipt()).encode() + b"\n" for _ in range(count))
 
 
 def _pipe_with(data: bytes) -> tuple[str, int, threading.Thread]:
