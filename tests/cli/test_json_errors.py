@@ -15,13 +15,20 @@ import pytest
 from policyroute.cli import main
 
 
-def test_explain_json_on_an_invalid_policy_prints_the_diagnostics(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def broken(tmp_path: Path) -> tuple[Path, Path]:
+    """An invalid policy and a valid request to explain with it."""
     policy = tmp_path / "broken.yaml"
     policy.write_text("policyroute: 1\nname: broken\nroutes: []\nmodels: {}\n")
     request = tmp_path / "request.yaml"
     request.write_text("messages: hi\n")
+    return policy, request
+
+
+def test_explain_json_on_an_invalid_policy_prints_the_diagnostics(
+    broken: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy, request = broken
 
     status = main(["explain", str(policy), "--request", str(request), "--format", "json"])
 
@@ -52,12 +59,8 @@ def test_explain_json_on_a_bad_request_names_it(
 
 
 def test_text_format_prints_nothing_on_stdout(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    broken: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = tmp_path / "broken.yaml"
-    policy.write_text("policyroute: 1\nname: broken\nroutes: []\nmodels: {}\n")
-    request = tmp_path / "request.yaml"
-    request.write_text("messages: hi\n")
-
+    policy, request = broken
     assert main(["explain", str(policy), "--request", str(request)]) == 1
     assert capsys.readouterr().out == ""
