@@ -29,6 +29,7 @@ from policyroute.policy.load import JsonPath, LoadedDocument, format_path
 from policyroute.policy.modelchecks import check_models, check_requirements
 from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH, measure
 from policyroute.policy.schema import _hint
+from policyroute.policy.storechecks import check_store
 
 __all__ = ["semantic_diagnostics"]
 
@@ -91,6 +92,7 @@ def semantic_diagnostics(
     check_models(checker)
     check_requirements(checker)
     check_env(checker)
+    check_store(checker)
     return checker.diagnostics
 
 

@@ -86,5 +86,8 @@ CODES = MappingProxyType(
         "PR128": CodeInfo(_E, "a budget's downgrade target is both a route and a model or group"),
         "PR129": CodeInfo(_E, "groups nest too deep or expand to too many entries"),
         "PR130": CodeInfo(_W, "a weighted group reaches one model through two of its members"),
+        "PR131": CodeInfo(_E, "the redis store has no url"),
+        "PR132": CodeInfo(_E, "store.url is set but the backend is not redis"),
+        "PR133": CodeInfo(_W, "a store setting does nothing with the chosen backend"),
     }
 )
