@@ -55,6 +55,9 @@ def run_demo(args: argparse.Namespace) -> int:
 MAX_LINE_PROBLEMS = 20
 
 
+_STDIN = "/dev/stdin"
+
+
 def run_receipts_report(args: argparse.Namespace) -> int:
     """Summarise receipts files by ``args.by`` in ``args.format``.
 
@@ -65,6 +68,11 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     """
     from policyroute.costs.report import format_report, load_receipts, summarize
 
+    if "-" in args.files:
+        # Standard input, read as the file it is (gzip or not, once: a pipe cannot be reread).
+        if not Path(_STDIN).exists():
+            return usage_error("receipts report", f"- (standard input) needs {_STDIN}")
+        args.files = [_STDIN if f == "-" else f for f in args.files]
     missing = [f for f in args.files if not Path(f).exists()]
     if missing:
         return usage_error("receipts report", f"no such file: {', '.join(missing)}")
