@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -25,18 +24,6 @@ TOOL = {
 }
 THINKING = {"type": "enabled", "budget_tokens": 1024}
 PARIS = ToolCall("get_weather", {"city": "Paris"}, id="toolu_paris")
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
-
-
-@pytest.fixture
-def fp(provider: FakeProvider) -> FakeProvider:
-    provider.reset()
-    return provider
 
 
 def anthropic_post(fp: FakeProvider, stream: bool = False) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -12,18 +11,6 @@ from policyroute.testing import FakeProvider, Fault, RawResponse, RawStream
 
 pytestmark = pytest.mark.timeout(20)
 USER = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
-
-
-@pytest.fixture
-def fp(provider: FakeProvider) -> FakeProvider:
-    provider.reset()
-    return provider
 
 
 def post(fp: FakeProvider, api: str, *, stream: bool = False) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -31,18 +30,6 @@ SCHEMA = {
     "required": ["score", "tags"],
 }
 MODELS = {"openai": "openai/gpt-4o", "anthropic": "anthropic/claude-haiku-4-5"}
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
-
-
-@pytest.fixture
-def fp(provider: FakeProvider) -> FakeProvider:
-    provider.reset()
-    return provider
 
 
 def call(fp: FakeProvider, api: str, stream: bool, **extra: Any) -> Any:

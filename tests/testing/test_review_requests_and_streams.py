@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,18 +12,6 @@ import pytest
 from policyroute.testing import FakeProvider, Fault, Reply, ToolCall
 
 PATHS = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages"}
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
-
-
-@pytest.fixture
-def fp(provider: FakeProvider) -> FakeProvider:
-    provider.reset()
-    return provider
 
 
 def post(fp: FakeProvider, api: str, body: dict[str, Any]) -> httpx.Response:
