@@ -23,7 +23,11 @@ if TYPE_CHECKING:
 __all__ = ["check_store"]
 
 # The settings each backend reads, beyond ``backend``, ``lease`` and ``prefix``.
-_READS = {"memory": frozenset(), "sqlite": frozenset({"path", "lock_timeout"}), "redis": frozenset({"url"})}
+_READS = {
+    "memory": frozenset(),
+    "sqlite": frozenset({"path", "lock_timeout"}),
+    "redis": frozenset({"url"}),
+}
 
 
 def check_store(c: Checker) -> None:
