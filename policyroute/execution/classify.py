@@ -19,9 +19,11 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import traceback
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from policyroute.errors import (
@@ -202,7 +204,8 @@ def retry_after_seconds(exc: BaseException) -> float | None:
     """The wait the provider asked for, from ``retry-after-ms`` or ``retry-after`` (seconds).
 
     Looks at the headers litellm kept (``litellm_response_headers``), the exception's own
-    ``headers`` and its ``response.headers``. HTTP-date values are ignored.
+    ``headers`` and its ``response.headers``. A ``retry-after`` HTTP date (RFC 9110, as some
+    gateways send it) counts from now; one already past asks for no wait (``None``).
 
     Example:
         >>> class E(Exception):
@@ -219,9 +222,23 @@ def retry_after_seconds(exc: BaseException) -> float | None:
         seconds = _header(headers, "retry-after")
         if seconds is not None:
             value = _number(seconds)
+            if value is None:
+                value = _until_http_date(seconds)
             if value is not None:
                 return value
     return None
+
+
+def _until_http_date(text: str) -> float | None:
+    """Seconds from now until the HTTP date ``text``; ``None`` if it is not one or is past."""
+    try:
+        when = email.utils.parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, origin unknown
+        when = when.replace(tzinfo=timezone.utc)
+    wait = (when - datetime.now(timezone.utc)).total_seconds()
+    return wait if wait > 0 else None
 
 
 # --------------------------------------------------------------------------- internals

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -125,7 +127,8 @@ def test_provider_errors_pass_through_with_deployment_filled_in() -> None:
         ({"retry-after": "2"}, 2.0),
         ({"retry-after": "1.5"}, 1.5),
         ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
-        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),  # past: no wait asked
+        ({"retry-after": "not a date"}, None),
         ({"retry-after": "-3"}, None),
         ({}, None),
     ],
@@ -134,6 +137,18 @@ def test_retry_after_from_response_headers(headers: dict[str, str], expected: fl
     exc = litellm.RateLimitError("slow", P, M, response=_response(429, headers))
     assert retry_after_seconds(exc) == expected
     assert classify(exc).retry_after == expected
+
+
+@pytest.mark.timeout(20)
+def test_retry_after_as_an_http_date_counts_from_now() -> None:
+    # RFC 9110 allows an HTTP date; some gateways send one.
+    when = datetime.now(timezone.utc) + timedelta(seconds=90)
+    headers = {"retry-after": email.utils.format_datetime(when, usegmt=True)}
+    exc = litellm.RateLimitError("slow", P, M, response=_response(429, headers))
+    wait = retry_after_seconds(exc)
+    assert wait is not None
+    assert 85 <= wait <= 90  # whole seconds on the wire, and the time the test took
+    assert classify(exc).retry_after == pytest.approx(wait, abs=2)
 
 
 @pytest.mark.timeout(20)
