@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -175,3 +175,30 @@ async def sweep(agens: list[AsyncGenerator[Any, None]]) -> list[BaseException | 
 def errors_logged(records: Sequence[logging.LogRecord]) -> list[str]:
     """The messages of the records at ERROR or above."""
     return [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+
+
+def stream_kept_past_the_loop_end(
+    base: str,
+    first_chunk: Callable[[PolicyAccounting], Awaitable[Any]],
+    *,
+    kept: Literal["global", "returned"],
+    how: How,
+    keep: list[Any],
+) -> tuple[BudgetStore, list[dict[str, Any]]]:
+    """Open a stream on model ``a`` at ``base`` with ``first_chunk`` (which reads its first
+    chunk and returns it) inside ``asyncio.run()``, and keep it in ``keep`` past the loop's
+    end: stored there from inside the loop (``global``) or returned from it. Settling pauses
+    (``how``), so the loop's end meets the stream while it settles. Returns the store and the
+    receipts written."""
+    store = SlowSettlingStore(how, pause=0.1)
+    acct, receipts = list_accounting(one_model_policy(base, "loop-end-nested"), store)
+
+    async def main() -> Any:
+        stream = await first_chunk(acct)
+        if kept == "global":
+            keep.append(stream)
+            return None
+        return stream
+
+    keep.append(asyncio.run(main()))
+    return store, receipts

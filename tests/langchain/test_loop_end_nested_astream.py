@@ -27,6 +27,7 @@ from budgets.slow_stores import (
     errors_logged,
     list_accounting,
     one_model_policy,
+    stream_kept_past_the_loop_end,
     sweep,
     tracking,
 )
@@ -72,22 +73,15 @@ async def first_chunk(acct: PolicyAccounting) -> Any:
 def test_an_astream_kept_past_the_loop_end_is_settled_once_without_error(
     fp: FakeProvider,
     caplog: pytest.LogCaptureFixture,
-    kept: str,
+    kept: Literal["global", "returned"],
     how: Literal["sleep", "thread"],
 ) -> None:
     fp.set_default("a", Reply(text="one two three four five six", chunk_delay=0.02))
-    store = SlowSettlingStore(how, pause=0.1)
-    acct, receipts = list_accounting(one_model_policy(fp.openai_base, "loop-end-nested"), store)
-
-    async def main() -> Any:
-        stream = await first_chunk(acct)
-        if kept == "global":
-            KEPT.append(stream)
-            return None
-        return stream
 
     with caplog.at_level(logging.ERROR):
-        KEPT.append(asyncio.run(main()))
+        store, receipts = stream_kept_past_the_loop_end(
+            fp.openai_base, first_chunk, kept=kept, how=how, keep=KEPT
+        )
 
     assert errors_logged(caplog.records) == []
     line = assert_settled(store, receipts, *CANCELLED)
