@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from policyroute.policy.model import StoreSpec
+
 if TYPE_CHECKING:
     from policyroute.policy.checks import Checker
 
 __all__ = ["check_store"]
 
+_DEFAULT_BACKEND = StoreSpec().backend
 # The settings each backend reads, beyond ``backend``, ``lease`` and ``prefix``.
 _READS = {
     "memory": frozenset(),
@@ -35,7 +38,7 @@ def check_store(c: Checker) -> None:
     store: Any = c.data.get("store")
     if not isinstance(store, dict):
         return
-    backend = store.get("backend", "sqlite")
+    backend = store.get("backend", _DEFAULT_BACKEND)
     if backend not in _READS:
         return  # the schema's error
     if backend == "redis" and "url" not in store:
