@@ -22,7 +22,7 @@ from policyroute.execution.backoff import backoff_delay
 from policyroute.execution.breaker import CircuitBreakers, Permit
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, CallInfo, Usage
 from policyroute.execution.result import AttemptRecord, CallResult
-from policyroute.policy.model import DefaultsSpec, Requirements, Secret
+from policyroute.policy.model import DefaultsSpec, Requirements, RetrySpec, Secret
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate, Decision, DeploymentStats
 
@@ -339,7 +339,7 @@ class CallState:
             and cls not in _NEVER_SAME_DEPLOYMENT
             and retry < spec.attempts
             and self._breakers.is_available(candidate.alias)
-            and not self._beyond_cap(error, spec.retry_after_max)
+            and not self._beyond_cap(error, spec)
         ):
             delay = backoff_delay(spec, retry, retry_after=error.retry_after, rng=self._rng)
             return Action("retry", delay)
@@ -347,12 +347,12 @@ class CallState:
             return Action("next")
         return Action("stop")
 
-    def _beyond_cap(self, error: ProviderError, cap: float) -> bool:
-        """Whether ``error`` asks for a longer wait than the policy allows while another
+    def _beyond_cap(self, error: ProviderError, spec: RetrySpec) -> bool:
+        """Whether ``error`` asks for a longer wait than ``spec`` allows while another
         deployment could answer now: retrying after the cap would likely be refused again."""
-        if error.retry_after is None or error.retry_after <= cap:
+        if error.retry_after is None or error.retry_after <= spec.retry_after_max:
             return False
-        if error.error_class not in self._defaults.retry.fallback_on:
+        if error.error_class not in spec.fallback_on:
             return False
         return any(self._breakers.is_available(c.alias) for c in self.candidates)
 
