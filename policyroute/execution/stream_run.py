@@ -32,6 +32,7 @@ from policyroute.execution.call import CallState
 from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.result import CallResult
+from policyroute.execution.stream_choices import assemble
 from policyroute.execution.stream_deadlines import (
     first_token_message,
     idle_message,
@@ -297,7 +298,8 @@ class StreamRun(AttemptRun):
             self.began = True
 
     def _assemble(self) -> Any:
-        response = import_litellm().stream_chunk_builder(self.chunks, messages=self.messages)
+        # One message per choice: litellm's builder alone merges the choices of n > 1.
+        response = assemble(self.chunks, self.messages, import_litellm().stream_chunk_builder)
         if response is not None:
             repair_usage(response, self.attempt.candidate.model, self.messages)
         return response
