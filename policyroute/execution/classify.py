@@ -39,6 +39,7 @@ from policyroute.errors import (
     RateLimitError,
     ServerError,
 )
+from policyroute.execution.ratelimit_headers import rate_limit_reset_seconds
 
 __all__ = ["CLASS_TO_ERROR", "classify", "make_error", "retry_after_seconds"]
 
@@ -131,7 +132,9 @@ def classify(
 
     A ``ProviderError`` is returned as is (its deployment and model filled in if missing).
     Otherwise a new error is built with the status code, the ``Retry-After`` the provider
-    sent (seconds) and ``exc`` as its ``__cause__``.
+    sent (seconds) and ``exc`` as its ``__cause__``. A rate limit without ``Retry-After``
+    takes its wait from the provider's rate-limit reset headers instead, when they give one
+    (:mod:`policyroute.execution.ratelimit_headers`).
 
     Example:
         >>> classify(TimeoutError(), deployment="mini").error_class
@@ -184,7 +187,7 @@ def classify(
         deployment=deployment,
         model=model,
         status_code=status,
-        retry_after=retry_after_seconds(exc),
+        retry_after=_wait_asked(exc, error_class),
     )
     err.__cause__ = exc
     return err
@@ -226,6 +229,20 @@ def retry_after_seconds(exc: BaseException) -> float | None:
                 value = _until_http_date(seconds)
             if value is not None:
                 return value
+    return None
+
+
+def _wait_asked(exc: BaseException, error_class: ErrorClass) -> float | None:
+    """``Retry-After`` if the provider sent one; for a rate limit without it, the reset of
+    the exhausted limit (:func:`~policyroute.execution.ratelimit_headers.rate_limit_reset_seconds`),
+    which then goes the same way: capped at ``retry_after_max``, or fallen over past it."""
+    wait = retry_after_seconds(exc)
+    if wait is not None or error_class != "rate_limit":
+        return wait
+    for headers in _header_sources(exc):
+        wait = rate_limit_reset_seconds(headers)
+        if wait is not None:
+            return wait
     return None
 
 

@@ -7,7 +7,8 @@ that a test can also construct directly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -22,7 +23,7 @@ class Fault:
 
     Example:
         >>> Fault.status(429, retry_after=1.5)
-        StatusFault(status_code=429, retry_after=1.5, message=None)
+        StatusFault(status_code=429, retry_after=1.5, message=None, headers=())
         >>> Fault.stream_cut(after=2).after
         2
     """
@@ -31,15 +32,23 @@ class Fault:
 
     @staticmethod
     def status(
-        status: int, *, retry_after: float | None = None, message: str | None = None
+        status: int,
+        *,
+        retry_after: float | None = None,
+        message: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> StatusFault:
         """An HTTP error status with a JSON error body in the provider's format.
+
+        ``headers`` are sent with the error as given, e.g. a provider's rate-limit headers.
 
         Example:
             >>> Fault.status(503).status_code
             503
+            >>> Fault.status(429, headers={"x-ratelimit-reset-requests": "1s"}).headers
+            (('x-ratelimit-reset-requests', '1s'),)
         """
-        return StatusFault(status, retry_after, message)
+        return StatusFault(status, retry_after, message, tuple((headers or {}).items()))
 
     @staticmethod
     def context_length(message: str | None = None) -> ContextLengthFault:
@@ -196,6 +205,24 @@ def _check_non_negative(name: str, value: float) -> None:
         raise ValueError(f"{name} must be >= 0, got {value}")
 
 
+# The fake provider writes these itself; a second copy would break the response's framing.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _check_header(name: str, value: str) -> None:
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"StatusFault.headers: {name!r} is not an HTTP header name")
+    if name.lower() in _FRAMING_HEADERS:
+        raise ValueError(
+            f"StatusFault.headers: {name!r} is set by the fake provider itself; leave it out"
+        )
+    if "\r" in value or "\n" in value or not value.isascii():
+        raise ValueError(
+            f"StatusFault.headers: the value of {name!r} must be one line of ASCII, got {value!r}"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class StatusFault(Fault):
     """HTTP ``status_code`` with a provider-shaped JSON error and an optional ``Retry-After``.
@@ -203,21 +230,32 @@ class StatusFault(Fault):
     ``retry_after`` is in seconds; it is sent as an integer when whole, else as a decimal
     (``"1.5"``), which the OpenAI and Anthropic SDKs accept. ``message`` overrides the
     provider-like default message for the status. 529 is Anthropic's ``overloaded_error``.
+    ``headers`` are further ``(name, value)`` response headers, sent in order after the
+    provider's own (rate-limit headers such as ``x-ratelimit-reset-requests`` or
+    ``anthropic-ratelimit-tokens-reset``); values are sent verbatim, unparsed, so a test can
+    send malformed ones too.
 
     Example:
         >>> StatusFault(503).retry_after is None
         True
+        >>> StatusFault(429, headers=(("x-ratelimit-remaining-requests", "0"),)).headers[0][1]
+        '0'
     """
 
     status_code: int
     retry_after: float | None = None
     message: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not 400 <= self.status_code <= 599:
             raise ValueError(f"StatusFault.status_code must be 4xx/5xx, got {self.status_code}")
         if self.retry_after is not None:
             _check_non_negative("StatusFault.retry_after", self.retry_after)
+        # A tuple keeps the fault hashable and immutable whatever sequence was passed.
+        object.__setattr__(self, "headers", tuple((str(n), str(v)) for n, v in self.headers))
+        for name, value in self.headers:
+            _check_header(name, value)
 
 
 @dataclass(frozen=True, slots=True)

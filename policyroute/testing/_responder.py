@@ -6,6 +6,7 @@ import asyncio
 import socket
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from policyroute.testing import _anthropic_wire as anthropic_wire
@@ -81,11 +82,14 @@ class Responder:
         body: bytes,
         request_id: str,
         retry_after: float | None,
+        headers: Sequence[tuple[str, str]] = (),
     ) -> bool:
-        """Write an error response with a request id and an optional ``Retry-After``."""
+        """Write an error response with a request id, an optional ``Retry-After`` and the
+        fault's own ``headers``."""
         extra = [("request-id" if api == "anthropic" else "x-request-id", request_id)]
         if retry_after is not None:
             extra.append(("retry-after", _format_seconds(retry_after)))
+        extra.extend(headers)
         writer.write(full_response(status, body, keep_alive=keep, extra_headers=extra))
         await writer.drain()
         return keep
@@ -109,7 +113,10 @@ class Responder:
         if isinstance(step, (StatusFault, ContextLengthFault, ContentFilterFault, BadRequestFault)):
             request_id = f"req_fake{self._ids.next():06d}"
             status, body, retry_after = _error_for(api, step, chat.model, request_id)
-            return await self.write_error(api, writer, keep, status, body, request_id, retry_after)
+            headers = step.headers if isinstance(step, StatusFault) else ()
+            return await self.write_error(
+                api, writer, keep, status, body, request_id, retry_after, headers
+            )
         if isinstance(step, ConnectionReset):
             sock = writer.get_extra_info("socket")
             if sock is not None:
