@@ -9,7 +9,9 @@ Exit status, the same for every sub-command:
   or routed, malformed receipt lines, an unreadable input file, an unreachable budget store,
   or standard output closed or gone (``policyroute receipts report big.jsonl | head -1``).
 - 2: usage error: unknown command or flag, a bad ``--format``/``--by`` value, an input file
-  that does not exist.
+  that does not exist (or is a device). ``validate`` and ``test`` still check every other
+  path first and report each missing one in its place, so one stale name in a pre-commit
+  hook's list hides nothing; the status 2 then says a path was wrong.
 - 70: an internal error: a bug in policyroute, not a problem with the input. One line on
   stderr; ``POLICYROUTE_TRACEBACK=1`` shows the traceback.
 - 130: interrupted (Ctrl-C).
@@ -17,6 +19,9 @@ Exit status, the same for every sub-command:
 Every error goes to stderr as ``policyroute <command>: error: <what>`` with the file and,
 where it has one, the line and column or JSON path; a traceback is never the answer to bad
 input.
+With ``--format json``, a command that fails with status 1 or 2 (once its arguments are
+parsed) also prints ``{"error": {"type", "message"[, "diagnostics"]}}`` on stdout, unless its
+report already is that document (``validate`` lists a missing file among the others).
 
 Example:
     >>> main(["schema"])  # doctest: +SKIP
@@ -37,18 +42,21 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from policyroute.cli_output import json_error
 from policyroute.errors import PolicyRouteError, PolicyValidationError
 
-__all__ = ["INTERNAL_ERROR", "build_parser", "main"]
+__all__ = ["INTERNAL_ERROR", "INTERRUPTED", "build_parser", "main"]
 
 INTERNAL_ERROR = 70
 """Exit status for a failure inside policyroute itself (``EX_SOFTWARE`` of sysexits.h)."""
+
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
 def _version() -> str:
@@ -163,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
     except BrokenPipeError:
         return _reader_gone()
+    except KeyboardInterrupt:
+        # Ctrl-C while the parser is built or the command's module is imported, outside the
+        # command itself: the same quiet status 130, not a traceback.
+        return INTERRUPTED
     except Exception as exc:
         # Bad input is answered above with what is wrong and where; reaching here is a bug.
         # A CI log gets one line and a status of its own; the traceback is there on demand.
@@ -183,12 +195,8 @@ def _json_error(
     """With ``--format json``, the error as a JSON document on stdout too, so that a program
     reading the output gets a document, not nothing: ``{"error": {"type", "message",
     "diagnostics"}}``."""
-    if getattr(args, "format", None) != "json":
-        return
-    error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
-    if diagnostics is not None:
-        error["diagnostics"] = diagnostics
-    print(json.dumps({"error": error}, indent=2, default=str))
+    if getattr(args, "format", None) == "json":
+        json_error(type(exc).__name__, str(exc), diagnostics)
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -217,10 +225,11 @@ def _main(argv: Sequence[str] | None) -> int:
         _json_error(args, exc)
         return 1
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
     except BrokenPipeError:
         raise  # answered by main()
     except OSError as exc:  # unreadable input, unwritable store: a problem, not a crash
         print(f"policyroute {command}: error: {exc}", file=sys.stderr)
+        _json_error(args, exc)
         return 1
     return status

@@ -55,18 +55,20 @@ def run(args: argparse.Namespace) -> int:
     from policyroute.explain import explain, render_text
     from policyroute.policy.loader import load_policy
 
+    as_json = args.format == "json"
     problem = not_a_file(args.policy, "policy")
     if problem:
-        return usage_error("explain", problem)
+        return usage_error("explain", problem, json_output=as_json)
     if args.request == "-":
         if sys.stdin is None:
-            return usage_error("explain", "--request - reads standard input, which is closed")
+            message = "--request - reads standard input, which is closed"
+            return usage_error("explain", message, json_output=as_json)
         name = "<stdin>"
         data: str | bytes = sys.stdin.read() if _text_only(sys.stdin) else sys.stdin.buffer.read()
     else:
         problem = not_a_file(args.request, "request")
         if problem:
-            return usage_error("explain", problem)
+            return usage_error("explain", problem, json_output=as_json)
         name, data = args.request, Path(args.request).read_bytes()
 
     policy = load_policy(args.policy)

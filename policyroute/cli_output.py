@@ -14,18 +14,20 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 __all__ = [
     "USAGE_ERROR",
     "Style",
     "colour_enabled",
     "devices",
+    "json_error",
     "not_a_file",
     "plural",
     "usage_error",
@@ -116,9 +118,38 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def usage_error(command: str, message: str) -> int:
-    """Print ``policyroute <command>: error: <message>`` to stderr; return exit status 2."""
+def json_error(
+    type_name: str, message: str, diagnostics: list[dict[str, Any]] | None = None
+) -> None:
+    """Print ``{"error": {"type", "message"[, "diagnostics"]}}`` on stdout.
+
+    What a ``--format json`` command prints when it fails, so that a program reading its
+    output always gets a JSON document, never nothing.
+
+    Example:
+        >>> json_error("UsageError", "no such policy file: p.yaml")
+        {
+          "error": {
+            "type": "UsageError",
+            "message": "no such policy file: p.yaml"
+          }
+        }
+    """
+    error: dict[str, Any] = {"type": type_name, "message": message}
+    if diagnostics is not None:
+        error["diagnostics"] = diagnostics
+    print(json.dumps({"error": error}, indent=2, default=str))
+
+
+def usage_error(command: str, message: str, *, json_output: bool = False) -> int:
+    """Print ``policyroute <command>: error: <message>`` to stderr; return exit status 2.
+
+    With ``json_output`` (the command was given ``--format json``) the error is also printed
+    on stdout as a JSON document (see :func:`json_error`), type ``UsageError``.
+    """
     print(f"policyroute {command}: error: {message}", file=sys.stderr)
+    if json_output:
+        json_error("UsageError", message)
     return USAGE_ERROR
 
 

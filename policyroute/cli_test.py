@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from policyroute.cli_output import Style, devices, plural, usage_error
+from policyroute.cli_output import USAGE_ERROR, Style, devices, plural, usage_error
 
 if TYPE_CHECKING:
     from policyroute.policytest import SuiteResult
@@ -67,19 +67,36 @@ def render_results(results: Sequence[SuiteResult], style: Style) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the tests files in ``args.paths``; exit 1 if any case fails or any file is broken."""
-    from pathlib import Path
+    """Run the tests files in ``args.paths``; exit 1 if any case fails or any file is broken.
 
-    from policyroute.policytest import find_tests_files, run_policy_tests
+    A path that does not exist (or is a device) is a usage error, exit 2, but only once every
+    other tests file has run: it is reported in its place, as a file with errors.
+    """
 
-    missing = [p for p in args.paths if not Path(p).exists()]
-    if missing:
-        return usage_error("test", f"no such file or directory: {', '.join(missing)}")
-    unreadable = devices(args.paths)
-    if unreadable:
-        return usage_error("test", f"not a file: {', '.join(unreadable)}")
-    if not find_tests_files(args.paths):
+    from policyroute.policytest import SuiteResult, find_tests_files, run_tests_file
+
+    files = find_tests_files(args.paths)
+    if not files:
         return usage_error("test", f"no *.tests.yaml files found in {', '.join(args.paths)}")
-    results = run_policy_tests(args.paths)
+    results: list[SuiteResult] = []
+    missing: list[str] = []
+    unreadable: list[str] = []
+    for path in files:
+        if not path.exists():
+            missing.append(str(path))
+            problem = f"{path}: no such file or directory"
+        elif devices([str(path)]):
+            unreadable.append(str(path))
+            problem = f"{path}: not a file (a device is never read)"
+        else:
+            results.append(run_tests_file(path))
+            continue
+        results.append(SuiteResult(str(path), None, (), (problem,)))
     print(render_results(results, Style.for_stream(sys.stdout)))
+    if missing:
+        usage_error("test", f"no such file or directory: {', '.join(missing)}")
+    if unreadable:
+        usage_error("test", f"not a file: {', '.join(unreadable)}")
+    if missing or unreadable:
+        return USAGE_ERROR
     return 0 if all(s.ok for s in results) else 1

@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policyroute.cli_output import Style, devices, plural, usage_error
+from policyroute.cli_output import USAGE_ERROR, Style, devices, plural, usage_error
 
 if TYPE_CHECKING:
     from policyroute.policy.diagnostics import Diagnostic
     from policyroute.policy.validate import ValidationResult
 
-__all__ = ["format_summary", "github_annotation", "report_as_json", "run"]
+__all__ = ["collect_results", "format_summary", "github_annotation", "report_as_json", "run"]
 
 
 def _escape_data(text: str) -> str:
@@ -99,19 +100,61 @@ def report_as_json(results: Sequence[ValidationResult], *, strict: bool) -> dict
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    """Validate ``args.paths``; exit 1 if any file fails (warnings fail only with --strict)."""
+def _not_found(path: str, reason: str, *, strict: bool) -> ValidationResult:
+    """A path that names no policy, reported in its place among the others (PR001)."""
+    from policyroute.policy.diagnostics import Diagnostic
+    from policyroute.policy.validate import ValidationResult
+
+    return ValidationResult(path, None, (Diagnostic("PR001", reason, "", path),), "", strict)
+
+
+def collect_results(
+    paths: Sequence[str], *, strict: bool
+) -> tuple[list[ValidationResult], list[str]]:
+    """Validate every path in order; also return the paths that could not be read at all.
+
+    A path that does not exist, or is a device (``/dev/zero`` would be read without end), is
+    not skipped over nor allowed to stop the run: it becomes a PR001 result in its place, so a
+    pre-commit hook or CI job sees every file's problems at once. A file named twice (or once
+    and again inside a folder given too) is reported once.
+
+    Example:
+        >>> results, bad = collect_results(["no/such.yaml"], strict=False)
+        >>> bad, results[0].diagnostics[0].code
+        (['no/such.yaml'], 'PR001')
+    """
     from policyroute.policy.validate import validate_paths
 
-    missing = [p for p in args.paths if not Path(p).exists()]
-    if missing:
-        return usage_error("validate", f"no such file or directory: {', '.join(missing)}")
-    unreadable = devices(args.paths)
-    if unreadable:
-        return usage_error("validate", f"not a file: {', '.join(unreadable)}")
-    results = validate_paths(list(args.paths), strict=args.strict)
+    results: list[ValidationResult] = []
+    bad: list[str] = []
+    seen: set[str] = set()
+    for path in paths:
+        if not Path(path).exists():
+            bad.append(path)
+            found = [_not_found(path, "no such file or directory", strict=strict)]
+        elif devices([path]):
+            bad.append(path)
+            found = [_not_found(path, "not a file (a device is never read)", strict=strict)]
+        else:
+            found = validate_paths([path], strict=strict)
+        for result in found:
+            key = os.path.realpath(result.file)
+            if key not in seen:
+                seen.add(key)
+                results.append(result)
+    return results, bad
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate ``args.paths``; exit 1 if any file fails (warnings fail only with --strict).
+
+    A path that does not exist (or is a device) is a usage error, exit 2, but only once every
+    other path has been validated and reported, each missing one in its place.
+    """
+    results, bad = collect_results(list(args.paths), strict=args.strict)
     if not results:
-        return usage_error("validate", f"no policy files found in {', '.join(args.paths)}")
+        message = f"no policy files found in {', '.join(args.paths)}"
+        return usage_error("validate", message, json_output=args.format == "json")
 
     if args.format == "json":
         print(json.dumps(report_as_json(results, strict=args.strict), indent=2))
@@ -128,4 +171,13 @@ def run(args: argparse.Namespace) -> int:
         ok = all(r.ok for r in results)
         summary = format_summary(results)
         print(style.green(summary) if ok else style.red(summary))
+    if bad:
+        bad = list(dict.fromkeys(bad))
+        missing = [p for p in bad if not Path(p).exists()]
+        devs = [p for p in bad if p not in missing]
+        if missing:
+            usage_error("validate", f"no such file or directory: {', '.join(missing)}")
+        if devs:
+            usage_error("validate", f"not a file: {', '.join(devs)}")
+        return USAGE_ERROR
     return 0 if all(r.ok for r in results) else 1
