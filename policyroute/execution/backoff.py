@@ -1,9 +1,11 @@
 """How long to wait before retrying the same deployment.
 
-A provider's ``Retry-After`` is honoured (capped at ``retry_after_max``); otherwise the wait
-is exponential with full jitter (AWS architecture blog, "Exponential Backoff And Jitter"):
-a uniform draw between 0 and ``min(max, initial * multiplier ** retry)``, which spreads the
-retries of many clients that failed together.
+A provider's ``Retry-After`` is honoured (capped at ``retry_after_max``), and so is, for a rate
+limit without one, the reset its rate-limit headers announce (see
+:mod:`policyroute.execution.ratelimit_headers`). Otherwise the wait is exponential with full
+jitter (AWS architecture blog, "Exponential Backoff And Jitter"): a uniform draw between 0 and
+``min(max, initial * multiplier ** retry)``, which spreads the retries of many clients that
+failed together.
 
 Example:
     >>> import random
@@ -35,8 +37,9 @@ def backoff_delay(
 ) -> float:
     """Seconds to sleep before retry number ``retry`` (0 for the first retry).
 
-    ``retry_after`` is what the provider asked for, if anything; it wins over the computed
-    backoff, capped at ``spec.retry_after_max``. ``rng`` makes the jitter reproducible.
+    ``retry_after`` is what the provider asked for, if anything (its ``Retry-After``, or the
+    reset of the rate limit that refused the call); it wins over the computed backoff, capped
+    at ``spec.retry_after_max``. ``rng`` makes the jitter reproducible.
 
     Example:
         >>> import random

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from exec_support import FAST_RETRY, RecordingAccounting, StubPolicy, arun, ask, candidate
 
+import policyroute
 from policyroute._lazy import import_litellm
 from policyroute.errors import AllCandidatesFailedError
 from policyroute.execution.classify import classify
@@ -455,3 +456,58 @@ def test_a_status_fault_refuses_headers_that_would_break_the_response(
 ) -> None:
     with pytest.raises(ValueError, match=r"StatusFault\.headers"):
         Fault.status(429, headers={name: value})
+
+
+# --------------------------------------------------------------------------- through a policy
+
+POLICY = """
+policyroute: 1
+name: ratelimit-reset
+models:
+  a: {{model: openai/a, api_base: "{base}", api_key: "${{PR_RESET_KEY}}",
+       price: {{input_per_mtok: 1, output_per_mtok: 2}}}}
+  b: {{model: openai/b, api_base: "{base}", api_key: "${{PR_RESET_KEY}}",
+       price: {{input_per_mtok: 1, output_per_mtok: 2}}}}
+routes:
+  - name: default
+    to: [a, b]
+receipts: {{sink: none}}
+defaults:
+  max_tokens: 10
+  # Without a hint the retry would come within 20 ms.
+  retry: {{attempts: 1, retry_after_max: 3s, backoff: {{initial: 10ms, max: 20ms}}}}
+"""
+
+
+@pytest.fixture
+def policy_text(fp: FakeProvider, workdir: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("PR_RESET_KEY", "sk-reset-0123456789")
+    return POLICY.format(base=fp.openai_base)
+
+
+def _hello(policy_text: str) -> str:
+    answer = policyroute.completion(
+        policy=policy_text, messages=[{"role": "user", "content": "hello"}]
+    )
+    return str(answer.choices[0].message.content)
+
+
+def test_a_policy_call_retries_after_the_reset(fp: FakeProvider, policy_text: str) -> None:
+    fp.script("a", Fault.status(429, headers=REQUESTS_SPENT), Reply(text="from a"))
+    assert _hello(policy_text) == "from a"
+    first, second = fp.requests_for("a")
+    assert second.timestamp - first.timestamp >= 0.28
+    assert fp.attempts("b") == 0
+
+
+def test_a_policy_call_falls_over_when_the_reset_is_past_retry_after_max(
+    fp: FakeProvider, policy_text: str
+) -> None:
+    # The policy caps waits at 3 s; the token limit resets in 20 s.
+    spent = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "20s"}
+    fp.script("a", Fault.status(429, headers=spent), Reply(text="from a"))
+    fp.script("b", Reply(text="from b"))
+    started = time.monotonic()
+    assert _hello(policy_text) == "from b"
+    assert time.monotonic() - started < 3.0  # not the capped wait
+    assert (fp.attempts("a"), fp.attempts("b")) == (1, 1)
