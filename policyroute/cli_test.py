@@ -44,9 +44,10 @@ def render_results(results: Sequence[SuiteResult], style: Style) -> str:
         else:
             out.append(f"{style.green('ok')}    {suite.file} ({plural(suite.passed, 'case')})")
     for suite in results:
-        for problem in suite.problems:
+        if suite.problems:
+            # One block per file: an invalid policy's header and its diagnostics stay together.
             out.append("")
-            out.append(style.red(problem))
+            out.extend(style.red(problem) for problem in suite.problems)
         for case in suite.cases:
             if case.passed:
                 continue

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
     from policyroute.policy.facts import TokenCounter
     from policyroute.policy.load import LoadedDocument
+    from policyroute.policy.model import PolicySpec
 
 __all__ = [
     "EXPECT_KEYS",
@@ -313,6 +314,35 @@ def _actual(
     return {k: full[k] for k in wanted}
 
 
+def _unknown_names(expected: Mapping[str, Any], spec: PolicySpec) -> str | None:
+    """An ``expect`` name the policy does not define, said as such (``None`` when all exist).
+
+    Compared as written, a misspelt route or model would only ever show up as a diff that
+    looks like a routing change.
+    """
+    routes = [r.name for r in spec.routes]
+    models = list(spec.models)
+    named = [
+        ("route", "route", [expected.get("route")], routes),
+        ("model", "model", [expected.get("model")], models),
+        ("candidates", "model", list(expected.get("candidates", ())), models),
+        ("budgets", "budget", list(expected.get("budgets", ())), [b.name for b in spec.budgets]),
+    ]
+    for key, what, given, names in named:
+        for value in given:
+            if key in expected and value not in names:
+                close = difflib.get_close_matches(str(value), names, n=1)
+                hint = (
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else f"it has {', '.join(names)}"
+                    if names
+                    else f"it has no {what}s"
+                )
+                return f"'expect.{key}' names no {what} of the policy: {value!r} ({hint})"
+    return None
+
+
 def _run_case(
     raw: Any,
     index: int,
@@ -330,7 +360,11 @@ def _run_case(
     env = {str(k): str(v) for k, v in raw.get("env", {}).items()}
     try:
         with _environment(env):
-            actual = _actual(policies.get(env), raw["request"], expected, token_counter)
+            policy = policies.get(env)
+            problem = _unknown_names(expected, policy.spec)
+            if problem is not None:
+                return CaseResult(doc.file, line, name, expected, {}, error=problem)
+            actual = _actual(policy, raw["request"], expected, token_counter)
     except RequestError as exc:
         return CaseResult(doc.file, line, name, expected, {}, error=f"bad request: {exc}")
     return CaseResult(doc.file, line, name, expected, actual)
