@@ -31,6 +31,7 @@ from policyroute import _shared_cache
 from policyroute._fields import read
 from policyroute._shared_cache import PolicyRef
 from policyroute.errors import RequestError
+from policyroute.execution.call import RoutingPolicy
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
 from policyroute.execution.usage import has_content, has_finish_reason, has_reasoning
@@ -93,7 +94,10 @@ def completion(
     executor = _executor_for(policy, accounting)
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
-        return CompletionStream(executor.stream(request), usage_chunk=_usage_asked(params)).start()
+        chunks = CompletionStream(
+            executor.stream(request), usage_chunk=_usage_asked(params), policy=executor.policy
+        )
+        return chunks.start()
     return _annotated(executor.complete(request), executor.policy)
 
 
@@ -125,7 +129,9 @@ async def acompletion(
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
         events = executor.astream(request)
-        return await AsyncCompletionStream(events, usage_chunk=_usage_asked(params)).start()
+        return await AsyncCompletionStream(
+            events, usage_chunk=_usage_asked(params), policy=executor.policy
+        ).start()
     return _annotated(await executor.acomplete(request), executor.policy)
 
 
@@ -142,10 +148,17 @@ class CompletionStream:
         ...     print(chunk.choices[0].delta.content or "", end="")
     """
 
-    def __init__(self, events: Iterator[StreamEvent], *, usage_chunk: bool = True) -> None:
+    def __init__(
+        self,
+        events: Iterator[StreamEvent],
+        *,
+        usage_chunk: bool = True,
+        policy: RoutingPolicy | None = None,
+    ) -> None:
         self._events = events
         self._first: Any = None
         self._usage_chunk = usage_chunk
+        self._policy = policy
         self.result: CallResult | None = None
 
     def start(self) -> CompletionStream:
@@ -165,7 +178,7 @@ class CompletionStream:
                 if self._usage_chunk or not _usage_only(event.chunk):
                     return event.chunk
                 continue
-            self.result = event.result
+            self.result = _finished(event.result, self._policy)
         raise StopIteration
 
     def close(self) -> None:
@@ -196,10 +209,17 @@ class AsyncCompletionStream:
         ...     print(chunk.choices[0].delta.content or "", end="")
     """
 
-    def __init__(self, events: AsyncIterator[StreamEvent], *, usage_chunk: bool = True) -> None:
+    def __init__(
+        self,
+        events: AsyncIterator[StreamEvent],
+        *,
+        usage_chunk: bool = True,
+        policy: RoutingPolicy | None = None,
+    ) -> None:
         self._events = events
         self._first: Any = None
         self._usage_chunk = usage_chunk
+        self._policy = policy
         self.result: CallResult | None = None
 
     async def start(self) -> AsyncCompletionStream:
@@ -222,7 +242,7 @@ class AsyncCompletionStream:
                 if self._usage_chunk or not _usage_only(event.chunk):
                     return event.chunk
                 continue
-            self.result = event.result
+            self.result = _finished(event.result, self._policy)
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
@@ -306,6 +326,14 @@ def _request(
         tags=tuple(tags) if tags is not None else (),
         **fields,
     )
+
+
+def _finished(result: CallResult, policy: RoutingPolicy | None) -> CallResult:
+    # The answer a stream assembled carries what the unstreamed response carries, so
+    # ``stream.result.response._hidden_params["response_cost"]`` is what the receipt charged.
+    if result.response is not None:
+        _annotated(result, policy)
+    return result
 
 
 def _annotated(result: CallResult, policy: object) -> Any:
