@@ -83,9 +83,9 @@ def rate_limit_reset_seconds(headers: Any, *, now: datetime | None = None) -> fl
     """Seconds until the rate limit that refused the call resets, from ``headers``.
 
     ``headers`` is any mapping of response headers (``httpx.Headers``, a ``dict``; names are
-    matched without regard to case). ``now`` (aware) is when the answer came, for RFC 3339
-    resets; the current time by default. Returns ``None`` when the headers give no usable
-    hint. See the module docstring for the rule.
+    matched without regard to case). ``now`` is when the answer came, for RFC 3339 resets
+    (naive is taken as UTC); the current time by default. Returns ``None`` when the headers
+    give no usable hint. See the module docstring for the rule.
 
     Example:
         >>> rate_limit_reset_seconds({"x-ratelimit-reset-tokens": "1m30s"})
@@ -103,6 +103,8 @@ def rate_limit_reset_seconds(headers: Any, *, now: datetime | None = None) -> fl
     if not lowered:
         return None
     when = now or datetime.now(timezone.utc)
+    if when.tzinfo is None:  # a naive time cannot be compared with an RFC 3339 one: UTC
+        when = when.replace(tzinfo=timezone.utc)
     exhausted: list[float | None] = []
     others: list[float] = []
     for remaining_name, reset_name, form in _LIMITS:

@@ -240,6 +240,12 @@ def test_the_reset_of_the_limit_that_refused_is_the_wait(
     assert rate_limit_reset_seconds(httpx.Headers(headers), now=T0) == got
 
 
+def test_a_naive_now_is_taken_as_utc() -> None:
+    headers = {"anthropic-ratelimit-requests-reset": "2025-06-01T12:00:08Z"}
+    naive = T0.replace(tzinfo=None)
+    assert rate_limit_reset_seconds(headers, now=naive) == pytest.approx(8.0)
+
+
 def test_something_that_is_not_a_mapping_gives_no_hint() -> None:
     assert rate_limit_reset_seconds(None) is None
     assert rate_limit_reset_seconds("x-ratelimit-reset-requests: 1s") is None
