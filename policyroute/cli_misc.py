@@ -64,7 +64,8 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     Every skipped line is named on stderr (``file:line: why``). A line a killed writer left
     is a warning; any other bad line (not JSON, a receipt with wrong-typed fields) means the
     totals are short, so the report is still printed but the exit status is 1. A file named
-    twice is read once, with a note.
+    twice is read once, with a note; so is a receipt found in more than one input, and one
+    whose identity was read before with other content is an error.
     """
     from policyroute.costs.report import format_report, load_receipts, summarize
 
@@ -85,6 +86,9 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     for path, first in records.repeated:
         note = f"{path} is the same file as {first}: read once"
+        print(f"policyroute receipts report: note: {note}", file=sys.stderr)
+    if records.duplicates:
+        note = f"{records.duplicates} duplicate receipt(s) read more than once: counted once"
         print(f"policyroute receipts report: note: {note}", file=sys.stderr)
     shown = records.problems[:MAX_LINE_PROBLEMS]
     for problem in shown:

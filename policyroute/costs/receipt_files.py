@@ -27,6 +27,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from policyroute.costs.receipt_identity import ReceiptDeduplicator, conflict_reason
+
 __all__ = [
     "MAX_LINE_BYTES",
     "MAX_PROBLEMS",
@@ -88,16 +90,29 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     path twice) is read once; :attr:`repeated` lists each such ``(path, path read)``. In a
     database, a problem's ``line`` is the row's ``id``.
 
+    A receipt read again (from another input that overlaps, such as a rotated file and its
+    copy, or the JSON-lines file and the SQLite database of the same writer) is yielded once:
+    each later exact copy is counted in :attr:`duplicates`. A later record with the same
+    identity (see :mod:`~policyroute.costs.receipt_identity`) and other content is a
+    conflict: the one read first counts (inputs are read in the order given), the later one
+    is left out, counted in :attr:`conflicts` and described as a problem (an error: the totals
+    may be off by the difference). Remembering what was read costs about 126 bytes per
+    identified receipt (:class:`~policyroute.costs.receipt_identity.ReceiptDeduplicator`);
+    ``dedupe=False`` yields every record as read and remembers none.
+
     Example:
         >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP
         >>> records = list(stream); stream.skipped, stream.problems  # doctest: +SKIP
         (0, [])
     """
 
-    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+    def __init__(self, paths: Iterable[str | os.PathLike[str]], *, dedupe: bool = True) -> None:
         self.paths = [os.fspath(p) for p in paths]
         self.skipped = 0
         self.read = 0
+        self.duplicates = 0
+        self.conflicts = 0
+        self._seen = ReceiptDeduplicator() if dedupe else None
         self.problems: list[LineProblem] = []
         self.problem_count = 0
         self.error_count = 0
@@ -202,6 +217,14 @@ class ReceiptStream(Iterator[dict[str, Any]]):
         if problem is not None:
             self.skipped += 1
             self._note(LineProblem(path, number, problem))
+            return None
+        found = "new" if self._seen is None else self._seen.check(record)
+        if found == "duplicate":
+            self.duplicates += 1
+            return None
+        if found == "conflict":
+            self.conflicts += 1
+            self._note(LineProblem(path, number, conflict_reason(record)))
             return None
         return record
 
@@ -372,11 +395,12 @@ def parse_amount(value: Any) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def load_receipts(paths: Iterable[str | os.PathLike[str]]) -> ReceiptStream:
-    """Iterate over the receipt records in ``paths`` (JSON lines), in file order.
+def load_receipts(paths: Iterable[str | os.PathLike[str]], *, dedupe: bool = True) -> ReceiptStream:
+    """Iterate over the receipt records in ``paths`` (JSON lines or the SQLite sink's
+    database), in file order, each receipt once (see :class:`ReceiptStream`).
 
     Example:
         >>> [r["kind"] for r in load_receipts(["r.jsonl"])]  # doctest: +SKIP
         ['attempt', 'call']
     """
-    return ReceiptStream(paths)
+    return ReceiptStream(paths, dedupe=dedupe)

@@ -13,6 +13,12 @@ Where each figure comes from:
   is moved to UTC first).
 - ``attempt_cost`` is the sum over attempt receipts. It equals ``cost`` unless call receipts
   are missing (a process killed between an attempt and the end of its call).
+- **Each receipt counts once**: read through :func:`load_receipts`, a receipt found in more
+  than one input (overlapping rotated files, a JSON-lines file and the SQLite database of the
+  same writer) is added up once; ``duplicates`` counts the copies dropped. A record with the
+  identity of one read earlier (kind, ``request_id`` and attempt number) but other content
+  is a conflict: the first one read counts, and the other is named among the problems and
+  counted in ``conflicts``. :func:`summarize` itself adds up every record it is given.
 
 Reading the files (gzip included) and accounting for every line that cannot be added up is
 :mod:`policyroute.costs.receipt_files`; its names are re-exported here.
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from policyroute._display_width import display_width, pad
 from policyroute.costs.receipt_files import (
     LineProblem,
     ReceiptStream,
@@ -117,7 +124,9 @@ class Report:
     Summed from a :class:`ReceiptStream`, ``skipped`` counts the lines left out and
     ``problems`` says where and why (the ``json`` format carries both); past
     :data:`~policyroute.costs.receipt_files.MAX_PROBLEMS` problems, ``problems_left_out``
-    counts those not listed.
+    counts those not listed. ``duplicates`` counts the receipts read again and counted once;
+    ``conflicts`` those left out because a receipt with their identity and other content was
+    read first (each is also among the problems).
     """
 
     by: tuple[str, ...]
@@ -126,6 +135,8 @@ class Report:
     skipped: int = 0
     problems: tuple[LineProblem, ...] = ()
     problems_left_out: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``json`` format)."""
@@ -141,6 +152,8 @@ class Report:
                 for p in self.problems
             ],
             "problems_left_out": self.problems_left_out,
+            "duplicate_receipts": self.duplicates,
+            "conflicting_receipts": self.conflicts,
         }
 
 
@@ -200,6 +213,8 @@ def summarize(records: Iterable[Mapping[str, Any]], by: Sequence[str] = ()) -> R
         report.skipped = records.skipped
         report.problems = tuple(records.problems)
         report.problems_left_out = records.problem_count - len(records.problems)
+        report.duplicates = records.duplicates
+        report.conflicts = records.conflicts
     return report
 
 
@@ -241,12 +256,13 @@ _CSV_COLUMNS = (
 
 
 # A name holding a newline or tab (metadata comes from callers) would break the table's rows
-# and columns; the table shows such characters escaped (json and csv keep them as they are).
+# and columns, and a C1 control (0x9b is CSI) can start a terminal escape sequence; the table
+# shows such characters escaped (json and csv keep them as they are).
 _CONTROL_ESCAPES = {
     code: (
         "\\n" if code == 10 else "\\t" if code == 9 else "\\r" if code == 13 else f"\\x{code:02x}"
     )
-    for code in (*range(32), 127)
+    for code in (*range(32), *range(127, 160))
 }
 
 
@@ -262,17 +278,36 @@ def _table(report: Report) -> str:
         body = [
             (key.translate(_CONTROL_ESCAPES), *(str(row[c]) for c in _COLUMNS)) for key, row in rows
         ]
-        widths = [max(len(r[i]) for r in (header, *body)) for i in range(len(header))]
-        fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+        # Display width, not len(): a CJK name takes two columns a character, a combining
+        # accent none.
+        widths = [max(display_width(r[i]) for r in (header, *body)) for i in range(len(header))]
         if lines:
             lines.append("")
-        lines.append(fmt.format(*header))
+        lines.append(_row(header, widths))
         lines.append("  ".join("-" * w for w in widths))
-        lines.extend(fmt.format(*row) for row in body)
+        lines.extend(_row(row, widths) for row in body)
+    footer = []
     if report.skipped:
+        footer.append(f"{report.skipped} malformed or partial line(s) skipped")
+    if report.duplicates:
+        footer.append(f"{report.duplicates} duplicate receipt(s) read more than once, counted once")
+    if report.conflicts:
+        footer.append(
+            f"{report.conflicts} conflicting receipt(s) left out: same identity as one read"
+            " before, other content (the first one read counts)"
+        )
+    if footer:
         lines.append("")
-        lines.append(f"{report.skipped} malformed or partial line(s) skipped")
+        lines.extend(footer)
     return "\n".join(lines) + "\n"
+
+
+def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """The name left-aligned, the figures right-aligned, each padded to its column."""
+    return "  ".join(
+        pad(cell, width, "left" if i == 0 else "right")
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+    )
 
 
 # A name a spreadsheet would run as a formula (=, +, -, @, or a tab or carriage return before
