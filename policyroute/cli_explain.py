@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from policyroute.cli_output import Style, not_a_file, usage_error
 from policyroute.errors import RequestError
@@ -50,6 +50,25 @@ def _decode(data: str | bytes, name: str) -> str:
         raise RequestError(f"{name}: the request is {not_utf8(data, exc)}") from None
 
 
+def _read_bounded(stream: IO[Any], name: str) -> str | bytes:
+    """The whole request from ``stream``, refused once it is past any allowed size.
+
+    Reading stops there, so an endless pipe (``yes | policyroute explain p.yaml --request -``)
+    is an error instead of a process that fills memory. UTF-8 spends at most 4 bytes on a
+    character, so more bytes than that are always more characters than a request may have.
+    """
+    from policyroute.policy.load import MAX_CHARS
+
+    limit = 4 * MAX_CHARS
+    data: str | bytes = stream.read(limit + 1)
+    if len(data) > limit:
+        raise RequestError(
+            f"{name}: the request is more than {limit:,} bytes long; at most"
+            f" {MAX_CHARS:,} characters are allowed (is this the right file?)"
+        )
+    return data
+
+
 def run(args: argparse.Namespace) -> int:
     """Explain the decision for ``args.request``; exit 1 if the request cannot be routed."""
     from policyroute.explain import explain, render_text
@@ -64,12 +83,15 @@ def run(args: argparse.Namespace) -> int:
             message = "--request - reads standard input, which is closed"
             return usage_error("explain", message, json_output=as_json)
         name = "<stdin>"
-        data: str | bytes = sys.stdin.read() if _text_only(sys.stdin) else sys.stdin.buffer.read()
+        stream = sys.stdin if _text_only(sys.stdin) else sys.stdin.buffer
+        data: str | bytes = _read_bounded(stream, name)
     else:
         problem = not_a_file(args.request, "request")
         if problem:
             return usage_error("explain", problem, json_output=as_json)
-        name, data = args.request, Path(args.request).read_bytes()
+        name = args.request
+        with Path(name).open("rb") as fh:
+            data = _read_bounded(fh, name)
 
     policy = load_policy(args.policy)
     request = read_request_text(_decode(data, name), name)

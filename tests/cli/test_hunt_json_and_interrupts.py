@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,14 +59,14 @@ def test_an_unreadable_request_with_format_json_is_a_json_document(
     # Permission bits do not stop root, so the read itself is made to fail.
     request = tmp_path / "request.yaml"
     request.write_text("messages: hi\n", encoding="utf-8")
-    real_read_bytes = Path.read_bytes
+    real_open = Path.open
 
-    def denied(self: Path) -> bytes:
+    def denied(self: Path, *args: Any, **kwargs: Any) -> Any:
         if self == request:
             raise PermissionError(13, "Permission denied", str(self))
-        return real_read_bytes(self)
+        return real_open(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(Path, "open", denied)
 
     status = main(["explain", str(policy_path), "--request", str(request), "--format", "json"])
 
