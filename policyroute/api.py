@@ -81,9 +81,29 @@ def completion(
     ``metadata`` is handed to litellm as well, for its callbacks. ``accounting`` replaces
     the policy's own budgets and receipts (e.g.
     :meth:`~policyroute.accounting.PolicyAccounting.from_policy` with other sinks, or
-    ``NullAccounting()`` to turn them off). Failures raise
-    :mod:`policyroute.errors` types, never litellm's: ``exc.error_class`` says which kind
-    (``"rate_limit"``...), also on :class:`~policyroute.errors.AllCandidatesFailedError`.
+    ``NullAccounting()`` to turn them off).
+
+    Failures raise :mod:`policyroute.errors` types, never litellm's: ``except
+    litellm.RateLimitError`` (or any litellm exception) catches nothing, and
+    ``policyroute.errors.RateLimitError`` is not a subclass of litellm's. A failure is
+    retried or falls over to the next candidate as the policy's ``retry`` says; once every
+    candidate and retry is used up, :class:`~policyroute.errors.AllCandidatesFailedError`
+    is raised (a 429 on a route of one deployment included), whose ``error_class``
+    (``"rate_limit"``...) and ``status_code`` are those of the last failure, ``errors``
+    each attempt's own error (:class:`~policyroute.errors.RateLimitError`...) and
+    ``__cause__`` the last of them. A failure the policy neither retries nor falls over on
+    (by default a bad request) stops the call and raises its own class
+    (:class:`~policyroute.errors.BadRequestError`...). litellm's exception is the
+    ``__cause__`` of each attempt's error (``exc.errors[-1].__cause__``). A stream that
+    breaks after content reached the caller raises
+    :class:`~policyroute.errors.StreamInterruptedError` from the iteration (litellm raises
+    its ``MidStreamFallbackError`` there), with the text received so far.
+
+    The response's ``model`` and ``usage`` (with ``prompt_tokens_details`` and
+    ``completion_tokens_details``) are litellm's, and ``litellm.completion_cost(response)``
+    is litellm's own figure (its list price; an error for a model litellm cannot price);
+    ``response._hidden_params["response_cost"]`` is what the receipt charged, which differs
+    where the policy prices the deployment itself.
 
     Example:
         >>> r = completion(policy="p.yaml", messages=[{"role": "user", "content": "hi"}])
