@@ -255,11 +255,13 @@ class Executor:
         ok = outcome.status == "ok"
         latency = outcome.latency_s if latency_s is None else latency_s
         self.stats.finish(alias, latency if ok else None)
-        if outcome.status == "error" and error is not None and error.error_class in BREAKER_CLASSES:
+        # A stream cut after its first tokens ("interrupted") failed as much as one that
+        # never began: a deployment that cuts every stream must open its breaker too.
+        if not ok and error is not None and error.error_class in BREAKER_CLASSES:
             self.stats.record_failure(alias)  # so fastest does not keep trying it first
         if ok:
             self.breakers.record_success(alias, permit)
-        elif error is not None and outcome.status != "interrupted":
+        elif error is not None:
             self.breakers.record_failure(alias, error.error_class, permit)
         elif permit is not None:
             self.breakers.release(alias, permit)
