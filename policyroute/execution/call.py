@@ -204,7 +204,8 @@ class CallState:
 
         When every deployment of the call is open and nothing was tried yet, the one whose
         breaker opened longest ago is tried anyway: failing fast on every call while all
-        providers cool down would turn a partial outage into a full one.
+        providers cool down would turn a partial outage into a full one. It goes as its
+        breaker's probe, so concurrent calls do not all go to a deployment that may be down.
         """
         while self.candidates:
             candidate = self.candidates.popleft()
@@ -217,9 +218,12 @@ class CallState:
             return None
         self._forced = True
         breakers = self._breakers
-        oldest = min(self._skipped, key=lambda c: breakers.opened_at(c.alias) or 0.0)
-        self._permit = breakers.force(oldest.alias)
-        return oldest
+        for oldest in sorted(self._skipped, key=lambda c: breakers.opened_at(c.alias) or 0.0):
+            permit = breakers.force(oldest.alias)
+            if permit is not None:
+                self._permit = permit
+                return oldest
+        return None
 
     def downgrade(self, target: str, stats: DeploymentStats | None = None) -> None:
         """Replace the remaining candidates with those of ``target`` (a budget downgrade)."""
