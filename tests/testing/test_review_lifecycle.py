@@ -50,7 +50,8 @@ def test_review_a_burst_of_clients_is_accepted_without_syn_retransmits(fp: FakeP
 
     answers = asyncio.run(burst())
     assert all(a.startswith(b"HTTP/1.1 200 ") for a in answers)
-    assert max(connect_times) < 0.9
+    # A SYN retransmit costs at least TCP's initial 1 s timer; a merely busy machine stays below.
+    assert max(connect_times) < 1.0
     recorded = fp.requests
     assert len(recorded) == count
     texts = sorted(r.body["messages"][0]["content"] for r in recorded)
