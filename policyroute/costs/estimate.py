@@ -2,8 +2,14 @@
 
 Budgets are enforced against this bound, so every choice here errs high:
 
-- input tokens are counted with litellm's tokenizer for the model, tools and the
-  structured-output schema (``response_format``) included;
+- input tokens are counted with litellm's tokenizer for the model, tools, ``tool_choice`` and
+  the structured-output schema (``response_format``) included, over the messages as this
+  deployment is sent them (thinking blocks only where they go, :mod:`policyroute._thinking`);
+- what litellm's counter skips is added (:func:`~policyroute.costs.media.countable`): the
+  thinking sent back on assistant turns, encrypted thinking at one token per byte, and the
+  names and ids of tool calls;
+- an Anthropic-format deployment given tools (or a schema) is charged
+  :data:`ANTHROPIC_TOOL_PROMPT_TOKENS` for the system prompt Anthropic adds for them;
 - output is bounded by ``max_tokens``, else the policy default, else the model's output limit;
 - input is priced at the highest tier, and at the cache-write price when the prompt asks for
   caching (more than plain input on Anthropic; the hour-long price for ``ttl: 1h``), and at
@@ -31,7 +37,14 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
-from policyroute.costs.media import PromptFacts, media_tokens, prompt_facts, without_media
+from policyroute._thinking import anthropic_format, has_thinking, messages_for, origin_of
+from policyroute.costs.media import (
+    PromptFacts,
+    countable,
+    media_tokens,
+    prompt_facts,
+    without_media,
+)
 from policyroute.costs.pricing import lookup_litellm_entry
 from policyroute.costs.token_cache import PrefixCounts
 from policyroute.errors import RequestError
@@ -39,6 +52,7 @@ from policyroute.request import Request
 from policyroute.routing.decision import Candidate
 
 __all__ = [
+    "ANTHROPIC_TOOL_PROMPT_TOKENS",
     "OUTPUT_LIMIT_KEYS",
     "Estimate",
     "cache_write_ttl",
@@ -50,6 +64,11 @@ __all__ = [
 
 OUTPUT_LIMIT_KEYS = ("max_tokens", "max_completion_tokens")
 """The call parameters that bound a choice's output tokens."""
+
+ANTHROPIC_TOOL_PROMPT_TOKENS = 530
+"""Input tokens of the system prompt Anthropic adds to a request that offers tools: the largest
+count its tool-use pricing lists (Claude 3 Opus, ``tool_choice: auto``). Current models list
+346 (``auto``, ``none``) and 313 (``any``, ``tool``), so this over-counts them by at most 217."""
 
 FALLBACK_TOKENIZER_MODEL = "gpt-4o"
 """Tokenizer used for models litellm does not know; close enough for a bound with headroom."""
@@ -194,7 +213,9 @@ def count_input_tokens(
     """Prompt tokens of messages plus tools, with litellm's counter for ``model``.
 
     Images count as litellm's default image size: measuring them would fetch their URLs.
-    Audio and video, which litellm's counter cannot measure, are bounded from their length
+    Thinking blocks, tool-call names and ids, which litellm's counter skips, are counted, and
+    encrypted thinking bounded (:func:`~policyroute.costs.media.countable`). Audio and video,
+    which litellm's counter cannot measure, are bounded from their length
     (:mod:`policyroute.costs.media`), each part's bound capped at ``media_cap`` (the model's
     input window) when given. Content no counter understands raises
     :class:`~policyroute.errors.RequestError`: a budget cannot be guarded against input it
@@ -214,8 +235,9 @@ def count_input_tokens(
     if facts.media:
         media = media_tokens(messages, media_cap)
         messages = without_media(messages)
+    messages, opaque = countable(messages)
     try:
-        return _measure(counter, model, messages, tools, reuse=reuse) + media
+        return _measure(counter, model, messages, tools, reuse=reuse) + media + opaque
     except Exception as exc:
         raise RequestError(
             f"cannot count the input tokens of this request for {model}: {exc}"
@@ -234,6 +256,23 @@ def _schema_tokens(
     except Exception as exc:
         raise RequestError(
             f"cannot count the tokens of this request's response_format for {model}: {exc}"
+        ) from exc
+
+
+def _tool_choice_tokens(
+    model: str, tool_choice: Any, token_counter: Callable[..., int] | None
+) -> int:
+    """What a ``tool_choice`` other than ``auto`` adds: its JSON text, counted as one message
+    (litellm's counter adds 7 tokens and the tool's name; this adds up to 6 more)."""
+    if tool_choice is None or tool_choice == "auto":
+        return 0
+    try:
+        counter = token_counter or import_litellm().token_counter
+        text = json.dumps(tool_choice, default=str)
+        return _counted(counter, model, [{"role": "system", "content": text}], None)
+    except Exception as exc:
+        raise RequestError(
+            f"cannot count the tokens of this request's tool_choice for {model}: {exc}"
         ) from exc
 
 
@@ -286,11 +325,18 @@ def worst_case(
     raw_n = params.get("n", 1)
     n = raw_n if isinstance(raw_n, int) and not isinstance(raw_n, bool) and raw_n > 0 else 1
     tools = request.tools if request.tools is not None else params.get("tools")
+    messages = request.messages
+    if has_thinking(messages):
+        # Each turn's thinking blocks go only to the deployments that can check them.
+        spec = candidate.spec
+        messages = messages_for(
+            list(messages), origin_of(spec), anthropic_format=anthropic_format(spec)
+        )
     # One pass over the messages answers every question the estimate asks of them.
-    facts = prompt_facts(request.messages, tools)
+    facts = prompt_facts(messages, tools)
     input_tokens = count_input_tokens(
         candidate.model,
-        request.messages,
+        messages,
         tools,
         token_counter,
         media_cap=info.max_input_tokens,
@@ -301,7 +347,15 @@ def worst_case(
         if request.response_format is not None
         else params.get("response_format")
     )
-    input_tokens += _schema_tokens(candidate.model, response_format, token_counter)
+    schema_tokens = _schema_tokens(candidate.model, response_format, token_counter)
+    input_tokens += schema_tokens
+    if tools:
+        tool_choice = (
+            request.tool_choice if request.tool_choice is not None else params.get("tool_choice")
+        )
+        input_tokens += _tool_choice_tokens(candidate.model, tool_choice, token_counter)
+    if (tools or schema_tokens) and anthropic_format(candidate.spec):
+        input_tokens += ANTHROPIC_TOOL_PROMPT_TOKENS
     output_tokens = output_bound(params, candidate, default_max_tokens)
     if not info.priced:
         return Estimate(

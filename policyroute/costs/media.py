@@ -1,4 +1,5 @@
-"""Bounds on the prompt tokens of audio and video, which litellm's token counter cannot measure.
+"""Bounds on the prompt tokens litellm's token counter does not measure: audio and video, and
+what an assistant turn sends beyond its content (:func:`countable`).
 
 litellm refuses ``input_audio`` parts and counts an audio or video file as one default-sized
 image, which would let a long recording through a budget at a fraction of its cost. Each
@@ -15,6 +16,12 @@ bills more input than it accepts. Text is always counted exactly, never capped.
 :func:`prompt_facts` reads in one pass over the messages what the estimate needs to know of
 them: whether they hold audio or video, whether audio, and the longest prompt-cache lifetime
 they ask for.
+
+:func:`countable` shows litellm's counter what else a provider bills as prompt: the text of a
+turn's ``thinking_blocks`` and the names and ids of its tool calls (litellm counts neither),
+and bounds what no tokenizer can read, a thinking block's ``signature`` and a redacted block's
+``data`` (encrypted thinking), at one token per byte: a byte-level BPE token is at least one
+byte, so this holds for any text, and over-counts English thinking about fourfold.
 
 Example:
     >>> pcm = {"type": "input_audio", "input_audio": {"data": "A" * 64000, "format": "pcm16"}}
@@ -38,6 +45,7 @@ __all__ = [
     "Media",
     "PromptFacts",
     "audio_input_tokens",
+    "countable",
     "has_audio",
     "has_media",
     "media_of",
@@ -257,3 +265,85 @@ def without_media(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
             message = {**message, "content": [p for p in content if media_of(p) is None]}
         out.append(message)
     return out
+
+
+_THINKING_TYPES = ("thinking", "redacted_thinking")
+
+
+def _opaque_tokens(block: Mapping[str, Any]) -> int:
+    """A bound on the tokens of the encrypted thinking a block carries: the bytes of its
+    ``signature`` or ``data`` (base64, so three bytes for four characters)."""
+    blob = block.get("data") if block.get("type") == "redacted_thinking" else block.get("signature")
+    if not isinstance(blob, str):
+        return 0
+    return math.ceil(len(blob) * 3 / 4) if blob.isascii() else len(blob.encode())
+
+
+def countable(messages: Sequence[Mapping[str, Any]]) -> tuple[Sequence[Mapping[str, Any]], int]:
+    """``messages`` as litellm's counter must see them to count what is sent, and a bound on
+    the tokens of the encrypted thinking they carry.
+
+    litellm's counter skips a message's ``thinking_blocks`` and counts only the arguments of
+    its tool calls, yet a provider bills all of it as prompt: Anthropic counts the thinking
+    sent back in a tool-use loop as input, and a tool call goes out with its name and id.
+    Turns that carry any of these are copied with that text added as text parts (and without
+    their ``thinking_blocks``); the others, and ``messages`` itself when no turn changes, are
+    returned as they are. Signatures and redacted data, which no tokenizer can read, are
+    bounded at one token per byte (:func:`_opaque_tokens`), in ``thinking_blocks`` and in
+    content alike.
+
+    Example:
+        >>> turn = {"role": "assistant", "content": None, "thinking_blocks": [
+        ...     {"type": "thinking", "thinking": "Let me think.", "signature": "AAAA"}]}
+        >>> view, opaque = countable([turn])
+        >>> view[0]["content"], opaque
+        ([{'type': 'text', 'text': 'Let me think.'}], 3)
+    """
+    out: list[Mapping[str, Any]] | None = None
+    opaque = 0
+    for index, message in enumerate(messages):
+        if type(message) is not dict and not isinstance(message, Mapping):
+            if out is not None:
+                out.append(message)
+            continue
+        texts: list[str] = []
+        blocks = message.get("thinking_blocks")
+        if isinstance(blocks, Sequence) and not isinstance(blocks, str):
+            for block in blocks:
+                if isinstance(block, Mapping):
+                    thought = block.get("thinking")
+                    if isinstance(thought, str) and thought:
+                        texts.append(thought)
+                    opaque += _opaque_tokens(block)
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, Mapping) and part.get("type") in _THINKING_TYPES:
+                    opaque += _opaque_tokens(part)  # litellm counts the text itself
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            if isinstance(call, Mapping):
+                function = call.get("function")
+                name = function.get("name") if isinstance(function, Mapping) else None
+                texts.extend(s for s in (name, call.get("id")) if isinstance(s, str) and s)
+        legacy = message.get("function_call")
+        if isinstance(legacy, Mapping) and isinstance(legacy.get("name"), str):
+            texts.append(legacy["name"])
+        if not texts and not blocks:
+            if out is not None:
+                out.append(message)
+            continue
+        if out is None:
+            out = list(messages[:index])
+        parts: list[Any] = (
+            list(content)
+            if isinstance(content, list)
+            else [{"type": "text", "text": content}]
+            if isinstance(content, str) and content
+            else []
+        )
+        parts.extend({"type": "text", "text": text} for text in texts)
+        turn = {k: v for k, v in message.items() if k != "thinking_blocks"}
+        turn["content"] = parts or None
+        out.append(turn)
+    return (messages if out is None else out), opaque

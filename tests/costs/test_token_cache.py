@@ -12,6 +12,7 @@ import pytest
 from policyroute._lazy import import_litellm
 from policyroute.costs import estimate
 from policyroute.costs.estimate import count_input_tokens
+from policyroute.costs.media import countable
 from policyroute.costs.token_cache import PrefixCounts, freeze, message_key
 
 MODELS = ("gpt-4o-mini", "anthropic/claude-sonnet-4-5-20250929", "custom/unknown-model")
@@ -82,10 +83,12 @@ def fresh_counts() -> Iterator[None]:
 
 
 def exact(model: str, messages: Sequence[Mapping[str, Any]], tools: Any) -> int:
-    return int(
+    # litellm's count of what is sent: tool-call names and ids too (costs.media.countable).
+    view, opaque = countable(messages)
+    return opaque + int(
         import_litellm().token_counter(
             model=model if model != "custom/unknown-model" else "gpt-4o",
-            messages=list(messages),
+            messages=list(view),
             tools=list(tools) if tools else None,
             use_default_image_token_count=True,
         )
