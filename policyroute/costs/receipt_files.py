@@ -90,15 +90,12 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     path twice) is read once; :attr:`repeated` lists each such ``(path, path read)``. In a
     database, a problem's ``line`` is the row's ``id``.
 
-    A receipt read again (from another input that overlaps, such as a rotated file and its
-    copy, or the JSON-lines file and the SQLite database of the same writer) is yielded once:
-    each later exact copy is counted in :attr:`duplicates`. A later record with the same
-    identity (see :mod:`~policyroute.costs.receipt_identity`) and other content is a
-    conflict: the one read first counts (inputs are read in the order given), the later one
-    is left out, counted in :attr:`conflicts` and described as a problem (an error: the totals
-    may be off by the difference). Remembering what was read costs about 126 bytes per
-    identified receipt (:class:`~policyroute.costs.receipt_identity.ReceiptDeduplicator`);
-    ``dedupe=False`` yields every record as read and remembers none.
+    A receipt read again (overlapping inputs: a rotated file and its copy, the JSON-lines file
+    and the SQLite database of one writer) is yielded once; :attr:`duplicates` counts the
+    copies. A record with the identity of one read before (:mod:`.receipt_identity`) and other
+    content is left out, counted in :attr:`conflicts` and described as an error problem: the
+    first one read counts, in the order the inputs are given. Remembering costs about 126
+    bytes per receipt; ``dedupe=False`` yields every record read and remembers none.
 
     Example:
         >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP

@@ -107,10 +107,14 @@ def _identity_digest(identity: ReceiptIdentity) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
 
 
+# Canonical JSON (sorted keys, ASCII) so that the same receipt read from a JSON line and from
+# a database row, or re-serialised by a tool (a log shipper) that reorders keys or spaces them
+# otherwise, digests the same. One encoder for all: json.dumps with options builds one a call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _content_digest(record: Mapping[str, Any]) -> int:
-    # Canonical JSON (sorted keys, ASCII) so that the same receipt read from a JSON line and
-    # from a database row, or re-serialised by a tool that reorders keys, digests the same.
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+    text = _CANONICAL.encode(record)
     digest = hashlib.blake2b(text.encode("ascii"), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> (64 - _CONTENT_BITS)
 
