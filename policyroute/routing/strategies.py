@@ -9,7 +9,9 @@ the group lists its members in.
 - ``fastest``: members without latency data first, in listed order, then the rest by observed
   latency. Trying unmeasured deployments first is deliberate: otherwise a deployment that has
   never been tried would never be measured. With no data at all this is the listed order.
-  Stats that offer ``ranking_latency`` (as
+  An unmeasured member that a call is already trying comes after the measured ones (but
+  before those that only failed): one call explores it, instead of every call made until its
+  first answer comes back. Stats that offer ``ranking_latency`` (as
   :class:`~policyroute.routing.stats.DeploymentStatsTracker` does) are ranked by it: failures
   count against a deployment and old observations go stale.
 - ``weighted``: a weighted random order without replacement (each position drawn in
@@ -70,23 +72,38 @@ def order_cheapest(items: Sequence[T], price: Callable[[T], Decimal | float | No
     return [item for _, _, item in priced] + unpriced
 
 
-def order_fastest(items: Sequence[T], latency: Callable[[T], float | None]) -> list[T]:
+def order_fastest(
+    items: Sequence[T],
+    latency: Callable[[T], float | None],
+    in_flight: Callable[[T], int] | None = None,
+) -> list[T]:
     """Unmeasured first (listed order), then lowest observed latency first.
+
+    With ``in_flight``, an unmeasured item with calls in flight is being measured already: it
+    comes after the measured items with a finite latency, before those at ``inf`` (only
+    failures), so that concurrent calls do not all go to a deployment nobody knows yet.
 
     Example:
         >>> order_fastest(["a", "b", "c"], {"a": 0.9, "c": 0.2}.get)
         ['b', 'c', 'a']
+        >>> order_fastest(["a", "b", "c"], {"c": 0.2}.get, lambda x: int(x == "a"))
+        ['b', 'c', 'a']
     """
-    known: list[tuple[float, int, T]] = []
     unknown: list[T] = []
+    ranked: list[tuple[int, float, int, T]] = []
     for i, item in enumerate(items):
         seconds = latency(item)
         if seconds is None:
-            unknown.append(item)
+            if in_flight is not None and in_flight(item) > 0:
+                ranked.append((1, 0.0, i, item))  # being explored
+            else:
+                unknown.append(item)
+        elif math.isinf(seconds):
+            ranked.append((2, 0.0, i, item))
         else:
-            known.append((seconds, i, item))
-    known.sort(key=lambda t: (t[0], t[1]))
-    return unknown + [item for _, _, item in known]
+            ranked.append((0, seconds, i, item))
+    ranked.sort(key=lambda t: (t[0], t[1], t[2]))
+    return unknown + [item for *_, item in ranked]
 
 
 def order_weighted(items: Sequence[T], weight: Callable[[T], float], rng: random.Random) -> list[T]:
@@ -139,7 +156,8 @@ def order_members(
     """Order ``items`` by ``strategy``; ``alias`` names the deployment ``stats`` is asked about.
 
     Without ``stats``, ``fastest`` and ``least_busy`` keep the listed order. ``fastest`` reads
-    ``stats.ranking_latency`` when the stats have it, ``stats.latency`` otherwise.
+    ``stats.ranking_latency`` when the stats have it, ``stats.latency`` otherwise, and
+    ``stats.in_flight`` to explore an unmeasured member with one call at a time.
 
     Example:
         >>> order_members("cheapest", ["a", "b"], alias=str, price={"a": 2, "b": 1}.get,
@@ -156,7 +174,9 @@ def order_members(
         if stats is None:
             return list(items)
         seconds = ranking_latency(stats)
-        return order_fastest(items, lambda item: seconds(alias(item)))
+        return order_fastest(
+            items, lambda item: seconds(alias(item)), lambda item: stats.in_flight(alias(item))
+        )
     if strategy == "least_busy":
         if stats is None:
             return list(items)
