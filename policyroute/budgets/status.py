@@ -47,12 +47,12 @@ import csv
 import io
 import json
 import time
-import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from policyroute._display_width import display_width, pad
 from policyroute.budgets.stores import BudgetStore, open_store
 from policyroute.budgets.stores.memory import MemoryStore
 from policyroute.budgets.windows import GLOBAL_SCOPE, budget_prefix, parse_line_key, window_for
@@ -117,11 +117,6 @@ def _printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
-def _width(text: str) -> int:
-    """Columns ``text`` takes in a terminal: wide (CJK) characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _amount(value: Decimal | None) -> str | None:
@@ -310,13 +305,12 @@ def format_status(
         }
         for cell in cells
     ]
-    widths = {c: max(len(c), *(_width(cell[c]) for cell in shown)) for c in _TABLE_COLUMNS}
+    widths = {c: max(len(c), *(display_width(cell[c]) for cell in shown)) for c in _TABLE_COLUMNS}
 
     def line(values: dict[str, str]) -> str:
-        parts = []
-        for c in _TABLE_COLUMNS:
-            pad = " " * (widths[c] - _width(values[c]))
-            parts.append(pad + values[c] if c in _NUMERIC else values[c] + pad)
+        parts = [
+            pad(values[c], widths[c], "right" if c in _NUMERIC else "left") for c in _TABLE_COLUMNS
+        ]
         return "  ".join(parts).rstrip()
 
     header = line({c: c for c in _TABLE_COLUMNS})

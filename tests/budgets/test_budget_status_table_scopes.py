@@ -3,8 +3,8 @@
 Scopes are request metadata, written as given: a newline in one split its row across two
 lines, an escape sequence reached the operator's terminal as is, an empty value left a blank
 cell, and wide (CJK) characters pushed the columns after them out of line. The table escapes
-control characters, shows an empty scope as ``""`` and pads by terminal width; JSON and CSV keep
-the exact text.
+control characters, shows an empty scope as ``""`` and pads by terminal width (combining marks
+take none); JSON and CSV keep the exact text.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from decimal import Decimal
 from policyroute.budgets import format_status
 from policyroute.budgets.status import BudgetStatusRow
 
-SCOPES = ["u1", "x\ny", "\x1b[2Jclear", "", "汉字用户", "tab\there"]
+SCOPES = ["u1", "x\ny", "\x1b[2Jclear", "", "汉字用户", "tab\there", "e\u0301quipe"]
 
 
 def _rows() -> list[BudgetStatusRow]:
@@ -29,7 +29,12 @@ def _rows() -> list[BudgetStatusRow]:
 
 
 def _columns(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    def cells(ch: str) -> int:
+        if unicodedata.combining(ch):
+            return 0  # drawn on the character before it
+        return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+    return sum(cells(ch) for ch in text)
 
 
 def test_every_scope_is_one_row_without_control_characters() -> None:
@@ -37,7 +42,8 @@ def test_every_scope_is_one_row_without_control_characters() -> None:
     assert len(lines) == 1 + len(SCOPES)
     assert all(ch.isprintable() for line in lines for ch in line)
     scopes = [line.split("  ")[1].strip() for line in lines[1:]]
-    assert scopes == ["u1", "x\\ny", "\\x1b[2Jclear", '""', "汉字用户", "tab\\there"]
+    expected = ["u1", "x\\ny", "\\x1b[2Jclear", '""', "汉字用户", "tab\\there", "e\u0301quipe"]
+    assert scopes == expected
 
 
 def test_columns_line_up_in_terminal_cells() -> None:
