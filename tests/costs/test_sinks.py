@@ -125,7 +125,8 @@ def test_sigkilled_writer_leaves_only_complete_lines(tmp_path: Path) -> None:
 def test_a_partial_last_line_is_skipped_and_counted(tmp_path: Path) -> None:
     path = tmp_path / "partial.jsonl"
     whole = encode_record(sample_record("p", 0))
-    path.write_bytes(whole + b"not json\n" + whole + whole[:57])
+    other = encode_record(sample_record("p", 1))
+    path.write_bytes(whole + b"not json\n" + other + whole[:57])
     stream = load_receipts([path])
     assert len(list(stream)) == 2
     assert stream.skipped == 2
