@@ -6,18 +6,24 @@ into a file no other process sees.
 
 A cached policy is reloaded when its file changes: :func:`file_version` says when.
 
+Input files are read with :func:`read_at_most`, so a pipe that never ends (``<(yes)``), a device
+or a multi-gigabyte file costs a bounded amount of memory before it is refused.
+
 Example:
     >>> file_id("/nonexistent/file") is None
     True
     >>> file_version("/nonexistent/file") is None
     True
+    >>> len(read_at_most("/dev/zero", 4))
+    5
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
-__all__ = ["file_id", "file_version"]
+__all__ = ["file_id", "file_version", "read_at_most"]
 
 
 def file_id(path: str | os.PathLike[str]) -> tuple[int, int] | None:
@@ -33,9 +39,34 @@ def file_version(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | No
     """What tells one version of the file at ``path`` from the next: modification time,
     change time, size and inode (``None`` when it names nothing readable). An edit within the
     clock tick of the last read keeps the modification time (and a rename over the file may
-    too): size, inode and change time tell those apart."""
+    too): size, inode and change time tell those apart.
+
+    A pipe or a device has no versions (``None``): what it gives can be read only once, so
+    it is never cached by this key, and whoever reads it reads it first.
+
+    Example:
+        >>> file_version("/dev/null") is None
+        True
+    """
     try:
         st = os.stat(path)
     except OSError:
         return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
     return st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino
+
+
+def read_at_most(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the file at ``path``, but never more than ``limit + 1`` of them.
+
+    A result longer than ``limit`` means the file is too long; only ``limit + 1`` bytes were
+    read, so an endless pipe or ``/dev/zero`` ends too. ``OSError`` as ``open`` raises it.
+
+    Example:
+        >>> read_at_most("/dev/null", 10)
+        b''
+    """
+    with open(path, "rb") as file:
+        # BufferedReader.read(n) keeps reading a pipe until n bytes or its end.
+        return file.read(limit + 1)

@@ -39,7 +39,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from policyroute._files import file_version
+from policyroute._files import file_version, read_at_most
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.policy.compile import CompiledPolicy
@@ -302,11 +302,14 @@ def _env_names(text: str) -> tuple[str, ...]:
 
 
 def _read(path: str) -> str | None:
+    from policyroute.policy.validate import MAX_FILE_BYTES
+
     try:
-        with open(path, encoding="utf-8", errors="replace") as file:
-            return file.read()
+        data = read_at_most(path, MAX_FILE_BYTES)
     except OSError:
         return None
+    # Too long to be a policy: the loader refuses it, reading no more than this did.
+    return None if len(data) > MAX_FILE_BYTES else data.decode("utf-8", "replace")
 
 
 # --------------------------------------------------------------------------- executors

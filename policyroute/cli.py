@@ -102,8 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = commands.add_parser("validate", help="check policy files against the schema and rules")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="policy files or folders")
+    p = commands.add_parser(
+        "validate",
+        help="check policy files against the schema and rules",
+        description="Check policy files against the schema and rules. A file given is always"
+        " checked; a folder is searched for *.yaml and *.yml files, passing over policy tests"
+        " files (*.tests.yaml, *_tests.yaml), hidden files and folders (.github, .venv, ...),"
+        " node_modules, __pycache__ and Python virtual environments. A folder with no policy"
+        " file, like a path that does not exist, is an error (exit 2).",
+    )
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="policy files, or folders to search for them"
+    )
     p.add_argument("--format", choices=("text", "json", "github"), default="text")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     p.set_defaults(handler="cli_validate:run")

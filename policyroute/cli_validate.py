@@ -113,9 +113,10 @@ def collect_results(
 ) -> tuple[list[ValidationResult], list[str]]:
     """Validate every path in order; also return the paths that could not be read at all.
 
-    A path that does not exist, or is a device (``/dev/zero`` would be read without end), is
-    not skipped over nor allowed to stop the run: it becomes a PR001 result in its place, so a
-    pre-commit hook or CI job sees every file's problems at once. A file named twice (or once
+    A path that does not exist, is a device (``/dev/zero`` would be read without end), or is
+    a folder with no policy file (a mistyped folder) is not skipped over nor allowed to stop
+    the run: it becomes a PR001 result in its place, so a pre-commit hook or CI job sees every
+    file's problems at once. A file named twice (or once
     and again inside a folder given too) is reported once.
 
     Example:
@@ -137,6 +138,8 @@ def collect_results(
             found = [_not_found(path, "not a file (a device is never read)", strict=strict)]
         else:
             found = validate_paths([path], strict=strict)
+            if [r.file for r in found] == [path] and Path(path).is_dir():
+                bad.append(path)  # a folder with no policy file, reported in its place
         for result in found:
             key = os.path.realpath(result.file)
             if key not in seen:
@@ -148,11 +151,14 @@ def collect_results(
 def run(args: argparse.Namespace) -> int:
     """Validate ``args.paths``; exit 1 if any file fails (warnings fail only with --strict).
 
-    A path that does not exist (or is a device) is a usage error, exit 2, but only once every
-    other path has been validated and reported, each missing one in its place.
+    A path that does not exist (or is a device), or a folder with no policy file, is a usage
+    error, exit 2, but only once every other path has been validated and reported, each such
+    one in its place. Given nothing but such folders, only the usage error is printed.
     """
     results, bad = collect_results(list(args.paths), strict=args.strict)
-    if not results:
+    bad = list(dict.fromkeys(bad))
+    empty = [p for p in bad if Path(p).is_dir()]
+    if all(r.file in empty for r in results):
         message = f"no policy files found in {', '.join(args.paths)}"
         return usage_error("validate", message, json_output=args.format == "json")
 
@@ -172,12 +178,13 @@ def run(args: argparse.Namespace) -> int:
         summary = format_summary(results)
         print(style.green(summary) if ok else style.red(summary))
     if bad:
-        bad = list(dict.fromkeys(bad))
         missing = [p for p in bad if not Path(p).exists()]
-        devs = [p for p in bad if p not in missing]
+        devs = [p for p in bad if p not in missing and p not in empty]
         if missing:
             usage_error("validate", f"no such file or directory: {', '.join(missing)}")
         if devs:
             usage_error("validate", f"not a file: {', '.join(devs)}")
+        if empty:
+            usage_error("validate", f"no policy files found in {', '.join(empty)}")
         return USAGE_ERROR
     return 0 if all(r.ok for r in results) else 1

@@ -10,19 +10,26 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from policyroute._files import read_at_most
 from policyroute.policy.diagnostics import Diagnostic
-from policyroute.policy.load import not_utf8
+from policyroute.policy.load import MAX_CHARS, not_utf8
 from policyroute.policy.model import PolicySpec
 
-__all__ = ["ValidationResult", "validate_file", "validate_paths", "validate_text"]
-
-_TEST_SUFFIXES = (".tests.yaml", "_tests.yaml", ".tests.yml", "_tests.yml")
+__all__ = [
+    "MAX_FILE_BYTES",
+    "ValidationResult",
+    "validate_file",
+    "validate_paths",
+    "validate_text",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,20 +113,37 @@ def validate_text(
     return _validate(text, file=file, strict=strict, environ=env, content_hash=digest)
 
 
+# UTF-8 spends at most 4 bytes on a character: a file longer than this holds more characters
+# than a policy may have, and reading stops here (an endless pipe, a multi-gigabyte file).
+MAX_FILE_BYTES = 4 * MAX_CHARS
+
+
 def validate_file(path: str | os.PathLike[str], *, strict: bool = False) -> ValidationResult:
     """Validate the policy file at ``path``; an unreadable file is a PR001 diagnostic.
+
+    At most :data:`MAX_FILE_BYTES` bytes are read: a longer file, an endless pipe
+    (``<(yes)``) or a device is a PR009 diagnostic that names the limit.
 
     Example:
         >>> validate_file("policies/missing.yaml").diagnostics[0].code
         'PR001'
+        >>> validate_file("/dev/zero").diagnostics[0].message
+        'the policy file is more than 2,097,152 bytes long; a policy has at most 524,288 characters'
     """
     name = os.fspath(path)
     try:
-        data = Path(name).read_bytes()
+        data = read_at_most(name, MAX_FILE_BYTES)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return _unreadable(name, f"cannot read the policy file: {reason}", "")
     digest = hashlib.sha256(data).hexdigest()
+    if len(data) > MAX_FILE_BYTES:
+        message = (
+            f"the policy file is more than {MAX_FILE_BYTES:,} bytes long;"
+            f" a policy has at most {MAX_CHARS:,} characters"
+        )
+        too_long = Diagnostic("PR009", message, "", name, hint="is this the right file?")
+        return ValidationResult(name, None, (too_long,), digest, strict)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -127,25 +151,114 @@ def validate_file(path: str | os.PathLike[str], *, strict: bool = False) -> Vali
     return _validate(text, file=name, strict=strict, environ=os.environ, content_hash=digest)
 
 
-def _unreadable(file: str, message: str, digest: str) -> ValidationResult:
-    return ValidationResult(file, None, (Diagnostic("PR001", message, "", file),), digest)
+def _unreadable(
+    file: str, message: str, digest: str = "", hint: str | None = None
+) -> ValidationResult:
+    diagnostic = Diagnostic("PR001", message, "", file, hint=hint)
+    return ValidationResult(file, None, (diagnostic,), digest)
+
+
+def _not_read(file: str, problem: tuple[str, str | None]) -> ValidationResult:
+    message, hint = problem
+    return _unreadable(file, message, hint=hint)
 
 
 def validate_paths(
     paths: Iterable[str | os.PathLike[str]], *, strict: bool = False
 ) -> list[ValidationResult]:
-    """Validate files and folders (recursing into ``*.yaml``/``*.yml``, skipping test files)."""
+    """Validate files and folders, in the order given; each folder's files in sorted order.
+
+    A path given is validated whatever its name (``.github/policy.yaml`` too). In a folder,
+    the files validated are those ending in ``.yaml`` or ``.yml`` (in any case), searched
+    through its sub-folders, except:
+
+    - policy tests files (``*.tests.yaml``, ``*_tests.yaml``; ``policyroute test`` runs them);
+    - anything hidden below the folder: a file or folder whose name starts with ``.``
+      (``.github/workflows``, ``.pre-commit-config.yaml``, ``.venv``, ``.git``);
+    - ``node_modules``, ``__pycache__`` and Python virtual environments (a folder holding
+      ``pyvenv.cfg``, such as ``venv/``): what they hold is other projects' YAML.
+
+    Links to folders are not followed (so a link loop cannot recur); links to files are. What
+    cannot be validated is reported in its place with PR001 instead of skipped: a broken
+    link or a link loop, a pipe or device (never read), a sub-folder that cannot be listed,
+    and a folder with no policy file at all.
+
+    Example:
+        >>> [r.diagnostics[0].message for r in validate_paths(["policyroute/schema"])]
+        ['no policy files in this folder']
+    """
     results: list[ValidationResult] = []
     for path in paths:
         p = Path(path)
-        if p.is_dir():
-            found = sorted(
-                f
-                for f in p.rglob("*")
-                if f.suffix in (".yaml", ".yml") and f.is_file()
-                if not f.name.endswith(_TEST_SUFFIXES)
-            )
-            results.extend(validate_file(f, strict=strict) for f in found)
-        else:
+        if not p.is_dir():
             results.append(validate_file(p, strict=strict))
+            continue
+        found = [
+            validate_file(f, strict=strict) if problem is None else _not_read(str(f), problem)
+            for f, problem in _policy_files(p)
+        ]
+        results.extend(found or [_not_read(os.fspath(path), _NO_POLICIES)])
     return results
+
+
+_TEST_SUFFIXES = (".tests.yaml", "_tests.yaml", ".tests.yml", "_tests.yml")
+_NOT_SEARCHED = frozenset({"node_modules", "__pycache__"})
+_NO_POLICIES = (
+    "no policy files in this folder",
+    "policies end in .yaml or .yml; hidden folders, virtual environments, node_modules and"
+    " *.tests.yaml files are not searched",
+)
+
+
+def _is_policy_name(name: str) -> bool:
+    lower = name.lower()
+    return (
+        not name.startswith(".")
+        and lower.endswith((".yaml", ".yml"))
+        and not lower.endswith(_TEST_SUFFIXES)
+    )
+
+
+def _searched(folder: str, name: str) -> bool:
+    return not (
+        name.startswith(".")
+        or name in _NOT_SEARCHED
+        or os.path.exists(os.path.join(folder, name, "pyvenv.cfg"))
+    )
+
+
+def _policy_files(top: Path) -> list[tuple[Path, tuple[str, str | None] | None]]:
+    """The policy files under ``top``, sorted, each with why it cannot be read (or ``None``)."""
+    found: list[tuple[Path, tuple[str, str | None] | None]] = []
+
+    def unlisted(exc: OSError) -> None:
+        # A sub-folder that cannot be listed would otherwise be passed over in silence.
+        if exc.filename is not None and os.fspath(exc.filename) != os.fspath(top):
+            reason = exc.strerror or type(exc).__name__
+            found.append((Path(exc.filename), (f"cannot list this folder: {reason}", None)))
+
+    for folder, dirs, files in os.walk(top, onerror=unlisted):
+        dirs[:] = [d for d in dirs if _searched(folder, d)]
+        for name in files:
+            if _is_policy_name(name):
+                file = Path(folder, name)
+                found.append((file, _not_a_policy_file(file)))
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+def _not_a_policy_file(file: Path) -> tuple[str, str | None] | None:
+    """Why ``file`` (found in a folder) cannot be read, or ``None`` when it is a file."""
+    try:
+        st = file.stat()
+    except OSError as exc:
+        if not file.is_symlink():
+            return f"cannot read the policy file: {exc.strerror or type(exc).__name__}", None
+        target = os.readlink(file)
+        if exc.errno == errno.ELOOP:
+            return f"a symbolic link loop (to {target})", "the link never reaches a file"
+        return f"a broken symbolic link: {target} does not exist", "fix or remove the link"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    # A pipe would block until something writes to it; a device might never end.
+    return "not a regular file (a pipe or device in a folder is never read)", None
