@@ -19,7 +19,9 @@ Budgets are enforced against this bound, so every choice here errs high:
 - the whole is multiplied by ``n``.
 
 litellm's counter does not measure audio or video: each such part is bounded from its length
-instead (:mod:`policyroute.costs.media`).
+instead (:mod:`policyroute.costs.media`). Nor, without fetching URLs, images: each is bounded
+by its model family's formula over the size in its header, or the family's ceiling
+(:mod:`policyroute.costs.images`).
 
 Example:
     >>> est = worst_case(request, candidate, {"max_tokens": 100}, default_max_tokens=None)
@@ -38,6 +40,8 @@ from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
 from policyroute._thinking import anthropic_format, has_thinking, messages_for, origin_of
+from policyroute.costs.image_families import ImageFamily, image_family
+from policyroute.costs.images import any_images, image_tokens, without_images
 from policyroute.costs.media import (
     PromptFacts,
     countable,
@@ -209,10 +213,14 @@ def count_input_tokens(
     *,
     media_cap: int | None = None,
     facts: PromptFacts | None = None,
+    images: ImageFamily | None = None,
 ) -> int:
     """Prompt tokens of messages plus tools, with litellm's counter for ``model``.
 
-    Images count as litellm's default image size: measuring them would fetch their URLs.
+    Images are bounded without the network by ``images``, the deployment's image billing
+    family (else the family of ``model``, :func:`~policyroute.costs.image_families.image_family`):
+    its formula over the size read from a base64 image's header, its ceiling for a URL or an
+    unreadable image (:mod:`policyroute.costs.images`).
     Thinking blocks, tool-call names and ids, which litellm's counter skips, are counted, and
     encrypted thinking bounded (:func:`~policyroute.costs.media.countable`). Audio and video,
     which litellm's counter cannot measure, are bounded from their length
@@ -235,6 +243,9 @@ def count_input_tokens(
     if facts.media:
         media = media_tokens(messages, media_cap)
         messages = without_media(messages)
+    if any_images(messages):
+        media += image_tokens(messages, images or image_family(model))
+        messages = without_images(messages)
     messages, opaque = countable(messages)
     try:
         return _measure(counter, model, messages, tools, reuse=reuse) + media + opaque
@@ -303,6 +314,11 @@ def output_bound(
     return candidate.info.max_output_tokens
 
 
+def _custom_provider(candidate: Candidate) -> str | None:
+    given = candidate.spec.params.get("custom_llm_provider")
+    return given if isinstance(given, str) and given else None
+
+
 def worst_case(
     request: Request,
     candidate: Candidate,
@@ -341,6 +357,7 @@ def worst_case(
         token_counter,
         media_cap=info.max_input_tokens,
         facts=facts,
+        images=image_family(candidate.model, _custom_provider(candidate)),
     )
     response_format = (
         request.response_format

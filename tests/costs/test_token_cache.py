@@ -12,6 +12,8 @@ import pytest
 from policyroute._lazy import import_litellm
 from policyroute.costs import estimate
 from policyroute.costs.estimate import count_input_tokens
+from policyroute.costs.image_families import image_family
+from policyroute.costs.images import image_tokens, without_images
 from policyroute.costs.media import countable
 from policyroute.costs.token_cache import PrefixCounts, freeze, message_key
 
@@ -83,8 +85,10 @@ def fresh_counts() -> Iterator[None]:
 
 
 def exact(model: str, messages: Sequence[Mapping[str, Any]], tools: Any) -> int:
-    # litellm's count of what is sent: tool-call names and ids too (costs.media.countable).
-    view, opaque = countable(messages)
+    # litellm's count of what is sent: tool-call names and ids too (costs.media.countable),
+    # images bounded by their family instead (costs.images).
+    view, opaque = countable(without_images(messages))
+    opaque += image_tokens(messages, image_family(model))
     return opaque + int(
         import_litellm().token_counter(
             model=model if model != "custom/unknown-model" else "gpt-4o",
