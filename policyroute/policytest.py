@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policyroute.errors import PolicyValidationError, RequestError, RoutingError
+from policyroute.policy.validate import folder_files, is_tests_name
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
@@ -66,7 +67,6 @@ def _subclass_names(cls: type[BaseException]) -> frozenset[str]:
 
 # The errors a route can end in: what ``expect.error`` may name.
 _ROUTING_ERRORS = _subclass_names(RoutingError)
-_SUFFIXES = (".tests.yaml", ".tests.yml", "_tests.yaml", "_tests.yml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +167,10 @@ def _to_yaml(data: Mapping[str, Any]) -> str:
 def find_tests_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Tests files named by ``paths``: files as given, folders searched for ``*.tests.yaml``.
 
-    Folder searches skip hidden folders (``.git``, ``.venv``, ...). Missing paths are
-    returned as given, so running them reports the problem.
+    Folders are searched as ``policyroute validate`` searches them (hidden folders, virtual
+    environments, ``node_modules`` and ``__pycache__`` skipped), for ``*.tests.yaml``,
+    ``*_tests.yaml`` and their ``.yml`` forms in any case. Missing paths are returned as given,
+    so running them reports the problem.
     """
     found: list[Path] = []
     for raw in paths:
@@ -176,15 +178,7 @@ def find_tests_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
         if not path.is_dir():
             found.append(path)
             continue
-        found.extend(
-            sorted(
-                p
-                for p in path.rglob("*")
-                if p.name.endswith(_SUFFIXES)
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                and p.is_file()
-            )
-        )
+        found.extend(file for file, _ in folder_files(path, is_tests_name))
     return list(dict.fromkeys(found))
 
 

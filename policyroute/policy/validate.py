@@ -14,7 +14,7 @@ import errno
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,8 @@ from policyroute.policy.model import PolicySpec
 __all__ = [
     "MAX_FILE_BYTES",
     "ValidationResult",
+    "folder_files",
+    "is_tests_name",
     "validate_file",
     "validate_paths",
     "validate_text",
@@ -195,7 +197,7 @@ def validate_paths(
             continue
         found = [
             validate_file(f, strict=strict) if problem is None else _not_read(str(f), problem)
-            for f, problem in _policy_files(p)
+            for f, problem in folder_files(p)
         ]
         results.extend(found or [_not_read(os.fspath(path), _NO_POLICIES)])
     return results
@@ -219,6 +221,16 @@ def _is_policy_name(name: str) -> bool:
     )
 
 
+def is_tests_name(name: str) -> bool:
+    """Whether ``name`` is a policy tests file's (``*.tests.yaml``, ``*_tests.yml``, any case).
+
+    Example:
+        >>> is_tests_name("routing.TESTS.yaml"), is_tests_name("routing.yaml")
+        (True, False)
+    """
+    return not name.startswith(".") and name.lower().endswith(_TEST_SUFFIXES)
+
+
 def _searched(folder: str, name: str) -> bool:
     return not (
         name.startswith(".")
@@ -227,8 +239,12 @@ def _searched(folder: str, name: str) -> bool:
     )
 
 
-def _policy_files(top: Path) -> list[tuple[Path, tuple[str, str | None] | None]]:
-    """The policy files under ``top``, sorted, each with why it cannot be read (or ``None``)."""
+def folder_files(
+    top: Path, wanted: Callable[[str], bool] = _is_policy_name
+) -> list[tuple[Path, tuple[str, str | None] | None]]:
+    """The files under ``top`` whose name is ``wanted`` (policy files by default), sorted, each
+    with why it cannot be read (or ``None``); folders are searched as :func:`validate_paths`
+    says."""
     found: list[tuple[Path, tuple[str, str | None] | None]] = []
 
     def unlisted(exc: OSError) -> None:
@@ -240,7 +256,7 @@ def _policy_files(top: Path) -> list[tuple[Path, tuple[str, str | None] | None]]
     for folder, dirs, files in os.walk(top, onerror=unlisted):
         dirs[:] = [d for d in dirs if _searched(folder, d)]
         for name in files:
-            if _is_policy_name(name):
+            if wanted(name):
                 file = Path(folder, name)
                 found.append((file, _not_a_policy_file(file)))
     found.sort(key=lambda item: item[0])
