@@ -39,8 +39,8 @@ def check_store(c: Checker) -> None:
     if not isinstance(store, dict):
         return
     backend = store.get("backend", _DEFAULT_BACKEND)
-    if backend not in _READS:
-        return  # the schema's error
+    if not isinstance(backend, str) or backend not in _READS:
+        return  # the schema's error (a list or mapping here cannot even be looked up)
     if backend == "redis" and "url" not in store:
         c.emit(
             "PR131",
