@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
 from policyroute._thinking import anthropic_format, has_thinking, messages_for, origin_of
-from policyroute.costs.image_families import ImageFamily, image_family
+from policyroute.costs.image_families import FixedFamily, ImageFamily, image_family
 from policyroute.costs.images import any_images, image_tokens, without_images
 from policyroute.costs.media import (
     PromptFacts,
@@ -244,7 +244,7 @@ def count_input_tokens(
         media = media_tokens(messages, media_cap)
         messages = without_media(messages)
     if any_images(messages):
-        media += image_tokens(messages, images or image_family(model))
+        media += image_tokens(messages, images or image_family(model), media_cap)
         messages = without_images(messages)
     messages, opaque = countable(messages)
     try:
@@ -253,6 +253,15 @@ def count_input_tokens(
         raise RequestError(
             f"cannot count the input tokens of this request for {model}: {exc}"
         ) from exc
+
+
+def _image_family(candidate: Candidate) -> ImageFamily:
+    """How ``candidate`` bills images: the policy's ``max_image_tokens`` for each image when
+    the model gives one, else the family its model name or provider belongs to."""
+    fixed = candidate.spec.max_image_tokens
+    if fixed is not None:
+        return FixedFamily("policy", fixed)
+    return image_family(candidate.model, _custom_provider(candidate))
 
 
 def _schema_tokens(
@@ -357,7 +366,7 @@ def worst_case(
         token_counter,
         media_cap=info.max_input_tokens,
         facts=facts,
-        images=image_family(candidate.model, _custom_provider(candidate)),
+        images=_image_family(candidate),
     )
     response_format = (
         request.response_format

@@ -151,10 +151,16 @@ def any_images(messages: Sequence[Any]) -> bool:
     return False
 
 
-def image_tokens(messages: Sequence[Mapping[str, Any]], family: ImageFamily) -> int:
-    """A bound on the tokens ``family`` bills for the images in ``messages``."""
+def image_tokens(
+    messages: Sequence[Mapping[str, Any]], family: ImageFamily, cap: int | None = None
+) -> int:
+    """A bound on the tokens ``family`` bills for the images in ``messages``, each image's
+    bound held to ``cap`` (the model's input window: one image cannot cost more, a prompt
+    past the window is refused unbilled) when given."""
     return sum(
         family.tokens(image.size(), image.detail)
+        if cap is None
+        else min(cap, family.tokens(image.size(), image.detail))
         for message in messages
         for image in _images(message.get("content"))
     )

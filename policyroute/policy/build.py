@@ -129,6 +129,7 @@ class _Builder:
             price=self.price(tree["price"], (*path, "price")) if "price" in tree else None,
             context_window=tree.get("context_window"),
             max_output_tokens=tree.get("max_output_tokens"),
+            max_image_tokens=tree.get("max_image_tokens"),
             capabilities=MappingProxyType(dict(tree.get("capabilities", {}))),
             tier=tree.get("tier"),
             weight=float(tree.get("weight", 1)),

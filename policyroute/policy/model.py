@@ -200,6 +200,7 @@ class ModelSpec:
     price: PriceSpec | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
+    max_image_tokens: int | None = None
     capabilities: Mapping[str, bool] = field(default_factory=lambda: _EMPTY)
     tier: str | None = None
     weight: float = 1.0
