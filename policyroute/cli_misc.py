@@ -11,12 +11,21 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policyroute.cli_output import devices, not_a_file, usage_error
+from policyroute.cli_output import (
+    USAGE_ERROR,
+    devices,
+    json_error,
+    not_a_file,
+    plural,
+    usage_error,
+)
 
 if TYPE_CHECKING:
     from policyroute.policy.model import StoreSpec
@@ -28,6 +37,7 @@ __all__ = [
     "run_schema",
     "schema_text",
     "store_note",
+    "unread_note",
 ]
 
 
@@ -66,24 +76,40 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     totals are short, so the report is still printed but the exit status is 1. A file named
     twice is read once, with a note; so is a receipt found in more than one input, and one
     whose identity was read before with other content is an error.
+
+    Every input is read, even when one cannot be: a path that does not exist, a device, a
+    folder or a file without read permission is named in its place among the problems and
+    again at the end, and the totals of the others are printed, marked as leaving it out (see
+    :func:`unread_note`). The exit status is then 2 when such a path does not exist or is a
+    device (a usage error, as for ``validate``), else 1. When no input could be read there
+    are no totals: only the error is printed.
     """
     from policyroute.costs.report import format_report, load_receipts, summarize
 
+    as_json = args.format == "json"
     if "-" in args.files:
         # Standard input, read as the file it is (gzip or not, once: a pipe cannot be reread).
         if not Path(_STDIN).exists():
-            return usage_error("receipts report", f"- (standard input) needs {_STDIN}")
+            message = f"- (standard input) needs {_STDIN}"
+            return usage_error("receipts report", message, json_output=as_json)
         args.files = [_STDIN if f == "-" else f for f in args.files]
-    missing = [f for f in args.files if not Path(f).exists()]
-    if missing:
-        return usage_error("receipts report", f"no such file: {', '.join(missing)}")
-    unreadable = devices(args.files)
-    if unreadable:
-        return usage_error("receipts report", f"not a file: {', '.join(unreadable)}")
-    records = load_receipts(args.files)
+    records = load_receipts(args.files, skip_unreadable=True)
     report = summarize(records, args.by)
-    text = format_report(report, args.format)
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    unread = records.unread
+    read_any = len({path for path, _ in unread}) < len(set(args.files))
+    error = _unread_error(unread)
+    if read_any:
+        if as_json:
+            doc = report.as_dict()
+            doc["unread_files"] = [{"file": path, "reason": why} for path, why in unread]
+            if error is not None:
+                doc["error"] = {"type": error[0], "message": error[1]}
+            text = json.dumps(doc, indent=2) + "\n"
+        else:
+            text = format_report(report, args.format)
+            if unread and args.format == "table":
+                text += "\n" + unread_note(unread) + "\n"
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     for path, first in records.repeated:
         note = f"{path} is the same file as {first}: read once"
         print(f"policyroute receipts report: note: {note}", file=sys.stderr)
@@ -97,7 +123,49 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     if records.problem_count > len(shown):
         more = records.problem_count - len(shown)
         print(f"policyroute receipts report: ... and {more} more bad line(s)", file=sys.stderr)
-    return 1 if records.error_count else 0
+    if error is None:
+        return 1 if records.error_count else 0
+    kind, message = error
+    print(f"policyroute receipts report: error: {message}", file=sys.stderr)
+    if as_json and not read_any:
+        json_error(kind, message)
+    return USAGE_ERROR if kind == "UsageError" else 1
+
+
+def _unread_error(unread: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    """The error type and message for the inputs that could not be read, or ``None``.
+
+    A path that does not exist or is a device is a usage error (exit 2); a folder or a file
+    that cannot be opened is an unreadable input (exit 1), as the CLI's exit codes say.
+    """
+    if not unread:
+        return None
+    paths = list(dict.fromkeys(path for path, _ in unread))
+    missing = [p for p in paths if not Path(p).exists()]
+    devs = devices(paths)
+    parts = []
+    if missing:
+        parts.append(f"no such file or directory: {', '.join(missing)}")
+    if devs:
+        parts.append(f"not a file: {', '.join(devs)}")
+    others = [p for p in paths if p not in missing and p not in devs]
+    if others:
+        parts.append(f"cannot read: {', '.join(others)}")
+    kind = "UsageError" if missing or devs else "OSError"
+    return kind, "; ".join(parts)
+
+
+def unread_note(unread: Sequence[tuple[str, str]]) -> str:
+    """The line under a report whose totals leave inputs out, naming each and why.
+
+    Example:
+        >>> print(unread_note([("b.jsonl", "no such file or directory")]))
+        INCOMPLETE: 1 input not read, the totals leave it out: b.jsonl (no such file or directory)
+    """
+    names = "; ".join(f"{path} ({why})" for path, why in unread)
+    count = len(unread)
+    them = "it" if count == 1 else "them"
+    return f"INCOMPLETE: {plural(count, 'input')} not read, the totals leave {them} out: {names}"
 
 
 def run_budget_status(args: argparse.Namespace) -> int:
@@ -111,7 +179,7 @@ def run_budget_status(args: argparse.Namespace) -> int:
 
     problem = not_a_file(args.policy, "policy")
     if problem:
-        return usage_error("budget status", problem)
+        return usage_error("budget status", problem, json_output=args.format == "json")
     policy = load_policy(args.policy)
     rows = budget_status(policy)
     text = format_status(rows, args.format)

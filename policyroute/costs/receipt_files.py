@@ -59,10 +59,13 @@ class LineProblem:
 
     ``partial`` marks what a writer killed mid-write leaves (an unterminated last line, or a
     cut line another writer's record was glued to): expected after a crash, not an error.
+    ``line`` 0 is the input as a whole (one that could not be opened).
 
     Example:
         >>> LineProblem("r.jsonl", 7, "not JSON (Expecting value at column 1)").format()
         'r.jsonl:7: not JSON (Expecting value at column 1)'
+        >>> LineProblem("gone.jsonl", 0, "no such file or directory").format()
+        'gone.jsonl: no such file or directory'
     """
 
     file: str
@@ -71,7 +74,9 @@ class LineProblem:
     partial: bool = False
 
     def format(self) -> str:
-        """``file:line: message``."""
+        """``file:line: message``, or ``file: message`` for the input as a whole."""
+        if self.line == 0:
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
 
 
@@ -97,14 +102,29 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     first one read counts, in the order the inputs are given. Remembering costs about 126
     bytes per receipt; ``dedupe=False`` yields every record read and remembers none.
 
+    An input that cannot be opened raises :class:`OSError`, unless ``skip_unreadable`` is
+    set: then it (a path that does not exist, a folder, a device, which is never opened since
+    it might be read without end, a file without read permission) is an error problem with
+    ``line`` 0 in its place among the others, is listed with the reason in :attr:`unread`,
+    and the other inputs are still read, so a caller can tell figures that leave an input out
+    from complete ones.
+
     Example:
         >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP
         >>> records = list(stream); stream.skipped, stream.problems  # doctest: +SKIP
         (0, [])
     """
 
-    def __init__(self, paths: Iterable[str | os.PathLike[str]], *, dedupe: bool = True) -> None:
+    def __init__(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        dedupe: bool = True,
+        skip_unreadable: bool = False,
+    ) -> None:
         self.paths = [os.fspath(p) for p in paths]
+        self.unread: list[tuple[str, str]] = []
+        self._skip_unreadable = skip_unreadable
         self.skipped = 0
         self.read = 0
         self.duplicates = 0
@@ -119,7 +139,19 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     def _iterate(self) -> Iterator[dict[str, Any]]:
         seen: dict[tuple[int, int], str] = {}
         for path in self.paths:
-            with open(path, "rb") as raw:
+            reason = _not_readable(path) if self._skip_unreadable else None
+            if reason is None:
+                try:
+                    raw = open(path, "rb")  # noqa: SIM115 (closed by the with below)
+                except OSError as exc:
+                    if not self._skip_unreadable:
+                        raise
+                    reason = f"cannot open: {exc.strerror or exc}"
+            if reason is not None:
+                self.unread.append((path, reason))
+                self._note(LineProblem(path, 0, reason))
+                continue
+            with raw:
                 st = os.fstat(raw.fileno())
                 # The same file named twice (``r.jsonl ./r.jsonl``, overlapping globs, a
                 # link) would have its spend counted twice: it is read once and named.
@@ -230,6 +262,22 @@ class ReceiptStream(Iterator[dict[str, Any]]):
 
     def __iter__(self) -> ReceiptStream:
         return self
+
+
+def _not_readable(path: str) -> str | None:
+    """Why ``path`` is not an input to open, or ``None``: looked up, never opened, so a
+    device (``/dev/zero``, a terminal) is not read from."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file or directory"
+    except OSError as exc:
+        return f"cannot open: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return "a directory, not a receipts file"
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        return "not a file (a device is never read)"
+    return None
 
 
 _RECORD_START = b'{"schema_version":'
@@ -392,12 +440,18 @@ def parse_amount(value: Any) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def load_receipts(paths: Iterable[str | os.PathLike[str]], *, dedupe: bool = True) -> ReceiptStream:
+def load_receipts(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    dedupe: bool = True,
+    skip_unreadable: bool = False,
+) -> ReceiptStream:
     """Iterate over the receipt records in ``paths`` (JSON lines or the SQLite sink's
-    database), in file order, each receipt once (see :class:`ReceiptStream`).
+    database), in file order, each receipt once (see :class:`ReceiptStream`; with
+    ``skip_unreadable``, an input that cannot be opened is named, not raised).
 
     Example:
         >>> [r["kind"] for r in load_receipts(["r.jsonl"])]  # doctest: +SKIP
         ['attempt', 'call']
     """
-    return ReceiptStream(paths, dedupe=dedupe)
+    return ReceiptStream(paths, dedupe=dedupe, skip_unreadable=skip_unreadable)
