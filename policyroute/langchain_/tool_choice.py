@@ -16,7 +16,14 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from policyroute.errors import RequestError
 
-__all__ = ["Tool", "bound_tools", "to_openai_tool", "tool_choice_param"]
+__all__ = [
+    "Tool",
+    "bound_tools",
+    "is_provider_tool",
+    "to_openai_tool",
+    "tool_choice_param",
+    "tool_name",
+]
 
 Tool = Mapping[str, Any] | type | Callable[..., Any] | BaseTool
 """What ``bind_tools`` takes as a tool."""
@@ -86,20 +93,69 @@ def _dict_choice(choice: Mapping[str, Any], tool_names: Sequence[str]) -> Any:
     )
 
 
+# Keys of a tool that carries its own schema (a function tool in some format, or a JSON
+# schema): such a tool is converted, never passed on as a provider's own tool.
+_SCHEMA_KEYS = frozenset({"function", "parameters", "input_schema", "properties"})
+_FUNCTION_TYPES = frozenset({"function", "custom", "object"})
+
+
+def is_provider_tool(tool: Tool) -> bool:
+    """Whether ``tool`` is a provider's own tool (OpenAI ``web_search_preview``, Anthropic
+    ``web_search_20250305``, ``code_execution_...``, an MCP server...), which the provider
+    runs itself and which is passed on unchanged.
+
+    Example:
+        >>> is_provider_tool({"type": "web_search_20250305", "name": "web_search"})
+        True
+        >>> is_provider_tool({"name": "pick", "input_schema": {"type": "object"}})
+        False
+    """
+    if not isinstance(tool, Mapping):
+        return False
+    kind = tool.get("type")
+    return isinstance(kind, str) and kind not in _FUNCTION_TYPES and not _SCHEMA_KEYS & set(tool)
+
+
 def to_openai_tool(tool: Tool, *, strict: bool | None = None) -> dict[str, Any]:
-    """A LangChain tool, pydantic model, function, or OpenAI/Anthropic tool dict as an
-    OpenAI tool; a tool dict's ``cache_control`` is kept.
+    """A LangChain tool, pydantic model, function, or OpenAI (chat or Responses) or Anthropic
+    tool dict as an OpenAI chat-completions tool; a tool dict's ``cache_control`` is kept, and
+    a provider's own tool (see :func:`is_provider_tool`) is passed on unchanged for litellm to
+    map (Anthropic's server tools reach Claude as themselves).
 
     Example:
         >>> to_openai_tool({"name": "pick", "description": "Pick one.",
         ...                 "input_schema": {"type": "object", "properties": {}},
         ...                 "cache_control": {"type": "ephemeral"}})["cache_control"]
         {'type': 'ephemeral'}
+        >>> to_openai_tool({"type": "function", "name": "f", "parameters": {}})["function"]
+        {'name': 'f', 'parameters': {}}
     """
+    if isinstance(tool, Mapping) and is_provider_tool(tool):
+        # langchain-core would turn a named one (Anthropic's) into a function tool of that
+        # name with no parameters, which the model would call instead of the provider.
+        return dict(tool)
     formatted = convert_to_openai_tool(tool, strict=strict)
+    if "function" not in formatted and formatted.get("type") == "function":
+        # The Responses API's flat form, which langchain-core passes through as it is.
+        flat = {k: v for k, v in formatted.items() if k not in ("type", "cache_control")}
+        if strict is not None:
+            flat["strict"] = strict
+        formatted = {"type": "function", "function": flat}
     if isinstance(tool, Mapping) and tool.get("cache_control") is not None:
         formatted["cache_control"] = tool["cache_control"]
     return formatted
+
+
+def tool_name(tool: Mapping[str, Any]) -> str | None:
+    """The name a model calls a converted tool by (a provider tool's own ``name``, if any).
+
+    Example:
+        >>> tool_name({"type": "function", "function": {"name": "add"}})
+        'add'
+    """
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, Mapping) else tool.get("name")
+    return name if isinstance(name, str) else None
 
 
 def bound_tools(
@@ -108,13 +164,17 @@ def bound_tools(
     """The keywords ``bind_tools`` binds: ``tools`` as OpenAI tools and, unless it is to be
     omitted, ``tool_choice`` in OpenAI's form.
 
+    Tools sharing a name are passed on, as other LangChain chat models pass them (the
+    standard tests bind a pydantic model beside its own JSON schema): the provider judges.
+
     Example:
         >>> sorted(bound_tools([{"name": "pick", "parameters": {}}], "any"))
         ['tool_choice', 'tools']
     """
     formatted = [to_openai_tool(tool, strict=strict) for tool in tools]
+    names = [name for name in map(tool_name, formatted) if name is not None]
     bound: dict[str, Any] = {"tools": formatted}
-    choice = tool_choice_param(tool_choice, [tool["function"]["name"] for tool in formatted])
+    choice = tool_choice_param(tool_choice, names)
     if choice is not None:
         bound["tool_choice"] = choice
     return bound
