@@ -19,6 +19,10 @@ request, optionally environment variables, and what routing must decide::
 policy must refuse. Only the keys given in ``expect`` are compared; ``params`` is compared as a
 whole. A failing case carries a unified diff of the YAML renderings of expected and actual.
 
+This module finds tests files, loads them and runs their cases against the policy; the case
+model (the expectations, how a case is checked, the results) lives in
+:mod:`policyroute.policytest_.cases`. Every public name is exported here.
+
 Example:
     >>> results = run_policy_tests(["policies/"])  # doctest: +SKIP
     >>> sum(r.passed for r in results), sum(r.failed for r in results)  # doctest: +SKIP
@@ -27,23 +31,27 @@ Example:
 
 from __future__ import annotations
 
-import difflib
-import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policyroute.errors import PolicyValidationError, RequestError, RoutingError
 from policyroute.policy.validate import folder_files, is_tests_name
+from policyroute.policytest_.cases import (
+    EXPECT_KEYS,
+    CaseResult,
+    SuiteResult,
+    check_case,
+    plain,
+    unknown_names,
+)
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
     from policyroute.policy.facts import TokenCounter
     from policyroute.policy.load import LoadedDocument
-    from policyroute.policy.model import PolicySpec
 
 __all__ = [
     "EXPECT_KEYS",
@@ -54,111 +62,7 @@ __all__ = [
     "run_tests_file",
 ]
 
-EXPECT_KEYS = ("route", "model", "candidates", "params", "budgets", "error")
-"""What a case's ``expect`` may say, in the order expected and actual are rendered."""
-
-_CASE_KEYS = frozenset({"name", "request", "expect", "env", "description"})
 _FILE_KEYS = frozenset({"policy", "cases", "description"})
-
-
-def _subclass_names(cls: type[BaseException]) -> frozenset[str]:
-    return frozenset({cls.__name__}).union(*(_subclass_names(c) for c in cls.__subclasses__()))
-
-
-# The errors a route can end in: what ``expect.error`` may name.
-_ROUTING_ERRORS = _subclass_names(RoutingError)
-
-
-@dataclass(frozen=True, slots=True)
-class CaseResult:
-    """The outcome of one case.
-
-    ``error`` is set when the case could not be run as written (a malformed case or request);
-    otherwise the case passed when ``expected == actual``.
-    """
-
-    file: str
-    line: int
-    name: str
-    expected: Mapping[str, Any]
-    actual: Mapping[str, Any]
-    error: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        """Whether the case ran and routing decided what it expects."""
-        return self.error is None and dict(self.expected) == dict(self.actual)
-
-    @property
-    def location(self) -> str:
-        """``file:line`` of the case in its tests file."""
-        return f"{self.file}:{self.line}"
-
-    def diff(self) -> str:
-        """Unified diff of the YAML renderings of expected and actual (``""`` when equal)."""
-        expected = _to_yaml(self.expected).splitlines()
-        actual = _to_yaml(self.actual).splitlines()
-        if expected == actual:
-            return ""
-        lines = difflib.unified_diff(
-            expected,
-            actual,
-            fromfile="expected",
-            tofile="actual",
-            n=max(len(expected), len(actual)),
-            lineterm="",
-        )
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True, slots=True)
-class SuiteResult:
-    """The outcome of one tests file: its cases, or the problems that kept it from running."""
-
-    file: str
-    policy: str | None
-    cases: tuple[CaseResult, ...]
-    problems: tuple[str, ...] = ()
-
-    @property
-    def passed(self) -> int:
-        """Number of passing cases."""
-        return sum(1 for c in self.cases if c.passed)
-
-    @property
-    def failed(self) -> int:
-        """Number of failing cases."""
-        return sum(1 for c in self.cases if not c.passed)
-
-    @property
-    def ok(self) -> bool:
-        """No file-level problem and every case passed."""
-        return not self.problems and self.failed == 0
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-def _plain(value: Any) -> Any:
-    """Plain YAML-representable data (mapping proxies, tuples and odd scalars flattened)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    return str(value)
-
-
-def _to_yaml(data: Mapping[str, Any]) -> str:
-    from ruamel.yaml import YAML
-
-    yaml: Any = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # keep route, model, ... in reading order
-    out = io.StringIO()
-    yaml.dump(_plain(data), out)
-    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- discovery
@@ -220,66 +124,6 @@ class _Policies:
         return self._cache[key]
 
 
-def _names(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "a list" if isinstance(value, list) else "a mapping"
-
-
-def _check_case(raw: Any) -> str | None:
-    """What is wrong with the shape of a case, or ``None``."""
-    if not isinstance(raw, Mapping):
-        return "a case must be a mapping with 'name', 'request' and 'expect'"
-    unknown = sorted(str(k) for k in raw if k not in _CASE_KEYS)
-    if unknown:
-        return f"unknown case key(s) {', '.join(unknown)}; expected name, request, expect, env"
-    if not isinstance(raw.get("name"), str) or not raw["name"]:
-        return "a case needs a 'name' (a non-empty string)"
-    if not isinstance(raw.get("request"), Mapping):
-        return "a case needs a 'request' mapping"
-    expect = raw.get("expect")
-    if not isinstance(expect, Mapping) or not expect:
-        return f"a case needs an 'expect' mapping with some of {', '.join(EXPECT_KEYS)}"
-    unknown = sorted(str(k) for k in expect if k not in EXPECT_KEYS)
-    if unknown:
-        return (
-            f"unknown expect key(s) {', '.join(unknown)}; expected some of {', '.join(EXPECT_KEYS)}"
-        )
-    if "error" in expect and len(expect) > 1:
-        return "'expect.error' cannot be combined with other expectations"
-    if "error" in expect and expect["error"] not in _ROUTING_ERRORS:
-        # A misspelt name would otherwise only ever show up as a failed comparison.
-        return (
-            f"unknown 'expect.error' {expect['error']!r}; routing raises one of "
-            f"{', '.join(sorted(_ROUTING_ERRORS))}"
-        )
-    # A value of the wrong shape could never equal what routing gives: the case would only
-    # ever fail, as a diff that hides the mistake in the tests file.
-    for key in ("route", "model"):
-        if key in expect and not isinstance(expect[key], str):
-            return f"'expect.{key}' must be a {key} name, got {_kind(expect[key])}"
-    if "candidates" in expect and not _names(expect["candidates"]):
-        return "'expect.candidates' must be a list of model aliases"
-    if "params" in expect and not isinstance(expect["params"], Mapping):
-        return "'expect.params' must be a mapping"
-    if "budgets" in expect and not _names(expect["budgets"]):
-        return "'expect.budgets' must be a list of budget names"
-    env = raw.get("env", {})
-    if not isinstance(env, Mapping) or not all(
-        isinstance(v, (str, int, float, bool)) for v in env.values()
-    ):
-        return "'env' must map variable names to strings"
-    return None
-
-
 def _actual(
     policy: CompiledPolicy,
     request: Mapping[str, Any],
@@ -301,40 +145,11 @@ def _actual(
         "route": decision.route,
         "model": aliases[0] if aliases else None,
         "candidates": aliases,
-        "params": _plain(decision.params),
+        "params": plain(decision.params),
         "budgets": [b.name for b in decision.budgets],
     }
     wanted = [k for k in EXPECT_KEYS if k in expected and k != "error"] or ["route", "model"]
     return {k: full[k] for k in wanted}
-
-
-def _unknown_names(expected: Mapping[str, Any], spec: PolicySpec) -> str | None:
-    """An ``expect`` name the policy does not define, said as such (``None`` when all exist).
-
-    Compared as written, a misspelt route or model would only ever show up as a diff that
-    looks like a routing change.
-    """
-    routes = [r.name for r in spec.routes]
-    models = list(spec.models)
-    named = [
-        ("route", "route", [expected.get("route")], routes),
-        ("model", "model", [expected.get("model")], models),
-        ("candidates", "model", list(expected.get("candidates", ())), models),
-        ("budgets", "budget", list(expected.get("budgets", ())), [b.name for b in spec.budgets]),
-    ]
-    for key, what, given, names in named:
-        for value in given:
-            if key in expected and value not in names:
-                close = difflib.get_close_matches(str(value), names, n=1)
-                hint = (
-                    f"did you mean {close[0]!r}?"
-                    if close
-                    else f"it has {', '.join(names)}"
-                    if names
-                    else f"it has no {what}s"
-                )
-                return f"'expect.{key}' names no {what} of the policy: {value!r} ({hint})"
-    return None
 
 
 def _run_case(
@@ -347,15 +162,15 @@ def _run_case(
     line = doc.locate(("cases", index)).line
     name = raw.get("name") if isinstance(raw, Mapping) else None
     name = name if isinstance(name, str) and name else f"case {index + 1}"
-    problem = _check_case(raw)
+    problem = check_case(raw)
     if problem is not None:
         return CaseResult(doc.file, line, name, {}, {}, error=problem)
-    expected = {k: _plain(raw["expect"][k]) for k in EXPECT_KEYS if k in raw["expect"]}
+    expected = {k: plain(raw["expect"][k]) for k in EXPECT_KEYS if k in raw["expect"]}
     env = {str(k): str(v) for k, v in raw.get("env", {}).items()}
     try:
         with _environment(env):
             policy = policies.get(env)
-            problem = _unknown_names(expected, policy.spec)
+            problem = unknown_names(expected, policy.spec)
             if problem is not None:
                 return CaseResult(doc.file, line, name, expected, {}, error=problem)
             actual = _actual(policy, raw["request"], expected, token_counter)
