@@ -47,6 +47,7 @@ __all__ = [
     "messages_for",
     "origin_of",
     "signed_blocks",
+    "tool_choice_for",
 ]
 
 ORIGIN_KEY: Final = "policyroute_origin"
@@ -174,3 +175,39 @@ def messages_for(messages: list[Any], origin: str, *, anthropic_format: bool) ->
             turn["thinking_blocks"] = kept
         out.append(turn)
     return out
+
+
+# OpenAI-form choices that force a tool call (litellm maps them to Anthropic's ``any`` and
+# ``tool``); the Anthropic forms are mapped to these before a request is built.
+_FORCED_KINDS: Final = frozenset({"required", "any", "function", "tool"})
+
+
+def _thinks(params: Mapping[str, Any]) -> bool:
+    """Whether an Anthropic-format call with ``params`` runs with extended thinking: asked
+    for directly, or through ``reasoning_effort``, which litellm turns into thinking."""
+    thinking = params.get("thinking")
+    if isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive"):
+        return True
+    effort = params.get("reasoning_effort")
+    return isinstance(effort, str) and effort not in ("", "none")
+
+
+def tool_choice_for(params: Mapping[str, Any], *, anthropic_format: bool) -> Any:
+    """The ``tool_choice`` of ``params`` as sent to a deployment: ``"auto"`` in place of a
+    forced choice where the deployment speaks Anthropic's format and thinks, since Anthropic
+    refuses a forced tool choice with extended thinking on ("Thinking may not be enabled when
+    tool_choice forces tool use"); unchanged everywhere else. Structured output then checks
+    that the answer called its tool, as langchain-anthropic does.
+
+    Example:
+        >>> params = {"tool_choice": "required", "reasoning_effort": "low"}
+        >>> tool_choice_for(params, anthropic_format=True)
+        'auto'
+        >>> tool_choice_for(params, anthropic_format=False)
+        'required'
+    """
+    choice = params.get("tool_choice")
+    kind = choice.get("type") if isinstance(choice, Mapping) else choice
+    if anthropic_format and kind in _FORCED_KINDS and _thinks(params):
+        return "auto"
+    return choice

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from policyroute._thinking import anthropic_format, has_thinking, messages_for, origin_of
+from policyroute._thinking import (
+    anthropic_format,
+    has_thinking,
+    messages_for,
+    origin_of,
+    tool_choice_for,
+)
 from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
 from policyroute.execution.backoff import backoff_delay
 from policyroute.execution.breaker import CircuitBreakers, Permit
@@ -277,6 +283,10 @@ class CallState:
             params["api_key"] = key.reveal()
         params.update(self._call_params)
         params.update(self.decision.params)
+        if "tool_choice" in params:
+            params["tool_choice"] = tool_choice_for(
+                params, anthropic_format=anthropic_format(candidate.spec)
+            )
         # A limit given as None is not given (litellm drops it): the default applies then too.
         if (
             params.get("max_tokens") is None
