@@ -79,9 +79,11 @@ def run_receipts_report(args: argparse.Namespace) -> int:
 
     Every input is read, even when one cannot be: a path that does not exist, a device, a
     folder or a file without read permission is named in its place among the problems and
-    again at the end, and the totals of the others are printed, marked as leaving it out (see
-    :func:`unread_note`). The exit status is then 2 when such a path does not exist or is a
-    device (a usage error, as for ``validate``), else 1. When no input could be read there
+    again at the end, and the totals of the others are printed, marked as leaving it out: the
+    JSON report always lists ``unread_files`` and then also carries ``error``, the table ends
+    with :func:`unread_note`'s line, CSV (rows only) has the exit status. The exit status
+    is then 2 when such a path does not exist or is a device (a usage error, as for
+    ``validate``), else 1. When no input could be read there
     are no totals: only the error is printed.
     """
     from policyroute.costs.report import format_report, load_receipts, summarize
