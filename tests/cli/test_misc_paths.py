@@ -159,24 +159,6 @@ def test_a_folder_among_files_is_unreadable_input_exit_1(
     assert doc["error"] == {"type": "OSError", "message": f"cannot read: {folder}"}
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
-def test_a_file_without_read_permission_is_named_and_the_rest_read(
-    around: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
-) -> None:
-    first, _, last = around
-    locked = _receipts(first.parent / "locked.jsonl", "c")
-    locked.chmod(0)
-    try:
-        status = _run((first, locked, last), "--format", "csv")
-    finally:
-        locked.chmod(0o600)
-
-    captured = capsys.readouterr()
-    assert status == 1
-    assert "total,all,2,0,0,0.500000," in captured.out
-    assert f"error: {locked}: cannot open: Permission denied" in captured.err
-
-
 def test_a_file_that_fails_to_open_is_named_and_the_rest_read(
     around: tuple[Path, Path, Path],
     capsys: pytest.CaptureFixture[str],
