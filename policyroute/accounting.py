@@ -14,8 +14,9 @@ it and :meth:`PolicyAccounting.resend_unwritten` can write it again to those sin
 instead would throw away an answer that was already paid for; dropping it silently would lose
 money from the books.
 
-This module holds the settling itself (admit, price, settle, renew, finish, and the receipts
-they build); the rest lives in :mod:`policyroute.accounting_`: ``thresholds`` (the events and
+This module holds an attempt's way through its accounting (admit, settle, renew, finish) and
+how an accounting is made; the rest lives in :mod:`policyroute.accounting_`: ``records``
+(pricing each attempt, building its receipt and its call's), ``thresholds`` (the events and
 how they are told), ``emission`` (writing to sinks, the unwritten receipts), ``tallies`` (each
 call's running totals), ``closing``, ``building`` (sinks, store and guard from a policy) and
 ``default`` (the shared :func:`default_accounting`). Every public name is exported here.
@@ -29,7 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import weakref
@@ -44,6 +44,7 @@ from policyroute.accounting_.default import _cache as _cache
 from policyroute.accounting_.default import _clear_default_cache as _clear_default_cache
 from policyroute.accounting_.default import default_accounting
 from policyroute.accounting_.emission import ReceiptEmitting
+from policyroute.accounting_.records import ReceiptRecording
 from policyroute.accounting_.tallies import CallTally as _Tally
 from policyroute.accounting_.thresholds import (
     BudgetThresholdWarning,
@@ -51,17 +52,7 @@ from policyroute.accounting_.thresholds import (
     ThresholdReporting,
     mark_reclaimed,
 )
-from policyroute.costs.actual import CostResult, attempt_cost
-from policyroute.costs.receipts import (
-    SCHEMA_VERSION,
-    BudgetChargeLike,
-    attempt_record,
-    call_record,
-    format_usd,
-    policy_identity,
-    policy_secrets,
-    policy_spec,
-)
+from policyroute.costs.receipts import BudgetChargeLike, policy_secrets, policy_spec
 from policyroute.costs.sinks import ReceiptSink
 from policyroute.costs.unwritten import UnwrittenReceipts
 from policyroute.errors import BudgetExceeded
@@ -71,7 +62,6 @@ from policyroute.execution.hooks import (
     AttemptOutcome,
     CallInfo,
     CallOutcome,
-    Usage,
 )
 
 if TYPE_CHECKING:
@@ -88,7 +78,6 @@ __all__ = [
 # Also reached through this module, outside ``__all__``: the default accountings' ``_cache``
 # and ``_clear_default_cache`` (see policyroute.accounting_.default), for tests and benchmarks.
 
-_log = logging.getLogger("policyroute.accounting")
 _budget_log = logging.getLogger("policyroute.budgets")
 
 
@@ -107,10 +96,7 @@ class Guard(Protocol):
     ) -> Sequence[BudgetChargeLike]: ...
 
 
-_ZERO_COST = CostResult(Decimal(0), "none")
-
-
-class PolicyAccounting(ReceiptEmitting, ThresholdReporting, Closing):
+class PolicyAccounting(ReceiptRecording, ReceiptEmitting, ThresholdReporting, Closing):
     """Budgets and receipts for one policy; an :class:`~policyroute.execution.hooks.Accounting`.
 
     Args:
@@ -345,117 +331,3 @@ class PolicyAccounting(ReceiptEmitting, ThresholdReporting, Closing):
                 _budget_log.exception(
                     "forgetting call %s in the guard failed", call.request.request_id
                 )
-
-    # ----------------------------------------------------------------------- pricing
-
-    def _price(self, attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, CostResult]:
-        try:
-            return attempt_cost(attempt, outcome)
-        except Exception:
-            # Pricing must never fail a call that was answered; the receipt shows cost 0
-            # with price source "none" and the log says why.
-            _log.exception("pricing attempt %d of %s failed", attempt.number, attempt.candidate)
-            return outcome.usage or Usage(), _ZERO_COST
-
-    # ----------------------------------------------------------------------- records
-
-    def _attempt_record(
-        self,
-        attempt: AttemptInfo,
-        admission: Admission,
-        outcome: AttemptOutcome,
-        usage: Usage,
-        cost: CostResult,
-        charges: Sequence[BudgetChargeLike],
-    ) -> dict[str, Any]:
-        try:
-            record = attempt_record(
-                attempt,
-                admission,
-                outcome,
-                usage=usage,
-                cost=cost,
-                charges=charges,
-                include_prompt=self.include_prompt,
-                secrets=self._secrets,
-            )
-        except Exception as exc:
-            record = self._bare_record("attempt", attempt.call, exc)
-            record.update(
-                attempt=attempt.number,
-                deployment=attempt.candidate.alias,
-                model=attempt.candidate.model,
-                provider="",
-                cost=format_usd(cost.cost),
-                price_source=cost.source,
-                status=outcome.status,
-                error_class=outcome.error_class,
-            )
-        with self._lock:
-            tally = self._tallies.setdefault(attempt.call.request.request_id, _Tally())
-            tally.add(
-                usage,
-                cost.cost,
-                attempt.candidate.alias,
-                attempt.candidate.model,
-                record["provider"],
-                estimated=cost.usage_estimated,
-            )
-        return record
-
-    def _call_record(self, call: CallInfo, outcome: CallOutcome) -> dict[str, Any]:
-        with self._lock:
-            tally = self._tallies.pop(call.request.request_id, None)
-        model = provider = None
-        if tally is not None and outcome.deployment in tally.deployments:
-            model, provider = tally.deployments[outcome.deployment]
-        elif outcome.deployment is not None:
-            model = next(
-                (c.model for c in call.decision.candidates if c.alias == outcome.deployment),
-                None,
-            )
-        cost = tally.cost if tally is not None else outcome.cost
-        try:
-            return call_record(
-                call,
-                outcome,
-                cost=cost,
-                usage=tally.usage if tally is not None else Usage(),
-                usage_estimated=tally is not None and tally.usage_estimated,
-                model=model,
-                provider=provider,
-                include_prompt=self.include_prompt,
-                secrets=self._secrets,
-            )
-        except Exception as exc:
-            record = self._bare_record("call", call, exc)
-            record.update(
-                deployment=outcome.deployment,
-                model=model,
-                attempts=outcome.attempts,
-                cost=format_usd(cost),
-                status=outcome.status,
-            )
-            return record
-
-    @staticmethod
-    def _bare_record(kind: str, call: CallInfo, exc: Exception) -> dict[str, Any]:
-        """The fields of a receipt that cannot fail, for when building the full one did.
-
-        Settling and finishing must not raise (the executor calls them from ``finally``), and
-        the money must still reach the books: the receipt keeps its ids, cost and status, and
-        ``receipt_error`` says why the rest is missing.
-        """
-        _log.exception("building the %s receipt of %s failed", kind, call.request.request_id)
-        name, content_hash = policy_identity(call.policy)
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "kind": kind,
-            "ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
-            "request_id": call.request.request_id,
-            "run_id": call.request.run_id,
-            "policy": name,
-            "policy_hash": content_hash,
-            "route": call.decision.route,
-            "receipt_error": f"{type(exc).__name__}: {exc}",
-        }

@@ -199,7 +199,7 @@ def test_a_receipt_that_cannot_be_built_is_written_bare_with_its_cost(
     def broken(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise KeyError("layout")
 
-    monkeypatch.setattr("policyroute.accounting.attempt_record", broken)
+    monkeypatch.setattr("policyroute.accounting_.records.attempt_record", broken)
     written: list[dict[str, Any]] = []
     policy: CompiledPolicy = make_policy()
     guard = FakeGuard()
