@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from policyroute.costs.redact import redact_params
 from policyroute.policy.facts import (
     MISSING,
     RequestFacts,
@@ -253,7 +254,8 @@ def explain(
         route=decision.route,
         route_description=route_spec.description if route_spec else None,
         candidates=candidates,
-        params=dict(decision.params),
+        # Printed to terminals and CI logs: a literal credential header is shown redacted.
+        params=redact_params(decision.params),
         requirements=_requirements_dict(decision.requirements),
         budgets=budgets,
         skipped=decision.skipped,

@@ -43,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from policyroute.costs.redact import redact_params
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.langchain_ import calls, events, model_kwargs, shared
@@ -56,7 +57,12 @@ from policyroute.langchain_.facts import (
 )
 from policyroute.langchain_.profile import policy_profile
 from policyroute.langchain_.results import chat_result
-from policyroute.langchain_.serialization import constructor_kwargs, policy_from_env
+from policyroute.langchain_.serialization import (
+    Withheld,
+    constructor_kwargs,
+    policy_from_env,
+    serialised_policy,
+)
 from policyroute.langchain_.streams import astream_chunks, stream_chunks
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
 from policyroute.langchain_.tool_choice import Tool, bound_tools
@@ -219,7 +225,25 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         data = super().to_json()
         if data["type"] == "constructor":
             constructor_kwargs(data["kwargs"], self.policy, self.compiled_policy, self.accounting)
+            kwargs = data["kwargs"].get("model_kwargs")
+            if isinstance(kwargs, Mapping) and redact_params(kwargs) != kwargs:
+                # Written redacted, a loaded model would send "[REDACTED]" as its credential.
+                data["kwargs"]["model_kwargs"] = Withheld.of(
+                    kwargs,
+                    "model_kwargs hold a credential (a key, a credential header or a URL"
+                    " password); pass it per call or through the policy's ${ENV_VAR} references",
+                )
         return data
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # Policy text may hold a URL password or a literal credential header, and model_kwargs
+        # a key: shown as ``dumpd`` writes them (withheld text names fields, never values).
+        for name, value in super().__repr_args__():
+            if name == "policy" and isinstance(value, str) and self._compiled is not None:
+                value = serialised_policy(value, self._compiled)
+            elif name == "model_kwargs" and isinstance(value, Mapping):
+                value = redact_params(value)
+            yield name, value
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         # langchain-core keys the cache of a serialisable model by its serialised form, which

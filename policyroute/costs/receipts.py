@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from policyroute._lazy import litellm_version
 from policyroute.costs.actual import CostResult
 from policyroute.costs.pricing import lookup_litellm_entry
-from policyroute.costs.redact import prompt_texts, redact_prompt, scrub
+from policyroute.costs.redact import param_secrets, prompt_texts, redact_prompt, scrub
 from policyroute.execution.hooks import (
     Admission,
     AttemptInfo,
@@ -38,7 +38,7 @@ from policyroute.execution.hooks import (
     CallOutcome,
     Usage,
 )
-from policyroute.policy.model import PolicySpec, Secret
+from policyroute.policy.model import PolicySpec
 from policyroute.routing.decision import Candidate
 
 __all__ = [
@@ -170,15 +170,17 @@ def _identity(policy: object, spec: PolicySpec | None) -> tuple[str, str]:
 
 
 def policy_secrets(policy: object) -> tuple[str, ...]:
-    """The API key values of the policy's models, for scrubbing (longest first)."""
+    """The credential values of the policy's models (API keys, ``api_base`` passwords and
+    credential query values, credential headers), for scrubbing (longest first)."""
     spec = policy_spec(policy)
     if spec is None:
         return ()
     values = {
         value
         for model in spec.models.values()
-        if isinstance(model.api_key, Secret)
-        if (value := model.api_key.reveal())
+        for value in param_secrets(
+            {**model.params, "api_key": model.api_key, "api_base": model.api_base}
+        )
     }
     return tuple(sorted(values, key=len, reverse=True))
 
@@ -375,10 +377,8 @@ def attempt_record(
     record = _common(call, attempt.route or call.decision.route, include_prompt=include_prompt)
     error = None
     if outcome.error is not None:  # the candidate's key is only needed to scrub an error
-        secrets = tuple(secrets) + tuple(
-            str(v.reveal() if isinstance(v, Secret) else v)
-            for k, v in candidate.litellm_params.items()
-            if k == "api_key" and v
+        secrets = (
+            tuple(secrets) + param_secrets(candidate.litellm_params) + param_secrets(attempt.params)
         )
         error = _error_message(
             outcome.error, secrets, None if include_prompt else call.request.messages

@@ -18,8 +18,16 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["prompt_texts", "redact_prompt", "scrub"]
+__all__ = [
+    "param_secrets",
+    "prompt_texts",
+    "redact_params",
+    "redact_prompt",
+    "scrub",
+    "scrub_exception",
+]
 
 _REDACTED = "[REDACTED]"
 _PROMPT = "[PROMPT]"
@@ -56,6 +64,18 @@ _SECRET_PATTERNS = (
         r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',}&]+"
     ),
 )
+
+# Names of parameters, headers and URL query fields whose values are credentials by convention
+# (api_key, Authorization, X-Api-Key, Cookie, a Gemini URL's ``key``, an Azure ``sig``).
+_SECRET_NAME = re.compile(
+    r"(?i)auth|key|token|secret|cookie|passw|signature|\bsig\b|credential|session|jwt|bearer"
+)
+# Parameters holding URLs that may carry user info or a credential in their query string.
+_URL_PARAMS = ("api_base", "base_url", "proxy", "url")
+# Parameters holding HTTP headers.
+_HEADER_PARAMS = ("extra_headers", "headers", "default_headers")
+# Shorter known values would blank ordinary words of a message (as ``scrub`` does).
+_MIN_SECRET_CHARS = 4
 
 # The value of a ``content`` / ``text`` field of an echoed message (JSON or a Python repr),
 # for echoes cut short or re-encoded beyond what :func:`redact_prompt` can match verbatim.
@@ -129,3 +149,107 @@ def redact_prompt(text: str, prompts: Iterable[str]) -> str:
 def _content_value(match: re.Match[str]) -> str:
     quote = match.group(0)[len(match.group(1))]
     return f"{match.group(1)}{quote}{_PROMPT}{quote}"
+
+
+def param_secrets(params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The credential values in litellm keyword arguments ``params`` (longest first): the
+    ``api_key``, the password and credential query values of ``api_base``, the values of
+    credential headers in ``extra_headers``. Providers and HTTP clients echo them in shapes no
+    pattern knows (a self-hosted proxy's key, a bare password), so they are replaced by value.
+
+    Example:
+        >>> param_secrets({"api_key": "k-123456", "api_base": "https://u:pw12@gw/v1?key=abcd",
+        ...                "extra_headers": {"Authorization": "Bearer tok-9876"}})
+        ('Bearer tok-9876', 'k-123456', 'tok-9876', 'abcd', 'pw12')
+    """
+    found: set[str] = set()
+    for name, value in params.items():
+        if name in _URL_PARAMS and isinstance(value, str):
+            found.update(_url_secrets(value))
+        elif name in _HEADER_PARAMS and isinstance(value, Mapping):
+            for header, text in value.items():
+                if isinstance(text, str) and _SECRET_NAME.search(str(header)):
+                    found.add(text)
+                    # An echo may show the credentials without their scheme word.
+                    found.add(text.split(None, 1)[-1])
+        elif _SECRET_NAME.search(name):
+            revealed = value.reveal() if callable(getattr(value, "reveal", None)) else value
+            if isinstance(revealed, str):
+                found.add(revealed)
+    kept = {v.strip() for v in found}
+    return tuple(sorted((v for v in kept if len(v) >= _MIN_SECRET_CHARS), key=_longest_first))
+
+
+def _longest_first(value: str) -> tuple[int, str]:
+    # Longest first, so that a key is replaced whole before a shorter secret inside it.
+    return -len(value), value
+
+
+def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of call parameters ``params`` fit to show (traces, callbacks, reprs): credential
+    parameters and headers as ``[REDACTED]``, URLs without their user info or credential query
+    values, anything else shaped like a credential scrubbed; nested mappings alike.
+
+    Example:
+        >>> redact_params({"temperature": 0, "api_key": "k-1",
+        ...                "extra_headers": {"Authorization": "Bearer t", "X-Trace": "7"}})
+        {'temperature': 0, 'api_key': '[REDACTED]', 'extra_headers': {'Authorization': \
+'[REDACTED]', 'X-Trace': '7'}}
+    """
+    secrets = param_secrets(params)
+    return {str(k): _redacted_value(str(k), v, secrets) for k, v in params.items()}
+
+
+def _redacted_value(name: str, value: Any, secrets: tuple[str, ...]) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if name not in _URL_PARAMS and _SECRET_NAME.search(name) and not isinstance(value, Mapping):
+        return _REDACTED
+    if isinstance(value, Mapping):
+        inner = param_secrets(value) + secrets
+        return {str(k): _redacted_value(str(k), v, inner) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(_redacted_value("", v, secrets) for v in value)
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    return value
+
+
+def _url_secrets(url: str) -> set[str]:
+    """The password and credential query values written in ``url``."""
+    try:
+        parts = urlsplit(url)
+        found = {parts.password} if parts.password else set()
+    except ValueError:  # a malformed port or bracket: the patterns of ``scrub`` still apply
+        return set()
+    found.update(v for k, v in parse_qsl(parts.query) if _SECRET_NAME.search(k) and v)
+    return found
+
+
+def scrub_exception(exc: BaseException, secrets: Iterable[str]) -> None:
+    """Scrub, in place, the messages of ``exc`` and of every exception it was raised from.
+
+    policyroute hands provider errors on with litellm's exception as their ``__cause__``, so
+    that a traceback shows what happened; its text (and that of the openai, httpx or aiohttp
+    errors under it) can quote the key, the request's headers or the URL with its password.
+    Types, status codes and response objects are kept; only the texts change.
+
+    Example:
+        >>> err = ValueError("401 for http://u:pw@gw/v1")
+        >>> scrub_exception(err, ())
+        >>> str(err)
+        '401 for http://u:[REDACTED]@gw/v1'
+    """
+    known = tuple(secrets)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        try:
+            current.args = tuple(scrub(a, known) if isinstance(a, str) else a for a in current.args)
+            message = getattr(current, "message", None)
+            if isinstance(message, str):
+                current.message = scrub(message, known)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):  # an exception type with read-only fields
+            pass
+        current = current.__cause__ or current.__context__

@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from policyroute.costs.redact import param_secrets
 from policyroute.errors import MalformedResponseError, ProviderError
 from policyroute.execution.classify import classify
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
@@ -67,7 +68,12 @@ class AttemptRun:
     def failed(self, exc: BaseException) -> None:
         """The attempt raised ``exc``: classify it and remember it as the attempt's error."""
         candidate = self.attempt.candidate
-        error = classify(exc, deployment=candidate.alias, model=candidate.model)
+        error = classify(
+            exc,
+            deployment=candidate.alias,
+            model=candidate.model,
+            secrets=param_secrets(self.attempt.params),
+        )
         self.error = error
         self.outcome = self.failure_outcome(error)
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from policyroute.costs.redact import scrub, scrub_exception
 from policyroute.errors import (
     AuthenticationError,
     BadRequestError,
@@ -127,6 +128,7 @@ def classify(
     *,
     deployment: str | None = None,
     model: str | None = None,
+    secrets: Iterable[str] = (),
 ) -> ProviderError:
     """Return ``exc`` as a :class:`~policyroute.errors.ProviderError` of the right class.
 
@@ -134,7 +136,10 @@ def classify(
     Otherwise a new error is built with the status code, the ``Retry-After`` the provider
     sent (seconds) and ``exc`` as its ``__cause__``. A rate limit without ``Retry-After``
     takes its wait from the provider's rate-limit reset headers instead, when they give one
-    (:mod:`policyroute.execution.ratelimit_headers`).
+    (:mod:`policyroute.execution.ratelimit_headers`). Providers and HTTP clients echo keys,
+    headers and URLs with their passwords: the message, and the texts of ``exc`` and the
+    exceptions under it, are scrubbed of ``secrets`` (the attempt's credential values) and of
+    anything shaped like a credential (:mod:`policyroute.costs.redact`).
 
     Example:
         >>> classify(TimeoutError(), deployment="mini").error_class
@@ -173,6 +178,14 @@ def classify(
             f"{where}the request could not be sent: a call parameter holds a value JSON cannot"
             f" carry ({_short(str(root))})"
         )
+    elif error_class == "bad_request" and _params_unsupported(exc):
+        status = None  # litellm refused before sending
+        where = f"deployment '{deployment}': " if deployment else ""
+        message = (
+            f"{where}this provider does not take a parameter of the call"
+            f" ({_unsupported_text(exc)}); the call moves on to the route's next deployment"
+            " (drop_params: true in the model's params sends it without them)"
+        )
     elif error_class == "bad_request" and _is_untranslatable_request(exc, _chain(exc)):
         status = None  # nothing was sent: litellm's 400 or 500 is its own
         where = f"deployment '{deployment}': " if deployment else ""
@@ -181,14 +194,17 @@ def classify(
             f" ({type(root).__name__}: {_short(str(root))}); check the call's messages (a tool"
             " message answers an assistant tool call by its id; tool-call arguments are JSON)"
         )
+    known = tuple(secrets)
+    scrub_exception(exc, known)
     err = make_error(
         error_class,
-        message,
+        scrub(message, known),
         deployment=deployment,
         model=model,
         status_code=status,
         retry_after=_wait_asked(exc, error_class),
     )
+    err.params_unsupported = error_class == "bad_request" and _params_unsupported(exc)
     err.__cause__ = exc
     return err
 
@@ -417,6 +433,21 @@ def _malformed_message(exc: BaseException, deployment: str | None, model: str | 
         f"{who} answered with something that is not a valid response"
         f" (a proxy's page, an empty body or a body of another shape?): {detail}"
     )
+
+
+def _params_unsupported(exc: BaseException) -> bool:
+    """Whether litellm refused the call's parameters for the target provider, before sending
+    (its ``UnsupportedParamsError``: ``thinking`` on gpt-4o, ``parallel_tool_calls`` on o1)."""
+    return any(type(c).__name__ == "UnsupportedParamsError" for c in (exc, *_chain(exc)))
+
+
+def _unsupported_text(exc: BaseException) -> str:
+    """litellm's first sentence of an ``UnsupportedParamsError`` ("openai does not support
+    parameters: ['thinking'], for model=gpt-4o"), without its advice for litellm's proxy."""
+    cause = next(c for c in (exc, *_chain(exc)) if type(c).__name__ == "UnsupportedParamsError")
+    text = str(getattr(cause, "message", None) or cause)
+    text = text.removeprefix("litellm.UnsupportedParamsError: ")
+    return _short(text.split(". To drop these", 1)[0].split("\n", 1)[0])
 
 
 def _short(text: str) -> str:

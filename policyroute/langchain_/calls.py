@@ -21,6 +21,7 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
+from policyroute.costs.redact import redact_params
 from policyroute.langchain_.facts import (
     FACTS_KEY,
     CallFacts,
@@ -70,7 +71,8 @@ def identifying_params(model: ChatPolicyRoute) -> dict[str, Any]:
     params: dict[str, Any] = {"policy": policy.name, "policy_hash": policy.content_hash}
     params.update(call_params(model))
     if model.model_kwargs:
-        params["model_kwargs"] = model.model_kwargs
+        # Shown to every tracer: a credential header set here is shown redacted.
+        params["model_kwargs"] = redact_params(model.model_kwargs)
     return params
 
 

@@ -34,6 +34,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.runnables import RunnableConfig, ensure_config
 
 from policyroute._shielded import despite_cancellation
+from policyroute.costs.redact import redact_params
 from policyroute.execution.streaming import untracked_first
 from policyroute.langchain_.unobserved import answer, prepare, unobserved
 
@@ -339,8 +340,10 @@ class FactsCarryingChatModel(BaseChatModel):
         # The config is not a call parameter: keep it out of traces. ``asdict()`` is what the
         # deprecated ``dict()`` that langchain-core calls here returns; calling it directly
         # skips the deprecation-silencing wrapper it puts around ``dict()`` on every call.
+        # The result is every callback's ``invocation_params`` (LangSmith shows them): a key or
+        # credential header given to the call or in ``model_kwargs`` is shown redacted.
         kwargs.pop(FACTS_KEY, None)
-        return {**self.asdict(), "stop": stop, **kwargs}
+        return redact_params({**self.asdict(), "stop": stop, **kwargs})
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         # ... and out of cache keys, which would otherwise differ by run id on every call.

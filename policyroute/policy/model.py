@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
@@ -91,6 +91,15 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self.source)
+
+
+def _redacted_repr(obj: Any, **shown: Any) -> str:
+    """The dataclass ``repr`` of ``obj`` with the ``shown`` fields redacted of credentials."""
+    from policyroute.costs.redact import redact_params  # the data model imports nothing else
+
+    redacted = redact_params({k: v for k, v in shown.items() if isinstance(v, (str, Mapping))})
+    items = (f"{f.name}={redacted.get(f.name, getattr(obj, f.name))!r}" for f in fields(obj))
+    return f"{type(obj).__name__}({', '.join(items)})"
 
 
 # --------------------------------------------------------------------------- conditions
@@ -207,6 +216,11 @@ class ModelSpec:
     tags: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
+    def __repr__(self) -> str:
+        # ``api_base`` may carry a password or a key in its query string and ``params`` a
+        # credential header: shown redacted, as the key is.
+        return _redacted_repr(self, api_base=self.api_base, params=self.params)
+
 
 Strategy = Literal["ordered", "cheapest", "fastest", "weighted", "least_busy"]
 
@@ -260,6 +274,10 @@ class RouteSpec:
     params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     require: Requirements = Requirements()
     description: str | None = None
+
+    def __repr__(self) -> str:
+        # ``params`` may carry a credential header (``extra_headers: {Authorization: ...}``).
+        return _redacted_repr(self, params=self.params)
 
 
 # --------------------------------------------------------------------------- budgets
@@ -387,6 +405,10 @@ class StoreSpec:
     lease: float = 300.0
     prefix: str = "policyroute"
     lock_timeout: float = 30.0
+
+    def __repr__(self) -> str:
+        # A literal Redis URL may carry its password (``redis://:pw@host``).
+        return _redacted_repr(self, url=self.url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,10 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from policyroute.costs.redact import redact_params
 from policyroute.policy.model import BudgetSpec, ModelInfo, ModelSpec, Requirements
 
 __all__ = ["Candidate", "Decision", "DeploymentStats"]
@@ -61,6 +62,12 @@ class Decision:
     requirements: Requirements
     trace: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:
+        # The route's ``params`` may carry a credential header: shown redacted.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["params"] = redact_params(self.params)
+        return f"Decision({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
 class DeploymentStats(Protocol):
