@@ -216,9 +216,13 @@ class ProviderError(PolicyRouteError):
         status_code: the HTTP status, if the provider answered.
         retry_after: seconds the provider asked to wait, if it said.
         attempts: the attempts made for the call so far (filled in by the executor).
+        params_unsupported: litellm refused the call's parameters for this deployment's
+            provider before sending (``thinking`` on gpt-4o): another deployment may take
+            them, so the call moves on to it whatever ``fallback_on`` says.
     """
 
     error_class: ErrorClass = "bad_request"
+    params_unsupported: bool = False
 
     def __init__(
         self,

@@ -359,6 +359,10 @@ class CallState:
             return Action("retry", delay)
         if cls in spec.fallback_on or cls in spec.on:
             return Action("next")
+        if error.params_unsupported and self.candidates:
+            # A parameter this provider alone refuses, before sending: like a capability
+            # the deployment lacks, it says nothing about the call or the deployment's health.
+            return Action("next")
         return Action("stop")
 
     def _beyond_cap(self, error: ProviderError, spec: RetrySpec) -> bool:

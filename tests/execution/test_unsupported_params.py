@@ -1,0 +1,71 @@
+"""A deployment that cannot take the call's parameters is passed over, like a missing capability.
+
+litellm checks each call's parameters against the target provider before sending and raises
+``UnsupportedParamsError`` (a 400 of its own) for one the provider does not take: ``thinking``
+on gpt-4o, ``parallel_tool_calls`` on o1. Nothing was sent, and the next deployment of the
+route, another provider, may take the same call. It used to be an ordinary bad request, which
+stops the call under the default ``fallback_on``: a mixed route with a Claude-only setting failed
+on its first, OpenAI, deployment although Claude stood behind it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from exec_support import RecordingAccounting, StubPolicy, arun, candidate
+
+from policyroute.errors import BadRequestError
+from policyroute.execution.breaker import CircuitBreakers
+from policyroute.execution.executor import Executor
+from policyroute.policy.model import CircuitBreakerSpec
+from policyroute.request import Request
+from policyroute.testing import FakeProvider, Reply
+
+pytestmark = pytest.mark.timeout(30)
+
+CLAUDE = "anthropic/claude-sonnet-4-5-20250929"
+THINKING = {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}
+
+
+def _run(ex: Executor, request: Request, mode: str) -> Any:
+    if mode == "sync":
+        return ex.complete(request)
+    if mode == "async":
+        return arun(ex.acomplete(request))
+    return list(ex.stream(request))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+def test_the_call_moves_on_to_a_deployment_that_takes_its_parameters(
+    fp: FakeProvider, mode: str
+) -> None:
+    fp.set_default("*", Reply(text="thought it through", thinking="hmm"))
+    policy = StubPolicy(
+        [
+            candidate("gpt", fp.openai_base, model="openai/gpt-4o"),
+            candidate("claude", fp.anthropic_base, model=CLAUDE),
+        ]
+    )
+    breakers = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=60))
+    ex = Executor(policy, accounting=RecordingAccounting(), breakers=breakers, sleep=lambda s: None)
+
+    _run(ex, Request(messages=[{"role": "user", "content": "hi"}], params=THINKING), mode)
+
+    assert [r.model for r in fp.requests] == ["claude-sonnet-4-5-20250929"]
+    assert breakers.state("gpt") == "closed"  # the deployment is healthy; the call was not for it
+
+
+def test_with_no_deployment_left_the_error_is_the_bad_request_itself(fp: FakeProvider) -> None:
+    policy = StubPolicy([candidate("gpt", fp.openai_base, model="openai/gpt-4o")])
+    ex = Executor(policy, accounting=RecordingAccounting(), sleep=lambda s: None)
+
+    with pytest.raises(BadRequestError) as caught:
+        ex.complete(Request(messages=[{"role": "user", "content": "hi"}], params=THINKING))
+
+    err = caught.value
+    assert err.status_code is None  # nothing was sent
+    assert "does not take a parameter of the call" in str(err)
+    assert "openai does not support parameters: ['thinking'], for model=gpt-4o" in str(err)
+    assert [(a.alias, a.error_class) for a in err.attempts] == [("gpt", "bad_request")]
+    assert fp.requests == []
