@@ -69,3 +69,40 @@ def test_with_no_deployment_left_the_error_is_the_bad_request_itself(fp: FakePro
     assert "openai does not support parameters: ['thinking'], for model=gpt-4o" in str(err)
     assert [(a.alias, a.error_class) for a in err.attempts] == [("gpt", "bad_request")]
     assert fp.requests == []
+
+
+POLICY = """
+policyroute: 1
+name: mixed
+models:
+  gpt: {{model: openai/gpt-4o, api_base: "{openai}", api_key: "${{POLICYROUTE_TEST_KEY}}"}}
+  claude:
+    model: anthropic/claude-sonnet-4-5-20250929
+    api_base: "{anthropic}"
+    api_key: "${{POLICYROUTE_TEST_KEY}}"
+routes:
+  - name: default
+    to: [gpt, claude]
+receipts: {{sink: none}}
+store: {{backend: memory}}
+"""
+
+
+def test_a_chat_model_with_a_claude_setting_on_a_mixed_route_answers_from_claude(
+    fp: FakeProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policyroute.langchain import ChatPolicyRoute
+
+    monkeypatch.setenv("POLICYROUTE_TEST_KEY", "sk-test")
+    fp.set_default("*", Reply(text="considered", thinking="hmm"))
+    chat = ChatPolicyRoute(
+        policy=POLICY.format(openai=fp.openai_base, anthropic=fp.anthropic_base),
+        model_kwargs={"thinking": THINKING["thinking"]},
+        max_tokens=2048,
+    )
+
+    answer = chat.invoke("hi")
+
+    assert answer.text == "considered"
+    assert answer.response_metadata["model_name"].endswith("claude-sonnet-4-5-20250929")
+    assert [r.model for r in fp.requests] == ["claude-sonnet-4-5-20250929"]
