@@ -107,7 +107,8 @@ def _run_processes(
     for proc in procs:
         proc.start()
     try:
-        admitted = sum(out.get(timeout=60) for _ in procs)
+        # Generous: each spawned process imports the package afresh, slow on a loaded machine.
+        admitted = sum(out.get(timeout=240) for _ in procs)
     finally:
         for proc in procs:
             proc.join(timeout=30)
@@ -115,6 +116,7 @@ def _run_processes(
     return admitted
 
 
+@pytest.mark.timeout(330)
 def test_four_processes_on_one_sqlite_file(tmp_path: Path) -> None:
     from policyroute.budgets.stores.sqlite import SQLiteStore
 
@@ -127,6 +129,7 @@ def test_four_processes_on_one_sqlite_file(tmp_path: Path) -> None:
         store.close()
 
 
+@pytest.mark.timeout(330)
 def test_four_async_processes_on_one_sqlite_file(tmp_path: Path) -> None:
     # Async calls run their transactions on the loop thread when the file is free and fall
     # back to a waiting worker thread when another process holds the lock: both paths here.
@@ -141,6 +144,7 @@ def test_four_async_processes_on_one_sqlite_file(tmp_path: Path) -> None:
         store.close()
 
 
+@pytest.mark.timeout(330)
 def test_two_hosts_on_one_redis(redis_url: str) -> None:
     from policyroute.budgets.stores.redis import RedisStore
 
