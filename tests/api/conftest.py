@@ -1,12 +1,15 @@
-"""Fixtures the API tests share: a fake provider per module, and a record of compilations."""
+"""Fixtures the API tests share: a fake provider per module, the same provider with clean
+API caches for one test, and a record of compilations."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from policyroute import api
 from policyroute.policy import compile as compile_module
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.testing import FakeProvider
@@ -17,6 +20,20 @@ def provider() -> Iterator[FakeProvider]:
     """One fake provider for the test module; tests reset it as they need."""
     with FakeProvider() as fp:
         yield fp
+
+
+@pytest.fixture
+def served(
+    provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeProvider]:
+    """The module's fake provider, reset, with the test run from ``tmp_path`` (where a policy's
+    relative store and receipts land) and no policy cached by the API before or after it."""
+    monkeypatch.chdir(tmp_path)
+    provider.reset()
+    api.clear_cache()
+    yield provider
+    api.clear_cache()
+    provider.reset()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ import litellm
 import pytest
 
 import policyroute
-from policyroute import api
 from policyroute.testing import FakeProvider, RawStream, Reply, ToolCall, Usage
 
 pytestmark = pytest.mark.timeout(30)
@@ -40,20 +38,17 @@ TOOLS = [
 
 
 @pytest.fixture
-def fp(provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def fp(served: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> str:
     """The policy's text; the fake answers ``TEXT`` with usage 7 in, 3 out."""
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PR_CHOICES_KEY", "sk-test")
-    provider.reset()
-    provider.set_default("gpt-4o-mini", Reply(text=TEXT, usage=Usage(prompt=7, completion=3)))
-    api.clear_cache()
-    yield f"""
+    served.set_default("gpt-4o-mini", Reply(text=TEXT, usage=Usage(prompt=7, completion=3)))
+    return f"""
 policyroute: 1
 name: parity-choices
 models:
   n:
     model: openai/gpt-4o-mini
-    api_base: {provider.openai_base}
+    api_base: {served.openai_base}
     api_key: ${{PR_CHOICES_KEY}}
     price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
 routes:
@@ -61,8 +56,6 @@ routes:
     to: n
 receipts: {{sink: jsonl, path: receipts.jsonl}}
 """
-    api.clear_cache()
-    provider.reset()
 
 
 def _choices(response: Any) -> list[tuple[int, str | None, str | None]]:

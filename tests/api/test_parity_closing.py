@@ -9,14 +9,12 @@ import contextlib
 import gc
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import policyroute
-from policyroute import api
 from policyroute.testing import FakeProvider, Reply, Usage
 
 pytestmark = pytest.mark.timeout(30)
@@ -25,22 +23,17 @@ MESSAGES = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture
-def policy(
-    provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    monkeypatch.chdir(tmp_path)
+def policy(served: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("PR_CLOSING_KEY", "sk-test")
-    provider.reset()
     reply = Reply(text="one two three four five six", usage=Usage(prompt=7, completion=6))
-    provider.set_default("gpt-4o-mini", reply)
-    api.clear_cache()
-    yield f"""
+    served.set_default("gpt-4o-mini", reply)
+    return f"""
 policyroute: 1
 name: parity-closing
 models:
   m:
     model: openai/gpt-4o-mini
-    api_base: {provider.openai_base}
+    api_base: {served.openai_base}
     api_key: ${{PR_CLOSING_KEY}}
     price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
 routes:
@@ -54,8 +47,6 @@ store: {{backend: sqlite, path: budgets.sqlite3}}
 receipts: {{sink: jsonl, path: receipts.jsonl}}
 defaults: {{max_tokens: 16}}
 """
-    api.clear_cache()
-    provider.reset()
 
 
 def _calls(tmp_path: Path) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ import litellm
 import pytest
 
 import policyroute
-from policyroute import api
 from policyroute.testing import FakeProvider, Reply, Usage
 
 pytestmark = pytest.mark.timeout(30)
@@ -32,21 +30,16 @@ CHARGED = Decimal("0.013")
 
 
 @pytest.fixture
-def policy(
-    provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    monkeypatch.chdir(tmp_path)
+def policy(served: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("PR_COSTS_KEY", "sk-test")
-    provider.reset()
-    provider.set_default("gpt-4o-mini", Reply(text="one two", usage=Usage(prompt=7, completion=3)))
-    api.clear_cache()
-    yield f"""
+    served.set_default("gpt-4o-mini", Reply(text="one two", usage=Usage(prompt=7, completion=3)))
+    return f"""
 policyroute: 1
 name: parity-costs
 models:
   m:
     model: openai/gpt-4o-mini
-    api_base: {provider.openai_base}
+    api_base: {served.openai_base}
     api_key: ${{PR_COSTS_KEY}}
     price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
 routes:
@@ -54,8 +47,6 @@ routes:
     to: m
 receipts: {{sink: jsonl, path: receipts.jsonl}}
 """
-    api.clear_cache()
-    provider.reset()
 
 
 def _charged(tmp_path: Path) -> list[Decimal]:

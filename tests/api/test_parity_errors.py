@@ -4,14 +4,11 @@ kept as the cause of each attempt's error (as the docstring of ``completion`` sa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import litellm
 import pytest
 
 import policyroute
-from policyroute import api, errors
+from policyroute import errors
 from policyroute.testing import FakeProvider, Fault, Reply
 
 pytestmark = pytest.mark.timeout(30)
@@ -20,21 +17,16 @@ MESSAGES = [{"role": "user", "content": "hello there"}]
 
 
 @pytest.fixture
-def policy(
-    provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    monkeypatch.chdir(tmp_path)
+def policy(served: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("PR_ERRORS_KEY", "sk-test")
-    provider.reset()
-    provider.set_default("gpt-4o-mini", Reply(text="one two three four five"))
-    api.clear_cache()
-    yield f"""
+    served.set_default("gpt-4o-mini", Reply(text="one two three four five"))
+    return f"""
 policyroute: 1
 name: parity-errors
 models:
   m:
     model: openai/gpt-4o-mini
-    api_base: {provider.openai_base}
+    api_base: {served.openai_base}
     api_key: ${{PR_ERRORS_KEY}}
 routes:
   - name: default
@@ -43,8 +35,6 @@ defaults:
   retry: {{attempts: 1, backoff: {{initial: 0.01, max: 0.01, jitter: false}}}}
 receipts: {{sink: jsonl, path: receipts.jsonl}}
 """
-    api.clear_cache()
-    provider.reset()
 
 
 def test_a_rate_limit_is_not_litellms_rate_limit_error(policy: str, provider: FakeProvider) -> None:

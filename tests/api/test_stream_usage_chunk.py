@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import policyroute
-from policyroute import api
 from policyroute.testing import FakeProvider, Reply, Usage
 
 pytestmark = pytest.mark.timeout(30)
@@ -26,21 +24,16 @@ TEXT = "one two three"
 
 
 @pytest.fixture
-def policy(
-    provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    monkeypatch.chdir(tmp_path)
+def policy(served: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("PR_USAGE_KEY", "sk-test")
-    provider.reset()
-    provider.set_default("fake-u", Reply(text=TEXT, usage=Usage(prompt=7, completion=3)))
-    api.clear_cache()
-    yield f"""
+    served.set_default("fake-u", Reply(text=TEXT, usage=Usage(prompt=7, completion=3)))
+    return f"""
 policyroute: 1
 name: usage-chunk
 models:
   u:
     model: openai/fake-u
-    api_base: {provider.openai_base}
+    api_base: {served.openai_base}
     api_key: ${{PR_USAGE_KEY}}
     price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
 routes:
@@ -48,7 +41,6 @@ routes:
     to: u
 receipts: {{sink: jsonl, path: receipts.jsonl}}
 """
-    api.clear_cache()
 
 
 def _usage_chunks(chunks: list[Any]) -> list[Any]:
