@@ -27,6 +27,12 @@ from policyroute.errors import AllCandidatesFailedError, NoCandidateError, Provi
 from policyroute.execution.backoff import backoff_delay
 from policyroute.execution.breaker import CircuitBreakers, Permit
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, CallInfo, Usage
+from policyroute.execution.response_format import (
+    SCHEMA_KEY,
+    needs_instruction,
+    response_format_for,
+)
+from policyroute.execution.response_format import messages_for as json_messages_for
 from policyroute.execution.result import AttemptRecord, CallResult
 from policyroute.policy.model import DefaultsSpec, Requirements, RetrySpec, Secret
 from policyroute.request import Request
@@ -255,14 +261,34 @@ class CallState:
 
     def messages_for(self, candidate: Candidate) -> list[Any]:
         """The messages as sent to ``candidate``: each turn's thinking blocks only where they
-        hold (see :mod:`policyroute._thinking`); :attr:`messages` itself when no turn has any.
+        hold (see :mod:`policyroute._thinking`); :attr:`messages` itself when nothing changes.
+        JSON mode without a schema adds a system instruction on an Anthropic-format deployment
+        (see :mod:`policyroute.execution.response_format`).
         """
         if self._thinking is None:
             self._thinking = has_thinking(self.messages)
-        if not self._thinking:
-            return self.messages
         spec = candidate.spec
-        return messages_for(self.messages, origin_of(spec), anthropic_format=anthropic_format(spec))
+        anthropic = anthropic_format(spec)
+        messages = self.messages
+        if self._thinking:
+            messages = messages_for(messages, origin_of(spec), anthropic_format=anthropic)
+        if needs_instruction(self._format_params(candidate), anthropic_format=anthropic):
+            messages = json_messages_for(messages)
+        return messages
+
+    def _format_params(self, candidate: Candidate) -> dict[str, Any]:
+        """The response format keys of ``candidate``'s params, merged as :meth:`_params` does."""
+        merged: dict[str, Any] = {}
+        for source in (
+            candidate.spec.params,
+            candidate.litellm_params,
+            self._call_params,
+            self.decision.params,
+        ):
+            for key in ("response_format", SCHEMA_KEY):
+                if key in source:
+                    merged[key] = source[key]
+        return merged
 
     def attempt_info(self, candidate: Candidate, retry: int) -> AttemptInfo:
         """The :class:`AttemptInfo` of the next attempt, with its merged litellm params."""
@@ -287,6 +313,11 @@ class CallState:
             params["tool_choice"] = tool_choice_for(
                 params, anthropic_format=anthropic_format(candidate.spec)
             )
+        if "response_format" in params:
+            params["response_format"] = response_format_for(
+                params, anthropic_format=anthropic_format(candidate.spec)
+            )
+        params.pop(SCHEMA_KEY, None)  # only the line above reads it; no provider may see it
         # A limit given as None is not given (litellm drops it): the default applies then too.
         if (
             params.get("max_tokens") is None

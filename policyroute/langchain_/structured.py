@@ -2,7 +2,8 @@
 
 Three ways to ask a model for data in a shape: a forced tool call (``function_calling``), an
 OpenAI ``response_format`` carrying the JSON schema (``json_schema``), or plain JSON mode
-(``json_mode``). litellm translates the OpenAI forms for the other providers.
+(``json_mode``). litellm translates the OpenAI forms for the other providers; JSON mode,
+which Anthropic lacks, reaches a Claude deployment as the schema's ``json_schema`` form.
 
 Example:
     >>> runnable = structured_runnable(llm, Joke, method="json_schema")  # doctest: +SKIP
@@ -32,6 +33,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
 from policyroute.errors import RequestError
+from policyroute.execution.response_format import SCHEMA_KEY
 
 if TYPE_CHECKING:
     from policyroute.langchain import ChatPolicyRoute
@@ -205,9 +207,15 @@ def structured_runnable(
         else:
             parser = _RequiredKeyTool(key_name=name, first_tool_only=True)
     elif method in ("json_schema", "json_mode"):
+        carried: dict[str, Any] = {}
+        if method == "json_mode":
+            # Claude has no JSON mode; a deployment speaking Anthropic's format gets the
+            # schema instead (policyroute.execution.response_format), the others never see it.
+            carried[SCHEMA_KEY] = response_format_for(schema, "json_schema", None)
         bound = llm.bind(
             response_format=response_format_for(schema, method, strict),
             ls_structured_output_format=ls_format,
+            **carried,
         )
         parser = (
             _WholePydantic(pydantic_object=schema)  # type: ignore[arg-type]
