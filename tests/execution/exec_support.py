@@ -1,5 +1,5 @@
-"""Helpers for the executor tests: a small hand-built policy, a recording accounting, a
-shared event loop."""
+"""Helpers for the executor tests: a small hand-built policy, a recording accounting, a sleep
+recorder, a shared event loop and a way to run one call in each of the executor's modes."""
 
 from __future__ import annotations
 
@@ -127,6 +127,17 @@ def ask(text: str = "hello there", **kwargs: Any) -> Request:
     return Request(messages=[{"role": "user", "content": text}], **kwargs)
 
 
+class Sleeps(list[float]):
+    """The waits the executor asked for, in order, without waiting: pass the object as
+    ``sleep`` and its ``asleep`` as ``asleep``."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        self.append(seconds)
+
+
 _loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -162,3 +173,13 @@ def close_shared_loop() -> None:
         _loop.close()
         asyncio.set_event_loop(None)
         _loop = None
+
+
+def run_in_mode(ex: Any, request: Request, mode: str) -> Any:
+    """Run ``request`` through ``ex`` in ``mode``: "sync" and "async" return the call's result,
+    "stream" the list of stream events."""
+    if mode == "sync":
+        return ex.complete(request)
+    if mode == "async":
+        return arun(ex.acomplete(request))
+    return list(ex.stream(request))

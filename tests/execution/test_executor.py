@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from exec_support import RecordingAccounting, StubPolicy, arun, ask, candidate
+from exec_support import RecordingAccounting, Sleeps, StubPolicy, arun, ask, candidate
 
 from policyroute.errors import (
     AllCandidatesFailedError,
@@ -22,14 +22,6 @@ from policyroute.testing import FakeProvider, Fault, Reply
 
 pytestmark = pytest.mark.timeout(20)
 MODES = ["sync", "async"]
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def make(

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from exec_support import FAST_RETRY, RecordingAccounting, StubPolicy, arun, ask, candidate
+from exec_support import FAST_RETRY, RecordingAccounting, Sleeps, StubPolicy, arun, ask, candidate
 
 import policyroute
 from policyroute._lazy import import_litellm
@@ -287,14 +287,6 @@ def test_reset_headers_only_count_for_rate_limits() -> None:
 
 
 # --------------------------------------------------------------------------- end to end
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def _executor(

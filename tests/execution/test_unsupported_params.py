@@ -10,10 +10,8 @@ on its first, OpenAI, deployment although Claude stood behind it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from exec_support import RecordingAccounting, StubPolicy, arun, candidate
+from exec_support import RecordingAccounting, StubPolicy, candidate, run_in_mode
 
 from policyroute.errors import BadRequestError
 from policyroute.execution.breaker import CircuitBreakers
@@ -26,14 +24,6 @@ pytestmark = pytest.mark.timeout(30)
 
 CLAUDE = "anthropic/claude-sonnet-4-5-20250929"
 THINKING = {"thinking": {"type": "enabled", "budget_tokens": 1024}, "max_tokens": 2048}
-
-
-def _run(ex: Executor, request: Request, mode: str) -> Any:
-    if mode == "sync":
-        return ex.complete(request)
-    if mode == "async":
-        return arun(ex.acomplete(request))
-    return list(ex.stream(request))
 
 
 @pytest.mark.parametrize("mode", ["sync", "async", "stream"])
@@ -50,7 +40,7 @@ def test_the_call_moves_on_to_a_deployment_that_takes_its_parameters(
     breakers = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=60))
     ex = Executor(policy, accounting=RecordingAccounting(), breakers=breakers, sleep=lambda s: None)
 
-    _run(ex, Request(messages=[{"role": "user", "content": "hi"}], params=THINKING), mode)
+    run_in_mode(ex, Request(messages=[{"role": "user", "content": "hi"}], params=THINKING), mode)
 
     assert [r.model for r in fp.requests] == ["claude-sonnet-4-5-20250929"]
     assert breakers.state("gpt") == "closed"  # the deployment is healthy; the call was not for it

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from exec_support import RecordingAccounting, StubPolicy, arun, candidate
+from exec_support import RecordingAccounting, StubPolicy, candidate, run_in_mode
 
 from policyroute.errors import BadRequestError, ProviderError
 from policyroute.execution.breaker import CircuitBreakers
@@ -47,14 +47,6 @@ MESSAGES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def _run(ex: Executor, request: Request, mode: str) -> Any:
-    if mode == "sync":
-        return ex.complete(request)
-    if mode == "async":
-        return arun(ex.acomplete(request))
-    return list(ex.stream(request))
-
-
 @pytest.mark.parametrize("mode", ["sync", "async", "stream"])
 @pytest.mark.parametrize("model", [ANTHROPIC, GEMINI])
 @pytest.mark.parametrize("case", list(MESSAGES))
@@ -69,7 +61,7 @@ def test_an_untranslatable_call_stops_at_once_and_leaves_the_breaker_closed(
     ex = Executor(policy, accounting=acct, breakers=breakers, sleep=lambda s: None)
 
     with pytest.raises(ProviderError) as caught:
-        _run(ex, Request(messages=MESSAGES[case]), mode)
+        run_in_mode(ex, Request(messages=MESSAGES[case]), mode)
 
     err = caught.value
     assert isinstance(err, BadRequestError), err
