@@ -71,6 +71,18 @@ class Clock:
         return self.now
 
 
+def probe_due(fp: FakeProvider) -> tuple[Executor, CircuitBreakers, Clock]:
+    """An executor over deployments a and b, no retries, whose breaker on a opened at 0 for a
+    10-second cooldown; the clock stands at 10, so the next call to a is the half-open probe."""
+    clock = Clock()
+    breakers = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=10), clock=clock)
+    policy = StubPolicy([candidate(x, fp.openai_base) for x in ("a", "b")], defaults=NO_RETRY)
+    ex = Executor(policy, accounting=RecordingAccounting(), breakers=breakers)
+    breakers.record_failure("a", "server_error")
+    clock.now = 10.0
+    return ex, breakers, clock
+
+
 # ------------------------------------------------------------------ every deployment open
 
 
@@ -236,12 +248,7 @@ def test_a_probe_stream_kept_open_unread_does_not_shut_the_deployment_for_good(
 ) -> None:
     """The half-open probe is a sync stream whose consumer read its first words and keeps
     it open; a minute on, another call may probe, finds a answering and closes the breaker."""
-    clock = Clock()
-    breakers = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=10), clock=clock)
-    policy = StubPolicy([candidate(x, fp.openai_base) for x in ("a", "b")], defaults=NO_RETRY)
-    ex = Executor(policy, accounting=RecordingAccounting(), breakers=breakers)
-    breakers.record_failure("a", "server_error")
-    clock.now = 10.0
+    ex, breakers, clock = probe_due(fp)
     held = ex.stream(ask())
     try:
         next(held)
@@ -294,12 +301,7 @@ def test_a_probe_refused_for_its_request_leaves_the_breaker_half_open(
     """A probe the provider refuses for the request's sake says nothing of the deployment:
     the slot is given back (the next call probes) and the breaker neither closes nor
     reopens for a new cooldown."""
-    clock = Clock()
-    breakers = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=10), clock=clock)
-    policy = StubPolicy([candidate(x, fp.openai_base) for x in ("a", "b")], defaults=NO_RETRY)
-    ex = Executor(policy, accounting=RecordingAccounting(), breakers=breakers)
-    breakers.record_failure("a", "server_error")
-    clock.now = 10.0
+    ex, breakers, _ = probe_due(fp)
     fp.script("a", Fault.bad_request() if fault == "bad_request" else Fault.content_filter())
     if fault == "bad_request":  # the caller's mistake: the call stops
         with pytest.raises(BadRequestError):
@@ -313,12 +315,7 @@ def test_a_probe_refused_for_its_request_leaves_the_breaker_half_open(
 
 
 def test_an_abandoned_probe_stream_gives_its_slot_back(fp: FakeProvider) -> None:
-    clock = Clock()
-    breakers = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=10), clock=clock)
-    policy = StubPolicy([candidate(x, fp.openai_base) for x in ("a", "b")], defaults=NO_RETRY)
-    ex = Executor(policy, accounting=RecordingAccounting(), breakers=breakers)
-    breakers.record_failure("a", "server_error")
-    clock.now = 10.0
+    ex, breakers, _ = probe_due(fp)
 
     async def scenario() -> CallResult:
         stream = ex.astream(ask())
