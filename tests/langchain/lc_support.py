@@ -1,4 +1,4 @@
-"""Policies and structured-output schemas for the LangChain adapter tests (importable by
+"""Policies, tools and structured-output schemas for the LangChain adapter tests (importable by
 conftest and test modules alike)."""
 
 from __future__ import annotations
@@ -7,8 +7,11 @@ import os
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+from langchain_core.tools import tool
 from pydantic import BaseModel
 from typing_extensions import TypedDict
+
+from policyroute.testing import FakeProvider
 
 # litellm's OpenAI client insists on a key; the fake provider ignores it.
 os.environ.setdefault("POLICYROUTE_TEST_KEY", "sk-fake")
@@ -71,6 +74,59 @@ receipts: {{sink: none}}
 {extra}"""
 
 
+def claude_and_gpt(
+    anthropic_base: str,
+    openai_base: str,
+    *,
+    name: str,
+    first: str = "claude",
+    claude_params: str = "",
+    gpt_model: str = "gpt-4o",
+    gpt_params: str = "",
+) -> str:
+    """A policy whose one route tries ``claude`` (claude-sonnet-4-5 on the Anthropic wire at
+    ``anthropic_base``) and ``gpt`` (``gpt_model`` on the OpenAI wire at ``openai_base``),
+    ``first`` first; no retries and no circuit breaker, so one scripted failure falls over once.
+    ``claude_params`` and ``gpt_params`` are extra lines of each model's entry (a ``params:`` or
+    ``capabilities:`` line, say)."""
+    second = "gpt" if first == "claude" else "claude"
+    return f"""
+policyroute: 1
+name: {name}
+models:
+  claude:
+    model: anthropic/claude-sonnet-4-5
+    api_base: {anthropic_base}
+    api_key: ${{POLICYROUTE_TEST_KEY}}
+    price: {{input_per_mtok: 3, output_per_mtok: 15}}
+    {claude_params}
+  gpt:
+    model: openai/{gpt_model}
+    api_base: {openai_base}
+    api_key: ${{POLICYROUTE_TEST_KEY}}
+    price: {{input_per_mtok: 3, output_per_mtok: 15}}
+    {gpt_params}
+routes:
+  - name: default
+    to: [{first}, {second}]
+defaults:
+  retry: {{attempts: 0}}
+receipts: {{sink: none}}
+"""
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+@tool
+def shout(text: str) -> str:
+    """Upper-case a text."""
+    return text.upper()
+
+
 class Person(BaseModel):
     name: str
     age: int
@@ -110,6 +166,16 @@ def with_breaker(policy: str) -> str:
         f"  retry: {{attempts: 0}}\n  circuit_breaker: {{failures: {BREAKER_FAILURES},"
         " cooldown: 60s}",
     )
+
+
+def bodies(fp: FakeProvider) -> dict[str, dict[str, Any]]:
+    """The body each deployment received, by model (the last one, if it got several)."""
+    out = {}
+    for recorded in fp.requests:
+        assert isinstance(recorded.body, dict)
+        assert recorded.model is not None
+        out[recorded.model] = recorded.body
+    return out
 
 
 def deployment(message: BaseMessage) -> str:

@@ -7,30 +7,12 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
-from langchain_core.tools import tool
-from pydantic import BaseModel
+from lc_support import Person, add, shout
 
 from policyroute.errors import AllCandidatesFailedError
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.testing import FakeProvider, Fault, Reply, ToolCall, Usage
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@tool
-def shout(text: str) -> str:
-    """Upper-case a text."""
-    return text.upper()
-
-
-class Person(BaseModel):
-    name: str
-    age: int
 
 
 def _body(fp: FakeProvider) -> dict[str, Any]:

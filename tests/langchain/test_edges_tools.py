@@ -5,26 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.tools import tool
-from lc_support import policy_text
+from lc_support import add, policy_text, shout
 from test_chat_model import ANTHROPIC_POLICY
 
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.testing import FakeProvider
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@tool
-def shout(text: str) -> str:
-    """Upper-case a text."""
-    return text.upper()
 
 
 def _llm(fp: FakeProvider, wire: str) -> ChatPolicyRoute:

@@ -11,13 +11,11 @@ after a fallback, still gets the forced choice.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from langchain_core.exceptions import OutputParserException
-from pydantic import BaseModel
+from lc_support import Person, bodies, claude_and_gpt
 
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
@@ -28,52 +26,12 @@ GPT = "gpt-4o"
 THINKING = {"type": "enabled", "budget_tokens": 1024}
 
 
-class Person(BaseModel):
-    name: str
-    age: int
-
-
-@pytest.fixture(autouse=True)
-def key() -> Iterator[None]:
-    os.environ["HUNT_THINKING_KEY"] = "sk-test"
-    yield
-    os.environ.pop("HUNT_THINKING_KEY", None)
-
-
 def route(fp: FakeProvider, claude_params: str = "", **kwargs: Any) -> ChatPolicyRoute:
     """Claude, then GPT, on one route; no retries and no circuit breaker."""
-    policy = f"""
-policyroute: 1
-name: hunt-thinking
-models:
-  claude:
-    model: anthropic/{CLAUDE}
-    api_base: {fp.anthropic_base}
-    api_key: ${{HUNT_THINKING_KEY}}
-    price: {{input_per_mtok: 3, output_per_mtok: 15}}
-    {claude_params}
-  gpt:
-    model: openai/{GPT}
-    api_base: {fp.openai_base}
-    api_key: ${{HUNT_THINKING_KEY}}
-    price: {{input_per_mtok: 3, output_per_mtok: 15}}
-routes:
-  - name: default
-    to: [claude, gpt]
-defaults:
-  retry: {{attempts: 0}}
-receipts: {{sink: none}}
-"""
+    policy = claude_and_gpt(
+        fp.anthropic_base, fp.openai_base, name="hunt-thinking", claude_params=claude_params
+    )
     return ChatPolicyRoute(policy=policy, accounting=NullAccounting(), max_tokens=4000, **kwargs)
-
-
-def sent(fp: FakeProvider) -> dict[str, dict[str, Any]]:
-    out = {}
-    for recorded in fp.requests:
-        assert isinstance(recorded.body, dict)
-        assert recorded.model is not None
-        out[recorded.model] = recorded.body
-    return out
 
 
 CALLS_PERSON = Reply(tool_calls=[ToolCall("Person", {"name": "Ada", "age": 36})])
@@ -88,7 +46,7 @@ def test_structured_output_on_a_thinking_claude_is_not_forced(fp: FakeProvider, 
     else:
         *_, result = runnable.stream("who?")
     assert result == Person(name="Ada", age=36)
-    body = sent(fp)[CLAUDE]
+    body = bodies(fp)[CLAUDE]
     assert body["thinking"] == THINKING
     assert body["tool_choice"] == {"type": "auto"}
     assert [tool["name"] for tool in body["tools"]] == ["Person"]
@@ -112,11 +70,11 @@ def test_reasoning_effort_on_claude_unforces_there_and_the_fallback_is_forced(
     fp.script(CLAUDE, Fault.status(503))
     llm = route(fp, claude_params="params: {reasoning_effort: low}")
     assert llm.with_structured_output(Person).invoke("who?").name
-    bodies = sent(fp)
-    assert bodies[CLAUDE]["thinking"]["type"] == "enabled"  # litellm's mapping of the effort
-    assert bodies[CLAUDE]["tool_choice"] == {"type": "auto"}
-    assert bodies[GPT]["tool_choice"] == {"type": "function", "function": {"name": "Person"}}
-    assert "reasoning_effort" not in bodies[GPT]
+    sent = bodies(fp)
+    assert sent[CLAUDE]["thinking"]["type"] == "enabled"  # litellm's mapping of the effort
+    assert sent[CLAUDE]["tool_choice"] == {"type": "auto"}
+    assert sent[GPT]["tool_choice"] == {"type": "function", "function": {"name": "Person"}}
+    assert "reasoning_effort" not in sent[GPT]
 
 
 @pytest.mark.parametrize(
@@ -130,9 +88,9 @@ def test_bind_tools_forcing_a_thinking_claude_sends_auto(fp: FakeProvider, choic
     fp.script(CLAUDE, Fault.status(503))
     llm = route(fp, claude_params="params: {reasoning_effort: low}")
     llm.bind_tools([add], tool_choice=choice, parallel_tool_calls=False).invoke("2+3")
-    bodies = sent(fp)
-    assert bodies[CLAUDE]["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
-    assert bodies[GPT]["tool_choice"] in (
+    sent = bodies(fp)
+    assert sent[CLAUDE]["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    assert sent[GPT]["tool_choice"] in (
         "required",
         {"type": "function", "function": {"name": "add"}},
     )
@@ -144,13 +102,13 @@ def test_bind_tools_forcing_a_thinking_claude_sends_auto(fp: FakeProvider, choic
 def test_claude_without_thinking_is_still_forced(fp: FakeProvider, thinking: Any) -> None:
     extra = {} if thinking is None else {"model_kwargs": {"thinking": thinking}}
     route(fp, **extra).with_structured_output(Person).invoke("who?")
-    assert sent(fp)[CLAUDE]["tool_choice"] == {"type": "tool", "name": "Person"}
+    assert bodies(fp)[CLAUDE]["tool_choice"] == {"type": "tool", "name": "Person"}
 
 
 def test_json_schema_with_thinking_is_left_to_litellm(fp: FakeProvider) -> None:
     route(fp, model_kwargs={"thinking": THINKING}).with_structured_output(
         Person, method="json_schema"
     ).invoke("who?")
-    body = sent(fp)[CLAUDE]
+    body = bodies(fp)[CLAUDE]
     assert "tool_choice" not in body
     assert body["output_format"]["type"] == "json_schema"

@@ -3,12 +3,10 @@ every form of ``tool_choice`` as each deployment tried receives it, after a fall
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from langchain_core.tools import tool
+from lc_support import add, bodies, claude_and_gpt, shout
 
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
@@ -18,61 +16,11 @@ CLAUDE = "claude-sonnet-4-5"
 GPT = "gpt-4o"
 
 
-@tool
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
-
-@tool
-def shout(text: str) -> str:
-    """Upper-case a text."""
-    return text.upper()
-
-
-@pytest.fixture(autouse=True)
-def key() -> Iterator[None]:
-    os.environ["HUNT_TOOLS_KEY"] = "sk-test"
-    yield
-    os.environ.pop("HUNT_TOOLS_KEY", None)
-
-
 def two_providers(fp: FakeProvider, first: str = "claude") -> ChatPolicyRoute:
     """Claude (Anthropic wire) and GPT (OpenAI wire) on one route, ``first`` tried first;
     no retries and no circuit breaker, so one scripted failure falls over once."""
-    second = "gpt" if first == "claude" else "claude"
-    policy = f"""
-policyroute: 1
-name: hunt-tools
-models:
-  claude:
-    model: anthropic/{CLAUDE}
-    api_base: {fp.anthropic_base}
-    api_key: ${{HUNT_TOOLS_KEY}}
-    price: {{input_per_mtok: 3, output_per_mtok: 15}}
-  gpt:
-    model: openai/{GPT}
-    api_base: {fp.openai_base}
-    api_key: ${{HUNT_TOOLS_KEY}}
-    price: {{input_per_mtok: 3, output_per_mtok: 15}}
-routes:
-  - name: default
-    to: [{first}, {second}]
-defaults:
-  retry: {{attempts: 0}}
-receipts: {{sink: none}}
-"""
+    policy = claude_and_gpt(fp.anthropic_base, fp.openai_base, name="hunt-tools", first=first)
     return ChatPolicyRoute(policy=policy, accounting=NullAccounting())
-
-
-def bodies(fp: FakeProvider) -> dict[str, dict[str, Any]]:
-    """The body each deployment received, by model."""
-    out = {}
-    for recorded in fp.requests:
-        assert isinstance(recorded.body, dict)
-        assert recorded.model is not None
-        out[recorded.model] = recorded.body
-    return out
 
 
 WEB_SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}

@@ -11,17 +11,10 @@ from typing import Any
 import pytest
 from langchain_core.load import dumpd, load
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.tools import tool
+from lc_support import add
 
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.testing import FakeProvider, Reply, ToolCall
-
-
-@tool
-def add(a: int, b: int) -> int:
-    """Add two integers."""
-    return a + b
-
 
 BROKEN = ["{a: 1", '{"a": 1, "b"', "[1, 2]", "nope"]
 

@@ -9,8 +9,6 @@ without them.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.tools import tool
+from lc_support import claude_and_gpt
 
 from policyroute._thinking import ORIGIN_KEY
 from policyroute.execution.hooks import NullAccounting
@@ -39,40 +38,15 @@ def weather(city: str) -> str:
 
 
 @pytest.fixture
-def env() -> Iterator[None]:
-    os.environ["THINKING_TEST_KEY"] = "sk-test"
-    yield
-    os.environ.pop("THINKING_TEST_KEY", None)
-
-
-def _policy(fp: FakeProvider) -> str:
-    return f"""
-policyroute: 1
-name: thinking
-models:
-  claude:
-    model: anthropic/{CLAUDE}
-    api_base: {fp.anthropic_base}
-    api_key: ${{THINKING_TEST_KEY}}
-    price: {{input_per_mtok: 3, output_per_mtok: 15}}
-  gpt:
-    model: openai/gpt-backup
-    api_base: {fp.openai_base}
-    api_key: ${{THINKING_TEST_KEY}}
-    price: {{input_per_mtok: 1, output_per_mtok: 2}}
-    capabilities: {{tools: true}}
-routes:
-  - name: default
-    to: [claude, gpt]
-defaults:
-  retry: {{attempts: 0}}
-receipts: {{sink: none}}
-"""
-
-
-@pytest.fixture
-def llm(fp: FakeProvider, env: None) -> Any:
-    model = ChatPolicyRoute(policy=_policy(fp), accounting=NullAccounting())
+def llm(fp: FakeProvider) -> Any:
+    policy = claude_and_gpt(
+        fp.anthropic_base,
+        fp.openai_base,
+        name="thinking",
+        gpt_model="gpt-backup",
+        gpt_params="capabilities: {tools: true}",
+    )
+    model = ChatPolicyRoute(policy=policy, accounting=NullAccounting())
     return model.bind_tools([weather])
 
 
