@@ -52,6 +52,7 @@ from policyroute.costs.media import (
 from policyroute.costs.pricing import lookup_litellm_entry
 from policyroute.costs.token_cache import PrefixCounts
 from policyroute.errors import RequestError
+from policyroute.execution.response_format import JSON_INSTRUCTION, needs_instruction
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate
 
@@ -279,6 +280,13 @@ def _schema_tokens(
         ) from exc
 
 
+def _counted_text(model: str, text: str, token_counter: Callable[..., int] | None) -> int:
+    """Tokens of ``text`` sent as a system message of its own (priming included: an upper
+    bound of what it adds to the prompt)."""
+    counter = token_counter or import_litellm().token_counter
+    return _counted(counter, model, [{"role": "system", "content": text}], None)
+
+
 def _tool_choice_tokens(
     model: str, tool_choice: Any, token_counter: Callable[..., int] | None
 ) -> int:
@@ -368,13 +376,15 @@ def worst_case(
         facts=facts,
         images=_image_family(candidate),
     )
-    response_format = (
-        request.response_format
-        if request.response_format is not None
-        else params.get("response_format")
+    # ``params`` hold the response format as sent to this deployment (JSON mode becomes a
+    # schema on Claude: policyroute.execution.response_format); the request's may differ.
+    schema_tokens = max(
+        _schema_tokens(candidate.model, request.response_format, token_counter),
+        _schema_tokens(candidate.model, params.get("response_format"), token_counter),
     )
-    schema_tokens = _schema_tokens(candidate.model, response_format, token_counter)
     input_tokens += schema_tokens
+    if needs_instruction(params, anthropic_format=anthropic_format(candidate.spec)):
+        input_tokens += _counted_text(candidate.model, JSON_INSTRUCTION, token_counter)
     if tools:
         tool_choice = (
             request.tool_choice if request.tool_choice is not None else params.get("tool_choice")
