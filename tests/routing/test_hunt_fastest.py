@@ -7,7 +7,6 @@ import math
 import os
 import random
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,27 +22,9 @@ from policyroute.routing.stats import DeploymentStatsTracker
 from policyroute.routing.strategies import order_fastest, order_members
 from policyroute.testing import FakeProvider
 
-pytestmark = pytest.mark.timeout(60)
+from .helpers import pool_policy
 
-POLICY = """policyroute: 1
-name: hunt-fastest
-models:
-  a: {{model: openai/a, api_base: "{base}", api_key: "${{POLICYROUTE_TEST_KEY}}",
-       price: {{input_per_mtok: 1, output_per_mtok: 2}}}}
-  b: {{model: openai/b, api_base: "{base}", api_key: "${{POLICYROUTE_TEST_KEY}}",
-       price: {{input_per_mtok: 1, output_per_mtok: 2}}}}
-  c: {{model: openai/c, api_base: "{base}", api_key: "${{POLICYROUTE_TEST_KEY}}",
-       price: {{input_per_mtok: 1, output_per_mtok: 2}}}}
-groups:
-  pool: {{strategy: fastest, models: [a, b, c]}}
-routes:
-  - name: default
-    to: pool
-defaults:
-  retry: {{attempts: 0}}
-  circuit_breaker: {{failures: 1000, cooldown: 30s}}
-receipts: {{sink: none}}
-"""
+pytestmark = pytest.mark.timeout(60)
 
 
 class Clock:
@@ -52,12 +33,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def fp() -> Iterator[FakeProvider]:
-    with FakeProvider() as provider:
-        yield provider
 
 
 def fastest(stats: DeploymentStatsTracker, *aliases: str) -> list[str]:
@@ -100,13 +75,20 @@ def test_concurrent_first_calls_spread_over_the_unmeasured_deployments(fp: FakeP
     fp.reset()
     entered = threading.Semaphore(0)
     release = threading.Event()
+    one_at_a_time = threading.Lock()
 
     def held(**params: Any) -> Any:
         entered.release()
         assert release.wait(timeout=20)
-        return litellm.completion(**params)
+        # Routing is decided before this point; the calls themselves go one by one, as
+        # threads entering litellm's client cache together leak a client (a litellm race).
+        with one_at_a_time:
+            return litellm.completion(**params)
 
-    ex = Executor(load_policy_text(POLICY.format(base=fp.openai_base)), completion=held)
+    ex = Executor(
+        load_policy_text(pool_policy(fp.openai_base, "hunt-fastest", ["a", "b", "c"])),
+        completion=held,
+    )
     ask = Request(messages=[{"role": "user", "content": "hello"}])
     with ThreadPoolExecutor(3) as pool:
         calls = []
