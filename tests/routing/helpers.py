@@ -1,4 +1,5 @@
-"""Builders for PolicySpec objects in routing tests (no YAML needed)."""
+"""Builders for PolicySpec objects in routing tests (no YAML needed), and the policy text of a
+one-group route for tests that call through the fake provider."""
 
 from __future__ import annotations
 
@@ -78,3 +79,33 @@ def msgs(text: str = "hi") -> list[dict[str, Any]]:
 
 
 __all__ = ["Requirements", "fc", "group", "model", "msgs", "policy", "route"]
+
+
+_POOL_MODEL = """
+  {alias}: {{model: openai/{alias}, api_base: "{base}", api_key: "${{POLICYROUTE_TEST_KEY}}",
+       price: {{input_per_mtok: 1, output_per_mtok: 2}}}}"""
+
+
+def pool_policy(base: str, name: str, aliases: Iterable[str], strategy: str = "fastest") -> str:
+    """The text of a policy whose one route goes to the group ``pool`` of ``aliases`` (each
+    ``openai/<alias>`` at ``base``) ordered by ``strategy``; no retries, and a breaker that opens
+    only after 1000 failures, so routing alone decides each attempt.
+
+    >>> "strategy: fastest, models: [a, b]" in pool_policy("http://x", "p", ["a", "b"])
+    True
+    """
+    aliases = list(aliases)
+    models = "".join(_POOL_MODEL.format(alias=a, base=base) for a in aliases)
+    return f"""policyroute: 1
+name: {name}
+models:{models}
+groups:
+  pool: {{strategy: {strategy}, models: [{", ".join(aliases)}]}}
+routes:
+  - name: default
+    to: pool
+defaults:
+  retry: {{attempts: 0}}
+  circuit_breaker: {{failures: 1000, cooldown: 30s}}
+receipts: {{sink: none}}
+"""

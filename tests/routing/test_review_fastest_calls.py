@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -15,36 +14,14 @@ from policyroute.policy.loader import load_policy_text
 from policyroute.request import Request
 from policyroute.testing import FakeProvider, Fault
 
+from .helpers import pool_policy
+
 pytestmark = pytest.mark.timeout(60)
-
-POLICY = """policyroute: 1
-name: review-fastest
-models:
-  a: {{model: openai/a, api_base: "{base}", api_key: "${{POLICYROUTE_TEST_KEY}}",
-       price: {{input_per_mtok: 1, output_per_mtok: 2}}}}
-  b: {{model: openai/b, api_base: "{base}", api_key: "${{POLICYROUTE_TEST_KEY}}",
-       price: {{input_per_mtok: 1, output_per_mtok: 2}}}}
-groups:
-  pool: {{strategy: fastest, models: [a, b]}}
-routes:
-  - name: default
-    to: pool
-defaults:
-  retry: {{attempts: 0}}
-  circuit_breaker: {{failures: 1000, cooldown: 30s}}
-receipts: {{sink: none}}
-"""
-
-
-@pytest.fixture(scope="module")
-def fp() -> Iterator[FakeProvider]:
-    with FakeProvider() as provider:
-        yield provider
 
 
 def _executor(fp: FakeProvider) -> Executor:
     os.environ.setdefault("POLICYROUTE_TEST_KEY", "sk-fake")
-    return Executor(load_policy_text(POLICY.format(base=fp.openai_base)))
+    return Executor(load_policy_text(pool_policy(fp.openai_base, "review-fastest", ["a", "b"])))
 
 
 def _ask() -> Request:
