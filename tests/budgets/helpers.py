@@ -24,6 +24,17 @@ from policyroute.policy.model import (
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate, Decision
 
+# One function tool, as the OpenAI format writes it, for the tool-token estimate tests.
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
 # $1 per million tokens both ways: a call of 100 input + 900 output tokens costs $0.001.
 FLAT_PRICE = PriceSpec(input_per_mtok=Decimal(1), output_per_mtok=Decimal(1))
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import policyroute
-from budgets.helpers import candidate
+from budgets.helpers import TOOLS, candidate
 from policyroute._lazy import import_litellm
 from policyroute.costs.estimate import count_input_tokens, worst_case
 from policyroute.errors import BudgetExceeded
@@ -30,16 +30,6 @@ D = Decimal
 SIGNATURE = base64.b64encode(b"\x01" * 300).decode()  # 400 characters, 300 bytes
 THOUGHT = "word " * 3000
 THOUGHT_TOKENS = 3012  # gpt-4o's tokenizer, which counts for these unknown models
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather in a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
-]
 
 
 def loop(*blocks: dict[str, Any]) -> list[dict[str, Any]]:

@@ -13,23 +13,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from budgets.helpers import candidate
+from budgets.helpers import TOOLS, candidate
 from policyroute._lazy import import_litellm
 from policyroute.costs.estimate import ANTHROPIC_TOOL_PROMPT_TOKENS, count_input_tokens, worst_case
 from policyroute.request import Request
 
 D = Decimal
 HELLO = [{"role": "user", "content": "hello world"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather in a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
-]
 SCHEMA = {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}}}
 
 
