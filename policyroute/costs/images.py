@@ -139,7 +139,12 @@ def any_images(messages: Sequence[Any]) -> bool:
         False
     """
     for message in messages:
-        content = message.get("content") if isinstance(message, Mapping) else None
+        if type(message) is dict:
+            content = message.get("content")
+            if type(content) is str:
+                continue  # most of a long history: no parts to look at
+        else:
+            content = message.get("content") if isinstance(message, Mapping) else None
         if isinstance(content, list):
             for part in content:
                 if (

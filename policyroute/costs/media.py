@@ -279,6 +279,9 @@ def _opaque_tokens(block: Mapping[str, Any]) -> int:
     return math.ceil(len(blob) * 3 / 4) if blob.isascii() else len(blob.encode())
 
 
+_PLAIN_KEYS = frozenset({"role", "content", "name"})
+
+
 def countable(messages: Sequence[Mapping[str, Any]]) -> tuple[Sequence[Mapping[str, Any]], int]:
     """``messages`` as litellm's counter must see them to count what is sent, and a bound on
     the tokens of the encrypted thinking they carry.
@@ -302,7 +305,12 @@ def countable(messages: Sequence[Mapping[str, Any]]) -> tuple[Sequence[Mapping[s
     out: list[Mapping[str, Any]] | None = None
     opaque = 0
     for index, message in enumerate(messages):
-        if type(message) is not dict and not isinstance(message, Mapping):
+        if (
+            type(message) is dict
+            and message.keys() <= _PLAIN_KEYS
+            and type(message.get("content")) is not list
+        ) or not isinstance(message, Mapping):
+            # Most of a long history is role and text alone: nothing litellm skips there.
             if out is not None:
                 out.append(message)
             continue
