@@ -29,6 +29,7 @@ from policyroute.errors import BudgetExceeded, ProviderError, StreamInterruptedE
 from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.breaker import BREAKER_CLASSES, CircuitBreakers, Permit
 from policyroute.execution.call import CallState, RoutingPolicy
+from policyroute.execution.client_fill import with_one_client_per_key
 from policyroute.execution.handoff import handed_off
 from policyroute.execution.hooks import (
     Accounting,
@@ -180,9 +181,12 @@ class Executor:
 
     @property
     def completion_fn(self) -> Callable[..., Any]:
-        """The sync completion callable (litellm's unless one was injected)."""
+        """The sync completion callable (litellm's unless one was injected).
+
+        litellm's own is made to build one HTTP client per cache key when threads call it at
+        once (:mod:`policyroute.execution.client_fill`)."""
         if self._completion is None:
-            self._completion = import_litellm().completion
+            self._completion = with_one_client_per_key(import_litellm().completion)
         return self._completion
 
     @property

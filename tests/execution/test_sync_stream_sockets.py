@@ -1,12 +1,13 @@
 """Sync streams leave no socket to the provider for the garbage collector.
 
 Each fault a sync stream can meet, alone, ends with the connection closed or back in the
-pool of litellm's cached client. What does leave sockets unclosed is two threads filling
-litellm's client cache for the same key at once: both miss, both build a sync OpenAI client
-(each with its own httpx pool) and both store it; the client stored first is replaced
-without being closed. A connection that client left idle in its pool (an error status such
-as 429 is read to the end and the connection kept alive) is closed by the collector only,
-with ``ResourceWarning: unclosed <socket ...>``.
+pool of litellm's cached client. Two threads filling litellm's client cache for the same key
+at once would each build a sync OpenAI client (each with its own httpx pool) and store it,
+the client stored first replaced without being closed, and a connection it left idle in its
+pool (an error status such as 429 is read to the end and the connection kept alive) closed by
+the collector only, with ``ResourceWarning: unclosed <socket ...>``: policyroute's sync calls
+build one client per key (:mod:`policyroute.execution.client_fill`), when the cache starts
+cold and again when its entry expired.
 """
 
 from __future__ import annotations
@@ -95,18 +96,12 @@ def test_one_fault_leaves_no_socket(fp: FakeProvider, api_key: str, fault: str) 
     assert _collected_sockets(fp) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="litellm replaces a sync client another thread cached first without closing it",
-)
-def test_threads_filling_the_client_cache_leave_no_socket(
-    fp: FakeProvider, api_key: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _build_after_both_missed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both threads miss the cache before either stores its client: the first stream of each
+    waits for the other where litellm builds a client, after its cache lookup. When the
+    other thread cannot get there (the cache fill is serialized), the wait gives up."""
     from litellm.llms.openai.openai import OpenAIChatCompletion
 
-    # Both threads miss the cache before either stores its client: the first stream of each
-    # waits for the other where litellm builds a client, after its cache lookup. When the
-    # other thread cannot get there (the cache fill is serialized), the wait gives up.
     both_missed = threading.Barrier(2, timeout=2)
     build = OpenAIChatCompletion._get_sync_http_client
 
@@ -120,6 +115,10 @@ def test_threads_filling_the_client_cache_leave_no_socket(
     monkeypatch.setattr(
         OpenAIChatCompletion, "_get_sync_http_client", staticmethod(build_after_both_missed)
     )
+
+
+def _two_threads_after_a_429(fp: FakeProvider, api_key: str) -> list[str]:
+    """What two threads streaming at once read; the first attempt of each meets a 429."""
     fp.script("a", Fault.status(429), Fault.status(429))
     fp.set_default("b", Reply(text=TEXT))
     ex = _executor(fp, api_key)
@@ -133,6 +132,45 @@ def test_threads_filling_the_client_cache_leave_no_socket(
         thread.start()
     for thread in threads:
         thread.join()
-    del ex, threads  # the outcomes it recorded hold the 429s' responses, and their clients
-    assert answers == [TEXT, TEXT]
+    return answers  # the executor, whose outcomes hold the 429s' responses, is gone
+
+
+def _cached_clients(api_key: str) -> dict[str, Any]:
+    cache = import_litellm().in_memory_llm_clients_cache
+    return {
+        name: client
+        for name, client in cache.cache_dict.items()
+        if getattr(client, "api_key", None) == api_key
+    }
+
+
+def test_threads_filling_the_client_cache_leave_no_socket(
+    fp: FakeProvider, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _build_after_both_missed(monkeypatch)
+    assert _two_threads_after_a_429(fp, api_key) == [TEXT, TEXT]
+    assert len(_cached_clients(api_key)) == 1
+    assert _collected_sockets(fp) == []
+
+
+def test_threads_refilling_an_expired_client_leave_no_socket(
+    fp: FakeProvider, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fp.set_default("a", Reply(text=TEXT))
+    assert _consume(_executor(fp, api_key)) == TEXT
+    cache = import_litellm().in_memory_llm_clients_cache
+    expired = _cached_clients(api_key)
+    assert len(expired) == 1
+    for name in expired:
+        cache.ttl_dict[name] = 0.0  # its hour is over: the next lookup evicts it
+    _build_after_both_missed(monkeypatch)
+    assert _two_threads_after_a_429(fp, api_key) == [TEXT, TEXT]
+    refilled = _cached_clients(api_key)
+    assert refilled.keys() == expired.keys()
+    assert list(refilled.values()) != list(expired.values())
+    # litellm closes an evicted client after a grace window, holding it weakly meanwhile:
+    # closed here, as that would, so that only sockets the refill left can show.
+    for client in expired.values():
+        client.close()
+    del expired
     assert _collected_sockets(fp) == []
