@@ -153,12 +153,15 @@ def _wrap(litellm: Any) -> None:
         or not isinstance(getattr(cache, "cache_dict", None), dict)
     ):
         return
-    try:
-        cache.get_cache = functools.partial(_get, get)
-        cache.set_cache = functools.partial(_set, put)
-        setattr(cache, _MARK, cache)
-    except (AttributeError, TypeError):  # a cache that takes no attributes is left as it is
-        _log.debug("litellm's client cache cannot be wrapped", exc_info=True)
+    with _locks_guard:  # two threads' first calls must not wrap it twice
+        if getattr(cache, _MARK, None) is cache:
+            return
+        try:
+            cache.get_cache = functools.partial(_get, get)
+            cache.set_cache = functools.partial(_set, put)
+            setattr(cache, _MARK, cache)
+        except (AttributeError, TypeError):  # a cache that takes no attributes is left alone
+            _log.debug("litellm's client cache cannot be wrapped", exc_info=True)
 
 
 def _key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
