@@ -11,12 +11,15 @@ Example:
     >>> llm.invoke("hello", config={"metadata": {"user_id": "u1"}})  # doctest: +SKIP
 
 The heavy parts (litellm, LangChain) are imported on first use, so ``import policyroute`` and
-``policyroute validate`` stay fast.
+``policyroute validate`` stay fast. Importing policyroute sets litellm's offline defaults
+(:mod:`policyroute._lazy`) already, so an application that imports litellm itself afterwards
+gets them too.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from policyroute.errors import (
@@ -43,6 +46,11 @@ from policyroute.errors import (
     ServerError,
     StreamInterruptedError,
 )
+
+# Before anyone imports litellm (this process's own code too): the installed price map and
+# beta-header rules, not a network fetch at import (see policyroute._lazy).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS", "True")
 
 if TYPE_CHECKING:
     from policyroute.accounting import BudgetThresholdWarning
