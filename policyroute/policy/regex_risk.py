@@ -14,9 +14,9 @@ that make one string match in exponentially many ways inside a repetition (``*``
   character, or one can match nothing (``(a|ab)+``, ``(?:\\r\\n|\\r|\\n)+``).
 
 Possessive repeats, atomic groups and lookarounds do not backtrack into themselves and are not
-looked into. The check is a heuristic: it errs towards refusing (``(ab|ac)+`` is refused though
-it is harmless); patterns that are slow but polynomial (``\\s+$`` is quadratic) are bounded at
-run time by reading a fact's first characters only.
+looked into. The check is a heuristic: it errs towards refusing (``(?:xa|[xy]b)+`` is refused
+though it is harmless); patterns that are slow but polynomial (``\\s+$`` is quadratic) are
+bounded at run time by reading a fact's first characters only.
 
 Example:
     >>> catastrophic("(a+)+$") is not None, catastrophic("(?i)refund|invoice") is None
