@@ -21,6 +21,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from policyroute.policy.budgetchecks import check_output_bounds
 from policyroute.policy.codes import CODES
 from policyroute.policy.condchecks import always_true, check_condition
 from policyroute.policy.diagnostics import Diagnostic, Severity
@@ -91,6 +92,7 @@ def semantic_diagnostics(
     _check_unused(checker)
     check_models(checker)
     check_requirements(checker)
+    check_output_bounds(checker)
     check_env(checker)
     check_store(checker)
     return checker.diagnostics

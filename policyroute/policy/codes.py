@@ -89,5 +89,8 @@ CODES = MappingProxyType(
         "PR131": CodeInfo(_E, "the redis store has no url"),
         "PR132": CodeInfo(_E, "store.url is set but the backend is not redis"),
         "PR133": CodeInfo(_W, "a store setting does nothing with the chosen backend"),
+        "PR134": CodeInfo(
+            _W, "a budget covers a model whose output nothing bounds (no max_tokens, no limit)"
+        ),
     }
 )
