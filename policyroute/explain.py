@@ -46,7 +46,9 @@ class CandidateLine:
 
     Prices are USD per million tokens (``None`` when unknown); ``worst_case_cost`` is the most
     the call could cost on this deployment: counted input tokens plus ``output_tokens`` (the
-    call's max_tokens, else the policy default, else the model's output limit).
+    call's max_tokens, else the policy default, else the model's output limit). It is ``None``
+    when that cannot be known, and ``missing`` says why: ``"price"`` (the model has none),
+    ``"output_bound"`` (nothing bounds the output; ``output_tokens`` is then 0), or both.
     """
 
     alias: str
@@ -59,6 +61,7 @@ class CandidateLine:
     input_tokens: int
     output_tokens: int
     worst_case_cost: Decimal | None
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,7 @@ class Explanation:
                         "input_tokens": c.input_tokens,
                         "output_tokens": c.output_tokens,
                         "cost_usd": _dec_str(c.worst_case_cost),
+                        "missing": list(c.missing),
                     },
                 }
                 for c in self.candidates
@@ -188,6 +192,9 @@ def _candidate_line(
         def counter(**_: Any) -> int:
             return token_counter(request)
 
+    # merged as the executor merges them: deployment < call < route (a model's own
+    # max_tokens bounds its output as much as the call's)
+    params = {**candidate.spec.params, **candidate.litellm_params, **params}
     estimate = worst_case(
         request,
         candidate,
@@ -207,6 +214,7 @@ def _candidate_line(
         input_tokens=estimate.input_tokens,
         output_tokens=estimate.output_tokens,
         worst_case_cost=estimate.cost if estimate.priced else None,
+        missing=estimate.missing,
     )
 
 
@@ -268,6 +276,19 @@ def explain(
 
 def _usd(value: Decimal | None) -> str:
     return "unpriced" if value is None else f"${_dec_str(value)}"
+
+
+def _worst_case(c: CandidateLine) -> str:
+    """The worst-case cell: the cost, else what keeps it from being known."""
+    if c.worst_case_cost is not None:
+        return _usd(c.worst_case_cost)
+    labels = {"price": "unpriced", "output_bound": "output unbounded"}
+    return ", ".join(labels.get(m, m) for m in c.missing) or "unpriced"
+
+
+def _tokens(c: CandidateLine) -> str:
+    output = "?" if "output_bound" in c.missing else str(c.output_tokens)
+    return f"{c.input_tokens}+{output}"
 
 
 def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
@@ -345,8 +366,8 @@ def render_text(explanation: Explanation, *, style: TextStyle | None = None) -> 
                     c.model,
                     _dec_str(c.input_per_mtok) or "?",
                     _dec_str(c.output_per_mtok) or "?",
-                    _usd(c.worst_case_cost),
-                    f"{c.input_tokens}+{c.output_tokens}",
+                    _worst_case(c),
+                    _tokens(c),
                 ]
             )
         out.extend(_table(rows))

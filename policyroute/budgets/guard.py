@@ -362,8 +362,8 @@ class BudgetGuard:
         if not estimate.priced:
             names = ", ".join(repr(b.name) for b in budgets)
             raise BudgetError(
-                f"cannot enforce budget(s) {names}: {estimate.problem}; add `price:` (and"
-                f" `max_output_tokens:` if unknown) to model '{candidate.alias}' in the policy"
+                f"cannot enforce budget(s) {names}: {estimate.problem}; "
+                + _remedy(estimate, candidate.alias)
             )
         now = self._clock()
         lines: list[ReservedLine] = []
@@ -476,3 +476,19 @@ async def _astate(store: BudgetStore, key: str, now: float) -> LineState:
     # State reads are rare (clamping only) and the protocol keeps them sync; a worker thread
     # keeps blocking stores off the event loop.
     return await asyncio.to_thread(store.state, key, now=now)
+
+
+def _remedy(estimate: Estimate, alias: str) -> str:
+    """What would let the guard bound ``estimate``: only what it lacks.
+
+    Example:
+        >>> unbounded = Estimate(1, 0, Decimal(0), priced=False, missing=("output_bound",))
+        >>> "price:" in _remedy(unbounded, "mini"), "max_tokens" in _remedy(unbounded, "mini")
+        (False, True)
+    """
+    bound = "give max_tokens at the call or in the policy's defaults, or add `max_output_tokens:`"
+    if estimate.missing == ("output_bound",):
+        return f"{bound} to model '{alias}' in the policy"
+    if "output_bound" in estimate.missing:
+        return f"add `price:` to model '{alias}' in the policy, and bound its output: {bound} to it"
+    return f"add `price:` to model '{alias}' in the policy"

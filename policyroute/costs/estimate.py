@@ -87,10 +87,12 @@ class Estimate:
         input_tokens: prompt tokens (messages, tools and response schema), counted once.
         output_tokens: the output bound per choice.
         cost: USD for all ``n`` choices at the worst rates; zero when ``priced`` is false.
-        priced: false when the model has no known price (or output cannot be bounded).
+        priced: false when the model has no known price or its output cannot be bounded.
         n: choices requested.
         input_rate / output_rate: the per-token USD rates used.
         problem: why the attempt could not be priced, when ``priced`` is false.
+        missing: what that is for: ``"price"`` (the model's), ``"output_bound"`` (no
+            ``max_tokens`` and no known output limit), or both; empty when ``priced``.
     """
 
     input_tokens: int
@@ -101,6 +103,7 @@ class Estimate:
     input_rate: Decimal = Decimal(0)
     output_rate: Decimal = Decimal(0)
     problem: str | None = None
+    missing: tuple[Literal["price", "output_bound"], ...] = ()
 
     def cost_with_output(self, output_tokens: int) -> Decimal:
         """The bound if output were capped at ``output_tokens`` (for clamping max_tokens)."""
@@ -393,24 +396,28 @@ def worst_case(
     if (tools or schema_tokens) and anthropic_format(candidate.spec):
         input_tokens += ANTHROPIC_TOOL_PROMPT_TOKENS
     output_tokens = output_bound(params, candidate, default_max_tokens)
+    missing: tuple[Literal["price", "output_bound"], ...] = ()
+    problem = None
     if not info.priced:
+        missing += ("price",)
+        problem = f"model '{candidate.alias}' ({candidate.model}) has no known price"
+    if output_tokens is None:
+        missing += ("output_bound",)
+        unbounded = "is unbounded: no max_tokens and no known output limit"
+        problem = (
+            f"the output of '{candidate.alias}' {unbounded}"
+            if problem is None
+            else f"{problem}, and its output {unbounded}"
+        )
+    if missing or output_tokens is None:
         return Estimate(
             input_tokens,
             output_tokens or 0,
             Decimal(0),
             priced=False,
             n=n,
-            problem=f"model '{candidate.alias}' ({candidate.model}) has no known price",
-        )
-    if output_tokens is None:
-        return Estimate(
-            input_tokens,
-            0,
-            Decimal(0),
-            priced=False,
-            n=n,
-            problem=f"the output of '{candidate.alias}' is unbounded: no max_tokens and no"
-            " known output limit",
+            problem=problem,
+            missing=missing,
         )
     input_rates = [info.input_cost_per_token_max, info.input_cost_per_token]
     if facts.cache_ttl is not None:
