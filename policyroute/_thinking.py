@@ -15,6 +15,12 @@ origin, with the mark taken off; other deployments get the turn without them. Bl
 mark (a caller's own, or from another LangChain chat model) go to every Anthropic-format
 deployment, as the caller sent them.
 
+LangChain's standard (v1) content holds the same blocks in its own shape:
+:func:`standard_blocks` writes a kept block as a ``reasoning`` block whose ``extras`` carry
+the ``signature`` (where langchain-anthropic keeps it) and the mark, or as a ``non_standard``
+block wrapping a ``redacted_thinking`` one; :func:`thinking_in_content` reads both shapes
+back from an assistant turn's content.
+
 Example:
     >>> from policyroute.policy.model import ModelSpec
     >>> spec = ModelSpec(alias="claude", model="anthropic/claude-sonnet-4-5")
@@ -47,6 +53,8 @@ __all__ = [
     "messages_for",
     "origin_of",
     "signed_blocks",
+    "standard_blocks",
+    "thinking_in_content",
     "tool_choice_for",
 ]
 
@@ -144,6 +152,81 @@ def signed_blocks(blocks: Any, origin: str | None) -> list[dict[str, Any]]:
             out[ORIGIN_KEY] = origin
         kept.append(out)
     return kept
+
+
+# The LangChain ``model_provider`` values of messages whose reasoning signatures are Claude's
+# (langchain-anthropic, Claude on Bedrock, policyroute's own); the signatures of any other
+# (Gemini's thought signatures, say) mean nothing to Anthropic, which would refuse them.
+_CLAUDE_SIGNERS: Final = frozenset({"anthropic", "bedrock", "bedrock_converse", "policyroute"})
+
+
+def standard_blocks(blocks: Sequence[Any]) -> list[dict[str, Any]]:
+    """Kept thinking blocks (see :func:`signed_blocks`) as LangChain standard (v1) content
+    blocks: a ``thinking`` block as a ``reasoning`` block, its signature and origin mark in
+    ``extras``; a ``redacted_thinking`` block wrapped, mark and all, in a ``non_standard`` one.
+
+    Example:
+        >>> standard_blocks([{"type": "thinking", "thinking": "x", "signature": "s"}])
+        [{'type': 'reasoning', 'reasoning': 'x', 'extras': {'signature': 's'}}]
+    """
+    out: list[dict[str, Any]] = []
+    for block in blocks:
+        kind = read(block, "type")
+        if kind == "thinking":
+            extras = {"signature": read(block, "signature")}
+            mark = read(block, ORIGIN_KEY)
+            if mark is not None:
+                extras[ORIGIN_KEY] = mark
+            text = read(block, "thinking")
+            out.append({"type": "reasoning", "reasoning": text or "", "extras": extras})
+        elif kind == "redacted_thinking" and isinstance(block, Mapping):
+            out.append({"type": "non_standard", "value": dict(block)})
+    return out
+
+
+def thinking_in_content(content: Any, provider: Any = None) -> list[dict[str, Any]]:
+    """The signed thinking blocks among an assistant turn's ``content``, in order, as
+    Anthropic blocks: Anthropic-format ``thinking`` and ``redacted_thinking`` blocks
+    (unmarked), and LangChain v1 ``reasoning`` blocks with ``extras["signature"]`` and
+    ``non_standard`` blocks wrapping Anthropic ones, with the origin mark they carry.
+
+    The v1 blocks of a message whose ``model_provider`` is not one of Claude's are left out:
+    another provider's reasoning signature is no thinking signature.
+
+    Example:
+        >>> v1 = [{"type": "reasoning", "reasoning": "x", "extras": {"signature": "s"}},
+        ...       {"type": "tool_call", "name": "f", "args": {}, "id": "c1"}]
+        >>> thinking_in_content(v1)
+        [{'type': 'thinking', 'thinking': 'x', 'signature': 's'}]
+        >>> thinking_in_content(v1, "google_genai")
+        []
+    """
+    kept: list[dict[str, Any]] = []
+    if not isinstance(content, Sequence) or isinstance(content, str):
+        return kept
+    claude = provider is None or provider in _CLAUDE_SIGNERS
+    for block in content:
+        if not isinstance(block, Mapping):
+            continue
+        kind = block.get("type")
+        if kind in ("thinking", "redacted_thinking"):
+            kept.extend(signed_blocks([block], None))
+        elif kind == "reasoning" and claude and isinstance(block.get("extras"), Mapping):
+            extras = block["extras"]
+            raw = {"type": "thinking", "thinking": block.get("reasoning")}
+            kept.extend(_marked(raw, extras.get("signature"), extras.get(ORIGIN_KEY)))
+        elif kind == "non_standard" and claude and isinstance(block.get("value"), Mapping):
+            value = block["value"]
+            kept.extend(_marked(value, value.get("signature"), value.get(ORIGIN_KEY)))
+    return kept
+
+
+def _marked(block: Mapping[str, Any], signature: Any, mark: Any) -> list[dict[str, Any]]:
+    """``block`` (with ``signature``) as :func:`signed_blocks` keeps it, marked with ``mark``
+    when that is an origin."""
+    return signed_blocks(
+        [{**block, "signature": signature}], mark if isinstance(mark, str) else None
+    )
 
 
 def has_thinking(messages: Sequence[Any]) -> bool:

@@ -31,7 +31,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-from policyroute._thinking import signed_blocks
+from policyroute._thinking import thinking_in_content
 from policyroute.errors import RequestError
 from policyroute.langchain_.content_parts import (
     Content,
@@ -174,8 +174,10 @@ def _function_call(message: AIMessage) -> dict[str, Any] | None:
 def _thinking_blocks(message: AIMessage) -> list[dict[str, Any]]:
     """The thinking blocks an assistant turn is sent back with (see
     :mod:`policyroute._thinking`): policyroute's own, kept in ``additional_kwargs`` with
-    their origin marks, else signed ``thinking``/``redacted_thinking`` content blocks (as
-    langchain-anthropic keeps them), unmarked."""
+    their origin marks, else the signed ones in its content: ``thinking`` and
+    ``redacted_thinking`` blocks (as langchain-anthropic keeps them in its default format),
+    or standard (v1) ``reasoning`` blocks with a signature, as an answer in LangChain's v1
+    format holds them (marked when policyroute produced them)."""
     kept = message.additional_kwargs.get("thinking_blocks")
     if isinstance(kept, Sequence) and not isinstance(kept, str):
         return [
@@ -185,7 +187,7 @@ def _thinking_blocks(message: AIMessage) -> list[dict[str, Any]]:
         ]
     if isinstance(message.content, str):
         return []
-    return signed_blocks(message.content, None)
+    return thinking_in_content(message.content, message.response_metadata.get("model_provider"))
 
 
 def _one(message: BaseMessage) -> dict[str, Any]:

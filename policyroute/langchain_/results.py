@@ -9,6 +9,12 @@ A stream's first and last chunks are :class:`StreamedChunk`: merged with the res
 the finished tool-call arguments strictly, so that the merged message reports arguments that
 are not JSON as ``invalid_tool_calls``, as the answer to ``invoke`` does.
 
+An answer's standard (v1) content blocks (``content_blocks``, and its content under
+``output_version="v1"``) hold its signed thinking as langchain-anthropic's do: ``reasoning``
+blocks whose ``extras`` carry the ``signature`` (and policyroute's origin mark), and
+``non_standard`` blocks wrapping ``redacted_thinking`` ones; a v1 stream closes each
+streamed reasoning block with its signature in the last chunk.
+
 Example:
     >>> msg = llm.invoke("hi")  # doctest: +SKIP
     >>> msg.response_metadata["policyroute"]["attempts"][0]["status"]  # doctest: +SKIP
@@ -17,10 +23,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessageChunk
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages import content as types
 from langchain_core.messages.ai import add_ai_message_chunks
+from langchain_core.messages.block_translators import register_translator
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from policyroute._fields import read
@@ -30,12 +39,24 @@ from policyroute._litellm import (
     tool_calls_from_openai,
     usage_metadata,
 )
-from policyroute._thinking import origin_of, signed_blocks
+from policyroute._thinking import origin_of, signed_blocks, standard_blocks
 
 if TYPE_CHECKING:
     from policyroute.execution.result import CallResult
 
-__all__ = ["StreamedChunk", "chat_result", "final_chunk", "response_metadata"]
+__all__ = [
+    "PROVIDER",
+    "StreamedChunk",
+    "chat_result",
+    "final_chunk",
+    "reasoning_index",
+    "response_metadata",
+    "standard_content",
+]
+
+PROVIDER = "policyroute"
+"""The ``model_provider`` of policyroute's answers, under which :func:`standard_content` is
+registered as LangChain's translator of their content."""
 
 
 def response_metadata(result: CallResult, finish_reason: str | None) -> dict[str, Any]:
@@ -43,7 +64,7 @@ def response_metadata(result: CallResult, finish_reason: str | None) -> dict[str
     return {
         "model_name": result.model,
         "finish_reason": finish_reason,
-        "model_provider": "policyroute",
+        "model_provider": PROVIDER,
         "policyroute": {
             "route": result.route,
             "deployment": result.deployment,
@@ -164,13 +185,22 @@ def _settled(merged: AIMessageChunk) -> AIMessageChunk:
 
 
 def final_chunk(
-    result: CallResult, finish: str | None, *, first: bool = False
+    result: CallResult,
+    finish: str | None,
+    *,
+    first: bool = False,
+    streamed: Sequence[str] | None = None,
 ) -> ChatGenerationChunk:
-    """The last chunk of a stream: no content, the call's usage and metadata.
+    """The last chunk of a stream: no text, the call's usage and metadata.
 
     It is the only chunk with usage: LangChain sums usage across chunks, so reporting it once
     is what makes the merged message's totals right. It is a :class:`StreamedChunk`, unless
     it is also the ``first`` (then there is nothing to merge it with).
+
+    ``streamed`` is given for a stream in LangChain's v1 format: the texts of the reasoning
+    blocks streamed so far, the n-th under :func:`reasoning_index` n. The chunk's content then
+    holds the answer's signed blocks as v1 blocks that complete them (see
+    :func:`_closing_blocks`).
     """
     if finish is None:
         finish = finish_reason_of(result.response)
@@ -178,11 +208,79 @@ def final_chunk(
     # send back are the whole ones of the answer assembled from the answering attempt.
     raw = _thinking_of(result.response)
     blocks = signed_blocks(raw, thinking_origin(result)) if raw else None
+    content: Any = _closing_blocks(blocks, streamed) if blocks and streamed is not None else ""
     message = (AIMessageChunk if first else StreamedChunk)(
-        content="",
+        content=content,
         additional_kwargs={"thinking_blocks": blocks} if blocks else {},
         usage_metadata=usage_metadata(result.usage),
         response_metadata=response_metadata(result, finish),
         chunk_position="last",
     )
     return ChatGenerationChunk(message=message, generation_info={"finish_reason": finish})
+
+
+def reasoning_index(n: int) -> str:
+    """The ``index`` of the n-th reasoning block of a v1 stream. LangChain merges the blocks of
+    a stream's chunks by index; an ``lc_`` string cannot clash with the integer indices of
+    the text and tool calls, and is not concatenated when merged."""
+    return f"lc_reasoning_{n}"
+
+
+def _closing_blocks(blocks: list[dict[str, Any]], streamed: Sequence[str]) -> list[Any]:
+    """The signed ``blocks`` as the v1 blocks of a stream's last chunk.
+
+    A thinking block whose text is the n-th streamed reasoning block's adds only its
+    signature and mark to it (as langchain-anthropic's signature deltas do), so that the
+    merged message holds each block once, signed. A block the stream did not show as such
+    (a redacted one, or one whose text differs) comes whole, under an index of its own.
+    """
+    out: list[Any] = []
+    thinking = 0
+    for n, block in enumerate(standard_blocks(blocks)):
+        if block["type"] == "reasoning":
+            if thinking < len(streamed) and streamed[thinking] == block["reasoning"]:
+                block["reasoning"] = ""
+                block["index"] = reasoning_index(thinking)
+            else:
+                block["index"] = f"lc_signed_reasoning_{n}"
+            thinking += 1
+        else:
+            block["index"] = f"lc_redacted_thinking_{n}"
+        out.append(block)
+    return out
+
+
+def standard_content(message: AIMessage) -> list[types.ContentBlock]:
+    """The standard (v1) content blocks of a policyroute answer: LangChain's reading of its
+    content, with its kept thinking blocks (``additional_kwargs["thinking_blocks"]``) first,
+    as signed v1 blocks (see :func:`~policyroute._thinking.standard_blocks`), in place of the
+    unsigned reasoning text. Content that already holds reasoning blocks (a v1 stream's last
+    chunk) is read as it is.
+
+    Registered as LangChain's translator for :data:`PROVIDER`: ``content_blocks`` and
+    ``output_version="v1"`` use it.
+
+    Example:
+        >>> from langchain_core.messages import AIMessage
+        >>> kept = [{"type": "thinking", "thinking": "hm", "signature": "s1"}]
+        >>> m = AIMessage("42", additional_kwargs={"thinking_blocks": kept},
+        ...               response_metadata={"model_provider": "policyroute"})
+        >>> [(b["type"], b.get("extras")) for b in m.content_blocks]
+        [('reasoning', {'signature': 's1'}), ('text', None)]
+    """
+    metadata = {k: v for k, v in message.response_metadata.items() if k != "model_provider"}
+    # The same message without a provider is read by LangChain's own best-effort parsing.
+    blocks = message.model_copy(update={"response_metadata": metadata}).content_blocks
+    kept = message.additional_kwargs.get("thinking_blocks")
+    content = message.content
+    if not kept or isinstance(kept, str) or not isinstance(kept, Sequence):
+        return blocks
+    if not isinstance(content, str) and any(
+        isinstance(b, dict) and b.get("type") == "reasoning" for b in content
+    ):
+        return blocks
+    signed: list[Any] = standard_blocks(kept)
+    return signed + [b for b in blocks if b["type"] != "reasoning"]
+
+
+register_translator(PROVIDER, standard_content, standard_content)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.callbacks.manager import BaseRunManager
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableConfig
 
@@ -26,7 +27,7 @@ from policyroute._litellm import chunk_to_message
 from policyroute.execution.result import StreamDone
 from policyroute.langchain_ import events
 from policyroute.langchain_.facts import OwnedStream, run_manager_from_config
-from policyroute.langchain_.results import StreamedChunk, final_chunk
+from policyroute.langchain_.results import StreamedChunk, final_chunk, reasoning_index
 from policyroute.request import Request
 
 if TYPE_CHECKING:
@@ -42,10 +43,14 @@ class StreamState:
     """One stream's progress: the finish reason seen so far and its budget events.
 
     ``watching`` collects the threshold events of the request while the stream runs (when the
-    model's accounting reports thresholds).
+    model's accounting reports thresholds). For a model with ``output_version="v1"``,
+    ``streamed`` holds the text of each reasoning block streamed so far (a signature closes
+    one), so that its chunks give each block an index of its own and the last chunk can sign
+    them; ``None`` otherwise.
     """
 
     __slots__ = (
+        "_block",
         "_config",
         "_model",
         "_target",
@@ -54,6 +59,7 @@ class StreamState:
         "finish",
         "request_id",
         "started",
+        "streamed",
         "watching",
     )
 
@@ -75,6 +81,9 @@ class StreamState:
         self.finish: str | None = None
         self.started = False
         self.choice: Any = _UNSEEN
+        v1 = getattr(model, "output_version", None) == "v1"
+        self.streamed: list[str] | None = [] if v1 else None
+        self._block = 0
 
     def chunk(self, event: Any) -> ChatGenerationChunk | None:
         """The LangChain chunk for an executor event; ``None`` for a chunk with nothing in it.
@@ -83,17 +92,52 @@ class StreamState:
         (whose merges parse the finished tool-call arguments strictly).
         """
         if isinstance(event, StreamDone):
-            return final_chunk(event.result, self.finish, first=not self.started)
+            return final_chunk(
+                event.result, self.finish, first=not self.started, streamed=self.streamed
+            )
         if not self._same_choice(event.chunk):
             return None
         message, reason = chunk_to_message(event.chunk)
         self.finish = reason or self.finish
+        if self.streamed is not None:
+            self._v1_reasoning(self.streamed, event.chunk, message)
         if message is None:
             return None
         if not self.started:
             self.started = True
             message = StreamedChunk.model_construct(message.model_fields_set, **message.__dict__)
         return ChatGenerationChunk(message=message)
+
+    def _v1_reasoning(
+        self, streamed: list[str], chunk: Any, message: AIMessageChunk | None
+    ) -> None:
+        """Put the reasoning of a v1 stream's ``message`` in its content as a ``reasoning``
+        block indexed by the thinking block it belongs to, and count the blocks ``chunk``
+        closes.
+
+        Left to LangChain, every reasoning fragment gets the index of the first block of the
+        stream, which clashes with the first tool call's (both 0): merged, they are one
+        garbled block. litellm concatenates the blocks' texts, so their bounds are read from
+        the provider delta: a ``thinking`` block with a signature ends one.
+        """
+        text = message.additional_kwargs.get("reasoning_content") if message else None
+        if message is not None and isinstance(text, str) and text:
+            if len(streamed) == self._block:
+                streamed.append("")
+            streamed[self._block] += text
+            parts: list[Any] = [
+                {"type": "reasoning", "reasoning": text, "index": reasoning_index(self._block)}
+            ]
+            if message.content:
+                parts.append({"type": "text", "text": message.content})
+            message.content = parts
+        choices = read(chunk, "choices")
+        delta = read(choices[0], "delta") if choices else None
+        for block in read(delta, "thinking_blocks") or ():
+            if read(block, "type") == "thinking" and read(block, "signature"):
+                if len(streamed) == self._block:
+                    streamed.append("")
+                self._block += 1
 
     def _same_choice(self, chunk: Any) -> bool:
         """Whether a provider chunk belongs to the stream's choice: the first one seen.
