@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from policyroute.testing import FakeProvider
+
 # litellm fetches a live price map at import unless told otherwise; tests must stay offline
 # and reproducible.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -85,3 +87,18 @@ def _litellm_worker_closed_with_its_loop() -> Iterator[None]:
                 held.get_coro().close()  # type: ignore[union-attr]
             except RuntimeError:  # "Event loop is closed", from the coroutine's own clean-up
                 pass
+
+
+@pytest.fixture(scope="module")
+def fake_provider() -> Iterator[FakeProvider]:
+    """One fake provider on 127.0.0.1 for the test module."""
+    with FakeProvider() as fp:
+        yield fp
+
+
+@pytest.fixture
+def fp(fake_provider: FakeProvider) -> FakeProvider:
+    """The module's fake provider, with scripts and recordings cleared (folders and modules
+    that need another set-up define their own ``fp``)."""
+    fake_provider.reset()
+    return fake_provider

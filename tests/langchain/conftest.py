@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +20,6 @@ from policyroute.testing import FakeProvider, Fault, Reply
 def make_policy(fp: FakeProvider) -> Callable[..., str]:
     """:func:`policy_text` bound to the fake provider's address."""
     return functools.partial(policy_text, fp.openai_base)
-
-
-@pytest.fixture(scope="module")
-def fake_provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
-
-
-@pytest.fixture
-def fp(fake_provider: FakeProvider) -> FakeProvider:
-    """The module's fake provider, with scripts and recordings cleared."""
-    fake_provider.reset()
-    return fake_provider
 
 
 @pytest.fixture

@@ -14,19 +14,6 @@ from secret_support import KEY, policy_text
 from policyroute.testing import FakeProvider
 
 
-@pytest.fixture(scope="module")
-def fake_provider() -> Iterator[FakeProvider]:
-    with FakeProvider() as fp:
-        yield fp
-
-
-@pytest.fixture
-def fp(fake_provider: FakeProvider) -> FakeProvider:
-    """The module's fake provider, with scripts and recordings cleared."""
-    fake_provider.reset()
-    return fake_provider
-
-
 @pytest.fixture
 def sentinel_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("POLICYROUTE_SENTINEL_KEY", KEY)
