@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -55,3 +55,12 @@ class Request:
     tags: Sequence[str] = ()
     run_id: str | None = None
     request_id: str = field(default_factory=_new_id)
+
+    def __repr__(self) -> str:
+        # ``params`` may carry ``api_key``, a URL's password or a credential header: shown
+        # redacted. Imported here so that building a Request (the hot path) never pays for it.
+        from policyroute.costs.redact import redact_params
+
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["params"] = redact_params(self.params)
+        return f"Request({', '.join(f'{k}={v!r}' for k, v in shown.items())})"

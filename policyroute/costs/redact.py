@@ -226,13 +226,26 @@ def _url_secrets(url: str) -> set[str]:
     return found
 
 
+# String attributes of litellm's and openai's exceptions that may quote the request.
+_EXCEPTION_TEXTS = ("message", "litellm_debug_info")
+
+
 def scrub_exception(exc: BaseException, secrets: Iterable[str]) -> None:
     """Scrub, in place, the messages of ``exc`` and of every exception it was raised from.
 
     policyroute hands provider errors on with litellm's exception as their ``__cause__``, so
     that a traceback shows what happened; its text (and that of the openai, httpx or aiohttp
     errors under it) can quote the key, the request's headers or the URL with its password.
-    Types, status codes and response objects are kept; only the texts change.
+
+    What changes: ``args``, the ``message`` and ``litellm_debug_info`` texts, and ``body`` (the
+    provider's decoded error body, which may echo the request): a scrubbed copy replaces it,
+    credential-named fields redacted as :func:`redact_params` does, so the provider's object
+    is never mutated. What is kept: the exception's type (``isinstance`` still holds), its
+    status code, and the ``response`` and ``request`` objects. Those are httpx's own, shared
+    with the client that sent them, and stay raw: ``exc.request.headers`` still holds the
+    ``Authorization`` header and ``repr(exc.request)`` the URL with its password or ``key=``.
+    Code that records exceptions field by field (an error tracker capturing attributes) must
+    not record those two.
 
     Example:
         >>> err = ValueError("401 for http://u:pw@gw/v1")
@@ -247,9 +260,20 @@ def scrub_exception(exc: BaseException, secrets: Iterable[str]) -> None:
         seen.add(id(current))
         try:
             current.args = tuple(scrub(a, known) if isinstance(a, str) else a for a in current.args)
-            message = getattr(current, "message", None)
-            if isinstance(message, str):
-                current.message = scrub(message, known)  # type: ignore[attr-defined]
         except (AttributeError, TypeError):  # an exception type with read-only fields
             pass
+        for name in _EXCEPTION_TEXTS:
+            text = getattr(current, name, None)
+            if isinstance(text, str):
+                _set_field(current, name, scrub(text, known))
+        body = getattr(current, "body", None)
+        if isinstance(body, (str, Mapping, list, tuple)):
+            _set_field(current, "body", _redacted_value("", body, known))
         current = current.__cause__ or current.__context__
+
+
+def _set_field(exc: BaseException, name: str, value: Any) -> None:
+    try:
+        setattr(exc, name, value)
+    except (AttributeError, TypeError):  # a read-only property or slot: left as it is
+        pass

@@ -6,6 +6,9 @@ routing gives, so it would only ever fail as a diff that hides the mistake), and
 :func:`unknown_names` says which expected route, model or budget the policy does not define.
 A case ran is a :class:`CaseResult`, passing when expected equals actual; a tests file ran is a
 :class:`SuiteResult`. Both render as plain YAML, so a failure reads as a unified diff.
+Expected and actual are compared as written, but a route's ``params`` are shown redacted (a
+credential header in the policy must not reach a CI log); a difference that lies only in a
+redacted value is named by a note under the diff.
 
 Example:
     >>> case = CaseResult("t.tests.yaml", 3, "review", {"route": "code"}, {"route": "chat"})
@@ -27,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from policyroute.costs.redact import redact_params
 from policyroute.errors import RoutingError
 
 if TYPE_CHECKING:
@@ -81,20 +85,34 @@ class CaseResult:
         return f"{self.file}:{self.line}"
 
     def diff(self) -> str:
-        """Unified diff of the YAML renderings of expected and actual (``""`` when equal)."""
-        expected = _to_yaml(self.expected).splitlines()
-        actual = _to_yaml(self.actual).splitlines()
-        if expected == actual:
+        """Unified diff of the YAML renderings of expected and actual (``""`` when equal),
+        ``params`` redacted; a difference hidden by the redaction is named by a last line."""
+        expected = _to_yaml(_shown(self.expected)).splitlines()
+        actual = _to_yaml(_shown(self.actual)).splitlines()
+        hidden = _hidden_difference(self.expected.get("params"), self.actual.get("params"))
+        if expected == actual and not hidden:
             return ""
-        lines = difflib.unified_diff(
-            expected,
-            actual,
-            fromfile="expected",
-            tofile="actual",
-            n=max(len(expected), len(actual)),
-            lineterm="",
+        lines = list(
+            difflib.unified_diff(
+                expected,
+                actual,
+                fromfile="expected",
+                tofile="actual",
+                n=max(len(expected), len(actual)),
+                lineterm="",
+            )
         )
+        if hidden:
+            # Redacted alike, the renderings may not differ at all: the note still needs headers.
+            lines = (lines or ["--- expected", "+++ actual"]) + [_HIDDEN_NOTE]
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"CaseResult(file={self.file!r}, line={self.line!r}, name={self.name!r}, "
+            f"expected={_shown(self.expected)!r}, actual={_shown(self.actual)!r}, "
+            f"error={self.error!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +157,34 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     return str(value)
+
+
+_HIDDEN_NOTE = "# params differ in credential values, which are shown redacted"
+
+
+def _shown(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` fit to print: its ``params`` (a route's, which may carry a credential header)
+    through :func:`~policyroute.costs.redact.redact_params`."""
+    shown = dict(data)
+    if isinstance(shown.get("params"), Mapping):
+        shown["params"] = redact_params(shown["params"])
+    return shown
+
+
+def _hidden_difference(expected: Any, actual: Any) -> bool:
+    """Whether ``expected`` and ``actual`` differ somewhere their redacted forms agree, so that
+    a failing case whose diff shows nothing still says why it fails."""
+    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
+        if expected == actual:
+            return False
+        shown_expected, shown_actual = redact_params(expected), redact_params(actual)
+        return any(
+            _hidden_difference(expected[k], actual[k])
+            if isinstance(expected[k], Mapping) and isinstance(actual[k], Mapping)
+            else expected[k] != actual[k] and shown_expected[str(k)] == shown_actual[str(k)]
+            for k in expected.keys() & actual.keys()
+        )
+    return False
 
 
 def _to_yaml(data: Mapping[str, Any]) -> str:
