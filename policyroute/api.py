@@ -5,7 +5,8 @@ YAML text), route the call by the policy, run it through the executor, and retur
 own response object. How the answer was obtained is attached as
 ``response._hidden_params["policyroute"]`` (request id, route, deployment, model, cost,
 usage, attempts, time to first token); ``response._hidden_params["response_cost"]`` is the
-cost the receipt charged.
+cost the receipt charged. A stream's ``_hidden_params`` are those of litellm's stream from the
+answering deployment, and take both keys once the stream completed.
 The litellm arguments that would override the policy (retries, fallbacks, credentials,
 mocks) are refused; see :func:`completion`.
 
@@ -163,9 +164,18 @@ class CompletionStream:
     breaks after content was sent, before every choice had its finish reason, raises
     :class:`~policyroute.errors.StreamInterruptedError`.
 
+    ``_hidden_params``, as on litellm's own stream, holds what litellm's stream from the
+    answering deployment had (``model_id``, ``api_base``, the provider's response headers as
+    ``additional_headers``, ``custom_llm_provider``), credentials redacted; a failover before
+    the first token leaves nothing of the failed attempts there. Once the stream completed,
+    ``"policyroute"`` and ``"response_cost"`` are added as on a non-streamed response.
+
     Example:
-        >>> for chunk in completion(policy="p.yaml", messages=msgs, stream=True):  # doctest: +SKIP
+        >>> stream = completion(policy="p.yaml", messages=msgs, stream=True)  # doctest: +SKIP
+        >>> for chunk in stream:  # doctest: +SKIP
         ...     print(chunk.choices[0].delta.content or "", end="")
+        >>> stream._hidden_params["api_base"]  # doctest: +SKIP
+        'https://api.openai.com/v1'
     """
 
     def __init__(
@@ -179,6 +189,8 @@ class CompletionStream:
         self._first: Any = None
         self._usage_chunk = usage_chunk
         self._policy = policy
+        self._hidden_params: dict[str, Any] = {}
+        self._source: Mapping[str, Any] | None = None
         self.result: CallResult | None = None
 
     def start(self) -> CompletionStream:
@@ -195,10 +207,11 @@ class CompletionStream:
             return chunk
         for event in self._events:
             if isinstance(event, StreamDelta):
+                self._source = _mirrored(self._hidden_params, self._source, event)
                 if self._usage_chunk or not _usage_only(event.chunk):
                     return event.chunk
                 continue
-            self.result = _finished(event.result, self._policy)
+            self.result = _finished(event.result, self._policy, self._hidden_params)
         raise StopIteration
 
     def close(self) -> None:
@@ -240,6 +253,8 @@ class AsyncCompletionStream:
         self._first: Any = None
         self._usage_chunk = usage_chunk
         self._policy = policy
+        self._hidden_params: dict[str, Any] = {}
+        self._source: Mapping[str, Any] | None = None
         self.result: CallResult | None = None
 
     async def start(self) -> AsyncCompletionStream:
@@ -259,10 +274,11 @@ class AsyncCompletionStream:
             return chunk
         async for event in self._events:
             if isinstance(event, StreamDelta):
+                self._source = _mirrored(self._hidden_params, self._source, event)
                 if self._usage_chunk or not _usage_only(event.chunk):
                     return event.chunk
                 continue
-            self.result = _finished(event.result, self._policy)
+            self.result = _finished(event.result, self._policy, self._hidden_params)
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
@@ -348,11 +364,33 @@ def _request(
     )
 
 
-def _finished(result: CallResult, policy: RoutingPolicy | None) -> CallResult:
+def _mirrored(
+    hidden: dict[str, Any], source: Mapping[str, Any] | None, event: StreamDelta
+) -> Mapping[str, Any] | None:
+    """Make a stream's ``hidden`` mirror the hidden params of the stream ``event`` came from;
+    returns them (the ``source`` to compare the next chunk's with)."""
+    if event.hidden_params is None or event.hidden_params is source:
+        return source
+    # Another attempt answers: nothing of the one before may remain.
+    hidden.clear()
+    hidden.update(event.hidden_params)
+    return event.hidden_params
+
+
+def _finished(
+    result: CallResult, policy: RoutingPolicy | None, hidden: dict[str, Any]
+) -> CallResult:
     # The answer a stream assembled carries what the unstreamed response carries, so
-    # ``stream.result.response._hidden_params["response_cost"]`` is what the receipt charged.
+    # ``stream.result.response._hidden_params["response_cost"]`` is what the receipt charged;
+    # the stream's own ``_hidden_params`` say the same.
     if result.response is not None:
         _annotated(result, policy)
+        answered = getattr(result.response, "_hidden_params", None)
+        if isinstance(answered, dict) and "policyroute" in answered:
+            hidden["policyroute"] = answered["policyroute"]
+            hidden["response_cost"] = answered.get("response_cost")
+            return result
+    _annotate(hidden, result, policy)
     return result
 
 
@@ -365,6 +403,12 @@ def _annotated(result: CallResult, policy: object) -> Any:
             response._hidden_params = hidden
         except AttributeError:
             return response
+    _annotate(hidden, result, policy)
+    return response
+
+
+def _annotate(hidden: dict[str, Any], result: CallResult, policy: object) -> None:
+    """Add the call summary and the cost the receipt charged to ``hidden``."""
     hidden["policyroute"] = result.summary()
     # What the answering attempt was charged: litellm's own figure unless the policy prices
     # the deployment itself (litellm's list price is then not what budgets and receipts say)
@@ -373,7 +417,6 @@ def _annotated(result: CallResult, policy: object) -> Any:
     priced_by_policy = spec is not None and spec.price is not None
     if result.attempts and (priced_by_policy or hidden.get("response_cost") is None):
         hidden["response_cost"] = float(result.attempts[-1].cost)
-    return response
 
 
 # Kept under these names: tests and tools reach the shared cache through this module.

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeAlias
@@ -104,9 +105,15 @@ class CallResult:
 
 @dataclass(frozen=True, slots=True)
 class StreamDelta:
-    """One chunk of a streamed answer (litellm's ``ModelResponseStream``, untouched)."""
+    """One chunk of a streamed answer (litellm's ``ModelResponseStream``, untouched).
+
+    ``hidden_params``: litellm's ``_hidden_params`` of the stream the chunk came from, the
+    answering attempt's (:attr:`StreamRun.hidden_params
+    <policyroute.execution.stream_run.StreamRun.hidden_params>`); ``None`` when not known.
+    """
 
     chunk: Any
+    hidden_params: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,7 +137,7 @@ async def _async_attempt(
             if lease is not None and lease.due():
                 await executor.arenew(attempt, admission)
             for ready in run.take(chunk):
-                yield StreamDelta(ready)
+                yield StreamDelta(ready, run.hidden_params)
         run.succeed(stream)
     except Exception as exc:
         run.broke(exc, stream)

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from policyroute._lazy import import_litellm
 from policyroute.costs.actual import mark_usage_estimated, usage_estimated
+from policyroute.costs.redact import param_secrets
 from policyroute.errors import ErrorClass, ProviderError, StreamInterruptedError
 from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.call import CallState
@@ -39,6 +41,7 @@ from policyroute.execution.stream_deadlines import (
     remaining,
     timeout_error,
 )
+from policyroute.execution.stream_hidden import NO_HIDDEN_PARAMS, hidden_params_of
 from policyroute.execution.stream_io import (
     held_usage,
     is_litellm_stream,
@@ -68,6 +71,7 @@ class StreamRun(AttemptRun):
     """What one streamed attempt has seen so far."""
 
     __slots__ = (
+        "_hidden",
         "answering_at",
         "began",
         "chunks",
@@ -102,11 +106,21 @@ class StreamRun(AttemptRun):
         # with chunks of its own (a "stop" and an empty usage), which prove nothing.
         self.began = False
         self.stream: Any = None  # the provider's stream, once opened
+        self._hidden: Mapping[str, Any] = NO_HIDDEN_PARAMS
 
     def opened(self, stream: Any) -> None:
         """The provider's stream is open (its first read is over)."""
         self.stream = stream
+        # Taken once: litellm fills its wrapper's ``_hidden_params`` as it opens the stream.
+        self._hidden = hidden_params_of(stream, param_secrets(self.attempt.params))
         self.read_ends()
+
+    @property
+    def hidden_params(self) -> Mapping[str, Any]:
+        """litellm's ``_hidden_params`` of this attempt's stream (``model_id``, ``api_base``,
+        the provider's response headers...) as it opened, read-only and without credentials;
+        empty before it opened or for a stream that has none (an injected callable's)."""
+        return self._hidden
 
     def read_begins(self) -> None:
         """The driver starts waiting for the provider's next chunk."""

@@ -99,7 +99,7 @@ def _sync_attempt(
             if lease is not None and lease.due():
                 executor.renew(attempt, admission)
             for ready in run.take(chunk):
-                yield StreamDelta(ready)
+                yield StreamDelta(ready, run.hidden_params)
         _raise_expired(watchdog)
         run.succeed(stream)
     except Exception as exc:
