@@ -46,6 +46,7 @@ from pydantic import (
 from policyroute.costs.redact import redact_params
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
+from policyroute.execution.response_format import SCHEMA_KEY
 from policyroute.langchain_ import calls, events, model_kwargs, shared
 from policyroute.langchain_.cache_key import RoutingFacts, llm_string
 from policyroute.langchain_.copying import deep_copy, pickled_state, rebuild, rebuilds
@@ -302,6 +303,15 @@ class ChatPolicyRoute(FactsCarryingChatModel):
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         return calls.ls_params(self, stop, kwargs)
+
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        # The schema ``with_structured_output(method="json_mode")`` carries to the executor is
+        # policyroute's own, never sent as such: not a call parameter for callbacks to show.
+        # The request still has it (``kwargs`` is a copy), and so do cache keys.
+        kwargs.pop(SCHEMA_KEY, None)
+        return super()._get_invocation_params(stop=stop, **kwargs)
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         return policy_profile(self.compiled_policy)
