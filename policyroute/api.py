@@ -31,6 +31,7 @@ from typing import Any
 from policyroute import _shared_cache
 from policyroute._fields import read
 from policyroute._shared_cache import PolicyRef
+from policyroute.costs.redact import scrub
 from policyroute.errors import RequestError
 from policyroute.execution.call import RoutingPolicy
 from policyroute.execution.hooks import Accounting
@@ -403,6 +404,11 @@ def _annotated(result: CallResult, policy: object) -> Any:
             response._hidden_params = hidden
         except AttributeError:
             return response
+    # litellm puts the deployment's api_base there as configured, password and key= included;
+    # a plain URL (no user info, no query) is passed over without the scrubber's cost.
+    base = hidden.get("api_base")
+    if isinstance(base, str) and ("@" in base or "?" in base):
+        hidden["api_base"] = scrub(base, ())
     _annotate(hidden, result, policy)
     return response
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from policyroute.costs.redact import scrub
 
-__all__ = ["NO_HIDDEN_PARAMS", "hidden_params_of"]
+__all__ = ["NO_HIDDEN_PARAMS", "hidden_params_of", "scrubbed"]
 
 NO_HIDDEN_PARAMS: Mapping[str, Any] = MappingProxyType({})
 """The hidden params of a stream that has none (not litellm's, or not open yet)."""
@@ -49,12 +49,23 @@ def hidden_params_of(stream: Any, secrets: Iterable[str]) -> Mapping[str, Any]:
     hidden = getattr(stream, "_hidden_params", None)
     if not isinstance(hidden, Mapping):
         return NO_HIDDEN_PARAMS
-    known = tuple(secrets)
-    shown = {str(name): _shown(str(name), value, known) for name, value in hidden.items()}
+    shown = scrubbed(hidden, secrets)
     provider = getattr(stream, "custom_llm_provider", None)
     if isinstance(provider, str):
         shown.setdefault("custom_llm_provider", provider)
     return MappingProxyType(shown)
+
+
+def scrubbed(hidden: Mapping[str, Any], secrets: Iterable[str]) -> dict[str, Any]:
+    """A copy of a litellm ``_hidden_params`` mapping (a stream's or a response's) with
+    ``secrets`` and anything shaped like a credential redacted, and credential headers hidden.
+
+    Example:
+        >>> scrubbed({"api_base": "https://u:pw-1@gw/v1", "response_cost": 0.1}, ())
+        {'api_base': 'https://u:[REDACTED]@gw/v1', 'response_cost': 0.1}
+    """
+    known = tuple(secrets)
+    return {str(name): _shown(str(name), value, known) for name, value in hidden.items()}
 
 
 def _shown(name: str, value: Any, secrets: tuple[str, ...]) -> Any:

@@ -156,3 +156,27 @@ def test_credentials_in_the_api_base_are_redacted(
     assert hidden["api_base"].startswith(base.replace("://", "://user:[REDACTED]@", 1))
     assert PASSWORD not in repr(hidden)
     assert KEY not in repr(hidden)
+
+
+def test_an_unstreamed_answer_hides_them_too(
+    provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # litellm puts the deployment's api_base, as configured, in the response's hidden params.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PR_HIDDEN_KEY", KEY)
+    provider.reset()
+    provider.set_default("fake-first", Reply(text=TEXT, usage=Usage(prompt=7, completion=3)))
+    api.clear_cache()
+    base = provider.openai_base
+    with_password = base.replace("://", f"://user:{PASSWORD}@", 1)
+    try:
+        response = policyroute.completion(
+            policy=POLICY.format(base=with_password, second_base=base), messages=MESSAGES
+        )
+    finally:
+        api.clear_cache()
+    hidden = response._hidden_params
+    assert hidden["api_base"].startswith(base.replace("://", "://user:[REDACTED]@", 1))
+    assert PASSWORD not in repr(hidden)
+    assert KEY not in repr(hidden)
+    assert hidden["response_cost"] == pytest.approx(0.013)
