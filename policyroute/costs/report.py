@@ -256,13 +256,25 @@ _CSV_COLUMNS = (
 
 
 # A name holding a newline or tab (metadata comes from callers) would break the table's rows
-# and columns, and a C1 control (0x9b is CSI) can start a terminal escape sequence; the table
-# shows such characters escaped (json and csv keep them as they are).
+# and columns, a C1 control (0x9b is CSI) can start a terminal escape sequence, and a
+# bidirectional control (U+202E) reorders what follows it on the line, so that a name could
+# make another row's figures read differently; the table shows such characters escaped (json
+# and csv keep them as they are).
+_BIDI_CONTROLS = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
 _CONTROL_ESCAPES = {
-    code: (
-        "\\n" if code == 10 else "\\t" if code == 9 else "\\r" if code == 13 else f"\\x{code:02x}"
-    )
-    for code in (*range(32), *range(127, 160))
+    **{
+        code: (
+            "\\n"
+            if code == 10
+            else "\\t"
+            if code == 9
+            else "\\r"
+            if code == 13
+            else f"\\x{code:02x}"
+        )
+        for code in (*range(32), *range(127, 160))
+    },
+    **{code: f"\\u{code:04x}" for code in _BIDI_CONTROLS},
 }
 
 

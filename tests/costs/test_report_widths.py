@@ -67,3 +67,12 @@ def test_c1_control_characters_are_escaped_in_the_table() -> None:
     text = _users("a\x9b31mb")
     assert "a\\x9b31mb" in text
     assert "\x9b" not in text
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u2066", "\u200f", "\u061c"])
+def test_bidirectional_controls_are_escaped_in_the_table(control: str) -> None:
+    # U+202E (right-to-left override) would draw the rest of its row backwards, so a user id
+    # could make the figures beside it read as others.
+    text = _users(f"u1{control}99.000000")
+    assert f"u1\\u{ord(control):04x}99.000000" in text
+    assert control not in text
