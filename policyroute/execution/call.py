@@ -259,36 +259,23 @@ class CallState:
 
     # ------------------------------------------------------------------ attempts
 
-    def messages_for(self, candidate: Candidate) -> list[Any]:
-        """The messages as sent to ``candidate``: each turn's thinking blocks only where they
+    def messages_for(self, attempt: AttemptInfo) -> list[Any]:
+        """The messages as sent for ``attempt``: each turn's thinking blocks only where they
         hold (see :mod:`policyroute._thinking`); :attr:`messages` itself when nothing changes.
         JSON mode without a schema adds a system instruction on an Anthropic-format deployment
-        (see :mod:`policyroute.execution.response_format`).
+        (see :mod:`policyroute.execution.response_format`), read from the attempt's params as
+        :meth:`_params` adapted them for the deployment.
         """
         if self._thinking is None:
             self._thinking = has_thinking(self.messages)
-        spec = candidate.spec
+        spec = attempt.candidate.spec
         anthropic = anthropic_format(spec)
         messages = self.messages
         if self._thinking:
             messages = messages_for(messages, origin_of(spec), anthropic_format=anthropic)
-        if needs_instruction(self._format_params(candidate), anthropic_format=anthropic):
+        if needs_instruction(attempt.params, anthropic_format=anthropic):
             messages = json_messages_for(messages)
         return messages
-
-    def _format_params(self, candidate: Candidate) -> dict[str, Any]:
-        """The response format keys of ``candidate``'s params, merged as :meth:`_params` does."""
-        merged: dict[str, Any] = {}
-        for source in (
-            candidate.spec.params,
-            candidate.litellm_params,
-            self._call_params,
-            self.decision.params,
-        ):
-            for key in ("response_format", SCHEMA_KEY):
-                if key in source:
-                    merged[key] = source[key]
-        return merged
 
     def attempt_info(self, candidate: Candidate, retry: int) -> AttemptInfo:
         """The :class:`AttemptInfo` of the next attempt, with its merged litellm params."""

@@ -353,7 +353,7 @@ class Executor:
         self.stats.start(attempt.candidate.alias)
         run = AttemptRun(attempt)
         try:
-            messages = call.messages_for(attempt.candidate)
+            messages = call.messages_for(attempt)
             run.answered(self.completion_fn(messages=messages, **admission.params))
         except Exception as exc:
             run.failed(exc)
@@ -369,7 +369,7 @@ class Executor:
         self.stats.start(attempt.candidate.alias)
         run = AttemptRun(attempt)
         try:
-            messages = call.messages_for(attempt.candidate)
+            messages = call.messages_for(attempt)
             pending = handed_off(self.acompletion_fn(messages=messages, **admission.params))
             run.answered(await within(pending, outer))
         except Exception as exc:

@@ -117,7 +117,7 @@ async def _async_attempt(
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
     lease = executor.lease_timer(admission)
     executor.stats.start(attempt.candidate.alias)
-    messages = call.messages_for(attempt.candidate)
+    messages = call.messages_for(attempt)
     run = StreamRun(attempt, messages)
     stream: Any = None
     try:

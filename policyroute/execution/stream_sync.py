@@ -71,7 +71,7 @@ def _sync_attempt(
     params = sync_read_timeout(admission.params, first_token, idle)
     lease = executor.lease_timer(admission)
     executor.stats.start(attempt.candidate.alias)
-    messages = call.messages_for(attempt.candidate)
+    messages = call.messages_for(attempt)
     run = StreamRun(attempt, messages)
     stream: Any = None
     watchdog: Watchdog | None = None
