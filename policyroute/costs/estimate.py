@@ -273,10 +273,7 @@ def _schema_tokens(
 ) -> int:
     try:
         text = schema_text(response_format)
-        if text is None:
-            return 0
-        counter = token_counter or import_litellm().token_counter
-        return _counted(counter, model, [{"role": "system", "content": text}], None)
+        return 0 if text is None else _counted_text(model, text, token_counter)
     except Exception as exc:
         raise RequestError(
             f"cannot count the tokens of this request's response_format for {model}: {exc}"
@@ -298,9 +295,7 @@ def _tool_choice_tokens(
     if tool_choice is None or tool_choice == "auto":
         return 0
     try:
-        counter = token_counter or import_litellm().token_counter
-        text = json.dumps(tool_choice, default=str)
-        return _counted(counter, model, [{"role": "system", "content": text}], None)
+        return _counted_text(model, json.dumps(tool_choice, default=str), token_counter)
     except Exception as exc:
         raise RequestError(
             f"cannot count the tokens of this request's tool_choice for {model}: {exc}"
