@@ -215,6 +215,9 @@ class ProviderError(PolicyRouteError):
         model: the litellm model string of that deployment, if known.
         status_code: the HTTP status, if the provider answered.
         retry_after: seconds the provider asked to wait, if it said.
+        retry_after_source: where ``retry_after`` was read: ``"retry_after"`` (its
+            ``Retry-After`` or ``retry-after-ms`` header) or ``"rate_limit_reset"`` (the reset
+            its rate-limit headers announced); ``None`` when ``retry_after`` is not set.
         attempts: the attempts made for the call so far (filled in by the executor).
         params_unsupported: litellm refused the call's parameters for this deployment's
             provider before sending (``thinking`` on gpt-4o): another deployment may take
@@ -223,6 +226,7 @@ class ProviderError(PolicyRouteError):
 
     error_class: ErrorClass = "bad_request"
     params_unsupported: bool = False
+    retry_after_source: Literal["retry_after", "rate_limit_reset"] | None = None
 
     def __init__(
         self,
