@@ -42,11 +42,16 @@ __all__ = [
     "LeaseRenewal",
     "NullAccounting",
     "Usage",
+    "WaitSource",
 ]
 
 AttemptStatus = Literal["ok", "error", "cancelled", "interrupted", "refused"]
 """How an attempt ended. ``interrupted``: a stream broke after tokens reached the caller;
 ``refused``: accounting refused it before anything was sent."""
+
+WaitSource = Literal["retry_after", "rate_limit_reset", "backoff"]
+"""Why the executor waited before an attempt: the provider's ``Retry-After`` (or
+``retry-after-ms``), the reset its rate-limit headers announced, or policyroute's own backoff."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +94,10 @@ class AttemptInfo:
 
     ``params`` are the litellm keyword arguments of the attempt (everything but ``messages``),
     already merged: deployment params < call params < route params. ``number`` counts attempts
-    within the call from 1; ``retry`` counts tries of this deployment from 0.
+    within the call from 1; ``retry`` counts tries of this deployment from 0. ``waited_s`` is
+    how long the executor slept before this attempt, as it asked its sleep function (capped
+    by ``retry_after_max``; 0 when it did not wait: a call's first attempt, an immediate
+    fall-over); ``wait_source`` says why (``None``: no wait).
     """
 
     call: CallInfo
@@ -98,6 +106,8 @@ class AttemptInfo:
     number: int
     retry: int = 0
     route: str = ""
+    waited_s: float = 0.0
+    wait_source: WaitSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
