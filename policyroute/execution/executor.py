@@ -51,6 +51,10 @@ from policyroute.execution.result import (
 )
 from policyroute.execution.timeouts import within
 from policyroute.request import Request
+from policyroute.execution.url_credentials import (
+    with_credentials_as_header,
+    with_credentials_as_header_async,
+)
 from policyroute.routing.stats import DeploymentStatsTracker
 
 if TYPE_CHECKING:
@@ -184,16 +188,20 @@ class Executor:
         """The sync completion callable (litellm's unless one was injected).
 
         litellm's own is made to build one HTTP client per cache key when threads call it at
-        once (:mod:`policyroute.execution.client_fill`)."""
+        once (:mod:`policyroute.execution.client_fill`), and to send an ``api_base``'s user
+        info as an ``Authorization: Basic`` header (:mod:`.url_credentials`)."""
         if self._completion is None:
-            self._completion = with_one_client_per_key(import_litellm().completion)
+            litellm_completion = with_credentials_as_header(import_litellm().completion)
+            self._completion = with_one_client_per_key(litellm_completion)
         return self._completion
 
     @property
     def acompletion_fn(self) -> Callable[..., Awaitable[Any]]:
-        """The async completion callable (litellm's unless one was injected)."""
+        """The async completion callable (litellm's unless one was injected); litellm's own
+        sends an ``api_base``'s user info as a header, which its aiohttp transport cannot
+        take in the URL (:mod:`policyroute.execution.url_credentials`)."""
         if self._acompletion is None:
-            self._acompletion = import_litellm().acompletion
+            self._acompletion = with_credentials_as_header_async(import_litellm().acompletion)
         return self._acompletion
 
     def start(self, request: Request, *, stream: bool) -> CallState:
