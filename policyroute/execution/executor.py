@@ -50,11 +50,11 @@ from policyroute.execution.result import (
     StreamEvent,
 )
 from policyroute.execution.timeouts import within
-from policyroute.request import Request
 from policyroute.execution.url_credentials import (
     with_credentials_as_header,
     with_credentials_as_header_async,
 )
+from policyroute.request import Request
 from policyroute.routing.stats import DeploymentStatsTracker
 
 if TYPE_CHECKING:
