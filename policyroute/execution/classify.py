@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import traceback
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from policyroute.costs.redact import scrub, scrub_exception
 from policyroute.errors import (
@@ -122,6 +123,13 @@ _CONTENT_POLICY_TEXT = (
 _CONTEXT_WINDOW_CODES = frozenset({"context_length_exceeded"})
 _CONTEXT_WINDOW_TEXT = ("context_length_exceeded", "maximum context length", "prompt is too long")
 
+# A litellm proxy forwards the upstream provider's headers under this prefix; its own come first.
+_RETRY_AFTER_PREFIXES = ("", "llm_provider-")
+# No real Retry-After is longer; bounding the text keeps parsing cheap on hostile input.
+_MAX_HEADER_CHARS = 64
+
+_HintSource = Literal["retry_after", "rate_limit_reset"]
+
 
 def classify(
     exc: BaseException,
@@ -196,14 +204,16 @@ def classify(
         )
     known = tuple(secrets)
     scrub_exception(exc, known)
+    wait, wait_source = _wait_asked(exc, error_class)
     err = make_error(
         error_class,
         scrub(message, known),
         deployment=deployment,
         model=model,
         status_code=status,
-        retry_after=_wait_asked(exc, error_class),
+        retry_after=wait,
     )
+    err.retry_after_source = wait_source
     err.params_unsupported = error_class == "bad_request" and _params_unsupported(exc)
     err.__cause__ = exc
     return err
@@ -224,42 +234,54 @@ def retry_after_seconds(exc: BaseException) -> float | None:
 
     Looks at the headers litellm kept (``litellm_response_headers``), the exception's own
     ``headers`` and its ``response.headers``. A ``retry-after`` HTTP date (RFC 9110, as some
-    gateways send it) counts from now; one already past asks for no wait (``None``).
+    gateways send it) counts from now; one already past asks for no wait (``None``). A litellm
+    proxy passes the upstream provider's headers on as ``llm_provider-retry-after-ms`` and
+    ``llm_provider-retry-after``: they are read when the proxy sent no wait of its own.
 
     Example:
         >>> class E(Exception):
         ...     headers = {"retry-after": "1.5"}
         >>> retry_after_seconds(E())
         1.5
+        >>> class Proxied(Exception):
+        ...     headers = {"llm_provider-retry-after-ms": "250"}
+        >>> retry_after_seconds(Proxied())
+        0.25
     """
     for headers in _header_sources(exc):
-        ms = _header(headers, "retry-after-ms")
-        if ms is not None:
-            value = _number(ms)
-            if value is not None:
-                return value / 1000.0
-        seconds = _header(headers, "retry-after")
-        if seconds is not None:
-            value = _number(seconds)
-            if value is None:
-                value = _until_http_date(seconds)
-            if value is not None:
-                return value
+        for prefix in _RETRY_AFTER_PREFIXES:
+            ms = _header(headers, prefix + "retry-after-ms")
+            if ms is not None:
+                value = _number(ms)
+                if value is not None:
+                    return value / 1000.0
+            seconds = _header(headers, prefix + "retry-after")
+            if seconds is not None:
+                value = _number(seconds)
+                if value is None:
+                    value = _until_http_date(seconds)
+                if value is not None:
+                    return value
     return None
 
 
-def _wait_asked(exc: BaseException, error_class: ErrorClass) -> float | None:
+def _wait_asked(
+    exc: BaseException, error_class: ErrorClass
+) -> tuple[float | None, _HintSource | None]:
     """``Retry-After`` if the provider sent one; for a rate limit without it, the reset of
     the exhausted limit (:func:`~policyroute.execution.ratelimit_headers.rate_limit_reset_seconds`),
-    which then goes the same way: capped at ``retry_after_max``, or fallen over past it."""
+    which then goes the same way: capped at ``retry_after_max``, or fallen over past it.
+    The second item says which of the two the wait came from."""
     wait = retry_after_seconds(exc)
-    if wait is not None or error_class != "rate_limit":
-        return wait
+    if wait is not None:
+        return wait, "retry_after"
+    if error_class != "rate_limit":
+        return None, None
     for headers in _header_sources(exc):
         wait = rate_limit_reset_seconds(headers)
         if wait is not None:
-            return wait
-    return None
+            return wait, "rate_limit_reset"
+    return None, None
 
 
 def _until_http_date(text: str) -> float | None:
@@ -482,8 +504,11 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 def _number(text: str) -> float | None:
+    if len(text) > _MAX_HEADER_CHARS:
+        return None
     try:
         value = float(text.strip())
     except ValueError:
         return None
-    return value if value >= 0 else None
+    # "inf" or "nan" says nothing about when to come back: no hint, like any other garbage.
+    return value if math.isfinite(value) and value >= 0 else None

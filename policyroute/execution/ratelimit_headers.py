@@ -6,7 +6,16 @@ Providers that answer 429 without ``Retry-After`` still say when their limits re
   ``x-ratelimit-remaining-{requests,tokens}`` and ``x-ratelimit-reset-{requests,tokens}``, the
   reset as a Go duration (``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1h2m3.5s"``, ``"0.5s"``);
 - Anthropic: ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{remaining,reset}``,
-  the reset as an RFC 3339 time (``"2025-01-01T00:00:30Z"``).
+  the reset as an RFC 3339 time (``"2025-01-01T00:00:30Z"``);
+- OpenRouter and other gateways: a single ``x-ratelimit-remaining`` and ``x-ratelimit-reset``,
+  the reset as a number (read by :func:`parse_reset_number`): a Unix time in milliseconds
+  (OpenRouter: ``"1741305600000"``), a Unix time in seconds (``"1741305600"``), or seconds
+  from now (``"30"``). The number's size tells them apart: from 10**12 up it is milliseconds
+  since the epoch, from 10**9 up seconds since the epoch, below that seconds to wait. No reading
+  is ambiguous for a real header: 10**9 seconds after the epoch and 10**12 milliseconds after
+  it are the same instant (2001-09-09), so a time in the other unit would lie before 2001 or
+  after the year 33000, and a wait of 10**9 seconds is over 31 years. An RFC 3339 time or a Go
+  duration in this header is read too.
 
 A litellm proxy in front of a provider passes the provider's headers on with an
 ``llm_provider-`` prefix; they are read too when the plain header is absent.
@@ -22,12 +31,14 @@ The rule (:func:`rate_limit_reset_seconds`):
    the exhausted one frees up.
 3. Otherwise (no remaining count is 0, or none is sent: a request larger than what is left of
    a token budget), the wait is the longest reset of all: only then is every limit restored.
-4. A wait is never negative. A reset time already past gives no hint (``None``), like a past
-   ``Retry-After`` date; a duration of ``"0s"`` asks for no wait (``0.0``).
+4. A wait is never negative. A reset time already past (RFC 3339 or Unix) gives no hint
+   (``None``), like a past ``Retry-After`` date; a duration of ``"0s"`` or a wait of ``"0"``
+   asks for no wait (``0.0``).
 
 The executor uses this only for ``rate_limit`` errors that carry no ``Retry-After`` or
-``retry-after-ms`` (see :func:`policyroute.execution.classify.classify`); the wait found then
-takes Retry-After's place, ``retry_after_max`` cap and fall-over included.
+``retry-after-ms`` (plain or ``llm_provider-``; see
+:func:`policyroute.execution.classify.retry_after_seconds`); the wait found then takes
+Retry-After's place, ``retry_after_max`` cap and fall-over included.
 
 Example:
     >>> rate_limit_reset_seconds({
@@ -45,7 +56,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["parse_go_duration", "parse_rfc3339", "rate_limit_reset_seconds"]
+__all__ = [
+    "parse_go_duration",
+    "parse_reset_number",
+    "parse_rfc3339",
+    "rate_limit_reset_seconds",
+]
 
 # (remaining header, reset header, how the reset is written) for each limit a provider keeps.
 _OPENAI_LIMITS = ("requests", "tokens")
@@ -56,12 +72,18 @@ _LIMITS: tuple[tuple[str, str, str], ...] = (
         (f"anthropic-ratelimit-{n}-remaining", f"anthropic-ratelimit-{n}-reset", "time")
         for n in _ANTHROPIC_LIMITS
     ),
+    ("x-ratelimit-remaining", "x-ratelimit-reset", "number"),
 )
 # A litellm proxy forwards an upstream provider's headers under this prefix.
 _PREFIXES = ("", "llm_provider-")
 
 # No real header is longer; bounding the text keeps parsing cheap on hostile input.
 _MAX_VALUE_CHARS = 64
+
+# A reset number from here up is a Unix time in seconds, and from 1000 times that up one in
+# milliseconds: the same instant, 2001-09-09T01:46:40Z (see the module docstring).
+_EPOCH_SECONDS_FROM = 1e9
+_EPOCH_MILLISECONDS_FROM = 1e12
 
 _GO_UNITS: Mapping[str, float] = {
     "ns": 1e-9,
@@ -154,6 +176,32 @@ def parse_go_duration(text: str) -> float | None:
     return round(total, 9)
 
 
+def parse_reset_number(text: str, *, now: datetime) -> float | None:
+    """Seconds to wait for an ``x-ratelimit-reset`` number: a Unix time or a wait.
+
+    From 10**12 up ``text`` is a Unix time in milliseconds, from 10**9 up one in seconds, below
+    that a number of seconds from ``now`` (an aware time). Returns ``None`` for anything that
+    is not a finite number of at least 0, and for a Unix time already past (like a past
+    ``Retry-After`` date, it no longer says when the limit frees up).
+
+    Example:
+        >>> t0 = datetime(2025, 3, 7, tzinfo=timezone.utc)  # Unix time 1741305600
+        >>> [parse_reset_number(t, now=t0) for t in ("1741305612500", "1741305630", "20", "0")]
+        [12.5, 30.0, 20.0, 0.0]
+        >>> parse_reset_number("1741305000", now=t0) is None  # ten minutes ago
+        True
+    """
+    value = _count(text)
+    if value is None:
+        return None
+    if value < _EPOCH_SECONDS_FROM:
+        return value
+    epoch = value / 1000.0 if value >= _EPOCH_MILLISECONDS_FROM else value
+    wait = epoch - now.timestamp()
+    # Milliseconds, as sent, are what a Unix time can say: no float dust below them.
+    return round(wait, 6) if wait > 0 else None
+
+
 def parse_rfc3339(text: str) -> datetime | None:
     """The aware time an RFC 3339 timestamp names, or ``None`` if ``text`` is not one.
 
@@ -218,6 +266,14 @@ def _pair(lowered: Mapping[str, str], remaining: str, reset: str) -> tuple[str |
 def _wait(text: str, form: str, now: datetime) -> float | None:
     if form == "duration":
         return parse_go_duration(text)
+    if form == "number":
+        # A gateway may write this one as the other families do; a number is read first.
+        wait = parse_reset_number(text, now=now)
+        if wait is not None or _count(text) is not None:
+            return wait
+        duration = parse_go_duration(text)
+        if duration is not None:
+            return duration
     moment = parse_rfc3339(text)
     if moment is None:
         return None
