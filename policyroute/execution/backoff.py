@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import random
 
+from policyroute.errors import ProviderError
+from policyroute.execution.hooks import WaitSource
 from policyroute.policy.model import RetrySpec
 
-__all__ = ["backoff_delay"]
+__all__ = ["backoff_delay", "wait_source"]
 
 _SHARED_RNG = random.Random()
 
@@ -55,3 +57,21 @@ def backoff_delay(
     if not b.jitter:
         return max(0.0, ceiling)
     return (rng or _SHARED_RNG).uniform(0.0, max(0.0, ceiling))
+
+
+def wait_source(error: ProviderError) -> WaitSource:
+    """Where :func:`backoff_delay`'s wait after ``error`` comes from.
+
+    The provider's hint when it gave one (``error.retry_after``): its ``Retry-After``, or the
+    reset its rate-limit headers announced, as :func:`~policyroute.execution.classify.classify`
+    found it; a hint of unknown origin (an error built by hand) counts as ``Retry-After``.
+    Otherwise the backoff.
+
+    Example:
+        >>> from policyroute.errors import RateLimitError
+        >>> wait_source(RateLimitError("429")), wait_source(RateLimitError("429", retry_after=2))
+        ('backoff', 'retry_after')
+    """
+    if error.retry_after is None:
+        return "backoff"
+    return error.retry_after_source or "retry_after"

@@ -24,9 +24,9 @@ from policyroute._thinking import (
     tool_choice_for,
 )
 from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
-from policyroute.execution.backoff import backoff_delay
+from policyroute.execution.backoff import backoff_delay, wait_source
 from policyroute.execution.breaker import CircuitBreakers, Permit
-from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, CallInfo, Usage
+from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, CallInfo, Usage, WaitSource
 from policyroute.execution.response_format import (
     SCHEMA_KEY,
     needs_instruction,
@@ -76,10 +76,14 @@ class RoutingPolicy(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """What to do after a failed attempt: ``retry`` after ``delay`` s, ``next`` or ``stop``."""
+    """What to do after a failed attempt: ``retry`` after ``delay`` s, ``next`` or ``stop``.
+
+    ``source`` says where a retry's delay came from (the provider's hint or the backoff).
+    """
 
     kind: Literal["retry", "next", "stop"]
     delay: float = 0.0
+    source: WaitSource | None = None
 
 
 class Settled:
@@ -106,6 +110,8 @@ class CallState:
         "_rng",
         "_skipped",
         "_thinking",
+        "_wait_source",
+        "_waited",
         "attempts",
         "candidates",
         "cost",
@@ -150,6 +156,9 @@ class CallState:
         self._retry = 0
         # The breaker permit of the attempt under way, handed back with its end (take_permit).
         self._permit: Permit | None = None
+        # The sleep failed() asked for, carried by the next attempt made (attempt_info).
+        self._waited = 0.0
+        self._wait_source: WaitSource | None = None
 
     # ------------------------------------------------------------------ sequencing
     # The drivers (sync, async, streamed or not) all run the same loop:
@@ -203,9 +212,11 @@ class CallState:
         action = self.after_failure(error, self._current, self._retry)
         if action.kind == "retry":
             self._retry += 1
+            self._waited, self._wait_source = action.delay, action.source
             return action.delay
         if action.kind == "next":
             self._current = None
+            self._waited, self._wait_source = 0.0, None
             return None
         raise self.fail(error)
 
@@ -286,6 +297,8 @@ class CallState:
             number=len(self.attempts) + 1,
             retry=retry,
             route=self.decision.route,
+            waited_s=self._waited,
+            wait_source=self._wait_source,
         )
 
     def _params(self, candidate: Candidate) -> dict[str, Any]:
@@ -342,8 +355,13 @@ class CallState:
                 retry=attempt.retry,
                 cost=cost,
                 number=attempt.number,
+                waited_s=attempt.waited_s,
+                wait_source=attempt.wait_source,
             )
         )
+        # Cleared only once an attempt was made: one re-routed by a budget downgrade before
+        # it was sent leaves the wait to the attempt that takes its place.
+        self._waited, self._wait_source = 0.0, None
         if error is not None:
             self.errors.append(error)
 
@@ -374,7 +392,7 @@ class CallState:
             and not self._beyond_cap(error, spec)
         ):
             delay = backoff_delay(spec, retry, retry_after=error.retry_after, rng=self._rng)
-            return Action("retry", delay)
+            return Action("retry", delay, wait_source(error))
         if cls in spec.fallback_on or cls in spec.on:
             return Action("next")
         if error.params_unsupported and self.candidates:

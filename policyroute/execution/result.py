@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, TypeAlias
 
 from policyroute.errors import ErrorClass
-from policyroute.execution.hooks import AttemptStatus, Usage
+from policyroute.execution.hooks import AttemptStatus, Usage, WaitSource
 from policyroute.routing.decision import Candidate, Decision
 
 __all__ = ["AttemptRecord", "CallResult", "StreamDelta", "StreamDone", "StreamEvent"]
@@ -25,7 +25,18 @@ class AttemptRecord:
     """One attempt of a call: which deployment, how it ended, how long it took, its cost.
 
     ``retry`` counts tries of this deployment from 0; ``number`` counts attempts of the
-    call from 1.
+    call from 1. ``waited_s`` is how long the executor slept before the attempt (the wait it
+    chose, capped by ``retry_after_max``; 0 when it did not wait) and ``wait_source`` why:
+    the provider's ``Retry-After``, its rate-limit reset headers, or the backoff.
+
+    Example:
+        >>> from decimal import Decimal
+        >>> AttemptRecord("mini", "openai/gpt-4o-mini", "ok", None, 0.42, 1, Decimal(0),
+        ...               number=2, waited_s=0.3, wait_source="rate_limit_reset").as_dict()
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'number': 2, 'deployment': 'mini', 'model': 'openai/gpt-4o-mini', 'status': 'ok',
+         'error_class': None, 'latency_s': 0.42, 'retry': 1, 'waited_s': 0.3,
+         'wait_source': 'rate_limit_reset', 'cost': '0'}
     """
 
     alias: str
@@ -36,6 +47,8 @@ class AttemptRecord:
     retry: int
     cost: Decimal
     number: int = 0
+    waited_s: float = 0.0
+    wait_source: WaitSource | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (cost as a decimal string)."""
@@ -47,6 +60,8 @@ class AttemptRecord:
             "error_class": self.error_class,
             "latency_s": self.latency_s,
             "retry": self.retry,
+            "waited_s": self.waited_s,
+            "wait_source": self.wait_source,
             "cost": str(self.cost),
         }
 
