@@ -389,6 +389,9 @@ def attempt_record(
     record["litellm_call_id"] = outcome.litellm_call_id
     record["attempt"] = attempt.number
     record["retry"] = attempt.retry
+    # The executor's sleep before this attempt, and whose wait it was (None: no wait).
+    record["waited_ms"] = _ms(attempt.waited_s)
+    record["wait_source"] = attempt.wait_source
     record["deployment"] = candidate.alias
     record["via"] = candidate.via
     record["model"] = candidate.model
