@@ -20,9 +20,12 @@ Exit status, the same for every sub-command:
 Every error goes to stderr as ``policyroute <command>: error: <what>`` with the file and,
 where it has one, the line and column or JSON path; a traceback is never the answer to bad
 input.
-With ``--format json``, a command that fails with status 1 or 2 (once its arguments are
-parsed) also prints ``{"error": {"type", "message"[, "diagnostics"]}}`` on stdout, unless its
-report already is that document (``validate`` lists a missing file among the others).
+With ``--format json``, a command that fails with status 1 or 2 also prints
+``{"error": {"type", "message"[, "diagnostics"]}}`` on stdout, unless its report already is
+that document (``validate`` lists a missing file among the others). That holds for a command
+line argparse refuses too (type ``UsageError``, argparse's message), whenever ``--format json``
+was given to a command that has ``--format`` (see :mod:`policyroute.cli_args`); its usage
+message stays on stderr.
 
 Example:
     >>> main(["schema"])  # doctest: +SKIP
@@ -46,9 +49,10 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-from policyroute.cli_output import json_error
+from policyroute.cli_args import FORMATS, requested_format
+from policyroute.cli_output import USAGE_ERROR, json_error
 from policyroute.errors import PolicyRouteError, PolicyValidationError
 
 __all__ = ["INTERNAL_ERROR", "INTERRUPTED", "build_parser", "main"]
@@ -94,11 +98,48 @@ def _report_keys(text: str) -> tuple[str, ...]:
     return keys
 
 
+class ArgumentsError(Exception):
+    """A command line argparse refused: ``prog`` is the (sub-)command's name, ``message``
+    argparse's explanation. Raised instead of exiting, so that :func:`main` can answer it."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(f"{prog}: error: {message}")
+        self.prog = prog
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, except that a usage error raises :class:`ArgumentsError` (after
+    printing the usage, as argparse does) instead of exiting with status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise ArgumentsError(self.prog, message)
+
+
+def _add_format(p: argparse.ArgumentParser, words: tuple[str, ...], text: str) -> None:
+    choices = FORMATS[words]
+    p.add_argument("--format", choices=choices, default=choices[0], help=text)
+
+
+_EPILOG = """\
+exit status: 0 ok; 1 problems found (an invalid policy, a failing test, a request that cannot be
+read or routed, bad receipt lines, an unreadable input); 2 usage error (also a path that does
+not exist); 70 internal error; 130 interrupted. With --format json, an error is also printed
+on stdout as {"error": {"type", "message"[, "diagnostics"]}}."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; each sub-command sets ``handler`` to ``"module:function"``."""
-    parser = argparse.ArgumentParser(
+    """The argument parser; each sub-command sets ``handler`` to ``"module:function"``.
+
+    A usage error raises :class:`ArgumentsError` instead of exiting (see :func:`main`).
+    """
+    parser = _Parser(
         prog="policyroute",
-        description="Validate, explain and test policyroute routing policies.",
+        description="Validate, explain and test policyroute routing policies; report spend"
+        " from cost receipts and budget stores.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=_VersionAction)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -109,53 +150,105 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check policy files against the schema and rules. A file given is always"
         " checked; a folder is searched for *.yaml and *.yml files, passing over policy tests"
         " files (*.tests.yaml, *_tests.yaml), hidden files and folders (.github, .venv, ...),"
-        " node_modules, __pycache__ and Python virtual environments. A folder with no policy"
-        " file, like a path that does not exist, is an error (exit 2).",
+        " node_modules, __pycache__ and Python virtual environments. A file named more than"
+        " once is checked and reported once. A folder with no policy file, like a path that"
+        " does not exist, is an error (exit 2).",
     )
     p.add_argument(
         "paths", nargs="+", metavar="PATH", help="policy files, or folders to search for them"
     )
-    p.add_argument("--format", choices=("text", "json", "github"), default="text")
-    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    _add_format(
+        p,
+        ("validate",),
+        "text: one line per problem and a summary (default); json: one document;"
+        " github: GitHub Actions annotations",
+    )
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1 on any)")
     p.set_defaults(handler="cli_validate:run")
 
-    p = commands.add_parser("explain", help="show how a policy routes one request")
-    p.add_argument("policy", metavar="POLICY")
-    p.add_argument(
-        "--request", required=True, metavar="FILE", help="request as YAML or JSON; '-' = stdin"
+    p = commands.add_parser(
+        "explain",
+        help="show how a policy routes one request",
+        description="Show how a policy routes one request: the route chosen and why the"
+        " others were skipped, the candidates in the order they would be tried with their"
+        " prices and worst-case cost, the parameters sent and the budgets that apply."
+        " Nothing is sent to a provider.",
     )
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("policy", metavar="POLICY", help="the policy file")
+    p.add_argument(
+        "--request",
+        required=True,
+        metavar="FILE",
+        help="the request, as YAML or JSON shaped like a policy test's request; '-' = stdin",
+    )
+    _add_format(p, ("explain",), "text (default) or json")
     p.set_defaults(handler="cli_explain:run")
 
-    p = commands.add_parser("test", help="run policy unit tests (*.tests.yaml)")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="tests files or folders")
+    p = commands.add_parser(
+        "test",
+        help="run policy unit tests (*.tests.yaml, *_tests.yaml)",
+        description="Run policy unit tests: each tests file names a policy and lists cases,"
+        " requests with the route, model, candidates, params or budgets expected. A failing"
+        " case prints a diff; exit 1 on any failure.",
+    )
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="tests files, or folders to search for them"
+    )
     p.set_defaults(handler="cli_test:run")
 
-    p = commands.add_parser("schema", help="print the policy JSON Schema")
+    p = commands.add_parser(
+        "schema",
+        help="print the policy JSON Schema",
+        description="Print the policy JSON Schema, for editors:"
+        " policyroute schema > policy.schema.json",
+    )
     p.set_defaults(handler="cli_misc:run_schema")
 
-    p = commands.add_parser("demo", help="run the offline demo")
+    p = commands.add_parser(
+        "demo",
+        help="run the offline demo",
+        description="Make four LangChain calls through a small policy, against a fake provider"
+        " on 127.0.0.1: no API key and no network needed.",
+    )
     p.set_defaults(handler="cli_misc:run_demo")
 
     receipts = commands.add_parser("receipts", help="work with cost receipts")
     sub = receipts.add_subparsers(dest="receipts_command", metavar="COMMAND", required=True)
-    p = sub.add_parser("report", help="summarise receipts files")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = sub.add_parser(
+        "report",
+        help="summarise receipts files",
+        description="Add up spend, calls, attempts and tokens from receipts files, in total and"
+        " per value of each --by key. Each receipt counts once, even when inputs overlap;"
+        " lines that cannot be added up are named on stderr (exit 1 if any is an error).",
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="JSON-lines receipts files (plain or gzip) or SQLite receipts databases; '-' = stdin",
+    )
     p.add_argument(
         "--by",
         type=_report_keys,
         default=("provider", "model"),
         metavar="KEYS",
-        help="comma-separated grouping keys such as model,route,day (default provider,model)",
+        help="comma-separated keys, each giving a breakdown of its own (keys are not crossed):"
+        " provider, model, deployment, route, user, budget, day, policy, status"
+        " (default provider,model)",
     )
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _add_format(p, ("receipts", "report"), "table (default), json or csv")
     p.set_defaults(handler="cli_misc:run_receipts_report")
 
     budget = commands.add_parser("budget", help="inspect budgets")
     sub = budget.add_subparsers(dest="budget_command", metavar="COMMAND", required=True)
-    p = sub.add_parser("status", help="spend and limits of a policy's budgets")
-    p.add_argument("policy", metavar="POLICY")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p = sub.add_parser(
+        "status",
+        help="spend and limits of a policy's budgets",
+        description="Show each budget of a policy: its limit, and the spend, reservations and"
+        " what is left per scope in the current window, read from the policy's budget store.",
+    )
+    p.add_argument("policy", metavar="POLICY", help="the policy file")
+    _add_format(p, ("budget", "status"), "table (default), json or csv")
     p.set_defaults(handler="cli_misc:run_budget_status")
     return parser
 
@@ -212,10 +305,17 @@ def _json_error(
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    arguments = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 for --help/--version
-        return exc.code if isinstance(exc.code, int) else 2
+        args = parser.parse_args(arguments)
+    except ArgumentsError as exc:
+        if sys.stderr is not None:
+            print(exc, file=sys.stderr)
+        if requested_format(arguments) == "json":
+            json_error("UsageError", exc.message)
+        return USAGE_ERROR
+    except SystemExit as exc:  # argparse exits 0 for --help and --version
+        return exc.code if isinstance(exc.code, int) else USAGE_ERROR
     command = _command_name(args)
     if sys.stdout is None:  # started with stdout closed (`policyroute ... >&-`)
         if sys.stderr is not None:
