@@ -100,12 +100,15 @@ def report_as_json(results: Sequence[ValidationResult], *, strict: bool) -> dict
     }
 
 
-def _not_found(path: str, reason: str, *, strict: bool) -> ValidationResult:
+def _not_found(
+    path: str, reason: str, *, strict: bool, hint: str | None = None
+) -> ValidationResult:
     """A path that names no policy, reported in its place among the others (PR001)."""
     from policyroute.policy.diagnostics import Diagnostic
     from policyroute.policy.validate import ValidationResult
 
-    return ValidationResult(path, None, (Diagnostic("PR001", reason, "", path),), "", strict)
+    diagnostic = Diagnostic("PR001", reason, "", path, hint=hint)
+    return ValidationResult(path, None, (diagnostic,), "", strict)
 
 
 def collect_results(
@@ -116,35 +119,57 @@ def collect_results(
     A path that does not exist, is a device (``/dev/zero`` would be read without end), or is
     a folder with no policy file (a mistyped folder) is not skipped over nor allowed to stop
     the run: it becomes a PR001 result in its place, so a pre-commit hook or CI job sees every
-    file's problems at once. A file named twice (or once
-    and again inside a folder given too) is reported once.
+    file's problems at once. A file named twice (or once and again inside a folder given too,
+    or through a link) is read, validated and reported once.
 
     Example:
         >>> results, bad = collect_results(["no/such.yaml"], strict=False)
         >>> bad, results[0].diagnostics[0].code
         (['no/such.yaml'], 'PR001')
     """
-    from policyroute.policy.validate import validate_paths
+    from policyroute.policy.validate import folder_files, validate_file, validate_paths
 
     results: list[ValidationResult] = []
     bad: list[str] = []
     seen: set[str] = set()
+
+    def first_time(file: str) -> bool:
+        # Checked before a file is read, not after: validating it again would read and
+        # parse it again for a result that is then dropped.
+        key = os.path.realpath(file)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for path in paths:
         if not Path(path).exists():
             bad.append(path)
-            found = [_not_found(path, "no such file or directory", strict=strict)]
+            if first_time(path):
+                results.append(_not_found(path, "no such file or directory", strict=strict))
         elif devices([path]):
             bad.append(path)
-            found = [_not_found(path, "not a file (a device is never read)", strict=strict)]
+            if first_time(path):
+                reason = "not a file (a device is never read)"
+                results.append(_not_found(path, reason, strict=strict))
+        elif not Path(path).is_dir():
+            if first_time(path):
+                results.append(validate_file(path, strict=strict))
         else:
-            found = validate_paths([path], strict=strict)
-            if [r.file for r in found] == [path] and Path(path).is_dir():
+            found = folder_files(Path(path))
+            if not found:
                 bad.append(path)  # a folder with no policy file, reported in its place
-        for result in found:
-            key = os.path.realpath(result.file)
-            if key not in seen:
-                seen.add(key)
-                results.append(result)
+                if first_time(path):
+                    # Nothing in it is read: this only words the PR001 as validate_paths does.
+                    results.extend(validate_paths([path], strict=strict))
+            for file, problem in found:
+                if not first_time(str(file)):
+                    continue
+                if problem is None:
+                    results.append(validate_file(file, strict=strict))
+                else:
+                    reason, hint = problem
+                    results.append(_not_found(str(file), reason, strict=strict, hint=hint))
     return results, bad
 
 
