@@ -122,7 +122,7 @@ def _block_weight(block: Sequence[Entry]) -> float:
     return sum(e.weight for e in block)
 
 
-def _note(strategy: Strategy, entry: Entry, stats: DeploymentStats | None) -> str:
+def _note(strategy: Strategy, entry: Entry, stats: DeploymentStats | None, stream: bool) -> str:
     if strategy == "cheapest":
         info = entry.candidate.info
         if not info.priced:
@@ -134,12 +134,12 @@ def _note(strategy: Strategy, entry: Entry, stats: DeploymentStats | None) -> st
     if strategy == "weighted":
         return f"{entry.alias} weight {entry.weight:g}"
     if strategy == "fastest":
-        seconds = None if stats is None else ranking_latency(stats)(entry.alias)
+        seconds = None if stats is None else ranking_latency(stats, stream)(entry.alias)
         if seconds is None:
             return f"{entry.alias} no data"
         if math.isinf(seconds):
             return f"{entry.alias} failing"
-        return f"{entry.alias} {seconds * 1000:.0f}ms"
+        return f"{entry.alias} {seconds * 1000:.0f}ms{' to first token' if stream else ''}"
     if strategy == "least_busy":
         busy = 0 if stats is None else stats.in_flight(entry.alias)
         return f"{entry.alias} {busy} in flight"
@@ -152,6 +152,7 @@ def _expand(
     rng: random.Random,
     trace: list[str] | None,
     out: list[Entry],
+    stream: bool = False,
 ) -> None:
     if isinstance(node, Entry):
         out.append(node)
@@ -159,7 +160,7 @@ def _expand(
     blocks: list[list[Entry]] = []
     for child in node.children:
         block: list[Entry] = []
-        _expand(child, stats, rng, trace, block)
+        _expand(child, stats, rng, trace, block, stream)
         blocks.append(block)
     ordered = order_members(
         node.strategy,
@@ -169,12 +170,13 @@ def _expand(
         weight=_block_weight,
         stats=stats,
         rng=rng,
+        stream=stream,
     )
     start = len(out)
     for block in ordered:
         out.extend(block)
     if trace is not None:
-        notes = ", ".join(_note(node.strategy, e, stats) for e in out[start:])
+        notes = ", ".join(_note(node.strategy, e, stats, stream) for e in out[start:])
         trace.append(f"group '{node.name}' ({node.strategy}): {notes}")
 
 
@@ -267,8 +269,9 @@ class TargetPlan:
             skipped: Sequence[tuple[str, str]] = self.static_skipped
         else:
             raw: list[Entry] = []
+            stream = facts.stream()  # fastest ranks streams by their first token
             for node in self._nodes:
-                _expand(node, stats, rng, trace, raw)
+                _expand(node, stats, rng, trace, raw, stream)
             entries, skipped = _select(raw)
 
         request = facts.request

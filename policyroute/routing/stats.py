@@ -5,14 +5,30 @@
 ``least_busy`` strategies read and routing consults to move circuit-open deployments last.
 It is thread-safe; one tracker is meant to be shared by every call of a process.
 
-``fastest`` ranks by :meth:`DeploymentStatsTracker.ranking_latency`, not by the bare latency:
+``fastest`` ranks by :meth:`DeploymentStatsTracker.ranking_latency`, not by the bare latency,
+and by what the caller waits for:
 
-- a failure counts as one more attempt to make, so the figure is the latency divided by the
-  observed success rate (both moving averages), and a deployment that has only ever failed
-  ranks after every deployment that has answered;
+- a streamed request by the time to the first token: a stream's total time says more about
+  how long the answer was than about the deployment, and the first token is what a streaming
+  user waits for;
+- an unstreamed request by the time to a whole answer, fitted as a fixed part plus a part per
+  output token (:mod:`~policyroute.routing.answer_time`) and read at one answer length for
+  every deployment: the moving mean of output tokens over all unstreamed answers the tracker
+  has seen, the length the next answer most likely has. A deployment that happened to get
+  long answers no longer looks slow, and one with a slow start but fast generation is not
+  mistaken for one with a quick start and slow generation;
+- each kind is measured by its own calls: a deployment that only streamed so far is
+  unmeasured for unstreamed requests, and ``fastest`` tries it once (answers of unknown
+  length count as of that typical length);
+- a failure counts as one more attempt to make, so the figure is divided by the observed
+  success rate (a moving average shared by both kinds), and a deployment that has only ever
+  failed ranks after every deployment that has answered;
 - observations go stale (``stale_after``, 5 minutes by default): a deployment nobody has tried
   for that long is unmeasured again, so ``fastest`` tries it once more instead of remembering
-  one slow answer for ever, and sees it recover.
+  one slow answer for ever, and sees it recover. Each kind's figure goes stale on its own.
+
+:meth:`DeploymentStatsTracker.latency`, the protocol's figure, stays the moving average of
+every answered attempt's latency.
 
 Example:
     >>> stats = DeploymentStatsTracker()
@@ -21,6 +37,9 @@ Example:
     1
     >>> stats.in_flight("mini"), stats.latency("mini") is not None
     (0, True)
+    >>> stats.record_latency("mini", 4.0, first_token=0.25)
+    >>> stats.ranking_latency("mini", stream=True)
+    0.25
 """
 
 from __future__ import annotations
@@ -34,6 +53,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from policyroute.errors import PolicyRouteError
+from policyroute.routing.answer_time import AnswerFit
 
 __all__ = ["DeploymentStatsTracker"]
 
@@ -44,9 +64,13 @@ _PRUNE_FLOOR: Final = 64
 class _Seen:
     """What is known of one deployment; replaced whole, so a reader never sees half of it."""
 
-    latency: float | None  # moving average of answered latencies
+    latency: float | None  # moving average of answered latencies, streamed or not
     failing: float  # moving average of 1 per failure, 0 per answer
     at: float  # clock time of the newest observation
+    first_token: float | None  # moving average of streamed answers' time to first token
+    first_token_at: float  # clock time of the newest streamed answer
+    answer: AnswerFit | None  # unstreamed answers: seconds against output tokens
+    answer_at: float  # clock time of the newest unstreamed answer
 
 
 class DeploymentStatsTracker:
@@ -70,6 +94,7 @@ class DeploymentStatsTracker:
         "_prune_at",
         "_seen",
         "_stale_after",
+        "_typical_tokens",
     )
 
     def __init__(
@@ -92,6 +117,9 @@ class DeploymentStatsTracker:
         self._seen: dict[str, _Seen] = {}
         self._in_flight: dict[str, int] = {}
         self._prune_at = _PRUNE_FLOOR
+        # moving mean of output tokens over every unstreamed answer: the length at which
+        # deployments' answer times are compared (None until an answer's length is known)
+        self._typical_tokens: float | None = None
 
     # ------------------------------------------------------------------ DeploymentStats
 
@@ -111,12 +139,44 @@ class DeploymentStatsTracker:
 
     # ------------------------------------------------------------------ what fastest reads
 
-    def ranking_latency(self, alias: str) -> float | None:
-        """The figure ``fastest`` orders by: expected seconds to an answer.
+    def time_to_first_token(self, alias: str) -> float | None:
+        """The moving average of streamed answers' time to first token, or ``None``.
 
-        ``None`` when nothing fresh is known (never observed, or stale with no call in
-        flight); ``inf`` when every fresh observation is a failure; otherwise the latency over
-        the success rate.
+        Example:
+            >>> stats = DeploymentStatsTracker()
+            >>> stats.record_latency("a", 3.0, first_token=0.5)
+            >>> stats.time_to_first_token("a"), stats.latency("a")
+            (0.5, 3.0)
+        """
+        seen = self._seen.get(alias)
+        return None if seen is None else seen.first_token
+
+    def answer_fit(self, alias: str) -> AnswerFit | None:
+        """The fixed and per-token parts fitted to the unstreamed answers, or ``None``.
+
+        Example:
+            >>> stats = DeploymentStatsTracker(alpha=0.5)
+            >>> stats.record_latency("a", 1.1, output_tokens=100)
+            >>> stats.record_latency("a", 2.1, output_tokens=300)
+            >>> round(stats.answer_fit("a").per_token, 4)  # 1 s more for 200 tokens more
+            0.005
+        """
+        seen = self._seen.get(alias)
+        return None if seen is None else seen.answer
+
+    @property
+    def typical_output_tokens(self) -> float:
+        """The answer length unstreamed rankings compare at: the moving mean of output
+        tokens over every unstreamed answer of known length (0 before any)."""
+        return self._typical_tokens or 0.0
+
+    def ranking_latency(self, alias: str, *, stream: bool = False) -> float | None:
+        """The figure ``fastest`` orders by: expected seconds to the first token of a
+        streamed answer (``stream``), or to a whole unstreamed answer of the typical length.
+
+        ``None`` when nothing fresh of that kind is known (never observed, or stale with no
+        call in flight); ``inf`` when every fresh observation is a failure; otherwise the
+        figure over the success rate.
 
         Example:
             >>> stats = DeploymentStatsTracker(alpha=0.5)
@@ -124,13 +184,29 @@ class DeploymentStatsTracker:
             inf
             >>> stats.record_latency("a", 1.0); stats.ranking_latency("a")
             2.0
+            >>> stats.ranking_latency("a", stream=True) is None  # never streamed yet
+            True
         """
         seen = self._seen.get(alias)
-        if seen is None or (self._stale(seen, self._clock()) and not self._in_flight.get(alias)):
+        if seen is None:
             return None
-        if seen.latency is None or seen.failing >= 1.0:
+        limit = self._stale_after
+        # observations older than this are stale; a call in flight keeps them until it ends
+        oldest = -math.inf if limit is None or self._in_flight.get(alias) else self._clock() - limit
+        if seen.at < oldest:
+            return None
+        if seen.failing >= 1.0:
             return math.inf
-        return seen.latency / (1.0 - seen.failing)
+        if stream:
+            figure, at = seen.first_token, seen.first_token_at
+        else:
+            fit = seen.answer
+            typical = self._typical_tokens
+            figure = None if fit is None else fit.seconds_for(typical or 0.0)
+            at = seen.answer_at
+        if figure is None or at < oldest:
+            return None
+        return figure / (1.0 - seen.failing)
 
     # ------------------------------------------------------------------ recording
 
@@ -138,23 +214,43 @@ class DeploymentStatsTracker:
         """Plug in (or remove) the availability predicate, e.g. a circuit breaker's."""
         self._availability = predicate
 
-    def record_latency(self, alias: str, seconds: float) -> None:
-        """Fold one answer, ``seconds`` long, into the moving averages."""
+    def record_latency(
+        self,
+        alias: str,
+        seconds: float,
+        *,
+        output_tokens: int | None = None,
+        first_token: float | None = None,
+    ) -> None:
+        """Fold one answer, ``seconds`` long, into the moving averages.
+
+        ``first_token`` (seconds to the first token) marks a streamed answer, and is what
+        streamed requests are ranked by; otherwise the answer, with its ``output_tokens``
+        (``None``: unknown, taken as typical), feeds the unstreamed fit.
+        """
         with self._lock:
-            self._fold(alias, seconds)
+            self._fold(alias, seconds, output_tokens, first_token)
 
     def record_failure(self, alias: str) -> None:
         """Fold one failure of the deployment (not of the request, nor a cancellation)."""
         with self._lock:
-            self._fold(alias, None)
+            self._fold(alias, None, None, None)
 
     def start(self, alias: str) -> None:
         """Count one more call in flight on ``alias``."""
         with self._lock:
             self._in_flight[alias] = self._in_flight.get(alias, 0) + 1
 
-    def finish(self, alias: str, latency: float | None = None) -> None:
-        """Count one call less in flight and, if given, record its latency."""
+    def finish(
+        self,
+        alias: str,
+        latency: float | None = None,
+        *,
+        output_tokens: int | None = None,
+        first_token: float | None = None,
+    ) -> None:
+        """Count one call less in flight and, if given, record its latency (with
+        :meth:`record_latency`'s ``output_tokens`` and ``first_token``)."""
         with self._lock:
             count = self._in_flight.get(alias, 0) - 1
             if count > 0:
@@ -162,7 +258,7 @@ class DeploymentStatsTracker:
             else:
                 self._in_flight.pop(alias, None)
             if latency is not None:
-                self._fold(alias, latency)
+                self._fold(alias, latency, output_tokens, first_token)
 
     @contextmanager
     def track(self, alias: str) -> Iterator[None]:
@@ -198,35 +294,72 @@ class DeploymentStatsTracker:
         """
         with self._lock:
             self._seen.clear()
+            self._typical_tokens = None
 
     # ------------------------------------------------------------------ internals
 
-    def _stale(self, seen: _Seen, now: float) -> bool:
-        return self._stale_after is not None and now - seen.at > self._stale_after
+    def _stale(self, at: float, now: float) -> bool:
+        return self._stale_after is not None and now - at > self._stale_after
 
-    def _fold(self, alias: str, seconds: float | None) -> None:
+    def _fold(
+        self,
+        alias: str,
+        seconds: float | None,
+        output_tokens: int | None,
+        first_token: float | None,
+    ) -> None:
         """Fold an answer (``seconds``) or a failure (``None``); the caller holds the lock."""
         now = self._clock()
+        a = self._alpha
+        failed = 0.0 if seconds is not None else 1.0
         old = self._seen.get(alias)
-        if old is not None and self._stale(old, now):
+        if old is not None and self._stale(old.at, now):
             old = None  # a deployment that recovered must not carry its old figures
-        failed = 1.0 if seconds is None else 0.0
-        if old is None:
-            self._seen[alias] = _Seen(seconds, failed, now)
-        else:
-            a = self._alpha
-            latency = old.latency
-            if seconds is not None:
-                latency = seconds if latency is None else latency + a * (seconds - latency)
-            self._seen[alias] = _Seen(latency, old.failing + a * (failed - old.failing), now)
+        latency: float | None = None
+        first: float | None = None
+        answer: AnswerFit | None = None
+        first_at = answer_at = now
+        failing = failed
+        if old is not None:
+            latency, first, answer = old.latency, old.first_token, old.answer
+            first_at, answer_at = old.first_token_at, old.answer_at
+            failing = old.failing + a * (failed - old.failing)
+        if seconds is not None:
+            latency = seconds if latency is None else latency + a * (seconds - latency)
+            if first_token is not None:  # a stream: ranked by its first token
+                if first is None or self._stale(first_at, now):
+                    first = first_token
+                else:
+                    first += a * (first_token - first)
+                first_at = now
+            else:
+                tokens = self._typical(output_tokens)
+                if answer is None or self._stale(answer_at, now):
+                    answer = AnswerFit.first(seconds, tokens)
+                else:
+                    answer = answer.fold(seconds, tokens, a)
+                answer_at = now
+        self._seen[alias] = _Seen(latency, failing, now, first, first_at, answer, answer_at)
         if len(self._seen) > self._prune_at:
             self._prune(now)
+
+    def _typical(self, output_tokens: int | None) -> float:
+        """The length to fold an answer at: its own, which moves the typical length, or the
+        typical length when unknown (so it moves neither the fit's slope nor the mean)."""
+        typical = self._typical_tokens
+        if output_tokens is None:
+            return typical or 0.0
+        tokens = float(output_tokens)
+        self._typical_tokens = (
+            tokens if typical is None else typical + self._alpha * (tokens - typical)
+        )
+        return tokens
 
     def _prune(self, now: float) -> None:
         """Drop stale observations of idle deployments, so many short-lived aliases (policies
         reloaded under new names) do not pile up; amortised by doubling the threshold."""
         if self._stale_after is not None:
-            for alias in [a for a, s in self._seen.items() if self._stale(s, now)]:
+            for alias in [a for a, s in self._seen.items() if self._stale(s.at, now)]:
                 if not self._in_flight.get(alias):
                     del self._seen[alias]
         self._prune_at = max(_PRUNE_FLOOR, 2 * len(self._seen))

@@ -13,7 +13,9 @@ the group lists its members in.
   before those that only failed): one call explores it, instead of every call made until its
   first answer comes back. Stats that offer ``ranking_latency`` (as
   :class:`~policyroute.routing.stats.DeploymentStatsTracker` does) are ranked by it: failures
-  count against a deployment and old observations go stale.
+  count against a deployment and old observations go stale. A
+  :class:`~policyroute.routing.stats.DeploymentStatsTracker` ranks streamed requests by time
+  to first token and unstreamed ones by the time to an answer of typical length.
 - ``weighted``: a weighted random order without replacement (each position drawn in
   proportion to the remaining weights); zero-weight members last, in listed order.
 - ``least_busy``: by calls in flight, fewest first.
@@ -37,6 +39,7 @@ from typing import Final, TypeVar
 from policyroute.errors import PolicyError
 from policyroute.policy.model import Strategy
 from policyroute.routing.decision import DeploymentStats
+from policyroute.routing.stats import DeploymentStatsTracker
 
 __all__ = [
     "STRATEGIES",
@@ -152,12 +155,14 @@ def order_members(
     weight: Callable[[T], float],
     stats: DeploymentStats | None,
     rng: random.Random,
+    stream: bool = False,
 ) -> list[T]:
     """Order ``items`` by ``strategy``; ``alias`` names the deployment ``stats`` is asked about.
 
     Without ``stats``, ``fastest`` and ``least_busy`` keep the listed order. ``fastest`` reads
     ``stats.ranking_latency`` when the stats have it, ``stats.latency`` otherwise, and
-    ``stats.in_flight`` to explore an unmeasured member with one call at a time.
+    ``stats.in_flight`` to explore an unmeasured member with one call at a time; ``stream``
+    says the request streams (see :func:`ranking_latency`).
 
     Example:
         >>> order_members("cheapest", ["a", "b"], alias=str, price={"a": 2, "b": 1}.get,
@@ -173,7 +178,7 @@ def order_members(
     if strategy == "fastest":
         if stats is None:
             return list(items)
-        seconds = ranking_latency(stats)
+        seconds = ranking_latency(stats, stream)
         return order_fastest(
             items, lambda item: seconds(alias(item)), lambda item: stats.in_flight(alias(item))
         )
@@ -184,9 +189,13 @@ def order_members(
     raise PolicyError(f"unknown group strategy {strategy!r}")
 
 
-def ranking_latency(stats: DeploymentStats) -> Callable[[str], float | None]:
-    """What ``fastest`` ranks a deployment by: ``stats.ranking_latency`` if the stats offer it
-    (the protocol predates it, and user implementations need not have it), else ``latency``.
+def ranking_latency(stats: DeploymentStats, stream: bool = False) -> Callable[[str], float | None]:
+    """What ``fastest`` ranks a deployment by, for a streamed request or not.
+
+    A :class:`~policyroute.routing.stats.DeploymentStatsTracker` tells the two apart (time to
+    first token, time to a whole answer). Other stats are asked ``stats.ranking_latency`` if
+    they offer it (the protocol predates it, and user implementations need not have it),
+    else ``latency``; neither is told whether the request streams.
 
     Example:
         >>> from policyroute.routing.stats import DeploymentStatsTracker
@@ -194,6 +203,14 @@ def ranking_latency(stats: DeploymentStats) -> Callable[[str], float | None]:
         >>> stats.record_failure("a")
         >>> stats.latency("a"), ranking_latency(stats)("a")
         (None, inf)
+        >>> stats.record_latency("b", 2.0, first_token=0.3)
+        >>> ranking_latency(stats)("b"), ranking_latency(stats, stream=True)("b")
+        (None, 0.3)
     """
+    if isinstance(stats, DeploymentStatsTracker):
+        tracker = stats
+        if stream:
+            return lambda alias: tracker.ranking_latency(alias, stream=True)
+        return tracker.ranking_latency
     ranking: Callable[[str], float | None] | None = getattr(stats, "ranking_latency", None)
     return stats.latency if ranking is None else ranking
