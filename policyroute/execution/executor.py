@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from policyroute._lazy import import_litellm
@@ -206,7 +207,10 @@ class Executor:
 
     def start(self, request: Request, *, stream: bool) -> CallState:
         """Route ``request`` and open the state of its call."""
-        decision = self.policy.route(request, stats=self.stats, trace=False)
+        # Routing reads ``stream`` (a routing fact, and what fastest ranks by): a stream is
+        # one even when the caller's Request did not say so.
+        routed = request if request.stream or not stream else replace(request, stream=True)
+        decision = self.policy.route(routed, stats=self.stats, trace=False)
         return CallState(self.policy, request, decision, self.breakers, self._rng, stream=stream)
 
     def admit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
@@ -266,7 +270,17 @@ class Executor:
         alias = attempt.candidate.alias
         ok = outcome.status == "ok"
         latency = outcome.latency_s if latency_s is None else latency_s
-        self.stats.finish(alias, latency if ok else None)
+        if ok:
+            # fastest ranks streams by their first token, answers by their length's time
+            usage = outcome.usage
+            self.stats.finish(
+                alias,
+                latency,
+                output_tokens=None if usage is None else usage.output_tokens,
+                first_token=outcome.time_to_first_token_s,
+            )
+        else:
+            self.stats.finish(alias)
         # A stream cut after its first tokens ("interrupted") failed as much as one that
         # never began: a deployment that cuts every stream must open its breaker too.
         if not ok and error is not None and error.error_class in BREAKER_CLASSES:
