@@ -14,11 +14,12 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 __all__ = [
     "param_secrets",
@@ -153,14 +154,15 @@ def _content_value(match: re.Match[str]) -> str:
 
 def param_secrets(params: Mapping[str, Any]) -> tuple[str, ...]:
     """The credential values in litellm keyword arguments ``params`` (longest first): the
-    ``api_key``, the password and credential query values of ``api_base``, the values of
-    credential headers in ``extra_headers``. Providers and HTTP clients echo them in shapes no
-    pattern knows (a self-hosted proxy's key, a bare password), so they are replaced by value.
+    ``api_key``, the password and credential query values of ``api_base`` (and the Basic
+    credentials its user info is sent as), the values of credential headers in
+    ``extra_headers``. Providers and HTTP clients echo them in shapes no pattern knows (a
+    self-hosted proxy's key, a bare password), so they are replaced by value.
 
     Example:
         >>> param_secrets({"api_key": "k-123456", "api_base": "https://u:pw12@gw/v1?key=abcd",
         ...                "extra_headers": {"Authorization": "Bearer tok-9876"}})
-        ('Bearer tok-9876', 'k-123456', 'tok-9876', 'abcd', 'pw12')
+        ('Bearer tok-9876', 'dTpwdzEy', 'k-123456', 'tok-9876', 'abcd', 'pw12')
     """
     found: set[str] = set()
     for name, value in params.items():
@@ -216,12 +218,18 @@ def _redacted_value(name: str, value: Any, secrets: tuple[str, ...]) -> Any:
 
 
 def _url_secrets(url: str) -> set[str]:
-    """The password and credential query values written in ``url``."""
+    """The password and credential query values written in ``url``, and the credentials of
+    the ``Authorization: Basic`` header its user info is sent as."""
     try:
         parts = urlsplit(url)
         found = {parts.password} if parts.password else set()
     except ValueError:  # a malformed port or bracket: the patterns of ``scrub`` still apply
         return set()
+    if parts.password:
+        # httpx sends the user info as base64("user:password") (percent-decoded, UTF-8); an
+        # echo of that header needs no pattern's help to give the password away.
+        userpass = f"{unquote(parts.username or '')}:{unquote(parts.password)}"
+        found.add(base64.b64encode(userpass.encode()).decode("ascii"))
     found.update(v for k, v in parse_qsl(parts.query) if _SECRET_NAME.search(k) and v)
     return found
 
