@@ -18,10 +18,13 @@ Where each figure comes from:
   same writer) is added up once; ``duplicates`` counts the copies dropped. A record with the
   identity of one read earlier (kind, ``request_id`` and attempt number) but other content
   is a conflict: the first one read counts, and the other is named among the problems and
-  counted in ``conflicts``. :func:`summarize` itself adds up every record it is given.
+  counted in ``conflicts``. :func:`summarize` holds any other iterable of records to the same
+  rule (:mod:`policyroute.costs.receipt_identity` tells the copies apart in both), so a list
+  of records sums as ``policyroute receipts report`` would sum the files they came from.
 
 Reading the files (gzip included) and accounting for every line that cannot be added up is
-:mod:`policyroute.costs.receipt_files`; its names are re-exported here.
+:mod:`policyroute.costs.receipt_files`, rendering a report as a table, JSON or CSV is
+:mod:`policyroute.costs.report_format`; their names are re-exported here.
 
 Example:
     >>> records = load_receipts(["receipts/2026-01-02.jsonl"])  # doctest: +SKIP
@@ -30,26 +33,26 @@ Example:
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from policyroute._display_width import display_width, pad
 from policyroute.costs.receipt_files import (
+    MAX_PROBLEMS,
     LineProblem,
     ReceiptStream,
     load_receipts,
     parse_amount,
     receipt_problem,
 )
+from policyroute.costs.receipt_identity import ReceiptDeduplicator, conflict_reason
 from policyroute.costs.receipt_json import utc_date
+from policyroute.costs.report_format import ReportFormat, format_report
 
 __all__ = [
     "DIMENSIONS",
+    "RECORDS",
     "LineProblem",
     "ReceiptStream",
     "Report",
@@ -76,7 +79,6 @@ DIMENSIONS = (
 
 _FROM_ATTEMPTS = frozenset({"provider", "model", "deployment", "budget"})
 _NONE = "(none)"
-ReportFormat = Literal["table", "json", "csv"]
 
 
 @dataclass(slots=True)
@@ -183,21 +185,55 @@ def _keys(record: Mapping[str, Any], dim: str) -> list[str]:
     return [_NONE if value is None or value == "" else str(value)]
 
 
-def summarize(records: Iterable[Mapping[str, Any]], by: Sequence[str] = ()) -> Report:
+RECORDS = "<records>"
+"""The ``file`` of a :class:`LineProblem` about a record :func:`summarize` was handed directly
+(its ``line`` is the record's place among them, counting from 1)."""
+
+
+def summarize(
+    records: Iterable[Mapping[str, Any]], by: Sequence[str] = (), *, dedupe: bool = True
+) -> Report:
     """Add up receipt records, overall and per value of each dimension in ``by``.
+
+    Each receipt counts once, as in ``policyroute receipts report``: a record with the
+    identity of one added before (its kind, ``request_id`` and attempt number; see
+    :mod:`policyroute.costs.receipt_identity`) is left out. An exact copy is counted in
+    ``duplicates``; one with other content in ``conflicts``, and it is described among the
+    ``problems`` (file :data:`RECORDS`, line its place among ``records``): the first one
+    counts. A record without an identity is always added. A :class:`ReceiptStream` drops
+    copies itself as it reads (unless made with ``dedupe=False``), so its counts are taken
+    as they are and nothing more is remembered; ``dedupe=False`` adds up every record given.
 
     Example:
         >>> report = summarize([{"kind": "call", "cost": "0.5", "model": "m"}], by=["model"])
         >>> report.total.cost, report.groups["model"]["m"].calls
+        (Decimal('0.5'), 1)
+        >>> call = {"kind": "call", "request_id": "r1", "cost": "0.5"}
+        >>> report = summarize([call, dict(call)])
+        >>> report.total.cost, report.duplicates
         (Decimal('0.5'), 1)
     """
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
         raise ValueError(f"unknown report dimension(s) {unknown}; choose from {DIMENSIONS}")
     report = Report(by=tuple(by), groups={dim: {} for dim in by})
-    for record in records:
+    is_stream = isinstance(records, ReceiptStream)
+    seen = ReceiptDeduplicator() if dedupe and not is_stream else None
+    problems: list[LineProblem] = []
+    for place, record in enumerate(records, start=1):
         kind = record.get("kind")
         if kind not in ("call", "attempt"):
+            continue
+        found = "new" if seen is None else seen.check(record)
+        if found == "duplicate":
+            report.duplicates += 1
+            continue
+        if found == "conflict":
+            report.conflicts += 1
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(LineProblem(RECORDS, place, conflict_reason(record)))
+            else:
+                report.problems_left_out += 1
             continue
         is_call = kind == "call"
         cost = _money(record.get("cost"))
@@ -209,6 +245,7 @@ def summarize(records: Iterable[Mapping[str, Any]], by: Sequence[str] = ()) -> R
             for key in _keys(record, dim):
                 _add(groups.setdefault(key, Totals()), record, cost, is_call, failed, money=money)
         _add(report.total, record, cost, is_call, failed, money=is_call)
+    report.problems = tuple(problems)
     if isinstance(records, ReceiptStream):
         report.skipped = records.skipped
         report.problems = tuple(records.problems)
@@ -236,139 +273,3 @@ def _add(
     if money:
         totals.cost += cost
         totals.add_tokens(record)
-
-
-_COLUMNS = ("calls", "attempts", "errors", "cost", "input_tokens", "output_tokens")
-_CSV_COLUMNS = (
-    "dimension",
-    "key",
-    "calls",
-    "attempts",
-    "errors",
-    "cost",
-    "attempt_cost",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-)
-
-
-# A name holding a newline or tab (metadata comes from callers) would break the table's rows
-# and columns, a C1 control (0x9b is CSI) can start a terminal escape sequence, and a
-# bidirectional control (U+202E) reorders what follows it on the line, so that a name could
-# make another row's figures read differently; the table shows such characters escaped (json
-# and csv keep them as they are).
-_BIDI_CONTROLS = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-_CONTROL_ESCAPES = {
-    **{
-        code: (
-            "\\n"
-            if code == 10
-            else "\\t"
-            if code == 9
-            else "\\r"
-            if code == 13
-            else f"\\x{code:02x}"
-        )
-        for code in (*range(32), *range(127, 160))
-    },
-    **{code: f"\\u{code:04x}" for code in _BIDI_CONTROLS},
-}
-
-
-def _table(report: Report) -> str:
-    sections: list[tuple[str, list[tuple[str, dict[str, Any]]]]] = [
-        ("total", [("all", report.total.as_dict())])
-    ]
-    for dim, groups in report.groups.items():
-        sections.append((dim, [(k, t.as_dict()) for k, t in sorted(groups.items())]))
-    lines: list[str] = []
-    for dim, rows in sections:
-        header = (dim, *_COLUMNS)
-        body = [
-            (key.translate(_CONTROL_ESCAPES), *(str(row[c]) for c in _COLUMNS)) for key, row in rows
-        ]
-        # Display width, not len(): a CJK name takes two columns a character, a combining
-        # accent none.
-        widths = [max(display_width(r[i]) for r in (header, *body)) for i in range(len(header))]
-        if lines:
-            lines.append("")
-        lines.append(_row(header, widths))
-        lines.append("  ".join("-" * w for w in widths))
-        lines.extend(_row(row, widths) for row in body)
-    footer = []
-    if report.skipped:
-        footer.append(f"{report.skipped} malformed or partial line(s) skipped")
-    if report.duplicates:
-        footer.append(f"{report.duplicates} duplicate receipt(s) read more than once, counted once")
-    if report.conflicts:
-        footer.append(
-            f"{report.conflicts} conflicting receipt(s) left out: same identity as one read"
-            " before, other content (the first one read counts)"
-        )
-    if footer:
-        lines.append("")
-        lines.extend(footer)
-    return "\n".join(lines) + "\n"
-
-
-def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
-    """The name left-aligned, the figures right-aligned, each padded to its column."""
-    return "  ".join(
-        pad(cell, width, "left" if i == 0 else "right")
-        for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-    )
-
-
-# A name a spreadsheet would run as a formula (=, +, -, @, or a tab or carriage return before
-# one): metadata such as a user id comes from callers, and a CSV report is opened by people in
-# spreadsheet programs. Such a name is written with a leading apostrophe, which they show as
-# text (OWASP's advice on CSV injection); every other name is written as it is.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(name: str) -> str:
-    """``name`` as a CSV cell a spreadsheet shows as text, never runs as a formula.
-
-    Example:
-        >>> spreadsheet_safe("=1+2")
-        "'=1+2"
-        >>> spreadsheet_safe("team-a")
-        'team-a'
-    """
-    return "'" + name if name.startswith(_FORMULA_STARTS) else name
-
-
-def _csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    # csv quotes a field holding a line feed (the line terminator) but not a lone carriage
-    # return, which readers take as a line break: rows with one quote every field.
-    quoting_all = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(_CSV_COLUMNS)
-    rows: list[tuple[str, str, Totals]] = [("total", "all", report.total)]
-    for dim, groups in report.groups.items():
-        rows.extend((dim, key, t) for key, t in sorted(groups.items()))
-    for dim, key, totals in rows:
-        data = totals.as_dict()
-        row = [dim, spreadsheet_safe(key), *(data[c] for c in _CSV_COLUMNS[2:])]
-        (quoting_all if "\r" in key else writer).writerow(row)
-    return out.getvalue()
-
-
-def format_report(report: Report, fmt: ReportFormat = "table") -> str:
-    """Render a report as an aligned text table, JSON, or CSV (money as decimal strings).
-
-    Example:
-        >>> print(format_report(summarize([]), "csv").splitlines()[1])
-        total,all,0,0,0,0.000000,0.000000,0,0,0,0,0
-    """
-    if fmt == "json":
-        return json.dumps(report.as_dict(), indent=2) + "\n"
-    if fmt == "csv":
-        return _csv(report)
-    if fmt == "table":
-        return _table(report)
-    raise ValueError(f"unknown report format {fmt!r}; choose table, json or csv")
