@@ -4,6 +4,7 @@ call carries: not the key, not a URL's password or ``key=``, not a credential he
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -144,7 +145,9 @@ def test_param_secrets_finds_every_credential_value() -> None:
             "temperature": 0.5,
         }
     )
-    assert set(found) == {KEY, PASSWORD, "qk-1234", f"Bearer {HEADER}", HEADER}
+    # The Basic credentials the user info is sent as (httpx's Authorization header) count too.
+    basic = base64.b64encode(f"u:{PASSWORD}".encode()).decode()
+    assert set(found) == {KEY, PASSWORD, basic, "qk-1234", f"Bearer {HEADER}", HEADER}
 
 
 def test_redact_params_keeps_what_is_not_a_credential() -> None:
