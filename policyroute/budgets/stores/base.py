@@ -45,6 +45,7 @@ __all__ = [
 
 NANO = Decimal("1e9")
 """Nano-dollars per USD: the integer unit every store keeps amounts in."""
+_NANO_PER_USD = 1_000_000_000
 
 WINDOW_MARGIN_SECONDS = 3600.0
 """How long a window's state outlives the window (status reports, late settlements)."""
@@ -56,8 +57,19 @@ def to_nano(amount: Decimal, *, up: bool = True) -> int:
 
 
 def from_nano(nano: int) -> Decimal:
-    """Integer nano-dollars back to USD, exactly."""
-    return (Decimal(nano) / NANO).normalize() if nano else Decimal(0)
+    """Integer nano-dollars back to USD, exactly, in plain notation.
+
+    Example:
+        >>> from_nano(20_000_000_000), from_nano(1_500_000)
+        (Decimal('20'), Decimal('0.0015'))
+    """
+    # ``normalize`` strips trailing zeros into a positive exponent: $20 became ``2E+1`` in
+    # status output, receipts' budget states and refusal messages. Whole dollars are built as
+    # integers instead; any other amount has digits after the point, so normalizing keeps
+    # a negative exponent, which ``str`` writes plainly.
+    if nano % _NANO_PER_USD == 0:
+        return Decimal(nano // _NANO_PER_USD)
+    return (Decimal(nano) / NANO).normalize()
 
 
 def first_live_bucket(now: float, bucket_seconds: float, span_seconds: float) -> int:
