@@ -116,6 +116,16 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         raise ArgumentsError(self.prog, message)
 
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and self.get_default("handler") is not None:
+            # argparse leaves unknown arguments to the top-level parser, whose message and
+            # usage would name `policyroute` instead of the command they were given to.
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
 
 def _add_format(p: argparse.ArgumentParser, words: tuple[str, ...], text: str) -> None:
     choices = FORMATS[words]
@@ -136,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = _Parser(
         prog="policyroute",
-        description="Validate, explain and test policyroute routing policies; report spend"
-        " from cost receipts and budget stores.",
+        description="Validate, explain and test policyroute routing policies; report spend\n"
+        "from cost receipts and budget stores.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -160,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(
         p,
         ("validate",),
-        "text: one line per problem and a summary (default); json: one document;"
+        "text: one line per problem and a summary (default); json: one document with"
+        " every file's diagnostics;"
         " github: GitHub Actions annotations",
     )
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1 on any)")
@@ -188,8 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         "test",
         help="run policy unit tests (*.tests.yaml, *_tests.yaml)",
         description="Run policy unit tests: each tests file names a policy and lists cases,"
-        " requests with the route, model, candidates, params or budgets expected. A failing"
-        " case prints a diff; exit 1 on any failure.",
+        " each a request and what routing it should give (route, model, candidates, params,"
+        " budgets, or the error). A failing case prints a diff; exit 1 on any failure.",
     )
     p.add_argument(
         "paths", nargs="+", metavar="PATH", help="tests files, or folders to search for them"

@@ -158,3 +158,33 @@ def test_requested_format_reads_only_the_value_of_format(
     argv: list[str], expected: str | None
 ) -> None:
     assert requested_format(argv) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog"),
+    [
+        (["validate", "--bogus", "x.yaml"], "policyroute validate"),
+        (["explain", "p.yaml", "--request", "r.yaml", "extra.yaml"], "policyroute explain"),
+        (["test", "--strict", "t.tests.yaml"], "policyroute test"),
+        (["schema", "out.json"], "policyroute schema"),
+        (["receipts", "report", "r.jsonl", "--nope"], "policyroute receipts report"),
+        (["budget", "status", "p.yaml", "--all"], "policyroute budget status"),
+    ],
+)
+def test_an_unknown_argument_is_named_with_the_command_it_was_given_to(
+    argv: list[str], prog: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: {prog} ")
+    assert _error_line(err).startswith(f"{prog}: error: unrecognized arguments: ")
+
+
+def test_an_unknown_option_before_the_command_is_the_program_s(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--bogus", "schema"]) == 2
+    assert _error_line(capsys.readouterr().err) == (
+        "policyroute: error: unrecognized arguments: --bogus"
+    )
