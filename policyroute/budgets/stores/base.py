@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from typing import Protocol, runtime_checkable
 
 __all__ = [
@@ -40,12 +40,18 @@ __all__ = [
     "from_nano",
     "reclaimed_crossings",
     "threshold_fraction",
+    "threshold_spend",
     "to_nano",
 ]
 
 NANO = Decimal("1e9")
 """Nano-dollars per USD: the integer unit every store keeps amounts in."""
 _NANO_PER_USD = 1_000_000_000
+# Conversions run in this context, not the thread's: an application that lowers
+# ``getcontext().prec`` for its own money arithmetic would otherwise have charges rounded down
+# and limits up (an overspend), and amounts read back inexact. 60 digits hold any amount a
+# store can (2**63 nano-dollars is 19 digits) with a policy's decimals to spare.
+_EXACT = Context(prec=60)
 
 WINDOW_MARGIN_SECONDS = 3600.0
 """How long a window's state outlives the window (status reports, late settlements)."""
@@ -53,7 +59,8 @@ WINDOW_MARGIN_SECONDS = 3600.0
 
 def to_nano(amount: Decimal, *, up: bool = True) -> int:
     """USD to integer nano-dollars, rounding up (charges) or down (limits)."""
-    return int((amount * NANO).to_integral_value(ROUND_CEILING if up else ROUND_FLOOR))
+    nano = _EXACT.multiply(amount, NANO)
+    return int(nano.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR, _EXACT))
 
 
 def from_nano(nano: int) -> Decimal:
@@ -69,7 +76,7 @@ def from_nano(nano: int) -> Decimal:
     # a negative exponent, which ``str`` writes plainly.
     if nano % _NANO_PER_USD == 0:
         return Decimal(nano // _NANO_PER_USD)
-    return (Decimal(nano) / NANO).normalize()
+    return _EXACT.divide(Decimal(nano), NANO).normalize(_EXACT)
 
 
 def first_live_bucket(now: float, bucket_seconds: float, span_seconds: float) -> int:
@@ -86,6 +93,17 @@ def threshold_fraction(fraction: float) -> Decimal:
         Decimal('0.07')
     """
     return Decimal(repr(float(fraction)))
+
+
+def threshold_spend(fraction: float, limit_nano: int) -> Decimal:
+    """The spend, in nano-dollars, that reaches the ``warn_at`` ``fraction`` of a limit:
+    exact, whatever the thread's decimal context.
+
+    Example:
+        >>> threshold_spend(0.07, 10_000_000)
+        Decimal('700000.00')
+    """
+    return _EXACT.multiply(threshold_fraction(fraction), limit_nano)
 
 
 def crossed_thresholds(
@@ -111,8 +129,8 @@ def crossed_thresholds(
     if limit_nano <= 0:
         return (), tuple(fired)
     before = spent_nano - charged_nano
-    armed = {t for t in fired if before >= threshold_fraction(t) * limit_nano}
-    reached = {t for t in thresholds if spent_nano >= threshold_fraction(t) * limit_nano}
+    armed = {t for t in fired if before >= threshold_spend(t, limit_nano)}
+    reached = {t for t in thresholds if spent_nano >= threshold_spend(t, limit_nano)}
     newly = tuple(sorted(reached - armed))
     return newly, tuple(sorted(reached))
 

@@ -38,7 +38,7 @@ from policyroute.budgets.stores.base import (
     first_live_bucket,
     from_nano,
     reclaimed_crossings,
-    threshold_fraction,
+    threshold_spend,
     to_nano,
 )
 from policyroute.budgets.stores.loop_clients import LoopClients
@@ -71,16 +71,15 @@ def _num(value: float | None) -> str:
 
 def _thresholds(fractions: Sequence[float], limit_nano: int) -> str:
     """``fraction:need`` pairs, need being the whole nano-dollars of spend that reach the
-    fraction as the policy wrote it (as :func:`~policyroute.budgets.stores.base.
-    crossed_thresholds` compares): the script compares integers, not doubles.
+    fraction as the policy wrote it (:func:`~policyroute.budgets.stores.base.threshold_spend`,
+    as :func:`~policyroute.budgets.stores.base.crossed_thresholds` compares): the script
+    compares integers, not doubles.
 
     Example:
         >>> _thresholds([0.07, 0.5], 10_000_000)
         '0.07:700000,0.5:5000000'
     """
-    return ",".join(
-        f"{float(t)!r}:{math.ceil(threshold_fraction(t) * limit_nano)}" for t in fractions
-    )
+    return ",".join(f"{float(t)!r}:{math.ceil(threshold_spend(t, limit_nano))}" for t in fractions)
 
 
 def redacted_url(url: str) -> str:

@@ -1,0 +1,76 @@
+"""An application's own decimal context (a low ``getcontext().prec``, set once for its money
+arithmetic) does not loosen budgets: charges still round up to whole nano-dollars, limits down,
+and amounts read back from the store are exact, on every store."""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from budgets.helpers import attempt, budget, fixed_counter, policy
+from policyroute.budgets import BudgetGuard
+from policyroute.budgets.stores.base import (
+    BudgetStore,
+    crossed_thresholds,
+    from_nano,
+    to_nano,
+)
+from policyroute.errors import BudgetExceeded
+
+D = Decimal
+NOW = 1_750_000_000.0  # 2025-06-15 UTC
+
+
+@pytest.fixture
+def low_precision() -> Iterator[None]:
+    with decimal.localcontext() as ctx:
+        ctx.prec = 6
+        yield
+
+
+@pytest.mark.usefixtures("low_precision")
+def test_nano_conversions_are_exact_whatever_the_context() -> None:
+    assert to_nano(D("0.001234564")) == 1_234_564
+    assert to_nano(D("0.0012345641")) == 1_234_565
+    assert to_nano(D("12.3456789"), up=False) == 12_345_678_900
+    assert from_nano(12_345_678_912) == D("12.345678912")
+    assert str(from_nano(12_345_678_912)) == "12.345678912"
+
+
+@pytest.mark.usefixtures("low_precision")
+def test_a_threshold_is_not_reached_early_whatever_the_context() -> None:
+    # 0.5 of 12.345678901 USD is 6.1728394505: one nano-dollar less has not reached it.
+    limit = 12_345_678_901
+    assert crossed_thresholds([0.5], [], 6_172_839_450, limit, 6_172_839_450) == ((), ())
+    assert crossed_thresholds([0.5], [], 6_172_839_451, limit, 1) == ((0.5,), (0.5,))
+
+
+def test_a_budget_is_not_overspent_under_a_low_precision_context(
+    store: BudgetStore, low_precision: None
+) -> None:
+    # Rounded to six digits, the limit 1.00000501 read 1.00001 and the spend 1.000005 read 1:
+    # a call of $0.000005 (5 output tokens at $1 per million) then fitted, $0.00000499 over.
+    daily = budget("daily", limit="1.00000501")
+    guard = BudgetGuard(policy([daily]), store, clock=lambda: NOW, token_counter=fixed_counter(0))
+    guard.settle(guard.admit(attempt([daily], params={"max_tokens": 900})), D("1.000005"))
+
+    with pytest.raises(BudgetExceeded):
+        guard.admit(attempt([daily], params={"max_tokens": 5}))
+
+
+def test_a_threshold_fires_on_time_under_a_low_precision_context(
+    store: BudgetStore, low_precision: None
+) -> None:
+    # 0.5 of 12.345678901 USD is reached at 6.172839451 USD (rounded up to whole nano-dollars);
+    # with the product rounded to six digits the threshold waited for 6.17284 USD.
+    daily = budget("daily", limit="12.345678901", warn_at=[0.5])
+    guard = BudgetGuard(policy([daily]), store, clock=lambda: NOW, token_counter=fixed_counter(0))
+
+    (charge,) = guard.settle(
+        guard.admit(attempt([daily], params={"max_tokens": 900})), D("6.172839451")
+    )
+
+    assert charge.thresholds_crossed == (0.5,)
