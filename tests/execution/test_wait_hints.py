@@ -11,6 +11,7 @@ records it (``waited_s``, ``wait_source``), and that the attempt receipt says it
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -43,7 +44,8 @@ T0 = datetime(2025, 3, 7, tzinfo=timezone.utc)
 
 
 def _unix_ms(seconds_from_now: float) -> str:
-    return str(round((time.time() + seconds_from_now) * 1000))
+    # Rounded down: the wait read back is then never longer than asked, however soon it is read.
+    return str(math.floor((time.time() + seconds_from_now) * 1000))
 
 
 def _http_date(seconds_from_now: float) -> str:
