@@ -211,6 +211,10 @@ def _one(message: BaseMessage) -> dict[str, Any]:
             function_call = _function_call(message)
             if function_call is not None:
                 out["function_call"] = function_call
+            elif out["content"] is None:
+                # OpenAI refuses an assistant turn with neither content nor a call ("expected
+                # a string, got null"): an empty answer (a cancelled or blank turn) is "".
+                out["content"] = ""
         blocks = _thinking_blocks(message)
         if blocks:
             out["thinking_blocks"] = blocks

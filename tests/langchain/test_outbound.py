@@ -388,11 +388,6 @@ def test_tool_calls_win_over_tool_use_blocks_but_keep_their_marks() -> None:
     assert call["cache_control"] == EPHEMERAL
 
 
-def test_an_assistant_turn_of_empty_marked_text_has_no_content() -> None:
-    ai = AIMessage([{"type": "text", "text": "", "cache_control": EPHEMERAL}])
-    assert to_openai_message(ai)["content"] is None
-
-
 def test_anthropic_receives_cache_marks_on_tool_use_and_tool_result(provider: FakeProvider) -> None:
     conversation = [
         HumanMessage("Weather in Paris?"),
