@@ -144,10 +144,28 @@ def _span_text(span: float) -> str:
 
 def _calendar_window(spec: WindowSpec, now: float) -> Window:
     tz = ZoneInfo(spec.timezone)
-    today = datetime.fromtimestamp(now, tz).date()
-    if spec.kind == "day":
+    window = _window_of(spec.kind, datetime.fromtimestamp(now, tz).date(), tz)
+    # Where clocks fall back across midnight (St. John's until 2011: 00:01 back to 23:01), the
+    # local date runs backwards: an instant after the next day's midnight reads the day before.
+    # Windows follow the instants, so that every process (whatever it computed before) charges
+    # the same line and windows tile: such an instant belongs to the window it is in.
+    for _ in range(2):
+        if now >= window.end:
+            window = _window_of(spec.kind, _local_date(window.end, tz), tz)
+        elif now < window.start:
+            window = _window_of(spec.kind, _local_date(window.start - 1, tz), tz)
+    return window
+
+
+def _local_date(moment: float, tz: ZoneInfo) -> date:
+    return datetime.fromtimestamp(moment, tz).date()
+
+
+def _window_of(kind: str, today: date, tz: ZoneInfo) -> Window:
+    """The calendar window of ``kind`` that holds the local date ``today``."""
+    if kind == "day":
         first, after, key = today, today + timedelta(days=1), f"day:{today.isoformat()}"
-    elif spec.kind == "week":
+    elif kind == "week":
         first = today - timedelta(days=today.weekday())
         after = first + timedelta(days=7)
         iso = first.isocalendar()
