@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from policyroute.budgets.stores.base import LineState, ReserveLine, threshold_fraction
+from policyroute.budgets.stores.base import LineState, ReserveLine, threshold_spend
 from policyroute.budgets.windows import Window, parse_line_key
 from policyroute.policy.model import BudgetSpec
 
@@ -104,7 +104,7 @@ def settled_charges(
         else:
             limit = rl.budget.limit_usd
             crossed = tuple(
-                t for t in _sorted(rl.budget.warn_at) if actual >= limit * threshold_fraction(t)
+                t for t in _sorted(rl.budget.warn_at) if actual >= threshold_spend(t, limit)
             )
             charge = BudgetCharge(
                 rl.budget.name, rl.scope, "call", limit, actual, Decimal(0), crossed

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from budgets.helpers import attempt, budget, fixed_counter, policy
+from budgets.helpers import attempt, budget, fixed_counter, make_store, policy
 from policyroute.budgets import BudgetGuard
 from policyroute.budgets.stores.base import (
     BudgetStore,
@@ -19,6 +19,7 @@ from policyroute.budgets.stores.base import (
     to_nano,
 )
 from policyroute.errors import BudgetExceeded
+from policyroute.policy.model import WindowSpec
 
 D = Decimal
 NOW = 1_750_000_000.0  # 2025-06-15 UTC
@@ -71,6 +72,25 @@ def test_a_threshold_fires_on_time_under_a_low_precision_context(
 
     (charge,) = guard.settle(
         guard.admit(attempt([daily], params={"max_tokens": 900})), D("6.172839451")
+    )
+
+    assert charge.thresholds_crossed == (0.5,)
+
+
+@pytest.mark.usefixtures("low_precision")
+def test_a_per_call_threshold_fires_on_time_under_a_low_precision_context() -> None:
+    # 0.5 of 12.345678901 USD is 6.1728394505; rounded to six digits it read 6.17284, which a
+    # call of 6.172839451 USD had not reached.
+    per_call = budget("each", limit="12.345678901", window=WindowSpec(kind="call"), warn_at=[0.5])
+    guard = BudgetGuard(
+        policy([per_call]),
+        make_store("memory", None, "t"),
+        clock=lambda: NOW,
+        token_counter=fixed_counter(0),
+    )
+
+    (charge,) = guard.settle(
+        guard.admit(attempt([per_call], params={"max_tokens": 900})), D("6.172839451")
     )
 
     assert charge.thresholds_crossed == (0.5,)

@@ -95,9 +95,10 @@ def threshold_fraction(fraction: float) -> Decimal:
     return Decimal(repr(float(fraction)))
 
 
-def threshold_spend(fraction: float, limit_nano: int) -> Decimal:
-    """The spend, in nano-dollars, that reaches the ``warn_at`` ``fraction`` of a limit:
-    exact, whatever the thread's decimal context.
+def threshold_spend(fraction: float, limit_nano: int | Decimal) -> Decimal:
+    """The spend that reaches the ``warn_at`` ``fraction`` of a limit, in the limit's unit
+    (nano-dollars in stores, dollars for a per-call limit): exact, whatever the thread's
+    decimal context.
 
     Example:
         >>> threshold_spend(0.07, 10_000_000)
