@@ -8,6 +8,7 @@ still written as one complete, valid JSON line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -204,7 +205,9 @@ def test_a_receipt_that_cannot_be_built_is_written_bare_with_its_cost(
     policy: CompiledPolicy = make_policy()
     guard = FakeGuard()
     acct = PolicyAccounting(policy, guard=guard, sinks=[_Collect(written)])
-    attempt = make_attempt(policy)
+    attempt = dataclasses.replace(
+        make_attempt(policy), retry=1, waited_s=0.25, wait_source="retry_after"
+    )
 
     with caplog.at_level(logging.ERROR, logger="policyroute.accounting"):
         cost = acct.settle(attempt, acct.admit(attempt), _ok())
@@ -215,5 +218,11 @@ def test_a_receipt_that_cannot_be_built_is_written_bare_with_its_cost(
     assert record["kind"] == "attempt"
     assert record["cost"] == format_usd(cost)
     assert record["status"] == "ok"
+    # What the executor did before the attempt is known without the full record.
+    assert (record["retry"], record["waited_ms"], record["wait_source"]) == (
+        1,
+        250.0,
+        "retry_after",
+    )
     assert record["receipt_error"] == "KeyError: 'layout'"
     assert any("building the attempt receipt" in r.getMessage() for r in caplog.records)
