@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROVIDER",
+    "TEXT_INDEX",
     "StreamedChunk",
     "chat_result",
     "final_chunk",
@@ -217,6 +218,11 @@ def final_chunk(
         chunk_position="last",
     )
     return ChatGenerationChunk(message=message, generation_info={"finish_reason": finish})
+
+
+TEXT_INDEX = "lc_text"
+"""The ``index`` of the text block of a v1 stream: a string, which cannot clash with the
+integer indices of the tool calls (see :func:`reasoning_index`)."""
 
 
 def reasoning_index(n: int) -> str:

@@ -27,7 +27,12 @@ from policyroute._litellm import chunk_to_message
 from policyroute.execution.result import StreamDone
 from policyroute.langchain_ import events
 from policyroute.langchain_.facts import OwnedStream, run_manager_from_config
-from policyroute.langchain_.results import StreamedChunk, final_chunk, reasoning_index
+from policyroute.langchain_.results import (
+    TEXT_INDEX,
+    StreamedChunk,
+    final_chunk,
+    reasoning_index,
+)
 from policyroute.request import Request
 
 if TYPE_CHECKING:
@@ -101,6 +106,7 @@ class StreamState:
         self.finish = reason or self.finish
         if self.streamed is not None:
             self._v1_reasoning(self.streamed, event.chunk, message)
+            _v1_text(message)
         if message is None:
             return None
         if not self.started:
@@ -129,7 +135,7 @@ class StreamState:
                 {"type": "reasoning", "reasoning": text, "index": reasoning_index(self._block)}
             ]
             if message.content:
-                parts.append({"type": "text", "text": message.content})
+                parts.append({"type": "text", "text": message.content, "index": TEXT_INDEX})
             message.content = parts
         choices = read(chunk, "choices")
         delta = read(choices[0], "delta") if choices else None
@@ -171,6 +177,18 @@ class StreamState:
         if self.watching:
             events.unwatch(self.request_id)
         return self.watching
+
+
+def _v1_text(message: AIMessageChunk | None) -> None:
+    """Put the text of a v1 stream's ``message`` in its content as a ``text`` block under
+    :data:`~policyroute.langchain_.results.TEXT_INDEX`.
+
+    Left to LangChain, the text gets index 0, the first tool call's index too: Claude's usual
+    turn, a sentence then a call, would merge into one garbled block, the call lost from the
+    content. An answer's texts are one block, as ``invoke`` gives them.
+    """
+    if message is not None and isinstance(message.content, str) and message.content:
+        message.content = [{"type": "text", "text": message.content, "index": TEXT_INDEX}]
 
 
 def stream_chunks(
