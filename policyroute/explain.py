@@ -19,14 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from policyroute.budgets.windows import MISSING_SCOPE, scope_values
 from policyroute.costs.redact import redact_params
-from policyroute.policy.facts import (
-    MISSING,
-    RequestFacts,
-    TokenCounter,
-    fact_getter,
-    request_from_mapping,
-)
+from policyroute.policy.facts import TokenCounter, request_from_mapping
 from policyroute.request import Request
 from policyroute.request_checks import check_params
 
@@ -66,7 +61,10 @@ class CandidateLine:
 
 @dataclass(frozen=True, slots=True)
 class BudgetLine:
-    """A budget in scope for the request, with the scope value this request is charged to."""
+    """A budget line the request is charged to: the budget and the scope value of the line.
+
+    A ``per: tags`` budget charges one line per distinct tag, so it gives one BudgetLine each.
+    """
 
     name: str
     limit_usd: Decimal
@@ -159,21 +157,17 @@ def _on_exceed(budget: BudgetSpec) -> str:
     return "block"
 
 
-def _scope(budget: BudgetSpec, request: Request, decision: Decision) -> str | None:
-    """The value of the budget's ``per`` fact for this request (``None`` = one global budget)."""
-    per = budget.per
-    if per is None:
-        return None
-    if per == "route":
-        return decision.route
-    if per == "model":
-        return decision.candidates[0].alias if decision.candidates else None
-    value = fact_getter(per)(RequestFacts(request))
-    if value is MISSING:
-        return None
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return str(value)
+def _scopes(budget: BudgetSpec, request: Request, decision: Decision) -> tuple[str | None, ...]:
+    """The scope values the budget guard charges this request to (``None``: one global line, or
+    the fact is absent), worked out by the guard's own function so the two never disagree: a
+    ``per: tags`` budget charges one line per distinct tag, and a value that is not a string is
+    written as JSON (``true``, not ``True``).
+    """
+    if budget.per is None:
+        return (None,)
+    model = decision.candidates[0].alias if decision.candidates else ""
+    values = scope_values(budget.per, request, route=decision.route, model=model)
+    return tuple(None if v == MISSING_SCOPE else v for v in values)
 
 
 def _candidate_line(
@@ -251,11 +245,12 @@ def explain(
             limit_usd=b.limit_usd,
             window=b.window.describe(),
             per=b.per,
-            scope=_scope(b, req, decision),
+            scope=scope,
             warn_at=b.warn_at,
             on_exceed=_on_exceed(b),
         )
         for b in decision.budgets
+        for scope in _scopes(b, req, decision)
     )
     return Explanation(
         policy=spec.name,
