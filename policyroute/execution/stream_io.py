@@ -1,6 +1,7 @@
 """What policyroute needs from litellm's stream objects: their read timeout, whether the
-provider finished, the usage they received but never passed on, and closing them (from the
-reading thread, or from another to end a read that is past its deadline).
+provider accepted the request and whether it finished, the usage they received but never
+passed on, and closing them (from the reading thread, or from another to end a read that is
+past its deadline).
 
 Example:
     >>> sync_read_timeout({"timeout": 600}, first_token=5.0, idle=2.0)["timeout"]
@@ -24,6 +25,7 @@ __all__ = [
     "close",
     "held_usage",
     "is_litellm_stream",
+    "provider_accepted",
     "provider_finished",
     "reported_usage",
     "sync_read_timeout",
@@ -57,6 +59,26 @@ def is_litellm_stream(stream: Any) -> bool:
         False
     """
     return hasattr(stream, "received_finish_reason")
+
+
+def provider_accepted(stream: Any) -> bool:
+    """Whether the provider accepted the request of litellm's stream wrapper ``stream``: it
+    answered with a success status.
+
+    litellm's wrapper holds the provider's response stream (``completion_stream``) only once
+    the HTTP answer came back with a 2xx status; an error status raises instead. Some
+    providers' wrappers make the request at their first read, and closing the wrapper drops
+    its response stream: ask after each read, before closing. An iterable that is not
+    litellm's wrapper (from an injected completion callable) tells nothing of the kind:
+    ``False``, its chunks are the evidence.
+
+    Example:
+        >>> provider_accepted(iter([]))
+        False
+    """
+    if not is_litellm_stream(stream):
+        return False
+    return getattr(stream, "completion_stream", None) is not None
 
 
 def provider_finished(stream: Any) -> bool:

@@ -6,8 +6,9 @@ keep for one attempt. It holds content-less chunks back until the first content 
 chunk (:meth:`StreamRun.take`), counts only the time a read waits for the provider towards
 the idle deadline and the latency routing sees, and settles the attempt's outcome: a whole
 answer with the provider's usage (or tokens counted locally, marked estimated), a failure
-billed only when the provider began answering, or the partial answer of a stream cut after
-content reached the caller (:class:`~policyroute.errors.StreamInterruptedError`).
+billed only when the provider began answering or accepted the request before the stream was
+cut (its input then counted locally, marked estimated), or the partial answer of a stream cut
+after content reached the caller (:class:`~policyroute.errors.StreamInterruptedError`).
 
 Example:
     >>> run = StreamRun(attempt, call.messages)  # doctest: +SKIP
@@ -45,6 +46,7 @@ from policyroute.execution.stream_hidden import NO_HIDDEN_PARAMS, hidden_params_
 from policyroute.execution.stream_io import (
     held_usage,
     is_litellm_stream,
+    provider_accepted,
     provider_finished,
     reported_usage,
 )
@@ -66,12 +68,18 @@ __all__ = ["StreamRun"]
 
 _log = logging.getLogger("policyroute.execution")
 
+# Failures that end a stream without a word from the provider: the connection dropped or a
+# deadline passed. Its other failures (an error event, a body that is not a stream) are its
+# own answer, and bill only if it began answering.
+_CUT_CLASSES: frozenset[ErrorClass] = frozenset({"connection", "timeout"})
+
 
 class StreamRun(AttemptRun):
     """What one streamed attempt has seen so far."""
 
     __slots__ = (
         "_hidden",
+        "accepted",
         "answering_at",
         "began",
         "chunks",
@@ -105,6 +113,9 @@ class StreamRun(AttemptRun):
         # then is a failed attempt billed. litellm closes even an empty or unreadable body
         # with chunks of its own (a "stop" and an empty usage), which prove nothing.
         self.began = False
+        # Whether the provider accepted the request (a 2xx status), noted after each read:
+        # litellm's wrapper forgets it when it is closed, before the attempt is settled.
+        self.accepted = False
         self.stream: Any = None  # the provider's stream, once opened
         self._hidden: Mapping[str, Any] = NO_HIDDEN_PARAMS
 
@@ -133,6 +144,8 @@ class StreamRun(AttemptRun):
             self.waited_s += spent
             self.reading_s += spent
             self.read_from = None
+        if not self.accepted and self.stream is not None:
+            self.accepted = provider_accepted(self.stream)
 
     def idle_s(self) -> float:
         """Seconds the provider has kept the caller waiting since its last progress."""
@@ -283,7 +296,7 @@ class StreamRun(AttemptRun):
             error=error,
             error_class=error.error_class,
             usage=self.usage,
-            provider_billed=self.began,
+            provider_billed=self._billed(error.error_class in _CUT_CLASSES),
         )
 
     def finalize(self) -> AttemptOutcome:
@@ -291,7 +304,7 @@ class StreamRun(AttemptRun):
         if outcome.status == "cancelled":
             self._take_held_usage()
             outcome.usage = self.usage
-            outcome.provider_billed = self.began
+            outcome.provider_billed = self._billed(cut=True)
         if self.first_at is not None:
             if outcome.time_to_first_token_s is None:
                 outcome.time_to_first_token_s = self.first_at - self.started
@@ -300,6 +313,20 @@ class StreamRun(AttemptRun):
                 # so accounting prices the partial answer, not just the prompt.
                 outcome.response = self._partial_response()
         return outcome
+
+    def _billed(self, cut: bool) -> bool:
+        """Whether the provider most likely billed this failed or abandoned attempt.
+
+        It did once it began answering. It most likely did too when it accepted the request
+        (a 2xx status) and the stream was then ``cut`` (dropped, past a deadline, abandoned)
+        before any of its chunks reached policyroute: the provider was processing the input,
+        and the chunk saying so can be lost with the cut. aiohttp, which litellm's async
+        transport uses, raises a connection's end before handing over bytes already
+        received with it (``StreamReader.read``), so Anthropic's ``message_start`` can
+        vanish with the cut and its usage with it. Nothing seen, nothing reported: the
+        accounting then charges the input counted locally and marks it estimated.
+        """
+        return self.began or (cut and self.accepted)
 
     def _take_held_usage(self) -> None:
         # The stream ends before the provider's usage reached the caller: what litellm's
