@@ -182,7 +182,40 @@ def _settled(merged: AIMessageChunk) -> AIMessageChunk:
                 for c in merged.tool_call_chunks
             ]
         )
+        if isinstance(merged.content, list):
+            _settle_call_blocks(merged, merged.content)
     return merged
+
+
+def _settle_call_blocks(merged: AIMessageChunk, content: list[Any]) -> None:
+    """The tool-call blocks of ``merged``'s v1 ``content`` as its strictly parsed calls: a call
+    whose arguments are not JSON is an ``invalid_tool_call`` block, as in ``invoke``'s answer.
+
+    langchain-core turns the blocks into ``tool_call`` ones from its lenient parse, which
+    reads such arguments as ``{}``: content and ``invalid_tool_calls`` would disagree.
+    """
+    calls: dict[Any, dict[str, Any]] = {
+        c["id"]: {"type": "tool_call", "name": c["name"], "args": c["args"], "id": c["id"]}
+        for c in merged.tool_calls
+    }
+    for bad in merged.invalid_tool_calls:
+        calls[bad["id"]] = {
+            "type": "invalid_tool_call",
+            "name": bad["name"],
+            "args": bad["args"],
+            "id": bad["id"],
+            "error": bad["error"],
+        }
+    for n, block in enumerate(content):
+        if (
+            isinstance(block, dict)
+            and block.get("type") in ("tool_call", "tool_call_chunk", "invalid_tool_call")
+            and block.get("id") in calls
+        ):
+            settled = dict(calls[block["id"]])
+            if "extras" in block:
+                settled["extras"] = block["extras"]
+            content[n] = settled
 
 
 def final_chunk(

@@ -1,6 +1,6 @@
 """A stream in LangChain's v1 output format merges into the blocks ``invoke`` answers: Claude's
-usual turn, a sentence then its tool calls, keeps the text and every call as blocks of
-their own."""
+usual turn, a sentence then its tool calls, keeps the text and every call as blocks of their
+own, and a call whose arguments are not JSON is an ``invalid_tool_call`` block there too."""
 
 from __future__ import annotations
 
@@ -67,3 +67,24 @@ def test_sync_stream_keeps_the_text_apart_from_the_first_call(fp: FakeProvider) 
     merged = _merged(list(_model(fp, "claude").stream("go")))
     assert [b["type"] for b in merged.content] == ["text", "tool_call"]
     assert merged.content[0]["text"] == "On it."
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("first", ["claude", "gpt"])
+async def test_a_call_with_broken_arguments_is_an_invalid_block(
+    fp: FakeProvider, first: str
+) -> None:
+    reply = Reply(
+        tool_calls=[
+            ToolCall("add", {"a": 1, "b": 2}, id="toolu_1"),
+            ToolCall("shout", "{text: nope", id="toolu_2"),
+        ]
+    )
+    _script(fp, first, reply)
+    merged = _merged([c async for c in _model(fp, first).astream("go")])
+    assert [c["id"] for c in merged.tool_calls] == ["toolu_1"]
+    assert [c["id"] for c in merged.invalid_tool_calls] == ["toolu_2"]
+    by_id = {b.get("id"): b for b in merged.content}
+    assert by_id["toolu_1"]["type"] == "tool_call"
+    assert by_id["toolu_2"]["type"] == "invalid_tool_call"
+    assert by_id["toolu_2"]["args"] == "{text: nope"
