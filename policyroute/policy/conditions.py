@@ -127,8 +127,9 @@ def json_eq(a: Any, b: Any) -> bool:
 
 def _eq(operand: Any) -> ValueTest:
     if isinstance(operand, str):
-        # str.__eq__ is false for every non-string value, MISSING included
-        return lambda v: v == operand
+        # `v == operand` would run v.__eq__ first: a numpy array in metadata answers with an
+        # array whose truth value raises. Only a string can equal a string (MISSING cannot).
+        return lambda v: isinstance(v, str) and v == operand
     if operand is None:
         return lambda v: False  # null is absent, and absent equals nothing
     return lambda v: json_eq(v, operand)
@@ -264,7 +265,12 @@ def _fact(cond: FactCondition) -> Predicate:
         only_test = cond.tests[0]
         if only_test.op == "eq" and isinstance(only_test.value, str):
             operand = only_test.value
-            return lambda facts: facts.metadata.get(key) == operand
+
+            def metadata_eq(facts: RequestFacts) -> bool:
+                value = facts.metadata.get(key)
+                return isinstance(value, str) and value == operand  # see _eq
+
+            return metadata_eq
 
         def metadata_test(facts: RequestFacts) -> bool:
             value = facts.metadata.get(key)
