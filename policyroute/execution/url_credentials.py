@@ -25,7 +25,12 @@ replacing any other ``Authorization`` header of the call (in ``extra_headers`` o
 
 litellm reports the URL it was given as the answer's ``_hidden_params["api_base"]``; the
 wrappers put the deployment's URL back there, its password redacted, so observability tools
-see the deployment as configured and never the password.
+see the deployment as configured and never the password. A stream's chunks keep the URL
+litellm was given, which no longer holds the password either (they used to hold it raw).
+
+The executor wraps litellm's own ``completion`` and ``acompletion``; a completion callable
+injected in their place gets the call's params as the policy gave them. A call whose
+``api_base`` has no ``@`` costs one lookup more.
 
 Example:
     >>> shown = credentials_as_header({"api_base": "http://u:pw@gw/v1", "api_key": "k"})

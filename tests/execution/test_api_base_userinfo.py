@@ -96,6 +96,10 @@ def _assert_sent_through_proxy(fp: FakeProvider, api_name: Api, basic: str = BAS
 
 
 def _text(chunks: list[Any]) -> str:
+    """The streamed text, after checking that no chunk carries the password: litellm's
+    chunks keep the URL they were sent to in their ``_hidden_params``."""
+    for chunk in chunks:
+        assert PASSWORD not in repr(getattr(chunk, "_hidden_params", None))
     return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
 
 
