@@ -179,12 +179,8 @@ def _check_groups(c: Checker) -> None:
     for name, group in c.groups.items():
         for i, member in group_members(group):
             if member not in c.models and member not in c.groups:
-                c.emit(
-                    "PR102",
-                    ("groups", name, "models", i),
-                    f"unknown model or group '{member}'",
-                    hint=_hint(member, known),
-                )
+                message, hint = _not_a_target(c, member, known)
+                c.emit("PR102", ("groups", name, "models", i), message, hint=hint)
 
     def subgroups(name: str) -> list[tuple[str, None]]:
         members = group_members(c.groups.get(name))
@@ -272,6 +268,18 @@ def _check_nesting(c: Checker) -> None:
             )
 
 
+def _not_a_target(c: Checker, name: str, known: list[str]) -> tuple[str, str | None]:
+    """What to say of a ``to`` entry or group member that is no model or group: a route's
+    name is defined, so calling it unknown (with no suggestion) would mislead."""
+    if name in c.route_names():
+        return (
+            f"'{name}' is a route, not a model or group",
+            "a route's 'to' and a group's 'models' list models or groups; to send calls on"
+            " to another route's models, list those models or a group holding them",
+        )
+    return f"unknown model or group '{name}'", _hint(name, known)
+
+
 def _check_routes(c: Checker) -> None:
     known = [*c.models, *c.groups]
     downgrade_targets = {t for _, t in _downgrades(c)}
@@ -283,12 +291,9 @@ def _check_routes(c: Checker) -> None:
         rname = route["name"] if _is_str(route.get("name")) else f"#{i}"
         for j, target in targets(route.get("to")):
             if target not in c.models and target not in c.groups:
-                c.emit(
-                    "PR101",
-                    ("routes", i, "to") if j is None else ("routes", i, "to", j),
-                    f"unknown model or group '{target}'",
-                    hint=_hint(target, known),
-                )
+                message, hint = _not_a_target(c, target, known)
+                where: JsonPath = ("routes", i, "to") if j is None else ("routes", i, "to", j)
+                c.emit("PR101", where, message, hint=hint)
         if "when" in route:
             check_condition(route["when"], ("routes", i, "when"), c.emit)
         if catch_all is not None and rname not in downgrade_targets:
@@ -327,12 +332,16 @@ def _check_budgets(c: Checker) -> None:
     routes = c.route_names()
     for i, target in _downgrades(c):
         if target not in routes and target not in c.groups:
-            c.emit(
-                "PR103",
-                ("budgets", i, "on_exceed", "downgrade"),
-                f"unknown route or group '{target}'",
-                hint=_hint(target, [*routes, *c.groups]),
-            )
+            if target in c.models:
+                message = f"'{target}' is a model alias, not a route or group"
+                hint: str | None = (
+                    "downgrade to a route, or to a group that lists the model:"
+                    f" groups: {{fallback: {{models: [{target}]}}}}"
+                )
+            else:
+                message = f"unknown route or group '{target}'"
+                hint = _hint(target, [*routes, *c.groups])
+            c.emit("PR103", ("budgets", i, "on_exceed", "downgrade"), message, hint=hint)
         elif target in routes and (target in c.groups or target in c.models):
             # the guard looks models and groups up before routes: the route would be ignored,
             # while the cycle and reachability checks would reason about it
