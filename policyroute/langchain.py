@@ -47,7 +47,7 @@ from policyroute.costs.redact import redact_params
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.response_format import SCHEMA_KEY
-from policyroute.langchain_ import calls, events, model_kwargs, shared
+from policyroute.langchain_ import calls, events, model_kwargs, shared, tokens
 from policyroute.langchain_.cache_key import RoutingFacts, llm_string
 from policyroute.langchain_.copying import deep_copy, pickled_state, rebuild, rebuilds
 from policyroute.langchain_.facts import (
@@ -315,6 +315,34 @@ class ChatPolicyRoute(FactsCarryingChatModel):
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         return policy_profile(self.compiled_policy)
+
+    # ------------------------------------------------------------------ token counts
+
+    def get_token_ids(self, text: str) -> list[int]:
+        """The token ids of ``text`` with litellm's tokenizer for the requested model
+        (``gpt-4o``'s when none is set), unless ``custom_get_token_ids`` is given.
+
+        Example:
+            >>> llm.get_num_tokens("hello world")  # doctest: +SKIP
+            2
+        """
+        if self.custom_get_token_ids is not None:
+            return self.custom_get_token_ids(text)
+        return tokens.token_ids(self.model, text)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """The input tokens of ``messages`` and ``tools`` as routing counts ``input_tokens``
+        (see :mod:`policyroute.langchain_.tokens`); with ``custom_get_token_ids``, LangChain's
+        count with that tokenizer.
+
+        Example:
+            >>> trim_messages(history, max_tokens=1000, token_counter=llm)  # doctest: +SKIP
+        """
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        return tokens.count_messages(self.model, messages, tools)
 
     # ------------------------------------------------------------------ calls
 
