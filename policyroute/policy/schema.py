@@ -114,6 +114,13 @@ def _key_hint(word: str, choices: Iterable[str]) -> str | None:
     return _hint(word, choices) or _FOREIGN_KEYS.get(word.lower())
 
 
+def _wants_text(schema: Mapping[str, Any]) -> bool:
+    """Whether a schema takes text but neither numbers nor booleans (a name, a target)."""
+    types = schema.get("type", [])
+    names = {types} if isinstance(types, str) else set(types)
+    return "string" in names and names <= {"string", "array", "object"}
+
+
 def _show(path: JsonPath, value: Any) -> str:
     if path and path[-1] in SENSITIVE_KEYS:
         return "the value"
@@ -168,6 +175,10 @@ class _ErrorMapper:
         elif kind == "type":
             expected = _expected(schema)
             hint = _CONDITION_HINT if expected == "condition" and isinstance(value, str) else None
+            if _wants_text(schema) and isinstance(value, (bool, int, float)):
+                # text that looks like a number or a boolean (007, 1e3, true) is read as one
+                what = "a boolean" if isinstance(value, bool) else "a number"
+                hint = f"YAML reads this unquoted value as {what}; quote it to keep it text"
             self.emit("PR012", path, f"expected {expected}, got {_kind(value)}", hint=hint)
         elif kind in ("enum", "const"):
             allowed = schema["enum"] if kind == "enum" else [schema["const"]]
