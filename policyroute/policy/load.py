@@ -179,6 +179,24 @@ def _too_deep(text: str) -> int | None:
     return None
 
 
+_ENV_REF = re.compile(r"\$\{[^}\s]*\}?")
+
+
+def _flow_env_ref(text: str, mark: Any) -> str | None:
+    """The ``${VAR}`` a syntax error stopped in, when it stopped at the ``{`` of one.
+
+    Unquoted in a flow collection (``{api_key: ${KEY}}``), the ``{`` of a reference opens a
+    nested mapping, and the parser's "expected ',' or '}'" does not say why.
+    """
+    index = getattr(mark, "index", None)
+    if not isinstance(index, int) or not 0 < index < len(text):
+        return None
+    if text[index] != "{" or text[index - 1] != "$":
+        return None
+    match = _ENV_REF.match(text, index - 1)
+    return match.group(0) if match else None
+
+
 def _char(character: Any) -> str:
     code = character if isinstance(character, int) else ord(str(character)[:1] or "?")
     return f"U+{code:04X}"
@@ -246,6 +264,12 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
             hint = f"a {what} is one document: remove the '---' separator and what follows"
         if "\\t" in repr(problem) or "\t" in problem:
             hint = "indent with spaces; YAML does not allow tabs for indentation"
+        ref = _flow_env_ref(text, mark)
+        if ref is not None:
+            hint = (
+                f"inside {{ }} or [ ] a '{{' starts a mapping:"
+                f" put the value holding {ref} in quotes"
+            )
         doc.diagnostics.append(
             Diagnostic("PR002", f"YAML syntax error: {problem}", "", file, line, col, hint=hint)
         )
