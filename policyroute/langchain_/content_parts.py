@@ -1,9 +1,10 @@
 """LangChain content blocks as OpenAI content parts, the shape litellm takes for every provider.
 
-Accepted: LangChain's standard (v1) blocks (text, image, file, audio, video), the older v0
-data blocks, OpenAI-format parts, and Anthropic-format ``image`` and ``document`` blocks with a
-``source``. A block's ``cache_control`` mark is kept on its part. Blocks that are not content
-(tool calls, thinking, reasoning) are dropped here: they travel elsewhere in the message.
+Accepted: LangChain's standard (v1) blocks (text, image, file, audio, video, text-plain), the
+older v0 data blocks, OpenAI-format parts, and Anthropic-format ``image`` and ``document``
+blocks with a ``source``. A block's ``cache_control`` mark is kept on its part. Blocks that
+are not content (tool calls, thinking, reasoning) are dropped here: they travel elsewhere in
+the message.
 
 Example:
     >>> to_openai_content([{"type": "image", "url": "https://x/y.png"}])
@@ -134,13 +135,17 @@ def _video(block: Mapping[str, Any]) -> dict[str, Any]:
     return _file_part(block, "video/mp4", None)
 
 
-def _file(block: Mapping[str, Any]) -> dict[str, Any]:
-    name = (
+def _name(block: Mapping[str, Any]) -> str:
+    return str(
         (block.get("extras") or {}).get("filename")
         or block.get("filename")
         or block.get("title")
         or "document"
     )
+
+
+def _file(block: Mapping[str, Any]) -> dict[str, Any]:
+    name = _name(block)
     if "source" in block:
         kind, value = _source(block, "application/pdf")
         if kind == "text":
@@ -152,6 +157,15 @@ def _file(block: Mapping[str, Any]) -> dict[str, Any]:
         # Already the OpenAI shape.
         return {"type": "file", "file": dict(block["file"])}
     return _file_part(block, "application/pdf", name)
+
+
+def _plain_text(block: Mapping[str, Any]) -> dict[str, Any]:
+    """A standard ``text-plain`` document: its text as a text part (as an Anthropic document
+    with a text source is sent), else its data, URL or file id as a text/plain file."""
+    text = block.get("text")
+    if isinstance(text, str):
+        return {"type": "text", "text": text}
+    return _file_part(block, "text/plain", None if block.get("file_id") else _name(block))
 
 
 def _audio(block: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,6 +190,7 @@ _CONVERTERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "input_audio": dict,
     "audio": _audio,
     "video": _video,
+    "text-plain": _plain_text,
 }
 
 

@@ -2,7 +2,7 @@
 
 litellm translates that shape for every provider (Anthropic, Gemini, Bedrock, ...), so this is
 the one place where LangChain's content is mapped. It accepts LangChain's standard (v1) blocks
-(text, image, file, audio, video), the older v0 data blocks, OpenAI-format parts, and
+(text, image, file, audio, video, text-plain), the older v0 data blocks, OpenAI-format parts, and
 Anthropic-format blocks (``image`` and ``document`` with a ``source``, ``tool_result`` in a
 human turn, ``tool_use`` beside the tool calls). ``cache_control`` marks on parts and tools
 are kept: litellm passes them to providers with prompt caching and strips them for the others.
