@@ -78,6 +78,22 @@ def _openai_tool_call(call_id: str | None, name: str | None, arguments: str) -> 
     }
 
 
+def _invalid_arguments(args: str | None) -> str:
+    """The arguments an invalid tool call is sent back with: as they came if they are a JSON
+    object, else ``"{}"``.
+
+    Claude takes a call's input only as an object: litellm cannot translate other text and
+    refuses the whole conversation, so an agent answering a malformed call with an error
+    could not go on (on Claude, or after falling over to it). The ToolMessage answering the
+    call says what was wrong.
+    """
+    try:
+        parsed = json.loads(args or "")
+    except ValueError:
+        return "{}"
+    return args if isinstance(parsed, dict) and args else "{}"
+
+
 def _tool_use_blocks(content: Content) -> list[Mapping[str, Any]]:
     if isinstance(content, str):
         return []
@@ -199,10 +215,10 @@ def _one(message: BaseMessage) -> dict[str, Any]:
             "content": _assistant_content(message.content),
         }
         calls = _assistant_calls(message)
-        # Malformed calls the model made are sent back verbatim so that the ToolMessages
-        # answering them still match an id.
+        # Malformed calls the model made are sent back so that the ToolMessages answering
+        # them still match an id (see _invalid_arguments for their arguments).
         calls += [
-            _openai_tool_call(c["id"], c["name"], c["args"] or "")
+            _openai_tool_call(c["id"], c["name"], _invalid_arguments(c["args"]))
             for c in message.invalid_tool_calls
         ]
         if calls:
