@@ -19,6 +19,7 @@ from typing import Any
 
 from policyroute._files import file_id
 from policyroute.costs.receipt_json import UNENCODABLE, encode_record, record_date
+from policyroute.costs.sink_fork import reset_after_fork
 from policyroute.errors import ReceiptError
 
 __all__ = ["JsonlSink"]
@@ -31,7 +32,9 @@ class JsonlSink:
     (``YYYY-MM-DD`` of its ``ts``), so files roll over daily. Missing directories are created.
     The descriptor of the current file is cached per process and reopened when the date
     changes or the path no longer names the open file (rotated away or deleted, checked with a
-    ``stat`` per write); one lock guards it, so a sink can be shared by threads.
+    ``stat`` per write); one lock guards it, so a sink can be shared by threads. A child made by
+    ``fork()`` opens its own descriptor, with a lock of its own (see
+    :mod:`policyroute.costs.sink_fork`).
 
     Example:
         >>> JsonlSink("/var/log/receipts/{date}.jsonl").path_for({"ts": "2026-03-01T00:00Z"})
@@ -52,6 +55,7 @@ class JsonlSink:
         self._file_id: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._torn = False  # the open file ends without a newline: start with one
         self._pid = os.getpid()
+        reset_after_fork(self)
 
     def path_for(self, record: Mapping[str, Any]) -> Path:
         """The file a record goes to."""
@@ -104,6 +108,11 @@ class JsonlSink:
         self._fd, self._path, self._pid = fd, path, os.getpid()
         self._file_id = (st.st_dev, st.st_ino)
         return fd
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock at fork(): it is never released here.
+        self._lock = threading.Lock()
+        self._close_fd()  # this process's copy of the descriptor; the parent keeps its own
 
     def _close_fd(self) -> None:
         fd, self._fd, self._path, self._file_id = self._fd, None, None, None

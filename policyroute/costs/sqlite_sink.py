@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 from policyroute._files import file_id
 from policyroute._sqlite_busy import is_busy
 from policyroute.costs.receipt_json import UNENCODABLE, encode_record, text_of
+from policyroute.costs.sink_fork import keep_inherited, reset_after_fork
 from policyroute.errors import ReceiptError
 
 __all__ = ["SqliteSink"]
@@ -64,6 +66,8 @@ class SqliteSink:
     there), or at the first write with ``connect=False``. Like :class:`JsonlSink`, it checks
     before each insert that ``path`` still names the open database: one removed or replaced
     while open is opened (and created) again, instead of rows going on into the unlinked file.
+    A child made by ``fork()`` opens a connection of its own at its first write (see
+    :mod:`policyroute.costs.sink_fork`).
 
     Example:
         >>> sink = SqliteSink(".policyroute/receipts.sqlite3")  # doctest: +SKIP
@@ -82,9 +86,31 @@ class SqliteSink:
         self._conn: sqlite3.Connection | None = None
         self._file_id: tuple[int, int] | None = None
         self._closed = False
+        self._forked_mid_write = False
+        reset_after_fork(self)
         if connect:
             with self._lock:
                 self._connection()
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock at fork(): it is never released here.
+        held = self._lock.locked()
+        self._lock = threading.Lock()
+        conn, self._conn, self._file_id = self._conn, None, None
+        # SQLite forbids using a connection in a child made by fork(): the next write opens
+        # another. Closing this process's copy clears SQLite's record of its locks on the
+        # file, which a new connection here would otherwise trust (the parent's own
+        # connection and locks are untouched). Unless a thread was inside a write (or an
+        # open): then the copy's mutex is held for good, closing it would wait forever, and
+        # SQLite's record of the file in this process stays wrong, so this process cannot
+        # use the database.
+        if held:
+            if conn is not None:
+                keep_inherited(conn)
+            self._forked_mid_write = True
+        elif conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
     def _connection(self) -> sqlite3.Connection:
         """The open connection, (re)opened if ``path`` no longer names its file; hold the lock."""
@@ -128,6 +154,13 @@ class SqliteSink:
         with self._lock:
             if self._closed:
                 raise ReceiptError(f"receipt database {self.path} is closed")
+            if self._forked_mid_write:
+                raise ReceiptError(
+                    f"receipt database {self.path} cannot be written from this process: it was"
+                    " forked while another thread was writing to it, which leaves SQLite's"
+                    " locks on the file unusable here; make the sink (or the accounting) in the"
+                    " child, after the fork"
+                )
             conn = self._connection()
             try:
                 conn.execute(_INSERT, row)

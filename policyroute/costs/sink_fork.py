@@ -1,0 +1,63 @@
+"""Receipt sinks in a child process made by ``fork()``.
+
+A pre-forking server (gunicorn ``--preload``, Celery's prefork pool, ``multiprocessing`` with
+the ``fork`` start method) may fork while one of its threads is inside a sink's ``write``. The
+child gets a copy of the sink with its lock held by a thread that does not exist there, so its
+first receipt would wait forever; and with the parent's open file or database connection,
+which SQLite forbids using in a child (https://sqlite.org/howtocorrupt.html, section 2.6).
+
+Each sink registers here when it is made; right after a fork, in the child (still one
+thread), each gets a fresh lock and forgets what it had open, so that its next write opens
+its own.
+
+Example:
+    >>> class Sink:
+    ...     def __init__(self) -> None:
+    ...         self._lock = threading.Lock()
+    ...         reset_after_fork(self)
+    ...
+    ...     def _after_fork_in_child(self) -> None:
+    ...         self._lock = threading.Lock()
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from typing import Protocol
+
+__all__ = ["ForkAware", "keep_inherited", "reset_after_fork"]
+
+
+class ForkAware(Protocol):
+    """A sink that can start afresh in a forked child."""
+
+    def _after_fork_in_child(self) -> None:
+        """Replace the lock, drop what was open; called in the child, single-threaded."""
+
+
+_SINKS: weakref.WeakSet[ForkAware] = weakref.WeakSet()
+
+# Objects the parent had open when the child was forked. Kept, never closed, in the child:
+# closing a SQLite connection whose mutex a parent's thread held at fork() would wait on it
+# forever, and the parent still uses the file they refer to.
+_INHERITED: list[object] = []
+
+
+def reset_after_fork(sink: ForkAware) -> None:
+    """Have ``sink._after_fork_in_child()`` called in every child forked from now on."""
+    _SINKS.add(sink)
+
+
+def keep_inherited(handle: object) -> None:
+    """Keep ``handle`` (the parent's, copied by fork) alive and untouched in this child."""
+    _INHERITED.append(handle)
+
+
+def _after_fork_in_child() -> None:
+    for sink in list(_SINKS):
+        sink._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
+    os.register_at_fork(after_in_child=_after_fork_in_child)

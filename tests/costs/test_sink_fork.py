@@ -1,0 +1,193 @@
+"""Receipt sinks in a process forked while another thread was writing a receipt.
+
+A pre-forking server (gunicorn ``--preload``, Celery's prefork pool, ``multiprocessing`` with
+the ``fork`` start method) may fork while one of its threads is inside a sink's ``write``: the
+child inherits the sink's lock held, by a thread it does not have. The child must still write
+its receipts, on a file descriptor or database connection of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink
+from policyroute.errors import ReceiptError
+
+CHILD_SECONDS = 5.0
+
+
+def _fork_and_write(sink: ReceiptSink, record: dict[str, Any]) -> int:
+    """Fork; the child writes ``record`` and exits 0, or 3 if its write raised. Returns the
+    child's pid (the caller reaps it with :func:`_exit_code`)."""
+    with warnings.catch_warnings():  # 3.12+ warns about fork with threads alive
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 3
+        try:
+            sink.write(record)
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _exit_code(pid: int) -> int | None:
+    """The child's exit code, or ``None`` if it was still running after CHILD_SECONDS (it
+    is then killed and reaped)."""
+    deadline = time.monotonic() + CHILD_SECONDS
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return None
+
+
+class _SlowDisk:
+    """``stall(fd)``: this process's writes to ``fd`` wait until ``release()``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.released = threading.Event()
+        self.stalled: set[int] = set()
+        self.parent = os.getpid()
+        self.real: Callable[[int, Any], int] = os.write
+        monkeypatch.setattr(os, "write", self.write)
+
+    def write(self, fd: int, data: Any) -> int:
+        if fd in self.stalled and os.getpid() == self.parent:
+            self.released.wait(CHILD_SECONDS)
+        return self.real(fd, data)
+
+    def stall(self, fd: int) -> None:
+        self.stalled.add(fd)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@pytest.fixture
+def slow_disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[_SlowDisk]:
+    disk = _SlowDisk(monkeypatch)
+    yield disk
+    disk.release()
+
+
+def test_a_jsonl_child_forked_mid_write_writes_its_own_receipts(
+    tmp_path: Path, slow_disk: _SlowDisk
+) -> None:
+    path = tmp_path / "r.jsonl"
+    sink = JsonlSink(path)
+    sink.write({"who": "parent", "n": 1})
+    assert sink._fd is not None
+    slow_disk.stall(sink._fd)
+    writer = threading.Thread(target=sink.write, args=({"who": "parent", "n": 2},))
+    writer.start()
+    time.sleep(0.05)  # the writer now holds the sink, inside os.write
+
+    pid = _fork_and_write(sink, {"who": "child", "n": 1})
+    code = _exit_code(pid)
+    slow_disk.release()
+    writer.join(CHILD_SECONDS)
+
+    assert code == 0, "the child hung on a lock a thread of its parent held at fork"
+    sink.write({"who": "parent", "n": 3})
+    sink.close()
+    lines = [json.loads(line) for line in path.read_bytes().splitlines()]
+    assert sorted((r["who"], r["n"]) for r in lines) == [
+        ("child", 1),
+        ("parent", 1),
+        ("parent", 2),
+        ("parent", 3),
+    ]
+
+
+def test_a_sqlite_child_forked_mid_write_refuses_at_once_and_says_why(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    sink = SqliteSink(path, timeout=CHILD_SECONDS)
+    sink.write({"kind": "call", "request_id": "parent-1"})
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process's long write: the sink's insert waits
+    writer = threading.Thread(target=sink.write, args=({"kind": "call", "request_id": "p-2"},))
+    writer.start()
+    time.sleep(0.05)  # the writer now holds the sink (and its connection), waiting
+    read, write = os.pipe()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.close(read)
+            started = time.monotonic()
+            try:
+                sink.write({"kind": "call", "request_id": "child-1"})
+                said = "written"
+            except ReceiptError as exc:
+                said = str(exc)
+            os.write(write, f"{time.monotonic() - started:.3f} {said}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    code = _exit_code(pid)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    writer.join(CHILD_SECONDS)
+
+    assert code == 0, "the child hung on a lock a thread of its parent held at fork"
+    with os.fdopen(read, "rb") as answer:
+        seconds, said = answer.read().decode().split(" ", 1)
+    # SQLite's record of the file's locks in the child is a copy of the writing parent's:
+    # no connection of the child can be trusted with the file. It says so, at once, rather
+    # than waiting out its busy timeout on every receipt.
+    assert float(seconds) < 1.0
+    assert str(path) in said
+    assert "forked while another thread was writing" in said
+    sink.write({"kind": "call", "request_id": "parent-3"})  # the parent carries on
+    sink.close()
+    with sqlite3.connect(path) as db:
+        rows = sorted(r[0] for r in db.execute("SELECT request_id FROM receipts"))
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+    assert rows == ["p-2", "parent-1", "parent-3"]
+
+
+def test_a_sqlite_child_does_not_use_its_parents_connection(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    sink = SqliteSink(path)
+    sink.write({"kind": "call", "request_id": "parent-1"})
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            inherited = sink._conn
+            sink.write({"kind": "call", "request_id": "child-1"})
+            os.write(write, b"own" if sink._conn is not inherited else b"inherited")
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert _exit_code(pid) == 0
+    with os.fdopen(read, "rb") as answer:
+        # SQLite: a connection carried across fork() must not be used in the child
+        # (https://sqlite.org/howtocorrupt.html, section 2.6).
+        assert answer.read() == b"own"
+    sink.write({"kind": "call", "request_id": "parent-2"})
+    sink.close()
+    with sqlite3.connect(path) as db:
+        rows = sorted(r[0] for r in db.execute("SELECT request_id FROM receipts"))
+    db.close()
+    assert rows == ["child-1", "parent-1", "parent-2"]
