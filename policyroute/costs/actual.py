@@ -274,7 +274,8 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
     - a billed failure: its input only;
     - cut or cancelled after the provider started: the usage seen so far, with tokens counted
       locally where the provider's usage never arrived (it comes in the last chunk); the
-      cost then says ``usage_estimated``.
+      cost then says ``usage_estimated``. The input so counted is the whole prompt as a budget
+      estimate counts it: messages, tools, response schema, hidden tool prompts.
 
     Example:
         >>> attempt_cost(attempt, AttemptOutcome(status="error"))  # doctest: +SKIP
@@ -329,8 +330,7 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
         # was sent and what arrived (the partial text) as the provider would bill it.
         estimated = True
         usage = Usage(
-            input_tokens=usage.input_tokens
-            or count_locally(candidate.model, messages=list(attempt.call.request.messages)),
+            input_tokens=usage.input_tokens or _input_counted(attempt),
             output_tokens=usage.output_tokens
             or (count_locally(candidate.model, text=partial) if partial else 0),
             cache_read_tokens=usage.cache_read_tokens,
@@ -348,6 +348,19 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
         )
     cost = cost_from_usage(usage, candidate)
     return usage, dataclasses.replace(cost, usage_estimated=True) if estimated else cost
+
+
+def _input_counted(attempt: AttemptInfo) -> int:
+    # The messages alone leave out what a provider bills as input besides them: the tools,
+    # the response schema, Anthropic's tool prompt. The budget's estimate counts all of it.
+    from policyroute.costs.estimate import worst_case
+
+    try:
+        request, candidate = attempt.call.request, attempt.candidate
+        return worst_case(request, candidate, attempt.params, default_max_tokens=None).input_tokens
+    except Exception:
+        _log.debug("could not count the prompt for %s", attempt.candidate, exc_info=True)
+        return count_locally(attempt.candidate.model, messages=list(attempt.call.request.messages))
 
 
 def count_locally(model: str, **what: Any) -> int:

@@ -23,7 +23,7 @@ from langchain_core.messages import HumanMessage
 
 import policyroute
 from policyroute import ChatPolicyRoute
-from policyroute.costs.estimate import count_input_tokens
+from policyroute.costs.estimate import ANTHROPIC_TOOL_PROMPT_TOKENS, count_input_tokens
 from policyroute.errors import PolicyRouteError
 from policyroute.testing import FakeProvider, Fault, Reply, Step
 
@@ -175,3 +175,43 @@ def test_stream_the_provider_refused_or_never_answered_is_free(
     assert attempt["input_tokens"] == 0
     (budget,) = attempt["budgets"]
     assert (Decimal(budget["spent"]), Decimal(budget["reserved"])) == (0, 0)
+
+
+def test_a_cut_stream_offering_tools_is_charged_the_whole_prompt_it_sent(
+    fp: FakeProvider, workdir: Path
+) -> None:
+    # The provider bills the tools and the tool-use system prompt it adds as input too, not
+    # the messages alone: the estimate counts what the budget reserved for.
+    model = FORMATS["anthropic"]
+    _script(fp, model, Fault.stream_cut(after=0, reply=Reply(text=TEXT)))
+    policy = _policy(workdir, fp, model)
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup_lighthouse",
+                "description": "Find a lighthouse by the name of its keeper",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"keeper": {"type": "string"}},
+                    "required": ["keeper"],
+                },
+            },
+        }
+    ]
+
+    async def main() -> None:
+        stream = await policyroute.acompletion(
+            policy=policy, messages=MESSAGES, tools=tools, stream=True
+        )
+        async for _ in stream:
+            pass
+
+    with pytest.raises(PolicyRouteError):
+        arun(main())
+
+    (attempt,) = receipts(workdir, "attempt")
+    sent = count_input_tokens(model, MESSAGES, tools) + ANTHROPIC_TOOL_PROMPT_TOKENS
+    assert sent > count_input_tokens(model, MESSAGES, None) + ANTHROPIC_TOOL_PROMPT_TOKENS
+    assert_charged(attempt, sent, 0)
+    assert attempt["usage_estimated"] is True
