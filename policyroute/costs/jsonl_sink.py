@@ -40,14 +40,16 @@ class JsonlSink:
         >>> JsonlSink("/var/log/receipts/{date}.jsonl").path_for({"ts": "2026-03-01T00:00Z"})
         PosixPath('/var/log/receipts/2026-03-01.jsonl')
 
-    A relative path is made absolute when the sink is made, so a process that later changes
+    A leading ``~`` or ``~user`` is the home directory, as in a shell (a policy file's
+    ``receipts.path`` goes through no shell). A relative path is relative to the working
+    directory when the sink is made, and made absolute then, so a process that later changes
     directory keeps writing to the same files.
     """
 
     blocking = False  # one append of a few hundred bytes: cheap enough inline in async code
 
     def __init__(self, path_template: str | os.PathLike[str]) -> None:
-        self.path_template = os.path.abspath(os.fspath(path_template))
+        self.path_template = os.path.abspath(os.path.expanduser(os.fspath(path_template)))
         self._dated = "{date}" in self.path_template
         self._lock = threading.Lock()
         self._path: str | None = None

@@ -66,7 +66,9 @@ class SqliteSink:
     there), or at the first write with ``connect=False``. Like :class:`JsonlSink`, it checks
     before each insert that ``path`` still names the open database: one removed or replaced
     while open is opened (and created) again, instead of rows going on into the unlinked file.
-    A child made by ``fork()`` opens a connection of its own at its first write (see
+    ``path`` is read as :class:`JsonlSink` reads its template (``~`` is the home directory,
+    a relative path is relative to the working directory when the sink is made). A child
+    made by ``fork()`` opens a connection of its own at its first write (see
     :mod:`policyroute.costs.sink_fork`).
 
     Example:
@@ -80,7 +82,8 @@ class SqliteSink:
         self, path: str | os.PathLike[str], *, timeout: float = 10.0, connect: bool = True
     ) -> None:
         # Absolute from the start, like JsonlSink's: a later chdir must not move the database.
-        self.path = Path(os.path.abspath(path))
+        # "~" is the home directory, as JsonlSink reads it.
+        self.path = Path(os.path.abspath(os.path.expanduser(path)))
         self.timeout = timeout
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
