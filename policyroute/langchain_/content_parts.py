@@ -106,16 +106,31 @@ def _source_content_text(block: Mapping[str, Any], content: Any) -> str:
     raise RequestError(f"{block.get('type')} block: a content source must be text or text blocks")
 
 
+def _by_id(file_id: Any, mime: Any) -> dict[str, Any]:
+    """A file part naming its file by id, with its MIME type as litellm's ``format``.
+
+    litellm picks the Anthropic block from the format (a PDF or text file a ``document``, an
+    image an ``image``) and sends a file without one as a ``container_upload``, a file for the
+    code-execution tool; Gemini needs it too. litellm drops the key for OpenAI.
+    """
+    file: dict[str, Any] = {"file_id": file_id}
+    if isinstance(mime, str) and mime:
+        file["format"] = mime
+    return {"type": "file", "file": file}
+
+
 def _image(block: Mapping[str, Any]) -> dict[str, Any]:
     if "source" in block:
         kind, value = _source(block, "image/png")
         if kind == "file_id":
-            return {"type": "file", "file": {"file_id": value}}
+            # An Anthropic file, whose type the block gives and no format: any image type
+            # makes it an image block again.
+            return _by_id(value, "image/png")
         if kind == "text":
             raise RequestError("image block: a text source is not an image")
         return {"type": "image_url", "image_url": {"url": value}}
     if block.get("file_id"):
-        return {"type": "file", "file": {"file_id": block["file_id"]}}
+        return _by_id(block["file_id"], block.get("mime_type"))
     url = _block_url(block)
     return {"type": "image_url", "image_url": {"url": url or _data_url(block, "image/png")}}
 
@@ -123,7 +138,7 @@ def _image(block: Mapping[str, Any]) -> dict[str, Any]:
 def _file_part(block: Mapping[str, Any], default_mime: str, name: str | None) -> dict[str, Any]:
     """A standard block as an OpenAI file part: by file id, else by URL or data URL."""
     if block.get("file_id"):
-        return {"type": "file", "file": {"file_id": block["file_id"]}}
+        return _by_id(block["file_id"], block.get("mime_type"))
     url = _block_url(block) or _data_url(block, default_mime)
     file = {"file_data": url} if name is None else {"filename": name, "file_data": url}
     return {"type": "file", "file": file}
@@ -151,7 +166,8 @@ def _file(block: Mapping[str, Any]) -> dict[str, Any]:
         if kind == "text":
             return {"type": "text", "text": value}
         if kind == "file_id":
-            return {"type": "file", "file": {"file_id": value}}
+            # An Anthropic document (a PDF or a text), whose file source carries no type.
+            return _by_id(value, "application/pdf")
         return {"type": "file", "file": {"filename": name, "file_data": value}}
     if not block.get("file_id") and isinstance(block.get("file"), Mapping):
         # Already the OpenAI shape.

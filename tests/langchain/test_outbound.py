@@ -44,7 +44,7 @@ PNG = "iVBORw0KGgo="
         ),
         (
             {"type": "image", "source": {"type": "file", "file_id": "file_1"}},
-            {"type": "file", "file": {"file_id": "file_1"}},
+            {"type": "file", "file": {"file_id": "file_1", "format": "image/png"}},
         ),
         (
             {
