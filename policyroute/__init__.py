@@ -44,6 +44,7 @@ from policyroute.errors import (
     RequestError,
     RoutingError,
     ServerError,
+    SinksRefusedError,
     StreamInterruptedError,
 )
 
@@ -94,6 +95,7 @@ __all__ = [
     "RequestError",
     "RoutingError",
     "ServerError",
+    "SinksRefusedError",
     "StreamInterruptedError",
     "ValidationResult",
     "__version__",

@@ -14,6 +14,7 @@ and from failures of the providers themselves::
     │   ├── BudgetExceeded                refused before anything was sent to a provider
     │   └── BudgetStoreError              the budget store could not be read or written
     ├── ReceiptError                    a receipt could not be written
+    │   └── SinksRefusedError             some of a MultiSink's sinks refused it (names them)
     └── ProviderError                   a provider call failed (carries the error class)
         ├── RateLimitError                429
         ├── ProviderTimeoutError          request, first-token or idle timeout
@@ -65,6 +66,7 @@ __all__ = [
     "RequestError",
     "RoutingError",
     "ServerError",
+    "SinksRefusedError",
     "StreamInterruptedError",
 ]
 
@@ -201,6 +203,21 @@ class BudgetStoreError(BudgetError):
 
 class ReceiptError(PolicyRouteError):
     """A receipt could not be written to its sink."""
+
+
+class SinksRefusedError(ReceiptError):
+    """Some of the sinks a ``MultiSink`` writes to refused a receipt; the others took it.
+
+    ``refused`` holds the sinks that refused it, so that it is written again to those alone.
+
+    Example:
+        >>> SinksRefusedError("CallableSink: collector down", refused=["sink"]).refused
+        ('sink',)
+    """
+
+    def __init__(self, message: str, refused: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.refused: tuple[Any, ...] = tuple(refused)
 
 
 # --------------------------------------------------------------------------- providers

@@ -48,7 +48,7 @@ class ReceiptEmitting:
             exc,
             extra={"policyroute_receipt": record, "policyroute_sink": sink},
         )
-        self.unwritten.keep(record, sink)
+        self.unwritten.keep(record, sink, exc)
 
     def resend_unwritten(self) -> int:
         """Write the receipts kept in :attr:`unwritten` again, each to the sinks that

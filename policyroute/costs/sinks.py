@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 from policyroute.costs.jsonl_sink import JsonlSink
 from policyroute.costs.receipt_json import encode_record
 from policyroute.costs.sqlite_sink import SqliteSink
-from policyroute.errors import ReceiptError
+from policyroute.errors import ReceiptError, SinksRefusedError
 
 __all__ = [
     "BatchReceiptSink",
@@ -41,6 +41,7 @@ __all__ = [
     "SqliteSink",
     "awrite_record",
     "encode_record",
+    "refusing_sinks",
 ]
 
 
@@ -202,6 +203,20 @@ async def awrite_record(sink: ReceiptSink, record: Mapping[str, Any]) -> None:
         sink.write(record)
 
 
+def refusing_sinks(sink: ReceiptSink, error: BaseException) -> tuple[ReceiptSink, ...]:
+    """The sinks that refused a record ``sink`` failed to write with ``error``: those a
+    :class:`MultiSink` names, else ``sink`` itself.
+
+    Example:
+        >>> sink = CallableSink(print)
+        >>> refusing_sinks(sink, ReceiptError("disk full")) == (sink,)
+        True
+    """
+    if isinstance(error, SinksRefusedError) and error.refused:
+        return error.refused
+    return (sink,)
+
+
 def _write_batch(sink: ReceiptSink, batch: Sequence[Mapping[str, Any]]) -> list[str]:
     """What failed writing ``batch`` to ``sink``: in one call if it can, else one by one."""
     write_many = getattr(sink, "write_many", None)  # isinstance on a protocol is slow
@@ -223,7 +238,9 @@ def _write_batch(sink: ReceiptSink, batch: Sequence[Mapping[str, Any]]) -> list[
 class MultiSink:
     """Writes each record to every sink; one failing sink does not stop the others.
 
-    Raises one :class:`ReceiptError` naming every sink that failed.
+    Raises one :class:`~policyroute.errors.SinksRefusedError` (a :class:`ReceiptError`)
+    naming every sink that failed, with those sinks in its ``refused``: the accounting keeps
+    the record for them alone, so resending it never writes it twice to a sink that took it.
     """
 
     def __init__(self, sinks: Sequence[ReceiptSink]) -> None:
@@ -233,35 +250,41 @@ class MultiSink:
     def write(self, record: Mapping[str, Any]) -> None:
         """Write to each sink in turn."""
         failures: list[str] = []
+        refused: list[ReceiptSink] = []
         for sink in self.sinks:
             try:
                 sink.write(record)
             except ReceiptError as exc:
                 failures.append(f"{type(sink).__name__}: {exc}")
+                refused.extend(refusing_sinks(sink, exc))
         if failures:
-            raise ReceiptError("; ".join(failures))
+            raise SinksRefusedError("; ".join(failures), refused)
 
     async def awrite(self, record: Mapping[str, Any]) -> None:
         """Write to each sink in turn from async code (see :func:`awrite_record`)."""
         failures: list[str] = []
+        refused: list[ReceiptSink] = []
         for sink in self.sinks:
             try:
                 await awrite_record(sink, record)
             except ReceiptError as exc:
                 failures.append(f"{type(sink).__name__}: {exc}")
+                refused.extend(refusing_sinks(sink, exc))
         if failures:
-            raise ReceiptError("; ".join(failures))
+            raise SinksRefusedError("; ".join(failures), refused)
 
     def write_many(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Write the records to each sink in turn, in one batch where the sink offers it."""
         batch = list(records)
-        failures = [
-            f"{type(sink).__name__}: {message}"
-            for sink in self.sinks
-            for message in _write_batch(sink, batch)
-        ]
+        failures: list[str] = []
+        refused: list[ReceiptSink] = []
+        for sink in self.sinks:
+            messages = _write_batch(sink, batch)
+            failures.extend(f"{type(sink).__name__}: {message}" for message in messages)
+            if messages:
+                refused.append(sink)
         if failures:
-            raise ReceiptError("; ".join(failures))
+            raise SinksRefusedError("; ".join(failures), refused)
 
     def close(self) -> None:
         """Close every sink."""

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from policyroute.costs.sinks import ReceiptSink, awrite_record
+from policyroute.costs.sinks import ReceiptSink, awrite_record, refusing_sinks
 
 __all__ = ["UNWRITTEN_MAX", "UnwrittenReceipts", "describe_sink"]
 
@@ -58,16 +58,22 @@ class UnwrittenReceipts(collections.deque[Record]):
         self._refused: dict[int, list[ReceiptSink]] = {}
         self._lock = threading.Lock()
 
-    def keep(self, record: Record, sink: ReceiptSink) -> None:
-        """Keep ``record``, which ``sink`` refused (once however many sinks refused it)."""
+    def keep(self, record: Record, sink: ReceiptSink, error: BaseException | None = None) -> None:
+        """Keep ``record``, which ``sink`` refused (once however many sinks refused it).
+
+        With the ``error`` it raised, a :class:`~policyroute.costs.sinks.MultiSink` of which
+        only some sinks refused the record is resent to those sinks alone.
+        """
+        targets = (sink,) if error is None else refusing_sinks(sink, error)
         with self._lock:
             if not any(kept is record for kept in reversed(self)):
                 if self.maxlen is not None and len(self) >= self.maxlen and self:
                     self._refused.pop(id(self[0]), None)  # about to be dropped
                 self.append(record)
             refused = self._refused.setdefault(id(record), [])
-            if not any(s is sink for s in refused):
-                refused.append(sink)
+            for target in targets:
+                if not any(s is target for s in refused):
+                    refused.append(target)
 
     def resend(self, sinks: Sequence[ReceiptSink]) -> int:
         """Write each kept receipt again to the sinks that refused it; return how many are
@@ -76,12 +82,12 @@ class UnwrittenReceipts(collections.deque[Record]):
         receipt added by other means than :meth:`keep`."""
         written = 0
         for record, targets in self._pending(sinks):
-            still = []
+            still: list[ReceiptSink] = []
             for sink in targets:
                 try:
                     sink.write(record)
                 except Exception as exc:  # ReceiptError, or a third-party sink's own error
-                    still.append(sink)
+                    still.extend(refusing_sinks(sink, exc))
                     _still_refused(record, sink, exc)
             written += self._done(record, still)
         return written
@@ -90,12 +96,12 @@ class UnwrittenReceipts(collections.deque[Record]):
         """:meth:`resend` from async code (blocking sinks write in a worker thread)."""
         written = 0
         for record, targets in self._pending(sinks):
-            still = []
+            still: list[ReceiptSink] = []
             for sink in targets:
                 try:
                     await awrite_record(sink, record)
                 except Exception as exc:
-                    still.append(sink)
+                    still.extend(refusing_sinks(sink, exc))
                     _still_refused(record, sink, exc)
             written += self._done(record, still)
         return written
