@@ -66,6 +66,10 @@ class SqliteSink:
     there), or at the first write with ``connect=False``. Like :class:`JsonlSink`, it checks
     before each insert that ``path`` still names the open database: one removed or replaced
     while open is opened (and created) again, instead of rows going on into the unlinked file.
+    ``timeout`` bounds each write, in all: the time it queues behind this process's other
+    writes (threads share one connection) and then waits for other processes' locks. A write
+    that cannot be done in time raises :class:`ReceiptError` naming the database.
+
     ``path`` is read as :class:`JsonlSink` reads its template (``~`` is the home directory,
     a relative path is relative to the working directory when the sink is made). A child
     made by ``fork()`` opens a connection of its own at its first write (see
@@ -154,22 +158,45 @@ class SqliteSink:
         values = [None if record.get(c) is None else text_of(record.get(c)) for c in _COLUMNS]
         attempt = record.get("attempt")
         row = (*values, attempt if isinstance(attempt, int) else None, payload)
-        with self._lock:
-            if self._closed:
-                raise ReceiptError(f"receipt database {self.path} is closed")
-            if self._forked_mid_write:
-                raise ReceiptError(
-                    f"receipt database {self.path} cannot be written from this process: it was"
-                    " forked while another thread was writing to it, which leaves SQLite's"
-                    " locks on the file unusable here; make the sink (or the accounting) in the"
-                    " child, after the fork"
-                )
-            conn = self._connection()
-            try:
-                conn.execute(_INSERT, row)
-            except sqlite3.Error as exc:
-                where = os.path.abspath(self.path)
-                raise ReceiptError(f"cannot insert receipt into {where}: {exc}") from exc
+        began = time.monotonic()
+        where = os.path.abspath(self.path)
+        # Threads share the connection, so their writes queue here. The timeout bounds the
+        # whole write, queue included: while another process holds the database, the Nth
+        # queued thread would otherwise fail only after N timeouts.
+        if not self._lock.acquire(timeout=self.timeout if self.timeout > 0 else -1):
+            raise ReceiptError(
+                f"cannot insert receipt into {where}: database is locked (waited"
+                f" {self.timeout:g}s behind this process's other writes to it)"
+            )
+        try:
+            self._insert(row, began, where)
+        finally:
+            self._lock.release()
+
+    def _insert(self, row: tuple[Any, ...], began: float, where: str) -> None:
+        """Insert ``row`` waiting what is left of the timeout since ``began``; hold the lock."""
+        if self._closed:
+            raise ReceiptError(f"receipt database {self.path} is closed")
+        if self._forked_mid_write:
+            raise ReceiptError(
+                f"receipt database {self.path} cannot be written from this process: it was"
+                " forked while another thread was writing to it, which leaves SQLite's"
+                " locks on the file unusable here; make the sink (or the accounting) in the"
+                " child, after the fork"
+            )
+        conn = self._connection()
+        left = self.timeout - (time.monotonic() - began)
+        queued = left < self.timeout - _QUEUED
+        try:
+            if queued:
+                _busy_timeout(conn, left)
+            conn.execute(_INSERT, row)
+        except sqlite3.Error as exc:
+            raise ReceiptError(f"cannot insert receipt into {where}: {exc}") from exc
+        finally:
+            if queued:
+                with contextlib.suppress(sqlite3.Error):
+                    _busy_timeout(conn, self.timeout)
 
     def close(self) -> None:
         """Close the connection."""
@@ -177,6 +204,17 @@ class SqliteSink:
             conn, self._conn, self._closed = self._conn, None, True
             if conn is not None:
                 conn.close()
+
+
+# A write that waited longer than this for the connection waits only what is left of its
+# timeout for the database; shorter waits (the usual queue of a few inserts) keep the
+# connection's own timeout and save two PRAGMAs.
+_QUEUED = 0.001
+
+
+def _busy_timeout(conn: sqlite3.Connection, seconds: float) -> None:
+    """Make ``conn`` wait up to ``seconds`` for another connection's lock."""
+    conn.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
 
 
 def _set_up(conn: sqlite3.Connection, timeout: float) -> None:

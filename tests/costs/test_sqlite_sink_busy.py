@@ -1,0 +1,93 @@
+"""The SQLite sink's timeout bounds each write, also when threads write at once.
+
+The sink's threads share one connection, so their inserts queue. While another process holds
+the database's write lock, a write must fail after ``timeout`` seconds in all, not after its
+place in the queue times ``timeout``: a server's eighth thread would otherwise return its
+answer 80 s late with the default 10 s, only to fail its receipt anyway.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from policyroute.costs.sinks import SqliteSink
+from policyroute.errors import ReceiptError
+
+TIMEOUT = 0.4
+THREADS = 4
+
+
+def _write_at_once(sink: SqliteSink, count: int) -> list[tuple[float, str]]:
+    """``count`` threads write one receipt each at the same time: (seconds, outcome) each."""
+    results: list[tuple[float, str]] = []
+    start = threading.Barrier(count)
+
+    def write(n: int) -> None:
+        start.wait()
+        began = time.monotonic()
+        try:
+            sink.write({"kind": "call", "request_id": f"r-{n}"})
+            outcome = "written"
+        except ReceiptError as exc:
+            outcome = str(exc)
+        results.append((time.monotonic() - began, outcome))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(THREADS * TIMEOUT * 5)
+    return results
+
+
+def test_writes_queued_behind_a_locked_database_each_wait_the_timeout_at_most(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "r.sqlite3"
+    sink = SqliteSink(path, timeout=TIMEOUT)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's long write
+
+    results = _write_at_once(sink, THREADS)
+    other.execute("ROLLBACK")
+    other.close()
+
+    assert len(results) == THREADS
+    assert all(str(path) in outcome for _, outcome in results)
+    slowest = max(seconds for seconds, _ in results)
+    assert slowest < 2 * TIMEOUT, f"a write waited {slowest:.2f}s with a {TIMEOUT}s timeout"
+    sink.close()
+
+
+def test_after_a_queued_write_the_full_timeout_applies_again(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    sink = SqliteSink(path, timeout=TIMEOUT)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    _write_at_once(sink, THREADS)  # queued writes that used up their time
+
+    # Held for most of the timeout, then let go: the next write waits for it and succeeds.
+    release = threading.Timer(TIMEOUT * 0.6, other.execute, args=("ROLLBACK",))
+    release.start()
+    sink.write({"kind": "call", "request_id": "after"})
+    release.join()
+    other.close()
+
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT request_id FROM receipts").fetchall()
+    db.close()
+    assert rows == [("after",)]
+    sink.close()
+
+
+def test_threads_writing_at_once_to_a_free_database_all_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    sink = SqliteSink(path, timeout=TIMEOUT)
+
+    results = _write_at_once(sink, 8)
+
+    assert [outcome for _, outcome in results] == ["written"] * 8
+    sink.close()
