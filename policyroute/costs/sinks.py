@@ -23,12 +23,14 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from policyroute.costs.jsonl_sink import JsonlSink
 from policyroute.costs.receipt_json import encode_record
+from policyroute.costs.redact import scrub
 from policyroute.costs.sqlite_sink import SqliteSink
 from policyroute.errors import ReceiptError, SinksRefusedError
 
@@ -40,6 +42,7 @@ __all__ = [
     "ReceiptSink",
     "SqliteSink",
     "awrite_record",
+    "callable_name",
     "encode_record",
     "refusing_sinks",
 ]
@@ -123,7 +126,7 @@ class CallableSink:
         except ReceiptError:
             raise
         except Exception as exc:
-            raise ReceiptError(f"receipt callable {self.fn!r} failed: {exc}") from exc
+            raise _failed(self.fn, exc) from exc
 
     async def awrite(self, record: Mapping[str, Any]) -> None:
         """Call ``fn(record)`` from async code, awaiting it if it is a coroutine function."""
@@ -135,13 +138,41 @@ class CallableSink:
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:
-            raise ReceiptError(f"receipt callable {self.fn!r} failed: {exc}") from exc
+            raise _failed(self.fn, exc) from exc
 
     def close(self) -> None:
         """Nothing to release."""
 
 
 _LEAVES = frozenset((str, int, float, bool, type(None)))
+
+
+def callable_name(fn: object) -> str:
+    """How errors and logs name a receipt callable: its module and qualified name.
+
+    Never its ``repr``, which for a :func:`functools.partial` shows the arguments bound to it
+    (``headers={"Authorization": ...}``) and for a bound method the object it is bound to (a
+    client holding its key).
+
+    Example:
+        >>> callable_name(functools.partial(print, "token"))
+        'functools.partial(builtins.print, ...)'
+        >>> callable_name([].append)
+        'list.append'
+    """
+    if isinstance(fn, functools.partial):
+        return f"functools.partial({callable_name(fn.func)}, ...)"
+    qualname = getattr(fn, "__qualname__", None)
+    if isinstance(qualname, str):
+        module = getattr(fn, "__module__", None)
+        return f"{module}.{qualname}" if isinstance(module, str) else qualname
+    kind = type(fn)
+    return f"{kind.__module__}.{kind.__qualname__} instance"
+
+
+def _failed(fn: object, exc: Exception) -> ReceiptError:
+    # What the callable's exception says may quote its request (a URL with ?api_key=...).
+    return ReceiptError(scrub(f"receipt callable {callable_name(fn)} failed: {exc}", ()))
 
 
 def _copy(value: Any) -> Any:
@@ -173,9 +204,9 @@ def _run_to_completion(awaitable: Awaitable[object], fn: object) -> None:
         if inspect.iscoroutine(awaitable):
             awaitable.close()
         raise ReceiptError(
-            f"async receipt callable {fn!r} was called synchronously from a thread whose"
-            " event loop is running: use the async API (ainvoke, astream, acompletion), which"
-            " awaits it through CallableSink.awrite, or give a plain function"
+            f"async receipt callable {callable_name(fn)} was called synchronously from a thread"
+            " whose event loop is running: use the async API (ainvoke, astream, acompletion),"
+            " which awaits it through CallableSink.awrite, or give a plain function"
         )
 
     async def wait() -> None:

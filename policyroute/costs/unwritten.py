@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from policyroute.costs.sinks import ReceiptSink, awrite_record, refusing_sinks
+from policyroute.costs.sinks import ReceiptSink, awrite_record, callable_name, refusing_sinks
 
 __all__ = ["UNWRITTEN_MAX", "UnwrittenReceipts", "describe_sink"]
 
@@ -132,14 +132,14 @@ def describe_sink(sink: ReceiptSink) -> str:
     Example:
         >>> from policyroute.costs.sinks import CallableSink
         >>> describe_sink(CallableSink(print))
-        'CallableSink <built-in function print>'
+        'CallableSink builtins.print'
     """
     where: object = getattr(sink, "path_template", None) or getattr(sink, "path", None)
     if isinstance(where, str | os.PathLike):
         return f"{type(sink).__name__} {os.path.abspath(where)}"
     fn = getattr(sink, "fn", None)
     if fn is not None:
-        return f"{type(sink).__name__} {fn!r}"
+        return f"{type(sink).__name__} {callable_name(fn)}"
     return type(sink).__name__
 
 
