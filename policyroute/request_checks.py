@@ -18,7 +18,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from policyroute.errors import RequestError
@@ -171,16 +172,54 @@ def check_facts(model: Any, metadata: Any, tags: Any) -> None:
 
 
 def check_params(params: Mapping[str, Any]) -> None:
-    """Raise :class:`RequestError` when a call parameter policyroute knows has a wrong type.
+    """Raise :class:`RequestError` when a call parameter policyroute knows has a wrong type,
+    or when any parameter holds a number that is not finite.
 
     ``None`` means "not given" and passes. ``n`` and the ``max_*tokens`` limits are whole
-    numbers of at least 1; sampling parameters are numbers; ``stop`` is a string or a list of
-    strings; ``timeout`` is a positive number of seconds.
+    numbers of at least 1; sampling parameters are numbers; ``stop`` is a string or a list
+    of strings; ``timeout`` is a positive number of seconds. No parameter may hold ``NaN`` or
+    an infinity, at any depth (``temperature``, ``timeout``, ``logit_bias``, ``extra_body``):
+    a call is sent as JSON, which has neither, so litellm would send a token providers refuse
+    with a 400, after the budget reservation was made (or, for ``timeout``, overflow the
+    clock the call is timed with).
+
+    Example:
+        >>> try:
+        ...     check_params({"temperature": float("nan")})
+        ... except RequestError as exc:
+        ...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+        request parameter 'temperature' holds nan, which is not a finite number: a call is
+        sent as JSON, which has no NaN or infinity; give a finite number
     """
     for key, value in params.items():
         check = _CHECKS.get(key)
         if check is not None and value is not None and not check[0](value):
             raise RequestError(f"request parameter {key!r} must be {check[1]}, got {_show(value)}")
+        for where, number in _non_finite(value, key, 0):
+            raise RequestError(
+                f"request parameter {where!r} holds {number!r}, which is not a finite number:"
+                " a call is sent as JSON, which has no NaN or infinity; give a finite number"
+            )
+
+
+# Deep enough for any provider's nested options; a deeper (or self-containing) value is the
+# provider's to judge.
+_MAX_DEPTH = 8
+
+
+def _non_finite(value: Any, where: str, depth: int) -> Iterator[tuple[str, float]]:
+    """The places in ``value`` (named from ``where``) holding a float that is not finite."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield where, value
+    elif depth >= _MAX_DEPTH or isinstance(value, (str, bytes)):
+        return
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{where}.{key}", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _non_finite(item, f"{where}[{i}]", depth + 1)
 
 
 def check_call(

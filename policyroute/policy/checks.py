@@ -1,9 +1,10 @@
 """Semantic checks: what the JSON Schema cannot say about a policy.
 
 References between models, groups, routes and budgets; names used twice; routes that can never
-match; cycles; weights; conditions; prices; secrets and environment variables; time zones.
-Every problem is collected and returned, never raised. The checks read the loaded tree
-defensively, so they also run (and stay quiet about shapes) when the schema found problems.
+match; cycles; weights; conditions; prices; secrets and environment variables; time zones and
+limits; endpoints. Every problem is collected and returned, never raised. The checks read the
+loaded tree defensively, so they also run (and stay quiet about shapes) when the schema found
+problems.
 
 Example:
     >>> from policyroute.policy.load import load_yaml
@@ -22,9 +23,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from policyroute.policy.budgetchecks import check_output_bounds
+from policyroute.policy.budgetvalues import check_budget_values
 from policyroute.policy.codes import CODES
 from policyroute.policy.condchecks import always_true, check_condition
 from policyroute.policy.diagnostics import Diagnostic, Severity
+from policyroute.policy.endpoints import check_endpoints
 from policyroute.policy.envrefs import check_env
 from policyroute.policy.load import JsonPath, LoadedDocument, format_path
 from policyroute.policy.modelchecks import check_models, check_requirements
@@ -95,6 +98,8 @@ def semantic_diagnostics(
     check_output_bounds(checker)
     check_env(checker)
     check_store(checker)
+    check_budget_values(checker)
+    check_endpoints(checker)
     return checker.diagnostics
 
 
@@ -327,8 +332,6 @@ def _downgrades(c: Checker) -> list[tuple[int, str]]:
 
 
 def _check_budgets(c: Checker) -> None:
-    from zoneinfo import ZoneInfo
-
     routes = c.route_names()
     for i, target in _downgrades(c):
         if target not in routes and target not in c.groups:
@@ -362,17 +365,6 @@ def _check_budgets(c: Checker) -> None:
                     ("budgets", i, "routes", j),
                     f"unknown route '{rname}'",
                     hint=_hint(rname, routes),
-                )
-        zone = budget.get("timezone")
-        if _is_str(zone) and zone:
-            try:
-                ZoneInfo(zone)
-            except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
-                c.emit(
-                    "PR122",
-                    ("budgets", i, "timezone"),
-                    f"unknown time zone {zone!r}",
-                    hint="use an IANA name such as UTC or Europe/Paris",
                 )
         warn = [w for w in _list(budget.get("warn_at")) if isinstance(w, (int, float))]
         if any(b <= a for a, b in itertools.pairwise(warn)):

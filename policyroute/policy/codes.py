@@ -52,6 +52,7 @@ CODES = MappingProxyType(
         "PR014": CodeInfo(_E, "a list or mapping has too few or too many entries"),
         "PR015": CodeInfo(_E, "a list that must hold distinct items repeats one"),
         "PR016": CodeInfo(_E, "a value matches none of the allowed forms"),
+        "PR017": CodeInfo(_E, "a %YAML directive asks for a YAML version other than 1.2"),
         # ---- semantic: references
         "PR101": CodeInfo(_E, "a route targets a model or group that is not defined"),
         "PR102": CodeInfo(_E, "a group lists a model or group that is not defined"),
@@ -92,5 +93,8 @@ CODES = MappingProxyType(
         "PR134": CodeInfo(
             _W, "a budget covers a model whose output nothing bounds (no max_tokens, no limit)"
         ),
+        "PR135": CodeInfo(_W, "api_base's user info replaces the api_key this deployment sends"),
+        "PR136": CodeInfo(_E, "api_base is not an http:// or https:// URL (also after ${ENV})"),
+        "PR137": CodeInfo(_E, "a budget's limit_usd is below one nano-dollar and counts as 0"),
     }
 )

@@ -102,6 +102,8 @@ _EMPTY_HINTS = {
     "request": "a request needs at least 'messages'",
 }
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# JSON has no infinity or not-a-number: no provider accepts one as a call parameter.
+_FINITE_HINT = "give a finite number; infinity and not-a-number cannot be sent in a call"
 
 
 class Position(NamedTuple):
@@ -244,6 +246,10 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
             )
         )
         return doc
+    directive = _version_directive(text, file, what)
+    if directive is not None:
+        doc.diagnostics.append(directive)
+        return doc
     try:
         yaml = YAML(typ="safe", pure=True)
         # A re-defined anchor is legal YAML (the later one wins); do not turn it into a warning.
@@ -342,6 +348,57 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
         return doc
     doc.data = data
     return doc
+
+
+# A directive starts a line with '%'; nothing else in a policy can (a plain value cannot start
+# with '%'), so the text is scanned for directives only when one may be there.
+_DIRECTIVE = re.compile(r"^%", re.MULTILINE)
+
+
+def _version_directive(text: str, file: str, what: str) -> Diagnostic | None:
+    """PR017 for a ``%YAML`` directive asking for anything but YAML 1.2, else ``None``.
+
+    ruamel honours ``%YAML 1.1``: ``yes``, ``no``, ``on`` and ``off`` become booleans and
+    ``017`` the octal 15, so a policy would be read differently from what the documentation
+    and the schema say (and ``%YAML 1.3`` fails inside ruamel with an assertion). Reading the
+    file as 1.2 anyway would quietly give it another meaning than the one its author asked
+    for; naming the directive says at once why values read as they do.
+    """
+    if _DIRECTIVE.search(text) is None:
+        return None
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.tokens import DirectiveToken, StreamStartToken
+
+    try:
+        # directives come first: stop at the first token that is not one
+        for token in YAML(typ="safe", pure=True).scan(text):
+            if isinstance(token, StreamStartToken):
+                continue
+            if not isinstance(token, DirectiveToken):
+                return None
+            if token.name == "YAML" and tuple(token.value) != (1, 2):
+                major, minor = token.value
+                hint = "remove the %YAML line, or make it %YAML 1.2"
+                if (major, minor) == (1, 1):
+                    hint = (
+                        "remove the %YAML line: in YAML 1.2 yes, no, on and off are text and 017"
+                        " is 17; write true or false where a boolean is meant"
+                    )
+                mark = token.start_mark
+                return Diagnostic(
+                    "PR017",
+                    f"the file asks for YAML {major}.{minor} (%YAML {major}.{minor});"
+                    f" a {what} is read as YAML 1.2",
+                    "",
+                    file,
+                    mark.line + 1,
+                    mark.column + 1,
+                    hint=hint,
+                )
+    except YAMLError:
+        return None  # composing reports it, with its place
+    return None
 
 
 # A double-quoted "\\U" escape past U+10FFFF makes ruamel call chr() out of range, and it raises
@@ -514,7 +571,7 @@ class _Converter:
 
     def _float(self, node: Any, path: JsonPath, text: str) -> Any:
         if text.lower().lstrip("+-") in (".inf", ".nan"):
-            self._diag("PR004", f"number {text!r} is not finite", path, node)
+            self._diag("PR004", f"number {text!r} is not finite", path, node, _FINITE_HINT)
             return None
         try:
             value = float(text.replace("_", ""))
@@ -522,7 +579,7 @@ class _Converter:
             self._diag("PR004", f"cannot read {text!r} as a number", path, node)
             return None
         if not math.isfinite(value):
-            self._diag("PR004", f"number {text!r} is not finite", path, node)
+            self._diag("PR004", f"number {text!r} is not finite", path, node, _FINITE_HINT)
             return None
         self.doc.raw_scalars[path] = text
         return value

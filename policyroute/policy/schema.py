@@ -121,6 +121,18 @@ def _wants_text(schema: Mapping[str, Any]) -> bool:
     return "string" in names and names <= {"string", "array", "object"}
 
 
+_NON_FINITE = frozenset({"nan", "inf", "infinity"})
+
+
+def _non_finite(schema: Mapping[str, Any], value: Any) -> bool:
+    """Whether ``value`` spells infinity or not-a-number where the schema wants a number (YAML
+    1.2 reads only ``.nan`` and ``.inf`` as numbers, which the loader refuses)."""
+    types = schema.get("type", [])
+    names = {types} if isinstance(types, str) else set(types)
+    wanted = bool(names & {"number", "integer"})
+    return wanted and isinstance(value, str) and value.strip().lower().lstrip("+-") in _NON_FINITE
+
+
 def _show(path: JsonPath, value: Any) -> str:
     if path and path[-1] in SENSITIVE_KEYS:
         return "the value"
@@ -179,6 +191,8 @@ class _ErrorMapper:
                 # text that looks like a number or a boolean (007, 1e3, true) is read as one
                 what = "a boolean" if isinstance(value, bool) else "a number"
                 hint = f"YAML reads this unquoted value as {what}; quote it to keep it text"
+            elif _non_finite(schema, value):
+                hint = "YAML reads NaN and inf as text, and a call takes finite numbers only"
             self.emit("PR012", path, f"expected {expected}, got {_kind(value)}", hint=hint)
         elif kind in ("enum", "const"):
             allowed = schema["enum"] if kind == "enum" else [schema["const"]]

@@ -1,0 +1,139 @@
+"""Checks of a deployment's ``api_base``: an http(s) URL, and credentials that hide the key.
+
+Both run on the URL a call would use: ``${ENV_VAR}`` references are expanded first, from the
+environment the policy is validated with (the one it is built with), and a URL with an unset
+variable is left to PR119. No message shows the URL or any part of a variable's value: either
+may hold a password.
+
+- PR136: litellm sends every provider call over HTTP, so anything but an ``http://`` or
+  ``https://`` URL with a host (no scheme, ``ftp:``, ``unix:``, a space or line break inside)
+  fails every call at send time, with a connection error that is retried and fallen over.
+- PR135: user info in the URL (``http://user:pw@gateway/v1``) is sent as ``Authorization:
+  Basic ...`` (see :mod:`policyroute.execution.url_credentials`), which takes the place of the
+  ``Authorization: Bearer <api_key>`` header of an OpenAI-format deployment: the key is never
+  sent. Providers that send their key in a header of its own keep it.
+
+Example:
+    >>> url_problem("https://api.example.com/v1") is None
+    True
+    >>> url_problem("api.example.com/v1")
+    'has no scheme'
+    >>> key_header("anthropic/claude-haiku-4-5"), key_header("openai/gpt-4o-mini")
+    ('x-api-key', 'Authorization')
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from policyroute.policy.envrefs import env_names, expand_env
+
+if TYPE_CHECKING:
+    from policyroute.policy.checks import Checker
+
+__all__ = ["check_endpoints", "key_header", "url_problem"]
+
+# litellm providers whose key travels in a header other than Authorization (litellm 1.8x:
+# AnthropicModelInfo.validate_environment, the openai SDK's AzureOpenAI client, and
+# VertexBase._get_token_and_url for Google AI Studio). Every other provider, the
+# OpenAI-compatible ones and Bedrock's bearer keys among them, sends ``Bearer <key>``.
+_OWN_HEADER = {"anthropic": "x-api-key", "azure": "api-key", "gemini": "x-goog-api-key"}
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_NAMED = {"line break": "\n\r", "space": " ", "tab": "\t"}
+
+
+def key_header(model: str) -> str:
+    """The header litellm sends a deployment's ``api_key`` in, from its model string.
+
+    Example:
+        >>> key_header("azure/my-gpt-4o"), key_header("claude-sonnet-4-5")
+        ('api-key', 'x-api-key')
+    """
+    prefix, slash, _ = model.partition("/")
+    if not slash:
+        prefix = "anthropic" if model.lower().startswith("claude") else "openai"
+    return _OWN_HEADER.get(prefix, "Authorization")
+
+
+def url_problem(url: str) -> str | None:
+    """What keeps ``url`` from being an ``http(s)://`` URL with a host, as a phrase that
+    follows "the URL"; ``None`` when it is one. The phrase never quotes the URL.
+
+    Example:
+        >>> url_problem("ftp://files.example.com"), url_problem("http://gw/v1\\n")
+        ("uses the scheme 'ftp'", 'holds a line break')
+    """
+    for name, chars in _NAMED.items():
+        if any(ch in url for ch in chars):
+            return f"holds a {name}"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return "holds a control character"
+    scheme = _SCHEME.match(url)
+    if scheme is None or not url[scheme.end() :].startswith("//"):
+        # "localhost:11434" reads as the scheme "localhost": naming it would mislead
+        return "has no scheme"
+    if scheme.group(1).lower() not in ("http", "https"):
+        return f"uses the scheme {scheme.group(1).lower()!r}"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it checks it: a port that is not a number raises
+    except ValueError:
+        return "has a malformed host or port"
+    if not parts.hostname:
+        return "has no host"
+    return None
+
+
+def _has_credentials(url: str) -> bool:
+    # urlsplit reads the user info as httpx does (up to the authority's last "@"), and
+    # httpx, like url_credentials.basic_authorization, sends nothing for "http://:@host".
+    # That module is not imported: validation stays clear of the execution package.
+    parts = urlsplit(url)
+    return bool(parts.username or parts.password)
+
+
+def check_endpoints(c: Checker) -> None:
+    """PR136 an ``api_base`` that is not an http(s) URL; PR135 one whose user info replaces
+    the deployment's ``api_key``."""
+    for alias, model in c.models.items():
+        if not isinstance(model, dict):
+            continue
+        base = model.get("api_base")
+        if not isinstance(base, str) or not base:
+            continue  # the schema reports it
+        url = expand_env(base, c.environ)
+        if url is None:
+            continue  # an unset variable: PR119
+        path = ("models", alias, "api_base")
+        refs = ", ".join(f"${{{name}}}" for name in dict.fromkeys(env_names(base)))
+        after = f" (with {refs} expanded)" if refs else ""
+        problem = url_problem(url)
+        if problem is not None:
+            c.emit(
+                "PR136",
+                path,
+                f"api_base{after} is not an http:// or https:// URL: it {problem}",
+                hint="litellm reaches every provider over HTTP; give a URL such as"
+                " https://gateway.example.com/v1",
+            )
+            continue
+        _check_credentials(c, alias, model, url, after)
+
+
+def _check_credentials(c: Checker, alias: str, model: dict[str, Any], url: str, after: str) -> None:
+    name = model.get("model")
+    if "api_key" not in model or not isinstance(name, str):
+        return
+    if not _has_credentials(url) or key_header(name) != "Authorization":
+        return
+    c.emit(
+        "PR135",
+        ("models", alias, "api_base"),
+        f"api_base{after} holds credentials (user info before '@'), sent as 'Authorization:"
+        " Basic ...' in place of the 'Authorization: Bearer' header that would carry the"
+        f" api_key of {name!r}: the key never reaches the provider",
+        hint="if the gateway adds the key itself, remove api_key; otherwise take the"
+        " credentials out of api_base",
+    )
