@@ -161,15 +161,17 @@ class RedisStore:
         # network blip closed fails its next command even though Redis is back. Every script
         # is idempotent (a reserve whose reply was lost finds its id held and holds nothing
         # more), so running one again is safe; timeouts are not retried, to bound the wait.
+        # READONLY is retried on a new connection too: after a failover the address names the
+        # promoted replica, but Redis keeps the connections of the primary it demoted, which
+        # refuse every write (and ran none of the script) until they are dropped.
+        errors = (redis.exceptions.ConnectionError, redis.exceptions.ReadOnlyError)
         return pool_class.from_url(
             self.url,
             max_connections=self._max_connections,
             timeout=self._socket_timeout,
             socket_timeout=self._socket_timeout,
             socket_connect_timeout=self._socket_timeout,
-            retry=retry_class(
-                redis.backoff.NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
-            ),
+            retry=retry_class(redis.backoff.NoBackoff(), 1, supported_errors=errors),
         )
 
     # ------------------------------------------------------------------ argument building
