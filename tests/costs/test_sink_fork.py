@@ -42,6 +42,15 @@ def _fork_and_write(sink: ReceiptSink, record: dict[str, Any]) -> int:
     return pid
 
 
+def _until_held(sink: JsonlSink | SqliteSink) -> None:
+    """Wait until a thread holds ``sink`` (is inside its write)."""
+    deadline = time.monotonic() + CHILD_SECONDS
+    while not sink._lock.locked():
+        assert time.monotonic() < deadline, "the writer thread never started its write"
+        time.sleep(0.001)
+    time.sleep(0.02)  # and has gone on into os.write or SQLite's wait
+
+
 def _exit_code(pid: int) -> int | None:
     """The child's exit code, or ``None`` if it was still running after CHILD_SECONDS (it
     is then killed and reaped)."""
@@ -95,7 +104,7 @@ def test_a_jsonl_child_forked_mid_write_writes_its_own_receipts(
     slow_disk.stall(sink._fd)
     writer = threading.Thread(target=sink.write, args=({"who": "parent", "n": 2},))
     writer.start()
-    time.sleep(0.05)  # the writer now holds the sink, inside os.write
+    _until_held(sink)  # the writer now holds the sink, inside os.write
 
     pid = _fork_and_write(sink, {"who": "child", "n": 1})
     code = _exit_code(pid)
@@ -122,7 +131,7 @@ def test_a_sqlite_child_forked_mid_write_refuses_at_once_and_says_why(tmp_path: 
     blocker.execute("BEGIN IMMEDIATE")  # another process's long write: the sink's insert waits
     writer = threading.Thread(target=sink.write, args=({"kind": "call", "request_id": "p-2"},))
     writer.start()
-    time.sleep(0.05)  # the writer now holds the sink (and its connection), waiting
+    _until_held(sink)  # the writer now holds the sink (and its connection), waiting
     read, write = os.pipe()
 
     with warnings.catch_warnings():

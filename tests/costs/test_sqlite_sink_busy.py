@@ -62,24 +62,42 @@ def test_writes_queued_behind_a_locked_database_each_wait_the_timeout_at_most(
     sink.close()
 
 
-def test_after_a_queued_write_the_full_timeout_applies_again(tmp_path: Path) -> None:
-    path = tmp_path / "r.sqlite3"
-    sink = SqliteSink(path, timeout=TIMEOUT)
+def _hold(path: Path, seconds: float) -> threading.Thread:
+    """Another process's write: holds ``path``'s write lock for ``seconds`` from now."""
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
-    _write_at_once(sink, THREADS)  # queued writes that used up their time
 
-    # Held for most of the timeout, then let go: the next write waits for it and succeeds.
-    release = threading.Timer(TIMEOUT * 0.6, other.execute, args=("ROLLBACK",))
-    release.start()
-    sink.write({"kind": "call", "request_id": "after"})
-    release.join()
-    other.close()
+    def let_go() -> None:
+        time.sleep(seconds)
+        other.execute("ROLLBACK")
+        other.close()
+
+    holder = threading.Thread(target=let_go)
+    holder.start()
+    return holder
+
+
+def test_after_a_queued_write_the_full_timeout_applies_again(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    timeout = 1.0
+    sink = SqliteSink(path, timeout=timeout)
+    holder = _hold(path, 0.7 * timeout)
+    first = threading.Thread(target=sink.write, args=({"kind": "call", "request_id": "a"},))
+    first.start()
+    while not sink._lock.locked():
+        time.sleep(0.001)
+    sink.write({"kind": "call", "request_id": "b"})  # queued behind "a": 0.3 s left for it
+    first.join()
+    holder.join()
+
+    holder = _hold(path, 0.6 * timeout)  # longer than what "b" had left, within the timeout
+    sink.write({"kind": "call", "request_id": "c"})
+    holder.join()
 
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT request_id FROM receipts").fetchall()
+        rows = sorted(r[0] for r in db.execute("SELECT request_id FROM receipts"))
     db.close()
-    assert rows == [("after",)]
+    assert rows == ["a", "b", "c"]
     sink.close()
 
 
