@@ -141,3 +141,34 @@ def test_a_store_pointed_at_a_replica_refuses_naming_the_cause(servers: tuple[in
             store.reserve([_line()], reservation_id="r1", lease_seconds=60, now=time.time())
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_script_first_run_after_the_failover_is_run_on_the_new_primary(
+    servers: tuple[int, int], api: str
+) -> None:
+    # The settle script was never loaded on the old primary: its EVALSHA there is refused
+    # with NOSCRIPT, the script is loaded there, run again, refused with READONLY, and run
+    # once more on a new connection, to the new primary, which has never seen it either.
+    old, new = servers
+
+    async def settle_async(proxy: FaultyProxy, store: RedisStore) -> None:
+        try:
+            first = await store.areserve([_line()], reservation_id="r1", lease_seconds=60, now=0.0)
+            assert first.ok
+            _fail_over(proxy, old, new)
+            assert await store.asettle("r1", Decimal("0.04"), now=time.time()) == []
+        finally:
+            await store.aclose()
+
+    with FaultyProxy(old) as proxy:
+        store = RedisStore(proxy.url(), prefix="failover")
+        if api == "async":
+            asyncio.run(settle_async(proxy, store))
+        else:
+            try:
+                assert store.reserve([_line()], reservation_id="r1", lease_seconds=60, now=0.0).ok
+                _fail_over(proxy, old, new)
+                assert store.settle("r1", Decimal("0.04"), now=time.time()) == []
+            finally:
+                store.close()

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from policyroute.budgets.stores._redis_lua import RECLAIM, RENEW, RESERVE, SETTLE
+from policyroute.budgets.stores._redis_scripts import AsyncScript, SyncScript
 from policyroute.budgets.stores.base import (
     LineState,
     ReserveLine,
@@ -139,7 +140,7 @@ class RedisStore:
         except ValueError as exc:  # the URL itself is malformed
             raise self._fail(exc) from exc
         self._sync = redis.Redis(connection_pool=pool)
-        self._scripts = {name: self._sync.register_script(src) for name, src in _SCRIPTS}
+        self._scripts = {name: SyncScript(self._sync, src) for name, src in _SCRIPTS}
         # One async client per event loop: redis-py's async connections belong to the loop
         # that made them (see loop_clients).
         self._async_clients = LoopClients(self._make_async)
@@ -371,7 +372,7 @@ class RedisStore:
         redis = _redis()
         pool = self._pool(redis.asyncio.BlockingConnectionPool, redis.asyncio.retry.Retry)
         client = redis.asyncio.Redis(connection_pool=pool)
-        return client, {name: client.register_script(src) for name, src in _SCRIPTS}
+        return client, {name: AsyncScript(client, src) for name, src in _SCRIPTS}
 
     async def areserve(
         self,
