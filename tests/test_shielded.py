@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 
 import pytest
 
 from policyroute import _shielded
 from policyroute._shielded import despite_cancellation
+from policyroute.execution.timeouts import within
 
 # Tasks main leaves running for asyncio.run's end to cancel (kept referenced meanwhile).
 left: list[asyncio.Future[None]] = []
@@ -107,17 +107,16 @@ def test_work_under_way_when_asyncio_run_ends_finishes_with_the_result_it_awaite
 
 
 async def _timed_out_work(seen: list[str]) -> None:
-    # A store's own timeout (asyncio.timeout cancels the task the work runs in, then turns
-    # the cancellation into TimeoutError): it must keep working in the work's task.
+    # A store's own timeout (asyncio.timeout, which within is on 3.11+, cancels the task the
+    # work runs in, then turns the cancellation into TimeoutError): it must keep working in
+    # the work's task.
     await asyncio.sleep(0.02)
     try:
-        async with asyncio.timeout(0.01):
-            await asyncio.sleep(1)
+        await within(asyncio.sleep(1), 0.01)
     except TimeoutError:
         seen.append("timed out")
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is Python 3.11+")
 def test_a_timeout_inside_the_work_times_out() -> None:
     seen: list[str] = []
 
@@ -130,7 +129,6 @@ def test_a_timeout_inside_the_work_times_out() -> None:
     assert seen == ["timed out"]
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is Python 3.11+")
 def test_a_timeout_inside_the_work_times_out_after_the_loops_end_cancelled_it() -> None:
     # The held-back cancellation is not counted against the work's task either.
     seen: list[str] = []

@@ -1,7 +1,9 @@
-"""Deadlines around awaitables, without creating a task per call where Python allows it.
+"""Deadlines around awaitables, awaited in the caller's task.
 
-``asyncio.timeout`` (3.11+) only arms a timer on the running task; ``asyncio.wait_for``
-(the 3.10 fallback) wraps the awaitable in a new task.
+``asyncio.timeout`` (3.11+) arms a timer on the running task. Python 3.10 uses
+:func:`~policyroute.execution.inplace_timeout.bounded`, which keeps those semantics without
+``asyncio.wait_for``'s task per call: a read started a loop turn late (in that task) can lose
+what arrived before a connection's end (aiohttp raises the end before the buffered bytes).
 
 Example:
     >>> import asyncio
@@ -30,12 +32,10 @@ if sys.version_info >= (3, 11):
             return await awaitable
 
 else:  # pragma: no cover - exercised on Python 3.10 only
+    from policyroute.execution.inplace_timeout import bounded
 
     async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
         """Await ``awaitable``; raise ``TimeoutError`` after ``seconds`` (``None``: no limit)."""
         if seconds is None:
             return await awaitable
-        try:
-            return await asyncio.wait_for(awaitable, max(0.0, seconds))
-        except asyncio.TimeoutError as exc:
-            raise TimeoutError(str(exc)) from exc
+        return await bounded(awaitable, seconds)
