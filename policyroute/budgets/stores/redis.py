@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from policyroute.budgets.stores._redis_lua import RECLAIM, RENEW, RESERVE, SETTLE
 from policyroute.budgets.stores._redis_scripts import AsyncScript, SyncScript
@@ -44,6 +43,7 @@ from policyroute.budgets.stores.base import (
 )
 from policyroute.budgets.stores.loop_clients import LoopClients
 from policyroute.budgets.stores.redis_eviction import warn_if_evicting
+from policyroute.budgets.stores.redis_url import redacted_url, scrub
 from policyroute.errors import BudgetStoreError
 
 __all__ = ["RedisStore", "redacted_url"]
@@ -81,31 +81,6 @@ def _thresholds(fractions: Sequence[float], limit_nano: int) -> str:
         '0.07:700000,0.5:5000000'
     """
     return ",".join(f"{float(t)!r}:{math.ceil(threshold_spend(t, limit_nano))}" for t in fractions)
-
-
-def redacted_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``, fit for messages and logs.
-
-    Example:
-        >>> redacted_url("redis://app:s3cret@cache:6379/2")
-        'redis://app:***@cache:6379/2'
-        >>> redacted_url("redis://cache:6379/0?password=s3cret")
-        'redis://cache:6379/0?password=***'
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
-    if parts.query:
-        # redis-py also reads a password from the query string.
-        query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, True)]
-        parts = parts._replace(query=urlencode(query, safe="*"))
-    # Built by hand: urlunsplit drops the "//" of "unix:///path".
-    url = f"{parts.scheme}://{parts.netloc}{parts.path}"
-    return url + (f"?{parts.query}" if parts.query else "")
 
 
 class RedisStore:
@@ -258,7 +233,9 @@ class RedisStore:
         warn_if_evicting(config or {}, repr(self))
 
     def _fail(self, exc: BaseException) -> BudgetStoreError:
-        return BudgetStoreError(f"redis budget store {self.where} (prefix {self.prefix}): {exc}")
+        # redis-py may quote part of a password it misread as the port or a socket path.
+        why = scrub(str(exc), self.url)
+        return BudgetStoreError(f"redis budget store {self.where} (prefix {self.prefix}): {why}")
 
     # ------------------------------------------------------------------ sync API
 
