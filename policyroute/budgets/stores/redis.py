@@ -23,7 +23,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -219,17 +219,27 @@ class RedisStore:
         refused call would then be charged its worst case when the lease runs out: such a
         reserve is released at once (by id, so releasing one that never ran changes nothing).
         """
+        return self._unreachable(exc)
+
+    @staticmethod
+    def _unreachable(exc: BaseException) -> bool:
+        """Whether ``exc`` says the server did not answer (refused, reset, timed out)."""
         redis = _redis()
         return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError))
 
-    def _check_eviction(self, config_get: Callable[[str], Any]) -> None:
-        # Once per store: a server that refuses CONFIG (managed services) or cannot be
-        # reached now is not checked; the reservation reports an unreachable server.
+    def _check_eviction(self, config: Any) -> None:
+        """Warn if the server may evict, given its ``CONFIG GET maxmemory*`` reply or error.
+
+        Once per store. A server that refuses CONFIG (managed services) is not checked; one
+        that could not be reached is checked on a later reservation, and this one is refused
+        now: nothing was reserved, and a reserve (and the release that would undo it) would
+        only wait out the socket timeout again on a server that does not answer.
+        """
+        if isinstance(config, BaseException):
+            if self._unreachable(config):
+                raise self._fail(config) from config
+            config = {}
         self._eviction_checked = True
-        try:
-            config = config_get("maxmemory*")
-        except self._exc:
-            return
         warn_if_evicting(config or {}, repr(self))
 
     def _fail(self, exc: BaseException) -> BudgetStoreError:
@@ -250,7 +260,11 @@ class RedisStore:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reserve`."""
         keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
         if not self._eviction_checked:
-            self._check_eviction(self._sync.config_get)
+            try:
+                config = self._sync.config_get("maxmemory*")
+            except self._exc as exc:
+                config = exc
+            self._check_eviction(config)
         try:
             reply = self._scripts["reserve"](keys=keys, args=args)
         except self._exc as exc:
@@ -365,9 +379,9 @@ class RedisStore:
         if not self._eviction_checked:
             try:
                 config = await client.config_get("maxmemory*")
-            except self._exc:
-                config = {}
-            self._check_eviction(lambda _: config)
+            except self._exc as exc:
+                config = exc
+            self._check_eviction(config)
         try:
             reply = await scripts["reserve"](keys=keys, args=args)
         except self._exc as exc:

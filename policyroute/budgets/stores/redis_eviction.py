@@ -4,8 +4,9 @@ A Redis with a memory limit and an eviction policy other than ``noeviction`` dro
 it fills up: a budget line evicted mid-month starts again from zero, and the budget is
 exceeded without anyone being told. Every budget key carries a TTL (its window's end), so the
 ``volatile-*`` policies can evict them as well as the ``allkeys-*`` ones. The store checks
-once, on its first reservation, and logs a WARNING on ``policyroute.budgets``; a server that
-refuses ``CONFIG GET`` (most managed services do) is not checked.
+once, on its first reservation that reaches the server, and logs a WARNING on
+``policyroute.budgets``; a server that refuses ``CONFIG GET`` (most managed services do) is
+not checked.
 
 Example:
     >>> eviction_risk({"maxmemory": "104857600", "maxmemory-policy": "allkeys-lru"})
