@@ -29,9 +29,11 @@ from policyroute.policy.condchecks import always_true, check_condition
 from policyroute.policy.diagnostics import Diagnostic, Severity
 from policyroute.policy.endpoints import check_endpoints
 from policyroute.policy.envrefs import check_env
+from policyroute.policy.filepaths import check_file_paths
 from policyroute.policy.load import JsonPath, LoadedDocument, format_path
 from policyroute.policy.modelchecks import check_models, check_requirements
 from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH, measure
+from policyroute.policy.redisurl import check_store_url
 from policyroute.policy.schema import _hint
 from policyroute.policy.storechecks import check_store
 
@@ -98,6 +100,8 @@ def semantic_diagnostics(
     check_output_bounds(checker)
     check_env(checker)
     check_store(checker)
+    check_store_url(checker)
+    check_file_paths(checker)
     check_budget_values(checker)
     check_endpoints(checker)
     return checker.diagnostics

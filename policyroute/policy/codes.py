@@ -96,5 +96,9 @@ CODES = MappingProxyType(
         "PR135": CodeInfo(_W, "api_base's user info replaces the api_key this deployment sends"),
         "PR136": CodeInfo(_E, "api_base is not an http:// or https:// URL (also after ${ENV})"),
         "PR137": CodeInfo(_E, "a budget's limit_usd is below one nano-dollar and counts as 0"),
+        "PR138": CodeInfo(_E, "receipts.path or store.path names a directory, not a file"),
+        "PR139": CodeInfo(
+            _E, "store.url is not a URL redis-py reads (redis://, rediss://, unix://)"
+        ),
     }
 )

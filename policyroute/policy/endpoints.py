@@ -33,7 +33,7 @@ from policyroute.policy.envrefs import env_names, expand_env
 if TYPE_CHECKING:
     from policyroute.policy.checks import Checker
 
-__all__ = ["check_endpoints", "key_header", "url_problem"]
+__all__ = ["blank_problem", "check_endpoints", "key_header", "url_problem"]
 
 # litellm providers whose key travels in a header other than Authorization (litellm 1.8x:
 # AnthropicModelInfo.validate_environment, the openai SDK's AzureOpenAI client, and
@@ -57,6 +57,22 @@ def key_header(model: str) -> str:
     return _OWN_HEADER.get(prefix, "Authorization")
 
 
+def blank_problem(url: str) -> str | None:
+    """The space, line break, tab or control character ``url`` holds, as a phrase that follows
+    "the URL"; ``None`` when it holds none. No URL has one that means what its author meant.
+
+    Example:
+        >>> blank_problem("redis://cache :6379"), blank_problem("https://gw/v1")
+        ('holds a space', None)
+    """
+    for name, chars in _NAMED.items():
+        if any(ch in url for ch in chars):
+            return f"holds a {name}"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        return "holds a control character"
+    return None
+
+
 def url_problem(url: str) -> str | None:
     """What keeps ``url`` from being an ``http(s)://`` URL with a host, as a phrase that
     follows "the URL"; ``None`` when it is one. The phrase never quotes the URL.
@@ -65,11 +81,9 @@ def url_problem(url: str) -> str | None:
         >>> url_problem("ftp://files.example.com"), url_problem("http://gw/v1\\n")
         ("uses the scheme 'ftp'", 'holds a line break')
     """
-    for name, chars in _NAMED.items():
-        if any(ch in url for ch in chars):
-            return f"holds a {name}"
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        return "holds a control character"
+    blank = blank_problem(url)
+    if blank is not None:
+        return blank
     scheme = _SCHEME.match(url)
     if scheme is None or not url[scheme.end() :].startswith("//"):
         # "localhost:11434" reads as the scheme "localhost": naming it would mislead

@@ -157,7 +157,8 @@ class SQLiteStore:
     """Budget state in a SQLite file shared by the processes of one host.
 
     Args:
-        path: the database file; its directory is created if missing.
+        path: the database file (a leading ``~`` or ``~user`` is that home directory); its
+            directory is created if missing.
         timeout: how long to wait for another process's write lock before failing.
     """
 
@@ -168,7 +169,10 @@ class SQLiteStore:
             )
         # Made absolute once: each thread opens its own connection, and a relative path would
         # name another file (a second, empty budget) after the process changed directory.
-        self.path = Path(path).absolute()
+        # "~" is the home directory, as the receipt sinks read their paths: a policy's
+        # store.path goes through no shell. os.path's expanduser, like theirs: Path's raises
+        # where a "~user" has no home, os.path's leaves the path as written.
+        self.path = Path(os.path.expanduser(path)).absolute()
         # The text of the path, stat'ed before each transaction (a Path is converted each time).
         self._fspath = os.fspath(self.path)
         self.timeout = timeout

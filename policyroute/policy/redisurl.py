@@ -1,0 +1,114 @@
+"""PR139: a Redis store's ``url`` that redis-py cannot connect with.
+
+The Redis store opens its connections lazily, so a ``store.url`` that redis-py's ``from_url``
+refuses (``redis//host:6379``, ``http://...``, ``REDIS://...``, a port that is not a number,
+``?db=one``) used to pass validation and fail the first call that reserved a budget. This
+check refuses it at the value, on the URL a call would use: ``${ENV_VAR}`` references are
+expanded first, from the environment the policy is validated with, as for ``api_base``
+(:mod:`policyroute.policy.endpoints`), and a URL with an unset variable is left to PR119. It
+also refuses what ``from_url`` lets through but no connection survives: a space, line break
+or control character, and a ``unix://`` URL without a socket path. No message shows the URL
+or any part of a variable's value: either may hold the password.
+
+The rules follow redis-py's ``parse_url`` (redis 5 to 8), without importing redis: validation
+works where the ``redis`` extra is not installed.
+
+Example:
+    >>> redis_url_problem("redis://cache:6379/0") is None
+    True
+    >>> redis_url_problem("redis//cache:6379"), redis_url_problem("http://cache:6379")
+    ('has no scheme', "uses the scheme 'http'")
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse
+
+from policyroute.policy.endpoints import blank_problem
+from policyroute.policy.envrefs import env_names, expand_env
+
+if TYPE_CHECKING:
+    from policyroute.policy.checks import Checker
+
+__all__ = ["check_store_url", "redis_url_problem"]
+
+# redis-py compares the start of the text itself (``url.startswith("redis://")``), so a
+# scheme in capitals is refused although URL schemes are otherwise case-insensitive.
+_SCHEMES = ("redis", "rediss", "unix")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+# The query arguments redis-py converts, and refuses when they do not convert
+# (URL_QUERY_ARGUMENT_PARSERS in redis/connection.py); the others are passed on as text.
+_INTS = ("db", "socket_read_size", "max_connections", "health_check_interval", "protocol")
+_NUMBERS: dict[str, tuple[type[int] | type[float], str]] = {
+    **dict.fromkeys((*_INTS, "ssl_min_version"), (int, "a whole number")),
+    **dict.fromkeys(("socket_timeout", "socket_connect_timeout", "timeout"), (float, "a number")),
+}
+
+
+def redis_url_problem(url: str) -> str | None:
+    """What keeps redis-py from connecting with ``url``, as a phrase that follows "the URL";
+    ``None`` when nothing does. The phrase never quotes the URL.
+
+    Example:
+        >>> redis_url_problem("REDIS://cache:6379"), redis_url_problem("redis://cache:63x9")
+        ("writes the scheme 'REDIS' in capitals", 'has a malformed host or port')
+        >>> redis_url_problem("unix:///run/redis.sock?db=one")
+        'gives db a value that is not a whole number'
+    """
+    blank = blank_problem(url)
+    if blank is not None:
+        return blank
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return "has no scheme"
+    name = scheme.group(1)
+    if name not in _SCHEMES:
+        if name.lower() in _SCHEMES:
+            return f"writes the scheme {name!r} in capitals"
+        return f"uses the scheme {name.lower()!r}"
+    if not url[scheme.end() :].startswith("//"):
+        return f"has no '//' after '{name}:'"
+    try:
+        parts = urlparse(url)
+        parts.port  # noqa: B018 - reading it checks it: a port that is not a number raises
+    except ValueError:
+        return "has a malformed host or port"
+    if name == "unix" and not parts.path:
+        return "names no socket path (unix:///path/to/redis.sock)"
+    for arg, values in parse_qs(parts.query).items():
+        kind = _NUMBERS.get(arg)
+        if kind is None:
+            continue
+        try:
+            kind[0](values[0])
+        except ValueError:
+            return f"gives {arg} a value that is not {kind[1]}"
+    return None
+
+
+def check_store_url(c: Checker) -> None:
+    """PR139 on the ``url`` of a ``redis`` store (another backend's is PR132)."""
+    store: Any = c.data.get("store")
+    if not isinstance(store, dict) or store.get("backend") != "redis":
+        return
+    text = store.get("url")
+    if not isinstance(text, str) or not text:
+        return  # the schema reports it, or PR131 its absence
+    if text.count("${") != len(env_names(text)):
+        return  # a malformed reference: PR126 says where
+    url = expand_env(text, c.environ)
+    if url is None:
+        return  # an unset variable: PR119
+    problem = redis_url_problem(url)
+    if problem is None:
+        return
+    refs = ", ".join(f"${{{name}}}" for name in dict.fromkeys(env_names(text)))
+    after = f" (with {refs} expanded)" if refs else ""
+    c.emit(
+        "PR139",
+        ("store", "url"),
+        f"store.url{after} is not a URL redis-py can connect with: it {problem}",
+        hint="write redis://host:6379/0, rediss://host:6380/0 (TLS) or unix:///path/to/redis.sock",
+    )
