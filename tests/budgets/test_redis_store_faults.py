@@ -27,7 +27,7 @@ from policyroute.budgets.stores.base import ReserveLine
 from policyroute.budgets.stores.redis import RedisStore
 from policyroute.budgets.windows import budget_prefix
 from policyroute.cli import main
-from policyroute.errors import BudgetStoreError
+from policyroute.errors import BudgetStoreError, PolicyValidationError
 from policyroute.testing import FakeProvider, Fault, Reply, Usage
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -117,14 +117,22 @@ def test_an_unreachable_server_refuses_the_call_before_the_provider_is_asked(
 
 
 @pytest.mark.parametrize("url", ["http://:pw@127.0.0.1:6379/0", "redis://:pw@127.0.0.1:notaport/0"])
-def test_a_malformed_url_is_a_store_error_not_a_raw_value_error(
-    tmp_path: Path, fake_provider: FakeProvider, url: str
-) -> None:
-    policy = _policy(tmp_path, fake_provider, url)
-
+def test_a_malformed_url_is_a_store_error_not_a_raw_value_error(url: str) -> None:
+    # A policy is refused such a URL when it is loaded (PR139); a store opened on one
+    # directly fails as a store, naming it masked.
     with pytest.raises(BudgetStoreError, match=r"redis budget store .*:\*\*\*@127\.0\.0\.1") as e:
-        policyroute.completion(policy=policy, messages=MESSAGES)
+        RedisStore(url)
     assert ":pw@" not in str(e.value)
+
+
+def test_a_policy_with_a_malformed_url_is_refused_before_the_call_without_the_password(
+    tmp_path: Path, fake_provider: FakeProvider
+) -> None:
+    policy = _policy(tmp_path, fake_provider, "redis://:pw@127.0.0.1:notaport/0")
+
+    with pytest.raises(PolicyValidationError, match="PR139") as caught:
+        policyroute.completion(policy=policy, messages=MESSAGES)
+    assert ":pw@" not in str(caught.value)
     assert fake_provider.requests == []
 
 
@@ -147,10 +155,12 @@ def test_budget_status_reports_an_unreachable_store_as_an_error(
 def test_budget_status_reports_a_malformed_url_as_an_error(
     tmp_path: Path, fake_provider: FakeProvider, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    policy = _policy(tmp_path, fake_provider, "http://127.0.0.1:6379/0")
+    policy = _policy(tmp_path, fake_provider, "http://:pw@127.0.0.1:6379/0")
 
     assert main(["budget", "status", str(policy)]) == 1
-    assert "redis budget store http://127.0.0.1:6379/0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "store.url" in err
+    assert ":pw@" not in err
 
 
 # ----------------------------------------------------------------------- lost replies, resets
