@@ -332,7 +332,7 @@ def _on_fast(text: str, line: str) -> str:
     [
         ("https://api.example.com/v1?key=AIzaSECRET999", "AIzaSECRET999", "has a query string"),
         ("https://ghp_TOKEN@host/v1", "ghp_TOKEN", "has user info"),
-        ("'https://user:p%40ss/word@host/v1'", "p%40ss/word", "has user info"),
+        ("'https://user:p%40ss%2Fword@host/v1'", "p%40ss%2Fword", "has user info"),
         ("https://host/v1#access_token=tok-55", "tok-55", "has a fragment"),
     ],
     ids=["query-key", "user-name-token", "password-with-slash", "fragment-token"],
@@ -342,6 +342,19 @@ def test_an_api_base_with_literal_credentials_is_not_serialised(
 ) -> None:
     text = make_policy().replace(f"api_base: {fp.openai_base}", f"api_base: {api_base}", 1)
     assert f"models.fast.api_base {problem}" in _withheld_for(text, secret)
+
+
+def test_an_api_base_whose_password_holds_a_bare_slash_is_refused_without_showing_it(
+    make_policy: Callable[..., str], fp: FakeProvider
+) -> None:
+    # An unencoded '/' ends the URL's authority: httpx would read "p%40ss" as the port.
+    text = make_policy().replace(
+        f"api_base: {fp.openai_base}", "api_base: 'https://user:p%40ss/word@host/v1'", 1
+    )
+    with pytest.raises(PolicyValidationError) as caught:
+        ChatPolicyRoute(policy=text, accounting=NullAccounting())
+    assert [d.code for d in caught.value.diagnostics] == ["PR136"]
+    assert "p%40ss" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
