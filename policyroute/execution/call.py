@@ -34,6 +34,8 @@ from policyroute.execution.response_format import (
 )
 from policyroute.execution.response_format import messages_for as json_messages_for
 from policyroute.execution.result import AttemptRecord, CallResult
+from policyroute.execution.tool_arguments import messages_for as arguments_for
+from policyroute.execution.tool_arguments import takes_raw_arguments
 from policyroute.policy.model import DefaultsSpec, Requirements, RetrySpec, Secret
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate, Decision, DeploymentStats
@@ -275,7 +277,9 @@ class CallState:
         hold (see :mod:`policyroute._thinking`); :attr:`messages` itself when nothing changes.
         JSON mode without a schema adds a system instruction on an Anthropic-format deployment
         (see :mod:`policyroute.execution.response_format`), read from the attempt's params as
-        :meth:`_params` adapted them for the deployment.
+        :meth:`_params` adapted them for the deployment. A tool call's arguments that are no
+        JSON object go as ``{}`` where the deployment cannot take them as text (see
+        :mod:`policyroute.execution.tool_arguments`).
         """
         if self._thinking is None:
             self._thinking = has_thinking(self.messages)
@@ -284,6 +288,8 @@ class CallState:
         messages = self.messages
         if self._thinking:
             messages = messages_for(messages, origin_of(spec), anthropic_format=anthropic)
+        if not takes_raw_arguments(spec):
+            messages = arguments_for(messages)
         if needs_instruction(attempt.params, anthropic_format=anthropic):
             messages = json_messages_for(messages)
         return messages

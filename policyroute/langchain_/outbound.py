@@ -79,19 +79,16 @@ def _openai_tool_call(call_id: str | None, name: str | None, arguments: str) -> 
 
 
 def _invalid_arguments(args: str | None) -> str:
-    """The arguments an invalid tool call is sent back with: as they came if they are a JSON
-    object, else ``"{}"``.
+    """The arguments an invalid tool call is sent back with: as the model wrote them
+    (``"{}"`` when it wrote none).
 
-    Claude takes a call's input only as an object: litellm cannot translate other text and
-    refuses the whole conversation, so an agent answering a malformed call with an error
-    could not go on (on Claude, or after falling over to it). The ToolMessage answering the
-    call says what was wrong.
+    The text is kept so that the model sees the call it made. Deployments that read a call's
+    arguments only as a JSON object (Claude, Gemini, ...) get ``"{}"`` in its place, chosen
+    per attempt once routing has picked the deployment (see
+    :mod:`policyroute.execution.tool_arguments`); the ToolMessage answering the call says
+    what was wrong.
     """
-    try:
-        parsed = json.loads(args or "")
-    except ValueError:
-        return "{}"
-    return args if isinstance(parsed, dict) and args else "{}"
+    return args or "{}"
 
 
 def _tool_use_blocks(content: Content) -> list[Mapping[str, Any]]:

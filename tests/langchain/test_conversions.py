@@ -62,7 +62,7 @@ def test_ai_with_tool_calls_and_empty_content() -> None:
             "type": "function",
             "function": {"name": "add", "arguments": '{"a": 1, "b": "é"}'},
         },
-        {"id": "c2", "type": "function", "function": {"name": "bad", "arguments": "{}"}},
+        {"id": "c2", "type": "function", "function": {"name": "bad", "arguments": "{oops"}},
     ]
 
 
