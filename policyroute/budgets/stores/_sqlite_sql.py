@@ -116,13 +116,15 @@ RENEW_RESERVATION = (
 )
 # A rolling line is kept for as long as the spend settled now counts (a whole span from now):
 # the expiry set when the reservation was made would drop spend settled late in a long call.
+# Named parameters: Python 3.12 deprecates numbered ones (?1) bound from a sequence, and 3.14
+# refuses them.
 SETTLE_LINE = """
 UPDATE budget_lines SET
-    reserved_nano = reserved_nano - ?1,
-    spent_nano = spent_nano + (CASE WHEN bucket_seconds IS NULL THEN ?2 ELSE 0 END),
-    expires_at = (CASE WHEN bucket_seconds IS NULL OR ?2 = 0 THEN expires_at
-                  ELSE max(expires_at, ?3 + span_seconds + bucket_seconds) END)
-WHERE key = ?4
+    reserved_nano = reserved_nano - :amount,
+    spent_nano = spent_nano + (CASE WHEN bucket_seconds IS NULL THEN :actual ELSE 0 END),
+    expires_at = (CASE WHEN bucket_seconds IS NULL OR :actual = 0 THEN expires_at
+                  ELSE max(expires_at, :now + span_seconds + bucket_seconds) END)
+WHERE key = :key
 RETURNING limit_nano, spent_nano, reserved_nano, bucket_seconds, span_seconds, thresholds, fired
 """
 ADD_BUCKET = """

@@ -9,7 +9,7 @@ Example:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from policyroute._sqlite_busy import is_busy as _is_busy
@@ -101,7 +101,7 @@ class Transaction:
     def _begin(self) -> None:
         self._cur.execute("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
         return self._cur.execute(sql, params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
