@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -205,8 +206,9 @@ def store_note(store: StoreSpec) -> str | None:
     """
     if store.backend == "memory":
         return "the budget store is in memory: spend lives only in the process making the calls"
-    if store.backend == "sqlite" and not Path(store.path).exists():
-        where = Path(store.path)
+    # "~" as the store reads it (policyroute.budgets.stores.sqlite.SQLiteStore).
+    if store.backend == "sqlite" and not Path(os.path.expanduser(store.path)).exists():
+        where = Path(os.path.expanduser(store.path))
         shown = where if where.is_absolute() else f"{where} (from {Path.cwd()})"
         return f"budget store {shown} does not exist: nothing charged yet, or a wrong path"
     return None

@@ -46,6 +46,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -187,7 +188,8 @@ def _open_for_reading(policy: CompiledPolicy) -> BudgetStore:
     Reporting must not create state: opening a SQLite store creates its file.
     """
     spec = policy.spec.store
-    if spec.backend == "sqlite" and not Path(spec.path).exists():
+    # "~" as the store reads it (policyroute.budgets.stores.sqlite.SQLiteStore).
+    if spec.backend == "sqlite" and not Path(os.path.expanduser(spec.path)).exists():
         return MemoryStore()
     return open_store(spec)
 
