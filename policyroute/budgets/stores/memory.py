@@ -96,8 +96,10 @@ class MemoryStore:
         """See :meth:`BudgetStore.reserve`."""
         with self._lock:
             settled: list[LineState] = []
-            if now - self._last_sweep >= _SWEEP_EVERY:
-                # Sweeping walks every line and reservation: once a second is plenty.
+            if not 0 <= now - self._last_sweep < _SWEEP_EVERY:
+                # Sweeping walks every line and reservation: once a second is plenty. A clock
+                # stepped back sweeps at once too, or leases ending by the new clock would wait
+                # until it caught up with the last sweep.
                 self._last_sweep = now
                 self._reclaim(now, settled)
                 self._drop_expired_lines(now)
