@@ -22,12 +22,21 @@ waits on a stand-in future of ours instead, which that future or the deadline co
   came, the awaitable is cancelled as the task would be, and the ``CancelledError`` it ends
   with becomes ``TimeoutError``.
 
-Costs one future and one loop turn per suspension of the awaitable, where ``wait_for`` costs a
-task per call.
+Costs one future and one loop turn per suspension of the awaitable (about 20 us a call on
+3.10, against 40 us for ``wait_for``'s task). That turn means an answer arriving in the turn
+the deadline passes is too late, as under ``asyncio.timeout`` when the deadline fires before
+the woken task runs.
+
+One case differs from 3.11: a timeout inside the awaitable that cancels the task itself
+(``async_timeout``, aiohttp's on 3.10) cannot be told from a cancellation of the task. If the
+awaitable turns it into its own error, goes on, and this deadline then passes, the
+``CancelledError`` it ends with stays one (3.11's inner timeouts give their count back).
 
 Example:
     >>> import asyncio
-    >>> asyncio.run(bounded(asyncio.sleep(0, "done"), 1.0))
+    >>> async def main() -> str:
+    ...     return await bounded(asyncio.sleep(0, "done"), 1.0)
+    >>> asyncio.run(main())
     'done'
 """
 
@@ -127,7 +136,9 @@ class _Bounded(Generic[T]):
                     stand_in._asyncio_future_blocking = True  # what ``await future`` sets
                 try:
                     value = yield step
-                except GeneratorExit:
+                except GeneratorExit:  # the task is gone: close the awaitable where it waits
+                    if waited is not None and relay is not None:
+                        waited.remove_done_callback(relay)
                     inner.close()
                     raise
                 except asyncio.CancelledError as exc:  # the task's cancellation

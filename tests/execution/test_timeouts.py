@@ -40,7 +40,7 @@ def _run(main: Callable[[list[asyncio.TimerHandle]], Coroutine[Any, Any, T]]) ->
         timers.append(timer)
         return timer
 
-    loop.call_at = recorded  # type: ignore[method-assign]
+    loop.call_at = recorded  # type: ignore[method-assign,assignment]
     try:
         return loop.run_until_complete(main(timers))
     finally:
@@ -72,12 +72,12 @@ def _stall_across(timer: asyncio.TimerHandle, first: Callable[[], object] = lamb
 def test_the_result_comes_back_and_the_deadline_is_disarmed(impl: Impl) -> None:
     async def main(timers: list[asyncio.TimerHandle]) -> str:
         answer = asyncio.get_running_loop().create_future()
-        task = asyncio.ensure_future(impl(answer, 0.05))
+        task = asyncio.ensure_future(impl(answer, 0.1))
         await asyncio.sleep(0)  # the deadline is set
         asyncio.get_running_loop().call_later(0.005, answer.set_result, "ok")
         result = await task
         assert timers[0].cancelled()
-        await asyncio.sleep(0.08)  # past the deadline: nothing fires
+        await asyncio.sleep(0.12)  # past the deadline: nothing fires
         return str(result)
 
     assert _run(main) == "ok"
@@ -287,6 +287,45 @@ def test_a_cancellation_in_the_deadlines_turn_wins(impl: Impl, first: str) -> No
         with pytest.raises(asyncio.CancelledError):
             await task
         assert never.cancelled()
+
+    _run(main)
+
+
+@IMPLS
+@pytest.mark.parametrize("first", ["cancellation", "deadline"])
+def test_a_cancellation_in_the_deadlines_turn_wins_over_a_busy_body(impl: Impl, first: str) -> None:
+    # A body that only yields to the loop (no future to wait on) is cancelled at its next step.
+    async def main(timers: list[asyncio.TimerHandle]) -> None:
+        async def busy() -> None:
+            while True:
+                await asyncio.sleep(0)
+
+        task = asyncio.ensure_future(impl(busy(), 0.05))
+        await asyncio.sleep(0)
+        due = _stall_across(timers[0])
+        offset = -1e-6 if first == "cancellation" else 1e-6
+        asyncio.get_running_loop().call_at(due + offset, task.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    _run(main)
+
+
+@IMPLS
+def test_a_busy_body_times_out(impl: Impl) -> None:
+    async def main(_: list[asyncio.TimerHandle]) -> None:
+        turns = 0
+
+        async def busy() -> None:
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        with pytest.raises(TimeoutError):
+            await impl(busy(), 0.01)
+        assert turns > 1
+        await _still_running()
 
     _run(main)
 
