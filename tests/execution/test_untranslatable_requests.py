@@ -1,9 +1,11 @@
 """A call litellm cannot turn into a provider's request is the caller's bad request.
 
 litellm translates OpenAI-format messages into each provider's format before sending; a
-message it cannot translate (a tool message without ``tool_call_id``, tool-call arguments
-that are not JSON, a role the provider has no place for) fails inside litellm with a
-``KeyError`` or ``JSONDecodeError`` wrapped as a 400, a 500 or a connection error. Nothing
+message it cannot translate (a tool message without ``tool_call_id``, a role the provider has
+no place for) fails inside litellm with a ``KeyError`` wrapped as a 400, a 500 or a connection
+error. (Tool-call arguments that are not JSON no longer reach litellm as such: each attempt
+sends them as ``{}`` where the deployment would refuse them, see
+``policyroute.execution.tool_arguments``.) Nothing
 was sent: retrying it, falling over with it, or counting it against the deployment's
 circuit breaker would turn one caller's malformed message into an outage for everyone.
 """
@@ -33,15 +35,6 @@ MESSAGES: dict[str, list[dict[str, Any]]] = {
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": None, "tool_calls": [_CALL]},
         {"role": "tool", "content": "42"},
-    ],
-    "tool-call arguments that are not JSON": [
-        {"role": "user", "content": "hi"},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [{**_CALL, "function": {"name": "f", "arguments": "{oops"}}],
-        },
-        {"role": "tool", "tool_call_id": "call_1", "content": "42"},
     ],
     "a role the provider has no place for": [{"role": "robot", "content": "hi"}],
 }
