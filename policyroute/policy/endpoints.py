@@ -33,7 +33,7 @@ from policyroute.policy.envrefs import env_names, expand_env
 if TYPE_CHECKING:
     from policyroute.policy.checks import Checker
 
-__all__ = ["blank_problem", "check_endpoints", "key_header", "url_problem"]
+__all__ = ["authority_problem", "blank_problem", "check_endpoints", "key_header", "url_problem"]
 
 # litellm providers whose key travels in a header other than Authorization (litellm 1.8x:
 # AnthropicModelInfo.validate_environment, the openai SDK's AzureOpenAI client, and
@@ -73,6 +73,22 @@ def blank_problem(url: str) -> str | None:
     return None
 
 
+def authority_problem(url: str) -> str | None:
+    """The phrase that follows "the URL" when ``url``'s host or port cannot be read (a port
+    that is not a number, a bracket left open); ``None`` when both can. ``urlsplit`` and
+    ``urlparse`` read the authority alike, so this holds for a caller of either.
+
+    Example:
+        >>> authority_problem("redis://cache:63x9"), authority_problem("https://[::1]:8080/v1")
+        ('has a malformed host or port', None)
+    """
+    try:
+        urlsplit(url).port  # noqa: B018 - reading it checks it: a port that is not a number raises
+    except ValueError:
+        return "has a malformed host or port"
+    return None
+
+
 def url_problem(url: str) -> str | None:
     """What keeps ``url`` from being an ``http(s)://`` URL with a host, as a phrase that
     follows "the URL"; ``None`` when it is one. The phrase never quotes the URL.
@@ -90,12 +106,10 @@ def url_problem(url: str) -> str | None:
         return "has no scheme"
     if scheme.group(1).lower() not in ("http", "https"):
         return f"uses the scheme {scheme.group(1).lower()!r}"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - reading it checks it: a port that is not a number raises
-    except ValueError:
-        return "has a malformed host or port"
-    if not parts.hostname:
+    malformed = authority_problem(url)
+    if malformed is not None:
+        return malformed
+    if not urlsplit(url).hostname:
         return "has no host"
     return None
 

@@ -26,7 +26,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
-from policyroute.policy.endpoints import blank_problem
+from policyroute.policy.endpoints import authority_problem, blank_problem
 from policyroute.policy.envrefs import env_names, expand_env
 
 if TYPE_CHECKING:
@@ -70,11 +70,11 @@ def redis_url_problem(url: str) -> str | None:
         return f"uses the scheme {name.lower()!r}"
     if not url[scheme.end() :].startswith("//"):
         return f"has no '//' after '{name}:'"
-    try:
-        parts = urlparse(url)
-        parts.port  # noqa: B018 - reading it checks it: a port that is not a number raises
-    except ValueError:
-        return "has a malformed host or port"
+    malformed = authority_problem(url)
+    if malformed is not None:
+        return malformed
+    # urlparse, as redis-py's parse_url: it reads ";params" apart from the socket path
+    parts = urlparse(url)
     if name == "unix" and not parts.path:
         return "names no socket path (unix:///path/to/redis.sock)"
     for arg, values in parse_qs(parts.query).items():
