@@ -19,6 +19,10 @@ request, optionally environment variables, and what routing must decide::
 policy must refuse. Only the keys given in ``expect`` are compared; ``params`` is compared as a
 whole. A failing case carries a unified diff of the YAML renderings of expected and actual.
 
+A ``weighted`` group draws its order at random on every call: cases are routed with fixed seeds,
+so a run repeats, and a ``model`` or ``candidates`` expectation that the draws disagree on is
+an error in the case (:mod:`policyroute.policytest_.draws`).
+
 This module finds tests files, loads them and runs their cases against the policy; the case
 model (the expectations, how a case is checked, the results) lives in
 :mod:`policyroute.policytest_.cases`. Every public name is exported here.
@@ -32,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,6 +52,7 @@ from policyroute.policytest_.cases import (
     plain,
     unknown_names,
 )
+from policyroute.policytest_.draws import SEEDS, weighted_groups
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
@@ -109,22 +115,35 @@ def _describe(exc: BaseException) -> str:
 
 
 class _Policies:
-    """Loads the policy once per distinct ``env`` (``${ENV}`` references resolve at load)."""
+    """Loads the policy once per distinct ``env`` (``${ENV}`` references resolve at load).
+
+    Each policy draws ``weighted`` orders from :attr:`rng`, which the runner seeds before
+    routing a case, so that a case routes the same way on every run.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.rng = random.Random(SEEDS[0])
         self._cache: dict[frozenset[tuple[str, str]], CompiledPolicy] = {}
 
     def get(self, env: Mapping[str, str]) -> CompiledPolicy:
-        from policyroute.policy.loader import load_policy
+        from policyroute.policy.compile import compile_policy
+        from policyroute.policy.validate import validate_file
 
         key = frozenset(env.items())
         if key not in self._cache:
-            self._cache[key] = load_policy(self.path)
+            # load_policy, with the runner's random source
+            source = os.fspath(self.path)
+            result = validate_file(source)
+            if not result.ok or result.spec is None:
+                raise PolicyValidationError(result.diagnostics, source)
+            self._cache[key] = compile_policy(
+                result.spec, source=source, content_hash=result.content_hash, rng=self.rng
+            )
         return self._cache[key]
 
 
-def _actual(
+def _decide(
     policy: CompiledPolicy,
     request: Mapping[str, Any],
     expected: Mapping[str, Any],
@@ -152,6 +171,39 @@ def _actual(
     return {k: full[k] for k in wanted}
 
 
+def _actual(
+    policies: _Policies,
+    policy: CompiledPolicy,
+    request: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    token_counter: TokenCounter | None,
+) -> tuple[dict[str, Any], str | None]:
+    """What routing decided, as ``expected`` is written, and a problem when the case expects
+    an order that ``weighted`` groups draw differently from call to call."""
+    policies.rng.seed(SEEDS[0])
+    actual = _decide(policy, request, expected, token_counter)
+    route = next((r for r in policy.spec.routes if r.name == actual.get("route")), None)
+    ordered = [k for k in ("model", "candidates") if k in expected]
+    if route is None or not ordered:
+        return actual, None
+    groups = weighted_groups(route.to.names, policy.spec.groups)
+    if not groups:
+        return actual, None
+    for seed in SEEDS[1:]:
+        policies.rng.seed(seed)
+        draw = _decide(policy, request, expected, token_counter)
+        if all(draw.get(k) == actual.get(k) for k in ordered):
+            continue
+        key = next(k for k in ordered if draw.get(k) != actual.get(k))
+        return actual, (
+            f"'expect.{key}' depends on chance: route {route.name!r} orders its candidates at"
+            f" random by weight (group {', '.join(map(repr, groups))}), and two draws gave"
+            f" {actual.get(key)!r} and {draw.get(key)!r}; expect 'route', 'params' or"
+            " 'budgets' of this request instead"
+        )
+    return actual, None
+
+
 def _run_case(
     raw: Any,
     index: int,
@@ -173,10 +225,10 @@ def _run_case(
             problem = unknown_names(expected, policy.spec)
             if problem is not None:
                 return CaseResult(doc.file, line, name, expected, {}, error=problem)
-            actual = _actual(policy, raw["request"], expected, token_counter)
+            actual, problem = _actual(policies, policy, raw["request"], expected, token_counter)
     except RequestError as exc:
         return CaseResult(doc.file, line, name, expected, {}, error=f"bad request: {exc}")
-    return CaseResult(doc.file, line, name, expected, actual)
+    return CaseResult(doc.file, line, name, expected, actual, error=problem)
 
 
 def _unique_names(cases: tuple[CaseResult, ...]) -> tuple[CaseResult, ...]:
