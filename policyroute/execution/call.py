@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -26,7 +25,7 @@ from policyroute._thinking import (
 from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
 from policyroute.execution.backoff import backoff_delay, wait_source
 from policyroute.execution.breaker import CircuitBreakers, Permit
-from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, CallInfo, Usage, WaitSource
+from policyroute.execution.hooks import AttemptInfo, CallInfo, Usage, WaitSource
 from policyroute.execution.response_format import (
     SCHEMA_KEY,
     needs_instruction,
@@ -43,7 +42,7 @@ from policyroute.routing.decision import Candidate, Decision, DeploymentStats
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
 
-__all__ = ["Action", "CallState", "RoutingPolicy", "Settled"]
+__all__ = ["Action", "CallState", "RoutingPolicy"]
 
 _NEVER_SAME_DEPLOYMENT = frozenset({"context_window", "content_policy"})
 
@@ -86,15 +85,6 @@ class Action:
     kind: Literal["retry", "next", "stop"]
     delay: float = 0.0
     source: WaitSource | None = None
-
-
-class Settled:
-    """What accounting charged for an attempt; set inside :meth:`CallState.recording`."""
-
-    __slots__ = ("cost",)
-
-    def __init__(self) -> None:
-        self.cost = Decimal(0)
 
 
 class CallState:
@@ -370,21 +360,6 @@ class CallState:
         self._waited, self._wait_source = 0.0, None
         if error is not None:
             self.errors.append(error)
-
-    @contextmanager
-    def recording(
-        self, attempt: AttemptInfo, outcome: AttemptOutcome, error: ProviderError | None
-    ) -> Iterator[Settled]:
-        """Record ``attempt`` when the block ends, with the cost the block settled.
-
-        The attempt is recorded even when settling raises (at cost 0): the call's attempts
-        must list every attempt made, whatever accounting did.
-        """
-        settled = Settled()
-        try:
-            yield settled
-        finally:
-            self.record(attempt, outcome.status, error, outcome.latency_s, settled.cost)
 
     def after_failure(self, error: ProviderError, candidate: Candidate, retry: int) -> Action:
         """Retry the same deployment, fall over to the next one, or stop."""

@@ -20,9 +20,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import replace
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from policyroute._lazy import import_litellm
@@ -75,6 +75,13 @@ __all__ = [
 _OUTER_TIMEOUT_GRACE = 1.0
 
 _log = logging.getLogger("policyroute.execution")
+
+_ZERO = Decimal(0)
+
+# Exactly NullAccounting (``type(...) is``, not a subclass that may override a hook) does
+# nothing in its hooks: the async paths call its sync twins, which answer the same without a
+# coroutine each, and skip its ``finish`` with the CallOutcome built for it. Checked per call,
+# since ``Executor.accounting`` is a public attribute.
 
 CallStatus = Literal["ok", "error", "cancelled", "interrupted", "refused"]
 
@@ -139,6 +146,8 @@ class Executor:
         candidate failed, and :class:`~policyroute.errors.BudgetExceeded` unchanged.
         """
         call = self.start(request, stream=False)
+        if type(self.accounting) is NullAccounting:
+            return self._run(call)  # nothing to finish
         result: CallResult | None = None
         error: BaseException | None = None
         try:
@@ -154,6 +163,8 @@ class Executor:
         """Async twin of :meth:`complete`; cancelling it settles and finishes the call."""
         await close_litellm_clients_with_loop()
         call = self.start(request, stream=False)
+        if type(self.accounting) is NullAccounting:
+            return await self._arun(call)  # nothing to finish
         result: CallResult | None = None
         error: BaseException | None = None
         try:
@@ -216,14 +227,24 @@ class Executor:
     def admit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
         """Admission of ``attempt``, or ``None`` when accounting re-routed the call instead
         (a budget downgrade: ``call`` now holds the new candidates)."""
-        with _released_on_error(call):
+        try:
             admission = self.accounting.admit(attempt)
+        except BaseException:
+            call.release_permit()  # never sent: a half-open probe's permit is given back
+            raise
         return self._admitted(call, admission)
 
     async def aadmit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
         """Async twin of :meth:`admit`."""
-        with _released_on_error(call):
-            admission = await self.accounting.aadmit(attempt)
+        accounting = self.accounting
+        try:
+            if type(accounting) is NullAccounting:
+                admission = accounting.admit(attempt)
+            else:
+                admission = await accounting.aadmit(attempt)
+        except BaseException:
+            call.release_permit()  # never sent: a half-open probe's permit is given back
+            raise
         return self._admitted(call, admission)
 
     def _admitted(self, call: CallState, admission: Admission) -> Admission | None:
@@ -296,15 +317,26 @@ class Executor:
         """Observe, settle (once) and record how ``run`` ended."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
         self.observe(attempt, outcome, error, call.take_permit(), run.provider_latency())
-        with call.recording(attempt, outcome, error) as settled:
-            settled.cost = self.accounting.settle(attempt, admission, outcome)
+        # Recorded even when settling raises (at cost 0): the call lists every attempt made.
+        cost = _ZERO
+        try:
+            cost = self.accounting.settle(attempt, admission, outcome)
+        finally:
+            call.record(attempt, outcome.status, error, outcome.latency_s, cost)
 
     async def asettle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Async twin of :meth:`settle`."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
         self.observe(attempt, outcome, error, call.take_permit(), run.provider_latency())
-        with call.recording(attempt, outcome, error) as settled:
-            settled.cost = await self.accounting.asettle(attempt, admission, outcome)
+        accounting = self.accounting
+        cost = _ZERO
+        try:
+            if type(accounting) is NullAccounting:
+                cost = accounting.settle(attempt, admission, outcome)
+            else:
+                cost = await accounting.asettle(attempt, admission, outcome)
+        finally:
+            call.record(attempt, outcome.status, error, outcome.latency_s, cost)
 
     @staticmethod
     def call_outcome(
@@ -399,13 +431,3 @@ class Executor:
         finally:
             await self.asettle(call, admission, run)
         return run.answer(call)
-
-
-@contextmanager
-def _released_on_error(call: CallState) -> Iterator[None]:
-    # A refused attempt is never sent: its breaker probe (if it was one) is given back.
-    try:
-        yield
-    except BaseException:
-        call.release_permit()
-        raise
