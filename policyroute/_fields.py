@@ -3,7 +3,8 @@
 litellm answers with pydantic objects (responses, choices, deltas, usage) that drop unset
 optional fields, and plain dicts travel the same paths (raw provider bodies, tests, user
 callables). :func:`read` gives ``None`` for an absent field either way, without the cost of
-pydantic's failed attribute lookup; :func:`flat` turns a model read many times into one dict.
+pydantic's failed attribute lookup; :func:`flat` turns a model read many times into one dict,
+and :func:`reader` gives the fastest way to read several keys of one object.
 
 Example:
     >>> read({"usage": {"prompt_tokens": 3}}, "usage")
@@ -15,12 +16,12 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["flat", "read"]
+__all__ = ["flat", "read", "reader"]
 
 _PYDANTIC_GETATTR = getattr(BaseModel, "__getattr__", None)
 _OBJECT_GETATTRIBUTE = object.__getattribute__
@@ -58,6 +59,22 @@ def flat(obj: Any, keys: tuple[str, ...]) -> Any:
     if private or extra:
         values = {**(extra or {}), **(private or {}), **values}
     return values
+
+
+def reader(obj: Any, keys: tuple[str, ...]) -> Callable[[str], Any]:
+    """A function answering as ``read(obj, key)`` for each of ``keys``: the ``get`` of the dict
+    :func:`flat` makes of ``obj`` when it can (one call per key instead of two or three, for
+    objects read on every answer), else :func:`read` bound to ``obj``.
+
+    Example:
+        >>> get = reader({"a": 1}, ("a", "b"))
+        >>> get("a"), get("b")
+        (1, None)
+    """
+    values = flat(obj, keys)
+    if type(values) is dict:
+        return values.get
+    return functools.partial(read, obj)
 
 
 def _model_get(obj: BaseModel, key: str) -> Any:

@@ -31,8 +31,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from policyroute._fields import flat
 from policyroute._fields import read as _get
+from policyroute._fields import reader
 from policyroute.execution.hooks import Usage
 
 __all__ = ["MAX_TOKENS", "sound_usage", "usage_from_response"]
@@ -43,7 +43,7 @@ MAX_TOKENS = 10**10
 """More tokens than any one response can hold (context windows are a few million): a count
 past it is corrupt, like a negative one."""
 
-# Every key read from a usage object (all shapes), for ``flat``.
+# Every key read from a usage object (all shapes), for ``reader``.
 _USAGE_KEYS = (
     "promptTokenCount",
     "thoughtsTokenCount",
@@ -116,6 +116,8 @@ def _int_text(text: str) -> int:
 def _first(*values: Any) -> int:
     """The first value that is a positive count, else 0 (providers send 0 and None alike)."""
     for value in values:
+        if value is None:  # most are absent: skip the call that would read them as 0
+            continue
         n = _int(value)
         if n:
             return n
@@ -193,52 +195,50 @@ reasoning_tokens=0, cache_write_1h_tokens=0)
 def _usage_from_object(usage: Any) -> Usage:
     """:func:`usage_from_response` of the usage object itself (OpenAI, Anthropic or Gemini
     shape), for callers that already hold it."""
-    usage = flat(usage, _USAGE_KEYS)
-    if _get(usage, "promptTokenCount") is not None:  # raw Gemini usageMetadata
-        thoughts = _int(_get(usage, "thoughtsTokenCount"))
+    get = reader(usage, _USAGE_KEYS)  # runs for every answer: one call per key read
+    if get("promptTokenCount") is not None:  # raw Gemini usageMetadata
+        thoughts = _int(get("thoughtsTokenCount"))
         return Usage(
-            input_tokens=_int(_get(usage, "promptTokenCount")),
-            output_tokens=_int(_get(usage, "candidatesTokenCount")) + thoughts,
-            cache_read_tokens=_int(_get(usage, "cachedContentTokenCount")),
+            input_tokens=_int(get("promptTokenCount")),
+            output_tokens=_int(get("candidatesTokenCount")) + thoughts,
+            cache_read_tokens=_int(get("cachedContentTokenCount")),
             reasoning_tokens=thoughts,
         )
-    prompt = _get(usage, "prompt_tokens")
-    prompt_details = _get(usage, "prompt_tokens_details")
-    completion_details = _get(usage, "completion_tokens_details")
-    top_read = _get(usage, "cache_read_input_tokens")
-    top_write = _get(usage, "cache_creation_input_tokens")
-    if prompt is None and _get(usage, "input_tokens") is not None:
+    prompt = get("prompt_tokens")
+    top_read = get("cache_read_input_tokens")
+    top_write = get("cache_creation_input_tokens")
+    if prompt is None and get("input_tokens") is not None:
         # Raw Anthropic usage: input_tokens excludes the cached parts; normalise as litellm does.
         read, write = _int(top_read), _int(top_write)
         return Usage(
-            input_tokens=_int(_get(usage, "input_tokens")) + read + write,
-            output_tokens=_int(_get(usage, "output_tokens")),
+            input_tokens=_int(get("input_tokens")) + read + write,
+            output_tokens=_int(get("output_tokens")),
             cache_read_tokens=read,
             cache_write_tokens=write,
-            cache_write_1h_tokens=_int(
-                _get(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens")
-            ),
+            cache_write_1h_tokens=_int(_get(get("cache_creation"), "ephemeral_1h_input_tokens")),
+        )
+    prompt_details = get("prompt_tokens_details")
+    completion_details = get("completion_tokens_details")
+    if prompt_details is None:  # the usual case: no cache figures in the details
+        detail_read = detail_write = detail_creation = None
+        write_1h = 0
+    else:
+        detail_read = _get(prompt_details, "cached_tokens")
+        detail_write = _get(prompt_details, "cache_write_tokens")
+        detail_creation = _get(prompt_details, "cache_creation_tokens")
+        write_1h = _int(
+            _get(_get(prompt_details, "cache_creation_token_details"), "ephemeral_1h_input_tokens")
         )
     return Usage(
         input_tokens=_int(prompt),
-        output_tokens=_int(_get(usage, "completion_tokens")),
-        cache_read_tokens=_first(
-            _get(prompt_details, "cached_tokens"),
-            top_read,
-            _get(usage, "_cache_read_input_tokens"),
-        ),
+        output_tokens=_int(get("completion_tokens")),
+        cache_read_tokens=_first(detail_read, top_read, get("_cache_read_input_tokens")),
         cache_write_tokens=_first(
-            _get(prompt_details, "cache_write_tokens"),
-            _get(prompt_details, "cache_creation_tokens"),
-            top_write,
-            _get(usage, "_cache_creation_input_tokens"),
+            detail_write, detail_creation, top_write, get("_cache_creation_input_tokens")
         ),
         reasoning_tokens=_first(
-            _get(completion_details, "reasoning_tokens"), _get(usage, "reasoning_tokens")
+            None if completion_details is None else _get(completion_details, "reasoning_tokens"),
+            get("reasoning_tokens"),
         ),
-        cache_write_1h_tokens=_int(
-            _get(_get(prompt_details, "cache_creation_token_details"), "ephemeral_1h_input_tokens")
-        )
-        if prompt_details is not None
-        else 0,
+        cache_write_1h_tokens=write_1h,
     )
