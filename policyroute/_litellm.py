@@ -32,6 +32,7 @@ from langchain_core.messages.tool import (
 )
 
 from policyroute._fields import read as _get
+from policyroute._fields import reader
 from policyroute._thinking import signed_blocks
 from policyroute.execution.hooks import Usage
 
@@ -40,6 +41,7 @@ __all__ = [
     "finish_reason_of",
     "jsonable",
     "message_from_response",
+    "message_of",
     "tool_calls_from_openai",
     "usage_metadata",
 ]
@@ -128,26 +130,55 @@ def message_from_response(
     """
     choices = _get(response, "choices")
     message = _get(choices[0], "message") if choices else None
+    return message_of(
+        message,
+        _get(response, "id"),
+        usage_metadata=usage_metadata,
+        response_metadata=response_metadata,
+        thinking_origin=thinking_origin,
+    )
+
+
+# Every key message_of reads from a message, for ``reader``.
+_MESSAGE_KEYS = ("reasoning_content", "thinking_blocks", "refusal", "content", "tool_calls")
+
+
+def message_of(
+    message: Any,
+    response_id: str | None,
+    *,
+    usage_metadata: UsageMetadata | None = None,
+    response_metadata: dict[str, Any] | None = None,
+    thinking_origin: str | None = None,
+) -> AIMessage:
+    """A choice's ``message`` (``None``: empty) as the ``AIMessage`` with id ``response_id``
+    that :func:`message_from_response` makes of its response.
+
+    Example:
+        >>> message_of({"content": "hi"}, "chatcmpl-1").content
+        'hi'
+    """
+    get = reader(message, _MESSAGE_KEYS)  # runs for every answer: one call per key read
     extra: dict[str, Any] = {}
-    reasoning = _get(message, "reasoning_content")
+    reasoning = get("reasoning_content")
     if reasoning:
         extra["reasoning_content"] = reasoning
-    raw_blocks = _get(message, "thinking_blocks")
+    raw_blocks = get("thinking_blocks")
     if raw_blocks:
         blocks = signed_blocks(raw_blocks, thinking_origin)
         if blocks:
             extra["thinking_blocks"] = blocks
-    refusal = _get(message, "refusal")
+    refusal = get("refusal")
     if refusal:
         extra["refusal"] = refusal
     fields: dict[str, Any] = {
-        "content": _get(message, "content") or "",
+        "content": get("content") or "",
         "additional_kwargs": extra,
         "response_metadata": response_metadata or {},
         "usage_metadata": usage_metadata,
-        "id": _get(response, "id"),
+        "id": response_id,
     }
-    raw_calls = _get(message, "tool_calls")
+    raw_calls = get("tool_calls")
     if raw_calls:
         fields["tool_calls"], fields["invalid_tool_calls"] = tool_calls_from_openai(raw_calls)
     return AIMessage(**fields)

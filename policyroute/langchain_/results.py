@@ -35,7 +35,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from policyroute._fields import read
 from policyroute._litellm import (
     finish_reason_of,
-    message_from_response,
+    message_of,
     tool_calls_from_openai,
     usage_metadata,
 )
@@ -85,16 +85,18 @@ def chat_result(result: CallResult) -> ChatResult:
     describe the one call that produced all of them.
     """
     response = result.response
-    choices = read(response, "choices") or ()
-    # One choice is the rule: its message is built straight from the response.
-    answers = [response] if len(choices) < 2 else [_one_choice(response, c) for c in choices]
-    generations = []
+    # One choice is the rule; an answer without any still makes one (empty) message.
+    choices = read(response, "choices") or (None,)
+    response_id = read(response, "id")
+    first = read(choices[0], "message")
     # Only an answer with thinking blocks needs to know where it came from.
-    origin = thinking_origin(result) if _thinking_of(response) else None
-    for answer in answers:
-        finish = finish_reason_of(answer)
-        message = message_from_response(
-            answer,
+    origin = thinking_origin(result) if read(first, "thinking_blocks") else None
+    generations = []
+    for index, choice in enumerate(choices):
+        finish = read(choice, "finish_reason")
+        message = message_of(
+            first if index == 0 else read(choice, "message"),
+            response_id,
             usage_metadata=usage_metadata(result.usage),
             response_metadata=response_metadata(result, finish),
             thinking_origin=origin,
@@ -116,11 +118,6 @@ def _thinking_of(response: Any) -> Any:
     choices = read(response, "choices")
     message = read(choices[0], "message") if choices else None
     return read(message, "thinking_blocks")
-
-
-def _one_choice(response: Any, choice: Any) -> dict[str, Any]:
-    """``response`` narrowed to ``choice``, in the shape :func:`message_from_response` reads."""
-    return {"id": read(response, "id"), "choices": [choice]}
 
 
 class StreamedChunk(AIMessageChunk):
