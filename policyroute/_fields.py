@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["flat", "read", "reader"]
+__all__ = ["attribute", "flat", "read", "reader"]
 
 _PYDANTIC_GETATTR = getattr(BaseModel, "__getattr__", None)
 _OBJECT_GETATTRIBUTE = object.__getattribute__
@@ -38,6 +38,20 @@ def read(obj: Any, key: str) -> Any:
     if isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)
+
+
+def attribute(obj: Any, name: str) -> Any:
+    """``getattr(obj, name, None)``, without pydantic's slow lookup of a private attribute or
+    a miss (litellm's ``_hidden_params`` is read on every answer); unlike :func:`read`, a
+    mapping's keys are not read.
+
+    Example:
+        >>> attribute({"a": 1}, "a") is None
+        True
+    """
+    if isinstance(obj, BaseModel):
+        return _model_get(obj, name)
+    return getattr(obj, name, None)
 
 
 def flat(obj: Any, keys: tuple[str, ...]) -> Any:

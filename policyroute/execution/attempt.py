@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from policyroute._fields import attribute
 from policyroute.costs.redact import param_secrets
 from policyroute.errors import MalformedResponseError, ProviderError
 from policyroute.execution.classify import classify
@@ -55,7 +56,7 @@ class AttemptRun:
             )
         candidate = self.attempt.candidate
         usage = checked_usage(response, candidate.model, self.attempt.call.request.messages)
-        hidden = getattr(response, "_hidden_params", None)
+        hidden = attribute(response, "_hidden_params")
         call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
         self.outcome = AttemptOutcome(
             status="ok",
