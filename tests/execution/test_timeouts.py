@@ -53,6 +53,14 @@ async def _still_running() -> None:
     await asyncio.sleep(0.001)
 
 
+async def _armed(impl: Impl, awaitable: Awaitable[Any], seconds: float) -> asyncio.Future[Any]:
+    """Await ``awaitable`` under ``impl`` in a task of its own; return once its deadline is set
+    (the deadline's timer is then ``timers[0]``)."""
+    task = asyncio.ensure_future(impl(awaitable, seconds))
+    await asyncio.sleep(0)
+    return task
+
+
 def _stall_across(timer: asyncio.TimerHandle, first: Callable[[], object] = lambda: None) -> float:
     """Run ``first``, then stall the loop until ``timer`` is past due; return its due time.
 
@@ -72,8 +80,7 @@ def _stall_across(timer: asyncio.TimerHandle, first: Callable[[], object] = lamb
 def test_the_result_comes_back_and_the_deadline_is_disarmed(impl: Impl) -> None:
     async def main(timers: list[asyncio.TimerHandle]) -> str:
         answer = asyncio.get_running_loop().create_future()
-        task = asyncio.ensure_future(impl(answer, 0.1))
-        await asyncio.sleep(0)  # the deadline is set
+        task = await _armed(impl, answer, 0.1)
         asyncio.get_running_loop().call_later(0.005, answer.set_result, "ok")
         result = await task
         assert timers[0].cancelled()
@@ -276,37 +283,25 @@ def test_a_cancellation_held_back_across_the_deadline_stays_a_cancellation(impl:
 
 @IMPLS
 @pytest.mark.parametrize("first", ["cancellation", "deadline"])
-def test_a_cancellation_in_the_deadlines_turn_wins(impl: Impl, first: str) -> None:
+@pytest.mark.parametrize("body", ["future", "busy"])
+def test_a_cancellation_in_the_deadlines_turn_wins(impl: Impl, first: str, body: str) -> None:
+    # A busy body only yields to the loop (no future to wait on): it is cancelled at its next
+    # step; a body waiting on a future has that future cancelled.
     async def main(timers: list[asyncio.TimerHandle]) -> None:
         never = asyncio.get_running_loop().create_future()
-        task = asyncio.ensure_future(impl(never, 0.05))
-        await asyncio.sleep(0)  # the deadline is set
-        due = _stall_across(timers[0])
-        offset = -1e-6 if first == "cancellation" else 1e-6
-        asyncio.get_running_loop().call_at(due + offset, task.cancel)
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert never.cancelled()
 
-    _run(main)
-
-
-@IMPLS
-@pytest.mark.parametrize("first", ["cancellation", "deadline"])
-def test_a_cancellation_in_the_deadlines_turn_wins_over_a_busy_body(impl: Impl, first: str) -> None:
-    # A body that only yields to the loop (no future to wait on) is cancelled at its next step.
-    async def main(timers: list[asyncio.TimerHandle]) -> None:
         async def busy() -> None:
             while True:
                 await asyncio.sleep(0)
 
-        task = asyncio.ensure_future(impl(busy(), 0.05))
-        await asyncio.sleep(0)
+        task = await _armed(impl, never if body == "future" else busy(), 0.05)
         due = _stall_across(timers[0])
         offset = -1e-6 if first == "cancellation" else 1e-6
         asyncio.get_running_loop().call_at(due + offset, task.cancel)
         with pytest.raises(asyncio.CancelledError):
             await task
+        if body == "future":
+            assert never.cancelled()
 
     _run(main)
 
@@ -349,8 +344,7 @@ def test_a_body_ending_as_the_deadline_passes_returns_its_value(impl: Impl) -> N
 def test_an_answer_arriving_in_the_deadlines_turn_is_too_late(impl: Impl) -> None:
     async def main(timers: list[asyncio.TimerHandle]) -> None:
         answer = asyncio.get_running_loop().create_future()
-        task = asyncio.ensure_future(impl(answer, 0.05))
-        await asyncio.sleep(0)
+        task = await _armed(impl, answer, 0.05)
         due = _stall_across(timers[0])
         asyncio.get_running_loop().call_at(due - 1e-6, answer.set_result, "answer")
         with pytest.raises(TimeoutError):
@@ -369,8 +363,7 @@ def test_an_answer_arriving_as_the_loop_stalls_past_the_deadline_is_one_outcome(
     # task is left without a cancellation pending.
     async def main(timers: list[asyncio.TimerHandle]) -> None:
         answer = asyncio.get_running_loop().create_future()
-        task = asyncio.ensure_future(impl(answer, 0.05))
-        await asyncio.sleep(0)
+        task = await _armed(impl, answer, 0.05)
         _stall_across(timers[0], lambda: answer.set_result("answer"))
         try:
             outcome = await task
