@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from policyroute._thinking import (
     anthropic_format,
@@ -38,9 +38,6 @@ from policyroute.execution.tool_arguments import takes_raw_arguments
 from policyroute.policy.model import DefaultsSpec, Requirements, RetrySpec, Secret
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate, Decision, DeploymentStats
-
-if TYPE_CHECKING:
-    from policyroute.policy.compile import CompiledPolicy
 
 __all__ = ["Action", "CallState", "RoutingPolicy"]
 
@@ -91,6 +88,7 @@ class CallState:
     """One call: its decision, the candidates left, and the attempts made so far."""
 
     __slots__ = (
+        "_bad_arguments",
         "_breakers",
         "_call_params",
         "_current",
@@ -138,11 +136,14 @@ class CallState:
         self.attempts: list[AttemptRecord] = []
         self.errors: list[ProviderError] = []
         self.cost = Decimal(0)
-        self.info = CallInfo(request=request, policy=_as_compiled(policy), decision=decision)
+        # CallInfo names the concrete compiled policy; any RoutingPolicy stands in for it.
+        compiled: Any = policy
+        self.info = CallInfo(request=request, policy=compiled, decision=decision)
         self.messages: list[Any] = (
             request.messages if isinstance(request.messages, list) else list(request.messages)
         )
         self._thinking: bool | None = None  # whether a turn carries thinking blocks; unread
+        self._bad_arguments: bool | None = None  # whether a tool call's arguments need {}; unread
         self._call_params = _call_params(request, stream)
         self._current: Candidate | None = None
         self._retry = 0
@@ -278,7 +279,12 @@ class CallState:
         messages = self.messages
         if self._thinking:
             messages = messages_for(messages, origin_of(spec), anthropic_format=anthropic)
-        if not takes_raw_arguments(spec):
+        if self._bad_arguments is None:
+            # Once per call, not per attempt: whether any tool call's arguments need adapting
+            # at all (the thinking adaptation above never changes a tool call). When none do,
+            # no deployment's make needs to be known.
+            self._bad_arguments = arguments_for(self.messages) is not self.messages
+        if self._bad_arguments and not takes_raw_arguments(spec):
             messages = arguments_for(messages)
         if needs_instruction(attempt.params, anthropic_format=anthropic):
             messages = json_messages_for(messages)
@@ -452,7 +458,8 @@ class CallState:
 
 
 def _call_params(request: Request, stream: bool) -> Mapping[str, Any]:
-    params = {k: v for k, v in request.params.items() if k != "stream"}
+    params = dict(request.params)
+    params.pop("stream", None)  # the driver's to say (below)
     if request.tools is not None:
         params["tools"] = request.tools
     if request.tool_choice is not None:
@@ -465,8 +472,3 @@ def _call_params(request: Request, stream: bool) -> Mapping[str, Any]:
     else:
         params.pop("stream_options", None)
     return params
-
-
-def _as_compiled(policy: RoutingPolicy) -> CompiledPolicy:
-    # CallInfo names the concrete compiled policy; any RoutingPolicy stands in for it.
-    return policy  # type: ignore[return-value]
