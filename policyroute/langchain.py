@@ -371,9 +371,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=False)
         executor, watching = self.executor, self._thresholds  # in this order, as in _generate
-        return chat_result(
-            await events.acomplete(executor, request, run_manager, watching=watching)
-        )
+        if not watching:  # what events.acomplete does then, without its await in between
+            return chat_result(await executor.acomplete(request))
+        return chat_result(await events.acomplete(executor, request, run_manager, watching=True))
 
     def _stream(
         self,

@@ -199,12 +199,15 @@ def facts_from_config(
         tags.extend(callbacks.tags)
     metadata.update(config.get("metadata") or {})
     metadata.update(own_metadata or {})
-    for added in (config.get("tags") or (), own_tags or ()):
-        added = list(added)
-        tags = [tag for tag in tags if tag not in added] + added
+    for added in (config.get("tags"), own_tags):
+        if added:  # most calls add none: no lists rebuilt for nothing
+            added = list(added)
+            tags = [tag for tag in tags if tag not in added] + added
     run_id = config.get("run_id")
     return CallFacts(
-        metadata=_public(metadata), tags=tuple(tags), run_id=str(run_id) if run_id else None
+        metadata=_public(metadata) if metadata else metadata,
+        tags=tuple(tags),
+        run_id=str(run_id) if run_id else None,
     )
 
 
