@@ -31,6 +31,7 @@ from typing import Any
 from policyroute import _shared_cache
 from policyroute._fields import read
 from policyroute._shared_cache import PolicyRef
+from policyroute.api_messages import plain_messages
 from policyroute.costs.redact import scrub
 from policyroute.errors import RequestError
 from policyroute.execution.call import RoutingPolicy
@@ -355,7 +356,8 @@ def _request(
         # Also litellm's own argument: its callbacks (loggers, tracing) read it as before.
         params["metadata"] = dict(metadata)
     return Request(
-        messages=parse_messages(messages),
+        # litellm's tool loops put the answer's message object back into the history.
+        messages=parse_messages(plain_messages(messages)),
         model=model,
         params=params,
         stream=stream,
