@@ -10,10 +10,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from budgets.helpers import make_store
+from budgets.proxy import FaultyProxy
 from policyroute.budgets.stores.base import BudgetStore
 from policyroute.testing import FakeProvider, Reply, Usage
 
@@ -74,6 +76,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def proxy(redis_url: str) -> Iterator[FaultyProxy]:
+    """A proxy in front of the test server, whose faults a test turns on and off."""
+    port = urlsplit(redis_url).port
+    assert port is not None
+    with FaultyProxy(port) as faulty:
+        yield faulty
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])

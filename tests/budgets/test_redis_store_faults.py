@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,14 +30,6 @@ from policyroute.errors import BudgetStoreError, PolicyValidationError
 from policyroute.testing import FakeProvider, Fault, Reply, Usage
 
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def proxy(redis_url: str) -> Iterator[FaultyProxy]:
-    port = urlsplit(redis_url).port
-    assert port is not None
-    with FaultyProxy(port) as faulty:
-        yield faulty
 
 
 @pytest.fixture
