@@ -23,12 +23,13 @@ from policyroute._display_width import display_width, pad
 from policyroute.budgets.windows import MISSING_SCOPE, scope_values
 from policyroute.costs.redact import redact_params
 from policyroute.policy.facts import TokenCounter, request_from_mapping
+from policyroute.policytest_.draws import groups_reached
 from policyroute.request import Request
 from policyroute.request_checks import check_params
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
-    from policyroute.policy.model import BudgetSpec, Requirements
+    from policyroute.policy.model import BudgetSpec, PolicySpec, Requirements
     from policyroute.routing.decision import Candidate, Decision
 
 __all__ = ["BudgetLine", "CandidateLine", "Explanation", "TextStyle", "explain", "render_text"]
@@ -89,6 +90,9 @@ class Explanation:
     budgets: tuple[BudgetLine, ...]
     skipped: tuple[tuple[str, str], ...]
     trace: tuple[str, ...]
+    order_notes: tuple[str, ...] = ()
+    """Why a call may try the candidates in another order than shown (random draws, latency,
+    calls in flight, open circuits), which an offline explanation cannot know."""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping; money is given as decimal strings so nothing is rounded."""
@@ -129,6 +133,7 @@ class Explanation:
                 for b in self.budgets
             ],
             "skipped": [{"alias": alias, "reason": reason} for alias, reason in self.skipped],
+            "order_notes": list(self.order_notes),
             "trace": list(self.trace),
         }
 
@@ -169,6 +174,28 @@ def _scopes(budget: BudgetSpec, request: Request, decision: Decision) -> tuple[s
     model = decision.candidates[0].alias if decision.candidates else ""
     values = scope_values(budget.per, request, route=decision.route, model=model)
     return tuple(None if v == MISSING_SCOPE else v for v in values)
+
+
+_RUN_TIME_ORDER = {
+    "weighted": "is drawn at random by weight on every call: the order shown is one draw",
+    "fastest": "is ordered by measured latency at run time (none offline: the order listed)",
+    "least_busy": "is ordered by calls in flight at run time (none offline: the order listed)",
+}
+
+
+def _order_notes(spec: PolicySpec, route: str, candidates: int) -> tuple[str, ...]:
+    """What may change the order of the candidates from call to call."""
+    route_spec = next((r for r in spec.routes if r.name == route), None)
+    if route_spec is None:
+        return ()
+    notes = [
+        f"group {g.name!r} ({g.strategy}) {_RUN_TIME_ORDER[g.strategy]}"
+        for g in groups_reached(route_spec.to.names, spec.groups)
+        if g.strategy in _RUN_TIME_ORDER and len(g.models) > 1
+    ]
+    if candidates > 1:
+        notes.append("a deployment whose circuit is open at run time is tried last")
+    return tuple(notes)
 
 
 def _candidate_line(
@@ -264,6 +291,7 @@ def explain(
         budgets=budgets,
         skipped=decision.skipped,
         trace=decision.trace,
+        order_notes=_order_notes(spec, decision.route, len(candidates)),
     )
 
 
@@ -387,6 +415,7 @@ def render_text(explanation: Explanation, *, style: TextStyle | None = None) -> 
         out.extend(_table(rows))
     else:
         out.append("  (none)")
+    out.extend(s.dim(f"  note: {_printable(note)}") for note in ex.order_notes)
 
     if ex.params:
         items = ", ".join(f"{k}={_scalar(v)}" for k, v in ex.params.items())

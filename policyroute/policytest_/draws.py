@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from policyroute.policy.model import GroupSpec
 
-__all__ = ["SEEDS", "weighted_groups"]
+__all__ = ["SEEDS", "groups_reached", "weighted_groups"]
 
 SEEDS = tuple(range(16))
 """The seeds a random route is drawn with; the first is the one every case is routed with.
@@ -30,10 +30,10 @@ Sixteen draws of two equally weighted members all agree once in 32,768 orderings
 the seeds are fixed, so whatever they find is found on every run."""
 
 
-def weighted_groups(names: Sequence[str], groups: Mapping[str, GroupSpec]) -> tuple[str, ...]:
-    """The ``weighted`` groups of more than one member reached from ``names`` (a route's
-    ``to``), nested groups included, in the order they are first reached."""
-    found: list[str] = []
+def groups_reached(names: Sequence[str], groups: Mapping[str, GroupSpec]) -> tuple[GroupSpec, ...]:
+    """The groups reached from ``names`` (a route's ``to``), nested groups included, each once,
+    in the order they are first reached."""
+    found: list[GroupSpec] = []
     seen: set[str] = set()
     pending = list(reversed(names))
     while pending:
@@ -42,7 +42,16 @@ def weighted_groups(names: Sequence[str], groups: Mapping[str, GroupSpec]) -> tu
         if group is None or name in seen:
             continue
         seen.add(name)
-        if group.strategy == "weighted" and len(group.models) > 1:
-            found.append(name)
+        found.append(group)
         pending.extend(reversed(group.models))
     return tuple(found)
+
+
+def weighted_groups(names: Sequence[str], groups: Mapping[str, GroupSpec]) -> tuple[str, ...]:
+    """The ``weighted`` groups of more than one member reached from ``names`` (a route's
+    ``to``), nested groups included, in the order they are first reached."""
+    return tuple(
+        g.name
+        for g in groups_reached(names, groups)
+        if g.strategy == "weighted" and len(g.models) > 1
+    )
