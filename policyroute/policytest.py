@@ -195,9 +195,10 @@ def _actual(
         if all(draw.get(k) == actual.get(k) for k in ordered):
             continue
         key = next(k for k in ordered if draw.get(k) != actual.get(k))
+        named = ("groups " if len(groups) > 1 else "group ") + ", ".join(map(repr, groups))
         return actual, (
             f"'expect.{key}' depends on chance: route {route.name!r} orders its candidates at"
-            f" random by weight (group {', '.join(map(repr, groups))}), and two draws gave"
+            f" random by weight ({named}), and two draws gave"
             f" {actual.get(key)!r} and {draw.get(key)!r}; expect 'route', 'params' or"
             " 'budgets' of this request instead"
         )
