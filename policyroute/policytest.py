@@ -229,6 +229,14 @@ def _run_case(
             actual, problem = _actual(policies, policy, raw["request"], expected, token_counter)
     except RequestError as exc:
         return CaseResult(doc.file, line, name, expected, {}, error=f"bad request: {exc}")
+    except PolicyValidationError as exc:
+        if not env:
+            raise
+        # Invalid without the case's env too: the whole file is in error, said once.
+        policies.get({})
+        found = "; ".join(d.format() for d in exc.diagnostics if d.severity == "error")
+        problem = f"the policy is invalid with this case's env: {found}"
+        return CaseResult(doc.file, line, name, expected, {}, error=problem)
     return CaseResult(doc.file, line, name, expected, actual, error=problem)
 
 
@@ -282,7 +290,8 @@ def run_tests_file(
 
     ``token_counter`` replaces litellm's counter for ``input_tokens`` conditions. Problems
     that keep the whole file from running (unreadable file, invalid policy) are returned in
-    ``problems`` rather than raised.
+    ``problems`` rather than raised; a policy that only a case's ``env`` makes invalid fails
+    that case.
     """
     tests_path = Path(path)
     doc, problems = _load_tests_doc(tests_path)
