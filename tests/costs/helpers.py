@@ -1,8 +1,12 @@
-"""Helpers for the cost and receipt tests: candidates, a small policy, litellm responses."""
+"""Helpers for the cost and receipt tests: candidates, a small policy, litellm responses, and
+readers of what the receipt sinks wrote."""
 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -141,3 +145,24 @@ def call_receipt(**fields: Any) -> dict[str, Any]:
         "output_tokens": 5,
         **fields,
     }
+
+
+def jsonl_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL receipt file, in file order."""
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def receipt_ids(path: Path) -> list[str]:
+    """The request ids of a SQLite receipt file's rows, sorted."""
+    with sqlite3.connect(path) as db:
+        ids = sorted(row[0] for row in db.execute("SELECT request_id FROM receipts"))
+    db.close()  # the context manager commits; it does not close
+    return ids
+
+
+def fork() -> int:
+    """``os.fork()``, without the DeprecationWarning Python 3.12+ gives when threads are alive
+    (warnings are errors in the tests, and forking with a writer thread alive is the point)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()

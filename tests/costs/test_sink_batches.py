@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from policyroute.costs.sinks import (
 from policyroute.errors import ReceiptError
 
 from .golden_cases import cases
+from .helpers import fork, jsonl_records
 
 BATCH_WRITER = Path(__file__).with_name("batch_writer.py")
 
@@ -165,9 +164,7 @@ def test_a_forked_child_opens_its_own_descriptor(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     sink = JsonlSink(path)
     sink.write({"who": "parent", "n": 1})
-    with warnings.catch_warnings():  # 3.12+ warns about fork with threads alive
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+    pid = fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 2
         try:
@@ -180,8 +177,7 @@ def test_a_forked_child_opens_its_own_descriptor(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     sink.write({"who": "parent", "n": 2})  # the parent's descriptor is untouched
     sink.close()
-    lines = [json.loads(line) for line in path.read_bytes().splitlines()]
-    assert [(r["who"], r["n"]) for r in lines] == [
+    assert [(r["who"], r["n"]) for r in jsonl_records(path)] == [
         ("parent", 1),
         ("child", 1),
         ("child", 2),
@@ -203,7 +199,7 @@ def test_processes_writing_batches_keep_each_batch_together(tmp_path: Path) -> N
     for proc in procs:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
-    records = [json.loads(line) for line in path.read_bytes().splitlines()]
+    records = jsonl_records(path)
     assert len(records) == 4 * per_writer * 2
     pairs = list(zip(records[::2], records[1::2], strict=True))
     # Every attempt line is directly followed by its own call line.

@@ -8,13 +8,12 @@ its receipts, on a file descriptor or database connection of its own.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,15 @@ import pytest
 from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink
 from policyroute.errors import ReceiptError
 
+from .helpers import fork, jsonl_records, receipt_ids
+
 CHILD_SECONDS = 5.0
 
 
 def _fork_and_write(sink: ReceiptSink, record: dict[str, Any]) -> int:
     """Fork; the child writes ``record`` and exits 0, or 3 if its write raised. Returns the
     child's pid (the caller reaps it with :func:`_exit_code`)."""
-    with warnings.catch_warnings():  # 3.12+ warns about fork with threads alive
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+    pid = fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 3
         try:
@@ -114,8 +113,7 @@ def test_a_jsonl_child_forked_mid_write_writes_its_own_receipts(
     assert code == 0, "the child hung on a lock a thread of its parent held at fork"
     sink.write({"who": "parent", "n": 3})
     sink.close()
-    lines = [json.loads(line) for line in path.read_bytes().splitlines()]
-    assert sorted((r["who"], r["n"]) for r in lines) == [
+    assert sorted((r["who"], r["n"]) for r in jsonl_records(path)) == [
         ("child", 1),
         ("parent", 1),
         ("parent", 2),
@@ -134,9 +132,7 @@ def test_a_sqlite_child_forked_mid_write_refuses_at_once_and_says_why(tmp_path: 
     _until_held(sink)  # the writer now holds the sink (and its connection), waiting
     read, write = os.pipe()
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+    pid = fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             os.close(read)
@@ -166,11 +162,9 @@ def test_a_sqlite_child_forked_mid_write_refuses_at_once_and_says_why(tmp_path: 
     assert "forked while another thread was writing" in said
     sink.write({"kind": "call", "request_id": "parent-3"})  # the parent carries on
     sink.close()
-    with sqlite3.connect(path) as db:
-        rows = sorted(r[0] for r in db.execute("SELECT request_id FROM receipts"))
+    assert receipt_ids(path) == ["p-2", "parent-1", "parent-3"]
+    with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    db.close()
-    assert rows == ["p-2", "parent-1", "parent-3"]
 
 
 def test_a_sqlite_child_does_not_use_its_parents_connection(tmp_path: Path) -> None:
@@ -178,9 +172,7 @@ def test_a_sqlite_child_does_not_use_its_parents_connection(tmp_path: Path) -> N
     sink = SqliteSink(path)
     sink.write({"kind": "call", "request_id": "parent-1"})
     read, write = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+    pid = fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             inherited = sink._conn
@@ -196,7 +188,4 @@ def test_a_sqlite_child_does_not_use_its_parents_connection(tmp_path: Path) -> N
         assert answer.read() == b"own"
     sink.write({"kind": "call", "request_id": "parent-2"})
     sink.close()
-    with sqlite3.connect(path) as db:
-        rows = sorted(r[0] for r in db.execute("SELECT request_id FROM receipts"))
-    db.close()
-    assert rows == ["child-1", "parent-1", "parent-2"]
+    assert receipt_ids(path) == ["child-1", "parent-1", "parent-2"]

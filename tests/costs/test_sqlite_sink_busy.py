@@ -16,6 +16,8 @@ from pathlib import Path
 from policyroute.costs.sinks import SqliteSink
 from policyroute.errors import ReceiptError
 
+from .helpers import receipt_ids
+
 TIMEOUT = 0.4
 THREADS = 4
 
@@ -94,10 +96,7 @@ def test_after_a_queued_write_the_full_timeout_applies_again(tmp_path: Path) -> 
     sink.write({"kind": "call", "request_id": "c"})
     holder.join()
 
-    with sqlite3.connect(path) as db:
-        rows = sorted(r[0] for r in db.execute("SELECT request_id FROM receipts"))
-    db.close()
-    assert rows == ["a", "b", "c"]
+    assert receipt_ids(path) == ["a", "b", "c"]
     sink.close()
 
 
