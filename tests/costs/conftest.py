@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from policyroute.accounting import _clear_default_cache
+from policyroute.api import clear_cache
 from policyroute.execution.hooks import AttemptInfo, CallInfo
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.request import Request
+from policyroute.testing import FakeProvider, Reply, Usage
 
 from .helpers import MESSAGES
 
@@ -51,3 +55,26 @@ def make_attempt() -> Callable[..., AttemptInfo]:
 def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def fake_a(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
+    """The provider of ``helpers.FAKE_A_POLICY``: answers "hi" for 7 prompt and 3 completion
+    tokens ($0.013 at the policy's prices)."""
+    monkeypatch.setenv("PR_FAKE_A_KEY", "sk-fake-a-0123456789")
+    with FakeProvider() as provider:
+        provider.set_default("fake-a", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
+        yield provider
+    # Nothing cached for a policy naming this provider's port outlives it: executors and
+    # default accountings (with what they opened) are closed and forgotten.
+    clear_cache()
+    _clear_default_cache()
+
+
+@pytest.fixture
+def quiet_accounting() -> Iterator[None]:
+    """Accounting's log silenced, for tests whose sinks refuse receipts on purpose."""
+    logger = logging.getLogger("policyroute.accounting")
+    logger.disabled = True
+    yield
+    logger.disabled = False

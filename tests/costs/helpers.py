@@ -1,4 +1,4 @@
-"""Helpers for the cost and receipt tests: candidates, a small policy, litellm responses, and
+"""Helpers for the cost and receipt tests: candidates, small policies, litellm responses, and
 readers of what the receipt sinks wrote."""
 
 from __future__ import annotations
@@ -52,6 +52,24 @@ PROVIDER_CASES: dict[str, tuple[str, str | None, str]] = {
 }
 MESSAGES = [{"role": "user", "content": "hello"}]
 FAKE_KEY = "sk-test-abcdefghijklmnop0123"
+
+# One priced model on the fake provider of the ``fake_a`` fixture (format with ``base``); its
+# key is a ${VAR} reference, as a deployed policy's would be.
+FAKE_A_POLICY = """
+policyroute: 1
+name: fake-a
+models:
+  a:
+    model: openai/fake-a
+    api_base: {base}
+    api_key: ${{PR_FAKE_A_KEY}}
+    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+routes:
+  - name: default
+    to: a
+receipts: {{sink: none}}
+defaults: {{max_tokens: 10}}
+"""
 
 
 def candidate(model: str, *, alias: str = "m", price: PriceSpec | None = None) -> Candidate:

@@ -8,9 +8,6 @@ sinks of the MultiSink that took it the first time.
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +18,11 @@ from policyroute.costs.sinks import CallableSink, JsonlSink, MultiSink
 from policyroute.costs.unwritten import UnwrittenReceipts
 from policyroute.errors import ReceiptError
 
-from .helpers import make_policy
+from .helpers import jsonl_records, make_policy
 from .test_accounting import _ok
 from .test_resend_unwritten import Flaky
 
-
-@pytest.fixture(autouse=True)
-def _quiet() -> Iterator[None]:
-    logger = logging.getLogger("policyroute.accounting")
-    logger.disabled = True
-    yield
-    logger.disabled = False
-
-
-def _lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_bytes().splitlines()]
+pytestmark = pytest.mark.usefixtures("quiet_accounting")
 
 
 def test_resend_skips_the_sinks_of_a_multi_sink_that_took_the_receipt(
@@ -48,13 +35,13 @@ def test_resend_skips_the_sinks_of_a_multi_sink_that_took_the_receipt(
     attempt = make_attempt(policy)
     acct.settle(attempt, acct.admit(attempt), _ok())
     assert len(acct.unwritten) == 1
-    assert len(_lines(path)) == 1
+    assert len(jsonl_records(path)) == 1
 
     flaky.down = False
     assert acct.resend_unwritten() == 1
 
-    assert len(_lines(path)) == 1  # not appended a second time
-    assert flaky.taken == _lines(path)
+    assert len(jsonl_records(path)) == 1  # not appended a second time
+    assert flaky.taken == jsonl_records(path)
     assert not acct.unwritten
 
 
@@ -74,7 +61,7 @@ def test_async_resend_skips_the_sinks_of_a_multi_sink_that_took_the_receipt(
         return await acct.aresend_unwritten()
 
     assert asyncio.run(run()) == 1
-    assert len(_lines(path)) == 1
+    assert len(jsonl_records(path)) == 1
     assert len(flaky.taken) == 1
 
 
@@ -111,5 +98,5 @@ def test_a_multi_sink_still_refusing_keeps_its_receipt_for_the_refusing_sink(
     flaky.down = False
     assert kept.resend([multi]) == 1
 
-    assert len(_lines(path)) == 1
+    assert len(jsonl_records(path)) == 1
     assert len(flaky.taken) == 1

@@ -4,41 +4,25 @@ the sinks that refused them only, through a real call as through the accounting 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
 
-from policyroute.accounting import PolicyAccounting, _clear_default_cache
-from policyroute.api import clear_cache
+from policyroute.accounting import PolicyAccounting
 from policyroute.costs.sinks import CallableSink, JsonlSink
 from policyroute.costs.unwritten import UnwrittenReceipts
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.policy.loader import load_policy_text
-from policyroute.testing import FakeProvider, Reply, Usage
+from policyroute.testing import FakeProvider
 
-from .helpers import make_policy
+from .helpers import FAKE_A_POLICY, jsonl_records, make_policy
 from .test_accounting import _ok
 
-POLICY = """
-policyroute: 1
-name: resend
-models:
-  a:
-    model: openai/fake-a
-    api_base: {base}
-    api_key: ${{PR_RESEND_KEY}}
-    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
-routes:
-  - name: default
-    to: a
-receipts: {{sink: none}}
-defaults: {{max_tokens: 10}}
-"""
+pytestmark = pytest.mark.usefixtures("quiet_accounting")
 
 
 class Flaky:
@@ -52,24 +36,6 @@ class Flaky:
         if self.down:
             raise OSError("disk full")
         self.taken.append(record)
-
-
-@pytest.fixture
-def fp(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
-    monkeypatch.setenv("PR_RESEND_KEY", "sk-resend-0123456789")
-    with FakeProvider() as provider:
-        provider.set_default("fake-a", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
-        yield provider
-    clear_cache()
-    _clear_default_cache()
-
-
-@pytest.fixture(autouse=True)
-def _quiet() -> Iterator[None]:
-    logger = logging.getLogger("policyroute.accounting")
-    logger.disabled = True
-    yield
-    logger.disabled = False
 
 
 def test_resend_writes_only_to_the_sink_that_refused(make_attempt: Any) -> None:
@@ -147,11 +113,11 @@ def test_async_resend_awaits_an_async_sink(make_attempt: Any) -> None:
 
 
 def test_receipts_of_real_calls_reach_the_file_once_it_can_be_written(
-    fp: FakeProvider, tmp_path: Path
+    fake_a: FakeProvider, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "receipts"
     blocker.write_text("a file where the receipts directory should be")
-    policy = load_policy_text(POLICY.format(base=fp.openai_base))
+    policy = load_policy_text(FAKE_A_POLICY.format(base=fake_a.openai_base))
     acct = PolicyAccounting.from_policy(policy, sinks=[JsonlSink(str(blocker / "{date}.jsonl"))])
     llm = ChatPolicyRoute(policy=policy, accounting=acct)
     assert llm.invoke([HumanMessage("hello")]).content == "hi"
@@ -161,7 +127,7 @@ def test_receipts_of_real_calls_reach_the_file_once_it_can_be_written(
     blocker.unlink()
     assert acct.resend_unwritten() == 4
     (written,) = list(blocker.iterdir())
-    records = [json.loads(line) for line in written.read_text().splitlines()]
+    records = jsonl_records(written)
     assert [r["kind"] for r in records] == ["attempt", "call"] * 2
     assert len({r["request_id"] for r in records}) == 2
     assert not acct.unwritten

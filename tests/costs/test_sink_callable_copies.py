@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +13,9 @@ from policyroute import load_policy
 from policyroute.accounting import PolicyAccounting
 from policyroute.costs.sinks import CallableSink, JsonlSink, MultiSink
 from policyroute.langchain import ChatPolicyRoute
-from policyroute.testing import FakeProvider, Reply, Usage
+from policyroute.testing import FakeProvider
 
-POLICY = """
-policyroute: 1
-name: enriching
-models:
-  a:
-    model: openai/fake-a
-    api_base: {base}
-    api_key: ${{PR_ENRICH_KEY}}
-    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
-routes:
-  - name: default
-    to: a
-receipts: {{sink: none}}
-defaults: {{max_tokens: 10}}
-"""
+from .helpers import FAKE_A_POLICY, jsonl_records
 
 
 def enrich(record: Mapping[str, Any]) -> None:
@@ -43,14 +29,6 @@ def enrich(record: Mapping[str, Any]) -> None:
 
 async def aenrich(record: Mapping[str, Any]) -> None:
     enrich(record)
-
-
-@pytest.fixture
-def fp(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
-    monkeypatch.setenv("PR_ENRICH_KEY", "sk-enrich-0123456789")
-    with FakeProvider() as provider:
-        provider.set_default("fake-a", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
-        yield provider
 
 
 def _record() -> dict[str, Any]:
@@ -98,10 +76,10 @@ def test_each_callable_gets_the_record_as_built(tmp_path: Path) -> None:
 
 
 def test_the_receipts_of_a_call_reach_the_file_as_built_whatever_a_callable_does(
-    tmp_path: Path, fp: FakeProvider
+    tmp_path: Path, fake_a: FakeProvider
 ) -> None:
     policy_path = tmp_path / "p.yaml"
-    policy_path.write_text(POLICY.format(base=fp.openai_base))
+    policy_path.write_text(FAKE_A_POLICY.format(base=fake_a.openai_base))
     policy = load_policy(policy_path)
     receipts = tmp_path / "r.jsonl"
     shipped: list[Mapping[str, Any]] = []
@@ -113,7 +91,7 @@ def test_the_receipts_of_a_call_reach_the_file_as_built_whatever_a_callable_does
     acct = PolicyAccounting(policy, guard=None, sinks=[CallableSink(forward), JsonlSink(receipts)])
     answer = ChatPolicyRoute(policy=policy, accounting=acct).invoke("hello")
 
-    written = [json.loads(line) for line in receipts.read_bytes().splitlines()]
+    written = jsonl_records(receipts)
     assert [r["kind"] for r in written] == ["attempt", "call"]
     assert all(r["cost"] == "0.013000" for r in written)
     request_id = answer.response_metadata["policyroute"]["request_id"]

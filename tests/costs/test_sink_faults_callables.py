@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -16,36 +16,16 @@ from policyroute.accounting import PolicyAccounting
 from policyroute.costs.sinks import CallableSink, MultiSink
 from policyroute.errors import ReceiptError
 from policyroute.langchain import ChatPolicyRoute
-from policyroute.testing import FakeProvider, Reply, Usage
+from policyroute.testing import FakeProvider
 
-POLICY = """
-policyroute: 1
-name: callables
-models:
-  a:
-    model: openai/fake-a
-    api_base: {base}
-    api_key: ${{PR_CALLABLES_KEY}}
-    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
-routes:
-  - name: default
-    to: a
-receipts: {{sink: none}}
-defaults: {{max_tokens: 10}}
-"""
+from .helpers import FAKE_A_POLICY
 
 
-@pytest.fixture
-def fp(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
-    monkeypatch.setenv("PR_CALLABLES_KEY", "sk-callables-0123456789")
-    with FakeProvider() as provider:
-        provider.set_default("fake-a", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
-        yield provider
-
-
-def _llm(tmp_path: Path, fp: FakeProvider, *sinks: Any) -> tuple[ChatPolicyRoute, PolicyAccounting]:
+def _llm(
+    tmp_path: Path, fake_a: FakeProvider, *sinks: Any
+) -> tuple[ChatPolicyRoute, PolicyAccounting]:
     path = tmp_path / "p.yaml"
-    path.write_text(POLICY.format(base=fp.openai_base))
+    path.write_text(FAKE_A_POLICY.format(base=fake_a.openai_base))
     policy = load_policy(path)
     acct = PolicyAccounting(policy, guard=None, sinks=sinks)
     return ChatPolicyRoute(policy=path, accounting=acct), acct
@@ -64,10 +44,10 @@ class _AsyncCollector:
 
 @pytest.mark.asyncio
 async def test_an_async_callable_is_awaited_on_the_callers_loop(
-    tmp_path: Path, fp: FakeProvider
+    tmp_path: Path, fake_a: FakeProvider
 ) -> None:
     collect = _AsyncCollector()
-    llm, acct = _llm(tmp_path, fp, CallableSink(collect))
+    llm, acct = _llm(tmp_path, fake_a, CallableSink(collect))
 
     answer = await llm.ainvoke("hello")
 
@@ -79,11 +59,13 @@ async def test_an_async_callable_is_awaited_on_the_callers_loop(
 
 @pytest.mark.asyncio
 async def test_an_async_callable_inside_a_multi_sink_is_awaited(
-    tmp_path: Path, fp: FakeProvider
+    tmp_path: Path, fake_a: FakeProvider
 ) -> None:
     collect = _AsyncCollector()
     plain: list[Mapping[str, Any]] = []
-    llm, acct = _llm(tmp_path, fp, MultiSink([CallableSink(plain.append), CallableSink(collect)]))
+    llm, acct = _llm(
+        tmp_path, fake_a, MultiSink([CallableSink(plain.append), CallableSink(collect)])
+    )
 
     await llm.ainvoke("hello")
 
@@ -93,10 +75,10 @@ async def test_an_async_callable_inside_a_multi_sink_is_awaited(
 
 
 def test_an_async_callable_receives_the_receipts_of_a_sync_call(
-    tmp_path: Path, fp: FakeProvider
+    tmp_path: Path, fake_a: FakeProvider
 ) -> None:
     collect = _AsyncCollector()
-    llm, acct = _llm(tmp_path, fp, CallableSink(collect))
+    llm, acct = _llm(tmp_path, fake_a, CallableSink(collect))
 
     llm.invoke("hello")
 
@@ -113,12 +95,12 @@ async def test_an_async_callable_written_synchronously_under_a_running_loop_says
 
 
 def test_a_raising_callable_is_reported_and_the_answer_kept(
-    tmp_path: Path, fp: FakeProvider, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, fake_a: FakeProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
     def refuse(record: Mapping[str, Any]) -> None:
         raise ConnectionError("collector down")
 
-    llm, acct = _llm(tmp_path, fp, CallableSink(refuse))
+    llm, acct = _llm(tmp_path, fake_a, CallableSink(refuse))
 
     with caplog.at_level(logging.ERROR, logger="policyroute.accounting"):
         answer = llm.invoke("hello")
@@ -145,10 +127,10 @@ class _SlowAsyncSink:
 
 @pytest.mark.asyncio
 async def test_cancelling_a_call_while_its_receipt_is_written_loses_no_receipt(
-    tmp_path: Path, fp: FakeProvider
+    tmp_path: Path, fake_a: FakeProvider
 ) -> None:
     sink = _SlowAsyncSink()
-    llm, acct = _llm(tmp_path, fp, CallableSink(sink))
+    llm, acct = _llm(tmp_path, fake_a, CallableSink(sink))
     task = asyncio.create_task(llm.ainvoke("hello"))
     await sink.started.wait()  # the attempt receipt is being written
 
