@@ -241,10 +241,12 @@ def test_a_stale_answer_fit_starts_over() -> None:
 # ---------------------------------------------------------------------------- strategies
 
 
-def test_stats_of_users_are_ranked_as_before() -> None:
-    """Stats without the tracker's two kinds are asked as they always were."""
+@pytest.mark.parametrize("stream", [False, True])
+def test_stats_of_users_are_ranked_as_before(stream: bool) -> None:
+    """A user's own DeploymentStats needs only the protocol's three methods: stats without the
+    tracker's two kinds are asked as they always were, streamed request or not."""
 
-    class Mine:
+    class Plain:
         def latency(self, alias: str) -> float | None:
             return {"a": 2.0, "b": 1.0}.get(alias)
 
@@ -254,12 +256,12 @@ def test_stats_of_users_are_ranked_as_before() -> None:
         def is_available(self, alias: str) -> bool:
             return True
 
-    class Ranked(Mine):
+    class Ranked(Plain):
         def ranking_latency(self, alias: str) -> float | None:
             return {"a": 0.5, "b": 1.0}.get(alias)
 
-    assert fastest(Mine(), "a", "b", stream=True) == ["b", "a"]
-    assert fastest(Ranked(), "a", "b", stream=True) == ["a", "b"]
+    assert fastest(Plain(), "a", "b", stream=stream) == ["b", "a"]
+    assert fastest(Ranked(), "a", "b", stream=stream) == ["a", "b"]
     assert ranking_latency(Ranked(), stream=True)("a") == 0.5
 
 

@@ -147,23 +147,6 @@ def test_ties_and_no_observations_keep_the_listed_order() -> None:
     assert fastest() == list("cab")
 
 
-def test_stats_without_ranking_latency_still_work() -> None:
-    """A user's own DeploymentStats implementation needs only the protocol's three methods."""
-
-    class Plain:
-        def latency(self, alias: str) -> float | None:
-            return {"a": 2.0, "b": 1.0}.get(alias)
-
-        def in_flight(self, alias: str) -> int:
-            return 0
-
-        def is_available(self, alias: str) -> bool:
-            return True
-
-    order = order_members("fastest", ["a", "b"], stats=Plain(), rng=random.Random(0), **KW)
-    assert order == ["b", "a"]
-
-
 def test_trace_says_a_deployment_is_failing() -> None:
     compiled = compile_policy(
         policy(
