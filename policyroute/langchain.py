@@ -23,7 +23,7 @@ import inspect
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
@@ -35,6 +35,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import (
+    BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -281,7 +282,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             ... # doctest: +SKIP
             True
         """
-        executor = self._executor
+        executor: Executor | None = _private(self)["_executor"]
         if executor is None:
             with self._lock:
                 if self._executor is None:
@@ -292,6 +293,12 @@ class ChatPolicyRoute(FactsCarryingChatModel):
                     self._executor = made
                 executor = self._executor
         return executor
+
+    def _running(self) -> tuple[Executor, bool]:
+        """The executor and whether it reports crossed thresholds to callbacks, asked in this
+        order: creating the executor tells the latter."""
+        executor = self.executor
+        return executor, _private(self)["_thresholds"]
 
     @property
     def _llm_type(self) -> str:
@@ -356,8 +363,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         if self.streaming and kwargs.get("stream", True):
             return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=False)
-        # In this order: creating the executor tells whether thresholds are reported.
-        executor, watching = self.executor, self._thresholds
+        executor, watching = self._running()
         return chat_result(events.complete(executor, request, run_manager, watching=watching))
 
     async def _agenerate(
@@ -370,7 +376,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         if self.streaming and kwargs.get("stream", True):
             return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=False)
-        executor, watching = self.executor, self._thresholds  # in this order, as in _generate
+        executor, watching = self._running()
         if not watching:  # what events.acomplete does then, without its await in between
             return chat_result(await executor.acomplete(request))
         return chat_result(await events.acomplete(executor, request, run_manager, watching=True))
@@ -384,7 +390,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         config: RunnableConfig | None = kwargs.get(FACTS_KEY)
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=True)
-        executor, watching = self.executor, self._thresholds  # in this order, as in _generate
+        executor, watching = self._running()
         yield from stream_chunks(self, executor, request, run_manager, config, watching=watching)
 
     async def _astream(
@@ -396,7 +402,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         config: RunnableConfig | None = kwargs.get(FACTS_KEY)
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=True)
-        executor, watching = self.executor, self._thresholds  # in this order, as in _generate
+        executor, watching = self._running()
         chunks = astream_chunks(self, executor, request, run_manager, config, watching=watching)
         opened = OpenStream(chunks)
         registry = (config or {}).get(OPEN_STREAMS)
@@ -466,6 +472,13 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         return structured_runnable(
             self, schema, method=method, include_raw=include_raw, strict=strict
         )
+
+
+def _private(model: BaseModel) -> dict[str, Any]:
+    # pydantic's store of a model's private attributes. ``self._executor`` reaches it through
+    # BaseModel.__getattr__, which first asks the attribute's declaration for ``__get__`` (a
+    # miss that raises and catches an AttributeError): about 2 us per read, on every call.
+    return cast("dict[str, Any]", model.__pydantic_private__)
 
 
 # langchain-core calls ``inspect.signature`` on ``_generate``/``_agenerate`` on every call to see
