@@ -67,6 +67,23 @@ def _consume(policy: Path, mode: str) -> None:
     arun(main())
 
 
+def _failed_stream(
+    fp: FakeProvider,
+    workdir: Path,
+    model: str,
+    step: Step,
+    mode: str = "async",
+    first_token: str | None = None,
+) -> PolicyRouteError:
+    """Script ``step`` for ``model``, stream a call through a policy file in ``mode``, and
+    return the error it must raise."""
+    _script(fp, model, step)
+    policy = _policy(workdir, fp, model, first_token)
+    with pytest.raises(PolicyRouteError) as info:
+        _consume(policy, mode)
+    return info.value
+
+
 def _assert_input_estimated(workdir: Path, model: str, status: str) -> dict[str, Any]:
     """One attempt, charged the prompt as counted locally (as budget estimates count it) and
     nothing more, marked estimated on its receipt and its call's."""
@@ -88,13 +105,11 @@ def test_stream_cut_after_the_headers_is_charged_its_input_estimated(
     fp: FakeProvider, workdir: Path, fmt: str, mode: str
 ) -> None:
     model = FORMATS[fmt]
-    _script(fp, model, Fault.stream_cut(after=0, reply=Reply(text=TEXT)))
-    policy = _policy(workdir, fp, model)
+    cut = Fault.stream_cut(after=0, reply=Reply(text=TEXT))
 
-    with pytest.raises(PolicyRouteError) as info:
-        _consume(policy, mode)
+    error = _failed_stream(fp, workdir, model, cut, mode)
 
-    assert getattr(info.value, "error_class", None) == "connection"
+    assert getattr(error, "error_class", None) == "connection"
     attempt = _assert_input_estimated(workdir, model, "error")
     assert attempt["error_class"] == "connection"
 
@@ -105,11 +120,8 @@ def test_openai_stream_cut_after_its_first_chunk_is_charged_its_input_estimated(
     # The role chunk came (or was lost with the cut, which aiohttp may do): either way the
     # provider accepted the prompt, and no usage chunk ever came.
     model = FORMATS["openai"]
-    _script(fp, model, Fault.stream_cut(after=1, reply=Reply(text=TEXT)))
-    policy = _policy(workdir, fp, model)
 
-    with pytest.raises(PolicyRouteError):
-        _consume(policy, "async")
+    _failed_stream(fp, workdir, model, Fault.stream_cut(after=1, reply=Reply(text=TEXT)))
 
     _assert_input_estimated(workdir, model, "error")
 
@@ -119,13 +131,11 @@ def test_stream_stalled_after_the_headers_is_charged_its_input_estimated(
     fp: FakeProvider, workdir: Path, mode: str
 ) -> None:
     model = FORMATS["anthropic"]
-    _script(fp, model, Fault.stall(after=0, reply=Reply(text=TEXT), timeout=5))
-    policy = _policy(workdir, fp, model, first_token="0.3s")
+    stall = Fault.stall(after=0, reply=Reply(text=TEXT), timeout=5)
 
-    with pytest.raises(PolicyRouteError) as info:
-        _consume(policy, mode)
+    error = _failed_stream(fp, workdir, model, stall, mode, first_token="0.3s")
 
-    assert getattr(info.value, "error_class", None) == "timeout"
+    assert getattr(error, "error_class", None) == "timeout"
     _assert_input_estimated(workdir, model, "error")
 
 
@@ -163,12 +173,7 @@ async def _acompletion_drained(policy: Path) -> None:
 def test_stream_the_provider_refused_or_never_answered_is_free(
     fp: FakeProvider, workdir: Path, refusal: Step
 ) -> None:
-    model = FORMATS["openai"]
-    _script(fp, model, refusal)
-    policy = _policy(workdir, fp, model)
-
-    with pytest.raises(PolicyRouteError):
-        _consume(policy, "async")
+    _failed_stream(fp, workdir, FORMATS["openai"], refusal)
 
     (attempt,) = receipts(workdir, "attempt")
     assert (attempt["provider_billed"], Decimal(attempt["cost"])) == (False, 0)
