@@ -31,7 +31,7 @@ from typing import Any
 from policyroute import _shared_cache
 from policyroute._fields import read
 from policyroute._shared_cache import PolicyRef
-from policyroute.api_messages import plain_messages
+from policyroute.api_messages import plain_messages, plain_tools
 from policyroute.costs.redact import scrub
 from policyroute.errors import RequestError
 from policyroute.execution.call import RoutingPolicy
@@ -351,6 +351,8 @@ def _request(
     check_facts(model, metadata, tags)
     refuse_takeovers(params)
     fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
+    if "tools" in fields:
+        fields["tools"] = plain_tools(fields["tools"])
     check_call(params, **fields)
     if metadata is not None:
         # Also litellm's own argument: its callbacks (loggers, tracing) read it as before.

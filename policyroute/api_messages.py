@@ -1,11 +1,13 @@
-"""Chat messages as ``litellm.completion`` takes them, made plain for policyroute's checks.
+"""Messages and tools as ``litellm.completion`` takes them, made plain for policyroute's checks.
 
 litellm takes pydantic message objects beside mappings: the answer's own message
 (``response.choices[0].message``, litellm's ``Message``) appended to the history is how its
 tool loops are written, and the OpenAI SDK's ``ChatCompletionMessage`` and tool-call objects
 inside a message mapping are taken too. litellm reads each as
 ``model_dump(exclude_none=True)``; so does :func:`plain_messages`, before the messages are
-checked, routed, priced and sent.
+checked, routed, priced and sent. Tools may be pydantic objects as well (the OpenAI SDK's
+``ChatCompletionFunctionTool``), which litellm sends as their ``model_dump()``, as
+:func:`plain_tools` makes them.
 
 Example:
     >>> from litellm.types.utils import Message
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["plain_messages"]
+__all__ = ["plain_messages", "plain_tools"]
 
 
 def plain_messages(messages: Sequence[Any]) -> Sequence[Any]:
@@ -34,6 +36,22 @@ def plain_messages(messages: Sequence[Any]) -> Sequence[Any]:
     if all(isinstance(m, Mapping) and not _holds_call_objects(m) for m in messages):
         return messages  # the common case: nothing to convert, nothing copied
     return [_plain(message) for message in messages]
+
+
+def plain_tools(tools: Any) -> Any:
+    """``tools`` with each pydantic tool replaced by its ``model_dump()``, None fields kept, as
+    litellm sends it; anything else is returned unchanged, for the tool checks to judge.
+
+    Example:
+        >>> tools = [{"type": "function", "function": {"name": "f"}}]
+        >>> plain_tools(tools) is tools
+        True
+    """
+    if isinstance(tools, (str, bytes)) or not isinstance(tools, Sequence):
+        return tools
+    if all(_dump_of(tool) is None for tool in tools):
+        return tools
+    return [tool if (dump := _dump_of(tool)) is None else dump() for tool in tools]
 
 
 def _plain(message: Any) -> Any:
