@@ -183,3 +183,15 @@ def run_in_mode(ex: Any, request: Request, mode: str) -> Any:
     if mode == "async":
         return arun(ex.acomplete(request))
     return list(ex.stream(request))
+
+
+def stream_in_mode(ex: Any, request: Request, mode: str) -> list[Any]:
+    """Stream ``request`` through ``ex``, with ``stream`` when ``mode`` is "sync" and
+    ``astream`` otherwise: the list of stream events."""
+    if mode == "sync":
+        return list(ex.stream(request))
+
+    async def collect() -> list[Any]:
+        return [event async for event in ex.astream(request)]
+
+    return arun(collect())

@@ -18,7 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
-from exec_support import FAST_RETRY, RecordingAccounting, Sleeps, StubPolicy, arun, ask, candidate
+from exec_support import (
+    FAST_RETRY,
+    RecordingAccounting,
+    Sleeps,
+    StubPolicy,
+    arun,
+    ask,
+    candidate,
+    stream_in_mode,
+)
 
 from policyroute._lazy import import_litellm
 from policyroute.accounting import PolicyAccounting
@@ -367,14 +376,7 @@ def test_a_stream_records_the_wait_too(fp: FakeProvider, mode: str) -> None:
     fp.script("a", Fault.status(429, headers=headers), Reply(text="streamed"))
     sleeps = Sleeps()
     ex = _executor([candidate("a", fp.openai_base)], sleeps)
-    if mode == "sync":
-        events = list(ex.stream(ask()))
-    else:
-
-        async def collect() -> list[Any]:
-            return [event async for event in ex.astream(ask())]
-
-        events = arun(collect())
+    events = stream_in_mode(ex, ask(), mode)
     done = events[-1]
     assert isinstance(done, StreamDone)
     assert len(sleeps) == 1
