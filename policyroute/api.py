@@ -217,7 +217,9 @@ class CompletionStream:
         raise StopIteration
 
     def close(self) -> None:
-        """Stop early; the attempt is settled and the call finished."""
+        """Stop early; the attempt is settled and the call finished. Nothing more is yielded,
+        the chunk read ahead by :meth:`start` included."""
+        self._first = None
         close = getattr(self._events, "close", None)
         if close is not None:
             close()
@@ -284,7 +286,9 @@ class AsyncCompletionStream:
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
-        """Stop early; the attempt is settled and the call finished."""
+        """Stop early; the attempt is settled and the call finished. Nothing more is yielded,
+        the chunk read ahead by :meth:`start` included."""
+        self._first = None
         aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()
