@@ -31,6 +31,7 @@ from typing import Any
 from policyroute import _shared_cache
 from policyroute._fields import read
 from policyroute._shared_cache import PolicyRef
+from policyroute.api_headers import refuse_credential_headers
 from policyroute.api_messages import plain_messages, plain_tools
 from policyroute.costs.redact import scrub
 from policyroute.errors import RequestError
@@ -79,7 +80,9 @@ def completion(
     (policyroute is the only retry layer), ``fallbacks`` and
     ``context_window_fallback_dict`` (the route's candidates are the fallbacks),
     ``api_key``, ``api_base``, ``base_url``, ``api_version`` and ``custom_llm_provider``
-    (deployment settings, which would reach every candidate) and litellm's mocks
+    (deployment settings, which would reach every candidate), a key passed as a header in
+    ``extra_headers`` or ``headers`` (``Authorization``, ``x-api-key``, ``api-key``,
+    ``x-goog-api-key``; other headers pass) and litellm's mocks
     (``mock_response``...; test with :class:`policyroute.testing.FakeProvider`).
     ``metadata`` is handed to litellm as well, for its callbacks. ``accounting`` replaces
     the policy's own budgets and receipts (e.g.
@@ -354,6 +357,7 @@ def _request(
         )
     check_facts(model, metadata, tags)
     refuse_takeovers(params)
+    refuse_credential_headers(params)
     fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
     if "tools" in fields:
         fields["tools"] = plain_tools(fields["tools"])
