@@ -16,7 +16,9 @@ waits on a stand-in future of ours instead, which that future or the deadline co
 
 * a cancellation of the task cancels the stand-in (or reaches it as the task wakes), and is
   passed on to the awaitable, the future it waited on cancelled, exactly as the task would;
-  once one arrived, a ``CancelledError`` leaving the awaitable stays a cancellation;
+  once one arrived, a ``CancelledError`` leaving the awaitable stays a cancellation. A future
+  that does not end when cancelled (a task, which runs its cleanup first) is waited for, and
+  the awaitable resumed with how it ended, as the task waits for it;
 * the deadline completes the stand-in with a result, so a cancellation of the task in the
   same loop turn is still delivered (the task's own pending cancellation) and wins; if none
   came, the awaitable is cancelled as the task would be, and the ``CancelledError`` it ends
@@ -109,22 +111,29 @@ class _Bounded(Generic[T]):
         error: BaseException | None = None
         ours = False  # the deadline's cancellation was delivered to the awaitable
         theirs = False  # a cancellation of the task was
+        # A future cancelled for the awaitable that is still running (a task, cleaning up):
+        # the awaitable is resumed once it has ended, as a task waits for it before it wakes.
+        held: asyncio.Future[Any] | None = None
+        waited: asyncio.Future[Any] | None
         try:
             while True:
-                try:
-                    if error is None:
-                        step = inner.send(value)
-                    else:
-                        step, error = inner.throw(error), None
-                except StopIteration as stop:
-                    result: T = stop.value
-                    return result
-                except asyncio.CancelledError as exc:
-                    if ours and not theirs:
-                        raise TimeoutError from exc
-                    raise
+                if held is not None:
+                    waited, held = held, None
+                else:
+                    try:
+                        if error is None:
+                            step = inner.send(value)
+                        else:
+                            step, error = inner.throw(error), None
+                    except StopIteration as stop:
+                        result: T = stop.value
+                        return result
+                    except asyncio.CancelledError as exc:
+                        if ours and not theirs:
+                            raise TimeoutError from exc
+                        raise
+                    waited = _waited_future(step, loop)
                 value = None
-                waited = _waited_future(step, loop)
                 relay = None
                 if waited is not None:
                     # Wait on a stand-in that the future, or the deadline, completes.
@@ -157,8 +166,10 @@ class _Bounded(Generic[T]):
                         error, cancelled = asyncio.CancelledError(), True
                 if waited is not None and relay is not None:
                     waited.remove_done_callback(relay)
-                    if cancelled:
-                        waited.cancel()  # as the task cancels the future it waits on
+                    # As the task cancels the future it waits on, and then waits for it to
+                    # end if it does not end at once (a task running its cleanup).
+                    if cancelled and waited.cancel() and not waited.done():
+                        held, error = waited, None
         finally:
             timer.cancel()
 
