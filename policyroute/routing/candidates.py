@@ -320,7 +320,12 @@ class TargetPlan:
                 skipped=[f"{alias}: {why}" for alias, why in skipped],
             )
 
-        moved = None if stats is None else _availability_last(entries, stats, trace)
+        # One candidate has no order to change (only a trace says it is unavailable).
+        moved = (
+            None
+            if stats is None or (len(entries) < 2 and trace is None)
+            else _availability_last(entries, stats, trace)
+        )
         if moved is not None:
             candidates = moved
         elif entries is self._static_entries:

@@ -312,9 +312,11 @@ class DeploymentStatsTracker:
         """Fold an answer (``seconds``) or a failure (``None``); the caller holds the lock."""
         now = self._clock()
         a = self._alpha
+        # _stale() inlined: this runs once per attempt, under the lock
+        limit = math.inf if self._stale_after is None else self._stale_after
         failed = 0.0 if seconds is not None else 1.0
         old = self._seen.get(alias)
-        if old is not None and self._stale(old.at, now):
+        if old is not None and now - old.at > limit:
             old = None  # a deployment that recovered must not carry its old figures
         latency: float | None = None
         first: float | None = None
@@ -328,14 +330,14 @@ class DeploymentStatsTracker:
         if seconds is not None:
             latency = seconds if latency is None else latency + a * (seconds - latency)
             if first_token is not None:  # a stream: ranked by its first token
-                if first is None or self._stale(first_at, now):
+                if first is None or now - first_at > limit:
                     first = first_token
                 else:
                     first += a * (first_token - first)
                 first_at = now
             else:
                 tokens = self._typical(output_tokens)
-                if answer is None or self._stale(answer_at, now):
+                if answer is None or now - answer_at > limit:
                     answer = AnswerFit.first(seconds, tokens)
                 else:
                     answer = answer.fold(seconds, tokens, a)
