@@ -116,9 +116,9 @@ def _int_text(text: str) -> int:
 def _first(*values: Any) -> int:
     """The first value that is a positive count, else 0 (providers send 0 and None alike)."""
     for value in values:
-        if value is None:  # most are absent: skip the call that would read them as 0
+        if value is None:  # most are absent, or ints: no call of _int for either
             continue
-        n = _int(value)
+        n = value if type(value) is int else _int(value)
         if n:
             return n
     return 0
