@@ -55,6 +55,9 @@ __all__ = [
     "with_credentials_as_header_async",
 ]
 
+# What stands for the password in the URL shown, as costs.redact writes any secret.
+_REDACTED = "[REDACTED]"
+
 # The parameters whose headers litellm sends; an Authorization header in either would be sent
 # beside the Basic one, or instead of it, where httpx would have replaced it.
 _HEADER_PARAMS = ("extra_headers", "headers")
@@ -181,7 +184,15 @@ def _configured_base(answer: Any, configured: str, sent: str) -> Any:
     if isinstance(hidden, dict):
         base = hidden.get("api_base")
         if isinstance(base, str) and base.startswith(sent):
-            parts = _split(configured)
-            password = parts.userinfo.partition(":")[2] if parts is not None else ""
-            hidden["api_base"] = scrub(configured, (password,)) + base[len(sent) :]
+            hidden["api_base"] = scrub(_without_password(configured), ()) + base[len(sent) :]
     return answer
+
+
+def _without_password(url: str) -> str:
+    """``url`` with the password of its user info replaced, in place: replacing the password's
+    text wherever it occurs would also replace it inside the host or the path."""
+    parts = _split(url)
+    if parts is None:
+        return url
+    user, colon, password = parts.userinfo.partition(":")
+    return f"{parts.before}{user}{colon}{password and _REDACTED}@{parts.after}"
