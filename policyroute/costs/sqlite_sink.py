@@ -163,7 +163,10 @@ class SqliteSink:
         # Threads share the connection, so their writes queue here. The timeout bounds the
         # whole write, queue included: while another process holds the database, the Nth
         # queued thread would otherwise fail only after N timeouts.
-        if not self._lock.acquire(timeout=self.timeout if self.timeout > 0 else -1):
+        # Lock.acquire refuses a timeout past TIMEOUT_MAX (inf among them), which sqlite3
+        # takes as "wait for ever": so does the queue then.
+        wait = self.timeout if 0 < self.timeout < threading.TIMEOUT_MAX else -1
+        if not self._lock.acquire(timeout=wait):
             raise ReceiptError(
                 f"cannot insert receipt into {where}: database is locked (waited"
                 f" {self.timeout:g}s behind this process's other writes to it)"
