@@ -210,11 +210,12 @@ def test_an_authorization_header_of_the_call_gives_way_to_the_url_credentials(
     fp: FakeProvider, make_policy: Callable[..., str]
 ) -> None:
     # httpx replaces any Authorization header with the URL's credentials on the sync path;
-    # the async path does the same instead of sending two.
-    policy = make_policy("anthropic")
+    # the async path does the same instead of sending two. (policyroute.completion refuses a
+    # credential header at the call; a LangChain model's may come from its model_kwargs.)
+    llm = ChatPolicyRoute(policy=make_policy("anthropic"))
     headers = {"authorization": "Bearer call-token", "X-Trace": "t-1"}
-    policyroute.completion(policy=policy, messages=MESSAGES, extra_headers=headers)
-    arun(policyroute.acompletion(policy=policy, messages=MESSAGES, extra_headers=headers))
+    llm.invoke("hello there", extra_headers=headers)
+    arun(llm.ainvoke("hello there", extra_headers=headers))
     assert [r.headers.get("authorization") for r in fp.requests] == [BASIC, BASIC]
     assert [r.headers.get("x-trace") for r in fp.requests] == ["t-1", "t-1"]
 
