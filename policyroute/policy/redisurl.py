@@ -77,6 +77,10 @@ def redis_url_problem(url: str) -> str | None:
     parts = urlparse(url)
     if name == "unix" and not parts.path:
         return "names no socket path (unix:///path/to/redis.sock)"
+    if name != "unix" and "@" in url[scheme.end() + 2 + len(parts.netloc) :]:
+        # A password holding a bare '/', '?' or '#' ends the host part early: redis-py, which
+        # takes an empty host for localhost, would connect elsewhere without the password.
+        return "has an '@' after its host: percent-encode '/', '?' and '#' in the password"
     for arg, values in parse_qs(parts.query).items():
         kind = _NUMBERS.get(arg)
         if kind is None:
