@@ -137,6 +137,8 @@ class CallableSink:
                 result = self.fn(_copy(record))
             if inspect.isawaitable(result):
                 await result
+        except ReceiptError:
+            raise  # as write does: a SinksRefusedError keeps the sinks that refused
         except Exception as exc:
             raise _failed(self.fn, exc) from exc
 

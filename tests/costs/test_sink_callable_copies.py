@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -99,3 +100,17 @@ def test_the_receipts_of_a_call_reach_the_file_as_built_whatever_a_callable_does
     assert all(r["tags"] == [] and "shipped_by" not in r["metadata"] for r in written)
     assert [r["cost"] for r in shipped] == ["overwritten", "overwritten"]
     assert not acct.unwritten
+
+
+def test_an_async_callable_raising_a_receipt_error_keeps_it_as_raised() -> None:
+    # A forwarder that writes to several places says which refused (SinksRefusedError); the
+    # async path must pass that on as the sync path does, not wrap it and lose ``refused``.
+    from policyroute.errors import SinksRefusedError
+
+    async def forward(record: Any) -> None:
+        raise SinksRefusedError("collector down", refused=["collector"])
+
+    sink = CallableSink(forward)
+    with pytest.raises(SinksRefusedError) as caught:
+        asyncio.run(sink.awrite({"kind": "call"}))
+    assert caught.value.refused == ("collector",)
