@@ -68,7 +68,10 @@ class SqliteSink:
     while open is opened (and created) again, instead of rows going on into the unlinked file.
     ``timeout`` bounds each write, in all: the time it queues behind this process's other
     writes (threads share one connection) and then waits for other processes' locks. A write
-    that cannot be done in time raises :class:`ReceiptError` naming the database.
+    that cannot be done in time raises :class:`ReceiptError` naming the database. A timeout of
+    0 (do not wait for another process) or of ``inf`` (wait for ever) leaves the queue behind
+    this process's own writes unbounded: they each take a moment, and failing one thread's
+    receipt because another thread was writing would lose receipts for nothing.
 
     ``path`` is read as :class:`JsonlSink` reads its template (``~`` is the home directory,
     a relative path is relative to the working directory when the sink is made). A child
