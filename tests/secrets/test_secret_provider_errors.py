@@ -84,14 +84,16 @@ def test_completion_error_and_receipts_hold_no_secret(
     sink: str,
 ) -> None:
     _echoes(fp)
-    headers = {"Authorization": f"Bearer {HEADER}"}
+    # A credential header comes from the policy (a call may not pass one): on ``b``, whose
+    # api_base has no user info to take the Authorization header's place.
+    header = f"params: {{extra_headers: {{Authorization: Bearer {HEADER}}}}}"
+    policy = make_policy(sink=sink).replace(
+        "    model: openai/fake-b\n", f"    model: openai/fake-b\n    {header}\n"
+    )
     with pytest.raises(AllCandidatesFailedError) as info:
-        completion(
-            policy=make_policy(sink=sink),
-            messages=[{"role": "user", "content": "hello there"}],
-            extra_headers=headers,
-        )
+        completion(policy=policy, messages=[{"role": "user", "content": "hello there"}])
     assert [e.error_class for e in info.value.errors] == ["authentication", "authentication"]
+    assert fp.requests[-1].headers.get("authorization") == f"Bearer {HEADER}"
     for text in _chain_texts(info.value):
         assert_clean(text, "the raised error")
     # The chain keeps litellm's own types, for the caller's except clauses and debugging.
