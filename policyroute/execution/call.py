@@ -311,6 +311,11 @@ class CallState:
             params["api_key"] = key.reveal()
         params.update(self._call_params)
         params.update(self.decision.params)
+        metadata = params.get("metadata")
+        if type(metadata) is dict:
+            # litellm writes into the metadata it is given (timing windows, hidden params):
+            # each attempt hands it a copy of the caller's, not what the last attempt left.
+            params["metadata"] = dict(metadata)
         if "tool_choice" in params:
             params["tool_choice"] = tool_choice_for(
                 params, anthropic_format=anthropic_format(candidate.spec)
