@@ -309,7 +309,15 @@ class DeploymentStatsTracker:
         output_tokens: int | None,
         first_token: float | None,
     ) -> None:
-        """Fold an answer (``seconds``) or a failure (``None``); the caller holds the lock."""
+        """Fold an answer (``seconds``) or a failure (``None``); the caller holds the lock.
+
+        A figure no clock gives (negative, NaN, infinite) is left out: once in an average it
+        would stay there and make the ranking's order undefined.
+        """
+        if seconds is not None and not 0.0 <= seconds < math.inf:
+            return
+        if first_token is not None and not 0.0 <= first_token < math.inf:
+            first_token = None
         now = self._clock()
         a = self._alpha
         # _stale() inlined: this runs once per attempt, under the lock
