@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from pydantic import BaseModel
 
 import policyroute
+from policyroute import ChatPolicyRoute
 from policyroute.api import clear_cache
 from policyroute.errors import BadRequestError, RequestError
 from policyroute.policy.facts import request_from_mapping
@@ -186,3 +188,77 @@ def test_a_parameter_json_cannot_carry_is_a_bad_request_not_retried(
     assert [(r["status"], r["error_class"], r["cost"]) for r in attempts] == [
         ("error", "bad_request", "0.000000")
     ]
+
+
+# ------------------------------------------------------------------ NaN and infinity
+# JSON has neither, and a provider answers them with a 400 only after the budget reservation
+# was made: they are refused before anything is reserved or sent, the parameter named.
+
+NAN, INF = math.nan, math.inf
+
+# (keyword arguments of the call, the place the error must name)
+NON_FINITE: list[tuple[dict[str, Any], str]] = [
+    ({"temperature": NAN}, "'temperature'"),
+    ({"temperature": INF}, "'temperature'"),
+    ({"top_p": NAN}, "'top_p'"),
+    ({"presence_penalty": -INF}, "'presence_penalty'"),
+    ({"frequency_penalty": NAN}, "'frequency_penalty'"),
+    ({"repetition_penalty": INF}, "'repetition_penalty'"),
+    ({"timeout": INF}, "'timeout'"),
+    ({"logit_bias": {"50256": NAN}}, "'logit_bias.50256'"),
+    ({"extra_body": {"options": [1.0, -INF]}}, "'extra_body.options[1]'"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "where"), NON_FINITE)
+def test_completion_refuses_a_non_finite_parameter(
+    tmp_path: Path, fp: FakeProvider, kwargs: dict[str, Any], where: str
+) -> None:
+    policy = _policy(tmp_path, fp)
+
+    with pytest.raises(RequestError, match="not a finite number") as info:
+        policyroute.completion(policy=policy, messages=HI, **kwargs)
+
+    assert where in str(info.value)
+    assert fp.requests == []
+
+
+@pytest.mark.parametrize(("kwargs", "where"), NON_FINITE[:2] + NON_FINITE[-2:])
+def test_chat_policy_route_refuses_a_non_finite_parameter(
+    tmp_path: Path, fp: FakeProvider, kwargs: dict[str, Any], where: str
+) -> None:
+    llm = ChatPolicyRoute(policy=_policy(tmp_path, fp))
+
+    with pytest.raises(RequestError, match="not a finite number") as info:
+        llm.invoke("hi", **kwargs)
+
+    assert where in str(info.value)
+    assert fp.requests == []
+
+
+def test_chat_policy_route_refuses_a_non_finite_model_kwarg(
+    tmp_path: Path, fp: FakeProvider
+) -> None:
+    with pytest.raises(RequestError, match="'top_p' holds nan"):
+        ChatPolicyRoute(policy=_policy(tmp_path, fp), model_kwargs={"top_p": NAN})
+
+
+def test_finite_numbers_still_pass(tmp_path: Path, fp: FakeProvider) -> None:
+    policy = _policy(tmp_path, fp)
+
+    policyroute.completion(
+        policy=policy,
+        messages=HI,
+        temperature=0.0,
+        top_p=1,
+        timeout=30.5,
+        logit_bias={"50256": -100.0},
+    )
+
+    assert len(fp.requests) == 1
+
+
+def test_the_search_stops_eight_levels_down() -> None:
+    check_params({"temperature": None, "extra_body": {"deep": [[[[[[[[NAN]]]]]]]]}})
+    with pytest.raises(RequestError, match=r"'extra_body\.deep\[0\]'"):
+        check_params({"extra_body": {"deep": [NAN]}})
