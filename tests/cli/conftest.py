@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+import policyroute.policy.validate as validate_module
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -140,3 +143,17 @@ def tty_stdout(monkeypatch: pytest.MonkeyPatch) -> Callable[[], io.StringIO]:
         return buffer
 
     return install
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every policy file validate_file reads, in order."""
+    seen: list[str] = []
+    real = validate_module.read_at_most
+
+    def counting(path: str, limit: int) -> bytes:
+        seen.append(os.path.realpath(path))
+        return real(path, limit)
+
+    monkeypatch.setattr(validate_module, "read_at_most", counting)
+    return seen

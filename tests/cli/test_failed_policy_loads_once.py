@@ -8,22 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import policyroute.policy.validate as validate_module
 from policyroute.cli import main
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every policy file validate_file reads, in order."""
-    seen: list[str] = []
-    real = validate_module.read_at_most
-
-    def counting(path: str, limit: int) -> bytes:
-        seen.append(os.path.realpath(path))
-        return real(path, limit)
-
-    monkeypatch.setattr(validate_module, "read_at_most", counting)
-    return seen
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
