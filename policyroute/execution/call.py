@@ -435,7 +435,10 @@ class CallState:
             deployment=self.errors[-1].deployment,
             model=self.errors[-1].model,
             status_code=self.errors[-1].status_code,
+            retry_after=self.errors[-1].retry_after,
         )
+        # ``except RateLimitError`` code migrated to this class reads the wait from it too.
+        err.retry_after_source = self.errors[-1].retry_after_source
         err.__cause__ = self.errors[-1]  # tracebacks show the last failure's own chain
         return self.fail(err)
 

@@ -70,3 +70,15 @@ def test_a_stream_cut_mid_answer_raises_stream_interrupted(
             pass
     assert not isinstance(info.value, litellm.exceptions.MidStreamFallbackError)
     assert info.value.partial_text
+
+
+def test_the_wait_the_last_provider_asked_for_is_on_the_error(
+    policy: str, provider: FakeProvider
+) -> None:
+    # Code that slept ``exc.retry_after`` of litellm's RateLimitError reads it here too.
+    provider.script("gpt-4o-mini", Fault.status(429), Fault.status(429, retry_after=2))
+    with pytest.raises(errors.AllCandidatesFailedError) as info:
+        policyroute.completion(policy=policy, messages=MESSAGES)
+    exc = info.value
+    assert (exc.retry_after, exc.retry_after_source) == (2.0, "retry_after")
+    assert exc.retry_after == exc.errors[-1].retry_after
