@@ -127,19 +127,11 @@ class _Policies:
         self._cache: dict[frozenset[tuple[str, str]], CompiledPolicy] = {}
 
     def get(self, env: Mapping[str, str]) -> CompiledPolicy:
-        from policyroute.policy.compile import compile_policy
-        from policyroute.policy.validate import validate_file
+        from policyroute.policy.loader import load_policy
 
         key = frozenset(env.items())
         if key not in self._cache:
-            # load_policy, with the runner's random source
-            source = os.fspath(self.path)
-            result = validate_file(source)
-            if not result.ok or result.spec is None:
-                raise PolicyValidationError(result.diagnostics, source)
-            self._cache[key] = compile_policy(
-                result.spec, source=source, content_hash=result.content_hash, rng=self.rng
-            )
+            self._cache[key] = load_policy(self.path, rng=self.rng)
         return self._cache[key]
 
 

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import os
+import random
 from typing import TYPE_CHECKING
 
 from policyroute.errors import PolicyValidationError
@@ -20,22 +21,27 @@ if TYPE_CHECKING:
 __all__ = ["load_policy", "load_policy_text"]
 
 
-def _compile(result: ValidationResult, source: str | None) -> CompiledPolicy:
+def _compile(
+    result: ValidationResult, source: str | None, rng: random.Random | None = None
+) -> CompiledPolicy:
     from policyroute.policy.compile import compile_policy
 
     if not result.ok or result.spec is None:
         raise PolicyValidationError(result.diagnostics, source)
-    return compile_policy(result.spec, source=source, content_hash=result.content_hash)
+    return compile_policy(result.spec, source=source, content_hash=result.content_hash, rng=rng)
 
 
-def load_policy(path: str | os.PathLike[str], *, strict: bool = False) -> CompiledPolicy:
+def load_policy(
+    path: str | os.PathLike[str], *, strict: bool = False, rng: random.Random | None = None
+) -> CompiledPolicy:
     """Validate and compile the policy at ``path``.
 
     Raises :class:`~policyroute.errors.PolicyValidationError` carrying every diagnostic when
-    the policy has errors (or, with ``strict``, warnings).
+    the policy has errors (or, with ``strict``, warnings). ``rng`` is the random source of
+    ``weighted`` orders (a seeded one makes them repeat, as policy tests need).
     """
     source = os.fspath(path)
-    return _compile(validate_file(source, strict=strict), source)
+    return _compile(validate_file(source, strict=strict), source, rng)
 
 
 def load_policy_text(text: str, *, file: str = "<string>") -> CompiledPolicy:
