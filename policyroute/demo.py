@@ -19,6 +19,8 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 __all__ = ["DEMO_POLICY", "get_weather", "run_demo"]
@@ -59,6 +61,40 @@ def get_weather(city: str) -> str:
     return f"Sunny and 21 degrees in {city}."
 
 
+_LOOPBACK = ("127.0.0.1", "localhost")
+_NO_PROXY_NAMES = ("no_proxy", "NO_PROXY")
+
+
+@contextmanager
+def _loopback_unproxied() -> Iterator[None]:
+    """Calls to 127.0.0.1 go straight to it, not through a proxy named in the environment.
+
+    httpx (and so litellm) sends every request through ``HTTP(S)_PROXY`` or ``ALL_PROXY``
+    unless ``NO_PROXY`` names its host; behind a proxy, the fake provider's calls went to the
+    proxy, which cannot reach this machine's loopback, and every demo call failed. Both
+    spellings are set (the lower-case one wins where both exist) to the hosts either named
+    plus the loopback ones, and restored on the way out.
+
+    Example:
+        >>> with _loopback_unproxied():
+        ...     "127.0.0.1" in os.environ["NO_PROXY"].split(",")
+        True
+    """
+    saved = {name: os.environ.get(name) for name in _NO_PROXY_NAMES}
+    hosts = [h.strip() for v in saved.values() if v for h in v.split(",") if h.strip()]
+    merged = ",".join(dict.fromkeys([*hosts, *_LOOPBACK]))
+    try:
+        for name in _NO_PROXY_NAMES:
+            os.environ[name] = merged
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _report(out: TextIO, title: str, message: Any) -> None:
     meta = message.response_metadata["policyroute"]
     attempts = ", ".join(
@@ -92,7 +128,7 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     os.environ.setdefault("POLICYROUTE_DEMO_KEY", "demo-key-for-the-fake-provider")
     import_litellm()  # before the clock starts mattering: it also silences litellm's banners
     weather = tool(get_weather)
-    with FakeProvider() as fp, warnings.catch_warnings():
+    with _loopback_unproxied(), FakeProvider() as fp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # third-party deprecation noise has no place in a demo
         policy = DEMO_POLICY.format(openai_base=fp.openai_base, anthropic_base=fp.anthropic_base)
         llm = ChatPolicyRoute(policy=policy)
