@@ -30,7 +30,9 @@ the file takes it once, to create or migrate the tables), then fails with
 
 Amounts are exact decimal strings in JSON and CSV. JSON and CSV also carry ``per`` (the
 budget's ``per`` expression; ``null`` in JSON, empty in CSV for a budget without one); the
-table leaves it out, the scope placeholder naming it where it matters.
+table leaves it out, the scope placeholder naming it where it matters. JSON keeps each scope
+exactly; CSV writes a scope a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``)
+with a leading apostrophe, as ``receipts report`` does.
 
 Example:
     >>> rows = budget_status(policy, MemoryStore(), now=0.0)  # doctest: +SKIP
@@ -57,6 +59,7 @@ from policyroute._display_width import display_width, pad
 from policyroute.budgets.stores import BudgetStore, open_store
 from policyroute.budgets.stores.memory import MemoryStore
 from policyroute.budgets.windows import GLOBAL_SCOPE, budget_prefix, parse_line_key, window_for
+from policyroute.costs.report_format import spreadsheet_safe
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
@@ -107,7 +110,8 @@ def _printable(text: str) -> str:
     r"""``text`` for one table cell: control characters escaped, an empty scope shown as ``""``.
 
     Scopes come from request metadata: a newline would split a row, and an escape sequence
-    would reach the operator's terminal. JSON and CSV keep the exact text.
+    would reach the operator's terminal. JSON keeps the exact text (CSV too, but for the
+    apostrophe before a formula).
 
     Example:
         >>> _printable("a\nb"), _printable("")
@@ -275,6 +279,27 @@ def budget_status(
             active.close()
 
 
+def _csv(cells: list[dict[str, str]]) -> str:
+    """The rows as CSV, each scope a cell a spreadsheet shows as text.
+
+    Scopes come from request metadata (a user id), and a CSV report is opened in spreadsheet
+    programs: a scope starting with ``=``, ``+``, ``-`` or ``@`` would run as a formula, so it
+    is written with a leading apostrophe, as ``receipts report`` writes its names. csv quotes a
+    field holding a line feed but not a lone carriage return, which readers take as a line
+    break: a row with one quotes every field.
+    """
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_COLUMNS, lineterminator="\n")
+    quoting_all = csv.DictWriter(
+        out, fieldnames=_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL
+    )
+    writer.writeheader()
+    for cell in cells:
+        safe = {**cell, "scope": spreadsheet_safe(cell["scope"])}
+        (quoting_all if "\r" in cell["scope"] else writer).writerow(safe)
+    return out.getvalue().rstrip("\n")
+
+
 def format_status(
     rows: list[BudgetStatusRow], fmt: Literal["table", "json", "csv"] = "table"
 ) -> str:
@@ -293,11 +318,7 @@ def format_status(
         return json.dumps([row.as_json() for row in rows], indent=2) if rows else "[]"
     cells = [row.as_strings() for row in rows]
     if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(cells)
-        return out.getvalue().rstrip("\n")
+        return _csv(cells)
     if not cells:
         return "no budgets"
     shown = [
