@@ -21,6 +21,7 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
+from policyroute.api_headers import refuse_credential_headers
 from policyroute.costs.redact import redact_params
 from policyroute.langchain_.facts import (
     FACTS_KEY,
@@ -94,7 +95,9 @@ def build_request(
     """The request for a call of ``model`` (``kwargs``: the call's keywords, consumed).
 
     Raises :class:`~policyroute.errors.RequestError` for keywords that would take over the
-    policy (``api_base``, ``fallbacks``...) or that the request cannot carry.
+    policy (``api_base``, ``fallbacks``...), a credential header in ``extra_headers`` or
+    ``headers`` (as ``policyroute.completion`` refuses it), or keywords the request cannot
+    carry.
     """
     params = call_params(model)
     own_model = params.pop("model")
@@ -120,6 +123,9 @@ def build_request(
         # own defaults are known.
         facts = default_facts(model)
     refuse_takeovers(params)
+    # Bound with ``.bind`` or passed to ``invoke``: only the call sees these, and it checks
+    # them before anything is sent (the policy's own params, merged later, may set them).
+    refuse_credential_headers(params)
     check_call(params, tools=tools, tool_choice=tool_choice, response_format=response_format)
     converted = to_openai_messages(messages)
     check_parts(converted)

@@ -5,8 +5,9 @@ LangChain users write ``ChatOpenAI(top_p=0.9)`` or ``ChatOpenAI(model_kwargs={"s
 expect the parameter on every request. langchain-core's models ignore undeclared keywords, so
 without this step ``top_p`` (or a refused ``api_base``) would vanish without a word. Both forms
 are gathered into ``model_kwargs``, checked as call parameters are (types, and the arguments
-that would take over the policy, refused with a :class:`~policyroute.errors.RequestError`), and
-sent with every call as if passed to ``invoke``; a call's own keywords override them.
+that would take over the policy or carry a credential header, refused with a
+:class:`~policyroute.errors.RequestError`), and sent with every call as if passed to
+``invoke``; a call's own keywords override them.
 
 Example:
     >>> gather({"policy": "p.yaml", "top_p": 0.9}, {"policy"})
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from policyroute.api_headers import refuse_credential_headers
 from policyroute.errors import RequestError
 from policyroute.request_checks import check_params, refuse_takeovers
 
@@ -30,7 +32,9 @@ def gather(values: Mapping[str, Any], declared: Collection[str]) -> dict[str, An
 
     Raises :class:`RequestError` when ``model_kwargs`` is not a mapping, names a declared
     field (set it directly), repeats a keyword given on its own, holds a parameter of the
-    wrong type, or one that would take over the policy (``api_base``, ``num_retries``, ...).
+    wrong type, one that would take over the policy (``api_base``, ``num_retries``, ...), or
+    a credential header in ``extra_headers``/``headers`` (``Authorization``, ``x-api-key``,
+    ...: see :mod:`policyroute.api_headers`).
 
     Example:
         >>> try:
@@ -59,6 +63,9 @@ def gather(values: Mapping[str, Any], declared: Collection[str]) -> dict[str, An
         else:
             kwargs[name] = value
     refuse_takeovers(kwargs)
+    # Refused here rather than at the first call: the model would carry the header to every
+    # call, and its key to every candidate of the route.
+    refuse_credential_headers(kwargs)
     check_params(kwargs)
     if kwargs or given is not None:
         rest["model_kwargs"] = kwargs
