@@ -47,7 +47,7 @@ from policyroute.costs.receipt_files import (
     receipt_problem,
 )
 from policyroute.costs.receipt_identity import ReceiptDeduplicator, conflict_reason
-from policyroute.costs.receipt_json import utc_date
+from policyroute.costs.receipt_json import utc_date, utf8_safe
 from policyroute.costs.report_format import ReportFormat, format_report
 
 __all__ = [
@@ -173,6 +173,13 @@ def _usd(amount: Decimal) -> str:
 
 
 def _keys(record: Mapping[str, Any], dim: str) -> list[str]:
+    # A lone surrogate (a "\ud800" escape from a writer that cut a character in two) cannot
+    # be printed as UTF-8: it failed the whole table or CSV report. It is spelled as the
+    # receipt writers spell it (see utf8_safe), so both copies of a name group together.
+    return [utf8_safe(key) for key in _raw_keys(record, dim)]
+
+
+def _raw_keys(record: Mapping[str, Any], dim: str) -> list[str]:
     if dim == "day":
         ts = record.get("ts")
         return [(utc_date(ts) or ts[:10] or _NONE) if isinstance(ts, str) else _NONE]
