@@ -278,6 +278,11 @@ def _user(call: CallInfo, selected: Mapping[str, Any]) -> str | None:
     for key, value in selected.items():
         if "user" in key.rsplit(".", 1)[-1]:
             return _text(value)
+    # litellm's ``user`` argument: the end-user id OpenAI's API takes, which is how a caller
+    # of ``policyroute.completion`` names who the call is for.
+    param = call.request.params.get("user")
+    if isinstance(param, str) and param:
+        return param
     return None
 
 
