@@ -263,6 +263,13 @@ def check_case(raw: Any) -> str | None:
         isinstance(v, (str, int, float, bool)) for v in env.values()
     ):
         return "'env' must map variable names to strings"
+    for name, value in env.items():
+        # The operating system refuses these (os.environ raises): the whole run stopped with
+        # an internal error instead of naming the case.
+        if not str(name) or "=" in str(name) or "\0" in str(name):
+            return f"'env' variable name {str(name)!r} is not valid (empty, or holds '=' or NUL)"
+        if "\0" in str(value):
+            return f"'env.{name}' holds a NUL character, which no environment variable can"
     return None
 
 
