@@ -7,11 +7,15 @@ check refuses it at the value, on the URL a call would use: ``${ENV_VAR}`` refer
 expanded first, from the environment the policy is validated with, as for ``api_base``
 (:mod:`policyroute.policy.endpoints`), and a URL with an unset variable is left to PR119. It
 also refuses what ``from_url`` lets through but no connection survives: a space, line break
-or control character, and a ``unix://`` URL without a socket path. No message shows the URL
-or any part of a variable's value: either may hold the password.
+or control character, a ``unix://`` URL without a socket path, and a query argument no
+connection takes (``?socket_timout=2``): redis-py hands it to every new connection, which raises
+``TypeError``. No message shows the URL or any part of a variable's value: either may hold the
+password; an argument's name is shown, never its value.
 
 The rules follow redis-py's ``parse_url`` (redis 5 to 8), without importing redis: validation
-works where the ``redis`` extra is not installed.
+works where the ``redis`` extra is not installed. Query argument names are the exception: they
+are read off the installed redis-py's connection and pool classes, so a release's new argument
+is taken; without redis-py only a near miss of a well-known name is refused.
 
 Example:
     >>> redis_url_problem("redis://cache:6379/0") is None
@@ -22,7 +26,10 @@ Example:
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import re
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
@@ -45,6 +52,38 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], str]] = {
     **dict.fromkeys((*_INTS, "ssl_min_version"), (int, "a whole number")),
     **dict.fromkeys(("socket_timeout", "socket_connect_timeout", "timeout"), (float, "a number")),
 }
+# The query arguments a user writes, for telling a near miss when redis-py is not installed.
+_WELL_KNOWN = (
+    "db",
+    "username",
+    "password",
+    "client_name",
+    "protocol",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "socket_keepalive",
+    "socket_read_size",
+    "retry_on_timeout",
+    "retry_on_error",
+    "health_check_interval",
+    "max_connections",
+    "timeout",
+    "encoding",
+    "encoding_errors",
+    "decode_responses",
+)
+_WELL_KNOWN_TLS = (
+    "ssl_keyfile",
+    "ssl_certfile",
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_data",
+    "ssl_ca_path",
+    "ssl_check_hostname",
+    "ssl_password",
+    "ssl_min_version",
+    "ssl_ciphers",
+)
 
 
 def redis_url_problem(url: str) -> str | None:
@@ -81,7 +120,11 @@ def redis_url_problem(url: str) -> str | None:
         # A password holding a bare '/', '?' or '#' ends the host part early: redis-py, which
         # takes an empty host for localhost, would connect elsewhere without the password.
         return "has an '@' after its host: percent-encode '/', '?' and '#' in the password"
-    for arg, values in parse_qs(parts.query).items():
+    query = parse_qs(parts.query)
+    unknown = _unknown_argument(name, query)
+    if unknown is not None:
+        return unknown
+    for arg, values in query.items():
         kind = _NUMBERS.get(arg)
         if kind is None:
             continue
@@ -90,6 +133,52 @@ def redis_url_problem(url: str) -> str | None:
         except ValueError:
             return f"gives {arg} a value that is not {kind[1]}"
     return None
+
+
+def _unknown_argument(scheme: str, query: dict[str, list[str]]) -> str | None:
+    """The phrase for the first query argument no connection of ``scheme`` takes, if any."""
+    if not query:
+        return None
+    taken = _taken_by_redis_py(scheme)
+    known = taken or frozenset(_WELL_KNOWN + (_WELL_KNOWN_TLS if scheme == "rediss" else ()))
+    for arg in query:
+        if arg in known:
+            continue
+        near = difflib.get_close_matches(arg, sorted(known), n=1, cutoff=0.8)
+        if not taken and not near:
+            continue  # no redis-py to ask, and no near miss: leave it to the store
+        meant = f" (did you mean {near[0]}?)" if near else ""
+        if arg.startswith("ssl_") and scheme != "rediss":
+            meant = " (TLS arguments need a rediss:// URL)"
+        return f"passes the query argument {arg!r}, which no redis-py connection takes{meant}"
+    return None
+
+
+@cache
+def _taken_by_redis_py(scheme: str) -> frozenset[str]:
+    """The keyword arguments the installed redis-py's pool and connection classes take for a
+    ``scheme`` URL (``parse_url`` hands every query argument to them); empty without redis-py."""
+    try:
+        from redis import connection
+    except ImportError:
+        return frozenset()
+    classes = {
+        "redis": connection.Connection,
+        "rediss": connection.SSLConnection,
+        "unix": connection.UnixDomainSocketConnection,
+    }
+    names: set[str] = set()
+    for top in (classes[scheme], connection.ConnectionPool, connection.BlockingConnectionPool):
+        for klass in top.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is None or klass is object:
+                continue
+            for parameter in inspect.signature(init).parameters.values():
+                if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+                    names.add(parameter.name)
+    names.discard("self")
+    names.discard("connection_kwargs")
+    return frozenset(names)
 
 
 def check_store_url(c: Checker) -> None:

@@ -112,7 +112,11 @@ class RedisStore:
         self._max_connections = max_connections
         try:
             pool = self._pool(redis.BlockingConnectionPool, redis.retry.Retry)
-        except ValueError as exc:  # the URL itself is malformed
+            # redis-py hands the URL's unknown query arguments (?socket_timout=2) to each
+            # connection it makes, lazily: building one now (it does not connect) turns the
+            # TypeError every call would meet into this store's error, at once.
+            pool.connection_class(**pool.connection_kwargs)
+        except (ValueError, TypeError) as exc:  # the URL itself is malformed
             raise self._fail(exc) from exc
         self._sync = redis.Redis(connection_pool=pool)
         self._scripts = {name: SyncScript(self._sync, src) for name, src in _SCRIPTS}
