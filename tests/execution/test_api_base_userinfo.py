@@ -206,16 +206,17 @@ def test_async_sends_what_the_sync_path_sends(
     assert fp.requests[0].headers.get("authorization") == expected
 
 
-def test_an_authorization_header_of_the_call_gives_way_to_the_url_credentials(
+def test_an_authorization_header_of_the_policy_gives_way_to_the_url_credentials(
     fp: FakeProvider, make_policy: Callable[..., str]
 ) -> None:
     # httpx replaces any Authorization header with the URL's credentials on the sync path;
-    # the async path does the same instead of sending two. (policyroute.completion refuses a
-    # credential header at the call; a LangChain model's may come from its model_kwargs.)
-    llm = ChatPolicyRoute(policy=make_policy("anthropic"))
-    headers = {"authorization": "Bearer call-token", "X-Trace": "t-1"}
-    llm.invoke("hello there", extra_headers=headers)
-    arun(llm.ainvoke("hello there", extra_headers=headers))
+    # the async path does the same instead of sending two. (A call may not pass a credential
+    # header; the policy's model may set one in its params.)
+    headers = "params: {extra_headers: {authorization: Bearer policy-token, X-Trace: t-1}}"
+    policy = make_policy("anthropic").replace("    price:", f"    {headers}\n    price:")
+    llm = ChatPolicyRoute(policy=policy)
+    llm.invoke("hello there")
+    arun(llm.ainvoke("hello there"))
     assert [r.headers.get("authorization") for r in fp.requests] == [BASIC, BASIC]
     assert [r.headers.get("x-trace") for r in fp.requests] == ["t-1", "t-1"]
 

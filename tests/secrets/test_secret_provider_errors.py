@@ -30,6 +30,13 @@ def _echoes(fp: FakeProvider) -> None:
     )
 
 
+def _with_header(policy: str) -> str:
+    """``policy`` with a credential header on ``b`` (a call may not pass one), whose api_base
+    has no user info to take the Authorization header's place."""
+    header = f"params: {{extra_headers: {{Authorization: Bearer {HEADER}}}}}"
+    return policy.replace("    model: openai/fake-b\n", f"    model: openai/fake-b\n    {header}\n")
+
+
 def _chain_texts(exc: BaseException) -> list[str]:
     """str and repr of ``exc``, of each error it collects, and of everything they were
     raised from, and the tracebacks a logger would print."""
@@ -84,12 +91,7 @@ def test_completion_error_and_receipts_hold_no_secret(
     sink: str,
 ) -> None:
     _echoes(fp)
-    # A credential header comes from the policy (a call may not pass one): on ``b``, whose
-    # api_base has no user info to take the Authorization header's place.
-    header = f"params: {{extra_headers: {{Authorization: Bearer {HEADER}}}}}"
-    policy = make_policy(sink=sink).replace(
-        "    model: openai/fake-b\n", f"    model: openai/fake-b\n    {header}\n"
-    )
+    policy = _with_header(make_policy(sink=sink))
     with pytest.raises(AllCandidatesFailedError) as info:
         completion(policy=policy, messages=[{"role": "user", "content": "hello there"}])
     assert [e.error_class for e in info.value.errors] == ["authentication", "authentication"]
@@ -122,11 +124,11 @@ def test_chat_model_error_and_callbacks_hold_no_secret(
     fp: FakeProvider, make_policy: Callable[..., str], policyroute_logs: list[str]
 ) -> None:
     _echoes(fp)
-    llm = ChatPolicyRoute(policy=make_policy())
+    llm = ChatPolicyRoute(policy=_with_header(make_policy()))
     seen = _Seen()
-    headers = {"Authorization": f"Bearer {HEADER}"}
     with pytest.raises(AllCandidatesFailedError) as info:
-        llm.invoke("hello there", config={"callbacks": [seen]}, extra_headers=headers)
+        llm.invoke("hello there", config={"callbacks": [seen]})
+    assert fp.requests[-1].headers.get("authorization") == f"Bearer {HEADER}"
     for text in _chain_texts(info.value):
         assert_clean(text, "the raised error")
     assert len(seen.seen) == 2
@@ -139,10 +141,10 @@ async def test_async_stream_error_holds_no_secret(
     fp: FakeProvider, make_policy: Callable[..., str]
 ) -> None:
     _echoes(fp)
-    llm = ChatPolicyRoute(policy=make_policy())
-    headers = {"Authorization": f"Bearer {HEADER}"}
+    llm = ChatPolicyRoute(policy=_with_header(make_policy()))
     with pytest.raises(AllCandidatesFailedError) as info:
-        async for _ in llm.astream("hello there", extra_headers=headers):
+        async for _ in llm.astream("hello there"):
             pass
+    assert fp.requests[-1].headers.get("authorization") == f"Bearer {HEADER}"
     for text in _chain_texts(info.value):
         assert_clean(text, "the raised error")

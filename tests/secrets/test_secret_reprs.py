@@ -65,7 +65,9 @@ def test_chat_model_repr_and_dumps_show_no_policy_text_credential(sentinel_key: 
 def test_model_kwargs_credential_is_redacted_in_repr_traces_and_withheld_by_dumps(
     fp: FakeProvider, make_policy: Callable[..., str]
 ) -> None:
-    headers = {"X-Api-Key": HEADER}
+    # A credential header is refused (a call may not replace the policy's key); a gateway's
+    # own header may carry a secret, and it is redacted wherever the model is shown.
+    headers = {"X-Upstream-Token": HEADER}
     llm = ChatPolicyRoute(policy=make_policy(), model_kwargs={"extra_headers": headers})
     assert_clean(repr(llm), "repr of ChatPolicyRoute")
     assert_clean(llm._identifying_params, "_identifying_params")
@@ -76,7 +78,7 @@ def test_model_kwargs_credential_is_redacted_in_repr_traces_and_withheld_by_dump
     # The call itself still carries the header.
     fp.set_default("fake-a", Reply(text="ok"))
     llm.invoke("hi")
-    assert fp.requests[-1].headers.get("x-api-key") == HEADER
+    assert fp.requests[-1].headers.get("x-upstream-token") == HEADER
 
 
 class _Start(BaseCallbackHandler):
@@ -96,12 +98,13 @@ def test_callbacks_see_no_call_credential(
     llm.invoke(
         "hi",
         config={"callbacks": [start]},
-        extra_headers={"Authorization": f"Bearer {HEADER}", "X-Trace": "t-1"},
+        extra_headers={"X-Upstream-Token": HEADER, "X-Trace": "t-1"},
     )
     assert len(start.seen) == 1
     assert_clean(start.seen, "on_chat_model_start's arguments")
     invocation = start.seen[0][1]["invocation_params"]
-    assert invocation["extra_headers"] == {"Authorization": "[REDACTED]", "X-Trace": "t-1"}
+    assert invocation["extra_headers"] == {"X-Upstream-Token": "[REDACTED]", "X-Trace": "t-1"}
+    assert fp.requests[-1].headers.get("x-upstream-token") == HEADER
     # (httpx sends deployment a's URL user info as the Authorization header.)
     assert fp.requests[-1].headers.get("x-trace") == "t-1"
 
