@@ -7,12 +7,22 @@ settles :meth:`AttemptRun.finalize`'s outcome from a ``finally`` block, and retu
 stream abandoned) settles as ``cancelled``. The sync and async drivers differ only in how
 they call the provider.
 
+A failed or cancelled attempt is free unless the provider processed its request: a request
+that timed out or was cancelled while the client waited for the provider's answer (not while
+it connected or wrote it, nor before it was sent: :func:`~.request_sent.request_sent`) is
+settled ``provider_billed`` without usage, and accounting charges its prompt as the budget
+estimate counts it, marked estimated. The driver hands such an end to
+:meth:`AttemptRun.stopped` when it is no ``Exception`` (a cancellation, ``KeyboardInterrupt``).
+
 Example:
     >>> run = AttemptRun(attempt)  # doctest: +SKIP
     >>> try:  # doctest: +SKIP
     ...     run.answered(completion(messages=call.messages, **admission.params))
     ... except Exception as exc:
     ...     run.failed(exc)
+    ... except BaseException as exc:
+    ...     run.stopped(exc)
+    ...     raise
     ... finally:
     ...     executor.settle(call, admission, run)  # settles run.finalize()
     >>> run.answer(call)  # doctest: +SKIP
@@ -28,6 +38,7 @@ from policyroute.costs.redact import param_secrets
 from policyroute.errors import MalformedResponseError, ProviderError
 from policyroute.execution.classify import classify
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
+from policyroute.execution.request_sent import request_sent
 from policyroute.execution.usage import checked_usage
 
 if TYPE_CHECKING:
@@ -40,13 +51,15 @@ __all__ = ["AttemptRun"]
 class AttemptRun:
     """The outcome of one attempt so far (``cancelled`` until told otherwise)."""
 
-    __slots__ = ("attempt", "error", "outcome", "started")
+    __slots__ = ("attempt", "error", "outcome", "sent_unanswered", "started")
 
     def __init__(self, attempt: AttemptInfo) -> None:
         self.attempt = attempt
         self.started = time.perf_counter()
         self.outcome = AttemptOutcome(status="cancelled")
         self.error: ProviderError | None = None
+        # The attempt timed out after its request reached the provider, which bills it.
+        self.sent_unanswered = False
 
     def answered(self, response: Any) -> None:
         """The provider answered (not streamed); raises if the answer has no choices."""
@@ -76,11 +89,32 @@ class AttemptRun:
             secrets=param_secrets(self.attempt.params),
         )
         self.error = error
+        # Only a timeout of the client's own: a refusal (a 408 too) is the provider's answer,
+        # a connection that failed sent nothing.
+        self.sent_unanswered = error.error_class == "timeout" and request_sent(exc)
         self.outcome = self.failure_outcome(error)
 
+    def stopped(self, exc: BaseException) -> None:
+        """The attempt was ended by ``exc``, no ``Exception`` (its task cancelled, a
+        ``KeyboardInterrupt``): it stays ``cancelled``, billed if its request was sent.
+
+        Example:
+            >>> run.stopped(asyncio.CancelledError())  # doctest: +SKIP
+            >>> run.finalize().provider_billed  # doctest: +SKIP
+            False
+        """
+        if self.outcome.status == "cancelled":
+            self.outcome.provider_billed = request_sent(exc)
+
     def failure_outcome(self, error: ProviderError) -> AttemptOutcome:
-        """The outcome of a failed attempt (streams add what arrived before the failure)."""
-        return AttemptOutcome(status="error", error=error, error_class=error.error_class)
+        """The outcome of a failed attempt (streams add what arrived before the failure): a
+        timeout after the request was sent is billed, its usage unknown."""
+        return AttemptOutcome(
+            status="error",
+            error=error,
+            error_class=error.error_class,
+            provider_billed=self.sent_unanswered,
+        )
 
     def finalize(self) -> AttemptOutcome:
         """The outcome to settle, with its latency."""

@@ -411,6 +411,9 @@ class Executor:
             run.answered(self.completion_fn(messages=messages, **admission.params))
         except Exception as exc:
             run.failed(exc)
+        except BaseException as exc:  # KeyboardInterrupt: billed if the request went out
+            run.stopped(exc)
+            raise
         finally:
             self.settle(call, admission, run)
         return run.answer(call)
@@ -428,6 +431,9 @@ class Executor:
             run.answered(await within(pending, outer))
         except Exception as exc:
             run.failed(exc)
+        except BaseException as exc:  # cancelled: billed if the request went out
+            run.stopped(exc)
+            raise
         finally:
             await self.asettle(call, admission, run)
         return run.answer(call)
