@@ -27,7 +27,7 @@ from policyroute.policy.budgetvalues import check_budget_values
 from policyroute.policy.codes import CODES
 from policyroute.policy.condchecks import always_true, check_condition
 from policyroute.policy.diagnostics import Diagnostic, Severity
-from policyroute.policy.endpoints import check_endpoints
+from policyroute.policy.endpoints import check_endpoints, check_param_headers
 from policyroute.policy.envrefs import check_env
 from policyroute.policy.filepaths import check_file_paths
 from policyroute.policy.load import JsonPath, LoadedDocument, format_path
@@ -104,6 +104,7 @@ def semantic_diagnostics(
     check_file_paths(checker)
     check_budget_values(checker)
     check_endpoints(checker)
+    check_param_headers(checker)
     return checker.diagnostics
 
 

@@ -100,5 +100,8 @@ CODES = MappingProxyType(
         "PR139": CodeInfo(
             _E, "store.url is not a URL redis-py reads (redis://, rediss://, unix://)"
         ),
+        "PR140": CodeInfo(
+            _E, "a params.extra_headers value cannot be sent (not ASCII, a control character)"
+        ),
     }
 )

@@ -1,4 +1,5 @@
-"""Checks of a deployment's ``api_base``: an http(s) URL, and credentials that hide the key.
+"""Checks of what a call sends over HTTP: a deployment's ``api_base`` (an http(s) URL, and
+credentials that hide the key) and the ``extra_headers`` of a model's or route's ``params``.
 
 Both run on the URL a call would use: ``${ENV_VAR}`` references are expanded first, from the
 environment the policy is validated with (the one it is built with), and a URL with an unset
@@ -12,6 +13,9 @@ may hold a password.
   Basic ...`` (see :mod:`policyroute.execution.url_credentials`), which takes the place of the
   ``Authorization: Bearer <api_key>`` header of an OpenAI-format deployment: the key is never
   sent. Providers that send their key in a header of its own keep it.
+- PR140: a header value httpx cannot send (a character outside ASCII, a line break or another
+  control character, a space or tab at either end) fails every call at send time, inside the
+  HTTP client, with an error that reads as the provider's and is retried and fallen over.
 
 Example:
     >>> url_problem("https://api.example.com/v1") is None
@@ -28,12 +32,20 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from policyroute.api_headers import header_value_problem
 from policyroute.policy.envrefs import env_names, expand_env
 
 if TYPE_CHECKING:
     from policyroute.policy.checks import Checker
 
-__all__ = ["authority_problem", "blank_problem", "check_endpoints", "key_header", "url_problem"]
+__all__ = [
+    "authority_problem",
+    "blank_problem",
+    "check_endpoints",
+    "check_param_headers",
+    "key_header",
+    "url_problem",
+]
 
 # litellm providers whose key travels in a header other than Authorization (litellm 1.8x:
 # AnthropicModelInfo.validate_environment, the openai SDK's AzureOpenAI client, and
@@ -165,3 +177,25 @@ def _check_credentials(c: Checker, alias: str, model: dict[str, Any], url: str, 
         hint="if the gateway adds the key itself, remove api_key; otherwise take the"
         " credentials out of api_base",
     )
+
+
+def check_param_headers(c: Checker) -> None:
+    """PR140: a value in a model's or route's ``params.extra_headers`` that httpx cannot send.
+    Names and types are the schema's (PR013, PR012); the value is never shown."""
+    owners: list[tuple[str | int, Any]] = list(c.models.items())
+    owners += [(i, route) for i, route in enumerate(c.routes)]
+    for key, owner in owners:
+        params = owner.get("params") if isinstance(owner, dict) else None
+        headers = params.get("extra_headers") if isinstance(params, dict) else None
+        if not isinstance(headers, dict):
+            continue
+        where = "models" if isinstance(key, str) else "routes"
+        for name, value in headers.items():
+            problem = header_value_problem(value) if isinstance(value, str) else None
+            if problem is None:
+                continue
+            c.emit(
+                "PR140",
+                (where, key, "params", "extra_headers", name),
+                f"header {name!r} {problem}",
+            )
