@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -118,29 +119,50 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
         return (_ENCODER.encode(_plain(record)) + "\n").encode("utf-8")
 
 
+# An ISO 8601 date and time as other tools write it, read the same on every Python (3.10's
+# datetime.fromisoformat refuses "Z", offsets without a colon and fractions of other than 3 or
+# 6 digits, which 3.11's reads): any one character between date and time, colons optional,
+# a fraction of any length after "." or ",", an offset of "Z" or +-hh[[:]mm[[:]ss[.f]]].
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2}).(\d{2})(?::?(\d{2})(?::?(\d{2})(?:[.,]\d+)?)?)? ?"
+    r"(?:([Zz])|([+-])(\d{2})(?::?(\d{2})(?::?(\d{2})(?:\.\d+)?)?)?)?",
+    re.ASCII,
+)
+
+
 def utc_date(ts: str) -> str | None:
     """The UTC day (``YYYY-MM-DD``) of an ISO 8601 timestamp, or ``None`` if ``ts`` is not one.
 
     Receipts are written in UTC (``+00:00``) and read without parsing; a timestamp with
     another offset is moved to UTC first, so that its day is the day a UTC report and the
-    sink's ``{date}`` file give it. One without an offset is taken as UTC.
+    sink's ``{date}`` file give it. One without an offset is taken as UTC, and one this reader
+    does not know (an hour of 25) keeps its day as written. ``Z``, ``-0500``, ``+05:30`` and
+    fractions of any length read the same on every Python.
 
     Example:
         >>> utc_date("2026-01-02T23:30:00-05:00"), utc_date("2026-01-02T03:04:05.000+00:00")
         ('2026-01-03', '2026-01-02')
+        >>> utc_date("2026-01-02T23:30:00.5-0500")
+        '2026-01-03'
     """
     if len(ts) < 10 or ts[4] != "-" or ts[7] != "-":
         return None
     if len(ts) == 10 or ts.endswith(("+00:00", "Z")):
         return ts[:10]
+    match = _TIMESTAMP.fullmatch(ts)
+    if match is None or match.group(8) is None:
+        return ts[:10]  # no offset (taken as UTC), or a form this reader does not know
+    year, month, day, hour, minute, second = (int(g or 0) for g in match.group(1, 2, 3, 4, 5, 6))
+    sign = -1 if match.group(8) == "-" else 1
+    off_h, off_m, off_s = (int(g or 0) for g in match.group(9, 10, 11))
     try:
-        # Python 3.10's fromisoformat reads no "Z"; the ends above leave only offsets to it.
-        stamp = dt.datetime.fromisoformat(ts)
+        # A time's fraction cannot move it to another day (midnight falls on a whole second,
+        # and so does it under a whole-second offset); an offset's fraction is left out.
+        zone = dt.timezone(sign * dt.timedelta(hours=off_h, minutes=off_m, seconds=off_s))
+        stamp = dt.datetime(year, month, day, hour, minute, second, tzinfo=zone)
     except ValueError:
-        return ts[:10]  # a date with a time this reader does not know: its day as written
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(dt.timezone.utc)
-    return stamp.date().isoformat()
+        return ts[:10]  # out of range (hour 25, offset of 24 hours): its day as written
+    return stamp.astimezone(dt.timezone.utc).date().isoformat()
 
 
 def record_date(record: Mapping[str, Any]) -> str:
