@@ -87,6 +87,7 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     ``validate``), else 1. When no input could be read there
     are no totals: only the error is printed.
     """
+    from policyroute.costs.receipt_json import utf8_safe
     from policyroute.costs.report import format_report, load_receipts, summarize
 
     as_json = args.format == "json"
@@ -104,7 +105,7 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     if read_any:
         if as_json:
             doc = report.as_dict()
-            doc["unread_files"] = [{"file": path, "reason": why} for path, why in unread]
+            doc["unread_files"] = [{"file": utf8_safe(path), "reason": why} for path, why in unread]
             if error is not None:
                 doc["error"] = {"type": error[0], "message": error[1]}
             text = json.dumps(doc, indent=2) + "\n"
@@ -114,7 +115,7 @@ def run_receipts_report(args: argparse.Namespace) -> int:
                 text += "\n" + unread_note(unread) + "\n"
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     for path, first in records.repeated:
-        note = f"{path} is the same file as {first}: read once"
+        note = f"{utf8_safe(path)} is the same file as {utf8_safe(first)}: read once"
         print(f"policyroute receipts report: note: {note}", file=sys.stderr)
     if records.duplicates:
         note = f"{records.duplicates} duplicate receipt(s) read more than once: counted once"
@@ -122,7 +123,8 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     shown = records.problems[:MAX_LINE_PROBLEMS]
     for problem in shown:
         level = "warning" if problem.partial else "error"
-        print(f"policyroute receipts report: {level}: {problem.format()}", file=sys.stderr)
+        line = utf8_safe(problem.format())
+        print(f"policyroute receipts report: {level}: {line}", file=sys.stderr)
     if records.problem_count > len(shown):
         more = records.problem_count - len(shown)
         print(f"policyroute receipts report: ... and {more} more bad line(s)", file=sys.stderr)
@@ -141,6 +143,8 @@ def _unread_error(unread: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
     A path that does not exist or is a device is a usage error (exit 2); a folder or a file
     that cannot be opened is an unreadable input (exit 1), as the CLI's exit codes say.
     """
+    from policyroute.costs.receipt_json import utf8_safe
+
     if not unread:
         return None
     paths = list(dict.fromkeys(path for path, _ in unread))
@@ -148,24 +152,29 @@ def _unread_error(unread: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
     devs = devices(paths)
     parts = []
     if missing:
-        parts.append(f"no such file or directory: {', '.join(missing)}")
+        parts.append(f"no such file or directory: {', '.join(map(utf8_safe, missing))}")
     if devs:
-        parts.append(f"not a file: {', '.join(devs)}")
+        parts.append(f"not a file: {', '.join(map(utf8_safe, devs))}")
     others = [p for p in paths if p not in missing and p not in devs]
     if others:
-        parts.append(f"cannot read: {', '.join(others)}")
+        parts.append(f"cannot read: {', '.join(map(utf8_safe, others))}")
     kind = "UsageError" if missing or devs else "OSError"
     return kind, "; ".join(parts)
 
 
 def unread_note(unread: Sequence[tuple[str, str]]) -> str:
-    """The line under a report whose totals leave inputs out, naming each and why.
+    """The line under a report whose totals leave inputs out, naming each and why. A name
+    that is not valid UTF-8 (undecodable bytes read with ``surrogateescape``) is spelled with
+    ``\\udcXX`` escapes, as the report spells such names in receipts, so that a strictly
+    UTF-8 stdout can print it.
 
     Example:
         >>> print(unread_note([("b.jsonl", "no such file or directory")]))
         INCOMPLETE: 1 input not read, the totals leave it out: b.jsonl (no such file or directory)
     """
-    names = "; ".join(f"{path} ({why})" for path, why in unread)
+    from policyroute.costs.receipt_json import utf8_safe
+
+    names = "; ".join(f"{utf8_safe(path)} ({why})" for path, why in unread)
     count = len(unread)
     them = "it" if count == 1 else "them"
     return f"INCOMPLETE: {plural(count, 'input')} not read, the totals leave {them} out: {names}"
