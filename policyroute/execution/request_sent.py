@@ -36,8 +36,10 @@ charged:
 Limits, chosen for budgets: aiohttp (on Python < 3.12) writes a request's body in a task of
 its own and starts reading the answer in the same loop turn, so a cancellation landing in
 that one turn counts the request as sent though its body may still be in the socket's
-buffer. A cancellation after the whole answer was read, while litellm builds its response,
-is not charged (no transport frame is left on the stack).
+buffer. A ``KeyboardInterrupt`` landing in httpcore's ``handle_request`` between writing
+the request and starting to read the answer (a few bytecodes) is not charged, and neither is
+a cancellation after the whole answer was read, while litellm builds its response (no
+transport frame is left on the stack either time).
 
 Example:
     >>> import httpx

@@ -124,10 +124,10 @@ def _assert_prompt_charged(workdir: Path, status: str) -> dict[str, Any]:
 
 def _assert_free(workdir: Path) -> dict[str, Any]:
     (attempt,) = receipts(workdir, "attempt")
-    assert (attempt["provider_billed"], Decimal(attempt["cost"])) == (False, 0)
+    assert (attempt["provider_billed"], Decimal(attempt["cost"])) == (False, Decimal(0))
     assert attempt["input_tokens"] == 0
     (budget,) = attempt["budgets"]
-    assert (Decimal(budget["spent"]), Decimal(budget["reserved"])) == (0, 0)
+    assert (Decimal(budget["spent"]), Decimal(budget["reserved"])) == (Decimal(0), Decimal(0))
     return attempt
 
 
@@ -188,6 +188,33 @@ def test_a_slow_answer_past_the_timeout_is_charged_its_prompt(
     _failed_call(policy, "acompletion")
 
     _assert_prompt_charged(workdir, "error")
+
+
+def test_policyroutes_own_deadline_cutting_a_trickling_answer_is_charged_its_prompt(
+    fp: FakeProvider, workdir: Path
+) -> None:
+    # Bytes keep coming, so litellm's read timeout never fires: policyroute's own deadline
+    # (the request timeout plus a grace) cancels the call while it reads the answer.
+    trickle = Fault.raw_stream('{"partial": true}', repeat_every=0.1, timeout=5)
+    fp.script("ns-a", Reply(text="warm"), trickle)
+    policy = _policy(workdir, fp.openai_base)
+    # A first call spends a while in litellm's imports, past the deadline of this one.
+    _call(policy, "acompletion")
+
+    error = _failed_call(policy, "acompletion")
+
+    assert getattr(error, "error_class", None) == "timeout"
+    warm, attempt = receipts(workdir, "attempt")
+    assert (attempt["status"], attempt["provider_billed"]) == ("error", True)
+    assert (attempt["input_tokens"], attempt["output_tokens"]) == (_prompt_tokens(), 0)
+    assert attempt["usage_estimated"] is True
+    prompt_cost = (_prompt_tokens() * INPUT_RATE).quantize(Decimal("1e-6"))
+    assert Decimal(attempt["cost"]) == prompt_cost
+    (budget,) = attempt["budgets"]
+    assert (Decimal(budget["spent"]), Decimal(budget["reserved"])) == (
+        Decimal(warm["cost"]) + prompt_cost,
+        Decimal(0),
+    )
 
 
 # ------------------------------------------------------------- (2) never sent: still free
@@ -323,7 +350,7 @@ def test_a_call_cancelled_in_its_retry_backoff_charges_only_the_attempt_made(
     (budget,) = after["budgets"]
     assert (Decimal(budget["spent"]), Decimal(budget["reserved"])) == (
         Decimal(attempt["cost"]) + answer_cost,
-        0,
+        Decimal(0),
     )
 
 
@@ -353,4 +380,7 @@ def test_a_fallback_after_a_timeout_charges_both_attempts(
     (call,) = receipts(workdir, "call")
     assert Decimal(call["cost"]) == Decimal(first["cost"]) + Decimal(second["cost"])
     (budget,) = second["budgets"]
-    assert (Decimal(budget["spent"]), Decimal(budget["reserved"])) == (Decimal(call["cost"]), 0)
+    assert (Decimal(budget["spent"]), Decimal(budget["reserved"])) == (
+        Decimal(call["cost"]),
+        Decimal(0),
+    )
