@@ -45,10 +45,12 @@ Commands::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from policyroute.cli_args import FORMATS, requested_format
@@ -281,9 +283,10 @@ def _reader_gone() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     try:
-        status = _main(argv)
-        if sys.stdout is not None:
-            sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
+        with _printable_output():
+            status = _main(argv)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
     except BrokenPipeError:
         return _reader_gone()
     except KeyboardInterrupt:
@@ -302,6 +305,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return INTERNAL_ERROR
     return status
+
+
+@contextlib.contextmanager
+def _printable_output() -> Iterator[None]:
+    """Standard output and error that print what their encoding cannot hold as ``\\x``/
+    ``\\u`` escapes rather than raise: a file name of bytes that are not UTF-8 (held as lone
+    surrogates), or any non-ASCII text on an ASCII terminal, then reads ``caf\\udce9.yaml`` in
+    every command's messages instead of ending the command with an internal error. Restored
+    on return, for a program that calls :func:`main` itself."""
+    changed: list[tuple[io.TextIOWrapper, str]] = []
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            changed.append((stream, stream.errors))
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        for stream, errors in changed:
+            if not stream.closed:
+                stream.reconfigure(errors=errors)
 
 
 def _json_error(
