@@ -58,7 +58,7 @@ from policyroute.langchain_.facts import (
     OpenStream,
 )
 from policyroute.langchain_.profile import policy_profile
-from policyroute.langchain_.results import chat_result
+from policyroute.langchain_.results import chat_result, invoke_answer
 from policyroute.langchain_.serialization import (
     Withheld,
     constructor_kwargs,
@@ -380,6 +380,37 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         if not watching:  # what events.acomplete does then, without its await in between
             return chat_result(await executor.acomplete(request))
         return chat_result(await events.acomplete(executor, request, run_manager, watching=True))
+
+    def _direct(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_id: Any,
+        kwargs: dict[str, Any],
+    ) -> AIMessage:
+        # Nothing observes the call: the answer is made straight from the executor's result,
+        # without the ChatResult that ``answer`` would take it from (see invoke_answer).
+        if type(self)._generate is not ChatPolicyRoute._generate or self.streaming:
+            return super()._direct(messages, stop, run_id, kwargs)
+        request = calls.build_request(self, messages, stop, None, kwargs, stream=False)
+        executor, watching = self._running()
+        return invoke_answer(events.complete(executor, request, None, watching=watching), run_id)
+
+    async def _adirect(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_id: Any,
+        kwargs: dict[str, Any],
+    ) -> AIMessage:
+        if type(self)._agenerate is not ChatPolicyRoute._agenerate or self.streaming:
+            return await super()._adirect(messages, stop, run_id, kwargs)
+        request = calls.build_request(self, messages, stop, None, kwargs, stream=False)
+        executor, watching = self._running()
+        if not watching:  # what events.acomplete does then, without its await in between
+            return invoke_answer(await executor.acomplete(request), run_id)
+        result = await events.acomplete(executor, request, None, watching=True)
+        return invoke_answer(result, run_id)
 
     def _stream(
         self,

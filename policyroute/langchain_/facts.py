@@ -30,7 +30,7 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig, ensure_config
 
 from policyroute._shielded import despite_cancellation
@@ -282,7 +282,7 @@ class FactsCarryingChatModel(BaseChatModel):
         config = self._with_facts(config, kwargs)
         if unobserved(self, config, kwargs, async_api=False):
             messages = prepare(self, input, kwargs)
-            return answer(self._generate(messages, stop, None, **kwargs), config.get("run_id"))
+            return self._direct(messages, stop, config.get("run_id"), kwargs)
         return super().invoke(input, config, stop=stop, **kwargs)
 
     async def ainvoke(
@@ -296,9 +296,30 @@ class FactsCarryingChatModel(BaseChatModel):
         config = self._with_facts(config, kwargs)
         if unobserved(self, config, kwargs, async_api=True):
             messages = prepare(self, input, kwargs)
-            result = await self._agenerate(messages, stop, None, **kwargs)
-            return answer(result, config.get("run_id"))
+            return await self._adirect(messages, stop, config.get("run_id"), kwargs)
         return await super().ainvoke(input, config, stop=stop, **kwargs)
+
+    def _direct(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_id: Any,
+        kwargs: dict[str, Any],
+    ) -> AIMessage:
+        """The answer to an ``invoke`` nothing observes, as LangChain would return it: what
+        :func:`~policyroute.langchain_.unobserved.answer` makes of ``_generate``'s result.
+        A subclass may make the same message without building the ``ChatResult``."""
+        return answer(self._generate(messages, stop, None, **kwargs), run_id)
+
+    async def _adirect(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_id: Any,
+        kwargs: dict[str, Any],
+    ) -> AIMessage:
+        """:meth:`_direct` for ``ainvoke``, from ``_agenerate``."""
+        return answer(await self._agenerate(messages, stop, None, **kwargs), run_id)
 
     def stream(
         self,

@@ -40,6 +40,7 @@ from policyroute._litellm import (
     usage_metadata,
 )
 from policyroute._thinking import origin_of, signed_blocks, standard_blocks
+from policyroute.langchain_.unobserved import answer, default_id
 
 if TYPE_CHECKING:
     from policyroute.execution.result import CallResult
@@ -50,6 +51,7 @@ __all__ = [
     "StreamedChunk",
     "chat_result",
     "final_chunk",
+    "invoke_answer",
     "reasoning_index",
     "response_metadata",
     "standard_content",
@@ -105,6 +107,39 @@ def chat_result(result: CallResult) -> ChatResult:
             ChatGeneration(message=message, generation_info={"finish_reason": finish})
         )
     return ChatResult(generations=generations, llm_output={"model_name": result.model})
+
+
+def invoke_answer(result: CallResult, run_id: Any) -> AIMessage:
+    """The message ``invoke`` returns for ``result`` when nothing observes the call:
+    ``answer(chat_result(result), run_id)``, without the ``ChatResult`` around it.
+
+    For an answer with one choice (the rule), ``answer`` leaves :func:`chat_result`'s message
+    as built but for a missing id: the ``llm_output`` and ``generation_info`` it merges into
+    ``response_metadata`` are :func:`response_metadata`'s leading keys, with the same
+    values. Several choices take the general path, whose merge moves ``finish_reason`` first.
+
+    Example:
+        >>> invoke_answer(result, run_id).response_metadata["policyroute"]["route"]
+        ... # doctest: +SKIP
+        'default'
+    """
+    response = result.response
+    choices = read(response, "choices")
+    if choices and len(choices) > 1:
+        return answer(chat_result(result), run_id)
+    choice = choices[0] if choices else None
+    first = read(choice, "message")
+    finish = read(choice, "finish_reason")
+    message = message_of(
+        first,
+        read(response, "id"),
+        usage_metadata=usage_metadata(result.usage),
+        response_metadata=response_metadata(result, finish),
+        thinking_origin=thinking_origin(result) if read(first, "thinking_blocks") else None,
+    )
+    if message.id is None:
+        message.id = default_id(run_id)
+    return message
 
 
 def thinking_origin(result: CallResult) -> str | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from langchain_core.caches import BaseCache
 from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - depends on the installed langchain-cor
 else:
     _DIRECT_PATH = True
 
-__all__ = ["answer", "prepare", "unobserved"]
+__all__ = ["answer", "default_id", "prepare", "unobserved"]
 
 # Call keywords that only feed tracing; ``BaseChatModel.agenerate`` drops them before the model.
 _TRACING_ONLY = ("ls_structured_output_format", "structured_output_format")
@@ -109,7 +109,7 @@ def answer(result: ChatResult, run_id: Any) -> AIMessage:
     generation = result.generations[0]
     message = generation.message
     if message.id is None:
-        message.id = f"{LC_ID_PREFIX}-{run_id if run_id is not None else uuid.uuid4()}-0"
+        message.id = default_id(run_id)
     info = {
         key: value
         for key, value in (generation.generation_info or {}).items()
@@ -120,4 +120,10 @@ def answer(result: ChatResult, run_id: Any) -> AIMessage:
     leading = list(dict.fromkeys([*llm_output, *info]))
     if list(metadata)[: len(leading)] != leading:
         message.response_metadata = {**llm_output, **info, **metadata}
-    return cast("AIMessage", message)
+    answered: AIMessage = message  # type: ignore[assignment]  # what _generate makes
+    return answered
+
+
+def default_id(run_id: Any) -> str:
+    """The id LangChain gives an answer that has none: its run's (a new one without a run)."""
+    return f"{LC_ID_PREFIX}-{run_id if run_id is not None else uuid.uuid4()}-0"
