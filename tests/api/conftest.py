@@ -48,3 +48,35 @@ def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(compile_module, "compile_policy", counting)
     return names
+
+
+HEADER_POLICY = """
+policyroute: 1
+name: headers
+models:
+  o:
+    model: openai/gpt-4o-mini
+    api_base: {openai}
+    api_key: ${{PR_HEADER_KEY}}
+  c:
+    model: anthropic/claude-haiku-4-5
+    api_base: {anthropic}
+    api_key: ${{PR_HEADER_KEY}}
+routes:
+  - name: default
+    to: [o, c]
+receipts: {{sink: none}}
+defaults: {{max_tokens: 50, retry: {{attempts: 0}}}}
+"""
+
+
+@pytest.fixture
+def header_policy(provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A policy falling over from OpenAI's wire to Anthropic's on the module's fake provider,
+    keyed ``sk-policy``, with no receipts and no retry; provider and API cache clean."""
+    monkeypatch.setenv("PR_HEADER_KEY", "sk-policy")
+    provider.reset()
+    api.clear_cache()
+    yield HEADER_POLICY.format(openai=provider.openai_base, anthropic=provider.anthropic_base)
+    api.clear_cache()
+    provider.reset()

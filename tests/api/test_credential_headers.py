@@ -6,47 +6,17 @@ sent to a fallback of another provider too. Other headers pass through."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import policyroute
-from policyroute.api import clear_cache
 from policyroute.errors import RequestError
 from policyroute.testing import FakeProvider, Fault
 
 pytestmark = pytest.mark.timeout(30)
 
-POLICY = """
-policyroute: 1
-name: credential-headers
-models:
-  o:
-    model: openai/gpt-4o-mini
-    api_base: {openai}
-    api_key: ${{PR_HEADER_KEY}}
-  c:
-    model: anthropic/claude-haiku-4-5
-    api_base: {anthropic}
-    api_key: ${{PR_HEADER_KEY}}
-routes:
-  - name: default
-    to: [o, c]
-receipts: {{sink: none}}
-defaults: {{max_tokens: 50, retry: {{attempts: 0}}}}
-"""
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def policy(provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("PR_HEADER_KEY", "sk-policy")
-    provider.reset()
-    clear_cache()
-    yield POLICY.format(openai=provider.openai_base, anthropic=provider.anthropic_base)
-    clear_cache()
-    provider.reset()
 
 
 @pytest.mark.parametrize("argument", ["extra_headers", "headers"])
@@ -54,20 +24,20 @@ def policy(provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     "header", ["Authorization", "authorization", "x-api-key", "api-key", "x-goog-api-key"]
 )
 def test_a_credential_header_is_refused_before_sending(
-    provider: FakeProvider, policy: str, argument: str, header: str
+    provider: FakeProvider, header_policy: str, argument: str, header: str
 ) -> None:
     extra = {argument: {header: "Bearer sk-caller-secret"}}
     with pytest.raises(RequestError, match=f"{argument}.*{header}") as info:
-        policyroute.completion(policy=policy, messages=MESSAGES, **extra)
+        policyroute.completion(policy=header_policy, messages=MESSAGES, **extra)
     assert "api_key: ${ENV_VAR}" in str(info.value)
     assert "sk-caller-secret" not in str(info.value)
     assert provider.requests == []
 
 
-def test_the_async_entry_refuses_them_too(provider: FakeProvider, policy: str) -> None:
+def test_the_async_entry_refuses_them_too(provider: FakeProvider, header_policy: str) -> None:
     async def run() -> Any:
         return await policyroute.acompletion(
-            policy=policy, messages=MESSAGES, stream=True, extra_headers={"X-Api-Key": "k"}
+            policy=header_policy, messages=MESSAGES, stream=True, extra_headers={"X-Api-Key": "k"}
         )
 
     with pytest.raises(RequestError, match="X-Api-Key"):
@@ -76,11 +46,11 @@ def test_the_async_entry_refuses_them_too(provider: FakeProvider, policy: str) -
 
 
 def test_other_headers_pass_and_every_candidate_keeps_its_own_key(
-    provider: FakeProvider, policy: str
+    provider: FakeProvider, header_policy: str
 ) -> None:
     provider.script("gpt-4o-mini", Fault.status(500))
     policyroute.completion(
-        policy=policy,
+        policy=header_policy,
         messages=MESSAGES,
         extra_headers={"X-Trace": "t1"},
     )

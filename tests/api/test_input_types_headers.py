@@ -9,14 +9,12 @@ characters), an empty value, a tab inside it. The same for ``ChatPolicyRoute``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import policyroute
 from policyroute import ChatPolicyRoute
-from policyroute.api import clear_cache
 from policyroute.api_headers import (
     header_name_problem,
     header_value_problem,
@@ -28,24 +26,6 @@ from policyroute.testing import FakeProvider
 
 pytestmark = pytest.mark.timeout(30)
 
-POLICY = """
-policyroute: 1
-name: header-types
-models:
-  o:
-    model: openai/gpt-4o-mini
-    api_base: {openai}
-    api_key: ${{PR_HEADER_KEY}}
-  c:
-    model: anthropic/claude-haiku-4-5
-    api_base: {anthropic}
-    api_key: ${{PR_HEADER_KEY}}
-routes:
-  - name: default
-    to: [o, c]
-receipts: {{sink: none}}
-defaults: {{max_tokens: 50, retry: {{attempts: 0}}}}
-"""
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 # (headers, words the error must hold)
@@ -80,16 +60,6 @@ GOOD: list[tuple[Any, str]] = [
 ]
 
 
-@pytest.fixture
-def policy(provider: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("PR_HEADER_KEY", "sk-policy")
-    provider.reset()
-    clear_cache()
-    yield POLICY.format(openai=provider.openai_base, anthropic=provider.anthropic_base)
-    clear_cache()
-    provider.reset()
-
-
 def _holds(exc: pytest.ExceptionInfo[RequestError], param: str, words: tuple[str, ...]) -> None:
     text = str(exc.value)
     assert param in text
@@ -100,20 +70,20 @@ def _holds(exc: pytest.ExceptionInfo[RequestError], param: str, words: tuple[str
 @pytest.mark.parametrize("argument", ["extra_headers", "headers"])
 @pytest.mark.parametrize(("headers", "words"), BAD)
 def test_a_header_httpx_cannot_send_is_refused_before_sending(
-    provider: FakeProvider, policy: str, argument: str, headers: Any, words: tuple[str, ...]
+    provider: FakeProvider, header_policy: str, argument: str, headers: Any, words: tuple[str, ...]
 ) -> None:
     with pytest.raises(RequestError) as info:
-        policyroute.completion(policy=policy, messages=MESSAGES, **{argument: headers})
+        policyroute.completion(policy=header_policy, messages=MESSAGES, **{argument: headers})
     _holds(info, argument, words)
     assert provider.requests == []
 
 
 def test_the_async_and_streaming_entries_refuse_them_too(
-    provider: FakeProvider, policy: str
+    provider: FakeProvider, header_policy: str
 ) -> None:
     async def run() -> Any:
         return await policyroute.acompletion(
-            policy=policy, messages=MESSAGES, stream=True, extra_headers={"X-Trace": None}
+            policy=header_policy, messages=MESSAGES, stream=True, extra_headers={"X-Trace": None}
         )
 
     with pytest.raises(RequestError, match="X-Trace"):
@@ -123,18 +93,18 @@ def test_the_async_and_streaming_entries_refuse_them_too(
 
 @pytest.mark.parametrize(("headers", "sent"), GOOD)
 def test_what_httpx_sends_passes_and_arrives(
-    provider: FakeProvider, policy: str, headers: Any, sent: str
+    provider: FakeProvider, header_policy: str, headers: Any, sent: str
 ) -> None:
-    policyroute.completion(policy=policy, messages=MESSAGES, extra_headers=headers)
+    policyroute.completion(policy=header_policy, messages=MESSAGES, extra_headers=headers)
     assert [r.headers.get("x-trace") for r in provider.requests] == [sent]
 
 
 def test_a_credential_header_named_in_bytes_is_refused_like_one_named_in_text(
-    provider: FakeProvider, policy: str
+    provider: FakeProvider, header_policy: str
 ) -> None:
     with pytest.raises(RequestError, match="Authorization") as info:
         policyroute.completion(
-            policy=policy, messages=MESSAGES, extra_headers={b"Authorization": "Bearer sk-x"}
+            policy=header_policy, messages=MESSAGES, extra_headers={b"Authorization": "Bearer sk-x"}
         )
     assert "sk-x" not in str(info.value)
     assert provider.requests == []
@@ -157,17 +127,17 @@ def test_the_problems_name_what_is_wrong() -> None:
 # ------------------------------------------------------------------ ChatPolicyRoute
 
 
-def test_chat_model_kwargs_are_checked_at_construction(policy: str) -> None:
+def test_chat_model_kwargs_are_checked_at_construction(header_policy: str) -> None:
     with pytest.raises(RequestError, match=r"'extra_headers'.*'X-Trace'"):
-        ChatPolicyRoute(policy=policy, model_kwargs={"extra_headers": {"X-Trace": None}})
+        ChatPolicyRoute(policy=header_policy, model_kwargs={"extra_headers": {"X-Trace": None}})
     with pytest.raises(RequestError, match=r"'extra_headers'.*'X-Trace'"):
-        ChatPolicyRoute(policy=policy, extra_headers={"X-Trace": 3})
+        ChatPolicyRoute(policy=header_policy, extra_headers={"X-Trace": 3})
 
 
 def test_chat_bind_and_invoke_kwargs_are_checked_before_sending(
-    provider: FakeProvider, policy: str
+    provider: FakeProvider, header_policy: str
 ) -> None:
-    llm = ChatPolicyRoute(policy=policy)
+    llm = ChatPolicyRoute(policy=header_policy)
     with pytest.raises(RequestError, match=r"'extra_headers'.*'X-Trace'"):
         llm.bind(extra_headers={"X-Trace": {"nested": 1}}).invoke("hi")
     with pytest.raises(RequestError, match=r"'extra_headers'.*'X-Trace'"):
