@@ -1,11 +1,14 @@
 """Helpers for the executor tests: a small hand-built policy, a recording accounting, a sleep
-recorder, a shared event loop and a way to run one call in each of the executor's modes."""
+recorder, a shared event loop, a way to run one call in each of the executor's modes, and a
+loopback port that never completes a connection."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Coroutine, Mapping, Sequence
+import socket
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -195,3 +198,25 @@ def stream_in_mode(ex: Any, request: Request, mode: str) -> list[Any]:
         return [event async for event in ex.astream(request)]
 
     return arun(collect())
+
+
+@contextlib.contextmanager
+def stalled_port() -> Iterator[int]:
+    """A loopback port whose listener's accept queue is full: a new connection's handshake is
+    never answered, so connecting times out (on loopback, without any network)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            fillers.append(filler)
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(listener.getsockname())
+        yield int(listener.getsockname()[1])
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()

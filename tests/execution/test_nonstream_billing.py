@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from billing_support import INPUT_RATE, OUTPUT_RATE, assert_charged, receipts
-from exec_support import arun
+from exec_support import arun, stalled_port
 from langchain_core.messages import HumanMessage
 
 import policyroute
@@ -142,24 +142,9 @@ def closed_port_base() -> str:
 
 @pytest.fixture
 def unreachable_base() -> Iterator[str]:
-    """An API base on a listener whose accept queue is full: a new connection's handshake is
-    never answered, so connecting times out (on loopback, without any network)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    fillers = []
-    for _ in range(4):
-        filler = socket.socket()
-        filler.setblocking(False)
-        try:
-            filler.connect(listener.getsockname())
-        except BlockingIOError:
-            pass
-        fillers.append(filler)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
-    for filler in fillers:
-        filler.close()
-    listener.close()
+    """An API base on a port where connecting times out."""
+    with stalled_port() as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 # ---------------------------------------------------------------------- (1) request timeout

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import aiohttp
 import httpx
 import pytest
-from exec_support import arun
+from exec_support import arun, stalled_port
 
 from policyroute.execution.request_sent import request_sent
 from policyroute.execution.timeouts import within
@@ -29,23 +29,9 @@ BODY = {"model": "sig", "messages": [{"role": "user", "content": "hi"}]}
 
 @pytest.fixture
 def unreachable() -> Iterator[str]:
-    """A URL on a loopback listener whose accept queue is full: connecting never completes."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    fillers = []
-    for _ in range(4):
-        filler = socket.socket()
-        filler.setblocking(False)
-        try:
-            filler.connect(listener.getsockname())
-        except BlockingIOError:
-            pass
-        fillers.append(filler)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1/chat/completions"
-    for filler in fillers:
-        filler.close()
-    listener.close()
+    """A URL on a port where connecting never completes."""
+    with stalled_port() as port:
+        yield f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
 def _raised(call: Callable[[], object]) -> BaseException:
