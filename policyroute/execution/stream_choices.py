@@ -7,6 +7,11 @@ is therefore built once as a whole (the response's id, model, usage and hidden p
 litellm reads them from every chunk), and once per choice from that choice's deltas alone,
 whose message replaces the merged one.
 
+A choice is one the provider streamed something for. litellm's wrapper sends the finish
+reason it held back, and its usage, on choice 0 with an empty delta, whatever choice the
+provider numbered: a provider streaming its one choice as index 1 would otherwise answer two
+choices, an empty choice 0 first.
+
 Example:
     >>> import litellm  # doctest: +SKIP
     >>> response = assemble(chunks, messages, litellm.stream_chunk_builder)  # doctest: +SKIP
@@ -27,16 +32,41 @@ Builder = Callable[..., Any]
 """litellm's ``stream_chunk_builder``: chunks (and ``messages=``) to a response."""
 
 
+# What a delta carries when the provider streamed something for its choice.
+_DELTA_FIELDS = (
+    "role",
+    "content",
+    "tool_calls",
+    "function_call",
+    "reasoning_content",
+    "thinking_blocks",
+    "audio",
+)
+
+
 def choice_indexes(chunks: Sequence[Any]) -> list[int]:
-    """The choice numbers the chunks carry deltas for, in order.
+    """The choice numbers the chunks carry deltas with something in them for, in order (all
+    choice numbers when no delta carries anything).
 
     Example:
-        >>> choice_indexes([{"choices": [{"index": 1}]}, {"choices": [{"index": 0}]}])
+        >>> choice_indexes([{"choices": [{"index": 1, "delta": {"content": "a"}}]},
+        ...                 {"choices": [{"index": 0, "delta": {"role": "assistant"}}]}])
         [0, 1]
+        >>> choice_indexes([{"choices": [{"index": 1, "delta": {"content": "a"}}]},
+        ...                 {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}])
+        [1]
         >>> choice_indexes([{"choices": []}, {"choices": [{"delta": {}}]}])
         [0]
     """
-    return sorted({_index(choice) for chunk in chunks for choice in read(chunk, "choices") or ()})
+    seen: set[int] = set()
+    answered: set[int] = set()
+    for chunk in chunks:
+        for choice in read(chunk, "choices") or ():
+            index = _index(choice)
+            seen.add(index)
+            if index not in answered and _carries_delta(choice):
+                answered.add(index)
+    return sorted(answered or seen)
 
 
 def assemble(chunks: Sequence[Any], messages: Sequence[Any], build: Builder) -> Any:
@@ -63,6 +93,11 @@ def assemble(chunks: Sequence[Any], messages: Sequence[Any], build: Builder) -> 
         choices.append(choice)
     response.choices = choices
     return response
+
+
+def _carries_delta(choice: Any) -> bool:
+    delta = read(choice, "delta")
+    return delta is not None and any(read(delta, name) for name in _DELTA_FIELDS)
 
 
 def _index(choice: Any) -> int:
