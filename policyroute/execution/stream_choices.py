@@ -26,7 +26,7 @@ from typing import Any
 
 from policyroute._fields import read
 
-__all__ = ["assemble", "choice_indexes"]
+__all__ = ["assemble", "choice_indexes", "first_choice_text"]
 
 Builder = Callable[..., Any]
 """litellm's ``stream_chunk_builder``: chunks (and ``messages=``) to a response."""
@@ -67,6 +67,31 @@ def choice_indexes(chunks: Sequence[Any]) -> list[int]:
             if index not in answered and _carries_delta(choice):
                 answered.add(index)
     return sorted(answered or seen)
+
+
+def first_choice_text(chunks: Sequence[Any]) -> str:
+    """The text streamed for the first choice (the lowest of :func:`choice_indexes`): what a
+    stream cut short of its end had answered, without the other choices' text of ``n > 1``
+    interleaved in it.
+
+    Example:
+        >>> first_choice_text([{"choices": [{"index": 0, "delta": {"content": "a"}}]},
+        ...                    {"choices": [{"index": 1, "delta": {"content": "x"}}]},
+        ...                    {"choices": [{"index": 0, "delta": {"content": "b"}}]}])
+        'ab'
+    """
+    indexes = choice_indexes(chunks)
+    if not indexes:
+        return ""
+    first = indexes[0]
+    parts = []
+    for chunk in chunks:
+        for choice in read(chunk, "choices") or ():
+            if _index(choice) == first:
+                text = read(read(choice, "delta"), "content")
+                if isinstance(text, str):
+                    parts.append(text)
+    return "".join(parts)
 
 
 def assemble(chunks: Sequence[Any], messages: Sequence[Any], build: Builder) -> Any:

@@ -35,7 +35,7 @@ from policyroute.execution.call import CallState
 from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.result import CallResult
-from policyroute.execution.stream_choices import assemble
+from policyroute.execution.stream_choices import assemble, first_choice_text
 from policyroute.execution.stream_deadlines import (
     first_token_message,
     idle_message,
@@ -52,7 +52,6 @@ from policyroute.execution.stream_io import (
 )
 from policyroute.execution.usage import (
     all_choices_finished,
-    chunk_text,
     count_answer,
     has_content,
     has_finish_reason,
@@ -372,7 +371,7 @@ class StreamRun(AttemptRun):
         err = StreamInterruptedError(
             f"stream from deployment '{cause.deployment}' broke after content reached the"
             f" caller ({cause_class}): {cause}",
-            partial_text="".join(chunk_text(c) for c in self.chunks),
+            partial_text=first_choice_text(self.chunks),
             partial_usage=partial,
             cause_class=cause_class,
             deployment=cause.deployment,

@@ -18,6 +18,7 @@ import pytest
 from exec_support import arun
 
 from policyroute import api
+from policyroute.errors import StreamInterruptedError
 from policyroute.testing import FakeProvider, Fault
 
 pytestmark = pytest.mark.timeout(20)
@@ -136,3 +137,39 @@ def test_two_streamed_choices_stay_two_beside_the_wrappers_closing_chunks(
 
     texts = [c.message.content for c in stream.result.response.choices]
     assert texts == ["hello world", "other text"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_cut_stream_of_two_choices_reports_the_first_choices_text(
+    fp: FakeProvider, policy: Path, mode: str
+) -> None:
+    fp.script(
+        "a",
+        Fault.raw_stream(
+            _chunk([_delta(0, role="assistant", content="")]),
+            _chunk([_delta(0, content="hello ")]),
+            _chunk([_delta(1, content="other ")]),
+            _chunk([_delta(0, content="world")]),
+            _chunk([_delta(1, content="text")]),
+        ),
+    )
+
+    with pytest.raises(StreamInterruptedError) as caught:
+        _read_two_choices(policy, mode)
+
+    assert caught.value.partial_text == "hello world"
+    attempt, call = _receipts(policy.parent)
+    assert (attempt["status"], call["status"]) == ("interrupted", "interrupted")
+
+
+def _read_two_choices(policy: Path, mode: str) -> None:
+    if mode == "sync":
+        list(api.completion(policy=policy, messages=MESSAGES, stream=True, n=2))
+        return
+
+    async def collect() -> None:
+        stream = await api.acompletion(policy=policy, messages=MESSAGES, stream=True, n=2)
+        async for _ in stream:
+            pass
+
+    arun(collect())
