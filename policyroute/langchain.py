@@ -23,7 +23,7 @@ import inspect
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LanguageModelInput
@@ -297,8 +297,11 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     def _running(self) -> tuple[Executor, bool]:
         """The executor and whether it reports crossed thresholds to callbacks, asked in this
         order: creating the executor tells the latter."""
-        executor = self.executor
-        return executor, _private(self)["_thresholds"]
+        private = _private(self)
+        executor: Executor | None = private["_executor"]
+        if executor is None:
+            executor = self.executor
+        return executor, private["_thresholds"]
 
     @property
     def _llm_type(self) -> str:
@@ -509,7 +512,9 @@ def _private(model: BaseModel) -> dict[str, Any]:
     # pydantic's store of a model's private attributes. ``self._executor`` reaches it through
     # BaseModel.__getattr__, which first asks the attribute's declaration for ``__get__`` (a
     # miss that raises and catches an AttributeError): about 2 us per read, on every call.
-    return cast("dict[str, Any]", model.__pydantic_private__)
+    # (Annotated rather than ``cast``: typing.cast is a function call at run time.)
+    private: dict[str, Any] = model.__pydantic_private__  # type: ignore[assignment]
+    return private
 
 
 # langchain-core calls ``inspect.signature`` on ``_generate``/``_agenerate`` on every call to see

@@ -29,7 +29,7 @@ from policyroute.langchain_.facts import (
     facts_from_config,
     facts_from_run_manager,
 )
-from policyroute.langchain_.outbound import to_openai_messages
+from policyroute.langchain_.outbound import plain_text_messages, to_openai_messages
 from policyroute.request import Request
 from policyroute.request_checks import check_call, check_parts, refuse_takeovers
 
@@ -122,13 +122,18 @@ def build_request(
         # Called directly (``_generate``/``generate`` without callbacks): only the model's
         # own defaults are known.
         facts = default_facts(model)
-    refuse_takeovers(params)
-    # Bound with ``.bind`` or passed to ``invoke``: only the call sees these, and it checks
-    # them before anything is sent (the policy's own params, merged later, may set them).
-    refuse_credential_headers(params)
-    check_call(params, tools=tools, tool_choice=tool_choice, response_format=response_format)
-    converted = to_openai_messages(messages)
-    check_parts(converted)
+    if params:
+        refuse_takeovers(params)
+        # Bound with ``.bind`` or passed to ``invoke``: only the call sees these, and it
+        # checks them before anything is sent (the policy's own params, merged later, may
+        # set them).
+        refuse_credential_headers(params)
+    if params or tools is not None or tool_choice is not None or response_format is not None:
+        check_call(params, tools=tools, tool_choice=tool_choice, response_format=response_format)
+    converted = plain_text_messages(messages)
+    if converted is None:
+        converted = to_openai_messages(messages)
+        check_parts(converted)
     return Request(
         messages=converted,
         model=requested,

@@ -42,6 +42,7 @@ from policyroute.langchain_.content_parts import (
 from policyroute.langchain_.tool_choice import to_openai_tool, tool_choice_param
 
 __all__ = [
+    "plain_text_messages",
     "to_openai_content",
     "to_openai_message",
     "to_openai_messages",
@@ -291,4 +292,34 @@ def to_openai_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
             )
         else:
             out.append(_with_name(message, _one(message)))
+    return out
+
+
+_TEXT_ROLES: dict[type[BaseMessage], str] = {HumanMessage: "user", SystemMessage: "system"}
+
+
+def plain_text_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]] | None:
+    """:func:`to_openai_messages` of ``messages`` when every one is a human or system message
+    whose content is text (the usual prompt); ``None`` for anything else.
+
+    Such messages map one to one, without block conversions, and hold nothing for
+    :func:`~policyroute.request_checks.check_parts` to refuse (no parts, no tool turns).
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage, SystemMessage
+        >>> plain_text_messages([SystemMessage("be brief"), HumanMessage("hi", name="ann")])
+        [{'role': 'system', 'content': 'be brief'}, {'role': 'user', 'content': 'hi', 'name': 'ann'}]
+        >>> plain_text_messages([HumanMessage([{"type": "text", "text": "hi"}])]) is None
+        True
+    """  # noqa: E501
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        role = _TEXT_ROLES.get(type(message))
+        content = message.content
+        if role is None or type(content) is not str:
+            return None
+        converted = {"role": role, "content": content}
+        if message.name:
+            converted["name"] = message.name
+        out.append(converted)
     return out

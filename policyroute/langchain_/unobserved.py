@@ -87,15 +87,21 @@ def prepare(
     tracing-only keywords from ``kwargs``."""
     for key in _TRACING_ONLY:
         kwargs.pop(key, None)
-    if isinstance(input, list) and all(isinstance(m, BaseMessage) for m in input):
-        # What ``_convert_input(input).to_messages()`` returns for a list of messages (the
-        # same message objects in a new list), without building the prompt value.
-        messages = list(input)
-    else:
-        messages = model._convert_input(input).to_messages()
+    if isinstance(input, list):
+        plain = True
+        for message in input:
+            if not isinstance(message, BaseMessage):
+                break
+            if type(message.content) is not str:
+                plain = False
+        else:
+            # What ``_convert_input(input).to_messages()`` returns for a list of messages (the
+            # same message objects in a new list), without building the prompt value; text
+            # content has no blocks for ``_normalize_messages`` to convert.
+            return list(input) if plain else _normalize_messages(input)
     # LangChain normalises content blocks (v0 and OpenAI-format data blocks to v1) before
     # handing messages to ``_generate``; the model must see the same messages here.
-    return _normalize_messages(messages)
+    return _normalize_messages(model._convert_input(input).to_messages())
 
 
 def answer(result: ChatResult, run_id: Any) -> AIMessage:
