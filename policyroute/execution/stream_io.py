@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -178,14 +179,35 @@ def _received(stream: Any) -> list[Any]:
 def abort(stream: Any) -> None:
     """Close the HTTP response under a sync litellm stream from another thread, so that a
     read blocked on it (or looping over events litellm swallows) ends; the stream itself
-    cannot be closed while it is being iterated."""
+    cannot be closed while it is being iterated.
+
+    Closing the response alone does not wake a read blocked on a silent connection: the
+    socket is shut down first, which ends that read at once (as the end of the body)."""
     response = _http_response(getattr(stream, "completion_stream", None))
     if response is None:
         return
+    _shut_down(response)
     try:
         response.close()
     except Exception:  # closing a response another thread reads is best effort
         _log.debug("closing the response of a stream past its deadline failed", exc_info=True)
+
+
+def _shut_down(response: Any) -> None:
+    """Shut down the socket under an httpx response (httpcore names it in the response's
+    ``network_stream`` extension); nothing for a response without one."""
+    extensions = getattr(response, "extensions", None)
+    network = extensions.get("network_stream") if isinstance(extensions, Mapping) else None
+    get_extra_info = getattr(network, "get_extra_info", None)
+    sock = get_extra_info("socket") if callable(get_extra_info) else None
+    if not isinstance(sock, socket.socket):
+        return
+    try:
+        # ``socket.socket``'s own shutdown: an ``SSLSocket``'s would drop its TLS state,
+        # which the reading thread is using.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:  # already closed or never connected: nothing is blocked on it
+        pass
 
 
 def _http_response(completion_stream: Any) -> Any:

@@ -8,7 +8,9 @@ deadline passes during a read: events litellm swallows without yielding a chunk 
 pings) would otherwise keep every read busy and no chunk would come to check.
 
 Abandoned streams (the consumer stops iterating or closes the generator) still settle the
-attempt and finish the call, from the generators' ``finally``. See
+attempt and finish the call, from the generators' ``finally``. The stream may be closed from
+another thread than the one reading it (:mod:`~policyroute.execution.stream_closer`): the read
+under way ends, and so does the reading thread's iteration. See
 :mod:`policyroute.execution.streaming` for what a stream promises.
 
 Example:
@@ -27,6 +29,7 @@ from policyroute.errors import ProviderError
 from policyroute.execution.call import CallState
 from policyroute.execution.hooks import Admission, AttemptInfo
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
+from policyroute.execution.stream_closer import ClosableStream, StopRequest, StreamClosed
 from policyroute.execution.stream_io import abort, close, sync_read_timeout
 from policyroute.execution.stream_run import StreamRun
 from policyroute.execution.watchdog import Watchdog
@@ -39,32 +42,52 @@ __all__ = ["stream_sync"]
 
 
 def stream_sync(executor: Executor, request: Request) -> Generator[StreamEvent, None, None]:
-    """The generator behind :meth:`Executor.stream`."""
+    """The generator behind :meth:`Executor.stream`; its ``close()`` works from any thread."""
+    stop = StopRequest()
+    return ClosableStream(_stream(executor, request, stop), stop)
+
+
+def _stream(
+    executor: Executor, request: Request, stop: StopRequest
+) -> Generator[StreamEvent, None, None]:
     call = executor.start(request, stream=True)
     finished = False
     try:
         while True:
+            stop.check()
             attempt = call.next_attempt()
             admission = executor.admit(call, attempt)
             if admission is None:
                 continue
-            answer = yield from _sync_attempt(executor, call, attempt, admission)
+            answer = yield from _sync_attempt(executor, call, attempt, admission, stop)
             if isinstance(answer, CallResult):
                 finished = True
                 executor.accounting.finish(call.info, executor.call_outcome(call, answer, None))
+                stop.check()
                 yield StreamDone(answer)
                 return
             delay = call.failed(answer)
             if delay is not None:
                 executor._sleep(delay)
+    except StreamClosed as exc:
+        # Closed from another thread: the call is finished as cancelled, and the reading
+        # thread's iteration ends as a close in that thread would end it.
+        if not finished:
+            executor.accounting.finish(call.info, executor.call_outcome(call, None, exc))
     except BaseException as exc:
         if not finished:
             executor.accounting.finish(call.info, executor.call_outcome(call, None, exc))
         raise
+    finally:
+        stop.ended.set()
 
 
 def _sync_attempt(
-    executor: Executor, call: CallState, attempt: AttemptInfo, admission: Admission
+    executor: Executor,
+    call: CallState,
+    attempt: AttemptInfo,
+    admission: Admission,
+    stop: StopRequest,
 ) -> Generator[StreamEvent, None, CallResult | ProviderError]:
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
@@ -78,8 +101,9 @@ def _sync_attempt(
     try:
         stream = executor.completion_fn(messages=messages, **params)
         run.opened(stream)
+        opened = stream
+        stop.reading(lambda: abort(opened))
         if first_token is not None or idle is not None:
-            opened = stream
             watchdog = Watchdog(
                 lambda: run.deadline_error(first_token, idle),
                 close=lambda: abort(opened),
@@ -91,6 +115,7 @@ def _sync_attempt(
             with _reading(watchdog):
                 chunk = next(chunks, _END)
             run.read_ends()
+            stop.check()
             if chunk is _END:
                 break
             late = run.deadline_error(first_token, idle)
@@ -103,10 +128,13 @@ def _sync_attempt(
         _raise_expired(watchdog)
         run.succeed(stream)
     except Exception as exc:
+        # A read ended by a close from another thread failed for that close, not the provider.
+        stop.check()
         # Closing the stream on the watchdog's deadline ends the read with whatever error
         # (or clean end) the transport makes of it; the deadline is what happened.
         run.broke(watchdog.expired if watchdog and watchdog.expired else exc, stream)
     finally:
+        stop.reading(None)
         if watchdog is not None:
             watchdog.stop()
         if run.outcome.status != "ok":

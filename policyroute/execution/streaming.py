@@ -21,10 +21,14 @@ its actual cost instead of being reclaimed at its worst case.
 Abandoned streams (the consumer stops iterating, closes the generator, or its task is
 cancelled) still settle the attempt and finish the call, from the generators' ``finally``;
 streams still open when ``asyncio.run()`` ends are settled too (see :func:`untracked_first`).
+A sync stream may be closed from another thread than the one reading it
+(:mod:`~policyroute.execution.stream_closer`).
 
 The parts: :mod:`~policyroute.execution.stream_run` (one attempt's state, usage and
 outcome), :mod:`~policyroute.execution.stream_deadlines` (timeout messages and errors),
-:mod:`~policyroute.execution.stream_io` (litellm's stream objects), and the two drivers.
+:mod:`~policyroute.execution.stream_io` (litellm's stream objects),
+:mod:`~policyroute.execution.stream_choices` (the answer of each choice),
+:mod:`~policyroute.execution.stream_closer` (closing from another thread), and the drivers.
 
 Example:
     >>> for event in stream_sync(executor, request):  # doctest: +SKIP

@@ -1,0 +1,113 @@
+"""Closing a sync stream from another thread than the one reading it.
+
+A generator cannot be closed while it runs: ``close()`` from a second thread, while the
+reading thread waits for the provider's next chunk, raises ``ValueError: generator already
+executing``, and the stream goes on to its end, charged in full. Stopping a stream from
+another thread is what a sync program has instead of cancelling a task (a "stop" button, a
+client that went away, a supervisor ending a worker's call), so :class:`ClosableStream`
+makes ``close()`` work from any thread: while the generator runs elsewhere, it asks it to
+stop (:class:`StopRequest`), ends the read under way by closing its HTTP response (as the
+watchdog does for a deadline), and waits until the generator has settled the attempt and
+finished the call. The reading thread's iteration then simply ends: nothing more is
+yielded, and the receipts say ``cancelled``, as for a stream closed where it is read.
+
+Example:
+    >>> stop = StopRequest()
+    >>> def numbers(stop):
+    ...     for n in range(3):
+    ...         stop.check()
+    ...         yield n
+    >>> stream = ClosableStream(numbers(stop), stop)
+    >>> next(stream), stream.close(), list(stream)
+    (0, None, [])
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+__all__ = ["ClosableStream", "StopRequest", "StreamClosed"]
+
+_T = TypeVar("_T")
+
+# How often a closing thread tries again to close a generator it found running: it stops at
+# its next check, or is caught suspended between two steps.
+_RETRY_S = 0.01
+
+
+class StreamClosed(BaseException):
+    """Raised inside a stream's generator when another thread closed it; not an
+    ``Exception``, so that no driver takes it for the provider's failure (like the
+    ``GeneratorExit`` of a close from the reading thread, it settles as ``cancelled``)."""
+
+
+class StopRequest:
+    """A request from another thread to stop a stream, and what it needs to end a read."""
+
+    __slots__ = ("_abort", "ended", "requested", "thread")
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._abort: Callable[[], None] | None = None
+        # Set once the generator has ended (its call finished and its receipts written).
+        self.ended = threading.Event()
+        self.thread: int | None = None  # the thread running the generator's current step
+
+    def check(self) -> None:
+        """Raise :class:`StreamClosed` if a stop was requested."""
+        if self.requested:
+            raise StreamClosed
+
+    def reading(self, abort: Callable[[], None] | None) -> None:
+        """``abort`` ends the read under way from another thread (``None``: nothing to end);
+        it is called at once when a stop was already requested."""
+        self._abort = abort
+        if self.requested and abort is not None:
+            abort()
+
+    def request(self) -> None:
+        """Ask the generator to stop, and end the read it may be waiting on."""
+        self.requested = True
+        abort = self._abort
+        if abort is not None:
+            abort()
+
+
+class ClosableStream(Generator[_T, None, None]):
+    """A generator whose :meth:`close` also works from another thread than the one
+    iterating it (see the module doc). ``events`` calls ``stop.check()`` between its steps
+    and ends without raising once it sees :class:`StreamClosed`."""
+
+    __slots__ = ("_events", "_stop")
+
+    def __init__(self, events: Generator[_T, None, None], stop: StopRequest) -> None:
+        self._events = events
+        self._stop = stop
+
+    def send(self, value: None) -> _T:
+        self._stop.thread = threading.get_ident()
+        return self._events.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> _T:
+        self._stop.thread = threading.get_ident()
+        return self._events.throw(typ, val, tb)
+
+    def close(self) -> None:
+        """Close the stream: at once when it is not being read; else, from another thread,
+        once the reading thread has stopped and settled it; from the reading thread itself
+        (a callback of the stream's), at its next step."""
+        stop = self._stop
+        while True:
+            try:
+                self._events.close()
+                return
+            except ValueError:  # running: in this thread (a callback), or in another
+                if not getattr(self._events, "gi_running", False):
+                    raise
+            stop.request()
+            if stop.thread == threading.get_ident():
+                return
+            if stop.ended.wait(_RETRY_S):
+                return
