@@ -87,12 +87,18 @@ class ClosableStream(Generator[_T, None, None]):
         self._stop = stop
 
     def send(self, value: None) -> _T:
-        self._stop.thread = threading.get_ident()
+        self._enter()
         return self._events.send(value)
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> _T:
-        self._stop.thread = threading.get_ident()
+        self._enter()
         return self._events.throw(typ, val, tb)
+
+    def _enter(self) -> None:
+        # A step refused because another thread is reading (Python's "generator already
+        # executing") must not pass for the reading thread.
+        if not getattr(self._events, "gi_running", False):
+            self._stop.thread = threading.get_ident()
 
     def close(self) -> None:
         """Close the stream: at once when it is not being read; else, from another thread,

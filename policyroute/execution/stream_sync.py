@@ -69,11 +69,12 @@ def _stream(
             delay = call.failed(answer)
             if delay is not None:
                 executor._sleep(delay)
-    except StreamClosed as exc:
-        # Closed from another thread: the call is finished as cancelled, and the reading
-        # thread's iteration ends as a close in that thread would end it.
+    except StreamClosed:
+        # Closed from another thread: the call is finished as a close in the reading thread
+        # finishes it (its receipt the same), and that thread's iteration ends.
         if not finished:
-            executor.accounting.finish(call.info, executor.call_outcome(call, None, exc))
+            closed = GeneratorExit()
+            executor.accounting.finish(call.info, executor.call_outcome(call, None, closed))
     except BaseException as exc:
         if not finished:
             executor.accounting.finish(call.info, executor.call_outcome(call, None, exc))

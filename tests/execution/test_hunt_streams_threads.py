@@ -69,6 +69,7 @@ def _assert_settled_cancelled(folder: Path) -> None:
     attempt, call = _receipts(folder)
     assert (attempt["kind"], attempt["status"]) == ("attempt", "cancelled")
     assert (call["kind"], call["status"]) == ("call", "cancelled")
+    assert call["error"] == "GeneratorExit"  # as a close in the reading thread says
     (budget,) = attempt["budgets"]
     assert Decimal(budget["reserved"]) == 0
     assert Decimal(budget["spent"]) == Decimal(attempt["cost"]) > 0
