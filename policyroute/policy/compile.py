@@ -176,7 +176,11 @@ class CompiledPolicy:
         init(self, "_budgets", spec.budgets)
 
         routes = tuple(
-            _Route(r, self._plan(r.to.names, r.require, f"route '{r.name}'"), self._scope(r.name))
+            _Route(
+                r,
+                self._plan(r.to.names, r.require, f"route '{r.name}'", r.params),
+                self._scope(r.name),
+            )
             for r in spec.routes
         )
         init(self, "_routes", routes)
@@ -247,14 +251,28 @@ class CompiledPolicy:
             static_reason=static_reason(candidate, require),
         )
 
-    def _plan(self, names: tuple[str, ...], require: Requirements, label: str) -> TargetPlan:
+    def _plan(
+        self,
+        names: tuple[str, ...],
+        require: Requirements,
+        label: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> TargetPlan:
         nodes = build_nodes(names, groups=self.spec.groups, make_entry=self._entry, require=require)
         requirements = require
         for name in names:
             group = self.spec.groups.get(name)
             if group is not None:
                 requirements = requirements.merge(group.require)
-        return TargetPlan(label, nodes, requirements)
+        # the route's params and the default output limit: fastest compares unstreamed
+        # answers at the output limit the call will send
+        return TargetPlan(
+            label,
+            nodes,
+            requirements,
+            params=params if params is not None else {},
+            default_max_tokens=self.defaults.max_tokens,
+        )
 
     def _scope(self, route: str) -> tuple[BudgetSpec, ...]:
         return tuple(b for b in self._budgets if b.routes is None or route in b.routes)
@@ -382,6 +400,7 @@ class CompiledPolicy:
         names: tuple[str, ...] = (target,)
         base = _NO_REQUIREMENTS
         route: str | None = None
+        params: Mapping[str, Any] | None = None
         if plan is None:
             compiled = self._routes_by_name.get(target)
             if compiled is None:
@@ -391,9 +410,10 @@ class CompiledPolicy:
             plan = compiled.plan
             names = compiled.spec.to.names
             base = compiled.spec.require
+            params = compiled.spec.params
             route = target
         if requirements is not None and requirements != _NO_REQUIREMENTS:
-            plan = self._plan(names, base.merge(requirements), target)
+            plan = self._plan(names, base.merge(requirements), target, params)
         facts = RequestFacts(request, token_counter)
         candidates, _, _ = plan.resolve(facts, stats, self._rng, None, route=route)
         return candidates

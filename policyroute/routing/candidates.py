@@ -14,6 +14,10 @@ wins):
    of the input exceeds the smallest known window among the candidates);
 3. deployments that ``stats`` reports unavailable (circuit open) go last, not away.
 
+``fastest`` groups rank an unstreamed request at the output limit the call will send each
+deployment (:mod:`~policyroute.routing.output_bound`) when that is shorter than the typical
+answer; the plan keeps the route's ``params`` and ``defaults.max_tokens`` for that.
+
 When no group needs run-time ordering, the expansion is done once and the common call costs a
 few attribute reads.
 
@@ -29,19 +33,26 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from types import MappingProxyType
+from typing import Any, Final
 
 from policyroute.errors import NoCandidateError, PolicyError
 from policyroute.policy.facts import RequestFacts
 from policyroute.policy.model import GroupSpec, Requirements, Strategy
 from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH
 from policyroute.routing.decision import Candidate, DeploymentStats
+from policyroute.routing.output_bound import limits_output, sent_output_bound
+from policyroute.routing.stats import DeploymentStatsTracker
 from policyroute.routing.strategies import order_members, ranking_latency
 
 __all__ = ["Entry", "GroupNode", "TargetPlan", "build_nodes", "format_price", "static_reason"]
 
 _MILLION: Final = Decimal(1_000_000)
 _NO_REQUIREMENTS: Final = Requirements()
+_NO_PARAMS: Final[Mapping[str, Any]] = MappingProxyType({})
+
+OutputBound = Callable[[str], "int | None"]
+"""A deployment alias's output limit for one request (``None``: unlimited)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +133,13 @@ def _block_weight(block: Sequence[Entry]) -> float:
     return sum(e.weight for e in block)
 
 
-def _note(strategy: Strategy, entry: Entry, stats: DeploymentStats | None, stream: bool) -> str:
+def _note(
+    strategy: Strategy,
+    entry: Entry,
+    stats: DeploymentStats | None,
+    stream: bool,
+    bound: OutputBound | None = None,
+) -> str:
     if strategy == "cheapest":
         info = entry.candidate.info
         if not info.priced:
@@ -134,16 +151,33 @@ def _note(strategy: Strategy, entry: Entry, stats: DeploymentStats | None, strea
     if strategy == "weighted":
         return f"{entry.alias} weight {entry.weight:g}"
     if strategy == "fastest":
-        seconds = None if stats is None else ranking_latency(stats, stream)(entry.alias)
+        seconds = None if stats is None else ranking_latency(stats, stream, bound)(entry.alias)
         if seconds is None:
             return f"{entry.alias} no data"
         if math.isinf(seconds):
             return f"{entry.alias} failing"
-        return f"{entry.alias} {seconds * 1000:.0f}ms{' to first token' if stream else ''}"
+        return f"{entry.alias} {seconds * 1000:.0f}ms{_compared_at(entry, stats, stream, bound)}"
     if strategy == "least_busy":
         busy = 0 if stats is None else stats.in_flight(entry.alias)
         return f"{entry.alias} {busy} in flight"
     return entry.alias
+
+
+def _compared_at(
+    entry: Entry, stats: DeploymentStats | None, stream: bool, bound: OutputBound | None
+) -> str:
+    """What a fastest note's figure is the time to, when not a whole answer of typical length
+    (only a tracker says which length it compared at)."""
+    if stream:
+        return " to first token"
+    limit = None if bound is None else bound(entry.alias)
+    if (
+        limit is not None
+        and isinstance(stats, DeploymentStatsTracker)
+        and limit < stats.typical_output_tokens
+    ):
+        return f" at {limit} output tokens (output limit)"
+    return ""
 
 
 def _expand(
@@ -153,6 +187,7 @@ def _expand(
     trace: list[str] | None,
     out: list[Entry],
     stream: bool = False,
+    bound: OutputBound | None = None,
 ) -> None:
     if isinstance(node, Entry):
         out.append(node)
@@ -160,7 +195,7 @@ def _expand(
     blocks: list[list[Entry]] = []
     for child in node.children:
         block: list[Entry] = []
-        _expand(child, stats, rng, trace, block, stream)
+        _expand(child, stats, rng, trace, block, stream, bound)
         blocks.append(block)
     ordered = order_members(
         node.strategy,
@@ -171,12 +206,13 @@ def _expand(
         stats=stats,
         rng=rng,
         stream=stream,
+        max_output_tokens=bound,
     )
     start = len(out)
     for block in ordered:
         out.extend(block)
     if trace is not None:
-        notes = ", ".join(_note(node.strategy, e, stats, stream) for e in out[start:])
+        notes = ", ".join(_note(node.strategy, e, stats, stream, bound) for e in out[start:])
         trace.append(f"group '{node.name}' ({node.strategy}): {notes}")
 
 
@@ -210,15 +246,25 @@ def _select(entries: Sequence[Entry]) -> tuple[list[Entry], list[tuple[str, str]
 
 
 class TargetPlan:
-    """The compiled expansion of one target (a route's ``to``, a group or a model alias)."""
+    """The compiled expansion of one target (a route's ``to``, a group or a model alias).
+
+    ``params`` are the route's parameter overrides and ``default_max_tokens`` the policy's
+    ``defaults.max_tokens``: with the call's and the deployments' params they give the output
+    limit each call sends, at which ``fastest`` compares unstreamed answers.
+    """
 
     __slots__ = (
+        "_default_max_tokens",
         "_dynamic",
+        "_fastest",
         "_lacks_json",
         "_lacks_tools",
         "_lacks_vision",
+        "_limited",
         "_min_window",
+        "_model_limits",
         "_nodes",
+        "_params",
         "_static_entries",
         "_stats_dynamic",
         "label",
@@ -227,7 +273,15 @@ class TargetPlan:
         "static_skipped",
     )
 
-    def __init__(self, label: str, nodes: Sequence[Node], requirements: Requirements) -> None:
+    def __init__(
+        self,
+        label: str,
+        nodes: Sequence[Node],
+        requirements: Requirements,
+        *,
+        params: Mapping[str, Any] = _NO_PARAMS,
+        default_max_tokens: int | None = None,
+    ) -> None:
         self.label = label
         self.requirements = requirements
         self._nodes = tuple(nodes)
@@ -235,7 +289,21 @@ class TargetPlan:
         self._stats_dynamic = any(
             _has_strategy(n, frozenset({"fastest", "least_busy"})) for n in self._nodes
         )
+        self._fastest = any(_has_strategy(n, frozenset({"fastest"})) for n in self._nodes)
+        self._params = params
+        self._default_max_tokens = default_max_tokens
         every = [e for n in self._nodes for e in _walk(n) if e.static_reason is None]
+        # deployments whose own params set an output limit (the call or route may override it)
+        self._model_limits: Mapping[str, Mapping[str, Any]] = {
+            e.alias: e.candidate.spec.params
+            for e in every
+            if limits_output(e.candidate.spec.params)
+        }
+        # whether anything but the call can limit the output: if not, a call that names no
+        # limit is settled by two lookups
+        self._limited = (
+            bool(self._model_limits) or default_max_tokens is not None or limits_output(params)
+        )
         self._lacks_tools = any(not e.tools for e in every)
         self._lacks_vision = any(not e.vision for e in every)
         self._lacks_json = any(not e.json_schema for e in every)
@@ -270,8 +338,13 @@ class TargetPlan:
         else:
             raw: list[Entry] = []
             stream = facts.stream()  # fastest ranks streams by their first token
+            bound = (
+                self._output_bound(facts.request.params)
+                if self._fastest and not stream and stats is not None
+                else None
+            )
             for node in self._nodes:
-                _expand(node, stats, rng, trace, raw, stream)
+                _expand(node, stats, rng, trace, raw, stream, bound)
             entries, skipped = _select(raw)
 
         request = facts.request
@@ -335,6 +408,26 @@ class TargetPlan:
         if trace is not None and skipped:
             trace.extend(f"skipped {alias}: {why}" for alias, why in skipped)
         return candidates, tuple(skipped), requirements
+
+    def _output_bound(self, call: Mapping[str, Any]) -> OutputBound | None:
+        """Each deployment's output limit for a call with params ``call``, or ``None`` when
+        nothing limits any of them.
+
+        One limit for all unless a deployment's own params set one; then that deployment
+        is compared at its own (its answer cannot be longer), the others at the common one.
+        """
+        if not self._limited and not limits_output(call):
+            return None
+        common = sent_output_bound(call, self._params, _NO_PARAMS, self._default_max_tokens)
+        if not self._model_limits:
+            return None if common is None else lambda _alias: common
+        own = {
+            alias: sent_output_bound(call, self._params, params, self._default_max_tokens)
+            for alias, params in self._model_limits.items()
+        }
+        if common is None and all(limit is None for limit in own.values()):
+            return None
+        return lambda alias: own.get(alias, common)
 
 
 def _dynamic_reason(

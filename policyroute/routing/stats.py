@@ -14,9 +14,10 @@ and by what the caller waits for:
 - an unstreamed request by the time to a whole answer, fitted as a fixed part plus a part per
   output token (:mod:`~policyroute.routing.answer_time`) and read at one answer length for
   every deployment: the moving mean of output tokens over all unstreamed answers the tracker
-  has seen, the length the next answer most likely has. A deployment that happened to get
-  long answers no longer looks slow, and one with a slow start but fast generation is not
-  mistaken for one with a quick start and slow generation;
+  has seen, the length the next answer most likely has, or the request's output limit when
+  that is shorter (``max_output_tokens``: an answer capped at 20 tokens is compared at 20). A
+  deployment that happened to get long answers no longer looks slow, and one with a slow start
+  but fast generation is not mistaken for one with a quick start and slow generation;
 - each kind is measured by its own calls: a deployment that only streamed so far is
   unmeasured for unstreamed requests, and ``fastest`` tries it once (answers of unknown
   length count as of that typical length);
@@ -170,9 +171,12 @@ class DeploymentStatsTracker:
         tokens over every unstreamed answer of known length (0 before any)."""
         return self._typical_tokens or 0.0
 
-    def ranking_latency(self, alias: str, *, stream: bool = False) -> float | None:
+    def ranking_latency(
+        self, alias: str, *, stream: bool = False, max_output_tokens: int | None = None
+    ) -> float | None:
         """The figure ``fastest`` orders by: expected seconds to the first token of a
-        streamed answer (``stream``), or to a whole unstreamed answer of the typical length.
+        streamed answer (``stream``), or to a whole unstreamed answer of the typical length,
+        or of ``max_output_tokens`` (the request's output limit) when that is shorter.
 
         ``None`` when nothing fresh of that kind is known (never observed, or stale with no
         call in flight); ``inf`` when every fresh observation is a failure; otherwise the
@@ -185,6 +189,9 @@ class DeploymentStatsTracker:
             >>> stats.record_latency("a", 1.0); stats.ranking_latency("a")
             2.0
             >>> stats.ranking_latency("a", stream=True) is None  # never streamed yet
+            True
+            >>> stats.record_latency("b", 1.2, output_tokens=100)
+            >>> stats.ranking_latency("b", max_output_tokens=10) < stats.ranking_latency("b")
             True
         """
         seen = self._seen.get(alias)
@@ -200,10 +207,11 @@ class DeploymentStatsTracker:
         if stream:
             figure, at = seen.first_token, seen.first_token_at
         else:
-            fit = seen.answer  # fit.seconds_for(typical), inlined: this runs per member
-            figure = (
-                None if fit is None else fit.base + fit.per_token * (self._typical_tokens or 0.0)
-            )
+            fit = seen.answer  # fit.seconds_for(length), inlined: this runs per member
+            length = self._typical_tokens or 0.0
+            if max_output_tokens is not None and max_output_tokens < length:
+                length = max_output_tokens  # no answer to this request can be longer
+            figure = None if fit is None else fit.base + fit.per_token * length
             at = seen.answer_at
         if figure is None or at < oldest:
             return None

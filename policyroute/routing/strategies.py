@@ -15,7 +15,8 @@ the group lists its members in.
   :class:`~policyroute.routing.stats.DeploymentStatsTracker` does) are ranked by it: failures
   count against a deployment and old observations go stale. A
   :class:`~policyroute.routing.stats.DeploymentStatsTracker` ranks streamed requests by time
-  to first token and unstreamed ones by the time to an answer of typical length.
+  to first token and unstreamed ones by the time to an answer of typical length, or of the
+  request's output limit when that is shorter.
 - ``weighted``: a weighted random order without replacement (each position drawn in
   proportion to the remaining weights); zero-weight members last, in listed order.
 - ``least_busy``: by calls in flight, fewest first.
@@ -30,11 +31,13 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import random
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from policyroute.errors import PolicyError
 from policyroute.policy.model import Strategy
@@ -156,13 +159,15 @@ def order_members(
     stats: DeploymentStats | None,
     rng: random.Random,
     stream: bool = False,
+    max_output_tokens: Callable[[str], int | None] | None = None,
 ) -> list[T]:
     """Order ``items`` by ``strategy``; ``alias`` names the deployment ``stats`` is asked about.
 
     Without ``stats``, ``fastest`` and ``least_busy`` keep the listed order. ``fastest`` reads
     ``stats.ranking_latency`` when the stats have it, ``stats.latency`` otherwise, and
     ``stats.in_flight`` to explore an unmeasured member with one call at a time; ``stream``
-    says the request streams (see :func:`ranking_latency`).
+    says the request streams and ``max_output_tokens`` gives, per deployment alias, the
+    output limit an unstreamed request sends it (see :func:`ranking_latency`).
 
     Example:
         >>> order_members("cheapest", ["a", "b"], alias=str, price={"a": 2, "b": 1}.get,
@@ -178,7 +183,7 @@ def order_members(
     if strategy == "fastest":
         if stats is None:
             return list(items)
-        seconds = ranking_latency(stats, stream)
+        seconds = ranking_latency(stats, stream, max_output_tokens)
         return order_fastest(
             items, lambda item: seconds(alias(item)), lambda item: stats.in_flight(alias(item))
         )
@@ -189,13 +194,22 @@ def order_members(
     raise PolicyError(f"unknown group strategy {strategy!r}")
 
 
-def ranking_latency(stats: DeploymentStats, stream: bool = False) -> Callable[[str], float | None]:
+def ranking_latency(
+    stats: DeploymentStats,
+    stream: bool = False,
+    max_output_tokens: Callable[[str], int | None] | None = None,
+) -> Callable[[str], float | None]:
     """What ``fastest`` ranks a deployment by, for a streamed request or not.
 
     A :class:`~policyroute.routing.stats.DeploymentStatsTracker` tells the two apart (time to
     first token, time to a whole answer). Other stats are asked ``stats.ranking_latency`` if
     they offer it (the protocol predates it, and user implementations need not have it),
     else ``latency``; neither is told whether the request streams.
+
+    ``max_output_tokens`` maps a deployment alias to the output limit an unstreamed request
+    sends it (``None``: no limit); it is ignored for streams. The tracker then compares at
+    that length when it is shorter than the typical one; other stats are passed it as the
+    keyword ``max_output_tokens`` only if their ``ranking_latency`` names such a parameter.
 
     Example:
         >>> from policyroute.routing.stats import DeploymentStatsTracker
@@ -207,10 +221,47 @@ def ranking_latency(stats: DeploymentStats, stream: bool = False) -> Callable[[s
         >>> ranking_latency(stats)("b"), ranking_latency(stats, stream=True)("b")
         (None, 0.3)
     """
+    bound = None if stream else max_output_tokens
     if isinstance(stats, DeploymentStatsTracker):
         tracker = stats
         if stream:
             return lambda alias: tracker.ranking_latency(alias, stream=True)
+        if bound is not None:
+            return lambda alias: tracker.ranking_latency(alias, max_output_tokens=bound(alias))
         return tracker.ranking_latency
-    ranking: Callable[[str], float | None] | None = getattr(stats, "ranking_latency", None)
-    return stats.latency if ranking is None else ranking
+    ranking: Callable[..., float | None] | None = getattr(stats, "ranking_latency", None)
+    if ranking is None:
+        return stats.latency
+    if bound is not None and _takes_output_bound(ranking):
+        ranked = ranking
+        return lambda alias: ranked(alias, max_output_tokens=bound(alias))
+    return ranking
+
+
+def _takes_output_bound(method: Callable[..., Any]) -> bool:
+    """Whether a stats object's ``ranking_latency`` names a ``max_output_tokens`` parameter
+    (a catch-all ``**kwargs`` does not count: it may not expect one).
+
+    Example:
+        >>> class Stats:
+        ...     def ranking_latency(self, alias, *, max_output_tokens=None): ...
+        >>> _takes_output_bound(Stats().ranking_latency), _takes_output_bound(len)
+        (True, False)
+    """
+    function = getattr(method, "__func__", method)  # one answer per class, not per object
+    try:
+        return _names_output_bound(function)
+    except TypeError:  # an unhashable callable: not cached
+        return _names_output_bound.__wrapped__(function)
+
+
+@functools.lru_cache(maxsize=128)
+def _names_output_bound(function: Callable[..., Any]) -> bool:
+    try:
+        parameter = inspect.signature(function).parameters.get("max_output_tokens")
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
