@@ -27,6 +27,10 @@ and by what the caller waits for:
 - observations go stale (``stale_after``, 5 minutes by default): a deployment nobody has tried
   for that long is unmeasured again, so ``fastest`` tries it once more instead of remembering
   one slow answer for ever, and sees it recover. Each kind's figure goes stale on its own.
+- an unmeasured deployment with a call in flight is being measured already, and ``fastest``
+  sends other calls elsewhere meanwhile; a call started with its kind (``start(alias,
+  stream=...)``) measures only that kind, so streams in flight on a deployment never
+  measured unstreamed do not keep unstreamed requests from exploring it (nor the reverse).
 
 :meth:`DeploymentStatsTracker.latency`, the protocol's figure, stays the moving average of
 every answered attempt's latency.
@@ -91,6 +95,7 @@ class DeploymentStatsTracker:
         "_availability",
         "_clock",
         "_in_flight",
+        "_kinds",
         "_lock",
         "_prune_at",
         "_seen",
@@ -117,6 +122,8 @@ class DeploymentStatsTracker:
         self._lock = threading.Lock()
         self._seen: dict[str, _Seen] = {}
         self._in_flight: dict[str, int] = {}
+        # of those, the calls started saying whether they stream: (alias, stream) -> count
+        self._kinds: dict[tuple[str, bool], int] = {}
         self._prune_at = _PRUNE_FLOOR
         # moving mean of output tokens over every unstreamed answer: the length at which
         # deployments' answer times are compared (None until an answer's length is known)
@@ -129,9 +136,20 @@ class DeploymentStatsTracker:
         seen = self._seen.get(alias)
         return None if seen is None else seen.latency
 
-    def in_flight(self, alias: str) -> int:
-        """Calls started and not yet finished on ``alias``."""
-        return self._in_flight.get(alias, 0)
+    def in_flight(self, alias: str, *, stream: bool | None = None) -> int:
+        """Calls started and not yet finished on ``alias``; with ``stream``, those that may
+        be of that kind (every call but those started as the other kind).
+
+        Example:
+            >>> stats = DeploymentStatsTracker()
+            >>> stats.start("a", stream=True); stats.start("a")
+            >>> stats.in_flight("a"), stats.in_flight("a", stream=False)
+            (2, 1)
+        """
+        count = self._in_flight.get(alias, 0)
+        if stream is None or not self._kinds:
+            return count
+        return max(0, count - self._kinds.get((alias, not stream), 0))
 
     def is_available(self, alias: str) -> bool:
         """What the availability predicate says (``True`` without one)."""
@@ -245,10 +263,14 @@ class DeploymentStatsTracker:
         with self._lock:
             self._fold(alias, None, None, None)
 
-    def start(self, alias: str) -> None:
-        """Count one more call in flight on ``alias``."""
+    def start(self, alias: str, *, stream: bool | None = None) -> None:
+        """Count one more call in flight on ``alias``, streamed or not if ``stream`` says
+        (then :meth:`finish` must say the same)."""
         with self._lock:
             self._in_flight[alias] = self._in_flight.get(alias, 0) + 1
+            if stream is not None:
+                kind = (alias, stream)
+                self._kinds[kind] = self._kinds.get(kind, 0) + 1
 
     def finish(
         self,
@@ -257,21 +279,31 @@ class DeploymentStatsTracker:
         *,
         output_tokens: int | None = None,
         first_token: float | None = None,
+        stream: bool | None = None,
     ) -> None:
         """Count one call less in flight and, if given, record its latency (with
-        :meth:`record_latency`'s ``output_tokens`` and ``first_token``)."""
+        :meth:`record_latency`'s ``output_tokens`` and ``first_token``); ``stream`` as the
+        call was started with."""
         with self._lock:
             count = self._in_flight.get(alias, 0) - 1
             if count > 0:
                 self._in_flight[alias] = count
             else:
                 self._in_flight.pop(alias, None)
+            if stream is not None:
+                kind = (alias, stream)
+                left = self._kinds.get(kind, 0) - 1
+                if left > 0:
+                    self._kinds[kind] = left
+                else:
+                    self._kinds.pop(kind, None)
             if latency is not None:
                 self._fold(alias, latency, output_tokens, first_token)
 
     @contextmanager
-    def track(self, alias: str) -> Iterator[None]:
-        """Count a call in flight for the block; record its latency if it did not raise.
+    def track(self, alias: str, *, stream: bool | None = None) -> Iterator[None]:
+        """Count a call in flight for the block (of the kind ``stream`` says, if it does);
+        record its latency if it did not raise.
 
         Example:
             >>> stats = DeploymentStatsTracker()
@@ -280,14 +312,14 @@ class DeploymentStatsTracker:
             >>> stats.latency("mini") is not None
             True
         """
-        self.start(alias)
+        self.start(alias, stream=stream)
         began = time.perf_counter()
         ok = False
         try:
             yield
             ok = True
         finally:
-            self.finish(alias, time.perf_counter() - began if ok else None)
+            self.finish(alias, time.perf_counter() - began if ok else None, stream=stream)
 
     def reset(self) -> None:
         """Forget every latency and failure observed.

@@ -165,7 +165,8 @@ def order_members(
 
     Without ``stats``, ``fastest`` and ``least_busy`` keep the listed order. ``fastest`` reads
     ``stats.ranking_latency`` when the stats have it, ``stats.latency`` otherwise, and
-    ``stats.in_flight`` to explore an unmeasured member with one call at a time; ``stream``
+    ``stats.in_flight`` to explore an unmeasured member with one call at a time (a tracker
+    counts only the calls that may be of the request's kind); ``stream``
     says the request streams and ``max_output_tokens`` gives, per deployment alias, the
     output limit an unstreamed request sends it (see :func:`ranking_latency`).
 
@@ -184,6 +185,14 @@ def order_members(
         if stats is None:
             return list(items)
         seconds = ranking_latency(stats, stream, max_output_tokens)
+        if isinstance(stats, DeploymentStatsTracker):
+            # only a call of the request's kind measures what the request is ranked by
+            tracker = stats
+            return order_fastest(
+                items,
+                lambda item: seconds(alias(item)),
+                lambda item: tracker.in_flight(alias(item), stream=stream),
+            )
         return order_fastest(
             items, lambda item: seconds(alias(item)), lambda item: stats.in_flight(alias(item))
         )
