@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,18 +40,14 @@ from policyroute.policy.facts import RequestFacts
 from policyroute.policy.model import GroupSpec, Requirements, Strategy
 from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH
 from policyroute.routing.decision import Candidate, DeploymentStats
-from policyroute.routing.output_bound import limits_output, sent_output_bound
-from policyroute.routing.stats import DeploymentStatsTracker
-from policyroute.routing.strategies import order_members, ranking_latency
+from policyroute.routing.notes import format_price, order_note
+from policyroute.routing.output_bound import OutputBound, limits_output, sent_output_bound
+from policyroute.routing.strategies import order_members
 
 __all__ = ["Entry", "GroupNode", "TargetPlan", "build_nodes", "format_price", "static_reason"]
 
-_MILLION: Final = Decimal(1_000_000)
 _NO_REQUIREMENTS: Final = Requirements()
 _NO_PARAMS: Final[Mapping[str, Any]] = MappingProxyType({})
-
-OutputBound = Callable[[str], "int | None"]
-"""A deployment alias's output limit for one request (``None``: unlimited)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +107,6 @@ def static_reason(candidate: Candidate, require: Requirements) -> str | None:
     return None
 
 
-def format_price(per_token: Decimal | None) -> str:
-    """A per-token price as dollars per million tokens (``$0.15``, ``$0.60``, ``$0.075``)."""
-    if per_token is None:
-        return "?"
-    per_mtok = (per_token * _MILLION).normalize()
-    cents = per_mtok.quantize(Decimal("0.01"))
-    return f"${cents}" if cents == per_mtok else f"${per_mtok:f}"
-
-
 def _block_alias(block: Sequence[Entry]) -> str:
     return block[0].alias if block else ""
 
@@ -131,53 +117,6 @@ def _block_price(block: Sequence[Entry]) -> Decimal | None:
 
 def _block_weight(block: Sequence[Entry]) -> float:
     return sum(e.weight for e in block)
-
-
-def _note(
-    strategy: Strategy,
-    entry: Entry,
-    stats: DeploymentStats | None,
-    stream: bool,
-    bound: OutputBound | None = None,
-) -> str:
-    if strategy == "cheapest":
-        info = entry.candidate.info
-        if not info.priced:
-            return f"{entry.alias} unpriced"
-        return (
-            f"{entry.alias} {format_price(info.input_cost_per_token)}/"
-            f"{format_price(info.output_cost_per_token)} per Mtok"
-        )
-    if strategy == "weighted":
-        return f"{entry.alias} weight {entry.weight:g}"
-    if strategy == "fastest":
-        seconds = None if stats is None else ranking_latency(stats, stream, bound)(entry.alias)
-        if seconds is None:
-            return f"{entry.alias} no data"
-        if math.isinf(seconds):
-            return f"{entry.alias} failing"
-        return f"{entry.alias} {seconds * 1000:.0f}ms{_compared_at(entry, stats, stream, bound)}"
-    if strategy == "least_busy":
-        busy = 0 if stats is None else stats.in_flight(entry.alias)
-        return f"{entry.alias} {busy} in flight"
-    return entry.alias
-
-
-def _compared_at(
-    entry: Entry, stats: DeploymentStats | None, stream: bool, bound: OutputBound | None
-) -> str:
-    """What a fastest note's figure is the time to, when not a whole answer of typical length
-    (only a tracker says which length it compared at)."""
-    if stream:
-        return " to first token"
-    limit = None if bound is None else bound(entry.alias)
-    if (
-        limit is not None
-        and isinstance(stats, DeploymentStatsTracker)
-        and limit < stats.typical_output_tokens
-    ):
-        return f" at {limit} output tokens (output limit)"
-    return ""
 
 
 def _expand(
@@ -212,7 +151,7 @@ def _expand(
     for block in ordered:
         out.extend(block)
     if trace is not None:
-        notes = ", ".join(_note(node.strategy, e, stats, stream, bound) for e in out[start:])
+        notes = ", ".join(order_note(node.strategy, e, stats, stream, bound) for e in out[start:])
         trace.append(f"group '{node.name}' ({node.strategy}): {notes}")
 
 

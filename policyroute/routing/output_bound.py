@@ -26,13 +26,16 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-__all__ = ["OUTPUT_LIMIT_KEYS", "limits_output", "sent_output_bound"]
+__all__ = ["OUTPUT_LIMIT_KEYS", "OutputBound", "limits_output", "sent_output_bound"]
 
 OUTPUT_LIMIT_KEYS: Final = ("max_tokens", "max_completion_tokens")
 """The call parameters that cap an answer's length."""
+
+OutputBound = Callable[[str], "int | None"]
+"""A deployment alias's output limit for one request (``None``: unlimited)."""
 
 
 def limits_output(params: Mapping[str, Any]) -> bool:
