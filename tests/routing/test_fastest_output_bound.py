@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from policyroute.policy.compile import CompiledPolicy, compile_policy
-from policyroute.policy.model import DefaultsSpec
+from policyroute.policy.model import DefaultsSpec, Requirements
+from policyroute.routing.output_bound import sent_output_bound
 from policyroute.routing.stats import DeploymentStatsTracker
 
 from .helpers import group, model, policy, route
@@ -117,8 +118,6 @@ def test_a_deployments_own_limit_compares_it_at_that_limit() -> None:
 
 
 def test_a_budget_downgrade_to_a_route_keeps_the_routes_limit() -> None:
-    from policyroute.policy.model import Requirements
-
     stats = measured()
     plan = compiled(route_params={"max_tokens": 20})
     request = {"messages": "x"}
@@ -215,3 +214,27 @@ def test_explain_names_a_deployments_own_limit_only_on_that_deployment() -> None
     assert re.fullmatch(r"quick 3\d\dms at 20 output tokens \(output limit\)", quick)
     assert steady.startswith("steady ")
     assert steady.endswith("ms")
+
+
+@pytest.mark.parametrize(
+    ("call", "route_params", "model_params", "default", "expected"),
+    [
+        ({}, {}, {}, None, None),
+        ({}, {}, {}, 256, 256),
+        ({"max_tokens": 20}, {}, {}, 256, 20),
+        ({"max_tokens": 20}, {"max_tokens": None}, {}, 256, 256),  # the route unsets it
+        ({}, {}, {"max_tokens": 64}, 256, 64),
+        ({"max_tokens": 2000}, {}, {"max_tokens": 64}, None, 2000),
+        ({"max_completion_tokens": 30}, {}, {"max_tokens": 64}, None, 64),  # both sent
+        ({"max_tokens": True}, {}, {}, 256, None),  # sent, but caps nothing
+        ({"max_tokens": -1}, {}, {}, 256, None),
+    ],
+)
+def test_the_limit_is_the_one_the_executor_sends(
+    call: dict[str, Any],
+    route_params: dict[str, Any],
+    model_params: dict[str, Any],
+    default: int | None,
+    expected: int | None,
+) -> None:
+    assert sent_output_bound(call, route_params, model_params, default) == expected
