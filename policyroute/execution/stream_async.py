@@ -9,6 +9,8 @@ provider that keeps sending bytes but no answer is caught. Both are enforced wit
 
 Abandoned streams (the consumer stops iterating, closes the generator, or its task is
 cancelled) still settle the attempt and finish the call, from the generators' ``finally``.
+The stream may be closed from another task than the one reading it
+(:mod:`~policyroute.execution.stream_closer`): the reading task's iteration then ends.
 
 Streams still open when ``asyncio.run()`` ends are closed by the loop's
 ``shutdown_asyncgens``, which closes every async generator it tracks at once, in no order. The
@@ -17,7 +19,7 @@ attempt's generator is closed by the call's generator only: the loop does not tr
 waits for that close to settle the attempt before it finishes the call.
 
 Example:
-    >>> async for event in stream_async(executor, request):  # doctest: +SKIP
+    >>> async for event in closable_stream_async(executor, request):  # doctest: +SKIP
     ...     if isinstance(event, StreamDelta):
     ...         handle(event.chunk)
 """
@@ -36,6 +38,7 @@ from policyroute.execution.handoff import handed_off
 from policyroute.execution.hooks import Admission, AttemptInfo
 from policyroute.execution.loop_cleanup import close_litellm_clients_with_loop
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
+from policyroute.execution.stream_closer import AsyncStopRequest, ClosableAsyncStream
 from policyroute.execution.stream_deadlines import (
     first_token_message,
     timed,
@@ -48,14 +51,32 @@ from policyroute.request import Request
 if TYPE_CHECKING:
     from policyroute.execution.executor import Executor
 
-__all__ = ["stream_async", "untracked_first"]
+__all__ = ["closable_stream_async", "stream_async", "untracked_first"]
 
 _T = TypeVar("_T")
 
 
-async def stream_async(executor: Executor, request: Request) -> AsyncGenerator[StreamEvent, None]:
-    """The async generator behind :meth:`Executor.astream`."""
-    await close_litellm_clients_with_loop()
+def closable_stream_async(
+    executor: Executor, request: Request
+) -> AsyncGenerator[StreamEvent, None]:
+    """What :meth:`Executor.astream` returns: :func:`stream_async`, with an ``aclose()`` that
+    works from any task."""
+    stop = AsyncStopRequest()
+    return ClosableAsyncStream(stream_async(executor, request, stop), stop)
+
+
+async def stream_async(
+    executor: Executor, request: Request, stop: AsyncStopRequest
+) -> AsyncGenerator[StreamEvent, None]:
+    """The async generator of one streamed call's events; it ends quietly when ``stop``
+    says another task closed it."""
+    try:
+        await close_litellm_clients_with_loop()
+    except asyncio.CancelledError as exc:
+        stop.ended.set()
+        if stop.closed_by(exc):
+            return
+        raise
     call = executor.start(request, stream=True)
     finished = False
     try:
@@ -100,9 +121,16 @@ async def stream_async(executor: Executor, request: Request) -> AsyncGenerator[S
             if delay is not None:
                 await executor._asleep(delay)
     except BaseException as exc:
+        # Closed from another task (its reader cancelled for it): the call is finished as a
+        # close in the reading task finishes it, and that task's iteration ends.
+        closed = stop.closed_by(exc)
         if not finished:
-            await executor.accounting.afinish(call.info, executor.call_outcome(call, None, exc))
-        raise
+            ended: BaseException = GeneratorExit() if closed else exc
+            await executor.accounting.afinish(call.info, executor.call_outcome(call, None, ended))
+        if not closed:
+            raise
+    finally:
+        stop.ended.set()
 
 
 async def _async_attempt(

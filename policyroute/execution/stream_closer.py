@@ -1,4 +1,4 @@
-"""Closing a sync stream from another thread than the one reading it.
+"""Closing a stream from another thread (sync) or task (async) than the one reading it.
 
 A generator cannot be closed while it runs: ``close()`` from a second thread, while the
 reading thread waits for the provider's next chunk, raises ``ValueError: generator already
@@ -10,6 +10,12 @@ stop (:class:`StopRequest`), ends the read under way by closing its HTTP respons
 watchdog does for a deadline), and waits until the generator has settled the attempt and
 finished the call. The reading thread's iteration then simply ends: nothing more is
 yielded, and the receipts say ``cancelled``, as for a stream closed where it is read.
+
+An async generator's ``aclose()`` fails the same way while another task awaits its next
+event ("asynchronous generator is already running"): :class:`ClosableAsyncStream` cancels
+that task's wait instead, which reaches it inside the stream (the task is suspended there),
+and the stream takes that cancellation back (:meth:`AsyncStopRequest.closed_by`) once it
+has settled the attempt, ending the reading task's iteration.
 
 Example:
     >>> stop = StopRequest()
@@ -24,11 +30,18 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
-__all__ = ["ClosableStream", "StopRequest", "StreamClosed"]
+__all__ = [
+    "AsyncStopRequest",
+    "ClosableAsyncStream",
+    "ClosableStream",
+    "StopRequest",
+    "StreamClosed",
+]
 
 _T = TypeVar("_T")
 
@@ -117,3 +130,84 @@ class ClosableStream(Generator[_T, None, None]):
                 return
             if stop.ended.wait(_RETRY_S):
                 return
+
+
+class AsyncStopRequest:
+    """A request from another task to stop an async stream: the task reading it is
+    cancelled, and the stream ends quietly once :meth:`closed_by` takes that back."""
+
+    __slots__ = ("ended", "reader", "requested")
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.reader: asyncio.Task[Any] | None = None  # the task awaiting the current step
+        # Set once the generator has ended (its call finished and its receipts written).
+        self.ended = asyncio.Event()
+
+    def request(self) -> None:
+        """Cancel the reading task's wait for the stream's next event."""
+        self.requested = True
+        if self.reader is not None:
+            self.reader.cancel()
+
+    def closed_by(self, exc: BaseException | None) -> bool:
+        """Whether ``exc``, ending the stream, is the cancellation :meth:`request` sent; if
+        so it is taken back from the reading task (``Task.uncancel``, Python 3.11+), unless
+        something else cancelled that task too."""
+        if not (self.requested and isinstance(exc, asyncio.CancelledError)):
+            return False
+        self.requested = False
+        task = asyncio.current_task()
+        uncancel = getattr(task, "uncancel", None)
+        return not callable(uncancel) or uncancel() == 0
+
+
+class ClosableAsyncStream(AsyncGenerator[_T, None]):
+    """An async generator whose :meth:`aclose` also works from another task than the one
+    awaiting its next event (see the module doc). ``events`` ends without raising when its
+    ``stop.closed_by`` says so.
+
+    Its steps are ``events``' own (made when asked for, so that a caller keeping the first
+    one from the event loop's tracking, :func:`~policyroute.execution.streaming.untracked_first`,
+    still does), noting the task that awaits them.
+    """
+
+    __slots__ = ("_events", "_stop")
+
+    def __init__(self, events: AsyncGenerator[_T, None], stop: AsyncStopRequest) -> None:
+        self._events = events
+        self._stop = stop
+
+    @property
+    def ag_running(self) -> bool:
+        """Whether a step of the stream is under way."""
+        return bool(getattr(self._events, "ag_running", False))
+
+    def __anext__(self) -> Coroutine[Any, Any, _T]:
+        return self._noted(self._events.__anext__())
+
+    def asend(self, value: None) -> Coroutine[Any, Any, _T]:
+        return self._noted(self._events.asend(value))
+
+    def athrow(self, typ: Any, val: Any = None, tb: Any = None) -> Coroutine[Any, Any, _T]:
+        if val is None and tb is None:
+            return self._noted(self._events.athrow(typ))
+        return self._noted(self._events.athrow(typ, val, tb))
+
+    async def _noted(self, step: Awaitable[_T]) -> _T:
+        self._stop.reader = asyncio.current_task()
+        return await step
+
+    async def aclose(self) -> None:
+        """Close the stream: at once when no task awaits it; else, from another task, once
+        the reading task has stopped and the stream settled."""
+        stop = self._stop
+        try:
+            await self._events.aclose()
+            return
+        except RuntimeError:  # a task awaits its next event: this one, or another
+            reader = stop.reader
+            if not self.ag_running or reader is None or reader is asyncio.current_task():
+                raise
+        stop.request()
+        await stop.ended.wait()

@@ -38,7 +38,11 @@ Example:
 
 from __future__ import annotations
 
-from policyroute.execution.stream_async import stream_async, untracked_first
+from policyroute.execution.stream_async import closable_stream_async, untracked_first
 from policyroute.execution.stream_sync import stream_sync
+
+# What Executor.astream returns: the call's generator (stream_async.stream_async) in a wrapper
+# whose aclose() works from any task.
+stream_async = closable_stream_async
 
 __all__ = ["stream_async", "stream_sync", "untracked_first"]
