@@ -176,17 +176,19 @@ def _received(stream: Any) -> list[Any]:
     return chunks if isinstance(chunks, list) else []
 
 
-def abort(stream: Any) -> None:
+def abort(stream: Any, *, shut_down: bool = False) -> None:
     """Close the HTTP response under a sync litellm stream from another thread, so that a
-    read blocked on it (or looping over events litellm swallows) ends; the stream itself
-    cannot be closed while it is being iterated.
+    read looping over events litellm swallows ends; the stream itself cannot be closed while
+    it is being iterated.
 
-    Closing the response alone does not wake a read blocked on a silent connection: the
-    socket is shut down first, which ends that read at once (as the end of the body)."""
+    Closing the response does not wake a read blocked on a silent connection (httpx's read
+    timeout ends that one): ``shut_down`` shuts its socket down first, which does, at once
+    (the read sees the end of the body)."""
     response = _http_response(getattr(stream, "completion_stream", None))
     if response is None:
         return
-    _shut_down(response)
+    if shut_down:
+        _shut_down(response)
     try:
         response.close()
     except Exception:  # closing a response another thread reads is best effort
@@ -194,8 +196,13 @@ def abort(stream: Any) -> None:
 
 
 def _shut_down(response: Any) -> None:
-    """Shut down the socket under an httpx response (httpcore names it in the response's
-    ``network_stream`` extension); nothing for a response without one."""
+    """Shut down the socket under an open httpx response (httpcore names it in the
+    response's ``network_stream`` extension); nothing for a response without one.
+
+    A response read to its end is closed (``is_closed``) before its connection goes back to
+    the pool, and another request may use that connection next: its socket is left alone."""
+    if getattr(response, "is_closed", True):
+        return
     extensions = getattr(response, "extensions", None)
     network = extensions.get("network_stream") if isinstance(extensions, Mapping) else None
     get_extra_info = getattr(network, "get_extra_info", None)

@@ -103,7 +103,7 @@ def _sync_attempt(
         stream = executor.completion_fn(messages=messages, **params)
         run.opened(stream)
         opened = stream
-        stop.reading(lambda: abort(opened))
+        stop.reading(lambda: abort(opened, shut_down=True))
         if first_token is not None or idle is not None:
             watchdog = Watchdog(
                 lambda: run.deadline_error(first_token, idle),
