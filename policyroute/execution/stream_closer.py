@@ -140,7 +140,7 @@ class AsyncStopRequest:
 
     def __init__(self) -> None:
         self.requested = False
-        self.reader: asyncio.Task[Any] | None = None  # the task awaiting the current step
+        self.reader: asyncio.Task[Any] | None = None  # the task awaiting a step under way
         # Set once the generator has ended (its call finished and its receipts written).
         self.ended = asyncio.Event()
 
@@ -195,8 +195,15 @@ class ClosableAsyncStream(AsyncGenerator[_T, None]):
         return self._noted(self._events.athrow(typ, val, tb))
 
     async def _noted(self, step: Awaitable[_T]) -> _T:
+        if self.ag_running:  # another task's step is under way: this one fails at once
+            return await step
+        # Only while the step is under way: a close by someone else (the loop's sweep) runs
+        # the generator too, and must not pass for a reader to cancel.
         self._stop.reader = asyncio.current_task()
-        return await step
+        try:
+            return await step
+        finally:
+            self._stop.reader = None
 
     async def aclose(self) -> None:
         """Close the stream: at once when no task awaits it; else, from another task, once
