@@ -105,6 +105,8 @@ class ClosableStream(Generator[_T, None, None]):
 
     def throw(self, typ: Any, val: Any = None, tb: Any = None) -> _T:
         self._enter()
+        if val is None and tb is None:  # the three-argument form is deprecated (3.12)
+            return self._events.throw(typ)
         return self._events.throw(typ, val, tb)
 
     def _enter(self) -> None:
