@@ -31,7 +31,7 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from policyroute._fields import attribute
 from policyroute.costs.redact import param_secrets
@@ -52,6 +52,9 @@ class AttemptRun:
     """The outcome of one attempt so far (``cancelled`` until told otherwise)."""
 
     __slots__ = ("attempt", "error", "outcome", "sent_unanswered", "started")
+
+    streamed: ClassVar[bool] = False
+    """Whether the attempt streams: the kind its deployment's in-flight count is kept under."""
 
     def __init__(self, attempt: AttemptInfo) -> None:
         self.attempt = attempt

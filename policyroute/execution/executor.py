@@ -281,12 +281,15 @@ class Executor:
         error: ProviderError | None,
         permit: Permit | None = None,
         latency_s: float | None = None,
+        *,
+        stream: bool = False,
     ) -> None:
         """Feed an attempt's end to the stats tracker and the circuit breaker.
 
         ``permit`` is the breaker permit the attempt went out with: only the holder of a
         half-open probe ends the probe. ``latency_s`` is the provider's share of the attempt
         (a stream's reads, not its consumer's pauses); the outcome's latency by default.
+        ``stream``: the kind the attempt was counted in flight as.
         """
         alias = attempt.candidate.alias
         ok = outcome.status == "ok"
@@ -299,9 +302,10 @@ class Executor:
                 latency,
                 output_tokens=None if usage is None else usage.output_tokens,
                 first_token=outcome.time_to_first_token_s,
+                stream=stream,
             )
         else:
-            self.stats.finish(alias)
+            self.stats.finish(alias, stream=stream)
         # A stream cut after its first tokens ("interrupted") failed as much as one that
         # never began: a deployment that cuts every stream must open its breaker too.
         if not ok and error is not None and error.error_class in BREAKER_CLASSES:
@@ -316,7 +320,14 @@ class Executor:
     def settle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Observe, settle (once) and record how ``run`` ended."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
-        self.observe(attempt, outcome, error, call.take_permit(), run.provider_latency())
+        self.observe(
+            attempt,
+            outcome,
+            error,
+            call.take_permit(),
+            run.provider_latency(),
+            stream=run.streamed,
+        )
         # Recorded even when settling raises (at cost 0): the call lists every attempt made.
         cost = _ZERO
         try:
@@ -327,7 +338,14 @@ class Executor:
     async def asettle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Async twin of :meth:`settle`."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
-        self.observe(attempt, outcome, error, call.take_permit(), run.provider_latency())
+        self.observe(
+            attempt,
+            outcome,
+            error,
+            call.take_permit(),
+            run.provider_latency(),
+            stream=run.streamed,
+        )
         accounting = self.accounting
         cost = _ZERO
         try:
@@ -404,7 +422,7 @@ class Executor:
     def _attempt(
         self, call: CallState, attempt: AttemptInfo, admission: Admission
     ) -> CallResult | ProviderError:
-        self.stats.start(attempt.candidate.alias)
+        self.stats.start(attempt.candidate.alias, stream=False)
         run = AttemptRun(attempt)
         try:
             messages = call.messages_for(attempt)
@@ -423,7 +441,7 @@ class Executor:
     ) -> CallResult | ProviderError:
         timeout = admission.params.get("timeout")
         outer = None if timeout is None else float(timeout) + _OUTER_TIMEOUT_GRACE
-        self.stats.start(attempt.candidate.alias)
+        self.stats.start(attempt.candidate.alias, stream=False)
         run = AttemptRun(attempt)
         try:
             messages = call.messages_for(attempt)

@@ -144,7 +144,7 @@ async def _async_attempt(
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
     lease = executor.lease_timer(admission)
-    executor.stats.start(attempt.candidate.alias)
+    executor.stats.start(attempt.candidate.alias, stream=True)
     messages = call.messages_for(attempt)
     run = StreamRun(attempt, messages)
     stream: Any = None

@@ -92,6 +92,8 @@ class StreamRun(AttemptRun):
         "waited_s",
     )
 
+    streamed = True
+
     def __init__(self, attempt: AttemptInfo, messages: list[Any]) -> None:
         super().__init__(attempt)
         self.messages = messages

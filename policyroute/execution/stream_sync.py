@@ -94,7 +94,7 @@ def _sync_attempt(
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
     params = sync_read_timeout(admission.params, first_token, idle)
     lease = executor.lease_timer(admission)
-    executor.stats.start(attempt.candidate.alias)
+    executor.stats.start(attempt.candidate.alias, stream=True)
     messages = call.messages_for(attempt)
     run = StreamRun(attempt, messages)
     stream: Any = None
