@@ -73,3 +73,33 @@ def shared_loop_kept() -> Iterator[None]:
     shared loop current again afterwards, as the other tests expect."""
     yield
     asyncio.set_event_loop(open_shared_loop())
+
+
+METERED_POLICY = """
+policyroute: 1
+name: metered
+models:
+  a:
+    model: openai/a
+    api_base: {base}
+    api_key: ${{METERED_KEY}}
+    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+budgets:
+  - name: daily
+    limit_usd: 100
+    window: day
+store: {{backend: sqlite, path: budgets.db}}
+receipts: {{sink: jsonl, path: receipts.jsonl}}
+routes: [{{name: default, to: a}}]
+defaults: {{max_tokens: 64, retry: {{attempts: 0}}}}
+"""
+
+
+@pytest.fixture
+def metered_policy(fp: FakeProvider, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A policy file in the working directory: one deployment ``a`` on the fake provider, priced,
+    under a $100 day budget (SQLite store), with JSON-lines receipts beside it."""
+    monkeypatch.setenv("METERED_KEY", "sk-test")
+    path = workdir / "policy.yaml"
+    path.write_text(METERED_POLICY.format(base=fp.openai_base), encoding="utf-8")
+    return path

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -220,3 +222,11 @@ def stalled_port() -> Iterator[int]:
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+def receipts_in(folder: Path) -> list[dict[str, Any]]:
+    """The receipts of ``folder/receipts.jsonl`` in order (none if it does not exist)."""
+    path = folder / "receipts.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]

@@ -10,60 +10,21 @@ reading task by someone else at the same time still reaches it.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from exec_support import arun
+from exec_support import arun, receipts_in
 
 from policyroute import api
 from policyroute.testing import FakeProvider, Fault, Reply
 
 pytestmark = pytest.mark.timeout(30)
-os.environ.setdefault("HUNT_STREAMS_KEY", "sk-test")
 
-POLICY = """
-policyroute: 1
-name: hunt-tasks
-models:
-  a:
-    model: openai/a
-    api_base: {base}
-    api_key: ${{HUNT_STREAMS_KEY}}
-    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
-budgets:
-  - name: daily
-    limit_usd: 100
-    window: day
-store: {{backend: sqlite, path: budgets.db}}
-receipts: {{sink: jsonl, path: receipts.jsonl}}
-routes: [{{name: default, to: a}}]
-defaults: {{max_tokens: 64, retry: {{attempts: 0}}}}
-"""
 MESSAGES = [{"role": "user", "content": "hi"}]
 WORDS = " ".join(f"w{i}" for i in range(40))
-
-
-@pytest.fixture
-def policy(fp: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "policy.yaml"
-    path.write_text(POLICY.format(base=fp.openai_base))
-    api.clear_cache()
-    yield path
-    api.clear_cache()
-
-
-def _receipts(folder: Path) -> list[dict[str, Any]]:
-    path = folder / "receipts.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 class Reader:
@@ -87,18 +48,18 @@ class Reader:
 
 @pytest.mark.parametrize("fault", ["slow", "stalled"])
 def test_a_stream_closed_from_another_task_ends_its_readers_loop_and_settles_before_aclose_returns(
-    fp: FakeProvider, policy: Path, fault: str
+    fp: FakeProvider, metered_policy: Path, fault: str
 ) -> None:
     slow = Reply(text=WORDS, chunk_delay=0.05)
     fp.script("a", slow if fault == "slow" else Fault.stall(after=4, timeout=60))
 
     async def main() -> tuple[Reader, int, list[dict[str, Any]]]:
-        stream = await api.acompletion(policy=policy, messages=MESSAGES, stream=True)
+        stream = await api.acompletion(policy=metered_policy, messages=MESSAGES, stream=True)
         reader = Reader(stream)
         await asyncio.wait_for(reader.first.wait(), 10)
         await asyncio.sleep(0.2)
         await asyncio.wait_for(stream.aclose(), 5)
-        written = _receipts(policy.parent)
+        written = receipts_in(metered_policy.parent)
         read_by_then = len(reader.chunks)
         await asyncio.wait_for(reader.task, 5)
         return reader, read_by_then, written
@@ -113,17 +74,17 @@ def test_a_stream_closed_from_another_task_ends_its_readers_loop_and_settles_bef
     (budget,) = attempt["budgets"]
     assert Decimal(budget["reserved"]) == 0
     assert Decimal(budget["spent"]) == Decimal(attempt["cost"]) > 0
-    assert len(_receipts(policy.parent)) == 2
+    assert len(receipts_in(metered_policy.parent)) == 2
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.uncancel tells cancellations apart")
 def test_a_reader_cancelled_by_someone_else_as_the_stream_is_closed_stays_cancelled(
-    fp: FakeProvider, policy: Path
+    fp: FakeProvider, metered_policy: Path
 ) -> None:
     fp.script("a", Reply(text=WORDS, chunk_delay=0.05))
 
     async def main() -> Reader:
-        stream = await api.acompletion(policy=policy, messages=MESSAGES, stream=True)
+        stream = await api.acompletion(policy=metered_policy, messages=MESSAGES, stream=True)
         reader = Reader(stream)
         await asyncio.wait_for(reader.first.wait(), 10)
         reader.task.cancel()
@@ -135,5 +96,5 @@ def test_a_reader_cancelled_by_someone_else_as_the_stream_is_closed_stays_cancel
     reader = arun(main())
 
     assert not reader.went_on
-    attempt, call = _receipts(policy.parent)
+    attempt, call = receipts_in(metered_policy.parent)
     assert (attempt["status"], call["status"]) == ("cancelled", "cancelled")

@@ -8,65 +8,27 @@ A stream dropped unclosed in a pool worker is settled as the worker drops it.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from exec_support import receipts_in
 
 from policyroute import api
 from policyroute.testing import FakeProvider, Fault, Reply
 
 pytestmark = pytest.mark.timeout(30)
-os.environ.setdefault("HUNT_STREAMS_KEY", "sk-test")
 
-POLICY = """
-policyroute: 1
-name: hunt-threads
-models:
-  a:
-    model: openai/a
-    api_base: {base}
-    api_key: ${{HUNT_STREAMS_KEY}}
-    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
-budgets:
-  - name: daily
-    limit_usd: 100
-    window: day
-store: {{backend: sqlite, path: budgets.db}}
-receipts: {{sink: jsonl, path: receipts.jsonl}}
-routes: [{{name: default, to: a}}]
-defaults: {{max_tokens: 64, retry: {{attempts: 0}}}}
-"""
 MESSAGES = [{"role": "user", "content": "hi"}]
 WORDS = " ".join(f"w{i}" for i in range(40))
 
 
-@pytest.fixture
-def policy(fp: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "policy.yaml"
-    path.write_text(POLICY.format(base=fp.openai_base))
-    api.clear_cache()
-    yield path
-    api.clear_cache()
-
-
-def _receipts(folder: Path) -> list[dict[str, Any]]:
-    path = folder / "receipts.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def _assert_settled_cancelled(folder: Path) -> None:
-    attempt, call = _receipts(folder)
+    attempt, call = receipts_in(folder)
     assert (attempt["kind"], attempt["status"]) == ("attempt", "cancelled")
     assert (call["kind"], call["status"]) == ("call", "cancelled")
     assert call["error"] == "GeneratorExit"  # as a close in the reading thread says
@@ -97,12 +59,12 @@ class Reader:
 
 @pytest.mark.parametrize("fault", ["slow", "stalled"])
 def test_a_stream_closed_from_another_thread_stops_its_reader_and_settles_before_close_returns(
-    fp: FakeProvider, policy: Path, fault: str
+    fp: FakeProvider, metered_policy: Path, fault: str
 ) -> None:
     # Stalled: the reader is blocked in a read that would not end for a minute.
     slow = Reply(text=WORDS, chunk_delay=0.05)
     fp.script("a", slow if fault == "slow" else Fault.stall(after=4, timeout=60))
-    stream = api.completion(policy=policy, messages=MESSAGES, stream=True)
+    stream = api.completion(policy=metered_policy, messages=MESSAGES, stream=True)
     reader = Reader(stream)
     assert reader.first.wait(10)
     time.sleep(0.2)
@@ -112,51 +74,51 @@ def test_a_stream_closed_from_another_thread_stops_its_reader_and_settles_before
     closed_in = time.monotonic() - started
     read_by_then = len(reader.chunks)
 
-    _assert_settled_cancelled(policy.parent)
+    _assert_settled_cancelled(metered_policy.parent)
     reader.thread.join(5)
     assert not reader.thread.is_alive()
     assert reader.error is None
     assert len(reader.chunks) == read_by_then < 40
     assert closed_in < 2
     assert stream.result is None
-    assert len(_receipts(policy.parent)) == 2
+    assert len(receipts_in(metered_policy.parent)) == 2
 
 
 def test_a_stream_read_in_one_thread_and_closed_in_another_between_reads(
-    fp: FakeProvider, policy: Path
+    fp: FakeProvider, metered_policy: Path
 ) -> None:
     fp.script("a", Reply(text=WORDS, chunk_delay=0.01))
-    stream = api.completion(policy=policy, messages=MESSAGES, stream=True)
+    stream = api.completion(policy=metered_policy, messages=MESSAGES, stream=True)
     with ThreadPoolExecutor(1) as pool:
         taken = pool.submit(lambda: [next(stream) for _ in range(3)]).result()
-        assert _receipts(policy.parent) == []
+        assert receipts_in(metered_policy.parent) == []
         pool.submit(stream.close).result()
 
     assert len(taken) == 3
-    _assert_settled_cancelled(policy.parent)
+    _assert_settled_cancelled(metered_policy.parent)
     assert list(stream) == []
 
 
 def test_a_stream_dropped_unclosed_in_a_pool_worker_is_settled_there(
-    fp: FakeProvider, policy: Path
+    fp: FakeProvider, metered_policy: Path
 ) -> None:
     fp.script("a", Reply(text=WORDS, chunk_delay=0.01))
 
     def read_three() -> int:
-        stream = api.completion(policy=policy, messages=MESSAGES, stream=True)
+        stream = api.completion(policy=metered_policy, messages=MESSAGES, stream=True)
         return sum(1 for _, _ in zip(range(3), stream, strict=False))
 
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(read_three).result() == 3
-        _assert_settled_cancelled(policy.parent)
+        _assert_settled_cancelled(metered_policy.parent)
 
 
-def test_two_threads_reading_one_stream_never_double_its_receipts(
-    fp: FakeProvider, policy: Path
+def test_two_threads_reading_one_stream_never_double_itsreceipts_in(
+    fp: FakeProvider, metered_policy: Path
 ) -> None:
     # Misuse: both threads take chunks in turn, or one is told the stream is busy.
     fp.script("a", Reply(text=WORDS, chunk_delay=0.005))
-    stream = api.completion(policy=policy, messages=MESSAGES, stream=True)
+    stream = api.completion(policy=metered_policy, messages=MESSAGES, stream=True)
     readers = [Reader(stream), Reader(stream)]
     for reader in readers:
         reader.thread.join(10)
@@ -167,5 +129,5 @@ def test_two_threads_reading_one_stream_never_double_its_receipts(
         w for r in readers for c in r.chunks for w in (c.choices[0].delta.content or "").split()
     ]
     assert sorted(words) == sorted(WORDS.split())
-    attempt, call = _receipts(policy.parent)
+    attempt, call = receipts_in(metered_policy.parent)
     assert (attempt["status"], call["status"]) == ("ok", "ok")
