@@ -320,14 +320,8 @@ class Executor:
     def settle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Observe, settle (once) and record how ``run`` ended."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
-        self.observe(
-            attempt,
-            outcome,
-            error,
-            call.take_permit(),
-            run.provider_latency(),
-            stream=run.streamed,
-        )
+        permit = call.take_permit()
+        self.observe(attempt, outcome, error, permit, run.provider_latency(), stream=run.streamed)
         # Recorded even when settling raises (at cost 0): the call lists every attempt made.
         cost = _ZERO
         try:
@@ -338,14 +332,8 @@ class Executor:
     async def asettle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Async twin of :meth:`settle`."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
-        self.observe(
-            attempt,
-            outcome,
-            error,
-            call.take_permit(),
-            run.provider_latency(),
-            stream=run.streamed,
-        )
+        permit = call.take_permit()
+        self.observe(attempt, outcome, error, permit, run.provider_latency(), stream=run.streamed)
         accounting = self.accounting
         cost = _ZERO
         try:
