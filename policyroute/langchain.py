@@ -71,6 +71,9 @@ from policyroute.langchain_.tool_choice import Tool, bound_tools
 from policyroute.policy.compile import CompiledPolicy
 
 if TYPE_CHECKING:
+    # What langchain-core's own ``bind`` returns (its chat-model-typed binding).
+    from langchain_core.language_models.chat_models import _ChatModelBinding
+
     from policyroute.execution.executor import Executor
 
 __all__ = ["ChatPolicyRoute"]
@@ -474,7 +477,18 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         """
         if parallel_tool_calls is not None:
             kwargs["parallel_tool_calls"] = parallel_tool_calls
-        return super().bind(**bound_tools(tools, tool_choice, strict=strict), **kwargs)
+        return self.bind(**bound_tools(tools, tool_choice, strict=strict), **kwargs)
+
+    def bind(self, **kwargs: Any) -> _ChatModelBinding:
+        """Bind call arguments to every call of the returned runnable. Those a call would be
+        refused for (retries, fallbacks, a key or endpoint, a credential header or one that
+        cannot be sent) are refused here, where they are written.
+
+        Example:
+            >>> llm.bind(temperature=0).invoke("hi")  # doctest: +SKIP
+        """
+        calls.refuse_bound(kwargs)
+        return super().bind(**kwargs)
 
     def with_structured_output(
         self,

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -166,3 +167,21 @@ def ls_params(model: ChatPolicyRoute, stop: list[str] | None, kwargs: Any) -> La
     if stop:
         ls["ls_stop"] = list(stop)
     return ls
+
+
+def refuse_bound(kwargs: Mapping[str, Any]) -> None:
+    """Refuse, where ``.bind`` (or ``bind_tools``) is called, the arguments a call would be
+    refused for: those the policy owns (:func:`~policyroute.request_checks.refuse_takeovers`)
+    and headers that carry a credential or cannot be sent
+    (:func:`~policyroute.api_headers.refuse_credential_headers`).
+
+    Example:
+        >>> refuse_bound({"temperature": 0})
+        >>> refuse_bound({"num_retries": 3})
+        Traceback (most recent call last):
+        ...
+        policyroute.errors.RequestError: ...
+    """
+    if kwargs:
+        refuse_takeovers(kwargs)
+        refuse_credential_headers(kwargs)

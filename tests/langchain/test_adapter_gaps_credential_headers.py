@@ -25,6 +25,10 @@ pytestmark = pytest.mark.timeout(30)
 
 SECRET = "sk-caller-secret-31337"
 HEADERS = ["Authorization", "authorization", "x-api-key", "API-Key", "x-goog-api-key"]
+TOOL = {
+    "type": "function",
+    "function": {"name": "noop", "parameters": {"type": "object", "properties": {}}},
+}
 
 
 @pytest.fixture
@@ -69,13 +73,38 @@ def test_invoke_with_a_credential_header_is_refused_before_sending(
     assert fp.requests == []
 
 
-def test_a_bound_credential_header_is_refused_at_the_call(fp: FakeProvider, policy: str) -> None:
+def test_a_bound_credential_header_is_refused_where_it_is_bound(
+    fp: FakeProvider, policy: str
+) -> None:
     llm = ChatPolicyRoute(policy=policy, accounting=NullAccounting())
-    bound = llm.bind(extra_headers={"Authorization": f"Bearer {SECRET}", "X-Trace": "t-1"})
     with pytest.raises(RequestError) as info:
-        bound.invoke("hello")
+        llm.bind(extra_headers={"Authorization": f"Bearer {SECRET}", "X-Trace": "t-1"})
     _refused(info, "extra_headers", "Authorization")
+    with pytest.raises(RequestError) as info:
+        llm.bind_tools([TOOL], headers={"x-api-key": SECRET})
+    _refused(info, "headers", "x-api-key")
     assert fp.requests == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"num_retries": 3}, "num_retries"),
+        ({"api_key": SECRET}, "api_key"),
+        ({"fallbacks": ["openai/gpt-4o"]}, "fallbacks"),
+        ({"extra_headers": {"X-Trace": None}}, "'X-Trace'"),
+        ({"extra_headers": "X-Trace: t-1"}, "mapping"),
+    ],
+)
+def test_what_a_call_would_refuse_is_refused_by_bind(
+    fp: FakeProvider, policy: str, kwargs: dict[str, object], says: str
+) -> None:
+    llm = ChatPolicyRoute(policy=policy, accounting=NullAccounting())
+    with pytest.raises(RequestError, match=says) as info:
+        llm.bind(**kwargs)
+    assert SECRET not in str(info.value)
+    assert llm.bind(temperature=0, extra_headers={"X-Trace": "t-1"}).invoke("hello").content
+    assert fp.requests[-1].headers.get("x-trace") == "t-1"
 
 
 def test_stream_refuses_it_before_sending(fp: FakeProvider, policy: str) -> None:
