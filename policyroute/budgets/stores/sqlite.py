@@ -518,9 +518,7 @@ class SQLiteStore:
             return []
         states = []
         for key, amount in json.loads(taken[0]):
-            row = cur.execute(
-                sql.SETTLE_LINE, {"amount": amount, "actual": actual, "now": now, "key": key}
-            ).fetchone()
+            row = cur.execute(sql.SETTLE_LINE, (amount, actual, actual, now, key)).fetchone()
             if row is None:
                 continue
             limit, spent, reserved, bucket_seconds, span_seconds, thresholds, fired = row
