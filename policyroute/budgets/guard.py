@@ -45,13 +45,14 @@ from policyroute.budgets.refusal import (
     store_refusal,
 )
 from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine, ReserveResult
-from policyroute.budgets.windows import line_key, scope_values, window_for
+from policyroute.budgets.windows import Window, line_key, scope_values, window_for
 from policyroute.costs.estimate import OUTPUT_LIMIT_KEYS, Estimate, worst_case
 from policyroute.errors import BudgetError, BudgetExceeded
 from policyroute.execution.hooks import Admission, AttemptInfo
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
+    from policyroute.policy.model import BudgetSpec
 
 __all__ = ["BudgetCharge", "BudgetGuard", "Reclaimed", "Reservation", "ReservedLine"]
 
@@ -59,6 +60,8 @@ _CLAMP_ROUNDS = 3
 # Extra lease beyond a request's timeout, for the settle that follows it.
 _LEASE_MARGIN_S = 30.0
 _DOWNGRADE_MEMORY = 10_000
+# Lines kept for reuse within their window (one per budget and scope value in use).
+_LINE_MEMORY = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +150,9 @@ class BudgetGuard:
         # scope apply from then on); one to a group keeps the call's route. The stand-in
         # policies of unit tests may carry no routes at all.
         self._route_names = frozenset(getattr(policy, "route_names", ()))
+        # (budget, scope, window key) -> its line; see _line. A plain dict: a race between
+        # threads at worst makes a line twice, and the lines are immutable.
+        self._lines: dict[tuple[str, str, str], ReservedLine] = {}
 
     # ------------------------------------------------------------------ admit
 
@@ -372,11 +378,27 @@ class BudgetGuard:
             scopes = scope_values(
                 budget.per, attempt.call.request, route=route, model=candidate.alias
             )
-            lines.extend(
-                ReservedLine(budget, scope, window, line_key(budget.name, scope, window.key))
-                for scope in scopes
-            )
+            lines.extend(self._line(budget, scope, window) for scope in scopes)
         return tuple(lines), estimate
+
+    def _line(self, budget: BudgetSpec, scope: str, window: Window) -> ReservedLine:
+        """The line of ``budget`` and ``scope`` in ``window``, made once per window.
+
+        Calendar windows are one object for as long as they last (``window_for`` keeps the
+        current one), so a cached line is reused only while its budget and window are the very
+        objects asked for: a new window (the day rolled over) or a rolling one (a new object
+        each call) makes a new line.
+        """
+        cache_key = (budget.name, scope, window.key)
+        cached = self._lines.get(cache_key)
+        if cached is not None and cached.window is window and cached.budget is budget:
+            return cached
+        line = ReservedLine(budget, scope, window, line_key(budget.name, scope, window.key))
+        if window.bucket_seconds is None:
+            if len(self._lines) >= _LINE_MEMORY:
+                self._lines.clear()
+            self._lines[cache_key] = line
+        return line
 
     def _lease_for(self, params: Mapping[str, Any]) -> float:
         """The lease of one reservation: the store's, or longer than the attempt may run.
