@@ -111,7 +111,12 @@ class _HandedOff(Awaitable[T]):
             if not handed and isinstance(step, asyncio.Future) and in_handoff(coro):
                 handed = True
                 cancelled = yield from _wait_for_thread(step)
-                if cancelled is not None and not step.done():
+                if cancelled is None:
+                    # Nothing to hold back any more: the rest of the call is delegated to the
+                    # coroutine as ``await`` would (resumed as the task resumes a finished
+                    # wait, with ``None``), without a Python-level step per suspension.
+                    return (yield from coro.__await__())
+                if not step.done():
                     # The thread is stuck past the bound: cancel its wait after all.
                     error, cancelled = cancelled, None
                     step.cancel()

@@ -52,7 +52,7 @@ from typing import Any
 
 from policyroute._loop_end import at_loop_end, forget_closed_loops
 
-__all__ = ["close_litellm_clients_with_loop"]
+__all__ = ["close_litellm_clients_with_loop", "closes_with_loop"]
 
 _log = logging.getLogger("policyroute.execution")
 
@@ -63,6 +63,19 @@ _LOGGING_SECONDS = 5.0
 _closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def closes_with_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop`` already closes litellm's clients when it ends: then awaiting
+    :func:`close_litellm_clients_with_loop` on it does nothing, and a caller on a hot path
+    may skip it.
+
+    Example:
+        >>> async def call():
+        ...     if not closes_with_loop(asyncio.get_running_loop()):
+        ...         await close_litellm_clients_with_loop()
+    """
+    return loop in _closers
 
 
 async def close_litellm_clients_with_loop() -> None:

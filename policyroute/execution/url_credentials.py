@@ -30,7 +30,8 @@ litellm was given, which no longer holds the password either (they used to hold 
 
 The executor wraps litellm's own ``completion`` and ``acompletion``; a completion callable
 injected in their place gets the call's params as the policy gave them. A call whose
-``api_base`` has no ``@`` costs one lookup more.
+``api_base`` has no ``@`` costs one lookup more; the executor's unstreamed calls skip the
+wrapper then (:func:`has_url_credentials`).
 
 Example:
     >>> shown = credentials_as_header({"api_base": "http://u:pw@gw/v1", "api_key": "k"})
@@ -51,6 +52,7 @@ from policyroute.costs.redact import scrub
 __all__ = [
     "basic_authorization",
     "credentials_as_header",
+    "has_url_credentials",
     "with_credentials_as_header",
     "with_credentials_as_header_async",
 ]
@@ -109,6 +111,21 @@ def basic_authorization(url: str) -> str | None:
     return f"Basic {base64.b64encode(token).decode('ascii')}"
 
 
+def has_url_credentials(params: Mapping[str, Any]) -> bool:
+    """Whether litellm keyword arguments ``params`` may carry user info in ``api_base``: when
+    not, :func:`credentials_as_header` returns them as they are, and the wrappers call litellm
+    with them unchanged (callers on a hot path may skip the wrappers then).
+
+    Example:
+        >>> has_url_credentials({"api_base": "http://u:pw@gw/v1"})
+        True
+        >>> has_url_credentials({"api_base": "http://gw/v1"}), has_url_credentials({})
+        (False, False)
+    """
+    base = params.get("api_base")
+    return isinstance(base, str) and "@" in base
+
+
 def credentials_as_header(params: Mapping[str, Any]) -> Mapping[str, Any]:
     """litellm keyword arguments ``params`` with ``api_base``'s user info moved into an
     ``Authorization: Basic`` header (see the module's docstring); ``params`` itself when its
@@ -119,9 +136,9 @@ def credentials_as_header(params: Mapping[str, Any]) -> Mapping[str, Any]:
         ...                        "extra_headers": {"authorization": "Bearer t", "X-Trace": "7"}})
         {'api_base': 'http://gw/v1', 'extra_headers': {'X-Trace': '7', 'Authorization': 'Basic dTpwdw=='}}
     """  # noqa: E501
-    base = params.get("api_base")
-    if not isinstance(base, str) or "@" not in base:
+    if not has_url_credentials(params):
         return params
+    base: str = params["api_base"]
     parts = _split(base)
     if parts is None:
         return params
