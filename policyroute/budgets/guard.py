@@ -36,6 +36,7 @@ from policyroute.budgets.charges import (
     settled_charges,
 )
 from policyroute.budgets.clamp import MIN_THINKING_BUDGET, thinking_within
+from policyroute.budgets.planning import LinePlanner
 from policyroute.budgets.refusal import (
     Refusal,
     blocking_refusal,
@@ -45,14 +46,12 @@ from policyroute.budgets.refusal import (
     store_refusal,
 )
 from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine, ReserveResult
-from policyroute.budgets.windows import Window, line_key, scope_values, window_for
-from policyroute.costs.estimate import OUTPUT_LIMIT_KEYS, Estimate, worst_case
-from policyroute.errors import BudgetError, BudgetExceeded
+from policyroute.costs.estimate import OUTPUT_LIMIT_KEYS, Estimate
+from policyroute.errors import BudgetExceeded
 from policyroute.execution.hooks import Admission, AttemptInfo
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
-    from policyroute.policy.model import BudgetSpec
 
 __all__ = ["BudgetCharge", "BudgetGuard", "Reclaimed", "Reservation", "ReservedLine"]
 
@@ -60,8 +59,6 @@ _CLAMP_ROUNDS = 3
 # Extra lease beyond a request's timeout, for the settle that follows it.
 _LEASE_MARGIN_S = 30.0
 _DOWNGRADE_MEMORY = 10_000
-# Lines kept for reuse within their window (one per budget and scope value in use).
-_LINE_MEMORY = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +137,8 @@ class BudgetGuard:
         self.policy = policy
         self.store = store
         self._clock = clock
-        self._token_counter = token_counter
         self._lease = float(policy.spec.store.lease)
-        self._default_max_tokens = policy.defaults.max_tokens
+        self._planner = LinePlanner(policy, clock=clock, token_counter=token_counter)
         # Per request: the downgrade targets it was sent to, in order (a dict as ordered set).
         self._downgrades: OrderedDict[str, dict[str, None]] = OrderedDict()
         self._downgrades_lock = threading.Lock()
@@ -150,9 +146,6 @@ class BudgetGuard:
         # scope apply from then on); one to a group keeps the call's route. The stand-in
         # policies of unit tests may carry no routes at all.
         self._route_names = frozenset(getattr(policy, "route_names", ()))
-        # (budget, scope, window key) -> its line; see _line. A plain dict: a race between
-        # threads at worst makes a line twice, and the lines are immutable.
-        self._lines: dict[tuple[str, str, str], ReservedLine] = {}
 
     # ------------------------------------------------------------------ admit
 
@@ -237,7 +230,7 @@ class BudgetGuard:
     ) -> Generator[_StoreOp, Any, Admission]:
         """:meth:`_admission` itself; the reclaimed crossings reserving found go to
         ``reclaimed``."""
-        plan = self._plan(attempt)
+        plan = self._planner.plan(attempt, self._route_of(attempt))
         if plan is None:
             return Admission(params=attempt.params)
         lines, estimate = plan
@@ -350,56 +343,6 @@ class BudgetGuard:
                     return target
         return attempt.call.decision.route
 
-    def _plan(self, attempt: AttemptInfo) -> tuple[tuple[ReservedLine, ...], Estimate] | None:
-        decision = attempt.call.decision
-        route = self._route_of(attempt)
-        in_scope = decision.budgets if route == decision.route else self.policy.budgets_for(route)
-        budgets = [b for b in in_scope if b.routes is None or route in b.routes]
-        if not budgets:
-            return None
-        candidate = attempt.candidate
-        estimate = worst_case(
-            attempt.call.request,
-            candidate,
-            attempt.params,
-            default_max_tokens=self._default_max_tokens,
-            token_counter=self._token_counter,
-        )
-        if not estimate.priced:
-            names = ", ".join(repr(b.name) for b in budgets)
-            raise BudgetError(
-                f"cannot enforce budget(s) {names}: {estimate.problem}; "
-                + _remedy(estimate, candidate.alias)
-            )
-        now = self._clock()
-        lines: list[ReservedLine] = []
-        for budget in budgets:
-            window = window_for(budget.window, now)
-            scopes = scope_values(
-                budget.per, attempt.call.request, route=route, model=candidate.alias
-            )
-            lines.extend(self._line(budget, scope, window) for scope in scopes)
-        return tuple(lines), estimate
-
-    def _line(self, budget: BudgetSpec, scope: str, window: Window) -> ReservedLine:
-        """The line of ``budget`` and ``scope`` in ``window``, made once per window.
-
-        Calendar windows are one object for as long as they last (``window_for`` keeps the
-        current one), so a cached line is reused only while its budget and window are the very
-        objects asked for: a new window (the day rolled over) or a rolling one (a new object
-        each call) makes a new line.
-        """
-        cache_key = (budget.name, scope, window.key)
-        cached = self._lines.get(cache_key)
-        if cached is not None and cached.window is window and cached.budget is budget:
-            return cached
-        line = ReservedLine(budget, scope, window, line_key(budget.name, scope, window.key))
-        if window.bucket_seconds is None:
-            if len(self._lines) >= _LINE_MEMORY:
-                self._lines.clear()
-            self._lines[cache_key] = line
-        return line
-
     def _lease_for(self, params: Mapping[str, Any]) -> float:
         """The lease of one reservation: the store's, or longer than the attempt may run.
 
@@ -498,19 +441,3 @@ async def _astate(store: BudgetStore, key: str, now: float) -> LineState:
     # State reads are rare (clamping only) and the protocol keeps them sync; a worker thread
     # keeps blocking stores off the event loop.
     return await asyncio.to_thread(store.state, key, now=now)
-
-
-def _remedy(estimate: Estimate, alias: str) -> str:
-    """What would let the guard bound ``estimate``: only what it lacks.
-
-    Example:
-        >>> unbounded = Estimate(1, 0, Decimal(0), priced=False, missing=("output_bound",))
-        >>> "price:" in _remedy(unbounded, "mini"), "max_tokens" in _remedy(unbounded, "mini")
-        (False, True)
-    """
-    bound = "give max_tokens at the call or in the policy's defaults, or add `max_output_tokens:`"
-    if estimate.missing == ("output_bound",):
-        return f"{bound} to model '{alias}' in the policy"
-    if "output_bound" in estimate.missing:
-        return f"add `price:` to model '{alias}' in the policy, and bound its output: {bound} to it"
-    return f"add `price:` to model '{alias}' in the policy"
