@@ -283,10 +283,20 @@ def _reader_gone() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     try:
+        # Around the handlers too: an internal error's message may name a file that is not
+        # UTF-8.
         with _printable_output():
-            status = _main(argv)
-            if sys.stdout is not None:
-                sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
+            return _answered(argv)
+    except BrokenPipeError:  # putting a stream back flushes it: the reader may be gone by then
+        return _reader_gone()
+
+
+def _answered(argv: Sequence[str] | None) -> int:
+    """:func:`main`'s run of the command, with its answers to what escaped it."""
+    try:
+        status = _main(argv)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # here, where a closed pipe can still be answered quietly
     except BrokenPipeError:
         return _reader_gone()
     except KeyboardInterrupt:
