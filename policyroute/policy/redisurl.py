@@ -14,8 +14,9 @@ password; an argument's name is shown, never its value.
 
 The rules follow redis-py's ``parse_url`` (redis 5 to 8), without importing redis: validation
 works where the ``redis`` extra is not installed. Query argument names are the exception: they
-are read off the installed redis-py's connection and pool classes, so a release's new argument
-is taken; without redis-py only a near miss of a well-known name is refused.
+are read off the installed redis-py's connection and pool classes, sync and asyncio (the store
+makes both), so a release's new argument is taken; without redis-py only a near miss of a
+well-known name is refused.
 
 Example:
     >>> redis_url_problem("redis://cache:6379/0") is None
@@ -144,6 +145,12 @@ def _unknown_argument(scheme: str, query: dict[str, list[str]]) -> str | None:
     for arg in query:
         if arg in known:
             continue
+        if taken and arg in _sync_only_in_redis_py(scheme):
+            # The store serves async calls too: each would fail on its first connection.
+            return (
+                f"passes the query argument {arg!r}, which redis-py's asyncio connections"
+                " do not take (every async call would fail)"
+            )
         near = difflib.get_close_matches(arg, sorted(known), n=1, cutoff=0.8)
         if not taken and not near:
             continue  # no redis-py to ask, and no near miss: leave it to the store
@@ -157,11 +164,30 @@ def _unknown_argument(scheme: str, query: dict[str, list[str]]) -> str | None:
 @cache
 def _taken_by_redis_py(scheme: str) -> frozenset[str]:
     """The keyword arguments the installed redis-py's pool and connection classes take for a
-    ``scheme`` URL (``parse_url`` hands every query argument to them); empty without redis-py."""
+    ``scheme`` URL (``parse_url`` hands every query argument to them), its sync and asyncio
+    ones alike (the store makes both); empty without redis-py."""
     try:
         from redis import connection
+        from redis.asyncio import connection as aconnection
     except ImportError:
         return frozenset()
+    return _init_names(scheme, connection) & _init_names(scheme, aconnection)
+
+
+@cache
+def _sync_only_in_redis_py(scheme: str) -> frozenset[str]:
+    """The arguments only redis-py's sync classes take for a ``scheme`` URL
+    (``ssl_validate_ocsp``); empty without redis-py."""
+    try:
+        from redis import connection
+        from redis.asyncio import connection as aconnection
+    except ImportError:
+        return frozenset()
+    return _init_names(scheme, connection) - _init_names(scheme, aconnection)
+
+
+def _init_names(scheme: str, connection: Any) -> frozenset[str]:
+    """:func:`_taken_by_redis_py` for one of redis-py's ``connection`` modules."""
     classes = {
         "redis": connection.Connection,
         "rediss": connection.SSLConnection,

@@ -116,6 +116,9 @@ class RedisStore:
             # connection it makes, lazily: building one now (it does not connect) turns the
             # TypeError every call would meet into this store's error, at once.
             pool.connection_class(**pool.connection_kwargs)
+            # The async client's connections take fewer (no ?ssl_validate_ocsp): the same.
+            apool = self._pool(redis.asyncio.BlockingConnectionPool, redis.asyncio.retry.Retry)
+            apool.connection_class(**apool.connection_kwargs)
         except (ValueError, TypeError) as exc:  # the URL itself is malformed
             raise self._fail(exc) from exc
         self._sync = redis.Redis(connection_pool=pool)
