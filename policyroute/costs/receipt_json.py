@@ -137,7 +137,8 @@ def utc_date(ts: str) -> str | None:
     another offset is moved to UTC first, so that its day is the day a UTC report and the
     sink's ``{date}`` file give it. One without an offset is taken as UTC, and one this reader
     does not know (an hour of 25) keeps its day as written. ``Z``, ``-0500``, ``+05:30`` and
-    fractions of any length read the same on every Python.
+    fractions of any length read the same on every Python; ``24:00`` (the next day's midnight)
+    and a leap second (``:60``) are read as ISO 8601 means them.
 
     Example:
         >>> utc_date("2026-01-02T23:30:00-05:00"), utc_date("2026-01-02T03:04:05.000+00:00")
@@ -147,20 +148,29 @@ def utc_date(ts: str) -> str | None:
     """
     if len(ts) < 10 or ts[4] != "-" or ts[7] != "-":
         return None
-    if len(ts) == 10 or ts.endswith(("+00:00", "Z")):
+    if len(ts) == 10 or (ts.endswith(("+00:00", "Z")) and ts[11:13] != "24"):
         return ts[:10]
     match = _TIMESTAMP.fullmatch(ts)
-    if match is None or match.group(8) is None:
-        return ts[:10]  # no offset (taken as UTC), or a form this reader does not know
+    if match is None:
+        return ts[:10]  # a form this reader does not know
     year, month, day, hour, minute, second = (int(g or 0) for g in match.group(1, 2, 3, 4, 5, 6))
-    sign = -1 if match.group(8) == "-" else 1
+    sign = -1 if match.group(8) == "-" else 1  # no offset, or Z: UTC
     off_h, off_m, off_s = (int(g or 0) for g in match.group(9, 10, 11))
+    # ISO 8601 times datetime refuses: 24:00 ends the day (the next one's midnight), and a
+    # leap second (:60) lies in the minute it closes.
+    late = hour == 24 and minute == 0 and second == 0
+    if late:
+        hour = 0
+    if second == 60:
+        second = 59
     try:
         # A time's fraction cannot move it to another day (midnight falls on a whole second,
         # and so does it under a whole-second offset); an offset's fraction is left out.
         zone = dt.timezone(sign * dt.timedelta(hours=off_h, minutes=off_m, seconds=off_s))
         stamp = dt.datetime(year, month, day, hour, minute, second, tzinfo=zone)
-    except ValueError:
+        if late:
+            stamp += dt.timedelta(days=1)
+    except (ValueError, OverflowError):
         return ts[:10]  # out of range (hour 25, offset of 24 hours): its day as written
     return stamp.astimezone(dt.timezone.utc).date().isoformat()
 
