@@ -92,8 +92,9 @@ class AttemptRun:
             secrets=param_secrets(self.attempt.params),
         )
         self.error = error
-        # Only a timeout of the client's own: a refusal (a 408 too) is the provider's answer,
-        # a connection that failed sent nothing.
+        # Only a timeout of the client's own: a refusal (a 408 too) is the provider's answer;
+        # a connection that failed is left free, though one reset after the request went out
+        # may have been billed (the README's rule: charged only on evidence of a read).
         self.sent_unanswered = error.error_class == "timeout" and request_sent(exc)
         self.outcome = self.failure_outcome(error)
 
