@@ -52,7 +52,6 @@ from policyroute.execution.result import (
 )
 from policyroute.execution.timeouts import within
 from policyroute.execution.url_credentials import (
-    has_url_credentials,
     with_credentials_as_header,
     with_credentials_as_header_async,
 )
@@ -131,10 +130,6 @@ class Executor:
         self.stats.set_availability(self.breakers.is_available)
         self._completion = completion
         self._acompletion = acompletion
-        # litellm's own acompletion and the wrapper acompletion_fn made of it: calls whose
-        # params carry no URL credentials go to litellm directly (the wrapper would pass them
-        # on unchanged, through one more coroutine).
-        self._litellm_acompletion: tuple[Callable[..., Awaitable[Any]], Any] | None = None
         self._sleep = sleep
         self._asleep = asleep
         self._rng = rng
@@ -219,9 +214,7 @@ class Executor:
         sends an ``api_base``'s user info as a header, which its aiohttp transport cannot
         take in the URL (:mod:`policyroute.execution.url_credentials`)."""
         if self._acompletion is None:
-            litellm_acompletion = import_litellm().acompletion
-            self._acompletion = with_credentials_as_header_async(litellm_acompletion)
-            self._litellm_acompletion = (self._acompletion, litellm_acompletion)
+            self._acompletion = with_credentials_as_header_async(import_litellm().acompletion)
         return self._acompletion
 
     def start(self, request: Request, *, stream: bool) -> CallState:
@@ -438,15 +431,11 @@ class Executor:
         params = admission.params
         timeout = params.get("timeout")
         outer = None if timeout is None else float(timeout) + _OUTER_TIMEOUT_GRACE
-        acompletion = self.acompletion_fn
-        direct = self._litellm_acompletion
-        if direct is not None and acompletion is direct[0] and not has_url_credentials(params):
-            acompletion = direct[1]  # what the wrapper would call, with the same params
         self.stats.start(attempt.candidate.alias, stream=False)
         run = AttemptRun(attempt)
         try:
             messages = call.messages_for(attempt)
-            pending = handed_off(acompletion(messages=messages, **params))
+            pending = handed_off(self.acompletion_fn(messages=messages, **params))
             run.answered(await within(pending, outer))
         except Exception as exc:
             run.failed(exc)

@@ -30,8 +30,8 @@ litellm was given, which no longer holds the password either (they used to hold 
 
 The executor wraps litellm's own ``completion`` and ``acompletion``; a completion callable
 injected in their place gets the call's params as the policy gave them. A call whose
-``api_base`` has no ``@`` costs one lookup more; the executor's unstreamed calls skip the
-wrapper then (:func:`has_url_credentials`).
+``api_base`` has no ``@`` costs one lookup more (:func:`has_url_credentials`): the async
+wrapper then hands back litellm's own awaitable.
 
 Example:
     >>> shown = credentials_as_header({"api_base": "http://u:pw@gw/v1", "api_key": "k"})
@@ -184,14 +184,20 @@ def with_credentials_as_header_async(
     """
 
     @functools.wraps(acompletion)
-    async def call(*args: Any, **kwargs: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Awaitable[Any]:
         moved = credentials_as_header(kwargs)
         if moved is kwargs:
-            return await acompletion(*args, **kwargs)
-        answer = await acompletion(*args, **moved)
-        return _configured_base(answer, kwargs["api_base"], moved["api_base"])
+            # litellm's own awaitable, as it is: a call without user info costs no coroutine
+            # of the wrapper's around it.
+            return acompletion(*args, **kwargs)
+        return _shown_configured(acompletion(*args, **moved), kwargs["api_base"], moved["api_base"])
 
     return call
+
+
+async def _shown_configured(pending: Awaitable[Any], configured: str, sent: str) -> Any:
+    """:func:`_configured_base` of what ``pending`` answers."""
+    return _configured_base(await pending, configured, sent)
 
 
 def _configured_base(answer: Any, configured: str, sent: str) -> Any:
