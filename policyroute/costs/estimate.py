@@ -55,6 +55,7 @@ from policyroute.errors import RequestError
 from policyroute.execution.response_format import JSON_INSTRUCTION, needs_instruction
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate
+from policyroute.routing.output_bound import OUTPUT_LIMIT_KEYS, given_limit
 
 __all__ = [
     "ANTHROPIC_TOOL_PROMPT_TOKENS",
@@ -66,9 +67,6 @@ __all__ = [
     "schema_text",
     "worst_case",
 ]
-
-OUTPUT_LIMIT_KEYS = ("max_tokens", "max_completion_tokens")
-"""The call parameters that bound a choice's output tokens."""
 
 ANTHROPIC_TOOL_PROMPT_TOKENS = 530
 """Input tokens of the system prompt Anthropic adds to a request that offers tools: the largest
@@ -317,13 +315,9 @@ def output_bound(
         ... # doctest: +SKIP
         300
     """
-    given = [
-        value
-        for key in OUTPUT_LIMIT_KEYS
-        if isinstance(value := params.get(key), int) and not isinstance(value, bool) and value >= 0
-    ]
-    if given:
-        return max(given)
+    given = given_limit(params)
+    if given is not None:
+        return given
     if default_max_tokens is not None:
         return default_max_tokens
     return candidate.info.max_output_tokens

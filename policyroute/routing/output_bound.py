@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-__all__ = ["OUTPUT_LIMIT_KEYS", "OutputBound", "limits_output", "sent_output_bound"]
+__all__ = ["OUTPUT_LIMIT_KEYS", "OutputBound", "given_limit", "limits_output", "sent_output_bound"]
 
 OUTPUT_LIMIT_KEYS: Final = ("max_tokens", "max_completion_tokens")
 """The call parameters that cap an answer's length."""
@@ -45,7 +45,27 @@ def limits_output(params: Mapping[str, Any]) -> bool:
         >>> limits_output({"temperature": 0.2}), limits_output({"max_tokens": None})
         (False, True)
     """
-    return "max_tokens" in params or "max_completion_tokens" in params
+    return any(key in params for key in OUTPUT_LIMIT_KEYS)
+
+
+def given_limit(params: Mapping[str, Any]) -> int | None:
+    """The larger of the output limits ``params`` give as whole numbers of at least 0, or
+    ``None`` if they give none. When both keys are set, either may be the one the provider
+    honours (litellm maps both onto one field for some providers, the last one winning), so
+    the larger bounds the answer; a bool, a negative or a non-integer limits nothing.
+
+    Example:
+        >>> given_limit({"max_tokens": 100, "max_completion_tokens": 300})
+        300
+        >>> given_limit({"max_tokens": True}), given_limit({})
+        (None, None)
+    """
+    given = [
+        value
+        for key in OUTPUT_LIMIT_KEYS
+        if isinstance(value := params.get(key), int) and not isinstance(value, bool) and value >= 0
+    ]
+    return max(given) if given else None
 
 
 def sent_output_bound(
@@ -59,21 +79,10 @@ def sent_output_bound(
     ``call``, ``route`` and ``model`` are the call's, the route's and the deployment's params;
     ``default_max_tokens`` is the policy's ``defaults.max_tokens``.
     """
-    largest: int | None = None
-    unset = True
-    for key in OUTPUT_LIMIT_KEYS:
-        if key in route:
-            value = route[key]
-        elif key in call:
-            value = call[key]
-        else:
-            value = model.get(key)
-        if value is None:
-            continue
-        unset = False
-        # a limit no provider reads as one (a bool, a negative or a non-integer) caps nothing
-        if type(value) is int and value >= 0 and (largest is None or value > largest):
-            largest = value
-    if unset:
+    sent = {
+        key: route[key] if key in route else call[key] if key in call else model.get(key)
+        for key in OUTPUT_LIMIT_KEYS
+    }
+    if all(value is None for value in sent.values()):
         return default_max_tokens
-    return largest
+    return given_limit(sent)
