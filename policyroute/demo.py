@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from policyroute._environ import environment
+
 __all__ = ["DEMO_POLICY", "get_weather", "run_demo"]
 
 DEMO_POLICY = """\
@@ -80,19 +82,11 @@ def _loopback_unproxied() -> Iterator[None]:
         ...     "127.0.0.1" in os.environ["NO_PROXY"].split(",")
         True
     """
-    saved = {name: os.environ.get(name) for name in _NO_PROXY_NAMES}
-    hosts = [h.strip() for v in saved.values() if v for h in v.split(",") if h.strip()]
+    named = [os.environ.get(name) for name in _NO_PROXY_NAMES]
+    hosts = [h.strip() for v in named if v for h in v.split(",") if h.strip()]
     merged = ",".join(dict.fromkeys([*hosts, *_LOOPBACK]))
-    try:
-        for name in _NO_PROXY_NAMES:
-            os.environ[name] = merged
+    with environment(dict.fromkeys(_NO_PROXY_NAMES, merged)):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _report(out: TextIO, title: str, message: Any) -> None:

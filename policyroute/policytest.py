@@ -37,11 +37,11 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from policyroute._environ import environment
 from policyroute.errors import PolicyValidationError, RequestError, RoutingError
 from policyroute.policy.validate import folder_files, is_tests_name
 from policyroute.policytest_.cases import (
@@ -93,21 +93,6 @@ def find_tests_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- running
-
-
-@contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
-    """Set ``env`` for the duration of the block, restoring what was there before."""
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def _describe(exc: BaseException) -> str:
@@ -213,7 +198,7 @@ def _run_case(
     expected = {k: plain(raw["expect"][k]) for k in EXPECT_KEYS if k in raw["expect"]}
     env = {str(k): str(v) for k, v in raw.get("env", {}).items()}
     try:
-        with _environment(env):
+        with environment(env):
             policy = policies.get(env)
             problem = unknown_names(expected, policy.spec)
             if problem is not None:
