@@ -115,7 +115,7 @@ def run_receipts_report(args: argparse.Namespace) -> int:
                 text += "\n" + unread_note(unread) + "\n"
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     for path, first in records.repeated:
-        note = f"{utf8_safe(path)} is the same file as {utf8_safe(first)}: read once"
+        note = f"{path} is the same file as {first}: read once"
         print(f"policyroute receipts report: note: {note}", file=sys.stderr)
     if records.duplicates:
         note = f"{records.duplicates} duplicate receipt(s) read more than once: counted once"
@@ -123,8 +123,7 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     shown = records.problems[:MAX_LINE_PROBLEMS]
     for problem in shown:
         level = "warning" if problem.partial else "error"
-        line = utf8_safe(problem.format())
-        print(f"policyroute receipts report: {level}: {line}", file=sys.stderr)
+        print(f"policyroute receipts report: {level}: {problem.format()}", file=sys.stderr)
     if records.problem_count > len(shown):
         more = records.problem_count - len(shown)
         print(f"policyroute receipts report: ... and {more} more bad line(s)", file=sys.stderr)
@@ -163,18 +162,15 @@ def _unread_error(unread: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
 
 
 def unread_note(unread: Sequence[tuple[str, str]]) -> str:
-    """The line under a report whose totals leave inputs out, naming each and why. A name
-    that is not valid UTF-8 (undecodable bytes read with ``surrogateescape``) is spelled with
-    ``\\udcXX`` escapes, as the report spells such names in receipts, so that a strictly
-    UTF-8 stdout can print it.
+    """The line under a report whose totals leave inputs out, naming each and why (a name
+    that is not valid UTF-8 is printed escaped, as every command's output is: see
+    :func:`policyroute.cli.main`).
 
     Example:
         >>> print(unread_note([("b.jsonl", "no such file or directory")]))
         INCOMPLETE: 1 input not read, the totals leave it out: b.jsonl (no such file or directory)
     """
-    from policyroute.costs.receipt_json import utf8_safe
-
-    names = "; ".join(f"{utf8_safe(path)} ({why})" for path, why in unread)
+    names = "; ".join(f"{path} ({why})" for path, why in unread)
     count = len(unread)
     them = "it" if count == 1 else "them"
     return f"INCOMPLETE: {plural(count, 'input')} not read, the totals leave {them} out: {names}"
