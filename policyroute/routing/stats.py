@@ -52,9 +52,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeVar
 
 from policyroute.errors import PolicyRouteError
 from policyroute.routing.answer_time import AnswerFit
@@ -62,6 +62,8 @@ from policyroute.routing.answer_time import AnswerFit
 __all__ = ["DeploymentStatsTracker"]
 
 _PRUNE_FLOOR: Final = 64
+
+K = TypeVar("K", bound=Hashable)
 
 
 class _Seen(NamedTuple):
@@ -285,18 +287,9 @@ class DeploymentStatsTracker:
         :meth:`record_latency`'s ``output_tokens`` and ``first_token``); ``stream`` as the
         call was started with."""
         with self._lock:
-            count = self._in_flight.get(alias, 0) - 1
-            if count > 0:
-                self._in_flight[alias] = count
-            else:
-                self._in_flight.pop(alias, None)
+            _count_down(self._in_flight, alias)
             if stream is not None:
-                kind = (alias, stream)
-                left = self._kinds.get(kind, 0) - 1
-                if left > 0:
-                    self._kinds[kind] = left
-                else:
-                    self._kinds.pop(kind, None)
+                _count_down(self._kinds, (alias, stream))
             if latency is not None:
                 self._fold(alias, latency, output_tokens, first_token)
 
@@ -414,3 +407,12 @@ class DeploymentStatsTracker:
                 if not self._in_flight.get(alias):
                     del self._seen[alias]
         self._prune_at = max(_PRUNE_FLOOR, 2 * len(self._seen))
+
+
+def _count_down(counts: dict[K, int], key: K) -> None:
+    """One less of ``key`` in ``counts``; the key goes once none is left."""
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)

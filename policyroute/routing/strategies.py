@@ -185,16 +185,13 @@ def order_members(
         if stats is None:
             return list(items)
         seconds = ranking_latency(stats, stream, max_output_tokens)
+        in_flight: Callable[[str], int] = stats.in_flight
         if isinstance(stats, DeploymentStatsTracker):
             # only a call of the request's kind measures what the request is ranked by
             tracker = stats
-            return order_fastest(
-                items,
-                lambda item: seconds(alias(item)),
-                lambda item: tracker.in_flight(alias(item), stream=stream),
-            )
+            in_flight = lambda name: tracker.in_flight(name, stream=stream)  # noqa: E731
         return order_fastest(
-            items, lambda item: seconds(alias(item)), lambda item: stats.in_flight(alias(item))
+            items, lambda item: seconds(alias(item)), lambda item: in_flight(alias(item))
         )
     if strategy == "least_busy":
         if stats is None:
