@@ -90,22 +90,14 @@ def chat_result(result: CallResult) -> ChatResult:
     # One choice is the rule; an answer without any still makes one (empty) message.
     choices = read(response, "choices") or (None,)
     response_id = read(response, "id")
-    first = read(choices[0], "message")
-    # Only an answer with thinking blocks needs to know where it came from.
-    origin = thinking_origin(result) if read(first, "thinking_blocks") else None
-    generations = []
-    for index, choice in enumerate(choices):
-        finish = read(choice, "finish_reason")
-        message = message_of(
-            first if index == 0 else read(choice, "message"),
-            response_id,
-            usage_metadata=usage_metadata(result.usage),
-            response_metadata=response_metadata(result, finish),
-            thinking_origin=origin,
+    origin = _origin(result, choices[0])
+    generations = [
+        ChatGeneration(
+            message=_message(result, choice, response_id, origin),
+            generation_info={"finish_reason": read(choice, "finish_reason")},
         )
-        generations.append(
-            ChatGeneration(message=message, generation_info={"finish_reason": finish})
-        )
+        for choice in choices
+    ]
     return ChatResult(generations=generations, llm_output={"model_name": result.model})
 
 
@@ -128,18 +120,27 @@ def invoke_answer(result: CallResult, run_id: Any) -> AIMessage:
     if choices and len(choices) > 1:
         return answer(chat_result(result), run_id)
     choice = choices[0] if choices else None
-    first = read(choice, "message")
-    finish = read(choice, "finish_reason")
-    message = message_of(
-        first,
-        read(response, "id"),
-        usage_metadata=usage_metadata(result.usage),
-        response_metadata=response_metadata(result, finish),
-        thinking_origin=thinking_origin(result) if read(first, "thinking_blocks") else None,
-    )
+    message = _message(result, choice, read(response, "id"), _origin(result, choice))
     if message.id is None:
         message.id = default_id(run_id)
     return message
+
+
+def _message(result: CallResult, choice: Any, response_id: Any, origin: str | None) -> AIMessage:
+    """The message of one of ``result``'s choices, with the call's usage and metadata."""
+    return message_of(
+        read(choice, "message"),
+        response_id,
+        usage_metadata=usage_metadata(result.usage),
+        response_metadata=response_metadata(result, read(choice, "finish_reason")),
+        thinking_origin=origin,
+    )
+
+
+def _origin(result: CallResult, first: Any) -> str | None:
+    """Where the thinking blocks of the answer whose first choice is ``first`` hold: only an
+    answer with thinking blocks needs to know where it came from."""
+    return thinking_origin(result) if read(read(first, "message"), "thinking_blocks") else None
 
 
 def thinking_origin(result: CallResult) -> str | None:
