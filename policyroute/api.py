@@ -31,7 +31,6 @@ from typing import Any
 from policyroute import _shared_cache
 from policyroute._fields import read
 from policyroute._shared_cache import PolicyRef
-from policyroute.api_headers import refuse_credential_headers
 from policyroute.api_messages import plain_messages, plain_tools
 from policyroute.costs.redact import scrub
 from policyroute.errors import RequestError
@@ -42,7 +41,7 @@ from policyroute.execution.usage import has_content, has_finish_reason, has_reas
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.policy.facts import parse_messages
 from policyroute.request import Request
-from policyroute.request_checks import check_call, check_facts, refuse_takeovers
+from policyroute.request_checks import check_call, check_facts, refuse_policy_owned
 
 __all__ = ["AsyncCompletionStream", "CompletionStream", "acompletion", "completion"]
 
@@ -356,8 +355,7 @@ def _request(
             + (" (empty)" if isinstance(messages, (list, tuple)) else "")
         )
     check_facts(model, metadata, tags)
-    refuse_takeovers(params)
-    refuse_credential_headers(params)
+    refuse_policy_owned(params)
     fields = {name: params.pop(name) for name in _REQUEST_FIELDS if name in params}
     if "tools" in fields:
         fields["tools"] = plain_tools(fields["tools"])

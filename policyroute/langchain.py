@@ -69,6 +69,7 @@ from policyroute.langchain_.streams import astream_chunks, stream_chunks
 from policyroute.langchain_.structured import StructuredMethod, structured_runnable
 from policyroute.langchain_.tool_choice import Tool, bound_tools
 from policyroute.policy.compile import CompiledPolicy
+from policyroute.request_checks import refuse_policy_owned
 
 if TYPE_CHECKING:
     # What langchain-core's own ``bind`` returns (its chat-model-typed binding).
@@ -487,7 +488,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         Example:
             >>> llm.bind(temperature=0).invoke("hi")  # doctest: +SKIP
         """
-        calls.refuse_bound(kwargs)
+        if kwargs:
+            refuse_policy_owned(kwargs)
         return super().bind(**kwargs)
 
     def with_structured_output(

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from policyroute.api_headers import refuse_credential_headers
 from policyroute.errors import RequestError
 
 __all__ = ["check_call", "check_facts", "check_params", "check_parts", "refuse_takeovers"]
@@ -142,6 +143,24 @@ def refuse_takeovers(params: Mapping[str, Any]) -> None:
         if reason is _RETRIES and value == 0:
             continue
         raise RequestError(f"request parameter {name!r} is not accepted: {reason}")
+
+
+def refuse_policy_owned(params: Mapping[str, Any]) -> None:
+    """Refuse what a call may not set because the policy owns it: :func:`refuse_takeovers`'
+    arguments, and headers that carry a credential or cannot be sent
+    (:func:`~policyroute.api_headers.refuse_credential_headers`). Every entry point runs it on
+    the arguments it is given: at the call, where they are bound, where a model is built.
+
+    Example:
+        >>> refuse_policy_owned({"temperature": 0, "extra_headers": {"X-Trace": "t1"}})
+        >>> try:
+        ...     refuse_policy_owned({"extra_headers": {"x-api-key": "k"}})
+        ... except RequestError as exc:
+        ...     print(str(exc)[:63])
+        request parameter 'extra_headers' may not carry the 'x-api-key'
+    """
+    refuse_takeovers(params)
+    refuse_credential_headers(params)
 
 
 def check_facts(model: Any, metadata: Any, tags: Any) -> None:

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -22,7 +21,6 @@ from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-from policyroute.api_headers import refuse_credential_headers
 from policyroute.costs.redact import redact_params
 from policyroute.langchain_.facts import (
     FACTS_KEY,
@@ -32,7 +30,7 @@ from policyroute.langchain_.facts import (
 )
 from policyroute.langchain_.outbound import plain_text_messages, to_openai_messages
 from policyroute.request import Request
-from policyroute.request_checks import check_call, check_parts, refuse_takeovers
+from policyroute.request_checks import check_call, check_parts, refuse_policy_owned
 
 if TYPE_CHECKING:
     from policyroute.langchain import ChatPolicyRoute
@@ -124,11 +122,10 @@ def build_request(
         # own defaults are known.
         facts = default_facts(model)
     if params:
-        refuse_takeovers(params)
         # Bound with ``.bind`` or passed to ``invoke``: only the call sees these, and it
         # checks them before anything is sent (the policy's own params, merged later, may
         # set them).
-        refuse_credential_headers(params)
+        refuse_policy_owned(params)
     if params or tools is not None or tool_choice is not None or response_format is not None:
         check_call(params, tools=tools, tool_choice=tool_choice, response_format=response_format)
     converted = plain_text_messages(messages)
@@ -167,21 +164,3 @@ def ls_params(model: ChatPolicyRoute, stop: list[str] | None, kwargs: Any) -> La
     if stop:
         ls["ls_stop"] = list(stop)
     return ls
-
-
-def refuse_bound(kwargs: Mapping[str, Any]) -> None:
-    """Refuse, where ``.bind`` (or ``bind_tools``) is called, the arguments a call would be
-    refused for: those the policy owns (:func:`~policyroute.request_checks.refuse_takeovers`)
-    and headers that carry a credential or cannot be sent
-    (:func:`~policyroute.api_headers.refuse_credential_headers`).
-
-    Example:
-        >>> refuse_bound({"temperature": 0})
-        >>> refuse_bound({"num_retries": 3})
-        Traceback (most recent call last):
-        ...
-        policyroute.errors.RequestError: ...
-    """
-    if kwargs:
-        refuse_takeovers(kwargs)
-        refuse_credential_headers(kwargs)

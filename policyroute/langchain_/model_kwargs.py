@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from policyroute.api_headers import refuse_credential_headers
 from policyroute.errors import RequestError
-from policyroute.request_checks import check_params, refuse_takeovers
+from policyroute.request_checks import check_params, refuse_policy_owned
 
 __all__ = ["gather"]
 
@@ -62,10 +61,9 @@ def gather(values: Mapping[str, Any], declared: Collection[str]) -> dict[str, An
             raise RequestError(f"{name!r} is given both on its own and in model_kwargs")
         else:
             kwargs[name] = value
-    refuse_takeovers(kwargs)
-    # Refused here rather than at the first call: the model would carry the header to every
-    # call, and its key to every candidate of the route.
-    refuse_credential_headers(kwargs)
+    # Refused here rather than at the first call: the model would carry a credential header
+    # to every call, and its key to every candidate of the route.
+    refuse_policy_owned(kwargs)
     check_params(kwargs)
     if kwargs or given is not None:
         rest["model_kwargs"] = kwargs
