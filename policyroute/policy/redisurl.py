@@ -161,33 +161,35 @@ def _unknown_argument(scheme: str, query: dict[str, list[str]]) -> str | None:
     return None
 
 
-@cache
 def _taken_by_redis_py(scheme: str) -> frozenset[str]:
     """The keyword arguments the installed redis-py's pool and connection classes take for a
     ``scheme`` URL (``parse_url`` hands every query argument to them), its sync and asyncio
     ones alike (the store makes both); empty without redis-py."""
-    try:
-        from redis import connection
-        from redis.asyncio import connection as aconnection
-    except ImportError:
-        return frozenset()
-    return _init_names(scheme, connection) & _init_names(scheme, aconnection)
+    sync, asyncio = _redis_py_names(scheme)
+    return sync & asyncio
 
 
-@cache
 def _sync_only_in_redis_py(scheme: str) -> frozenset[str]:
     """The arguments only redis-py's sync classes take for a ``scheme`` URL
     (``ssl_validate_ocsp``); empty without redis-py."""
+    sync, asyncio = _redis_py_names(scheme)
+    return sync - asyncio
+
+
+@cache
+def _redis_py_names(scheme: str) -> tuple[frozenset[str], frozenset[str]]:
+    """What redis-py's sync and asyncio classes take for a ``scheme`` URL (both empty without
+    redis-py), read once per scheme."""
     try:
         from redis import connection
         from redis.asyncio import connection as aconnection
     except ImportError:
-        return frozenset()
-    return _init_names(scheme, connection) - _init_names(scheme, aconnection)
+        return frozenset(), frozenset()
+    return _init_names(scheme, connection), _init_names(scheme, aconnection)
 
 
 def _init_names(scheme: str, connection: Any) -> frozenset[str]:
-    """:func:`_taken_by_redis_py` for one of redis-py's ``connection`` modules."""
+    """The names taken for a ``scheme`` URL by one of redis-py's ``connection`` modules."""
     classes = {
         "redis": connection.Connection,
         "rediss": connection.SSLConnection,
