@@ -25,7 +25,6 @@ from policyroute.execution.hooks import Usage
 __all__ = [
     "all_choices_finished",
     "checked_usage",
-    "chunk_text",
     "count_answer",
     "has_content",
     "has_finish_reason",
@@ -281,12 +280,3 @@ def has_role(chunk: Any) -> bool:
     """
     choices = _get(chunk, "choices")
     return bool(choices) and any(_get(_get(c, "delta"), "role") for c in choices)
-
-
-def chunk_text(chunk: Any) -> str:
-    """The text content of a stream chunk (first choice), or ``""``."""
-    choices = _get(chunk, "choices")
-    if not choices:
-        return ""
-    text = _get(_get(choices[0], "delta"), "content")
-    return text if isinstance(text, str) else ""
