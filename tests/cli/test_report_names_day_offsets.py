@@ -5,6 +5,11 @@ fraction of any length. Python 3.10's ``datetime.fromisoformat`` refuses ``Z``, 
 fractions of other than 3 or 6 digits, where 3.11's reads them: a report grouped a record under
 the day as written on 3.10 and under its UTC day on 3.11. The timestamp is now read by
 policyroute itself, so these run the same on the interpreter at hand as on 3.10.
+
+It also reads ISO 8601's end-of-day ``24:00`` and a leap second ``:60``, valid times that
+``datetime`` refuses: ``2026-01-02T24:00:00-05:00`` (05:00 UTC on 3 January) was grouped under
+2 January, the day as written, and ``2026-06-30T23:59:60-05:00`` (a leap second, 04:59:60 UTC on
+1 July) under 30 June.
 """
 
 from __future__ import annotations
@@ -98,18 +103,48 @@ def test_not_a_timestamp_has_no_day() -> None:
     assert utc_date("2026-13-45") == "2026-13-45"  # looks like a day: shown as written
 
 
+# ISO 8601's end of day and leap second, each with the UTC day it falls on.
+EDGE_CASES = [
+    ("2026-01-02T24:00:00-05:00", "2026-01-03"),
+    ("2026-01-02T24:00-0500", "2026-01-03"),
+    ("2026-01-02T24:00:00+01:00", "2026-01-02"),
+    ("2026-06-30T23:59:60-05:00", "2026-07-01"),
+    ("2026-06-30T23:59:60.5+00:30", "2026-06-30"),
+    ("2026-01-02T24:30:00-05:00", "2026-01-02"),  # no such time: its day as written
+]
+
+
+@pytest.mark.parametrize("cases", [CASES, EDGE_CASES], ids=["forms", "end-of-day-and-leap"])
 def test_report_by_day_groups_every_form_by_its_utc_day(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cases: list[tuple[str, str]]
 ) -> None:
     path = tmp_path / "other-tool.jsonl"
     lines = [
         json.dumps({"kind": "call", "request_id": f"r{i}", "cost": "0.1", "ts": ts})
-        for i, (ts, _) in enumerate(CASES)
+        for i, (ts, _) in enumerate(cases)
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert main(["receipts", "report", str(path), "--by", "day", "--format", "json"]) == 0
     days = json.loads(capsys.readouterr().out)["by"]["day"]
     expected: dict[str, int] = {}
-    for _, day in CASES:
+    for _, day in cases:
         expected[day] = expected.get(day, 0) + 1
     assert {day: row["calls"] for day, row in days.items()} == expected
+
+
+@pytest.mark.parametrize(
+    ("ts", "day"),
+    [
+        ("2026-01-02T24:00:00Z", "2026-01-03"),
+        ("2026-01-02T24:00:00+00:00", "2026-01-03"),
+        ("2026-01-02T24:00:00", "2026-01-03"),  # no offset: taken as UTC
+        ("2026-01-02T23:59:60", "2026-01-02"),
+    ],
+)
+def test_utc_end_of_day(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ts: str, day: str
+) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"kind": "call", "request_id": "r", "cost": "0.1", "ts": ts}) + "\n")
+    assert main(["receipts", "report", str(path), "--by", "day", "--format", "json"]) == 0
+    assert list(json.loads(capsys.readouterr().out)["by"]["day"]) == [day]
