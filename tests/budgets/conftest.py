@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,66 +12,40 @@ import pytest
 
 from budgets.helpers import make_store
 from budgets.proxy import FaultyProxy
+from budgets.redis_servers import cluster, sentinel_group, server
 from policyroute.budgets.stores.base import BudgetStore
 from policyroute.testing import FakeProvider, Reply, Usage
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A throwaway redis-server on a free port; fails instead of skipping when CI is set."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    workdir = tmp_path_factory.mktemp("redis")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(workdir),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not _ping(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not start (exit code {proc.poll()})")
-            time.sleep(0.02)
+    with server(tmp_path_factory.mktemp("redis")) as port:
         yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway three-primary Redis Cluster, reached through two of its nodes."""
+    with cluster(tmp_path_factory.mktemp("redis-cluster")) as ports:
+        yield f"redis+cluster://127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}/"
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway primary and replica watched by one Sentinel, as service ``budgets``."""
+    with sentinel_group(tmp_path_factory.mktemp("redis-sentinel")) as (_, _, sentinel):
+        yield f"redis+sentinel://127.0.0.1:{sentinel}/budgets/0"
+
+
+# The fixture that serves each Redis deployment a store backend names.
+REDIS_URL_FIXTURES = {
+    "redis": "redis_url",
+    "redis-cluster": "redis_cluster_url",
+    "redis-sentinel": "redis_sentinel_url",
+}
 
 
 @pytest.fixture
@@ -97,7 +67,8 @@ def store_factory(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[[], BudgetStore]]:
     """Opens stores on one shared state (same file / same Redis prefix) for this test."""
-    url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    fixture = REDIS_URL_FIXTURES.get(backend)
+    url = request.getfixturevalue(fixture) if fixture else None
     location = str(tmp_path / "budgets.sqlite3") if backend == "sqlite" else url
     prefix = f"t{uuid.uuid4().hex[:10]}"
     opened: list[BudgetStore] = []

@@ -40,6 +40,8 @@ FLAT_PRICE = PriceSpec(input_per_mtok=Decimal(1), output_per_mtok=Decimal(1))
 
 
 def make_store(backend: str, location: str | None, prefix: str) -> BudgetStore:
+    """A store of ``backend``: memory, sqlite, or redis (``redis-cluster`` and ``redis-sentinel``
+    name Redis deployments; ``location`` is then their URL)."""
     if backend == "memory":
         from policyroute.budgets.stores.memory import MemoryStore
 

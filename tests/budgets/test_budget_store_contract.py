@@ -1,4 +1,5 @@
-"""The BudgetStore contract, run against every backend (memory, SQLite, Redis)."""
+"""The BudgetStore contract, run against every backend: memory, SQLite, and Redis as one server,
+as a three-primary Cluster and as a Sentinel-watched primary."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from policyroute.budgets.stores.base import BudgetStore, ReserveLine
 
 D = Decimal
 NOW = 1_750_000_000.0
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis", "redis-cluster", "redis-sentinel"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def line(key: str, limit: str, amount: str, **kw: object) -> ReserveLine:

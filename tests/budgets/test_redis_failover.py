@@ -11,9 +11,6 @@ READONLY, on every call until the process restarted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -22,8 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from budgets.conftest import _free_port, _ping
 from budgets.proxy import FaultyProxy
+from budgets.redis_servers import server
 from policyroute.budgets.stores.base import ReserveLine
 from policyroute.budgets.stores.redis import RedisStore
 from policyroute.errors import BudgetStoreError
@@ -37,36 +34,10 @@ def _line(amount: str = "0.1") -> ReserveLine:
     return ReserveLine(KEY, Decimal("1"), Decimal(amount), time.time() + 3600)
 
 
-@contextlib.contextmanager
-def _server(workdir: Path) -> Iterator[int]:
-    """A throwaway redis-server in ``workdir``; its port."""
-    binary = shutil.which("redis-server")
-    assert binary is not None  # the redis_url fixture skipped or failed already
-    workdir.mkdir()
-    port = _free_port()
-    # A replica's first sync starts at once, not after the default 5 s.
-    args = ["--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"]
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while not _ping(port):
-            assert proc.poll() is None, "redis-server exited"
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.02)
-        yield port
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture
 def servers(redis_url: str, tmp_path: Path) -> Iterator[tuple[int, int]]:
     """The ports of the primary before the failover and of the replica it promotes."""
-    with _server(tmp_path / "old") as old, _server(tmp_path / "new") as new:
+    with server(tmp_path / "old") as old, server(tmp_path / "new") as new:
         yield old, new
 
 

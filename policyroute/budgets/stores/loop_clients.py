@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import functools
 import weakref
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,12 +48,17 @@ class _Entry:
 class LoopClients:
     """One client per running event loop, made by ``make`` on first use in that loop.
 
-    ``make`` returns ``(client, extras)``; the client's ``aclose()`` is awaited when its loop
-    ends or on :meth:`close`, and a ``connection_pool.disconnect()`` too if it has one.
+    ``make`` returns ``(client, extras)``; when its loop ends or on :meth:`close`, ``close``
+    is awaited with the client (by default its ``aclose()``, and a
+    ``connection_pool.disconnect()`` too if it has one). Errors closing it are ignored: a
+    server gone already leaves nothing to close.
     """
 
-    def __init__(self, make: Callable[[], Made]) -> None:
+    def __init__(
+        self, make: Callable[[], Made], close: Callable[[Any], Awaitable[None]] | None = None
+    ) -> None:
         self._make = make
+        self._close = close or _close
         self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Entry] = (
             weakref.WeakKeyDictionary()
         )
@@ -73,7 +78,8 @@ class LoopClients:
         # The entry's clean-up handle holds its loop: drop the entry, or the weak key never
         # goes and every finished loop stays in memory with its closed client.
         self._by_loop.pop(asyncio.get_running_loop(), None)
-        await _close(client)
+        with contextlib.suppress(Exception):
+            await self._close(client)
 
     async def close(self) -> None:
         """Close the running loop's client now (the next :meth:`get` makes a new one)."""
@@ -83,8 +89,7 @@ class LoopClients:
 
 
 async def _close(client: Any) -> None:
-    with contextlib.suppress(Exception):  # a server gone already: nothing to close
-        await client.aclose()
-        pool = getattr(client, "connection_pool", None)
-        if pool is not None:
-            await pool.disconnect()
+    await client.aclose()
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        await pool.disconnect()

@@ -1,4 +1,4 @@
-"""A budget store in Redis, for processes on many hosts.
+"""A budget store in Redis, for processes on many hosts: one server, a Cluster, or Sentinel.
 
 Each operation is one Lua script run atomically by the server (registered once, then called
 by SHA): a reservation checks and holds every line in one step, reclaims expired leases on the
@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -42,7 +43,15 @@ from policyroute.budgets.stores.base import (
     to_nano,
 )
 from policyroute.budgets.stores.loop_clients import LoopClients
+from policyroute.budgets.stores.redis_clients import (
+    RedisClients,
+    config_replies,
+    config_target,
+    release_async,
+    release_sync,
+)
 from policyroute.budgets.stores.redis_eviction import warn_if_evicting
+from policyroute.budgets.stores.redis_topology import topology
 from policyroute.budgets.stores.redis_url import redacted_url, scrub
 from policyroute.errors import BudgetStoreError
 
@@ -87,11 +96,14 @@ class RedisStore:
     """Budget state in Redis, shared by every host that enforces the policy.
 
     Args:
-        url: a ``redis://`` or ``rediss://`` URL.
+        url: a ``redis://``, ``rediss://`` or ``unix://`` URL for one server,
+            ``redis+cluster://`` for a Redis Cluster or ``redis+sentinel://`` for the primary
+            Sentinels name (:mod:`~policyroute.budgets.stores.redis_topology`).
         prefix: namespace of every key (wrapped in a hash tag).
         socket_timeout: seconds before a Redis command (or a wait for a pooled connection)
             counts as failed.
-        max_connections: connections per pool (one pool for sync, one for async calls).
+        max_connections: connections per pool (one pool for sync, one for async calls; in a
+            cluster, per node).
     """
 
     def __init__(
@@ -102,30 +114,23 @@ class RedisStore:
         socket_timeout: float = 5.0,
         max_connections: int = 50,
     ):
-        redis = _redis()
+        _redis()
         self.url = url
         self.prefix = prefix
         self.where = redacted_url(url)
         self._p = "{" + prefix + "}:"
-        self._socket_timeout = socket_timeout
-        self._exc: type[BaseException] = redis.exceptions.RedisError
-        self._max_connections = max_connections
         try:
-            pool = self._pool(redis.BlockingConnectionPool, redis.retry.Retry)
-            # redis-py hands the URL's unknown query arguments (?socket_timout=2) to each
-            # connection it makes, lazily: building one now (it does not connect) turns the
-            # TypeError every call would meet into this store's error, at once.
-            pool.connection_class(**pool.connection_kwargs)
-            # The async client's connections take fewer (no ?ssl_validate_ocsp): the same.
-            apool = self._pool(redis.asyncio.BlockingConnectionPool, redis.asyncio.retry.Retry)
-            apool.connection_class(**apool.connection_kwargs)
+            self._clients = RedisClients(topology(url), socket_timeout, max_connections)
+            self._clients.check()
         except (ValueError, TypeError) as exc:  # the URL itself is malformed
             raise self._fail(exc) from exc
-        self._sync = redis.Redis(connection_pool=pool)
-        self._scripts = {name: SyncScript(self._sync, src) for name, src in _SCRIPTS}
+        self._exc = self._clients.errors
+        # Made on first use: a cluster's sync client connects as it is made, to learn the slots.
+        self._sync_made: tuple[Any, dict[str, SyncScript]] | None = None
+        self._sync_lock = threading.Lock()
         # One async client per event loop: redis-py's async connections belong to the loop
         # that made them (see loop_clients).
-        self._async_clients = LoopClients(self._make_async)
+        self._async_clients = LoopClients(self._make_async, release_async)
         self._eviction_checked = False
 
     @classmethod
@@ -136,26 +141,24 @@ class RedisStore:
     def __repr__(self) -> str:
         return f"RedisStore({self.where!r}, prefix={self.prefix!r})"
 
-    def _pool(self, pool_class: Any, retry_class: Any) -> Any:
-        redis = _redis()
-        # Blocking pools: a burst of concurrent calls waits its turn for a connection
-        # (up to the timeout) instead of failing with "Too many connections".
-        # One retry on a broken connection: a pooled connection that a Redis restart or a
-        # network blip closed fails its next command even though Redis is back. Every script
-        # is idempotent (a reserve whose reply was lost finds its id held and holds nothing
-        # more), so running one again is safe; timeouts are not retried, to bound the wait.
-        # READONLY is retried on a new connection too: after a failover the address names the
-        # promoted replica, but Redis keeps the connections of the primary it demoted, which
-        # refuse every write (and ran none of the script) until they are dropped.
-        errors = (redis.exceptions.ConnectionError, redis.exceptions.ReadOnlyError)
-        return pool_class.from_url(
-            self.url,
-            max_connections=self._max_connections,
-            timeout=self._socket_timeout,
-            socket_timeout=self._socket_timeout,
-            socket_connect_timeout=self._socket_timeout,
-            retry=retry_class(redis.backoff.NoBackoff(), 1, supported_errors=errors),
-        )
+    @property
+    def _sync(self) -> Any:
+        return self._sync_client()[0]
+
+    @property
+    def _scripts(self) -> dict[str, SyncScript]:
+        return self._sync_client()[1]
+
+    def _sync_client(self) -> tuple[Any, dict[str, SyncScript]]:
+        made = self._sync_made
+        if made is None:
+            with self._sync_lock:
+                made = self._sync_made
+                if made is None:
+                    client = self._clients.sync()
+                    made = client, {name: SyncScript(client, src) for name, src in _SCRIPTS}
+                    self._sync_made = made
+        return made
 
     # ------------------------------------------------------------------ argument building
 
@@ -247,7 +250,8 @@ class RedisStore:
                 raise self._fail(config) from config
             config = {}
         self._eviction_checked = True
-        warn_if_evicting(config or {}, repr(self))
+        for reply in config_replies(config or {}):
+            warn_if_evicting(reply or {}, repr(self))
 
     def _fail(self, exc: BaseException) -> BudgetStoreError:
         # redis-py may quote part of a password it misread as the port or a socket path.
@@ -268,7 +272,8 @@ class RedisStore:
         keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
         if not self._eviction_checked:
             try:
-                config = self._sync.config_get("maxmemory*")
+                client = self._sync
+                config = client.config_get("maxmemory*", **config_target(client))
             except self._exc as exc:
                 config = exc
             self._check_eviction(config)
@@ -335,7 +340,9 @@ class RedisStore:
         head = self._p + "line:"
         pattern = head.translate(_GLOB_SPECIALS) + prefix.translate(_GLOB_SPECIALS) + "*"
         try:
-            keys = sorted(_text(k)[len(head) :] for k in self._sync.scan_iter(match=pattern))
+            # A cluster scans every primary: a slot may move while the scan runs, so a key
+            # can be seen twice.
+            keys = sorted({_text(k)[len(head) :] for k in self._sync.scan_iter(match=pattern)})
         except self._exc as exc:
             raise self._fail(exc) from exc
         states = [self.state(key, now=now) for key in keys]
@@ -359,17 +366,15 @@ class RedisStore:
 
     def close(self) -> None:
         """Close the connection pools."""
-        self._sync.close()
-        # redis-py closes a pool it was handed only when it made it itself: disconnect it,
-        # or its sockets are left to the garbage collector (a ResourceWarning, late).
-        self._sync.connection_pool.disconnect()
+        with self._sync_lock:
+            made, self._sync_made = self._sync_made, None
+        if made is not None:
+            release_sync(made[0])
 
     # ------------------------------------------------------------------ async API
 
     def _make_async(self) -> tuple[Any, dict[str, Any]]:
-        redis = _redis()
-        pool = self._pool(redis.asyncio.BlockingConnectionPool, redis.asyncio.retry.Retry)
-        client = redis.asyncio.Redis(connection_pool=pool)
+        client = self._clients.asyncio()
         return client, {name: AsyncScript(client, src) for name, src in _SCRIPTS}
 
     async def areserve(
@@ -385,7 +390,7 @@ class RedisStore:
         keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
         if not self._eviction_checked:
             try:
-                config = await client.config_get("maxmemory*")
+                config = await client.config_get("maxmemory*", **config_target(client))
             except self._exc as exc:
                 config = exc
             self._check_eviction(config)
