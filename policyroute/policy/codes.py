@@ -98,7 +98,8 @@ CODES = MappingProxyType(
         "PR137": CodeInfo(_E, "a budget's limit_usd is below one nano-dollar and counts as 0"),
         "PR138": CodeInfo(_E, "receipts.path or store.path names a directory, not a file"),
         "PR139": CodeInfo(
-            _E, "store.url is not a URL redis-py reads (redis://, rediss://, unix://)"
+            _E,
+            "store.url is not a Redis URL (redis, rediss, unix, redis+cluster, redis+sentinel)",
         ),
         "PR140": CodeInfo(
             _E, "a params.extra_headers value cannot be sent (not ASCII, a control character)"

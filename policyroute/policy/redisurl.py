@@ -12,6 +12,12 @@ connection takes (``?socket_timout=2``): redis-py hands it to every new connecti
 ``TypeError``. No message shows the URL or any part of a variable's value: either may hold the
 password; an argument's name is shown, never its value.
 
+A Redis Cluster (``redis+cluster://h1:6379,h2:6379``) and a Sentinel-watched primary
+(``redis+sentinel://h1:26379,h2:26379/service/0``) are read as
+:mod:`policyroute.budgets.stores.redis_topology` reads them: a malformed host list, a cluster
+database other than 0, or a Sentinel URL without a service is refused, and the rest is checked
+as a one-server URL would be.
+
 The rules follow redis-py's ``parse_url`` (redis 5 to 8), without importing redis: validation
 works where the ``redis`` extra is not installed. Query argument names are the exception: they
 are read off the installed redis-py's connection and pool classes, sync and asyncio (the store
@@ -34,6 +40,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
+from policyroute.budgets.stores.redis_clients import cluster_query_names
+from policyroute.budgets.stores.redis_topology import MULTI_HOST_SCHEMES, TopologyError, topology
 from policyroute.policy.endpoints import authority_problem, blank_problem
 from policyroute.policy.envrefs import env_names, expand_env
 
@@ -104,8 +112,10 @@ def redis_url_problem(url: str) -> str | None:
     if scheme is None:
         return "has no scheme"
     name = scheme.group(1)
+    if name in MULTI_HOST_SCHEMES:
+        return _multi_host_problem(url, name)
     if name not in _SCHEMES:
-        if name.lower() in _SCHEMES:
+        if name.lower() in (*_SCHEMES, *MULTI_HOST_SCHEMES):
             return f"writes the scheme {name!r} in capitals"
         return f"uses the scheme {name.lower()!r}"
     if not url[scheme.end() :].startswith("//"):
@@ -133,6 +143,29 @@ def redis_url_problem(url: str) -> str | None:
             kind[0](values[0])
         except ValueError:
             return f"gives {arg} a value that is not {kind[1]}"
+    return None
+
+
+def _multi_host_problem(url: str, name: str) -> str | None:
+    """What keeps a ``redis+cluster://`` or ``redis+sentinel://`` URL from naming a deployment:
+    its host list and path, then what one of its data connections would make of the rest."""
+    if not url[len(name) + 1 :].startswith("//"):
+        return f"has no '//' after '{name}:'"
+    try:
+        found = topology(url)
+    except TopologyError as exc:
+        return str(exc)
+    problem = redis_url_problem(found.url)
+    if problem is not None:
+        return problem.replace("rediss://", f"rediss+{found.mode}://")
+    if found.mode != "cluster":
+        return None
+    taken = cluster_query_names()
+    for arg in parse_qs(urlparse(found.url).query):
+        if taken and arg not in taken:
+            return (
+                f"passes the query argument {arg!r}, which redis-py's cluster clients do not take"
+            )
     return None
 
 
@@ -231,5 +264,8 @@ def check_store_url(c: Checker) -> None:
         "PR139",
         ("store", "url"),
         f"store.url{after} is not a URL redis-py can connect with: it {problem}",
-        hint="write redis://host:6379/0, rediss://host:6380/0 (TLS) or unix:///path/to/redis.sock",
+        hint=(
+            "write redis://host:6379/0, rediss://host:6380/0 (TLS), unix:///path/to/redis.sock,"
+            " redis+cluster://host:6379,host2:6379 or redis+sentinel://host:26379/service/0"
+        ),
     )
