@@ -13,6 +13,7 @@ import random
 from typing import TYPE_CHECKING
 
 from policyroute.errors import PolicyValidationError
+from policyroute.policy.load import is_policy_text
 from policyroute.policy.validate import ValidationResult, validate_file, validate_text
 
 if TYPE_CHECKING:
@@ -34,12 +35,16 @@ def _compile(
 def load_policy(
     path: str | os.PathLike[str], *, strict: bool = False, rng: random.Random | None = None
 ) -> CompiledPolicy:
-    """Validate and compile the policy at ``path``.
+    """Validate and compile the policy at ``path``, or the policy's YAML text.
 
-    Raises :class:`~policyroute.errors.PolicyValidationError` carrying every diagnostic when
-    the policy has errors (or, with ``strict``, warnings). ``rng`` is the random source of
-    ``weighted`` orders (a seeded one makes them repeat, as policy tests need).
+    A string with a line break is the policy's text, as everywhere a policy is "a path or the
+    text" (:func:`~policyroute.policy.load.is_policy_text`); its diagnostics name
+    ``<string>``. Raises :class:`~policyroute.errors.PolicyValidationError` carrying every
+    diagnostic when the policy has errors (or, with ``strict``, warnings). ``rng`` is the
+    random source of ``weighted`` orders (a seeded one makes them repeat, as policy tests need).
     """
+    if is_policy_text(path):
+        return _compile(validate_text(path, strict=strict), None, rng)
     source = os.fspath(path)
     return _compile(validate_file(source, strict=strict), source, rng)
 
