@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 __all__ = ["cluster", "free_port", "ping", "sentinel_group", "server", "wait_until"]
 
@@ -139,6 +140,14 @@ def cluster(workdir: Path, masters: int = 3) -> Iterator[list[int]]:
         yield ports
 
 
+def _replica_ready(sentinel: int, service: str, replica: int) -> bool:
+    with redis.Redis(port=sentinel) as client:
+        return any(
+            r["port"] == replica and r["flags"] == "slave" and r["master-link-status"] == "ok"
+            for r in client.sentinel_slaves(service)
+        )
+
+
 @contextlib.contextmanager
 def sentinel_group(workdir: Path, service: str = "budgets") -> Iterator[tuple[int, int, int]]:
     """A primary, its replica (in sync) and one Sentinel monitoring ``service`` that knows the
@@ -166,8 +175,10 @@ def sentinel_group(workdir: Path, service: str = "budgets") -> Iterator[tuple[in
         )
         sentinel = stack.enter_context(server(config.parent, "--sentinel", str(config)))
         _command(sentinel, "sentinel", "debug", "info-period", "100", "publish-period", "100")
+        # Listed at once, but a failover refuses the replica until the Sentinel's own link to
+        # it is up and it reported its link to the primary (flags "slave", status "ok").
         wait_until(
-            lambda: f"{replica}" in _command(sentinel, "sentinel", "replicas", service),
-            "the Sentinel did not discover the replica",
+            lambda: _replica_ready(sentinel, service, replica),
+            "the Sentinel did not find the replica ready to promote",
         )
         yield primary, replica, sentinel
