@@ -95,6 +95,7 @@ class ReceiptRecording:
         except Exception as exc:
             record = self._bare_record("attempt", attempt.call, exc)
             record.update(
+                route=attempt.route or attempt.call.decision.route,
                 attempt=attempt.number,
                 deployment=attempt.candidate.alias,
                 model=attempt.candidate.model,
@@ -146,6 +147,7 @@ class ReceiptRecording:
         except Exception as exc:
             record = self._bare_record("call", call, exc)
             record.update(
+                route=outcome.route or call.decision.route,
                 deployment=outcome.deployment,
                 model=model,
                 attempts=outcome.attempts,

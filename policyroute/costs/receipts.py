@@ -445,7 +445,7 @@ def call_record(
         'call'
     """
     ended = time.time() if now is None else now
-    record = _common(call, call.decision.route, include_prompt=include_prompt)
+    record = _common(call, outcome.route or call.decision.route, include_prompt=include_prompt)
     error_class = getattr(outcome.error, "error_class", None) if outcome.error else None
     record["kind"] = "call"
     record["ts"] = _iso(ended)

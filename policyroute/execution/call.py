@@ -71,6 +71,9 @@ class RoutingPolicy(Protocol):
     ) -> Sequence[Candidate]:
         """The candidates of a route or group name (budget downgrades)."""
 
+    def route_params(self, name: str) -> Mapping[str, Any] | None:
+        """The ``params`` of the route ``name``; ``None`` when no route has that name."""
+
 
 @dataclass(frozen=True, slots=True)
 class Action:
@@ -98,6 +101,7 @@ class CallState:
         "_permit",
         "_retry",
         "_rng",
+        "_route_params",
         "_skipped",
         "_thinking",
         "_wait_source",
@@ -111,6 +115,7 @@ class CallState:
         "messages",
         "policy",
         "request",
+        "route",
     )
 
     def __init__(
@@ -126,6 +131,10 @@ class CallState:
         self.policy = policy
         self.request = request
         self.decision = decision
+        # The route the call runs as: the matched one until a budget downgrades it to another
+        # route, whose params then apply (a downgrade to a model or group keeps the route).
+        self.route = decision.route
+        self._route_params: Mapping[str, Any] = decision.params
         self._defaults = policy.defaults
         self._breakers = breakers
         self._rng = rng
@@ -247,15 +256,19 @@ class CallState:
             raise NoCandidateError(
                 f"budget downgrade to '{target}' was already applied for this call;"
                 " check the budgets' on_exceed targets",
-                route=self.decision.route,
+                route=self.route,
             )
         self._downgrades.add(target)
         candidates = self.policy.candidates_for(target, self.request, stats=stats)
         if not candidates:
             raise NoCandidateError(
                 f"budget downgrade target '{target}' has no usable candidate",
-                route=self.decision.route,
+                route=self.route,
             )
+        params = self.policy.route_params(target)
+        if params is not None:
+            self.route = target
+            self._route_params = params
         self.candidates = deque(candidates)
         self._skipped.clear()
         self._forced = False
@@ -298,7 +311,7 @@ class CallState:
             params=self._params(candidate),
             number=len(self.attempts) + 1,
             retry=retry,
-            route=self.decision.route,
+            route=self.route,
             waited_s=self._waited,
             wait_source=self._wait_source,
         )
@@ -310,7 +323,7 @@ class CallState:
         if isinstance(key, Secret):
             params["api_key"] = key.reveal()
         params.update(self._call_params)
-        params.update(self.decision.params)
+        params.update(self._route_params)
         metadata = params.get("metadata")
         if type(metadata) is dict:
             # litellm writes into the metadata it is given (timing windows, hidden params):
@@ -405,7 +418,7 @@ class CallState:
     def fail(self, error: ProviderError) -> ProviderError:
         """``error`` with the call's attempts and route attached, ready to raise."""
         error.attempts = tuple(self.attempts)
-        error.route = self.decision.route
+        error.route = self.route
         return error
 
     def exhausted(self) -> ProviderError:
@@ -414,13 +427,13 @@ class CallState:
             skipped = [c.alias for c in self._skipped]
             if not skipped:
                 raise NoCandidateError(
-                    f"route '{self.decision.route}' has no candidate for this request",
-                    route=self.decision.route,
+                    f"route '{self.route}' has no candidate for this request",
+                    route=self.route,
                 )
             raise NoCandidateError(
-                f"route '{self.decision.route}': every candidate is circuit-open"
+                f"route '{self.route}': every candidate is circuit-open"
                 f" ({', '.join(skipped)}); retry after the cooldown or reset the breakers",
-                route=self.decision.route,
+                route=self.route,
                 skipped=skipped,
             )
         tried = ", ".join(f"{e.deployment}: {e.error_class}" for e in self.errors)
@@ -429,7 +442,7 @@ class CallState:
             open_note = f"; skipped circuit-open: {', '.join(c.alias for c in self._skipped)}"
         # The last error's own message says why, which the class names alone do not.
         err = AllCandidatesFailedError(
-            f"route '{self.decision.route}': all {len(self.attempts)} attempt(s) failed"
+            f"route '{self.route}': all {len(self.attempts)} attempt(s) failed"
             f" ({tried}){open_note}; last error: {self.errors[-1]}",
             errors=self.errors,
             deployment=self.errors[-1].deployment,
@@ -453,7 +466,7 @@ class CallState:
         return CallResult(
             response=response,
             decision=self.decision,
-            route=self.decision.route,
+            route=self.route,
             deployment=attempt.candidate.alias,
             model=attempt.candidate.model,
             attempts=tuple(self.attempts),

@@ -360,6 +360,7 @@ class Executor:
                 cost=call.cost,
                 latency_s=elapsed,
                 time_to_first_token_s=result.time_to_first_token_s,
+                route=call.route,
             )
         status: CallStatus
         if isinstance(error, BudgetExceeded):
@@ -378,6 +379,7 @@ class Executor:
             attempts=len(call.attempts),
             cost=call.cost,
             latency_s=elapsed,
+            route=call.route,
         )
 
     # ------------------------------------------------------------------ non-streaming

@@ -97,7 +97,9 @@ class AttemptInfo:
     within the call from 1; ``retry`` counts tries of this deployment from 0. ``waited_s`` is
     how long the executor slept before this attempt, as it asked its sleep function (capped
     by ``retry_after_max``; 0 when it did not wait: a call's first attempt, an immediate
-    fall-over); ``wait_source`` says why (``None``: no wait).
+    fall-over); ``wait_source`` says why (``None``: no wait). ``route`` is the route the
+    attempt runs as: the one that matched, or the last route a budget downgraded the call to
+    (its ``params`` then apply, and its budgets).
     """
 
     call: CallInfo
@@ -156,7 +158,11 @@ class AttemptOutcome:
 
 @dataclass(slots=True)
 class CallOutcome:
-    """How the whole call ended."""
+    """How the whole call ended.
+
+    ``route`` is the route the call ended as: the last route a budget downgraded it to, else
+    the one that matched (``None``: the matched one, for outcomes built elsewhere).
+    """
 
     status: Literal["ok", "error", "cancelled", "interrupted", "refused"]
     deployment: str | None = None
@@ -166,6 +172,7 @@ class CallOutcome:
     cost: Decimal = Decimal(0)
     latency_s: float = 0.0
     time_to_first_token_s: float | None = None
+    route: str | None = None
 
 
 class Accounting(Protocol):

@@ -372,6 +372,17 @@ class CompiledPolicy:
                 return i
         return -1
 
+    def route_params(self, name: str) -> Mapping[str, Any] | None:
+        """The ``params`` of the route ``name`` (what a call downgraded to it sends), ``None``
+        when no route has that name.
+
+        Example:
+            >>> policy.route_params("cheap")  # doctest: +SKIP
+            mappingproxy({'max_tokens': 256})
+        """
+        compiled = self._routes_by_name.get(name)
+        return None if compiled is None else compiled.params
+
     def candidates_for(
         self,
         target: str,

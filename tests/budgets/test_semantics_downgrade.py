@@ -7,6 +7,7 @@ group as keeping the call's route with cheaper models.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import pytest
 import policyroute
 from budgets.helpers import fixed_counter
 from policyroute.budgets import BudgetGuard, MemoryStore
+from policyroute.cli import main as cli_main
 from policyroute.errors import BudgetExceeded
 from policyroute.execution.hooks import Admission, AttemptInfo, CallInfo
+from policyroute.langchain import ChatPolicyRoute
 from policyroute.policy.compile import CompiledPolicy
 from policyroute.policy.loader import load_policy
 from policyroute.request import Request
@@ -157,3 +160,66 @@ def test_a_downgrade_to_a_group_keeps_the_calls_route_and_its_budgets(tmp_path: 
     admission = _Call(policy, guard, Request(messages=MESSAGES, metadata={"tier": "gold"})).admit()
     charges = guard.settle(admission, Decimal("0.00002"))
     assert [c.budget for c in charges] == ["premium-daily"]
+
+
+ECONOMY_PARAMS_POLICY_BUDGETS = """\
+  - name: premium-daily
+    limit_usd: 0.001
+    window: day
+    routes: [premium]
+    on_exceed: {downgrade: economy}
+"""
+
+
+def _routes_in(receipts: Path) -> list[tuple[str, str | None]]:
+    lines = [json.loads(line) for line in receipts.read_text(encoding="utf-8").splitlines()]
+    return [(r["kind"], r["route"]) for r in lines]
+
+
+def test_a_call_downgraded_to_a_route_is_that_routes_call_in_receipts_answer_and_report(
+    tmp_path: Path, fake_provider: FakeProvider, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The receipts, the answer's metadata and ``receipts report --by route`` all name the route
+    the budget downgraded the call to, and that route's ``params`` are what is sent."""
+    fake_provider.set_default("fake-small", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
+    text = POLICY.format(base=fake_provider.openai_base, budgets=ECONOMY_PARAMS_POLICY_BUDGETS)
+    text = text.replace("  - name: economy\n    to: small\n", _ECONOMY_WITH_PARAMS)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text, encoding="utf-8")
+
+    response = policyroute.completion(
+        policy=str(policy), messages=MESSAGES, metadata={"tier": "gold"}
+    )
+
+    assert response._hidden_params["policyroute"]["route"] == "economy"
+    (sent,) = fake_provider.requests
+    assert sent.body["max_tokens"] == 5  # economy's params, not the defaults' 10
+    assert sent.body["temperature"] == 0.25
+    receipts = tmp_path / "receipts.jsonl"
+    assert _routes_in(receipts) == [("attempt", "economy"), ("call", "economy")]
+    assert cli_main(["receipts", "report", str(receipts), "--by", "route", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["by"]["route"]) == {"economy"}
+
+
+def test_a_chat_model_answer_names_the_route_a_budget_downgraded_it_to(
+    tmp_path: Path, fake_provider: FakeProvider
+) -> None:
+    fake_provider.set_default("fake-small", Reply(text="hi", usage=Usage(prompt=7, completion=3)))
+    text = POLICY.format(base=fake_provider.openai_base, budgets=ECONOMY_PARAMS_POLICY_BUDGETS)
+    text = text.replace("  - name: economy\n    to: small\n", _ECONOMY_WITH_PARAMS)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text, encoding="utf-8")
+    llm = ChatPolicyRoute(policy=str(policy))
+
+    message = llm.invoke("hello", config={"metadata": {"tier": "gold"}})
+
+    assert message.response_metadata["policyroute"]["route"] == "economy"
+    assert fake_provider.requests[0].body["max_tokens"] == 5
+
+
+_ECONOMY_WITH_PARAMS = """\
+  - name: economy
+    to: small
+    params: {max_tokens: 5, temperature: 0.25}
+"""

@@ -85,6 +85,9 @@ class StubPolicy:
     ) -> Sequence[Candidate]:
         return self.groups[target]
 
+    def route_params(self, name: str) -> Mapping[str, Any] | None:
+        return None
+
 
 class RecordingAccounting:
     """Records every admit / settle / finish; can refuse or downgrade on demand."""
