@@ -3,7 +3,9 @@
 A ``url`` under the default backend (``sqlite``) most likely meant Redis: left alone, the
 budgets would be kept in a local file, one per host, and hosts sharing a budget would each
 spend it in full (PR132). A Redis store without a ``url`` cannot be reached (PR131). Settings
-another backend reads (``path``, ``lock_timeout``) are flagged as doing nothing (PR133).
+another backend reads (``path``, ``lock_timeout``) are flagged as doing nothing (PR133), and so is
+``prefix`` outside Redis: it looks like it keeps two policies sharing one SQLite file apart, and
+it does not.
 
 Example:
     >>> from policyroute.policy.validate import validate_text
@@ -25,11 +27,17 @@ if TYPE_CHECKING:
 __all__ = ["check_store"]
 
 _DEFAULT_BACKEND = StoreSpec().backend
-# The settings each backend reads, beyond ``backend``, ``lease`` and ``prefix``.
+# The settings each backend reads, beyond ``backend`` and ``lease``.
 _READS = {
     "memory": frozenset(),
     "sqlite": frozenset({"path", "lock_timeout"}),
-    "redis": frozenset({"url"}),
+    "redis": frozenset({"url", "prefix"}),
+}
+# What keeps budgets apart where ``prefix`` does not.
+_INSTEAD_OF_PREFIX = {
+    "memory": "remove prefix: a memory store is private to one process and its policy already",
+    "sqlite": "remove prefix; to keep policies apart give each its own store.path "
+    "(a separate SQLite file), or give their budgets distinct names",
 }
 
 
@@ -68,3 +76,12 @@ def check_store(c: Checker) -> None:
                 key=True,
                 hint=f"remove {setting}, or choose the backend it is for",
             )
+    if "prefix" in store and "prefix" not in _READS[backend]:
+        c.emit(
+            "PR133",
+            ("store", "prefix"),
+            f"store.prefix does nothing with the {backend} backend: only redis reads it, and"
+            " budgets of the same name in one store share their spend whatever the prefix",
+            key=True,
+            hint=_INSTEAD_OF_PREFIX[backend],
+        )
