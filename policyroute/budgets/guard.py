@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from policyroute._blocking import BlockingPool
 from policyroute._shielded import despite_cancellation
 from policyroute.budgets.charges import (
     BudgetCharge,
@@ -59,6 +60,9 @@ _CLAMP_ROUNDS = 3
 # Extra lease beyond a request's timeout, for the settle that follows it.
 _LEASE_MARGIN_S = 30.0
 _DOWNGRADE_MEMORY = 10_000
+# State reads of stores without an async twin (a third party's, Redis's sync client), shared
+# by every guard: they are rare (a clamp after a refusal), so a few threads serve them.
+_STATE_READS = BlockingPool("policyroute-budget-state", 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +442,11 @@ def _with_reclaimed(
 
 
 async def _astate(store: BudgetStore, key: str, now: float) -> LineState:
-    # State reads are rare (clamping only) and the protocol keeps them sync; a worker thread
-    # keeps blocking stores off the event loop.
-    return await asyncio.to_thread(store.state, key, now=now)
+    # State reads are rare (clamping only) and the protocol keeps them sync. A store with an
+    # async twin (SQLite) reads through it, in its own threads; any other in a pool of this
+    # module's, never the loop's default executor, which the application's calls share.
+    astate = getattr(store, "astate", None)
+    if astate is not None:
+        state: LineState = await astate(key, now=now)
+        return state
+    return await _STATE_READS.run(store.state, key, now=now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 import time
@@ -38,11 +37,11 @@ async def test_uncontended_calls_take_no_thread_hop(
 ) -> None:
     hops: list[object] = []
 
-    async def counting_to_thread(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    async def counting_in_worker(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         hops.append(fn)
         return fn(*args, **kwargs)
 
-    monkeypatch.setattr(sqlite_store.asyncio, "to_thread", counting_to_thread)
+    monkeypatch.setattr(store, "_in_worker", counting_in_worker)
     store._last_sweep = NOW  # the sweep just ran (see the sweep test)
     ok = await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
     assert ok.ok
@@ -57,13 +56,13 @@ async def test_a_locked_database_falls_back_to_a_waiting_worker(
     store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hops: list[object] = []
-    real_to_thread = asyncio.to_thread
+    in_worker = store._in_worker
 
-    async def counting_to_thread(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+    async def counting_in_worker(fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         hops.append(fn)
-        return await real_to_thread(fn, *args, **kwargs)
+        return await in_worker(fn, *args, **kwargs)
 
-    monkeypatch.setattr(sqlite_store.asyncio, "to_thread", counting_to_thread)
+    monkeypatch.setattr(store, "_in_worker", counting_in_worker)
     store._last_sweep = NOW
     # Another process's writer holds the lock for a moment, having spent 0.5 already.
     other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)

@@ -8,7 +8,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +68,11 @@ def store_error(store: SQLiteStore, exc: sqlite3.Error) -> BudgetStoreError:
     return BudgetStoreError(message)
 
 
+def _busy_timeout(cur: sqlite3.Cursor, seconds: float) -> None:
+    """Make the cursor's connection wait up to ``seconds`` for another connection's lock."""
+    cur.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+
+
 class Busy(Exception):
     """The loop thread's attempt found the database locked; nothing was changed."""
 
@@ -80,23 +87,46 @@ class Transaction:
     can run it again in a worker thread.
     """
 
-    __slots__ = ("_conn", "_cur", "_on_loop", "_read_only", "_store", "rollback")
+    __slots__ = ("_conn", "_cur", "_deadline", "_on_loop", "_read_only", "_store", "rollback")
 
-    def __init__(self, store: SQLiteStore, *, read_only: bool = False, on_loop: bool = False):
+    def __init__(
+        self,
+        store: SQLiteStore,
+        *,
+        read_only: bool = False,
+        on_loop: bool = False,
+        deadline: float | None = None,
+    ):
         self._store = store
         self._read_only = read_only
         self._on_loop = on_loop
+        # When (time.monotonic()) the wait for the lock must end, where the transaction
+        # already queued for a worker thread: the connection waits only what is left.
+        self._deadline = deadline
         self.rollback = False
 
     def __enter__(self) -> Transaction:
         try:
             self._conn, self._cur = self._store._cursor(on_loop=self._on_loop)
-            self._begin()
+            if self._deadline is not None:
+                _busy_timeout(self._cur, self._deadline - time.monotonic())
+                try:
+                    self._begin()
+                except BaseException:
+                    self._restore_timeout()
+                    raise
+            else:
+                self._begin()
         except sqlite3.Error as exc:
             if self._on_loop and _is_busy(exc):
                 raise Busy from exc
             raise store_error(self._store, exc) from exc
         return self
+
+    def _restore_timeout(self) -> None:
+        # The connection is the thread's, used again by transactions that did not queue.
+        with contextlib.suppress(sqlite3.Error):
+            _busy_timeout(self._cur, self._store.timeout)
 
     def _begin(self) -> None:
         self._cur.execute("BEGIN" if self._read_only else "BEGIN IMMEDIATE")
@@ -108,6 +138,13 @@ class Transaction:
         return self._cur.executemany(sql, rows)
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            self._end(exc_type, exc)
+        finally:
+            if self._deadline is not None:
+                self._restore_timeout()
+
+    def _end(self, exc_type: Any, exc: BaseException | None) -> None:
         try:
             if exc_type is None and not self.rollback:
                 try:

@@ -7,8 +7,8 @@ crash, which is what reservations need; a power cut may lose the last few commit
 keeps its own connection, and checks before each transaction that the path still names the file
 it opened: a file removed or replaced while in use is reopened (its tables created if need be),
 so every process enforces budgets on the same file. A thread's connection is closed as the
-thread ends (the workers of each ``asyncio.run``'s default executor, a short-lived thread, a
-pool that shrinks), except the store's first, which it keeps open so that the file's WAL is not
+thread ends (a short-lived thread, a pool that shrinks, one of the store's own threads that
+idled), except the store's first, which it keeps open so that the file's WAL is not
 checkpointed and deleted each time its last connection closes: the store holds the connections
 of live threads and that one, and :meth:`close` closes them all.
 
@@ -16,8 +16,18 @@ Async methods first run the transaction on the event loop's own thread, on a con
 never waits for a lock: uncontended, that is one short transaction (tens of microseconds, no
 fsync) and saves a hop to a worker thread, which costs more than the transaction itself. When
 another connection holds the write lock, the attempt is rolled back untouched and the same
-transaction runs through :func:`asyncio.to_thread`, where SQLite's busy handler waits as in
-the sync API. Either way it is one ``BEGIN IMMEDIATE`` transaction, so atomicity is unchanged.
+transaction runs in one of the store's own worker threads, where SQLite's busy handler waits as
+in the sync API. Either way it is one ``BEGIN IMMEDIATE`` transaction, so atomicity is
+unchanged. The periodic sweep and the loop connection's checkpoints run there too.
+
+The store's threads (:class:`~policyroute._blocking.BlockingPool`, at most 8 (``_WORKERS``),
+started at the first transaction that needs one, daemons) are never the event loop's default
+executor: that pool is small and the application shares it (litellm prepares every
+``acompletion`` there), so a file held locked for a while would stall every async call, budget
+or none, behind the waiting transactions. Transactions beyond the bound queue for a thread, and
+the time one queued counts against ``timeout``, which so bounds its whole wait. A thread idle
+for 30 s ends (and its connection closes); :meth:`close` ends them all. The threads serve every
+event loop that uses the store, and a child made by ``fork()`` starts with none.
 
 Schema: ``budget_lines`` (one row per budget line: limit, spent, reserved, thresholds),
 ``spend_buckets`` (spend of rolling windows, by bucket) and ``open_reservations`` (one row per
@@ -38,7 +48,6 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import json
@@ -54,6 +63,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from policyroute._blocking import BlockingPool
 from policyroute._files import file_id
 from policyroute.budgets.stores import _sqlite_sql as sql
 from policyroute.budgets.stores._sqlite_tx import (
@@ -92,7 +102,21 @@ _LOCK_RETRY_SECONDS = 30.0
 # the page count that the worker connections' wal_autocheckpoint lets accumulate.
 _LOOP_CHECKPOINT_EVERY = 1000
 
+# The store's own worker threads, for the transactions that leave the event loop (the database
+# was locked, the periodic sweep, a checkpoint): waits for one file's lock. A waiting thread
+# sleeps in SQLite's busy handler and polls the lock; more of them would only take CPU from the
+# lock's holder, and once it lets go, each transaction takes tens of microseconds.
+_WORKERS = 8
+# A transaction that queued longer than this for a worker thread waits only what is left of
+# the store's timeout for the lock; shorter (a worker was free) keeps the connection's own
+# and saves two PRAGMAs.
+_QUEUED = 0.001
+# Timeouts SQLite's busy handler cannot take in milliseconds (an int) wait as they are.
+_MAX_WAIT = 2**31 / 1000
+
 _T = TypeVar("_T")
+# Set in a worker thread when the transaction queued for it: when its timeout runs out.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("_DEADLINE", default=None)
 # Set while an async method runs its transaction on the loop thread's non-waiting connection.
 _ON_LOOP: contextvars.ContextVar[bool] = contextvars.ContextVar("_ON_LOOP", default=False)
 
@@ -193,6 +217,8 @@ class SQLiteStore:
         self._last_sweep = float("-inf")
         self._last_reclaim = float("-inf")
         self._closed = False
+        # Made at the first transaction that leaves the event loop; close() ends its threads.
+        self._pool: BlockingPool | None = None
         # The file's identity (device, inode), taken by the first connection.
         self._ident: tuple[int, int] | None = None
         try:
@@ -305,7 +331,9 @@ class SQLiteStore:
         held.close()
 
     def _lock_retry(self, *, read_only: bool = False) -> Transaction:
-        return Transaction(self, read_only=read_only, on_loop=_ON_LOOP.get())
+        return Transaction(
+            self, read_only=read_only, on_loop=_ON_LOOP.get(), deadline=_DEADLINE.get()
+        )
 
     async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """Run the sync method ``fn`` here if the database is free, else in a worker thread."""
@@ -321,12 +349,41 @@ class SQLiteStore:
         finally:
             _ON_LOOP.reset(token)
         if busy:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await self._in_worker(fn, *args, **kwargs)
         self._loop_commits += 1
         if self._loop_commits >= _LOOP_CHECKPOINT_EVERY:
             self._loop_commits = 0
-            await asyncio.to_thread(self._checkpoint)
+            await self._in_worker(self._checkpoint)
         return result
+
+    async def _in_worker(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        """Run the sync method ``fn`` in one of the store's own worker threads.
+
+        Never the event loop's default executor, which the application shares (litellm
+        prepares each call there): while another process holds the file's write lock, each
+        waiting transaction holds a thread for up to ``timeout``. The store's threads are
+        :data:`_WORKERS` at most; further work queues for one, and the time it queued counts
+        against its ``timeout``, which so bounds the whole wait as it does in the sync API.
+        """
+        if self._closed:
+            raise BudgetStoreError(f"budget store {self.path} is closed")
+        pool = self._pool
+        if pool is None:
+            with self._all_lock:
+                pool = self._pool
+                if pool is None:
+                    pool = self._pool = BlockingPool("policyroute-budget-sqlite", _WORKERS)
+        began = time.monotonic() if 0 < self.timeout < _MAX_WAIT else None
+        return await pool.run(self._waiting, began, fn, *args, **kwargs)
+
+    def _waiting(
+        self, began: float | None, fn: Callable[..., _T], /, *args: Any, **kwargs: Any
+    ) -> _T:
+        """``fn(*args, **kwargs)``, its transactions waiting only what is left of ``timeout``
+        since ``began``."""
+        if began is not None and time.monotonic() - began > _QUEUED:
+            _DEADLINE.set(began + self.timeout)  # in the worker's copy of the caller's context
+        return fn(*args, **kwargs)
 
     def _checkpoint(self) -> None:
         try:
@@ -449,6 +506,9 @@ class SQLiteStore:
             self._closed = True
             held, self._all = list(self._all), weakref.WeakSet()
             self._anchor = None
+            pool = self._pool
+        if pool is not None:
+            pool.close()
         for each in held:
             each.close()
         self._local = threading.local()
@@ -467,7 +527,7 @@ class SQLiteStore:
         """Async twin of :meth:`reserve` (on the loop thread unless the database is locked)."""
         if now - self._last_sweep >= _SWEEP_EVERY:
             # The periodic sweep scans whole tables: keep it off the event loop.
-            return await asyncio.to_thread(
+            return await self._in_worker(
                 self.reserve,
                 lines,
                 reservation_id=reservation_id,
@@ -497,6 +557,10 @@ class SQLiteStore:
     async def areclaim_expired(self, now: float) -> int:
         """Async twin of :meth:`reclaim_expired`."""
         return await self._run(self.reclaim_expired, now)
+
+    async def astate(self, key: str, *, now: float) -> LineState:
+        """Async twin of :meth:`state`."""
+        return await self._run(self.state, key, now=now)
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""

@@ -1,0 +1,169 @@
+"""Worker threads of their own for the blocking waits of a budget store or a receipt sink.
+
+Async code hands work that may block (a SQLite transaction waiting for another process's write
+lock, a user's receipt callable doing I/O) to a thread, so that the event loop goes on. Not to
+the loop's default executor (:func:`asyncio.to_thread`, ``run_in_executor(None, ...)``): that
+pool is small (``min(32, cpus + 4)`` workers) and the whole application shares it; litellm
+prepares every ``acompletion`` there and LangChain runs sync callbacks there. A database held
+locked for a while would have each waiting reservation or receipt occupy one of its workers,
+and every other async call of the application would stall behind them, budget or none.
+
+A :class:`BlockingPool` belongs to one owner (a store, a sink) and starts a thread only when
+work comes and no thread of its own is free, up to ``workers``; further work queues, first in
+first out, until one is. Threads are daemons, named after the pool, and end after
+:data:`IDLE_SECONDS` without work, so that a pool left unused (or never closed) holds none for
+long; :meth:`BlockingPool.close` ends the idle ones at once and lets the busy ones end as the
+queue empties. A pool outlives event loops (each ``asyncio.run`` may use it), and in a child
+made by ``fork()`` it starts empty: the parent's threads do not exist there, and what the
+parent had queued is its own.
+
+Example:
+    >>> pool = BlockingPool("policyroute-example", workers=2)
+    >>> asyncio.run(pool.run(sum, [1, 2, 3]))
+    6
+    >>> pool.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextvars
+import functools
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+__all__ = ["IDLE_SECONDS", "BlockingPool"]
+
+_T = TypeVar("_T")
+
+IDLE_SECONDS: Final = 30.0
+"""How long a pool's thread waits for more work before it ends."""
+
+_Work = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+_POOLS: weakref.WeakSet[BlockingPool] = weakref.WeakSet()
+
+
+class BlockingPool:
+    """At most ``workers`` daemon threads, started as work needs them, for one owner's waits.
+
+    Args:
+        name: the threads' name prefix (shown by ``threading.enumerate()`` and debuggers).
+        workers: how many threads may run work at once; more work waits its turn.
+    """
+
+    def __init__(self, name: str, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"a blocking pool needs at least one worker, not {workers}")
+        self.name = name
+        self.workers = workers
+        self._started = 0
+        self._fresh()
+        _POOLS.add(self)
+
+    def _fresh(self) -> None:
+        """An empty pool: no thread, nothing queued (also what a forked child starts from)."""
+        self._lock = threading.Lock()
+        self._has_work = threading.Condition(self._lock)
+        self._queue: collections.deque[_Work] = collections.deque()
+        self._threads: set[threading.Thread] = set()
+        self._idle = 0
+        self._linger = IDLE_SECONDS
+
+    async def run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        """``fn(*args, **kwargs)`` in one of the pool's threads, in a copy of the caller's
+        context (as :func:`asyncio.to_thread` runs it).
+
+        Cancelling the caller before a thread took the work drops it; once it runs, it runs to
+        its end (a thread cannot be interrupted), and its result is discarded.
+        """
+        context = contextvars.copy_context()
+        call = functools.partial(fn, *args, **kwargs) if kwargs else fn
+        future = self.submit(context.run, call, *(() if kwargs else args))
+        return await asyncio.wrap_future(future)
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any) -> concurrent.futures.Future[_T]:
+        """Queue ``fn(*args)``; its future is done when a thread has run it."""
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        with self._lock:
+            self._queue.append((future, fn, args))
+            if len(self._queue) > self._idle and len(self._threads) < self.workers:
+                self._started += 1
+                thread = threading.Thread(
+                    target=self._work,
+                    args=(self._lock, self._has_work, self._queue),
+                    name=f"{self.name}-{self._started}",
+                    daemon=True,
+                )
+                self._threads.add(thread)
+                try:
+                    thread.start()
+                except BaseException:
+                    self._threads.discard(thread)
+                    self._queue.pop()
+                    raise
+            else:
+                self._has_work.notify()
+        return future
+
+    def threads(self) -> list[threading.Thread]:
+        """The pool's threads now."""
+        with self._lock:
+            return list(self._threads)
+
+    def close(self) -> None:
+        """End the idle threads now, and each busy one once nothing is left queued.
+
+        The pool can still be used: work given afterwards gets a thread that ends as soon as
+        the queue is empty."""
+        with self._lock:
+            self._linger = 0.0
+            self._has_work.notify_all()
+
+    def _work(
+        self,
+        lock: threading.Lock,
+        has_work: threading.Condition,
+        queue: collections.deque[_Work],
+    ) -> None:
+        # The lock, condition and queue are passed in: after a fork, the child's pool has new
+        # ones, and nothing of the parent's (a thread gone, a lock held for good) is touched.
+        while True:
+            with lock:
+                while not queue:
+                    self._idle += 1
+                    woken = has_work.wait(self._linger)
+                    self._idle -= 1
+                    if not woken and not queue:
+                        self._threads.discard(threading.current_thread())
+                        return
+                future, fn, args = queue.popleft()
+            _run_one(future, fn, args)
+            # Not kept while waiting for more: the work's arguments may be large.
+            del future, fn, args
+
+
+def _run_one(future: concurrent.futures.Future[Any], fn: Callable[..., Any], args: Any) -> None:
+    if not future.set_running_or_notify_cancel():
+        return  # its caller was cancelled before a thread took it
+    try:
+        result = fn(*args)
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+def _after_fork_in_child() -> None:
+    # The child has one thread: the pools' threads are gone, and their locks may be held.
+    for pool in list(_POOLS):
+        pool._fresh()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
+    os.register_at_fork(after_in_child=_after_fork_in_child)
