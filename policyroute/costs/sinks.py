@@ -28,6 +28,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from policyroute._blocking import BlockingPool
 from policyroute.costs.jsonl_sink import JsonlSink
 from policyroute.costs.receipt_json import encode_record
 from policyroute.costs.redact import scrub
@@ -53,7 +54,7 @@ class ReceiptSink(Protocol):
     """Stores receipt records. ``write`` raises :class:`ReceiptError` when it cannot.
 
     A sink may set ``blocking = True`` to ask async callers to run its writes in a worker
-    thread (SQLite does); sinks without the attribute are treated as blocking.
+    thread; sinks without the attribute are treated as blocking.
 
     A sink may offer ``async awrite(record)``, which async callers await instead (see
     :func:`awrite_record`).
@@ -101,7 +102,8 @@ class CallableSink:
     ``astream``, ``policyroute.acompletion``) awaits a coroutine function on its own event loop
     through :meth:`awrite`, and calls a plain function inline, or in a worker thread when
     ``blocking=True`` (set it for a callable that does I/O, so it does not hold up the event
-    loop). Sync code runs a coroutine function to completion with :func:`asyncio.run`; from a
+    loop; up to 8 of its calls run at once, in threads of the sink's own, and more wait their
+    turn). Sync code runs a coroutine function to completion with :func:`asyncio.run`; from a
     thread whose event loop is running it cannot, and says so with a :class:`ReceiptError`.
 
     Example:
@@ -116,6 +118,9 @@ class CallableSink:
     ) -> None:
         self.fn = fn
         self.blocking = blocking
+        # Made at the first blocking call from async code: never the event loop's default
+        # executor, which a slow callable would take from the application's other calls.
+        self._pool: BlockingPool | None = None
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Call ``fn(record)``; run it to completion if it is a coroutine function."""
@@ -132,7 +137,7 @@ class CallableSink:
         """Call ``fn(record)`` from async code, awaiting it if it is a coroutine function."""
         try:
             if self.blocking:
-                result = await asyncio.to_thread(self.fn, _copy(record))
+                result = await self._threads().run(self.fn, _copy(record))
             else:
                 result = self.fn(_copy(record))
             if inspect.isawaitable(result):
@@ -142,9 +147,25 @@ class CallableSink:
         except Exception as exc:
             raise _failed(self.fn, exc) from exc
 
-    def close(self) -> None:
-        """Nothing to release."""
+    def _threads(self) -> BlockingPool:
+        # Unlocked: loops in two threads making it at once leave one pool unused, whose threads
+        # end as they idle.
+        if self._pool is None:
+            self._pool = BlockingPool("policyroute-sink-callable", _CALLABLE_WORKERS)
+        return self._pool
 
+    def close(self) -> None:
+        """End the sink's threads (once the calls under way return)."""
+        if self._pool is not None:
+            self._pool.close()
+
+
+# How many calls of one blocking CallableSink run at once from async code (each may wait on
+# a network service).
+_CALLABLE_WORKERS = 8
+# Writes of blocking sinks without ``awrite`` (a third party's) from async code: their objects
+# are the user's, so these sinks share one pool, apart from the stores' and the loop's.
+_OTHER_SINKS = BlockingPool("policyroute-sink", 4)
 
 _LEAVES = frozenset((str, int, float, bool, type(None)))
 
@@ -220,9 +241,10 @@ def _run_to_completion(awaitable: Awaitable[object], fn: object) -> None:
 async def awrite_record(sink: ReceiptSink, record: Mapping[str, Any]) -> None:
     """Write ``record`` to ``sink`` from async code, as the sink asks.
 
-    A sink with ``awrite`` (a :class:`CallableSink`, a :class:`MultiSink`) is awaited; a
-    blocking sink (``blocking`` true or missing) runs in a worker thread; any other is called
-    inline.
+    A sink with ``awrite`` (a :class:`CallableSink`, a :class:`MultiSink`, a
+    :class:`SqliteSink`) is awaited; a blocking sink (``blocking`` true or missing) runs in a
+    worker thread, one of 4 that such sinks share (never the event loop's default executor);
+    any other is called inline.
 
     Example:
         >>> await awrite_record(JsonlSink("r.jsonl"), {"kind": "call"})  # doctest: +SKIP
@@ -231,7 +253,7 @@ async def awrite_record(sink: ReceiptSink, record: Mapping[str, Any]) -> None:
     if awrite is not None:
         await awrite(record)
     elif getattr(sink, "blocking", True):
-        await asyncio.to_thread(sink.write, record)
+        await _OTHER_SINKS.run(sink.write, record)
     else:
         sink.write(record)
 

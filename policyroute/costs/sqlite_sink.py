@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from policyroute._blocking import BlockingPool
 from policyroute._files import file_id
 from policyroute._sqlite_busy import is_busy
 from policyroute.costs.receipt_json import UNENCODABLE, encode_record, text_of
@@ -97,6 +98,9 @@ class SqliteSink:
         self._file_id: tuple[int, int] | None = None
         self._closed = False
         self._forked_mid_write = False
+        # Made at the first write from async code; close() ends its threads.
+        self._pool: BlockingPool | None = None
+        self._pool_lock = threading.Lock()
         reset_after_fork(self)
         if connect:
             with self._lock:
@@ -106,6 +110,7 @@ class SqliteSink:
         # A thread of the parent may have held the lock at fork(): it is never released here.
         held = self._lock.locked()
         self._lock = threading.Lock()
+        self._pool_lock = threading.Lock()
         conn, self._conn, self._file_id = self._conn, None, None
         # SQLite forbids using a connection in a child made by fork(): the next write opens
         # another. Closing this process's copy clears SQLite's record of its locks on the
@@ -154,6 +159,23 @@ class SqliteSink:
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Insert one row."""
+        self._write(record, time.monotonic())
+
+    async def awrite(self, record: Mapping[str, Any]) -> None:
+        """Insert one row from async code, in a thread of the sink's own.
+
+        Never the event loop's default executor: while another process holds the database,
+        each waiting write would take one of the threads the application's calls share. The
+        time a write queues for the sink's thread counts against ``timeout``."""
+        pool = self._pool
+        if pool is None:
+            with self._pool_lock:
+                pool = self._pool
+                if pool is None:
+                    pool = self._pool = BlockingPool("policyroute-sink-sqlite", _WORKERS)
+        await pool.run(self._write, record, time.monotonic())
+
+    def _write(self, record: Mapping[str, Any], began: float) -> None:
         try:
             payload = encode_record(record)[:-1].decode("utf-8")
         except UNENCODABLE as exc:
@@ -161,7 +183,6 @@ class SqliteSink:
         values = [None if record.get(c) is None else text_of(record.get(c)) for c in _COLUMNS]
         attempt = record.get("attempt")
         row = (*values, attempt if isinstance(attempt, int) else None, payload)
-        began = time.monotonic()
         where = os.path.abspath(self.path)
         # Threads share the connection, so their writes queue here. The timeout bounds the
         # whole write, queue included: while another process holds the database, the Nth
@@ -169,6 +190,8 @@ class SqliteSink:
         # Lock.acquire refuses a timeout past TIMEOUT_MAX (inf among them), which sqlite3
         # takes as "wait for ever": so does the queue then.
         wait = self.timeout if 0 < self.timeout < threading.TIMEOUT_MAX else -1
+        if wait > 0:
+            wait = max(0.0, wait - (time.monotonic() - began))
         if not self._lock.acquire(timeout=wait):
             raise ReceiptError(
                 f"cannot insert receipt into {where}: database is locked (waited"
@@ -205,7 +228,9 @@ class SqliteSink:
                     _busy_timeout(conn, self.timeout)
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and end the sink's threads (once writes under way end)."""
+        if self._pool is not None:
+            self._pool.close()
         with self._lock:
             conn, self._conn, self._closed = self._conn, None, True
             if conn is not None:
@@ -216,6 +241,9 @@ class SqliteSink:
 # timeout for the database; shorter waits (the usual queue of a few inserts) keep the
 # connection's own timeout and save two PRAGMAs.
 _QUEUED = 0.001
+# Threads for the writes of async code. Writes go one at a time through the sink's connection
+# anyway: two keep one ready behind the one writing, and more would only wait on its lock.
+_WORKERS = 2
 
 
 def _busy_timeout(conn: sqlite3.Connection, seconds: float) -> None:
