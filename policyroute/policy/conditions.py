@@ -2,8 +2,9 @@
 
 Semantics (policy language v1):
 
-- A fact that the request does not have, or whose value is ``None``, is *absent*. Every
-  operator is false on an absent fact except ``ne``, ``nin`` (true) and ``exists: false``.
+- A fact that the request does not have, or whose value is ``None``, is *absent*, and so is
+  ``tags`` when the call has no tag. Every operator is false on an absent fact except ``ne``,
+  ``nin`` (true) and ``exists: false``.
 - ``eq``/``ne``/``in``/``nin`` compare like JSON: ``true`` is not ``1``, ``[1]`` equals ``(1,)``.
 - ``in`` on a list fact (``tags``) holds when any element is in the list; ``nin`` when none is.
 - ``gt``/``gte``/``lt``/``lte`` compare numbers only; a string or a bool is never greater or
@@ -395,7 +396,7 @@ def describe(cond: Condition | None) -> str:
 
 def _why_not(fact: str, value: Any, test: Test) -> str:
     if value is MISSING:
-        return f"{fact} is absent" if test.op != "exists" else f"{fact} exists"
+        return f"{fact} is absent"
     if test.op == "exists":
         return f"{fact}={_fmt(value)} is present"
     return f"{fact}={_fmt(value)} not {_SYMBOL[test.op]} {_fmt(test.value)}"

@@ -4,7 +4,8 @@ A :class:`RequestFacts` wraps one :class:`~policyroute.request.Request`. Cheap f
 (``metadata.*``, ``params.*``, ``tags``, ``model``, ``stream``, ...) are read straight from the
 request; facts that cost something (``input_tokens``, ``has_images``, ``last_user_message``) are
 computed on first use and cached on the instance, so a condition that never runs never pays.
-A fact whose value is ``None`` (or that the request does not have) is *absent*: :data:`MISSING`.
+A fact whose value is ``None`` (or that the request does not have) is *absent*: :data:`MISSING`;
+so is ``tags`` when the call has none.
 Which facts exist, and their types, is :mod:`policyroute.policy.facts_catalog`'s to say.
 
 Example:
@@ -278,8 +279,13 @@ class RequestFacts:
         return MISSING if run_id is None else run_id
 
     def tags(self) -> Any:
-        """The call's tags (a list fact)."""
-        return self.request.tags
+        """The call's tags (a list fact), or :data:`MISSING` when it has none.
+
+        An empty list is no tags: ``tags: {exists: false}`` must hold for a call without
+        any, and every other test reads an empty list as it reads an absent fact.
+        """
+        tags = self.request.tags
+        return tags if tags else MISSING
 
     def last_user_message(self) -> Any:
         """Text of the last user message, or :data:`MISSING` when there is none."""

@@ -65,7 +65,7 @@ def test_absent_derived_facts() -> None:
     assert f.get("run_id") is MISSING
     assert f.get("last_user_message") is MISSING
     assert f.get("has_tools") is False
-    assert f.get("tags") == ()
+    assert f.get("tags") is MISSING  # no tags: `tags: {exists: false}` holds
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,7 @@ def ref_fact(request: Request, path: str) -> Any:
             value = value[key]
         return value
     simple = {
-        "tags": list(request.tags),
+        "tags": list(request.tags) or ABSENT,  # a call without tags has no tags fact
         "message_count": len(request.messages),
         "has_tools": bool(request.tools),
         "model": ABSENT if request.model is None else request.model,
