@@ -8,7 +8,9 @@ Where each figure comes from:
   ``provider``, ``model``, ``deployment`` and ``budget`` breakdowns sum **attempt** receipts,
   because a call that fell over from one model to another spent money on both and only the
   attempts say how much on each.
-- **Calls** count call receipts; **attempts** count attempt receipts.
+- **Calls** count call receipts; **attempts** count attempt receipts. Only attempts name the
+  budgets they charged, so a ``budget``'s calls are the distinct calls (request ids) with an
+  attempt that charged it; an attempt receipt without a request id counts as a call of its own.
 - A **day** is the UTC day of the receipt's ``ts`` (a timestamp written with another offset
   is moved to UTC first).
 - ``attempt_cost`` is the sum over attempt receipts. It equals ``cost`` unless call receipts
@@ -227,6 +229,8 @@ def summarize(
     is_stream = isinstance(records, ReceiptStream)
     seen = ReceiptDeduplicator() if dedupe and not is_stream else None
     problems: list[LineProblem] = []
+    # per budget, the request ids of the calls that charged it (attempts carry no call count)
+    budget_calls: dict[str, set[str | int]] | None = {} if "budget" in report.groups else None
     for place, record in enumerate(records, start=1):
         kind = record.get("kind")
         if kind not in ("call", "attempt"):
@@ -251,7 +255,12 @@ def summarize(
             money = (dim in _FROM_ATTEMPTS) != is_call
             for key in _keys(record, dim):
                 _add(groups.setdefault(key, Totals()), record, cost, is_call, failed, money=money)
+        if budget_calls is not None and not is_call:
+            _note_budget_calls(budget_calls, record, place)
         _add(report.total, record, cost, is_call, failed, money=is_call)
+    if budget_calls is not None:
+        for key, calls in budget_calls.items():
+            report.groups["budget"][key].calls = len(calls)
     report.problems = tuple(problems)
     if isinstance(records, ReceiptStream):
         report.skipped = records.skipped
@@ -260,6 +269,18 @@ def summarize(
         report.duplicates = records.duplicates
         report.conflicts = records.conflicts
     return report
+
+
+def _note_budget_calls(
+    calls: dict[str, set[str | int]], attempt: Mapping[str, Any], place: int
+) -> None:
+    """Note the attempt's call under each budget it charged (the same keys its totals went to)."""
+    request_id = attempt.get("request_id")
+    # an attempt without a request id is a call of its own: its place among the records
+    # (a number, so never equal to a request id) stands in
+    call: str | int = request_id if isinstance(request_id, str) and request_id else place
+    for key in dict.fromkeys(_keys(attempt, "budget")):
+        calls.setdefault(key, set()).add(call)
 
 
 def _add(
