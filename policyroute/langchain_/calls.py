@@ -22,6 +22,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
 from policyroute.costs.redact import redact_params
+from policyroute.langchain_ import openai_options
 from policyroute.langchain_.facts import (
     FACTS_KEY,
     CallFacts,
@@ -102,6 +103,9 @@ def build_request(
     own_model = params.pop("model")
     if model.model_kwargs:
         kwargs = {**model.model_kwargs, **kwargs}
+    if not openai_options.NAMES.isdisjoint(kwargs):
+        # ``stream(..., stream_usage=True)``, as ChatOpenAI takes it, is no provider parameter.
+        kwargs = openai_options.adapt(kwargs)
     requested = kwargs.pop("model", None) or own_model
     tools = kwargs.pop("tools", None)
     tool_choice = kwargs.pop("tool_choice", None)

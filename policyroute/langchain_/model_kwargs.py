@@ -4,8 +4,9 @@ keyword the model does not declare.
 LangChain users write ``ChatOpenAI(top_p=0.9)`` or ``ChatOpenAI(model_kwargs={"seed": 1})`` and
 expect the parameter on every request. langchain-core's models ignore undeclared keywords, so
 without this step ``top_p`` (or a refused ``api_base``) would vanish without a word. Both forms
-are gathered into ``model_kwargs``, checked as call parameters are (types, and the arguments
-that would take over the policy or carry a credential header, refused with a
+are gathered into ``model_kwargs`` (``ChatOpenAI``'s client options translated or refused:
+see :mod:`policyroute.langchain_.openai_options`), checked as call parameters are (types, and
+the arguments that would take over the policy or carry a credential header, refused with a
 :class:`~policyroute.errors.RequestError`), and sent with every call as if passed to
 ``invoke``; a call's own keywords override them.
 
@@ -20,6 +21,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from policyroute.errors import RequestError
+from policyroute.langchain_ import openai_options
 from policyroute.request_checks import check_params, refuse_policy_owned
 
 __all__ = ["gather"]
@@ -61,10 +63,15 @@ def gather(values: Mapping[str, Any], declared: Collection[str]) -> dict[str, An
             raise RequestError(f"{name!r} is given both on its own and in model_kwargs")
         else:
             kwargs[name] = value
+    if not openai_options.NAMES.isdisjoint(kwargs):
+        # ChatOpenAI's client options (stream_usage, default_headers...) are not parameters;
+        # default headers stay apart, for each call to merge with its own extra_headers.
+        kwargs = openai_options.adapt(kwargs, merge_headers=False)
+    sent = openai_options.adapt(kwargs) if "default_headers" in kwargs else kwargs
     # Refused here rather than at the first call: the model would carry a credential header
     # to every call, and its key to every candidate of the route.
-    refuse_policy_owned(kwargs)
-    check_params(kwargs)
+    refuse_policy_owned(sent)
+    check_params(sent)
     if kwargs or given is not None:
         rest["model_kwargs"] = kwargs
     return rest
