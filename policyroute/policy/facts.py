@@ -456,8 +456,15 @@ def request_from_mapping(data: Mapping[str, Any]) -> Request:
         raise RequestError(f"a request must be a mapping, got {type(data).__name__}")
     unknown = sorted(str(k) for k in data if k not in _REQUEST_KEYS and k not in CALL_PARAM_KEYS)
     if unknown:
+        # Imported here: the policy checks' spelling hint, needed only on this error path.
+        from policyroute.policy.schema import _hint
+
+        named = []
+        for key in unknown:
+            hint = _hint(key, sorted(_REQUEST_KEYS | CALL_PARAM_KEYS))
+            named.append(f"{key!r} ({hint})" if hint else repr(key))
         raise RequestError(
-            f"unknown request field(s) {', '.join(map(repr, unknown))}; expected some of "
+            f"unknown request field(s) {', '.join(named)}; expected some of "
             + ", ".join(sorted(_REQUEST_KEYS))
             + " or a call parameter such as 'temperature'"
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import difflib
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -215,6 +215,18 @@ def _kind(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping"
 
 
+def _with_hints(unknown: list[str], known: Iterable[str]) -> str:
+    """The unknown keys, each followed by the policy checks' spelling hint when one is close."""
+    from policyroute.policy.schema import _hint
+
+    choices = sorted(known)
+    named = []
+    for key in unknown:
+        hint = _hint(key, choices)
+        named.append(f"{key} ({hint})" if hint else key)
+    return ", ".join(named)
+
+
 def check_case(raw: Any) -> str | None:
     """What is wrong with the shape of a case, or ``None``.
 
@@ -226,7 +238,8 @@ def check_case(raw: Any) -> str | None:
         return "a case must be a mapping with 'name', 'request' and 'expect'"
     unknown = sorted(str(k) for k in raw if k not in _CASE_KEYS)
     if unknown:
-        return f"unknown case key(s) {', '.join(unknown)}; expected name, request, expect, env"
+        named = _with_hints(unknown, _CASE_KEYS)
+        return f"unknown case key(s) {named}; expected name, request, expect, env"
     if not isinstance(raw.get("name"), str) or not raw["name"]:
         return "a case needs a 'name' (a non-empty string)"
     if not isinstance(raw.get("request"), Mapping):
@@ -236,9 +249,8 @@ def check_case(raw: Any) -> str | None:
         return f"a case needs an 'expect' mapping with some of {', '.join(EXPECT_KEYS)}"
     unknown = sorted(str(k) for k in expect if k not in EXPECT_KEYS)
     if unknown:
-        return (
-            f"unknown expect key(s) {', '.join(unknown)}; expected some of {', '.join(EXPECT_KEYS)}"
-        )
+        named = _with_hints(unknown, EXPECT_KEYS)
+        return f"unknown expect key(s) {named}; expected some of {', '.join(EXPECT_KEYS)}"
     if "error" in expect and len(expect) > 1:
         return "'expect.error' cannot be combined with other expectations"
     if "error" in expect and expect["error"] not in _ROUTING_ERRORS:
