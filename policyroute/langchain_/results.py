@@ -62,21 +62,38 @@ PROVIDER = "policyroute"
 registered as LangChain's translator of their content."""
 
 
-def response_metadata(result: CallResult, finish_reason: str | None) -> dict[str, Any]:
-    """The ``response_metadata`` of the message answering a call."""
-    return {
+def response_metadata(
+    result: CallResult, finish_reason: str | None, logprobs: Any = None
+) -> dict[str, Any]:
+    """The ``response_metadata`` of the message answering a call: as langchain-openai's, the
+    provider's response ``id`` and, when the call asked for them, the choice's ``logprobs``
+    (a plain dict, ``{"content": [...]}``) are there beside ``model_name`` and
+    ``finish_reason``."""
+    metadata: dict[str, Any] = {
         "model_name": result.model,
         "finish_reason": finish_reason,
         "model_provider": PROVIDER,
-        "policyroute": {
-            "route": result.route,
-            "deployment": result.deployment,
-            "attempts": [attempt.as_dict() for attempt in result.attempts],
-            "cost": str(result.cost),
-            "request_id": result.request_id,
-            "time_to_first_token_s": result.time_to_first_token_s,
-        },
     }
+    response_id = read(result.response, "id")
+    if response_id is not None:
+        metadata["id"] = response_id
+    if logprobs is not None:
+        metadata["logprobs"] = _plain(logprobs)
+    metadata["policyroute"] = {
+        "route": result.route,
+        "deployment": result.deployment,
+        "attempts": [attempt.as_dict() for attempt in result.attempts],
+        "cost": str(result.cost),
+        "request_id": result.request_id,
+        "time_to_first_token_s": result.time_to_first_token_s,
+    }
+    return metadata
+
+
+def _plain(value: Any) -> Any:
+    """litellm's logprobs (pydantic models) as the plain JSON values langchain-openai gives."""
+    dump = getattr(value, "model_dump", None)
+    return dump() if callable(dump) else value
 
 
 def chat_result(result: CallResult) -> ChatResult:
@@ -132,7 +149,9 @@ def _message(result: CallResult, choice: Any, response_id: Any, origin: str | No
         read(choice, "message"),
         response_id,
         usage_metadata=usage_metadata(result.usage),
-        response_metadata=response_metadata(result, read(choice, "finish_reason")),
+        response_metadata=response_metadata(
+            result, read(choice, "finish_reason"), read(choice, "logprobs")
+        ),
         thinking_origin=origin,
     )
 

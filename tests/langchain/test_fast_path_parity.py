@@ -72,6 +72,7 @@ def global_cache() -> Iterator[InMemoryCache]:
 def _shape(message: AIMessage) -> dict[str, Any]:
     meta = dict(message.response_metadata)
     meta["policyroute"] = {k: v for k, v in meta["policyroute"].items() if k in ("route",)}
+    meta["id"] = str(meta.get("id")).split("-")[0]  # each call's own response id
     return {
         "type": type(message).__name__,
         # v1 content blocks carry each call's tool call ids; the rest must be equal.
