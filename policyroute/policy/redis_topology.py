@@ -11,7 +11,8 @@ nodes' credentials, and the query what redis-py's data connections take (``?sock
   ``sentinel_username`` and ``sentinel_password`` in the query log in to the Sentinels.
 
 ``rediss+cluster://`` and ``rediss+sentinel://`` use TLS (to the Sentinels too). Nothing here
-imports redis: the policy validator reads these URLs where redis-py is not installed.
+imports redis at import time: the policy validator reads these URLs where redis-py is not
+installed (and without loading the stores); :func:`cluster_query_names` asks redis-py, if any.
 
 Example:
     >>> t = topology("redis+sentinel://:pw@s1,s2:26380/budgets/2?sentinel_password=sp")
@@ -28,13 +29,22 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode
 
-__all__ = ["MULTI_HOST_SCHEMES", "SENTINEL_QUERY", "Topology", "TopologyError", "topology"]
+__all__ = [
+    "MULTI_HOST_SCHEMES",
+    "SENTINEL_QUERY",
+    "Topology",
+    "TopologyError",
+    "cluster_query_names",
+    "topology",
+]
 
 Mode = Literal["server", "cluster", "sentinel"]
 
@@ -131,3 +141,19 @@ def _path(mode: Mode, path: str) -> tuple[str, str]:
     if len(parts) > 2 or (db and not db.isdigit()):
         raise TopologyError("has a path that is not /service or /service/db (a whole number)")
     return db, service
+
+
+@cache
+def cluster_query_names() -> frozenset[str]:
+    """The URL query arguments both of redis-py's cluster clients take for their nodes
+    (the sync one drops others silently, the asyncio one refuses them); empty without redis-py.
+    """
+    try:
+        from redis import cluster
+        from redis.asyncio import cluster as acluster
+    except ImportError:
+        return frozenset()
+    async_names = set(inspect.signature(acluster.RedisCluster.__init__).parameters)
+    taken = async_names & set(cluster.REDIS_ALLOWED_KEYS)
+    # Set by the store or the URL's form itself, never by a query argument.
+    return frozenset(taken - {"host", "port", "retry", "db", "max_connections", "self"})

@@ -14,7 +14,7 @@ password; an argument's name is shown, never its value.
 
 A Redis Cluster (``redis+cluster://h1:6379,h2:6379``) and a Sentinel-watched primary
 (``redis+sentinel://h1:26379,h2:26379/service/0``) are read as
-:mod:`policyroute.budgets.stores.redis_topology` reads them: a malformed host list, a cluster
+:mod:`policyroute.policy.redis_topology` reads them: a malformed host list, a cluster
 database other than 0, or a Sentinel URL without a service is refused, and the rest is checked
 as a one-server URL would be.
 
@@ -40,10 +40,14 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
-from policyroute.budgets.stores.redis_clients import cluster_query_names
-from policyroute.budgets.stores.redis_topology import MULTI_HOST_SCHEMES, TopologyError, topology
 from policyroute.policy.endpoints import authority_problem, blank_problem
 from policyroute.policy.envrefs import env_names, expand_env
+from policyroute.policy.redis_topology import (
+    MULTI_HOST_SCHEMES,
+    TopologyError,
+    cluster_query_names,
+    topology,
+)
 
 if TYPE_CHECKING:
     from policyroute.policy.checks import Checker

@@ -51,7 +51,7 @@ from policyroute.budgets.stores.redis_clients import (
     release_sync,
 )
 from policyroute.budgets.stores.redis_eviction import warn_if_evicting
-from policyroute.budgets.stores.redis_topology import topology
+from policyroute.policy.redis_topology import topology
 from policyroute.budgets.stores.redis_url import redacted_url, scrub
 from policyroute.errors import BudgetStoreError
 
@@ -98,7 +98,7 @@ class RedisStore:
     Args:
         url: a ``redis://``, ``rediss://`` or ``unix://`` URL for one server,
             ``redis+cluster://`` for a Redis Cluster or ``redis+sentinel://`` for the primary
-            Sentinels name (:mod:`~policyroute.budgets.stores.redis_topology`).
+            Sentinels name (:mod:`~policyroute.policy.redis_topology`).
         prefix: namespace of every key (wrapped in a hash tag).
         socket_timeout: seconds before a Redis command (or a wait for a pooled connection)
             counts as failed.

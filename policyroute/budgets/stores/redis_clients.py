@@ -17,7 +17,7 @@ configured alike:
   reloads its slot map itself.
 
 Example:
-    >>> from policyroute.budgets.stores.redis_topology import topology
+    >>> from policyroute.policy.redis_topology import topology
     >>> clients = RedisClients(topology("redis://cache:6379/0"), 5.0, 50)  # doctest: +SKIP
     >>> clients.sync()  # doctest: +SKIP
     Redis<BlockingConnectionPool<Connection<host=cache,port=6379,db=0>>>
@@ -25,16 +25,14 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from policyroute.budgets.stores.redis_topology import Topology
+from policyroute.policy.redis_topology import Topology, cluster_query_names
 
 __all__ = [
     "RedisClients",
-    "cluster_query_names",
     "config_replies",
     "config_target",
     "release_async",
@@ -46,22 +44,6 @@ def _redis() -> Any:
     import redis
 
     return redis
-
-
-@cache
-def cluster_query_names() -> frozenset[str]:
-    """The URL query arguments both of redis-py's cluster clients take for their nodes
-    (the sync one drops others silently, the asyncio one refuses them); empty without redis-py.
-    """
-    try:
-        from redis import cluster
-        from redis.asyncio import cluster as acluster
-    except ImportError:
-        return frozenset()
-    async_names = set(inspect.signature(acluster.RedisCluster.__init__).parameters)
-    taken = async_names & set(cluster.REDIS_ALLOWED_KEYS)
-    # Set by the store or the URL's form itself, never by a query argument.
-    return frozenset(taken - {"host", "port", "retry", "db", "max_connections", "self"})
 
 
 class RedisClients:
