@@ -51,9 +51,9 @@ from policyroute.budgets.stores.redis_clients import (
     release_sync,
 )
 from policyroute.budgets.stores.redis_eviction import warn_if_evicting
-from policyroute.policy.redis_topology import topology
 from policyroute.budgets.stores.redis_url import redacted_url, scrub
 from policyroute.errors import BudgetStoreError
+from policyroute.policy.redis_topology import topology
 
 __all__ = ["RedisStore", "redacted_url"]
 
@@ -228,8 +228,11 @@ class RedisStore:
         A reply lost to a reset connection or a timeout leaves the reservation held, and the
         refused call would then be charged its worst case when the lease runs out: such a
         reserve is released at once (by id, so releasing one that never ran changes nothing).
+        One refused for want of a free connection was never sent, and a release would only
+        wait out the same bound again.
         """
-        return self._unreachable(exc)
+        no_connection = getattr(_redis().exceptions, "MaxConnectionsError", ())
+        return self._unreachable(exc) and not isinstance(exc, no_connection)
 
     @staticmethod
     def _unreachable(exc: BaseException) -> bool:
@@ -246,7 +249,10 @@ class RedisStore:
         only wait out the socket timeout again on a server that does not answer.
         """
         if isinstance(config, BaseException):
-            if self._unreachable(config):
+            # A cluster none of whose listed nodes answered fails as RedisClusterException
+            # ("cannot be connected"), not ConnectionError: as unreachable, it is checked later.
+            cluster_down = isinstance(config, _redis().exceptions.RedisClusterException)
+            if self._unreachable(config) or cluster_down:
                 raise self._fail(config) from config
             config = {}
         self._eviction_checked = True

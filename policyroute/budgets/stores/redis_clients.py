@@ -3,9 +3,13 @@
 Every client the store makes (sync, and one asyncio client per event loop) comes from here,
 configured alike:
 
-- Blocking pools where redis-py has them: a burst of concurrent calls waits its turn for a
-  connection (up to the timeout) instead of failing with "Too many connections". redis-py's
-  asyncio cluster client has none; it raises once a node has ``max_connections`` in use.
+- A burst of concurrent calls waits its turn for a connection (up to the timeout) instead of
+  failing with "Too many connections": redis-py's blocking pools where it has them, and for
+  its asyncio cluster client, which has none (it raises once a node has ``max_connections`` in
+  use), a semaphore of that many turns per client, so per event loop. A cluster call takes one
+  turn and holds at most one connection to any node at a time (the store's keys share one
+  slot, and a command sent to every primary takes one connection on each), so no node is
+  asked for more connections than the bound.
 - One retry on a broken connection: a pooled connection that a restart or a network blip
   closed fails its next command even though Redis is back. Every script is idempotent (a
   reserve whose reply was lost finds its id held and holds nothing more), so running one again
@@ -25,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -121,10 +126,11 @@ class RedisClients:
             options.pop("timeout")  # no blocking pool: see the module's docstring
             if options.pop("connection_class", None) is not None:  # rediss+cluster://
                 options["ssl"] = True
-            return redis.asyncio.cluster.RedisCluster(
+            return _waiting_cluster()(
                 startup_nodes=nodes,
                 **options,
                 retry=redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 1),
+                turn_timeout=self._timeout,
             )
         return redis.asyncio.Redis(connection_pool=self._async_pool())
 
@@ -160,12 +166,55 @@ class RedisClients:
         options.pop("port", None)
         tls = options.pop("connection_class", None) is not None
         timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
-        sentinel_options = {**timeouts, **self.topology.sentinel}
+        # Retried as the data connections are (once, at once): redis-py's default retries a
+        # Sentinel that hangs up three more times, sleeping up to 1, 2 and 4 s between tries.
+        sentinel_options = {**timeouts, "retry": retry, **self.topology.sentinel}
         if tls:
             sentinel_options["ssl"] = True
             sentinel_options.update({k: v for k, v in options.items() if k.startswith("ssl_")})
         sentinel = module.Sentinel(list(self.topology.nodes), sentinel_kwargs=sentinel_options)
         return pool_class(self.topology.service, sentinel, ssl=tls, retry=retry, **options)
+
+
+@cache
+def _waiting_cluster() -> type:
+    """redis-py's asyncio cluster client, whose calls wait for one of ``max_connections``
+    turns (up to ``turn_timeout`` seconds) instead of failing at a node's connection bound."""
+    redis = _redis()
+    exceptions = redis.exceptions
+    # redis-py 5.0 raised a plain ConnectionError ("Too many connections") there.
+    no_connection = getattr(exceptions, "MaxConnectionsError", exceptions.ConnectionError)
+
+    base: Any = redis.asyncio.cluster.RedisCluster
+
+    class WaitingRedisCluster(base):  # type: ignore[misc]
+        def __init__(self, *args: Any, turn_timeout: float | None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            bound = kwargs["max_connections"]
+            # Made here, in the loop the client is made for (LoopClients makes one per loop);
+            # an asyncio.Semaphore binds to the loop that first waits on it.
+            self._policyroute_turns = asyncio.Semaphore(bound)
+            self._policyroute_wait = (bound, turn_timeout)
+
+        async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+            turns = self._policyroute_turns
+            bound, wait = self._policyroute_wait
+            if turns.locked() and wait is not None:
+                try:
+                    await asyncio.wait_for(turns.acquire(), wait)
+                except asyncio.TimeoutError:
+                    raise no_connection(
+                        f"no connection free within {wait:g} s: all {bound} (max_connections)"
+                        " were in use"
+                    ) from None
+            else:
+                await turns.acquire()  # a free turn is taken without suspending
+            try:
+                return await super().execute_command(*args, **kwargs)
+            finally:
+                turns.release()
+
+    return WaitingRedisCluster
 
 
 def _blocking_sentinel_pool() -> Any:
