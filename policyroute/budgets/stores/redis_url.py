@@ -22,9 +22,10 @@ from urllib.parse import unquote
 
 __all__ = ["redacted_url", "scrub"]
 
-# redis-py also reads a password from the query string (its value ends at ``&`` or ``#``), and
-# a Sentinel URL carries the Sentinels' own there.
-_QUERY_PASSWORD = re.compile(r"([?&](?:sentinel_)?password=)([^&#]*)")
+# redis-py also reads a password from the query string (its value ends at ``&`` or ``#``), a
+# Sentinel URL carries the Sentinels' own there, and a TLS URL may carry the passphrase of its
+# client key (``ssl_password``): every argument named ``password`` or ``<something>_password``.
+_QUERY_PASSWORD = re.compile(r"([?&](?:\w+_)?password=)([^&#]*)")
 # Pieces shorter than this are not scrubbed from other text: a letter or two of a password
 # reveals nothing, and replacing them would garble the message around them.
 _MIN_PIECE = 3
