@@ -58,7 +58,7 @@ from policyroute.langchain_.facts import (
     OpenStream,
 )
 from policyroute.langchain_.profile import policy_profile
-from policyroute.langchain_.results import chat_result, invoke_answer
+from policyroute.langchain_.results import chat_result, combined_llm_output, invoke_answer
 from policyroute.langchain_.serialization import (
     Withheld,
     constructor_kwargs,
@@ -310,6 +310,10 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     @property
     def _llm_type(self) -> str:
         return "policyroute"
+
+    def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None], /) -> dict[str, Any]:
+        # What ``generate`` reports as its ``llm_output``: langchain-openai's summed usage.
+        return combined_llm_output(llm_outputs)
 
     @property
     def _identifying_params(self) -> dict[str, Any]:

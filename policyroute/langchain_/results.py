@@ -2,8 +2,12 @@
 
 Every answer carries ``usage_metadata`` (LangChain's shape) and ``response_metadata`` with
 ``model_name`` (the model that actually answered), ``finish_reason`` and a ``policyroute``
-entry: route, deployment, every attempt, cost as a decimal string, request id. A stream
-carries both on its last chunk only.
+entry: route, deployment, every attempt, cost as a decimal string, request id; and, as
+langchain-openai's, the provider's ``id``, ``system_fingerprint`` and ``service_tier`` when it
+returned them. A stream carries both on its last chunk only (but for streamed ``logprobs``,
+on each chunk). A whole answer's ``llm_output`` (what ``generate`` and old-style callbacks
+read) holds ``model_name``, the provider's ``token_usage`` and ``system_fingerprint``;
+LangChain copies it into the message, so ``invoke``'s ``response_metadata`` has them too.
 
 A stream's first and last chunks are :class:`StreamedChunk`: merged with the rest, they parse
 the finished tool-call arguments strictly, so that the merged message reports arguments that
@@ -23,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk
@@ -50,8 +54,11 @@ __all__ = [
     "TEXT_INDEX",
     "StreamedChunk",
     "chat_result",
+    "combined_llm_output",
     "final_chunk",
     "invoke_answer",
+    "llm_output",
+    "plain",
     "reasoning_index",
     "response_metadata",
     "standard_content",
@@ -63,22 +70,36 @@ registered as LangChain's translator of their content."""
 
 
 def response_metadata(
-    result: CallResult, finish_reason: str | None, logprobs: Any = None
+    result: CallResult,
+    finish_reason: str | None,
+    logprobs: Any = None,
+    *,
+    leading: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``response_metadata`` of the message answering a call: as langchain-openai's, the
-    provider's response ``id`` and, when the call asked for them, the choice's ``logprobs``
-    (a plain dict, ``{"content": [...]}``) are there beside ``model_name`` and
-    ``finish_reason``."""
-    metadata: dict[str, Any] = {
-        "model_name": result.model,
-        "finish_reason": finish_reason,
-        "model_provider": PROVIDER,
-    }
-    response_id = read(result.response, "id")
+    provider's response ``id``, ``system_fingerprint`` and ``service_tier`` (when it returned
+    them) and, when the call asked for them, the choice's ``logprobs`` (a plain dict,
+    ``{"content": [...]}``) are there beside ``model_name`` and ``finish_reason``.
+
+    ``leading`` (a whole answer's :func:`llm_output`) comes first, where LangChain's merge of
+    ``llm_output`` into the message puts it.
+    """
+    response = result.response
+    metadata: dict[str, Any] = dict(leading) if leading else {"model_name": result.model}
+    metadata["finish_reason"] = finish_reason
+    metadata["model_provider"] = PROVIDER
+    response_id = read(response, "id")
     if response_id is not None:
         metadata["id"] = response_id
+    if "system_fingerprint" not in metadata:
+        fingerprint = read(response, "system_fingerprint")
+        if fingerprint is not None:
+            metadata["system_fingerprint"] = fingerprint
+    tier = read(response, "service_tier")
+    if tier is not None:
+        metadata["service_tier"] = tier
     if logprobs is not None:
-        metadata["logprobs"] = _plain(logprobs)
+        metadata["logprobs"] = plain(logprobs)
     metadata["policyroute"] = {
         "route": result.route,
         "deployment": result.deployment,
@@ -90,8 +111,65 @@ def response_metadata(
     return metadata
 
 
-def _plain(value: Any) -> Any:
-    """litellm's logprobs (pydantic models) as the plain JSON values langchain-openai gives."""
+def llm_output(result: CallResult) -> dict[str, Any]:
+    """The ``llm_output`` of a whole answer, as langchain-openai's: ``model_name``, the usage
+    the provider reported (``token_usage``, OpenAI's shape: ``prompt_tokens``,
+    ``completion_tokens``, ``total_tokens`` and their details) and its
+    ``system_fingerprint`` when it returned one. Old-style callbacks and ``generate`` read
+    them there."""
+    response = result.response
+    usage = read(response, "usage")
+    out: dict[str, Any] = {
+        "model_name": result.model,
+        "token_usage": plain(usage) if usage is not None else {},
+    }
+    fingerprint = read(response, "system_fingerprint")
+    if fingerprint is not None:
+        out["system_fingerprint"] = fingerprint
+    return out
+
+
+def combined_llm_output(outputs: Sequence[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """The ``llm_output`` of a ``generate`` batch, as langchain-openai combines it: the
+    ``token_usage`` of every answer summed, key by key, and the first ``model_name`` and
+    ``system_fingerprint``. A streamed answer has no ``llm_output`` (its usage is on its
+    last chunk), so a batch of streams has an empty ``token_usage``.
+
+    Example:
+        >>> combined_llm_output([{"model_name": "m", "token_usage": {"total_tokens": 3}},
+        ...                      None, {"token_usage": {"total_tokens": 4}}])
+        {'token_usage': {'total_tokens': 7}, 'model_name': 'm'}
+    """
+    combined: dict[str, Any] = {"token_usage": {}}
+    for output in outputs:
+        if not output:
+            continue
+        usage = output.get("token_usage")
+        if isinstance(usage, Mapping):
+            _add_usage(combined["token_usage"], usage)
+        for key in ("model_name", "system_fingerprint"):
+            if key not in combined and output.get(key) is not None:
+                combined[key] = output[key]
+    return combined
+
+
+def _add_usage(total: dict[str, Any], usage: Mapping[str, Any]) -> None:
+    for key, value in usage.items():
+        if isinstance(value, Mapping):
+            inner = total.get(key)
+            if not isinstance(inner, dict):
+                inner = total[key] = {}
+            _add_usage(inner, value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            previous = total.get(key)
+            total[key] = value + previous if isinstance(previous, (int, float)) else value
+        elif key not in total:
+            total[key] = value
+
+
+def plain(value: Any) -> Any:
+    """litellm's logprobs and usage (pydantic models) as the plain JSON values
+    langchain-openai gives."""
     dump = getattr(value, "model_dump", None)
     return dump() if callable(dump) else value
 
@@ -108,14 +186,15 @@ def chat_result(result: CallResult) -> ChatResult:
     choices = read(response, "choices") or (None,)
     response_id = read(response, "id")
     origin = _origin(result, choices[0])
+    output = llm_output(result)
     generations = [
         ChatGeneration(
-            message=_message(result, choice, response_id, origin),
+            message=_message(result, choice, response_id, origin, output),
             generation_info={"finish_reason": read(choice, "finish_reason")},
         )
         for choice in choices
     ]
-    return ChatResult(generations=generations, llm_output={"model_name": result.model})
+    return ChatResult(generations=generations, llm_output=output)
 
 
 def invoke_answer(result: CallResult, run_id: Any) -> AIMessage:
@@ -137,20 +216,29 @@ def invoke_answer(result: CallResult, run_id: Any) -> AIMessage:
     if choices and len(choices) > 1:
         return answer(chat_result(result), run_id)
     choice = choices[0] if choices else None
-    message = _message(result, choice, read(response, "id"), _origin(result, choice))
+    message = _message(
+        result, choice, read(response, "id"), _origin(result, choice), llm_output(result)
+    )
     if message.id is None:
         message.id = default_id(run_id)
     return message
 
 
-def _message(result: CallResult, choice: Any, response_id: Any, origin: str | None) -> AIMessage:
-    """The message of one of ``result``'s choices, with the call's usage and metadata."""
+def _message(
+    result: CallResult,
+    choice: Any,
+    response_id: Any,
+    origin: str | None,
+    output: dict[str, Any],
+) -> AIMessage:
+    """The message of one of ``result``'s choices, with the call's usage and metadata, led by
+    the call's ``output`` (:func:`llm_output`)."""
     return message_of(
         read(choice, "message"),
         response_id,
         usage_metadata=usage_metadata(result.usage),
         response_metadata=response_metadata(
-            result, read(choice, "finish_reason"), read(choice, "logprobs")
+            result, read(choice, "finish_reason"), read(choice, "logprobs"), leading=output
         ),
         thinking_origin=origin,
     )

@@ -31,6 +31,7 @@ from policyroute.langchain_.results import (
     TEXT_INDEX,
     StreamedChunk,
     final_chunk,
+    plain,
     reasoning_index,
 )
 from policyroute.request import Request
@@ -109,6 +110,11 @@ class StreamState:
             _v1_text(message)
         if message is None:
             return None
+        logprobs = read(read(event.chunk, "choices")[0], "logprobs")
+        if logprobs is not None:
+            # Each chunk's own tokens, as langchain-openai's chunks carry them: merged, the
+            # message holds the answer's logprobs in order.
+            message.response_metadata["logprobs"] = plain(logprobs)
         if not self.started:
             self.started = True
             message = StreamedChunk.model_construct(message.model_fields_set, **message.__dict__)

@@ -160,6 +160,12 @@ def response_format_for(
 ) -> dict[str, Any]:
     """The OpenAI ``response_format`` for ``json_schema`` or ``json_mode``.
 
+    As langchain-openai's, it carries the schema's ``description`` (a pydantic class's
+    docstring), which tells the model what the object is for. With ``strict=True`` the schema
+    is made what OpenAI accepts in strict mode: every object closed
+    (``additionalProperties: false``) with all its properties required, and no ``null``
+    defaults, the form OpenAI's SDK gives a pydantic class.
+
     Example:
         >>> response_format_for({"title": "P", "type": "object", "properties": {}},
         ...                     "json_schema", None)["json_schema"]["name"]
@@ -168,10 +174,33 @@ def response_format_for(
     if method == "json_mode":
         return {"type": "json_object"}
     function = convert_to_openai_tool(schema, strict=strict)["function"]
-    spec: dict[str, Any] = {"name": function["name"], "schema": function["parameters"]}
+    spec: dict[str, Any] = {"name": function["name"]}
+    if function.get("description"):
+        spec["description"] = function["description"]
+    spec["schema"] = function["parameters"]
     if strict is not None:
         spec["strict"] = strict
+        if strict:
+            _drop_null_defaults(spec["schema"])
     return {"type": "json_schema", "json_schema": spec}
+
+
+_VALUE_KEYWORDS = frozenset({"const", "default", "enum", "examples"})
+"""JSON Schema keywords whose values are data, not schemas: never walked into."""
+
+
+def _drop_null_defaults(node: Any) -> None:
+    """Remove ``"default": null`` throughout a JSON schema, in place: a nullable property is
+    required in strict mode anyway, and OpenAI's strict mode does not take defaults."""
+    if isinstance(node, dict):
+        if "default" in node and node["default"] is None:
+            del node["default"]
+        for key, value in node.items():
+            if key not in _VALUE_KEYWORDS:
+                _drop_null_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_null_defaults(value)
 
 
 def structured_runnable(
