@@ -213,7 +213,17 @@ class RawStream(Fault):
     timeout: float = DEFAULT_HANG_SECONDS
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "events", tuple(self.events))
+        if isinstance(self.events, (str, bytes)):
+            raise TypeError("RawStream.events must be a sequence of event texts, not one text")
+        events = tuple(self.events)
+        for i, event in enumerate(events):
+            if not isinstance(event, str):
+                raise TypeError(
+                    f"RawStream event {i} must be a str (a data payload or a whole 'event:'"
+                    f" event), not {type(event).__name__}; Fault.raw_stream takes the events"
+                    " as separate arguments: Fault.raw_stream(*events)"
+                )
+        object.__setattr__(self, "events", events)
         if self.repeat_every is not None:
             if self.repeat_every <= 0:
                 raise ValueError("RawStream.repeat_every must be > 0")

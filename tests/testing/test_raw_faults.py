@@ -87,3 +87,14 @@ def test_raw_stream_checks_its_arguments() -> None:
     with pytest.raises(ValueError, match="timeout"):
         Fault.raw_stream("x", timeout=-1)
     assert Fault.raw_stream("a", "b").events == ("a", "b")
+
+
+def test_raw_stream_refuses_events_that_are_not_texts_when_made() -> None:
+    """A list passed as one event (rather than ``*events``) is refused where it is written,
+    not by the fake server, mid-request, with an AttributeError."""
+    with pytest.raises(TypeError, match=r"event 0 must be a str.*Fault\.raw_stream\(\*events\)"):
+        Fault.raw_stream(['{"choices": []}', '{"choices": []}'])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not one text"):
+        RawStream('{"choices": []}')
+    with pytest.raises(TypeError, match=r"event 1 must be a str .*, not bytes"):
+        RawStream(("ok", b"raw"))  # type: ignore[arg-type]
