@@ -378,6 +378,48 @@ def receipt_problem(record: Mapping[str, Any]) -> str | None:
         >>> receipt_problem({"kind": "call", "cost": "0.5", "input_tokens": 12}) is None
         True
     """
+    if _well_formed(record):
+        return None
+    return _problem(record)
+
+
+def _well_formed(record: Mapping[str, Any]) -> bool:
+    """Whether ``record`` is a call or attempt receipt as policyroute writes it, every field
+    the report reads of the plain type it should be; ``False`` also for anything unusual,
+    which :func:`_problem` then judges. Every receipt of a report passes here, so the checks
+    are the cheapest that hold exactly when :func:`_problem` finds nothing: exact types (a
+    JSON reader makes no subclasses), one lookup a field."""
+    get = record.get
+    kind = get("kind")
+    if type(kind) is not str or (kind != "call" and kind != "attempt"):
+        return False
+    version = get("schema_version")
+    if version is not None and not (type(version) is int and 1 <= version <= NEWEST_SCHEMA_VERSION):
+        return False
+    if get("currency", "USD") != "USD":
+        return False
+    cost = get("cost")
+    if cost is not None:
+        if type(cost) is not str:
+            return False
+        amount = parse_amount(cost)
+        if amount is None or amount < 0 or amount.adjusted() >= _MAX_COST_DIGITS:
+            return False
+    for name in _TOKEN_FIELDS:
+        value = get(name)
+        if value is not None and (type(value) is not int or value < 0):
+            return False
+    ts, status, budgets = get("ts"), get("status"), get("budgets")
+    if (ts is not None and type(ts) is not str) or (status is not None and type(status) is not str):
+        return False
+    if budgets is None:
+        return True
+    if type(budgets) is not list:
+        return False
+    return all(type(budget) is dict for budget in budgets)
+
+
+def _problem(record: Mapping[str, Any]) -> str | None:
     kind = record.get("kind")
     if kind is None:
         return 'no \'kind\': not a receipt (a receipt\'s kind is "call" or "attempt")'
@@ -429,12 +471,16 @@ def parse_amount(value: Any) -> Decimal | None:
         >>> parse_amount("0.000150"), parse_amount("NaN"), parse_amount(True)
         (Decimal('0.000150'), None, None)
     """
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    if type(value) is str:  # how receipts spell amounts, checked first
+        text = value
+    elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
+    else:
+        text = str(value)
     if isinstance(value, str) and "_" in value:  # Decimal() reads digit separators
         return None
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(text.strip())
     except InvalidOperation:
         return None
     return amount if amount.is_finite() else None

@@ -80,6 +80,7 @@ DIMENSIONS = (
 """The keys a report can be broken down by."""
 
 _FROM_ATTEMPTS = frozenset({"provider", "model", "deployment", "budget"})
+_SPECIAL = frozenset({"day", "budget"})  # dimensions whose keys are not a field's value
 _NONE = "(none)"
 
 
@@ -178,6 +179,10 @@ def _keys(record: Mapping[str, Any], dim: str) -> list[str]:
     # A lone surrogate (a "\ud800" escape from a writer that cut a character in two) cannot
     # be printed as UTF-8: it failed the whole table or CSV report. It is spelled as the
     # receipt writers spell it (see utf8_safe), so both copies of a name group together.
+    if dim not in _SPECIAL:
+        value = record.get(dim)
+        if type(value) is str and value.isascii():  # most names: the key is the value
+            return [value or _NONE]
     return [utf8_safe(key) for key in _raw_keys(record, dim)]
 
 
@@ -231,6 +236,9 @@ def summarize(
     problems: list[LineProblem] = []
     # per budget, the request ids of the calls that charged it (attempts carry no call count)
     budget_calls: dict[str, set[str | int]] | None = {} if "budget" in report.groups else None
+    # Each dimension once: its groups, and whether attempts (not calls) bring its money.
+    dims = [(dim, groups, dim in _FROM_ATTEMPTS) for dim, groups in report.groups.items()]
+    total = report.total
     for place, record in enumerate(records, start=1):
         kind = record.get("kind")
         if kind not in ("call", "attempt"):
@@ -249,15 +257,21 @@ def summarize(
         is_call = kind == "call"
         cost = _money(record.get("cost"))
         failed = record.get("status") != "ok"
-        for dim, groups in report.groups.items():
+        # The token counts are read once, for every group that adds up this record's money.
+        tokens = _tokens(record)
+        for dim, groups, from_attempts in dims:
             if is_call and dim == "budget":
                 continue  # only attempts carry the budgets they charged
-            money = (dim in _FROM_ATTEMPTS) != is_call
-            for key in _keys(record, dim):
-                _add(groups.setdefault(key, Totals()), record, cost, is_call, failed, money=money)
-        if budget_calls is not None and not is_call:
-            _note_budget_calls(budget_calls, record, place)
-        _add(report.total, record, cost, is_call, failed, money=is_call)
+            keys = _keys(record, dim)
+            money = tokens if from_attempts != is_call else None
+            for key in keys:
+                totals = groups.get(key)
+                if totals is None:
+                    totals = groups[key] = Totals()
+                _add(totals, cost, is_call, failed, money)
+            if budget_calls is not None and dim == "budget":
+                _note_budget_calls(budget_calls, record, place, keys)
+        _add(total, cost, is_call, failed, tokens if is_call else None)
     if budget_calls is not None:
         for key, calls in budget_calls.items():
             report.groups["budget"][key].calls = len(calls)
@@ -272,32 +286,53 @@ def summarize(
 
 
 def _note_budget_calls(
-    calls: dict[str, set[str | int]], attempt: Mapping[str, Any], place: int
+    calls: dict[str, set[str | int]], attempt: Mapping[str, Any], place: int, keys: list[str]
 ) -> None:
-    """Note the attempt's call under each budget it charged (the same keys its totals went to)."""
+    """Note the attempt's call under each budget it charged (``keys``, the keys its totals
+    went to)."""
     request_id = attempt.get("request_id")
     # an attempt without a request id is a call of its own: its place among the records
     # (a number, so never equal to a request id) stands in
     call: str | int = request_id if isinstance(request_id, str) and request_id else place
-    for key in dict.fromkeys(_keys(attempt, "budget")):
+    for key in dict.fromkeys(keys):
         calls.setdefault(key, set()).add(call)
 
 
+_Tokens = tuple[int, int, int, int, int]
+
+
+def _tokens(record: Mapping[str, Any]) -> _Tokens:
+    """The record's token counts in :class:`Totals`' order, read as :meth:`Totals.add_tokens`
+    reads them (anything but a whole number counts 0)."""
+    get = record.get
+    counts = (
+        get("input_tokens"),
+        get("output_tokens"),
+        get("cache_read_tokens"),
+        get("cache_write_tokens"),
+        get("reasoning_tokens"),
+    )
+    for count in counts:
+        if type(count) is not int:  # unusual: read each as add_tokens does
+            a, b, c, d, e = counts
+            return (_int(a), _int(b), _int(c), _int(d), _int(e))
+    return counts  # type: ignore[return-value]
+
+
 def _add(
-    totals: Totals,
-    record: Mapping[str, Any],
-    cost: Decimal,
-    is_call: bool,
-    failed: bool,
-    *,
-    money: bool,
+    totals: Totals, cost: Decimal, is_call: bool, failed: bool, tokens: _Tokens | None
 ) -> None:
+    """Count the record in ``totals``, and with ``tokens`` its money and tokens too."""
     if is_call:
         totals.calls += 1
         totals.errors += failed
     else:
         totals.attempts += 1
         totals.attempt_cost += cost
-    if money:
+    if tokens is not None:
         totals.cost += cost
-        totals.add_tokens(record)
+        totals.input_tokens += tokens[0]
+        totals.output_tokens += tokens[1]
+        totals.cache_read_tokens += tokens[2]
+        totals.cache_write_tokens += tokens[3]
+        totals.reasoning_tokens += tokens[4]
