@@ -129,7 +129,7 @@ class ReceiptStream(Iterator[dict[str, Any]]):
         self.read = 0
         self.duplicates = 0
         self.conflicts = 0
-        self._seen = ReceiptDeduplicator() if dedupe else None
+        self._seen = ReceiptDeduplicator(parsed=True) if dedupe else None
         self.problems: list[LineProblem] = []
         self.problem_count = 0
         self.error_count = 0

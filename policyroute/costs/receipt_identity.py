@@ -111,10 +111,15 @@ def _identity_digest(identity: ReceiptIdentity) -> bytes:
 # a database row, or re-serialised by a tool (a log shipper) that reorders keys or spaces them
 # otherwise, digests the same. One encoder for all: json.dumps with options builds one a call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+# The same text for records a JSON reader made, which cannot refer to themselves: the check
+# for cycles (a tenth of the encoding) is left out.
+_CANONICAL_PARSED = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), default=str, check_circular=False
+)
 
 
-def _content_digest(record: Mapping[str, Any]) -> int:
-    text = _CANONICAL.encode(record)
+def _content_digest(record: Mapping[str, Any], encoder: json.JSONEncoder = _CANONICAL) -> int:
+    text = encoder.encode(record)
     digest = hashlib.blake2b(text.encode("ascii"), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> (64 - _CONTENT_BITS)
 
@@ -137,9 +142,11 @@ class ReceiptDeduplicator:
         0
     """
 
-    __slots__ = ("_seen",)
+    __slots__ = ("_encoder", "_seen")
 
-    def __init__(self) -> None:
+    def __init__(self, *, parsed: bool = False) -> None:
+        # parsed: every record checked was made by a JSON reader (so holds no cycle)
+        self._encoder = _CANONICAL_PARSED if parsed else _CANONICAL
         self._seen: dict[bytes, int] = {}
 
     def __len__(self) -> int:
@@ -156,7 +163,7 @@ class ReceiptDeduplicator:
         if identity is None:
             return "unidentified"
         key = _identity_digest(identity)
-        content = _content_digest(record)
+        content = _content_digest(record, self._encoder)
         first = self._seen.get(key)
         if first is None:
             self._seen[key] = content

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from policyroute.costs.receipt_files import _problem, parse_amount, receipt_problem
+from policyroute.costs.receipt_identity import ReceiptDeduplicator
 from policyroute.costs.report import Totals, format_report, load_receipts, summarize
 
 
@@ -216,3 +217,19 @@ def test_a_file_of_odd_lines_reports_as_before(tmp_path: Path) -> None:
         data["problems"][1]["message"] == "'input_tokens' must be a whole number, got boolean True"
     )
     assert stream.skipped == 5
+
+
+def test_a_reader_s_deduplicator_tells_copies_apart_as_the_general_one_does() -> None:
+    record = {**_BASE, "metadata": {"b": "é", "a": [1, 1.0, True, None]}}
+    variants = [
+        record,
+        json.loads(json.dumps(dict(reversed(list(record.items()))), ensure_ascii=False)),
+        {**record, "metadata": {"a": [1, 1.0, True, None], "b": "é"}},
+        {**record, "metadata": {"b": "é", "a": [1.0, 1, True, None]}},
+        {**record, "input_tokens": 10.0},
+        {**record, "attempt": 2},
+    ]
+    general, parsed = ReceiptDeduplicator(), ReceiptDeduplicator(parsed=True)
+    found = [general.check(v) for v in variants]
+    assert found == ["new", "duplicate", "duplicate", "conflict", "conflict", "new"]
+    assert [parsed.check(v) for v in variants] == found
