@@ -13,9 +13,12 @@ work comes and no thread of its own is free, up to ``workers``; further work que
 first out, until one is. Threads are daemons, named after the pool, and end after
 :data:`IDLE_SECONDS` without work, so that a pool left unused (or never closed) holds none for
 long; :meth:`BlockingPool.close` ends the idle ones at once and lets the busy ones end as the
-queue empties. A pool outlives event loops (each ``asyncio.run`` may use it), and in a child
-made by ``fork()`` it starts empty: the parent's threads do not exist there, and what the
-parent had queued is its own.
+queue empties. A pool outlives event loops (each ``asyncio.run`` may use it), but its threads
+end with each loop that used it, as the loop's default executor's do: ``asyncio.run`` returns
+with none left idling, so a process that forks next forks with one thread (Python 3.12+ warns
+about a fork with threads alive, which may hold a lock the child then waits on for ever). In a
+child made by ``fork()`` a pool starts empty: the parent's threads do not exist there, and
+what the parent had queued is its own.
 
 Example:
     >>> pool = BlockingPool("policyroute-example", workers=2)
@@ -33,9 +36,12 @@ import contextvars
 import functools
 import os
 import threading
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Final, TypeVar
+
+from policyroute._loop_end import at_loop_end, forget_closed_loops
 
 __all__ = ["IDLE_SECONDS", "BlockingPool"]
 
@@ -43,6 +49,10 @@ _T = TypeVar("_T")
 
 IDLE_SECONDS: Final = 30.0
 """How long a pool's thread waits for more work before it ends."""
+
+# How long the end of an event loop waits for the threads that were idle then to end. They end
+# at once; one that took work from another loop meanwhile is left to end on its own.
+_LOOP_END_WAIT = 1.0
 
 _Work = tuple["concurrent.futures.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 
@@ -63,6 +73,10 @@ class BlockingPool:
         self.name = name
         self.workers = workers
         self._started = 0
+        # The running loops that used the pool, each with its at_loop_end handle.
+        self._loops: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
+        ] = weakref.WeakKeyDictionary()
         self._fresh()
         _POOLS.add(self)
 
@@ -72,8 +86,11 @@ class BlockingPool:
         self._has_work = threading.Condition(self._lock)
         self._queue: collections.deque[_Work] = collections.deque()
         self._threads: set[threading.Thread] = set()
-        self._idle = 0
+        # The threads waiting for work (woken or not).
+        self._idle: set[threading.Thread] = set()
         self._linger = IDLE_SECONDS
+        # Set as a loop that used the pool ends: idle threads end now, until work comes again.
+        self._retire = False
 
     async def run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """``fn(*args, **kwargs)`` in one of the pool's threads, in a copy of the caller's
@@ -82,6 +99,12 @@ class BlockingPool:
         Cancelling the caller before a thread took the work drops it; once it runs, it runs to
         its end (a thread cannot be interrupted), and its result is discarded.
         """
+        loop = asyncio.get_running_loop()
+        if loop not in self._loops:
+            # Never suspends (the handle's generator yields at once): no second registration
+            # from this loop can come in between.
+            forget_closed_loops(self._loops)
+            self._loops[loop] = await at_loop_end(functools.partial(self._loop_ended, loop))
         context = contextvars.copy_context()
         call = functools.partial(fn, *args, **kwargs) if kwargs else fn
         future = self.submit(context.run, call, *(() if kwargs else args))
@@ -92,7 +115,8 @@ class BlockingPool:
         future: concurrent.futures.Future[_T] = concurrent.futures.Future()
         with self._lock:
             self._queue.append((future, fn, args))
-            if len(self._queue) > self._idle and len(self._threads) < self.workers:
+            self._retire = False
+            if len(self._queue) > len(self._idle) and len(self._threads) < self.workers:
                 self._started += 1
                 thread = threading.Thread(
                     target=self._work,
@@ -125,6 +149,20 @@ class BlockingPool:
             self._linger = 0.0
             self._has_work.notify_all()
 
+    async def _loop_ended(self, loop: asyncio.AbstractEventLoop) -> None:
+        """End the threads idle as ``loop`` ends, and wait (briefly) until they have."""
+        # The handle holds the loop: drop it, or the weak key never goes.
+        self._loops.pop(loop, None)
+        with self._lock:
+            if self._queue:
+                return  # work of another loop's: the threads go on with it
+            idle = list(self._idle)
+            self._retire = True
+            self._has_work.notify_all()
+        deadline = time.monotonic() + _LOOP_END_WAIT
+        while any(t.is_alive() for t in idle) and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+
     def _work(
         self,
         lock: threading.Lock,
@@ -135,10 +173,11 @@ class BlockingPool:
         # ones, and nothing of the parent's (a thread gone, a lock held for good) is touched.
         while True:
             with lock:
+                me = threading.current_thread()
                 while not queue:
-                    self._idle += 1
-                    woken = has_work.wait(self._linger)
-                    self._idle -= 1
+                    self._idle.add(me)
+                    woken = has_work.wait(0.0 if self._retire else self._linger)
+                    self._idle.discard(me)
                     if not woken and not queue:
                         self._threads.discard(threading.current_thread())
                         return

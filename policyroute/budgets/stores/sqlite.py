@@ -26,8 +26,10 @@ executor: that pool is small and the application shares it (litellm prepares eve
 ``acompletion`` there), so a file held locked for a while would stall every async call, budget
 or none, behind the waiting transactions. Transactions beyond the bound queue for a thread, and
 the time one queued counts against ``timeout``, which so bounds its whole wait. A thread idle
-for 30 s ends (and its connection closes); :meth:`close` ends them all. The threads serve every
-event loop that uses the store, and a child made by ``fork()`` starts with none.
+for 30 s ends (and its connection closes), and so do the idle ones as an event loop that used
+them ends (``asyncio.run`` returns with none left, as with its default executor); :meth:`close`
+ends them all. The threads serve every event loop that uses the store, and a child made by
+``fork()`` starts with none.
 
 Schema: ``budget_lines`` (one row per budget line: limit, spent, reserved, thresholds),
 ``spend_buckets`` (spend of rolling windows, by bucket) and ``open_reservations`` (one row per
