@@ -34,14 +34,24 @@ from typing import Any
 
 from policyroute.errors import RequestError
 
-__all__ = ["header_name_problem", "header_value_problem", "refuse_credential_headers"]
+__all__ = [
+    "HEADER_PARAMS",
+    "header_name_problem",
+    "header_value_problem",
+    "merged_headers",
+    "refuse_credential_headers",
+]
 
 # The headers providers read a key from: OpenAI and OpenAI-compatible servers, proxies,
 # Anthropic, Azure OpenAI, Gemini.
 _CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key"}
 )
-_HEADER_PARAMS = ("extra_headers", "headers")
+HEADER_PARAMS = ("extra_headers", "headers")
+"""The call parameters litellm sends as HTTP headers."""
+# ``default_headers`` is ChatOpenAI's, which ChatPolicyRoute sends as ``extra_headers``: checked
+# where it is written, so that the error names what the caller wrote.
+_CHECKED_PARAMS = (*HEADER_PARAMS, "default_headers")
 
 # What httpx can send, read as Latin-1 so a bytes header is judged on its octets. A name is
 # an RFC 9110 token. In a value, aiohttp (litellm's async transport) refuses every control
@@ -105,12 +115,44 @@ def header_value_problem(value: Any) -> str | None:
     return None
 
 
+def merged_headers(*layers: Any) -> dict[Any, Any] | None:
+    """The headers of ``layers`` (mappings, or ``None`` for a layer that sets none) merged
+    name by name, a later layer's header replacing an earlier one's of the same name in any
+    case (HTTP names are case-insensitive: both would be sent, and a server reads one of
+    them); ``None`` when no layer is a mapping.
+
+    Example:
+        >>> merged_headers({"X-Team": "a", "X-Env": "prod"}, None, {"x-team": "b"})
+        {'X-Env': 'prod', 'x-team': 'b'}
+    """
+    merged: dict[Any, Any] | None = None
+    for layer in layers:
+        if not isinstance(layer, Mapping):
+            continue
+        if merged is None:
+            merged = dict(layer)
+            continue
+        for name, value in layer.items():
+            folded = _folded(name)
+            for known in [k for k in merged if _folded(k) == folded]:
+                del merged[known]
+            merged[name] = value
+    return merged
+
+
+def _folded(name: Any) -> Any:
+    if isinstance(name, bytes):
+        return name.decode("latin-1").lower()
+    return name.lower() if isinstance(name, str) else name
+
+
 def refuse_credential_headers(params: Mapping[str, Any]) -> None:
-    """Raise :class:`RequestError` when ``extra_headers`` or ``headers`` in ``params`` is not
+    """Raise :class:`RequestError` when ``extra_headers``, ``headers`` or ``default_headers``
+    (ChatOpenAI's) in ``params`` is not
     a mapping, holds a header httpx cannot send (see :func:`header_name_problem` and
     :func:`header_value_problem`), or sets a
     credential header (any case, named in text or bytes); no value is ever shown."""
-    for param in _HEADER_PARAMS:
+    for param in _CHECKED_PARAMS:
         headers = params.get(param)
         if headers is None:
             continue

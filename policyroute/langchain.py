@@ -48,7 +48,7 @@ from policyroute.costs.redact import redact_params
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
 from policyroute.execution.response_format import SCHEMA_KEY
-from policyroute.langchain_ import calls, events, model_kwargs, shared, tokens
+from policyroute.langchain_ import calls, events, model_kwargs, openai_options, shared, tokens
 from policyroute.langchain_.cache_key import RoutingFacts, llm_string
 from policyroute.langchain_.copying import deep_copy, pickled_state, rebuild, rebuilds
 from policyroute.langchain_.facts import (
@@ -494,6 +494,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         """
         if kwargs:
             refuse_policy_owned(kwargs)
+            if not openai_options.NAMES.isdisjoint(kwargs):
+                # ChatOpenAI's client options: refused here if a call would refuse them.
+                openai_options.adapt(kwargs)
         return super().bind(**kwargs)
 
     def with_structured_output(

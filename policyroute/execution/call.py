@@ -22,6 +22,7 @@ from policyroute._thinking import (
     origin_of,
     tool_choice_for,
 )
+from policyroute.api_headers import HEADER_PARAMS, merged_headers
 from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
 from policyroute.execution.backoff import backoff_delay, wait_source
 from policyroute.execution.breaker import CircuitBreakers, Permit
@@ -322,8 +323,20 @@ class CallState:
         key = params.get("api_key")
         if isinstance(key, Secret):
             params["api_key"] = key.reveal()
-        params.update(self._call_params)
-        params.update(self._route_params)
+        call_params, route_params = self._call_params, self._route_params
+        layered = [
+            (name, params.get(name))
+            for name in HEADER_PARAMS
+            if name in call_params or name in route_params
+        ]
+        params.update(call_params)
+        params.update(route_params)
+        for name, own in layered:
+            # Headers add up, name by name in the same order: a call's X-Trace does not take
+            # away the policy's X-Team, nor a route's X-Route the call's X-Trace.
+            headers = merged_headers(own, call_params.get(name), route_params.get(name))
+            if headers is not None:
+                params[name] = headers
         metadata = params.get("metadata")
         if type(metadata) is dict:
             # litellm writes into the metadata it is given (timing windows, hidden params):

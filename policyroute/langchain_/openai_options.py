@@ -9,7 +9,10 @@ reach the provider as unknown body fields, which OpenAI refuses with a 400
 - ``stream_usage`` is taken and not sent: a stream always asks for usage (budgets and
   receipts need it) and its last chunk always carries it;
 - ``default_headers`` are sent with every call, merged under the call's ``extra_headers``
-  (a header named in both keeps its ``extra_headers`` value), as the OpenAI client merges them;
+  (a header named in both, in any case, keeps its ``extra_headers`` value), as the OpenAI
+  client merges them; the policy's own headers (a model's or route's
+  ``params.extra_headers``) are sent beside them, as they are beside a call's
+  ``extra_headers``;
 - options of the OpenAI client with no counterpart here (``use_responses_api``,
   ``include_response_headers``, ``tiktoken_model_name``, ``http_client``...) are refused with a
   :class:`~policyroute.errors.RequestError` saying why; ``None`` and ``False`` pass, as their
@@ -25,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from policyroute.api_headers import merged_headers, refuse_credential_headers
 from policyroute.errors import RequestError
 
 __all__ = ["NAMES", "adapt"]
@@ -65,7 +69,8 @@ def adapt(params: Mapping[str, Any], *, merge_headers: bool = True) -> dict[str,
     are checked and kept as they are.
 
     Raises :class:`RequestError` for a client option with no counterpart, a ``stream_usage``
-    that is not a boolean, or ``default_headers`` that are not a mapping.
+    that is not a boolean, or ``default_headers`` that are not a mapping or hold a credential
+    header or one that cannot be sent.
 
     Example:
         >>> try:
@@ -91,6 +96,8 @@ def adapt(params: Mapping[str, Any], *, merge_headers: bool = True) -> dict[str,
                 f"default_headers must be a mapping of header names to values,"
                 f" got {type(headers).__name__}"
             )
+        # Checked as written: merged, a credential would be named as an extra_headers one.
+        refuse_credential_headers({"default_headers": headers})
         extra = out.get("extra_headers")
         if extra is not None and not isinstance(extra, Mapping):
             raise RequestError(
@@ -98,5 +105,5 @@ def adapt(params: Mapping[str, Any], *, merge_headers: bool = True) -> dict[str,
                 f" got {type(extra).__name__}"
             )
         if merge_headers:
-            out["extra_headers"] = {**headers, **(extra or {})}
+            out["extra_headers"] = merged_headers(headers, extra)
     return out

@@ -123,3 +123,64 @@ def test_client_options_of_the_wrong_type_are_refused(
 ) -> None:
     with pytest.raises(RequestError, match=message):
         _model(fp, **given)
+
+
+def _with_header_params(fp: FakeProvider, *, route: bool) -> str:
+    """The policy with ``X-Team: support`` on its ``fast`` model's params, and with
+    ``route``, ``X-Route: default`` on the default route's."""
+    text = policy_text(fp.openai_base).replace(
+        "    model: openai/fake-fast\n",
+        "    model: openai/fake-fast\n    params: {extra_headers: {X-Team: support}}\n",
+    )
+    if route:
+        text = text.replace(
+            "    to: [fast, backup]\n",
+            "    to: [fast, backup]\n    params: {extra_headers: {X-Route: default}}\n",
+        )
+    assert text.count("extra_headers") == 1 + route
+    return text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("route", [False, True])
+def test_default_headers_add_to_the_policys_headers(
+    fp: FakeProvider, stream: bool, route: bool
+) -> None:
+    model = ChatPolicyRoute(
+        policy=_with_header_params(fp, route=route),
+        accounting=NullAccounting(),
+        default_headers={"X-App": "a"},
+    )
+    if stream:
+        list(model.stream("hi", extra_headers={"X-Trace": "t"}))
+    else:
+        model.invoke("hi", extra_headers={"X-Trace": "t"})
+    (request,) = fp.requests
+    headers = request.headers
+    assert (headers["x-team"], headers["x-app"], headers["x-trace"]) == ("support", "a", "t")
+    assert headers.get("x-route") == ("default" if route else None)
+
+
+def test_headers_merge_by_name_in_the_policys_order(fp: FakeProvider) -> None:
+    # deployment < call < route, header by header, whatever the case of the name
+    model = ChatPolicyRoute(policy=_with_header_params(fp, route=True), accounting=NullAccounting())
+    model.invoke("hi", extra_headers={"x-team": "call", "X-ROUTE": "call"})
+    (request,) = fp.requests
+    assert (request.headers["x-team"], request.headers["x-route"]) == ("call", "default")
+
+
+def test_bind_refuses_a_credential_in_default_headers_where_it_is_written(
+    fp: FakeProvider,
+) -> None:
+    with pytest.raises(RequestError, match="'default_headers' may not carry the 'Authorization'"):
+        _model(fp).bind(default_headers={"Authorization": "Bearer sk-1"})
+    with pytest.raises(RequestError, match="'default_headers' may not carry the 'x-api-key'"):
+        _model(fp).invoke("hi", default_headers={"x-api-key": "k"})
+    assert fp.requests == []
+
+
+def test_bind_refuses_a_client_option_without_counterpart(fp: FakeProvider) -> None:
+    with pytest.raises(RequestError, match="ChatOpenAI's 'use_responses_api' has no counterpart"):
+        _model(fp).bind(use_responses_api=True)
+    with pytest.raises(RequestError, match="stream_usage must be a boolean"):
+        _model(fp).bind(stream_usage="yes")
