@@ -189,6 +189,12 @@ _VALUE_KEYWORDS = frozenset({"const", "default", "enum", "examples"})
 """JSON Schema keywords whose values are data, not schemas: never walked into."""
 
 
+_SCHEMA_MAPS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
+"""JSON Schema keywords whose values map names (any name, ``default`` too) to schemas."""
+
+
 def _drop_null_defaults(node: Any) -> None:
     """Remove ``"default": null`` throughout a JSON schema, in place: a nullable property is
     required in strict mode anyway, and OpenAI's strict mode does not take defaults."""
@@ -196,7 +202,10 @@ def _drop_null_defaults(node: Any) -> None:
         if "default" in node and node["default"] is None:
             del node["default"]
         for key, value in node.items():
-            if key not in _VALUE_KEYWORDS:
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                for schema in value.values():
+                    _drop_null_defaults(schema)
+            elif key not in _VALUE_KEYWORDS:
                 _drop_null_defaults(value)
     elif isinstance(node, list):
         for value in node:

@@ -201,3 +201,26 @@ def test_streamed_logprobs_are_on_each_chunk(llm: ChatPolicyRoute, fp: FakeProvi
 def test_stream_without_logprobs_has_none(llm: ChatPolicyRoute, fp: FakeProvider) -> None:
     fp.script("fake-fast", Reply(text="one two"))
     assert all("logprobs" not in c.response_metadata for c in llm.stream("x"))
+
+
+def test_strict_json_schema_drops_null_defaults_under_properties_named_like_keywords(
+    llm: ChatPolicyRoute, fp: FakeProvider
+) -> None:
+    # "default", "enum" and "examples" are also property names: their schemas are walked too.
+    class Choice(BaseModel):
+        label: str | None = None
+
+    class Form(BaseModel):
+        default: Choice
+        enum: Choice
+        examples: list[Choice]
+
+    fp.script(
+        "fake-fast",
+        Reply(text='{"default": {"label": null}, "enum": {"label": "a"}, "examples": []}'),
+    )
+    form = llm.with_structured_output(Form, method="json_schema", strict=True).invoke("x")
+    assert form.enum.label == "a"
+    schema = _format(fp)["json_schema"]["schema"]
+    assert '"default": null' not in json.dumps(schema)
+    assert set(schema["properties"]) == {"default", "enum", "examples"}
