@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -135,8 +136,64 @@ async def test_the_loop_connection_checkpoints_in_a_worker(
     monkeypatch.setattr(store, "_checkpoint", checkpoint)
     for i in range(7):
         await store.arenew(f"r{i}", 30, now=NOW)
+    await asyncio.gather(*store._checkpoints)  # not awaited by the operations (below)
     assert len(seen) == 2
     assert threading.main_thread().name not in seen
+
+
+@pytest.mark.asyncio
+async def test_a_failing_checkpoint_leaves_the_committed_reservation_to_its_caller(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The checkpoint is housekeeping: its failure must not turn the reservation that was just
+    committed into an error, which the guard would take for a refusal and never give back."""
+    await store.areserve([line("0.1")], reservation_id="r0", lease_seconds=30, now=NOW)  # sweeps
+    monkeypatch.setattr(sqlite_store, "_LOOP_CHECKPOINT_EVERY", 1)
+
+    def failing() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "_conn", lambda **_: _Failing(failing))
+    result = await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
+    await asyncio.gather(*store._checkpoints)
+    assert result.ok
+    monkeypatch.undo()
+    assert store.state("b/*/day:x", now=NOW).reserved == Decimal("0.5")
+    assert "checkpointing the budget store's WAL failed" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_an_operation_does_not_wait_for_the_checkpoint_it_started(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.areserve([line("0.1")], reservation_id="r0", lease_seconds=30, now=NOW)  # sweeps
+    monkeypatch.setattr(sqlite_store, "_LOOP_CHECKPOINT_EVERY", 1)
+    release = threading.Event()
+    events: list[str] = []
+    real_checkpoint = store._checkpoint
+
+    def slow_checkpoint() -> None:
+        release.wait(20)  # a backstop, not a time limit: the test sets it at once
+        events.append("checkpointed")
+        real_checkpoint()
+
+    monkeypatch.setattr(store, "_checkpoint", slow_checkpoint)
+    result = await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
+    events.append("returned")
+    release.set()
+    await asyncio.gather(*store._checkpoints)
+    assert result.ok
+    assert events == ["returned", "checkpointed"]
+
+
+class _Failing:
+    """A connection whose statements raise ``fail``'s error."""
+
+    def __init__(self, fail: Any) -> None:
+        self._fail = fail
+
+    def execute(self, *_: Any) -> None:
+        self._fail()
 
 
 @pytest.mark.asyncio

@@ -50,6 +50,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import json
@@ -207,6 +208,8 @@ class SQLiteStore:
         self._local = threading.local()
         self._loop_local = threading.local()
         self._loop_commits = 0
+        # The checkpoints under way (a loop holds its tasks only weakly).
+        self._checkpoints: set[asyncio.Future[None]] = set()
         # The live threads' connections, for close(); weak, so that a thread that ended
         # leaves nothing here.
         self._all: weakref.WeakSet[ThreadConnection] = weakref.WeakSet()
@@ -355,7 +358,12 @@ class SQLiteStore:
         self._loop_commits += 1
         if self._loop_commits >= _LOOP_CHECKPOINT_EVERY:
             self._loop_commits = 0
-            await self._in_worker(self._checkpoint)
+            # Housekeeping, not part of the operation that committed: not awaited, so it
+            # neither waits behind the threads queued for the lock nor turns a committed
+            # reservation into an error the caller would take for a refusal.
+            task = asyncio.ensure_future(self._in_worker(self._checkpoint_quietly))
+            self._checkpoints.add(task)
+            task.add_done_callback(self._checkpoint_done)
         return result
 
     async def _in_worker(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
@@ -392,6 +400,21 @@ class SQLiteStore:
             self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             raise store_error(self, exc) from exc
+
+    def _checkpoint_done(self, task: asyncio.Future[None]) -> None:
+        self._checkpoints.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Only a store closed before the checkpoint's turn came (_in_worker refuses then).
+            _log.debug("budget store WAL checkpoint not run: %s", task.exception())
+
+    def _checkpoint_quietly(self) -> None:
+        """:meth:`_checkpoint`, a failure logged: the WAL is checkpointed again later, by the
+        next one or by a worker connection's own automatic checkpoint."""
+        try:
+            self._checkpoint()
+        except BudgetStoreError as exc:
+            if not self._closed:
+                _log.warning("checkpointing the budget store's WAL failed: %s", exc)
 
     # ------------------------------------------------------------------ sync API
 
