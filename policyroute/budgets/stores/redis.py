@@ -47,6 +47,7 @@ from policyroute.budgets.stores.redis_clients import (
     RedisClients,
     config_replies,
     config_target,
+    import_redis,
     release_async,
     release_sync,
 )
@@ -59,16 +60,6 @@ __all__ = ["RedisStore", "redacted_url"]
 
 _GLOB_SPECIALS = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 _SCRIPTS = (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM), ("renew", RENEW))
-
-
-def _redis() -> Any:
-    try:
-        import redis
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise BudgetStoreError(
-            "the redis budget store needs the redis package: pip install 'policyroute[redis]'"
-        ) from exc
-    return redis
 
 
 def _text(value: Any) -> str:
@@ -114,7 +105,7 @@ class RedisStore:
         socket_timeout: float = 5.0,
         max_connections: int = 50,
     ):
-        _redis()
+        import_redis()
         self.url = url
         self.prefix = prefix
         self.where = redacted_url(url)
@@ -231,13 +222,13 @@ class RedisStore:
         One refused for want of a free connection was never sent, and a release would only
         wait out the same bound again.
         """
-        no_connection = getattr(_redis().exceptions, "MaxConnectionsError", ())
+        no_connection = getattr(import_redis().exceptions, "MaxConnectionsError", ())
         return self._unreachable(exc) and not isinstance(exc, no_connection)
 
     @staticmethod
     def _unreachable(exc: BaseException) -> bool:
         """Whether ``exc`` says the server did not answer (refused, reset, timed out)."""
-        redis = _redis()
+        redis = import_redis()
         return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError))
 
     def _check_eviction(self, config: Any) -> None:
@@ -251,7 +242,7 @@ class RedisStore:
         if isinstance(config, BaseException):
             # A cluster none of whose listed nodes answered fails as RedisClusterException
             # ("cannot be connected"), not ConnectionError: as unreachable, it is checked later.
-            cluster_down = isinstance(config, _redis().exceptions.RedisClusterException)
+            cluster_down = isinstance(config, import_redis().exceptions.RedisClusterException)
             if self._unreachable(config) or cluster_down:
                 raise self._fail(config) from config
             config = {}

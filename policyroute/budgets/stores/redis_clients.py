@@ -34,20 +34,28 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+from policyroute.errors import BudgetStoreError
 from policyroute.policy.redis_topology import Topology, cluster_query_names
 
 __all__ = [
     "RedisClients",
     "config_replies",
     "config_target",
+    "import_redis",
     "release_async",
     "release_sync",
 ]
 
 
-def _redis() -> Any:
-    import redis
-
+def import_redis() -> Any:
+    """The ``redis`` package, or :class:`~policyroute.errors.BudgetStoreError` saying how to
+    install it."""
+    try:
+        import redis
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise BudgetStoreError(
+            "the redis budget store needs the redis package: pip install 'policyroute[redis]'"
+        ) from exc
     return redis
 
 
@@ -65,7 +73,7 @@ class RedisClients:
         self.topology = topology
         self._timeout = socket_timeout
         self._max = max_connections
-        redis = _redis()
+        redis = import_redis()
         self.errors: tuple[type[BaseException], ...] = (
             redis.exceptions.RedisError,
             redis.exceptions.RedisClusterException,
@@ -74,7 +82,7 @@ class RedisClients:
     def check(self) -> None:
         """Raise ``ValueError`` or ``TypeError`` now for what every later connection would:
         a malformed URL, a query argument no connection takes."""
-        redis = _redis()
+        redis = import_redis()
         mode = self.topology.mode
         if mode == "cluster":
             options = redis.connection.parse_url(self.topology.url)
@@ -95,7 +103,7 @@ class RedisClients:
 
     def sync(self) -> Any:
         """A new sync client (a cluster's connects to learn the slot map)."""
-        redis = _redis()
+        redis = import_redis()
         if self.topology.mode == "cluster":
             return redis.cluster.RedisCluster(
                 url=self.topology.url,
@@ -107,7 +115,7 @@ class RedisClients:
         return redis.Redis(connection_pool=self._sync_pool())
 
     def _sync_pool(self) -> Any:
-        redis = _redis()
+        redis = import_redis()
         retry = self._retry(redis.retry.Retry)
         if self.topology.mode == "sentinel":
             return self._sentinel_pool(redis.sentinel, _blocking_sentinel_pool(), retry)
@@ -119,7 +127,7 @@ class RedisClients:
 
     def asyncio(self) -> Any:
         """A new asyncio client, for the running event loop (it connects on first use)."""
-        redis = _redis()
+        redis = import_redis()
         if self.topology.mode == "cluster":
             nodes = [redis.asyncio.cluster.ClusterNode(h, p) for h, p in self.topology.nodes[1:]]
             options = {**self._common(), **redis.connection.parse_url(self.topology.url)}
@@ -135,7 +143,7 @@ class RedisClients:
         return redis.asyncio.Redis(connection_pool=self._async_pool())
 
     def _async_pool(self) -> Any:
-        redis = _redis()
+        redis = import_redis()
         retry = self._retry(redis.asyncio.retry.Retry)
         if self.topology.mode == "sentinel":
             pool_class = _blocking_async_sentinel_pool()
@@ -154,13 +162,13 @@ class RedisClients:
         }
 
     def _retry(self, retry_class: Any) -> Any:
-        redis = _redis()
+        redis = import_redis()
         errors = (redis.exceptions.ConnectionError, redis.exceptions.ReadOnlyError)
         return retry_class(redis.backoff.NoBackoff(), 1, supported_errors=errors)
 
     def _sentinel_pool(self, module: Any, pool_class: Any, retry: Any) -> Any:
         """A pool of connections to the primary the Sentinels name (asked on each connect)."""
-        redis = _redis()
+        redis = import_redis()
         options = {**self._common(), **redis.connection.parse_url(self.topology.url)}
         options.pop("host", None)
         options.pop("port", None)
@@ -180,7 +188,7 @@ class RedisClients:
 def _waiting_cluster() -> type:
     """redis-py's asyncio cluster client, whose calls wait for one of ``max_connections``
     turns (up to ``turn_timeout`` seconds) instead of failing at a node's connection bound."""
-    redis = _redis()
+    redis = import_redis()
     exceptions = redis.exceptions
     # redis-py 5.0 raised a plain ConnectionError ("Too many connections") there.
     no_connection = getattr(exceptions, "MaxConnectionsError", exceptions.ConnectionError)
@@ -218,12 +226,12 @@ def _waiting_cluster() -> type:
 
 
 def _blocking_sentinel_pool() -> Any:
-    redis = _redis()
+    redis = import_redis()
     return _mix(redis.sentinel.SentinelConnectionPool, redis.BlockingConnectionPool)
 
 
 def _blocking_async_sentinel_pool() -> Any:
-    redis = _redis()
+    redis = import_redis()
     return _mix(redis.asyncio.sentinel.SentinelConnectionPool, redis.asyncio.BlockingConnectionPool)
 
 
