@@ -1,9 +1,11 @@
-"""Telling a SQLite error that another connection's lock caused from every other error.
+"""Another connection's lock: telling the SQLite error it caused from every other error, and
+setting how long a connection waits for it.
 
 Such an error means "try again": nothing was changed, and the same statement may succeed once
 the other connection lets go. The budget store runs a transaction that met one again in a
 worker thread; the SQLite receipt sink retries its set-up while processes opening one fresh
-database at once get it without SQLite waiting on its busy handler.
+database at once get it without SQLite waiting on its busy handler. Both shorten a
+connection's wait (:func:`set_busy_timeout`) for work that already queued for a while.
 
 Example:
     >>> import sqlite3
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 
-__all__ = ["is_busy"]
+__all__ = ["is_busy", "set_busy_timeout"]
 
 # SQLITE_BUSY (another connection holds the file's lock) and SQLITE_LOCKED (a conflict inside
 # one connection or shared cache, "database table is locked"): primary codes, which extended
@@ -26,6 +28,11 @@ _BUSY_CODES = (5, 6)
 # What SQLite says for them (sqlite3_errstr; shared-cache conflicts name the table or schema
 # after a colon). Matched from the start: "no such column: locked" is not one of them.
 _BUSY_MESSAGES = ("database is locked", "database table is locked", "database schema is locked")
+
+
+def set_busy_timeout(db: sqlite3.Connection | sqlite3.Cursor, seconds: float) -> None:
+    """Make ``db``'s connection wait up to ``seconds`` for another connection's lock."""
+    db.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
 
 
 def is_busy(exc: BaseException) -> bool:

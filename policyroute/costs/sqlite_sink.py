@@ -18,6 +18,7 @@ from typing import Any
 from policyroute._blocking import BlockingPool
 from policyroute._files import file_id
 from policyroute._sqlite_busy import is_busy
+from policyroute._sqlite_busy import set_busy_timeout as _busy_timeout
 from policyroute.costs.receipt_json import UNENCODABLE, encode_record, text_of
 from policyroute.costs.sink_fork import keep_inherited, reset_after_fork
 from policyroute.errors import ReceiptError
@@ -244,11 +245,6 @@ _QUEUED = 0.001
 # Threads for the writes of async code. Writes go one at a time through the sink's connection
 # anyway: two keep one ready behind the one writing, and more would only wait on its lock.
 _WORKERS = 2
-
-
-def _busy_timeout(conn: sqlite3.Connection, seconds: float) -> None:
-    """Make ``conn`` wait up to ``seconds`` for another connection's lock."""
-    conn.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
 
 
 def _set_up(conn: sqlite3.Connection, timeout: float) -> None:

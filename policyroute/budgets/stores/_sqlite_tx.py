@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from policyroute._sqlite_busy import is_busy as _is_busy
+from policyroute._sqlite_busy import set_busy_timeout as _busy_timeout
 from policyroute.errors import BudgetStoreError
 
 if TYPE_CHECKING:
@@ -66,11 +67,6 @@ def store_error(store: SQLiteStore, exc: sqlite3.Error) -> BudgetStoreError:
             " a long transaction on this file, or a process stopped while holding it?)"
         )
     return BudgetStoreError(message)
-
-
-def _busy_timeout(cur: sqlite3.Cursor, seconds: float) -> None:
-    """Make the cursor's connection wait up to ``seconds`` for another connection's lock."""
-    cur.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
 
 
 class Busy(Exception):
