@@ -99,9 +99,8 @@ class SqliteSink:
         self._file_id: tuple[int, int] | None = None
         self._closed = False
         self._forked_mid_write = False
-        # Made at the first write from async code; close() ends its threads.
-        self._pool: BlockingPool | None = None
-        self._pool_lock = threading.Lock()
+        # Threads for the writes of async code, started at the first; close() ends them.
+        self._pool = BlockingPool("policyroute-sink-sqlite", _WORKERS)
         reset_after_fork(self)
         if connect:
             with self._lock:
@@ -111,7 +110,6 @@ class SqliteSink:
         # A thread of the parent may have held the lock at fork(): it is never released here.
         held = self._lock.locked()
         self._lock = threading.Lock()
-        self._pool_lock = threading.Lock()
         conn, self._conn, self._file_id = self._conn, None, None
         # SQLite forbids using a connection in a child made by fork(): the next write opens
         # another. Closing this process's copy clears SQLite's record of its locks on the
@@ -168,13 +166,7 @@ class SqliteSink:
         Never the event loop's default executor: while another process holds the database,
         each waiting write would take one of the threads the application's calls share. The
         time a write queues for the sink's thread counts against ``timeout``."""
-        pool = self._pool
-        if pool is None:
-            with self._pool_lock:
-                pool = self._pool
-                if pool is None:
-                    pool = self._pool = BlockingPool("policyroute-sink-sqlite", _WORKERS)
-        await pool.run(self._write, record, time.monotonic())
+        await self._pool.run(self._write, record, time.monotonic())
 
     def _write(self, record: Mapping[str, Any], began: float) -> None:
         try:
@@ -230,8 +222,7 @@ class SqliteSink:
 
     def close(self) -> None:
         """Close the connection and end the sink's threads (once writes under way end)."""
-        if self._pool is not None:
-            self._pool.close()
+        self._pool.close()
         with self._lock:
             conn, self._conn, self._closed = self._conn, None, True
             if conn is not None:

@@ -222,8 +222,9 @@ class SQLiteStore:
         self._last_sweep = float("-inf")
         self._last_reclaim = float("-inf")
         self._closed = False
-        # Made at the first transaction that leaves the event loop; close() ends its threads.
-        self._pool: BlockingPool | None = None
+        # Its threads start at the first transaction that leaves the event loop; close() ends
+        # them.
+        self._pool = BlockingPool("policyroute-budget-sqlite", _WORKERS)
         # The file's identity (device, inode), taken by the first connection.
         self._ident: tuple[int, int] | None = None
         try:
@@ -377,14 +378,8 @@ class SQLiteStore:
         """
         if self._closed:
             raise BudgetStoreError(f"budget store {self.path} is closed")
-        pool = self._pool
-        if pool is None:
-            with self._all_lock:
-                pool = self._pool
-                if pool is None:
-                    pool = self._pool = BlockingPool("policyroute-budget-sqlite", _WORKERS)
         began = time.monotonic() if 0 < self.timeout < _MAX_WAIT else None
-        return await pool.run(self._waiting, began, fn, *args, **kwargs)
+        return await self._pool.run(self._waiting, began, fn, *args, **kwargs)
 
     def _waiting(
         self, began: float | None, fn: Callable[..., _T], /, *args: Any, **kwargs: Any
@@ -531,9 +526,7 @@ class SQLiteStore:
             self._closed = True
             held, self._all = list(self._all), weakref.WeakSet()
             self._anchor = None
-            pool = self._pool
-        if pool is not None:
-            pool.close()
+        self._pool.close()
         for each in held:
             each.close()
         self._local = threading.local()
