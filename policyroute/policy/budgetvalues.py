@@ -24,7 +24,7 @@ import functools
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from policyroute.policy.schema import _hint
+from policyroute.policy.hints import did_you_mean
 
 if TYPE_CHECKING:
     from policyroute.policy.checks import Checker
@@ -78,7 +78,7 @@ def zone_problem(zone: str) -> tuple[str, str] | None:
             f"{zone!r} names a file of this machine's zone folder, not an IANA time zone",
             "it means another zone, or nothing, on other hosts; " + _IANA_HINT,
         )
-    suggestion = _hint(zone, sorted(zones))
+    suggestion = did_you_mean(zone, sorted(zones))
     return f"unknown time zone {zone!r}", suggestion or _IANA_HINT
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, FACT_ROOTS, fact_type
+from policyroute.policy.hints import did_you_mean
 from policyroute.policy.load import JsonPath
 from policyroute.policy.regex_degree import slow_search
 from policyroute.policy.regex_risk import catastrophic
@@ -79,14 +80,12 @@ def _check_fact_path(fact: str, path: JsonPath, emit: Emit) -> bool:
         return False
     root = parts[0]
     if root not in FACT_ROOTS:
-        from policyroute.policy.schema import _hint
-
         emit(
             "PR116",
             path,
             f"unknown fact {root!r}",
             key=True,
-            hint=_hint(root, FACT_ROOTS)
+            hint=did_you_mean(root, FACT_ROOTS)
             or "facts are metadata.<path>, params.<name>, " + ", ".join(DERIVED_FACTS),
         )
         return False

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from policyroute.errors import RequestError
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, is_known_fact
+from policyroute.policy.hints import with_hints
 from policyroute.request import Request
 from policyroute.request_checks import check_call, check_facts, check_parts
 
@@ -456,15 +457,9 @@ def request_from_mapping(data: Mapping[str, Any]) -> Request:
         raise RequestError(f"a request must be a mapping, got {type(data).__name__}")
     unknown = sorted(str(k) for k in data if k not in _REQUEST_KEYS and k not in CALL_PARAM_KEYS)
     if unknown:
-        # Imported here: the policy checks' spelling hint, needed only on this error path.
-        from policyroute.policy.schema import _hint
-
-        named = []
-        for key in unknown:
-            hint = _hint(key, sorted(_REQUEST_KEYS | CALL_PARAM_KEYS))
-            named.append(f"{key!r} ({hint})" if hint else repr(key))
+        named = with_hints(unknown, _REQUEST_KEYS | CALL_PARAM_KEYS, quote=True)
         raise RequestError(
-            f"unknown request field(s) {', '.join(named)}; expected some of "
+            f"unknown request field(s) {named}; expected some of "
             + ", ".join(sorted(_REQUEST_KEYS))
             + " or a call parameter such as 'temperature'"
         )

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from importlib import resources
 from typing import Any
 
 from policyroute.policy.diagnostics import Diagnostic
+from policyroute.policy.hints import did_you_mean
 from policyroute.policy.load import JsonPath, LoadedDocument, format_path
 
 __all__ = ["load_schema", "schema_diagnostics", "validator"]
@@ -104,14 +104,9 @@ def _expected(schema: Mapping[str, Any]) -> str:
     return " or ".join(words) if words else "another value"
 
 
-def _hint(word: str, choices: Iterable[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
-
-
 def _key_hint(word: str, choices: Iterable[str]) -> str | None:
     """A spelling suggestion for an unknown key, else what the policy uses in its place."""
-    return _hint(word, choices) or _FOREIGN_KEYS.get(word.lower())
+    return did_you_mean(word, choices) or _FOREIGN_KEYS.get(word.lower())
 
 
 def _wants_text(schema: Mapping[str, Any]) -> bool:
@@ -197,7 +192,9 @@ class _ErrorMapper:
         elif kind in ("enum", "const"):
             allowed = schema["enum"] if kind == "enum" else [schema["const"]]
             listed = ", ".join(repr(a) for a in allowed)
-            hint = _hint(value, [str(a) for a in allowed]) if isinstance(value, str) else None
+            hint = (
+                did_you_mean(value, [str(a) for a in allowed]) if isinstance(value, str) else None
+            )
             self.emit(
                 "PR013",
                 path,
@@ -266,5 +263,5 @@ class _ErrorMapper:
             return
         forms = " or ".join(str(o.get("title", "?")) for o in options)
         consts = [str(o["const"]) for o in options if "const" in o]
-        hint = _hint(value, consts) if isinstance(value, str) else None
+        hint = did_you_mean(value, consts) if isinstance(value, str) else None
         self.emit("PR016", path, f"expected {forms}, got {_show(path, value)}", hint=hint)

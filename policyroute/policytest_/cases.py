@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import difflib
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from policyroute.costs.redact import redact_params
 from policyroute.errors import RoutingError
+from policyroute.policy.hints import with_hints
 
 if TYPE_CHECKING:
     from policyroute.policy.model import PolicySpec
@@ -215,18 +216,6 @@ def _kind(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping"
 
 
-def _with_hints(unknown: list[str], known: Iterable[str]) -> str:
-    """The unknown keys, each followed by the policy checks' spelling hint when one is close."""
-    from policyroute.policy.schema import _hint
-
-    choices = sorted(known)
-    named = []
-    for key in unknown:
-        hint = _hint(key, choices)
-        named.append(f"{key} ({hint})" if hint else key)
-    return ", ".join(named)
-
-
 def check_case(raw: Any) -> str | None:
     """What is wrong with the shape of a case, or ``None``.
 
@@ -238,7 +227,7 @@ def check_case(raw: Any) -> str | None:
         return "a case must be a mapping with 'name', 'request' and 'expect'"
     unknown = sorted(str(k) for k in raw if k not in _CASE_KEYS)
     if unknown:
-        named = _with_hints(unknown, _CASE_KEYS)
+        named = with_hints(unknown, _CASE_KEYS)
         return f"unknown case key(s) {named}; expected name, request, expect, env"
     if not isinstance(raw.get("name"), str) or not raw["name"]:
         return "a case needs a 'name' (a non-empty string)"
@@ -249,7 +238,7 @@ def check_case(raw: Any) -> str | None:
         return f"a case needs an 'expect' mapping with some of {', '.join(EXPECT_KEYS)}"
     unknown = sorted(str(k) for k in expect if k not in EXPECT_KEYS)
     if unknown:
-        named = _with_hints(unknown, EXPECT_KEYS)
+        named = with_hints(unknown, EXPECT_KEYS)
         return f"unknown expect key(s) {named}; expected some of {', '.join(EXPECT_KEYS)}"
     if "error" in expect and len(expect) > 1:
         return "'expect.error' cannot be combined with other expectations"

@@ -1,0 +1,37 @@
+"""Spelling suggestions for a name that is none of the names expected.
+
+The policy checks, the request fields of ``explain --request`` and the keys of a policy tests
+file all suggest alike: the known name closest to the one written, when one is close enough.
+
+Example:
+    >>> did_you_mean("sonet", ["sonnet", "haiku"])
+    "did you mean 'sonnet'?"
+    >>> with_hints(["metdata", "zzz"], ["metadata", "model"], quote=True)
+    "'metdata' (did you mean 'metadata'?), 'zzz'"
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+__all__ = ["did_you_mean", "with_hints"]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """``did you mean '<choice>'?`` for the choice closest to ``word``, ``None`` if none is
+    close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def with_hints(unknown: Sequence[str], known: Iterable[str], *, quote: bool = False) -> str:
+    """The ``unknown`` names, comma-separated (each quoted with ``quote``), each followed by
+    its :func:`did_you_mean` among ``known`` where one is close."""
+    choices = sorted(known)
+    named = []
+    for name in unknown:
+        shown = repr(name) if quote else name
+        hint = did_you_mean(name, choices)
+        named.append(f"{shown} ({hint})" if hint else shown)
+    return ", ".join(named)
