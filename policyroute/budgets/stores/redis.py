@@ -20,8 +20,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +27,15 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from policyroute.budgets.stores._redis_calls import (
+    line_state,
+    line_states,
+    renew_args,
+    reserve_call,
+    reserve_result,
+    settle_args,
+    text,
+)
 from policyroute.budgets.stores._redis_lua import RECLAIM, RENEW, RESERVE, SETTLE
 from policyroute.budgets.stores._redis_scripts import AsyncScript, SyncScript
 from policyroute.budgets.stores.base import (
@@ -36,11 +43,7 @@ from policyroute.budgets.stores.base import (
     ReserveLine,
     ReserveResult,
     expired_by_key,
-    first_live_bucket,
     from_nano,
-    reclaimed_crossings,
-    threshold_spend,
-    to_nano,
 )
 from policyroute.budgets.stores.loop_clients import LoopClients
 from policyroute.budgets.stores.redis_clients import (
@@ -60,27 +63,6 @@ __all__ = ["RedisStore", "redacted_url"]
 
 _GLOB_SPECIALS = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 _SCRIPTS = (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM), ("renew", RENEW))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _num(value: float | None) -> str:
-    return "" if value is None else repr(float(value))
-
-
-def _thresholds(fractions: Sequence[float], limit_nano: int) -> str:
-    """``fraction:need`` pairs, need being the whole nano-dollars of spend that reach the
-    fraction as the policy wrote it (:func:`~policyroute.budgets.stores.base.threshold_spend`,
-    as :func:`~policyroute.budgets.stores.base.crossed_thresholds` compares): the script
-    compares integers, not doubles.
-
-    Example:
-        >>> _thresholds([0.07, 0.5], 10_000_000)
-        '0.07:700000,0.5:5000000'
-    """
-    return ",".join(f"{float(t)!r}:{math.ceil(threshold_spend(t, limit_nano))}" for t in fractions)
 
 
 class RedisStore:
@@ -151,68 +133,6 @@ class RedisStore:
                     self._sync_made = made
         return made
 
-    # ------------------------------------------------------------------ argument building
-
-    def _reserve_call(
-        self, lines: Sequence[ReserveLine], reservation_id: str, lease_seconds: float, now: float
-    ) -> tuple[list[str], list[str]]:
-        keys = [self._p + "res"]
-        args = [self._p, repr(now), reservation_id, str(int(lease_seconds * 1000)), str(len(lines))]
-        for line in lines:
-            keys.append(self._p + "line:" + line.key)
-            if line.bucket_seconds is not None:
-                keys.append(self._p + "spend:" + line.key)
-            ttl_ms = max(1, int((line.expires_at - now) * 1000))
-            args += [
-                line.key,
-                str(to_nano(line.limit, up=False)),
-                str(to_nano(line.amount)),
-                str(ttl_ms),
-                _num(line.bucket_seconds),
-                _num(line.span_seconds),
-                _thresholds(line.thresholds, to_nano(line.limit, up=False)),
-            ]
-        return keys, args
-
-    @classmethod
-    def _reserve_result(cls, lines: Sequence[ReserveLine], reply: Any) -> ReserveResult:
-        if int(reply[0]) == 1:
-            reclaimed = reclaimed_crossings(cls._states(reply[1] if len(reply) > 1 else []))
-            return ReserveResult(ok=True, reclaimed=reclaimed)
-        index = int(reply[1])
-        line = lines[index]
-        refused = LineState(
-            line.key, from_nano(int(_text(reply[2]))), from_nano(int(_text(reply[3]))), line.limit
-        )
-        reclaimed = reclaimed_crossings(cls._states(reply[4] if len(reply) > 4 else []))
-        return ReserveResult(ok=False, refused=refused, refused_index=index, reclaimed=reclaimed)
-
-    @staticmethod
-    def _states(reply: Any) -> list[LineState]:
-        states = []
-        for key, spent, reserved, limit, crossed in reply:
-            states.append(
-                LineState(
-                    _text(key),
-                    from_nano(int(_text(spent))),
-                    from_nano(int(_text(reserved))),
-                    from_nano(int(_text(limit))),
-                    tuple(float(t) for t in _text(crossed).split(",") if t),
-                )
-            )
-        return states
-
-    def _line_state(self, key: str, fields: Sequence[Any], buckets: Any, now: float) -> LineState:
-        limit, spent, reserved, width, span = (_text(f) if f is not None else "" for f in fields)
-        if width and span:
-            first = first_live_bucket(now, float(width), float(span))
-            total = sum(int(v) for b, v in (buckets or {}).items() if int(b) >= first)
-        else:
-            total = int(spent or 0)
-        return LineState(
-            key, from_nano(total), from_nano(int(reserved or 0)), from_nano(int(limit or 0))
-        )
-
     def _maybe_ran(self, exc: BaseException) -> bool:
         """Whether a failed reserve may have been run by Redis all the same.
 
@@ -266,7 +186,7 @@ class RedisStore:
         now: float,
     ) -> ReserveResult:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reserve`."""
-        keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
+        keys, args = reserve_call(self._p, lines, reservation_id, lease_seconds, now)
         if not self._eviction_checked:
             try:
                 client = self._sync
@@ -283,32 +203,24 @@ class RedisStore:
                 except BudgetStoreError:
                     pass  # still unreachable: the lease reclaims it
             raise self._fail(exc) from exc
-        return self._reserve_result(lines, reply)
+        return reserve_result(lines, reply)
 
     def settle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.settle`."""
-        args = self._settle_args(reservation_id, actual, now)
+        args = settle_args(self._p, reservation_id, actual, now)
         try:
             reply = self._scripts["settle"](keys=[self._p + "res"], args=args)
         except self._exc as exc:
             raise self._fail(exc) from exc
-        return self._states(reply)
+        return line_states(reply)
 
     def release(self, reservation_id: str, *, now: float | None = None) -> None:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.release`."""
         self.settle(reservation_id, Decimal(0), now=time.time() if now is None else now)
 
-    def _settle_args(self, reservation_id: str, actual: Decimal, now: float) -> list[str]:
-        # The token tells a retry of this call (same token) from another settle of the id.
-        token = os.urandom(8).hex()
-        return [self._p, repr(now), reservation_id, str(to_nano(actual)), token]
-
-    def _renew_args(self, reservation_id: str, lease_seconds: float, now: float) -> list[str]:
-        return [repr(now), reservation_id, str(int(lease_seconds * 1000)), self._p]
-
     def renew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.renew`."""
-        args = self._renew_args(reservation_id, lease_seconds, now)
+        args = renew_args(self._p, reservation_id, lease_seconds, now)
         try:
             return bool(int(self._scripts["renew"](keys=[self._p + "res"], args=args)))
         except self._exc as exc:
@@ -330,7 +242,7 @@ class RedisStore:
             fields, buckets = pipe.execute()
         except self._exc as exc:
             raise self._fail(exc) from exc
-        return self._line_state(key, fields, buckets, now)
+        return line_state(key, fields, buckets, now)
 
     def scan(self, prefix: str, *, now: float) -> list[LineState]:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.scan`."""
@@ -339,7 +251,7 @@ class RedisStore:
         try:
             # A cluster scans every primary: a slot may move while the scan runs, so a key
             # can be seen twice.
-            keys = sorted({_text(k)[len(head) :] for k in self._sync.scan_iter(match=pattern)})
+            keys = sorted({text(k)[len(head) :] for k in self._sync.scan_iter(match=pattern)})
         except self._exc as exc:
             raise self._fail(exc) from exc
         states = [self.state(key, now=now) for key in keys]
@@ -354,11 +266,11 @@ class RedisStore:
         """Nano-dollars held per line by reservations whose lease ran out at ``now``."""
         try:
             ids = self._sync.zrangebyscore(self._p + "res", "-inf", repr(now))
-            raws = self._sync.mget([self._p + "resl:" + _text(i) for i in ids]) if ids else []
+            raws = self._sync.mget([self._p + "resl:" + text(i) for i in ids]) if ids else []
         except self._exc as exc:
             raise self._fail(exc) from exc
         # Amounts are strings in the reservation's JSON (Lua keeps them exact that way).
-        pairs = (((str(k), int(a)) for k, a in json.loads(_text(raw))) for raw in raws if raw)
+        pairs = (((str(k), int(a)) for k, a in json.loads(text(raw))) for raw in raws if raw)
         return expired_by_key(pairs, prefix)
 
     def close(self) -> None:
@@ -384,7 +296,7 @@ class RedisStore:
     ) -> ReserveResult:
         """Async twin of :meth:`reserve`."""
         client, scripts = await self._async_clients.get()
-        keys, args = self._reserve_call(lines, reservation_id, lease_seconds, now)
+        keys, args = reserve_call(self._p, lines, reservation_id, lease_seconds, now)
         if not self._eviction_checked:
             try:
                 config = await client.config_get("maxmemory*", **config_target(client))
@@ -400,17 +312,17 @@ class RedisStore:
                 except BudgetStoreError:
                     pass  # still unreachable: the lease reclaims it
             raise self._fail(exc) from exc
-        return self._reserve_result(lines, reply)
+        return reserve_result(lines, reply)
 
     async def asettle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """Async twin of :meth:`settle`."""
         _, scripts = await self._async_clients.get()
-        args = self._settle_args(reservation_id, actual, now)
+        args = settle_args(self._p, reservation_id, actual, now)
         try:
             reply = await scripts["settle"](keys=[self._p + "res"], args=args)
         except self._exc as exc:
             raise self._fail(exc) from exc
-        return self._states(reply)
+        return line_states(reply)
 
     async def arelease(self, reservation_id: str, *, now: float | None = None) -> None:
         """Async twin of :meth:`release`."""
@@ -419,7 +331,7 @@ class RedisStore:
     async def arenew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
         """Async twin of :meth:`renew`."""
         _, scripts = await self._async_clients.get()
-        args = self._renew_args(reservation_id, lease_seconds, now)
+        args = renew_args(self._p, reservation_id, lease_seconds, now)
         try:
             reply = await scripts["renew"](keys=[self._p + "res"], args=args)
         except self._exc as exc:
