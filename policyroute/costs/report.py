@@ -40,14 +40,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from policyroute.costs.receipt_files import (
-    MAX_PROBLEMS,
-    LineProblem,
-    ReceiptStream,
-    load_receipts,
-    parse_amount,
-    receipt_problem,
-)
+from policyroute.costs.receipt_checks import parse_amount, receipt_problem
+from policyroute.costs.receipt_files import MAX_PROBLEMS, LineProblem, ReceiptStream, load_receipts
 from policyroute.costs.receipt_identity import ReceiptDeduplicator, conflict_reason
 from policyroute.costs.receipt_json import utc_date, utf8_safe
 from policyroute.costs.report_format import ReportFormat, format_report

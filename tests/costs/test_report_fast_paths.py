@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from policyroute.costs.receipt_files import _problem, parse_amount, receipt_problem
+from policyroute.costs.receipt_checks import _problem, parse_amount, receipt_problem
 from policyroute.costs.receipt_identity import ReceiptDeduplicator
 from policyroute.costs.report import Totals, format_report, load_receipts, summarize
 
