@@ -1,4 +1,5 @@
-"""Load a policy file into a compiled, ready-to-route policy, or fail with every problem.
+"""Load a policy (its file, or its YAML text) into a compiled, ready-to-route policy, or fail
+with every problem.
 
 Example:
     >>> policy = load_policy("policies/support-assistant.yaml")  # doctest: +SKIP

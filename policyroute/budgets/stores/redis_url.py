@@ -6,7 +6,8 @@ authority early (``redis://app:Xy7q/9Rk@cache``: host ``app``, "port" ``Xy7q``).
 between the first ``:`` after ``//`` and the last ``@`` is the password then, and masked
 whole; redis-py, which parses such a URL otherwise, may quote pieces of it in its own errors
 (the "port" it could not read, the socket path it could not open), so those pieces are
-listed too, for :func:`scrub`.
+listed too, for :func:`scrub`. Query arguments that carry a password (``password``, a
+Sentinel URL's ``sentinel_password``, a TLS key's ``ssl_password``) are masked as well.
 
 Example:
     >>> redacted_url("redis://app:Xy7q/9Rk@cache:6379/0")
