@@ -30,9 +30,24 @@ _BUSY_CODES = (5, 6)
 _BUSY_MESSAGES = ("database is locked", "database table is locked", "database schema is locked")
 
 
+# SQLite keeps busy_timeout in a C int of milliseconds, and reads a larger value as 0 (no wait at
+# all): a timeout past it (about 24.8 days, "wait for ever" in practice) waits that long instead.
+_LONGEST_WAIT_MS = 2**31 - 1
+
+
 def set_busy_timeout(db: sqlite3.Connection | sqlite3.Cursor, seconds: float) -> None:
-    """Make ``db``'s connection wait up to ``seconds`` for another connection's lock."""
-    db.execute(f"PRAGMA busy_timeout = {max(0, int(seconds * 1000))}")
+    """Make ``db``'s connection wait up to ``seconds`` for another connection's lock (at most
+    about 24.8 days, SQLite's limit; ``inf`` waits that long).
+
+    Example:
+        >>> import sqlite3
+        >>> db = sqlite3.connect(":memory:")
+        >>> set_busy_timeout(db, float("inf"))
+        >>> db.execute("PRAGMA busy_timeout").fetchone()
+        (2147483647,)
+    """
+    ms = seconds * 1000
+    db.execute(f"PRAGMA busy_timeout = {int(min(ms, _LONGEST_WAIT_MS)) if ms > 0 else 0}")
 
 
 def is_busy(exc: BaseException) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policyroute._sqlite_busy import is_busy
+from policyroute._sqlite_busy import is_busy, set_busy_timeout
 
 
 @pytest.fixture
@@ -100,3 +100,20 @@ def test_without_an_error_code_the_message_decides() -> None:
     assert is_busy(sqlite3.OperationalError("database table is locked"))
     assert not is_busy(sqlite3.OperationalError("disk I/O error"))
     assert not is_busy(sqlite3.DatabaseError("database is locked"))  # not an OperationalError
+
+
+@pytest.mark.parametrize(
+    ("seconds", "ms"),
+    [(2.5, 2500), (0, 0), (-1, 0), (30 * 86_400, 2**31 - 1), (float("inf"), 2**31 - 1)],
+)
+def test_a_busy_timeout_past_sqlites_limit_waits_the_longest_it_can(
+    seconds: float, ms: int
+) -> None:
+    """SQLite reads a busy_timeout past a C int of milliseconds as 0: no wait at all, so a sink
+    or store given a month (or for ever) would fail at the first lock instead of waiting."""
+    db = sqlite3.connect(":memory:")
+    try:
+        set_busy_timeout(db, seconds)
+        assert db.execute("PRAGMA busy_timeout").fetchone() == (ms,)
+    finally:
+        db.close()
