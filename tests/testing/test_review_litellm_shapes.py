@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
+import traceback
 from typing import Any
 
 import httpx
@@ -32,7 +35,41 @@ SCHEMA = {
 MODELS = {"openai": "openai/gpt-4o", "anthropic": "anthropic/claude-haiku-4-5"}
 
 
+# How long one bare litellm call may take before the test gives up on it. litellm's own sync
+# path has been seen to stay stuck past pytest's timeout, which could not interrupt it, on a
+# loaded machine at the end of the whole suite (never reproduced alone): bounded here, a stuck
+# call fails its test with where it was stuck rather than stalling the run.
+CALL_LIMIT_S = 60.0
+
+
 def call(fp: FakeProvider, api: str, stream: bool, **extra: Any) -> Any:
+    """A bare ``litellm.completion`` against ``fp`` (a stream gathered into one response)."""
+    outcome: list[Any] = []
+    worker = threading.Thread(
+        target=_call_into, args=(outcome, fp, api, stream, extra), name="litellm-call", daemon=True
+    )
+    worker.start()
+    worker.join(CALL_LIMIT_S)
+    if worker.is_alive():
+        frame = sys._current_frames().get(worker.ident or -1)
+        where = "".join(traceback.format_stack(frame)) if frame is not None else "(no frame)"
+        pytest.fail(f"litellm.completion still running after {CALL_LIMIT_S:.0f} s, at:\n{where}")
+    kind, value = outcome[0]
+    if kind == "error":
+        raise value
+    return value
+
+
+def _call_into(
+    outcome: list[Any], fp: FakeProvider, api: str, stream: bool, extra: dict[str, Any]
+) -> None:
+    try:
+        outcome.append(("ok", _call(fp, api, stream, **extra)))
+    except BaseException as exc:  # handed to the test's thread, which raises it
+        outcome.append(("error", exc))
+
+
+def _call(fp: FakeProvider, api: str, stream: bool, **extra: Any) -> Any:
     base = fp.openai_base if api == "openai" else fp.anthropic_base
     response = litellm.completion(
         model=MODELS[api],
