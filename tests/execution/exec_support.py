@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -157,7 +158,22 @@ def arun(coro: Coroutine[Any, Any, T]) -> T:
     litellm's HTTP handlers close themselves on garbage collection through
     ``asyncio.get_event_loop()``, which would otherwise create a loop nobody closes.
     """
-    return open_shared_loop().run_until_complete(coro)
+    loop = open_shared_loop()
+    try:
+        return loop.run_until_complete(coro)
+    except BaseException as exc:
+        if "Timeout" in str(exc) and type(exc).__name__ == "Failed":
+            # pytest-timeout's: say what each task of the loop was waiting for.
+            print_task_stacks(loop)
+        raise
+
+
+def print_task_stacks(loop: asyncio.AbstractEventLoop) -> None:
+    """Print every unfinished task of ``loop`` with where it is suspended (to stderr, which
+    a failing test's report shows)."""
+    for task in asyncio.all_tasks(loop):
+        print(f"--- {task!r}", file=sys.stderr)
+        task.print_stack(file=sys.stderr)
 
 
 def open_shared_loop() -> asyncio.AbstractEventLoop:

@@ -41,6 +41,9 @@ MODELS = {"openai": "openai/gpt-4o", "anthropic": "anthropic/claude-haiku-4-5"}
 # call fails its test with where it was stuck rather than stalling the run.
 CALL_LIMIT_S = 60.0
 
+# Until the cause is found, a test whose call was stuck is tried once more.
+pytestmark = pytest.mark.flaky(reruns=1, only_rerun=["still running after"])
+
 
 def call(fp: FakeProvider, api: str, stream: bool, **extra: Any) -> Any:
     """A bare ``litellm.completion`` against ``fp`` (a stream gathered into one response)."""
