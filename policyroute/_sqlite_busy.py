@@ -45,6 +45,7 @@ def set_busy_timeout(db: sqlite3.Connection | sqlite3.Cursor, seconds: float) ->
         >>> set_busy_timeout(db, float("inf"))
         >>> db.execute("PRAGMA busy_timeout").fetchone()
         (2147483647,)
+        >>> db.close()
     """
     ms = seconds * 1000
     db.execute(f"PRAGMA busy_timeout = {int(min(ms, _LONGEST_WAIT_MS)) if ms > 0 else 0}")
