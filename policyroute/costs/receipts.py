@@ -468,4 +468,38 @@ def call_record(
     record["error"] = _error_message(
         outcome.error, secrets, None if include_prompt else call.request.messages
     )
+    if outcome.status == "refused":
+        record["refused_by"] = refusal(outcome.error)
     return record
+
+
+def refusal(error: BaseException | None) -> dict[str, Any] | None:
+    """What a refused call's receipt says of the budget that refused it (``refused_by``):
+    its name, scope and window, and its limit, spent and reserved amounts with the call's
+    worst-case estimate, as exact decimal strings (a budget counts nano-dollars: rounded to
+    6 places, spent could read as the limit); ``None`` for an error that names no budget.
+
+    Example:
+        >>> from policyroute.errors import BudgetExceeded
+        >>> refusal(BudgetExceeded(
+        ...     budget="daily", scope="*", limit=Decimal("1"), spent=Decimal("0.99"),
+        ...     reserved=Decimal(0), estimate=Decimal("0.02"), window="day:2026-01-02"))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'budget': 'daily', 'scope': '*', 'window': 'day:2026-01-02', 'limit': '1',
+         'spent': '0.99', 'reserved': '0', 'estimate': '0.02'}
+    """
+    budget = getattr(error, "budget", None)
+    if not isinstance(budget, str):
+        return None
+    amounts = {}
+    for name in ("limit", "spent", "reserved", "estimate"):
+        value = getattr(error, name, None)
+        amounts[name] = f"{value:f}" if isinstance(value, Decimal) and value.is_finite() else None
+    scope = getattr(error, "scope", None)
+    window = getattr(error, "window", None)
+    return {
+        "budget": budget,
+        "scope": scope if isinstance(scope, str) else None,
+        "window": window if isinstance(window, str) else None,
+        **amounts,
+    }

@@ -11,6 +11,9 @@ Where each figure comes from:
 - **Calls** count call receipts; **attempts** count attempt receipts. Only attempts name the
   budgets they charged, so a ``budget``'s calls are the distinct calls (request ids) with an
   attempt that charged it; an attempt receipt without a request id counts as a call of its own.
+- **Refused** counts the calls a budget refused (call receipts with status ``refused``; they
+  are among the ``errors`` too). Under ``budget``, a refused call counts under the budget its
+  receipt's ``refused_by`` names, and only there: it charged nothing.
 - A **day** is the UTC day of the receipt's ``ts`` (a timestamp written with another offset
   is moved to UTC first).
 - ``attempt_cost`` is the sum over attempt receipts. It equals ``cost`` unless call receipts
@@ -85,6 +88,7 @@ class Totals:
     calls: int = 0
     attempts: int = 0
     errors: int = 0
+    refused: int = 0
     cost: Decimal = Decimal(0)
     attempt_cost: Decimal = Decimal(0)
     input_tokens: int = 0
@@ -106,6 +110,7 @@ class Totals:
             "calls": self.calls,
             "attempts": self.attempts,
             "errors": self.errors,
+            "refused": self.refused,
             "cost": _usd(self.cost),
             "attempt_cost": _usd(self.attempt_cost),
             "input_tokens": self.input_tokens,
@@ -250,22 +255,27 @@ def summarize(
             continue
         is_call = kind == "call"
         cost = _money(record.get("cost"))
-        failed = record.get("status") != "ok"
+        status = record.get("status")
+        failed = status != "ok"
+        refused = is_call and status == "refused"
         # The token counts are read once, for every group that adds up this record's money.
         tokens = _tokens(record)
         for dim, groups, from_attempts in dims:
             if is_call and dim == "budget":
-                continue  # only attempts carry the budgets they charged
+                # only attempts carry the budgets they charged; a refusal names its budget
+                if refused:
+                    _note_refusal(groups, record)
+                continue
             keys = _keys(record, dim)
             money = tokens if from_attempts != is_call else None
             for key in keys:
                 totals = groups.get(key)
                 if totals is None:
                     totals = groups[key] = Totals()
-                _add(totals, cost, is_call, failed, money)
+                _add(totals, cost, is_call, failed, money, refused)
             if budget_calls is not None and dim == "budget":
                 _note_budget_calls(budget_calls, record, place, keys)
-        _add(total, cost, is_call, failed, tokens if is_call else None)
+        _add(total, cost, is_call, failed, tokens if is_call else None, refused)
     if budget_calls is not None:
         for key, calls in budget_calls.items():
             report.groups["budget"][key].calls = len(calls)
@@ -292,6 +302,18 @@ def _note_budget_calls(
         calls.setdefault(key, set()).add(call)
 
 
+def _note_refusal(groups: dict[str, Totals], call: Mapping[str, Any]) -> None:
+    """Count a refused call under the budget its ``refused_by`` names (``(none)`` when it
+    names none: a receipt from before the field, or a refusal by something else)."""
+    refused_by = call.get("refused_by")
+    budget = refused_by.get("budget") if isinstance(refused_by, Mapping) else None
+    key = budget if isinstance(budget, str) else _NONE
+    totals = groups.get(key)
+    if totals is None:
+        totals = groups[key] = Totals()
+    totals.refused += 1
+
+
 _Tokens = tuple[int, int, int, int, int]
 
 
@@ -314,12 +336,18 @@ def _tokens(record: Mapping[str, Any]) -> _Tokens:
 
 
 def _add(
-    totals: Totals, cost: Decimal, is_call: bool, failed: bool, tokens: _Tokens | None
+    totals: Totals,
+    cost: Decimal,
+    is_call: bool,
+    failed: bool,
+    tokens: _Tokens | None,
+    refused: bool = False,
 ) -> None:
     """Count the record in ``totals``, and with ``tokens`` its money and tokens too."""
     if is_call:
         totals.calls += 1
         totals.errors += failed
+        totals.refused += refused
     else:
         totals.attempts += 1
         totals.attempt_cost += cost

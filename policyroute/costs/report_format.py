@@ -29,7 +29,7 @@ __all__ = ["ReportFormat", "format_report", "spreadsheet_safe"]
 ReportFormat = Literal["table", "json", "csv"]
 
 
-_COLUMNS = ("calls", "attempts", "errors", "cost", "input_tokens", "output_tokens")
+_COLUMNS = ("calls", "attempts", "errors", "cost", "input_tokens", "output_tokens", "refused")
 _CSV_COLUMNS = (
     "dimension",
     "key",
@@ -43,6 +43,7 @@ _CSV_COLUMNS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "refused",
 )
 
 

@@ -18,7 +18,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from policyroute.budgets.guard import BudgetCharge
 from policyroute.costs.actual import CostResult
 from policyroute.costs.receipts import attempt_record, call_record, policy_secrets
-from policyroute.errors import AuthenticationError, RateLimitError
+from policyroute.errors import AuthenticationError, BudgetExceeded, RateLimitError
 from policyroute.execution.hooks import (
     Admission,
     AttemptInfo,
@@ -209,6 +209,30 @@ def cases() -> Iterator[tuple[str, dict[str, Any]]]:
     call = _call(policy, 3, metadata={"user_id": 42, "org": {"team": ("a", Decimal("1.5"))}})
     yield (
         "refused-call",
+        call_record(
+            call,
+            CallOutcome(
+                status="refused",
+                attempts=0,
+                error=BudgetExceeded(
+                    budget="daily",
+                    scope="42",
+                    limit=Decimal("2"),
+                    spent=Decimal("1.9999996"),
+                    reserved=Decimal("0.05"),
+                    estimate=Decimal("0.1"),
+                    window="day:2026-01-02",
+                ),
+            ),
+            cost=Decimal(0),
+            usage=Usage(),
+            now=T0 + 123.456789,
+        ),
+    )
+
+    # Refused by something that names no budget.
+    yield (
+        "refused-call-without-budget",
         call_record(
             call,
             CallOutcome(status="refused", attempts=0),

@@ -46,12 +46,12 @@ def test_wide_and_combining_names_line_up() -> None:
     text = _users("ab", "東京", "cafe\u0301", "🚀")
     section = text.split("\n\n")[1].splitlines()
     assert section == [
-        "user  calls  attempts  errors      cost  input_tokens  output_tokens",
-        "----  -----  --------  ------  --------  ------------  -------------",
-        "ab        1         0       0  0.100000            10              5",
-        "cafe\u0301      1         0       0  0.100000            10              5",
-        "東京      1         0       0  0.100000            10              5",
-        "🚀        1         0       0  0.100000            10              5",
+        "user  calls  attempts  errors      cost  input_tokens  output_tokens  refused",
+        "----  -----  --------  ------  --------  ------------  -------------  -------",
+        "ab        1         0       0  0.100000            10              5        0",
+        "cafe\u0301      1         0       0  0.100000            10              5        0",
+        "東京      1         0       0  0.100000            10              5        0",
+        "🚀        1         0       0  0.100000            10              5        0",
     ]
 
 
