@@ -153,7 +153,13 @@ async def test_a_failing_checkpoint_leaves_the_committed_reservation_to_its_call
     def failing() -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(store, "_conn", lambda **_: _Failing(failing))
+    on_loop_connection = store._connection
+
+    def connection(*, on_loop: bool = False) -> Any:
+        # The reservation runs on the loop's connection; the checkpoint in a worker's.
+        return on_loop_connection(on_loop=True) if on_loop else _Failing(failing)
+
+    monkeypatch.setattr(store, "_connection", connection)
     result = await store.areserve([line("0.4")], reservation_id="r1", lease_seconds=30, now=NOW)
     await asyncio.gather(*store._checkpoints)
     assert result.ok
@@ -187,10 +193,12 @@ async def test_an_operation_does_not_wait_for_the_checkpoint_it_started(
 
 
 class _Failing:
-    """A connection whose statements raise ``fail``'s error."""
+    """A thread's connection whose statements raise ``fail``'s error."""
 
     def __init__(self, fail: Any) -> None:
         self._fail = fail
+        self.conn = self
+        self.busy = False
 
     def execute(self, *_: Any) -> None:
         self._fail()

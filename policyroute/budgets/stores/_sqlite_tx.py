@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,16 @@ from policyroute.errors import BudgetStoreError
 if TYPE_CHECKING:
     from policyroute.budgets.stores.sqlite import SQLiteStore
 
-__all__ = ["Busy", "ThreadConnection", "Transaction", "store_error"]
+__all__ = ["FORKED_MID_TRANSACTION", "Busy", "ThreadConnection", "Transaction", "store_error"]
+
+FORKED_MID_TRANSACTION: set[tuple[int, int] | None] = set()
+"""The files (device, inode) a thread of the parent was using when this process was forked from
+it. SQLite's record of which locks this process holds on such a file is a copy of the parent's,
+taken mid-transaction: no connection of this process can be trusted with the file."""
+
+# Those threads' connections, kept open and never touched again here: each one's mutex is
+# held for good by a thread this process does not have, so closing it would wait for ever.
+_KEPT: list[sqlite3.Connection] = []
 
 
 class ThreadConnection:
@@ -34,9 +44,13 @@ class ThreadConnection:
     rolled back by SQLite as the connection closes. The connection is opened with
     ``check_same_thread=False``, so the store's ``close()`` and a replaced thread-local may
     close it from another thread too; closing twice does nothing.
+
+    In a child made by ``fork()``, a connection that a thread of the parent was using (``busy``)
+    is never closed: see :data:`FORKED_MID_TRANSACTION`. One that was idle is closed, which
+    clears SQLite's record of it in this process; the parent's own stays open.
     """
 
-    __slots__ = ("__weakref__", "conn", "cur", "ident", "pid")
+    __slots__ = ("__weakref__", "busy", "conn", "cur", "ident", "pid")
 
     def __init__(self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int] | None):
         self.conn = conn
@@ -45,15 +59,24 @@ class ThreadConnection:
         self.pid = pid
         # The (device, inode) of the file it opened: one replaced at the path is reopened.
         self.ident = ident
+        # True from before a transaction enters SQLite until after it has left (so while the
+        # connection's mutex may be held): a child forked meanwhile must not close it.
+        self.busy = False
 
     def close(self) -> None:
+        if self.busy and self.pid != os.getpid():
+            if all(kept is not self.conn for kept in _KEPT):
+                _KEPT.append(self.conn)
+            FORKED_MID_TRANSACTION.add(self.ident)
+            return
         self.conn.close()
 
     def __del__(self) -> None:
-        # Runs as the owning thread ends (or in whichever thread drops the last reference):
-        # an error here can only be reported as "Exception ignored", so none is let out.
+        # Runs as the owning thread ends (or in whichever thread drops the last reference,
+        # or, in a forked child, as fork() clears the parent's other threads): an error here
+        # can only be reported as "Exception ignored", so none is let out.
         try:
-            self.conn.close()
+            self.close()
         except sqlite3.Error:
             pass
 
@@ -83,7 +106,16 @@ class Transaction:
     can run it again in a worker thread.
     """
 
-    __slots__ = ("_conn", "_cur", "_deadline", "_on_loop", "_read_only", "_store", "rollback")
+    __slots__ = (
+        "_conn",
+        "_cur",
+        "_deadline",
+        "_held",
+        "_on_loop",
+        "_read_only",
+        "_store",
+        "rollback",
+    )
 
     def __init__(
         self,
@@ -103,16 +135,22 @@ class Transaction:
 
     def __enter__(self) -> Transaction:
         try:
-            self._conn, self._cur = self._store._cursor(on_loop=self._on_loop)
-            if self._deadline is not None:
-                _busy_timeout(self._cur, self._deadline - time.monotonic())
-                try:
+            held = self._held = self._store._connection(on_loop=self._on_loop)
+            self._conn, self._cur = held.conn, held.cur
+            held.busy = True
+            try:
+                if self._deadline is not None:
+                    _busy_timeout(self._cur, self._deadline - time.monotonic())
+                    try:
+                        self._begin()
+                    except BaseException:
+                        self._restore_timeout()
+                        raise
+                else:
                     self._begin()
-                except BaseException:
-                    self._restore_timeout()
-                    raise
-            else:
-                self._begin()
+            except BaseException:
+                held.busy = False
+                raise
         except sqlite3.Error as exc:
             if self._on_loop and _is_busy(exc):
                 raise Busy from exc
@@ -139,6 +177,7 @@ class Transaction:
         finally:
             if self._deadline is not None:
                 self._restore_timeout()
+            self._held.busy = False
 
     def _end(self, exc_type: Any, exc: BaseException | None) -> None:
         try:

@@ -29,7 +29,11 @@ the time one queued counts against ``timeout``, which so bounds its whole wait. 
 for 30 s ends (and its connection closes), and so do the idle ones as an event loop that used
 them ends (``asyncio.run`` returns with none left, as with its default executor); :meth:`close`
 ends them all. The threads serve every event loop that uses the store, and a child made by
-``fork()`` starts with none.
+``fork()`` starts with none, and with the store's own lock free whichever thread held it. A
+child forked while a thread of the parent was in a transaction on the file (waiting for
+another process's lock, say) cannot use the file: SQLite's record of this process's locks on it
+is a copy taken mid-transaction. Its operations raise :class:`BudgetStoreError` saying so, at
+once; make the store in the child, after the fork.
 
 Schema: ``budget_lines`` (one row per budget line: limit, spent, reserved, thresholds),
 ``spend_buckets`` (spend of rolling windows, by bucket) and ``open_reservations`` (one row per
@@ -70,6 +74,7 @@ from policyroute._blocking import BlockingPool
 from policyroute._files import file_id
 from policyroute.budgets.stores import _sqlite_sql as sql
 from policyroute.budgets.stores._sqlite_tx import (
+    FORKED_MID_TRANSACTION,
     Busy,
     ThreadConnection,
     Transaction,
@@ -171,6 +176,19 @@ def _create_schema(cur: sql._Cursor) -> None:
         sql.migrate(cur)
 
 
+# Every store made, for fork(): see SQLiteStore._after_fork_in_child.
+_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _rolling_spend(
     cur: Transaction, key: str, now: float, bucket_seconds: float, span_seconds: float
 ) -> int:
@@ -219,6 +237,7 @@ class SQLiteStore:
         # checkpoint (an fsync) and a new WAL, measured 1.7 -> 19 ms per thread.
         self._anchor: ThreadConnection | None = None
         self._all_lock = threading.Lock()
+        _STORES.add(self)
         self._last_sweep = float("-inf")
         self._last_reclaim = float("-inf")
         self._closed = False
@@ -248,10 +267,10 @@ class SQLiteStore:
     # ------------------------------------------------------------------ connections
 
     def _conn(self, *, on_loop: bool = False) -> sqlite3.Connection:
-        return self._cursor(on_loop=on_loop)[0]
+        return self._connection(on_loop=on_loop).conn
 
-    def _cursor(self, *, on_loop: bool = False) -> tuple[sqlite3.Connection, sqlite3.Cursor]:
-        """This thread's connection and a cursor kept with it (one per transaction cost
+    def _connection(self, *, on_loop: bool = False) -> ThreadConnection:
+        """This thread's connection, with a cursor kept with it (one per transaction cost
         about as much as a statement)."""
         if self._closed:
             # Opening a fresh connection here would leak it past the owner's close().
@@ -263,13 +282,20 @@ class SQLiteStore:
                 # One stat per transaction (~1 us): a connection to a file that was removed or
                 # replaced would go on enforcing budgets that no other process sees.
                 if held.ident == file_id(self._fspath):
-                    return held.conn, held.cur
+                    return held
                 self._forget(local, held)
             else:
                 # Inherited through fork(): this process opens its own. Dropping the inherited
                 # one closes this process's copy (the parent's connection stays open), as the
                 # child's close() did before; the other threads' go as fork() ends them here.
                 del local.held
+        if FORKED_MID_TRANSACTION and file_id(self._fspath) in FORKED_MID_TRANSACTION:
+            raise BudgetStoreError(
+                f"budget store {self.path} cannot be used from this process: it was forked"
+                " while another thread was in a transaction on the file, which leaves"
+                " SQLite's locks on it unusable here; make the store (or the accounting) in"
+                " the child, after the fork"
+            )
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE. The loop
         # thread's connection never waits for a lock (timeout 0): its caller falls back to a
         # worker thread instead of blocking the event loop.
@@ -312,7 +338,7 @@ class SQLiteStore:
                 # The first, or one on a file replaced since or inherited through fork().
                 self._anchor = held
         local.held = held
-        return conn, held.cur
+        return held
 
     def _adopt(self, conn: sqlite3.Connection) -> None:
         """Make sure a file that replaced the one this store opened has the tables."""
@@ -391,10 +417,14 @@ class SQLiteStore:
         return fn(*args, **kwargs)
 
     def _checkpoint(self) -> None:
+        held = self._connection()
+        held.busy = True
         try:
-            self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            held.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             raise store_error(self, exc) from exc
+        finally:
+            held.busy = False
 
     def _checkpoint_done(self, task: asyncio.Future[None]) -> None:
         self._checkpoints.discard(task)
@@ -585,6 +615,16 @@ class SQLiteStore:
         self.close()
 
     # ------------------------------------------------------------------ internals
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock at fork(): it is never released here.
+        self._all_lock = threading.Lock()
+        # The connections that outlived the parent's threads here (the anchor): one a thread
+        # was using is kept, and its file marked, rather than closed later (see
+        # ThreadConnection).
+        for held in list(self._all):
+            if held.busy:
+                held.close()
 
     def _row_state(self, cur: Transaction, row: Any, now: float) -> LineState:
         key, limit, spent, reserved, bucket_seconds, span_seconds = row
