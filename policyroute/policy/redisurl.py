@@ -9,8 +9,10 @@ expanded first, from the environment the policy is validated with, as for ``api_
 also refuses what ``from_url`` lets through but no connection survives: a space, line break
 or control character, a ``unix://`` URL without a socket path, and a query argument no
 connection takes (``?socket_timout=2``): redis-py hands it to every new connection, which raises
-``TypeError``. No message shows the URL or any part of a variable's value: either may hold the
-password; an argument's name is shown, never its value.
+``TypeError``; the store's own ``wait_replicas`` and ``wait_timeout`` are checked as
+:mod:`policyroute.policy.redis_topology` reads them (refused on a cluster). No message shows
+the URL or any part of a variable's value: either may hold the password; an argument's name is
+shown, never its value.
 
 A Redis Cluster (``redis+cluster://h1:6379,h2:6379``) and a Sentinel-watched primary
 (``redis+sentinel://h1:26379,h2:26379/service/0``) are read as
@@ -43,10 +45,12 @@ from urllib.parse import parse_qs, urlparse
 from policyroute.policy.endpoints import authority_problem, blank_problem
 from policyroute.policy.envrefs import env_names, expand_env
 from policyroute.policy.redis_topology import (
+    DEFAULT_SOCKET_TIMEOUT,
     MULTI_HOST_SCHEMES,
     TopologyError,
     cluster_query_names,
     topology,
+    wait_timeout_problem,
 )
 
 if TYPE_CHECKING:
@@ -127,6 +131,14 @@ def redis_url_problem(url: str) -> str | None:
     malformed = authority_problem(url)
     if malformed is not None:
         return malformed
+    try:
+        found = topology(url)  # the store's own query arguments are taken off here
+    except TopologyError as exc:
+        return str(exc)
+    waits = wait_timeout_problem(found, DEFAULT_SOCKET_TIMEOUT)
+    if waits is not None:
+        return waits
+    url = found.url
     # urlparse, as redis-py's parse_url: it reads ";params" apart from the socket path
     parts = urlparse(url)
     if name == "unix" and not parts.path:
@@ -159,7 +171,7 @@ def _multi_host_problem(url: str, name: str) -> str | None:
         found = topology(url)
     except TopologyError as exc:
         return str(exc)
-    problem = redis_url_problem(found.url)
+    problem = redis_url_problem(found.url) or wait_timeout_problem(found, DEFAULT_SOCKET_TIMEOUT)
     if problem is not None:
         return problem.replace("rediss://", f"rediss+{found.mode}://")
     if found.mode != "cluster":

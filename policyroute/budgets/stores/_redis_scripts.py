@@ -9,6 +9,10 @@ refuses to run it (``READONLY``), and the retry reaches the promoted replica, wh
 seen it. ``EVAL`` carries the source wherever the retry lands. ``NOSCRIPT`` means nothing ran,
 so sending the script again never runs it twice.
 
+:meth:`SyncScript.waiting` (and its async twin) sends ``WAIT numreplicas timeout`` right
+behind the script, in one pipeline: ``WAIT`` counts the replicas that acknowledged the last
+write of the connection it is sent on, so it must follow the script on that connection.
+
 Example:
     >>> import redis  # doctest: +SKIP
     >>> script = SyncScript(redis.Redis(), "return ARGV[1]")  # doctest: +SKIP
@@ -45,6 +49,31 @@ class SyncScript:
         except _no_script():
             return self._client.eval(self.source, len(keys), *keys, *args)
 
+    def waiting(
+        self, replicas: int, timeout_ms: int, *, keys: Sequence[str], args: Sequence[str]
+    ) -> tuple[Any, int]:
+        """The script's reply, and how many replicas acknowledged it within ``timeout_ms``
+        (at most ``replicas``: ``WAIT`` returns once that many did)."""
+        try:
+            return self._piped("EVALSHA", self.sha, replicas, timeout_ms, keys, args)
+        except _no_script():
+            return self._piped("EVAL", self.source, replicas, timeout_ms, keys, args)
+
+    def _piped(
+        self,
+        command: str,
+        script: str,
+        replicas: int,
+        timeout_ms: int,
+        keys: Sequence[str],
+        args: Sequence[str],
+    ) -> tuple[Any, int]:
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.execute_command(command, script, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", replicas, timeout_ms)
+            reply, acked = pipe.execute()
+        return reply, int(acked)
+
 
 class AsyncScript:
     """A Lua script on an async redis-py client; awaited with ``keys`` and ``args``."""
@@ -59,3 +88,27 @@ class AsyncScript:
             return await self._client.evalsha(self.sha, len(keys), *keys, *args)
         except _no_script():
             return await self._client.eval(self.source, len(keys), *keys, *args)
+
+    async def waiting(
+        self, replicas: int, timeout_ms: int, *, keys: Sequence[str], args: Sequence[str]
+    ) -> tuple[Any, int]:
+        """Async twin of :meth:`SyncScript.waiting`."""
+        try:
+            return await self._piped("EVALSHA", self.sha, replicas, timeout_ms, keys, args)
+        except _no_script():
+            return await self._piped("EVAL", self.source, replicas, timeout_ms, keys, args)
+
+    async def _piped(
+        self,
+        command: str,
+        script: str,
+        replicas: int,
+        timeout_ms: int,
+        keys: Sequence[str],
+        args: Sequence[str],
+    ) -> tuple[Any, int]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.execute_command(command, script, len(keys), *keys, *args)
+            pipe.execute_command("WAIT", replicas, timeout_ms)
+            reply, acked = await pipe.execute()
+        return reply, int(acked)

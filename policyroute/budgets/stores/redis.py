@@ -8,6 +8,9 @@ See :mod:`policyroute.budgets.stores._redis_lua` for the key layout.
 
 Any Redis failure (connection refused, timeout, script error) raises
 :class:`~policyroute.errors.BudgetStoreError`: the call is refused, never let through.
+With ``?wait_replicas=N`` in the URL every write also waits for ``N`` replicas to acknowledge
+it, and a reservation too few acknowledged is given back and refused the same way
+(:mod:`~policyroute.budgets.stores.redis_replicas`).
 
 Example:
     >>> store = RedisStore.from_url("redis://localhost:6379/0", prefix="myapp")  # doctest: +SKIP
@@ -55,9 +58,14 @@ from policyroute.budgets.stores.redis_clients import (
     release_sync,
 )
 from policyroute.budgets.stores.redis_eviction import warn_if_evicting
+from policyroute.budgets.stores.redis_replicas import ReplicaWait
 from policyroute.budgets.stores.redis_url import redacted_url, scrub
 from policyroute.errors import BudgetStoreError
-from policyroute.policy.redis_topology import topology
+from policyroute.policy.redis_topology import (
+    DEFAULT_SOCKET_TIMEOUT,
+    topology,
+    wait_timeout_problem,
+)
 
 __all__ = ["RedisStore", "redacted_url"]
 
@@ -84,7 +92,7 @@ class RedisStore:
         url: str,
         *,
         prefix: str = "policyroute",
-        socket_timeout: float = 5.0,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
         max_connections: int = 50,
     ):
         import_redis()
@@ -93,10 +101,17 @@ class RedisStore:
         self.where = redacted_url(url)
         self._p = "{" + prefix + "}:"
         try:
-            self._clients = RedisClients(topology(url), socket_timeout, max_connections)
+            found = topology(url)
+            waits = wait_timeout_problem(found, socket_timeout)
+            if waits is not None:
+                raise ValueError(f"the URL {waits}")
+            self._clients = RedisClients(found, socket_timeout, max_connections)
             self._clients.check()
         except (ValueError, TypeError) as exc:  # the URL itself is malformed
             raise self._fail(exc) from exc
+        self._wait = (
+            ReplicaWait(found.wait_replicas, found.wait_timeout) if found.wait_replicas else None
+        )
         self._exc = self._clients.errors
         # Made on first use: a cluster's sync client connects as it is made, to learn the slots.
         self._sync_made: tuple[Any, dict[str, SyncScript]] | None = None
@@ -140,9 +155,13 @@ class RedisStore:
         refused call would then be charged its worst case when the lease runs out: such a
         reserve is released at once (by id, so releasing one that never ran changes nothing).
         One refused for want of a free connection was never sent, and a release would only
-        wait out the same bound again.
+        wait out the same bound again. When writes wait for replicas, an error reply may be
+        ``WAIT``'s (an ACL without it), the script having run: released too.
         """
-        no_connection = getattr(import_redis().exceptions, "MaxConnectionsError", ())
+        exceptions = import_redis().exceptions
+        if self._wait is not None and isinstance(exc, exceptions.ResponseError):
+            return True
+        no_connection = getattr(exceptions, "MaxConnectionsError", ())
         return self._unreachable(exc) and not isinstance(exc, no_connection)
 
     @staticmethod
@@ -170,10 +189,29 @@ class RedisStore:
         for reply in config_replies(config or {}):
             warn_if_evicting(reply or {}, repr(self))
 
-    def _fail(self, exc: BaseException) -> BudgetStoreError:
+    def _fail(self, exc: BaseException | str) -> BudgetStoreError:
         # redis-py may quote part of a password it misread as the port or a socket path.
         why = scrub(str(exc), self.url)
         return BudgetStoreError(f"redis budget store {self.where} (prefix {self.prefix}): {why}")
+
+    def _unreplicated(self, short: str) -> BudgetStoreError:
+        return self._fail(
+            f"the reservation {short}, so a failover could lose it: it was given back and"
+            " the call refused"
+        )
+
+    def _run(
+        self, name: str, keys: Sequence[str], args: Sequence[str], *, wait: bool = True
+    ) -> tuple[Any, int | None]:
+        """A script's reply, and how many replicas acknowledged it (``None``: not asked)."""
+        script = self._scripts[name]
+        if self._wait is None or not wait:
+            return script(keys=keys, args=args), None
+        return script.waiting(self._wait.replicas, self._wait.milliseconds, keys=keys, args=args)
+
+    def _warn(self, write: str, acked: int | None) -> None:
+        if self._wait is not None:
+            self._wait.warn(write, acked, repr(self))
 
     # ------------------------------------------------------------------ sync API
 
@@ -195,23 +233,38 @@ class RedisStore:
                 config = exc
             self._check_eviction(config)
         try:
-            reply = self._scripts["reserve"](keys=keys, args=args)
+            reply, acked = self._run("reserve", keys, args)
         except self._exc as exc:
             if self._maybe_ran(exc):
-                try:
-                    self.release(reservation_id, now=now)
-                except BudgetStoreError:
-                    pass  # still unreachable: the lease reclaims it
+                self._give_back(reservation_id, now)
             raise self._fail(exc) from exc
-        return reserve_result(lines, reply)
+        result = reserve_result(lines, reply)
+        short = self._wait.shortfall(acked) if self._wait is not None else None
+        if short is not None and result.ok:
+            self._give_back(reservation_id, now)
+            raise self._unreplicated(short)
+        return result
+
+    def _give_back(self, reservation_id: str, now: float) -> None:
+        """Release a reservation the caller is refused (not waiting for replicas again)."""
+        try:
+            self._settle(reservation_id, Decimal(0), now, wait=False)
+        except BudgetStoreError:
+            pass  # unreachable: the lease reclaims it
 
     def settle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.settle`."""
+        return self._settle(reservation_id, actual, now, wait=True)
+
+    def _settle(
+        self, reservation_id: str, actual: Decimal, now: float, *, wait: bool
+    ) -> list[LineState]:
         args = settle_args(self._p, reservation_id, actual, now)
         try:
-            reply = self._scripts["settle"](keys=[self._p + "res"], args=args)
+            reply, acked = self._run("settle", [self._p + "res"], args, wait=wait)
         except self._exc as exc:
             raise self._fail(exc) from exc
+        self._warn("a settlement", acked)
         return line_states(reply)
 
     def release(self, reservation_id: str, *, now: float | None = None) -> None:
@@ -222,16 +275,20 @@ class RedisStore:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.renew`."""
         args = renew_args(self._p, reservation_id, lease_seconds, now)
         try:
-            return bool(int(self._scripts["renew"](keys=[self._p + "res"], args=args)))
+            reply, acked = self._run("renew", [self._p + "res"], args)
         except self._exc as exc:
             raise self._fail(exc) from exc
+        self._warn("a lease renewal", acked)
+        return bool(int(reply))
 
     def reclaim_expired(self, now: float) -> int:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reclaim_expired`."""
         try:
-            return int(self._scripts["reclaim"](keys=[self._p + "res"], args=[self._p, repr(now)]))
+            reply, acked = self._run("reclaim", [self._p + "res"], [self._p, repr(now)])
         except self._exc as exc:
             raise self._fail(exc) from exc
+        self._warn("a reclaim of expired leases", acked)
+        return int(reply)
 
     def state(self, key: str, *, now: float) -> LineState:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.state`."""
@@ -286,6 +343,17 @@ class RedisStore:
         client = self._clients.asyncio()
         return client, {name: AsyncScript(client, src) for name, src in _SCRIPTS}
 
+    async def _arun(
+        self, name: str, keys: Sequence[str], args: Sequence[str], *, wait: bool = True
+    ) -> tuple[Any, int | None]:
+        """Async twin of :meth:`_run`."""
+        _, scripts = await self._async_clients.get()
+        script: AsyncScript = scripts[name]
+        if self._wait is None or not wait:
+            return await script(keys=keys, args=args), None
+        replicas, ms = self._wait.replicas, self._wait.milliseconds
+        return await script.waiting(replicas, ms, keys=keys, args=args)
+
     async def areserve(
         self,
         lines: Sequence[ReserveLine],
@@ -295,7 +363,7 @@ class RedisStore:
         now: float,
     ) -> ReserveResult:
         """Async twin of :meth:`reserve`."""
-        client, scripts = await self._async_clients.get()
+        client, _ = await self._async_clients.get()
         keys, args = reserve_call(self._p, lines, reservation_id, lease_seconds, now)
         if not self._eviction_checked:
             try:
@@ -304,24 +372,38 @@ class RedisStore:
                 config = exc
             self._check_eviction(config)
         try:
-            reply = await scripts["reserve"](keys=keys, args=args)
+            reply, acked = await self._arun("reserve", keys, args)
         except self._exc as exc:
             if self._maybe_ran(exc):
-                try:
-                    await self.arelease(reservation_id, now=now)
-                except BudgetStoreError:
-                    pass  # still unreachable: the lease reclaims it
+                await self._agive_back(reservation_id, now)
             raise self._fail(exc) from exc
-        return reserve_result(lines, reply)
+        result = reserve_result(lines, reply)
+        short = self._wait.shortfall(acked) if self._wait is not None else None
+        if short is not None and result.ok:
+            await self._agive_back(reservation_id, now)
+            raise self._unreplicated(short)
+        return result
+
+    async def _agive_back(self, reservation_id: str, now: float) -> None:
+        """Async twin of :meth:`_give_back`."""
+        try:
+            await self._asettle(reservation_id, Decimal(0), now, wait=False)
+        except BudgetStoreError:
+            pass  # unreachable: the lease reclaims it
 
     async def asettle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """Async twin of :meth:`settle`."""
-        _, scripts = await self._async_clients.get()
+        return await self._asettle(reservation_id, actual, now, wait=True)
+
+    async def _asettle(
+        self, reservation_id: str, actual: Decimal, now: float, *, wait: bool
+    ) -> list[LineState]:
         args = settle_args(self._p, reservation_id, actual, now)
         try:
-            reply = await scripts["settle"](keys=[self._p + "res"], args=args)
+            reply, acked = await self._arun("settle", [self._p + "res"], args, wait=wait)
         except self._exc as exc:
             raise self._fail(exc) from exc
+        self._warn("a settlement", acked)
         return line_states(reply)
 
     async def arelease(self, reservation_id: str, *, now: float | None = None) -> None:
@@ -330,21 +412,21 @@ class RedisStore:
 
     async def arenew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
         """Async twin of :meth:`renew`."""
-        _, scripts = await self._async_clients.get()
         args = renew_args(self._p, reservation_id, lease_seconds, now)
         try:
-            reply = await scripts["renew"](keys=[self._p + "res"], args=args)
+            reply, acked = await self._arun("renew", [self._p + "res"], args)
         except self._exc as exc:
             raise self._fail(exc) from exc
+        self._warn("a lease renewal", acked)
         return bool(int(reply))
 
     async def areclaim_expired(self, now: float) -> int:
         """Async twin of :meth:`reclaim_expired`."""
-        _, scripts = await self._async_clients.get()
         try:
-            reply = await scripts["reclaim"](keys=[self._p + "res"], args=[self._p, repr(now)])
+            reply, acked = await self._arun("reclaim", [self._p + "res"], [self._p, repr(now)])
         except self._exc as exc:
             raise self._fail(exc) from exc
+        self._warn("a reclaim of expired leases", acked)
         return int(reply)
 
     async def aclose(self) -> None:
