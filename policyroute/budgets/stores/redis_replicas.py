@@ -15,6 +15,8 @@ seconds (Redis ``WAIT``). When fewer did:
 - a settlement, a lease renewal or a reclaim did happen on the primary and is not undone: a
   WARNING on ``policyroute.budgets`` says so.
 
+Redis times ``WAIT`` out on its clock ticks (``hz``, 10 a second by default), so a write
+whose replicas do not answer waits up to about 100 ms longer than ``wait_timeout``.
 ``WAIT`` only narrows the window: a write acknowledged by the replicas can still be lost if
 the primary fails over to another replica that had not received it.
 
