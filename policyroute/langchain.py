@@ -506,6 +506,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         method: StructuredMethod = "function_calling",
         include_raw: bool = False,
         strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, Any]:
         """A runnable whose answers are shaped by ``schema`` (pydantic class, TypedDict or
@@ -517,6 +518,13 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         result is ``{"raw": AIMessage, "parsed": ..., "parsing_error": ...}`` and a parsing
         failure is returned, not raised.
 
+        As with ChatOpenAI, ``function_calling`` sends ``parallel_tool_calls=False`` (one call
+        of the schema's tool) unless ``parallel_tool_calls`` or ``model_kwargs`` set it; it is
+        left out when a deployment the policy could choose does not take it (litellm would
+        refuse the call there). ``json_schema`` with a pydantic class and ``strict=None`` asks
+        for strict mode when strict mode can express the class's schema (a ``dict`` field,
+        for one, it cannot); ``strict=False`` turns it off.
+
         Example:
             >>> class Joke(BaseModel):  # doctest: +SKIP
             ...     setup: str
@@ -527,7 +535,12 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         if kwargs:
             raise RequestError(f"unsupported arguments to with_structured_output: {sorted(kwargs)}")
         return structured_runnable(
-            self, schema, method=method, include_raw=include_raw, strict=strict
+            self,
+            schema,
+            method=method,
+            include_raw=include_raw,
+            strict=strict,
+            parallel_tool_calls=parallel_tool_calls,
         )
 
 

@@ -34,6 +34,9 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 
 from policyroute.errors import RequestError
 from policyroute.execution.response_format import SCHEMA_KEY
+from policyroute.langchain_.parallel_calls import PARAM as PARALLEL
+from policyroute.langchain_.parallel_calls import takes_parallel_tool_calls
+from policyroute.langchain_.strict_schema import strict_expressible
 
 if TYPE_CHECKING:
     from policyroute.langchain import ChatPolicyRoute
@@ -219,6 +222,7 @@ def structured_runnable(
     method: StructuredMethod,
     include_raw: bool,
     strict: bool | None,
+    parallel_tool_calls: bool | None = None,
 ) -> Runnable[LanguageModelInput, Any]:
     """``llm`` bound to ask for ``schema`` and piped into the matching parser.
 
@@ -229,16 +233,39 @@ def structured_runnable(
     or arguments that are not JSON) is a parsing failure, not a ``None`` result. Without
     ``include_raw``, a stream yields the partial objects as they grow and, when the whole
     answer does not parse, raises at its end what ``invoke`` raises.
+
+    As langchain-openai's ``ChatOpenAI``: ``function_calling`` sends ``parallel_tool_calls:
+    false`` unless ``parallel_tool_calls`` or the model's ``model_kwargs`` set it, where
+    every deployment that could answer takes it (see
+    :mod:`policyroute.langchain_.parallel_calls`); ``json_schema`` with a pydantic class and
+    no ``strict`` asks for strict mode, where strict mode can express its schema (see
+    :mod:`policyroute.langchain_.strict_schema`).
     """
     is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
     # LangChain traces the requested schema under this key (and strips it before the call).
     ls_format = {"kwargs": {"method": method, "strict": strict}, "schema": schema}
     bound: Runnable[LanguageModelInput, Any]
     parser: Runnable[Any, Any]
+    if parallel_tool_calls is not None and method != "function_calling":
+        raise RequestError(
+            f"parallel_tool_calls applies to method='function_calling' only (method={method!r}"
+            " offers the model no tools)"
+        )
     if method == "function_calling":
         name = convert_to_openai_tool(schema, strict=strict)["function"]["name"]
+        if (
+            parallel_tool_calls is None
+            and PARALLEL not in llm.model_kwargs
+            and takes_parallel_tool_calls(llm.compiled_policy)
+        ):
+            # As ChatOpenAI: one call of the schema's tool, not several the parser would drop.
+            parallel_tool_calls = False
         bound = llm.bind_tools(
-            [schema], tool_choice=name, strict=strict, ls_structured_output_format=ls_format
+            [schema],
+            tool_choice=name,
+            strict=strict,
+            parallel_tool_calls=parallel_tool_calls,
+            ls_structured_output_format=ls_format,
         )
         if is_pydantic:
             parser = _RequiredPydanticTool(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
@@ -250,6 +277,11 @@ def structured_runnable(
             # Claude has no JSON mode; a deployment speaking Anthropic's format gets the
             # schema instead (policyroute.execution.response_format), the others never see it.
             carried[SCHEMA_KEY] = response_format_for(schema, "json_schema", None)
+        if method == "json_schema" and strict is None and is_pydantic:
+            loose = response_format_for(schema, method, None)["json_schema"]["schema"]
+            # As ChatOpenAI: a pydantic class's schema goes strict, where strict mode can
+            # say what it says (see policyroute.langchain_.strict_schema).
+            strict = True if strict_expressible(loose) else None
         bound = llm.bind(
             response_format=response_format_for(schema, method, strict),
             ls_structured_output_format=ls_format,

@@ -48,7 +48,8 @@ def test_structured_output_on_a_thinking_claude_is_not_forced(fp: FakeProvider, 
     assert result == Person(name="Ada", age=36)
     body = bodies(fp)[CLAUDE]
     assert body["thinking"] == THINKING
-    assert body["tool_choice"] == {"type": "auto"}
+    # with_structured_output asks for one call (parallel_tool_calls=False), as ChatOpenAI does.
+    assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
     assert [tool["name"] for tool in body["tools"]] == ["Person"]
 
 
@@ -72,8 +73,9 @@ def test_reasoning_effort_on_claude_unforces_there_and_the_fallback_is_forced(
     assert llm.with_structured_output(Person).invoke("who?").name
     sent = bodies(fp)
     assert sent[CLAUDE]["thinking"]["type"] == "enabled"  # litellm's mapping of the effort
-    assert sent[CLAUDE]["tool_choice"] == {"type": "auto"}
+    assert sent[CLAUDE]["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
     assert sent[GPT]["tool_choice"] == {"type": "function", "function": {"name": "Person"}}
+    assert sent[GPT]["parallel_tool_calls"] is False
     assert "reasoning_effort" not in sent[GPT]
 
 
@@ -102,7 +104,11 @@ def test_bind_tools_forcing_a_thinking_claude_sends_auto(fp: FakeProvider, choic
 def test_claude_without_thinking_is_still_forced(fp: FakeProvider, thinking: Any) -> None:
     extra = {} if thinking is None else {"model_kwargs": {"thinking": thinking}}
     route(fp, **extra).with_structured_output(Person).invoke("who?")
-    assert bodies(fp)[CLAUDE]["tool_choice"] == {"type": "tool", "name": "Person"}
+    assert bodies(fp)[CLAUDE]["tool_choice"] == {
+        "type": "tool",
+        "name": "Person",
+        "disable_parallel_tool_use": True,
+    }
 
 
 def test_json_schema_with_thinking_is_left_to_litellm(fp: FakeProvider) -> None:
