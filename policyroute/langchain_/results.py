@@ -8,6 +8,9 @@ returned them. A stream carries both on its last chunk only (but for streamed ``
 on each chunk). A whole answer's ``llm_output`` (what ``generate`` and old-style callbacks
 read) holds ``model_name``, the provider's ``token_usage`` and ``system_fingerprint``;
 LangChain copies it into the message, so ``invoke``'s ``response_metadata`` has them too.
+A streamed answer has no ``llm_output``; its ``generation_info`` holds, as langchain-openai's,
+``finish_reason``, ``model_name``, ``system_fingerprint`` and ``service_tier`` (and streamed
+``logprobs``).
 
 A stream's first and last chunks are :class:`StreamedChunk`: merged with the rest, they parse
 the finished tool-call arguments strictly, so that the merged message reports arguments that
@@ -365,7 +368,8 @@ def final_chunk(
     first: bool = False,
     streamed: Sequence[str] | None = None,
 ) -> ChatGenerationChunk:
-    """The last chunk of a stream: no text, the call's usage and metadata.
+    """The last chunk of a stream: no text, the call's usage and metadata, and the
+    ``generation_info`` of :data:`_STREAMED_INFO`.
 
     It is the only chunk with usage: LangChain sums usage across chunks, so reporting it once
     is what makes the merged message's totals right. It is a :class:`StreamedChunk`, unless
@@ -383,14 +387,23 @@ def final_chunk(
     raw = _thinking_of(result.response)
     blocks = signed_blocks(raw, thinking_origin(result)) if raw else None
     content: Any = _closing_blocks(blocks, streamed) if blocks and streamed is not None else ""
+    metadata = response_metadata(result, finish)
     message = (AIMessageChunk if first else StreamedChunk)(
         content=content,
         additional_kwargs={"thinking_blocks": blocks} if blocks else {},
         usage_metadata=usage_metadata(result.usage),
-        response_metadata=response_metadata(result, finish),
+        response_metadata=metadata,
         chunk_position="last",
     )
-    return ChatGenerationChunk(message=message, generation_info={"finish_reason": finish})
+    info = {key: metadata[key] for key in _STREAMED_INFO if key in metadata}
+    return ChatGenerationChunk(message=message, generation_info=info)
+
+
+_STREAMED_INFO = ("finish_reason", "model_name", "system_fingerprint", "service_tier")
+"""What the last chunk of a stream puts in its ``generation_info``, as langchain-openai's
+finishing chunk does: a streamed answer's ``generation_info`` (``generate`` and
+``on_llm_end`` read it) then says which model answered, as its ``response_metadata`` does.
+Only the last chunk has them: LangChain merges the chunks' dicts, joining strings."""
 
 
 TEXT_INDEX = "lc_text"

@@ -111,14 +111,17 @@ class StreamState:
         if message is None:
             return None
         logprobs = read(read(event.chunk, "choices")[0], "logprobs")
+        info: dict[str, Any] | None = None
         if logprobs is not None:
-            # Each chunk's own tokens, as langchain-openai's chunks carry them: merged, the
-            # message holds the answer's logprobs in order.
-            message.response_metadata["logprobs"] = plain(logprobs)
+            # Each chunk's own tokens, as langchain-openai's chunks carry them (in both
+            # places): merged, the message and the generation hold the answer's logprobs in
+            # order.
+            info = {"logprobs": plain(logprobs)}
+            message.response_metadata["logprobs"] = info["logprobs"]
         if not self.started:
             self.started = True
             message = StreamedChunk.model_construct(message.model_fields_set, **message.__dict__)
-        return ChatGenerationChunk(message=message)
+        return ChatGenerationChunk(message=message, generation_info=info)
 
     def _v1_reasoning(
         self, streamed: list[str], chunk: Any, message: AIMessageChunk | None

@@ -198,6 +198,54 @@ def test_streamed_logprobs_are_on_each_chunk(llm: ChatPolicyRoute, fp: FakeProvi
     assert [(t["token"], t["logprob"]) for t in tokens] == [("Hel", -0.1), ("lo", -0.2)]
 
 
+def test_streamed_generation_info_says_which_model_answered(
+    llm: ChatPolicyRoute, fp: FakeProvider
+) -> None:
+    # What ChatOpenAI's streamed generations carry, on the last chunk only: merged, each
+    # string is whole (LangChain's merge joins strings that two chunks hold).
+    handler = EndHandler()
+    infos: list[Any] = []
+
+    class Infos(BaseCallbackHandler):
+        def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+            infos.append(response.generations[0][0].generation_info)
+
+    fp.script("fake-fast", Reply(text="one two three"))
+    chunks = list(llm.stream("x", config={"callbacks": [handler, Infos()]}))
+    expected = {
+        "finish_reason": "stop",
+        "model_name": "openai/fake-fast",
+        "system_fingerprint": FINGERPRINT,
+        "service_tier": "default",
+    }
+    assert infos == [expected]
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged = merged + chunk
+    assert {k: merged.response_metadata[k] for k in expected} == expected
+    streaming = llm.model_copy(update={"streaming": True})
+    fp.script("fake-fast", Reply(text="one two three"))
+    generated = streaming.generate([[HumanMessage("x")]])
+    assert generated.generations[0][0].generation_info == expected
+
+
+def test_streamed_logprobs_are_in_the_generation_info(
+    llm: ChatPolicyRoute, fp: FakeProvider
+) -> None:
+    fp.script(
+        "fake-fast",
+        Fault.raw_stream(
+            _event("Hel", -0.1), _event("lo", -0.2), _event(None, None, "stop"), done=True
+        ),
+    )
+    streaming = llm.model_copy(update={"streaming": True})
+    info = streaming.generate([[HumanMessage("x")]], logprobs=True).generations[0][0]
+    assert info.generation_info is not None
+    tokens = info.generation_info["logprobs"]["content"]
+    assert [(t["token"], t["logprob"]) for t in tokens] == [("Hel", -0.1), ("lo", -0.2)]
+    assert info.generation_info["finish_reason"] == "stop"
+
+
 def test_stream_without_logprobs_has_none(llm: ChatPolicyRoute, fp: FakeProvider) -> None:
     fp.script("fake-fast", Reply(text="one two"))
     assert all("logprobs" not in c.response_metadata for c in llm.stream("x"))
