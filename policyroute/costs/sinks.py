@@ -32,6 +32,7 @@ from policyroute._blocking import BlockingPool
 from policyroute.costs.jsonl_sink import JsonlSink
 from policyroute.costs.receipt_json import encode_record
 from policyroute.costs.redact import scrub
+from policyroute.costs.sink_threads import pool_for
 from policyroute.costs.sqlite_sink import SqliteSink
 from policyroute.errors import ReceiptError, SinksRefusedError
 
@@ -163,9 +164,6 @@ class CallableSink:
 # How many calls of one blocking CallableSink run at once from async code (each may wait on
 # a network service).
 _CALLABLE_WORKERS = 8
-# Writes of blocking sinks without ``awrite`` (a third party's) from async code: their objects
-# are the user's, so these sinks share one pool, apart from the stores' and the loop's.
-_OTHER_SINKS = BlockingPool("policyroute-sink", 4)
 
 _LEAVES = frozenset((str, int, float, bool, type(None)))
 
@@ -243,8 +241,9 @@ async def awrite_record(sink: ReceiptSink, record: Mapping[str, Any]) -> None:
 
     A sink with ``awrite`` (a :class:`CallableSink`, a :class:`MultiSink`, a
     :class:`SqliteSink`) is awaited; a blocking sink (``blocking`` true or missing) runs in a
-    worker thread, one of 4 that such sinks share (never the event loop's default executor);
-    any other is called inline.
+    worker thread of the sink's own, up to 4 writes at once (never the event loop's default
+    executor, and never a thread another sink waits in: see
+    :mod:`policyroute.costs.sink_threads`); any other is called inline.
 
     Example:
         >>> await awrite_record(JsonlSink("r.jsonl"), {"kind": "call"})  # doctest: +SKIP
@@ -253,7 +252,7 @@ async def awrite_record(sink: ReceiptSink, record: Mapping[str, Any]) -> None:
     if awrite is not None:
         await awrite(record)
     elif getattr(sink, "blocking", True):
-        await _OTHER_SINKS.run(sink.write, record)
+        await pool_for(sink).run(sink.write, record)
     else:
         sink.write(record)
 
@@ -316,15 +315,42 @@ class MultiSink:
             raise SinksRefusedError("; ".join(failures), refused)
 
     async def awrite(self, record: Mapping[str, Any]) -> None:
-        """Write to each sink in turn from async code (see :func:`awrite_record`)."""
+        """Write to every sink from async code (see :func:`awrite_record`), those that may
+        wait all at once: a sink that waits does not hold up the others' writes. Returns once
+        each has answered."""
+        outcomes: list[BaseException | None] = [None] * len(self.sinks)
+        waiting: list[int] = []
+        for index, sink in enumerate(self.sinks):
+            if getattr(sink, "awrite", None) is None and not getattr(sink, "blocking", True):
+                try:
+                    sink.write(record)  # inline, as awrite_record would
+                except Exception as exc:
+                    outcomes[index] = exc
+            else:
+                waiting.append(index)
+        if len(waiting) == 1:
+            try:
+                await awrite_record(self.sinks[waiting[0]], record)
+            except Exception as exc:
+                outcomes[waiting[0]] = exc
+        elif waiting:
+            answers = await asyncio.gather(
+                *(awrite_record(self.sinks[index], record) for index in waiting),
+                return_exceptions=True,
+            )
+            for index, answer in zip(waiting, answers, strict=True):
+                outcomes[index] = answer
         failures: list[str] = []
         refused: list[ReceiptSink] = []
-        for sink in self.sinks:
-            try:
-                await awrite_record(sink, record)
-            except ReceiptError as exc:
-                failures.append(f"{type(sink).__name__}: {exc}")
-                refused.extend(refusing_sinks(sink, exc))
+        for sink, outcome in zip(self.sinks, outcomes, strict=True):
+            if isinstance(outcome, ReceiptError):
+                failures.append(f"{type(sink).__name__}: {outcome}")
+                refused.extend(refusing_sinks(sink, outcome))
+        for outcome in outcomes:
+            if outcome is not None and not isinstance(outcome, ReceiptError):
+                # A third party's own error, or a write cancelled: raised once every sink
+                # has answered.
+                raise outcome
         if failures:
             raise SinksRefusedError("; ".join(failures), refused)
 

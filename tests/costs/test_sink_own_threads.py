@@ -2,8 +2,8 @@
 leave the application's other async work alone.
 
 Async code runs a blocking sink's writes in threads of the sink's own (a third party's blocking
-sink: in a pool such sinks share), never in the event loop's default executor, which litellm
-prepares every ``acompletion`` in: with that executor small (two threads here) and a dozen
+sink too), never in the event loop's default executor, which litellm prepares every
+``acompletion`` in: with that executor small (two threads here) and a dozen
 writes waiting, a worker-thread job and a call with no budget still complete meanwhile.
 """
 
