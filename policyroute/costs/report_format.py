@@ -8,7 +8,7 @@ spreadsheet from running a name as a formula.
 Example:
     >>> from policyroute.costs.report import summarize
     >>> print(format_report(summarize([]), "csv").splitlines()[1])
-    total,all,0,0,0,0.000000,0.000000,0,0,0,0,0
+    total,all,0,0,0,0.000000,0.000000,0,0,0,0,0,0
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def format_report(report: Report, fmt: ReportFormat = "table") -> str:
     Example:
         >>> from policyroute.costs.report import summarize
         >>> print(format_report(summarize([]), "csv").splitlines()[1])
-        total,all,0,0,0,0.000000,0.000000,0,0,0,0,0
+        total,all,0,0,0,0.000000,0.000000,0,0,0,0,0,0
     """
     if fmt == "json":
         return json.dumps(report.as_dict(), indent=2) + "\n"
