@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from policyroute.errors import PolicyError
@@ -43,11 +41,10 @@ def test_groups_nested_to_the_limit_are_accepted() -> None:
     assert _codes(_chain(MAX_GROUP_DEPTH)) == []
 
 
+@pytest.mark.timeout(60)  # expanding g0's 2**23 entries would not end in time
 def test_groups_listing_each_other_many_times_are_refused_quickly() -> None:
-    started = time.perf_counter()
     # g13 is the first to expand past 1000 entries (2**10); g0 would expand to 2**23
     assert _codes(_dag(24)) == [("PR129", "groups.g13")]
-    assert time.perf_counter() - started < 3
 
 
 def test_a_route_listing_many_groups_is_refused_at_its_target() -> None:
@@ -71,6 +68,7 @@ def test_a_long_downgrade_chain_is_checked_without_recursion() -> None:
     assert _codes(text) == [("PR113", f"budgets[{n - 1}].on_exceed.downgrade")]
 
 
+@pytest.mark.timeout(60)  # walking the 2**23 paths one by one would not end in time
 def test_many_downgrade_paths_are_checked_in_linear_time() -> None:
     # every route downgrades to every later one: a DAG with 2**23 paths from the first route
     n = 24
@@ -81,9 +79,7 @@ def test_many_downgrade_paths_are_checked_in_linear_time() -> None:
         for i in range(n)
         for j in range(i + 1, n)
     )
-    started = time.perf_counter()
     assert _codes(HEAD + "routes:\n" + routes + "  - {name: d, to: a}\nbudgets:\n" + budgets) == []
-    assert time.perf_counter() - started < 3
 
 
 def test_measure_counts_repeats_and_depth() -> None:

@@ -5,7 +5,6 @@ four seconds on 3,000 characters of ``foofoo...``, holding the routing thread al
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
@@ -77,15 +76,14 @@ def test_patterns_that_stay_quadratic_are_accepted(pattern: str) -> None:
     assert validate_text(_policy(pattern), environ={}).diagnostics == ()
 
 
+@pytest.mark.timeout(60)  # a cubic search on this text would run for hours
 @pytest.mark.parametrize(("pattern", "unit"), [(r"^\w+\s*\w+!", "a"), (r"^.*foo.*bar", "foo")])
 def test_an_accepted_pattern_routes_a_hostile_message_in_bounded_time(
     pattern: str, unit: str
 ) -> None:
     test = compile_test(OpTest("regex", pattern))
     text = unit * REGEX_TEXT_LIMIT
-    start = time.perf_counter()
     assert not test(text)
-    assert time.perf_counter() - start < 5
 
 
 def test_a_policy_built_in_code_cannot_compile_a_slow_regex() -> None:
