@@ -4,8 +4,8 @@ unstreamed answer, usage arrives exactly once, each batch item routes by its own
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import time
 from collections.abc import Generator
 from functools import reduce
 from operator import add
@@ -179,16 +179,26 @@ def test_one_failing_batch_item_does_not_poison_the_others(
 
 
 def test_max_concurrency_is_honoured(llm: ChatPolicyRoute, fp: FakeProvider) -> None:
-    fp.set_default("*", Fault.slow_first_token(0.1, Reply(text="ok")))
-    started = time.perf_counter()
+    # Each answer takes 0.5 s: one at a time, each request arrives after the answer before
+    # it; all at once, every request arrives before the first answer could have ended.
+    delay = 0.5
+    fp.set_default("*", Fault.slow_first_token(delay, Reply(text="ok")))
+
+    def arrivals() -> list[float]:
+        times = [r.timestamp for r in fp.requests]
+        fp.clear()
+        assert len(times) == 3
+        return times
+
     llm.batch(["a"] * 3, config={"max_concurrency": 1})
-    assert time.perf_counter() - started >= 0.3
-    started = time.perf_counter()
+    times = arrivals()
+    assert all(b - a >= delay for a, b in itertools.pairwise(times))
     asyncio.run(llm.abatch(["a"] * 3, config={"max_concurrency": 1}))
-    assert time.perf_counter() - started >= 0.3
-    started = time.perf_counter()
+    times = arrivals()
+    assert all(b - a >= delay for a, b in itertools.pairwise(times))
     asyncio.run(llm.abatch(["a"] * 3, config={"max_concurrency": 3}))
-    assert time.perf_counter() - started < 0.3
+    times = arrivals()
+    assert max(times) - min(times) < delay
 
 
 def test_fallbacks_retry_and_bound_stop(
