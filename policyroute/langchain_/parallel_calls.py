@@ -6,7 +6,8 @@ sending, for providers and models that do not take it (OpenAI's o1 and o3-mini, 
 watsonx, ...) with an ``UnsupportedParamsError``, which would fail over or fail a call that
 works without it. The request is made before routing picks a deployment, so the parameter is
 sent only when every deployment of the policy that could answer a call with tools takes it
-(or sets it in its own ``params``, and so sends it anyway).
+(or sets it in its own ``params``, and so sends it anyway, or sets ``drop_params``, so that
+litellm leaves it out where it is not taken).
 
 Example:
     >>> takes_parallel_tool_calls(load_policy("policies/tiered.yaml"))  # doctest: +SKIP
@@ -56,6 +57,8 @@ def takes_parallel_tool_calls(policy: CompiledPolicy) -> bool:
 def _takes(spec: ModelSpec) -> bool:
     if PARAM in spec.params:
         return True  # the deployment sends it in any case
+    if spec.params.get("drop_params") is True:
+        return True  # litellm leaves it out where the provider does not take it
     litellm = import_litellm()
     try:
         model, provider, _, _ = litellm.get_llm_provider(spec.model, api_base=spec.api_base)

@@ -96,3 +96,47 @@ def test_a_chat_model_with_a_claude_setting_on_a_mixed_route_answers_from_claude
     assert answer.text == "considered"
     assert answer.response_metadata["model_name"].endswith("claude-sonnet-4-5-20250929")
     assert [r.model for r in fp.requests] == ["claude-sonnet-4-5-20250929"]
+
+
+@pytest.mark.parametrize("where", ["model", "route"])
+def test_drop_params_sends_the_call_without_what_the_provider_does_not_take(
+    fp: FakeProvider, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    from policyroute.langchain import ChatPolicyRoute
+
+    monkeypatch.setenv("POLICYROUTE_TEST_KEY", "sk-test")
+    fp.set_default("*", Reply(text="plain"))
+    policy = POLICY.format(openai=fp.openai_base, anthropic=fp.anthropic_base)
+    if where == "model":
+        policy = policy.replace(
+            'api_key: "${POLICYROUTE_TEST_KEY}"}',
+            'api_key: "${POLICYROUTE_TEST_KEY}", params: {drop_params: true}}',
+            1,
+        )
+    else:
+        policy = policy.replace(
+            "    to: [gpt, claude]", "    to: [gpt, claude]\n    params: {drop_params: true}"
+        )
+    chat = ChatPolicyRoute(
+        policy=policy, model_kwargs={"thinking": THINKING["thinking"]}, max_tokens=2048
+    )
+
+    answer = chat.invoke("hi")
+
+    assert answer.text == "plain"
+    (request,) = fp.requests
+    assert request.model == "gpt-4o"  # answered where it was sent first, not passed over
+    assert "thinking" not in request.body
+    assert "drop_params" not in request.body
+
+
+def test_validate_refuses_a_drop_params_that_is_not_a_boolean() -> None:
+    from policyroute.policy.validate import validate_text
+
+    text = POLICY.format(openai="http://127.0.0.1:9/v1", anthropic="http://127.0.0.1:9").replace(
+        'api_key: "${POLICYROUTE_TEST_KEY}"}',
+        'api_key: "${POLICYROUTE_TEST_KEY}", params: {drop_params: "yes"}}',
+        1,
+    )
+    diagnostics = validate_text(text, environ={"POLICYROUTE_TEST_KEY": "k"}).diagnostics
+    assert [(d.code, d.path) for d in diagnostics] == [("PR012", "models.gpt.params.drop_params")]
