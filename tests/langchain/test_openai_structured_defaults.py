@@ -102,6 +102,17 @@ def test_sent_where_the_deployment_sets_it_itself(fp: FakeProvider) -> None:
     assert _body(fp)["tool_choice"]["disable_parallel_tool_use"] is True
 
 
+def test_sent_where_the_deployment_drops_what_it_does_not_take(fp: FakeProvider) -> None:
+    # With drop_params, litellm leaves the parameter out for o3-mini and sends the call there;
+    # Claude, also reachable, gets it.
+    llm = _gpt_only(fp, "o3-mini", "params: {drop_params: true}")
+    _person_call(fp, "o3-mini")
+    assert llm.with_structured_output(Person).invoke("who?") == Person(name="Ada", nick="a")
+    assert [r.model for r in fp.requests] == ["o3-mini"]
+    assert "parallel_tool_calls" not in _body(fp)
+    assert llm.with_structured_output(Person).first.kwargs["parallel_tool_calls"] is False
+
+
 def test_a_deployment_without_tools_does_not_count(fp: FakeProvider) -> None:
     # A call with tools never goes to o3-mini here: it is not asked whether it takes them.
     policy = claude_and_gpt(
