@@ -20,6 +20,13 @@ about a fork with threads alive, which may hold a lock the child then waits on f
 child made by ``fork()`` a pool starts empty: the parent's threads do not exist there, and
 what the parent had queued is its own.
 
+Work under way in a pool's thread runs to its end even when its caller was cancelled (a call's
+receipt being written as a shutdown handler cancels every task, say), and may still be running
+as the interpreter exits, which would stop a daemon thread where it stands: a receipt half
+written, a reservation never settled. So at exit (:mod:`atexit`) the pools' work under way or
+queued is waited for, up to :data:`EXIT_WAIT_SECONDS` in all, then left: a store or sink stuck
+for longer does not hold up the exit beyond that. Nothing is waited for when nothing runs.
+
 Example:
     >>> pool = BlockingPool("policyroute-example", workers=2)
     >>> asyncio.run(pool.run(sum, [1, 2, 3]))
@@ -30,10 +37,12 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import concurrent.futures
 import contextvars
 import functools
+import logging
 import os
 import threading
 import time
@@ -43,12 +52,17 @@ from typing import Any, Final, TypeVar
 
 from policyroute._loop_end import at_loop_end, forget_closed_loops
 
-__all__ = ["IDLE_SECONDS", "BlockingPool"]
+__all__ = ["EXIT_WAIT_SECONDS", "IDLE_SECONDS", "BlockingPool"]
 
 _T = TypeVar("_T")
 
 IDLE_SECONDS: Final = 30.0
 """How long a pool's thread waits for more work before it ends."""
+
+EXIT_WAIT_SECONDS: float = 5.0
+"""How long the interpreter's exit waits, in all, for the pools' work still under way."""
+
+_log = logging.getLogger("policyroute")
 
 # How long the end of an event loop waits for the threads that were idle then to end. They end
 # at once; one that took work from another loop meanwhile is left to end on its own.
@@ -135,6 +149,11 @@ class BlockingPool:
                 self._has_work.notify()
         return future
 
+    def busy(self) -> bool:
+        """Whether work is running in one of the pool's threads or queued for one."""
+        with self._lock:
+            return bool(self._queue) or len(self._idle) < len(self._threads)
+
     def threads(self) -> list[threading.Thread]:
         """The pool's threads now."""
         with self._lock:
@@ -196,6 +215,28 @@ def _run_one(future: concurrent.futures.Future[Any], fn: Callable[..., Any], arg
         future.set_exception(exc)
     else:
         future.set_result(result)
+
+
+def _drain_at_exit() -> None:
+    """Wait (up to :data:`EXIT_WAIT_SECONDS` in all) for the work under way in every pool."""
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    busy = [pool for pool in list(_POOLS) if pool.busy()]
+    while busy and time.monotonic() < deadline:
+        time.sleep(0.005)
+        busy = [pool for pool in busy if pool.busy()]
+    if busy:
+        _log.warning(
+            "exiting with work still running in %s after waiting %g s: a receipt it was"
+            " writing may be lost, a reservation it was making is reclaimed when its lease"
+            " expires",
+            ", ".join(sorted({pool.name for pool in busy})),
+            EXIT_WAIT_SECONDS,
+        )
+
+
+# Registered at import, so it runs after the handlers of modules imported later (LIFO), and
+# before logging's own (logging is imported first): a sink that logs still can.
+atexit.register(_drain_at_exit)
 
 
 def _after_fork_in_child() -> None:

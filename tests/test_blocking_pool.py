@@ -1,8 +1,9 @@
 """The worker threads a budget store or receipt sink keeps for its blocking waits.
 
 At most ``workers`` threads, started only as work needs them, the rest queued; daemons, so a
-thread stuck waiting never holds up the interpreter's exit; usable from one ``asyncio.run``
-after another; empty again in a child made by ``fork()``; ended by ``close()``.
+thread stuck waiting holds up the interpreter's exit no longer than ``EXIT_WAIT_SECONDS``;
+usable from one ``asyncio.run`` after another; empty again in a child made by ``fork()``;
+ended by ``close()``.
 """
 
 from __future__ import annotations
