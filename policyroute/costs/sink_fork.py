@@ -8,7 +8,8 @@ which SQLite forbids using in a child (https://sqlite.org/howtocorrupt.html, sec
 
 Each sink registers here when it is made; right after a fork, in the child (still one
 thread), each gets a fresh lock and forgets what it had open, so that its next write opens
-its own.
+its own. The other objects of :mod:`policyroute.costs` that guard their state with a lock
+(the receipts kept unwritten, the cache of prompt token counts) register too.
 
 Example:
     >>> class Sink:
@@ -23,10 +24,12 @@ Example:
 from __future__ import annotations
 
 import os
+import threading
 import weakref
+from types import TracebackType
 from typing import Protocol
 
-__all__ = ["ForkAware", "keep_inherited", "reset_after_fork"]
+__all__ = ["ForkAware", "ForkSafeLock", "keep_inherited", "reset_after_fork"]
 
 
 class ForkAware(Protocol):
@@ -52,6 +55,35 @@ def reset_after_fork(sink: ForkAware) -> None:
 def keep_inherited(handle: object) -> None:
     """Keep ``handle`` (the parent's, copied by fork) alive and untouched in this child."""
     _INHERITED.append(handle)
+
+
+class ForkSafeLock:
+    """A lock (``with lock: ...``) that a child made by ``fork()`` gets free, whichever thread
+    held it, for an object that cannot register itself (one that is not hashable).
+
+    Example:
+        >>> lock = ForkSafeLock()
+        >>> with lock:
+        ...     pass
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock.release()
 
 
 def _after_fork_in_child() -> None:

@@ -36,6 +36,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from policyroute.costs.sink_fork import reset_after_fork
+
 __all__ = ["PROBES", "PrefixCounts", "freeze", "message_key"]
 
 PROBES = 8
@@ -112,6 +114,15 @@ class PrefixCounts:
         self._chars = 0
         self._empty: dict[str, int] = {}
         self._lock = threading.Lock()
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held the lock at fork(), mid-update: start afresh
+        # (these are only counts that can be made again).
+        self._lock = threading.Lock()
+        self._entries = OrderedDict()
+        self._chars = 0
+        self._empty = {}
 
     def _get(self, key: Any) -> int | None:
         with self._lock:

@@ -29,10 +29,10 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from policyroute.costs.sink_fork import ForkSafeLock
 from policyroute.costs.sinks import ReceiptSink, awrite_record, callable_name, refusing_sinks
 
 __all__ = ["UNWRITTEN_MAX", "UnwrittenReceipts", "describe_sink"]
@@ -56,7 +56,8 @@ class UnwrittenReceipts(collections.deque[Record]):
     def __init__(self, records: Iterable[Record] = (), maxlen: int | None = UNWRITTEN_MAX):
         super().__init__(records, maxlen)
         self._refused: dict[int, list[ReceiptSink]] = {}
-        self._lock = threading.Lock()
+        # Free in a child made by fork(), whichever thread of the parent held it.
+        self._lock = ForkSafeLock()
 
     def keep(self, record: Record, sink: ReceiptSink, error: BaseException | None = None) -> None:
         """Keep ``record``, which ``sink`` refused (once however many sinks refused it).

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from policyroute.costs.sinks import JsonlSink, ReceiptSink, SqliteSink
+from policyroute.costs.token_cache import PrefixCounts
+from policyroute.costs.unwritten import UnwrittenReceipts
 from policyroute.errors import ReceiptError
 
 from .helpers import fork, jsonl_records, receipt_ids
@@ -189,3 +191,57 @@ def test_a_sqlite_child_does_not_use_its_parents_connection(tmp_path: Path) -> N
     sink.write({"kind": "call", "request_id": "parent-2"})
     sink.close()
     assert receipt_ids(path) == ["child-1", "parent-1", "parent-2"]
+
+
+def _held_at_fork(lock_of: Callable[[], Any], child: Callable[[], None]) -> int | None:
+    """Fork while another thread holds the lock ``lock_of()`` returns; the child runs ``child``
+    and exits 0 (3 if it raised). The child's exit code, or ``None`` if it hung."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock_of():
+            holding.set()
+            release.wait(CHILD_SECONDS)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(CHILD_SECONDS)
+        pid = fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 3
+            try:
+                child()
+                code = 0
+            finally:
+                os._exit(code)
+        return _exit_code(pid)
+    finally:
+        release.set()
+        holder.join(CHILD_SECONDS)
+
+
+def test_a_child_forked_while_a_thread_kept_an_unwritten_receipt_keeps_its_own() -> None:
+    kept = UnwrittenReceipts()
+    sink = JsonlSink("/nonexistent/r.jsonl")
+
+    def child() -> None:
+        kept.keep({"kind": "call", "request_id": "child-1"}, sink)
+        assert [r["request_id"] for r in kept] == ["child-1"]
+
+    assert _held_at_fork(lambda: kept._lock, child) == 0, "the child hung on the lock"
+
+
+def test_a_child_forked_while_a_thread_counted_prompt_tokens_counts_its_own() -> None:
+    counts = PrefixCounts()
+    messages = [{"role": "user", "content": "hello there"}]
+
+    def words(listed: Any) -> int:
+        return 3 + sum(len(str(m["content"]).split()) for m in listed)
+
+    assert counts.count("m", messages, words) == 5
+
+    def child() -> None:
+        assert counts.count("m", messages, words) == 5
+
+    assert _held_at_fork(lambda: counts._lock, child) == 0, "the child hung on the lock"
