@@ -104,9 +104,8 @@ class _HandedOff(Awaitable[T]):
             value = None
             if cancelled is not None:
                 # The thread's coroutine is running now: cancel it as the task would have.
-                if isinstance(step, asyncio.Future):
-                    step.cancel()
                 error, cancelled = cancelled, None
+                yield from _cancel_as_task_does(step, coro)
                 continue
             if not handed and isinstance(step, asyncio.Future) and in_handoff(coro):
                 handed = True
@@ -119,7 +118,7 @@ class _HandedOff(Awaitable[T]):
                 if not step.done():
                     # The thread is stuck past the bound: cancel its wait after all.
                     error, cancelled = cancelled, None
-                    step.cancel()
+                    yield from _cancel_as_task_does(step, coro)
                 continue
             try:
                 value = yield step
@@ -128,6 +127,31 @@ class _HandedOff(Awaitable[T]):
                 raise
             except BaseException as exc:  # delivered by the task: pass it on
                 error = exc
+
+
+def _cancel_as_task_does(step: Any, coro: Coroutine[Any, Any, Any]) -> Generator[Any, Any, None]:
+    """Cancel ``step``, what ``coro`` just yielded, in a task's order: the future is cancelled,
+    and the caller's task waits for it, so that the loop runs the callbacks the cancellation
+    scheduled before the task resumes; the caller then throws the cancellation into ``coro``.
+
+    The order matters to what the loop watches for the future. ``loop.sock_connect`` (aiohttp's
+    connect, often the first await after the handoff) stops watching its socket's descriptor
+    in such a callback, and aiohttp closes the socket as soon as the cancellation reaches it.
+    Thrown into ``coro`` at once, the cancellation closed the socket first: the kernel forgot
+    the descriptor, the loop did not, and the next socket given that number (another call's
+    connect, in the same loop turn) was never watched, its connect never seen to complete.
+    Anything but a pending future (a bare ``yield``) has no callbacks: nothing to wait for.
+    """
+    if not isinstance(step, asyncio.Future) or not step.cancel():
+        return
+    step._asyncio_future_blocking = True  # what ``await future`` sets for its task
+    try:
+        yield step
+    except GeneratorExit:
+        coro.close()
+        raise
+    except BaseException:  # the future's cancellation: the caller throws its own
+        pass
 
 
 def _wait_for_thread(

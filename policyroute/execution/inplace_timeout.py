@@ -16,9 +16,10 @@ waits on a stand-in future of ours instead, which that future or the deadline co
 
 * a cancellation of the task cancels the stand-in (or reaches it as the task wakes), and is
   passed on to the awaitable, the future it waited on cancelled, exactly as the task would;
-  once one arrived, a ``CancelledError`` leaving the awaitable stays a cancellation. A future
-  that does not end when cancelled (a task, which runs its cleanup first) is waited for, and
-  the awaitable resumed with how it ended, as the task waits for it;
+  once one arrived, a ``CancelledError`` leaving the awaitable stays a cancellation. The
+  cancelled future is waited for (a task runs its cleanup first; a plain future's
+  cancellation schedules its callbacks, which run first), and the awaitable resumed with how
+  it ended, as the task waits for it;
 * the deadline completes the stand-in with a result, so a cancellation of the task in the
   same loop turn is still delivered (the task's own pending cancellation) and wins; if none
   came, the awaitable is cancelled as the task would be, and the ``CancelledError`` it ends
@@ -117,8 +118,10 @@ class _Bounded(Generic[T]):
         waited: asyncio.Future[Any] | None
         try:
             while True:
+                resumed_by: asyncio.Future[Any] | None = None
                 if held is not None:
                     waited, held = held, None
+                    resumed_by = waited
                 else:
                     try:
                         if error is None:
@@ -157,6 +160,13 @@ class _Bounded(Generic[T]):
                     error = exc
                 finally:
                     deadline.stand_in = None
+                if resumed_by is not None and error is None and resumed_by.done():
+                    # As the task resumes a finished wait: with how the future ended (the
+                    # awaitable may wait through a stand-in of its own, which does not ask).
+                    try:
+                        resumed_by.result()
+                    except BaseException as exc:
+                        error = exc
                 cancelled = isinstance(error, asyncio.CancelledError)
                 if deadline.passed and not ours and (error is None or cancelled):
                     # One cancellation reaches the awaitable, as for a task cancelled twice
@@ -166,9 +176,16 @@ class _Bounded(Generic[T]):
                         error, cancelled = asyncio.CancelledError(), True
                 if waited is not None and relay is not None:
                     waited.remove_done_callback(relay)
-                    # As the task cancels the future it waits on, and then waits for it to
-                    # end if it does not end at once (a task running its cleanup).
-                    if cancelled and waited.cancel() and not waited.done():
+                    # As the task cancels the future it waits on, and then waits for it: to
+                    # end if it does not end at once (a task running its cleanup), and else
+                    # for the loop to run the callbacks its cancellation scheduled. Those
+                    # come first: ``loop.sock_connect`` stops watching its socket in one, and
+                    # the awaitable may close that socket as soon as it is resumed (see
+                    # ``handoff._cancel_as_task_does``).
+                    message = (
+                        error.args[0] if cancelled and error is not None and error.args else None
+                    )
+                    if cancelled and waited.cancel(message):
                         held, error = waited, None
         finally:
             timer.cancel()
