@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import inspect
 import json
 import os
 import socket
 import sys
+import traceback
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -169,11 +173,38 @@ def arun(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def print_task_stacks(loop: asyncio.AbstractEventLoop) -> None:
-    """Print every unfinished task of ``loop`` with where it is suspended (to stderr, which
-    a failing test's report shows)."""
+    """Print every unfinished task of ``loop`` with where it is suspended, down the chain of
+    coroutines and generators each awaits (to stderr, which a failing test's report shows;
+    ``Task.print_stack`` shows a suspended task's outermost frame only)."""
     for task in asyncio.all_tasks(loop):
         print(f"--- {task!r}", file=sys.stderr)
-        task.print_stack(file=sys.stderr)
+        frames = traceback.StackSummary.extract((f, f.f_lineno) for f in awaited_frames(task))
+        print("".join(frames.format()), file=sys.stderr, end="")
+
+
+def awaited_frames(task: asyncio.Task[Any]) -> list[FrameType]:
+    """The frames of ``task``'s coroutine and of what it awaits, outermost first."""
+    frames: list[FrameType] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(frames) < 200:
+        for frame_name, next_name in _AWAITING:
+            if hasattr(awaited, frame_name):
+                frame = getattr(awaited, frame_name)
+                if frame is not None:
+                    frames.append(frame)
+                awaited = getattr(awaited, next_name)
+                break
+        else:
+            # An async generator's step (``__anext__``, ``aclose``) names no frame: the
+            # generator it steps is among what it refers to. Anything else (a future) ends it.
+            stepped = [r for r in gc.get_referents(awaited) if inspect.isasyncgen(r)]
+            awaited = stepped[0] if stepped else None
+    return frames
+
+
+# Where a coroutine, an async generator's step and a generator keep their frame and what they
+# await.
+_AWAITING = (("cr_frame", "cr_await"), ("ag_frame", "ag_await"), ("gi_frame", "gi_yieldfrom"))
 
 
 def open_shared_loop() -> asyncio.AbstractEventLoop:

@@ -187,11 +187,6 @@ SYNC_ENDS: list[Callable[[ChatPolicyRoute], None]] = [
 ]
 
 
-# Once in several whole-suite runs (never alone: 220 runs of it under load passed), one of the
-# calls never ended and the test timed out, the loop idle and no thread busy; the timeout's
-# report prints every task's stack (exec_support.arun) for finding the cause. Until it is
-# found, a timed-out run is tried once more.
-@pytest.mark.flaky(reruns=1, only_rerun=["Timeout"])
 def test_every_ending_at_once_leaves_nothing_in_flight(fp: FakeProvider) -> None:
     script(fp)
     llm = ChatPolicyRoute(policy=policy(fp.openai_base), accounting=NullAccounting())
