@@ -167,7 +167,9 @@ def test_run_calls_helper_counts_what_it_admits() -> None:
     assert run_calls("memory", None, "p", 150, Go()) == IDEAL
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+# Redis ends the lease by its server's clock, not the ``now`` moved here: a reservation left
+# by a host that died is reclaimed there in test_redis_server_clock.py.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_killed_process_reservation_is_reclaimed_after_its_lease(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

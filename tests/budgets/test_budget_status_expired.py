@@ -22,6 +22,14 @@ from policyroute.cli import main
 from policyroute.policy.model import WindowSpec
 from policyroute.testing import FakeProvider
 
+
+# Memory and SQLite time leases (and rolling windows) by the ``now`` they are given, which these
+# tests move; Redis times them by its server's clock, tested in test_redis_server_clock.py.
+@pytest.fixture(params=["memory", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 PARAMS = {"max_tokens": 900}
 PAST_ANY_LEASE = 4000.0  # beyond the guard's lease (timeout 600 s + margin) and store.lease
 

@@ -20,6 +20,12 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# The tests that move ``now`` past a lease or a rolling span run where stores time them by the
+# ``now`` they are given; Redis times them by its server's clock (test_redis_server_clock.py
+# runs them there, sleeping through short leases and spans).
+CALLER_CLOCK = pytest.mark.parametrize("backend", ["memory", "sqlite"], indirect=True)
+
+
 def line(key: str, limit: str, amount: str, **kw: object) -> ReserveLine:
     kw.setdefault("expires_at", NOW + 86_400)
     return ReserveLine(key=key, limit=D(limit), amount=D(amount), **kw)  # type: ignore[arg-type]
@@ -90,6 +96,7 @@ def test_release_frees_the_reservation_without_spend(store: BudgetStore) -> None
     assert (state.spent, state.reserved) == (D(0), D(0))
 
 
+@CALLER_CLOCK
 def test_expired_leases_are_reclaimed_at_their_worst_case(store: BudgetStore) -> None:
     assert store.reserve(
         [line("a/*/day:x", "1", "0.6")], reservation_id="dead", lease_seconds=10, now=NOW
@@ -102,6 +109,7 @@ def test_expired_leases_are_reclaimed_at_their_worst_case(store: BudgetStore) ->
     assert store.settle("dead", D("0.1"), now=NOW + 12) == []
 
 
+@CALLER_CLOCK
 def test_reserve_reclaims_expired_leases_lazily(store: BudgetStore) -> None:
     assert store.reserve(
         [line("a/*/day:x", "1", "0.6")], reservation_id="dead", lease_seconds=10, now=NOW
@@ -123,6 +131,7 @@ def test_a_renewed_lease_is_not_reclaimed_and_settles_normally(store: BudgetStor
     assert (state.spent, state.reserved) == (D("0.1"), D(0))
 
 
+@CALLER_CLOCK
 def test_renewing_never_shortens_a_lease(store: BudgetStore) -> None:
     assert store.reserve(
         [line("a/*/day:x", "1", "0.6")], reservation_id="r1", lease_seconds=60, now=NOW
@@ -132,6 +141,7 @@ def test_renewing_never_shortens_a_lease(store: BudgetStore) -> None:
     assert store.reclaim_expired(NOW + 60) == 1
 
 
+@CALLER_CLOCK
 def test_only_open_live_reservations_are_renewed(store: BudgetStore) -> None:
     assert not store.renew("unknown", 10, now=NOW)
     assert store.reserve(
@@ -160,6 +170,7 @@ def test_window_state_expires_after_the_window(store: BudgetStore) -> None:
     assert store.scan("a/", now=later) == []
 
 
+@CALLER_CLOCK
 def test_rolling_windows_forget_spend_older_than_the_span(store: BudgetStore) -> None:
     def rolling(amount: str) -> ReserveLine:
         return line(
@@ -236,6 +247,7 @@ def test_scan_lists_lines_under_a_prefix_in_key_order(store: BudgetStore) -> Non
     assert [s.key for s in store.scan("u/", now=NOW)] == ["u/a/day:x", "u/b/day:x"]
 
 
+@CALLER_CLOCK
 @pytest.mark.asyncio
 async def test_async_twins(store: BudgetStore) -> None:
     ok = await store.areserve(
@@ -270,6 +282,7 @@ async def test_async_twins(store: BudgetStore) -> None:
 # ------------------------------------------------------- thresholds crossed by reclaiming
 
 
+@CALLER_CLOCK
 def test_a_reserve_that_reclaims_reports_the_thresholds_the_worst_case_crossed(
     store: BudgetStore,
 ) -> None:
@@ -290,6 +303,7 @@ def test_a_reserve_that_reclaims_reports_the_thresholds_the_worst_case_crossed(
     assert [s.crossed for s in store.settle("later", D("0.1"), now=NOW + 41)] == [()]
 
 
+@CALLER_CLOCK
 def test_a_refused_reserve_keeps_the_reclaimed_spend_and_reports_its_crossings(
     store: BudgetStore,
 ) -> None:
@@ -310,6 +324,7 @@ def test_a_refused_reserve_keeps_the_reclaimed_spend_and_reports_its_crossings(
     assert again.reclaimed == ()
 
 
+@CALLER_CLOCK
 def test_reclaimed_crossings_come_once_per_line_with_every_threshold(store: BudgetStore) -> None:
     warned = [line("w/*/day:x", "1", "0.3", thresholds=(0.25, 0.5)), line("z/*/day:x", "9", "0.3")]
     for rid in ("dead1", "dead2"):

@@ -35,6 +35,14 @@ from policyroute.policy.loader import load_policy
 from policyroute.policy.model import OnExceed
 from policyroute.testing import FakeProvider
 
+
+# Memory and SQLite time leases (and rolling windows) by the ``now`` they are given, which these
+# tests move; Redis times them by its server's clock, tested in test_redis_server_clock.py.
+@pytest.fixture(params=["memory", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 D = Decimal
 NOW = 1_750_000_000.0
 DEAD_LEASE = 60.0

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 import policyroute
 from budgets.helpers import write_store_policy
@@ -302,7 +303,17 @@ def test_redis_lost_after_the_answer_keeps_the_answer_and_the_receipt_and_reclai
         spent, reserved = _daily(store)
         assert spent == 0
         assert reserved > 0  # still held: the budget stays covered
-        assert store.reclaim_expired(time.time() + 3600) == 1  # past its lease
+        # Leases end by the server's clock: no host's clock ends this one early.
+        assert store.reclaim_expired(time.time() + 3600) == 0
+        # Its lease runs out (minutes on the server, moved here to a second ago)...
+        client = redis.Redis.from_url(proxy.url())
+        try:
+            seconds, micros = client.time()
+            (rid,) = client.zrange("{" + prefix + "}:res", 0, -1)
+            client.zadd("{" + prefix + "}:res", {rid: seconds + micros / 1e6 - 1}, xx=True)
+        finally:
+            client.close()
+        assert store.reclaim_expired(time.time()) == 1  # ...and it is reclaimed
         assert _daily(store) == (reserved, Decimal(0))
     finally:
         store.close()

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from policyroute.budgets.stores.base import BudgetStore, ReserveLine
 from policyroute.budgets.windows import window_for
 from policyroute.policy.model import WindowSpec
+
+
+# Memory and SQLite time leases (and rolling windows) by the ``now`` they are given, which these
+# tests move; Redis times them by its server's clock, tested in test_redis_server_clock.py.
+@pytest.fixture(params=["memory", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 KEY = "hourly/*/rolling:3600s"
 T0 = 1_000_000.0

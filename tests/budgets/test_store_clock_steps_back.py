@@ -1,11 +1,22 @@
 """A host clock stepped back (an NTP correction, a VM restored from a snapshot) does not stop a
-store from reclaiming the reservations whose lease ended by the new clock, on every backend."""
+store from reclaiming the reservations whose lease ended by the new clock (memory and SQLite;
+Redis ends leases by its server's clock, whatever a host's says)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from policyroute.budgets.stores.base import BudgetStore, ReserveLine
+
+
+# Memory and SQLite time leases (and rolling windows) by the ``now`` they are given, which these
+# tests move; Redis times them by its server's clock, tested in test_redis_server_clock.py.
+@pytest.fixture(params=["memory", "sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
 
 D = Decimal
 NOW = 1_750_000_000.0

@@ -1,12 +1,14 @@
 """What the Redis store sends its Lua scripts, and what it reads from their replies.
 
-Amounts go as integer nano-dollars, times as the client's ``now``, and every key under the
-store's hash-tagged prefix ``p`` (``{prefix}:``), laid out as
-:mod:`policyroute.budgets.stores._redis_lua` describes.
+Amounts go as integer nano-dollars, every key under the store's hash-tagged prefix ``p``
+(``{prefix}:``), laid out as :mod:`policyroute.budgets.stores._redis_lua` describes. No instant
+goes: the scripts read the server's clock. A window's expiry goes as the time left until it by
+the caller's clock (both instants are the caller's, so their difference holds whatever its
+skew).
 
 Example:
-    >>> renew_args("{app}:", "r1", 300, 1700000000.0)
-    ['1700000000.0', 'r1', '300000', '{app}:']
+    >>> renew_args("{app}:", "r1", 300)
+    ['r1', '300000', '{app}:']
 """
 
 from __future__ import annotations
@@ -64,9 +66,10 @@ def _thresholds(fractions: Sequence[float], limit_nano: int) -> str:
 def reserve_call(
     p: str, lines: Sequence[ReserveLine], reservation_id: str, lease_seconds: float, now: float
 ) -> tuple[list[str], list[str]]:
-    """The keys and arguments of the reserve script."""
+    """The keys and arguments of the reserve script; ``now`` is the caller's clock, against
+    which each line's ``expires_at`` (from the same clock) becomes a time to live."""
     keys = [p + "res"]
-    args = [p, repr(now), reservation_id, str(int(lease_seconds * 1000)), str(len(lines))]
+    args = [p, reservation_id, str(int(lease_seconds * 1000)), str(len(lines))]
     for line in lines:
         keys.append(p + "line:" + line.key)
         if line.bucket_seconds is not None:
@@ -114,13 +117,23 @@ def line_states(reply: Any) -> list[LineState]:
     return states
 
 
-def line_state(key: str, fields: Sequence[Any], buckets: Any, now: float) -> LineState:
-    """A line's state at ``now`` from its hash's ``limit, spent, reserved, width, span`` and
-    its rolling window's buckets."""
+def line_state(key: str, reply: Any) -> LineState:
+    """A line's state from the state script's reply: the server's time, the line hash's
+    ``limit, spent, reserved, width, span`` and its rolling window's buckets (flattened), those
+    counting at the server's time.
+
+    Example:
+        >>> line_state("r/*/rolling:60s", ["125.5", ["9", None, "2", "1.0", "60.0"],
+        ...                                 ["64", "3", "65", "4"]]).spent
+        Decimal('4E-9')
+    """
+    now = float(text(reply[0]))
+    fields, flat = reply[1], reply[2] or []
     limit, spent, reserved, width, span = (text(f) if f is not None else "" for f in fields)
     if width and span:
         first = first_live_bucket(now, float(width), float(span))
-        total = sum(int(v) for b, v in (buckets or {}).items() if int(b) >= first)
+        pairs = zip(flat[::2], flat[1::2], strict=True)
+        total = sum(int(v) for b, v in pairs if int(text(b)) >= first)
     else:
         total = int(spent or 0)
     return LineState(
@@ -128,13 +141,13 @@ def line_state(key: str, fields: Sequence[Any], buckets: Any, now: float) -> Lin
     )
 
 
-def settle_args(p: str, reservation_id: str, actual: Decimal, now: float) -> list[str]:
+def settle_args(p: str, reservation_id: str, actual: Decimal) -> list[str]:
     """The settle script's arguments (a release settles 0)."""
     # The token tells a retry of this call (same token) from another settle of the id.
     token = os.urandom(8).hex()
-    return [p, repr(now), reservation_id, str(to_nano(actual)), token]
+    return [p, reservation_id, str(to_nano(actual)), token]
 
 
-def renew_args(p: str, reservation_id: str, lease_seconds: float, now: float) -> list[str]:
+def renew_args(p: str, reservation_id: str, lease_seconds: float) -> list[str]:
     """The renew script's arguments."""
-    return [repr(now), reservation_id, str(int(lease_seconds * 1000)), p]
+    return [reservation_id, str(int(lease_seconds * 1000)), p]

@@ -14,17 +14,38 @@ Layout, every key under the hash tag ``{prefix}`` so a cluster keeps them in one
 
 Amounts are integer nano-dollars; Lua numbers are doubles, exact to 2^53 nano-dollars
 (about nine million USD per line). Numbers leave the scripts as ``%.0f`` strings.
-Times arrive from the client (``now``) and expiries are set relative to it, so an injected or
-skewed client clock never makes Redis drop live state early.
+Times are the server's: each script reads ``TIME`` once, and lease deadlines (the scores of
+``res``), rolling buckets and ``until`` are seconds since the epoch by the server's clock, so
+hosts whose clocks disagree agree on which reservations are live and which spend still counts.
+(Versions that timed these by the client's clock wrote the same seconds since the epoch, so a
+store upgraded host by host reads their deadlines as what they were meant to be: hosts still
+on such a version must keep their clocks in step with the server until the last is upgraded.)
+Expiries the client sends (a window's TTL) are durations, never instants.
+
+``TIME`` is not deterministic: a script that calls it must be replicated by its effects, as
+Redis 7 always does and Redis 5 and 6 do unless ``lua-replicate-commands`` is turned off;
+:data:`CLOCK` asks for it explicitly where ``redis.replicate_commands`` exists (Redis 3.2 to 6;
+a no-op in 7).
 """
 
 from __future__ import annotations
 
-__all__ = ["RECLAIM", "RENEW", "RESERVE", "SETTLE"]
+__all__ = ["CLOCK", "EXPIRED", "RECLAIM", "RENEW", "RESERVE", "SETTLE", "STATE"]
 
-_COMMON = r"""
+CLOCK = r"""
+if redis.replicate_commands then redis.replicate_commands() end
+-- The server's clock, in seconds since the epoch (microseconds kept).
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
+
+_COMMON = (
+    CLOCK
+    + r"""
 local P = ARGV[1]
-local now = tonumber(ARGV[2])
+local now = server_now()
 
 local function fmt(x) return string.format('%.0f', x) end
 
@@ -46,7 +67,7 @@ local function keep_ms(width, span)
   return math.ceil((tonumber(span) + tonumber(width)) * 1000)
 end
 
--- ``until``: when the line may go once no reservation holds it (client time, like ``now``).
+-- ``until``: when the line may go once no reservation holds it (server time, like ``now``).
 local function live_until(lk, t)
   local cur = tonumber(redis.call('HGET', lk, 'until') or '0')
   if t > cur then redis.call('HSET', lk, 'until', string.format('%.17g', t)) end
@@ -161,12 +182,13 @@ local function reclaim(max, crossed_out)
   return #expired
 end
 """
+)
 
 RESERVE = (
     _COMMON
     + r"""
--- ARGV: P, now, rid, lease_ms, n, then n x (key, limit, amount, ttl_ms, width, span, thr)
-local rid, lease_ms, n = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+-- ARGV: P, rid, lease_ms, n, then n x (key, limit, amount, ttl_ms, width, span, thr)
+local rid, lease_ms, n = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 -- Already held: this is a retry of a reserve whose reply was lost. Holding it again would
 -- hold the amounts twice while settle releases them once.
 if redis.call('ZSCORE', P .. 'res', rid) then return {1, {}} end
@@ -175,7 +197,7 @@ if redis.call('ZSCORE', P .. 'res', rid) then return {1, {}} end
 local reclaimed = {}
 reclaim(100, reclaimed)
 for li = 0, n - 1 do
-  local a = 6 + li * 7
+  local a = 5 + li * 7
   local key, limit, amount = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   local lk = P .. 'line:' .. key
   local reserved = tonumber(redis.call('HGET', lk, 'reserved') or '0')
@@ -186,7 +208,7 @@ for li = 0, n - 1 do
 end
 local lines = {}
 for li = 0, n - 1 do
-  local a = 6 + li * 7
+  local a = 5 + li * 7
   local key = ARGV[a]
   local lk = P .. 'line:' .. key
   redis.call('HSET', lk, 'limit', ARGV[a + 1], 'width', ARGV[a + 4], 'span', ARGV[a + 5],
@@ -214,20 +236,20 @@ return {1, reclaimed}
 SETTLE = (
     _COMMON
     + r"""
--- ARGV: P, now, rid, actual, call token
+-- ARGV: P, rid, actual, call token
 -- A settle's reply is kept a few seconds under its call's token: the same call run again (a
 -- retry after its reply was lost) gets the same line states and threshold crossings back;
 -- any other settle of a settled id gets nothing, as the store protocol says.
-local done = P .. 'done:' .. ARGV[3]
-local out = settle(ARGV[3], ARGV[4])
+local done = P .. 'done:' .. ARGV[2]
+local out = settle(ARGV[2], ARGV[3])
 if #out > 0 then
-  redis.call('SET', done, cjson.encode({ARGV[5], out}), 'PX', 10000)
+  redis.call('SET', done, cjson.encode({ARGV[4], out}), 'PX', 10000)
   return out
 end
 local kept = redis.call('GET', done)
 if kept then
   local prior = cjson.decode(kept)
-  if prior[1] == ARGV[5] then return prior[2] end
+  if prior[1] == ARGV[4] then return prior[2] end
 end
 return out
 """
@@ -236,7 +258,7 @@ return out
 RECLAIM = (
     _COMMON
     + r"""
--- ARGV: P, now
+-- ARGV: P
 local total = 0
 while true do
   local n = reclaim(1000)
@@ -248,14 +270,16 @@ end
 
 # Needs none of _COMMON: one sorted-set member's score, compared and raised in one step, and
 # the TTLs of the reservation's lines raised to cover the new lease.
-RENEW = r"""
--- KEYS: res; ARGV: now, rid, lease_ms, P. Returns 1 if renewed, 0 if unknown or expired.
-local now, lease_ms, P = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
-local score = redis.call('ZSCORE', KEYS[1], ARGV[2])
+RENEW = (
+    CLOCK
+    + r"""
+-- KEYS: res; ARGV: rid, lease_ms, P. Returns 1 if renewed, 0 if unknown or expired.
+local now, lease_ms, P = server_now(), tonumber(ARGV[2]), ARGV[3]
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score or tonumber(score) <= now then return 0 end
 local until_ = now + lease_ms / 1000
-if until_ > tonumber(score) then redis.call('ZADD', KEYS[1], 'XX', until_, ARGV[2]) end
-local raw = P and redis.call('GET', P .. 'resl:' .. ARGV[2])
+if until_ > tonumber(score) then redis.call('ZADD', KEYS[1], 'XX', until_, ARGV[1]) end
+local raw = P and redis.call('GET', P .. 'resl:' .. ARGV[1])
 if raw then
   for _, l in ipairs(cjson.decode(raw)) do
     local lk = P .. 'line:' .. l[1]
@@ -273,3 +297,29 @@ if raw then
 end
 return 1
 """
+)
+
+# Read-only: what ``budget status`` and a refusal's report read, at the server's time.
+STATE = (
+    CLOCK
+    + r"""
+-- KEYS: line, spend. Returns the server's time (as %.17g), the line's limit, spent, reserved,
+-- width and span, and its rolling buckets flattened (bucket, nano-dollars, ...).
+local f = redis.call('HMGET', KEYS[1], 'limit', 'spent', 'reserved', 'width', 'span')
+return {string.format('%.17g', server_now()), f, redis.call('HGETALL', KEYS[2])}
+"""
+)
+
+EXPIRED = (
+    CLOCK
+    + r"""
+-- KEYS: res; ARGV: P. Read-only: the lines (JSON, as ``resl:<id>``) of every reservation whose
+-- lease ran out by the server's clock.
+local out = {}
+for _, rid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', server_now())) do
+  local raw = redis.call('GET', ARGV[1] .. 'resl:' .. rid)
+  if raw then out[#out + 1] = raw end
+end
+return out
+"""
+)

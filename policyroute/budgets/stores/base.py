@@ -245,7 +245,9 @@ class BudgetStore(Protocol):
     Every method is atomic with respect to every other caller of the same store (other
     threads, processes, or hosts, depending on the backend). Failures to reach the store raise
     :class:`~policyroute.errors.BudgetStoreError`. ``now`` is seconds since the epoch; it is
-    passed in so tests (and guards with an injected clock) control time.
+    passed in so tests (and guards with an injected clock) control time. A store shared by
+    many hosts may time leases and rolling windows by its own clock instead, so that hosts
+    whose clocks disagree agree on them: the Redis store uses the Redis server's.
     """
 
     def reserve(

@@ -6,6 +6,13 @@ way, and settlement records spend and threshold crossings in the same step. All 
 hash tag ``{prefix}``, so in a Redis Cluster they live in one slot and multi-key scripts work.
 See :mod:`policyroute.budgets.stores._redis_lua` for the key layout.
 
+Leases and rolling windows are timed by the Redis server's clock (``TIME``, read inside each
+script), not by the ``now`` the caller passes: hosts whose clocks disagree still agree on which
+reservations are live, which a lease renewal extends, which are reclaimed, and which rolling
+spend still counts. ``now`` only turns a window's end (an instant by the caller's clock) into a
+time to live. Calendar windows (which day, week or month a call is charged to) are chosen by the
+caller's clock, before the reservation reaches the server.
+
 Any Redis failure (connection refused, timeout, script error) raises
 :class:`~policyroute.errors.BudgetStoreError`: the call is refused, never let through.
 With ``?wait_replicas=N`` in the URL every write also waits for ``N`` replicas to acknowledge
@@ -39,7 +46,14 @@ from policyroute.budgets.stores._redis_calls import (
     settle_args,
     text,
 )
-from policyroute.budgets.stores._redis_lua import RECLAIM, RENEW, RESERVE, SETTLE
+from policyroute.budgets.stores._redis_lua import (
+    EXPIRED,
+    RECLAIM,
+    RENEW,
+    RESERVE,
+    SETTLE,
+    STATE,
+)
 from policyroute.budgets.stores._redis_scripts import AsyncScript, SyncScript
 from policyroute.budgets.stores.base import (
     LineState,
@@ -70,7 +84,14 @@ from policyroute.policy.redis_topology import (
 __all__ = ["RedisStore", "redacted_url"]
 
 _GLOB_SPECIALS = str.maketrans({c: "\\" + c for c in "*?[]\\"})
-_SCRIPTS = (("reserve", RESERVE), ("settle", SETTLE), ("reclaim", RECLAIM), ("renew", RENEW))
+_SCRIPTS = (
+    ("reserve", RESERVE),
+    ("settle", SETTLE),
+    ("reclaim", RECLAIM),
+    ("renew", RENEW),
+    ("state", STATE),
+    ("expired", EXPIRED),
+)
 
 
 class RedisStore:
@@ -236,30 +257,28 @@ class RedisStore:
             reply, acked = self._run("reserve", keys, args)
         except self._exc as exc:
             if self._maybe_ran(exc):
-                self._give_back(reservation_id, now)
+                self._give_back(reservation_id)
             raise self._fail(exc) from exc
         result = reserve_result(lines, reply)
         short = self._wait.shortfall(acked) if self._wait is not None else None
         if short is not None and result.ok:
-            self._give_back(reservation_id, now)
+            self._give_back(reservation_id)
             raise self._unreplicated(short)
         return result
 
-    def _give_back(self, reservation_id: str, now: float) -> None:
+    def _give_back(self, reservation_id: str) -> None:
         """Release a reservation the caller is refused (not waiting for replicas again)."""
         try:
-            self._settle(reservation_id, Decimal(0), now, wait=False)
+            self._settle(reservation_id, Decimal(0), wait=False)
         except BudgetStoreError:
             pass  # unreachable: the lease reclaims it
 
     def settle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.settle`."""
-        return self._settle(reservation_id, actual, now, wait=True)
+        return self._settle(reservation_id, actual, wait=True)
 
-    def _settle(
-        self, reservation_id: str, actual: Decimal, now: float, *, wait: bool
-    ) -> list[LineState]:
-        args = settle_args(self._p, reservation_id, actual, now)
+    def _settle(self, reservation_id: str, actual: Decimal, *, wait: bool) -> list[LineState]:
+        args = settle_args(self._p, reservation_id, actual)
         try:
             reply, acked = self._run("settle", [self._p + "res"], args, wait=wait)
         except self._exc as exc:
@@ -273,7 +292,7 @@ class RedisStore:
 
     def renew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.renew`."""
-        args = renew_args(self._p, reservation_id, lease_seconds, now)
+        args = renew_args(self._p, reservation_id, lease_seconds)
         try:
             reply, acked = self._run("renew", [self._p + "res"], args)
         except self._exc as exc:
@@ -284,22 +303,21 @@ class RedisStore:
     def reclaim_expired(self, now: float) -> int:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.reclaim_expired`."""
         try:
-            reply, acked = self._run("reclaim", [self._p + "res"], [self._p, repr(now)])
+            reply, acked = self._run("reclaim", [self._p + "res"], [self._p])
         except self._exc as exc:
             raise self._fail(exc) from exc
         self._warn("a reclaim of expired leases", acked)
         return int(reply)
 
     def state(self, key: str, *, now: float) -> LineState:
-        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.state`."""
+        """See :meth:`~policyroute.budgets.stores.base.BudgetStore.state`; a rolling window's
+        spend is what counts at the server's time, not at ``now``."""
+        keys = [self._p + "line:" + key, self._p + "spend:" + key]
         try:
-            pipe = self._sync.pipeline(transaction=True)
-            pipe.hmget(self._p + "line:" + key, "limit", "spent", "reserved", "width", "span")
-            pipe.hgetall(self._p + "spend:" + key)
-            fields, buckets = pipe.execute()
+            reply, _ = self._run("state", keys, [], wait=False)
         except self._exc as exc:
             raise self._fail(exc) from exc
-        return line_state(key, fields, buckets, now)
+        return line_state(key, reply)
 
     def scan(self, prefix: str, *, now: float) -> list[LineState]:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.scan`."""
@@ -312,22 +330,22 @@ class RedisStore:
         except self._exc as exc:
             raise self._fail(exc) from exc
         states = [self.state(key, now=now) for key in keys]
-        expired = self._expired(prefix, now)
+        expired = self._expired(prefix)
         return [
             replace(s, expired=from_nano(expired.get(s.key, 0)))
             for s in states
             if s.limit or s.spent or s.reserved
         ]
 
-    def _expired(self, prefix: str, now: float) -> dict[str, int]:
-        """Nano-dollars held per line by reservations whose lease ran out at ``now``."""
+    def _expired(self, prefix: str) -> dict[str, int]:
+        """Nano-dollars held per line by reservations whose lease ran out by the server's
+        clock."""
         try:
-            ids = self._sync.zrangebyscore(self._p + "res", "-inf", repr(now))
-            raws = self._sync.mget([self._p + "resl:" + text(i) for i in ids]) if ids else []
+            raws, _ = self._run("expired", [self._p + "res"], [self._p], wait=False)
         except self._exc as exc:
             raise self._fail(exc) from exc
         # Amounts are strings in the reservation's JSON (Lua keeps them exact that way).
-        pairs = (((str(k), int(a)) for k, a in json.loads(text(raw))) for raw in raws if raw)
+        pairs = (((str(k), int(a)) for k, a in json.loads(text(raw))) for raw in raws)
         return expired_by_key(pairs, prefix)
 
     def close(self) -> None:
@@ -375,30 +393,30 @@ class RedisStore:
             reply, acked = await self._arun("reserve", keys, args)
         except self._exc as exc:
             if self._maybe_ran(exc):
-                await self._agive_back(reservation_id, now)
+                await self._agive_back(reservation_id)
             raise self._fail(exc) from exc
         result = reserve_result(lines, reply)
         short = self._wait.shortfall(acked) if self._wait is not None else None
         if short is not None and result.ok:
-            await self._agive_back(reservation_id, now)
+            await self._agive_back(reservation_id)
             raise self._unreplicated(short)
         return result
 
-    async def _agive_back(self, reservation_id: str, now: float) -> None:
+    async def _agive_back(self, reservation_id: str) -> None:
         """Async twin of :meth:`_give_back`."""
         try:
-            await self._asettle(reservation_id, Decimal(0), now, wait=False)
+            await self._asettle(reservation_id, Decimal(0), wait=False)
         except BudgetStoreError:
             pass  # unreachable: the lease reclaims it
 
     async def asettle(self, reservation_id: str, actual: Decimal, *, now: float) -> list[LineState]:
         """Async twin of :meth:`settle`."""
-        return await self._asettle(reservation_id, actual, now, wait=True)
+        return await self._asettle(reservation_id, actual, wait=True)
 
     async def _asettle(
-        self, reservation_id: str, actual: Decimal, now: float, *, wait: bool
+        self, reservation_id: str, actual: Decimal, *, wait: bool
     ) -> list[LineState]:
-        args = settle_args(self._p, reservation_id, actual, now)
+        args = settle_args(self._p, reservation_id, actual)
         try:
             reply, acked = await self._arun("settle", [self._p + "res"], args, wait=wait)
         except self._exc as exc:
@@ -412,7 +430,7 @@ class RedisStore:
 
     async def arenew(self, reservation_id: str, lease_seconds: float, *, now: float) -> bool:
         """Async twin of :meth:`renew`."""
-        args = renew_args(self._p, reservation_id, lease_seconds, now)
+        args = renew_args(self._p, reservation_id, lease_seconds)
         try:
             reply, acked = await self._arun("renew", [self._p + "res"], args)
         except self._exc as exc:
@@ -423,7 +441,7 @@ class RedisStore:
     async def areclaim_expired(self, now: float) -> int:
         """Async twin of :meth:`reclaim_expired`."""
         try:
-            reply, acked = await self._arun("reclaim", [self._p + "res"], [self._p, repr(now)])
+            reply, acked = await self._arun("reclaim", [self._p + "res"], [self._p])
         except self._exc as exc:
             raise self._fail(exc) from exc
         self._warn("a reclaim of expired leases", acked)
