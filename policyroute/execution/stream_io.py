@@ -230,10 +230,17 @@ def _http_response(completion_stream: Any) -> Any:
 
 
 def close(stream: Any) -> None:
-    """Close a sync litellm stream so its HTTP connection is released."""
+    """Close a sync litellm stream so its HTTP connection is released.
+
+    litellm's own iterators (Anthropic's and most providers') have no ``close()``: their
+    response is closed instead. Left to the garbage collector, it is closed whenever a
+    collection happens to run, and a collection inside httpcore's pool lock (another request
+    of the same thread, on the same client) deadlocks that thread: closing the response takes
+    that lock again."""
     if stream is None:
         return
-    for target in (getattr(stream, "completion_stream", None), stream):
+    completion_stream = getattr(stream, "completion_stream", None)
+    for target in (completion_stream, _http_response(completion_stream), stream):
         close = getattr(target, "close", None)
         if callable(close):
             try:
