@@ -152,7 +152,12 @@ def test_a_child_forked_mid_transaction_neither_hangs_nor_uses_the_file(tmp_path
             except BudgetStoreError as exc:
                 said = str(exc)
             store.close()
-            return f"{time.monotonic() - started:.3f} {said}"
+            try:
+                SQLiteStore(path, timeout=CHILD_SECONDS).close()
+                fresh = "opened"
+            except BudgetStoreError:
+                fresh = "refused"
+            return f"{time.monotonic() - started:.3f} {fresh} {said}"
 
         # Before the fix the child hung inside fork() itself: clearing the parent's other
         # threads closed the waiting thread's connection, whose mutex that thread held.
@@ -163,12 +168,14 @@ def test_a_child_forked_mid_transaction_neither_hangs_nor_uses_the_file(tmp_path
         waiter.join(CHILD_SECONDS)
 
     assert code == 0, "the child hung on a SQLite connection a thread of its parent held"
-    seconds, message = said.split(" ", 1)
+    seconds, fresh, message = said.split(" ", 2)
     # SQLite's record of this process's locks on the file is a copy taken mid-transaction:
     # the child says so at once rather than trust it.
     assert float(seconds) < 1.0
     assert str(path) in message
     assert "forked while another thread was in a transaction" in message
+    # A store the child makes afresh on the file would trust the same record.
+    assert fresh == "refused"
     assert errors == []
     _pair(store, "parent-after")  # the parent carries on
     store.close()

@@ -32,8 +32,9 @@ ends them all. The threads serve every event loop that uses the store, and a chi
 ``fork()`` starts with none, and with the store's own lock free whichever thread held it. A
 child forked while a thread of the parent was in a transaction on the file (waiting for
 another process's lock, say) cannot use the file: SQLite's record of this process's locks on it
-is a copy taken mid-transaction. Its operations raise :class:`BudgetStoreError` saying so, at
-once; make the store in the child, after the fork.
+is a copy taken mid-transaction, and any connection of the child to the file would trust it.
+Its operations, and those of any store the child makes on that file, raise
+:class:`BudgetStoreError` saying so, at once.
 
 Schema: ``budget_lines`` (one row per budget line: limit, spent, reserved, thresholds),
 ``spend_buckets`` (spend of rolling windows, by bucket) and ``open_reservations`` (one row per
@@ -293,8 +294,9 @@ class SQLiteStore:
             raise BudgetStoreError(
                 f"budget store {self.path} cannot be used from this process: it was forked"
                 " while another thread was in a transaction on the file, which leaves"
-                " SQLite's locks on it unusable here; make the store (or the accounting) in"
-                " the child, after the fork"
+                " SQLite's record of this process's locks on it wrong, for any connection"
+                " here; fork while no thread uses the store, or start processes with the"
+                " 'spawn' or 'forkserver' method"
             )
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE. The loop
         # thread's connection never waits for a lock (timeout 0): its caller falls back to a
