@@ -35,14 +35,13 @@ SCHEMA = {
 MODELS = {"openai": "openai/gpt-4o", "anthropic": "anthropic/claude-haiku-4-5"}
 
 
-# How long one bare litellm call may take before the test gives up on it. litellm's own sync
-# path has been seen to stay stuck past pytest's timeout, which could not interrupt it, on a
-# loaded machine at the end of the whole suite (never reproduced alone): bounded here, a stuck
-# call fails its test with where it was stuck rather than stalling the run.
+# How long one bare litellm call may take before the test gives up on it. A sync Anthropic
+# call near the end of the whole suite once waited on itself for ever: the garbage collector,
+# running inside httpcore's pool lock of litellm's shared sync client, closed an earlier
+# stream's response that nobody had closed, which takes that lock again. policyroute's sync
+# streams now close their response themselves; any other leftover would hang the same way, so
+# a stuck call fails its test with where it was stuck rather than stalling the run.
 CALL_LIMIT_S = 60.0
-
-# Until the cause is found, a test whose call was stuck is tried once more.
-pytestmark = pytest.mark.flaky(reruns=1, only_rerun=["still running after"])
 
 
 def call(fp: FakeProvider, api: str, stream: bool, **extra: Any) -> Any:
