@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from policyroute.costs.sinks import ReceiptSink, awrite_record
+from policyroute.costs.sinks import ReceiptSink, awrite_each, awrite_record
 from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
 
 __all__ = ["ReceiptEmitting", "close_sinks"]
@@ -73,15 +73,26 @@ class ReceiptEmitting:
                 self._failed(record, sink, exc)
 
     async def _aemit(self, record: dict[str, Any]) -> None:
-        for sink in self.sinks:
+        sinks = self.sinks
+        if len(sinks) == 1:  # the usual case, without the bookkeeping of several
             try:
-                await awrite_record(sink, record)
+                await awrite_record(sinks[0], record)
             except Exception as exc:
-                self._failed(record, sink, exc)
+                self._failed(record, sinks[0], exc)
             except asyncio.CancelledError as exc:
                 # Only when the loop itself cancels the write (shutting down): say so.
-                self._failed(record, sink, exc)
+                self._failed(record, sinks[0], exc)
                 raise
+            return
+        # Several sinks: written to at once, so that one that waits (its service down, say)
+        # does not hold up the others' receipts.
+        outcomes: list[BaseException | None] = [None] * len(sinks)
+        try:
+            await awrite_each(sinks, record, outcomes)
+        finally:
+            for sink, outcome in zip(sinks, outcomes, strict=True):
+                if outcome is not None:
+                    self._failed(record, sink, outcome)
 
 
 def close_sinks(sinks: Sequence[ReceiptSink]) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "MultiSink",
     "ReceiptSink",
     "SqliteSink",
+    "awrite_each",
     "awrite_record",
     "callable_name",
     "encode_record",
@@ -257,6 +258,57 @@ async def awrite_record(sink: ReceiptSink, record: Mapping[str, Any]) -> None:
         sink.write(record)
 
 
+async def awrite_each(
+    sinks: Sequence[ReceiptSink],
+    record: Mapping[str, Any],
+    outcomes: list[BaseException | None],
+) -> None:
+    """Write ``record`` to every sink from async code, each as :func:`awrite_record` would,
+    those that may wait all at once: a sink that waits does not hold up the others' writes.
+
+    ``outcomes[i]`` is set to the error ``sinks[i]`` raised (left ``None`` when it wrote). It
+    is filled in place, so that a caller cancelled meanwhile (by the loop shutting down) still
+    learns which sinks had not answered: theirs is the :class:`asyncio.CancelledError`, which
+    is raised once the others' outcomes are in.
+
+    Example:
+        >>> outcomes = [None, None]
+        >>> await awrite_each([JsonlSink("r.jsonl"), CallableSink(print)], {"kind": "call"},
+        ...                   outcomes)  # doctest: +SKIP
+    """
+    waiting: list[int] = []
+    for index, sink in enumerate(sinks):
+        if getattr(sink, "awrite", None) is None and not getattr(sink, "blocking", True):
+            try:
+                sink.write(record)  # inline, as awrite_record would
+            except Exception as exc:
+                outcomes[index] = exc
+        else:
+            waiting.append(index)
+    if len(waiting) == 1:
+        try:
+            await awrite_record(sinks[waiting[0]], record)
+        except (Exception, asyncio.CancelledError) as exc:
+            outcomes[waiting[0]] = exc
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        return
+    if not waiting:
+        return
+    writes = [asyncio.ensure_future(awrite_record(sinks[index], record)) for index in waiting]
+    try:
+        await asyncio.gather(*writes, return_exceptions=True)
+    except asyncio.CancelledError as exc:
+        for index, write in zip(waiting, writes, strict=True):
+            if not write.done() or write.cancelled():
+                outcomes[index] = exc
+            else:
+                outcomes[index] = write.exception()
+        raise
+    for index, write in zip(waiting, writes, strict=True):
+        outcomes[index] = asyncio.CancelledError() if write.cancelled() else write.exception()
+
+
 def refusing_sinks(sink: ReceiptSink, error: BaseException) -> tuple[ReceiptSink, ...]:
     """The sinks that refused a record ``sink`` failed to write with ``error``: those a
     :class:`MultiSink` names, else ``sink`` itself.
@@ -319,27 +371,7 @@ class MultiSink:
         wait all at once: a sink that waits does not hold up the others' writes. Returns once
         each has answered."""
         outcomes: list[BaseException | None] = [None] * len(self.sinks)
-        waiting: list[int] = []
-        for index, sink in enumerate(self.sinks):
-            if getattr(sink, "awrite", None) is None and not getattr(sink, "blocking", True):
-                try:
-                    sink.write(record)  # inline, as awrite_record would
-                except Exception as exc:
-                    outcomes[index] = exc
-            else:
-                waiting.append(index)
-        if len(waiting) == 1:
-            try:
-                await awrite_record(self.sinks[waiting[0]], record)
-            except Exception as exc:
-                outcomes[waiting[0]] = exc
-        elif waiting:
-            answers = await asyncio.gather(
-                *(awrite_record(self.sinks[index], record) for index in waiting),
-                return_exceptions=True,
-            )
-            for index, answer in zip(waiting, answers, strict=True):
-                outcomes[index] = answer
+        await awrite_each(self.sinks, record, outcomes)
         failures: list[str] = []
         refused: list[ReceiptSink] = []
         for sink, outcome in zip(self.sinks, outcomes, strict=True):
