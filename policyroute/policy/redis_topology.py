@@ -15,12 +15,12 @@ nodes' credentials, and the query what redis-py's data connections take (``?sock
 Two query arguments are the store's own, taken off before redis-py sees the URL (any form but
 a cluster's): ``wait_replicas=N`` makes every write that changes budget state wait, on the
 connection that sent it, until ``N`` replicas acknowledged it (Redis ``WAIT``), for at most
-``wait_timeout`` seconds (default 0.1; below the command timeout, ``socket_timeout``:
-:func:`wait_timeout_problem`). A cluster is refused them: ``WAIT`` must reach the primary
-serving the budgets' slot on the very connection that wrote, which redis-py's cluster clients
-do not offer. Nothing here
-imports redis at import time: the policy validator reads these URLs where redis-py is not
-installed (and without loading the stores); :func:`cluster_query_names` asks redis-py, if any.
+``wait_timeout`` seconds (default 0.1; with 0.1 s to spare below the command timeout,
+``socket_timeout``: :func:`wait_timeout_problem`). A cluster is refused them: ``WAIT`` must
+reach the primary serving the budgets' slot on the very connection that wrote, which
+redis-py's cluster clients do not offer. Nothing here imports redis at import time: the
+policy validator reads these URLs where redis-py is not installed (and without loading the
+stores); :func:`cluster_query_names` asks redis-py, if any.
 
 Example:
     >>> t = topology("redis+sentinel://:pw@s1,s2:26380/budgets/2?sentinel_password=sp")
@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_WAIT_TIMEOUT",
     "MULTI_HOST_SCHEMES",
     "SENTINEL_QUERY",
+    "WAIT_OVERRUN",
     "WAIT_QUERY",
     "Topology",
     "TopologyError",
@@ -79,6 +80,9 @@ WAIT_QUERY = ("wait_replicas", "wait_timeout")
 DEFAULT_SOCKET_TIMEOUT = 5.0
 # Seconds a write waits for its replicas when the URL asks for some without saying how long.
 DEFAULT_WAIT_TIMEOUT = 0.1
+# Seconds Redis may let WAIT run past its timeout: it times blocked commands out on its clock
+# ticks (hz, 10 a second by default).
+WAIT_OVERRUN = 0.1
 _DEFAULT_PORT = {"cluster": 6379, "sentinel": 26379}
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\[\]:/?#@\s,]+)(?::(\d*))?$")
 
@@ -205,9 +209,18 @@ def wait_timeout_problem(found: Topology, socket_timeout: float) -> str | None:
     after ``socket_timeout`` seconds (the URL's ``socket_timeout`` wins), as a phrase that
     follows "the URL"; ``None`` when it is below that timeout or nothing waits.
 
+    Redis times ``WAIT`` out on its clock ticks (``hz``, 10 a second by default), so a wait
+    for replicas that do not answer lasts up to :data:`WAIT_OVERRUN` longer than asked: the
+    wait plus that must be below the command timeout, or the write that waited would fail
+    with a socket timeout (a settlement that happened reported as failed) instead of being
+    kept and logged.
+
     Example:
-        >>> wait_timeout_problem(topology("redis://c/0?wait_replicas=1&wait_timeout=9"), 5.0)
-        'gives wait_timeout 9 s, not below the command timeout (socket_timeout, 5 s)'
+        >>> print(wait_timeout_problem(
+        ...     topology("redis://c/0?wait_replicas=1&wait_timeout=4.95"), 5.0))
+        ... # doctest: +NORMALIZE_WHITESPACE
+        gives wait_timeout 4.95 s, not below the command timeout (socket_timeout, 5 s) less the
+        0.1 s Redis may wait past it
     """
     if not found.wait_replicas:
         return None
@@ -218,11 +231,12 @@ def wait_timeout_problem(found: Topology, socket_timeout: float) -> str | None:
                 socket_timeout = float(value)
             except ValueError:
                 return None  # redis-py refuses it: checked where the URL's query is
-    if found.wait_timeout < socket_timeout:
+    if found.wait_timeout + WAIT_OVERRUN < socket_timeout:
         return None
     return (
         f"gives wait_timeout {found.wait_timeout:g} s, not below the command timeout"
-        f" (socket_timeout, {socket_timeout:g} s)"
+        f" (socket_timeout, {socket_timeout:g} s) less the {WAIT_OVERRUN:g} s Redis may wait"
+        " past it"
     )
 
 

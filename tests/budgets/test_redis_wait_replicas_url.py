@@ -162,3 +162,49 @@ def test_the_store_holds_the_wait_below_its_own_command_timeout() -> None:
         RedisStore(url, socket_timeout=0.5)
     # The URL's socket_timeout wins over the store's.
     RedisStore(url + "&socket_timeout=2", socket_timeout=0.5).close()
+
+
+# Redis times WAIT out on its clock ticks (10 a second by default): a WAIT for replicas that
+# do not answer returns up to 0.1 s after its timeout, so a wait_timeout within 0.1 s of the
+# command timeout lets the socket time out first, and a settlement that happened on the
+# primary is reported as failed instead of kept and logged.
+NEAR_THE_COMMAND_TIMEOUT = [
+    (
+        "redis://:hunter2@cache/0?wait_replicas=1&wait_timeout=4.95",
+        "gives wait_timeout 4.95 s, not below the command timeout (socket_timeout, 5 s) less"
+        " the 0.1 s Redis may wait past it",
+    ),
+    (
+        "redis+sentinel://:hunter2@s1/budgets?socket_timeout=1&wait_replicas=1&wait_timeout=0.95",
+        "gives wait_timeout 0.95 s, not below the command timeout (socket_timeout, 1 s) less"
+        " the 0.1 s Redis may wait past it",
+    ),
+]
+
+
+@pytest.mark.parametrize(("url", "problem"), NEAR_THE_COMMAND_TIMEOUT)
+def test_a_wait_within_redis_clock_tick_of_the_command_timeout_is_pr139(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    problem: str,
+) -> None:
+    code, found = _validate(tmp_path, capsys, monkeypatch, url)
+
+    (error,) = found
+    assert (code, error["code"]) == (1, "PR139")
+    assert error["message"].endswith(f" it {problem}")
+
+
+@pytest.mark.parametrize(("url", "problem"), NEAR_THE_COMMAND_TIMEOUT)
+def test_the_store_refuses_a_wait_within_redis_clock_tick_of_the_command_timeout(
+    url: str, problem: str
+) -> None:
+    with pytest.raises(BudgetStoreError) as refused:
+        RedisStore(url, prefix="p")
+    assert problem in str(refused.value)
+
+
+def test_a_wait_with_a_clock_tick_to_spare_is_taken() -> None:
+    RedisStore("redis://cache/0?wait_replicas=1&wait_timeout=4.85", prefix="p").close()
