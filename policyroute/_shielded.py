@@ -15,12 +15,13 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import weakref
 from collections.abc import Coroutine, Generator
 from typing import Any, Final, Generic, TypeVar, cast
 
-__all__ = ["SHUTDOWN_GRACE_S", "despite_cancellation"]
+__all__ = ["SHUTDOWN_GRACE_S", "despite_cancellation", "side_task"]
 
 _T = TypeVar("_T")
 
@@ -52,13 +53,20 @@ async def despite_cancellation(work: Coroutine[Any, Any, _T]) -> _T:
     destroys them, and tasks cancelled from inside the running loop (a shutdown handler
     cancelling ``asyncio.all_tasks()``), which cannot be told from the work's own timeouts.
     """
+    token = _SETTLING.set(True)
     try:
         pending = work.send(None)
     except StopIteration as stop:
         result: _T = stop.value
         return result
+    finally:
+        _SETTLING.reset(token)
     caller = asyncio.current_task()
-    task: _Settling[_T] = _Settling(_resume(_Resumed(work, pending)))
+    token = _SETTLING.set(True)
+    try:  # the task's context is a copy of this one: its work sees the mark
+        task: _Settling[_T] = _Settling(_resume(_Resumed(work, pending)))
+    finally:
+        _SETTLING.reset(token)
     task._caller = caller
     deadline = _ending.get(caller) if caller is not None else None
     if deadline is not None:
@@ -78,6 +86,32 @@ async def despite_cancellation(work: Coroutine[Any, Any, _T]) -> _T:
         if cancelled:
             raise asyncio.CancelledError
         return result
+
+
+# Set while :func:`despite_cancellation`'s work runs (its first step in the caller's task, the
+# rest in its own): what that work starts with :func:`side_task` outlasts the loop's end too.
+_SETTLING: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "policyroute_settling", default=False
+)
+
+
+def side_task(work: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
+    """``work`` in a task of its own, which the loop's end holds back as it holds back the
+    work of :func:`despite_cancellation` that makes it: such work, running several pieces of
+    itself at once, has them finish within its grace instead of seeing them cancelled by the
+    sweep that spared it. From any other code, a plain task.
+
+    Example:
+        >>> async def main() -> str:
+        ...     return await side_task(asyncio.sleep(0, "written"))
+        >>> asyncio.run(main())
+        'written'
+    """
+    if _SETTLING.get():
+        # Its grace bounds this one too: once it runs out, cancelling it cancels what it
+        # awaits, this task among them, while the loop runs.
+        return _Settling(work)
+    return asyncio.ensure_future(work)
 
 
 async def _resume(resumed: _Resumed[_T]) -> _T:

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from policyroute._blocking import BlockingPool
+from policyroute._shielded import side_task
 from policyroute.costs.jsonl_sink import JsonlSink
 from policyroute.costs.receipt_json import encode_record
 from policyroute.costs.redact import scrub
@@ -295,7 +296,8 @@ async def awrite_each(
         return
     if not waiting:
         return
-    writes = [asyncio.ensure_future(awrite_record(sinks[index], record)) for index in waiting]
+    # Tasks that the loop's end spares as it spares the accounting's work that awaits them.
+    writes = [side_task(awrite_record(sinks[index], record)) for index in waiting]
     try:
         await asyncio.gather(*writes, return_exceptions=True)
     except asyncio.CancelledError as exc:

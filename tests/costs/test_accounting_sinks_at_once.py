@@ -118,3 +118,49 @@ def test_a_refusing_sink_among_several_keeps_its_receipts_unwritten() -> None:
     assert seen == ["attempt", "call"]
     assert len(accounting.unwritten) == 2
     accounting.close()
+
+
+def test_the_loop_end_lets_a_receipt_being_written_to_several_sinks_finish() -> None:
+    # asyncio.run's end cancels every task left: the accounting's work holds that back until
+    # it has written its receipts, and so must the writes it makes to each sink at once.
+    main_returned = False
+    entered = asyncio.Event()
+    slow_kinds: list[str] = []
+    quick_kinds: list[str] = []
+
+    async def slow(record: Mapping[str, Any]) -> None:
+        if record["kind"] == "attempt":
+            entered.set()
+            while not main_returned:
+                await asyncio.sleep(0.005)
+            # Past here, the loop's end has cancelled every task there was.
+            await asyncio.sleep(0.005)
+        slow_kinds.append(str(record["kind"]))
+
+    accountings: list[PolicyAccounting] = []
+    left: list[asyncio.Future[Any]] = []
+
+    async def main(base: str) -> None:
+        nonlocal main_returned
+        policy = load_policy(POLICY.format(base=base))
+        accounting = PolicyAccounting.from_policy(
+            policy,
+            sinks=[
+                CallableSink(slow),
+                CallableSink(lambda r: quick_kinds.append(str(r["kind"])), blocking=True),
+            ],
+        )
+        accountings.append(accounting)
+        chat = ChatPolicyRoute(policy=policy, accounting=accounting)
+        left.append(asyncio.ensure_future(chat.ainvoke("hi")))
+        await asyncio.wait_for(entered.wait(), BACKSTOP_S)
+        main_returned = True  # the call is left to asyncio.run's end, mid-receipt
+
+    with FakeProvider() as fp:
+        fp.set_default("*", Reply(text="ok"))
+        asyncio.run(main(fp.openai_base))
+    (accounting,) = accountings
+    assert slow_kinds == ["attempt", "call"]
+    assert quick_kinds == ["attempt", "call"]
+    assert len(accounting.unwritten) == 0
+    accounting.close()
