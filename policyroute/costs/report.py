@@ -307,7 +307,8 @@ def _note_refusal(groups: dict[str, Totals], call: Mapping[str, Any]) -> None:
     names none: a receipt from before the field, or a refusal by something else)."""
     refused_by = call.get("refused_by")
     budget = refused_by.get("budget") if isinstance(refused_by, Mapping) else None
-    key = budget if isinstance(budget, str) else _NONE
+    # Spelled as _keys spells the budgets attempts charged, so the two share a group.
+    key = utf8_safe(budget) if isinstance(budget, str) else _NONE
     totals = groups.get(key)
     if totals is None:
         totals = groups[key] = Totals()
