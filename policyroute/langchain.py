@@ -47,6 +47,7 @@ from pydantic import (
 from policyroute.costs.redact import redact_params
 from policyroute.errors import RequestError
 from policyroute.execution.hooks import Accounting
+from policyroute.execution.one_tool_call import ONE_TOOL_CALL_KEY
 from policyroute.execution.response_format import SCHEMA_KEY
 from policyroute.langchain_ import calls, events, model_kwargs, openai_options, shared, tokens
 from policyroute.langchain_.cache_key import RoutingFacts, llm_string
@@ -329,6 +330,9 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         # policyroute's own, never sent as such: not a call parameter for callbacks to show.
         # The request still has it (``kwargs`` is a copy), and so do cache keys.
         kwargs.pop(SCHEMA_KEY, None)
+        if kwargs.pop(ONE_TOOL_CALL_KEY, None):
+            # shown as what it asks of a deployment that takes it, as ChatOpenAI shows it
+            kwargs.setdefault("parallel_tool_calls", False)
         return super()._get_invocation_params(stop=stop, **kwargs)
 
     def _resolve_model_profile(self) -> ModelProfile | None:
@@ -520,10 +524,10 @@ class ChatPolicyRoute(FactsCarryingChatModel):
 
         As with ChatOpenAI, ``function_calling`` sends ``parallel_tool_calls=False`` (one call
         of the schema's tool) unless ``parallel_tool_calls`` or ``model_kwargs`` set it; it is
-        left out when a deployment the policy could choose does not take it (litellm would
-        refuse the call there). ``json_schema`` with a pydantic class and ``strict=None`` asks
-        for strict mode when strict mode can express the class's schema (a ``dict`` field,
-        for one, it cannot); ``strict=False`` turns it off.
+        left out for a deployment that does not take it (litellm would refuse the call
+        there). ``json_schema`` with a pydantic class and ``strict=None`` asks for strict
+        mode when strict mode can express the class's schema (a ``dict`` field, for one, it
+        cannot); ``strict=False`` turns it off.
 
         Example:
             >>> class Joke(BaseModel):  # doctest: +SKIP

@@ -33,9 +33,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
 from policyroute.errors import RequestError
+from policyroute.execution.one_tool_call import ONE_TOOL_CALL_KEY
+from policyroute.execution.one_tool_call import PARAM as PARALLEL
 from policyroute.execution.response_format import SCHEMA_KEY
-from policyroute.langchain_.parallel_calls import PARAM as PARALLEL
-from policyroute.langchain_.parallel_calls import takes_parallel_tool_calls
 from policyroute.langchain_.strict_schema import strict_expressible
 
 if TYPE_CHECKING:
@@ -235,9 +235,9 @@ def structured_runnable(
     answer does not parse, raises at its end what ``invoke`` raises.
 
     As langchain-openai's ``ChatOpenAI``: ``function_calling`` sends ``parallel_tool_calls:
-    false`` unless ``parallel_tool_calls`` or the model's ``model_kwargs`` set it, where
-    every deployment that could answer takes it (see
-    :mod:`policyroute.langchain_.parallel_calls`); ``json_schema`` with a pydantic class and
+    false`` unless ``parallel_tool_calls`` or the model's ``model_kwargs`` set it, to each
+    deployment that takes it (see :mod:`policyroute.execution.one_tool_call`);
+    ``json_schema`` with a pydantic class and
     no ``strict`` asks for strict mode, where strict mode can express its schema (see
     :mod:`policyroute.langchain_.strict_schema`).
     """
@@ -253,19 +253,19 @@ def structured_runnable(
         )
     if method == "function_calling":
         name = convert_to_openai_tool(schema, strict=strict)["function"]["name"]
-        if (
-            parallel_tool_calls is None
-            and PARALLEL not in llm.model_kwargs
-            and takes_parallel_tool_calls(llm.compiled_policy)
-        ):
-            # As ChatOpenAI: one call of the schema's tool, not several the parser would drop.
-            parallel_tool_calls = False
+        one_call: dict[str, Any] = {}
+        if parallel_tool_calls is None and PARALLEL not in llm.model_kwargs:
+            # As ChatOpenAI: one call of the schema's tool, not several the parser would drop,
+            # asked of each deployment that takes the parameter (see
+            # policyroute.execution.one_tool_call).
+            one_call[ONE_TOOL_CALL_KEY] = True
         bound = llm.bind_tools(
             [schema],
             tool_choice=name,
             strict=strict,
             parallel_tool_calls=parallel_tool_calls,
             ls_structured_output_format=ls_format,
+            **one_call,
         )
         if is_pydantic:
             parser = _RequiredPydanticTool(tools=[schema], first_tool_only=True)  # type: ignore[list-item]

@@ -17,7 +17,7 @@ from policyroute.errors import RequestError
 from policyroute.execution.hooks import NullAccounting
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.langchain_.strict_schema import strict_expressible
-from policyroute.testing import FakeProvider, Reply, ToolCall
+from policyroute.testing import FakeProvider, Fault, Reply, ToolCall
 
 
 class Person(BaseModel):
@@ -103,14 +103,60 @@ def test_sent_where_the_deployment_sets_it_itself(fp: FakeProvider) -> None:
 
 
 def test_sent_where_the_deployment_drops_what_it_does_not_take(fp: FakeProvider) -> None:
-    # With drop_params, litellm leaves the parameter out for o3-mini and sends the call there;
-    # Claude, also reachable, gets it.
+    # With drop_params, litellm leaves the parameter out for o3-mini and sends the call there.
     llm = _gpt_only(fp, "o3-mini", "params: {drop_params: true}")
     _person_call(fp, "o3-mini")
     assert llm.with_structured_output(Person).invoke("who?") == Person(name="Ada", nick="a")
     assert [r.model for r in fp.requests] == ["o3-mini"]
     assert "parallel_tool_calls" not in _body(fp)
-    assert llm.with_structured_output(Person).first.kwargs["parallel_tool_calls"] is False
+
+
+def test_each_deployment_is_asked_as_it_can_be(fp: FakeProvider) -> None:
+    # o3-mini does not take the parameter and fails (a 500 here): the call falls over to
+    # Claude, which gets it in Anthropic's form. Before, one such deployment anywhere in the
+    # policy kept it from every deployment.
+    llm = _gpt_only(fp, "o3-mini")
+    fp.script("o3-mini", Fault.status(500))
+    claude = "claude-sonnet-4-5"
+    fp.script(claude, Reply(tool_calls=[ToolCall("Person", {"name": "Ada", "nick": "a"})]))
+    assert llm.with_structured_output(Person).invoke("who?") == Person(name="Ada", nick="a")
+    assert [r.model for r in fp.requests] == ["o3-mini", claude]
+    assert "parallel_tool_calls" not in _body(fp, 0)
+    assert _body(fp)["tool_choice"]["disable_parallel_tool_use"] is True
+
+
+def test_a_route_that_turns_drop_params_off_is_not_sent_it(fp: FakeProvider) -> None:
+    # The deployment's drop_params is overridden by the route's: litellm would refuse the
+    # parameter for o3-mini, so it is not sent.
+    policy = claude_and_gpt(
+        fp.anthropic_base,
+        fp.openai_base,
+        name="parallel",
+        first="gpt",
+        gpt_model="o3-mini",
+        gpt_params="params: {drop_params: true}",
+    ).replace("    to: [gpt, claude]", "    to: [gpt, claude]\n    params: {drop_params: false}")
+    assert "drop_params: false" in policy
+    llm = ChatPolicyRoute(policy=policy, accounting=NullAccounting())
+    _person_call(fp, "o3-mini")
+    assert llm.with_structured_output(Person).invoke("who?") == Person(name="Ada", nick="a")
+    assert [r.model for r in fp.requests] == ["o3-mini"]
+    assert "parallel_tool_calls" not in _body(fp)
+
+
+def test_callbacks_see_the_parameter_not_the_marker(llm: ChatPolicyRoute, fp: FakeProvider) -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    seen: list[dict[str, Any]] = []
+
+    class Params(BaseCallbackHandler):
+        def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+            seen.append(kwargs["invocation_params"])
+
+    _person_call(fp)
+    llm.with_structured_output(Person).invoke("who?", config={"callbacks": [Params()]})
+    assert seen[0]["parallel_tool_calls"] is False
+    assert not any(key.startswith("policyroute") for key in seen[0])
 
 
 def test_a_deployment_without_tools_does_not_count(fp: FakeProvider) -> None:
