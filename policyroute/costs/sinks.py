@@ -331,16 +331,24 @@ def _write_batch(sink: ReceiptSink, batch: Sequence[Mapping[str, Any]]) -> list[
     if write_many is not None:
         try:
             write_many(batch)
-        except ReceiptError as exc:
-            return [str(exc)]
+        except Exception as exc:
+            return [_failure_text(exc)]
         return []
     failures: list[str] = []
     for record in batch:
         try:
             sink.write(record)
-        except ReceiptError as exc:
-            failures.append(str(exc))
+        except Exception as exc:
+            failures.append(_failure_text(exc))
     return failures
+
+
+def _failure_text(error: BaseException) -> str:
+    """How a sink's failure reads in a :class:`SinksRefusedError`: a ``ReceiptError``'s
+    message, or a third-party sink's own error with its type (a bug, not a refusal)."""
+    if isinstance(error, ReceiptError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 class MultiSink:
@@ -349,6 +357,8 @@ class MultiSink:
     Raises one :class:`~policyroute.errors.SinksRefusedError` (a :class:`ReceiptError`)
     naming every sink that failed, with those sinks in its ``refused``: the accounting keeps
     the record for them alone, so resending it never writes it twice to a sink that took it.
+    A third-party sink's own error (not a ``ReceiptError``) counts as that sink refusing, and
+    is the ``SinksRefusedError``'s cause.
     """
 
     def __init__(self, sinks: Sequence[ReceiptSink]) -> None:
@@ -357,16 +367,13 @@ class MultiSink:
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Write to each sink in turn."""
-        failures: list[str] = []
-        refused: list[ReceiptSink] = []
-        for sink in self.sinks:
+        outcomes: list[BaseException | None] = [None] * len(self.sinks)
+        for index, sink in enumerate(self.sinks):
             try:
                 sink.write(record)
-            except ReceiptError as exc:
-                failures.append(f"{type(sink).__name__}: {exc}")
-                refused.extend(refusing_sinks(sink, exc))
-        if failures:
-            raise SinksRefusedError("; ".join(failures), refused)
+            except Exception as exc:
+                outcomes[index] = exc
+        self._raise_failures(outcomes)
 
     async def awrite(self, record: Mapping[str, Any]) -> None:
         """Write to every sink from async code (see :func:`awrite_record`), those that may
@@ -374,19 +381,26 @@ class MultiSink:
         each has answered."""
         outcomes: list[BaseException | None] = [None] * len(self.sinks)
         await awrite_each(self.sinks, record, outcomes)
+        for outcome in outcomes:
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome  # the loop is ending: not a sink's refusal
+        self._raise_failures(outcomes)
+
+    def _raise_failures(self, outcomes: Sequence[BaseException | None]) -> None:
+        """Raise one :class:`SinksRefusedError` for the sinks that failed (``outcomes``, in
+        the order of :attr:`sinks`), if any did."""
         failures: list[str] = []
         refused: list[ReceiptSink] = []
+        cause: BaseException | None = None
         for sink, outcome in zip(self.sinks, outcomes, strict=True):
-            if isinstance(outcome, ReceiptError):
-                failures.append(f"{type(sink).__name__}: {outcome}")
-                refused.extend(refusing_sinks(sink, outcome))
-        for outcome in outcomes:
-            if outcome is not None and not isinstance(outcome, ReceiptError):
-                # A third party's own error, or a write cancelled: raised once every sink
-                # has answered.
-                raise outcome
+            if outcome is None:
+                continue
+            failures.append(f"{type(sink).__name__}: {_failure_text(outcome)}")
+            refused.extend(refusing_sinks(sink, outcome))
+            if cause is None and not isinstance(outcome, ReceiptError):
+                cause = outcome  # a bug in a sink: its traceback is kept
         if failures:
-            raise SinksRefusedError("; ".join(failures), refused)
+            raise SinksRefusedError("; ".join(failures), refused) from cause
 
     def write_many(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Write the records to each sink in turn, in one batch where the sink offers it."""

@@ -8,6 +8,7 @@ sinks of the MultiSink that took it the first time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,48 @@ def test_a_multi_sink_still_refusing_keeps_its_receipt_for_the_refusing_sink(
 
     assert len(jsonl_records(path)) == 1
     assert len(flaky.taken) == 1
+
+
+class _Buggy:
+    """A third-party sink (no awrite) whose own error, while ``down``, is not a ReceiptError."""
+
+    blocking = True
+
+    def __init__(self) -> None:
+        self.down = True
+        self.taken: list[Mapping[str, Any]] = []
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        if self.down:
+            raise ValueError("a bug in the sink")
+        self.taken.append(record)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_sinks_own_error_keeps_the_receipt_for_that_sink_alone(
+    tmp_path: Path, make_attempt: Any, mode: str
+) -> None:
+    # Before: the whole MultiSink was kept, and resending wrote the JSON-lines copy twice.
+    buggy, path = _Buggy(), tmp_path / "r.jsonl"
+    policy = make_policy()
+    acct = PolicyAccounting(policy, guard=None, sinks=[MultiSink([buggy, JsonlSink(path)])])
+    attempt = make_attempt(policy)
+    if mode == "sync":
+        acct.settle(attempt, acct.admit(attempt), _ok())
+    else:
+
+        async def run() -> None:
+            await acct.asettle(attempt, await acct.aadmit(attempt), _ok())
+
+        asyncio.run(run())
+    assert len(acct.unwritten) == 1
+    assert len(jsonl_records(path)) == 1
+
+    buggy.down = False
+    assert acct.resend_unwritten() == 1
+    assert len(jsonl_records(path)) == 1  # not appended a second time
+    assert len(buggy.taken) == 1
+    assert not acct.unwritten

@@ -126,10 +126,26 @@ async def test_a_multi_sink_names_each_refusing_sink_once_all_have_answered() ->
 
 @pytest.mark.asyncio
 async def test_a_sinks_own_error_still_leaves_the_others_written() -> None:
-    fine = _Sink()
-    with pytest.raises(ValueError, match="a bug in the sink"):
-        await MultiSink([_Broken(), fine]).awrite(_record(1))
+    fine, broken = _Sink(), _Broken()
+    # The error counts as that sink refusing: the receipt is kept for it alone.
+    with pytest.raises(SinksRefusedError, match="ValueError: a bug in the sink") as caught:
+        await MultiSink([broken, fine]).awrite(_record(1))
+    assert caught.value.refused == (broken,)
+    assert isinstance(caught.value.__cause__, ValueError)
     assert fine.written == ["r1"]
+
+
+def test_a_sinks_own_error_does_not_stop_the_sinks_after_it() -> None:
+    fine, broken = _Sink(), _Broken()
+    # Before: the sync write stopped at the error, and the sinks after it never got the record.
+    with pytest.raises(SinksRefusedError) as caught:
+        MultiSink([broken, fine]).write(_record(1))
+    assert caught.value.refused == (broken,)
+    assert fine.written == ["r1"]
+    with pytest.raises(SinksRefusedError) as caught:
+        MultiSink([broken, fine]).write_many([_record(2), _record(3)])
+    assert caught.value.refused == (broken,)
+    assert fine.written == ["r1", "r2", "r3"]
 
 
 def test_sinks_beyond_the_bound_take_over_the_pools_of_those_used_longest_ago() -> None:
