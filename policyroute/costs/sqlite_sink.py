@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from policyroute import _sqlite_forked
 from policyroute._blocking import BlockingPool
 from policyroute._files import file_id
 from policyroute._sqlite_busy import is_busy
@@ -110,7 +111,8 @@ class SqliteSink:
         # A thread of the parent may have held the lock at fork(): it is never released here.
         held = self._lock.locked()
         self._lock = threading.Lock()
-        conn, self._conn, self._file_id = self._conn, None, None
+        conn, ident = self._conn, self._file_id
+        self._conn, self._file_id = None, None
         # SQLite forbids using a connection in a child made by fork(): the next write opens
         # another. Closing this process's copy clears SQLite's record of its locks on the
         # file, which a new connection here would otherwise trust (the parent's own
@@ -121,6 +123,8 @@ class SqliteSink:
         if held:
             if conn is not None:
                 keep_inherited(conn)
+            # (a connection being opened has no file id yet: the path names its file)
+            _sqlite_forked.mark(ident if ident is not None else file_id(self.path))
             self._forked_mid_write = True
         elif conn is not None:
             with contextlib.suppress(sqlite3.Error):
@@ -134,6 +138,9 @@ class SqliteSink:
             self._conn.close()
             self._conn = None
         where = os.path.abspath(self.path)
+        refused = _sqlite_forked.refusal(file_id(self.path), f"receipt database {where}")
+        if refused is not None:  # a sink made afresh in a child forked mid-write
+            raise ReceiptError(refused)
         try:
             os.makedirs(os.path.dirname(where), exist_ok=True)
         except OSError as exc:
@@ -200,12 +207,7 @@ class SqliteSink:
         if self._closed:
             raise ReceiptError(f"receipt database {self.path} is closed")
         if self._forked_mid_write:
-            raise ReceiptError(
-                f"receipt database {self.path} cannot be written from this process: it was"
-                " forked while another thread was writing to it, which leaves SQLite's"
-                " locks on the file unusable here; make the sink (or the accounting) in the"
-                " child, after the fork"
-            )
+            raise ReceiptError(_sqlite_forked.message(f"receipt database {self.path}"))
         conn = self._connection()
         left = self.timeout - (time.monotonic() - began)
         queued = left < self.timeout - _QUEUED

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from policyroute import _sqlite_forked
 from policyroute.budgets.stores.base import ReserveLine
 from policyroute.budgets.stores.sqlite import SQLiteStore
 from policyroute.errors import BudgetStoreError
@@ -173,7 +174,7 @@ def test_a_child_forked_mid_transaction_neither_hangs_nor_uses_the_file(tmp_path
     # the child says so at once rather than trust it.
     assert float(seconds) < 1.0
     assert str(path) in message
-    assert "forked while another thread was in a transaction" in message
+    assert "forked while another thread was writing to the file" in message
     # A store the child makes afresh on the file would trust the same record.
     assert fresh == "refused"
     assert errors == []
@@ -182,3 +183,10 @@ def test_a_child_forked_mid_transaction_neither_hangs_nor_uses_the_file(tmp_path
     assert _spent(path) == 3 * AMOUNT
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_connection_whose_file_was_gone_marks_no_file() -> None:
+    # A connection that opened no file (its path gone) has no (device, inode): marking it must
+    # not make every store whose file does not exist yet unusable.
+    _sqlite_forked.mark(None)
+    assert _sqlite_forked.refusal(None, "budget store x") is None

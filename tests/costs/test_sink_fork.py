@@ -144,7 +144,13 @@ def test_a_sqlite_child_forked_mid_write_refuses_at_once_and_says_why(tmp_path: 
                 said = "written"
             except ReceiptError as exc:
                 said = str(exc)
-            os.write(write, f"{time.monotonic() - started:.3f} {said}".encode())
+            try:
+                # A sink made afresh would trust the same record of the file's locks.
+                SqliteSink(path, timeout=CHILD_SECONDS).write({"kind": "call", "request_id": "c2"})
+                fresh = "written"
+            except ReceiptError:
+                fresh = "refused"
+            os.write(write, f"{time.monotonic() - started:.3f} {fresh} {said}".encode())
         finally:
             os._exit(0)
     os.close(write)
@@ -155,13 +161,15 @@ def test_a_sqlite_child_forked_mid_write_refuses_at_once_and_says_why(tmp_path: 
 
     assert code == 0, "the child hung on a lock a thread of its parent held at fork"
     with os.fdopen(read, "rb") as answer:
-        seconds, said = answer.read().decode().split(" ", 1)
+        seconds, fresh, said = answer.read().decode().split(" ", 2)
     # SQLite's record of the file's locks in the child is a copy of the writing parent's:
     # no connection of the child can be trusted with the file. It says so, at once, rather
     # than waiting out its busy timeout on every receipt.
     assert float(seconds) < 1.0
     assert str(path) in said
     assert "forked while another thread was writing" in said
+    assert "'spawn' or 'forkserver'" in said
+    assert fresh == "refused"
     sink.write({"kind": "call", "request_id": "parent-3"})  # the parent carries on
     sink.close()
     assert receipt_ids(path) == ["p-2", "parent-1", "parent-3"]

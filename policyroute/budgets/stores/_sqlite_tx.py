@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from policyroute import _sqlite_forked
 from policyroute._sqlite_busy import is_busy as _is_busy
 from policyroute._sqlite_busy import set_busy_timeout as _busy_timeout
 from policyroute.errors import BudgetStoreError
@@ -22,12 +23,7 @@ from policyroute.errors import BudgetStoreError
 if TYPE_CHECKING:
     from policyroute.budgets.stores.sqlite import SQLiteStore
 
-__all__ = ["FORKED_MID_TRANSACTION", "Busy", "ThreadConnection", "Transaction", "store_error"]
-
-FORKED_MID_TRANSACTION: set[tuple[int, int] | None] = set()
-"""The files (device, inode) a thread of the parent was using when this process was forked from
-it. SQLite's record of which locks this process holds on such a file is a copy of the parent's,
-taken mid-transaction: no connection of this process can be trusted with the file."""
+__all__ = ["Busy", "ThreadConnection", "Transaction", "store_error"]
 
 # Those threads' connections, kept open and never touched again here: each one's mutex is
 # held for good by a thread this process does not have, so closing it would wait for ever.
@@ -46,8 +42,9 @@ class ThreadConnection:
     close it from another thread too; closing twice does nothing.
 
     In a child made by ``fork()``, a connection that a thread of the parent was using (``busy``)
-    is never closed: see :data:`FORKED_MID_TRANSACTION`. One that was idle is closed, which
-    clears SQLite's record of it in this process; the parent's own stays open.
+    is never closed, and its file is marked unusable here (see
+    :mod:`policyroute._sqlite_forked`). One that was idle is closed, which clears SQLite's
+    record of it in this process; the parent's own stays open.
     """
 
     __slots__ = ("__weakref__", "busy", "conn", "cur", "ident", "pid")
@@ -67,7 +64,7 @@ class ThreadConnection:
         if self.busy and self.pid != os.getpid():
             if all(kept is not self.conn for kept in _KEPT):
                 _KEPT.append(self.conn)
-            FORKED_MID_TRANSACTION.add(self.ident)
+            _sqlite_forked.mark(self.ident)
             return
         self.conn.close()
 

@@ -71,11 +71,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
+from policyroute import _sqlite_forked
 from policyroute._blocking import BlockingPool
 from policyroute._files import file_id
 from policyroute.budgets.stores import _sqlite_sql as sql
 from policyroute.budgets.stores._sqlite_tx import (
-    FORKED_MID_TRANSACTION,
     Busy,
     ThreadConnection,
     Transaction,
@@ -290,14 +290,9 @@ class SQLiteStore:
                 # one closes this process's copy (the parent's connection stays open), as the
                 # child's close() did before; the other threads' go as fork() ends them here.
                 del local.held
-        if FORKED_MID_TRANSACTION and file_id(self._fspath) in FORKED_MID_TRANSACTION:
-            raise BudgetStoreError(
-                f"budget store {self.path} cannot be used from this process: it was forked"
-                " while another thread was in a transaction on the file, which leaves"
-                " SQLite's record of this process's locks on it wrong, for any connection"
-                " here; fork while no thread uses the store, or start processes with the"
-                " 'spawn' or 'forkserver' method"
-            )
+        refused = _sqlite_forked.refusal(file_id(self._fspath), f"budget store {self.path}")
+        if refused is not None:
+            raise BudgetStoreError(refused)
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE. The loop
         # thread's connection never waits for a lock (timeout 0): its caller falls back to a
         # worker thread instead of blocking the event loop.
