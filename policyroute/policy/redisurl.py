@@ -47,6 +47,7 @@ from policyroute.policy.envrefs import env_names, expand_env
 from policyroute.policy.redis_topology import (
     DEFAULT_SOCKET_TIMEOUT,
     MULTI_HOST_SCHEMES,
+    WAIT_QUERY,
     TopologyError,
     cluster_query_names,
     topology,
@@ -200,7 +201,9 @@ def _unknown_argument(scheme: str, query: dict[str, list[str]]) -> str | None:
                 f"passes the query argument {arg!r}, which redis-py's asyncio connections"
                 " do not take (every async call would fail)"
             )
-        near = difflib.get_close_matches(arg, sorted(known), n=1, cutoff=0.8)
+        # the store's own arguments are taken off before this check, but a misspelling of
+        # one is still most likely meant for it
+        near = difflib.get_close_matches(arg, sorted({*known, *WAIT_QUERY}), n=1, cutoff=0.8)
         if not taken and not near:
             continue  # no redis-py to ask, and no near miss: leave it to the store
         meant = f" (did you mean {near[0]}?)" if near else ""
@@ -280,8 +283,18 @@ def check_store_url(c: Checker) -> None:
         "PR139",
         ("store", "url"),
         f"store.url{after} is not a URL redis-py can connect with: it {problem}",
-        hint=(
-            "write redis://host:6379/0, rediss://host:6380/0 (TLS), unix:///path/to/redis.sock,"
-            " redis+cluster://host:6379,host2:6379 or redis+sentinel://host:26379/service/0"
-        ),
+        # The URL's form is right when only the store's own arguments are wrong: say what
+        # those take instead of listing URL forms.
+        hint=_WAIT_HINT if any(name in problem for name in WAIT_QUERY) else _FORMS_HINT,
     )
+
+
+_FORMS_HINT = (
+    "write redis://host:6379/0, rediss://host:6380/0 (TLS), unix:///path/to/redis.sock,"
+    " redis+cluster://host:6379,host2:6379 or redis+sentinel://host:26379/service/0"
+)
+_WAIT_HINT = (
+    "wait_replicas takes a whole number of replicas, and wait_timeout, given only with it,"
+    " seconds above 0 and at least 0.1 s below socket_timeout (5 s unless the URL sets it),"
+    " e.g. ?wait_replicas=1&wait_timeout=0.05; a redis+cluster:// URL takes neither"
+)
