@@ -406,7 +406,10 @@ def parse_messages(value: Any) -> list[Mapping[str, Any]]:
         # a bare string is one user message: convenient in policy test files
         return [{"role": "user", "content": value}]
     if not isinstance(value, _LIST_TYPES):
-        raise RequestError(f"request field 'messages' must be a list, got {type(value).__name__}")
+        raise RequestError(
+            "request field 'messages' must be a list of messages or a string (one user"
+            f" message), got {type(value).__name__}"
+        )
     out: list[Mapping[str, Any]] = []
     for i, message in enumerate(value):
         if not isinstance(message, Mapping):
