@@ -40,7 +40,7 @@ from policyroute.budgets.clamp import MIN_THINKING_BUDGET, thinking_within
 from policyroute.budgets.planning import LinePlanner
 from policyroute.budgets.refusal import (
     Refusal,
-    blocking_refusal,
+    breaking_refusal,
     check_call_lines,
     clamped_max_tokens,
     exceeded,
@@ -257,13 +257,19 @@ class BudgetGuard:
                 refusal = store_refusal(lines, result)
             final = refusal
             states: dict[str, LineState] = {}
-            if refusal.line.budget.on_exceed.action == "clamp_max_tokens":
+            action = refusal.line.budget.on_exceed.action
+            if action == "clamp_max_tokens" or (
+                action == "downgrade" and any(rl.budget.on_exceed.action == "block" for rl in lines)
+            ):
                 states = yield _States(tuple(rl.key for rl in lines), self._clock())
-                # A budget that blocks refuses the call even when another budget, checked
-                # first, would have clamped it: the outcome must not hang on budget order.
-                blocking = blocking_refusal(lines, states, amount)
+                # The outcome must not hang on which budget the store checked first: of the
+                # budgets the call as asked would break, one that blocks refuses it, else one
+                # that downgrades re-routes it, and only then is max_tokens clamped.
+                blocking = breaking_refusal(lines, states, amount, "block")
                 if blocking is not None:
                     raise exceeded(blocking, amount)
+                if action == "clamp_max_tokens":
+                    refusal = breaking_refusal(lines, states, amount, "downgrade") or refusal
             outcome = self._on_refusal(attempt, refusal, estimate, amount, params, lines, states)
             if isinstance(outcome, Admission):
                 return outcome

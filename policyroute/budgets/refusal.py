@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
 
 from policyroute.budgets.charges import ReservedLine
 from policyroute.budgets.clamp import max_tokens_within
@@ -20,7 +21,7 @@ from policyroute.errors import BudgetError, BudgetExceeded
 
 __all__ = [
     "Refusal",
-    "blocking_refusal",
+    "breaking_refusal",
     "check_call_lines",
     "clamped_max_tokens",
     "exceeded",
@@ -71,12 +72,16 @@ def exceeded(refusal: Refusal, amount: Decimal, note: str | None = None) -> Budg
     return exc
 
 
-def blocking_refusal(
-    lines: Sequence[ReservedLine], states: Mapping[str, LineState], amount: Decimal
+def breaking_refusal(
+    lines: Sequence[ReservedLine],
+    states: Mapping[str, LineState],
+    amount: Decimal,
+    action: Literal["block", "downgrade"],
 ) -> Refusal | None:
-    """The first line whose budget blocks and that ``amount`` would break, if any."""
+    """The first line whose budget's ``on_exceed`` is ``action`` and that ``amount`` would
+    break, if any."""
     for rl in lines:
-        if rl.budget.on_exceed.action != "block":
+        if rl.budget.on_exceed.action != action:
             continue
         state = states.get(rl.key) if rl.window.persistent else None
         spent = state.spent if state is not None else Decimal(0)

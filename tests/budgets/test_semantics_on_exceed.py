@@ -34,6 +34,42 @@ def test_a_blocking_budget_refuses_whatever_the_budget_order(clamp_first: bool) 
     assert (info.value.budget, info.value.estimate) == ("blocks", D("0.001"))
 
 
+DOWNGRADE = OnExceed(action="downgrade", target="cheap")
+
+
+@pytest.mark.parametrize("downgrade_first", [True, False])
+def test_a_blocking_budget_refuses_rather_than_a_downgrade_whatever_the_order(
+    downgrade_first: bool,
+) -> None:
+    downgrades = budget("downgrades", limit="0.0005", on_exceed=DOWNGRADE)
+    blocks = budget("blocks", limit="0.0006")
+    order = (downgrades, blocks) if downgrade_first else (blocks, downgrades)
+    with pytest.raises(BudgetExceeded) as info:
+        _guard(*order).admit(attempt(order, params=PARAMS))
+    assert info.value.budget == "blocks"
+
+
+@pytest.mark.parametrize("clamp_first", [True, False])
+@pytest.mark.parametrize("downgrade_limit", ["0.00005", "0.0008"])
+def test_a_downgrade_applies_before_a_clamp_whatever_the_order(
+    clamp_first: bool, downgrade_limit: str
+) -> None:
+    # The downgrade budget leaves no room for the input (no clamp could fit it) or room that a
+    # clamp to 499 tokens would fit: the call is downgraded, unclamped, either way.
+    clamps = budget("clamps", limit="0.0006", on_exceed=CLAMP)
+    downgrades = budget("downgrades", limit=downgrade_limit, on_exceed=DOWNGRADE)
+    order = (clamps, downgrades) if clamp_first else (downgrades, clamps)
+    admission = _guard(*order).admit(attempt(order, params=PARAMS))
+    assert (admission.downgrade_to, admission.params) == ("cheap", PARAMS)
+
+
+def test_a_clamp_still_applies_when_the_downgrade_budget_is_not_broken() -> None:
+    clamps = budget("clamps", limit="0.0006", on_exceed=CLAMP)
+    downgrades = budget("downgrades", limit="1", on_exceed=DOWNGRADE)
+    admission = _guard(clamps, downgrades).admit(attempt([clamps, downgrades], params=PARAMS))
+    assert (admission.downgrade_to, admission.params["max_tokens"]) == (None, 499)
+
+
 def test_a_clamp_still_fits_a_blocking_budget_that_the_call_does_not_break() -> None:
     clamps = budget("clamps", limit="0.0006", on_exceed=CLAMP)
     blocks = budget("blocks", limit="1")
