@@ -250,9 +250,15 @@ class SQLiteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            # mkdir reports a file in the directory's place as "File exists", which reads as
+            # if nothing were wrong
+            reason = (
+                f"{exc.filename} is a file, not a directory"
+                if isinstance(exc, FileExistsError)
+                else f"{exc.strerror} ({exc.filename})"
+            )
             raise BudgetStoreError(
-                f"cannot create the directory of the budget store {self.path}:"
-                f" {exc.strerror} ({exc.filename})"
+                f"cannot create the directory of the budget store {self.path}: {reason}"
             ) from exc
         try:
             with self._lock_retry() as cur:
