@@ -58,6 +58,7 @@ from policyroute.execution.usage import (
     has_reasoning,
     has_role,
     is_impossible,
+    prompt_counted,
     repair_usage,
     set_usage,
     usage_of,
@@ -286,8 +287,18 @@ class StreamRun(AttemptRun):
             if self.usage is None:
                 set_usage(response, reported)
             return
+        self._count_locally(response)
+
+    def _count_locally(self, response: Any) -> None:
+        """Give ``response`` its tokens counted locally, marked estimated: the input the
+        provider reported when the stream began (:func:`held_usage`), else the whole prompt as
+        the budget's estimate counts it, tools included (litellm's own count of an assembled
+        stream counts the messages only); the answer from its text."""
+        held = held_usage(self.stream)
+        if held is None:
+            held = Usage(input_tokens=prompt_counted(self.attempt, self.messages))
         model = self.attempt.candidate.model
-        set_usage(response, count_answer(response, model, self.messages, held_usage(stream)))
+        set_usage(response, count_answer(response, model, self.messages, held))
         mark_usage_estimated(response)
 
     def failure_outcome(self, error: ProviderError) -> AttemptOutcome:
@@ -348,7 +359,12 @@ class StreamRun(AttemptRun):
 
     def _partial_response(self) -> Any:
         try:
-            return self._assemble()
+            response = self._assemble()
+            if response is not None and self.usage is None and not usage_estimated(response):
+                # No usage from the provider: what litellm's builder counted leaves out the
+                # tools and schema the provider bills as input.
+                self._count_locally(response)
+            return response
         except Exception:  # accounting then prices the prompt and the usage seen
             _log.debug("could not assemble a partial stream", exc_info=True)
             return None

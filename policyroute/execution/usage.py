@@ -20,7 +20,7 @@ from policyroute.costs.actual import (
     count_locally,
     mark_usage_estimated,
 )
-from policyroute.execution.hooks import Usage
+from policyroute.execution.hooks import AttemptInfo, Usage
 
 __all__ = [
     "all_choices_finished",
@@ -31,6 +31,7 @@ __all__ = [
     "has_reasoning",
     "has_role",
     "is_impossible",
+    "prompt_counted",
     "repair_usage",
     "set_usage",
     "usage_of",
@@ -157,6 +158,25 @@ reasoning_tokens=0, cache_write_1h_tokens=0)
         reasoning_tokens=thought,
         cache_write_1h_tokens=held.cache_write_1h_tokens,
     )
+
+
+def prompt_counted(attempt: AttemptInfo, messages: Sequence[Any]) -> int:
+    """The input tokens of ``attempt``'s request counted locally as the budget's estimate
+    counts them: the messages, and what a provider bills as input besides them (the tools,
+    the response schema, Anthropic's tool prompt); the messages alone if that count fails.
+
+    Example:
+        >>> prompt_counted(attempt, messages)  # doctest: +SKIP
+        184
+    """
+    from policyroute.costs.estimate import worst_case
+
+    try:
+        request, candidate = attempt.call.request, attempt.candidate
+        return worst_case(request, candidate, attempt.params, default_max_tokens=None).input_tokens
+    except Exception:
+        _log.debug("could not count the prompt for %s", attempt.candidate, exc_info=True)
+        return count_locally(attempt.candidate.model, messages=list(messages))
 
 
 def set_usage(response: Any, usage: Usage) -> None:
