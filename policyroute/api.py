@@ -30,6 +30,7 @@ from typing import Any
 
 from policyroute import _shared_cache
 from policyroute._fields import read
+from policyroute._lazy import import_litellm
 from policyroute._shared_cache import PolicyRef
 from policyroute.api_messages import plain_messages, plain_tools
 from policyroute.costs.redact import scrub
@@ -166,7 +167,10 @@ class CompletionStream:
     Once the stream completed, :attr:`result` holds the :class:`CallResult` and
     :attr:`policyroute` the same summary a non-streamed response carries. A stream that
     breaks after content was sent, before every choice had its finish reason, raises
-    :class:`~policyroute.errors.StreamInterruptedError`.
+    :class:`~policyroute.errors.StreamInterruptedError`. A caller who asked for the usage
+    chunk (``stream_options={"include_usage": True}``) gets exactly one, last, also when the
+    provider's was lost after the answer finished: then with the usage charged, counted
+    locally.
 
     ``_hidden_params``, as on litellm's own stream, holds what litellm's stream from the
     answering deployment had (``model_id``, ``api_base``, the provider's response headers as
@@ -195,6 +199,9 @@ class CompletionStream:
         self._policy = policy
         self._hidden_params: dict[str, Any] = {}
         self._source: Mapping[str, Any] | None = None
+        # The last chunk passed on, and whether one carried usage (see _closing_usage).
+        self._last: Any = None
+        self._usage_sent = False
         self.result: CallResult | None = None
 
     def start(self) -> CompletionStream:
@@ -213,10 +220,27 @@ class CompletionStream:
             if isinstance(event, StreamDelta):
                 self._source = _mirrored(self._hidden_params, self._source, event)
                 if self._usage_chunk or not _usage_only(event.chunk):
-                    return event.chunk
+                    return self._passed(event.chunk)
                 continue
             self.result = _finished(event.result, self._policy, self._hidden_params)
+            closing = self._closing_usage()
+            if closing is not None:
+                return closing
         raise StopIteration
+
+    def _passed(self, chunk: Any) -> Any:
+        self._last = chunk
+        self._usage_sent = self._usage_sent or read(chunk, "usage") is not None
+        return chunk
+
+    def _closing_usage(self) -> Any:
+        """The usage chunk the caller asked for, when the provider's was lost after the
+        answer finished (the stream cut, or garbage, before it): the usage charged."""
+        if not self._usage_chunk or self._usage_sent or self.result is None:
+            return None
+        chunk = _usage_chunk_after(self.result.response, self._last)
+        self._usage_sent = chunk is not None
+        return chunk
 
     def close(self) -> None:
         """Stop early; the attempt is settled and the call finished. Nothing more is yielded,
@@ -261,6 +285,9 @@ class AsyncCompletionStream:
         self._policy = policy
         self._hidden_params: dict[str, Any] = {}
         self._source: Mapping[str, Any] | None = None
+        # The last chunk passed on, and whether one carried usage (see _closing_usage).
+        self._last: Any = None
+        self._usage_sent = False
         self.result: CallResult | None = None
 
     async def start(self) -> AsyncCompletionStream:
@@ -282,10 +309,27 @@ class AsyncCompletionStream:
             if isinstance(event, StreamDelta):
                 self._source = _mirrored(self._hidden_params, self._source, event)
                 if self._usage_chunk or not _usage_only(event.chunk):
-                    return event.chunk
+                    return self._passed(event.chunk)
                 continue
             self.result = _finished(event.result, self._policy, self._hidden_params)
+            closing = self._closing_usage()
+            if closing is not None:
+                return closing
         raise StopAsyncIteration
+
+    def _passed(self, chunk: Any) -> Any:
+        self._last = chunk
+        self._usage_sent = self._usage_sent or read(chunk, "usage") is not None
+        return chunk
+
+    def _closing_usage(self) -> Any:
+        """The usage chunk the caller asked for, when the provider's was lost after the
+        answer finished (the stream cut, or garbage, before it): the usage charged."""
+        if not self._usage_chunk or self._usage_sent or self.result is None:
+            return None
+        chunk = _usage_chunk_after(self.result.response, self._last)
+        self._usage_sent = chunk is not None
+        return chunk
 
     async def aclose(self) -> None:
         """Stop early; the attempt is settled and the call finished. Nothing more is yielded,
@@ -325,6 +369,22 @@ def _usage_asked(params: Mapping[str, Any]) -> bool:
     ``stream_options`` (policyroute always asks the provider for it, to charge the call)."""
     options = params.get("stream_options")
     return isinstance(options, Mapping) and bool(options.get("include_usage"))
+
+
+def _usage_chunk_after(response: Any, last: Any) -> Any:
+    """A litellm usage chunk (one empty choice and ``response``'s usage) like the one the
+    provider sends last, named as ``last``, the stream's last chunk; ``None`` when
+    ``response`` has no usage."""
+    usage = read(response, "usage")
+    if usage is None or last is None:
+        return None
+    return import_litellm().ModelResponseStream(
+        id=read(last, "id"),
+        created=read(last, "created"),
+        model=read(last, "model"),
+        system_fingerprint=read(last, "system_fingerprint"),
+        usage=usage,
+    )
 
 
 def _usage_only(chunk: Any) -> bool:
