@@ -71,7 +71,8 @@ class AttemptRun:
                 f"provider answered without choices ({type(response).__name__})"
             )
         candidate = self.attempt.candidate
-        usage = checked_usage(response, candidate.model, self.attempt.call.request.messages)
+        attempt = self.attempt
+        usage = checked_usage(response, candidate.model, attempt.call.request.messages, attempt)
         hidden = attribute(response, "_hidden_params")
         call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
         self.outcome = AttemptOutcome(

@@ -354,7 +354,7 @@ class StreamRun(AttemptRun):
         # One message per choice: litellm's builder alone merges the choices of n > 1.
         response = assemble(self.chunks, self.messages, import_litellm().stream_chunk_builder)
         if response is not None:
-            repair_usage(response, self.attempt.candidate.model, self.messages)
+            repair_usage(response, self.attempt.candidate.model, self.messages, self.attempt)
         return response
 
     def _partial_response(self) -> Any:

@@ -72,7 +72,9 @@ def is_impossible(usage: Usage) -> bool:
     return min(counts) < 0 or max(counts) > MAX_TOKENS
 
 
-def repair_usage(response: Any, model: str, messages: Sequence[Any]) -> bool:
+def repair_usage(
+    response: Any, model: str, messages: Sequence[Any], attempt: AttemptInfo | None = None
+) -> bool:
     """Replace impossible usage in ``response`` (see :func:`is_impossible`) by tokens
     counted locally.
 
@@ -95,13 +97,17 @@ def repair_usage(response: Any, model: str, messages: Sequence[Any]) -> bool:
     usage = usage_of(response)
     if usage is None or not is_impossible(usage):
         return False
-    _replace(response, model, messages, usage)
+    _replace(response, model, messages, usage, attempt)
     return True
 
 
-def checked_usage(response: Any, model: str, messages: Sequence[Any]) -> Usage | None:
+def checked_usage(
+    response: Any, model: str, messages: Sequence[Any], attempt: AttemptInfo | None = None
+) -> Usage | None:
     """:func:`usage_of` ``response``, after :func:`repair_usage` if its counts are impossible
-    (one read of the usage in the common case).
+    (one read of the usage in the common case). Given the ``attempt``, a recount counts the
+    prompt as its budget estimate does (:func:`prompt_counted`: tools and response schema
+    included), else the messages alone.
 
     Example:
         >>> checked_usage({"usage": {"prompt_tokens": 9, "completion_tokens": 3}}, "m", [])
@@ -111,12 +117,19 @@ reasoning_tokens=0, cache_write_1h_tokens=0)
     usage = usage_of(response)
     if usage is None or not is_impossible(usage):
         return usage
-    _replace(response, model, messages, usage)
+    _replace(response, model, messages, usage, attempt)
     return usage_of(response)
 
 
-def _replace(response: Any, model: str, messages: Sequence[Any], usage: Usage) -> None:
-    counted = count_answer(response, model, messages)
+def _replace(
+    response: Any,
+    model: str,
+    messages: Sequence[Any],
+    usage: Usage,
+    attempt: AttemptInfo | None,
+) -> None:
+    held = None if attempt is None else Usage(input_tokens=prompt_counted(attempt, messages))
+    counted = count_answer(response, model, messages, held)
     set_usage(response, counted)
     mark_usage_estimated(response)
     _log.warning(

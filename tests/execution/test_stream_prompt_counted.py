@@ -17,7 +17,7 @@ from exec_support import receipts_in
 
 from policyroute import api
 from policyroute.errors import StreamInterruptedError
-from policyroute.testing import FakeProvider, Fault, Reply
+from policyroute.testing import FakeProvider, Fault, Reply, Usage
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -115,3 +115,22 @@ def test_a_stream_without_usage_is_charged_for_its_tools(
     assert expected > 150  # the tools: "hi" alone is a few tokens
     assert attempt["input_tokens"] == expected
     assert attempt["output_tokens"] > 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_impossible_usage_is_recounted_with_the_tools(
+    fp: FakeProvider, policy: Path, stream: bool
+) -> None:
+    # A provider that reports an impossible prompt count (over 10^10): the answer is counted
+    # locally, and the prompt as the budget's estimate counts it (before, the messages alone).
+    fp.script("a", Reply(text=WORDS, usage=Usage(prompt=10**11, completion=5)))
+    answer = api.completion(policy=policy, messages=MESSAGES, tools=TOOLS, stream=stream)
+    if stream:
+        assert "".join(c.choices[0].delta.content or "" for c in answer) == WORDS
+    else:
+        assert answer.choices[0].message.content == WORDS
+
+    attempt = _attempt(policy)
+    expected = _estimated_input(attempt)
+    assert expected > 150
+    assert attempt["input_tokens"] == expected
