@@ -161,7 +161,44 @@ async def acompletion(
     return _annotated(await executor.acomplete(request), executor.policy)
 
 
-class CompletionStream:
+class _Chunks:
+    """What the sync and the async stream share: the state they keep of the chunks passed
+    on, and the usage chunk they end with when the caller asked for one."""
+
+    _usage_chunk: bool
+    _policy: RoutingPolicy | None
+    _hidden_params: dict[str, Any]
+    _source: Mapping[str, Any] | None
+    _last: Any
+    _usage_sent: bool
+    result: CallResult | None
+
+    def _open(self, usage_chunk: bool, policy: RoutingPolicy | None) -> None:
+        self._usage_chunk = usage_chunk
+        self._policy = policy
+        self._hidden_params = {}
+        self._source = None
+        # The last chunk passed on, and whether one carried usage (see _closing_usage).
+        self._last = None
+        self._usage_sent = False
+        self.result = None
+
+    def _passed(self, chunk: Any) -> Any:
+        self._last = chunk
+        self._usage_sent = self._usage_sent or read(chunk, "usage") is not None
+        return chunk
+
+    def _closing_usage(self) -> Any:
+        """The usage chunk the caller asked for, when the provider's was lost after the
+        answer finished (the stream cut, or garbage, before it): the usage charged."""
+        if not self._usage_chunk or self._usage_sent or self.result is None:
+            return None
+        chunk = _usage_chunk_after(self.result.response, self._last)
+        self._usage_sent = chunk is not None
+        return chunk
+
+
+class CompletionStream(_Chunks):
     """An iterator of litellm ``ModelResponseStream`` chunks.
 
     Once the stream completed, :attr:`result` holds the :class:`CallResult` and
@@ -195,14 +232,7 @@ class CompletionStream:
     ) -> None:
         self._events = events
         self._first: Any = None
-        self._usage_chunk = usage_chunk
-        self._policy = policy
-        self._hidden_params: dict[str, Any] = {}
-        self._source: Mapping[str, Any] | None = None
-        # The last chunk passed on, and whether one carried usage (see _closing_usage).
-        self._last: Any = None
-        self._usage_sent = False
-        self.result: CallResult | None = None
+        self._open(usage_chunk, policy)
 
     def start(self) -> CompletionStream:
         """Wait for the first chunk, so a call that fails before it raises here."""
@@ -228,20 +258,6 @@ class CompletionStream:
                 return closing
         raise StopIteration
 
-    def _passed(self, chunk: Any) -> Any:
-        self._last = chunk
-        self._usage_sent = self._usage_sent or read(chunk, "usage") is not None
-        return chunk
-
-    def _closing_usage(self) -> Any:
-        """The usage chunk the caller asked for, when the provider's was lost after the
-        answer finished (the stream cut, or garbage, before it): the usage charged."""
-        if not self._usage_chunk or self._usage_sent or self.result is None:
-            return None
-        chunk = _usage_chunk_after(self.result.response, self._last)
-        self._usage_sent = chunk is not None
-        return chunk
-
     def close(self) -> None:
         """Stop early; the attempt is settled and the call finished. Nothing more is yielded,
         the chunk read ahead by :meth:`start` included."""
@@ -262,7 +278,7 @@ class CompletionStream:
         return None if self.result is None else self.result.summary()
 
 
-class AsyncCompletionStream:
+class AsyncCompletionStream(_Chunks):
     """Async twin of :class:`CompletionStream`.
 
     Example:
@@ -281,14 +297,7 @@ class AsyncCompletionStream:
     ) -> None:
         self._events = events
         self._first: Any = None
-        self._usage_chunk = usage_chunk
-        self._policy = policy
-        self._hidden_params: dict[str, Any] = {}
-        self._source: Mapping[str, Any] | None = None
-        # The last chunk passed on, and whether one carried usage (see _closing_usage).
-        self._last: Any = None
-        self._usage_sent = False
-        self.result: CallResult | None = None
+        self._open(usage_chunk, policy)
 
     async def start(self) -> AsyncCompletionStream:
         """Wait for the first chunk, so a call that fails before it raises here."""
@@ -316,20 +325,6 @@ class AsyncCompletionStream:
             if closing is not None:
                 return closing
         raise StopAsyncIteration
-
-    def _passed(self, chunk: Any) -> Any:
-        self._last = chunk
-        self._usage_sent = self._usage_sent or read(chunk, "usage") is not None
-        return chunk
-
-    def _closing_usage(self) -> Any:
-        """The usage chunk the caller asked for, when the provider's was lost after the
-        answer finished (the stream cut, or garbage, before it): the usage charged."""
-        if not self._usage_chunk or self._usage_sent or self.result is None:
-            return None
-        chunk = _usage_chunk_after(self.result.response, self._last)
-        self._usage_sent = chunk is not None
-        return chunk
 
     async def aclose(self) -> None:
         """Stop early; the attempt is settled and the call finished. Nothing more is yielded,
