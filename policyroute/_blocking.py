@@ -43,13 +43,13 @@ import concurrent.futures
 import contextvars
 import functools
 import logging
-import os
 import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from typing import Any, Final, TypeVar
 
+from policyroute._fork import reset_after_fork
 from policyroute._loop_end import at_loop_end, forget_closed_loops
 
 __all__ = ["EXIT_WAIT_SECONDS", "IDLE_SECONDS", "BlockingPool"]
@@ -93,6 +93,11 @@ class BlockingPool:
         ] = weakref.WeakKeyDictionary()
         self._fresh()
         _POOLS.add(self)
+        reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The child has one thread: the pool's threads are gone, and its lock may be held.
+        self._fresh()
 
     def _fresh(self) -> None:
         """An empty pool: no thread, nothing queued (also what a forked child starts from)."""
@@ -237,13 +242,3 @@ def _drain_at_exit() -> None:
 # Registered at import, so it runs after the handlers of modules imported later (LIFO), and
 # before logging's own (logging is imported first): a sink that logs still can.
 atexit.register(_drain_at_exit)
-
-
-def _after_fork_in_child() -> None:
-    # The child has one thread: the pools' threads are gone, and their locks may be held.
-    for pool in list(_POOLS):
-        pool._fresh()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
-    os.register_at_fork(after_in_child=_after_fork_in_child)

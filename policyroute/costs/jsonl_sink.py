@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from policyroute._files import file_id
+from policyroute._fork import reset_after_fork
 from policyroute.costs.receipt_json import UNENCODABLE, encode_record, record_date
-from policyroute.costs.sink_fork import reset_after_fork
 from policyroute.errors import ReceiptError
 
 __all__ = ["JsonlSink"]
@@ -34,7 +34,7 @@ class JsonlSink:
     changes or the path no longer names the open file (rotated away or deleted, checked with a
     ``stat`` per write); one lock guards it, so a sink can be shared by threads. A child made by
     ``fork()`` opens its own descriptor, with a lock of its own (see
-    :mod:`policyroute.costs.sink_fork`).
+    :mod:`policyroute._fork`).
 
     Example:
         >>> JsonlSink("/var/log/receipts/{date}.jsonl").path_for({"ts": "2026-03-01T00:00Z"})

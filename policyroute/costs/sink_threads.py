@@ -28,11 +28,10 @@ Example:
 from __future__ import annotations
 
 import collections
-import os
-import threading
 from typing import Final
 
 from policyroute._blocking import BlockingPool
+from policyroute._fork import ForkSafeLock
 
 __all__ = ["MAX_POOLS", "SINK_WORKERS", "pool_for"]
 
@@ -44,7 +43,7 @@ MAX_POOLS: Final = 16
 """How many sinks keep a pool of their own at once (the ones used last)."""
 
 _pools: collections.OrderedDict[int, BlockingPool] = collections.OrderedDict()
-_lock = threading.Lock()
+_lock = ForkSafeLock()  # free in a child made by fork(), whichever thread held it
 
 
 def pool_for(sink: object) -> BlockingPool:
@@ -61,13 +60,3 @@ def pool_for(sink: object) -> BlockingPool:
         # Its threads end once what is queued for them is written.
         evicted.close()
     return pool
-
-
-def _after_fork_in_child() -> None:
-    # A thread of the parent may have held the lock at fork(): it is never released here.
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
-    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -18,10 +18,10 @@ from typing import Any
 from policyroute import _sqlite_forked
 from policyroute._blocking import BlockingPool
 from policyroute._files import file_id
+from policyroute._fork import keep_inherited, reset_after_fork
 from policyroute._sqlite_busy import is_busy
 from policyroute._sqlite_busy import set_busy_timeout as _busy_timeout
 from policyroute.costs.receipt_json import UNENCODABLE, encode_record, text_of
-from policyroute.costs.sink_fork import keep_inherited, reset_after_fork
 from policyroute.errors import ReceiptError
 
 __all__ = ["SqliteSink"]
@@ -79,7 +79,7 @@ class SqliteSink:
     ``path`` is read as :class:`JsonlSink` reads its template (``~`` is the home directory,
     a relative path is relative to the working directory when the sink is made). A child
     made by ``fork()`` opens a connection of its own at its first write (see
-    :mod:`policyroute.costs.sink_fork`).
+    :mod:`policyroute._fork`).
 
     Example:
         >>> sink = SqliteSink(".policyroute/receipts.sqlite3")  # doctest: +SKIP

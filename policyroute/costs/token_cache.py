@@ -36,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from policyroute.costs.sink_fork import reset_after_fork
+from policyroute._fork import reset_after_fork
 
 __all__ = ["PROBES", "PrefixCounts", "freeze", "message_key"]
 

@@ -32,7 +32,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from policyroute.costs.sink_fork import ForkSafeLock
+from policyroute._fork import ForkSafeLock
 from policyroute.costs.sinks import ReceiptSink, awrite_record, callable_name, refusing_sinks
 
 __all__ = ["UNWRITTEN_MAX", "UnwrittenReceipts", "describe_sink"]

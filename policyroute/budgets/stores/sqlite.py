@@ -74,6 +74,7 @@ from typing import Any, TypeVar
 from policyroute import _sqlite_forked
 from policyroute._blocking import BlockingPool
 from policyroute._files import file_id
+from policyroute._fork import reset_after_fork
 from policyroute.budgets.stores import _sqlite_sql as sql
 from policyroute.budgets.stores._sqlite_tx import (
     Busy,
@@ -177,19 +178,6 @@ def _create_schema(cur: sql._Cursor) -> None:
         sql.migrate(cur)
 
 
-# Every store made, for fork(): see SQLiteStore._after_fork_in_child.
-_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for store in list(_STORES):
-        store._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 def _rolling_spend(
     cur: Transaction, key: str, now: float, bucket_seconds: float, span_seconds: float
 ) -> int:
@@ -238,7 +226,7 @@ class SQLiteStore:
         # checkpoint (an fsync) and a new WAL, measured 1.7 -> 19 ms per thread.
         self._anchor: ThreadConnection | None = None
         self._all_lock = threading.Lock()
-        _STORES.add(self)
+        reset_after_fork(self)  # see _after_fork_in_child
         self._last_sweep = float("-inf")
         self._last_reclaim = float("-inf")
         self._closed = False

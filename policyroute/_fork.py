@@ -1,15 +1,16 @@
-"""Receipt sinks in a child process made by ``fork()``.
+"""Objects that start afresh in a child process made by ``fork()``.
 
 A pre-forking server (gunicorn ``--preload``, Celery's prefork pool, ``multiprocessing`` with
-the ``fork`` start method) may fork while one of its threads is inside a sink's ``write``. The
-child gets a copy of the sink with its lock held by a thread that does not exist there, so its
-first receipt would wait forever; and with the parent's open file or database connection,
-which SQLite forbids using in a child (https://sqlite.org/howtocorrupt.html, section 2.6).
+the ``fork`` start method) may fork while one of its threads is inside a receipt sink's
+``write``, a budget store's transaction or a worker pool's bookkeeping. The child gets a copy
+of the object with its lock held by a thread that does not exist there, so its first use would
+wait forever; and with the parent's open file or database connection, which SQLite forbids
+using in a child (https://sqlite.org/howtocorrupt.html, section 2.6).
 
-Each sink registers here when it is made; right after a fork, in the child (still one
-thread), each gets a fresh lock and forgets what it had open, so that its next write opens
-its own. The other objects of :mod:`policyroute.costs` that guard their state with a lock
-(the receipts kept unwritten, the cache of prompt token counts) register too.
+Each such object registers here when it is made (the receipt sinks, the SQLite budget store,
+the worker pools of :mod:`policyroute._blocking`, the receipts kept unwritten, the cache of
+prompt token counts); right after a fork, in the child (still one thread), each gets a fresh
+lock and forgets what it had open, so that its next use opens its own.
 
 Example:
     >>> class Sink:
@@ -33,13 +34,13 @@ __all__ = ["ForkAware", "ForkSafeLock", "keep_inherited", "reset_after_fork"]
 
 
 class ForkAware(Protocol):
-    """A sink that can start afresh in a forked child."""
+    """An object that can start afresh in a forked child."""
 
     def _after_fork_in_child(self) -> None:
         """Replace the lock, drop what was open; called in the child, single-threaded."""
 
 
-_SINKS: weakref.WeakSet[ForkAware] = weakref.WeakSet()
+_OBJECTS: weakref.WeakSet[ForkAware] = weakref.WeakSet()
 
 # Objects the parent had open when the child was forked. Kept, never closed, in the child:
 # closing a SQLite connection whose mutex a parent's thread held at fork() would wait on it
@@ -47,9 +48,9 @@ _SINKS: weakref.WeakSet[ForkAware] = weakref.WeakSet()
 _INHERITED: list[object] = []
 
 
-def reset_after_fork(sink: ForkAware) -> None:
-    """Have ``sink._after_fork_in_child()`` called in every child forked from now on."""
-    _SINKS.add(sink)
+def reset_after_fork(obj: ForkAware) -> None:
+    """Have ``obj._after_fork_in_child()`` called in every child forked from now on."""
+    _OBJECTS.add(obj)
 
 
 def keep_inherited(handle: object) -> None:
@@ -87,8 +88,8 @@ class ForkSafeLock:
 
 
 def _after_fork_in_child() -> None:
-    for sink in list(_SINKS):
-        sink._after_fork_in_child()
+    for obj in list(_OBJECTS):
+        obj._after_fork_in_child()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
