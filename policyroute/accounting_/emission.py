@@ -15,12 +15,11 @@ Example:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
 
-from policyroute.costs.sinks import ReceiptSink, awrite_each, awrite_record
+from policyroute.costs.sinks import ReceiptSink, awrite_each
 from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
 
 __all__ = ["ReceiptEmitting", "close_sinks"]
@@ -73,19 +72,10 @@ class ReceiptEmitting:
                 self._failed(record, sink, exc)
 
     async def _aemit(self, record: dict[str, Any]) -> None:
+        # Several sinks are written to at once, so that one that waits (its service down,
+        # say) does not hold up the others' receipts. A write cancelled (only by the loop
+        # itself, shutting down) is kept as unwritten too, and the cancellation goes on.
         sinks = self.sinks
-        if len(sinks) == 1:  # the usual case, without the bookkeeping of several
-            try:
-                await awrite_record(sinks[0], record)
-            except Exception as exc:
-                self._failed(record, sinks[0], exc)
-            except asyncio.CancelledError as exc:
-                # Only when the loop itself cancels the write (shutting down): say so.
-                self._failed(record, sinks[0], exc)
-                raise
-            return
-        # Several sinks: written to at once, so that one that waits (its service down, say)
-        # does not hold up the others' receipts.
         outcomes: list[BaseException | None] = [None] * len(sinks)
         try:
             await awrite_each(sinks, record, outcomes)

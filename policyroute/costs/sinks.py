@@ -289,10 +289,11 @@ async def awrite_each(
     if len(waiting) == 1:
         try:
             await awrite_record(sinks[waiting[0]], record)
-        except (Exception, asyncio.CancelledError) as exc:
+        except Exception as exc:
             outcomes[waiting[0]] = exc
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        except asyncio.CancelledError as exc:
+            outcomes[waiting[0]] = exc
+            raise
         return
     if not waiting:
         return
