@@ -237,9 +237,8 @@ def structured_runnable(
     As langchain-openai's ``ChatOpenAI``: ``function_calling`` sends ``parallel_tool_calls:
     false`` unless ``parallel_tool_calls`` or the model's ``model_kwargs`` set it, to each
     deployment that takes it (see :mod:`policyroute.execution.one_tool_call`);
-    ``json_schema`` with a pydantic class and
-    no ``strict`` asks for strict mode, where strict mode can express its schema (see
-    :mod:`policyroute.langchain_.strict_schema`).
+    ``json_schema`` with a pydantic class and no ``strict`` asks for strict mode, where strict
+    mode can express its schema (see :mod:`policyroute.langchain_.strict_schema`).
     """
     is_pydantic = isinstance(schema, type) and is_basemodel_subclass(schema)
     # LangChain traces the requested schema under this key (and strips it before the call).
@@ -277,13 +276,18 @@ def structured_runnable(
             # Claude has no JSON mode; a deployment speaking Anthropic's format gets the
             # schema instead (policyroute.execution.response_format), the others never see it.
             carried[SCHEMA_KEY] = response_format_for(schema, "json_schema", None)
-        if method == "json_schema" and strict is None and is_pydantic:
-            loose = response_format_for(schema, method, None)["json_schema"]["schema"]
+        response_format = response_format_for(schema, method, strict)
+        if (
+            method == "json_schema"
+            and strict is None
+            and is_pydantic
+            and strict_expressible(response_format["json_schema"]["schema"])
+        ):
             # As ChatOpenAI: a pydantic class's schema goes strict, where strict mode can
             # say what it says (see policyroute.langchain_.strict_schema).
-            strict = True if strict_expressible(loose) else None
+            response_format = response_format_for(schema, method, True)
         bound = llm.bind(
-            response_format=response_format_for(schema, method, strict),
+            response_format=response_format,
             ls_structured_output_format=ls_format,
             **carried,
         )
