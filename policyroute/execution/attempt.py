@@ -70,9 +70,10 @@ class AttemptRun:
             raise MalformedResponseError(
                 f"provider answered without choices ({type(response).__name__})"
             )
-        candidate = self.attempt.candidate
         attempt = self.attempt
-        usage = checked_usage(response, candidate.model, attempt.call.request.messages, attempt)
+        usage = checked_usage(
+            response, attempt.candidate.model, attempt.call.request.messages, attempt
+        )
         hidden = attribute(response, "_hidden_params")
         call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
         self.outcome = AttemptOutcome(

@@ -24,11 +24,11 @@ from policyroute._thinking import (
 )
 from policyroute.api_headers import HEADER_PARAMS, merged_headers
 from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
-from policyroute.execution import one_tool_call
 from policyroute.execution.backoff import backoff_delay, wait_source
 from policyroute.execution.breaker import CircuitBreakers, Permit
 from policyroute.execution.hooks import AttemptInfo, CallInfo, Usage, WaitSource
 from policyroute.execution.one_tool_call import ONE_TOOL_CALL_KEY
+from policyroute.execution.one_tool_call import apply as ask_one_tool_call
 from policyroute.execution.response_format import (
     SCHEMA_KEY,
     needs_instruction,
@@ -354,7 +354,7 @@ class CallState:
             )
         params.pop(SCHEMA_KEY, None)  # only the line above reads it; no provider may see it
         if ONE_TOOL_CALL_KEY in params:
-            one_tool_call.apply(params, str(params.get("model")), params.get("api_base"))
+            ask_one_tool_call(params, str(params.get("model")), params.get("api_base"))
         # A limit given as None is not given (litellm drops it): the default applies then too.
         if (
             params.get("max_tokens") is None

@@ -9,10 +9,10 @@ from langchain_core.language_models.model_profile import ModelProfile
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
 
-__all__ = ["policy_profile", "reachable_aliases"]
+__all__ = ["policy_profile"]
 
 
-def reachable_aliases(policy: CompiledPolicy) -> list[str]:
+def _reachable_aliases(policy: CompiledPolicy) -> list[str]:
     """Every model alias some route (or budget downgrade) could send a call to."""
     spec = policy.spec
     targets = [name for route in spec.routes for name in route.to.names]
@@ -44,7 +44,7 @@ def policy_profile(policy: CompiledPolicy) -> ModelProfile:
         >>> policy_profile(load_policy("policies/support.yaml"))["tool_calling"]  # doctest: +SKIP
         True
     """
-    infos = [policy.model_info(alias) for alias in reachable_aliases(policy)]
+    infos = [policy.model_info(alias) for alias in _reachable_aliases(policy)]
     tools = all(i.supports_tools for i in infos)
     vision = all(i.supports_vision for i in infos)
     profile = ModelProfile(
