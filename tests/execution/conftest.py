@@ -84,6 +84,7 @@ models:
     api_base: {base}
     api_key: ${{METERED_KEY}}
     price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+    capabilities: {{tools: true}}
 budgets:
   - name: daily
     limit_usd: 100
@@ -97,8 +98,9 @@ defaults: {{max_tokens: 64, retry: {{attempts: 0}}}}
 
 @pytest.fixture
 def metered_policy(fp: FakeProvider, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A policy file in the working directory: one deployment ``a`` on the fake provider, priced,
-    under a $100 day budget (SQLite store), with JSON-lines receipts beside it."""
+    """A policy file in the working directory: one deployment ``a`` on the fake provider, priced
+    and taking tools, under a $100 day budget (SQLite store), with JSON-lines receipts beside
+    it."""
     monkeypatch.setenv("METERED_KEY", "sk-test")
     path = workdir / "policy.yaml"
     path.write_text(METERED_POLICY.format(base=fp.openai_base), encoding="utf-8")

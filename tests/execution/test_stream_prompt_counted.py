@@ -21,26 +21,6 @@ from policyroute.testing import FakeProvider, Fault, Reply, Usage
 
 pytestmark = pytest.mark.timeout(30)
 
-POLICY = """
-policyroute: 1
-name: tools-metered
-models:
-  a:
-    model: openai/a
-    api_base: {base}
-    api_key: ${{METERED_KEY}}
-    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
-    capabilities: {{tools: true}}
-budgets:
-  - name: daily
-    limit_usd: 100
-    window: day
-store: {{backend: sqlite, path: budgets.db}}
-receipts: {{sink: jsonl, path: receipts.jsonl}}
-routes: [{{name: default, to: a}}]
-defaults: {{max_tokens: 64, retry: {{attempts: 0}}}}
-"""
-
 MESSAGES = [{"role": "user", "content": "hi"}]
 TOOLS = [
     {
@@ -65,14 +45,6 @@ INPUT_RATE = Decimal(1000) / 10**6
 OUTPUT_RATE = Decimal(2000) / 10**6
 
 
-@pytest.fixture
-def policy(fp: FakeProvider, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("METERED_KEY", "sk-test")
-    path = workdir / "policy.yaml"
-    path.write_text(POLICY.format(base=fp.openai_base), encoding="utf-8")
-    return path
-
-
 def _attempt(policy: Path) -> dict[str, Any]:
     attempt, call = receipts_in(policy.parent)
     assert (attempt["kind"], call["kind"]) == ("attempt", "call")
@@ -90,7 +62,7 @@ def _estimated_input(attempt: dict[str, Any]) -> Decimal:
 
 @pytest.mark.parametrize("ending", ["finished", "cut", "abandoned"])
 def test_a_stream_without_usage_is_charged_for_its_tools(
-    fp: FakeProvider, policy: Path, ending: str
+    fp: FakeProvider, metered_policy: Path, ending: str
 ) -> None:
     reply = Reply(text=WORDS)
     if ending == "finished":
@@ -99,7 +71,7 @@ def test_a_stream_without_usage_is_charged_for_its_tools(
         fp.script("a", Fault.stream_cut(after=5, reply=reply))
     else:
         fp.script("a", Reply(text=WORDS, chunk_delay=0.01))
-    stream = api.completion(policy=policy, messages=MESSAGES, tools=TOOLS, stream=True)
+    stream = api.completion(policy=metered_policy, messages=MESSAGES, tools=TOOLS, stream=True)
     if ending == "finished":
         assert "".join(c.choices[0].delta.content or "" for c in stream) == WORDS
     elif ending == "cut":
@@ -110,7 +82,7 @@ def test_a_stream_without_usage_is_charged_for_its_tools(
         next(stream)
         stream.close()
 
-    attempt = _attempt(policy)
+    attempt = _attempt(metered_policy)
     expected = _estimated_input(attempt)
     assert expected > 150  # the tools: "hi" alone is a few tokens
     assert attempt["input_tokens"] == expected
@@ -119,18 +91,18 @@ def test_a_stream_without_usage_is_charged_for_its_tools(
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_impossible_usage_is_recounted_with_the_tools(
-    fp: FakeProvider, policy: Path, stream: bool
+    fp: FakeProvider, metered_policy: Path, stream: bool
 ) -> None:
     # A provider that reports an impossible prompt count (over 10^10): the answer is counted
     # locally, and the prompt as the budget's estimate counts it (before, the messages alone).
     fp.script("a", Reply(text=WORDS, usage=Usage(prompt=10**11, completion=5)))
-    answer = api.completion(policy=policy, messages=MESSAGES, tools=TOOLS, stream=stream)
+    answer = api.completion(policy=metered_policy, messages=MESSAGES, tools=TOOLS, stream=stream)
     if stream:
         assert "".join(c.choices[0].delta.content or "" for c in answer) == WORDS
     else:
         assert answer.choices[0].message.content == WORDS
 
-    attempt = _attempt(policy)
+    attempt = _attempt(metered_policy)
     expected = _estimated_input(attempt)
     assert expected > 150
     assert attempt["input_tokens"] == expected
