@@ -323,9 +323,11 @@ class StreamInterruptedError(ProviderError):
     """A stream failed after tokens had reached the caller, before every choice had its
     finish reason.
 
-    The answer is incomplete and must not be taken as whole; ``partial_text`` and
-    ``partial_usage`` hold what was received before the failure. A failure after every
-    finish reason arrived does not raise: the answer is complete and kept.
+    The answer is incomplete and must not be taken as whole; ``partial_text`` holds what was
+    received before the failure, and ``partial_usage`` its ``input_tokens`` and
+    ``output_tokens``: the provider's count when it sent one, else the count the receipt
+    charges, made locally with litellm's token counter (``usage_estimated`` is then true). A
+    failure after every finish reason arrived does not raise: the answer is complete and kept.
     """
 
     def __init__(
@@ -334,11 +336,13 @@ class StreamInterruptedError(ProviderError):
         *,
         partial_text: str = "",
         partial_usage: dict[str, int] | None = None,
+        usage_estimated: bool = False,
         cause_class: ErrorClass = "connection",
         **kwargs: Any,
     ) -> None:
         self.partial_text = partial_text
         self.partial_usage = dict(partial_usage or {})
+        self.usage_estimated = usage_estimated
         self.error_class = cause_class
         super().__init__(message, **kwargs)
 

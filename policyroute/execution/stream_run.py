@@ -376,7 +376,13 @@ class StreamRun(AttemptRun):
         return super().answer(call)
 
     def _interrupted(self, call: CallState, cause: ProviderError) -> StreamInterruptedError:
-        usage = self.usage
+        usage, estimated = self.usage, False
+        if usage is None:
+            # The provider's usage never came: the tokens the receipt charges, counted
+            # locally when the partial answer was assembled (finalize() runs first).
+            response = self.outcome.response
+            usage = None if response is None else usage_of(response)
+            estimated = usage is not None
         partial = (
             {}
             if usage is None
@@ -391,6 +397,7 @@ class StreamRun(AttemptRun):
             f" caller ({cause_class}): {cause}",
             partial_text=first_choice_text(self.chunks),
             partial_usage=partial,
+            usage_estimated=estimated,
             cause_class=cause_class,
             deployment=cause.deployment,
             model=cause.model,

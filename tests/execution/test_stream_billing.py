@@ -115,6 +115,12 @@ def test_stream_cut_after_content_is_billed_for_the_text_received(
     cost = assert_billed_for(receipt, "interrupted", request.messages, info.value.partial_text)
     state = bill.budget(time.time())
     assert (state.spent, state.reserved) == (cost, 0)
+    # The caller is told the tokens the receipt charged, counted locally.
+    assert info.value.partial_usage == {
+        "input_tokens": receipt["input_tokens"],
+        "output_tokens": receipt["output_tokens"],
+    }
+    assert info.value.usage_estimated is True
 
 
 def test_stream_abandoned_before_any_content_is_billed_for_the_prompt_only(

@@ -45,7 +45,6 @@ def test_stream_cut_midway_is_charged_the_prompt_and_text_counted_locally(
     # The usage chunk was asked for and never came.
     (request,) = fp.requests_for("cut-a")
     assert request.body["stream_options"] == {"include_usage": True}
-    assert info.value.partial_usage == {}
     partial = info.value.partial_text
     assert partial
     assert partial != TEXT
@@ -60,6 +59,9 @@ def test_stream_cut_midway_is_charged_the_prompt_and_text_counted_locally(
     assert tokens_out > 0
     assert_charged(attempt, tokens_in, tokens_out)
     assert attempt["usage_estimated"] is True
+    # The error tells the caller the same counts the receipt charged, marked as counted.
+    assert info.value.partial_usage == {"input_tokens": tokens_in, "output_tokens": tokens_out}
+    assert info.value.usage_estimated is True
     (call,) = receipts(workdir, "call")
     assert call["usage_estimated"] is True
 
