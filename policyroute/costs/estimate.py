@@ -16,6 +16,9 @@ Budgets are enforced against this bound, so every choice here errs high:
   the audio price when the prompt holds audio;
 - output is priced at the highest of the output, reasoning and (when audio output is asked
   for) audio output rates;
+- a call that asks for a service tier (``service_tier: priority``) is priced at the highest
+  of the standard rates and that tier's, at any prompt length, as litellm prices an answer at
+  the tier that served it (:func:`listed_rate`);
 - the whole is multiplied by ``n``.
 
 litellm's counter does not measure audio or video: each such part is bounded from its length
@@ -33,6 +36,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -63,6 +67,7 @@ __all__ = [
     "Estimate",
     "cache_write_ttl",
     "count_input_tokens",
+    "listed_rate",
     "output_bound",
     "schema_text",
     "worst_case",
@@ -131,14 +136,57 @@ def cache_write_ttl(
     return prompt_facts(messages, tools).cache_ttl
 
 
-def _cache_write_rate(info: Any, ttl: Literal["5m", "1h"]) -> Decimal | None:
-    five_minutes: Decimal | None = info.cache_write_cost_per_token
+# The suffix of litellm's price keys for each service tier a call can ask for (litellm's
+# ``_SERVICE_TIER_TO_COST_KEY_SUFFIX``: "fast" is billed at the priority rates).
+_TIER_SUFFIXES = {
+    "flex": "flex",
+    "balanced": "balanced",
+    "priority": "priority",
+    "fast": "priority",
+    "ultrafast": "ultrafast",
+}
+
+
+def _service_tier(params: Mapping[str, Any]) -> str | None:
+    tier = params.get("service_tier")
+    return _TIER_SUFFIXES.get(tier.lower()) if isinstance(tier, str) else None
+
+
+def listed_rate(entry: Mapping[str, Any], base: str, tier: str | None = None) -> Decimal | None:
+    """The highest per-token rate litellm's map lists under ``base`` for any prompt length:
+    ``base`` itself and its long-context tiers (``base_above_200k_tokens``), and with ``tier``
+    those of that service tier too (``base_priority``, ``base_above_200k_tokens_priority``).
+
+    Example:
+        >>> listed_rate({"input_cost_per_token": 2.5e-06, "input_cost_per_token_priority":
+        ...              4.25e-06}, "input_cost_per_token", "priority")
+        Decimal('0.00000425')
+    """
+    suffix = "" if tier is None else f"(?:_{re.escape(tier)})?"
+    pattern = re.compile(rf"{re.escape(base)}(?:_above_\d+(?:\.\d+)?k?_tokens)?{suffix}")
+    rates = [
+        Decimal(str(value))
+        for key, value in entry.items()
+        if pattern.fullmatch(key) and isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    return max(rates) if rates else None
+
+
+def _cache_write_rate(
+    info: Any, ttl: Literal["5m", "1h"], entry: Mapping[str, Any], tier: str | None
+) -> Decimal | None:
+    """The price of a cache write of ``ttl``; from litellm's ``entry`` when there is one, the
+    highest it lists at any prompt length (long-context writes cost more than long-context
+    input) and for the call's service ``tier``."""
+    listed = listed_rate(entry, "cache_creation_input_token_cost", tier)
+    five_minutes: Decimal | None = listed if listed is not None else info.cache_write_cost_per_token
     if five_minutes is None:
         base: Decimal | None = info.input_cost_per_token_max or info.input_cost_per_token
         return None if base is None else base * _WRITE_OVER_INPUT[ttl]
     if ttl == "5m":
         return five_minutes
-    hour: Decimal | None = info.cache_write_1h_cost_per_token
+    listed = listed_rate(entry, "cache_creation_input_token_cost_above_1hr", tier)
+    hour: Decimal | None = listed if listed is not None else info.cache_write_1h_cost_per_token
     return hour if hour is not None else five_minutes * _HOUR_OVER_FIVE_MINUTES
 
 
@@ -408,9 +456,14 @@ def worst_case(
             problem=problem,
             missing=missing,
         )
+    # litellm's map lists prices that the model's info leaves out: long-context cache writes
+    # and each service tier's rates.
+    entry = lookup_litellm_entry(candidate.spec.model) if info.price_source == "litellm" else None
+    entry = entry or {}
+    tier = _service_tier(params)
     input_rates = [info.input_cost_per_token_max, info.input_cost_per_token]
     if facts.cache_ttl is not None:
-        input_rates.append(_cache_write_rate(info, facts.cache_ttl))
+        input_rates.append(_cache_write_rate(info, facts.cache_ttl, entry, tier))
     audio_rate = info.audio_input_cost_per_token
     if audio_rate is not None and facts.audio:
         input_rates.append(audio_rate)
@@ -422,6 +475,11 @@ def worst_case(
     modalities = params.get("modalities")
     if isinstance(modalities, (list, tuple)) and "audio" in modalities:
         output_rates.append(info.audio_output_cost_per_token)
+    if tier is not None:
+        input_rates.append(listed_rate(entry, "input_cost_per_token", tier))
+        if facts.audio:
+            input_rates.append(listed_rate(entry, "input_cost_per_audio_token", tier))
+        output_rates.append(listed_rate(entry, "output_cost_per_token", tier))
     input_rate = max(r for r in input_rates if r is not None)
     output_rate = max(r for r in output_rates if r is not None)
     cost = (input_tokens * input_rate + output_tokens * output_rate) * n
