@@ -183,8 +183,9 @@ class BudgetExceeded(BudgetError):
             or (
                 f"budget '{budget}' (scope {scope!r}"
                 + (f", window {window}" if window else "")
-                + f") would be exceeded: limit ${limit}, spent ${spent}, reserved ${reserved},"
-                f" this call may cost up to ${estimate}"
+                # ``:f``: ``str`` writes an amount under 10^-6 with an exponent (1E-7).
+                + f") would be exceeded: limit ${limit:f}, spent ${spent:f},"
+                f" reserved ${reserved:f}, this call may cost up to ${estimate:f}"
             )
         )
 

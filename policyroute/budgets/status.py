@@ -125,7 +125,13 @@ def _printable(text: str) -> str:
 
 
 def _amount(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    """``value`` in plain notation: ``str`` writes an amount under 10^-6 with an exponent.
+
+    Example:
+        >>> _amount(Decimal("1E-7")), _amount(Decimal("20")), _amount(None)
+        ('0.0000001', '20', None)
+    """
+    return None if value is None else f"{value:f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +172,7 @@ class BudgetStatusRow:
             "budget": self.budget,
             "scope": self.scope,
             "window": self.window,
-            "limit": str(self.limit),
+            "limit": f"{self.limit:f}",
             "spent": _amount(self.spent),
             "reserved": _amount(self.reserved),
             "expired": _amount(self.expired),

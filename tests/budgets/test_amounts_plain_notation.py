@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from budgets.helpers import attempt, budget, fixed_counter, policy
+from budgets.helpers import attempt, budget, candidate, fixed_counter, policy
 from policyroute.budgets import BudgetGuard, budget_status, format_status
 from policyroute.budgets.stores.base import BudgetStore, from_nano, to_nano
 from policyroute.errors import BudgetExceeded
+from policyroute.policy.model import PriceSpec
 
 D = Decimal
 NOW = 1_750_000_000.0  # 2025-06-15 UTC
@@ -39,3 +40,31 @@ def test_status_and_refusal_show_spend_of_whole_tens_plainly(store: BudgetStore)
     with pytest.raises(BudgetExceeded) as refused:
         guard.admit(attempt([daily], params=PARAMS))
     assert "spent $20," in str(refused.value)
+
+
+def test_status_and_refusal_show_amounts_below_a_millionth_plainly(store: BudgetStore) -> None:
+    # Decimal writes an amount under 10^-6 with an exponent: a tenth of a micro-dollar spent
+    # read ``1E-7`` in status and in the refusal, and a limit of $0.0000005 ``5E-7``.
+    tiny = budget("tiny", limit="0.0000005")
+    pol = policy([tiny])
+    guard = BudgetGuard(pol, store, clock=lambda: NOW, token_counter=fixed_counter(0))
+    thousandth = PriceSpec(input_per_mtok=D("0.001"), output_per_mtok=D("0.001"))
+    cheap = candidate(price=thousandth)  # 100 output tokens: $0.0000001
+    guard.settle(
+        guard.admit(attempt([tiny], cand=cheap, params={"max_tokens": 100})), D("0.0000001")
+    )
+
+    (row,) = budget_status(pol, store, now=NOW)
+    (entry,) = json.loads(format_status([row], "json"))
+    assert (entry["limit"], entry["spent"], entry["remaining"]) == (
+        "0.0000005",
+        "0.0000001",
+        "0.0000004",
+    )
+    for text in (format_status([row], "table"), format_status([row], "csv")):
+        assert "E-" not in text
+        assert "0.0000001" in text
+    with pytest.raises(BudgetExceeded) as refused:
+        guard.admit(attempt([tiny], cand=cheap, params={"max_tokens": 1000}))
+    assert "limit $0.0000005, spent $0.0000001, reserved $0," in str(refused.value)
+    assert "E-" not in str(refused.value)
