@@ -34,8 +34,10 @@ def format_price(per_token: Decimal | None) -> str:
     if per_token is None:
         return "?"
     per_mtok = (per_token * _MILLION).normalize()
-    cents = per_mtok.quantize(Decimal("0.01"))
-    return f"${cents}" if cents == per_mtok else f"${per_mtok:f}"
+    # Formatting rounds in the value's own precision; quantize() would need the context's
+    # 28 digits and raise on a price the schema allows, such as 1e30 per Mtok.
+    cents = f"{per_mtok:.2f}"
+    return f"${cents}" if Decimal(cents) == per_mtok else f"${per_mtok:f}"
 
 
 def order_note(
