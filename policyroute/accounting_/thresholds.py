@@ -21,9 +21,10 @@ import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
+from policyroute.budgets.stores.base import threshold_fraction
 from policyroute.costs.receipts import BudgetChargeLike
 from policyroute.errors import BudgetExceeded
 from policyroute.execution.hooks import Admission, AttemptInfo
@@ -33,6 +34,8 @@ __all__ = ["BudgetThresholdWarning", "ThresholdEvent", "ThresholdReporting", "ma
 # The accounting's loggers, whichever module of it logs: operators and tests configure these.
 _log = logging.getLogger("policyroute.accounting")
 _budget_log = logging.getLogger("policyroute.budgets")
+# Percentages are shown whole, whatever the thread's decimal context.
+_EXACT = Context(prec=28)
 
 
 class BudgetThresholdWarning(UserWarning):
@@ -75,7 +78,7 @@ class ThresholdEvent:
         """
         return (
             f"budget {self.budget!r} (scope {self.scope!r}, {self.window}) crossed "
-            f"{self.threshold:.0%} of ${self.limit}: spent ${self.spent.normalize():f},"
+            f"{_percent(self.threshold)} of ${self.limit:f}: spent ${self.spent.normalize():f},"
             f" remaining ${self.remaining.normalize():f}"
             + (
                 " (charged by reclaiming expired reservations of stopped processes at their"
@@ -84,6 +87,17 @@ class ThresholdEvent:
                 else ""
             )
         )
+
+
+def _percent(fraction: float) -> str:
+    """A ``warn_at`` fraction as the percentage the policy wrote: whole percents would read
+    0.995 as ``100%`` (before the budget is spent) and 0.005 as ``0%``.
+
+    Example:
+        >>> _percent(0.75), _percent(0.995), _percent(1.0)
+        ('75%', '99.5%', '100%')
+    """
+    return f"{threshold_fraction(fraction).scaleb(2, _EXACT).normalize(_EXACT):f}%"
 
 
 class ThresholdReporting:
