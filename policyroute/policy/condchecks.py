@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, FACT_ROOTS, fact_type
-from policyroute.policy.hints import did_you_mean
+from policyroute.policy.hints import boolean_word_hint, did_you_mean
 from policyroute.policy.load import JsonPath
 from policyroute.policy.regex_degree import slow_search
 from policyroute.policy.regex_risk import catastrophic
@@ -128,7 +128,12 @@ def _check_test(fact: str, test: Any, path: JsonPath, emit: Emit) -> None:
         problem = _impossible(kind, op, value)
         if problem:
             where = (*path, op) if isinstance(test, dict) else path
-            emit("PR117", where, f"{fact}: {problem}", hint=_TYPE_HINTS.get(kind))
+            hint = _TYPE_HINTS.get(kind)
+            if kind == "bool":
+                hint = (
+                    boolean_word_hint(value) or f"this fact is true or false: use e.g. {fact}: true"
+                )
+            emit("PR117", where, f"{fact}: {problem}", hint=hint)
 
 
 def _check_regex(pattern: str, path: JsonPath, emit: Emit) -> None:
@@ -190,7 +195,6 @@ def _shape(value: Any) -> str:
 
 
 _TYPE_HINTS = {
-    "bool": "this fact is true or false: use e.g. has_tools: true",
     "int": "this fact is a whole number: use eq, ne, in, nin, gt, gte, lt or lte",
     "str": "this fact is text: use eq, ne, in, nin, regex or contains",
     "str_or_null": "this fact is text or null: use eq, ne, in, nin, regex, contains or exists",

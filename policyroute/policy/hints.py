@@ -15,7 +15,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
-__all__ = ["did_you_mean", "with_hints"]
+__all__ = ["boolean_word_hint", "did_you_mean", "with_hints"]
+
+# YAML 1.1 read these words as booleans; YAML 1.2, which a policy is read as, reads them as text.
+_YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
@@ -35,3 +38,16 @@ def with_hints(unknown: Sequence[str], known: Iterable[str], *, quote: bool = Fa
         hint = did_you_mean(name, choices)
         named.append(f"{shown} ({hint})" if hint else shown)
     return ", ".join(named)
+
+
+def boolean_word_hint(value: object) -> str | None:
+    """What to write instead of text that YAML 1.1 read as a boolean (``yes``, ``off``), where
+    a boolean is wanted; ``None`` for any other value.
+
+    Example:
+        >>> boolean_word_hint("yes")
+        "YAML 1.2 reads 'yes' as text, not a boolean: write true or false"
+    """
+    if isinstance(value, str) and value.strip().lower() in _YAML11_BOOLEANS:
+        return f"YAML 1.2 reads {value!r} as text, not a boolean: write true or false"
+    return None

@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 from policyroute.policy.diagnostics import Diagnostic
-from policyroute.policy.hints import did_you_mean
+from policyroute.policy.hints import boolean_word_hint, did_you_mean
 from policyroute.policy.load import JsonPath, LoadedDocument, format_path
 
 __all__ = ["load_schema", "schema_diagnostics", "validator"]
@@ -109,10 +109,14 @@ def _key_hint(word: str, choices: Iterable[str]) -> str | None:
     return did_you_mean(word, choices) or _FOREIGN_KEYS.get(word.lower())
 
 
+def _types(schema: Mapping[str, Any]) -> set[str]:
+    types = schema.get("type", [])
+    return {types} if isinstance(types, str) else set(types)
+
+
 def _wants_text(schema: Mapping[str, Any]) -> bool:
     """Whether a schema takes text but neither numbers nor booleans (a name, a target)."""
-    types = schema.get("type", [])
-    names = {types} if isinstance(types, str) else set(types)
+    names = _types(schema)
     return "string" in names and names <= {"string", "array", "object"}
 
 
@@ -122,9 +126,7 @@ _NON_FINITE = frozenset({"nan", "inf", "infinity"})
 def _non_finite(schema: Mapping[str, Any], value: Any) -> bool:
     """Whether ``value`` spells infinity or not-a-number where the schema wants a number (YAML
     1.2 reads only ``.nan`` and ``.inf`` as numbers, which the loader refuses)."""
-    types = schema.get("type", [])
-    names = {types} if isinstance(types, str) else set(types)
-    wanted = bool(names & {"number", "integer"})
+    wanted = bool(_types(schema) & {"number", "integer"})
     return wanted and isinstance(value, str) and value.strip().lower().lstrip("+-") in _NON_FINITE
 
 
@@ -188,6 +190,8 @@ class _ErrorMapper:
                 hint = f"YAML reads this unquoted value as {what}; quote it to keep it text"
             elif _non_finite(schema, value):
                 hint = "YAML reads NaN and inf as text, and a call takes finite numbers only"
+            elif "boolean" in _types(schema):
+                hint = boolean_word_hint(value)
             self.emit("PR012", path, f"expected {expected}, got {_kind(value)}", hint=hint)
         elif kind in ("enum", "const"):
             allowed = schema["enum"] if kind == "enum" else [schema["const"]]
