@@ -18,7 +18,7 @@ Budgets are enforced against this bound, so every choice here errs high:
   for) audio output rates;
 - a call that asks for a service tier (``service_tier: priority``) is priced at the highest
   of the standard rates and that tier's, at any prompt length, as litellm prices an answer at
-  the tier that served it (:func:`listed_rate`);
+  the tier that served it (:func:`~policyroute.costs.pricing.listed_rate`);
 - the whole is multiplied by ``n``.
 
 litellm's counter does not measure audio or video: each such part is bounded from its length
@@ -36,7 +36,6 @@ Example:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -53,7 +52,7 @@ from policyroute.costs.media import (
     prompt_facts,
     without_media,
 )
-from policyroute.costs.pricing import lookup_litellm_entry
+from policyroute.costs.pricing import listed_rate, lookup_litellm_entry
 from policyroute.costs.token_cache import PrefixCounts
 from policyroute.errors import RequestError
 from policyroute.execution.response_format import JSON_INSTRUCTION, needs_instruction
@@ -67,7 +66,6 @@ __all__ = [
     "Estimate",
     "cache_write_ttl",
     "count_input_tokens",
-    "listed_rate",
     "output_bound",
     "schema_text",
     "worst_case",
@@ -150,26 +148,6 @@ _TIER_SUFFIXES = {
 def _service_tier(params: Mapping[str, Any]) -> str | None:
     tier = params.get("service_tier")
     return _TIER_SUFFIXES.get(tier.lower()) if isinstance(tier, str) else None
-
-
-def listed_rate(entry: Mapping[str, Any], base: str, tier: str | None = None) -> Decimal | None:
-    """The highest per-token rate litellm's map lists under ``base`` for any prompt length:
-    ``base`` itself and its long-context tiers (``base_above_200k_tokens``), and with ``tier``
-    those of that service tier too (``base_priority``, ``base_above_200k_tokens_priority``).
-
-    Example:
-        >>> listed_rate({"input_cost_per_token": 2.5e-06, "input_cost_per_token_priority":
-        ...              4.25e-06}, "input_cost_per_token", "priority")
-        Decimal('0.00000425')
-    """
-    suffix = "" if tier is None else f"(?:_{re.escape(tier)})?"
-    pattern = re.compile(rf"{re.escape(base)}(?:_above_\d+(?:\.\d+)?k?_tokens)?{suffix}")
-    rates = [
-        Decimal(str(value))
-        for key, value in entry.items()
-        if pattern.fullmatch(key) and isinstance(value, int | float) and not isinstance(value, bool)
-    ]
-    return max(rates) if rates else None
 
 
 def _cache_write_rate(

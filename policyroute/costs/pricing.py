@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 from policyroute.policy.model import ModelInfo, ModelSpec
 
-__all__ = ["litellm_model_data", "lookup_litellm_entry", "resolve_model_info"]
+__all__ = ["listed_rate", "litellm_model_data", "lookup_litellm_entry", "resolve_model_info"]
 
 _MILLION = Decimal(1_000_000)
 _PRICE_FILE = "model_prices_and_context_window_backup.json"
@@ -78,15 +79,27 @@ def _dec(value: Any) -> Decimal | None:
         return None
 
 
-def _tier_max(entry: Mapping[str, Any], base_key: str) -> Decimal | None:
-    """The highest price among ``base_key`` and its ``base_key_above_*`` tiers."""
-    prices = [
-        d
+def listed_rate(entry: Mapping[str, Any], base: str, tier: str | None = None) -> Decimal | None:
+    """The highest per-token rate litellm's map lists under ``base`` for any prompt length:
+    ``base`` itself and its long-context tiers (``base_above_200k_tokens``), and with ``tier``
+    those of that service tier too (``base_priority``, ``base_above_200k_tokens_priority``).
+    Other tiers' rates and batch rates (``base_batches``) are left out: a call is not billed
+    at them unless it asks.
+
+    Example:
+        >>> listed_rate({"input_cost_per_token": 2.5e-06, "input_cost_per_token_priority":
+        ...              4.25e-06}, "input_cost_per_token", "priority")
+        Decimal('0.00000425')
+    """
+    suffix = "" if tier is None else f"(?:_{re.escape(tier)})?"
+    pattern = re.compile(rf"{re.escape(base)}(?:_above_\d+(?:\.\d+)?k?_tokens)?{suffix}")
+    rates = [
+        rate
         for key, value in entry.items()
-        if key == base_key or key.startswith(base_key + "_above_")
-        if (d := _dec(value)) is not None
+        if pattern.fullmatch(key)
+        if (rate := _dec(value)) is not None
     ]
-    return max(prices) if prices else None
+    return max(rates) if rates else None
 
 
 def _int(value: Any) -> int | None:
@@ -144,8 +157,8 @@ def resolve_model_info(spec: ModelSpec) -> ModelInfo:
         cache_write_cost_per_token=_dec(entry.get("cache_creation_input_token_cost")),
         cache_write_1h_cost_per_token=_dec(entry.get("cache_creation_input_token_cost_above_1hr")),
         reasoning_cost_per_token=_dec(entry.get("output_cost_per_reasoning_token")),
-        input_cost_per_token_max=_tier_max(entry, "input_cost_per_token"),
-        output_cost_per_token_max=_tier_max(entry, "output_cost_per_token"),
+        input_cost_per_token_max=listed_rate(entry, "input_cost_per_token"),
+        output_cost_per_token_max=listed_rate(entry, "output_cost_per_token"),
         audio_input_cost_per_token=_dec(entry.get("input_cost_per_audio_token")),
         audio_output_cost_per_token=_dec(entry.get("output_cost_per_audio_token")),
         price_source="litellm" if inp is not None and out is not None else "none",

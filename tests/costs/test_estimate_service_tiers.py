@@ -121,3 +121,19 @@ def test_a_flex_call_is_still_bounded_by_the_standard_rates() -> None:
         request, cand, {"max_tokens": MAX_TOKENS, "service_tier": "flex"}, default_max_tokens=None
     )
     assert flex.cost == standard.cost
+
+
+def test_a_standard_call_is_not_bounded_at_another_tier_s_long_context_rates() -> None:
+    # Gemini 2.5 Pro lists $2.50/M input and $15/M output above 200k tokens, and $4.50/M and
+    # $27/M for priority traffic above 200k: a standard call is billed at most the former.
+    cand = candidate("gemini/gemini-2.5-pro")
+    request = Request(messages=MESSAGES)
+    standard = worst_case(request, cand, {"max_tokens": MAX_TOKENS}, default_max_tokens=None)
+    assert (standard.input_rate, standard.output_rate) == (Decimal("2.5e-6"), Decimal("1.5e-5"))
+    priority = worst_case(
+        request,
+        cand,
+        {"max_tokens": MAX_TOKENS, "service_tier": "priority"},
+        default_max_tokens=None,
+    )
+    assert (priority.input_rate, priority.output_rate) == (Decimal("4.5e-6"), Decimal("2.7e-5"))
