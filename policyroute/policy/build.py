@@ -56,7 +56,7 @@ def parse_duration(value: float | str) -> float:
     """Seconds in a duration: a number of seconds or ``<number><ms|s|m|h|d>``."""
     if isinstance(value, (int, float)):
         return float(value)
-    match = _DURATION.match(value)
+    match = _DURATION.fullmatch(value)
     if match is None:
         raise ValueError(f"not a duration: {value!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]

@@ -36,7 +36,7 @@ def env_names(text: str) -> list[str]:
 
 def is_single_ref(text: str) -> bool:
     """Whether ``text`` is exactly one well-formed ``${VAR}`` reference."""
-    return _SINGLE.match(text) is not None
+    return _SINGLE.fullmatch(text) is not None
 
 
 def is_env_allowed(path: JsonPath) -> bool:
@@ -96,7 +96,7 @@ def check_env(c: Checker) -> None:
             )
             continue
         if text.count("${") != len(env_names(text)) or any(
-            not _VAR.match(n) for n in env_names(text)
+            not _VAR.fullmatch(n) for n in env_names(text)
         ):
             c.emit(
                 "PR126",

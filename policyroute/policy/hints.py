@@ -25,7 +25,11 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """``did you mean '<choice>'?`` for the choice closest to ``word``, ``None`` if none is
     close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    if not close:
+        return None
+    # a line break or another control character would split the diagnostic's line
+    shown = f"'{close[0]}'" if close[0].isprintable() else repr(close[0])
+    return f"did you mean {shown}?"
 
 
 def with_hints(unknown: Sequence[str], known: Iterable[str], *, quote: bool = False) -> str:

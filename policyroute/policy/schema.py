@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
@@ -75,12 +76,55 @@ def load_schema() -> Mapping[str, Any]:
     return schema
 
 
+def ecma_pattern(pattern: str) -> str:
+    """``pattern`` for Python's ``re`` with each ``$`` anchor made ``\\Z``.
+
+    JSON Schema's ``pattern`` is an ECMA-262 regex, whose ``$`` holds only at the end of the
+    text, as editors check it; Python's ``$`` also holds before a final line break, so
+    jsonschema let ``name: "demo\\n"`` (or a ``|`` block scalar) through every anchored pattern.
+
+    Example:
+        >>> ecma_pattern(r"^[a-z$]+\\$$")
+        '^[a-z$]+\\\\$\\\\Z'
+    """
+    out: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            out.append(r"\Z")
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(ecma_pattern(pattern))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Mapping[str, Any]) -> Any:
+    from jsonschema import ValidationError
+
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 @functools.lru_cache(maxsize=1)
 def validator() -> Any:
-    """A ``Draft202012Validator`` for the policy schema, built once per process."""
-    from jsonschema import Draft202012Validator
+    """A ``Draft202012Validator`` for the policy schema, built once per process, reading
+    ``pattern`` as ECMA-262 does (see :func:`ecma_pattern`)."""
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(load_schema())
+    checker = validators.extend(Draft202012Validator, {"pattern": _pattern})
+    return checker(load_schema())
 
 
 def schema_diagnostics(doc: LoadedDocument) -> list[Diagnostic]:
