@@ -52,6 +52,7 @@ __all__ = [
     "has_thinking",
     "messages_for",
     "origin_of",
+    "provider_and_name",
     "signed_blocks",
     "standard_blocks",
     "thinking_in_content",
@@ -70,8 +71,14 @@ _CLAUDE_HOSTS: Final = frozenset({"bedrock", "vertex_ai", "azure_ai"})
 _ANTHROPIC_API_HOST: Final = "api.anthropic.com"
 
 
-def _provider(spec: ModelSpec) -> tuple[str, str]:
-    """The litellm provider of ``spec`` and the model name after its prefix."""
+def provider_and_name(spec: ModelSpec) -> tuple[str, str]:
+    """The litellm provider of ``spec`` and the model name after its prefix.
+
+    Example:
+        >>> from policyroute.policy.model import ModelSpec
+        >>> provider_and_name(ModelSpec(alias="s", model="anthropic/claude-sonnet-4-5"))
+        ('anthropic', 'claude-sonnet-4-5')
+    """
     given = spec.params.get("custom_llm_provider")
     model = spec.model
     prefix, slash, rest = model.partition("/")
@@ -93,7 +100,7 @@ def anthropic_format(spec: ModelSpec) -> bool:
         >>> anthropic_format(ModelSpec(alias="b", model="bedrock/anthropic.claude-3-7-sonnet"))
         True
     """
-    provider, name = _provider(spec)
+    provider, name = provider_and_name(spec)
     return provider == "anthropic" or (provider in _CLAUDE_HOSTS and "claude" in name.lower())
 
 
@@ -106,7 +113,7 @@ def origin_of(spec: ModelSpec) -> str:
         >>> origin_of(ModelSpec(alias="k", model="anthropic/kimi", api_base="https://k.example"))
         'anthropic:https://k.example:kimi'
     """
-    provider, name = _provider(spec)
+    provider, name = provider_and_name(spec)
     if anthropic_format(spec) and provider in _FIRST_PARTY_PROVIDERS:
         base = spec.api_base
         if (

@@ -16,9 +16,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
+from policyroute._lazy import import_litellm
+from policyroute._thinking import anthropic_format, provider_and_name
 from policyroute.costs.estimate import Estimate
+from policyroute.policy.model import ModelSpec
 
-__all__ = ["MIN_THINKING_BUDGET", "max_tokens_within", "thinking_within"]
+__all__ = ["MIN_THINKING_BUDGET", "effort_thinking", "max_tokens_within", "thinking_within"]
 
 MIN_THINKING_BUDGET = 1024
 """Anthropic's smallest extended-thinking ``budget_tokens``."""
@@ -35,6 +38,31 @@ def max_tokens_within(estimate: Estimate, money: Decimal) -> int | None:
     if estimate.output_rate <= 0:
         return estimate.output_tokens
     return min(estimate.output_tokens, math.floor(room / estimate.output_rate))
+
+
+def effort_thinking(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The extended thinking litellm makes of the call's ``reasoning_effort`` for an
+    Anthropic-format deployment, when the call does not give ``thinking`` itself.
+
+    litellm turns ``reasoning_effort: high`` into ``thinking.budget_tokens`` 4096 on Claude,
+    whatever ``max_tokens`` is: a clamp below that budget needs the thinking written out,
+    lowered with :func:`thinking_within`, in place of the effort. ``None`` when the call sets
+    no effort, gives ``thinking``, or the deployment is not Anthropic's format; an effort
+    litellm cannot map is left for litellm to refuse.
+    """
+    effort = params.get("reasoning_effort")
+    if not isinstance(effort, str) or params.get("thinking") is not None:
+        return None
+    if not anthropic_format(spec):
+        return None
+    provider, name = provider_and_name(spec)
+    try:
+        mapped = import_litellm().AnthropicConfig.map_reasoning_effort(
+            effort, model=name, custom_llm_provider=provider
+        )
+    except Exception:
+        return None
+    return dict(mapped) if isinstance(mapped, Mapping) else None
 
 
 def thinking_within(thinking: Any, max_tokens: int) -> dict[str, Any] | Literal[False] | None:

@@ -36,7 +36,7 @@ from policyroute.budgets.charges import (
     reclaimed_charges,
     settled_charges,
 )
-from policyroute.budgets.clamp import MIN_THINKING_BUDGET, thinking_within
+from policyroute.budgets.clamp import MIN_THINKING_BUDGET, effort_thinking, thinking_within
 from policyroute.budgets.planning import LinePlanner
 from policyroute.budgets.refusal import (
     Refusal,
@@ -407,7 +407,9 @@ class BudgetGuard:
             # Every output limit the call gives is lowered: the provider may honour either.
             keys = [k for k in OUTPUT_LIMIT_KEYS if k in params] or ["max_tokens"]
             new_params = {**params, **dict.fromkeys(keys, clamped)}
-            thinking = thinking_within(params.get("thinking"), clamped)
+            # Thinking asked for as reasoning_effort is written out, so that it can be lowered.
+            effort = effort_thinking(attempt.candidate.spec, params)
+            thinking = thinking_within(params.get("thinking") or effort, clamped)
             if thinking is False:
                 raise exceeded(
                     refusal,
@@ -418,6 +420,8 @@ class BudgetGuard:
                 )
             if thinking is not None:
                 new_params["thinking"] = thinking
+                if effort is not None:
+                    del new_params["reasoning_effort"]
             return new_params, estimate.cost_with_output(clamped)
         raise exceeded(refusal, amount)
 

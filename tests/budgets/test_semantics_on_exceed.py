@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from budgets.helpers import attempt, budget, fixed_counter, policy
+import policyroute
+from budgets.helpers import attempt, budget, candidate, fixed_counter, policy
 from policyroute.budgets import BudgetGuard, MemoryStore
 from policyroute.errors import BudgetExceeded
 from policyroute.policy.model import BudgetSpec, OnExceed, WindowSpec
+from policyroute.routing.decision import Candidate
+from policyroute.testing import FakeProvider
 
 D = Decimal
 NOW = 1_750_000_000.0
@@ -146,3 +150,78 @@ def test_a_clamp_that_leaves_no_room_for_thinking_refuses() -> None:
     b = budget(limit="0.001", on_exceed=CLAMP)
     with pytest.raises(BudgetExceeded, match="thinking"):
         _guard(b).admit(attempt([b], params={"max_tokens": 4096, "thinking": THINKING}))
+
+
+CLAUDE = candidate("claude", "anthropic/claude-sonnet-4-5-20250929")
+
+
+def test_a_clamp_writes_out_and_lowers_the_thinking_a_reasoning_effort_asks_for() -> None:
+    # litellm makes reasoning_effort "high" a thinking budget of 4096 tokens on Claude, which
+    # Anthropic refuses under a max_tokens of 2099: the clamp sends the thinking it can afford.
+    b = budget(limit="0.0022", on_exceed=CLAMP)
+    params = {"max_tokens": 4096, "reasoning_effort": "high"}
+    admission = _guard(b).admit(attempt([b], cand=CLAUDE, params=params))
+    assert admission.params == {
+        "max_tokens": 2099,
+        "thinking": {"type": "enabled", "budget_tokens": 2098},
+    }
+
+
+@pytest.mark.parametrize(
+    ("cand", "effort"),
+    [
+        (CLAUDE, "low"),  # 1024 tokens of thinking fit under 2099
+        (candidate("opus", "anthropic/claude-opus-4-6"), "high"),  # adaptive: no budget
+        (candidate("gpt", "openai/o3-mini"), "high"),  # OpenAI's effort bounds nothing
+    ],
+)
+def test_a_clamp_keeps_a_reasoning_effort_whose_thinking_fits(cand: Candidate, effort: str) -> None:
+    b = budget(limit="0.0022", on_exceed=CLAMP)
+    params = {"max_tokens": 4096, "reasoning_effort": effort}
+    admission = _guard(b).admit(attempt([b], cand=cand, params=params))
+    assert admission.params == {"max_tokens": 2099, "reasoning_effort": effort}
+
+
+def test_a_clamp_that_leaves_no_room_for_a_reasoning_efforts_thinking_refuses() -> None:
+    b = budget(limit="0.001", on_exceed=CLAMP)
+    params = {"max_tokens": 4096, "reasoning_effort": "medium"}
+    with pytest.raises(BudgetExceeded, match="thinking"):
+        _guard(b).admit(attempt([b], cand=CLAUDE, params=params))
+
+
+CLAUDE_POLICY = """\
+policyroute: 1
+name: clamped-effort
+models:
+  claude:
+    model: anthropic/claude-sonnet-4-5-20250929
+    api_base: {base}
+    api_key: ${{PR_FAULT_KEY}}
+    price: {{input_per_mtok: 1, output_per_mtok: 1}}
+routes:
+  - name: default
+    to: claude
+budgets:
+  - name: per-call
+    limit_usd: 0.003
+    window: call
+    on_exceed: {{clamp_max_tokens: {{min_tokens: 100}}}}
+store: {{backend: memory}}
+receipts: {{sink: none}}
+"""
+
+
+def test_a_clamped_call_with_a_reasoning_effort_sends_thinking_below_max_tokens(
+    tmp_path: Path, fake_provider: FakeProvider
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(CLAUDE_POLICY.format(base=fake_provider.anthropic_base), encoding="utf-8")
+    policyroute.completion(
+        policy=str(policy), messages=[{"role": "user", "content": "hi"}], reasoning_effort="high"
+    )
+    (sent,) = fake_provider.requests
+    assert sent.body["max_tokens"] < 4096
+    assert sent.body["thinking"] == {
+        "type": "enabled",
+        "budget_tokens": sent.body["max_tokens"] - 1,
+    }
