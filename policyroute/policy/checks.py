@@ -372,8 +372,15 @@ def _check_budgets(c: Checker) -> None:
                     hint=did_you_mean(rname, routes),
                 )
         warn = [w for w in _list(budget.get("warn_at")) if isinstance(w, (int, float))]
-        if any(b <= a for a, b in itertools.pairwise(warn)):
-            c.emit("PR123", ("budgets", i, "warn_at"), "warn_at fractions must be ascending")
+        wrong = next(((a, b) for a, b in itertools.pairwise(warn) if b <= a), None)
+        if wrong is not None:
+            c.emit(
+                "PR123",
+                ("budgets", i, "warn_at"),
+                "warn_at fractions must be strictly ascending,"
+                f" but {wrong[1]:g} follows {wrong[0]:g}",
+                hint="list each fraction once, smallest first",
+            )
     _check_downgrade_cycles(c, routes)
 
 
