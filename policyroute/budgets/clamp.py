@@ -51,6 +51,8 @@ def effort_thinking(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any
     litellm cannot map is left for litellm to refuse.
     """
     effort = params.get("reasoning_effort")
+    if isinstance(effort, Mapping):  # litellm also takes {"effort": "high", "summary": ...}
+        effort = effort.get("effort")
     if not isinstance(effort, str) or params.get("thinking") is not None:
         return None
     if not anthropic_format(spec):

@@ -155,11 +155,14 @@ def test_a_clamp_that_leaves_no_room_for_thinking_refuses() -> None:
 CLAUDE = candidate("claude", "anthropic/claude-sonnet-4-5-20250929")
 
 
-def test_a_clamp_writes_out_and_lowers_the_thinking_a_reasoning_effort_asks_for() -> None:
+@pytest.mark.parametrize("effort", ["high", {"effort": "high", "summary": "concise"}])
+def test_a_clamp_writes_out_and_lowers_the_thinking_a_reasoning_effort_asks_for(
+    effort: object,
+) -> None:
     # litellm makes reasoning_effort "high" a thinking budget of 4096 tokens on Claude, which
     # Anthropic refuses under a max_tokens of 2099: the clamp sends the thinking it can afford.
     b = budget(limit="0.0022", on_exceed=CLAMP)
-    params = {"max_tokens": 4096, "reasoning_effort": "high"}
+    params = {"max_tokens": 4096, "reasoning_effort": effort}
     admission = _guard(b).admit(attempt([b], cand=CLAUDE, params=params))
     assert admission.params == {
         "max_tokens": 2099,
