@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from policyroute._fields import read as _get  # noqa: F401  (tests read it from here)
+from policyroute._fields import read as _get
 from policyroute._lazy import import_litellm
 from policyroute.costs.estimated_mark import mark_usage_estimated, usage_estimated
 from policyroute.costs.usage_read import (
@@ -156,7 +156,7 @@ def _litellm_usage(usage: Usage) -> Any:
     )
 
 
-def cost_from_usage(usage: Usage, candidate: Candidate) -> CostResult:
+def cost_from_usage(usage: Usage, candidate: Candidate, *, service_tier: Any = None) -> CostResult:
     """The cost of ``usage`` on ``candidate``'s deployment, without a full response.
 
     For a stream cut midway (the usage seen so far) and for provider errors that billed the
@@ -180,7 +180,9 @@ def cost_from_usage(usage: Usage, candidate: Candidate) -> CostResult:
     litellm = import_litellm()
     try:
         prompt_cost, completion_cost = litellm.cost_per_token(
-            model=candidate.model, usage_object=_litellm_usage(usage)
+            model=candidate.model,
+            usage_object=_litellm_usage(usage),
+            service_tier=service_tier if isinstance(service_tier, str) else None,
         )
         total = float(prompt_cost) + float(completion_cost)
     except Exception as exc:  # litellm raises bare Exceptions for unmapped models
@@ -225,7 +227,7 @@ def actual_cost(
         usage = Usage() if raw is None else _usage_from_object(raw)
     sound = sound_usage(usage, candidate.model)
     if info.price_source == "policy" or sound is not usage:
-        return cost_from_usage(sound, candidate)
+        return cost_from_usage(sound, candidate, service_tier=_get(response, "service_tier"))
     known = _litellm_reported_cost(response) if use_attached else None
     if known is not None:
         return CostResult(known, "litellm")
@@ -234,9 +236,9 @@ def actual_cost(
         cost = float(litellm.completion_cost(completion_response=response, model=candidate.model))
     except Exception as exc:  # e.g. a plain dict litellm cannot read; price the usage instead
         _log.debug("litellm.completion_cost failed for %s: %s", candidate, exc)
-        return cost_from_usage(usage, candidate)
+        return cost_from_usage(usage, candidate, service_tier=_get(response, "service_tier"))
     if not math.isfinite(cost) or cost < 0:
-        return cost_from_usage(usage, candidate)
+        return cost_from_usage(usage, candidate, service_tier=_get(response, "service_tier"))
     return CostResult(to_decimal(cost), "litellm")
 
 
@@ -346,7 +348,8 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
             cache_write_tokens=usage.cache_write_tokens,
             cache_write_1h_tokens=usage.cache_write_1h_tokens,
         )
-    cost = cost_from_usage(usage, candidate)
+    # The provider's usage (which may name the tier served) never arrived: the tier asked for.
+    cost = cost_from_usage(usage, candidate, service_tier=attempt.params.get("service_tier"))
     return usage, dataclasses.replace(cost, usage_estimated=True) if estimated else cost
 
 

@@ -3,6 +3,7 @@ reported as reported, the rest counted locally, and the cost says it was."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -88,3 +89,22 @@ def test_an_answer_is_not_estimated() -> None:
     usage, cost = _cost("ok", answer, usage=None)
     assert usage == Usage(input_tokens=1500, output_tokens=9)
     assert not cost.usage_estimated
+
+
+def test_a_cut_stream_that_asked_for_priority_is_charged_the_priority_rates() -> None:
+    # OpenAI bills a priority call at its priority rates (gpt-4o: $4.25/M in, $17/M out
+    # against $2.50/M and $10/M), as litellm prices its answer; so is what it billed of a
+    # stream cut before its usage arrived.
+    cand = candidate("openai/gpt-4o")
+    attempt = _Attempt(cand)
+    attempt.params = {"stream": True, "service_tier": "priority"}
+    reported = Usage(input_tokens=1000)
+    outcome = AttemptOutcome(
+        status="interrupted", response=PARTIAL, usage=reported, provider_billed=True
+    )
+    usage, cost = attempt_cost(attempt, outcome)  # type: ignore[arg-type]
+    assert (usage.input_tokens, usage.output_tokens) == (1000, 2)
+    assert cost.cost == Decimal("0.004284")
+    # Failed after the provider billed the input: the input at the priority rate.
+    failed = AttemptOutcome(status="error", response=None, usage=reported, provider_billed=True)
+    assert attempt_cost(attempt, failed)[1].cost == Decimal("0.00425")  # type: ignore[arg-type]
