@@ -14,8 +14,8 @@ Budgets are enforced against this bound, so every choice here errs high:
 - input is priced at the highest tier, and at the cache-write price when the prompt asks for
   caching (more than plain input on Anthropic; the hour-long price for ``ttl: 1h``), and at
   the audio price when the prompt holds audio;
-- output is priced at the highest of the output, reasoning and (when audio output is asked
-  for) audio output rates;
+- output is priced at the highest of the output, reasoning, image output (a model that can
+  draw) and (when audio output is asked for) audio output rates;
 - a call that asks for a service tier (``service_tier: priority``) is priced at the highest
   of the standard rates and that tier's, at any prompt length, as litellm prices an answer at
   the tier that served it (:func:`~policyroute.costs.pricing.listed_rate`);
@@ -453,6 +453,9 @@ def worst_case(
     modalities = params.get("modalities")
     if isinstance(modalities, (list, tuple)) and "audio" in modalities:
         output_rates.append(info.audio_output_cost_per_token)
+    # Images a model draws are billed per token at their own rate (Gemini's image models: 12x
+    # their text rate), whether or not the call named the image modality.
+    output_rates.append(listed_rate(entry, "output_cost_per_image_token", tier))
     if tier is not None:
         input_rates.append(listed_rate(entry, "input_cost_per_token", tier))
         if facts.audio:
