@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
@@ -21,23 +21,47 @@ from policyroute._thinking import anthropic_format, provider_and_name
 from policyroute.costs.estimate import Estimate
 from policyroute.policy.model import ModelSpec
 
-__all__ = ["MIN_THINKING_BUDGET", "effort_thinking", "max_tokens_within", "thinking_within"]
+__all__ = [
+    "EXACT",
+    "MIN_THINKING_BUDGET",
+    "clamped_cost",
+    "effort_thinking",
+    "max_tokens_within",
+    "thinking_within",
+]
 
 MIN_THINKING_BUDGET = 1024
 """Anthropic's smallest extended-thinking ``budget_tokens``."""
 
 _ONE_NANO = Decimal("1e-9")
+EXACT = Context(prec=60)
+"""The clamp's arithmetic runs in this context, not the thread's: rounded to an application's
+low ``getcontext().prec``, the room left read more than it is, and the clamped call was
+refused by the store instead of fitting (60 digits hold any amount a store can)."""
 
 
 def max_tokens_within(estimate: Estimate, money: Decimal) -> int | None:
     """The largest max_tokens whose worst case costs at most ``money``; None if none does."""
-    # One nano-dollar of slack: stores round charges up to whole nano-dollars.
-    room = money / estimate.n - estimate.input_tokens * estimate.input_rate - _ONE_NANO
-    if room < 0:
-        return None
-    if estimate.output_rate <= 0:
-        return estimate.output_tokens
-    return min(estimate.output_tokens, math.floor(room / estimate.output_rate))
+    with localcontext(EXACT):
+        # One nano-dollar of slack: stores round charges up to whole nano-dollars.
+        room = money / estimate.n - estimate.input_tokens * estimate.input_rate - _ONE_NANO
+        if room < 0:
+            return None
+        if estimate.output_rate <= 0:
+            return estimate.output_tokens
+        return min(estimate.output_tokens, math.floor(room / estimate.output_rate))
+
+
+def clamped_cost(estimate: Estimate, max_tokens: int) -> Decimal:
+    """The worst case of ``estimate`` with its output capped at ``max_tokens``, exact.
+
+    Example:
+        >>> est = Estimate(0, 2_000_000, Decimal(2), True, output_rate=Decimal("1e-6"))
+        >>> clamped_cost(est, 1_234_567)
+        Decimal('1.234567')
+    """
+    with localcontext(EXACT):
+        return estimate.cost_with_output(max_tokens)
 
 
 def effort_thinking(spec: ModelSpec, params: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -36,7 +36,12 @@ from policyroute.budgets.charges import (
     reclaimed_charges,
     settled_charges,
 )
-from policyroute.budgets.clamp import MIN_THINKING_BUDGET, effort_thinking, thinking_within
+from policyroute.budgets.clamp import (
+    MIN_THINKING_BUDGET,
+    clamped_cost,
+    effort_thinking,
+    thinking_within,
+)
 from policyroute.budgets.planning import LinePlanner
 from policyroute.budgets.refusal import (
     Refusal,
@@ -422,7 +427,7 @@ class BudgetGuard:
                 new_params["thinking"] = thinking
                 if effort is not None:
                     del new_params["reasoning_effort"]
-            return new_params, estimate.cost_with_output(clamped)
+            return new_params, clamped_cost(estimate, clamped)
         raise exceeded(refusal, amount)
 
     def _first_downgrade(self, request_id: str, target: str) -> bool:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Literal
 
 from policyroute.budgets.charges import ReservedLine
-from policyroute.budgets.clamp import max_tokens_within
+from policyroute.budgets.clamp import EXACT, max_tokens_within
 from policyroute.budgets.stores.base import LineState, ReserveResult
 from policyroute.costs.estimate import Estimate
 from policyroute.errors import BudgetError, BudgetExceeded
@@ -86,7 +86,7 @@ def breaking_refusal(
         state = states.get(rl.key) if rl.window.persistent else None
         spent = state.spent if state is not None else Decimal(0)
         reserved = state.reserved if state is not None else Decimal(0)
-        if spent + reserved + amount > rl.budget.limit_usd:
+        if EXACT.add(EXACT.add(spent, reserved), amount) > rl.budget.limit_usd:
             return Refusal(rl, spent, reserved)
     return None
 
@@ -96,10 +96,11 @@ def clamped_max_tokens(
 ) -> int | None:
     """The largest max_tokens whose worst case fits every line, or None if none does."""
     remaining = []
-    for rl in lines:
-        state = states.get(rl.key)
-        if rl.window.persistent and state is not None:
-            remaining.append(rl.budget.limit_usd - state.spent - state.reserved)
-        else:
-            remaining.append(rl.budget.limit_usd)
+    with localcontext(EXACT):
+        for rl in lines:
+            state = states.get(rl.key)
+            if rl.window.persistent and state is not None:
+                remaining.append(rl.budget.limit_usd - state.spent - state.reserved)
+            else:
+                remaining.append(rl.budget.limit_usd)
     return max_tokens_within(estimate, min(remaining))

@@ -19,7 +19,7 @@ from policyroute.budgets.stores.base import (
     to_nano,
 )
 from policyroute.errors import BudgetExceeded
-from policyroute.policy.model import WindowSpec
+from policyroute.policy.model import OnExceed, WindowSpec
 
 D = Decimal
 NOW = 1_750_000_000.0  # 2025-06-15 UTC
@@ -94,3 +94,35 @@ def test_a_per_call_threshold_fires_on_time_under_a_low_precision_context() -> N
     )
 
     assert charge.thresholds_crossed == (0.5,)
+
+
+def test_a_clamp_fits_the_budget_under_a_low_precision_context(
+    store: BudgetStore, low_precision: None
+) -> None:
+    # $1.23456789 pays for 1,234,567 output tokens at $1 per million. Rounded to six digits,
+    # the room read $1.23457, 1,234,570 tokens, whose cost the store refused three times over:
+    # the call was refused instead of clamped.
+    clamps = budget("clamps", limit="1.23456789", on_exceed=OnExceed("clamp_max_tokens"))
+    guard = BudgetGuard(policy([clamps]), store, clock=lambda: NOW, token_counter=fixed_counter(0))
+
+    admission = guard.admit(attempt([clamps], params={"max_tokens": 2_000_000}))
+
+    assert admission.params["max_tokens"] == 1_234_567
+    assert admission.estimate == D("1.234567")
+
+
+def test_a_clamp_beside_a_blocking_budget_it_fits_is_not_refused_under_a_low_precision_context(
+    store: BudgetStore, low_precision: None
+) -> None:
+    # The clamp budget refuses $2 of worst case, which the blocking one takes: $0.000006 spent
+    # plus $2 is $2.000006, under its $2.000008. Rounded to six digits the sum read $2.00001,
+    # over, and the blocking budget refused the call instead of letting the clamp fit it.
+    clamps = budget("clamps", limit="1.23456789", on_exceed=OnExceed("clamp_max_tokens"))
+    blocks = budget("blocks", limit="2.000008")
+    pol = policy([clamps, blocks])
+    guard = BudgetGuard(pol, store, clock=lambda: NOW, token_counter=fixed_counter(0))
+    guard.settle(guard.admit(attempt([blocks], params={"max_tokens": 6})), D("0.000006"))
+
+    admission = guard.admit(attempt([clamps, blocks], params={"max_tokens": 2_000_000}))
+
+    assert admission.params["max_tokens"] == 1_234_567
