@@ -51,11 +51,12 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from policyroute._display_width import display_width, pad
+from policyroute.budgets.clamp import EXACT
 from policyroute.budgets.stores import BudgetStore, open_store
 from policyroute.budgets.stores.memory import MemoryStore
 from policyroute.budgets.windows import GLOBAL_SCOPE, budget_prefix, parse_line_key, window_for
@@ -227,7 +228,8 @@ def _budget_rows(budget: BudgetSpec, store: BudgetStore, moment: float) -> list[
         # Lines of earlier windows may outlive them in the store (until they expire).
         if window_key != window.key:
             continue
-        left = max(Decimal(0), budget.limit_usd - state.spent - state.reserved)
+        with localcontext(EXACT):  # exact, whatever the application's decimal context
+            left = max(Decimal(0), budget.limit_usd - state.spent - state.reserved)
         rows.append(
             BudgetStatusRow(
                 budget.name,

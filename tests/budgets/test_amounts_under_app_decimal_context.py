@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from budgets.helpers import attempt, budget, fixed_counter, make_store, policy
-from policyroute.budgets import BudgetGuard
+from policyroute.budgets import BudgetGuard, budget_status
 from policyroute.budgets.stores.base import (
     BudgetStore,
     crossed_thresholds,
@@ -126,3 +126,16 @@ def test_a_clamp_beside_a_blocking_budget_it_fits_is_not_refused_under_a_low_pre
     admission = guard.admit(attempt([clamps, blocks], params={"max_tokens": 2_000_000}))
 
     assert admission.params["max_tokens"] == 1_234_567
+
+
+def test_status_shows_the_exact_remaining_under_a_low_precision_context(
+    store: BudgetStore, low_precision: None
+) -> None:
+    daily = budget("daily", limit="1.23456789")
+    pol = policy([daily])
+    guard = BudgetGuard(pol, store, clock=lambda: NOW, token_counter=fixed_counter(0))
+    guard.settle(guard.admit(attempt([daily], params={"max_tokens": 1})), D("0.000001"))
+
+    (row,) = budget_status(pol, store, now=NOW)
+
+    assert row.remaining == D("1.23456689")  # not 1.23457, the six digits the context keeps
