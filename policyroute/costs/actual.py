@@ -127,7 +127,7 @@ def _price_from_info(usage: Usage, info: ModelInfo) -> Decimal:
         cost += Decimal(write) * write_rate
     if reasoning_rate is not None:
         cost += Decimal(reasoning) * reasoning_rate
-    return cost.quantize(QUANTUM)
+    return cost.quantize(QUANTUM, context=_WIDE)  # the app's context may be too narrow
 
 
 def _litellm_usage(usage: Usage) -> Any:

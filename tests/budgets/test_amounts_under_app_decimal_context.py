@@ -7,10 +7,19 @@ from __future__ import annotations
 import decimal
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from budgets.helpers import attempt, budget, fixed_counter, make_store, policy
+import policyroute
+from budgets.helpers import (
+    attempt,
+    budget,
+    fixed_counter,
+    make_store,
+    policy,
+    write_store_policy,
+)
 from policyroute.budgets import BudgetGuard, budget_status
 from policyroute.budgets.stores.base import (
     BudgetStore,
@@ -19,7 +28,9 @@ from policyroute.budgets.stores.base import (
     to_nano,
 )
 from policyroute.errors import BudgetExceeded
+from policyroute.policy.loader import load_policy
 from policyroute.policy.model import OnExceed, WindowSpec
+from policyroute.testing import FakeProvider
 
 D = Decimal
 NOW = 1_750_000_000.0  # 2025-06-15 UTC
@@ -139,3 +150,19 @@ def test_status_shows_the_exact_remaining_under_a_low_precision_context(
     (row,) = budget_status(pol, store, now=NOW)
 
     assert row.remaining == D("1.23456689")  # not 1.23457, the six digits the context keeps
+
+
+def test_an_answer_priced_by_the_policy_is_charged_under_a_low_precision_context(
+    tmp_path: Path, fake_provider: FakeProvider
+) -> None:
+    # Pricing rounded the cost to the context's six digits with quantize, which raises there:
+    # the answer was charged $0, and a budget under such a context was never spent.
+    path = write_store_policy(
+        tmp_path / "policy.yaml", fake_provider.openai_base, "{backend: sqlite, path: b.sqlite3}"
+    )
+    with decimal.localcontext() as ctx:
+        ctx.prec = 6
+        policyroute.completion(policy=str(path), messages=[{"role": "user", "content": "hi"}])
+
+    (row,) = budget_status(load_policy(path))
+    assert row.spent == D("0.013")  # 7 input tokens at $0.001, 3 output tokens at $0.002
