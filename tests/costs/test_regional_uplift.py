@@ -1,0 +1,126 @@
+"""A deployment served from a regional endpoint is charged the region's uplift, streamed or not.
+
+OpenAI bills requests to its regional hosts (``eu.api.openai.com``, ``us.api.openai.com``) 10%
+more on the models that list it; litellm prices the answers it returns at that uplift (from the
+``api_base``), but ``completion_cost`` of a response adds it only when told the region, as for
+a stream assembled afterwards. Vertex AI's regional endpoints (every location but ``global``,
+``us-central1`` by default) are the same.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import litellm
+import pytest
+import respx
+
+import policyroute
+from policyroute.costs.actual import actual_cost, cost_from_usage
+from policyroute.execution.hooks import Usage
+
+from .helpers import FAKE_KEY, candidate
+
+MODEL = "gpt-5.4-nano"
+MESSAGES = [{"role": "user", "content": "hello"}]
+USAGE = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+POLICY = """
+policyroute: 1
+name: regional
+models:
+  m:
+    model: openai/{model}
+    api_base: https://eu.api.openai.com/v1
+    api_key: ${{PR_REGION_KEY}}
+routes:
+  - name: default
+    to: m
+receipts: {{sink: none}}
+"""
+
+
+def _sse() -> bytes:
+    head = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+    events = [
+        {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}}]},
+        {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {**head, "choices": [], "usage": USAGE},
+    ]
+    text = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    return text.encode()
+
+
+def _body() -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-eu",
+        "object": "chat.completion",
+        "created": 1,
+        "model": MODEL,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+        ],
+        "usage": USAGE,
+    }
+
+
+def test_an_eu_hosted_answer_costs_the_same_streamed_or_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PR_REGION_KEY", FAKE_KEY)
+    policy = POLICY.format(model=MODEL)
+    with respx.mock(assert_all_called=True) as mock:
+        route = mock.post(url__regex=r"https://eu\.api\.openai\.com/.*")
+        route.mock(return_value=httpx.Response(200, json=_body()))
+        response = policyroute.completion(policy=policy, messages=MESSAGES, max_tokens=500)
+        route.mock(
+            return_value=httpx.Response(
+                200, content=_sse(), headers={"content-type": "text/event-stream"}
+            )
+        )
+        stream = policyroute.completion(
+            policy=policy, messages=MESSAGES, max_tokens=500, stream=True
+        )
+        list(stream)
+    uplifted = Decimal(
+        repr(
+            litellm.completion_cost(
+                completion_response=response, model=f"openai/{MODEL}", data_residency="eu"
+            )
+        )
+    )
+    assert uplifted > Decimal(
+        repr(litellm.completion_cost(completion_response=response, model=f"openai/{MODEL}"))
+    )
+    unary = Decimal(response._hidden_params["policyroute"]["cost"])
+    streamed = Decimal(stream.policyroute["cost"])
+    assert abs(unary - uplifted) < Decimal("1e-6")
+    assert abs(streamed - uplifted) < Decimal("1e-6")
+
+
+def test_a_vertex_answer_is_priced_at_its_regional_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("VERTEXAI_LOCATION", "VERTEX_LOCATION"):
+        monkeypatch.delenv(name, raising=False)
+    model = "vertex_ai/claude-haiku-4-5"
+    response = litellm.ModelResponse(
+        model="claude-haiku-4-5",
+        choices=[{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+        usage=litellm.Usage(prompt_tokens=1000, completion_tokens=500, total_tokens=1500),
+    )
+    regional = Decimal(
+        repr(
+            litellm.completion_cost(
+                completion_response=response, model=model, vertex_location="us-central1"
+            )
+        )
+    )
+    cand = candidate(model)
+    # The default location is regional: 10% over the global price (here $0.0035).
+    assert regional == Decimal("0.00385")
+    assert actual_cost(response, cand).cost == regional
+    usage = Usage(input_tokens=1000, output_tokens=500)
+    assert cost_from_usage(usage, cand).cost == regional
