@@ -8,6 +8,10 @@
   is in the database but only as a placeholder for "no zone configured".
 - PR137: budget stores count whole nano-dollars and round a limit down, so a ``limit_usd``
   under $0.000000001 becomes a limit of 0 that refuses every call.
+- PR141: a rolling window is kept as buckets numbered ``now // (window / 60)``; the schema takes
+  any window above zero, and one as short as ``1e-300`` numbers its buckets past a float's
+  range, so every call it covers would fail. A window is at least 1ms, the language's smallest
+  unit.
 
 Example:
     >>> zone_problem("Europe/Paris") is None
@@ -24,15 +28,18 @@ import functools
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from policyroute.policy.build import parse_duration
 from policyroute.policy.hints import did_you_mean
 
 if TYPE_CHECKING:
     from policyroute.policy.checks import Checker
 
-__all__ = ["check_budget_values", "limit_rounds_to_zero", "zone_problem"]
+__all__ = ["MIN_WINDOW_SECONDS", "check_budget_values", "limit_rounds_to_zero", "zone_problem"]
 
 # The stores' unit (policyroute.budgets.stores.base.NANO): limits are floored to it.
 _NANO = Decimal("0.000000001")
+# The shortest rolling window, the language's smallest unit (PR141).
+MIN_WINDOW_SECONDS = 0.001
 _PLACEHOLDERS = frozenset({"Factory"})
 _IANA_HINT = "use an IANA name such as UTC or Europe/Paris"
 
@@ -98,8 +105,20 @@ def _money(c: Checker, value: Any, path: tuple[str | int, ...]) -> Decimal | Non
         return None  # the schema reports it
 
 
+def _too_short(window: Any) -> bool:
+    """Whether ``window`` is a rolling window above zero but shorter than 1ms."""
+    if isinstance(window, bool) or not isinstance(window, (int, float, str)):
+        return False
+    try:
+        seconds = parse_duration(window)
+    except ValueError:
+        return False  # call, day, week, month, or not a window (the schema reports it)
+    return 0 < seconds < MIN_WINDOW_SECONDS
+
+
 def check_budget_values(c: Checker) -> None:
-    """PR122 time zones that are not IANA's; PR137 limits that round to zero."""
+    """PR122 time zones that are not IANA's; PR137 limits that round to zero; PR141 rolling
+    windows shorter than 1ms."""
     for i, budget in enumerate(c.budgets):
         if not isinstance(budget, dict):
             continue
@@ -118,4 +137,12 @@ def check_budget_values(c: Checker) -> None:
                 " counts as 0 and refuses every call",
                 hint="give a limit of at least 0.000000001; to keep calls off a route,"
                 " route them elsewhere",
+            )
+        window = budget.get("window")
+        if _too_short(window):
+            c.emit(
+                "PR141",
+                ("budgets", i, "window"),
+                f"rolling window {window!r} is shorter than 1ms, too short for budgets to count",
+                hint="give a window of at least 1ms, or use window: call to limit each call",
             )

@@ -104,5 +104,6 @@ CODES = MappingProxyType(
         "PR140": CodeInfo(
             _E, "a params.extra_headers value cannot be sent (not ASCII, a control character)"
         ),
+        "PR141": CodeInfo(_E, "a budget's rolling window is shorter than 1ms"),
     }
 )
