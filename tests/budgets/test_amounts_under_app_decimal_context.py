@@ -5,6 +5,7 @@ and amounts read back from the store are exact, on every store."""
 from __future__ import annotations
 
 import decimal
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -166,3 +167,8 @@ def test_an_answer_priced_by_the_policy_is_charged_under_a_low_precision_context
 
     (row,) = budget_status(load_policy(path))
     assert row.spent == D("0.013")  # 7 input tokens at $0.001, 3 output tokens at $0.002
+    # The receipts are whole: writing the $1 limit to six places raised in that context too.
+    lines = (tmp_path / "receipts.jsonl").read_text(encoding="utf-8").splitlines()
+    receipts = [json.loads(line) for line in lines]
+    assert [r.get("receipt_error") for r in receipts] == [None, None]
+    assert receipts[0]["budgets"][0]["limit"] == "1.000000"
