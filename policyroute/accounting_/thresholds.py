@@ -34,8 +34,9 @@ __all__ = ["BudgetThresholdWarning", "ThresholdEvent", "ThresholdReporting", "ma
 # The accounting's loggers, whichever module of it logs: operators and tests configure these.
 _log = logging.getLogger("policyroute.accounting")
 _budget_log = logging.getLogger("policyroute.budgets")
-# Percentages are shown whole, whatever the thread's decimal context.
-_EXACT = Context(prec=28)
+# Percentages and amounts are exact, whatever the thread's decimal context (60 digits hold
+# any amount a budget store can).
+_EXACT = Context(prec=60)
 
 
 class BudgetThresholdWarning(UserWarning):
@@ -133,7 +134,11 @@ class ThresholdReporting:
                     limit=charge.limit,
                     spent=charge.spent_after,
                     remaining=max(
-                        Decimal(0), charge.limit - charge.spent_after - charge.reserved_after
+                        Decimal(0),
+                        _EXACT.subtract(
+                            _EXACT.subtract(charge.limit, charge.spent_after),
+                            charge.reserved_after,
+                        ),
                     ),
                     request_id=attempt.call.request.request_id,
                     route=attempt.route or attempt.call.decision.route,

@@ -3,6 +3,7 @@ and the amounts in plain notation."""
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 
 import policyroute
 from budgets.helpers import write_store_policy
-from policyroute.accounting import BudgetThresholdWarning, ThresholdEvent
+from policyroute.accounting import BudgetThresholdWarning, PolicyAccounting, ThresholdEvent
+from policyroute.policy.loader import load_policy
 from policyroute.testing import FakeProvider
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -62,3 +64,25 @@ def test_the_warning_of_a_call_names_the_threshold_it_crossed(
         policyroute.completion(policy=str(policy), messages=MESSAGES)
     (warning,) = [w for w in caught if issubclass(w.category, BudgetThresholdWarning)]
     assert "crossed 0.5% of $1: spent $0.013" in str(warning.message)
+
+
+def test_the_remaining_amount_is_exact_under_a_low_precision_context(
+    tmp_path: Path, fake_provider: FakeProvider
+) -> None:
+    # $1.23456789 less the $0.013 the answer costs is $1.22156789; computed in the six digits
+    # the application's context keeps, it read $1.22157.
+    policy = write_store_policy(
+        tmp_path / "policy.yaml", fake_provider.openai_base, "{backend: memory}"
+    )
+    text = policy.read_text(encoding="utf-8").replace("limit_usd: 1\n", "limit_usd: 1.23456789\n")
+    policy.write_text(
+        text.replace("    window: day\n", "    window: day\n    warn_at: [0.01]\n"),
+        encoding="utf-8",
+    )
+    events: list[ThresholdEvent] = []
+    accounting = PolicyAccounting.from_policy(load_policy(policy), on_threshold=events.append)
+    with decimal.localcontext() as ctx:
+        ctx.prec = 6
+        with pytest.warns(BudgetThresholdWarning):
+            policyroute.completion(policy=str(policy), messages=MESSAGES, accounting=accounting)
+    assert [e.remaining for e in events] == [Decimal("1.22156789")]
