@@ -68,7 +68,7 @@ def test_the_store_lease_is_bounded_too() -> None:
     assert _diagnostics(rest=store) == [("PR013", "store.lease")]
 
 
-@pytest.mark.parametrize("value", ["3650d", "315360000", "0.001ms", "1", "600s"])
+@pytest.mark.parametrize("value", ["3650d", "315360000", "1ms", "1", "600s"])
 def test_durations_up_to_ten_years_are_accepted(value: str) -> None:
     window = value if value[-1].isalpha() else f"{value}s"
     budget = f"budgets: [{{name: b, limit_usd: 1, window: {window}}}]\n"

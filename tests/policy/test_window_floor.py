@@ -44,3 +44,8 @@ def test_the_shortest_window_numbers_its_buckets() -> None:
     window = window_for(spec.budgets[0].window, 1_900_000_000.0)
     assert window.bucket_seconds is not None
     assert int(1_900_000_000.0 // window.bucket_seconds) > 0
+
+
+def test_a_timeout_under_a_millisecond_still_validates() -> None:
+    text = POLICY.format(window="day") + "defaults: {timeout: 0.001ms}\n"
+    assert validate_text(text, environ={}).diagnostics == ()
