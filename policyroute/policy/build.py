@@ -62,6 +62,20 @@ def parse_duration(value: float | str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+# Call parameters the schema types as integers.
+_INTEGER_PARAMS = ("max_tokens", "seed")
+
+
+def _whole(value: Any) -> Any:
+    """A number the schema took as an integer as an ``int``: JSON Schema counts ``100.0`` as
+    one, and token counts multiply ``Decimal`` prices, which a float cannot."""
+    return int(value) if isinstance(value, float) else value
+
+
+def _params(tree: Mapping[str, Any]) -> Any:
+    return _frozen({k: _whole(v) if k in _INTEGER_PARAMS else v for k, v in tree.items()})
+
+
 def _frozen(value: Any) -> Any:
     if isinstance(value, dict):
         return MappingProxyType({k: _frozen(v) for k, v in value.items()})
@@ -127,14 +141,14 @@ class _Builder:
             api_version=tree.get("api_version"),
             timeout=parse_duration(tree["timeout"]) if "timeout" in tree else None,
             price=self.price(tree["price"], (*path, "price")) if "price" in tree else None,
-            context_window=tree.get("context_window"),
-            max_output_tokens=tree.get("max_output_tokens"),
-            max_image_tokens=tree.get("max_image_tokens"),
+            context_window=_whole(tree.get("context_window")),
+            max_output_tokens=_whole(tree.get("max_output_tokens")),
+            max_image_tokens=_whole(tree.get("max_image_tokens")),
             capabilities=MappingProxyType(dict(tree.get("capabilities", {}))),
             tier=tree.get("tier"),
             weight=float(tree.get("weight", 1)),
             tags=tuple(tree.get("tags", ())),
-            params=_frozen(tree.get("params", {})),
+            params=_params(tree.get("params", {})),
         )
 
     def budget(self, i: int, tree: Mapping[str, Any]) -> BudgetSpec:
@@ -149,7 +163,7 @@ class _Builder:
             action = OnExceed("downgrade", target=on_exceed["downgrade"])
         elif isinstance(on_exceed, dict):
             clamp = on_exceed["clamp_max_tokens"]
-            action = OnExceed("clamp_max_tokens", min_tokens=clamp.get("min_tokens", 1))
+            action = OnExceed("clamp_max_tokens", min_tokens=_whole(clamp.get("min_tokens", 1)))
         else:
             action = OnExceed("block")
         routes = tree.get("routes")
@@ -180,7 +194,11 @@ class _Builder:
 
 
 def _requirements(tree: Mapping[str, Any] | None) -> Requirements:
-    return Requirements(**tree) if tree else Requirements()
+    if not tree:
+        return Requirements()
+    return Requirements(
+        **{k: _whole(v) if k == "min_context_window" else v for k, v in tree.items()}
+    )
 
 
 def _retry(tree: Mapping[str, Any]) -> RetrySpec:
@@ -193,7 +211,7 @@ def _retry(tree: Mapping[str, Any]) -> RetrySpec:
         jitter=b.get("jitter", base.backoff.jitter),
     )
     return RetrySpec(
-        attempts=tree.get("attempts", base.attempts),
+        attempts=_whole(tree.get("attempts", base.attempts)),
         backoff=backoff,
         on=frozenset(tree["on"]) if "on" in tree else base.on,
         fallback_on=frozenset(tree["fallback_on"]) if "fallback_on" in tree else base.fallback_on,
@@ -214,10 +232,10 @@ def _defaults(tree: Mapping[str, Any]) -> DefaultsSpec:
         first_token_timeout=dur("first_token_timeout", base.first_token_timeout),
         idle_timeout=dur("idle_timeout", base.idle_timeout),
         circuit_breaker=CircuitBreakerSpec(
-            failures=cb.get("failures", base.circuit_breaker.failures),
+            failures=_whole(cb.get("failures", base.circuit_breaker.failures)),
             cooldown=parse_duration(cb.get("cooldown", base.circuit_breaker.cooldown)),
         ),
-        max_tokens=tree.get("max_tokens", base.max_tokens),
+        max_tokens=_whole(tree.get("max_tokens", base.max_tokens)),
     )
 
 
@@ -240,7 +258,7 @@ def build_spec(doc: LoadedDocument, *, environ: Mapping[str, str]) -> PolicySpec
             name=tree["name"],
             to=TargetSpec((tree["to"],) if isinstance(tree["to"], str) else tuple(tree["to"])),
             when=build_condition(tree["when"]) if "when" in tree else None,
-            params=_frozen(tree.get("params", {})),
+            params=_params(tree.get("params", {})),
             require=_requirements(tree.get("require")),
             description=tree.get("description"),
         )
