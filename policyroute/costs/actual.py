@@ -28,6 +28,7 @@ from typing import Any, Literal
 from policyroute._fields import read as _get
 from policyroute._lazy import import_litellm
 from policyroute.costs.estimated_mark import mark_usage_estimated, usage_estimated
+from policyroute.costs.pricing import served_from
 from policyroute.costs.usage_read import (
     MAX_TOKENS,
     sound_usage,
@@ -183,7 +184,7 @@ def cost_from_usage(usage: Usage, candidate: Candidate, *, service_tier: Any = N
             model=candidate.model,
             usage_object=_litellm_usage(usage),
             service_tier=service_tier if isinstance(service_tier, str) else None,
-            **_served_from(candidate),
+            **served_from(candidate.model, candidate.litellm_params),
         )
         total = float(prompt_cost) + float(completion_cost)
     except Exception as exc:  # litellm raises bare Exceptions for unmapped models
@@ -236,7 +237,9 @@ def actual_cost(
     try:
         cost = float(
             litellm.completion_cost(
-                completion_response=response, model=candidate.model, **_served_from(candidate)
+                completion_response=response,
+                model=candidate.model,
+                **served_from(candidate.model, candidate.litellm_params),
             )
         )
     except Exception as exc:  # e.g. a plain dict litellm cannot read; price the usage instead
@@ -245,49 +248,6 @@ def actual_cost(
     if not math.isfinite(cost) or cost < 0:
         return cost_from_usage(usage, candidate, service_tier=_get(response, "service_tier"))
     return CostResult(to_decimal(cost), "litellm")
-
-
-def _served_from(candidate: Candidate) -> dict[str, str]:
-    """Where ``candidate``'s deployment serves its answers, as litellm's own logging reads it
-    to price the answers it returns: OpenAI's regional hosts (``eu.api.openai.com``) and
-    Vertex AI's regional endpoints (every location but ``global``) bill an uplift over the
-    global price, which ``completion_cost`` and ``cost_per_token`` add only when told."""
-    params = candidate.litellm_params
-    return _place(
-        candidate.model,
-        _text(params.get("custom_llm_provider")),
-        _text(params.get("api_base")),
-        _text(params.get("vertex_location")) or _text(params.get("vertex_ai_location")),
-    )
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _place(
-    model: str, provider: str | None, api_base: str | None, location: str | None
-) -> dict[str, str]:
-    litellm = import_litellm()
-    try:
-        from litellm.litellm_core_utils.litellm_logging import resolve_vertex_location_for_cost
-        from litellm.llms.openai.data_residency import infer_openai_data_residency
-
-        bare, provider, _, _ = litellm.get_llm_provider(
-            model=model, custom_llm_provider=provider, api_base=api_base
-        )
-        place: dict[str, str] = {}
-        residency = infer_openai_data_residency(provider, api_base)
-        if residency:
-            place["data_residency"] = residency
-        given = {"vertex_location": location} if location else {}
-        region = resolve_vertex_location_for_cost(provider, given, None, bare)
-        if region:
-            place["vertex_location"] = region
-        return place
-    except Exception:  # an older litellm without regional pricing, or a model it cannot place
-        _log.debug("could not tell where %s is served", model, exc_info=True)
-        return {}
 
 
 def _litellm_reported_cost(response: Any) -> Decimal | None:

@@ -16,6 +16,8 @@ Budgets are enforced against this bound, so every choice here errs high:
   the audio price when the prompt holds audio;
 - output is priced at the highest of the output, reasoning, image output (a model that can
   draw) and (when audio output is asked for) audio output rates;
+- every rate is raised by the uplift litellm lists for a regional endpoint (OpenAI's
+  ``eu.api.openai.com``, Vertex AI's locations but ``global``) when the deployment uses one;
 - a call that asks for a service tier (``service_tier: priority``) is priced at the highest
   of the standard rates and that tier's, at any prompt length, as litellm prices an answer at
   the tier that served it (:func:`~policyroute.costs.pricing.listed_rate`);
@@ -52,7 +54,12 @@ from policyroute.costs.media import (
     prompt_facts,
     without_media,
 )
-from policyroute.costs.pricing import listed_rate, lookup_litellm_entry
+from policyroute.costs.pricing import (
+    listed_rate,
+    lookup_litellm_entry,
+    regional_uplift,
+    served_from,
+)
 from policyroute.costs.token_cache import PrefixCounts
 from policyroute.errors import RequestError
 from policyroute.execution.response_format import JSON_INSTRUCTION, needs_instruction
@@ -463,6 +470,10 @@ def worst_case(
         output_rates.append(listed_rate(entry, "output_cost_per_token", tier))
     input_rate = max(r for r in input_rates if r is not None)
     output_rate = max(r for r in output_rates if r is not None)
+    if any("uplift" in key for key in entry):
+        # A regional endpoint bills every token a listed uplift over the global price.
+        uplift = regional_uplift(entry, served_from(candidate.model, candidate.litellm_params))
+        input_rate, output_rate = input_rate * uplift, output_rate * uplift
     cost = (input_tokens * input_rate + output_tokens * output_rate) * n
     return Estimate(
         input_tokens,

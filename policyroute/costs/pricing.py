@@ -15,16 +15,26 @@ from __future__ import annotations
 import functools
 import importlib.util
 import json
+import logging
 import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from policyroute._lazy import import_litellm
 from policyroute.policy.model import ModelInfo, ModelSpec
 
-__all__ = ["listed_rate", "litellm_model_data", "lookup_litellm_entry", "resolve_model_info"]
+__all__ = [
+    "listed_rate",
+    "litellm_model_data",
+    "lookup_litellm_entry",
+    "regional_uplift",
+    "resolve_model_info",
+    "served_from",
+]
 
+_log = logging.getLogger("policyroute.costs")
 _MILLION = Decimal(1_000_000)
 _PRICE_FILE = "model_prices_and_context_window_backup.json"
 
@@ -164,3 +174,70 @@ def resolve_model_info(spec: ModelSpec) -> ModelInfo:
         price_source="litellm" if inp is not None and out is not None else "none",
         **common,
     )
+
+
+def served_from(model: str, litellm_params: Mapping[str, Any]) -> dict[str, str]:
+    """Where a deployment of ``model`` with ``litellm_params`` serves its answers, as
+    litellm's own logging reads it to price the answers it returns: OpenAI's regional hosts
+    (``eu.api.openai.com``) and Vertex AI's regional endpoints (every location but
+    ``global``) bill an uplift over the global price, which ``completion_cost`` and
+    ``cost_per_token`` add only when told (``data_residency``, ``vertex_location``)."""
+    params = litellm_params
+    return _place(
+        model,
+        _text(params.get("custom_llm_provider")),
+        _text(params.get("api_base")),
+        _text(params.get("vertex_location")) or _text(params.get("vertex_ai_location")),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _place(
+    model: str, provider: str | None, api_base: str | None, location: str | None
+) -> dict[str, str]:
+    litellm = import_litellm()  # only when pricing: never on the validate path
+    try:
+        from litellm.litellm_core_utils.litellm_logging import resolve_vertex_location_for_cost
+        from litellm.llms.openai.data_residency import infer_openai_data_residency
+
+        bare, provider, _, _ = litellm.get_llm_provider(
+            model=model, custom_llm_provider=provider, api_base=api_base
+        )
+        place: dict[str, str] = {}
+        residency = infer_openai_data_residency(provider, api_base)
+        if residency:
+            place["data_residency"] = residency
+        given = {"vertex_location": location} if location else {}
+        region = resolve_vertex_location_for_cost(provider, given, None, bare)
+        if region:
+            place["vertex_location"] = region
+        return place
+    except Exception:  # an older litellm without regional pricing, or a model it cannot place
+        _log.debug("could not tell where %s is served", model, exc_info=True)
+        return {}
+
+
+def regional_uplift(entry: Mapping[str, Any], place: Mapping[str, str]) -> Decimal:
+    """The factor litellm's map lists over the global price for where a deployment is served
+    (:func:`served_from`): OpenAI's ``regional_processing_uplift_multiplier_<region>``, Vertex
+    AI's ``regional_endpoint_uplift_multiplier`` for any location but ``global``; 1 if none.
+
+    Example:
+        >>> regional_uplift({"regional_endpoint_uplift_multiplier": 1.1},
+        ...                 {"vertex_location": "us-central1"})
+        Decimal('1.1')
+    """
+    factors = [Decimal(1)]
+    residency = place.get("data_residency")
+    if residency:
+        factors.append(
+            _dec(entry.get(f"regional_processing_uplift_multiplier_{residency.lower()}"))
+            or Decimal(1)
+        )
+    location = place.get("vertex_location")
+    if location and location.lower() != "global":
+        factors.append(_dec(entry.get("regional_endpoint_uplift_multiplier")) or Decimal(1))
+    return max(factors)

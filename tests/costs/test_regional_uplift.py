@@ -9,6 +9,7 @@ a stream assembled afterwards. Vertex AI's regional endpoints (every location bu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 from typing import Any
@@ -19,8 +20,10 @@ import pytest
 import respx
 
 import policyroute
-from policyroute.costs.actual import actual_cost, cost_from_usage
+from policyroute.costs.actual import actual_cost, cost_from_usage, to_decimal
+from policyroute.costs.estimate import worst_case
 from policyroute.execution.hooks import Usage
+from policyroute.request import Request
 
 from .helpers import FAKE_KEY, candidate
 
@@ -124,3 +127,29 @@ def test_a_vertex_answer_is_priced_at_its_regional_endpoint(
     assert actual_cost(response, cand).cost == regional
     usage = Usage(input_tokens=1000, output_tokens=500)
     assert cost_from_usage(usage, cand).cost == regional
+
+
+@pytest.mark.parametrize(
+    ("model", "api_base", "place"),
+    [
+        ("openai/gpt-5.4-nano", "https://eu.api.openai.com/v1", {"data_residency": "eu"}),
+        ("vertex_ai/claude-haiku-4-5", None, {"vertex_location": "us-central1"}),
+    ],
+)
+def test_the_worst_case_covers_the_regional_uplift(
+    model: str, api_base: str | None, place: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("VERTEXAI_LOCATION", "VERTEX_LOCATION"):
+        monkeypatch.delenv(name, raising=False)
+    cand = candidate(model)
+    if api_base is not None:
+        cand = dataclasses.replace(cand, litellm_params={"model": model, "api_base": api_base})
+    est = worst_case(Request(messages=MESSAGES), cand, {"max_tokens": 500}, default_max_tokens=None)
+    usage = litellm.Usage(
+        prompt_tokens=est.input_tokens,
+        completion_tokens=500,
+        total_tokens=est.input_tokens + 500,
+    )
+    prompt_cost, completion_cost = litellm.cost_per_token(model=model, usage_object=usage, **place)
+    # As a receipt reads litellm's figure: to the nano-dollar.
+    assert est.cost >= to_decimal(prompt_cost + completion_cost)
