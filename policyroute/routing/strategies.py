@@ -128,11 +128,16 @@ def order_weighted(items: Sequence[T], weight: Callable[[T], float], rng: random
     """
     keyed: list[tuple[float, int, T]] = []
     zero: list[T] = []
-    for i, item in enumerate(items):
-        w = weight(item)
+    weights = [weight(item) for item in items]
+    # Weights are relative: each is taken as a share of the largest, so that weights too small
+    # for log(u) / w (1e-320 each: every key -inf, the first listed always first) or too large
+    # still order by their ratios.
+    top = max((w for w in weights if w > 0), default=1.0)
+    for i, (item, w) in enumerate(zip(items, weights, strict=True)):
         if w > 0:
             u = rng.random()
-            keyed.append((math.log(u) / w if u > 0.0 else -math.inf, -i, item))
+            share = w / top
+            keyed.append((math.log(u) / share if u > 0.0 and share > 0.0 else -math.inf, -i, item))
         else:
             zero.append(item)
     keyed.sort(key=lambda t: (t[0], t[1]), reverse=True)
