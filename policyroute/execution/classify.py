@@ -109,6 +109,11 @@ _MALFORMED_TEXT = (
     "unable to get json response",
 )
 
+# Where litellm reads a 2xx body into a response; an ``error`` object found there is raised
+# from it with the body's ``code`` as status, or 422 when the body names none.
+_READS_ANSWER = "convert_to_model_response_object"
+_NO_STATUS_GIVEN = 422
+
 # Where litellm turns chat messages into each provider's format (request side only).
 _PROMPT_TEMPLATES = "litellm/litellm_core_utils/prompt_templates/"
 
@@ -389,9 +394,23 @@ def _is_unreadable_answer(exc: BaseException, chain: list[BaseException], text: 
     """Whether litellm failed reading an answer the provider did send (a 2xx body)."""
     if any(200 <= (_status_code(cause) or 0) < 300 for cause in chain):
         return True
+    if chain and _is_statusless_error_object(chain[-1]):
+        return True
     if chain and type(chain[-1]).__name__ in _PARSE_ERRORS:
         return True
     return any(t in text for t in _MALFORMED_TEXT)
+
+
+def _is_statusless_error_object(root: BaseException) -> bool:
+    """Whether ``root`` is litellm's report of an ``error`` object in a 2xx body that names no
+    status (``{"error": {"message": "overloaded"}}``, as some OpenAI-compatible gateways
+    answer): litellm calls it a 422, so a bad request, which would stop the call although
+    nothing says the request was at fault. With a ``code`` (OpenRouter's 429, 502...), the
+    status is the body's own and classifies as any other."""
+    if _status_code(root) != _NO_STATUS_GIVEN:
+        return False
+    frames = [frame for frame, _ in traceback.walk_tb(root.__traceback__)]
+    return bool(frames) and frames[-1].f_code.co_name == _READS_ANSWER
 
 
 def _root(exc: BaseException) -> BaseException:
@@ -451,6 +470,10 @@ def _malformed_message(exc: BaseException, deployment: str | None, model: str | 
     if type(root).__name__ in _PARSE_ERRORS:
         # litellm's own text is then a traceback; the parse error says what was missing.
         detail = f"{type(root).__name__}: {_short(str(root))}"
+    elif _is_statusless_error_object(root):
+        # litellm's text may have lost the provider's message; the body's error says it.
+        said = getattr(root, "message", None)
+        detail = f"an error object without a status code: {_short(str(said or root))}"
     return (
         f"{who} answered with something that is not a valid response"
         f" (a proxy's page, an empty body or a body of another shape?): {detail}"

@@ -37,6 +37,10 @@ GARBAGE_200: dict[str, Step] = {
     "no-choices": Fault.raw('{"choices": []}'),
     "null-message": Fault.raw('{"choices": [{"message": null}]}'),
     "sse-body": Fault.raw("data: {}\n\n", content_type="text/event-stream"),
+    # An OpenAI-compatible gateway's error object in a 200, naming no status: litellm reports
+    # it as a 422 of its own making, which is no refusal of the request.
+    "error-object": Fault.raw('{"error": {"message": "overloaded", "type": "server_error"}}'),
+    "error-text": Fault.raw('{"error": "upstream failed"}'),
     "usage-strings": Fault.raw(
         completion_body({"prompt_tokens": "5", "completion_tokens": "abc", "total_tokens": "x"})
     ),
@@ -99,6 +103,23 @@ def test_garbage_everywhere_raises_typed_errors_naming_each_deployment(
     assert seen.call_summary == [("error", "malformed_response")]
     assert seen.reserved == 0
     assert seen.spent == 0
+
+
+@pytest.mark.parametrize("mode", NON_STREAMING)
+def test_an_error_object_in_a_200_says_the_providers_message_or_keeps_its_code(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    fp.script("a", Fault.raw('{"error": {"message": "upstream overloaded"}}'))
+    fp.script("b", Fault.raw('{"error": {"message": "Provider returned error", "code": 502}}'))
+    seen = call(fp, tmp_path, mode)
+    assert isinstance(seen.error, AllCandidatesFailedError)
+    assert [(e.error_class, e.status_code) for e in seen.error.errors] == [
+        ("malformed_response", None),
+        ("server_error", 502),
+    ]
+    first = str(seen.error.errors[0])
+    assert "an error object without a status code: upstream overloaded" in first
+    assert "deployment 'a' (openai/a) answered with something that is not a valid" in first
 
 
 @pytest.mark.parametrize("wire", ["openai", "anthropic"])
