@@ -49,6 +49,7 @@ __all__ = [
     "PriceSource",
     "actual_cost",
     "attempt_cost",
+    "charged_usage",
     "cost_from_usage",
     "count_locally",
     "mark_usage_estimated",
@@ -293,21 +294,51 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
     """
     candidate = attempt.candidate
     response = outcome.response
-    answered = outcome.status == "ok" and response is not None
-    # An answer's own usage is the most complete (cache writes included); for a broken
-    # or failed attempt the executor's usage is what the provider reported before the end.
-    reported = outcome.usage if outcome.usage is not None else Usage()
+    if outcome.status != "ok" or response is None:
+        usage, estimated = charged_usage(attempt, outcome)
+        if outcome.status == "refused" or not outcome.provider_billed:
+            return usage, CostResult(_ZERO, candidate.info.price_source)
+        # The provider's usage (which may name the tier served) never arrived: the tier asked
+        # for.
+        cost = cost_from_usage(usage, candidate, service_tier=attempt.params.get("service_tier"))
+        return usage, dataclasses.replace(cost, usage_estimated=True) if estimated else cost
+    # An answer's own usage is the most complete (cache writes included).
     unary = not attempt.params.get("stream")
-    read_from_response = answered and unary and outcome.usage is not None
+    read_from_response = unary and outcome.usage is not None
     if read_from_response:
-        usage = reported  # read from this very response when it arrived
+        usage = outcome.usage or Usage()  # read from this very response when it arrived
     else:
-        usage = usage_from_response(response) if response is not None else Usage()
-    # Whether tokens were counted locally; the partial answer of a broken stream is assembled
-    # by litellm, which counts its tokens when no usage chunk came.
+        usage = usage_from_response(response)
+        if usage.total_tokens == 0 and outcome.usage is not None:
+            usage = outcome.usage
+    # A unary answer is priced by litellm before it is returned; a stream is assembled here.
+    cost = actual_cost(
+        response,
+        candidate,
+        use_attached=unary,
+        usage=usage if read_from_response else None,
+    )
+    if usage_estimated(response):
+        cost = dataclasses.replace(cost, usage_estimated=True)
+    return sound_usage(usage, candidate.model), cost
+
+
+def charged_usage(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, bool]:
+    """The usage an attempt that did not answer (failed, cut, cancelled, refused) is charged,
+    and whether some of it was counted locally: what :func:`attempt_cost` prices.
+
+    The executor's usage is what the provider reported before the end. A billed attempt whose
+    provider never reported its input, or a cut stream's output, has them counted here; a
+    billed failure is charged its input only.
+    """
+    response = outcome.response
+    reported = outcome.usage if outcome.usage is not None else Usage()
+    # The partial answer of a broken stream is assembled by litellm, which counts its tokens
+    # when no usage chunk came.
+    usage = usage_from_response(response) if response is not None else Usage()
     estimated = False
-    if (not answered and reported.total_tokens) or usage.total_tokens == 0:
-        if not answered and not reported.output_tokens and usage.output_tokens:
+    if reported.total_tokens or usage.total_tokens == 0:
+        if not reported.output_tokens and usage.output_tokens:
             # The provider reported its input when the stream began (Anthropic's
             # message_start) and the output never: the partial answer counts what arrived.
             reported = dataclasses.replace(
@@ -317,23 +348,12 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
             )
             estimated = True
         usage = reported
-    elif not answered:
+    else:
         estimated = True
-    billed = outcome.provider_billed or answered
-    if outcome.status == "refused" or not billed:
-        return sound_usage(usage, candidate.model), CostResult(_ZERO, candidate.info.price_source)
-    if answered:
-        # A unary answer is priced by litellm before it is returned; a stream is assembled here.
-        cost = actual_cost(
-            response,
-            candidate,
-            use_attached=unary,
-            usage=usage if read_from_response else None,
-        )
-        if usage_estimated(response):
-            cost = dataclasses.replace(cost, usage_estimated=True)
-        return sound_usage(usage, candidate.model), cost
-    usage = sound_usage(usage, candidate.model)
+    model = attempt.candidate.model
+    usage = sound_usage(usage, model)
+    if outcome.status == "refused" or not outcome.provider_billed:
+        return usage, estimated
     partial = getattr(outcome.error, "partial_text", "")
     if usage.input_tokens == 0 or (usage.output_tokens == 0 and partial):
         # The usage chunk comes last, so a stream cut midway reported none: count what
@@ -342,7 +362,7 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
         usage = Usage(
             input_tokens=usage.input_tokens or _input_counted(attempt),
             output_tokens=usage.output_tokens
-            or (count_locally(candidate.model, text=partial) if partial else 0),
+            or (count_locally(model, text=partial) if partial else 0),
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
             reasoning_tokens=usage.reasoning_tokens,
@@ -356,9 +376,7 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
             cache_write_tokens=usage.cache_write_tokens,
             cache_write_1h_tokens=usage.cache_write_1h_tokens,
         )
-    # The provider's usage (which may name the tier served) never arrived: the tier asked for.
-    cost = cost_from_usage(usage, candidate, service_tier=attempt.params.get("service_tier"))
-    return usage, dataclasses.replace(cost, usage_estimated=True) if estimated else cost
+    return usage, estimated
 
 
 def _input_counted(attempt: AttemptInfo) -> int:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policyroute._lazy import import_litellm
-from policyroute.costs.actual import mark_usage_estimated, usage_estimated
+from policyroute.costs.actual import charged_usage, mark_usage_estimated, usage_estimated
 from policyroute.costs.redact import param_secrets
 from policyroute.errors import ErrorClass, ProviderError, StreamInterruptedError
 from policyroute.execution.attempt import AttemptRun
@@ -376,21 +376,10 @@ class StreamRun(AttemptRun):
         return super().answer(call)
 
     def _interrupted(self, call: CallState, cause: ProviderError) -> StreamInterruptedError:
-        usage, estimated = self.usage, False
-        if usage is None:
-            # The provider's usage never came: the tokens the receipt charges, counted
-            # locally when the partial answer was assembled (finalize() runs first).
-            response = self.outcome.response
-            usage = None if response is None else usage_of(response)
-            estimated = usage is not None
-        partial = (
-            {}
-            if usage is None
-            else {
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-            }
-        )
+        # What the receipt charges: the provider's counts, else (or for the output it never
+        # reported) the ones counted locally. finalize() has assembled the partial answer.
+        usage, estimated = charged_usage(self.attempt, self.outcome)
+        partial = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
         cause_class: ErrorClass = cause.error_class
         err = StreamInterruptedError(
             f"stream from deployment '{cause.deployment}' broke after content reached the"

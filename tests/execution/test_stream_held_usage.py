@@ -178,3 +178,7 @@ def test_stream_cut_after_content_keeps_the_cache_split_of_message_start(
     out_rate = Decimal(repr(litellm.model_cost[CLAUDE]["output_cost_per_token"]))
     expected = _input_price() + output * out_rate
     assert abs(Decimal(attempt["cost"]) - expected) < Decimal("1e-6")
+    # The error tells the caller what the receipt charged: the provider's input, the answer
+    # received counted locally.
+    assert info.value.partial_usage == {"input_tokens": 1500, "output_tokens": output}
+    assert info.value.usage_estimated is True
