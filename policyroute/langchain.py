@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import threading
@@ -203,7 +204,14 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         Example:
             >>> cheap = llm.model_copy(update={"policy": "policies/tiered.yaml"})  # doctest: +SKIP
         """
-        copied = super().model_copy(update=update, deep=deep)
+        if deep and update:
+            # pydantic deep-copies the private state itself when a deep copy has an update,
+            # bypassing __deepcopy__ (the compiled policy and the lock do not copy).
+            copied = copy.deepcopy(self)
+            copied.__dict__.update(update)
+            copied.__pydantic_fields_set__.update(update.keys())
+        else:
+            copied = super().model_copy(update=update, deep=deep)
         if update is not None and rebuilds(update.keys()):
             keep = None if "policy" in update else self._compiled
             rebuild(copied, keep, shared=self._shared and not deep)

@@ -70,6 +70,24 @@ def test_deepcopy_shares_policy_and_accounting_not_the_executor(
     assert deep.executor is not llm.executor
 
 
+def test_deep_model_copy_with_an_update_is_an_independent_model(
+    fp: FakeProvider, llm: ChatPolicyRoute, make_policy: Callable[..., str]
+) -> None:
+    fp.set_default("*", Reply(text="ok"))
+    llm.invoke("hi")
+    colder = llm.model_copy(update={"temperature": 0.25}, deep=True)
+    assert colder.compiled_policy is llm.compiled_policy
+    assert colder.accounting is llm.accounting
+    assert colder.executor is not llm.executor
+    assert colder.invoke("hi").content == "ok"
+    assert fp.requests[-1].body["temperature"] == 0.25
+    assert llm.temperature is None
+    other = llm.model_copy(update={"policy": make_policy(name="other")}, deep=True)
+    assert other.compiled_policy.name == "other"
+    assert other.executor is not llm.executor
+    assert _route(other) == "default"
+
+
 def test_model_copy_with_a_new_policy_routes_by_it(
     fp: FakeProvider, llm: ChatPolicyRoute, make_policy: Callable[..., str]
 ) -> None:
