@@ -21,9 +21,10 @@ import logging
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any
 
+from policyroute._money import EXACT
 from policyroute.budgets.stores.base import threshold_fraction
 from policyroute.costs.receipts import BudgetChargeLike
 from policyroute.errors import BudgetExceeded
@@ -34,9 +35,6 @@ __all__ = ["BudgetThresholdWarning", "ThresholdEvent", "ThresholdReporting", "ma
 # The accounting's loggers, whichever module of it logs: operators and tests configure these.
 _log = logging.getLogger("policyroute.accounting")
 _budget_log = logging.getLogger("policyroute.budgets")
-# Percentages and amounts are exact, whatever the thread's decimal context (60 digits hold
-# any amount a budget store can).
-_EXACT = Context(prec=60)
 
 
 class BudgetThresholdWarning(UserWarning):
@@ -98,7 +96,7 @@ def _percent(fraction: float) -> str:
         >>> _percent(0.75), _percent(0.995), _percent(1.0)
         ('75%', '99.5%', '100%')
     """
-    return f"{threshold_fraction(fraction).scaleb(2, _EXACT).normalize(_EXACT):f}%"
+    return f"{threshold_fraction(fraction).scaleb(2, EXACT).normalize(EXACT):f}%"
 
 
 class ThresholdReporting:
@@ -135,8 +133,8 @@ class ThresholdReporting:
                     spent=charge.spent_after,
                     remaining=max(
                         Decimal(0),
-                        _EXACT.subtract(
-                            _EXACT.subtract(charge.limit, charge.spent_after),
+                        EXACT.subtract(
+                            EXACT.subtract(charge.limit, charge.spent_after),
                             charge.reserved_after,
                         ),
                     ),

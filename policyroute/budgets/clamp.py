@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from decimal import Context, Decimal, localcontext
+from decimal import Decimal, localcontext
 from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
+from policyroute._money import EXACT
 from policyroute._thinking import anthropic_format, provider_and_name
 from policyroute.costs.estimate import Estimate
 from policyroute.policy.model import ModelSpec
 
 __all__ = [
-    "EXACT",
     "MIN_THINKING_BUDGET",
     "clamped_cost",
     "effort_thinking",
@@ -34,10 +34,9 @@ MIN_THINKING_BUDGET = 1024
 """Anthropic's smallest extended-thinking ``budget_tokens``."""
 
 _ONE_NANO = Decimal("1e-9")
-EXACT = Context(prec=60)
-"""The clamp's arithmetic runs in this context, not the thread's: rounded to an application's
-low ``getcontext().prec``, the room left read more than it is, and the clamped call was
-refused by the store instead of fitting (60 digits hold any amount a store can)."""
+# The clamp's arithmetic runs in EXACT, not the thread's context: rounded to an application's
+# low ``getcontext().prec``, the room left read more than it is, and the clamped call was
+# refused by the store instead of fitting.
 
 
 def max_tokens_within(estimate: Estimate, money: Decimal) -> int | None:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import Literal
 
+from policyroute._money import EXACT
 from policyroute.budgets.charges import ReservedLine
-from policyroute.budgets.clamp import EXACT, max_tokens_within
+from policyroute.budgets.clamp import max_tokens_within
 from policyroute.budgets.stores.base import LineState, ReserveResult
 from policyroute.costs.estimate import Estimate
 from policyroute.errors import BudgetError, BudgetExceeded

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from policyroute._display_width import display_width, pad
-from policyroute.budgets.clamp import EXACT
+from policyroute._money import EXACT
 from policyroute.budgets.stores import BudgetStore, open_store
 from policyroute.budgets.stores.memory import MemoryStore
 from policyroute.budgets.windows import GLOBAL_SCOPE, budget_prefix, parse_line_key, window_for

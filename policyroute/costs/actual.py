@@ -18,15 +18,15 @@ reasoning_tokens=0, cache_write_1h_tokens=0)
 from __future__ import annotations
 
 import dataclasses
-import decimal
 import logging
 import math
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Literal
 
 from policyroute._fields import read as _get
 from policyroute._lazy import import_litellm
+from policyroute._money import WIDE
 from policyroute.costs.estimated_mark import mark_usage_estimated, usage_estimated
 from policyroute.costs.pricing import served_from
 from policyroute.costs.usage_read import (
@@ -68,11 +68,6 @@ PriceSource = Literal["litellm", "policy", "none"]
 _ZERO = Decimal(0)
 
 
-# Wide enough for any float quantised to QUANTUM (the default 28 digits is not: 4.4e24 USD
-# at 1e-9 needs 34), so a corrupt figure is reported, not raised as InvalidOperation.
-_WIDE = decimal.Context(prec=400, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
-
-
 @dataclass(frozen=True, slots=True)
 class CostResult:
     """A cost in USD and where its price came from.
@@ -105,7 +100,7 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
     amount = Decimal(value)
     if not amount.is_finite():
         raise ValueError(f"cost {value!r} is not a finite amount")
-    return amount.quantize(QUANTUM, context=_WIDE)
+    return amount.quantize(QUANTUM, context=WIDE)
 
 
 # --------------------------------------------------------------------------- prices
@@ -113,23 +108,26 @@ def to_decimal(value: float | int | str | Decimal) -> Decimal:
 
 def _price_from_info(usage: Usage, info: ModelInfo) -> Decimal:
     """Usage times per-token prices; cache and reasoning fall back to the input/output rate."""
-    inp = info.input_cost_per_token or _ZERO
-    out = info.output_cost_per_token or _ZERO
-    read_rate = info.cache_read_cost_per_token
-    write_rate = info.cache_write_cost_per_token
-    reasoning_rate = info.reasoning_cost_per_token
-    read = usage.cache_read_tokens if read_rate is not None else 0
-    write = usage.cache_write_tokens if write_rate is not None else 0
-    reasoning = usage.reasoning_tokens if reasoning_rate is not None else 0
-    cost = Decimal(max(usage.input_tokens - read - write, 0)) * inp
-    cost += Decimal(max(usage.output_tokens - reasoning, 0)) * out
-    if read_rate is not None:
-        cost += Decimal(read) * read_rate
-    if write_rate is not None:
-        cost += Decimal(write) * write_rate
-    if reasoning_rate is not None:
-        cost += Decimal(reasoning) * reasoning_rate
-    return cost.quantize(QUANTUM, context=_WIDE)  # the app's context may be too narrow
+    # In WIDE, not the application's context: rounded to a low precision, a sum of many
+    # tokens' prices read less than it is (an undercharge).
+    with localcontext(WIDE):
+        inp = info.input_cost_per_token or _ZERO
+        out = info.output_cost_per_token or _ZERO
+        read_rate = info.cache_read_cost_per_token
+        write_rate = info.cache_write_cost_per_token
+        reasoning_rate = info.reasoning_cost_per_token
+        read = usage.cache_read_tokens if read_rate is not None else 0
+        write = usage.cache_write_tokens if write_rate is not None else 0
+        reasoning = usage.reasoning_tokens if reasoning_rate is not None else 0
+        cost = Decimal(max(usage.input_tokens - read - write, 0)) * inp
+        cost += Decimal(max(usage.output_tokens - reasoning, 0)) * out
+        if read_rate is not None:
+            cost += Decimal(read) * read_rate
+        if write_rate is not None:
+            cost += Decimal(write) * write_rate
+        if reasoning_rate is not None:
+            cost += Decimal(reasoning) * reasoning_rate
+        return cost.quantize(QUANTUM)
 
 
 def _litellm_usage(usage: Usage) -> Any:

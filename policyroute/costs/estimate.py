@@ -40,10 +40,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Literal
 
 from policyroute._lazy import import_litellm
+from policyroute._money import WIDE
 from policyroute._thinking import anthropic_format, has_thinking, messages_for, origin_of
 from policyroute.costs.image_families import FixedFamily, ImageFamily, image_family
 from policyroute.costs.images import any_images, image_tokens, without_images
@@ -115,7 +116,8 @@ class Estimate:
 
     def cost_with_output(self, output_tokens: int) -> Decimal:
         """The bound if output were capped at ``output_tokens`` (for clamping max_tokens)."""
-        return (self.input_tokens * self.input_rate + output_tokens * self.output_rate) * self.n
+        with localcontext(WIDE):  # never rounded down by the application's context
+            return (self.input_tokens * self.input_rate + output_tokens * self.output_rate) * self.n
 
 
 # Anthropic prices an hour-long cache write at 2x input against 1.25x for five minutes: where
@@ -441,6 +443,20 @@ def worst_case(
             problem=problem,
             missing=missing,
         )
+    with localcontext(WIDE):  # never rounded down by the application's context
+        return _priced(candidate, params, facts, input_tokens, output_tokens, n)
+
+
+def _priced(
+    candidate: Candidate,
+    params: Mapping[str, Any],
+    facts: PromptFacts,
+    input_tokens: int,
+    output_tokens: int,
+    n: int,
+) -> Estimate:
+    """The estimate of a priced call with a bounded output, at the highest rates it may pay."""
+    info = candidate.info
     # litellm's map lists prices that the model's info leaves out: long-context cache writes
     # and each service tier's rates.
     entry = lookup_litellm_entry(candidate.spec.model) if info.price_source == "litellm" else None

@@ -23,10 +23,11 @@ import hashlib
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any, Protocol
 
 from policyroute._lazy import litellm_version
+from policyroute._money import EXACT
 from policyroute.costs.actual import CostResult
 from policyroute.costs.pricing import lookup_litellm_entry
 from policyroute.costs.redact import param_secrets, prompt_texts, redact_prompt, scrub
@@ -57,9 +58,6 @@ SCHEMA_VERSION = 1
 """Version of the record layout below."""
 
 _USD_PLACES = Decimal("0.000001")
-# Quantizing in the application's context raises when its precision is low ($1.000000 is seven
-# digits): every receipt naming an amount of a dollar or more failed to build.
-_EXACT = Context(prec=60)
 _ZERO = Decimal(0)
 _ERROR_MAX_CHARS = 300
 _JSON_READY_DEPTH = 32
@@ -107,7 +105,7 @@ def format_usd(amount: Decimal | None) -> str | None:
         return None
     # A quantized amount has exponent -6, which ``str`` always writes in plain notation:
     # the same text as ``f"{q:f}"`` at a quarter of the cost.
-    return str(amount.quantize(_USD_PLACES, context=_EXACT))
+    return str(amount.quantize(_USD_PLACES, context=EXACT))  # the app's context may be too narrow
 
 
 # "YYYY-MM-DDTHH:MM:SS" of recent whole UTC seconds; a call's timestamps share a few of them.

@@ -16,6 +16,7 @@ import policyroute
 from budgets.helpers import (
     attempt,
     budget,
+    candidate,
     fixed_counter,
     make_store,
     policy,
@@ -28,7 +29,9 @@ from policyroute.budgets.stores.base import (
     from_nano,
     to_nano,
 )
+from policyroute.costs.actual import cost_from_usage
 from policyroute.errors import BudgetExceeded
+from policyroute.execution.hooks import Usage
 from policyroute.policy.loader import load_policy
 from policyroute.policy.model import OnExceed, WindowSpec
 from policyroute.testing import FakeProvider
@@ -172,3 +175,26 @@ def test_an_answer_priced_by_the_policy_is_charged_under_a_low_precision_context
     receipts = [json.loads(line) for line in lines]
     assert [r.get("receipt_error") for r in receipts] == [None, None]
     assert receipts[0]["budgets"][0]["limit"] == "1.000000"
+
+
+def test_a_worst_case_is_not_rounded_down_under_a_low_precision_context(
+    store: BudgetStore, low_precision: None
+) -> None:
+    # 1,234,564 output tokens at $1 per million may cost $1.234564. Rounded to six digits the
+    # worst case read $1.23456, which a $1.23456 budget took: an overspend of $0.000004.
+    daily = budget("daily", limit="1.23456")
+    guard = BudgetGuard(policy([daily]), store, clock=lambda: NOW, token_counter=fixed_counter(0))
+
+    with pytest.raises(BudgetExceeded) as info:
+        guard.admit(attempt([daily], params={"max_tokens": 1_234_564}))
+
+    assert info.value.estimate == D("1.234564")
+
+
+@pytest.mark.usefixtures("low_precision")
+def test_usage_priced_by_the_policy_is_exact_under_a_low_precision_context() -> None:
+    # 1,234,564 input and 7 output tokens at $1 per million cost $1.234571; the sum rounded to
+    # six digits before quantising to nano-dollars read $1.23457.
+    cost = cost_from_usage(Usage(input_tokens=1_234_564, output_tokens=7), candidate())
+
+    assert cost.cost == D("1.234571")

@@ -24,8 +24,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol, runtime_checkable
+
+from policyroute._money import EXACT
 
 __all__ = [
     "NANO",
@@ -47,11 +49,7 @@ __all__ = [
 NANO = Decimal("1e9")
 """Nano-dollars per USD: the integer unit every store keeps amounts in."""
 _NANO_PER_USD = 1_000_000_000
-# Conversions run in this context, not the thread's: an application that lowers
-# ``getcontext().prec`` for its own money arithmetic would otherwise have charges rounded down
-# and limits up (an overspend), and amounts read back inexact. 60 digits hold any amount a
-# store can (2**63 nano-dollars is 19 digits) with a policy's decimals to spare.
-_EXACT = Context(prec=60)
+# Conversions run in EXACT, not the thread's context: see policyroute._money.
 
 WINDOW_MARGIN_SECONDS = 3600.0
 """How long a window's state outlives the window (status reports, late settlements)."""
@@ -59,8 +57,8 @@ WINDOW_MARGIN_SECONDS = 3600.0
 
 def to_nano(amount: Decimal, *, up: bool = True) -> int:
     """USD to integer nano-dollars, rounding up (charges) or down (limits)."""
-    nano = _EXACT.multiply(amount, NANO)
-    return int(nano.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR, _EXACT))
+    nano = EXACT.multiply(amount, NANO)
+    return int(nano.to_integral_value(ROUND_CEILING if up else ROUND_FLOOR, EXACT))
 
 
 def from_nano(nano: int) -> Decimal:
@@ -76,7 +74,7 @@ def from_nano(nano: int) -> Decimal:
     # a negative exponent, which ``str`` writes plainly.
     if nano % _NANO_PER_USD == 0:
         return Decimal(nano // _NANO_PER_USD)
-    return _EXACT.divide(Decimal(nano), NANO).normalize(_EXACT)
+    return EXACT.divide(Decimal(nano), NANO).normalize(EXACT)
 
 
 def first_live_bucket(now: float, bucket_seconds: float, span_seconds: float) -> int:
@@ -104,7 +102,7 @@ def threshold_spend(fraction: float, limit_nano: int | Decimal) -> Decimal:
         >>> threshold_spend(0.07, 10_000_000)
         Decimal('700000.00')
     """
-    return _EXACT.multiply(threshold_fraction(fraction), limit_nano)
+    return EXACT.multiply(threshold_fraction(fraction), limit_nano)
 
 
 def crossed_thresholds(
