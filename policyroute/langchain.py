@@ -59,7 +59,7 @@ from policyroute.langchain_.facts import (
     FactsCarryingChatModel,
     OpenStream,
 )
-from policyroute.langchain_.profile import policy_profile
+from policyroute.langchain_.profile import is_resolved, policy_profile
 from policyroute.langchain_.results import chat_result, combined_llm_output, invoke_answer
 from policyroute.langchain_.serialization import (
     Withheld,
@@ -158,6 +158,10 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         # so that a refusal is the typed RequestError, not wrapped in pydantic's error.
         declared = set(type(self).model_fields)
         declared.update(f.alias for f in type(self).model_fields.values() if f.alias)
+        if is_resolved(data.get("profile")):
+            # another model's profile, resolved from its policy (configurable_fields passes
+            # it on): this model resolves its own from its policy
+            del data["profile"]
         super().__init__(**model_kwargs.gather(data, declared))
 
     @field_validator("policy", mode="before")
@@ -197,9 +201,10 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ) -> ChatPolicyRoute:
         """A copy of the model; ``update`` replaces fields without validation, as pydantic's.
 
-        A copy that updates ``policy`` loads the new policy (a broken one raises here) and a
-        copy that updates ``policy`` or ``accounting`` gets its own executor, so that it routes
-        by the new policy and charges the new accounting.
+        A copy that updates ``policy`` loads the new policy (a broken one raises here) and
+        describes it in its ``profile`` (unless the profile was given), and a copy that updates
+        ``policy`` or ``accounting`` gets its own executor, so that it routes by the new policy
+        and charges the new accounting.
 
         Example:
             >>> cheap = llm.model_copy(update={"policy": "policies/tiered.yaml"})  # doctest: +SKIP
@@ -216,6 +221,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             keep = None if "policy" in update else self._compiled
             rebuild(copied, keep, shared=self._shared and not deep)
             _ = copied.compiled_policy
+            if "policy" in update and "profile" not in update and is_resolved(copied.profile):
+                copied.__dict__["profile"] = copied._resolve_model_profile()
         return copied
 
     # ------------------------------------------------------------------ serialisation

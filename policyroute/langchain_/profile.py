@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.language_models.model_profile import ModelProfile
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
 
-__all__ = ["policy_profile"]
+__all__ = ["PolicyProfile", "is_resolved", "policy_profile"]
+
+
+class PolicyProfile(dict[str, Any]):
+    """A profile resolved from a policy, not given by the user: a model built or copied with
+    another policy resolves its own instead of keeping this one.
+
+    langchain-core builds a ``configurable_fields`` model anew from the default model's
+    fields, its resolved ``profile`` among them, and ``model_copy`` copies it as is.
+    """
+
+
+def is_resolved(profile: object) -> bool:
+    """Whether ``profile`` was resolved from a policy (rather than given by the user)."""
+    return isinstance(profile, PolicyProfile)
 
 
 def _reachable_aliases(policy: CompiledPolicy) -> list[str]:
@@ -39,6 +53,7 @@ def policy_profile(policy: CompiledPolicy) -> ModelProfile:
 
     A capability is claimed only when all of them have it, and limits are the smallest, so
     code that checks the profile before a call can trust it whichever deployment answers.
+    The profile is a :class:`PolicyProfile`.
 
     Example:
         >>> policy_profile(load_policy("policies/support.yaml"))["tool_calling"]  # doctest: +SKIP
@@ -64,4 +79,4 @@ def policy_profile(policy: CompiledPolicy) -> ModelProfile:
     outputs = [i.max_output_tokens for i in infos]
     if infos and all(n is not None for n in outputs):
         profile["max_output_tokens"] = min(n for n in outputs if n is not None)
-    return profile
+    return cast(ModelProfile, PolicyProfile(profile))
