@@ -22,7 +22,7 @@ and from failures of the providers themselves::
         ├── ProviderConnectionError       refused, reset, DNS
         ├── ContextWindowExceededError    the prompt does not fit the model
         ├── ContentPolicyError            the provider's content filter refused
-        ├── AuthenticationError           401 / 403
+        ├── AuthenticationError           401 / 403, 402 (the account cannot pay)
         ├── BadRequestError               any other 4xx
         ├── MalformedResponseError        the provider answered something unreadable
         ├── StreamInterruptedError        a stream broke mid-answer, tokens already delivered
@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
+
+from policyroute._money import EXACT
 
 if TYPE_CHECKING:
     from policyroute.policy.diagnostics import Diagnostic
@@ -192,7 +194,8 @@ class BudgetExceeded(BudgetError):
     @property
     def remaining(self) -> Decimal:
         """What is left of the limit after spend and open reservations (never negative)."""
-        return max(Decimal(0), self.limit - self.spent - self.reserved)
+        left = EXACT.subtract(EXACT.subtract(self.limit, self.spent), self.reserved)
+        return max(Decimal(0), left)  # exact, whatever the application's decimal context
 
 
 class BudgetStoreError(BudgetError):
@@ -303,7 +306,7 @@ class ContentPolicyError(ProviderError):
 
 
 class AuthenticationError(ProviderError):
-    """The provider rejected the credentials (401/403)."""
+    """The provider rejected the credentials (401/403) or the account cannot pay (402)."""
 
     error_class: ErrorClass = "authentication"
 

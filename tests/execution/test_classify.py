@@ -39,6 +39,7 @@ CASES: list[tuple[str, Any, str]] = [
     ("content", lambda: litellm.ContentPolicyViolationError("no", M, P), "content_policy"),
     ("401", lambda: litellm.AuthenticationError("key", P, M), "authentication"),
     ("403", lambda: litellm.PermissionDeniedError("no", P, M, _response(403)), "authentication"),
+    ("402", lambda: litellm.APIError(402, "insufficient credits", P, M), "authentication"),
     ("400", lambda: litellm.BadRequestError("bad", M, P), "bad_request"),
     ("404", lambda: litellm.NotFoundError("none", M, P), "bad_request"),
     ("422", lambda: litellm.UnprocessableEntityError("x", M, P, _response(422)), "bad_request"),

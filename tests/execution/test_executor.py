@@ -93,6 +93,9 @@ def test_server_errors_exhaust_retries_then_fall_over(fp: FakeProvider, mode: st
         (Fault.content_filter(), "content_policy", 1),
         (Fault.content_filter("content_filter"), "content_policy", 1),
         (Fault.status(401), "authentication", 1),
+        # the account cannot pay (OpenRouter's 402 when its credits run out): another
+        # deployment can take the same call
+        (Fault.status(402), "authentication", 1),
         (Fault.malformed_body(), "malformed_response", 3),
     ],
 )
