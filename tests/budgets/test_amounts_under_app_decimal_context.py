@@ -198,3 +198,17 @@ def test_usage_priced_by_the_policy_is_exact_under_a_low_precision_context() -> 
     cost = cost_from_usage(Usage(input_tokens=1_234_564, output_tokens=7), candidate())
 
     assert cost.cost == D("1.234571")
+
+
+@pytest.mark.usefixtures("low_precision")
+def test_a_refusal_gives_the_exact_remaining_under_a_low_precision_context() -> None:
+    refusal = BudgetExceeded(
+        budget="daily",
+        scope="*",
+        limit=D("1.23456789"),
+        spent=D("0.000001"),
+        reserved=D(0),
+        estimate=D(2),
+    )
+
+    assert refusal.remaining == D("1.23456689")  # not 1.23457
