@@ -30,7 +30,7 @@ from policyroute.policy.diagnostics import Diagnostic, Severity
 from policyroute.policy.endpoints import check_endpoints, check_param_headers
 from policyroute.policy.envrefs import check_env
 from policyroute.policy.filepaths import check_file_paths
-from policyroute.policy.hints import did_you_mean
+from policyroute.policy.hints import close_or_defined
 from policyroute.policy.load import JsonPath, LoadedDocument, format_path
 from policyroute.policy.modelchecks import check_models, check_requirements
 from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH, measure
@@ -287,7 +287,7 @@ def _not_a_target(c: Checker, name: str, known: list[str]) -> tuple[str, str | N
             "a route's 'to' and a group's 'models' list models or groups; to send calls on"
             " to another route's models, list those models or a group holding them",
         )
-    return f"unknown model or group '{name}'", did_you_mean(name, known)
+    return f"unknown model or group '{name}'", close_or_defined(name, known, "models and groups")
 
 
 def _check_routes(c: Checker) -> None:
@@ -348,7 +348,7 @@ def _check_budgets(c: Checker) -> None:
                 )
             else:
                 message = f"unknown route or group '{target}'"
-                hint = did_you_mean(target, [*routes, *c.groups])
+                hint = close_or_defined(target, [*routes, *c.groups], "routes and groups")
             c.emit("PR103", ("budgets", i, "on_exceed", "downgrade"), message, hint=hint)
         elif target in routes and (target in c.groups or target in c.models):
             # the guard looks models and groups up before routes: the route would be ignored,
@@ -369,7 +369,7 @@ def _check_budgets(c: Checker) -> None:
                     "PR104",
                     ("budgets", i, "routes", j),
                     f"unknown route '{rname}'",
-                    hint=did_you_mean(rname, routes),
+                    hint=close_or_defined(rname, routes, "routes"),
                 )
         warn = [w for w in _list(budget.get("warn_at")) if isinstance(w, (int, float))]
         wrong = next(((a, b) for a, b in itertools.pairwise(warn) if b <= a), None)

@@ -8,6 +8,8 @@ Example:
     "did you mean 'sonnet'?"
     >>> with_hints(["metdata", "zzz"], ["metadata", "model"], quote=True)
     "'metdata' (did you mean 'metadata'?), 'zzz'"
+    >>> close_or_defined("gpt", ["sonnet", "haiku"], "models and groups")
+    "models and groups defined: 'haiku', 'sonnet'"
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
-__all__ = ["boolean_word_hint", "did_you_mean", "with_hints"]
+__all__ = ["boolean_word_hint", "close_or_defined", "did_you_mean", "with_hints"]
+
+# How many defined names close_or_defined lists before saying how many more there are.
+_LISTED = 12
 
 # YAML 1.1 read these words as booleans; YAML 1.2, which a policy is read as, reads them as text.
 _YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
@@ -30,6 +35,19 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     # a line break or another control character would split the diagnostic's line
     shown = f"'{close[0]}'" if close[0].isprintable() else repr(close[0])
     return f"did you mean {shown}?"
+
+
+def close_or_defined(word: str, choices: Iterable[str], what: str) -> str | None:
+    """:func:`did_you_mean` when a choice is close to ``word``; else the names defined
+    (``what`` says of what), so that the reader need not look them up; ``None`` when there are
+    none."""
+    names = sorted(set(choices))
+    hint = did_you_mean(word, names)
+    if hint is not None or not names:
+        return hint
+    shown = [f"'{n}'" if n.isprintable() else repr(n) for n in names[:_LISTED]]
+    more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
+    return f"{what} defined: {', '.join(shown)}{more}"
 
 
 def with_hints(unknown: Sequence[str], known: Iterable[str], *, quote: bool = False) -> str:
