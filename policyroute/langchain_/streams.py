@@ -63,6 +63,7 @@ class StreamState:
         "choice",
         "crossed",
         "finish",
+        "message_id",
         "request_id",
         "started",
         "streamed",
@@ -85,6 +86,7 @@ class StreamState:
         self.watching = watching
         self.crossed: list[Any] = events.watch(request.request_id) if watching else []
         self.finish: str | None = None
+        self.message_id: str | None = None
         self.started = False
         self.choice: Any = _UNSEEN
         v1 = getattr(model, "output_version", None) == "v1"
@@ -98,9 +100,15 @@ class StreamState:
         (whose merges parse the finished tool-call arguments strictly).
         """
         if isinstance(event, StreamDone):
-            return final_chunk(
+            last = final_chunk(
                 event.result, self.finish, first=not self.started, streamed=self.streamed
             )
+            # One message's chunks share its id: left without one, the last chunk (usage,
+            # finish reason) would get the run's id from LangChain, and whatever groups a
+            # stream's chunks by id (LangGraph's "messages" stream, a UI) would see two
+            # messages.
+            last.message.id = self.message_id
+            return last
         if not self._same_choice(event.chunk):
             return None
         message, reason = chunk_to_message(event.chunk)
@@ -110,6 +118,8 @@ class StreamState:
             _v1_text(message)
         if message is None:
             return None
+        if self.message_id is None:
+            self.message_id = message.id
         logprobs = read(read(event.chunk, "choices")[0], "logprobs")
         info: dict[str, Any] | None = None
         if logprobs is not None:
