@@ -167,7 +167,7 @@ def classify(
             exc.model = model
         return exc
     error_class = _class_of(exc)
-    status = _status_code(exc)
+    status = _provider_status(exc)
     message = _message(exc, deployment)
     if error_class == "malformed_response":
         # litellm reports an answer it could not read as a 500 of its own making; the
@@ -443,6 +443,17 @@ def _status_code(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     return status if isinstance(status, int) else None
+
+
+def _provider_status(exc: BaseException) -> int | None:
+    """The HTTP status the provider answered with: that of the innermost exception holding
+    the HTTP response (the transport's), else ``exc``'s own. litellm reports some under a
+    status of its own: Anthropic's 529 overloaded as a 500, a 413 as a 400."""
+    for cause in reversed([exc, *_chain(exc)]):
+        status = getattr(getattr(cause, "response", None), "status_code", None)
+        if isinstance(status, int):
+            return status
+    return _status_code(exc)
 
 
 def _code(exc: BaseException) -> str | None:

@@ -9,11 +9,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from policyroute._lazy import import_litellm
 from policyroute.errors import ProviderError, RateLimitError
 from policyroute.execution.classify import classify, retry_after_seconds
+from policyroute.testing import FakeProvider, Fault
 
 litellm = import_litellm()
 P, M = "openai", "gpt-x"
@@ -111,6 +113,30 @@ def test_classification(name: str, make: Any, expected: str) -> None:
 def test_status_code_is_kept() -> None:
     err = classify(litellm.ServiceUnavailableError("down", P, M))
     assert err.status_code == 503
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+@pytest.mark.parametrize(
+    ("status", "error_class"), [(529, "server_error"), (413, "context_window")]
+)
+def test_status_code_is_the_one_the_provider_answered_with(
+    fp: FakeProvider, wire: str, status: int, error_class: str
+) -> None:
+    # litellm reports Anthropic's 529 overloaded as a 500 and a 413 as a 400 of its own.
+    fp.script("claude-x", Fault.status(status))
+    base = fp.anthropic_base if wire == "anthropic" else fp.openai_base
+    with pytest.raises(openai.APIError) as info:
+        litellm.completion(
+            model=f"{wire}/claude-x",
+            api_base=base,
+            api_key="sk-test",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=5,
+            max_retries=0,
+        )
+    err = classify(info.value, deployment="a")
+    assert (err.error_class, err.status_code) == (error_class, status)
 
 
 @pytest.mark.timeout(20)
