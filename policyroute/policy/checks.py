@@ -12,7 +12,7 @@ Example:
     ...                 "routes: [{name: r, to: mni}]\\n")
     >>> for d in semantic_diagnostics(doc, environ={}):
     ...     print(d.format())
-    <string>:4:24 routes[0].to: unknown model or group 'mni' [PR101]
+    <string>:4:24 routes[0].to: unknown model or group 'mni' (models and groups defined: 'm') [PR101]
     <string>:3:10 models.m: model 'm' is never used [PR105]
 """
 
