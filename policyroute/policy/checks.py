@@ -8,12 +8,12 @@ problems.
 
 Example:
     >>> from policyroute.policy.load import load_yaml
-    >>> doc = load_yaml("policyroute: 1\\nname: x\\nmodels: {m: {model: openai/gpt-4o-mini}}\\n"
+    >>> doc = load_yaml("policyroute: 1\\nname: x\\nmodels: {mini: {model: openai/gpt-4o-mini}}\\n"
     ...                 "routes: [{name: r, to: mni}]\\n")
     >>> for d in semantic_diagnostics(doc, environ={}):
     ...     print(d.format())
-    <string>:4:24 routes[0].to: unknown model or group 'mni' (models and groups defined: 'm') [PR101]
-    <string>:3:10 models.m: model 'm' is never used [PR105]
+    <string>:4:24 routes[0].to: unknown model or group 'mni' (did you mean 'mini'?) [PR101]
+    <string>:3:10 models.mini: model 'mini' is never used [PR105]
 """
 
 from __future__ import annotations
