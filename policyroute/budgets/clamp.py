@@ -43,7 +43,8 @@ def max_tokens_within(estimate: Estimate, money: Decimal) -> int | None:
     """The largest max_tokens whose worst case costs at most ``money``; None if none does."""
     with localcontext(EXACT):
         # One nano-dollar of slack: stores round charges up to whole nano-dollars.
-        room = money / estimate.n - estimate.input_tokens * estimate.input_rate - _ONE_NANO
+        fixed = estimate.input_tokens * estimate.input_rate + estimate.server_tool_cost
+        room = money / estimate.n - fixed - _ONE_NANO
         if room < 0:
             return None
         if estimate.output_rate <= 0:

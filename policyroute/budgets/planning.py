@@ -119,10 +119,29 @@ def _remedy(estimate: Estimate, alias: str) -> str:
         >>> unbounded = Estimate(1, 0, Decimal(0), priced=False, missing=("output_bound",))
         >>> "price:" in _remedy(unbounded, "mini"), "max_tokens" in _remedy(unbounded, "mini")
         (False, True)
+        >>> searching = Estimate(1, 9, Decimal(0), priced=False, missing=("server_tools",))
+        >>> "max_server_tool_cost_usd" in _remedy(searching, "mini")
+        True
     """
+    remedies = []
+    missing = set(estimate.missing)
     bound = "give max_tokens at the call or in the policy's defaults, or add `max_output_tokens:`"
-    if estimate.missing == ("output_bound",):
-        return f"{bound} to model '{alias}' in the policy"
-    if "output_bound" in estimate.missing:
-        return f"add `price:` to model '{alias}' in the policy, and bound its output: {bound} to it"
-    return f"add `price:` to model '{alias}' in the policy"
+    if missing >= {"price", "output_bound"}:
+        remedies.append(
+            f"add `price:` to model '{alias}' in the policy, and bound its output: {bound} to it"
+        )
+    elif "output_bound" in missing:
+        remedies.append(f"{bound} to model '{alias}' in the policy")
+    elif "price" in missing:
+        remedies.append(f"add `price:` to model '{alias}' in the policy")
+    if "server_tools" in missing:
+        cap = (
+            "add `max_server_tool_cost_usd:` (the most the server-side tools of one call can"
+            " cost, in USD)"
+        )
+        remedies.append(
+            f"{cap} to it"
+            if remedies
+            else f"{cap} to model '{alias}' in the policy, or call it without server-side tools"
+        )
+    return "; and ".join(remedies)

@@ -21,6 +21,9 @@ Budgets are enforced against this bound, so every choice here errs high:
 - a call that asks for a service tier (``service_tier: priority``) is priced at the highest
   of the standard rates and that tier's, at any prompt length, as litellm prices an answer at
   the tier that served it (:func:`~policyroute.costs.pricing.listed_rate`);
+- a call that offers server-side tools (web search, :mod:`policyroute.costs.server_tools`)
+  adds the model's ``max_server_tool_cost_usd``: their fees and the tokens of what they find
+  cannot be counted before the call, so without it the call cannot be priced;
 - the whole is multiplied by ``n``.
 
 litellm's counter does not measure audio or video: each such part is bounded from its length
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import Any, Literal
 
@@ -61,6 +64,7 @@ from policyroute.costs.pricing import (
     regional_uplift,
     served_from,
 )
+from policyroute.costs.server_tools import server_tools
 from policyroute.costs.token_cache import PrefixCounts
 from policyroute.errors import RequestError
 from policyroute.execution.response_format import JSON_INSTRUCTION, needs_instruction
@@ -72,6 +76,7 @@ __all__ = [
     "ANTHROPIC_TOOL_PROMPT_TOKENS",
     "OUTPUT_LIMIT_KEYS",
     "Estimate",
+    "Missing",
     "cache_write_ttl",
     "count_input_tokens",
     "output_bound",
@@ -83,6 +88,9 @@ ANTHROPIC_TOOL_PROMPT_TOKENS = 530
 """Input tokens of the system prompt Anthropic adds to a request that offers tools: the largest
 count its tool-use pricing lists (Claude 3 Opus, ``tool_choice: auto``). Current models list
 346 (``auto``, ``none``) and 313 (``any``, ``tool``), so this over-counts them by at most 217."""
+
+Missing = Literal["price", "output_bound", "server_tools"]
+"""What keeps an attempt from being priced (:attr:`Estimate.missing`)."""
 
 FALLBACK_TOKENIZER_MODEL = "gpt-4o"
 """Tokenizer used for models litellm does not know; close enough for a bound with headroom."""
@@ -96,12 +104,19 @@ class Estimate:
         input_tokens: prompt tokens (messages, tools and response schema), counted once.
         output_tokens: the output bound per choice.
         cost: USD for all ``n`` choices at the worst rates; zero when ``priced`` is false.
-        priced: false when the model has no known price or its output cannot be bounded.
+        priced: false when the model has no known price, its output cannot be bounded, or
+            it is offered server-side tools the policy gives no bound for.
         n: choices requested.
         input_rate / output_rate: the per-token USD rates used.
         problem: why the attempt could not be priced, when ``priced`` is false.
         missing: what that is for: ``"price"`` (the model's), ``"output_bound"`` (no
-            ``max_tokens`` and no known output limit), or both; empty when ``priced``.
+            ``max_tokens`` and no known output limit), ``"server_tools"`` (server-side tools
+            offered and no ``max_server_tool_cost_usd`` on the model), or several; empty
+            when ``priced``.
+        server_tools: the server-side tools the attempt offers
+            (:func:`~policyroute.costs.server_tools.server_tools`).
+        server_tool_cost: USD per choice they add to the worst case (the model's
+            ``max_server_tool_cost_usd``); zero when none are offered or it is unknown.
     """
 
     input_tokens: int
@@ -112,12 +127,15 @@ class Estimate:
     input_rate: Decimal = Decimal(0)
     output_rate: Decimal = Decimal(0)
     problem: str | None = None
-    missing: tuple[Literal["price", "output_bound"], ...] = ()
+    missing: tuple[Missing, ...] = ()
+    server_tools: tuple[str, ...] = ()
+    server_tool_cost: Decimal = Decimal(0)
 
     def cost_with_output(self, output_tokens: int) -> Decimal:
         """The bound if output were capped at ``output_tokens`` (for clamping max_tokens)."""
         with localcontext(WIDE):  # never rounded down by the application's context
-            return (self.input_tokens * self.input_rate + output_tokens * self.output_rate) * self.n
+            per_choice = self.input_tokens * self.input_rate + output_tokens * self.output_rate
+            return (per_choice + self.server_tool_cost) * self.n
 
 
 # Anthropic prices an hour-long cache write at 2x input against 1.25x for five minutes: where
@@ -420,18 +438,31 @@ def worst_case(
     if (tools or schema_tokens) and anthropic_format(candidate.spec):
         input_tokens += ANTHROPIC_TOOL_PROMPT_TOKENS
     output_tokens = output_bound(params, candidate, default_max_tokens)
-    missing: tuple[Literal["price", "output_bound"], ...] = ()
-    problem = None
+    offered = server_tools(tools, params)
+    server_cap = candidate.spec.max_server_tool_cost_usd
+    missing: tuple[Missing, ...] = ()
+    problems: list[str] = []
     if not info.priced:
         missing += ("price",)
-        problem = f"model '{candidate.alias}' ({candidate.model}) has no known price"
+        problems.append(f"model '{candidate.alias}' ({candidate.model}) has no known price")
     if output_tokens is None:
         missing += ("output_bound",)
         unbounded = "is unbounded: no max_tokens and no known output limit"
-        problem = (
-            f"the output of '{candidate.alias}' {unbounded}"
-            if problem is None
-            else f"{problem}, and its output {unbounded}"
+        problems.append(
+            f"its output {unbounded}"
+            if problems
+            else f"the output of '{candidate.alias}' {unbounded}"
+        )
+    if offered and server_cap is None:
+        missing += ("server_tools",)
+        uncounted = (
+            f"server-side tools ({', '.join(offered)}), whose fees and results cannot be"
+            " counted before the call"
+        )
+        problems.append(
+            f"it is offered {uncounted}"
+            if problems
+            else f"the call offers model '{candidate.alias}' {uncounted}"
         )
     if missing or output_tokens is None:
         return Estimate(
@@ -440,11 +471,21 @@ def worst_case(
             Decimal(0),
             priced=False,
             n=n,
-            problem=problem,
+            problem=", and ".join(problems) if problems else None,
             missing=missing,
+            server_tools=offered,
+            server_tool_cost=server_cap if offered and server_cap is not None else Decimal(0),
         )
     with localcontext(WIDE):  # never rounded down by the application's context
-        return _priced(candidate, params, facts, input_tokens, output_tokens, n)
+        estimate = _priced(candidate, params, facts, input_tokens, output_tokens, n)
+        if not offered or server_cap is None:
+            return estimate
+        return replace(
+            estimate,
+            cost=estimate.cost + server_cap * n,
+            server_tools=offered,
+            server_tool_cost=server_cap,
+        )
 
 
 def _priced(

@@ -144,6 +144,11 @@ class _Builder:
             context_window=_whole(tree.get("context_window")),
             max_output_tokens=_whole(tree.get("max_output_tokens")),
             max_image_tokens=_whole(tree.get("max_image_tokens")),
+            max_server_tool_cost_usd=(
+                self.money(tree["max_server_tool_cost_usd"], (*path, "max_server_tool_cost_usd"))
+                if "max_server_tool_cost_usd" in tree
+                else None
+            ),
             capabilities=MappingProxyType(dict(tree.get("capabilities", {}))),
             tier=tree.get("tier"),
             weight=float(tree.get("weight", 1)),

@@ -210,6 +210,7 @@ class ModelSpec:
     context_window: int | None = None
     max_output_tokens: int | None = None
     max_image_tokens: int | None = None
+    max_server_tool_cost_usd: Decimal | None = None
     capabilities: Mapping[str, bool] = field(default_factory=lambda: _EMPTY)
     tier: str | None = None
     weight: float = 1.0
