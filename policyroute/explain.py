@@ -45,7 +45,11 @@ class CandidateLine:
     the call could cost on this deployment: counted input tokens plus ``output_tokens`` (the
     call's max_tokens, else the policy default, else the model's output limit). It is ``None``
     when that cannot be known, and ``missing`` says why: ``"price"`` (the model has none),
-    ``"output_bound"`` (nothing bounds the output; ``output_tokens`` is then 0), or both.
+    ``"output_bound"`` (nothing bounds the output; ``output_tokens`` is then 0),
+    ``"server_tools"`` (the request offers server-side tools and the model gives no
+    ``max_server_tool_cost_usd``), or several. ``server_tools`` names the server-side tools
+    the request offers, and ``server_tool_cost`` is what the worst case adds for them per
+    choice (``None`` when it offers none or their bound is unknown).
     """
 
     alias: str
@@ -59,6 +63,8 @@ class CandidateLine:
     output_tokens: int
     worst_case_cost: Decimal | None
     missing: tuple[str, ...] = ()
+    server_tools: tuple[str, ...] = ()
+    server_tool_cost: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,8 @@ class Explanation:
                         "output_tokens": c.output_tokens,
                         "cost_usd": _dec_str(c.worst_case_cost),
                         "missing": list(c.missing),
+                        "server_tools": list(c.server_tools),
+                        "server_tool_cost_usd": _dec_str(c.server_tool_cost),
                     },
                 }
                 for c in self.candidates
@@ -237,6 +245,12 @@ def _candidate_line(
         output_tokens=estimate.output_tokens,
         worst_case_cost=estimate.cost if estimate.priced else None,
         missing=estimate.missing,
+        server_tools=estimate.server_tools,
+        server_tool_cost=(
+            estimate.server_tool_cost
+            if estimate.server_tools and "server_tools" not in estimate.missing
+            else None
+        ),
     )
 
 
@@ -305,8 +319,14 @@ def _usd(value: Decimal | None) -> str:
 def _worst_case(c: CandidateLine) -> str:
     """The worst-case cell: the cost, else what keeps it from being known."""
     if c.worst_case_cost is not None:
+        if c.server_tool_cost is not None:
+            return f"{_usd(c.worst_case_cost)} (incl. {_usd(c.server_tool_cost)} server tools)"
         return _usd(c.worst_case_cost)
-    labels = {"price": "unpriced", "output_bound": "output unbounded"}
+    labels = {
+        "price": "unpriced",
+        "output_bound": "output unbounded",
+        "server_tools": "server tools unbounded",
+    }
     return ", ".join(labels.get(m, m) for m in c.missing) or "unpriced"
 
 
