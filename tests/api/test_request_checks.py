@@ -31,6 +31,7 @@ models:
     api_key: ${{PR_TEST_KEY}}
     price: {{input_per_mtok: 1, output_per_mtok: 2}}
     capabilities: {{tools: true, json_schema: true}}
+    max_server_tool_cost_usd: 0.05  # a provider's own tool (web search) is admitted under a budget
 routes:
   - name: default
     to: a
