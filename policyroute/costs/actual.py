@@ -200,7 +200,12 @@ def cost_from_usage(usage: Usage, candidate: Candidate, *, service_tier: Any = N
 
 
 def actual_cost(
-    response: Any, candidate: Candidate, *, use_attached: bool = False, usage: Usage | None = None
+    response: Any,
+    candidate: Candidate,
+    *,
+    use_attached: bool = False,
+    usage: Usage | None = None,
+    service_tier: Any = None,
 ) -> CostResult:
     """The exact cost of a response from ``candidate``'s deployment.
 
@@ -214,7 +219,9 @@ def actual_cost(
     A response whose usage holds an impossible count (see :func:`sound_usage`) is priced
     from its usage with those counts at 0 instead: litellm would price them as they are,
     below zero or at 10^24 dollars. ``usage``: the response's usage when the caller has
-    already read it (saves reading it again).
+    already read it (saves reading it again). ``service_tier``: the tier the call asked for,
+    which prices the answer when the answer does not name the tier that served it (as litellm
+    prices the answers it returns; an assembled stream may not name it).
 
     Example:
         >>> actual_cost(response, candidate)  # doctest: +SKIP
@@ -227,8 +234,10 @@ def actual_cost(
         raw = _usage_object(response)
         usage = Usage() if raw is None else _usage_from_object(raw)
     sound = sound_usage(usage, candidate.model)
+    served = _get(response, "service_tier")
+    tier = served if isinstance(served, str) else service_tier
     if info.price_source == "policy" or sound is not usage:
-        return cost_from_usage(sound, candidate, service_tier=_get(response, "service_tier"))
+        return cost_from_usage(sound, candidate, service_tier=tier)
     known = _litellm_reported_cost(response) if use_attached else None
     if known is not None:
         return CostResult(known, "litellm")
@@ -238,14 +247,18 @@ def actual_cost(
             litellm.completion_cost(
                 completion_response=response,
                 model=candidate.model,
+                # litellm prices at the tier the answer names, else at the one asked for
+                optional_params=(
+                    {"service_tier": service_tier} if isinstance(service_tier, str) else None
+                ),
                 **served_from(candidate.model, candidate.litellm_params),
             )
         )
     except Exception as exc:  # e.g. a plain dict litellm cannot read; price the usage instead
         _log.debug("litellm.completion_cost failed for %s: %s", candidate, exc)
-        return cost_from_usage(usage, candidate, service_tier=_get(response, "service_tier"))
+        return cost_from_usage(usage, candidate, service_tier=tier)
     if not math.isfinite(cost) or cost < 0:
-        return cost_from_usage(usage, candidate, service_tier=_get(response, "service_tier"))
+        return cost_from_usage(usage, candidate, service_tier=tier)
     return CostResult(to_decimal(cost), "litellm")
 
 
@@ -315,6 +328,7 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
         candidate,
         use_attached=unary,
         usage=usage if read_from_response else None,
+        service_tier=attempt.params.get("service_tier"),
     )
     if usage_estimated(response):
         cost = dataclasses.replace(cost, usage_estimated=True)

@@ -108,3 +108,36 @@ def test_a_cut_stream_that_asked_for_priority_is_charged_the_priority_rates() ->
     # Failed after the provider billed the input: the input at the priority rate.
     failed = AttemptOutcome(status="error", response=None, usage=reported, provider_billed=True)
     assert attempt_cost(attempt, failed)[1].cost == Decimal("0.00425")  # type: ignore[arg-type]
+
+
+def _streamed_answer(tier: str | None) -> Any:
+    import litellm
+
+    answer = litellm.ModelResponse(
+        model="gpt-4o",
+        choices=[{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+        usage={"prompt_tokens": 1000, "completion_tokens": 1000, "total_tokens": 2000},
+    )
+    if tier is not None:
+        answer.service_tier = tier
+    return answer
+
+
+def test_a_whole_stream_that_asked_for_priority_is_charged_the_tier_it_was_served() -> None:
+    # An assembled stream need not name its tier (litellm keeps it only when a chunk did):
+    # priced at the tier asked for, as litellm prices the answers it returns; at the tier it
+    # names when it names one (OpenAI answers "default" when priority had no room).
+    attempt = _Attempt(candidate("openai/gpt-4o"))
+    attempt.params = {"stream": True, "service_tier": "priority"}
+    usage = Usage(input_tokens=1000, output_tokens=1000)
+
+    def charged(answer: Any) -> Decimal:
+        outcome = AttemptOutcome(status="ok", response=answer, usage=usage, provider_billed=True)
+        return attempt_cost(attempt, outcome)[1].cost  # type: ignore[arg-type]
+
+    assert charged(_streamed_answer(None)) == Decimal("0.02125")
+    assert charged(_streamed_answer("default")) == Decimal("0.0125")
+    # An answer priced from its usage (a policy price or repaired counts) likewise.
+    broken = _streamed_answer(None)
+    broken.usage.completion_tokens = -5
+    assert charged(broken) == Decimal("0.00425")
