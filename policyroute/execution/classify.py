@@ -406,9 +406,12 @@ def _is_statusless_error_object(root: BaseException) -> bool:
     """Whether ``root`` is litellm's report of an ``error`` object in a 2xx body that names no
     status (``{"error": {"message": "overloaded"}}``, as some OpenAI-compatible gateways
     answer): litellm calls it a 422, so a bad request, which would stop the call although
-    nothing says the request was at fault. With a ``code`` (OpenRouter's 429, 502...), the
-    status is the body's own and classifies as any other."""
-    if _status_code(root) != _NO_STATUS_GIVEN:
+    nothing says the request was at fault. OpenAI's own shape gives a ``code`` that is null or
+    text (``"server_error"``), no status either. With a numeric ``code`` (OpenRouter's 429,
+    502...), the status is the body's own and classifies as any other."""
+    # litellm sets the body's code as status_code, null included; its other failures there
+    # ("Error in response object format") carry none.
+    if not hasattr(root, "status_code") or _status_code(root) not in (None, _NO_STATUS_GIVEN):
         return False
     frames = [frame for frame, _ in traceback.walk_tb(root.__traceback__)]
     return bool(frames) and frames[-1].f_code.co_name == _READS_ANSWER

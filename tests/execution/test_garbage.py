@@ -122,6 +122,24 @@ def test_an_error_object_in_a_200_says_the_providers_message_or_keeps_its_code(
     assert "deployment 'a' (openai/a) answered with something that is not a valid" in first
 
 
+@pytest.mark.parametrize(
+    "code", ['"code": null, "param": null', '"code": "server_error"'], ids=["null", "text"]
+)
+@pytest.mark.parametrize("mode", NON_STREAMING)
+def test_an_error_object_with_a_code_that_is_no_status_says_the_providers_message(
+    fp: FakeProvider, tmp_path: Path, mode: str, code: str
+) -> None:
+    # OpenAI's own error shape: a code that is null or text, not an HTTP status.
+    body = f'{{"error": {{"message": "The server had an error", "type": "server_error", {code}}}}}'
+    fp.script("a", Fault.raw(body))
+    fp.script("b", Fault.raw(body))
+    seen = call(fp, tmp_path, mode)
+    assert isinstance(seen.error, AllCandidatesFailedError)
+    assert [e.error_class for e in seen.error.errors] == ["malformed_response"] * 2
+    first = str(seen.error.errors[0])
+    assert "an error object without a status code: The server had an error" in first
+
+
 @pytest.mark.parametrize("wire", ["openai", "anthropic"])
 @pytest.mark.parametrize("mode", NON_STREAMING)
 def test_502_with_an_html_page_stays_a_server_error(
