@@ -97,6 +97,8 @@ def _dict_choice(choice: Mapping[str, Any], tool_names: Sequence[str]) -> Any:
 # schema): such a tool is converted, never passed on as a provider's own tool.
 _SCHEMA_KEYS = frozenset({"function", "parameters", "input_schema", "properties"})
 _FUNCTION_TYPES = frozenset({"function", "custom", "object"})
+# Keys of a function tool or a JSON schema, never the one key of a Gemini tool.
+_NAMED_KEYS = _SCHEMA_KEYS | {"name", "title", "description", "$defs", "definitions"}
 
 
 def is_provider_tool(tool: Tool) -> bool:
@@ -107,12 +109,19 @@ def is_provider_tool(tool: Tool) -> bool:
     Example:
         >>> is_provider_tool({"type": "web_search_20250305", "name": "web_search"})
         True
+        >>> is_provider_tool({"google_search": {}})  # Gemini's form: the tool's key alone
+        True
         >>> is_provider_tool({"name": "pick", "input_schema": {"type": "object"}})
         False
     """
     if not isinstance(tool, Mapping):
         return False
     kind = tool.get("type")
+    if kind is None:
+        # Gemini's tools are written by their key (``{"google_search": {}}``,
+        # ``{"code_execution": {}}``), which litellm maps; nothing else has that shape.
+        keys = [key for key in tool if key != "cache_control"]
+        return len(keys) == 1 and keys[0] not in _NAMED_KEYS and isinstance(tool[keys[0]], Mapping)
     return isinstance(kind, str) and kind not in _FUNCTION_TYPES and not _SCHEMA_KEYS & set(tool)
 
 
