@@ -9,9 +9,11 @@ wins):
 1. static requirements — the route's ``require`` and the ``require`` of every group the alias
    was reached through — are checked at compile time;
 2. requirements the request implies are checked per call: tools offered → tool calling,
-   images → vision, a ``json_schema`` response format → structured output, and an input that
-   exceeds the deployment's context window (tokens are counted only when a cheap upper bound
-   of the input exceeds the smallest known window among the candidates);
+   a provider's own tools (a web search...) → a deployment that takes them
+   (:mod:`~policyroute.routing.provider_tools`), images → vision, a ``json_schema`` response
+   format → structured output, and an input that exceeds the deployment's context window
+   (tokens are counted only when a cheap upper bound of the input exceeds the smallest known
+   window among the candidates);
 3. deployments that ``stats`` reports unavailable (circuit open) go last, not away.
 
 ``fastest`` groups rank an unstreamed request at the output limit the call will send each
@@ -42,6 +44,12 @@ from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH
 from policyroute.routing.decision import Candidate, DeploymentStats
 from policyroute.routing.notes import format_price, order_note
 from policyroute.routing.output_bound import OutputBound, limits_output, sent_output_bound
+from policyroute.routing.provider_tools import (
+    Family,
+    deployment_family,
+    provider_tools,
+    refused_tools,
+)
 from policyroute.routing.strategies import order_members
 
 __all__ = ["Entry", "GroupNode", "TargetPlan", "build_nodes", "format_price", "static_reason"]
@@ -195,6 +203,7 @@ class TargetPlan:
     __slots__ = (
         "_default_max_tokens",
         "_dynamic",
+        "_families",
         "_fastest",
         "_lacks_json",
         "_lacks_tools",
@@ -246,6 +255,12 @@ class TargetPlan:
         self._lacks_tools = any(not e.tools for e in every)
         self._lacks_vision = any(not e.vision for e in every)
         self._lacks_json = any(not e.json_schema for e in every)
+        # each deployment's provider family, when known: only then are a call's provider
+        # tools read
+        families = {e.alias: deployment_family(e.candidate.spec) for e in every}
+        self._families: Mapping[str, Family | None] | None = (
+            families if any(f is not None for f in families.values()) else None
+        )
         windows = [e.window for e in every if e.window is not None]
         self._min_window = min(windows) if windows else None
         # the expansion without stats or randomness, reused by every call that needs no more
@@ -290,6 +305,8 @@ class TargetPlan:
         need_tools = bool(request.tools)
         need_vision = facts.has_images()
         need_json = request.response_format is not None and facts.wants_json_schema()
+        families = self._families
+        kinds = provider_tools(request.tools) if need_tools and families is not None else ()
         tokens: int | None = None
         window = self._min_window
         if window is not None and facts.token_upper_bound() > window:
@@ -311,12 +328,15 @@ class TargetPlan:
             or (need_vision and self._lacks_vision)
             or (need_json and self._lacks_json)
             or tokens is not None
+            or bool(kinds)
         )
         if filtering:
             kept: list[Entry] = []
             dropped = list(skipped)
             for entry in entries:
                 why = _dynamic_reason(entry, need_tools, need_vision, need_json, tokens)
+                if why is None and kinds and families is not None:
+                    why = _tools_reason(families.get(entry.alias), kinds)
                 if why is None:
                     kept.append(entry)
                 else:
@@ -381,6 +401,17 @@ def _dynamic_reason(
     if tokens is not None and entry.window is not None and tokens > entry.window:
         return f"input_tokens={tokens} > context window {entry.window}"
     return None
+
+
+def _tools_reason(family: Family | None, kinds: tuple[str, ...]) -> str | None:
+    refused = refused_tools(family, kinds)
+    if not refused:
+        return None
+    noun, pronoun = ("tool", "it") if len(refused) == 1 else ("tools", "them")
+    return (
+        f"request offers provider {noun} {', '.join(refused)};"
+        f" {family} deployments do not take {pronoun}"
+    )
 
 
 def _availability_last(
