@@ -25,7 +25,8 @@ What each provider family takes, as litellm (1.106) sends it:
   other ones (dropped).
 
 Where it is not sure, nothing is excluded and the call goes as before: a deployment of
-another family (xAI, Mistral, a local server...), a tool shape not listed here, and the
+another family (xAI, Mistral, a local server...), an ``openai/`` deployment of a Claude or
+Gemini model (an OpenAI-compatible proxy), a tool shape not listed here, and the
 cases litellm passes on without a clear answer (``mcp`` to a Claude deployment outside
 Anthropic's own API).
 
@@ -115,6 +116,10 @@ def deployment_family(spec: ModelSpec) -> Family | None:
         return "anthropic"
     provider, name = provider_and_name(spec)
     lowered = name.lower()
+    if provider == "openai" and ("claude" in lowered or "gemini" in lowered):
+        # an OpenAI-compatible proxy (a LiteLLM proxy...) in front of another provider's
+        # model may well take that provider's tools
+        return None
     if provider in ("openai", "azure") or (not provider and _OPENAI_BARE.match(lowered)):
         return "openai"
     if provider == "gemini" or (provider in ("vertex_ai", "") and lowered.startswith("gemini")):

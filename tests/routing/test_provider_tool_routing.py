@@ -244,6 +244,8 @@ def test_explain_shows_why_a_deployment_was_skipped(served: FakeProvider) -> Non
         ("mistral/mistral-large-latest", None),
         ("vertex_ai/meta/llama-3.1-405b", None),
         ("ollama/llama3.1", None),
+        ("openai/claude-sonnet-4-5", None),  # an OpenAI-compatible proxy in front of Claude
+        ("openai/gemini-2.5-flash", None),
     ],
 )
 def test_deployment_family(model: str, family: str | None) -> None:
