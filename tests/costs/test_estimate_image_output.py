@@ -76,6 +76,7 @@ def test_the_reserved_worst_case_covers_an_answer_with_an_image(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PR_IMAGE_KEY", "fake-gemini-key-0123456789")
+    monkeypatch.chdir(tmp_path)  # the budget's default store is relative to it
     receipts = tmp_path / "receipts.jsonl"
     policy = POLICY.format(model=MODEL, path=json.dumps(str(receipts)))
     with respx.mock(assert_all_called=True) as mock:

@@ -75,6 +75,7 @@ def test_the_reserved_worst_case_covers_an_answer_billed_at_the_asked_tier(
     model: str, tier: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PR_TIER_KEY", FAKE_KEY)
+    monkeypatch.chdir(tmp_path)  # the budget's default store is relative to it
     receipts = tmp_path / "receipts.jsonl"
     policy = POLICY.format(model=f"openai/{model}", path=json.dumps(str(receipts)))
     # The provider bills exactly the prompt the estimate counts and every output token allowed.
