@@ -78,7 +78,8 @@ def index_keys(cond: Condition | None) -> dict[str, frozenset[Any]]:
         >>> sorted(index_keys(FactCondition("metadata.t", (Test("in", ["a", "b"]),)))["metadata.t"])
         [(False, 'a'), (False, 'b')]
     """
-    out: dict[str, frozenset[Any]] = {}
+    exact: dict[str, list[frozenset[Any]]] = {}
+    member: dict[str, list[frozenset[Any]]] = {}
     stack: list[Condition] = [] if cond is None else [cond]
     while stack:
         item = stack.pop()
@@ -88,8 +89,17 @@ def index_keys(cond: Condition | None) -> dict[str, frozenset[Any]]:
             for test in item.tests:
                 keys = _values(test.op, test.value)
                 if keys is not None:
-                    # several exact tests on one fact: the value must satisfy all of them
-                    out[item.fact] = keys if item.fact not in out else out[item.fact] & keys
+                    (exact if test.op == "eq" else member).setdefault(item.fact, []).append(keys)
+    out: dict[str, frozenset[Any]] = {}
+    for fact in {**exact, **member}:
+        if fact in exact:
+            # An ``eq`` on a scalar holds for a scalar alone: the value must pass every test.
+            out[fact] = frozenset.intersection(*exact[fact], *member.get(fact, ()))
+        else:
+            # ``in`` alone: a list fact (tags, a metadata list) passes each test when any of
+            # its elements does, so ``[a, 0]`` passes ``{in: [a]}`` and ``{in: [0]}`` with no
+            # element in both; only the union holds every element that can pass one.
+            out[fact] = frozenset.union(*member[fact])
     return out
 
 

@@ -251,3 +251,19 @@ def test_index_keys() -> None:
     assert index_keys(both) == {"metadata.t": frozenset({(False, "a")})}
     assert index_keys(FactCondition("metadata.t", (T("in", [["x"]]),))) == {}
     assert index_keys(None) == {}
+
+
+def test_a_list_fact_passing_two_in_tests_through_different_elements_is_found() -> None:
+    # [a, 0] passes {in: [a]} through "a" and {in: [0]} through 0, with no element in both:
+    # indexed under the keys both tests share (none), the route was never tried.
+    both_in = AllOf(
+        (
+            Not(FactCondition("metadata.k1", (T("eq", "a"),))),
+            FactCondition("metadata.k2", (T("in", ["a"]), T("in", [0]))),
+        )
+    )
+    facts = RequestFacts(Request(messages=[], metadata={"k2": ["a", 0]}))
+    for min_routes in (1, 2):
+        matcher = RouteMatcher([both_in, both_in], min_routes=min_routes)
+        assert matcher.first_match(facts) == matcher.first_match_linear(facts) == 0
+    assert index_keys(both_in) == {"metadata.k2": frozenset({(False, "a"), (False, 0)})}
