@@ -8,7 +8,8 @@ localcontext(EXACT)``, or its methods), never in the thread's context.
 
 Example:
     >>> from decimal import Decimal, localcontext
-    >>> with localcontext(prec=3):
+    >>> with localcontext() as app:
+    ...     app.prec = 3
     ...     Decimal("1.23456789") + Decimal("0.000000001")
     Decimal('1.23')
     >>> EXACT.add(Decimal("1.23456789"), Decimal("0.000000001"))
