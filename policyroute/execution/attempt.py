@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from policyroute._fields import attribute
 from policyroute.costs.redact import param_secrets
 from policyroute.errors import MalformedResponseError, ProviderError
-from policyroute.execution.classify import classify
+from policyroute.execution.classify import classify, make_error
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.request_sent import request_sent
 from policyroute.execution.usage import checked_usage
@@ -98,6 +98,25 @@ class AttemptRun:
         # a connection that failed is left free, though one reset after the request went out
         # may have been billed (the README's rule: charged only on evidence of a read).
         self.sent_unanswered = error.error_class == "timeout" and request_sent(exc)
+        self.outcome = self.failure_outcome(error)
+
+    def timed_out(self, exc: BaseException, timeout: float) -> None:
+        """The attempt's response was cut at its deadline (``timeout`` plus a grace) while
+        its body was read, and the read raised ``exc``: a timeout, billed, since the provider
+        had answered the request's headers (:mod:`~policyroute.execution.unary_deadline`)."""
+        self.failed(exc)  # ``exc``, classified and scrubbed, becomes the cause
+        candidate = self.attempt.candidate
+        error = make_error(
+            "timeout",
+            f"deployment '{candidate.alias}': no whole answer within the request timeout of"
+            f" {timeout:g}s: the provider kept sending its answer too slowly for it (httpx's"
+            " read timeout bounds each read, not the answer), and the call stopped reading",
+            deployment=candidate.alias,
+            model=candidate.model,
+        )
+        error.__cause__ = self.error
+        self.error = error
+        self.sent_unanswered = True
         self.outcome = self.failure_outcome(error)
 
     def stopped(self, exc: BaseException) -> None:

@@ -38,6 +38,9 @@ cache litellm's users replace is wrapped when policyroute's next sync call sees 
 litellm calls racing policyroute's still can drop a client: only the calls
 policyroute makes are serialized.
 
+The clients a sync call looks up or stores also get the response hook that keeps a call's
+request timeout for the whole call (:mod:`~policyroute.execution.unary_deadline`), once each.
+
 Example:
     >>> with one_client_per_key():  # doctest: +SKIP
     ...     litellm.completion(model="openai/gpt-4o-mini", messages=messages)
@@ -53,6 +56,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from policyroute.execution.unary_deadline import watch_responses
 
 __all__ = ["one_client_per_key", "with_one_client_per_key"]
 
@@ -172,7 +177,10 @@ def _key(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
 def _get(get: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     value = get(*args, **kwargs)
     fill = _fill.get()
-    if value is not None or fill is None or not fill.open:
+    if fill is None or not fill.open:
+        return value
+    if value is not None:
+        watch_responses(value)
         return value
     key = _key(args, kwargs)
     if key is None or key in fill.held or key in _not_filled:
@@ -188,6 +196,7 @@ def _get(get: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if value is not None:  # built by the thread this one waited for
         del fill.held[key]
         lock.release()
+        watch_responses(value)
     return value
 
 
@@ -196,6 +205,8 @@ def _set(put: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return put(*args, **kwargs)
     finally:
         fill = _fill.get()
+        if fill is not None and fill.open:
+            watch_responses(kwargs.get("value", args[1] if len(args) > 1 else None))
         if fill is not None and fill.held:
             lock = fill.held.pop(_key(args, kwargs) or "", None)
             if lock is not None:

@@ -51,6 +51,7 @@ from policyroute.execution.result import (
     StreamEvent,
 )
 from policyroute.execution.timeouts import within
+from policyroute.execution.unary_deadline import UnaryDeadline
 from policyroute.execution.url_credentials import (
     with_credentials_as_header,
     with_credentials_as_header_async,
@@ -70,8 +71,10 @@ __all__ = [
     "StreamEvent",
 ]
 
-# Grace on top of the litellm timeout for the outer (async) deadline: litellm's own timeout
-# should normally fire first and say more; the outer one catches a call that ignores it.
+# Grace on top of the litellm timeout for the outer deadline (async: the call's task is
+# cancelled; sync: its HTTP response is cut): litellm's own timeout should normally fire
+# first and say more; the outer one catches a call that ignores it, or a provider that keeps
+# sending its answer a few bytes at a time (httpx's timeout bounds each read).
 _OUTER_TIMEOUT_GRACE = 1.0
 
 _log = logging.getLogger("policyroute.execution")
@@ -413,13 +416,27 @@ class Executor:
     def _attempt(
         self, call: CallState, attempt: AttemptInfo, admission: Admission
     ) -> CallResult | ProviderError:
+        params = admission.params
+        deadline: UnaryDeadline | None = None
         self.stats.start(attempt.candidate.alias, stream=False)
         run = AttemptRun(attempt)
         try:
             messages = call.messages_for(attempt)
-            run.answered(self.completion_fn(messages=messages, **admission.params))
+            completion = self.completion_fn  # imports litellm on first use, before the clock
+            # httpx bounds each read by the timeout, not the answer: the deadline cuts a
+            # response still being read after the timeout plus the async path's grace.
+            deadline = UnaryDeadline.after(params.get("timeout"), grace=_OUTER_TIMEOUT_GRACE)
+            if deadline is None:
+                answer = completion(messages=messages, **params)
+            else:
+                with deadline:
+                    answer = completion(messages=messages, **params)
+            run.answered(answer)
         except Exception as exc:
-            run.failed(exc)
+            if deadline is not None and deadline.cut:
+                run.timed_out(exc, deadline.seconds)
+            else:
+                run.failed(exc)
         except BaseException as exc:  # KeyboardInterrupt: billed if the request went out
             run.stopped(exc)
             raise

@@ -24,6 +24,7 @@ __all__ = [
     "abort",
     "aclose",
     "close",
+    "cut",
     "held_usage",
     "is_litellm_stream",
     "provider_accepted",
@@ -189,10 +190,22 @@ def abort(stream: Any, *, shut_down: bool = False) -> None:
         return
     if shut_down:
         _shut_down(response)
+    _close_response(response)
+
+
+def cut(response: Any) -> None:
+    """End the read of an httpx response that another thread is reading: shut its socket
+    down (which wakes a read blocked on it) and close it. A response read to its end is left
+    alone: its connection may already serve another request."""
+    _shut_down(response)
+    _close_response(response)
+
+
+def _close_response(response: Any) -> None:
     try:
         response.close()
     except Exception:  # closing a response another thread reads is best effort
-        _log.debug("closing the response of a stream past its deadline failed", exc_info=True)
+        _log.debug("closing the response of a call past its deadline failed", exc_info=True)
 
 
 def _shut_down(response: Any) -> None:

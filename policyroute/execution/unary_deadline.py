@@ -1,0 +1,246 @@
+"""The request timeout of a sync call that is not streamed, kept for the call as a whole.
+
+litellm's sync clients (the OpenAI SDK's ``httpx.Client``, litellm's ``HTTPHandler``) hand the
+call's ``timeout`` to httpx, which applies it to each read: a provider that keeps sending a
+few bytes at a time holds the call for as long as it keeps them coming. The async path bounds
+the whole call (the timeout plus a grace, in the caller's task); a sync call has no task to
+cancel, so its HTTP response is closed instead.
+
+While the executor makes a sync attempt inside a :class:`UnaryDeadline`, the response hook
+policyroute puts on litellm's sync httpx clients (:func:`watch_responses`, called by
+:mod:`~policyroute.execution.client_fill` as a call looks a client up or stores one) hands
+each response, once its headers have arrived and before its body is read, to one shared
+watcher thread. When the deadline passes with a response not yet read to its end, the thread
+shuts its socket down and closes it (:func:`~policyroute.execution.stream_io.cut`): the read
+under way ends at once, the connection leaves litellm's pool (the next attempt opens another)
+and :attr:`UnaryDeadline.cut` tells the executor that the attempt failed for its deadline,
+whatever error the cut read raised. The provider had answered its headers, so the request
+reached it: the attempt is billed, as the async deadline bills a read it cancels.
+
+Limits: a provider that drips its *headers* is not cut (the hook runs once they are in); a
+response read to its end before the deadline is never closed, and an answer litellm returns
+is kept even if the deadline passed while it was being parsed. Outside a
+:class:`UnaryDeadline` (the user's own litellm calls, streams) the hook does nothing. The
+watcher holds responses by weak reference only, and one thread serves every call.
+
+Example:
+    >>> deadline = UnaryDeadline.after(1.0, grace=1.0)
+    >>> with deadline:
+    ...     pass
+    >>> deadline.cut
+    False
+"""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import itertools
+import logging
+import sys
+import threading
+import time
+import weakref
+from types import TracebackType
+from typing import Any
+
+from policyroute.execution.stream_io import cut
+
+__all__ = ["UnaryDeadline", "watch_responses"]
+
+_log = logging.getLogger("policyroute.execution")
+
+# The attribute that marks a client of litellm's whose httpx client carries the hook.
+_MARK = "_policyroute_unary_deadline"
+
+_current: contextvars.ContextVar[UnaryDeadline | None] = contextvars.ContextVar(
+    "policyroute_unary_deadline", default=None
+)
+
+
+class UnaryDeadline:
+    """The deadline of one sync attempt: responses that arrive within it are cut when it passes.
+
+    Use :meth:`after` to build one from the attempt's ``timeout``; enter it around the
+    litellm call (in the thread that makes it).
+    """
+
+    __slots__ = (
+        "_lock",
+        "_passed",
+        "_responses",
+        "_scheduled",
+        "_token",
+        "at",
+        "cut",
+        "done",
+        "seconds",
+    )
+
+    def __init__(self, seconds: float, at: float) -> None:
+        self.seconds = seconds
+        self.at = at  # time.monotonic()
+        self.cut = False
+        self.done = False
+        self._lock = threading.Lock()
+        self._responses: list[weakref.ref[Any]] = []
+        self._scheduled = False
+        self._passed = False
+        self._token: contextvars.Token[UnaryDeadline | None] | None = None
+
+    @classmethod
+    def after(cls, timeout: object, *, grace: float) -> UnaryDeadline | None:
+        """The deadline ``timeout`` + ``grace`` seconds from now; ``None`` for no ``timeout``
+        (or one that is not a number of seconds, which httpx alone applies)."""
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+            return None
+        seconds = float(timeout)
+        return cls(seconds, time.monotonic() + max(0.0, seconds) + grace)
+
+    def __enter__(self) -> UnaryDeadline:
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            _current.reset(self._token)
+            self._token = None
+        with self._lock:  # a cut under way ends before the attempt does
+            self.done = True
+            self._responses.clear()
+        if self._scheduled:
+            _watcher.forget()
+
+    def watch(self, response: Any) -> None:
+        """Cut ``response`` if it is still being read when the deadline passes."""
+        with self._lock:
+            if self.done:
+                return
+            if self._passed:  # a response that came after the deadline (litellm retried)
+                self.cut = True
+                cut(response)
+                return
+            self._responses.append(weakref.ref(response))
+            schedule = not self._scheduled
+            self._scheduled = True
+        if schedule:
+            _watcher.add(self)
+
+    def expire(self) -> None:
+        """The deadline has passed (the watcher's thread): cut what is still being read."""
+        with self._lock:
+            if self.done:
+                return
+            self._passed = True
+            for ref in self._responses:
+                response = ref()
+                if response is None or getattr(response, "is_closed", True):
+                    continue  # read to its end (or gone): the answer is the caller's
+                self.cut = True
+                cut(response)
+            self._responses.clear()
+
+
+def _on_response(response: Any) -> None:
+    """httpx's response hook: runs in the thread that sends, once the headers are in."""
+    deadline = _current.get()
+    if deadline is not None:
+        deadline.watch(response)
+
+
+def watch_responses(client: Any) -> None:
+    """Put the deadline's response hook on ``client``'s sync httpx client (once).
+
+    ``client`` is what litellm keeps in its client cache: an OpenAI SDK client (its httpx
+    client is ``_client``), litellm's ``HTTPHandler`` (``client``), or something else, which is
+    left alone, as are async clients.
+    """
+    if getattr(client, _MARK, False):
+        return
+    httpx = sys.modules.get("httpx")
+    if httpx is None:
+        return
+    for name in ("_client", "client"):
+        http = getattr(client, name, None)
+        if isinstance(http, httpx.Client):
+            break
+    else:
+        return
+    try:
+        hooks = http.event_hooks["response"]
+        if _on_response not in hooks:
+            hooks.append(_on_response)
+        setattr(client, _MARK, True)
+    except (AttributeError, KeyError, TypeError):  # a client that takes no hook is left alone
+        _log.debug("cannot watch the responses of %r", type(client), exc_info=True)
+
+
+class _Watcher:
+    """One thread that expires the deadlines of every sync attempt, earliest first."""
+
+    # Deadlines that ended before passing stay in the heap until this many have piled up
+    # (and are more than half of it): then the heap is rebuilt without them.
+    _COMPACT_AT = 256
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, UnaryDeadline]] = []
+        self._order = itertools.count()
+        self._ended = 0
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: UnaryDeadline) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
+            if self._thread is None or not self._thread.is_alive():  # first use, or forked
+                self._thread = threading.Thread(
+                    target=self._run, name="policyroute-unary-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is deadline:
+                self._cond.notify()
+
+    def forget(self) -> None:
+        """A scheduled deadline ended: rebuild the heap once enough of them have."""
+        with self._cond:
+            self._ended += 1
+            if self._ended >= self._COMPACT_AT and 2 * self._ended > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+                self._ended = 0
+
+    def _run(self) -> None:
+        while True:
+            due = self._next_due()
+            if due.done:
+                continue
+            try:
+                due.expire()
+            except Exception:  # a cut is best effort; the watcher must keep going
+                _log.debug("cutting a response past its deadline failed", exc_info=True)
+
+    def _next_due(self) -> UnaryDeadline:
+        with self._cond:
+            while True:
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                at, _, deadline = self._heap[0]
+                if deadline.done:
+                    heapq.heappop(self._heap)
+                    self._ended = max(0, self._ended - 1)
+                    continue
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                return deadline
+
+
+_watcher = _Watcher()
