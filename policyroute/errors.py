@@ -237,7 +237,8 @@ class ProviderError(PolicyRouteError):
         status_code: the HTTP status, if the provider answered.
         retry_after: seconds the provider asked to wait, if it said.
         retry_after_source: where ``retry_after`` was read: ``"retry_after"`` (its
-            ``Retry-After`` or ``retry-after-ms`` header) or ``"rate_limit_reset"`` (the reset
+            ``Retry-After`` or ``retry-after-ms`` header, or the ``retryDelay`` of Google's
+            ``RetryInfo`` in its error body) or ``"rate_limit_reset"`` (the reset
             its rate-limit headers announced); ``None`` when ``retry_after`` is not set.
         attempts: the attempts made for the call so far (filled in by the executor).
         params_unsupported: litellm refused the call's parameters for this deployment's

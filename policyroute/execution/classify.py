@@ -42,6 +42,7 @@ from policyroute.errors import (
     ServerError,
 )
 from policyroute.execution.ratelimit_headers import rate_limit_reset_seconds
+from policyroute.execution.retry_info import retry_info_seconds
 
 __all__ = ["CLASS_TO_ERROR", "classify", "make_error", "retry_after_seconds"]
 
@@ -273,11 +274,15 @@ def retry_after_seconds(exc: BaseException) -> float | None:
 def _wait_asked(
     exc: BaseException, error_class: ErrorClass
 ) -> tuple[float | None, _HintSource | None]:
-    """``Retry-After`` if the provider sent one; for a rate limit without it, the reset of
-    the exhausted limit (:func:`~policyroute.execution.ratelimit_headers.rate_limit_reset_seconds`),
-    which then goes the same way: capped at ``retry_after_max``, or fallen over past it.
-    The second item says which of the two the wait came from."""
+    """``Retry-After`` if the provider sent one, else the ``retryDelay`` Google puts in its
+    error body (:mod:`~policyroute.execution.retry_info`); for a rate limit with neither, the
+    reset of the exhausted limit
+    (:func:`~policyroute.execution.ratelimit_headers.rate_limit_reset_seconds`), which then goes
+    the same way: capped at ``retry_after_max``, or fallen over past it. The second item says
+    where the wait came from (a provider's asked-for wait, header or body, is ``retry_after``)."""
     wait = retry_after_seconds(exc)
+    if wait is None:
+        wait = retry_info_seconds(exc, *_chain(exc))
     if wait is not None:
         return wait, "retry_after"
     if error_class != "rate_limit":

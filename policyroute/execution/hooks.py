@@ -51,7 +51,8 @@ AttemptStatus = Literal["ok", "error", "cancelled", "interrupted", "refused"]
 
 WaitSource = Literal["retry_after", "rate_limit_reset", "backoff"]
 """Why the executor waited before an attempt: the provider's ``Retry-After`` (or
-``retry-after-ms``), the reset its rate-limit headers announced, or policyroute's own backoff."""
+``retry-after-ms``, or the ``retryDelay`` Google puts in its error body), the reset its
+rate-limit headers announced, or policyroute's own backoff."""
 
 
 @dataclass(frozen=True, slots=True)

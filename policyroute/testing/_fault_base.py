@@ -9,8 +9,9 @@ so each factory imports its class when called rather than this module importing 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from policyroute.testing._steps import Reply
 
@@ -45,7 +46,7 @@ class Fault:
 
     Example:
         >>> Fault.status(429, retry_after=1.5)
-        StatusFault(status_code=429, retry_after=1.5, message=None, headers=())
+        StatusFault(status_code=429, retry_after=1.5, message=None, headers=(), body=None)
         >>> Fault.stream_cut(after=2).after
         2
     """
@@ -59,10 +60,12 @@ class Fault:
         retry_after: float | None = None,
         message: str | None = None,
         headers: Mapping[str, str] | None = None,
+        body: Any = None,
     ) -> StatusFault:
         """An HTTP error status with a JSON error body in the provider's format.
 
         ``headers`` are sent with the error as given, e.g. a provider's rate-limit headers.
+        ``body``, any JSON value, is sent instead of the provider-shaped error body.
 
         Example:
             >>> Fault.status(503).status_code
@@ -72,7 +75,8 @@ class Fault:
         """
         from policyroute.testing._status_faults import StatusFault
 
-        return StatusFault(status, retry_after, message, tuple((headers or {}).items()))
+        text = None if body is None else json.dumps(body)
+        return StatusFault(status, retry_after, message, tuple((headers or {}).items()), text)
 
     @staticmethod
     def context_length(message: str | None = None) -> ContextLengthFault:

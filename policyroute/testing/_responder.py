@@ -270,7 +270,9 @@ def _error_for(
     api: Api, fault: Fault, model: str, request_id: str
 ) -> tuple[int, bytes, float | None]:
     if isinstance(fault, StatusFault):
-        if api == "anthropic":
+        if fault.body is not None:
+            body = fault.body.encode()
+        elif api == "anthropic":
             body = anthropic_wire.status_error(fault.status_code, fault.message, request_id)
         else:
             body = openai_wire.status_error(fault.status_code, model, fault.message)

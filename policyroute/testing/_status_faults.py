@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -46,19 +47,24 @@ class StatusFault(Fault):
     ``headers`` are further ``(name, value)`` response headers, sent in order after the
     provider's own (rate-limit headers such as ``x-ratelimit-reset-requests`` or
     ``anthropic-ratelimit-tokens-reset``); values are sent verbatim, unparsed, so a test can
-    send malformed ones too.
+    send malformed ones too. ``body``, when set, is the JSON text sent instead of the
+    provider-shaped error (another provider's error format, such as Google's list with a
+    ``RetryInfo``); :meth:`Fault.status` takes it as any JSON value.
 
     Example:
         >>> StatusFault(503).retry_after is None
         True
         >>> StatusFault(429, headers=(("x-ratelimit-remaining-requests", "0"),)).headers[0][1]
         '0'
+        >>> StatusFault(429, body='{"error": "slow down"}').body
+        '{"error": "slow down"}'
     """
 
     status_code: int
     retry_after: float | None = None
     message: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
 
     def __post_init__(self) -> None:
         if not 400 <= self.status_code <= 599:
@@ -69,6 +75,16 @@ class StatusFault(Fault):
         object.__setattr__(self, "headers", tuple((str(n), str(v)) for n, v in self.headers))
         for name, value in self.headers:
             _check_header(name, value)
+        if self.body is not None:
+            if not isinstance(self.body, str):
+                raise TypeError(
+                    f"StatusFault.body must be JSON text, got {type(self.body).__name__}"
+                    " (Fault.status takes any JSON value)"
+                )
+            try:
+                json.loads(self.body)
+            except ValueError as exc:
+                raise ValueError(f"StatusFault.body is not JSON: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -770,6 +770,25 @@ def test_openai_error_messages(fp: FakeProvider, client: httpx.Client) -> None:
     assert chat(client, fp).json()["error"]["message"] == "custom"
 
 
+def test_a_status_fault_sends_the_body_it_is_given(fp: FakeProvider, client: httpx.Client) -> None:
+    google = [{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": []}}]
+    fp.script("gpt-x", Fault.status(429, body=google, headers={"x-extra": "1"}))
+    fp.script("claude-x", Fault.status(503, body={"message": "down"}))
+    r = chat(client, fp)
+    assert (r.status_code, r.json(), r.headers["x-extra"]) == (429, google, "1")
+    r = messages(client, fp)
+    assert (r.status_code, r.json()) == (503, {"message": "down"})
+
+
+def test_a_status_fault_body_must_be_json() -> None:
+    with pytest.raises(ValueError, match=r"StatusFault\.body is not JSON"):
+        StatusFault(429, body="{not json")
+    with pytest.raises(TypeError, match="must be JSON text"):
+        StatusFault(429, body={"a": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        Fault.status(429, body=object())
+
+
 @pytest.mark.parametrize(
     ("fault", "status", "error_type", "message_part"),
     [

@@ -1,0 +1,61 @@
+"""The wait Google asks for in an error's body: ``google.rpc.RetryInfo``'s ``retryDelay``.
+
+Gemini and Vertex AI send no ``Retry-After`` header on a 429 (``RESOURCE_EXHAUSTED``) or a
+503 (``UNAVAILABLE``); they put the wait in the JSON error, as a ``RetryInfo`` detail whose
+``retryDelay`` is a protobuf duration (``"37s"``, ``"0.500s"``)::
+
+    {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}
+
+litellm keeps that body in the text of the error it raises (and of the provider error under
+it); Google's OpenAI-compatible endpoint sends the same detail. :func:`retry_info_seconds`
+reads it from there. Only the first 64 KiB of each text is searched, and only a text that names
+``google.rpc.RetryInfo``: a stray ``retryDelay`` elsewhere is no hint.
+
+Example:
+    >>> body = ('{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",'
+    ...         ' "retryDelay": "1.5s"}]}}')
+    >>> retry_info_seconds(RuntimeError("GeminiException - " + body))
+    1.5
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["retry_info_seconds"]
+
+_MAX_TEXT_CHARS = 65_536
+_MARKER = "google.rpc.RetryInfo"
+# A protobuf Duration in its JSON form: seconds with up to nine decimals, then "s". Python
+# reprs of the same body (single quotes) occur in some wrappers' messages.
+_DELAY = re.compile(r"""["']retryDelay["']\s*:\s*["'](\d{1,12}(?:\.\d{1,9})?)s["']""")
+
+
+def retry_info_seconds(*errors: BaseException) -> float | None:
+    """The ``retryDelay`` of the first ``google.rpc.RetryInfo`` in the texts of ``errors``.
+
+    ``errors`` are searched in order (the error litellm raised, then those under it); ``None``
+    when none carries one.
+
+    Example:
+        >>> retry_info_seconds(ValueError("quota exceeded"))
+        >>> retry_info_seconds(ValueError('"retryDelay": "5s"'))  # no RetryInfo named
+    """
+    for text in _texts(errors):
+        if _MARKER not in text:
+            continue
+        match = _DELAY.search(text)
+        if match is not None:
+            return float(match.group(1))
+    return None
+
+
+def _texts(errors: Iterable[BaseException]) -> Iterable[str]:
+    for error in errors:
+        try:
+            text = str(error)
+        except Exception:  # a broken __str__ on a provider's error is no reason to fail
+            continue
+        yield text[:_MAX_TEXT_CHARS]
