@@ -23,6 +23,7 @@ and from failures of the providers themselves::
         ├── ContextWindowExceededError    the prompt does not fit the model
         ├── ContentPolicyError            the provider's content filter refused
         ├── AuthenticationError           401 / 403, 402 (the account cannot pay)
+        ├── NotFoundError                 404 / 410: no such model or endpoint at the deployment
         ├── BadRequestError               any other 4xx
         ├── MalformedResponseError        the provider answered something unreadable
         ├── StreamInterruptedError        a stream broke mid-answer, tokens already delivered
@@ -57,6 +58,7 @@ __all__ = [
     "ErrorClass",
     "MalformedResponseError",
     "NoCandidateError",
+    "NotFoundError",
     "PolicyError",
     "PolicyRouteError",
     "PolicyValidationError",
@@ -80,6 +82,7 @@ ErrorClass = Literal[
     "context_window",
     "content_policy",
     "authentication",
+    "not_found",
     "bad_request",
     "malformed_response",
 ]
@@ -310,6 +313,14 @@ class AuthenticationError(ProviderError):
     """The provider rejected the credentials (401/403) or the account cannot pay (402)."""
 
     error_class: ErrorClass = "authentication"
+
+
+class NotFoundError(ProviderError):
+    """The deployment has no such model or endpoint (404, 410): a retired model, a wrong
+    deployment name, a model not pulled, an ``api_base`` with a wrong path. The deployment's
+    doing, not the request's: by default the call moves on to the next candidate."""
+
+    error_class: ErrorClass = "not_found"
 
 
 class BadRequestError(ProviderError):

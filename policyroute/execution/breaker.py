@@ -54,7 +54,15 @@ __all__ = ["BREAKER_CLASSES", "DEFAULT_PROBE_LEASE", "BreakerState", "CircuitBre
 BreakerState = Literal["closed", "open", "half_open"]
 
 BREAKER_CLASSES: frozenset[ErrorClass] = frozenset(
-    {"rate_limit", "timeout", "server_error", "connection", "malformed_response", "authentication"}
+    {
+        "rate_limit",
+        "timeout",
+        "server_error",
+        "connection",
+        "malformed_response",
+        "authentication",
+        "not_found",
+    }
 )
 """Error classes that count against a deployment's breaker."""
 

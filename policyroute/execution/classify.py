@@ -35,6 +35,7 @@ from policyroute.errors import (
     ContextWindowExceededError,
     ErrorClass,
     MalformedResponseError,
+    NotFoundError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
@@ -54,6 +55,7 @@ CLASS_TO_ERROR: Mapping[ErrorClass, type[ProviderError]] = {
     "context_window": ContextWindowExceededError,
     "content_policy": ContentPolicyError,
     "authentication": AuthenticationError,
+    "not_found": NotFoundError,
     "bad_request": BadRequestError,
     "malformed_response": MalformedResponseError,
 }
@@ -74,7 +76,7 @@ _LITELLM_NAMES: Mapping[str, ErrorClass] = {
     "BadGatewayError": "server_error",
     "APIConnectionError": "connection",
     "APIResponseValidationError": "malformed_response",
-    "NotFoundError": "bad_request",
+    "NotFoundError": "not_found",
     "UnprocessableEntityError": "bad_request",
     "BadRequestError": "bad_request",
 }
@@ -353,6 +355,10 @@ def _class_of(exc: BaseException) -> ErrorClass:
         return "rate_limit"
     if status == 408:
         return "timeout"
+    if status in (404, 410):
+        # No such model or endpoint at this deployment (retired, not deployed, not pulled, a
+        # wrong api_base path): the deployment's doing; another one may serve the call.
+        return "not_found"
     if by_type is not None:
         return by_type
     if status is not None and status >= 500:

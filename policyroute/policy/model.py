@@ -351,6 +351,7 @@ _FALLBACK_ON: frozenset[ErrorClass] = frozenset(
         "context_window",
         "content_policy",
         "authentication",
+        "not_found",
     }
 )
 
