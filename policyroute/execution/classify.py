@@ -129,6 +129,7 @@ _CONTENT_POLICY_TEXT = (
     "rejected as a result of the safety system",
 )
 _CONTEXT_WINDOW_CODES = frozenset({"context_length_exceeded"})
+_RATE_LIMIT_CODES = frozenset({"rate_limit_exceeded"})
 _CONTEXT_WINDOW_TEXT = ("context_length_exceeded", "maximum context length", "prompt is too long")
 
 # A litellm proxy forwards the upstream provider's headers under this prefix; its own come first.
@@ -177,7 +178,17 @@ def classify(
         # provider's status (a 2xx) is the true one, when litellm kept it.
         status = _answered_status(exc)
         message = _malformed_message(exc, deployment, model)
-    elif isinstance(root := _root(exc), ImportError):
+    elif _is_statusless_error_object(root := _root(exc)):
+        # An error object in a 2xx body whose code or words name its class (a gateway's
+        # context-length refusal): litellm's own text has lost the provider's message.
+        status = _answered_status(exc)
+        where = f"deployment '{deployment}'" if deployment else "the provider"
+        code = _code(root)
+        said = _short(str(getattr(root, "message", "") or "no message"))
+        message = f"{where} answered with an error object: {said}" + (
+            f" (code {code!r})" if code else ""
+        )
+    elif isinstance(root, ImportError):
         # litellm imports some provider SDKs and optional modules on first use: the deployment
         # cannot work in this environment, which a "connection" message would hide.
         where = f"deployment '{deployment}': " if deployment else ""
@@ -334,15 +345,28 @@ def _class_of(exc: BaseException) -> ErrorClass:
         return "bad_request"
     status = _status_code(exc)
     text = str(exc).lower()
+    # An error code that names its class says it whatever the status (a stream's error event
+    # comes as a 500, an error object in a 200 as no status at all).
+    codes = {_code(cause) for cause in (exc, *chain)}
+    if codes & _CONTENT_POLICY_CODES:
+        return "content_policy"
+    if codes & _CONTEXT_WINDOW_CODES:
+        return "context_window"
+    if codes & _RATE_LIMIT_CODES:
+        return "rate_limit"
     if _is_unreadable_answer(exc, chain, text):
+        if chain and _is_statusless_error_object(chain[-1]):
+            said = str(getattr(chain[-1], "message", "")).lower()
+            if any(t in said for t in _CONTEXT_WINDOW_TEXT):
+                return "context_window"
+            if any(t in said for t in _CONTENT_POLICY_TEXT):
+                return "content_policy"
         return "malformed_response"
     statuses = {status, *(_status_code(cause) for cause in chain)}
     if by_type == "bad_request" or status == 400 or 413 in statuses:
-        # The provider's error code says it even when its message uses other words.
-        codes = {_code(cause) for cause in (exc, *chain)}
-        if codes & _CONTENT_POLICY_CODES or any(t in text for t in _CONTENT_POLICY_TEXT):
+        if any(t in text for t in _CONTENT_POLICY_TEXT):
             return "content_policy"
-        if codes & _CONTEXT_WINDOW_CODES or any(t in text for t in _CONTEXT_WINDOW_TEXT):
+        if any(t in text for t in _CONTEXT_WINDOW_TEXT):
             return "context_window"
     if 413 in statuses:
         # Too large for this deployment (a provider's byte limit, reported as a 400 by litellm
@@ -472,6 +496,10 @@ def _provider_status(exc: BaseException) -> int | None:
 
 def _code(exc: BaseException) -> str | None:
     code = getattr(exc, "code", None)
+    if isinstance(code, str):
+        return code
+    # litellm raises an error object found in a 2xx body with its code as ``status_code``.
+    code = getattr(exc, "status_code", None)
     if isinstance(code, str):
         return code
     body = getattr(exc, "body", None)

@@ -140,6 +140,55 @@ def test_an_error_object_with_a_code_that_is_no_status_says_the_providers_messag
     assert "an error object without a status code: The server had an error" in first
 
 
+# Error objects whose code (or, in a 200 body, words) name a class: a gateway relaying the
+# upstream's refusal. The class decides, as it would for the same refusal sent as a 4xx.
+CLASSED_ERROR_OBJECTS = {
+    "context_window": {
+        "message": "This model's maximum context length is 8192 tokens.",
+        "type": "invalid_request_error",
+        "code": "context_length_exceeded",
+    },
+    "content_policy": {"message": "flagged", "code": "content_policy_violation"},
+    "rate_limit": {
+        "message": "Rate limit reached",
+        "type": "requests",
+        "code": "rate_limit_exceeded",
+    },
+}
+
+
+@pytest.mark.parametrize("error_class", list(CLASSED_ERROR_OBJECTS))
+@pytest.mark.parametrize("mode", NON_STREAMING + STREAMING)
+def test_an_error_object_whose_code_names_a_class_is_of_that_class(
+    fp: FakeProvider, tmp_path: Path, mode: str, error_class: str
+) -> None:
+    body = json.dumps({"error": CLASSED_ERROR_OBJECTS[error_class]})
+    fault = Fault.raw_stream(body) if mode in STREAMING else Fault.raw(body)
+    fp.script("a", fault)
+    fp.script("b", fault)
+    seen = call(fp, tmp_path, mode)
+    assert isinstance(seen.error, AllCandidatesFailedError)
+    assert [e.error_class for e in seen.error.errors] == [error_class] * 2
+    assert seen.attempt_summary == [("a", "error", error_class), ("b", "error", error_class)]
+    assert seen.reserved == 0
+    if mode in NON_STREAMING:
+        # litellm's own text has lost it; the error says what the provider said.
+        said = CLASSED_ERROR_OBJECTS[error_class]
+        expected = f"deployment 'a' answered with an error object: {said['message']}"
+        assert f"{expected} (code {said['code']!r})" in str(seen.error.errors[0])
+
+
+@pytest.mark.parametrize("mode", NON_STREAMING)
+def test_an_error_object_in_a_200_saying_the_prompt_is_too_long_falls_over(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    fp.script("a", Fault.raw('{"error": {"message": "prompt is too long: 250000 tokens"}}'))
+    fp.script("b", Reply(text="from b"))
+    seen = call(fp, tmp_path, mode)
+    assert seen.text == "from b"
+    assert seen.attempt_summary == [("a", "error", "context_window"), ("b", "ok", None)]
+
+
 @pytest.mark.parametrize("wire", ["openai", "anthropic"])
 @pytest.mark.parametrize("mode", NON_STREAMING)
 def test_502_with_an_html_page_stays_a_server_error(
