@@ -59,6 +59,7 @@ from policyroute.langchain_.facts import (
     FactsCarryingChatModel,
     OpenStream,
 )
+from policyroute.langchain_.parsed import parse_target
 from policyroute.langchain_.profile import is_resolved, policy_profile
 from policyroute.langchain_.results import chat_result, combined_llm_output, invoke_answer
 from policyroute.langchain_.serialization import (
@@ -394,7 +395,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=False)
         executor, watching = self._running()
-        return chat_result(events.complete(executor, request, run_manager, watching=watching))
+        result = events.complete(executor, request, run_manager, watching=watching)
+        return chat_result(result, parse_target(request.response_format))
 
     async def _agenerate(
         self,
@@ -407,9 +409,11 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=False)
         executor, watching = self._running()
+        target = parse_target(request.response_format)
         if not watching:  # what events.acomplete does then, without its await in between
-            return chat_result(await executor.acomplete(request))
-        return chat_result(await events.acomplete(executor, request, run_manager, watching=True))
+            return chat_result(await executor.acomplete(request), target)
+        result = await events.acomplete(executor, request, run_manager, watching=True)
+        return chat_result(result, target)
 
     def _direct(
         self,
@@ -424,7 +428,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             return super()._direct(messages, stop, run_id, kwargs)
         request = calls.build_request(self, messages, stop, None, kwargs, stream=False)
         executor, watching = self._running()
-        return invoke_answer(events.complete(executor, request, None, watching=watching), run_id)
+        result = events.complete(executor, request, None, watching=watching)
+        return invoke_answer(result, run_id, parse_target(request.response_format))
 
     async def _adirect(
         self,
@@ -437,10 +442,11 @@ class ChatPolicyRoute(FactsCarryingChatModel):
             return await super()._adirect(messages, stop, run_id, kwargs)
         request = calls.build_request(self, messages, stop, None, kwargs, stream=False)
         executor, watching = self._running()
+        target = parse_target(request.response_format)
         if not watching:  # what events.acomplete does then, without its await in between
-            return invoke_answer(await executor.acomplete(request), run_id)
+            return invoke_answer(await executor.acomplete(request), run_id, target)
         result = await events.acomplete(executor, request, None, watching=True)
-        return invoke_answer(result, run_id)
+        return invoke_answer(result, run_id, target)
 
     def _stream(
         self,

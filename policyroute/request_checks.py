@@ -257,8 +257,8 @@ def check_call(
         >>> try:
         ...     check_call({}, response_format=5)
         ... except RequestError as exc:
-        ...     print(exc)
-        request field 'response_format' must be a mapping such as {'type': 'json_object'}, got 5
+        ...     print(exc)  # doctest: +ELLIPSIS
+        request field 'response_format' must be a mapping such as {'type': 'json_object'} or ...
     """
     check_params(params)
     if tools is not None:
@@ -271,11 +271,18 @@ def check_call(
             "request field 'tool_choice' must be a string such as 'auto' or a mapping,"
             f" got {_show(tool_choice)}"
         )
-    if response_format is not None and not isinstance(response_format, (Mapping, type)):
+    if response_format is not None and not (
+        isinstance(response_format, Mapping) or _is_pydantic_class(response_format)
+    ):
         raise RequestError(
-            "request field 'response_format' must be a mapping such as {'type': 'json_object'},"
-            f" got {_show(response_format)}"
+            "request field 'response_format' must be a mapping such as {'type': 'json_object'}"
+            f" or a pydantic model class, got {_show(response_format)}"
         )
+
+
+def _is_pydantic_class(value: Any) -> bool:
+    # Told by its schema method, so the check needs no pydantic import.
+    return isinstance(value, type) and callable(getattr(value, "model_json_schema", None))
 
 
 def _check_tool(i: int, tool: Any) -> None:

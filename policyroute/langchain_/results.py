@@ -47,9 +47,12 @@ from policyroute._litellm import (
     usage_metadata,
 )
 from policyroute._thinking import origin_of, signed_blocks, standard_blocks
+from policyroute.langchain_.parsed import PARSED_KEY, parsed_answer
 from policyroute.langchain_.unobserved import answer, default_id
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from policyroute.execution.result import CallResult
 
 __all__ = [
@@ -177,12 +180,14 @@ def plain(value: Any) -> Any:
     return dump() if callable(dump) else value
 
 
-def chat_result(result: CallResult) -> ChatResult:
+def chat_result(result: CallResult, target: type[BaseModel] | None = None) -> ChatResult:
     """A whole answer as LangChain's ``ChatResult``: a generation per choice (a call with
     ``n`` > 1 has several; ``invoke`` answers the first).
 
     Every generation carries the call's usage and metadata, as langchain-openai's do: they
-    describe the one call that produced all of them.
+    describe the one call that produced all of them. With ``target`` (the pydantic class the
+    call passed as ``response_format``), each message's ``additional_kwargs["parsed"]`` is its
+    text read into it (:mod:`~policyroute.langchain_.parsed`).
     """
     response = result.response
     # One choice is the rule; an answer without any still makes one (empty) message.
@@ -192,7 +197,7 @@ def chat_result(result: CallResult) -> ChatResult:
     output = llm_output(result)
     generations = [
         ChatGeneration(
-            message=_message(result, choice, response_id, origin, output),
+            message=_message(result, choice, response_id, origin, output, target),
             generation_info={"finish_reason": read(choice, "finish_reason")},
         )
         for choice in choices
@@ -200,7 +205,9 @@ def chat_result(result: CallResult) -> ChatResult:
     return ChatResult(generations=generations, llm_output=output)
 
 
-def invoke_answer(result: CallResult, run_id: Any) -> AIMessage:
+def invoke_answer(
+    result: CallResult, run_id: Any, target: type[BaseModel] | None = None
+) -> AIMessage:
     """The message ``invoke`` returns for ``result`` when nothing observes the call:
     ``answer(chat_result(result), run_id)``, without the ``ChatResult`` around it.
 
@@ -217,10 +224,10 @@ def invoke_answer(result: CallResult, run_id: Any) -> AIMessage:
     response = result.response
     choices = read(response, "choices")
     if choices and len(choices) > 1:
-        return answer(chat_result(result), run_id)
+        return answer(chat_result(result, target), run_id)
     choice = choices[0] if choices else None
     message = _message(
-        result, choice, read(response, "id"), _origin(result, choice), llm_output(result)
+        result, choice, read(response, "id"), _origin(result, choice), llm_output(result), target
     )
     if message.id is None:
         message.id = default_id(run_id)
@@ -233,11 +240,13 @@ def _message(
     response_id: Any,
     origin: str | None,
     output: dict[str, Any],
+    target: type[BaseModel] | None = None,
 ) -> AIMessage:
     """The message of one of ``result``'s choices, with the call's usage and metadata, led by
-    the call's ``output`` (:func:`llm_output`)."""
-    return message_of(
-        read(choice, "message"),
+    the call's ``output`` (:func:`llm_output`), and its text read into ``target``."""
+    said = read(choice, "message")
+    message = message_of(
+        said,
         response_id,
         usage_metadata=usage_metadata(result.usage),
         response_metadata=response_metadata(
@@ -245,6 +254,9 @@ def _message(
         ),
         thinking_origin=origin,
     )
+    if target is not None:
+        message.additional_kwargs[PARSED_KEY] = parsed_answer(target, read(said, "content"))
+    return message
 
 
 def _origin(result: CallResult, first: Any) -> str | None:
@@ -367,6 +379,7 @@ def final_chunk(
     *,
     first: bool = False,
     streamed: Sequence[str] | None = None,
+    target: type[BaseModel] | None = None,
 ) -> ChatGenerationChunk:
     """The last chunk of a stream: no text, the call's usage and metadata, and the
     ``generation_info`` of :data:`_STREAMED_INFO`.
@@ -379,6 +392,9 @@ def final_chunk(
     blocks streamed so far, the n-th under :func:`reasoning_index` n. The chunk's content then
     holds the answer's signed blocks as v1 blocks that complete them (see
     :func:`_closing_blocks`).
+
+    With ``target`` (the pydantic class the call passed as ``response_format``), the chunk's
+    ``additional_kwargs["parsed"]`` is the whole answer's text read into it.
     """
     if finish is None:
         finish = finish_reason_of(result.response)
@@ -388,9 +404,14 @@ def final_chunk(
     blocks = signed_blocks(raw, thinking_origin(result)) if raw else None
     content: Any = _closing_blocks(blocks, streamed) if blocks and streamed is not None else ""
     metadata = response_metadata(result, finish)
+    extra: dict[str, Any] = {"thinking_blocks": blocks} if blocks else {}
+    if target is not None:
+        choices = read(result.response, "choices")
+        said = read(choices[0], "message") if choices else None
+        extra[PARSED_KEY] = parsed_answer(target, read(said, "content"))
     message = (AIMessageChunk if first else StreamedChunk)(
         content=content,
-        additional_kwargs={"thinking_blocks": blocks} if blocks else {},
+        additional_kwargs=extra,
         usage_metadata=usage_metadata(result.usage),
         response_metadata=metadata,
         chunk_position="last",

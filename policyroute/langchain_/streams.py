@@ -27,6 +27,7 @@ from policyroute._litellm import chunk_to_message
 from policyroute.execution.result import StreamDone
 from policyroute.langchain_ import events
 from policyroute.langchain_.facts import OwnedStream, run_manager_from_config
+from policyroute.langchain_.parsed import parse_target
 from policyroute.langchain_.results import (
     TEXT_INDEX,
     StreamedChunk,
@@ -64,6 +65,7 @@ class StreamState:
         "crossed",
         "finish",
         "message_id",
+        "parse_as",
         "request_id",
         "started",
         "streamed",
@@ -83,6 +85,7 @@ class StreamState:
         self._config = config
         self._target = run_manager
         self.request_id = request.request_id
+        self.parse_as = parse_target(request.response_format)
         self.watching = watching
         self.crossed: list[Any] = events.watch(request.request_id) if watching else []
         self.finish: str | None = None
@@ -101,7 +104,11 @@ class StreamState:
         """
         if isinstance(event, StreamDone):
             last = final_chunk(
-                event.result, self.finish, first=not self.started, streamed=self.streamed
+                event.result,
+                self.finish,
+                first=not self.started,
+                streamed=self.streamed,
+                target=self.parse_as,
             )
             # One message's chunks share its id: left without one, the last chunk (usage,
             # finish reason) would get the run's id from LangChain, and whatever groups a

@@ -68,6 +68,7 @@ BAD_CALLS: list[tuple[dict[str, Any], str]] = [
     ({"tool_choice": 3}, "'tool_choice'"),
     ({"response_format": 5}, "'response_format'"),
     ({"response_format": "json"}, "'response_format'"),
+    ({"response_format": int}, "or a pydantic model class, got"),
     ({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}, "content[0].text"),
     ({"messages": [{"role": "user", "content": ["hi"]}]}, "'messages[0].content[0]'"),
     ({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}, "content[0].type"),
