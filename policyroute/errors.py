@@ -22,7 +22,7 @@ and from failures of the providers themselves::
         ├── ProviderConnectionError       refused, reset, DNS
         ├── ContextWindowExceededError    the prompt does not fit the model
         ├── ContentPolicyError            the provider's content filter refused
-        ├── AuthenticationError           401 / 403, 402 (the account cannot pay)
+        ├── AuthenticationError           401 / 403, 402 (cannot pay), 451 (region refused)
         ├── NotFoundError                 404 / 410: no such model or endpoint at the deployment
         ├── BadRequestError               any other 4xx
         ├── MalformedResponseError        the provider answered something unreadable
@@ -310,7 +310,8 @@ class ContentPolicyError(ProviderError):
 
 
 class AuthenticationError(ProviderError):
-    """The provider rejected the credentials (401/403) or the account cannot pay (402)."""
+    """The provider rejected the credentials (401/403), the account cannot pay (402), or the
+    provider may not serve this account or region (451)."""
 
     error_class: ErrorClass = "authentication"
 

@@ -372,8 +372,9 @@ def _class_of(exc: BaseException) -> ErrorClass:
         # Too large for this deployment (a provider's byte limit, reported as a 400 by litellm
         # for some): another deployment of the route may take it, as with a context window.
         return "context_window"
-    if status in (401, 402, 403):
-        # 402: the account cannot pay (OpenRouter's credits ran out), not the request's fault
+    if status in (401, 402, 403, 451):
+        # 402: the account cannot pay (OpenRouter's credits ran out); 451: the provider may
+        # not serve this account or region. Neither is the request's fault.
         return "authentication"
     if status == 429:
         return "rate_limit"

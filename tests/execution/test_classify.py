@@ -42,6 +42,7 @@ CASES: list[tuple[str, Any, str]] = [
     ("401", lambda: litellm.AuthenticationError("key", P, M), "authentication"),
     ("403", lambda: litellm.PermissionDeniedError("no", P, M, _response(403)), "authentication"),
     ("402", lambda: litellm.APIError(402, "insufficient credits", P, M), "authentication"),
+    ("451", lambda: litellm.APIError(451, "unavailable in region", P, M), "authentication"),
     ("400", lambda: litellm.BadRequestError("bad", M, P), "bad_request"),
     ("404", lambda: litellm.NotFoundError("none", M, P), "not_found"),
     ("APIError 404", lambda: litellm.APIError(404, "no such model", P, M), "not_found"),

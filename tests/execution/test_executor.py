@@ -96,6 +96,8 @@ def test_server_errors_exhaust_retries_then_fall_over(fp: FakeProvider, mode: st
         # the account cannot pay (OpenRouter's 402 when its credits run out): another
         # deployment can take the same call
         (Fault.status(402), "authentication", 1),
+        # the provider may not serve this account or region: another provider may
+        (Fault.status(451), "authentication", 1),
         # a retired model, a wrong deployment name: another deployment may serve the call
         (Fault.status(404), "not_found", 1),
         (Fault.status(410), "not_found", 1),
