@@ -79,8 +79,9 @@ def completion(
     :class:`~policyroute.errors.RequestError`: ``num_retries`` and ``max_retries`` above 0
     (policyroute is the only retry layer), ``fallbacks`` and
     ``context_window_fallback_dict`` (the route's candidates are the fallbacks),
-    ``api_key``, ``api_base``, ``base_url``, ``api_version`` and ``custom_llm_provider``
-    (deployment settings, which would reach every candidate), a key passed as a header in
+    ``api_key``, ``api_base``, ``base_url``, ``api_version``, ``custom_llm_provider``,
+    ``deployment_id`` and ``azure`` (deployment settings, which would reach every
+    candidate), ``model_list`` (other deployments than the route's), a key passed as a header in
     ``extra_headers`` or ``headers`` (``Authorization``, ``x-api-key``, ``api-key``,
     ``x-goog-api-key``; other headers pass) and litellm's mocks
     (``mock_response``...; test with :class:`policyroute.testing.FakeProvider`).

@@ -101,6 +101,10 @@ _DEPLOYMENT = (
     "a deployment setting would be sent to every candidate of the route, another"
     " provider's included; set it on the policy's model (for a key: api_key: ${ENV_VAR})"
 )
+_ELSEWHERE = (
+    "litellm would send the call to other deployments than the route's, with their own keys,"
+    " outside the policy's breakers; declare them under the policy's models and route to them"
+)
 _MOCK = (
     "litellm's mock answers without a provider, yet its made-up usage would be charged to"
     " the policy's budgets and receipts; test with policyroute.testing.FakeProvider instead"
@@ -115,6 +119,11 @@ _REFUSED: dict[str, str] = {
     "base_url": _DEPLOYMENT,
     "api_version": _DEPLOYMENT,
     "custom_llm_provider": _DEPLOYMENT,
+    # litellm turns the call into an Azure one on every candidate (its deployment name, or
+    # the route's model name as one), whatever provider the policy's model names.
+    "deployment_id": _DEPLOYMENT,
+    "azure": _DEPLOYMENT,
+    "model_list": _ELSEWHERE,
     "mock_response": _MOCK,
     "mock_tool_calls": _MOCK,
     "mock_timeout": _MOCK,
@@ -123,8 +132,9 @@ _REFUSED: dict[str, str] = {
 
 def refuse_takeovers(params: Mapping[str, Any]) -> None:
     """Refuse litellm arguments that would take over what the policy decides: retries,
-    litellm's own fallbacks, a deployment's key or endpoint (sent to every candidate,
-    another provider's included) and litellm's mock answers (whose made-up usage would be
+    litellm's own fallbacks, a deployment's key, endpoint or provider (sent to every
+    candidate, another provider's included), litellm's ``model_list`` of other deployments
+    and litellm's mock answers (whose made-up usage would be
     charged). Each is a :class:`RequestError` saying what to do instead; ``None``,
     ``False`` and retry counts of 0 pass.
 
