@@ -18,10 +18,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from policyroute._lazy import import_litellm
 from policyroute.api_headers import refuse_credential_headers
 from policyroute.errors import RequestError
 
@@ -105,6 +107,11 @@ _ELSEWHERE = (
     "litellm would send the call to other deployments than the route's, with their own keys,"
     " outside the policy's breakers; declare them under the policy's models and route to them"
 )
+_PRICE = (
+    "litellm would take it as the model's price for every later call in the process, those of"
+    " other policies included, and budgets and receipts would charge it; give the policy's"
+    " model a price: {input_per_mtok: ..., output_per_mtok: ...} instead"
+)
 _MOCK = (
     "litellm's mock answers without a provider, yet its made-up usage would be charged to"
     " the policy's budgets and receipts; test with policyroute.testing.FakeProvider instead"
@@ -130,10 +137,34 @@ _REFUSED: dict[str, str] = {
 }
 
 
+def _litellm_price(name: str) -> bool:
+    """Whether litellm reads a call argument ``name`` as a price of the model
+    (``input_cost_per_token``, ``output_cost_per_second``...): given with a per-token or
+    per-second price, litellm registers them in its price map for the whole process.
+
+    Example:
+        >>> _litellm_price("input_cost_per_token"), _litellm_price("temperature")
+        (True, False)
+    """
+    # Every price litellm takes has one of these words in its name; the usual parameters are
+    # told apart without importing litellm (seconds, where a model is only being built).
+    if "cost" not in name and "pricing" not in name and "uplift" not in name:
+        return False
+    return name in _litellm_prices()
+
+
+@functools.cache
+def _litellm_prices() -> frozenset[str]:
+    """The names of litellm's per-call price arguments, as the installed litellm lists them."""
+    fields = import_litellm().types.utils.CustomPricingLiteLLMParams.model_fields
+    return frozenset(fields)
+
+
 def refuse_takeovers(params: Mapping[str, Any]) -> None:
     """Refuse litellm arguments that would take over what the policy decides: retries,
     litellm's own fallbacks, a deployment's key, endpoint or provider (sent to every
-    candidate, another provider's included), litellm's ``model_list`` of other deployments
+    candidate, another provider's included), litellm's ``model_list`` of other deployments,
+    prices (``input_cost_per_token``..., which litellm would keep for the whole process)
     and litellm's mock answers (whose made-up usage would be
     charged). Each is a :class:`RequestError` saying what to do instead; ``None``,
     ``False`` and retry counts of 0 pass.
@@ -148,6 +179,8 @@ def refuse_takeovers(params: Mapping[str, Any]) -> None:
     """
     for name, value in params.items():
         reason = _REFUSED.get(name)
+        if reason is None and _litellm_price(name):
+            reason = _PRICE
         if reason is None or value is None or value is False:
             continue
         if reason is _RETRIES and value == 0:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import litellm
 import pytest
 
 import policyroute
@@ -112,3 +113,55 @@ def test_their_unset_values_pass(
     response = policyroute.completion(policy=policy, messages=MESSAGES, **{name: value})
     assert response.choices[0].message.content == "hi you"
     assert [r.path for r in provider.requests] == ["/v1/chat/completions"]
+
+
+PRICED_POLICY = """
+policyroute: 1
+name: api-takeover-prices
+models:
+  n:
+    model: openai/gpt-4.1-nano
+    api_base: {base}
+    api_key: ${{PR_TAKEOVER_KEY}}
+routes:
+  - name: default
+    to: n
+receipts: {{sink: jsonl, path: receipts/calls.jsonl}}
+defaults: {{max_tokens: 10, retry: {{attempts: 0}}}}
+"""
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [
+        {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002},
+        {"cost_per_second": 0.5},
+        {"output_cost_per_second": 0.5},
+        {"input_cost_per_token": 0, "output_cost_per_token": 0},
+        {"cache_read_input_token_cost": 0.001},
+    ],
+)
+@pytest.mark.parametrize("entry", ["sync", "async", "stream"])
+def test_a_price_given_with_the_call_is_refused_and_prices_nothing(
+    provider: FakeProvider,
+    policy: str,
+    tmp_path: Path,
+    prices: dict[str, float],
+    entry: str,
+) -> None:
+    # litellm keeps a price given with a call in its price map for the rest of the process:
+    # every later call of the model, on every policy, was charged it by budgets and receipts.
+    provider.set_default("gpt-4.1-nano", Reply(text="ok", usage=Usage(prompt=1000, completion=500)))
+    priced = PRICED_POLICY.format(base=provider.openai_base)
+    first = next(iter(prices))
+    with pytest.raises(RequestError, match=f"request parameter '{first}' is not accepted") as info:
+        _call(priced, entry, prices)
+    assert "price: {input_per_mtok" in str(info.value)
+    assert provider.requests == []
+    assert not (tmp_path / "receipts" / "calls.jsonl").exists()
+
+    response = policyroute.completion(policy=priced, messages=MESSAGES)
+    charged = response._hidden_params["response_cost"]
+    assert charged == pytest.approx(litellm.completion_cost(completion_response=response))
+    # gpt-4.1-nano's list price: $0.10 per million input tokens, $0.40 per million output.
+    assert charged == pytest.approx(1000 * 0.10e-6 + 500 * 0.40e-6)
