@@ -19,9 +19,12 @@ reached it: the attempt is billed, as the async deadline bills a read it cancels
 
 Limits: a provider that drips its *headers* is not cut (the hook runs once they are in); a
 response read to its end before the deadline is never closed, and an answer litellm returns
-is kept even if the deadline passed while it was being parsed. Outside a
-:class:`UnaryDeadline` (the user's own litellm calls, streams) the hook does nothing. The
-watcher holds responses by weak reference only, and one thread serves every call.
+is kept even if the deadline passed while it was being parsed. A response whose last bytes
+come in as the deadline passes hands its connection back to the pool only once the cut is
+over (:mod:`~policyroute.execution.unary_body`): the cut never reaches the next request on
+that connection. Outside a :class:`UnaryDeadline` (the user's own litellm calls, streams) the
+hook does nothing. The watcher holds responses by weak reference only, and one thread serves
+every call.
 
 Example:
     >>> deadline = UnaryDeadline.after(1.0, grace=1.0)
@@ -125,6 +128,10 @@ class UnaryDeadline:
                 self.cut = True
                 cut(response)
                 return
+            # httpx is loaded by now (the response is one of its); the executor does not load it.
+            from policyroute.execution.unary_body import guard_body
+
+            guard_body(response)
             self._responses.append(weakref.ref(response))
             schedule = not self._scheduled
             self._scheduled = True
@@ -133,16 +140,16 @@ class UnaryDeadline:
 
     def expire(self) -> None:
         """The deadline has passed (the watcher's thread): cut what is still being read."""
+        from policyroute.execution.unary_body import cut_unread
+
         with self._lock:
             if self.done:
                 return
             self._passed = True
             for ref in self._responses:
                 response = ref()
-                if response is None or getattr(response, "is_closed", True):
-                    continue  # read to its end (or gone): the answer is the caller's
-                self.cut = True
-                cut(response)
+                if response is not None and cut_unread(response):
+                    self.cut = True
             self._responses.clear()
 
 

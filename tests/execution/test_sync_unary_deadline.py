@@ -15,6 +15,7 @@ OpenAI SDK's client (``openai/`` models) and litellm's own ``HTTPHandler`` (``an
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -49,14 +50,17 @@ class DrippingProvider(ThreadingHTTPServer):
 
     - ``fast``: the whole answer at once;
     - ``slow``: the whole answer in ``pieces`` parts ``gap`` seconds apart;
-    - ``drip``: 8 bytes every 0.3 s of an answer that never ends within ``DRIP_SECONDS``.
+    - ``drip``: 8 bytes every 0.3 s of an answer that never ends within ``DRIP_SECONDS``;
+    - ``hold``: as ``drip``, until the event ``gate`` is set: then the rest at once.
+
+    A way's event ``arrived``, if it has one, is set once its request is in.
     """
 
     daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.scripts: dict[str, deque[tuple[str, dict[str, float]]]] = defaultdict(deque)
+        self.scripts: dict[str, deque[tuple[str, dict[str, Any]]]] = defaultdict(deque)
         self.requests: list[str] = []
         self.dripped = threading.Event()  # a drip ended because the client went away
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -65,10 +69,10 @@ class DrippingProvider(ThreadingHTTPServer):
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def script(self, model: str, *ways: tuple[str, dict[str, float]]) -> None:
+    def script(self, model: str, *ways: tuple[str, dict[str, Any]]) -> None:
         self.scripts[model].extend(ways)
 
-    def way(self, model: str) -> tuple[str, dict[str, float]]:
+    def way(self, model: str) -> tuple[str, dict[str, Any]]:
         script = self.scripts[model]
         return script.popleft() if script else ("fast", {})
 
@@ -123,8 +127,10 @@ class _Handler(BaseHTTPRequestHandler):
         model = str(request["model"])
         self.server.requests.append(model)
         way, options = self.server.way(model)
+        if "arrived" in options:
+            options["arrived"].set()
         body = _answer(self.path, model, f"{way} answer")
-        if way == "drip":
+        if way in ("drip", "hold"):
             body = body[:-1] + b" " * 100_000 + b"}"  # more than the drip ever sends
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -141,6 +147,13 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(gap)
                     self.wfile.write(body[start : start + size])
                     self.wfile.flush()
+            elif way == "hold":
+                sent = 0
+                while not options["gate"].wait(0.3) and sent < len(body) - 8:
+                    self.wfile.write(body[sent : sent + 8])
+                    self.wfile.flush()
+                    sent += 8
+                self.wfile.write(body[sent:])
             else:
                 ends = time.monotonic() + DRIP_SECONDS
                 for start in range(0, len(body), 8):
@@ -368,3 +381,55 @@ def test_the_users_own_litellm_calls_on_the_same_client_are_not_cut(
     )
 
     assert response.choices[0].message.content == "slow answer"
+
+
+@pytest.mark.parametrize("wire", sorted(WIRES))
+def test_a_deadline_passing_as_the_answer_ends_cuts_no_later_request_on_its_connection(
+    provider: DrippingProvider, workdir: Path, wire: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deadline passes while the answer's last byte is on its way: the cut has seen the
+    # response unread and is about to shut its socket down when the byte comes in. Once the
+    # answer is read its connection may serve the next request (here another thread's): the
+    # cut must not end that one.
+    policy = _policy(workdir, provider, wire=wire)
+    model = _served(WIRES[wire][0])
+    _call(policy, "completion")  # one pooled connection, litellm's first-use imports done
+    last_byte, next_arrived, next_answer = threading.Event(), threading.Event(), threading.Event()
+    provider.script(
+        model,
+        ("hold", {"gate": last_byte}),
+        ("hold", {"gate": next_answer, "arrived": next_arrived}),
+    )
+    cutting = threading.Event()
+    shutdown = socket.socket.shutdown
+
+    def shutdown_once_the_next_request_is_in(sock: socket.socket, how: int) -> None:
+        if threading.current_thread().name == "policyroute-unary-deadlines":
+            cutting.set()
+            next_arrived.wait(5)
+        shutdown(sock, how)
+
+    monkeypatch.setattr(socket.socket, "shutdown", shutdown_once_the_next_request_is_in)
+    answers: dict[str, str | BaseException] = {}
+
+    def answer(name: str) -> None:
+        try:
+            answers[name] = _call(policy, "completion")
+        except Exception as exc:
+            answers[name] = exc
+
+    first = threading.Thread(target=answer, args=("first",))
+    first.start()
+    assert cutting.wait(10)
+    last_byte.set()
+    time.sleep(0.2)  # the first answer is read and, unguarded, its connection pooled again
+    following = threading.Thread(target=answer, args=("next",))
+    following.start()
+    first.join(10)
+    next_answer.set()
+    following.join(10)
+
+    assert answers == {"first": "hold answer", "next": "hold answer"}
+    attempts = receipts(workdir, "attempt")
+    assert [a["status"] for a in attempts] == ["ok"] * 3
+    assert _reserved(attempts[-1]) == 0  # the two calls overlap: the last one ends alone
