@@ -57,6 +57,10 @@ def _stop(value: Any) -> bool:
     )
 
 
+def _mapping(value: Any) -> bool:
+    return isinstance(value, Mapping)
+
+
 def _timeout(value: Any) -> bool:
     # litellm also takes an httpx.Timeout object; a plain number must be positive.
     if isinstance(value, (str, bool)):
@@ -88,6 +92,11 @@ _CHECKS: dict[str, _Check] = {
     "parallel_tool_calls": _FLAG,
     "stop": (_stop, "a string or a list of strings"),
     "timeout": (_timeout, "a positive number of seconds"),
+    # litellm reads these itself before sending (``dict.update``, ``WebSearchOptions(**...)``);
+    # of another type they fail there with errors it reports as a connection failure or an
+    # unreadable answer, which would be retried, fall over and open the deployment's breaker.
+    "extra_body": (_mapping, "a mapping of fields to add to the request body"),
+    "web_search_options": (_mapping, "a mapping such as {'search_context_size': 'low'}"),
 }
 
 
@@ -239,7 +248,8 @@ def check_params(params: Mapping[str, Any]) -> None:
 
     ``None`` means "not given" and passes. ``n`` and the ``max_*tokens`` limits are whole
     numbers of at least 1; sampling parameters are numbers; ``stop`` is a string or a list
-    of strings; ``timeout`` is a positive number of seconds. No parameter may hold ``NaN`` or
+    of strings; ``timeout`` is a positive number of seconds; ``extra_body`` and
+    ``web_search_options`` are mappings. No parameter may hold ``NaN`` or
     an infinity, at any depth (``temperature``, ``timeout``, ``logit_bias``, ``extra_body``):
     a call is sent as JSON, which has neither, so litellm would send a token providers refuse
     with a 400, after the budget reservation was made (or, for ``timeout``, overflow the
@@ -320,6 +330,31 @@ def check_call(
         raise RequestError(
             "request field 'response_format' must be a mapping such as {'type': 'json_object'}"
             f" or a pydantic model class, got {_show(response_format)}"
+        )
+    if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
+        _check_json_schema(response_format.get("json_schema"))
+
+
+def _check_json_schema(spec: Any) -> None:
+    """A ``json_schema`` response format's own field, as OpenAI defines it: a mapping with a
+    ``name`` and, if given, a ``schema`` mapping. litellm converts it for other providers
+    (Anthropic's output format, Gemini's response schema) before sending, and fails on other
+    shapes with errors it reports as an unreadable answer from the deployment."""
+    where = "response_format.json_schema"
+    if not isinstance(spec, Mapping):
+        raise RequestError(
+            f"request field '{where}' must be a mapping such as"
+            f" {{'name': 'answer', 'schema': {{...}}}}, got {_show(spec)}"
+        )
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise RequestError(
+            f"request field '{where}.name' must be a non-empty string, got {_show(name)}"
+        )
+    schema = spec.get("schema")
+    if schema is not None and not isinstance(schema, Mapping):
+        raise RequestError(
+            f"request field '{where}.schema' must be a JSON schema mapping, got {_show(schema)}"
         )
 
 

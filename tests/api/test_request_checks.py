@@ -69,6 +69,22 @@ BAD_CALLS: list[tuple[dict[str, Any], str]] = [
     ({"response_format": 5}, "'response_format'"),
     ({"response_format": "json"}, "'response_format'"),
     ({"response_format": int}, "or a pydantic model class, got"),
+    # litellm converts these before sending and failed on other shapes with errors it reports
+    # as a connection failure or an unreadable answer: retried, fallen over, breakers opened.
+    ({"response_format": {"type": "json_schema"}}, "'response_format.json_schema'"),
+    ({"response_format": {"type": "json_schema", "json_schema": "x"}}, "json_schema'"),
+    (
+        {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
+        "'response_format.json_schema.name'",
+    ),
+    (
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": "x"}}},
+        "'response_format.json_schema.schema'",
+    ),
+    ({"extra_body": "x"}, "'extra_body'"),
+    ({"extra_body": ["a"]}, "'extra_body'"),
+    ({"extra_body": 5}, "'extra_body'"),
+    ({"web_search_options": "low"}, "'web_search_options'"),
     ({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}, "content[0].text"),
     ({"messages": [{"role": "user", "content": ["hi"]}]}, "'messages[0].content[0]'"),
     ({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}, "content[0].type"),
@@ -148,6 +164,14 @@ def test_well_formed_calls_pass_and_reach_the_provider(tmp_path: Path, fp: FakeP
         {"tools": [{"type": "web_search"}]},  # a provider's own tool type passes untouched
         {"response_format": {"type": "json_object"}},
         {"response_format": Answer},
+        {"response_format": {"type": "json_schema", "json_schema": {"name": "a"}}},
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "a", "schema": Answer.model_json_schema(), "strict": True},
+            }
+        },
+        {"extra_body": {"vendor_knob": 1}, "web_search_options": {"search_context_size": "low"}},
         {"user": "u-1", "logit_bias": {"50256": -100}},  # not checked: passed on untouched
     ]
     for kwargs in good:
