@@ -24,7 +24,8 @@ come in as the deadline passes hands its connection back to the pool only once t
 over (:mod:`~policyroute.execution.unary_body`): the cut never reaches the next request on
 that connection. Outside a :class:`UnaryDeadline` (the user's own litellm calls, streams) the
 hook does nothing. The watcher holds responses by weak reference only, and one thread serves
-every call.
+every call; a forked child starts with none of its parent's deadlines (their sockets are
+shared with the parent, and their calls go on there, not in the child).
 
 Example:
     >>> deadline = UnaryDeadline.after(1.0, grace=1.0)
@@ -40,6 +41,7 @@ import contextvars
 import heapq
 import itertools
 import logging
+import os
 import sys
 import threading
 import time
@@ -201,10 +203,18 @@ class _Watcher:
         self._ended = 0
         self._thread: threading.Thread | None = None
 
+    def forked(self) -> None:
+        """In a forked child: drop the parent's deadlines, whose threads the child has not
+        (their responses' sockets are the parent's too), and the lock one may have held."""
+        self._cond = threading.Condition(threading.Lock())
+        self._heap = []
+        self._ended = 0
+        self._thread = None
+
     def add(self, deadline: UnaryDeadline) -> None:
         with self._cond:
             heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
-            if self._thread is None or not self._thread.is_alive():  # first use, or forked
+            if self._thread is None or not self._thread.is_alive():  # first use
                 self._thread = threading.Thread(
                     target=self._run, name="policyroute-unary-deadlines", daemon=True
                 )
@@ -251,3 +261,5 @@ class _Watcher:
 
 
 _watcher = _Watcher()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_watcher.forked)

@@ -15,9 +15,12 @@ OpenAI SDK's client (``openai/`` models) and litellm's own ``HTTPHandler`` (``an
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import threading
 import time
+import warnings
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from decimal import Decimal
@@ -433,3 +436,67 @@ def test_a_deadline_passing_as_the_answer_ends_cuts_no_later_request_on_its_conn
     attempts = receipts(workdir, "attempt")
     assert [a["status"] for a in attempts] == ["ok"] * 3
     assert _reserved(attempts[-1]) == 0  # the two calls overlap: the last one ends alone
+
+
+def _wait_for_child(pid: int, seconds: float) -> int:
+    """The exit status of the child ``pid``, killed if it has not ended within ``seconds``."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return -signal.SIGKILL
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_making_sync_calls_cuts_nothing_of_its_parent(
+    provider: DrippingProvider, workdir: Path
+) -> None:
+    # The child is forked while a call of the parent is being answered. The child shares that
+    # call's socket but not its thread: the call's deadline is the parent's, and must not pass
+    # in the child, whose own sync call starts a watcher of its own. Past it, the parent's
+    # connection serves the parent's next call.
+    policy = _policy(workdir, provider)
+    other = workdir / "other"
+    other.mkdir()
+    child_policy = _policy(other, provider, to="b")  # the same pooled client, another script
+    _call(policy, "completion")
+    in_flight, answered, next_answer = threading.Event(), threading.Event(), threading.Event()
+    provider.script(
+        "drip-a",
+        ("hold", {"gate": answered, "arrived": in_flight}),
+        ("hold", {"gate": next_answer}),
+    )
+    answers: list[str | BaseException] = []
+
+    def two_calls() -> None:
+        for _ in range(2):
+            try:
+                answers.append(_call(policy, "completion"))
+            except Exception as exc:
+                answers.append(exc)
+
+    started = time.monotonic()  # the first call's deadline is at started + 2s, or later
+    caller = threading.Thread(target=two_calls)
+    caller.start()
+    assert in_flight.wait(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
+        pid = os.fork()
+    if pid == 0:  # the child: one sync call, then past the parent's first deadline
+        code = 1
+        try:
+            code = 0 if _call(child_policy, "completion") == "fast answer" else 2
+            time.sleep(max(0.0, started + 2.6 - time.monotonic()))
+        finally:
+            os._exit(code)
+    time.sleep(1.5)  # the next call's deadline is then well past the first's
+    answered.set()
+    assert _wait_for_child(pid, 10) == 0
+    next_answer.set()
+    caller.join(10)
+
+    assert answers == ["hold answer", "hold answer"]
