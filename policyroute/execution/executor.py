@@ -50,7 +50,7 @@ from policyroute.execution.result import (
     StreamDone,
     StreamEvent,
 )
-from policyroute.execution.timeouts import within
+from policyroute.execution.timeouts import call_seconds, within
 from policyroute.execution.unary_deadline import UnaryDeadline
 from policyroute.execution.url_credentials import (
     with_credentials_as_header,
@@ -425,7 +425,8 @@ class Executor:
             completion = self.completion_fn  # imports litellm on first use, before the clock
             # httpx bounds each read by the timeout, not the answer: the deadline cuts a
             # response still being read after the timeout plus the async path's grace.
-            deadline = UnaryDeadline.after(params.get("timeout"), grace=_OUTER_TIMEOUT_GRACE)
+            seconds = call_seconds(params.get("timeout"))
+            deadline = UnaryDeadline.after(seconds, grace=_OUTER_TIMEOUT_GRACE)
             if deadline is None:
                 answer = completion(messages=messages, **params)
             else:
@@ -448,8 +449,8 @@ class Executor:
         self, call: CallState, attempt: AttemptInfo, admission: Admission
     ) -> CallResult | ProviderError:
         params = admission.params
-        timeout = params.get("timeout")
-        outer = None if timeout is None else float(timeout) + _OUTER_TIMEOUT_GRACE
+        seconds = call_seconds(params.get("timeout"))
+        outer = None if seconds is None else seconds + _OUTER_TIMEOUT_GRACE
         self.stats.start(attempt.candidate.alias, stream=False)
         run = AttemptRun(attempt)
         try:

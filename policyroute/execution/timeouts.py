@@ -19,7 +19,7 @@ import sys
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-__all__ = ["within"]
+__all__ = ["call_seconds", "within"]
 
 T = TypeVar("T")
 
@@ -82,3 +82,27 @@ else:  # pragma: no cover - exercised on Python 3.10 only
         if seconds is None:
             return await awaitable
         return await bounded(awaitable, seconds)
+
+
+def call_seconds(timeout: object) -> float | None:
+    """The seconds a call's ``timeout`` gives its answer, which policyroute keeps for the
+    call as a whole (httpx applies it to each read): a number as it is, an ``httpx.Timeout``
+    (which litellm also takes) its longest limit, ``None`` for none, or for an
+    ``httpx.Timeout`` that does not limit reads (the call's answer may take any time).
+
+    Example:
+        >>> import httpx
+        >>> call_seconds(30), call_seconds(httpx.Timeout(10.0, connect=2.0))
+        (30.0, 10.0)
+        >>> call_seconds(httpx.Timeout(5.0, read=None)) is None
+        True
+    """
+    if isinstance(timeout, bool):
+        return None
+    if isinstance(timeout, (int, float)):
+        return float(timeout)
+    httpx = sys.modules.get("httpx")
+    if httpx is None or not isinstance(timeout, httpx.Timeout) or timeout.read is None:
+        return None
+    parts = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+    return float(max(part for part in parts if part is not None))

@@ -28,9 +28,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import litellm
 import pytest
 from billing_support import INPUT_RATE, receipts
+from exec_support import arun
 from langchain_core.messages import HumanMessage
 
 import policyroute
@@ -500,3 +502,27 @@ def test_a_forked_child_making_sync_calls_cuts_nothing_of_its_parent(
     caller.join(10)
 
     assert answers == ["hold answer", "hold answer"]
+
+
+@pytest.mark.parametrize("mode", ["completion", "acompletion"])
+def test_a_timeout_given_as_an_httpx_timeout_bounds_the_whole_answer(
+    provider: DrippingProvider, workdir: Path, mode: str
+) -> None:
+    # litellm takes an httpx.Timeout too: its longest limit is the call's, as a number is.
+    policy = _policy(workdir, provider)
+    _call(policy, "completion")
+    provider.script("drip-a", ("drip", {}))
+    timeout = httpx.Timeout(1.0, connect=0.5)
+
+    def call() -> Any:
+        if mode == "completion":
+            return policyroute.completion(policy=policy, messages=MESSAGES, timeout=timeout)
+        return arun(policyroute.acompletion(policy=policy, messages=MESSAGES, timeout=timeout))
+
+    with pytest.raises(AllCandidatesFailedError) as info:
+        call()
+
+    assert info.value.error_class == "timeout"
+    _, attempt = receipts(workdir, "attempt")
+    _assert_cut_and_billed(attempt, "openai/drip-a")
+    assert _reserved(attempt) == 0
