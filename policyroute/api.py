@@ -81,7 +81,8 @@ def completion(
     ``context_window_fallback_dict`` (the route's candidates are the fallbacks),
     ``api_key``, ``api_base``, ``base_url``, ``api_version``, ``custom_llm_provider``,
     ``deployment_id`` and ``azure`` (deployment settings, which would reach every
-    candidate), ``model_list`` (other deployments than the route's), litellm's per-call
+    candidate), ``client`` (an SDK client, with its own endpoint and key), ``model_list``
+    (other deployments than the route's), litellm's per-call
     prices (``input_cost_per_token``..., which litellm would keep as the model's price for
     the rest of the process; give the policy's model a ``price:``), a key passed as a header in
     ``extra_headers`` or ``headers`` (``Authorization``, ``x-api-key``, ``api-key``,

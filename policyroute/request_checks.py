@@ -116,6 +116,10 @@ _ELSEWHERE = (
     "litellm would send the call to other deployments than the route's, with their own keys,"
     " outside the policy's breakers; declare them under the policy's models and route to them"
 )
+_CLIENT = (
+    "litellm would send the call through that SDK client, to its endpoint with its key, in"
+    " place of the api_base and api_key of the policy's models; set those on the models"
+)
 _PRICE = (
     "litellm would take it as the model's price for every later call in the process, those of"
     " other policies included, and budgets and receipts would charge it; give the policy's"
@@ -140,6 +144,7 @@ _REFUSED: dict[str, str] = {
     "deployment_id": _DEPLOYMENT,
     "azure": _DEPLOYMENT,
     "model_list": _ELSEWHERE,
+    "client": _CLIENT,
     "mock_response": _MOCK,
     "mock_tool_calls": _MOCK,
     "mock_timeout": _MOCK,
@@ -172,7 +177,8 @@ def _litellm_prices() -> frozenset[str]:
 def refuse_takeovers(params: Mapping[str, Any]) -> None:
     """Refuse litellm arguments that would take over what the policy decides: retries,
     litellm's own fallbacks, a deployment's key, endpoint or provider (sent to every
-    candidate, another provider's included), litellm's ``model_list`` of other deployments,
+    candidate, another provider's included), an SDK ``client`` (its own endpoint and key),
+    litellm's ``model_list`` of other deployments,
     prices (``input_cost_per_token``..., which litellm would keep for the whole process)
     and litellm's mock answers (whose made-up usage would be
     charged). Each is a :class:`RequestError` saying what to do instead; ``None``,

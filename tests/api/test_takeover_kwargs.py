@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import litellm
+import openai
 import pytest
 
 import policyroute
@@ -79,12 +80,19 @@ def _call(policy: str, entry: str, arguments: dict[str, Any]) -> Any:
     return policyroute.completion(policy=policy, messages=MESSAGES, stream=stream, **arguments)
 
 
+def _client(provider: FakeProvider) -> Any:
+    # An SDK client of the caller's, to another endpoint with another key: litellm sends
+    # every openai/ candidate's call through it.
+    return openai.OpenAI(base_url=provider.anthropic_base, api_key="sk-elsewhere")
+
+
 @pytest.mark.parametrize(
     ("name", "value", "hint"),
     [
         ("deployment_id", "my-azure-deployment", "policy's model"),
         ("azure", True, "policy's model"),
         ("model_list", _elsewhere, "other deployments than the route's"),
+        ("client", _client, "api_base and api_key of the policy's models"),
     ],
 )
 @pytest.mark.parametrize("entry", ["sync", "async", "stream"])
@@ -97,16 +105,20 @@ def test_an_argument_that_sends_the_call_elsewhere_is_refused(
     hint: str,
     entry: str,
 ) -> None:
-    arguments = {name: value(provider) if callable(value) else value}
+    given = value(provider) if callable(value) else value
     with pytest.raises(RequestError, match=f"request parameter '{name}' is not accepted") as info:
-        _call(policy, entry, arguments)
+        _call(policy, entry, {name: given})
+    if isinstance(given, openai.OpenAI):
+        given.close()
     assert hint in str(info.value)
     assert "sk-elsewhere" not in str(info.value)
     assert provider.requests == []
     assert not (tmp_path / "receipts" / "calls.jsonl").exists()
 
 
-@pytest.mark.parametrize(("name", "value"), [("deployment_id", None), ("azure", False)])
+@pytest.mark.parametrize(
+    ("name", "value"), [("deployment_id", None), ("azure", False), ("client", None)]
+)
 def test_their_unset_values_pass(
     provider: FakeProvider, policy: str, name: str, value: Any
 ) -> None:
