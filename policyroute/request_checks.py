@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -396,10 +397,12 @@ def _check_tool(i: int, tool: Any) -> None:
 
 def check_parts(messages: Sequence[Mapping[str, Any]]) -> None:
     """Raise :class:`RequestError` when a content part of ``messages`` is malformed: every part
-    is a mapping with a string ``type``, and a ``text`` part's ``text`` is a string. Tool turns
-    are checked too: a ``tool`` message names the call it answers (``tool_call_id``), and each
-    of an assistant's ``tool_calls`` has an ``id`` and a ``function`` with a ``name``; every
-    provider refuses them otherwise (some inside litellm, with errors that look like theirs).
+    is a mapping with a string ``type``, in a user message one litellm takes there (``text``,
+    ``image_url``, ``file``, ``input_audio``...), and a ``text`` part's ``text`` is a string.
+    Tool turns are checked too: a ``tool`` message names the call it answers
+    (``tool_call_id``), and each of an assistant's ``tool_calls`` has an ``id`` and a
+    ``function`` with a ``name``; every provider refuses them otherwise (some inside litellm,
+    with errors that look like theirs).
 
     Example:
         >>> try:
@@ -428,6 +431,35 @@ def check_parts(messages: Sequence[Mapping[str, Any]]) -> None:
                 raise RequestError(
                     f"request field '{where}.text' must be a string, got {_show(part.get('text'))}"
                 )
+            if message.get("role") == "user" and not _user_part(kind):
+                raise RequestError(
+                    f"request field '{where}.type' is {kind!r}, which a user message cannot"
+                    f" carry; litellm takes {', '.join(sorted(_litellm_user_parts()))}"
+                )
+
+
+# The part types nearly every user message has: told apart without importing litellm.
+_USUAL_USER_PARTS = frozenset({"text", "image_url"})
+
+
+def _user_part(kind: str) -> bool:
+    """Whether litellm takes a part of type ``kind`` in a user message. It refuses the others
+    before sending with a bare ``Exception`` ("Invalid user message at index 0"), which reads
+    as a connection failure: retried, fallen over, counted against the deployment's breaker.
+
+    Example:
+        >>> _user_part("text"), _user_part("file"), _user_part("refusal")
+        (True, True, False)
+    """
+    return kind in _USUAL_USER_PARTS or kind in _litellm_user_parts()
+
+
+@functools.cache
+def _litellm_user_parts() -> frozenset[str]:
+    """The part types a user message may carry, as the installed litellm lists them."""
+    import_litellm()
+    openai_types = importlib.import_module("litellm.types.llms.openai")
+    return frozenset(openai_types.ValidUserMessageContentTypes)
 
 
 def _check_tool_turn(i: int, message: Mapping[str, Any]) -> None:

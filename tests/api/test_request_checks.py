@@ -85,6 +85,16 @@ BAD_CALLS: list[tuple[dict[str, Any], str]] = [
     ({"extra_body": ["a"]}, "'extra_body'"),
     ({"extra_body": 5}, "'extra_body'"),
     ({"web_search_options": "low"}, "'web_search_options'"),
+    # litellm refuses these in a user message with a bare Exception, read as a connection
+    # failure: the call was retried, fell over and counted against the deployment's breaker.
+    (
+        {"messages": [{"role": "user", "content": [{"type": "refusal", "refusal": "no"}]}]},
+        "'messages[0].content[0].type' is 'refusal'",
+    ),
+    (
+        {"messages": [HI[0], {"role": "user", "content": [{"type": "tool_result", "x": 1}]}]},
+        "'messages[1].content[0].type' is 'tool_result'",
+    ),
     ({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}, "content[0].text"),
     ({"messages": [{"role": "user", "content": ["hi"]}]}, "'messages[0].content[0]'"),
     ({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}, "content[0].type"),
@@ -157,6 +167,8 @@ def test_well_formed_calls_pass_and_reach_the_provider(tmp_path: Path, fp: FakeP
 
     policy = _policy(tmp_path, fp)
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    pdf = {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0xLjQ="}}
+    wav = {"data": "UklGRiQAAABXQVZF", "format": "wav"}
     good: list[dict[str, Any]] = [
         {"max_tokens": 5, "n": 1, "temperature": 0, "top_p": 0.5, "stop": "\n", "seed": 3},
         {"stop": ["a", "b"], "timeout": 30, "max_tokens": None},
@@ -172,10 +184,12 @@ def test_well_formed_calls_pass_and_reach_the_provider(tmp_path: Path, fp: FakeP
             }
         },
         {"extra_body": {"vendor_knob": 1}, "web_search_options": {"search_context_size": "low"}},
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "see"}, pdf]}]},
+        {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": wav}]}]},
         {"user": "u-1", "logit_bias": {"50256": -100}},  # not checked: passed on untouched
     ]
     for kwargs in good:
-        policyroute.completion(policy=policy, messages=HI, **kwargs)
+        policyroute.completion(policy=policy, **{"messages": HI, **kwargs})
     assert len(fp.requests) == len(good)
     assert fp.requests[0].body["max_tokens"] == 5
 
