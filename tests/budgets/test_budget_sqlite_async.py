@@ -200,6 +200,13 @@ class _Failing:
         self.conn = self
         self.busy = False
 
+    def enter(self) -> bool:
+        self.busy = True
+        return True
+
+    def leave(self) -> None:
+        self.busy = False
+
     def execute(self, *_: Any) -> None:
         self._fail()
 

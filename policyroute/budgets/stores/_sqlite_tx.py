@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,13 +42,19 @@ class ThreadConnection:
     ``check_same_thread=False``, so the store's ``close()`` and a replaced thread-local may
     close it from another thread too; closing twice does nothing.
 
+    A close from another thread while the owner is inside a statement (a transaction, a WAL
+    checkpoint: :meth:`enter` to :meth:`leave`) would free the connection under SQLite's feet
+    (a crash, seen on Python 3.12): the connection is then only marked, and the owner closes it
+    as it leaves; a transaction it would start after that is refused (:meth:`enter` answers
+    ``False``).
+
     In a child made by ``fork()``, a connection that a thread of the parent was using (``busy``)
     is never closed, and its file is marked unusable here (see
     :mod:`policyroute._sqlite_forked`). One that was idle is closed, which clears SQLite's
     record of it in this process; the parent's own stays open.
     """
 
-    __slots__ = ("__weakref__", "busy", "conn", "cur", "ident", "pid")
+    __slots__ = ("__weakref__", "_doomed", "_lock", "busy", "conn", "cur", "ident", "pid")
 
     def __init__(self, conn: sqlite3.Connection, pid: int, ident: tuple[int, int] | None):
         self.conn = conn
@@ -59,14 +66,40 @@ class ThreadConnection:
         # True from before a transaction enters SQLite until after it has left (so while the
         # connection's mutex may be held): a child forked meanwhile must not close it.
         self.busy = False
+        # Closed by another thread while busy: the owner closes it as it leaves.
+        self._doomed = False
+        self._lock = threading.Lock()
+
+    def enter(self) -> bool:
+        """Mark the connection in use by its thread; ``False`` (not marked) when it was closed."""
+        with self._lock:
+            if self._doomed:
+                return False
+            self.busy = True
+            return True
+
+    def leave(self) -> None:
+        """The owner is out of SQLite: close the connection now if a close came meanwhile."""
+        with self._lock:
+            self.busy = False
+            if self._doomed:
+                self.conn.close()
 
     def close(self) -> None:
-        if self.busy and self.pid != os.getpid():
-            if all(kept is not self.conn for kept in _KEPT):
-                _KEPT.append(self.conn)
-            _sqlite_forked.mark(self.ident)
+        if self.pid != os.getpid():
+            # Inherited through fork(): no lock of the parent's threads is taken here.
+            if self.busy:
+                if all(kept is not self.conn for kept in _KEPT):
+                    _KEPT.append(self.conn)
+                _sqlite_forked.mark(self.ident)
+                return
+            self.conn.close()
             return
-        self.conn.close()
+        with self._lock:
+            self._doomed = True
+            if self.busy:
+                return  # the owner is inside a statement: it closes the connection on leaving
+            self.conn.close()
 
     def __del__(self) -> None:
         # Runs as the owning thread ends (or in whichever thread drops the last reference,
@@ -134,7 +167,8 @@ class Transaction:
         try:
             held = self._held = self._store._connection(on_loop=self._on_loop)
             self._conn, self._cur = held.conn, held.cur
-            held.busy = True
+            if not held.enter():
+                raise BudgetStoreError(f"budget store {self._store.path} is closed")
             try:
                 if self._deadline is not None:
                     _busy_timeout(self._cur, self._deadline - time.monotonic())
@@ -146,7 +180,7 @@ class Transaction:
                 else:
                     self._begin()
             except BaseException:
-                held.busy = False
+                held.leave()
                 raise
         except sqlite3.Error as exc:
             if self._on_loop and _is_busy(exc):
@@ -174,7 +208,7 @@ class Transaction:
         finally:
             if self._deadline is not None:
                 self._restore_timeout()
-            self._held.busy = False
+            self._held.leave()
 
     def _end(self, exc_type: Any, exc: BaseException | None) -> None:
         try:

@@ -409,13 +409,14 @@ class SQLiteStore:
 
     def _checkpoint(self) -> None:
         held = self._connection()
-        held.busy = True
+        if not held.enter():
+            raise BudgetStoreError(f"budget store {self.path} is closed")
         try:
             held.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as exc:
             raise store_error(self, exc) from exc
         finally:
-            held.busy = False
+            held.leave()
 
     def _checkpoint_done(self, task: asyncio.Future[None]) -> None:
         self._checkpoints.discard(task)
