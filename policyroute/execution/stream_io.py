@@ -195,8 +195,9 @@ def abort(stream: Any, *, shut_down: bool = False) -> None:
 
 def cut(response: Any) -> None:
     """End the read of an httpx response that another thread is reading: shut its socket
-    down (which wakes a read blocked on it) and close it. A response read to its end is left
-    alone: its connection may already serve another request."""
+    down (which wakes a read blocked on it) and close it. A response already marked closed is
+    left alone; that the reader cannot finish and hand the connection back to the pool while
+    the cut runs is the caller's to ensure (see :mod:`~policyroute.execution.unary_body`)."""
     _shut_down(response)
     _close_response(response)
 

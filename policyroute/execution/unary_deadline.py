@@ -58,6 +58,9 @@ _log = logging.getLogger("policyroute.execution")
 # The attribute that marks a client of litellm's whose httpx client carries the hook.
 _MARK = "_policyroute_unary_deadline"
 
+# The longest single wait of the watcher thread (a later deadline is waited for in steps).
+_MAX_WAIT_S = 3600.0
+
 _current: contextvars.ContextVar[UnaryDeadline | None] = contextvars.ContextVar(
     "policyroute_unary_deadline", default=None
 )
@@ -254,7 +257,8 @@ class _Watcher:
                     continue
                 wait = at - time.monotonic()
                 if wait > 0:
-                    self._cond.wait(wait)
+                    # Woken at least hourly: a wait near the clock's range overflows the lock.
+                    self._cond.wait(min(wait, _MAX_WAIT_S))
                     continue
                 heapq.heappop(self._heap)
                 return deadline

@@ -123,3 +123,18 @@ def test_deadlines_that_ended_in_time_do_not_pile_up_in_the_watcher() -> None:
 @pytest.mark.parametrize("timeout", [None, "600", True, object()])
 def test_no_deadline_without_a_number_of_seconds(timeout: object) -> None:
     assert UnaryDeadline.after(timeout, grace=1.0) is None
+
+
+def test_a_deadline_at_the_edge_of_the_clock_leaves_the_watcher_running() -> None:
+    # A timeout of ~9.3e9 s: one wait for it would overflow the lock's timeout and end the
+    # watcher thread with an OverflowError. It waits in steps instead, and expires the others.
+    far_response, far_body = _response()
+    with UnaryDeadline(9.3e9, time.monotonic() + 9.3e9) as far:
+        far.watch(far_response)
+        time.sleep(0.05)  # the watcher is waiting for it
+        response, body = _response()
+        with _passed() as deadline:
+            deadline.watch(response)
+            assert body.closed.wait(5)
+    assert deadline.cut
+    assert not far_body.closed.is_set()
