@@ -55,6 +55,7 @@ from policyroute.budgets.stores.base import BudgetStore, LineState, ReserveLine,
 from policyroute.costs.estimate import OUTPUT_LIMIT_KEYS, Estimate
 from policyroute.errors import BudgetExceeded
 from policyroute.execution.hooks import Admission, AttemptInfo
+from policyroute.execution.timeouts import call_seconds
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
@@ -368,9 +369,10 @@ class BudgetGuard:
         """
         if params.get("stream"):
             return self._lease
-        timeout = params.get("timeout")
-        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0:
-            return max(self._lease, float(timeout) + _LEASE_MARGIN_S)
+        # A number, or an httpx.Timeout by its longest limit, as the executor bounds the call.
+        timeout = call_seconds(params.get("timeout"))
+        if timeout is not None and timeout > 0:
+            return max(self._lease, timeout + _LEASE_MARGIN_S)
         return self._lease
 
     def _admitted(

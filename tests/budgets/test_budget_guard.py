@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from budgets.helpers import attempt, budget, candidate, fixed_counter, policy
@@ -177,3 +178,13 @@ def test_a_reservation_outlives_its_requests_timeout_not_just_the_store_lease() 
     assert store.reclaim_expired(NOW + 301) == 2  # the call without a timeout, and the stream
     assert store.reclaim_expired(NOW + 601) == 0  # still covered: timeout + settle margin
     assert store.reclaim_expired(NOW + long_call.lease_seconds + 1) == 1
+
+
+def test_a_timeout_given_as_an_httpx_timeout_sets_the_lease_by_its_longest_limit() -> None:
+    b = budget(limit="1")
+    g = BudgetGuard(policy([b]), MemoryStore(), clock=lambda: NOW, token_counter=fixed_counter(100))  # type: ignore[arg-type]
+    long_call = g.admit(attempt([b], params={**PARAMS, "timeout": httpx.Timeout(900.0, connect=5)}))
+    unbounded = g.admit(attempt([b], params={**PARAMS, "timeout": httpx.Timeout(5.0, read=None)}))
+    assert long_call.lease_seconds is not None
+    assert long_call.lease_seconds > 900
+    assert unbounded.lease_seconds == 300  # no bound on the answer: the store's lease
