@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib
 import math
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -63,10 +64,12 @@ def _mapping(value: Any) -> bool:
 
 
 def _timeout(value: Any) -> bool:
-    # litellm also takes an httpx.Timeout object; a plain number must be positive.
-    if isinstance(value, (str, bool)):
-        return False
-    return not _is_number(value) or value > 0
+    # A number must be positive. litellm also takes an httpx.Timeout, and fails on any other
+    # object (float() of a list) with an error read as an unreadable answer from the provider.
+    if _is_number(value):
+        return bool(value > 0)
+    httpx = sys.modules.get("httpx")  # an httpx.Timeout's caller has imported it
+    return httpx is not None and isinstance(value, httpx.Timeout)
 
 
 _Check = tuple[Callable[[Any], bool], str]
@@ -92,7 +95,7 @@ _CHECKS: dict[str, _Check] = {
     "logprobs": _FLAG,
     "parallel_tool_calls": _FLAG,
     "stop": (_stop, "a string or a list of strings"),
-    "timeout": (_timeout, "a positive number of seconds"),
+    "timeout": (_timeout, "a positive number of seconds or an httpx.Timeout"),
     # litellm reads these itself before sending (``dict.update``, ``WebSearchOptions(**...)``);
     # of another type they fail there with errors it reports as a connection failure or an
     # unreadable answer, which would be retried, fall over and open the deployment's breaker.
@@ -255,7 +258,8 @@ def check_params(params: Mapping[str, Any]) -> None:
 
     ``None`` means "not given" and passes. ``n`` and the ``max_*tokens`` limits are whole
     numbers of at least 1; sampling parameters are numbers; ``stop`` is a string or a list
-    of strings; ``timeout`` is a positive number of seconds; ``extra_body`` and
+    of strings; ``timeout`` is a positive number of seconds or an ``httpx.Timeout``;
+    ``extra_body`` and
     ``web_search_options`` are mappings. No parameter may hold ``NaN`` or
     an infinity, at any depth (``temperature``, ``timeout``, ``logit_bias``, ``extra_body``):
     a call is sent as JSON, which has neither, so litellm would send a token providers refuse

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import BaseModel
 
@@ -59,6 +60,9 @@ BAD_CALLS: list[tuple[dict[str, Any], str]] = [
     ({"stop": ["ok", 5]}, "'stop'"),
     ({"timeout": "soon"}, "'timeout'"),
     ({"timeout": 0}, "'timeout'"),
+    # litellm's float() of these failed before sending, read as an unreadable answer.
+    ({"timeout": [5]}, "'timeout' must be a positive number of seconds or an httpx.Timeout"),
+    ({"timeout": {"read": 5}}, "'timeout'"),
     ({"parallel_tool_calls": "yes"}, "'parallel_tool_calls'"),
     ({"tools": {"type": "function"}}, "'tools'"),
     ({"tools": [5]}, "'tools[0]'"),
@@ -172,6 +176,7 @@ def test_well_formed_calls_pass_and_reach_the_provider(tmp_path: Path, fp: FakeP
     good: list[dict[str, Any]] = [
         {"max_tokens": 5, "n": 1, "temperature": 0, "top_p": 0.5, "stop": "\n", "seed": 3},
         {"stop": ["a", "b"], "timeout": 30, "max_tokens": None},
+        {"timeout": httpx.Timeout(30.0, connect=5.0)},
         {"tools": [tool], "tool_choice": "auto", "parallel_tool_calls": False},
         {"tools": [{"type": "web_search"}]},  # a provider's own tool type passes untouched
         {"response_format": {"type": "json_object"}},
