@@ -347,20 +347,16 @@ def check_call(
 
 
 def _check_json_schema(spec: Any) -> None:
-    """A ``json_schema`` response format's own field, as OpenAI defines it: a mapping with a
-    ``name`` and, if given, a ``schema`` mapping. litellm converts it for other providers
-    (Anthropic's output format, Gemini's response schema) before sending, and fails on other
-    shapes with errors it reports as an unreadable answer from the deployment."""
+    """A ``json_schema`` response format's own field: a mapping (OpenAI's has a ``name``; a
+    policy test may leave it out) whose ``schema``, if given, is a mapping. litellm converts it
+    for other providers (Anthropic's output format, Gemini's response schema) before sending,
+    and fails on other shapes with errors it reports as an unreadable answer from the
+    deployment."""
     where = "response_format.json_schema"
     if not isinstance(spec, Mapping):
         raise RequestError(
             f"request field '{where}' must be a mapping such as"
             f" {{'name': 'answer', 'schema': {{...}}}}, got {_show(spec)}"
-        )
-    name = spec.get("name")
-    if not isinstance(name, str) or not name:
-        raise RequestError(
-            f"request field '{where}.name' must be a non-empty string, got {_show(name)}"
         )
     schema = spec.get("schema")
     if schema is not None and not isinstance(schema, Mapping):

@@ -78,10 +78,6 @@ BAD_CALLS: list[tuple[dict[str, Any], str]] = [
     ({"response_format": {"type": "json_schema"}}, "'response_format.json_schema'"),
     ({"response_format": {"type": "json_schema", "json_schema": "x"}}, "json_schema'"),
     (
-        {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
-        "'response_format.json_schema.name'",
-    ),
-    (
         {"response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": "x"}}},
         "'response_format.json_schema.schema'",
     ),
