@@ -119,6 +119,8 @@ _NO_STATUS_GIVEN = 422
 
 # Where litellm turns chat messages into each provider's format (request side only).
 _PROMPT_TEMPLATES = "litellm/litellm_core_utils/prompt_templates/"
+# Where litellm maps the call's OpenAI parameters (tools, response_format...) to the provider's.
+_MAPS_PARAMS = frozenset({"get_optional_params", "map_openai_params"})
 
 _CONTENT_POLICY_CODES = frozenset({"content_filter", "content_policy_violation"})
 _CONTENT_POLICY_TEXT = (
@@ -407,10 +409,11 @@ def _is_unencodable_request(root: BaseException) -> bool:
 def _is_untranslatable_request(exc: BaseException, chain: list[BaseException]) -> bool:
     """Whether litellm failed turning the call into the provider's request, before sending it
     (a tool message without its ``tool_call_id``, tool-call arguments that are not JSON, a role
-    the provider has no place for). litellm wraps these as a 400, a 500 or a connection error
-    around a ``KeyError`` or ``JSONDecodeError`` that reads like an unreadable answer; where it
-    was raised tells them apart: the caller's input, which every retry would fail alike, and
-    which says nothing about the deployment's health."""
+    the provider has no place for, a tool or response format it cannot map for the provider).
+    litellm wraps these as a 400, a 500 or a connection error around a ``KeyError`` or
+    ``JSONDecodeError`` that reads like an unreadable answer; where it was raised tells them
+    apart: the caller's input, which every retry would fail alike, and which says nothing about
+    the deployment's health."""
     if isinstance(chain[-1] if chain else exc, ImportError):
         return False  # a missing module: the environment's doing, reported as such
     return any(_raised_translating(cause) for cause in (exc, *chain))
@@ -420,7 +423,7 @@ def _raised_translating(exc: BaseException) -> bool:
     frames: Iterable[tuple[Any, int]] = traceback.walk_tb(exc.__traceback__)
     for frame, _ in frames:
         code = frame.f_code
-        if "transform_request" in code.co_name:
+        if "transform_request" in code.co_name or code.co_name in _MAPS_PARAMS:
             return True
         if _PROMPT_TEMPLATES in code.co_filename.replace("\\", "/"):
             return True

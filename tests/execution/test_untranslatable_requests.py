@@ -64,3 +64,37 @@ def test_an_untranslatable_call_stops_at_once_and_leaves_the_breaker_closed(
     assert [(a.alias, a.error_class) for a in err.attempts] == [("a", "bad_request")]
     assert fp.requests == []
     assert breakers.state("a") == "closed"
+
+
+# Parameters litellm cannot map to Anthropic's request: it fails with a KeyError while mapping
+# them (get_optional_params), before anything is sent.
+PARAMS: dict[str, dict[str, Any]] = {
+    "a tool without a function": {"tools": [{"x": 1}]},
+    "a json_schema format without a schema": {
+        "response_format": {"type": "json_schema", "json_schema": {"name": "P"}}
+    },
+}
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+@pytest.mark.parametrize("case", list(PARAMS))
+def test_parameters_litellm_cannot_map_stop_the_call_and_leave_the_breaker_closed(
+    fp: FakeProvider, mode: str, case: str
+) -> None:
+    fp.set_default("*", Reply(text="never asked"))
+    policy = StubPolicy(
+        [candidate("a", fp.anthropic_base, model=ANTHROPIC), candidate("b", fp.openai_base)]
+    )
+    breakers = CircuitBreakers(CircuitBreakerSpec(failures=1, cooldown=60))
+    ex = Executor(policy, accounting=RecordingAccounting(), breakers=breakers, sleep=lambda s: None)
+    request = Request(messages=[{"role": "user", "content": "hi"}], **PARAMS[case])
+
+    with pytest.raises(BadRequestError) as caught:
+        run_in_mode(ex, request, mode)
+
+    err = caught.value
+    assert err.status_code is None
+    assert "could not turn the call into this provider's request" in str(err)
+    assert [(a.alias, a.error_class) for a in err.attempts] == [("a", "bad_request")]
+    assert fp.requests == []
+    assert breakers.state("a") == "closed"
