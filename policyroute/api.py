@@ -187,6 +187,11 @@ class _Chunks:
         self._usage_sent = False
         self.result = None
 
+    @property
+    def hidden_params(self) -> dict[str, Any]:
+        """``_hidden_params``, under the public name litellm's own stream gives it too."""
+        return self._hidden_params
+
     def _passed(self, chunk: Any) -> Any:
         self._last = chunk
         self._usage_sent = self._usage_sent or read(chunk, "usage") is not None

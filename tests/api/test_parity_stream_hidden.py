@@ -108,6 +108,7 @@ def test_a_stream_has_the_hidden_params_of_the_deployment_that_answered(
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == TEXT
     assert stream._hidden_params is hidden  # one dict, as litellm's, filled in as it goes
+    assert stream.hidden_params is hidden  # and litellm's public name for it
     _check_answered_by_second(hidden, other)
     _check_completed(stream)
 
@@ -120,6 +121,7 @@ async def test_an_async_stream_has_the_hidden_params_of_the_deployment_that_answ
     stream = await policyroute.acompletion(policy=policy, messages=MESSAGES, stream=True)
     _check_answered_by_second(stream._hidden_params, other)
     assert "policyroute" not in stream._hidden_params
+    assert stream.hidden_params is stream._hidden_params
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == TEXT
     _check_completed(stream)
