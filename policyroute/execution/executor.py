@@ -425,8 +425,7 @@ class Executor:
             completion = self.completion_fn  # imports litellm on first use, before the clock
             # httpx bounds each read by the timeout, not the answer: the deadline cuts a
             # response still being read after the timeout plus the async path's grace.
-            seconds = call_seconds(params.get("timeout"))
-            deadline = UnaryDeadline.after(seconds, grace=_OUTER_TIMEOUT_GRACE)
+            deadline = UnaryDeadline.after(params.get("timeout"), grace=_OUTER_TIMEOUT_GRACE)
             if deadline is None:
                 answer = completion(messages=messages, **params)
             else:

@@ -50,6 +50,7 @@ from types import TracebackType
 from typing import Any
 
 from policyroute.execution.stream_io import cut
+from policyroute.execution.timeouts import call_seconds
 
 __all__ = ["UnaryDeadline", "watch_responses"]
 
@@ -98,11 +99,12 @@ class UnaryDeadline:
 
     @classmethod
     def after(cls, timeout: object, *, grace: float) -> UnaryDeadline | None:
-        """The deadline ``timeout`` + ``grace`` seconds from now; ``None`` for no ``timeout``
-        (or one that is not a number of seconds, which httpx alone applies)."""
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+        """The deadline ``timeout`` + ``grace`` seconds from now, ``timeout`` read as the call's
+        (:func:`~policyroute.execution.timeouts.call_seconds`); ``None`` when it gives no
+        number of seconds (httpx alone applies it then)."""
+        seconds = call_seconds(timeout)
+        if seconds is None:
             return None
-        seconds = float(timeout)
         return cls(seconds, time.monotonic() + max(0.0, seconds) + grace)
 
     def __enter__(self) -> UnaryDeadline:
