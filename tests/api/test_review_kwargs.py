@@ -1,18 +1,20 @@
 """policyroute.completion as a drop-in for litellm.completion: the arguments litellm users pass.
 
 litellm arguments that would take over what the policy decides (retries, fallbacks,
-credentials, mocks) are refused before anything is routed, reserved or sent; the others reach
-litellm as they would have.
+credentials, deployments and SDK clients, per-call prices, mocks) are refused before anything
+is routed, reserved or sent; the others reach litellm as they would have.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import litellm
+import openai
 import pytest
 
 import policyroute
@@ -244,3 +246,131 @@ def test_response_cost_is_what_the_policy_charged(
     )
     assert negotiated._hidden_params["response_cost"] == pytest.approx(0.013)
     assert negotiated._hidden_params["policyroute"]["cost"] == "0.013000000"
+
+
+# --------------------------------------------------------------------------- sent elsewhere
+#
+# With bare litellm, ``deployment_id`` and ``azure=True`` make any call an Azure one and
+# ``model_list`` sends it to the deployments listed there; passed through policyroute they
+# reached every candidate of the route, each failing (or answering) as a deployment the policy
+# never declared, and counting against the route's breakers. A price given with the call
+# litellm keeps for the rest of the process.
+
+
+def _elsewhere(provider: FakeProvider) -> list[dict[str, Any]]:
+    return [
+        {
+            "model_name": "gpt-4o-mini",
+            "litellm_params": {
+                "model": "anthropic/claude-haiku-4-5",
+                "api_base": provider.anthropic_base,
+                "api_key": "sk-elsewhere",
+            },
+        }
+    ]
+
+
+def _call(policy: Path | str, entry: str, arguments: dict[str, Any]) -> Any:
+    if entry == "async":
+        return asyncio.run(policyroute.acompletion(policy=policy, messages=MESSAGES, **arguments))
+    stream = entry == "stream"
+    return policyroute.completion(policy=policy, messages=MESSAGES, stream=stream, **arguments)
+
+
+def _client(provider: FakeProvider) -> Any:
+    # An SDK client of the caller's, to another endpoint with another key: litellm sends
+    # every openai/ candidate's call through it.
+    return openai.OpenAI(base_url=provider.anthropic_base, api_key="sk-elsewhere")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [
+        ("deployment_id", "my-azure-deployment", "policy's model"),
+        ("azure", True, "policy's model"),
+        ("model_list", _elsewhere, "other deployments than the route's"),
+        ("client", _client, "api_base and api_key of the policy's models"),
+    ],
+)
+@pytest.mark.parametrize("entry", ["sync", "async", "stream"])
+def test_an_argument_that_sends_the_call_elsewhere_is_refused(
+    provider: FakeProvider,
+    policy: Path,
+    tmp_path: Path,
+    name: str,
+    value: Any,
+    hint: str,
+    entry: str,
+) -> None:
+    given = value(provider) if callable(value) else value
+    with pytest.raises(RequestError, match=f"request parameter '{name}' is not accepted") as info:
+        _call(policy, entry, {name: given})
+    if isinstance(given, openai.OpenAI):
+        given.close()
+    assert hint in str(info.value)
+    assert "sk-elsewhere" not in str(info.value)
+    assert provider.requests == []
+    assert not (tmp_path / "receipts" / "calls.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("deployment_id", None), ("azure", False), ("client", None)]
+)
+def test_their_unset_values_pass(
+    provider: FakeProvider, policy: Path, name: str, value: Any
+) -> None:
+    response = policyroute.completion(policy=policy, messages=MESSAGES, **{name: value})
+    assert response.choices[0].message.content == "hi you"
+    assert [r.path for r in provider.requests] == ["/v1/chat/completions"]
+
+
+PRICED_POLICY = """
+policyroute: 1
+name: api-takeover-prices
+models:
+  n:
+    model: openai/gpt-4.1-nano
+    api_base: {base}
+    api_key: ${{PR_REVIEW_KEY}}
+routes:
+  - name: default
+    to: n
+receipts: {{sink: jsonl, path: receipts/calls.jsonl}}
+defaults: {{max_tokens: 10, retry: {{attempts: 0}}}}
+"""
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [
+        {"input_cost_per_token": 0.001, "output_cost_per_token": 0.002},
+        {"cost_per_second": 0.5},
+        {"output_cost_per_second": 0.5},
+        {"input_cost_per_token": 0, "output_cost_per_token": 0},
+        {"cache_read_input_token_cost": 0.001},
+    ],
+)
+@pytest.mark.parametrize("entry", ["sync", "async", "stream"])
+def test_a_price_given_with_the_call_is_refused_and_prices_nothing(
+    provider: FakeProvider,
+    policy: Path,
+    tmp_path: Path,
+    prices: dict[str, float],
+    entry: str,
+) -> None:
+    # litellm keeps a price given with a call in its price map for the rest of the process:
+    # every later call of the model, on every policy, was charged it by budgets and receipts.
+    provider.set_default("gpt-4.1-nano", Reply(text="ok", usage=Usage(prompt=1000, completion=500)))
+    priced = PRICED_POLICY.format(base=provider.openai_base)
+    first = next(iter(prices))
+    with pytest.raises(RequestError, match=f"request parameter '{first}' is not accepted") as info:
+        _call(priced, entry, prices)
+    assert "price: {input_per_mtok" in str(info.value)
+    assert provider.requests == []
+    assert not (tmp_path / "receipts" / "calls.jsonl").exists()
+
+    response = policyroute.completion(policy=priced, messages=MESSAGES)
+    charged = response._hidden_params["response_cost"]
+    assert charged == pytest.approx(litellm.completion_cost(completion_response=response))
+    # gpt-4.1-nano's list price: $0.10 per million input tokens, $0.40 per million output.
+    assert charged == pytest.approx(1000 * 0.10e-6 + 500 * 0.40e-6)
