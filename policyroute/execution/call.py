@@ -38,13 +38,11 @@ from policyroute.execution.response_format import messages_for as json_messages_
 from policyroute.execution.result import AttemptRecord, CallResult
 from policyroute.execution.tool_arguments import messages_for as arguments_for
 from policyroute.execution.tool_arguments import takes_raw_arguments
-from policyroute.policy.model import DefaultsSpec, Requirements, RetrySpec, Secret
+from policyroute.policy.model import NEVER_RETRIED, DefaultsSpec, Requirements, RetrySpec, Secret
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate, Decision, DeploymentStats
 
 __all__ = ["Action", "CallState", "RoutingPolicy"]
-
-_NEVER_SAME_DEPLOYMENT = frozenset({"context_window", "content_policy"})
 
 
 class RoutingPolicy(Protocol):
@@ -408,7 +406,7 @@ class CallState:
         cls = error.error_class
         if (
             cls in spec.on
-            and cls not in _NEVER_SAME_DEPLOYMENT
+            and cls not in NEVER_RETRIED
             and retry < spec.attempts
             and self._breakers.is_available(candidate.alias)
             and not self._beyond_cap(error, spec)

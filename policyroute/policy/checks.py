@@ -35,6 +35,7 @@ from policyroute.policy.load import JsonPath, LoadedDocument, format_path
 from policyroute.policy.modelchecks import check_models, check_requirements
 from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH, measure
 from policyroute.policy.redisurl import check_store_url
+from policyroute.policy.retrychecks import check_retry_classes
 from policyroute.policy.storechecks import check_store
 
 __all__ = ["semantic_diagnostics"]
@@ -105,6 +106,7 @@ def semantic_diagnostics(
     check_budget_values(checker)
     check_endpoints(checker)
     check_param_headers(checker)
+    check_retry_classes(checker)
     return checker.diagnostics
 
 

@@ -105,5 +105,8 @@ CODES = MappingProxyType(
             _E, "a params.extra_headers value cannot be sent (not ASCII, a control character)"
         ),
         "PR141": CodeInfo(_E, "a budget's rolling window is shorter than 1ms"),
+        "PR142": CodeInfo(
+            _W, "retry.on lists an error class a retry of the same deployment cannot fix"
+        ),
     }
 )

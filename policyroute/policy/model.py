@@ -341,6 +341,9 @@ class BackoffSpec:
 _RETRY_ON: frozenset[ErrorClass] = frozenset(
     {"rate_limit", "timeout", "server_error", "connection", "malformed_response"}
 )
+NEVER_RETRIED: frozenset[ErrorClass] = frozenset({"context_window", "content_policy"})
+"""Classes never retried on the same deployment, whatever ``retry.on`` says: the same prompt
+to the same model meets the same limit or filter."""
 _FALLBACK_ON: frozenset[ErrorClass] = frozenset(
     {
         "rate_limit",
