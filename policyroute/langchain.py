@@ -33,7 +33,7 @@ from langchain_core.language_models.chat_models import agenerate_from_stream, ge
 from langchain_core.language_models.model_profile import ModelProfile
 from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, Generation
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import (
     BaseModel,
@@ -51,6 +51,7 @@ from policyroute.execution.hooks import Accounting
 from policyroute.execution.one_tool_call import ONE_TOOL_CALL_KEY
 from policyroute.execution.response_format import SCHEMA_KEY
 from policyroute.langchain_ import calls, events, model_kwargs, openai_options, shared, tokens
+from policyroute.langchain_.cache_hits import cache_hits
 from policyroute.langchain_.cache_key import RoutingFacts, llm_string
 from policyroute.langchain_.copying import deep_copy, pickled_state, rebuild, rebuilds
 from policyroute.langchain_.facts import (
@@ -98,6 +99,14 @@ class ChatPolicyRoute(FactsCarryingChatModel):
 
     ``model`` is the *requested* model, a fact that conditions can test (``model: gpt-4o``),
     not a command; a per-call ``model=`` keyword overrides it.
+
+    An answer's ``response_metadata["policyroute"]`` says how the call was made: ``route``,
+    ``deployment``, every attempt, ``cost`` (a decimal string, what its receipt charged) and
+    ``request_id``. An answer from LangChain's LLM cache (``set_llm_cache`` or ``cache=``)
+    spent nothing and has no receipt: its entry has ``cache_hit: True``, ``cost`` ``"0"``, no
+    attempts, no ``request_id``, and the paid call's entry under ``original_call`` (as
+    langchain-core sets the hit's ``usage_metadata["total_cost"]`` to 0 and keeps its token
+    counts), so that summing ``cost`` over an agent's messages counts each paid call once.
 
     The model serialises with LangChain's ``dumpd``/``dumps`` under the id
     ``["policyroute", "langchain", "ChatPolicyRoute"]``; ``load`` rebuilds it given
@@ -275,6 +284,12 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         if read is None:
             read = self._read_facts = RoutingFacts.of(self.compiled_policy)
         return llm_string(self, read, stop, kwargs)
+
+    def _convert_cached_generations(self, cache_val: list[Generation]) -> list[ChatGeneration]:
+        # langchain-core calls this on a cache hit only, and marks the hit by setting
+        # usage_metadata["total_cost"] to 0; the policyroute entry is marked the same way,
+        # else the paid call's cost would be counted again (see langchain_.cache_hits).
+        return cache_hits(super()._convert_cached_generations(cache_val))
 
     # ------------------------------------------------------------------ identity
 

@@ -8,6 +8,8 @@ returned them. A stream carries both on its last chunk only (but for streamed ``
 on each chunk). A whole answer's ``llm_output`` (what ``generate`` and old-style callbacks
 read) holds ``model_name``, the provider's ``token_usage`` and ``system_fingerprint``;
 LangChain copies it into the message, so ``invoke``'s ``response_metadata`` has them too.
+An answer from LangChain's LLM cache has a ``policyroute`` entry of its own, marked
+``cache_hit`` (see :mod:`policyroute.langchain_.cache_hits`).
 A streamed answer has no ``llm_output``; its ``generation_info`` holds, as langchain-openai's,
 ``finish_reason``, ``model_name``, ``system_fingerprint`` and ``service_tier`` (and streamed
 ``logprobs``).
