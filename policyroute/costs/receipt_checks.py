@@ -47,6 +47,10 @@ _TOKEN_FIELDS = (
 # No single receipt costs a trillion dollars; an exponent past this is corruption, and summing
 # it would overflow the decimal context.
 _MAX_COST_DIGITS = 12
+# Nor counts a quadrillion tokens (the writers estimate any count past 10^10 instead): a count
+# past this is corruption too, and a few thousand digits of it added up could not be printed
+# (Python refuses to turn an integer of more than 4,300 digits into text).
+_MAX_TOKENS = 10**15
 
 
 def receipt_problem(record: Mapping[str, Any]) -> str | None:
@@ -90,7 +94,7 @@ def _well_formed(record: Mapping[str, Any]) -> bool:
             return False
     for name in _TOKEN_FIELDS:
         value = get(name)
-        if value is not None and (type(value) is not int or value < 0):
+        if value is not None and (type(value) is not int or not 0 <= value <= _MAX_TOKENS):
             return False
     ts, status, budgets = get("ts"), get("status"), get("budgets")
     if (ts is not None and type(ts) is not str) or (status is not None and type(status) is not str):
@@ -135,6 +139,9 @@ def _problem(record: Mapping[str, Any]) -> str | None:
             return f"'{name}' must be a whole number, got {json_type(value)} {value!r}"
         if isinstance(value, int) and value < 0:
             return f"'{name}' must not be negative, got {value}"
+        if isinstance(value, int) and value > _MAX_TOKENS:
+            # its digits are not shown: there may be thousands of them
+            return f"'{name}' is out of range (more than 10^15 tokens)"
     for name in ("ts", "status"):
         value = record.get(name)
         if value is not None and not isinstance(value, str):

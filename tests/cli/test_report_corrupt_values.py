@@ -1,0 +1,64 @@
+"""``policyroute receipts report`` on receipts whose values are corrupt rather than malformed:
+each such line is named with its place and left out, and the other lines are still added up."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from policyroute.cli import main
+
+CALL = {"schema_version": 1, "kind": "call", "cost": "0.25", "route": "r", "input_tokens": 10}
+
+
+def _line(**fields: object) -> str:
+    return json.dumps({**CALL, **fields})
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_a_token_count_of_thousands_of_digits_is_named_not_an_internal_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    # A count just under the 4,300 digits Python turns into text: each line reads, but a
+    # dozen of them added up could not be printed, and the report ended with status 70.
+    huge = 10**4299
+    old_limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        lines = [_line(input_tokens=huge) for _ in range(12)]
+    finally:
+        sys.set_int_max_str_digits(old_limit)
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join([_line(), *lines, _line()]) + "\n", encoding="utf-8")
+
+    status = main(["receipts", "report", str(path), "--by", "route", "--format", fmt])
+
+    out, err = capsys.readouterr()
+    assert status == 1, err
+    assert "internal error" not in err
+    assert f"error: {path}:2: 'input_tokens' is out of range (more than 10^15 tokens)" in err
+    if fmt == "json":
+        total = json.loads(out)["total"]
+        assert (total["calls"], total["cost"], total["input_tokens"]) == (2, "0.500000", 20)
+    else:
+        assert "0.500000" in out
+
+
+def test_a_token_count_up_to_the_bound_is_added_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        _line(output_tokens=10**15) + "\n" + _line(output_tokens=10**15 + 1) + "\n",
+        encoding="utf-8",
+    )
+
+    status = main(["receipts", "report", str(path), "--format", "json"])
+
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert json.loads(out)["total"]["output_tokens"] == 10**15
+    assert f"{path}:2: 'output_tokens' is out of range" in err
