@@ -386,6 +386,10 @@ def _class_of(exc: BaseException) -> ErrorClass:
         # No such model or endpoint at this deployment (retired, not deployed, not pulled, a
         # wrong api_base path): the deployment's doing; another one may serve the call.
         return "not_found"
+    if status == 409:
+        # A conflict met meanwhile (Vertex AI's ABORTED, a lock that timed out): transient,
+        # as the provider SDKs treat it (the OpenAI SDK retries it), not the request's fault.
+        return "server_error"
     if by_type is not None:
         return by_type
     if status is not None and status >= 500:
