@@ -11,6 +11,8 @@ Where each figure comes from:
 - **Calls** count call receipts; **attempts** count attempt receipts. Only attempts name the
   budgets they charged, so a ``budget``'s calls are the distinct calls (request ids) with an
   attempt that charged it; an attempt receipt without a request id counts as a call of its own.
+  An attempt counts once under each budget it charged, also when it charged several of its
+  lines (a ``per: tags`` budget charges one per tag, and the receipt names each).
 - **Refused** counts the calls a budget refused (call receipts with status ``refused``; they
   are among the ``errors`` too). Under ``budget``, a refused call counts under the budget its
   receipt's ``refused_by`` names, and only there: it charged nothing.
@@ -193,7 +195,10 @@ def _raw_keys(record: Mapping[str, Any], dim: str) -> list[str]:
         budgets = record.get("budgets")
         if not isinstance(budgets, list):
             budgets = []
-        return [str(b.get("budget")) for b in budgets if isinstance(b, Mapping)] or [_NONE]
+        names = [str(b.get("budget")) for b in budgets if isinstance(b, Mapping)]
+        # A budget charged on several lines (``per: tags``, a line per tag) is named once a
+        # line; the attempt spent its cost once, so it counts once under that budget.
+        return list(dict.fromkeys(names)) or [_NONE]
     value = record.get(dim)
     return [_NONE if value is None or value == "" else str(value)]
 

@@ -155,7 +155,8 @@ def test_names_of_every_kind_group_as_before() -> None:
     }
 
 
-def test_an_attempt_naming_a_budget_twice_counts_there_twice_as_one_call() -> None:
+def test_an_attempt_naming_a_budget_twice_counts_there_once() -> None:
+    # (a per-tags budget charges a line per tag, and the receipt names each)
     attempt = {
         "kind": "attempt",
         "request_id": "r1",
@@ -165,9 +166,9 @@ def test_an_attempt_naming_a_budget_twice_counts_there_twice_as_one_call() -> No
         "budgets": [{"budget": "daily"}, {"budget": "daily"}, {"budget": 7}, "not an object"],
     }
     groups = summarize([attempt], by=["budget"]).groups["budget"]
-    assert (groups["daily"].attempts, groups["daily"].calls) == (2, 1)
-    assert groups["daily"].cost == Decimal("0.4")
-    assert groups["daily"].input_tokens == 6
+    assert (groups["daily"].attempts, groups["daily"].calls) == (1, 1)
+    assert groups["daily"].cost == Decimal("0.2")
+    assert groups["daily"].input_tokens == 3
     assert (groups["7"].attempts, groups["7"].calls, groups["7"].cost) == (1, 1, Decimal("0.2"))
 
 
