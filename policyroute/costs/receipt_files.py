@@ -340,8 +340,16 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
 
 
 def _recover(raw: bytes) -> dict[str, Any] | None:
-    start = raw.rfind(_RECORD_START, 1)
-    return _parse(raw[start:])[0] if start > 0 else None
+    # The glued record starts at one of the record starts after the first byte, not always at
+    # the last: a receipt's metadata may hold an object whose first key is "schema_version"
+    # too (the caller's own event schema), in the glued record as in the cut one before it.
+    start = raw.find(_RECORD_START, 1)
+    while start > 0:
+        record = _parse(raw[start:])[0]
+        if record is not None:
+            return record
+        start = raw.find(_RECORD_START, start + 1)
+    return None
 
 
 def load_receipts(
