@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import importlib
 import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 from policyroute._lazy import import_litellm
 from policyroute.api_headers import refuse_credential_headers
 from policyroute.errors import RequestError
+from policyroute.message_checks import check_parts
 
 __all__ = ["check_call", "check_facts", "check_params", "check_parts", "refuse_takeovers"]
 
@@ -393,105 +393,3 @@ def _check_tool(i: int, tool: Any) -> None:
             f"request field 'tools[{i}].function.parameters' must be a JSON schema mapping,"
             f" got {_show(parameters)}"
         )
-
-
-def check_parts(messages: Sequence[Mapping[str, Any]]) -> None:
-    """Raise :class:`RequestError` when a content part of ``messages`` is malformed: every part
-    is a mapping with a string ``type``, in a user message one litellm takes there (``text``,
-    ``image_url``, ``file``, ``input_audio``...), and a ``text`` part's ``text`` is a string.
-    Tool turns are checked too: a ``tool`` message names the call it answers
-    (``tool_call_id``), and each of an assistant's ``tool_calls`` has an ``id`` and a
-    ``function`` with a ``name``; every provider refuses them otherwise (some inside litellm,
-    with errors that look like theirs).
-
-    Example:
-        >>> try:
-        ...     check_parts([{"role": "user", "content": [{"type": "text", "text": 5}]}])
-        ... except RequestError as exc:
-        ...     print(exc)
-        request field 'messages[0].content[0].text' must be a string, got 5
-    """
-    for i, message in enumerate(messages):
-        _check_tool_turn(i, message)
-        content = message.get("content")
-        if not isinstance(content, (list, tuple)):
-            continue
-        for j, part in enumerate(content):
-            where = f"messages[{i}].content[{j}]"
-            if not isinstance(part, Mapping):
-                raise RequestError(
-                    f"request field '{where}' must be a mapping with a 'type', got {_show(part)}"
-                )
-            kind = part.get("type")
-            if not isinstance(kind, str) or not kind:
-                raise RequestError(
-                    f"request field '{where}.type' must be a non-empty string, got {_show(kind)}"
-                )
-            if kind == "text" and not isinstance(part.get("text"), str):
-                raise RequestError(
-                    f"request field '{where}.text' must be a string, got {_show(part.get('text'))}"
-                )
-            if message.get("role") == "user" and not _user_part(kind):
-                raise RequestError(
-                    f"request field '{where}.type' is {kind!r}, which a user message cannot"
-                    f" carry; litellm takes {', '.join(sorted(_litellm_user_parts()))}"
-                )
-
-
-# The part types nearly every user message has: told apart without importing litellm.
-_USUAL_USER_PARTS = frozenset({"text", "image_url"})
-
-
-def _user_part(kind: str) -> bool:
-    """Whether litellm takes a part of type ``kind`` in a user message. It refuses the others
-    before sending with a bare ``Exception`` ("Invalid user message at index 0"), which reads
-    as a connection failure: retried, fallen over, counted against the deployment's breaker.
-
-    Example:
-        >>> _user_part("text"), _user_part("file"), _user_part("refusal")
-        (True, True, False)
-    """
-    return kind in _USUAL_USER_PARTS or kind in _litellm_user_parts()
-
-
-@functools.cache
-def _litellm_user_parts() -> frozenset[str]:
-    """The part types a user message may carry, as the installed litellm lists them."""
-    import_litellm()
-    openai_types = importlib.import_module("litellm.types.llms.openai")
-    return frozenset(openai_types.ValidUserMessageContentTypes)
-
-
-def _check_tool_turn(i: int, message: Mapping[str, Any]) -> None:
-    if message.get("role") == "tool":
-        call_id = message.get("tool_call_id")
-        if not isinstance(call_id, str) or not call_id:
-            raise RequestError(
-                f"request field 'messages[{i}].tool_call_id' must be the id of the assistant"
-                f" tool call this tool message answers, got {_show(call_id)}"
-            )
-    calls = message.get("tool_calls")
-    if calls is None or message.get("role") != "assistant":
-        return
-    if isinstance(calls, (str, bytes)) or not isinstance(calls, Sequence):
-        raise RequestError(
-            f"request field 'messages[{i}].tool_calls' must be a list of tool calls,"
-            f" got {_show(calls)}"
-        )
-    for j, call in enumerate(calls):
-        where = f"messages[{i}].tool_calls[{j}]"
-        if not isinstance(call, Mapping):
-            raise RequestError(f"request field '{where}' must be a mapping, got {_show(call)}")
-        call_id = call.get("id")
-        if not isinstance(call_id, str) or not call_id:
-            raise RequestError(
-                f"request field '{where}.id' must be a non-empty string (the tool message"
-                f" answering it names it), got {_show(call_id)}"
-            )
-        function = call.get("function")
-        name = function.get("name") if isinstance(function, Mapping) else None
-        if not isinstance(name, str) or not name:
-            raise RequestError(
-                f"request field '{where}.function.name' must be a non-empty string,"
-                f" got {_show(name)}"
-            )

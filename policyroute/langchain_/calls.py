@@ -30,8 +30,9 @@ from policyroute.langchain_.facts import (
     facts_from_run_manager,
 )
 from policyroute.langchain_.outbound import plain_text_messages, to_openai_messages
+from policyroute.message_checks import check_messages
 from policyroute.request import Request
-from policyroute.request_checks import check_call, check_parts, refuse_policy_owned
+from policyroute.request_checks import check_call, refuse_policy_owned
 
 if TYPE_CHECKING:
     from policyroute.langchain import ChatPolicyRoute
@@ -135,7 +136,7 @@ def build_request(
     converted = plain_text_messages(messages)
     if converted is None:
         converted = to_openai_messages(messages)
-        check_parts(converted)
+        check_messages(converted)
     return Request(
         messages=converted,
         model=requested,

@@ -244,7 +244,7 @@ def _one(message: BaseMessage) -> dict[str, Any]:
 
 
 def _with_name(message: BaseMessage, out: dict[str, Any]) -> dict[str, Any]:
-    if message.name and out["role"] in ("user", "assistant", "system"):
+    if message.name and out["role"] in ("user", "assistant", "system", "developer", "function"):
         out["name"] = message.name
     return out
 
@@ -303,7 +303,7 @@ def plain_text_messages(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]
     whose content is text (the usual prompt); ``None`` for anything else.
 
     Such messages map one to one, without block conversions, and hold nothing for
-    :func:`~policyroute.request_checks.check_parts` to refuse (no parts, no tool turns).
+    :func:`~policyroute.message_checks.check_messages` to refuse (no parts, no tool turns).
 
     Example:
         >>> from langchain_core.messages import HumanMessage, SystemMessage

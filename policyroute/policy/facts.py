@@ -23,10 +23,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from policyroute.errors import RequestError
+from policyroute.message_checks import check_messages
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, is_known_fact
 from policyroute.policy.hints import with_hints
 from policyroute.request import Request
-from policyroute.request_checks import check_call, check_facts, check_parts
+from policyroute.request_checks import check_call, check_facts
 
 __all__ = [
     "CALL_PARAM_KEYS",
@@ -393,8 +394,10 @@ _REQUEST_KEYS: Final[frozenset[str]] = frozenset(
 
 
 def parse_messages(value: Any) -> list[Mapping[str, Any]]:
-    """Chat messages checked for shape: a list of mappings with a ``role`` and a string or
-    list ``content``; a bare string is one user message. Raises :class:`RequestError`.
+    """Chat messages checked for shape: a list of mappings that
+    :func:`~policyroute.message_checks.check_messages` accepts (a known ``role``, ``content``
+    where the role needs it, tool turns that match); a bare string is one user message.
+    Raises :class:`RequestError`.
 
     Example:
         >>> parse_messages("hi")
@@ -417,17 +420,8 @@ def parse_messages(value: Any) -> list[Mapping[str, Any]]:
                 f"request field 'messages[{i}]' must be a mapping with 'role' and 'content',"
                 f" got {type(message).__name__}"
             )
-        role = message.get("role")
-        if not isinstance(role, str) or not role:
-            raise RequestError(f"request field 'messages[{i}].role' must be a non-empty string")
-        content = message.get("content")
-        if content is not None and not isinstance(content, (str, list, tuple)):
-            raise RequestError(
-                f"request field 'messages[{i}].content' must be a string or a list of parts,"
-                f" got {type(content).__name__}"
-            )
         out.append(dict(message))
-    check_parts(out)
+    check_messages(out)
     return out
 
 
