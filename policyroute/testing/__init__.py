@@ -29,6 +29,7 @@ from policyroute.testing._recorded import RecordedRequest, Source
 from policyroute.testing._schema_value import value_for_schema
 from policyroute.testing._steps import Reply, ToolCall, Usage, default_signature
 from policyroute.testing._synth import count_tokens
+from policyroute.testing._tls import LocalTLS
 from policyroute.testing.fake_provider import ANY_MODEL, FakeProvider
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ContextLengthFault",
     "FakeProvider",
     "Fault",
+    "LocalTLS",
     "MalformedBody",
     "MalformedChunk",
     "MissingDone",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ssl
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -23,7 +24,8 @@ wait out TCP's 1 s (then 2 s...) retransmission timer."""
 
 
 class LoopServer:
-    """Serves ``dispatch`` on ``host``:``port`` (0: ephemeral) from a background thread.
+    """Serves ``dispatch`` on ``host``:``port`` (0: ephemeral) from a background thread,
+    over TLS with the server context ``tls`` when one is given.
 
     Example:
         >>> async def answer(request, reader, writer, connection):
@@ -35,8 +37,11 @@ class LoopServer:
         >>> server.stop(1.0)
     """
 
-    def __init__(self, host: str, port: int, dispatch: Dispatch) -> None:
+    def __init__(
+        self, host: str, port: int, dispatch: Dispatch, *, tls: ssl.SSLContext | None = None
+    ) -> None:
         self._host = host
+        self._tls = tls
         self._requested_port = port
         self._dispatch = dispatch
         self._lifecycle = threading.Lock()
@@ -117,6 +122,7 @@ class LoopServer:
                         limit=256 * 1024,
                         reuse_address=True,
                         backlog=BACKLOG,
+                        ssl=self._tls,
                     )
                 )
                 self.port = int(self._server.sockets[0].getsockname()[1])

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -38,6 +39,7 @@ from policyroute.testing._responder import Responder
 from policyroute.testing._server import LoopServer
 from policyroute.testing._steps import Reply
 from policyroute.testing._synth import Api, InvalidRequest
+from policyroute.testing._tls import LocalTLS
 
 ANY_MODEL = "*"
 """Model key matching every model, for :meth:`FakeProvider.script` and friends."""
@@ -90,7 +92,11 @@ class FakeProvider:
 
     The server binds ``host``:``port`` (port 0: an ephemeral port) and runs on its own
     thread, so it serves sync and async clients alike; use it with ``with`` or
-    ``async with``, or :meth:`start` / :meth:`stop`. ``max_recorded`` bounds how many
+    ``async with``, or :meth:`start` / :meth:`stop`. ``tls`` serves HTTPS instead of plain
+    HTTP, as every real provider does: ``True`` makes a certificate authority for the
+    provider (:attr:`tls`), a :class:`~policyroute.testing.LocalTLS` shares one between
+    providers, and an ``ssl.SSLContext`` is used as the server's as it is (its certificate
+    is the caller's to trust); ``False`` or ``None``: plain HTTP. ``max_recorded`` bounds how many
     recorded requests are kept (oldest dropped first), for long benchmarks. Bodies it cannot
     answer (not JSON, no string ``model``, ``messages`` or ``tools`` not arrays, ``n``
     outside 1-128) get a 400 in the wire format of the path.
@@ -107,9 +113,16 @@ class FakeProvider:
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, max_recorded: int | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_recorded: int | None = None,
+        tls: bool | LocalTLS | ssl.SSLContext | None = False,
     ) -> None:
         self._host = host
+        self._tls, context = _server_tls(tls)
+        self._scheme = "http" if context is None else "https"
         self._lock = threading.Lock()
         self._recorded = threading.Condition(self._lock)
         self._queues: dict[str, deque[Step]] = {}
@@ -119,7 +132,7 @@ class FakeProvider:
         self._recorded_total = 0
         self._attempts: dict[str, int] = {}
         self._responder = Responder()
-        self._server = LoopServer(host, port, self._dispatch)
+        self._server = LoopServer(host, port, self._dispatch, tls=context)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -235,14 +248,34 @@ class FakeProvider:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT``.
+        """``http://127.0.0.1:PORT``, or ``https://...`` when served over TLS.
 
         Example:
             >>> with FakeProvider() as fp:
             ...     fp.base_url == f"http://127.0.0.1:{fp.port}"
             True
         """
-        return f"http://{self._host}:{self.port}"
+        return f"{self._scheme}://{self._host}:{self.port}"
+
+    @property
+    def tls(self) -> LocalTLS | None:
+        """The certificate authority whose certificate the provider serves HTTPS with
+        (``tls=True`` or a :class:`~policyroute.testing.LocalTLS`); ``None`` over plain HTTP
+        and with a server ``ssl.SSLContext`` of the caller's.
+
+        A client trusts it with ``fp.tls.client_context()`` (httpx's ``verify=``), or
+        ``fp.tls.ca_file``: ``litellm.ssl_verify`` for the clients litellm builds after it is
+        set (see :class:`~policyroute.testing.LocalTLS` for the clients litellm keeps).
+
+        Example:
+            >>> import httpx
+            >>> with FakeProvider(tls=True) as fp:
+            ...     r = httpx.post(fp.openai_base + "/chat/completions",
+            ...                    json={"model": "m"}, verify=fp.tls.client_context())
+            ...     fp.base_url.startswith("https://"), r.status_code
+            (True, 200)
+        """
+        return self._tls
 
     @property
     def openai_base(self) -> str:
@@ -558,6 +591,25 @@ class FakeProvider:
             )
         await writer.drain()
         return keep
+
+
+def _server_tls(
+    tls: bool | LocalTLS | ssl.SSLContext | None,
+) -> tuple[LocalTLS | None, ssl.SSLContext | None]:
+    """The authority and the server context that ``FakeProvider(tls=...)`` means."""
+    if isinstance(tls, ssl.SSLContext):
+        return None, tls
+    if isinstance(tls, LocalTLS):
+        return tls, tls.server_context()
+    if tls is True:
+        made = LocalTLS()
+        return made, made.server_context()
+    if tls is False or tls is None:
+        return None, None
+    raise TypeError(
+        "FakeProvider tls must be True, False (or None), a policyroute.testing.LocalTLS or a server"
+        f" ssl.SSLContext, got {type(tls).__name__}"
+    )
 
 
 def _check_step(step: object) -> None:
