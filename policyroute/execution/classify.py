@@ -43,7 +43,7 @@ from policyroute.errors import (
     ServerError,
 )
 from policyroute.execution.ratelimit_headers import rate_limit_reset_seconds
-from policyroute.execution.retry_info import retry_info_seconds
+from policyroute.execution.retry_info import retry_info_seconds, retry_text_seconds
 
 __all__ = ["CLASS_TO_ERROR", "classify", "make_error", "retry_after_seconds"]
 
@@ -290,7 +290,8 @@ def _wait_asked(
     exc: BaseException, error_class: ErrorClass
 ) -> tuple[float | None, _HintSource | None]:
     """``Retry-After`` if the provider sent one, else the ``retryDelay`` Google puts in its
-    error body (:mod:`~policyroute.execution.retry_info`); for a rate limit with neither, the
+    error body, or for a rate limit the wait its message names ("Please retry in 37.4s.",
+    :mod:`~policyroute.execution.retry_info`); for a rate limit with none of these, the
     reset of the exhausted limit
     (:func:`~policyroute.execution.ratelimit_headers.rate_limit_reset_seconds`), which then goes
     the same way: capped at ``retry_after_max``, or fallen over past it. The second item says
@@ -298,6 +299,10 @@ def _wait_asked(
     wait = retry_after_seconds(exc)
     if wait is None:
         wait = retry_info_seconds(exc, *_chain(exc))
+    if wait is None and error_class == "rate_limit":
+        # Google's message says the same wait ("Please retry in 37.4s."), kept where a gateway
+        # passed on the message without the RetryInfo detail.
+        wait = retry_text_seconds(exc, *_chain(exc))
     if wait is not None:
         return wait, "retry_after"
     if error_class != "rate_limit":

@@ -12,6 +12,13 @@ it); Google's OpenAI-compatible endpoint sends the same detail. :func:`retry_inf
 reads it from there. Only the first 64 KiB of each text is searched, and only a text that names
 ``google.rpc.RetryInfo``: a stray ``retryDelay`` elsewhere is no hint.
 
+The same wait is written in the error's message, as a Go duration: ``"...limit: 10, model:
+gemini-2.5-flash\nPlease retry in 37.412285355s."`` (``"2h47m56.58s"`` past an hour). A gateway
+between policyroute and Gemini that passes on only the message (an OpenAI-compatible proxy
+reducing Google's error to ``{"error": {"message": ...}}``) leaves no ``RetryInfo``:
+:func:`retry_text_seconds` reads the sentence then, for a rate limit. Vertex AI's 429 ("Resource
+exhausted. Please try again later.") names no wait in either form.
+
 Example:
     >>> body = ('{"error": {"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",'
     ...         ' "retryDelay": "1.5s"}]}}')
@@ -24,13 +31,29 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["retry_info_seconds"]
+__all__ = ["retry_info_seconds", "retry_text_seconds"]
 
 _MAX_TEXT_CHARS = 65_536
 _MARKER = "google.rpc.RetryInfo"
 # A protobuf Duration in its JSON form: seconds with up to nine decimals, then "s". Python
 # reprs of the same body (single quotes) occur in some wrappers' messages.
 _DELAY = re.compile(r"""["']retryDelay["']\s*:\s*["'](\d{1,12}(?:\.\d{1,9})?)s["']""")
+# Google's sentence, with a Go duration (``time.Duration.String``: hours, minutes, seconds, or
+# a unit below a second) and its closing full stop.
+_SENTENCE = re.compile(
+    r"Please retry in ((?:\d{1,12}(?:\.\d{1,9})?(?:h|ms|m|s|us|\u00b5s|\u03bcs|ns)){1,4})\.(?!\d)"
+)
+_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|\u00b5s|\u03bcs|ns)")
+_UNIT_SECONDS = {
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "\u00b5s": 1e-6,
+    "\u03bcs": 1e-6,
+    "ns": 1e-9,
+}
 
 
 def retry_info_seconds(*errors: BaseException) -> float | None:
@@ -49,6 +72,26 @@ def retry_info_seconds(*errors: BaseException) -> float | None:
         match = _DELAY.search(text)
         if match is not None:
             return float(match.group(1))
+    return None
+
+
+def retry_text_seconds(*errors: BaseException) -> float | None:
+    """The wait of the first ``Please retry in <duration>.`` in the texts of ``errors``, as
+    Google writes it in a 429's message; ``None`` when none says one.
+
+    For an error with no readable ``RetryInfo`` (:func:`retry_info_seconds` first): the
+    sentence is Google's rendering of the same wait.
+
+    Example:
+        >>> retry_text_seconds(ValueError("Quota exceeded.\\nPlease retry in 1m2.5s."))
+        62.5
+        >>> retry_text_seconds(ValueError("Please retry in a moment."))
+    """
+    for text in _texts(errors):
+        match = _SENTENCE.search(text)
+        if match is not None:
+            parts = _PART.findall(match.group(1))
+            return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
     return None
 
 

@@ -5,12 +5,15 @@ the JSON error. Unit tests pin the reading; the end-to-end tests send a real Gem
 through litellm (respx on Google's endpoint) and a ``ChatPolicyRoute`` call, sync and async, and
 check the wait taken and its record, and that a wait past ``retry_after_max`` falls over; the
 same through Google's OpenAI-compatible endpoint (its error a JSON list), played by the fake
-provider, sync and async.
+provider, sync and async. Where no RetryInfo came (a gateway passed on only Google's message),
+the wait the message names ("Please retry in 37.4s.") is read for a rate limit, and taken or
+fallen over the same way.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +23,7 @@ from exec_support import arun
 
 from policyroute._lazy import import_litellm
 from policyroute.execution.classify import classify
-from policyroute.execution.retry_info import retry_info_seconds
+from policyroute.execution.retry_info import retry_info_seconds, retry_text_seconds
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.testing import FakeProvider, Fault, Reply
 
@@ -255,3 +258,124 @@ def test_the_openai_compatible_endpoints_long_delay_falls_over(
     assert answer.content == "from lite"
     assert [r.model for r in fp.requests] == ["flash", "lite"]
     assert _attempts(answer) == [("flash", 0.0, None), ("lite", 0.0, None)]
+
+
+# --------------------------------------------------------------------------- the message's wait
+# Google writes the same wait in the error's message, as a Go duration: "Please retry in
+# 37.412285355s." A gateway that passes on only the message (an OpenAI-compatible proxy that
+# reduces Google's error to {"error": {"message": ...}}) leaves no RetryInfo; the sentence is
+# read then, for a rate limit, and goes the way of Retry-After: capped, or fallen over past it.
+
+_QUOTA = (
+    "You exceeded your current quota, please check your plan and billing details. For more"
+    " information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.\n"
+    "* Quota exceeded for metric: generativelanguage.googleapis.com/"
+    "generate_content_free_tier_requests, limit: 10, model: gemini-2.5-flash\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("duration", "seconds"),
+    [
+        ("37.412285355s", 37.412285355),
+        ("0s", 0.0),
+        ("745.064612ms", 0.745064612),
+        ("1m0s", 60.0),
+        ("2h47m56.584147483s", 10076.584147483),
+        ("12\u00b5s", 0.000012),
+    ],
+)
+def test_the_messages_go_duration_is_read_as_seconds(duration: str, seconds: float) -> None:
+    error = RuntimeError(_QUOTA + f"Please retry in {duration}.")
+    assert retry_text_seconds(error) == pytest.approx(seconds)
+    # In a JSON body (as UTF-8, as Google sends it) and a Python repr of one, it reads the same.
+    for body in (json.dumps({"message": str(error)}, ensure_ascii=False), str({"m": str(error)})):
+        assert retry_text_seconds(RuntimeError(body)) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Resource exhausted. Please try again later.",  # Vertex AI's 429 names no wait
+        "Please retry in a moment.",
+        "Please retry in 30 seconds.",  # not a Go duration
+        "Please retry in 5.",
+        "please retry in 5s.",  # not Google's sentence
+        "Please retry in -3s.",
+        " " * 70_000 + "Please retry in 5s.",  # past the 64 KiB searched
+    ],
+)
+def test_no_go_duration_in_the_sentence_gives_no_hint(text: str) -> None:
+    assert retry_text_seconds(RuntimeError(text)) is None
+
+
+def test_retry_info_wins_over_the_message() -> None:
+    # Both name the wait in Google's own body: the structured one is read.
+    err = classify(_gemini_error(httpx.Response(429, json=_quota_body("3s"))))
+    assert err.retry_after == 3.0
+
+
+def test_the_message_is_read_where_no_retry_info_came() -> None:
+    body = {"error": {"code": 429, "message": _QUOTA + "Please retry in 4.5s.", "status": "x"}}
+    err = classify(_gemini_error(httpx.Response(429, json=body)))
+    assert (err.error_class, err.retry_after, err.retry_after_source) == (
+        "rate_limit",
+        4.5,
+        "retry_after",
+    )
+
+
+def test_the_message_of_another_error_than_a_rate_limit_is_no_hint() -> None:
+    body = {"error": {"code": 503, "message": "Please retry in 4.5s.", "status": "UNAVAILABLE"}}
+    err = classify(_gemini_error(httpx.Response(503, json=body)))
+    assert err.error_class == "server_error"
+    assert err.retry_after is None
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_gateways_message_only_429_waits_the_delay_it_names(
+    fp: FakeProvider, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fp.script("flash", Fault.status(429, message=_QUOTA + "Please retry in 0.2s."), Reply(text="a"))
+    answer = _call(_compat(fp, monkeypatch), mode)
+    assert answer.content == "a"
+    assert [r.model for r in fp.requests] == ["flash", "flash"]
+    # Not the policy's 5 s backoff: the 0.2 s the message asked for.
+    assert _attempts(answer) == [("flash", 0.0, None), ("flash", 0.2, "retry_after")]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_gateways_message_only_429_past_the_cap_falls_over_at_once(
+    fp: FakeProvider, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A daily quota: hours away, past retry_after_max (10 s), so the next deployment answers.
+    fp.script("flash", Fault.status(429, message=_QUOTA + "Please retry in 2h47m56.58s."))
+    fp.script("lite", Reply(text="from lite"))
+    answer = _call(_compat(fp, monkeypatch), mode)
+    assert answer.content == "from lite"
+    assert [r.model for r in fp.requests] == ["flash", "lite"]
+    assert _attempts(answer) == [("flash", 0.0, None), ("lite", 0.0, None)]
+
+
+def test_completion_waits_the_messages_delay_too(
+    fp: FakeProvider, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import policyroute
+    from policyroute.api import clear_cache
+
+    monkeypatch.setenv("PR_GEMINI_WAIT_KEY", "sk-test-0123456789")
+    price = "{input_per_mtok: 1, output_per_mtok: 1}"
+    path = tmp_path / "policy.yaml"
+    path.write_text(COMPAT.replace("BASE", fp.openai_base).replace("PRICE", price))
+    fp.script("flash", Fault.status(429, message=_QUOTA + "Please retry in 0.2s."), Reply(text="a"))
+    try:
+        response = policyroute.completion(
+            policy=str(path), messages=[{"role": "user", "content": "hello"}]
+        )
+    finally:
+        clear_cache()
+    attempts = response._hidden_params["policyroute"]["attempts"]
+    assert [(a["deployment"], a["waited_s"], a["wait_source"]) for a in attempts] == [
+        ("flash", 0.0, None),
+        ("flash", 0.2, "retry_after"),
+    ]
