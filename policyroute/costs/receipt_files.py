@@ -19,6 +19,7 @@ import gzip
 import io
 import json
 import os
+import re
 import sqlite3
 import stat
 import zlib
@@ -59,8 +60,9 @@ MAX_PROBLEMS = 1000
 class LineProblem:
     """A receipts line that was skipped: where it is and why.
 
-    ``partial`` marks what a writer killed mid-write leaves (an unterminated last line, or a
-    cut line another writer's record was glued to): expected after a crash, not an error.
+    ``partial`` marks what a writer killed mid-write leaves (an unterminated last line, a cut
+    line another writer's record was glued to, or a receipt cut short that the next writer
+    started its own line after): expected after a crash, not an error.
     ``line`` 0 is the input as a whole (one that could not be opened).
 
     Example:
@@ -93,8 +95,9 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     :attr:`problem_count` counts them all, :attr:`error_count` those that are not
     ``partial``). When another process appended after the partial line, its whole record
     (receipts start with ``{"schema_version":``) is recovered from the end of the glued
-    line. A file named again (by another path, a link, or the same
-    path twice) is read once; :attr:`repeated` lists each such ``(path, path read)``. In a
+    line; a receipt cut short on a line of its own (the JSON-lines sink starts a new line
+    after a cut one) is ``partial`` too. A file named again (by another path, a link, or the
+    same path twice) is read once; :attr:`repeated` lists each such ``(path, path read)``. In a
     database, a problem's ``line`` is the row's ``id``.
 
     A receipt read again (overlapping inputs: a rotated file and its copy, the JSON-lines file
@@ -240,6 +243,11 @@ class ReceiptStream(Iterator[dict[str, Any]]):
             record = _recover(raw)
             if record is None:
                 partial = not raw.endswith(b"\n")
+                if not partial and _cut_receipt(raw):
+                    # What a writer killed mid-write (or stopped by a full disk) left, once
+                    # the next writer started its own line after it, as the sinks do.
+                    reason = _CUT_LINE
+                    partial = True
                 self._note(LineProblem(path, number, reason, partial))
                 return None
             reason = "a cut line (a writer killed mid-write); the record after it was kept"
@@ -337,6 +345,39 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
     if not isinstance(record, dict):
         return None, f"a JSON {json_type(record)} where a receipt object was expected"
     return record, ""
+
+
+_CUT_LINE = "a cut line (a writer killed mid-write, or a full disk): its receipt is lost"
+# What may follow the place where json stops reading a receipt cut in a literal or a number:
+# "tru", "-", "1250." and "1e-" are all cut short, not wrong.
+_CUT_VALUE = re.compile(
+    r"t(?:ru?)?|f(?:a(?:ls?)?)?|n(?:ul?)?"  # true, false, null
+    r"|-?[0-9]*\.?[0-9]*(?:[eE][+-]?[0-9]*)?"  # a number
+)
+
+
+def _cut_receipt(raw: bytes) -> bool:
+    """Whether ``raw``, a line that is not JSON, is the start of a receipt cut short: it
+    starts as every receipt a sink writes does, and its text stops before its JSON does
+    (nothing in it is wrong but the end)."""
+    body = raw.rstrip(b"\r\n")
+    if not body.startswith(_RECORD_START):
+        return False
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data" or exc.end != len(body):
+            return False
+        text = body[: exc.start].decode("utf-8", "replace")  # cut inside a character
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Unterminated string starting at" or exc.pos >= len(text):
+            return True
+        return _CUT_VALUE.fullmatch(text[exc.pos :]) is not None
+    except ValueError:  # an integer too long to convert: not cut, too long
+        return False
+    return False  # whole JSON after all: not a cut line
 
 
 def _recover(raw: bytes) -> dict[str, Any] | None:
