@@ -14,7 +14,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,6 +68,7 @@ MAX_LINE_PROBLEMS = 20
 
 
 _STDIN = "/dev/stdin"
+_STDIN_NAME = "<stdin>"  # as explain names a request read from standard input
 
 
 def run_receipts_report(args: argparse.Namespace) -> int:
@@ -91,20 +93,30 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     from policyroute.costs.report import format_report, load_receipts, summarize
 
     as_json = args.format == "json"
+    # Messages name standard input "<stdin>", unless /dev/stdin itself was given too.
+    reads_stdin = "-" in args.files and _STDIN not in args.files
     if "-" in args.files:
         # Standard input, read as the file it is (gzip or not, once: a pipe cannot be reread).
         if not Path(_STDIN).exists():
             message = f"- (standard input) needs {_STDIN}"
             return usage_error("receipts report", message, json_output=as_json)
         args.files = [_STDIN if f == "-" else f for f in args.files]
+
+    def named(path: str) -> str:
+        # Standard input is named as such, not by the path it is read through.
+        return _STDIN_NAME if reads_stdin and path == _STDIN else path
+
     records = load_receipts(args.files, skip_unreadable=True)
     report = summarize(records, args.by)
     unread = records.unread
     read_any = len({path for path, _ in unread}) < len(set(args.files))
-    error = _unread_error(unread)
+    error = _unread_error(unread, named)
+    unread = [(named(path), why) for path, why in unread]
     if read_any:
         if as_json:
             doc = report.as_dict()
+            for problem in doc["problems"]:
+                problem["file"] = named(problem["file"])
             doc["unread_files"] = [{"file": utf8_safe(path), "reason": why} for path, why in unread]
             if error is not None:
                 doc["error"] = {"type": error[0], "message": error[1]}
@@ -115,7 +127,7 @@ def run_receipts_report(args: argparse.Namespace) -> int:
                 text += "\n" + unread_note(unread) + "\n"
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     for path, first in records.repeated:
-        note = f"{path} is the same file as {first}: read once"
+        note = f"{named(path)} is the same file as {named(first)}: read once"
         print(f"policyroute receipts report: note: {note}", file=sys.stderr)
     if records.duplicates:
         note = f"{records.duplicates} duplicate receipt(s) read more than once: counted once"
@@ -123,7 +135,8 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     shown = records.problems[:MAX_LINE_PROBLEMS]
     for problem in shown:
         level = "warning" if problem.partial else "error"
-        print(f"policyroute receipts report: {level}: {problem.format()}", file=sys.stderr)
+        where = replace(problem, file=named(problem.file))
+        print(f"policyroute receipts report: {level}: {where.format()}", file=sys.stderr)
     if records.problem_count > len(shown):
         more = records.problem_count - len(shown)
         print(f"policyroute receipts report: ... and {more} more bad line(s)", file=sys.stderr)
@@ -136,8 +149,11 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     return USAGE_ERROR if kind == "UsageError" else 1
 
 
-def _unread_error(unread: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
-    """The error type and message for the inputs that could not be read, or ``None``.
+def _unread_error(
+    unread: Sequence[tuple[str, str]], named: Callable[[str], str] = str
+) -> tuple[str, str] | None:
+    """The error type and message for the inputs that could not be read, or ``None``; the
+    message names each path as ``named`` gives it.
 
     A path that does not exist or is a device is a usage error (exit 2); a folder or a file
     that cannot be opened is an unreadable input (exit 1), as the CLI's exit codes say.
@@ -151,12 +167,14 @@ def _unread_error(unread: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
     devs = devices(paths)
     parts = []
     if missing:
-        parts.append(f"no such file or directory: {', '.join(map(utf8_safe, missing))}")
+        parts.append(
+            f"no such file or directory: {', '.join(utf8_safe(named(p)) for p in missing)}"
+        )
     if devs:
-        parts.append(f"not a file: {', '.join(map(utf8_safe, devs))}")
+        parts.append(f"not a file: {', '.join(utf8_safe(named(p)) for p in devs)}")
     others = [p for p in paths if p not in missing and p not in devs]
     if others:
-        parts.append(f"cannot read: {', '.join(map(utf8_safe, others))}")
+        parts.append(f"cannot read: {', '.join(utf8_safe(named(p)) for p in others)}")
     kind = "UsageError" if missing or devs else "OSError"
     return kind, "; ".join(parts)
 
