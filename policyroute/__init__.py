@@ -48,6 +48,7 @@ from policyroute.errors import (
     SinksRefusedError,
     StreamInterruptedError,
 )
+from policyroute.retries import retryable
 
 # Before anyone imports litellm (this process's own code too): the installed price map and
 # beta-header rules, not a network fetch at import (see policyroute._lazy).
@@ -105,6 +106,7 @@ __all__ = [
     "completion",
     "load_policy",
     "load_policy_text",
+    "retryable",
     "validate_file",
     "validate_text",
 ]

@@ -29,6 +29,25 @@ and from failures of the providers themselves::
         ├── StreamInterruptedError        a stream broke mid-answer, tokens already delivered
         └── AllCandidatesFailedError      every candidate and retry was used up
 
+Errors that running the same call again cannot fix also derive from the builtin exception
+that says what went wrong, so that code (and LangGraph's default ``RetryPolicy``, whose
+``default_retry_on`` retries every exception but a few builtin kinds) does not retry them:
+
+- ``ValueError``: ``RequestError``, ``BadRequestError``, ``ContextWindowExceededError`` and
+  ``ContentPolicyError``: the request itself is what the provider or policyroute refused;
+- ``LookupError``: ``RoutingError`` (no route or no candidate for the request) and
+  ``NotFoundError`` (no such model or endpoint at the deployment);
+- ``PermissionError``: ``AuthenticationError`` (credentials refused, account cannot pay,
+  region refused);
+- ``RuntimeError``: ``PolicyError`` (not ``ValueError``: pydantic would wrap one raised while
+  a ``ChatPolicyRoute`` is built in its ``ValidationError``) and ``BudgetExceeded`` (the
+  budget refuses the call until its window moves on).
+
+Transient failures (rate limits, timeouts, server and connection errors, an unreadable
+answer, a broken stream, an unavailable budget store) have no such base, and
+``AllCandidatesFailedError`` none either: its causes may be transient or not.
+:func:`policyroute.retries.retryable` tells them apart, for ``RetryPolicy(retry_on=...)``.
+
 Example:
     >>> from policyroute.errors import BudgetExceeded, PolicyRouteError
     >>> issubclass(BudgetExceeded, PolicyRouteError)
@@ -96,7 +115,7 @@ class PolicyRouteError(Exception):
 # --------------------------------------------------------------------------- policy
 
 
-class PolicyError(PolicyRouteError):
+class PolicyError(PolicyRouteError, RuntimeError):
     """The policy itself is wrong; raised while loading, never during a call."""
 
 
@@ -131,7 +150,7 @@ class RequestError(PolicyRouteError, ValueError):
     """The request handed to policyroute is malformed (messages, parameters, metadata)."""
 
 
-class RoutingError(PolicyRouteError):
+class RoutingError(PolicyRouteError, LookupError):
     """The policy has no answer for this request (no route matched)."""
 
 
@@ -151,7 +170,7 @@ class BudgetError(PolicyRouteError):
     """Base class of budget errors."""
 
 
-class BudgetExceeded(BudgetError):
+class BudgetExceeded(BudgetError, RuntimeError):
     """The call was refused before anything was sent: its worst-case cost would break a budget.
 
     All amounts are in USD as :class:`~decimal.Decimal`.
@@ -297,26 +316,26 @@ class ProviderConnectionError(ProviderError):
     error_class: ErrorClass = "connection"
 
 
-class ContextWindowExceededError(ProviderError):
+class ContextWindowExceededError(ProviderError, ValueError):
     """The prompt does not fit the model's context window; the same model is never retried."""
 
     error_class: ErrorClass = "context_window"
 
 
-class ContentPolicyError(ProviderError):
+class ContentPolicyError(ProviderError, ValueError):
     """The provider's content filter refused the request; the same model is never retried."""
 
     error_class: ErrorClass = "content_policy"
 
 
-class AuthenticationError(ProviderError):
+class AuthenticationError(ProviderError, PermissionError):
     """The provider rejected the credentials (401/403), the account cannot pay (402), or the
     provider may not serve this account or region (451)."""
 
     error_class: ErrorClass = "authentication"
 
 
-class NotFoundError(ProviderError):
+class NotFoundError(ProviderError, LookupError):
     """The deployment has no such model or endpoint (404, 410): a retired model, a wrong
     deployment name, a model not pulled, an ``api_base`` with a wrong path. The deployment's
     doing, not the request's: by default the call moves on to the next candidate."""
@@ -324,7 +343,7 @@ class NotFoundError(ProviderError):
     error_class: ErrorClass = "not_found"
 
 
-class BadRequestError(ProviderError):
+class BadRequestError(ProviderError, ValueError):
     """The provider rejected the request as malformed (other 4xx)."""
 
     error_class: ErrorClass = "bad_request"
