@@ -121,6 +121,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     ``accounting`` object (it holds live state such as budget stores). ``load`` refuses those
     unless given ``ignore_unserializable_fields=True``, which rebuilds the model without them:
     the policy then comes from ``$POLICYROUTE_POLICY``, the accounting from the policy.
+    A ``profile`` given to the model is written and loaded as given; one resolved from the
+    policy is not written, and the loaded model resolves it from its policy as it is then.
 
     Example:
         >>> llm = ChatPolicyRoute(policy="policies/strategies-budgets.yaml")  # doctest: +SKIP
@@ -257,6 +259,13 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         data = super().to_json()
         if data["type"] == "constructor":
             constructor_kwargs(data["kwargs"], self.policy, self.compiled_policy, self.accounting)
+            if self.profile is not None and not is_resolved(self.profile):
+                # langchain-core leaves ``profile`` out (``exclude=True``): a profile resolved
+                # from the policy is resolved again when loaded (from the policy as it is
+                # then), but one the user gave would be lost, and the loaded model would
+                # describe its policy instead (an agent would choose another structured-output
+                # strategy).
+                data["kwargs"]["profile"] = dict(self.profile)
             kwargs = data["kwargs"].get("model_kwargs")
             if isinstance(kwargs, Mapping) and redact_params(kwargs) != kwargs:
                 # Written redacted, a loaded model would send "[REDACTED]" as its credential.
