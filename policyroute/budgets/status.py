@@ -26,7 +26,9 @@ is what the next call can have either way (a reclaimed amount moves from ``reser
 
 A SQLite store waits at most ``store.lock_timeout`` for another process's write lock (opening
 the file takes it once, to create or migrate the tables), then fails with
-:class:`~policyroute.errors.BudgetStoreError` naming the file and the wait.
+:class:`~policyroute.errors.BudgetStoreError` naming the file and the wait. A SQLite file this
+process may read but not write (a monitoring account's view of a service's store) is read
+read-only instead (:class:`~policyroute.budgets.stores.sqlite_readonly.ReadOnlySQLiteLines`).
 
 Amounts are exact decimal strings in JSON and CSV. JSON and CSV also carry ``per`` (the
 budget's ``per`` expression; ``null`` in JSON, empty in CSV for a budget without one); the
@@ -59,6 +61,7 @@ from policyroute._display_width import display_width, pad
 from policyroute._money import EXACT
 from policyroute.budgets.stores import BudgetStore, open_store
 from policyroute.budgets.stores.memory import MemoryStore
+from policyroute.budgets.stores.sqlite_readonly import ReadOnlySQLiteLines, writable
 from policyroute.budgets.windows import GLOBAL_SCOPE, budget_prefix, parse_line_key, window_for
 from policyroute.costs.report_format import spreadsheet_safe
 
@@ -193,19 +196,28 @@ class BudgetStatusRow:
         return {key: "" if value is None else value for key, value in self.as_json().items()}
 
 
-def _open_for_reading(policy: CompiledPolicy) -> BudgetStore:
-    """The policy's store; an empty one where its SQLite file does not exist yet.
+_Lines = BudgetStore | ReadOnlySQLiteLines
 
-    Reporting must not create state: opening a SQLite store creates its file.
+
+def _open_for_reading(policy: CompiledPolicy) -> _Lines:
+    """The policy's store; an empty one where its SQLite file does not exist yet, and a
+    read-only view of a SQLite file this process may read but not write.
+
+    Reporting must not create state: opening a SQLite store creates its file. Nor does it
+    need to write: opening a SQLite store takes the write lock (to create or migrate its
+    tables), which someone who may only read the file cannot take.
     """
     spec = policy.spec.store
     # "~" as the store reads it (policyroute.budgets.stores.sqlite.SQLiteStore).
-    if spec.backend == "sqlite" and not Path(os.path.expanduser(spec.path)).exists():
-        return MemoryStore()
+    if spec.backend == "sqlite":
+        if not Path(os.path.expanduser(spec.path)).exists():
+            return MemoryStore()
+        if not writable(spec.path):
+            return ReadOnlySQLiteLines(spec.path, timeout=spec.lock_timeout)
     return open_store(spec)
 
 
-def _budget_rows(budget: BudgetSpec, store: BudgetStore, moment: float) -> list[BudgetStatusRow]:
+def _budget_rows(budget: BudgetSpec, store: _Lines, moment: float) -> list[BudgetStatusRow]:
     """The rows of one budget: never empty, sorted by scope."""
     if budget.window.kind == "call":
         return [
@@ -271,7 +283,8 @@ def budget_status(
     Rows come in policy order, then by scope; see the module docstring for the states and
     how a ``call`` budget and a ``per`` budget with no charged scope are shown. ``store``
     defaults to the one the policy's ``store:`` section describes (opened and closed here;
-    a SQLite file that does not exist yet is not created).
+    a SQLite file that does not exist yet is not created, and one this process may read but
+    not write is read read-only).
 
     Example:
         >>> [r.state for r in budget_status(policy, MemoryStore(), now=0.0)]  # doctest: +SKIP
@@ -279,7 +292,7 @@ def budget_status(
     """
     moment = time.time() if now is None else now
     own = store is None
-    active = _open_for_reading(policy) if store is None else store
+    active: _Lines = _open_for_reading(policy) if store is None else store
     try:
         return [row for b in policy.spec.budgets for row in _budget_rows(b, active, moment)]
     finally:
