@@ -52,7 +52,13 @@ def import_redis() -> Any:
     install it."""
     try:
         import redis
-    except ImportError as exc:  # pragma: no cover - depends on the installation
+    except ImportError as exc:
+        if exc.name not in (None, "redis"):
+            # Installed, but something it imports is missing or broken: installing it again
+            # is not the answer, what failed is.
+            raise BudgetStoreError(
+                f"the redis budget store cannot import the redis package: {exc}"
+            ) from exc
         raise BudgetStoreError(
             "the redis budget store needs the redis package: pip install 'policyroute[redis]'"
         ) from exc
