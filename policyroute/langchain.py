@@ -148,6 +148,11 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     stop: list[str] | None = Field(default=None, alias="stop_sequences")
     streaming: bool = False
     """Stream under ``invoke`` too (the answer is merged from the chunks)."""
+    stream_usage: bool | None = None
+    """Whether a stream's last chunk carries the call's ``usage_metadata`` (``None``: it
+    does). ``False`` leaves it out, as it does for ``ChatOpenAI``; the provider is asked for
+    usage all the same, so budgets and receipts stay exact. A call's ``stream_usage=`` or
+    ``stream_options={"include_usage": ...}`` decides for that call."""
     accounting: SkipValidation[Accounting | None] = None
     """An :class:`~policyroute.execution.hooks.Accounting` replacing the policy's own budgets
     and receipts (``NullAccounting()`` turns them off); models given the same object share
@@ -165,6 +170,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     _read_facts: RoutingFacts | None = PrivateAttr(default=None)
 
     def __init__(self, **data: Any) -> None:
+        # Checked here: pydantic would read "yes" as True, and wrap a validator's error.
+        openai_options.check_stream_usage(data.get("stream_usage"))
         # langchain-core's models ignore undeclared keywords: ``top_p=0.9`` (or a refused
         # ``api_base``) would vanish without a word. Gathered here rather than in a validator
         # so that a refusal is the typed RequestError, not wrapped in pydantic's error.
@@ -480,9 +487,12 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         config: RunnableConfig | None = kwargs.get(FACTS_KEY)
+        usage = openai_options.usage_on_chunks(self.stream_usage, self.model_kwargs, kwargs)
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=True)
         executor, watching = self._running()
-        yield from stream_chunks(self, executor, request, run_manager, config, watching=watching)
+        yield from stream_chunks(
+            self, executor, request, run_manager, config, watching=watching, usage=usage
+        )
 
     async def _astream(
         self,
@@ -492,9 +502,12 @@ class ChatPolicyRoute(FactsCarryingChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         config: RunnableConfig | None = kwargs.get(FACTS_KEY)
+        usage = openai_options.usage_on_chunks(self.stream_usage, self.model_kwargs, kwargs)
         request = calls.build_request(self, messages, stop, run_manager, kwargs, stream=True)
         executor, watching = self._running()
-        chunks = astream_chunks(self, executor, request, run_manager, config, watching=watching)
+        chunks = astream_chunks(
+            self, executor, request, run_manager, config, watching=watching, usage=usage
+        )
         opened = OpenStream(chunks)
         registry = (config or {}).get(OPEN_STREAMS)
         if isinstance(registry, list):

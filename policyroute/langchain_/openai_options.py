@@ -6,8 +6,10 @@ parameters (see :mod:`policyroute.langchain_.model_kwargs`), so without this ste
 reach the provider as unknown body fields, which OpenAI refuses with a 400
 ("Unrecognized request argument"), or vanish. Here, in the constructor and in every call:
 
-- ``stream_usage`` is taken and not sent: a stream always asks for usage (budgets and
-  receipts need it) and its last chunk always carries it;
+- ``stream_usage`` is taken and not sent: a stream always asks the provider for usage
+  (budgets and receipts need it); its last chunk carries it as ``usage_metadata`` unless
+  ``stream_usage=False`` (on the model or the call) or ``stream_options={"include_usage":
+  False}`` says not to, as with ``ChatOpenAI`` (see :func:`usage_on_chunks`);
 - ``default_headers`` are sent with every call, merged under the call's ``extra_headers``
   (a header named in both, in any case, keeps its ``extra_headers`` value), as the OpenAI
   client merges them; the policy's own headers (a model's or route's
@@ -31,7 +33,7 @@ from typing import Any
 from policyroute.api_headers import merged_headers, refuse_credential_headers
 from policyroute.errors import RequestError
 
-__all__ = ["NAMES", "adapt"]
+__all__ = ["NAMES", "adapt", "check_stream_usage", "usage_on_chunks"]
 
 _CLIENT = "it configures ChatOpenAI's OpenAI client, which ChatPolicyRoute does not use"
 
@@ -86,9 +88,7 @@ def adapt(params: Mapping[str, Any], *, merge_headers: bool = True) -> dict[str,
             raise RequestError(
                 f"ChatOpenAI's {name!r} has no counterpart in ChatPolicyRoute: {reason}"
             )
-    usage = out.pop("stream_usage", None)
-    if usage is not None and not isinstance(usage, bool):
-        raise RequestError(f"stream_usage must be a boolean, got {type(usage).__name__}")
+    check_stream_usage(out.pop("stream_usage", None))
     headers = out.pop("default_headers", None) if merge_headers else out.get("default_headers")
     if headers is not None:
         if not isinstance(headers, Mapping):
@@ -107,3 +107,40 @@ def adapt(params: Mapping[str, Any], *, merge_headers: bool = True) -> dict[str,
         if merge_headers:
             out["extra_headers"] = merged_headers(headers, extra)
     return out
+
+
+def check_stream_usage(value: object) -> None:
+    """Raise :class:`RequestError` unless ``value`` is a ``stream_usage`` (a boolean or
+    ``None``)."""
+    if value is not None and not isinstance(value, bool):
+        raise RequestError(f"stream_usage must be a boolean, got {type(value).__name__}")
+
+
+def usage_on_chunks(
+    own: bool | None, model_kwargs: Mapping[str, Any], kwargs: Mapping[str, Any]
+) -> bool:
+    """Whether a stream's chunks carry the call's ``usage_metadata``, asked as ``ChatOpenAI``
+    asks it: the call's ``stream_usage``, then the ``include_usage`` of the call's
+    ``stream_options``, then that of the model's ``model_kwargs``, then the model's own
+    ``stream_usage`` (``own``); the first that is a boolean decides, and usage is reported
+    when none is. The provider is asked for usage whatever this says.
+
+    Example:
+        >>> usage_on_chunks(None, {}, {"stream_usage": False})
+        False
+        >>> usage_on_chunks(False, {}, {"stream_options": {"include_usage": True}})
+        True
+        >>> usage_on_chunks(None, {}, {})
+        True
+    """
+    given = kwargs.get("stream_usage")
+    check_stream_usage(given)
+    for source in (given, _include_usage(kwargs), _include_usage(model_kwargs), own):
+        if isinstance(source, bool):
+            return source
+    return True
+
+
+def _include_usage(params: Mapping[str, Any]) -> object:
+    options = params.get("stream_options")
+    return options.get("include_usage") if isinstance(options, Mapping) else None

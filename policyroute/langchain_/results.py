@@ -4,12 +4,13 @@ Every answer carries ``usage_metadata`` (LangChain's shape) and ``response_metad
 ``model_name`` (the model that actually answered), ``finish_reason`` and a ``policyroute``
 entry: route, deployment, every attempt, cost as a decimal string, request id; and, as
 langchain-openai's, the provider's ``id``, ``system_fingerprint`` and ``service_tier`` when it
-returned them. A stream carries both on its last chunk only (but for streamed ``logprobs``,
-on each chunk). A whole answer's ``llm_output`` (what ``generate`` and old-style callbacks
-read) holds ``model_name``, the provider's ``token_usage`` and ``system_fingerprint``;
-LangChain copies it into the message, so ``invoke``'s ``response_metadata`` has them too.
-An answer from LangChain's LLM cache has a ``policyroute`` entry of its own, marked
-``cache_hit`` (see :mod:`policyroute.langchain_.cache_hits`).
+returned them. A stream carries both on its last chunk only (but for streamed ``logprobs``, on
+each chunk; and no ``usage_metadata`` with ``stream_usage=False``). A whole answer's
+``llm_output`` (what ``generate`` and old-style callbacks read) holds ``model_name``, the
+provider's ``token_usage`` and ``system_fingerprint``; LangChain copies it into the message, so
+``invoke``'s ``response_metadata`` has them too. An answer from LangChain's LLM cache has a
+``policyroute`` entry of its own, marked ``cache_hit`` (see
+:mod:`policyroute.langchain_.cache_hits`).
 A streamed answer has no ``llm_output``; its ``generation_info`` holds, as langchain-openai's,
 ``finish_reason``, ``model_name``, ``system_fingerprint`` and ``service_tier`` (and streamed
 ``logprobs``).

@@ -49,6 +49,9 @@ _UNSEEN = object()
 class StreamState:
     """One stream's progress: the finish reason seen so far and its budget events.
 
+    ``usage`` says whether the last chunk carries the call's ``usage_metadata`` (see
+    :func:`~policyroute.langchain_.openai_options.usage_on_chunks`).
+
     ``watching`` collects the threshold events of the request while the stream runs (when the
     model's accounting reports thresholds). For a model with ``output_version="v1"``,
     ``streamed`` holds the text of each reasoning block streamed so far (a signature closes
@@ -69,6 +72,7 @@ class StreamState:
         "request_id",
         "started",
         "streamed",
+        "usage",
         "watching",
     )
 
@@ -80,8 +84,10 @@ class StreamState:
         config: RunnableConfig | None,
         *,
         watching: bool,
+        usage: bool = True,
     ) -> None:
         self._model = model
+        self.usage = usage
         self._config = config
         self._target = run_manager
         self.request_id = request.request_id
@@ -115,6 +121,10 @@ class StreamState:
             # stream's chunks by id (LangGraph's "messages" stream, a UI) would see two
             # messages.
             last.message.id = self.message_id
+            if not self.usage and isinstance(last.message, AIMessageChunk):
+                # ``stream_usage=False``: the call was charged from the provider's usage all
+                # the same; the caller asked not to be given it, as ChatOpenAI's callers do.
+                last.message.usage_metadata = None
             return last
         if not self._same_choice(event.chunk):
             return None
@@ -225,11 +235,13 @@ def stream_chunks(
     config: RunnableConfig | None,
     *,
     watching: bool,
+    usage: bool = True,
 ) -> Iterator[ChatGenerationChunk]:
     """Stream ``request`` through ``executor`` as LangChain chunks, each also reported to
-    ``run_manager`` as a new token; ``watching`` sends the crossed budget thresholds to the run.
+    ``run_manager`` as a new token; ``watching`` sends the crossed budget thresholds to the run,
+    ``usage`` puts the call's usage on the last chunk.
     """
-    state = StreamState(model, request, run_manager, config, watching=watching)
+    state = StreamState(model, request, run_manager, config, watching=watching, usage=usage)
     events_of = executor.stream(request)
     try:
         for event in events_of:
@@ -257,13 +269,15 @@ def astream_chunks(
     config: RunnableConfig | None,
     *,
     watching: bool,
+    usage: bool = True,
 ) -> AsyncGenerator[ChatGenerationChunk, None]:
     """Async twin of :func:`stream_chunks`.
 
     Both ``_astream`` and ``astream`` close the stream returned, the loop's end does not (see
     :class:`~policyroute.langchain_.facts.OwnedStream`).
     """
-    return OwnedStream(_astream_chunks(model, executor, request, run_manager, config, watching))
+    chunks = _astream_chunks(model, executor, request, run_manager, config, watching, usage)
+    return OwnedStream(chunks)
 
 
 async def _astream_chunks(
@@ -273,8 +287,9 @@ async def _astream_chunks(
     run_manager: AsyncCallbackManagerForLLMRun | None,
     config: RunnableConfig | None,
     watching: bool,
+    usage: bool,
 ) -> AsyncGenerator[ChatGenerationChunk, None]:
-    state = StreamState(model, request, run_manager, config, watching=watching)
+    state = StreamState(model, request, run_manager, config, watching=watching, usage=usage)
     events_of = OwnedStream(executor.astream(request))  # closed here only
     try:
         async for event in events_of:
