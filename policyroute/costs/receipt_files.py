@@ -98,7 +98,9 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     line; a receipt cut short on a line of its own (the JSON-lines sink starts a new line
     after a cut one) is ``partial`` too. A file named again (by another path, a link, or the
     same path twice) is read once; :attr:`repeated` lists each such ``(path, path read)``. In a
-    database, a problem's ``line`` is the row's ``id``.
+    database, a problem's ``line`` is the row's ``id``. SQLite's files beside a database
+    (``-wal``, ``-shm``, ``-journal``) are not read: a warning when the database is among the
+    inputs, an error saying to name it when it is not.
 
     A receipt read again (overlapping inputs: a rotated file and its copy, the JSON-lines file
     and the SQLite database of one writer) is yielded once; :attr:`duplicates` counts the
@@ -165,7 +167,10 @@ class ReceiptStream(Iterator[dict[str, Any]]):
                     self.repeated.append((path, seen[key]))
                     continue
                 seen[key] = path
-                if stat.S_ISREG(st.st_mode) and raw.peek(len(_SQLITE_MAGIC)).startswith(
+                side = _side_file(path) if stat.S_ISREG(st.st_mode) else None
+                if side is not None:
+                    self._side_file(path, *side)
+                elif stat.S_ISREG(st.st_mode) and raw.peek(len(_SQLITE_MAGIC)).startswith(
                     _SQLITE_MAGIC
                 ):
                     yield from self._database(path)
@@ -197,6 +202,17 @@ class ReceiptStream(Iterator[dict[str, Any]]):
             )
         finally:
             conn.close()
+
+    def _side_file(self, path: str, what: str, database: str) -> None:
+        # A glob such as receipts.sqlite3* names SQLite's own files beside the database:
+        # binary, read as lines they were a thousand bad ones. The database, when named too,
+        # is read with them; otherwise its receipts are missing from the totals.
+        named = any(_same_file(database, other) for other in self.paths)
+        if named:
+            message = f"SQLite's {what} of {database}, which is read with it: skipped"
+        else:
+            message = f"SQLite's {what} of {database}, not a receipts file: name {database}"
+        self._note(LineProblem(path, 0, message, partial=named))
 
     def _note(self, problem: LineProblem) -> None:
         # Every problem is counted; the first MAX_PROBLEMS are kept, so that a big file of
@@ -288,6 +304,31 @@ def _not_readable(path: str) -> str | None:
     if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
         return "not a file (a device is never read)"
     return None
+
+
+# SQLite's files beside a database: what each suffix names.
+_SIDE_FILES = {"-wal": "write-ahead log", "-shm": "shared-memory file", "-journal": "journal"}
+
+
+def _side_file(path: str) -> tuple[str, str] | None:
+    """``(what, database)`` when ``path`` is one of SQLite's files beside a database
+    (``receipts.sqlite3-wal``), else ``None``."""
+    for suffix, what in _SIDE_FILES.items():
+        if path.endswith(suffix):
+            database = path[: -len(suffix)]
+            try:
+                with open(database, "rb") as fh:
+                    return (what, database) if fh.read(16) == _SQLITE_MAGIC else None
+            except OSError:
+                return None
+    return None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 _RECORD_START = b'{"schema_version":'
