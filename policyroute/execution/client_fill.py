@@ -38,8 +38,9 @@ cache litellm's users replace is wrapped when policyroute's next sync call sees 
 litellm calls racing policyroute's still can drop a client: only the calls
 policyroute makes are serialized.
 
-The clients a sync call looks up or stores also get the response hook that keeps a call's
-request timeout for the whole call (:mod:`~policyroute.execution.unary_deadline`), once each.
+The clients a sync call looks up or stores also get the request and response hooks that keep
+a call's request timeout for the whole call (:mod:`~policyroute.execution.unary_deadline`),
+once each.
 
 Example:
     >>> with one_client_per_key():  # doctest: +SKIP

@@ -30,6 +30,7 @@ __all__ = [
     "provider_accepted",
     "provider_finished",
     "reported_usage",
+    "shut_down_stream",
     "sync_read_timeout",
 ]
 
@@ -219,16 +220,28 @@ def _shut_down(response: Any) -> None:
         return
     extensions = getattr(response, "extensions", None)
     network = extensions.get("network_stream") if isinstance(extensions, Mapping) else None
+    shut_down_stream(network)
+
+
+def shut_down_stream(network: Any) -> bool:
+    """Shut down the socket under an httpcore network stream (its ``socket`` extra info), which
+    wakes a read blocked on it; whether there was an open socket to shut down.
+
+    Example:
+        >>> shut_down_stream(None)
+        False
+    """
     get_extra_info = getattr(network, "get_extra_info", None)
     sock = get_extra_info("socket") if callable(get_extra_info) else None
-    if not isinstance(sock, socket.socket):
-        return
+    if not isinstance(sock, socket.socket) or sock.fileno() == -1:
+        return False
     try:
         # ``socket.socket``'s own shutdown: an ``SSLSocket``'s would drop its TLS state,
         # which the reading thread is using.
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
     except OSError:  # already closed or never connected: nothing is blocked on it
-        pass
+        return False
+    return True
 
 
 def _http_response(completion_stream: Any) -> Any:

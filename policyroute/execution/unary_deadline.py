@@ -17,15 +17,34 @@ and :attr:`UnaryDeadline.cut` tells the executor that the attempt failed for its
 whatever error the cut read raised. The provider had answered its headers, so the request
 reached it: the attempt is billed, as the async deadline bills a read it cancels.
 
-Limits: a provider that drips its *headers* is not cut (the hook runs once they are in); a
-response read to its end before the deadline is never closed, and an answer litellm returns
-is kept even if the deadline passed while it was being parsed. A response whose last bytes
-come in as the deadline passes hands its connection back to the pool only once the cut is
-over (:mod:`~policyroute.execution.unary_body`): the cut never reaches the next request on
-that connection. Outside a :class:`UnaryDeadline` (the user's own litellm calls, streams) the
-hook does nothing. The watcher holds responses by weak reference only, and one thread serves
-every call; a forked child starts with none of its parent's deadlines (their sockets are
-shared with the parent, and their calls go on there, not in the child).
+The headers of an answer are read before there is a response to hand over: a provider that
+sends them a few bytes at a time would hold the call just as long. So the request hook
+policyroute puts on the same clients gives each request sent inside a deadline httpcore's
+``trace`` extension (:class:`_HeadersTrace`), which httpcore calls, in the sending thread, as
+the request is written and its answer's headers are about to be read. The connection's
+network stream is handed to the deadline then; when the deadline passes before the response
+hook has taken over (the headers are in), the watcher shuts its socket down, and the read
+ends. The request was written, so the attempt is billed, as for a body cut. The connection
+is this request's alone from then until its response is read to its end, which comes after
+the response hook: a stream shut down in that span cannot be another call's. httpcore does
+not tell a trace which connection carries the request (a pooled one is reused without any
+event): it is the ``self`` of the frame that calls the trace, httpcore's public
+``HTTP11Connection`` in its ``handle_request``, a few frames up the stack, and its stream
+that connection's ``_network_stream``. A httpcore laid out otherwise leaves the headers
+unwatched, as before. HTTP/2 connections, whose one socket carries other calls too, are
+never shut down for one call's headers.
+
+Limits: connecting, the TLS handshake and writing the request are bounded by httpx's own
+connect and write timeouts only (a request cut there might not have reached the provider,
+and must not be billed); a response read to its end before the deadline is never closed,
+and an answer litellm returns is kept even if the deadline passed while it was being
+parsed. A response whose last bytes come in as the deadline passes hands its connection
+back to the pool only once the cut is over (:mod:`~policyroute.execution.unary_body`): the
+cut never reaches the next request on that connection. Outside a :class:`UnaryDeadline`
+(the user's own litellm calls, streams) the hooks do nothing. The watcher holds responses
+by weak reference only, and one thread serves every call; a forked child starts with none
+of its parent's deadlines (their sockets are shared with the parent, and their calls go on
+there, not in the child).
 
 Example:
     >>> deadline = UnaryDeadline.after(1.0, grace=1.0)
@@ -46,10 +65,10 @@ import sys
 import threading
 import time
 import weakref
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
-from policyroute.execution.stream_io import cut
+from policyroute.execution.stream_io import cut, shut_down_stream
 from policyroute.execution.timeouts import call_seconds
 
 __all__ = ["UnaryDeadline", "watch_responses"]
@@ -79,6 +98,7 @@ class UnaryDeadline:
         "_passed",
         "_responses",
         "_scheduled",
+        "_streams",
         "_token",
         "at",
         "cut",
@@ -93,6 +113,7 @@ class UnaryDeadline:
         self.done = False
         self._lock = threading.Lock()
         self._responses: list[weakref.ref[Any]] = []
+        self._streams: list[Any] = []  # connections whose answer's headers are being read
         self._scheduled = False
         self._passed = False
         self._token: contextvars.Token[UnaryDeadline | None] | None = None
@@ -123,6 +144,7 @@ class UnaryDeadline:
         with self._lock:  # a cut under way ends before the attempt does
             self.done = True
             self._responses.clear()
+            self._streams.clear()
         if self._scheduled:
             _watcher.forget()
 
@@ -131,6 +153,8 @@ class UnaryDeadline:
         with self._lock:
             if self.done:
                 return
+            # The headers are in: the response's body is what is read (and cut) from now on.
+            self._streams.clear()
             if self._passed:  # a response that came after the deadline (litellm retried)
                 self.cut = True
                 cut(response)
@@ -145,6 +169,22 @@ class UnaryDeadline:
         if schedule:
             _watcher.add(self)
 
+    def watch_headers(self, network_stream: Any) -> None:
+        """Shut ``network_stream``'s socket down if the deadline passes while its request's
+        answer headers are read (until :meth:`watch` gets the response)."""
+        with self._lock:
+            if self.done:
+                return
+            if self._passed:
+                if shut_down_stream(network_stream):
+                    self.cut = True
+                return
+            self._streams.append(network_stream)
+            schedule = not self._scheduled
+            self._scheduled = True
+        if schedule:
+            _watcher.add(self)
+
     def expire(self) -> None:
         """The deadline has passed (the watcher's thread): cut what is still being read."""
         from policyroute.execution.unary_body import cut_unread
@@ -153,11 +193,75 @@ class UnaryDeadline:
             if self.done:
                 return
             self._passed = True
+            for stream in self._streams:
+                if shut_down_stream(stream):
+                    self.cut = True
+            self._streams.clear()
             for ref in self._responses:
                 response = ref()
                 if response is not None and cut_unread(response):
                     self.cut = True
             self._responses.clear()
+
+
+# httpcore's trace event once a request is written and its answer's headers are to be read.
+_HEADERS_STARTED = "http11.receive_response_headers.started"
+
+# How many frames up from the trace extension httpcore's connection is looked for (it is 3:
+# Trace.trace, Trace.__enter__, HTTP11Connection.handle_request).
+_FRAMES_UP = 5
+
+
+class _HeadersTrace:
+    """httpcore's ``trace`` extension of a request sent within ``deadline``: hands the
+    connection's stream to the deadline as the answer's headers start to be read, after
+    calling the extension the request had (``previous``), if any."""
+
+    __slots__ = ("deadline", "previous")
+
+    def __init__(self, deadline: UnaryDeadline, previous: Any) -> None:
+        self.deadline = deadline
+        self.previous = previous
+
+    def __call__(self, name: str, info: Any) -> None:
+        if self.previous is not None:
+            self.previous(name, info)
+        if name == _HEADERS_STARTED and not self.deadline.done:
+            stream = _traced_connection_stream()
+            if stream is not None:
+                self.deadline.watch_headers(stream)
+
+
+def _traced_connection_stream() -> Any:
+    """The network stream of the httpcore HTTP/1.1 connection whose trace is being called:
+    the ``self`` of its ``handle_request`` frame, a few frames up; ``None`` if not found."""
+    connection_class = getattr(sys.modules.get("httpcore"), "HTTP11Connection", None)
+    if not isinstance(connection_class, type):
+        return None
+    frame: FrameType | None = sys._getframe(2)  # the caller of _HeadersTrace.__call__
+    for _ in range(_FRAMES_UP):
+        if frame is None:
+            return None
+        if frame.f_code.co_name == "handle_request":
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, connection_class):
+                return getattr(owner, "_network_stream", None)
+        frame = frame.f_back
+    return None
+
+
+def _on_request(request: Any) -> None:
+    """httpx's request hook: traces a request sent within a deadline (see the module)."""
+    deadline = _current.get()
+    if deadline is None:
+        return
+    extensions = getattr(request, "extensions", None)
+    if not isinstance(extensions, dict):
+        return
+    previous = extensions.get("trace")
+    if isinstance(previous, _HeadersTrace) and previous.deadline is deadline:
+        return  # a redirect: the same extensions, traced already
+    extensions["trace"] = _HeadersTrace(deadline, previous)
 
 
 def _on_response(response: Any) -> None:
@@ -168,7 +272,7 @@ def _on_response(response: Any) -> None:
 
 
 def watch_responses(client: Any) -> None:
-    """Put the deadline's response hook on ``client``'s sync httpx client (once).
+    """Put the deadline's request and response hooks on ``client``'s sync httpx client (once).
 
     ``client`` is what litellm keeps in its client cache: an OpenAI SDK client (its httpx
     client is ``_client``), litellm's ``HTTPHandler`` (``client``), or something else, which is
@@ -186,9 +290,11 @@ def watch_responses(client: Any) -> None:
     else:
         return
     try:
-        hooks = http.event_hooks["response"]
-        if _on_response not in hooks:
-            hooks.append(_on_response)
+        hooks = http.event_hooks
+        if _on_request not in hooks["request"]:
+            hooks["request"].append(_on_request)
+        if _on_response not in hooks["response"]:
+            hooks["response"].append(_on_response)
         setattr(client, _MARK, True)
     except (AttributeError, KeyError, TypeError):  # a client that takes no hook is left alone
         _log.debug("cannot watch the responses of %r", type(client), exc_info=True)
