@@ -425,10 +425,12 @@ def _recover(raw: bytes) -> dict[str, Any] | None:
     # The glued record starts at one of the record starts after the first byte, not always at
     # the last: a receipt's metadata may hold an object whose first key is "schema_version"
     # too (the caller's own event schema), in the glued record as in the cut one before it.
+    # A receipt has a kind; an object in the cut receipt's metadata, cut right after it,
+    # parses to the end of the line too, and is not one.
     start = raw.find(_RECORD_START, 1)
     while start > 0:
         record = _parse(raw[start:])[0]
-        if record is not None:
+        if record is not None and "kind" in record:
             return record
         start = raw.find(_RECORD_START, start + 1)
     return None

@@ -48,3 +48,25 @@ def test_a_record_glued_to_a_cut_line_is_kept_when_both_carry_such_metadata(
     (problem,) = report["problems"]
     assert (problem["line"], problem["partial"]) == (2, True)
     assert f"warning: {path}:2: a cut line" in err
+
+
+def test_a_line_cut_right_after_such_metadata_is_a_cut_line_not_a_receipt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cut = _receipt("r2", "killed")
+    cut = cut[: cut.index("}") + 1]  # the writer was killed just after the metadata object
+    assert cut.endswith('"metadata":{"schema_version":3,"app":"billing"}')
+    path = tmp_path / "r.jsonl"
+    path.write_text(
+        _receipt("r1", "u1") + "\n" + cut + "\n" + _receipt("r3", "u3") + "\n", encoding="utf-8"
+    )
+
+    status = main(["receipts", "report", str(path), "--format", "json"])
+
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    report = json.loads(out)
+    assert report["total"]["calls"] == 2
+    (problem,) = report["problems"]
+    assert (problem["line"], problem["partial"]) == (2, True)
+    assert problem["message"].endswith("its receipt is lost")
