@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from policyroute.errors import (
     AllCandidatesFailedError,
+    AllCandidatesRefusedError,
     AuthenticationError,
     BadRequestError,
     BudgetError,
@@ -70,6 +71,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AllCandidatesFailedError",
+    "AllCandidatesRefusedError",
     "AuthenticationError",
     "BadRequestError",
     "BudgetError",

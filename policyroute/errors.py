@@ -28,6 +28,7 @@ and from failures of the providers themselves::
         ├── MalformedResponseError        the provider answered something unreadable
         ├── StreamInterruptedError        a stream broke mid-answer, tokens already delivered
         └── AllCandidatesFailedError      every candidate and retry was used up
+            └── AllCandidatesRefusedError     every candidate refused the request itself
 
 Errors that running the same call again cannot fix also derive from the builtin exception
 that says what went wrong, so that code (and LangGraph's default ``RetryPolicy``, whose
@@ -43,9 +44,13 @@ that says what went wrong, so that code (and LangGraph's default ``RetryPolicy``
   a ``ChatPolicyRoute`` is built in its ``ValidationError``) and ``BudgetExceeded`` (the
   budget refuses the call until its window moves on).
 
+- ``ValueError`` too: ``AllCandidatesRefusedError``, raised instead of its parent when every
+  attempt failed so (the prompt too long or filtered everywhere, every key refused...) and no
+  candidate was skipped circuit-open.
+
 Transient failures (rate limits, timeouts, server and connection errors, an unreadable
 answer, a broken stream, an unavailable budget store) have no such base, and
-``AllCandidatesFailedError`` none either: its causes may be transient or not.
+``AllCandidatesFailedError`` none either: some of its causes were transient.
 :func:`policyroute.retries.retryable` tells them apart, for ``RetryPolicy(retry_on=...)``.
 
 Example:
@@ -67,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AllCandidatesFailedError",
+    "AllCandidatesRefusedError",
     "AuthenticationError",
     "BadRequestError",
     "BudgetError",
@@ -391,3 +397,11 @@ class AllCandidatesFailedError(ProviderError):
         super().__init__(message, **kwargs)
         if self.errors:
             self.error_class = self.errors[-1].error_class
+
+
+class AllCandidatesRefusedError(AllCandidatesFailedError, ValueError):
+    """Every attempt failed for a reason the same call would meet again (a prompt too long or
+    filtered, refused credentials, no such model, a bad request) and no candidate was skipped
+    circuit-open: making the call again, unchanged, cannot succeed. An
+    :class:`AllCandidatesFailedError` too, and a ``ValueError``, which LangGraph's default
+    ``RetryPolicy`` does not retry."""

@@ -387,6 +387,14 @@ def test_the_error_tree_matches_errors_py() -> None:
             branch = names[0]
             parents[branch] = "PolicyRouteError"
             names = names[1:]
+        elif "──" in text:
+            # A continuation line ``A ── B``: B derives from A, which is in the branch.
+            head, _, tail = text.partition("──")
+            (parent,) = re.findall(r"[A-Z]\w+", head)
+            parents[parent] = branch
+            for name in re.findall(r"[A-Z]\w+", tail):
+                parents[name] = parent
+            continue
         for name in names:
             parents[name] = branch
     classes = {

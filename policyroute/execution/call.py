@@ -23,7 +23,12 @@ from policyroute._thinking import (
     tool_choice_for,
 )
 from policyroute.api_headers import HEADER_PARAMS, merged_headers
-from policyroute.errors import AllCandidatesFailedError, NoCandidateError, ProviderError
+from policyroute.errors import (
+    AllCandidatesFailedError,
+    AllCandidatesRefusedError,
+    NoCandidateError,
+    ProviderError,
+)
 from policyroute.execution.backoff import backoff_delay, wait_source
 from policyroute.execution.breaker import CircuitBreakers, Permit
 from policyroute.execution.hooks import AttemptInfo, CallInfo, Usage, WaitSource
@@ -40,6 +45,7 @@ from policyroute.execution.tool_arguments import messages_for as arguments_for
 from policyroute.execution.tool_arguments import takes_raw_arguments
 from policyroute.policy.model import NEVER_RETRIED, DefaultsSpec, Requirements, RetrySpec, Secret
 from policyroute.request import Request
+from policyroute.retries import TRANSIENT
 from policyroute.routing.decision import Candidate, Decision, DeploymentStats
 
 __all__ = ["Action", "CallState", "RoutingPolicy"]
@@ -456,7 +462,11 @@ class CallState:
         if self._skipped:
             open_note = f"; skipped circuit-open: {', '.join(c.alias for c in self._skipped)}"
         # The last error's own message says why, which the class names alone do not.
-        err = AllCandidatesFailedError(
+        # Refused everywhere for a reason the same call meets again: a retry of the whole call
+        # cannot help (a circuit-open candidate skipped may still take it after its cooldown).
+        refused = not self._skipped and not any(e.error_class in TRANSIENT for e in self.errors)
+        kind = AllCandidatesRefusedError if refused else AllCandidatesFailedError
+        err = kind(
             f"route '{self.route}': all {len(self.attempts)} attempt(s) failed"
             f" ({tried}){open_note}; last error: {self.errors[-1]}",
             errors=self.errors,

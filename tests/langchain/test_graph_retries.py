@@ -1,7 +1,8 @@
 """A LangGraph node calling ChatPolicyRoute, under LangGraph's RetryPolicy: failures a retry
 cannot fix (a budget refusal, a request the provider refuses, refused credentials, no route)
 run the node once; transient ones are retried. ``policyroute.retryable`` also sees through an
-AllCandidatesFailedError whose every candidate refused the request."""
+AllCandidatesFailedError whose every candidate refused the request, and the default RetryPolicy
+leaves alone the AllCandidatesRefusedError raised then."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from policyroute.budgets.guard import BudgetGuard
 from policyroute.budgets.stores.memory import MemoryStore
 from policyroute.errors import (
     AllCandidatesFailedError,
+    AllCandidatesRefusedError,
     AuthenticationError,
     BadRequestError,
     BudgetExceeded,
@@ -225,3 +227,54 @@ def test_the_policy_answering_keeps_the_graph_running(fp: FakeProvider) -> None:
     out = _graph(llm, RetryPolicy(**QUICK), runs).invoke({"messages": [HumanMessage("hi")]})
     assert out["messages"][-1].content == "hello"
     assert runs == [1]
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.context_length, Fault.content_filter, lambda: Fault.status(401)]
+)
+def test_the_default_retry_policy_runs_the_node_once_when_every_candidate_refused(
+    fp: FakeProvider, fault: Callable[[], Any]
+) -> None:
+    fp.set_default("fake-one", fault())
+    fp.set_default("fake-two", fault())
+    fallback = "rate_limit, server_error, context_window, content_policy, authentication"
+    llm = _model(_policy(fp.openai_base, fallback_on=fallback))
+    error, runs = _run(llm, RetryPolicy(max_attempts=3, **QUICK))
+    assert type(error) is AllCandidatesRefusedError
+    assert isinstance(error, AllCandidatesFailedError)
+    assert isinstance(error, ValueError)
+    assert runs == 1
+    assert len(fp.requests) == 2
+    assert [e.error_class for e in error.errors] == [error.error_class] * 2
+
+
+def test_a_call_refused_by_one_candidate_and_failing_transiently_on_another_is_retried(
+    fp: FakeProvider,
+) -> None:
+    fp.set_default("fake-one", Fault.context_length())
+    fp.set_default("fake-two", Fault.status(503))
+    llm = _model(_policy(fp.openai_base, fallback_on="rate_limit, server_error, context_window"))
+    error, runs = _run(llm, RetryPolicy(max_attempts=2, **QUICK))
+    assert type(error) is AllCandidatesFailedError
+    assert runs == 2
+    assert policyroute.retryable(error)
+
+
+def test_a_refusal_with_a_candidate_skipped_circuit_open_is_not_taken_for_a_refusal_everywhere(
+    fp: FakeProvider,
+) -> None:
+    fp.set_default("fake-one", Fault.status(503))
+    fp.set_default("fake-two", Fault.context_length())
+    text = _policy(fp.openai_base, fallback_on="rate_limit, server_error, context_window")
+    llm = _model(
+        text.replace(
+            "  max_tokens: 100\n",
+            "  max_tokens: 100\n  circuit_breaker: {failures: 1, cooldown: 60s}\n",
+        )
+    )
+    with pytest.raises(AllCandidatesFailedError):
+        llm.invoke("hi")  # one's 503 opens its breaker
+    with pytest.raises(AllCandidatesFailedError) as caught:
+        llm.invoke("hi")  # one is skipped, two refuses: one may take it after its cooldown
+    assert type(caught.value) is AllCandidatesFailedError
+    assert [r.model for r in fp.requests] == ["fake-one", "fake-two", "fake-two"]
