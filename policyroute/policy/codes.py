@@ -108,5 +108,6 @@ CODES = MappingProxyType(
         "PR142": CodeInfo(
             _W, "retry.on lists an error class a retry of the same deployment cannot fix"
         ),
+        "PR143": CodeInfo(_W, "a file path holds a {placeholder} that nothing fills"),
     }
 )

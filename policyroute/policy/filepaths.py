@@ -1,4 +1,5 @@
-"""PR138: a file path in the policy that names a directory.
+"""PR138: a file path in the policy that names a directory; PR143: one holding a placeholder
+that nothing fills.
 
 ``receipts.path`` and ``store.path`` name the file policyroute writes (a JSON lines file per
 day, a SQLite database). A path that names a directory instead (``out/``, ``.``, ``~``) passed
@@ -7,6 +8,10 @@ is made absolute, so the receipts or budgets went to a *file* named like the dir
 where that directory exists, every write failed. Only the text is checked, never the disk: a
 relative path is read from the working directory of the process that makes the calls, which
 validation cannot know.
+
+The JSON lines receipt sink fills ``{date}`` in its ``receipts.path`` (one file per UTC day);
+nothing else is filled, anywhere. ``{host}``, ``{pid}`` or ``{date}`` in another path are kept
+as written: every host or process would write the one file named so (PR143, a warning).
 
 Example:
     >>> directory_reason("out/"), directory_reason("out/{date}.jsonl")
@@ -18,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from policyroute.policy.model import ReceiptsSpec, StoreSpec
@@ -34,6 +40,8 @@ _RECEIPT_SINKS = {
     "sqlite": ("the SQLite receipt sink", "receipts.sqlite3"),
 }
 _STORE_FILE = "budgets.sqlite3"
+# ``{name}``, not ``${VAR}`` (an environment reference, PR121 where it is not expanded).
+_PLACEHOLDER = re.compile(r"(?<!\$)\{[^{}]*\}")
 
 
 def directory_reason(path: str) -> str | None:
@@ -76,11 +84,34 @@ def check_file_paths(c: Checker) -> None:
         path = receipts.get("path")
         if isinstance(path, str) and isinstance(sink, str) and sink in _RECEIPT_SINKS:
             _check(c, ("receipts", "path"), path, *_RECEIPT_SINKS[sink])
+            _check_placeholders(c, ("receipts", "path"), path, fills_date=sink == "jsonl")
     store: Any = c.data.get("store")
     if isinstance(store, dict) and store.get("backend", StoreSpec().backend) == "sqlite":
         path = store.get("path")
         if isinstance(path, str):
             _check(c, ("store", "path"), path, "the SQLite budget store", _STORE_FILE)
+            _check_placeholders(c, ("store", "path"), path, fills_date=False)
+
+
+def _check_placeholders(c: Checker, where: tuple[str, str], path: str, *, fills_date: bool) -> None:
+    """PR143: ``{...}`` in a path that nothing fills (once per distinct placeholder)."""
+    for found in dict.fromkeys(_PLACEHOLDER.findall(path)):
+        if fills_date and found == "{date}":
+            continue
+        filled = (
+            "only {date} is filled, with the receipt's UTC day"
+            if fills_date
+            else "nothing is filled in this path"
+        )
+        c.emit(
+            "PR143",
+            where,
+            f"{'.'.join(where)} holds {found}, which is kept as written: {filled}, so every"
+            " process writes the one file named so",
+            hint="remove it: processes may share the file, and a policy per host keeps hosts apart"
+            if found != "{date}"
+            else "remove it: one database keeps every day (the JSON lines sink makes a file a day)",
+        )
 
 
 def _check(c: Checker, where: tuple[str, str], path: str, writer: str, name: str) -> None:
