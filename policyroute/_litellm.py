@@ -184,11 +184,26 @@ def message_of(
     return AIMessage(**fields)
 
 
-def chunk_to_message(chunk: Any) -> tuple[AIMessageChunk | None, str | None]:
+def chunk_to_message(
+    chunk: Any, named: set[Any] | None = None
+) -> tuple[AIMessageChunk | None, str | None]:
     """A litellm stream chunk as an ``AIMessageChunk`` (``None`` when it carries nothing).
 
     Tool-call deltas become ``tool_call_chunks`` (index, id, name and argument fragment) that
     LangChain merges across chunks. The finish reason is returned apart, for the final chunk.
+
+    ``named`` holds the indexes of the stream's tool calls whose name was given already; it is
+    updated. Some OpenAI-compatible servers repeat a call's name on each of its fragments:
+    LangChain concatenates the names it merges (``addadd``), so a repeated one is left out, as
+    litellm's own ``stream_chunk_builder`` keeps one name per call.
+
+    Example:
+        >>> def part(name: str | None) -> dict[str, Any]:
+        ...     call = {"index": 0, "function": {"name": name, "arguments": "{}"}}
+        ...     return {"choices": [{"delta": {"tool_calls": [call]}}]}
+        >>> seen: set[Any] = set()
+        >>> [chunk_to_message(part("add"), seen)[0].tool_call_chunks[0]["name"] for _ in "ab"]
+        ['add', None]
     """
     choices = _get(chunk, "choices") or []
     if not choices:
@@ -199,12 +214,16 @@ def chunk_to_message(chunk: Any) -> tuple[AIMessageChunk | None, str | None]:
     chunks: list[ToolCallChunk] = []
     for raw in _get(delta, "tool_calls") or ():
         function = _get(raw, "function")
+        name = _get(function, "name")
+        index = _get(raw, "index")
+        if named is not None and name and index is not None:
+            if index in named:
+                name = None
+            else:
+                named.add(index)
         chunks.append(
             tool_call_chunk(
-                name=_get(function, "name"),
-                args=_get(function, "arguments"),
-                id=_get(raw, "id"),
-                index=_get(raw, "index"),
+                name=name, args=_get(function, "arguments"), id=_get(raw, "id"), index=index
             )
         )
     extra: dict[str, Any] = {}

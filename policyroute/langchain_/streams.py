@@ -56,7 +56,8 @@ class StreamState:
     model's accounting reports thresholds). For a model with ``output_version="v1"``,
     ``streamed`` holds the text of each reasoning block streamed so far (a signature closes
     one), so that its chunks give each block an index of its own and the last chunk can sign
-    them; ``None`` otherwise.
+    them; ``None`` otherwise. ``named`` holds the indexes of the tool calls whose name was
+    streamed already (see :func:`~policyroute._litellm.chunk_to_message`).
     """
 
     __slots__ = (
@@ -68,6 +69,7 @@ class StreamState:
         "crossed",
         "finish",
         "message_id",
+        "named",
         "parse_as",
         "request_id",
         "started",
@@ -96,6 +98,7 @@ class StreamState:
         self.crossed: list[Any] = events.watch(request.request_id) if watching else []
         self.finish: str | None = None
         self.message_id: str | None = None
+        self.named: set[Any] = set()
         self.started = False
         self.choice: Any = _UNSEEN
         v1 = getattr(model, "output_version", None) == "v1"
@@ -128,7 +131,7 @@ class StreamState:
             return last
         if not self._same_choice(event.chunk):
             return None
-        message, reason = chunk_to_message(event.chunk)
+        message, reason = chunk_to_message(event.chunk, self.named)
         self.finish = reason or self.finish
         if self.streamed is not None:
             self._v1_reasoning(self.streamed, event.chunk, message)
