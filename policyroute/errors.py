@@ -61,7 +61,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -365,8 +365,10 @@ class StreamInterruptedError(ProviderError):
     """A stream failed after tokens had reached the caller, before every choice had its
     finish reason.
 
-    The answer is incomplete and must not be taken as whole; ``partial_text`` holds what was
-    received before the failure, and ``partial_usage`` its ``input_tokens`` and
+    The answer is incomplete and must not be taken as whole; ``partial_text`` holds the text
+    received before the failure, ``partial_tool_calls`` the tool calls as far as they arrived
+    (each a dict of ``index``, ``id``, ``name`` and ``arguments``, the argument fragments
+    joined: JSON that may be cut anywhere), and ``partial_usage`` its ``input_tokens`` and
     ``output_tokens``: the provider's count when it sent one, else the count the receipt
     charges, made locally with litellm's token counter (``usage_estimated`` is then true). A
     failure after every finish reason arrived does not raise: the answer is complete and kept.
@@ -377,12 +379,14 @@ class StreamInterruptedError(ProviderError):
         message: str,
         *,
         partial_text: str = "",
+        partial_tool_calls: Sequence[Mapping[str, Any]] = (),
         partial_usage: dict[str, int] | None = None,
         usage_estimated: bool = False,
         cause_class: ErrorClass = "connection",
         **kwargs: Any,
     ) -> None:
         self.partial_text = partial_text
+        self.partial_tool_calls = [dict(call) for call in partial_tool_calls]
         self.partial_usage = dict(partial_usage or {})
         self.usage_estimated = usage_estimated
         self.error_class = cause_class

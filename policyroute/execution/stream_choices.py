@@ -26,7 +26,7 @@ from typing import Any
 
 from policyroute._fields import read
 
-__all__ = ["assemble", "choice_indexes", "first_choice_text"]
+__all__ = ["assemble", "choice_indexes", "first_choice_text", "first_choice_tool_calls"]
 
 Builder = Callable[..., Any]
 """litellm's ``stream_chunk_builder``: chunks (and ``messages=``) to a response."""
@@ -92,6 +92,50 @@ def first_choice_text(chunks: Sequence[Any]) -> str:
                 if isinstance(text, str):
                     parts.append(text)
     return "".join(parts)
+
+
+def first_choice_tool_calls(chunks: Sequence[Any]) -> list[dict[str, Any]]:
+    """The tool calls streamed for the first choice, each as far as it arrived: ``index``,
+    ``id`` and ``name`` (``None`` until a fragment gave them) and ``arguments``, the argument
+    fragments joined (a JSON text cut anywhere), in the order of their indexes.
+
+    A name a server repeats on each fragment of its call is kept once, as litellm's
+    ``stream_chunk_builder`` keeps it.
+
+    Example:
+        >>> def part(**call: Any) -> dict[str, Any]:
+        ...     return {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}
+        >>> first_choice_tool_calls([
+        ...     part(index=0, id="c1", function={"name": "add", "arguments": '{"a": '}),
+        ...     part(index=1, id="c2", function={"name": "shout", "arguments": ""}),
+        ...     part(index=0, function={"arguments": "1, "}),
+        ... ])  # doctest: +NORMALIZE_WHITESPACE
+        [{'index': 0, 'id': 'c1', 'name': 'add', 'arguments': '{"a": 1, '},
+         {'index': 1, 'id': 'c2', 'name': 'shout', 'arguments': ''}]
+    """
+    indexes = choice_indexes(chunks)
+    if not indexes:
+        return []
+    first = indexes[0]
+    calls: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for choice in read(chunk, "choices") or ():
+            if _index(choice) != first:
+                continue
+            for raw in read(read(choice, "delta"), "tool_calls") or ():
+                position = read(raw, "index")
+                key = position if isinstance(position, int) else len(calls)
+                call = calls.setdefault(
+                    key, {"index": key, "id": None, "name": None, "arguments": ""}
+                )
+                function = read(raw, "function")
+                for field, value in (("id", read(raw, "id")), ("name", read(function, "name"))):
+                    if isinstance(value, str) and value and call[field] is None:
+                        call[field] = value
+                arguments = read(function, "arguments")
+                if isinstance(arguments, str):
+                    call["arguments"] += arguments
+    return [calls[key] for key in sorted(calls)]
 
 
 def assemble(chunks: Sequence[Any], messages: Sequence[Any], build: Builder) -> Any:

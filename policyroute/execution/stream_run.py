@@ -35,7 +35,11 @@ from policyroute.execution.call import CallState
 from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.result import CallResult
-from policyroute.execution.stream_choices import assemble, first_choice_text
+from policyroute.execution.stream_choices import (
+    assemble,
+    first_choice_text,
+    first_choice_tool_calls,
+)
 from policyroute.execution.stream_deadlines import (
     first_token_message,
     idle_message,
@@ -385,6 +389,7 @@ class StreamRun(AttemptRun):
             f"stream from deployment '{cause.deployment}' broke after content reached the"
             f" caller ({cause_class}): {cause}",
             partial_text=first_choice_text(self.chunks),
+            partial_tool_calls=first_choice_tool_calls(self.chunks),
             partial_usage=partial,
             usage_estimated=estimated,
             cause_class=cause_class,
