@@ -184,26 +184,35 @@ def message_of(
     return AIMessage(**fields)
 
 
+_NO_CALL = object()
+"""What :func:`chunk_to_message` finds for an index no named tool call has had."""
+
+
 def chunk_to_message(
-    chunk: Any, named: set[Any] | None = None
+    chunk: Any, named: dict[Any, str | None] | None = None
 ) -> tuple[AIMessageChunk | None, str | None]:
     """A litellm stream chunk as an ``AIMessageChunk`` (``None`` when it carries nothing).
 
     Tool-call deltas become ``tool_call_chunks`` (index, id, name and argument fragment) that
     LangChain merges across chunks. The finish reason is returned apart, for the final chunk.
 
-    ``named`` holds the indexes of the stream's tool calls whose name was given already; it is
-    updated. Some OpenAI-compatible servers repeat a call's name on each of its fragments:
-    LangChain concatenates the names it merges (``addadd``), so a repeated one is left out, as
-    litellm's own ``stream_chunk_builder`` keeps one name per call.
+    ``named`` maps the index of each of the stream's tool calls whose name was given already
+    to that call's id (``None`` until one came); it is updated. Some OpenAI-compatible servers
+    repeat a call's name on each of its fragments: LangChain concatenates the names it merges
+    (``addadd``), so a name repeated for the same call is left out, as litellm's own
+    ``stream_chunk_builder`` keeps one name per call. A fragment with another id at a known
+    index begins a new call (servers that number every call 0 do that; LangChain keeps calls
+    of different ids apart) and keeps its name.
 
     Example:
-        >>> def part(name: str | None) -> dict[str, Any]:
-        ...     call = {"index": 0, "function": {"name": name, "arguments": "{}"}}
+        >>> def part(name: str, call_id: str) -> dict[str, Any]:
+        ...     function = {"name": name, "arguments": "{}"}
+        ...     call = {"index": 0, "id": call_id, "function": function}
         ...     return {"choices": [{"delta": {"tool_calls": [call]}}]}
-        >>> seen: set[Any] = set()
-        >>> [chunk_to_message(part("add"), seen)[0].tool_call_chunks[0]["name"] for _ in "ab"]
-        ['add', None]
+        >>> seen: dict[Any, str | None] = {}
+        >>> [chunk_to_message(part(name, call_id), seen)[0].tool_call_chunks[0]["name"]
+        ...  for name, call_id in [("add", "c1"), ("add", "c1"), ("shout", "c2")]]
+        ['add', None, 'shout']
     """
     choices = _get(chunk, "choices") or []
     if not choices:
@@ -216,11 +225,17 @@ def chunk_to_message(
         function = _get(raw, "function")
         name = _get(function, "name")
         index = _get(raw, "index")
-        if named is not None and name and index is not None:
-            if index in named:
-                name = None
-            else:
-                named.add(index)
+        call_id = _get(raw, "id") or None
+        if named is not None and index is not None:
+            known = named.get(index, _NO_CALL)
+            same_call = known is not _NO_CALL and (not call_id or not known or call_id == known)
+            if same_call:
+                if call_id and not known:
+                    named[index] = call_id
+                if name:
+                    name = None
+            elif name:
+                named[index] = call_id
         chunks.append(
             tool_call_chunk(
                 name=name, args=_get(function, "arguments"), id=_get(raw, "id"), index=index

@@ -97,10 +97,11 @@ def first_choice_text(chunks: Sequence[Any]) -> str:
 def first_choice_tool_calls(chunks: Sequence[Any]) -> list[dict[str, Any]]:
     """The tool calls streamed for the first choice, each as far as it arrived: ``index``,
     ``id`` and ``name`` (``None`` until a fragment gave them) and ``arguments``, the argument
-    fragments joined (a JSON text cut anywhere), in the order of their indexes.
+    fragments joined (a JSON text cut anywhere), in the order the calls began.
 
-    A name a server repeats on each fragment of its call is kept once, as litellm's
-    ``stream_chunk_builder`` keeps it.
+    A fragment belongs to the call of its index, unless it carries another id than that
+    call's: some servers number every call 0, and an id names one call. A name a server
+    repeats on each fragment of its call is kept once.
 
     Example:
         >>> def part(**call: Any) -> dict[str, Any]:
@@ -108,7 +109,7 @@ def first_choice_tool_calls(chunks: Sequence[Any]) -> list[dict[str, Any]]:
         >>> first_choice_tool_calls([
         ...     part(index=0, id="c1", function={"name": "add", "arguments": '{"a": '}),
         ...     part(index=1, id="c2", function={"name": "shout", "arguments": ""}),
-        ...     part(index=0, function={"arguments": "1, "}),
+        ...     part(index=0, function={"name": "add", "arguments": "1, "}),
         ... ])  # doctest: +NORMALIZE_WHITESPACE
         [{'index': 0, 'id': 'c1', 'name': 'add', 'arguments': '{"a": 1, '},
          {'index': 1, 'id': 'c2', 'name': 'shout', 'arguments': ''}]
@@ -117,25 +118,28 @@ def first_choice_tool_calls(chunks: Sequence[Any]) -> list[dict[str, Any]]:
     if not indexes:
         return []
     first = indexes[0]
-    calls: dict[int, dict[str, Any]] = {}
+    calls: list[dict[str, Any]] = []
+    current: dict[Any, dict[str, Any]] = {}
     for chunk in chunks:
         for choice in read(chunk, "choices") or ():
             if _index(choice) != first:
                 continue
             for raw in read(read(choice, "delta"), "tool_calls") or ():
                 position = read(raw, "index")
-                key = position if isinstance(position, int) else len(calls)
-                call = calls.setdefault(
-                    key, {"index": key, "id": None, "name": None, "arguments": ""}
-                )
+                call_id = read(raw, "id")
+                call = current.get(position)
+                if call is None or (call_id and call["id"] and call_id != call["id"]):
+                    call = {"index": position, "id": None, "name": None, "arguments": ""}
+                    current[position] = call
+                    calls.append(call)
                 function = read(raw, "function")
-                for field, value in (("id", read(raw, "id")), ("name", read(function, "name"))):
+                for field, value in (("id", call_id), ("name", read(function, "name"))):
                     if isinstance(value, str) and value and call[field] is None:
                         call[field] = value
                 arguments = read(function, "arguments")
                 if isinstance(arguments, str):
                     call["arguments"] += arguments
-    return [calls[key] for key in sorted(calls)]
+    return calls
 
 
 def assemble(chunks: Sequence[Any], messages: Sequence[Any], build: Builder) -> Any:

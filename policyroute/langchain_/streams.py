@@ -56,8 +56,8 @@ class StreamState:
     model's accounting reports thresholds). For a model with ``output_version="v1"``,
     ``streamed`` holds the text of each reasoning block streamed so far (a signature closes
     one), so that its chunks give each block an index of its own and the last chunk can sign
-    them; ``None`` otherwise. ``named`` holds the indexes of the tool calls whose name was
-    streamed already (see :func:`~policyroute._litellm.chunk_to_message`).
+    them; ``None`` otherwise. ``named`` maps the index of each tool call whose name was
+    streamed already to its id (see :func:`~policyroute._litellm.chunk_to_message`).
     """
 
     __slots__ = (
@@ -98,7 +98,7 @@ class StreamState:
         self.crossed: list[Any] = events.watch(request.request_id) if watching else []
         self.finish: str | None = None
         self.message_id: str | None = None
-        self.named: set[Any] = set()
+        self.named: dict[Any, str | None] = {}
         self.started = False
         self.choice: Any = _UNSEEN
         v1 = getattr(model, "output_version", None) == "v1"

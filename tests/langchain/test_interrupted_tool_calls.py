@@ -111,3 +111,35 @@ def test_completion_stream_raises_with_the_call_as_far_as_it_came(
         deltas.extend(chunk.choices[0].delta.tool_calls or ())
     received = [(d.id, d.function.name, d.function.arguments or "") for d in deltas]
     _check(info.value, received)
+
+
+def _fragment(call_id: str, name: str, arguments: str) -> str:
+    function = {"name": name, "arguments": arguments}
+    call = {"index": 0, "id": call_id, "type": "function", "function": function}
+    choice = {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    return json.dumps(head | {"choices": [choice]})
+
+
+def test_calls_a_server_numbers_0_alike_are_told_apart_by_their_ids(fp: FakeProvider) -> None:
+    # The stream ends without a finish reason: the second call may be cut short.
+    fp.script(
+        "gpt-4o",
+        Fault.raw_stream(
+            _fragment("call-1", "add", '{"a": 1, "b": 2}'),
+            _fragment("call-2", "add", '{"a": 3,'),
+            done=True,
+        ),
+    )
+    llm = ChatPolicyRoute(policy=_policy(fp, "gpt"), accounting=NullAccounting())
+    chunks: list[AIMessageChunk] = []
+    with pytest.raises(StreamInterruptedError) as info:
+        _drain(llm.bind_tools([add]).stream("add them"), chunks)
+    assert info.value.partial_tool_calls == [
+        {"index": 0, "id": "call-1", "name": "add", "arguments": '{"a": 1, "b": 2}'},
+        {"index": 0, "id": "call-2", "name": "add", "arguments": '{"a": 3,'},
+    ]
+    assert [(c["id"], c["name"]) for m in chunks for c in m.tool_call_chunks] == [
+        ("call-1", "add"),
+        ("call-2", "add"),
+    ]

@@ -1,6 +1,7 @@
 """Tool calls streamed in the shapes OpenAI-compatible servers send them: parallel calls whose
 fragments interleave, empty fragments, the id and name on the first fragment only or repeated
-on every one. The merged stream holds the calls ``invoke`` returns for the same answer."""
+on every one, every call numbered 0. The merged stream holds the calls ``invoke`` returns for
+the same answer."""
 
 from __future__ import annotations
 
@@ -62,7 +63,12 @@ REPEATED = [
     _part(0, ' "b": 2}', call_id="c1", name="add"),
     _part(1, ' "hi"}', call_id="c2", name="shout"),
 ]
-SHAPES = {"interleaved": INTERLEAVED, "repeated": REPEATED}
+# Every call numbered 0, each whole in one fragment, as some servers send parallel calls.
+NUMBERED_ZERO = [
+    _part(0, json.dumps(ADD), call_id="c1", name="add"),
+    _part(0, json.dumps(SHOUT), call_id="c2", name="shout"),
+]
+SHAPES = {"interleaved": INTERLEAVED, "repeated": REPEATED, "numbered-zero": NUMBERED_ZERO}
 
 
 def _answer() -> str:
@@ -111,9 +117,9 @@ def test_a_merged_stream_holds_the_calls_invoke_returns(
     assert merged.tool_calls == invoked.tool_calls
     assert [(c["name"], c["args"]) for c in merged.tool_calls] == [("add", ADD), ("shout", SHOUT)]
     assert merged.invalid_tool_calls == invoked.invalid_tool_calls == []
-    assert [(c["name"], c["id"], c["index"]) for c in merged.tool_call_chunks] == [
-        ("add", "c1", 0),
-        ("shout", "c2", 1),
+    assert [(c["name"], c["id"]) for c in merged.tool_call_chunks] == [
+        ("add", "c1"),
+        ("shout", "c2"),
     ]
     assert merged.response_metadata["finish_reason"] == "tool_calls"
     assert sum(1 for chunk in chunks if chunk.usage_metadata) == 1
