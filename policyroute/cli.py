@@ -100,6 +100,25 @@ def _report_keys(text: str) -> tuple[str, ...]:
     return keys
 
 
+_DEFAULT_REPORT_KEYS = ("provider", "model")
+
+
+class _ReportKeys(argparse.Action):
+    """``--by`` given more than once adds up: ``--by model --by user`` breaks down by both,
+    each key once, in the order given (the default is replaced, not added to)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given = getattr(namespace, self.dest, None)
+        before = () if given is None or given is _DEFAULT_REPORT_KEYS else tuple(given)
+        setattr(namespace, self.dest, tuple(dict.fromkeys((*before, *values))))
+
+
 class ArgumentsError(Exception):
     """A command line argparse refused: ``prog`` is the (sub-)command's name, ``message``
     argparse's explanation. Raised instead of exiting, so that :func:`main` can answer it."""
@@ -243,11 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--by",
         type=_report_keys,
-        default=("provider", "model"),
+        action=_ReportKeys,
+        default=_DEFAULT_REPORT_KEYS,
         metavar="KEYS",
         help="comma-separated keys, each giving a breakdown of its own (keys are not crossed):"
         " provider, model, deployment, route, user, budget, day, policy, status"
-        " (default provider,model)",
+        " (default provider,model; given again, the keys add up)",
     )
     _add_format(p, ("receipts", "report"), "table (default), json or csv")
     p.set_defaults(handler="cli_misc:run_receipts_report")

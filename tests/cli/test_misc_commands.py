@@ -69,6 +69,22 @@ def test_report_keys_are_the_report_dimensions(
     assert f"invalid key(s) colour; choose from {','.join(DIMENSIONS)}" in capsys.readouterr().err
 
 
+def _breakdowns(argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[str]:
+    assert main([*argv, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    return list(doc["by"])
+
+
+def test_report_keys_given_again_add_up_in_order_each_once(
+    receipts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = ["receipts", "report", str(receipts)]
+    assert _breakdowns(report, capsys) == ["provider", "model"]
+    assert _breakdowns([*report, "--by", "route"], capsys) == ["route"]
+    by_twice = [*report, "--by", "model", "--by", "route,model", "--by", "day"]
+    assert _breakdowns(by_twice, capsys) == ["model", "route", "day"]
+
+
 @pytest.fixture
 def receipts(tmp_path: Path) -> Path:
     path = tmp_path / "receipts.jsonl"
