@@ -140,7 +140,14 @@ def message_from_response(
 
 
 # Every key message_of reads from a message, for ``reader``.
-_MESSAGE_KEYS = ("reasoning_content", "thinking_blocks", "refusal", "content", "tool_calls")
+_MESSAGE_KEYS = (
+    "reasoning_content",
+    "thinking_blocks",
+    "refusal",
+    "content",
+    "tool_calls",
+    "provider_specific_fields",
+)
 
 
 def message_of(
@@ -169,6 +176,11 @@ def message_of(
         if blocks:
             extra["thinking_blocks"] = blocks
     refusal = get("refusal")
+    if not refusal:
+        # litellm keeps an OpenAI refusal among the provider's own fields, not as a field of
+        # the message: read there, it is where langchain-openai's callers find it.
+        specific = get("provider_specific_fields")
+        refusal = _get(specific, "refusal") if specific else None
     if refusal:
         extra["refusal"] = refusal
     fields: dict[str, Any] = {
