@@ -39,8 +39,8 @@ litellm calls racing policyroute's still can drop a client: only the calls
 policyroute makes are serialized.
 
 The clients a sync call looks up or stores also get the request and response hooks that keep
-a call's request timeout for the whole call (:mod:`~policyroute.execution.unary_deadline`),
-once each.
+a sync attempt's deadline from the moment its request is written
+(:mod:`~policyroute.execution.sync_deadline`), once each.
 
 Example:
     >>> with one_client_per_key():  # doctest: +SKIP
@@ -58,7 +58,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from policyroute.execution.unary_deadline import watch_responses
+from policyroute.execution.sync_deadline import watch_responses
 
 __all__ = ["one_client_per_key", "with_one_client_per_key"]
 

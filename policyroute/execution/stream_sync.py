@@ -5,7 +5,15 @@ set to the larger of the first-token and idle deadlines (the request timeout whe
 deadline is set), both deadlines are checked as each chunk arrives, and a
 :class:`~policyroute.execution.watchdog.Watchdog` thread closes the HTTP response when a
 deadline passes during a read: events litellm swallows without yielding a chunk (Anthropic
-pings) would otherwise keep every read busy and no chunk would come to check.
+pings) would otherwise keep every read busy and no chunk would come to check. Before there is
+a response to close, the first-token deadline is a
+:class:`~policyroute.execution.sync_deadline.SyncDeadline`, active while the stream is opened
+and while its reads have not yet got the provider's answer (providers whose wrapper sends the
+request at its first read): a provider that accepts the request but never sends its response
+headers, or sends them a few bytes at a time, has its connection shut down at the deadline, and
+the attempt ends as a first-token timeout, as an async stream's does (not billed: the provider
+never said it accepted the request). litellm's module-level client, which sends Anthropic's
+streams and those of the providers that send at the first read, gets the deadline's hooks too.
 
 Abandoned streams (the consumer stops iterating or closes the generator) still settle the
 attempt and finish the call, from the generators' ``finally``. The stream may be closed from
@@ -21,6 +29,8 @@ Example:
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Generator
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
@@ -30,8 +40,10 @@ from policyroute.execution.call import CallState
 from policyroute.execution.hooks import Admission, AttemptInfo
 from policyroute.execution.result import CallResult, StreamDelta, StreamDone, StreamEvent
 from policyroute.execution.stream_closer import ClosableStream, StopRequest, StreamClosed
+from policyroute.execution.stream_deadlines import first_token_message, remaining, timeout_error
 from policyroute.execution.stream_io import abort, close, sync_read_timeout
 from policyroute.execution.stream_run import StreamRun
+from policyroute.execution.sync_deadline import SyncDeadline, watch_responses
 from policyroute.execution.watchdog import Watchdog
 from policyroute.request import Request
 
@@ -99,8 +111,9 @@ def _sync_attempt(
     run = StreamRun(attempt, messages)
     stream: Any = None
     watchdog: Watchdog | None = None
+    headers = _headers_deadline(first_token, run)
     try:
-        stream = executor.completion_fn(messages=messages, **params)
+        stream = _opening(headers, executor.completion_fn, messages, params)
         run.opened(stream)
         opened = stream
         stop.reading(lambda: abort(opened, shut_down=True))
@@ -112,9 +125,12 @@ def _sync_attempt(
             )
         chunks = iter(stream)
         while True:
+            if headers is not None and run.accepted:  # the provider's answer is in
+                headers.end()
+                headers = None
             run.read_begins()
             with _reading(watchdog):
-                chunk = next(chunks, _END)
+                chunk = _read(headers, chunks)
             run.read_ends()
             stop.check()
             if chunk is _END:
@@ -131,13 +147,16 @@ def _sync_attempt(
     except Exception as exc:
         # A read ended by a close from another thread failed for that close, not the provider.
         stop.check()
-        # Closing the stream on the watchdog's deadline ends the read with whatever error
-        # (or clean end) the transport makes of it; the deadline is what happened.
-        run.broke(watchdog.expired if watchdog and watchdog.expired else exc, stream)
+        # Closing the stream on the watchdog's deadline, or its connection before the answer
+        # came, ends the read with whatever error (or clean end) the transport makes of it;
+        # the deadline is what happened.
+        run.broke(_cause(exc, watchdog, headers, first_token), stream)
     finally:
         stop.reading(None)
         if watchdog is not None:
             watchdog.stop()
+        if headers is not None:
+            headers.end()
         if run.outcome.status != "ok":
             close(stream)
         executor.settle(call, admission, run)
@@ -145,6 +164,65 @@ def _sync_attempt(
 
 
 _END = object()
+
+
+def _headers_deadline(first_token: float | None, run: StreamRun) -> SyncDeadline | None:
+    """The first-token deadline of ``run``'s requests until the provider's answer is in."""
+    if first_token is None:
+        return None
+    _watch_module_client()
+    left = remaining(first_token, run.started) or 0.0
+    return SyncDeadline(time.monotonic() + left)
+
+
+def _watch_module_client() -> None:
+    # litellm sends Anthropic's sync streams, and the first read of the providers whose
+    # wrapper sends the request then, through this client, kept outside its client cache.
+    litellm = sys.modules.get("litellm")
+    client = getattr(litellm, "module_level_client", None) if litellm is not None else None
+    if client is not None:
+        watch_responses(client)
+
+
+def _opening(
+    headers: SyncDeadline | None, completion: Any, messages: list[Any], params: Any
+) -> Any:
+    if headers is None:
+        return completion(messages=messages, **params)
+    token = headers.activate()
+    try:
+        return completion(messages=messages, **params)
+    finally:
+        headers.deactivate(token)
+
+
+def _read(headers: SyncDeadline | None, chunks: Any) -> Any:
+    # Active for the read only: the consumer's own calls between two chunks are not its.
+    if headers is None:
+        return next(chunks, _END)
+    token = headers.activate()
+    try:
+        return next(chunks, _END)
+    finally:
+        headers.deactivate(token)
+
+
+def _cause(
+    exc: Exception,
+    watchdog: Watchdog | None,
+    headers: SyncDeadline | None,
+    first_token: float | None,
+) -> Exception:
+    """What ended the attempt: a deadline that cut the stream, else ``exc``."""
+    if watchdog is not None and watchdog.expired is not None:
+        return watchdog.expired
+    if headers is not None:
+        headers.end()  # a cut under way ends first: ``cut`` is final
+        if headers.cut:
+            error = timeout_error(first_token_message(first_token))
+            error.__cause__ = exc
+            return error
+    return exc
 
 
 def _reading(watchdog: Watchdog | None) -> AbstractContextManager[None]:

@@ -409,7 +409,7 @@ def test_a_deadline_passing_as_the_answer_ends_cuts_no_later_request_on_its_conn
     shutdown = socket.socket.shutdown
 
     def shutdown_once_the_next_request_is_in(sock: socket.socket, how: int) -> None:
-        if threading.current_thread().name == "policyroute-unary-deadlines":
+        if threading.current_thread().name == "policyroute-sync-deadlines":
             cutting.set()
             next_arrived.wait(5)
         shutdown(sock, how)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from policyroute.execution import unary_deadline
+from policyroute.execution import sync_deadline
 from policyroute.execution.unary_deadline import UnaryDeadline, watch_responses
 
 pytestmark = pytest.mark.timeout(10)
@@ -111,7 +111,7 @@ def test_responses_are_watched_only_inside_a_deadline() -> None:
 
 
 def test_deadlines_that_ended_in_time_do_not_pile_up_in_the_watcher() -> None:
-    watcher = unary_deadline._watcher
+    watcher = sync_deadline._watcher
     before = len(watcher._heap)
     responses = [_response()[0] for _ in range(3 * watcher._COMPACT_AT)]
     for response in responses:
