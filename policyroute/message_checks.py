@@ -44,7 +44,7 @@ from typing import Any, NoReturn
 from policyroute._lazy import import_litellm
 from policyroute.errors import RequestError
 
-__all__ = ["ROLES", "check_messages", "check_parts"]
+__all__ = ["ROLES", "check_messages", "check_parts", "shown"]
 
 ROLES: tuple[str, ...] = ("system", "developer", "user", "assistant", "tool", "function")
 """The roles a message may have: OpenAI's, which litellm translates for every provider."""
@@ -67,7 +67,13 @@ _CONTENT_ROLES = frozenset({"system", "developer", "user", "tool"})
 _NOT_SAID = frozenset({"role", "name", "content", "cache_control", "prefix"})
 
 
-def _show(value: Any) -> str:
+def shown(value: Any) -> str:
+    """``value`` as an error message shows it: its ``repr``, cut to 60 characters.
+
+    Example:
+        >>> shown("x" * 100)[-5:], shown(None)
+        ('xx...', 'None')
+    """
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -103,7 +109,7 @@ def check_messages(messages: Sequence[Mapping[str, Any]]) -> None:
             if not isinstance(name, str) or not name:
                 raise RequestError(
                     f"request field 'messages[{i}].name' must be the name of the function"
-                    f" whose result this function message returns, got {_show(name)}"
+                    f" whose result this function message returns, got {shown(name)}"
                 )
         _check_tool_turn(i, message)
         _check_content_parts(i, message)
@@ -117,11 +123,11 @@ def check_messages(messages: Sequence[Mapping[str, Any]]) -> None:
 def _refuse_role(i: int, role: Any) -> NoReturn:
     where = f"request field 'messages[{i}].role'"
     if not isinstance(role, str) or not role:
-        raise RequestError(f"{where} must be a non-empty string such as 'user', got {_show(role)}")
+        raise RequestError(f"{where} must be a non-empty string such as 'user', got {shown(role)}")
     guess = role.lower() if role.lower() in _ROLES else _ROLE_ALIASES.get(role.lower())
     hint = f" (did you mean {guess!r}?)" if guess else ""
     raise RequestError(
-        f"{where} is {_show(role)}{hint}, which no provider takes: a message's role is"
+        f"{where} is {shown(role)}{hint}, which no provider takes: a message's role is"
         f" {_ROLES_TEXT}"
     )
 
@@ -164,7 +170,7 @@ def _refuse_unanswerable(i: int, call_id: str, latest: int | None) -> None:
     else:
         before = f"the latest assistant message before it, messages[{latest}], made no such call"
     raise RequestError(
-        f"{where} is {_show(call_id)}, but {before}: a tool message answers a tool call of the"
+        f"{where} is {shown(call_id)}, but {before}: a tool message answers a tool call of the"
         " assistant turn it follows, by that call's id"
     )
 
@@ -207,16 +213,16 @@ def _check_content_parts(i: int, message: Mapping[str, Any]) -> None:
             where = f"messages[{i}].content[{j}]"
             if not isinstance(part, Mapping):
                 raise RequestError(
-                    f"request field '{where}' must be a mapping with a 'type', got {_show(part)}"
+                    f"request field '{where}' must be a mapping with a 'type', got {shown(part)}"
                 )
             kind = part.get("type")
             if not isinstance(kind, str) or not kind:
                 raise RequestError(
-                    f"request field '{where}.type' must be a non-empty string, got {_show(kind)}"
+                    f"request field '{where}.type' must be a non-empty string, got {shown(kind)}"
                 )
             if kind == "text" and not isinstance(part.get("text"), str):
                 raise RequestError(
-                    f"request field '{where}.text' must be a string, got {_show(part.get('text'))}"
+                    f"request field '{where}.text' must be a string, got {shown(part.get('text'))}"
                 )
             if message.get("role") == "user" and not _user_part(kind):
                 raise RequestError(
@@ -255,7 +261,7 @@ def _check_tool_turn(i: int, message: Mapping[str, Any]) -> None:
         if not isinstance(call_id, str) or not call_id:
             raise RequestError(
                 f"request field 'messages[{i}].tool_call_id' must be the id of the assistant"
-                f" tool call this tool message answers, got {_show(call_id)}"
+                f" tool call this tool message answers, got {shown(call_id)}"
             )
     calls = message.get("tool_calls")
     if calls is None or message.get("role") != "assistant":
@@ -263,22 +269,22 @@ def _check_tool_turn(i: int, message: Mapping[str, Any]) -> None:
     if isinstance(calls, (str, bytes)) or not isinstance(calls, Sequence):
         raise RequestError(
             f"request field 'messages[{i}].tool_calls' must be a list of tool calls,"
-            f" got {_show(calls)}"
+            f" got {shown(calls)}"
         )
     for j, call in enumerate(calls):
         where = f"messages[{i}].tool_calls[{j}]"
         if not isinstance(call, Mapping):
-            raise RequestError(f"request field '{where}' must be a mapping, got {_show(call)}")
+            raise RequestError(f"request field '{where}' must be a mapping, got {shown(call)}")
         call_id = call.get("id")
         if not isinstance(call_id, str) or not call_id:
             raise RequestError(
                 f"request field '{where}.id' must be a non-empty string (the tool message"
-                f" answering it names it), got {_show(call_id)}"
+                f" answering it names it), got {shown(call_id)}"
             )
         function = call.get("function")
         name = function.get("name") if isinstance(function, Mapping) else None
         if not isinstance(name, str) or not name:
             raise RequestError(
                 f"request field '{where}.function.name' must be a non-empty string,"
-                f" got {_show(name)}"
+                f" got {shown(name)}"
             )

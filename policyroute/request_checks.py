@@ -27,14 +27,9 @@ from typing import Any
 from policyroute._lazy import import_litellm
 from policyroute.api_headers import refuse_credential_headers
 from policyroute.errors import RequestError
-from policyroute.message_checks import check_parts
+from policyroute.message_checks import check_parts, shown
 
 __all__ = ["check_call", "check_facts", "check_params", "check_parts", "refuse_takeovers"]
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_int(value: Any) -> bool:
@@ -277,7 +272,7 @@ def check_params(params: Mapping[str, Any]) -> None:
     for key, value in params.items():
         check = _CHECKS.get(key)
         if check is not None and value is not None and not check[0](value):
-            raise RequestError(f"request parameter {key!r} must be {check[1]}, got {_show(value)}")
+            raise RequestError(f"request parameter {key!r} must be {check[1]}, got {shown(value)}")
         for where, number in _non_finite(value, key, 0):
             raise RequestError(
                 f"request parameter {where!r} holds {number!r}, which is not a finite number:"
@@ -327,20 +322,20 @@ def check_call(
     check_params(params)
     if tools is not None:
         if isinstance(tools, (str, bytes)) or not isinstance(tools, Sequence):
-            raise RequestError(f"request field 'tools' must be a list of tools, got {_show(tools)}")
+            raise RequestError(f"request field 'tools' must be a list of tools, got {shown(tools)}")
         for i, tool in enumerate(tools):
             _check_tool(i, tool)
     if tool_choice is not None and not isinstance(tool_choice, (str, Mapping)):
         raise RequestError(
             "request field 'tool_choice' must be a string such as 'auto' or a mapping,"
-            f" got {_show(tool_choice)}"
+            f" got {shown(tool_choice)}"
         )
     if response_format is not None and not (
         isinstance(response_format, Mapping) or _is_pydantic_class(response_format)
     ):
         raise RequestError(
             "request field 'response_format' must be a mapping such as {'type': 'json_object'}"
-            f" or a pydantic model class, got {_show(response_format)}"
+            f" or a pydantic model class, got {shown(response_format)}"
         )
     if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
         _check_json_schema(response_format.get("json_schema"))
@@ -356,12 +351,12 @@ def _check_json_schema(spec: Any) -> None:
     if not isinstance(spec, Mapping):
         raise RequestError(
             f"request field '{where}' must be a mapping such as"
-            f" {{'name': 'answer', 'schema': {{...}}}}, got {_show(spec)}"
+            f" {{'name': 'answer', 'schema': {{...}}}}, got {shown(spec)}"
         )
     schema = spec.get("schema")
     if schema is not None and not isinstance(schema, Mapping):
         raise RequestError(
-            f"request field '{where}.schema' must be a JSON schema mapping, got {_show(schema)}"
+            f"request field '{where}.schema' must be a JSON schema mapping, got {shown(schema)}"
         )
 
 
@@ -372,24 +367,24 @@ def _is_pydantic_class(value: Any) -> bool:
 
 def _check_tool(i: int, tool: Any) -> None:
     if not isinstance(tool, Mapping):
-        raise RequestError(f"request field 'tools[{i}]' must be a mapping, got {_show(tool)}")
+        raise RequestError(f"request field 'tools[{i}]' must be a mapping, got {shown(tool)}")
     if "function" not in tool:
         return  # a provider's own tool type (web search, code execution...): theirs to judge
     function = tool["function"]
     if not isinstance(function, Mapping):
         raise RequestError(
             f"request field 'tools[{i}].function' must be a mapping with a 'name',"
-            f" got {_show(function)}"
+            f" got {shown(function)}"
         )
     name = function.get("name")
     if not isinstance(name, str) or not name:
         raise RequestError(
             f"request field 'tools[{i}].function.name' must be a non-empty string,"
-            f" got {_show(name)}"
+            f" got {shown(name)}"
         )
     parameters = function.get("parameters")
     if parameters is not None and not isinstance(parameters, Mapping):
         raise RequestError(
             f"request field 'tools[{i}].function.parameters' must be a JSON schema mapping,"
-            f" got {_show(parameters)}"
+            f" got {shown(parameters)}"
         )
