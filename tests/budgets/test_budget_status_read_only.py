@@ -24,8 +24,23 @@ from policyroute.budgets.stores.sqlite import SQLiteStore
 from policyroute.policy.loader import load_policy
 
 SETPRIV = shutil.which("setpriv")
+
+
+def _runs_as_nobody() -> bool:
+    """Whether this interpreter runs as ``nobody`` (root, setpriv, and an interpreter whose
+    files and shared library another user may read: not one built under root's home)."""
+    if os.geteuid() != 0 or SETPRIV is None:
+        return False
+    entry = pwd.getpwnam("nobody")
+    ids = [f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups"]
+    probe = [SETPRIV, *ids, sys.executable, "-c", "import policyroute"]
+    done = subprocess.run(probe, capture_output=True, timeout=60, check=False, cwd="/")
+    return done.returncode == 0
+
+
 as_another_user = pytest.mark.skipif(
-    os.geteuid() != 0 or SETPRIV is None, reason="runs the CLI as another user (needs root)"
+    not _runs_as_nobody(),
+    reason="runs the CLI as another user (needs root, and an interpreter that user can run)",
 )
 
 POLICY = """\
