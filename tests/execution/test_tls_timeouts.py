@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -270,8 +271,18 @@ def test_a_stream_that_stalls_after_its_first_tokens_is_interrupted(
     assert _stream(policy, mode) == "again"
 
 
+def _unclosed_tls_on_310(test: Callable[..., None]) -> Callable[..., None]:
+    """Python 3.10's asyncio leaves aiohttp's TLS transport unclosed after a connection reset
+    (bare ``litellm.acompletion`` too); 3.11 rewrote asyncio's SSL layer and closes it."""
+    if sys.version_info < (3, 11):
+        test = pytest.mark.filterwarnings("ignore:unclosed transport:ResourceWarning")(test)
+        test = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")(test)
+    return test
+
+
 @pytest.mark.parametrize("wire", sorted(WIRES))
 @pytest.mark.parametrize("mode", UNARY)
+@_unclosed_tls_on_310
 def test_a_reset_connection_falls_over(
     fp: FakeProvider, workdir: Path, mode: str, wire: str
 ) -> None:
