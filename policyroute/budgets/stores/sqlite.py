@@ -69,7 +69,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from policyroute import _sqlite_forked
 from policyroute._blocking import BlockingPool
@@ -178,13 +178,41 @@ def _create_schema(cur: sql._Cursor) -> None:
         sql.migrate(cur)
 
 
+class _Reads(Protocol):
+    """What reading a store's lines takes: a store's transaction, or a plain connection."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> sqlite3.Cursor: ...
+
+
 def _rolling_spend(
-    cur: Transaction, key: str, now: float, bucket_seconds: float, span_seconds: float
+    cur: _Reads, key: str, now: float, bucket_seconds: float, span_seconds: float
 ) -> int:
     """Spend of a rolling-window line at ``now``: the sum of its live buckets (nano-USD)."""
     first = first_live_bucket(now, bucket_seconds, span_seconds)
     spent: int = cur.execute(sql.SUM_BUCKETS, (key, first)).fetchone()[0]
     return spent
+
+
+def _row_state(cur: _Reads, row: Any, now: float) -> LineState:
+    key, limit, spent, reserved, bucket_seconds, span_seconds = row
+    if bucket_seconds is not None and span_seconds is not None:
+        spent = _rolling_spend(cur, key, now, bucket_seconds, span_seconds)
+    return LineState(key, from_nano(spent), from_nano(reserved), from_nano(limit))
+
+
+def scan_lines(cur: _Reads, prefix: str, now: float) -> list[LineState]:
+    """The live lines whose keys start with ``prefix``, read in the transaction ``cur`` is in
+    (see :meth:`~policyroute.budgets.stores.base.BudgetStore.scan`); also what
+    :mod:`~policyroute.budgets.stores.sqlite_readonly` reads."""
+    # Keys are text; every key with the prefix sorts in [prefix, prefix + U+10FFFF).
+    rows = cur.execute(sql.SCAN_LINES, (prefix, prefix + "\U0010ffff", now)).fetchall()
+    expired = expired_by_key(
+        (json.loads(lines) for (lines,) in cur.execute(sql.EXPIRED_LINES, (now,))), prefix
+    )
+    return [
+        replace(_row_state(cur, row, now), expired=from_nano(expired.get(row[0], 0)))
+        for row in rows
+    ]
 
 
 class SQLiteStore:
@@ -526,20 +554,12 @@ class SQLiteStore:
             row = cur.execute(sql.SELECT_LINE, (key, now)).fetchone()
             if row is None:
                 return LineState(key, Decimal(0), Decimal(0), Decimal(0))
-            return self._row_state(cur, row, now)
+            return _row_state(cur, row, now)
 
     def scan(self, prefix: str, *, now: float) -> list[LineState]:
         """See :meth:`~policyroute.budgets.stores.base.BudgetStore.scan`."""
-        # Keys are text; every key with the prefix sorts in [prefix, prefix + U+10FFFF).
         with self._lock_retry(read_only=True) as cur:
-            rows = cur.execute(sql.SCAN_LINES, (prefix, prefix + "\U0010ffff", now)).fetchall()
-            expired = expired_by_key(
-                (json.loads(lines) for (lines,) in cur.execute(sql.EXPIRED_LINES, (now,))), prefix
-            )
-            return [
-                replace(self._row_state(cur, row, now), expired=from_nano(expired.get(row[0], 0)))
-                for row in rows
-            ]
+            return scan_lines(cur, prefix, now)
 
     def close(self) -> None:
         """Close every connection this store opened (in any thread); later operations raise
@@ -617,12 +637,6 @@ class SQLiteStore:
         for held in list(self._all):
             if held.busy:
                 held.close()
-
-    def _row_state(self, cur: Transaction, row: Any, now: float) -> LineState:
-        key, limit, spent, reserved, bucket_seconds, span_seconds = row
-        if bucket_seconds is not None and span_seconds is not None:
-            spent = _rolling_spend(cur, key, now, bucket_seconds, span_seconds)
-        return LineState(key, from_nano(spent), from_nano(reserved), from_nano(limit))
 
     def _settle(
         self, cur: Transaction, reservation_id: str, actual: int, now: float

@@ -16,18 +16,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from pathlib import Path
 
-from policyroute.budgets.stores import _sqlite_sql as sql
-from policyroute.budgets.stores.base import (
-    LineState,
-    expired_by_key,
-    first_live_bucket,
-    from_nano,
-)
+from policyroute.budgets.stores.base import LineState
+from policyroute.budgets.stores.sqlite import scan_lines
 from policyroute.errors import BudgetStoreError
 
 __all__ = ["ReadOnlySQLiteLines", "writable"]
@@ -106,28 +100,11 @@ class ReadOnlySQLiteLines:
         try:
             conn.execute("BEGIN")  # one snapshot for the lines, their buckets and reservations
             try:
-                rows = conn.execute(sql.SCAN_LINES, (prefix, prefix + "\U0010ffff", now)).fetchall()
-                held = conn.execute(sql.EXPIRED_LINES, (now,))
-                expired = expired_by_key((json.loads(lines) for (lines,) in held), prefix)
-                states = []
-                for key, limit, spent, reserved, bucket_seconds, span_seconds in rows:
-                    if bucket_seconds is not None and span_seconds is not None:
-                        first = first_live_bucket(now, bucket_seconds, span_seconds)
-                        spent = conn.execute(sql.SUM_BUCKETS, (key, first)).fetchone()[0]
-                    states.append(
-                        LineState(
-                            key,
-                            from_nano(spent),
-                            from_nano(reserved),
-                            from_nano(limit),
-                            expired=from_nano(expired.get(key, 0)),
-                        )
-                    )
+                return scan_lines(conn, prefix, now)
             finally:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise BudgetStoreError(f"cannot read the budget store {self.path}: {exc}") from exc
-        return states
 
     def close(self) -> None:
         """Close the connection."""
