@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
 from policyroute.errors import ErrorClass
+from policyroute.retries import TRANSIENT
 
 __all__ = [
     "AllOf",
@@ -338,9 +339,8 @@ class BackoffSpec:
     jitter: bool = True
 
 
-_RETRY_ON: frozenset[ErrorClass] = frozenset(
-    {"rate_limit", "timeout", "server_error", "connection", "malformed_response"}
-)
+# By default the same deployment is retried on what may not happen again a moment later.
+_RETRY_ON: frozenset[ErrorClass] = TRANSIENT
 NEVER_RETRIED: frozenset[ErrorClass] = frozenset({"context_window", "content_policy"})
 """Classes never retried on the same deployment, whatever ``retry.on`` says: the same prompt
 to the same model meets the same limit or filter."""
