@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from policyroute.execution.ratelimit_headers import parse_go_duration
+
 __all__ = ["retry_info_seconds", "retry_text_seconds"]
 
 _MAX_TEXT_CHARS = 65_536
@@ -43,17 +45,6 @@ _DELAY = re.compile(r"""["']retryDelay["']\s*:\s*["'](\d{1,12}(?:\.\d{1,9})?)s["
 _SENTENCE = re.compile(
     r"Please retry in ((?:\d{1,12}(?:\.\d{1,9})?(?:h|ms|m|s|us|\u00b5s|\u03bcs|ns)){1,4})\.(?!\d)"
 )
-_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|\u00b5s|\u03bcs|ns)")
-_UNIT_SECONDS = {
-    "h": 3600.0,
-    "m": 60.0,
-    "s": 1.0,
-    "ms": 1e-3,
-    "us": 1e-6,
-    "\u00b5s": 1e-6,
-    "\u03bcs": 1e-6,
-    "ns": 1e-9,
-}
 
 
 def retry_info_seconds(*errors: BaseException) -> float | None:
@@ -90,8 +81,7 @@ def retry_text_seconds(*errors: BaseException) -> float | None:
     for text in _texts(errors):
         match = _SENTENCE.search(text)
         if match is not None:
-            parts = _PART.findall(match.group(1))
-            return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+            return parse_go_duration(match.group(1))
     return None
 
 
