@@ -45,7 +45,16 @@ def _run(tmp_path: Path, cases: str, capsys: pytest.CaptureFixture[str]) -> tupl
 
 
 @pytest.mark.parametrize(
-    "expect", ["{route: default, model: a}", "{route: default, candidates: [b, a]}"]
+    "expect",
+    [
+        "{route: default, model: a}",
+        "{route: default, candidates: [b, a]}",
+        # without `route` beside it, the order depends on the draw all the same
+        "{model: a}",
+        "{model: b}",
+        "{candidates: [a, b]}",
+        "{candidates: [b, a], budgets: []}",
+    ],
 )
 def test_an_expected_order_that_depends_on_the_draw_is_a_case_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], expect: str
