@@ -43,6 +43,7 @@ __all__ = [
     "SuiteResult",
     "check_case",
     "plain",
+    "same",
     "unknown_names",
 ]
 
@@ -78,7 +79,7 @@ class CaseResult:
     @property
     def passed(self) -> bool:
         """Whether the case ran and routing decided what it expects."""
-        return self.error is None and dict(self.expected) == dict(self.actual)
+        return self.error is None and same(dict(self.expected), dict(self.actual))
 
     @property
     def location(self) -> str:
@@ -158,6 +159,26 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     return str(value)
+
+
+def same(expected: Any, actual: Any) -> bool:
+    """Whether two plain values are equal as YAML values: ``false`` is not ``0`` nor ``true``
+    ``1`` (Python's ``==`` says they are, so ``params: {temperature: false}`` passed against a
+    route's ``temperature: 0``), while ``0`` and ``0.0`` are the same number.
+
+    Example:
+        >>> same({"temperature": 0}, {"temperature": 0.0}), same([False], [0])
+        (True, False)
+    """
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
+        return expected.keys() == actual.keys() and all(
+            same(value, actual[key]) for key, value in expected.items()
+        )
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(map(same, expected, actual))
+    return bool(expected == actual)
 
 
 _HIDDEN_NOTE = "# params differ in credential values, which are shown redacted"

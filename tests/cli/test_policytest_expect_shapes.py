@@ -54,3 +54,44 @@ def test_well_formed_expectations_still_pass(tmp_path: Path) -> None:
     (case,) = run_tests_file(tests).cases
     assert case.error is None
     assert case.passed
+
+
+BOOLEAN_PARAMS = """policyroute: 1
+name: demo
+models:
+  mini: {model: openai/gpt-4o-mini}
+routes:
+  - name: default
+    to: mini
+    params: {temperature: 0, parallel_tool_calls: true}
+"""
+
+
+@pytest.mark.parametrize(
+    ("params", "diff"),
+    [
+        ("{temperature: 0, parallel_tool_calls: true}", None),
+        ("{temperature: 0.0, parallel_tool_calls: true}", None),  # the same number
+        (
+            "{temperature: false, parallel_tool_calls: true}",
+            "-  temperature: false\n+  temperature: 0",
+        ),
+        (
+            "{temperature: 0, parallel_tool_calls: 1}",
+            "-  parallel_tool_calls: 1\n+  parallel_tool_calls: true",
+        ),
+    ],
+)
+def test_a_boolean_is_not_equal_to_a_number(tmp_path: Path, params: str, diff: str | None) -> None:
+    # Python's `False == 0` made a case pass that no YAML reader calls equal.
+    (tmp_path / "p.yaml").write_text(BOOLEAN_PARAMS)
+    tests = tmp_path / "p.tests.yaml"
+    tests.write_text(
+        "policy: p.yaml\ncases:\n  - name: c\n    request: {messages: hi}\n"
+        f"    expect: {{route: default, params: {params}}}\n"
+    )
+    (case,) = run_tests_file(tests).cases
+    assert case.error is None
+    assert case.passed is (diff is None)
+    if diff is not None:
+        assert diff in case.diff()
