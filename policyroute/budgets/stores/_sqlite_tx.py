@@ -170,6 +170,10 @@ class Transaction:
             if not held.enter():
                 raise BudgetStoreError(f"budget store {self._store.path} is closed")
             try:
+                if self._conn.in_transaction:
+                    # One an interrupt left open (a KeyboardInterrupt landing where the
+                    # cleanup below could not run): BEGIN would fail on it for good.
+                    self._cur.execute("ROLLBACK")
                 if self._deadline is not None:
                     _busy_timeout(self._cur, self._deadline - time.monotonic())
                     try:
@@ -180,6 +184,8 @@ class Transaction:
                 else:
                     self._begin()
             except BaseException:
+                # A KeyboardInterrupt right after BEGIN: no ``with`` body, so no __exit__.
+                self._abandon()
                 held.leave()
                 raise
         except sqlite3.Error as exc:
@@ -205,10 +211,21 @@ class Transaction:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         try:
             self._end(exc_type, exc)
+        except BaseException:
+            # A KeyboardInterrupt before COMMIT or ROLLBACK ran would leave the transaction
+            # open, holding the file's write lock against every other connection.
+            self._abandon()
+            raise
         finally:
             if self._deadline is not None:
                 self._restore_timeout()
             self._held.leave()
+
+    def _abandon(self) -> None:
+        """Roll back a transaction left open by an error or an interrupt, if any."""
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._cur.execute("ROLLBACK")
 
     def _end(self, exc_type: Any, exc: BaseException | None) -> None:
         try:
