@@ -21,6 +21,7 @@ from typing import Any
 
 from policyroute.costs.sinks import ReceiptSink, awrite_each
 from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
+from policyroute.errors import ReceiptError
 
 __all__ = ["ReceiptEmitting", "close_sinks"]
 
@@ -65,11 +66,24 @@ class ReceiptEmitting:
         return await self.unwritten.aresend(self.sinks)
 
     def _emit(self, record: dict[str, Any]) -> None:
-        for sink in self.sinks:
+        sinks = self.sinks
+        for index, sink in enumerate(sinks):
             try:
                 sink.write(record)
             except Exception as exc:  # ReceiptError, or a third-party sink's own error
                 self._failed(record, sink, exc)
+            except BaseException as exc:
+                # Ctrl-C (or SystemExit) landing while a sink writes, which is where a sync
+                # call with a slow sink spends its last moments: the interruption goes on,
+                # but the receipt is kept for this sink and those not yet written to,
+                # rather than lost without a word. A sink that had in fact taken it may get
+                # it twice on resend; reports count such a copy once.
+                interrupted = ReceiptError(
+                    f"interrupted by {type(exc).__name__} while the receipt was being written"
+                )
+                for rest in sinks[index:]:
+                    self._failed(record, rest, interrupted)
+                raise
 
     async def _aemit(self, record: dict[str, Any]) -> None:
         # Several sinks are written to at once, so that one that waits (its service down,
