@@ -226,18 +226,29 @@ class PolicyAccounting(ReceiptRecording, ReceiptEmitting, ThresholdReporting, Cl
         usage, cost = self._price(attempt, outcome)
         charges: Sequence[BudgetChargeLike] = ()
         budget_error: str | None = None
+        interrupted: BaseException | None = None
         if self.guard is not None:
             try:
                 charges = self.guard.settle(admission, cost.cost)
             except Exception as exc:
                 _budget_log.exception("settling budget reservation failed")
                 budget_error = str(exc)
+            except BaseException as exc:
+                # Ctrl-C while the store settles: the interruption goes on once the attempt's
+                # receipt (and its cost, which the call's receipt adds up) is written.
+                _budget_log.error(
+                    "settling budget reservation interrupted by %s", type(exc).__name__
+                )
+                budget_error = f"interrupted by {type(exc).__name__}"
+                interrupted = exc
         record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
         mark_reclaimed(record, charges)
         if budget_error is not None:
             # The reservation stays held until its lease ends; the receipt says so.
             record["budget_error"] = budget_error
         self._emit(record)
+        if interrupted is not None:
+            raise interrupted
         self._thresholds(attempt, charges)
         return cost.cost
 

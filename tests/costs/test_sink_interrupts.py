@@ -118,3 +118,36 @@ def test_ctrl_c_while_a_sink_writes_keeps_the_receipt_for_it_and_the_sinks_after
     assert sorted(_kinds(receipts)) == ["attempt", "call"]
     assert sorted(interrupted.kinds) == ["attempt", "call"]
     acct.close()
+
+
+@pytest.mark.parametrize("how", ["invoke", "stream"])
+def test_ctrl_c_while_the_budget_settles_still_writes_the_attempts_receipt_and_cost(
+    policy_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    receipts = tmp_path / "r.jsonl"
+    policy = load_policy(policy_path)
+    acct = PolicyAccounting.from_policy(policy, sinks=[JsonlSink(receipts)])
+    store = acct.guard.store  # type: ignore[union-attr]
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "settle", interrupted)
+    llm = ChatPolicyRoute(policy=policy, accounting=acct)
+
+    def call() -> None:
+        if how == "invoke":
+            llm.invoke("hello")
+        else:
+            for _ in llm.stream("hello"):
+                pass
+
+    with pytest.raises(KeyboardInterrupt):
+        call()
+
+    attempt, whole = (json.loads(line) for line in receipts.read_text().splitlines())
+    assert attempt["kind"] == "attempt"
+    assert attempt["budget_error"] == "interrupted by KeyboardInterrupt"
+    assert attempt["cost"] == whole["cost"] == "0.013000"
+    assert not acct.unwritten
+    acct.close()
