@@ -71,6 +71,9 @@ class UnwrittenReceipts(collections.deque[Record]):
                 if self.maxlen is not None and len(self) >= self.maxlen and self:
                     self._refused.pop(id(self[0]), None)  # about to be dropped
                 self.append(record)
+                # Whatever is listed under its id is stale: a receipt removed by other means
+                # (clear, popleft), which this one may be again or whose id it now has.
+                self._refused[id(record)] = []
             refused = self._refused.setdefault(id(record), [])
             for target in targets:
                 if not any(s is target for s in refused):

@@ -144,3 +144,17 @@ def test_the_oldest_receipt_dropped_from_a_full_store_is_not_resent() -> None:
     assert kept.resend([CallableSink(target)]) == 0  # refused by `sink`, which is still down
     assert kept.resend([]) == 0
     assert [r["n"] for r in kept] == [1, 2]
+
+
+def test_a_receipt_kept_again_after_a_clear_is_resent_to_its_new_refuser_only() -> None:
+    first, second = Flaky(down=False), Flaky(down=False)
+    a, b = CallableSink(first), CallableSink(second)
+    kept = UnwrittenReceipts()
+    record = {"kind": "call", "request_id": "r-1"}
+    kept.keep(record, a)
+    kept.clear()  # an operator saved them elsewhere and dropped them
+    kept.keep(record, b)
+
+    assert kept.resend([a, b]) == 1
+    assert first.taken == []  # before: written to `a` too, which had not refused it this time
+    assert second.taken == [record]
