@@ -308,6 +308,11 @@ class Executor:
                 first_token=outcome.time_to_first_token_s,
                 stream=stream,
             )
+        elif outcome.status == "cancelled":
+            # A stream its consumer stopped reading after the first token still showed how
+            # soon the deployment answers, which is what streams are ranked by: without it, a
+            # deployment whose streams are all closed early would never be measured.
+            self.stats.finish(alias, first_token=outcome.time_to_first_token_s, stream=stream)
         else:
             self.stats.finish(alias, stream=stream)
         # A stream cut after its first tokens ("interrupted") failed as much as one that

@@ -10,7 +10,7 @@ and by what the caller waits for:
 
 - a streamed request by the time to the first token: a stream's total time says more about
   how long the answer was than about the deployment, and the first token is what a streaming
-  user waits for;
+  user waits for; a stream its consumer closed after the first token counts it too;
 - an unstreamed request by the time to a whole answer, fitted as a fixed part plus a part per
   output token (:mod:`~policyroute.routing.answer_time`) and read at one answer length for
   every deployment: the moving mean of output tokens over all unstreamed answers the tracker
@@ -274,6 +274,20 @@ class DeploymentStatsTracker:
                 kind = (alias, stream)
                 self._kinds[kind] = self._kinds.get(kind, 0) + 1
 
+    def record_first_token(self, alias: str, seconds: float) -> None:
+        """Fold the time to first token of a stream that ended before its answer did, its
+        consumer having stopped reading: what streamed requests are ranked by was seen, and
+        the deployment answered; the stream's total time says nothing, and is left out.
+
+        Example:
+            >>> stats = DeploymentStatsTracker()
+            >>> stats.record_first_token("a", 0.4)
+            >>> stats.ranking_latency("a", stream=True), stats.latency("a")
+            (0.4, None)
+        """
+        with self._lock:
+            self._fold(alias, None, None, seconds)
+
     def finish(
         self,
         alias: str,
@@ -284,13 +298,14 @@ class DeploymentStatsTracker:
         stream: bool | None = None,
     ) -> None:
         """Count one call less in flight and, if given, record its latency (with
-        :meth:`record_latency`'s ``output_tokens`` and ``first_token``); ``stream`` as the
-        call was started with."""
+        :meth:`record_latency`'s ``output_tokens`` and ``first_token``), or without a latency
+        its ``first_token`` alone (:meth:`record_first_token`); ``stream`` as the call was
+        started with."""
         with self._lock:
             _count_down(self._in_flight, alias)
             if stream is not None:
                 _count_down(self._kinds, (alias, stream))
-            if latency is not None:
+            if latency is not None or first_token is not None:
                 self._fold(alias, latency, output_tokens, first_token)
 
     @contextmanager
@@ -342,7 +357,9 @@ class DeploymentStatsTracker:
         output_tokens: int | None,
         first_token: float | None,
     ) -> None:
-        """Fold an answer (``seconds``) or a failure (``None``); the caller holds the lock.
+        """Fold an answer (``seconds``), a stream's first token alone (``seconds`` ``None``,
+        ``first_token`` given: an answer, of unknown length) or a failure (both ``None``);
+        the caller holds the lock.
 
         A figure no clock gives (negative, NaN, infinite) is left out: once in an average it
         would stay there and make the ranking's order undefined.
@@ -350,12 +367,14 @@ class DeploymentStatsTracker:
         if seconds is not None and not 0.0 <= seconds < math.inf:
             return
         if first_token is not None and not 0.0 <= first_token < math.inf:
+            if seconds is None:
+                return  # a first token alone, and not a figure: nothing was observed
             first_token = None
         now = self._clock()
         a = self._alpha
         # _stale() inlined: this runs once per attempt, under the lock
         limit = math.inf if self._stale_after is None else self._stale_after
-        failed = 0.0 if seconds is not None else 1.0
+        failed = 0.0 if seconds is not None or first_token is not None else 1.0
         old = self._seen.get(alias)
         if old is not None and now - old.at > limit:
             old = None  # a deployment that recovered must not carry its old figures
@@ -370,19 +389,19 @@ class DeploymentStatsTracker:
             failing = old.failing + a * (failed - old.failing)
         if seconds is not None:
             latency = seconds if latency is None else latency + a * (seconds - latency)
-            if first_token is not None:  # a stream: ranked by its first token
-                if first is None or now - first_at > limit:
-                    first = first_token
-                else:
-                    first += a * (first_token - first)
-                first_at = now
+        if first_token is not None:  # a stream: ranked by its first token
+            if first is None or now - first_at > limit:
+                first = first_token
             else:
-                tokens = self._typical(output_tokens)
-                if answer is None or now - answer_at > limit:
-                    answer = AnswerFit.first(seconds, tokens)
-                else:
-                    answer = answer.fold(seconds, tokens, a)
-                answer_at = now
+                first += a * (first_token - first)
+            first_at = now
+        elif seconds is not None:
+            tokens = self._typical(output_tokens)
+            if answer is None or now - answer_at > limit:
+                answer = AnswerFit.first(seconds, tokens)
+            else:
+                answer = answer.fold(seconds, tokens, a)
+            answer_at = now
         self._seen[alias] = _Seen(latency, failing, now, first, first_at, answer, answer_at)
         if len(self._seen) > self._prune_at:
             self._prune(now)
