@@ -10,9 +10,10 @@ Exit status, the same for every sub-command:
   or standard output closed or gone (``policyroute receipts report big.jsonl | head -1``).
 - 2: usage error: unknown command or flag, a bad ``--format``/``--by`` value, an input file
   that does not exist (or is a device), a folder given to ``validate`` that holds no policy
-  file. ``validate``, ``test`` and ``receipts report`` still check every other path first and
-  report each such one in its place, so one stale name in a pre-commit hook's list hides
-  nothing; the status 2 then says a path was wrong.
+  file or to ``test`` that holds no tests file. ``validate``, ``test`` and ``receipts
+  report`` still check every other path first and report each such one in its place, so one
+  stale name in a pre-commit hook's list hides nothing; the status 2 then says a path was
+  wrong.
 - 70: an internal error: a bug in policyroute, not a problem with the input. One line on
   stderr; ``POLICYROUTE_TRACEBACK=1`` shows the traceback.
 - 130: interrupted (Ctrl-C).

@@ -70,20 +70,35 @@ def render_results(results: Sequence[SuiteResult], style: Style) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run the tests files in ``args.paths``; exit 1 if any case fails or any file is broken.
 
-    A path that does not exist (or is a device) is a usage error, exit 2, but only once every
-    other tests file has run: it is reported in its place, as a file with errors.
+    A path that does not exist (or is a device), or a folder with no tests file, is a usage
+    error, exit 2, but only once every other tests file has run: it is reported in its place,
+    as a file with errors. What a folder holds that cannot be read (a broken link, a pipe) is
+    a file with errors in its place, as ``validate`` reports it. Given nothing but folders
+    with no tests file, only the usage error is printed.
     """
 
-    from policyroute.policytest import SuiteResult, find_tests_files, run_tests_file
+    from policyroute.policytest import (
+        NO_TESTS_FILES,
+        SuiteResult,
+        locate_tests_files,
+        run_tests_file,
+    )
 
-    files = find_tests_files(args.paths)
-    if not files:
-        return usage_error("test", f"no *.tests.yaml files found in {', '.join(args.paths)}")
+    located = locate_tests_files(args.paths)
+    if all(why == NO_TESTS_FILES for _, why in located):
+        named = ", ".join(dict.fromkeys(args.paths))
+        return usage_error("test", f"no *.tests.yaml files found in {named}")
     results: list[SuiteResult] = []
     missing: list[str] = []
     unreadable: list[str] = []
-    for path in files:
-        if not path.exists():
+    empty: list[str] = []
+    for path, why in located:
+        if why == NO_TESTS_FILES:
+            empty.append(str(path))
+            problem = f"{path}: {why}"
+        elif why is not None:
+            problem = f"{path}: {why}"
+        elif not path.exists():
             missing.append(str(path))
             problem = f"{path}: no such file or directory"
         elif devices([str(path)]):
@@ -98,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         usage_error("test", f"no such file or directory: {', '.join(missing)}")
     if unreadable:
         usage_error("test", f"not a file: {', '.join(unreadable)}")
-    if missing or unreadable:
+    if empty:
+        usage_error("test", f"no *.tests.yaml files found in {', '.join(empty)}")
+    if missing or unreadable or empty:
         return USAGE_ERROR
     return 0 if all(s.ok for s in results) else 1

@@ -61,9 +61,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPECT_KEYS",
+    "NO_TESTS_FILES",
     "CaseResult",
     "SuiteResult",
     "find_tests_files",
+    "locate_tests_files",
     "run_policy_tests",
     "run_tests_file",
 ]
@@ -74,22 +76,49 @@ _FILE_KEYS = frozenset({"policy", "cases", "description"})
 # --------------------------------------------------------------------------- discovery
 
 
-def find_tests_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Tests files named by ``paths``: files as given, folders searched for ``*.tests.yaml``.
+NO_TESTS_FILES = (
+    "no tests files in this folder (tests files end in .tests.yaml or _tests.yaml; hidden"
+    " folders, virtual environments and node_modules are not searched)"
+)
+"""The problem :func:`locate_tests_files` gives a folder that holds no tests file."""
 
-    Folders are searched as ``policyroute validate`` searches them (hidden folders, virtual
-    environments, ``node_modules`` and ``__pycache__`` skipped), for ``*.tests.yaml``,
-    ``*_tests.yaml`` and their ``.yml`` forms in any case. Missing paths are returned as given,
-    so running them reports the problem.
+
+def locate_tests_files(
+    paths: Sequence[str | os.PathLike[str]],
+) -> list[tuple[Path, str | None]]:
+    """Tests files named by ``paths``, each with why it cannot be run (``None`` when it can).
+
+    Files are taken as given (a path that does not exist too, so running it reports the
+    problem). Folders are searched as ``policyroute validate`` searches them (hidden folders,
+    virtual environments, ``node_modules`` and ``__pycache__`` skipped), for ``*.tests.yaml``,
+    ``*_tests.yaml`` and their ``.yml`` forms in any case; what a folder holds that cannot be
+    read is named with its reason instead of read (a broken link, a link loop, a pipe that
+    would block the run, a sub-folder that cannot be listed), and a folder with no tests file
+    is itself returned, with :data:`NO_TESTS_FILES`. A file named twice is returned once.
     """
-    found: list[Path] = []
+    found: dict[Path, str | None] = {}
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            found.append(path)
+            found.setdefault(path, None)
             continue
-        found.extend(file for file, _ in folder_files(path, is_tests_name))
-    return list(dict.fromkeys(found))
+        files = folder_files(path, is_tests_name)
+        if not files:
+            found.setdefault(path, NO_TESTS_FILES)
+        for file, why in files:
+            if why is not None:
+                message, hint = why
+                message = message.replace("the policy file", "the tests file")
+                found.setdefault(file, f"{message} ({hint})" if hint else message)
+            else:
+                found.setdefault(file, None)
+    return list(found.items())
+
+
+def find_tests_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The tests files named by ``paths`` (see :func:`locate_tests_files`), without the
+    folders that hold none."""
+    return [path for path, why in locate_tests_files(paths) if why != NO_TESTS_FILES]
 
 
 # --------------------------------------------------------------------------- running
@@ -322,5 +351,11 @@ def run_tests_file(
 def run_policy_tests(
     paths: Sequence[str | os.PathLike[str]], *, token_counter: TokenCounter | None = None
 ) -> list[SuiteResult]:
-    """Run the tests files named by ``paths`` (files, or folders of ``*.tests.yaml``)."""
-    return [run_tests_file(p, token_counter=token_counter) for p in find_tests_files(paths)]
+    """Run the tests files named by ``paths`` (files, or folders of ``*.tests.yaml``); what
+    cannot be run is a result with its problem (see :func:`locate_tests_files`)."""
+    return [
+        run_tests_file(path, token_counter=token_counter)
+        if why is None
+        else SuiteResult(str(path), None, (), (f"{path}: {why}",))
+        for path, why in locate_tests_files(paths)
+    ]
