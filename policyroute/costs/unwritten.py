@@ -56,6 +56,10 @@ class UnwrittenReceipts(collections.deque[Record]):
     def __init__(self, records: Iterable[Record] = (), maxlen: int | None = UNWRITTEN_MAX):
         super().__init__(records, maxlen)
         self._refused: dict[int, list[ReceiptSink]] = {}
+        # The receipts a resend under way is writing, by id: another resend at the same time
+        # (a timer's and a shutdown hook's, two tasks) leaves them to it instead of writing
+        # them a second time to the same sinks.
+        self._sending: dict[int, Record] = {}
         # Free in a child made by fork(), whichever thread of the parent held it.
         self._lock = ForkSafeLock()
 
@@ -83,31 +87,42 @@ class UnwrittenReceipts(collections.deque[Record]):
         """Write each kept receipt again to the sinks that refused it; return how many are
         now written everywhere (and no longer kept). A sink that still refuses keeps its
         receipts here, logged at WARNING. ``sinks`` stands in for the refusing sinks of a
-        receipt added by other means than :meth:`keep`."""
+        receipt added by other means than :meth:`keep`.
+
+        Receipts that another resend running at the same time is writing are left to it (and
+        counted by it)."""
         written = 0
-        for record, targets in self._pending(sinks):
-            still: list[ReceiptSink] = []
-            for sink in targets:
-                try:
-                    sink.write(record)
-                except Exception as exc:  # ReceiptError, or a third-party sink's own error
-                    still.extend(refusing_sinks(sink, exc))
-                    _still_refused(record, sink, exc)
-            written += self._done(record, still)
+        pending = self._pending(sinks)
+        try:
+            for record, targets in pending:
+                still: list[ReceiptSink] = []
+                for sink in targets:
+                    try:
+                        sink.write(record)
+                    except Exception as exc:  # ReceiptError, or a third-party sink's own error
+                        still.extend(refusing_sinks(sink, exc))
+                        _still_refused(record, sink, exc)
+                written += self._done(record, still)
+        finally:
+            self._release(pending)
         return written
 
     async def aresend(self, sinks: Sequence[ReceiptSink]) -> int:
         """:meth:`resend` from async code (blocking sinks write in a worker thread)."""
         written = 0
-        for record, targets in self._pending(sinks):
-            still: list[ReceiptSink] = []
-            for sink in targets:
-                try:
-                    await awrite_record(sink, record)
-                except Exception as exc:
-                    still.extend(refusing_sinks(sink, exc))
-                    _still_refused(record, sink, exc)
-            written += self._done(record, still)
+        pending = self._pending(sinks)
+        try:
+            for record, targets in pending:
+                still: list[ReceiptSink] = []
+                for sink in targets:
+                    try:
+                        await awrite_record(sink, record)
+                    except Exception as exc:
+                        still.extend(refusing_sinks(sink, exc))
+                        _still_refused(record, sink, exc)
+                written += self._done(record, still)
+        finally:
+            self._release(pending)
         return written
 
     def _pending(self, sinks: Sequence[ReceiptSink]) -> list[tuple[Record, list[ReceiptSink]]]:
@@ -115,7 +130,21 @@ class UnwrittenReceipts(collections.deque[Record]):
             present = {id(record) for record in self}
             for stale in [key for key in self._refused if key not in present]:
                 del self._refused[stale]  # dropped or removed by other means
-            return [(r, list(self._refused.get(id(r)) or sinks)) for r in self]
+            pending = [
+                (r, list(self._refused.get(id(r)) or sinks))
+                for r in self
+                if self._sending.get(id(r)) is not r
+            ]
+            for record, _ in pending:
+                self._sending[id(record)] = record
+            return pending
+
+    def _release(self, pending: list[tuple[Record, list[ReceiptSink]]]) -> None:
+        """Let other resends write ``pending`` again (what of it is still kept)."""
+        with self._lock:
+            for record, _ in pending:
+                if self._sending.get(id(record)) is record:
+                    del self._sending[id(record)]
 
     def _done(self, record: Record, still: list[ReceiptSink]) -> int:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,69 @@ def test_a_receipt_kept_again_after_a_clear_is_resent_to_its_new_refuser_only() 
     assert kept.resend([a, b]) == 1
     assert first.taken == []  # before: written to `a` too, which had not refused it this time
     assert second.taken == [record]
+
+
+class _HeldFirst:
+    """A sink body whose first write waits for ``release``; records what it took."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.taken: list[Mapping[str, Any]] = []
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            assert self.release.wait(20), "never released"
+        self.taken.append(record)
+
+
+def test_two_resends_at_once_write_each_receipt_once() -> None:
+    body = _HeldFirst()
+    sink = CallableSink(body)
+    kept = UnwrittenReceipts()
+    for n in range(3):
+        kept.keep({"kind": "call", "n": n}, sink)
+    counts: list[int] = []
+    first = threading.Thread(target=lambda: counts.append(kept.resend([sink])))
+    first.start()
+    assert body.entered.wait(20)
+
+    try:
+        second = kept.resend([sink])
+    finally:
+        body.release.set()
+        first.join(20)
+
+    assert second == 0  # every receipt was being written by the first resend
+    assert counts == [3]
+    assert [r["n"] for r in body.taken] == [0, 1, 2]  # before: 1 and 2 twice, 0 twice
+    assert not kept
+
+
+def test_two_async_resends_at_once_write_each_receipt_once() -> None:
+    taken: list[int] = []
+
+    async def main() -> list[int]:
+        entered, release = asyncio.Event(), asyncio.Event()
+
+        async def held_first(record: Mapping[str, Any]) -> None:
+            if not entered.is_set():
+                entered.set()
+                await release.wait()
+            taken.append(record["n"])
+
+        sink = CallableSink(held_first)
+        kept = UnwrittenReceipts()
+        for n in range(3):
+            kept.keep({"kind": "call", "n": n}, sink)
+        first = asyncio.ensure_future(kept.aresend([sink]))
+        await entered.wait()
+        try:
+            second = await kept.aresend([sink])
+        finally:
+            release.set()
+        return [await first, second, len(kept)]
+
+    assert asyncio.run(main()) == [3, 0, 0]
+    assert taken == [0, 1, 2]
