@@ -277,10 +277,18 @@ def _unique_names(cases: tuple[CaseResult, ...]) -> tuple[CaseResult, ...]:
 
 
 def _load_tests_doc(path: Path) -> tuple[LoadedDocument | None, list[str]]:
-    from policyroute.policy.load import load_yaml, not_utf8
+    from policyroute._files import read_at_most
+    from policyroute.policy.load import MAX_CHARS, load_yaml, not_utf8
+    from policyroute.policy.validate import MAX_FILE_BYTES
 
     try:
-        data = path.read_bytes()
+        # Bounded, as a policy is read: an endless pipe (`policyroute test <(yes)`) ends too.
+        data = read_at_most(path, MAX_FILE_BYTES)
+        if len(data) > MAX_FILE_BYTES:
+            return None, [
+                f"{path}: the tests file is more than {MAX_FILE_BYTES:,} bytes long; a tests"
+                f" file has at most {MAX_CHARS:,} characters (is this the right file?)"
+            ]
         text = data.decode("utf-8")
     except OSError as exc:
         return None, [f"{path}: cannot read tests file: {exc.strerror or exc}"]
