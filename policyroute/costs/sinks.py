@@ -106,8 +106,9 @@ class CallableSink:
     through :meth:`awrite`, and calls a plain function inline, or in a worker thread when
     ``blocking=True`` (set it for a callable that does I/O, so it does not hold up the event
     loop; up to 8 of its calls run at once, in threads of the sink's own, and more wait their
-    turn). Sync code runs a coroutine function to completion with :func:`asyncio.run`; from a
-    thread whose event loop is running it cannot, and says so with a :class:`ReceiptError`.
+    turn). Sync code runs a coroutine function to completion on an event loop of its own, as
+    :func:`asyncio.run` would but leaving the thread's current loop as it was; from a thread
+    whose event loop is running it cannot, and says so with a :class:`ReceiptError`.
 
     Example:
         >>> seen = []
@@ -235,7 +236,23 @@ def _run_to_completion(awaitable: Awaitable[object], fn: object) -> None:
     async def wait() -> None:
         await awaitable
 
-    asyncio.run(wait())
+    # A loop of its own, run as asyncio.run runs one but never made this thread's current
+    # loop: asyncio.run would leave the thread with none afterwards, so that code which had
+    # set one (asyncio.set_event_loop) would find asyncio.get_event_loop() raising.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(wait())
+    finally:
+        try:
+            left = asyncio.all_tasks(loop)
+            if left:  # tasks the callable started and left running
+                for task in left:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
 
 
 async def awrite_record(sink: ReceiptSink, record: Mapping[str, Any]) -> None:

@@ -86,6 +86,29 @@ def test_an_async_callable_receives_the_receipts_of_a_sync_call(
     assert not acct.unwritten
 
 
+def test_a_sync_call_with_an_async_callable_leaves_the_threads_event_loop_set(
+    tmp_path: Path, fake_a: FakeProvider
+) -> None:
+    collect = _AsyncCollector()
+    llm, acct = _llm(tmp_path, fake_a, CallableSink(collect))
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # as code that runs its own loop now and then does
+    try:
+        llm.invoke("hello")
+        for _ in llm.stream("hello"):
+            pass
+
+        # Before: the thread was left with no event loop, and this raised RuntimeError.
+        assert asyncio.get_event_loop() is loop
+        assert not loop.is_closed()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    assert [r["kind"] for r in collect.records] == ["attempt", "call"] * 2
+    assert loop not in collect.loops  # each receipt ran on a loop of its own
+    assert not acct.unwritten
+
+
 @pytest.mark.asyncio
 async def test_an_async_callable_written_synchronously_under_a_running_loop_says_why() -> None:
     sink = CallableSink(_AsyncCollector())
