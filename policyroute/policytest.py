@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from policyroute._environ import environment
 from policyroute.errors import PolicyValidationError, RequestError, RoutingError
+from policyroute.policy.hints import with_hints
 from policyroute.policy.validate import folder_files, is_tests_name
 from policyroute.policytest_.cases import (
     EXPECT_KEYS,
@@ -51,6 +52,7 @@ from policyroute.policytest_.cases import (
     check_case,
     plain,
     unknown_names,
+    value_kind,
 )
 from policyroute.policytest_.draws import SEEDS, weighted_groups
 
@@ -301,16 +303,36 @@ def _load_tests_doc(path: Path) -> tuple[LoadedDocument | None, list[str]]:
         return None, problems
     if not isinstance(data, Mapping):
         return None, [f"{path}: a tests file must be a mapping with 'policy' and 'cases'"]
-    unknown = sorted(str(k) for k in data if k not in _FILE_KEYS)
+    if "policyroute" in data and "cases" not in data:
+        # `policyroute test policies/` names the folder; `test p.yaml` names a policy.
+        return None, [
+            f"{path}: this is a policy, not a tests file (which has 'policy' and 'cases');"
+            " check a policy with policyroute validate, and test it from a tests file whose"
+            " 'policy' names it"
+        ]
+    unknown = [k for k in data if k not in _FILE_KEYS and not _is_extension(k)]
     if unknown:
         where = doc.locate((unknown[0],), key=True)
-        problems.append(f"{path}:{where.line}: unknown key(s) {', '.join(unknown)}")
-    if not isinstance(data.get("policy"), str) or not data["policy"]:
-        problems.append(f"{path}: 'policy' must name the policy file, relative to this file")
-    cases = data.get("cases")
-    if not isinstance(cases, list) or not cases:
-        problems.append(f"{path}: 'cases' must be a non-empty list")
+        named = with_hints(sorted(map(str, unknown)), _FILE_KEYS)
+        problems.append(
+            f"{path}:{where.line}: unknown key(s) {named}; a tests file has policy, cases and"
+            " description (and x-... keys, a place for YAML anchors)"
+        )
+    for key, wanted, kind in (
+        ("policy", "the policy file's path, relative to this file", str),
+        ("cases", "a non-empty list of cases", list),
+    ):
+        if key not in data:
+            problems.append(f"{path}: '{key}' is missing: give {wanted}")
+        elif not isinstance(data[key], kind) or not data[key]:
+            line = doc.locate((key,), key=True).line
+            problems.append(f"{path}:{line}: '{key}' must be {wanted}, got {value_kind(data[key])}")
     return (None, problems) if problems else (doc, [])
+
+
+def _is_extension(key: Any) -> bool:
+    """Whether ``key`` is an ``x-...`` key, passed over as in a policy (a place for anchors)."""
+    return isinstance(key, str) and key.startswith("x-")
 
 
 def run_tests_file(

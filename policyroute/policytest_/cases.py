@@ -45,6 +45,7 @@ __all__ = [
     "plain",
     "same",
     "unknown_names",
+    "value_kind",
 ]
 
 EXPECT_KEYS = ("route", "model", "candidates", "params", "budgets", "error")
@@ -227,14 +228,24 @@ def _names(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def _kind(value: Any) -> str:
+def value_kind(value: Any) -> str:
+    """What a YAML value is, said for a message: ``null``, ``a number``, ``an empty list``...
+
+    Example:
+        >>> value_kind(3), value_kind([]), value_kind("")
+        ('a number', 'an empty list', "''")
+    """
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, float)):
         return "a number"
-    return "a list" if isinstance(value, list) else "a mapping"
+    if isinstance(value, str):
+        return "a string" if value else "''"
+    if isinstance(value, list):
+        return "a list" if value else "an empty list"
+    return "a mapping"
 
 
 def check_case(raw: Any) -> str | None:
@@ -273,7 +284,7 @@ def check_case(raw: Any) -> str | None:
     # ever fail, as a diff that hides the mistake in the tests file.
     for key in ("route", "model"):
         if key in expect and not isinstance(expect[key], str):
-            return f"'expect.{key}' must be a {key} name, got {_kind(expect[key])}"
+            return f"'expect.{key}' must be a {key} name, got {value_kind(expect[key])}"
     if "candidates" in expect and not _names(expect["candidates"]):
         return "'expect.candidates' must be a list of model aliases"
     if "params" in expect and not isinstance(expect["params"], Mapping):
