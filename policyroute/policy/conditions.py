@@ -7,8 +7,9 @@ Semantics (policy language v1):
   ``nin`` (true) and ``exists: false``.
 - ``eq``/``ne``/``in``/``nin`` compare like JSON: ``true`` is not ``1``, ``[1]`` equals ``(1,)``.
 - ``in`` on a list fact (``tags``) holds when any element is in the list; ``nin`` when none is.
-- ``gt``/``gte``/``lt``/``lte`` compare numbers only; a string or a bool is never greater or
-  smaller than a number (false, not an exception).
+- ``gt``/``gte``/``lt``/``lte`` compare numbers only (any :class:`numbers.Real`, such as
+  numpy's, and ``Decimal``); a string or a bool is never greater or smaller than a number
+  (false, not an exception).
 - ``regex`` is :func:`re.search` (precompiled) on string facts only, over at most the first
   :data:`REGEX_TEXT_LIMIT` characters (``$`` then matches at the cut): Python's ``re`` cannot be
   interrupted, so a pattern whose time grows faster than the text (``\\s+y`` is quadratic) must
@@ -31,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -89,7 +91,9 @@ _ORDERING: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, _NUMBER) and not isinstance(value, bool)
+    # numbers.Real also takes the numbers of other libraries that register as such (numpy's
+    # int64, a pandas row's values) and fractions: ``eq`` and ``in`` already held for them.
+    return isinstance(value, (*_NUMBER, numbers.Real)) and not isinstance(value, bool)
 
 
 def json_eq(a: Any, b: Any) -> bool:
@@ -177,7 +181,9 @@ def _compare(op: str, operand: Any) -> ValueTest:
             return False
         try:
             return bool(compare(v, operand))
-        except ArithmeticError:  # a Decimal NaN signals InvalidOperation when ordered
+        # a Decimal NaN signals InvalidOperation when ordered; a Fraction and a Decimal do
+        # not compare at all
+        except (ArithmeticError, TypeError):
             return False
 
     return test
