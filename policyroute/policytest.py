@@ -335,6 +335,22 @@ def _is_extension(key: Any) -> bool:
     return isinstance(key, str) and key.startswith("x-")
 
 
+def _policy_path_hint(written: str, tests_path: Path) -> str:
+    """What a ``policy`` path that names no file was likely meant to say, or ``""``: it is read
+    relative to the tests file, not the current directory, and as written (no ``~``, no
+    ``${...}``)."""
+    if written.startswith("~") or "$" in written:
+        return " (the path is read as written: ~ and ${...} are not expanded)"
+    meant = Path(written)
+    if meant.is_absolute() or not meant.is_file():
+        return ""
+    relative = Path(os.path.relpath(meant.resolve(), tests_path.parent.resolve())).as_posix()
+    return (
+        f" (the path is relative to the tests file, not the current directory: write"
+        f" 'policy: {relative}')"
+    )
+
+
 def run_tests_file(
     path: str | os.PathLike[str], *, token_counter: TokenCounter | None = None
 ) -> SuiteResult:
@@ -353,11 +369,12 @@ def run_tests_file(
     if not policy_path.is_file():
         line = doc.locate(("policy",)).line
         why = "'policy' names a directory" if policy_path.is_dir() else "policy file not found"
+        hint = _policy_path_hint(str(doc.data["policy"]), tests_path)
         return SuiteResult(
             str(tests_path),
             str(policy_path),
             (),
-            (f"{tests_path}:{line}: {why}: {policy_path}",),
+            (f"{tests_path}:{line}: {why}: {policy_path}{hint}",),
         )
     policies = _Policies(policy_path)
     try:

@@ -181,8 +181,8 @@ def _compare(op: str, operand: Any) -> ValueTest:
             return False
         try:
             return bool(compare(v, operand))
-        # a Decimal NaN signals InvalidOperation when ordered; a Fraction and a Decimal do
-        # not compare at all
+        # a Decimal NaN signals InvalidOperation when ordered; another library's number
+        # may refuse to be compared with a Decimal operand
         except (ArithmeticError, TypeError):
             return False
 

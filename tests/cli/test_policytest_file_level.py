@@ -119,3 +119,40 @@ def test_x_keys_hold_anchors_as_in_a_policy(
     )
     assert main(["test", str(tests)]) == 0
     assert capsys.readouterr().out.rstrip().endswith("2 passed, 0 failed")
+
+
+def test_a_policy_path_written_from_the_current_directory_is_said_to_be_relative(
+    policy_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(policy_path.parent)
+    (policy_path.parent / "tests").mkdir()
+    tests = Path("tests", "p.tests.yaml")
+    tests.write_text(
+        "policy: policy.yaml\ncases: [{name: a, request: {}, expect: {route: default}}]\n",
+        encoding="utf-8",
+    )
+    assert _run(tests, capsys) == (
+        1,
+        [
+            f"{tests}:1: policy file not found: {Path('tests', 'policy.yaml')} (the path is"
+            " relative to the tests file, not the current directory: write"
+            " 'policy: ../policy.yaml')"
+        ],
+    )
+
+
+@pytest.mark.parametrize("written", ["~/policy.yaml", "${HOME}/policy.yaml"])
+def test_a_policy_path_is_not_expanded(
+    policy_path: Path, capsys: pytest.CaptureFixture[str], written: str
+) -> None:
+    tests = policy_path.with_name("p.tests.yaml")
+    tests.write_text(
+        f"policy: '{written}'\ncases: [{{name: a, request: {{}}, expect: {{route: default}}}}]\n",
+        encoding="utf-8",
+    )
+    code, problems = _run(tests, capsys)
+    assert code == 1
+    assert problems == [
+        f"{tests}:1: policy file not found: {tests.parent / written} (the path is read as"
+        " written: ~ and ${...} are not expanded)"
+    ]
