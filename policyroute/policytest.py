@@ -368,8 +368,15 @@ def run_tests_file(
     policy_path = tests_path.parent / str(doc.data["policy"])
     if not policy_path.is_file():
         line = doc.locate(("policy",)).line
-        why = "'policy' names a directory" if policy_path.is_dir() else "policy file not found"
-        hint = _policy_path_hint(str(doc.data["policy"]), tests_path)
+        if policy_path.is_dir():
+            why, hint = "'policy' names a directory", ""
+        elif policy_path.exists():  # a pipe or a device: never read, as in a folder
+            why, hint = "'policy' names a pipe or device, not a policy file", ""
+        else:
+            why, hint = (
+                "policy file not found",
+                _policy_path_hint(str(doc.data["policy"]), tests_path),
+            )
         return SuiteResult(
             str(tests_path),
             str(policy_path),

@@ -156,3 +156,24 @@ def test_a_policy_path_is_not_expanded(
         f"{tests}:1: policy file not found: {tests.parent / written} (the path is read as"
         " written: ~ and ${...} are not expanded)"
     ]
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device"])
+def test_a_policy_path_that_is_not_a_file_is_not_called_missing(
+    policy_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    target = policy_path.with_name("pipe.yaml")
+    if kind == "pipe":
+        os.mkfifo(target)
+    else:
+        target = Path("/dev/null")
+    tests = policy_path.with_name("p.tests.yaml")
+    tests.write_text(
+        f"policy: {target.name if kind == 'pipe' else target}\n"
+        "cases: [{name: a, request: {}, expect: {route: default}}]\n",
+        encoding="utf-8",
+    )
+    assert _run(tests, capsys) == (
+        1,
+        [f"{tests}:1: 'policy' names a pipe or device, not a policy file: {target}"],
+    )
