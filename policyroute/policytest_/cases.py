@@ -274,6 +274,9 @@ def check_case(raw: Any) -> str | None:
         return f"unknown expect key(s) {named}; expected some of {', '.join(EXPECT_KEYS)}"
     if "error" in expect and len(expect) > 1:
         return "'expect.error' cannot be combined with other expectations"
+    if "error" in expect and not isinstance(expect["error"], str):
+        # Checked before the name is looked up: a list or mapping cannot be (unhashable).
+        return f"'expect.error' must be an error class name, got {value_kind(expect['error'])}"
     if "error" in expect and expect["error"] not in _ROUTING_ERRORS:
         # A misspelt name would otherwise only ever show up as a failed comparison.
         return (

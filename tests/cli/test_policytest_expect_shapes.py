@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from policyroute.cli import main
 from policyroute.policytest import run_tests_file
 
 POLICY = """policyroute: 1
@@ -28,6 +29,13 @@ routes:
         ("{model: {a: 1}}", "'expect.model' must be a model name, got a mapping"),
         ("{candidates: [mini, [x]]}", "'expect.candidates' must be a list of model aliases"),
         ("{budgets: [1]}", "'expect.budgets' must be a list of budget names"),
+        # a list or mapping was looked up among the error names: an internal error, exit 70
+        ("{error: [NoCandidateError]}", "'expect.error' must be an error class name, got a list"),
+        (
+            "{error: {type: RoutingError}}",
+            "'expect.error' must be an error class name, got a mapping",
+        ),
+        ("{error: null}", "'expect.error' must be an error class name, got null"),
     ],
 )
 def test_an_expectation_of_the_wrong_shape_is_an_error(
@@ -42,6 +50,7 @@ def test_an_expectation_of_the_wrong_shape_is_an_error(
     (case,) = run_tests_file(tests).cases
     assert case.error == message
     assert not case.passed
+    assert main(["test", str(tests)]) == 1
 
 
 def test_well_formed_expectations_still_pass(tmp_path: Path) -> None:
