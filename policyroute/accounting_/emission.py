@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from policyroute.costs.sinks import ReceiptSink, awrite_each
+from policyroute.costs.sinks import ReceiptSink, awrite_each, failure_text
 from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
 from policyroute.errors import ReceiptError
 
@@ -45,7 +45,11 @@ class ReceiptEmitting:
             record.get("request_id"),
             record.get("kind"),
             describe_sink(sink),
-            exc,
+            failure_text(exc),
+            # A third-party sink's own error is a bug in it: where it was raised helps.
+            exc_info=exc
+            if isinstance(exc, Exception) and not isinstance(exc, ReceiptError)
+            else None,
             extra={"policyroute_receipt": record, "policyroute_sink": sink},
         )
         self.unwritten.keep(record, sink, exc)

@@ -48,6 +48,7 @@ __all__ = [
     "awrite_record",
     "callable_name",
     "encode_record",
+    "failure_text",
     "refusing_sinks",
 ]
 
@@ -350,20 +351,26 @@ def _write_batch(sink: ReceiptSink, batch: Sequence[Mapping[str, Any]]) -> list[
         try:
             write_many(batch)
         except Exception as exc:
-            return [_failure_text(exc)]
+            return [failure_text(exc)]
         return []
     failures: list[str] = []
     for record in batch:
         try:
             sink.write(record)
         except Exception as exc:
-            failures.append(_failure_text(exc))
+            failures.append(failure_text(exc))
     return failures
 
 
-def _failure_text(error: BaseException) -> str:
-    """How a sink's failure reads in a :class:`SinksRefusedError`: a ``ReceiptError``'s
-    message, or a third-party sink's own error with its type (a bug, not a refusal)."""
+def failure_text(error: BaseException) -> str:
+    """How a sink's failure reads in a :class:`SinksRefusedError` and in the accounting's log:
+    a ``ReceiptError``'s message, or a third-party sink's own error with its type (a bug, not a
+    refusal), which its message alone may not make clear.
+
+    Example:
+        >>> failure_text(ReceiptError("disk full")), failure_text(KeyError("kind"))
+        ('disk full', "KeyError: 'kind'")
+    """
     if isinstance(error, ReceiptError):
         return str(error)
     return f"{type(error).__name__}: {error}"
@@ -413,7 +420,7 @@ class MultiSink:
         for sink, outcome in zip(self.sinks, outcomes, strict=True):
             if outcome is None:
                 continue
-            failures.append(f"{type(sink).__name__}: {_failure_text(outcome)}")
+            failures.append(f"{type(sink).__name__}: {failure_text(outcome)}")
             refused.extend(refusing_sinks(sink, outcome))
             if cause is None and not isinstance(outcome, ReceiptError):
                 cause = outcome  # a bug in a sink: its traceback is kept

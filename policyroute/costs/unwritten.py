@@ -33,7 +33,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from policyroute._fork import ForkSafeLock
-from policyroute.costs.sinks import ReceiptSink, awrite_record, callable_name, refusing_sinks
+from policyroute.costs.sinks import (
+    ReceiptSink,
+    awrite_record,
+    callable_name,
+    failure_text,
+    refusing_sinks,
+)
 
 __all__ = ["UNWRITTEN_MAX", "UnwrittenReceipts", "describe_sink"]
 
@@ -182,5 +188,5 @@ def _still_refused(record: Record, sink: ReceiptSink, exc: BaseException) -> Non
         record.get("request_id"),
         record.get("kind"),
         describe_sink(sink),
-        exc,
+        failure_text(exc),
     )

@@ -135,6 +135,38 @@ def test_a_raising_callable_is_reported_and_the_answer_kept(
     assert all("refuse" in m and "collector down" in m for m in messages)
 
 
+class _BuggySink:
+    """A user's own sink class (not a CallableSink) with a bug: a KeyError on every write."""
+
+    blocking = False
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        {}[record["kind"]]
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("how", ["invoke", "ainvoke"])
+def test_a_sink_objects_own_error_is_logged_with_its_type_and_traceback(
+    tmp_path: Path, fake_a: FakeProvider, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    llm, acct = _llm(tmp_path, fake_a, _BuggySink())
+
+    with caplog.at_level(logging.ERROR, logger="policyroute.accounting"):
+        answer = llm.invoke("hello") if how == "invoke" else asyncio.run(llm.ainvoke("hello"))
+
+    assert answer.content == "hi"
+    assert [r["kind"] for r in acct.unwritten] == ["attempt", "call"]
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    # Before: "not written to _BuggySink: 'attempt'", which does not say what went wrong.
+    assert [r.getMessage().split(": ", 1)[1] for r in errors] == [
+        "KeyError: 'attempt' (kept in PolicyAccounting.unwritten)",
+        "KeyError: 'call' (kept in PolicyAccounting.unwritten)",
+    ]
+    assert all(r.exc_info is not None and r.exc_info[0] is KeyError for r in errors)
+
+
 class _SlowAsyncSink:
     """An async callable that takes a while; ``started`` is set when a write begins."""
 
