@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -145,6 +146,15 @@ class OwnedStream(AsyncGenerator[_T, None]):
 # versions); they describe the model, not the call, so routing never sees them.
 _INTERNAL_PREFIXES = ("ls_", "lc_")
 
+# Tags LangChain and LangGraph give a run for its place in a chain (a sequence's step, a
+# parallel map's key, a branch or condition taken, a graph's step): they say where the model
+# sits, not what the call is. Seen by routing, ``prompt | llm`` had the tag ``seq:step:2``
+# that ``llm.invoke`` lacks, and ``tags: {exists: false}`` no longer held for it.
+_PLACE_TAG = re.compile(
+    r"(?:seq:step|graph:step|condition):[0-9]+|branch:(?:[0-9]+|default)|map:key:.*",
+    re.DOTALL,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class CallFacts:
@@ -159,13 +169,24 @@ def _public(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if not k.startswith(_INTERNAL_PREFIXES)}
 
 
+def _call_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    """``tags`` without those LangChain gives a run for its place in a chain.
+
+    Example:
+        >>> _call_tags(["beta", "seq:step:2", "map:key:answer"])
+        ('beta',)
+    """
+    place = _PLACE_TAG.fullmatch
+    return tuple(tag for tag in tags if not (isinstance(tag, str) and place(tag)))
+
+
 def facts_from_run_manager(
     run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun,
 ) -> CallFacts:
     """The facts of the run ``run_manager`` manages."""
     return CallFacts(
         metadata=_public(run_manager.metadata),
-        tags=tuple(run_manager.tags),
+        tags=_call_tags(run_manager.tags) if run_manager.tags else (),
         run_id=str(run_manager.run_id),
     )
 
@@ -206,7 +227,7 @@ def facts_from_config(
     run_id = config.get("run_id")
     return CallFacts(
         metadata=_public(metadata) if metadata else metadata,
-        tags=tuple(tags),
+        tags=_call_tags(tags) if tags else (),
         run_id=str(run_id) if run_id else None,
     )
 
