@@ -13,24 +13,46 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from policyroute.cli_output import Style, not_a_file, usage_error
 from policyroute.errors import RequestError
+
+if TYPE_CHECKING:
+    from policyroute.policy.load import LoadedDocument
 
 __all__ = ["read_request_text", "run"]
 
 
 def read_request_text(text: str, name: str) -> Any:
     """Parse a request document; a YAML problem raises :class:`RequestError` with its place."""
+    return _read_request(text, name).data
+
+
+def _read_request(text: str, name: str) -> LoadedDocument:
     from policyroute.policy.load import load_yaml
 
     doc = load_yaml(text, file=name, what="request")
     errors = [d for d in doc.diagnostics if d.severity == "error"]
     if errors:
         raise RequestError("cannot read the request: " + "; ".join(d.format() for d in errors))
-    return doc.data
+    return doc
+
+
+def _place(doc: LoadedDocument, exc: RequestError) -> str:
+    """``:line:col`` of the field ``exc`` names in the request document, or ``""``."""
+    from policyroute.request_place import request_error_path
+
+    if not isinstance(doc.data, Mapping):
+        return ""
+    found = request_error_path(str(exc), doc.data)
+    if found is None:
+        return ""
+    path, key = found
+    where = doc.locate(path, key=key)
+    return f":{where.line}:{where.column}"
 
 
 def _text_only(stream: Any) -> bool:
@@ -94,12 +116,12 @@ def run(args: argparse.Namespace) -> int:
             data = _read_bounded(fh, name)
 
     policy = load_policy(args.policy)
-    request = read_request_text(_decode(data, name), name)
+    doc = _read_request(_decode(data, name), name)
     try:
-        explanation = explain(policy, request)
+        explanation = explain(policy, doc.data)
     except RequestError as exc:
-        # Request checks name the field (a JSON path); the file makes the place complete.
-        raise RequestError(f"{name}: {exc}") from None
+        # Request checks name the field (a JSON path); the file and line make the place.
+        raise RequestError(f"{name}{_place(doc, exc)}: {exc}") from None
     if args.format == "json":
         print(json.dumps(explanation.as_dict(), indent=2, default=str))
     else:

@@ -55,6 +55,7 @@ from policyroute.policytest_.cases import (
     value_kind,
 )
 from policyroute.policytest_.draws import SEEDS, weighted_groups
+from policyroute.request_place import request_error_path
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
@@ -252,7 +253,14 @@ def _run_case(
                 return CaseResult(doc.file, line, name, expected, {}, error=problem)
             actual, problem = _actual(policies, policy, raw["request"], expected, token_counter)
     except RequestError as exc:
-        return CaseResult(doc.file, line, name, expected, {}, error=f"bad request: {exc}")
+        # The case's line heads the failure; the field's own line says where in the request.
+        field = request_error_path(str(exc), raw["request"])
+        at = ""
+        if field is not None:
+            path, key = field
+            at = f" at line {doc.locate(('cases', index, 'request', *path), key=key).line}"
+        problem = f"bad request{at}: {exc}"
+        return CaseResult(doc.file, line, name, expected, {}, error=problem)
     except PolicyValidationError as exc:
         if not env:
             raise

@@ -86,25 +86,32 @@ def test_explain_a_malformed_request_field_names_the_file_and_path(
     request = tmp_path / "req.json"
     request.write_text('{"messages": 42}', encoding="utf-8")
     assert main(["explain", str(policy_path), "--request", str(request)]) == 1
-    assert f"{request}: request field 'messages' must be a list" in _err(capsys)
+    assert f"{request}:1:14: request field 'messages' must be a list" in _err(capsys)
 
 
 @pytest.mark.parametrize(
-    "request_text",
+    ("request_text", "place"),
     [
-        '{"messages": "hi", "max_tokens": "lots"}',
-        '{"messages": "hi", "params": {"max_tokens": -5}}',
+        ('{"messages": "hi", "max_tokens": "lots"}', ":1:34"),
+        ('{"messages": "hi", "params": {"max_tokens": -5}}', ":1:45"),
     ],
 )
 def test_explain_a_max_tokens_that_is_not_a_count_is_an_error_not_ignored(
-    policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], request_text: str
+    policy_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request_text: str,
+    place: str,
 ) -> None:
     request = tmp_path / "req.json"
     request.write_text(request_text, encoding="utf-8")
     assert main(["explain", str(policy_path), "--request", str(request)]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert f"{request}: request parameter 'max_tokens' must be a whole number of at least 1" in err
+    assert (
+        f"{request}{place}: request parameter 'max_tokens' must be a whole number of at least 1"
+        in err
+    )
 
 
 # --------------------------------------------------------------------------- test

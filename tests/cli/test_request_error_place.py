@@ -1,0 +1,79 @@
+"""A malformed request read from a file is pointed at by line: ``explain --request`` says
+``req.yaml:LINE:COL``, a policy test says ``bad request at line N``, beside the field path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policyroute.cli import main
+from policyroute.policytest import run_tests_file
+from policyroute.request_place import request_error_path
+
+
+@pytest.mark.parametrize(
+    ("request_text", "place", "message"),
+    [
+        ("# a request\nmessages: hi\ntags: beta\n", "3:7", "request field 'tags' must be"),
+        (
+            "messages:\n  - {role: user, content: hi}\n  - role: robot\n    content: hi\n",
+            "3:11",
+            "request field 'messages[1].role' is 'robot'",
+        ),
+        (
+            "messages:\n  - role: user\n    content:\n      - {type: text, text: 5}\n",
+            "4:28",
+            "request field 'messages[0].content[0].text' must be a string",
+        ),
+        ("messages: hi\nmetdata: {task: code}\n", "2:1", "unknown request field(s) 'metdata'"),
+        ("messages: hi\nn: 0\n", "2:4", "request parameter 'n' must be a whole number"),
+        ("messages: hi\nparams:\n  n: 0\n", "3:6", "request parameter 'n' must be a whole"),
+    ],
+)
+def test_explain_names_the_line_of_the_field(
+    policy_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request_text: str,
+    place: str,
+    message: str,
+) -> None:
+    request = tmp_path / "req.yaml"
+    request.write_text(request_text, encoding="utf-8")
+
+    assert main(["explain", str(policy_path), "--request", str(request)]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"policyroute explain: error: {request}:{place}: {message}")
+
+
+def test_a_policy_test_names_the_line_of_the_field(policy_path: Path) -> None:
+    tests = policy_path.with_name("p.tests.yaml")
+    tests.write_text(
+        "policy: policy.yaml\n"
+        "cases:\n"
+        "  - name: tags as one word\n"
+        "    request:\n"
+        "      messages: hi\n"
+        "      tags: beta\n"
+        "    expect: {route: default}\n"
+        "  - name: a misspelt field\n"
+        "    request: {messages: hi, metdata: {}}\n"
+        "    expect: {route: default}\n",
+        encoding="utf-8",
+    )
+
+    first, second = run_tests_file(tests).cases
+
+    assert (first.line, second.line) == (3, 8)  # the case, as before
+    assert (first.error or "").startswith(
+        "bad request at line 6: request field 'tags' must be a list of strings"
+    )
+    assert (second.error or "").startswith(
+        "bad request at line 9: unknown request field(s) 'metdata' (did you mean 'metadata'?)"
+    )
+
+
+def test_a_message_that_names_no_field_has_no_place() -> None:
+    assert request_error_path("a request must be a mapping, got list", {}) is None
