@@ -97,25 +97,35 @@ def locate_tests_files(
     ``*_tests.yaml`` and their ``.yml`` forms in any case; what a folder holds that cannot be
     read is named with its reason instead of read (a broken link, a link loop, a pipe that
     would block the run, a sub-folder that cannot be listed), and a folder with no tests file
-    is itself returned, with :data:`NO_TESTS_FILES`. A file named twice is returned once.
+    is itself returned, with :data:`NO_TESTS_FILES`. A file named twice (another spelling,
+    a link, inside a folder also given) is returned once, as first named.
     """
-    found: dict[Path, str | None] = {}
+    found: list[tuple[Path, str | None]] = []
+    seen: set[str] = set()
+
+    def add(path: Path, why: str | None) -> None:
+        # By real path, as validate counts files: its cases would run and count twice.
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            found.append((path, why))
+
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            found.setdefault(path, None)
+            add(path, None)
             continue
         files = folder_files(path, is_tests_name)
         if not files:
-            found.setdefault(path, NO_TESTS_FILES)
+            add(path, NO_TESTS_FILES)
         for file, why in files:
             if why is not None:
                 message, hint = why
                 message = message.replace("the policy file", "the tests file")
-                found.setdefault(file, f"{message} ({hint})" if hint else message)
+                add(file, f"{message} ({hint})" if hint else message)
             else:
-                found.setdefault(file, None)
-    return list(found.items())
+                add(file, None)
+    return found
 
 
 def find_tests_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:

@@ -115,3 +115,19 @@ def test_run_policy_tests_names_what_a_folder_cannot_run(tests_path: Path) -> No
         " nowhere.tests.yaml does not exist (fix or remove the link)",
     )
     assert results[2].problems == (f"{empty}: {NO_TESTS_FILES}",)
+
+
+def test_a_tests_file_named_twice_runs_once(
+    tests_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As validate counts files: before, each spelling ran the cases again, 12 passed of 3.
+    monkeypatch.chdir(tests_path.parent)
+    link = tests_path.with_name("link.tests.yaml")
+    link.symlink_to(tests_path.name)
+    named = [tests_path.name, str(tests_path), f"../{tests_path.parent.name}/{tests_path.name}"]
+
+    assert main(["test", *named, "."]) == 0
+
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"ok    {tests_path.name} (3 cases)"
+    assert out.rstrip().endswith("\n3 passed, 0 failed")
