@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from policyroute.accounting_.emission import close_sinks
 from policyroute.costs.receipts import policy_identity
 from policyroute.costs.sinks import ReceiptSink
+from policyroute.costs.unwritten import UnwrittenReceipts
 from policyroute.errors import BudgetStoreError
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = ["Closing"]
 
 # The accounting's budget logger, whichever module of it logs: operators and tests configure it.
 _budget_log = logging.getLogger("policyroute.budgets")
+_log = logging.getLogger("policyroute.accounting")
 
 _Self = TypeVar("_Self", bound="Closing")
 
@@ -45,6 +47,7 @@ class Closing:
 
     policy: CompiledPolicy
     sinks: tuple[ReceiptSink, ...]
+    unwritten: UnwrittenReceipts
     _lock: threading.Lock
     _owned_store: BudgetStore | None
     _closed: bool
@@ -101,6 +104,7 @@ class Closing:
         if finalizer is not None:
             finalizer.detach()
         close_sinks(self.sinks)
+        _left_unwritten(self.unwritten, policy_identity(self.policy)[0])
         return store
 
     def _close_when_collected(self) -> None:
@@ -109,7 +113,14 @@ class Closing:
         with self._lock:
             if not self._closed and self._finalizer is None:
                 # The callback must not hold the accounting itself, or it would never go.
-                self._finalizer = weakref.finalize(self, _release, self.sinks, self._owned_store)
+                self._finalizer = weakref.finalize(
+                    self,
+                    _release,
+                    self.sinks,
+                    self._owned_store,
+                    self.unwritten,
+                    policy_identity(self.policy)[0],
+                )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -143,11 +154,36 @@ class Closing:
         await self.aclose()
 
 
-def _release(sinks: Sequence[ReceiptSink], store: BudgetStore | None) -> None:
+def _release(
+    sinks: Sequence[ReceiptSink],
+    store: BudgetStore | None,
+    unwritten: UnwrittenReceipts,
+    policy: str,
+) -> None:
     """Close what a collected accounting held (no call can be using it any more)."""
     close_sinks(sinks)
+    _left_unwritten(unwritten, policy)
     if store is not None:
         try:
             store.close()
         except Exception:
             _budget_log.exception("closing budget store %r failed", store)
+
+
+def _left_unwritten(unwritten: UnwrittenReceipts, policy: str) -> None:
+    """Say so when an accounting closes with receipts no sink took: none of its sinks will
+    take them now, and they go with it. Each was logged when refused, but a log line's
+    ``extra`` is not where most handlers keep a receipt; this record holds them all, in its
+    ``policyroute_receipts``, for a handler that does."""
+    records = list(unwritten)
+    if not records:
+        return
+    _log.error(
+        "the accounting of policy %r closes with %d receipt(s) no sink took, the first %s/%s:"
+        " they are still in its PolicyAccounting.unwritten, and lost with it",
+        policy,
+        len(records),
+        records[0].get("request_id"),
+        records[0].get("kind"),
+        extra={"policyroute_receipts": records},
+    )

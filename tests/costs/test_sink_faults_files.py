@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import gc
 import json
 import logging
 import os
@@ -174,3 +176,47 @@ def test_receipts_can_go_to_a_pipe(tmp_path: Path) -> None:
         assert os.read(reader, 4096) == b'{"kind":"call","n":1}\n{"kind":"call","n":2}\n'
     finally:
         os.close(reader)
+
+
+@pytest.mark.parametrize("how", ["close", "aclose", "collected"])
+def test_closing_with_receipts_no_sink_took_says_so_and_hands_them_over(
+    tmp_path: Path, fp: FakeProvider, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    (tmp_path / "blocker").write_text("not a directory")
+    policy = policyroute.load_policy(_policy(tmp_path, fp, "blocker/r.jsonl"))
+    acct = PolicyAccounting.from_policy(policy)
+    policyroute.completion(policy=policy, accounting=acct, messages=MESSAGES)
+    kept = list(acct.unwritten)
+    assert [r["kind"] for r in kept] == ["attempt", "call"]
+
+    with caplog.at_level(logging.ERROR, logger="policyroute.accounting"):
+        caplog.clear()
+        if how == "close":
+            acct.close()
+        elif how == "aclose":
+            asyncio.run(acct.aclose())
+        else:  # a default accounting nobody closes goes once nothing holds it
+            acct._close_when_collected()
+            del acct
+            clear_cache()  # the executors cached for the calls made through it
+            gc.collect()
+
+    # Before: nothing was said, and a process ending then lost them without a word.
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "the accounting of policy 'file-faults' closes with 2 receipt(s) no sink took, the"
+        f" first {kept[0]['request_id']}/attempt: they are still in its"
+        " PolicyAccounting.unwritten, and lost with it"
+    )
+    assert record.policyroute_receipts == kept  # type: ignore[attr-defined]
+
+
+def test_closing_with_every_receipt_written_says_nothing(
+    tmp_path: Path, fp: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy = policyroute.load_policy(_policy(tmp_path, fp, "r.jsonl"))
+    acct = PolicyAccounting.from_policy(policy)
+    policyroute.completion(policy=policy, accounting=acct, messages=MESSAGES)
+    with caplog.at_level(logging.WARNING, logger="policyroute.accounting"):
+        acct.close()
+    assert caplog.records == []
