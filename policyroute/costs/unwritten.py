@@ -52,7 +52,8 @@ Record = dict[str, Any]
 
 
 class UnwrittenReceipts(collections.deque[Record]):
-    """Receipts no sink could take, oldest first, bounded (the oldest is dropped first).
+    """Receipts no sink could take, oldest first, bounded (the oldest is dropped first, logged
+    at ERROR with the receipt in the record's ``policyroute_receipt``).
 
     A deque of the receipts themselves, so ``list(acct.unwritten)`` shows them as they would
     have been written; which sinks refused each is kept alongside. Safe to use from several
@@ -76,10 +77,12 @@ class UnwrittenReceipts(collections.deque[Record]):
         only some sinks refused the record is resent to those sinks alone.
         """
         targets = (sink,) if error is None else refusing_sinks(sink, error)
+        dropped: tuple[Record, list[ReceiptSink]] | None = None
         with self._lock:
             if not any(kept is record for kept in reversed(self)):
                 if self.maxlen is not None and len(self) >= self.maxlen and self:
-                    self._refused.pop(id(self[0]), None)  # about to be dropped
+                    oldest = self[0]  # about to be dropped
+                    dropped = oldest, self._refused.pop(id(oldest), None) or []
                 self.append(record)
                 # Whatever is listed under its id is stale: a receipt removed by other means
                 # (clear, popleft), which this one may be again or whose id it now has.
@@ -88,6 +91,8 @@ class UnwrittenReceipts(collections.deque[Record]):
             for target in targets:
                 if not any(s is target for s in refused):
                     refused.append(target)
+        if dropped is not None:
+            _dropped(*dropped, self.maxlen)
 
     def resend(self, sinks: Sequence[ReceiptSink]) -> int:
         """Write each kept receipt again to the sinks that refused it; return how many are
@@ -189,4 +194,16 @@ def _still_refused(record: Record, sink: ReceiptSink, exc: BaseException) -> Non
         record.get("kind"),
         describe_sink(sink),
         failure_text(exc),
+    )
+
+
+def _dropped(record: Record, refused: list[ReceiptSink], bound: int | None) -> None:
+    _log.error(
+        "receipt %s/%s dropped from PolicyAccounting.unwritten, which keeps the last %s:"
+        " never written to %s",
+        record.get("request_id"),
+        record.get("kind"),
+        bound,
+        ", ".join(describe_sink(sink) for sink in refused) or "the sinks that refused it",
+        extra={"policyroute_receipt": record},
     )

@@ -15,7 +15,7 @@ from langchain_core.messages import HumanMessage
 
 from policyroute.accounting import PolicyAccounting
 from policyroute.costs.sinks import CallableSink, JsonlSink
-from policyroute.costs.unwritten import UnwrittenReceipts
+from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.policy.loader import load_policy_text
 from policyroute.testing import FakeProvider
@@ -225,3 +225,24 @@ def test_two_async_resends_at_once_write_each_receipt_once() -> None:
 
     assert asyncio.run(main()) == [3, 0, 0]
     assert taken == [0, 1, 2]
+
+
+def test_the_oldest_receipt_dropped_from_a_full_store_is_logged_with_its_sink(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logging.getLogger("policyroute.accounting").disabled = False  # quiet_accounting's
+    sink = CallableSink(Flaky())
+    kept = UnwrittenReceipts(maxlen=2)
+    records = [{"kind": "call", "request_id": f"r-{n}"} for n in range(3)]
+    with caplog.at_level(logging.ERROR, logger="policyroute.accounting"):
+        for record in records:
+            kept.keep(record, sink)
+
+    # Before: dropped without a word.
+    (dropped,) = caplog.records
+    assert dropped.getMessage() == (
+        "receipt r-0/call dropped from PolicyAccounting.unwritten, which keeps the last 2:"
+        f" never written to {describe_sink(sink)}"
+    )
+    assert describe_sink(sink).startswith("CallableSink ")
+    assert dropped.policyroute_receipt is records[0]  # type: ignore[attr-defined]
