@@ -25,7 +25,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Literal
 
-__all__ = ["display_width", "pad"]
+__all__ = ["display_width", "pad", "printable"]
 
 _ZWJ = "\u200d"
 _VS16 = "\ufe0f"
@@ -80,3 +80,19 @@ def pad(text: str, width: int, align: Literal["left", "right"] = "left") -> str:
     """
     spaces = " " * max(0, width - display_width(text))
     return text + spaces if align == "left" else spaces + text
+
+
+def printable(text: str) -> str:
+    r"""``text`` with its control and format characters escaped, fit for a terminal or CI log.
+
+    Names and values from a user's files or requests: a line break would split a line of
+    output, an escape sequence would reach the terminal, and a bidirectional override would
+    reorder what is shown.
+
+    Example:
+        >>> printable("u1\n\x1b[2J"), printable("東京")
+        ('u1\\n\\x1b[2J', '東京')
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from policyroute._display_width import printable
 from policyroute.cli_output import USAGE_ERROR, Style, devices, plural, usage_error
 
 if TYPE_CHECKING:
@@ -36,27 +37,33 @@ def render_results(results: Sequence[SuiteResult], style: Style) -> str:
     out: list[str] = []
     for suite in results:
         if suite.problems:
-            out.append(f"{style.red('ERROR')} {suite.file}")
+            out.append(f"{style.red('ERROR')} {printable(suite.file)}")
         elif suite.failed:
             out.append(
-                f"{style.red('FAIL')}  {suite.file} ({suite.passed} passed, {suite.failed} failed)"
+                f"{style.red('FAIL')}  {printable(suite.file)}"
+                f" ({suite.passed} passed, {suite.failed} failed)"
             )
         else:
-            out.append(f"{style.green('ok')}    {suite.file} ({plural(suite.passed, 'case')})")
+            cases = plural(suite.passed, "case")
+            out.append(f"{style.green('ok')}    {printable(suite.file)} ({cases})")
     for suite in results:
         if suite.problems:
             # One block per file: an invalid policy's header and its diagnostics stay together.
             out.append("")
-            out.extend(style.red(problem) for problem in suite.problems)
+            out.extend(style.red(printable(problem)) for problem in suite.problems)
         for case in suite.cases:
             if case.passed:
                 continue
             out.append("")
-            out.append(f"{style.red('FAILED')} {case.location} {style.bold(case.name)}")
+            # Names and values come from the tests file: a line break in one would split the
+            # report, an escape sequence would reach the terminal or CI log.
+            name = printable(case.name)
+            out.append(f"{style.red('FAILED')} {printable(case.location)} {style.bold(name)}")
             if case.error is not None:
-                out.append(f"  {case.error}")
+                out.append(f"  {printable(case.error)}")
             else:
-                out.extend(f"  {style.diff_line(line)}" for line in case.diff().splitlines())
+                diff = case.diff().splitlines()
+                out.extend(f"  {style.diff_line(printable(line))}" for line in diff)
     passed = sum(s.passed for s in results)
     failed = sum(s.failed for s in results)
     broken = sum(1 for s in results if s.problems)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from policyroute._display_width import display_width, pad
+from policyroute._display_width import display_width, pad, printable
 from policyroute.budgets.windows import MISSING_SCOPE, scope_values
 from policyroute.costs.redact import redact_params
 from policyroute.policy.facts import TokenCounter, request_from_mapping
@@ -335,25 +335,10 @@ def _tokens(c: CandidateLine) -> str:
     return f"{c.input_tokens}+{output}"
 
 
-def _printable(text: str) -> str:
-    r"""``text`` with its control and format characters escaped.
-
-    Budget scopes and tags come from the request: a line break would split a row, an escape
-    sequence would reach the terminal, and a bidirectional override would reorder what is shown.
-
-    Example:
-        >>> _printable("u1\n\x1b[2J")
-        'u1\\n\\x1b[2J'
-    """
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
 def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
     """Rows aligned in columns, each cell made printable and measured in terminal columns
     (a CJK character takes two)."""
-    cells = [[_printable(cell) for cell in row] for row in rows]
+    cells = [[printable(cell) for cell in row] for row in rows]
     widths = [max(display_width(row[i]) for row in cells) for i in range(len(cells[0]))]
     return [
         indent + "  ".join(pad(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -413,7 +398,7 @@ def render_text(explanation: Explanation, *, style: TextStyle | None = None) -> 
     out = [f"{s.bold('policy')}  {ex.policy}"]
     route = f"{s.bold('route')}   {s.cyan(ex.route)}"
     if ex.route_description:
-        route += s.dim(f"  ({_printable(ex.route_description)})")
+        route += s.dim(f"  ({printable(ex.route_description)})")
     out.append(route)
 
     out.append(s.bold("candidates") + s.dim("  (tried in this order)"))
@@ -435,11 +420,11 @@ def render_text(explanation: Explanation, *, style: TextStyle | None = None) -> 
         out.extend(_table(rows))
     else:
         out.append("  (none)")
-    out.extend(s.dim(f"  note: {_printable(note)}") for note in ex.order_notes)
+    out.extend(s.dim(f"  note: {printable(note)}") for note in ex.order_notes)
 
     if ex.params:
         items = ", ".join(f"{k}={_scalar(v)}" for k, v in ex.params.items())
-        out.append(f"{s.bold('params')}  {_printable(items)}")
+        out.append(f"{s.bold('params')}  {printable(items)}")
     if ex.requirements:
         items = ", ".join(f"{k}={_scalar(v)}" for k, v in ex.requirements.items())
         out.append(f"{s.bold('requires')}  {items}")
@@ -465,8 +450,8 @@ def render_text(explanation: Explanation, *, style: TextStyle | None = None) -> 
 
     if ex.skipped:
         out.append(s.bold("skipped"))
-        out.extend(f"  {s.yellow(alias)}: {_printable(why)}" for alias, why in ex.skipped)
+        out.extend(f"  {s.yellow(alias)}: {printable(why)}" for alias, why in ex.skipped)
 
     out.append(s.bold("trace"))
-    out.extend(f"  {_printable(line)}" for line in ex.trace)
+    out.extend(f"  {printable(line)}" for line in ex.trace)
     return "\n".join(out)
