@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -51,13 +52,14 @@ __all__ = ["AttemptRun"]
 class AttemptRun:
     """The outcome of one attempt so far (``cancelled`` until told otherwise)."""
 
-    __slots__ = ("attempt", "error", "outcome", "sent_unanswered", "started")
+    __slots__ = ("_modules", "attempt", "error", "outcome", "sent_unanswered", "started")
 
     streamed: ClassVar[bool] = False
     """Whether the attempt streams: the kind its deployment's in-flight count is kept under."""
 
     def __init__(self, attempt: AttemptInfo) -> None:
         self.attempt = attempt
+        self._modules = len(sys.modules)
         self.started = time.perf_counter()
         self.outcome = AttemptOutcome(status="cancelled")
         self.error: ProviderError | None = None
@@ -150,6 +152,19 @@ class AttemptRun:
         """The attempt's time spent waiting for the provider; ``None``: all of it (a call
         that is not streamed has no consumer in between)."""
         return None
+
+    def set_up_meanwhile(self) -> bool:
+        """Whether the process imported code while the attempt ran, which makes its times
+        the process's, not the deployment's: litellm imports a provider's code and builds its
+        clients on first use, a second or more that the first call of each kind (sync or
+        async, streamed or not) pays once.
+
+        Example:
+            >>> run = AttemptRun(attempt)  # doctest: +SKIP
+            >>> import fractions; run.set_up_meanwhile()  # doctest: +SKIP
+            True
+        """
+        return len(sys.modules) != self._modules
 
     def answer(self, call: CallState) -> CallResult | ProviderError:
         """The call's result if the attempt answered, else its classified error."""

@@ -287,18 +287,25 @@ class Executor:
         latency_s: float | None = None,
         *,
         stream: bool = False,
+        measured: bool = True,
     ) -> None:
         """Feed an attempt's end to the stats tracker and the circuit breaker.
 
         ``permit`` is the breaker permit the attempt went out with: only the holder of a
         half-open probe ends the probe. ``latency_s`` is the provider's share of the attempt
         (a stream's reads, not its consumer's pauses); the outcome's latency by default.
-        ``stream``: the kind the attempt was counted in flight as.
+        ``stream``: the kind the attempt was counted in flight as. ``measured=False``: the
+        attempt's times are not the deployment's (see
+        :meth:`~policyroute.execution.attempt.AttemptRun.set_up_meanwhile`), and are left out.
         """
         alias = attempt.candidate.alias
         ok = outcome.status == "ok"
         latency = outcome.latency_s if latency_s is None else latency_s
-        if ok:
+        if not measured:
+            # Ranked by times seconds too long, the first deployment a process tries would be
+            # left alone until its figures went stale: it stays unmeasured and is tried again.
+            self.stats.finish(alias, stream=stream)
+        elif ok:
             # fastest ranks streams by their first token, answers by their length's time
             usage = outcome.usage
             self.stats.finish(
@@ -330,7 +337,11 @@ class Executor:
         """Observe, settle (once) and record how ``run`` ended."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
         permit = call.take_permit()
-        self.observe(attempt, outcome, error, permit, run.provider_latency(), stream=run.streamed)
+        measured = not run.set_up_meanwhile()
+        latency = run.provider_latency()
+        self.observe(
+            attempt, outcome, error, permit, latency, stream=run.streamed, measured=measured
+        )
         # Recorded even when settling raises (at cost 0): the call lists every attempt made.
         cost = _ZERO
         try:
@@ -342,7 +353,11 @@ class Executor:
         """Async twin of :meth:`settle`."""
         attempt, outcome, error = run.attempt, run.finalize(), run.error
         permit = call.take_permit()
-        self.observe(attempt, outcome, error, permit, run.provider_latency(), stream=run.streamed)
+        measured = not run.set_up_meanwhile()
+        latency = run.provider_latency()
+        self.observe(
+            attempt, outcome, error, permit, latency, stream=run.streamed, measured=measured
+        )
         accounting = self.accounting
         cost = _ZERO
         try:

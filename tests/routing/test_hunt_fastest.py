@@ -85,11 +85,13 @@ def test_concurrent_first_calls_spread_over_the_unmeasured_deployments(fp: FakeP
         with one_at_a_time:
             return litellm.completion(**params)
 
+    ask = Request(messages=[{"role": "user", "content": "hello"}])
+    # A process's first call imports litellm's code for it, and is not measured: made first.
+    Executor(load_policy_text(pool_policy(fp.openai_base, "hunt-warm", ["w"]))).complete(ask)
     ex = Executor(
         load_policy_text(pool_policy(fp.openai_base, "hunt-fastest", ["a", "b", "c"])),
         completion=held,
     )
-    ask = Request(messages=[{"role": "user", "content": "hello"}])
     with ThreadPoolExecutor(3) as pool:
         calls = []
         for _ in range(3):  # each call starts once the one before it is held
