@@ -16,8 +16,9 @@ request, optionally environment variables, and what routing must decide::
           budgets: [per-user-daily]             # optional: names of the budgets in scope
 
 ``expect`` may instead say ``error: NoCandidateError`` (or ``RoutingError``) for a request the
-policy must refuse. Only the keys given in ``expect`` are compared; ``params`` is compared as a
-whole. A failing case carries a unified diff of the YAML renderings of expected and actual.
+policy must refuse (``RoutingError`` matches any refusal). Only the keys given in ``expect``
+are compared; ``params`` is compared as a whole, ``candidates`` in order, ``budgets`` in any
+order. A failing case carries a unified diff of the YAML renderings of expected and actual.
 
 A ``weighted`` group draws its order at random on every call: cases are routed with fixed seeds,
 so a run repeats, and a ``model`` or ``candidates`` expectation that the draws disagree on is
@@ -196,11 +197,19 @@ def _decide(
 
 def _as_expected(decided: Mapping[str, Any], expected: Mapping[str, Any]) -> dict[str, Any]:
     """What routing decided, cut to the keys ``expected`` gives (route and model when it
-    expects an error that did not come)."""
+    expects an error that did not come).
+
+    The budgets in scope are a set (every one is charged; none is tried before another, as
+    candidates are): listed in another order than the policy's, the same budgets are given
+    in the expected order, so they compare equal.
+    """
     if "error" in decided:
         return dict(decided)
     wanted = [k for k in EXPECT_KEYS if k in expected and k != "error"] or ["route", "model"]
-    return {k: decided[k] for k in wanted}
+    actual = {k: decided[k] for k in wanted}
+    if "budgets" in actual and sorted(expected["budgets"]) == sorted(actual["budgets"]):
+        actual["budgets"] = list(expected["budgets"])
+    return actual
 
 
 def _actual(

@@ -104,3 +104,41 @@ def test_a_boolean_is_not_equal_to_a_number(tmp_path: Path, params: str, diff: s
     assert case.passed is (diff is None)
     if diff is not None:
         assert diff in case.diff()
+
+
+TWO_BUDGETS = """policyroute: 1
+name: demo
+models:
+  mini: {model: openai/gpt-4o-mini}
+budgets:
+  - {name: daily, limit_usd: 5, window: day}
+  - {name: monthly, limit_usd: 50, window: month}
+routes:
+  - name: default
+    to: mini
+"""
+
+
+@pytest.mark.parametrize(
+    ("budgets", "diff"),
+    [
+        ("[daily, monthly]", None),
+        ("[monthly, daily]", None),  # every budget in scope is charged: no order among them
+        ("[monthly]", " budgets:\n+- daily\n - monthly"),
+        ("[daily, daily, monthly]", " - daily\n-- daily\n - monthly"),
+    ],
+)
+def test_the_budgets_in_scope_compare_in_any_order(
+    tmp_path: Path, budgets: str, diff: str | None
+) -> None:
+    (tmp_path / "p.yaml").write_text(TWO_BUDGETS)
+    tests = tmp_path / "p.tests.yaml"
+    tests.write_text(
+        "policy: p.yaml\ncases:\n  - name: c\n    request: {messages: hi}\n"
+        f"    expect: {{budgets: {budgets}}}\n"
+    )
+    (case,) = run_tests_file(tests).cases
+    assert case.error is None
+    assert case.passed is (diff is None)
+    if diff is not None:
+        assert diff in case.diff()
