@@ -19,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from policyroute.costs.sinks import ReceiptSink, awrite_each, failure_text
+from policyroute.costs.sinks import ReceiptSink, awrite_each, failure_text, interrupted
 from policyroute.costs.unwritten import UnwrittenReceipts, describe_sink
 from policyroute.errors import ReceiptError
 
@@ -82,11 +82,8 @@ class ReceiptEmitting:
                 # but the receipt is kept for this sink and those not yet written to,
                 # rather than lost without a word. A sink that had in fact taken it may get
                 # it twice on resend; reports count such a copy once.
-                interrupted = ReceiptError(
-                    f"interrupted by {type(exc).__name__} while the receipt was being written"
-                )
                 for rest in sinks[index:]:
-                    self._failed(record, rest, interrupted)
+                    self._failed(record, rest, interrupted(exc))
                 raise
 
     async def _aemit(self, record: dict[str, Any]) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "callable_name",
     "encode_record",
     "failure_text",
+    "interrupted",
     "refusing_sinks",
 ]
 
@@ -302,6 +303,14 @@ async def awrite_each(
                 sink.write(record)  # inline, as awrite_record would
             except Exception as exc:
                 outcomes[index] = exc
+            except BaseException as exc:
+                # Ctrl-C raised in the running code (Python 3.10's asyncio.run, a loop run
+                # with run_until_complete): this sink, those after it and those that wait
+                # have not written the record.
+                unwritten = [index, *waiting, *range(index + 1, len(sinks))]
+                for left in unwritten:
+                    outcomes[left] = interrupted(exc)
+                raise
         else:
             waiting.append(index)
     if len(waiting) == 1:
@@ -311,6 +320,9 @@ async def awrite_each(
             outcomes[waiting[0]] = exc
         except asyncio.CancelledError as exc:
             outcomes[waiting[0]] = exc
+            raise
+        except BaseException as exc:
+            outcomes[waiting[0]] = interrupted(exc)
             raise
         return
     if not waiting:
@@ -328,6 +340,17 @@ async def awrite_each(
         raise
     for index, write in zip(waiting, writes, strict=True):
         outcomes[index] = asyncio.CancelledError() if write.cancelled() else write.exception()
+
+
+def interrupted(exc: BaseException) -> ReceiptError:
+    """The refusal recorded for a sink whose write ``exc`` (Ctrl-C, ``SystemExit``) cut short
+    or kept from starting: the receipt is kept for that sink, not lost.
+
+    Example:
+        >>> str(interrupted(KeyboardInterrupt()))
+        'interrupted by KeyboardInterrupt while the receipt was being written'
+    """
+    return ReceiptError(f"interrupted by {type(exc).__name__} while the receipt was being written")
 
 
 def refusing_sinks(sink: ReceiptSink, error: BaseException) -> tuple[ReceiptSink, ...]:

@@ -3,6 +3,7 @@ receipt is kept for the sinks that had not taken it instead of being lost withou
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -150,4 +151,81 @@ def test_ctrl_c_while_the_budget_settles_still_writes_the_attempts_receipt_and_c
     assert attempt["budget_error"] == "interrupted by KeyboardInterrupt"
     assert attempt["cost"] == whole["cost"] == "0.013000"
     assert not acct.unwritten
+    acct.close()
+
+
+class _InterruptedInline:
+    """A user's sink object written inline from async code (``blocking = False``, no
+    ``awrite``) that Ctrl-C interrupts while it writes the attempt's receipt, as on Python 3.10
+    or a loop run with ``run_until_complete``, where Ctrl-C raises in the running code."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        if record["kind"] == "attempt" and "attempt-interrupted" not in self.kinds:
+            self.kinds.append("attempt-interrupted")
+            raise KeyboardInterrupt
+        self.kinds.append(str(record["kind"]))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("first", ["interrupted", "callable"])
+def test_ctrl_c_while_an_async_call_writes_a_receipt_inline_keeps_it_for_every_sink_not_written(
+    policy_path: Path, caplog: pytest.LogCaptureFixture, first: str
+) -> None:
+    inline = _InterruptedInline()
+    taken: list[str] = []
+    others = [CallableSink(lambda r: taken.append(str(r["kind"])), blocking=True)]
+    sinks = [inline, *others] if first == "interrupted" else [*others, inline]
+    policy = load_policy(policy_path)
+    acct = PolicyAccounting.from_policy(policy, sinks=sinks)
+    llm = ChatPolicyRoute(policy=policy, accounting=acct)
+
+    with (
+        caplog.at_level(logging.ERROR, logger="policyroute.accounting"),
+        pytest.raises(KeyboardInterrupt),
+    ):
+        asyncio.run(llm.ainvoke("hello"))
+
+    # The inline write comes first, before the sinks that may wait: none of them had it.
+    assert [r["kind"] for r in acct.unwritten] == ["attempt"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    assert all("interrupted by KeyboardInterrupt" in m for m in errors)
+    assert _spent_and_reserved(acct) == (Decimal("0.013"), 0)
+
+    assert acct.resend_unwritten() == 1
+    assert sorted(taken) == ["attempt", "call"]
+    assert sorted(inline.kinds) == ["attempt", "attempt-interrupted", "call"]
+    acct.close()
+
+
+def test_ctrl_c_while_an_async_call_awaits_a_callable_keeps_the_receipt_for_it(
+    policy_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    interrupted = _InterruptedOnce("attempt")
+    inline = _InterruptedInline()
+    inline.kinds.append("attempt-interrupted")  # this one writes every receipt
+    policy = load_policy(policy_path)
+    acct = PolicyAccounting.from_policy(policy, sinks=[CallableSink(interrupted), inline])
+    llm = ChatPolicyRoute(policy=policy, accounting=acct)
+
+    with (
+        caplog.at_level(logging.ERROR, logger="policyroute.accounting"),
+        pytest.raises(KeyboardInterrupt),
+    ):
+        asyncio.run(llm.ainvoke("hello"))
+
+    assert [r["kind"] for r in acct.unwritten] == ["attempt"]
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "CallableSink" in error
+    assert "interrupted by KeyboardInterrupt" in error
+    assert acct.resend_unwritten() == 1
+    assert sorted(interrupted.kinds) == ["attempt", "call"]
+    assert inline.kinds[1:] == ["attempt", "call"]  # once each
     acct.close()
