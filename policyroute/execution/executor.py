@@ -25,6 +25,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from policyroute._interrupts import held_interrupts
 from policyroute._lazy import import_litellm
 from policyroute.errors import BudgetExceeded, ProviderError, StreamInterruptedError
 from policyroute.execution.attempt import AttemptRun
@@ -160,7 +161,8 @@ class Executor:
             error = exc
             raise
         finally:
-            self.accounting.finish(call.info, self.call_outcome(call, result, error))
+            with held_interrupts():
+                self.accounting.finish(call.info, self.call_outcome(call, result, error))
 
     async def acomplete(self, request: Request) -> CallResult:
         """Async twin of :meth:`complete`; cancelling it settles and finishes the call."""
@@ -334,7 +336,12 @@ class Executor:
             self.breakers.release(alias, permit)
 
     def settle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
-        """Observe, settle (once) and record how ``run`` ended."""
+        """Observe, settle (once) and record how ``run`` ended; a Ctrl-C meanwhile is raised
+        once it is done (:func:`~policyroute._interrupts.held_interrupts`)."""
+        with held_interrupts():
+            self._settle(call, admission, run)
+
+    def _settle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         attempt, outcome, error = run.attempt, run.finalize(), run.error
         permit = call.take_permit()
         measured = not run.set_up_meanwhile()

@@ -35,6 +35,7 @@ from collections.abc import Generator
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
+from policyroute._interrupts import held_interrupts
 from policyroute.errors import ProviderError
 from policyroute.execution.call import CallState
 from policyroute.execution.hooks import Admission, AttemptInfo
@@ -74,7 +75,9 @@ def _stream(
             answer = yield from _sync_attempt(executor, call, attempt, admission, stop)
             if isinstance(answer, CallResult):
                 finished = True
-                executor.accounting.finish(call.info, executor.call_outcome(call, answer, None))
+                with held_interrupts():
+                    outcome = executor.call_outcome(call, answer, None)
+                    executor.accounting.finish(call.info, outcome)
                 stop.check()
                 yield StreamDone(answer)
                 return
@@ -86,10 +89,12 @@ def _stream(
         # finishes it (its receipt the same), and that thread's iteration ends.
         if not finished:
             closed = GeneratorExit()
-            executor.accounting.finish(call.info, executor.call_outcome(call, None, closed))
+            with held_interrupts():
+                executor.accounting.finish(call.info, executor.call_outcome(call, None, closed))
     except BaseException as exc:
         if not finished:
-            executor.accounting.finish(call.info, executor.call_outcome(call, None, exc))
+            with held_interrupts():
+                executor.accounting.finish(call.info, executor.call_outcome(call, None, exc))
         raise
     finally:
         stop.ended.set()
@@ -104,15 +109,18 @@ def _sync_attempt(
 ) -> Generator[StreamEvent, None, CallResult | ProviderError]:
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
-    params = sync_read_timeout(admission.params, first_token, idle)
-    lease = executor.lease_timer(admission)
+    # From here on the attempt holds a reservation: whatever happens next, a Ctrl-C too,
+    # is inside the ``try`` whose ``finally`` settles it (as for an attempt not streamed).
     executor.stats.start(attempt.candidate.alias, stream=True)
-    messages = call.messages_for(attempt)
-    run = StreamRun(attempt, messages)
+    run = StreamRun(attempt, call.messages)
     stream: Any = None
     watchdog: Watchdog | None = None
-    headers = _headers_deadline(first_token, run)
+    headers: SyncDeadline | None = None
     try:
+        params = sync_read_timeout(admission.params, first_token, idle)
+        lease = executor.lease_timer(admission)
+        messages = run.messages = call.messages_for(attempt)
+        headers = _headers_deadline(first_token, run)
         stream = _opening(headers, executor.completion_fn, messages, params)
         run.opened(stream)
         opened = stream
@@ -152,14 +160,16 @@ def _sync_attempt(
         # the deadline is what happened.
         run.broke(_cause(exc, watchdog, headers, first_token), stream)
     finally:
-        stop.reading(None)
-        if watchdog is not None:
-            watchdog.stop()
-        if headers is not None:
-            headers.end()
-        if run.outcome.status != "ok":
-            close(stream)
-        executor.settle(call, admission, run)
+        # A Ctrl-C meanwhile is raised once the attempt is settled.
+        with held_interrupts():
+            stop.reading(None)
+            if watchdog is not None:
+                watchdog.stop()
+            if headers is not None:
+                headers.end()
+            if run.outcome.status != "ok":
+                close(stream)
+            executor.settle(call, admission, run)
     return run.answer(call)
 
 
