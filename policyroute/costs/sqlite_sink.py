@@ -148,6 +148,9 @@ class SqliteSink:
                 f"cannot open receipt database {where}: cannot create directory"
                 f" {os.path.dirname(where)}: {exc.strerror}"
             ) from exc
+        if os.path.isdir(where):
+            # SQLite says only "unable to open database file", which does not tell why.
+            raise ReceiptError(f"cannot open receipt database {where}: it is a directory")
         try:
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None

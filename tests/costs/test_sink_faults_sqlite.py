@@ -133,3 +133,25 @@ def test_a_policy_database_that_cannot_open_is_reported_and_the_answer_kept(
     (tmp_path / "blocker").unlink()  # fixed while the process runs: the next call is recorded
     policyroute.completion(policy=policy, messages=MESSAGES)
     assert [kind for kind, _ in _rows(where)] == ["attempt", "call"]
+
+
+def test_a_policy_database_path_that_is_a_directory_says_so(
+    tmp_path: Path, fp: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    where = tmp_path / "r.sqlite3"
+    where.mkdir()
+    policy = tmp_path / "p.yaml"
+    policy.write_text(POLICY.format(base=fp.openai_base, receipts="r.sqlite3"))
+
+    with caplog.at_level(logging.ERROR, logger="policyroute.accounting"):
+        response = policyroute.completion(policy=policy, messages=MESSAGES)
+
+    assert response.choices[0].message.content == "hi"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    # Before: "unable to open database file", SQLite's word for any file it cannot open.
+    assert len(errors) == 2
+    assert all(f"cannot open receipt database {where}: it is a directory" in m for m in errors)
+
+    where.rmdir()
+    policyroute.completion(policy=policy, messages=MESSAGES)
+    assert [kind for kind, _ in _rows(where)] == ["attempt", "call"]
