@@ -390,13 +390,19 @@ def failure_text(error: BaseException) -> str:
     a ``ReceiptError``'s message, or a third-party sink's own error with its type (a bug, not a
     refusal), which its message alone may not make clear.
 
+    An error without a message (``RuntimeError()``, a write cancelled as the event loop ended)
+    reads as its type alone.
+
     Example:
         >>> failure_text(ReceiptError("disk full")), failure_text(KeyError("kind"))
         ('disk full', "KeyError: 'kind'")
+        >>> failure_text(asyncio.CancelledError())
+        'CancelledError'
     """
     if isinstance(error, ReceiptError):
         return str(error)
-    return f"{type(error).__name__}: {error}"
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class MultiSink:

@@ -158,3 +158,16 @@ def test_sinks_beyond_the_bound_take_over_the_pools_of_those_used_longest_ago() 
     again = sink_threads.pool_for(sinks[0])
     assert again is not pools[0]
     assert all(again is not pool for pool in pools)
+
+
+class _Bare(_Refusing):
+    def write(self, record: Mapping[str, Any]) -> None:
+        raise RuntimeError
+
+
+def test_a_sinks_own_error_without_a_message_is_named_by_its_type() -> None:
+    broken, fine = _Bare(), _Sink()
+    with pytest.raises(SinksRefusedError) as caught:
+        MultiSink([broken, fine]).write(_record(1))
+    # Before: "_Bare: RuntimeError: ", a reason left blank.
+    assert str(caught.value) == "_Bare: RuntimeError"
