@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Literal
 
-__all__ = ["file_id", "file_version", "read_at_most"]
+__all__ = ["file_id", "file_version", "path_kind", "read_at_most"]
 
 
 def file_id(path: str | os.PathLike[str]) -> tuple[int, int] | None:
@@ -70,3 +71,25 @@ def read_at_most(path: str | os.PathLike[str], limit: int) -> bytes:
     with open(path, "rb") as file:
         # BufferedReader.read(n) keeps reading a pipe until n bytes or its end.
         return file.read(limit + 1)
+
+
+def path_kind(
+    path: str | os.PathLike[str],
+) -> Literal["file", "directory", "pipe", "other", "missing"]:
+    """What ``path`` names, links followed: ``"other"`` is a device or socket, and
+    ``"missing"`` is also a path that cannot be looked up at all (a name too long for the
+    file system, a NUL byte, a broken link), where ``Path.is_file`` raises for some of them.
+
+    Example:
+        >>> path_kind("/dev/null"), path_kind("/"), path_kind("x" * 5000)
+        ('other', 'directory', 'missing')
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return "missing"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "pipe" if stat.S_ISFIFO(mode) else "other"

@@ -19,8 +19,9 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
+
+from policyroute._files import path_kind
 
 __all__ = [
     "USAGE_ERROR",
@@ -162,12 +163,12 @@ def not_a_file(path: str, what: str) -> str | None:
         >>> not_a_file("/", "policy")
         'the policy must be a file; / is a directory'
     """
-    target = Path(path)
-    if target.is_file() or target.is_fifo():  # a pipe: `--request <(jq ... req.json)`
+    kind = path_kind(path)
+    if kind in ("file", "pipe"):  # a pipe: `--request <(jq ... req.json)`
         return None
-    if target.is_dir():
+    if kind == "directory":
         return f"the {what} must be a file; {path} is a directory"
-    if target.exists():
+    if kind == "other":
         return f"the {what} must be a regular file; {path} is not one"
     return f"no such {what} file: {path}"
 
@@ -181,9 +182,4 @@ def devices(paths: Sequence[str]) -> list[str]:
         >>> devices(["/dev/zero", "/"])
         ['/dev/zero']
     """
-    found = []
-    for path in paths:
-        target = Path(path)
-        if target.exists() and not (target.is_file() or target.is_dir() or target.is_fifo()):
-            found.append(path)
-    return found
+    return [path for path in paths if path_kind(path) == "other"]

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from policyroute._display_width import printable
+from policyroute._files import path_kind
 from policyroute.cli_output import USAGE_ERROR, Style, devices, plural, usage_error
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             problem = f"{path}: {why}"
         elif why is not None:
             problem = f"{path}: {why}"
-        elif not path.exists():
+        elif path_kind(path) == "missing":
             missing.append(str(path))
             problem = f"{path}: no such file or directory"
         elif devices([str(path)]):

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policyroute._environ import environment
+from policyroute._files import path_kind
 from policyroute.errors import PolicyValidationError, RequestError, RoutingError
 from policyroute.policy.hints import with_hints
 from policyroute.policy.validate import folder_files, is_tests_name
@@ -113,7 +114,7 @@ def locate_tests_files(
 
     for raw in paths:
         path = Path(raw)
-        if not path.is_dir():
+        if path_kind(path) != "directory":
             add(path, None)
             continue
         files = folder_files(path, is_tests_name)
@@ -369,7 +370,7 @@ def _policy_path_hint(written: str, tests_path: Path) -> str:
     if written.startswith("~") or "$" in written:
         return " (the path is read as written: ~ and ${...} are not expanded)"
     meant = Path(written)
-    if meant.is_absolute() or not meant.is_file():
+    if meant.is_absolute() or path_kind(meant) != "file":
         return ""
     relative = Path(os.path.relpath(meant.resolve(), tests_path.parent.resolve())).as_posix()
     return (
@@ -393,11 +394,12 @@ def run_tests_file(
     if doc is None:
         return SuiteResult(str(tests_path), None, (), tuple(problems))
     policy_path = tests_path.parent / str(doc.data["policy"])
-    if not policy_path.is_file():
+    kind = path_kind(policy_path)
+    if kind != "file":
         line = doc.locate(("policy",)).line
-        if policy_path.is_dir():
+        if kind == "directory":
             why, hint = "'policy' names a directory", ""
-        elif policy_path.exists():  # a pipe or a device: never read, as in a folder
+        elif kind != "missing":  # a pipe or a device: never read, as in a folder
             why, hint = "'policy' names a pipe or device, not a policy file", ""
         else:
             why, hint = (
