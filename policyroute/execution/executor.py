@@ -232,13 +232,29 @@ class Executor:
 
     def admit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
         """Admission of ``attempt``, or ``None`` when accounting re-routed the call instead
-        (a budget downgrade: ``call`` now holds the new candidates)."""
+        (a budget downgrade: ``call`` now holds the new candidates).
+
+        A Ctrl-C while the reservation is made is raised once it is made, and the reservation
+        given back (an attempt never sent, its receipt ``cancelled``), as an async call
+        cancelled meanwhile gives it back.
+        """
+        admission: Admission | None = None
         try:
-            admission = self.accounting.admit(attempt)
+            with held_interrupts():
+                admission = self.accounting.admit(attempt)
         except BaseException:
+            if admission is not None and admission.downgrade_to is None:
+                self._give_back(call, attempt, admission)
             call.release_permit()  # never sent: a half-open probe's permit is given back
             raise
         return self._admitted(call, admission)
+
+    def _give_back(self, call: CallState, attempt: AttemptInfo, admission: Admission) -> None:
+        self.stats.start(attempt.candidate.alias, stream=False)
+        try:
+            self.settle(call, admission, AttemptRun(attempt))  # cancelled, not sent: free
+        except Exception:
+            _log.exception("giving back the reservation of %s failed", attempt.candidate.alias)
 
     async def aadmit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
         """Async twin of :meth:`admit`."""

@@ -1,12 +1,13 @@
 """A Ctrl-C that arrives while a sync call settles its attempt or writes its call's receipt is
 raised once that work is done: the reservation is settled, both receipts are written, and the
-caller still gets its ``KeyboardInterrupt``.
+caller still gets its ``KeyboardInterrupt``. One that arrives as the reservation is made is
+raised once the executor holds it, and the reservation is given back.
 
 The SIGINT is delivered (``_thread.interrupt_main``, which runs Python's SIGINT handler as a
-real Ctrl-C does) as accounting begins to settle the attempt, or to finish the call, or, for a
-stream, as the attempt it was admitted for is being set up. Before, the interrupt cut that work
-short: the reservation stayed held until its lease ran out (and was then charged its worst
-case), and the receipts were never written.
+real Ctrl-C does) as accounting has made the reservation, begins to settle the attempt, or to
+finish the call, or, for a stream, as the attempt it was admitted for is being set up. Before,
+the interrupt cut that work short: the reservation stayed held until its lease ran out (and was
+then charged its worst case), and the receipts were never written.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class InterruptedAccounting(PolicyAccounting):
         if step == self.when:
             self.when = ""
             _thread.interrupt_main()
+
+    def admit(self, attempt: AttemptInfo) -> Admission:
+        admission = super().admit(attempt)
+        self._interrupt("admit")  # the reservation is made
+        return admission
 
     def settle(self, attempt: AttemptInfo, admission: Admission, outcome: AttemptOutcome) -> Any:
         self._interrupt("settle")
@@ -148,6 +154,39 @@ class InterruptingClock:
         return 0.0
 
 
+@pytest.mark.parametrize("mode", list(CALLS))
+def test_a_ctrl_c_as_the_reservation_is_made_gives_it_back(
+    fp: FakeProvider, metered_policy: Path, accounting: InterruptedAccounting, mode: str
+) -> None:
+    fp.script("a", Reply(text="after"))
+    accounting.when = "admit"
+
+    with pytest.raises(KeyboardInterrupt):
+        CALLS[mode](metered_policy, accounting)
+
+    assert not fp.requests_for("a")
+    _assert_given_back(metered_policy.parent)
+    CALLS[mode](metered_policy, accounting)
+    assert len(receipts_in(metered_policy.parent)) == 4
+
+
+def _assert_given_back(folder: Path) -> None:
+    """One attempt, never sent: free, and nothing left reserved."""
+    attempt, call = receipts_in(folder)
+    assert (attempt["kind"], attempt["status"], Decimal(attempt["cost"])) == (
+        "attempt",
+        "cancelled",
+        Decimal(0),
+    )
+    assert (call["kind"], call["status"], call["error"]) == (
+        "call",
+        "cancelled",
+        "KeyboardInterrupt",
+    )
+    (budget,) = attempt["budgets"]
+    assert (Decimal(budget["reserved"]), Decimal(budget["spent"])) == (Decimal(0), Decimal(0))
+
+
 def test_a_ctrl_c_while_a_stream_attempt_is_set_up_settles_its_reservation(
     fp: FakeProvider, metered_policy: Path, accounting: InterruptedAccounting
 ) -> None:
@@ -161,16 +200,4 @@ def test_a_ctrl_c_while_a_stream_attempt_is_set_up_settles_its_reservation(
             pass
 
     assert not fp.requests_for("a")
-    attempt, call = receipts_in(metered_policy.parent)
-    assert (attempt["kind"], attempt["status"], Decimal(attempt["cost"])) == (
-        "attempt",
-        "cancelled",
-        Decimal(0),
-    )
-    assert (call["kind"], call["status"], call["error"]) == (
-        "call",
-        "cancelled",
-        "KeyboardInterrupt",
-    )
-    (budget,) = attempt["budgets"]
-    assert (Decimal(budget["reserved"]), Decimal(budget["spent"])) == (Decimal(0), Decimal(0))
+    _assert_given_back(metered_policy.parent)
