@@ -23,13 +23,15 @@ def _sync_clients_closed() -> Iterator[None]:
     process-wide client cache, with connections the fake provider's faults cut or left
     hanging; litellm closes them only when it evicts them, which may be during a later test
     or never, and their sockets would be reported there. Async clients are closed with their
-    event loop (policyroute does that).
+    event loop (policyroute does that), and are left in the cache: those still there belong
+    to a loop that has not ended (an earlier folder's loop shared by its whole session), and
+    dropping them would leave their aiohttp sessions to the garbage collector unclosed.
     """
     yield
     cache = import_litellm().in_memory_llm_clients_cache
-    for client in list(cache.cache_dict.values()):
+    for key, client in list(cache.cache_dict.items()):
         close = getattr(client, "close", None)
         if callable(close) and not inspect.iscoroutinefunction(close):
             close()
-    cache.flush_cache()
+            cache.delete_cache(key)
     gc.collect()
