@@ -85,9 +85,15 @@ def test_expired_counts_only_the_lines_of_the_scanned_budget(store: BudgetStore)
 
 
 def _policy(tmp_path: Path, fp: FakeProvider, extra: str = "") -> Path:
-    return write_store_policy(
+    path = write_store_policy(
         tmp_path / "policy.yaml", fp.openai_base, f"{{backend: sqlite, path: b.sqlite3{extra}}}"
     )
+    # A rolling window: a reservation made PAST_ANY_LEASE ago is on the line the status reads
+    # at any time of day (a calendar day's line changes at midnight, an hour's lease before).
+    text = path.read_text(encoding="utf-8")
+    assert text.count("window: day") == 1
+    path.write_text(text.replace("window: day", "window: 6h"), encoding="utf-8")
+    return path
 
 
 def test_the_status_command_shows_expired_in_every_format(
