@@ -51,6 +51,39 @@ def _no_state_left_in_the_checkout(pytestconfig: pytest.Config) -> Iterator[None
     assert not added, f"tests wrote into the checkout {root}: {', '.join(added)}"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _litellm_sync_clients_closed_per_module() -> Iterator[None]:
+    """Close and drop the sync clients litellm cached for this module's calls, and drop the
+    entries of async clients already closed (their loop ended).
+
+    litellm's client cache holds 200 clients, one per fake provider's port and key; past that
+    it evicts the oldest, and an evicted client litellm has not closed yet is left to the
+    garbage collector, whose unclosed sockets are then reported in whichever test runs. The
+    clients of async loops still running are left where they are: their loop closes them.
+    """
+    yield
+    import inspect
+
+    from policyroute._lazy import import_litellm
+
+    cache = import_litellm().in_memory_llm_clients_cache
+    for key, client in list(cache.cache_dict.items()):
+        close = getattr(client, "close", None)
+        if callable(close) and not inspect.iscoroutinefunction(close):
+            close()
+            cache.delete_cache(key)
+        elif _async_client_closed(client):
+            cache.delete_cache(key)
+
+
+def _async_client_closed(client: object) -> bool:
+    is_closed = getattr(client, "is_closed", None)
+    if callable(is_closed):
+        return bool(is_closed())
+    inner = getattr(client, "client", None)
+    return bool(getattr(inner, "is_closed", False))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_token_counts() -> None:
     """Each test counts prompts from scratch: token counts kept by an earlier test (see
