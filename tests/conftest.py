@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from litellm_clients import close_cached_sync_clients
 
 from policyroute.testing import FakeProvider
 
@@ -53,35 +54,11 @@ def _no_state_left_in_the_checkout(pytestconfig: pytest.Config) -> Iterator[None
 
 @pytest.fixture(scope="module", autouse=True)
 def _litellm_sync_clients_closed_per_module() -> Iterator[None]:
-    """Close and drop the sync clients litellm cached for this module's calls, and drop the
-    entries of async clients already closed (their loop ended).
-
-    litellm's client cache holds 200 clients, one per fake provider's port and key; past that
-    it evicts the oldest, and an evicted client litellm has not closed yet is left to the
-    garbage collector, whose unclosed sockets are then reported in whichever test runs. The
-    clients of async loops still running are left where they are: their loop closes them.
-    """
+    """Each module's sync litellm clients closed after it (see ``close_cached_sync_clients``):
+    past 200 cached clients litellm evicts the oldest unclosed, and their sockets would be
+    reported wherever the garbage collector finds them."""
     yield
-    import inspect
-
-    from policyroute._lazy import import_litellm
-
-    cache = import_litellm().in_memory_llm_clients_cache
-    for key, client in list(cache.cache_dict.items()):
-        close = getattr(client, "close", None)
-        if callable(close) and not inspect.iscoroutinefunction(close):
-            close()
-            cache.delete_cache(key)
-        elif _async_client_closed(client):
-            cache.delete_cache(key)
-
-
-def _async_client_closed(client: object) -> bool:
-    is_closed = getattr(client, "is_closed", None)
-    if callable(is_closed):
-        return bool(is_closed())
-    inner = getattr(client, "client", None)
-    return bool(getattr(inner, "is_closed", False))
+    close_cached_sync_clients()
 
 
 @pytest.fixture(autouse=True)

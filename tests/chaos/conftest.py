@@ -4,13 +4,11 @@ litellm client cache after each run."""
 from __future__ import annotations
 
 import gc
-import inspect
 from collections.abc import Iterator
 
 import pytest
 from budgets.conftest import redis_url
-
-from policyroute._lazy import import_litellm
+from litellm_clients import close_cached_sync_clients
 
 __all__ = ["redis_url"]
 
@@ -28,10 +26,5 @@ def _sync_clients_closed() -> Iterator[None]:
     dropping them would leave their aiohttp sessions to the garbage collector unclosed.
     """
     yield
-    cache = import_litellm().in_memory_llm_clients_cache
-    for key, client in list(cache.cache_dict.items()):
-        close = getattr(client, "close", None)
-        if callable(close) and not inspect.iscoroutinefunction(close):
-            close()
-            cache.delete_cache(key)
+    close_cached_sync_clients()
     gc.collect()
