@@ -357,14 +357,22 @@ class Executor:
         with held_interrupts():
             self._settle(call, admission, run)
 
-    def _settle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
-        attempt, outcome, error = run.attempt, run.finalize(), run.error
-        permit = call.take_permit()
-        measured = not run.set_up_meanwhile()
-        latency = run.provider_latency()
+    def _observed(self, call: CallState, run: AttemptRun) -> AttemptOutcome:
+        """``run``'s outcome, fed to :meth:`observe` with the call's breaker permit."""
+        outcome = run.finalize()
         self.observe(
-            attempt, outcome, error, permit, latency, stream=run.streamed, measured=measured
+            run.attempt,
+            outcome,
+            run.error,
+            call.take_permit(),
+            run.provider_latency(),
+            stream=run.streamed,
+            measured=not run.set_up_meanwhile(),
         )
+        return outcome
+
+    def _settle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
+        attempt, outcome, error = run.attempt, self._observed(call, run), run.error
         # Recorded even when settling raises (at cost 0): the call lists every attempt made.
         cost = _ZERO
         try:
@@ -374,13 +382,7 @@ class Executor:
 
     async def asettle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Async twin of :meth:`settle`."""
-        attempt, outcome, error = run.attempt, run.finalize(), run.error
-        permit = call.take_permit()
-        measured = not run.set_up_meanwhile()
-        latency = run.provider_latency()
-        self.observe(
-            attempt, outcome, error, permit, latency, stream=run.streamed, measured=measured
-        )
+        attempt, outcome, error = run.attempt, self._observed(call, run), run.error
         accounting = self.accounting
         cost = _ZERO
         try:
