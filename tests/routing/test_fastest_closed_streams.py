@@ -104,7 +104,7 @@ def test_a_stream_closed_before_its_first_token_measures_nothing(fp: FakeProvide
 
     async def cancelled_while_waiting() -> None:
         events = ex.astream(_ask())
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):  # on 3.10 not yet the builtin TimeoutError
             await asyncio.wait_for(events.__anext__(), 0.2)
         await events.aclose()
 
