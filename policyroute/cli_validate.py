@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from policyroute._files import path_kind
 from policyroute.cli_output import USAGE_ERROR, Style, devices, plural, usage_error
 
 if TYPE_CHECKING:
@@ -143,7 +144,9 @@ def collect_results(
         return True
 
     for path in paths:
-        if not Path(path).exists():
+        # path_kind, not Path.exists: a name too long for the file system makes exists() and
+        # is_dir() raise, which ended the run with a bare errno message.
+        if path_kind(path) == "missing":
             bad.append(path)
             if first_time(path):
                 results.append(_not_found(path, "no such file or directory", strict=strict))
@@ -152,7 +155,7 @@ def collect_results(
             if first_time(path):
                 reason = "not a file (a device is never read)"
                 results.append(_not_found(path, reason, strict=strict))
-        elif not Path(path).is_dir():
+        elif path_kind(path) != "directory":
             if first_time(path):
                 results.append(validate_file(path, strict=strict))
         else:
@@ -182,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     """
     results, bad = collect_results(list(args.paths), strict=args.strict)
     bad = list(dict.fromkeys(bad))
-    empty = [p for p in bad if Path(p).is_dir()]
+    empty = [p for p in bad if path_kind(p) == "directory"]
     if all(r.file in empty for r in results):
         message = f"no policy files found in {', '.join(args.paths)}"
         return usage_error("validate", message, json_output=args.format == "json")
@@ -203,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         summary = format_summary(results)
         print(style.green(summary) if ok else style.red(summary))
     if bad:
-        missing = [p for p in bad if not Path(p).exists()]
+        missing = [p for p in bad if path_kind(p) == "missing"]
         devs = [p for p in bad if p not in missing and p not in empty]
         if missing:
             usage_error("validate", f"no such file or directory: {', '.join(missing)}")

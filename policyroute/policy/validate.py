@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from policyroute._files import read_at_most
+from policyroute._files import path_kind, read_at_most
 from policyroute.policy.diagnostics import Diagnostic
 from policyroute.policy.load import MAX_CHARS, not_utf8
 from policyroute.policy.model import PolicySpec
@@ -192,7 +192,7 @@ def validate_paths(
     results: list[ValidationResult] = []
     for path in paths:
         p = Path(path)
-        if not p.is_dir():
+        if path_kind(p) != "directory":  # Path.is_dir raises on a name too long
             results.append(validate_file(p, strict=strict))
             continue
         found = [

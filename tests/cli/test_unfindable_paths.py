@@ -1,15 +1,17 @@
 """A path no file system can hold (a name longer than 255 bytes) is a path that does not
 exist, said in its place: looking it up raised ``OSError: File name too long``, which stopped
-``policyroute test`` before the other tests files ran, and exited 1 with the bare errno
-message where a path that does not exist is a usage error (2)."""
+``policyroute test`` and ``policyroute validate`` before the other files were checked, and
+exited 1 with the bare errno message where a path that does not exist is a usage error (2)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from policyroute.cli import main
+from policyroute.policy.validate import validate_paths
 
 TOO_LONG = "a" * 300
 
@@ -57,3 +59,39 @@ def test_explain_given_a_path_too_long_is_a_usage_error(
     out, err = capsys.readouterr()
     assert f"policyroute explain: error: no such {which} file: {long}" in err
     assert '"type": "UsageError"' in out
+
+
+@pytest.mark.parametrize("where", ["name", "folder"])
+def test_validate_given_a_path_too_long_reports_it_missing_and_checks_the_others(
+    policy_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    # A name too long, or a path through a folder whose name is.
+    long = policy_path.with_name(f"{TOO_LONG}.yaml")
+    if where == "folder":
+        long = policy_path.parent / TOO_LONG / "policy.yaml"
+
+    assert main(["validate", str(long), str(policy_path)]) == 2
+
+    out, err = capsys.readouterr()
+    assert f"{long}:0:0 no such file or directory [PR001]" in out
+    assert "1 error, 0 warnings in 2 files" in out
+    assert err == f"policyroute validate: error: no such file or directory: {long}\n"
+
+
+def test_validate_json_given_a_path_too_long_lists_it_in_its_place(
+    policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long = str(policy_path.with_name(f"{TOO_LONG}.yaml"))
+
+    assert main(["validate", "--format", "json", str(policy_path), long]) == 2
+
+    doc = json.loads(capsys.readouterr().out)
+    assert [(f["file"], f["ok"]) for f in doc["files"]] == [(str(policy_path), True), (long, False)]
+    assert doc["files"][1]["diagnostics"][0]["message"] == "no such file or directory"
+
+
+def test_validate_paths_given_a_path_too_long_reports_it_unreadable() -> None:
+    (result,) = validate_paths([TOO_LONG])
+
+    assert result.diagnostics[0].code == "PR001"
+    assert "File name too long" in result.diagnostics[0].message
