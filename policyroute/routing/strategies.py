@@ -11,7 +11,9 @@ the group lists its members in.
   never been tried would never be measured. With no data at all this is the listed order.
   An unmeasured member that a call is already trying comes after the measured ones (but
   before those that only failed): one call explores it, instead of every call made until its
-  first answer comes back. Stats that offer ``ranking_latency`` (as
+  first answer comes back. Among members being explored, the one with the fewest calls in
+  flight comes first, so concurrent first calls spread over them. Stats that offer
+  ``ranking_latency`` (as
   :class:`~policyroute.routing.stats.DeploymentStatsTracker` does) are ranked by it: failures
   count against a deployment and old observations go stale. A
   :class:`~policyroute.routing.stats.DeploymentStatsTracker` ranks streamed requests by time
@@ -87,21 +89,29 @@ def order_fastest(
 
     With ``in_flight``, an unmeasured item with calls in flight is being measured already: it
     comes after the measured items with a finite latency, before those at ``inf`` (only
-    failures), so that concurrent calls do not all go to a deployment nobody knows yet.
+    failures), so that concurrent calls do not all go to a deployment nobody knows yet; among
+    such items, the one with the fewest calls in flight comes first (ties: listed order), so
+    concurrent calls spread over the deployments being explored.
 
     Example:
         >>> order_fastest(["a", "b", "c"], {"a": 0.9, "c": 0.2}.get)
         ['b', 'c', 'a']
         >>> order_fastest(["a", "b", "c"], {"c": 0.2}.get, lambda x: int(x == "a"))
         ['b', 'c', 'a']
+        >>> order_fastest(["a", "b"], {}.get, {"a": 2, "b": 1}.get)
+        ['b', 'a']
     """
     unknown: list[T] = []
     ranked: list[tuple[int, float, int, T]] = []
     for i, item in enumerate(items):
         seconds = latency(item)
         if seconds is None:
-            if in_flight is not None and in_flight(item) > 0:
-                ranked.append((1, 0.0, i, item))  # being explored
+            busy = 0 if in_flight is None else in_flight(item)
+            if busy > 0:
+                # being explored: among those, the fewest calls in flight first, so that
+                # concurrent first calls spread over every unmeasured member instead of all
+                # but one piling onto the first listed
+                ranked.append((1, float(busy), i, item))
             else:
                 unknown.append(item)
         elif math.isinf(seconds):
