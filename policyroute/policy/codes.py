@@ -53,6 +53,7 @@ CODES = MappingProxyType(
         "PR015": CodeInfo(_E, "a list that must hold distinct items repeats one"),
         "PR016": CodeInfo(_E, "a value matches none of the allowed forms"),
         "PR017": CodeInfo(_E, "a %YAML directive asks for a YAML version other than 1.2"),
+        "PR018": CodeInfo(_E, "the file is a policy tests file (it has 'cases'), not a policy"),
         # ---- semantic: references
         "PR101": CodeInfo(_E, "a route targets a model or group that is not defined"),
         "PR102": CodeInfo(_E, "a group lists a model or group that is not defined"),

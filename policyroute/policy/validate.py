@@ -17,11 +17,15 @@ import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from policyroute._files import path_kind, read_at_most
 from policyroute.policy.diagnostics import Diagnostic
 from policyroute.policy.load import MAX_CHARS, not_utf8
 from policyroute.policy.model import PolicySpec
+
+if TYPE_CHECKING:
+    from policyroute.policy.load import LoadedDocument
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -91,7 +95,12 @@ def _validate(
     doc = load_yaml(text, file=file)
     diagnostics = list(doc.diagnostics)
     spec = None
-    if doc.data is not None:
+    tests_file = _tests_file(doc)
+    if tests_file is not None:
+        # Checked against the policy schema, every key of a tests file is unknown and every
+        # key of a policy missing: none of those would say what the file is.
+        diagnostics.append(tests_file)
+    elif doc.data is not None:
         diagnostics += _unseen(schema_diagnostics(doc), diagnostics)
         diagnostics += _unseen(
             semantic_diagnostics(doc, strict=strict, environ=environ), diagnostics
@@ -100,6 +109,37 @@ def _validate(
             spec = build_spec(doc, environ=environ)
     diagnostics.sort(key=_sort_key)
     return ValidationResult(file, spec, tuple(diagnostics), content_hash, strict)
+
+
+def _tests_file(doc: LoadedDocument) -> Diagnostic | None:
+    """PR018 when ``doc`` is a policy tests file (``cases`` and no ``policyroute``), naming
+    the policy its ``policy`` key gives, relative to the file as ``policyroute test`` reads it.
+
+    Example:
+        >>> found = validate_text("policy: p.yaml\\ncases: []\\n").diagnostics[0]
+        >>> found.code, found.message.endswith("its cases test the policy 'p.yaml'")
+        ('PR018', True)
+    """
+    data = doc.data
+    if not isinstance(data, Mapping) or "cases" not in data or "policyroute" in data:
+        return None
+    written = data.get("policy")
+    hint = "run it with 'policyroute test'"
+    if isinstance(written, str) and written:
+        named = written
+        if not doc.file.startswith("<"):
+            named = os.path.normpath(os.path.join(os.path.dirname(doc.file), written))
+        message = f"its cases test the policy {named!r}"
+        hint += "; give 'validate' or 'explain' the policy it names"
+        where = doc.locate(("policy",), key=True)
+    else:
+        message = "it names no policy (add 'policy: <path of the policy, relative to it>')"
+        where = doc.locate(("cases",), key=True)
+    if not doc.file.startswith("<") and not is_tests_name(os.path.basename(doc.file)):
+        # In a folder, validate reads it as a policy and test passes it over, by its name.
+        hint += "; name it *.tests.yaml so that a folder's tests files are told from its policies"
+    message = f"this is a tests file for 'policyroute test', not a policy: {message}"
+    return Diagnostic("PR018", message, "", doc.file, where.line, where.column, hint=hint)
 
 
 def validate_text(
