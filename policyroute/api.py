@@ -199,8 +199,16 @@ class _Chunks:
 
     def _closing_usage(self) -> Any:
         """The usage chunk the caller asked for, when the provider's was lost after the
-        answer finished (the stream cut, or garbage, before it): the usage charged."""
-        if not self._usage_chunk or self._usage_sent or self.result is None:
+        answer finished (the stream cut, or garbage, before it): the usage charged.
+
+        A caller who asked for none finds the usage charged in the last chunk's
+        ``_hidden_params["usage"]`` instead, where litellm's own stream leaves it for
+        ``litellm.stream_chunk_builder``: policyroute asks the provider for a usage chunk
+        (to charge the call), and litellm leaves none there for a stream that asked."""
+        if not self._usage_chunk:
+            _hide_usage(self._last, self.result)
+            return None
+        if self._usage_sent or self.result is None:
             return None
         chunk = _usage_chunk_after(self.result.response, self._last)
         self._usage_sent = chunk is not None
@@ -216,7 +224,9 @@ class CompletionStream(_Chunks):
     :class:`~policyroute.errors.StreamInterruptedError`. A caller who asked for the usage
     chunk (``stream_options={"include_usage": True}``) gets exactly one, last, also when the
     provider's was lost after the answer finished: then with the usage charged, counted
-    locally.
+    locally. A caller who did not ask finds the usage charged in the last chunk's
+    ``_hidden_params["usage"]`` once the stream ended, as litellm leaves it there, so that
+    ``litellm.stream_chunk_builder`` on the chunks gives the provider's count.
 
     ``_hidden_params``, as on litellm's own stream, holds what litellm's stream from the
     answering deployment had (``model_id``, ``api_base``, the provider's response headers as
@@ -389,6 +399,16 @@ def _usage_chunk_after(response: Any, last: Any) -> Any:
         system_fingerprint=read(last, "system_fingerprint"),
         usage=usage,
     )
+
+
+def _hide_usage(last: Any, result: CallResult | None) -> None:
+    """Put ``result``'s usage in the ``_hidden_params`` of ``last``, the stream's last chunk,
+    as litellm does on a stream asked for no usage chunk. The caller already holds that
+    chunk: the dict is changed in place, as litellm changes it when usage arrives late."""
+    usage = None if result is None else read(result.response, "usage")
+    hidden = getattr(last, "_hidden_params", None)
+    if usage is not None and isinstance(hidden, dict):
+        hidden["usage"] = usage
 
 
 def _usage_only(chunk: Any) -> bool:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import litellm
 import pytest
 
 import policyroute
@@ -87,4 +88,56 @@ def test_async_stream_follows_the_same_rule(policy: str, tmp_path: Path, asked: 
 
     chunks = asyncio.run(run())
     assert len(_usage_chunks(chunks)) == (1 if asked else 0)
+    assert _charged(tmp_path) == (7, 3, False)
+
+
+def _built_usage(chunks: list[Any]) -> tuple[int, int]:
+    built = litellm.stream_chunk_builder(chunks, messages=MESSAGES)
+    return built.usage.prompt_tokens, built.usage.completion_tokens
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic"])
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_chunks_without_the_usage_chunk_still_build_the_charged_usage(
+    served: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    wire: str,
+    asynchronous: bool,
+) -> None:
+    # litellm's own stream, when the caller asks for no usage chunk, leaves the usage in the
+    # last chunk's _hidden_params, where stream_chunk_builder (and completion_cost on what it
+    # builds) reads it; without it the builder counts the text locally, a different figure.
+    monkeypatch.setenv("PR_USAGE_KEY", "sk-test")
+    served.set_default("*", Reply(text=TEXT, usage=Usage(prompt=7, completion=3)))
+    prefix, base = ("openai", served.openai_base)
+    if wire == "anthropic":
+        prefix, base = ("anthropic", served.anthropic_base)
+    policy = f"""
+policyroute: 1
+name: usage-hidden
+models:
+  u:
+    model: {prefix}/fake-u
+    api_base: {base}
+    api_key: ${{PR_USAGE_KEY}}
+    price: {{input_per_mtok: 1000, output_per_mtok: 2000}}
+routes:
+  - name: default
+    to: u
+receipts: {{sink: jsonl, path: receipts.jsonl}}
+"""
+
+    async def collect() -> list[Any]:
+        stream = await policyroute.acompletion(policy=policy, messages=MESSAGES, stream=True)
+        return [c async for c in stream]
+
+    if asynchronous:
+        chunks = asyncio.run(collect())
+    else:
+        chunks = list(policyroute.completion(policy=policy, messages=MESSAGES, stream=True))
+    assert _usage_chunks(chunks) == []
+    hidden = chunks[-1]._hidden_params["usage"]
+    assert (hidden.prompt_tokens, hidden.completion_tokens) == (7, 3)
+    assert _built_usage(chunks) == (7, 3)
     assert _charged(tmp_path) == (7, 3, False)
