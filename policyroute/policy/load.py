@@ -100,7 +100,9 @@ _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _EMPTY_HINTS = {
     "policy": "a policy needs at least 'policyroute: 1', 'name', 'models' and 'routes'",
     "tests file": "a tests file needs 'policy' and 'cases'",
-    "request": "a request needs at least 'messages'",
+    # Every field of a request is optional: `{}` routes as a request with no messages.
+    "request": "every field of a request is optional: write {} for a request with none, or give"
+    " some of 'messages', 'metadata', 'tags', 'model', 'tools' and the call parameters",
 }
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # JSON has no infinity or not-a-number: no provider accepts one as a call parameter.

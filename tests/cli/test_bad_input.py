@@ -483,3 +483,20 @@ def test_a_tests_file_whose_policy_is_a_directory(
     assert main(["test", str(tests)]) == 1
     out = capsys.readouterr().out
     assert f"{tests}:1: 'policy' names a directory: {policy_path.parent / 'policies'}" in out
+
+
+def test_an_empty_request_file_says_what_a_request_needs_as_the_checks_do(
+    policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Said once to need "at least 'messages'" while `{}` routed: the hint and the checks agree.
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n", encoding="utf-8")
+    assert main(["explain", str(policy_path), "--request", str(empty)]) == 1
+    err = _err(capsys)
+    assert "the request is empty (every field of a request is optional: write {} for" in err
+    assert "at least" not in err
+
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("{}\n", encoding="utf-8")
+    assert main(["explain", str(policy_path), "--request", str(bare), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["route"] == "default"
