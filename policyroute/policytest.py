@@ -52,6 +52,7 @@ from policyroute.policytest_.cases import (
     CaseResult,
     SuiteResult,
     check_case,
+    not_text,
     plain,
     unknown_names,
     value_kind,
@@ -355,6 +356,9 @@ def _load_tests_doc(path: Path) -> tuple[LoadedDocument | None, list[str]]:
         elif not isinstance(data[key], kind) or not data[key]:
             line = doc.locate((key,), key=True).line
             problems.append(f"{path}:{line}: '{key}' must be {wanted}, got {value_kind(data[key])}")
+    if "description" in data and not isinstance(data["description"], str):
+        line = doc.locate(("description",), key=True).line
+        problems.append(f"{path}:{line}: {not_text('description', data['description'])}")
     return (None, problems) if problems else (doc, [])
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "CaseResult",
     "SuiteResult",
     "check_case",
+    "not_text",
     "plain",
     "same",
     "unknown_names",
@@ -248,6 +249,23 @@ def value_kind(value: Any) -> str:
     return "a mapping"
 
 
+def not_text(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the free text ``key`` holds (a ``description``), or ``None``.
+
+    A policy's ``description`` is a string by its schema; a tests file's is held to the same.
+
+    Example:
+        >>> not_text("description", ["a", "b"])
+        "'description' must be a string, got a list"
+        >>> not_text("description", 1.0)
+        "'description' must be a string, got a number (quote it to keep it text)"
+    """
+    if isinstance(value, str):
+        return None
+    quote = " (quote it to keep it text)" if isinstance(value, (bool, int, float)) else ""
+    return f"'{key}' must be a string, got {value_kind(value)}{quote}"
+
+
 def check_case(raw: Any) -> str | None:
     """What is wrong with the shape of a case, or ``None``.
 
@@ -265,6 +283,8 @@ def check_case(raw: Any) -> str | None:
         return "a case needs a 'name' (a non-empty string)"
     if not isinstance(raw.get("request"), Mapping):
         return "a case needs a 'request' mapping"
+    if "description" in raw and not isinstance(raw["description"], str):
+        return not_text("description", raw["description"])
     expect = raw.get("expect")
     if not isinstance(expect, Mapping) or not expect:
         return f"a case needs an 'expect' mapping with some of {', '.join(EXPECT_KEYS)}"
