@@ -57,7 +57,7 @@ def completion(
     model: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     tags: Sequence[str] | None = None,
-    stream: bool = False,
+    stream: bool | None = False,
     accounting: Accounting | None = None,
     **params: Any,
 ) -> Any:
@@ -91,7 +91,10 @@ def completion(
     ``metadata`` is handed to litellm as well, for its callbacks. ``accounting`` replaces
     the policy's own budgets and receipts (e.g.
     :meth:`~policyroute.accounting.PolicyAccounting.from_policy` with other sinks, or
-    ``NullAccounting()`` to turn them off).
+    ``NullAccounting()`` to turn them off); an object without the methods of
+    :class:`~policyroute.execution.hooks.Accounting` is refused with a ``RequestError``, as
+    is a ``stream`` other than ``True``, ``False`` or ``None`` (litellm answers ``stream=1``
+    unstreamed).
 
     Failures raise :mod:`policyroute.errors` types, never litellm's: ``except
     litellm.RateLimitError`` (or any litellm exception) catches nothing, and
@@ -121,6 +124,7 @@ def completion(
         >>> r._hidden_params["policyroute"]["route"]  # doctest: +SKIP
         'default'
     """
+    stream = _checked_entry(stream, accounting)
     executor = _executor_for(policy, accounting)
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
@@ -138,7 +142,7 @@ async def acompletion(
     model: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     tags: Sequence[str] | None = None,
-    stream: bool = False,
+    stream: bool | None = False,
     accounting: Accounting | None = None,
     **params: Any,
 ) -> Any:
@@ -155,6 +159,7 @@ async def acompletion(
         >>> r = await acompletion(policy="p.yaml", messages=[{"role": "user", "content": "hi"}])
         ... # doctest: +SKIP
     """
+    stream = _checked_entry(stream, accounting)
     executor = await _aexecutor_for(policy, accounting)
     request = _request(messages, model, metadata, tags, stream, params)
     if stream:
@@ -376,6 +381,39 @@ def clear_cache() -> None:
 
 
 # --------------------------------------------------------------------------- internals
+
+
+# What the executor calls on an accounting (see policyroute.execution.hooks.Accounting).
+_ACCOUNTING_METHODS = ("admit", "aadmit", "settle", "asettle", "finish", "afinish")
+
+
+def _checked_entry(stream: object, accounting: object) -> bool:
+    """``stream`` as a bool (``None``, litellm's default, is ``False``), once it and
+    ``accounting`` are checked; raises :class:`RequestError` for either of another kind.
+
+    Example:
+        >>> _checked_entry(None, None)
+        False
+        >>> try:
+        ...     _checked_entry(1, None)
+        ... except RequestError as exc:
+        ...     print(str(exc)[:48])
+        request parameter 'stream' must be True or False
+    """
+    if stream is not None and not isinstance(stream, bool):
+        # litellm answers stream=1 or "yes" unstreamed: neither reading is safe to guess.
+        raise RequestError(
+            f"request parameter 'stream' must be True or False, got {stream!r}"[:160]
+        )
+    if accounting is not None:
+        missing = [m for m in _ACCOUNTING_METHODS if not callable(getattr(accounting, m, None))]
+        if missing:
+            raise RequestError(
+                "accounting must be a PolicyAccounting, NullAccounting() or another object"
+                f" with the methods {', '.join(_ACCOUNTING_METHODS)}; got"
+                f" {type(accounting).__name__}, without {', '.join(missing)}"
+            )
+    return bool(stream)
 
 
 def _usage_asked(params: Mapping[str, Any]) -> bool:

@@ -303,3 +303,47 @@ def test_the_search_stops_eight_levels_down() -> None:
     check_params({"temperature": None, "extra_body": {"deep": [[[[[[[[NAN]]]]]]]]}})
     with pytest.raises(RequestError, match=r"'extra_body\.deep\[0\]'"):
         check_params({"extra_body": {"deep": [NAN]}})
+
+
+@pytest.mark.parametrize("stream", ["yes", 1, 0, "false"])
+def test_stream_that_is_not_a_bool_is_refused(
+    tmp_path: Path, fp: FakeProvider, stream: Any
+) -> None:
+    # litellm answers stream=1 or "yes" unstreamed; read as truthy it would be a stream of
+    # chunks where the caller's code may expect a response, or the other way round.
+    policy = _policy(tmp_path, fp)
+
+    with pytest.raises(RequestError, match=r"^request parameter 'stream' must be True or False"):
+        policyroute.completion(policy=policy, messages=HI, stream=stream)
+
+    async def main() -> None:
+        await policyroute.acompletion(policy=policy, messages=HI, stream=stream)
+
+    with pytest.raises(RequestError, match="'stream'"):
+        asyncio.run(main())
+    assert fp.requests == []
+
+
+def test_stream_none_is_litellms_default(tmp_path: Path, fp: FakeProvider) -> None:
+    response = policyroute.completion(policy=_policy(tmp_path, fp), messages=HI, stream=None)
+    assert response.choices[0].message.content == "ok"
+
+
+@pytest.mark.parametrize("accounting", [5, "receipts.jsonl", object()])
+def test_accounting_that_is_not_one_is_refused(
+    tmp_path: Path, fp: FakeProvider, accounting: Any
+) -> None:
+    # It failed with an AttributeError from inside the executor ('int' object has no
+    # attribute 'admit'), and the executor built around it stayed cached for the next call.
+    policy = _policy(tmp_path, fp)
+
+    with pytest.raises(RequestError, match=r"^accounting must be .* got ") as info:
+        policyroute.completion(policy=policy, messages=HI, accounting=accounting)
+    assert "admit" in str(info.value)
+
+    async def main() -> None:
+        await policyroute.acompletion(policy=policy, messages=HI, accounting=accounting)
+
+    with pytest.raises(RequestError, match=r"^accounting must be"):
+        asyncio.run(main())
+    assert fp.requests == []
