@@ -15,6 +15,9 @@ request, optionally environment variables, and what routing must decide::
           params: {temperature: 0}              # optional: the route's parameter overrides
           budgets: [per-user-daily]             # optional: names of the budgets in scope
 
+A number or boolean in ``env`` sets its variable to the text written (``true``, ``1.10``, ``007``),
+not to Python's rendering of the value YAML read (``True``, ``1.1``, ``7``).
+
 ``expect`` may instead say ``error: NoCandidateError`` (or ``RoutingError``) for a request the
 policy must refuse (``RoutingError`` matches any refusal). Only the keys given in ``expect``
 are compared; ``params`` is compared as a whole, ``candidates`` in order, ``budgets`` in any
@@ -251,6 +254,17 @@ def _actual(
     return actual, None
 
 
+def _case_env(env: Mapping[str, Any], index: int, doc: LoadedDocument) -> dict[str, str]:
+    """The values case ``index`` sets its variables to: a number or boolean as it is written
+    (``true``, ``1.10``, ``007``), not as Python renders what YAML read (``True``, ``1.1``,
+    ``7``), which no program reading the variable expects."""
+    values: dict[str, str] = {}
+    for name, value in env.items():
+        written = None if isinstance(value, str) else doc.source_text(("cases", index, "env", name))
+        values[str(name)] = str(value) if written is None else written
+    return values
+
+
 def _run_case(
     raw: Any,
     index: int,
@@ -261,11 +275,11 @@ def _run_case(
     line = doc.locate(("cases", index)).line
     name = raw.get("name") if isinstance(raw, Mapping) else None
     name = name if isinstance(name, str) and name else f"case {index + 1}"
-    problem = check_case(raw)
+    problem = check_case(raw, lambda path: doc.locate(("cases", index, *path), key=True).line)
     if problem is not None:
         return CaseResult(doc.file, line, name, {}, {}, error=problem)
     expected = {k: plain(raw["expect"][k]) for k in EXPECT_KEYS if k in raw["expect"]}
-    env = {str(k): str(v) for k, v in raw.get("env", {}).items()}
+    env = _case_env(raw.get("env", {}), index, doc)
     try:
         with environment(env):
             policy = policies.get(env)

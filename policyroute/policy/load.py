@@ -130,6 +130,24 @@ class LoadedDocument:
     key_positions: dict[JsonPath, Position] = field(default_factory=dict)
     raw_scalars: dict[JsonPath, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # The composed YAML, kept for source_text: conversion keeps no text but numbers'.
+    root: Any = field(default=None, repr=False, compare=False)
+
+    def source_text(self, path: JsonPath) -> str | None:
+        """The text the scalar at ``path`` is written as (``true``, ``1.50``, ``007``), also
+        when it is reached through an alias or a ``<<`` merge key; ``None`` when ``path``
+        names no scalar.
+
+        Example:
+            >>> load_yaml("env: {FLAG: TRUE, VERSION: 1.10}\\n").source_text(("env", "VERSION"))
+            '1.10'
+        """
+        node = self.root
+        for part in path:
+            if node is None:
+                return None
+            node = _child(node, part, frozenset())
+        return str(node.value) if node is not None and node.id == "scalar" else None
 
     def locate(self, path: JsonPath, *, key: bool = False) -> Position:
         """Where ``path`` is; with ``key=True`` the mapping key rather than its value.
@@ -146,6 +164,30 @@ class LoadedDocument:
             if not probe:
                 return Position(1, 1)
             probe = probe[:-1]
+
+
+def _child(node: Any, part: str | int, merging: frozenset[int]) -> Any:
+    """The composed node at ``part`` of ``node``, found as :class:`_Converter` builds the data:
+    a key written in the mapping before one a ``<<`` merges in, the first merged before later
+    ones, and the first of duplicate keys. ``merging`` keeps a mapping that merges itself from
+    being searched without end."""
+    if node.id == "sequence":
+        items = node.value
+        return items[part] if isinstance(part, int) and 0 <= part < len(items) else None
+    if node.id != "mapping" or isinstance(part, int):
+        return None
+    merges: list[Any] = []
+    for key_node, value_node in node.value:
+        if key_node.tag == _TAG + "merge":
+            merges.extend(value_node.value if value_node.id == "sequence" else [value_node])
+        elif key_node.id == "scalar" and str(key_node.value) == part:
+            return value_node
+    for merged in merges:
+        if merged.id == "mapping" and id(merged) not in merging:
+            found = _child(merged, part, merging | {id(node)})
+            if found is not None:
+                return found
+    return None
 
 
 def format_path(path: JsonPath) -> str:
@@ -350,6 +392,7 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
         )
         return doc
     doc.data = data
+    doc.root = root
     return doc
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import difflib
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from policyroute.errors import RoutingError
 from policyroute.policy.hints import with_hints
 
 if TYPE_CHECKING:
+    from policyroute.policy.load import JsonPath
     from policyroute.policy.model import PolicySpec
 
 __all__ = [
@@ -266,8 +267,9 @@ def not_text(key: str, value: Any) -> str | None:
     return f"'{key}' must be a string, got {value_kind(value)}{quote}"
 
 
-def check_case(raw: Any) -> str | None:
-    """What is wrong with the shape of a case, or ``None``.
+def check_case(raw: Any, line_of: Callable[[JsonPath], int] | None = None) -> str | None:
+    """What is wrong with the shape of a case, or ``None``; ``line_of`` gives the line of a
+    path within the case, for a message that points below the case's first line.
 
     Example:
         >>> check_case({"name": "n", "request": {}, "expect": {"route": 3}})
@@ -315,15 +317,20 @@ def check_case(raw: Any) -> str | None:
     if "budgets" in expect and not _names(expect["budgets"]):
         return "'expect.budgets' must be a list of budget names"
     env = raw.get("env", {})
-    if not isinstance(env, Mapping) or not all(
-        isinstance(v, (str, int, float, bool)) for v in env.values()
-    ):
-        return "'env' must map variable names to strings"
+    if not isinstance(env, Mapping):
+        return f"'env' must map variable names to values, got {value_kind(env)}"
     for name, value in env.items():
         # The operating system refuses these (os.environ raises): the whole run stopped with
         # an internal error instead of naming the case.
         if not str(name) or "=" in str(name) or "\0" in str(name):
             return f"'env' variable name {str(name)!r} is not valid (empty, or holds '=' or NUL)"
+        if not isinstance(value, (str, int, float, bool)):
+            at = f" at line {line_of(('env', name))}" if line_of else ""
+            empty = " (write '' for an empty value)" if value is None else ""
+            return (
+                f"'env.{name}'{at} must be a string, number or boolean, got"
+                f" {value_kind(value)}{empty}"
+            )
         if "\0" in str(value):
             return f"'env.{name}' holds a NUL character, which no environment variable can"
     return None
