@@ -328,6 +328,32 @@ def _walk(value: Any, keys: tuple[str, ...]) -> Any:
     return value
 
 
+def _walk_dotted(value: Any, keys: tuple[str, ...]) -> Any:
+    """:func:`_walk`, where a key missing at some level may also be written flat: the rest of
+    the path, dots and all, as one key of that level (``{"user.id": "u1"}`` for
+    ``user.id``). The nested path is read first; the flat key only when it holds nothing.
+
+    Example:
+        >>> _walk_dotted({"user.id": "u1"}, ("user", "id"))
+        'u1'
+        >>> _walk_dotted({"user": {"id": "u2"}, "user.id": "u1"}, ("user", "id"))
+        'u2'
+        >>> _walk_dotted({"user": {"profile.tier": "gold"}}, ("user", "profile", "tier"))
+        'gold'
+    """
+    if not isinstance(value, Mapping):
+        return MISSING
+    head = value.get(keys[0])
+    if len(keys) == 1:
+        return MISSING if head is None else head
+    found = MISSING if head is None else _walk_dotted(head, keys[1:])
+    if found is MISSING:
+        flat = value.get(".".join(keys))
+        if flat is not None:
+            return flat
+    return found
+
+
 def _metadata_getter(keys: tuple[str, ...]) -> FactGetter:
     if len(keys) == 1:
         (key,) = keys
@@ -339,7 +365,10 @@ def _metadata_getter(keys: tuple[str, ...]) -> FactGetter:
         return get_one
 
     def get_deep(facts: RequestFacts) -> Any:
-        return _walk(facts.metadata, keys)
+        # Metadata keys often hold dots themselves (OpenTelemetry's "user.id", "session.id"):
+        # such a key answers the path its dots spell when the nested one holds nothing,
+        # instead of a condition on ``metadata.user.id`` never matching, silently.
+        return _walk_dotted(facts.metadata, keys)
 
     return get_deep
 
@@ -355,12 +384,17 @@ def _params_getter(keys: tuple[str, ...]) -> FactGetter:
 def fact_getter(path: str) -> FactGetter:
     """A function reading the fact at ``path`` from :class:`RequestFacts` (unknown: MISSING).
 
-    Getters are pure and cached by path, so compiled conditions share them.
+    Getters are pure and cached by path, so compiled conditions share them. A ``metadata``
+    path is read nested first, then, where that holds nothing, as a flat key holding the rest
+    of the path, dots and all (:func:`_walk_dotted`); ``params`` paths are read nested only.
 
     Example:
         >>> fact_getter("metadata.user.tier")(RequestFacts(
         ...     Request(messages=[], metadata={"user": {"tier": "gold"}})))
         'gold'
+        >>> fact_getter("metadata.user.tier")(RequestFacts(
+        ...     Request(messages=[], metadata={"user.tier": "silver"})))
+        'silver'
     """
     derived = _DERIVED_GETTERS.get(path)
     if derived is not None:
