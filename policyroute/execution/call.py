@@ -123,6 +123,7 @@ class CallState:
         "policy",
         "request",
         "route",
+        "streamed",
     )
 
     def __init__(
@@ -161,6 +162,8 @@ class CallState:
         self._thinking: bool | None = None  # whether a turn carries thinking blocks; unread
         self._bad_arguments: bool | None = None  # whether a tool call's arguments need {}; unread
         self._call_params = _call_params(request, stream)
+        # The kind of call its attempts are counted in flight as (DeploymentStatsTracker.start).
+        self.streamed = stream
         self._current: Candidate | None = None
         self._retry = 0
         # The breaker permit of the attempt under way, handed back with its end (take_permit).
@@ -374,6 +377,10 @@ class CallState:
         # policyroute is the only retry layer: neither litellm nor the SDK below may retry.
         params["num_retries"] = 0
         params["max_retries"] = 0
+        # litellm's sync completion reads num_retries=0 as unset (`0 or litellm.num_retries`),
+        # so an application's global litellm.num_retries retried inside each attempt; a retry
+        # policy of no retries is read first, on both paths.
+        params["retry_policy"] = {"DefaultRetries": 0}
         return params
 
     def record(

@@ -230,9 +230,23 @@ class Executor:
         decision = self.policy.route(routed, stats=self.stats, trace=False)
         return CallState(self.policy, request, decision, self.breakers, self._rng, stream=stream)
 
+    def choose(self, call: CallState) -> AttemptInfo:
+        """The call's next attempt (:meth:`CallState.next_attempt`), counted in flight on its
+        deployment from now on.
+
+        Counted when chosen, not once admitted: a budget's reservation may take a while (a
+        SQLite or Redis store), and ``least_busy`` and ``fastest`` calls routed meanwhile must
+        see the deployment taken. The count is given back by whatever ends the attempt: its
+        settling (:meth:`observe`) once admitted, or :meth:`admit` / :meth:`aadmit` when it is
+        refused, re-routed by a budget downgrade, cancelled or interrupted before it is sent.
+        """
+        attempt = call.next_attempt()
+        self.stats.start(attempt.candidate.alias, stream=call.streamed)
+        return attempt
+
     def admit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
-        """Admission of ``attempt``, or ``None`` when accounting re-routed the call instead
-        (a budget downgrade: ``call`` now holds the new candidates).
+        """Admission of ``attempt`` (made by :meth:`choose`), or ``None`` when accounting
+        re-routed the call instead (a budget downgrade: ``call`` now holds the new candidates).
 
         A Ctrl-C while the reservation is made is raised once it is made, and the reservation
         given back (an attempt never sent, its receipt ``cancelled``), as an async call
@@ -244,17 +258,26 @@ class Executor:
                 admission = self.accounting.admit(attempt)
         except BaseException:
             if admission is not None and admission.downgrade_to is None:
-                self._give_back(call, attempt, admission)
-            call.release_permit()  # never sent: a half-open probe's permit is given back
+                self._give_back(call, attempt, admission)  # its count too, as it settles
+            else:
+                self._not_sent(call, attempt)
             raise
-        return self._admitted(call, admission)
+        return self._admitted(call, attempt, admission)
 
     def _give_back(self, call: CallState, attempt: AttemptInfo, admission: Admission) -> None:
-        self.stats.start(attempt.candidate.alias, stream=False)
+        run: AttemptRun
+        if call.streamed:
+            from policyroute.execution.stream_run import StreamRun
+
+            run = StreamRun(attempt, call.messages)  # counted in flight as a stream
+        else:
+            run = AttemptRun(attempt)
         try:
-            self.settle(call, admission, AttemptRun(attempt))  # cancelled, not sent: free
+            self.settle(call, admission, run)  # cancelled, not sent: free
         except Exception:
             _log.exception("giving back the reservation of %s failed", attempt.candidate.alias)
+        finally:
+            call.release_permit()  # settling hands it back, unless it failed before that
 
     async def aadmit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
         """Async twin of :meth:`admit`."""
@@ -265,14 +288,22 @@ class Executor:
             else:
                 admission = await accounting.aadmit(attempt)
         except BaseException:
-            call.release_permit()  # never sent: a half-open probe's permit is given back
+            self._not_sent(call, attempt)
             raise
-        return self._admitted(call, admission)
+        return self._admitted(call, attempt, admission)
 
-    def _admitted(self, call: CallState, admission: Admission) -> Admission | None:
+    def _not_sent(self, call: CallState, attempt: AttemptInfo) -> None:
+        """Give back what :meth:`choose` took for an attempt that will not be sent: its count
+        in flight, and its breaker permit (a half-open probe's)."""
+        self.stats.finish(attempt.candidate.alias, stream=call.streamed)
+        call.release_permit()
+
+    def _admitted(
+        self, call: CallState, attempt: AttemptInfo, admission: Admission
+    ) -> Admission | None:
         if admission.downgrade_to is None:
             return admission
-        call.release_permit()
+        self._not_sent(call, attempt)
         call.downgrade(admission.downgrade_to, self.stats)
         return None
 
@@ -434,7 +465,7 @@ class Executor:
 
     def _run(self, call: CallState) -> CallResult:
         while True:
-            attempt = call.next_attempt()
+            attempt = self.choose(call)
             admission = self.admit(call, attempt)
             if admission is None:
                 continue
@@ -447,7 +478,7 @@ class Executor:
 
     async def _arun(self, call: CallState) -> CallResult:
         while True:
-            attempt = call.next_attempt()
+            attempt = self.choose(call)
             admission = await self.aadmit(call, attempt)
             if admission is None:
                 continue
@@ -463,7 +494,7 @@ class Executor:
     ) -> CallResult | ProviderError:
         params = admission.params
         deadline: UnaryDeadline | None = None
-        self.stats.start(attempt.candidate.alias, stream=False)
+        # Counted in flight since choose(): settling gives the count back.
         run = AttemptRun(attempt)
         try:
             messages = call.messages_for(attempt)
@@ -493,11 +524,11 @@ class Executor:
         self, call: CallState, attempt: AttemptInfo, admission: Admission
     ) -> CallResult | ProviderError:
         params = admission.params
-        seconds = call_seconds(params.get("timeout"))
-        outer = None if seconds is None else seconds + _OUTER_TIMEOUT_GRACE
-        self.stats.start(attempt.candidate.alias, stream=False)
+        # Counted in flight since choose(): settling gives the count back.
         run = AttemptRun(attempt)
         try:
+            seconds = call_seconds(params.get("timeout"))
+            outer = None if seconds is None else seconds + _OUTER_TIMEOUT_GRACE
             messages = call.messages_for(attempt)
             pending = handed_off(self.acompletion_fn(messages=messages, **params))
             run.answered(await within(pending, outer))

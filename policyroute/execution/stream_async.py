@@ -81,7 +81,7 @@ async def stream_async(
     finished = False
     try:
         while True:
-            attempt = call.next_attempt()
+            attempt = executor.choose(call)
             admission = await executor.aadmit(call, attempt)
             if admission is None:
                 continue
@@ -141,14 +141,16 @@ async def _async_attempt(
     box: list[CallResult | ProviderError],
     settled: asyncio.Event,
 ) -> AsyncGenerator[StreamEvent, None]:
-    defaults = call.policy.defaults
-    first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
-    lease = executor.lease_timer(admission)
-    executor.stats.start(attempt.candidate.alias, stream=True)
-    messages = call.messages_for(attempt)
-    run = StreamRun(attempt, messages)
+    # From here on the attempt holds a reservation and its count in flight (since
+    # executor.choose): whatever happens next, adapting its messages too, is inside the
+    # ``try`` whose ``finally`` settles it, which gives both back.
+    run = StreamRun(attempt, call.messages)
     stream: Any = None
     try:
+        defaults = call.policy.defaults
+        first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
+        lease = executor.lease_timer(admission)
+        messages = run.messages = call.messages_for(attempt)
         opening = handed_off(executor.acompletion_fn(messages=messages, **admission.params))
         stream = await timed(within(opening, first_token), first_token_message(first_token))
         run.opened(stream)

@@ -68,7 +68,7 @@ def _stream(
     try:
         while True:
             stop.check()
-            attempt = call.next_attempt()
+            attempt = executor.choose(call)
             admission = executor.admit(call, attempt)
             if admission is None:
                 continue
@@ -109,9 +109,9 @@ def _sync_attempt(
 ) -> Generator[StreamEvent, None, CallResult | ProviderError]:
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
-    # From here on the attempt holds a reservation: whatever happens next, a Ctrl-C too,
-    # is inside the ``try`` whose ``finally`` settles it (as for an attempt not streamed).
-    executor.stats.start(attempt.candidate.alias, stream=True)
+    # From here on the attempt holds a reservation and its count in flight (since
+    # executor.choose): whatever happens next, a Ctrl-C too, is inside the ``try`` whose
+    # ``finally`` settles it (as for an attempt not streamed), which gives both back.
     run = StreamRun(attempt, call.messages)
     stream: Any = None
     watchdog: Watchdog | None = None
