@@ -3,7 +3,9 @@
 :class:`DeploymentStatsTracker` implements
 :class:`~policyroute.routing.decision.DeploymentStats`, which the ``fastest`` and
 ``least_busy`` strategies read and routing consults to move circuit-open deployments last.
-It is thread-safe; one tracker is meant to be shared by every call of a process.
+It is thread-safe; one tracker is shared by every call of one executor: in a process, the
+calls on one policy and accounting (see :mod:`policyroute._shared_cache`), not every call of the
+process. Its keys are a policy's model aliases, which name a deployment within that policy only.
 
 ``fastest`` ranks by :meth:`DeploymentStatsTracker.ranking_latency`, not by the bare latency,
 and by what the caller waits for:
