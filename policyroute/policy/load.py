@@ -104,6 +104,16 @@ _EMPTY_HINTS = {
     "request": "every field of a request is optional: write {} for a request with none, or give"
     " some of 'messages', 'metadata', 'tags', 'model', 'tools' and the call parameters",
 }
+# What to do about a document past MAX_CHARS or MAX_NODES. A tests file grows with its cases,
+# and `policyroute test` takes several files or a folder: a large suite is split.
+_SPLIT = (
+    "split the cases across several tests files: policyroute test takes several files or a folder"
+)
+_TOO_LARGE_HINTS = {"tests file": _SPLIT}
+_TOO_MANY_NODES_HINTS = {
+    "policy": "a policy has a few hundred; does an alias expand too far?",
+    "tests file": f"does an alias expand too far? If not, {_SPLIT}",
+}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # JSON has no infinity or not-a-number: no provider accepts one as a call parameter.
 _FINITE_HINT = "give a finite number; infinity and not-a-number cannot be sent in a call"
@@ -273,7 +283,7 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
                 f"the {what} is {len(text):,} characters long, more than the {MAX_CHARS:,} allowed",
                 "",
                 file,
-                hint="is this the right file?",
+                hint=_TOO_LARGE_HINTS.get(what, "is this the right file?"),
             )
         )
         return doc
@@ -361,12 +371,17 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
     converter = _Converter(doc)
     size = converter.size(root)
     if size > MAX_NODES:
+        path, mark = converter.past_limit(root)
         doc.diagnostics.append(
             Diagnostic(
                 "PR009",
-                f"the document has more than {MAX_NODES:,} nodes (aliases counted expanded)",
-                "",
+                f"the {what} has more than {MAX_NODES:,} nodes (aliases counted expanded);"
+                " the count passes the limit here",
+                format_path(path),
                 file,
+                mark.line + 1,
+                mark.column + 1,
+                hint=_TOO_MANY_NODES_HINTS.get(what, "does an alias expand too far?"),
             )
         )
         return doc
@@ -439,6 +454,44 @@ class _Converter:
             total += sum(self.size(v) for v in node.value)
         self.sizes[key] = total
         return total
+
+    def past_limit(self, root: Any) -> tuple[JsonPath, Any]:
+        """Where, in document order, the node count (aliases expanded) first passes MAX_NODES:
+        its JSON path, and the mark of the node written there or, inside an alias, of the key
+        (or list) the alias stands under, so that the place named is where the alias is used
+        rather than its anchor. Call :meth:`size` first.
+
+        Nodes are walked once each; an alias is counted by its memoised size, not walked.
+        """
+        seen: set[int] = set()
+        count = 0
+
+        def visit(node: Any, path: JsonPath, at: Any) -> tuple[JsonPath, Any] | None:
+            nonlocal count
+            key = id(node)
+            if key in seen:
+                count += self.sizes[key]
+                return (path, at) if count > MAX_NODES else None
+            seen.add(key)
+            count += 1
+            if count > MAX_NODES:
+                return path, node.start_mark
+            if node.id == "mapping":
+                for key_node, value_node in node.value:
+                    named = key_node.id == "scalar" and key_node.tag != _TAG + "merge"
+                    child = (*path, str(key_node.value)) if named else path
+                    mark = key_node.start_mark
+                    found = visit(key_node, child, mark) or visit(value_node, child, mark)
+                    if found is not None:
+                        return found
+            elif node.id == "sequence":
+                for index, item in enumerate(node.value):
+                    found = visit(item, (*path, index), node.start_mark)
+                    if found is not None:
+                        return found
+            return None
+
+        return visit(root, (), root.start_mark) or ((), root.start_mark)
 
     def _diag(
         self, code: str, message: str, path: JsonPath, node: Any, hint: str | None = None
