@@ -259,11 +259,18 @@ def _char(character: Any) -> str:
     return f"U+{code:04X}"
 
 
-def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> LoadedDocument:
+def load_yaml(
+    text: str, *, file: str = "<string>", what: str = "policy", count_written: bool = True
+) -> LoadedDocument:
     """Parse ``text`` into a :class:`LoadedDocument`; never raises on bad input.
 
     ``what`` names the document in the messages ("the request is empty"), so that files
     read with this loader that are not policies (requests, tests files) are not called one.
+
+    At most :data:`MAX_NODES` nodes are converted, aliases counted expanded. With
+    ``count_written=False`` only the nodes aliases add count: a document that grows with
+    what it holds (a tests file's cases) is bounded by :data:`MAX_CHARS`, whose parsing
+    costs more than converting the nodes it can hold, while an alias bomb is still refused.
 
     Example:
         >>> load_yaml("- a", file="req.yaml", what="request").diagnostics[0].message
@@ -370,13 +377,18 @@ def load_yaml(text: str, *, file: str = "<string>", what: str = "policy") -> Loa
         return doc
     converter = _Converter(doc)
     size = converter.size(root)
-    if size > MAX_NODES:
-        path, mark = converter.past_limit(root)
+    if count_written:
+        over = size > MAX_NODES
+        problem = f"the {what} has more than {MAX_NODES:,} nodes (aliases counted expanded)"
+    else:
+        over = size - len(converter.sizes) > MAX_NODES  # sizes: one entry per node written
+        problem = f"aliases add more than {MAX_NODES:,} nodes to the {what}"
+    if over:
+        path, mark = converter.past_limit(root, count_written=count_written)
         doc.diagnostics.append(
             Diagnostic(
                 "PR009",
-                f"the {what} has more than {MAX_NODES:,} nodes (aliases counted expanded);"
-                " the count passes the limit here",
+                f"{problem}; the count passes the limit here",
                 format_path(path),
                 file,
                 mark.line + 1,
@@ -455,11 +467,12 @@ class _Converter:
         self.sizes[key] = total
         return total
 
-    def past_limit(self, root: Any) -> tuple[JsonPath, Any]:
+    def past_limit(self, root: Any, *, count_written: bool = True) -> tuple[JsonPath, Any]:
         """Where, in document order, the node count (aliases expanded) first passes MAX_NODES:
         its JSON path, and the mark of the node written there or, inside an alias, of the key
         (or list) the alias stands under, so that the place named is where the alias is used
-        rather than its anchor. Call :meth:`size` first.
+        rather than its anchor. Without ``count_written`` only the nodes aliases add count.
+        Call :meth:`size` first.
 
         Nodes are walked once each; an alias is counted by its memoised size, not walked.
         """
@@ -473,7 +486,8 @@ class _Converter:
                 count += self.sizes[key]
                 return (path, at) if count > MAX_NODES else None
             seen.add(key)
-            count += 1
+            if count_written:
+                count += 1
             if count > MAX_NODES:
                 return path, node.start_mark
             if node.id == "mapping":
