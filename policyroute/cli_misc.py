@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from policyroute._files import path_kind
 from policyroute.cli_output import (
     USAGE_ERROR,
     devices,
@@ -163,7 +164,7 @@ def _unread_error(
     if not unread:
         return None
     paths = list(dict.fromkeys(path for path, _ in unread))
-    missing = [p for p in paths if not Path(p).exists()]
+    missing = [p for p in paths if path_kind(p) == "missing"]  # exists() raises on a long name
     devs = devices(paths)
     parts = []
     if missing:

@@ -1,7 +1,8 @@
 """A path no file system can hold (a name longer than 255 bytes) is a path that does not
 exist, said in its place: looking it up raised ``OSError: File name too long``, which stopped
 ``policyroute test`` and ``policyroute validate`` before the other files were checked, and
-exited 1 with the bare errno message where a path that does not exist is a usage error (2)."""
+exited 1 (``receipts report`` too) with the bare errno message where a path that does not exist
+is a usage error (2)."""
 
 from __future__ import annotations
 
@@ -95,3 +96,14 @@ def test_validate_paths_given_a_path_too_long_reports_it_unreadable() -> None:
 
     assert result.diagnostics[0].code == "PR001"
     assert "File name too long" in result.diagnostics[0].message
+
+
+def test_receipts_report_given_a_path_too_long_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long = str(tmp_path / f"{TOO_LONG}.jsonl")
+
+    assert main(["receipts", "report", long]) == 2
+
+    err = capsys.readouterr().err
+    assert f"policyroute receipts report: error: no such file or directory: {long}\n" in err
