@@ -39,6 +39,7 @@ from policyroute.execution.hooks import (
     CallOutcome,
     Usage,
 )
+from policyroute.policy.facts import MISSING, metadata_at
 from policyroute.policy.model import PolicySpec
 from policyroute.routing.decision import Candidate
 
@@ -230,7 +231,7 @@ def _json_ready(value: Any, depth: int = 0) -> Any:
 
 # The metadata paths of a budgets tuple, keyed by the tuple's id; the tuple is kept with
 # its entry so the id cannot be reused while cached.
-_MetadataPaths = tuple[tuple[str, tuple[str, ...]], ...]
+_MetadataPaths = tuple[str, ...]
 _METADATA_PATHS: dict[int, tuple[object, _MetadataPaths]] = {}
 _METADATA_PATHS_MAX = 64
 
@@ -240,10 +241,9 @@ def _metadata_paths(budgets: Sequence[Any]) -> _MetadataPaths:
     if cached is not None and cached[0] is budgets:
         return cached[1]
     paths = tuple(
-        (path, tuple(path.split(".")))
+        budget.per[len("metadata.") :]
         for budget in budgets
         if budget.per and budget.per.startswith("metadata.")
-        for path in (budget.per[len("metadata.") :],)
     )
     if isinstance(budgets, tuple):  # immutable: safe to remember
         if len(_METADATA_PATHS) >= _METADATA_PATHS_MAX:
@@ -259,15 +259,11 @@ def _reporting_metadata(call: CallInfo, spec: PolicySpec | None = None) -> dict[
     budgets = spec.budgets if spec is not None else call.decision.budgets
     selected: dict[str, Any] = {}
     metadata = call.request.metadata
-    for path, parts in _metadata_paths(budgets):
-        node: Any = metadata
-        for part in parts:
-            if not isinstance(node, Mapping) or part not in node:
-                node = None
-                break
-            node = node[part]
-        if node is not None:
-            selected[path] = _json_ready(node)
+    for path in _metadata_paths(budgets):
+        # read as the budget's scope is (a flat "user.id" key answers metadata.user.id too)
+        value = metadata_at(metadata, path)
+        if value is not MISSING:
+            selected[path] = _json_ready(value)
     return selected
 
 

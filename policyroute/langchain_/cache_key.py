@@ -40,7 +40,9 @@ class RoutingFacts:
     """Which per-call LangChain facts a policy's routes read."""
 
     metadata: frozenset[str]
-    """Top-level metadata keys (``metadata.user.tier`` reads ``user``)."""
+    """Top-level metadata keys (``metadata.user.tier`` reads ``user``, and ``user.tier``: a
+    flat key answers a path its nested keys leave empty, see
+    :func:`~policyroute.policy.facts.fact_getter`)."""
     tags: bool
     run_id: bool
     stream: bool
@@ -51,7 +53,12 @@ class RoutingFacts:
         read: set[str] = set()
         for route in policy.spec.routes:
             read |= condition_facts(route.when)
-        metadata = frozenset(fact.split(".", 2)[1] for fact in read if fact.startswith("metadata."))
+        metadata = frozenset(
+            key
+            for fact in read
+            if fact.startswith("metadata.")
+            for key in _top_level_keys(fact.removeprefix("metadata."))
+        )
         return cls(
             metadata=metadata, tags="tags" in read, run_id="run_id" in read, stream="stream" in read
         )
@@ -67,6 +74,18 @@ class RoutingFacts:
         if self.run_id:
             parts.append(("run_id", facts.run_id))
         return repr(parts)
+
+
+def _top_level_keys(path: str) -> tuple[str, ...]:
+    """The top-level metadata keys that may answer ``path``: its first key, and the whole
+    path as one flat key.
+
+    Example:
+        >>> _top_level_keys("user.id"), _top_level_keys("task")
+        (('user', 'user.id'), ('task',))
+    """
+    first = path.partition(".")[0]
+    return (first,) if first == path else (first, path)
 
 
 def llm_string(

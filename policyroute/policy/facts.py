@@ -41,6 +41,7 @@ __all__ = [
     "default_token_counter",
     "fact_getter",
     "is_known_fact",
+    "metadata_at",
     "parse_messages",
     "request_from_mapping",
 ]
@@ -352,6 +353,18 @@ def _walk_dotted(value: Any, keys: tuple[str, ...]) -> Any:
         if flat is not None:
             return flat
     return found
+
+
+def metadata_at(metadata: Mapping[str, Any], path: str) -> Any:
+    """The value at the dotted ``path`` of ``metadata`` as routing conditions read
+    ``metadata.<path>`` (nested first, else a flat key holding the rest of the path), or
+    :data:`MISSING`; what budgets scoped ``per: metadata.<path>`` and their receipts read too.
+
+    Example:
+        >>> metadata_at({"user.id": "u1"}, "user.id"), metadata_at({}, "user")
+        ('u1', MISSING)
+    """
+    return _walk_dotted(metadata, tuple(path.split(".")))
 
 
 def _metadata_getter(keys: tuple[str, ...]) -> FactGetter:

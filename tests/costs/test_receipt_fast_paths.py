@@ -99,11 +99,11 @@ def _budget(per: str | None) -> BudgetSpec:
 def test_metadata_paths_follow_each_budgets_tuple() -> None:
     first = (_budget("metadata.user_id"), _budget(None), _budget("metadata.org.team"))
     second = (_budget("metadata.tenant"),)
-    assert _metadata_paths(first) == (("user_id", ("user_id",)), ("org.team", ("org", "team")))
-    assert _metadata_paths(second) == (("tenant", ("tenant",)),)
-    assert _metadata_paths(first) == (("user_id", ("user_id",)), ("org.team", ("org", "team")))
+    assert _metadata_paths(first) == ("user_id", "org.team")
+    assert _metadata_paths(second) == ("tenant",)
+    assert _metadata_paths(first) == ("user_id", "org.team")
     # A list may change after the call: read afresh each time, never remembered.
     budgets = [_budget("metadata.a")]
-    assert _metadata_paths(budgets) == (("a", ("a",)),)
+    assert _metadata_paths(budgets) == ("a",)
     budgets[0] = _budget("metadata.b")
-    assert _metadata_paths(budgets) == (("b", ("b",)),)
+    assert _metadata_paths(budgets) == ("b",)

@@ -63,3 +63,19 @@ def test_routing_metadata_and_tags_are_part_of_the_cache_key(
     llm.invoke("hi", config={"metadata": {"task": "code", "trace": "t-1"}})
     llm.invoke("hi", config={"metadata": {"trace": "t-2"}})
     assert len(fp.requests) == 3
+
+
+def test_a_flat_dotted_metadata_key_a_route_reads_is_part_of_the_cache_key(
+    fp: FakeProvider, cache: InMemoryCache, make_policy: Callable[..., str]
+) -> None:
+    """A route on metadata.user.id reads a flat "user.id" key too: calls that differ only there
+    are routed apart, and must not share an answer."""
+    policy = make_policy().replace(
+        "routes:\n", "routes:\n  - name: vip\n    when: {metadata.user.id: u1}\n    to: strong\n", 1
+    )
+    llm = ChatPolicyRoute(policy=policy, accounting=NullAccounting())
+    plain = llm.invoke("hi", config={"metadata": {"user.id": "u2"}})
+    vip = llm.invoke("hi", config={"metadata": {"user.id": "u1"}})
+    assert plain.response_metadata["policyroute"]["route"] == "default"
+    assert vip.response_metadata["policyroute"]["route"] == "vip"
+    assert len(fp.requests) == 2

@@ -99,3 +99,39 @@ def test_explain_agrees_with_routing_at_run_time(
     request.write_text(json.dumps({"messages": "hi", "metadata": metadata}), encoding="utf-8")
     assert main(["explain", str(policy), "--request", str(request), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["route"] == route
+
+
+def test_a_budget_per_a_metadata_path_scopes_and_reports_a_flat_key(
+    fp: FakeProvider, tmp_path: Path
+) -> None:
+    """A budget ``per: metadata.user.id`` keeps one budget per user whether the id comes
+    nested or flat, and the receipt reports the value it was scoped by."""
+    from policyroute.api import clear_cache
+
+    os.environ.setdefault("POLICYROUTE_TEST_KEY", "sk-fake")
+    fp.reset()
+    fp.set_default("*", Reply(text="fine"))
+    receipts = tmp_path / "receipts.jsonl"
+    budget = """budgets:
+  - name: per-user
+    per: metadata.user.id
+    limit_usd: 10
+    window: day
+store: {backend: memory}
+defaults: {max_tokens: 50}
+"""
+    policy = policy_text(fp.openai_base).replace(
+        "receipts: {sink: none}", f"receipts: {{path: '{receipts}'}}\n{budget}"
+    )
+    llm = ChatPolicyRoute(policy=policy)
+    try:
+        llm.invoke("hi", config={"metadata": {"user.id": "u-flat"}})
+        llm.invoke("hi", config={"metadata": {"user": {"id": "u-nested"}}})
+    finally:
+        clear_cache()
+    records = [json.loads(line) for line in receipts.read_text(encoding="utf-8").splitlines()]
+    attempts = [r for r in records if r["kind"] == "attempt"]
+    assert [[b["scope"] for b in a["budgets"]] for a in attempts] == [["u-flat"], ["u-nested"]]
+    reported = [{"user.id": "u-flat"}, {"user.id": "u-nested"}]
+    assert [r["metadata"] for r in records if r["kind"] == "call"] == reported
+    assert [a["metadata"] for a in attempts] == reported
