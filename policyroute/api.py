@@ -77,7 +77,8 @@ def completion(
 
     litellm arguments that would take over what the policy decides are refused with a
     :class:`~policyroute.errors.RequestError`: ``num_retries`` and ``max_retries`` above 0
-    (policyroute is the only retry layer), ``fallbacks`` and
+    and ``retry_policy`` (policyroute is the only retry layer; a global
+    ``litellm.num_retries`` is not applied either), ``fallbacks`` and
     ``context_window_fallback_dict`` (the route's candidates are the fallbacks),
     ``api_key``, ``api_base``, ``base_url``, ``api_version``, ``custom_llm_provider``,
     ``deployment_id`` and ``azure`` (deployment settings, which would reach every

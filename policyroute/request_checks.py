@@ -131,6 +131,8 @@ _MOCK = (
 _REFUSED: dict[str, str] = {
     "num_retries": _RETRIES,
     "max_retries": _RETRIES,
+    # litellm reads it before num_retries and retries inside the attempt as it says.
+    "retry_policy": _RETRIES,
     "fallbacks": _FALLBACKS,
     "context_window_fallback_dict": _FALLBACKS,
     "api_key": _DEPLOYMENT,

@@ -18,9 +18,10 @@ import openai
 import pytest
 
 import policyroute
+from policyroute._lazy import import_litellm
 from policyroute.api import clear_cache
-from policyroute.errors import RequestError
-from policyroute.testing import FakeProvider, Reply, Usage
+from policyroute.errors import AllCandidatesFailedError, RequestError
+from policyroute.testing import FakeProvider, Fault, Reply, Usage
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -77,6 +78,7 @@ def _receipts(tmp_path: Path) -> list[dict[str, Any]]:
     [
         ("num_retries", 3, "defaults.retry"),
         ("max_retries", 2, "defaults.retry"),
+        ("retry_policy", {"RateLimitErrorRetries": 3}, "defaults.retry"),
         ("fallbacks", ["openai/gpt-4o"], "'to'"),
         ("context_window_fallback_dict", {"openai/fake-a": "openai/big"}, "'to'"),
         ("api_key", "sk-caller-openai", "api_key: ${ENV_VAR}"),
@@ -374,3 +376,31 @@ def test_a_price_given_with_the_call_is_refused_and_prices_nothing(
     assert charged == pytest.approx(litellm.completion_cost(completion_response=response))
     # gpt-4.1-nano's list price: $0.10 per million input tokens, $0.40 per million output.
     assert charged == pytest.approx(1000 * 0.10e-6 + 500 * 0.40e-6)
+
+
+@pytest.mark.parametrize("mode", ["sync", "sync-stream", "async", "async-stream"])
+def test_litellms_global_num_retries_adds_no_hidden_retries(
+    provider: FakeProvider, policy: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    # An application that sets litellm.num_retries for its own litellm calls: litellm's sync
+    # completion reads the call's num_retries=0 as unset (`0 or litellm.num_retries`) and
+    # retried each policyroute attempt 3 times inside it, unseen by receipts and breakers.
+    import_litellm()  # policyroute's first use sets it to 0; the application's comes after
+    monkeypatch.setattr(litellm, "num_retries", 3)
+    provider.script("fake-a", *[Fault.status(500)] * 4)
+
+    async def acall() -> None:
+        answer = await _acall(policy, stream=mode == "async-stream")
+        if mode == "async-stream":
+            [chunk async for chunk in answer]
+
+    def call() -> None:
+        if mode.startswith("async"):
+            asyncio.run(acall())
+        else:
+            list(policyroute.completion(policy=policy, messages=MESSAGES, stream=mode != "sync"))
+
+    with pytest.raises(AllCandidatesFailedError) as info:
+        call()
+    assert len(info.value.attempts) == 1
+    assert provider.attempts("fake-a") == 1
