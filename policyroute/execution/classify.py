@@ -212,8 +212,9 @@ def classify(
         where = f"deployment '{deployment}': " if deployment else ""
         message = (
             f"{where}this provider does not take a parameter of the call"
-            f" ({_unsupported_text(exc)}); the call moves on to the route's next deployment"
-            " (drop_params: true in the model's params sends it without them)"
+            f" ({_unsupported_text(exc)}); a route passes over such a deployment to its next"
+            " one, if it has one (drop_params: true in the model's params sends the call"
+            " without them)"
         )
     elif error_class == "bad_request" and _is_untranslatable_request(exc, _chain(exc)):
         status = None  # nothing was sent: litellm's 400 or 500 is its own

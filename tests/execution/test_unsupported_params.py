@@ -57,6 +57,9 @@ def test_with_no_deployment_left_the_error_is_the_bad_request_itself(fp: FakePro
     assert err.status_code is None  # nothing was sent
     assert "does not take a parameter of the call" in str(err)
     assert "openai does not support parameters: ['thinking'], for model=gpt-4o" in str(err)
+    # The last deployment's error is the call's: it cannot say the call moved on.
+    assert "the call moves on" not in str(err)
+    assert "a route passes over such a deployment to its next one, if it has one" in str(err)
     assert [(a.alias, a.error_class) for a in err.attempts] == [("gpt", "bad_request")]
     assert fp.requests == []
 
