@@ -18,7 +18,7 @@ from policyroute.policy.loader import load_policy_text
 from policyroute.policy.validate import validate_text
 from policyroute.testing import FakeProvider, Reply, Usage
 
-# The reviewed case: a priced model litellm has no output limit for, under a budget.
+# The case at stake: a priced model litellm has no output limit for, under a budget.
 MINI = """\
 policyroute: 1
 name: t

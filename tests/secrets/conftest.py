@@ -1,4 +1,4 @@
-"""Fixtures for the secret-leak hunt: a fake provider, the sentinel key in the environment,
+"""Fixtures for the secret-leak tests: a fake provider, the sentinel key in the environment,
 policyroute's logs captured at DEBUG."""
 
 from __future__ import annotations

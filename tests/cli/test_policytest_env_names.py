@@ -43,7 +43,7 @@ cases:
         ('{"A=B": x}', "'env' variable name 'A=B' is not valid"),
         ('{"": x}', "'env' variable name '' is not valid"),
         ('{"A\\0": x}', "'env' variable name 'A\\x00' is not valid"),
-        ('{PR_HUNT_NUL: "a\\0b"}', "'env.PR_HUNT_NUL' holds a NUL character"),
+        ('{PR_ENV_NUL: "a\\0b"}', "'env.PR_ENV_NUL' holds a NUL character"),
     ],
 )
 def test_an_env_the_os_refuses_fails_its_case_and_the_rest_run(

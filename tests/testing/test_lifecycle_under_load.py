@@ -30,7 +30,7 @@ def raw_request(model: str, text: str) -> bytes:
     return head.encode() + body
 
 
-def test_review_a_burst_of_clients_is_accepted_without_syn_retransmits(fp: FakeProvider) -> None:
+def test_a_burst_of_clients_is_accepted_without_syn_retransmits(fp: FakeProvider) -> None:
     # With asyncio's default backlog of 100, part of a burst waits out TCP's 1 s SYN timer.
     count = 400
     connect_times: list[float] = []
@@ -69,7 +69,7 @@ def test_review_a_burst_of_clients_is_accepted_without_syn_retransmits(fp: FakeP
     ],
     ids=["no-response", "stall-stream", "stall-json"],
 )
-def test_review_a_client_giving_up_on_a_hang_frees_its_connection(
+def test_a_client_giving_up_on_a_hang_frees_its_connection(
     fp: FakeProvider, fault: Fault, stream: bool
 ) -> None:
     fp.script("m", fault)
@@ -80,7 +80,7 @@ def test_review_a_client_giving_up_on_a_hang_frees_its_connection(
     assert fp.open_connections == 0
 
 
-def test_review_a_client_leaving_mid_stream_leaves_no_error_and_stop_is_prompt(
+def test_a_client_leaving_mid_stream_leaves_no_error_and_stop_is_prompt(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     provider = FakeProvider().start()
@@ -96,7 +96,7 @@ def test_review_a_client_leaving_mid_stream_leaves_no_error_and_stop_is_prompt(
     assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
 
 
-def test_review_async_with_starts_and_stops_without_blocking_the_loop() -> None:
+def test_async_with_starts_and_stops_without_blocking_the_loop() -> None:
     async def main() -> tuple[str, bool]:
         async with FakeProvider() as fp, httpx.AsyncClient() as client:
             fp.script("m", Reply(text="async hi"))
@@ -107,7 +107,7 @@ def test_review_async_with_starts_and_stops_without_blocking_the_loop() -> None:
     assert asyncio.run(main()) == ("async hi", False)
 
 
-def test_review_an_explicit_port_is_served_again_after_a_restart() -> None:
+def test_an_explicit_port_is_served_again_after_a_restart() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -50,7 +50,7 @@ def chat_model(fp: FakeProvider, *aliases: str, failures: int = 1) -> ChatPolicy
     breakers opening after ``failures`` failures for a minute."""
     models = "".join(_MODEL.format(alias=a, base=fp.openai_base) for a in aliases)
     text = f"""policyroute: 1
-name: hunt-breaker
+name: breaker-probes
 models:{models}
 routes:
   - name: default

@@ -20,7 +20,7 @@ def post(fp: FakeProvider, api: str, body: dict[str, Any]) -> httpx.Response:
 
 @pytest.mark.parametrize("api", ["openai", "anthropic"])
 @pytest.mark.parametrize("field", ["tools", "messages"])
-def test_review_a_field_that_is_not_an_array_is_a_400(
+def test_a_field_that_is_not_an_array_is_a_400(
     fp: FakeProvider, api: str, field: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR):
@@ -38,9 +38,7 @@ def test_review_a_field_that_is_not_an_array_is_a_400(
 
 
 @pytest.mark.parametrize(("n", "word"), [(129, "above maximum"), (0, "below minimum")])
-def test_review_n_out_of_range_is_a_400_not_a_frozen_server(
-    fp: FakeProvider, n: int, word: str
-) -> None:
+def test_n_out_of_range_is_a_400_not_a_frozen_server(fp: FakeProvider, n: int, word: str) -> None:
     r = post(fp, "openai", {"model": "m", "n": n})
     assert r.status_code == 400
     assert word in r.json()["error"]["message"]
@@ -69,7 +67,7 @@ TERMINAL = {"openai": b"data: [DONE]", "anthropic": b"event: message_stop"}
     [Fault.stream_cut(after=50), Fault.stall(after=50, timeout=5)],
     ids=["cut", "stall"],
 )
-def test_review_a_break_past_the_last_event_still_breaks_the_stream(
+def test_a_break_past_the_last_event_still_breaks_the_stream(
     fp: FakeProvider, api: str, fault: Fault
 ) -> None:
     fp.script("m", fault)
@@ -80,9 +78,7 @@ def test_review_a_break_past_the_last_event_still_breaks_the_stream(
 
 
 @pytest.mark.parametrize("api", ["openai", "anthropic"])
-def test_review_a_malformed_chunk_past_the_last_event_is_still_sent(
-    fp: FakeProvider, api: str
-) -> None:
+def test_a_malformed_chunk_past_the_last_event_is_still_sent(fp: FakeProvider, api: str) -> None:
     fp.script("m", Fault.malformed_chunk(after=50))
     received, error = stream_body(fp, api)
     assert error is None
@@ -90,7 +86,7 @@ def test_review_a_malformed_chunk_past_the_last_event_is_still_sent(
     assert received.index(b"{not json") < received.index(TERMINAL[api])
 
 
-def test_review_anthropic_tool_only_stream_pings_after_its_first_block(fp: FakeProvider) -> None:
+def test_anthropic_tool_only_stream_pings_after_its_first_block(fp: FakeProvider) -> None:
     fp.script("m", Reply(tool_calls=[ToolCall("f", {"a": 1}), ToolCall("g", {})]))
     received, _ = stream_body(fp, "anthropic")
     names = [

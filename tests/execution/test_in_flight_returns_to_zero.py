@@ -53,7 +53,7 @@ def policy(base: str) -> str:
     )
     routes = "".join(_ROUTE.format(kind=k) for k in KINDS)
     return f"""policyroute: 1
-name: hunt-in-flight
+name: in-flight-counts
 models:{models}
 groups:{groups}
 routes:{routes}

@@ -19,7 +19,7 @@ GPT = "gpt-4o"
 def two_providers(fp: FakeProvider, first: str = "claude") -> ChatPolicyRoute:
     """Claude (Anthropic wire) and GPT (OpenAI wire) on one route, ``first`` tried first;
     no retries and no circuit breaker, so one scripted failure falls over once."""
-    policy = claude_and_gpt(fp.anthropic_base, fp.openai_base, name="hunt-tools", first=first)
+    policy = claude_and_gpt(fp.anthropic_base, fp.openai_base, name="tools-two-wires", first=first)
     return ChatPolicyRoute(policy=policy, accounting=NullAccounting())
 
 

@@ -29,7 +29,7 @@ THINKING = {"type": "enabled", "budget_tokens": 1024}
 def route(fp: FakeProvider, claude_params: str = "", **kwargs: Any) -> ChatPolicyRoute:
     """Claude, then GPT, on one route; no retries and no circuit breaker."""
     policy = claude_and_gpt(
-        fp.anthropic_base, fp.openai_base, name="hunt-thinking", claude_params=claude_params
+        fp.anthropic_base, fp.openai_base, name="forced-thinking", claude_params=claude_params
     )
     return ChatPolicyRoute(policy=policy, accounting=NullAccounting(), max_tokens=4000, **kwargs)
 

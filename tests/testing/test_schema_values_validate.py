@@ -97,12 +97,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
-def test_review_value_for_schema_validates(name: str) -> None:
+def test_value_for_schema_validates(name: str) -> None:
     schema = SCHEMAS[name]
     jsonschema.validate(value_for_schema(schema), schema)
 
 
-def test_review_value_for_schema_still_fills_optional_properties_near_the_top() -> None:
+def test_value_for_schema_still_fills_optional_properties_near_the_top() -> None:
     value = value_for_schema(Node.model_json_schema())
     assert value["children"][0]["value"] == 1
     assert len(json.dumps(value)) < 200
@@ -121,11 +121,11 @@ def test_review_value_for_schema_still_fills_optional_properties_near_the_top() 
     ],
 )
 @pytest.mark.timeout(60)  # a billion items, or a recursion that never bottoms out, would not end
-def test_review_hostile_schemas_answer_quickly(schema: dict[str, Any]) -> None:
+def test_hostile_schemas_answer_quickly(schema: dict[str, Any]) -> None:
     json.dumps(value_for_schema(schema))
 
 
-def test_review_a_hostile_schema_does_not_freeze_the_server() -> None:
+def test_a_hostile_schema_does_not_freeze_the_server() -> None:
     huge = {"type": "array", "items": {"type": "integer"}, "minItems": 10**9}
     fmt = {"type": "json_schema", "json_schema": {"name": "h", "schema": huge}}
     body = {"model": "m", "messages": [], "response_format": fmt}

@@ -34,7 +34,7 @@ def public_callables() -> list[tuple[str, object]]:
 @pytest.mark.parametrize(
     ("name", "obj"), [pytest.param(name, obj, id=name) for name, obj in public_callables()]
 )
-def test_review_public_name_has_a_docstring_with_an_example(name: str, obj: object) -> None:
+def test_public_name_has_a_docstring_with_an_example(name: str, obj: object) -> None:
     doc = inspect.getdoc(obj) or ""
     assert doc.strip(), f"{name} has no docstring"
     assert ">>>" in doc, f"{name}'s docstring has no example"

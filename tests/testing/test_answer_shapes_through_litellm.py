@@ -97,7 +97,7 @@ WIRES = [
 
 
 @pytest.mark.parametrize(("api", "stream"), WIRES)
-def test_review_litellm_parses_a_forced_tool_call_without_text(
+def test_litellm_parses_a_forced_tool_call_without_text(
     fp: FakeProvider, api: str, stream: bool
 ) -> None:
     response = call(fp, api, stream, tools=[TOOL], tool_choice="required")
@@ -119,7 +119,7 @@ def test_review_litellm_parses_a_forced_tool_call_without_text(
     ],
     ids=["max_tokens", "stop"],
 )
-def test_review_litellm_maps_finish_reasons(
+def test_litellm_maps_finish_reasons(
     fp: FakeProvider, api: str, stream: bool, extra: dict[str, Any], finish: str, text: str
 ) -> None:
     choice = call(fp, api, stream, **extra).choices[0]
@@ -128,7 +128,7 @@ def test_review_litellm_maps_finish_reasons(
 
 
 @pytest.mark.parametrize(("api", "stream"), WIRES)
-def test_review_litellm_sees_a_scripted_content_filter_finish(
+def test_litellm_sees_a_scripted_content_filter_finish(
     fp: FakeProvider, api: str, stream: bool
 ) -> None:
     fp.script("*", Reply(text="partial", finish_reason="content_filter"))
@@ -137,13 +137,13 @@ def test_review_litellm_sees_a_scripted_content_filter_finish(
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_review_litellm_json_schema_answer_validates(fp: FakeProvider, stream: bool) -> None:
+def test_litellm_json_schema_answer_validates(fp: FakeProvider, stream: bool) -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "s", "schema": SCHEMA}}
     response = call(fp, "openai", stream, response_format=fmt)
     jsonschema.validate(json.loads(response.choices[0].message.content), SCHEMA)
 
 
-def test_review_litellm_non_streamed_n_choices(fp: FakeProvider) -> None:
+def test_litellm_non_streamed_n_choices(fp: FakeProvider) -> None:
     response = call(fp, "openai", False, n=3)
     assert [c.index for c in response.choices] == [0, 1, 2]
     assert {c.message.content for c in response.choices} == {
@@ -151,7 +151,7 @@ def test_review_litellm_non_streamed_n_choices(fp: FakeProvider) -> None:
     }
 
 
-def test_review_streamed_choices_are_interleaved_as_openai_sends_them(fp: FakeProvider) -> None:
+def test_streamed_choices_are_interleaved_as_openai_sends_them(fp: FakeProvider) -> None:
     body = {"model": "m", "n": 2, "stream": True, "messages": USER}
     with httpx.stream("POST", fp.openai_base + "/chat/completions", json=body) as r:
         lines = [line for line in r.iter_lines() if line.startswith("data: {")]

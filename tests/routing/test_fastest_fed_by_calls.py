@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 
 def _executor(fp: FakeProvider) -> Executor:
     os.environ.setdefault("POLICYROUTE_TEST_KEY", "sk-fake")
-    return Executor(load_policy_text(pool_policy(fp.openai_base, "review-fastest", ["a", "b"])))
+    return Executor(load_policy_text(pool_policy(fp.openai_base, "fastest-fed", ["a", "b"])))
 
 
 def _ask() -> Request:

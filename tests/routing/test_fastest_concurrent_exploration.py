@@ -87,9 +87,9 @@ def test_concurrent_first_calls_spread_over_the_unmeasured_deployments(fp: FakeP
 
     ask = Request(messages=[{"role": "user", "content": "hello"}])
     # A process's first call imports litellm's code for it, and is not measured: made first.
-    Executor(load_policy_text(pool_policy(fp.openai_base, "hunt-warm", ["w"]))).complete(ask)
+    Executor(load_policy_text(pool_policy(fp.openai_base, "warm-up", ["w"]))).complete(ask)
     ex = Executor(
-        load_policy_text(pool_policy(fp.openai_base, "hunt-fastest", ["a", "b", "c"])),
+        load_policy_text(pool_policy(fp.openai_base, "fastest-concurrent", ["a", "b", "c"])),
         completion=held,
     )
     with ThreadPoolExecutor(3) as pool:
