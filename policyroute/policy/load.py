@@ -140,7 +140,7 @@ class LoadedDocument:
     key_positions: dict[JsonPath, Position] = field(default_factory=dict)
     raw_scalars: dict[JsonPath, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    # The composed YAML, kept for source_text: conversion keeps no text but numbers'.
+    # The composed YAML, for source_text: the converted data holds values, not their text.
     root: Any = field(default=None, repr=False, compare=False)
 
     def source_text(self, path: JsonPath) -> str | None:
