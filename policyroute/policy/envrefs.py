@@ -62,6 +62,12 @@ def expand_env(text: str, environ: Any) -> str | None:
     return None if missing else out
 
 
+def _malformed(text: str) -> bool:
+    """Whether a ``${`` in ``text`` is unclosed or names no valid variable (``${1HOST}``)."""
+    names = env_names(text)
+    return text.count("${") != len(names) or any(not _VAR.fullmatch(n) for n in names)
+
+
 def _strings(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
     if isinstance(value, str):
         yield path, value
@@ -77,7 +83,7 @@ def check_env(c: Checker) -> None:
     """PR119 unset variables, PR120 literal api_key, PR121 misplaced refs, PR126 malformed."""
     for path, text in _strings(c.data, ()):
         is_key = len(path) == 3 and path[0] == "models" and path[2] == "api_key"
-        if is_key and not is_single_ref(text):
+        if is_key and not is_single_ref(text) and not (text.startswith("${") and _malformed(text)):
             c.emit(
                 "PR120",
                 path,
@@ -95,9 +101,7 @@ def check_env(c: Checker) -> None:
                 hint="environment references are allowed only in api_base, api_key and store.url",
             )
             continue
-        if text.count("${") != len(env_names(text)) or any(
-            not _VAR.fullmatch(n) for n in env_names(text)
-        ):
+        if _malformed(text):
             c.emit(
                 "PR126",
                 path,
