@@ -295,6 +295,6 @@ _FORMS_HINT = (
 )
 _WAIT_HINT = (
     "wait_replicas takes a whole number of replicas, and wait_timeout, given only with it,"
-    " seconds above 0 and at least 0.1 s below socket_timeout (5 s unless the URL sets it),"
+    " seconds above 0 and more than 0.1 s below socket_timeout (5 s unless the URL sets it),"
     " e.g. ?wait_replicas=1&wait_timeout=0.05; a redis+cluster:// URL takes neither"
 )

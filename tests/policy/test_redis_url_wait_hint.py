@@ -64,3 +64,13 @@ def test_a_url_of_the_wrong_form_still_lists_the_forms(
 
     assert "has a malformed host or port" in found["message"]
     assert found["hint"].startswith("write redis://host:6379/0")
+
+
+def test_a_wait_timeout_exactly_the_overrun_below_the_command_timeout_is_refused_as_the_hint_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Redis may wait 0.1 s past wait_timeout; 4.9 + 0.1 reaches the 5 s socket timeout.
+    found = _diagnostic(tmp_path, capsys, "redis://cache:6379/0?wait_replicas=1&wait_timeout=4.9")
+
+    assert "gives wait_timeout 4.9 s" in found["message"]
+    assert "more than 0.1 s below socket_timeout" in found["hint"]
