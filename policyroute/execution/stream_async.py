@@ -168,7 +168,8 @@ async def _async_attempt(
                 await executor.arenew(attempt, admission)
             for ready in run.take(chunk):
                 yield StreamDelta(ready, run.hidden_params)
-        run.succeed(stream)
+        for ready in run.succeed(stream):
+            yield StreamDelta(ready, run.hidden_params)
     except Exception as exc:
         run.broke(exc, stream)
     finally:

@@ -3,7 +3,8 @@
 A :class:`StreamRun` is the state both stream drivers
 (:mod:`~policyroute.execution.stream_sync`, :mod:`~policyroute.execution.stream_async`)
 keep for one attempt. It holds content-less chunks back until the first content or tool-call
-chunk (:meth:`StreamRun.take`), counts only the time a read waits for the provider towards
+chunk (:meth:`StreamRun.take`), or until the provider finished an answer without any
+(:meth:`StreamRun.succeed`), counts only the time a read waits for the provider towards
 the idle deadline and the latency routing sees, and settles the attempt's outcome: a whole
 answer with the provider's usage (or tokens counted locally, marked estimated), a failure
 billed only when the provider began answering or accepted the request before the stream was
@@ -16,7 +17,8 @@ Example:
     >>> for chunk in stream:  # doctest: +SKIP
     ...     for ready in run.take(chunk):
     ...         yield StreamDelta(ready)
-    >>> run.succeed(stream)  # doctest: +SKIP
+    >>> for ready in run.succeed(stream):  # doctest: +SKIP
+    ...     yield StreamDelta(ready)
 """
 
 from __future__ import annotations
@@ -214,18 +216,28 @@ class StreamRun(AttemptRun):
             return timeout_error(idle_message(gap))
         return None
 
-    def succeed(self, stream: Any) -> None:
-        """The stream ended: assemble the answer (an error if no content ever came, or if
-        the provider never said the answer was finished)."""
+    def succeed(self, stream: Any) -> list[Any]:
+        """The stream ended: assemble the answer (an error if the provider never said the
+        answer was finished, or if no content ever came and no choice was finished); return
+        the chunks still to pass on.
+
+        An answer the provider finished without any content (a stop sequence at its very
+        start, a reasoning model whose ``max_tokens`` all went to reasoning) is an answer, as
+        it is unstreamed: its chunks, held back while no content came, are passed on now."""
+        held: list[Any] = []
         if self.first_at is None:
-            raise make_error("malformed_response", "the stream ended without any content")
-        if not provider_finished(stream):
+            if not (self._finished(stream) and provider_finished(stream)):
+                raise make_error("malformed_response", "the stream ended without any content")
+            self.first_at = self.progress_at
+            held = self.chunks[:]
+        elif not provider_finished(stream):
             raise make_error(
                 "malformed_response",
                 "the stream ended without a finish reason from the provider: the answer is"
                 " truncated (a proxy or the provider closed the body early)",
             )
         self._complete()
+        return held
 
     def broke(self, exc: BaseException, stream: Any) -> None:
         """The stream raised ``exc``. Once every choice has its finish reason the answer is

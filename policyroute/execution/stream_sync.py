@@ -151,7 +151,8 @@ def _sync_attempt(
             for ready in run.take(chunk):
                 yield StreamDelta(ready, run.hidden_params)
         _raise_expired(watchdog)
-        run.succeed(stream)
+        for ready in run.succeed(stream):
+            yield StreamDelta(ready, run.hidden_params)
     except Exception as exc:
         # A read ended by a close from another thread failed for that close, not the provider.
         stop.check()
