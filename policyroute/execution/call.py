@@ -465,13 +465,16 @@ class CallState:
                 skipped=skipped,
             )
         tried = ", ".join(f"{e.deployment}: {e.error_class}" for e in self.errors)
+        # A circuit-open candidate tried anyway, as its breaker's probe, was not skipped.
+        probed = {e.deployment for e in self.errors}
+        skipped = [c.alias for c in self._skipped if c.alias not in probed]
         open_note = ""
-        if self._skipped:
-            open_note = f"; skipped circuit-open: {', '.join(c.alias for c in self._skipped)}"
+        if skipped:
+            open_note = f"; skipped circuit-open: {', '.join(skipped)}"
         # The last error's own message says why, which the class names alone do not.
         # Refused everywhere for a reason the same call meets again: a retry of the whole call
         # cannot help (a circuit-open candidate skipped may still take it after its cooldown).
-        refused = not self._skipped and not any(e.error_class in TRANSIENT for e in self.errors)
+        refused = not skipped and not any(e.error_class in TRANSIENT for e in self.errors)
         kind = AllCandidatesRefusedError if refused else AllCandidatesFailedError
         err = kind(
             f"route '{self.route}': all {len(self.attempts)} attempt(s) failed"

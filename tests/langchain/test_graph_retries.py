@@ -278,3 +278,25 @@ def test_a_refusal_with_a_candidate_skipped_circuit_open_is_not_taken_for_a_refu
         llm.invoke("hi")  # one is skipped, two refuses: one may take it after its cooldown
     assert type(caught.value) is AllCandidatesFailedError
     assert [r.model for r in fp.requests] == ["fake-one", "fake-two", "fake-two"]
+
+
+def test_a_refusal_by_the_probe_of_a_route_whose_only_deployment_is_circuit_open_is_a_refusal(
+    fp: FakeProvider,
+) -> None:
+    fp.set_default("fake-one", Fault.status(401))
+    text = _policy(fp.openai_base, fallback_on="rate_limit, server_error, authentication")
+    llm = _model(
+        text.replace("    to: [one, two]\n", "    to: one\n").replace(
+            "  max_tokens: 100\n",
+            "  max_tokens: 100\n  circuit_breaker: {failures: 1, cooldown: 60s}\n",
+        )
+    )
+    with pytest.raises(AllCandidatesRefusedError):
+        llm.invoke("hi")  # the 401 opens one's breaker
+    error, runs = _run(llm, RetryPolicy(max_attempts=3, **QUICK))
+    # one is tried as its breaker's probe and refuses the key again: nothing was skipped
+    assert type(error) is AllCandidatesRefusedError
+    assert "skipped circuit-open" not in str(error)
+    assert runs == 1
+    assert not policyroute.retryable(error)
+    assert [r.model for r in fp.requests] == ["fake-one", "fake-one"]
