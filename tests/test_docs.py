@@ -566,3 +566,88 @@ def test_the_set_up_steps_name_what_the_repository_has() -> None:
     for step in _ticked(said):
         assert step.replace("python -m ", "") in script.replace("python -m ", ""), step
     assert "redis-server" in script
+
+
+def _prose(path: Path) -> str:
+    """The file's text with every run of white space one space, so a figure the docs state
+    is found whatever line it was wrapped onto."""
+    return " ".join(path.read_text(encoding="utf-8").split())
+
+
+def test_the_defaults_stated_are_the_ones_a_policy_gets() -> None:
+    from policyroute.policy.model import DefaultsSpec, ReceiptsSpec, StoreSpec
+
+    def duration(seconds: float) -> str:
+        return f"{seconds:g}s"
+
+    defaults, store, receipts = DefaultsSpec(), StoreSpec(), ReceiptsSpec()
+    retry, backoff, breaker = defaults.retry, defaults.retry.backoff, defaults.circuit_breaker
+    text = _prose(LANGUAGE).split("What is left out takes its default:", 1)[1]
+    text = text.split("A store keys a budget's state", 1)[0]
+    jitter = str(backoff.jitter).lower()
+    initial, longest = duration(backoff.initial), duration(backoff.max)
+    assert (
+        f"`retry` is `attempts: {retry.attempts}`, `backoff: {{initial: {initial},"
+        f" max: {longest}, multiplier: {backoff.multiplier:g}, jitter: {jitter}}}`"
+    ) in text
+    on = re.search(r"`on: \[([a-z_, ]+)\]`", text)
+    assert on
+    assert set(on.group(1).split(", ")) == retry.on
+    fallback = re.search(r"`fallback_on:` those five plus ((?:`[a-z_]+`(?:, | and )?)+)", text)
+    assert fallback
+    assert retry.fallback_on == retry.on | set(_ticked(fallback.group(1)))
+    assert f"`retry_after_max: {duration(retry.retry_after_max)}`" in text
+    assert defaults.timeout is not None
+    assert f"`timeout` is {duration(defaults.timeout)}" in text
+    assert (defaults.first_token_timeout, defaults.idle_timeout, defaults.max_tokens) == (
+        None,
+        None,
+        None,
+    )
+    assert "`first_token_timeout`, `idle_timeout` and `max_tokens` are unset" in text
+    cooldown = duration(breaker.cooldown)
+    assert f"`circuit_breaker` is `{{failures: {breaker.failures}, cooldown: {cooldown}}}`" in text
+    assert f"`store` is `{store.backend}` at `path: {store.path}`" in text
+    assert (
+        f"`lease: {duration(store.lease)}`, `prefix: {store.prefix}` and"
+        f" `lock_timeout: {duration(store.lock_timeout)}`"
+    ) in text
+    language = _prose(LANGUAGE)
+    assert f"`receipts` is `{receipts.sink}` at `{receipts.path}`" in language
+    assert receipts.include_prompt is False
+    assert "unless the policy opts in (`receipts.include_prompt`)" in _prose(README)
+
+
+def test_the_limits_stated_are_the_code_s_own() -> None:
+    from policyroute._shared_cache import CACHE_SIZE
+    from policyroute.budgets.windows import ROLLING_BUCKETS
+    from policyroute.costs.receipt_files import MAX_PROBLEMS
+    from policyroute.costs.unwritten import UNWRITTEN_MAX
+    from policyroute.execution.breaker import DEFAULT_PROBE_LEASE
+    from policyroute.policy.conditions import REGEX_TEXT_LIMIT
+    from policyroute.policy.load import MAX_CHARS, MAX_DEPTH, MAX_INT_DIGITS, MAX_NODES
+    from policyroute.policy.nesting import MAX_EXPANSION, MAX_GROUP_DEPTH
+
+    language, readme = _prose(LANGUAGE), _prose(README)
+    for said in (
+        f"more than {MAX_NODES:,} nodes",
+        f"nesting deeper than {MAX_DEPTH} levels",
+        f"integers with more than {MAX_INT_DIGITS} digits",
+        f"longer than 512 KiB ({MAX_CHARS:,} characters)",
+        f"Groups nest at most {MAX_GROUP_DEPTH} levels",
+        f"at most {MAX_EXPANSION:,} entries",
+        f"the fact's first {REGEX_TEXT_LIMIT:,} characters",
+        f"kept as {ROLLING_BUCKETS} buckets",
+        f"holds its slot for {DEFAULT_PROBE_LEASE:g} s, or the cooldown when that is longer",
+    ):
+        assert said in language, said
+    assert MAX_CHARS == 512 * 1024
+    retries = _schema()["$defs"]["Retry"]["properties"]["attempts"]
+    assert f"attempts: 2 # {retries['minimum']}..{retries['maximum']} retries" in language
+    for said in (
+        f"At most {CACHE_SIZE} executors are kept",
+        f"(the last {UNWRITTEN_MAX})",
+        f"the first {MAX_PROBLEMS:,} are listed",
+        f"A policy longer than {MAX_CHARS:,} characters is refused (PR009)",
+    ):
+        assert said in readme, said
