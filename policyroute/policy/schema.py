@@ -222,9 +222,13 @@ class _ErrorMapper:
                     hint=_key_hint(name, known),
                 )
         elif kind == "required":
-            for name in schema["required"]:
-                if name not in value:
-                    self.emit("PR011", path, f"missing required property '{name}'", key=True)
+            # One diagnostic per mapping (diagnostics are one per code and path), naming all.
+            missing = [f"'{name}'" for name in schema["required"] if name not in value]
+            if len(missing) == 1:
+                self.emit("PR011", path, f"missing required property {missing[0]}", key=True)
+            elif missing:
+                names = ", ".join(missing[:-1]) + f" and {missing[-1]}"
+                self.emit("PR011", path, f"missing required properties {names}", key=True)
         elif kind == "type":
             expected = _expected(schema)
             hint = _CONDITION_HINT if expected == "condition" and isinstance(value, str) else None
