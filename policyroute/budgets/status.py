@@ -15,6 +15,11 @@ scope. Each row carries a ``state``:
   ``null`` in JSON, an empty field in CSV, ``n/a`` in the table. Its scope reads
   ``<each call>`` and its window ``call``.
 
+Lines an earlier version of the policy left in the store are not rows: those of another window
+(the budget's was ``day``, now ``month``) and, for a budget without ``per``, those of any scope
+but ``*`` (the budget had a ``per``). A ``per`` budget shows a ``*`` line (from when it had
+none) as a scope, as a call whose scope value is ``*`` charges that line.
+
 ``expired`` is the part of ``reserved`` held by reservations whose lease ran out: the process
 that made them died (or hung past ``store.lease``) before settling. Status shows them apart
 rather than reclaiming them, because reporting must not change what it reports: reclaiming
@@ -239,6 +244,10 @@ def _budget_rows(budget: BudgetSpec, store: _Lines, moment: float) -> list[Budge
         _, scope, window_key = parse_line_key(state.key)
         # Lines of earlier windows may outlive them in the store (until they expire).
         if window_key != window.key:
+            continue
+        # A budget without ``per`` charges only ``*``: another scope is a line an earlier
+        # version of the policy charged when the budget had a ``per``, which no call counts now.
+        if budget.per is None and scope != GLOBAL_SCOPE:
             continue
         with localcontext(EXACT):  # exact, whatever the application's decimal context
             left = max(Decimal(0), budget.limit_usd - state.spent - state.reserved)

@@ -85,12 +85,22 @@ DROP_OLD_TABLES = ("DROP TABLE reservation_lines", "DROP TABLE reservations")
 # caller checks the limit and rolls the whole transaction back on a refusal. A line is new once
 # per window; the plain UPDATE is tried first, as it measured faster than the upsert's conflict
 # path (the insert attempt, then the update).
+#
+# A line past its expiry that no reservation holds is gone, whether or not the sweep (once a
+# minute) has deleted its row yet: reserving on its key again starts it afresh, as ``state`` and
+# ``scan`` already read it and as Redis (whose key expired) and the memory store do. A calendar
+# key is met again after its expiry when a policy's time zone changes (``day:2025-01-01`` runs
+# until 08:00 UTC on the 2nd in Los Angeles): the old spend counted until the sweep ran, then
+# vanished, and a call could be refused by spend that ``budget status`` showed as none.
+# (Every right-hand side reads the row as it was, so ``expires_at`` is the old expiry throughout.)
 RESERVE_LINE = """
 INSERT INTO budget_lines
     (key, limit_nano, reserved_nano, expires_at, bucket_seconds, span_seconds, thresholds)
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     limit_nano = excluded.limit_nano,
+    spent_nano = (CASE WHEN expires_at <= ? AND reserved_nano = 0 THEN 0 ELSE spent_nano END),
+    fired = (CASE WHEN expires_at <= ? AND reserved_nano = 0 THEN '' ELSE fired END),
     reserved_nano = reserved_nano + excluded.reserved_nano,
     thresholds = excluded.thresholds,
     expires_at = max(expires_at, excluded.expires_at)
@@ -99,6 +109,8 @@ RETURNING spent_nano, reserved_nano
 RESERVE_KNOWN_LINE = """
 UPDATE budget_lines SET
     limit_nano = ?,
+    spent_nano = (CASE WHEN expires_at <= ? AND reserved_nano = 0 THEN 0 ELSE spent_nano END),
+    fired = (CASE WHEN expires_at <= ? AND reserved_nano = 0 THEN '' ELSE fired END),
     reserved_nano = reserved_nano + ?,
     thresholds = ?,
     expires_at = max(expires_at, ?)

@@ -106,7 +106,7 @@ class MemoryStore:
             reclaimed = reclaimed_crossings(settled)
             amounts = [to_nano(line.amount) for line in lines]
             for index, (line, amount) in enumerate(zip(lines, amounts, strict=True)):
-                state = self._line(line)
+                state = self._line(line, now)
                 spent = state.spent(now)
                 if spent + state.reserved + amount > state.limit:
                     refused = LineState(
@@ -208,9 +208,11 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ internals
 
-    def _line(self, spec: ReserveLine) -> _Line:
+    def _line(self, spec: ReserveLine, now: float) -> _Line:
         line = self._lines.get(spec.key)
-        if line is None:
+        # A line past its expiry that nothing holds is gone even before the sweep drops it:
+        # its key met again (a calendar date after the policy's time zone changed) starts afresh.
+        if line is None or (line.expires_at <= now and not line.reserved):
             line = _Line(
                 limit=to_nano(spec.limit, up=False),
                 expires_at=spec.expires_at,

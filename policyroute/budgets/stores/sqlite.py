@@ -490,7 +490,8 @@ class SQLiteStore:
                 zip(lines, held, constants, strict=True)
             ):
                 row = cur.execute(
-                    sql.RESERVE_KNOWN_LINE, (limit, amount, thresholds, line.expires_at, key)
+                    sql.RESERVE_KNOWN_LINE,
+                    (limit, now, now, amount, thresholds, line.expires_at, key),
                 ).fetchone()
                 if row is None:
                     row = cur.execute(
@@ -503,6 +504,8 @@ class SQLiteStore:
                             line.bucket_seconds,
                             line.span_seconds,
                             thresholds,
+                            now,
+                            now,
                         ),
                     ).fetchone()
                 spent, reserved = row
