@@ -73,7 +73,7 @@ def policy_from_env() -> str:
         raise PolicyError(
             "ChatPolicyRoute has no policy: pass policy=... (a policy file's path, its YAML text"
             f" or a CompiledPolicy) or set the environment variable {POLICY_ENV} to a policy"
-            " file's path"
+            " file's path or its YAML text"
         )
     return value if is_policy_text(stripped) else stripped
 

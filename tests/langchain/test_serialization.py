@@ -88,7 +88,11 @@ def test_no_policy_anywhere_says_what_to_set(
 ) -> None:
     if value is not None:
         monkeypatch.setenv(ENV, value)
-    with pytest.raises(PolicyError, match=r"set the environment variable POLICYROUTE_POLICY"):
+    with pytest.raises(
+        PolicyError,
+        match=r"set the environment variable POLICYROUTE_POLICY to a policy file's path or its"
+        r" YAML text$",
+    ):
         ChatPolicyRoute()
 
 
