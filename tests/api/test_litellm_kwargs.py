@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(30)
 
 POLICY = """
 policyroute: 1
-name: api-review-kwargs
+name: api-kwargs
 models:
   a:
     model: openai/fake-a
@@ -158,7 +158,7 @@ def test_passed_through_parameters_reach_the_provider(provider: FakeProvider, po
         logprobs=True,
         top_logprobs=2,
         timeout=9,
-        extra_headers={"X-Review": "yes"},
+        extra_headers={"X-Trace": "yes"},
         unknown_to_litellm="kept",
     )
     request = provider.requests[0]
@@ -166,7 +166,7 @@ def test_passed_through_parameters_reach_the_provider(provider: FakeProvider, po
     assert request.body["logprobs"] is True
     assert request.body["top_logprobs"] == 2
     assert request.body["unknown_to_litellm"] == "kept"
-    assert request.headers["x-review"] == "yes"
+    assert request.headers["x-trace"] == "yes"
     assert request.headers["authorization"] == "Bearer sk-policy"
 
 
@@ -210,7 +210,7 @@ def test_tags_may_be_any_collection_of_strings(policy: Path) -> None:
 
 PRICED = """
 policyroute: 1
-name: api-review-prices
+name: api-prices
 models:
   listed:
     model: openai/gpt-4o-mini

@@ -71,7 +71,7 @@ def fp(provider: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def _text(fp: FakeProvider, *, route: str = "default", limit: str = "5") -> str:
-    return POLICY.format(name="api-review", base=fp.openai_base, route=route, limit=limit)
+    return POLICY.format(name="api-streams", base=fp.openai_base, route=route, limit=limit)
 
 
 def _write(fp: FakeProvider, tmp_path: Path, **kw: str) -> Path:
