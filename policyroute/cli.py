@@ -66,6 +66,9 @@ INTERNAL_ERROR = 70
 INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
 
+# POLICYROUTE_TRACEBACK values that leave the traceback off, as unset does.
+_OFF = frozenset({"", "0", "false", "no", "off"})
+
 
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -327,7 +330,7 @@ def _answered(argv: Sequence[str] | None) -> int:
     except Exception as exc:
         # Bad input is answered above with what is wrong and where; reaching here is a bug.
         # A CI log gets one line and a status of its own; the traceback is there on demand.
-        if os.environ.get("POLICYROUTE_TRACEBACK"):
+        if os.environ.get("POLICYROUTE_TRACEBACK", "").strip().lower() not in _OFF:
             raise
         print(
             f"policyroute: internal error: {type(exc).__name__}: {exc} (a bug in policyroute;"

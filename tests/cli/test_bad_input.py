@@ -471,6 +471,21 @@ def test_a_bug_is_one_line_and_status_70_not_a_traceback(
         main(["schema"])
 
 
+@pytest.mark.parametrize("off", ["0", "false", "No", ""])
+def test_a_traceback_switched_off_is_not_shown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], off: str
+) -> None:
+    import policyroute.cli_misc
+
+    def broken(args: object) -> int:
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(policyroute.cli_misc, "run_schema", broken)
+    monkeypatch.setenv("POLICYROUTE_TRACEBACK", off)
+    assert main(["schema"]) == 70
+    assert _err(capsys).startswith("policyroute: internal error: TypeError: unsupported operand")
+
+
 def test_a_tests_file_whose_policy_is_a_directory(
     policy_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
