@@ -61,7 +61,7 @@ def test_a_threshold_is_not_reached_early_whatever_the_context() -> None:
     # 0.5 of 12.345678901 USD is 6.1728394505: one nano-dollar less has not reached it.
     limit = 12_345_678_901
     assert crossed_thresholds([0.5], [], 6_172_839_450, limit, 6_172_839_450) == ((), ())
-    assert crossed_thresholds([0.5], [], 6_172_839_451, limit, 1) == ((0.5,), (0.5,))
+    assert crossed_thresholds([0.5], [], 6_172_839_451, limit, 1) == ((0.5,), (6_172_839_451,))
 
 
 def test_a_budget_is_not_overspent_under_a_low_precision_context(

@@ -3,6 +3,7 @@ server): spend already recorded meets the new version's budgets as the policy la
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -146,5 +147,64 @@ def test_redis_starts_a_line_past_its_expiry_afresh_too(redis_url: str, tmp_path
         ).ok
         (state,) = store.settle("la", D("0.6"), now=later)
         assert (state.spent, state.crossed) == (D("0.6"), (0.5,))
+    finally:
+        store.close()
+
+
+def _settle_under(
+    store: BudgetStore, rid: str, limit: str, warn_at: tuple[float, ...], amount: str = "0.02"
+) -> tuple[float, ...]:
+    line = ReserveLine(
+        key=KEY, limit=D(limit), amount=D(amount), expires_at=time.time() + 3600, thresholds=warn_at
+    )
+    assert store.reserve([line], reservation_id=rid, lease_seconds=60, now=time.time()).ok
+    (state,) = store.settle(rid, D(amount), now=time.time())
+    return state.crossed
+
+
+def test_a_threshold_fires_once_while_two_versions_with_different_limits_charge_a_line(
+    store_factory: Callable[[], BudgetStore],
+) -> None:
+    # A rolling deploy: the old version ($1, warn at 50%) and the new one ($2, warn at 50% and
+    # 90%) settle on one line in turn. Each settle saw the other's limit and warn_at as the
+    # line's, forgot the other's fired threshold, and the old 50% warning fired every time.
+    old, new = store_factory(), store_factory()
+    crossed = [_settle_under(old, "r0", "1", (0.5,), amount="0.6")]
+    for i in range(1, 8):
+        store, limit, warn_at = (new, "2", (0.5, 0.9)) if i % 2 else (old, "1", (0.5,))
+        crossed.append(_settle_under(store, f"r{i}", limit, warn_at))
+
+    assert crossed == [(0.5,), (), (), (), (), (), (), ()]
+
+
+def test_a_changed_limit_fires_its_own_thresholds_once_as_spend_reaches_them(
+    store_factory: Callable[[], BudgetStore],
+) -> None:
+    store = store_factory()
+    assert [_settle_under(store, f"a{i}", "0.1", (0.5,)) for i in range(3)] == [(), (), (0.5,)]
+    # Raised to $0.20: its 50% ($0.10) fires when spend reaches it, once.
+    raised = [_settle_under(store, f"b{i}", "0.2", (0.5,)) for i in range(3)]
+    assert raised == [(), (0.5,), ()]
+    # Lowered to $0.16 with spend at $0.12, past its 50% ($0.08): that fires at the next settle,
+    # though 50% of the $0.20 had fired; its 90% ($0.144) fires as spend reaches it.
+    lowered = [_settle_under(store, f"c{i}", "0.16", (0.5, 0.9)) for i in range(2)]
+    assert lowered == [(0.5,), (0.9,)]
+
+
+def test_a_sqlite_line_whose_fired_thresholds_an_earlier_version_wrote_as_fractions_settles(
+    tmp_path: Path,
+) -> None:
+    from policyroute.budgets.stores.sqlite import SQLiteStore
+
+    path = tmp_path / "budgets.sqlite3"
+    store = SQLiteStore(path)
+    try:
+        assert _settle_under(store, "a", "1", (0.5,), amount="0.6") == (0.5,)
+        with sqlite3.connect(path) as conn:  # as the earlier layout of ``fired`` read
+            conn.execute("UPDATE budget_lines SET fired = '0.5'")
+        conn.close()
+        # The fraction stands for no spend: the threshold fires once more, then is recorded.
+        assert _settle_under(store, "b", "1", (0.5,)) == (0.5,)
+        assert _settle_under(store, "c", "1", (0.5,)) == ()
     finally:
         store.close()

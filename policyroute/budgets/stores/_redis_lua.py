@@ -4,8 +4,9 @@ Layout, every key under the hash tag ``{prefix}`` so a cluster keeps them in one
 
 - ``{prefix}:line:<key>``: hash ``limit``, ``reserved``, ``spent`` (calendar windows),
   ``width``/``span`` (rolling windows), ``thr`` (thresholds, ``fraction:spend reaching it``),
-  ``fired`` (fractions), each comma-separated, and ``until`` (when the line may expire once no
-  reservation holds it; its TTL covers every open reservation's lease too).
+  ``fired`` (the spend reaching each fired threshold), each comma-separated, and ``until``
+  (when the line may expire once no reservation holds it; its TTL covers every open
+  reservation's lease too).
 - ``{prefix}:spend:<key>``: hash bucket -> nano-dollars, for rolling windows.
 - ``{prefix}:res``: sorted set of open reservations scored by lease expiry.
 - ``{prefix}:resl:<id>``: JSON ``[[key, amount], ...]`` of one reservation.
@@ -129,14 +130,22 @@ local function settle(rid, actual)
         if redis.call('PTTL', lk) > left then redis.call('PEXPIRE', lk, math.max(left, 1)) end
       end
       local spent = spent_of(key, lk, width, span)
-      local crossed, reached = {}, {}
+      local crossed = {}
       if thr and thr ~= '' then
-        -- A fired threshold stays fired only if the spend before this charge still reached
-        -- it: below it, it had re-armed (a rolling window's spend aged out) even if no settle
-        -- saw the spend that low.
+        -- ``fired`` holds the spend (need) of each fired threshold, of whichever limit: one
+        -- stays fired only if the spend before this charge still reached it (below it, it had
+        -- re-armed: a rolling window's spend aged out, even if no settle saw the spend that
+        -- low), and those of another limit or warn_at list (the other version of a policy
+        -- during a deploy) are kept, or they would fire again at every alternation.
         local before = spent - (charge ~= '0' and tonumber(charge) or 0)
-        local was = {}
-        for _, t in ipairs(split(fired)) do was[t] = true end
+        local kept, keep, reached = {}, {}, {}
+        for _, n in ipairs(split(fired)) do
+          if n == math.floor(n) and before >= n and not kept[n] then
+            kept[n] = true
+            keep[#keep + 1] = n
+            reached[n] = true
+          end
+        end
         for part in string.gmatch(thr, '[^,]+') do
           -- 'fraction:need': need is the spend that reaches it, an exact integer worked out
           -- by the client from the decimal the policy wrote (t * limit in doubles lands
@@ -146,15 +155,19 @@ local function settle(rid, actual)
             t, need = tonumber(t), tonumber(need)
           else
             t = tonumber(part)
-            need = t * limit
+            need = math.ceil(t * limit)
           end
           if limit > 0 and spent >= need then
-            reached[#reached + 1] = t
-            if not (was[t] and before >= need) then crossed[#crossed + 1] = t end
+            if not kept[need] then crossed[#crossed + 1] = t end
+            if not reached[need] then
+              reached[need] = true
+              keep[#keep + 1] = need
+            end
           end
         end
+        table.sort(keep)
         local parts = {}
-        for i, t in ipairs(reached) do parts[i] = string.format('%.17g', t) end
+        for i, n in ipairs(keep) do parts[i] = fmt(n) end
         redis.call('HSET', lk, 'fired', table.concat(parts, ','))
       end
       local cparts = {}

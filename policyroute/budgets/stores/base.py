@@ -42,6 +42,7 @@ __all__ = [
     "from_nano",
     "reclaimed_crossings",
     "threshold_fraction",
+    "threshold_need",
     "threshold_spend",
     "to_nano",
 ]
@@ -105,13 +106,24 @@ def threshold_spend(fraction: float, limit_nano: int | Decimal) -> Decimal:
     return EXACT.multiply(threshold_fraction(fraction), limit_nano)
 
 
+def threshold_need(fraction: float, limit_nano: int) -> int:
+    """The whole nano-dollars of spend that reach the ``warn_at`` ``fraction`` of a limit: what
+    a line's fired set records, so that a threshold is told apart by the spend it stands for.
+
+    Example:
+        >>> threshold_need(0.5, 1_000_000_000), threshold_need(0.07, 10_000_001)
+        (500000000, 700001)
+    """
+    return math.ceil(threshold_spend(fraction, limit_nano))
+
+
 def crossed_thresholds(
     thresholds: Sequence[float],
-    fired: Sequence[float],
+    fired: Sequence[float | int],
     spent_nano: int,
     limit_nano: int,
     charged_nano: int = 0,
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
     """Which thresholds fire now, and the new fired set, after a settle charged
     ``charged_nano`` and brought the spend to ``spent_nano``.
 
@@ -121,17 +133,32 @@ def crossed_thresholds(
     re-armed, even if no settle saw the spend that low (an idle span between two bursts).
     Stores call this inside their atomic settle so a threshold fires once across processes.
 
+    The fired set holds the spend each fired threshold stands for
+    (:func:`threshold_need`), not its fraction, and keeps those of other limits and ``warn_at``
+    lists while the spend stays at them: while two versions of a policy with different limits
+    (or two policies sharing the store) charge one line, each settle sees the line's limit and
+    thresholds as the other last wrote them, and a set of this settle's own thresholds would
+    forget the other's, which then fired again at every alternation. A new limit's thresholds
+    fire once when spend reaches them, whether or not the same fraction of the old limit fired.
+    (Fractions a store recorded before are no spend a threshold stands for: each threshold fires
+    once more after the upgrade, then is recorded by its spend.)
+
     Example:
-        >>> crossed_thresholds([0.5], [0.5], spent_nano=60, limit_nano=100, charged_nano=60)
-        ((0.5,), (0.5,))
+        >>> crossed_thresholds([0.5], [50], spent_nano=60, limit_nano=100, charged_nano=60)
+        ((0.5,), (50,))
     """
-    if limit_nano <= 0:
-        return (), tuple(fired)
     before = spent_nano - charged_nano
-    armed = {t for t in fired if before >= threshold_spend(t, limit_nano)}
-    reached = {t for t in thresholds if spent_nano >= threshold_spend(t, limit_nano)}
-    newly = tuple(sorted(reached - armed))
-    return newly, tuple(sorted(reached))
+    # Fired and not re-armed since: the spend just before this charge still reaches it.
+    kept = {int(n) for n in fired if n == int(n) and before >= n}
+    newly: list[float] = []
+    reached = set(kept)
+    for t in sorted(thresholds):
+        need = threshold_need(t, limit_nano)
+        if limit_nano > 0 and spent_nano >= need:
+            if need not in kept:
+                newly.append(t)
+            reached.add(need)
+    return tuple(newly), tuple(sorted(reached))
 
 
 def expired_by_key(

@@ -43,7 +43,7 @@ class _Line:
     span_seconds: float | None
     thresholds: tuple[float, ...]
     reserved: int = 0
-    fired: tuple[float, ...] = ()
+    fired: tuple[int, ...] = ()  # the spend of each fired threshold (see crossed_thresholds)
     buckets: dict[int, int] = field(default_factory=dict)
 
     def spent(self, now: float) -> int:

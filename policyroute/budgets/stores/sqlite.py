@@ -138,8 +138,15 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 @functools.lru_cache(maxsize=256)
-def _text(values: tuple[float, ...]) -> str:
+def _text(values: tuple[float, ...] | tuple[int, ...]) -> str:
     return ",".join(repr(v) for v in values)
+
+
+@functools.lru_cache(maxsize=256)
+def _needs(text: str) -> tuple[int, ...]:
+    """A fired set: the spend (whole nano-dollars) of each fired threshold, read as integers
+    (a float is exact only to 2^53). A fraction an earlier version recorded is dropped."""
+    return tuple(int(part) for part in text.split(",") if part.isdigit())
 
 
 # SQLite integers are 64-bit. A limit above this (about $4.6 billion, a budget meant as
@@ -659,7 +666,7 @@ class SQLiteStore:
                 spent = _rolling_spend(cur, key, now, bucket_seconds, span_seconds)
             crossed: tuple[float, ...] = ()
             if thresholds:
-                old_fired = _floats(fired)
+                old_fired = _needs(fired)
                 crossed, new_fired = crossed_thresholds(
                     _floats(thresholds), old_fired, spent, limit, actual
                 )
