@@ -651,3 +651,14 @@ def test_the_limits_stated_are_the_code_s_own() -> None:
         f"A policy longer than {MAX_CHARS:,} characters is refused (PR009)",
     ):
         assert said in readme, said
+
+
+def test_the_budget_timezone_default_stated_is_the_one_a_budget_gets() -> None:
+    text = (
+        "policyroute: 1\nname: tz\nmodels: {m: {model: openai/gpt-4o-mini}}\n"
+        "routes: [{name: r, to: m}]\nbudgets: [{name: b, limit_usd: 1, window: day}]\n"
+    )
+    spec = validate_text(text, environ={}).spec
+    assert spec is not None
+    zone = spec.budgets[0].window.timezone
+    assert f"IANA zone for day/week/month, default {zone} " in _prose(LANGUAGE)
