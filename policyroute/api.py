@@ -36,7 +36,7 @@ from policyroute.api_messages import plain_messages, plain_tools
 from policyroute.costs.redact import scrub
 from policyroute.errors import RequestError
 from policyroute.execution.call import RoutingPolicy
-from policyroute.execution.hooks import Accounting
+from policyroute.execution.hooks import Accounting, check_accounting
 from policyroute.execution.result import CallResult, StreamDelta, StreamEvent
 from policyroute.execution.usage import has_content, has_finish_reason, has_reasoning
 from policyroute.policy.compile import CompiledPolicy
@@ -384,10 +384,6 @@ def clear_cache() -> None:
 # --------------------------------------------------------------------------- internals
 
 
-# What the executor calls on an accounting (see policyroute.execution.hooks.Accounting).
-_ACCOUNTING_METHODS = ("admit", "aadmit", "settle", "asettle", "finish", "afinish")
-
-
 def _checked_entry(stream: object, accounting: object) -> bool:
     """``stream`` as a bool (``None``, litellm's default, is ``False``), once it and
     ``accounting`` are checked; raises :class:`RequestError` for either of another kind.
@@ -406,14 +402,7 @@ def _checked_entry(stream: object, accounting: object) -> bool:
         raise RequestError(
             f"request parameter 'stream' must be True or False, got {stream!r}"[:160]
         )
-    if accounting is not None:
-        missing = [m for m in _ACCOUNTING_METHODS if not callable(getattr(accounting, m, None))]
-        if missing:
-            raise RequestError(
-                "accounting must be a PolicyAccounting, NullAccounting() or another object"
-                f" with the methods {', '.join(_ACCOUNTING_METHODS)}; got"
-                f" {type(accounting).__name__}, without {', '.join(missing)}"
-            )
+    check_accounting(accounting)
     return bool(stream)
 
 

@@ -47,7 +47,7 @@ from pydantic import (
 
 from policyroute.costs.redact import redact_params
 from policyroute.errors import RequestError
-from policyroute.execution.hooks import Accounting
+from policyroute.execution.hooks import Accounting, check_accounting
 from policyroute.execution.one_tool_call import ONE_TOOL_CALL_KEY
 from policyroute.execution.response_format import SCHEMA_KEY
 from policyroute.langchain_ import calls, events, model_kwargs, openai_options, shared, tokens
@@ -156,7 +156,8 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     accounting: SkipValidation[Accounting | None] = None
     """An :class:`~policyroute.execution.hooks.Accounting` replacing the policy's own budgets
     and receipts (``NullAccounting()`` turns them off); models given the same object share
-    one executor (see :attr:`executor`)."""
+    one executor (see :attr:`executor`). An object without its methods is refused with a
+    ``RequestError`` when the model is built."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Provider parameters sent with every call, as if passed to ``invoke`` (a call's own
     keywords override them). Constructor keywords the model does not declare
@@ -172,6 +173,7 @@ class ChatPolicyRoute(FactsCarryingChatModel):
     def __init__(self, **data: Any) -> None:
         # Checked here: pydantic would read "yes" as True, and wrap a validator's error.
         openai_options.check_stream_usage(data.get("stream_usage"))
+        check_accounting(data.get("accounting"))
         # langchain-core's models ignore undeclared keywords: ``top_p=0.9`` (or a refused
         # ``api_base``) would vanish without a word. Gathered here rather than in a validator
         # so that a refusal is the typed RequestError, not wrapped in pydantic's error.

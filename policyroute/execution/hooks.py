@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from policyroute.errors import ErrorClass
+from policyroute.errors import ErrorClass, RequestError
 from policyroute.request import Request
 from policyroute.routing.decision import Candidate, Decision
 
@@ -43,6 +43,7 @@ __all__ = [
     "NullAccounting",
     "Usage",
     "WaitSource",
+    "check_accounting",
 ]
 
 AttemptStatus = Literal["ok", "error", "cancelled", "interrupted", "refused"]
@@ -205,6 +206,34 @@ class Accounting(Protocol):
 
     async def afinish(self, call: CallInfo, outcome: CallOutcome) -> None:
         """Async twin of :meth:`finish`."""
+
+
+# What the executor calls on an accounting.
+_ACCOUNTING_METHODS = ("admit", "aadmit", "settle", "asettle", "finish", "afinish")
+
+
+def check_accounting(accounting: object) -> None:
+    """Raise :class:`~policyroute.errors.RequestError` unless ``accounting`` is ``None`` or has
+    every method of :class:`Accounting`: given where it is passed, rather than as an
+    ``AttributeError`` from inside the executor at the first call.
+
+    Example:
+        >>> check_accounting(NullAccounting())
+        >>> try:
+        ...     check_accounting(5)
+        ... except RequestError as exc:
+        ...     print(str(exc).split("; ")[1])
+        got int, without admit, aadmit, settle, asettle, finish, afinish
+    """
+    if accounting is None:
+        return
+    missing = [m for m in _ACCOUNTING_METHODS if not callable(getattr(accounting, m, None))]
+    if missing:
+        raise RequestError(
+            "accounting must be a PolicyAccounting, NullAccounting() or another object"
+            f" with the methods {', '.join(_ACCOUNTING_METHODS)}; got"
+            f" {type(accounting).__name__}, without {', '.join(missing)}"
+        )
 
 
 class LeaseRenewal(Protocol):
