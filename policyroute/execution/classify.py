@@ -221,8 +221,8 @@ def classify(
         where = f"deployment '{deployment}': " if deployment else ""
         message = (
             f"{where}litellm could not turn the call into this provider's request"
-            f" ({type(root).__name__}: {_short(str(root))}); check the call's messages (a tool"
-            " message answers an assistant tool call by its id; tool-call arguments are JSON)"
+            f" ({_translation_detail(exc, root)}); check the call's messages (a tool message"
+            " answers an assistant tool call by its id; tool-call arguments are JSON)"
         )
     known = tuple(secrets)
     scrub_exception(exc, known)
@@ -427,6 +427,21 @@ def _is_untranslatable_request(exc: BaseException, chain: list[BaseException]) -
     if isinstance(chain[-1] if chain else exc, ImportError):
         return False  # a missing module: the environment's doing, reported as such
     return any(_raised_translating(cause) for cause in (exc, *chain))
+
+
+def _translation_detail(exc: BaseException, root: BaseException) -> str:
+    """What went wrong turning the call into the provider's request: the innermost exception,
+    or the one litellm raised around it saying what it expected (``Image url not in expected
+    format ... Error: list index out of range`` around the ``IndexError``), without the
+    messages litellm's own wrapper appends (``Received Messages=...``: the caller's content)."""
+    said = str(root)
+    detail = f"{type(root).__name__}: {_short(said)}"
+    chain = _chain(exc)
+    if said and len(chain) >= 2:
+        around = str(chain[-2]).split("\nReceived Messages=", 1)[0].strip()
+        if said in around and len(around) > len(said) and not around.startswith("litellm."):
+            detail = _short(around)
+    return detail
 
 
 def _raised_translating(exc: BaseException) -> bool:

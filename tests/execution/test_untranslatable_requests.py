@@ -98,3 +98,34 @@ def test_parameters_litellm_cannot_map_stop_the_call_and_leave_the_breaker_close
     assert [(a.alias, a.error_class) for a in err.attempts] == [("a", "bad_request")]
     assert fp.requests == []
     assert breakers.state("a") == "closed"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "stream"])
+def test_the_error_says_what_litellm_expected_not_only_the_index_error_under_it(
+    fp: FakeProvider, mode: str
+) -> None:
+    # litellm raises "Image url not in expected format ... Error: list index out of range"
+    # around an IndexError, and wraps that with the caller's messages appended.
+    secret_text = "the caller's own words"
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": secret_text},
+                {"type": "image_url", "image_url": {"url": "not-a-url"}},
+            ],
+        }
+    ]
+    policy = StubPolicy([candidate("a", fp.anthropic_base, model=ANTHROPIC)])
+    ex = Executor(policy, accounting=RecordingAccounting(), sleep=lambda s: None)
+
+    with pytest.raises(ProviderError) as caught:
+        run_in_mode(ex, Request(messages=messages), mode)
+
+    text = str(caught.value)
+    assert "litellm could not turn the call into this provider's request" in text
+    assert "Image url not in expected format" in text
+    assert "list index out of range" in text
+    assert secret_text not in text
+    assert "Received Messages" not in text
+    assert fp.requests == []
