@@ -92,11 +92,15 @@ def settled_charges(
         if rl.window.persistent:
             if state is None:
                 continue  # already settled, released or reclaimed
+            # Crossings are judged against the limit and warn_at the line holds, those of the
+            # last reservation made on it: while two versions of a policy (or two policies)
+            # charge the line, the other's. They are reported with that limit, which the
+            # fraction is of.
             charge = BudgetCharge(
                 rl.budget.name,
                 rl.scope,
                 rl.window.key,
-                rl.budget.limit_usd,
+                state.limit if state.crossed else rl.budget.limit_usd,
                 state.spent,
                 state.reserved,
                 state.crossed,

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import policyroute
+from budgets.helpers import attempt, budget, fixed_counter, policy
 from policyroute import load_policy
-from policyroute.budgets import budget_status
+from policyroute.budgets import BudgetGuard, budget_status
 from policyroute.budgets.stores.base import BudgetStore, ReserveLine
 from policyroute.errors import BudgetExceeded
 from policyroute.testing import FakeProvider
@@ -208,3 +209,25 @@ def test_a_sqlite_line_whose_fired_thresholds_an_earlier_version_wrote_as_fracti
         assert _settle_under(store, "c", "1", (0.5,)) == ()
     finally:
         store.close()
+
+
+def test_a_crossing_judged_against_the_other_versions_limit_is_reported_with_that_limit(
+    store_factory: Callable[[], BudgetStore],
+) -> None:
+    # The old version ($1, no warning) reserves, then the new one ($0.002, warn at 50%): the
+    # line holds the new limit and warn_at when the old call settles and crosses 50% of $0.002.
+    # It was reported as 50% of $1, spend $0.001 and $0.999 remaining.
+    old_budget, new_budget = budget("daily", "1"), budget("daily", "0.002", warn_at=[0.5])
+    old = BudgetGuard(policy([old_budget]), store_factory(), token_counter=fixed_counter(100))
+    new = BudgetGuard(policy([new_budget]), store_factory(), token_counter=fixed_counter(100))
+    params = {"max_tokens": 900}  # $0.001 reserved at $1/M tokens each way
+    in_flight = old.admit(attempt([old_budget], params=params))
+    new.admit(attempt([new_budget], params=params))
+
+    (charge,) = old.settle(in_flight, D("0.001"))
+
+    assert (charge.thresholds_crossed, charge.limit, charge.spent_after) == (
+        (0.5,),
+        D("0.002"),
+        D("0.001"),
+    )
