@@ -502,10 +502,18 @@ def request_from_mapping(data: Mapping[str, Any]) -> Request:
     unknown = sorted(str(k) for k in data if k not in _REQUEST_KEYS and k not in CALL_PARAM_KEYS)
     if unknown:
         named = with_hints(unknown, _REQUEST_KEYS | CALL_PARAM_KEYS, quote=True)
+        # A name close to none of them is most likely a call parameter of its own
+        # (web_search_options, thinking): those go under params.
+        elsewhere = (
+            ""
+            if named != with_hints(unknown, (), quote=True)
+            else f"; other call parameters go under 'params' (params: {{{unknown[0]}: ...}})"
+        )
         raise RequestError(
             f"unknown request field(s) {named}; expected some of "
             + ", ".join(sorted(_REQUEST_KEYS))
-            + " or a call parameter such as 'temperature'"
+            + " or a common call parameter such as 'temperature'"
+            + elsewhere
         )
     params = _mapping("params", data.get("params"))
     for key in CALL_PARAM_KEYS & data.keys():

@@ -78,3 +78,26 @@ def test_a_policy_test_case_names_the_field_a_typo_most_likely_meant(
     assert "unknown request field(s) 'metdata' (did you mean 'metadata'?);" in out
     assert "unknown case key(s) reqest (did you mean 'request'?);" in out
     assert "unknown expect key(s) rout (did you mean 'route'?);" in out
+
+
+@pytest.mark.parametrize("field", ["web_search_options", "thinking"])
+def test_a_call_parameter_of_its_own_at_the_top_level_is_told_to_go_under_params(
+    policy: Path, capsys: pytest.CaptureFixture[str], field: str
+) -> None:
+    request = policy.parent / "request.json"
+    request.write_text(json.dumps({"messages": "hi", field: {}}), encoding="utf-8")
+    assert main(["explain", str(policy), "--request", str(request)]) == 1
+    err = capsys.readouterr().err
+    assert f"other call parameters go under 'params' (params: {{{field}: ...}})" in err
+    # ... where it is taken
+    request.write_text(json.dumps({"messages": "hi", "params": {field: {}}}), encoding="utf-8")
+    assert main(["explain", str(policy), "--request", str(request)]) == 0
+
+
+def test_a_typo_is_not_told_to_go_under_params(
+    policy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = policy.parent / "request.json"
+    request.write_text(json.dumps({"mesages": "hi"}), encoding="utf-8")
+    assert main(["explain", str(policy), "--request", str(request)]) == 1
+    assert "go under 'params'" not in capsys.readouterr().err
