@@ -292,6 +292,8 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
       saying ``usage_estimated`` when the executor counted the answer's tokens locally
       (:func:`mark_usage_estimated`: a stream that ended without the provider's usage, or
       a response whose counts were impossible);
+    - answered from litellm's response cache (``outcome.cache_hit``): 0, with no usage,
+      however it ended: no provider was reached;
     - refused, or not billed by the provider (refused by it or unreachable): 0;
     - a billed failure: its input only;
     - cut or cancelled after the provider started: the usage seen so far, with tokens counted
@@ -304,6 +306,10 @@ def attempt_cost(attempt: AttemptInfo, outcome: AttemptOutcome) -> tuple[Usage, 
         (Usage(...), CostResult(cost=Decimal('0'), source='litellm'))
     """
     candidate = attempt.candidate
+    if outcome.cache_hit:
+        # The tokens stay on the answer the caller gets; the receipt and the budgets count
+        # what providers billed, and none billed this.
+        return Usage(), CostResult(_ZERO, candidate.info.price_source)
     response = outcome.response
     if outcome.status != "ok" or response is None:
         usage, estimated = charged_usage(attempt, outcome)

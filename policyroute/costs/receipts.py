@@ -413,6 +413,8 @@ def attempt_record(
     record["error_class"] = outcome.error_class
     record["error"] = error
     record["provider_billed"] = outcome.provider_billed
+    # litellm answered from its response cache: nothing was sent, the cost and tokens are 0.
+    record["cache_hit"] = outcome.cache_hit
     record["budgets"] = [_budget_state(c) for c in charges]
     record["threshold_crossed"] = any(c.thresholds_crossed for c in charges)
     return record
@@ -465,6 +467,7 @@ def call_record(
     record["error"] = _error_message(
         outcome.error, secrets, None if include_prompt else call.request.messages
     )
+    record["cache_hit"] = outcome.cache_hit  # its answering attempt's
     if outcome.status == "refused":
         record["refused_by"] = refusal(outcome.error)
     return record

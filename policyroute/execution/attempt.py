@@ -40,6 +40,7 @@ from policyroute.errors import MalformedResponseError, ProviderError
 from policyroute.execution.classify import classify, make_error
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.request_sent import request_sent
+from policyroute.execution.response_cache import from_cache
 from policyroute.execution.usage import checked_usage
 
 if TYPE_CHECKING:
@@ -52,7 +53,15 @@ __all__ = ["AttemptRun"]
 class AttemptRun:
     """The outcome of one attempt so far (``cancelled`` until told otherwise)."""
 
-    __slots__ = ("_modules", "attempt", "error", "outcome", "sent_unanswered", "started")
+    __slots__ = (
+        "_modules",
+        "attempt",
+        "cache_hit",
+        "error",
+        "outcome",
+        "sent_unanswered",
+        "started",
+    )
 
     streamed: ClassVar[bool] = False
     """Whether the attempt streams: the kind its deployment's in-flight count is kept under."""
@@ -65,9 +74,13 @@ class AttemptRun:
         self.error: ProviderError | None = None
         # The attempt timed out after its request reached the provider, which bills it.
         self.sent_unanswered = False
+        # litellm answered from its own response cache: no provider was reached (finalize).
+        self.cache_hit = False
 
     def answered(self, response: Any) -> None:
         """The provider answered (not streamed); raises if the answer has no choices."""
+        hidden = attribute(response, "_hidden_params")
+        self.cache_hit = from_cache(hidden)
         if not getattr(response, "choices", None):
             raise MalformedResponseError(
                 f"provider answered without choices ({type(response).__name__})"
@@ -76,7 +89,6 @@ class AttemptRun:
         usage = checked_usage(
             response, attempt.candidate.model, attempt.call.request.messages, attempt
         )
-        hidden = attribute(response, "_hidden_params")
         call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
         self.outcome = AttemptOutcome(
             status="ok",
@@ -144,9 +156,14 @@ class AttemptRun:
         )
 
     def finalize(self) -> AttemptOutcome:
-        """The outcome to settle, with its latency."""
-        self.outcome.latency_s = time.perf_counter() - self.started
-        return self.outcome
+        """The outcome to settle, with its latency. An answer from litellm's response cache
+        (:mod:`~policyroute.execution.response_cache`) is never billed, however it ended."""
+        outcome = self.outcome
+        outcome.latency_s = time.perf_counter() - self.started
+        if self.cache_hit:
+            outcome.cache_hit = True
+            outcome.provider_billed = False
+        return outcome
 
     def provider_latency(self) -> float | None:
         """The attempt's time spent waiting for the provider; ``None``: all of it (a call

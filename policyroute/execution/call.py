@@ -390,8 +390,10 @@ class CallState:
         error: ProviderError | None,
         latency_s: float,
         cost: Decimal,
+        *,
+        cache_hit: bool = False,
     ) -> None:
-        """Remember how an attempt ended."""
+        """Remember how an attempt ended (``cache_hit``: litellm's response cache answered)."""
         self.cost += cost
         self.attempts.append(
             AttemptRecord(
@@ -405,6 +407,7 @@ class CallState:
                 number=attempt.number,
                 waited_s=attempt.waited_s,
                 wait_source=attempt.wait_source,
+                cache_hit=cache_hit,
             )
         )
         # Cleared only once an attempt was made: one re-routed by a budget downgrade before

@@ -346,8 +346,19 @@ class Executor:
         ``stream``: the kind the attempt was counted in flight as. ``measured=False``: the
         attempt's times are not the deployment's (see
         :meth:`~policyroute.execution.attempt.AttemptRun.set_up_meanwhile`), and are left out.
+        An answer from litellm's response cache (``outcome.cache_hit``) never reached the
+        deployment: neither its times nor its end are fed to the stats or the breaker, whose
+        probe it held is given back.
         """
         alias = attempt.candidate.alias
+        if outcome.cache_hit:
+            # A hit takes a cache read's time, a fraction of a provider's: ranked by it, the
+            # deployment would look faster than it is; counted as its success, it would close
+            # the breaker of a deployment that is down, or reset its failures in a row.
+            self.stats.finish(alias, stream=stream)
+            if permit is not None:
+                self.breakers.release(alias, permit)
+            return
         ok = outcome.status == "ok"
         latency = outcome.latency_s if latency_s is None else latency_s
         if not measured:
@@ -409,7 +420,9 @@ class Executor:
         try:
             cost = self.accounting.settle(attempt, admission, outcome)
         finally:
-            call.record(attempt, outcome.status, error, outcome.latency_s, cost)
+            call.record(
+                attempt, outcome.status, error, outcome.latency_s, cost, cache_hit=outcome.cache_hit
+            )
 
     async def asettle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Async twin of :meth:`settle`."""
@@ -422,7 +435,9 @@ class Executor:
             else:
                 cost = await accounting.asettle(attempt, admission, outcome)
         finally:
-            call.record(attempt, outcome.status, error, outcome.latency_s, cost)
+            call.record(
+                attempt, outcome.status, error, outcome.latency_s, cost, cache_hit=outcome.cache_hit
+            )
 
     @staticmethod
     def call_outcome(
@@ -440,6 +455,7 @@ class Executor:
                 latency_s=elapsed,
                 time_to_first_token_s=result.time_to_first_token_s,
                 route=call.route,
+                cache_hit=result.cache_hit,
             )
         status: CallStatus
         if isinstance(error, BudgetExceeded):

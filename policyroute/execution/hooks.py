@@ -144,7 +144,10 @@ class AttemptOutcome:
     after content arrived, the partial answer, so that the output received is priced);
     ``usage`` is what the provider reported, or what was seen before a stream broke.
     ``provider_billed`` is true when the provider processed the input (an answer, even a
-    partial one), false when it refused or was unreachable.
+    partial one), false when it refused or was unreachable. ``cache_hit`` is true when
+    litellm answered from its own response cache (``litellm.cache``) without reaching the
+    provider: such an attempt is not billed, costs nothing, and says nothing about the
+    deployment's speed or health.
     """
 
     status: AttemptStatus
@@ -156,6 +159,7 @@ class AttemptOutcome:
     time_to_first_token_s: float | None = None
     provider_billed: bool = False
     litellm_call_id: str | None = None
+    cache_hit: bool = False
 
 
 @dataclass(slots=True)
@@ -164,6 +168,8 @@ class CallOutcome:
 
     ``route`` is the route the call ended as: the last route a budget downgraded it to, else
     the one that matched (``None``: the matched one, for outcomes built elsewhere).
+    ``cache_hit``: the answer came from litellm's response cache (its answering attempt's
+    :attr:`AttemptOutcome.cache_hit`).
     """
 
     status: Literal["ok", "error", "cancelled", "interrupted", "refused"]
@@ -175,6 +181,7 @@ class CallOutcome:
     latency_s: float = 0.0
     time_to_first_token_s: float | None = None
     route: str | None = None
+    cache_hit: bool = False
 
 
 class Accounting(Protocol):

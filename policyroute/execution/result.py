@@ -28,6 +28,8 @@ class AttemptRecord:
     call from 1. ``waited_s`` is how long the executor slept before the attempt (the wait it
     chose, capped by ``retry_after_max``; 0 when it did not wait) and ``wait_source`` why:
     the provider's ``Retry-After``, its rate-limit reset headers, or the backoff.
+    ``cache_hit``: litellm answered it from its response cache, reaching no provider; its
+    dict then says ``"cache_hit": True`` (the key is left out otherwise).
 
     Example:
         >>> from decimal import Decimal
@@ -49,10 +51,11 @@ class AttemptRecord:
     number: int = 0
     waited_s: float = 0.0
     wait_source: WaitSource | None = None
+    cache_hit: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict (cost as a decimal string)."""
-        return {
+        shown: dict[str, Any] = {
             "number": self.number,
             "deployment": self.alias,
             "model": self.model,
@@ -64,6 +67,9 @@ class AttemptRecord:
             "wait_source": self.wait_source,
             "cost": str(self.cost),
         }
+        if self.cache_hit:
+            shown["cache_hit"] = True
+        return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +103,18 @@ class CallResult:
     time_to_first_token_s: float | None = None
     candidate: Candidate | None = None
 
+    @property
+    def cache_hit(self) -> bool:
+        """Whether litellm answered the call from its response cache (its last attempt)."""
+        return bool(self.attempts) and self.attempts[-1].cache_hit
+
     def summary(self) -> dict[str, Any]:
-        """A JSON-friendly summary (what ``response._hidden_params["policyroute"]`` holds)."""
+        """A JSON-friendly summary (what ``response._hidden_params["policyroute"]`` holds);
+        ``"cache_hit": True`` when litellm answered from its response cache (:attr:`cache_hit`;
+        left out otherwise). ``usage`` is the answer's, as the response says it: a cache hit's
+        cost is 0, whatever tokens its stored answer counts."""
         u = self.usage
-        return {
+        shown: dict[str, Any] = {
             "request_id": self.request_id,
             "route": self.route,
             "deployment": self.deployment,
@@ -116,6 +130,9 @@ class CallResult:
             "time_to_first_token_s": self.time_to_first_token_s,
             "attempts": [a.as_dict() for a in self.attempts],
         }
+        if self.cache_hit:
+            shown["cache_hit"] = True
+        return shown
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.call import CallState
 from policyroute.execution.classify import make_error
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
+from policyroute.execution.response_cache import from_cache
 from policyroute.execution.result import CallResult
 from policyroute.execution.stream_choices import (
     assemble,
@@ -132,6 +133,8 @@ class StreamRun(AttemptRun):
         self.stream = stream
         # Taken once: litellm fills its wrapper's ``_hidden_params`` as it opens the stream.
         self._hidden = hidden_params_of(stream, param_secrets(self.attempt.params))
+        # A stream litellm replays from its response cache: no provider is reached.
+        self.cache_hit = from_cache(self._hidden)
         self.read_ends()
 
     @property
@@ -352,8 +355,11 @@ class StreamRun(AttemptRun):
         transport uses, raises a connection's end before handing over bytes already
         received with it (``StreamReader.read``), so Anthropic's ``message_start`` can
         vanish with the cut and its usage with it. Nothing seen, nothing reported: the
-        accounting then charges the input counted locally and marks it estimated.
+        accounting then charges the input counted locally and marks it estimated. A stream
+        litellm replays from its response cache was never sent: it is not billed.
         """
+        if self.cache_hit:
+            return False
         return self.began or (cut and self.accepted)
 
     def _take_held_usage(self) -> None:

@@ -117,6 +117,8 @@ def response_metadata(
         "request_id": result.request_id,
         "time_to_first_token_s": result.time_to_first_token_s,
     }
+    if result.cache_hit:  # litellm's response cache answered: the cost above is 0
+        metadata["policyroute"]["cache_hit"] = True
     return metadata
 
 
