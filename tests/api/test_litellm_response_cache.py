@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 import policyroute
 from policyroute import ChatPolicyRoute
@@ -241,3 +242,31 @@ def test_a_cache_hit_is_no_success_nor_failure_for_the_breaker(fp: FakeProvider)
     # Tried anyway as the breaker's probe (every candidate is open), a hit leaves it open.
     llm.invoke("how are you")
     assert breakers.state("a") == "open"
+
+
+def test_a_redis_cache_hit_is_charged_nothing(
+    fp: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from budgets.redis_servers import server
+
+    async def twice(port: int) -> Any:
+        try:
+            await policyroute.acompletion(policy="policy.yaml", messages=_messages())
+            # litellm stores the answer in a task of its own once the call has returned.
+            with redis.Redis(port=port) as stored:
+                for _ in range(500):
+                    if stored.dbsize():
+                        break
+                    await asyncio.sleep(0.01)
+            return await policyroute.acompletion(policy="policy.yaml", messages=_messages())
+        finally:
+            await litellm.cache.cache.disconnect()  # its clients belong to this event loop
+
+    with server(tmp_path / "redis") as port:
+        cache = litellm.Cache(type="redis", host="127.0.0.1", port=str(port))
+        monkeypatch.setattr(litellm, "cache", cache)
+        second = asyncio.run(twice(port))
+
+    assert len(fp.requests) == 1
+    assert second._hidden_params["policyroute"]["cache_hit"] is True
+    _assert_hit_receipts(_receipts())
