@@ -41,9 +41,12 @@ def cache_hit_entry(original: Mapping[str, Any]) -> dict[str, Any]:
     """The ``response_metadata["policyroute"]`` of a cache hit whose stored answer had
     ``original``: nothing spent by the hit, the paid call's entry under ``original_call``.
 
-    An entry that already is a hit's (a cache that stored one) is returned as a copy.
+    An entry that already is a hit's (a cache that stored one) is returned as a copy. The
+    entry of a call litellm answered from its own response cache says ``cache_hit`` too,
+    but it is a call's, with its attempt and request id (and a receipt): stored in
+    LangChain's cache, it becomes the ``original_call`` of the hits served from there.
     """
-    if original.get(CACHE_HIT_KEY) is True:
+    if original.get(CACHE_HIT_KEY) is True and ORIGINAL_CALL_KEY in original:
         return copy.deepcopy(dict(original))
     return {
         "route": original.get("route"),

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import redis
+from langchain_core.caches import InMemoryCache
 
 import policyroute
 from policyroute import ChatPolicyRoute
@@ -270,3 +271,20 @@ def test_a_redis_cache_hit_is_charged_nothing(
     assert len(fp.requests) == 1
     assert second._hidden_params["policyroute"]["cache_hit"] is True
     _assert_hit_receipts(_receipts())
+
+
+def test_a_litellm_cache_hit_kept_in_langchains_cache_is_the_original_call(
+    fp: FakeProvider,
+) -> None:
+    ChatPolicyRoute(policy="policy.yaml").invoke("hello there")  # paid; in litellm's cache
+    llm = ChatPolicyRoute(policy="policy.yaml", cache=InMemoryCache())
+    from_litellm = llm.invoke("hello there")  # litellm's hit, which LangChain's cache stores
+    from_langchain = llm.invoke("hello there")
+
+    assert len(fp.requests) == 1
+    call = from_litellm.response_metadata["policyroute"]
+    assert (call["cache_hit"], len(call["attempts"])) == (True, 1)
+    entry = from_langchain.response_metadata["policyroute"]
+    assert (entry["cache_hit"], entry["attempts"], entry["request_id"]) == (True, [], None)
+    assert entry["original_call"] == call
+    assert len([r for r in _receipts() if r["kind"] == "call"]) == 2  # none for LangChain's
