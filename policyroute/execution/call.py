@@ -26,6 +26,7 @@ from policyroute.api_headers import HEADER_PARAMS, merged_headers
 from policyroute.errors import (
     AllCandidatesFailedError,
     AllCandidatesRefusedError,
+    AuthenticationError,
     NoCandidateError,
     ProviderError,
 )
@@ -294,10 +295,16 @@ class CallState:
         :meth:`_params` adapted them for the deployment. A tool call's arguments that are no
         JSON object go as ``{}`` where the deployment cannot take them as text (see
         :mod:`policyroute.execution.tool_arguments`).
+
+        Raises :class:`~policyroute.errors.AuthenticationError` (nothing sent) when the
+        deployment's ``api_base`` or ``api_key`` reads a variable that was not set: litellm
+        would send the call to the provider's public endpoint, or with another key.
         """
+        spec = attempt.candidate.spec
+        if spec.unset_env:
+            raise _unset_endpoint(attempt.candidate)
         if self._thinking is None:
             self._thinking = has_thinking(self.messages)
-        spec = attempt.candidate.spec
         anthropic = anthropic_format(spec)
         messages = self.messages
         if self._thinking:
@@ -531,3 +538,22 @@ def _call_params(request: Request, stream: bool) -> Mapping[str, Any]:
     else:
         params.pop("stream_options", None)
     return params
+
+
+def _unset_endpoint(candidate: Candidate) -> AuthenticationError:
+    """The error of an attempt on a deployment whose ``api_base`` or ``api_key`` reads a
+    variable the environment did not set (:attr:`ModelSpec.unset_env`)."""
+    spec = candidate.spec
+    reads = " and ".join(spec.unset_env)
+    instead = (
+        "the provider's public endpoint"
+        if any(u.startswith("api_base") for u in spec.unset_env)
+        else "the key of the provider's usual variable, if that is set"
+    )
+    return AuthenticationError(
+        f"deployment '{candidate.alias}': {reads} is not set in the environment, so nothing was"
+        f" sent (litellm would have used {instead}); set it, and check deployed policies with"
+        " 'policyroute validate --strict'",
+        deployment=candidate.alias,
+        model=spec.model,
+    )

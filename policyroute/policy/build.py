@@ -154,6 +154,7 @@ class _Builder:
             weight=float(tree.get("weight", 1)),
             tags=tuple(tree.get("tags", ())),
             params=_params(tree.get("params", {})),
+            unset_env=_unset_env(base, secret, self.environ),
         )
 
     def budget(self, i: int, tree: Mapping[str, Any]) -> BudgetSpec:
@@ -287,3 +288,14 @@ def build_spec(doc: LoadedDocument, *, environ: Mapping[str, str]) -> PolicySpec
         ),
         description=data.get("description"),
     )
+
+
+def _unset_env(base: Any, key: Secret | None, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Where a model's ``api_base`` and ``api_key`` read a variable the environment does not
+    set, as ``"api_base: ${GATEWAY_URL}"``; calls refuse to send such a deployment anything."""
+    unset: list[str] = []
+    if isinstance(base, str):
+        unset.extend(f"api_base: ${{{n}}}" for n in env_names(base) if environ.get(n) is None)
+    if key is not None and not key.is_set:
+        unset.append(f"api_key: ${{{key.source}}}")
+    return tuple(unset)

@@ -217,6 +217,9 @@ class ModelSpec:
     weight: float = 1.0
     tags: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    unset_env: tuple[str, ...] = ()
+    """Where ``api_base`` and ``api_key`` read a variable that was not set when the policy
+    loaded (``"api_base: ${GATEWAY_URL}"``): the deployment is then refused every call."""
 
     def __repr__(self) -> str:
         # ``api_base`` may carry a password or a key in its query string and ``params`` a
