@@ -32,7 +32,7 @@ from policyroute.errors import (
 )
 from policyroute.execution.backoff import backoff_delay, wait_source
 from policyroute.execution.breaker import CircuitBreakers, Permit
-from policyroute.execution.hooks import AttemptInfo, CallInfo, Usage, WaitSource
+from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, CallInfo, Usage, WaitSource
 from policyroute.execution.one_tool_call import ONE_TOOL_CALL_KEY
 from policyroute.execution.one_tool_call import apply as ask_one_tool_call
 from policyroute.execution.response_format import (
@@ -393,28 +393,26 @@ class CallState:
     def record(
         self,
         attempt: AttemptInfo,
-        status: Any,
+        outcome: AttemptOutcome,
         error: ProviderError | None,
-        latency_s: float,
         cost: Decimal,
-        *,
-        cache_hit: bool = False,
     ) -> None:
-        """Remember how an attempt ended (``cache_hit``: litellm's response cache answered)."""
+        """Remember how an attempt ended: its settled ``outcome`` (status, latency, whether
+        litellm's response cache answered), its ``error`` and what it cost."""
         self.cost += cost
         self.attempts.append(
             AttemptRecord(
                 alias=attempt.candidate.alias,
                 model=attempt.candidate.model,
-                status=status,
+                status=outcome.status,
                 error_class=None if error is None else error.error_class,
-                latency_s=latency_s,
+                latency_s=outcome.latency_s,
                 retry=attempt.retry,
                 cost=cost,
                 number=attempt.number,
                 waited_s=attempt.waited_s,
                 wait_source=attempt.wait_source,
-                cache_hit=cache_hit,
+                cache_hit=outcome.cache_hit,
             )
         )
         # Cleared only once an attempt was made: one re-routed by a budget downgrade before

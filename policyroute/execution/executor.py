@@ -420,9 +420,7 @@ class Executor:
         try:
             cost = self.accounting.settle(attempt, admission, outcome)
         finally:
-            call.record(
-                attempt, outcome.status, error, outcome.latency_s, cost, cache_hit=outcome.cache_hit
-            )
+            call.record(attempt, outcome, error, cost)
 
     async def asettle(self, call: CallState, admission: Admission, run: AttemptRun) -> None:
         """Async twin of :meth:`settle`."""
@@ -435,9 +433,7 @@ class Executor:
             else:
                 cost = await accounting.asettle(attempt, admission, outcome)
         finally:
-            call.record(
-                attempt, outcome.status, error, outcome.latency_s, cost, cache_hit=outcome.cache_hit
-            )
+            call.record(attempt, outcome, error, cost)
 
     @staticmethod
     def call_outcome(
