@@ -16,6 +16,10 @@ Where each figure comes from:
 - **Refused** counts the calls a budget refused (call receipts with status ``refused``; they
   are among the ``errors`` too). Under ``budget``, a refused call counts under the budget its
   receipt's ``refused_by`` names, and only there: it charged nothing.
+- **Cache hits** counts the calls litellm answered from its response cache (call receipts
+  with ``cache_hit: true``): they reached no provider and cost nothing, and are among the
+  ``calls``. Under ``budget``, the attempts that were cache hits count, as only attempts name
+  the budgets they charged (such an attempt answers its call: one per call).
 - A **day** is the UTC day of the receipt's ``ts`` (a timestamp written with another offset
   is moved to UTC first).
 - ``attempt_cost`` is the sum over attempt receipts. It equals ``cost`` unless call receipts
@@ -91,6 +95,7 @@ class Totals:
     attempts: int = 0
     errors: int = 0
     refused: int = 0
+    cache_hits: int = 0
     cost: Decimal = Decimal(0)
     attempt_cost: Decimal = Decimal(0)
     input_tokens: int = 0
@@ -113,6 +118,7 @@ class Totals:
             "attempts": self.attempts,
             "errors": self.errors,
             "refused": self.refused,
+            "cache_hits": self.cache_hits,
             "cost": _usd(self.cost),
             "attempt_cost": _usd(self.attempt_cost),
             "input_tokens": self.input_tokens,
@@ -263,6 +269,7 @@ def summarize(
         status = record.get("status")
         failed = status != "ok"
         refused = is_call and status == "refused"
+        cache_hit = record.get("cache_hit") is True
         # The token counts are read once, for every group that adds up this record's money.
         tokens = _tokens(record)
         for dim, groups, from_attempts in dims:
@@ -273,14 +280,24 @@ def summarize(
                 continue
             keys = _keys(record, dim)
             money = tokens if from_attempts != is_call else None
+            # a call's hit, or under ``budget`` (attempts only) the attempt's
+            hit = cache_hit and (is_call or dim == "budget")
             for key in keys:
                 totals = groups.get(key)
                 if totals is None:
                     totals = groups[key] = Totals()
-                _add(totals, cost, is_call, failed, money, refused)
+                _add(totals, cost, is_call, failed, money, refused, hit)
             if budget_calls is not None and dim == "budget":
                 _note_budget_calls(budget_calls, record, place, keys)
-        _add(total, cost, is_call, failed, tokens if is_call else None, refused)
+        _add(
+            total,
+            cost,
+            is_call,
+            failed,
+            tokens if is_call else None,
+            refused,
+            cache_hit and is_call,
+        )
     if budget_calls is not None:
         for key, calls in budget_calls.items():
             report.groups["budget"][key].calls = len(calls)
@@ -348,8 +365,14 @@ def _add(
     failed: bool,
     tokens: _Tokens | None,
     refused: bool = False,
+    cache_hit: bool = False,
 ) -> None:
-    """Count the record in ``totals``, and with ``tokens`` its money and tokens too."""
+    """Count the record in ``totals``, and with ``tokens`` its money and tokens too.
+
+    ``cache_hit`` counts a call's cache hit; an attempt's counts only where it is given (under
+    ``budget``, whose calls only attempts tell).
+    """
+    totals.cache_hits += cache_hit
     if is_call:
         totals.calls += 1
         totals.errors += failed

@@ -8,7 +8,7 @@ spreadsheet from running a name as a formula.
 Example:
     >>> from policyroute.costs.report import summarize
     >>> print(format_report(summarize([]), "csv").splitlines()[1])
-    total,all,0,0,0,0.000000,0.000000,0,0,0,0,0,0
+    total,all,0,0,0,0.000000,0.000000,0,0,0,0,0,0,0
 """
 
 from __future__ import annotations
@@ -29,7 +29,16 @@ __all__ = ["ReportFormat", "format_report", "spreadsheet_safe"]
 ReportFormat = Literal["table", "json", "csv"]
 
 
-_COLUMNS = ("calls", "attempts", "errors", "cost", "input_tokens", "output_tokens", "refused")
+_COLUMNS = (
+    "calls",
+    "attempts",
+    "errors",
+    "cost",
+    "input_tokens",
+    "output_tokens",
+    "refused",
+    "cache_hits",
+)
 _CSV_COLUMNS = (
     "dimension",
     "key",
@@ -44,6 +53,8 @@ _CSV_COLUMNS = (
     "cache_write_tokens",
     "reasoning_tokens",
     "refused",
+    # Last, so that a reader keyed on column places before it still reads them.
+    "cache_hits",
 )
 
 
@@ -156,7 +167,7 @@ def format_report(report: Report, fmt: ReportFormat = "table") -> str:
     Example:
         >>> from policyroute.costs.report import summarize
         >>> print(format_report(summarize([]), "csv").splitlines()[1])
-        total,all,0,0,0,0.000000,0.000000,0,0,0,0,0,0
+        total,all,0,0,0,0.000000,0.000000,0,0,0,0,0,0,0
     """
     if fmt == "json":
         return json.dumps(report.as_dict(), indent=2) + "\n"

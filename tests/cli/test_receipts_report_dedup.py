@@ -64,7 +64,7 @@ def test_a_conflicting_copy_is_an_error_and_the_first_read_counts(
     assert main(["receipts", "report", str(first), str(second), "--by", "user"]) == 1
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
-    assert lines[2].split() == ["all", "2", "0", "0", "0.500000", "0", "0", "0"]
+    assert lines[2].split() == ["all", "2", "0", "0", "0.500000", "0", "0", "0", "0"]
     assert lines[-1] == (
         "1 conflicting receipt(s) left out: same identity as one read before, other content"
         " (the first one read counts)"

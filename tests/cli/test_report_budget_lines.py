@@ -79,4 +79,4 @@ def test_csv_and_table_agree(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
     assert main(["receipts", "report", str(path), "--by", "budget"]) == 0
     (line,) = [row for row in capsys.readouterr().out.splitlines() if row.startswith("per-tag")]
-    assert line.split() == ["per-tag", "1", "1", "0", "0.300000", "100", "20", "0"]
+    assert line.split() == ["per-tag", "1", "1", "0", "0.300000", "100", "20", "0", "0"]

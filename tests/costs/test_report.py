@@ -145,8 +145,9 @@ def test_table_output() -> None:
         "input_tokens",
         "output_tokens",
         "refused",
+        "cache_hits",
     ]
-    assert lines[2].split() == ["all", "3", "4", "0", "0.600001", "400", "30", "0"]
+    assert lines[2].split() == ["all", "3", "4", "0", "0.600001", "400", "30", "0", "0"]
     assert any(line.split()[:2] == ["anthropic/claude-sonnet", "0"] for line in lines)
 
 

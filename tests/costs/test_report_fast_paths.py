@@ -196,6 +196,7 @@ def test_a_file_of_odd_lines_reports_as_before(tmp_path: Path) -> None:
         "attempts": 1,
         "errors": 0,
         "refused": 0,
+        "cache_hits": 0,
         "cost": "0.000150",
         "attempt_cost": "0.000150",
         "input_tokens": 10,

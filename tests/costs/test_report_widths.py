@@ -46,12 +46,12 @@ def test_wide_and_combining_names_line_up() -> None:
     text = _users("ab", "東京", "cafe\u0301", "🚀")
     section = text.split("\n\n")[1].splitlines()
     assert section == [
-        "user  calls  attempts  errors      cost  input_tokens  output_tokens  refused",
-        "----  -----  --------  ------  --------  ------------  -------------  -------",
-        "ab        1         0       0  0.100000            10              5        0",
-        "cafe\u0301      1         0       0  0.100000            10              5        0",
-        "東京      1         0       0  0.100000            10              5        0",
-        "🚀        1         0       0  0.100000            10              5        0",
+        "user  calls  attempts  errors      cost  input_tokens  output_tokens  refused  cache_hits",
+        "----  -----  --------  ------  --------  ------------  -------------  -------  ----------",
+        "ab        1         0       0  0.100000            10              5        0           0",
+        "cafe\u0301      1         0       0  0.100000            10              5        0           0",  # noqa: E501
+        "東京      1         0       0  0.100000            10              5        0           0",
+        "🚀        1         0       0  0.100000            10              5        0           0",
     ]
 
 
