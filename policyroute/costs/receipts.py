@@ -268,12 +268,28 @@ def _reporting_metadata(call: CallInfo, spec: PolicySpec | None = None) -> dict[
 
 
 def _user(call: CallInfo, selected: Mapping[str, Any]) -> str | None:
-    for key in ("user_id", "user"):
-        value = call.request.metadata.get(key)
-        if value is not None:
-            return _text(value)
+    """Who the call is for: ``metadata.user_id``, else ``metadata.user`` (a value, not a
+    mapping), else ``metadata.user.id``, else a metadata path a budget is scoped by that names
+    a user (``per: metadata.account.user_id``), else litellm's ``user`` argument.
+
+    Each path is read as routing and budgets read ``metadata.<path>`` (see
+    :func:`~policyroute.policy.facts.metadata_at`): nested first (``{"user": {"id": "u1"}}``),
+    else a flat key spelling the rest of the path (``{"user.id": "u1"}``, as OpenTelemetry-style
+    metadata writes it), so a receipt names the user a budget charged or a route matched.
+    """
+    metadata = call.request.metadata
+    value = metadata.get("user_id")
+    if value is not None:
+        return _text(value)
+    value = metadata.get("user")
+    if value is not None and not isinstance(value, Mapping):
+        return _text(value)
+    value = metadata_at(metadata, "user.id")
+    if value is not MISSING:
+        return _text(value)
     for key, value in selected.items():
-        if "user" in key.rsplit(".", 1)[-1]:
+        *_, parent, last = ("", *key.split("."))
+        if "user" in last or (last == "id" and "user" in parent):
             return _text(value)
     # litellm's ``user`` argument: the end-user id OpenAI's API takes, which is how a caller
     # of ``policyroute.completion`` names who the call is for.
