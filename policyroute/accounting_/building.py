@@ -30,14 +30,16 @@ def sinks_for(policy: CompiledPolicy) -> list[ReceiptSink]:
     receipts = policy.spec.receipts
     if receipts.sink == "none":
         return []
+    # Files that may hold prompts are created readable by their owner only.
+    private = receipts.include_prompt
     if receipts.sink == "jsonl":
-        return [JsonlSink(receipts.path)]
+        return [JsonlSink(receipts.path, private=private)]
     # SQLite keeps every day in one indexed database: the JSONL default path (and a {date}
     # in the path) would scatter it into one file per day for no gain.
     path = DEFAULT_SQLITE_PATH if receipts.path.endswith(".jsonl") else receipts.path
     # Opened at the first write: a database that cannot be opened is then reported like any
     # other receipt that cannot be written, instead of failing calls before they are made.
-    return [SqliteSink(path.replace("{date}", "all"), connect=False)]
+    return [SqliteSink(path.replace("{date}", "all"), connect=False, private=private)]
 
 
 def store_for(policy: CompiledPolicy) -> BudgetStore | None:

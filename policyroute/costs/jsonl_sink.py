@@ -44,12 +44,19 @@ class JsonlSink:
     ``receipts.path`` goes through no shell). A relative path is relative to the working
     directory when the sink is made, and made absolute then, so a process that later changes
     directory keeps writing to the same files.
+
+    A file the sink creates is readable by its owner only (mode ``0600``) when it may hold
+    prompt text: with ``private`` set (a policy's ``receipts.include_prompt``), or when a
+    record written to it carries a ``prompt``. Otherwise it is created ``0644``, less the
+    process's umask, so that other accounts (a log shipper, a report run by someone else) can
+    read cost receipts. A file that exists keeps its mode: the sink never changes it.
     """
 
     blocking = False  # one append of a few hundred bytes: cheap enough inline in async code
 
-    def __init__(self, path_template: str | os.PathLike[str]) -> None:
+    def __init__(self, path_template: str | os.PathLike[str], *, private: bool = False) -> None:
         self.path_template = os.path.abspath(os.path.expanduser(os.fspath(path_template)))
+        self.private = private
         self._dated = "{date}" in self.path_template
         self._lock = threading.Lock()
         self._path: str | None = None
@@ -68,7 +75,7 @@ class JsonlSink:
             return self.path_template
         return self.path_template.replace("{date}", record_date(record))
 
-    def _fd_for(self, path: str) -> int:
+    def _fd_for(self, path: str, private: bool) -> int:
         # The cached descriptor is reused only by the process that opened it (a forked child
         # must not share the parent's bookkeeping) and only while ``path`` still names the
         # file it refers to: after a rotation (rename) or deletion the next record goes to a
@@ -88,12 +95,15 @@ class JsonlSink:
         except OSError as exc:
             raise OSError(exc.errno, f"cannot create directory {parent}: {exc.strerror}") from exc
         flags = os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        # The mode applies only if the file is created here (O_CREAT leaves an existing
+        # file's alone): prompts are kept from other accounts, as the owner's own files are.
+        mode = _PRIVATE_MODE if private else _SHARED_MODE
         try:
             # Read access only to look at the last byte below; appends are as with O_WRONLY.
-            fd = os.open(path, flags | os.O_RDWR, 0o644)
+            fd = os.open(path, flags | os.O_RDWR, mode)
             readable = True
         except PermissionError:
-            fd, readable = os.open(path, flags | os.O_WRONLY, 0o644), False
+            fd, readable = os.open(path, flags | os.O_WRONLY, mode), False
         try:
             st = os.fstat(fd)
             # A writer that died or hit a full disk mid-line leaves the file without its
@@ -124,10 +134,11 @@ class JsonlSink:
             except OSError:
                 pass
 
-    def _append(self, path: str, data: bytes) -> None:
-        """Append ``data`` (whole lines) to ``path`` with one ``os.write``; hold the lock."""
+    def _append(self, path: str, data: bytes, private: bool) -> None:
+        """Append ``data`` (whole lines) to ``path`` with one ``os.write``, creating the file
+        readable by its owner only when ``private``; hold the lock."""
         try:
-            fd = self._fd_for(path)
+            fd = self._fd_for(path, private)
             if self._torn:
                 data = b"\n" + data
             written = os.write(fd, data)
@@ -149,8 +160,9 @@ class JsonlSink:
         except UNENCODABLE as exc:
             raise ReceiptError(f"receipt is not JSON-serialisable: {exc}") from exc
         path = self._path_str(record)
+        private = self.private or "prompt" in record
         with self._lock:
-            self._append(path, line)
+            self._append(path, line, private)
 
     def write_many(self, records: Iterable[Mapping[str, Any]]) -> None:
         """Append several records, one line each, with one ``os.write`` per file.
@@ -169,21 +181,30 @@ class JsonlSink:
             >>> sink.write_many([attempt_receipt, call_receipt])  # doctest: +SKIP
         """
         batches: dict[str, list[bytes]] = {}
+        private: set[str] = set()  # the files a record holding a prompt goes to
         try:
             for record in records:
                 line = encode_record(record)
-                batches.setdefault(self._path_str(record), []).append(line)
+                path = self._path_str(record)
+                batches.setdefault(path, []).append(line)
+                if "prompt" in record:
+                    private.add(path)
         except UNENCODABLE as exc:
             raise ReceiptError(f"receipt is not JSON-serialisable: {exc}") from exc
         with self._lock:
             for path, lines in batches.items():
-                self._append(path, b"".join(lines))
+                self._append(path, b"".join(lines), self.private or path in private)
 
     def close(self) -> None:
         """Close the cached descriptor."""
         with self._lock:
             self._close_fd()
 
+
+# The modes of a file the sink creates (less the umask): its owner's only when it may hold
+# prompts, else readable by all, as most logs are.
+_PRIVATE_MODE = 0o600
+_SHARED_MODE = 0o644
 
 # How long a file's size must stay put before a tail without a newline counts as torn.
 _SETTLE_SECONDS = 0.002

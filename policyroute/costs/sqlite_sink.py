@@ -77,7 +77,12 @@ class SqliteSink:
     receipt because another thread was writing would lose receipts for nothing.
 
     ``path`` is read as :class:`JsonlSink` reads its template (``~`` is the home directory,
-    a relative path is relative to the working directory when the sink is made). A child
+    a relative path is relative to the working directory when the sink is made), and a
+    database the sink creates is readable by its owner only (mode ``0600``, and so are
+    SQLite's ``-wal`` and ``-shm`` files beside it, which take its mode) when it may hold
+    prompt text: with ``private`` set (a policy's ``receipts.include_prompt``), or when the
+    record whose write creates it carries a ``prompt``; an existing database keeps its mode.
+    A child
     made by ``fork()`` opens a connection of its own at its first write (see
     :mod:`policyroute._fork`).
 
@@ -89,12 +94,18 @@ class SqliteSink:
     blocking = True
 
     def __init__(
-        self, path: str | os.PathLike[str], *, timeout: float = 10.0, connect: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 10.0,
+        connect: bool = True,
+        private: bool = False,
     ) -> None:
         # Absolute from the start, like JsonlSink's: a later chdir must not move the database.
         # "~" is the home directory, as JsonlSink reads it.
         self.path = Path(os.path.abspath(os.path.expanduser(path)))
         self.timeout = timeout
+        self.private = private
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._file_id: tuple[int, int] | None = None
@@ -105,7 +116,7 @@ class SqliteSink:
         reset_after_fork(self)
         if connect:
             with self._lock:
-                self._connection()
+                self._connection(private)
 
     def _after_fork_in_child(self) -> None:
         # A thread of the parent may have held the lock at fork(): it is never released here.
@@ -130,8 +141,9 @@ class SqliteSink:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
-    def _connection(self) -> sqlite3.Connection:
-        """The open connection, (re)opened if ``path`` no longer names its file; hold the lock."""
+    def _connection(self, private: bool) -> sqlite3.Connection:
+        """The open connection, (re)opened if ``path`` no longer names its file (created
+        readable by its owner only when ``private``); hold the lock."""
         if self._conn is not None:
             if file_id(self.path) == self._file_id:
                 return self._conn
@@ -152,6 +164,8 @@ class SqliteSink:
             # SQLite says only "unable to open database file", which does not tell why.
             raise ReceiptError(f"cannot open receipt database {where}: it is a directory")
         try:
+            if private:
+                _create_private(where)
             conn = sqlite3.connect(
                 self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None
             )
@@ -186,6 +200,7 @@ class SqliteSink:
         values = [None if record.get(c) is None else text_of(record.get(c)) for c in _COLUMNS]
         attempt = record.get("attempt")
         row = (*values, attempt if isinstance(attempt, int) else None, payload)
+        private = self.private or "prompt" in record
         where = os.path.abspath(self.path)
         # Threads share the connection, so their writes queue here. The timeout bounds the
         # whole write, queue included: while another process holds the database, the Nth
@@ -201,17 +216,18 @@ class SqliteSink:
                 f" {self.timeout:g}s behind this process's other writes to it)"
             )
         try:
-            self._insert(row, began, where)
+            self._insert(row, began, where, private)
         finally:
             self._lock.release()
 
-    def _insert(self, row: tuple[Any, ...], began: float, where: str) -> None:
-        """Insert ``row`` waiting what is left of the timeout since ``began``; hold the lock."""
+    def _insert(self, row: tuple[Any, ...], began: float, where: str, private: bool) -> None:
+        """Insert ``row`` waiting what is left of the timeout since ``began`` (into a database
+        created readable by its owner only when ``private``); hold the lock."""
         if self._closed:
             raise ReceiptError(f"receipt database {self.path} is closed")
         if self._forked_mid_write:
             raise ReceiptError(_sqlite_forked.message(f"receipt database {self.path}"))
-        conn = self._connection()
+        conn = self._connection(private)
         left = self.timeout - (time.monotonic() - began)
         queued = left < self.timeout - _QUEUED
         try:
@@ -241,6 +257,20 @@ _QUEUED = 0.001
 # Threads for the writes of async code. Writes go one at a time through the sink's connection
 # anyway: two keep one ready behind the one writing, and more would only wait on its lock.
 _WORKERS = 2
+
+
+def _create_private(path: str) -> None:
+    """Create ``path`` empty, readable and writable by its owner only, unless it exists.
+
+    SQLite creates a database ``0644`` (less the umask) and has no say in it; an empty file is
+    a database it opens as new, and gives its ``-wal`` and ``-shm`` files the same mode.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:  # made meanwhile by another process or thread: its mode stays
+        return
+    os.close(fd)
 
 
 def _set_up(conn: sqlite3.Connection, timeout: float) -> None:
