@@ -50,6 +50,11 @@ class CandidateLine:
     ``max_server_tool_cost_usd``), or several. ``server_tools`` names the server-side tools
     the request offers, and ``server_tool_cost`` is what the worst case adds for them per
     choice (``None`` when it offers none or their bound is unknown).
+
+    ``unset_env`` lists ``(field, variable)`` pairs where the model's ``api_base`` or
+    ``api_key`` reads a variable that was not set when the policy loaded: the call still
+    routes to the deployment, but every attempt on it fails as ``authentication`` before
+    anything is sent (:attr:`~policyroute.policy.model.ModelSpec.unset_env`).
     """
 
     alias: str
@@ -65,6 +70,7 @@ class CandidateLine:
     missing: tuple[str, ...] = ()
     server_tools: tuple[str, ...] = ()
     server_tool_cost: Decimal | None = None
+    unset_env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +129,14 @@ class Explanation:
                         "server_tools": list(c.server_tools),
                         "server_tool_cost_usd": _dec_str(c.server_tool_cost),
                     },
+                    "refused_at_call_time": (
+                        {
+                            "error_class": "authentication",
+                            "unset": [{"field": f, "variable": v} for f, v in c.unset_env],
+                        }
+                        if c.unset_env
+                        else None
+                    ),
                 }
                 for c in self.candidates
             ],
@@ -206,6 +220,16 @@ def _order_notes(spec: PolicySpec, route: str, candidates: int) -> tuple[str, ..
     return tuple(notes)
 
 
+def _unset_env(reads: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``("api_key: ${KEY}",)`` (as :attr:`ModelSpec.unset_env` gives them) ->
+    ``(("api_key", "KEY"),)``."""
+    pairs = []
+    for read in reads:
+        field, _, ref = read.partition(": ")
+        pairs.append((field, ref.removeprefix("${").removesuffix("}")))
+    return tuple(pairs)
+
+
 def _candidate_line(
     candidate: Candidate,
     request: Request,
@@ -251,6 +275,7 @@ def _candidate_line(
             if estimate.server_tools and "server_tools" not in estimate.missing
             else None
         ),
+        unset_env=_unset_env(candidate.spec.unset_env),
     )
 
 
@@ -328,6 +353,16 @@ def _worst_case(c: CandidateLine) -> str:
         "server_tools": "server tools unbounded",
     }
     return ", ".join(labels.get(m, m) for m in c.missing) or "unpriced"
+
+
+def _refusal(c: CandidateLine) -> str:
+    """Why a call would send ``c`` nothing: the variables its endpoint or key reads."""
+    reads = " and ".join(f"{field} reads ${{{var}}}" for field, var in c.unset_env)
+    which = "which is" if len(c.unset_env) == 1 else "which are"
+    return (
+        f"{c.alias} would be refused at call time: {reads}, {which} not set"
+        " (every attempt on it fails as authentication, nothing sent)"
+    )
 
 
 def _tokens(c: CandidateLine) -> str:
@@ -418,6 +453,9 @@ def render_text(explanation: Explanation, *, style: TextStyle | None = None) -> 
                 ]
             )
         out.extend(_table(rows))
+        out.extend(s.yellow(f"  {printable(_refusal(c))}") for c in ex.candidates if c.unset_env)
+        if all(c.unset_env for c in ex.candidates):
+            out.append(s.yellow("  no candidate can answer: a call would be refused on every one"))
     else:
         out.append("  (none)")
     out.extend(s.dim(f"  note: {printable(note)}") for note in ex.order_notes)
