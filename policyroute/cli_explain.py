@@ -21,6 +21,7 @@ from policyroute.cli_output import Style, not_a_file, usage_error
 from policyroute.errors import RequestError
 
 if TYPE_CHECKING:
+    from policyroute.policy.diagnostics import Diagnostic
     from policyroute.policy.load import LoadedDocument
 
 __all__ = ["read_request_text", "run"]
@@ -37,8 +38,18 @@ def _read_request(text: str, name: str) -> LoadedDocument:
     doc = load_yaml(text, file=name, what="request")
     errors = [d for d in doc.diagnostics if d.severity == "error"]
     if errors:
-        raise RequestError("cannot read the request: " + "; ".join(d.format() for d in errors))
+        raise RequestError("; ".join(_problem(d) for d in errors))
     return doc
+
+
+def _problem(found: Diagnostic) -> str:
+    """A problem reading the request, placed as the request checks place theirs:
+    ``req.yaml:LINE:COL: ...``, or ``req.yaml: ...`` when it is the whole document's (an
+    empty request, one too long), which has no line."""
+    where = f"{found.file}:{found.line}:{found.column}" if found.line else found.file
+    what = f"{found.path}: {found.message}" if found.path else found.message
+    hint = f" ({found.hint})" if found.hint else ""
+    return f"{where}: {what}{hint} [{found.code}]"
 
 
 def _place(doc: LoadedDocument, exc: RequestError) -> str:

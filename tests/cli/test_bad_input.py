@@ -64,9 +64,9 @@ def test_explain_a_request_on_stdin_that_is_not_utf8(
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "the request is empty"),
-        ("[1, 2]\n", "1:1 the request must be a mapping of keys to values, not a list"),
-        ("42\n", "1:1 the request must be a mapping of keys to values, not a single value"),
+        ("", ": the request is empty"),
+        ("[1, 2]\n", ":1:1: the request must be a mapping of keys to values, not a list"),
+        ("42\n", ":1:1: the request must be a mapping of keys to values, not a single value"),
     ],
 )
 def test_explain_a_request_that_is_not_a_mapping_is_not_called_a_policy(
@@ -76,7 +76,7 @@ def test_explain_a_request_that_is_not_a_mapping_is_not_called_a_policy(
     request.write_text(text, encoding="utf-8")
     assert main(["explain", str(policy_path), "--request", str(request)]) == 1
     err = _err(capsys)
-    assert message in err
+    assert f"{request}{message}" in err
     assert "the policy" not in err
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,51 @@ def test_a_policy_test_names_the_line_of_the_field(policy_path: Path) -> None:
 
 def test_a_message_that_names_no_field_has_no_place() -> None:
     assert request_error_path("a request must be a mapping, got list", {}) is None
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    ["", "\n\n", "# nothing yet\n", "---\n"],
+    ids=["empty", "blank", "comment", "dashes"],
+)
+def test_an_empty_request_file_is_the_whole_file_s_problem_and_has_no_place(
+    policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], request_text: str
+) -> None:
+    # Said at ":0:0", a line and column no editor has; other request errors read
+    # "req.yaml:LINE:COL: ..." or, with no place, "req.yaml: ...".
+    request = tmp_path / "req.yaml"
+    request.write_text(request_text, encoding="utf-8")
+
+    assert main(["explain", str(policy_path), "--request", str(request)]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith(f"policyroute explain: error: {request}: the request is empty (")
+    assert err.rstrip().endswith("[PR005]")
+    assert ":0:0" not in err
+
+
+def test_an_empty_request_on_stdin_has_no_place_in_json_either(
+    policy_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    assert main(["explain", str(policy_path), "--request", "-", "--format", "json"]) == 1
+
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert message.startswith("<stdin>: the request is empty (")
+    assert ":0:0" not in message
+
+
+def test_a_request_that_cannot_be_read_is_placed_as_the_other_request_errors(
+    policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = tmp_path / "req.yaml"
+    request.write_text("messages: hi\nmessages: again\n", encoding="utf-8")
+
+    assert main(["explain", str(policy_path), "--request", str(request)]) == 1
+
+    err = capsys.readouterr().err
+    assert err == (
+        f"policyroute explain: error: {request}:2:1: messages: duplicate key 'messages'"
+        " (first defined at line 1) [PR003]\n"
+    )

@@ -110,7 +110,7 @@ def test_a_request_past_the_node_limit_is_placed(
     assert main(["explain", str(policy_path), "--request", str(request)]) == 1
 
     err = capsys.readouterr().err
-    assert f"{request}:5:5 xe[5]: the request has more than 50,000 nodes" in err
+    assert f"{request}:5:5: xe[5]: the request has more than 50,000 nodes" in err
     assert "(does an alias expand too far?) [PR009]" in err
 
 
