@@ -444,6 +444,17 @@ def _unmarked(text: str, file: str, exc: Exception) -> Diagnostic:
     return Diagnostic("PR002", f"YAML syntax error: {type(exc).__name__}", "", file, 1, 1)
 
 
+def _written_as_nothing(node: Any) -> bool:
+    """Whether ``node`` is a null no text stands for: no ``~``, ``null``, tag or anchor (those
+    mark the value where they are written), so it starts where it ends."""
+    return (
+        node.id == "scalar"
+        and node.tag == _TAG + "null"
+        and not node.value
+        and node.start_mark.index == node.end_mark.index
+    )
+
+
 class _Converter:
     """Turns composed nodes into plain data, recording positions and problems."""
 
@@ -576,6 +587,10 @@ class _Converter:
                 continue
             mark = key_node.start_mark
             self.doc.key_positions[child] = Position(mark.line + 1, mark.column + 1)
+            if _written_as_nothing(value_node):
+                # ruamel marks a value left empty (`key:` and the line ends) where the next
+                # token starts, often the next key lines below: its key is where it is.
+                self.doc.positions.setdefault(child, self.doc.key_positions[child])
             out[name] = self.convert(value_node, child)
         for merged in merges:
             if merged.id != "mapping":
