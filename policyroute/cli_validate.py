@@ -35,7 +35,18 @@ if TYPE_CHECKING:
     from policyroute.policy.diagnostics import Diagnostic
     from policyroute.policy.validate import ValidationResult
 
-__all__ = ["collect_results", "format_summary", "github_annotation", "report_as_json", "run"]
+__all__ = [
+    "FORMAT_VERSION",
+    "collect_results",
+    "format_summary",
+    "github_annotation",
+    "report_as_json",
+    "run",
+]
+
+FORMAT_VERSION = 1
+"""The layout of :func:`report_as_json` (``format_version`` in it): raised when a field is
+removed, renamed or changes meaning, not when one is added (docs/cli-json.md)."""
 
 
 def _escape_data(text: str) -> str:
@@ -81,11 +92,12 @@ def format_summary(results: Sequence[ValidationResult]) -> str:
 def report_as_json(results: Sequence[ValidationResult], *, strict: bool) -> dict[str, Any]:
     """Every file's diagnostics as one JSON-ready document.
 
-    Shape: ``{"ok", "strict", "summary": {"files", "errors", "warnings"}, "files": [{"file",
-    "ok", "content_hash", "diagnostics": [Diagnostic.as_dict(), ...]}]}``.
+    Shape: ``{"format_version", "ok", "strict", "summary": {"files", "errors", "warnings"},
+    "files": [{"file", "ok", "content_hash", "diagnostics": [Diagnostic.as_dict(), ...]}]}``.
     """
     errors, warnings = _counts(results)
     return {
+        "format_version": FORMAT_VERSION,
         "ok": all(r.ok for r in results),
         "strict": strict,
         "summary": {"files": len(results), "errors": errors, "warnings": warnings},

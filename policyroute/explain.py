@@ -32,7 +32,19 @@ if TYPE_CHECKING:
     from policyroute.policy.model import BudgetSpec, PolicySpec, Requirements
     from policyroute.routing.decision import Candidate, Decision
 
-__all__ = ["BudgetLine", "CandidateLine", "Explanation", "TextStyle", "explain", "render_text"]
+__all__ = [
+    "FORMAT_VERSION",
+    "BudgetLine",
+    "CandidateLine",
+    "Explanation",
+    "TextStyle",
+    "explain",
+    "render_text",
+]
+
+FORMAT_VERSION = 1
+"""The layout of :meth:`Explanation.as_dict` (``format_version`` in it): raised when a field is
+removed, renamed or changes meaning, not when one is added (docs/cli-json.md)."""
 
 _MILLION = Decimal(1_000_000)
 
@@ -109,6 +121,7 @@ class Explanation:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping; money is given as decimal strings so nothing is rounded."""
         return {
+            "format_version": FORMAT_VERSION,
             "policy": self.policy,
             "route": self.route,
             "route_description": self.route_description,

@@ -91,8 +91,10 @@ def test_cli_explain_json_from_stdin(
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(CODE_REQUEST)))
     assert main(["explain", str(policy_path), "--request", "-", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    assert doc["format_version"] == 1
     assert doc["route"] == "code"
     assert [c["alias"] for c in doc["candidates"]] == ["sonnet", "mini"]
+    assert [c["refused_at_call_time"] for c in doc["candidates"]] == [None, None]
     mini = doc["candidates"][1]
     assert (mini["input_per_mtok"], mini["output_per_mtok"]) == ("0.15", "0.6")
     assert mini["worst_case"]["output_tokens"] == 1000

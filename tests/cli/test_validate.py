@@ -59,6 +59,7 @@ def test_json_holds_every_file_and_diagnostic(
 ) -> None:
     assert main(["validate", "--format", "json", str(policy_path), str(broken_path)]) == 1
     doc = json.loads(capsys.readouterr().out)
+    assert doc["format_version"] == 1
     assert doc["ok"] is False
     assert doc["summary"] == {"files": 2, "errors": 1, "warnings": 1}
     files = {Path(f["file"]).name: f for f in doc["files"]}
