@@ -81,7 +81,8 @@ def run_receipts_report(args: argparse.Namespace) -> int:
     twice is read once, with a note; so is a receipt found in more than one input, and one
     whose identity was read before with other content is an error.
 
-    Every input is read, even when one cannot be: a path that does not exist, a device, a
+    Every input is read, even when one cannot be: a path that does not exist, a device (but
+    not standard input from ``/dev/null``, which is read as empty, as an empty file is), a
     folder or a file without read permission is named in its place among the problems and
     again at the end, and the totals of the others are printed, marked as leaving it out: the
     JSON report always lists ``unread_files`` and then also carries ``error``, the table ends

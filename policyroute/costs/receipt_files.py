@@ -114,7 +114,8 @@ class ReceiptStream(Iterator[dict[str, Any]]):
     it might be read without end, a file without read permission) is an error problem with
     ``line`` 0 in its place among the others, is listed with the reason in :attr:`unread`,
     and the other inputs are still read, so a caller can tell figures that leave an input out
-    from complete ones.
+    from complete ones. Standard input (``/dev/stdin``) that is the null device (``<
+    /dev/null``) is no such device: it is read, and is empty, as an empty file is.
 
     Example:
         >>> stream = load_receipts(["receipts.jsonl"])  # doctest: +SKIP
@@ -302,8 +303,27 @@ def _not_readable(path: str) -> str | None:
     if stat.S_ISDIR(mode):
         return "a directory, not a receipts file"
     if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        if path in _STDIN_PATHS and _is_null_device(path):
+            # ``policyroute receipts report - < /dev/null``: standard input with nothing in
+            # it, which ends at once, as an empty file does (a script's empty input).
+            return None
         return "not a file (a device is never read)"
     return None
+
+
+# The names standard input is read through (``-`` on the command line is ``/dev/stdin``).
+_STDIN_PATHS = frozenset({"/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
+
+
+def _is_null_device(path: str) -> bool:
+    """Whether ``path`` is the null device (``/dev/null``), whatever name it is reached by."""
+    try:
+        found, null = os.stat(path), os.stat(os.devnull)
+    except OSError:
+        return False
+    return (
+        stat.S_ISCHR(found.st_mode) and stat.S_ISCHR(null.st_mode) and found.st_rdev == null.st_rdev
+    )
 
 
 # SQLite's files beside a database: what each suffix names.
