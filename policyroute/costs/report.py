@@ -159,8 +159,16 @@ class Report:
                 for dim, groups in self.groups.items()
             },
             "skipped_lines": self.skipped,
+            # A file name of bytes that are not UTF-8 holds lone surrogates, which JSON would
+            # carry as "\udce9" escapes strict readers refuse: spelled as every other name in
+            # the output is (see utf8_safe), so one file has one spelling.
             "problems": [
-                {"file": p.file, "line": p.line, "message": p.message, "partial": p.partial}
+                {
+                    "file": utf8_safe(p.file),
+                    "line": p.line,
+                    "message": utf8_safe(p.message),
+                    "partial": p.partial,
+                }
                 for p in self.problems
             ],
             "problems_left_out": self.problems_left_out,
