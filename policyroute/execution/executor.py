@@ -265,19 +265,19 @@ class Executor:
         return self._admitted(call, attempt, admission)
 
     def _give_back(self, call: CallState, attempt: AttemptInfo, admission: Admission) -> None:
-        run: AttemptRun
-        if call.streamed:
-            from policyroute.execution.stream_run import StreamRun
-
-            run = StreamRun(attempt, call.messages)  # counted in flight as a stream
-        else:
-            run = AttemptRun(attempt)
+        """Give back what an admitted attempt that will not be sent holds: its count in
+        flight and breaker permit (:meth:`_not_sent`), and its reservation, settled free as
+        ``cancelled``, which the call lists as it lists every attempt made. A failure to
+        settle is logged: the caller is already raising what stopped the attempt."""
+        self._not_sent(call, attempt)
+        outcome = AttemptOutcome(status="cancelled")
+        cost = _ZERO
         try:
-            self.settle(call, admission, run)  # cancelled, not sent: free
+            cost = self.accounting.settle(attempt, admission, outcome)
         except Exception:
             _log.exception("giving back the reservation of %s failed", attempt.candidate.alias)
         finally:
-            call.release_permit()  # settling hands it back, unless it failed before that
+            call.record(attempt, outcome, None, cost)
 
     async def aadmit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
         """Async twin of :meth:`admit`."""
@@ -477,11 +477,9 @@ class Executor:
 
     def _run(self, call: CallState) -> CallResult:
         while True:
-            attempt = self.choose(call)
-            admission = self.admit(call, attempt)
-            if admission is None:
-                continue
-            answer = self._attempt(call, attempt, admission)
+            answer = self._attempt(call)
+            if answer is None:
+                continue  # a budget downgrade re-routed the call
             if isinstance(answer, CallResult):
                 return answer
             delay = call.failed(answer)
@@ -501,14 +499,33 @@ class Executor:
             if delay is not None:
                 await self._asleep(delay)
 
-    def _attempt(
-        self, call: CallState, attempt: AttemptInfo, admission: Admission
-    ) -> CallResult | ProviderError:
-        params = admission.params
+    def _attempt(self, call: CallState) -> CallResult | ProviderError | None:
+        """Choose, admit, send and settle the call's next attempt; ``None`` when a budget
+        downgrade re-routed the call instead (``call`` then holds the new candidates).
+
+        What the attempt takes, its count in flight (:meth:`choose`) and its reservation, is
+        taken inside the ``try`` that gives it back, under :func:`held_interrupts` until
+        ``attempt``, ``admission`` and ``run`` say what is held: a Ctrl-C that arrives
+        meanwhile is raised once they do, and whatever ends the attempt from its choice on
+        (a Ctrl-C too, or a step after its admission failing) finds what to give back.
+        Streams are admitted by :meth:`admit`.
+        """
+        attempt: AttemptInfo | None = None  # counted in flight
+        admission: Admission | None = None  # and holding its reservation
+        run: AttemptRun | None = None  # set up: settling gives both back
         deadline: UnaryDeadline | None = None
-        # Counted in flight since choose(): settling gives the count back.
-        run = AttemptRun(attempt)
         try:
+            with held_interrupts():
+                attempt = self.choose(call)
+                admission = self.accounting.admit(attempt)
+                downgrade_to = admission.downgrade_to
+                if downgrade_to is not None:
+                    chosen, attempt, admission = attempt, None, None
+                    self._not_sent(call, chosen)
+                    call.downgrade(downgrade_to, self.stats)
+                    return None
+                run = AttemptRun(attempt)
+            params = admission.params
             messages = call.messages_for(attempt)
             completion = self.completion_fn  # imports litellm on first use, before the clock
             # httpx bounds each read by the timeout, not the answer: the deadline cuts a
@@ -521,16 +538,40 @@ class Executor:
                     answer = completion(messages=messages, **params)
             run.answered(answer)
         except Exception as exc:
+            if run is None:
+                raise  # refused by accounting, or failed before it was set up: given back below
             if deadline is not None and deadline.cut:
                 run.timed_out(exc, deadline.seconds)
             else:
                 run.failed(exc)
         except BaseException as exc:  # KeyboardInterrupt: billed if the request went out
-            run.stopped(exc)
+            if run is not None:
+                run.stopped(exc)
             raise
         finally:
-            self.settle(call, admission, run)
+            # A Ctrl-C meanwhile is raised once what the attempt holds is given back. Nothing
+            # is held when no attempt was chosen, or once a downgrade gave it back.
+            with held_interrupts():
+                if attempt is not None:
+                    self._end(call, attempt, admission, run)
         return run.answer(call)
+
+    def _end(
+        self,
+        call: CallState,
+        attempt: AttemptInfo,
+        admission: Admission | None,
+        run: AttemptRun | None,
+    ) -> None:
+        """Give back what ``attempt`` holds, however far it got: settle its ``run`` once it
+        was set up, else give back its reservation (:meth:`_give_back`) or, not admitted or
+        admitted as a downgrade, its count in flight (:meth:`_not_sent`)."""
+        if admission is None or admission.downgrade_to is not None:
+            self._not_sent(call, attempt)
+        elif run is None:
+            self._give_back(call, attempt, admission)
+        else:
+            self._settle(call, admission, run)
 
     async def _aattempt(
         self, call: CallState, attempt: AttemptInfo, admission: Admission
