@@ -18,11 +18,12 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol
 
 from policyroute.errors import ErrorClass, RequestError
 from policyroute.request import Request
@@ -215,8 +216,30 @@ class Accounting(Protocol):
         """Async twin of :meth:`finish`."""
 
 
-# What the executor calls on an accounting.
-_ACCOUNTING_METHODS = ("admit", "aadmit", "settle", "asettle", "finish", "afinish")
+# Classes in a protocol's MRO whose names are none of its methods.
+_NOT_PROTOCOLS = (Protocol, Generic, object)
+
+
+def _protocol_methods(protocol: type) -> tuple[str, ...]:
+    """The public methods a :class:`~typing.Protocol` declares, its base protocols' first,
+    each in the order written.
+
+    Example:
+        >>> _protocol_methods(LeaseRenewal)
+        ('renew', 'arenew')
+    """
+    names: dict[str, None] = {}
+    for cls in reversed(protocol.__mro__):
+        if cls in _NOT_PROTOCOLS or not getattr(cls, "_is_protocol", False):
+            continue
+        for name, value in vars(cls).items():
+            if not name.startswith("_") and inspect.isfunction(value):
+                names[name] = None
+    return tuple(names)
+
+
+# What the executor calls on an accounting: every method the protocol declares.
+_ACCOUNTING_METHODS = _protocol_methods(Accounting)
 
 
 def check_accounting(accounting: object) -> None:
