@@ -93,24 +93,28 @@ DROP_OLD_TABLES = ("DROP TABLE reservation_lines", "DROP TABLE reservations")
 # until 08:00 UTC on the 2nd in Los Angeles): the old spend counted until the sweep ran, then
 # vanished, and a call could be refused by spend that ``budget status`` showed as none.
 # (Every right-hand side reads the row as it was, so ``expires_at`` is the old expiry throughout.)
-RESERVE_LINE = """
+# Whether the line is such a stale one is decided once, by this subquery on the line's row, with
+# ``now`` bound once; it resets the line's spend and fired thresholds together.
+_RESET_IF_STALE = """(
+        SELECT CASE WHEN stale THEN 0 ELSE spent_nano END, CASE WHEN stale THEN '' ELSE fired END
+        FROM (SELECT expires_at <= ? AND reserved_nano = 0 AS stale)
+    )"""
+RESERVE_LINE = f"""
 INSERT INTO budget_lines
     (key, limit_nano, reserved_nano, expires_at, bucket_seconds, span_seconds, thresholds)
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     limit_nano = excluded.limit_nano,
-    spent_nano = (CASE WHEN expires_at <= ? AND reserved_nano = 0 THEN 0 ELSE spent_nano END),
-    fired = (CASE WHEN expires_at <= ? AND reserved_nano = 0 THEN '' ELSE fired END),
+    (spent_nano, fired) = {_RESET_IF_STALE},
     reserved_nano = reserved_nano + excluded.reserved_nano,
     thresholds = excluded.thresholds,
     expires_at = max(expires_at, excluded.expires_at)
 RETURNING spent_nano, reserved_nano
 """
-RESERVE_KNOWN_LINE = """
+RESERVE_KNOWN_LINE = f"""
 UPDATE budget_lines SET
     limit_nano = ?,
-    spent_nano = (CASE WHEN expires_at <= ? AND reserved_nano = 0 THEN 0 ELSE spent_nano END),
-    fired = (CASE WHEN expires_at <= ? AND reserved_nano = 0 THEN '' ELSE fired END),
+    (spent_nano, fired) = {_RESET_IF_STALE},
     reserved_nano = reserved_nano + ?,
     thresholds = ?,
     expires_at = max(expires_at, ?)

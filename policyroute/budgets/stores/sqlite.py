@@ -498,7 +498,7 @@ class SQLiteStore:
             ):
                 row = cur.execute(
                     sql.RESERVE_KNOWN_LINE,
-                    (limit, now, now, amount, thresholds, line.expires_at, key),
+                    (limit, now, amount, thresholds, line.expires_at, key),
                 ).fetchone()
                 if row is None:
                     row = cur.execute(
@@ -511,7 +511,6 @@ class SQLiteStore:
                             line.bucket_seconds,
                             line.span_seconds,
                             thresholds,
-                            now,
                             now,
                         ),
                     ).fetchone()
