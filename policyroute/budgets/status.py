@@ -29,11 +29,16 @@ them; until then they are counted, exactly as a reservation would count them, so
 is what the next call can have either way (a reclaimed amount moves from ``reserved`` to
 ``spent``). A non-zero ``expired`` that persists means nothing is reserving on that store.
 
-A SQLite store waits at most ``store.lock_timeout`` for another process's write lock (opening
-the file takes it once, to create or migrate the tables), then fails with
-:class:`~policyroute.errors.BudgetStoreError` naming the file and the wait. A SQLite file this
-process may read but not write (a monitoring account's view of a service's store) is read
-read-only instead (:class:`~policyroute.budgets.stores.sqlite_readonly.ReadOnlySQLiteLines`).
+A SQLite store's file is read as it is
+(:class:`~policyroute.budgets.stores.sqlite_readonly.ReadOnlySQLiteLines`), whether or not this
+process may write it (a monitoring account's view of a service's store): no tables are created
+in it and its write lock is not taken, so a busy writer does not hold the status up. A file
+that is no budget store (another application's SQLite database, or no SQLite database at all)
+is refused with :class:`~policyroute.errors.BudgetStoreError` naming it. Only a store of an
+earlier policyroute version that this process may write is opened as a store, which migrates
+it as the next call would: that waits at most ``store.lock_timeout`` for another process's
+write lock, then fails with :class:`~policyroute.errors.BudgetStoreError` naming the file and
+the wait.
 
 Amounts are exact decimal strings in JSON and CSV. JSON and CSV also carry ``per`` (the
 budget's ``per`` expression; ``null`` in JSON, empty in CSV for a budget without one); the
@@ -66,7 +71,7 @@ from policyroute._display_width import display_width, pad
 from policyroute._money import EXACT
 from policyroute.budgets.stores import BudgetStore, open_store
 from policyroute.budgets.stores.memory import MemoryStore
-from policyroute.budgets.stores.sqlite_readonly import ReadOnlySQLiteLines, writable
+from policyroute.budgets.stores.sqlite_readonly import ReadOnlySQLiteLines, current_lines
 from policyroute.budgets.windows import GLOBAL_SCOPE, budget_prefix, parse_line_key, window_for
 from policyroute.costs.report_format import spreadsheet_safe
 
@@ -206,19 +211,23 @@ _Lines = BudgetStore | ReadOnlySQLiteLines
 
 def _open_for_reading(policy: CompiledPolicy) -> _Lines:
     """The policy's store; an empty one where its SQLite file does not exist yet, and a
-    read-only view of a SQLite file this process may read but not write.
+    read-only view of a SQLite file that is a budget store needing no migration.
 
-    Reporting must not create state: opening a SQLite store creates its file. Nor does it
-    need to write: opening a SQLite store takes the write lock (to create or migrate its
-    tables), which someone who may only read the file cannot take.
+    Reporting must not create state: opening a SQLite store creates its file, and its tables
+    in whatever file ``store.path`` names (a file that is no budget store is refused, naming
+    it). Nor does it need to write: opening a SQLite store takes the write lock (to create or
+    migrate its tables), which someone who may only read the file cannot take, and for which
+    anyone else waits behind a busy writer. Only a file of an earlier layout, which this
+    process may write, is opened as a store, which migrates it as the next call would.
     """
     spec = policy.spec.store
     # "~" as the store reads it (policyroute.budgets.stores.sqlite.SQLiteStore).
     if spec.backend == "sqlite":
         if not Path(os.path.expanduser(spec.path)).exists():
             return MemoryStore()
-        if not writable(spec.path):
-            return ReadOnlySQLiteLines(spec.path, timeout=spec.lock_timeout)
+        lines = current_lines(spec.path, timeout=spec.lock_timeout)
+        if lines is not None:
+            return lines
     return open_store(spec)
 
 
@@ -292,8 +301,8 @@ def budget_status(
     Rows come in policy order, then by scope; see the module docstring for the states and
     how a ``call`` budget and a ``per`` budget with no charged scope are shown. ``store``
     defaults to the one the policy's ``store:`` section describes (opened and closed here;
-    a SQLite file that does not exist yet is not created, and one this process may read but
-    not write is read read-only).
+    a SQLite file that does not exist yet is not created, and one that exists is read without
+    writing to it, or refused when it is no budget store).
 
     Example:
         >>> [r.state for r in budget_status(policy, MemoryStore(), now=0.0)]  # doctest: +SKIP

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from budgets.helpers import attempt, budget, fixed_counter, policy, write_store_policy
+from budgets.test_sqlite_migration import old_file
 from policyroute.budgets import BudgetGuard, budget_status
 from policyroute.budgets.stores.base import BudgetStore
 from policyroute.cli import main
@@ -125,14 +126,14 @@ def test_the_status_command_shows_expired_in_every_format(
     assert table[1].split()[column] == row["expired"]
 
 
-def test_status_of_a_locked_file_fails_within_the_lock_timeout(
+def test_status_of_a_locked_file_to_migrate_fails_within_the_lock_timeout(
     tmp_path: Path, fake_provider: FakeProvider, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import policyroute
-
+    """Status opens a store for writing only to migrate a file of the earlier layout (a store
+    of this version is read without its write lock: test_budget_status_store_files)."""
     path = _policy(tmp_path, fake_provider, ", lock_timeout: 300ms")
-    policyroute.completion(policy=path, messages=[{"role": "user", "content": "hi"}])
     db = tmp_path / "b.sqlite3"
+    old_file(db)
     holder = sqlite3.connect(db, isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # another process, stuck inside a transaction
