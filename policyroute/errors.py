@@ -272,10 +272,16 @@ class ProviderError(PolicyRouteError):
         params_unsupported: litellm refused the call's parameters for this deployment's
             provider before sending (``thinking`` on gpt-4o): another deployment may take
             them, so the call moves on to it whatever ``fallback_on`` says.
+        failed_locally: the attempt failed in this process, not at the provider (a module
+            litellm could not import, a call parameter of the wrong type, an exception
+            adapting the messages): it is a ``bad_request`` that is not retried on the same
+            deployment nor counted by its circuit breaker, and the call moves on to the next
+            candidate, whose provider's code may take the call.
     """
 
     error_class: ErrorClass = "bad_request"
     params_unsupported: bool = False
+    failed_locally: bool = False
     retry_after_source: Literal["retry_after", "rate_limit_reset"] | None = None
 
     def __init__(

@@ -428,6 +428,7 @@ class CallState:
         if (
             cls in spec.on
             and cls not in NEVER_RETRIED
+            and not error.failed_locally
             and retry < spec.attempts
             and self._breakers.is_available(candidate.alias)
             and not self._beyond_cap(error, spec)
@@ -436,9 +437,10 @@ class CallState:
             return Action("retry", delay, wait_source(error))
         if cls in spec.fallback_on or cls in spec.on:
             return Action("next")
-        if error.params_unsupported and self.candidates:
-            # A parameter this provider alone refuses, before sending: like a capability
-            # the deployment lacks, it says nothing about the call or the deployment's health.
+        if (error.params_unsupported or error.failed_locally) and self.candidates:
+            # A parameter this provider alone refuses, or a failure in this process before
+            # sending (another provider's code may not meet it): like a capability the
+            # deployment lacks, it says nothing about the call or the deployment's health.
             return Action("next")
         return Action("stop")
 

@@ -8,6 +8,13 @@ OpenAI-compatible server as a ``BadRequestError`` with status 403. :func:`classi
 looks at the exception chain (``__cause__`` / ``__context__``) first, then at litellm's type,
 then at the HTTP status, so every failure lands in the class that says what happened.
 
+litellm also reports failures of its own before anything was sent (a call parameter of the
+wrong type, a provider SDK it cannot import) as connection errors or unreadable answers. Such a
+failure, and one of policyroute adapting the messages, is told apart by where it was raised: no
+HTTP client sending or reading, no reading of an answer, led to it. It is a ``bad_request``
+without status, marked ``failed_locally``: not retried on the deployment nor counted by its
+breaker, and the call moves on to its next candidate.
+
 Example:
     >>> import litellm  # doctest: +SKIP
     >>> err = classify(litellm.RateLimitError("slow down", "openai", "gpt-4o"),
@@ -42,6 +49,7 @@ from policyroute.errors import (
     RateLimitError,
     ServerError,
 )
+from policyroute.execution.failed_locally import failed_locally, raised_where
 from policyroute.execution.ratelimit_headers import rate_limit_reset_seconds
 from policyroute.execution.retry_info import retry_info_seconds, retry_text_seconds
 
@@ -119,6 +127,8 @@ _NO_STATUS_GIVEN = 422
 
 # Where litellm turns chat messages into each provider's format (request side only).
 _PROMPT_TEMPLATES = "litellm/litellm_core_utils/prompt_templates/"
+# What litellm appends to some of its errors: the caller's messages, which are no detail.
+_ECHOED_MESSAGES = "\nReceived Messages="
 # Where litellm maps the call's OpenAI parameters (tools, response_format...) to the provider's.
 _MAPS_PARAMS = frozenset({"get_optional_params", "map_openai_params"})
 
@@ -174,6 +184,7 @@ def classify(
         return exc
     error_class = _class_of(exc)
     status = _provider_status(exc)
+    local = False
     message = _message(exc, deployment)
     if error_class == "malformed_response":
         # litellm reports an answer it could not read as a 500 of its own making; the
@@ -190,14 +201,17 @@ def classify(
         message = f"{where} answered with an error object: {said}" + (
             f" (code {code!r})" if code else ""
         )
-    elif isinstance(root, ImportError):
-        # litellm imports some provider SDKs and optional modules on first use: the deployment
-        # cannot work in this environment, which a "connection" message would hide.
+    elif error_class == "bad_request" and isinstance(root, ImportError):
+        # litellm imports some provider SDKs and optional modules on first use: the call
+        # cannot go this way in this environment, which a "connection" message would hide.
+        status, local = None, True
         where = f"deployment '{deployment}': " if deployment else ""
         missing = f"'{root.name}'" if root.name else "a module"
+        # litellm raises its own ImportError around some, saying which package to install.
+        around = next(c for c in (exc, *_chain(exc)) if isinstance(c, ImportError))
         message = (
             f"{where}litellm could not import {missing}, which this call needs"
-            f" ({_short(str(root))}); install the package that provides it"
+            f" ({_short(str(around))}); nothing was sent: install the package that provides it"
         )
     elif error_class == "bad_request" and _is_unencodable_request(root):
         # Nothing was sent: litellm's "InternalServerError" wrapper would mislead.
@@ -224,6 +238,17 @@ def classify(
             f" ({_translation_detail(exc, root)}); check the call's messages (a tool message"
             " answers an assistant tool call by its id; tool-call arguments are JSON)"
         )
+    elif error_class == "bad_request" and failed_locally(exc, _chain(exc)):
+        # litellm's "connection error" or "500" around it is its own: no provider was asked.
+        status, local = None, True
+        where = f"deployment '{deployment}': " if deployment else ""
+        raised = raised_where(root)
+        message = (
+            f"{where}the call failed in this process, not at the provider"
+            f" ({type(root).__name__}: {_short(str(root).split(_ECHOED_MESSAGES, 1)[0])}"
+            + (f", raised in {raised}" if raised else "")
+            + "); check the call's parameters and messages for a value of the wrong type"
+        )
     known = tuple(secrets)
     scrub_exception(exc, known)
     wait, wait_source = _wait_asked(exc, error_class)
@@ -237,6 +262,7 @@ def classify(
     )
     err.retry_after_source = wait_source
     err.params_unsupported = error_class == "bad_request" and _params_unsupported(exc)
+    err.failed_locally = local
     err.__cause__ = exc
     return err
 
@@ -345,6 +371,10 @@ def _class_of(exc: BaseException) -> ErrorClass:
     chain = _chain(exc)
     if _is_untranslatable_request(exc, chain):
         return "bad_request"
+    if failed_locally(exc, chain):
+        # Nothing was sent: the caller's input or code in this process failed, which says
+        # nothing about the deployment, and which a retry meets again.
+        return "bad_request"
     for cause in (exc, *chain):
         cause_class = _CHAIN_NAMES.get(type(cause).__name__)
         if cause_class is not None:
@@ -438,7 +468,7 @@ def _translation_detail(exc: BaseException, root: BaseException) -> str:
     detail = f"{type(root).__name__}: {_short(said)}"
     chain = _chain(exc)
     if said and len(chain) >= 2:
-        around = str(chain[-2]).split("\nReceived Messages=", 1)[0].strip()
+        around = str(chain[-2]).split(_ECHOED_MESSAGES, 1)[0].strip()
         if said in around and len(around) > len(said) and not around.startswith("litellm."):
             detail = _short(around)
     return detail

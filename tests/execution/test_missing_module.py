@@ -1,5 +1,7 @@
 """A module litellm needs but cannot import is named as such, not passed off as a connection
-failure, and the error that ends the call says why its last attempt failed."""
+failure: nothing was sent, so the deployment is not retried (the import fails again every
+time) and the call moves on to its next candidate, whose provider may not need the module;
+the error that ends the call says why its last attempt failed."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import pytest
 from exec_support import RecordingAccounting, StubPolicy, arun, ask, candidate
 
 from policyroute._lazy import import_litellm
-from policyroute.errors import AllCandidatesFailedError
+from policyroute.errors import BadRequestError
 from policyroute.execution.classify import classify
 from policyroute.execution.executor import Executor
 from policyroute.policy.model import DefaultsSpec, RetrySpec
@@ -49,25 +51,28 @@ def test_every_candidate_missing_a_module_ends_with_the_reason(mode: str) -> Non
     policy = StubPolicy(
         [candidate("a", "http://127.0.0.1:9"), candidate("b", "http://127.0.0.1:9")]
     )
-    policy.defaults = DefaultsSpec(retry=RetrySpec(attempts=0))
     ex = Executor(
         policy, accounting=RecordingAccounting(), completion=completion, acompletion=acompletion
     )
-    with pytest.raises(AllCandidatesFailedError) as info:
+    with pytest.raises(BadRequestError) as info:
         ex.complete(ask()) if mode == "sync" else arun(ex.acomplete(ask()))
-    message = str(info.value)
-    assert message.startswith("route 'default': all 2 attempt(s) failed (a: connection, b: ")
-    assert "last error: deployment 'b': litellm could not import 'mcp'" in message
+    assert str(info.value).startswith("deployment 'b': litellm could not import 'mcp'")
+    assert info.value.status_code is None
+    # retries were allowed (FAST_RETRY): each deployment was tried once, then the next
+    assert [(a.alias, a.error_class, a.retry) for a in info.value.attempts] == [
+        ("a", "bad_request", 0),
+        ("b", "bad_request", 0),
+    ]
+    assert ex.breakers.state("a") == ex.breakers.state("b") == "closed"
 
 
-def test_the_last_failure_is_the_cause_of_the_error_that_ends_the_call() -> None:
+def test_the_error_that_ends_the_call_has_litellms_as_its_cause() -> None:
     async def acompletion(**_: Any) -> Any:
         raise _wrapped("mcp")
 
     policy = StubPolicy([candidate("a", "http://127.0.0.1:9")])
     policy.defaults = DefaultsSpec(retry=RetrySpec(attempts=0))
     ex = Executor(policy, accounting=RecordingAccounting(), acompletion=acompletion)
-    with pytest.raises(AllCandidatesFailedError) as info:
+    with pytest.raises(BadRequestError) as info:
         arun(ex.acomplete(ask()))
-    assert info.value.__cause__ is info.value.errors[-1]
-    assert isinstance(info.value.__cause__.__cause__, litellm.APIConnectionError)
+    assert isinstance(info.value.__cause__, litellm.APIConnectionError)
