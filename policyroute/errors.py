@@ -10,6 +10,7 @@ and from failures of the providers themselves::
     ├── RequestError                    the request handed to policyroute is malformed
     ├── RoutingError                    the policy has no answer for this request
     │   └── NoCandidateError              every candidate was filtered out or is circuit-open
+    ├── ModelRefusalError               the model refused to give the structured output asked
     ├── BudgetError
     │   ├── BudgetExceeded                refused before anything was sent to a provider
     │   └── BudgetStoreError              the budget store could not be read or written
@@ -34,8 +35,9 @@ Errors that running the same call again cannot fix also derive from the builtin 
 that says what went wrong, so that code (and LangGraph's default ``RetryPolicy``, whose
 ``default_retry_on`` retries every exception but a few builtin kinds) does not retry them:
 
-- ``ValueError``: ``RequestError``, ``BadRequestError``, ``ContextWindowExceededError`` and
-  ``ContentPolicyError``: the request itself is what the provider or policyroute refused;
+- ``ValueError``: ``RequestError``, ``BadRequestError``, ``ContextWindowExceededError``,
+  ``ContentPolicyError`` and ``ModelRefusalError``: the request itself is what the provider,
+  the model or policyroute refused;
 - ``LookupError``: ``RoutingError`` (no route or no candidate for the request) and
   ``NotFoundError`` (no such model or endpoint at the deployment);
 - ``PermissionError``: ``AuthenticationError`` (credentials refused, account cannot pay,
@@ -82,6 +84,7 @@ __all__ = [
     "ContextWindowExceededError",
     "ErrorClass",
     "MalformedResponseError",
+    "ModelRefusalError",
     "NoCandidateError",
     "NotFoundError",
     "PolicyError",
@@ -158,6 +161,23 @@ class RequestError(PolicyRouteError, ValueError):
 
 class RoutingError(PolicyRouteError, LookupError):
     """The policy has no answer for this request (no route matched)."""
+
+
+class ModelRefusalError(PolicyRouteError, ValueError):
+    """The model answered a request for structured output with a refusal (OpenAI's
+    ``message.refusal``) instead of data in the schema; ``refusal`` is its text, ``schema``
+    the name of what was asked for. The call itself succeeded and was charged as any answer.
+
+    Example:
+        >>> str(ModelRefusalError("I can't help with that.", schema="Person"))
+        "the model refused to answer as Person: I can't help with that."
+    """
+
+    def __init__(self, refusal: str, *, schema: str | None = None) -> None:
+        self.refusal = refusal
+        self.schema = schema
+        asked = f" as {schema}" if schema else " in the requested schema"
+        super().__init__(f"the model refused to answer{asked}: {refusal}")
 
 
 class NoCandidateError(RoutingError):
