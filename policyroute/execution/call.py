@@ -437,10 +437,14 @@ class CallState:
             return Action("retry", delay, wait_source(error))
         if cls in spec.fallback_on or cls in spec.on:
             return Action("next")
-        if (error.params_unsupported or error.failed_locally) and self.candidates:
+        if (error.params_unsupported or error.failed_locally) and (
+            self.candidates or len(self.errors) > 1
+        ):
             # A parameter this provider alone refuses, or a failure in this process before
             # sending (another provider's code may not meet it): like a capability the
             # deployment lacks, it says nothing about the call or the deployment's health.
+            # Met on the last candidate after others failed, the call ends as any call that
+            # ran out of candidates (exhausted): a rate limit met earlier keeps it transient.
             return Action("next")
         return Action("stop")
 
