@@ -120,7 +120,7 @@ def render_json(answer: Answer) -> bytes:
         message: dict[str, Any] = {
             "role": "assistant",
             "content": choice.text,
-            "refusal": None,
+            "refusal": choice.refusal,
             "annotations": [],
         }
         if choice.thinking:
@@ -174,7 +174,11 @@ def render_events(answer: Answer, include_usage: bool) -> tuple[list[bytes], byt
         events: list[bytes] = []
         per_choice.append(events)
         role_sent = False
-        if choice.text is not None or not choice.tool_calls or choice.thinking:
+        if choice.refusal is not None:
+            events.append(chunk(index, {"role": "assistant", "content": None, "refusal": ""}))
+            role_sent = True
+            events.extend(chunk(index, {"refusal": word}) for word in split_words(choice.refusal))
+        elif choice.text is not None or not choice.tool_calls or choice.thinking:
             events.append(chunk(index, {"role": "assistant", "content": "", "refusal": None}))
             role_sent = True
             # Reasoning servers stream the whole reasoning before the first content token.

@@ -96,6 +96,12 @@ class Reply:
     as completion tokens and, on the OpenAI wire, reports them as ``reasoning_tokens``
     unless ``usage.reasoning`` is scripted.
 
+    ``refusal`` scripts a refusal instead of content: on the OpenAI wire the message's
+    ``refusal`` (its ``content`` null) or, streamed, ``delta.refusal`` fragments after a role
+    chunk whose ``refusal`` is ``""``, as OpenAI sends them; on the Anthropic wire, where a
+    refusal is text, the text with ``stop_reason`` ``"refusal"``. It cannot go with ``text``
+    or ``tool_calls``. Generated usage counts its words as completion tokens.
+
     Example:
         >>> Reply(text="hi", usage=Usage(prompt=10, completion=3)).text
         'hi'
@@ -103,6 +109,8 @@ class Reply:
         'lookup'
         >>> Reply(thinking=["First.", "Second."], signature="s1").thinking_blocks
         (('First.', 's1'), ('Second.', 's1'))
+        >>> Reply(refusal="I can't help with that.").is_content_scripted
+        True
     """
 
     text: str | None = None
@@ -114,10 +122,19 @@ class Reply:
     thinking: str | Sequence[str] | None = None
     signature: str | Sequence[str] | None = None
     redacted_thinking: Sequence[str] = ()
+    refusal: str | None = None
 
     def __post_init__(self) -> None:
         if self.delay < 0 or self.chunk_delay < 0:
             raise ValueError("Reply.delay and Reply.chunk_delay must be >= 0")
+        if self.refusal is not None:
+            if not isinstance(self.refusal, str) or not self.refusal:
+                raise ValueError("Reply.refusal must be a non-empty string")
+            if self.text is not None or self.tool_calls:
+                raise ValueError(
+                    "Reply.refusal is sent instead of content: leave Reply.text and"
+                    " Reply.tool_calls out"
+                )
         object.__setattr__(self, "tool_calls", tuple(self.tool_calls))
         texts = _strings("thinking", self.thinking)
         if self.thinking is not None and not isinstance(self.thinking, str):
@@ -140,13 +157,13 @@ class Reply:
 
     @property
     def is_content_scripted(self) -> bool:
-        """Whether the reply carries its own text or tool calls.
+        """Whether the reply carries its own text, tool calls or refusal.
 
         Example:
             >>> Reply(text="hi").is_content_scripted, Reply(usage=Usage(3)).is_content_scripted
             (True, False)
         """
-        return self.text is not None or bool(self.tool_calls)
+        return self.text is not None or bool(self.tool_calls) or self.refusal is not None
 
     @property
     def thinking_blocks(self) -> tuple[tuple[str, str], ...]:

@@ -129,7 +129,8 @@ class ToolCallOut:
 @dataclass(frozen=True, slots=True)
 class Choice:
     """One generated choice. ``finish`` uses the OpenAI vocabulary; ``thinking`` holds
-    ``(text, signature)`` pairs and ``redacted`` the data of redacted thinking blocks."""
+    ``(text, signature)`` pairs and ``redacted`` the data of redacted thinking blocks;
+    ``refusal`` is an OpenAI refusal, sent instead of ``text``."""
 
     text: str | None
     tool_calls: tuple[ToolCallOut, ...]
@@ -137,6 +138,7 @@ class Choice:
     stop_sequence: str | None = None
     thinking: tuple[tuple[str, str], ...] = ()
     redacted: tuple[str, ...] = ()
+    refusal: str | None = None
 
     @property
     def reasoning_text(self) -> str:
@@ -263,7 +265,8 @@ def thinking_tokens(choice: Choice) -> int:
 def completion_tokens(choice: Choice) -> int:
     """Words of the choice's text and thinking plus, per tool call, 1 + words of its
     arguments."""
-    total = count_tokens(choice.text or "") + thinking_tokens(choice)
+    total = count_tokens(choice.text or "") + count_tokens(choice.refusal or "")
+    total += thinking_tokens(choice)
     return total + sum(1 + count_tokens(call.arguments) for call in choice.tool_calls)
 
 
@@ -279,7 +282,11 @@ def build_answer(request: ChatRequest, reply: Reply | None, seq: int, created: i
     if reply is not None and reply.is_content_scripted:
         calls = _tool_calls_out(seq, request.api, reply.tool_calls)
         finish = reply.finish_reason or ("tool_calls" if calls else "stop")
-        base = Choice(reply.text, calls, finish)
+        if reply.refusal is not None and request.api == "anthropic":
+            # Claude's refusal is text, ended with stop_reason "refusal".
+            base = Choice(reply.refusal, calls, reply.finish_reason or "content_filter")
+        else:
+            base = Choice(reply.text, calls, finish, refusal=reply.refusal)
     else:
         base = _default_choice(request, seq)
         if reply is not None and reply.finish_reason is not None:
