@@ -57,6 +57,7 @@ from policyroute.execution.stream_io import (
     provider_finished,
     reported_usage,
 )
+from policyroute.execution.stream_refusal import keep_refusals
 from policyroute.execution.usage import (
     all_choices_finished,
     count_answer,
@@ -131,6 +132,8 @@ class StreamRun(AttemptRun):
     def opened(self, stream: Any) -> None:
         """The provider's stream is open (its first read is over)."""
         self.stream = stream
+        if is_litellm_stream(stream):
+            keep_refusals(stream)  # litellm drops OpenAI's streamed refusals
         # Taken once: litellm fills its wrapper's ``_hidden_params`` as it opens the stream.
         self._hidden = hidden_params_of(stream, param_secrets(self.attempt.params))
         # A stream litellm replays from its response cache: no provider is reached.

@@ -240,7 +240,8 @@ def _answer_text(response: Any) -> tuple[str, str]:
 
 
 def has_content(chunk: Any) -> bool:
-    """Whether a stream chunk carries answer content: text, a tool call or reasoning text."""
+    """Whether a stream chunk carries answer content: text, a tool call or a refusal (what
+    OpenAI answers instead of content)."""
     choices = _get(chunk, "choices")
     if not choices:
         return False
@@ -249,6 +250,8 @@ def has_content(chunk: Any) -> bool:
         if delta is None:
             continue
         if _get(delta, "content") or _get(delta, "tool_calls") or _get(delta, "function_call"):
+            return True
+        if _get(delta, "refusal"):
             return True
     return False
 

@@ -132,6 +132,7 @@ class StreamState:
         if not self._same_choice(event.chunk):
             return None
         message, reason = chunk_to_message(event.chunk, self.named)
+        message = _with_refusal(message, event.chunk)
         self.finish = reason or self.finish
         if self.streamed is not None:
             self._v1_reasoning(self.streamed, event.chunk, message)
@@ -216,6 +217,24 @@ class StreamState:
         if self.watching:
             events.unwatch(self.request_id)
         return self.watching
+
+
+def _with_refusal(message: AIMessageChunk | None, chunk: Any) -> AIMessageChunk | None:
+    """``message`` with the refusal fragment of the stream's ``chunk`` (OpenAI's
+    ``delta.refusal``) in ``additional_kwargs["refusal"]``, where ``invoke`` puts a refusal
+    (see :func:`~policyroute._litellm.message_of`); LangChain joins the fragments as it
+    merges the chunks. A chunk with a fragment and nothing else becomes a message of its own.
+    """
+    choices = read(chunk, "choices")
+    fragment = read(read(choices[0], "delta"), "refusal") if choices else None
+    if not isinstance(fragment, str) or not fragment:
+        return message
+    if message is None:
+        return AIMessageChunk(
+            content="", additional_kwargs={"refusal": fragment}, id=read(chunk, "id")
+        )
+    message.additional_kwargs["refusal"] = fragment
+    return message
 
 
 def _v1_text(message: AIMessageChunk | None) -> None:
