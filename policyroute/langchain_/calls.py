@@ -30,6 +30,7 @@ from policyroute.langchain_.facts import (
     facts_from_run_manager,
 )
 from policyroute.langchain_.outbound import plain_text_messages, to_openai_messages
+from policyroute.langchain_.structured import strict_response_format
 from policyroute.message_checks import check_messages
 from policyroute.request import Request
 from policyroute.request_checks import check_call, refuse_policy_owned
@@ -133,6 +134,9 @@ def build_request(
         refuse_policy_owned(params)
     if params or tools is not None or tool_choice is not None or response_format is not None:
         check_call(params, tools=tools, tool_choice=tool_choice, response_format=response_format)
+        # Strict mode asked with a schema built elsewhere (LangChain agents' ProviderStrategy):
+        # closed as with_structured_output(strict=True) closes it, or OpenAI refuses it.
+        response_format = strict_response_format(response_format)
     converted = plain_text_messages(messages)
     if converted is None:
         converted = to_openai_messages(messages)

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,7 +33,7 @@ from langchain_core.runnables.utils import AddableDict
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
-from policyroute.errors import RequestError
+from policyroute.errors import ModelRefusalError, RequestError
 from policyroute.execution.one_tool_call import ONE_TOOL_CALL_KEY
 from policyroute.execution.one_tool_call import PARAM as PARALLEL
 from policyroute.execution.response_format import SCHEMA_KEY
@@ -41,7 +42,7 @@ from policyroute.langchain_.strict_schema import strict_expressible
 if TYPE_CHECKING:
     from policyroute.langchain import ChatPolicyRoute
 
-__all__ = ["StructuredMethod", "structured_runnable"]
+__all__ = ["StructuredMethod", "strict_response_format", "structured_runnable"]
 
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 """How structured output is asked for."""
@@ -74,7 +75,21 @@ class _ParsedAtEnd(BaseCumulativeTransformOutputParser[Any]):
     partial objects stream as before, and the whole answer is then parsed once more as
     ``invoke`` parses it: its error is raised at the stream's end, and its result is yielded
     if the last partial object was not it already.
+
+    A whole answer that is a refusal (``additional_kwargs["refusal"]``, OpenAI's
+    ``message.refusal``) raises :class:`~policyroute.errors.ModelRefusalError` with its text
+    and ``refused_as`` (the name of the schema asked for), as langchain-openai raises its
+    ``OpenAIRefusalError``, instead of a parse error about an empty answer.
     """
+
+    refused_as: str | None = None
+
+    def parse_result(self, result: list[Generation], *, partial: bool = False) -> Any:
+        if not partial:
+            refusal = _refusal_of(result)
+            if refusal is not None:
+                raise ModelRefusalError(refusal, schema=self.refused_as)
+        return super().parse_result(result, partial=partial)
 
     def _transform(self, input: Iterator[str | BaseMessage]) -> Iterator[Any]:
         seen: list[str | BaseMessage] = []
@@ -95,6 +110,13 @@ class _ParsedAtEnd(BaseCumulativeTransformOutputParser[Any]):
             whole = await self.aparse_result([_whole(seen)])
             if whole != last and not self.diff:
                 yield whole
+
+
+def _refusal_of(result: list[Generation]) -> str | None:
+    """The refusal the answer in ``result`` is, if it is one."""
+    message = result[0].message if result and isinstance(result[0], ChatGeneration) else None
+    refusal = message.additional_kwargs.get("refusal") if message is not None else None
+    return refusal if isinstance(refusal, str) and refusal else None
 
 
 def _kept(input: Iterator[str | BaseMessage], seen: list[str | BaseMessage]) -> Iterator[Any]:
@@ -188,6 +210,54 @@ def response_format_for(
     return {"type": "json_schema", "json_schema": spec}
 
 
+def strict_response_format(response_format: Any) -> Any:
+    """``response_format`` with its schema made strict as :func:`response_format_for` makes it
+    for ``strict=True``, when it asks for strict mode (``json_schema.strict`` is true) with a
+    schema that is not strict yet; otherwise ``response_format`` itself.
+
+    A ``json_schema`` format may come built elsewhere: LangChain agents'
+    ``ProviderStrategy(schema, strict=True)`` binds the bare JSON schema of a pydantic class
+    or TypedDict, whose objects are not closed, and OpenAI refuses such a schema in strict
+    mode. The schema's own ``title`` and ``description`` are kept; the name and every other
+    field of the format are left as given.
+
+    Example:
+        >>> fmt = {"type": "json_schema", "json_schema": {"name": "P", "strict": True,
+        ...        "schema": {"type": "object", "properties": {"a": {"type": "integer"}}}}}
+        >>> strict_response_format(fmt)["json_schema"]["schema"]
+        {'type': 'object', 'properties': {'a': {'type': 'integer'}}, 'required': ['a'], \
+'additionalProperties': False}
+    """
+    if not isinstance(response_format, Mapping) or response_format.get("type") != "json_schema":
+        return response_format
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, Mapping) or spec.get("strict") is not True:
+        return response_format
+    schema = spec.get("schema")
+    if not isinstance(schema, Mapping):
+        return response_format
+    name = spec.get("name")
+    titled = {**schema}
+    if not isinstance(titled.get("title"), str):
+        titled["title"] = name if isinstance(name, str) and name else "response"
+    try:
+        made = response_format_for(copy.deepcopy(titled), "json_schema", True)
+    except (TypeError, ValueError, KeyError):  # not a schema LangChain can convert: as given
+        return response_format
+    closed = made["json_schema"]["schema"]
+    strict: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in closed:
+            strict[key] = closed[key]
+        elif key in ("title", "description"):
+            strict[key] = value  # moved out to the tool's name and description: put back
+    for key, value in closed.items():
+        strict.setdefault(key, value)
+    if strict == schema:
+        return response_format
+    return {**response_format, "json_schema": {**spec, "schema": strict}}
+
+
 _VALUE_KEYWORDS = frozenset({"const", "default", "enum", "examples"})
 """JSON Schema keywords whose values are data, not schemas: never walked into."""
 
@@ -267,9 +337,13 @@ def structured_runnable(
             **one_call,
         )
         if is_pydantic:
-            parser = _RequiredPydanticTool(tools=[schema], first_tool_only=True)  # type: ignore[list-item]
+            parser = _RequiredPydanticTool(
+                tools=[schema],  # type: ignore[list-item]
+                first_tool_only=True,
+                refused_as=name,
+            )
         else:
-            parser = _RequiredKeyTool(key_name=name, first_tool_only=True)
+            parser = _RequiredKeyTool(key_name=name, first_tool_only=True, refused_as=name)
     elif method in ("json_schema", "json_mode"):
         carried: dict[str, Any] = {}
         if method == "json_mode":
@@ -291,10 +365,11 @@ def structured_runnable(
             ls_structured_output_format=ls_format,
             **carried,
         )
+        asked = carried.get(SCHEMA_KEY, response_format)["json_schema"]["name"]
         parser = (
-            _WholePydantic(pydantic_object=schema)  # type: ignore[arg-type]
+            _WholePydantic(pydantic_object=schema, refused_as=asked)  # type: ignore[arg-type]
             if is_pydantic
-            else _WholeJson()
+            else _WholeJson(refused_as=asked)
         )
     else:
         raise RequestError(
