@@ -237,32 +237,12 @@ class Executor:
         Counted when chosen, not once admitted: a budget's reservation may take a while (a
         SQLite or Redis store), and ``least_busy`` and ``fastest`` calls routed meanwhile must
         see the deployment taken. The count is given back by whatever ends the attempt: its
-        settling (:meth:`observe`) once admitted, or :meth:`admit` / :meth:`aadmit` when it is
-        refused, re-routed by a budget downgrade, cancelled or interrupted before it is sent.
+        settling (:meth:`observe`) once admitted, or :meth:`end_attempt` / :meth:`aadmit` when it
+        is refused, re-routed by a budget downgrade, cancelled or interrupted before it is sent.
         """
         attempt = call.next_attempt()
         self.stats.start(attempt.candidate.alias, stream=call.streamed)
         return attempt
-
-    def admit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
-        """Admission of ``attempt`` (made by :meth:`choose`), or ``None`` when accounting
-        re-routed the call instead (a budget downgrade: ``call`` now holds the new candidates).
-
-        A Ctrl-C while the reservation is made is raised once it is made, and the reservation
-        given back (an attempt never sent, its receipt ``cancelled``), as an async call
-        cancelled meanwhile gives it back.
-        """
-        admission: Admission | None = None
-        try:
-            with held_interrupts():
-                admission = self.accounting.admit(attempt)
-        except BaseException:
-            if admission is not None and admission.downgrade_to is None:
-                self._give_back(call, attempt, admission)  # its count too, as it settles
-            else:
-                self._not_sent(call, attempt)
-            raise
-        return self._admitted(call, attempt, admission)
 
     def _give_back(self, call: CallState, attempt: AttemptInfo, admission: Admission) -> None:
         """Give back what an admitted attempt that will not be sent holds: its count in
@@ -280,7 +260,11 @@ class Executor:
             call.record(attempt, outcome, None, cost)
 
     async def aadmit(self, call: CallState, attempt: AttemptInfo) -> Admission | None:
-        """Async twin of :meth:`admit`."""
+        """Admission of ``attempt`` (made by :meth:`choose`), or ``None`` when accounting
+        re-routed the call instead (a budget downgrade: ``call`` now holds the new
+        candidates). Refused, cancelled or re-routed, the attempt gives back its count in
+        flight. Sync attempts are admitted inside the ``try`` that settles them
+        (:meth:`_attempt`, and :mod:`~policyroute.execution.stream_sync` for streams)."""
         accounting = self.accounting
         try:
             if type(accounting) is NullAccounting:
@@ -508,7 +492,7 @@ class Executor:
         ``attempt``, ``admission`` and ``run`` say what is held: a Ctrl-C that arrives
         meanwhile is raised once they do, and whatever ends the attempt from its choice on
         (a Ctrl-C too, or a step after its admission failing) finds what to give back.
-        Streams are admitted by :meth:`admit`.
+        Sync streams do the same (:mod:`~policyroute.execution.stream_sync`).
         """
         attempt: AttemptInfo | None = None  # counted in flight
         admission: Admission | None = None  # and holding its reservation
@@ -553,10 +537,10 @@ class Executor:
             # is held when no attempt was chosen, or once a downgrade gave it back.
             with held_interrupts():
                 if attempt is not None:
-                    self._end(call, attempt, admission, run)
+                    self.end_attempt(call, attempt, admission, run)
         return run.answer(call)
 
-    def _end(
+    def end_attempt(
         self,
         call: CallState,
         attempt: AttemptInfo,

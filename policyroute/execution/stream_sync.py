@@ -68,11 +68,9 @@ def _stream(
     try:
         while True:
             stop.check()
-            attempt = executor.choose(call)
-            admission = executor.admit(call, attempt)
-            if admission is None:
-                continue
-            answer = yield from _sync_attempt(executor, call, attempt, admission, stop)
+            answer = yield from _sync_attempt(executor, call, stop)
+            if answer is None:
+                continue  # a budget downgrade re-routed the call
             if isinstance(answer, CallResult):
                 finished = True
                 with held_interrupts():
@@ -101,22 +99,35 @@ def _stream(
 
 
 def _sync_attempt(
-    executor: Executor,
-    call: CallState,
-    attempt: AttemptInfo,
-    admission: Admission,
-    stop: StopRequest,
-) -> Generator[StreamEvent, None, CallResult | ProviderError]:
+    executor: Executor, call: CallState, stop: StopRequest
+) -> Generator[StreamEvent, None, CallResult | ProviderError | None]:
+    """Choose, admit, stream and settle the call's next attempt; ``None`` when a budget
+    downgrade re-routed the call instead.
+
+    As for an attempt not streamed (:meth:`Executor._attempt`), what the attempt takes, its
+    count in flight and its reservation, is taken inside the ``try`` whose ``finally`` gives
+    it back, under :func:`held_interrupts` until ``attempt``, ``admission`` and ``run`` say
+    what is held: a Ctrl-C meanwhile is raised once they do.
+    """
     defaults = call.policy.defaults
     first_token, idle = defaults.first_token_timeout, defaults.idle_timeout
-    # From here on the attempt holds a reservation and its count in flight (since
-    # executor.choose): whatever happens next, a Ctrl-C too, is inside the ``try`` whose
-    # ``finally`` settles it (as for an attempt not streamed), which gives both back.
-    run = StreamRun(attempt, call.messages)
+    attempt: AttemptInfo | None = None  # counted in flight
+    admission: Admission | None = None  # and holding its reservation
+    run: StreamRun | None = None  # set up: settling gives both back
     stream: Any = None
     watchdog: Watchdog | None = None
     headers: SyncDeadline | None = None
     try:
+        with held_interrupts():
+            attempt = executor.choose(call)
+            admission = executor.accounting.admit(attempt)
+            downgrade_to = admission.downgrade_to
+            if downgrade_to is not None:
+                chosen, attempt, admission = attempt, None, None
+                executor.end_attempt(call, chosen, None, None)
+                call.downgrade(downgrade_to, executor.stats)
+                return None
+            run = StreamRun(attempt, call.messages)
         params = sync_read_timeout(admission.params, first_token, idle)
         lease = executor.lease_timer(admission)
         messages = run.messages = call.messages_for(attempt)
@@ -154,6 +165,8 @@ def _sync_attempt(
         for ready in run.succeed(stream):
             yield StreamDelta(ready, run.hidden_params)
     except Exception as exc:
+        if run is None:
+            raise  # refused by accounting, or failed before it was set up: given back below
         # A read ended by a close from another thread failed for that close, not the provider.
         stop.check()
         # Closing the stream on the watchdog's deadline, or its connection before the answer
@@ -168,9 +181,10 @@ def _sync_attempt(
                 watchdog.stop()
             if headers is not None:
                 headers.end()
-            if run.outcome.status != "ok":
+            if run is not None and run.outcome.status != "ok":
                 close(stream)
-            executor.settle(call, admission, run)
+            if attempt is not None:
+                executor.end_attempt(call, attempt, admission, run)
     return run.answer(call)
 
 

@@ -23,9 +23,12 @@ import pytest
 
 from policyroute.accounting import PolicyAccounting
 from policyroute.execution import executor as executor_module
+from policyroute.execution import stream_sync as stream_sync_module
 from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.executor import Executor
 from policyroute.execution.hooks import AttemptInfo
+from policyroute.execution.result import StreamDelta
+from policyroute.execution.stream_run import StreamRun
 from policyroute.policy.loader import load_policy
 from policyroute.request import Request
 from policyroute.testing import FakeProvider, Reply
@@ -148,4 +151,68 @@ def test_a_ctrl_c_right_after_admission_gives_everything_back(
     _assert_nothing_held(executor, accounting)
     monkeypatch.setattr(executor_module, "AttemptRun", AttemptRun)
     assert executor.complete(Request(messages=MESSAGES)).response is not None
+    _assert_nothing_held(executor, accounting)
+
+
+class _RaisingStreamRun(StreamRun):
+    """A stream attempt's setup right after its admission, ended by a ``KeyboardInterrupt``."""
+
+    def __init__(self, attempt: AttemptInfo, messages: Any) -> None:
+        raise KeyboardInterrupt
+
+
+class _SignalledStreamRun(StreamRun):
+    """A stream attempt's setup right after its admission, with a real Ctrl-C delivered as
+    it begins (once)."""
+
+    armed = True
+
+    def __init__(self, attempt: AttemptInfo, messages: Any) -> None:
+        if _SignalledStreamRun.armed:
+            _SignalledStreamRun.armed = False
+            _thread.interrupt_main()
+        super().__init__(attempt, messages)
+
+
+def _streamed_text(executor: Executor) -> str:
+    return "".join(
+        str(event.chunk["choices"][0]["delta"].get("content") or "")
+        for event in executor.stream(Request(messages=MESSAGES))
+        if isinstance(event, StreamDelta) and event.chunk.get("choices")
+    )
+
+
+@pytest.mark.parametrize(
+    "run_class",
+    [
+        pytest.param(_RaisingStreamRun, id="raised"),
+        pytest.param(
+            _SignalledStreamRun,
+            id="sigint",
+            marks=pytest.mark.skipif(
+                threading.current_thread() is not threading.main_thread(),
+                reason="Python delivers SIGINT to the main thread only",
+            ),
+        ),
+    ],
+)
+def test_a_ctrl_c_as_a_sync_stream_attempt_is_set_up_gives_everything_back(
+    fp: FakeProvider,
+    accounting: PolicyAccounting,
+    monkeypatch: pytest.MonkeyPatch,
+    run_class: type[StreamRun],
+) -> None:
+    fp.set_default("*", Reply(text="fine"))
+    executor = Executor(accounting.policy, accounting=accounting)
+    monkeypatch.setattr(_SignalledStreamRun, "armed", True)
+    monkeypatch.setattr(stream_sync_module, "StreamRun", run_class)
+
+    with pytest.raises(KeyboardInterrupt):
+        _streamed_text(executor)
+
+    assert not fp.requests_for("a")
+    assert not fp.requests_for("b")
+    _assert_nothing_held(executor, accounting)
+    monkeypatch.setattr(stream_sync_module, "StreamRun", StreamRun)
+    assert _streamed_text(executor) == "fine"
     _assert_nothing_held(executor, accounting)
