@@ -113,35 +113,29 @@ class _SignalledRun(AttemptRun):
         super().__init__(attempt)
 
 
-def test_a_keyboard_interrupt_right_after_admission_gives_everything_back(
-    fp: FakeProvider, accounting: PolicyAccounting, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fp.set_default("*", Reply(text="fine"))
-    executor = Executor(accounting.policy, accounting=accounting)
-    monkeypatch.setattr(executor_module, "AttemptRun", _RaisingRun)
-
-    with pytest.raises(KeyboardInterrupt):
-        executor.complete(Request(messages=MESSAGES))
-
-    assert not fp.requests_for("a")
-    assert not fp.requests_for("b")
-    _assert_nothing_held(executor, accounting)
-    monkeypatch.setattr(executor_module, "AttemptRun", AttemptRun)
-    assert executor.complete(Request(messages=MESSAGES)).response is not None
-    _assert_nothing_held(executor, accounting)
-
-
-@pytest.mark.skipif(
+_MAIN_THREAD_ONLY = pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(),
     reason="Python delivers SIGINT to the main thread only",
 )
+
+
+@pytest.mark.parametrize(
+    "run_class",
+    [
+        pytest.param(_RaisingRun, id="raised"),
+        pytest.param(_SignalledRun, id="sigint", marks=_MAIN_THREAD_ONLY),
+    ],
+)
 def test_a_ctrl_c_right_after_admission_gives_everything_back(
-    fp: FakeProvider, accounting: PolicyAccounting, monkeypatch: pytest.MonkeyPatch
+    fp: FakeProvider,
+    accounting: PolicyAccounting,
+    monkeypatch: pytest.MonkeyPatch,
+    run_class: type[AttemptRun],
 ) -> None:
     fp.set_default("*", Reply(text="fine"))
     executor = Executor(accounting.policy, accounting=accounting)
     monkeypatch.setattr(_SignalledRun, "armed", True)
-    monkeypatch.setattr(executor_module, "AttemptRun", _SignalledRun)
+    monkeypatch.setattr(executor_module, "AttemptRun", run_class)
 
     with pytest.raises(KeyboardInterrupt):
         executor.complete(Request(messages=MESSAGES))
@@ -186,14 +180,7 @@ def _streamed_text(executor: Executor) -> str:
     "run_class",
     [
         pytest.param(_RaisingStreamRun, id="raised"),
-        pytest.param(
-            _SignalledStreamRun,
-            id="sigint",
-            marks=pytest.mark.skipif(
-                threading.current_thread() is not threading.main_thread(),
-                reason="Python delivers SIGINT to the main thread only",
-            ),
-        ),
+        pytest.param(_SignalledStreamRun, id="sigint", marks=_MAIN_THREAD_ONLY),
     ],
 )
 def test_a_ctrl_c_as_a_sync_stream_attempt_is_set_up_gives_everything_back(
