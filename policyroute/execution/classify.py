@@ -326,6 +326,13 @@ def _wait_asked(
     wait = retry_after_seconds(exc)
     if wait is None:
         wait = retry_info_seconds(exc, *_chain(exc))
+        if wait is not None and error_class == "rate_limit":
+            # Google rounds RetryInfo down to whole seconds ("26s") where its message names
+            # the same wait exactly ("Please retry in 26.66s."): waiting the rounded one, the
+            # retry comes before the quota is back.
+            said = retry_text_seconds(exc, *_chain(exc))
+            if said is not None and wait <= said < wait + 1:
+                wait = said
     if wait is None and error_class == "rate_limit":
         # Google's message says the same wait ("Please retry in 37.4s."), kept where a gateway
         # passed on the message without the RetryInfo detail.

@@ -119,9 +119,19 @@ def _gemini_error(response: httpx.Response) -> BaseException:
 
 
 def test_classify_reads_the_wait_from_litellms_gemini_error() -> None:
-    err = classify(_gemini_error(httpx.Response(429, json=_quota_body("37s"))))
+    err = classify(_gemini_error(httpx.Response(429, json=_quota_body("36s"))))
     assert err.error_class == "rate_limit"
-    assert (err.retry_after, err.retry_after_source) == (37.0, "retry_after")
+    assert (err.retry_after, err.retry_after_source) == (36.0, "retry_after")
+
+
+def test_the_messages_exact_wait_beats_retry_infos_rounded_one() -> None:
+    # Google's 429: RetryInfo "37s", the message "Please retry in 37.4s." (the same wait, not
+    # rounded down): a retry after 37 s would come before the quota is back.
+    err = classify(_gemini_error(httpx.Response(429, json=_quota_body("37s"))))
+    assert (err.retry_after, err.retry_after_source) == (37.4, "retry_after")
+    # Another wait than RetryInfo's is not the same one rounded: RetryInfo stays.
+    err = classify(_gemini_error(httpx.Response(429, json=_quota_body("35s"))))
+    assert err.retry_after == 35.0
 
 
 def test_a_retry_after_header_beats_the_body() -> None:
