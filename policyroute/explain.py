@@ -1,7 +1,8 @@
 """Explain a routing decision: which route, which deployments, at what worst-case cost, and why.
 
 :func:`explain` routes one request through a compiled policy and gathers everything a person
-debugging a policy wants to see into an :class:`Explanation`; :func:`render_text` prints it and
+debugging a policy wants to see into an :class:`Explanation`; :func:`render_text` (from
+:mod:`policyroute.explain_text`, importable from here too) prints it and
 :meth:`Explanation.as_dict` gives it to JSON. ``policyroute explain`` is a thin wrapper.
 
 Example:
@@ -14,14 +15,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from policyroute._display_width import display_width, pad, printable
 from policyroute.budgets.windows import MISSING_SCOPE, scope_values
 from policyroute.costs.redact import redact_params
+from policyroute.explain_text import TextStyle, decimal_text, render_text
 from policyroute.policy.facts import TokenCounter, request_from_mapping
 from policyroute.policytest_.draws import groups_reached
 from policyroute.request import Request
@@ -29,7 +30,7 @@ from policyroute.request_checks import check_params
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
-    from policyroute.policy.model import BudgetSpec, PolicySpec, Requirements
+    from policyroute.policy.model import BudgetSpec, PolicySpec, Requirements, UnsetVariable
     from policyroute.routing.decision import Candidate, Decision
 
 __all__ = [
@@ -63,8 +64,8 @@ class CandidateLine:
     the request offers, and ``server_tool_cost`` is what the worst case adds for them per
     choice (``None`` when it offers none or their bound is unknown).
 
-    ``unset_env`` lists ``(field, variable)`` pairs where the model's ``api_base`` or
-    ``api_key`` reads a variable that was not set when the policy loaded: the call still
+    ``unset_env`` lists where the model's ``api_base`` or ``api_key`` reads a variable that
+    was not set when the policy loaded (``field`` and ``variable``): the call still
     routes to the deployment, but every attempt on it fails as ``authentication`` before
     anything is sent (:attr:`~policyroute.policy.model.ModelSpec.unset_env`).
     """
@@ -82,7 +83,7 @@ class CandidateLine:
     missing: tuple[str, ...] = ()
     server_tools: tuple[str, ...] = ()
     server_tool_cost: Decimal | None = None
-    unset_env: tuple[tuple[str, str], ...] = ()
+    unset_env: tuple[UnsetVariable, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,22 +131,24 @@ class Explanation:
                     "alias": c.alias,
                     "model": c.model,
                     "via": c.via,
-                    "input_per_mtok": _dec_str(c.input_per_mtok),
-                    "output_per_mtok": _dec_str(c.output_per_mtok),
+                    "input_per_mtok": decimal_text(c.input_per_mtok),
+                    "output_per_mtok": decimal_text(c.output_per_mtok),
                     "price_source": c.price_source,
                     "context_window": c.context_window,
                     "worst_case": {
                         "input_tokens": c.input_tokens,
                         "output_tokens": c.output_tokens,
-                        "cost_usd": _dec_str(c.worst_case_cost),
+                        "cost_usd": decimal_text(c.worst_case_cost),
                         "missing": list(c.missing),
                         "server_tools": list(c.server_tools),
-                        "server_tool_cost_usd": _dec_str(c.server_tool_cost),
+                        "server_tool_cost_usd": decimal_text(c.server_tool_cost),
                     },
                     "refused_at_call_time": (
                         {
                             "error_class": "authentication",
-                            "unset": [{"field": f, "variable": v} for f, v in c.unset_env],
+                            "unset": [
+                                {"field": u.field, "variable": u.variable} for u in c.unset_env
+                            ],
                         }
                         if c.unset_env
                         else None
@@ -158,7 +161,7 @@ class Explanation:
             "budgets": [
                 {
                     "name": b.name,
-                    "limit_usd": _dec_str(b.limit_usd),
+                    "limit_usd": decimal_text(b.limit_usd),
                     "window": b.window,
                     "per": b.per,
                     "scope": b.scope,
@@ -171,13 +174,6 @@ class Explanation:
             "order_notes": list(self.order_notes),
             "trace": list(self.trace),
         }
-
-
-def _dec_str(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    # normalize() drops trailing zeros; "f" keeps 1E-7 from turning into scientific notation
-    return format(value.normalize(), "f")
 
 
 def _per_mtok(per_token: Decimal | None) -> Decimal | None:
@@ -233,16 +229,6 @@ def _order_notes(spec: PolicySpec, route: str, candidates: int) -> tuple[str, ..
     return tuple(notes)
 
 
-def _unset_env(reads: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """``("api_key: ${KEY}",)`` (as :attr:`ModelSpec.unset_env` gives them) ->
-    ``(("api_key", "KEY"),)``."""
-    pairs = []
-    for read in reads:
-        field, _, ref = read.partition(": ")
-        pairs.append((field, ref.removeprefix("${").removesuffix("}")))
-    return tuple(pairs)
-
-
 def _candidate_line(
     candidate: Candidate,
     request: Request,
@@ -288,7 +274,7 @@ def _candidate_line(
             if estimate.server_tools and "server_tools" not in estimate.missing
             else None
         ),
-        unset_env=_unset_env(candidate.spec.unset_env),
+        unset_env=candidate.spec.unset_env,
     )
 
 
@@ -345,164 +331,3 @@ def explain(
         trace=decision.trace,
         order_notes=_order_notes(spec, decision.route, len(candidates)),
     )
-
-
-# --------------------------------------------------------------------------- text
-
-
-def _usd(value: Decimal | None) -> str:
-    return "unpriced" if value is None else f"${_dec_str(value)}"
-
-
-def _worst_case(c: CandidateLine) -> str:
-    """The worst-case cell: the cost, else what keeps it from being known."""
-    if c.worst_case_cost is not None:
-        if c.server_tool_cost is not None:
-            return f"{_usd(c.worst_case_cost)} (incl. {_usd(c.server_tool_cost)} server tools)"
-        return _usd(c.worst_case_cost)
-    labels = {
-        "price": "unpriced",
-        "output_bound": "output unbounded",
-        "server_tools": "server tools unbounded",
-    }
-    return ", ".join(labels.get(m, m) for m in c.missing) or "unpriced"
-
-
-def _refusal(c: CandidateLine) -> str:
-    """Why a call would send ``c`` nothing: the variables its endpoint or key reads."""
-    reads = " and ".join(f"{field} reads ${{{var}}}" for field, var in c.unset_env)
-    which = "which is" if len(c.unset_env) == 1 else "which are"
-    return (
-        f"{c.alias} would be refused at call time: {reads}, {which} not set"
-        " (every attempt on it fails as authentication, nothing sent)"
-    )
-
-
-def _tokens(c: CandidateLine) -> str:
-    output = "?" if "output_bound" in c.missing else str(c.output_tokens)
-    return f"{c.input_tokens}+{output}"
-
-
-def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    """Rows aligned in columns, each cell made printable and measured in terminal columns
-    (a CJK character takes two)."""
-    cells = [[printable(cell) for cell in row] for row in rows]
-    widths = [max(display_width(row[i]) for row in cells) for i in range(len(cells[0]))]
-    return [
-        indent + "  ".join(pad(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in cells
-    ]
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else str(value)
-
-
-class TextStyle(Protocol):
-    """How :func:`render_text` sets parts of its text apart; the CLI passes its ANSI colours.
-
-    Example:
-        >>> class Shout:
-        ...     def bold(self, text: str) -> str: return text.upper()
-        ...     cyan = dim = yellow = bold
-        >>> render_text(ex, style=Shout())  # doctest: +SKIP
-    """
-
-    def bold(self, text: str) -> str:
-        """Headings."""
-        ...
-
-    def cyan(self, text: str) -> str:
-        """The chosen route."""
-        ...
-
-    def dim(self, text: str) -> str:
-        """Secondary detail."""
-        ...
-
-    def yellow(self, text: str) -> str:
-        """Skipped deployments."""
-        ...
-
-
-def _unstyled(text: str) -> str:
-    return text
-
-
-class _Plain:
-    """Text left as it is."""
-
-    bold = cyan = dim = yellow = staticmethod(_unstyled)
-
-
-def render_text(explanation: Explanation, *, style: TextStyle | None = None) -> str:
-    """A human-readable rendering of ``explanation`` (emphasised as ``style`` says; plain text
-    by default).
-    """
-    s = style or _Plain()
-    ex = explanation
-    out = [f"{s.bold('policy')}  {ex.policy}"]
-    route = f"{s.bold('route')}   {s.cyan(ex.route)}"
-    if ex.route_description:
-        route += s.dim(f"  ({printable(ex.route_description)})")
-    out.append(route)
-
-    out.append(s.bold("candidates") + s.dim("  (tried in this order)"))
-    if ex.candidates:
-        rows = [["#", "alias", "model", "in $/Mtok", "out $/Mtok", "worst case", "tokens in+out"]]
-        for i, c in enumerate(ex.candidates, 1):
-            alias = c.alias if c.via is None else f"{c.alias} (via {c.via})"
-            rows.append(
-                [
-                    str(i),
-                    alias,
-                    c.model,
-                    _dec_str(c.input_per_mtok) or "?",
-                    _dec_str(c.output_per_mtok) or "?",
-                    _worst_case(c),
-                    _tokens(c),
-                ]
-            )
-        out.extend(_table(rows))
-        out.extend(s.yellow(f"  {printable(_refusal(c))}") for c in ex.candidates if c.unset_env)
-        if all(c.unset_env for c in ex.candidates):
-            out.append(s.yellow("  no candidate can answer: a call would be refused on every one"))
-    else:
-        out.append("  (none)")
-    out.extend(s.dim(f"  note: {printable(note)}") for note in ex.order_notes)
-
-    if ex.params:
-        items = ", ".join(f"{k}={_scalar(v)}" for k, v in ex.params.items())
-        out.append(f"{s.bold('params')}  {printable(items)}")
-    if ex.requirements:
-        items = ", ".join(f"{k}={_scalar(v)}" for k, v in ex.requirements.items())
-        out.append(f"{s.bold('requires')}  {items}")
-
-    out.append(s.bold("budgets"))
-    if ex.budgets:
-        rows = []
-        for b in ex.budgets:
-            scope = "global" if b.per is None else f"{b.per}={b.scope or '(absent)'}"
-            warn = ", ".join(f"{w:.0%}" for w in b.warn_at)
-            rows.append(
-                [
-                    b.name,
-                    scope,
-                    f"{_usd(b.limit_usd)} per {b.window}",
-                    f"warn at {warn}" if warn else "",
-                    f"on exceed: {b.on_exceed}",
-                ]
-            )
-        out.extend(_table(rows))
-    else:
-        out.append("  (none)")
-
-    if ex.skipped:
-        out.append(s.bold("skipped"))
-        out.extend(f"  {s.yellow(alias)}: {printable(why)}" for alias, why in ex.skipped)
-
-    out.append(s.bold("trace"))
-    out.extend(f"  {printable(line)}" for line in ex.trace)
-    return "\n".join(out)

@@ -548,10 +548,10 @@ def _unset_endpoint(candidate: Candidate) -> AuthenticationError:
     """The error of an attempt on a deployment whose ``api_base`` or ``api_key`` reads a
     variable the environment did not set (:attr:`ModelSpec.unset_env`)."""
     spec = candidate.spec
-    reads = " and ".join(spec.unset_env)
+    reads = " and ".join(f"{u.field}: ${{{u.variable}}}" for u in spec.unset_env)
     instead = (
         "the provider's public endpoint"
-        if any(u.startswith("api_base") for u in spec.unset_env)
+        if any(u.field == "api_base" for u in spec.unset_env)
         else "the key of the provider's usual variable, if that is set"
     )
     return AuthenticationError(

@@ -43,6 +43,7 @@ from policyroute.policy.model import (
     StoreSpec,
     TargetSpec,
     Test,
+    UnsetVariable,
     WindowSpec,
 )
 
@@ -290,12 +291,16 @@ def build_spec(doc: LoadedDocument, *, environ: Mapping[str, str]) -> PolicySpec
     )
 
 
-def _unset_env(base: Any, key: Secret | None, environ: Mapping[str, str]) -> tuple[str, ...]:
+def _unset_env(
+    base: Any, key: Secret | None, environ: Mapping[str, str]
+) -> tuple[UnsetVariable, ...]:
     """Where a model's ``api_base`` and ``api_key`` read a variable the environment does not
-    set, as ``"api_base: ${GATEWAY_URL}"``; calls refuse to send such a deployment anything."""
-    unset: list[str] = []
+    set; calls refuse to send such a deployment anything."""
+    unset: list[UnsetVariable] = []
     if isinstance(base, str):
-        unset.extend(f"api_base: ${{{n}}}" for n in env_names(base) if environ.get(n) is None)
+        unset.extend(
+            UnsetVariable("api_base", n) for n in env_names(base) if environ.get(n) is None
+        )
     if key is not None and not key.is_set:
-        unset.append(f"api_key: ${{{key.source}}}")
+        unset.append(UnsetVariable("api_key", key.source))
     return tuple(unset)

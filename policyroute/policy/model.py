@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 from policyroute.errors import ErrorClass
 from policyroute.retries import TRANSIENT
@@ -50,6 +50,7 @@ __all__ = [
     "Strategy",
     "TargetSpec",
     "Test",
+    "UnsetVariable",
     "WindowSpec",
 ]
 
@@ -197,6 +198,19 @@ class ModelInfo:
         return self.input_cost_per_token is not None and self.output_cost_per_token is not None
 
 
+class UnsetVariable(NamedTuple):
+    """A field of a deployment that reads an environment variable the environment did not set
+    when the policy loaded (``api_base: ${GATEWAY_URL}`` with ``GATEWAY_URL`` unset).
+
+    Example:
+        >>> UnsetVariable("api_key", "OPENAI_API_KEY").variable
+        'OPENAI_API_KEY'
+    """
+
+    field: Literal["api_base", "api_key"]
+    variable: str
+
+
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
     """One deployment from ``models:``: an alias for a litellm model plus how to reach it."""
@@ -217,9 +231,10 @@ class ModelSpec:
     weight: float = 1.0
     tags: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    unset_env: tuple[str, ...] = ()
+    unset_env: tuple[UnsetVariable, ...] = ()
     """Where ``api_base`` and ``api_key`` read a variable that was not set when the policy
-    loaded (``"api_base: ${GATEWAY_URL}"``): the deployment is then refused every call."""
+    loaded (``UnsetVariable("api_base", "GATEWAY_URL")``): the deployment is then refused
+    every call."""
 
     def __repr__(self) -> str:
         # ``api_base`` may carry a password or a key in its query string and ``params`` a
