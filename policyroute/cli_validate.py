@@ -2,8 +2,9 @@
 
 Formats:
 
-- ``text``: one ``file:line:col path: message (hint) [code]`` line per diagnostic, then a
-  summary such as ``2 errors, 1 warning in 3 files``.
+- ``text``: one ``file:line:col path: message (hint) [code]`` line per diagnostic (``file:
+  message [code]`` for a problem of the whole file), then a summary such as ``2 errors,
+  1 warning in 3 files``.
 - ``json``: one document with every file's diagnostics (see :func:`report_as_json`).
 - ``github``: GitHub Actions workflow commands (``::error file=...,line=...::message``) that
   turn into annotations on the pull request.
@@ -42,6 +43,7 @@ __all__ = [
     "github_annotation",
     "report_as_json",
     "run",
+    "text_line",
 ]
 
 FORMAT_VERSION = 1
@@ -56,6 +58,24 @@ def _escape_data(text: str) -> str:
 
 def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def text_line(diagnostic: Diagnostic) -> str:
+    """The diagnostic as the text format prints it: ``file:line:col path: message (hint)
+    [code]``, or ``file: message [code]`` when it has no line (a problem of the whole file,
+    such as a missing or unreadable one), as ``explain`` names a request error without a place:
+    ``file:0:0`` is a line and column no editor has.
+
+    Example:
+        >>> from policyroute.policy.diagnostics import Diagnostic
+        >>> text_line(Diagnostic("PR001", "no such file or directory", "", "gone.yaml"))
+        'gone.yaml: no such file or directory [PR001]'
+    """
+    d = diagnostic
+    text = d.format()
+    if d.line:
+        return text
+    return f"{d.file}: {text.removeprefix(f'{d.file}:{d.line}:{d.column} ')}"
 
 
 def github_annotation(diagnostic: Diagnostic) -> str:
@@ -213,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         style = Style.for_stream(sys.stdout)
         for result in results:
             for d in result.diagnostics:
-                print(style.severity(d.format(), d.severity))
+                print(style.severity(text_line(d), d.severity))
         ok = all(r.ok for r in results)
         summary = format_summary(results)
         print(style.green(summary) if ok else style.red(summary))

@@ -29,7 +29,7 @@ def test_validate_checks_every_path_around_a_missing_one(
 
     captured = capsys.readouterr()
     assert status == 2
-    assert f"{missing}:0:0 no such file or directory [PR001]" in captured.out
+    assert f"{missing}: no such file or directory [PR001]" in captured.out
     assert "unknown model or group 'sonnet'" in captured.out  # the file after it was checked
     assert "2 errors, 1 warning in 3 files" in captured.out
     assert f"policyroute validate: error: no such file or directory: {missing}" in captured.err

@@ -74,7 +74,7 @@ def test_validate_given_a_path_too_long_reports_it_missing_and_checks_the_others
     assert main(["validate", str(long), str(policy_path)]) == 2
 
     out, err = capsys.readouterr()
-    assert f"{long}:0:0 no such file or directory [PR001]" in out
+    assert f"{long}: no such file or directory [PR001]" in out
     assert "1 error, 0 warnings in 2 files" in out
     assert err == f"policyroute validate: error: no such file or directory: {long}\n"
 

@@ -126,7 +126,7 @@ def test_a_broken_link_in_a_folder_is_an_error_in_its_place(
 
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        f"{root}/b.yaml:0:0 a broken symbolic link: moved-away.yaml does not exist"
+        f"{root}/b.yaml: a broken symbolic link: moved-away.yaml does not exist"
         " (fix or remove the link) [PR001]",
         "1 error, 0 warnings in 3 files",
     ]
@@ -157,10 +157,8 @@ def test_link_loops_end_and_are_reported(
 
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        f"{root}/x.yaml:0:0 a symbolic link loop (to y.yaml)"
-        " (the link never reaches a file) [PR001]",
-        f"{root}/y.yaml:0:0 a symbolic link loop (to x.yaml)"
-        " (the link never reaches a file) [PR001]",
+        f"{root}/x.yaml: a symbolic link loop (to y.yaml) (the link never reaches a file) [PR001]",
+        f"{root}/y.yaml: a symbolic link loop (to x.yaml) (the link never reaches a file) [PR001]",
         "2 errors, 0 warnings in 3 files",
     ]
     assert status == 1
@@ -189,7 +187,7 @@ def test_a_pipe_in_a_folder_is_reported_not_read(
     status = main(["validate", str(root)])
 
     out = capsys.readouterr().out
-    assert f"{root}/live.yaml:0:0 not a regular file" in out
+    assert f"{root}/live.yaml: not a regular file" in out
     assert status == 1
 
 
@@ -215,7 +213,7 @@ def test_a_folder_that_cannot_be_listed_is_reported(
     status = main(["validate", str(root)])
 
     out = capsys.readouterr().out
-    assert f"{locked}:0:0 cannot list this folder: Permission denied [PR001]" in out
+    assert f"{locked}: cannot list this folder: Permission denied [PR001]" in out
     assert status == 1
 
 
@@ -230,7 +228,7 @@ def test_a_folder_without_policies_among_other_paths_is_a_usage_error(
 
     captured = capsys.readouterr()
     assert captured.out.splitlines() == [
-        f"{docs}:0:0 no policy files in this folder (policies end in .yaml or .yml; hidden"
+        f"{docs}: no policy files in this folder (policies end in .yaml or .yml; hidden"
         " folders, virtual environments, node_modules and *.tests.yaml files are not"
         " searched) [PR001]",
         "1 error, 0 warnings in 2 files",
@@ -308,7 +306,7 @@ def test_an_endless_pipe_is_refused_after_a_bounded_read(
 
     out = capsys.readouterr().out
     assert (
-        f"{name}:0:0 the policy file is more than 2,097,152 bytes long; a policy has at most"
+        f"{name}: the policy file is more than 2,097,152 bytes long; a policy has at most"
         " 524,288 characters (is this the right file?) [PR009]"
     ) in out
     assert out.endswith("1 error, 0 warnings in 2 files\n")
