@@ -47,6 +47,8 @@ _TOKEN_FIELDS = (
 # No single receipt costs a trillion dollars; an exponent past this is corruption, and summing
 # it would overflow the decimal context.
 _MAX_COST_DIGITS = 12
+# The rounded cost every receipt has, and the exact one receipts carry since it was added.
+_COST_FIELDS = ("cost", "cost_exact")
 # Nor counts a quadrillion tokens (the writers estimate any count past 10^10 instead): a count
 # past this is corruption too, and a few thousand digits of it added up could not be printed
 # (Python refuses to turn an integer of more than 4,300 digits into text).
@@ -85,13 +87,14 @@ def _well_formed(record: Mapping[str, Any]) -> bool:
         return False
     if get("currency", "USD") != "USD":
         return False
-    cost = get("cost")
-    if cost is not None:
-        if type(cost) is not str:
-            return False
-        amount = parse_amount(cost)
-        if amount is None or amount < 0 or amount.adjusted() >= _MAX_COST_DIGITS:
-            return False
+    for field in _COST_FIELDS:
+        cost = get(field)
+        if cost is not None:
+            if type(cost) is not str:
+                return False
+            amount = parse_amount(cost)
+            if amount is None or amount < 0 or amount.adjusted() >= _MAX_COST_DIGITS:
+                return False
     for name in _TOKEN_FIELDS:
         value = get(name)
         if value is not None and (type(value) is not int or not 0 <= value <= _MAX_TOKENS):
@@ -126,13 +129,14 @@ def _problem(record: Mapping[str, Any]) -> str | None:
     currency = record.get("currency", "USD")
     if currency != "USD":
         return f"costs in {currency!r}: receipts are in USD and are not converted"
-    cost = record.get("cost")
-    if cost is not None:
-        amount = parse_amount(cost)
-        if amount is None:
-            return f"'cost' must be a decimal amount such as \"0.000150\", got {cost!r}"
-        if amount < 0 or amount.adjusted() >= _MAX_COST_DIGITS:
-            return f"'cost' {cost!r} is out of range"
+    for field in _COST_FIELDS:
+        cost = record.get(field)
+        if cost is not None:
+            amount = parse_amount(cost)
+            if amount is None:
+                return f"'{field}' must be a decimal amount such as \"0.000150\", got {cost!r}"
+            if amount < 0 or amount.adjusted() >= _MAX_COST_DIGITS:
+                return f"'{field}' {cost!r} is out of range"
     for name in _TOKEN_FIELDS:
         value = record.get(name)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):

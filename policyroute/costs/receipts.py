@@ -48,6 +48,7 @@ __all__ = [
     "BudgetChargeLike",
     "attempt_record",
     "call_record",
+    "format_exact_usd",
     "format_usd",
     "policy_identity",
     "policy_secrets",
@@ -107,6 +108,23 @@ def format_usd(amount: Decimal | None) -> str | None:
     # A quantized amount has exponent -6, which ``str`` always writes in plain notation:
     # the same text as ``f"{q:f}"`` at a quarter of the cost.
     return str(amount.quantize(_USD_PLACES, context=EXACT))  # the app's context may be too narrow
+
+
+def format_exact_usd(amount: Decimal) -> str:
+    """A USD amount as a plain decimal string, every digit kept (trailing zeros dropped).
+
+    ``cost`` is rounded to 6 places as receipts have always written it; summed over many
+    calls cheaper than a few millionths of a dollar, those rounded figures drift from what
+    the calls cost (1,000 calls at $0.00000525 are $0.00525, not the $0.005 of 1,000 times
+    "0.000005"). ``cost_exact`` carries the figure itself, which ``receipts report`` sums.
+
+    Example:
+        >>> format_exact_usd(Decimal("0.000005250")), format_exact_usd(Decimal("0E-9"))
+        ('0.00000525', '0')
+    """
+    if not amount:
+        return "0"
+    return f"{amount.normalize(EXACT):f}"
 
 
 # "YYYY-MM-DDTHH:MM:SS" of recent whole UTC seconds; a call's timestamps share a few of them.
@@ -421,6 +439,7 @@ def attempt_record(
     record["reasoning_tokens"] = usage.reasoning_tokens
     record["estimated_cost"] = format_usd(admission.estimate if admission else None)
     record["cost"] = format_usd(cost.cost)
+    record["cost_exact"] = format_exact_usd(cost.cost)
     record["price_source"] = cost.source
     record["usage_estimated"] = cost.usage_estimated
     record["latency_ms"] = _ms(outcome.latency_s)
@@ -476,6 +495,7 @@ def call_record(
     record["reasoning_tokens"] = usage.reasoning_tokens
     record["usage_estimated"] = usage_estimated
     record["cost"] = format_usd(cost)
+    record["cost_exact"] = format_exact_usd(cost)
     record["latency_ms"] = _ms(outcome.latency_s)
     record["ttft_ms"] = _ms(outcome.time_to_first_token_s)
     record["status"] = outcome.status

@@ -273,7 +273,9 @@ def summarize(
                 report.problems_left_out += 1
             continue
         is_call = kind == "call"
-        cost = _money(record.get("cost"))
+        # The exact figure where the receipt has one: 6-place roundings drift when summed.
+        exact = record.get("cost_exact")
+        cost = _money(record.get("cost") if exact is None else exact)
         status = record.get("status")
         failed = status != "ok"
         refused = is_call and status == "refused"
