@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from policyroute._lazy import import_litellm
+from policyroute._written import written
 from policyroute.errors import RequestError
 
 __all__ = ["ROLES", "check_messages", "check_parts", "shown"]
@@ -68,14 +69,14 @@ _NOT_SAID = frozenset({"role", "name", "content", "cache_control", "prefix"})
 
 
 def shown(value: Any) -> str:
-    """``value`` as an error message shows it: its ``repr``, cut to 60 characters.
+    """``value`` as an error message shows it: its ``repr`` with nulls and booleans spelled
+    as the request wrote them (``null``, ``true``), cut to 60 characters.
 
     Example:
-        >>> shown("x" * 100)[-5:], shown(None)
-        ('xx...', 'None')
+        >>> shown("x" * 100)[-5:], shown(None), shown([True])
+        ('xx...', 'null', '[true]')
     """
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return written(value, limit=60)
 
 
 def check_messages(messages: Sequence[Mapping[str, Any]]) -> None:

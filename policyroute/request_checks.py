@@ -246,7 +246,7 @@ def check_facts(model: Any, metadata: Any, tags: Any) -> None:
         or not isinstance(tags, (Sequence, set, frozenset))
         or not all(isinstance(tag, str) for tag in tags)
     ):
-        raise RequestError(f"request field 'tags' must be a list of strings, got {tags!r}"[:160])
+        raise RequestError(f"request field 'tags' must be a list of strings, got {shown(tags)}")
 
 
 def check_params(params: Mapping[str, Any]) -> None:

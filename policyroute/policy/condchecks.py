@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from policyroute._written import written
 from policyroute.policy.facts_catalog import DERIVED_FACTS, FACT_PREFIXES, FACT_ROOTS, fact_type
 from policyroute.policy.hints import boolean_word_hint, did_you_mean
 from policyroute.policy.load import JsonPath
@@ -225,10 +226,10 @@ def _impossible(kind: str, op: str, value: Any) -> str | None:
             return f"'{op}' does not apply to a list"
         # tags are strings: a tag can never equal a number, a list or a mapping
         if op == "contains" and not isinstance(value, str):
-            return f"tags are text: no tag can equal {value!r}"
+            return f"tags are text: no tag can equal {written(value)}"
         in_tags = op == "in" and isinstance(value, list) and value
         if in_tags and not any(isinstance(v, str) for v in value):
-            return f"tags are text: no value in {value!r} can equal a tag"
+            return f"tags are text: no value in {written(value)} can equal a tag"
         return None
     if op in _ORDER_OPS:
         return None if kind == "int" else f"'{op}' compares numbers, but the fact is {kind}"
@@ -236,11 +237,11 @@ def _impossible(kind: str, op: str, value: Any) -> str | None:
         if not kind.startswith("str"):
             return f"'{op}' needs text, but the fact is {kind}"
         if op == "contains" and not isinstance(value, str):
-            return f"'contains' finds text in text, but {value!r} is not text"
+            return f"'contains' finds text in text, but {written(value)} is not text"
         return None
     if op in ("eq", "ne") and not _fits(kind, value):
-        return f"{value!r} can never equal a {kind} fact"
+        return f"{written(value)} can never equal a {kind} fact"
     in_op = op in ("in", "nin") and isinstance(value, list) and value
     if in_op and not any(_fits(kind, v) for v in value):
-        return f"no value in {value!r} can equal a {kind} fact"
+        return f"no value in {written(value)} can equal a {kind} fact"
     return None

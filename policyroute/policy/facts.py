@@ -465,7 +465,7 @@ def parse_messages(value: Any) -> list[Mapping[str, Any]]:
         if not isinstance(message, Mapping):
             raise RequestError(
                 f"request field 'messages[{i}]' must be a mapping with 'role' and 'content',"
-                f" got {type(message).__name__}"
+                f" got {'null' if message is None else type(message).__name__}"
             )
         out.append(dict(message))
     check_messages(out)
