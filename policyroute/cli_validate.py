@@ -43,7 +43,6 @@ __all__ = [
     "github_annotation",
     "report_as_json",
     "run",
-    "text_line",
 ]
 
 FORMAT_VERSION = 1
@@ -58,24 +57,6 @@ def _escape_data(text: str) -> str:
 
 def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def text_line(diagnostic: Diagnostic) -> str:
-    """The diagnostic as the text format prints it: ``file:line:col path: message (hint)
-    [code]``, or ``file: message [code]`` when it has no line (a problem of the whole file,
-    such as a missing or unreadable one), as ``explain`` names a request error without a place:
-    ``file:0:0`` is a line and column no editor has.
-
-    Example:
-        >>> from policyroute.policy.diagnostics import Diagnostic
-        >>> text_line(Diagnostic("PR001", "no such file or directory", "", "gone.yaml"))
-        'gone.yaml: no such file or directory [PR001]'
-    """
-    d = diagnostic
-    text = d.format()
-    if d.line:
-        return text
-    return f"{d.file}: {text.removeprefix(f'{d.file}:{d.line}:{d.column} ')}"
 
 
 def github_annotation(diagnostic: Diagnostic) -> str:
@@ -233,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         style = Style.for_stream(sys.stdout)
         for result in results:
             for d in result.diagnostics:
-                print(style.severity(text_line(d), d.severity))
+                print(style.severity(d.format(), d.severity))
         ok = all(r.ok for r in results)
         summary = format_summary(results)
         print(style.green(summary) if ok else style.red(summary))

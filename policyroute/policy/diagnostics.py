@@ -42,9 +42,25 @@ class Diagnostic:
     hint: str | None = None
 
     def format(self) -> str:
-        """Render as ``file:line:col path: message (hint) [code]``."""
-        where = f"{self.file}:{self.line}:{self.column}"
-        text = f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+        """Render as ``file:line:col path: message (hint) [code]``; a diagnostic without a line
+        (a problem of the whole file: empty, missing, unreadable, too large) as ``file: message
+        [code]``, since ``file:0:0`` is a line and column no editor has.
+
+        Example:
+            >>> Diagnostic("PR001", "no such file or directory", file="gone.yaml").format()
+            'gone.yaml: no such file or directory [PR001]'
+        """
+        if self.line:
+            where = f"{self.file}:{self.line}:{self.column}"
+            text = (
+                f"{where} {self.path}: {self.message}" if self.path else f"{where} {self.message}"
+            )
+        else:
+            text = (
+                f"{self.file}: {self.path}: {self.message}"
+                if self.path
+                else f"{self.file}: {self.message}"
+            )
         if self.hint:
             text += f" ({self.hint})"
         return f"{text} [{self.code}]"

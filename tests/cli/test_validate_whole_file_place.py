@@ -1,4 +1,5 @@
-"""``policyroute validate`` names a problem of the whole file by the file alone.
+"""``policyroute validate`` (and every message showing a policy's diagnostics) names a problem of
+the whole file by the file alone.
 
 A problem with no place in the file (an empty, missing or unreadable file) was printed at
 ``file:0:0``, a line and column no editor has, where ``explain`` already writes a request
@@ -15,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from policyroute.cli import main
-from policyroute.cli_validate import text_line
+from policyroute.errors import PolicyValidationError
 from policyroute.policy.diagnostics import Diagnostic
+from policyroute.policy.loader import load_policy
 
 BROKEN = """\
 policyroute: 1
@@ -72,5 +74,28 @@ def test_the_json_keeps_line_zero_for_the_whole_file(
         ),
     ],
 )
-def test_text_line(diagnostic: Diagnostic, text: str) -> None:
-    assert text_line(diagnostic) == text
+def test_a_diagnostic_without_a_line_is_formatted_without_one(
+    diagnostic: Diagnostic, text: str
+) -> None:
+    assert diagnostic.format() == text
+
+
+def test_explain_test_and_the_load_error_name_it_by_the_file_alone_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same diagnostic reaches users through the policy's load error, which explain and
+    # test print, and which ChatPolicyRoute and completion raise.
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", encoding="utf-8")
+    request = tmp_path / "req.yaml"
+    request.write_text("{}", encoding="utf-8")
+
+    assert main(["explain", str(empty), "--request", str(request)]) == 1
+    err = capsys.readouterr().err
+    assert f"{empty}: the policy is empty" in err
+    assert ":0:0" not in err
+
+    with pytest.raises(PolicyValidationError) as caught:
+        load_policy(empty)
+    assert f"{empty}: the policy is empty" in str(caught.value)
+    assert ":0:0" not in str(caught.value)
