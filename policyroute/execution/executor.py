@@ -287,9 +287,14 @@ class Executor:
     ) -> Admission | None:
         if admission.downgrade_to is None:
             return admission
-        self._not_sent(call, attempt)
-        call.downgrade(admission.downgrade_to, self.stats)
+        self.reroute(call, attempt, admission.downgrade_to)
         return None
+
+    def reroute(self, call: CallState, attempt: AttemptInfo, downgrade_to: str) -> None:
+        """Re-route ``call`` as a budget's downgrade of ``attempt`` asks: the attempt, never
+        sent, gives back what :meth:`choose` took, and ``call`` takes the new candidates."""
+        self._not_sent(call, attempt)
+        call.downgrade(downgrade_to, self.stats)
 
     def lease_timer(self, admission: Admission) -> LeaseTimer | None:
         """When to renew ``admission``'s lease during a stream; ``None``: never."""
@@ -505,8 +510,7 @@ class Executor:
                 downgrade_to = admission.downgrade_to
                 if downgrade_to is not None:
                     chosen, attempt, admission = attempt, None, None
-                    self._not_sent(call, chosen)
-                    call.downgrade(downgrade_to, self.stats)
+                    self.reroute(call, chosen, downgrade_to)
                     return None
                 run = AttemptRun(attempt)
             params = admission.params

@@ -124,8 +124,7 @@ def _sync_attempt(
             downgrade_to = admission.downgrade_to
             if downgrade_to is not None:
                 chosen, attempt, admission = attempt, None, None
-                executor.end_attempt(call, chosen, None, None)
-                call.downgrade(downgrade_to, executor.stats)
+                executor.reroute(call, chosen, downgrade_to)
                 return None
             run = StreamRun(attempt, call.messages)
         params = sync_read_timeout(admission.params, first_token, idle)
