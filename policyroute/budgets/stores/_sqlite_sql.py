@@ -19,6 +19,7 @@ from typing import Any, Protocol
 __all__ = [
     "ADD_BUCKET",
     "DROP_OLD_TABLES",
+    "EARLIER_TABLES",
     "EXPIRED_LINES",
     "EXPIRED_RESERVATIONS",
     "INSERT_RESERVATION",
@@ -36,6 +37,7 @@ __all__ = [
     "SET_FIRED",
     "SUM_BUCKETS",
     "SWEEP",
+    "TABLES",
     "TAKE_RESERVATION",
     "migrate",
 ]
@@ -72,6 +74,10 @@ CREATE TABLE IF NOT EXISTS open_reservations (
 ) WITHOUT ROWID;
 DROP INDEX IF EXISTS open_reservations_by_expiry;
 """
+# The tables SCHEMA creates, and those of the earlier layout migrated below (what a reader that
+# may not migrate tells a store file by).
+TABLES = frozenset({"budget_lines", "spend_buckets", "open_reservations"})
+EARLIER_TABLES = frozenset({"reservations", "reservation_lines"})
 # The earlier layout: a reservation's amount per line in a row of its own.
 OLD_TABLES = "SELECT count(*) FROM sqlite_master WHERE name = 'reservation_lines'"
 OLD_RESERVATIONS = """

@@ -33,6 +33,7 @@ import sqlite3
 from pathlib import Path
 from typing import Literal
 
+from policyroute.budgets.stores._sqlite_sql import EARLIER_TABLES, TABLES
 from policyroute.budgets.stores.base import LineState
 from policyroute.budgets.stores.sqlite import scan_lines
 from policyroute.errors import BudgetStoreError
@@ -49,9 +50,6 @@ def writable(path: str | os.PathLike[str]) -> bool:
 
 SQLiteLayout = Literal["current", "earlier", "empty"]
 
-# The tables of the store's current layout, and those only an earlier layout had.
-_CURRENT_TABLES = frozenset({"budget_lines", "spend_buckets", "open_reservations"})
-_EARLIER_TABLES = frozenset({"reservations", "reservation_lines"})
 
 
 def sqlite_layout(path: Path, tables: set[str]) -> SQLiteLayout:
@@ -72,9 +70,9 @@ def sqlite_layout(path: Path, tables: set[str]) -> SQLiteLayout:
     """
     if not tables:
         return "empty"
-    if tables >= _CURRENT_TABLES and not tables & _EARLIER_TABLES:
+    if tables >= TABLES and not tables & EARLIER_TABLES:
         return "current"
-    if tables & (_CURRENT_TABLES | _EARLIER_TABLES):
+    if tables & (TABLES | EARLIER_TABLES):
         return "earlier"
     names = ", ".join(repr(name) for name in sorted(tables)[:3])
     more = f" and {len(tables) - 3} more" if len(tables) > 3 else ""
