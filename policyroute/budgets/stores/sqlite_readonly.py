@@ -51,7 +51,6 @@ def writable(path: str | os.PathLike[str]) -> bool:
 SQLiteLayout = Literal["current", "earlier", "empty"]
 
 
-
 def sqlite_layout(path: Path, tables: set[str]) -> SQLiteLayout:
     """Which budget store layout the file at ``path`` with ``tables`` has.
 
