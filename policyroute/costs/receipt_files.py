@@ -403,6 +403,8 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
         return None, f"not JSON ({exc.msg} at column {exc.colno})"
     except ValueError as exc:  # e.g. an integer too long to convert
         return None, f"not JSON ({exc})"
+    except RecursionError:  # json recurses once per level of nesting
+        return None, "not JSON (nested too deep to read)"
     if not isinstance(record, dict):
         return None, f"a JSON {json_type(record)} where a receipt object was expected"
     return record, ""
@@ -436,7 +438,7 @@ def _cut_receipt(raw: bytes) -> bool:
         if exc.msg == "Unterminated string starting at" or exc.pos >= len(text):
             return True
         return _CUT_VALUE.fullmatch(text[exc.pos :]) is not None
-    except ValueError:  # an integer too long to convert: not cut, too long
+    except (ValueError, RecursionError):  # too long a number, too deep a nesting: not cut
         return False
     return False  # whole JSON after all: not a cut line
 

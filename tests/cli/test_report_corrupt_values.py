@@ -62,3 +62,28 @@ def test_a_token_count_up_to_the_bound_is_added_up(
     assert status == 1
     assert json.loads(out)["total"]["output_tokens"] == 10**15
     assert f"{path}:2: 'output_tokens' is out of range" in err
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "[" * 5000 + "]" * 5000,
+        '{"a":' * 5000 + "1" + "}" * 5000,
+        # starts as every receipt does, so it is also checked for a cut line
+        '{"schema_version":1,"metadata":' + "[" * 5000 + "]" * 5000 + "}",
+    ],
+    ids=["array", "object", "receipt-start"],
+)
+def test_a_line_nested_thousands_deep_is_named_not_an_internal_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join([_line(), bad, _line()]) + "\n", encoding="utf-8")
+
+    status = main(["receipts", "report", str(path), "--format", "json"])
+
+    out, err = capsys.readouterr()
+    assert status == 1, err
+    assert "internal error" not in err
+    assert f"error: {path}:2: not JSON (nested too deep to read)" in err
+    assert json.loads(out)["total"]["calls"] == 2
