@@ -368,7 +368,13 @@ class Executor:
             # A stream its consumer stopped reading after the first token still showed how
             # soon the deployment answers, which is what streams are ranked by: without it, a
             # deployment whose streams are all closed early would never be measured.
-            self.stats.finish(alias, first_token=outcome.time_to_first_token_s, stream=stream)
+            first_token = outcome.time_to_first_token_s
+            self.stats.finish(alias, first_token=first_token, stream=stream)
+            if first_token is None and latency is not None:
+                # Cancelled while still waiting (the caller's own timeout, say): the
+                # deployment takes at least that long, which fastest must not forget, or a
+                # deployment that hangs would be tried first again by the next call.
+                self.stats.record_wait(alias, latency, stream=stream)
         else:
             self.stats.finish(alias, stream=stream)
         # A stream cut after its first tokens ("interrupted") failed as much as one that

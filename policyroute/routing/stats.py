@@ -267,6 +267,65 @@ class DeploymentStatsTracker:
         with self._lock:
             self._fold(alias, None, None, None)
 
+    def record_wait(self, alias: str, seconds: float, *, stream: bool) -> None:
+        """Fold an attempt that waited ``seconds`` on ``alias`` and was cancelled before its
+        answer (``stream``: before its first token): the deployment takes at least that long.
+
+        A lower bound can only make a deployment look slower: it is folded into the figure of
+        its kind (time to first token, or time to an answer of typical length) when it is
+        longer than that figure, and left out otherwise. A deployment not yet measured for the
+        kind is given ``seconds`` as its figure only when that is longer than every fresh
+        figure of the kind elsewhere (or there is none), so it ranks behind every deployment
+        known to answer sooner, instead of being explored again by the next call: without
+        this, a deployment that hangs until its callers give up would be tried first by every
+        call. Neither the answered latency (:meth:`latency`) nor the success rate moves: the
+        wait was neither an answer nor the deployment's failure.
+
+        Example:
+            >>> stats = DeploymentStatsTracker(alpha=0.5)
+            >>> stats.record_latency("a", 1.0); stats.record_latency("b", 2.0)
+            >>> stats.record_wait("a", 5.0, stream=False)  # cancelled after 5 s
+            >>> stats.ranking_latency("a"), stats.latency("a")
+            (3.0, 1.0)
+            >>> stats.record_wait("c", 9.0, stream=False)  # never answered yet
+            >>> stats.ranking_latency("c")
+            9.0
+            >>> stats.record_wait("b", 0.5, stream=False)  # says nothing new
+            >>> stats.ranking_latency("b")
+            2.0
+        """
+        if not 0.0 < seconds < math.inf:
+            return
+        with self._lock:
+            now = self._clock()
+            limit = math.inf if self._stale_after is None else self._stale_after
+            typical = self._typical_tokens or 0.0
+            old = self._seen.get(alias)
+            if old is not None and now - old.at > limit:
+                old = None
+            own = None if old is None else _figure(old, stream, typical, now, limit)
+            if own is None:
+                for other, seen in self._seen.items():
+                    figure = _figure(seen, stream, typical, now, limit)
+                    if other != alias and figure is not None and figure >= seconds:
+                        return  # some deployment is known to take longer: nothing learnt
+            elif seconds <= own:
+                return
+            a = self._alpha
+            if old is None:
+                old = _Seen(None, 0.0, now, None, now, None, now)
+            if stream:
+                first = seconds if own is None else own + a * (seconds - own)
+                self._seen[alias] = old._replace(at=now, first_token=first, first_token_at=now)
+            else:
+                fit = old.answer
+                answer = (
+                    AnswerFit.first(seconds, typical)
+                    if own is None or fit is None
+                    else fit.fold(seconds, typical, a)
+                )
+                self._seen[alias] = old._replace(at=now, answer=answer, answer_at=now)
+
     def start(self, alias: str, *, stream: bool | None = None) -> None:
         """Count one more call in flight on ``alias``, streamed or not if ``stream`` says
         (then :meth:`finish` must say the same)."""
@@ -428,6 +487,18 @@ class DeploymentStatsTracker:
                 if not self._in_flight.get(alias):
                     del self._seen[alias]
         self._prune_at = max(_PRUNE_FLOOR, 2 * len(self._seen))
+
+
+def _figure(seen: _Seen, stream: bool, typical: float, now: float, limit: float) -> float | None:
+    """``seen``'s fresh figure of one kind, before the success rate divides it: time to first
+    token (``stream``), or to an answer of ``typical`` output tokens; ``None`` if unknown or
+    stale."""
+    if stream:
+        return seen.first_token if now - seen.first_token_at <= limit else None
+    fit = seen.answer
+    if fit is None or now - seen.answer_at > limit:
+        return None
+    return fit.base + fit.per_token * typical
 
 
 def _count_down(counts: dict[K, int], key: K) -> None:

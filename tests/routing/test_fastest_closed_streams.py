@@ -97,7 +97,9 @@ def test_a_stream_closed_after_its_first_token_measures_the_deployment(
     assert ex.stats.time_to_first_token("b") is not None
 
 
-def test_a_stream_closed_before_its_first_token_measures_nothing(fp: FakeProvider) -> None:
+def test_a_stream_closed_before_its_first_token_counts_as_a_wait(fp: FakeProvider) -> None:
+    """Closed before its first token, a stream showed no first token, only that a takes at
+    least that long (see test_fastest_cancelled_waits): a is not explored first again."""
     fp.reset()
     fp.set_default("*", Reply(text=WORDS, delay=30))
     ex = _executor(fp)
@@ -109,12 +111,15 @@ def test_a_stream_closed_before_its_first_token_measures_nothing(fp: FakeProvide
         await events.aclose()
 
     asyncio.run(cancelled_while_waiting())
-    assert ex.stats.time_to_first_token("a") is None
-    assert ex.stats.ranking_latency("a", stream=True) is None
+    waited = ex.stats.time_to_first_token("a")
+    assert waited is not None
+    assert waited >= 0.2
+    assert ex.stats.latency("a") is None  # no answer
+    assert ex.stats.ranking_latency("a") is None  # unstreamed requests: unmeasured
     assert ex.stats.in_flight("a") == 0
     fp.reset()
     fp.set_default("*", Reply(text=WORDS))
-    assert _whole_stream(ex).deployment == "a"  # still unmeasured: explored first
+    assert _whole_stream(ex).deployment == "b"  # unmeasured: explored before a
 
 
 def test_a_first_token_alone_counts_as_an_answer_not_a_latency() -> None:

@@ -28,3 +28,12 @@ def test_an_impossible_first_token_time_is_left_out(bad: float) -> None:
     ranked = stats.ranking_latency("a", stream=True)
     assert ranked is not None
     assert math.isfinite(ranked)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, 0.0])
+def test_an_impossible_wait_is_left_out(bad: float) -> None:
+    stats = DeploymentStatsTracker()
+    stats.record_wait("a", bad, stream=False)
+    stats.record_wait("a", bad, stream=True)
+    assert stats.ranking_latency("a") is None
+    assert stats.ranking_latency("a", stream=True) is None
