@@ -23,8 +23,10 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
+import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -112,28 +114,67 @@ class CallableSink:
     :func:`asyncio.run` would but leaving the thread's current loop as it was; from a thread
     whose event loop is running it cannot, and says so with a :class:`ReceiptError`.
 
+    ``timeout`` (seconds) bounds how long a call waits for ``fn``: a write that takes longer
+    is refused with a :class:`ReceiptError`, so the receipt is kept in the accounting's
+    ``unwritten`` to resend, and the call goes on. Without it, a callable that never returns
+    (a service that accepts the connection and never answers) holds up every call, cancelled
+    calls too, for ever. It bounds what can be stopped or left: a coroutine function is
+    cancelled at the deadline; a ``blocking`` callable is left to finish in its thread, in
+    sync code too (where it then runs in that thread rather than the caller's), and may
+    still deliver the receipt that is kept to resend (reports count such a copy once). A
+    plain function run inline (``blocking=False``) cannot be bounded: the caller's thread is
+    the one running it.
+
     Example:
         >>> seen = []
         >>> CallableSink(seen.append).write({"kind": "call"})
         >>> seen
         [{'kind': 'call'}]
+        >>> async def post(record):  # a network service, which may stop answering
+        ...     await asyncio.sleep(60)
+        >>> CallableSink(post, timeout=0.01).write({"kind": "call"})
+        Traceback (most recent call last):
+        ...
+        policyroute.errors.ReceiptError: receipt callable ...post did not finish within 0.01s
     """
 
     def __init__(
-        self, fn: Callable[[Mapping[str, Any]], object], *, blocking: bool = False
+        self,
+        fn: Callable[[Mapping[str, Any]], object],
+        *,
+        blocking: bool = False,
+        timeout: float | None = None,
     ) -> None:
+        if timeout is not None and not (
+            isinstance(timeout, (int, float))
+            and not isinstance(timeout, bool)
+            and 0 < timeout < math.inf
+        ):
+            raise ValueError(
+                f"CallableSink timeout must be a positive number of seconds, got {timeout!r}"
+            )
         self.fn = fn
         self.blocking = blocking
+        self.timeout = None if timeout is None else float(timeout)
         # Made at the first blocking call from async code: never the event loop's default
         # executor, which a slow callable would take from the application's other calls.
         self._pool: BlockingPool | None = None
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Call ``fn(record)``; run it to completion if it is a coroutine function."""
+        timeout = self.timeout
         try:
-            result = self.fn(_copy(record))
+            if self.blocking and timeout is not None:
+                future = self._threads().submit(self.fn, _copy(record))
+                try:
+                    result = future.result(timeout)
+                except concurrent.futures.TimeoutError:
+                    future.cancel()  # not taken by a thread yet: never runs
+                    raise self._late() from None
+            else:
+                result = self.fn(_copy(record))
             if inspect.isawaitable(result):
-                _run_to_completion(result, self.fn)
+                _run_to_completion(result, self.fn, timeout, self._late)
         except ReceiptError:
             raise
         except Exception as exc:
@@ -141,17 +182,36 @@ class CallableSink:
 
     async def awrite(self, record: Mapping[str, Any]) -> None:
         """Call ``fn(record)`` from async code, awaiting it if it is a coroutine function."""
+        timeout = self.timeout
         try:
-            if self.blocking:
-                result = await self._threads().run(self.fn, _copy(record))
-            else:
-                result = self.fn(_copy(record))
-            if inspect.isawaitable(result):
-                await result
+            if timeout is None:
+                result = await self._acall(record)
+                if inspect.isawaitable(result):
+                    await result
+                return
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            try:
+                result = await asyncio.wait_for(self._acall(record), timeout)
+                if inspect.isawaitable(result):
+                    await asyncio.wait_for(_awaited(result), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                # The write's own deadline, not the caller's cancellation (which stays one).
+                raise self._late() from None
         except ReceiptError:
             raise  # as write does: a SinksRefusedError keeps the sinks that refused
         except Exception as exc:
             raise _failed(self.fn, exc) from exc
+
+    async def _acall(self, record: Mapping[str, Any]) -> object:
+        if self.blocking:
+            return await self._threads().run(self.fn, _copy(record))
+        return self.fn(_copy(record))
+
+    def _late(self) -> ReceiptError:
+        return ReceiptError(
+            f"receipt callable {callable_name(self.fn)} did not finish within {self.timeout:g}s"
+        )
 
     def _threads(self) -> BlockingPool:
         # Unlocked: loops in two threads making it at once leave one pool unused, whose threads
@@ -219,7 +279,16 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _run_to_completion(awaitable: Awaitable[object], fn: object) -> None:
+async def _awaited(awaitable: Awaitable[object]) -> object:
+    return await awaitable
+
+
+def _run_to_completion(
+    awaitable: Awaitable[object],
+    fn: object,
+    timeout: float | None = None,
+    late: Callable[[], ReceiptError] | None = None,
+) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -236,7 +305,13 @@ def _run_to_completion(awaitable: Awaitable[object], fn: object) -> None:
         )
 
     async def wait() -> None:
-        await awaitable
+        if timeout is None:
+            await awaitable
+            return
+        try:
+            await asyncio.wait_for(_awaited(awaitable), timeout)
+        except asyncio.TimeoutError:
+            raise (late() if late is not None else ReceiptError("timed out")) from None
 
     # A loop of its own, run as asyncio.run runs one but never made this thread's current
     # loop: asyncio.run would leave the thread with none afterwards, so that code which had
