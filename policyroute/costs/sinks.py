@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from policyroute._blocking import BlockingPool
@@ -111,8 +113,10 @@ class CallableSink:
     ``blocking=True`` (set it for a callable that does I/O, so it does not hold up the event
     loop; up to 8 of its calls run at once, in threads of the sink's own, and more wait their
     turn). Sync code runs a coroutine function to completion on an event loop of its own, as
-    :func:`asyncio.run` would but leaving the thread's current loop as it was; from a thread
-    whose event loop is running it cannot, and says so with a :class:`ReceiptError`.
+    :func:`asyncio.run` would but leaving the thread's current loop as it was. From a thread
+    whose event loop is running (a notebook cell, sync code called from a coroutine), that
+    loop runs in a thread of its own while the caller waits: a callable bound to the caller's
+    loop (a client made on it) fails there, and its receipt is kept to resend.
 
     ``timeout`` (seconds) bounds how long a call waits for ``fn``: a write that takes longer
     is refused with a :class:`ReceiptError`, so the receipt is kept in the accounting's
@@ -289,20 +293,7 @@ def _run_to_completion(
     timeout: float | None = None,
     late: Callable[[], ReceiptError] | None = None,
 ) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        # Blocking on the loop this thread runs would deadlock it; dropping the coroutine
-        # would lose the receipt without a word.
-        if inspect.iscoroutine(awaitable):
-            awaitable.close()
-        raise ReceiptError(
-            f"async receipt callable {callable_name(fn)} was called synchronously from a thread"
-            " whose event loop is running: use the async API (ainvoke, astream, acompletion),"
-            " which awaits it through CallableSink.awrite, or give a plain function"
-        )
+    """Run ``awaitable`` (what an async callable returned) to its end from sync code."""
 
     async def wait() -> None:
         if timeout is None:
@@ -313,12 +304,45 @@ def _run_to_completion(
         except asyncio.TimeoutError:
             raise (late() if late is not None else ReceiptError("timed out")) from None
 
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        _run_on_own_loop(wait())
+        return
+    # This thread runs an event loop (a notebook cell, sync code called from a coroutine):
+    # blocking on that loop would deadlock it, and dropping the coroutine would lose the
+    # receipt. It runs on a loop of its own in a thread of its own while this one waits.
+    outcome: list[BaseException | None] = []
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            context.run(_run_on_own_loop, wait())
+        except BaseException as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    thread = threading.Thread(target=run, name="policyroute-sink-callable-loop", daemon=True)
+    thread.start()
+    thread.join()
+    if outcome and outcome[0] is not None:
+        error = outcome[0]
+        if isinstance(error, Exception):
+            raise error
+        raise ReceiptError(
+            f"async receipt callable {callable_name(fn)} was stopped by"
+            f" {type(error).__name__} in the thread it ran in"
+        ) from error
+
+
+def _run_on_own_loop(work: Coroutine[Any, Any, None]) -> None:
     # A loop of its own, run as asyncio.run runs one but never made this thread's current
     # loop: asyncio.run would leave the thread with none afterwards, so that code which had
     # set one (asyncio.set_event_loop) would find asyncio.get_event_loop() raising.
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(wait())
+        loop.run_until_complete(work)
     finally:
         try:
             left = asyncio.all_tasks(loop)

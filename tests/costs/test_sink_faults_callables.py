@@ -110,11 +110,38 @@ def test_a_sync_call_with_an_async_callable_leaves_the_threads_event_loop_set(
 
 
 @pytest.mark.asyncio
-async def test_an_async_callable_written_synchronously_under_a_running_loop_says_why() -> None:
-    sink = CallableSink(_AsyncCollector())
+async def test_an_async_callable_written_synchronously_under_a_running_loop_runs_aside(
+    tmp_path: Path, fake_a: FakeProvider
+) -> None:
+    """A sync call made where an event loop runs (a notebook cell, sync code called from a
+    coroutine): the async callable cannot run on that loop, which the call blocks. It runs on
+    a loop of its own in a thread of its own. Before, the receipts were refused
+    ("called synchronously from a thread whose event loop is running") and only kept."""
+    collect = _AsyncCollector()
+    llm, acct = _llm(tmp_path, fake_a, CallableSink(collect))
 
-    with pytest.raises(ReceiptError, match=r"async receipt callable .* event loop .*awrite"):
-        sink.write({"kind": "call"})  # no "coroutine was never awaited" either: it is closed
+    assert llm.invoke("hello").content == "hi"
+    for _ in llm.stream("hello"):
+        pass
+
+    assert [r["kind"] for r in collect.records] == ["attempt", "call"] * 2
+    assert asyncio.get_running_loop() not in collect.loops
+    assert not acct.unwritten
+
+
+@pytest.mark.asyncio
+async def test_an_async_callable_bound_to_the_running_loop_fails_aside_and_is_kept() -> None:
+    """What the callable awaits belongs to the caller's loop, which waits for the write: the
+    write fails (it cannot deadlock) and says why."""
+    running = asyncio.get_running_loop()
+    ready = running.create_future()
+
+    async def bound(record: Mapping[str, Any]) -> None:
+        await ready  # a future of the caller's loop
+
+    with pytest.raises(ReceiptError, match=r"receipt callable .*bound failed: .*"):
+        CallableSink(bound, timeout=5).write({"kind": "call"})
+    ready.cancel()
 
 
 def test_a_raising_callable_is_reported_and_the_answer_kept(
