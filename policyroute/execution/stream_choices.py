@@ -26,7 +26,13 @@ from typing import Any
 
 from policyroute._fields import read
 
-__all__ = ["assemble", "choice_indexes", "first_choice_text", "first_choice_tool_calls"]
+__all__ = [
+    "assemble",
+    "choice_indexes",
+    "first_choice_text",
+    "first_choice_tool_calls",
+    "refusals",
+]
 
 Builder = Callable[..., Any]
 """litellm's ``stream_chunk_builder``: chunks (and ``messages=``) to a response."""
@@ -36,6 +42,7 @@ Builder = Callable[..., Any]
 _DELTA_FIELDS = (
     "role",
     "content",
+    "refusal",
     "tool_calls",
     "function_call",
     "reasoning_content",
@@ -152,6 +159,7 @@ def assemble(chunks: Sequence[Any], messages: Sequence[Any], build: Builder) -> 
     response = build(list(chunks), messages=list(messages))
     indexes = choice_indexes(chunks)
     if response is None or len(indexes) < 2:
+        _keep_refusals(response, chunks)
         return response
     stream_finish = read(read(response, "choices")[0], "finish_reason")
     choices = []
@@ -165,7 +173,52 @@ def assemble(chunks: Sequence[Any], messages: Sequence[Any], build: Builder) -> 
             choice.finish_reason = stream_finish
         choices.append(choice)
     response.choices = choices
+    _keep_refusals(response, chunks)
     return response
+
+
+def refusals(chunks: Sequence[Any]) -> dict[int, str]:
+    """The refusal each choice streamed (its ``delta.refusal`` fragments joined), by choice.
+
+    Example:
+        >>> refusals([{"choices": [{"index": 0, "delta": {"refusal": "I can't"}}]},
+        ...           {"choices": [{"index": 0, "delta": {"refusal": " help."}}]}])
+        {0: "I can't help."}
+    """
+    parts: dict[int, list[str]] = {}
+    for chunk in chunks:
+        for choice in read(chunk, "choices") or ():
+            text = read(read(choice, "delta"), "refusal")
+            if isinstance(text, str) and text:
+                parts.setdefault(_index(choice), []).append(text)
+    return {index: "".join(texts) for index, texts in parts.items()}
+
+
+def _keep_refusals(response: Any, chunks: Sequence[Any]) -> None:
+    """Give each assembled message the refusal its choice streamed, where litellm keeps an
+    unstreamed answer's (``message.provider_specific_fields["refusal"]``): its
+    ``stream_chunk_builder`` leaves refusals out."""
+    found = refusals(chunks)
+    if not found or response is None:
+        return
+    for position, choice in enumerate(read(response, "choices") or ()):
+        index = read(choice, "index")
+        text = found.get(index if isinstance(index, int) else position)
+        message = read(choice, "message")
+        if text is None or message is None:
+            continue
+        specific = read(message, "provider_specific_fields")
+        fields = dict(specific) if isinstance(specific, dict) else {}
+        if not fields.get("refusal"):
+            fields["refusal"] = text
+            _set(message, "provider_specific_fields", fields)
+
+
+def _set(target: Any, name: str, value: Any) -> None:
+    if isinstance(target, dict):
+        target[name] = value
+    else:
+        setattr(target, name, value)
 
 
 def _carries_delta(choice: Any) -> bool:
