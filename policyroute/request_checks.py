@@ -48,6 +48,11 @@ def _count(value: Any) -> bool:
     return _is_int(value) and value >= 1
 
 
+def _seed(value: Any) -> bool:
+    # Providers read a seed as a signed 64-bit integer (OpenAI refuses any other with a 400).
+    return _is_int(value) and -(2**63) <= value < 2**63
+
+
 def _stop(value: Any) -> bool:
     return isinstance(value, str) or (
         isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value)
@@ -80,7 +85,7 @@ _CHECKS: dict[str, _Check] = {
     "max_tokens": _COUNT,
     "max_completion_tokens": _COUNT,
     "max_output_tokens": _COUNT,
-    "seed": _WHOLE,
+    "seed": (_seed, "a whole number from -2**63 to 2**63 - 1"),
     "top_logprobs": _WHOLE,
     "top_k": _WHOLE,
     "temperature": _NUMBER,

@@ -60,6 +60,10 @@ BAD_CALLS: list[tuple[dict[str, Any], str]] = [
     ({"stop": ["ok", 5]}, "'stop'"),
     ({"timeout": "soon"}, "'timeout'"),
     ({"timeout": 0}, "'timeout'"),
+    # Providers read a seed as a signed 64-bit integer: OpenAI answers any other with a 400.
+    ({"seed": 2**63}, "'seed' must be a whole number from -2**63 to 2**63 - 1, got 92233"),
+    ({"seed": -(2**63) - 1}, "'seed'"),
+    ({"seed": "42"}, "'seed'"),
     # litellm's float() of these failed before sending, read as an unreadable answer.
     ({"timeout": [5]}, "'timeout' must be a positive number of seconds or an httpx.Timeout"),
     ({"timeout": {"read": 5}}, "'timeout'"),
@@ -172,6 +176,8 @@ def test_well_formed_calls_pass_and_reach_the_provider(tmp_path: Path, fp: FakeP
     good: list[dict[str, Any]] = [
         {"max_tokens": 5, "n": 1, "temperature": 0, "top_p": 0.5, "stop": "\n", "seed": 3},
         {"stop": ["a", "b"], "timeout": 30, "max_tokens": None},
+        {"seed": 2**63 - 1},
+        {"seed": -(2**63)},
         {"timeout": httpx.Timeout(30.0, connect=5.0)},
         {"tools": [tool], "tool_choice": "auto", "parallel_tool_calls": False},
         {"tools": [{"type": "web_search"}]},  # a provider's own tool type passes untouched
