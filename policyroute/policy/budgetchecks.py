@@ -32,7 +32,7 @@ from policyroute.policy.model import ModelSpec
 if TYPE_CHECKING:
     from policyroute.policy.checks import Checker
 
-__all__ = ["check_output_bounds"]
+__all__ = ["check_clamp_floors", "check_output_bounds"]
 
 
 def _limit(value: Any) -> bool:
@@ -47,10 +47,18 @@ def _params_bound(owner: Any) -> bool:
 
 def _output_known(model: dict[str, Any]) -> bool:
     """Whether the policy or litellm gives the model an output limit."""
+    return _output_limit(model) is not None
+
+
+def _output_limit(model: Any) -> int | None:
+    """The model's output limit: the policy's ``max_output_tokens``, else litellm's."""
+    if not isinstance(model, dict):
+        return None
     if _limit(model.get("max_output_tokens")):
-        return True
-    info = resolve_model_info(ModelSpec(alias="", model=model["model"]))
-    return info.max_output_tokens is not None
+        return int(model["max_output_tokens"])
+    if not isinstance(model.get("model"), str) or not model["model"]:
+        return None
+    return resolve_model_info(ModelSpec(alias="", model=model["model"])).max_output_tokens
 
 
 def _budget_name(budget: dict[str, Any], index: int) -> str:
@@ -204,3 +212,40 @@ def _upstream(nodes: list[str], callers: dict[str, list[str]]) -> list[str]:
                 found[caller] = None
                 pending.append(caller)
     return list(found)
+
+
+def check_clamp_floors(c: Checker) -> None:
+    """PR144: ``clamp_max_tokens`` with a ``min_tokens`` above the output limit of every model
+    the budget covers. A clamped call sends fewer tokens than it asked for, and no call can
+    ask for more than its model writes: every call the budget would clamp is refused, as with
+    ``on_exceed: block``. (Models whose limit is unknown make the check say nothing.)"""
+    calls: _Calls | None = None
+    for i, budget in enumerate(c.budgets):
+        on_exceed = budget.get("on_exceed") if isinstance(budget, dict) else None
+        clamp = on_exceed.get("clamp_max_tokens") if isinstance(on_exceed, dict) else None
+        floor = clamp.get("min_tokens") if isinstance(clamp, dict) else None
+        if not _limit(floor):
+            continue
+        if calls is None:
+            calls = _Calls(c)
+        name = _budget_name(budget, i)
+        aliases = {
+            alias
+            for node in calls.to
+            if name in calls.budgets(node)
+            for alias in calls.reached(node)[0]
+        }
+        limits = [_output_limit(c.models.get(alias)) for alias in aliases]
+        if not limits or any(limit is None for limit in limits):
+            continue
+        most = max(limit for limit in limits if limit is not None)
+        if floor <= most:
+            continue
+        c.emit(
+            "PR144",
+            ("budgets", i, "on_exceed", "clamp_max_tokens", "min_tokens"),
+            f"budget '{name}' clamps max_tokens no lower than {floor}, above the output limit"
+            f" of every model it covers (at most {most}): every call it would clamp is"
+            " refused, as with on_exceed: block",
+            hint=f"give a min_tokens of at most {most}, or on_exceed: block if that is meant",
+        )

@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from policyroute.policy.budgetchecks import check_output_bounds
+from policyroute.policy.budgetchecks import check_clamp_floors, check_output_bounds
 from policyroute.policy.budgetvalues import check_budget_values
 from policyroute.policy.codes import CODES
 from policyroute.policy.condchecks import always_true, check_condition
@@ -99,6 +99,7 @@ def semantic_diagnostics(
     check_models(checker)
     check_requirements(checker)
     check_output_bounds(checker)
+    check_clamp_floors(checker)
     check_env(checker)
     check_store(checker)
     check_store_url(checker)

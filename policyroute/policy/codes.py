@@ -110,5 +110,8 @@ CODES = MappingProxyType(
             _W, "retry.on lists an error class a retry of the same deployment cannot fix"
         ),
         "PR143": CodeInfo(_W, "a file path holds a {placeholder} that nothing fills"),
+        "PR144": CodeInfo(
+            _W, "clamp_max_tokens' min_tokens is above the output limit of every model covered"
+        ),
     }
 )
