@@ -34,7 +34,8 @@ A SQLite store's file is read as it is
 process may write it (a monitoring account's view of a service's store): no tables are created
 in it and its write lock is not taken, so a busy writer does not hold the status up. A file
 that is no budget store (another application's SQLite database, or no SQLite database at all)
-is refused with :class:`~policyroute.errors.BudgetStoreError` naming it. Only a store of an
+is refused with :class:`~policyroute.errors.BudgetStoreError` naming it, and so is a
+``store.path`` naming a directory, a pipe or a device, none of which is opened. Only a store of an
 earlier policyroute version that this process may write is opened as a store, which migrates
 it as the next call would: that waits at most ``store.lock_timeout`` for another process's
 write lock, then fails with :class:`~policyroute.errors.BudgetStoreError` naming the file and
@@ -61,6 +62,7 @@ import csv
 import io
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
@@ -74,6 +76,7 @@ from policyroute.budgets.stores.memory import MemoryStore
 from policyroute.budgets.stores.sqlite_readonly import ReadOnlySQLiteLines, current_lines
 from policyroute.budgets.windows import GLOBAL_SCOPE, budget_prefix, parse_line_key, window_for
 from policyroute.costs.report_format import spreadsheet_safe
+from policyroute.errors import BudgetStoreError
 
 if TYPE_CHECKING:
     from policyroute.policy.compile import CompiledPolicy
@@ -223,12 +226,35 @@ def _open_for_reading(policy: CompiledPolicy) -> _Lines:
     spec = policy.spec.store
     # "~" as the store reads it (policyroute.budgets.stores.sqlite.SQLiteStore).
     if spec.backend == "sqlite":
-        if not Path(os.path.expanduser(spec.path)).exists():
+        where = Path(os.path.expanduser(spec.path))
+        if not where.exists():
             return MemoryStore()
+        _refuse_non_file(where)
         lines = current_lines(spec.path, timeout=spec.lock_timeout)
         if lines is not None:
             return lines
     return open_store(spec)
+
+
+def _refuse_non_file(where: Path) -> None:
+    """Raise :class:`~policyroute.errors.BudgetStoreError` when ``where`` (which exists) is
+    not a regular file: SQLite reads a folder as a disk I/O error, waits for ever on a pipe
+    for a writer, and reads a device such as ``/dev/null`` as a store with no spend."""
+    mode = where.stat().st_mode
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        kind = "a directory"
+    elif stat.S_ISFIFO(mode):
+        kind = "a pipe"
+    elif stat.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "a device"
+    raise BudgetStoreError(
+        f"budget store {where.absolute()} is {kind}, not a SQLite file: check the policy's"
+        " store.path"
+    )
 
 
 def _budget_rows(budget: BudgetSpec, store: _Lines, moment: float) -> list[BudgetStatusRow]:

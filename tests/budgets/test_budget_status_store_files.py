@@ -13,6 +13,7 @@ store.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from contextlib import closing
@@ -194,3 +195,31 @@ def test_a_store_of_the_earlier_layout_is_still_migrated_when_it_may_be_written(
     tables = _tables(store)
     assert {"open_reservations", "budget_lines"} <= tables
     assert "reservation_lines" not in tables
+
+
+@pytest.mark.parametrize(
+    ("kind", "described"),
+    [("folder", "a directory"), ("pipe", "a pipe"), ("device", "a device")],
+)
+def test_a_store_path_that_is_no_file_is_refused_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, described: str
+) -> None:
+    # A folder read as "disk I/O error", a named pipe hung the status for ever waiting for a
+    # writer, and a device (/dev/null) read as a store with no spend, with status 0.
+    if kind == "folder":
+        store = tmp_path / "budgets.sqlite3"
+        store.mkdir()
+    elif kind == "pipe":
+        store = tmp_path / "budgets.sqlite3"
+        os.mkfifo(store)
+    else:
+        store = Path(os.devnull)
+
+    code, out, err = _status(_policy(tmp_path, store), capsys)
+
+    assert code == 1
+    message = (
+        f"budget store {store} is {described}, not a SQLite file: check the policy's store.path"
+    )
+    assert json.loads(out)["error"] == {"type": "BudgetStoreError", "message": message}
+    assert message in err
