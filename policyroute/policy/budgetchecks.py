@@ -224,7 +224,7 @@ def check_clamp_floors(c: Checker) -> None:
         on_exceed = budget.get("on_exceed") if isinstance(budget, dict) else None
         clamp = on_exceed.get("clamp_max_tokens") if isinstance(on_exceed, dict) else None
         floor = clamp.get("min_tokens") if isinstance(clamp, dict) else None
-        if not _limit(floor):
+        if not isinstance(floor, int) or not _limit(floor):
             continue
         if calls is None:
             calls = _Calls(c)
