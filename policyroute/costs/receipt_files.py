@@ -400,7 +400,8 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
     except UnicodeDecodeError as exc:
         return None, f"not UTF-8 text (byte {exc.start + 1} of the line)"
     except json.JSONDecodeError as exc:
-        return None, f"not JSON ({exc.msg} at column {exc.colno})"
+        # Some of json's messages end in "at" ("Invalid control character at").
+        return None, f"not JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"
     except ValueError as exc:  # e.g. an integer too long to convert
         return None, f"not JSON ({exc})"
     except RecursionError:  # json recurses once per level of nesting

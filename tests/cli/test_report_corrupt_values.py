@@ -87,3 +87,18 @@ def test_a_line_nested_thousands_deep_is_named_not_an_internal_error(
     assert "internal error" not in err
     assert f"error: {path}:2: not JSON (nested too deep to read)" in err
     assert json.loads(out)["total"]["calls"] == 2
+
+
+def test_a_control_character_in_a_string_is_named_without_a_doubled_word(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # json's message ends in "at": it read "Invalid control character at at column 29".
+    path = tmp_path / "r.jsonl"
+    bad = '{"kind": "call", "route": "a\tb"}'
+    path.write_text("\n".join([_line(), bad, _line()]) + "\n", encoding="utf-8")
+
+    status = main(["receipts", "report", str(path)])
+
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert f"error: {path}:2: not JSON (Invalid control character at column 29)\n" in err
