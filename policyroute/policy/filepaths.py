@@ -1,5 +1,5 @@
 """PR138: a file path in the policy that names a directory; PR143: one holding a placeholder
-that nothing fills.
+that nothing fills; PR013: one holding a NUL character, which no file name can hold.
 
 ``receipts.path`` and ``store.path`` name the file policyroute writes (a JSON lines file per
 day, a SQLite database). A path that names a directory instead (``out/``, ``.``, ``~``) passed
@@ -74,7 +74,8 @@ def example_file(path: str, name: str) -> str:
 
 
 def check_file_paths(c: Checker) -> None:
-    """PR138 on ``receipts.path`` (jsonl and sqlite sinks) and ``store.path`` (sqlite backend).
+    """PR138 (and PR013 for a NUL character) on ``receipts.path`` (jsonl and sqlite sinks) and
+    ``store.path`` (sqlite backend).
 
     A path the chosen sink or backend does not read is left alone: the store's is PR133.
     """
@@ -115,6 +116,14 @@ def _check_placeholders(c: Checker, where: tuple[str, str], path: str, *, fills_
 
 
 def _check(c: Checker, where: tuple[str, str], path: str, writer: str, name: str) -> None:
+    if "\x00" in path:
+        # The operating system ends a file name there: opening it raised a bare ValueError.
+        c.emit(
+            "PR013",
+            where,
+            f"{'.'.join(where)} holds a NUL character (\\x00), which no file name can hold",
+        )
+        return
     reason = directory_reason(path)
     if reason is None:
         return

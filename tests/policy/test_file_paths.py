@@ -16,6 +16,7 @@ import pytest
 from policyroute.accounting_.building import store_for
 from policyroute.budgets.stores.base import ReserveLine
 from policyroute.cli import main
+from policyroute.errors import PolicyValidationError
 from policyroute.policy.filepaths import directory_reason
 from policyroute.policy.loader import load_policy_text
 
@@ -135,3 +136,27 @@ def test_store_path_with_tilde_is_in_the_home_directory(
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     conn.close()  # the context manager commits; it does not close (3.13 warns at collection)
     assert tables > 0
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ('receipts: {sink: jsonl, path: "out/a\\0b.jsonl"}', "receipts.path"),
+        ('receipts: {sink: sqlite, path: "a\\0b.sqlite3"}', "receipts.path"),
+        ('store: {backend: sqlite, path: "state/\\0budgets.sqlite3"}', "store.path"),
+    ],
+)
+def test_a_path_holding_a_nul_character_is_an_error_at_the_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, key: str
+) -> None:
+    # It passed validation, and opening the store or the sink raised a bare ValueError.
+    text = HEAD + section + "\n"
+
+    code, found = _validate(tmp_path, capsys, text)
+
+    (error,) = found
+    assert code == 1
+    assert (error["code"], error["path"], error["line"]) == ("PR013", key, 5)
+    assert error["message"] == (f"{key} holds a NUL character (\\x00), which no file name can hold")
+    with pytest.raises(PolicyValidationError):
+        load_policy_text(text)
