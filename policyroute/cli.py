@@ -20,7 +20,8 @@ Exit status, the same for every sub-command:
 
 Every error goes to stderr as ``policyroute <command>: error: <what>`` with the file and,
 where it has one, the line and column or JSON path; a traceback is never the answer to bad
-input.
+input. Control characters in it (from a path or a value in the user's files) are shown
+escaped, line breaks aside; the JSON error document keeps the exact text.
 With ``--format json``, a command that fails with status 1 or 2 also prints
 ``{"error": {"type", "message"[, "diagnostics"]}}`` on stdout, unless its report already is
 that document (``validate`` lists a missing file among the others). That holds for a command
@@ -54,6 +55,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
+from policyroute._display_width import printable
 from policyroute.cli_args import FORMATS, requested_format
 from policyroute.cli_output import USAGE_ERROR, json_error
 from policyroute.errors import PolicyRouteError, PolicyValidationError
@@ -371,6 +373,12 @@ def _json_error(
         json_error(type(exc).__name__, str(exc), diagnostics)
 
 
+def _escaped(exc: Exception) -> str:
+    """``exc``'s message for the terminal: an escape sequence or a bidirectional override
+    from a store path or a value in the policy is shown escaped, its line breaks kept."""
+    return "\n".join(printable(line) for line in str(exc).split("\n"))
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -400,7 +408,7 @@ def _main(argv: Sequence[str] | None) -> int:
         _json_error(args, exc, [d.as_dict() for d in exc.diagnostics])
         return 1
     except PolicyRouteError as exc:
-        print(f"policyroute {command}: error: {exc}", file=sys.stderr)
+        print(f"policyroute {command}: error: {_escaped(exc)}", file=sys.stderr)
         _json_error(args, exc)
         return 1
     except KeyboardInterrupt:
@@ -408,7 +416,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         raise  # answered by main()
     except OSError as exc:  # unreadable input, unwritable store: a problem, not a crash
-        print(f"policyroute {command}: error: {exc}", file=sys.stderr)
+        print(f"policyroute {command}: error: {_escaped(exc)}", file=sys.stderr)
         _json_error(args, exc)
         return 1
     return status

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from policyroute._display_width import printable
 from policyroute._files import path_kind
 from policyroute.cli_output import (
     USAGE_ERROR,
@@ -235,5 +236,8 @@ def store_note(store: StoreSpec) -> str | None:
     if store.backend == "sqlite" and not Path(os.path.expanduser(store.path)).exists():
         where = Path(os.path.expanduser(store.path))
         shown = where if where.is_absolute() else f"{where} (from {Path.cwd()})"
-        return f"budget store {shown} does not exist: nothing charged yet, or a wrong path"
+        return (
+            f"budget store {printable(str(shown))} does not exist: nothing charged yet, or a"
+            " wrong path"
+        )
     return None
