@@ -152,6 +152,11 @@ class JsonlSink:
             self._close_fd()
             where = os.path.abspath(path)
             raise ReceiptError(f"cannot append receipt to {where}: {exc}") from exc
+        except BaseException:
+            # Ctrl-C (or SystemExit) after a short write, maybe before its count was kept:
+            # closed too, so that the next write ends the torn line before its own.
+            self._close_fd()
+            raise
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append ``record`` as one line with one ``os.write``."""

@@ -220,3 +220,33 @@ def test_closing_with_every_receipt_written_says_nothing(
     with caplog.at_level(logging.WARNING, logger="policyroute.accounting"):
         acct.close()
     assert caplog.records == []
+
+
+def test_a_line_torn_by_ctrl_c_does_not_swallow_the_next_receipt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C landing after a short write (the signal that cut it) left the file open on a
+    torn line, and the next receipt was appended to it: two records lost in one line."""
+    path = tmp_path / "r.jsonl"
+    sink = JsonlSink(path)
+    sink.write({"kind": "call", "n": 1})
+    real_write = os.write
+
+    def interrupted(fd: int, data: bytes) -> int:
+        real_write(fd, data[:10])
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "write", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            sink.write({"kind": "call", "n": 2})
+    sink.write({"kind": "call", "n": 3})
+    sink.close()
+
+    lines = path.read_bytes().split(b"\n")
+    assert lines[0] == b'{"kind":"call","n":1}'
+    assert len(lines[1]) == 10  # the torn line stands alone
+    assert lines[2:] == [b'{"kind":"call","n":3}', b""]
+    stream = load_receipts([path])
+    assert [r["n"] for r in stream] == [1, 3]
+    assert stream.skipped == 1
