@@ -114,9 +114,10 @@ class CallableSink:
     loop; up to 8 of its calls run at once, in threads of the sink's own, and more wait their
     turn). Sync code runs a coroutine function to completion on an event loop of its own, as
     :func:`asyncio.run` would but leaving the thread's current loop as it was. From a thread
-    whose event loop is running (a notebook cell, sync code called from a coroutine), that
-    loop runs in a thread of its own while the caller waits: a callable bound to the caller's
-    loop (a client made on it) fails there, and its receipt is kept to resend.
+    whose event loop is running (a notebook cell, sync code called from a coroutine), the
+    coroutine runs on such a loop in a thread of its own while the caller waits: a callable
+    bound to the caller's loop (a client made on it) fails there, and its receipt is kept to
+    resend.
 
     ``timeout`` (seconds) bounds how long a call waits for ``fn``: a write that takes longer
     is refused with a :class:`ReceiptError`, so the receipt is kept in the accounting's
