@@ -26,6 +26,9 @@ and by what the caller waits for:
 - a failure counts as one more attempt to make, so the figure is divided by the observed
   success rate (a moving average shared by both kinds), and a deployment that has only ever
   failed ranks after every deployment that has answered;
+- a call its caller cancelled while the deployment kept it waiting is a lower bound: the wait
+  moves the figure of its kind up when longer than it, and gives an unmeasured deployment its
+  figure when no deployment is known to take longer (:meth:`DeploymentStatsTracker.record_wait`);
 - observations go stale (``stale_after``, 5 minutes by default): a deployment nobody has tried
   for that long is unmeasured again, so ``fastest`` tries it once more instead of remembering
   one slow answer for ever, and sees it recover. Each kind's figure goes stale on its own.
