@@ -192,6 +192,11 @@ class ReceiptStream(Iterator[dict[str, Any]]):
             conn.text_factory = bytes  # bad UTF-8 is one row's problem, not the file's
             rows = conn.execute("SELECT id, record FROM receipts ORDER BY id")
             for row_id, text in rows:
+                if isinstance(text, (int, float)):
+                    # A column without a type (not the sink's) keeps a number as a number.
+                    reason = f"the record is a number ({text!r}), not a receipt's JSON text"
+                    self._unreadable(path, row_id, reason)
+                    continue
                 record = self._record(path, row_id, bytes(text or b"") + b"\n")
                 if record is not None:
                     self.read += 1

@@ -3,6 +3,7 @@ while its writer still has it open, with a row gone bad, or a database of someth
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -53,3 +54,24 @@ def test_a_database_without_receipts_is_a_problem_not_a_crash(tmp_path: Path) ->
     (problem,) = stream.problems
     assert "receipts" in problem.message
     assert not problem.partial
+
+
+def test_a_record_that_is_a_number_is_named_by_its_row_not_a_crash(tmp_path: Path) -> None:
+    # Another application's table named receipts, its record column without a type: SQLite
+    # keeps a number there as a number. A float ended the report with a TypeError.
+    path = tmp_path / "receipts.sqlite3"
+    good = json.dumps(call_receipt(request_id="r-1"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE receipts (id INTEGER PRIMARY KEY, record)")
+        conn.executemany(
+            "INSERT INTO receipts (id, record) VALUES (?, ?)",
+            [(1, good), (2, 1.5), (3, 7), (4, good.replace("r-1", "r-2"))],
+        )
+    conn.close()
+    stream = load_receipts([path])
+    assert summarize(stream).total.calls == 2
+    assert [(p.line, p.message) for p in stream.problems] == [
+        (2, "the record is a number (1.5), not a receipt's JSON text"),
+        (3, "the record is a number (7), not a receipt's JSON text"),
+    ]
+    assert stream.skipped == 2
