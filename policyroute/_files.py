@@ -31,7 +31,7 @@ def file_id(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     """The (device, inode) ``path`` names now, or ``None`` when it names nothing readable."""
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name no file can have (a NUL character)
         return None
     return st.st_dev, st.st_ino
 
@@ -51,7 +51,7 @@ def file_version(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | No
     """
     try:
         st = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a name no file can have (a NUL character)
         return None
     if not stat.S_ISREG(st.st_mode):
         return None

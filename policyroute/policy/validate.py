@@ -178,6 +178,13 @@ def validate_file(path: str | os.PathLike[str], *, strict: bool = False) -> Vali
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return _unreadable(name, f"cannot read the policy file: {reason}", "")
+    except ValueError as exc:  # a name no file can have: open() refuses it before trying
+        reason = (
+            "its name cannot be written as a file name"
+            if isinstance(exc, UnicodeError)
+            else "its name holds a NUL character"
+        )
+        return _unreadable(name, f"cannot read the policy file: {reason}", "")
     digest = hashlib.sha256(data).hexdigest()
     if len(data) > MAX_FILE_BYTES:
         message = (
