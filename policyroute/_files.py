@@ -20,11 +20,12 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import Literal
 
-__all__ = ["file_id", "file_version", "path_kind", "read_at_most"]
+__all__ = ["dangling_link", "file_id", "file_version", "path_kind", "read_at_most"]
 
 
 def file_id(path: str | os.PathLike[str]) -> tuple[int, int] | None:
@@ -93,3 +94,27 @@ def path_kind(
     if stat.S_ISDIR(mode):
         return "directory"
     return "pipe" if stat.S_ISFIFO(mode) else "other"
+
+
+def dangling_link(path: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """What is wrong with ``path`` when it is a symbolic link that reaches no file (a broken
+    link, or a link loop), as a message and a hint; ``None`` for any other path.
+
+    A path that names nothing "does not exist"; a link that reaches nothing is listed by
+    ``ls`` all the same, and is named as what it is.
+
+    Example:
+        >>> dangling_link("/nonexistent/file") is None
+        True
+    """
+    try:
+        target = os.readlink(path)
+    except (OSError, ValueError):
+        return None
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"a symbolic link loop (to {target})", "the link never reaches a file"
+        return f"a broken symbolic link: {target} does not exist", "fix or remove the link"
+    return None

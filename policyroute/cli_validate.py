@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policyroute._files import path_kind
+from policyroute._files import dangling_link, path_kind
 from policyroute.cli_output import USAGE_ERROR, Style, devices, plural, usage_error
 
 if TYPE_CHECKING:
@@ -162,7 +162,8 @@ def collect_results(
         if path_kind(path) == "missing":
             bad.append(path)
             if first_time(path):
-                results.append(_not_found(path, "no such file or directory", strict=strict))
+                reason, hint = dangling_link(path) or ("no such file or directory", None)
+                results.append(_not_found(path, reason, strict=strict, hint=hint))
         elif devices([path]):
             bad.append(path)
             if first_time(path):

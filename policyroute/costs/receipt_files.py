@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policyroute._files import dangling_link
 from policyroute.costs.receipt_checks import (
     NEWEST_SCHEMA_VERSION,
     json_type,
@@ -301,9 +302,12 @@ def _not_readable(path: str) -> str | None:
     device (``/dev/zero``, a terminal) is not read from."""
     try:
         mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "no such file or directory"
     except OSError as exc:
+        dangling = dangling_link(path)
+        if dangling is not None:
+            return f"{dangling[0]} ({dangling[1]})"
+        if isinstance(exc, FileNotFoundError):
+            return "no such file or directory"
         return f"cannot open: {exc.strerror or exc}"
     if stat.S_ISDIR(mode):
         return "a directory, not a receipts file"

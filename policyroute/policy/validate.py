@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policyroute._files import path_kind, read_at_most
+from policyroute._files import dangling_link, path_kind, read_at_most
 from policyroute.policy.diagnostics import Diagnostic
 from policyroute.policy.load import MAX_CHARS, not_utf8
 from policyroute.policy.model import PolicySpec
@@ -315,12 +314,10 @@ def _not_a_policy_file(file: Path) -> tuple[str, str | None] | None:
     try:
         st = file.stat()
     except OSError as exc:
-        if not file.is_symlink():
-            return f"cannot read the policy file: {exc.strerror or type(exc).__name__}", None
-        target = os.readlink(file)
-        if exc.errno == errno.ELOOP:
-            return f"a symbolic link loop (to {target})", "the link never reaches a file"
-        return f"a broken symbolic link: {target} does not exist", "fix or remove the link"
+        dangling = dangling_link(file)
+        if dangling is not None:
+            return dangling
+        return f"cannot read the policy file: {exc.strerror or type(exc).__name__}", None
     if stat.S_ISREG(st.st_mode):
         return None
     # A pipe would block until something writes to it; a device might never end.
