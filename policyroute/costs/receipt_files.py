@@ -22,6 +22,7 @@ import os
 import re
 import sqlite3
 import stat
+import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -412,12 +413,24 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
         # Some of json's messages end in "at" ("Invalid control character at").
         return None, f"not JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})"
     except ValueError as exc:  # e.g. an integer too long to convert
-        return None, f"not JSON ({exc})"
+        return None, f"not JSON ({_value_error(exc)})"
     except RecursionError:  # json recurses once per level of nesting
         return None, "not JSON (nested too deep to read)"
     if not isinstance(record, dict):
         return None, f"a JSON {json_type(record)} where a receipt object was expected"
     return record, ""
+
+
+_TOO_MANY_DIGITS = re.compile(r"value has (\d+) digits")
+
+
+def _value_error(exc: ValueError) -> str:
+    """``exc`` from ``json.loads`` as the report says it: Python's advice on its limit of
+    digits in an integer (``sys.set_int_max_str_digits()``) is nothing a reader can follow."""
+    digits = _TOO_MANY_DIGITS.search(str(exc))
+    if digits is None:
+        return str(exc)
+    return f"a number of {digits.group(1)} digits, more than {sys.get_int_max_str_digits()}"
 
 
 _CUT_LINE = "a cut line (a writer killed mid-write, or a full disk): its receipt is lost"

@@ -102,3 +102,19 @@ def test_a_control_character_in_a_string_is_named_without_a_doubled_word(
     err = capsys.readouterr().err
     assert status == 1, err
     assert f"error: {path}:2: not JSON (Invalid control character at column 29)\n" in err
+
+
+def test_a_number_of_thousands_of_digits_is_named_without_python_advice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It read "... use sys.set_int_max_str_digits() to increase the limit": nothing a user of
+    # the command can do.
+    path = tmp_path / "r.jsonl"
+    bad = '{"kind": "call", "input_tokens": ' + "9" * 5000 + "}"
+    path.write_text("\n".join([_line(), bad, _line()]) + "\n", encoding="utf-8")
+
+    status = main(["receipts", "report", str(path)])
+
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert f"error: {path}:2: not JSON (a number of 5000 digits, more than 4300)\n" in err
