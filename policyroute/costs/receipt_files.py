@@ -266,8 +266,8 @@ class ReceiptStream(Iterator[dict[str, Any]]):
             # writer's line is glued to; that line is still whole at the end.
             record = _recover(raw)
             if record is None:
-                partial = not raw.endswith(b"\n")
-                if not partial and _cut_receipt(raw):
+                partial = reason == _CUT_SHORT
+                if raw.endswith(b"\n") and _cut_receipt(raw):
                     # What a writer killed mid-write (or stopped by a full disk) left, once
                     # the next writer started its own line after it, as the sinks do.
                     reason = _CUT_LINE
@@ -399,11 +399,18 @@ def _decompressed(raw: io.BufferedReader) -> Iterator[io.BufferedIOBase]:
         yield raw
 
 
+_CUT_SHORT = "the last line is cut short (no newline): a writer was killed mid-write"
+
+
 def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
     # An unterminated last line may parse by accident (a truncated number); a complete
-    # receipt always ends with its newline.
+    # receipt always ends with its newline. What a killed writer leaves starts as a receipt
+    # does, with "{" (or is the run of NUL bytes a crash leaves on some file systems); any
+    # other last line (a text file given by mistake) is read as it is, and named as wrong.
     if not raw.endswith(b"\n"):
-        return None, "the last line is cut short (no newline): a writer was killed mid-write"
+        body = raw.strip(b" \t\r")
+        if body.startswith(b"{") or not body.strip(b"\0"):
+            return None, _CUT_SHORT
     try:
         # Decoded here: json.loads would take a UTF-16 byte order mark for a valid encoding.
         record = json.loads(raw.decode("utf-8"))

@@ -118,3 +118,40 @@ def test_a_number_of_thousands_of_digits_is_named_without_python_advice(
     err = capsys.readouterr().err
     assert status == 1, err
     assert f"error: {path}:2: not JSON (a number of 5000 digits, more than 4300)\n" in err
+
+
+@pytest.mark.parametrize(
+    ("last", "reason"),
+    [
+        ("hello world", "not JSON (Expecting value at column 1)"),
+        ("# receipts of May", "not JSON (Expecting value at column 1)"),
+        ("12", "a JSON number where a receipt object was expected"),
+    ],
+)
+def test_a_last_line_without_newline_that_is_no_receipt_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], last: str, reason: str
+) -> None:
+    # Any last line without a newline read as a receipt cut by a killed writer: a warning,
+    # status 0, for a text file given by mistake.
+    path = tmp_path / "r.jsonl"
+    path.write_text(_line() + "\n" + last, encoding="utf-8")
+
+    status = main(["receipts", "report", str(path)])
+
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert f"error: {path}:2: {reason}\n" in err
+
+
+@pytest.mark.parametrize("last", [_line()[:30], "\0" * 64, "{"])
+def test_a_last_line_cut_in_a_receipt_is_still_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], last: str
+) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(_line() + "\n" + last, encoding="utf-8")
+
+    status = main(["receipts", "report", str(path)])
+
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert f"warning: {path}:2: the last line is cut short (no newline)" in err
