@@ -32,7 +32,7 @@ from policyroute.policy.model import ModelSpec
 if TYPE_CHECKING:
     from policyroute.policy.checks import Checker
 
-__all__ = ["check_clamp_floors", "check_output_bounds"]
+__all__ = ["check_clamp_floors", "check_output_bounds", "check_self_downgrades"]
 
 
 def _limit(value: Any) -> bool:
@@ -248,4 +248,29 @@ def check_clamp_floors(c: Checker) -> None:
             f" of every model it covers (at most {most}): every call it would clamp is"
             " refused, as with on_exceed: block",
             hint=f"give a min_tokens of at most {most}, or on_exceed: block if that is meant",
+        )
+
+
+def check_self_downgrades(c: Checker) -> None:
+    """PR145: a budget that downgrades to the only route it guards. A call the budget refuses
+    is re-routed to the route it is on, where the same budget refuses it again: the downgrade
+    never admits a call, and reads as if it did."""
+    routes = c.route_names()
+    for i, budget in enumerate(c.budgets):
+        target = _downgrade(budget) if isinstance(budget, dict) else None
+        if target is None or target not in routes or target in c.groups or target in c.models:
+            continue
+        scope = budget.get("routes")
+        guarded = (
+            {r for r in scope if isinstance(r, str)} if isinstance(scope, list) else set(routes)
+        )
+        if guarded != {target}:
+            continue
+        name = _budget_name(budget, i)
+        c.emit(
+            "PR145",
+            ("budgets", i, "on_exceed", "downgrade"),
+            f"budget '{name}' downgrades to route '{target}', the only route it guards: a call"
+            " it refuses there is refused again, so the downgrade never admits one",
+            hint="downgrade to a cheaper route or group, or use on_exceed: block",
         )

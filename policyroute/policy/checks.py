@@ -22,7 +22,11 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from policyroute.policy.budgetchecks import check_clamp_floors, check_output_bounds
+from policyroute.policy.budgetchecks import (
+    check_clamp_floors,
+    check_output_bounds,
+    check_self_downgrades,
+)
 from policyroute.policy.budgetvalues import check_budget_values
 from policyroute.policy.codes import CODES
 from policyroute.policy.condchecks import always_true, check_condition
@@ -100,6 +104,7 @@ def semantic_diagnostics(
     check_requirements(checker)
     check_output_bounds(checker)
     check_clamp_floors(checker)
+    check_self_downgrades(checker)
     check_env(checker)
     check_store(checker)
     check_store_url(checker)

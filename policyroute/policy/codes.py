@@ -113,5 +113,6 @@ CODES = MappingProxyType(
         "PR144": CodeInfo(
             _W, "clamp_max_tokens' min_tokens is above the output limit of every model covered"
         ),
+        "PR145": CodeInfo(_W, "a budget downgrades to the only route it guards"),
     }
 )
