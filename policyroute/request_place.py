@@ -24,7 +24,7 @@ from typing import Any
 
 __all__ = ["request_error_path"]
 
-_UNKNOWN = re.compile(r"unknown request field\(s\) '([^']+)'")
+_UNKNOWN = re.compile(r"unknown request field\(s\) '([^']*)'")  # '' too: an empty key
 _FIELD = re.compile(r"request (field|parameter) '([^']+)'")
 _PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 

@@ -31,6 +31,8 @@ from policyroute.request_place import request_error_path
         ("messages: hi\nmetdata: {task: code}\n", "2:1", "unknown request field(s) 'metdata'"),
         ("messages: hi\nn: 0\n", "2:4", "request parameter 'n' must be a whole number"),
         ("messages: hi\nparams:\n  n: 0\n", "3:6", "request parameter 'n' must be a whole"),
+        # an empty key: its message had no place
+        ('messages: hi\n"": 1\n', "2:1", "unknown request field(s) ''"),
     ],
 )
 def test_explain_names_the_line_of_the_field(
