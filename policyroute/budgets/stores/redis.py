@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -91,6 +92,15 @@ _SCRIPTS = (
     ("renew", RENEW),
     ("state", STATE),
     ("expired", EXPIRED),
+)
+
+
+# How redis-py names a Sentinel that failed ("No master found for 'svc' : <redis.client.Redis(
+# <...ConnectionPool(<...Connection(db=0,...,host=H,port=P,...)>)>)> - network:ConnectionError"):
+# its client's repr, a thousand characters of settings and object addresses; its host and port
+# say which Sentinel it was.
+_CLIENT_REPR = re.compile(
+    r"<redis\.(?:asyncio\.)?client\.Redis\(.*?,host=([^,]*),port=(\d+),.*?\)>\)>\)>"
 )
 
 
@@ -212,7 +222,7 @@ class RedisStore:
 
     def _fail(self, exc: BaseException | str) -> BudgetStoreError:
         # redis-py may quote part of a password it misread as the port or a socket path.
-        why = scrub(str(exc), self.url)
+        why = _CLIENT_REPR.sub(r"\1:\2", scrub(str(exc), self.url))
         return BudgetStoreError(f"redis budget store {self.where} (prefix {self.prefix}): {why}")
 
     def _unreplicated(self, short: str) -> BudgetStoreError:
