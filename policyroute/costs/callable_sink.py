@@ -53,9 +53,9 @@ class CallableSink:
     calls too, for ever. It bounds what can be stopped or left: a coroutine function is
     cancelled at the deadline; a ``blocking`` callable is left to finish in its thread, in
     sync code too (where it then runs in that thread rather than the caller's), and may
-    still deliver the receipt that is kept to resend (reports count such a copy once). A
-    plain function run inline (``blocking=False``) cannot be bounded: the caller's thread is
-    the one running it.
+    still deliver the receipt that is kept to resend: ``fn`` then gets it twice (its
+    ``request_id``, ``kind`` and ``attempt`` tell the copies apart). A plain function run
+    inline (``blocking=False``) cannot be bounded: the caller's thread is the one running it.
 
     Example:
         >>> seen = []
