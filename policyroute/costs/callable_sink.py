@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from policyroute._blocking import BlockingPool
+from policyroute._shielded import side_task
 from policyroute.costs.redact import scrub
 from policyroute.errors import ReceiptError
 
@@ -114,31 +115,41 @@ class CallableSink:
 
     async def awrite(self, record: Mapping[str, Any]) -> None:
         """Call ``fn(record)`` from async code, awaiting it if it is a coroutine function."""
-        timeout = self.timeout
         try:
-            if timeout is None:
-                result = await self._acall(record)
-                if inspect.isawaitable(result):
-                    await result
-                return
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            try:
-                result = await asyncio.wait_for(self._acall(record), timeout)
-                if inspect.isawaitable(result):
-                    await asyncio.wait_for(_awaited(result), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
-                # The write's own deadline, not the caller's cancellation (which stays one).
-                raise self._late() from None
+            if self.timeout is None:
+                await self._awritten(record)
+            else:
+                await self._within_timeout(record, self.timeout)
         except ReceiptError:
             raise  # as write does: a SinksRefusedError keeps the sinks that refused
         except Exception as exc:
             raise _failed(self.fn, exc) from exc
 
-    async def _acall(self, record: Mapping[str, Any]) -> object:
+    async def _within_timeout(self, record: Mapping[str, Any], timeout: float) -> None:
+        # The write runs as a task of its own and is waited for with asyncio.wait: neither
+        # asyncio.timeout() nor wait_for (built on it from Python 3.12), which cancel the task
+        # that entered them. Accounting work is started in the caller's task and goes on in a
+        # task of its own (policyroute._shielded), so that task would be the caller's: the
+        # deadline would cancel the cancelled caller instead of the write, and never end it.
+        write = side_task(self._awritten(record))
+        try:
+            done, _ = await asyncio.wait({write}, timeout=timeout)
+        except BaseException:
+            write.cancel()
+            raise
+        if not done:
+            write.cancel()  # a coroutine stops at its next await; a thread runs on
+            write.add_done_callback(_consume)
+            raise self._late()
+        write.result()
+
+    async def _awritten(self, record: Mapping[str, Any]) -> None:
         if self.blocking:
-            return await self._threads().run(self.fn, _copy(record))
-        return self.fn(_copy(record))
+            result = await self._threads().run(self.fn, _copy(record))
+        else:
+            result = self.fn(_copy(record))
+        if inspect.isawaitable(result):
+            await result
 
     def _late(self) -> ReceiptError:
         return ReceiptError(
@@ -213,6 +224,13 @@ def _copy(value: Any) -> Any:
 
 async def _awaited(awaitable: Awaitable[object]) -> object:
     return await awaitable
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Take a timed-out write's end, so that an error it ends with is not reported as never
+    retrieved: its receipt is kept to resend already."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _run_to_completion(
