@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 import redis
 
+from policyroute._shielded import despite_cancellation
 from policyroute.budgets.stores.base import ReserveLine
 from policyroute.budgets.stores.redis import RedisStore
 from policyroute.errors import BudgetStoreError
@@ -108,6 +109,42 @@ def test_a_call_that_gets_no_turn_within_the_timeout_is_refused_with_the_store_e
 
     asyncio.run(run())
     # Nothing was sent for the refused call, so nothing is held.
+    assert store.state(KEY, now=NOW).reserved == 0
+    store.close()
+
+
+def test_the_turn_timeout_holds_for_a_call_made_as_the_accounting_makes_it(
+    redis_cluster_url: str,
+) -> None:
+    """The accounting starts a store call in its caller's task and goes on in a task of its
+    own (despite_cancellation). From Python 3.12, asyncio.wait_for cancels the task that
+    entered it: the turn's timeout cancelled the caller, the wait went on until a turn came,
+    and the caller then saw a CancelledError."""
+    prefix = f"b{uuid.uuid4().hex[:8]}"
+    store = RedisStore(
+        redis_cluster_url + "?socket_timeout=10",
+        prefix=prefix,
+        max_connections=1,
+        socket_timeout=0.2,
+    )
+
+    async def run() -> None:
+        try:
+            client, _ = await store._async_clients.get()
+            await client.ping()
+            blocker = asyncio.ensure_future(client.blpop(["{" + prefix + "}:hold"], 3))
+            await asyncio.sleep(0.2)
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(BudgetStoreError, match=r"no connection free within 0\.2 s"):
+                await despite_cancellation(
+                    store.areserve([_line()], reservation_id="late", lease_seconds=60, now=NOW)
+                )
+            assert asyncio.get_running_loop().time() - started < 2  # not the BLPOP's 3 s
+            assert await blocker is None
+        finally:
+            await store.aclose()
+
+    asyncio.run(run())
     assert store.state(KEY, now=NOW).reserved == 0
     store.close()
 

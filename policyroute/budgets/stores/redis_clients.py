@@ -214,13 +214,11 @@ def _waiting_cluster() -> type:
             turns = self._policyroute_turns
             bound, wait = self._policyroute_wait
             if turns.locked() and wait is not None:
-                try:
-                    await asyncio.wait_for(turns.acquire(), wait)
-                except asyncio.TimeoutError:
+                if not await _turn_within(turns, wait):
                     raise no_connection(
                         f"no connection free within {wait:g} s: all {bound} (max_connections)"
                         " were in use"
-                    ) from None
+                    )
             else:
                 await turns.acquire()  # a free turn is taken without suspending
             try:
@@ -229,6 +227,39 @@ def _waiting_cluster() -> type:
                 turns.release()
 
     return WaitingRedisCluster
+
+
+async def _turn_within(turns: asyncio.Semaphore, seconds: float) -> bool:
+    """Whether a turn of ``turns`` was taken within ``seconds``.
+
+    The wait is a task of its own, waited for with :func:`asyncio.wait`: not
+    :func:`asyncio.wait_for`, which from Python 3.12 cancels the task that entered it. A
+    store call made for the accounting starts in the caller's task and goes on in a task of
+    its own (:mod:`policyroute._shielded`): the deadline would cancel the caller, not the wait.
+    A turn taken as the deadline passed is given back.
+    """
+    acquire = asyncio.ensure_future(turns.acquire())
+    try:
+        done, _ = await asyncio.wait({acquire}, timeout=seconds)
+    except BaseException:
+        _give_up(acquire, turns)
+        raise
+    if done:
+        acquire.result()
+        return True
+    _give_up(acquire, turns)
+    return False
+
+
+def _give_up(acquire: asyncio.Future[Any], turns: asyncio.Semaphore) -> None:
+    """Cancel the wait for a turn; a turn it took all the same is given back."""
+
+    def settled(task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            turns.release()
+
+    acquire.cancel()
+    acquire.add_done_callback(settled)
 
 
 def _blocking_sentinel_pool() -> Any:
