@@ -18,10 +18,10 @@ import asyncio
 import contextvars
 import logging
 import weakref
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Final, Generic, TypeVar, cast
 
-__all__ = ["SHUTDOWN_GRACE_S", "despite_cancellation", "side_task"]
+__all__ = ["SHUTDOWN_GRACE_S", "despite_cancellation", "finished_within", "side_task"]
 
 _T = TypeVar("_T")
 
@@ -112,6 +112,41 @@ def side_task(work: Coroutine[Any, Any, _T]) -> asyncio.Task[_T]:
         # awaits, this task among them, while the loop runs.
         return _Settling(work)
     return asyncio.ensure_future(work)
+
+
+async def finished_within(
+    task: asyncio.Future[Any],
+    seconds: float,
+    abandoned: Callable[[asyncio.Future[Any]], object],
+) -> bool:
+    """Whether ``task`` finished within ``seconds``. If not, or if the caller is cancelled
+    meanwhile, ``task`` is cancelled and ``abandoned`` is called with it once it ends (to take
+    its error, or give back what it took as the deadline passed).
+
+    The deadline that work under :func:`despite_cancellation` sets itself. Not
+    :func:`asyncio.timeout`, nor :func:`asyncio.wait_for` (built on it from Python 3.12):
+    they cancel the task that entered them, and such work starts in its caller's task and
+    goes on in a task of its own, so the deadline would cancel the caller instead of the
+    wait, and never end it.
+
+    Example:
+        >>> async def main() -> bool:
+        ...     return await finished_within(side_task(asyncio.sleep(9)), 0.01, print)
+        >>> asyncio.run(main())  # doctest: +ELLIPSIS
+        <Task cancelled ...>
+        False
+    """
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except BaseException:
+        task.cancel()
+        task.add_done_callback(abandoned)
+        raise
+    if done:
+        return True
+    task.cancel()
+    task.add_done_callback(abandoned)
+    return False
 
 
 async def _resume(resumed: _Resumed[_T]) -> _T:

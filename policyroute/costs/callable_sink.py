@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from policyroute._blocking import BlockingPool
-from policyroute._shielded import side_task
+from policyroute._shielded import finished_within, side_task
 from policyroute.costs.redact import scrub
 from policyroute.errors import ReceiptError
 
@@ -126,21 +126,11 @@ class CallableSink:
             raise _failed(self.fn, exc) from exc
 
     async def _within_timeout(self, record: Mapping[str, Any], timeout: float) -> None:
-        # The write runs as a task of its own and is waited for with asyncio.wait: neither
-        # asyncio.timeout() nor wait_for (built on it from Python 3.12), which cancel the task
-        # that entered them. Accounting work is started in the caller's task and goes on in a
-        # task of its own (policyroute._shielded), so that task would be the caller's: the
-        # deadline would cancel the cancelled caller instead of the write, and never end it.
+        # Its own task, with the deadline finished_within sets: this runs as accounting work
+        # (policyroute._shielded), where asyncio.wait_for would cancel the caller instead.
         write = side_task(self._awritten(record))
-        try:
-            done, _ = await asyncio.wait({write}, timeout=timeout)
-        except BaseException:
-            write.cancel()
-            raise
-        if not done:
-            write.cancel()  # a coroutine stops at its next await; a thread runs on
-            write.add_done_callback(_consume)
-            raise self._late()
+        if not await finished_within(write, timeout, _consume):
+            raise self._late()  # a coroutine stops at its next await; a thread runs on
         write.result()
 
     async def _awritten(self, record: Mapping[str, Any]) -> None:

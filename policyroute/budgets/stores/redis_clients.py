@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
+from policyroute._shielded import finished_within
 from policyroute.errors import BudgetStoreError
 from policyroute.policy.redis_topology import Topology, cluster_query_names
 
@@ -230,36 +231,20 @@ def _waiting_cluster() -> type:
 
 
 async def _turn_within(turns: asyncio.Semaphore, seconds: float) -> bool:
-    """Whether a turn of ``turns`` was taken within ``seconds``.
-
-    The wait is a task of its own, waited for with :func:`asyncio.wait`: not
-    :func:`asyncio.wait_for`, which from Python 3.12 cancels the task that entered it. A
-    store call made for the accounting starts in the caller's task and goes on in a task of
-    its own (:mod:`policyroute._shielded`): the deadline would cancel the caller, not the wait.
-    A turn taken as the deadline passed is given back.
-    """
+    """Whether a turn of ``turns`` was taken within ``seconds``; one taken as the deadline
+    passed is given back. The deadline is :func:`~policyroute._shielded.finished_within`'s:
+    a store call made for the accounting runs as its work, where ``asyncio.wait_for`` would
+    cancel the caller instead of the wait."""
     acquire = asyncio.ensure_future(turns.acquire())
-    try:
-        done, _ = await asyncio.wait({acquire}, timeout=seconds)
-    except BaseException:
-        _give_up(acquire, turns)
-        raise
-    if done:
-        acquire.result()
-        return True
-    _give_up(acquire, turns)
-    return False
 
-
-def _give_up(acquire: asyncio.Future[Any], turns: asyncio.Semaphore) -> None:
-    """Cancel the wait for a turn; a turn it took all the same is given back."""
-
-    def settled(task: asyncio.Future[Any]) -> None:
+    def given_up(task: asyncio.Future[Any]) -> None:
         if not task.cancelled() and task.exception() is None:
             turns.release()
 
-    acquire.cancel()
-    acquire.add_done_callback(settled)
+    if not await finished_within(acquire, seconds, given_up):
+        return False
+    acquire.result()
+    return True
 
 
 def _blocking_sentinel_pool() -> Any:
