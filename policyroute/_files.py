@@ -25,7 +25,14 @@ import os
 import stat
 from typing import Literal
 
-__all__ = ["dangling_link", "file_id", "file_version", "path_kind", "read_at_most"]
+__all__ = [
+    "dangling_link",
+    "dangling_link_text",
+    "file_id",
+    "file_version",
+    "path_kind",
+    "read_at_most",
+]
 
 
 def file_id(path: str | os.PathLike[str]) -> tuple[int, int] | None:
@@ -118,3 +125,14 @@ def dangling_link(path: str | os.PathLike[str]) -> tuple[str, str] | None:
             return f"a symbolic link loop (to {target})", "the link never reaches a file"
         return f"a broken symbolic link: {target} does not exist", "fix or remove the link"
     return None
+
+
+def dangling_link_text(path: str | os.PathLike[str]) -> str | None:
+    """:func:`dangling_link`'s message and hint as one phrase, for a line of text.
+
+    Example:
+        >>> dangling_link_text("/nonexistent/file") is None
+        True
+    """
+    dangling = dangling_link(path)
+    return None if dangling is None else f"{dangling[0]} ({dangling[1]})"

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from policyroute._files import dangling_link, path_kind
+from policyroute._files import dangling_link_text, path_kind
 
 __all__ = [
     "USAGE_ERROR",
@@ -170,9 +170,9 @@ def not_a_file(path: str, what: str) -> str | None:
         return f"the {what} must be a file; {path} is a directory"
     if kind == "other":
         return f"the {what} must be a regular file; {path} is not one"
-    dangling = dangling_link(path)
+    dangling = dangling_link_text(path)
     if dangling is not None:
-        return f"no such {what} file: {path} ({dangling[0]} ({dangling[1]}))"
+        return f"no such {what} file: {path} ({dangling})"
     return f"no such {what} file: {path}"
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from policyroute._display_width import printable
-from policyroute._files import dangling_link, path_kind
+from policyroute._files import dangling_link_text, path_kind
 from policyroute.cli_output import USAGE_ERROR, Style, devices, plural, usage_error
 
 if TYPE_CHECKING:
@@ -108,10 +108,7 @@ def run(args: argparse.Namespace) -> int:
             problem = f"{path}: {why}"
         elif path_kind(path) == "missing":
             missing.append(str(path))
-            dangling = dangling_link(path)
-            problem = f"{path}: " + (
-                f"{dangling[0]} ({dangling[1]})" if dangling else "no such file or directory"
-            )
+            problem = f"{path}: {dangling_link_text(path) or 'no such file or directory'}"
         elif devices([str(path)]):
             unreadable.append(str(path))
             problem = f"{path}: not a file (a device is never read)"

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policyroute._files import dangling_link
+from policyroute._files import dangling_link_text
 from policyroute.costs.receipt_checks import (
     NEWEST_SCHEMA_VERSION,
     json_type,
@@ -304,9 +304,9 @@ def _not_readable(path: str) -> str | None:
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
-        dangling = dangling_link(path)
+        dangling = dangling_link_text(path)
         if dangling is not None:
-            return f"{dangling[0]} ({dangling[1]})"
+            return dangling
         if isinstance(exc, FileNotFoundError):
             return "no such file or directory"
         return f"cannot open: {exc.strerror or exc}"
