@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from policyroute._fields import read
+from policyroute.execution.stream_refusal import refusal_fragments
 
 __all__ = [
     "assemble",
@@ -177,7 +178,7 @@ def assemble(chunks: Sequence[Any], messages: Sequence[Any], build: Builder) -> 
     return response
 
 
-def refusals(chunks: Sequence[Any]) -> dict[int, str]:
+def refusals(chunks: Sequence[Any]) -> dict[Any, str]:
     """The refusal each choice streamed (its ``delta.refusal`` fragments joined), by choice.
 
     Example:
@@ -185,12 +186,10 @@ def refusals(chunks: Sequence[Any]) -> dict[int, str]:
         ...           {"choices": [{"index": 0, "delta": {"refusal": " help."}}]}])
         {0: "I can't help."}
     """
-    parts: dict[int, list[str]] = {}
+    parts: dict[Any, list[str]] = {}
     for chunk in chunks:
-        for choice in read(chunk, "choices") or ():
-            text = read(read(choice, "delta"), "refusal")
-            if isinstance(text, str) and text:
-                parts.setdefault(_index(choice), []).append(text)
+        for index, text in refusal_fragments(chunk).items():
+            parts.setdefault(index, []).append(text)
     return {index: "".join(texts) for index, texts in parts.items()}
 
 
