@@ -80,12 +80,18 @@ def test_async_calls_beyond_the_bound_wait_on_every_event_loop(redis_cluster_url
     store.close()
 
 
+@pytest.mark.parametrize("as_accounting", [False, True], ids=["direct", "as-the-accounting"])
 def test_a_call_that_gets_no_turn_within_the_timeout_is_refused_with_the_store_error(
-    redis_cluster_url: str,
+    redis_cluster_url: str, as_accounting: bool
 ) -> None:
-    # The wait is bounded by the store's timeout, as the sync client's blocking pool bounds
-    # it: here the only connection is held (a BLPOP on the store's slot) for far longer than
-    # that. The URL's own socket timeout keeps the BLPOP's read from timing out first.
+    """The wait is bounded by the store's timeout, as the sync client's blocking pool bounds
+    it: here the only connection is held (a BLPOP on the store's slot) for far longer than
+    that. The URL's own socket timeout keeps the BLPOP's read from timing out first.
+
+    ``as_accounting``: the call is made as the accounting makes it, started in the caller's
+    task and going on in a task of its own (despite_cancellation). From Python 3.12,
+    asyncio.wait_for cancels the task that entered it: the turn's timeout cancelled the
+    caller, the wait went on until a turn came, and the caller then saw a CancelledError."""
     prefix = f"b{uuid.uuid4().hex[:8]}"
     store = RedisStore(
         redis_cluster_url + "?socket_timeout=10",
@@ -101,50 +107,17 @@ def test_a_call_that_gets_no_turn_within_the_timeout_is_refused_with_the_store_e
             blocker = asyncio.ensure_future(client.blpop(["{" + prefix + "}:hold"], 3))
             await asyncio.sleep(0.2)
             assert not blocker.done()
-            with pytest.raises(BudgetStoreError, match=r"no connection free within 0\.2 s"):
-                await store.areserve([_line()], reservation_id="late", lease_seconds=60, now=NOW)
-            assert await blocker is None
-        finally:
-            await store.aclose()
-
-    asyncio.run(run())
-    # Nothing was sent for the refused call, so nothing is held.
-    assert store.state(KEY, now=NOW).reserved == 0
-    store.close()
-
-
-def test_the_turn_timeout_holds_for_a_call_made_as_the_accounting_makes_it(
-    redis_cluster_url: str,
-) -> None:
-    """The accounting starts a store call in its caller's task and goes on in a task of its
-    own (despite_cancellation). From Python 3.12, asyncio.wait_for cancels the task that
-    entered it: the turn's timeout cancelled the caller, the wait went on until a turn came,
-    and the caller then saw a CancelledError."""
-    prefix = f"b{uuid.uuid4().hex[:8]}"
-    store = RedisStore(
-        redis_cluster_url + "?socket_timeout=10",
-        prefix=prefix,
-        max_connections=1,
-        socket_timeout=0.2,
-    )
-
-    async def run() -> None:
-        try:
-            client, _ = await store._async_clients.get()
-            await client.ping()
-            blocker = asyncio.ensure_future(client.blpop(["{" + prefix + "}:hold"], 3))
-            await asyncio.sleep(0.2)
+            reserving = store.areserve([_line()], reservation_id="late", lease_seconds=60, now=NOW)
             started = asyncio.get_running_loop().time()
             with pytest.raises(BudgetStoreError, match=r"no connection free within 0\.2 s"):
-                await despite_cancellation(
-                    store.areserve([_line()], reservation_id="late", lease_seconds=60, now=NOW)
-                )
+                await (despite_cancellation(reserving) if as_accounting else reserving)
             assert asyncio.get_running_loop().time() - started < 2  # not the BLPOP's 3 s
             assert await blocker is None
         finally:
             await store.aclose()
 
     asyncio.run(run())
+    # Nothing was sent for the refused call, so nothing is held.
     assert store.state(KEY, now=NOW).reserved == 0
     store.close()
 
