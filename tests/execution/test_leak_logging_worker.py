@@ -75,8 +75,26 @@ def test_logging_queued_on_an_ending_loop_runs_before_it_closes() -> None:
         assert _backlog(worker) == 0
 
 
-def test_one_asyncio_run_per_call_leaves_no_logging_backlog(policy: str) -> None:
+def test_one_asyncio_run_per_call_leaves_no_logging_backlog(
+    policy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     worker = _worker()
+    # A callback registered with litellm: without one, a unary call leaves litellm no
+    # logging to queue (policyroute.execution.unlogged).
+    from litellm.integrations.custom_logger import CustomLogger
+
+    logged: list[bool] = []
+
+    class Logger(CustomLogger):  # type: ignore[misc]
+        async def async_log_success_event(
+            self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+        ) -> None:
+            logged.append(bool(kwargs.get("stream")))
+
+    litellm = import_litellm()
+    for name in ("callbacks", "success_callback", "_async_success_callback", "input_callback"):
+        monkeypatch.setattr(litellm, name, list(getattr(litellm, name)))
+    litellm.callbacks.append(Logger())
 
     async def call(stream: bool) -> None:
         response = await policyroute.acompletion(
@@ -89,6 +107,7 @@ def test_one_asyncio_run_per_call_leaves_no_logging_backlog(policy: str) -> None
     for i in range(6):
         asyncio.run(call(stream=i % 2 == 1))
         assert _backlog(worker) == 0, f"after call {i + 1}"
+    assert logged == [False, True] * 3
 
 
 def test_a_failing_or_hung_logging_callback_does_not_hold_the_loop_end(
