@@ -1,10 +1,15 @@
 """Per-call overhead of ChatPolicyRoute over bare litellm and over langchain-litellm.
 
 One fake provider on loopback answers every call. After a warm-up, each round makes one call of
-each kind in turn, so that drift in the machine's load hits all three alike:
+each kind in turn, so that drift in the machine's load hits all of them alike:
 
 - bare ``litellm.acompletion``,
+- the same without litellm's own success logging, as policyroute calls it while no callback
+  is registered with litellm (:mod:`policyroute.execution.unlogged`): the baseline the layers
+  below are measured from, since each of them skips that logging too,
 - langchain-litellm's ``ChatLiteLLM.ainvoke``,
+- ``ChatPolicyRoute.ainvoke`` with the policy's own accounting (no budgets, receipts off:
+  each attempt priced for ``response_metadata``),
 - ``ChatPolicyRoute.ainvoke`` (NullAccounting: routing, executor, conversions, LangChain),
 - ``ChatPolicyRoute._agenerate``, the same without LangChain's ``ainvoke`` (config, input
   conversion, and the run machinery when something observes the call),
@@ -14,8 +19,8 @@ each kind in turn, so that drift in the machine's load hits all three alike:
 to tell LangChain's share, the adapter's and the executor's apart.
 
 It prints the median time per call of each, their ratios to bare litellm, and the overhead
-of each layer (difference of medians). The machine's load moves the medians by several
-percent from run to run; compare ratios within one run.
+of each layer (difference of medians, the executor's from unlogged litellm). The machine's
+load moves the medians by several percent from run to run; compare ratios within one run.
 
     /work/venv/bin/python bench/bench_overhead.py [ROUNDS]
 """
@@ -38,6 +43,7 @@ from langchain_litellm import ChatLiteLLM
 
 from policyroute._lazy import import_litellm
 from policyroute.execution.hooks import NullAccounting
+from policyroute.execution.unlogged import release, unlogged
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.request import Request
 from policyroute.testing import FakeProvider, Reply
@@ -75,6 +81,7 @@ async def main(rounds: int) -> None:
             model="openai/bench-model", api_base=base, api_key=key, max_tokens=64
         )
         policyroute = ChatPolicyRoute(policy=POLICY.format(base=base), accounting=NullAccounting())
+        priced = ChatPolicyRoute(policy=POLICY.format(base=base))
         executor = policyroute.executor
 
         async def bare() -> Any:
@@ -86,9 +93,20 @@ async def main(rounds: int) -> None:
                 max_tokens=64,
             )
 
+        async def unlogged_bare() -> Any:
+            mark = unlogged({})
+            if mark is None:
+                raise SystemExit("litellm has callbacks registered: its logging cannot be skipped")
+            try:
+                return await bare()
+            finally:
+                release(mark)
+
         kinds: dict[str, Callable[[], Awaitable[Any]]] = {
             "litellm.acompletion": bare,
+            "litellm, unlogged": unlogged_bare,
             "ChatLiteLLM.ainvoke": lambda: chat_litellm.ainvoke(lc_messages),
+            "ChatPolicyRoute, priced": lambda: priced.ainvoke(lc_messages),
             "ChatPolicyRoute.ainvoke": lambda: policyroute.ainvoke(lc_messages),
             # The adapter without LangChain's run machinery (callbacks, tracing, result
             # objects): what policyroute itself adds, for attributing the difference.
@@ -101,14 +119,16 @@ async def main(rounds: int) -> None:
     bare_median = medians["litellm.acompletion"]
     print(f"{rounds} rounds after {WARMUP} warm-up rounds, loopback fake provider")
     print("time per call includes the background work it leaves behind (see settle())")
+    print("unlogged: without litellm's own success logging, as policyroute calls litellm")
     for name, median in medians.items():
         print(
             f"{name:<26} median {median * 1e3:7.3f} ms   ratio to bare {median / bare_median:5.3f}"
         )
     layers = (
-        ("executor (routing, admission, bookkeeping)", "Executor.acomplete", "litellm.acompletion"),
+        ("executor (routing, admission, bookkeeping)", "Executor.acomplete", "litellm, unlogged"),
         ("adapter (conversions, results)", "ChatPolicyRoute._agenerate", "Executor.acomplete"),
         ("LangChain ainvoke", "ChatPolicyRoute.ainvoke", "ChatPolicyRoute._agenerate"),
+        ("pricing each attempt", "ChatPolicyRoute, priced", "ChatPolicyRoute.ainvoke"),
     )
     print()
     print("overhead per layer (difference of medians)")
