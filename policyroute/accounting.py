@@ -102,7 +102,8 @@ class PolicyAccounting(ReceiptRecording, ReceiptEmitting, ThresholdReporting, Cl
     Args:
         policy: the compiled policy.
         guard: the budget guard, or ``None`` when the policy has no budgets.
-        sinks: where receipts go (none: receipts are built only for their cost).
+        sinks: where receipts go (none: no receipt is built; attempts are still priced and
+            their budgets settled).
         on_threshold: called once per threshold crossed, after the receipt is written.
 
     :meth:`close` (or :meth:`aclose`, or leaving a ``with`` / ``async with`` block) closes the
@@ -241,12 +242,13 @@ class PolicyAccounting(ReceiptRecording, ReceiptEmitting, ThresholdReporting, Cl
                 )
                 budget_error = f"interrupted by {type(exc).__name__}"
                 interrupted = exc
-        record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
-        mark_reclaimed(record, charges)
-        if budget_error is not None:
-            # The reservation stays held until its lease ends; the receipt says so.
-            record["budget_error"] = budget_error
-        self._emit(record)
+        if self.sinks:  # with none (receipts: {sink: none}), no receipt is built
+            record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
+            mark_reclaimed(record, charges)
+            if budget_error is not None:
+                # The reservation stays held until its lease ends; the receipt says so.
+                record["budget_error"] = budget_error
+            self._emit(record)
         if interrupted is not None:
             raise interrupted
         self._thresholds(attempt, charges)
@@ -274,11 +276,12 @@ class PolicyAccounting(ReceiptRecording, ReceiptEmitting, ThresholdReporting, Cl
             except Exception as exc:
                 _budget_log.exception("settling budget reservation failed")
                 budget_error = str(exc)
-        record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
-        mark_reclaimed(record, charges)
-        if budget_error is not None:
-            record["budget_error"] = budget_error
-        await self._aemit(record)
+        if self.sinks:
+            record = self._attempt_record(attempt, admission, outcome, usage, cost, charges)
+            mark_reclaimed(record, charges)
+            if budget_error is not None:
+                record["budget_error"] = budget_error
+            await self._aemit(record)
         self._thresholds(attempt, charges)
         return cost.cost
 
@@ -323,12 +326,14 @@ class PolicyAccounting(ReceiptRecording, ReceiptEmitting, ThresholdReporting, Cl
     def finish(self, call: CallInfo, outcome: CallOutcome) -> None:
         """Write the call receipt, and let the guard forget the call."""
         self._forget(call)
-        self._emit(self._call_record(call, outcome))
+        if self.sinks:
+            self._emit(self._call_record(call, outcome))
 
     async def afinish(self, call: CallInfo, outcome: CallOutcome) -> None:
         """Async twin of :meth:`finish`; like :meth:`asettle`, it outlasts a cancellation."""
         self._forget(call)
-        await despite_cancellation(self._aemit(self._call_record(call, outcome)))
+        if self.sinks:
+            await despite_cancellation(self._aemit(self._call_record(call, outcome)))
 
     def _forget(self, call: CallInfo) -> None:
         # First, before anything that may raise or be cancelled: the executor calls finish
