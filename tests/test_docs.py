@@ -568,6 +568,28 @@ def test_the_set_up_steps_name_what_the_repository_has() -> None:
     assert "redis-server" in script
 
 
+def test_the_pinned_dependency_set_is_the_one_both_set_up_steps_install() -> None:
+    from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib")
+    (block,) = [b for b in _of("bash") if "pip install" in b.text]
+    (named,) = re.findall(r" -c (\S+)", block.text)
+    script = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert f'CONSTRAINTS="$PWD/{named}"' in script
+    assert script.count('-c "$CONSTRAINTS"') == 2  # the dev install and the runtime-only one
+    pins = dict(
+        line.split("==", 1)
+        for line in (REPO / named).read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for spec in project["dependencies"]:
+        requirement = Requirement(spec)
+        pinned = pins.get(requirement.name) or pins.get(requirement.name.replace("-", "_"))
+        assert pinned is not None, f"{requirement.name} is not pinned in {named}"
+        assert requirement.specifier.contains(pinned), (requirement, pinned)
+
+
 def _prose(path: Path) -> str:
     """The file's text with every run of white space one space, so a figure the docs state
     is found whatever line it was wrapped onto."""
