@@ -112,12 +112,22 @@ _CHAIN_NAMES: Mapping[str, ErrorClass] = {
 _PARSE_ERRORS = frozenset(
     {"KeyError", "TypeError", "AttributeError", "IndexError", "ValidationError"}
 )
-# ... or says so in words (litellm 1.7x: an HTML page, an empty or non-object body).
+# ... or says so in words (litellm 1.7x: an HTML page, an empty or non-object body; 1.108 and
+# later: an object without choices).
 _MALFORMED_TEXT = (
     "empty or invalid response from llm endpoint",
     "invalid response object",
     "provider returned 'choices'",
+    "provider returned a response with no 'choices'",
     "unable to get json response",
+)
+
+# litellm 1.108 and later raise this (as a connection error, wrapped in a 503 of its own) when
+# an OpenAI-style stream's body ends cleanly before any finish reason: a truncated answer.
+_NO_FINISH_TEXT = "stream ended before a finish_reason was received"
+NO_FINISH_REASON = (
+    "the stream ended without a finish reason from the provider: the answer is truncated"
+    " (a proxy or the provider closed the body early)"
 )
 
 # Where litellm reads a 2xx body into a response; an ``error`` object found there is raised
@@ -376,6 +386,8 @@ def _class_of(exc: BaseException) -> ErrorClass:
         return by_type
     # Below here litellm's type is generic (500, 400, connection): the root cause decides.
     chain = _chain(exc)
+    if _ended_unfinished(exc, chain):
+        return "malformed_response"
     if _is_untranslatable_request(exc, chain):
         return "bad_request"
     if failed_locally(exc, chain):
@@ -444,6 +456,11 @@ def _class_of(exc: BaseException) -> ErrorClass:
     # Anything else raised by litellm (APIError without status, a provider SDK error) is
     # most likely a response it could not make sense of.
     return "malformed_response" if "APIError" in names else "connection"
+
+
+def _ended_unfinished(exc: BaseException, chain: list[BaseException]) -> bool:
+    """Whether litellm found the stream's body ended before the provider's finish reason."""
+    return any(_NO_FINISH_TEXT in str(cause).lower() for cause in (exc, *chain))
 
 
 def _is_unencodable_request(root: BaseException) -> bool:
@@ -586,6 +603,8 @@ def _malformed_message(exc: BaseException, deployment: str | None, model: str | 
     if model:
         who += f" ({model})"
     root = _root(exc)
+    if _ended_unfinished(exc, _chain(exc)):
+        return f"{who}: {NO_FINISH_REASON}"
     detail = _short(str(exc) or type(exc).__name__)
     if type(root).__name__ in _PARSE_ERRORS:
         # litellm's own text is then a traceback; the parse error says what was missing.

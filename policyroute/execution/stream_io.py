@@ -245,15 +245,32 @@ def shut_down_stream(network: Any) -> bool:
 
 
 def _http_response(completion_stream: Any) -> Any:
-    # openai.Stream keeps its httpx.Response; litellm's own iterators (Anthropic and most
-    # providers) keep only the generator of response.iter_lines(), whose frame holds it.
-    response = getattr(completion_stream, "response", None)
-    if callable(getattr(response, "close", None)):
-        return response
-    lines = getattr(completion_stream, "streaming_response", None)
-    frame = getattr(lines, "gi_frame", None)
-    owner = frame.f_locals.get("self") if frame is not None else None
-    return owner if callable(getattr(owner, "close", None)) else None
+    # openai.Stream keeps its httpx.Response, as litellm 1.108 and later's Anthropic iterator
+    # does under ``_response``; litellm's other iterators keep only the generator of
+    # response.iter_lines() (or, from 1.108, of litellm's SSE splitter over
+    # response.iter_text()), whose frames hold it.
+    for name in ("response", "_response"):
+        response = getattr(completion_stream, name, None)
+        if callable(getattr(response, "close", None)):
+            return response
+    return _response_under(getattr(completion_stream, "streaming_response", None))
+
+
+def _response_under(generator: Any, depth: int = 3) -> Any:
+    """The httpx response a chain of generators reads from: the ``self`` of the innermost
+    frame that has a ``close`` (httpx's ``iter_lines``/``iter_text``), looked for through
+    generators held in the frames' locals, ``depth`` levels down at most."""
+    frame = getattr(generator, "gi_frame", None)
+    if frame is None or depth == 0:
+        return None
+    owner = frame.f_locals.get("self")
+    if callable(getattr(owner, "close", None)) and hasattr(owner, "extensions"):
+        return owner
+    for value in frame.f_locals.values():
+        found = _response_under(value, depth - 1)
+        if found is not None:
+            return found
+    return None
 
 
 def close(stream: Any) -> None:

@@ -34,7 +34,7 @@ from policyroute.costs.redact import param_secrets
 from policyroute.errors import ErrorClass, ProviderError, StreamInterruptedError
 from policyroute.execution.attempt import AttemptRun
 from policyroute.execution.call import CallState
-from policyroute.execution.classify import make_error
+from policyroute.execution.classify import NO_FINISH_REASON, make_error
 from policyroute.execution.hooks import AttemptInfo, AttemptOutcome, Usage
 from policyroute.execution.response_cache import from_cache
 from policyroute.execution.result import CallResult
@@ -237,11 +237,7 @@ class StreamRun(AttemptRun):
             self.first_at = self.progress_at
             held = self.chunks[:]
         elif not provider_finished(stream):
-            raise make_error(
-                "malformed_response",
-                "the stream ended without a finish reason from the provider: the answer is"
-                " truncated (a proxy or the provider closed the body early)",
-            )
+            raise make_error("malformed_response", NO_FINISH_REASON)
         self._complete()
         return held
 

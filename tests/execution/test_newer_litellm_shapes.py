@@ -1,0 +1,110 @@
+"""Failures and streams as litellm 1.108 and later shape them, built by hand: the classes and
+the sync-stream watchdog must read them as they read litellm 1.106's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpx
+
+from policyroute._lazy import import_litellm
+from policyroute.execution.classify import classify
+from policyroute.execution.stream_io import abort
+
+litellm = import_litellm()
+P, M = "openai", "gpt-x"
+
+
+def _clean_eof_error() -> BaseException:
+    # litellm 1.108+: the body ended before a finish reason; httpx's protocol error, wrapped
+    # as a connection error, wrapped as a 503 "mid-stream fallback" that keeps it aside.
+    eof = httpx.RemoteProtocolError("Stream ended before a finish_reason was received")
+    connection = litellm.APIConnectionError(
+        "APIConnectionError: OpenAIException - Stream ended before a finish_reason was received",
+        P,
+        M,
+    )
+    connection.__cause__ = eof
+    outer = litellm.ServiceUnavailableError(f"litellm.MidStreamFallbackError: {connection}", P, M)
+    outer.original_exception = connection  # type: ignore[attr-defined]
+    outer.__context__ = StopIteration(0)
+    return outer
+
+
+def test_a_stream_ended_before_its_finish_reason_is_a_truncated_answer() -> None:
+    error = classify(_clean_eof_error(), deployment="a", model=M)
+    assert error.error_class == "malformed_response"
+    assert str(error).startswith("deployment 'a' (gpt-x): the stream ended without a finish")
+    assert "the answer is truncated" in str(error)
+
+
+def test_an_outage_passed_on_mid_stream_is_still_a_server_error() -> None:
+    down = litellm.ServiceUnavailableError("litellm.MidStreamFallbackError: overloaded", P, M)
+    assert classify(down, deployment="a").error_class == "server_error"
+
+
+def test_an_object_without_choices_is_a_malformed_response() -> None:
+    said = (
+        "InternalServerError: OpenAIException - litellm.APIError: LiteLLM: provider returned"
+        " a response with no 'choices'. Raw keys: []"
+    )
+    error = classify(litellm.InternalServerError(said, P, M), deployment="a")
+    assert error.error_class == "malformed_response"
+    assert "not a valid response" in str(error)
+
+
+class _Response:
+    """What abort needs of an httpx response: close, and extensions without a socket."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+        self.is_closed = False
+        self.extensions: dict[str, Any] = {}
+
+    def iter_text(self) -> Iterator[str]:
+        yield "event: ping\n"
+        yield "data: {}\n"
+
+    def close(self) -> None:
+        self.closed += 1
+        self.is_closed = True
+
+
+def _sse_lines(text_chunks: Iterable[str]) -> Iterator[str]:
+    # litellm 1.108+'s splitter: a plain generator over response.iter_text().
+    for text in text_chunks:
+        yield from text.splitlines()
+
+
+class _Iterator:
+    def __init__(self, streaming_response: Any, **kept: Any) -> None:
+        self.streaming_response = streaming_response
+        for name, value in kept.items():
+            setattr(self, name, value)
+
+
+class _Wrapper:
+    def __init__(self, completion_stream: Any) -> None:
+        self.completion_stream = completion_stream
+
+
+def test_abort_closes_the_response_an_anthropic_iterator_keeps_aside() -> None:
+    response = _Response()
+    lines = _sse_lines(response.iter_text())
+    abort(_Wrapper(_Iterator(lines, _response=response)))
+    assert response.closed == 1
+
+
+def test_abort_finds_the_response_under_the_sse_splitter_generator() -> None:
+    response = _Response()
+    lines = _sse_lines(response.iter_text())
+    next(lines)  # started: each generator's frame holds what it reads
+    abort(_Wrapper(_Iterator(lines)))
+    assert response.closed == 1
+
+
+def test_abort_leaves_a_stream_with_no_response_under_it_alone() -> None:
+    lines = _sse_lines(iter(["data: {}\n"]))
+    next(lines)
+    abort(_Wrapper(_Iterator(lines)))  # nothing to close, nothing raised
