@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
@@ -92,3 +93,12 @@ def _texts(errors: Iterable[BaseException]) -> Iterable[str]:
         except Exception:  # a broken __str__ on a provider's error is no reason to fail
             continue
         yield text[:_MAX_TEXT_CHARS]
+        # The openai SDK from 3.0 leaves a body that is not an object (Google's
+        # OpenAI-compatible endpoint answers with a list) out of its message; it keeps it,
+        # parsed, in ``body``.
+        body = getattr(error, "body", None)
+        if isinstance(body, (list, dict)):
+            try:
+                yield json.dumps(body, default=str)[:_MAX_TEXT_CHARS]
+            except (TypeError, ValueError):  # a body that does not serialise says no wait
+                continue

@@ -1,5 +1,5 @@
-"""Failures and streams as litellm 1.108 and later shape them, built by hand: the classes and
-the sync-stream watchdog must read them as they read litellm 1.106's."""
+"""Failures and streams as litellm 1.108 and later (with openai 3) shape them, built by hand: the
+classes, waits and the sync-stream watchdog must read them as they read litellm 1.106's."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import httpx
 
 from policyroute._lazy import import_litellm
 from policyroute.execution.classify import classify
+from policyroute.execution.retry_info import retry_info_seconds
 from policyroute.execution.stream_io import abort
 
 litellm = import_litellm()
@@ -108,3 +109,14 @@ def test_abort_leaves_a_stream_with_no_response_under_it_alone() -> None:
     lines = _sse_lines(iter(["data: {}\n"]))
     next(lines)
     abort(_Wrapper(_Iterator(lines)))  # nothing to close, nothing raised
+
+
+def test_a_retry_delay_kept_only_in_the_errors_body_is_read() -> None:
+    # openai 3 writes "Error code: 429" alone when the body is a list (Google's
+    # OpenAI-compatible endpoint); the body itself is kept, parsed, in ``body``.
+    detail = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.2s"}
+    body = [{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [detail]}}]
+    error = litellm.RateLimitError("RateLimitError: OpenAIException - Error code: 429", P, M)
+    error.body = body  # type: ignore[attr-defined]
+    assert retry_info_seconds(error) == 0.2
+    assert classify(error, deployment="a").retry_after == 0.2
