@@ -159,7 +159,9 @@ def assemble(chunks: Sequence[Any], messages: Sequence[Any], build: Builder) -> 
     """
     response = build(list(chunks), messages=list(messages))
     indexes = choice_indexes(chunks)
-    if response is None or len(indexes) < 2:
+    # litellm 1.108 and later build a choice per index themselves, the closing chunk's
+    # choice 0 included: one choice streamed as index 1 comes out as two.
+    if response is None or (len(indexes) < 2 and len(read(response, "choices") or ()) < 2):
         _keep_refusals(response, chunks)
         return response
     stream_finish = read(read(response, "choices")[0], "finish_reason")

@@ -11,6 +11,7 @@ import httpx
 from policyroute._lazy import import_litellm
 from policyroute.execution.classify import classify
 from policyroute.execution.retry_info import retry_info_seconds
+from policyroute.execution.stream_choices import assemble
 from policyroute.execution.stream_io import abort
 
 litellm = import_litellm()
@@ -120,3 +121,34 @@ def test_a_retry_delay_kept_only_in_the_errors_body_is_read() -> None:
     error.body = body  # type: ignore[attr-defined]
     assert retry_info_seconds(error) == 0.2
     assert classify(error, deployment="a").retry_after == 0.2
+
+
+def _per_index_builder(chunks: list[Any], messages: Any = None) -> Any:
+    """A stream builder as litellm 1.108's: one choice per index seen, closing chunk's too."""
+    texts: dict[int, str] = {}
+    finish: dict[int, str | None] = {}
+    for chunk in chunks:
+        for choice in chunk.choices:
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+            finish[choice.index] = choice.finish_reason or finish.get(choice.index)
+    choices = [
+        litellm.utils.Choices(
+            index=i, message=litellm.Message(content=texts[i]), finish_reason=finish[i]
+        )
+        for i in sorted(texts)
+    ]
+    return litellm.ModelResponse(choices=choices)
+
+
+def _chunk(index: int, content: str | None, finish: str | None = None) -> Any:
+    delta = {"content": content} if content is not None else {}
+    return litellm.ModelResponseStream(
+        choices=[{"index": index, "delta": delta, "finish_reason": finish}]
+    )
+
+
+def test_one_choice_streamed_as_index_1_is_one_choice_with_a_per_index_builder() -> None:
+    chunks = [_chunk(1, "hello "), _chunk(1, "world"), _chunk(0, None, "stop")]
+    assert len(_per_index_builder(chunks).choices) == 2  # what the builder makes of it
+    (choice,) = assemble(chunks, [], _per_index_builder).choices
+    assert (choice.message.content, choice.finish_reason) == ("hello world", "stop")
