@@ -1,6 +1,7 @@
 """A streamed refusal in the answer policyroute assembles (``stream.result.response``): where
-the unstreamed answer carries it, ``message.provider_specific_fields["refusal"]``. litellm's
-``stream_chunk_builder`` leaves refusals out, so the assembled answer read as empty."""
+the unstreamed answer carries it, ``message.provider_specific_fields["refusal"]`` (litellm up
+to 1.106) or ``message.refusal`` (1.108 and later). litellm 1.106's ``stream_chunk_builder``
+leaves refusals out, so the assembled answer read as empty."""
 
 from __future__ import annotations
 
@@ -38,8 +39,11 @@ receipts: {{sink: none}}
 
 
 def _refusal(response: Any) -> Any:
-    fields = response.choices[0].message.provider_specific_fields or {}
-    return fields.get("refusal")
+    # litellm up to 1.106 keeps an answer's refusal among the provider's own fields; 1.108 and
+    # later make it a field of the message.
+    message = response.choices[0].message
+    fields = message.provider_specific_fields or {}
+    return fields.get("refusal") or getattr(message, "refusal", None)
 
 
 def test_the_assembled_stream_carries_the_refusal_the_answer_does(policy: str) -> None:
