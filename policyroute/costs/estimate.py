@@ -303,15 +303,21 @@ def count_input_tokens(
         media += image_tokens(messages, images or image_family(model), media_cap)
         messages = without_images(messages)
     messages, opaque = countable(messages)
+    # A tool schema of a shape litellm's counter cannot read is refused by name, whether the
+    # counter fails on it (litellm up to 1.106: "'str' object has no attribute 'get'",
+    # "'items'", naming neither the field nor the problem) or counts it anyway (1.108 and
+    # later), leaving the provider to refuse it.
+    unreadable = unreadable_tool_schema(tools) if tools else None
+    if unreadable is not None:
+        raise RequestError(
+            f"cannot count the input tokens of this request for {model}:"
+            f" request field '{unreadable[0]}' {unreadable[1]}"
+        )
     try:
         return _measure(counter, model, messages, tools, reuse=reuse) + media + opaque
     except Exception as exc:
-        # litellm's own message ("'str' object has no attribute 'get'", "'items'") names
-        # neither the field nor the problem; a tool schema it cannot read is named here.
-        unreadable = unreadable_tool_schema(tools)
-        why = f"request field '{unreadable[0]}' {unreadable[1]}" if unreadable else exc
         raise RequestError(
-            f"cannot count the input tokens of this request for {model}: {why}"
+            f"cannot count the input tokens of this request for {model}: {exc}"
         ) from exc
 
 

@@ -7,8 +7,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from policyroute._lazy import import_litellm
+from policyroute.costs.estimate import count_input_tokens
+from policyroute.errors import RequestError
 from policyroute.execution.classify import classify
 from policyroute.execution.retry_info import retry_info_seconds
 from policyroute.execution.stream_choices import assemble
@@ -152,3 +155,24 @@ def test_one_choice_streamed_as_index_1_is_one_choice_with_a_per_index_builder()
     assert len(_per_index_builder(chunks).choices) == 2  # what the builder makes of it
     (choice,) = assemble(chunks, [], _per_index_builder).choices
     assert (choice.message.content, choice.finish_reason) == ("hello world", "stop")
+
+
+def test_a_tool_schema_a_tolerant_counter_reads_is_still_refused_by_name() -> None:
+    # litellm 1.108+ counts a property that is no schema without failing; the request is
+    # still one no provider takes, and the field is named before anything is sent.
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": "x"}}},
+        }
+    ]
+    counted: list[Any] = []
+
+    def tolerant(**kwargs: Any) -> int:
+        counted.append(kwargs)
+        return 10
+
+    with pytest.raises(RequestError) as caught:
+        count_input_tokens("gpt-4o-mini", [{"role": "user", "content": "hi"}], tools, tolerant)
+    assert "'tools[0].function.parameters.properties.a' must be a JSON schema" in str(caught.value)
+    assert counted == []
