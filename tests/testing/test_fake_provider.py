@@ -18,7 +18,9 @@ import pytest
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 import litellm
+import openai
 
+from policyroute.execution.classify import classify
 from policyroute.testing import (
     ANY_MODEL,
     ConnectionReset,
@@ -35,6 +37,7 @@ from policyroute.testing import (
 )
 
 TIMEOUT = httpx.Timeout(2.0)
+OPENAI_MAJOR = int(openai.__version__.split(".", 1)[0])
 USER = [{"role": "user", "content": "What is the weather like in Paris today?"}]
 WEATHER_TOOL = {
     "type": "function",
@@ -1061,7 +1064,13 @@ def test_litellm_json_schema_default(fp: FakeProvider) -> None:
         (Fault.status(500), litellm.InternalServerError),
         (Fault.status(401), litellm.AuthenticationError),
         (Fault.context_length(), litellm.ContextWindowExceededError),
-        (Fault.content_filter(), litellm.ContentPolicyViolationError),
+        # litellm finds OpenAI's content-policy code in the SDK error's text; the openai SDK
+        # from 3.0 leaves the body out of it, and litellm then raises the plain 400 (which
+        # policyroute still classifies as content_policy, by the message).
+        (
+            Fault.content_filter(),
+            litellm.ContentPolicyViolationError if OPENAI_MAJOR < 3 else litellm.BadRequestError,
+        ),
         (Fault.bad_request("bad"), litellm.BadRequestError),
         (Fault.connection_reset(), litellm.InternalServerError),  # "Connection error."
         (Fault.malformed_body(), litellm.InternalServerError),
@@ -1072,6 +1081,13 @@ def test_litellm_openai_sees_faults(fp: FakeProvider, fault: Fault, error: type[
     with pytest.raises(error):
         litellm.completion(model="openai/fake-a", messages=USER, **_litellm_kwargs(fp))
     assert fp.attempts("fake-a") == 1
+
+
+def test_a_content_filter_is_classified_as_content_policy(fp: FakeProvider) -> None:
+    fp.script("fake-a", Fault.content_filter())
+    with pytest.raises(litellm.BadRequestError) as caught:
+        litellm.completion(model="openai/fake-a", messages=USER, **_litellm_kwargs(fp))
+    assert classify(caught.value, deployment="a").error_class == "content_policy"
 
 
 @pytest.mark.parametrize(
