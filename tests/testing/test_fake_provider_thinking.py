@@ -321,8 +321,8 @@ def test_thinking_sent_back_is_recorded_before_the_tool_use(fp: FakeProvider, st
     recorded = fp.requests_for(MODEL)
     assert recorded[0].assistant_blocks == []
     (turn,) = recorded[1].assistant_blocks
-    # A message rebuilt from a stream has content "", which litellm sends back as a
-    # placeholder text block; it sits between the thinking and the tool_use.
+    # A message rebuilt from a stream has content "", which litellm up to 1.106 sends back as
+    # a placeholder text block between the thinking and the tool_use (1.108 and later don't).
     kept = [block for block in turn if block["type"] != "text"]
     assert [block["type"] for block in kept] == ["thinking", "tool_use"]
     assert turn[0] == {
@@ -331,7 +331,7 @@ def test_thinking_sent_back_is_recorded_before_the_tool_use(fp: FakeProvider, st
         "signature": default_signature("I need the weather."),
     }
     assert kept[1]["id"] == "toolu_paris"
-    assert len(turn) == (3 if stream else 2)
+    assert len(turn) - len(kept) <= (1 if stream else 0)
     assert recorded[1].body["thinking"] == THINKING
 
 
