@@ -85,7 +85,23 @@ async def close_litellm_clients_with_loop() -> None:
     if loop in _closers:
         return
     forget_closed_loops(_closers)
-    _closers[loop] = await at_loop_end(functools.partial(_close_loop_clients, f"-{id(loop)}"))
+    suffix = f"-{_loop_key(loop)}"
+    _closers[loop] = await at_loop_end(functools.partial(_close_loop_clients, suffix))
+
+
+def _loop_key(loop: asyncio.AbstractEventLoop) -> int:
+    """What litellm appends to the cache key of a client made on the running ``loop``: the
+    loop's id up to 1.106, a number it gives each loop from 1.108 on."""
+    closer = sys.modules.get("litellm.caching.evicted_client_closer")
+    token = getattr(closer, "running_loop_token", None)
+    if callable(token):
+        try:
+            key = token()
+        except Exception:  # not as expected: fall back to the older key
+            key = None
+        if isinstance(key, int):
+            return key
+    return id(loop)
 
 
 async def _close_loop_clients(suffix: str) -> None:

@@ -176,3 +176,42 @@ def test_a_tool_schema_a_tolerant_counter_reads_is_still_refused_by_name() -> No
         count_input_tokens("gpt-4o-mini", [{"role": "user", "content": "hi"}], tools, tolerant)
     assert "'tools[0].function.parameters.properties.a' must be a JSON schema" in str(caught.value)
     assert counted == []
+
+
+def test_clients_keyed_by_litellms_loop_number_close_with_their_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # litellm 1.108+ keys a loop's cached clients by a number it gives the loop, not its id.
+    import asyncio
+    import sys
+    import types
+
+    from policyroute.execution.loop_cleanup import close_litellm_clients_with_loop
+
+    numbering = types.ModuleType("litellm.caching.evicted_client_closer")
+    numbering.running_loop_token = lambda: 424242  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "litellm.caching.evicted_client_closer", numbering)
+    closed: list[str] = []
+
+    class Client:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def aclose(self) -> None:
+            closed.append(self.name)
+
+    cache = litellm.in_memory_llm_clients_cache
+    mine, other = "policyroute-test-client-424242", "policyroute-test-client-7"
+
+    async def calls() -> None:
+        await close_litellm_clients_with_loop()
+        # Stored under the keys as given (set_cache would add this litellm's own suffix).
+        cache.cache_dict[mine] = Client("mine")
+        cache.cache_dict[other] = Client("other")
+
+    try:
+        asyncio.run(calls())
+        assert closed == ["mine"]
+        assert mine not in cache.cache_dict
+    finally:
+        cache.cache_dict.pop(other, None)
