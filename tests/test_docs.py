@@ -578,7 +578,7 @@ def test_the_pinned_dependency_set_is_the_one_both_set_up_steps_install() -> Non
     assert f'CONSTRAINTS="$PWD/{named}"' in script
     assert script.count('-c "$CONSTRAINTS"') == 2  # the dev install and the runtime-only one
     pins = dict(
-        line.split("==", 1)
+        line.split(";", 1)[0].strip().split("==", 1)
         for line in (REPO / named).read_text(encoding="utf-8").splitlines()
         if line and not line.startswith("#")
     )
