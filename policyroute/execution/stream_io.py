@@ -257,9 +257,10 @@ def _http_response(completion_stream: Any) -> Any:
 
 
 def _response_under(generator: Any, depth: int = 3) -> Any:
-    """The httpx response a chain of generators reads from: the ``self`` of the innermost
-    frame that has a ``close`` (httpx's ``iter_lines``/``iter_text``), looked for through
-    generators held in the frames' locals, ``depth`` levels down at most."""
+    """The httpx response a chain of generators reads from: the ``self`` of the first frame,
+    outermost first, that is one (httpx's ``iter_lines``/``iter_text``: a ``close`` and
+    ``extensions``), looked for through generators held in the frames' locals, ``depth``
+    levels down at most."""
     frame = getattr(generator, "gi_frame", None)
     if frame is None or depth == 0:
         return None
