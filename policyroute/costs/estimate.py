@@ -59,8 +59,9 @@ from policyroute.costs.media import (
     without_media,
 )
 from policyroute.costs.pricing import (
-    listed_rate,
     lookup_litellm_entry,
+    map_rate,
+    map_uplifts,
     regional_uplift,
     served_from,
 )
@@ -179,21 +180,26 @@ def _service_tier(params: Mapping[str, Any]) -> str | None:
 
 
 def _cache_write_rate(
-    info: Any, ttl: Literal["5m", "1h"], entry: Mapping[str, Any], tier: str | None
+    info: Any, ttl: Literal["5m", "1h"], model: str | None, tier: str | None
 ) -> Decimal | None:
-    """The price of a cache write of ``ttl``; from litellm's ``entry`` when there is one, the
-    highest it lists at any prompt length (long-context writes cost more than long-context
-    input) and for the call's service ``tier``."""
-    listed = listed_rate(entry, "cache_creation_input_token_cost", tier)
+    """The price of a cache write of ``ttl``; from litellm's entry for ``model`` when there is
+    one (``None``: the policy prices the model), the highest it lists at any prompt length
+    (long-context writes cost more than long-context input) and for the call's service
+    ``tier``."""
+    listed = _map_rate(model, "cache_creation_input_token_cost", tier)
     five_minutes: Decimal | None = listed if listed is not None else info.cache_write_cost_per_token
     if five_minutes is None:
         base: Decimal | None = info.input_cost_per_token_max or info.input_cost_per_token
         return None if base is None else base * _WRITE_OVER_INPUT[ttl]
     if ttl == "5m":
         return five_minutes
-    listed = listed_rate(entry, "cache_creation_input_token_cost_above_1hr", tier)
+    listed = _map_rate(model, "cache_creation_input_token_cost_above_1hr", tier)
     hour: Decimal | None = listed if listed is not None else info.cache_write_1h_cost_per_token
     return hour if hour is not None else five_minutes * _HOUR_OVER_FIVE_MINUTES
+
+
+def _map_rate(model: str | None, base: str, tier: str | None) -> Decimal | None:
+    return None if model is None else map_rate(model, base, tier)
 
 
 def _counted(
@@ -511,12 +517,11 @@ def _priced(
     info = candidate.info
     # litellm's map lists prices that the model's info leaves out: long-context cache writes
     # and each service tier's rates.
-    entry = lookup_litellm_entry(candidate.spec.model) if info.price_source == "litellm" else None
-    entry = entry or {}
+    model = candidate.spec.model if info.price_source == "litellm" else None
     tier = _service_tier(params)
     input_rates = [info.input_cost_per_token_max, info.input_cost_per_token]
     if facts.cache_ttl is not None:
-        input_rates.append(_cache_write_rate(info, facts.cache_ttl, entry, tier))
+        input_rates.append(_cache_write_rate(info, facts.cache_ttl, model, tier))
     audio_rate = info.audio_input_cost_per_token
     if audio_rate is not None and facts.audio:
         input_rates.append(audio_rate)
@@ -530,16 +535,17 @@ def _priced(
         output_rates.append(info.audio_output_cost_per_token)
     # Images a model draws are billed per token at their own rate (Gemini's image models: 12x
     # their text rate), whether or not the call named the image modality.
-    output_rates.append(listed_rate(entry, "output_cost_per_image_token", tier))
+    output_rates.append(_map_rate(model, "output_cost_per_image_token", tier))
     if tier is not None:
-        input_rates.append(listed_rate(entry, "input_cost_per_token", tier))
+        input_rates.append(_map_rate(model, "input_cost_per_token", tier))
         if facts.audio:
-            input_rates.append(listed_rate(entry, "input_cost_per_audio_token", tier))
-        output_rates.append(listed_rate(entry, "output_cost_per_token", tier))
+            input_rates.append(_map_rate(model, "input_cost_per_audio_token", tier))
+        output_rates.append(_map_rate(model, "output_cost_per_token", tier))
     input_rate = max(r for r in input_rates if r is not None)
     output_rate = max(r for r in output_rates if r is not None)
-    if any("uplift" in key for key in entry):
+    if model is not None and map_uplifts(model):
         # A regional endpoint bills every token a listed uplift over the global price.
+        entry = lookup_litellm_entry(model) or {}
         uplift = regional_uplift(entry, served_from(candidate.model, candidate.litellm_params))
         input_rate, output_rate = input_rate * uplift, output_rate * uplift
     cost = (input_tokens * input_rate + output_tokens * output_rate) * n

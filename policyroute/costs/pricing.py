@@ -29,6 +29,8 @@ __all__ = [
     "listed_rate",
     "litellm_model_data",
     "lookup_litellm_entry",
+    "map_rate",
+    "map_uplifts",
     "regional_uplift",
     "resolve_model_info",
     "served_from",
@@ -112,6 +114,35 @@ def listed_rate(entry: Mapping[str, Any], base: str, tier: str | None = None) ->
     return max(rates) if rates else None
 
 
+@functools.lru_cache(maxsize=4096)
+def map_rate(model: str, base: str, tier: str | None = None) -> Decimal | None:
+    """:func:`listed_rate` of litellm's entry for ``model`` (``None`` when it has none).
+
+    The map is read once per process, so each answer is kept: the worst case of every call
+    asks for the same few rates, and finding them matches a pattern against each of the
+    entry's keys.
+
+    Example:
+        >>> map_rate("openai/gpt-4o-mini", "input_cost_per_token")
+        Decimal('1.5E-7')
+    """
+    entry = lookup_litellm_entry(model)
+    return None if entry is None else listed_rate(entry, base, tier)
+
+
+@functools.lru_cache(maxsize=1024)
+def map_uplifts(model: str) -> bool:
+    """Whether litellm's entry for ``model`` lists a regional uplift (see
+    :func:`regional_uplift`); kept, as :func:`map_rate`'s answers are.
+
+    Example:
+        >>> map_uplifts("no-such-model")
+        False
+    """
+    entry = lookup_litellm_entry(model)
+    return entry is not None and any("uplift" in key for key in entry)
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -181,7 +212,11 @@ def served_from(model: str, litellm_params: Mapping[str, Any]) -> dict[str, str]
     litellm's own logging reads it to price the answers it returns: OpenAI's regional hosts
     (``eu.api.openai.com``) and Vertex AI's regional endpoints (every location but
     ``global``) bill an uplift over the global price, which ``completion_cost`` and
-    ``cost_per_token`` add only when told (``data_residency``, ``vertex_location``)."""
+    ``cost_per_token`` add only when told (``data_residency``, ``vertex_location``).
+
+    litellm's own reading is taken each time (it looks at ``litellm.api_base`` and the
+    environment too); only the provider it resolves the model to is kept per deployment, as
+    resolving it anew is most of the time an estimate takes."""
     params = litellm_params
     return _place(
         model,
@@ -195,17 +230,25 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+@functools.lru_cache(maxsize=1024)
+def _provider_of(model: str, provider: str | None, api_base: str | None) -> tuple[str, str]:
+    """litellm's provider of ``model`` and the model's name under it; depends on these
+    arguments and litellm's own tables alone."""
+    bare, provider, _, _ = import_litellm().get_llm_provider(
+        model=model, custom_llm_provider=provider, api_base=api_base
+    )
+    return bare, provider
+
+
 def _place(
     model: str, provider: str | None, api_base: str | None, location: str | None
 ) -> dict[str, str]:
-    litellm = import_litellm()  # only when pricing: never on the validate path
+    import_litellm()  # only when pricing: never on the validate path
     try:
         from litellm.litellm_core_utils.litellm_logging import resolve_vertex_location_for_cost
         from litellm.llms.openai.data_residency import infer_openai_data_residency
 
-        bare, provider, _, _ = litellm.get_llm_provider(
-            model=model, custom_llm_provider=provider, api_base=api_base
-        )
+        bare, provider = _provider_of(model, provider, api_base)
         place: dict[str, str] = {}
         residency = infer_openai_data_residency(provider, api_base)
         if residency:

@@ -18,6 +18,7 @@ import httpx
 import litellm
 import pytest
 import respx
+from litellm.llms.openai.data_residency import infer_openai_data_residency
 
 import policyroute
 from policyroute.costs.actual import actual_cost, cost_from_usage, to_decimal
@@ -153,3 +154,54 @@ def test_the_worst_case_covers_the_regional_uplift(
     prompt_cost, completion_cost = litellm.cost_per_token(model=model, usage_object=usage, **place)
     # As a receipt reads litellm's figure: to the nano-dollar.
     assert est.cost >= to_decimal(prompt_cost + completion_cost)
+
+
+def test_the_worst_case_follows_the_region_the_environment_names_call_after_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A deployment without api_base is served from OPENAI_BASE_URL's host, as litellm sends
+    # it there: what is kept per deployment must not keep the region of an earlier call.
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(litellm, "api_base", None)
+    cand = dataclasses.replace(
+        candidate("openai/gpt-5.4-nano"), litellm_params={"model": "openai/gpt-5.4-nano"}
+    )
+    request = Request(messages=MESSAGES)
+
+    def cost() -> Decimal:
+        return worst_case(request, cand, {"max_tokens": 500}, default_max_tokens=None).cost
+
+    global_cost = cost()
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://eu.api.openai.com/v1")
+    eu_cost = cost()
+    # litellm 1.110 reads the environment for the region; 1.106 looks at api_base only.
+    read = infer_openai_data_residency("openai", None) == "eu"
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    assert eu_cost == global_cost * (Decimal("1.1") if read else 1)
+    assert cost() == global_cost
+
+
+def test_litellm_resolves_a_deployments_provider_once_not_on_every_estimate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    resolve = litellm.get_llm_provider
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("model", ""))
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(litellm, "get_llm_provider", counted)
+    # A base of its own, so that no earlier test's estimate resolved this deployment.
+    base = "https://eu.api.openai.com/v1?once"
+    cand = dataclasses.replace(
+        candidate("openai/gpt-5.4-nano"),
+        litellm_params={"model": "openai/gpt-5.4-nano", "api_base": base},
+    )
+    costs = {
+        worst_case(Request(messages=MESSAGES), cand, {"max_tokens": 500}, default_max_tokens=None)
+        for _ in range(5)
+    }
+    assert len(costs) == 1
+    assert calls == ["openai/gpt-5.4-nano"]
