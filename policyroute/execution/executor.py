@@ -53,7 +53,7 @@ from policyroute.execution.result import (
 )
 from policyroute.execution.timeouts import call_seconds, within
 from policyroute.execution.unary_deadline import UnaryDeadline
-from policyroute.execution.unlogged import release, unlogged
+from policyroute.execution.unlogged import unlogged_call
 from policyroute.execution.url_credentials import (
     with_credentials_as_header,
     with_credentials_as_header_async,
@@ -526,15 +526,12 @@ class Executor:
             # httpx bounds each read by the timeout, not the answer: the deadline cuts a
             # response still being read after the timeout plus the async path's grace.
             deadline = UnaryDeadline.after(params.get("timeout"), grace=_OUTER_TIMEOUT_GRACE)
-            mark = unlogged(params)
-            try:
+            with unlogged_call(params):
                 if deadline is None:
                     answer = completion(messages=messages, **params)
                 else:
                     with deadline:
                         answer = completion(messages=messages, **params)
-            finally:
-                release(mark)
             run.answered(answer)
         except Exception as exc:
             if run is None:
@@ -583,11 +580,8 @@ class Executor:
             outer = None if seconds is None else seconds + _OUTER_TIMEOUT_GRACE
             messages = call.messages_for(attempt)
             pending = handed_off(self.acompletion_fn(messages=messages, **params))
-            mark = unlogged(params)
-            try:
+            with unlogged_call(params):
                 answer = await within(pending, outer)
-            finally:
-                release(mark)
             run.answered(answer)
         except Exception as exc:
             run.failed(exc)

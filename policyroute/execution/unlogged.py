@@ -18,6 +18,8 @@ call while any name is in ``litellm.success_callback``. A litellm without the va
 called as it is.
 
 Example:
+    >>> with unlogged_call({"temperature": 0}):  # the call made here is marked, if it may be
+    ...     pass
     >>> token = unlogged({"temperature": 0})  # None unless litellm is imported, logs to nobody
     >>> release(token)
     >>> unlogged({"success_callback": [print]}) is None
@@ -32,7 +34,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from typing import Any, Final
 
-__all__ = ["release", "unlogged"]
+__all__ = ["release", "unlogged", "unlogged_call"]
 
 # litellm's lists of callbacks (and of callback names) it logs to.
 _CALLBACK_LISTS: Final = (
@@ -96,3 +98,28 @@ def release(token: Token[bool] | None) -> None:
     """Take back the mark :func:`unlogged` set, if it set one."""
     if token is not None:
         token.var.reset(token)
+
+
+class unlogged_call:  # used as a function: ``with unlogged_call(params):``
+    """:func:`unlogged` for the block it encloses: the mark, if set, is released as the block
+    ends, however it ends.
+
+    A class rather than a generator-based context manager: one is entered around every call,
+    and it adds about 0.4 us to the two calls where a generator adds about 1.2 us.
+
+    Example:
+        >>> with unlogged_call({"success_callback": [print]}):  # the call's own: left logged
+        ...     pass
+    """
+
+    __slots__ = ("_params", "_token")
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self._params = params
+        self._token: Token[bool] | None = None
+
+    def __enter__(self) -> None:
+        self._token = unlogged(self._params)
+
+    def __exit__(self, *exc: object) -> None:
+        release(self._token)

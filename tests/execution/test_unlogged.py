@@ -22,7 +22,7 @@ from langchain_core.messages import HumanMessage
 import policyroute
 from policyroute._lazy import import_litellm
 from policyroute.api import clear_cache
-from policyroute.execution.unlogged import release, unlogged
+from policyroute.execution.unlogged import release, unlogged, unlogged_call
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.testing import FakeProvider, Fault, Reply
 
@@ -237,4 +237,20 @@ def test_the_mark_ends_with_the_call(policy: str, litellm: Any) -> None:
 
     assert arun(call()) is False
     chat.invoke([HumanMessage("hello")])
+    assert is_internal_call.get() is False
+
+
+def test_the_mark_is_released_when_the_call_raises(litellm: Any) -> None:
+    from litellm._internal_context import is_internal_call
+
+    seen: list[bool] = []
+
+    def call() -> None:
+        with unlogged_call({}):
+            seen.append(is_internal_call.get())
+            raise RuntimeError("the provider's error")
+
+    with pytest.raises(RuntimeError):
+        call()
+    assert seen == [True]
     assert is_internal_call.get() is False
