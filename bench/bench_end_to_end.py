@@ -12,7 +12,13 @@ machine's load hits all of them alike:
 - bare ``litellm.acompletion``,
 - ``ChatPolicyRoute.ainvoke`` with ``NullAccounting`` (routing, executor, LangChain),
 - ``ChatPolicyRoute.ainvoke`` with the policy's guard and receipts,
-- ``policyroute.acompletion`` with the policy's guard and receipts.
+- ``policyroute.acompletion`` with the policy's guard and receipts,
+- ``litellm.acompletion`` without litellm's own success logging, as policyroute calls it,
+- the same with only the store and sink work of a guarded call around it: a reservation on
+  two lines and its settle in a SQLite store of its own, and two receipt lines (a real
+  receipt, re-encoded) appended by a ``JsonlSink`` of its own. Nothing else of policyroute
+  runs: this is the floor the guard and receipts cannot go below as they are built, two
+  write transactions and two appends per call.
 
 It prints the median time per call of each and their ratios to bare litellm, then the median
 time of each accounting step per call, measured in a separate instrumented pass (timers
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import statistics
 import sys
@@ -32,6 +39,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +52,11 @@ from langchain_core.messages import HumanMessage
 import policyroute
 from policyroute._lazy import import_litellm
 from policyroute.accounting import PolicyAccounting, default_accounting
+from policyroute.budgets.stores.base import ReserveLine
+from policyroute.budgets.stores.sqlite import SQLiteStore
+from policyroute.costs.jsonl_sink import JsonlSink
 from policyroute.execution.hooks import NullAccounting
+from policyroute.execution.unlogged import unlogged_call
 from policyroute.langchain import ChatPolicyRoute
 from policyroute.policy.loader import load_policy_text
 from policyroute.testing import FakeProvider, Reply
@@ -143,6 +155,35 @@ async def main(rounds: int) -> None:
                 policy=policy, messages=messages, metadata=METADATA
             )
 
+        async def unlogged() -> Any:
+            with unlogged_call({}):
+                return await bare()
+
+        # One guarded call for a real receipt, which the floor's sink writes again.
+        await guarded.ainvoke(lc_messages, config)
+        first = next(Path(tmp, "receipts").iterdir())
+        receipt = json.loads(first.read_text(encoding="utf-8").splitlines()[0])
+        floor_store = SQLiteStore(Path(tmp, "floor.sqlite3"))
+        floor_sink = JsonlSink(str(Path(tmp, "floor.jsonl")))
+        worst = Decimal("0.0001")
+        limits = (Decimal(100000), Decimal(1000000))
+
+        async def floor() -> Any:
+            now = time.time()
+            rid = os.urandom(16).hex()
+            lines = [
+                ReserveLine(f"floor-{i}/u-bench/w", limit, worst, now + 86400)
+                for i, limit in enumerate(limits)
+            ]
+            await floor_store.areserve(lines, reservation_id=rid, lease_seconds=300, now=now)
+            try:
+                answer = await unlogged()
+            finally:
+                await floor_store.asettle(rid, Decimal("0.000002"), now=time.time())
+            floor_sink.write(receipt)
+            floor_sink.write(receipt)
+            return answer
+
         kinds: dict[str, Callable[[], Awaitable[Any]]] = {
             "litellm.acompletion": bare,
             "ChatPolicyRoute.ainvoke (null)": lambda: null.ainvoke(lc_messages, config),
@@ -150,6 +191,8 @@ async def main(rounds: int) -> None:
                 lc_messages, config
             ),
             "policyroute.acompletion (guard+receipts)": completion,
+            "litellm.acompletion, unlogged": unlogged,
+            "unlogged + 2 store transactions + 2 lines": floor,
         }
         times = await interleave(kinds, rounds=rounds, warmup=WARMUP)
 
@@ -159,6 +202,8 @@ async def main(rounds: int) -> None:
             await guarded.ainvoke(lc_messages, config)
             await settle()
         receipts = sum(1 for path in Path(tmp, "receipts").iterdir() for _ in path.open())
+        floor_store.close()
+        floor_sink.close()
         os.chdir("/")
 
     medians = {name: statistics.median(values) for name, values in times.items()}
