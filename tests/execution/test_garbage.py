@@ -456,3 +456,24 @@ def test_reasoning_after_content_is_progress_for_the_idle_timeout(
     assert isinstance(seen.error, StreamInterruptedError), seen.error
     assert seen.error.error_class == "connection"
     assert seen.seconds >= 0.9
+
+
+@pytest.mark.parametrize("mode", NON_STREAMING + STREAMING)
+def test_a_400_whose_code_is_a_content_policy_violation_is_one_whatever_its_words(
+    fp: FakeProvider, tmp_path: Path, mode: str
+) -> None:
+    # With openai 3, litellm raises a plain BadRequestError for it: only the code tells.
+    body = json.dumps(
+        {
+            "error": {
+                "message": "Your request was blocked.",
+                "type": "invalid_request_error",
+                "code": "content_policy_violation",
+            }
+        }
+    )
+    fp.script("a", Fault.raw(body, status=400))
+    fp.script("b", Reply(text="from b"))
+    seen = call(fp, tmp_path, mode)
+    assert seen.text == "from b"
+    assert seen.attempt_summary == [("a", "error", "content_policy"), ("b", "ok", None)]
