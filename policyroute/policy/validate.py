@@ -148,7 +148,24 @@ def validate_text(
     strict: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> ValidationResult:
-    """Validate policy YAML given as text; ``environ`` defaults to ``os.environ``."""
+    """Validate policy YAML given as text; ``environ`` defaults to ``os.environ``.
+
+    Raises ``TypeError`` when ``text`` is not a string (bytes, a path object, ``None``).
+
+    Example:
+        >>> validate_text(b"policyroute: 1")
+        Traceback (most recent call last):
+        TypeError: the policy's text must be a str, got bytes (decode it first, ...)
+    """
+    if not isinstance(text, str):
+        hint = (
+            " (decode it first, or pass the file's path to load_policy)"
+            if isinstance(text, (bytes, bytearray))
+            else " (a path goes to load_policy)"
+            if isinstance(text, os.PathLike)
+            else ""
+        )
+        raise TypeError(f"the policy's text must be a str, got {type(text).__name__}{hint}")
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     env = os.environ if environ is None else environ
     return _validate(text, file=file, strict=strict, environ=env, content_hash=digest)
