@@ -199,7 +199,13 @@ class ReceiptStream(Iterator[dict[str, Any]]):
                     reason = f"the record is a number ({text!r}), not a receipt's JSON text"
                     self._unreadable(path, row_id, reason)
                     continue
-                record = self._record(path, row_id, bytes(text or b"") + b"\n")
+                if text is None or not bytes(text).strip():
+                    # A blank line between JSON lines is nothing; a row is a receipt's place.
+                    what = "NULL" if text is None else "empty"
+                    reason = f"the record is {what}, not a receipt's JSON text"
+                    self._unreadable(path, row_id, reason)
+                    continue
+                record = self._record(path, row_id, bytes(text) + b"\n")
                 if record is not None:
                     self.read += 1
                     yield record

@@ -75,3 +75,25 @@ def test_a_record_that_is_a_number_is_named_by_its_row_not_a_crash(tmp_path: Pat
         (3, "the record is a number (7), not a receipt's JSON text"),
     ]
     assert stream.skipped == 2
+
+
+def test_a_null_or_empty_record_is_named_by_its_row(tmp_path: Path) -> None:
+    # A blank line between JSON lines is nothing; a row without its receipt is a receipt lost.
+    path = tmp_path / "receipts.sqlite3"
+    good = json.dumps(call_receipt(request_id="r-1"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE receipts (id INTEGER PRIMARY KEY, record)")
+        conn.executemany(
+            "INSERT INTO receipts (id, record) VALUES (?, ?)",
+            [(1, good), (2, None), (3, ""), (4, "  \n"), (5, good.replace("r-1", "r-2"))],
+        )
+    conn.close()
+    stream = load_receipts([path])
+    assert summarize(stream).total.calls == 2
+    assert [(p.line, p.message) for p in stream.problems] == [
+        (2, "the record is NULL, not a receipt's JSON text"),
+        (3, "the record is empty, not a receipt's JSON text"),
+        (4, "the record is empty, not a receipt's JSON text"),
+    ]
+    assert stream.skipped == 3
+    assert stream.error_count == 3
