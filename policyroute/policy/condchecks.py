@@ -203,6 +203,16 @@ _TYPE_HINTS = {
 }
 
 
+# What each fact type is, in the words of a diagnostic (never the catalog's type names).
+_KIND_WORDS = {
+    "int": "a whole number",
+    "bool": "true or false",
+    "str": "text",
+    "str_or_null": "text or null",
+    "list": "a list",
+}
+
+
 def _fits(kind: str, value: Any) -> bool:
     if kind == "bool":
         return isinstance(value, bool)
@@ -231,17 +241,18 @@ def _impossible(kind: str, op: str, value: Any) -> str | None:
         if in_tags and not any(isinstance(v, str) for v in value):
             return f"tags are text: no value in {written(value)} can equal a tag"
         return None
+    words = _KIND_WORDS.get(kind, kind)
     if op in _ORDER_OPS:
-        return None if kind == "int" else f"'{op}' compares numbers, but the fact is {kind}"
+        return None if kind == "int" else f"'{op}' compares numbers, but the fact is {words}"
     if op == "regex" or op == "contains":
         if not kind.startswith("str"):
-            return f"'{op}' needs text, but the fact is {kind}"
+            return f"'{op}' needs text, but the fact is {words}"
         if op == "contains" and not isinstance(value, str):
             return f"'contains' finds text in text, but {written(value)} is not text"
         return None
     if op in ("eq", "ne") and not _fits(kind, value):
-        return f"{written(value)} can never equal a {kind} fact"
+        return f"{written(value)} can never equal this fact, which is {words}"
     in_op = op in ("in", "nin") and isinstance(value, list) and value
     if in_op and not any(_fits(kind, v) for v in value):
-        return f"no value in {written(value)} can equal a {kind} fact"
+        return f"no value in {written(value)} can equal this fact, which is {words}"
     return None

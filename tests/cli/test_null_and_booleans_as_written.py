@@ -103,9 +103,9 @@ def test_validate_names_a_condition_value_as_written(
     out = capsys.readouterr().out
     assert "tags are text: no tag can equal true (" in out
     assert "tags are text: no value in [null, false] can equal a tag (" in out
-    assert "model: true can never equal a " in out
+    assert "model: true can never equal this fact, which is text or null (" in out
     assert "'contains' finds text in text, but false is not text (" in out
-    assert "no value in [true, 3] can equal a " in out
+    assert "no value in [true, 3] can equal this fact, which is " in out
     for python in ("None", "True", "False"):
         assert python not in out
 

@@ -62,7 +62,7 @@ def test_a_yaml11_boolean_word_tested_against_a_boolean_fact_says_to_write_true_
     text = BASE.replace("has_tools: true", "has_tools: yes")
     assert _only(text, "PR117") == (
         "routes[0].when.has_tools",
-        "has_tools: 'yes' can never equal a bool fact",
+        "has_tools: 'yes' can never equal this fact, which is true or false",
         "YAML 1.2 reads 'yes' as text, not a boolean: write true or false",
     )
 
@@ -71,6 +71,6 @@ def test_the_hint_for_another_value_on_a_boolean_fact_names_that_fact() -> None:
     text = BASE.replace("has_tools: true", "stream: {eq: 1}")
     assert _only(text, "PR117") == (
         "routes[0].when.stream.eq",
-        "stream: 1 can never equal a bool fact",
+        "stream: 1 can never equal this fact, which is true or false",
         "this fact is true or false: use e.g. stream: true",
     )
