@@ -234,14 +234,36 @@ def _measure(
     """litellm's count of ``messages`` and ``tools``; with ``reuse``, from the counts kept of
     earlier prompts (:mod:`policyroute.costs.token_cache`), which give the same figure."""
     if not reuse:
+        if tools:
+            _refuse_unreadable(model, tools)
         return _counted(counter, model, messages, tools)
     total = _COUNTS.count(model, messages, lambda part: _counted(counter, model, part, None))
     if tools:
         with_system = any(m.get("role") == "system" for m in messages)
-        total += _COUNTS.tool_tokens(
-            model, tools, with_system, lambda base, t: _counted(counter, model, base, t)
-        )
+
+        def count_tools(
+            base: Sequence[Mapping[str, Any]], counted: Sequence[Mapping[str, Any]] | None
+        ) -> int:
+            # Only tools not counted before are read: those kept were read as they were.
+            if counted:
+                _refuse_unreadable(model, counted)
+            return _counted(counter, model, base, counted)
+
+        total += _COUNTS.tool_tokens(model, tools, with_system, count_tools)
     return total
+
+
+def _refuse_unreadable(model: str, tools: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a tool schema of a shape litellm's counter cannot read, by its field: the
+    counter fails on it (litellm up to 1.106: "'str' object has no attribute 'get'",
+    "'items'", naming neither the field nor the problem) or counts it anyway (1.108 and
+    later), leaving the provider to refuse it."""
+    unreadable = unreadable_tool_schema(tools)
+    if unreadable is not None:
+        raise RequestError(
+            f"cannot count the input tokens of this request for {model}:"
+            f" request field '{unreadable[0]}' {unreadable[1]}"
+        )
 
 
 def schema_text(response_format: Any) -> str | None:
@@ -309,18 +331,10 @@ def count_input_tokens(
         media += image_tokens(messages, images or image_family(model), media_cap)
         messages = without_images(messages)
     messages, opaque = countable(messages)
-    # A tool schema of a shape litellm's counter cannot read is refused by name, whether the
-    # counter fails on it (litellm up to 1.106: "'str' object has no attribute 'get'",
-    # "'items'", naming neither the field nor the problem) or counts it anyway (1.108 and
-    # later), leaving the provider to refuse it.
-    unreadable = unreadable_tool_schema(tools) if tools else None
-    if unreadable is not None:
-        raise RequestError(
-            f"cannot count the input tokens of this request for {model}:"
-            f" request field '{unreadable[0]}' {unreadable[1]}"
-        )
     try:
         return _measure(counter, model, messages, tools, reuse=reuse) + media + opaque
+    except RequestError:
+        raise
     except Exception as exc:
         raise RequestError(
             f"cannot count the input tokens of this request for {model}: {exc}"

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +39,7 @@ from typing import Any
 
 from policyroute._fork import reset_after_fork
 
-__all__ = ["PROBES", "PrefixCounts", "freeze", "message_key"]
+__all__ = ["PROBES", "PrefixCounts", "freeze", "message_key", "tools_key"]
 
 PROBES = 8
 """Shorter prefixes tried after the whole list: an agent's turn adds a few messages."""
@@ -85,6 +86,30 @@ def message_key(message: Mapping[str, Any]) -> Any:
     if isinstance(content, str) and message.keys() <= _SIMPLE_KEYS:
         return (message.get("role"), content, message.get("name"))
     return freeze(message)
+
+
+# Compact, and every character as itself: the text is a key, never shown or sent.
+_TOOLS_TEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def tools_key(tools: Sequence[Mapping[str, Any]]) -> str | None:
+    """A key equal for tool lists that tokenize the same: their JSON text, ``None`` for tools
+    that are not JSON.
+
+    Like :func:`freeze`, it keeps each mapping's key order and tells ``1``, ``1.0`` and
+    ``true`` apart; made by the C encoder, it takes about a third of the time of freezing
+    an agent's tool list, which is rebuilt on every call.
+
+    Example:
+        >>> tools_key([{"type": "function", "function": {"name": "f"}}])
+        '[{"type":"function","function":{"name":"f"}}]'
+        >>> tools_key([{"a": 1}]) == tools_key([{"a": True}]), tools_key([{"a": {1, 2}}])
+        (False, None)
+    """
+    try:
+        return _TOOLS_TEXT.encode(list(tools))
+    except (TypeError, ValueError, RecursionError):  # not JSON, circular, nested too deep
+        return None
 
 
 def _chars(key: Any) -> int:
@@ -202,7 +227,8 @@ class PrefixCounts:
 
         ``counter(messages, tools)`` counts a list with tools. litellm's tool overhead depends
         on whether the list holds a system message, so the difference is measured on an empty
-        list or on a list of one empty system message, as ``with_system`` says.
+        list or on a list of one empty system message, as ``with_system`` says. ``counter`` is
+        called only when the figure is not kept already.
 
         Example:
             >>> counts = PrefixCounts()
@@ -211,10 +237,8 @@ class PrefixCounts:
             >>> counts.tool_tokens("m", [{"type": "function"}], True, count)
             8
         """
-        try:
-            key = ("tools", model, freeze(list(tools)), with_system)
-        except TypeError:
-            key = None
+        text = tools_key(tools)
+        key = None if text is None else ("tools", model, text, with_system)
         if key is not None:
             found = self._get(key)
             if found is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,7 +16,8 @@ from policyroute.costs.estimate import count_input_tokens
 from policyroute.costs.image_families import image_family
 from policyroute.costs.images import image_tokens, without_images
 from policyroute.costs.media import countable
-from policyroute.costs.token_cache import PrefixCounts, freeze, message_key
+from policyroute.costs.token_cache import PrefixCounts, freeze, message_key, tools_key
+from policyroute.errors import RequestError
 
 MODELS = ("gpt-4o-mini", "anthropic/claude-sonnet-4-5-20250929", "custom/unknown-model")
 
@@ -264,3 +266,59 @@ def test_threads_share_the_counts_safely() -> None:
         thread.join()
     assert errors == []
     assert results == [expected] * 8
+
+
+def test_tool_keys_tell_apart_what_tokenizes_differently() -> None:
+    def schema(**properties: Any) -> list[dict[str, Any]]:
+        params = {"type": "object", "properties": properties}
+        return [{"type": "function", "function": {"name": "f", "parameters": params}}]
+
+    keys = [
+        tools_key(schema(a={"type": "integer", "default": 1})),
+        tools_key(schema(a={"type": "integer", "default": 1.0})),
+        tools_key(schema(a={"type": "integer", "default": True})),
+        tools_key(schema(a={"type": "string"}, b={"type": "string"})),
+        tools_key(schema(b={"type": "string"}, a={"type": "string"})),
+    ]
+    assert None not in keys
+    assert len(set(keys)) == len(keys)
+    assert tools_key(copy.deepcopy(TOOLS)) == tools_key(TOOLS)
+    assert tools_key([{"type": "function", "function": {"name": object()}}]) is None
+
+
+def test_a_rebuilt_tool_list_is_read_and_counted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An agent sends the same tools on every call, as new objects: they are keyed by value.
+    walks: list[int] = []
+    walk = estimate.unreadable_tool_schema
+
+    def spy(tools: Any) -> Any:
+        walks.append(len(tools))
+        return walk(tools)
+
+    messages = [{"role": "user", "content": "weather?"}]
+    expected = exact("gpt-4o-mini", messages, TOOLS)
+    monkeypatch.setattr(estimate, "unreadable_tool_schema", spy)
+    litellm = import_litellm()
+    real = litellm.token_counter
+    with_tools: list[int] = []
+
+    def counter(**kwargs: Any) -> int:
+        if kwargs.get("tools"):
+            with_tools.append(len(kwargs["tools"]))
+        return int(real(**kwargs))
+
+    monkeypatch.setattr(litellm, "token_counter", counter)
+    for _ in range(4):
+        assert count_input_tokens("gpt-4o-mini", messages, copy.deepcopy(TOOLS)) == expected
+    assert walks == [len(TOOLS)]
+    assert with_tools == [len(TOOLS)]
+
+
+def test_an_unreadable_tool_schema_is_refused_on_every_call() -> None:
+    bad = copy.deepcopy(TOOLS)
+    bad[0]["function"]["parameters"]["properties"]["city"] = "a city"
+    messages = [{"role": "user", "content": "weather?"}]
+    for _ in range(2):
+        with pytest.raises(RequestError, match=r"properties\.city' must be a JSON schema mapping"):
+            count_input_tokens("gpt-4o-mini", messages, bad)
+    assert len(estimate._COUNTS) == 1  # the messages' count only: the tools were never counted
