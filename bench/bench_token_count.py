@@ -7,13 +7,16 @@ the new messages are tokenized. Both give the same figure (checked here on every
 
 It prints, at several conversation lengths, the time per count of each way (the kept way: the
 median of the last few turns' single counts) and their ratio, plus the cost of a short prompt
-counted again (the whole list found in the kept counts).
+counted again (the whole list found in the kept counts), and of a prompt with an agent's
+30 tools, rebuilt as new objects for every call as an agent framework does (the kept way
+keys them by their JSON text).
 
     /work/venv/bin/python bench/bench_token_count.py [TURNS]
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import statistics
@@ -39,6 +42,39 @@ TOOLS = [
 ]
 REPEATS = 5
 WORDS = "the quick brown fox jumps over the lazy dog while the agent plans its next step "
+
+
+def agent_tools(count: int) -> list[dict[str, Any]]:
+    """``count`` tools with a few typed parameters each, as an agent's tool belt."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": f"tool_{i}",
+                "description": f"Does task {i} and returns what it found.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "query": {"type": "string", "description": "what to look for"},
+                        "limit": {"type": "integer", "description": "at most this many"},
+                        "mode": {"type": "string", "enum": ["fast", "thorough"]},
+                        "filters": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "field": {"type": "string"},
+                                    "value": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                    "required": ["query"],
+                },
+            },
+        }
+        for i in range(count)
+    ]
 
 
 def turn_messages(i: int) -> list[dict[str, Any]]:
@@ -89,6 +125,17 @@ def main(turns: int) -> None:
     whole_short, _ = timed(lambda: count_input_tokens(MODEL, short, None, whole_counter))
     print(
         f"short prompt counted again: whole {whole_short * 1e6:.0f} us, kept {again * 1e6:.1f} us"
+    )
+    tools = agent_tools(30)
+    ask = [{"role": "user", "content": "which tool fits?"}]
+    count_input_tokens(MODEL, ask, copy.deepcopy(tools))
+    rebuilt = iter([copy.deepcopy(tools) for _ in range(REPEATS)])
+    kept_tools, kept = timed(lambda: count_input_tokens(MODEL, ask, next(rebuilt)))
+    whole_tools, whole = timed(lambda: count_input_tokens(MODEL, ask, tools, whole_counter))
+    assert whole == kept, (whole, kept)
+    print(
+        f"30 tools, a new list each call: whole {whole_tools * 1e6:.0f} us,"
+        f" kept {kept_tools * 1e6:.0f} us ({whole_tools / kept_tools:.1f}x)"
     )
 
 
