@@ -175,6 +175,7 @@ class RequestFacts:
         "_has_images",
         "_input_tokens",
         "_last_user",
+        "_messages_bound",
         "_size_bound",
         "_token_counter",
         "metadata",
@@ -190,6 +191,7 @@ class RequestFacts:
         self._input_tokens: Any = _UNSET
         self._has_images: Any = _UNSET
         self._last_user: Any = _UNSET
+        self._messages_bound: Any = _UNSET
         self._size_bound: Any = _UNSET
 
     def get(self, path: str) -> Any:
@@ -211,11 +213,19 @@ class RequestFacts:
         Used to skip counting tokens when the request cannot come near any context window.
         """
         if self._size_bound is _UNSET:
-            self._scan()
+            if self._messages_bound is _UNSET:
+                self._scan()
+            total = int(self._messages_bound)
+            if self.request.tools:
+                tools = list(self.request.tools)
+                # counters render tools in their own prompt format, with framing per tool
+                total += _json_size(tools) + _PER_TOOL_OVERHEAD * len(tools)
+            self._size_bound = total
         return int(self._size_bound)
 
     def _scan(self) -> None:
-        """One pass over the messages for the size bound and the image flag."""
+        """One pass over the messages for their size bound and the image flag (the tools'
+        size, which the image flag does not need, is added by :meth:`token_upper_bound`)."""
         total = 0
         images = 0
         for message in self.request.messages:
@@ -236,11 +246,7 @@ class RequestFacts:
                 total += sum(
                     _json_size(v) for k, v in message.items() if k not in ("role", "content")
                 )
-        if self.request.tools:
-            tools = list(self.request.tools)
-            # counters render tools in their own prompt format, with framing per tool
-            total += _json_size(tools) + _PER_TOOL_OVERHEAD * len(tools)
-        self._size_bound = total + images * _PER_IMAGE_ALLOWANCE
+        self._messages_bound = total + images * _PER_IMAGE_ALLOWANCE
         self._has_images = images > 0
 
     def message_count(self) -> int:

@@ -117,6 +117,25 @@ def test_default_token_counter_uses_litellm() -> None:
     assert 50 < tokens <= f.token_upper_bound()
 
 
+def test_the_image_flag_does_not_encode_the_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Routing reads has_images on every call (vision); the tools' size matters only to the
+    # bound, read when a context window is near. An agent's tools are large.
+    from policyroute.policy import facts as facts_module
+
+    encoded: list[Any] = []
+    size = facts_module._json_size
+    monkeypatch.setattr(facts_module, "_json_size", lambda v: encoded.append(v) or size(v))
+    tools = [{"type": "function", "function": {"name": f"t{i}"}} for i in range(9)]
+    f = make(tools=tools)
+    assert f.get("has_images") is False
+    assert encoded == []
+    with_tools = f.token_upper_bound()
+    assert encoded == [tools]
+    assert with_tools >= make().token_upper_bound() + size(tools)
+    assert f.token_upper_bound() == with_tools
+    assert encoded == [tools]  # once
+
+
 def test_token_upper_bound_covers_non_ascii_tools_and_images() -> None:
     text = "日本語のテキスト" * 100
     f = make(
