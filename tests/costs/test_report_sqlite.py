@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from policyroute.costs.report import load_receipts, summarize
 from policyroute.costs.sqlite_sink import SqliteSink
@@ -56,18 +57,25 @@ def test_a_database_without_receipts_is_a_problem_not_a_crash(tmp_path: Path) ->
     assert not problem.partial
 
 
-def test_a_record_that_is_a_number_is_named_by_its_row_not_a_crash(tmp_path: Path) -> None:
-    # Another application's table named receipts, its record column without a type: SQLite
-    # keeps a number there as a number. A float ended the report with a TypeError.
+def _untyped_receipts(tmp_path: Path, records: list[Any]) -> Path:
+    """A database whose ``receipts`` table (another application's) gives ``record`` no
+    type, with ``records`` as its rows 1, 2, ...: SQLite keeps each value as given."""
     path = tmp_path / "receipts.sqlite3"
-    good = json.dumps(call_receipt(request_id="r-1"))
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE receipts (id INTEGER PRIMARY KEY, record)")
         conn.executemany(
             "INSERT INTO receipts (id, record) VALUES (?, ?)",
-            [(1, good), (2, 1.5), (3, 7), (4, good.replace("r-1", "r-2"))],
+            list(enumerate(records, start=1)),
         )
     conn.close()
+    return path
+
+
+def test_a_record_that_is_a_number_is_named_by_its_row_not_a_crash(tmp_path: Path) -> None:
+    # Another application's table named receipts, its record column without a type: SQLite
+    # keeps a number there as a number. A float ended the report with a TypeError.
+    good = json.dumps(call_receipt(request_id="r-1"))
+    path = _untyped_receipts(tmp_path, [good, 1.5, 7, good.replace("r-1", "r-2")])
     stream = load_receipts([path])
     assert summarize(stream).total.calls == 2
     assert [(p.line, p.message) for p in stream.problems] == [
@@ -79,15 +87,8 @@ def test_a_record_that_is_a_number_is_named_by_its_row_not_a_crash(tmp_path: Pat
 
 def test_a_null_or_empty_record_is_named_by_its_row(tmp_path: Path) -> None:
     # A blank line between JSON lines is nothing; a row without its receipt is a receipt lost.
-    path = tmp_path / "receipts.sqlite3"
     good = json.dumps(call_receipt(request_id="r-1"))
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE receipts (id INTEGER PRIMARY KEY, record)")
-        conn.executemany(
-            "INSERT INTO receipts (id, record) VALUES (?, ?)",
-            [(1, good), (2, None), (3, ""), (4, "  \n"), (5, good.replace("r-1", "r-2"))],
-        )
-    conn.close()
+    path = _untyped_receipts(tmp_path, [good, None, "", "  \n", good.replace("r-1", "r-2")])
     stream = load_receipts([path])
     assert summarize(stream).total.calls == 2
     assert [(p.line, p.message) for p in stream.problems] == [
