@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -119,7 +120,32 @@ def store_error(store: SQLiteStore, exc: sqlite3.Error) -> BudgetStoreError:
             f" (another connection held its write lock for more than {store.timeout:g} s;"
             " a long transaction on this file, or a process stopped while holding it?)"
         )
+    else:
+        kind = _not_a_file(store.path)
+        if kind is not None:
+            message += f" ({kind}: store.path names the database file itself)"
     return BudgetStoreError(message)
+
+
+def _not_a_file(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it is there but no file SQLite can open, else ``None``.
+
+    SQLite says "unable to open database file" of a directory and "disk I/O error" of a
+    device, neither of which names the mistake.
+
+    Example:
+        >>> _not_a_file("/")
+        'it is a directory'
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISDIR(mode):
+        return "it is a directory"
+    if not stat.S_ISREG(mode):
+        return "it is a device, a pipe or a socket, not a file"
+    return None
 
 
 class Busy(Exception):
