@@ -46,7 +46,18 @@ def test_a_directory_is_named_as_one(tmp_path: Path) -> None:
 def test_a_device_is_named_as_one() -> None:
     with pytest.raises(BudgetStoreError) as refused:
         SQLiteStore("/dev/null")
-    assert "(it is a device, a pipe or a socket, not a file:" in str(refused.value)
+    assert "(it is a device or a socket: store.path names the database file itself)" in str(
+        refused.value
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_pipe_is_named_as_one(tmp_path: Path) -> None:
+    pipe = tmp_path / "budgets.sqlite3"
+    os.mkfifo(pipe)
+    with pytest.raises(BudgetStoreError) as refused:
+        SQLiteStore(pipe)
+    assert str(refused.value).endswith("(it is a pipe: store.path names the database file itself)")
 
 
 def test_a_call_on_a_policy_whose_store_is_a_directory_is_refused_before_sending(

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from policyroute import _sqlite_forked
+from policyroute._files import path_kind
 from policyroute._sqlite_busy import is_busy as _is_busy
 from policyroute._sqlite_busy import set_busy_timeout as _busy_timeout
 from policyroute.errors import BudgetStoreError
@@ -121,31 +121,16 @@ def store_error(store: SQLiteStore, exc: sqlite3.Error) -> BudgetStoreError:
             " a long transaction on this file, or a process stopped while holding it?)"
         )
     else:
-        kind = _not_a_file(store.path)
+        # SQLite says "unable to open database file" of a directory and "disk I/O error" of
+        # a device, neither of which names the mistake.
+        kind = _NOT_A_FILE.get(path_kind(store.path))
         if kind is not None:
-            message += f" ({kind}: store.path names the database file itself)"
+            message += f" (it is {kind}: store.path names the database file itself)"
     return BudgetStoreError(message)
 
 
-def _not_a_file(path: str | os.PathLike[str]) -> str | None:
-    """What ``path`` is when it is there but no file SQLite can open, else ``None``.
-
-    SQLite says "unable to open database file" of a directory and "disk I/O error" of a
-    device, neither of which names the mistake.
-
-    Example:
-        >>> _not_a_file("/")
-        'it is a directory'
-    """
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISDIR(mode):
-        return "it is a directory"
-    if not stat.S_ISREG(mode):
-        return "it is a device, a pipe or a socket, not a file"
-    return None
+# What a path that is there but no file SQLite can open is, by its kind (_files.path_kind).
+_NOT_A_FILE = {"directory": "a directory", "pipe": "a pipe", "other": "a device or a socket"}
 
 
 class Busy(Exception):
